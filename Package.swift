@@ -1,0 +1,63 @@
+// swift-tools-version: 6.0
+// The module graph follows ARCHITECTURE.md: arrows only point down.
+//   colgrep → ColGrep → {CodeUnits, Encoder, Plaid, Store, TensorCUDA} → Tensor → CBLAS
+import PackageDescription
+
+/// Where scripts/setup.sh unpacks the tree-sitter core source (an ignored folder).
+let treeSitterSource = "\(Context.packageDirectory)/.deps/tree-sitter/lib"
+
+let package = Package(
+    name: "colgrep",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "colgrep", targets: ["colgrep"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // MARK: executable: argument parsing and output only
+        .executableTarget(
+            name: "colgrep",
+            dependencies: [
+                "ColGrep",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: the product
+        .target(name: "ColGrep", dependencies: ["CodeUnits", "Tokenizers", "Encoder", "Tensor", "TensorCUDA", "Plaid", "Store", "CXXHash"]),
+
+        // MARK: libraries
+        .target(name: "CodeUnits", dependencies: ["CTreeSitter", "CXXHash"]),
+        .target(name: "Tokenizers"),
+        .target(name: "Encoder", dependencies: ["Tensor", "Tokenizers"]),
+        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "TensorCUDA", dependencies: ["Tensor", "CCUDA"]),
+        .target(name: "Plaid", dependencies: ["Tensor"]),
+        .target(name: "Store", dependencies: ["CSQLite"]),
+
+        // MARK: C shims (declarations and module maps only; third-party code comes from setup)
+        .target(
+            name: "CTreeSitter",
+            path: "Sources/CTreeSitter",
+            cSettings: [.unsafeFlags([
+                "-I\(treeSitterSource)/include", "-I\(treeSitterSource)/src", "-O2", "-w", "-std=c11", "-D_DEFAULT_SOURCE",
+            ])]
+        ),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
+        .systemLibrary(name: "CXXHash", path: "Sources/CXXHash"),
+        .target(name: "CCUDA", path: "Sources/CCUDA", linkerSettings: [.linkedLibrary("dl")]),
+
+        // MARK: tests
+        .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "CodeUnitsTests", dependencies: ["CodeUnits"]),
+        .testTarget(name: "PlaidTests", dependencies: ["Plaid", "Tensor"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "TensorCUDATests", dependencies: ["TensorCUDA", "Tensor"]),
+        .testTarget(name: "ColGrepTests", dependencies: ["ColGrep"]),
+    ]
+)

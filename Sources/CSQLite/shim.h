@@ -1,0 +1,2 @@
+// The system SQLite (Debian: libsqlite3-dev, built with FTS5).
+#include <sqlite3.h>

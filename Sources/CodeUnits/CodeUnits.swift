@@ -1,0 +1,1 @@
+// Module CodeUnits: see ARCHITECTURE.md for what it owns.

@@ -1,0 +1,1 @@
+// Module Encoder: see ARCHITECTURE.md for what it owns.

@@ -1,0 +1,1 @@
+// Module Plaid: see ARCHITECTURE.md for what it owns.

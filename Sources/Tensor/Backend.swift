@@ -1,0 +1,70 @@
+/// The compute engine's contract: a small set of operations on device matrices.
+///
+/// Models (BERT, ModernBERT, the ColBERT head, k-means assignment) are written once against this
+/// protocol; a backend (CPU, CUDA, later HIP or Metal) implements operations, never models.
+/// Every activation is a row-major matrix with one row per token of a packed batch: sequences are
+/// concatenated without padding and described by `PackedBatch.cuSeqlens`.
+public protocol Backend: AnyObject {
+    /// A short human-readable name ("cpu (openblas, 2 threads)", "cuda:0 (H100, bf16)").
+    var name: String { get }
+
+    /// Copies constant host data (weights, centroids) to the device once.
+    func upload(_ matrix: HostMatrix) throws -> any DeviceMatrix
+
+    /// Copies a device matrix back to the host.
+    func download(_ matrix: any DeviceMatrix) throws -> HostMatrix
+
+    /// Rows of `table` picked by `ids` (embedding lookup): result is `ids.count × table.cols`.
+    func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix
+
+    /// Row-wise layer norm: `(x − mean) / sqrt(var + eps) · weight (+ bias)`.
+    /// `weight` and `bias` are `1 × cols`; `bias` is nil for bias-free models (ModernBERT).
+    func layerNorm(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix
+
+    /// `activation(x · weightᵀ + bias) (+ residual)`, with `weight` in PyTorch `Linear` layout
+    /// (`out × in`). Epilogues are fused where the backend can.
+    func linear(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?,
+                activation: Activation, residual: (any DeviceMatrix)?) throws -> any DeviceMatrix
+
+    /// Gated GELU as ModernBERT's MLP uses it: the input is `[a | g]` (two halves of the columns);
+    /// the result is `gelu(a) · g`, half as wide.
+    func geglu(_ x: any DeviceMatrix) throws -> any DeviceMatrix
+
+    /// Element-wise sum of two matrices of the same shape (residual connections).
+    func add(_ a: any DeviceMatrix, _ b: any DeviceMatrix) throws -> any DeviceMatrix
+
+    /// Multi-head self-attention over packed sequences.
+    ///
+    /// `qkv` is `tokens × (3 · heads · headDim)` laid out `[q | k | v]`, each head-major.
+    /// When `rotary` is set, rotary position embeddings (NeoX half-rotation, positions counted
+    /// from 0 within each sequence) are applied to q and k first. When `window` is set, a token
+    /// attends only to tokens at distance ≤ window / 2 (ModernBERT's local attention).
+    /// Returns `tokens × (heads · headDim)`.
+    func attention(_ qkv: any DeviceMatrix, batch: PackedBatch, heads: Int, headDim: Int,
+                   rotary: Rotary?, window: Int?) throws -> any DeviceMatrix
+
+    /// Scales every row to unit L2 norm (rows of zeros stay zero).
+    func l2Normalize(_ x: any DeviceMatrix) throws -> any DeviceMatrix
+}
+
+/// Activation applied in a `linear` epilogue.
+public enum Activation: Sendable, Equatable {
+    case none
+    /// Exact GELU, `x · Φ(x)` with the error function (PyTorch's default `gelu`).
+    case gelu
+    /// The tanh approximation of GELU (`gelu_pytorch_tanh`, `gelu_new`).
+    case geluTanh
+}
+
+/// Rotary position embedding settings of one attention layer.
+public struct Rotary: Sendable, Equatable {
+    /// Base of the inverse frequencies (`theta ** (-2i / headDim)`).
+    public var theta: Float
+    public init(theta: Float) { self.theta = theta }
+}
+
+/// A matrix resident on a backend's device. Backends downcast to their own concrete type.
+public protocol DeviceMatrix: AnyObject {
+    var rows: Int { get }
+    var cols: Int { get }
+}

@@ -1,0 +1,1 @@
+// Module TensorCUDA: see ARCHITECTURE.md for what it owns.

@@ -1,0 +1,1 @@
+// Module Tokenizers: see ARCHITECTURE.md for what it owns.

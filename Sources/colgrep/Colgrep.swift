@@ -1,0 +1,32 @@
+import ArgumentParser
+import ColGrep
+
+/// The `colgrep` command line. Subcommands are small value types, one file each.
+@main
+struct Colgrep: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "colgrep",
+        abstract: "Semantic code search: a ColBERT model fused with full-text search.",
+        version: ColGrepVersion.string,
+        subcommands: [DebugCommand.self, BenchCommand.self]
+    )
+}
+
+/// Developer tools whose JSON output later stages and outside checks rely on (hidden from --help).
+struct DebugCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "debug",
+        abstract: "Inspect tokenization, embeddings and code units as JSON.",
+        shouldDisplay: false,
+        subcommands: []
+    )
+}
+
+/// Benchmarks: each prints a ratio against a peer measured in the same run.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure colgrep's stages against peers on the same inputs.",
+        subcommands: []
+    )
+}
