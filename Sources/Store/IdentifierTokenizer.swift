@@ -9,7 +9,8 @@
 ///   digit-run boundaries (`getHTTPResponse` → `get http response`); parts that are pure numbers
 ///   are dropped;
 /// - with two or more parts, every part and every adjacent-pair bigram joined by `_` follows
-///   (`handler_stack_push` → `handler stack push handler_stack stack_push`);
+///   (`handler_stack_push` → `handler stack push handler_stack stack_push`), except a bigram equal
+///   to the identifier itself (`baz_qux`), which would only count it twice;
 /// - with one part that differs from the whole (`__init__` → `init`, `utf8` → `utf`), that part follows.
 ///   The FTS table keeps `_` inside tokens (so a bigram is one term with its own weight), which is why
 ///   the lone part must be emitted for `init` to find `__init__`.
@@ -98,6 +99,8 @@ public enum IdentifierTokenizer {
                     s.pair.append(contentsOf: lower[a1..<b1])
                     s.pair.append(underscore)
                     s.pair.append(contentsOf: lower[a2..<b2])
+                    // `baz_qux`'s only bigram is the identifier itself: counting it twice would skew BM25.
+                    if s.pair.elementsEqual(lower) { continue }
                     s.pair.withUnsafeBufferPointer(emit)
                 }
             } else if let (a, b) = s.parts.first, b - a != lower.count {
