@@ -56,7 +56,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "CodeUnitsTests", dependencies: ["CodeUnits"]),
+        .testTarget(name: "CodeUnitsTests", dependencies: ["CodeUnits"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlaidTests", dependencies: ["Plaid", "Tensor"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "TensorCUDATests", dependencies: ["TensorCUDA", "Tensor"]),

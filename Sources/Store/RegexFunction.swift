@@ -1,0 +1,104 @@
+import CSQLite
+import Foundation
+
+/// The SQL function `regexp(pattern, text)` (so also `text REGEXP pattern`), backed by
+/// `NSRegularExpression` (ICU: lookaround and backreferences work, flags inline as `(?mi)`).
+///
+/// Patterns are compiled once and cached by their text. A match attempt that runs past
+/// `rowTimeLimit` counts as "no match" (the reference's backtrack limit does the same); after
+/// `timeoutsBeforeGivingUp` such rows in one query the pattern is treated as catastrophic and every
+/// remaining row is "no match" at once, so a query always finishes. `timeouts` tells the caller.
+final class RegexFunction {
+    /// Longest one row's match may run.
+    let rowTimeLimit: Duration
+    let timeoutsBeforeGivingUp: Int
+    private var cache: [String: NSRegularExpression] = [:]
+    /// Rows that hit the time limit since the last `resetQueryBudget()`.
+    private(set) var timeouts = 0
+
+    init(rowTimeLimit: Duration = .milliseconds(100), timeoutsBeforeGivingUp: Int = 3) {
+        self.rowTimeLimit = rowTimeLimit
+        self.timeoutsBeforeGivingUp = timeoutsBeforeGivingUp
+    }
+
+    /// Compiles (or fetches) `pattern`; throws `.invalidRegex` with ICU's reason.
+    func compile(_ pattern: String) throws -> NSRegularExpression {
+        if let cached = cache[pattern] { return cached }
+        do {
+            let regex = try NSRegularExpression(pattern: pattern, options: [])
+            if cache.count > 64 { cache.removeAll() }
+            cache[pattern] = regex
+            return regex
+        } catch {
+            throw StoreError.invalidRegex(pattern: pattern, message: Self.reason(error))
+        }
+    }
+
+    func resetQueryBudget() {
+        timeouts = 0
+    }
+
+    /// Whether `regex` matches somewhere in `text`, giving up (false) past the time limit.
+    func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
+        if timeouts >= timeoutsBeforeGivingUp { return false }
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: rowTimeLimit)
+        var found = false
+        var timedOut = false
+        regex.enumerateMatches(
+            in: text, options: [.reportProgress], range: NSRange(location: 0, length: text.utf16.count)
+        ) { match, _, stop in
+            if match != nil {
+                found = true
+                stop.pointee = true
+            } else if clock.now >= deadline {
+                timedOut = true
+                stop.pointee = true
+            }
+        }
+        if timedOut && !found { timeouts += 1 }
+        return found
+    }
+
+    /// Registers the function on `connection`, which keeps this object alive until it closes.
+    func register(on connection: SQLiteConnection) throws {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        let rc = sqlite3_create_function_v2(
+            connection.handle, "regexp", 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, context,
+            { sqlContext, argc, argv in
+                guard let sqlContext, let argv, argc == 2, let patternValue = argv[0], let textValue = argv[1] else { return }
+                let function = Unmanaged<RegexFunction>.fromOpaque(sqlite3_user_data(sqlContext)).takeUnretainedValue()
+                guard sqlite3_value_type(patternValue) != SQLITE_NULL, sqlite3_value_type(textValue) != SQLITE_NULL else {
+                    sqlite3_result_null(sqlContext)
+                    return
+                }
+                let pattern = RegexFunction.string(patternValue)
+                let text = RegexFunction.string(textValue)
+                do {
+                    let regex = try function.compile(pattern)
+                    sqlite3_result_int(sqlContext, function.matches(regex, text) ? 1 : 0)
+                } catch {
+                    sqlite3_result_error(sqlContext, "\(error)", -1)
+                }
+            },
+            nil, nil,
+            { pointer in
+                guard let pointer else { return }
+                Unmanaged<RegexFunction>.fromOpaque(pointer).release()
+            }
+        )
+        guard rc == SQLITE_OK else { throw connection.lastError(rc) }
+    }
+
+    /// A value's text, embedded NUL bytes included.
+    static func string(_ value: OpaquePointer) -> String {
+        guard let bytes = sqlite3_value_text(value) else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_value_bytes(value))), as: UTF8.self)
+    }
+
+    private static func reason(_ error: Error) -> String {
+        let nsError = error as NSError
+        if let detail = nsError.userInfo["NSInvalidValue"] { return "\(nsError.localizedDescription) (\(detail))" }
+        return nsError.localizedDescription
+    }
+}
