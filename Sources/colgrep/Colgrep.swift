@@ -18,7 +18,10 @@ struct DebugCommand: AsyncParsableCommand {
         commandName: "debug",
         abstract: "Inspect tokenization, embeddings and code units as JSON.",
         shouldDisplay: false,
-        subcommands: [DebugUnits.self]
+        subcommands: [
+            DebugUnits.self,
+            DebugGPUSelfTest.self,
+        ]
     )
 }
 
