@@ -365,7 +365,9 @@ struct UnitBuilder {
                 found = [tree.text(p)]
             } else
             if let nameFields = Optional(tree.childrenWith(p, field: rules.f.name)), !nameFields.isEmpty {
-                found = nameFields.map { tree.text($0) }
+                // Several `name` fields are grouped names (Go `a, b int`); Swift also labels the type `name`.
+                let identifiers = nameFields.filter { rules.identifiers.contains(tree.kind[Int($0)]) }
+                found = (identifiers.isEmpty ? [nameFields[0]] : identifiers).map { tree.text($0) }
             } else if let c = tree.child(p, field: rules.f.pattern) ?? tree.child(p, field: rules.f.left) {
                 found = [tree.text(c)]
             } else if let d = tree.child(p, field: rules.f.declarator) {
