@@ -183,8 +183,14 @@ struct UnitBuilder {
     /// has none, the name of the binding that holds it (JS `const f = …`, R `f <- function`).
     private func definitionName(_ n: Int32) -> String? {
         if rules.rules.nameFromFirstLine {
+            // `.button {` → `.button`; `\section{Intro}` keeps its braces.
             let first = lines.trimmed(Int(tree.startRow[Int(n)]))
-            let head = first.split(separator: "{", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingWhitespace() } ?? first
+            var head = first
+            if let brace = first.range(of: " {") {
+                head = first[..<brace.lowerBound].trimmingWhitespace()
+            } else if first.hasSuffix("{") {
+                head = first.dropLast().trimmingWhitespace()
+            }
             return head.isEmpty ? nil : String(head.prefix(120))
         }
         if let own = definitionNameIfOwn(n) { return own }

@@ -21,6 +21,18 @@ import Testing
 
     /// `type name start-end` of every unit except raw-code gaps, in file order.
     static let expectedOutlines: [String: [String]] = [
+        "App.svelte": [
+            "constant name 2-2",
+            "function shout 3-5"
+        ],
+        "Justfile": [
+            "function build 2-4",
+            "function test 5-6"
+        ],
+        "Page.astro": [
+            "constant title 2-2",
+            "function shout 3-3"
+        ],
         "Sample.cs": [
             "class Tool 4-12",
             "method Tool 6-6",
@@ -48,6 +60,61 @@ import Testing
             "class Main 14-16",
             "method main 15-15"
         ],
+        "api.proto": [
+            "class User 5-7",
+            "class Users 9-11",
+            "method Get 10-10"
+        ],
+        "build.cmake": [
+            "function add_tool 1-3"
+        ],
+        "comp.heex": [
+
+        ],
+        "conf.kdl": [
+
+        ],
+        "config.xml": [
+
+        ],
+        "data.dtd": [
+
+        ],
+        "default.nix": [
+            "function pkgs 1-4"
+        ],
+        "doc.typ": [
+            "class = Introduction 1-1",
+            "class == Details 4-4"
+        ],
+        "lib.jsonnet": [
+
+        ],
+        "main.tf": [
+            "class resource \"aws_instance\" \"web\" 1-3",
+            "class variable \"region\" 5-7"
+        ],
+        "mod.wat": [
+            "function $add 2-5"
+        ],
+        "page.j2": [
+
+        ],
+        "page.tmpl": [
+            "function \"header\" 1-3"
+        ],
+        "paper.tex": [
+            "class \\section{Introduction} 3-6"
+        ],
+        "plugin.vim": [
+            "function Greet 2-4"
+        ],
+        "rules.bzl": [
+            "function my_rule 3-4"
+        ],
+        "run.bat": [
+
+        ],
         "sample.R": [
             "constant LIMIT 3-3",
             "function scale_values 6-9"
@@ -56,6 +123,10 @@ import Testing
             "constant LIMIT 4-4",
             "class node 7-9",
             "function sum 11-19"
+        ],
+        "sample.clj": [
+            "class core 1-2",
+            "function greet 4-7"
         ],
         "sample.cpp": [
             "class Circle 5-13",
@@ -73,16 +144,29 @@ import Testing
             "method increment 9-12",
             "function twice 15-15"
         ],
+        "sample.erl": [
+            "function add 5-6"
+        ],
         "sample.ex": [
             "class Greeter 1-11",
             "method hello 5-8",
             "method secret 10-10"
+        ],
+        "sample.f90": [
+            "class geometry 1-7",
+            "method area 3-6",
+            "class main 9-11"
         ],
         "sample.go": [
             "constant Size 8-8",
             "class Cache 10-13",
             "method Get 15-19",
             "function New 21-25"
+        ],
+        "sample.groovy": [
+            "class Greeter 3-7",
+            "method greet 4-6",
+            "function helper 9-11"
         ],
         "sample.hs": [
             "function double 7-7",
@@ -99,6 +183,12 @@ import Testing
             "function helper 8-10",
             "function method 12-14"
         ],
+        "sample.m": [
+            "class Greeter 3-5",
+            "class Greeter 7-11",
+            "method greet 8-10",
+            "function add 13-15"
+        ],
         "sample.ml": [
             "function incr 3-4",
             "class shape 6-6",
@@ -110,6 +200,10 @@ import Testing
             "class UserController 6-13",
             "method show 10-12",
             "function helper 15-17"
+        ],
+        "sample.pl": [
+            "class Greeter 2-2",
+            "function greet 5-8"
         ],
         "sample.py": [
             "constant MAX_SIZE 4-4",
@@ -130,6 +224,10 @@ import Testing
             "method new 12-17",
             "class Shape 20-22",
             "function main 24-30"
+        ],
+        "sample.scm": [
+            "function square 1-2",
+            "function limit 4-4"
         ],
         "sample.sql": [
             "class users 1-4",
@@ -158,6 +256,21 @@ import Testing
             "class Point 3-9",
             "method init 6-8",
             "function add 12-15"
+        ],
+        "schema.graphql": [
+            "class User 1-4",
+            "function GetUser 6-8"
+        ],
+        "style.scss": [
+            "function @mixin center 3-5",
+            "class .card 7-9"
+        ],
+        "token.sol": [
+            "class Token 3-9",
+            "method mint 6-8"
+        ],
+        "view.erb": [
+
         ]
     ]
 
@@ -297,6 +410,35 @@ import Testing
         let php = try Self.units("sample.php")
         #expect(Self.unit(php, "show")?.parentClass == "UserController")
         #expect(Self.unit(php, "UserController")?.docstring == "A controller.")
+    }
+
+    /// Source with syntax errors yields ERROR nodes (symbol ids outside the grammar table): units are
+    /// still made for what parses, and every line is still covered.
+    @Test func syntaxErrorsDoNotBreakExtraction() throws {
+        for (path, text) in [("e.py", "def f(:\n    return )))\nclass\n"), ("e.ts", "function (a b c {{\n}}}\nconst = ;\n"),
+                             ("e.rs", "fn main( {\n let = ;\n"), ("e.vue", "<script>\nfunction (\n</script>\n<template><div></template>\n")] {
+            let extraction = Self.extractor.extract(relativePath: path, data: Data(text.utf8))
+            #expect(extraction.skipReason == nil)
+            let covered = Set(extraction.units.flatMap { Array($0.line...$0.endLine) })
+            for (i, line) in text.split(separator: "\n").enumerated() where !line.isEmpty { #expect(covered.contains(i + 1), "\(path):\(i + 1)") }
+        }
+    }
+
+    /// Every grammar a language names is in the bundle (QML is the known exception, tested as the
+    /// missing-grammar fallback), and every bundle grammar is used by some language or embedded parse.
+    @Test func languageTableMatchesTheBundle() throws {
+        struct Manifest: Decodable { let languages: [String: GrammarRegistry.ManifestEntry] }
+        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: grammarDirectory.appendingPathComponent("manifest.json")))
+        let bundle = Set(manifest.languages.keys)
+        let named = Set(Language.table.compactMap { $0.0.grammar })
+        #expect(named.subtracting(bundle) == ["qmljs"])
+        // Grammars whose formats are indexed as text, or that only serve other grammars.
+        let unused: Set<String> = ["markdown", "markdown_inline", "yaml", "toml", "json", "json5", "jsonc", "bash", "powershell",
+                                   "dockerfile", "make", "asciidoc", "org", "rst", "ini", "properties", "gitignore", "php_only"]
+        #expect(bundle.subtracting(named).subtracting(unused).isEmpty, "\(bundle.subtracting(named).subtracting(unused))")
+        for language in Language.table.map(\.0) where !language.isTextFormat && language.grammar != "qmljs" {
+            #expect(LanguageRules.table[language.name] != nil, "no rules for \(language.name)")
+        }
     }
 
     @Test func otherReferenceLanguages() throws {
