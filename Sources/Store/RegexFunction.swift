@@ -12,7 +12,13 @@ final class RegexFunction {
     /// Longest one row's match may run.
     let rowTimeLimit: Duration
     let timeoutsBeforeGivingUp: Int
-    private var cache: [String: NSRegularExpression] = [:]
+    /// A compiled pattern with what its text tells about it.
+    struct Compiled {
+        let regex: NSRegularExpression
+        let prefilter: RegexPrefilter
+    }
+
+    private var cache: [String: Compiled] = [:]
     /// Rows that hit the time limit since the last `resetQueryBudget()`.
     private(set) var timeouts = 0
 
@@ -22,13 +28,14 @@ final class RegexFunction {
     }
 
     /// Compiles (or fetches) `pattern`; throws `.invalidRegex` with ICU's reason.
-    func compile(_ pattern: String) throws -> NSRegularExpression {
+    func compile(_ pattern: String) throws -> Compiled {
         if let cached = cache[pattern] { return cached }
         do {
-            let regex = try NSRegularExpression(pattern: pattern, options: [])
+            let compiled = Compiled(regex: try NSRegularExpression(pattern: pattern, options: []),
+                                    prefilter: RegexPrefilter(pattern: pattern))
             if cache.count > 64 { cache.removeAll() }
-            cache[pattern] = regex
-            return regex
+            cache[pattern] = compiled
+            return compiled
         } catch {
             throw StoreError.invalidRegex(pattern: pattern, message: Self.reason(error))
         }
@@ -38,20 +45,34 @@ final class RegexFunction {
         timeouts = 0
     }
 
-    /// Whether `regex` matches somewhere in `text`, giving up (false) past the time limit.
-    func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
+    /// Whether `pattern` matches somewhere in the UTF-8 `text`.
+    func matches(_ pattern: Compiled, _ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard pattern.prefilter.mayMatch(text) else { return false }
+        let string = String(decoding: text, as: UTF8.self)
+        let range = NSRange(location: 0, length: string.utf16.count)
+        guard pattern.prefilter.mayBacktrackBadly else {
+            return pattern.regex.firstMatch(in: string, options: [], range: range) != nil
+        }
+        return matchesWithTimeLimit(pattern.regex, string, range)
+    }
+
+    /// A match attempt that gives up (false) past the time limit, through ICU's progress callbacks
+    /// (called per start position, which is why only risky patterns take this path).
+    private func matchesWithTimeLimit(_ regex: NSRegularExpression, _ text: String, _ range: NSRange) -> Bool {
         if timeouts >= timeoutsBeforeGivingUp { return false }
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: rowTimeLimit)
         var found = false
         var timedOut = false
-        regex.enumerateMatches(
-            in: text, options: [.reportProgress], range: NSRange(location: 0, length: text.utf16.count)
-        ) { match, _, stop in
+        var calls = 0
+        regex.enumerateMatches(in: text, options: [.reportProgress], range: range) { match, _, stop in
             if match != nil {
                 found = true
                 stop.pointee = true
-            } else if clock.now >= deadline {
+                return
+            }
+            calls += 1
+            if calls & 63 == 0, clock.now >= deadline {
                 timedOut = true
                 stop.pointee = true
             }
@@ -73,10 +94,12 @@ final class RegexFunction {
                     return
                 }
                 let pattern = RegexFunction.string(patternValue)
-                let text = RegexFunction.string(textValue)
                 do {
-                    let regex = try function.compile(pattern)
-                    sqlite3_result_int(sqlContext, function.matches(regex, text) ? 1 : 0)
+                    let compiled = try function.compile(pattern)
+                    // Read the text (after compiling: value_text converts in place, value_bytes after it).
+                    let bytes = sqlite3_value_text(textValue)
+                    let text = UnsafeBufferPointer(start: bytes, count: bytes == nil ? 0 : Int(sqlite3_value_bytes(textValue)))
+                    sqlite3_result_int(sqlContext, function.matches(compiled, text) ? 1 : 0)
                 } catch {
                     sqlite3_result_error(sqlContext, "\(error)", -1)
                 }
