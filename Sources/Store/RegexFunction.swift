@@ -4,14 +4,19 @@ import Foundation
 /// The SQL function `regexp(pattern, text)` (so also `text REGEXP pattern`), backed by
 /// `NSRegularExpression` (ICU: lookaround and backreferences work, flags inline as `(?mi)`).
 ///
-/// Patterns are compiled once and cached by their text. A match attempt that runs past
-/// `rowTimeLimit` counts as "no match" (the reference's backtrack limit does the same); after
-/// `timeoutsBeforeGivingUp` such rows in one query the pattern is treated as catastrophic and every
-/// remaining row is "no match" at once, so a query always finishes. `timeouts` tells the caller.
+/// Patterns are compiled once and cached by their text. Patterns with shapes that can backtrack
+/// badly (`RegexPrefilter.mayBacktrackBadly`) run under time limits: a row whose match runs past
+/// `rowTimeLimit`, or any row once the query has run for `queryTimeLimit`, counts as "no match"
+/// (the reference's backtrack limit does the same); after `timeoutsBeforeGivingUp` such rows the
+/// pattern is treated as catastrophic and every remaining row is "no match" at once, so a query
+/// always finishes. `timeouts` tells the caller how many rows were cut short.
 final class RegexFunction {
     /// Longest one row's match may run.
     let rowTimeLimit: Duration
+    let queryTimeLimit: Duration
     let timeoutsBeforeGivingUp: Int
+    private let clock = ContinuousClock()
+    private var queryDeadline: ContinuousClock.Instant
     /// A compiled pattern with what its text tells about it.
     struct Compiled {
         let regex: NSRegularExpression
@@ -22,9 +27,11 @@ final class RegexFunction {
     /// Rows that hit the time limit since the last `resetQueryBudget()`.
     private(set) var timeouts = 0
 
-    init(rowTimeLimit: Duration = .milliseconds(100), timeoutsBeforeGivingUp: Int = 3) {
+    init(rowTimeLimit: Duration = .milliseconds(100), queryTimeLimit: Duration = .seconds(10), timeoutsBeforeGivingUp: Int = 3) {
         self.rowTimeLimit = rowTimeLimit
+        self.queryTimeLimit = queryTimeLimit
         self.timeoutsBeforeGivingUp = timeoutsBeforeGivingUp
+        queryDeadline = clock.now.advanced(by: queryTimeLimit)
     }
 
     /// Compiles (or fetches) `pattern`; throws `.invalidRegex` with ICU's reason.
@@ -41,8 +48,10 @@ final class RegexFunction {
         }
     }
 
+    /// Starts a query's time budget.
     func resetQueryBudget() {
         timeouts = 0
+        queryDeadline = clock.now.advanced(by: queryTimeLimit)
     }
 
     /// Whether `pattern` matches somewhere in the UTF-8 `text`.
@@ -60,8 +69,8 @@ final class RegexFunction {
     /// (called per start position, which is why only risky patterns take this path).
     private func matchesWithTimeLimit(_ regex: NSRegularExpression, _ text: String, _ range: NSRange) -> Bool {
         if timeouts >= timeoutsBeforeGivingUp { return false }
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: rowTimeLimit)
+        let clock = clock
+        let deadline = min(clock.now.advanced(by: rowTimeLimit), queryDeadline)
         var found = false
         var timedOut = false
         var calls = 0
