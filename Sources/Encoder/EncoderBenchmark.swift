@@ -39,6 +39,9 @@ public struct EncoderBenchmark {
         let start = DispatchTime.now().uptimeNanoseconds
         _ = try model.encode(sequences, batcher: batcher)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if let report = (model.backend as? CPUBackend)?.profile?.report {
+            FileHandle.standardError.write(Data((report + "\n").utf8))
+        }
         let tokens = lengths.reduce(0, +)
         return Result(tokensPerSecond: Double(tokens) / seconds, tokens: tokens, seconds: seconds,
                       weightsMiB: Double(weightsBytes) / 1_048_576, peakResidentMiB: Self.peakResidentMiB(),

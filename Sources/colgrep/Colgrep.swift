@@ -18,7 +18,7 @@ struct DebugCommand: AsyncParsableCommand {
         commandName: "debug",
         abstract: "Inspect tokenization, embeddings and code units as JSON.",
         shouldDisplay: false,
-        subcommands: []
+        subcommands: [DebugTokenize.self, DebugEmbed.self]
     )
 }
 
