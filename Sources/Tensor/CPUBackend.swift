@@ -13,10 +13,16 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public let pool: IntraOpPool
     /// Per-operation timings, when `COLGREP_PROFILE=1`.
     public let profile: OpProfile?
-    public var name: String { "cpu (openblas + \(ck_has_avx2() != 0 ? "avx2" : "scalar"), \(pool.threads) threads)" }
+    /// The arithmetic of `linear` (the other operations are always fp32).
+    public let precision: CPUPrecision
+    public var name: String {
+        "cpu (\(precision == .fp32 ? "openblas fp32" : "int8") + \(ck_has_avx2() != 0 ? "avx2" : "scalar"), \(pool.threads) threads)"
+    }
 
     /// `threads`: how many cores to use; nil uses every core of the machine.
-    public init(threads: Int? = nil) {
+    /// `precision`: `linear`'s arithmetic; nil picks int8 where the CPU supports it (`CPUPrecision.automatic`).
+    public init(threads: Int? = nil, precision: CPUPrecision? = nil) {
+        self.precision = precision ?? .automatic
         pool = IntraOpPool(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         profile = OpProfile.enabledByEnvironment ? OpProfile() : nil
         openblas_set_num_threads(1)

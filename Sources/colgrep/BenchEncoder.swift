@@ -1,6 +1,7 @@
 import ArgumentParser
 import Encoder
 import Foundation
+import Tensor
 
 /// `colgrep bench encoder`: our CPU encoder against PyTorch CPU fp32 and ONNX Runtime INT8 (ColGREP's engine)
 /// on the synthetic Ettin-17M-shaped workload of /work/shared/bench, same document lengths, same threads,
@@ -16,6 +17,7 @@ struct BenchEncoder: AsyncParsableCommand {
     @Option(help: "Python of a venv with torch, onnxruntime, onnx and transformers.") var python: String = ".venv-bench/bin/python"
     @Option(help: "The peers' script (default: scripts/bench/encoder_peers.py of this checkout).") var peerScript: String?
     @Option(help: "Token budget of one packed batch.") var tokenBudget: Int = 4096
+    @Option(help: "Our arithmetic: fp32 or int8 (default: int8 where the CPU has AVX2).") var precision: CPUPrecision?
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Time ours only (no ratio): for profiling with COLGREP_PROFILE=1.") var skipPeers = false
 
@@ -28,7 +30,7 @@ struct BenchEncoder: AsyncParsableCommand {
         try runPython([script.path, "--threads", "\(threads)", "--docs", "\(docs)", "--out", out.path] + (skipPeers ? ["--lengths-only"] : []))
         if skipPeers {
             let lengths = (try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])?["lengths"] as? [Int] ?? []
-            let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget).run(lengths: lengths)
+            let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
             print("{\"ours_tok_s\": \(Int(ours.tokensPerSecond)), \"threads\": \(threads), \"tokens\": \(ours.tokens), \"peak_rss_mib\": \(Int(ours.peakResidentMiB))}")
             return
         }
@@ -37,7 +39,7 @@ struct BenchEncoder: AsyncParsableCommand {
               let ort = peers["ort_int8_tok_s"] as? Double else {
             throw ValidationError("the peers' script wrote no usable result to \(out.path)")
         }
-        let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget).run(lengths: lengths)
+        let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
         let ratio = ours.tokensPerSecond / max(torch, ort)
         let fields: [(String, Any)] = [
             ("ours_tok_s", ours.tokensPerSecond.rounded()), ("torch_tok_s", torch.rounded()), ("ort_int8_tok_s", ort.rounded()),

@@ -24,15 +24,18 @@ struct DebugModelOptions: ParsableArguments {
     @Option(help: "A model folder or a Hugging Face model id.") var model: String
     @Flag(help: "Treat the texts as queries ([Q] marker, query length, expansion) instead of documents.") var query = false
     @Option(help: "CPU threads (default: every core).") var threads: Int?
+    @Option(help: "Arithmetic of the CPU encoder: fp32 or int8 (default: int8 where the CPU has AVX2).") var precision: CPUPrecision?
     @Argument(help: "Texts to process.") var texts: [String]
 
     func loadEncoder() throws -> ColBERTEncoder {
         do {
             let directory = try ModelLocator.resolve(model, fallback: nil)
-            return try ColBERTEncoder(modelDirectory: directory, backend: CPUBackend(threads: threads))
+            return try ColBERTEncoder(modelDirectory: directory, backend: CPUBackend(threads: threads, precision: precision))
         } catch let error as EncoderError {
             FileHandle.standardError.write(Data("colgrep: \(error)\n".utf8))
             throw ExitCode.failure
         }
     }
 }
+
+extension CPUPrecision: ExpressibleByArgument {}

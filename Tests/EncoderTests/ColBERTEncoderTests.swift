@@ -5,7 +5,7 @@ import Tensor
 
 /// ColGREP's input preparation and output (reference §1.7) against the fixture script's Python rendition.
 @Suite struct ColBERTEncoderTests {
-    let backend = CPUBackend(threads: 2)
+    let backend = CPUBackend(threads: 2, precision: .fp32)
 
     func tinyCases() throws -> [[String: Any]] {
         try Fixtures.json(Fixtures.tinyModernBERT.appending(path: "expected.json"))["cases"] as! [[String: Any]]
