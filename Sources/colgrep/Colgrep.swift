@@ -20,6 +20,8 @@ struct DebugCommand: AsyncParsableCommand {
         abstract: "Inspect tokenization, embeddings and code units as JSON.",
         shouldDisplay: false,
         subcommands: [
+            DebugTokenize.self,
+            DebugEmbed.self,
             DebugUnits.self,
             DebugGPUSelfTest.self,
         ]
