@@ -130,7 +130,8 @@ public final class MetadataStore: @unchecked Sendable {
 
     // MARK: - writes
 
-    /// Inserts `records` in one transaction; a record whose doc id already exists replaces it.
+    /// Inserts `records` in one transaction; a record whose doc id already exists replaces it. Doc ids
+    /// must be distinct within one call (a repeated id fails the whole batch with a constraint error).
     public func insert(_ records: [UnitRecord]) throws {
         guard !records.isEmpty else { return }
         try write {
