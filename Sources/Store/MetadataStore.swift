@@ -467,6 +467,10 @@ public final class MetadataStore: @unchecked Sendable {
             var lines: [String] = []
             while try statement.step() { lines.append(statement.text(0)) }
             return lines == ["ok"] ? nil : lines.joined(separator: "; ")
+        } catch let StoreError.corrupt(_, reason) {
+            return reason
+        } catch let StoreError.sqlite(_, _, message) {
+            return message
         } catch {
             return "\(error)"
         }
