@@ -24,7 +24,7 @@ struct Analysis {
                     hasLoops = true
                     complexity += 1
                 }
-                if rules.calls.contains(kind), let callee = Self.callee(tree, rules, i) {
+                if rules.calls.contains(kind), let callee = Self.callee(tree, rules, i), !Self.isDefinitionSyntax(tree, rules, i, callee) {
                     callSet.insert(callee)
                 }
                 if rules.variables.contains(kind) {
@@ -34,6 +34,23 @@ struct Analysis {
         }
         calls = callSet.sorted()
         variables = variableSet.sorted()
+    }
+
+    /// Call-shaped syntax that is not a call: definition heads (`def`, `defmodule`), the defined
+    /// name in `def hello(x)`, and module attributes (`@doc "…"`).
+    static func isDefinitionSyntax(_ tree: SyntaxTree, _ rules: CompiledRules, _ n: Int32, _ callee: String) -> Bool {
+        guard !rules.headKinds.isEmpty else { return false }
+        if rules.rules.headFunctions.contains(callee) || rules.rules.headClasses.contains(callee) { return true }
+        var p = tree.parent[Int(n)]
+        if p >= 0 && tree.text(p).hasPrefix("@") { return true }
+        // `def hello(x)`: the call sits in the `arguments` of a definer call.
+        guard p >= 0, tree.kindName(p) == "arguments" || tree.kindName(p) == "list_lit" || tree.kindName(p) == "list" else { return false }
+        if !rules.calls.contains(tree.kind[Int(p)]) { p = tree.parent[Int(p)] }
+        if p >= 0, rules.calls.contains(tree.kind[Int(p)]), let head = Analysis.callee(tree, rules, p),
+           rules.rules.headFunctions.contains(head) || rules.rules.headClasses.contains(head) {
+            return true
+        }
+        return false
     }
 
     /// The called name: callee text cut to its last `.` / `::` / `->` segment, `!` stripped, starting with a letter.
@@ -75,7 +92,9 @@ struct Analysis {
         if left == nil {
             let kindName = tree.kindName(n)
             if kindName == "local_variable_declaration" || kindName == "lexical_declaration" { return [] }
-            left = tree.children(n, namedOnly: true).first
+            let named = tree.children(n, namedOnly: true).filter { !tree.kindName($0).contains("modifier") }
+            left = named.first { rules.identifiers.contains(tree.kind[Int($0)]) || tree.kindName($0).contains("variable") || tree.kindName($0).contains("pattern") }
+                ?? named.first
         }
         guard let l = left else { return [] }
         return tree.text(l).split(separator: ",").compactMap { part in
@@ -222,11 +241,22 @@ enum DocText {
             if t.hasPrefix("//!") { break }
             var body = Substring(t.dropFirst(marker.count))
             if marker == "//" || marker == "#" { while body.first == "/" || body.first == "#" { body = body.dropFirst() } }
-            collected.append(body.trimmingWhitespace())
+            collected.append(stripXMLTags(body.trimmingWhitespace()))
             r -= 1
         }
         let text = collected.reversed().filter { !$0.isEmpty }.joined(separator: " ")
         return text.isEmpty ? nil : text
+    }
+
+    /// C# `/// <summary>…</summary>`: the text without its XML tags.
+    static func stripXMLTags(_ s: String) -> String {
+        guard s.contains("<") && s.contains(">") else { return s }
+        var out = ""
+        var inTag = false
+        for ch in s {
+            if ch == "<" { inTag = true } else if ch == ">" { inTag = false } else if !inTag { out.append(ch) }
+        }
+        return out.trimmingWhitespace()
     }
 
     static func blockComment(_ lines: SourceLines, above row: Int, skipping prefixes: [String]) -> String? {

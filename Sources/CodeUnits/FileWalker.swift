@@ -56,9 +56,17 @@ public struct FileWalker: Sendable {
     public let root: URL
     public let options: WalkOptions
 
+    /// Environment read for the global excludes file (`HOME`, `XDG_CONFIG_HOME`); tests pass their own.
+    let environment: [String: String]
+
     public init(root: URL, options: WalkOptions = WalkOptions()) {
+        self.init(root: root, options: options, environment: ProcessInfo.processInfo.environment)
+    }
+
+    init(root: URL, options: WalkOptions, environment: [String: String]) {
         self.root = root
         self.options = options
+        self.environment = environment
     }
 
     private struct PendingDirectory {
@@ -79,7 +87,7 @@ public struct FileWalker: Sendable {
         guard FileManager.default.fileExists(atPath: rootURL.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw WalkError.rootNotDirectory(root.path)
         }
-        let (baseRules, _, rootPrefix) = IgnoreRules.forWalk(root: rootURL)
+        let (baseRules, _, rootPrefix) = IgnoreRules.forWalk(root: rootURL, environment: environment)
         let filter = PathFilter(forceInclude: options.forceInclude, extraIgnore: options.extraIgnore)
         var level = [PendingDirectory(relativePath: "", rules: baseRules)]
         var files: [WalkedFile] = []

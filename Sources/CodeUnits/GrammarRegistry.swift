@@ -144,7 +144,7 @@ final class GrammarRegistry: @unchecked Sendable {
         guard let data = try? Data(contentsOf: url) else {
             return .failure(GrammarLoadError(message: "grammar \(name): cannot read \(url.path) (re-run scripts/setup.sh)"))
         }
-        let digest = SHA256.hex(data)
+        let digest = VerifiedDigests.shared.digest(of: url, data: data)
         guard digest == entry.sha256.lowercased() else {
             return .failure(GrammarLoadError(message: "grammar \(name): \(url.path) has sha256 \(digest), manifest says \(entry.sha256) (re-run scripts/setup.sh)"))
         }
@@ -165,5 +165,30 @@ final class GrammarRegistry: @unchecked Sendable {
             return .failure(GrammarLoadError(message: "grammar \(name): ABI version \(abi) outside the supported \(TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION)–\(TREE_SITTER_LANGUAGE_VERSION)"))
         }
         return .success(Grammar(name: name, language: language))
+    }
+}
+
+/// Digests already computed in this process, keyed by path, size and modification time, so several
+/// extractors over one bundle hash each library once.
+final class VerifiedDigests: @unchecked Sendable {
+    static let shared = VerifiedDigests()
+    private let lock = NSLock()
+    private var digests: [String: String] = [:]
+
+    func digest(of url: URL, data: Data) -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: url.path)
+        let mtime = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+        let key = "\(url.path)|\(data.count)|\(mtime)"
+        lock.lock()
+        if let d = digests[key] {
+            lock.unlock()
+            return d
+        }
+        lock.unlock()
+        let d = SHA256.hex(data)
+        lock.lock()
+        digests[key] = d
+        lock.unlock()
+        return d
     }
 }

@@ -236,6 +236,9 @@ struct LanguageRules: Sendable {
         t["kdl"] = LanguageRules(classes: [])
         t["gotmpl"] = LanguageRules(functions: ["define_action", "block_action"])
         t["batch"] = LanguageRules(functions: [])
+        // Markup, schemas and templates have no definitions worth a unit of their own: whole-file
+        // raw-code blocks (still parsed, so nesting past the limit is caught like any other file).
+        for markup in ["xml", "dtd", "jinja2", "embedded_template", "heex"] { t[markup] = LanguageRules() }
         return t
     }()
 }

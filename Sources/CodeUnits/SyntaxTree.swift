@@ -74,14 +74,20 @@ struct SyntaxTree {
         nextSibling.append(-1)
         startByte.append(Int32(ts_node_start_byte(node)))
         endByte.append(Int32(ts_node_end_byte(node)))
-        startRow.append(Int32(ts_node_start_point(node).row))
-        endRow.append(Int32(ts_node_end_point(node).row))
+        let start = ts_node_start_point(node), end = ts_node_end_point(node)
+        startRow.append(Int32(start.row))
+        // A node ending at column 0 ends with the previous line's newline: that line is its last.
+        endRow.append(Int32(end.column == 0 && end.row > start.row ? end.row - 1 : end.row))
         return index
     }
 
     var count: Int { kind.count }
 
-    func kindName(_ n: Int32) -> String { grammar.symbolNames[Int(kind[Int(n)])] }
+    /// The node's kind name; `ERROR` for error nodes (their symbol is outside the grammar's table).
+    func kindName(_ n: Int32) -> String {
+        let k = Int(kind[Int(n)])
+        return k < grammar.symbolNames.count ? grammar.symbolNames[k] : "ERROR"
+    }
 
     func text(_ n: Int32) -> String {
         String(decoding: source[Int(startByte[Int(n)])..<Int(endByte[Int(n)])], as: UTF8.self)

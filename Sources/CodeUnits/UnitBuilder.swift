@@ -183,8 +183,14 @@ struct UnitBuilder {
     /// has none, the name of the binding that holds it (JS `const f = …`, R `f <- function`).
     private func definitionName(_ n: Int32) -> String? {
         if rules.rules.nameFromFirstLine {
+            // `.button {` → `.button`; `\section{Intro}` keeps its braces.
             let first = lines.trimmed(Int(tree.startRow[Int(n)]))
-            let head = first.split(separator: "{", maxSplits: 1, omittingEmptySubsequences: false).first.map { $0.trimmingWhitespace() } ?? first
+            var head = first
+            if let brace = first.range(of: " {") {
+                head = first[..<brace.lowerBound].trimmingWhitespace()
+            } else if first.hasSuffix("{") {
+                head = first.dropLast().trimmingWhitespace()
+            }
             return head.isEmpty ? nil : String(head.prefix(120))
         }
         if let own = definitionNameIfOwn(n) { return own }
@@ -365,7 +371,9 @@ struct UnitBuilder {
                 found = [tree.text(p)]
             } else
             if let nameFields = Optional(tree.childrenWith(p, field: rules.f.name)), !nameFields.isEmpty {
-                found = nameFields.map { tree.text($0) }
+                // Several `name` fields are grouped names (Go `a, b int`); Swift also labels the type `name`.
+                let identifiers = nameFields.filter { rules.identifiers.contains(tree.kind[Int($0)]) }
+                found = (identifiers.isEmpty ? [nameFields[0]] : identifiers).map { tree.text($0) }
             } else if let c = tree.child(p, field: rules.f.pattern) ?? tree.child(p, field: rules.f.left) {
                 found = [tree.text(c)]
             } else if let d = tree.child(p, field: rules.f.declarator) {

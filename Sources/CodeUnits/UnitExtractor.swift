@@ -115,7 +115,7 @@ public final class UnitExtractor: Sendable {
                                  language: String) throws -> ([CodeUnit], [String]) {
         guard let hostParser = parsers.parser(for: host) else { return ([], []) }
         let hostTree = try SyntaxTree(parser: hostParser, grammar: host, source: bytes, maxDepth: maxRecursionDepth)
-        let scriptKinds = host.symbols(["script_element", "frontmatter_js_block", "frontmatter"])
+        let scriptKinds = host.symbols(["script_element", "frontmatter_js_block"])
         let rawText = host.symbols(["raw_text"])
         var ranges: [Range<Int>] = []
         for i in 0..<Int32(hostTree.count) where scriptKinds.contains(hostTree.kind[Int(i)]) {

@@ -58,6 +58,28 @@ public final class ColBERTModel {
             .map { directory.appending(path: $0) }
     }
 
+    /// One matrix of unit vectors per sequence, in input order, computed in packed batches planned by
+    /// `batcher`. Rows whose token id is in `dropping` are removed (ColBERT's document skiplist).
+    public func encode(_ sequences: [[Int32]], dropping skipIDs: Set<Int32> = [],
+                       batcher: TokenBudgetBatcher = TokenBudgetBatcher()) throws -> [HostMatrix] {
+        var results = [HostMatrix?](repeating: nil, count: sequences.count)
+        let width = dimension
+        for plan in batcher.plan(lengths: sequences.map(\.count)) {
+            let batch = PackedBatch(sequences: plan.map { sequences[$0] })
+            let vectors = try embed(batch)
+            for (position, index) in plan.enumerated() {
+                let rows = batch.range(of: position)
+                var values: [Float] = []
+                values.reserveCapacity(rows.count * width)
+                for row in rows where !skipIDs.contains(batch.tokenIDs[row]) {
+                    values.append(contentsOf: vectors.values[(row * width)..<((row + 1) * width)])
+                }
+                results[index] = HostMatrix(rows: values.count / width, cols: width, values: values)
+            }
+        }
+        return results.map { $0! }
+    }
+
     /// Unit vectors for every token of `batch` (`tokenCount × dimension`).
     public func embed(_ batch: PackedBatch) throws -> HostMatrix {
         guard batch.tokenCount > 0 else { return HostMatrix(rows: 0, cols: dimension, values: []) }

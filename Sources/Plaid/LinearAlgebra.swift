@@ -18,7 +18,7 @@ enum LinearAlgebra {
         while i + 8 <= count {
             let x = UnsafeRawPointer(a + i).loadUnaligned(as: SIMD8<Float>.self)
             let y = UnsafeRawPointer(b + i).loadUnaligned(as: SIMD8<Float>.self)
-            acc.addProduct(x, y)
+            acc += x * y  // not addProduct: without FMA in the baseline target it calls fmaf per lane
             i += 8
         }
         var sum = acc.sum()

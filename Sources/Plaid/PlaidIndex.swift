@@ -40,6 +40,8 @@ public final class PlaidIndex: @unchecked Sendable {
     public var bytesOnDisk: Int {
         manifest.segments.reduce(manifest.codec.size) { $0 + $1.file.size } + (manifest.tombstones?.size ?? 0)
     }
+    /// Live tokens the index held when its codec was last trained.
+    public var tokensAtTraining: Int { manifest.tokensAtTraining }
     /// Live document ids.
     public var documentIDs: [Int64] { Array(location.keys) }
 

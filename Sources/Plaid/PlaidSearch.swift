@@ -9,9 +9,9 @@ extension PlaidIndex {
     /// gets, per query token, the best score among that token's probed centroids it contains; (2) the
     /// best `nFullScores` documents are scored from all their codes (`Σ_q max_t S[q, code_t]`, the
     /// reference's approximate score); (3) the best `exactCount(topK)` are re-scored with their
-    /// residuals: `Σ_q max_t (S[q, code_t] + q · r_t)` with residuals decoded through a byte lookup
-    /// table and multiplied with the query in one GEMM per block (asymmetric: the query stays float,
-    /// documents are never reconstructed). `subset` restricts results to those ids.
+    /// residuals: `Σ_q max_t (S[q, code_t] + q · r_t) / ‖c_t + r_t‖` with residuals decoded through a
+    /// byte lookup table and multiplied with the query in one GEMM per block (asymmetric: the query
+    /// stays float, the centroid term is read from stage 1's table). `subset` restricts results to those ids.
     public func search(query: HostMatrix, topK: Int, parameters: SearchParameters = SearchParameters(),
                        subset: Set<Int64>? = nil) -> [(id: Int64, score: Float)] {
         let nq = query.rows
@@ -252,8 +252,9 @@ struct SearchContext {
         return sum
     }
 
-    /// Stage 3: `Σ_q max_t (S[q, code_t] + q · r_t)` with residuals decoded by lookup table and
-    /// multiplied with the query in one GEMM per block of documents.
+    /// Stage 3: `Σ_q max_t (S[q, code_t] + q · r_t) / ‖c_t + r_t‖` (MaxSim over the normalised
+    /// reconstructions) with residuals decoded by lookup table and multiplied with the query in one
+    /// GEMM per block of documents; the centroid term comes from the query × centroid table.
     func residualScores(_ rows: [Int32]) -> [Float] {
         var out = [Float](repeating: 0, count: rows.count)
         guard !rows.isEmpty else { return out }
@@ -262,7 +263,9 @@ struct SearchContext {
         var decoded = [Float](repeating: 0, count: blockTokens * dim)
         var products = [Float](repeating: 0, count: blockTokens * nq)
         var best = [Float](repeating: 0, count: nq)
+        var inverseNorms = [Float](repeating: 0, count: blockTokens)
         var i = 0
+        let centroids = codec.centroids
         codec.byteTable.withUnsafeBufferPointer { table in
             while i < rows.count {
                 // Gather whole documents until the block is full.
@@ -276,6 +279,7 @@ struct SearchContext {
                     if tokens + range.count > decoded.count / dim {
                         decoded = [Float](repeating: 0, count: (tokens + range.count) * dim)
                         products = [Float](repeating: 0, count: (tokens + range.count) * nq)
+                        inverseNorms = [Float](repeating: 0, count: tokens + range.count)
                     }
                     members.append((s, range))
                     tokens += range.count
@@ -283,11 +287,19 @@ struct SearchContext {
                 }
                 decoded.withUnsafeMutableBufferPointer { d in
                     var t = 0
-                    for member in members {
-                        let residuals = segments[member.segment].residuals.baseAddress!
-                        for token in member.range {
-                            codec.decodeResidual(residuals + token * bytes, into: d.baseAddress! + t * dim, table: table.baseAddress!)
-                            t += 1
+                    centroids.withUnsafeBufferPointer { c in
+                        for member in members {
+                            let residuals = segments[member.segment].residuals.baseAddress!
+                            let codes = segments[member.segment].codes
+                            for token in member.range {
+                                let r = d.baseAddress! + t * dim
+                                codec.decodeResidual(residuals + token * bytes, into: r, table: table.baseAddress!)
+                                // ‖c + r‖ for unit c: the reconstruction is normalised, as the reference does.
+                                let centroid = c.baseAddress! + Int(codes[token]) * dim
+                                let squared = 1 + 2 * LinearAlgebra.dot(centroid, r, count: dim) + LinearAlgebra.dot(r, r, count: dim)
+                                inverseNorms[t] = squared > 0 ? 1 / squared.squareRoot() : 0
+                                t += 1
+                            }
                         }
                     }
                     query.values.withUnsafeBufferPointer { q in
@@ -302,8 +314,9 @@ struct SearchContext {
                     for q in 0..<nq { best[q] = -Float.infinity }
                     for token in member.range {
                         let centroid = Int(codes[token]) * nq
+                        let scale = inverseNorms[t]
                         for q in 0..<nq {
-                            let value = centroidScores[centroid + q] + products[t * nq + q]
+                            let value = (centroidScores[centroid + q] + products[t * nq + q]) * scale
                             if value > best[q] { best[q] = value }
                         }
                         t += 1

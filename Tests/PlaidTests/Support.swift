@@ -11,8 +11,13 @@ func temporaryDirectory(_ label: String = #function) -> URL {
 func cleanUp(_ url: URL) { try? FileManager.default.removeItem(at: url) }
 
 /// A small clustered corpus (fast in debug builds).
-func smallCorpus(documents: Int = 400, dim: Int = 32, queries: Int = 20, seed: UInt64 = 1) -> SyntheticCorpus {
-    SyntheticCorpus(documents: documents, dim: dim, centres: 256, medianLength: 24, queries: queries, queryLength: 16, seed: seed)
+func smallCorpus(documents: Int = 300, dim: Int = 64, queries: Int = 20, seed: UInt64 = 1) -> SyntheticCorpus {
+    SyntheticCorpus(documents: documents, dim: dim, centres: 256, medianLength: 32, queries: queries, queryLength: 16, seed: seed)
+}
+
+/// Settings that keep k-means small in debug builds (the codec trains on 100 documents).
+func testConfig(nbits: Int = 4) -> PlaidConfig {
+    PlaidConfig(nbits: nbits, trainingDocuments: 100)
 }
 
 func documents(_ corpus: SyntheticCorpus, idOffset: Int64 = 0) -> [(id: Int64, vectors: HostMatrix)] {

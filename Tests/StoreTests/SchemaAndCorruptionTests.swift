@@ -67,8 +67,6 @@ private func populatedStore(_ dir: TemporaryDirectory, count: Int = 300) throws 
         try rawExecute(dir.database, """
             UPDATE meta SET value = '0' WHERE key = 'keyword_tokenizer';
             INSERT INTO keyword_index(keyword_index) VALUES('delete-all');
-            DELETE FROM keyword_text;
-            INSERT INTO keyword_text(doc_id, body) VALUES(3, 'stale words only');
             INSERT INTO keyword_index(rowid, body) VALUES(3, 'stale words only');
             """)
         do {
