@@ -9,7 +9,7 @@ struct Colgrep: AsyncParsableCommand {
         abstract: "Semantic code search: a ColBERT model fused with full-text search.",
         version: ColGrepVersion.string,
         subcommands: [StatusCommand.self, ClearCommand.self, SettingsCommand.self,
-                      SetModelCommand.self, DebugCommand.self, BenchCommand.self]
+                      SetModelCommand.self, WarmCacheCommand.self, DebugCommand.self, BenchCommand.self]
     )
 }
 

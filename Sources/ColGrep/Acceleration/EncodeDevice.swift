@@ -18,9 +18,11 @@ public struct DeviceInfo: Sendable, Hashable, CustomStringConvertible {
     public var description: String { id }
 }
 
-/// One device able to encode batches of sequences: a CPU backend, one GPU, or a simulated device in
-/// tests. The scheduler calls every method of one device from that device's own worker thread.
-public protocol EncodeDevice<Output>: AnyObject {
+/// One device able to encode batches of items (token sequences): a CPU backend, one GPU, or a
+/// simulated device in tests. The scheduler calls every method of one device from that device's own
+/// worker thread.
+public protocol EncodeDevice<Item, Output>: AnyObject {
+    associatedtype Item
     associatedtype Output
 
     var info: DeviceInfo { get }
@@ -29,8 +31,8 @@ public protocol EncodeDevice<Output>: AnyObject {
     /// first batch, so a GPU warms up while the CPU already encodes.
     func prepare() throws
 
-    /// Encodes the sequences with these input positions; returns one output per position, in order.
-    func encode(_ positions: [Int]) throws -> [Output]
+    /// Encodes one batch; returns one output per item, in order.
+    func encode(_ items: [Item]) throws -> [Output]
 }
 
 /// Which end of the length-sorted queue a device takes its batches from.
@@ -42,8 +44,8 @@ public enum QueueEnd: Sendable, Equatable {
 }
 
 /// A device with the way it takes work from the shared queue.
-public struct EncodeLane<Output> {
-    public var device: any EncodeDevice<Output>
+public struct EncodeLane<Item, Output> {
+    public var device: any EncodeDevice<Item, Output>
     /// Which end of the queue this device takes from.
     public var end: QueueEnd
     /// Tokens per batch this device takes (at least one sequence, even when longer).
@@ -52,7 +54,7 @@ public struct EncodeLane<Output> {
     /// finish it sooner (the end of a run), without it the device always takes work.
     public var cost: DeviceCost?
 
-    public init(device: any EncodeDevice<Output>, end: QueueEnd, tokenBudget: Int, cost: DeviceCost? = nil) {
+    public init(device: any EncodeDevice<Item, Output>, end: QueueEnd, tokenBudget: Int, cost: DeviceCost? = nil) {
         self.device = device
         self.end = end
         self.tokenBudget = max(1, tokenBudget)

@@ -48,45 +48,57 @@ public struct DeviceRunStats: Sendable, Equatable {
     }
 }
 
-/// The outputs of a run in input order, and what each device did.
+/// The outputs of one job in input order, and what each device did for it.
 public struct EncodeRunResult<Output> {
     public var outputs: [Output]
     public var devices: [DeviceRunStats]
     public var wallSeconds: Double
 }
 
-/// Encodes sequences on several devices at once from one length-sorted queue.
+/// Encodes items on several devices at once from one length-sorted queue.
 ///
-/// Every device has a worker thread. A worker first runs its device's cold start, then repeatedly
-/// takes one token-budget batch from its end of the queue (GPUs the long end, CPU workers the short
-/// end) and encodes it. Near the end of a run a worker whose cost model says that a busy device would
-/// finish the next batch sooner leaves it to that device instead of holding the run up. Outputs are
-/// written at their input positions, so the result is in input order whatever the split; each
-/// sequence is encoded exactly once by a device that succeeded.
-public final class EncodeScheduler<Output>: @unchecked Sendable {
-    private let lengths: [Int]
-    private let lanes: [EncodeLane<Output>]
+/// Every device has a worker thread that lives as long as the scheduler: it first runs its device's
+/// cold start, then repeatedly takes one token-budget batch from its end of the current job's queue
+/// (GPUs the long end, CPU workers the short end) and encodes it. A device still in its cold start
+/// never holds a job up: the job is done when every item has an output, so a GPU joins whenever it
+/// is ready. Near the end of a job a worker whose cost model says that a busy device would finish the
+/// next batch sooner leaves it to that device. Outputs are written at their input positions, so the
+/// result is in input order whatever the split; each item is encoded exactly once by a device that
+/// succeeded.
+public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
+    private let lanes: [EncodeLane<Item, Output>]
     private let policy: DeviceFailurePolicy
     private let profiler: Profiler
     private let onDeviceDropped: (@Sendable (DeviceInfo, String) -> Void)?
 
     // Shared state, guarded by `condition`.
     private let condition = NSCondition()
-    private var queue: LengthSortedQueue
-    private var outputs: [Output?]
+    private var job: Job?
     private var states: [LaneState]
-    private var stats: [DeviceRunStats]
+    private var totals: [DeviceRunStats]
     private var fatal: EncodeSchedulerError?
+    private var started = false
+    private var stopping = false
+    private var running = 0
+
+    private struct Job {
+        var items: [Item]
+        var lengths: [Int]
+        var queue: LengthSortedQueue
+        var outputs: [Output?]
+        var remaining: Int
+        var stats: [DeviceRunStats]
+    }
 
     private enum LaneState {
-        /// Cold start in progress; ready at about this time (monotonic seconds).
+        /// Cold start in progress; expected to end at about this time (monotonic seconds).
         case preparing(readyAt: Double)
         /// Encoding a batch; free at about this time.
         case busy(freeAt: Double)
-        /// Waiting for work or leaving a batch to a faster busy device.
+        /// Ready, waiting for work or leaving a batch to a faster busy device.
         case idle
         case failed
-        case done
+        case stopped
 
         var isWorking: Bool {
             switch self {
@@ -94,63 +106,113 @@ public final class EncodeScheduler<Output>: @unchecked Sendable {
             default: return false
             }
         }
+
+        var isAlive: Bool {
+            switch self {
+            case .failed, .stopped: return false
+            default: return true
+            }
+        }
     }
 
     /// - Parameters:
-    ///   - lengths: tokens of each sequence, in input order.
     ///   - lanes: the devices and how they take work.
     ///   - policy: what a device failure does.
-    ///   - onDeviceDropped: called once per device that leaves the run under `.requeue`, with the reason.
-    public init(lengths: [Int], lanes: [EncodeLane<Output>], policy: DeviceFailurePolicy,
-                profiler: Profiler = .shared, onDeviceDropped: (@Sendable (DeviceInfo, String) -> Void)? = nil) {
-        self.lengths = lengths
+    ///   - onDeviceDropped: called once per device that leaves under `.requeue`, with the reason.
+    public init(lanes: [EncodeLane<Item, Output>], policy: DeviceFailurePolicy, profiler: Profiler = .shared,
+                onDeviceDropped: (@Sendable (DeviceInfo, String) -> Void)? = nil) {
         self.lanes = lanes
         self.policy = policy
         self.profiler = profiler
         self.onDeviceDropped = onDeviceDropped
-        self.queue = LengthSortedQueue(lengths: lengths)
-        self.outputs = Array(repeating: nil, count: lengths.count)
         self.states = Array(repeating: .idle, count: lanes.count)
-        self.stats = lanes.map { DeviceRunStats(device: $0.device.info) }
+        self.totals = lanes.map { DeviceRunStats(device: $0.device.info) }
     }
 
-    /// Runs every lane to completion; returns the outputs in input order.
-    public func run() throws -> EncodeRunResult<Output> {
-        let begin = ProfileClock.now()
-        guard !lengths.isEmpty else {
-            return EncodeRunResult(outputs: [], devices: stats, wallSeconds: 0)
-        }
-        guard !lanes.isEmpty else {
-            throw EncodeSchedulerError.allDevicesFailed(["no device to encode on"])
-        }
-        // Every device counts as working from the start, so no device mistakes another's thread not
-        // having started yet for an idle device.
+    deinit {
+        stop()
+    }
+
+    /// Devices in lane order.
+    public var devices: [DeviceInfo] { lanes.map(\.device.info) }
+
+    /// What every device did so far, over all jobs (cold start included).
+    public var statistics: [DeviceRunStats] {
         condition.lock()
-        let start = now()
+        defer { condition.unlock() }
+        return totals
+    }
+
+    /// Starts the workers (and so every device's cold start) now. `encode` starts them if needed.
+    public func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !started else { return }
+        started = true
+        // Every device counts as working from the start, so no device mistakes another's thread
+        // not having started yet for an idle device.
+        let begin = now()
         for lane in lanes.indices {
-            states[lane] = .preparing(readyAt: start + (lanes[lane].cost?.coldStartSeconds ?? 0))
+            states[lane] = .preparing(readyAt: begin + (lanes[lane].cost?.coldStartSeconds ?? 0))
         }
-        condition.unlock()
-        let group = DispatchGroup()
         for lane in lanes.indices {
-            group.enter()
+            running += 1
             let thread = Thread { [self] in
                 work(lane: lane)
-                group.leave()
+                condition.lock()
+                running -= 1
+                condition.broadcast()
+                condition.unlock()
             }
             thread.name = "colgrep-encode-\(lanes[lane].device.info.id)"
             thread.stackSize = 8 << 20
             thread.start()
         }
-        group.wait()
+    }
 
+    /// Asks the workers to leave once their current batch is done; waits for those that are not in
+    /// a cold start (a cold start cannot be interrupted and must not delay the caller).
+    public func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while started && running > 0 && states.contains(where: { if case .preparing = $0 { return false } else { return $0.isAlive } }) {
+            condition.wait()
+        }
+        condition.unlock()
+    }
+
+    /// Encodes `items` (one output each, in input order) on every live device at once.
+    /// - Parameter length: the tokens of an item (what budgets and costs count).
+    public func encode(_ items: [Item], length: (Item) -> Int) throws -> EncodeRunResult<Output> {
+        let begin = ProfileClock.now()
+        guard !items.isEmpty else {
+            return EncodeRunResult(outputs: [], devices: lanes.map { DeviceRunStats(device: $0.device.info) }, wallSeconds: 0)
+        }
+        guard !lanes.isEmpty else { throw EncodeSchedulerError.allDevicesFailed(["no device to encode on"]) }
+        start()
+        let lengths = items.map(length)
         condition.lock()
         defer { condition.unlock() }
         if let fatal { throw fatal }
-        guard queue.isEmpty, outputs.allSatisfy({ $0 != nil }) else {
-            throw EncodeSchedulerError.allDevicesFailed(stats.map { "\($0.device.id): \($0.failure ?? "stopped")" })
+        job = Job(items: items, lengths: lengths, queue: LengthSortedQueue(lengths: lengths),
+                  outputs: Array(repeating: nil, count: items.count), remaining: items.count,
+                  stats: lanes.map { DeviceRunStats(device: $0.device.info) })
+        condition.broadcast()
+        while fatal == nil, let current = job, current.remaining > 0 {
+            condition.wait()
         }
-        return EncodeRunResult(outputs: outputs.map { $0! }, devices: stats, wallSeconds: ProfileClock.seconds(since: begin))
+        let finished = job!
+        job = nil
+        if let fatal { throw fatal }
+        return EncodeRunResult(outputs: finished.outputs.map { $0! }, devices: finished.stats,
+                               wallSeconds: ProfileClock.seconds(since: begin))
+    }
+
+    /// One-shot convenience: starts the devices, encodes `items`, stops.
+    public func run(_ items: [Item], length: (Item) -> Int) throws -> EncodeRunResult<Output> {
+        defer { stop() }
+        return try encode(items, length: length)
     }
 
     // MARK: worker
@@ -158,7 +220,7 @@ public final class EncodeScheduler<Output>: @unchecked Sendable {
     /// A finished batch, recorded under the lock in the same step that picks the next one, so a
     /// device never looks idle to the others between two batches.
     private struct Completed {
-        var batch: [Int]
+        var positions: [Int]
         var outputs: [Output]
         var tokens: Int
         var seconds: Double
@@ -171,115 +233,125 @@ public final class EncodeScheduler<Output>: @unchecked Sendable {
         do {
             try device.prepare()
         } catch {
-            fail(lane: lane, batch: nil, reason: Self.reason(error))
+            fail(lane: lane, positions: nil, reason: Self.reason(error))
             return
         }
         let prepareSeconds = ProfileClock.seconds(since: prepareBegin)
         profiler.add(stage: "encode.prepare", seconds: prepareSeconds, device: info.id)
         condition.lock()
-        stats[lane].prepareSeconds = prepareSeconds
+        totals[lane].prepareSeconds = prepareSeconds
         condition.unlock()
 
         var completed: Completed?
-        while let batch = nextBatch(lane: lane, recording: completed) {
+        while let (positions, items) = nextBatch(lane: lane, recording: completed) {
             completed = nil
-            let tokens = batch.reduce(0) { $0 + lengths[$1] }
+            let tokens = positionsTokens(positions)
             let begin = ProfileClock.now()
             let encoded: [Output]
             do {
-                encoded = try device.encode(batch)
+                encoded = try device.encode(items)
             } catch {
-                fail(lane: lane, batch: batch, reason: Self.reason(error))
+                fail(lane: lane, positions: positions, reason: Self.reason(error))
                 return
             }
             let seconds = ProfileClock.seconds(since: begin)
-            guard encoded.count == batch.count else {
-                let error = EncodeSchedulerError.wrongOutputCount(device: info.id, expected: batch.count, got: encoded.count)
-                fail(lane: lane, batch: batch, reason: error.description)
+            guard encoded.count == items.count else {
+                let error = EncodeSchedulerError.wrongOutputCount(device: info.id, expected: items.count, got: encoded.count)
+                fail(lane: lane, positions: positions, reason: error.description)
                 return
             }
             profiler.add(stage: "encode", seconds: seconds, tokens: tokens, batches: 1, device: info.id)
-            completed = Completed(batch: batch, outputs: encoded, tokens: tokens, seconds: seconds)
+            completed = Completed(positions: positions, outputs: encoded, tokens: tokens, seconds: seconds)
         }
     }
 
-    /// Records `completed` (this lane's previous batch), then returns the next batch for `lane`, or
-    /// nil when the run is over for it. Blocks while the queue is empty but other devices still hold
-    /// batches (they may fail and give them back), and while a working device would finish the next
-    /// batch sooner than this one.
-    private func nextBatch(lane: Int, recording completed: Completed?) -> [Int]? {
+    private func positionsTokens(_ positions: [Int]) -> Int {
         condition.lock()
         defer { condition.unlock() }
-        if let completed {
-            for (position, output) in zip(completed.batch, completed.outputs) { outputs[position] = output }
-            stats[lane].busySeconds += completed.seconds
-            stats[lane].tokens += completed.tokens
-            stats[lane].batches += 1
-            stats[lane].sequences += completed.batch.count
+        return positions.reduce(0) { $0 + (job?.lengths[$1] ?? 0) }
+    }
+
+    /// Records `completed` (this lane's previous batch), then returns the next batch for `lane`, or
+    /// nil when the worker should leave. Blocks while there is no work, and while a working device
+    /// would finish the next batch sooner than this one.
+    private func nextBatch(lane: Int, recording completed: Completed?) -> ([Int], [Item])? {
+        condition.lock()
+        defer { condition.unlock() }
+        if let completed, job != nil {
+            for (position, output) in zip(completed.positions, completed.outputs) { job!.outputs[position] = output }
+            job!.remaining -= completed.positions.count
+            job!.stats[lane].busySeconds += completed.seconds
+            job!.stats[lane].tokens += completed.tokens
+            job!.stats[lane].batches += 1
+            job!.stats[lane].sequences += completed.positions.count
+            totals[lane].busySeconds += completed.seconds
+            totals[lane].tokens += completed.tokens
+            totals[lane].batches += 1
+            totals[lane].sequences += completed.positions.count
         }
         states[lane] = .idle
         condition.broadcast()
         while true {
-            if fatal != nil {
-                states[lane] = .done
+            if fatal != nil || stopping {
+                states[lane] = .stopped
+                condition.broadcast()
                 return nil
             }
-            let othersWorking = states.indices.contains { $0 != lane && states[$0].isWorking }
-            if queue.isEmpty {
-                if !othersWorking {
-                    states[lane] = .done
-                    condition.broadcast()
-                    return nil
-                }
+            guard job != nil, !job!.queue.isEmpty else {
                 condition.wait()
                 continue
             }
-            if othersWorking, shouldLeaveNextBatch(lane: lane) {
-                condition.wait()
+            if let wake = leaveNextBatchUntil(lane: lane) {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: wake))
                 continue
             }
             let settings = lanes[lane]
-            guard let batch = queue.take(from: settings.end, tokenBudget: settings.tokenBudget) else { continue }
-            let tokens = batch.reduce(0) { $0 + lengths[$1] }
+            guard let positions = job!.queue.take(from: settings.end, tokenBudget: settings.tokenBudget) else { continue }
+            let tokens = positions.reduce(0) { $0 + job!.lengths[$1] }
             states[lane] = .busy(freeAt: now() + (settings.cost?.batchSeconds(tokens: tokens) ?? 0))
-            return batch
+            return (positions, positions.map { job!.items[$0] })
         }
     }
 
-    /// Whether a device that is preparing or busy would finish the batch this lane would take next
-    /// sooner than this lane, by the cost models. Only working devices count, so some device always
-    /// takes the work: the one whose batch completes last before the others wake up.
-    private func shouldLeaveNextBatch(lane: Int) -> Bool {
-        guard let mine = lanes[lane].cost else { return false }
-        let tokens = queue.tokensOfNextBatch(from: lanes[lane].end, tokenBudget: lanes[lane].tokenBudget)
+    /// When a working device would finish the batch this lane would take next sooner than this
+    /// lane (by the cost models), the seconds to wait before looking again; nil to take it now.
+    /// Only devices that are working count, and a cold start that overran its estimate no longer
+    /// does, so some device always takes the work.
+    private func leaveNextBatchUntil(lane: Int) -> Double? {
+        guard let mine = lanes[lane].cost, let job else { return nil }
+        let tokens = job.queue.tokensOfNextBatch(from: lanes[lane].end, tokenBudget: lanes[lane].tokenBudget)
         let t = now()
         let myFinish = t + mine.batchSeconds(tokens: tokens)
+        var wake: Double?
         for other in lanes.indices where other != lane {
             guard let cost = lanes[other].cost else { continue }
             let freeAt: Double
             switch states[other] {
-            case .preparing(let readyAt): freeAt = readyAt
-            case .busy(let at): freeAt = at
+            case .preparing(let readyAt) where readyAt > t: freeAt = readyAt
+            case .busy(let at): freeAt = max(at, t)
             default: continue
             }
-            if max(freeAt, t) + cost.batchSeconds(tokens: tokens) < myFinish { return true }
+            if freeAt + cost.batchSeconds(tokens: tokens) < myFinish {
+                wake = min(wake ?? .infinity, max(freeAt - t, 0.001))
+            }
         }
-        return false
+        return wake.map { min($0, 0.25) }
     }
 
-    private func fail(lane: Int, batch: [Int]?, reason: String) {
+    private func fail(lane: Int, positions: [Int]?, reason: String) {
         let info = lanes[lane].device.info
         condition.lock()
         defer { condition.unlock() }
-        stats[lane].failure = reason
+        totals[lane].failure = reason
+        job?.stats[lane].failure = reason
         states[lane] = .failed
         switch policy {
         case .failRun:
             if fatal == nil { fatal = .deviceFailed(device: info.id, reason: reason) }
         case .requeue:
-            if let batch { queue.giveBack(batch) }
-            if states.allSatisfy({ if case .failed = $0 { return true } else { return false } }) {
-                fatal = .allDevicesFailed(stats.map { "\($0.device.id): \($0.failure ?? "unknown")" })
+            if let positions { job?.queue.giveBack(positions) }
+            if !states.contains(where: \.isAlive) {
+                fatal = .allDevicesFailed(totals.map { "\($0.device.id): \($0.failure ?? "stopped")" })
             } else {
                 profiler.note("device \(info.id) left the run: \(reason); its work went back to the queue")
                 onDeviceDropped?(info, reason)
