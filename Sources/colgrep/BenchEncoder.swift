@@ -31,7 +31,7 @@ struct BenchEncoder: AsyncParsableCommand {
         if skipPeers {
             let lengths = (try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])?["lengths"] as? [Int] ?? []
             let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
-            print("{\"ours_tok_s\": \(Int(ours.tokensPerSecond)), \"threads\": \(threads), \"tokens\": \(ours.tokens), \"peak_rss_mib\": \(Int(ours.peakResidentMiB))}")
+            print("{\"ours_tok_s\": \(Int(ours.tokensPerSecond)), \"threads\": \(threads), \"tokens\": \(ours.tokens), \"peak_rss_mib\": \(Int(ours.peakResidentMiB)), \"loaded_rss_mib\": \(Int(ours.loadedResidentMiB)), \"weights_mib\": \(Int(ours.weightsMiB))}")
             return
         }
         guard let peers = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any],
@@ -41,11 +41,15 @@ struct BenchEncoder: AsyncParsableCommand {
         }
         let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
         let ratio = ours.tokensPerSecond / max(torch, ort)
+        // With the reduced-precision path selected, also show what fp32 alone gives (same lengths, same run).
+        let fp32 = (precision ?? .automatic) == .fp32 ? nil
+            : try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: .fp32).run(lengths: lengths)
         let fields: [(String, Any)] = [
             ("ours_tok_s", ours.tokensPerSecond.rounded()), ("torch_tok_s", torch.rounded()), ("ort_int8_tok_s", ort.rounded()),
             ("ratio", (ratio * 1000).rounded() / 1000), ("threads", threads), ("tokens", ours.tokens),
             ("backend", ours.backendName), ("weights_mib", ours.weightsMiB.rounded()), ("peak_rss_mib", ours.peakResidentMiB.rounded()),
-        ]
+            ("loaded_rss_mib", ours.loadedResidentMiB.rounded()),
+        ] + (fp32.map { [("ours_fp32_tok_s", $0.tokensPerSecond.rounded() as Any)] } ?? [])
         if json {
             print("{" + fields.map { "\"\($0.0)\": \(Self.jsonValue($0.1))" }.joined(separator: ", ") + "}")
         } else {
