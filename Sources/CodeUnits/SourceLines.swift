@@ -33,3 +33,21 @@ extension StringProtocol {
         return String(self[first...last])
     }
 }
+
+extension StringProtocol {
+    /// Byte offset of the first (or last) occurrence of `needle` in the UTF-8 view, without Foundation's
+    /// locale-aware search (hot in extraction).
+    func utf8Offset(of needle: String, backwards: Bool = false) -> Int? {
+        let hay = Array(utf8), pat = Array(needle.utf8)
+        guard !pat.isEmpty, hay.count >= pat.count else { return nil }
+        let starts = Array(0...(hay.count - pat.count))
+        for i in backwards ? starts.reversed() : starts where hay[i] == pat[0] {
+            var match = true
+            for j in 1..<pat.count where hay[i + j] != pat[j] { match = false; break }
+            if match { return i }
+        }
+        return nil
+    }
+
+    func containsText(_ needle: String) -> Bool { utf8Offset(of: needle) != nil }
+}
