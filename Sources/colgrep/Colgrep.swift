@@ -27,6 +27,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure colgrep's stages against peers on the same inputs.",
-        subcommands: []
+        subcommands: [BenchSearchCommand.self]
     )
 }
