@@ -38,10 +38,10 @@ struct ResidualCodec: Sendable {
         self.byteTable = table
     }
 
-    /// Trains centroids and bucket boundaries on `sample` (row-major `count × dim`).
-    static func train(sample: [Float], documents: Int, dim: Int, config: PlaidConfig, backend: (any Backend)?) -> ResidualCodec {
+    /// Trains `k` centroids and bucket boundaries on `sample` (row-major `count × dim`).
+    static func train(sample: [Float], k requested: Int, dim: Int, config: PlaidConfig, backend: (any Backend)?) -> ResidualCodec {
         let tokens = sample.count / dim
-        let k = PlaidConfig.centroidCount(trainingTokens: tokens, trainingDocuments: max(1, documents))
+        let k = max(1, min(requested, tokens))
         let centroids = KMeans.train(points: sample, dim: dim, k: k, config: config, backend: backend).values
         // Residual statistics on up to 50,000 tokens spread over the sample (the reference holds out
         // min(5 %, 50,000) tokens).
@@ -51,7 +51,7 @@ struct ResidualCodec: Sendable {
         for i in 0..<heldOut {
             for d in 0..<dim { held[i * dim + d] = sample[(i * stride) * dim + d] }
         }
-        let assigner = CentroidAssigner(centroids: centroids, dim: dim, exhaustive: true)
+        let assigner = CentroidAssigner(centroids: centroids, dim: dim)
         let codes = held.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: heldOut, backend: backend) }
         var residuals = [Float](repeating: 0, count: heldOut * dim)
         for i in 0..<heldOut {

@@ -36,6 +36,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchEncoder.self,
             BenchUnits.self,
+            BenchSearchCommand.self,
         ]
     )
 }
