@@ -8,8 +8,9 @@ struct Colgrep: AsyncParsableCommand {
         commandName: "colgrep",
         abstract: "Semantic code search: a ColBERT model fused with full-text search.",
         version: ColGrepVersion.string,
-        subcommands: [StatusCommand.self, ClearCommand.self, SettingsCommand.self,
-                      SetModelCommand.self, WarmCacheCommand.self, DebugCommand.self, BenchCommand.self]
+        subcommands: [SearchCommand.self, InitCommand.self, StatusCommand.self, ClearCommand.self, SettingsCommand.self,
+                      SetModelCommand.self, WarmCacheCommand.self, DebugCommand.self, BenchCommand.self],
+        defaultSubcommand: SearchCommand.self
     )
 }
 
