@@ -23,11 +23,24 @@ struct WarmCacheCommand: ParsableCommand {
     @Flag(help: "Measure again even when a calibration is stored.")
     var recalibrate = false
 
+    @OptionGroup var global: GlobalOptions
+
     func run() throws {
-        guard let provider = CacheWarmer.Provider(rawValue: provider.lowercased()) else {
+        guard var provider = CacheWarmer.Provider(rawValue: provider.lowercased()) else {
             throw ValidationError("--provider must be cpu, cuda or all")
         }
         try runReportingErrors {
+            // --force-cpu leaves the GPU alone; --force-gpu makes a missing GPU an error.
+            switch try global.acceleration() {
+            case .forceCPU:
+                if provider == .cuda { throw ColGrepError.usage("--provider cuda contradicts --force-cpu") }
+                provider = .cpu
+            case .forceGPU:
+                if provider == .all { provider = .cuda }
+                if provider == .cpu { throw ColGrepError.usage("--provider cpu contradicts --force-gpu") }
+            case .auto:
+                break
+            }
             let directory = try ModelFolder.resolve(model)
             try CacheWarmer(modelDirectory: directory).run(provider: provider, recalibrate: recalibrate) { print($0) }
         }
