@@ -21,6 +21,8 @@ let package = Package(
             name: "colgrep",
             dependencies: [
                 "ColGrep",
+                // debug tokenize/embed and bench encoder drive the encoder directly
+                "Encoder", "Tensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -286,3 +286,118 @@ void ck_rope_copy(const float *src, long lds, float *dst, long rows, long d, con
         }
     }
 }
+
+// MARK: - INT8 GEMM
+
+// Packed weight layout: column blocks of 8 outputs; inside a block, for each pair of k, 16 int16 values
+// (output c of the block, k even / k odd interleaved), so one vpmaddwd multiplies a broadcast pair of
+// activations with 8 outputs' weight pairs and sums each pair into an int32 lane.
+#define QROWS 48
+
+static long round_up(long v, long m) { return (v + m - 1) / m * m; }
+
+size_t ck_qweight_size(long n, long k) { return (size_t)round_up(n, 8) * (size_t)round_up(k, 2) * sizeof(int16_t); }
+
+void ck_qweight_pack(const float *w, long n, long k, int16_t *packed, float *scales) {
+    long np = round_up(n, 8), kp = round_up(k, 2);
+    memset(packed, 0, ck_qweight_size(n, k));
+    for (long c = 0; c < n; c++) {
+        float m = 0;
+        for (long j = 0; j < k; j++) { float a = fabsf(w[c * k + j]); if (a > m) m = a; }
+        float scale = m > 0 ? m / 127.0f : 1.0f;
+        scales[c] = scale;
+        long block = c / 8, lane = c % 8;
+        for (long j = 0; j < k; j++) {
+            long pair = j / 2, odd = j % 2;
+            packed[(block * (kp / 2) + pair) * 16 + lane * 2 + odd] = (int16_t)lrintf(w[c * k + j] / scale);
+        }
+    }
+    (void)np;
+}
+
+/// Quantises rows of x to int16 in [-127, 127] (zero-padding k to kp), one scale per row.
+static void quantize_rows(const float *x, long rows, long k, long kp, int16_t *q, float *scales) {
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * k;
+        float m = 0;
+        for (long j = 0; j < k; j++) { float a = fabsf(xr[j]); if (a > m) m = a; }
+        float scale = m > 0 ? m / 127.0f : 1.0f, inv = 1.0f / scale;
+        scales[r] = scale;
+        for (long j = 0; j < k; j++) q[r * kp + j] = (int16_t)lrintf(xr[j] * inv);
+        for (long j = k; j < kp; j++) q[r * kp + j] = 0;
+    }
+}
+
+static void qgemm_scalar(const int16_t *q, const float *sa, long rows, long kp, const int16_t *packed, const float *sw, long n, float *y) {
+    for (long r = 0; r < rows; r++)
+        for (long c = 0; c < n; c++) {
+            long block = c / 8, lane = c % 8;
+            int32_t acc = 0;
+            for (long pair = 0; pair < kp / 2; pair++) {
+                const int16_t *wp = packed + (block * (kp / 2) + pair) * 16 + lane * 2;
+                acc += (int32_t)q[r * kp + 2 * pair] * wp[0] + (int32_t)q[r * kp + 2 * pair + 1] * wp[1];
+            }
+            y[r * n + c] = (float)acc * sa[r] * sw[c];
+        }
+}
+
+#if CK_X86
+AVX2 static void qgemm_avx2(const int16_t *q, const float *sa, long rows, long kp, const int16_t *packed, const float *sw, long n, float *y) {
+    long blocks = round_up(n, 8) / 8, pairs = kp / 2;
+    float tile[4][16];
+    for (long b = 0; b < blocks; b += 2) {
+        int two = b + 1 < blocks;
+        const __m256i *w0 = (const __m256i *)(packed + b * pairs * 16);
+        const __m256i *w1 = (const __m256i *)(packed + (b + (two ? 1 : 0)) * pairs * 16);
+        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+        float swb[16] = {0};
+        for (long c = 0; c < 16 && b * 8 + c < n; c++) swb[c] = sw[b * 8 + c];
+        s0 = _mm256_loadu_ps(swb); s1 = _mm256_loadu_ps(swb + 8);
+        for (long r = 0; r < rows; r += 4) {
+            long live = rows - r < 4 ? rows - r : 4;
+            const int32_t *a0 = (const int32_t *)(q + r * kp);
+            const int32_t *a1 = (const int32_t *)(q + (r + (live > 1 ? 1 : 0)) * kp);
+            const int32_t *a2 = (const int32_t *)(q + (r + (live > 2 ? 2 : 0)) * kp);
+            const int32_t *a3 = (const int32_t *)(q + (r + (live > 3 ? 3 : 0)) * kp);
+            __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+            for (long p = 0; p < pairs; p++) {
+                __m256i x0 = _mm256_load_si256(w0 + p), x1 = _mm256_load_si256(w1 + p);
+                __m256i v = _mm256_set1_epi32(a0[p]);
+                c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(v, x0)); c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(v, x1));
+                v = _mm256_set1_epi32(a1[p]);
+                c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(v, x0)); c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(v, x1));
+                v = _mm256_set1_epi32(a2[p]);
+                c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(v, x0)); c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(v, x1));
+                v = _mm256_set1_epi32(a3[p]);
+                c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(v, x0)); c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(v, x1));
+            }
+            __m256i acc[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
+            long cols = n - b * 8 < 16 ? n - b * 8 : 16;
+            for (long i = 0; i < live; i++) {
+                __m256 scale = _mm256_set1_ps(sa[r + i]);
+                __m256 o0 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[i][0]), s0), scale);
+                __m256 o1 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[i][1]), s1), scale);
+                float *out = y + (r + i) * n + b * 8;
+                if (cols == 16) { _mm256_storeu_ps(out, o0); _mm256_storeu_ps(out + 8, o1); }
+                else {
+                    _mm256_storeu_ps(tile[i], o0); _mm256_storeu_ps(tile[i] + 8, o1);
+                    for (long c = 0; c < cols; c++) out[c] = tile[i][c];
+                }
+            }
+        }
+    }
+}
+#endif
+
+void ck_qgemm(const float *x, long rows, long k, const int16_t *packed, const float *scales, long n, float *y, int16_t *work) {
+    long kp = round_up(k, 2);
+    float sa[QROWS];
+    for (long r0 = 0; r0 < rows; r0 += QROWS) {
+        long m = rows - r0 < QROWS ? rows - r0 : QROWS;
+        quantize_rows(x + r0 * k, m, k, kp, work, sa);
+#if CK_X86
+        if (ck_has_avx2()) { qgemm_avx2(work, sa, m, kp, packed, scales, n, y + r0 * n); continue; }
+#endif
+        qgemm_scalar(work, sa, m, kp, packed, scales, n, y + r0 * n);
+    }
+}

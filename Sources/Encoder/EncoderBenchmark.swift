@@ -20,10 +20,13 @@ public struct EncoderBenchmark {
 
     public var threads: Int
     public var tokenBudget: Int
+    /// nil: the CPU backend's automatic choice.
+    public var precision: CPUPrecision?
 
-    public init(threads: Int, tokenBudget: Int = TokenBudgetBatcher().tokenBudget) {
+    public init(threads: Int, tokenBudget: Int = TokenBudgetBatcher().tokenBudget, precision: CPUPrecision? = nil) {
         self.threads = threads
         self.tokenBudget = tokenBudget
+        self.precision = precision
     }
 
     public func run(lengths: [Int]) throws -> Result {
@@ -31,7 +34,7 @@ public struct EncoderBenchmark {
         defer { try? FileManager.default.removeItem(at: directory) }
         try SyntheticModel.writeModernBERT(to: directory)
         let weightsBytes = (try FileManager.default.attributesOfItem(atPath: directory.appending(path: "model.safetensors").path)[.size] as? Int) ?? 0
-        let model = try ColBERTModel(modelDirectory: directory, backend: CPUBackend(threads: threads))
+        let model = try ColBERTModel(modelDirectory: directory, backend: CPUBackend(threads: threads, precision: precision))
         var random = SplitMix(seed: 1)
         let sequences = lengths.map { n in (0..<n).map { _ in Int32(5 + random.next() % 49_995) } }
         let batcher = TokenBudgetBatcher(tokenBudget: tokenBudget)
@@ -39,6 +42,9 @@ public struct EncoderBenchmark {
         let start = DispatchTime.now().uptimeNanoseconds
         _ = try model.encode(sequences, batcher: batcher)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if let report = (model.backend as? CPUBackend)?.profile?.report {
+            FileHandle.standardError.write(Data((report + "\n").utf8))
+        }
         let tokens = lengths.reduce(0, +)
         return Result(tokensPerSecond: Double(tokens) / seconds, tokens: tokens, seconds: seconds,
                       weightsMiB: Double(weightsBytes) / 1_048_576, peakResidentMiB: Self.peakResidentMiB(),

@@ -130,7 +130,8 @@ public final class MetadataStore: @unchecked Sendable {
 
     // MARK: - writes
 
-    /// Inserts `records` in one transaction; a record whose doc id already exists replaces it.
+    /// Inserts `records` in one transaction; a record whose doc id already exists replaces it. Doc ids
+    /// must be distinct within one call (a repeated id fails the whole batch with a constraint error).
     public func insert(_ records: [UnitRecord]) throws {
         guard !records.isEmpty else { return }
         try write {
@@ -466,6 +467,10 @@ public final class MetadataStore: @unchecked Sendable {
             var lines: [String] = []
             while try statement.step() { lines.append(statement.text(0)) }
             return lines == ["ok"] ? nil : lines.joined(separator: "; ")
+        } catch let StoreError.corrupt(_, reason) {
+            return reason
+        } catch let StoreError.sqlite(_, _, message) {
+            return message
         } catch {
             return "\(error)"
         }

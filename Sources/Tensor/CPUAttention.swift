@@ -27,7 +27,9 @@ final class RotaryTable: @unchecked Sendable {
 
 /// One worker's buffers: a head's rotated queries and keys and one tile of scores.
 final class AttentionScratch: @unchecked Sendable {
-    static let tile = 64
+    /// Query rows per tile: a whole sequence up to this length for global attention (one large QKᵀ GEMM
+    /// beats many small ones), and the tile height for sliding windows and longer sequences.
+    static let tile = 256
     let queries, keys, scores: UnsafeMutablePointer<Float>
     let lower, upper: UnsafeMutablePointer<Int32>
 
@@ -42,7 +44,7 @@ final class AttentionScratch: @unchecked Sendable {
     deinit { queries.deallocate(); keys.deallocate(); scores.deallocate(); lower.deallocate(); upper.deallocate() }
 }
 
-/// Attention of one head of one sequence: queries in tiles of 64 rows, each against only the keys its
+/// Attention of one head of one sequence: queries in tiles of up to 256 rows, each against only the keys its
 /// rows can see (all of them, or the sliding-window band), QKᵀ and PV as SGEMMs, a masked softmax between.
 struct AttentionKernel: Sendable {
     let qkv: SharedPointer<Float>
@@ -61,9 +63,10 @@ struct AttentionKernel: Sendable {
         ck_rope_copy(base + width + head * d, ld, scratch.keys, length, d, rotary?.cos, rotary?.sin)
         let values = base + 2 * width + head * d
         let scale = 1 / Float(d).squareRoot()
+        let tile = halfWindow.map { max(64, min(AttentionScratch.tile, 2 * $0)) } ?? AttentionScratch.tile
         var start = 0
         while start < length {
-            let end = min(length, start + AttentionScratch.tile), m = end - start
+            let end = min(length, start + tile), m = end - start
             var keyStart = 0, keyEnd = length
             if let h = halfWindow { keyStart = max(0, start - h); keyEnd = min(length, end - 1 + h + 1) }
             let n = keyEnd - keyStart

@@ -4,6 +4,8 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
     public let cols: Int
     /// The `rows × cols` values. Written only by the operation that creates the matrix.
     public let storage: UnsafeMutableBufferPointer<Float>
+    /// The int8 form of a weight, made by the first int8 `linear` that uses it (weights never change).
+    var quantized: QuantizedWeight?
 
     /// An uninitialised matrix (every operation writes all of its output).
     public init(rows: Int, cols: Int) {

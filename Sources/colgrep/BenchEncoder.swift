@@ -1,6 +1,7 @@
 import ArgumentParser
 import Encoder
 import Foundation
+import Tensor
 
 /// `colgrep bench encoder`: our CPU encoder against PyTorch CPU fp32 and ONNX Runtime INT8 (ColGREP's engine)
 /// on the synthetic Ettin-17M-shaped workload of /work/shared/bench, same document lengths, same threads,
@@ -16,7 +17,9 @@ struct BenchEncoder: AsyncParsableCommand {
     @Option(help: "Python of a venv with torch, onnxruntime, onnx and transformers.") var python: String = ".venv-bench/bin/python"
     @Option(help: "The peers' script (default: scripts/bench/encoder_peers.py of this checkout).") var peerScript: String?
     @Option(help: "Token budget of one packed batch.") var tokenBudget: Int = 4096
+    @Option(help: "Our arithmetic: fp32 or int8 (default: int8 where the CPU has AVX2).") var precision: CPUPrecision?
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Time ours only (no ratio): for profiling with COLGREP_PROFILE=1.") var skipPeers = false
 
     func run() async throws {
         guard threads > 0, docs > 0 else { throw ValidationError("--threads and --docs must be positive") }
@@ -24,13 +27,19 @@ struct BenchEncoder: AsyncParsableCommand {
         try checkPython()
         let out = FileManager.default.temporaryDirectory.appending(path: "colgrep-peers-\(getpid()).json")
         defer { try? FileManager.default.removeItem(at: out) }
-        try runPython([script.path, "--threads", "\(threads)", "--docs", "\(docs)", "--out", out.path])
+        try runPython([script.path, "--threads", "\(threads)", "--docs", "\(docs)", "--out", out.path] + (skipPeers ? ["--lengths-only"] : []))
+        if skipPeers {
+            let lengths = (try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])?["lengths"] as? [Int] ?? []
+            let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
+            print("{\"ours_tok_s\": \(Int(ours.tokensPerSecond)), \"threads\": \(threads), \"tokens\": \(ours.tokens), \"peak_rss_mib\": \(Int(ours.peakResidentMiB))}")
+            return
+        }
         guard let peers = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any],
               let lengths = peers["lengths"] as? [Int], let torch = peers["torch_tok_s"] as? Double,
               let ort = peers["ort_int8_tok_s"] as? Double else {
             throw ValidationError("the peers' script wrote no usable result to \(out.path)")
         }
-        let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget).run(lengths: lengths)
+        let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
         let ratio = ours.tokensPerSecond / max(torch, ort)
         let fields: [(String, Any)] = [
             ("ours_tok_s", ours.tokensPerSecond.rounded()), ("torch_tok_s", torch.rounded()), ("ort_int8_tok_s", ort.rounded()),

@@ -20,6 +20,8 @@ struct DebugCommand: AsyncParsableCommand {
         abstract: "Inspect tokenization, embeddings and code units as JSON.",
         shouldDisplay: false,
         subcommands: [
+            DebugTokenize.self,
+            DebugEmbed.self,
             DebugUnits.self,
             DebugGPUSelfTest.self,
         ]
@@ -31,6 +33,9 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure colgrep's stages against peers on the same inputs.",
-        subcommands: [BenchEncoder.self]
+        subcommands: [
+            BenchEncoder.self,
+            BenchUnits.self,
+        ]
     )
 }

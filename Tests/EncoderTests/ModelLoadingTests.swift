@@ -5,7 +5,7 @@ import Tensor
 
 /// Bad model folders give an `EncoderError` naming the file at fault; good ones load every dtype.
 @Suite struct ModelLoadingTests {
-    let backend = CPUBackend(threads: 1)
+    let backend = CPUBackend(threads: 1, precision: .fp32)
 
     func loadError(_ directory: URL) -> EncoderError? {
         do { _ = try ColBERTModel(modelDirectory: directory, backend: backend); return nil } catch let error as EncoderError {

@@ -6,7 +6,7 @@ import Tensor
 /// fp32 parity against transformers (+ the PyLate head), references computed in float64 by
 /// scripts/fixtures/make_encoder_fixtures.py: per-token cosine ≥ 0.9999.
 @Suite struct ModelParityTests {
-    let backend = CPUBackend(threads: 2)
+    let backend = CPUBackend(threads: 2, precision: .fp32)
 
     @Test func tinyModernBERTWithTwoDenseLayersMatchesTransformers() throws {
         let model = try ColBERTModel(modelDirectory: Fixtures.tinyModernBERT, backend: backend)
@@ -42,6 +42,28 @@ import Tensor
             let part = HostMatrix(rows: sequence.count, cols: 384, values: Array(packed.values[(row * 384)..<((row + sequence.count) * 384)]))
             #expect(minimumRowCosine(part, Fixtures.matrix(item["vectors"])) >= 0.9999, "text: \(item["text"]!)")
             row += sequence.count
+        }
+    }
+}
+
+/// The int8 path's own bound: per-token cosine ≥ 0.99 against the fp32 references.
+@Suite struct Int8ParityTests {
+    let backend = CPUBackend(threads: 2, precision: .int8)
+
+    @Test func tinyModernBERTInt8StaysWithinBound() throws {
+        let model = try ColBERTModel(modelDirectory: Fixtures.tinyModernBERT, backend: backend)
+        let raw = try Fixtures.json(Fixtures.tinyModernBERT.appending(path: "expected.json"))["raw"] as! [String: Any]
+        let vectors = try model.embed(PackedBatch(sequences: [Fixtures.ids(raw["ids"])]))
+        #expect(minimumRowCosine(vectors, Fixtures.matrix(raw["vectors"])) >= 0.99)
+    }
+
+    @Test(.enabled(if: Fixtures.hasMiniLM, "all-MiniLM-L6-v2 is not provisioned: run scripts/setup.sh"))
+    func miniLMInt8StaysWithinBound() throws {
+        let model = try ColBERTModel(modelDirectory: Fixtures.miniLM, backend: backend)
+        let cases = try Fixtures.json(Fixtures.directory.appending(path: "minilm_expected.json"))["cases"] as! [[String: Any]]
+        for item in cases {
+            let vectors = try model.embed(PackedBatch(sequences: [Fixtures.ids(item["ids"])]))
+            #expect(minimumRowCosine(vectors, Fixtures.matrix(item["vectors"])) >= 0.99, "text: \(item["text"]!)")
         }
     }
 }

@@ -20,7 +20,7 @@ func maxAbsDifference(_ a: HostMatrix, _ b: HostMatrix) -> Float {
 func exactGELU(_ x: Float) -> Float { 0.5 * x * (1 + Float(erf(Double(x) / 2.0.squareRoot()))) }
 
 @Suite struct CPUBackendTests {
-    let backend = CPUBackend(threads: 2)
+    let backend = CPUBackend(threads: 2, precision: .fp32)
 
     @Test func linearWithBiasGELUAndResidualMatchesNaive() throws {
         let x = randomMatrix(37, 24, seed: 1), w = randomMatrix(40, 24, seed: 2), b = randomMatrix(1, 40, seed: 3)
@@ -141,4 +141,23 @@ func naiveAttention(_ qkv: HostMatrix, batch: PackedBatch, heads: Int, d: Int, t
         }
     }
     return HostMatrix(rows: batch.tokenCount, cols: width, values: out)
+}
+
+@Suite struct Int8LinearTests {
+    @Test(arguments: [(37, 24, 40), (5, 7, 3), (100, 256, 130)])
+    func int8LinearTracksFP32(rows: Int, k: Int, n: Int) throws {
+        let fp32 = CPUBackend(threads: 2, precision: .fp32), int8 = CPUBackend(threads: 2, precision: .int8)
+        let x = randomMatrix(rows, k, seed: 21, scale: 2), w = randomMatrix(n, k, seed: 22), b = randomMatrix(1, n, seed: 23)
+        func run(_ backend: CPUBackend) throws -> HostMatrix {
+            try backend.download(backend.linear(backend.upload(x), weight: backend.upload(w), bias: backend.upload(b), activation: .none, residual: nil))
+        }
+        let exact = try run(fp32), quantized = try run(int8)
+        // Per-row cosine well above the encoder's 0.99 bound, and small absolute error.
+        for i in 0..<rows {
+            let a = Array(exact.row(i)), q = Array(quantized.row(i))
+            let dot = zip(a, q).map(*).reduce(0, +), na = a.map { $0 * $0 }.reduce(0, +), nq = q.map { $0 * $0 }.reduce(0, +)
+            #expect(dot / (na * nq).squareRoot() > 0.999)
+        }
+        #expect(maxAbsDifference(exact, quantized) < 0.05 * Float(k).squareRoot())
+    }
 }

@@ -29,4 +29,15 @@ void ck_softmax_band(float *s, long rows, long cols, long ld, const int32_t *lo,
 /// rotating them with NeoX half-rotation when cos/sin (rows × d/2 each, contiguous) are non-NULL.
 void ck_rope_copy(const float *src, long lds, float *dst, long rows, long d, const float *cos_t, const float *sin_t);
 
+// MARK: INT8 GEMM (int8 values held as int16 pairs for vpmaddwd: no saturation, exact int32 sums)
+
+/// Bytes of the packed form of an n × k weight matrix (n rounded up to 8, k to 2).
+size_t ck_qweight_size(long n, long k);
+/// Quantises an n × k weight (PyTorch Linear layout) per output channel to [-127, 127], writing the packed
+/// int16 layout to `packed` (ck_qweight_size bytes) and each channel's scale to scales[n].
+void ck_qweight_pack(const float *w, long n, long k, int16_t *packed, float *scales);
+/// y (rows × n, leading dimension n) = dequantised (q(x) · q(w)ᵀ), x quantised per row to [-127, 127] on the fly.
+/// `work` must hold 2 · 48 · (k rounded up to 2) bytes.
+void ck_qgemm(const float *x, long rows, long k, const int16_t *packed, const float *scales, long n, float *y, int16_t *work);
+
 #endif
