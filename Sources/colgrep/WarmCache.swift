@@ -47,16 +47,11 @@ struct WarmCacheCommand: ParsableCommand {
     }
 }
 
-/// The model folder warm-cache works on: `--model` or the configured model, as a local folder.
+/// The model folder warm-cache works on: `--model` or the configured model (a folder, or a model in
+/// the Hugging Face cache; warm-cache never downloads).
 enum ModelFolder {
     static func resolve(_ option: String?) throws -> URL {
         let config = try ColGrepConfig.load(from: DataPaths.fromEnvironment())
-        let id = option ?? config.model(override: nil)
-        let expanded = (id as NSString).expandingTildeInPath
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: expanded, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ColGrepError.notFound("model \(id) is not a local folder: pass --model <folder of a downloaded model>")
-        }
-        return URL(fileURLWithPath: expanded, isDirectory: true)
+        return try CacheWarmer.localModel(option ?? config.model(override: nil))
     }
 }
