@@ -57,12 +57,17 @@ public final class EncodeRouter {
     private var encodeSeconds = 0.0
     private let message: @Sendable (String) -> Void
 
-    /// - Parameter message: where the one-time fallback notice goes (stderr by default).
-    public init(options: Options, profiler: Profiler = .shared, gpus: GPUInventory? = nil,
+    private let preloadedCPU: BackendEncodeDevice?
+
+    /// - Parameters:
+    ///   - cpuDevice: the CPU device to use (a model already loaded); else one is loaded when needed.
+    ///   - message: where the one-time fallback notice goes (stderr by default).
+    public init(options: Options, profiler: Profiler = .shared, gpus: GPUInventory? = nil, cpuDevice: BackendEncodeDevice? = nil,
                 message: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         self.options = options
         self.profiler = profiler
         self.message = message
+        self.preloadedCPU = cpuDevice
         let inventory = options.mode == .forceCPU
             ? GPUInventory(ordinals: [], description: nil, unavailableReason: "--force-cpu")
             : (gpus ?? GPUInventory.current(environment: options.environment))
@@ -83,8 +88,8 @@ public final class EncodeRouter {
         if options.mode == .forceGPU, gpus.count == 0 {
             throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device")
         }
-        let cpuDevice = BackendEncodeDevice(processor: .cpu(threads: options.hostThreads), modelDirectory: options.modelDirectory,
-                                            skipIDs: options.skipIDs)
+        let cpuDevice = preloadedCPU ?? BackendEncodeDevice(processor: .cpu(threads: options.hostThreads),
+                                                            modelDirectory: options.modelDirectory, skipIDs: options.skipIDs)
         let model = try profiler.measure("costmodel") { try loadOrCalibrate(cpu: cpuDevice) }
         costModel = model
         let headDim = (try? TransformerConfig(contentsOf: options.modelDirectory.appendingPathComponent("config.json")).headDim) ?? 64
