@@ -90,7 +90,8 @@ public final class EncodeRouter {
         }
         let cpuDevice = preloadedCPU ?? BackendEncodeDevice(processor: .cpu(threads: options.hostThreads),
                                                             modelDirectory: options.modelDirectory, skipIDs: options.skipIDs)
-        let model = try profiler.measure("costmodel") { try loadOrCalibrate(cpu: cpuDevice) }
+        // Calibration only serves to choose between devices: without a GPU there is nothing to choose.
+        let model = try profiler.measure("costmodel") { try loadOrCalibrate(cpu: cpuDevice, work: work, calibrate: options.mode == .auto && gpus.count > 0) }
         costModel = model
         let headDim = (try? TransformerConfig(contentsOf: options.modelDirectory.appendingPathComponent("config.json")).headDim) ?? 64
         let cached = gpus.kernelsLookCached(in: options.kernelCache.directory, headDim: headDim)
@@ -98,7 +99,10 @@ public final class EncodeRouter {
                                    gpus: gpus.count > 0 ? Array((model?.gpus ?? []).prefix(gpus.count)) : [],
                                    gpusAvailable: gpus.count, gpuUnavailableReason: gpus.unavailableReason,
                                    kernelsCached: cached, hostThreads: options.hostThreads)
-        let chosen = RoutingPlanner.plan(inputs)
+        let chosen = model == nil && options.mode == .auto && gpus.count > 0
+            ? RoutingPlan(choice: .cpu, gpuCount: 0, cpuThreads: options.hostThreads, estimates: [:],
+                          reason: "smaller than a calibration run: not worth a GPU cold start", exploresGPU: false)
+            : RoutingPlanner.plan(inputs)
         plan = chosen
         profiler.note(chosen.summary + " (work: \(work.sequences) sequences, \(work.tokens) tokens; kernels \(cached ? "cached" : "not cached"))")
 
@@ -183,9 +187,10 @@ public final class EncodeRouter {
 
     // MARK: cost model
 
-    /// The stored model for this key; else (auto only) a CPU calibration with the CPU device the
-    /// run will use anyway, stored for next time. Forced modes never pay a calibration.
-    private func loadOrCalibrate(cpu: BackendEncodeDevice) throws -> CostModel? {
+    /// The stored model for this key; else, when `calibrate` (auto with a GPU) and the run is larger
+    /// than a calibration, a CPU calibration with the CPU device the run uses anyway, stored for
+    /// next time. Forced modes and machines without a GPU never pay a calibration.
+    private func loadOrCalibrate(cpu: BackendEncodeDevice, work: WorkSize, calibrate: Bool) throws -> CostModel? {
         switch options.costModels.load(key) {
         case .found(let model):
             return model
@@ -194,7 +199,13 @@ public final class EncodeRouter {
         case .missing:
             break
         }
-        guard options.mode == .auto else { return nil }
+        guard calibrate else { return nil }
+        // Calibrating would encode more than the whole run: the CPU just encodes it (a GPU cold
+        // start costs more than that much CPU work on any machine this targets).
+        if work.tokens <= Calibrator.cpu.totalTokens {
+            profiler.note("cost model: none yet; the run (\(work.tokens) tokens) is smaller than a calibration (\(Calibrator.cpu.totalTokens) tokens), so the CPU encodes it uncalibrated")
+            return nil
+        }
         let begin = ProfileClock.now()
         let measured = try Calibrator.cpu.measure(cpu)
         let model = CostModel(key: key, cpu: CPUCostModel(threads: options.hostThreads, tokenBudget: options.cpuTokenBudget, cost: measured.cost),
