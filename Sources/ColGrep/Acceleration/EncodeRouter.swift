@@ -55,6 +55,7 @@ public final class EncodeRouter {
     private var scheduler: EncodeScheduler<[Int32], HostMatrix>?
     private var devices: [BackendEncodeDevice] = []
     private var encodeSeconds = 0.0
+    private var computeGPU: CUDABackend?
     private let message: @Sendable (String) -> Void
 
     private let preloadedCPU: BackendEncodeDevice?
@@ -151,21 +152,41 @@ public final class EncodeRouter {
         }
     }
 
-    /// A warm GPU backend for k-means and codec assignment, when this run encoded on a GPU that is
-    /// still healthy (call after encoding). Under `--force-gpu` a missing GPU is an error.
+    /// A GPU backend for k-means and codec assignment: under `--force-gpu` always (a GPU that cannot
+    /// open is an error naming the cause), in auto only when this run chose a GPU and no GPU failed
+    /// (else nil: the CPU). It is a backend of its own, not an encode lane's: the index writer runs
+    /// k-means while the lanes encode the next chunk, and a backend serves one thread at a time.
     public func computeBackend() throws -> (any Backend)? {
-        if options.mode == .forceCPU { return nil }
-        let gpu = devices.first { $0.info.kind == .gpu && $0.backend != nil }
-        let failed = scheduler?.statistics.first { $0.device.kind == .gpu && $0.failure != nil }
-        if options.mode == .forceGPU {
-            if let failed { throw ColGrepError.gpuUnavailable("\(failed.device.id): \(failed.failure ?? "failed")") }
-            if let backend = gpu?.backend { return backend }
+        if let computeGPU { return computeGPU }
+        switch options.mode {
+        case .forceCPU:
+            return nil
+        case .forceGPU:
+            if let failed = scheduler?.statistics.first(where: { $0.device.kind == .gpu && $0.failure != nil }) {
+                throw ColGrepError.gpuUnavailable("\(failed.device.id): \(failed.failure ?? "failed")")
+            }
             guard let ordinal = gpus.ordinals.first else { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
-            do { return try CUDABackend(device: ordinal, kernelCache: options.kernelCache) } catch {
+            do {
+                computeGPU = try profiler.measure("compute backend", device: "cuda:\(ordinal)") {
+                    try CUDABackend(device: ordinal, kernelCache: options.kernelCache)
+                }
+            } catch {
                 throw ColGrepError.gpuUnavailable("cuda:\(ordinal): \(error)")
             }
+            return computeGPU
+        case .auto:
+            guard let plan, plan.choice != .cpu, let ordinal = gpus.ordinals.first,
+                  scheduler?.statistics.contains(where: { $0.device.kind == .gpu && $0.failure != nil }) != true else { return nil }
+            do {
+                computeGPU = try profiler.measure("compute backend", device: "cuda:\(ordinal)") {
+                    try CUDABackend(device: ordinal, kernelCache: options.kernelCache)
+                }
+            } catch {
+                GPUFallbackNotice.report("colgrep: GPU cuda:\(ordinal) unavailable for k-means (\(error)); using the CPU", to: message)
+                return nil
+            }
+            return computeGPU
         }
-        return failed == nil ? gpu?.backend : nil
     }
 
     /// Stops the devices, records estimated vs actual costs, and stores what the GPUs measured.
