@@ -31,6 +31,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure colgrep's stages against peers on the same inputs.",
-        subcommands: [BenchEncoder.self]
+        subcommands: [BenchEncoder.self, BenchTokenizer.self]
     )
 }
