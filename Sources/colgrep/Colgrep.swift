@@ -38,6 +38,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchEncoder.self,
             BenchUnits.self,
             BenchSearchCommand.self,
+            BenchTokenizer.self,
         ]
     )
 }
