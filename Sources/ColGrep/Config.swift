@@ -75,7 +75,7 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
     /// The `settings` listing, same labels and layout as the reference.
     public func describe() -> String {
         func line(_ key: String, _ value: String?, _ fallback: String) -> String {
-            let label = (key + ":").padding(toLength: 14, withPad: " ", startingAt: 0)
+            let label = (key + ":").padding(toLength: 16, withPad: " ", startingAt: 0)
             if let value { return "  \(label)\(value)" }
             return "  \(label)\(fallback) (default)"
         }

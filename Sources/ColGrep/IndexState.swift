@@ -35,6 +35,8 @@ public struct IndexState: Codable, Sendable, Equatable {
     public var dirty: Bool
     /// Next document id to hand out; ids are never reused or renumbered.
     public var nextDocID: Int64
+    /// Units currently indexed (for `--stats` without opening the database).
+    public var unitCount: Int
 
     enum CodingKeys: String, CodingKey {
         case cliVersion = "cli_version"
@@ -43,6 +45,7 @@ public struct IndexState: Codable, Sendable, Equatable {
         case ignoredFiles = "ignored_files"
         case dirty
         case nextDocID = "next_doc_id"
+        case unitCount = "unit_count"
     }
 
     public init() {
@@ -52,6 +55,7 @@ public struct IndexState: Codable, Sendable, Equatable {
         ignoredFiles = []
         dirty = false
         nextDocID = 0
+        unitCount = 0
     }
 
     public static func load(_ layout: IndexLayout) throws -> IndexState? {

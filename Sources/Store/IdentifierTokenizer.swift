@@ -35,8 +35,12 @@ public enum IdentifierTokenizer {
     /// Calls `emit` with every token's bytes (valid only during the call).
     static func forEachToken(in text: String, _ emit: (UnsafeBufferPointer<UInt8>) -> Void) {
         var text = text
+        // Reusable buffers, passed down `inout` so that tokenizing a large text allocates only a few
+        // times and the hot loop has no dynamic exclusivity checks.
+        var lower: [UInt8] = []
+        var parts: [(Int, Int)] = []
+        var pair: [UInt8] = []
         text.withUTF8 { bytes in
-            let scratch = Scratch()
             var i = 0
             let n = bytes.count
             while i < n {
@@ -45,65 +49,66 @@ public enum IdentifierTokenizer {
                 let start = i
                 i += 1
                 while i < n, isAlphanumeric(bytes[i]) || bytes[i] == underscore { i += 1 }
-                emitIdentifier(UnsafeBufferPointer(rebasing: bytes[start..<i]), scratch, emit)
+                emitIdentifier(UnsafeBufferPointer(rebasing: bytes[start..<i]), &lower, &parts, &pair, emit)
             }
         }
     }
 
     // MARK: - one identifier
 
-    /// Reusable buffers so that tokenizing a large text allocates only a few times.
-    private final class Scratch {
-        var lower: [UInt8] = []
-        /// Part boundaries as (start, end) offsets into `lower`.
-        var parts: [(Int, Int)] = []
-        var pair: [UInt8] = []
-    }
-
     private static let underscore: UInt8 = 0x5F
 
-    @inline(__always) private static func isUpper(_ c: UInt8) -> Bool { c >= 0x41 && c <= 0x5A }
-    @inline(__always) private static func isLower(_ c: UInt8) -> Bool { c >= 0x61 && c <= 0x7A }
-    @inline(__always) private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
-    @inline(__always) private static func isLetter(_ c: UInt8) -> Bool { isUpper(c) || isLower(c) }
+    @inline(__always) private static func isUpper(_ c: UInt8) -> Bool { c &- 0x41 < 26 }
+    @inline(__always) private static func isLower(_ c: UInt8) -> Bool { c &- 0x61 < 26 }
+    @inline(__always) private static func isDigit(_ c: UInt8) -> Bool { c &- 0x30 < 10 }
+    @inline(__always) private static func isLetter(_ c: UInt8) -> Bool { (c | 0x20) &- 0x61 < 26 }
     @inline(__always) private static func isAlphanumeric(_ c: UInt8) -> Bool { isLetter(c) || isDigit(c) }
 
     private static func emitIdentifier(
-        _ ident: UnsafeBufferPointer<UInt8>, _ s: Scratch, _ emit: (UnsafeBufferPointer<UInt8>) -> Void
+        _ ident: UnsafeBufferPointer<UInt8>, _ lower: inout [UInt8], _ parts: inout [(Int, Int)],
+        _ pair: inout [UInt8], _ emit: (UnsafeBufferPointer<UInt8>) -> Void
     ) {
-        guard ident.contains(where: isLetter) else { return }
-        s.lower.removeAll(keepingCapacity: true)
+        var hasLetter = false
         var hasUnderscore = false
+        var hasUpper = false
+        var hasDigit = false
         for c in ident {
-            s.lower.append(isUpper(c) ? c | 0x20 : c)
-            if c == underscore { hasUnderscore = true }
+            if isLetter(c) { hasLetter = true; if isUpper(c) { hasUpper = true } }
+            else if c == underscore { hasUnderscore = true }
+            else { hasDigit = true }
         }
-        s.parts.removeAll(keepingCapacity: true)
-        if hasUnderscore {
-            splitOnUnderscores(s.lower, into: &s.parts)
-        } else {
-            splitCamelCase(ident, into: &s.parts)
-        }
-        // Pure numbers carry no identifier meaning (`v2`, `sha256`): drop them as parts.
-        let lowered = s.lower
-        s.parts.removeAll { part in (part.0..<part.1).allSatisfy { isDigit(lowered[$0]) } }
+        guard hasLetter else { return }
+        // Fast path: a plain lowercase word (most identifiers in code) is its own only token.
+        if !hasUnderscore && !hasUpper && !hasDigit { emit(ident); return }
 
-        s.lower.withUnsafeBufferPointer { lower in
+        lower.removeAll(keepingCapacity: true)
+        for c in ident { lower.append(isUpper(c) ? c | 0x20 : c) }
+        parts.removeAll(keepingCapacity: true)
+        if hasUnderscore {
+            splitOnUnderscores(lower, into: &parts)
+        } else {
+            splitCamelCase(ident, into: &parts)
+        }
+        if hasDigit {
+            // Pure numbers carry no identifier meaning (`v2`, `sha256`): drop them as parts.
+            parts.removeAll { part in (part.0..<part.1).allSatisfy { isDigit(ident[$0]) } }
+        }
+        lower.withUnsafeBufferPointer { lower in
             emit(lower)
-            if s.parts.count >= 2 {
-                for (a, b) in s.parts { emit(UnsafeBufferPointer(rebasing: lower[a..<b])) }
-                for k in 0..<(s.parts.count - 1) {
-                    let (a1, b1) = s.parts[k]
-                    let (a2, b2) = s.parts[k + 1]
-                    s.pair.removeAll(keepingCapacity: true)
-                    s.pair.append(contentsOf: lower[a1..<b1])
-                    s.pair.append(underscore)
-                    s.pair.append(contentsOf: lower[a2..<b2])
+            if parts.count >= 2 {
+                for (a, b) in parts { emit(UnsafeBufferPointer(rebasing: lower[a..<b])) }
+                for k in 0..<(parts.count - 1) {
+                    let (a1, b1) = parts[k]
+                    let (a2, b2) = parts[k + 1]
                     // `baz_qux`'s only bigram is the identifier itself: counting it twice would skew BM25.
-                    if s.pair.elementsEqual(lower) { continue }
-                    s.pair.withUnsafeBufferPointer(emit)
+                    if a1 == 0 && b2 == lower.count && a2 == b1 + 1 && lower[b1] == underscore { continue }
+                    pair.removeAll(keepingCapacity: true)
+                    pair.append(contentsOf: lower[a1..<b1])
+                    pair.append(underscore)
+                    pair.append(contentsOf: lower[a2..<b2])
+                    pair.withUnsafeBufferPointer(emit)
                 }
-            } else if let (a, b) = s.parts.first, b - a != lower.count {
+            } else if let (a, b) = parts.first, b - a != lower.count {
                 emit(UnsafeBufferPointer(rebasing: lower[a..<b]))
             }
         }

@@ -14,7 +14,8 @@ import Foundation
 public final class MetadataStore: @unchecked Sendable {
     public let path: URL
     public let isReadOnly: Bool
-    private let connection: SQLiteConnection
+    /// Internal (not private) so tests can reach behind the API, e.g. to shrink the page cache.
+    let connection: SQLiteConnection
     private let regex = RegexFunction()
     private let lock = NSLock()
 
@@ -46,7 +47,7 @@ public final class MetadataStore: @unchecked Sendable {
         } else {
             try connection.execute("""
                 PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-                PRAGMA temp_store=MEMORY;
+                PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;
                 """)
         }
         if case let .suspicious(reason) = verdict, let problems = integrityProblems() {
@@ -118,7 +119,7 @@ public final class MetadataStore: @unchecked Sendable {
     /// Re-derives every keyword row from the stored records (tokenizer migration).
     private func rebuildKeywordIndex() throws {
         try connection.transaction {
-            try connection.execute("INSERT INTO keyword_index(keyword_index) VALUES('delete-all'); DELETE FROM keyword_text;")
+            try connection.execute("INSERT INTO keyword_index(keyword_index) VALUES('delete-all')")
             let ids = try allDocIDsUnlocked().sorted()
             for record in try recordsUnlocked(ids) {
                 try insertKeywordRow(record.docID, record.keywordText)
@@ -129,7 +130,8 @@ public final class MetadataStore: @unchecked Sendable {
 
     // MARK: - writes
 
-    /// Inserts `records` in one transaction; a record whose doc id already exists replaces it.
+    /// Inserts `records` in one transaction; a record whose doc id already exists replaces it. Doc ids
+    /// must be distinct within one call (a repeated id fails the whole batch with a constraint error).
     public func insert(_ records: [UnitRecord]) throws {
         guard !records.isEmpty else { return }
         try write {
@@ -201,11 +203,12 @@ public final class MetadataStore: @unchecked Sendable {
                 for (index, docID) in calledBy.keys.sorted().enumerated() {
                     guard var record = try recordsUnlocked([docID]).first, let newValue = calledBy[docID] else { continue }
                     if record.calledBy == newValue { continue }
+                    let oldText = record.keywordText
                     record.calledBy = newValue
                     update.bind(1, StringArrayJSON.encode(newValue))
                     update.bind(2, docID)
                     try update.run()
-                    try deleteKeywordRows(json: "[\(docID)]")
+                    try forgetKeywordRow(docID, oldText)
                     try insertKeywordRow(docID, record.keywordText)
                     faultHook?(.updatedCalledBy, index)
                 }
@@ -215,7 +218,12 @@ public final class MetadataStore: @unchecked Sendable {
 
     private func deleteUnlocked(_ docIDs: [Int64]) throws {
         let json = Self.jsonArray(docIDs)
-        try deleteKeywordRows(json: json)
+        // Only ids that exist have keyword rows to forget (a first build deletes nothing).
+        let present = try ids("SELECT doc_id FROM units WHERE doc_id IN (SELECT value FROM json_each(?))", json)
+        guard !present.isEmpty else { return }
+        for record in try recordsUnlocked(present) {
+            try forgetKeywordRow(record.docID, record.keywordText)
+        }
         for table in ["unit_content", "units"] {
             let statement = try connection.statement("DELETE FROM \(table) WHERE doc_id IN (SELECT value FROM json_each(?))")
             statement.bind(1, json)
@@ -223,27 +231,20 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
-    /// Hands FTS5 the exact text it indexed for each row (the external-content 'delete' command),
-    /// then drops the stored text.
-    private func deleteKeywordRows(json: String) throws {
-        let forget = try connection.statement("""
-            INSERT INTO keyword_index(keyword_index, rowid, body)
-            SELECT 'delete', doc_id, body FROM keyword_text WHERE doc_id IN (SELECT value FROM json_each(?))
-            """)
-        forget.bind(1, json)
-        try forget.run()
-        let drop = try connection.statement("DELETE FROM keyword_text WHERE doc_id IN (SELECT value FROM json_each(?))")
-        drop.bind(1, json)
-        try drop.run()
+    /// Removes one row from the contentless keyword index: FTS5's 'delete' command needs the exact
+    /// text it indexed, which `keywordText` derives again from the unchanged record.
+    private func forgetKeywordRow(_ docID: Int64, _ text: [UInt8]) throws {
+        let statement = try connection.statement("INSERT INTO keyword_index(keyword_index, rowid, body) VALUES('delete', ?, ?)")
+        statement.bind(1, docID)
+        statement.bind(2, bytes: text)
+        try statement.run()
     }
 
     private func insertKeywordRow(_ docID: Int64, _ text: [UInt8]) throws {
-        for sql in ["INSERT INTO keyword_text(doc_id, body) VALUES(?, ?)", "INSERT INTO keyword_index(rowid, body) VALUES(?, ?)"] {
-            let statement = try connection.statement(sql)
-            statement.bind(1, docID)
-            statement.bind(2, bytes: text)
-            try statement.run()
-        }
+        let statement = try connection.statement("INSERT INTO keyword_index(rowid, body) VALUES(?, ?)")
+        statement.bind(1, docID)
+        statement.bind(2, bytes: text)
+        try statement.run()
     }
 
     // MARK: - reads
@@ -442,7 +443,7 @@ public final class MetadataStore: @unchecked Sendable {
     // MARK: - integrity
 
     /// Full check: SQLite `quick_check` and, on a writable store, FTS5's own integrity check of the
-    /// keyword index against its content. Slow on big stores: for repair commands, not searches.
+    /// keyword index's structure. Slow on big stores: for repair commands, not searches.
     /// - Throws: `StoreError.corrupt` with what was found.
     public func verifyIntegrity() throws {
         try lock.withLock {
@@ -466,6 +467,10 @@ public final class MetadataStore: @unchecked Sendable {
             var lines: [String] = []
             while try statement.step() { lines.append(statement.text(0)) }
             return lines == ["ok"] ? nil : lines.joined(separator: "; ")
+        } catch let StoreError.corrupt(_, reason) {
+            return reason
+        } catch let StoreError.sqlite(_, _, message) {
+            return message
         } catch {
             return "\(error)"
         }

@@ -4,54 +4,84 @@ import Foundation
 /// The SQL function `regexp(pattern, text)` (so also `text REGEXP pattern`), backed by
 /// `NSRegularExpression` (ICU: lookaround and backreferences work, flags inline as `(?mi)`).
 ///
-/// Patterns are compiled once and cached by their text. A match attempt that runs past
-/// `rowTimeLimit` counts as "no match" (the reference's backtrack limit does the same); after
-/// `timeoutsBeforeGivingUp` such rows in one query the pattern is treated as catastrophic and every
-/// remaining row is "no match" at once, so a query always finishes. `timeouts` tells the caller.
+/// Patterns are compiled once and cached by their text. Patterns with shapes that can backtrack
+/// badly (`RegexPrefilter.mayBacktrackBadly`) run under time limits: a row whose match runs past
+/// `rowTimeLimit`, or any row once the query has run for `queryTimeLimit`, counts as "no match"
+/// (the reference's backtrack limit does the same); after `timeoutsBeforeGivingUp` such rows the
+/// pattern is treated as catastrophic and every remaining row is "no match" at once, so a query
+/// always finishes. `timeouts` tells the caller how many rows were cut short.
 final class RegexFunction {
     /// Longest one row's match may run.
     let rowTimeLimit: Duration
+    let queryTimeLimit: Duration
     let timeoutsBeforeGivingUp: Int
-    private var cache: [String: NSRegularExpression] = [:]
+    private let clock = ContinuousClock()
+    private var queryDeadline: ContinuousClock.Instant
+    /// A compiled pattern with what its text tells about it.
+    struct Compiled {
+        let regex: NSRegularExpression
+        let prefilter: RegexPrefilter
+    }
+
+    private var cache: [String: Compiled] = [:]
     /// Rows that hit the time limit since the last `resetQueryBudget()`.
     private(set) var timeouts = 0
 
-    init(rowTimeLimit: Duration = .milliseconds(100), timeoutsBeforeGivingUp: Int = 3) {
+    init(rowTimeLimit: Duration = .milliseconds(100), queryTimeLimit: Duration = .seconds(10), timeoutsBeforeGivingUp: Int = 3) {
         self.rowTimeLimit = rowTimeLimit
+        self.queryTimeLimit = queryTimeLimit
         self.timeoutsBeforeGivingUp = timeoutsBeforeGivingUp
+        queryDeadline = clock.now.advanced(by: queryTimeLimit)
     }
 
     /// Compiles (or fetches) `pattern`; throws `.invalidRegex` with ICU's reason.
-    func compile(_ pattern: String) throws -> NSRegularExpression {
+    func compile(_ pattern: String) throws -> Compiled {
         if let cached = cache[pattern] { return cached }
         do {
-            let regex = try NSRegularExpression(pattern: pattern, options: [])
+            let compiled = Compiled(regex: try NSRegularExpression(pattern: pattern, options: []),
+                                    prefilter: RegexPrefilter(pattern: pattern))
             if cache.count > 64 { cache.removeAll() }
-            cache[pattern] = regex
-            return regex
+            cache[pattern] = compiled
+            return compiled
         } catch {
             throw StoreError.invalidRegex(pattern: pattern, message: Self.reason(error))
         }
     }
 
+    /// Starts a query's time budget.
     func resetQueryBudget() {
         timeouts = 0
+        queryDeadline = clock.now.advanced(by: queryTimeLimit)
     }
 
-    /// Whether `regex` matches somewhere in `text`, giving up (false) past the time limit.
-    func matches(_ regex: NSRegularExpression, _ text: String) -> Bool {
+    /// Whether `pattern` matches somewhere in the UTF-8 `text`.
+    func matches(_ pattern: Compiled, _ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard pattern.prefilter.mayMatch(text) else { return false }
+        let string = String(decoding: text, as: UTF8.self)
+        let range = NSRange(location: 0, length: string.utf16.count)
+        guard pattern.prefilter.mayBacktrackBadly else {
+            return pattern.regex.firstMatch(in: string, options: [], range: range) != nil
+        }
+        return matchesWithTimeLimit(pattern.regex, string, range)
+    }
+
+    /// A match attempt that gives up (false) past the time limit, through ICU's progress callbacks
+    /// (called per start position, which is why only risky patterns take this path).
+    private func matchesWithTimeLimit(_ regex: NSRegularExpression, _ text: String, _ range: NSRange) -> Bool {
         if timeouts >= timeoutsBeforeGivingUp { return false }
-        let clock = ContinuousClock()
-        let deadline = clock.now.advanced(by: rowTimeLimit)
+        let clock = clock
+        let deadline = min(clock.now.advanced(by: rowTimeLimit), queryDeadline)
         var found = false
         var timedOut = false
-        regex.enumerateMatches(
-            in: text, options: [.reportProgress], range: NSRange(location: 0, length: text.utf16.count)
-        ) { match, _, stop in
+        var calls = 0
+        regex.enumerateMatches(in: text, options: [.reportProgress], range: range) { match, _, stop in
             if match != nil {
                 found = true
                 stop.pointee = true
-            } else if clock.now >= deadline {
+                return
+            }
+            calls += 1
+            if calls & 63 == 0, clock.now >= deadline {
                 timedOut = true
                 stop.pointee = true
             }
@@ -73,10 +103,12 @@ final class RegexFunction {
                     return
                 }
                 let pattern = RegexFunction.string(patternValue)
-                let text = RegexFunction.string(textValue)
                 do {
-                    let regex = try function.compile(pattern)
-                    sqlite3_result_int(sqlContext, function.matches(regex, text) ? 1 : 0)
+                    let compiled = try function.compile(pattern)
+                    // Read the text (after compiling: value_text converts in place, value_bytes after it).
+                    let bytes = sqlite3_value_text(textValue)
+                    let text = UnsafeBufferPointer(start: bytes, count: bytes == nil ? 0 : Int(sqlite3_value_bytes(textValue)))
+                    sqlite3_result_int(sqlContext, function.matches(compiled, text) ? 1 : 0)
                 } catch {
                     sqlite3_result_error(sqlContext, "\(error)", -1)
                 }

@@ -3,21 +3,24 @@
 /// - `units`: the thin columns every search touches, keyed by the caller's stable doc id (the
 ///   rowid, so lookups are one B-tree probe); indexed by `file` for per-file deletes and prefixes.
 /// - `unit_content`: the fat columns (code, signature, arrays as JSON text), read only for results.
-/// - `keyword_text` + `keyword_index`: the FTS5 index over identifier-split text, with
-///   `keyword_text` as its external content table keyed by the same doc id. A delete hands FTS5
-///   the stored text ('delete' command) and removes the row: never a rebuild, never a renumbering
-///   (the reference up to 1.6.1 rebuilt FTS on any non-suffix delete; 1.6.2 moved to stable ids).
+/// - `keyword_index`: the FTS5 index over identifier-split text (`UnitRecord.keywordText`), keyed
+///   by the same doc id. It is contentless: the text is not stored a second time (it is as large as
+///   the code), because it can be derived again from the record. A delete re-derives the row's text
+///   and hands it to FTS5's 'delete' command: never a rebuild, never a renumbering (the reference
+///   up to 1.6.1 rebuilt FTS on any non-suffix delete; 1.6.2 moved to stable ids). Deriving the text
+///   again is only exact while the tokenizer is unchanged, hence `keywordTokenizerVersion`.
 ///   The FTS5 tokenizer is `ascii` with `_` as a token character: the text is already split by
 ///   `IdentifierTokenizer`, so bigrams like `handler_stack` stay single terms with their own weight.
 /// - `meta`: store-internal facts (the keyword tokenizer version); `kv`: the product's own values.
 enum Schema {
     /// `PRAGMA user_version` of the layout below. Bump it with every layout change.
     static let version = 1
-    /// Version of `IdentifierTokenizer` + `UnitRecord.keywordText`. When it changes, a writer
-    /// re-derives the keyword index from the stored records at open (a migration, not a rebuild).
+    /// Version of `IdentifierTokenizer` + `UnitRecord.keywordText`. Bump it with any change to
+    /// either: a writer then re-derives the keyword index from the stored records at open (a
+    /// migration, not a rebuild), and deletes never hand FTS5 text it did not index.
     static let keywordTokenizerVersion = 1
 
-    static let tables = ["units", "unit_content", "keyword_text", "keyword_index", "meta", "kv"]
+    static let tables = ["units", "unit_content", "keyword_index", "meta", "kv"]
 
     static let create = """
         CREATE TABLE units(
@@ -49,10 +52,7 @@ enum Schema {
             imports TEXT NOT NULL,
             code TEXT NOT NULL
         );
-        CREATE TABLE keyword_text(doc_id INTEGER PRIMARY KEY, body TEXT NOT NULL);
-        CREATE VIRTUAL TABLE keyword_index USING fts5(
-            body, content='keyword_text', content_rowid='doc_id', tokenize="ascii tokenchars '_'"
-        );
+        CREATE VIRTUAL TABLE keyword_index USING fts5(body, content='', tokenize="ascii tokenchars '_'");
         CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE kv(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         """

@@ -56,8 +56,8 @@ import Testing
         c.defaultK = 9
         let text = c.describe()
         #expect(text.hasPrefix("Current configuration:\n\n"))
-        #expect(text.contains("  k:            9\n"))
-        #expect(text.contains("  alpha:        0.60 (default)"))
+        #expect(text.contains("  k:              9\n"))
+        #expect(text.contains("  alpha:          0.60 (default)"))
     }
 
     @Test func corruptConfigIsAClearError() throws {
@@ -175,5 +175,94 @@ import Testing
         #expect(try AccelerationMode.resolve(forceCPU: false, forceGPU: false, env: ["COLGREP_FORCE_CPU": "true"]) == .forceCPU)
         #expect(try AccelerationMode.resolve(forceCPU: false, forceGPU: false, env: ["NEXT_PLAID_FORCE_GPU": "1"]) == .forceGPU)
         #expect(throws: ColGrepError.self) { try AccelerationMode.resolve(forceCPU: true, forceGPU: false, env: ["FORCE_GPU": "1"]) }
+    }
+}
+
+@Suite struct ArgumentTests {
+    @Test func positionalRules() {
+        let none: (String) -> Bool = { _ in false }
+        var r = QueryArguments.resolve(query: "retry", rest: [], pattern: nil, exists: none)
+        #expect(r.query == "retry" && r.pattern == nil && r.paths == ["."])
+        r = QueryArguments.resolve(query: "./src", rest: [], pattern: "TODO", exists: none)
+        #expect(r.query == "TODO" && r.pattern == "TODO" && r.paths == ["./src"])
+        r = QueryArguments.resolve(query: "fetch", rest: ["error handling"], pattern: nil, exists: none)
+        #expect(r.query == "error handling" && r.pattern == "fetch" && r.paths == ["."])
+        r = QueryArguments.resolve(query: "fetch", rest: ["lib"], pattern: nil, exists: { $0 == "lib" })
+        #expect(r.query == "fetch" && r.pattern == nil && r.paths == ["lib"])
+    }
+
+    @Test func topKDefaults() {
+        var req = SearchRequest(query: "q", paths: ["."])
+        #expect(req.topK(config: ColGrepConfig()) == 15)
+        req.contextLines = 4
+        #expect(req.topK(config: ColGrepConfig()) == 10)
+        req.pattern = "x"
+        #expect(req.topK(config: ColGrepConfig()) > 1_000_000)
+        req.explicitK = 3
+        #expect(req.topK(config: ColGrepConfig()) == 3)
+    }
+}
+
+@Suite struct EngineAdminTests {
+    func tempDir() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("eng-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test func statusClearAndStatsTexts() throws {
+        let data = try tempDir()
+        let project = try tempDir()
+        defer { try? FileManager.default.removeItem(at: data); try? FileManager.default.removeItem(at: project) }
+        let engine = try Engine(paths: DataPaths(root: data), environment: [:])
+        let root = (project.path as NSString).resolvingSymlinksInPath
+        #expect(try engine.statusText(path: project.path, model: "m/x") == "No index found for \(root) [m/x]\nRun `colgrep <query>` to create one.\n")
+        #expect(engine.statsText() == "No indexes found.\n")
+        // An index folder as the indexer leaves it: project.json + state.json.
+        let layout = IndexLayout(directory: engine.paths.indexDirectory(projectPath: root, model: "m/x"))
+        try AtomicFile.writeJSON(ProjectInfo(projectPath: root, model: "m/x"), to: layout.projectFile)
+        var state = IndexState()
+        state.unitCount = 12
+        try state.save(layout)
+        SearchStats.increment(layout)
+        SearchStats.increment(layout)
+        let status = try engine.statusText(path: project.path, model: "m/x")
+        #expect(status.hasPrefix("Project: \(root)\nModel:   m/x\nIndex:   \(layout.directory.path)\n\n"))
+        // A subfolder is served by the parent index.
+        let sub = project.appendingPathComponent("src")
+        try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+        #expect(try engine.statusText(path: sub.path, model: "m/x").contains("  Subdirectory: src\n"))
+        #expect(engine.statsText() == "Project: \(root)\n  Model: m/x\n  Functions indexed: 12\n  Search count: 2\n\nTotal: 1 indexes, 12 functions, 2 searches\n")
+        _ = engine.resetStats()
+        #expect(SearchStats.load(layout).searchCount == 0)
+        #expect(try engine.clear(path: project.path, model: "m/x", all: false) == "🗑️  Cleared index for \(root) [m/x]\n")
+        #expect(!FileManager.default.fileExists(atPath: layout.directory.path))
+        #expect(try engine.clear(path: project.path, model: "m/x", all: false) == "No index found for \(root) [m/x]\n")
+        #expect(try engine.clear(path: ".", model: nil, all: true) == "✅ Cleared 0 index(es)\n")
+    }
+
+    @Test func missingPathNamesTheClosestParent() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = FileManager.default.createFile(atPath: dir.appendingPathComponent("present.txt").path, contents: Data())
+        do {
+            _ = try PathResolver.canonical(dir.appendingPathComponent("missing/deeper").path)
+            Issue.record("expected an error")
+        } catch let error as ColGrepError {
+            #expect(error.description.contains("Path not found"))
+            #expect(error.description.contains("present.txt"))
+        }
+    }
+
+    @Test func lockIsExclusiveAndNonBlockingTryFails() throws {
+        let dir = try tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent(".lock")
+        let first = try IndexLock.acquire(url)
+        // flock locks belong to the open file description: a second open in this process conflicts too.
+        #expect(try IndexLock.tryAcquire(url) == nil)
+        #expect(throws: ColGrepError.self) { try IndexLock.acquire(url, timeout: 0.2, retry: 0.05) }
+        first.release()
+        #expect(try IndexLock.tryAcquire(url) != nil)
     }
 }

@@ -29,6 +29,8 @@ private struct Snapshot: Equatable {
     func crashingWriterChild() throws {
         let parts = ProcessInfo.processInfo.environment[childVariable]!.split(separator: "|").map(String.init)
         let store = try MetadataStore(path: URL(fileURLWithPath: parts[0]), readOnly: false)
+        // A small page cache makes the open transaction spill pages to the WAL before the kill.
+        try store.connection.execute("PRAGMA cache_size=-1000")
         let killAt: (MetadataStore.FaultPoint, Int)
         switch parts[1] {
         case "insert": killAt = (.insertedRow, 2500)

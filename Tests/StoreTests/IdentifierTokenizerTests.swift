@@ -25,6 +25,7 @@ import Testing
         // A lone part that differs from the whole is emitted too, so `utf` and `init` find these.
         #expect(IdentifierTokenizer.tokenize("utf8 __init__") == ["utf8", "utf", "__init__", "init"])
         #expect(IdentifierTokenizer.tokenize("_ __ _1 sha256") == ["sha256", "sha"])
+        #expect(IdentifierTokenizer.tokenize("x2y") == ["x2y", "x", "y", "x_y"])
     }
 
     @Test func nonASCIISeparatesIdentifiersAndIsIgnored() {

@@ -68,4 +68,18 @@ import Testing
         #expect(hits.isDisjoint(with: 1...10))
         #expect(s.regexTimeouts > 0)
     }
+
+    @Test func queryTimeLimitCutsAWholeQueryShort() throws {
+        // A row limit far above the query limit: only the query budget can stop this pattern.
+        let function = RegexFunction(rowTimeLimit: .seconds(60), queryTimeLimit: .milliseconds(50))
+        let compiled = try function.compile("^(a+)+$")
+        #expect(compiled.prefilter.mayBacktrackBadly)
+        function.resetQueryBudget()
+        var row = Array((String(repeating: "a", count: 40) + "!").utf8)
+        let results = row.withUnsafeMutableBufferPointer { bytes in
+            (0..<10).map { _ in function.matches(compiled, UnsafeBufferPointer(bytes)) }
+        }
+        #expect(results.allSatisfy { !$0 })
+        #expect(function.timeouts == function.timeoutsBeforeGivingUp)
+    }
 }

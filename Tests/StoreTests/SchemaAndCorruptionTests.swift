@@ -67,8 +67,6 @@ private func populatedStore(_ dir: TemporaryDirectory, count: Int = 300) throws 
         try rawExecute(dir.database, """
             UPDATE meta SET value = '0' WHERE key = 'keyword_tokenizer';
             INSERT INTO keyword_index(keyword_index) VALUES('delete-all');
-            DELETE FROM keyword_text;
-            INSERT INTO keyword_text(doc_id, body) VALUES(3, 'stale words only');
             INSERT INTO keyword_index(rowid, body) VALUES(3, 'stale words only');
             """)
         do {
@@ -141,5 +139,22 @@ private func populatedStore(_ dir: TemporaryDirectory, count: Int = 300) throws 
         #expect(throws: StoreError.corrupt(path: dir.database.path, reason: "table kv is missing")) {
             _ = try MetadataStore(path: dir.database, readOnly: true)
         }
+    }
+}
+
+@Suite struct WriteAheadLogDamageTests {
+    @Test func garbageWALNextToASoundDatabaseIsIgnoredNotMisread() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        try populatedStore(dir, count: 40)
+        let expected = try MetadataStore(path: dir.database, readOnly: true).records(docIDs: Array(0..<40))
+        // No WAL is left after a clean close; fake one full of garbage (a torn or damaged log).
+        var generator = SeededGenerator(seed: 11)
+        let garbage = Data((0..<(32 + 24 * 4120)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        try garbage.write(to: URL(fileURLWithPath: dir.database.path + "-wal"))
+        let writer = try MetadataStore(path: dir.database, readOnly: false)
+        #expect(try writer.records(docIDs: Array(0..<40)) == expected)
+        try writer.verifyIntegrity()
+        #expect(try writer.bm25(query: syntheticCorpus(count: 40)[21].name, limit: 1, within: nil).first?.docID == 21)
     }
 }

@@ -1,0 +1,96 @@
+import Dispatch
+import Tensor
+
+/// Nearest-centroid assignment (`argmax_c 2·x·c − ‖c‖²`), the GEMM-heavy step of k-means and encoding.
+///
+/// With a backend the scores come from `backend.linear(x, weight: centroids)`; without one, from
+/// CBLAS, exhaustively. (Routing points through coarse groups of centroids was tried and dropped:
+/// on near-orthogonal high-dimensional centroids it missed the nearest one often enough to cut the
+/// mean token–centroid cosine from 0.96 to 0.91 and recall with it.)
+final class CentroidAssigner: Sendable {
+    let centroids: [Float]
+    let count: Int
+    let dim: Int
+    private let halfNormSquared: [Float]
+
+    init(centroids: [Float], dim: Int) {
+        self.centroids = centroids
+        let count = centroids.count / dim
+        self.dim = dim
+        self.count = count
+        var norms = [Float](repeating: 0, count: count)
+        centroids.withUnsafeBufferPointer { c in
+            for i in 0..<count { norms[i] = 0.5 * LinearAlgebra.dot(c.baseAddress! + i * dim, c.baseAddress! + i * dim, count: dim) }
+        }
+        self.halfNormSquared = norms
+    }
+
+    /// Index of the best centroid of each of the `n` rows of `points`.
+    func assign(_ points: UnsafePointer<Float>, count n: Int, backend: (any Backend)?) -> [UInt32] {
+        var result = [UInt32](repeating: 0, count: n)
+        guard n > 0 else { return result }
+        if let backend, (try? assignOnBackend(points, count: n, backend: backend, into: &result)) != nil {
+            return result
+        }
+        result.withUnsafeMutableBufferPointer { out in assignExhaustive(points, count: n, into: out.baseAddress!) }
+        return result
+    }
+
+    private func assignOnBackend(_ points: UnsafePointer<Float>, count n: Int, backend: any Backend,
+                                 into result: inout [UInt32]) throws {
+        let weight = try backend.upload(HostMatrix(rows: count, cols: dim, values: centroids))
+        let chunk = max(1, min(n, (256 << 20) / max(1, count * 4)))
+        var start = 0
+        while start < n {
+            let rows = min(chunk, n - start)
+            let x = try backend.upload(HostMatrix(rows: rows, cols: dim,
+                                                  values: Array(UnsafeBufferPointer(start: points + start * dim, count: rows * dim))))
+            let scores = try backend.download(try backend.linear(x, weight: weight, bias: nil, activation: .none, residual: nil))
+            scores.values.withUnsafeBufferPointer { s in
+                for r in 0..<rows { result[start + r] = argmax(s.baseAddress! + r * count) }
+            }
+            start += rows
+        }
+    }
+
+    private func assignExhaustive(_ points: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<UInt32>) {
+        let chunk = max(1, min(1024, (64 << 20) / max(1, count * 4)))
+        let chunks = (n + chunk - 1) / chunk
+        centroids.withUnsafeBufferPointer { c in
+            var scores = [Float](repeating: 0, count: chunk * count)
+            scores.withUnsafeMutableBufferPointer { s in
+                for index in 0..<chunks {
+                    let start = index * chunk
+                    let rows = min(chunk, n - start)
+                    LinearAlgebra.multiplyTransposed(points + start * dim, rows: rows, c.baseAddress!, rows: count,
+                                                     depth: dim, into: s.baseAddress!)
+                    for r in 0..<rows { out[start + r] = argmax(s.baseAddress! + r * count) }
+                }
+            }
+        }
+    }
+
+    /// Best centroid for one row of dot products.
+    @inline(__always)
+    private func argmax(_ scores: UnsafePointer<Float>) -> UInt32 {
+        var best = 0
+        var bestValue = -Float.infinity
+        for j in 0..<count {
+            let value = scores[j] - halfNormSquared[j]
+            if value > bestValue { bestValue = value; best = j }
+        }
+        return UInt32(best)
+    }
+}
+
+/// Raw pointers handed to `concurrentPerform` workers that write disjoint ranges.
+struct UnsafeMutableSendablePointer<T>: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<T>
+    init(_ pointer: UnsafeMutablePointer<T>) { self.pointer = pointer }
+}
+
+/// Read-only raw pointers shared with `concurrentPerform` workers.
+struct UnsafeSendablePointer<T>: @unchecked Sendable {
+    let pointer: UnsafePointer<T>
+    init(_ pointer: UnsafePointer<T>) { self.pointer = pointer }
+}

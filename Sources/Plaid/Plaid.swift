@@ -1,1 +1,0 @@
-// Module Plaid: see ARCHITECTURE.md for what it owns.

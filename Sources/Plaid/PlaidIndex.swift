@@ -1,0 +1,454 @@
+import Foundation
+import Tensor
+
+/// A PLAID multi-vector index on disk: a trained residual codec plus immutable, memory-mapped
+/// segments of documents, committed by atomically replacing `manifest.plaid`.
+///
+/// Document ids are chosen by the caller and never renumbered. Appending an id that exists replaces
+/// that document. Deletes are tombstones; a later write rewrites a segment once its dead share passes
+/// `PlaidConfig.compactionDeadShare`, and small segments are merged log-structured, so an update costs
+/// about the size of what it adds, never a rewrite of the whole index. A writer killed at any point
+/// leaves the previous index readable (its files are only ever added, then the manifest is renamed).
+///
+/// Searches may run concurrently with each other; writes need exclusive access (the product's lock).
+public final class PlaidIndex: @unchecked Sendable {
+    public let directory: URL
+    var manifest: Manifest
+    var codec: ResidualCodec
+    var segments: [Segment]
+    /// Deleted rows, by segment number.
+    var dead: [Int: DeadRows]
+    /// Where each live document is.
+    var location: [Int64: Location]
+
+    struct Location: Equatable {
+        var segment: Int32
+        var row: Int32
+    }
+
+    /// Live documents.
+    public var documentCount: Int { location.count }
+    /// Dimension of the vectors.
+    public var dimension: Int { manifest.dim }
+    /// The settings the index was created with.
+    public var config: PlaidConfig { manifest.config }
+    /// Number of centroids of the current codec.
+    public var centroidCount: Int { manifest.centroidCount }
+    /// Number of segment files (for tests and diagnostics).
+    public var segmentCount: Int { segments.count }
+    /// Bytes of all files the manifest names.
+    public var bytesOnDisk: Int {
+        manifest.segments.reduce(manifest.codec.size) { $0 + $1.file.size } + (manifest.tombstones?.size ?? 0)
+    }
+    /// Live tokens the index held when its codec was last trained.
+    public var tokensAtTraining: Int { manifest.tokensAtTraining }
+    /// Live document ids.
+    public var documentIDs: [Int64] { Array(location.keys) }
+
+    private init(directory: URL, manifest: Manifest, codec: ResidualCodec, segments: [Segment], dead: [Int: DeadRows],
+                 location: [Int64: Location]) {
+        self.directory = directory
+        self.manifest = manifest
+        self.codec = codec
+        self.segments = segments
+        self.dead = dead
+        self.location = location
+    }
+
+    // MARK: create and open
+
+    /// Builds a new index in `directory` (created if needed; an index already there is replaced).
+    /// The codec trains on a strided sample of `config.trainingDocuments` documents.
+    public static func create(at directory: URL, documents: [(id: Int64, vectors: HostMatrix)], config: PlaidConfig = PlaidConfig(),
+                              backend: (any Backend)?) throws -> PlaidIndex {
+        guard [1, 2, 4].contains(config.nbits) else { throw PlaidError.invalidInput("nbits must be 1, 2 or 4, got \(config.nbits)") }
+        guard !documents.isEmpty else { throw PlaidError.invalidInput("an index needs at least one document to train its codec") }
+        let dim = documents[0].vectors.cols
+        try validate(documents, dim: dim, existing: nil)
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw PlaidError.io(file: directory.path, reason: error.localizedDescription)
+        }
+        let tokens = documents.reduce(0) { $0 + $1.vectors.rows }
+        let codec = trainCodec(documents: documents.count, tokens: tokens, vectors: { documents[$0].vectors.values }, dim: dim,
+                               config: config, backend: backend)
+        let previous = try? Manifest.load(from: directory)
+        var number = (previous?.nextFileNumber ?? 1)
+        let codecRecord = try writeCodec(codec, number: number, to: directory)
+        number += 1
+        let encoded = encode(documents, codec: codec, backend: backend)
+        let segmentRecord = try Segment.write(encoded, number: number, centroidCount: codec.centroidCount, to: directory)
+        number += 1
+        let manifest = Manifest(formatVersion: IndexFiles.formatVersion, generation: (previous?.generation ?? 0) + 1, dim: dim,
+                                centroidCount: codec.centroidCount, config: config, codec: codecRecord, segments: [segmentRecord],
+                                tombstones: nil, nextFileNumber: number, tokensAtTraining: encoded.tokens)
+        FaultInjection.hit("create-before-manifest")
+        try manifest.write(to: directory)
+        removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
+        return try open(at: directory, verifyChecksums: false)
+    }
+
+    /// Opens an index, memory-mapping its files. Every file is checked against the size and checksum
+    /// the manifest records (`verifyChecksums: false` skips the checksum pass, not the structural
+    /// checks); a missing, truncated or damaged file throws `PlaidError.corrupt` (`needsRebuild`).
+    public static func open(at directory: URL, verifyChecksums: Bool = true) throws -> PlaidIndex {
+        let manifest = try Manifest.load(from: directory)
+        let codec = try readCodec(manifest, directory: directory, verifyChecksum: verifyChecksums)
+        var segments: [Segment] = []
+        for record in manifest.segments {
+            segments.append(try Segment(directory: directory, record: record, centroidCount: manifest.centroidCount,
+                                        bytesPerToken: codec.bytesPerToken, verifyChecksum: verifyChecksums))
+        }
+        let dead = try readTombstones(manifest, segments: segments, directory: directory, verifyChecksum: verifyChecksums)
+        var location: [Int64: Location] = [:]
+        location.reserveCapacity(segments.reduce(0) { $0 + $1.documentCount })
+        for segment in segments {
+            let deadRows = dead[segment.record.number]
+            for row in 0..<segment.documentCount where !(deadRows?.contains(row) ?? false) {
+                let id = segment.ids[row]
+                if location.updateValue(Location(segment: Int32(segment.record.number), row: Int32(row)), forKey: id) != nil {
+                    throw PlaidError.corrupt(file: segment.record.file.name, reason: "document id \(id) is live twice")
+                }
+            }
+        }
+        return PlaidIndex(directory: directory, manifest: manifest, codec: codec, segments: segments, dead: dead, location: location)
+    }
+
+    // MARK: updates
+
+    /// Adds documents with the frozen codec (an id already present is replaced). When the index has
+    /// grown `config.retrainGrowthFactor` times since the codec was trained, the codec is retrained on
+    /// a sample of the whole index and every document re-encoded.
+    public func append(_ documents: [(id: Int64, vectors: HostMatrix)], backend: (any Backend)?) throws {
+        guard !documents.isEmpty else { return }
+        try Self.validate(documents, dim: manifest.dim, existing: nil)
+        Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
+        var newDead = dead
+        for document in documents {
+            if let place = location[document.id] { markDead(place, in: &newDead) }
+        }
+        let addedTokens = documents.reduce(0) { $0 + $1.vectors.rows }
+        let liveTokens = self.liveTokens(dead: newDead) + addedTokens
+        if config.retrainGrowthFactor > 0, Double(liveTokens) >= config.retrainGrowthFactor * Double(manifest.tokensAtTraining) {
+            try retrain(adding: documents, dead: newDead, backend: backend)
+            return
+        }
+        var next = manifest.nextFileNumber
+        let encoded = Self.encode(documents, codec: codec, backend: backend)
+        let record = try Segment.write(encoded, number: next, centroidCount: codec.centroidCount, to: directory)
+        next += 1
+        FaultInjection.hit("append-after-segment")
+        let segment = try Segment(directory: directory, record: record, centroidCount: codec.centroidCount,
+                                  bytesPerToken: codec.bytesPerToken, verifyChecksum: false)
+        try commit(segments: segments + [segment], dead: newDead, nextFileNumber: next)
+    }
+
+    /// Deletes documents by id (unknown ids are ignored).
+    public func delete(ids: Set<Int64>) throws {
+        var newDead = dead
+        var changed = false
+        for id in ids {
+            if let place = location[id] { markDead(place, in: &newDead); changed = true }
+        }
+        guard changed else { return }
+        Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
+        try commit(segments: segments, dead: newDead, nextFileNumber: manifest.nextFileNumber)
+    }
+
+    private func markDead(_ place: Location, in dead: inout [Int: DeadRows]) {
+        let number = Int(place.segment)
+        guard let segment = segments.first(where: { $0.record.number == number }) else { return }
+        var rows = dead[number] ?? DeadRows(rows: segment.documentCount)
+        rows.insert(Int(place.row))
+        dead[number] = rows
+    }
+
+    private func liveTokens(dead: [Int: DeadRows]) -> Int {
+        segments.reduce(0) { $0 + $1.record.tokens - deadTokens($1, dead[$1.record.number]) }
+    }
+
+    private func deadTokens(_ segment: Segment, _ rows: DeadRows?) -> Int {
+        guard let rows, rows.count > 0 else { return 0 }
+        var total = 0
+        for row in 0..<segment.documentCount where rows.contains(row) { total += segment.tokenRange(row).count }
+        return total
+    }
+
+    /// Merges and compacts segments, writes tombstones and the manifest (the commit point), then
+    /// adopts the new state and removes files no longer referenced.
+    private func commit(segments proposed: [Segment], dead proposedDead: [Int: DeadRows], nextFileNumber: Int) throws {
+        var segments = proposed
+        var dead = proposedDead
+        var next = nextFileNumber
+        // Log-structured merging: while the newest segment is at least half the size of the one before
+        // it, merge the two; and rewrite any segment whose dead share is too high.
+        func live(_ s: Segment) -> Int { s.record.tokens - deadTokens(s, dead[s.record.number]) }
+        var merges: [[Segment]] = []
+        while segments.count >= 2, live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]) {
+            let pair = [segments[segments.count - 2], segments[segments.count - 1]]
+            segments.removeLast(2)
+            segments.append(try merge(pair, dead: &dead, next: &next))
+            merges.append(pair)
+        }
+        for (i, segment) in segments.enumerated() {
+            let deadRows = dead[segment.record.number]?.count ?? 0
+            if deadRows > 0, Double(deadRows) > config.compactionDeadShare * Double(segment.documentCount) {
+                segments[i] = try merge([segment], dead: &dead, next: &next)
+            }
+        }
+        segments.removeAll { $0.documentCount == 0 }
+        var manifest = self.manifest
+        manifest.generation += 1
+        manifest.segments = segments.map(\.record)
+        manifest.tombstones = try writeTombstones(dead, segments: segments, number: &next)
+        manifest.nextFileNumber = next
+        FaultInjection.hit("before-manifest")
+        try manifest.write(to: directory)
+        FaultInjection.hit("after-manifest")
+        adopt(manifest: manifest, codec: codec, segments: segments, dead: dead)
+        Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
+    }
+
+    /// Rewrites `parts` (in order) as one segment without their dead rows.
+    private func merge(_ parts: [Segment], dead: inout [Int: DeadRows], next: inout Int) throws -> Segment {
+        var documents = EncodedDocuments()
+        for part in parts {
+            part.copyLive(into: &documents, dead: dead[part.record.number], bytesPerToken: codec.bytesPerToken)
+            dead[part.record.number] = nil
+        }
+        let record = try Segment.write(documents, number: next, centroidCount: codec.centroidCount, to: directory)
+        next += 1
+        return try Segment(directory: directory, record: record, centroidCount: codec.centroidCount,
+                           bytesPerToken: codec.bytesPerToken, verifyChecksum: false)
+    }
+
+    private func adopt(manifest: Manifest, codec: ResidualCodec, segments: [Segment], dead: [Int: DeadRows]) {
+        let previous = Set(self.segments.map { $0.record.number })
+        let current = Set(segments.map { $0.record.number })
+        self.manifest = manifest
+        self.codec = codec
+        self.segments = segments
+        self.dead = dead
+        // Locations: drop documents of vanished segments, then index new segments and dead rows.
+        if !previous.subtracting(current).isEmpty {
+            location = location.filter { current.contains(Int($0.value.segment)) }
+        }
+        for segment in segments where !previous.contains(segment.record.number) {
+            let deadRows = dead[segment.record.number]
+            for row in 0..<segment.documentCount where !(deadRows?.contains(row) ?? false) {
+                location[segment.ids[row]] = Location(segment: Int32(segment.record.number), row: Int32(row))
+            }
+        }
+        for (number, rows) in dead {
+            guard let segment = segments.first(where: { $0.record.number == number }) else { continue }
+            for row in 0..<segment.documentCount where rows.contains(row) {
+                let id = segment.ids[row]
+                if location[id] == Location(segment: Int32(number), row: Int32(row)) { location[id] = nil }
+            }
+        }
+    }
+
+    /// Retrains the codec on a sample of the live documents (decoded) and the new ones, and
+    /// re-encodes everything into one segment.
+    private func retrain(adding documents: [(id: Int64, vectors: HostMatrix)], dead: [Int: DeadRows], backend: (any Backend)?) throws {
+        let replaced = Set(documents.map(\.id))
+        var sources: [(segment: Segment, row: Int)] = []
+        for segment in segments {
+            let rows = dead[segment.record.number]
+            for row in 0..<segment.documentCount where !(rows?.contains(row) ?? false) && !replaced.contains(segment.ids[row]) {
+                sources.append((segment, row))
+            }
+        }
+        let total = sources.count + documents.count
+        let oldCodec = codec
+        func vectors(_ i: Int) -> [Float] {
+            i < sources.count ? oldCodec.decodeDocument(sources[i].segment, row: sources[i].row) : documents[i - sources.count].vectors.values
+        }
+        let dim = manifest.dim
+        let tokens = sources.reduce(0) { $0 + $1.segment.tokenRange($1.row).count } + documents.reduce(0) { $0 + $1.vectors.rows }
+        let newCodec = Self.trainCodec(documents: total, tokens: tokens, vectors: vectors, dim: dim, config: config, backend: backend)
+        var next = manifest.nextFileNumber
+        let codecRecord = try Self.writeCodec(newCodec, number: next, to: directory)
+        next += 1
+        var encoded = EncodedDocuments()
+        let batch = 4096
+        var start = 0
+        while start < total {
+            let end = min(total, start + batch)
+            var chunk: [(id: Int64, vectors: HostMatrix)] = []
+            for i in start..<end {
+                let id = i < sources.count ? sources[i].segment.ids[sources[i].row] : documents[i - sources.count].id
+                let values = vectors(i)
+                chunk.append((id, HostMatrix(rows: values.count / dim, cols: dim, values: values)))
+            }
+            let part = Self.encode(chunk, codec: newCodec, backend: backend)
+            encoded.ids.append(contentsOf: part.ids)
+            let base = UInt64(encoded.codes.count)
+            encoded.offsets.append(contentsOf: part.offsets.dropFirst().map { $0 + base })
+            encoded.codes.append(contentsOf: part.codes)
+            encoded.residuals.append(contentsOf: part.residuals)
+            start = end
+        }
+        let record = try Segment.write(encoded, number: next, centroidCount: newCodec.centroidCount, to: directory)
+        next += 1
+        var manifest = self.manifest
+        manifest.generation += 1
+        manifest.centroidCount = newCodec.centroidCount
+        manifest.codec = codecRecord
+        manifest.segments = [record]
+        manifest.tombstones = nil
+        manifest.nextFileNumber = next
+        manifest.tokensAtTraining = encoded.tokens
+        FaultInjection.hit("retrain-before-manifest")
+        try manifest.write(to: directory)
+        let segment = try Segment(directory: directory, record: record, centroidCount: newCodec.centroidCount,
+                                  bytesPerToken: newCodec.bytesPerToken, verifyChecksum: false)
+        self.location = [:]
+        self.segments = []
+        adopt(manifest: manifest, codec: newCodec, segments: [segment], dead: [:])
+        Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
+    }
+
+    // MARK: helpers
+
+    static func validate(_ documents: [(id: Int64, vectors: HostMatrix)], dim: Int, existing: Set<Int64>?) throws {
+        guard dim > 0, dim % 8 == 0 else { throw PlaidError.invalidInput("vector dimension must be a positive multiple of 8, got \(dim)") }
+        var seen = Set<Int64>()
+        seen.reserveCapacity(documents.count)
+        for document in documents {
+            guard seen.insert(document.id).inserted else { throw PlaidError.invalidInput("document id \(document.id) appears twice") }
+            guard document.vectors.cols == dim else {
+                throw PlaidError.invalidInput("document \(document.id) has \(document.vectors.cols)-d vectors, the index holds \(dim)-d")
+            }
+            guard document.vectors.rows > 0 else { throw PlaidError.invalidInput("document \(document.id) has no vectors") }
+            for value in document.vectors.values where !value.isFinite {
+                throw PlaidError.invalidInput("document \(document.id) has a non-finite value")
+            }
+        }
+    }
+
+    /// Trains a codec for `documents` documents holding `tokens` vectors: K by the reference formula
+    /// (capped), k-means on a strided sample of documents.
+    static func trainCodec(documents: Int, tokens: Int, vectors: (Int) -> [Float], dim: Int, config: PlaidConfig,
+                           backend: (any Backend)?) -> ResidualCodec {
+        let k = min(PlaidConfig.centroidCount(trainingTokens: tokens, trainingDocuments: documents), max(1, config.maxCentroids))
+        let average = max(1, tokens / max(1, documents))
+        let wanted = max(config.trainingDocuments, (k * max(1, config.maxPointsPerCentroid) + average - 1) / average)
+        let sampleCount = min(documents, max(1, wanted))
+        var sample: [Float] = []
+        sample.reserveCapacity(sampleCount * average * dim)
+        for i in 0..<sampleCount { sample.append(contentsOf: vectors(i * documents / sampleCount)) }
+        return ResidualCodec.train(sample: sample, k: k, dim: dim, config: config, backend: backend)
+    }
+
+    /// Encodes documents in batches of about 256k tokens.
+    static func encode(_ documents: [(id: Int64, vectors: HostMatrix)], codec: ResidualCodec, backend: (any Backend)?) -> EncodedDocuments {
+        var result = EncodedDocuments()
+        let totalTokens = documents.reduce(0) { $0 + $1.vectors.rows }
+        result.ids.reserveCapacity(documents.count)
+        result.codes.reserveCapacity(totalTokens)
+        result.residuals.reserveCapacity(totalTokens * codec.bytesPerToken)
+        var start = 0
+        var buffer: [Float] = []
+        while start < documents.count {
+            var end = start
+            var tokens = 0
+            buffer.removeAll(keepingCapacity: true)
+            while end < documents.count, tokens < 262_144 {
+                buffer.append(contentsOf: documents[end].vectors.values)
+                tokens += documents[end].vectors.rows
+                end += 1
+            }
+            let (codes, residuals) = buffer.withUnsafeBufferPointer { codec.encode($0.baseAddress!, count: tokens, backend: backend) }
+            for i in start..<end {
+                result.ids.append(documents[i].id)
+                result.offsets.append(result.offsets[result.offsets.count - 1] + UInt64(documents[i].vectors.rows))
+            }
+            result.codes.append(contentsOf: codes)
+            result.residuals.append(contentsOf: residuals)
+            start = end
+        }
+        return result
+    }
+
+    static func writeCodec(_ codec: ResidualCodec, number: Int, to directory: URL) throws -> FileRecord {
+        try IndexFiles.writeSectioned(kind: .codec, sections: [
+            IndexFiles.data(codec.centroids), IndexFiles.data(codec.cutoffs), IndexFiles.data(codec.weights),
+        ], to: directory.appendingPathComponent(String(format: "codec-%08d.plaid", number)))
+    }
+
+    static func readCodec(_ manifest: Manifest, directory: URL, verifyChecksum: Bool) throws -> ResidualCodec {
+        let url = directory.appendingPathComponent(manifest.codec.name)
+        let file = try SectionedFile(url: url, kind: .codec, expectedSize: manifest.codec.size,
+                                     expectedChecksum: manifest.codec.checksum, verifyChecksum: verifyChecksum)
+        let buckets = 1 << manifest.config.nbits
+        let centroids = Array(try file.array(0, of: Float.self, count: manifest.centroidCount * manifest.dim))
+        let cutoffs = Array(try file.array(1, of: Float.self, count: buckets - 1))
+        let weights = Array(try file.array(2, of: Float.self, count: buckets))
+        guard centroids.allSatisfy(\.isFinite), cutoffs.allSatisfy(\.isFinite), weights.allSatisfy(\.isFinite),
+              zip(cutoffs, cutoffs.dropFirst()).allSatisfy({ $0 <= $1 }) else {
+            throw PlaidError.corrupt(file: url.path, reason: "codec holds non-finite or unordered values")
+        }
+        return ResidualCodec(dim: manifest.dim, nbits: manifest.config.nbits, centroids: centroids, cutoffs: cutoffs, weights: weights)
+    }
+
+    /// Tombstones file: one section of (segment number, row) u32 pairs.
+    private func writeTombstones(_ dead: [Int: DeadRows], segments: [Segment], number: inout Int) throws -> FileRecord? {
+        var pairs: [UInt32] = []
+        for segment in segments {
+            guard let rows = dead[segment.record.number], rows.count > 0 else { continue }
+            for row in 0..<segment.documentCount where rows.contains(row) {
+                pairs.append(UInt32(segment.record.number))
+                pairs.append(UInt32(row))
+            }
+        }
+        guard !pairs.isEmpty else { return nil }
+        let record = try IndexFiles.writeSectioned(kind: .tombstones, sections: [IndexFiles.data(pairs)],
+                                                   to: directory.appendingPathComponent(String(format: "tombstones-%08d.plaid", number)))
+        number += 1
+        return record
+    }
+
+    static func readTombstones(_ manifest: Manifest, segments: [Segment], directory: URL, verifyChecksum: Bool) throws -> [Int: DeadRows] {
+        guard let record = manifest.tombstones else { return [:] }
+        let url = directory.appendingPathComponent(record.name)
+        let file = try SectionedFile(url: url, kind: .tombstones, expectedSize: record.size, expectedChecksum: record.checksum,
+                                     verifyChecksum: verifyChecksum)
+        let count = file.sections.first.map { $0.count / 4 } ?? 0
+        let pairs = try file.array(0, of: UInt32.self, count: count)
+        guard count % 2 == 0 else { throw PlaidError.corrupt(file: url.path, reason: "odd number of values") }
+        let sizes = Dictionary(uniqueKeysWithValues: segments.map { ($0.record.number, $0.documentCount) })
+        var dead: [Int: DeadRows] = [:]
+        for i in stride(from: 0, to: count, by: 2) {
+            let number = Int(pairs[i]), row = Int(pairs[i + 1])
+            guard let size = sizes[number], row < size else {
+                throw PlaidError.corrupt(file: url.path, reason: "tombstone for a row that does not exist")
+            }
+            dead[number, default: DeadRows(rows: size)].insert(row)
+        }
+        return dead
+    }
+
+    /// Deletes files of this index that `keeping` does not name (earlier states, interrupted writers).
+    static func removeUnreferencedFiles(in directory: URL, keeping: Set<String>) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return }
+        for name in names where !keeping.contains(name) {
+            let ours = name.hasSuffix(".plaid") || (name.hasPrefix(".") && name.hasSuffix(".tmp") && name.contains(".plaid."))
+            if ours { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
+        }
+    }
+}
+
+extension ResidualCodec {
+    /// The reconstructed vectors of one stored document, row-major.
+    func decodeDocument(_ segment: Segment, row: Int) -> [Float] {
+        let range = segment.tokenRange(row)
+        var out: [Float] = []
+        out.reserveCapacity(range.count * dim)
+        for t in range {
+            out.append(contentsOf: decode(code: Int(segment.codes[t]), packed: segment.residuals.baseAddress! + t * bytesPerToken))
+        }
+        return out
+    }
+}
