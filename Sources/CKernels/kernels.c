@@ -3,6 +3,9 @@
 #include "CKernels.h"
 #include <math.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,6 +25,22 @@ int ck_has_avx2(void) {
         ck_avx2_state = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
     }
     return ck_avx2_state;
+#else
+    return 0;
+#endif
+}
+
+void ck_keep_heap_pages(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
+int ck_has_avx512(void) {
+#if CK_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
 #else
     return 0;
 #endif
