@@ -21,6 +21,8 @@ let package = Package(
             name: "colgrep",
             dependencies: [
                 "ColGrep",
+                // debug tokenize/embed and bench encoder drive the encoder directly
+                "Encoder", "Tensor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -32,7 +34,7 @@ let package = Package(
         .target(name: "CodeUnits", dependencies: ["CTreeSitter", "CXXHash"]),
         .target(name: "Tokenizers"),
         .target(name: "Encoder", dependencies: ["Tensor", "Tokenizers"]),
-        .target(name: "Tensor", dependencies: ["CBLAS"]),
+        .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "TensorCUDA", dependencies: ["Tensor", "CCUDA"]),
         .target(name: "Plaid", dependencies: ["Tensor", "CBLAS", "CXXHash"], swiftSettings: [.unsafeFlags(["-O"])]),  // numeric kernels: optimised in debug builds too
         .target(name: "Store", dependencies: ["CSQLite"]),
@@ -46,6 +48,8 @@ let package = Package(
             ])]
         ),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // Our own SIMD kernels for the CPU backend; -O2 so debug builds (the test suite) stay fast.
+        .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O2", "-std=c11"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CXXHash", path: "Sources/CXXHash"),
         .target(name: "CCUDA", path: "Sources/CCUDA", linkerSettings: [.linkedLibrary("dl")]),
@@ -54,7 +58,7 @@ let package = Package(
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "CodeUnitsTests", dependencies: ["CodeUnits"]),
+        .testTarget(name: "CodeUnitsTests", dependencies: ["CodeUnits"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PlaidTests", dependencies: ["Plaid", "Tensor"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "TensorCUDATests", dependencies: ["TensorCUDA", "Tensor"]),

@@ -8,7 +8,9 @@ struct Colgrep: AsyncParsableCommand {
         commandName: "colgrep",
         abstract: "Semantic code search: a ColBERT model fused with full-text search.",
         version: ColGrepVersion.string,
-        subcommands: [DebugCommand.self, BenchCommand.self]
+        subcommands: [SearchCommand.self, InitCommand.self, StatusCommand.self, ClearCommand.self, SettingsCommand.self,
+                      SetModelCommand.self, WarmCacheCommand.self, DebugCommand.self, BenchCommand.self],
+        defaultSubcommand: SearchCommand.self
     )
 }
 
@@ -18,7 +20,12 @@ struct DebugCommand: AsyncParsableCommand {
         commandName: "debug",
         abstract: "Inspect tokenization, embeddings and code units as JSON.",
         shouldDisplay: false,
-        subcommands: []
+        subcommands: [
+            DebugTokenize.self,
+            DebugEmbed.self,
+            DebugUnits.self,
+            DebugGPUSelfTest.self,
+        ]
     )
 }
 
@@ -27,6 +34,10 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure colgrep's stages against peers on the same inputs.",
-        subcommands: [BenchSearchCommand.self]
+        subcommands: [
+            BenchEncoder.self,
+            BenchUnits.self,
+            BenchSearchCommand.self,
+        ]
     )
 }

@@ -1,1 +1,198 @@
-// Tests for TensorCUDA.
+import Foundation
+import Tensor
+import Testing
+@testable import TensorCUDA
+
+/// A scratch directory removed when the test ends.
+private func scratchDirectory() -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-cuda-tests-\(UUID().uuidString)")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+private func sampleKey(_ change: (inout KernelCacheKey) -> Void = { _ in }) -> KernelCacheKey {
+    var key = KernelCacheKey(module: "core", source: "__global__ void f() {}", architecture: "sm_90",
+                             driverVersion: 13000, compilerVersion: "13.0", options: ["-DCG_BF16=1"])
+    change(&key)
+    return key
+}
+
+@Suite struct KernelCacheTests {
+    @Test func storedBinaryLoadsBack() throws {
+        let cache = KernelCache(directory: scratchDirectory())
+        defer { try? FileManager.default.removeItem(at: cache.directory) }
+        #expect(cache.load(sampleKey()) == .miss)
+        try cache.store([1, 2, 3, 250], for: sampleKey())
+        #expect(cache.load(sampleKey()) == .hit([1, 2, 3, 250]))
+    }
+
+    @Test func everyKeyComponentChangesTheFile() {
+        let base = sampleKey().fileName
+        let variants = [
+            sampleKey { $0.source += " " }, sampleKey { $0.architecture = "sm_80" }, sampleKey { $0.driverVersion = 12080 },
+            sampleKey { $0.compilerVersion = "12.8" }, sampleKey { $0.options = ["-DCG_BF16=0"] }, sampleKey { $0.module = "attention-64" },
+        ]
+        for variant in variants { #expect(variant.fileName != base) }
+        #expect(Set(variants.map(\.fileName)).count == variants.count)
+    }
+
+    @Test func corruptEntryIsDiscardedAndRebuilt() throws {
+        let cache = KernelCache(directory: scratchDirectory())
+        defer { try? FileManager.default.removeItem(at: cache.directory) }
+        let key = sampleKey()
+        try cache.store(Array(repeating: 7, count: 100), for: key)
+        var bytes = [UInt8](try Data(contentsOf: cache.url(for: key)))
+        bytes[bytes.count - 10] ^= 0xff
+        try Data(bytes).write(to: cache.url(for: key))
+        guard case .discarded(let reason) = cache.load(key) else { Issue.record("corrupt entry was not discarded"); return }
+        #expect(reason.contains("checksum"))
+        #expect(!FileManager.default.fileExists(atPath: cache.url(for: key).path))
+        try cache.store(Array(repeating: 7, count: 100), for: key)
+        #expect(cache.load(key) == .hit(Array(repeating: 7, count: 100)))
+    }
+
+    @Test func truncatedAndForeignFilesAreDiscarded() throws {
+        let cache = KernelCache(directory: scratchDirectory())
+        defer { try? FileManager.default.removeItem(at: cache.directory) }
+        let key = sampleKey()
+        try cache.store(Array(repeating: 9, count: 64), for: key)
+        let full = try Data(contentsOf: cache.url(for: key))
+        try full.prefix(full.count - 5).write(to: cache.url(for: key))
+        #expect(cache.load(key) != .miss && cache.load(key) == .miss)  // first call discards, second finds nothing
+        // A file written for another key under this key's name (a hash collision or a stale rename).
+        let other = KernelCache.encode([1, 2], descriptor: sampleKey { $0.architecture = "sm_80" }.descriptor)
+        try Data(other).write(to: cache.url(for: key))
+        guard case .discarded(let reason) = cache.load(key) else { Issue.record("stale entry was not discarded"); return }
+        #expect(reason.contains("stale"))
+        try Data("garbage".utf8).write(to: cache.url(for: key))
+        guard case .discarded = cache.load(key) else { Issue.record("garbage was not discarded"); return }
+    }
+
+    @Test func concurrentWritersLeaveOneWholeEntry() throws {
+        let cache = KernelCache(directory: scratchDirectory())
+        defer { try? FileManager.default.removeItem(at: cache.directory) }
+        let key = sampleKey()
+        let payloads = (0..<8).map { i in [UInt8](repeating: UInt8(i), count: 200_000) }
+        DispatchQueue.concurrentPerform(iterations: 32) { i in
+            try? cache.store(payloads[i % 8], for: key)
+            if case .discarded = cache.load(key) { Issue.record("a reader saw a partial entry") }
+        }
+        guard case .hit(let binary) = cache.load(key) else { Issue.record("no entry after concurrent writes"); return }
+        #expect(payloads.contains(binary))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: cache.directory.path).filter { $0.hasSuffix(".tmp") }
+        #expect(leftovers.isEmpty)
+    }
+
+    @Test func unwritableDirectoryIsAClearError() throws {
+        let parent = scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: parent) }
+        let blocker = parent.appendingPathComponent("kernels")
+        try Data("not a directory".utf8).write(to: blocker)
+        let cache = KernelCache(directory: blocker)
+        #expect(throws: (any Error).self) { try cache.store([1], for: sampleKey()) }
+        #expect(cache.load(sampleKey()) == .miss)
+    }
+
+    @Test func defaultDirectoryFollowsXDG() {
+        #expect(KernelCache.defaultDirectory(environment: ["XDG_CACHE_HOME": "/x/cache"]).path == "/x/cache/colgrep/kernels")
+        #expect(KernelCache.defaultDirectory(environment: ["HOME": "/home/u"]).path == "/home/u/.cache/colgrep/kernels")
+    }
+}
+
+/// An allocator that hands out fake addresses and can be told to run out of memory.
+private final class FakeAllocator: DeviceAllocator {
+    var next: UInt64 = 0x1000
+    var live: [UInt64: Int] = [:]
+    var limit = Int.max
+    func allocate(bytes: Int) throws -> UInt64 {
+        guard live.values.reduce(0, +) + bytes <= limit else {
+            throw CUDAError.outOfMemory(requestedBytes: bytes, freeBytes: 0, totalBytes: limit, hint: "")
+        }
+        defer { next += UInt64(bytes) }
+        live[next] = bytes
+        return next
+    }
+    func free(_ pointer: UInt64) { live[pointer] = nil }
+    func memoryInfo() -> (free: Int, total: Int) { (limit - live.values.reduce(0, +), limit) }
+}
+
+@Suite struct DeviceMemoryPoolTests {
+    @Test func sizeClassesCoverRequestsWithBoundedWaste() {
+        for request in [1, 511, 512, 513, 4096, 1 << 20, (1 << 20) + 1, 3_000_000, 1 << 30, (1 << 30) + 12345] {
+            let size = DeviceMemoryPool.sizeClass(request)
+            #expect(size >= request)
+            #expect(Double(size) <= Double(request) * 1.25 + 512)
+        }
+    }
+
+    @Test func releasedBlocksAreReused() throws {
+        let allocator = FakeAllocator()
+        let pool = DeviceMemoryPool(allocator: allocator)
+        let first = try pool.allocate(bytes: 3_000_000)
+        pool.release(first)
+        let second = try pool.allocate(bytes: 2_900_000)  // same size class
+        #expect(second == first)
+        #expect(pool.allocationCount == 1)
+    }
+
+    @Test func outOfMemoryTrimsTheCacheAndRetries() throws {
+        let allocator = FakeAllocator()
+        allocator.limit = 4 << 20
+        let pool = DeviceMemoryPool(allocator: allocator)
+        pool.release(try pool.allocate(bytes: 3 << 20))
+        let block = try pool.allocate(bytes: 2 << 20)  // needs the cached 3 MiB returned first
+        #expect(block.capacity >= 2 << 20)
+        #expect(pool.cachedBytes == 0)
+        #expect(throws: CUDAError.self) { try pool.allocate(bytes: 3 << 20) }
+    }
+}
+
+@Suite struct CUDAAvailabilityTests {
+    @Test func missingLibraryNamesItselfAndTheFix() {
+        #expect {
+            try CUDALibraries.open(names: ["libcolgrep-no-such-cuda.so.1"], directories: "/nonexistent-dir", what: "CUDA driver", fix: "set COLGREP_CUDA_LIBRARY_PATH")
+        } throws: { error in
+            "\(error)".contains("libcolgrep-no-such-cuda.so.1") && "\(error)".contains("COLGREP_CUDA_LIBRARY_PATH")
+        }
+    }
+
+    @Test func searchPathHonoursEnvironment() {
+        let directories = CUDALibraries.searchDirectories(environment: ["COLGREP_CUDA_LIBRARY_PATH": "/a:/b", "CUDA_HOME": "/opt/cuda"])
+        #expect(Array(directories.prefix(3)) == ["/a", "/b", "/opt/cuda/lib64"])
+    }
+
+    @Test func unavailableGPUIsAnErrorNotACrash() {
+        let availability = CUDABackend.availability
+        if availability.isAvailable {
+            #expect(availability.description.hasPrefix("GPU available: "))
+        } else {
+            #expect(availability.description.hasPrefix("GPU unavailable: "))
+            #expect(throws: CUDAError.self) { try CUDABackend() }
+        }
+    }
+}
+
+@Suite struct CUDAOperationTests {
+    @Test(.enabled(if: CUDABackend.availability.isAvailable, "\(CUDABackend.availability) — GPU checks skipped"),
+          arguments: CUDAPrecision.allCases)
+    func everyOperationMatchesTheReference(precision: CUDAPrecision) throws {
+        let cache = KernelCache(directory: scratchDirectory())
+        defer { try? FileManager.default.removeItem(at: cache.directory) }
+        for check in try CUDASelfTest.run(precision: precision, kernelCache: cache) {
+            #expect(check.passed, "\(check)")
+        }
+    }
+
+    @Test func referenceHelpersAreSane() {
+        // Guards the self-test itself: a wrong reference would let wrong kernels pass.
+        #expect(CUDASelfTest.relativeError([1, 2], [1, 2]) == 0)
+        #expect(CUDASelfTest.relativeError([1, 2], [1]) == .infinity)
+        #expect(abs(CUDASelfTest.gelu(1) - 0.8413447460685429) < 1e-12)
+        #expect(CUDASelfTest.roundToBF16(1.00390625) == 1.0)  // halfway rounds to even
+        let batch = PackedBatch(sequences: [[1, 2], [3]])
+        let qkv = HostMatrix(rows: 3, cols: 6, values: (0..<18).map { Float($0 % 5) / 5 })
+        let out = CUDASelfTest.referenceAttention(qkv, batch: batch, heads: 1, headDim: 2, rotary: nil, window: nil)
+        // A sequence of one token attends only to itself: its output is its own value vector.
+        #expect(out[4] == Double(qkv.values[2 * 6 + 4]) && out[5] == Double(qkv.values[2 * 6 + 5]))
+    }
+}

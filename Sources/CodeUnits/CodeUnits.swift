@@ -1,1 +1,0 @@
-// Module CodeUnits: see ARCHITECTURE.md for what it owns.

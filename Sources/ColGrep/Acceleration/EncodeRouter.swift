@@ -1,0 +1,285 @@
+import Encoder
+import Foundation
+import Tensor
+import TensorCUDA
+
+/// Routes one indexing run's document encoding: loads (or calibrates) the cost model, plans CPU,
+/// GPU or both from the run's size, keeps the chosen devices warm across chunks through one
+/// `EncodeScheduler`, and at the end records the decision with estimated and actual costs in the
+/// profile and refines the stored cost model with what the GPUs measured.
+///
+/// `--force-gpu` is strict (any GPU failure is an error naming the device and cause); auto never
+/// fails because of a GPU: a GPU that cannot start or fails mid-run leaves its work to the CPU,
+/// and the user is told once.
+public final class EncodeRouter {
+    /// Settings of a router.
+    public struct Options: Sendable {
+        public var mode: AccelerationMode
+        public var modelDirectory: URL
+        /// Token ids whose rows documents drop (ColBERT's skiplist).
+        public var skipIDs: Set<Int32>
+        /// Cores for the CPU lane.
+        public var hostThreads: Int
+        /// Tokens per CPU batch.
+        public var cpuTokenBudget: Int
+        /// Tokens per GPU batch.
+        public var gpuTokenBudget: Int
+        public var costModels: CostModelStore
+        public var kernelCache: KernelCache
+        public var environment: [String: String]
+
+        public init(mode: AccelerationMode, modelDirectory: URL, skipIDs: Set<Int32>,
+                    hostThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                    cpuTokenBudget: Int = 4096, gpuTokenBudget: Int = 65536,
+                    costModels: CostModelStore = CostModelStore(directory: CostModelStore.defaultDirectory()),
+                    kernelCache: KernelCache = KernelCache(directory: KernelCache.defaultDirectory()),
+                    environment: [String: String] = ProcessInfo.processInfo.environment) {
+            self.mode = mode
+            self.modelDirectory = modelDirectory
+            self.skipIDs = skipIDs
+            self.hostThreads = max(1, hostThreads)
+            self.cpuTokenBudget = cpuTokenBudget
+            self.gpuTokenBudget = gpuTokenBudget
+            self.costModels = costModels
+            self.kernelCache = kernelCache
+            self.environment = environment
+        }
+    }
+
+    public let options: Options
+    public let profiler: Profiler
+    public private(set) var plan: RoutingPlan?
+    public private(set) var costModel: CostModel?
+    private let gpus: GPUInventory
+    private var key: CostModelKey
+    private var scheduler: EncodeScheduler<[Int32], HostMatrix>?
+    private var devices: [BackendEncodeDevice] = []
+    private var encodeSeconds = 0.0
+    private var computeGPU: CUDABackend?
+    private let message: @Sendable (String) -> Void
+
+    private let preloadedCPU: BackendEncodeDevice?
+
+    /// - Parameters:
+    ///   - cpuDevice: the CPU device to use (a model already loaded); else one is loaded when needed.
+    ///   - message: where the one-time fallback notice goes (stderr by default).
+    public init(options: Options, profiler: Profiler = .shared, gpus: GPUInventory? = nil, cpuDevice: BackendEncodeDevice? = nil,
+                message: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
+        self.options = options
+        self.profiler = profiler
+        self.message = message
+        self.preloadedCPU = cpuDevice
+        let inventory = options.mode == .forceCPU
+            ? GPUInventory(ordinals: [], description: nil, unavailableReason: "--force-cpu")
+            : (gpus ?? GPUInventory.current(environment: options.environment))
+        self.gpus = inventory
+        self.key = CostModelKey(machine: MachineIdentity.current(), gpu: inventory.description ?? "none",
+                                model: MachineIdentity.model(at: options.modelDirectory), engine: ColGrepVersion.string)
+    }
+
+    deinit {
+        scheduler?.stop()
+    }
+
+    /// Plans the run for `work` (known after the walk and tokenization) and starts the chosen
+    /// devices' cold starts. Under `--force-gpu` without a usable GPU this throws the cause.
+    @discardableResult
+    public func prepare(work: WorkSize) throws -> RoutingPlan {
+        if let plan { return plan }
+        if options.mode == .forceGPU, gpus.count == 0 {
+            throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device")
+        }
+        let cpuDevice = preloadedCPU ?? BackendEncodeDevice(processor: .cpu(threads: options.hostThreads),
+                                                            modelDirectory: options.modelDirectory, skipIDs: options.skipIDs)
+        // Calibration only serves to choose between devices: without a GPU there is nothing to choose.
+        let model = try profiler.measure("costmodel") { try loadOrCalibrate(cpu: cpuDevice, work: work, calibrate: options.mode == .auto && gpus.count > 0) }
+        costModel = model
+        let headDim = (try? TransformerConfig(contentsOf: options.modelDirectory.appendingPathComponent("config.json")).headDim) ?? 64
+        let cached = gpus.kernelsLookCached(in: options.kernelCache.directory, headDim: headDim)
+        let inputs = RoutingInputs(mode: options.mode, work: work, cpu: model?.cpu,
+                                   gpus: gpus.count > 0 ? Array((model?.gpus ?? []).prefix(gpus.count)) : [],
+                                   gpusAvailable: gpus.count, gpuUnavailableReason: gpus.unavailableReason,
+                                   kernelsCached: cached, hostThreads: options.hostThreads)
+        let chosen = model == nil && options.mode == .auto && gpus.count > 0
+            ? RoutingPlan(choice: .cpu, gpuCount: 0, cpuThreads: options.hostThreads, estimates: [:],
+                          reason: "smaller than a calibration run: not worth a GPU cold start", exploresGPU: false)
+            : RoutingPlanner.plan(inputs)
+        plan = chosen
+        profiler.note(chosen.summary + " (work: \(work.sequences) sequences, \(work.tokens) tokens; kernels \(cached ? "cached" : "not cached"))")
+
+        var lanes: [EncodeLane<[Int32], HostMatrix>] = []
+        if chosen.choice != .cpu {
+            for (index, ordinal) in gpus.ordinals.prefix(chosen.gpuCount).enumerated() {
+                let device = BackendEncodeDevice(processor: .cuda(ordinal: ordinal), modelDirectory: options.modelDirectory,
+                                                 skipIDs: options.skipIDs, kernelCache: options.kernelCache)
+                devices.append(device)
+                let cost = index < inputs.gpus.count ? inputs.gpus[index].runCost(kernelsCached: cached) : nil
+                lanes.append(EncodeLane(device: device, end: .longest,
+                                        tokenBudget: inputs.gpus.first?.tokenBudget ?? options.gpuTokenBudget, cost: cost))
+            }
+        }
+        // Auto keeps a CPU lane whenever it uses a GPU: it encodes while the GPU starts, takes what
+        // it finishes sooner, and inherits everything if the GPU fails.
+        if chosen.choice == .cpu || options.mode == .auto {
+            devices.append(cpuDevice)
+            lanes.append(EncodeLane(device: cpuDevice, end: .shortest, tokenBudget: model?.cpu.tokenBudget ?? options.cpuTokenBudget,
+                                    cost: chosen.choice == .cpu ? nil : model?.cpu.cost))
+        }
+        let notify = message
+        let mode = options.mode
+        scheduler = EncodeScheduler(lanes: lanes, policy: mode == .forceGPU ? .failRun : .requeue, profiler: profiler) { device, reason in
+            guard device.kind == .gpu else { return }
+            GPUFallbackNotice.report("colgrep: GPU \(device.id) failed (\(reason)); continuing on the CPU", to: notify)
+        }
+        scheduler?.start()
+        return chosen
+    }
+
+    /// Encodes prepared document sequences (one matrix per sequence, in input order).
+    public func encodeDocuments(_ sequences: [[Int32]]) throws -> [HostMatrix] {
+        if plan == nil {
+            try prepare(work: WorkSize(tokens: sequences.reduce(0) { $0 + $1.count }, sequences: sequences.count))
+        }
+        guard let scheduler else { throw ColGrepError.other("encode router has no devices") }
+        let begin = ProfileClock.now()
+        do {
+            let result = try scheduler.encode(sequences, length: \.count)
+            encodeSeconds += ProfileClock.seconds(since: begin)
+            return result.outputs
+        } catch let error as EncodeSchedulerError {
+            if options.mode == .forceGPU { throw ColGrepError.gpuUnavailable(error.description + " (--force-gpu never falls back to the CPU)") }
+            throw ColGrepError.other(error.description)
+        }
+    }
+
+    /// A GPU backend for k-means and codec assignment: under `--force-gpu` always (a GPU that cannot
+    /// open is an error naming the cause), in auto only when this run chose a GPU and no GPU failed
+    /// (else nil: the CPU). It is a backend of its own, not an encode lane's: the index writer runs
+    /// k-means while the lanes encode the next chunk, and a backend serves one thread at a time.
+    public func computeBackend() throws -> (any Backend)? {
+        if let computeGPU { return computeGPU }
+        switch options.mode {
+        case .forceCPU:
+            return nil
+        case .forceGPU:
+            if let failed = scheduler?.statistics.first(where: { $0.device.kind == .gpu && $0.failure != nil }) {
+                throw ColGrepError.gpuUnavailable("\(failed.device.id): \(failed.failure ?? "failed")")
+            }
+            guard let ordinal = gpus.ordinals.first else { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
+            do {
+                computeGPU = try profiler.measure("compute backend", device: "cuda:\(ordinal)") {
+                    try CUDABackend(device: ordinal, kernelCache: options.kernelCache)
+                }
+            } catch {
+                throw ColGrepError.gpuUnavailable("cuda:\(ordinal): \(error)")
+            }
+            return computeGPU
+        case .auto:
+            guard let plan, plan.choice != .cpu, let ordinal = gpus.ordinals.first,
+                  scheduler?.statistics.contains(where: { $0.device.kind == .gpu && $0.failure != nil }) != true else { return nil }
+            do {
+                computeGPU = try profiler.measure("compute backend", device: "cuda:\(ordinal)") {
+                    try CUDABackend(device: ordinal, kernelCache: options.kernelCache)
+                }
+            } catch {
+                GPUFallbackNotice.report("colgrep: GPU cuda:\(ordinal) unavailable for k-means (\(error)); using the CPU", to: message)
+                return nil
+            }
+            return computeGPU
+        }
+    }
+
+    /// Stops the devices, records estimated vs actual costs, and stores what the GPUs measured.
+    public func finish() {
+        guard let scheduler, let plan else { return }
+        scheduler.stop()
+        let stats = scheduler.statistics
+        var actual = String(format: "routing actual: encode %.3f s", encodeSeconds)
+        if let estimate = plan.estimatedSeconds { actual += String(format: " (estimated %.3f s)", estimate) }
+        for device in stats {
+            actual += String(format: "; %@: %d tokens, %d batches, busy %.3f s, cold start %.3f s", device.device.id,
+                             device.tokens, device.batches, device.busySeconds, device.prepareSeconds)
+            if let failure = device.failure { actual += " (failed: \(failure))" }
+        }
+        profiler.note(actual)
+        refineCostModel()
+        self.scheduler = nil
+    }
+
+    // MARK: cost model
+
+    /// The stored model for this key; else, when `calibrate` (auto with a GPU) and the run is larger
+    /// than a calibration, a CPU calibration with the CPU device the run uses anyway, stored for
+    /// next time. Forced modes and machines without a GPU never pay a calibration.
+    private func loadOrCalibrate(cpu: BackendEncodeDevice, work: WorkSize, calibrate: Bool) throws -> CostModel? {
+        switch options.costModels.load(key) {
+        case .found(let model):
+            return model
+        case .unusable(let reason):
+            profiler.note("cost model: \(reason); recalibrating")
+        case .missing:
+            break
+        }
+        guard calibrate else { return nil }
+        // Calibrating would encode more than the whole run: the CPU just encodes it (a GPU cold
+        // start costs more than that much CPU work on any machine this targets).
+        if work.tokens <= Calibrator.cpu.totalTokens {
+            profiler.note("cost model: none yet; the run (\(work.tokens) tokens) is smaller than a calibration (\(Calibrator.cpu.totalTokens) tokens), so the CPU encodes it uncalibrated")
+            return nil
+        }
+        let begin = ProfileClock.now()
+        let measured = try Calibrator.cpu.measure(cpu)
+        let model = CostModel(key: key, cpu: CPUCostModel(threads: options.hostThreads, tokenBudget: options.cpuTokenBudget, cost: measured.cost),
+                              gpus: [], calibrationSeconds: ProfileClock.seconds(since: begin))
+        profiler.note(String(format: "cost model: calibrated the CPU in %.0f ms (%.2f µs/token, model load %.0f ms)",
+                             model.calibrationSeconds * 1000, measured.cost.perTokenSeconds * 1e6, measured.coldStart.totalSeconds * 1000))
+        do { try options.costModels.save(model) } catch { profiler.note("cost model not saved: \(error)") }
+        return model
+    }
+
+    /// Folds the GPUs' measured cold starts and real batches into the stored model.
+    private func refineCostModel() {
+        let gpuDevices = devices.filter { $0.info.kind == .gpu && $0.coldStartTimings != nil && $0.batchSamples.count >= 2 }
+        guard !gpuDevices.isEmpty, var model = costModel ?? calibratedCPUOnlyModel() else { return }
+        for device in gpuDevices {
+            guard let timings = device.coldStartTimings else { continue }
+            let previous = model.gpus.first { $0.device == device.info.id }
+            var cost = Calibrator.fit(device.batchSamples)
+            cost.coldStartSeconds = timings.totalSeconds
+            let updated = GPUCostModel(
+                device: device.info.id, name: gpus.description ?? device.info.id, contextSeconds: timings.contextSeconds,
+                kernelCompileSeconds: timings.kernelsCompiled ? timings.kernelSeconds : previous?.kernelCompileSeconds,
+                kernelCacheLoadSeconds: timings.kernelsCompiled ? previous?.kernelCacheLoadSeconds : timings.kernelSeconds,
+                weightUploadSeconds: timings.weightSeconds, tokenBudget: options.gpuTokenBudget, cost: cost)
+            model.gpus.removeAll { $0.device == device.info.id }
+            model.gpus.append(updated)
+        }
+        model.gpus.sort { $0.device < $1.device }
+        do {
+            try options.costModels.save(model)
+            costModel = model
+        } catch {
+            profiler.note("cost model not saved: \(error)")
+        }
+    }
+
+    /// A forced run has no CPU figures; GPU figures are only stored next to a CPU calibration.
+    private func calibratedCPUOnlyModel() -> CostModel? {
+        if case .found(let model) = options.costModels.load(key) { return model }
+        return nil
+    }
+
+    /// Where a one-shot CLI encodes its query: the CPU, unless the cost model says a GPU finishes a
+    /// single query sooner, cold start included (it never does for a process that starts cold), or
+    /// `--force-gpu`.
+    public static func queryChoice(mode: AccelerationMode, queryTokens: Int, costModel: CostModel?,
+                                   gpus: GPUInventory, kernelsCached: Bool, hostThreads: Int) -> RoutingChoice {
+        let inputs = RoutingInputs(mode: mode, work: WorkSize(tokens: queryTokens, sequences: 1), cpu: costModel?.cpu,
+                                   gpus: costModel?.gpus ?? [], gpusAvailable: gpus.count, gpuUnavailableReason: gpus.unavailableReason,
+                                   kernelsCached: kernelsCached, hostThreads: hostThreads)
+        let plan = RoutingPlanner.plan(inputs)
+        // A query is never worth exploring an uncalibrated GPU.
+        if mode == .auto, plan.exploresGPU { return .cpu }
+        return plan.choice == .hybrid ? .gpu : plan.choice
+    }
+}

@@ -1,0 +1,368 @@
+import Foundation
+
+/// What the scheduler does when a device fails (its cold start or a batch).
+public enum DeviceFailurePolicy: Sendable, Equatable {
+    /// Auto mode: the device's batch goes back into the queue, the device leaves the run, the others
+    /// finish it. The run fails only when every device has failed.
+    case requeue
+    /// `--force-gpu`: the run fails at once, naming the device and the cause.
+    case failRun
+}
+
+/// Why an encode run failed.
+public enum EncodeSchedulerError: Error, CustomStringConvertible, Equatable {
+    /// A device failed under `DeviceFailurePolicy.failRun`.
+    case deviceFailed(device: String, reason: String)
+    /// Every device failed; each with its reason.
+    case allDevicesFailed([String])
+    /// A device returned the wrong number of outputs for a batch (a bug in that device).
+    case wrongOutputCount(device: String, expected: Int, got: Int)
+
+    public var description: String {
+        switch self {
+        case .deviceFailed(let device, let reason):
+            return "encoding failed on \(device): \(reason)"
+        case .allDevicesFailed(let reasons):
+            return "encoding failed on every device: " + reasons.joined(separator: "; ")
+        case .wrongOutputCount(let device, let expected, let got):
+            return "device \(device) returned \(got) embeddings for a batch of \(expected) sequences"
+        }
+    }
+}
+
+/// What one device did during a run.
+public struct DeviceRunStats: Sendable, Equatable {
+    public var device: DeviceInfo
+    /// Seconds spent in `prepare()` (cold start).
+    public var prepareSeconds: Double = 0
+    /// Seconds spent encoding batches.
+    public var busySeconds: Double = 0
+    public var tokens: Int = 0
+    public var batches: Int = 0
+    public var sequences: Int = 0
+    /// Why the device left the run, when it failed.
+    public var failure: String?
+
+    public init(device: DeviceInfo) {
+        self.device = device
+    }
+}
+
+/// The outputs of one job in input order, and what each device did for it.
+public struct EncodeRunResult<Output> {
+    public var outputs: [Output]
+    public var devices: [DeviceRunStats]
+    public var wallSeconds: Double
+}
+
+/// Encodes items on several devices at once from one length-sorted queue.
+///
+/// Every device has a worker thread that lives as long as the scheduler: it first runs its device's
+/// cold start, then repeatedly takes one token-budget batch from its end of the current job's queue
+/// (GPUs the long end, CPU workers the short end) and encodes it. A device still in its cold start
+/// never holds a job up: the job is done when every item has an output, so a GPU joins whenever it
+/// is ready. Near the end of a job a worker whose cost model says that a busy device would finish the
+/// next batch sooner leaves it to that device. Outputs are written at their input positions, so the
+/// result is in input order whatever the split; each item is encoded exactly once by a device that
+/// succeeded.
+public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
+    private let lanes: [EncodeLane<Item, Output>]
+    private let policy: DeviceFailurePolicy
+    private let profiler: Profiler
+    private let onDeviceDropped: (@Sendable (DeviceInfo, String) -> Void)?
+
+    // Shared state, guarded by `condition`.
+    private let condition = NSCondition()
+    private var job: Job?
+    private var states: [LaneState]
+    private var totals: [DeviceRunStats]
+    private var fatal: EncodeSchedulerError?
+    private var started = false
+    private var stopping = false
+    private var running = 0
+
+    private struct Job {
+        var items: [Item]
+        var lengths: [Int]
+        var queue: LengthSortedQueue
+        var outputs: [Output?]
+        var remaining: Int
+        var stats: [DeviceRunStats]
+    }
+
+    private enum LaneState {
+        /// Cold start in progress; expected to end at about this time (monotonic seconds).
+        case preparing(readyAt: Double)
+        /// Encoding a batch; free at about this time.
+        case busy(freeAt: Double)
+        /// Ready, waiting for work or leaving a batch to a faster busy device.
+        case idle
+        case failed
+        case stopped
+
+        var isWorking: Bool {
+            switch self {
+            case .preparing, .busy: return true
+            default: return false
+            }
+        }
+
+        var isAlive: Bool {
+            switch self {
+            case .failed, .stopped: return false
+            default: return true
+            }
+        }
+    }
+
+    /// - Parameters:
+    ///   - lanes: the devices and how they take work.
+    ///   - policy: what a device failure does.
+    ///   - onDeviceDropped: called once per device that leaves under `.requeue`, with the reason.
+    public init(lanes: [EncodeLane<Item, Output>], policy: DeviceFailurePolicy, profiler: Profiler = .shared,
+                onDeviceDropped: (@Sendable (DeviceInfo, String) -> Void)? = nil) {
+        self.lanes = lanes
+        self.policy = policy
+        self.profiler = profiler
+        self.onDeviceDropped = onDeviceDropped
+        self.states = Array(repeating: .idle, count: lanes.count)
+        self.totals = lanes.map { DeviceRunStats(device: $0.device.info) }
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// Devices in lane order.
+    public var devices: [DeviceInfo] { lanes.map(\.device.info) }
+
+    /// What every device did so far, over all jobs (cold start included).
+    public var statistics: [DeviceRunStats] {
+        condition.lock()
+        defer { condition.unlock() }
+        return totals
+    }
+
+    /// Starts the workers (and so every device's cold start) now. `encode` starts them if needed.
+    public func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !started else { return }
+        started = true
+        // Every device counts as working from the start, so no device mistakes another's thread
+        // not having started yet for an idle device.
+        let begin = now()
+        for lane in lanes.indices {
+            states[lane] = .preparing(readyAt: begin + (lanes[lane].cost?.coldStartSeconds ?? 0))
+        }
+        for lane in lanes.indices {
+            running += 1
+            let thread = Thread { [self] in
+                work(lane: lane)
+                condition.lock()
+                running -= 1
+                condition.broadcast()
+                condition.unlock()
+            }
+            thread.name = "colgrep-encode-\(lanes[lane].device.info.id)"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    /// Asks the workers to leave once their current batch is done; waits for those that are not in
+    /// a cold start (a cold start cannot be interrupted and must not delay the caller).
+    public func stop() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while started && running > 0 && states.contains(where: { if case .preparing = $0 { return false } else { return $0.isAlive } }) {
+            condition.wait()
+        }
+        condition.unlock()
+    }
+
+    /// Encodes `items` (one output each, in input order) on every live device at once.
+    /// - Parameter length: the tokens of an item (what budgets and costs count).
+    public func encode(_ items: [Item], length: (Item) -> Int) throws -> EncodeRunResult<Output> {
+        let begin = ProfileClock.now()
+        guard !items.isEmpty else {
+            return EncodeRunResult(outputs: [], devices: lanes.map { DeviceRunStats(device: $0.device.info) }, wallSeconds: 0)
+        }
+        guard !lanes.isEmpty else { throw EncodeSchedulerError.allDevicesFailed(["no device to encode on"]) }
+        start()
+        let lengths = items.map(length)
+        condition.lock()
+        defer { condition.unlock() }
+        if let fatal { throw fatal }
+        job = Job(items: items, lengths: lengths, queue: LengthSortedQueue(lengths: lengths),
+                  outputs: Array(repeating: nil, count: items.count), remaining: items.count,
+                  stats: lanes.map { DeviceRunStats(device: $0.device.info) })
+        condition.broadcast()
+        while fatal == nil, let current = job, current.remaining > 0 {
+            condition.wait()
+        }
+        let finished = job!
+        job = nil
+        if let fatal { throw fatal }
+        return EncodeRunResult(outputs: finished.outputs.map { $0! }, devices: finished.stats,
+                               wallSeconds: ProfileClock.seconds(since: begin))
+    }
+
+    /// One-shot convenience: starts the devices, encodes `items`, stops.
+    public func run(_ items: [Item], length: (Item) -> Int) throws -> EncodeRunResult<Output> {
+        defer { stop() }
+        return try encode(items, length: length)
+    }
+
+    // MARK: worker
+
+    /// A finished batch, recorded under the lock in the same step that picks the next one, so a
+    /// device never looks idle to the others between two batches.
+    private struct Completed {
+        var positions: [Int]
+        var outputs: [Output]
+        var tokens: Int
+        var seconds: Double
+    }
+
+    private func work(lane: Int) {
+        let device = lanes[lane].device
+        let info = device.info
+        let prepareBegin = ProfileClock.now()
+        do {
+            try device.prepare()
+        } catch {
+            fail(lane: lane, positions: nil, reason: Self.reason(error))
+            return
+        }
+        let prepareSeconds = ProfileClock.seconds(since: prepareBegin)
+        profiler.add(stage: "encode.prepare", seconds: prepareSeconds, device: info.id)
+        condition.lock()
+        totals[lane].prepareSeconds = prepareSeconds
+        condition.unlock()
+
+        var completed: Completed?
+        while let (positions, items) = nextBatch(lane: lane, recording: completed) {
+            completed = nil
+            let tokens = positionsTokens(positions)
+            let begin = ProfileClock.now()
+            let encoded: [Output]
+            do {
+                encoded = try device.encode(items)
+            } catch {
+                fail(lane: lane, positions: positions, reason: Self.reason(error))
+                return
+            }
+            let seconds = ProfileClock.seconds(since: begin)
+            guard encoded.count == items.count else {
+                let error = EncodeSchedulerError.wrongOutputCount(device: info.id, expected: items.count, got: encoded.count)
+                fail(lane: lane, positions: positions, reason: error.description)
+                return
+            }
+            profiler.add(stage: "encode", seconds: seconds, tokens: tokens, batches: 1, device: info.id)
+            completed = Completed(positions: positions, outputs: encoded, tokens: tokens, seconds: seconds)
+        }
+    }
+
+    private func positionsTokens(_ positions: [Int]) -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return positions.reduce(0) { $0 + (job?.lengths[$1] ?? 0) }
+    }
+
+    /// Records `completed` (this lane's previous batch), then returns the next batch for `lane`, or
+    /// nil when the worker should leave. Blocks while there is no work, and while a working device
+    /// would finish the next batch sooner than this one.
+    private func nextBatch(lane: Int, recording completed: Completed?) -> ([Int], [Item])? {
+        condition.lock()
+        defer { condition.unlock() }
+        if let completed, job != nil {
+            for (position, output) in zip(completed.positions, completed.outputs) { job!.outputs[position] = output }
+            job!.remaining -= completed.positions.count
+            job!.stats[lane].busySeconds += completed.seconds
+            job!.stats[lane].tokens += completed.tokens
+            job!.stats[lane].batches += 1
+            job!.stats[lane].sequences += completed.positions.count
+            totals[lane].busySeconds += completed.seconds
+            totals[lane].tokens += completed.tokens
+            totals[lane].batches += 1
+            totals[lane].sequences += completed.positions.count
+        }
+        states[lane] = .idle
+        condition.broadcast()
+        while true {
+            if fatal != nil || stopping {
+                states[lane] = .stopped
+                condition.broadcast()
+                return nil
+            }
+            guard job != nil, !job!.queue.isEmpty else {
+                condition.wait()
+                continue
+            }
+            if let wake = leaveNextBatchUntil(lane: lane) {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: wake))
+                continue
+            }
+            let settings = lanes[lane]
+            guard let positions = job!.queue.take(from: settings.end, tokenBudget: settings.tokenBudget) else { continue }
+            let tokens = positions.reduce(0) { $0 + job!.lengths[$1] }
+            states[lane] = .busy(freeAt: now() + (settings.cost?.batchSeconds(tokens: tokens) ?? 0))
+            return (positions, positions.map { job!.items[$0] })
+        }
+    }
+
+    /// When a working device would finish the batch this lane would take next sooner than this
+    /// lane (by the cost models), the seconds to wait before looking again; nil to take it now.
+    /// Only devices that are working count, and a cold start that overran its estimate no longer
+    /// does, so some device always takes the work.
+    private func leaveNextBatchUntil(lane: Int) -> Double? {
+        guard let mine = lanes[lane].cost, let job else { return nil }
+        let tokens = job.queue.tokensOfNextBatch(from: lanes[lane].end, tokenBudget: lanes[lane].tokenBudget)
+        let t = now()
+        let myFinish = t + mine.batchSeconds(tokens: tokens)
+        var wake: Double?
+        for other in lanes.indices where other != lane {
+            guard let cost = lanes[other].cost else { continue }
+            let freeAt: Double
+            switch states[other] {
+            case .preparing(let readyAt) where readyAt > t: freeAt = readyAt
+            case .busy(let at): freeAt = max(at, t)
+            default: continue
+            }
+            if freeAt + cost.batchSeconds(tokens: tokens) < myFinish {
+                wake = min(wake ?? .infinity, max(freeAt - t, 0.001))
+            }
+        }
+        return wake.map { min($0, 0.25) }
+    }
+
+    private func fail(lane: Int, positions: [Int]?, reason: String) {
+        let info = lanes[lane].device.info
+        condition.lock()
+        defer { condition.unlock() }
+        totals[lane].failure = reason
+        job?.stats[lane].failure = reason
+        states[lane] = .failed
+        switch policy {
+        case .failRun:
+            if fatal == nil { fatal = .deviceFailed(device: info.id, reason: reason) }
+        case .requeue:
+            if let positions { job?.queue.giveBack(positions) }
+            if !states.contains(where: \.isAlive) {
+                fatal = .allDevicesFailed(totals.map { "\($0.device.id): \($0.failure ?? "stopped")" })
+            } else {
+                profiler.note("device \(info.id) left the run: \(reason); its work went back to the queue")
+                onDeviceDropped?(info, reason)
+            }
+        }
+        condition.broadcast()
+    }
+
+    private func now() -> Double { Double(ProfileClock.now()) / 1e9 }
+
+    private static func reason(_ error: Error) -> String {
+        String(describing: error)
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// `<data>/colgrep/config.json` (reference §5.3): every key optional, omitted when unset.
+public struct ColGrepConfig: Codable, Sendable, Equatable {
+    public var defaultModel: String?
+    public var defaultK: Int?
+    public var defaultN: Int?
+    public var fp32: Bool?
+    public var coremlCacheDir: String?
+    public var poolFactor: Int?
+    public var parallelSessions: Int?
+    public var batchSize: Int?
+    public var verbose: Bool?
+    public var maxRecursionDepth: Int?
+    public var relativePaths: Bool?
+    public var hybridSearch: Bool?
+    public var hybridAlpha: Double?
+    public var extraIgnore: [String]?
+    public var forceInclude: [String]?
+
+    enum CodingKeys: String, CodingKey {
+        case defaultModel = "default_model"
+        case defaultK = "default_k"
+        case defaultN = "default_n"
+        case fp32
+        case coremlCacheDir = "coreml_cache_dir"
+        case poolFactor = "pool_factor"
+        case parallelSessions = "parallel_sessions"
+        case batchSize = "batch_size"
+        case verbose
+        case maxRecursionDepth = "max_recursion_depth"
+        case relativePaths = "relative_paths"
+        case hybridSearch = "hybrid_search"
+        case hybridAlpha = "hybrid_alpha"
+        case extraIgnore = "extra_ignore"
+        case forceInclude = "force_include"
+    }
+
+    public init() {}
+
+    /// The default model id (cannot be downloaded offline: the encoder falls back to the local model).
+    public static let builtinModel = "lightonai/LateOn-Code-edge"
+    public static let defaultAlpha = 0.60
+    public static let defaultPoolFactor = 2
+    public static let defaultMaxRecursionDepth = 1024
+
+    public static func load(from paths: DataPaths) throws -> ColGrepConfig {
+        try AtomicFile.readJSON(ColGrepConfig.self, from: paths.configFile) ?? ColGrepConfig()
+    }
+
+    public func save(to paths: DataPaths) throws {
+        try AtomicFile.writeJSON(self, to: paths.configFile, pretty: true)
+    }
+
+    /// Model precedence: `--model` > config > built-in default.
+    public func model(override: String?) -> String {
+        if let override, !override.isEmpty { return override }
+        return defaultModel ?? Self.builtinModel
+    }
+
+    /// Pool factor precedence: `--no-pool` → 1 > `--pool-factor` (min 1) > config > 2.
+    public func poolFactor(noPool: Bool, override: Int?) -> Int {
+        if noPool { return 1 }
+        if let override { return max(1, override) }
+        return poolFactor ?? Self.defaultPoolFactor
+    }
+
+    /// Alpha precedence: `--alpha` > `COLGREP_ALPHA` (clamped to 0…1) > config > 0.60.
+    public func alpha(override: Double?, env: [String: String] = ProcessInfo.processInfo.environment) -> Double {
+        if let override { return min(1, max(0, override)) }
+        if let text = env["COLGREP_ALPHA"], let value = Double(text) { return min(1, max(0, value)) }
+        return hybridAlpha ?? Self.defaultAlpha
+    }
+
+    /// The `settings` listing, same labels and layout as the reference.
+    public func describe() -> String {
+        func line(_ key: String, _ value: String?, _ fallback: String) -> String {
+            let label = (key + ":").padding(toLength: 16, withPad: " ", startingAt: 0)
+            if let value { return "  \(label)\(value)" }
+            return "  \(label)\(fallback) (default)"
+        }
+        var lines = ["Current configuration:", ""]
+        lines.append(line("model", defaultModel, Self.builtinModel))
+        lines.append(line("precision", fp32.map { $0 ? "fp32" : "int8" }, "fp32"))
+        lines.append(line("pool-factor", poolFactor.map(String.init), "\(Self.defaultPoolFactor)"))
+        lines.append(line("parallel", parallelSessions.map(String.init), "auto"))
+        lines.append(line("batch-size", batchSize.map(String.init), "auto"))
+        lines.append(line("k", defaultK.map(String.init), "15"))
+        lines.append(line("n", defaultN.map(String.init), "20"))
+        lines.append(line("verbose", verbose.map { String($0) }, "false"))
+        lines.append(line("rel-paths", relativePaths.map { String($0) }, "true"))
+        lines.append(line("hybrid", hybridSearch.map { String($0) }, "true"))
+        lines.append(line("alpha", hybridAlpha.map { String(format: "%.2f", $0) }, String(format: "%.2f", Self.defaultAlpha)))
+        lines.append(line("max-depth", maxRecursionDepth.map(String.init), "\(Self.defaultMaxRecursionDepth)"))
+        lines.append(line("coreml-cache", coremlCacheDir, "none"))
+        lines.append(line("ignore", extraIgnore.flatMap { $0.isEmpty ? nil : $0.joined(separator: ", ") }, "none"))
+        lines.append(line("force-include", forceInclude.flatMap { $0.isEmpty ? nil : $0.joined(separator: ", ") }, "none"))
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,378 @@
+import CodeUnits
+import Foundation
+import Plaid
+import Store
+import Tensor
+
+/// Settings of one indexing run.
+public struct IndexOptions: Sendable {
+    public var model: String
+    public var poolFactor: Int
+    public var assumeYes = false
+    public var acceleration: AccelerationMode = .auto
+    /// Units per encode chunk (reference: 1024).
+    public var chunkSize = 1024
+    /// Units per checkpoint of whole files (reference: 4096; `COLGREP_CHECKPOINT_UNITS` overrides).
+    public var checkpointUnits = 4096
+
+    public init(model: String, poolFactor: Int) {
+        self.model = model
+        self.poolFactor = max(1, poolFactor)
+        if let text = ProcessInfo.processInfo.environment["COLGREP_CHECKPOINT_UNITS"], let n = Int(text), n > 0 {
+            checkpointUnits = n
+            chunkSize = min(chunkSize, n)
+        }
+    }
+}
+
+/// What an indexing run did, with the reference's summary line.
+public struct IndexSummary: Sendable, Equatable {
+    public var root: String
+    public var added = 0
+    public var changed = 0
+    public var deleted = 0
+    public var unchanged = 0
+    public var fileCount = 0
+    public var unitsEncoded = 0
+    public var upToDate = false
+
+    public var line: String {
+        upToDate
+            ? "Index is up to date for \(root) (\(fileCount) files)"
+            : "Indexed \(root) (added: \(added), changed: \(changed), deleted: \(deleted), unchanged: \(unchanged))"
+    }
+}
+
+/// Files that would be indexed and how many units they hold (`init --dry-run` / `--list-files`).
+public struct IndexPreview: Sendable {
+    public var files: [String]
+    public var units: Int
+}
+
+/// Builds and updates one project's index: walk → plan → parse (parallel) → call graph → embedding
+/// text → dedup → encode in chunks → pool → PLAID + SQLite, checkpointed per batch of whole files.
+/// The caller holds the index lock.
+final class ProjectIndexer: @unchecked Sendable {
+    let root: String
+    let layout: IndexLayout
+    let options: IndexOptions
+    let config: ColGrepConfig
+    let model: ModelRuntime
+    let progress: Progress
+
+    init(root: String, layout: IndexLayout, options: IndexOptions, config: ColGrepConfig, model: ModelRuntime, progress: Progress) {
+        self.root = root
+        self.layout = layout
+        self.options = options
+        self.config = config
+        self.model = model
+        self.progress = progress
+    }
+
+    // MARK: walking and parsing
+
+    func walk() throws -> [WalkedFile] {
+        let walker = FileWalker(root: URL(fileURLWithPath: root, isDirectory: true),
+                                options: WalkOptions(forceInclude: config.forceInclude ?? [], extraIgnore: config.extraIgnore ?? []))
+        do {
+            return try walker.walk().files
+        } catch {
+            throw ColGrepError.io("cannot walk \(root): \(error)")
+        }
+    }
+
+    func makeExtractor() throws -> UnitExtractor {
+        guard let grammars = GrammarLocator.defaultDirectory() else {
+            throw ColGrepError.notFound("tree-sitter grammars not found: run scripts/setup.sh (or set COLGREP_GRAMMAR_DIR)")
+        }
+        let depth = Int(ProcessInfo.processInfo.environment["COLGREP_MAX_RECURSION_DEPTH"] ?? "")
+            ?? config.maxRecursionDepth ?? ColGrepConfig.defaultMaxRecursionDepth
+        return try UnitExtractor(grammarDirectory: grammars, maxRecursionDepth: depth)
+    }
+
+    /// Parses files in parallel; a file that cannot be read or parsed yields no units.
+    func parse(_ paths: [String]) throws -> [String: [CodeUnit]] {
+        let extractor = try makeExtractor()
+        let results = ParallelResults<[CodeUnit]>(count: paths.count, initial: [])
+        let root = self.root
+        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+            let url = URL(fileURLWithPath: root).appendingPathComponent(paths[i])
+            guard let data = FileManager.default.contents(atPath: url.path) else { return }
+            results.set(i, extractor.extract(relativePath: paths[i], data: data).units)
+        }
+        var out: [String: [CodeUnit]] = [:]
+        for (i, p) in paths.enumerated() { out[p] = results.values[i] }
+        return out
+    }
+
+    func preview() throws -> IndexPreview {
+        let files = try walk().map(\.relativePath).sorted()
+        return IndexPreview(files: files, units: 0)
+    }
+
+    func countUnits(_ files: [String]) throws -> Int {
+        try parse(files).values.reduce(0) { $0 + $1.count }
+    }
+
+    // MARK: the run
+
+    /// Runs the update; a damaged index (state, store or vectors that cannot be read) is
+    /// reported, removed and rebuilt from scratch once.
+    func run() throws -> IndexSummary {
+        do {
+            return try runOnce()
+        } catch let error as ColGrepError {
+            guard case .corrupt(let message) = error else { throw error }
+            FileHandle.standardError.write(Data("The index of \(root) is damaged (\(message)); rebuilding it.\n".utf8))
+            resetIndexFiles()
+            return try runOnce()
+        }
+    }
+
+    private func runOnce() throws -> IndexSummary {
+        let fm = FileManager.default
+        try fm.createDirectory(at: layout.directory, withIntermediateDirectories: true)
+        try AtomicFile.writeJSON(ProjectInfo(projectPath: root, model: options.model), to: layout.projectFile)
+
+        var state = try loadStateOrReset()
+        let walked = try walk()
+        let scanned = walked.map { ScannedFile(relativePath: $0.relativePath, mtime: $0.mtimeNanoseconds, size: $0.size) }
+        let plan = UpdatePlan.compute(scanned: scanned, state: state) { path in
+            guard let data = fm.contents(atPath: (self.root as NSString).appendingPathComponent(path)) else { return nil }
+            return ContentHash.xxh3(data)
+        }
+        var summary = IndexSummary(root: root)
+        summary.fileCount = scanned.count
+        let building = fm.fileExists(atPath: layout.buildingMarker.path)
+
+        if !plan.hasWork && !state.dirty && !building {
+            if !plan.touched.isEmpty {
+                for (path, stamp) in plan.touched { state.files[path] = stamp }
+                try state.save(layout)
+            }
+            summary.upToDate = true
+            summary.unchanged = plan.unchanged.count
+            return summary
+        }
+
+        if state.files.isEmpty && !fm.fileExists(atPath: layout.vectorDirectory.path) {
+            try Data().write(to: layout.buildingMarker)
+        }
+        let store = try openStore()
+        var plaid = try openPlaid()
+        if state.dirty { try reconcile(store: store, plaid: plaid) }
+        state.dirty = true
+        for (path, stamp) in plan.touched { state.files[path] = stamp }
+        try state.save(layout)
+
+        // Files leaving the index: deleted ones and changed ones (re-added below).
+        let removed = plan.deleted + plan.changed
+        if !removed.isEmpty {
+            let ids = try store.docIDs(inFiles: removed)
+            try plaid?.delete(ids: Set(ids))
+            try store.delete(docIDs: ids)
+            for path in plan.deleted { state.files[path] = nil }
+            for path in plan.changed { state.files[path] = nil }
+            state.unitCount = max(0, state.unitCount - ids.count)
+        }
+
+        // Files entering the index (added + changed); leftovers of an interrupted batch are removed first.
+        let incoming = (plan.added + plan.changed).sorted()
+        if !incoming.isEmpty {
+            let leftovers = try store.docIDs(inFiles: incoming)
+            if !leftovers.isEmpty {
+                try plaid?.delete(ids: Set(leftovers))
+                try store.delete(docIDs: leftovers)
+            }
+        }
+        var unitsByFile = try parse(incoming)
+        let total = unitsByFile.values.reduce(0) { $0 + $1.count }
+        if total > 30_000 && !options.assumeYes && isatty(STDIN_FILENO) == 1 {
+            FileHandle.standardError.write(Data("About to index \(total) code units in \(root). Continue? [y/N] ".utf8))
+            let answer = readLine()?.lowercased() ?? ""
+            guard answer == "y" || answer == "yes" else { throw ColGrepError.other("Indexing cancelled.") }
+        }
+        try resolveCallGraph(&unitsByFile, store: store)
+
+        let hashes = plan.hashes
+        let stamps = Dictionary(uniqueKeysWithValues: walked.map { ($0.relativePath, $0) })
+        func stamp(_ path: String) -> FileStamp? {
+            guard let w = stamps[path], let h = hashes[path] else { return nil }
+            return FileStamp(contentHash: h, mtime: w.mtimeNanoseconds, size: w.size)
+        }
+
+        progress.begin(files: incoming.count, units: total)
+        let pipeline = EncodePipeline(indexer: self, store: store, plaid: plaid)
+        for batch in checkpointBatches(incoming, unitsByFile: unitsByFile) {
+            if InterruptFlag.shared.isRaised { break }
+            let units = batch.flatMap { unitsByFile[$0] ?? [] }
+            var ids: [Int64] = []
+            for _ in units {
+                ids.append(state.nextDocID)
+                state.nextDocID += 1
+            }
+            try pipeline.process(units: units, ids: ids)
+            plaid = pipeline.plaid
+            for path in batch {
+                if let s = stamp(path) { state.files[path] = s }
+            }
+            state.unitCount += units.count
+            try state.save(layout)
+            progress.advance(files: batch.count)
+            summary.unitsEncoded += units.count
+            for path in batch { unitsByFile[path] = nil }
+        }
+        progress.finish()
+        if InterruptFlag.shared.isRaised { throw ColGrepError.interrupted }
+
+        state.dirty = false
+        try state.save(layout)
+        try? fm.removeItem(at: layout.buildingMarker)
+        summary.added = plan.added.count
+        summary.changed = plan.changed.count
+        summary.deleted = plan.deleted.count
+        summary.unchanged = plan.unchanged.count
+        return summary
+    }
+
+    /// Loads `state.json`; a corrupt state, an older format or another encoder model means a rebuild
+    /// from scratch (the folder's index files are removed; `project.json` stays).
+    private func loadStateOrReset() throws -> IndexState {
+        var state: IndexState?
+        var reason: String?
+        do {
+            state = try IndexState.load(layout)
+        } catch {
+            reason = "the index state is corrupt"
+        }
+        if let s = state, s.indexFormatVersion != IndexState.formatVersion {
+            reason = "the index was written by another colgrep version (format \(s.indexFormatVersion))"
+            state = nil
+        }
+        if state == nil && (reason != nil || FileManager.default.fileExists(atPath: layout.vectorDirectory.path)) {
+            FileHandle.standardError.write(Data("Rebuilding the index of \(root): \(reason ?? "the index state is missing").\n".utf8))
+            resetIndexFiles()
+        }
+        return state ?? IndexState()
+    }
+
+    func resetIndexFiles() {
+        let fm = FileManager.default
+        for url in [layout.vectorDirectory, layout.metadataFile, layout.stateFile,
+                    URL(fileURLWithPath: layout.metadataFile.path + "-wal"), URL(fileURLWithPath: layout.metadataFile.path + "-shm")] {
+            try? fm.removeItem(at: url)
+        }
+    }
+
+    func openStore() throws -> MetadataStore {
+        do {
+            return try MetadataStore(path: layout.metadataFile, readOnly: false)
+        } catch {
+            throw ColGrepError.corrupt("cannot open \(layout.metadataFile.path): \(error)")
+        }
+    }
+
+    func openPlaid() throws -> PlaidIndex? {
+        guard FileManager.default.fileExists(atPath: layout.vectorDirectory.path) else { return nil }
+        do {
+            return try PlaidIndex.open(at: layout.vectorDirectory)
+        } catch {
+            throw ColGrepError.corrupt("cannot open \(layout.vectorDirectory.path): \(error)")
+        }
+    }
+
+    /// After an interrupted update: drop ids present on one side only (ids are stable, so the two
+    /// sides agree exactly on a consistent index).
+    private func reconcile(store: MetadataStore, plaid: PlaidIndex?) throws {
+        let storeIDs = try store.allDocIDs()
+        let vectorIDs = Set(plaid?.documentIDs ?? [])
+        let onlyVectors = vectorIDs.subtracting(storeIDs)
+        let onlyStore = storeIDs.subtracting(vectorIDs)
+        if !onlyVectors.isEmpty { try plaid?.delete(ids: onlyVectors) }
+        if !onlyStore.isEmpty { try store.delete(docIDs: Array(onlyStore)) }
+    }
+
+    /// Batches of whole files of at least `checkpointUnits` units. The first batch is a strided
+    /// sample of files across the project so that the codec trains on representative vectors.
+    func checkpointBatches(_ files: [String], unitsByFile: [String: [CodeUnit]]) -> [[String]] {
+        guard !files.isEmpty else { return [] }
+        let total = files.reduce(0) { $0 + (unitsByFile[$1]?.count ?? 0) }
+        var remaining = files
+        var batches: [[String]] = []
+        if total > options.chunkSize {
+            let wanted = max(1, Int((Double(files.count) * Double(options.chunkSize) / Double(total)).rounded(.up)))
+            let stride = max(1, files.count / wanted)
+            var first: [String] = []
+            var picked = Set<Int>()
+            var i = 0
+            while i < files.count {
+                first.append(files[i])
+                picked.insert(i)
+                i += stride
+            }
+            batches.append(first)
+            remaining = files.enumerated().filter { !picked.contains($0.offset) }.map(\.element)
+        }
+        var current: [String] = []
+        var count = 0
+        for f in remaining {
+            current.append(f)
+            count += unitsByFile[f]?.count ?? 0
+            if count >= options.checkpointUnits {
+                batches.append(current)
+                current = []
+                count = 0
+            }
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    /// `called_by` over the whole project (as `CallGraph.resolve` defines it, but incremental): new
+    /// units see callers from unchanged files (names and calls come from the store), and unchanged
+    /// units called from new code get updated rows.
+    private func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
+        let existing = try store.namesAndCalls()
+        var callersOf: [String: Set<String>] = [:]
+        for row in existing {
+            for callee in row.calls { callersOf[callee, default: []].insert(row.name) }
+        }
+        var newCalls: Set<String> = []
+        for units in unitsByFile.values {
+            for u in units {
+                for callee in u.calls {
+                    callersOf[callee, default: []].insert(u.name)
+                    newCalls.insert(callee)
+                }
+            }
+        }
+        for (file, units) in unitsByFile {
+            unitsByFile[file] = units.map { u in
+                var u = u
+                u.calledBy = u.unitType == .rawcode ? [] : (callersOf[u.name] ?? []).sorted()
+                return u
+            }
+        }
+        var updates: [Int64: [String]] = [:]
+        for row in existing where newCalls.contains(row.name) {
+            updates[row.docID] = (callersOf[row.name] ?? []).sorted()
+        }
+        if !updates.isEmpty { try store.updateCalledBy(updates) }
+    }
+}
+
+/// Slots filled by concurrent workers (each index written once, read after the workers finish).
+final class ParallelResults<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var values: [T]
+
+    init(count: Int, initial: T) {
+        values = Array(repeating: initial, count: count)
+    }
+
+    func set(_ i: Int, _ value: T) {
+        lock.lock()
+        values[i] = value
+        lock.unlock()
+    }
+}

@@ -1,0 +1,89 @@
+import Encoder
+import Foundation
+import Tensor
+
+/// Lazily loaded encoder: nothing is read from disk until a text needs encoding, so a search with
+/// nothing to update and no semantic part (regex-only, keyword-only) never loads the model.
+final class ModelRuntime {
+    let modelID: String
+    let acceleration: AccelerationMode
+    private var encoder: ColBERTEncoder?
+    private(set) var resolvedDirectory: URL?
+
+    init(modelID: String, acceleration: AccelerationMode) {
+        self.modelID = modelID
+        self.acceleration = acceleration
+    }
+
+    /// The folder the model id resolves to (local folder, Hub cache, else the bundled fallback).
+    func directory() throws -> URL {
+        if let resolvedDirectory { return resolvedDirectory }
+        let url = try ModelLocator.resolve(modelID, fallback: Self.fallbackModelDirectory())
+        resolvedDirectory = url
+        return url
+    }
+
+    /// Loads the model if needed (used up front by `--force-gpu` to fail early).
+    func ensureLoaded() throws {
+        _ = try load()
+    }
+
+    func encodeDocuments(_ texts: [String]) throws -> [HostMatrix] {
+        let encoder = try load()
+        do {
+            return try encoder.encodeDocuments(texts)
+        } catch {
+            throw ColGrepError.other("encoding failed: \(error)")
+        }
+    }
+
+    func encodeQuery(_ text: String) throws -> HostMatrix {
+        let encoder = try load()
+        do {
+            return try encoder.encodeQuery(text)
+        } catch {
+            throw ColGrepError.other("query encoding failed: \(error)")
+        }
+    }
+
+    func load() throws -> ColBERTEncoder {
+        if let encoder { return encoder }
+        if acceleration == .forceGPU {
+            throw ColGrepError.gpuUnavailable("this build has no GPU encoder path wired in yet; run without --force-gpu (auto uses the CPU)")
+        }
+        let dir = try directory()
+        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let backend = CPUBackend(threads: threads)
+        let loaded: ColBERTEncoder
+        do {
+            loaded = try ColBERTEncoder(modelDirectory: dir, backend: backend)
+        } catch {
+            throw ColGrepError.other("cannot load the model at \(dir.path): \(error). Run scripts/setup.sh to install the fallback model, or pass --model <folder>.")
+        }
+        FileHandle.standardError.write(Data("🤖 Model: \(modelID) → \(dir.lastPathComponent) (CPU, \(threads) threads)\n".utf8))
+        encoder = loaded
+        return loaded
+    }
+
+    /// `$COLGREP_FALLBACK_MODEL`, else `.deps/models/all-MiniLM-L6-v2` found walking up from the
+    /// executable (a build tree) or the current folder.
+    static func fallbackModelDirectory(env: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
+        if let path = env["COLGREP_FALLBACK_MODEL"], !path.isEmpty { return URL(fileURLWithPath: path, isDirectory: true) }
+        let relative = ".deps/models/all-MiniLM-L6-v2"
+        var starts: [URL] = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        starts.insert(exe.deletingLastPathComponent(), at: 0)
+        if let bundle = Bundle.main.executableURL { starts.append(bundle.resolvingSymlinksInPath().deletingLastPathComponent()) }
+        for start in starts {
+            var dir = start
+            for _ in 0..<8 {
+                let candidate = dir.appendingPathComponent(relative, isDirectory: true)
+                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("config.json").path) { return candidate }
+                let parent = dir.deletingLastPathComponent()
+                if parent.path == dir.path { break }
+                dir = parent
+            }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,269 @@
+import Foundation
+
+/// One candidate unit during re-ranking: just the fields the rules read.
+public struct RankedUnit: Sendable, Equatable {
+    public var docID: Int64
+    public var file: String
+    public var name: String
+    public var unitType: String
+    public var line: Int
+    public var endLine: Int
+    public var score: Double
+
+    public init(docID: Int64, file: String, name: String, unitType: String, line: Int, endLine: Int, score: Double) {
+        self.docID = docID
+        self.file = file
+        self.name = name
+        self.unitType = unitType
+        self.line = line
+        self.endLine = endLine
+        self.score = score
+    }
+}
+
+/// Every weight of the re-ranker (reference §2.5), each overridable by its environment variable.
+public struct RankingKnobs: Sendable, Equatable {
+    public var strongPenalty = 0.30
+    public var moderatePenalty = 0.50
+    public var mildPenalty = 0.70
+    public var stemBoost = 0.40
+    public var stemPrefixBoost = 0.20
+    public var definitionBoost = 0.25
+    public var coherenceBoost = 0.20
+    public var stemStopwords = true
+    public var stemPluralSnake = true
+
+    public init() {}
+
+    public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> RankingKnobs {
+        var k = RankingKnobs()
+        func read(_ key: String, _ into: inout Double) {
+            if let t = env[key], let v = Double(t) { into = v }
+        }
+        read("COLGREP_STRONG_PENALTY", &k.strongPenalty)
+        read("COLGREP_MODERATE_PENALTY", &k.moderatePenalty)
+        read("COLGREP_MILD_PENALTY", &k.mildPenalty)
+        read("COLGREP_STEM_BOOST", &k.stemBoost)
+        read("COLGREP_STEM_PREFIX_BOOST", &k.stemPrefixBoost)
+        read("COLGREP_DEF_BOOST", &k.definitionBoost)
+        read("COLGREP_COHERENCE_BOOST", &k.coherenceBoost)
+        if let t = env["COLGREP_STEM_STOPWORDS"] { k.stemStopwords = !(t == "0" || t.lowercased() == "false") }
+        if let t = env["COLGREP_STEM_PLURAL_SNAKE"] { k.stemPluralSnake = !(t == "0" || t.lowercased() == "false") }
+        return k
+    }
+}
+
+/// Fusion and re-ranking of semantic and keyword hits (reference §2.5 steps 4–10).
+public struct Ranker {
+    public var knobs: RankingKnobs
+    /// Identifier splitter shared with the keyword index (`tokenize_identifiers`).
+    public var tokenize: (String) -> [String]
+
+    public init(knobs: RankingKnobs = RankingKnobs(), tokenize: @escaping (String) -> [String]) {
+        self.knobs = knobs
+        self.tokenize = tokenize
+    }
+
+    /// Min-max relative-score fusion: each list scaled to [0,1] (an all-equal list → 1.0),
+    /// `α·sem + (1−α)·kw`, a missing side contributes 0. Without keyword hits the semantic
+    /// scores pass through unchanged. Sorted by score (then id), truncated to `limit`.
+    public static func fuse(semantic: [(id: Int64, score: Double)], keyword: [(id: Int64, score: Double)],
+                            alpha: Double, limit: Int) -> [(id: Int64, score: Double)] {
+        if keyword.isEmpty {
+            return Array(semantic.sorted(by: Self.byScore).prefix(limit))
+        }
+        func normalized(_ list: [(id: Int64, score: Double)]) -> [Int64: Double] {
+            guard let lo = list.map(\.score).min(), let hi = list.map(\.score).max() else { return [:] }
+            var out: [Int64: Double] = [:]
+            for item in list {
+                let v = hi > lo ? (item.score - lo) / (hi - lo) : 1.0
+                out[item.id] = max(out[item.id] ?? 0, v)
+            }
+            return out
+        }
+        let sem = normalized(semantic)
+        let kw = normalized(keyword)
+        var fused: [(id: Int64, score: Double)] = []
+        for id in Set(sem.keys).union(kw.keys) {
+            fused.append((id, alpha * (sem[id] ?? 0) + (1 - alpha) * (kw[id] ?? 0)))
+        }
+        return Array(fused.sorted(by: Self.byScore).prefix(limit))
+    }
+
+    static func byScore(_ a: (id: Int64, score: Double), _ b: (id: Int64, score: Double)) -> Bool {
+        a.score != b.score ? a.score > b.score : a.id < b.id
+    }
+
+    /// Steps 6–10: path penalty, stem boost, definition boost, coherence boost, sort, collapse to
+    /// one unit per file (its span widened by the file's other units), at most `topK` files.
+    public func rerank(_ units: [RankedUnit], query: String, topK: Int) -> [RankedUnit] {
+        var pool = units
+        applyPathPenalty(&pool, query: query)
+        applyStemBoost(&pool, query: query)
+        applyDefinitionBoost(&pool, query: query)
+        applyCoherenceBoost(&pool)
+        return Self.collapseByFile(Self.sorted(pool), topK: topK)
+    }
+
+    /// Sort by score desc, tie-break (file, line, end_line).
+    public static func sorted(_ units: [RankedUnit]) -> [RankedUnit] {
+        units.sorted { a, b in
+            if a.score != b.score { return a.score > b.score }
+            if a.file != b.file { return a.file < b.file }
+            if a.line != b.line { return a.line < b.line }
+            return a.endLine < b.endLine
+        }
+    }
+
+    // MARK: path penalty
+
+    private static let testFile = try! NSRegularExpression(pattern: [
+        #"(^|/)test_[^/]*\.py$"#, #"_test\.py$"#, #"(^|/)conftest\.py$"#, #"_test\.go$"#,
+        #"Tests?\.java$"#, #"\.(test|spec)\.[cm]?[jt]sx?$"#, #"\.spec\.[^/]+$"#, #"_spec\.rb$"#, #"_test\.rb$"#,
+        #"_test\.rs$"#, #"(^|/)tests\.rs$"#, #"Tests?\.(cs|kt|swift|scala|php)$"#, #"Spec\.(scala|hs|kt|swift)$"#,
+        #"(^|/)tst_[^/]*\.qml$"#, #"\.bats$"#, #"(^|/)test_helpers?[^/]*$"#, #"_test\.(c|cc|cpp|h|hpp|exs?|dart|lua|zig)$"#,
+        #"_tests?\.(c|cc|cpp)$"#, #"Test\.(cpp|h)$"#, #"_test\.ts$"#,
+    ].joined(separator: "|"))
+    private static let testDir = try! NSRegularExpression(pattern: #"(^|/)(tests?|__tests__|spec|testing)(/|$)"#)
+    private static let compatDir = try! NSRegularExpression(pattern: #"(^|/)(compat|_compat|legacy)(/|$)"#)
+    private static let examplesDir = try! NSRegularExpression(pattern: #"(^|/)(_?examples?|docs?_src)(/|$)"#)
+
+    private static func matches(_ r: NSRegularExpression, _ s: String) -> Bool {
+        r.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
+    }
+
+    /// Multiplicative factor for a file path; each category applies once.
+    public func pathPenalty(file: String) -> Double {
+        var factor = 1.0
+        if Self.matches(Self.testFile, file) || Self.matches(Self.testDir, file) { factor *= knobs.strongPenalty }
+        if Self.matches(Self.compatDir, file) { factor *= knobs.strongPenalty }
+        if Self.matches(Self.examplesDir, file) { factor *= knobs.strongPenalty }
+        if file.hasSuffix(".d.ts") { factor *= knobs.mildPenalty }
+        let base = (file as NSString).lastPathComponent
+        if base == "__init__.py" || base == "package-info.java" { factor *= knobs.moderatePenalty }
+        return factor
+    }
+
+    /// Skipped when the query mentions tests, specs or benchmarks.
+    public func applyPathPenalty(_ pool: inout [RankedUnit], query: String) {
+        let q = query.lowercased()
+        if q.contains("test") || q.contains("spec") || q.contains("benchmark") { return }
+        for i in pool.indices { pool[i].score *= pathPenalty(file: pool[i].file) }
+    }
+
+    // MARK: boosts
+
+    /// 43 English stopwords removed from the query before the stem boost.
+    public static let stopwords: Set<String> = [
+        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "get", "has",
+        "have", "how", "i", "in", "into", "is", "it", "its", "of", "on", "or", "that", "the", "their", "then",
+        "there", "these", "this", "to", "use", "used", "uses", "was", "what", "when", "where", "which", "with",
+    ]
+
+    private func variants(_ token: String) -> Set<String> {
+        var out: Set<String> = [token]
+        let stripped = token.replacingOccurrences(of: "_", with: "")
+        if !stripped.isEmpty { out.insert(stripped) }
+        if knobs.stemPluralSnake {
+            for t in Array(out) where t.count > 3 && t.hasSuffix("s") { out.insert(String(t.dropLast())) }
+        }
+        return out
+    }
+
+    public func applyStemBoost(_ pool: inout [RankedUnit], query: String) {
+        guard let maxScore = pool.map(\.score).max(), maxScore > 0 else { return }
+        var queryTokens = Set(tokenize(query))
+        if knobs.stemStopwords { queryTokens.subtract(Self.stopwords) }
+        guard !queryTokens.isEmpty else { return }
+        let queryVariants = queryTokens.reduce(into: Set<String>()) { $0.formUnion(variants($1)) }
+        var cache: [String: Double] = [:]
+        for i in pool.indices {
+            let file = pool[i].file
+            let boost: Double
+            if let cached = cache[file] {
+                boost = cached
+            } else {
+                let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased()
+                let stemVariants = tokenize(stem).reduce(into: Set<String>()) { $0.formUnion(variants($1)) }
+                if !stemVariants.isDisjoint(with: queryVariants) {
+                    boost = knobs.stemBoost
+                } else if stemVariants.contains(where: { s in
+                    queryVariants.contains { q in
+                        let (short, long) = s.count <= q.count ? (s, q) : (q, s)
+                        return short.count >= 3 && long.hasPrefix(short)
+                    }
+                }) {
+                    boost = knobs.stemPrefixBoost
+                } else {
+                    boost = 0
+                }
+                cache[file] = boost
+            }
+            pool[i].score += boost * maxScore
+        }
+    }
+
+    private static let definitionTypes: Set<String> = ["function", "method", "class", "constant"]
+
+    public func applyDefinitionBoost(_ pool: inout [RankedUnit], query: String) {
+        guard let maxScore = pool.map(\.score).max(), maxScore > 0 else { return }
+        let queryTokens = Set(tokenize(query))
+        guard !queryTokens.isEmpty else { return }
+        for i in pool.indices where Self.definitionTypes.contains(pool[i].unitType) {
+            if !Set(tokenize(pool[i].name.lowercased())).isDisjoint(with: queryTokens) {
+                pool[i].score += knobs.definitionBoost * maxScore
+            }
+        }
+    }
+
+    public func applyCoherenceBoost(_ pool: inout [RankedUnit]) {
+        guard let maxScore = pool.map(\.score).max(), maxScore > 0 else { return }
+        var sums: [String: Double] = [:]
+        var leader: [String: Int] = [:]
+        for (i, u) in pool.enumerated() {
+            sums[u.file, default: 0] += u.score
+            if let j = leader[u.file] {
+                if u.score > pool[j].score { leader[u.file] = i }
+            } else {
+                leader[u.file] = i
+            }
+        }
+        guard let maxSum = sums.values.max(), maxSum > 0 else { return }
+        for (file, i) in leader {
+            pool[i].score += knobs.coherenceBoost * maxScore * (sums[file]! / maxSum)
+        }
+    }
+
+    /// Walk in score order: the first unit per file leads, later units of that file widen its span.
+    public static func collapseByFile(_ sortedUnits: [RankedUnit], topK: Int) -> [RankedUnit] {
+        var out: [RankedUnit] = []
+        var index: [String: Int] = [:]
+        for u in sortedUnits {
+            if let i = index[u.file] {
+                out[i].line = min(out[i].line, u.line)
+                out[i].endLine = max(out[i].endLine, u.endLine)
+            } else if out.count < topK {
+                index[u.file] = out.count
+                out.append(u)
+            }
+        }
+        return out
+    }
+
+    /// Per-file merge of two result lists (§2.2 step 9): the higher score wins, spans are unioned.
+    public static func mergePerFile(_ a: [RankedUnit], _ b: [RankedUnit]) -> [RankedUnit] {
+        var byFile: [String: RankedUnit] = [:]
+        for u in a + b {
+            if var existing = byFile[u.file] {
+                let span = (min(existing.line, u.line), max(existing.endLine, u.endLine))
+                if u.score > existing.score { existing = u }
+                existing.line = span.0
+                existing.endLine = span.1
+                byFile[u.file] = existing
+            } else {
+                byFile[u.file] = u
+            }
+        }
+        return sorted(Array(byFile.values))
+    }
+}

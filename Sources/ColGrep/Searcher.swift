@@ -1,0 +1,212 @@
+import Foundation
+import Plaid
+import Store
+import Tensor
+
+/// Results of one search invocation.
+public struct SearchOutcome: Sendable {
+    public var hits: [SearchHit]
+}
+
+/// Searches one project index: PLAID semantic ∥ BM25, min-max fusion, re-ranking, subset filters
+/// (reference §2.2–§2.5). Opened read-only; the model loads only when a semantic score is needed.
+final class ProjectSearcher {
+    let projectRoot: String
+    let layout: IndexLayout
+    let model: ModelRuntime
+    let config: ColGrepConfig
+    let environment: [String: String]
+    private let store: MetadataStore?
+    private let plaid: PlaidIndex?
+    private var queryVectors: [String: HostMatrix] = [:]
+
+    init(projectRoot: String, layout: IndexLayout, model: ModelRuntime, config: ColGrepConfig, environment: [String: String]) throws {
+        self.projectRoot = projectRoot
+        self.layout = layout
+        self.model = model
+        self.config = config
+        self.environment = environment
+        if FileManager.default.fileExists(atPath: layout.metadataFile.path) {
+            do {
+                store = try MetadataStore(path: layout.metadataFile, readOnly: true)
+            } catch {
+                throw ColGrepError.corrupt("Index load failed: \(layout.metadataFile.path): \(error)")
+            }
+        } else {
+            store = nil
+        }
+        if FileManager.default.fileExists(atPath: layout.vectorDirectory.path) {
+            do {
+                plaid = try PlaidIndex.open(at: layout.vectorDirectory)
+            } catch {
+                throw ColGrepError.corrupt("Index load failed: \(layout.vectorDirectory.path): \(error)")
+            }
+        } else {
+            plaid = nil
+        }
+    }
+
+    /// Ids allowed by the subdirectory, `-e`, `--include`, file, `--exclude` and `--exclude-dir`
+    /// filters; nil when nothing restricts the search.
+    func subset(request: SearchRequest, subdirectory: String, file: String?) throws -> Set<Int64>? {
+        guard let store else { return [] }
+        var result: Set<Int64>?
+        func intersect(_ ids: Set<Int64>) {
+            result = result.map { $0.intersection(ids) } ?? ids
+        }
+        if let file {
+            intersect(Set(try store.docIDs(inFiles: [file])))
+        } else if !subdirectory.isEmpty {
+            intersect(try store.docIDs(filePrefix: subdirectory + "/"))
+        }
+        if let pattern = request.pattern {
+            var ids: Set<Int64> = []
+            let literal = RegexSyntax.literalPattern(pattern, wordRegexp: request.wordRegexp)
+            ids.formUnion(try store.docIDs(whereCodeMatches: literal, caseSensitive: request.fixedStrings || request.caseSensitive))
+            if !request.fixedStrings {
+                let ere = RegexSyntax.extendedPattern(pattern, wordRegexp: request.wordRegexp)
+                if let regexIDs = try? store.docIDs(whereCodeMatches: ere, caseSensitive: request.caseSensitive) {
+                    ids.formUnion(regexIDs)
+                }
+            }
+            intersect(ids)
+        }
+        let filter = try PathFilter(include: request.include, exclude: request.exclude, excludeDir: request.excludeDir)
+        if !filter.isEmpty {
+            let files = try store.allFiles().filter(filter.accepts)
+            intersect(Set(try store.docIDs(inFiles: files)))
+        }
+        return result
+    }
+
+    func search(request: SearchRequest, topK: Int, subdirectory: String, file: String?) throws -> [SearchHit] {
+        guard let store else { return [] }
+        let documentCount = try store.count
+        guard documentCount > 0 else { return [] }
+        let subset = try subset(request: request, subdirectory: subdirectory, file: file)
+        if let subset, subset.isEmpty { return [] }
+        let searchTopK = min(topK, documentCount) * (request.codeOnly ? 4 : 3)
+        let semanticQuery = request.pattern.map { RegexSyntax.semanticQuery(query: request.query, pattern: $0) } ?? request.query
+        let alpha = config.alpha(override: request.alpha, env: environment)
+        let ranker = Ranker(knobs: .fromEnvironment(environment), tokenize: IdentifierTokenizer.tokenize)
+
+        if request.semanticOnly && !request.keywordOnly {
+            let hits = try semantic(semanticQuery, topK: searchTopK, subset: subset)
+            var units = try rankedUnits(hits.map { ($0.id, $0.score) }, store: store)
+            if request.pattern == nil { units = Ranker.mergePerFile(units, []) }
+            return try toHits(units, store: store)
+        }
+
+        let primary = try hybrid(query: semanticQuery, keywordQuery: request.query, topK: searchTopK, subset: subset,
+                                 alpha: alpha, keywordOnly: request.keywordOnly, ranker: ranker, store: store)
+        var merged = primary
+        if request.pattern == nil, !request.query.isEmpty {
+            let literal = NSRegularExpression.escapedPattern(for: request.query)
+            if var ids = try? store.docIDs(whereCodeMatches: literal, caseSensitive: true), !ids.isEmpty {
+                if let subset { ids.formIntersection(subset) }
+                if !ids.isEmpty {
+                    let second = try hybrid(query: semanticQuery, keywordQuery: request.query, topK: searchTopK, subset: ids,
+                                            alpha: alpha, keywordOnly: request.keywordOnly, ranker: ranker, store: store)
+                    merged = Ranker.mergePerFile(primary, second)
+                }
+            }
+        }
+        return try toHits(Ranker.sorted(merged), store: store)
+    }
+
+    /// Semantic ∥ keyword, fused, re-ranked, collapsed by file.
+    private func hybrid(query: String, keywordQuery: String, topK: Int, subset: Set<Int64>?, alpha: Double,
+                        keywordOnly: Bool, ranker: Ranker, store: MetadataStore) throws -> [RankedUnit] {
+        let documents = try plaid?.documentCount ?? store.count
+        let fetchK = min(max(topK * 20, 200), max(documents, topK))
+        var semanticHits: [(id: Int64, score: Double)] = []
+        let keyword = ResultBox<[(id: Int64, score: Double)]>()
+        let group = DispatchGroup()
+        if !keywordQuery.isEmpty {
+            let limit = topK * 3
+            DispatchQueue.global().async(group: group) {
+                keyword.set(Result { try store.bm25(query: keywordQuery, limit: limit, within: subset).map { ($0.docID, $0.score) } })
+            }
+        }
+        if !keywordOnly {
+            semanticHits = try semantic(query, topK: fetchK, subset: subset)
+        }
+        group.wait()
+        var keywordHits: [(id: Int64, score: Double)] = []
+        switch keyword.get() {
+        case .success(let hits): keywordHits = hits
+        case .failure(let error): throw ColGrepError.corrupt("keyword search failed: \(error)")
+        case nil: break
+        }
+        let fused = keywordOnly
+            ? Ranker.fuse(semantic: [], keyword: keywordHits, alpha: 0, limit: fetchK)
+            : Ranker.fuse(semantic: semanticHits, keyword: keywordHits, alpha: alpha, limit: fetchK)
+        trace("semantic", semanticHits.map(\.id))
+        trace("bm25", keywordHits.map(\.id))
+        trace("fused", fused.map(\.id))
+        let pool = try rankedUnits(fused, store: store)
+        let reranked = ranker.rerank(pool, query: keywordQuery.isEmpty ? query : keywordQuery, topK: topK)
+        trace("final", reranked.map(\.docID))
+        return reranked
+    }
+
+    private func semantic(_ query: String, topK: Int, subset: Set<Int64>?) throws -> [(id: Int64, score: Double)] {
+        guard let plaid, !query.isEmpty else { return [] }
+        let q: HostMatrix
+        if let cached = queryVectors[query] {
+            q = cached
+        } else {
+            q = try model.encodeQuery(query)
+            queryVectors[query] = q
+        }
+        let params = SearchParameters.fromEnvironment(environment)
+        return plaid.search(query: q, topK: topK, parameters: params, subset: subset).map { ($0.id, Double($0.score)) }
+    }
+
+    private func rankedUnits(_ scored: [(id: Int64, score: Double)], store: MetadataStore) throws -> [RankedUnit] {
+        let records = try store.records(docIDs: scored.map(\.id))
+        let byID = Dictionary(records.map { ($0.docID, $0) }, uniquingKeysWith: { a, _ in a })
+        return scored.compactMap { item in
+            guard let r = byID[item.id] else { return nil }
+            return RankedUnit(docID: r.docID, file: r.file, name: r.name, unitType: r.unitType, line: r.line, endLine: r.endLine, score: item.score)
+        }
+    }
+
+    private func toHits(_ units: [RankedUnit], store: MetadataStore) throws -> [SearchHit] {
+        let records = try store.records(docIDs: units.map(\.docID))
+        let byID = Dictionary(records.map { ($0.docID, $0) }, uniquingKeysWith: { a, _ in a })
+        return units.compactMap { u in
+            guard let r = byID[u.docID] else { return nil }
+            let unit = HitUnit(name: r.name, qualifiedName: r.qualifiedName, file: r.file, line: u.line, endLine: u.endLine,
+                               language: r.language, unitType: r.unitType, signature: r.signature, docstring: r.docstring,
+                               parameters: r.parameters, returnType: r.returnType, extends: r.extends, parentClass: r.parentClass,
+                               calls: r.calls, calledBy: r.calledBy, complexity: r.complexity, hasLoops: r.hasLoops,
+                               hasBranches: r.hasBranches, hasErrorHandling: r.hasErrorHandling, variables: r.variables,
+                               imports: r.imports, code: r.code)
+            return SearchHit(unit: unit, score: Float(u.score), projectRoot: projectRoot)
+        }
+    }
+
+    private func trace(_ stage: String, _ ids: [Int64]) {
+        guard environment["COLGREP_TRACE"] == "1" else { return }
+        FileHandle.standardError.write(Data("__COLGREP_TRACE__ {\"stage\":\"\(stage)\",\"ids\":\(ids.prefix(50).map(String.init))}\n".utf8))
+    }
+}
+
+/// A value handed back from a background task.
+final class ResultBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<T, Error>?
+
+    func set(_ v: Result<T, Error>) {
+        lock.lock()
+        value = v
+        lock.unlock()
+    }
+
+    func get() -> Result<T, Error>? {
+        lock.lock()
+        defer { lock.unlock() }
+        return value
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Tensor
+
+/// BERT (MiniLM and the other sentence-transformers backbones): learned absolute positions, token type 0,
+/// post-norm layers with biases, separate Q/K/V weights fused at load time into one QKV projection.
+public final class BERT: TransformerBackbone {
+    struct Layer {
+        let qkv: any DeviceMatrix, qkvBias: any DeviceMatrix
+        let attentionOutput: any DeviceMatrix, attentionOutputBias: any DeviceMatrix
+        let attentionNorm: (weight: any DeviceMatrix, bias: any DeviceMatrix)
+        let intermediate: any DeviceMatrix, intermediateBias: any DeviceMatrix
+        let output: any DeviceMatrix, outputBias: any DeviceMatrix
+        let outputNorm: (weight: any DeviceMatrix, bias: any DeviceMatrix)
+    }
+
+    public let config: TransformerConfig
+    let backend: any Backend
+    let words: any DeviceMatrix
+    let positions: any DeviceMatrix
+    /// Token type 0's embedding, one row.
+    let tokenType: HostMatrix
+    let embeddingNorm: (weight: any DeviceMatrix, bias: any DeviceMatrix)
+    let layers: [Layer]
+
+    public init(config: TransformerConfig, weights: SafeTensorsFile, backend: any Backend) throws {
+        self.config = config
+        self.backend = backend
+        let h = config.hiddenSize, i = config.intermediateSize
+        let w = try WeightLoader(file: weights, backend: backend, anchor: "embeddings.word_embeddings.weight")
+        func norm(_ name: String) throws -> (weight: any DeviceMatrix, bias: any DeviceMatrix) {
+            (try w.load(name + ".weight", [h]), try w.load(name + ".bias", [h]))
+        }
+        words = try w.load("embeddings.word_embeddings.weight", [config.vocabSize, h])
+        positions = try w.load("embeddings.position_embeddings.weight", [config.maxPositions, h])
+        let types = try w.host("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
+        tokenType = HostMatrix(vector: Array(types.row(0)))
+        embeddingNorm = try norm("embeddings.LayerNorm")
+        layers = try (0..<config.layers).map { n in
+            let p = "encoder.layer.\(n)."
+            let parts = try ["query", "key", "value"].map { try w.host(p + "attention.self.\($0).weight", [h, h]) }
+            let biases = try ["query", "key", "value"].map { try w.host(p + "attention.self.\($0).bias", [h]) }
+            return Layer(
+                qkv: try backend.upload(HostMatrix(rows: 3 * h, cols: h, values: parts.flatMap(\.values))),
+                qkvBias: try backend.upload(HostMatrix(vector: biases.flatMap(\.values))),
+                attentionOutput: try w.load(p + "attention.output.dense.weight", [h, h]),
+                attentionOutputBias: try w.load(p + "attention.output.dense.bias", [h]),
+                attentionNorm: try norm(p + "attention.output.LayerNorm"),
+                intermediate: try w.load(p + "intermediate.dense.weight", [i, h]),
+                intermediateBias: try w.load(p + "intermediate.dense.bias", [i]),
+                output: try w.load(p + "output.dense.weight", [h, i]),
+                outputBias: try w.load(p + "output.dense.bias", [h]),
+                outputNorm: try norm(p + "output.LayerNorm"))
+        }
+    }
+
+    public func forward(_ batch: PackedBatch) throws -> any DeviceMatrix {
+        let b = backend, eps = config.normEps
+        guard batch.maxSequenceLength <= config.maxPositions else {
+            throw EncoderError.invalidInput("a sequence of \(batch.maxSequenceLength) tokens exceeds BERT's \(config.maxPositions) positions")
+        }
+        let typeRows = HostMatrix(rows: batch.tokenCount, cols: config.hiddenSize,
+                                  values: Array((0..<batch.tokenCount).map { _ in tokenType.values }.joined()))
+        let summed = try b.add(b.add(b.gather(words, ids: batch.tokenIDs), b.gather(positions, ids: batch.positions)), b.upload(typeRows))
+        var x = try b.layerNorm(summed, weight: embeddingNorm.weight, bias: embeddingNorm.bias, eps: eps)
+        for layer in layers {
+            let qkv = try b.linear(x, weight: layer.qkv, bias: layer.qkvBias, activation: .none, residual: nil)
+            let attended = try b.attention(qkv, batch: batch, heads: config.heads, headDim: config.headDim, rotary: nil, window: nil)
+            let projected = try b.linear(attended, weight: layer.attentionOutput, bias: layer.attentionOutputBias, activation: .none, residual: x)
+            let h = try b.layerNorm(projected, weight: layer.attentionNorm.weight, bias: layer.attentionNorm.bias, eps: eps)
+            let inner = try b.linear(h, weight: layer.intermediate, bias: layer.intermediateBias, activation: config.activation, residual: nil)
+            let out = try b.linear(inner, weight: layer.output, bias: layer.outputBias, activation: .none, residual: h)
+            x = try b.layerNorm(out, weight: layer.outputNorm.weight, bias: layer.outputNorm.bias, eps: eps)
+        }
+        return x
+    }
+}

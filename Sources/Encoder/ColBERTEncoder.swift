@@ -1,0 +1,123 @@
+import Foundation
+import Tensor
+import Tokenizers
+
+/// A ColBERT encoder as ColGREP builds its input and output (reference §1.7): texts are trimmed, lowercased
+/// when the model says so, tokenized with `[CLS] … [SEP]`, the marker inserted after `[CLS]` (`[D]` for
+/// documents, `[Q]` for queries) and truncated to `document_length` / `query_length` keeping `[SEP]`;
+/// queries are padded with `[MASK]` to `query_length` only with query expansion; documents lose the rows
+/// of skiplist tokens (CLS, markers and SEP stay). Vectors go through the Dense head and L2 normalisation.
+///
+/// Plain sentence-transformers models (the MiniLM fallback) have no `[Q]`/`[D]` in their vocabulary: they
+/// get no marker at all (`[CLS] … [SEP]`) rather than a reused `[unused0]`/`[unused1]`, whose untrained
+/// embeddings would only perturb every contextual vector; no projection exists, so their vectors are the
+/// backbone's hidden states (384-d for MiniLM), L2-normalised; query expansion is off for them.
+public final class ColBERTEncoder {
+    public let model: ColBERTModel
+    public let tokenizer: Tokenizer
+    /// Marker ids; nil for models without ColBERT markers.
+    public let queryMarker: Int32?
+    public let documentMarker: Int32?
+    public let queryLength: Int
+    public let documentLength: Int
+    public let queryExpansion: Bool
+    public let maskID: Int32?
+    public let skiplistIDs: Set<Int32>
+    public let lowercase: Bool
+    public var batcher = TokenBudgetBatcher()
+    public let modelName: String
+
+    public var dimension: Int { model.dimension }
+    public var hasMarkers: Bool { queryMarker != nil && documentMarker != nil }
+
+    public init(modelDirectory: URL, backend: any Backend) throws {
+        model = try ColBERTModel(modelDirectory: modelDirectory, backend: backend)
+        let tokenizerURL = modelDirectory.appending(path: "tokenizer.json")
+        guard FileManager.default.fileExists(atPath: tokenizerURL.path) else {
+            throw EncoderError.missingFile(tokenizerURL, hint: "the model's tokenizer is not there; download the model again")
+        }
+        let tokenizer: Tokenizer
+        do { tokenizer = try Tokenizer(contentsOf: tokenizerURL) } catch let error as TokenizerError {
+            throw EncoderError.invalidFile(tokenizerURL, reason: error.detail)
+        }
+        self.tokenizer = tokenizer
+        let s = model.settings
+        func marker(_ id: Int32?, _ text: String) -> Int32? {
+            id ?? tokenizer.id(forToken: text) ?? tokenizer.id(forToken: text.trimmingCharacters(in: .whitespaces))
+        }
+        let q = marker(s.queryPrefixID, s.queryPrefix), d = marker(s.documentPrefixID, s.documentPrefix)
+        (queryMarker, documentMarker) = q != nil && d != nil ? (q, d) : (nil, nil)
+        let positions = model.backbone.config.architecture == .bert ? model.backbone.config.maxPositions : Int.max
+        queryLength = min(s.queryLength, positions)
+        documentLength = min(s.documentLength, positions)
+        queryExpansion = s.doQueryExpansion ?? (q != nil && d != nil)
+        maskID = s.maskTokenID ?? tokenizer.id(forToken: "[MASK]") ?? tokenizer.id(forToken: "<mask>")
+        if queryExpansion, maskID == nil {
+            throw EncoderError.invalidFile(tokenizerURL, reason: "query expansion needs a [MASK] or <mask> token")
+        }
+        skiplistIDs = Set(s.skiplistWords.compactMap { tokenizer.id(forToken: $0) })
+        lowercase = s.doLowerCase
+        modelName = s.modelName ?? Self.name(of: modelDirectory)
+    }
+
+    /// `org/name` for a Hugging Face cache snapshot (`models--org--name/snapshots/<rev>`), else the folder name.
+    static func name(of directory: URL) -> String {
+        let parts = directory.standardizedFileURL.pathComponents
+        if let i = parts.lastIndex(where: { $0.hasPrefix("models--") }) {
+            return parts[i].dropFirst("models--".count).replacingOccurrences(of: "--", with: "/")
+        }
+        return directory.lastPathComponent
+    }
+
+    // MARK: tokenization
+
+    /// Prepared ids of documents: `[CLS] [D] … [SEP]`, at most `documentLength`.
+    public func tokenizeDocuments(_ texts: [String]) -> [[Int32]] {
+        let cleaned = texts.map(clean)
+        // The file's own truncation (MiniLM's says 128) must not cut before ColGREP's rule does.
+        let encoded = tokenizer.truncationMaxLength == nil
+            ? tokenizer.encodeBatch(cleaned, addSpecialTokens: true)
+            : cleaned.map { tokenizer.encode($0, addSpecialTokens: true, maxLength: nil) }
+        return encoded.map { prepare($0, marker: documentMarker, maxLength: documentLength) }
+    }
+
+    /// Prepared ids of a query: `[CLS] [Q] … [SEP]`, at most `queryLength`, `[MASK]`-padded to it with expansion.
+    public func tokenizeQuery(_ text: String) -> [Int32] {
+        var ids = prepare(tokenizer.encode(clean(text), addSpecialTokens: true, maxLength: nil), marker: queryMarker, maxLength: queryLength)
+        if queryExpansion, let maskID, ids.count < queryLength {
+            ids += [Int32](repeating: maskID, count: queryLength - ids.count)
+        }
+        return ids
+    }
+
+    func clean(_ text: String) -> String {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return lowercase ? trimmed.lowercased() : trimmed
+    }
+
+    /// Inserts the marker after `[CLS]` and truncates to `maxLength`, keeping the final `[SEP]`.
+    func prepare(_ encoded: [Int32], marker: Int32?, maxLength: Int) -> [Int32] {
+        var ids = encoded
+        if let marker { ids.insert(marker, at: min(1, ids.count)) }
+        if ids.count > maxLength, let last = ids.last {
+            ids = Array(ids.prefix(maxLength - 1)) + [last]
+        }
+        return ids
+    }
+
+    // MARK: encoding
+
+    /// One matrix of unit vectors per prepared sequence, in input order (packed token-budget batches
+    /// inside); documents lose their skiplist rows, queries keep every row.
+    public func encode(prepared: [[Int32]], isQuery: Bool) throws -> [HostMatrix] {
+        try model.encode(prepared, dropping: isQuery ? [] : skiplistIDs, batcher: batcher)
+    }
+
+    public func encodeDocuments(_ texts: [String]) throws -> [HostMatrix] {
+        try encode(prepared: tokenizeDocuments(texts), isQuery: false)
+    }
+
+    public func encodeQuery(_ text: String) throws -> HostMatrix {
+        try encode(prepared: [tokenizeQuery(text)], isQuery: true)[0]
+    }
+}

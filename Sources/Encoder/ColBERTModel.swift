@@ -1,0 +1,94 @@
+import Foundation
+import Tensor
+
+/// A ColBERT model without its tokenizer: backbone, Dense head, L2 normalisation, over a backend.
+/// Token ids of packed sequences in, one unit vector per token out.
+public final class ColBERTModel {
+    public let backbone: any TransformerBackbone
+    public let head: [DenseLayer]
+    public let settings: ColBERTSettings
+    public let backend: any Backend
+
+    /// The width of the output vectors (the last Dense layer's, else the backbone's hidden size).
+    public var dimension: Int { head.last?.outFeatures ?? backbone.config.hiddenSize }
+
+    /// Loads `config.json`, `model.safetensors`, `modules.json` and the Dense folders it lists
+    /// (without `modules.json`, any `N_Dense/` folders in numeric order).
+    public init(modelDirectory: URL, backend: any Backend) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: modelDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw EncoderError.missingFile(modelDirectory, hint: "no such model folder")
+        }
+        self.backend = backend
+        let config = try TransformerConfig(contentsOf: modelDirectory.appending(path: "config.json"))
+        let weights = try SafeTensorsFile(url: modelDirectory.appending(path: "model.safetensors"))
+        switch config.architecture {
+        case .bert: backbone = try BERT(config: config, weights: weights, backend: backend)
+        case .modernbert: backbone = try ModernBERT(config: config, weights: weights, backend: backend)
+        }
+        settings = try ColBERTSettings(modelDirectory: modelDirectory)
+        head = try Self.denseFolders(in: modelDirectory).map { try DenseLayer(directory: $0, backend: backend) }
+        var width = config.hiddenSize
+        for (layer, folder) in zip(head, try Self.denseFolders(in: modelDirectory)) {
+            guard layer.inFeatures == width else {
+                throw EncoderError.invalidFile(folder.appending(path: "config.json"),
+                                               reason: "in_features \(layer.inFeatures) does not follow the previous width \(width)")
+            }
+            width = layer.outFeatures
+        }
+    }
+
+    static func denseFolders(in directory: URL) throws -> [URL] {
+        let modulesURL = directory.appending(path: "modules.json")
+        if let modules = try JSONFile.array(at: modulesURL) {
+            return try modules.compactMap { entry -> URL? in
+                guard let module = entry as? [String: Any], let type = module["type"] as? String else {
+                    throw EncoderError.invalidFile(modulesURL, reason: "every entry needs a \"type\"")
+                }
+                guard type.hasSuffix("Dense") || type.hasSuffix("Dense.Dense") else { return nil }
+                guard let path = module["path"] as? String, !path.isEmpty else {
+                    throw EncoderError.invalidFile(modulesURL, reason: "Dense module without a \"path\"")
+                }
+                return directory.appending(path: path)
+            }
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.filter { $0.hasSuffix("_Dense") && Int($0.prefix(while: \.isNumber)) != nil }
+            .sorted { Int($0.prefix(while: \.isNumber))! < Int($1.prefix(while: \.isNumber))! }
+            .map { directory.appending(path: $0) }
+    }
+
+    /// One matrix of unit vectors per sequence, in input order, computed in packed batches planned by
+    /// `batcher`. Rows whose token id is in `dropping` are removed (ColBERT's document skiplist).
+    public func encode(_ sequences: [[Int32]], dropping skipIDs: Set<Int32> = [],
+                       batcher: TokenBudgetBatcher = TokenBudgetBatcher()) throws -> [HostMatrix] {
+        var results = [HostMatrix?](repeating: nil, count: sequences.count)
+        let width = dimension
+        for plan in batcher.plan(lengths: sequences.map(\.count)) {
+            let batch = PackedBatch(sequences: plan.map { sequences[$0] })
+            let vectors = try embed(batch)
+            for (position, index) in plan.enumerated() {
+                let rows = batch.range(of: position)
+                var values: [Float] = []
+                values.reserveCapacity(rows.count * width)
+                for row in rows where !skipIDs.contains(batch.tokenIDs[row]) {
+                    values.append(contentsOf: vectors.values[(row * width)..<((row + 1) * width)])
+                }
+                results[index] = HostMatrix(rows: values.count / width, cols: width, values: values)
+            }
+        }
+        return results.map { $0! }
+    }
+
+    /// Unit vectors for every token of `batch` (`tokenCount × dimension`).
+    public func embed(_ batch: PackedBatch) throws -> HostMatrix {
+        guard batch.tokenCount > 0 else { return HostMatrix(rows: 0, cols: dimension, values: []) }
+        let vocabulary = backbone.config.vocabSize
+        if let bad = batch.tokenIDs.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
+            throw EncoderError.invalidInput("token id \(bad) is outside the model's vocabulary of \(vocabulary)")
+        }
+        var x = try backbone.forward(batch)
+        for layer in head { x = try layer.apply(x, backend: backend) }
+        return try backend.download(backend.l2Normalize(x))
+    }
+}

@@ -1,1 +1,0 @@
-// Module Encoder: see ARCHITECTURE.md for what it owns.

@@ -1,0 +1,67 @@
+import Foundation
+import Tensor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Our side of `colgrep bench encoder`: a random Ettin-17M-shaped model, written in the PyLate layout and
+/// loaded like any model, encodes random ids of the given document lengths through the same packed
+/// token-budget path that indexing uses.
+public struct EncoderBenchmark {
+    public struct Result: Sendable {
+        public var tokensPerSecond: Double
+        public var tokens: Int
+        public var seconds: Double
+        /// Size of the model's fp32 weights, the resident memory with the model loaded, and the peak
+        /// resident memory while encoding (the high-water mark is reset after loading), in MiB.
+        public var weightsMiB: Double
+        public var loadedResidentMiB: Double
+        public var peakResidentMiB: Double
+        public var backendName: String
+    }
+
+    public var threads: Int
+    public var tokenBudget: Int
+    /// nil: the CPU backend's automatic choice.
+    public var precision: CPUPrecision?
+
+    public init(threads: Int, tokenBudget: Int = TokenBudgetBatcher().tokenBudget, precision: CPUPrecision? = nil) {
+        self.threads = threads
+        self.tokenBudget = tokenBudget
+        self.precision = precision
+    }
+
+    public func run(lengths: [Int]) throws -> Result {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "colgrep-bench-model-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try SyntheticModel.writeModernBERT(to: directory)
+        let weightsBytes = (try FileManager.default.attributesOfItem(atPath: directory.appending(path: "model.safetensors").path)[.size] as? Int) ?? 0
+        let model = try ColBERTModel(modelDirectory: directory, backend: CPUBackend(threads: threads, precision: precision))
+        var random = SplitMix(seed: 1)
+        let sequences = lengths.map { n in (0..<n).map { _ in Int32(5 + random.next() % 49_995) } }
+        let batcher = TokenBudgetBatcher(tokenBudget: tokenBudget)
+        _ = try model.encode([sequences.max(by: { $0.count < $1.count }) ?? []], batcher: batcher)  // warm-up
+        // "5" resets the peak-RSS mark (Linux ≥ 4.0), so the peak below is the encoding's alone.
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+        let loaded = Self.residentMiB(field: "VmRSS:")
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try model.encode(sequences, batcher: batcher)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        if let report = (model.backend as? CPUBackend)?.profile?.report {
+            FileHandle.standardError.write(Data((report + "\n").utf8))
+        }
+        let tokens = lengths.reduce(0, +)
+        return Result(tokensPerSecond: Double(tokens) / seconds, tokens: tokens, seconds: seconds,
+                      weightsMiB: Double(weightsBytes) / 1_048_576, loadedResidentMiB: loaded,
+                      peakResidentMiB: Self.residentMiB(field: "VmHWM:"),
+                      backendName: model.backend.name)
+    }
+
+    /// A memory line of /proc/self/status (VmRSS, VmHWM) in MiB; 0 where /proc is absent.
+    public static func residentMiB(field: String) -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
+              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+        return kb / 1024
+    }
+}

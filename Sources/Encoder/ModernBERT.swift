@@ -1,0 +1,70 @@
+import Foundation
+import Tensor
+
+/// ModernBERT (the Ettin / LateOn-Code backbones): pre-norm layers, fused QKV without biases, RoPE with a
+/// global and a local θ, sliding-window attention on the layers that are not global, GeGLU MLP, final norm.
+/// Layer 0 has no attention norm (the embedding norm precedes it). Runs on packed sequences, no padding.
+public final class ModernBERT: TransformerBackbone {
+    struct Layer {
+        let attentionNorm: (weight: any DeviceMatrix, bias: (any DeviceMatrix)?)?
+        let qkv: any DeviceMatrix, qkvBias: (any DeviceMatrix)?
+        let output: any DeviceMatrix, outputBias: (any DeviceMatrix)?
+        let mlpNorm: (weight: any DeviceMatrix, bias: (any DeviceMatrix)?)
+        let mlpIn: any DeviceMatrix, mlpInBias: (any DeviceMatrix)?
+        let mlpOut: any DeviceMatrix, mlpOutBias: (any DeviceMatrix)?
+        let isGlobal: Bool
+    }
+
+    public let config: TransformerConfig
+    let backend: any Backend
+    let embeddings: any DeviceMatrix
+    let embeddingNorm: (weight: any DeviceMatrix, bias: (any DeviceMatrix)?)
+    let layers: [Layer]
+    let finalNorm: (weight: any DeviceMatrix, bias: (any DeviceMatrix)?)
+
+    public init(config: TransformerConfig, weights: SafeTensorsFile, backend: any Backend) throws {
+        self.config = config
+        self.backend = backend
+        let h = config.hiddenSize, i = config.intermediateSize
+        let w = try WeightLoader(file: weights, backend: backend, anchor: "embeddings.tok_embeddings.weight")
+        func norm(_ name: String) throws -> (weight: any DeviceMatrix, bias: (any DeviceMatrix)?) {
+            (try w.load(name + ".weight", [h]), try w.optional(name + ".bias", [h], present: config.normBias))
+        }
+        embeddings = try w.load("embeddings.tok_embeddings.weight", [config.vocabSize, h])
+        embeddingNorm = try norm("embeddings.norm")
+        layers = try (0..<config.layers).map { n in
+            let p = "layers.\(n)."
+            return Layer(
+                attentionNorm: w.has(p + "attn_norm.weight") ? try norm(p + "attn_norm") : nil,
+                qkv: try w.load(p + "attn.Wqkv.weight", [3 * h, h]),
+                qkvBias: try w.optional(p + "attn.Wqkv.bias", [3 * h], present: config.attentionBias),
+                output: try w.load(p + "attn.Wo.weight", [h, h]),
+                outputBias: try w.optional(p + "attn.Wo.bias", [h], present: config.attentionBias),
+                mlpNorm: try norm(p + "mlp_norm"),
+                mlpIn: try w.load(p + "mlp.Wi.weight", [2 * i, h]),
+                mlpInBias: try w.optional(p + "mlp.Wi.bias", [2 * i], present: config.mlpBias),
+                mlpOut: try w.load(p + "mlp.Wo.weight", [h, i]),
+                mlpOutBias: try w.optional(p + "mlp.Wo.bias", [h], present: config.mlpBias),
+                isGlobal: config.globalLayers[n])
+        }
+        finalNorm = try norm("final_norm")
+    }
+
+    public func forward(_ batch: PackedBatch) throws -> any DeviceMatrix {
+        let b = backend, eps = config.normEps
+        var x = try b.layerNorm(b.gather(embeddings, ids: batch.tokenIDs), weight: embeddingNorm.weight, bias: embeddingNorm.bias, eps: eps)
+        let global = Rotary(theta: config.globalRopeTheta), local = Rotary(theta: config.localRopeTheta)
+        for layer in layers {
+            let normed = try layer.attentionNorm.map { try b.layerNorm(x, weight: $0.weight, bias: $0.bias, eps: eps) } ?? x
+            let qkv = try b.linear(normed, weight: layer.qkv, bias: layer.qkvBias, activation: .none, residual: nil)
+            let attended = try b.attention(qkv, batch: batch, heads: config.heads, headDim: config.headDim,
+                                           rotary: layer.isGlobal ? global : local,
+                                           window: layer.isGlobal ? nil : config.localWindow)
+            x = try b.linear(attended, weight: layer.output, bias: layer.outputBias, activation: .none, residual: x)
+            let mlpInput = try b.layerNorm(x, weight: layer.mlpNorm.weight, bias: layer.mlpNorm.bias, eps: eps)
+            let gated = try b.geglu(b.linear(mlpInput, weight: layer.mlpIn, bias: layer.mlpInBias, activation: .none, residual: nil))
+            x = try b.linear(gated, weight: layer.mlpOut, bias: layer.mlpOutBias, activation: .none, residual: x)
+        }
+        return try b.layerNorm(x, weight: finalNorm.weight, bias: finalNorm.bias, eps: eps)
+    }
+}

@@ -1,0 +1,512 @@
+import CSQLite
+import Foundation
+
+/// The index's SQLite database (`metadata.db`): unit metadata, the FTS5 keyword index over
+/// identifier-split text with BM25 scoring, a `regexp` SQL function, and subset filters.
+///
+/// Document ids are chosen by the caller and never renumbered. Every write is one transaction, so a
+/// writer killed at any point leaves the last committed state (SQLite WAL). A damaged file is
+/// reported as `StoreError.corrupt` (at open from the header, during queries from SQLite's
+/// corruption codes confirmed by `quick_check`), never read as if it were sound.
+///
+/// Thread-safe: calls are serialised on one connection. Open writers with `readOnly: false` (WAL,
+/// `synchronous=NORMAL`, 5 s busy timeout); searches use `readOnly: true` (`query_only`).
+public final class MetadataStore: @unchecked Sendable {
+    public let path: URL
+    public let isReadOnly: Bool
+    /// Internal (not private) so tests can reach behind the API, e.g. to shrink the page cache.
+    let connection: SQLiteConnection
+    private let regex = RegexFunction()
+    private let lock = NSLock()
+
+    /// Where a write may be interrupted by tests (the crash-safety test kills its child process there).
+    enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy }
+    /// Called at each `FaultPoint` inside the write transaction with the row index; tests only.
+    var faultHook: ((FaultPoint, Int) -> Void)?
+
+    /// Opens (creating when writable) the store at `path`.
+    /// - Throws: `StoreError.missing` (read-only, no database), `.corrupt`, `.newerSchema`,
+    ///   `.needsRebuild` (an older layout without in-place migration), `.needsMigration` (read-only
+    ///   open of a store a writer must migrate first), `.fts5Unavailable`, `.sqlite`.
+    public init(path: URL, readOnly: Bool) throws {
+        self.path = path
+        self.isReadOnly = readOnly
+        let file = path.path
+        let verdict = DatabaseFileCheck.inspect(path: file)
+        switch verdict {
+        case let .corrupt(reason): throw StoreError.corrupt(path: file, reason: reason)
+        case .empty where readOnly: throw StoreError.missing(path: file)
+        default: break
+        }
+        connection = try SQLiteConnection(path: file, readOnly: readOnly)
+        guard sqlite3_compileoption_used("ENABLE_FTS5") == 1 else {
+            throw StoreError.fts5Unavailable(sqliteVersion: String(cString: sqlite3_libversion()))
+        }
+        if readOnly {
+            try connection.execute("PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; PRAGMA query_only=ON;")
+        } else {
+            try connection.execute("""
+                PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+                PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;
+                """)
+        }
+        if case let .suspicious(reason) = verdict, let problems = integrityProblems() {
+            throw StoreError.corrupt(path: file, reason: "\(reason); quick_check: \(problems)")
+        }
+        try withCorruptionCheck { try prepareSchema() }
+        try regex.register(on: connection)
+    }
+
+    // MARK: - schema
+
+    private func prepareSchema() throws {
+        let file = path.path
+        let version = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
+        let tables = try tableNames()
+        if version == 0 && tables.isEmpty {
+            if isReadOnly { throw StoreError.missing(path: file) }
+            try connection.transaction {
+                try connection.execute(Schema.create)
+                try setMeta("keyword_tokenizer", String(Schema.keywordTokenizerVersion))
+                try connection.execute("PRAGMA user_version=\(Schema.version)")
+            }
+            return
+        }
+        if version > Schema.version {
+            throw StoreError.newerSchema(path: file, found: version, supported: Schema.version)
+        }
+        if version < Schema.version {
+            let what = version == 0 ? "it is not a colgrep metadata database" : "its schema version \(version) predates \(Schema.version)"
+            throw StoreError.needsRebuild(path: file, reason: what)
+        }
+        if let absent = Schema.tables.first(where: { !tables.contains($0) }) {
+            throw StoreError.corrupt(path: file, reason: "table \(absent) is missing")
+        }
+        let tokenizer = try meta("keyword_tokenizer").flatMap { Int($0) } ?? 0
+        if tokenizer > Schema.keywordTokenizerVersion {
+            throw StoreError.newerSchema(path: file, found: tokenizer, supported: Schema.keywordTokenizerVersion)
+        }
+        if tokenizer < Schema.keywordTokenizerVersion {
+            if isReadOnly {
+                throw StoreError.needsMigration(path: file, reason: "its keyword index uses tokenizer version \(tokenizer), this colgrep uses \(Schema.keywordTokenizerVersion)")
+            }
+            try rebuildKeywordIndex()
+        }
+    }
+
+    private func tableNames() throws -> Set<String> {
+        let statement = try connection.statement("SELECT name FROM sqlite_master WHERE type = 'table'")
+        defer { statement.reset() }
+        var names = Set<String>()
+        while try statement.step() { names.insert(statement.text(0)) }
+        return names
+    }
+
+    private func meta(_ key: String) throws -> String? {
+        let statement = try connection.statement("SELECT value FROM meta WHERE key = ?")
+        defer { statement.reset() }
+        statement.bind(1, key)
+        return try statement.step() ? statement.text(0) : nil
+    }
+
+    private func setMeta(_ key: String, _ value: String) throws {
+        let statement = try connection.statement("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)")
+        statement.bind(1, key)
+        statement.bind(2, value)
+        try statement.run()
+    }
+
+    /// Re-derives every keyword row from the stored records (tokenizer migration).
+    private func rebuildKeywordIndex() throws {
+        try connection.transaction {
+            try connection.execute("INSERT INTO keyword_index(keyword_index) VALUES('delete-all')")
+            let ids = try allDocIDsUnlocked().sorted()
+            for record in try recordsUnlocked(ids) {
+                try insertKeywordRow(record.docID, record.keywordText)
+            }
+            try setMeta("keyword_tokenizer", String(Schema.keywordTokenizerVersion))
+        }
+    }
+
+    // MARK: - writes
+
+    /// Inserts `records` in one transaction; a record whose doc id already exists replaces it. Doc ids
+    /// must be distinct within one call (a repeated id fails the whole batch with a constraint error).
+    public func insert(_ records: [UnitRecord]) throws {
+        guard !records.isEmpty else { return }
+        try write {
+            try connection.transaction {
+                try deleteUnlocked(records.map(\.docID))
+                let unit = try connection.statement("""
+                    INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
+                        complexity, has_loops, has_branches, has_error_handling)
+                    VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                let content = try connection.statement("""
+                    INSERT INTO unit_content(doc_id, signature, docstring, parameters, return_type, extends,
+                        parent_class, calls, called_by, variables, imports, code)
+                    VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for (index, record) in records.enumerated() {
+                    unit.bind(1, record.docID)
+                    unit.bind(2, record.file)
+                    unit.bind(3, record.name)
+                    unit.bind(4, record.qualifiedName)
+                    unit.bind(5, record.line)
+                    unit.bind(6, record.endLine)
+                    unit.bind(7, record.language)
+                    unit.bind(8, record.unitType)
+                    unit.bind(9, record.complexity)
+                    unit.bind(10, record.hasLoops)
+                    unit.bind(11, record.hasBranches)
+                    unit.bind(12, record.hasErrorHandling)
+                    try unit.run()
+                    content.bind(1, record.docID)
+                    content.bind(2, record.signature)
+                    content.bind(3, record.docstring)
+                    content.bind(4, StringArrayJSON.encode(record.parameters))
+                    content.bind(5, record.returnType)
+                    content.bind(6, record.extends)
+                    content.bind(7, record.parentClass)
+                    content.bind(8, StringArrayJSON.encode(record.calls))
+                    content.bind(9, StringArrayJSON.encode(record.calledBy))
+                    content.bind(10, StringArrayJSON.encode(record.variables))
+                    content.bind(11, StringArrayJSON.encode(record.imports))
+                    content.bind(12, record.code)
+                    try content.run()
+                    try insertKeywordRow(record.docID, record.keywordText)
+                    faultHook?(.insertedRow, index)
+                }
+            }
+        }
+    }
+
+    /// Deletes the given documents (unknown ids are ignored) in one transaction. The keyword index
+    /// drops exactly those rows; nothing is rebuilt or renumbered.
+    public func delete(docIDs: [Int64]) throws {
+        guard !docIDs.isEmpty else { return }
+        try write {
+            try connection.transaction {
+                try deleteUnlocked(docIDs)
+                faultHook?(.deletedBatch, docIDs.count)
+            }
+        }
+    }
+
+    /// Replaces `called_by` of the given documents (after a whole-project call-graph pass) and
+    /// refreshes their keyword rows, in one transaction. Unknown ids are ignored.
+    public func updateCalledBy(_ calledBy: [Int64: [String]]) throws {
+        guard !calledBy.isEmpty else { return }
+        try write {
+            try connection.transaction {
+                let update = try connection.statement("UPDATE unit_content SET called_by = ? WHERE doc_id = ?")
+                for (index, docID) in calledBy.keys.sorted().enumerated() {
+                    guard var record = try recordsUnlocked([docID]).first, let newValue = calledBy[docID] else { continue }
+                    if record.calledBy == newValue { continue }
+                    let oldText = record.keywordText
+                    record.calledBy = newValue
+                    update.bind(1, StringArrayJSON.encode(newValue))
+                    update.bind(2, docID)
+                    try update.run()
+                    try forgetKeywordRow(docID, oldText)
+                    try insertKeywordRow(docID, record.keywordText)
+                    faultHook?(.updatedCalledBy, index)
+                }
+            }
+        }
+    }
+
+    private func deleteUnlocked(_ docIDs: [Int64]) throws {
+        let json = Self.jsonArray(docIDs)
+        // Only ids that exist have keyword rows to forget (a first build deletes nothing).
+        let present = try ids("SELECT doc_id FROM units WHERE doc_id IN (SELECT value FROM json_each(?))", json)
+        guard !present.isEmpty else { return }
+        for record in try recordsUnlocked(present) {
+            try forgetKeywordRow(record.docID, record.keywordText)
+        }
+        for table in ["unit_content", "units"] {
+            let statement = try connection.statement("DELETE FROM \(table) WHERE doc_id IN (SELECT value FROM json_each(?))")
+            statement.bind(1, json)
+            try statement.run()
+        }
+    }
+
+    /// Removes one row from the contentless keyword index: FTS5's 'delete' command needs the exact
+    /// text it indexed, which `keywordText` derives again from the unchanged record.
+    private func forgetKeywordRow(_ docID: Int64, _ text: [UInt8]) throws {
+        let statement = try connection.statement("INSERT INTO keyword_index(keyword_index, rowid, body) VALUES('delete', ?, ?)")
+        statement.bind(1, docID)
+        statement.bind(2, bytes: text)
+        try statement.run()
+    }
+
+    private func insertKeywordRow(_ docID: Int64, _ text: [UInt8]) throws {
+        let statement = try connection.statement("INSERT INTO keyword_index(rowid, body) VALUES(?, ?)")
+        statement.bind(1, docID)
+        statement.bind(2, bytes: text)
+        try statement.run()
+    }
+
+    // MARK: - reads
+
+    /// Documents of the given files (relative paths, exact match), ascending.
+    public func docIDs(inFiles files: [String]) throws -> [Int64] {
+        guard !files.isEmpty else { return [] }
+        return try read {
+            try ids("SELECT doc_id FROM units WHERE file IN (SELECT value FROM json_each(?)) ORDER BY doc_id",
+                    StringArrayJSON.encode(files))
+        }
+    }
+
+    /// The records of `docIDs`, in that order; ids not in the store are skipped.
+    public func records(docIDs: [Int64]) throws -> [UnitRecord] {
+        try read { try recordsUnlocked(docIDs) }
+    }
+
+    private func recordsUnlocked(_ docIDs: [Int64]) throws -> [UnitRecord] {
+        let statement = try connection.statement("""
+            SELECT u.file, u.name, u.qualified_name, u.line, u.end_line, u.language, u.unit_type, u.complexity,
+                u.has_loops, u.has_branches, u.has_error_handling, c.signature, c.docstring, c.parameters,
+                c.return_type, c.extends, c.parent_class, c.calls, c.called_by, c.variables, c.imports, c.code
+            FROM units u JOIN unit_content c ON c.doc_id = u.doc_id WHERE u.doc_id = ?
+            """)
+        var records: [UnitRecord] = []
+        records.reserveCapacity(docIDs.count)
+        for docID in docIDs {
+            statement.bind(1, docID)
+            defer { statement.reset() }
+            guard try statement.step() else { continue }
+            func array(_ column: Int32, _ name: String) throws -> [String] {
+                guard let items = statement.withBytes(column, StringArrayJSON.decode) else {
+                    throw StoreError.corrupt(path: path.path, reason: "column \(name) of document \(docID) is not a JSON array")
+                }
+                return items
+            }
+            records.append(UnitRecord(
+                docID: docID, file: statement.text(0), name: statement.text(1), qualifiedName: statement.text(2),
+                line: statement.int(3), endLine: statement.int(4), language: statement.text(5),
+                unitType: statement.text(6), signature: statement.text(11), docstring: statement.optionalText(12),
+                parameters: try array(13, "parameters"), returnType: statement.optionalText(14),
+                extends: statement.optionalText(15), parentClass: statement.optionalText(16),
+                calls: try array(17, "calls"), calledBy: try array(18, "called_by"), complexity: statement.int(7),
+                hasLoops: statement.int64(8) != 0, hasBranches: statement.int64(9) != 0,
+                hasErrorHandling: statement.int64(10) != 0, variables: try array(19, "variables"),
+                imports: try array(20, "imports"), code: statement.text(21)
+            ))
+        }
+        return records
+    }
+
+    /// BM25 keyword search (reference §2.5): the query is an OR of the quoted identifier tokens of
+    /// `query` (`IdentifierTokenizer`), scores are FTS5's `bm25()` negated (higher is better),
+    /// best first, at most `limit`, restricted to `subset` when given.
+    public func bm25(query: String, limit: Int, within subset: Set<Int64>?) throws -> [(docID: Int64, score: Double)] {
+        guard limit > 0, let match = Self.keywordQuery(query) else { return [] }
+        if let subset, subset.isEmpty { return [] }
+        return try read {
+            var results: [(docID: Int64, score: Double)] = []
+            // Without a subset SQLite stops at `limit`; with one, rows outside it are skipped in
+            // rank order (FTS5 scores every match to sort anyway, so this costs no extra scoring).
+            let sql = subset == nil
+                ? "SELECT rowid, bm25(keyword_index) FROM keyword_index WHERE keyword_index MATCH ?1 ORDER BY bm25(keyword_index) LIMIT ?2"
+                : "SELECT rowid, bm25(keyword_index) FROM keyword_index WHERE keyword_index MATCH ?1 ORDER BY bm25(keyword_index)"
+            let statement = try connection.statement(sql)
+            defer { statement.reset() }
+            statement.bind(1, match)
+            if subset == nil { statement.bind(2, limit) }
+            while results.count < limit, try statement.step() {
+                let docID = statement.int64(0)
+                if let subset, !subset.contains(docID) { continue }
+                results.append((docID, -statement.double(1)))
+            }
+            return results
+        }
+    }
+
+    /// The FTS5 MATCH expression for a keyword query: distinct identifier tokens, quoted, OR-ed.
+    static func keywordQuery(_ query: String) -> String? {
+        var seen = Set<String>()
+        let tokens = IdentifierTokenizer.tokenize(query).filter { seen.insert($0).inserted }
+        guard !tokens.isEmpty else { return nil }
+        return tokens.map { "\"\($0)\"" }.joined(separator: " OR ")
+    }
+
+    /// Documents whose code matches `pattern` (ICU syntax) anywhere, with `^`/`$` matching at line
+    /// boundaries, case-insensitive unless `caseSensitive`. Rows whose match runs past the time limit
+    /// count as no match (see `regexTimeouts`).
+    /// - Throws: `StoreError.invalidRegex` when the pattern does not compile.
+    public func docIDs(whereCodeMatches pattern: String, caseSensitive: Bool) throws -> Set<Int64> {
+        let full = (caseSensitive ? "(?m)" : "(?mi)") + pattern
+        return try read {
+            _ = try regex.compile(full)
+            regex.resetQueryBudget()
+            return Set(try ids("SELECT doc_id FROM unit_content WHERE regexp(?, code)", full))
+        }
+    }
+
+    /// Documents whose file path matches `fileMatchingRegex` (ICU syntax, case-sensitive; the
+    /// product's `--include` / `--exclude` globs compile to these).
+    public func docIDs(fileMatchingRegex pattern: String) throws -> Set<Int64> {
+        try read {
+            _ = try regex.compile(pattern)
+            regex.resetQueryBudget()
+            return Set(try ids("SELECT doc_id FROM units WHERE regexp(?, file)", pattern))
+        }
+    }
+
+    /// Documents whose file path starts with `filePrefix` (byte-wise, no wildcards; the subdirectory
+    /// filter: pass `"sub/dir/"`).
+    public func docIDs(filePrefix: String) throws -> Set<Int64> {
+        if filePrefix.isEmpty { return try allDocIDs() }
+        return try read {
+            // A range over the file index: every string with the prefix sorts in [prefix, prefix + U+10FFFF).
+            Set(try ids("SELECT doc_id FROM units WHERE file >= ?1 AND file < ?1 || char(1114111)", filePrefix))
+        }
+    }
+
+    /// Rows that hit the regex time limit during the last regex query (0 when all finished).
+    public var regexTimeouts: Int {
+        lock.withLock { regex.timeouts }
+    }
+
+    /// Every document id.
+    public func allDocIDs() throws -> Set<Int64> {
+        try read { try allDocIDsUnlocked() }
+    }
+
+    private func allDocIDsUnlocked() throws -> Set<Int64> {
+        Set(try ids("SELECT doc_id FROM units", nil))
+    }
+
+    /// The largest document id in the store (nil when empty).
+    public func maxDocID() throws -> Int64? {
+        try read { try connection.scalarInt("SELECT max(doc_id) FROM units") }
+    }
+
+    /// Distinct file paths, sorted.
+    public func allFiles() throws -> [String] {
+        try read {
+            let statement = try connection.statement("SELECT DISTINCT file FROM units ORDER BY file")
+            defer { statement.reset() }
+            var files: [String] = []
+            while try statement.step() { files.append(statement.text(0)) }
+            return files
+        }
+    }
+
+    /// Number of documents.
+    public var count: Int {
+        get throws { try read { Int(try connection.scalarInt("SELECT count(*) FROM units") ?? 0) } }
+    }
+
+    /// `(docID, name, calls)` of every document, ascending by id, for whole-project call-graph resolution.
+    public func namesAndCalls() throws -> [(docID: Int64, name: String, calls: [String])] {
+        try read {
+            let statement = try connection.statement(
+                "SELECT u.doc_id, u.name, c.calls FROM units u JOIN unit_content c ON c.doc_id = u.doc_id ORDER BY u.doc_id")
+            defer { statement.reset() }
+            var rows: [(docID: Int64, name: String, calls: [String])] = []
+            while try statement.step() {
+                let docID = statement.int64(0)
+                guard let calls = statement.withBytes(2, StringArrayJSON.decode) else {
+                    throw StoreError.corrupt(path: path.path, reason: "column calls of document \(docID) is not a JSON array")
+                }
+                rows.append((docID, statement.text(1), calls))
+            }
+            return rows
+        }
+    }
+
+    // MARK: - product key/value
+
+    /// A value the product stored under `key` (nil when absent).
+    public func value(forKey key: String) throws -> String? {
+        try read {
+            let statement = try connection.statement("SELECT value FROM kv WHERE key = ?")
+            defer { statement.reset() }
+            statement.bind(1, key)
+            return try statement.step() ? statement.text(0) : nil
+        }
+    }
+
+    /// Stores (or with nil removes) a product value, in its own transaction.
+    public func setValue(_ value: String?, forKey key: String) throws {
+        try write {
+            let statement = try connection.statement(
+                value == nil ? "DELETE FROM kv WHERE key = ?1" : "INSERT OR REPLACE INTO kv(key, value) VALUES(?1, ?2)")
+            statement.bind(1, key)
+            if let value { statement.bind(2, value) }
+            try statement.run()
+        }
+    }
+
+    // MARK: - integrity
+
+    /// Full check: SQLite `quick_check` and, on a writable store, FTS5's own integrity check of the
+    /// keyword index's structure. Slow on big stores: for repair commands, not searches.
+    /// - Throws: `StoreError.corrupt` with what was found.
+    public func verifyIntegrity() throws {
+        try lock.withLock {
+            if let problems = integrityProblems() {
+                throw StoreError.corrupt(path: path.path, reason: "quick_check: \(problems)")
+            }
+            guard !isReadOnly else { return }
+            do {
+                try connection.execute("INSERT INTO keyword_index(keyword_index) VALUES('integrity-check')")
+            } catch let error as StoreError {
+                throw StoreError.corrupt(path: path.path, reason: "keyword index: \(error)")
+            }
+        }
+    }
+
+    /// `quick_check` findings, or nil when the database is sound.
+    private func integrityProblems() -> String? {
+        do {
+            let statement = try connection.statement("PRAGMA quick_check(5)")
+            defer { statement.reset() }
+            var lines: [String] = []
+            while try statement.step() { lines.append(statement.text(0)) }
+            return lines == ["ok"] ? nil : lines.joined(separator: "; ")
+        } catch let StoreError.corrupt(_, reason) {
+            return reason
+        } catch let StoreError.sqlite(_, _, message) {
+            return message
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    // MARK: - plumbing
+
+    private func ids(_ sql: String, _ argument: String?) throws -> [Int64] {
+        let statement = try connection.statement(sql)
+        defer { statement.reset() }
+        if let argument { statement.bind(1, argument) }
+        var result: [Int64] = []
+        while try statement.step() { result.append(statement.int64(0)) }
+        return result
+    }
+
+    private static func jsonArray(_ ids: [Int64]) -> String {
+        "[" + ids.map(String.init).joined(separator: ",") + "]"
+    }
+
+    private func read<T>(_ body: () throws -> T) throws -> T {
+        try lock.withLock { try withCorruptionCheck(body) }
+    }
+
+    private func write<T>(_ body: () throws -> T) throws -> T {
+        guard !isReadOnly else { throw StoreError.readOnly(path: path.path) }
+        return try lock.withLock { try withCorruptionCheck(body) }
+    }
+
+    /// Adds `quick_check`'s findings to a corruption error SQLite reported mid-query.
+    private func withCorruptionCheck<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let StoreError.corrupt(file, reason) {
+            let details = integrityProblems().map { "; quick_check: \($0)" } ?? ""
+            throw StoreError.corrupt(path: file, reason: reason + details)
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// Module Store: see ARCHITECTURE.md for what it owns.

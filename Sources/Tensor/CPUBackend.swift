@@ -1,0 +1,194 @@
+import CBLAS
+import CKernels
+import Foundation
+
+/// The CPU backend: OpenBLAS SGEMM for `linear` and attention, AVX2/FMA kernels (with scalar fallbacks)
+/// for the element-wise operations, all parallelised over one `IntraOpPool`.
+///
+/// Threads: OpenBLAS is set to one thread and every operation splits its own work (GEMM rows, attention
+/// heads, element-wise rows) over the pool, so the process never runs more than `threads` busy threads.
+/// `openblas_set_num_threads` is process-wide: a component that raises it while this backend runs would
+/// oversubscribe the cores.
+public final class CPUBackend: Backend, @unchecked Sendable {
+    public let pool: IntraOpPool
+    /// Per-operation timings, when `COLGREP_PROFILE=1`.
+    public let profile: OpProfile?
+    /// The arithmetic of `linear` (the other operations are always fp32).
+    public let precision: CPUPrecision
+    public var name: String {
+        "cpu (\(precision == .fp32 ? "openblas fp32" : "int8") + \(ck_has_avx2() != 0 ? "avx2" : "scalar"), \(pool.threads) threads)"
+    }
+
+    /// `threads`: how many cores to use; nil uses every core of the machine.
+    /// `precision`: `linear`'s arithmetic; nil picks int8 where the CPU supports it (`CPUPrecision.automatic`).
+    public init(threads: Int? = nil, precision: CPUPrecision? = nil) {
+        self.precision = precision ?? .automatic
+        pool = IntraOpPool(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        profile = OpProfile.enabledByEnvironment ? OpProfile() : nil
+        openblas_set_num_threads(1)
+    }
+
+    @inline(__always)
+    func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
+        guard let profile else { return try body() }
+        return try profile.measure(name, body)
+    }
+
+    // MARK: transfers
+
+    public func upload(_ matrix: HostMatrix) throws -> any DeviceMatrix { CPUMatrix(matrix) }
+
+    public func download(_ matrix: any DeviceMatrix) throws -> HostMatrix { try cpu(matrix).host }
+
+    public func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix {
+        try timed("gather") {
+            let t = try cpu(table)
+            let out = CPUMatrix(rows: ids.count, cols: t.cols)
+            for (row, id) in ids.enumerated() {
+                guard id >= 0, Int(id) < t.rows else {
+                    throw TensorError("gather: id \(id) outside the table's \(t.rows) rows")
+                }
+                (out.pointer + row * t.cols).update(from: t.pointer + Int(id) * t.cols, count: t.cols)
+            }
+            return out
+        }
+    }
+
+    // MARK: element-wise
+
+    public func layerNorm(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix {
+        try timed("layerNorm") {
+            let x = try cpu(x), w = try cpu(weight), b = try bias.map(cpu)
+            guard w.rows * w.cols == x.cols, b.map({ $0.rows * $0.cols == x.cols }) ?? true else {
+                throw TensorError("layerNorm: weight/bias width differs from \(x.cols) columns")
+            }
+            let out = CPUMatrix(rows: x.rows, cols: x.cols)
+            let src = SharedPointer(x.pointer), dst = SharedPointer(out.pointer)
+            let wp = SharedPointer(w.pointer), bp = b.map { SharedPointer($0.pointer) }
+            let cols = x.cols
+            pool.forEachRange(x.rows, grain: 64) { r in
+                ck_layer_norm(src.base + r.lowerBound * cols, dst.base + r.lowerBound * cols, r.count, cols, wp.base, bp?.base, eps)
+            }
+            return out
+        }
+    }
+
+    public func geglu(_ x: any DeviceMatrix) throws -> any DeviceMatrix {
+        try timed("geglu") {
+            let x = try cpu(x)
+            guard x.cols % 2 == 0 else { throw TensorError("geglu: odd width \(x.cols)") }
+            let half = x.cols / 2
+            let out = CPUMatrix(rows: x.rows, cols: half)
+            let src = SharedPointer(x.pointer), dst = SharedPointer(out.pointer)
+            pool.forEachRange(x.rows, grain: 32) { r in
+                ck_geglu(src.base + r.lowerBound * 2 * half, dst.base + r.lowerBound * half, r.count, half)
+            }
+            return out
+        }
+    }
+
+    public func add(_ a: any DeviceMatrix, _ b: any DeviceMatrix) throws -> any DeviceMatrix {
+        try timed("add") {
+            let a = try cpu(a), b = try cpu(b)
+            guard a.rows == b.rows, a.cols == b.cols else {
+                throw TensorError("add: \(a.rows)×\(a.cols) and \(b.rows)×\(b.cols)")
+            }
+            let out = CPUMatrix(rows: a.rows, cols: a.cols)
+            let pa = SharedPointer(a.pointer), pb = SharedPointer(b.pointer), po = SharedPointer(out.pointer)
+            let cols = a.cols
+            pool.forEachRange(a.rows, grain: 256) { r in
+                let o = r.lowerBound * cols
+                ck_add(pa.base + o, pb.base + o, po.base + o, r.count * cols)
+            }
+            return out
+        }
+    }
+
+    public func l2Normalize(_ x: any DeviceMatrix) throws -> any DeviceMatrix {
+        try timed("l2Normalize") {
+            let x = try cpu(x)
+            let out = CPUMatrix(rows: x.rows, cols: x.cols)
+            let src = SharedPointer(x.pointer), dst = SharedPointer(out.pointer)
+            let cols = x.cols
+            pool.forEachRange(x.rows, grain: 256) { r in
+                ck_l2_normalize(src.base + r.lowerBound * cols, dst.base + r.lowerBound * cols, r.count, cols)
+            }
+            return out
+        }
+    }
+
+    // MARK: GEMM
+
+    public func linear(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?,
+                       activation: Activation, residual: (any DeviceMatrix)?) throws -> any DeviceMatrix {
+        try timed("linear") {
+            let x = try cpu(x), w = try cpu(weight), b = try bias.map(cpu), res = try residual.map(cpu)
+            guard w.cols == x.cols else { throw TensorError("linear: input width \(x.cols), weight \(w.rows)×\(w.cols)") }
+            let n = w.rows, k = x.cols
+            guard b.map({ $0.rows * $0.cols == n }) ?? true else { throw TensorError("linear: bias width differs from \(n)") }
+            guard res.map({ $0.rows == x.rows && $0.cols == n }) ?? true else { throw TensorError("linear: residual shape differs from \(x.rows)×\(n)") }
+            let out = CPUMatrix(rows: x.rows, cols: n)
+            let px = SharedPointer(x.pointer), pw = SharedPointer(w.pointer), po = SharedPointer(out.pointer)
+            let pb = b.map { SharedPointer($0.pointer) }, pr = res.map { SharedPointer($0.pointer) }
+            pool.forEachRange(x.rows, grain: 16) { r in
+                let rows = r.count, y = po.base + r.lowerBound * n
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
+                            1, px.base + r.lowerBound * k, Int32(k), pw.base, Int32(k), 0, y, Int32(n))
+                Self.epilogue(y, rows: rows, cols: n, bias: pb?.base, activation: activation,
+                              residual: pr.map { $0.base + r.lowerBound * n })
+            }
+            return out
+        }
+    }
+
+    /// Bias, activation and residual applied to a block of GEMM output while it is still in cache.
+    static func epilogue(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafeMutablePointer<Float>?,
+                         activation: Activation, residual: UnsafeMutablePointer<Float>?) {
+        if let bias {
+            for row in 0..<rows { ck_add(y + row * cols, bias, y + row * cols, cols) }
+        }
+        switch activation {
+        case .none: break
+        case .gelu: ck_gelu(y, rows * cols)
+        case .geluTanh: ck_gelu_tanh(y, rows * cols)
+        }
+        if let residual { ck_add(y, residual, y, rows * cols) }
+    }
+
+    // MARK: attention
+
+    public func attention(_ qkv: any DeviceMatrix, batch: PackedBatch, heads: Int, headDim: Int,
+                          rotary: Rotary?, window: Int?) throws -> any DeviceMatrix {
+        try timed("attention") {
+            let qkv = try cpu(qkv)
+            let width = heads * headDim
+            guard qkv.cols == 3 * width, qkv.rows == batch.tokenCount else {
+                throw TensorError("attention: qkv is \(qkv.rows)×\(qkv.cols), expected \(batch.tokenCount)×\(3 * width)")
+            }
+            guard rotary == nil || headDim % 2 == 0 else { throw TensorError("attention: rotary needs an even head size") }
+            let out = CPUMatrix(rows: qkv.rows, cols: width)
+            let maxLength = batch.maxSequenceLength
+            let table = rotary.map { RotaryTable(theta: $0.theta, headDim: headDim, positions: maxLength) }
+            let kernel = AttentionKernel(qkv: SharedPointer(qkv.pointer), out: SharedPointer(out.pointer), heads: heads,
+                                         headDim: headDim, halfWindow: window.map { $0 / 2 }, rotary: table)
+            let ranges = (0..<batch.sequenceCount).map { batch.range(of: $0) }
+            var costs: [Int] = []
+            costs.reserveCapacity(ranges.count * heads)
+            for range in ranges {
+                let keys = window.map { min(range.count, $0 + 1) } ?? range.count
+                for _ in 0..<heads { costs.append(range.count * keys + range.count) }
+            }
+            let scratch = (0..<min(pool.threads, costs.count)).map { _ in AttentionScratch(maxLength: maxLength, headDim: headDim) }
+            pool.forEachTask(costs: costs) { worker, task in
+                kernel.run(rows: ranges[task / heads], head: task % heads, scratch: scratch[worker])
+            }
+            withExtendedLifetime((qkv, table, scratch)) {}
+            return out
+        }
+    }
+
+    func cpu(_ m: any DeviceMatrix) throws -> CPUMatrix {
+        guard let m = m as? CPUMatrix else { throw TensorError("CPUBackend was handed a matrix of another backend (\(type(of: m)))") }
+        return m
+    }
+}

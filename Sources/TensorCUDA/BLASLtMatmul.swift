@@ -1,0 +1,126 @@
+import CCUDA
+import Foundation
+
+/// Tensor-core GEMMs through cuBLASLt: `D = epilogue(x · Wᵀ (+ bias)) + beta · C` for row-major
+/// activations and PyTorch-layout weights. Plans (descriptors + the heuristic's algorithm) are cached
+/// per shape, so a repeated shape costs one `cublasLtMatmul` call.
+final class BLASLtMatmul {
+    let context: CUDAContext
+    let handle: cublasLtHandle_t
+    private let workspace: DeviceBlock
+    private let pool: DeviceMemoryPool
+    private var plans: [PlanKey: Plan] = [:]
+    static let workspaceBytes = 32 << 20
+
+    /// cudaDataType values.
+    enum DataType: Int32 {
+        case float32 = 0   // CUDA_R_32F
+        case bfloat16 = 14 // CUDA_R_16BF
+    }
+
+    enum Epilogue: Int32 {
+        case none = 1      // CUBLASLT_EPILOGUE_DEFAULT
+        case bias = 4      // CUBLASLT_EPILOGUE_BIAS
+        case gelu = 32     // CUBLASLT_EPILOGUE_GELU (tanh approximation)
+        case geluBias = 36 // CUBLASLT_EPILOGUE_GELU_BIAS
+    }
+
+    struct PlanKey: Hashable {
+        var m: Int, n: Int, k: Int
+        var input: Int32, output: Int32, compute: Int32
+        var epilogue: Int32
+    }
+
+    final class Plan {
+        let api: CCUDABLASLtAPI
+        var desc: cublasLtMatmulDesc_t? = nil
+        var a: cublasLtMatrixLayout_t? = nil
+        var b: cublasLtMatrixLayout_t? = nil
+        var d: cublasLtMatrixLayout_t? = nil
+        var algo = cublasLtMatmulAlgo_t()
+        init(api: CCUDABLASLtAPI) { self.api = api }
+        deinit {
+            if let desc { _ = api.cublasLtMatmulDescDestroy(desc) }
+            for layout in [a, b, d] { if let layout { _ = api.cublasLtMatrixLayoutDestroy(layout) } }
+        }
+    }
+
+    init(context: CUDAContext, pool: DeviceMemoryPool) throws {
+        self.context = context
+        self.pool = pool
+        var handle: cublasLtHandle_t? = nil
+        let status = context.libraries.blasLt.cublasLtCreate(&handle)
+        guard status == 0, let handle else { throw CUDAError.blas(call: "cublasLtCreate", status: status) }
+        self.handle = handle
+        workspace = try pool.allocate(bytes: Self.workspaceBytes)
+    }
+
+    deinit {
+        plans.removeAll()
+        _ = context.libraries.blasLt.cublasLtDestroy(handle)
+        pool.release(workspace)
+    }
+
+    private func check(_ status: cublasStatus_t, _ call: String) throws {
+        if status != 0 { throw CUDAError.blas(call: call, status: status) }
+    }
+
+    /// `d[n × m] = epilogue(x[n × k] · w[m × k]ᵀ + bias[m]) + beta · c[n × m]`, all row-major.
+    func run(rows n: Int, outFeatures m: Int, inFeatures k: Int, x: UInt64, weight: UInt64, bias: UInt64?,
+             c: UInt64?, beta: Float, d: UInt64, input: DataType, output: DataType, allowTF32: Bool = false,
+             epilogue: Epilogue) throws {
+        let compute = (input == .float32 && allowTF32) ? Int32(CCUBLAS_COMPUTE_32F_FAST_TF32) : Int32(CCUBLAS_COMPUTE_32F)
+        let key = PlanKey(m: m, n: n, k: k, input: input.rawValue, output: output.rawValue, compute: compute, epilogue: epilogue.rawValue)
+        let plan = try plans[key] ?? makePlan(key, biasPointer: bias ?? 0)
+        plans[key] = plan
+        let api = context.libraries.blasLt
+        if let bias {
+            var pointer = bias
+            try check(api.cublasLtMatmulDescSetAttribute(plan.desc, Int32(CCUBLASLT_MATMUL_DESC_BIAS_POINTER), &pointer, 8), "set bias")
+        }
+        var alpha: Float = 1
+        var betaValue: Float = c == nil ? 0 : beta
+        let cPointer = c ?? d
+        try check(api.cublasLtMatmul(handle, plan.desc, &alpha,
+                                     UnsafeRawPointer(bitPattern: UInt(weight)), plan.a,
+                                     UnsafeRawPointer(bitPattern: UInt(x)), plan.b, &betaValue,
+                                     UnsafeRawPointer(bitPattern: UInt(cPointer)), plan.d,
+                                     UnsafeMutableRawPointer(bitPattern: UInt(d)), plan.d,
+                                     &plan.algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace.pointer)),
+                                     Self.workspaceBytes, context.computeStream), "cublasLtMatmul(\(n)x\(m)x\(k))")
+    }
+
+    private func makePlan(_ key: PlanKey, biasPointer: UInt64) throws -> Plan {
+        let api = context.libraries.blasLt
+        let plan = Plan(api: api)
+        try check(api.cublasLtMatmulDescCreate(&plan.desc, key.compute, Int32(CCUDA_R_32F)), "cublasLtMatmulDescCreate")
+        var transA = Int32(CCUBLAS_OP_T), transB = Int32(CCUBLAS_OP_N)
+        try check(api.cublasLtMatmulDescSetAttribute(plan.desc, Int32(CCUBLASLT_MATMUL_DESC_TRANSA), &transA, 4), "set transA")
+        try check(api.cublasLtMatmulDescSetAttribute(plan.desc, Int32(CCUBLASLT_MATMUL_DESC_TRANSB), &transB, 4), "set transB")
+        var epilogue = UInt32(key.epilogue)
+        try check(api.cublasLtMatmulDescSetAttribute(plan.desc, Int32(CCUBLASLT_MATMUL_DESC_EPILOGUE), &epilogue, 4), "set epilogue")
+        if biasPointer != 0 {
+            var pointer = biasPointer
+            try check(api.cublasLtMatmulDescSetAttribute(plan.desc, Int32(CCUBLASLT_MATMUL_DESC_BIAS_POINTER), &pointer, 8), "set bias")
+        }
+        // Column-major view of row-major data: W (m × k row-major) is k × m column-major, used transposed;
+        // x (n × k) is k × n; D (n × m) is m × n.
+        try check(api.cublasLtMatrixLayoutCreate(&plan.a, key.input, UInt64(key.k), UInt64(key.m), Int64(key.k)), "layout A")
+        try check(api.cublasLtMatrixLayoutCreate(&plan.b, key.input, UInt64(key.k), UInt64(key.n), Int64(key.k)), "layout B")
+        try check(api.cublasLtMatrixLayoutCreate(&plan.d, key.output, UInt64(key.m), UInt64(key.n), Int64(key.m)), "layout D")
+        var preference: cublasLtMatmulPreference_t? = nil
+        try check(api.cublasLtMatmulPreferenceCreate(&preference), "cublasLtMatmulPreferenceCreate")
+        defer { _ = api.cublasLtMatmulPreferenceDestroy(preference) }
+        var workspaceBytes = UInt64(Self.workspaceBytes)
+        try check(api.cublasLtMatmulPreferenceSetAttribute(preference, Int32(CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES), &workspaceBytes, 8), "set workspace")
+        var result = cublasLtMatmulHeuristicResult_t()
+        var returned: Int32 = 0
+        try check(api.cublasLtMatmulAlgoGetHeuristic(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, preference, 1, &result, &returned),
+                  "cublasLtMatmulAlgoGetHeuristic(\(key.n)x\(key.m)x\(key.k))")
+        guard returned > 0 else {
+            throw CUDAError.blas(call: "cublasLtMatmulAlgoGetHeuristic found no algorithm for \(key.n)x\(key.m)x\(key.k)", status: 15)
+        }
+        plan.algo = result.algo
+        return plan
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Whether this process can use a CUDA GPU, and if not, why.
+public enum CUDAAvailability: Sendable, Equatable, CustomStringConvertible {
+    /// The libraries loaded and at least one device is visible; the text names them.
+    case available(String)
+    /// The reason, ready to show ("GPU unavailable: …" comes from `description`).
+    case unavailable(String)
+
+    public var isAvailable: Bool {
+        if case .available = self { return true }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .available(let detail): return "GPU available: \(detail)"
+        case .unavailable(let reason): return "GPU unavailable: \(reason)"
+        }
+    }
+
+    /// Probes once per process: loads the libraries and opens device 0 without compiling anything.
+    static let probed: CUDAAvailability = {
+        switch CUDALibraries.shared {
+        case .failure(let error):
+            return .unavailable(Self.reason(error))
+        case .success(let libraries):
+            do {
+                let context = try CUDAContext(libraries: libraries, ordinal: 0)
+                return .available("\(context.name) (\(context.architecture)), driver \(CUDALibraries.versionText(libraries.driverVersion)), NVRTC \(libraries.nvrtcVersion.major).\(libraries.nvrtcVersion.minor)")
+            } catch {
+                return .unavailable(Self.reason(error))
+            }
+        }
+    }()
+
+    static func reason(_ error: Error) -> String {
+        if case CUDAError.unavailable(let reason) = error { return reason }
+        return "\(error)"
+    }
+}

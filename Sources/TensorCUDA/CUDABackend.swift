@@ -1,0 +1,418 @@
+import CCUDA
+import Foundation
+import Tensor
+
+/// The CUDA implementation of `Backend`: kernels compiled by NVRTC for the device's exact
+/// architecture (cached on disk), cuBLASLt tensor-core GEMMs with fused epilogues, a flash-attention
+/// kernel over packed variable-length sequences, and a device memory pool behind every result.
+///
+/// Not thread-safe: one backend serves one thread at a time (make one per thread or per device).
+public final class CUDABackend: Backend {
+    /// Whether a GPU can be used in this process, with the reason when not. Probed once.
+    public static var availability: CUDAAvailability { CUDAAvailability.probed }
+
+    public let precision: CUDAPrecision
+    public let name: String
+    /// Time of each start-up step, in order (library load, context, kernel modules, cuBLASLt).
+    public private(set) var startupSteps: [StartupStep] = []
+    /// Use the exact fp32-arithmetic attention kernel even where the tensor-core one applies.
+    public var forceScalarAttention = false
+
+    let context: CUDAContext
+    let pool: DeviceMemoryPool
+    let blas: BLASLtMatmul
+    let compiler: KernelCompiler
+    private var core: [String: CUfunction] = [:]
+    private var modules: [CUmodule] = []
+    private var attentionModules: [Int: [String: CUfunction]] = [:]
+    private let idsStaging: PinnedBuffer
+    private let downloadStaging: PinnedBuffer
+    private let uploadStaging: [PinnedBuffer]
+    private let copyDone: CUevent
+    private var ropeTables: [RopeKey: (positions: Int, table: CUDAMatrix)] = [:]
+    private var batchCache: (cuSeqlens: [Int32], cu: CUDAMatrix, tiles: CUDAMatrix, tileCount: Int)? = nil
+
+    /// One step of start-up and how long it took.
+    public struct StartupStep: Sendable, CustomStringConvertible {
+        public var step: String
+        public var seconds: Double
+        public var description: String { String(format: "%@: %.1f ms", step, seconds * 1000) }
+    }
+
+    private struct RopeKey: Hashable { var theta: Float; var headDim: Int }
+
+    /// Opens CUDA device `device` (an index among those `CUDA_VISIBLE_DEVICES` leaves visible),
+    /// loading or compiling the element-wise kernels. Attention kernels load at first use or in `prepare`.
+    public init(device: Int = 0, precision: CUDAPrecision = .bf16,
+                kernelCache: KernelCache? = KernelCache(directory: KernelCache.defaultDirectory())) throws {
+        var clock = ContinuousClock.now
+        var steps: [StartupStep] = []
+        func lap(_ step: String) {
+            let now = ContinuousClock.now
+            let elapsed = now - clock
+            steps.append(StartupStep(step: step, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
+            clock = now
+        }
+        let libraries = try CUDALibraries.shared.get()
+        lap("load driver, NVRTC and cuBLASLt")
+        context = try CUDAContext(libraries: libraries, ordinal: device)
+        lap("driver init, device \(device) and context")
+        self.precision = precision
+        pool = DeviceMemoryPool(allocator: context)
+        compiler = KernelCompiler(libraries: libraries, cache: kernelCache)
+        idsStaging = try PinnedBuffer(context: context)
+        downloadStaging = try PinnedBuffer(context: context)
+        uploadStaging = [try PinnedBuffer(context: context), try PinnedBuffer(context: context)]
+        copyDone = try context.makeEvent()
+        blas = try BLASLtMatmul(context: context, pool: pool)
+        lap("cuBLASLt handle and workspace")
+        name = "cuda:\(device) (\(context.name), \(context.architecture), \(precision.rawValue))"
+        let (coreModule, origin) = try loadModule(name: "core", source: KernelSource.core, options: precisionOptions)
+        for kernel in KernelSource.coreKernels { core[kernel] = try context.function(coreModule, kernel) }
+        lap("core kernels (\(origin.rawValue))")
+        startupSteps = steps
+    }
+
+    deinit {
+        batchCache = nil
+        ropeTables.removeAll()
+        try? context.makeCurrent()
+        _ = context.driver.cuStreamSynchronize(context.computeStream)
+        _ = context.driver.cuEventDestroy(copyDone)
+        for module in modules { _ = context.driver.cuModuleUnload(module) }
+    }
+
+    private var precisionOptions: [String] { precision == .bf16 ? ["-DCG_BF16=1"] : ["-DCG_BF16=0"] }
+
+    private func loadModule(name: String, source: String, options: [String]) throws -> (CUmodule, KernelCompiler.Origin) {
+        let built = try compiler.binary(module: name, source: source, architecture: context.architecture, options: options)
+        let module = try context.loadModule(built.image)
+        modules.append(module)
+        return (module, built.origin)
+    }
+
+    /// Loads (or compiles) the attention kernels for these head dimensions now rather than at first use,
+    /// so start-up cost is paid once and reported in `startupSteps`.
+    public func prepare(headDims: [Int]) throws {
+        for headDim in headDims { _ = try attentionKernels(headDim: headDim) }
+    }
+
+    private func attentionKernels(headDim: Int) throws -> [String: CUfunction] {
+        if let kernels = attentionModules[headDim] { return kernels }
+        guard headDim >= 2, headDim <= 128, headDim % 2 == 0 else {
+            throw CUDAError.invalidArgument("attention head dimension \(headDim) is not supported (even, 2…128)")
+        }
+        let start = ContinuousClock.now
+        let (module, origin) = try loadModule(name: "attention-\(headDim)", source: KernelSource.attention,
+                                              options: precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"])
+        var kernels = [KernelSource.attentionScalarKernel: try context.function(module, KernelSource.attentionScalarKernel)]
+        if precision == .bf16 && headDim == 64 {
+            kernels[KernelSource.attentionTensorCoreKernel] = try context.function(module, KernelSource.attentionTensorCoreKernel)
+        }
+        attentionModules[headDim] = kernels
+        let elapsed = ContinuousClock.now - start
+        startupSteps.append(StartupStep(step: "attention-\(headDim) kernels (\(origin.rawValue))",
+                                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
+        return kernels
+    }
+
+    // MARK: memory
+
+    /// A pooled matrix; an out-of-memory error says how many rows would have fit.
+    func makeMatrix(rows: Int, cols: Int, type: CUDAElementType? = nil) throws -> CUDAMatrix {
+        let type = type ?? precision.elementType
+        let bytes = max(rows * cols * type.size, 1)
+        do {
+            return CUDAMatrix(rows: rows, cols: cols, elementType: type, block: try pool.allocate(bytes: bytes), pool: pool)
+        } catch CUDAError.outOfMemory(let requested, let free, let total, _) {
+            let fitRows = bytes > 0 ? max(0, rows * free / max(bytes, 1)) : 0
+            throw CUDAError.outOfMemory(requestedBytes: requested, freeBytes: free, totalBytes: total,
+                                        hint: "A \(rows) × \(cols) activation did not fit; batches of about \(fitRows / 2) tokens would (lower the token budget, or free the GPU).")
+        }
+    }
+
+    func cuda(_ matrix: any DeviceMatrix, _ role: String) throws -> CUDAMatrix {
+        guard let matrix = matrix as? CUDAMatrix else {
+            throw CUDAError.invalidArgument("\(role) is a \(type(of: matrix)), not a matrix of this CUDA backend")
+        }
+        return matrix
+    }
+
+    private func function(_ name: String) -> CUfunction { core[name]! }
+    func coreFunction(_ name: String) -> CUfunction { core[name]! }
+
+    private func gridFor(_ count: Int, threads: Int = 256) -> Int {
+        max(1, min((count + threads - 1) / threads, context.multiprocessorCount * 32))
+    }
+
+    private func launchElementwise(_ name: String, count: Int, _ arguments: [KernelArgument]) throws {
+        guard count > 0 else { return }
+        try context.launch(function(name), grid: (gridFor(count), 1, 1), block: (256, 1, 1), arguments)
+    }
+
+    private func launchRowWarps(_ name: String, rows: Int, _ arguments: [KernelArgument]) throws {
+        guard rows > 0 else { return }
+        try context.launch(function(name), grid: ((rows + 3) / 4, 1, 1), block: (128, 1, 1), arguments)
+    }
+
+    // MARK: Backend — copies
+
+    public func upload(_ matrix: HostMatrix) throws -> any DeviceMatrix {
+        try uploadMatrix(matrix.values, rows: matrix.rows, cols: matrix.cols)
+    }
+
+    /// Uploads through two pinned staging buffers on the copy stream, so the host copy of one chunk
+    /// overlaps the DMA of the previous one; bf16 conversion runs on the device.
+    func uploadMatrix(_ values: [Float], rows: Int, cols: Int) throws -> CUDAMatrix {
+        try context.makeCurrent()
+        let out = try makeMatrix(rows: rows, cols: cols)
+        let total = rows * cols
+        guard total > 0 else { return out }
+        let chunk = 8 << 20  // floats per chunk (32 MiB)
+        var temporaries: [CUDAMatrix] = []
+        if precision == .bf16 {
+            for _ in 0..<2 { temporaries.append(try makeMatrix(rows: 1, cols: min(chunk, total), type: .float32)) }
+        }
+        try values.withUnsafeBytes { source in
+            var offset = 0
+            var slot = 0
+            while offset < total {
+                let count = min(chunk, total - offset)
+                let staging = uploadStaging[slot]
+                let host = try staging.acquire(bytes: count * 4)
+                host.copyMemory(from: source.baseAddress! + offset * 4, byteCount: count * 4)
+                let destination = precision == .bf16 ? temporaries[slot].pointer : out.pointer + UInt64(offset * 4)
+                try context.check(context.driver.cuMemcpyHtoDAsync(destination, host, count * 4, context.copyStream), "cuMemcpyHtoDAsync")
+                try context.order(context.computeStream, after: context.copyStream, event: copyDone)
+                if precision == .bf16 {
+                    try launchElementwise("convert_f32_to_act", count: count, [
+                        .pointer(temporaries[slot].pointer), .pointer(out.pointer + UInt64(offset * 2)), .int64(Int64(count)),
+                    ])
+                }
+                try staging.markUsed(on: context.computeStream)
+                offset += count
+                slot ^= 1
+            }
+        }
+        return out
+    }
+
+    public func download(_ matrix: any DeviceMatrix) throws -> HostMatrix {
+        let m = try cuda(matrix, "download source")
+        return HostMatrix(rows: m.rows, cols: m.cols, values: try downloadFloats(m))
+    }
+
+    func downloadFloats(_ m: CUDAMatrix) throws -> [Float] {
+        try context.makeCurrent()
+        guard m.count > 0 else { return [] }
+        var source = m
+        if m.elementType == .bfloat16 {
+            source = try makeMatrix(rows: m.rows, cols: m.cols, type: .float32)
+            try launchElementwise("convert_act_to_f32", count: m.count, [.pointer(m.pointer), .pointer(source.pointer), .int64(Int64(m.count))])
+        }
+        let bytes = m.count * 4
+        let host = try downloadStaging.acquire(bytes: bytes)
+        try context.order(context.copyStream, after: context.computeStream, event: copyDone)
+        try context.check(context.driver.cuMemcpyDtoHAsync(host, source.pointer, bytes, context.copyStream), "cuMemcpyDtoHAsync")
+        try downloadStaging.markUsed(on: context.copyStream)
+        try context.check(context.driver.cuEventSynchronize(downloadStaging.lastUse), "cuEventSynchronize")
+        return [Float](unsafeUninitializedCapacity: m.count) { buffer, initialized in
+            buffer.baseAddress!.withMemoryRebound(to: UInt8.self, capacity: bytes) { $0.update(from: host.assumingMemoryBound(to: UInt8.self), count: bytes) }
+            initialized = m.count
+        }
+    }
+
+    /// Copies 32-bit integers to a fresh device buffer through pinned memory, in stream order.
+    func uploadInts(_ values: [Int32]) throws -> CUDAMatrix {
+        let out = try makeMatrix(rows: 1, cols: values.count, type: .float32)
+        guard !values.isEmpty else { return out }
+        let bytes = values.count * 4
+        let host = try idsStaging.acquire(bytes: bytes)
+        values.withUnsafeBytes { host.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+        try context.check(context.driver.cuMemcpyHtoDAsync(out.pointer, host, bytes, context.computeStream), "cuMemcpyHtoDAsync")
+        try idsStaging.markUsed(on: context.computeStream)
+        return out
+    }
+
+    // MARK: Backend — ops
+
+    public func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix {
+        try context.makeCurrent()
+        let t = try cuda(table, "embedding table")
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= t.rows }) {
+            throw CUDAError.invalidArgument("token id \(bad) is outside the embedding table (\(t.rows) rows)")
+        }
+        let out = try makeMatrix(rows: ids.count, cols: t.cols)
+        guard !ids.isEmpty else { return out }
+        let deviceIDs = try uploadInts(ids)
+        try context.launch(function("gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), [
+            .pointer(t.pointer), .pointer(deviceIDs.pointer), .pointer(out.pointer), .int32(Int32(ids.count)), .int32(Int32(t.cols)),
+        ])
+        return out
+    }
+
+    public func layerNorm(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix {
+        try context.makeCurrent()
+        let input = try cuda(x, "layerNorm input")
+        let w = try cuda(weight, "layerNorm weight")
+        let b = try bias.map { try cuda($0, "layerNorm bias") }
+        guard w.count == input.cols, b == nil || b!.count == input.cols else {
+            throw CUDAError.invalidArgument("layerNorm of \(input.cols) columns with weight \(w.rows)×\(w.cols)")
+        }
+        let out = try makeMatrix(rows: input.rows, cols: input.cols)
+        try launchRowWarps("layer_norm", rows: input.rows, [
+            .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
+            .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
+        ])
+        return out
+    }
+
+    public func linear(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?,
+                       activation: Activation, residual: (any DeviceMatrix)?) throws -> any DeviceMatrix {
+        try context.makeCurrent()
+        let input = try cuda(x, "linear input")
+        let w = try cuda(weight, "linear weight")
+        let b = try bias.map { try cuda($0, "linear bias") }
+        let r = try residual.map { try cuda($0, "linear residual") }
+        guard input.cols == w.cols else {
+            throw CUDAError.invalidArgument("linear: input has \(input.cols) columns but the weight is \(w.rows)×\(w.cols) (out × in)")
+        }
+        guard b == nil || b!.count == w.rows else { throw CUDAError.invalidArgument("linear: bias of \(b!.count) for \(w.rows) outputs") }
+        guard r == nil || (r!.rows == input.rows && r!.cols == w.rows) else {
+            throw CUDAError.invalidArgument("linear: residual \(r!.rows)×\(r!.cols) for a \(input.rows)×\(w.rows) output")
+        }
+        let out = try makeMatrix(rows: input.rows, cols: w.rows)
+        guard input.rows > 0 else { return out }
+        let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
+        // cuBLASLt fuses bias, and the residual through beta·C; its GELU is the tanh form, so it is used
+        // only for geluTanh in bf16 mode, and only without a residual (which must be added after GELU).
+        let fuseGELU = activation == .geluTanh && precision == .bf16 && r == nil
+        let fuseResidual = activation == .none
+        let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (b != nil ? .geluBias : .gelu) : (b != nil ? .bias : .none)
+        try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,
+                     bias: b?.pointer, c: fuseResidual ? r?.pointer : nil, beta: 1, d: out.pointer,
+                     input: type, output: type, epilogue: epilogue)
+        if !fuseGELU && activation != .none {
+            let kind: Int32 = activation == .gelu ? 1 : 2
+            try launchElementwise("epilogue", count: out.count, [
+                .pointer(out.pointer), .pointer(0), .pointer(r?.pointer ?? 0), .int64(Int64(out.rows)), .int32(Int32(out.cols)), .int32(kind),
+            ])
+        }
+        return out
+    }
+
+    public func geglu(_ x: any DeviceMatrix) throws -> any DeviceMatrix {
+        try context.makeCurrent()
+        let input = try cuda(x, "geglu input")
+        guard input.cols % 2 == 0 else { throw CUDAError.invalidArgument("geglu needs an even column count, got \(input.cols)") }
+        let half = input.cols / 2
+        let out = try makeMatrix(rows: input.rows, cols: half)
+        try launchElementwise("geglu", count: out.count, [.pointer(input.pointer), .pointer(out.pointer), .int64(Int64(input.rows)), .int32(Int32(half))])
+        return out
+    }
+
+    public func add(_ a: any DeviceMatrix, _ b: any DeviceMatrix) throws -> any DeviceMatrix {
+        try context.makeCurrent()
+        let left = try cuda(a, "add left"), right = try cuda(b, "add right")
+        guard left.rows == right.rows, left.cols == right.cols else {
+            throw CUDAError.invalidArgument("add of \(left.rows)×\(left.cols) and \(right.rows)×\(right.cols)")
+        }
+        let out = try makeMatrix(rows: left.rows, cols: left.cols)
+        try launchElementwise("add_elementwise", count: out.count, [.pointer(left.pointer), .pointer(right.pointer), .pointer(out.pointer), .int64(Int64(out.count))])
+        return out
+    }
+
+    public func l2Normalize(_ x: any DeviceMatrix) throws -> any DeviceMatrix {
+        try context.makeCurrent()
+        let input = try cuda(x, "l2Normalize input")
+        let out = try makeMatrix(rows: input.rows, cols: input.cols)
+        try launchRowWarps("l2_normalize", rows: input.rows, [.pointer(input.pointer), .pointer(out.pointer), .int32(Int32(input.rows)), .int32(Int32(input.cols))])
+        return out
+    }
+
+    public func attention(_ qkv: any DeviceMatrix, batch: PackedBatch, heads: Int, headDim: Int,
+                          rotary: Rotary?, window: Int?) throws -> any DeviceMatrix {
+        try context.makeCurrent()
+        let input = try cuda(qkv, "attention qkv")
+        guard input.cols == 3 * heads * headDim, input.rows == batch.tokenCount else {
+            throw CUDAError.invalidArgument("attention: qkv is \(input.rows)×\(input.cols), expected \(batch.tokenCount)×\(3 * heads * headDim)")
+        }
+        let kernels = try attentionKernels(headDim: headDim)
+        let out = try makeMatrix(rows: input.rows, cols: heads * headDim)
+        guard batch.tokenCount > 0 else { return out }
+        let layout = try deviceLayout(of: batch)
+        let rope = try rotary.map { try ropeTable(theta: $0.theta, headDim: headDim, positions: batch.maxSequenceLength) }
+        let windowHalf = Int32(window.map { $0 / 2 } ?? -1)
+        let useTensorCores = !forceScalarAttention && kernels[KernelSource.attentionTensorCoreKernel] != nil
+        let scale = 1 / Float(headDim).squareRoot()
+        if useTensorCores {
+            try context.launch(kernels[KernelSource.attentionTensorCoreKernel]!, grid: (layout.tileCount, heads, 1), block: (128, 1, 1), [
+                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
+                .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
+            ])
+        } else {
+            try context.launch(kernels[KernelSource.attentionScalarKernel]!, grid: (layout.tileCount, heads, 1), block: (64, 1, 1), [
+                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
+                .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale),
+            ])
+        }
+        return out
+    }
+
+    /// `cu_seqlens` and the list of 64-row query tiles on the device, reused while the batch repeats
+    /// (every layer of one forward pass sees the same batch).
+    private func deviceLayout(of batch: PackedBatch) throws -> (cu: CUDAMatrix, tiles: CUDAMatrix, tileCount: Int) {
+        if let cached = batchCache, cached.cuSeqlens == batch.cuSeqlens { return (cached.cu, cached.tiles, cached.tileCount) }
+        var tiles: [Int32] = []
+        for s in 0..<batch.sequenceCount {
+            let range = batch.range(of: s)
+            var q0 = range.lowerBound
+            while q0 < range.upperBound {
+                tiles.append(Int32(s))
+                tiles.append(Int32(q0))
+                q0 += 64
+            }
+        }
+        let cu = try uploadInts(batch.cuSeqlens)
+        // uploadInts reuses one pinned buffer; it waits for the previous copy before overwriting it.
+        let deviceTiles = try uploadInts(tiles)
+        batchCache = (batch.cuSeqlens, cu, deviceTiles, tiles.count / 2)
+        return (cu, deviceTiles, tiles.count / 2)
+    }
+
+    /// (cos, sin) for every position < capacity and frequency, as HF computes them: inverse frequencies
+    /// and angles in fp32, cos/sin of that fp32 angle.
+    private func ropeTable(theta: Float, headDim: Int, positions: Int) throws -> CUDAMatrix {
+        let key = RopeKey(theta: theta, headDim: headDim)
+        if let cached = ropeTables[key], cached.positions >= positions { return cached.table }
+        var capacity = 512
+        while capacity < positions { capacity *= 2 }
+        let half = headDim / 2
+        var values = [Float](repeating: 0, count: capacity * half * 2)
+        let inverse = (0..<half).map { i in 1 / powf(theta, Float(2 * i) / Float(headDim)) }
+        for p in 0..<capacity {
+            for i in 0..<half {
+                let angle = Double(Float(p) * inverse[i])
+                values[(p * half + i) * 2] = Float(cos(angle))
+                values[(p * half + i) * 2 + 1] = Float(sin(angle))
+            }
+        }
+        let table = try makeMatrix(rows: capacity, cols: half * 2, type: .float32)
+        let bytes = values.count * 4
+        let host = try idsStaging.acquire(bytes: bytes)
+        values.withUnsafeBytes { host.copyMemory(from: $0.baseAddress!, byteCount: bytes) }
+        try context.check(context.driver.cuMemcpyHtoDAsync(table.pointer, host, bytes, context.computeStream), "cuMemcpyHtoDAsync")
+        try idsStaging.markUsed(on: context.computeStream)
+        ropeTables[key] = (capacity, table)
+        return table
+    }
+
+    /// Waits for all queued device work (for timing).
+    public func synchronize() throws {
+        try context.makeCurrent()
+        try context.synchronize()
+    }
+
+    /// Bytes the pool has taken from the driver, and how many of them sit unused in its free lists.
+    public var memoryPoolBytes: (allocated: Int, cached: Int) { (pool.allocatedBytes, pool.cachedBytes) }
+}

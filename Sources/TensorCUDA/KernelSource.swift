@@ -1,0 +1,456 @@
+/// The CUDA C source of every kernel the CUDA backend launches, compiled at run time by NVRTC.
+///
+/// Kept to the subset of CUDA C that HIP's hiprtc also accepts: no headers, no CUDA runtime calls,
+/// bf16 handled as `unsigned short` with explicit conversions. The only inline PTX is the block
+/// marked "TENSOR-CORE MMA" (one instruction; an AMD port swaps it for an MFMA builtin).
+///
+/// Two modules are built from this text: the element-wise "core" (per precision) and "attention"
+/// (per precision and head dimension, `CG_HEAD_DIM`), so a model's start-up compiles only what it uses.
+enum KernelSource {
+    /// Names of the kernels in the core module.
+    static let coreKernels = [
+        "convert_f32_to_act", "convert_act_to_f32", "gather_rows", "epilogue", "add_elementwise",
+        "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax",
+    ]
+
+    static let common = #"""
+    #ifndef CG_BF16
+    #define CG_BF16 0
+    #endif
+    #if CG_BF16
+    typedef unsigned short act_t;
+    #else
+    typedef float act_t;
+    #endif
+    // No math.h under NVRTC/hiprtc: infinity spelled from its bit pattern.
+    #define CG_INF __int_as_float(0x7f800000)
+
+    __device__ __forceinline__ float bf16_to_float(unsigned short h) {
+        return __uint_as_float(((unsigned int)h) << 16);
+    }
+    // Round to nearest even, NaN kept NaN: the same rounding PyTorch uses for .to(bfloat16).
+    __device__ __forceinline__ unsigned short float_to_bf16(float f) {
+        unsigned int u = __float_as_uint(f);
+        if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)0x7fc0;
+        u += 0x7fffu + ((u >> 16) & 1u);
+        return (unsigned short)(u >> 16);
+    }
+    __device__ __forceinline__ float ld(const float* p, long long i) { return p[i]; }
+    __device__ __forceinline__ float ld(const unsigned short* p, long long i) { return bf16_to_float(p[i]); }
+    __device__ __forceinline__ void st(float* p, long long i, float v) { p[i] = v; }
+    __device__ __forceinline__ void st(unsigned short* p, long long i, float v) { p[i] = float_to_bf16(v); }
+
+    __device__ __forceinline__ float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
+    __device__ __forceinline__ float gelu_tanh(float x) {
+        float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
+        return 0.5f * x * (1.0f + tanhf(u));
+    }
+    // kind: 0 none, 1 exact GELU, 2 tanh GELU (Activation in Tensor/Backend.swift).
+    __device__ __forceinline__ float activate(float x, int kind) {
+        return kind == 1 ? gelu_erf(x) : (kind == 2 ? gelu_tanh(x) : x);
+    }
+    __device__ __forceinline__ float warp_sum(float v) {
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+        return v;
+    }
+    // Rotary embedding (NeoX half rotation) of the pair (i, i + half) at position pos; the table
+    // holds (cos, sin) for every position and frequency, computed once on the host.
+    __device__ __forceinline__ void rope_rotate(const float* table, int half, int pos, int i, float& x1, float& x2) {
+        const float c = table[((long long)pos * half + i) * 2];
+        const float s = table[((long long)pos * half + i) * 2 + 1];
+        const float y1 = x1 * c - x2 * s;
+        const float y2 = x2 * c + x1 * s;
+        x1 = y1; x2 = y2;
+    }
+    """#
+
+    static let core = common + #"""
+
+    extern "C" __global__ void convert_f32_to_act(const float* src, act_t* dst, long long n) {
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+            st(dst, i, src[i]);
+    }
+
+    extern "C" __global__ void convert_act_to_f32(const act_t* src, float* dst, long long n) {
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+            dst[i] = ld(src, i);
+    }
+
+    // out[r, :] = table[ids[r], :]; ids were checked against the table's row count on the host.
+    extern "C" __global__ void gather_rows(const act_t* table, const int* ids, act_t* out, int rows, int cols) {
+        const int r = blockIdx.x;
+        if (r >= rows) return;
+        const long long src = (long long)ids[r] * cols, dst = (long long)r * cols;
+        for (int c = threadIdx.x; c < cols; c += blockDim.x) out[dst + c] = table[src + c];
+    }
+
+    // y = act(y + bias) + residual, in place on a GEMM's output (bias and residual may be null).
+    extern "C" __global__ void epilogue(act_t* y, const act_t* bias, const act_t* residual, long long rows, int cols, int kind) {
+        const long long n = rows * cols;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+            float v = ld(y, i);
+            if (bias) v += ld(bias, i % cols);
+            v = activate(v, kind);
+            if (residual) v += ld(residual, i);
+            st(y, i, v);
+        }
+    }
+
+    extern "C" __global__ void add_elementwise(const act_t* a, const act_t* b, act_t* out, long long n) {
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x)
+            st(out, i, ld(a, i) + ld(b, i));
+    }
+
+    // One warp per row. Rows of up to 1024 columns stay in registers (one read of x); wider rows
+    // are read three times from global memory.
+    extern "C" __global__ void layer_norm(const act_t* x, const act_t* w, const act_t* b, act_t* y, int rows, int cols, float eps) {
+        const int lane = threadIdx.x & 31;
+        const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+        if (row >= rows) return;
+        const long long base = (long long)row * cols;
+        if (cols <= 1024) {
+            float v[32];
+            float sum = 0.0f;
+    #pragma unroll
+            for (int i = 0; i < 32; i++) {
+                const int c = lane + i * 32;
+                v[i] = c < cols ? ld(x, base + c) : 0.0f;
+                sum += v[i];
+            }
+            const float mean = warp_sum(sum) / cols;
+            float sq = 0.0f;
+    #pragma unroll
+            for (int i = 0; i < 32; i++) {
+                const int c = lane + i * 32;
+                if (c < cols) { const float d = v[i] - mean; sq += d * d; }
+            }
+            const float inv = 1.0f / sqrtf(warp_sum(sq) / cols + eps);
+    #pragma unroll
+            for (int i = 0; i < 32; i++) {
+                const int c = lane + i * 32;
+                if (c < cols) {
+                    float o = (v[i] - mean) * inv * ld(w, c);
+                    if (b) o += ld(b, c);
+                    st(y, base + c, o);
+                }
+            }
+        } else {
+            float sum = 0.0f;
+            for (int c = lane; c < cols; c += 32) sum += ld(x, base + c);
+            const float mean = warp_sum(sum) / cols;
+            float sq = 0.0f;
+            for (int c = lane; c < cols; c += 32) { const float d = ld(x, base + c) - mean; sq += d * d; }
+            const float inv = 1.0f / sqrtf(warp_sum(sq) / cols + eps);
+            for (int c = lane; c < cols; c += 32) {
+                float o = (ld(x, base + c) - mean) * inv * ld(w, c);
+                if (b) o += ld(b, c);
+                st(y, base + c, o);
+            }
+        }
+    }
+
+    // x / max(||x||, 1e-12) per row, as torch.nn.functional.normalize. One warp per row.
+    extern "C" __global__ void l2_normalize(const act_t* x, act_t* y, int rows, int cols) {
+        const int lane = threadIdx.x & 31;
+        const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+        if (row >= rows) return;
+        const long long base = (long long)row * cols;
+        float sq = 0.0f;
+        for (int c = lane; c < cols; c += 32) { const float v = ld(x, base + c); sq += v * v; }
+        const float inv = 1.0f / fmaxf(sqrtf(warp_sum(sq)), 1e-12f);
+        for (int c = lane; c < cols; c += 32) st(y, base + c, ld(x, base + c) * inv);
+    }
+
+    // ModernBERT's gated MLP: input [a | g], output gelu(a) * g.
+    extern "C" __global__ void geglu(const act_t* x, act_t* y, long long rows, int half) {
+        const long long n = rows * half;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+            const long long r = i / half;
+            const int c = (int)(i - r * half);
+            const long long src = r * 2 * half + c;
+            st(y, i, gelu_erf(ld(x, src)) * ld(x, src + half));
+        }
+    }
+
+    // -0.5 * ||c||^2 per centroid row: the bias that turns x·c into a nearest-in-L2 score.
+    extern "C" __global__ void half_squared_norms(const act_t* c, float* out, int rows, int cols) {
+        const int lane = threadIdx.x & 31;
+        const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+        if (row >= rows) return;
+        float sq = 0.0f;
+        for (int k = lane; k < cols; k += 32) { const float v = ld(c, (long long)row * cols + k); sq += v * v; }
+        sq = warp_sum(sq);
+        if (lane == 0) out[row] = -0.5f * sq;
+    }
+
+    // Index of the largest score per row (the smallest index among ties). One warp per row.
+    extern "C" __global__ void row_argmax(const float* scores, int* out, int rows, int cols) {
+        const int lane = threadIdx.x & 31;
+        const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+        if (row >= rows) return;
+        const float* s = scores + (long long)row * cols;
+        float best = -CG_INF;
+        int index = 0x7fffffff;
+        for (int c = lane; c < cols; c += 32) {
+            const float v = s[c];
+            if (v > best) { best = v; index = c; }
+        }
+        for (int o = 16; o > 0; o >>= 1) {
+            const float ob = __shfl_xor_sync(0xffffffffu, best, o);
+            const int oi = __shfl_xor_sync(0xffffffffu, index, o);
+            if (ob > best || (ob == best && oi < index)) { best = ob; index = oi; }
+        }
+        if (lane == 0) out[row] = index == 0x7fffffff ? 0 : index;
+    }
+    """#
+
+    static let attentionScalarKernel = "attention_scalar"
+    static let attentionTensorCoreKernel = "attention_mma64"
+
+    /// Attention over packed sequences. `tiles` lists (sequence, first query row) for every 64-row
+    /// query tile; grid = (tiles, heads). `window_half` < 0 means global attention.
+    static let attention = common + #"""
+
+    #ifndef CG_HEAD_DIM
+    #define CG_HEAD_DIM 64
+    #endif
+
+    // Exact flash-style attention in fp32 arithmetic: one thread per query row, key/value tiles of 32
+    // rows in shared memory, online softmax per tile. Any head dimension; the reference path.
+    extern "C" __global__ void __launch_bounds__(64) attention_scalar(
+            const act_t* qkv, act_t* out, const int* tiles, const int* cu, const float* rope,
+            int heads, int window_half, float scale) {
+        const int HD = CG_HEAD_DIM, HALF = CG_HEAD_DIM / 2, TK = 32;
+        __shared__ float Ks[32][CG_HEAD_DIM];
+        __shared__ float Vs[32][CG_HEAD_DIM];
+        const int h = blockIdx.y;
+        const int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
+        const int start = cu[seq], end = cu[seq + 1];
+        const long long stride = 3LL * heads * HD;
+        const int qi = q0 + (int)threadIdx.x;
+        const bool active = qi < end;
+        float q[CG_HEAD_DIM], acc[CG_HEAD_DIM];
+    #pragma unroll
+        for (int i = 0; i < HALF; i++) {
+            float x1 = 0.0f, x2 = 0.0f;
+            if (active) {
+                const long long base = qi * stride + (long long)h * HD;
+                x1 = ld(qkv, base + i); x2 = ld(qkv, base + i + HALF);
+                if (rope) rope_rotate(rope, HALF, qi - start, i, x1, x2);
+            }
+            q[i] = x1 * scale; q[i + HALF] = x2 * scale;
+            acc[i] = 0.0f; acc[i + HALF] = 0.0f;
+        }
+        int kbeg = start, kend = end;
+        if (window_half >= 0) {
+            kbeg = max(start, q0 - window_half);
+            kend = min(end, q0 + 63 + window_half + 1);
+        }
+        float m = -CG_INF, l = 0.0f;
+        for (int k0 = kbeg; k0 < kend; k0 += TK) {
+            __syncthreads();
+            for (int idx = threadIdx.x; idx < TK * HALF; idx += blockDim.x) {
+                const int r = idx / HALF, i = idx % HALF, kj = k0 + r;
+                float k1 = 0.0f, k2 = 0.0f, v1 = 0.0f, v2 = 0.0f;
+                if (kj < kend) {
+                    const long long base = kj * stride + (long long)heads * HD + (long long)h * HD;
+                    k1 = ld(qkv, base + i); k2 = ld(qkv, base + i + HALF);
+                    v1 = ld(qkv, base + (long long)heads * HD + i); v2 = ld(qkv, base + (long long)heads * HD + i + HALF);
+                    if (rope) rope_rotate(rope, HALF, kj - start, i, k1, k2);
+                }
+                Ks[r][i] = k1; Ks[r][i + HALF] = k2; Vs[r][i] = v1; Vs[r][i + HALF] = v2;
+            }
+            __syncthreads();
+            if (active) {
+                float s[32];
+                float tmax = -CG_INF;
+    #pragma unroll
+                for (int j = 0; j < TK; j++) {
+                    const int kj = k0 + j;
+                    float d = 0.0f;
+    #pragma unroll
+                    for (int c = 0; c < HD; c++) d += q[c] * Ks[j][c];
+                    const bool ok = kj < kend && (window_half < 0 || abs(qi - kj) <= window_half);
+                    s[j] = ok ? d : -CG_INF;
+                    tmax = fmaxf(tmax, s[j]);
+                }
+                const float mnew = fmaxf(m, tmax);
+                const float base = mnew == -CG_INF ? 0.0f : mnew;
+                const float corr = expf(m - base);
+                l *= corr;
+    #pragma unroll
+                for (int c = 0; c < HD; c++) acc[c] *= corr;
+    #pragma unroll
+                for (int j = 0; j < TK; j++) {
+                    const float p = expf(s[j] - base);
+                    l += p;
+    #pragma unroll
+                    for (int c = 0; c < HD; c++) acc[c] += p * Vs[j][c];
+                }
+                m = mnew;
+            }
+        }
+        if (active) {
+            const float inv = l > 0.0f ? 1.0f / l : 0.0f;
+            const long long o = (long long)qi * heads * HD + (long long)h * HD;
+    #pragma unroll
+            for (int c = 0; c < HD; c++) st(out, o + c, acc[c] * inv);
+        }
+    }
+
+    #if CG_BF16 && CG_HEAD_DIM == 64
+    // ---- BEGIN TENSOR-CORE MMA (replaceable: the only inline PTX; on AMD use an MFMA builtin) ----
+    // D = A(16x16, row) * B(16x8, col) + D with bf16 inputs and fp32 accumulators.
+    __device__ __forceinline__ void mma_bf16_16816(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                                   unsigned b0, unsigned b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+    // ---- END TENSOR-CORE MMA ----
+
+    __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+        return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16);
+    }
+
+    // Flash attention on tensor cores for head dimension 64: 4 warps, 16 query rows each (a 64-row
+    // query tile), key/value tiles of 64 rows in shared memory, online softmax in base 2.
+    extern "C" __global__ void __launch_bounds__(128) attention_mma64(
+            const unsigned short* qkv, unsigned short* out, const int* tiles, const int* cu, const float* rope,
+            int heads, int window_half, float scale_log2) {
+        __shared__ __align__(16) unsigned short Qs[64][72];
+        __shared__ __align__(16) unsigned short Ks[64][72];
+        __shared__ __align__(16) unsigned short Vt[64][72];
+        const int h = blockIdx.y;
+        const int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
+        const int start = cu[seq], end = cu[seq + 1];
+        const long long stride = 3LL * heads * 64;
+        const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+
+        for (int idx = tid; idx < 64 * 32; idx += 128) {
+            const int r = idx >> 5, i = idx & 31, qi = q0 + r;
+            float x1 = 0.0f, x2 = 0.0f;
+            if (qi < end) {
+                const long long base = qi * stride + (long long)h * 64;
+                x1 = bf16_to_float(qkv[base + i]); x2 = bf16_to_float(qkv[base + i + 32]);
+                if (rope) rope_rotate(rope, 32, qi - start, i, x1, x2);
+            }
+            Qs[r][i] = float_to_bf16(x1 * scale_log2);
+            Qs[r][i + 32] = float_to_bf16(x2 * scale_log2);
+        }
+        int kbeg = start, kend = end;
+        if (window_half >= 0) {
+            kbeg = max(start, q0 - window_half);
+            kend = min(end, q0 + 63 + window_half + 1);
+        }
+        __syncthreads();
+        const int qr = warp * 16 + g;
+        unsigned qa[4][4];
+    #pragma unroll
+        for (int ks = 0; ks < 4; ks++) {
+            qa[ks][0] = *(const unsigned*)&Qs[qr][ks * 16 + t * 2];
+            qa[ks][1] = *(const unsigned*)&Qs[qr + 8][ks * 16 + t * 2];
+            qa[ks][2] = *(const unsigned*)&Qs[qr][ks * 16 + t * 2 + 8];
+            qa[ks][3] = *(const unsigned*)&Qs[qr + 8][ks * 16 + t * 2 + 8];
+        }
+        float o[8][4];
+    #pragma unroll
+        for (int nb = 0; nb < 8; nb++) { o[nb][0] = 0.0f; o[nb][1] = 0.0f; o[nb][2] = 0.0f; o[nb][3] = 0.0f; }
+        float m0 = -CG_INF, m1 = -CG_INF, l0 = 0.0f, l1 = 0.0f;
+        const int qi0 = q0 + qr, qi1 = qi0 + 8;
+
+        for (int k0 = kbeg; k0 < kend; k0 += 64) {
+            __syncthreads();
+            for (int idx = tid; idx < 64 * 32; idx += 128) {
+                const int r = idx >> 5, i = idx & 31, kj = k0 + r;
+                float k1 = 0.0f, k2 = 0.0f, v1 = 0.0f, v2 = 0.0f;
+                if (kj < kend) {
+                    const long long base = kj * stride + (long long)heads * 64 + (long long)h * 64;
+                    k1 = bf16_to_float(qkv[base + i]); k2 = bf16_to_float(qkv[base + i + 32]);
+                    v1 = bf16_to_float(qkv[base + (long long)heads * 64 + i]);
+                    v2 = bf16_to_float(qkv[base + (long long)heads * 64 + i + 32]);
+                    if (rope) rope_rotate(rope, 32, kj - start, i, k1, k2);
+                }
+                Ks[r][i] = float_to_bf16(k1); Ks[r][i + 32] = float_to_bf16(k2);
+                Vt[i][r] = float_to_bf16(v1); Vt[i + 32][r] = float_to_bf16(v2);
+            }
+            __syncthreads();
+
+            float s[8][4];
+    #pragma unroll
+            for (int nb = 0; nb < 8; nb++) {
+                s[nb][0] = 0.0f; s[nb][1] = 0.0f; s[nb][2] = 0.0f; s[nb][3] = 0.0f;
+    #pragma unroll
+                for (int ks = 0; ks < 4; ks++) {
+                    const unsigned b0 = *(const unsigned*)&Ks[nb * 8 + g][ks * 16 + t * 2];
+                    const unsigned b1 = *(const unsigned*)&Ks[nb * 8 + g][ks * 16 + t * 2 + 8];
+                    mma_bf16_16816(s[nb], qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3], b0, b1);
+                }
+            }
+            float mx0 = -CG_INF, mx1 = -CG_INF;
+    #pragma unroll
+            for (int nb = 0; nb < 8; nb++) {
+    #pragma unroll
+                for (int e = 0; e < 2; e++) {
+                    const int kj = k0 + nb * 8 + t * 2 + e;
+                    const bool inside = kj < kend;
+                    if (!(inside && (window_half < 0 || abs(qi0 - kj) <= window_half))) s[nb][e] = -CG_INF;
+                    if (!(inside && (window_half < 0 || abs(qi1 - kj) <= window_half))) s[nb][2 + e] = -CG_INF;
+                    mx0 = fmaxf(mx0, s[nb][e]);
+                    mx1 = fmaxf(mx1, s[nb][2 + e]);
+                }
+            }
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+            const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+            const float base0 = mn0 == -CG_INF ? 0.0f : mn0;
+            const float base1 = mn1 == -CG_INF ? 0.0f : mn1;
+            const float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
+            l0 *= c0; l1 *= c1;
+    #pragma unroll
+            for (int nb = 0; nb < 8; nb++) { o[nb][0] *= c0; o[nb][1] *= c0; o[nb][2] *= c1; o[nb][3] *= c1; }
+            m0 = mn0; m1 = mn1;
+
+            unsigned pa[4][4];
+    #pragma unroll
+            for (int kk = 0; kk < 4; kk++) {
+                const float p00 = exp2f(s[2 * kk][0] - base0), p01 = exp2f(s[2 * kk][1] - base0);
+                const float p02 = exp2f(s[2 * kk][2] - base1), p03 = exp2f(s[2 * kk][3] - base1);
+                const float p10 = exp2f(s[2 * kk + 1][0] - base0), p11 = exp2f(s[2 * kk + 1][1] - base0);
+                const float p12 = exp2f(s[2 * kk + 1][2] - base1), p13 = exp2f(s[2 * kk + 1][3] - base1);
+                l0 += p00 + p01 + p10 + p11;
+                l1 += p02 + p03 + p12 + p13;
+                pa[kk][0] = pack_bf16(p00, p01);
+                pa[kk][1] = pack_bf16(p02, p03);
+                pa[kk][2] = pack_bf16(p10, p11);
+                pa[kk][3] = pack_bf16(p12, p13);
+            }
+    #pragma unroll
+            for (int nb = 0; nb < 8; nb++) {
+    #pragma unroll
+                for (int kk = 0; kk < 4; kk++) {
+                    const unsigned b0 = *(const unsigned*)&Vt[nb * 8 + g][kk * 16 + t * 2];
+                    const unsigned b1 = *(const unsigned*)&Vt[nb * 8 + g][kk * 16 + t * 2 + 8];
+                    mma_bf16_16816(o[nb], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b0, b1);
+                }
+            }
+        }
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+        const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f;
+        const float inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+        const long long width = (long long)heads * 64;
+    #pragma unroll
+        for (int nb = 0; nb < 8; nb++) {
+            const int col = h * 64 + nb * 8 + t * 2;
+            if (qi0 < end) *(unsigned*)&out[qi0 * width + col] = pack_bf16(o[nb][0] * inv0, o[nb][1] * inv0);
+            if (qi1 < end) *(unsigned*)&out[qi1 * width + col] = pack_bf16(o[nb][2] * inv1, o[nb][3] * inv1);
+        }
+    }
+    #endif
+    """#
+}

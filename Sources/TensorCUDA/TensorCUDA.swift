@@ -1,1 +1,0 @@
-// Module TensorCUDA: see ARCHITECTURE.md for what it owns.

@@ -1,1 +1,0 @@
-// Module Tokenizers: see ARCHITECTURE.md for what it owns.

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Encoder
+import Foundation
+import Tensor
+
+/// `colgrep bench encoder`: our CPU encoder against PyTorch CPU fp32 and ONNX Runtime INT8 (ColGREP's engine)
+/// on the synthetic Ettin-17M-shaped workload of /work/shared/bench, same document lengths, same threads,
+/// in one invocation. The peers run from a Python venv through scripts/bench/encoder_peers.py.
+struct BenchEncoder: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "encoder",
+        abstract: "Encoder throughput (tokens/s) against PyTorch fp32 and ONNX Runtime INT8 on the CPU."
+    )
+
+    @Option(help: "Threads for every engine.") var threads: Int = 2
+    @Option(help: "Documents of the synthetic workload (the peers' anchors use 1500).") var docs: Int = 1500
+    @Option(help: "Python of a venv with torch, onnxruntime, onnx and transformers.") var python: String = ".venv-bench/bin/python"
+    @Option(help: "The peers' script (default: scripts/bench/encoder_peers.py of this checkout).") var peerScript: String?
+    @Option(help: "Token budget of one packed batch.") var tokenBudget: Int = 4096
+    @Option(help: "Our arithmetic: fp32 or int8 (default: int8 where the CPU has AVX2).") var precision: CPUPrecision?
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Time ours only (no ratio): for profiling with COLGREP_PROFILE=1.") var skipPeers = false
+
+    func run() async throws {
+        guard threads > 0, docs > 0 else { throw ValidationError("--threads and --docs must be positive") }
+        let script = try locateScript()
+        try checkPython()
+        let out = FileManager.default.temporaryDirectory.appending(path: "colgrep-peers-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: out) }
+        try runPython([script.path, "--threads", "\(threads)", "--docs", "\(docs)", "--out", out.path] + (skipPeers ? ["--lengths-only"] : []))
+        if skipPeers {
+            let lengths = (try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])?["lengths"] as? [Int] ?? []
+            let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
+            print("{\"ours_tok_s\": \(Int(ours.tokensPerSecond)), \"threads\": \(threads), \"tokens\": \(ours.tokens), \"peak_rss_mib\": \(Int(ours.peakResidentMiB)), \"loaded_rss_mib\": \(Int(ours.loadedResidentMiB)), \"weights_mib\": \(Int(ours.weightsMiB))}")
+            return
+        }
+        guard let peers = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any],
+              let lengths = peers["lengths"] as? [Int], let torch = peers["torch_tok_s"] as? Double,
+              let ort = peers["ort_int8_tok_s"] as? Double else {
+            throw ValidationError("the peers' script wrote no usable result to \(out.path)")
+        }
+        let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
+        let ratio = ours.tokensPerSecond / max(torch, ort)
+        // With the reduced-precision path selected, also show what fp32 alone gives (same lengths, same run).
+        let fp32 = (precision ?? .automatic) == .fp32 ? nil
+            : try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: .fp32).run(lengths: lengths)
+        let fields: [(String, Any)] = [
+            ("ours_tok_s", ours.tokensPerSecond.rounded()), ("torch_tok_s", torch.rounded()), ("ort_int8_tok_s", ort.rounded()),
+            ("ratio", (ratio * 1000).rounded() / 1000), ("threads", threads), ("tokens", ours.tokens),
+            ("backend", ours.backendName), ("weights_mib", ours.weightsMiB.rounded()), ("peak_rss_mib", ours.peakResidentMiB.rounded()),
+            ("loaded_rss_mib", ours.loadedResidentMiB.rounded()),
+        ] + (fp32.map { [("ours_fp32_tok_s", $0.tokensPerSecond.rounded() as Any)] } ?? [])
+        if json {
+            print("{" + fields.map { "\"\($0.0)\": \(Self.jsonValue($0.1))" }.joined(separator: ", ") + "}")
+        } else {
+            for (key, value) in fields { print("\(key): \(value)") }
+        }
+    }
+
+    static func jsonValue(_ value: Any) -> String {
+        switch value {
+        case let s as String: "\"\(s)\""
+        case let d as Double: d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
+        default: "\(value)"
+        }
+    }
+
+    func locateScript() throws -> URL {
+        if let peerScript { return URL(fileURLWithPath: peerScript) }
+        let relative = "scripts/bench/encoder_peers.py"
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        // ./scripts when run from the checkout; else relative to .build/<config>/colgrep.
+        let candidates = [URL(fileURLWithPath: relative),
+                          executable.deletingLastPathComponent().appending(path: "../../../\(relative)").standardized]
+        guard let found = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw ValidationError("cannot find \(relative); run from the colgrep checkout or pass --peer-script")
+        }
+        return found
+    }
+
+    func checkPython() throws {
+        let install = "python3 -m venv .venv-bench && .venv-bench/bin/pip install torch onnxruntime onnx transformers"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw ValidationError("no Python at \(python). Create the peers' venv with:\n  \(install)")
+        }
+        do {
+            try runPython(["-c", "import torch, onnxruntime, onnx, transformers, numpy"], quiet: true)
+        } catch {
+            throw ValidationError("\(python) lacks the peers' packages (torch, onnxruntime, onnx, transformers). Install them with:\n  \(install)")
+        }
+    }
+
+    func runPython(_ arguments: [String], quiet: Bool = false) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OMP_NUM_THREADS"] = "\(threads)"
+        environment["TRANSFORMERS_VERBOSITY"] = "error"
+        process.environment = environment
+        process.standardOutput = FileHandle.standardError
+        if quiet { process.standardError = FileHandle.nullDevice; process.standardOutput = FileHandle.nullDevice }
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw ValidationError("\(python) \(arguments.first ?? "") exited with status \(process.terminationStatus)")
+        }
+    }
+}

@@ -1,0 +1,5 @@
+function(add_tool name)
+  message(STATUS "tool ${name}")
+endfunction()
+
+add_tool(demo)

@@ -1,0 +1,4 @@
+local util = import "util.libsonnet";
+{
+  name: "demo",
+}

@@ -1,0 +1,4 @@
+" Says hello.
+function! Greet(name)
+  echo "hello " . a:name
+endfunction

@@ -1,0 +1,4 @@
+@echo off
+:start
+echo hello
+goto start

@@ -1,0 +1,11 @@
+import groovy.json.JsonSlurper
+
+class Greeter {
+    def greet(String name) {
+        println "hello ${name}"
+    }
+}
+
+def helper(x) {
+    return x * 2
+}

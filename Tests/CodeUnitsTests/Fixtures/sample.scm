@@ -1,0 +1,4 @@
+(define (square x)
+  (* x x))
+
+(define limit 10)

@@ -1,0 +1,38 @@
+import Foundation
+import Testing
+@testable import ColGrep
+
+@Suite struct AccelerationWarmCacheTests {
+    private let noGPU = GPUInventory(ordinals: [], description: nil, unavailableReason: "no NVIDIA driver")
+
+    @Test func calibratesOnceThenHasNothingToDoAndRecoversFromACorruptFile() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-warm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let store = CostModelStore(directory: cache)
+        let warmer = CacheWarmer(modelDirectory: AccelerationRouterTests.model, hostThreads: 1, costModels: store,
+                                 kernelCache: .init(directory: cache.appendingPathComponent("kernels")), gpus: noGPU)
+        var lines: [String] = []
+        #expect(try warmer.run(provider: .all) { lines.append($0) })
+        #expect(lines.contains { $0.hasPrefix("cpu: model load:") })
+        #expect(lines.contains { $0.hasPrefix("cpu: calibration") && $0.contains("µs/token") })
+        #expect(lines.contains { $0.hasPrefix("cuda: skipped, GPU unavailable: no NVIDIA driver") })
+        lines = []
+        #expect(try !warmer.run(provider: .cpu) { lines.append($0) })
+        #expect(lines.last?.hasPrefix("Nothing to do") == true)
+        // A damaged file is replaced by a new calibration.
+        let files = try FileManager.default.contentsOfDirectory(at: cache, includingPropertiesForKeys: nil).filter { $0.pathExtension == "json" }
+        #expect(files.count == 1)
+        try Data("{\"format\": 1, \"cpu\": ".utf8).write(to: files[0])
+        lines = []
+        #expect(try warmer.run(provider: .cpu) { lines.append($0) })
+        #expect(lines.first?.contains("not a valid cost model") == true)
+    }
+
+    @Test func askingForCUDAWithoutAGPUIsAnErrorNamingTheCause() {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-warm-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let warmer = CacheWarmer(modelDirectory: AccelerationRouterTests.model, hostThreads: 1, costModels: CostModelStore(directory: cache),
+                                 kernelCache: .init(directory: cache), gpus: noGPU)
+        #expect(throws: ColGrepError.gpuUnavailable("no NVIDIA driver")) { try warmer.run(provider: .cuda) { _ in } }
+    }
+}

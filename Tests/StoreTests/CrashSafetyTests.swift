@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+@testable import Store
+
+/// Environment variable that turns the re-launched test binary into a writer that kills itself.
+private let childVariable = "COLGREP_STORE_CRASH_CHILD"
+
+/// The committed state a crashed writer must leave intact.
+private struct Snapshot: Equatable {
+    var count: Int
+    var records: [UnitRecord]
+    var keywordHits: [[Int64]]
+    var regexHits: Set<Int64>
+
+    init(_ store: MetadataStore) throws {
+        count = try store.count
+        records = try store.records(docIDs: Array(0..<220))
+        keywordHits = try ["parse config", "helper7", "render session result", "called_by_marker"].map { query in
+            try store.bm25(query: query, limit: 500, within: nil).map(\.docID)
+        }
+        regexHits = try store.docIDs(whereCodeMatches: "^    let render_", caseSensitive: true)
+    }
+}
+
+@Suite struct CrashSafetyTests {
+    /// Not a test of its own: the body of the child process the tests below launch. It opens the
+    /// store named in the environment, starts the write named there and SIGKILLs itself inside it.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment[childVariable] != nil))
+    func crashingWriterChild() throws {
+        let parts = ProcessInfo.processInfo.environment[childVariable]!.split(separator: "|").map(String.init)
+        let store = try MetadataStore(path: URL(fileURLWithPath: parts[0]), readOnly: false)
+        // A small page cache makes the open transaction spill pages to the WAL before the kill.
+        try store.connection.execute("PRAGMA cache_size=-1000")
+        let killAt: (MetadataStore.FaultPoint, Int)
+        switch parts[1] {
+        case "insert": killAt = (.insertedRow, 2500)
+        case "delete": killAt = (.deletedBatch, 100)
+        default: killAt = (.updatedCalledBy, 150)
+        }
+        store.faultHook = { point, index in
+            if point == killAt.0 && index == killAt.1 { kill(getpid(), SIGKILL) }
+        }
+        switch parts[1] {
+        case "insert": try store.insert(syntheticCorpus(count: 3000, startID: 10_000))
+        case "delete": try store.delete(docIDs: Array(0..<100))
+        default:
+            try store.updateCalledBy(Dictionary(uniqueKeysWithValues: (0..<200).map { (Int64($0), ["new_caller_\($0)"]) }))
+        }
+        Issue.record("the fault hook did not fire")
+    }
+
+    @Test(arguments: ["insert", "delete", "calledBy"])
+    func writerKilledMidTransactionLeavesTheCommittedStateReadable(operation: String) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let before: Snapshot
+        do {
+            let store = try MetadataStore(path: dir.database, readOnly: false)
+            try store.insert(syntheticCorpus(count: 200))
+            try store.updateCalledBy([3: ["called_by_marker"]])
+            before = try Snapshot(store)
+        }
+        #expect(before.count == 200)
+        #expect(before.keywordHits.allSatisfy { !$0.isEmpty })
+
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0])
+        child.arguments = ["--testing-library", "swift-testing", "--filter", "CrashSafetyTests/crashingWriterChild"]
+        child.environment = ProcessInfo.processInfo.environment.merging([childVariable: "\(dir.database.path)|\(operation)"]) { $1 }
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        child.waitUntilExit()
+        #expect(child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGKILL,
+                "the child exited with \(child.terminationStatus) instead of being killed mid-write")
+        // The killed writer left its uncommitted pages in the WAL (or nothing at all).
+        let wal = dir.database.path + "-wal"
+        if operation == "insert" {
+            let walSize = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0
+            #expect(walSize > 1_000_000, "the insert never reached the disk before the kill (WAL \(walSize) bytes)")
+        }
+
+        // Readers and the next writer see exactly the last committed state, and it is sound.
+        let reader = try MetadataStore(path: dir.database, readOnly: true)
+        #expect(try Snapshot(reader) == before)
+        let writer = try MetadataStore(path: dir.database, readOnly: false)
+        #expect(try Snapshot(writer) == before)
+        try writer.verifyIntegrity()
+        // And it accepts writes again.
+        try writer.insert(syntheticCorpus(count: 10, startID: 50_000))
+        #expect(try writer.count == 210)
+    }
+}

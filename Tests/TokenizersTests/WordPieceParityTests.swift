@@ -1,0 +1,43 @@
+import Foundation
+import Testing
+import Tokenizers
+
+/// Token ids of the real all-MiniLM-L6-v2 tokenizer.json equal HF `tokenizers` on every corpus text
+/// (code, prose, unicode, emoji, CJK, CRLF, tabs, long identifiers, empty and whitespace-only texts).
+@Suite struct WordPieceParityTests {
+    @Test func miniLMMatchesHuggingFaceOnTheCorpus() throws {
+        let tokenizer = try Tokenizer(contentsOf: FixtureSupport.miniLMTokenizer)
+        let texts = try FixtureSupport.corpus()
+        let expected = try FixtureSupport.expected("expected-minilm.json")
+        #expect(texts.count >= 2000)
+        #expect(texts.count == expected.ids.count)
+        let bad = FixtureSupport.mismatches(tokenizer, texts: texts, expected: expected.ids, addSpecialTokens: true)
+        #expect(bad.isEmpty, "\(bad.joined(separator: "\n"))")
+        let subset = Array(texts.prefix(expected.ids_no_special.count))
+        let badPlain = FixtureSupport.mismatches(tokenizer, texts: subset, expected: expected.ids_no_special,
+                                                 addSpecialTokens: false)
+        #expect(badPlain.isEmpty, "\(badPlain.joined(separator: "\n"))")
+    }
+
+    @Test func singleEncodeMatchesBatchAndVocabularyLookups() throws {
+        let tokenizer = try Tokenizer(contentsOf: FixtureSupport.miniLMTokenizer)
+        #expect(tokenizer.vocabularySize == 30522)
+        #expect(tokenizer.id(forToken: "[CLS]") == 101)
+        #expect(tokenizer.token(forID: 102) == "[SEP]")
+        #expect(tokenizer.id(forToken: "no-such-token") == nil)
+        let texts = ["Hello, World!", "", "  ", "def f(x): return x**2"]
+        #expect(texts.map { tokenizer.encode($0) } == tokenizer.encodeBatch(texts))
+        #expect(tokenizer.encode("") == [101, 102])
+        #expect(tokenizer.encode("", addSpecialTokens: false) == [])
+    }
+
+    @Test func hugeTextIsTruncatedToTheConfiguredLength() throws {
+        let tokenizer = try Tokenizer(contentsOf: FixtureSupport.miniLMTokenizer)
+        let huge = String(repeating: "let value = compute(x) // note\n", count: 33_000)  // ~1 MB
+        let ids = tokenizer.encode(huge)
+        #expect(ids.count == 128)
+        #expect(ids.first == 101 && ids.last == 102)
+        #expect(tokenizer.encode(huge, maxLength: 10).count == 10)
+        #expect(tokenizer.encode("a b c", addSpecialTokens: true, maxLength: nil) == [101, 1037, 1038, 1039, 102])
+    }
+}
