@@ -54,7 +54,9 @@ final class CentroidAssigner: Sendable {
     }
 
     private func assignExhaustive(_ points: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<UInt32>) {
-        let chunk = max(1, min(1024, (64 << 20) / max(1, count * 4)))
+        // Small row chunks keep the score block in cache between the GEMM that writes it and the
+        // argmax that reads it (with a small dimension the block, not the arithmetic, is the cost).
+        let chunk = max(1, min(256, (2 << 20) / max(1, count * 4)))
         let chunks = (n + chunk - 1) / chunk
         centroids.withUnsafeBufferPointer { c in
             var scores = [Float](repeating: 0, count: chunk * count)
@@ -70,16 +72,37 @@ final class CentroidAssigner: Sendable {
         }
     }
 
-    /// Best centroid for one row of dot products.
+    /// Best centroid for one row of dot products (8 lanes at a time).
     @inline(__always)
     private func argmax(_ scores: UnsafePointer<Float>) -> UInt32 {
-        var best = 0
-        var bestValue = -Float.infinity
-        for j in 0..<count {
-            let value = scores[j] - halfNormSquared[j]
-            if value > bestValue { bestValue = value; best = j }
+        halfNormSquared.withUnsafeBufferPointer { norms in
+            let half = norms.baseAddress!
+            var bestValue = SIMD8<Float>(repeating: -.infinity)
+            var bestIndex = SIMD8<Int32>(repeating: 0)
+            var index = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+            var j = 0
+            while j + 8 <= count {
+                let value = UnsafeRawPointer(scores + j).loadUnaligned(as: SIMD8<Float>.self)
+                    - UnsafeRawPointer(half + j).loadUnaligned(as: SIMD8<Float>.self)
+                let better = value .> bestValue
+                bestValue.replace(with: value, where: better)
+                bestIndex.replace(with: index, where: better)
+                index &+= 8
+                j += 8
+            }
+            var best = -Float.infinity
+            var bestAt = 0
+            for lane in 0..<8 where bestValue[lane] > best || (bestValue[lane] == best && Int(bestIndex[lane]) < bestAt) {
+                best = bestValue[lane]
+                bestAt = Int(bestIndex[lane])
+            }
+            while j < count {
+                let value = scores[j] - half[j]
+                if value > best { best = value; bestAt = j }
+                j += 1
+            }
+            return UInt32(bestAt)
         }
-        return UInt32(best)
     }
 }
 

@@ -128,15 +128,28 @@ struct ResidualCodec: Sendable {
         }
     }
 
-    /// Writes the decoded residual of one token (`dim` floats) into `out`.
+    /// Writes the decoded residual of one token (`dim` floats) into `out`: one table row per byte,
+    /// copied as one SIMD value.
     @inline(__always)
     func decodeResidual(_ packed: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>, table: UnsafePointer<Float>) {
-        let perByte = valuesPerByte
-        var o = out
-        for j in 0..<bytesPerToken {
-            let entry = table + Int(packed[j]) * perByte
-            for i in 0..<perByte { o[i] = entry[i] }
-            o += perByte
+        let raw = UnsafeRawPointer(table)
+        let target = UnsafeMutableRawPointer(out)
+        switch nbits {
+        case 4:
+            for j in 0..<bytesPerToken {
+                target.storeBytes(of: raw.loadUnaligned(fromByteOffset: Int(packed[j]) * 8, as: SIMD2<Float>.self),
+                                  toByteOffset: j * 8, as: SIMD2<Float>.self)
+            }
+        case 2:
+            for j in 0..<bytesPerToken {
+                target.storeBytes(of: raw.loadUnaligned(fromByteOffset: Int(packed[j]) * 16, as: SIMD4<Float>.self),
+                                  toByteOffset: j * 16, as: SIMD4<Float>.self)
+            }
+        default:
+            for j in 0..<bytesPerToken {
+                target.storeBytes(of: raw.loadUnaligned(fromByteOffset: Int(packed[j]) * 32, as: SIMD8<Float>.self),
+                                  toByteOffset: j * 32, as: SIMD8<Float>.self)
+            }
         }
     }
 

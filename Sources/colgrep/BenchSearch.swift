@@ -99,17 +99,22 @@ struct BenchSearchCommand: ParsableCommand {
             try? FileManager.default.removeItem(at: directory)
             let documents = indexed.enumerated().map { (id: Int64($0.offset), vectors: $0.element) }
             clock = .now
+            let buildCPUStart = processCPUSeconds()
             let index = try PlaidIndex.create(at: directory, documents: documents, config: PlaidConfig(nbits: nbits), backend: nil)
             let build = seconds(since: clock)
+            let buildCPU = processCPUSeconds() - buildCPUStart
             log("\(dim)-d \(nbits)-bit: built in \(String(format: "%.2f", build)) s (\(Int(Double(vectors) / build)) vectors/s), K = \(index.centroidCount)")
 
-            let parameters = SearchParameters()
+            let parameters = SearchParameters.fromEnvironment()
             for query in corpus.queries.prefix(10) { _ = index.search(query: query, topK: 10, parameters: parameters) }
             var latencies: [Double] = []
+            var cpuTimes: [Double] = []
             var found: [[Int64]] = []
             for query in corpus.queries {
                 let start = ContinuousClock.now
+                let cpuStart = processCPUSeconds()
                 let hits = index.search(query: query, topK: 10, parameters: parameters)
+                cpuTimes.append((processCPUSeconds() - cpuStart) * 1000)
                 latencies.append(seconds(since: start) * 1000)
                 found.append(hits.map(\.id))
             }
@@ -122,6 +127,9 @@ struct BenchSearchCommand: ParsableCommand {
                 "dim": dim, "nbits": nbits, "documents": count, "vectors": vectors, "centroids": index.centroidCount,
                 "build_s": build, "build_vectors_per_s": Double(vectors) / build, "index_bytes": index.bytesOnDisk,
                 "search_p50_ms": percentile(latencies, 0.5), "search_p95_ms": percentile(latencies, 0.95),
+                // CPU time of the whole process (all threads) per search: robust to a loaded machine.
+                "search_cpu_p50_ms": percentile(cpuTimes, 0.5), "search_cpu_p95_ms": percentile(cpuTimes, 0.95),
+                "build_cpu_s": buildCPU,
                 "recall_at_10": recall, "bruteforce_single_query_ms": bruteForceSingle,
                 "bruteforce_batched_ms_per_query": bruteForceBatched,
             ]
@@ -164,6 +172,13 @@ struct BenchSearchCommand: ParsableCommand {
             throw ValidationError("fast-plaid peer failed (exit \(process.terminationStatus))")
         }
         return object
+    }
+
+    /// User + system CPU seconds of this process so far.
+    private func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 
     private func seconds(since start: ContinuousClock.Instant) -> Double {
