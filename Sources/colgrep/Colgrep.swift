@@ -22,6 +22,7 @@ struct DebugCommand: AsyncParsableCommand {
         subcommands: [
             DebugUnits.self,
             DebugGPUSelfTest.self,
+            DebugGPUEmbed.self,
         ]
     )
 }
@@ -31,6 +32,6 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure colgrep's stages against peers on the same inputs.",
-        subcommands: []
+        subcommands: [BenchEncoderGPU.self, BenchGPUAssign.self]
     )
 }
