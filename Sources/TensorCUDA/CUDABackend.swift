@@ -48,7 +48,7 @@ public final class CUDABackend: Backend {
     public struct StartupStep: Sendable, CustomStringConvertible {
         public var step: String
         public var seconds: Double
-        public var description: String { String(format: "%@: %.1f ms", step, seconds * 1000) }
+        public var description: String { "\(step): \(String(format: "%.1f", seconds * 1000)) ms" }
     }
 
     private struct RopeKey: Hashable { var theta: Float; var headDim: Int }
@@ -66,7 +66,7 @@ public final class CUDABackend: Backend {
             clock = now
         }
         let libraries = try CUDALibraries.shared.get()
-        lap("load driver, NVRTC and cuBLASLt (first use in process: \(libraries.loadSeconds.map { String(format: "%@ %.0f ms", $0.library, $0.seconds * 1000) }.joined(separator: ", ")))")
+        lap("load driver, NVRTC and cuBLASLt (first use in process: \(libraries.loadSeconds.map { "\($0.library) \(Int(($0.seconds * 1000).rounded())) ms" }.joined(separator: ", ")))")
         context = try CUDAContext(libraries: libraries, ordinal: device)
         lap("driver init, device \(device) and context")
         self.precision = precision

@@ -14,7 +14,8 @@ public enum CUDASelfTest {
         public var tolerance: Double
         public var passed: Bool { error.isFinite && error <= tolerance }
         public var description: String {
-            String(format: "%@ %@: relative error %.2e (tolerance %.0e)", passed ? "PASS" : "FAIL", name, error, tolerance)
+            // Only numbers go through String(format:): Swift strings as %@ are not portable to Linux Foundation.
+            "\(passed ? "PASS" : "FAIL") \(name): relative error \(String(format: "%.2e", error)) (tolerance \(String(format: "%.0e", tolerance)))"
         }
     }
 
