@@ -25,6 +25,7 @@ struct DebugCommand: AsyncParsableCommand {
             DebugEmbed.self,
             DebugUnits.self,
             DebugGPUSelfTest.self,
+            DebugGPUEmbed.self,
         ]
     )
 }
@@ -39,6 +40,8 @@ struct BenchCommand: AsyncParsableCommand {
             BenchUnits.self,
             BenchSearchCommand.self,
             BenchTokenizer.self,
+            BenchEncoderGPU.self,
+            BenchGPUAssign.self,
         ]
     )
 }
