@@ -16,7 +16,7 @@ for d in ../shared/eval ../../shared/eval /work/shared/eval; do
 done
 [ -n "$EVAL_DIR" ] || { echo "set EVAL_DIR to the eval folder" >&2; exit 2; }
 export COLGREP_DATA_DIR=${COLGREP_DATA_DIR:-/tmp/colgrep-eval-data}
-BIN=$PWD/.build/release/colgrep
+BIN=${COLGREP_BIN:-$PWD/.build/release/colgrep}
 [ -x "$BIN" ] || swift build -c release --product colgrep
 FLAGS=${COLGREP_EVAL_FLAGS:-}
 case "$MODE" in

@@ -83,7 +83,7 @@ final class ProjectIndexer: @unchecked Sendable {
 
     func makeExtractor() throws -> UnitExtractor {
         guard let grammars = GrammarLocator.defaultDirectory() else {
-            throw ColGrepError.notFound("tree-sitter grammars not found: run scripts/setup.sh (or set COLGREP_GRAMMAR_DIR)")
+            throw ColGrepError.notFound("tree-sitter grammars not found: run scripts/setup.sh (or set COLGREP_GRAMMARS_DIR)")
         }
         let depth = Int(ProcessInfo.processInfo.environment["COLGREP_MAX_RECURSION_DEPTH"] ?? "")
             ?? config.maxRecursionDepth ?? ColGrepConfig.defaultMaxRecursionDepth
