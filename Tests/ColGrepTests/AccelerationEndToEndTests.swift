@@ -73,4 +73,38 @@ import Testing
         #expect(run.status != 0)
         #expect(run.stderr.contains("cannot both be set"))
     }
+
+    /// A small project in a temp folder.
+    func project() throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-accel-proj-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try "def retry(url, attempts=3):\n    for i in range(attempts):\n        fetch(url)\n".write(to: root.appendingPathComponent("net.py"), atomically: true, encoding: .utf8)
+        try "fn parse(text: &str) -> Vec<String> {\n    text.lines().map(String::from).collect()\n}\n".write(to: root.appendingPathComponent("parse.rs"), atomically: true, encoding: .utf8)
+        return root
+    }
+
+    @Test(.enabled(if: noGPUHere)) func initWithForceGPUFailsWithTheCauseAndAutoIndexesOnTheCPU() throws {
+        let root = try project()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let model = AccelerationRoutedEncoderTests.fixture.path
+        let forced = try colgrep(["init", root.path, "--model", model, "-y", "--force-gpu"])
+        #expect(forced.status != 0)
+        #expect(forced.stderr.contains("GPU unavailable: "))
+        let viaEnv = try colgrep(["init", root.path, "--model", model, "-y"], environment: ["COLGREP_FORCE_GPU": "1"])
+        #expect(viaEnv.status != 0)
+        #expect(viaEnv.stderr.contains("GPU unavailable: "))
+        let auto = try colgrep(["init", root.path, "--model", model, "-y"])
+        #expect(auto.status == 0)
+        #expect(!auto.stderr.contains("GPU unavailable"))
+        // The profile goes to stderr only: normal output is the same with and without it.
+        let profiled = try colgrep(["init", root.path, "--model", model, "-y"], environment: ["COLGREP_PROFILE": "1"])
+        #expect(profiled.status == 0)
+        #expect(profiled.stdout == auto.stdout)
+        #expect(profiled.stderr.contains("colgrep profile (COLGREP_PROFILE)"))
+        #expect(profiled.stderr.contains("routing: cpu"))
+        #expect(profiled.stderr.contains("encode[cpu]"))
+        #expect(profiled.stderr.contains("walk"))
+        #expect(profiled.stderr.contains("peak memory"))
+        #expect(!auto.stderr.contains("colgrep profile"))
+    }
 }
