@@ -2,20 +2,43 @@ import Foundation
 
 /// Finds the folder of a model given as a path or a Hugging Face id.
 public enum ModelLocator {
-    /// A local folder (`idOrPath` names an existing directory), else the Hugging Face cache snapshot of
-    /// the id, else `fallback` with a one-line notice on standard error; an error when none exists.
-    public static func resolve(_ idOrPath: String, fallback: URL?) throws -> URL {
+    /// A local folder (`idOrPath` names an existing directory), else a Hugging Face snapshot of the id
+    /// (`owner/name`, optionally `@revision`; downloaded into the HF cache, or taken from it when offline),
+    /// else `fallback` with a one-line notice on standard error; an error naming the cause when none exists.
+    public static func resolve(_ idOrPath: String, fallback: URL?, hub: HubClient = HubClient()) throws -> URL {
         let expanded = (idOrPath as NSString).expandingTildeInPath
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: expanded, isDirectory: &isDirectory), isDirectory.boolValue {
             return URL(fileURLWithPath: expanded)
         }
-        if let snapshot = cachedSnapshot(of: idOrPath) { return snapshot }
+        let parts = idOrPath.split(separator: "@", maxSplits: 1).map(String.init)
+        let repo = parts[0], revision = parts.count > 1 ? parts[1] : "main"
+        let why: String
+        if repo.split(separator: "/").count == 2, !idOrPath.hasPrefix("/"), !idOrPath.hasPrefix(".") {
+            do { return try download(repo: repo, revision: revision, hub: hub) } catch {
+                if let cached = cachedSnapshot(of: repo), revision == "main" { return cached }
+                why = "\(error)"
+            }
+        } else {
+            why = "no such folder"
+        }
         if let fallback {
-            FileHandle.standardError.write(Data("colgrep: model \(idOrPath) is neither a folder nor cached; using \(fallback.lastPathComponent) instead\n".utf8))
+            FileHandle.standardError.write(Data("colgrep: model \(idOrPath) is unavailable (\(why)); using the offline fallback \(fallback.lastPathComponent)\n".utf8))
             return fallback
         }
-        throw EncoderError.missingFile(URL(fileURLWithPath: expanded), hint: "not a model folder, and \(idOrPath) is not in the Hugging Face cache")
+        throw EncoderError.missingFile(URL(fileURLWithPath: expanded), hint: "not a model folder, and not obtainable from the Hugging Face Hub: \(why)")
+    }
+
+    /// The files this encoder reads: the backbone, tokenizer and configs, then the Dense folders
+    /// that `modules.json` lists.
+    static func download(repo: String, revision: String, hub: HubClient) throws -> URL {
+        let optional = ["modules.json", "config_sentence_transformers.json", "onnx_config.json", "sentence_bert_config.json"]
+        let snapshot = try hub.snapshot(repo: repo, revision: revision,
+                                        files: ["config.json", "model.safetensors", "tokenizer.json"], optionalFiles: optional)
+        let dense = try ColBERTModel.denseFolders(in: snapshot).map { $0.lastPathComponent }
+        guard !dense.isEmpty else { return snapshot }
+        return try hub.snapshot(repo: repo, revision: revision,
+                                files: dense.flatMap { ["\($0)/config.json", "\($0)/model.safetensors"] }, optionalFiles: [])
     }
 
     /// The newest snapshot of `repo` (`org/name`) in the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`,

@@ -106,10 +106,25 @@ import Tensor
         #expect(TokenBudgetBatcher().plan(lengths: []).isEmpty)
     }
 
-    @Test func modelLocatorFindsFoldersAndFallsBack() throws {
-        #expect(try ModelLocator.resolve(Fixtures.tinyModernBERT.path, fallback: nil).path == Fixtures.tinyModernBERT.path)
+    @Test func modelLocatorFindsFoldersCachedSnapshotsAndFallsBack() throws {
+        let cache = FileManager.default.temporaryDirectory.appending(path: "enc-hub-\(UUID().uuidString)")
+        let offline = HubClient(environment: ["HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": cache.path])
+        #expect(try ModelLocator.resolve(Fixtures.tinyModernBERT.path, fallback: nil, hub: offline).path == Fixtures.tinyModernBERT.path)
         let fallback = Fixtures.tinyModernBERT
-        #expect(try ModelLocator.resolve("no-such-org/no-such-model-\(UUID().uuidString)", fallback: fallback) == fallback)
-        #expect(throws: EncoderError.self) { try ModelLocator.resolve("/no/such/folder", fallback: nil) }
+        #expect(try ModelLocator.resolve("no-such-org/no-such-model", fallback: fallback, hub: offline) == fallback)
+        #expect(throws: EncoderError.self) { try ModelLocator.resolve("/no/such/folder", fallback: nil, hub: offline) }
+        #expect(throws: EncoderError.self) { try ModelLocator.resolve("no-such-org/no-such-model", fallback: nil, hub: offline) }
+        // A snapshot in the Hugging Face cache layout is found offline, Dense folders included.
+        let commit = String(repeating: "ab", count: 20)
+        let repo = cache.appending(path: "models--acme--tiny")
+        try FileManager.default.createDirectory(at: repo.appending(path: "refs"), withIntermediateDirectories: true)
+        try commit.write(to: repo.appending(path: "refs/main"), atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(at: repo.appending(path: "snapshots"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Fixtures.tinyModernBERT, to: repo.appending(path: "snapshots/\(commit)"))
+        let found = try ModelLocator.resolve("acme/tiny", fallback: nil, hub: offline)
+        #expect(found.lastPathComponent == commit)
+        let encoder = try ColBERTEncoder(modelDirectory: found, backend: backend)
+        #expect(encoder.modelName == "tiny-modernbert" && encoder.dimension == 16)
+        #expect(ColBERTEncoder.name(of: found) == "acme/tiny")
     }
 }
