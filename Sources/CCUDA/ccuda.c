@@ -142,3 +142,4 @@ void ccuda_library_directory(void *symbol, char *directory, size_t length) {
     memcpy(directory, info.dli_fname, n);
     directory[n] = '\0';
 }
+

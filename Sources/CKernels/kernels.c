@@ -3,6 +3,9 @@
 #include "CKernels.h"
 #include <math.h>
 #include <string.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,6 +25,22 @@ int ck_has_avx2(void) {
         ck_avx2_state = (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
     }
     return ck_avx2_state;
+#else
+    return 0;
+#endif
+}
+
+void ck_keep_heap_pages(void) {
+#if defined(__GLIBC__)
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
+}
+
+int ck_has_avx512(void) {
+#if CK_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
 #else
     return 0;
 #endif
@@ -342,37 +361,53 @@ static void qgemm_scalar(const int16_t *q, const float *sa, long rows, long kp, 
 }
 
 #if CK_X86
+AVX2 static void quantize_rows_avx2(const float *x, long rows, long k, long kp, int16_t *q, float *scales) {
+    if (k % 16 != 0) { quantize_rows(x, rows, k, kp, q, scales); return; }
+    __m256 sign = _mm256_set1_ps(-0.0f);
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * k;
+        __m256 mv = _mm256_setzero_ps();
+        for (long j = 0; j < k; j += 8) mv = _mm256_max_ps(mv, _mm256_andnot_ps(sign, _mm256_loadu_ps(xr + j)));
+        float m = hmax256(mv);
+        float scale = m > 0 ? m / 127.0f : 1.0f;
+        scales[r] = scale;
+        __m256 inv = _mm256_set1_ps(1.0f / scale);
+        int16_t *qr = q + r * kp;
+        for (long j = 0; j < k; j += 16) {
+            __m256i a = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xr + j), inv));
+            __m256i b = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(xr + j + 8), inv));
+            // packs works per 128-bit lane; the permute restores element order.
+            _mm256_storeu_si256((__m256i *)(qr + j), _mm256_permute4x64_epi64(_mm256_packs_epi32(a, b), 0xD8));
+        }
+    }
+}
+
 AVX2 static void qgemm_avx2(const int16_t *q, const float *sa, long rows, long kp, const int16_t *packed, const float *sw, long n, float *y) {
     long blocks = round_up(n, 8) / 8, pairs = kp / 2;
-    float tile[4][16];
+    float tile[16];
     for (long b = 0; b < blocks; b += 2) {
         int two = b + 1 < blocks;
         const __m256i *w0 = (const __m256i *)(packed + b * pairs * 16);
         const __m256i *w1 = (const __m256i *)(packed + (b + (two ? 1 : 0)) * pairs * 16);
-        __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
         float swb[16] = {0};
         for (long c = 0; c < 16 && b * 8 + c < n; c++) swb[c] = sw[b * 8 + c];
-        s0 = _mm256_loadu_ps(swb); s1 = _mm256_loadu_ps(swb + 8);
-        for (long r = 0; r < rows; r += 4) {
-            long live = rows - r < 4 ? rows - r : 4;
-            const int32_t *a0 = (const int32_t *)(q + r * kp);
-            const int32_t *a1 = (const int32_t *)(q + (r + (live > 1 ? 1 : 0)) * kp);
-            const int32_t *a2 = (const int32_t *)(q + (r + (live > 2 ? 2 : 0)) * kp);
-            const int32_t *a3 = (const int32_t *)(q + (r + (live > 3 ? 3 : 0)) * kp);
-            __m256i c00 = _mm256_setzero_si256(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+        __m256 s0 = _mm256_loadu_ps(swb), s1 = _mm256_loadu_ps(swb + 8);
+        long cols = n - b * 8 < 16 ? n - b * 8 : 16;
+        // 6 rows × 16 outputs per step: 12 accumulators, 2 weight vectors and 1 broadcast fill 15 registers.
+        for (long r = 0; r < rows; r += 6) {
+            long live = rows - r < 6 ? rows - r : 6;
+            const int32_t *a[6];
+            for (int i = 0; i < 6; i++) a[i] = (const int32_t *)(q + (r + (i < live ? i : 0)) * kp);
+            __m256i acc[6][2];
+            for (int i = 0; i < 6; i++) { acc[i][0] = _mm256_setzero_si256(); acc[i][1] = _mm256_setzero_si256(); }
             for (long p = 0; p < pairs; p++) {
                 __m256i x0 = _mm256_load_si256(w0 + p), x1 = _mm256_load_si256(w1 + p);
-                __m256i v = _mm256_set1_epi32(a0[p]);
-                c00 = _mm256_add_epi32(c00, _mm256_madd_epi16(v, x0)); c01 = _mm256_add_epi32(c01, _mm256_madd_epi16(v, x1));
-                v = _mm256_set1_epi32(a1[p]);
-                c10 = _mm256_add_epi32(c10, _mm256_madd_epi16(v, x0)); c11 = _mm256_add_epi32(c11, _mm256_madd_epi16(v, x1));
-                v = _mm256_set1_epi32(a2[p]);
-                c20 = _mm256_add_epi32(c20, _mm256_madd_epi16(v, x0)); c21 = _mm256_add_epi32(c21, _mm256_madd_epi16(v, x1));
-                v = _mm256_set1_epi32(a3[p]);
-                c30 = _mm256_add_epi32(c30, _mm256_madd_epi16(v, x0)); c31 = _mm256_add_epi32(c31, _mm256_madd_epi16(v, x1));
+                for (int i = 0; i < 6; i++) {
+                    __m256i v = _mm256_set1_epi32(a[i][p]);
+                    acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(v, x0));
+                    acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(v, x1));
+                }
             }
-            __m256i acc[4][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}};
-            long cols = n - b * 8 < 16 ? n - b * 8 : 16;
             for (long i = 0; i < live; i++) {
                 __m256 scale = _mm256_set1_ps(sa[r + i]);
                 __m256 o0 = _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[i][0]), s0), scale);
@@ -380,8 +415,8 @@ AVX2 static void qgemm_avx2(const int16_t *q, const float *sa, long rows, long k
                 float *out = y + (r + i) * n + b * 8;
                 if (cols == 16) { _mm256_storeu_ps(out, o0); _mm256_storeu_ps(out + 8, o1); }
                 else {
-                    _mm256_storeu_ps(tile[i], o0); _mm256_storeu_ps(tile[i] + 8, o1);
-                    for (long c = 0; c < cols; c++) out[c] = tile[i][c];
+                    _mm256_storeu_ps(tile, o0); _mm256_storeu_ps(tile + 8, o1);
+                    for (long c = 0; c < cols; c++) out[c] = tile[c];
                 }
             }
         }
@@ -394,10 +429,14 @@ void ck_qgemm(const float *x, long rows, long k, const int16_t *packed, const fl
     float sa[QROWS];
     for (long r0 = 0; r0 < rows; r0 += QROWS) {
         long m = rows - r0 < QROWS ? rows - r0 : QROWS;
-        quantize_rows(x + r0 * k, m, k, kp, work, sa);
 #if CK_X86
-        if (ck_has_avx2()) { qgemm_avx2(work, sa, m, kp, packed, scales, n, y + r0 * n); continue; }
+        if (ck_has_avx2()) {
+            quantize_rows_avx2(x + r0 * k, m, k, kp, work, sa);
+            qgemm_avx2(work, sa, m, kp, packed, scales, n, y + r0 * n);
+            continue;
+        }
 #endif
+        quantize_rows(x + r0 * k, m, k, kp, work, sa);
         qgemm_scalar(work, sa, m, kp, packed, scales, n, y + r0 * n);
     }
 }

@@ -92,8 +92,8 @@ struct Analysis {
         if left == nil {
             let kindName = tree.kindName(n)
             if kindName == "local_variable_declaration" || kindName == "lexical_declaration" { return [] }
-            let named = tree.children(n, namedOnly: true).filter { !tree.kindName($0).contains("modifier") }
-            left = named.first { rules.identifiers.contains(tree.kind[Int($0)]) || tree.kindName($0).contains("variable") || tree.kindName($0).contains("pattern") }
+            let named = tree.children(n, namedOnly: true).filter { !tree.kindName($0).containsText("modifier") }
+            left = named.first { rules.identifiers.contains(tree.kind[Int($0)]) || tree.kindName($0).containsText("variable") || tree.kindName($0).containsText("pattern") }
                 ?? named.first
         }
         guard let l = left else { return [] }
@@ -173,19 +173,24 @@ struct ImportCollector {
     /// access (`json` in `json.loads`, case-insensitive) or one that matches one of its calls.
     static func filter(_ imports: [String], code: String, calls: [String]) -> [String] {
         guard !imports.isEmpty else { return [] }
+        // Identifiers followed by `.`, `:` or `->`, scanned over UTF-8 bytes (ASCII identifiers suffice:
+        // module names are ASCII in every language this matters for).
         var accessed = Set<String>()
-        var identifier = ""
-        var previous: Character = " "
-        for ch in code {
-            if ch.isLetter || ch.isNumber || ch == "_" {
-                identifier.append(ch)
-            } else {
-                if !identifier.isEmpty && (ch == "." || (ch == ":" ) || (previous == "-" && ch == ">")) {
-                    accessed.insert(identifier.lowercased())
-                }
-                if !(ch == "-" && !identifier.isEmpty) { identifier = "" }
+        let bytes = Array(code.utf8)
+        var start = -1
+        for i in 0...bytes.count {
+            let b: UInt8 = i < bytes.count ? bytes[i] : 0
+            let isIdentifier = (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || (b >= 48 && b <= 57) || b == 95 || b >= 128
+            if isIdentifier {
+                if start < 0 { start = i }
+                continue
             }
-            previous = ch
+            if start >= 0 {
+                let follows = b == UInt8(ascii: ".") || b == UInt8(ascii: ":")
+                    || (b == UInt8(ascii: "-") && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: ">"))
+                if follows { accessed.insert(String(decoding: bytes[start..<i], as: UTF8.self).lowercased()) }
+                start = -1
+            }
         }
         let loweredCalls = calls.map { $0.lowercased() }
         return imports.filter { imp in
@@ -272,13 +277,13 @@ enum DocText {
     static func delimited(_ lines: SourceLines, above row: Int, open: String, close: String, endRow: Int? = nil) -> String? {
         guard let end = endRow ?? rowAbove(lines, row, skipping: [], skipBlank: false), lines.trimmed(end).hasSuffix(close) else { return nil }
         var start = end
-        while start >= 0 && !lines.trimmed(start).contains(open) { start -= 1 }
+        while start >= 0 && !lines.trimmed(start).containsText(open) { start -= 1 }
         guard start >= 0 else { return nil }
         var parts: [String] = []
         for r in start...end {
             var t = Substring(lines.trimmed(r))
-            if r == start, let o = t.range(of: open) { t = t[o.upperBound...] }
-            if r == end, let c = t.range(of: close, options: .backwards) { t = t[..<c.lowerBound] }
+            if r == start, let o = t.utf8Offset(of: open) { t = Substring(t.utf8.dropFirst(o + open.utf8.count)) }
+            if r == end, let c = t.utf8Offset(of: close, backwards: true) { t = Substring(t.utf8.prefix(c)) }
             while let f = t.first, f == "*" || f == "!" { t = t.dropFirst() }
             let cleaned = t.trimmingWhitespace()
             if !cleaned.isEmpty { parts.append(cleaned) }

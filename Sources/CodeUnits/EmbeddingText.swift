@@ -64,12 +64,14 @@ public enum EmbeddingText {
 
     /// Caps `text` at `maxCharacters` Unicode scalars, ending with the truncation marker.
     public static func truncate(_ text: String) -> String {
+        // At most one scalar per UTF-8 byte: short texts need no counting.
+        if text.utf8.count <= maxCharacters { return text }
         let scalars = text.unicodeScalars
-        guard scalars.count > maxCharacters else { return text }
         let keep = maxCharacters - truncationMarker.unicodeScalars.count
-        var view = String.UnicodeScalarView()
-        view.append(contentsOf: scalars.prefix(keep))
-        var head = String(view)
+        // Within the cap (fewer than maxCharacters + 1 scalars): unchanged.
+        guard let cut = scalars.index(scalars.startIndex, offsetBy: keep, limitedBy: scalars.endIndex),
+              scalars.index(cut, offsetBy: maxCharacters + 1 - keep, limitedBy: scalars.endIndex) != nil else { return text }
+        var head = Substring(text.unicodeScalars[..<cut])
         while let last = head.last, last.isWhitespace { head.removeLast() }
         return head + truncationMarker
     }

@@ -113,48 +113,71 @@ public struct FileWalker: Sendable {
         var result = DirectoryResult()
         let directoryURL = directory.relativePath.isEmpty ? rootURL : rootURL.appendingPathComponent(directory.relativePath)
         let base = rootPrefix + (directory.relativePath.isEmpty ? "" : directory.relativePath + "/")
-        let rules = directory.rules.entering(directory: directoryURL, relativeToMatchRoot: base)
         guard let handle = opendir(directoryURL.path) else {
             let reason = errno == ENOENT ? "vanished during the walk" : "unreadable directory: \(String(cString: strerror(errno)))"
             result.skipped.append(SkippedPath(path: directory.relativePath.isEmpty ? "." : directory.relativePath, reason: reason))
             return result
         }
-        defer { closedir(handle) }
-        var names: [String] = []
+        // Names with their d_type, so directories and links need no stat call.
+        var entries: [(name: String, type: UInt8)] = []
         while let entry = readdir(handle) {
             let name = withUnsafePointer(to: entry.pointee.d_name) { ptr in
                 ptr.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
             }
             if name == "." || name == ".." { continue }
-            names.append(name)
+            entries.append((name, entry.pointee.d_type))
         }
-        for name in names {
+        closedir(handle)
+        // Ignore files are read only when the listing shows them.
+        var rules = directory.rules
+        if entries.contains(where: { $0.name == ".ignore" || $0.name == ".gitignore" }) {
+            rules = rules.entering(directory: directoryURL, relativeToMatchRoot: base)
+        }
+        let directoryPath = directoryURL.path
+        for (name, entryType) in entries {
             let relative = directory.relativePath.isEmpty ? name : directory.relativePath + "/" + name
             if filter.shouldIgnore(relative) { continue }
+            let fullPath = directoryPath + "/" + name
+            var type = entryType
             var info = stat()
-            let fullPath = directoryURL.path + "/" + name
-            if lstat(fullPath, &info) != 0 {
-                let reason = errno == ENOENT ? "vanished during the walk" : "cannot stat: \(String(cString: strerror(errno)))"
-                result.skipped.append(SkippedPath(path: relative, reason: reason))
+            var haveInfo = false
+            if type == UInt8(DT_UNKNOWN) {
+                // Some file systems do not fill d_type: fall back to lstat.
+                guard lstat(fullPath, &info) == 0 else {
+                    result.skipped.append(SkippedPath(path: relative, reason: statFailure()))
+                    continue
+                }
+                haveInfo = true
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR: type = UInt8(DT_DIR)
+                case S_IFLNK: type = UInt8(DT_LNK)
+                case S_IFREG: type = UInt8(DT_REG)
+                default: type = UInt8(DT_FIFO)
+                }
+            }
+            let matchPath = rules.isEmpty ? [] : Array((rootPrefix + relative).utf8)
+            if type == UInt8(DT_DIR) {
+                if !rules.isEmpty && rules.isIgnored(matchPath, isDirectory: true) { continue }
+                result.subdirectories.append(PendingDirectory(relativePath: relative, rules: rules))
                 continue
             }
-            let kind = info.st_mode & S_IFMT
-            let matchPath = Array((rootPrefix + relative).utf8)
-            if kind == S_IFLNK {
-                if rules.isIgnored(matchPath, isDirectory: false) { continue }
+            if !rules.isEmpty && rules.isIgnored(matchPath, isDirectory: false) { continue }
+            if type == UInt8(DT_LNK) {
                 if Language.detect(path: relative) != nil || isDirectoryTarget(fullPath) {
                     result.skipped.append(SkippedPath(path: relative, reason: "symbolic link (not followed)"))
                 }
                 continue
             }
-            if kind == S_IFDIR {
-                if rules.isIgnored(matchPath, isDirectory: true) { continue }
-                result.subdirectories.append(PendingDirectory(relativePath: relative, rules: rules))
+            guard let language = Language.detect(path: relative) else { continue }
+            guard type == UInt8(DT_REG) else {
+                result.skipped.append(SkippedPath(path: relative, reason: "not a regular file"))
                 continue
             }
-            if rules.isIgnored(matchPath, isDirectory: false) { continue }
-            guard let language = Language.detect(path: relative) else { continue }
-            guard kind == S_IFREG else {
+            if !haveInfo && lstat(fullPath, &info) != 0 {
+                result.skipped.append(SkippedPath(path: relative, reason: statFailure()))
+                continue
+            }
+            if (info.st_mode & S_IFMT) != S_IFREG {
                 result.skipped.append(SkippedPath(path: relative, reason: "not a regular file"))
                 continue
             }
@@ -171,6 +194,10 @@ public struct FileWalker: Sendable {
             result.files.append(WalkedFile(relativePath: relative, size: size, mtimeNanoseconds: mtime, language: language))
         }
         return result
+    }
+
+    private func statFailure() -> String {
+        errno == ENOENT ? "vanished during the walk" : "cannot stat: \(String(cString: strerror(errno)))"
     }
 
     /// Whether a symlink points at a directory (a possible loop), so it is reported rather than dropped.

@@ -30,6 +30,9 @@ struct IgnoreRules: Sendable {
         if !file.isEmpty { repositoryLevel.append(file) }
     }
 
+    /// No ignore file in force: nothing to match.
+    var isEmpty: Bool { dotIgnore.isEmpty && gitignore.isEmpty && repositoryLevel.isEmpty }
+
     func isIgnored(_ path: [UInt8], isDirectory: Bool) -> Bool {
         for file in dotIgnore.reversed() {
             if let d = file.decision(for: path, isDirectory: isDirectory) { return d == .ignore }

@@ -129,8 +129,7 @@ struct UnitBuilder {
         // A binding whose value is a function or class (JS `const f = () => …`, Zig `const P = struct {…}`,
         // R `f <- function(…)`) becomes that unit, spanning the whole declaration.
         let range = tree.subtree(n)
-        for d in range.dropFirst() where tree.named[Int(d)] {
-            if depth(of: d, below: n) > 3 { continue }
+        for d in nodes(below: n, maxDepth: 3) {
             let kind = tree.kind[Int(d)]
             if rules.functions.contains(kind) {
                 addFunctionFromBinding(value: d, declaration: n, name: name)
@@ -186,8 +185,8 @@ struct UnitBuilder {
             // `.button {` → `.button`; `\section{Intro}` keeps its braces.
             let first = lines.trimmed(Int(tree.startRow[Int(n)]))
             var head = first
-            if let brace = first.range(of: " {") {
-                head = first[..<brace.lowerBound].trimmingWhitespace()
+            if let brace = first.utf8Offset(of: " {") {
+                head = String(first.utf8.prefix(brace))!.trimmingWhitespace()
             } else if first.hasSuffix("{") {
                 head = first.dropLast().trimmingWhitespace()
             }
@@ -284,7 +283,7 @@ struct UnitBuilder {
         var s = raw.trimmingWhitespace()
         if let newline = s.firstIndex(of: "\n") { s = String(s[..<newline]).trimmingWhitespace() }
         // `M.method` (Lua), `obj:method`: the defined name is the last segment.
-        if !s.contains(" "), let sep = s.lastIndex(where: { $0 == "." || $0 == ":" }), s.index(after: sep) < s.endIndex {
+        if !s.utf8.contains(UInt8(ascii: " ")), let sep = s.lastIndex(where: { $0 == "." || $0 == ":" }), s.index(after: sep) < s.endIndex {
             s = String(s[s.index(after: sep)...])
         }
         if s.count > 120 { s = String(s.prefix(120)) }
@@ -365,7 +364,7 @@ struct UnitBuilder {
             let kind = tree.kind[Int(p)]
             if kind == 0 { continue }
             let kindName = tree.kindName(p)
-            if kindName.contains("comment") { continue }
+            if kindName.containsText("comment") { continue }
             var found: [String] = []
             if rules.identifiers.contains(kind) {
                 found = [tree.text(p)]
@@ -527,14 +526,16 @@ struct UnitBuilder {
         return s >= 0 ? s : nil
     }
 
-    private func depth(of d: Int32, below n: Int32) -> Int {
-        var k = 0
-        var p = d
-        while p != n && p >= 0 {
-            p = tree.parent[Int(p)]
-            k += 1
+    /// Named descendants of `n` down to `maxDepth` levels, breadth first.
+    private func nodes(below n: Int32, maxDepth: Int) -> [Int32] {
+        var result: [Int32] = []
+        var level = [n]
+        for _ in 0..<maxDepth {
+            level = level.flatMap { tree.children($0, namedOnly: true) }
+            if level.isEmpty { break }
+            result.append(contentsOf: level)
         }
-        return k
+        return result
     }
 
     private func firstIdentifier(_ n: Int32) -> Int32? {
@@ -543,8 +544,7 @@ struct UnitBuilder {
     }
 
     private func firstDescendant(_ n: Int32, field: UInt16, maxDepth: Int) -> Int32? {
-        for d in tree.subtree(n).dropFirst() where tree.field[Int(d)] == field && depth(of: d, below: n) <= maxDepth { return d }
-        return nil
+        nodes(below: n, maxDepth: maxDepth).first { tree.field[Int($0)] == field }
     }
 
     private func isUpperCaseName(_ s: String) -> Bool {

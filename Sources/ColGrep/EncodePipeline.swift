@@ -79,19 +79,22 @@ final class EncodePipeline: @unchecked Sendable {
         }
         let encoded = try indexer.model.encodeDocuments(uniqueTexts)
         let factor = indexer.options.poolFactor
-        let pooled = factor > 1 ? encoded.map { TokenPooler.pool($0, factor: factor) } : encoded
+        let pooled = factor > 1 ? Profiler.shared.measure("pool") { encoded.map { TokenPooler.pool($0, factor: factor) } } : encoded
         indexer.progress.advance(units: units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
         return mapping.map { pooled[$0] }
     }
 
     private func write(units: [CodeUnit], ids: [Int64], vectors: [HostMatrix]) throws {
         let documents = zip(ids, vectors).map { (id: $0.0, vectors: $0.1) }
+        let backend = try indexer.model.computeBackend()
         if let plaid {
-            try plaid.append(documents, backend: nil)
+            try Profiler.shared.measure("codec + index append") { try plaid.append(documents, backend: backend) }
         } else {
-            plaid = try PlaidIndex.create(at: indexer.layout.vectorDirectory, documents: documents, config: PlaidConfig(), backend: nil)
+            plaid = try Profiler.shared.measure("k-means + codec + index create") {
+                try PlaidIndex.create(at: indexer.layout.vectorDirectory, documents: documents, config: PlaidConfig(), backend: backend)
+            }
         }
-        try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) })
+        try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
     }
 
     static func record(_ id: Int64, _ u: CodeUnit) -> UnitRecord {

@@ -135,7 +135,7 @@ final class ProjectIndexer: @unchecked Sendable {
         try AtomicFile.writeJSON(ProjectInfo(projectPath: root, model: options.model), to: layout.projectFile)
 
         var state = try loadStateOrReset()
-        let walked = try walk()
+        let walked = try Profiler.shared.measure("walk") { try walk() }
         let scanned = walked.map { ScannedFile(relativePath: $0.relativePath, mtime: $0.mtimeNanoseconds, size: $0.size) }
         let plan = UpdatePlan.compute(scanned: scanned, state: state) { path in
             guard let data = fm.contents(atPath: (self.root as NSString).appendingPathComponent(path)) else { return nil }
@@ -185,14 +185,18 @@ final class ProjectIndexer: @unchecked Sendable {
                 try store.delete(docIDs: leftovers)
             }
         }
-        var unitsByFile = try parse(incoming)
+        // The work is known after the walk: choose CPU, GPU or both now, so GPU cold starts overlap parsing.
+        let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
+        try model.planIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 })
+        defer { model.finishIndexing() }
+        var unitsByFile = try Profiler.shared.measure("parse") { try parse(incoming) }
         let total = unitsByFile.values.reduce(0) { $0 + $1.count }
         if total > 30_000 && !options.assumeYes && isatty(STDIN_FILENO) == 1 {
             FileHandle.standardError.write(Data("About to index \(total) code units in \(root). Continue? [y/N] ".utf8))
             let answer = readLine()?.lowercased() ?? ""
             guard answer == "y" || answer == "yes" else { throw ColGrepError.other("Indexing cancelled.") }
         }
-        try resolveCallGraph(&unitsByFile, store: store)
+        try Profiler.shared.measure("call graph") { try resolveCallGraph(&unitsByFile, store: store) }
 
         let hashes = plan.hashes
         let stamps = Dictionary(uniqueKeysWithValues: walked.map { ($0.relativePath, $0) })

@@ -4,10 +4,12 @@ import Tensor
 
 /// Lazily loaded encoder: nothing is read from disk until a text needs encoding, so a search with
 /// nothing to update and no semantic part (regex-only, keyword-only) never loads the model.
+/// Documents are routed over the CPU and GPUs by `RoutedEncoder` (Acceleration/); queries stay on
+/// the CPU unless `--force-gpu`.
 final class ModelRuntime {
     let modelID: String
     let acceleration: AccelerationMode
-    private var encoder: ColBERTEncoder?
+    private var encoder: RoutedEncoder?
     private(set) var resolvedDirectory: URL?
 
     init(modelID: String, acceleration: AccelerationMode) {
@@ -23,15 +25,41 @@ final class ModelRuntime {
         return url
     }
 
-    /// Loads the model if needed (used up front by `--force-gpu` to fail early).
+    /// Loads the model if needed (used up front by `--force-gpu` to fail early: without a usable
+    /// GPU that is an error naming the cause).
     func ensureLoaded() throws {
+        if acceleration == .forceGPU {
+            let gpus = GPUInventory.current()
+            if gpus.count == 0 { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
+        }
         _ = try load()
+    }
+
+    /// Plans document encoding for a run over files of these sizes (known after the walk): CPU, GPU
+    /// or both, and starts the chosen GPUs' cold starts so they overlap parsing. About 4 bytes of
+    /// code per token, a unit per 600 bytes: only the order of magnitude matters to the planner.
+    func planIndexing(fileBytes: [Int]) throws {
+        let bytes = fileBytes.reduce(0, +)
+        guard bytes > 0 else { return }
+        try load().plan(units: max(fileBytes.count, bytes / 600), estimatedTokens: bytes / 4)
+    }
+
+    /// The backend for k-means and codec assignment (nil: the CPU).
+    func computeBackend() throws -> (any Backend)? {
+        try encoder?.computeBackend()
+    }
+
+    /// Stops the encode devices and records the routing outcome in the profile.
+    func finishIndexing() {
+        encoder?.finish()
     }
 
     func encodeDocuments(_ texts: [String]) throws -> [HostMatrix] {
         let encoder = try load()
         do {
             return try encoder.encodeDocuments(texts)
+        } catch let error as ColGrepError {
+            throw error
         } catch {
             throw ColGrepError.other("encoding failed: \(error)")
         }
@@ -41,22 +69,20 @@ final class ModelRuntime {
         let encoder = try load()
         do {
             return try encoder.encodeQuery(text)
+        } catch let error as ColGrepError {
+            throw error
         } catch {
             throw ColGrepError.other("query encoding failed: \(error)")
         }
     }
 
-    func load() throws -> ColBERTEncoder {
+    func load() throws -> RoutedEncoder {
         if let encoder { return encoder }
-        if acceleration == .forceGPU {
-            throw ColGrepError.gpuUnavailable("this build has no GPU encoder path wired in yet; run without --force-gpu (auto uses the CPU)")
-        }
         let dir = try directory()
         let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        let backend = CPUBackend(threads: threads)
-        let loaded: ColBERTEncoder
+        let loaded: RoutedEncoder
         do {
-            loaded = try ColBERTEncoder(modelDirectory: dir, backend: backend)
+            loaded = try RoutedEncoder(modelDirectory: dir, mode: acceleration, hostThreads: threads)
         } catch {
             throw ColGrepError.other("cannot load the model at \(dir.path): \(error). Run scripts/setup.sh to install the fallback model, or pass --model <folder>.")
         }

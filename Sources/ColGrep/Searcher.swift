@@ -131,13 +131,14 @@ final class ProjectSearcher {
         if !keywordOnly {
             semanticHits = try semantic(query, topK: fetchK, subset: subset)
         }
-        group.wait()
+        Profiler.shared.measure("search: bm25 wait") { group.wait() }
         var keywordHits: [(id: Int64, score: Double)] = []
         switch keyword.get() {
         case .success(let hits): keywordHits = hits
         case .failure(let error): throw ColGrepError.corrupt("keyword search failed: \(error)")
         case nil: break
         }
+        let fusionBegin = ProfileClock.now()
         let fused = keywordOnly
             ? Ranker.fuse(semantic: [], keyword: keywordHits, alpha: 0, limit: fetchK)
             : Ranker.fuse(semantic: semanticHits, keyword: keywordHits, alpha: alpha, limit: fetchK)
@@ -146,6 +147,7 @@ final class ProjectSearcher {
         trace("fused", fused.map(\.id))
         let pool = try rankedUnits(fused, store: store)
         let reranked = ranker.rerank(pool, query: keywordQuery.isEmpty ? query : keywordQuery, topK: topK)
+        Profiler.shared.add(stage: "search: fusion + rerank", seconds: ProfileClock.seconds(since: fusionBegin))
         trace("final", reranked.map(\.docID))
         return reranked
     }
@@ -160,7 +162,9 @@ final class ProjectSearcher {
             queryVectors[query] = q
         }
         let params = SearchParameters.fromEnvironment(environment)
-        return plaid.search(query: q, topK: topK, parameters: params, subset: subset).map { ($0.id, Double($0.score)) }
+        return Profiler.shared.measure("search: plaid") {
+            plaid.search(query: q, topK: topK, parameters: params, subset: subset).map { ($0.id, Double($0.score)) }
+        }
     }
 
     private func rankedUnits(_ scored: [(id: Int64, score: Double)], store: MetadataStore) throws -> [RankedUnit] {

@@ -12,8 +12,10 @@ public struct EncoderBenchmark {
         public var tokensPerSecond: Double
         public var tokens: Int
         public var seconds: Double
-        /// Size of the model's fp32 weights and the process's peak resident memory, in MiB.
+        /// Size of the model's fp32 weights, the resident memory with the model loaded, and the peak
+        /// resident memory while encoding (the high-water mark is reset after loading), in MiB.
         public var weightsMiB: Double
+        public var loadedResidentMiB: Double
         public var peakResidentMiB: Double
         public var backendName: String
     }
@@ -39,6 +41,9 @@ public struct EncoderBenchmark {
         let sequences = lengths.map { n in (0..<n).map { _ in Int32(5 + random.next() % 49_995) } }
         let batcher = TokenBudgetBatcher(tokenBudget: tokenBudget)
         _ = try model.encode([sequences.max(by: { $0.count < $1.count }) ?? []], batcher: batcher)  // warm-up
+        // "5" resets the peak-RSS mark (Linux ≥ 4.0), so the peak below is the encoding's alone.
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+        let loaded = Self.residentMiB(field: "VmRSS:")
         let start = DispatchTime.now().uptimeNanoseconds
         _ = try model.encode(sequences, batcher: batcher)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -47,14 +52,15 @@ public struct EncoderBenchmark {
         }
         let tokens = lengths.reduce(0, +)
         return Result(tokensPerSecond: Double(tokens) / seconds, tokens: tokens, seconds: seconds,
-                      weightsMiB: Double(weightsBytes) / 1_048_576, peakResidentMiB: Self.peakResidentMiB(),
+                      weightsMiB: Double(weightsBytes) / 1_048_576, loadedResidentMiB: loaded,
+                      peakResidentMiB: Self.residentMiB(field: "VmHWM:"),
                       backendName: model.backend.name)
     }
 
-    /// The process's peak resident set (VmHWM), in MiB; 0 where /proc is absent.
-    public static func peakResidentMiB() -> Double {
+    /// A memory line of /proc/self/status (VmRSS, VmHWM) in MiB; 0 where /proc is absent.
+    public static func residentMiB(field: String) -> Double {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
               let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
         return kb / 1024
     }

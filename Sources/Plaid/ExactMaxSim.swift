@@ -67,31 +67,42 @@ public struct SyntheticCorpus {
     public init(documents count: Int, dim: Int, centres: Int, medianLength: Double, noise: Float = 0.3,
                 queries queryCount: Int, queryLength: Int = 32, seed: UInt64 = 0) {
         var generator = SplitMix64(seed: seed)
+        var spare: Float?
+        // Box–Muller, both outputs used.
         func gaussian() -> Float {
-            let u1 = max(Double.random(in: 0..<1, using: &generator), 1e-12)
-            let u2 = Double.random(in: 0..<1, using: &generator)
-            return Float((-2 * log(u1)).squareRoot() * cos(2 * .pi * u2))
+            if let value = spare { spare = nil; return value }
+            let u1 = max(Float.random(in: 0..<1, using: &generator), 1e-12)
+            let u2 = Float.random(in: 0..<1, using: &generator)
+            let radius = (-2 * log(u1)).squareRoot()
+            spare = radius * sin(2 * .pi * u2)
+            return radius * cos(2 * .pi * u2)
         }
         var centreValues = (0..<(centres * dim)).map { _ in gaussian() }
         LinearAlgebra.normalizeRows(&centreValues, cols: dim)
         let scale = noise / Float(dim).squareRoot()
-        func around(_ centre: Int, into out: inout [Float]) {
-            var v = (0..<dim).map { centreValues[centre * dim + $0] + scale * gaussian() }
-            LinearAlgebra.normalizeRows(&v, cols: dim)
-            out.append(contentsOf: v)
+        func around(_ centre: Int, into out: UnsafeMutablePointer<Float>) {
+            var norm: Float = 0
+            for d in 0..<dim {
+                let value = centreValues[centre * dim + d] + scale * gaussian()
+                out[d] = value
+                norm += value * value
+            }
+            let inverse = 1 / norm.squareRoot()
+            for d in 0..<dim { out[d] *= inverse }
         }
         var documents: [HostMatrix] = []
-        var tokenCentres: [[Int]] = []
+        var tokenCentres: [[Int32]] = []
         documents.reserveCapacity(count)
         for _ in 0..<count {
             let length = min(300, max(8, Int((exp(log(medianLength) + 0.5 * Double(gaussian()))).rounded())))
-            var values: [Float] = []
-            values.reserveCapacity(length * dim)
-            var ids: [Int] = []
-            for _ in 0..<length {
-                let c = Int.random(in: 0..<centres, using: &generator)
-                ids.append(c)
-                around(c, into: &values)
+            var values = [Float](repeating: 0, count: length * dim)
+            var ids: [Int32] = []
+            values.withUnsafeMutableBufferPointer { v in
+                for t in 0..<length {
+                    let c = Int.random(in: 0..<centres, using: &generator)
+                    ids.append(Int32(c))
+                    around(c, into: v.baseAddress! + t * dim)
+                }
             }
             tokenCentres.append(ids)
             documents.append(HostMatrix(rows: length, cols: dim, values: values))
@@ -101,11 +112,13 @@ public struct SyntheticCorpus {
         for _ in 0..<queryCount {
             let target = Int.random(in: 0..<count, using: &generator)
             targets.append(target)
-            var values: [Float] = []
-            for i in 0..<queryLength {
-                let c = i < queryLength / 2 ? tokenCentres[target][Int.random(in: 0..<tokenCentres[target].count, using: &generator)]
-                    : Int.random(in: 0..<centres, using: &generator)
-                around(c, into: &values)
+            var values = [Float](repeating: 0, count: queryLength * dim)
+            values.withUnsafeMutableBufferPointer { v in
+                for i in 0..<queryLength {
+                    let c = i < queryLength / 2 ? Int(tokenCentres[target][Int.random(in: 0..<tokenCentres[target].count, using: &generator)])
+                        : Int.random(in: 0..<centres, using: &generator)
+                    around(c, into: v.baseAddress! + i * dim)
+                }
             }
             queries.append(HostMatrix(rows: queryLength, cols: dim, values: values))
         }

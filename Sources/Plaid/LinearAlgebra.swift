@@ -55,3 +55,11 @@ struct SplitMix64: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// Process-wide compute settings.
+public enum PlaidRuntime {
+    /// Caps the threads OpenBLAS uses for GEMMs (benchmarks pin it to compare with peers).
+    public static func setBLASThreads(_ count: Int) {
+        openblas_set_num_threads(Int32(max(1, count)))
+    }
+}

@@ -6,26 +6,34 @@ public struct PlaidConfig: Codable, Sendable, Equatable {
     public var nbits: Int
     /// Lloyd iterations of k-means (the reference uses 4).
     public var kmeansIterations: Int
-    /// At most this many training points per centroid (the reference uses 256).
+    /// Training points per centroid in the k-means sample (the reference allows up to 256; fewer keep
+    /// training fast at the larger K used here, and centroid means converge long before).
     public var maxPointsPerCentroid: Int
     /// Seed of every random choice (sampling, k-means initialisation).
     public var seed: UInt64
-    /// Documents the codec trains on: a strided sample of this many documents (the reference trains on
-    /// its first chunk of 1,024 units). The number of centroids follows the reference formula on it.
+    /// The codec trains on a strided sample of at least this many documents (all when fewer), grown
+    /// until it holds `maxPointsPerCentroid` points per centroid.
     public var trainingDocuments: Int
+    /// Upper bound on K. K follows the reference formula over all documents indexed at training time
+    /// (`2^floor(log2(16·sqrt(tokens)))`, as next-plaid's library computes it; ColGREP's CLI applies it
+    /// to its first chunk only, which leaves centroids far from later data). The cap bounds the
+    /// query × centroid product every search pays.
+    public var maxCentroids: Int
     /// Retrain the codec during a write once the index holds this many times the tokens it held when
     /// the codec was last trained (the reference never retrains). 0 disables retraining.
     public var retrainGrowthFactor: Double
     /// Share of dead (deleted) rows in a segment above which a later write rewrites it without them.
     public var compactionDeadShare: Double
 
-    public init(nbits: Int = 4, kmeansIterations: Int = 4, maxPointsPerCentroid: Int = 256, seed: UInt64 = 42,
-                trainingDocuments: Int = 1024, retrainGrowthFactor: Double = 4, compactionDeadShare: Double = 0.2) {
+    public init(nbits: Int = 4, kmeansIterations: Int = 4, maxPointsPerCentroid: Int = 32, seed: UInt64 = 42,
+                trainingDocuments: Int = 1024, maxCentroids: Int = 8192, retrainGrowthFactor: Double = 4,
+                compactionDeadShare: Double = 0.2) {
         self.nbits = nbits
         self.kmeansIterations = kmeansIterations
         self.maxPointsPerCentroid = maxPointsPerCentroid
         self.seed = seed
         self.trainingDocuments = trainingDocuments
+        self.maxCentroids = maxCentroids
         self.retrainGrowthFactor = retrainGrowthFactor
         self.compactionDeadShare = compactionDeadShare
     }

@@ -70,7 +70,9 @@ public final class PlaidIndex: @unchecked Sendable {
         } catch {
             throw PlaidError.io(file: directory.path, reason: error.localizedDescription)
         }
-        let codec = trainCodec(documents: documents.count, vectors: { documents[$0].vectors.values }, dim: dim, config: config, backend: backend)
+        let tokens = documents.reduce(0) { $0 + $1.vectors.rows }
+        let codec = trainCodec(documents: documents.count, tokens: tokens, vectors: { documents[$0].vectors.values }, dim: dim,
+                               config: config, backend: backend)
         let previous = try? Manifest.load(from: directory)
         var number = (previous?.nextFileNumber ?? 1)
         let codecRecord = try writeCodec(codec, number: number, to: directory)
@@ -264,7 +266,8 @@ public final class PlaidIndex: @unchecked Sendable {
             i < sources.count ? oldCodec.decodeDocument(sources[i].segment, row: sources[i].row) : documents[i - sources.count].vectors.values
         }
         let dim = manifest.dim
-        let newCodec = Self.trainCodec(documents: total, vectors: vectors, dim: dim, config: config, backend: backend)
+        let tokens = sources.reduce(0) { $0 + $1.segment.tokenRange($1.row).count } + documents.reduce(0) { $0 + $1.vectors.rows }
+        let newCodec = Self.trainCodec(documents: total, tokens: tokens, vectors: vectors, dim: dim, config: config, backend: backend)
         var next = manifest.nextFileNumber
         let codecRecord = try Self.writeCodec(newCodec, number: next, to: directory)
         next += 1
@@ -325,12 +328,18 @@ public final class PlaidIndex: @unchecked Sendable {
         }
     }
 
-    /// Trains a codec on a strided sample of `config.trainingDocuments` of `documents` documents.
-    static func trainCodec(documents: Int, vectors: (Int) -> [Float], dim: Int, config: PlaidConfig, backend: (any Backend)?) -> ResidualCodec {
-        let sampleCount = min(documents, max(1, config.trainingDocuments))
+    /// Trains a codec for `documents` documents holding `tokens` vectors: K by the reference formula
+    /// (capped), k-means on a strided sample of documents.
+    static func trainCodec(documents: Int, tokens: Int, vectors: (Int) -> [Float], dim: Int, config: PlaidConfig,
+                           backend: (any Backend)?) -> ResidualCodec {
+        let k = min(PlaidConfig.centroidCount(trainingTokens: tokens, trainingDocuments: documents), max(1, config.maxCentroids))
+        let average = max(1, tokens / max(1, documents))
+        let wanted = max(config.trainingDocuments, (k * max(1, config.maxPointsPerCentroid) + average - 1) / average)
+        let sampleCount = min(documents, max(1, wanted))
         var sample: [Float] = []
+        sample.reserveCapacity(sampleCount * average * dim)
         for i in 0..<sampleCount { sample.append(contentsOf: vectors(i * documents / sampleCount)) }
-        return ResidualCodec.train(sample: sample, documents: sampleCount, dim: dim, config: config, backend: backend)
+        return ResidualCodec.train(sample: sample, k: k, dim: dim, config: config, backend: backend)
     }
 
     /// Encodes documents in batches of about 256k tokens.

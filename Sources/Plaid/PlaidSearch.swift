@@ -243,7 +243,9 @@ struct SearchContext {
             for v in 0..<vectors {
                 let current = UnsafeRawPointer(best + v * 8).loadUnaligned(as: SIMD8<Float>.self)
                 let candidate = UnsafeRawPointer(row + v * 8).loadUnaligned(as: SIMD8<Float>.self)
-                UnsafeMutableRawPointer(best + v * 8).storeBytes(of: pointwiseMax(current, candidate), as: SIMD8<Float>.self)
+                // Compare and blend (pointwiseMax's NaN handling keeps it from vectorising).
+                UnsafeMutableRawPointer(best + v * 8).storeBytes(of: current.replacing(with: candidate, where: candidate .> current),
+                                                                 as: SIMD8<Float>.self)
             }
             for q in (vectors * 8)..<nq { best[q] = max(best[q], row[q]) }
         }
@@ -308,20 +310,39 @@ struct SearchContext {
                         }
                     }
                 }
-                var t = 0
-                for (j, member) in members.enumerated() {
-                    let codes = segments[member.segment].codes
-                    for q in 0..<nq { best[q] = -Float.infinity }
-                    for token in member.range {
-                        let centroid = Int(codes[token]) * nq
-                        let scale = inverseNorms[t]
-                        for q in 0..<nq {
-                            let value = (centroidScores[centroid + q] + products[t * nq + q]) * scale
-                            if value > best[q] { best[q] = value }
+                centroidScores.withUnsafeBufferPointer { table in
+                    products.withUnsafeBufferPointer { product in
+                        best.withUnsafeMutableBufferPointer { best in
+                            var t = 0
+                            for (j, member) in members.enumerated() {
+                                let codes = segments[member.segment].codes
+                                for q in 0..<nq { best[q] = -Float.infinity }
+                                for token in member.range {
+                                    let centroid = table.baseAddress! + Int(codes[token]) * nq
+                                    let row = product.baseAddress! + t * nq
+                                    let scale = inverseNorms[t]
+                                    var q = 0
+                                    while q + 8 <= nq {
+                                        let value = (UnsafeRawPointer(centroid + q).loadUnaligned(as: SIMD8<Float>.self)
+                                            + UnsafeRawPointer(row + q).loadUnaligned(as: SIMD8<Float>.self)) * scale
+                                        let current = UnsafeRawPointer(best.baseAddress! + q).loadUnaligned(as: SIMD8<Float>.self)
+                                        UnsafeMutableRawPointer(best.baseAddress! + q).storeBytes(
+                                            of: current.replacing(with: value, where: value .> current), as: SIMD8<Float>.self)
+                                        q += 8
+                                    }
+                                    while q < nq {
+                                        let value = (centroid[q] + row[q]) * scale
+                                        if value > best[q] { best[q] = value }
+                                        q += 1
+                                    }
+                                    t += 1
+                                }
+                                var sum: Float = 0
+                                for q in 0..<nq { sum += best[q] }
+                                out[first + j] = sum
+                            }
                         }
-                        t += 1
                     }
-                    out[first + j] = best.reduce(0, +)
                 }
             }
         }

@@ -38,10 +38,10 @@ struct ResidualCodec: Sendable {
         self.byteTable = table
     }
 
-    /// Trains centroids and bucket boundaries on `sample` (row-major `count × dim`).
-    static func train(sample: [Float], documents: Int, dim: Int, config: PlaidConfig, backend: (any Backend)?) -> ResidualCodec {
+    /// Trains `k` centroids and bucket boundaries on `sample` (row-major `count × dim`).
+    static func train(sample: [Float], k requested: Int, dim: Int, config: PlaidConfig, backend: (any Backend)?) -> ResidualCodec {
         let tokens = sample.count / dim
-        let k = PlaidConfig.centroidCount(trainingTokens: tokens, trainingDocuments: max(1, documents))
+        let k = max(1, min(requested, tokens))
         let centroids = KMeans.train(points: sample, dim: dim, k: k, config: config, backend: backend).values
         // Residual statistics on up to 50,000 tokens spread over the sample (the reference holds out
         // min(5 %, 50,000) tokens).
@@ -51,7 +51,7 @@ struct ResidualCodec: Sendable {
         for i in 0..<heldOut {
             for d in 0..<dim { held[i * dim + d] = sample[(i * stride) * dim + d] }
         }
-        let assigner = CentroidAssigner(centroids: centroids, dim: dim, exhaustive: true)
+        let assigner = CentroidAssigner(centroids: centroids, dim: dim)
         let codes = held.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: heldOut, backend: backend) }
         var residuals = [Float](repeating: 0, count: heldOut * dim)
         for i in 0..<heldOut {
@@ -128,15 +128,28 @@ struct ResidualCodec: Sendable {
         }
     }
 
-    /// Writes the decoded residual of one token (`dim` floats) into `out`.
+    /// Writes the decoded residual of one token (`dim` floats) into `out`: one table row per byte,
+    /// copied as one SIMD value.
     @inline(__always)
     func decodeResidual(_ packed: UnsafePointer<UInt8>, into out: UnsafeMutablePointer<Float>, table: UnsafePointer<Float>) {
-        let perByte = valuesPerByte
-        var o = out
-        for j in 0..<bytesPerToken {
-            let entry = table + Int(packed[j]) * perByte
-            for i in 0..<perByte { o[i] = entry[i] }
-            o += perByte
+        let raw = UnsafeRawPointer(table)
+        let target = UnsafeMutableRawPointer(out)
+        switch nbits {
+        case 4:
+            for j in 0..<bytesPerToken {
+                target.storeBytes(of: raw.loadUnaligned(fromByteOffset: Int(packed[j]) * 8, as: SIMD2<Float>.self),
+                                  toByteOffset: j * 8, as: SIMD2<Float>.self)
+            }
+        case 2:
+            for j in 0..<bytesPerToken {
+                target.storeBytes(of: raw.loadUnaligned(fromByteOffset: Int(packed[j]) * 16, as: SIMD4<Float>.self),
+                                  toByteOffset: j * 16, as: SIMD4<Float>.self)
+            }
+        default:
+            for j in 0..<bytesPerToken {
+                target.storeBytes(of: raw.loadUnaligned(fromByteOffset: Int(packed[j]) * 32, as: SIMD8<Float>.self),
+                                  toByteOffset: j * 32, as: SIMD8<Float>.self)
+            }
         }
     }
 

@@ -8,8 +8,11 @@ public enum CPUPrecision: String, Sendable, CaseIterable {
     /// AVX2 `vpmaddwd`, dequantised to fp32 before the epilogue. Parity bound: per-token cosine ≥ 0.99 vs fp32.
     case int8
 
-    /// int8 where the CPU has AVX2 (its kernel's instructions), else fp32.
-    public static var automatic: CPUPrecision { ck_has_avx2() != 0 ? .int8 : .fp32 }
+    /// The precision to use when none is asked for. fp32 on every CPU measured so far: with OpenBLAS on
+    /// its right kernels, the AVX2 int8 kernel (vpmaddwd, no VNNI) ran no faster (Sapphire Rapids,
+    /// 16 threads: 60.6k int8 vs 64.6k fp32 tokens/s; 2 threads: 13.9k vs 14.0k). int8 becomes the
+    /// default where a VNNI kernel exists that beats fp32; until then it is opt-in (`--precision int8`).
+    public static var automatic: CPUPrecision { .fp32 }
 }
 
 /// A weight matrix quantised and packed for `ck_qgemm`, made once per weight on first use.

@@ -21,18 +21,20 @@ public enum CUDAAvailability: Sendable, Equatable, CustomStringConvertible {
 
     /// Probes once per process: loads the libraries and opens device 0 without compiling anything.
     static let probed: CUDAAvailability = {
-        switch CUDALibraries.shared {
+        switch probeContext {
         case .failure(let error):
             return .unavailable(Self.reason(error))
-        case .success(let libraries):
-            do {
-                let context = try CUDAContext(libraries: libraries, ordinal: 0)
-                return .available("\(context.name) (\(context.architecture)), driver \(CUDALibraries.versionText(libraries.driverVersion)), NVRTC \(libraries.nvrtcVersion.major).\(libraries.nvrtcVersion.minor)")
-            } catch {
-                return .unavailable(Self.reason(error))
-            }
+        case .success(let context):
+            let libraries = context.libraries
+            return .available("\(context.name) (\(context.architecture)), driver \(CUDALibraries.versionText(libraries.driverVersion)), NVRTC \(libraries.nvrtcVersion.major).\(libraries.nvrtcVersion.minor)")
         }
     }()
+
+    /// The probe's context stays open: releasing the primary context would make the next backend
+    /// pay for creating it again (about 100 ms).
+    static let probeContext: Result<CUDAContext, Error> = Result {
+        try CUDAContext(libraries: try CUDALibraries.shared.get(), ordinal: 0)
+    }
 
     static func reason(_ error: Error) -> String {
         if case CUDAError.unavailable(let reason) = error { return reason }

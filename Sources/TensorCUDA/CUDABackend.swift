@@ -17,6 +17,10 @@ public final class CUDABackend: Backend {
     public private(set) var startupSteps: [StartupStep] = []
     /// Use the exact fp32-arithmetic attention kernel even where the tensor-core one applies.
     public var forceScalarAttention = false
+    /// When set, every op is bracketed by device events; `profileReport()` sums their times per op.
+    public var profiling = false
+    private var profileEvents: [(name: String, start: CUevent, end: CUevent)] = []
+    private var spareEvents: [CUevent] = []
 
     let context: CUDAContext
     let pool: DeviceMemoryPool
@@ -30,13 +34,21 @@ public final class CUDABackend: Backend {
     private let uploadStaging: [PinnedBuffer]
     private let copyDone: CUevent
     private var ropeTables: [RopeKey: (positions: Int, table: CUDAMatrix)] = [:]
-    private var batchCache: (cuSeqlens: [Int32], cu: CUDAMatrix, tiles: CUDAMatrix, tileCount: Int)? = nil
+    private var batchCache: (cuSeqlens: [Int32], layout: BatchLayout)? = nil
+
+    /// A packed batch's description on the device.
+    private struct BatchLayout {
+        var cu: CUDAMatrix
+        var tiles: CUDAMatrix
+        var tileCount: Int
+        var positions: CUDAMatrix
+    }
 
     /// One step of start-up and how long it took.
     public struct StartupStep: Sendable, CustomStringConvertible {
         public var step: String
         public var seconds: Double
-        public var description: String { String(format: "%@: %.1f ms", step, seconds * 1000) }
+        public var description: String { "\(step): \(String(format: "%.1f", seconds * 1000)) ms" }
     }
 
     private struct RopeKey: Hashable { var theta: Float; var headDim: Int }
@@ -54,7 +66,7 @@ public final class CUDABackend: Backend {
             clock = now
         }
         let libraries = try CUDALibraries.shared.get()
-        lap("load driver, NVRTC and cuBLASLt")
+        lap("load driver, NVRTC and cuBLASLt (first use in process: \(libraries.loadSeconds.map { "\($0.library) \(Int(($0.seconds * 1000).rounded())) ms" }.joined(separator: ", ")))")
         context = try CUDAContext(libraries: libraries, ordinal: device)
         lap("driver init, device \(device) and context")
         self.precision = precision
@@ -68,12 +80,16 @@ public final class CUDABackend: Backend {
         lap("cuBLASLt handle and workspace")
         name = "cuda:\(device) (\(context.name), \(context.architecture), \(precision.rawValue))"
         let (coreModule, origin) = try loadModule(name: "core", source: KernelSource.core, options: precisionOptions)
-        for kernel in KernelSource.coreKernels { core[kernel] = try context.function(coreModule, kernel) }
+        for kernel in KernelSource.coreKernels + (precision == .bf16 ? KernelSource.bf16CoreKernels : []) {
+            core[kernel] = try context.function(coreModule, kernel)
+        }
         lap("core kernels (\(origin.rawValue))")
         startupSteps = steps
     }
 
     deinit {
+        for entry in profileEvents { spareEvents += [entry.start, entry.end] }
+        for event in spareEvents { _ = context.driver.cuEventDestroy(event) }
         batchCache = nil
         ropeTables.removeAll()
         try? context.makeCurrent()
@@ -106,7 +122,7 @@ public final class CUDABackend: Backend {
         let (module, origin) = try loadModule(name: "attention-\(headDim)", source: KernelSource.attention,
                                               options: precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"])
         var kernels = [KernelSource.attentionScalarKernel: try context.function(module, KernelSource.attentionScalarKernel)]
-        if precision == .bf16 && headDim == 64 {
+        if precision == .bf16 && KernelSource.tensorCoreHeadDims.contains(headDim) {
             kernels[KernelSource.attentionTensorCoreKernel] = try context.function(module, KernelSource.attentionTensorCoreKernel)
         }
         attentionModules[headDim] = kernels
@@ -158,7 +174,9 @@ public final class CUDABackend: Backend {
     // MARK: Backend — copies
 
     public func upload(_ matrix: HostMatrix) throws -> any DeviceMatrix {
-        try uploadMatrix(matrix.values, rows: matrix.rows, cols: matrix.cols)
+        try profiled("upload") {
+            try uploadMatrix(matrix.values, rows: matrix.rows, cols: matrix.cols)
+        }
     }
 
     /// Uploads through two pinned staging buffers on the copy stream, so the host copy of one chunk
@@ -198,8 +216,10 @@ public final class CUDABackend: Backend {
     }
 
     public func download(_ matrix: any DeviceMatrix) throws -> HostMatrix {
-        let m = try cuda(matrix, "download source")
-        return HostMatrix(rows: m.rows, cols: m.cols, values: try downloadFloats(m))
+        try profiled("download") {
+            let m = try cuda(matrix, "download source")
+            return HostMatrix(rows: m.rows, cols: m.cols, values: try downloadFloats(m))
+        }
     }
 
     func downloadFloats(_ m: CUDAMatrix) throws -> [Float] {
@@ -237,119 +257,149 @@ public final class CUDABackend: Backend {
     // MARK: Backend — ops
 
     public func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix {
-        try context.makeCurrent()
-        let t = try cuda(table, "embedding table")
-        if let bad = ids.first(where: { $0 < 0 || Int($0) >= t.rows }) {
-            throw CUDAError.invalidArgument("token id \(bad) is outside the embedding table (\(t.rows) rows)")
+        try profiled("gather") {
+            try context.makeCurrent()
+            let t = try cuda(table, "embedding table")
+            if let bad = ids.first(where: { $0 < 0 || Int($0) >= t.rows }) {
+                throw CUDAError.invalidArgument("token id \(bad) is outside the embedding table (\(t.rows) rows)")
+            }
+            let out = try makeMatrix(rows: ids.count, cols: t.cols)
+            guard !ids.isEmpty else { return out }
+            let deviceIDs = try uploadInts(ids)
+            let vectorized = precision == .bf16 && t.cols % 8 == 0
+        try context.launch(function(vectorized ? "gather_rows_vec8" : "gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), [
+                .pointer(t.pointer), .pointer(deviceIDs.pointer), .pointer(out.pointer), .int32(Int32(ids.count)), .int32(Int32(t.cols)),
+            ])
+            return out
         }
-        let out = try makeMatrix(rows: ids.count, cols: t.cols)
-        guard !ids.isEmpty else { return out }
-        let deviceIDs = try uploadInts(ids)
-        try context.launch(function("gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), [
-            .pointer(t.pointer), .pointer(deviceIDs.pointer), .pointer(out.pointer), .int32(Int32(ids.count)), .int32(Int32(t.cols)),
-        ])
-        return out
     }
 
     public func layerNorm(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix {
-        try context.makeCurrent()
-        let input = try cuda(x, "layerNorm input")
-        let w = try cuda(weight, "layerNorm weight")
-        let b = try bias.map { try cuda($0, "layerNorm bias") }
-        guard w.count == input.cols, b == nil || b!.count == input.cols else {
-            throw CUDAError.invalidArgument("layerNorm of \(input.cols) columns with weight \(w.rows)×\(w.cols)")
+        try profiled("layerNorm") {
+            try context.makeCurrent()
+            let input = try cuda(x, "layerNorm input")
+            let w = try cuda(weight, "layerNorm weight")
+            let b = try bias.map { try cuda($0, "layerNorm bias") }
+            guard w.count == input.cols, b == nil || b!.count == input.cols else {
+                throw CUDAError.invalidArgument("layerNorm of \(input.cols) columns with weight \(w.rows)×\(w.cols)")
+            }
+            let out = try makeMatrix(rows: input.rows, cols: input.cols)
+            let vectorized = precision == .bf16 && input.cols % 8 == 0 && input.cols <= 1024
+        try launchRowWarps(vectorized ? "layer_norm_vec8" : "layer_norm", rows: input.rows, [
+                .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
+                .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
+            ])
+            return out
         }
-        let out = try makeMatrix(rows: input.rows, cols: input.cols)
-        try launchRowWarps("layer_norm", rows: input.rows, [
-            .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
-            .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
-        ])
-        return out
     }
 
     public func linear(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?,
                        activation: Activation, residual: (any DeviceMatrix)?) throws -> any DeviceMatrix {
-        try context.makeCurrent()
-        let input = try cuda(x, "linear input")
-        let w = try cuda(weight, "linear weight")
-        let b = try bias.map { try cuda($0, "linear bias") }
-        let r = try residual.map { try cuda($0, "linear residual") }
-        guard input.cols == w.cols else {
-            throw CUDAError.invalidArgument("linear: input has \(input.cols) columns but the weight is \(w.rows)×\(w.cols) (out × in)")
+        try profiled("linear \(weight.rows)x\(weight.cols)\(activation == .none ? "" : " \(activation)")\(residual != nil ? " +residual" : "")") {
+            try context.makeCurrent()
+            let input = try cuda(x, "linear input")
+            let w = try cuda(weight, "linear weight")
+            let b = try bias.map { try cuda($0, "linear bias") }
+            let r = try residual.map { try cuda($0, "linear residual") }
+            guard input.cols == w.cols else {
+                throw CUDAError.invalidArgument("linear: input has \(input.cols) columns but the weight is \(w.rows)×\(w.cols) (out × in)")
+            }
+            guard b == nil || b!.count == w.rows else { throw CUDAError.invalidArgument("linear: bias of \(b!.count) for \(w.rows) outputs") }
+            guard r == nil || (r!.rows == input.rows && r!.cols == w.rows) else {
+                throw CUDAError.invalidArgument("linear: residual \(r!.rows)×\(r!.cols) for a \(input.rows)×\(w.rows) output")
+            }
+            let out = try makeMatrix(rows: input.rows, cols: w.rows)
+            guard input.rows > 0 else { return out }
+            let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
+            // cuBLASLt fuses bias, and the residual through beta·C; its GELU is the tanh form, so it is used
+            // only for geluTanh in bf16 mode, and only without a residual (which must be added after GELU).
+            let fuseGELU = activation == .geluTanh && precision == .bf16 && r == nil
+            let fuseResidual = activation == .none
+            let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (b != nil ? .geluBias : .gelu) : (b != nil ? .bias : .none)
+            try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,
+                         bias: b?.pointer, c: fuseResidual ? r?.pointer : nil, beta: 1, d: out.pointer,
+                         input: type, output: type, epilogue: epilogue)
+            if !fuseGELU && activation != .none {
+                let kind: Int32 = activation == .gelu ? 1 : 2
+                try launchElementwise("epilogue", count: out.count, [
+                    .pointer(out.pointer), .pointer(0), .pointer(r?.pointer ?? 0), .int64(Int64(out.rows)), .int32(Int32(out.cols)), .int32(kind),
+                ])
+            }
+            return out
         }
-        guard b == nil || b!.count == w.rows else { throw CUDAError.invalidArgument("linear: bias of \(b!.count) for \(w.rows) outputs") }
-        guard r == nil || (r!.rows == input.rows && r!.cols == w.rows) else {
-            throw CUDAError.invalidArgument("linear: residual \(r!.rows)×\(r!.cols) for a \(input.rows)×\(w.rows) output")
-        }
-        let out = try makeMatrix(rows: input.rows, cols: w.rows)
-        guard input.rows > 0 else { return out }
-        let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
-        // cuBLASLt fuses bias, and the residual through beta·C; its GELU is the tanh form, so it is used
-        // only for geluTanh in bf16 mode, and only without a residual (which must be added after GELU).
-        let fuseGELU = activation == .geluTanh && precision == .bf16 && r == nil
-        let fuseResidual = activation == .none
-        let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (b != nil ? .geluBias : .gelu) : (b != nil ? .bias : .none)
-        try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,
-                     bias: b?.pointer, c: fuseResidual ? r?.pointer : nil, beta: 1, d: out.pointer,
-                     input: type, output: type, epilogue: epilogue)
-        if !fuseGELU && activation != .none {
-            let kind: Int32 = activation == .gelu ? 1 : 2
-            try launchElementwise("epilogue", count: out.count, [
-                .pointer(out.pointer), .pointer(0), .pointer(r?.pointer ?? 0), .int64(Int64(out.rows)), .int32(Int32(out.cols)), .int32(kind),
-            ])
-        }
-        return out
     }
 
     public func geglu(_ x: any DeviceMatrix) throws -> any DeviceMatrix {
-        try context.makeCurrent()
-        let input = try cuda(x, "geglu input")
-        guard input.cols % 2 == 0 else { throw CUDAError.invalidArgument("geglu needs an even column count, got \(input.cols)") }
-        let half = input.cols / 2
-        let out = try makeMatrix(rows: input.rows, cols: half)
-        try launchElementwise("geglu", count: out.count, [.pointer(input.pointer), .pointer(out.pointer), .int64(Int64(input.rows)), .int32(Int32(half))])
-        return out
+        try profiled("geglu") {
+            try context.makeCurrent()
+            let input = try cuda(x, "geglu input")
+            guard input.cols % 2 == 0 else { throw CUDAError.invalidArgument("geglu needs an even column count, got \(input.cols)") }
+            let half = input.cols / 2
+            let out = try makeMatrix(rows: input.rows, cols: half)
+            let vectorized = precision == .bf16 && half % 8 == 0
+        try launchElementwise(vectorized ? "geglu_vec8" : "geglu", count: vectorized ? out.count / 8 : out.count, [.pointer(input.pointer), .pointer(out.pointer), .int64(Int64(input.rows)), .int32(Int32(half))])
+            return out
+        }
     }
 
     public func add(_ a: any DeviceMatrix, _ b: any DeviceMatrix) throws -> any DeviceMatrix {
-        try context.makeCurrent()
-        let left = try cuda(a, "add left"), right = try cuda(b, "add right")
-        guard left.rows == right.rows, left.cols == right.cols else {
-            throw CUDAError.invalidArgument("add of \(left.rows)×\(left.cols) and \(right.rows)×\(right.cols)")
+        try profiled("add") {
+            try context.makeCurrent()
+            let left = try cuda(a, "add left"), right = try cuda(b, "add right")
+            guard left.rows == right.rows, left.cols == right.cols else {
+                throw CUDAError.invalidArgument("add of \(left.rows)×\(left.cols) and \(right.rows)×\(right.cols)")
+            }
+            let out = try makeMatrix(rows: left.rows, cols: left.cols)
+            try launchElementwise("add_elementwise", count: out.count, [.pointer(left.pointer), .pointer(right.pointer), .pointer(out.pointer), .int64(Int64(out.count))])
+            return out
         }
-        let out = try makeMatrix(rows: left.rows, cols: left.cols)
-        try launchElementwise("add_elementwise", count: out.count, [.pointer(left.pointer), .pointer(right.pointer), .pointer(out.pointer), .int64(Int64(out.count))])
-        return out
     }
 
     public func l2Normalize(_ x: any DeviceMatrix) throws -> any DeviceMatrix {
-        try context.makeCurrent()
-        let input = try cuda(x, "l2Normalize input")
-        let out = try makeMatrix(rows: input.rows, cols: input.cols)
-        try launchRowWarps("l2_normalize", rows: input.rows, [.pointer(input.pointer), .pointer(out.pointer), .int32(Int32(input.rows)), .int32(Int32(input.cols))])
-        return out
+        try profiled("l2Normalize") {
+            try context.makeCurrent()
+            let input = try cuda(x, "l2Normalize input")
+            let out = try makeMatrix(rows: input.rows, cols: input.cols)
+            try launchRowWarps("l2_normalize", rows: input.rows, [.pointer(input.pointer), .pointer(out.pointer), .int32(Int32(input.rows)), .int32(Int32(input.cols))])
+            return out
+        }
     }
 
     public func attention(_ qkv: any DeviceMatrix, batch: PackedBatch, heads: Int, headDim: Int,
                           rotary: Rotary?, window: Int?) throws -> any DeviceMatrix {
-        try context.makeCurrent()
-        let input = try cuda(qkv, "attention qkv")
-        guard input.cols == 3 * heads * headDim, input.rows == batch.tokenCount else {
-            throw CUDAError.invalidArgument("attention: qkv is \(input.rows)×\(input.cols), expected \(batch.tokenCount)×\(3 * heads * headDim)")
-        }
-        let kernels = try attentionKernels(headDim: headDim)
-        let out = try makeMatrix(rows: input.rows, cols: heads * headDim)
-        guard batch.tokenCount > 0 else { return out }
-        let layout = try deviceLayout(of: batch)
-        let rope = try rotary.map { try ropeTable(theta: $0.theta, headDim: headDim, positions: batch.maxSequenceLength) }
-        let windowHalf = Int32(window.map { $0 / 2 } ?? -1)
-        let useTensorCores = !forceScalarAttention && kernels[KernelSource.attentionTensorCoreKernel] != nil
-        let scale = 1 / Float(headDim).squareRoot()
-        if useTensorCores {
+        try profiled("attention \(window == nil ? "global" : "local") d=\(headDim)") {
+            try context.makeCurrent()
+            let input = try cuda(qkv, "attention qkv")
+            guard input.cols == 3 * heads * headDim, input.rows == batch.tokenCount else {
+                throw CUDAError.invalidArgument("attention: qkv is \(input.rows)×\(input.cols), expected \(batch.tokenCount)×\(3 * heads * headDim)")
+            }
+            let kernels = try attentionKernels(headDim: headDim)
+            let out = try makeMatrix(rows: input.rows, cols: heads * headDim)
+            guard batch.tokenCount > 0 else { return out }
+            let layout = try deviceLayout(of: batch)
+            let rope = try rotary.map { try ropeTable(theta: $0.theta, headDim: headDim, positions: batch.maxSequenceLength) }
+            let windowHalf = Int32(window.map { $0 / 2 } ?? -1)
+            let useTensorCores = !forceScalarAttention && kernels[KernelSource.attentionTensorCoreKernel] != nil
+            let scale = 1 / Float(headDim).squareRoot()
+            if useTensorCores {
+            // q and k rotated once into their own buffer, then read as plain rows by every query tile.
+            var qk = input.pointer, qkStride = 3 * heads * headDim
+            var rotated: CUDAMatrix? = nil
+            if let rope {
+                let buffer = try makeMatrix(rows: input.rows, cols: 2 * heads * headDim)
+                try launchElementwise("rope_qk", count: input.rows * heads * headDim, [
+                    .pointer(input.pointer), .pointer(buffer.pointer), .pointer(layout.positions.pointer), .pointer(rope.pointer),
+                    .int32(Int32(input.rows)), .int32(Int32(heads)), .int32(Int32(headDim)),
+                ])
+                qk = buffer.pointer
+                qkStride = 2 * heads * headDim
+                rotated = buffer
+            }
             try context.launch(kernels[KernelSource.attentionTensorCoreKernel]!, grid: (layout.tileCount, heads, 1), block: (128, 1, 1), [
-                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
-                .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
+                .pointer(qk), .int32(Int32(qkStride)), .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer),
+                .pointer(layout.cu.pointer), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
             ])
+            withExtendedLifetime(rotated) {}
         } else {
             try context.launch(kernels[KernelSource.attentionScalarKernel]!, grid: (layout.tileCount, heads, 1), block: (64, 1, 1), [
                 .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
@@ -357,12 +407,13 @@ public final class CUDABackend: Backend {
             ])
         }
         return out
+        }
     }
 
-    /// `cu_seqlens` and the list of 64-row query tiles on the device, reused while the batch repeats
-    /// (every layer of one forward pass sees the same batch).
-    private func deviceLayout(of batch: PackedBatch) throws -> (cu: CUDAMatrix, tiles: CUDAMatrix, tileCount: Int) {
-        if let cached = batchCache, cached.cuSeqlens == batch.cuSeqlens { return (cached.cu, cached.tiles, cached.tileCount) }
+    /// `cu_seqlens`, the list of 64-row query tiles and every token's position on the device, reused
+    /// while the batch repeats (every layer of one forward pass sees the same batch).
+    private func deviceLayout(of batch: PackedBatch) throws -> BatchLayout {
+        if let cached = batchCache, cached.cuSeqlens == batch.cuSeqlens { return cached.layout }
         var tiles: [Int32] = []
         for s in 0..<batch.sequenceCount {
             let range = batch.range(of: s)
@@ -373,11 +424,11 @@ public final class CUDABackend: Backend {
                 q0 += 64
             }
         }
-        let cu = try uploadInts(batch.cuSeqlens)
         // uploadInts reuses one pinned buffer; it waits for the previous copy before overwriting it.
-        let deviceTiles = try uploadInts(tiles)
-        batchCache = (batch.cuSeqlens, cu, deviceTiles, tiles.count / 2)
-        return (cu, deviceTiles, tiles.count / 2)
+        let layout = BatchLayout(cu: try uploadInts(batch.cuSeqlens), tiles: try uploadInts(tiles), tileCount: tiles.count / 2,
+                                 positions: try uploadInts(batch.positions))
+        batchCache = (batch.cuSeqlens, layout)
+        return layout
     }
 
     /// (cos, sin) for every position < capacity and frequency, as HF computes them: inverse frequencies
@@ -405,6 +456,33 @@ public final class CUDABackend: Backend {
         try idsStaging.markUsed(on: context.computeStream)
         ropeTables[key] = (capacity, table)
         return table
+    }
+
+    /// Records a device event pair around `body` when profiling.
+    private func profiled<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        guard profiling else { return try body() }
+        func event() throws -> CUevent { try spareEvents.popLast() ?? context.makeEvent(timing: true) }
+        let start = try event(), end = try event()
+        try context.check(context.driver.cuEventRecord(start, context.computeStream), "cuEventRecord")
+        let result = try body()
+        try context.check(context.driver.cuEventRecord(end, context.computeStream), "cuEventRecord")
+        profileEvents.append((name, start, end))
+        return result
+    }
+
+    /// Device milliseconds per op name since the last report (waits for the device), largest first.
+    public func profileReport() throws -> [(op: String, milliseconds: Double, calls: Int)] {
+        try synchronize()
+        var totals: [String: (Double, Int)] = [:]
+        for entry in profileEvents {
+            var ms: Float = 0
+            try context.check(context.driver.cuEventElapsedTime(&ms, entry.start, entry.end), "cuEventElapsedTime")
+            let old = totals[entry.name] ?? (0, 0)
+            totals[entry.name] = (old.0 + Double(ms), old.1 + 1)
+            spareEvents += [entry.start, entry.end]
+        }
+        profileEvents.removeAll()
+        return totals.map { ($0.key, $0.value.0, $0.value.1) }.sorted { $0.milliseconds > $1.milliseconds }
     }
 
     /// Waits for all queued device work (for timing).

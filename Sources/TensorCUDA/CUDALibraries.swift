@@ -14,6 +14,8 @@ final class CUDALibraries: @unchecked Sendable {
     let driverVersion: Int32
     let nvrtcVersion: (major: Int32, minor: Int32)
     let blasLtVersion: Int
+    /// Seconds each `dlopen` took (start-up report).
+    let loadSeconds: [(library: String, seconds: Double)]
 
     /// The process-wide libraries, or why they could not be loaded.
     static let shared: Result<CUDALibraries, CUDAError> = load(environment: ProcessInfo.processInfo.environment)
@@ -38,7 +40,8 @@ final class CUDALibraries: @unchecked Sendable {
         return directories
     }
 
-    private init(driver: CCUDADriverAPI, nvrtc: CCUDANVRTCAPI, blasLt: CCUDABLASLtAPI) {
+    private init(driver: CCUDADriverAPI, nvrtc: CCUDANVRTCAPI, blasLt: CCUDABLASLtAPI, loadSeconds: [(library: String, seconds: Double)]) {
+        self.loadSeconds = loadSeconds
         self.driver = driver
         self.nvrtc = nvrtc
         self.blasLt = blasLt
@@ -54,18 +57,29 @@ final class CUDALibraries: @unchecked Sendable {
     static func load(environment: [String: String]) -> Result<CUDALibraries, CUDAError> {
         let directories = searchDirectories(environment: environment).joined(separator: ":")
         let fix = "install the NVIDIA driver and the CUDA toolkit (NVRTC, cuBLASLt), or set COLGREP_CUDA_LIBRARY_PATH to the folder holding them"
+        var timings: [(library: String, seconds: Double)] = []
+        var clock = ContinuousClock.now
+        func lap(_ name: String) {
+            let now = ContinuousClock.now
+            let elapsed = now - clock
+            timings.append((name, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
+            clock = now
+        }
         do {
             // The driver comes from the system path only unless the user names a folder explicitly.
             let driverLibrary = try open(names: driverNames, directories: environment["COLGREP_CUDA_LIBRARY_PATH"] ?? "", what: "CUDA driver", fix: fix)
             var driver = CCUDADriverAPI()
             try resolve(what: "CUDA driver") { ccuda_resolve_driver(driverLibrary, &driver, $0, $1) }
+            lap("dlopen libcuda")
             let nvrtcLibrary = try open(names: nvrtcNames, directories: directories, what: "NVRTC", fix: fix)
             var nvrtc = CCUDANVRTCAPI()
             try resolve(what: "NVRTC") { ccuda_resolve_nvrtc(nvrtcLibrary, &nvrtc, $0, $1) }
+            lap("dlopen libnvrtc")
             let blasLibrary = try open(names: blasLtNames, directories: directories, what: "cuBLASLt", fix: fix)
             var blasLt = CCUDABLASLtAPI()
             try resolve(what: "cuBLASLt") { ccuda_resolve_blaslt(blasLibrary, &blasLt, $0, $1) }
-            return .success(CUDALibraries(driver: driver, nvrtc: nvrtc, blasLt: blasLt))
+            lap("dlopen libcublasLt")
+            return .success(CUDALibraries(driver: driver, nvrtc: nvrtc, blasLt: blasLt, loadSeconds: timings))
         } catch let error as CUDAError {
             return .failure(error)
         } catch {

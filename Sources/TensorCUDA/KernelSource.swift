@@ -10,8 +10,12 @@ enum KernelSource {
     /// Names of the kernels in the core module.
     static let coreKernels = [
         "convert_f32_to_act", "convert_act_to_f32", "gather_rows", "epilogue", "add_elementwise",
-        "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax",
+        "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax", "rope_qk",
     ]
+    /// Kernels that exist only in the bf16 build of the core module (16-byte vector paths).
+    static let bf16CoreKernels = ["layer_norm_vec8", "geglu_vec8", "gather_rows_vec8"]
+    /// Head dimensions with a tensor-core attention kernel in bf16.
+    static let tensorCoreHeadDims: Set<Int> = [32, 64]
 
     static let common = #"""
     #ifndef CG_BF16
@@ -39,6 +43,22 @@ enum KernelSource {
     __device__ __forceinline__ float ld(const unsigned short* p, long long i) { return bf16_to_float(p[i]); }
     __device__ __forceinline__ void st(float* p, long long i, float v) { p[i] = v; }
     __device__ __forceinline__ void st(unsigned short* p, long long i, float v) { p[i] = float_to_bf16(v); }
+
+    __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+        return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16);
+    }
+    // Eight bf16 values in one 16-byte access (the widest a thread can load).
+    __device__ __forceinline__ void unpack8(uint4 u, float* f) {
+        f[0] = __uint_as_float(u.x << 16); f[1] = __uint_as_float(u.x & 0xffff0000u);
+        f[2] = __uint_as_float(u.y << 16); f[3] = __uint_as_float(u.y & 0xffff0000u);
+        f[4] = __uint_as_float(u.z << 16); f[5] = __uint_as_float(u.z & 0xffff0000u);
+        f[6] = __uint_as_float(u.w << 16); f[7] = __uint_as_float(u.w & 0xffff0000u);
+    }
+    __device__ __forceinline__ uint4 pack8(const float* f) {
+        uint4 u;
+        u.x = pack_bf16(f[0], f[1]); u.y = pack_bf16(f[2], f[3]); u.z = pack_bf16(f[4], f[5]); u.w = pack_bf16(f[6], f[7]);
+        return u;
+    }
 
     __device__ __forceinline__ float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
     __device__ __forceinline__ float gelu_tanh(float x) {
@@ -183,6 +203,104 @@ enum KernelSource {
         if (lane == 0) out[row] = -0.5f * sq;
     }
 
+    // Rotary embedding of q and k for every token and head into a [q | k] buffer, so the attention
+    // kernel loads plain 16-byte rows instead of rotating each key tile once per query tile.
+    extern "C" __global__ void rope_qk(const act_t* qkv, act_t* qk, const int* positions, const float* rope,
+                                      int tokens, int heads, int hd) {
+        const int half = hd / 2;
+        const long long n = (long long)tokens * heads * 2 * half;
+        for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < n; idx += (long long)gridDim.x * blockDim.x) {
+            const int i = (int)(idx % half);
+            long long rest = idx / half;
+            const int part = (int)(rest % 2); rest /= 2;
+            const int h = (int)(rest % heads);
+            const long long t = rest / heads;
+            const long long src = t * 3 * heads * hd + (long long)part * heads * hd + (long long)h * hd;
+            const long long dst = t * 2 * heads * hd + (long long)part * heads * hd + (long long)h * hd;
+            float x1 = ld(qkv, src + i), x2 = ld(qkv, src + i + half);
+            rope_rotate(rope, half, positions[t], i, x1, x2);
+            st(qk, dst + i, x1); st(qk, dst + i + half, x2);
+        }
+    }
+
+    #if CG_BF16
+    // Layer norm for bf16 rows whose width is a multiple of 8 (≤ 1024): 16-byte loads and stores.
+    extern "C" __global__ void layer_norm_vec8(const unsigned short* x, const unsigned short* w, const unsigned short* b,
+                                               unsigned short* y, int rows, int cols, float eps) {
+        const int lane = threadIdx.x & 31;
+        const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
+        if (row >= rows) return;
+        const int chunks = cols >> 3;
+        const uint4* xr = (const uint4*)(x + (long long)row * cols);
+        float v[32];
+        float sum = 0.0f;
+    #pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int c = lane + i * 32;
+            if (c < chunks) {
+                unpack8(xr[c], &v[i * 8]);
+            } else {
+    #pragma unroll
+                for (int k = 0; k < 8; k++) v[i * 8 + k] = 0.0f;
+            }
+    #pragma unroll
+            for (int k = 0; k < 8; k++) sum += v[i * 8 + k];
+        }
+        const float mean = warp_sum(sum) / cols;
+        float sq = 0.0f;
+    #pragma unroll
+        for (int i = 0; i < 4; i++) {
+            if (lane + i * 32 < chunks) {
+    #pragma unroll
+                for (int k = 0; k < 8; k++) { const float d = v[i * 8 + k] - mean; sq += d * d; }
+            }
+        }
+        const float inv = 1.0f / sqrtf(warp_sum(sq) / cols + eps);
+        uint4* yr = (uint4*)(y + (long long)row * cols);
+    #pragma unroll
+        for (int i = 0; i < 4; i++) {
+            const int c = lane + i * 32;
+            if (c < chunks) {
+                float wf[8], bf[8], o[8];
+                unpack8(((const uint4*)w)[c], wf);
+                if (b) { unpack8(((const uint4*)b)[c], bf); } else {
+    #pragma unroll
+                    for (int k = 0; k < 8; k++) bf[k] = 0.0f;
+                }
+    #pragma unroll
+                for (int k = 0; k < 8; k++) o[k] = (v[i * 8 + k] - mean) * inv * wf[k] + bf[k];
+                yr[c] = pack8(o);
+            }
+        }
+    }
+
+    // GeGLU on bf16 rows whose half width is a multiple of 8: eight outputs per thread.
+    extern "C" __global__ void geglu_vec8(const unsigned short* x, unsigned short* y, long long rows, int half) {
+        const int chunks = half >> 3;
+        const long long n = rows * chunks;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n; i += (long long)gridDim.x * blockDim.x) {
+            const long long r = i / chunks;
+            const int c = (int)(i - r * chunks);
+            const unsigned short* src = x + r * 2 * half + (long long)c * 8;
+            float a[8], g[8], o[8];
+            unpack8(*(const uint4*)src, a);
+            unpack8(*(const uint4*)(src + half), g);
+    #pragma unroll
+            for (int k = 0; k < 8; k++) o[k] = gelu_erf(a[k]) * g[k];
+            *(uint4*)(y + r * half + (long long)c * 8) = pack8(o);
+        }
+    }
+
+    // Embedding rows copied 16 bytes at a time (bf16 rows whose width is a multiple of 8).
+    extern "C" __global__ void gather_rows_vec8(const unsigned short* table, const int* ids, unsigned short* out, int rows, int cols) {
+        const int r = blockIdx.x;
+        if (r >= rows) return;
+        const uint4* src = (const uint4*)(table + (long long)ids[r] * cols);
+        uint4* dst = (uint4*)(out + (long long)r * cols);
+        for (int c = threadIdx.x; c < (cols >> 3); c += blockDim.x) dst[c] = src[c];
+    }
+    #endif
+
     // Index of the largest score per row (the smallest index among ties). One warp per row.
     extern "C" __global__ void row_argmax(const float* scores, int* out, int rows, int cols) {
         const int lane = threadIdx.x & 31;
@@ -205,7 +323,7 @@ enum KernelSource {
     """#
 
     static let attentionScalarKernel = "attention_scalar"
-    static let attentionTensorCoreKernel = "attention_mma64"
+    static let attentionTensorCoreKernel = "attention_mma"
 
     /// Attention over packed sequences. `tiles` lists (sequence, first query row) for every 64-row
     /// query tile; grid = (tiles, heads). `window_half` < 0 means global attention.
@@ -298,7 +416,7 @@ enum KernelSource {
         }
     }
 
-    #if CG_BF16 && CG_HEAD_DIM == 64
+    #if CG_BF16 && (CG_HEAD_DIM == 64 || CG_HEAD_DIM == 32)
     // ---- BEGIN TENSOR-CORE MMA (replaceable: the only inline PTX; on AMD use an MFMA builtin) ----
     // D = A(16x16, row) * B(16x8, col) + D with bf16 inputs and fp32 accumulators.
     __device__ __forceinline__ void mma_bf16_16816(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
@@ -309,34 +427,28 @@ enum KernelSource {
     }
     // ---- END TENSOR-CORE MMA ----
 
-    __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
-        return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16);
-    }
-
-    // Flash attention on tensor cores for head dimension 64: 4 warps, 16 query rows each (a 64-row
-    // query tile), key/value tiles of 64 rows in shared memory, online softmax in base 2.
-    extern "C" __global__ void __launch_bounds__(128) attention_mma64(
-            const unsigned short* qkv, unsigned short* out, const int* tiles, const int* cu, const float* rope,
-            int heads, int window_half, float scale_log2) {
-        __shared__ __align__(16) unsigned short Qs[64][72];
-        __shared__ __align__(16) unsigned short Ks[64][72];
-        __shared__ __align__(16) unsigned short Vt[64][72];
+    // Flash attention on tensor cores: 4 warps, 16 query rows each (a 64-row query tile), key/value
+    // tiles of 64 rows in shared memory loaded with 16-byte accesses, online softmax in base 2.
+    // q and k come from `qk` (already rotated by rope_qk, or the raw qkv rows when there is no
+    // rotary embedding), v from `qkv`.
+    extern "C" __global__ void __launch_bounds__(128) attention_mma(
+            const unsigned short* qk, int qk_stride, const unsigned short* qkv, unsigned short* out,
+            const int* tiles, const int* cu, int heads, int window_half, float scale_log2) {
+        const int HD = CG_HEAD_DIM, CH = CG_HEAD_DIM / 8;
+        __shared__ __align__(16) unsigned short Qs[64][CG_HEAD_DIM + 8];
+        __shared__ __align__(16) unsigned short Ks[64][CG_HEAD_DIM + 8];
+        __shared__ __align__(16) unsigned short Vt[CG_HEAD_DIM][72];
         const int h = blockIdx.y;
         const int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
         const int start = cu[seq], end = cu[seq + 1];
-        const long long stride = 3LL * heads * 64;
+        const long long v_stride = 3LL * heads * HD;
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
 
-        for (int idx = tid; idx < 64 * 32; idx += 128) {
-            const int r = idx >> 5, i = idx & 31, qi = q0 + r;
-            float x1 = 0.0f, x2 = 0.0f;
-            if (qi < end) {
-                const long long base = qi * stride + (long long)h * 64;
-                x1 = bf16_to_float(qkv[base + i]); x2 = bf16_to_float(qkv[base + i + 32]);
-                if (rope) rope_rotate(rope, 32, qi - start, i, x1, x2);
-            }
-            Qs[r][i] = float_to_bf16(x1 * scale_log2);
-            Qs[r][i + 32] = float_to_bf16(x2 * scale_log2);
+        for (int idx = tid; idx < 64 * CH; idx += 128) {
+            const int r = idx / CH, c = idx % CH, qi = q0 + r;
+            *(uint4*)&Qs[r][c * 8] = qi < end ? *(const uint4*)(qk + (long long)qi * qk_stride + h * HD + c * 8) : zero;
         }
         int kbeg = start, kend = end;
         if (window_half >= 0) {
@@ -345,34 +457,34 @@ enum KernelSource {
         }
         __syncthreads();
         const int qr = warp * 16 + g;
-        unsigned qa[4][4];
+        unsigned qa[HD / 16][4];
     #pragma unroll
-        for (int ks = 0; ks < 4; ks++) {
+        for (int ks = 0; ks < HD / 16; ks++) {
             qa[ks][0] = *(const unsigned*)&Qs[qr][ks * 16 + t * 2];
             qa[ks][1] = *(const unsigned*)&Qs[qr + 8][ks * 16 + t * 2];
             qa[ks][2] = *(const unsigned*)&Qs[qr][ks * 16 + t * 2 + 8];
             qa[ks][3] = *(const unsigned*)&Qs[qr + 8][ks * 16 + t * 2 + 8];
         }
-        float o[8][4];
+        float o[HD / 8][4];
     #pragma unroll
-        for (int nb = 0; nb < 8; nb++) { o[nb][0] = 0.0f; o[nb][1] = 0.0f; o[nb][2] = 0.0f; o[nb][3] = 0.0f; }
+        for (int nb = 0; nb < HD / 8; nb++) { o[nb][0] = 0.0f; o[nb][1] = 0.0f; o[nb][2] = 0.0f; o[nb][3] = 0.0f; }
         float m0 = -CG_INF, m1 = -CG_INF, l0 = 0.0f, l1 = 0.0f;
         const int qi0 = q0 + qr, qi1 = qi0 + 8;
 
         for (int k0 = kbeg; k0 < kend; k0 += 64) {
             __syncthreads();
-            for (int idx = tid; idx < 64 * 32; idx += 128) {
-                const int r = idx >> 5, i = idx & 31, kj = k0 + r;
-                float k1 = 0.0f, k2 = 0.0f, v1 = 0.0f, v2 = 0.0f;
+            for (int idx = tid; idx < 64 * CH; idx += 128) {
+                const int r = idx / CH, c = idx % CH, kj = k0 + r;
+                uint4 kv = zero, vv = zero;
                 if (kj < kend) {
-                    const long long base = kj * stride + (long long)heads * 64 + (long long)h * 64;
-                    k1 = bf16_to_float(qkv[base + i]); k2 = bf16_to_float(qkv[base + i + 32]);
-                    v1 = bf16_to_float(qkv[base + (long long)heads * 64 + i]);
-                    v2 = bf16_to_float(qkv[base + (long long)heads * 64 + i + 32]);
-                    if (rope) rope_rotate(rope, 32, kj - start, i, k1, k2);
+                    kv = *(const uint4*)(qk + (long long)kj * qk_stride + (long long)heads * HD + h * HD + c * 8);
+                    vv = *(const uint4*)(qkv + kj * v_stride + 2LL * heads * HD + h * HD + c * 8);
                 }
-                Ks[r][i] = float_to_bf16(k1); Ks[r][i + 32] = float_to_bf16(k2);
-                Vt[i][r] = float_to_bf16(v1); Vt[i + 32][r] = float_to_bf16(v2);
+                *(uint4*)&Ks[r][c * 8] = kv;
+                Vt[c * 8 + 0][r] = (unsigned short)(vv.x & 0xffffu); Vt[c * 8 + 1][r] = (unsigned short)(vv.x >> 16);
+                Vt[c * 8 + 2][r] = (unsigned short)(vv.y & 0xffffu); Vt[c * 8 + 3][r] = (unsigned short)(vv.y >> 16);
+                Vt[c * 8 + 4][r] = (unsigned short)(vv.z & 0xffffu); Vt[c * 8 + 5][r] = (unsigned short)(vv.z >> 16);
+                Vt[c * 8 + 6][r] = (unsigned short)(vv.w & 0xffffu); Vt[c * 8 + 7][r] = (unsigned short)(vv.w >> 16);
             }
             __syncthreads();
 
@@ -381,7 +493,7 @@ enum KernelSource {
             for (int nb = 0; nb < 8; nb++) {
                 s[nb][0] = 0.0f; s[nb][1] = 0.0f; s[nb][2] = 0.0f; s[nb][3] = 0.0f;
     #pragma unroll
-                for (int ks = 0; ks < 4; ks++) {
+                for (int ks = 0; ks < HD / 16; ks++) {
                     const unsigned b0 = *(const unsigned*)&Ks[nb * 8 + g][ks * 16 + t * 2];
                     const unsigned b1 = *(const unsigned*)&Ks[nb * 8 + g][ks * 16 + t * 2 + 8];
                     mma_bf16_16816(s[nb], qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3], b0, b1);
@@ -394,6 +506,8 @@ enum KernelSource {
                 for (int e = 0; e < 2; e++) {
                     const int kj = k0 + nb * 8 + t * 2 + e;
                     const bool inside = kj < kend;
+                    s[nb][e] *= scale_log2;
+                    s[nb][2 + e] *= scale_log2;
                     if (!(inside && (window_half < 0 || abs(qi0 - kj) <= window_half))) s[nb][e] = -CG_INF;
                     if (!(inside && (window_half < 0 || abs(qi1 - kj) <= window_half))) s[nb][2 + e] = -CG_INF;
                     mx0 = fmaxf(mx0, s[nb][e]);
@@ -410,7 +524,7 @@ enum KernelSource {
             const float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
             l0 *= c0; l1 *= c1;
     #pragma unroll
-            for (int nb = 0; nb < 8; nb++) { o[nb][0] *= c0; o[nb][1] *= c0; o[nb][2] *= c1; o[nb][3] *= c1; }
+            for (int nb = 0; nb < HD / 8; nb++) { o[nb][0] *= c0; o[nb][1] *= c0; o[nb][2] *= c1; o[nb][3] *= c1; }
             m0 = mn0; m1 = mn1;
 
             unsigned pa[4][4];
@@ -428,7 +542,7 @@ enum KernelSource {
                 pa[kk][3] = pack_bf16(p12, p13);
             }
     #pragma unroll
-            for (int nb = 0; nb < 8; nb++) {
+            for (int nb = 0; nb < HD / 8; nb++) {
     #pragma unroll
                 for (int kk = 0; kk < 4; kk++) {
                     const unsigned b0 = *(const unsigned*)&Vt[nb * 8 + g][kk * 16 + t * 2];
@@ -443,10 +557,10 @@ enum KernelSource {
         l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
         const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f;
         const float inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
-        const long long width = (long long)heads * 64;
+        const long long width = (long long)heads * HD;
     #pragma unroll
-        for (int nb = 0; nb < 8; nb++) {
-            const int col = h * 64 + nb * 8 + t * 2;
+        for (int nb = 0; nb < HD / 8; nb++) {
+            const int col = h * HD + nb * 8 + t * 2;
             if (qi0 < end) *(unsigned*)&out[qi0 * width + col] = pack_bf16(o[nb][0] * inv0, o[nb][1] * inv0);
             if (qi1 < end) *(unsigned*)&out[qi1 * width + col] = pack_bf16(o[nb][2] * inv1, o[nb][3] * inv1);
         }

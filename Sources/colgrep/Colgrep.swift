@@ -25,6 +25,7 @@ struct DebugCommand: AsyncParsableCommand {
             DebugEmbed.self,
             DebugUnits.self,
             DebugGPUSelfTest.self,
+            DebugGPUEmbed.self,
         ]
     )
 }
@@ -37,6 +38,10 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             BenchEncoder.self,
             BenchUnits.self,
+            BenchSearchCommand.self,
+            BenchTokenizer.self,
+            BenchEncoderGPU.self,
+            BenchGPUAssign.self,
         ]
     )
 }

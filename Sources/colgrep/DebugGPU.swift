@@ -21,7 +21,8 @@ struct DebugGPUSelfTest: ParsableCommand {
     func run() throws {
         let availability = CUDABackend.availability
         guard availability.isAvailable else {
-            throw ValidationError(availability.description)
+            FileHandle.standardError.write(Data("\(availability.description)\n".utf8))
+            throw ExitCode(2)
         }
         let precisions: [CUDAPrecision] = precision == "both" ? CUDAPrecision.allCases : [CUDAPrecision(rawValue: precision)].compactMap { $0 }
         guard !precisions.isEmpty else { throw ValidationError("--precision must be bf16, fp32 or both") }

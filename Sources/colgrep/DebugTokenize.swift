@@ -24,10 +24,11 @@ struct DebugModelOptions: ParsableArguments {
     @Option(help: "A model folder or a Hugging Face model id.") var model: String
     @Flag(help: "Treat the texts as queries ([Q] marker, query length, expansion) instead of documents.") var query = false
     @Option(help: "CPU threads (default: every core).") var threads: Int?
-    @Option(help: "Arithmetic of the CPU encoder: fp32 or int8 (default: int8 where the CPU has AVX2).") var precision: CPUPrecision?
+    @Option(help: "Arithmetic of the CPU encoder: fp32 or int8 (default: fp32, the faster on the CPUs measured).") var precision: CPUPrecision?
     @Argument(help: "Texts to process.") var texts: [String]
 
     func loadEncoder() throws -> ColBERTEncoder {
+        BLASCoreType.relaunchIfGeneric()
         do {
             let directory = try ModelLocator.resolve(model, fallback: nil)
             return try ColBERTEncoder(modelDirectory: directory, backend: CPUBackend(threads: threads, precision: precision))

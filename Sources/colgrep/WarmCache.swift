@@ -23,27 +23,35 @@ struct WarmCacheCommand: ParsableCommand {
     @Flag(help: "Measure again even when a calibration is stored.")
     var recalibrate = false
 
+    @OptionGroup var global: GlobalOptions
+
     func run() throws {
-        guard let provider = CacheWarmer.Provider(rawValue: provider.lowercased()) else {
+        guard var provider = CacheWarmer.Provider(rawValue: provider.lowercased()) else {
             throw ValidationError("--provider must be cpu, cuda or all")
         }
         try runReportingErrors {
+            // --force-cpu leaves the GPU alone; --force-gpu makes a missing GPU an error.
+            switch try global.acceleration() {
+            case .forceCPU:
+                if provider == .cuda { throw ColGrepError.usage("--provider cuda contradicts --force-cpu") }
+                provider = .cpu
+            case .forceGPU:
+                if provider == .all { provider = .cuda }
+                if provider == .cpu { throw ColGrepError.usage("--provider cpu contradicts --force-gpu") }
+            case .auto:
+                break
+            }
             let directory = try ModelFolder.resolve(model)
             try CacheWarmer(modelDirectory: directory).run(provider: provider, recalibrate: recalibrate) { print($0) }
         }
     }
 }
 
-/// The model folder warm-cache works on: `--model` or the configured model, as a local folder.
+/// The model folder warm-cache works on: `--model` or the configured model (a folder, or a model in
+/// the Hugging Face cache; warm-cache never downloads).
 enum ModelFolder {
     static func resolve(_ option: String?) throws -> URL {
         let config = try ColGrepConfig.load(from: DataPaths.fromEnvironment())
-        let id = option ?? config.model(override: nil)
-        let expanded = (id as NSString).expandingTildeInPath
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: expanded, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw ColGrepError.notFound("model \(id) is not a local folder: pass --model <folder of a downloaded model>")
-        }
-        return URL(fileURLWithPath: expanded, isDirectory: true)
+        return try CacheWarmer.localModel(option ?? config.model(override: nil))
     }
 }

@@ -45,6 +45,10 @@ import Testing
         #expect(text.unicodeScalars.count == 8192)
         #expect(text.hasSuffix("\n[...truncated...]\n"))
         #expect(text.hasPrefix("Function: f\nSignature: def f():\nFile: f f.py\nCode:\n"))
+        let exact = String(repeating: "ü", count: 8192)
+        #expect(EmbeddingText.truncate(exact) == exact)
+        let over = exact + "x"
+        #expect(EmbeddingText.truncate(over).unicodeScalars.count == 8192 && EmbeddingText.truncate(over).hasSuffix("[...truncated...]\n"))
         let short = CodeUnit(name: "f", qualifiedName: "f", file: "f.py", line: 1, endLine: 1, language: "python",
                              unitType: .constant, signature: "", code: "X = 1")
         #expect(EmbeddingText.build(for: short) == "X = 1")

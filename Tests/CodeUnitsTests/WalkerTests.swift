@@ -146,3 +146,22 @@ import Testing
         #expect(throws: WalkError.self) { try FileWalker(root: file).walk() }
     }
 }
+
+@Suite struct ProjectExtractionTests {
+    @Test func walkExtractAndLinkCallersAcrossFiles() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("lib/util.py", "def helper():\n    return 1\n")
+        try dir.write("app/main.go", "package main\n\nfunc main() {\n\thelper()\n}\n")
+        try dir.write("README.md", "# Project\n")
+        try dir.write("bad.py", Data([0x66, 0xff, 0x0a]))
+        try dir.write("big.py", Data(repeating: UInt8(ascii: "#"), count: 600 * 1024))
+        let extractor = try UnitExtractor(grammarDirectory: grammarDirectory)
+        let project = try ProjectExtraction.run(root: dir.url, extractor: extractor)
+        #expect(project.files.map(\.relativePath) == ["README.md", "app/main.go", "bad.py", "lib/util.py"])
+        #expect(project.units.first { $0.name == "helper" }?.calledBy == ["main"])
+        #expect(project.units.contains { $0.unitType == .document && $0.file == "README.md" })
+        #expect(Set(project.skipped.map(\.path)) == ["bad.py", "big.py"])
+        #expect(project.skipped.first { $0.path == "bad.py" }?.reason == "invalid UTF-8")
+        #expect(project.warnings.isEmpty)
+    }
+}

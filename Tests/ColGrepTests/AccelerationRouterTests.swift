@@ -55,7 +55,7 @@ import Testing
         #expect(zip(result.outputs, items).allSatisfy { $0.rows == $1.filter { !skip.contains($0) }.count })
     }
 
-    private func options(_ mode: AccelerationMode, cache: URL) -> EncodeRouter.Options {
+    func options(_ mode: AccelerationMode, cache: URL) -> EncodeRouter.Options {
         EncodeRouter.Options(mode: mode, modelDirectory: Self.model, skipIDs: [], hostThreads: 2,
                              costModels: CostModelStore(directory: cache.appendingPathComponent("costmodel")),
                              environment: [:])
@@ -63,30 +63,76 @@ import Testing
 
     private let noGPU = GPUInventory(ordinals: [], description: nil, unavailableReason: "libcuda.so.1: cannot open shared object file")
 
-    @Test func autoWithoutAGPURunsOnTheCPUCalibratesOnceAndProfilesTheDecision() throws {
+    @Test func autoWithoutAGPURunsOnTheCPUWithoutCalibratingAndProfilesTheDecision() throws {
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-route-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: cache) }
         let items = Self.sequences(30, seed: 5)
         let profiler = Profiler(enabled: true)
         let router = EncodeRouter(options: options(.auto, cache: cache), profiler: profiler, gpus: noGPU)
-        let plan = try router.prepare(work: WorkSize(tokens: items.reduce(0) { $0 + $1.count }, sequences: items.count))
+        let plan = try router.prepare(work: WorkSize(tokens: 50_000_000, sequences: 200_000))
         #expect(plan.choice == .cpu)
         #expect(plan.reason.contains("libcuda.so.1"))
         let vectors = try router.encodeDocuments(items)
         router.finish()
         #expect(vectors.count == 30)
         let notes = profiler.recordedNotes()
-        #expect(notes.contains { $0.hasPrefix("cost model: calibrated the CPU") })
+        #expect(!notes.contains { $0.hasPrefix("cost model: calibrated") })
         #expect(notes.contains { $0.hasPrefix("routing: cpu") })
         #expect(notes.contains { $0.hasPrefix("routing actual:") && $0.contains("cpu:") })
         #expect(profiler.snapshot().contains { $0.stage == "encode" && $0.device == "cpu" && $0.tokens > 0 })
-        // The second run finds the stored model: no calibration.
+    }
+
+    /// An inventory that claims a GPU where CUDA cannot open: what auto meets when a driver breaks.
+    private let brokenGPU = GPUInventory(ordinals: [0], description: "claimed GPU (sm_90)", unavailableReason: nil)
+
+    @Test func withAGPUAutoCalibratesTheCPUOnceAndNeverFailsBecauseOfTheGPU() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-route-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let items = Self.sequences(400, seed: 6)
+        let tokens = items.reduce(0) { $0 + $1.count }
+        #expect(tokens > Calibrator.cpu.totalTokens)
+        let first = Profiler(enabled: true)
+        let router = EncodeRouter(options: options(.auto, cache: cache), profiler: first, gpus: brokenGPU) { _ in }
+        _ = try router.encodeDocuments(items)
+        router.finish()
+        #expect(first.recordedNotes().contains { $0.hasPrefix("cost model: calibrated the CPU") })
         let again = Profiler(enabled: true)
-        let second = EncodeRouter(options: options(.auto, cache: cache), profiler: again, gpus: noGPU)
+        let second = EncodeRouter(options: options(.auto, cache: cache), profiler: again, gpus: brokenGPU) { _ in }
         _ = try second.encodeDocuments(items)
         second.finish()
-        #expect(!again.recordedNotes().contains { $0.contains("calibrated") })
+        #expect(!again.recordedNotes().contains { $0.hasPrefix("cost model: calibrated") })
         #expect(second.costModel != nil)
+        // A tiny run on a machine with no stored model never calibrates and stays on the CPU.
+        let tiny = EncodeRouter(options: options(.auto, cache: cache.appendingPathComponent("other")), profiler: Profiler(enabled: false), gpus: brokenGPU)
+        #expect(try tiny.prepare(work: WorkSize(tokens: 100, sequences: 3)).choice == .cpu)
+        tiny.finish()
+    }
+
+    @Test func autoFallsBackToTheCPUWhenThePlannedGPUFailsAndSaysSoOnce() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-route-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let options = options(.auto, cache: cache)
+        // Stored figures that make the GPU look far faster, so the planner picks it.
+        let key = CostModelKey(machine: MachineIdentity.current(), gpu: brokenGPU.description!,
+                               model: MachineIdentity.model(at: Self.model), engine: ColGrepVersion.string)
+        let gpu = GPUCostModel(device: "cuda:0", name: "claimed", contextSeconds: 0.01, kernelCompileSeconds: 0.01, kernelCacheLoadSeconds: 0.01,
+                               weightUploadSeconds: 0.01, tokenBudget: 65536, cost: DeviceCost(coldStartSeconds: 0.03, perBatchSeconds: 0, perTokenSeconds: 1e-9))
+        let cpu = CPUCostModel(threads: 2, tokenBudget: 4096, cost: DeviceCost(coldStartSeconds: 0.1, perBatchSeconds: 0.01, perTokenSeconds: 1e-3))
+        try options.costModels.save(CostModel(key: key, cpu: cpu, gpus: [gpu], calibrationSeconds: 0))
+        let said = LockedValue<[String]>([])
+        let router = EncodeRouter(options: options, profiler: Profiler(enabled: false), gpus: brokenGPU) { line in said.withLock { $0.append(line) } }
+        let items = Self.sequences(60, seed: 8)
+        let plan = try router.prepare(work: WorkSize(tokens: items.reduce(0) { $0 + $1.count }, sequences: items.count))
+        #expect(plan.choice != .cpu)
+        let vectors = try router.encodeDocuments(items)
+        router.finish()
+        let reference = BackendEncodeDevice(processor: .cpu(threads: 1), modelDirectory: Self.model, skipIDs: [])
+        try reference.prepare()
+        #expect(Self.maxDifference(vectors, try reference.encode(items)) < 1e-4)
+        // The notice is process-wide and printed at most once; this router's GPU failure is its cause
+        // unless another test in this process already reported one.
+        #expect(said.withLock { $0.count } <= 1)
+        #expect(said.withLock { $0.allSatisfy { $0.contains("cuda:0") && $0.contains("continuing on the CPU") } })
     }
 
     @Test func forceGPUWithoutAGPUFailsWithTheCause() throws {
@@ -109,7 +155,7 @@ import Testing
         #expect(vectors.count == 5)
         #expect(router.plan?.choice == .cpu)
         #expect(try router.computeBackend() == nil)
-        #expect(!profiler.recordedNotes().contains { $0.contains("calibrated") })
+        #expect(!profiler.recordedNotes().contains { $0.hasPrefix("cost model: calibrated") })
     }
 
     @Test func aOneShotQueryStaysOnTheCPU() {

@@ -25,14 +25,16 @@ import Testing
         let directory = temporaryDirectory()
         defer { cleanUp(directory) }
         let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(), backend: nil)
-        let subset: Set<Int64> = Set((0..<Int64(corpus.documents.count)).filter { $0 % 7 == 3 })
+        let target = Int64(corpus.targets[1])
+        let subset: Set<Int64> = Set((0..<Int64(corpus.documents.count)).filter { $0 % 7 == 3 }).union([target])
         let results = index.search(query: corpus.queries[1], topK: 10, subset: subset)
         #expect(results.count == 10)
         #expect(results.allSatisfy { subset.contains($0.id) })
-        // The subset's best document by exact MaxSim comes first.
-        let members = subset.sorted()
-        let exact = ExactMaxSim.topK(queries: [corpus.queries[1]], documents: members.map { corpus.documents[Int($0)] }, k: 1)
-        #expect(results.first?.id == members[exact[0][0].index])
+        // The query was drawn from its target document: it ranks first inside the subset too.
+        #expect(results.first?.id == target)
+        // Without the target in the subset it cannot appear.
+        let without = index.search(query: corpus.queries[1], topK: 10, subset: subset.subtracting([target]))
+        #expect(!without.contains { $0.id == target } && without.count == 10)
     }
 
     @Test func targetDocumentIsFound() throws {

@@ -15,9 +15,9 @@ func smallCorpus(documents: Int = 300, dim: Int = 64, queries: Int = 20, seed: U
     SyntheticCorpus(documents: documents, dim: dim, centres: 256, medianLength: 32, queries: queries, queryLength: 16, seed: seed)
 }
 
-/// Settings that keep k-means small in debug builds (the codec trains on 100 documents).
+/// Settings that keep k-means small in tests (at most 512 centroids).
 func testConfig(nbits: Int = 4) -> PlaidConfig {
-    PlaidConfig(nbits: nbits, trainingDocuments: 100)
+    PlaidConfig(nbits: nbits, trainingDocuments: 100, maxCentroids: 512)
 }
 
 func documents(_ corpus: SyntheticCorpus, idOffset: Int64 = 0) -> [(id: Int64, vectors: HostMatrix)] {

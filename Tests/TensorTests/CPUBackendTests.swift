@@ -161,3 +161,12 @@ func naiveAttention(_ qkv: HostMatrix, batch: PackedBatch, heads: Int, d: Int, t
         #expect(maxAbsDifference(exact, quantized) < 0.05 * Float(k).squareRoot())
     }
 }
+
+@Suite struct BLASCoreTypeTests {
+    @Test func openBLASReportsItsKernelFamily() {
+        #expect(!BLASCoreType.current.isEmpty)
+        // Where OpenBLAS picked a real family, no relaunch is asked for.
+        if !["prescott", "core2", "unknown"].contains(BLASCoreType.current.lowercased()) { #expect(BLASCoreType.better == nil) }
+        #expect(CPUPrecision.automatic == .fp32)
+    }
+}

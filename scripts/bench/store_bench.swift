@@ -50,6 +50,7 @@ func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(
 let clock = ContinuousClock()
 let dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-bench-\(getpid())"); try? FileManager.default.removeItem(at: dir)
 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+defer { try? FileManager.default.removeItem(at: dir) }
 let db = dir.appendingPathComponent("metadata.db")
 let n = Int(environment["UNITS"] ?? "20000") ?? 20_000
 let units = corpus(n)
@@ -108,7 +109,6 @@ try timeIt("updateCalledBy 2000 units", reps: 1) {
     try writer.updateCalledBy(Dictionary(uniqueKeysWithValues: (2000..<4000).map { (Int64($0), ["callerA", "callerB\($0)"]) }))
 }
 try timeIt("verifyIntegrity", reps: 1) { try writer.verifyIntegrity() }
-try? FileManager.default.removeItem(at: dir)
 
 }
 }

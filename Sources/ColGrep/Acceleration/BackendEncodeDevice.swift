@@ -53,6 +53,19 @@ public final class BackendEncodeDevice: EncodeDevice, CalibrationTarget, @unchec
         }
     }
 
+    /// A CPU device around a model already loaded (the product's CPU encoder, which also
+    /// tokenizes), so the weights are read once; `loadSeconds` is what that load took.
+    public init(preloaded model: ColBERTModel, threads: Int, loadSeconds: Double, modelDirectory: URL, skipIDs: Set<Int32>) {
+        self.processor = .cpu(threads: threads)
+        self.modelDirectory = modelDirectory
+        self.skipIDs = skipIDs
+        self.kernelCache = nil
+        self.info = DeviceInfo(id: "cpu", kind: .cpu)
+        self.model = model
+        self.backend = model.backend
+        self.coldStartTimings = ColdStartTimings(weightSeconds: loadSeconds)
+    }
+
     public func prepare() throws {
         if model == nil { _ = try coldStart() }
     }

@@ -1,3 +1,4 @@
+import Encoder
 import Foundation
 import TensorCUDA
 
@@ -134,6 +135,15 @@ public struct CacheWarmer {
                                        weightUploadSeconds: timings.weightSeconds, tokenBudget: gpuTokenBudget, cost: cost))
         model.gpus.sort { $0.device < $1.device }
         return true
+    }
+
+    /// The folder of `idOrPath`: a local folder or a model already in the Hugging Face cache.
+    public static func localModel(_ idOrPath: String) throws -> URL {
+        do {
+            return try ModelLocator.resolve(idOrPath, fallback: nil)
+        } catch {
+            throw ColGrepError.notFound("model \(idOrPath): \(error). Pass --model <folder>, or index once so that the model is downloaded.")
+        }
     }
 
     private func step(_ what: String, _ seconds: Double) -> String {

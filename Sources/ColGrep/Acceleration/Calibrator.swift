@@ -58,6 +58,12 @@ public struct Calibrator: Sendable {
     /// GPU shapes: large enough for the per-token cost to show above launch overhead.
     public static let gpu = Calibrator(shapes: [(8, 128), (64, 256), (128, 256), (256, 256)], budgetSeconds: 0.5)
 
+    /// Tokens a full calibration encodes (warm-up included): a run smaller than this is cheaper to
+    /// encode on the CPU than to calibrate for.
+    public var totalTokens: Int {
+        shapes[0].count * shapes[0].length + repetitions * shapes.reduce(0) { $0 + $1.count * $1.length }
+    }
+
     /// Cold start, one untimed warm-up batch, then the timed shapes.
     public func measure(_ target: CalibrationTarget) throws -> (coldStart: ColdStartTimings, cost: DeviceCost, samples: [CalibrationSample]) {
         let cold = try target.coldStart()

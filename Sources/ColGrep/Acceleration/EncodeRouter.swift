@@ -55,14 +55,20 @@ public final class EncodeRouter {
     private var scheduler: EncodeScheduler<[Int32], HostMatrix>?
     private var devices: [BackendEncodeDevice] = []
     private var encodeSeconds = 0.0
+    private var computeGPU: CUDABackend?
     private let message: @Sendable (String) -> Void
 
-    /// - Parameter message: where the one-time fallback notice goes (stderr by default).
-    public init(options: Options, profiler: Profiler = .shared, gpus: GPUInventory? = nil,
+    private let preloadedCPU: BackendEncodeDevice?
+
+    /// - Parameters:
+    ///   - cpuDevice: the CPU device to use (a model already loaded); else one is loaded when needed.
+    ///   - message: where the one-time fallback notice goes (stderr by default).
+    public init(options: Options, profiler: Profiler = .shared, gpus: GPUInventory? = nil, cpuDevice: BackendEncodeDevice? = nil,
                 message: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         self.options = options
         self.profiler = profiler
         self.message = message
+        self.preloadedCPU = cpuDevice
         let inventory = options.mode == .forceCPU
             ? GPUInventory(ordinals: [], description: nil, unavailableReason: "--force-cpu")
             : (gpus ?? GPUInventory.current(environment: options.environment))
@@ -83,9 +89,10 @@ public final class EncodeRouter {
         if options.mode == .forceGPU, gpus.count == 0 {
             throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device")
         }
-        let cpuDevice = BackendEncodeDevice(processor: .cpu(threads: options.hostThreads), modelDirectory: options.modelDirectory,
-                                            skipIDs: options.skipIDs)
-        let model = try profiler.measure("costmodel") { try loadOrCalibrate(cpu: cpuDevice) }
+        let cpuDevice = preloadedCPU ?? BackendEncodeDevice(processor: .cpu(threads: options.hostThreads),
+                                                            modelDirectory: options.modelDirectory, skipIDs: options.skipIDs)
+        // Calibration only serves to choose between devices: without a GPU there is nothing to choose.
+        let model = try profiler.measure("costmodel") { try loadOrCalibrate(cpu: cpuDevice, work: work, calibrate: options.mode == .auto && gpus.count > 0) }
         costModel = model
         let headDim = (try? TransformerConfig(contentsOf: options.modelDirectory.appendingPathComponent("config.json")).headDim) ?? 64
         let cached = gpus.kernelsLookCached(in: options.kernelCache.directory, headDim: headDim)
@@ -93,7 +100,10 @@ public final class EncodeRouter {
                                    gpus: gpus.count > 0 ? Array((model?.gpus ?? []).prefix(gpus.count)) : [],
                                    gpusAvailable: gpus.count, gpuUnavailableReason: gpus.unavailableReason,
                                    kernelsCached: cached, hostThreads: options.hostThreads)
-        let chosen = RoutingPlanner.plan(inputs)
+        let chosen = model == nil && options.mode == .auto && gpus.count > 0
+            ? RoutingPlan(choice: .cpu, gpuCount: 0, cpuThreads: options.hostThreads, estimates: [:],
+                          reason: "smaller than a calibration run: not worth a GPU cold start", exploresGPU: false)
+            : RoutingPlanner.plan(inputs)
         plan = chosen
         profiler.note(chosen.summary + " (work: \(work.sequences) sequences, \(work.tokens) tokens; kernels \(cached ? "cached" : "not cached"))")
 
@@ -142,21 +152,41 @@ public final class EncodeRouter {
         }
     }
 
-    /// A warm GPU backend for k-means and codec assignment, when this run encoded on a GPU that is
-    /// still healthy (call after encoding). Under `--force-gpu` a missing GPU is an error.
+    /// A GPU backend for k-means and codec assignment: under `--force-gpu` always (a GPU that cannot
+    /// open is an error naming the cause), in auto only when this run chose a GPU and no GPU failed
+    /// (else nil: the CPU). It is a backend of its own, not an encode lane's: the index writer runs
+    /// k-means while the lanes encode the next chunk, and a backend serves one thread at a time.
     public func computeBackend() throws -> (any Backend)? {
-        if options.mode == .forceCPU { return nil }
-        let gpu = devices.first { $0.info.kind == .gpu && $0.backend != nil }
-        let failed = scheduler?.statistics.first { $0.device.kind == .gpu && $0.failure != nil }
-        if options.mode == .forceGPU {
-            if let failed { throw ColGrepError.gpuUnavailable("\(failed.device.id): \(failed.failure ?? "failed")") }
-            if let backend = gpu?.backend { return backend }
+        if let computeGPU { return computeGPU }
+        switch options.mode {
+        case .forceCPU:
+            return nil
+        case .forceGPU:
+            if let failed = scheduler?.statistics.first(where: { $0.device.kind == .gpu && $0.failure != nil }) {
+                throw ColGrepError.gpuUnavailable("\(failed.device.id): \(failed.failure ?? "failed")")
+            }
             guard let ordinal = gpus.ordinals.first else { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
-            do { return try CUDABackend(device: ordinal, kernelCache: options.kernelCache) } catch {
+            do {
+                computeGPU = try profiler.measure("compute backend", device: "cuda:\(ordinal)") {
+                    try CUDABackend(device: ordinal, kernelCache: options.kernelCache)
+                }
+            } catch {
                 throw ColGrepError.gpuUnavailable("cuda:\(ordinal): \(error)")
             }
+            return computeGPU
+        case .auto:
+            guard let plan, plan.choice != .cpu, let ordinal = gpus.ordinals.first,
+                  scheduler?.statistics.contains(where: { $0.device.kind == .gpu && $0.failure != nil }) != true else { return nil }
+            do {
+                computeGPU = try profiler.measure("compute backend", device: "cuda:\(ordinal)") {
+                    try CUDABackend(device: ordinal, kernelCache: options.kernelCache)
+                }
+            } catch {
+                GPUFallbackNotice.report("colgrep: GPU cuda:\(ordinal) unavailable for k-means (\(error)); using the CPU", to: message)
+                return nil
+            }
+            return computeGPU
         }
-        return failed == nil ? gpu?.backend : nil
     }
 
     /// Stops the devices, records estimated vs actual costs, and stores what the GPUs measured.
@@ -178,9 +208,10 @@ public final class EncodeRouter {
 
     // MARK: cost model
 
-    /// The stored model for this key; else (auto only) a CPU calibration with the CPU device the
-    /// run will use anyway, stored for next time. Forced modes never pay a calibration.
-    private func loadOrCalibrate(cpu: BackendEncodeDevice) throws -> CostModel? {
+    /// The stored model for this key; else, when `calibrate` (auto with a GPU) and the run is larger
+    /// than a calibration, a CPU calibration with the CPU device the run uses anyway, stored for
+    /// next time. Forced modes and machines without a GPU never pay a calibration.
+    private func loadOrCalibrate(cpu: BackendEncodeDevice, work: WorkSize, calibrate: Bool) throws -> CostModel? {
         switch options.costModels.load(key) {
         case .found(let model):
             return model
@@ -189,7 +220,13 @@ public final class EncodeRouter {
         case .missing:
             break
         }
-        guard options.mode == .auto else { return nil }
+        guard calibrate else { return nil }
+        // Calibrating would encode more than the whole run: the CPU just encodes it (a GPU cold
+        // start costs more than that much CPU work on any machine this targets).
+        if work.tokens <= Calibrator.cpu.totalTokens {
+            profiler.note("cost model: none yet; the run (\(work.tokens) tokens) is smaller than a calibration (\(Calibrator.cpu.totalTokens) tokens), so the CPU encodes it uncalibrated")
+            return nil
+        }
         let begin = ProfileClock.now()
         let measured = try Calibrator.cpu.measure(cpu)
         let model = CostModel(key: key, cpu: CPUCostModel(threads: options.hostThreads, tokenBudget: options.cpuTokenBudget, cost: measured.cost),

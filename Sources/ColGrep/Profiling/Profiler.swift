@@ -6,8 +6,13 @@ import Foundation
 /// Thread-safe: workers on several threads add to the same stage. When disabled every call is one
 /// branch on a constant, so the hooks stay in hot paths for free.
 public final class Profiler: @unchecked Sendable {
-    /// The process-wide profiler, enabled by `COLGREP_PROFILE`.
-    public static let shared = Profiler(enabled: Profiler.isRequested(by: ProcessInfo.processInfo.environment))
+    /// The process-wide profiler, enabled by `COLGREP_PROFILE`. When enabled, its report is printed
+    /// to stderr at process exit (also after `exit()` from an error path), once.
+    public static let shared: Profiler = {
+        let profiler = Profiler(enabled: Profiler.isRequested(by: ProcessInfo.processInfo.environment))
+        if profiler.isEnabled { atexit { Profiler.shared.reportIfEnabled() } }
+        return profiler
+    }()
 
     /// Whether the environment asks for a profile (`COLGREP_PROFILE` is `1` or `true`).
     public static func isRequested(by env: [String: String]) -> Bool {
@@ -117,18 +122,6 @@ public final class Profiler: @unchecked Sendable {
         FileHandle.standardError.write(Data(report().utf8))
     }
 
-    /// Registers `reportIfEnabled` on the shared profiler to run at process exit (also after
-    /// `exit()` from argument parsing or an error path). Idempotent.
-    public static func reportSharedAtExit() {
-        guard shared.isEnabled else { return }
-        exitHookInstalled.withLock { installed in
-            guard !installed else { return }
-            installed = true
-            atexit { Profiler.shared.reportIfEnabled() }
-        }
-    }
-
-    private static let exitHookInstalled = LockedValue(false)
 }
 
 /// One stage of a profile (one row of the report).

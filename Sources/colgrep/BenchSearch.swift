@@ -1,0 +1,194 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Plaid
+import Tensor
+
+/// `colgrep bench search`: PLAID index build, update and search on synthetic clustered multi-vector
+/// data, with brute-force MaxSim in the same run (recall and its latency) and fast-plaid as the peer.
+struct BenchSearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Benchmark the PLAID index (build, search, update) against brute force and fast-plaid."
+    )
+
+    @Flag(help: "Print one JSON object.") var json = false
+    @Option(help: "Documents (units) in the main runs.") var documents = 100_000
+    @Option(help: "Vector dimensions to run, comma-separated.") var dims = "48,128"
+    @Option(help: "Residual bits to run, comma-separated (1, 2, 4).") var nbits = "4,1"
+    @Option(help: "Queries timed one at a time.") var queries = 100
+    @Option(help: "Queries also scored by brute force for recall.") var bruteForceQueries = 50
+    @Option(help: "Median document length in vectors.") var medianLength = 100.0
+    @Option(help: "True cluster centres of the synthetic data.") var centres = 4096
+    @Option(help: "BLAS threads (the machine's cores run the rest).") var threads = 2
+    @Option(help: "Documents of the peer comparison run (fast-plaid and ours, 128-d, 4-bit).") var peerDocuments = 20_000
+    @Option(help: "Python of a venv with fast-plaid.") var python = ".venv-bench/bin/python"
+    @Option(help: "The fast-plaid baseline script.") var peerScript = "/work/shared/bench/fastplaid_baseline.py"
+    @Flag(help: "Skip the fast-plaid peer.") var noPeer = false
+    @Option(help: "Where indexes are built (removed afterwards).") var workDirectory = FileManager.default.temporaryDirectory.path
+
+    func run() throws {
+        if !noPeer {
+            guard FileManager.default.isExecutableFile(atPath: python) else {
+                print("fast-plaid peer: no Python at \(python). Create it with:\n"
+                      + "  python3 -m venv .venv-bench && .venv-bench/bin/pip install fast-plaid\n"
+                      + "or pass --python PATH, or --no-peer.")
+                throw ExitCode(2)
+            }
+            guard FileManager.default.fileExists(atPath: peerScript) else {
+                print("fast-plaid peer: script \(peerScript) not found (pass --peer-script PATH or --no-peer)")
+                throw ExitCode(2)
+            }
+        }
+        PlaidRuntime.setBLASThreads(threads)
+        var report: [String: Any] = [
+            "documents": documents, "threads": threads, "cpu_count": ProcessInfo.processInfo.activeProcessorCount,
+            "median_length": medianLength, "centres": centres, "queries": queries, "brute_force_queries": bruteForceQueries,
+        ]
+        var runs: [[String: Any]] = []
+        for dim in dims.split(separator: ",").compactMap({ Int($0) }) {
+            let bits = nbits.split(separator: ",").compactMap { Int($0) }
+            runs.append(contentsOf: try measure(documents: documents, dim: dim, bits: bits))
+        }
+        report["runs"] = runs
+        if !noPeer {
+            log("peer scale: ours at \(peerDocuments) documents, 128-d")
+            let ours = try measure(documents: peerDocuments, dim: 128, bits: [4], updates: false)[0]
+            log("peer: fast-plaid at \(peerDocuments) documents (slow: it builds at a few thousand vectors/s)")
+            let peer = try runPeer()
+            var comparison: [String: Any] = ["ours": ours, "fast_plaid": peer]
+            if let p50 = peer["search_p50_ms"] as? Double, let ourP50 = ours["search_p50_ms"] as? Double, ourP50 > 0 {
+                comparison["search_p50_speedup"] = p50 / ourP50
+            }
+            if let build = peer["index_vectors_per_s"] as? Double, let ourBuild = ours["build_vectors_per_s"] as? Double, build > 0 {
+                comparison["build_speedup"] = ourBuild / build
+            }
+            report["peer"] = comparison
+        }
+        let data = try JSONSerialization.data(withJSONObject: report, options: json ? [.sortedKeys] : [.sortedKeys, .prettyPrinted])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    private func log(_ message: String) {
+        FileHandle.standardError.write(Data("bench search: \(message)\n".utf8))
+    }
+
+    /// Builds, searches and updates indexes of each bit width over one synthetic corpus.
+    private func measure(documents count: Int, dim: Int, bits: [Int], updates: Bool = true) throws -> [[String: Any]] {
+        var clock = ContinuousClock.now
+        let corpus = SyntheticCorpus(documents: count + 50, dim: dim, centres: centres, medianLength: medianLength,
+                                     queries: queries, queryLength: 32, seed: UInt64(dim))
+        let indexed = Array(corpus.documents.prefix(count))
+        let spare = Array(corpus.documents.suffix(50))
+        let vectors = indexed.reduce(0) { $0 + $1.rows }
+        log("\(dim)-d: \(count) documents, \(vectors) vectors generated in \(seconds(since: clock)) s")
+
+        clock = .now
+        let truthQueries = Array(corpus.queries.prefix(bruteForceQueries))
+        let truth = ExactMaxSim.topK(queries: truthQueries, documents: indexed, k: 10)
+        let bruteForceBatched = seconds(since: clock) / Double(max(1, truthQueries.count)) * 1000
+        clock = .now
+        _ = ExactMaxSim.topK(queries: [corpus.queries[0]], documents: indexed, k: 10)
+        let bruteForceSingle = seconds(since: clock) * 1000
+        log("\(dim)-d: brute force \(String(format: "%.1f", bruteForceSingle)) ms for one query")
+
+        var results: [[String: Any]] = []
+        for nbits in bits {
+            let directory = URL(fileURLWithPath: workDirectory).appendingPathComponent("colgrep-bench-search-\(dim)-\(nbits)-\(getpid())")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try? FileManager.default.removeItem(at: directory)
+            let documents = indexed.enumerated().map { (id: Int64($0.offset), vectors: $0.element) }
+            clock = .now
+            let buildCPUStart = processCPUSeconds()
+            let index = try PlaidIndex.create(at: directory, documents: documents, config: PlaidConfig(nbits: nbits), backend: nil)
+            let build = seconds(since: clock)
+            let buildCPU = processCPUSeconds() - buildCPUStart
+            log("\(dim)-d \(nbits)-bit: built in \(String(format: "%.2f", build)) s (\(Int(Double(vectors) / build)) vectors/s), K = \(index.centroidCount)")
+
+            let parameters = SearchParameters.fromEnvironment()
+            for query in corpus.queries.prefix(10) { _ = index.search(query: query, topK: 10, parameters: parameters) }
+            var latencies: [Double] = []
+            var cpuTimes: [Double] = []
+            var found: [[Int64]] = []
+            for query in corpus.queries {
+                let start = ContinuousClock.now
+                let cpuStart = processCPUSeconds()
+                let hits = index.search(query: query, topK: 10, parameters: parameters)
+                cpuTimes.append((processCPUSeconds() - cpuStart) * 1000)
+                latencies.append(seconds(since: start) * 1000)
+                found.append(hits.map(\.id))
+            }
+            var recall = 0.0
+            for (q, exact) in truth.enumerated() {
+                recall += Double(Set(found[q]).intersection(exact.map { Int64($0.index) }).count) / Double(max(1, exact.count))
+            }
+            recall /= Double(max(1, truth.count))
+            var result: [String: Any] = [
+                "dim": dim, "nbits": nbits, "documents": count, "vectors": vectors, "centroids": index.centroidCount,
+                "build_s": build, "build_vectors_per_s": Double(vectors) / build, "index_bytes": index.bytesOnDisk,
+                "search_p50_ms": percentile(latencies, 0.5), "search_p95_ms": percentile(latencies, 0.95),
+                // CPU time of the whole process (all threads) per search: robust to a loaded machine.
+                "search_cpu_p50_ms": percentile(cpuTimes, 0.5), "search_cpu_p95_ms": percentile(cpuTimes, 0.95),
+                "build_cpu_s": buildCPU,
+                "recall_at_10": recall, "bruteforce_single_query_ms": bruteForceSingle,
+                "bruteforce_batched_ms_per_query": bruteForceBatched,
+            ]
+            if updates {
+                // Add 10 units, five times; each is a full commit (segment file, manifest, fsyncs).
+                var times: [Double] = []
+                for round in 0..<5 {
+                    let batch = (0..<10).map { (id: Int64(count + round * 10 + $0), vectors: spare[round * 10 + $0]) }
+                    let start = ContinuousClock.now
+                    try index.append(batch, backend: nil)
+                    times.append(seconds(since: start) * 1000)
+                }
+                result["update_add_10_units_ms"] = percentile(times, 0.5)
+                result["update_add_10_units_ms_all"] = times
+                let start = ContinuousClock.now
+                let reopened = try PlaidIndex.open(at: directory)
+                result["open_verified_ms"] = seconds(since: start) * 1000
+                result["documents_after_updates"] = reopened.documentCount
+            }
+            log("\(dim)-d \(nbits)-bit: p50 \(String(format: "%.2f", result["search_p50_ms"] as! Double)) ms, recall \(recall)")
+            results.append(result)
+        }
+        return results
+    }
+
+    private func runPeer() throws -> [String: Any] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [peerScript, "--n-docs", String(peerDocuments), "--threads", String(threads),
+                             "--n-queries", String(min(queries, 50)), "--no-batch",
+                             "--index-dir", URL(fileURLWithPath: workDirectory).appendingPathComponent("colgrep-bench-fastplaid").path]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+              let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw ValidationError("fast-plaid peer failed (exit \(process.terminationStatus))")
+        }
+        return object
+    }
+
+    /// User + system CPU seconds of this process so far.
+    private func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    private func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+
+    private func percentile(_ values: [Double], _ q: Double) -> Double {
+        guard !values.isEmpty else { return 0 }
+        let sorted = values.sorted()
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))]
+    }
+}

@@ -1,0 +1,75 @@
+#!/bin/bash
+# Device run for the CUDA backend: self-test, parity, start-up, benchmark, assignment. Writes to $OUT.
+# How it was run (the figures in docs/PERFORMANCE.md): build here with
+#   swift build -c release --static-swift-stdlib --product colgrep && strip .build/release/colgrep
+# then copy into <repo>/.devrun/cuda/: colgrep.xz (xz of the binary), lib/ (libopenblas.so.0.xz,
+# libgfortran.so.5, libquadmath.so.0 from this machine), minilm/ (all-MiniLM-L6-v2 as fp16 safetensors,
+# vocabulary cut to 10,000 rows to fit the 64 MiB transfer), gpu_encoder.py and this script as run.sh;
+# on the GPU machine: STAGES="env selftest parity startup bench bench-ours bench-minilm assign" bash .devrun/cuda/run.sh
+set -u
+cd "$(dirname "$0")"; D=$PWD
+export PYTHONUNBUFFERED=1
+mkdir -p /tmp/cglib
+python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/colgrep','wb'));shutil.copyfileobj(lzma.open('$D/lib/libopenblas.so.0.xz'),open('/tmp/cglib/libopenblas.so.0','wb'))"
+chmod +x /tmp/colgrep; cp $D/lib/*.so.* /tmp/cglib/ 2>/dev/null
+export LD_LIBRARY_PATH=/tmp/cglib:${LD_LIBRARY_PATH:-}
+STAGES=${STAGES:-"env selftest parity startup bench bench-ours bench-minilm"}
+dirs=$(find /usr/local /usr/lib /opt $(python3 -c 'import site;print(" ".join(site.getsitepackages()))' 2>/dev/null) -xdev \( -name 'libnvrtc.so.1[23]' -o -name 'libcublasLt.so.1[23]' \) 2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd: -)
+export COLGREP_CUDA_LIBRARY_PATH=$dirs
+echo "COLGREP_CUDA_LIBRARY_PATH=$dirs"
+export XDG_CACHE_HOME=/tmp/xdg-warm
+C="stdbuf -oL /tmp/colgrep"
+log() { echo "== $*"; }
+for s in $STAGES; do case $s in
+env)
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee $OUT/env.txt ;;
+selftest)
+  log selftest; timeout 180 $C debug gpu-selftest 2>&1 | tee $OUT/selftest.txt | grep -c PASS; grep FAIL $OUT/selftest.txt ;;
+parity)
+  log parity
+  python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null && python3 gpu_encoder.py parity-ids /tmp/pids.json
+  for m in /tmp/ettin $D/minilm; do
+    python3 gpu_encoder.py reference $m /tmp/pids.json /tmp/ref.f32 2>/dev/null
+    python3 gpu_encoder.py reference $m /tmp/pids.json /tmp/refbf.f32 bf16 2>/dev/null
+    echo "$m torch-bf16 $(python3 gpu_encoder.py compare /tmp/refbf.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
+    for run in "cuda fp32" "cuda bf16" "cpu fp32"; do set -- $run
+      timeout 120 $C debug gpu-embed --model $m --ids /tmp/pids.json --out /tmp/o-$1-$2.f32 --device $1 --precision $2 > /tmp/embed.json || echo "embed failed"
+      echo "$m $1 $2 $(python3 gpu_encoder.py compare /tmp/o-$1-$2.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
+    done
+    echo "$m gpu-fp32-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-fp32.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
+    echo "$m gpu-bf16-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-bf16.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
+  done ;;
+startup)
+  log startup
+  python3 -c "import json;json.dump([[101]+list(range(2000,2180))+[102]]*32,open('/tmp/one.json','w'))"
+  for label in empty warm warm; do
+    s=$(date +%s.%N); XDG_CACHE_HOME=/tmp/xdg-startup $C debug gpu-embed --model /tmp/ettin --ids /tmp/one.json --out /tmp/o.f32 > /tmp/st.json; e=$(date +%s.%N)
+    echo "cache=$label wall_ms=$(python3 -c "print(round(($e-$s)*1000))") $(cat /tmp/st.json)" | tee -a $OUT/startup.txt
+  done ;;
+bench)
+  log bench
+  python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000
+  timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; cat $OUT/bench.err
+  python3 -c "import json;r=json.load(open('$OUT/bench.json'));print({k:v for k,v in r.items() if k not in ('profile',)});[print(p) for p in r['profile'][:14]]" ;;
+diag)
+  log diag
+  python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null
+  python3 -c "import json;json.dump([[101]+list(range(2000,2000+n))+[102] for n in (5,70,130,300)],open('/tmp/small.json','w'))"
+  for m in /tmp/ettin $D/minilm; do for p in bf16 fp32; do
+    echo "-- $m $p"; timeout 120 compute-sanitizer --tool memcheck --print-limit 4 /tmp/colgrep debug gpu-embed --model $m --ids /tmp/small.json --out /tmp/s.f32 --precision $p 2>&1 | tail -25
+  done; done ;;
+bench-ours)
+  log bench-ours
+  for cfg in "1 65536" "3 65536" "4 65536" "3 32768"; do set -- $cfg
+    timeout 100 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams $1 --budget $2 --python "" --json > /tmp/b.json
+    python3 -c "import json;r=json.load(open('/tmp/b.json'));print('streams',r['streams'],'budget',r['budget'],'tok/s',round(r['ours_tok_s']),'device ms/pass',round(r['profile_device_ms_per_pass'],1))" | tee -a $OUT/bench-ours.txt
+  done ;;
+bench-minilm)
+  log bench-minilm
+  timeout 200 $C bench encoder-gpu --model $D/minilm --lengths /tmp/lengths.json --streams ${STREAMS:-3} --peers gpu_encoder.py --json > $OUT/bench-minilm.json 2>>$OUT/bench.err
+  python3 -c "import json;r=json.load(open('$OUT/bench-minilm.json'));print({k:v for k,v in r.items() if k not in ('profile',)});[print(p) for p in r['profile'][:10]]" ;;
+assign)
+  log assign
+  for d in 48 128; do timeout 300 $C bench gpu-assign --n 10000000 --dim $d --k 32768 --cpu-sample 50000 2>&1 | tee -a $OUT/assign.json; done ;;
+esac; done
+echo "== done"

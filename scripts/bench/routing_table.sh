@@ -1,0 +1,52 @@
+#!/bin/bash
+# Acceleration routing table (docs/PERFORMANCE.md): cold `colgrep init` wall time per corpus for
+# CPU only, GPU only with an empty kernel cache, GPU only with a warm cache, and auto, plus profiles.
+# Runs on a machine with an NVIDIA GPU. Stage it in an ignored folder (here .devrun/route): pack.tar.xz
+# (a stripped `swift build -c release --static-swift-stdlib` colgrep in ./colgrep plus the shared libraries
+# it needs in ./lib), grammars/ (manifest.json + libtree_sitter_python.so), tokenizer.json (any BERT
+# tokenizer.json, e.g. .deps/models/all-MiniLM-L6-v2/tokenizer.json), this script and
+# synthetic_edge_model.py; then: bash .devrun/route/routing_table.sh (results under $OUT).
+set -u
+START=$(date +%s)
+BUDGET=${BUDGET:-330}
+D=$(cd "$(dirname "$0")" && pwd)
+mkdir -p /tmp/rtbin && tar xJf $D/pack.tar.xz -C /tmp/rtbin && B=/tmp/rtbin/colgrep
+export LD_LIBRARY_PATH=/tmp/rtbin/lib:${LD_LIBRARY_PATH:-}
+export COLGREP_GRAMMARS_DIR=$D/grammars NCCL_NVLS_ENABLE=0
+W=/tmp/rt; rm -rf $W; mkdir -p $W/c/tiny $W/c/medium $W/c/large
+python3 $D/synthetic_edge_model.py $W/model $D/tokenizer.json
+M=$W/model
+STD=$(python3 -c 'import sysconfig;print(sysconfig.get_paths()["stdlib"])')
+SITE=$(python3 -c 'import transformers,os;print(os.path.dirname(os.path.dirname(transformers.__file__)))')
+cp $STD/colorsys.py $STD/bisect.py $STD/keyword.py $W/c/tiny/
+cp -r $STD/asyncio $STD/json $STD/email $W/c/medium/
+cp -r $SITE/transformers/models $W/c/large/
+echo "cores: $(nproc); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
+export XDG_CACHE_HOME=$W/cache COLGREP_PROFILE=1
+for c in tiny medium large; do
+  echo "== $c: $(COLGREP_DATA_DIR=$W/dry $B init $W/c/$c --model $M -y --dry-run 2>/dev/null | tail -2 | tr '\n' ' ')"
+done
+echo "== warm-cache (empty caches)"; $B warm-cache --model $M 2>&1 | tee $OUT/warm-cache.txt
+echo "== warm-cache again"; $B warm-cache --model $M 2>&1 | tail -1
+run() { # corpus label flags...
+  local c=$1 label=$2; shift 2
+  local left=$(( BUDGET - ($(date +%s) - START) ))
+  if [ $left -lt 15 ]; then printf "%s\t%s\tskipped (device budget)\n" $c $label | tee -a $OUT/table.tsv; return; fi
+  rm -rf $W/data
+  local t0=$(date +%s.%N)
+  COLGREP_DATA_DIR=$W/data timeout $left $B init $W/c/$c --model $M -y "$@" > $W/$c-$label.out 2> $W/$c-$label.err
+  local rc=$? t1=$(date +%s.%N)
+  printf "%s\t%s\t%.2f s\trc=%d\t%s\n" $c $label $(python3 -c "print($t1-$t0)") $rc "$(grep -m1 '^  routing:' $W/$c-$label.err | cut -c3-90)" | tee -a $OUT/table.tsv
+  [ $rc -ne 0 ] && tail -3 $W/$c-$label.err
+}
+for c in tiny medium large; do
+  rm -rf $XDG_CACHE_HOME/colgrep/kernels; run $c gpu-cold --force-gpu
+  run $c gpu-warm --force-gpu
+  run $c auto
+  run $c cpu --force-cpu
+done
+cp $W/large-auto.err $OUT/profile-large-auto.txt 2>/dev/null
+cp $W/large-gpu-warm.err $OUT/profile-large-gpu-warm.txt 2>/dev/null
+cp $W/large-cpu.err $OUT/profile-large-cpu.txt 2>/dev/null
+cp $W/medium-auto.err $OUT/profile-medium-auto.txt 2>/dev/null
+echo; cat $OUT/table.tsv
