@@ -75,7 +75,12 @@ public final class Tokenizer: Sendable {
 
     /// Encodes many texts in parallel on `threads` threads.
     public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = true, threads: Int) -> [[Int32]] {
-        let maxLength = config.truncation?.maxLength
+        encodeBatch(texts, addSpecialTokens: addSpecialTokens, threads: threads, maxLength: config.truncation?.maxLength)
+    }
+
+    /// Encodes many texts in parallel on `threads` threads, truncating to `maxLength` ids (special
+    /// tokens included) instead of the file's setting; nil disables truncation.
+    public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = true, threads: Int, maxLength: Int?) -> [[Int32]] {
         let workers = max(1, min(threads, texts.count))
         if workers == 1 {
             let state = states.take()

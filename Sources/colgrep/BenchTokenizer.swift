@@ -5,7 +5,8 @@ import Tokenizers
 /// `colgrep bench tokenizer`: our tokenizers against HF `tokenizers` on the same texts and thread count,
 /// for both families (WordPiece: the real all-MiniLM-L6-v2 file; byte-level BPE: the ModernBERT-style
 /// fixture). The texts are the parity corpus repeated to at least `--min-tokens` ids per family. HF runs
-/// from a Python venv through scripts/bench/tokenizer_peer.py.
+/// from a Python venv through scripts/bench/tokenizer_peer.py. Truncation is off on both sides, so every
+/// token the tokenizers produce is counted (with it, long texts do uncounted work).
 struct BenchTokenizer: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tokenizer",
@@ -36,7 +37,7 @@ struct BenchTokenizer: AsyncParsableCommand {
         for (name, file) in families {
             let tokenizer = try Tokenizer(contentsOf: file)
             // Repeat the corpus until one pass yields at least minTokens ids.
-            let perPass = tokenizer.encodeBatch(corpus, threads: threads).reduce(0) { $0 + $1.count }
+            let perPass = tokenizer.encodeBatch(corpus, threads: threads, maxLength: nil).reduce(0) { $0 + $1.count }
             let repeats = max(1, (minTokens + perPass - 1) / perPass)
             let texts = Array([[String]](repeating: corpus, count: repeats).joined())
             let ours = measure(tokenizer, texts)
@@ -67,9 +68,9 @@ struct BenchTokenizer: AsyncParsableCommand {
     }
 
     private func measure(_ tokenizer: Tokenizer, _ texts: [String]) -> (tokens: Int, seconds: Double) {
-        _ = tokenizer.encodeBatch(Array(texts.prefix(max(1, texts.count / 10))), threads: threads)  // warm-up, as the peer
+        _ = tokenizer.encodeBatch(Array(texts.prefix(max(1, texts.count / 10))), threads: threads, maxLength: nil)  // warm-up, as the peer
         let start = DispatchTime.now().uptimeNanoseconds
-        let ids = tokenizer.encodeBatch(texts, threads: threads)
+        let ids = tokenizer.encodeBatch(texts, threads: threads, maxLength: nil)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return (ids.reduce(0) { $0 + $1.count }, seconds)
     }
@@ -85,7 +86,7 @@ struct BenchTokenizer: AsyncParsableCommand {
         }
         try JSONSerialization.data(withJSONObject: texts).write(to: textsURL)
         try runPython([root.appendingPathComponent("scripts/bench/tokenizer_peer.py").path, "--tokenizer", tokenizer.path,
-                       "--texts", textsURL.path, "--threads", "\(threads)", "--out", outURL.path])
+                       "--texts", textsURL.path, "--no-truncation", "--threads", "\(threads)", "--out", outURL.path])
         guard let result = try JSONSerialization.jsonObject(with: Data(contentsOf: outURL)) as? [String: Any],
               let tokens = result["tokens"] as? Int, let seconds = result["seconds"] as? Double else {
             throw ValidationError("the peer script wrote no usable result to \(outURL.path)")

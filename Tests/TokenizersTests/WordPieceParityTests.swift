@@ -29,6 +29,11 @@ import Tokenizers
         #expect(texts.map { tokenizer.encode($0) } == tokenizer.encodeBatch(texts))
         #expect(tokenizer.encode("") == [101, 102])
         #expect(tokenizer.encode("", addSpecialTokens: false) == [])
+        let long = [String(repeating: "token stream ", count: 200)]
+        let untruncated = tokenizer.encodeBatch(long, threads: 2, maxLength: nil)
+        #expect(untruncated[0].count == 402)
+        #expect(untruncated[0] == tokenizer.encode(long[0], maxLength: nil))
+        #expect(tokenizer.encodeBatch(long, threads: 2)[0].count == 128)
     }
 
     @Test func hugeTextIsTruncatedToTheConfiguredLength() throws {

@@ -2,6 +2,7 @@
 """HF `tokenizers` peer for `colgrep bench tokenizer` (not part of tests or CI).
 
 Usage: PYTHON tokenizer_peer.py --tokenizer tokenizer.json --texts texts.json --threads N --out result.json
+       [--no-truncation]
 Encodes the texts (a JSON list of strings) with encode_batch on N rayon threads, once to warm up and then
 timed, and writes {"tokens": total ids, "seconds": wall time of the timed pass}.
 Install: python3 -m venv .venv-bench && .venv-bench/bin/pip install tokenizers
@@ -17,6 +18,7 @@ parser.add_argument("--tokenizer", required=True)
 parser.add_argument("--texts", required=True)
 parser.add_argument("--threads", type=int, required=True)
 parser.add_argument("--out", required=True)
+parser.add_argument("--no-truncation", action="store_true")
 args = parser.parse_args()
 
 # rayon reads its pool size when the pool first starts, so set it before importing tokenizers.
@@ -27,6 +29,8 @@ from tokenizers import Tokenizer  # noqa: E402
 
 tok = Tokenizer.from_file(args.tokenizer)
 tok.no_padding()
+if args.no_truncation:
+    tok.no_truncation()
 texts = json.load(open(args.texts))
 tok.encode_batch(texts[: max(1, len(texts) // 10)])
 start = time.perf_counter()
