@@ -21,8 +21,8 @@ let package = Package(
             name: "colgrep",
             dependencies: [
                 "ColGrep",
-                // debug tokenize/embed and bench encoder drive the encoder directly
-                "Encoder", "Tensor",
+                // debug and bench commands drive the libraries directly
+                "CodeUnits", "Encoder", "Plaid", "Tensor", "TensorCUDA", "Tokenizers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,6 +62,6 @@ let package = Package(
         .testTarget(name: "PlaidTests", dependencies: ["Plaid", "Tensor"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "TensorCUDATests", dependencies: ["TensorCUDA", "Tensor"]),
-        .testTarget(name: "ColGrepTests", dependencies: ["ColGrep"]),
+        .testTarget(name: "ColGrepTests", dependencies: ["ColGrep", "CodeUnits"]),
     ]
 )

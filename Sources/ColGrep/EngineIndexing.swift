@@ -1,3 +1,4 @@
+import CodeUnits
 import Foundation
 
 extension Engine {
@@ -64,7 +65,7 @@ extension Engine {
             if a.absolutePath != b.absolutePath { return a.absolutePath < b.absolutePath }
             return a.unit.line < b.unit.line
         }
-        if request.codeOnly { all = all.filter { $0.unit.unitType != "document" } }
+        if request.codeOnly { all = all.filter { $0.unit.unitType != .document } }
         return SearchOutcome(hits: Array(all.prefix(topK)))
     }
 

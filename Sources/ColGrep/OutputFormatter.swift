@@ -1,3 +1,4 @@
+import CodeUnits
 import Foundation
 
 /// How results are printed (reference §2.6).
@@ -96,7 +97,7 @@ public struct OutputFormatter {
 
     /// Verbose output: code results first, then documents, grouped by file.
     private func verbose(_ hits: [SearchHit], query: String, context: Int, wholeUnit: Bool) -> String {
-        let ordered = hits.filter { $0.unit.unitType != "document" } + hits.filter { $0.unit.unitType == "document" }
+        let ordered = hits.filter { $0.unit.unitType != .document } + hits.filter { $0.unit.unitType == .document }
         var out = ""
         for hit in ordered {
             out += paint("file: \(displayPath(hit))", "36") + "\n"
@@ -121,7 +122,7 @@ public struct OutputFormatter {
     /// the first signature lines are always included.
     func selectLines(_ lines: [String], hit: SearchHit, query: String, context: Int, wholeUnit: Bool) -> [Int] {
         if wholeUnit {
-            let cap = hit.unit.unitType == "document" ? 250 : lines.count
+            let cap = hit.unit.unitType == .document ? 250 : lines.count
             return Array(0..<min(lines.count, cap))
         }
         let half = max(1, context / 2)

@@ -1,65 +1,14 @@
+import CodeUnits
 import Foundation
 
-/// A result unit with every CodeUnit field (reference §1.4, JSON keys and order of §2.6).
-public struct HitUnit: Sendable, Equatable {
-    public var name: String
-    public var qualifiedName: String
-    /// Relative to the project root inside the index; the output layer makes it absolute or CWD-relative.
-    public var file: String
-    public var line: Int
-    public var endLine: Int
-    public var language: String
-    public var unitType: String
-    public var signature: String
-    public var docstring: String?
-    public var parameters: [String]
-    public var returnType: String?
-    public var extends: String?
-    public var parentClass: String?
-    public var calls: [String]
-    public var calledBy: [String]
-    public var complexity: Int
-    public var hasLoops: Bool
-    public var hasBranches: Bool
-    public var hasErrorHandling: Bool
-    public var variables: [String]
-    public var imports: [String]
-    public var code: String
-
-    public init(name: String, qualifiedName: String, file: String, line: Int, endLine: Int, language: String,
-                unitType: String, signature: String, docstring: String?, parameters: [String], returnType: String?,
-                extends: String?, parentClass: String?, calls: [String], calledBy: [String], complexity: Int,
-                hasLoops: Bool, hasBranches: Bool, hasErrorHandling: Bool, variables: [String], imports: [String], code: String) {
-        self.name = name
-        self.qualifiedName = qualifiedName
-        self.file = file
-        self.line = line
-        self.endLine = endLine
-        self.language = language
-        self.unitType = unitType
-        self.signature = signature
-        self.docstring = docstring
-        self.parameters = parameters
-        self.returnType = returnType
-        self.extends = extends
-        self.parentClass = parentClass
-        self.calls = calls
-        self.calledBy = calledBy
-        self.complexity = complexity
-        self.hasLoops = hasLoops
-        self.hasBranches = hasBranches
-        self.hasErrorHandling = hasErrorHandling
-        self.variables = variables
-        self.imports = imports
-        self.code = code
-    }
-
+/// A result unit is a `CodeUnit` read back from the store (its span possibly widened by file collapse).
+extension CodeUnit {
     /// The JSON object in the reference's field order, with `file` replaced by `filePath`.
     func json(filePath: String) -> JSONValue {
         .object([
             ("name", .string(name)), ("qualified_name", .string(qualifiedName)), ("file", .string(filePath)),
             ("line", .int(line)), ("end_line", .int(endLine)), ("language", .string(language)),
-            ("unit_type", .string(unitType)), ("signature", .string(signature)), ("docstring", .optionalString(docstring)),
+            ("unit_type", .string(unitType.rawValue)), ("signature", .string(signature)), ("docstring", .optionalString(docstring)),
             ("parameters", .strings(parameters)), ("return_type", .optionalString(returnType)),
             ("extends", .optionalString(extends)), ("parent_class", .optionalString(parentClass)),
             ("calls", .strings(calls)), ("called_by", .strings(calledBy)), ("complexity", .int(complexity)),
@@ -72,12 +21,12 @@ public struct HitUnit: Sendable, Equatable {
 
 /// One search result: the unit (span possibly widened by file collapse) and its final score.
 public struct SearchHit: Sendable, Equatable {
-    public var unit: HitUnit
+    public var unit: CodeUnit
     public var score: Float
     /// Absolute path of the project root the unit's relative path is based on.
     public var projectRoot: String
 
-    public init(unit: HitUnit, score: Float, projectRoot: String) {
+    public init(unit: CodeUnit, score: Float, projectRoot: String) {
         self.unit = unit
         self.score = score
         self.projectRoot = projectRoot

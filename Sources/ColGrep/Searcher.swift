@@ -1,3 +1,4 @@
+import CodeUnits
 import Foundation
 import Plaid
 import Store
@@ -181,8 +182,8 @@ final class ProjectSearcher {
         let byID = Dictionary(records.map { ($0.docID, $0) }, uniquingKeysWith: { a, _ in a })
         return units.compactMap { u in
             guard let r = byID[u.docID] else { return nil }
-            let unit = HitUnit(name: r.name, qualifiedName: r.qualifiedName, file: r.file, line: u.line, endLine: u.endLine,
-                               language: r.language, unitType: r.unitType, signature: r.signature, docstring: r.docstring,
+            let unit = CodeUnit(name: r.name, qualifiedName: r.qualifiedName, file: r.file, line: u.line, endLine: u.endLine,
+                               language: r.language, unitType: UnitType(rawValue: r.unitType) ?? .rawcode, signature: r.signature, docstring: r.docstring,
                                parameters: r.parameters, returnType: r.returnType, extends: r.extends, parentClass: r.parentClass,
                                calls: r.calls, calledBy: r.calledBy, complexity: r.complexity, hasLoops: r.hasLoops,
                                hasBranches: r.hasBranches, hasErrorHandling: r.hasErrorHandling, variables: r.variables,

@@ -1,3 +1,4 @@
+import CodeUnits
 import Foundation
 import Testing
 @testable import ColGrep
@@ -116,8 +117,8 @@ func splitIdentifiers(_ text: String) -> [String] {
 
 @Suite struct OutputTests {
     func hit(_ file: String, _ line: Int, _ end: Int, type: String = "function", score: Float = 0.5) -> SearchHit {
-        SearchHit(unit: HitUnit(name: "f", qualifiedName: "\(file)::f", file: file, line: line, endLine: end, language: "python",
-                                unitType: type, signature: "def f():", docstring: nil, parameters: ["a"], returnType: nil,
+        SearchHit(unit: CodeUnit(name: "f", qualifiedName: "\(file)::f", file: file, line: line, endLine: end, language: "python",
+                                unitType: UnitType(rawValue: type) ?? .rawcode, signature: "def f():", docstring: nil, parameters: ["a"], returnType: nil,
                                 extends: nil, parentClass: nil, calls: [], calledBy: ["g"], complexity: 1, hasLoops: false,
                                 hasBranches: true, hasErrorHandling: false, variables: [], imports: [], code: "def f():\n    \"q\"\n"),
                   score: score, projectRoot: "/proj")
