@@ -73,6 +73,9 @@ public enum TokenPooler {
     /// the original rows. Cluster `x` lives in the slot of its first row; the active list keeps the
     /// reference's order (original rows by index, then new clusters in creation order).
     private static func wardMerges(squaredDistance d: inout [Float], count m: Int, merges: Int) -> [Int] {
+        // Non-finite distances (from NaN or infinite input vectors) would make every comparison false and
+        // leave the chain without a neighbour: treat them as very far but finite, so merging still ends.
+        for i in d.indices where !d[i].isFinite { d[i] = 1e30 }
         var parent = Array(0..<m)
         var size = [Float](repeating: 1, count: m)
         var active = Array(0..<m)          // slots, in reference active-list order

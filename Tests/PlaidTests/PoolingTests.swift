@@ -30,6 +30,18 @@ import Testing
         }
     }
 
+    /// Degenerate vectors (NaN rows, zero rows) once crashed the nearest-neighbour chain.
+    @Test func nonFiniteAndZeroRowsStillPool() {
+        var values = [Float](repeating: 0, count: 9 * 4)
+        for i in 0..<4 { values[i] = 1 }                        // [CLS]
+        for j in 0..<4 { values[4 + j] = .nan }                 // a NaN row
+        for j in 0..<4 { values[8 + j] = .infinity }            // an infinite row
+        for row in 4..<9 { values[row * 4 + row % 4] = 1 }      // unit rows; rows 3 stays zero
+        let pooled = TokenPooler.pool(HostMatrix(rows: 9, cols: 4, values: values), factor: 2)
+        #expect(pooled.rows == 1 + 8 / 2)
+        #expect(pooled.cols == 4)
+    }
+
     @Test func outputSizeFollowsTheReferenceFormula() {
         var generator = SystemRandomNumberGenerator()
         for n in [3, 4, 5, 10, 33, 100] {
