@@ -15,8 +15,11 @@ public enum ModelLocator {
         let repo = parts[0], revision = parts.count > 1 ? parts[1] : "main"
         let why: String
         if repo.split(separator: "/").count == 2, !idOrPath.hasPrefix("/"), !idOrPath.hasPrefix(".") {
+            // Cache first, as the hf-hub crate ColGREP uses does: a CLI called hundreds of times must not
+            // pay a network round trip (or a DNS timeout) per call once the model is on disk.
+            if revision == "main", let cached = cachedSnapshot(of: repo, in: hub.cacheRoot), isComplete(cached) { return cached }
             do { return try download(repo: repo, revision: revision, hub: hub) } catch {
-                if let cached = cachedSnapshot(of: repo), revision == "main" { return cached }
+                if let cached = cachedSnapshot(of: repo, in: hub.cacheRoot), revision == "main" { return cached }
                 why = "\(error)"
             }
         } else {
@@ -27,6 +30,14 @@ public enum ModelLocator {
             return fallback
         }
         throw EncoderError.missingFile(URL(fileURLWithPath: expanded), hint: "not a model folder, and not obtainable from the Hugging Face Hub: \(why)")
+    }
+
+    /// Whether a cached snapshot holds every file the encoder needs, Dense folders included.
+    static func isComplete(_ snapshot: URL) -> Bool {
+        let required = ["config.json", "model.safetensors", "tokenizer.json"]
+        guard required.allSatisfy({ FileManager.default.fileExists(atPath: snapshot.appending(path: $0).path) }),
+              let dense = try? ColBERTModel.denseFolders(in: snapshot) else { return false }
+        return dense.allSatisfy { FileManager.default.fileExists(atPath: $0.appending(path: "model.safetensors").path) }
     }
 
     /// The files this encoder reads: the backbone, tokenizer and configs, then the Dense folders
@@ -41,16 +52,11 @@ public enum ModelLocator {
                                 files: dense.flatMap { ["\($0)/config.json", "\($0)/model.safetensors"] }, optionalFiles: [])
     }
 
-    /// The newest snapshot of `repo` (`org/name`) in the Hugging Face cache (`HF_HUB_CACHE`, `HF_HOME/hub`,
-    /// `~/.cache/huggingface/hub`) that holds a `config.json`.
-    static func cachedSnapshot(of repo: String) -> URL? {
+    /// The newest snapshot of `repo` (`org/name`) in the Hugging Face cache folder `hub` (the client's
+    /// `cacheRoot`: `HF_HUB_CACHE`, `HF_HOME/hub` or `~/.cache/huggingface/hub`) that holds a `config.json`.
+    static func cachedSnapshot(of repo: String, in hub: URL) -> URL? {
         let parts = repo.split(separator: "/")
         guard parts.count == 2 else { return nil }
-        let env = ProcessInfo.processInfo.environment
-        let hub: URL
-        if let cache = env["HF_HUB_CACHE"] { hub = URL(fileURLWithPath: cache) }
-        else if let home = env["HF_HOME"] { hub = URL(fileURLWithPath: home).appending(path: "hub") }
-        else { hub = FileManager.default.homeDirectoryForCurrentUser.appending(path: ".cache/huggingface/hub") }
         let repoDir = hub.appending(path: "models--\(parts[0])--\(parts[1])")
         if let revision = try? String(contentsOf: repoDir.appending(path: "refs/main"), encoding: .utf8) {
             let snapshot = repoDir.appending(path: "snapshots/\(revision.trimmingCharacters(in: .whitespacesAndNewlines))")

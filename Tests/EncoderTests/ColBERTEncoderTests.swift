@@ -126,5 +126,11 @@ import Tensor
         let encoder = try ColBERTEncoder(modelDirectory: found, backend: backend)
         #expect(encoder.modelName == "tiny-modernbert" && encoder.dimension == 16)
         #expect(ColBERTEncoder.name(of: found) == "acme/tiny")
+        // Cache first: with the snapshot on disk, no request is made, even to an endpoint nothing listens on.
+        let unreachable = HubClient(environment: ["HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": cache.path])
+        #expect(try ModelLocator.resolve("acme/tiny", fallback: nil, hub: unreachable).lastPathComponent == commit)
+        // An incomplete snapshot (weights missing) is not used as is.
+        try FileManager.default.removeItem(at: repo.appending(path: "snapshots/\(commit)/model.safetensors"))
+        #expect(!ModelLocator.isComplete(repo.appending(path: "snapshots/\(commit)")))
     }
 }
