@@ -5,26 +5,9 @@ import Testing
 /// The acceleration flags through the built `colgrep` binary (from `swift build --build-tests`), on a
 /// machine without a usable GPU (skipped where one exists: there `--force-gpu` rightly succeeds).
 @Suite(.serialized) struct AccelerationEndToEndTests {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static let packageRoot: URL = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir
-    }()
-
-    static let binary: URL? = {
-        let candidates = [Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("colgrep")]
-            + [".build/debug/colgrep", ".build/x86_64-unknown-linux-gnu/debug/colgrep", ".build/arm64-apple-macosx/debug/colgrep"]
-            .map { packageRoot.appendingPathComponent($0) }
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
-    }()
+    typealias Run = BuiltBinary.Run
+    static var packageRoot: URL { BuiltBinary.packageRoot }
+    static var binary: URL? { BuiltBinary.url }
 
     static let noGPUHere = GPUInventory.current().count == 0
 

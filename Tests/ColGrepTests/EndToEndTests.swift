@@ -4,28 +4,9 @@ import Testing
 /// Drives the built `colgrep` binary (from `swift build --build-tests`) on small projects created
 /// here, with `COLGREP_DATA_DIR` in a temp folder and the bundled fallback model.
 @Suite(.serialized) struct EndToEndTests {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static let packageRoot: URL = {
-        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) {
-            dir = dir.deletingLastPathComponent()
-        }
-        return dir
-    }()
-
-    static let binary: URL? = {
-        let fm = FileManager.default
-        var candidates = [Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("colgrep")]
-        for sub in [".build/debug/colgrep", ".build/x86_64-unknown-linux-gnu/debug/colgrep", ".build/arm64-apple-macosx/debug/colgrep"] {
-            candidates.append(packageRoot.appendingPathComponent(sub))
-        }
-        return candidates.first { fm.isExecutableFile(atPath: $0.path) }
-    }()
+    typealias Run = BuiltBinary.Run
+    static var packageRoot: URL { BuiltBinary.packageRoot }
+    static var binary: URL? { BuiltBinary.url }
 
     static var modelAvailable: Bool {
         FileManager.default.fileExists(atPath: packageRoot.appendingPathComponent(".deps/models/all-MiniLM-L6-v2/config.json").path)
