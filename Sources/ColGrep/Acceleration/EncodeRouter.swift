@@ -197,8 +197,9 @@ public final class EncodeRouter {
         var actual = String(format: "routing actual: encode %.3f s", encodeSeconds)
         if let estimate = plan.estimatedSeconds { actual += String(format: " (estimated %.3f s)", estimate) }
         for device in stats {
-            actual += String(format: "; %@: %d tokens, %d batches, busy %.3f s, cold start %.3f s", device.device.id,
-                             device.tokens, device.batches, device.busySeconds, device.prepareSeconds)
+            // Swift strings never go through String(format:) (%@ is not memory-safe on Linux Foundation).
+            actual += "; \(device.device.id): " + String(format: "%d tokens, %d batches, busy %.3f s, cold start %.3f s",
+                                                           device.tokens, device.batches, device.busySeconds, device.prepareSeconds)
             if let failure = device.failure { actual += " (failed: \(failure))" }
         }
         profiler.note(actual)
