@@ -213,7 +213,8 @@ final class PinnedBuffer {
             if let pointer { _ = context.driver.cuMemFreeHost(pointer) }
             pointer = nil
             capacity = 0
-            let size = max(bytes, 1 << 20)
+            // A quarter of headroom: batches vary a little in size, and pinned allocations are slow.
+            let size = max(bytes + bytes / 4, 1 << 20)
             var raw: UnsafeMutableRawPointer? = nil
             try context.check(context.driver.cuMemHostAlloc(&raw, size, 0), "cuMemHostAlloc(\(size))")
             pointer = raw
