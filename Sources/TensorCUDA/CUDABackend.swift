@@ -10,6 +10,8 @@ import Tensor
 public final class CUDABackend: Backend {
     /// Whether a GPU can be used in this process, with the reason when not. Probed once.
     public static var availability: CUDAAvailability { CUDAAvailability.probed }
+    /// Seconds this process's CUDA probe took (libraries, driver init, first context); probes if it has not run.
+    public static var probeSeconds: Double { CUDAAvailability.probeSeconds }
     /// CUDA devices visible to this process (after `CUDA_VISIBLE_DEVICES`); 0 without a usable driver.
     public static var visibleDeviceCount: Int { (try? CUDAAvailability.probeContext.get())?.visibleDeviceCount ?? 0 }
 
