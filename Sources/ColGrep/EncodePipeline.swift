@@ -79,7 +79,7 @@ final class EncodePipeline: @unchecked Sendable {
         }
         let encoded = try indexer.model.encodeDocuments(uniqueTexts)
         let factor = indexer.options.poolFactor
-        let pooled = factor > 1 ? Profiler.shared.measure("pool") { encoded.map { TokenPooler.pool($0, factor: factor) } } : encoded
+        let pooled = factor > 1 ? Profiler.shared.measure("pool") { encoded.parallelMap { TokenPooler.pool($0, factor: factor) } } : encoded
         indexer.progress.advance(units: units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
         return mapping.map { pooled[$0] }
     }

@@ -30,30 +30,38 @@ struct SchedulerComparison {
         let direct = BackendEncodeDevice(processor: .cuda(ordinal: ordinal), modelDirectory: modelDirectory, skipIDs: [], kernelCache: nil)
         try direct.prepare()
         for batch in batches.prefix(4) { _ = try direct.encode(batch) }
-        let directRate = try median((0..<repeats).map { _ in
-            let start = ContinuousClock.now
-            for batch in batches { _ = try direct.encode(batch) }
-            return Double(tokens) / seconds(ContinuousClock.now - start)
-        })
-        var report: [String: Any] = ["tokens": tokens, "batches": batches.count, "direct_one_thread_tok_s": directRate]
-        for count in laneCounts where count > 0 {
+        let counts = laneCounts.filter { $0 > 0 }
+        let schedulers = try counts.map { count -> EncodeScheduler<[Int32], HostMatrix> in
             let lanes = (0..<count).map { _ in
                 EncodeLane<[Int32], HostMatrix>(device: BackendEncodeDevice(processor: .cuda(ordinal: ordinal), modelDirectory: modelDirectory,
                                                                             skipIDs: [], kernelCache: nil),
                                                 end: .longest, tokenBudget: budget)
             }
             let scheduler = EncodeScheduler(lanes: lanes, policy: .failRun, profiler: Profiler(enabled: false))
-            defer { scheduler.stop() }
             let warm = try scheduler.encode(Array(sequences.prefix(64)), length: \.count)
             guard warm.outputs.count == min(64, sequences.count) else { throw ValidationError("scheduler lost sequences") }
-            let rate = try median((0..<repeats).map { _ in
-                let start = ContinuousClock.now
+            return scheduler
+        }
+        defer { schedulers.forEach { $0.stop() } }
+        // Passes alternate between the paths, so clock and thermal drift hit every path alike.
+        var directRates: [Double] = [], schedulerRates = [[Double]](repeating: [], count: counts.count)
+        for _ in 0..<repeats {
+            var start = ContinuousClock.now
+            for batch in batches { _ = try direct.encode(batch) }
+            directRates.append(Double(tokens) / seconds(ContinuousClock.now - start))
+            for (index, scheduler) in schedulers.enumerated() {
+                start = ContinuousClock.now
                 let result = try scheduler.encode(sequences, length: \.count)
                 guard result.outputs.count == sequences.count else { throw ValidationError("scheduler lost sequences") }
-                return Double(tokens) / seconds(ContinuousClock.now - start)
-            })
-            report["scheduler_\(count)_lanes_tok_s"] = rate
-            report["scheduler_\(count)_lanes_vs_direct"] = rate / directRate
+                schedulerRates[index].append(Double(tokens) / seconds(ContinuousClock.now - start))
+            }
+        }
+        let directRate = median(directRates)
+        var report: [String: Any] = ["tokens": tokens, "batches": batches.count, "direct_one_thread_tok_s": directRate, "direct_all_tok_s": directRates]
+        for (index, count) in counts.enumerated() {
+            report["scheduler_\(count)_lanes_tok_s"] = median(schedulerRates[index])
+            report["scheduler_\(count)_lanes_all_tok_s"] = schedulerRates[index]
+            report["scheduler_\(count)_lanes_vs_direct"] = median(schedulerRates[index]) / directRate
         }
         return report
     }
