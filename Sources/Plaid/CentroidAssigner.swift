@@ -62,7 +62,8 @@ final class CentroidAssigner: Sendable {
         let chunks = (n + chunk - 1) / chunk
         let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8))
         centroids.withUnsafeBufferPointer { c in
-            var scores = [Float](repeating: 0, count: chunk * count)
+            // Uninitialised: every GEMM overwrites what the argmax then reads (β = 0).
+            var scores = [Float](unsafeUninitializedCapacity: chunk * count) { _, initialized in initialized = chunk * count }
             scores.withUnsafeMutableBufferPointer { s in
                 let block = UnsafeSendablePointer(UnsafePointer(s.baseAddress!))
                 for index in 0..<chunks {

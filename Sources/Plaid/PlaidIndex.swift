@@ -285,20 +285,26 @@ public final class PlaidIndex: @unchecked Sendable {
     }
 
     private func adopt(manifest: Manifest, codec: ResidualCodec, segments: [Segment], dead: [Int: DeadRows]) {
+        let vanished = self.segments.filter { old in !segments.contains { $0.record.number == old.record.number } }
         let previous = Set(self.segments.map { $0.record.number })
-        let current = Set(segments.map { $0.record.number })
         self.manifest = manifest
         self.codec = codec
         self.segments = segments
         self.dead = dead
         locationLock.lock()
         defer { locationLock.unlock() }
-        // Not built yet: it will be built from the new state when first needed.
+        // Not built yet: it will be built from the new state when first needed. Taken out of the
+        // cache while it changes, so the changes happen in place (no copy of the whole map).
         guard var location = locationCache else { return }
+        locationCache = nil
         defer { locationCache = location }
-        // Locations: drop documents of vanished segments, then index new segments and dead rows.
-        if !previous.subtracting(current).isEmpty {
-            location = location.filter { current.contains(Int($0.value.segment)) }
+        // Locations: drop documents of vanished segments (merged ones: small, by the merge policy),
+        // then index new segments and dead rows.
+        for segment in vanished {
+            let number = Int32(segment.record.number)
+            for row in 0..<segment.documentCount where location[segment.ids[row]]?.segment == number {
+                location[segment.ids[row]] = nil
+            }
         }
         for segment in segments where !previous.contains(segment.record.number) {
             let deadRows = dead[segment.record.number]

@@ -20,6 +20,8 @@ struct BenchBuild: ParsableCommand {
     @Option(help: "True cluster centres of the synthetic data.") var centres = 4096
     @Option(help: "Threads (BLAS and the build's workers).") var threads = 2
     @Option(help: "Timed updates of 10 units each.") var updates = 10
+    @Option(help: "Median length of the units the updates add (default: --median-length). An update's cost depends on K and on what it adds, not on the index size, so a 100k-unit index of short units measures it at a fraction of the build time.")
+    var updateMedianLength: Double?
     @Option(help: "Python of a venv with fast-plaid: runs the peer build (skipped when absent).") var peerPython: String?
     @Option(help: "Documents of the fast-plaid peer build (it builds at a few thousand vectors/s).") var peerDocuments = 2_000
     @Option(help: "The fast-plaid baseline script.") var peerScript = "/work/shared/bench/fastplaid_baseline.py"
@@ -29,10 +31,12 @@ struct BenchBuild: ParsableCommand {
         PlaidRuntime.setBLASThreads(threads)
         var clock = ContinuousClock.now
         let spareCount = updates * 10
-        let corpus = SyntheticCorpus(documents: documents + spareCount, dim: dim, centres: centres, medianLength: medianLength,
+        let corpus = SyntheticCorpus(documents: documents, dim: dim, centres: centres, medianLength: medianLength,
                                      queries: 0, seed: UInt64(dim))
-        let indexed = corpus.documents.prefix(documents).enumerated().map { (id: Int64($0.offset), vectors: $0.element) }
-        let spare = Array(corpus.documents.suffix(spareCount))
+        let indexed = corpus.documents.enumerated().map { (id: Int64($0.offset), vectors: $0.element) }
+        // Same seed, so the same cluster centres.
+        let spare = SyntheticCorpus(documents: spareCount, dim: dim, centres: centres, medianLength: updateMedianLength ?? medianLength,
+                                    queries: 0, seed: UInt64(dim)).documents
         let vectors = indexed.reduce(0) { $0 + $1.vectors.rows }
         log("\(documents) documents, \(vectors) \(dim)-d vectors generated in \((ContinuousClock.now - clock).seconds) s")
 
@@ -69,7 +73,8 @@ struct BenchBuild: ParsableCommand {
         let verifyTime = (ContinuousClock.now - start).seconds * 1000
 
         var report: [String: Any] = [
-            "documents": documents, "dim": dim, "nbits": nbits, "vectors": vectors, "centroids": index.centroidCount,
+            "documents": documents, "dim": dim, "median_length": medianLength,
+            "update_median_length": updateMedianLength ?? medianLength, "update_vectors_per_10_units": spare.reduce(0) { $0 + $1.rows } / max(1, updates), "nbits": nbits, "vectors": vectors, "centroids": index.centroidCount,
             "threads": threads, "cpu_count": ProcessInfo.processInfo.activeProcessorCount,
             "build_s": build, "build_cpu_s": buildCPU, "build_vectors_per_s": Double(vectors) / build,
             "build_vectors_per_cpu_s": Double(vectors) / buildCPU,
