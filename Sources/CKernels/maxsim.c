@@ -68,6 +68,22 @@ static void centroid_sums_scalar(const float *c, const uint8_t *u, long dim, flo
 
 // MARK: - scalar bodies
 
+void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width) {
+    float high = 0;
+    for (long c = 0; c < k; c++)
+        for (long q = 0; q < nq; q++) high = scores[c * stride + q] > high ? scores[c * stride + q] : high;
+    float scale = high > 0 ? 255.0f / high : 0.0f;
+    for (long c = 0; c < k; c++) {
+        const float *row = scores + c * stride;
+        uint8_t *o = out + c * width;
+        for (long q = 0; q < nq; q++) {
+            float v = row[q] * scale + 0.5f;
+            o[q] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+        }
+        for (long q = nq; q < width; q++) o[q] = 0;
+    }
+}
+
 uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8_t *table, long width, long used) {
     uint32_t total = 0;
     for (long q = 0; q < used; q++) {
@@ -122,6 +138,12 @@ AVX2 static uint32_t code_maxsum_u8_avx2(const uint16_t *codes, long count, cons
         __m256i m1 = m0;
         long t = 1;
         for (; t + 4 <= count; t += 4) {
+            if (t + 16 < count) {
+                _mm_prefetch((const char *)(base + (long)codes[t + 12] * width), _MM_HINT_T0);
+                _mm_prefetch((const char *)(base + (long)codes[t + 13] * width), _MM_HINT_T0);
+                _mm_prefetch((const char *)(base + (long)codes[t + 14] * width), _MM_HINT_T0);
+                _mm_prefetch((const char *)(base + (long)codes[t + 15] * width), _MM_HINT_T0);
+            }
             __m256i a = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width));
             __m256i b = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 1] * width));
             __m256i c = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 2] * width));
@@ -167,6 +189,27 @@ AVX2 static void decode_avx2(const ck_residual_query *Q, const uint8_t *packed, 
             _mm256_storeu_si256((__m256i *)(u + d), _mm256_blendv_epi8(zero_level, one_level, set));
         }
     }
+    // A 16-dimension tail (48-d models) in one step; padding decodes to level lut[0], which must be 0.
+    if (d + 16 == dim && Q->lut[0] == 0) {
+        if (Q->nbits == 4) {
+            __m128i lut = _mm_loadu_si128((const __m128i *)Q->lut);
+            __m128i low = _mm_set1_epi8(0x0F);
+            __m128i x = _mm_loadl_epi64((const __m128i *)(packed + d / 2));
+            __m128i lo = _mm_shuffle_epi8(lut, _mm_and_si128(x, low));
+            __m128i hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(x, 4), low));
+            _mm_storeu_si128((__m128i *)(u + d), _mm_unpacklo_epi8(lo, hi));
+            d += 16;
+        } else if (Q->nbits == 1) {
+            uint16_t half;
+            memcpy(&half, packed + d / 8, 2);
+            __m128i x = _mm_shuffle_epi8(_mm_set1_epi16((short)half),
+                                         _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+            __m128i bit = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2, 4, 8, 16, 32, 64, (char)128);
+            __m128i set = _mm_cmpeq_epi8(_mm_and_si128(x, bit), bit);
+            _mm_storeu_si128((__m128i *)(u + d), _mm_and_si128(set, _mm_set1_epi8((char)Q->lut[1])));
+            d += 16;
+        }
+    }
     int bits = (int)Q->nbits;
     int mask = (1 << bits) - 1;
     for (; d < dim; d++) {
@@ -175,6 +218,48 @@ AVX2 static void decode_avx2(const ck_residual_query *Q, const uint8_t *packed, 
     }
     for (; d < dp; d++) u[d] = 0;
 }
+
+/// Σ_d u_d · qi_d over CH 32-byte chunks, as 8 int32 partial sums (two chunks per int16 step: each
+/// maddubs lane is ≤ 2·63·127, two of them fit in int16).
+#define DOT_CHUNKS(CH, U, QI, ONES, OUT)                                                                   \
+    do {                                                                                                   \
+        __m256i sum_ = _mm256_setzero_si256();                                                             \
+        for (int k_ = 0; k_ + 2 <= (CH); k_ += 2) {                                                        \
+            __m256i p0_ = _mm256_maddubs_epi16(U[k_], _mm256_loadu_si256((const __m256i *)((QI) + 32 * k_)));   \
+            __m256i p1_ = _mm256_maddubs_epi16(U[k_ + 1], _mm256_loadu_si256((const __m256i *)((QI) + 32 * k_ + 32))); \
+            sum_ = _mm256_add_epi32(sum_, _mm256_madd_epi16(_mm256_add_epi16(p0_, p1_), ONES));            \
+        }                                                                                                  \
+        if ((CH) & 1) {                                                                                    \
+            __m256i p0_ = _mm256_maddubs_epi16(U[(CH) - 1], _mm256_loadu_si256((const __m256i *)((QI) + 32 * ((CH) - 1)))); \
+            sum_ = _mm256_add_epi32(sum_, _mm256_madd_epi16(p0_, ONES));                                   \
+        }                                                                                                  \
+        OUT = sum_;                                                                                        \
+    } while (0)
+
+/// The query-token loop for one document token, with the chunk count a compile-time constant so the
+/// levels stay in registers; pairs of query tokens are reduced as soon as both are done.
+#define QUERY_LOOP(CH)                                                                                     \
+    do {                                                                                                   \
+        __m256i uv[CH];                                                                                    \
+        for (int k = 0; k < (CH); k++) uv[k] = _mm256_loadu_si256((const __m256i *)(u + 32 * k));         \
+        for (long qb = 0; qb < nqp; qb += 8) {                                                             \
+            const int8_t *qrow = Q->q + qb * dp;                                                           \
+            __m256i a0, a1, h[4];                                                                          \
+            for (int j = 0; j < 4; j++) {                                                                  \
+                DOT_CHUNKS(CH, uv, qrow + (2 * j) * dp, ones16, a0);                                       \
+                DOT_CHUNKS(CH, uv, qrow + (2 * j + 1) * dp, ones16, a1);                                   \
+                h[j] = _mm256_hadd_epi32(a0, a1);                                                          \
+            }                                                                                              \
+            __m256i g0 = _mm256_hadd_epi32(h[0], h[1]), g1 = _mm256_hadd_epi32(h[2], h[3]);                \
+            __m256i dots = _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20),                       \
+                                            _mm256_permute2x128_si256(g0, g1, 0x31));                      \
+            __m256 dot = _mm256_cvtepi32_ps(dots);                                                         \
+            __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));        \
+            __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);                                \
+            __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);                                         \
+            _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));                    \
+        }                                                                                                  \
+    } while (0)
 
 /// Lane j of the result = sum of the 8 lanes of v[j].
 AVX2 static inline __m256i reduce8x8(const __m256i v[8]) {
@@ -187,6 +272,17 @@ AVX2 static inline __m256i reduce8x8(const __m256i v[8]) {
     return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
 }
 
+#define PREFETCH_AHEAD 6
+
+static inline void prefetch_lines(const void *p, long bytes) {
+    for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
+static inline void prefetch_token(const ck_residual_query *Q, long code, long centroid_bytes, long table_bytes) {
+    prefetch_lines(Q->centroids + code * Q->dim, centroid_bytes);
+    prefetch_lines(Q->ctable + code * Q->nq_padded, table_bytes);
+}
+
 AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
                                        float *best, uint8_t *u) {
     long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
@@ -194,8 +290,13 @@ AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_
     long chunks = dp / 32;
     const __m256i ones16 = _mm256_set1_epi16(1);
     for (long q = 0; q < nqp; q += 8) _mm256_storeu_ps(best + q, _mm256_set1_ps(-INFINITY));
+    // Centroid rows and table rows are read at random (megabytes for K = 8192): fetch them a few
+    // tokens ahead so the misses overlap instead of stalling one by one.
+    long centroid_bytes = dim * (long)sizeof(float), table_bytes = nqp * (long)sizeof(float);
+    for (long t = 0; t < tokens && t < PREFETCH_AHEAD; t++) prefetch_token(Q, codes[t], centroid_bytes, table_bytes);
     for (long t = 0; t < tokens; t++) {
         long code = codes[t];
+        if (t + PREFETCH_AHEAD < tokens) prefetch_token(Q, codes[t + PREFETCH_AHEAD], centroid_bytes, table_bytes);
         decode_avx2(Q, packed + t * bytes, u);
         // Σu and Σu² (levels ≤ 63, so u·u pairs fit int16).
         __m256i su = _mm256_setzero_si256(), suu = _mm256_setzero_si256();
@@ -231,33 +332,32 @@ AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_
         float inverse = inverse_norm(Q, reduce8(fc), reduce8(fu), sum_u, sum_uu);
         __m256 inv = _mm256_set1_ps(inverse);
         const float *row = Q->ctable + code * nqp;
-        for (long qb = 0; qb < nqp; qb += 8) {
-            __m256i acc[8];
-            for (int j = 0; j < 8; j++) {
-                const int8_t *qi = Q->q + (qb + j) * dp;
-                __m256i sum = _mm256_setzero_si256();
-                long k = 0;
-                // Two chunks per int16 accumulation: each maddubs lane is ≤ 2·63·127, two fit in int16.
-                for (; k + 2 <= chunks; k += 2) {
-                    __m256i p0 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(u + 32 * k)),
-                                                      _mm256_loadu_si256((const __m256i *)(qi + 32 * k)));
-                    __m256i p1 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(u + 32 * k + 32)),
-                                                      _mm256_loadu_si256((const __m256i *)(qi + 32 * k + 32)));
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_add_epi16(p0, p1), ones16));
+        // max_ps(s, best) = s > best ? s : best, as the scalar body.
+        switch (chunks) {
+        case 1: QUERY_LOOP(1); break;
+        case 2: QUERY_LOOP(2); break;
+        case 3: QUERY_LOOP(3); break;
+        case 4: QUERY_LOOP(4); break;
+        default: {
+            for (long qb = 0; qb < nqp; qb += 8) {
+                __m256i acc[8];
+                for (int j = 0; j < 8; j++) {
+                    const int8_t *qi = Q->q + (qb + j) * dp;
+                    __m256i sum = _mm256_setzero_si256();
+                    for (long k = 0; k < chunks; k++) {
+                        __m256i p0 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(u + 32 * k)),
+                                                          _mm256_loadu_si256((const __m256i *)(qi + 32 * k)));
+                        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p0, ones16));
+                    }
+                    acc[j] = sum;
                 }
-                if (k < chunks) {
-                    __m256i p0 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(u + 32 * k)),
-                                                      _mm256_loadu_si256((const __m256i *)(qi + 32 * k)));
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p0, ones16));
-                }
-                acc[j] = sum;
+                __m256 dot = _mm256_cvtepi32_ps(reduce8x8(acc));
+                __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));
+                __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);
+                __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);
+                _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));
             }
-            __m256 dot = _mm256_cvtepi32_ps(reduce8x8(acc));
-            __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));
-            __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);
-            __m256 s = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);
-            // max_ps(s, best) = s > best ? s : best, as the scalar body.
-            _mm256_storeu_ps(best + qb, _mm256_max_ps(s, _mm256_loadu_ps(best + qb)));
+        }
         }
     }
     float sum = 0;

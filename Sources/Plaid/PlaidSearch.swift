@@ -168,37 +168,44 @@ struct SearchContext {
             probe = min(max(probe, probe * live / allowedCount), max(1, eligibleCount))
         }
         probe = min(probe, k)
-        // Best score of each centroid over the query tokens, for the threshold.
+        // One pass over the table in memory order (centroid-major): each query token keeps its best
+        // `probe` centroids sorted decreasing, and each centroid's best score decides the threshold.
+        let threshold = parameters.centroidScoreThreshold
         var keep = [Bool](repeating: true, count: k)
-        if parameters.centroidScoreThreshold >= 0 {
-            for c in 0..<k {
-                var best = -Float.infinity
-                for q in 0..<nq { best = max(best, centroidScores[c * tableStride + q]) }
-                keep[c] = best >= parameters.centroidScoreThreshold
-            }
-        }
-        if let eligible { for c in 0..<k where !eligible[c] { keep[c] = false } }
-        var result: [[Int32]] = []
-        result.reserveCapacity(nq)
-        var top = [(Float, Int32)]()
-        for q in 0..<nq {
-            top.removeAll(keepingCapacity: true)
-            var floor = -Float.infinity
-            for c in 0..<k where eligible?[c] ?? true {
-                let score = centroidScores[c * tableStride + q]
-                if top.count < probe || score > floor {
-                    // Insert keeping `top` sorted decreasing; drop the worst beyond `probe`.
-                    var i = top.count
-                    top.append((score, Int32(c)))
-                    while i > 0, top[i - 1].0 < score { top[i] = top[i - 1]; i -= 1 }
-                    top[i] = (score, Int32(c))
-                    if top.count > probe { top.removeLast() }
-                    if top.count == probe { floor = top[top.count - 1].0 }
+        var topScores = [Float](repeating: -.infinity, count: nq * probe)
+        var topIDs = [Int32](repeating: -1, count: nq * probe)
+        var floors = [Float](repeating: -.infinity, count: nq)
+        centroidScores.withUnsafeBufferPointer { table in
+            topScores.withUnsafeMutableBufferPointer { scores in
+                topIDs.withUnsafeMutableBufferPointer { ids in
+                    floors.withUnsafeMutableBufferPointer { floors in
+                        for c in 0..<k {
+                            if let eligible, !eligible[c] { keep[c] = false; continue }
+                            let row = table.baseAddress! + c * tableStride
+                            var best = -Float.infinity
+                            for q in 0..<nq {
+                                let score = row[q]
+                                best = max(best, score)
+                                guard score > floors[q] else { continue }
+                                // Insert keeping the list sorted decreasing; the worst falls off the end.
+                                let base = q * probe
+                                var i = probe - 1
+                                while i > 0, scores[base + i - 1] < score {
+                                    scores[base + i] = scores[base + i - 1]
+                                    ids[base + i] = ids[base + i - 1]
+                                    i -= 1
+                                }
+                                scores[base + i] = score
+                                ids[base + i] = Int32(c)
+                                floors[q] = scores[base + probe - 1]
+                            }
+                            if threshold >= 0 { keep[c] = best >= threshold }
+                        }
+                    }
                 }
             }
-            result.append(top.filter { keep[Int($0.1)] }.map(\.1))
         }
-        return result
+        return (0..<nq).map { q in topIDs[(q * probe)..<((q + 1) * probe)].filter { $0 >= 0 && keep[Int($0)] } }
     }
 
     /// Stage 1: per document, `Σ_q` of the best probed-centroid score it contains for that token.

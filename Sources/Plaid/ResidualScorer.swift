@@ -91,10 +91,10 @@ struct ResidualScorer {
     }
 }
 
-/// The query × centroid table quantised to u8 for the centroid-only stage: one row of `width` bytes
-/// (query tokens, padded to 32 with zeros) per centroid, `(score − low) · 255 / (high − low)` rounded.
-/// The per-query-token maxima are summed in integers; the affine map is the same for every entry, so
-/// the ranking matches the float sums up to rounding (this stage only picks candidates).
+/// The query × centroid table quantised to u8 for the centroid-only stage (`ck_quantize_scores_u8`):
+/// one row of `width` bytes (query tokens, padded to 32 with zeros) per centroid. The per-query-token
+/// maxima are summed in integers; the map is the same for every entry, so the ranking matches the float
+/// sums up to rounding (this stage only picks candidates for exact scoring).
 struct QuantizedCentroidTable {
     let width: Int
     let bytes: [UInt8]
@@ -102,23 +102,11 @@ struct QuantizedCentroidTable {
     init(scores: [Float], centroids k: Int, nq: Int, stride: Int) {
         let width = (nq + 31) / 32 * 32
         self.width = width
-        var low = Float.infinity, high = -Float.infinity
-        for c in 0..<k {
-            for q in 0..<nq {
-                let v = scores[c * stride + q]
-                low = min(low, v)
-                high = max(high, v)
-            }
-        }
-        let scale: Float = high > low ? 255 / (high - low) : 0
-        var bytes = [UInt8](repeating: 0, count: k * width)
-        bytes.withUnsafeMutableBufferPointer { out in
+        bytes = [UInt8](unsafeUninitializedCapacity: k * width) { buffer, count in
             scores.withUnsafeBufferPointer { s in
-                for c in 0..<k {
-                    for q in 0..<nq { out[c * width + q] = UInt8(min(255, max(0, ((s[c * stride + q] - low) * scale).rounded()))) }
-                }
+                ck_quantize_scores_u8(s.baseAddress!, k, nq, stride, buffer.baseAddress!, width)
             }
+            count = k * width
         }
-        self.bytes = bytes
     }
 }

@@ -85,7 +85,7 @@ import Testing
     @Test(arguments: [1, 2, 4])
     func residualMaxSimMatchesScalarExactly(nbits: Int) {
         var seed: UInt64 = UInt64(nbits) * 100
-        for dim in [48, 128, 64, 40, 96] {
+        for dim in [48, 128, 64, 40, 96, 160] {
             for nq in [1, 5, 32, 33] {
                 for tokens in [1, 7, 100] {
                     seed += 1

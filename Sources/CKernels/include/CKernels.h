@@ -47,6 +47,11 @@ void ck_qgemm(const float *x, long rows, long k, const int16_t *packed, const fl
 
 // MARK: Late-interaction scoring (PLAID search, maxsim.c)
 
+/// The query × centroid table (k rows of `stride` floats, `nq` used) quantised to u8 rows of `width` bytes
+/// for ck_code_maxsum_u8: round(max(score, 0) · 255 / highest score), padding columns 0. Negative scores
+/// become 0: a document's best token score for a query token is positive in practice, and the range
+/// spent on negatives would cost resolution where ranking happens.
+void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width);
 /// Σ_q max_t table[codes[t] · width + q]: a document's centroid-only score from a u8-quantised
 /// query × centroid table, one `width`-byte row per centroid (width a multiple of 32 for the SIMD body;
 /// columns from `used` to `width` must be 0). count ≥ 1.
