@@ -98,31 +98,46 @@ uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8
     return total;
 }
 
-float ck_residual_maxsim_scalar(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
-                                float *best, uint8_t *u) {
+/// Folds one document token into best[nq_padded].
+static void token_scalar(const ck_residual_query *Q, long code, const uint8_t *packed, uint8_t *u, float *best) {
     long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
-    long bytes = dim * Q->nbits / 8;
-    for (long q = 0; q < nqp; q++) best[q] = -INFINITY;
-    for (long t = 0; t < tokens; t++) {
-        long code = codes[t];
-        decode_scalar(Q, packed + t * bytes, u, dp);
-        int32_t su = 0, suu = 0;
-        for (long d = 0; d < dim; d++) { su += u[d]; suu += (int32_t)u[d] * u[d]; }
-        float sc, scu;
-        centroid_sums_scalar(Q->centroids + code * dim, u, dim, &sc, &scu);
-        float inverse = inverse_norm(Q, sc, scu, su, suu);
-        const float *row = Q->ctable + code * nqp;
-        for (long q = 0; q < nqp; q++) {
-            const int8_t *qi = Q->q + q * dp;
-            int32_t dot = 0;
-            for (long d = 0; d < dim; d++) dot += (int32_t)qi[d] * u[d];
-            float s = token_score(row[q], Q->offset[q], Q->scale[q], dot, inverse);
-            if (s > best[q]) best[q] = s;
-        }
+    decode_scalar(Q, packed, u, dp);
+    int32_t su = 0, suu = 0;
+    for (long d = 0; d < dim; d++) { su += u[d]; suu += (int32_t)u[d] * u[d]; }
+    float sc, scu;
+    centroid_sums_scalar(Q->centroids + code * dim, u, dim, &sc, &scu);
+    float inverse = inverse_norm(Q, sc, scu, su, suu);
+    const float *row = Q->ctable + code * nqp;
+    for (long q = 0; q < nqp; q++) {
+        const int8_t *qi = Q->q + q * dp;
+        int32_t dot = 0;
+        for (long d = 0; d < dim; d++) dot += (int32_t)qi[d] * u[d];
+        float s = token_score(row[q], Q->offset[q], Q->scale[q], dot, inverse);
+        if (s > best[q]) best[q] = s;
     }
+}
+
+static float sum_best(const ck_residual_query *Q, const float *best) {
     float sum = 0;
     for (long q = 0; q < Q->nq; q++) sum += best[q];
     return sum;
+}
+
+float ck_residual_maxsim_scalar(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
+                                float *best, uint8_t *u) {
+    long bytes = Q->dim * Q->nbits / 8;
+    for (long q = 0; q < Q->nq_padded; q++) best[q] = -INFINITY;
+    for (long t = 0; t < tokens; t++) token_scalar(Q, codes[t], packed + t * bytes, u, best);
+    return sum_best(Q, best);
+}
+
+void ck_residual_maxsim_batch_scalar(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
+                                     const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
+                                     float *out, uint8_t *u) {
+    long nqp = Q->nq_padded;
+    for (long i = 0; i < docs * nqp; i++) best[i] = -INFINITY;
+    for (long i = 0; i < count; i++) token_scalar(Q, codes[i], packed_of_token[i], u, best + (long)doc_of_token[i] * nqp);
+    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best + doc * nqp);
 }
 
 // MARK: - AVX2 bodies
@@ -283,86 +298,104 @@ static inline void prefetch_token(const ck_residual_query *Q, long code, long ce
     prefetch_lines(Q->ctable + code * Q->nq_padded, table_bytes);
 }
 
-AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
-                                       float *best, uint8_t *u) {
+/// Folds one document token into best[nq_padded] (the AVX2 twin of token_scalar).
+AVX2 static inline void token_avx2(const ck_residual_query *Q, long code, const uint8_t *packed, uint8_t *u, float *best) {
     long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
-    long bytes = dim * Q->nbits / 8;
     long chunks = dp / 32;
     const __m256i ones16 = _mm256_set1_epi16(1);
+    decode_avx2(Q, packed, u);
+    // Σu and Σu² (levels ≤ 63, so u·u pairs fit int16).
+    __m256i su = _mm256_setzero_si256(), suu = _mm256_setzero_si256();
+    for (long k = 0; k < chunks; k++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
+        su = _mm256_add_epi64(su, _mm256_sad_epu8(x, _mm256_setzero_si256()));
+        suu = _mm256_add_epi32(suu, _mm256_madd_epi16(_mm256_maddubs_epi16(x, x), ones16));
+    }
+    int32_t sum_u = (int32_t)(_mm256_extract_epi64(su, 0) + _mm256_extract_epi64(su, 1) + _mm256_extract_epi64(su, 2)
+                              + _mm256_extract_epi64(su, 3));
+    int32_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, suu);
+    int32_t sum_uu = lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+    // Σc and Σc·u, lane d mod 8, as the scalar body.
+    const float *c = Q->centroids + code * dim;
+    __m256 lc = _mm256_setzero_ps(), lu = _mm256_setzero_ps();
+    long d = 0;
+    for (; d + 8 <= dim; d += 8) {
+        __m256 cv = _mm256_loadu_ps(c + d);
+        __m128i u8 = _mm_loadl_epi64((const __m128i *)(u + d));
+        __m256 uv = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u8));
+        lc = _mm256_add_ps(lc, cv);
+        lu = _mm256_add_ps(lu, _mm256_mul_ps(cv, uv));
+    }
+    float fc[8], fu[8];
+    _mm256_storeu_ps(fc, lc);
+    _mm256_storeu_ps(fu, lu);
+    for (; d < dim; d++) {
+        fc[d & 7] = fc[d & 7] + c[d];
+        float product = c[d] * (float)u[d];
+        fu[d & 7] = fu[d & 7] + product;
+    }
+    float inverse = inverse_norm(Q, reduce8(fc), reduce8(fu), sum_u, sum_uu);
+    __m256 inv = _mm256_set1_ps(inverse);
+    const float *row = Q->ctable + code * nqp;
+    // max_ps(s, best) = s > best ? s : best, as the scalar body.
+    switch (chunks) {
+    case 1: QUERY_LOOP(1); break;
+    case 2: QUERY_LOOP(2); break;
+    case 3: QUERY_LOOP(3); break;
+    case 4: QUERY_LOOP(4); break;
+    default: {
+        for (long qb = 0; qb < nqp; qb += 8) {
+            __m256i acc[8];
+            for (int j = 0; j < 8; j++) {
+                const int8_t *qi = Q->q + (qb + j) * dp;
+                __m256i sum = _mm256_setzero_si256();
+                for (long k = 0; k < chunks; k++) {
+                    __m256i p0 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(u + 32 * k)),
+                                                      _mm256_loadu_si256((const __m256i *)(qi + 32 * k)));
+                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p0, ones16));
+                }
+                acc[j] = sum;
+            }
+            __m256 dot = _mm256_cvtepi32_ps(reduce8x8(acc));
+            __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));
+            __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);
+            __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);
+            _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));
+        }
+    }
+    }
+}
+
+AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
+                                       float *best, uint8_t *u) {
+    long nqp = Q->nq_padded;
+    long bytes = Q->dim * Q->nbits / 8;
     for (long q = 0; q < nqp; q += 8) _mm256_storeu_ps(best + q, _mm256_set1_ps(-INFINITY));
     // Centroid rows and table rows are read at random (megabytes for K = 8192): fetch them a few
     // tokens ahead so the misses overlap instead of stalling one by one.
-    long centroid_bytes = dim * (long)sizeof(float), table_bytes = nqp * (long)sizeof(float);
+    long centroid_bytes = Q->dim * (long)sizeof(float), table_bytes = nqp * (long)sizeof(float);
     for (long t = 0; t < tokens && t < PREFETCH_AHEAD; t++) prefetch_token(Q, codes[t], centroid_bytes, table_bytes);
     for (long t = 0; t < tokens; t++) {
-        long code = codes[t];
         if (t + PREFETCH_AHEAD < tokens) prefetch_token(Q, codes[t + PREFETCH_AHEAD], centroid_bytes, table_bytes);
-        decode_avx2(Q, packed + t * bytes, u);
-        // Σu and Σu² (levels ≤ 63, so u·u pairs fit int16).
-        __m256i su = _mm256_setzero_si256(), suu = _mm256_setzero_si256();
-        for (long k = 0; k < chunks; k++) {
-            __m256i x = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
-            su = _mm256_add_epi64(su, _mm256_sad_epu8(x, _mm256_setzero_si256()));
-            suu = _mm256_add_epi32(suu, _mm256_madd_epi16(_mm256_maddubs_epi16(x, x), ones16));
-        }
-        int32_t sum_u = (int32_t)(_mm256_extract_epi64(su, 0) + _mm256_extract_epi64(su, 1) + _mm256_extract_epi64(su, 2)
-                                  + _mm256_extract_epi64(su, 3));
-        int32_t lanes[8];
-        _mm256_storeu_si256((__m256i *)lanes, suu);
-        int32_t sum_uu = lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
-        // Σc and Σc·u, lane d mod 8, as the scalar body.
-        const float *c = Q->centroids + code * dim;
-        __m256 lc = _mm256_setzero_ps(), lu = _mm256_setzero_ps();
-        long d = 0;
-        for (; d + 8 <= dim; d += 8) {
-            __m256 cv = _mm256_loadu_ps(c + d);
-            __m128i u8 = _mm_loadl_epi64((const __m128i *)(u + d));
-            __m256 uv = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u8));
-            lc = _mm256_add_ps(lc, cv);
-            lu = _mm256_add_ps(lu, _mm256_mul_ps(cv, uv));
-        }
-        float fc[8], fu[8];
-        _mm256_storeu_ps(fc, lc);
-        _mm256_storeu_ps(fu, lu);
-        for (; d < dim; d++) {
-            fc[d & 7] = fc[d & 7] + c[d];
-            float product = c[d] * (float)u[d];
-            fu[d & 7] = fu[d & 7] + product;
-        }
-        float inverse = inverse_norm(Q, reduce8(fc), reduce8(fu), sum_u, sum_uu);
-        __m256 inv = _mm256_set1_ps(inverse);
-        const float *row = Q->ctable + code * nqp;
-        // max_ps(s, best) = s > best ? s : best, as the scalar body.
-        switch (chunks) {
-        case 1: QUERY_LOOP(1); break;
-        case 2: QUERY_LOOP(2); break;
-        case 3: QUERY_LOOP(3); break;
-        case 4: QUERY_LOOP(4); break;
-        default: {
-            for (long qb = 0; qb < nqp; qb += 8) {
-                __m256i acc[8];
-                for (int j = 0; j < 8; j++) {
-                    const int8_t *qi = Q->q + (qb + j) * dp;
-                    __m256i sum = _mm256_setzero_si256();
-                    for (long k = 0; k < chunks; k++) {
-                        __m256i p0 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(u + 32 * k)),
-                                                          _mm256_loadu_si256((const __m256i *)(qi + 32 * k)));
-                        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p0, ones16));
-                    }
-                    acc[j] = sum;
-                }
-                __m256 dot = _mm256_cvtepi32_ps(reduce8x8(acc));
-                __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));
-                __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);
-                __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);
-                _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));
-            }
-        }
-        }
+        token_avx2(Q, codes[t], packed + t * bytes, u, best);
     }
-    float sum = 0;
-    for (long q = 0; q < Q->nq; q++) sum += best[q];
-    return sum;
+    return sum_best(Q, best);
+}
+
+AVX2 static void residual_maxsim_batch_avx2(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
+                                            const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
+                                            float *out, uint8_t *u) {
+    long nqp = Q->nq_padded;
+    for (long i = 0; i < docs * nqp; i += 8) _mm256_storeu_ps(best + i, _mm256_set1_ps(-INFINITY));
+    for (long i = 0; i < count; i++) {
+        if (i + 8 < count) {
+            _mm_prefetch((const char *)packed_of_token[i + 8], _MM_HINT_T0);
+            _mm_prefetch((const char *)(best + (long)doc_of_token[i + 8] * nqp), _MM_HINT_T0);
+        }
+        token_avx2(Q, codes[i], packed_of_token[i], u, best + (long)doc_of_token[i] * nqp);
+    }
+    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best + doc * nqp);
 }
 #endif
 
@@ -374,6 +407,18 @@ uint32_t ck_code_maxsum_u8(const uint16_t *codes, long count, const uint8_t *tab
     if (ck_has_avx2() && width % 32 == 0) return code_maxsum_u8_avx2(codes, count, table, width);
 #endif
     return ck_code_maxsum_u8_scalar(codes, count, table, width, used);
+}
+
+void ck_residual_maxsim_batch(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
+                              const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out,
+                              uint8_t *u) {
+#if CKM_X86
+    if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
+        residual_maxsim_batch_avx2(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
+        return;
+    }
+#endif
+    ck_residual_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
 }
 
 float ck_residual_maxsim(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,

@@ -271,18 +271,22 @@ struct SearchContext {
     }
 
     /// Stage 3: `Σ_q max_t q·normalize(c_t + r_t)`, MaxSim over the normalised reconstructions, by the
-    /// fused int8 × packed-residual kernel (see `ResidualScorer`); two threads when there is enough work.
+    /// fused int8 × packed-residual kernel (see `ResidualScorer`). The finalists' tokens are visited in
+    /// centroid order (a counting sort), so the centroid and table rows each token needs stream through
+    /// memory in order instead of missing the cache at random (4× faster at K = 8192). Two threads, each
+    /// with half the documents, when there is enough work.
     func residualScores(_ rows: [Int32]) -> [Float] {
         var out = [Float](repeating: 0, count: rows.count)
         guard !rows.isEmpty else { return out }
         let scorer = query.values.withUnsafeBufferPointer { ResidualScorer(codec: codec, query: $0.baseAddress!, nq: nq, nqPadded: tableStride) }
         let bytes = codec.bytesPerToken
-        let tokens = rows.reduce(0) { total, row in
+        let spans = rows.map { row -> (segment: Segment, range: Range<Int>) in
             let (s, r) = place(row)
-            return total + segments[s].tokenRange(r).count
+            return (segments[s], segments[s].tokenRange(r))
         }
+        let tokens = spans.reduce(0) { $0 + $1.range.count }
         let parts = tokens >= 8192 ? 2 : 1
-        let count = rows.count
+        let count = rows.count, k = self.k
         out.withUnsafeMutableBufferPointer { buffer in
             let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
             codec.centroids.withUnsafeBufferPointer { c in
@@ -290,21 +294,36 @@ struct SearchContext {
                     scorer.withKernelQuery(centroids: c.baseAddress!, table: table.baseAddress!) { kernel in
                         let shared = UnsafeSendablePointer(kernel)
                         DispatchQueue.concurrentPerform(iterations: parts) { part in
-                            var best = [Float](repeating: 0, count: scorer.nqPadded)
-                            var levels = [UInt8](repeating: 0, count: scorer.dimPadded)
-                            best.withUnsafeMutableBufferPointer { best in
-                                levels.withUnsafeMutableBufferPointer { levels in
-                                    for i in stride(from: part, to: count, by: parts) {
-                                        let (si, r) = place(rows[i])
-                                        let segment = segments[si]
-                                        let range = segment.tokenRange(r)
-                                        output.pointer[i] = ck_residual_maxsim(
-                                            shared.pointer, segment.codes.baseAddress! + range.lowerBound,
-                                            segment.residuals.baseAddress! + range.lowerBound * bytes, range.count,
-                                            best.baseAddress!, levels.baseAddress!)
-                                    }
+                            let members = Array(stride(from: part, to: count, by: parts))
+                            // Counting sort of this part's tokens by centroid.
+                            var starts = [Int](repeating: 0, count: k + 1)
+                            for i in members {
+                                let codes = spans[i].segment.codes
+                                for t in spans[i].range { starts[Int(codes[t]) + 1] += 1 }
+                            }
+                            for c in 0..<k { starts[c + 1] += starts[c] }
+                            let total = starts[k]
+                            var sortedCodes = [UInt16](repeating: 0, count: total)
+                            var owner = [UInt32](repeating: 0, count: total)
+                            var packed = [UnsafePointer<UInt8>?](repeating: nil, count: total)
+                            for (j, i) in members.enumerated() {
+                                let segment = spans[i].segment
+                                let residuals = segment.residuals.baseAddress!
+                                for t in spans[i].range {
+                                    let code = Int(segment.codes[t])
+                                    let slot = starts[code]
+                                    starts[code] = slot + 1
+                                    sortedCodes[slot] = UInt16(code)
+                                    owner[slot] = UInt32(j)
+                                    packed[slot] = residuals + t * bytes
                                 }
                             }
+                            var best = [Float](repeating: 0, count: members.count * scorer.nqPadded)
+                            var scores = [Float](repeating: 0, count: members.count)
+                            var levels = [UInt8](repeating: 0, count: scorer.dimPadded)
+                            ck_residual_maxsim_batch(shared.pointer, members.count, total, sortedCodes, owner, packed,
+                                                     &best, &scores, &levels)
+                            for (j, i) in members.enumerated() { output.pointer[i] = scores[j] }
                         }
                     }
                 }

@@ -84,4 +84,15 @@ float ck_residual_maxsim(const ck_residual_query *query, const uint16_t *codes, 
 float ck_residual_maxsim_scalar(const ck_residual_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
                                 float *best, uint8_t *u);
 
+/// ck_residual_maxsim for `docs` documents at once, their `count` tokens in any order (callers sort them
+/// by centroid, so centroid and table rows are read in memory order): token i has centroid codes[i],
+/// belongs to document doc_of_token[i] and has its packed residual at packed_of_token[i].
+/// best: docs × nq_padded work space; out[doc] receives each document's score (the same value
+/// ck_residual_maxsim gives it). u: dim_padded bytes.
+void ck_residual_maxsim_batch(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
+                              const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out,
+                              uint8_t *u);
+void ck_residual_maxsim_batch_scalar(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
+                                     const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
+                                     float *out, uint8_t *u);
 #endif
