@@ -5,6 +5,7 @@
 // so their results are bit-identical (the tests check this).
 #include "CKernels.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -234,58 +235,59 @@ AVX2 static void decode_avx2(const ck_residual_query *Q, const uint8_t *packed, 
     for (; d < dp; d++) u[d] = 0;
 }
 
-/// Σ_d u_d · qi_d over CH 32-byte chunks, as 8 int32 partial sums (two chunks per int16 step: each
-/// maddubs lane is ≤ 2·63·127, two of them fit in int16).
-#define DOT_CHUNKS(CH, U, QI, ONES, OUT)                                                                   \
-    do {                                                                                                   \
-        __m256i sum_ = _mm256_setzero_si256();                                                             \
-        for (int k_ = 0; k_ + 2 <= (CH); k_ += 2) {                                                        \
-            __m256i p0_ = _mm256_maddubs_epi16(U[k_], _mm256_loadu_si256((const __m256i *)((QI) + 32 * k_)));   \
-            __m256i p1_ = _mm256_maddubs_epi16(U[k_ + 1], _mm256_loadu_si256((const __m256i *)((QI) + 32 * k_ + 32))); \
-            sum_ = _mm256_add_epi32(sum_, _mm256_madd_epi16(_mm256_add_epi16(p0_, p1_), ONES));            \
-        }                                                                                                  \
-        if ((CH) & 1) {                                                                                    \
-            __m256i p0_ = _mm256_maddubs_epi16(U[(CH) - 1], _mm256_loadu_si256((const __m256i *)((QI) + 32 * ((CH) - 1)))); \
-            sum_ = _mm256_add_epi32(sum_, _mm256_madd_epi16(p0_, ONES));                                   \
-        }                                                                                                  \
-        OUT = sum_;                                                                                        \
-    } while (0)
-
-/// The query-token loop for one document token, with the chunk count a compile-time constant so the
-/// levels stay in registers; pairs of query tokens are reduced as soon as both are done.
-#define QUERY_LOOP(CH)                                                                                     \
-    do {                                                                                                   \
-        __m256i uv[CH];                                                                                    \
-        for (int k = 0; k < (CH); k++) uv[k] = _mm256_loadu_si256((const __m256i *)(u + 32 * k));         \
-        for (long qb = 0; qb < nqp; qb += 8) {                                                             \
-            const int8_t *qrow = Q->q + qb * dp;                                                           \
-            __m256i a0, a1, h[4];                                                                          \
-            for (int j = 0; j < 4; j++) {                                                                  \
-                DOT_CHUNKS(CH, uv, qrow + (2 * j) * dp, ones16, a0);                                       \
-                DOT_CHUNKS(CH, uv, qrow + (2 * j + 1) * dp, ones16, a1);                                   \
-                h[j] = _mm256_hadd_epi32(a0, a1);                                                          \
-            }                                                                                              \
-            __m256i g0 = _mm256_hadd_epi32(h[0], h[1]), g1 = _mm256_hadd_epi32(h[2], h[3]);                \
-            __m256i dots = _mm256_add_epi32(_mm256_permute2x128_si256(g0, g1, 0x20),                       \
-                                            _mm256_permute2x128_si256(g0, g1, 0x31));                      \
-            __m256 dot = _mm256_cvtepi32_ps(dots);                                                         \
-            __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));        \
-            __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);                                \
-            __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);                                         \
-            _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));                    \
-        }                                                                                                  \
-    } while (0)
-
-/// Lane j of the result = sum of the 8 lanes of v[j].
-AVX2 static inline __m256i reduce8x8(const __m256i v[8]) {
-    __m256i t0 = _mm256_hadd_epi32(v[0], v[1]);
-    __m256i t1 = _mm256_hadd_epi32(v[2], v[3]);
-    __m256i t2 = _mm256_hadd_epi32(v[4], v[5]);
-    __m256i t3 = _mm256_hadd_epi32(v[6], v[7]);
-    __m256i u0 = _mm256_hadd_epi32(t0, t1);
-    __m256i u1 = _mm256_hadd_epi32(t2, t3);
-    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+/// The query regrouped for the token loop: for each group of 4 dimensions g and block j of 8 query
+/// tokens, 32 bytes = 8 tokens × their 4 int8 values, so one maddubs against the document token's 4
+/// levels (broadcast) yields partial dot products of 8 query tokens at once and no horizontal sums are
+/// needed. Caller frees.
+static int8_t *group_query(const ck_residual_query *Q) {
+    long nqb = Q->nq_padded / 8, groups = (Q->dim + 3) / 4, dp = Q->dim_padded;
+    int8_t *g = malloc((size_t)(nqb * groups * 32));
+    if (!g) return NULL;
+    for (long gi = 0; gi < groups; gi++)
+        for (long j = 0; j < nqb; j++)
+            for (long l = 0; l < 8; l++)
+                for (long b = 0; b < 4; b++) g[((gi * nqb + j) * 8 + l) * 4 + b] = Q->q[(j * 8 + l) * dp + 4 * gi + b];
+    return g;
 }
+
+/// Dot products of NB blocks of 8 query tokens (from block j0) with the token's levels `u`, then
+/// their scores folded into best. Levels ≤ 63: a maddubs lane is ≤ 2·63·127, two of them fit in int16.
+#define BLOCK_LOOP(NB)                                                                                       \
+    do {                                                                                                     \
+        __m256i acc[NB];                                                                                     \
+        for (int jj = 0; jj < (NB); jj++) acc[jj] = _mm256_setzero_si256();                                  \
+        long g = 0;                                                                                          \
+        for (; g + 2 <= groups; g += 2) {                                                                    \
+            int32_t w0, w1;                                                                                  \
+            memcpy(&w0, u + 4 * g, 4);                                                                       \
+            memcpy(&w1, u + 4 * g + 4, 4);                                                                   \
+            __m256i b0 = _mm256_set1_epi32(w0), b1 = _mm256_set1_epi32(w1);                                  \
+            const int8_t *r0 = qg + (g * nqb + j0) * 32, *r1 = qg + ((g + 1) * nqb + j0) * 32;              \
+            for (int jj = 0; jj < (NB); jj++) {                                                              \
+                __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(b0, _mm256_loadu_si256((const __m256i *)(r0 + 32 * jj))), \
+                                             _mm256_maddubs_epi16(b1, _mm256_loadu_si256((const __m256i *)(r1 + 32 * jj)))); \
+                acc[jj] = _mm256_add_epi32(acc[jj], _mm256_madd_epi16(p, ones16));                          \
+            }                                                                                                \
+        }                                                                                                    \
+        if (g < groups) {                                                                                    \
+            int32_t w0;                                                                                      \
+            memcpy(&w0, u + 4 * g, 4);                                                                       \
+            __m256i b0 = _mm256_set1_epi32(w0);                                                              \
+            const int8_t *r0 = qg + (g * nqb + j0) * 32;                                                     \
+            for (int jj = 0; jj < (NB); jj++)                                                                \
+                acc[jj] = _mm256_add_epi32(acc[jj], _mm256_madd_epi16(                                       \
+                    _mm256_maddubs_epi16(b0, _mm256_loadu_si256((const __m256i *)(r0 + 32 * jj))), ones16)); \
+        }                                                                                                    \
+        for (int jj = 0; jj < (NB); jj++) {                                                                  \
+            long qb = (j0 + jj) * 8;                                                                         \
+            __m256 dot = _mm256_cvtepi32_ps(acc[jj]);                                                        \
+            __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));          \
+            __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);                                  \
+            __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);                                           \
+            /* max_ps(s, best) = s > best ? s : best, as the scalar body. */                                 \
+            _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));                      \
+        }                                                                                                    \
+    } while (0)
 
 #define PREFETCH_AHEAD 6
 
@@ -299,7 +301,8 @@ static inline void prefetch_token(const ck_residual_query *Q, long code, long ce
 }
 
 /// Folds one document token into best[nq_padded] (the AVX2 twin of token_scalar).
-AVX2 static inline void token_avx2(const ck_residual_query *Q, long code, const uint8_t *packed, uint8_t *u, float *best) {
+AVX2 static inline void token_avx2(const ck_residual_query *Q, const int8_t *qg, long code, const uint8_t *packed, uint8_t *u,
+                                   float *best) {
     long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
     long chunks = dp / 32;
     const __m256i ones16 = _mm256_set1_epi16(1);
@@ -338,32 +341,14 @@ AVX2 static inline void token_avx2(const ck_residual_query *Q, long code, const 
     float inverse = inverse_norm(Q, reduce8(fc), reduce8(fu), sum_u, sum_uu);
     __m256 inv = _mm256_set1_ps(inverse);
     const float *row = Q->ctable + code * nqp;
-    // max_ps(s, best) = s > best ? s : best, as the scalar body.
-    switch (chunks) {
-    case 1: QUERY_LOOP(1); break;
-    case 2: QUERY_LOOP(2); break;
-    case 3: QUERY_LOOP(3); break;
-    case 4: QUERY_LOOP(4); break;
-    default: {
-        for (long qb = 0; qb < nqp; qb += 8) {
-            __m256i acc[8];
-            for (int j = 0; j < 8; j++) {
-                const int8_t *qi = Q->q + (qb + j) * dp;
-                __m256i sum = _mm256_setzero_si256();
-                for (long k = 0; k < chunks; k++) {
-                    __m256i p0 = _mm256_maddubs_epi16(_mm256_loadu_si256((const __m256i *)(u + 32 * k)),
-                                                      _mm256_loadu_si256((const __m256i *)(qi + 32 * k)));
-                    sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p0, ones16));
-                }
-                acc[j] = sum;
-            }
-            __m256 dot = _mm256_cvtepi32_ps(reduce8x8(acc));
-            __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));
-            __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);
-            __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);
-            _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));
+    long nqb = nqp / 8, groups = (dim + 3) / 4;
+    for (long j0 = 0; j0 < nqb; j0 += 4) {
+        switch (nqb - j0) {
+        case 1: BLOCK_LOOP(1); break;
+        case 2: BLOCK_LOOP(2); break;
+        case 3: BLOCK_LOOP(3); break;
+        default: BLOCK_LOOP(4); break;
         }
-    }
     }
 }
 
@@ -371,6 +356,8 @@ AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_
                                        float *best, uint8_t *u) {
     long nqp = Q->nq_padded;
     long bytes = Q->dim * Q->nbits / 8;
+    int8_t *qg = group_query(Q);
+    if (!qg) return ck_residual_maxsim_scalar(Q, codes, packed, tokens, best, u);
     for (long q = 0; q < nqp; q += 8) _mm256_storeu_ps(best + q, _mm256_set1_ps(-INFINITY));
     // Centroid rows and table rows are read at random (megabytes for K = 8192): fetch them a few
     // tokens ahead so the misses overlap instead of stalling one by one.
@@ -378,8 +365,9 @@ AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_
     for (long t = 0; t < tokens && t < PREFETCH_AHEAD; t++) prefetch_token(Q, codes[t], centroid_bytes, table_bytes);
     for (long t = 0; t < tokens; t++) {
         if (t + PREFETCH_AHEAD < tokens) prefetch_token(Q, codes[t + PREFETCH_AHEAD], centroid_bytes, table_bytes);
-        token_avx2(Q, codes[t], packed + t * bytes, u, best);
+        token_avx2(Q, qg, codes[t], packed + t * bytes, u, best);
     }
+    free(qg);
     return sum_best(Q, best);
 }
 
@@ -387,14 +375,20 @@ AVX2 static void residual_maxsim_batch_avx2(const ck_residual_query *Q, long doc
                                             const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
                                             float *out, uint8_t *u) {
     long nqp = Q->nq_padded;
+    int8_t *qg = group_query(Q);
+    if (!qg) {
+        ck_residual_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
+        return;
+    }
     for (long i = 0; i < docs * nqp; i += 8) _mm256_storeu_ps(best + i, _mm256_set1_ps(-INFINITY));
     for (long i = 0; i < count; i++) {
         if (i + 8 < count) {
             _mm_prefetch((const char *)packed_of_token[i + 8], _MM_HINT_T0);
             _mm_prefetch((const char *)(best + (long)doc_of_token[i + 8] * nqp), _MM_HINT_T0);
         }
-        token_avx2(Q, codes[i], packed_of_token[i], u, best + (long)doc_of_token[i] * nqp);
+        token_avx2(Q, qg, codes[i], packed_of_token[i], u, best + (long)doc_of_token[i] * nqp);
     }
+    free(qg);
     for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best + doc * nqp);
 }
 #endif
