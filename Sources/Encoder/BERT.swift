@@ -54,6 +54,11 @@ public final class BERT: TransformerBackbone {
                 outputBias: try w.load(p + "output.dense.bias", [h]),
                 outputNorm: try norm(p + "output.LayerNorm"))
         }
+        if let reduced = backend as? any ReducedPrecisionLinear {
+            for layer in layers {
+                for weight in [layer.qkv, layer.attentionOutput, layer.intermediate, layer.output] { reduced.allowReducedPrecision(weight) }
+            }
+        }
     }
 
     public func forward(_ batch: PackedBatch) throws -> any DeviceMatrix {

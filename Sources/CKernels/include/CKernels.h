@@ -34,16 +34,30 @@ void ck_softmax_band(float *s, long rows, long cols, long ld, const int32_t *lo,
 /// rotating them with NeoX half-rotation when cos/sin (rows × d/2 each, contiguous) are non-NULL.
 void ck_rope_copy(const float *src, long lds, float *dst, long rows, long d, const float *cos_t, const float *sin_t);
 
-// MARK: INT8 GEMM (int8 values held as int16 pairs for vpmaddwd: no saturation, exact int32 sums)
+// MARK: INT8 GEMM (u8 activations × s8 weights, int32 sums; see q8gemm.c)
 
-/// Bytes of the packed form of an n × k weight matrix (n rounded up to 8, k to 2).
-size_t ck_qweight_size(long n, long k);
-/// Quantises an n × k weight (PyTorch Linear layout) per output channel to [-127, 127], writing the packed
-/// int16 layout to `packed` (ck_qweight_size bytes) and each channel's scale to scales[n].
-void ck_qweight_pack(const float *w, long n, long k, int16_t *packed, float *scales);
-/// y (rows × n, leading dimension n) = dequantised (q(x) · q(w)ᵀ), x quantised per row to [-127, 127] on the fly.
-/// `work` must hold 2 · 48 · (k rounded up to 2) bytes.
-void ck_qgemm(const float *x, long rows, long k, const int16_t *packed, const float *scales, long n, float *y, int16_t *work);
+/// Kernel levels of ck_q8_gemm: portable C, AVX2 (vpmaddubsw + vpmaddwd), AVX-512 VNNI (vpdpbusd).
+enum { CK_Q8_SCALAR = 0, CK_Q8_AVX2 = 1, CK_Q8_VNNI = 2 };
+/// The fastest level this CPU runs.
+int ck_q8_best_level(void);
+/// Largest |quantised weight| a level allows: 63 for AVX2, whose vpmaddubsw adds two u8·s8 products in a
+/// saturating int16 (2 · 255 · 63 < 32767), 127 otherwise.
+int ck_q8_weight_range(int level);
+/// Bytes of the packed form of an n × k weight (n rounded up to 16, k to 4).
+size_t ck_q8_weight_size(long n, long k);
+/// Quantises an n × k weight (PyTorch Linear layout) per output channel to [-range, range]; writes the packed
+/// layout (ck_q8_weight_size bytes), each channel's scale, and each channel's offset 128 · Σ q (the zero point
+/// of the u8 activations, subtracted from the int32 sums). scales and offsets hold n rounded up to 16 entries
+/// (the padding is zeroed: the vector kernels read whole blocks).
+void ck_q8_weight_pack(const float *w, long n, long k, int range, int8_t *packed, float *scales, int32_t *offsets);
+/// Bytes of work memory ck_q8_gemm needs for inner size k.
+size_t ck_q8_work_size(long k);
+/// y (rows × n, row-major) ≈ x · wᵀ: rows of x (rows × k) quantised symmetrically per row to [-127, 127] and
+/// stored as u8 (+128), multiplied with the packed weights at `level` (clamped to ck_q8_best_level), the int32
+/// sums dequantised. `work`: ck_q8_work_size(k) bytes, 64-byte aligned. Every level gives bit-identical output
+/// for the same packed weights.
+void ck_q8_gemm(int level, const float *x, long rows, long k, const int8_t *packed, const float *scales,
+                const int32_t *offsets, long n, float *y, void *work);
 
 // MARK: Late-interaction scoring (PLAID search, maxsim.c)
 
