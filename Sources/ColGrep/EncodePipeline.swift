@@ -112,7 +112,7 @@ final class EncodePipeline: @unchecked Sendable {
     private func pool(_ encoded: [HostMatrix]) -> [HostMatrix] {
         let factor = indexer.options.poolFactor
         guard factor > 1 else { return encoded }
-        return Profiler.shared.measure("pool") { encoded.map { TokenPooler.pool($0, factor: factor) } }
+        return Profiler.shared.measure("pool") { encoded.parallelMap { TokenPooler.pool($0, factor: factor) } }
     }
 
     private func write(units: [CodeUnit], ids: [Int64], vectors: [HostMatrix]) throws {

@@ -42,6 +42,8 @@ struct BenchCommand: AsyncParsableCommand {
             BenchTokenizer.self,
             BenchEncoderGPU.self,
             BenchGPUAssign.self,
+            BenchRecall.self,
+            BenchBuild.self,
         ]
     )
 }
