@@ -101,7 +101,10 @@ final class ModelRuntime {
     func load(documents: Bool = true) throws -> RoutedEncoder {
         if let encoder, !(documents && queryOnly) { return encoder }
         let dir = try directory()
-        let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        // A query is a few dozen tokens: two threads encode it as fast as sixteen, and sixteen
+        // OpenBLAS threads spinning after each GEMM burned ~2 s of CPU per one-shot search.
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let threads = documents ? cores : min(2, cores)
         let skipGPUs = !documents && acceleration != .forceGPU
         let loaded: RoutedEncoder
         do {
