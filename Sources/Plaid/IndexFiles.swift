@@ -1,4 +1,5 @@
 import CXXHash
+import Dispatch
 import Foundation
 
 #if canImport(Glibc)
@@ -35,8 +36,9 @@ enum IndexFiles {
         array.withUnsafeBytes { Data($0) }
     }
 
-    /// Writes sections in the binary layout to `url` atomically (temp file, fsync, rename, directory
-    /// fsync) and returns what the manifest records about it.
+    /// Writes sections in the binary layout to `url` (a new name: nothing refers to it until a
+    /// manifest naming it is committed, which also flushes it to disk) and returns what the manifest
+    /// records about it.
     static func writeSectioned(kind: Kind, sections: [Data], to url: URL) throws -> FileRecord {
         let headerSize = 24 + 16 * sections.count
         var offsets: [Int] = []
@@ -64,15 +66,14 @@ enum IndexFiles {
         }
         pieces.append(Data(count: position - written))
         let partialPoint = kind == .segment ? "segment-partial-write" : "\(kind)-partial-write"
-        return try writeAtomically(pieces, to: url, faultPoint: partialPoint)
+        return try writeFile(pieces, to: url, sync: false, faultPoint: partialPoint)
     }
 
-    /// Writes the concatenation of `pieces` to `url` atomically and returns its size and checksum.
-    static func writeAtomically(_ pieces: [Data], to url: URL, faultPoint: String? = nil) throws -> FileRecord {
-        let directory = url.deletingLastPathComponent()
-        let temp = directory.appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        let fd = open(temp.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard fd >= 0 else { throw PlaidError.io(file: temp.path, reason: String(cString: strerror(errno))) }
+    /// Writes the concatenation of `pieces` to `url` (created or truncated), optionally flushing it,
+    /// and returns its size, checksum and stamp.
+    static func writeFile(_ pieces: [Data], to url: URL, sync: Bool, faultPoint: String? = nil) throws -> FileRecord {
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw PlaidError.io(file: url.path, reason: String(cString: strerror(errno))) }
         let state = XXH3_createState()
         defer { XXH3_freeState(state) }
         XXH3_64bits_reset(state)
@@ -90,7 +91,7 @@ enum IndexFiles {
                     let n = write(fd, bytes.baseAddress! + done, min(bytes.count - done, 1 << 30))
                     if n < 0 && errno == EINTR { continue }
                     if n <= 0 {
-                        failure = .io(file: temp.path, reason: String(cString: strerror(errno)))
+                        failure = .io(file: url.path, reason: String(cString: strerror(errno)))
                         return
                     }
                     done += n
@@ -98,19 +99,36 @@ enum IndexFiles {
                 total += bytes.count
             }
         }
-        if failure == nil, fsync(fd) != 0 { failure = .io(file: temp.path, reason: String(cString: strerror(errno))) }
+        if failure == nil, sync, fsync(fd) != 0 { failure = .io(file: url.path, reason: String(cString: strerror(errno))) }
+        var info = stat()
+        if failure == nil, fstat(fd, &info) != 0 { failure = .io(file: url.path, reason: String(cString: strerror(errno))) }
         close(fd)
         if let failure {
-            unlink(temp.path)
+            unlink(url.path)
             throw failure
         }
-        guard rename(temp.path, url.path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temp.path)
-            throw PlaidError.io(file: url.path, reason: reason)
+        return FileRecord(name: url.lastPathComponent, size: total, checksum: XXH3_64bits_digest(state), stamp: FileStamp(info))
+    }
+
+    /// Flushes files to disk, all at once (concurrent fsyncs share the file system's journal commits).
+    static func syncFiles(_ urls: [URL]) throws {
+        let failures = FailureList()
+        DispatchQueue.concurrentPerform(iterations: urls.count) { i in
+            let fd = open(urls[i].path, O_RDONLY)
+            if fd < 0 || fsync(fd) != 0 {
+                failures.add(PlaidError.io(file: urls[i].path, reason: String(cString: strerror(errno))))
+            }
+            if fd >= 0 { close(fd) }
         }
-        syncDirectory(directory)
-        return FileRecord(name: url.lastPathComponent, size: total, checksum: XXH3_64bits_digest(state))
+        if let failure = failures.first { throw failure }
+    }
+
+    /// Errors collected from concurrent workers.
+    private final class FailureList: @unchecked Sendable {
+        private let lock = NSLock()
+        private var errors: [PlaidError] = []
+        func add(_ error: PlaidError) { lock.lock(); errors.append(error); lock.unlock() }
+        var first: PlaidError? { lock.lock(); defer { lock.unlock() }; return errors.first }
     }
 
     static func syncDirectory(_ directory: URL) {
@@ -126,6 +144,8 @@ enum IndexFiles {
 final class MappedFile: @unchecked Sendable {
     let url: URL
     let bytes: UnsafeRawBufferPointer
+    /// The file's stamp when it was mapped.
+    let stamp: FileStamp
     private let mapped: Bool
 
     init(url: URL) throws {
@@ -139,6 +159,7 @@ final class MappedFile: @unchecked Sendable {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw PlaidError.io(file: url.path, reason: String(cString: strerror(errno))) }
         let size = Int(info.st_size)
+        stamp = FileStamp(info)
         if size == 0 {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             mapped = false
@@ -161,10 +182,15 @@ struct SectionedFile {
     let file: MappedFile
     let sections: [UnsafeRawBufferPointer]
 
-    init(url: URL, kind: IndexFiles.Kind, expectedSize: Int, expectedChecksum: UInt64, verifyChecksum: Bool) throws {
+    /// True when the file's contents were proven to be what was written: its checksum was verified
+    /// now, or its stamp shows it has not changed since it was written and checked.
+    let trusted: Bool
+
+    init(url: URL, kind: IndexFiles.Kind, record: FileRecord, verification: PlaidVerification) throws {
         let file = try MappedFile(url: url)
         let bytes = file.bytes
         let name = url.lastPathComponent
+        let expectedSize = record.size
         guard bytes.count == expectedSize else {
             throw PlaidError.corrupt(file: url.path, reason: "size \(bytes.count) bytes, the manifest records \(expectedSize) (truncated or replaced)")
         }
@@ -178,9 +204,12 @@ struct SectionedFile {
         guard bytes.loadUnaligned(fromByteOffset: 12, as: UInt32.self).littleEndian == kind.rawValue else {
             throw PlaidError.corrupt(file: url.path, reason: "holds another kind of data than \(name) should")
         }
-        if verifyChecksum, IndexFiles.checksum(bytes) != expectedChecksum {
+        let unchanged = record.stamp != nil && record.stamp == file.stamp
+        let verify = verification == .full || (verification == .changedFiles && !unchanged)
+        if verify, IndexFiles.checksum(bytes) != record.checksum {
             throw PlaidError.corrupt(file: url.path, reason: "checksum mismatch (the file was modified or damaged)")
         }
+        trusted = verify || unchanged
         let count = Int(bytes.loadUnaligned(fromByteOffset: 16, as: UInt32.self).littleEndian)
         guard count < 64, 24 + 16 * count <= bytes.count else {
             throw PlaidError.corrupt(file: url.path, reason: "bad section table")
@@ -210,6 +239,31 @@ struct SectionedFile {
         guard count > 0, let base = section.baseAddress else { return UnsafeBufferPointer(start: nil, count: 0) }
         return UnsafeBufferPointer(start: base.assumingMemoryBound(to: T.self), count: count)
     }
+}
+
+extension FileStamp {
+    init(_ info: stat) {
+        #if canImport(Darwin)
+        let modified = info.st_mtimespec, changed = info.st_ctimespec
+        #else
+        let modified = info.st_mtim, changed = info.st_ctim
+        #endif
+        self.init(inode: UInt64(info.st_ino), size: Int(info.st_size),
+                  modifiedNanoseconds: Int64(modified.tv_sec) * 1_000_000_000 + Int64(modified.tv_nsec),
+                  changedNanoseconds: Int64(changed.tv_sec) * 1_000_000_000 + Int64(changed.tv_nsec))
+    }
+}
+
+/// How much of an index `PlaidIndex.open` checks beyond the manifest, the headers and the sizes.
+public enum PlaidVerification: Sendable {
+    /// Checksums of every file, then structural checks (the `--verify` path).
+    case full
+    /// Checksums and structural checks of files whose stamp (inode, size, change times) differs from
+    /// the one recorded when they were written: a file replaced, rewritten or edited in place since.
+    /// Files the index wrote and nobody touched since open without reading their contents.
+    case changedFiles
+    /// Structural checks only, no checksums (tests, diagnostics).
+    case structure
 }
 
 /// Test hook: when `PLAID_FAULT_POINT` names a point the writer reaches, the process exits at once

@@ -6,6 +6,19 @@ struct FileRecord: Codable, Equatable, Sendable {
     var name: String
     var size: Int
     var checksum: UInt64
+    /// The file's identity when it was written and checked (absent in indexes of earlier builds,
+    /// whose files are then verified in full on every open).
+    var stamp: FileStamp?
+}
+
+/// What `stat` says about a file: any rewrite, replacement or in-place change alters the inode, the
+/// size or the change time (which user code cannot set), so a file whose stamp still matches holds
+/// the bytes that were checksummed when it was written (git's index uses the same test).
+struct FileStamp: Codable, Equatable, Sendable {
+    var inode: UInt64
+    var size: Int
+    var modifiedNanoseconds: Int64
+    var changedNanoseconds: Int64
 }
 
 /// One segment: an immutable file of documents with their codes, residuals and IVF.
@@ -85,7 +98,20 @@ struct Manifest: Codable, Equatable, Sendable {
         return manifest
     }
 
-    func write(to directory: URL) throws {
-        _ = try IndexFiles.writeAtomically([try serialized()], to: directory.appendingPathComponent(Manifest.fileName))
+    /// Commits: flushes the new data files `written` (names in `directory`) and the new manifest to
+    /// disk together, renames the manifest into place, then flushes the directory once. A crash before
+    /// the rename leaves the previous manifest, and every file it names, untouched.
+    func commit(to directory: URL, written: [String]) throws {
+        let url = directory.appendingPathComponent(Manifest.fileName)
+        let temp = directory.appendingPathComponent(".\(Manifest.fileName).\(getpid()).tmp")
+        _ = try IndexFiles.writeFile([try serialized()], to: temp, sync: false)
+        try IndexFiles.syncFiles(written.map { directory.appendingPathComponent($0) } + [temp])
+        FaultInjection.hit("before-manifest-rename")
+        guard rename(temp.path, url.path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temp.path)
+            throw PlaidError.io(file: url.path, reason: reason)
+        }
+        IndexFiles.syncDirectory(directory)
     }
 }

@@ -18,8 +18,21 @@ public final class PlaidIndex: @unchecked Sendable {
     var segments: [Segment]
     /// Deleted rows, by segment number.
     var dead: [Int: DeadRows]
-    /// Where each live document is.
-    var location: [Int64: Location]
+    /// Where each live document is, built on first use (opening stays independent of the index size).
+    var location: [Int64: Location] {
+        locationLock.lock()
+        defer { locationLock.unlock() }
+        if let locationCache { return locationCache }
+        let built = Self.locations(of: segments, dead: dead)
+        locationCache = built
+        return built
+    }
+    private var locationCache: [Int64: Location]?
+    private let locationLock = NSLock()
+    /// Seconds per stage of the `create` that built this index (empty for an opened index).
+    public internal(set) var buildStages: [(stage: String, seconds: Double)] = []
+    /// Seconds per stage of the latest `append` or `delete` through this instance.
+    public internal(set) var writeStages: [(stage: String, seconds: Double)] = []
 
     struct Location: Equatable {
         var segment: Int32
@@ -27,7 +40,7 @@ public final class PlaidIndex: @unchecked Sendable {
     }
 
     /// Live documents.
-    public var documentCount: Int { location.count }
+    public var documentCount: Int { segments.reduce(0) { $0 + $1.documentCount - (dead[$1.record.number]?.count ?? 0) } }
     /// Dimension of the vectors.
     public var dimension: Int { manifest.dim }
     /// The settings the index was created with.
@@ -46,13 +59,31 @@ public final class PlaidIndex: @unchecked Sendable {
     public var documentIDs: [Int64] { Array(location.keys) }
 
     private init(directory: URL, manifest: Manifest, codec: ResidualCodec, segments: [Segment], dead: [Int: DeadRows],
-                 location: [Int64: Location]) {
+                 location: [Int64: Location]?) {
         self.directory = directory
         self.manifest = manifest
         self.codec = codec
         self.segments = segments
         self.dead = dead
-        self.location = location
+        self.locationCache = location
+    }
+
+    /// Where each live document is; a document id live twice means a damaged index.
+    private static func locations(of segments: [Segment], dead: [Int: DeadRows], duplicate: ((Segment, Int64) throws -> Void)? = nil)
+        rethrows -> [Int64: Location] {
+        var location: [Int64: Location] = [:]
+        location.reserveCapacity(segments.reduce(0) { $0 + $1.documentCount })
+        for segment in segments {
+            let deadRows = dead[segment.record.number]
+            let number = Int32(segment.record.number)
+            for row in 0..<segment.documentCount where !(deadRows?.contains(row) ?? false) {
+                let id = segment.ids[row]
+                if location.updateValue(Location(segment: number, row: Int32(row)), forKey: id) != nil {
+                    try duplicate?(segment, id)
+                }
+            }
+        }
+        return location
     }
 
     // MARK: create and open
@@ -70,49 +101,66 @@ public final class PlaidIndex: @unchecked Sendable {
         } catch {
             throw PlaidError.io(file: directory.path, reason: error.localizedDescription)
         }
+        var stages = StageClock()
         let tokens = documents.reduce(0) { $0 + $1.vectors.rows }
+        stages.lap("validate")
         let codec = trainCodec(documents: documents.count, tokens: tokens, vectors: { documents[$0].vectors.values }, dim: dim,
-                               config: config, backend: backend)
+                               config: config, backend: backend, stages: &stages)
         let previous = try? Manifest.load(from: directory)
         var number = (previous?.nextFileNumber ?? 1)
+        removeUnreferencedFiles(in: directory, keeping: previous?.referencedFiles ?? [Manifest.fileName])
         let codecRecord = try writeCodec(codec, number: number, to: directory)
         number += 1
         let encoded = encode(documents, codec: codec, backend: backend)
+        stages.lap("encode (assign + quantize)")
         let segmentRecord = try Segment.write(encoded, number: number, centroidCount: codec.centroidCount, to: directory)
         number += 1
+        stages.lap("IVF + write")
         let manifest = Manifest(formatVersion: IndexFiles.formatVersion, generation: (previous?.generation ?? 0) + 1, dim: dim,
                                 centroidCount: codec.centroidCount, config: config, codec: codecRecord, segments: [segmentRecord],
                                 tombstones: nil, nextFileNumber: number, tokensAtTraining: encoded.tokens)
         FaultInjection.hit("create-before-manifest")
-        try manifest.write(to: directory)
+        try manifest.commit(to: directory, written: [codecRecord.name, segmentRecord.file.name])
+        stages.lap("commit (fsync)")
         removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
-        return try open(at: directory, verifyChecksums: false)
+        let index = try open(at: directory, verification: .changedFiles)
+        stages.lap("open")
+        index.buildStages = stages.laps
+        return index
     }
 
-    /// Opens an index, memory-mapping its files. Every file is checked against the size and checksum
-    /// the manifest records (`verifyChecksums: false` skips the checksum pass, not the structural
-    /// checks); a missing, truncated or damaged file throws `PlaidError.corrupt` (`needsRebuild`).
-    public static func open(at directory: URL, verifyChecksums: Bool = true) throws -> PlaidIndex {
+    /// Opens an index, memory-mapping its files. The manifest (checksummed), every file's header and
+    /// size are always checked; `verification` says which files also get their checksum and structure
+    /// checked (by default those changed since the index wrote them, so opening an untouched index
+    /// costs the same at any size). A missing, truncated or damaged file throws `PlaidError.corrupt`
+    /// (`needsRebuild`).
+    public static func open(at directory: URL, verification: PlaidVerification = .changedFiles) throws -> PlaidIndex {
         let manifest = try Manifest.load(from: directory)
-        let codec = try readCodec(manifest, directory: directory, verifyChecksum: verifyChecksums)
+        let codec = try readCodec(manifest, directory: directory, verification: verification)
         var segments: [Segment] = []
         for record in manifest.segments {
             segments.append(try Segment(directory: directory, record: record, centroidCount: manifest.centroidCount,
-                                        bytesPerToken: codec.bytesPerToken, verifyChecksum: verifyChecksums))
+                                        bytesPerToken: codec.bytesPerToken, verification: verification))
         }
-        let dead = try readTombstones(manifest, segments: segments, directory: directory, verifyChecksum: verifyChecksums)
-        var location: [Int64: Location] = [:]
-        location.reserveCapacity(segments.reduce(0) { $0 + $1.documentCount })
-        for segment in segments {
-            let deadRows = dead[segment.record.number]
-            for row in 0..<segment.documentCount where !(deadRows?.contains(row) ?? false) {
-                let id = segment.ids[row]
-                if location.updateValue(Location(segment: Int32(segment.record.number), row: Int32(row)), forKey: id) != nil {
-                    throw PlaidError.corrupt(file: segment.record.file.name, reason: "document id \(id) is live twice")
-                }
+        let dead = try readTombstones(manifest, segments: segments, directory: directory, verification: verification)
+        var location: [Int64: Location]?
+        if verification == .full {
+            location = try locations(of: segments, dead: dead) { segment, id in
+                throw PlaidError.corrupt(file: directory.appendingPathComponent(segment.record.file.name).path,
+                                         reason: "document id \(id) is live twice")
             }
         }
         return PlaidIndex(directory: directory, manifest: manifest, codec: codec, segments: segments, dead: dead, location: location)
+    }
+
+    /// Opens an index checking every file's checksum (`true`) or only structure (`false`).
+    public static func open(at directory: URL, verifyChecksums: Bool) throws -> PlaidIndex {
+        try open(at: directory, verification: verifyChecksums ? .full : .structure)
+    }
+
+    /// Checks every file of the index against its checksum and structure (`colgrep status --verify`).
+    public static func verify(at directory: URL) throws {
+        _ = try open(at: directory, verification: .full)
     }
 
     // MARK: updates
@@ -122,6 +170,7 @@ public final class PlaidIndex: @unchecked Sendable {
     /// a sample of the whole index and every document re-encoded.
     public func append(_ documents: [(id: Int64, vectors: HostMatrix)], backend: (any Backend)?) throws {
         guard !documents.isEmpty else { return }
+        var stages = StageClock()
         try Self.validate(documents, dim: manifest.dim, existing: nil)
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
         var newDead = dead
@@ -135,13 +184,17 @@ public final class PlaidIndex: @unchecked Sendable {
             return
         }
         var next = manifest.nextFileNumber
+        stages.lap("validate + locate replaced ids")
         let encoded = Self.encode(documents, codec: codec, backend: backend)
+        stages.lap("encode (assign + quantize)")
         let record = try Segment.write(encoded, number: next, centroidCount: codec.centroidCount, to: directory)
         next += 1
         FaultInjection.hit("append-after-segment")
         let segment = try Segment(directory: directory, record: record, centroidCount: codec.centroidCount,
-                                  bytesPerToken: codec.bytesPerToken, verifyChecksum: false)
-        try commit(segments: segments + [segment], dead: newDead, nextFileNumber: next)
+                                  bytesPerToken: codec.bytesPerToken, verification: .changedFiles)
+        stages.lap("segment write")
+        try commit(segments: segments + [segment], dead: newDead, nextFileNumber: next, written: [record.file.name], stages: &stages)
+        writeStages = stages.laps
     }
 
     /// Deletes documents by id (unknown ids are ignored).
@@ -153,7 +206,9 @@ public final class PlaidIndex: @unchecked Sendable {
         }
         guard changed else { return }
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
-        try commit(segments: segments, dead: newDead, nextFileNumber: manifest.nextFileNumber)
+        var stages = StageClock()
+        try commit(segments: segments, dead: newDead, nextFileNumber: manifest.nextFileNumber, written: [], stages: &stages)
+        writeStages = stages.laps
     }
 
     private func markDead(_ place: Location, in dead: inout [Int: DeadRows]) {
@@ -171,16 +226,18 @@ public final class PlaidIndex: @unchecked Sendable {
     private func deadTokens(_ segment: Segment, _ rows: DeadRows?) -> Int {
         guard let rows, rows.count > 0 else { return 0 }
         var total = 0
-        for row in 0..<segment.documentCount where rows.contains(row) { total += segment.tokenRange(row).count }
+        rows.forEach { total += segment.tokenRange($0).count }
         return total
     }
 
     /// Merges and compacts segments, writes tombstones and the manifest (the commit point), then
     /// adopts the new state and removes files no longer referenced.
-    private func commit(segments proposed: [Segment], dead proposedDead: [Int: DeadRows], nextFileNumber: Int) throws {
+    private func commit(segments proposed: [Segment], dead proposedDead: [Int: DeadRows], nextFileNumber: Int,
+                        written alreadyWritten: [String], stages: inout StageClock) throws {
         var segments = proposed
         var dead = proposedDead
         var next = nextFileNumber
+        var written = alreadyWritten
         // Log-structured merging: while the newest segment is at least half the size of the one before
         // it, merge the two; and rewrite any segment whose dead share is too high.
         func live(_ s: Segment) -> Int { s.record.tokens - deadTokens(s, dead[s.record.number]) }
@@ -188,30 +245,33 @@ public final class PlaidIndex: @unchecked Sendable {
         while segments.count >= 2, live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]) {
             let pair = [segments[segments.count - 2], segments[segments.count - 1]]
             segments.removeLast(2)
-            segments.append(try merge(pair, dead: &dead, next: &next))
+            segments.append(try merge(pair, dead: &dead, next: &next, written: &written))
             merges.append(pair)
         }
         for (i, segment) in segments.enumerated() {
             let deadRows = dead[segment.record.number]?.count ?? 0
             if deadRows > 0, Double(deadRows) > config.compactionDeadShare * Double(segment.documentCount) {
-                segments[i] = try merge([segment], dead: &dead, next: &next)
+                segments[i] = try merge([segment], dead: &dead, next: &next, written: &written)
             }
         }
         segments.removeAll { $0.documentCount == 0 }
         var manifest = self.manifest
         manifest.generation += 1
         manifest.segments = segments.map(\.record)
-        manifest.tombstones = try writeTombstones(dead, segments: segments, number: &next)
+        manifest.tombstones = try writeTombstones(dead, segments: segments, number: &next, written: &written)
         manifest.nextFileNumber = next
+        stages.lap("merges + tombstones")
         FaultInjection.hit("before-manifest")
-        try manifest.write(to: directory)
+        try manifest.commit(to: directory, written: written)
+        stages.lap("commit (fsync data + manifest, rename, fsync directory)")
         FaultInjection.hit("after-manifest")
         adopt(manifest: manifest, codec: codec, segments: segments, dead: dead)
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
+        stages.lap("adopt + clean up")
     }
 
     /// Rewrites `parts` (in order) as one segment without their dead rows.
-    private func merge(_ parts: [Segment], dead: inout [Int: DeadRows], next: inout Int) throws -> Segment {
+    private func merge(_ parts: [Segment], dead: inout [Int: DeadRows], next: inout Int, written: inout [String]) throws -> Segment {
         var documents = EncodedDocuments()
         for part in parts {
             part.copyLive(into: &documents, dead: dead[part.record.number], bytesPerToken: codec.bytesPerToken)
@@ -219,20 +279,32 @@ public final class PlaidIndex: @unchecked Sendable {
         }
         let record = try Segment.write(documents, number: next, centroidCount: codec.centroidCount, to: directory)
         next += 1
+        written.append(record.file.name)
         return try Segment(directory: directory, record: record, centroidCount: codec.centroidCount,
-                           bytesPerToken: codec.bytesPerToken, verifyChecksum: false)
+                           bytesPerToken: codec.bytesPerToken, verification: .changedFiles)
     }
 
     private func adopt(manifest: Manifest, codec: ResidualCodec, segments: [Segment], dead: [Int: DeadRows]) {
+        let vanished = self.segments.filter { old in !segments.contains { $0.record.number == old.record.number } }
         let previous = Set(self.segments.map { $0.record.number })
-        let current = Set(segments.map { $0.record.number })
         self.manifest = manifest
         self.codec = codec
         self.segments = segments
         self.dead = dead
-        // Locations: drop documents of vanished segments, then index new segments and dead rows.
-        if !previous.subtracting(current).isEmpty {
-            location = location.filter { current.contains(Int($0.value.segment)) }
+        locationLock.lock()
+        defer { locationLock.unlock() }
+        // Not built yet: it will be built from the new state when first needed. Taken out of the
+        // cache while it changes, so the changes happen in place (no copy of the whole map).
+        guard var location = locationCache else { return }
+        locationCache = nil
+        defer { locationCache = location }
+        // Locations: drop documents of vanished segments (merged ones: small, by the merge policy),
+        // then index new segments and dead rows.
+        for segment in vanished {
+            let number = Int32(segment.record.number)
+            for row in 0..<segment.documentCount where location[segment.ids[row]]?.segment == number {
+                location[segment.ids[row]] = nil
+            }
         }
         for segment in segments where !previous.contains(segment.record.number) {
             let deadRows = dead[segment.record.number]
@@ -242,7 +314,7 @@ public final class PlaidIndex: @unchecked Sendable {
         }
         for (number, rows) in dead {
             guard let segment = segments.first(where: { $0.record.number == number }) else { continue }
-            for row in 0..<segment.documentCount where rows.contains(row) {
+            rows.forEach { row in
                 let id = segment.ids[row]
                 if location[id] == Location(segment: Int32(number), row: Int32(row)) { location[id] = nil }
             }
@@ -267,7 +339,9 @@ public final class PlaidIndex: @unchecked Sendable {
         }
         let dim = manifest.dim
         let tokens = sources.reduce(0) { $0 + $1.segment.tokenRange($1.row).count } + documents.reduce(0) { $0 + $1.vectors.rows }
-        let newCodec = Self.trainCodec(documents: total, tokens: tokens, vectors: vectors, dim: dim, config: config, backend: backend)
+        var stages = StageClock()
+        let newCodec = Self.trainCodec(documents: total, tokens: tokens, vectors: vectors, dim: dim, config: config, backend: backend,
+                                       stages: &stages)
         var next = manifest.nextFileNumber
         let codecRecord = try Self.writeCodec(newCodec, number: next, to: directory)
         next += 1
@@ -301,10 +375,12 @@ public final class PlaidIndex: @unchecked Sendable {
         manifest.nextFileNumber = next
         manifest.tokensAtTraining = encoded.tokens
         FaultInjection.hit("retrain-before-manifest")
-        try manifest.write(to: directory)
+        try manifest.commit(to: directory, written: [codecRecord.name, record.file.name])
         let segment = try Segment(directory: directory, record: record, centroidCount: newCodec.centroidCount,
-                                  bytesPerToken: newCodec.bytesPerToken, verifyChecksum: false)
-        self.location = [:]
+                                  bytesPerToken: newCodec.bytesPerToken, verification: .changedFiles)
+        locationLock.lock()
+        locationCache = nil
+        locationLock.unlock()
         self.segments = []
         adopt(manifest: manifest, codec: newCodec, segments: [segment], dead: [:])
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
@@ -331,7 +407,7 @@ public final class PlaidIndex: @unchecked Sendable {
     /// Trains a codec for `documents` documents holding `tokens` vectors: K by the reference formula
     /// (capped), k-means on a strided sample of documents.
     static func trainCodec(documents: Int, tokens: Int, vectors: (Int) -> [Float], dim: Int, config: PlaidConfig,
-                           backend: (any Backend)?) -> ResidualCodec {
+                           backend: (any Backend)?, stages: inout StageClock) -> ResidualCodec {
         let k = min(PlaidConfig.centroidCount(trainingTokens: tokens, trainingDocuments: documents), max(1, config.maxCentroids))
         let average = max(1, tokens / max(1, documents))
         let wanted = max(config.trainingDocuments, (k * max(1, config.maxPointsPerCentroid) + average - 1) / average)
@@ -339,7 +415,8 @@ public final class PlaidIndex: @unchecked Sendable {
         var sample: [Float] = []
         sample.reserveCapacity(sampleCount * average * dim)
         for i in 0..<sampleCount { sample.append(contentsOf: vectors(i * documents / sampleCount)) }
-        return ResidualCodec.train(sample: sample, k: k, dim: dim, config: config, backend: backend)
+        stages.lap("training sample")
+        return ResidualCodec.train(sample: sample, k: k, dim: dim, config: config, backend: backend, stages: &stages)
     }
 
     /// Encodes documents in batches of about 256k tokens.
@@ -378,10 +455,9 @@ public final class PlaidIndex: @unchecked Sendable {
         ], to: directory.appendingPathComponent(String(format: "codec-%08d.plaid", number)))
     }
 
-    static func readCodec(_ manifest: Manifest, directory: URL, verifyChecksum: Bool) throws -> ResidualCodec {
+    static func readCodec(_ manifest: Manifest, directory: URL, verification: PlaidVerification) throws -> ResidualCodec {
         let url = directory.appendingPathComponent(manifest.codec.name)
-        let file = try SectionedFile(url: url, kind: .codec, expectedSize: manifest.codec.size,
-                                     expectedChecksum: manifest.codec.checksum, verifyChecksum: verifyChecksum)
+        let file = try SectionedFile(url: url, kind: .codec, record: manifest.codec, verification: verification)
         let buckets = 1 << manifest.config.nbits
         let centroids = Array(try file.array(0, of: Float.self, count: manifest.centroidCount * manifest.dim))
         let cutoffs = Array(try file.array(1, of: Float.self, count: buckets - 1))
@@ -394,11 +470,14 @@ public final class PlaidIndex: @unchecked Sendable {
     }
 
     /// Tombstones file: one section of (segment number, row) u32 pairs.
-    private func writeTombstones(_ dead: [Int: DeadRows], segments: [Segment], number: inout Int) throws -> FileRecord? {
+    private func writeTombstones(_ dead: [Int: DeadRows], segments: [Segment], number: inout Int,
+                                 written: inout [String]) throws -> FileRecord? {
+        // Unchanged tombstones keep their file.
+        if dead == self.dead, let current = manifest.tombstones { return current }
         var pairs: [UInt32] = []
         for segment in segments {
             guard let rows = dead[segment.record.number], rows.count > 0 else { continue }
-            for row in 0..<segment.documentCount where rows.contains(row) {
+            rows.forEach { row in
                 pairs.append(UInt32(segment.record.number))
                 pairs.append(UInt32(row))
             }
@@ -407,14 +486,15 @@ public final class PlaidIndex: @unchecked Sendable {
         let record = try IndexFiles.writeSectioned(kind: .tombstones, sections: [IndexFiles.data(pairs)],
                                                    to: directory.appendingPathComponent(String(format: "tombstones-%08d.plaid", number)))
         number += 1
+        written.append(record.name)
         return record
     }
 
-    static func readTombstones(_ manifest: Manifest, segments: [Segment], directory: URL, verifyChecksum: Bool) throws -> [Int: DeadRows] {
+    static func readTombstones(_ manifest: Manifest, segments: [Segment], directory: URL,
+                               verification: PlaidVerification) throws -> [Int: DeadRows] {
         guard let record = manifest.tombstones else { return [:] }
         let url = directory.appendingPathComponent(record.name)
-        let file = try SectionedFile(url: url, kind: .tombstones, expectedSize: record.size, expectedChecksum: record.checksum,
-                                     verifyChecksum: verifyChecksum)
+        let file = try SectionedFile(url: url, kind: .tombstones, record: record, verification: verification)
         let count = file.sections.first.map { $0.count / 4 } ?? 0
         let pairs = try file.array(0, of: UInt32.self, count: count)
         guard count % 2 == 0 else { throw PlaidError.corrupt(file: url.path, reason: "odd number of values") }

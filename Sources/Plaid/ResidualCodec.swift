@@ -39,10 +39,12 @@ struct ResidualCodec: Sendable {
     }
 
     /// Trains `k` centroids and bucket boundaries on `sample` (row-major `count × dim`).
-    static func train(sample: [Float], k requested: Int, dim: Int, config: PlaidConfig, backend: (any Backend)?) -> ResidualCodec {
+    static func train(sample: [Float], k requested: Int, dim: Int, config: PlaidConfig, backend: (any Backend)?,
+                      stages: inout StageClock) -> ResidualCodec {
         let tokens = sample.count / dim
         let k = max(1, min(requested, tokens))
         let centroids = KMeans.train(points: sample, dim: dim, k: k, config: config, backend: backend).values
+        stages.lap("k-means")
         // Residual statistics on up to 50,000 tokens spread over the sample (the reference holds out
         // min(5 %, 50,000) tokens).
         let heldOut = min(tokens, 50_000)
@@ -62,6 +64,7 @@ struct ResidualCodec: Sendable {
         let buckets = 1 << config.nbits
         let cutoffs = (1..<buckets).map { quantile(residuals, Double($0) / Double(buckets)) }
         let weights = (0..<buckets).map { quantile(residuals, (Double($0) + 0.5) / Double(buckets)) }
+        stages.lap("bucket quantiles")
         return ResidualCodec(dim: dim, nbits: config.nbits, centroids: centroids, cutoffs: cutoffs, weights: weights)
     }
 

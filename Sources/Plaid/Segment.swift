@@ -26,10 +26,11 @@ final class Segment: @unchecked Sendable {
 
     var documentCount: Int { ids.count }
 
-    init(directory: URL, record: SegmentRecord, centroidCount: Int, bytesPerToken: Int, verifyChecksum: Bool) throws {
+    /// Maps a segment file. Its structure (offsets, codes and IVF rows in range) is checked unless
+    /// the file is known unchanged since it was written, so reads never go out of bounds.
+    init(directory: URL, record: SegmentRecord, centroidCount: Int, bytesPerToken: Int, verification: PlaidVerification) throws {
         let url = directory.appendingPathComponent(record.file.name)
-        storage = try SectionedFile(url: url, kind: .segment, expectedSize: record.file.size,
-                                    expectedChecksum: record.file.checksum, verifyChecksum: verifyChecksum)
+        storage = try SectionedFile(url: url, kind: .segment, record: record.file, verification: verification)
         let n = record.documents, t = record.tokens
         ids = try storage.array(0, of: Int64.self, count: n)
         offsets = try storage.array(1, of: UInt64.self, count: n + 1)
@@ -39,7 +40,7 @@ final class Segment: @unchecked Sendable {
         let entries = storage.sections.count > 5 ? storage.sections[5].count / 4 : 0
         ivfRows = try storage.array(5, of: UInt32.self, count: entries)
         self.record = record
-        try validate(url: url, centroidCount: centroidCount)
+        if verification == .full || !storage.trusted { try validate(url: url, centroidCount: centroidCount) }
     }
 
     /// Structural checks so that a damaged file that slipped past its checksum (or was opened without
@@ -114,6 +115,17 @@ struct DeadRows: Sendable, Equatable {
 
     @inline(__always)
     func contains(_ row: Int) -> Bool { words[row >> 6] & (1 << UInt64(row & 63)) != 0 }
+
+    /// Calls `body` with each dead row, in increasing order.
+    func forEach(_ body: (Int) throws -> Void) rethrows {
+        for (w, word) in words.enumerated() where word != 0 {
+            var bits = word
+            while bits != 0 {
+                try body(w * 64 + bits.trailingZeroBitCount)
+                bits &= bits - 1
+            }
+        }
+    }
 
     mutating func insert(_ row: Int) {
         if !contains(row) {
