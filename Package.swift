@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "Encoder", dependencies: ["Tensor", "Tokenizers"]),
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "TensorCUDA", dependencies: ["Tensor", "CCUDA"]),
-        .target(name: "Plaid", dependencies: ["Tensor", "CBLAS", "CXXHash"], swiftSettings: [.unsafeFlags(["-O"])]),  // numeric kernels: optimised in debug builds too
+        .target(name: "Plaid", dependencies: ["Tensor", "CBLAS", "CKernels", "CXXHash"], swiftSettings: [.unsafeFlags(["-O"])]),  // numeric kernels: optimised in debug builds too
         .target(name: "Store", dependencies: ["CSQLite"]),
 
         // MARK: C shims (declarations and module maps only; third-party code comes from setup)
@@ -59,7 +59,7 @@ let package = Package(
         .testTarget(name: "EncoderTests", dependencies: ["Encoder", "Tensor", "Tokenizers"], resources: [.copy("Fixtures")]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "CodeUnitsTests", dependencies: ["CodeUnits"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "PlaidTests", dependencies: ["Plaid", "Tensor"]),
+        .testTarget(name: "PlaidTests", dependencies: ["Plaid", "Tensor", "CKernels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "TensorCUDATests", dependencies: ["TensorCUDA", "Tensor"]),
         .testTarget(name: "ColGrepTests", dependencies: ["ColGrep", "CodeUnits"]),

@@ -4,14 +4,17 @@ import Plaid
 import Store
 import Tensor
 
-/// The encode → pool → write part of indexing for one checkpoint batch. Chunks of units are
-/// encoded on the calling thread while the previous chunk's vectors and rows are written on a
-/// serial writer queue (at most two chunks in flight, so memory stays flat).
+/// The tokenize → encode → pool → write part of indexing for one checkpoint batch, as a bounded
+/// pipeline of chunks: while chunk i encodes on the calling thread, chunk i + 1's embedding texts are
+/// built and tokenized on a preparing queue, and chunk i − 1 is pooled, compressed and stored on a
+/// serial writer queue. At most one chunk is prepared ahead and two wait for the writer, so memory
+/// stays flat however large the batch, and the encoder never waits for the cheaper CPU stages.
 final class EncodePipeline: @unchecked Sendable {
     private let indexer: ProjectIndexer
     private let store: MetadataStore
     private(set) var plaid: PlaidIndex?
     private let writer = DispatchQueue(label: "colgrep.index.writer")
+    private let preparer = DispatchQueue(label: "colgrep.index.prepare")
     private let inFlight = DispatchSemaphore(value: 2)
     private let errorLock = NSLock()
     private var writeError: Error?
@@ -22,28 +25,51 @@ final class EncodePipeline: @unchecked Sendable {
         self.plaid = plaid
     }
 
+    /// A chunk ready for the encoder: its units, ids, the token ids of its distinct embedding texts,
+    /// and for each unit the index of its text among them.
+    private struct PreparedChunk {
+        var units: [CodeUnit]
+        var ids: [Int64]
+        var tokens: [[Int32]]
+        var mapping: [Int]
+    }
+
     /// Encodes and stores `units` under `ids` (same order); returns when everything is on disk.
     func process(units: [CodeUnit], ids: [Int64]) throws {
-        let chunk = indexer.options.chunkSize
-        var start = 0
-        while start < units.count {
-            let end = min(units.count, start + chunk)
-            let slice = Array(units[start..<end])
-            let sliceIDs = Array(ids[start..<end])
-            let vectors = try encode(slice)
+        let chunk = max(1, indexer.options.chunkSize)
+        let starts = Array(stride(from: 0, to: units.count, by: chunk))
+        guard !starts.isEmpty else { return }
+        _ = try indexer.model.load()
+        func prepareAsync(_ n: Int) -> ResultBox<PreparedChunk> {
+            let box = ResultBox<PreparedChunk>()
+            let range = starts[n]..<min(units.count, starts[n] + chunk)
+            preparer.async { [self] in
+                box.set(Result { try prepare(units: Array(units[range]), ids: Array(ids[range])) })
+            }
+            return box
+        }
+        var next = prepareAsync(0)
+        for n in starts.indices {
+            preparer.sync {}
+            guard let result = next.get() else { break }
+            let prepared = try result.get()
+            if n + 1 < starts.count { next = prepareAsync(n + 1) }
+            let encoded = try indexer.model.encodeDocuments(prepared: prepared.tokens)
+            indexer.progress.advance(units: prepared.units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
             inFlight.wait()
             writer.async { [self] in
                 defer { inFlight.signal() }
                 if failed { return }
                 do {
-                    try write(units: slice, ids: sliceIDs, vectors: vectors)
+                    let pooled = pool(encoded)
+                    try write(units: prepared.units, ids: prepared.ids, vectors: prepared.mapping.map { pooled[$0] })
                 } catch {
                     fail(error)
                 }
             }
-            start = end
             if failed { break }
         }
+        preparer.sync {}
         writer.sync {}
         errorLock.lock()
         defer { errorLock.unlock() }
@@ -62,26 +88,31 @@ final class EncodePipeline: @unchecked Sendable {
         errorLock.unlock()
     }
 
-    /// Embedding texts, deduplicated within the chunk, encoded once, pooled, copied back.
-    private func encode(_ units: [CodeUnit]) throws -> [HostMatrix] {
-        let texts = units.map { EmbeddingText.build(for: $0) }
+    /// Embedding texts, deduplicated within the chunk, tokenized once.
+    private func prepare(units: [CodeUnit], ids: [Int64]) throws -> PreparedChunk {
         var uniqueIndex: [String: Int] = [:]
         var uniqueTexts: [String] = []
         var mapping: [Int] = []
-        for t in texts {
-            if let i = uniqueIndex[t] {
-                mapping.append(i)
-            } else {
-                uniqueIndex[t] = uniqueTexts.count
-                mapping.append(uniqueTexts.count)
-                uniqueTexts.append(t)
+        mapping.reserveCapacity(units.count)
+        Profiler.shared.measure("embedding text") {
+            for unit in units {
+                let text = EmbeddingText.build(for: unit)
+                if let i = uniqueIndex[text] {
+                    mapping.append(i)
+                } else {
+                    uniqueIndex[text] = uniqueTexts.count
+                    mapping.append(uniqueTexts.count)
+                    uniqueTexts.append(text)
+                }
             }
         }
-        let encoded = try indexer.model.encodeDocuments(uniqueTexts)
+        return PreparedChunk(units: units, ids: ids, tokens: try indexer.model.tokenizeDocuments(uniqueTexts), mapping: mapping)
+    }
+
+    private func pool(_ encoded: [HostMatrix]) -> [HostMatrix] {
         let factor = indexer.options.poolFactor
-        let pooled = factor > 1 ? Profiler.shared.measure("pool") { encoded.map { TokenPooler.pool($0, factor: factor) } } : encoded
-        indexer.progress.advance(units: units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
-        return mapping.map { pooled[$0] }
+        guard factor > 1 else { return encoded }
+        return Profiler.shared.measure("pool") { encoded.parallelMap { TokenPooler.pool($0, factor: factor) } }
     }
 
     private func write(units: [CodeUnit], ids: [Int64], vectors: [HostMatrix]) throws {

@@ -86,10 +86,13 @@ public struct SearchStats: Codable, Sendable, Equatable {
         ((try? AtomicFile.readJSON(SearchStats.self, from: layout.statsFile)) ?? nil) ?? SearchStats()
     }
 
+    /// Counts one search. Atomic (temporary file + rename) but not fsynced: a counter is not worth
+    /// a disk flush on every search, and a crash can at worst lose it, never tear the index.
     public static func increment(_ layout: IndexLayout) {
         var stats = load(layout)
         stats.searchCount += 1
-        try? AtomicFile.writeJSON(stats, to: layout.statsFile)
+        guard let data = try? JSONEncoder().encode(stats) else { return }
+        try? data.write(to: layout.statsFile, options: .atomic)
     }
 
     public static func reset(_ layout: IndexLayout) {

@@ -132,7 +132,11 @@ final class ProjectIndexer: @unchecked Sendable {
     private func runOnce() throws -> IndexSummary {
         let fm = FileManager.default
         try fm.createDirectory(at: layout.directory, withIntermediateDirectories: true)
-        try AtomicFile.writeJSON(ProjectInfo(projectPath: root, model: options.model), to: layout.projectFile)
+        // Written once per index (not on every search: a write with fsync costs more than the check).
+        let project = ProjectInfo(projectPath: root, model: options.model)
+        if (try? AtomicFile.readJSON(ProjectInfo.self, from: layout.projectFile)) != project {
+            try AtomicFile.writeJSON(project, to: layout.projectFile)
+        }
 
         var state = try loadStateOrReset()
         let walked = try Profiler.shared.measure("walk") { try walk() }

@@ -10,6 +10,8 @@ final class ModelRuntime {
     let modelID: String
     let acceleration: AccelerationMode
     private var encoder: RoutedEncoder?
+    /// Whether `encoder` was loaded for queries only (without the GPUs).
+    private var queryOnly = false
     private(set) var resolvedDirectory: URL?
 
     init(modelID: String, acceleration: AccelerationMode) {
@@ -65,8 +67,25 @@ final class ModelRuntime {
         }
     }
 
-    func encodeQuery(_ text: String) throws -> HostMatrix {
+    /// Token ids of documents (for a pipeline that tokenizes the next chunk while this one encodes).
+    func tokenizeDocuments(_ texts: [String]) throws -> [[Int32]] {
+        try load().tokenizeDocuments(texts)
+    }
+
+    /// Encodes documents tokenized by `tokenizeDocuments`.
+    func encodeDocuments(prepared ids: [[Int32]]) throws -> [HostMatrix] {
         let encoder = try load()
+        do {
+            return try encoder.encodeDocuments(prepared: ids)
+        } catch let error as ColGrepError {
+            throw error
+        } catch {
+            throw ColGrepError.other("encoding failed: \(error)")
+        }
+    }
+
+    func encodeQuery(_ text: String) throws -> HostMatrix {
+        let encoder = try load(documents: false)
         do {
             return try encoder.encodeQuery(text)
         } catch let error as ColGrepError {
@@ -76,18 +95,26 @@ final class ModelRuntime {
         }
     }
 
-    func load() throws -> RoutedEncoder {
-        if let encoder { return encoder }
+    /// The encoder, loaded on first use. `documents: false` (a query) skips the GPU inventory: a
+    /// process that starts cold encodes its query on the CPU anyway, and initialising a CUDA driver
+    /// costs more than the whole query. If documents come later, the encoder is loaded again with it.
+    func load(documents: Bool = true) throws -> RoutedEncoder {
+        if let encoder, !(documents && queryOnly) { return encoder }
         let dir = try directory()
         let threads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let skipGPUs = !documents && acceleration != .forceGPU
         let loaded: RoutedEncoder
         do {
-            loaded = try RoutedEncoder(modelDirectory: dir, mode: acceleration, hostThreads: threads)
+            loaded = try RoutedEncoder(modelDirectory: dir, mode: acceleration, hostThreads: threads,
+                                       gpus: skipGPUs ? GPUInventory(ordinals: [], description: nil, unavailableReason: "not needed for a query") : nil)
         } catch {
             throw ColGrepError.other("cannot load the model at \(dir.path): \(error). Run scripts/setup.sh to install the fallback model, or pass --model <folder>.")
         }
-        FileHandle.standardError.write(Data("🤖 Model: \(modelID) → \(dir.lastPathComponent) (CPU, \(threads) threads)\n".utf8))
+        if encoder == nil {
+            FileHandle.standardError.write(Data("🤖 Model: \(modelID) → \(dir.lastPathComponent) (CPU, \(threads) threads)\n".utf8))
+        }
         encoder = loaded
+        queryOnly = skipGPUs
         return loaded
     }
 

@@ -60,8 +60,9 @@ public final class Progress: @unchecked Sendable {
         let width = 24
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        return String(format: "\r\u{1B}[K%@ %d/%d files · %d/%d units · %.0f tok/s · ETA %@",
-                      bar, doneFiles, totalFiles, doneUnits, totalUnits, rate, Self.duration(eta))
+        // Swift strings are concatenated, never passed as %@ (not memory-safe on Linux Foundation).
+        return "\r\u{1B}[K" + bar + String(format: " %d/%d files · %d/%d units · %.0f tok/s · ETA ", doneFiles, totalFiles, doneUnits, totalUnits, rate)
+            + Self.duration(eta)
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -98,8 +98,12 @@ final class ProjectSearcher {
             return try toHits(units, store: store)
         }
 
-        let primary = try hybrid(query: semanticQuery, keywordQuery: request.query, topK: searchTopK, subset: subset,
-                                 alpha: alpha, keywordOnly: request.keywordOnly, ranker: ranker, store: store)
+        // A pattern alone (`-e` without a query: the query is then the pattern itself, §2.1) has already
+        // chosen the units: they are ranked by the pattern's words (BM25 and the re-ranker) without
+        // loading the model.
+        let patternOnly = request.pattern != nil && (request.query.isEmpty || request.query == request.pattern)
+        let primary = try hybrid(query: semanticQuery, keywordQuery: patternOnly ? semanticQuery : request.query, topK: searchTopK,
+                                 subset: subset, alpha: alpha, keywordOnly: request.keywordOnly || patternOnly, ranker: ranker, store: store)
         var merged = primary
         if request.pattern == nil, !request.query.isEmpty {
             let literal = NSRegularExpression.escapedPattern(for: request.query)
@@ -140,9 +144,15 @@ final class ProjectSearcher {
         case nil: break
         }
         let fusionBegin = ProfileClock.now()
-        let fused = keywordOnly
+        var fused = keywordOnly
             ? Ranker.fuse(semantic: [], keyword: keywordHits, alpha: 0, limit: fetchK)
             : Ranker.fuse(semantic: semanticHits, keyword: keywordHits, alpha: alpha, limit: fetchK)
+        if keywordOnly, let subset, fused.count < min(fetchK, subset.count) {
+            // Without a semantic side, units of the subset that BM25 does not score still match the
+            // filters: they follow the scored ones (as a semantic search over the subset would list them).
+            let scored = Set(fused.map(\.id))
+            fused += subset.subtracting(scored).sorted().prefix(fetchK - fused.count).map { (id: $0, score: 0.0) }
+        }
         trace("semantic", semanticHits.map(\.id))
         trace("bm25", keywordHits.map(\.id))
         trace("fused", fused.map(\.id))

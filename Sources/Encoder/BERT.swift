@@ -16,9 +16,9 @@ public final class BERT: TransformerBackbone {
     public let config: TransformerConfig
     let backend: any Backend
     let words: any DeviceMatrix
+    /// Position embeddings with token type 0's embedding already added: every token we encode has
+    /// type 0, so the per-batch token-type matrix (an upload and an add per batch) folds into them.
     let positions: any DeviceMatrix
-    /// Token type 0's embedding, one row.
-    let tokenType: HostMatrix
     let embeddingNorm: (weight: any DeviceMatrix, bias: any DeviceMatrix)
     let layers: [Layer]
 
@@ -31,9 +31,12 @@ public final class BERT: TransformerBackbone {
             (try w.load(name + ".weight", [h]), try w.load(name + ".bias", [h]))
         }
         words = try w.load("embeddings.word_embeddings.weight", [config.vocabSize, h])
-        positions = try w.load("embeddings.position_embeddings.weight", [config.maxPositions, h])
         let types = try w.host("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
-        tokenType = HostMatrix(vector: Array(types.row(0)))
+        var positionRows = try w.host("embeddings.position_embeddings.weight", [config.maxPositions, h])
+        for row in 0..<positionRows.rows {
+            for column in 0..<h { positionRows.values[row * h + column] += types.values[column] }
+        }
+        positions = try backend.upload(positionRows)
         embeddingNorm = try norm("embeddings.LayerNorm")
         layers = try (0..<config.layers).map { n in
             let p = "encoder.layer.\(n)."
@@ -51,6 +54,11 @@ public final class BERT: TransformerBackbone {
                 outputBias: try w.load(p + "output.dense.bias", [h]),
                 outputNorm: try norm(p + "output.LayerNorm"))
         }
+        if let reduced = backend as? any ReducedPrecisionLinear {
+            for layer in layers {
+                for weight in [layer.qkv, layer.attentionOutput, layer.intermediate, layer.output] { reduced.allowReducedPrecision(weight) }
+            }
+        }
     }
 
     public func forward(_ batch: PackedBatch) throws -> any DeviceMatrix {
@@ -58,9 +66,7 @@ public final class BERT: TransformerBackbone {
         guard batch.maxSequenceLength <= config.maxPositions else {
             throw EncoderError.invalidInput("a sequence of \(batch.maxSequenceLength) tokens exceeds BERT's \(config.maxPositions) positions")
         }
-        let typeRows = HostMatrix(rows: batch.tokenCount, cols: config.hiddenSize,
-                                  values: Array((0..<batch.tokenCount).map { _ in tokenType.values }.joined()))
-        let summed = try b.add(b.add(b.gather(words, ids: batch.tokenIDs), b.gather(positions, ids: batch.positions)), b.upload(typeRows))
+        let summed = try b.add(b.gather(words, ids: batch.tokenIDs), b.gather(positions, ids: batch.positions))
         var x = try b.layerNorm(summed, weight: embeddingNorm.weight, bias: embeddingNorm.bias, eps: eps)
         for layer in layers {
             let qkv = try b.linear(x, weight: layer.qkv, bias: layer.qkvBias, activation: .none, residual: nil)

@@ -74,10 +74,9 @@ public final class ColBERTEncoder {
     /// Prepared ids of documents: `[CLS] [D] … [SEP]`, at most `documentLength`.
     public func tokenizeDocuments(_ texts: [String]) -> [[Int32]] {
         let cleaned = texts.map(clean)
-        // The file's own truncation (MiniLM's says 128) must not cut before ColGREP's rule does.
-        let encoded = tokenizer.truncationMaxLength == nil
-            ? tokenizer.encodeBatch(cleaned, addSpecialTokens: true)
-            : cleaned.map { tokenizer.encode($0, addSpecialTokens: true, maxLength: nil) }
+        // The file's own truncation (MiniLM's says 128) must not cut before ColGREP's rule does;
+        // every core tokenizes either way.
+        let encoded = tokenizer.encodeBatch(cleaned, addSpecialTokens: true, threads: ProcessInfo.processInfo.activeProcessorCount, maxLength: nil)
         return encoded.map { prepare($0, marker: documentMarker, maxLength: documentLength) }
     }
 

@@ -66,16 +66,11 @@ public final class ColBERTModel {
         let width = dimension
         for plan in batcher.plan(lengths: sequences.map(\.count)) {
             let batch = PackedBatch(sequences: plan.map { sequences[$0] })
-            let vectors = try embed(batch)
-            for (position, index) in plan.enumerated() {
-                let rows = batch.range(of: position)
-                var values: [Float] = []
-                values.reserveCapacity(rows.count * width)
-                for row in rows where !skipIDs.contains(batch.tokenIDs[row]) {
-                    values.append(contentsOf: vectors.values[(row * width)..<((row + 1) * width)])
-                }
-                results[index] = HostMatrix(rows: values.count / width, cols: width, values: values)
-            }
+            let groups = plan.indices.map { position in batch.range(of: position).filter { !skipIDs.contains(batch.tokenIDs[$0]) } }
+            let vectors = batch.tokenCount > 0
+                ? try backend.download(try embedOnDevice(batch), rowGroups: groups)
+                : groups.map { _ in HostMatrix(rows: 0, cols: width, values: []) }
+            for (position, index) in plan.enumerated() { results[index] = vectors[position] }
         }
         return results.map { $0! }
     }
@@ -83,12 +78,17 @@ public final class ColBERTModel {
     /// Unit vectors for every token of `batch` (`tokenCount × dimension`).
     public func embed(_ batch: PackedBatch) throws -> HostMatrix {
         guard batch.tokenCount > 0 else { return HostMatrix(rows: 0, cols: dimension, values: []) }
+        return try backend.download(embedOnDevice(batch))
+    }
+
+    /// The unit vectors of a non-empty batch, left on the device.
+    func embedOnDevice(_ batch: PackedBatch) throws -> any DeviceMatrix {
         let vocabulary = backbone.config.vocabSize
         if let bad = batch.tokenIDs.first(where: { $0 < 0 || Int($0) >= vocabulary }) {
             throw EncoderError.invalidInput("token id \(bad) is outside the model's vocabulary of \(vocabulary)")
         }
         var x = try backbone.forward(batch)
         for layer in head { x = try layer.apply(x, backend: backend) }
-        return try backend.download(backend.l2Normalize(x))
+        return try backend.l2Normalize(x)
     }
 }

@@ -28,6 +28,7 @@ public struct DenseLayer {
         let weights = try SafeTensorsFile(url: weightsURL)
         weight = try backend.upload(weights.matrix("linear.weight", shape: [outFeatures, inFeatures]))
         bias = hasBias ? try backend.upload(weights.matrix("linear.bias", shape: [outFeatures])) : nil
+        (backend as? any ReducedPrecisionLinear)?.allowReducedPrecision(weight)
     }
 
     public init(weight: HostMatrix, bias: HostMatrix?, backend: any Backend) throws {
@@ -35,6 +36,7 @@ public struct DenseLayer {
         outFeatures = weight.rows
         self.weight = try backend.upload(weight)
         self.bias = try bias.map { try backend.upload($0) }
+        (backend as? any ReducedPrecisionLinear)?.allowReducedPrecision(self.weight)
     }
 
     func apply(_ x: any DeviceMatrix, backend: any Backend) throws -> any DeviceMatrix {

@@ -18,7 +18,12 @@ public struct EncoderBenchmark {
         public var loadedResidentMiB: Double
         public var peakResidentMiB: Double
         public var backendName: String
+        /// The vectors of the first `sampleCount` documents, to compare precisions on the same inputs.
+        public var sample: [HostMatrix]
     }
+
+    /// Documents kept in `Result.sample`.
+    public static let sampleCount = 64
 
     public var threads: Int
     public var tokenBudget: Int
@@ -45,7 +50,7 @@ public struct EncoderBenchmark {
         try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
         let loaded = Self.residentMiB(field: "VmRSS:")
         let start = DispatchTime.now().uptimeNanoseconds
-        _ = try model.encode(sequences, batcher: batcher)
+        let vectors = try model.encode(sequences, batcher: batcher)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         if let report = (model.backend as? CPUBackend)?.profile?.report {
             FileHandle.standardError.write(Data((report + "\n").utf8))
@@ -54,7 +59,23 @@ public struct EncoderBenchmark {
         return Result(tokensPerSecond: Double(tokens) / seconds, tokens: tokens, seconds: seconds,
                       weightsMiB: Double(weightsBytes) / 1_048_576, loadedResidentMiB: loaded,
                       peakResidentMiB: Self.residentMiB(field: "VmHWM:"),
-                      backendName: model.backend.name)
+                      backendName: model.backend.name, sample: Array(vectors.prefix(Self.sampleCount)))
+    }
+
+    /// Smallest per-token cosine between two samples of the same documents (1 for identical ones).
+    public static func minimumCosine(_ a: [HostMatrix], _ b: [HostMatrix]) -> Double {
+        var worst = 1.0
+        for (x, y) in zip(a, b) where x.rows == y.rows && x.cols == y.cols {
+            for r in 0..<x.rows {
+                var dot = 0.0, nx = 0.0, ny = 0.0
+                for j in 0..<x.cols {
+                    let u = Double(x.values[r * x.cols + j]), v = Double(y.values[r * y.cols + j])
+                    dot += u * v; nx += u * u; ny += v * v
+                }
+                if nx > 0 && ny > 0 { worst = min(worst, dot / (nx * ny).squareRoot()) }
+            }
+        }
+        return worst
     }
 
     /// A memory line of /proc/self/status (VmRSS, VmHWM) in MiB; 0 where /proc is absent.

@@ -5,29 +5,57 @@ public enum ModelLocator {
     /// A local folder (`idOrPath` names an existing directory), else a Hugging Face snapshot of the id
     /// (`owner/name`, optionally `@revision`; downloaded into the HF cache, or taken from it when offline),
     /// else `fallback` with a one-line notice on standard error; an error naming the cause when none exists.
-    public static func resolve(_ idOrPath: String, fallback: URL?, hub: HubClient = HubClient()) throws -> URL {
+    ///
+    /// With a fallback, `memo` remembers a failed download: the notice is printed when the failure is
+    /// first recorded, and until `memo.retryInterval` has passed the network is not tried again (the
+    /// fallback is used at once, silently). Without a fallback every call tries the network.
+    public static func resolve(_ idOrPath: String, fallback: URL?, hub: HubClient = HubClient(),
+                               memo: ModelAvailabilityMemo? = .standard()) throws -> URL {
+        let found = try resolution(idOrPath, fallback: fallback, hub: hub, memo: memo)
+        if let notice = found.notice { FileHandle.standardError.write(Data((notice + "\n").utf8)) }
+        return found.directory
+    }
+
+    /// `resolve` without printing: the folder, and the notice to show (nil when there is none or it
+    /// was shown before).
+    static func resolution(_ idOrPath: String, fallback: URL?, hub: HubClient,
+                           memo: ModelAvailabilityMemo?) throws -> (directory: URL, notice: String?) {
         let expanded = (idOrPath as NSString).expandingTildeInPath
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: expanded, isDirectory: &isDirectory), isDirectory.boolValue {
-            return URL(fileURLWithPath: expanded)
+            return (URL(fileURLWithPath: expanded), nil)
         }
         let parts = idOrPath.split(separator: "@", maxSplits: 1).map(String.init)
         let repo = parts[0], revision = parts.count > 1 ? parts[1] : "main"
+        let memo = fallback == nil ? nil : memo
         let why: String
+        var noticeShown = false
         if repo.split(separator: "/").count == 2, !idOrPath.hasPrefix("/"), !idOrPath.hasPrefix(".") {
             // Cache first, as the hf-hub crate ColGREP uses does: a CLI called hundreds of times must not
             // pay a network round trip (or a DNS timeout) per call once the model is on disk.
-            if revision == "main", let cached = cachedSnapshot(of: repo, in: hub.cacheRoot), isComplete(cached) { return cached }
-            do { return try download(repo: repo, revision: revision, hub: hub) } catch {
-                if let cached = cachedSnapshot(of: repo, in: hub.cacheRoot), revision == "main" { return cached }
-                why = "\(error)"
+            if revision == "main", let cached = cachedSnapshot(of: repo, in: hub.cacheRoot), isComplete(cached) { return (cached, nil) }
+            if let recent = memo?.recentFailure(repo: repo, revision: revision, hub: hub) {
+                if let cached = cachedSnapshot(of: repo, in: hub.cacheRoot), revision == "main" { return (cached, nil) }
+                why = recent.reason
+                noticeShown = true
+            } else {
+                do {
+                    let snapshot = try download(repo: repo, revision: revision, hub: hub)
+                    memo?.forget(repo: repo, revision: revision, hub: hub)
+                    return (snapshot, nil)
+                } catch {
+                    if let cached = cachedSnapshot(of: repo, in: hub.cacheRoot), revision == "main" { return (cached, nil) }
+                    why = "\(error)"
+                    noticeShown = memo?.remember(repo: repo, revision: revision, hub: hub, reason: why) ?? false
+                }
             }
         } else {
             why = "no such folder"
         }
         if let fallback {
-            FileHandle.standardError.write(Data("colgrep: model \(idOrPath) is unavailable (\(why)); using the offline fallback \(fallback.lastPathComponent)\n".utf8))
-            return fallback
+            if noticeShown { return (fallback, nil) }
+            let later = memo.map { " (shown once; the Hub is tried again after \(max(1, Int($0.retryInterval / 3600))) h)" } ?? ""
+            return (fallback, "colgrep: model \(idOrPath) is unavailable (\(why)); using the offline fallback \(fallback.lastPathComponent)\(later)")
         }
         throw EncoderError.missingFile(URL(fileURLWithPath: expanded), hint: "not a model folder, and not obtainable from the Hugging Face Hub: \(why)")
     }

@@ -48,6 +48,9 @@ public final class ModernBERT: TransformerBackbone {
                 isGlobal: config.globalLayers[n])
         }
         finalNorm = try norm("final_norm")
+        if let reduced = backend as? any ReducedPrecisionLinear {
+            for layer in layers { for weight in [layer.qkv, layer.output, layer.mlpIn, layer.mlpOut] { reduced.allowReducedPrecision(weight) } }
+        }
     }
 
     public func forward(_ batch: PackedBatch) throws -> any DeviceMatrix {

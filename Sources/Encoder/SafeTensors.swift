@@ -46,26 +46,33 @@ public final class SafeTensorsFile: @unchecked Sendable {
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw EncoderError.invalidFile(url, reason: "cannot stat it") }
         length = Int(info.st_size)
-        guard length >= 8 else { throw EncoderError.invalidFile(url, reason: "\(length) bytes is too short for a safetensors header (truncated download?)") }
+        // The header is read and checked against the file size before anything is mapped: a tensor
+        // that would lie past the end of a truncated file is an error here, never a SIGBUS later.
+        let header = try Self.readHeader(fd: fd, length: length, url: url)
+        dataStart = 8 + header.count
+        guard let json = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
+            throw EncoderError.invalidFile(url, reason: "the header is not a JSON object (not a safetensors file?)")
+        }
+        entries = try Self.parseEntries(json, url: url, dataLength: length - dataStart)
         guard let map = mmap(nil, length, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else {
             throw EncoderError.invalidFile(url, reason: "cannot memory-map it")
         }
         mapping = map
-        do {
-            let headerLength = Int(UInt64(littleEndian: map.loadUnaligned(as: UInt64.self)))
-            guard headerLength > 1, headerLength <= length - 8 else {
-                throw EncoderError.invalidFile(url, reason: "header length \(headerLength) does not fit in \(length) bytes (truncated or not a safetensors file)")
-            }
-            dataStart = 8 + headerLength
-            let header = Data(bytes: map + 8, count: headerLength)
-            guard let json = try? JSONSerialization.jsonObject(with: header) as? [String: Any] else {
-                throw EncoderError.invalidFile(url, reason: "the header is not a JSON object (not a safetensors file?)")
-            }
-            entries = try Self.parseEntries(json, url: url, dataLength: length - dataStart)
-        } catch {
-            munmap(map, length)
-            throw error
+    }
+
+    /// The JSON header bytes, read with `pread` (the 8-byte little-endian length, then the header).
+    private static func readHeader(fd: Int32, length: Int, url: URL) throws -> Data {
+        guard length >= 8 else { throw EncoderError.invalidFile(url, reason: "\(length) bytes is too short for a safetensors header (truncated download?)") }
+        var prefix: UInt64 = 0
+        guard pread(fd, &prefix, 8, 0) == 8 else { throw EncoderError.invalidFile(url, reason: "cannot read the header length") }
+        let headerLength = UInt64(littleEndian: prefix)
+        guard headerLength > 1, headerLength <= UInt64(length - 8) else {
+            throw EncoderError.invalidFile(url, reason: "header length \(headerLength) does not fit in \(length) bytes (truncated or not a safetensors file)")
         }
+        var header = Data(count: Int(headerLength))
+        let read = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(headerLength), 8) }
+        guard read == Int(headerLength) else { throw EncoderError.invalidFile(url, reason: "cannot read the \(headerLength)-byte header") }
+        return header
     }
 
     deinit { munmap(mapping, length) }
@@ -94,9 +101,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
 
     public var names: [String] { entries.keys.sorted() }
 
-    /// The tensor `name` as a row-major `Float` matrix: 1-D tensors become `1 × n`, N-D tensors
-    /// `shape[0] × (rest)`. `shape`, when given, must equal the stored shape.
-    public func matrix(_ name: String, shape expected: [Int]? = nil) throws -> HostMatrix {
+    /// The entry of tensor `name`, checked against the expected shape.
+    private func entry(_ name: String, shape expected: [Int]?) throws -> Entry {
         guard let entry = entries[name] else {
             throw EncoderError.invalidFile(url, reason: "tensor \(name) is missing (weights of another model or architecture?)")
         }
@@ -106,6 +112,32 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard [.f32, .f16, .bf16].contains(entry.dtype) else {
             throw EncoderError.invalidFile(url, reason: "tensor \(name) has dtype \(entry.dtype.rawValue); weights must be F32, F16 or BF16")
         }
+        return entry
+    }
+
+    /// Rows and columns of a tensor viewed as a matrix: 1-D tensors are `1 × n`, N-D `shape[0] × (rest)`.
+    private static func matrixShape(_ shape: [Int]) -> (rows: Int, cols: Int) {
+        let count = shape.reduce(1, *)
+        let rows = shape.count <= 1 ? 1 : shape[0]
+        return (rows, rows == 0 ? 0 : count / max(rows, 1))
+    }
+
+    /// The tensor `name` in place, without a copy, when it is stored as F32 at a 4-byte aligned
+    /// offset; nil when it must be converted (F16, BF16, misaligned), then use `matrix`. The pointer
+    /// is valid while this object lives.
+    public func mappedFloats(_ name: String, shape expected: [Int]? = nil) throws -> (values: UnsafePointer<Float>, rows: Int, cols: Int)? {
+        let entry = try entry(name, shape: expected)
+        let offset = dataStart + entry.range.lowerBound
+        guard entry.dtype == .f32, offset % MemoryLayout<Float>.alignment == 0 else { return nil }
+        let (rows, cols) = Self.matrixShape(entry.shape)
+        let values = (UnsafeRawPointer(mapping) + offset).assumingMemoryBound(to: Float.self)
+        return (values, rows, cols)
+    }
+
+    /// The tensor `name` as a row-major `Float` matrix: 1-D tensors become `1 × n`, N-D tensors
+    /// `shape[0] × (rest)`. `shape`, when given, must equal the stored shape.
+    public func matrix(_ name: String, shape expected: [Int]? = nil) throws -> HostMatrix {
+        let entry = try entry(name, shape: expected)
         let count = entry.shape.reduce(1, *)
         let source = UnsafeRawPointer(mapping) + dataStart + entry.range.lowerBound
         let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -126,8 +158,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
             }
             initialized = count
         }
-        let rows = entry.shape.count <= 1 ? 1 : entry.shape[0]
-        return HostMatrix(rows: rows, cols: rows == 0 ? 0 : count / max(rows, 1), values: values)
+        let (rows, cols) = Self.matrixShape(entry.shape)
+        return HostMatrix(rows: rows, cols: cols, values: values)
     }
 
     /// IEEE binary16 → binary32 (done by hand: `Float16` is unavailable on some x86-64 toolchains).

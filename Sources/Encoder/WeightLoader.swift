@@ -22,8 +22,14 @@ struct WeightLoader {
 
     func host(_ name: String, _ shape: [Int]) throws -> HostMatrix { try file.matrix(prefix + name, shape: shape) }
 
+    /// The tensor on the backend. On a backend that computes in host memory (the CPU), F32 tensors
+    /// are used where they lie in the memory-mapped file: no copy at load time, pages read on first
+    /// use (a query touches only the embedding rows it gathers). Other dtypes are converted.
     func load(_ name: String, _ shape: [Int]) throws -> any DeviceMatrix {
-        try backend.upload(host(name, shape))
+        if let borrowing = backend as? any HostBorrowingBackend, let mapped = try file.mappedFloats(prefix + name, shape: shape) {
+            return try borrowing.uploadBorrowing(mapped.values, rows: mapped.rows, cols: mapped.cols, owner: file)
+        }
+        return try backend.upload(host(name, shape))
     }
 
     /// A bias that exists only when the config says so.

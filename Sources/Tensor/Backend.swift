@@ -14,6 +14,11 @@ public protocol Backend: AnyObject {
     /// Copies a device matrix back to the host.
     func download(_ matrix: any DeviceMatrix) throws -> HostMatrix
 
+    /// Copies rows of a device matrix back as one host matrix per group of row indices (a packed
+    /// batch's result split per sequence, skipped rows left out), without first building the whole
+    /// matrix on the host.
+    func download(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> [HostMatrix]
+
     /// Rows of `table` picked by `ids` (embedding lookup): result is `ids.count × table.cols`.
     func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix
 
@@ -45,6 +50,16 @@ public protocol Backend: AnyObject {
 
     /// Scales every row to unit L2 norm (rows of zeros stay zero).
     func l2Normalize(_ x: any DeviceMatrix) throws -> any DeviceMatrix
+}
+
+extension Backend {
+    /// Downloads the whole matrix, then gathers each group's rows.
+    public func download(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> [HostMatrix] {
+        let whole = try download(matrix)
+        return HostMatrix.gatheringRows(rowGroups, cols: whole.cols) { row, destination in
+            whole.values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + row * whole.cols, count: whole.cols) }
+        }
+    }
 }
 
 /// Activation applied in a `linear` epilogue.

@@ -9,14 +9,15 @@ import Foundation
 /// heads, element-wise rows) over the pool, so the process never runs more than `threads` busy threads.
 /// `openblas_set_num_threads` is process-wide: a component that raises it while this backend runs would
 /// oversubscribe the cores.
-public final class CPUBackend: Backend, @unchecked Sendable {
+public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Sendable {
     public let pool: IntraOpPool
     /// Per-operation timings, when `COLGREP_PROFILE=1`.
     public let profile: OpProfile?
     /// The arithmetic of `linear` (the other operations are always fp32).
     public let precision: CPUPrecision
     public var name: String {
-        "cpu (\(precision == .fp32 ? "openblas fp32" : "int8") + \(ck_has_avx2() != 0 ? "avx2" : "scalar"), \(pool.threads) threads)"
+        let arithmetic = precision == .fp32 ? "openblas fp32" : "\(precision.rawValue) int8 \(Int8Kernel.name(Int8Kernel.level))/openblas fp32"
+        return "cpu (\(arithmetic) + \(ck_has_avx2() != 0 ? "avx2" : "scalar"), \(pool.threads) threads)"
     }
 
     /// `threads`: how many cores to use; nil uses every core of the machine.
@@ -124,23 +125,39 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     public func linear(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?,
                        activation: Activation, residual: (any DeviceMatrix)?) throws -> any DeviceMatrix {
-        try timed("linear") {
-            let x = try cpu(x), w = try cpu(weight), b = try bias.map(cpu), res = try residual.map(cpu)
-            guard w.cols == x.cols else { throw TensorError("linear: input width \(x.cols), weight \(w.rows)×\(w.cols)") }
-            let n = w.rows, k = x.cols
-            guard b.map({ $0.rows * $0.cols == n }) ?? true else { throw TensorError("linear: bias width differs from \(n)") }
-            guard res.map({ $0.rows == x.rows && $0.cols == n }) ?? true else { throw TensorError("linear: residual shape differs from \(x.rows)×\(n)") }
+        let x = try cpu(x), w = try cpu(weight), b = try bias.map(cpu), res = try residual.map(cpu)
+        guard w.cols == x.cols else { throw TensorError("linear: input width \(x.cols), weight \(w.rows)×\(w.cols)") }
+        let n = w.rows
+        guard b.map({ $0.rows * $0.cols == n }) ?? true else { throw TensorError("linear: bias width differs from \(n)") }
+        guard res.map({ $0.rows == x.rows && $0.cols == n }) ?? true else { throw TensorError("linear: residual shape differs from \(x.rows)×\(n)") }
+        let quantized = int8Weight(for: w, input: x)
+        return timed(quantized == nil ? "linear" : "linear-int8") {
             let out = CPUMatrix(rows: x.rows, cols: n)
-            let px = SharedPointer(x.pointer), pw = SharedPointer(w.pointer), po = SharedPointer(out.pointer)
+            let po = SharedPointer(out.pointer)
             let pb = b.map { SharedPointer($0.pointer) }, pr = res.map { SharedPointer($0.pointer) }
-            pool.forEachRange(x.rows, grain: 16) { r in
-                let rows = r.count, y = po.base + r.lowerBound * n
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(n), Int32(k),
-                            1, px.base + r.lowerBound * k, Int32(k), pw.base, Int32(k), 0, y, Int32(n))
-                Self.epilogue(y, rows: rows, cols: n, bias: pb?.base, activation: activation,
+            product(x, rows: x.rows, weight: w, quantized: quantized, into: out.pointer) { r in
+                Self.epilogue(po.base + r.lowerBound * n, rows: r.count, cols: n, bias: pb?.base, activation: activation,
                               residual: pr.map { $0.base + r.lowerBound * n })
             }
             return out
+        }
+    }
+
+    /// `y = x[0..<rows] · weightᵀ` (fp32 SGEMM, or int8 when `quantized` is given), rows split over the pool;
+    /// `then` runs on each finished block of rows while it is still in cache.
+    func product(_ x: CPUMatrix, rows: Int, weight w: CPUMatrix, quantized: QuantizedWeight?, into y: UnsafeMutablePointer<Float>,
+                 then: @Sendable (Range<Int>) -> Void = { _ in }) {
+        let n = w.rows, k = x.cols
+        let px = SharedPointer(x.pointer), pw = SharedPointer(w.pointer), py = SharedPointer(y)
+        pool.forEachRange(rows, grain: 16) { r in
+            let y = py.base + r.lowerBound * n, a = px.base + r.lowerBound * k
+            if let quantized {
+                quantized.multiply(a, rows: r.count, k: k, n: n, into: y)
+            } else {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(r.count), Int32(n), Int32(k),
+                            1, a, Int32(k), pw.base, Int32(k), 0, y, Int32(n))
+            }
+            then(r)
         }
     }
 

@@ -1,17 +1,22 @@
-/// A matrix in host memory owned by `CPUBackend`: a row-major `Float` buffer, freed with the object.
+/// A matrix in host memory owned by `CPUBackend`: a row-major `Float` buffer, freed with the object,
+/// or a constant region borrowed from another object (a memory-mapped weights file) and kept alive by it.
 public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
     public let rows: Int
     public let cols: Int
-    /// The `rows × cols` values. Written only by the operation that creates the matrix.
+    /// The `rows × cols` values. Written only by the operation that creates the matrix; a borrowed
+    /// matrix is never written (weights are constants).
     public let storage: UnsafeMutableBufferPointer<Float>
     /// The int8 form of a weight, made by the first int8 `linear` that uses it (weights never change).
     var quantized: QuantizedWeight?
+    /// What keeps borrowed storage alive; nil when `storage` was allocated here (and is freed here).
+    private let owner: AnyObject?
 
     /// An uninitialised matrix (every operation writes all of its output).
     public init(rows: Int, cols: Int) {
         self.rows = rows
         self.cols = cols
         storage = .allocate(capacity: max(rows * cols, 1))
+        owner = nil
     }
 
     public convenience init(_ host: HostMatrix) {
@@ -21,12 +26,40 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
         }
     }
 
-    deinit { storage.deallocate() }
+    /// A matrix over `rows × cols` floats that `owner` keeps valid (no copy). Used for weights that sit
+    /// 4-byte aligned in a memory-mapped file: their pages are read on first use and shared with the
+    /// page cache, instead of being copied into fresh memory at load time.
+    public init(borrowing values: UnsafePointer<Float>, rows: Int, cols: Int, owner: AnyObject) {
+        self.rows = rows
+        self.cols = cols
+        storage = UnsafeMutableBufferPointer(start: UnsafeMutablePointer(mutating: values), count: rows * cols)
+        self.owner = owner
+    }
+
+    deinit {
+        if owner == nil { storage.deallocate() }
+    }
+
+    /// Whether the values are borrowed from another object rather than owned.
+    public var isBorrowed: Bool { owner != nil }
 
     public var pointer: UnsafeMutablePointer<Float> { storage.baseAddress! }
 
     public var host: HostMatrix {
         HostMatrix(rows: rows, cols: cols, values: Array(UnsafeBufferPointer(start: pointer, count: rows * cols)))
+    }
+}
+
+/// A backend whose device memory is host memory, so constant host data can be used where it lies.
+public protocol HostBorrowingBackend: Backend {
+    /// A device matrix over `rows × cols` floats at `values`, valid while `owner` lives. The values
+    /// must never change (weights); nothing is copied.
+    func uploadBorrowing(_ values: UnsafePointer<Float>, rows: Int, cols: Int, owner: AnyObject) throws -> any DeviceMatrix
+}
+
+extension CPUBackend: HostBorrowingBackend {
+    public func uploadBorrowing(_ values: UnsafePointer<Float>, rows: Int, cols: Int, owner: AnyObject) throws -> any DeviceMatrix {
+        CPUMatrix(borrowing: values, rows: rows, cols: cols, owner: owner)
     }
 }
 

@@ -21,3 +21,18 @@ public struct HostMatrix: Sendable, Equatable {
         values[(i * cols)..<((i + 1) * cols)]
     }
 }
+
+extension HostMatrix {
+    /// One matrix per group of row indices, each row written by `copyRow(row, destination)` into
+    /// `cols` floats: the single copy a grouped download makes out of its source.
+    public static func gatheringRows(_ groups: [[Int]], cols: Int,
+                                     copyRow: (Int, UnsafeMutablePointer<Float>) -> Void) -> [HostMatrix] {
+        groups.map { rows in
+            let values = [Float](unsafeUninitializedCapacity: rows.count * cols) { buffer, initialized in
+                for (index, row) in rows.enumerated() { copyRow(row, buffer.baseAddress! + index * cols) }
+                initialized = rows.count * cols
+            }
+            return HostMatrix(rows: rows.count, cols: cols, values: values)
+        }
+    }
+}

@@ -32,9 +32,17 @@ public enum CUDAAvailability: Sendable, Equatable, CustomStringConvertible {
 
     /// The probe's context stays open: releasing the primary context would make the next backend
     /// pay for creating it again (about 100 ms).
-    static let probeContext: Result<CUDAContext, Error> = Result {
-        try CUDAContext(libraries: try CUDALibraries.shared.get(), ordinal: 0)
-    }
+    static var probeContext: Result<CUDAContext, Error> { timedProbe.context }
+
+    /// Seconds the probe took (libraries, driver initialisation, device 0's primary context): the
+    /// part of every GPU cold start that happens before any backend exists.
+    static var probeSeconds: Double { timedProbe.seconds }
+
+    private static let timedProbe: (context: Result<CUDAContext, Error>, seconds: Double) = {
+        let begin = DispatchTime.now().uptimeNanoseconds
+        let context = Result { try CUDAContext(libraries: try CUDALibraries.shared.get(), ordinal: 0) }
+        return (context, Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9)
+    }()
 
     static func reason(_ error: Error) -> String {
         if case CUDAError.unavailable(let reason) = error { return reason }

@@ -10,6 +10,10 @@ import Tensor
 public final class CUDABackend: Backend {
     /// Whether a GPU can be used in this process, with the reason when not. Probed once.
     public static var availability: CUDAAvailability { CUDAAvailability.probed }
+    /// Seconds this process's CUDA probe took (libraries, driver init, first context); probes if it has not run.
+    public static var probeSeconds: Double { CUDAAvailability.probeSeconds }
+    /// CUDA devices visible to this process (after `CUDA_VISIBLE_DEVICES`); 0 without a usable driver.
+    public static var visibleDeviceCount: Int { (try? CUDAAvailability.probeContext.get())?.visibleDeviceCount ?? 0 }
 
     public let precision: CUDAPrecision
     public let name: String
@@ -219,6 +223,38 @@ public final class CUDABackend: Backend {
         try profiled("download") {
             let m = try cuda(matrix, "download source")
             return HostMatrix(rows: m.rows, cols: m.cols, values: try downloadFloats(m))
+        }
+    }
+
+    /// bf16 results cross the bus as bf16 (half the bytes, no conversion kernel) and are widened
+    /// while each group is copied out of the pinned staging buffer: one host copy in all.
+    public func download(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> [HostMatrix] {
+        try profiled("download") {
+            let m = try cuda(matrix, "download source")
+            if let bad = rowGroups.lazy.flatMap({ $0 }).first(where: { $0 < 0 || $0 >= m.rows }) {
+                throw CUDAError.invalidArgument("download: row \(bad) is outside the \(m.rows)-row matrix")
+            }
+            guard m.count > 0 else { return rowGroups.map { _ in HostMatrix(rows: 0, cols: m.cols, values: []) } }
+            try context.makeCurrent()
+            let elementBytes = m.elementType == .bfloat16 ? 2 : 4
+            let bytes = m.count * elementBytes
+            let host = try downloadStaging.acquire(bytes: bytes)
+            try context.order(context.copyStream, after: context.computeStream, event: copyDone)
+            try context.check(context.driver.cuMemcpyDtoHAsync(host, m.pointer, bytes, context.copyStream), "cuMemcpyDtoHAsync")
+            try downloadStaging.markUsed(on: context.copyStream)
+            try context.check(context.driver.cuEventSynchronize(downloadStaging.lastUse), "cuEventSynchronize")
+            let cols = m.cols
+            if elementBytes == 2 {
+                let source = host.assumingMemoryBound(to: UInt16.self)
+                return HostMatrix.gatheringRows(rowGroups, cols: cols) { row, destination in
+                    let from = source + row * cols
+                    for column in 0..<cols { destination[column] = Float(bitPattern: UInt32(from[column]) << 16) }
+                }
+            }
+            let source = host.assumingMemoryBound(to: Float.self)
+            return HostMatrix.gatheringRows(rowGroups, cols: cols) { row, destination in
+                destination.update(from: source + row * cols, count: cols)
+            }
         }
     }
 

@@ -16,6 +16,8 @@ final class CUDAContext: DeviceAllocator, @unchecked Sendable {
     let computeCapability: (major: Int, minor: Int)
     let multiprocessorCount: Int
     let totalMemory: Int
+    /// Devices the driver shows this process (after `CUDA_VISIBLE_DEVICES`).
+    let visibleDeviceCount: Int
     /// Kernels, GEMMs and stream-ordered copies run here.
     let computeStream: CUstream
     /// Copies that overlap compute (weight upload chunks, result download) run here.
@@ -40,6 +42,7 @@ final class CUDAContext: DeviceAllocator, @unchecked Sendable {
         }
         var count: Int32 = 0
         try libraries.check(driver.cuDeviceGetCount(&count), "cuDeviceGetCount")
+        visibleDeviceCount = Int(count)
         guard count > 0 else { throw CUDAError.unavailable("no CUDA device is visible (CUDA_VISIBLE_DEVICES=\(ProcessInfo.processInfo.environment["CUDA_VISIBLE_DEVICES"] ?? "unset"))") }
         guard ordinal >= 0, ordinal < Int(count) else {
             throw CUDAError.unavailable("device \(ordinal) requested but only \(count) CUDA device(s) are visible (indices 0..<\(count); CUDA_VISIBLE_DEVICES renumbers them)")
@@ -210,7 +213,8 @@ final class PinnedBuffer {
             if let pointer { _ = context.driver.cuMemFreeHost(pointer) }
             pointer = nil
             capacity = 0
-            let size = max(bytes, 1 << 20)
+            // A quarter of headroom: batches vary a little in size, and pinned allocations are slow.
+            let size = max(bytes + bytes / 4, 1 << 20)
             var raw: UnsafeMutableRawPointer? = nil
             try context.check(context.driver.cuMemHostAlloc(&raw, size, 0), "cuMemHostAlloc(\(size))")
             pointer = raw

@@ -3,13 +3,15 @@ import Encoder
 import Foundation
 import Tensor
 
-/// `colgrep bench encoder`: our CPU encoder against PyTorch CPU fp32 and ONNX Runtime INT8 (ColGREP's engine)
-/// on the synthetic Ettin-17M-shaped workload of /work/shared/bench, same document lengths, same threads,
-/// in one invocation. The peers run from a Python venv through scripts/bench/encoder_peers.py.
+/// `colgrep bench encoder`: our CPU encoder against PyTorch CPU fp32 and ONNX Runtime fp32 and INT8 (ColGREP's
+/// engine) on the synthetic Ettin-17M-shaped workload of /work/shared/bench, same document lengths, same threads,
+/// in one invocation; `ratio` is ours (the requested precision, default auto) over the best peer. Our three
+/// precisions all run, and the int8/auto vectors are compared with fp32 on the first documents.
+/// The peers run from a Python venv through scripts/bench/encoder_peers.py.
 struct BenchEncoder: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "encoder",
-        abstract: "Encoder throughput (tokens/s) against PyTorch fp32 and ONNX Runtime INT8 on the CPU."
+        abstract: "Encoder throughput (tokens/s) against PyTorch fp32 and ONNX Runtime fp32/INT8 on the CPU."
     )
 
     @Option(help: "Threads for every engine.") var threads: Int = 2
@@ -17,7 +19,7 @@ struct BenchEncoder: AsyncParsableCommand {
     @Option(help: "Python of a venv with torch, onnxruntime, onnx and transformers.") var python: String = ".venv-bench/bin/python"
     @Option(help: "The peers' script (default: scripts/bench/encoder_peers.py of this checkout).") var peerScript: String?
     @Option(help: "Token budget of one packed batch.") var tokenBudget: Int = 4096
-    @Option(help: "Our arithmetic: fp32 or int8 (default: fp32, the faster on the CPUs measured).") var precision: CPUPrecision?
+    @Option(help: "Our arithmetic for the ratio: fp32, int8 or auto (default: auto, int8 per weight where measured faster and within parity).") var precision: CPUPrecision?
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Time ours only (no ratio): for profiling with COLGREP_PROFILE=1.") var skipPeers = false
 
@@ -37,21 +39,26 @@ struct BenchEncoder: AsyncParsableCommand {
         }
         guard let peers = try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any],
               let lengths = peers["lengths"] as? [Int], let torch = peers["torch_tok_s"] as? Double,
-              let ort = peers["ort_int8_tok_s"] as? Double else {
+              let ortInt8 = peers["ort_int8_tok_s"] as? Double, let ortFP32 = peers["ort_fp32_tok_s"] as? Double else {
             throw ValidationError("the peers' script wrote no usable result to \(out.path)")
         }
-        let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
-        let ratio = ours.tokensPerSecond / max(torch, ort)
-        // The other precision too (same lengths, same run), so the default's choice stays checkable.
-        let other: CPUPrecision = (precision ?? .automatic) == .fp32 ? .int8 : .fp32
-        let companion = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: other).run(lengths: lengths)
+        let chosen = precision ?? .automatic
+        var runs: [CPUPrecision: EncoderBenchmark.Result] = [:]
+        for p in [chosen] + CPUPrecision.allCases.filter({ $0 != chosen }) {
+            runs[p] = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: p).run(lengths: lengths)
+        }
+        let ours = runs[chosen]!, fp32 = runs[.fp32]!
+        let best = max(torch, ortInt8, ortFP32)
         let fields: [(String, Any)] = [
-            ("ours_tok_s", ours.tokensPerSecond.rounded()), ("torch_tok_s", torch.rounded()), ("ort_int8_tok_s", ort.rounded()),
-            ("ratio", (ratio * 1000).rounded() / 1000), ("threads", threads), ("tokens", ours.tokens),
+            ("ours_tok_s", ours.tokensPerSecond.rounded()), ("torch_tok_s", torch.rounded()), ("ort_int8_tok_s", ortInt8.rounded()),
+            ("ort_fp32_tok_s", ortFP32.rounded()), ("ratio", (ours.tokensPerSecond / best * 1000).rounded() / 1000), ("threads", threads),
+            ("precision", chosen.rawValue), ("tokens", ours.tokens),
             ("backend", ours.backendName), ("openblas_core", BLASCoreType.current), ("weights_mib", ours.weightsMiB.rounded()), ("peak_rss_mib", ours.peakResidentMiB.rounded()),
             ("loaded_rss_mib", ours.loadedResidentMiB.rounded()),
-            ("ours_\(other.rawValue)_tok_s", companion.tokensPerSecond.rounded()),
-        ]
+        ] + CPUPrecision.allCases.map { ("ours_\($0.rawValue)_tok_s", runs[$0]!.tokensPerSecond.rounded()) }
+          + [CPUPrecision.int8, .auto].map { p in
+                ("min_cosine_\(p.rawValue)_vs_fp32", (EncoderBenchmark.minimumCosine(runs[p]!.sample, fp32.sample) * 1e5).rounded(.down) / 1e5)
+            }
         if json {
             print("{" + fields.map { "\"\($0.0)\": \(Self.jsonValue($0.1))" }.joined(separator: ", ") + "}")
         } else {

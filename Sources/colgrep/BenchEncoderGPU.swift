@@ -19,6 +19,7 @@ struct BenchEncoderGPU: ParsableCommand {
     @Option(help: "Timed passes over the workload (the median is reported).") var repeats = 3
     @Option(help: "Python that runs the PyTorch peers; empty to skip them.") var python = "python3"
     @Option(help: "The peers script.") var peers = "scripts/bench/gpu_encoder.py"
+    @Option(help: "Also run the product's scheduler path with these lane counts on this GPU beside the direct path (e.g. 1,3; empty to skip).") var schedulerLanes = ""
     @Flag(help: "Print JSON (the only output format).") var json = false
 
     func run() throws {
@@ -32,7 +33,8 @@ struct BenchEncoderGPU: ParsableCommand {
             try backend.prepare(headDims: [colbert.backbone.config.headDim])
             return (backend, colbert)
         }
-        let batches = Self.packedBatches(lengths: lengthValues, budget: budget, vocabulary: engines[0].1.backbone.config.vocabSize)
+        let sequences = Self.randomSequences(lengths: lengthValues, vocabulary: engines[0].1.backbone.config.vocabSize)
+        let batches = Self.packedBatches(sequences, budget: budget)
         let totalTokens = lengthValues.reduce(0, +)
         for (_, colbert) in engines { for batch in batches.prefix(4) { _ = try colbert.embed(batch) } }  // plans, pool, tables
         var rates: [Double] = []
@@ -57,20 +59,30 @@ struct BenchEncoderGPU: ParsableCommand {
             "profile_device_ms_per_pass": deviceMilliseconds,
             "profile": profile.map { ["op": $0.op, "ms": $0.milliseconds, "calls": $0.calls] },
         ]
+        let laneCounts = schedulerLanes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if !laneCounts.isEmpty {
+            report["scheduler"] = try SchedulerComparison(modelDirectory: URL(fileURLWithPath: model), sequences: sequences, budget: budget,
+                                                          ordinal: deviceIndex, repeats: repeats).run(lanes: laneCounts)
+        }
         if !python.isEmpty { try addPeers(to: &report, ours: ours) }
         try printJSON(report)
     }
 
-    /// Length-sorted token-budget batches of random ids (the content does not change the work).
-    static func packedBatches(lengths: [Int], budget: Int, vocabulary: Int) -> [PackedBatch] {
+    /// Random ids of the given lengths (the content does not change the work).
+    static func randomSequences(lengths: [Int], vocabulary: Int) -> [[Int32]] {
         var random = SeededGenerator(seed: 11)
-        let order = lengths.indices.sorted { lengths[$0] > lengths[$1] }
+        return lengths.map { n in (0..<n).map { _ in Int32.random(in: 5..<Int32(min(50000, vocabulary)), using: &random) } }
+    }
+
+    /// Length-sorted token-budget batches.
+    static func packedBatches(_ sequences: [[Int32]], budget: Int) -> [PackedBatch] {
+        let order = sequences.indices.sorted { sequences[$0].count > sequences[$1].count }
         var batches: [PackedBatch] = []
         var current: [[Int32]] = [], tokens = 0
         for index in order {
-            let n = lengths[index]
+            let n = sequences[index].count
             if tokens + n > budget, !current.isEmpty { batches.append(PackedBatch(sequences: current)); current = []; tokens = 0 }
-            current.append((0..<n).map { _ in Int32.random(in: 5..<Int32(min(50000, vocabulary)), using: &random) })
+            current.append(sequences[index])
             tokens += n
         }
         if !current.isEmpty { batches.append(PackedBatch(sequences: current)) }

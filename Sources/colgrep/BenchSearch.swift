@@ -25,7 +25,9 @@ struct BenchSearchCommand: ParsableCommand {
     @Option(help: "Python of a venv with fast-plaid.") var python = ".venv-bench/bin/python"
     @Option(help: "The fast-plaid baseline script.") var peerScript = "/work/shared/bench/fastplaid_baseline.py"
     @Flag(help: "Skip the fast-plaid peer.") var noPeer = false
-    @Option(help: "Where indexes are built (removed afterwards).") var workDirectory = FileManager.default.temporaryDirectory.path
+    @Option(help: "Where indexes are built (removed afterwards unless --keep-indexes).") var workDirectory = FileManager.default.temporaryDirectory.path
+    @Flag(help: "Keep the built indexes in --work-directory and reuse them in later runs with the same corpus settings (search figures only: build and update figures are then omitted).")
+    var keepIndexes = false
 
     func run() throws {
         if !noPeer {
@@ -94,26 +96,41 @@ struct BenchSearchCommand: ParsableCommand {
 
         var results: [[String: Any]] = []
         for nbits in bits {
-            let directory = URL(fileURLWithPath: workDirectory).appendingPathComponent("colgrep-bench-search-\(dim)-\(nbits)-\(getpid())")
-            defer { try? FileManager.default.removeItem(at: directory) }
-            try? FileManager.default.removeItem(at: directory)
-            let documents = indexed.enumerated().map { (id: Int64($0.offset), vectors: $0.element) }
-            clock = .now
-            let buildCPUStart = processCPUSeconds()
-            let index = try PlaidIndex.create(at: directory, documents: documents, config: PlaidConfig(nbits: nbits), backend: nil)
-            let build = seconds(since: clock)
-            let buildCPU = processCPUSeconds() - buildCPUStart
-            log("\(dim)-d \(nbits)-bit: built in \(String(format: "%.2f", build)) s (\(Int(Double(vectors) / build)) vectors/s), K = \(index.centroidCount)")
+            let name = keepIndexes
+                ? "colgrep-bench-search-\(dim)-\(nbits)-\(count)-\(Int(medianLength))-\(centres)"
+                : "colgrep-bench-search-\(dim)-\(nbits)-\(getpid())"
+            let directory = URL(fileURLWithPath: workDirectory).appendingPathComponent(name)
+            defer { if !keepIndexes { try? FileManager.default.removeItem(at: directory) } }
+            var reused: PlaidIndex?
+            if keepIndexes, let kept = try? PlaidIndex.open(at: directory), kept.documentCount == count, kept.config.nbits == nbits {
+                reused = kept
+                log("\(dim)-d \(nbits)-bit: reusing the index in \(directory.path)")
+            }
+            var build = 0.0, buildCPU = 0.0
+            let index: PlaidIndex
+            if let reused {
+                index = reused
+            } else {
+                try? FileManager.default.removeItem(at: directory)
+                let documents = indexed.enumerated().map { (id: Int64($0.offset), vectors: $0.element) }
+                clock = .now
+                let buildCPUStart = processCPUSeconds()
+                index = try PlaidIndex.create(at: directory, documents: documents, config: PlaidConfig(nbits: nbits), backend: nil)
+                build = seconds(since: clock)
+                buildCPU = processCPUSeconds() - buildCPUStart
+                log("\(dim)-d \(nbits)-bit: built in \(String(format: "%.2f", build)) s (\(Int(Double(vectors) / build)) vectors/s), K = \(index.centroidCount)")
+            }
 
             let parameters = SearchParameters.fromEnvironment()
             for query in corpus.queries.prefix(10) { _ = index.search(query: query, topK: 10, parameters: parameters) }
             var latencies: [Double] = []
             var cpuTimes: [Double] = []
             var found: [[Int64]] = []
+            var stages: [String: Double] = [:]
             for query in corpus.queries {
                 let start = ContinuousClock.now
                 let cpuStart = processCPUSeconds()
-                let hits = index.search(query: query, topK: 10, parameters: parameters)
+                let hits = index.search(query: query, topK: 10, parameters: parameters, subset: nil, stageTimes: &stages)
                 cpuTimes.append((processCPUSeconds() - cpuStart) * 1000)
                 latencies.append(seconds(since: start) * 1000)
                 found.append(hits.map(\.id))
@@ -125,15 +142,21 @@ struct BenchSearchCommand: ParsableCommand {
             recall /= Double(max(1, truth.count))
             var result: [String: Any] = [
                 "dim": dim, "nbits": nbits, "documents": count, "vectors": vectors, "centroids": index.centroidCount,
-                "build_s": build, "build_vectors_per_s": Double(vectors) / build, "index_bytes": index.bytesOnDisk,
+                "index_bytes": index.bytesOnDisk,
                 "search_p50_ms": percentile(latencies, 0.5), "search_p95_ms": percentile(latencies, 0.95),
                 // CPU time of the whole process (all threads) per search: robust to a loaded machine.
                 "search_cpu_p50_ms": percentile(cpuTimes, 0.5), "search_cpu_p95_ms": percentile(cpuTimes, 0.95),
-                "build_cpu_s": buildCPU,
                 "recall_at_10": recall, "bruteforce_single_query_ms": bruteForceSingle,
                 "bruteforce_batched_ms_per_query": bruteForceBatched,
+                // Mean wall time per stage (ms) over the timed queries.
+                "search_stage_mean_ms": stages.mapValues { $0 * 1000 / Double(max(1, corpus.queries.count)) },
             ]
-            if updates {
+            if reused == nil {
+                result["build_s"] = build
+                result["build_vectors_per_s"] = Double(vectors) / build
+                result["build_cpu_s"] = buildCPU
+            }
+            if updates && !keepIndexes {
                 // Add 10 units, five times; each is a full commit (segment file, manifest, fsyncs).
                 var times: [Double] = []
                 for round in 0..<5 {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ColGrep
+import Tensor
 
 /// The `colgrep` command line. Subcommands are small value types, one file each.
 @main
@@ -12,6 +13,23 @@ struct Colgrep: AsyncParsableCommand {
                       SetModelCommand.self, WarmCacheCommand.self, DebugCommand.self, BenchCommand.self],
         defaultSubcommand: SearchCommand.self
     )
+
+    /// Every command first makes sure OpenBLAS runs its real kernels: an OpenBLAS older than the CPU
+    /// (Debian's 0.3.21 on Sapphire Rapids) loads generic ones that encode about 5× slower, in
+    /// indexing and query encoding alike, and the only cure is to start again with the core type set.
+    static func main() async {
+        BLASCoreType.relaunchIfGeneric()
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Developer tools whose JSON output later stages and outside checks rely on (hidden from --help).

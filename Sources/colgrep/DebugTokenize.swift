@@ -28,7 +28,6 @@ struct DebugModelOptions: ParsableArguments {
     @Argument(help: "Texts to process.") var texts: [String]
 
     func loadEncoder() throws -> ColBERTEncoder {
-        BLASCoreType.relaunchIfGeneric()
         do {
             let directory = try ModelLocator.resolve(model, fallback: nil)
             return try ColBERTEncoder(modelDirectory: directory, backend: CPUBackend(threads: threads, precision: precision))

@@ -10,8 +10,25 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .customLong("force-gpu"), help: "Encode on the GPU or fail with the reason (also FORCE_GPU=1 / COLGREP_FORCE_GPU=1).")
     var forceGPU = false
 
+    @Option(name: .customLong("devices"), help: ArgumentHelp(
+        "GPUs to encode on: all (default), none, or indices such as 0,2 (after CUDA_VISIBLE_DEVICES; also COLGREP_GPU_DEVICES).",
+        valueName: "all|none|i,j"))
+    var devices: String?
+
     @Option(name: .customLong("color"), help: "Colour output: auto, always or never.")
     var color: ColorWhen = .auto
+
+    /// `--devices` is checked here and handed to every part of the process through the one
+    /// environment variable they all read.
+    mutating func validate() throws {
+        guard let devices else { return }
+        do {
+            _ = try DeviceSelection(parsing: devices)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        setenv(DeviceSelection.environmentKey, devices, 1)
+    }
 
     func acceleration() throws -> AccelerationMode {
         try AccelerationMode.resolve(forceCPU: forceCPU, forceGPU: forceGPU)

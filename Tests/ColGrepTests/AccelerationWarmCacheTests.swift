@@ -20,7 +20,9 @@ import Testing
         #expect(try !warmer.run(provider: .cpu) { lines.append($0) })
         #expect(lines.last?.hasPrefix("Nothing to do") == true)
         // A damaged file is replaced by a new calibration.
-        let files = try FileManager.default.contentsOfDirectory(at: cache, includingPropertiesForKeys: nil).filter { $0.pathExtension == "json" }
+        // (Beside the model, its copy as this machine's latest model, read before any GPU probe.)
+        let files = try FileManager.default.contentsOfDirectory(at: cache, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "json" && $0.lastPathComponent.hasPrefix("costmodel-") }
         #expect(files.count == 1)
         try Data("{\"format\": 1, \"cpu\": ".utf8).write(to: files[0])
         lines = []

@@ -111,7 +111,7 @@ import Tensor
         let offline = HubClient(environment: ["HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": cache.path])
         #expect(try ModelLocator.resolve(Fixtures.tinyModernBERT.path, fallback: nil, hub: offline).path == Fixtures.tinyModernBERT.path)
         let fallback = Fixtures.tinyModernBERT
-        #expect(try ModelLocator.resolve("no-such-org/no-such-model", fallback: fallback, hub: offline) == fallback)
+        #expect(try ModelLocator.resolve("no-such-org/no-such-model", fallback: fallback, hub: offline, memo: nil) == fallback)
         #expect(throws: EncoderError.self) { try ModelLocator.resolve("/no/such/folder", fallback: nil, hub: offline) }
         #expect(throws: EncoderError.self) { try ModelLocator.resolve("no-such-org/no-such-model", fallback: nil, hub: offline) }
         // A snapshot in the Hugging Face cache layout is found offline, Dense folders included.

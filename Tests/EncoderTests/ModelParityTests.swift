@@ -46,24 +46,37 @@ import Tensor
     }
 }
 
-/// The int8 path's own bound: per-token cosine ≥ 0.99 against the fp32 references.
+/// The int8 path's own bound: per-token cosine ≥ 0.99 against the fp32 references. The sequences are packed
+/// into one batch so that `linear` sees more than `CPUBackend.int8MinimumRows` rows (smaller batches stay fp32).
 @Suite struct Int8ParityTests {
-    let backend = CPUBackend(threads: 2, precision: .int8)
-
-    @Test func tinyModernBERTInt8StaysWithinBound() throws {
-        let model = try ColBERTModel(modelDirectory: Fixtures.tinyModernBERT, backend: backend)
-        let raw = try Fixtures.json(Fixtures.tinyModernBERT.appending(path: "expected.json"))["raw"] as! [String: Any]
-        let vectors = try model.embed(PackedBatch(sequences: [Fixtures.ids(raw["ids"])]))
-        #expect(minimumRowCosine(vectors, Fixtures.matrix(raw["vectors"])) >= 0.99)
+    @Test(arguments: [CPUPrecision.int8, .auto])
+    func tinyModernBERTInt8StaysWithinBound(precision: CPUPrecision) throws {
+        let model = try ColBERTModel(modelDirectory: Fixtures.tinyModernBERT, backend: CPUBackend(threads: 2, precision: precision))
+        let expected = try Fixtures.json(Fixtures.tinyModernBERT.appending(path: "expected.json"))
+        let raw = expected["raw"] as! [String: Any], cases = expected["cases"] as! [[String: Any]]
+        var sequences = [Fixtures.ids(raw["ids"])], references = Fixtures.matrix(raw["vectors"])
+        for item in cases {
+            sequences.append(Fixtures.ids(item["query_ids"]))
+            references += Fixtures.matrix(item["query_vectors"])
+        }
+        let batch = PackedBatch(sequences: sequences)
+        #expect(batch.tokenCount >= CPUBackend.int8MinimumRows)
+        #expect(minimumRowCosine(try model.embed(batch), references) >= 0.99)
     }
 
+    /// MiniLM (BERT, post-norm) has outlier activation channels that per-row int8 quantisation does not survive
+    /// everywhere (all layers int8: minimum per-token cosine 0.988 with 8-bit weights, 0.980 with AVX2's 7-bit
+    /// weights); `.auto` measures each weight and must keep the result within the bound. Three copies of the
+    /// cases make the batch large enough (≥ `calibrationRows`) for measuring to happen.
     @Test(.enabled(if: Fixtures.hasMiniLM, "all-MiniLM-L6-v2 is not provisioned: run scripts/setup.sh"))
-    func miniLMInt8StaysWithinBound() throws {
+    func miniLMAutoStaysWithinBound() throws {
+        let backend = CPUBackend(threads: 2, precision: .auto)
         let model = try ColBERTModel(modelDirectory: Fixtures.miniLM, backend: backend)
         let cases = try Fixtures.json(Fixtures.directory.appending(path: "minilm_expected.json"))["cases"] as! [[String: Any]]
-        for item in cases {
-            let vectors = try model.embed(PackedBatch(sequences: [Fixtures.ids(item["ids"])]))
-            #expect(minimumRowCosine(vectors, Fixtures.matrix(item["vectors"])) >= 0.99, "text: \(item["text"]!)")
-        }
+        let copies = Array(repeating: cases, count: 3).flatMap { $0 }
+        let batch = PackedBatch(sequences: copies.map { Fixtures.ids($0["ids"]) })
+        #expect(batch.tokenCount >= CPUBackend.calibrationRows)
+        let cosine = minimumRowCosine(try model.embed(batch), copies.flatMap { Fixtures.matrix($0["vectors"]) })
+        #expect(cosine >= 0.99, "minimum per-token cosine \(cosine)")
     }
 }

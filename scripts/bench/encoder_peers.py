@@ -1,11 +1,11 @@
-"""Peers of `colgrep bench encoder`: PyTorch CPU fp32 (eager, SDPA) and ONNX Runtime CPU dynamic INT8
-(ColGREP's engine) on the synthetic Ettin-17M-shaped ColBERT encoder of /work/shared/bench/torch_baseline.py
+"""Peers of `colgrep bench encoder`: PyTorch CPU fp32 (eager, SDPA), ONNX Runtime CPU fp32 and ONNX Runtime
+CPU dynamic INT8 (ColGREP's engine) on the synthetic Ettin-17M-shaped ColBERT encoder of /work/shared/bench/torch_baseline.py
 and ort_baseline.py (random weights, ModernBERT hidden 256 / intermediate 384 / 7 layers / 4 heads, global
 attention every 3rd layer, 128-token window, head 256 → 512 → 48, L2 norm), padded length-sorted batches of 32.
 
 Run by colgrep itself (`colgrep bench encoder --python .venv-bench/bin/python`); by hand:
     python encoder_peers.py --threads 2 --docs 1500 --out /tmp/peers.json
-Writes {"lengths": [...], "torch_tok_s": …, "ort_int8_tok_s": …} to --out. Lengths: numpy default_rng(0),
+Writes {"lengths": [...], "torch_tok_s": …, "ort_fp32_tok_s": …, "ort_int8_tok_s": …} to --out. Lengths: numpy default_rng(0),
 lognormal(log 180, 0.8) clipped to 8–512, the first --docs values (the same documents the anchors time).
 """
 import argparse, json, math, os, sys, tempfile, time
@@ -69,10 +69,11 @@ torch.onnx.export(Wrapped().eval(), (a, b), fp32, input_names=["input_ids", "att
 quantize_dynamic(fp32, int8, weight_type=QuantType.QInt8)
 so = ort.SessionOptions(); so.intra_op_num_threads = args.threads; so.inter_op_num_threads = 1
 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-session = ort.InferenceSession(int8, so, providers=["CPUExecutionProvider"])
-session.run(None, {"input_ids": feeds[-1][0], "attention_mask": feeds[-1][1]})  # warm-up
-t = time.perf_counter()
-for ids, mask in feeds: session.run(None, {"input_ids": ids, "attention_mask": mask})
-result["ort_int8_tok_s"] = tokens / (time.perf_counter() - t)
-print(f"ort cpu int8 {args.threads}t: {result['ort_int8_tok_s']:,.0f} tok/s", file=sys.stderr, flush=True)
+for name, path in [("fp32", fp32), ("int8", int8)]:
+    session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    session.run(None, {"input_ids": feeds[-1][0], "attention_mask": feeds[-1][1]})  # warm-up
+    t = time.perf_counter()
+    for ids, mask in feeds: session.run(None, {"input_ids": ids, "attention_mask": mask})
+    result[f"ort_{name}_tok_s"] = tokens / (time.perf_counter() - t)
+    print(f"ort cpu {name} {args.threads}t: {result[f'ort_{name}_tok_s']:,.0f} tok/s", file=sys.stderr, flush=True)
 json.dump(result, open(args.out, "w"))

@@ -24,7 +24,7 @@ for s in $STAGES; do case $s in
 env)
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee $OUT/env.txt ;;
 selftest)
-  log selftest; timeout 180 $C debug gpu-selftest 2>&1 | tee $OUT/selftest.txt | grep -c PASS; grep FAIL $OUT/selftest.txt ;;
+  log selftest; timeout 180 $C debug gpu-selftest > $OUT/selftest.txt 2>&1; echo "rc=$?"; grep -c PASS $OUT/selftest.txt; grep FAIL $OUT/selftest.txt; tail -3 $OUT/selftest.txt ;;
 parity)
   log parity
   python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null && python3 gpu_encoder.py parity-ids /tmp/pids.json
@@ -49,7 +49,7 @@ startup)
 bench)
   log bench
   python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000
-  timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; cat $OUT/bench.err
+  timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --scheduler-lanes ${LANES:-1,3} --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; echo "rc=$?"; cat $OUT/bench.err
   python3 -c "import json;r=json.load(open('$OUT/bench.json'));print({k:v for k,v in r.items() if k not in ('profile',)});[print(p) for p in r['profile'][:14]]" ;;
 diag)
   log diag

@@ -1,16 +1,20 @@
 #!/bin/bash
 # Acceleration routing table (docs/PERFORMANCE.md): cold `colgrep init` wall time per corpus for
 # CPU only, GPU only with an empty kernel cache, GPU only with a warm cache, and auto, plus profiles.
-# Runs on a machine with an NVIDIA GPU. Stage it in an ignored folder (here .devrun/route): pack.tar.xz
-# (a stripped `swift build -c release --static-swift-stdlib` colgrep in ./colgrep plus the shared libraries
-# it needs in ./lib), grammars/ (manifest.json + libtree_sitter_python.so), tokenizer.json (any BERT
-# tokenizer.json, e.g. .deps/models/all-MiniLM-L6-v2/tokenizer.json), this script and
-# synthetic_edge_model.py; then: bash .devrun/route/routing_table.sh (results under $OUT).
+# Runs on a machine with an NVIDIA GPU. Stage it in an ignored folder (e.g. .devrun/gpu) as for
+# gpu_device_run.sh (colgrep.xz, lib/ with libopenblas.so.0.xz and its companions), plus grammars/
+# (manifest.json + libtree_sitter_python.so), tokenizer.json (any BERT tokenizer.json, e.g.
+# .deps/models/all-MiniLM-L6-v2/tokenizer.json), this script and synthetic_edge_model.py; then:
+# bash .devrun/gpu/routing_table.sh (results under $OUT). The corpora are that machine's Python
+# standard library and the transformers package: tiny = 3 modules, medium = asyncio + json + email,
+# large = transformers/models up to nomic_bert (about 1,600 files, 34k units).
 set -u
 START=$(date +%s)
-BUDGET=${BUDGET:-330}
+BUDGET=${BUDGET:-540}
 D=$(cd "$(dirname "$0")" && pwd)
-mkdir -p /tmp/rtbin && tar xJf $D/pack.tar.xz -C /tmp/rtbin && B=/tmp/rtbin/colgrep
+mkdir -p /tmp/rtbin/lib
+python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/rtbin/colgrep','wb'));shutil.copyfileobj(lzma.open('$D/lib/libopenblas.so.0.xz'),open('/tmp/rtbin/lib/libopenblas.so.0','wb'))"
+chmod +x /tmp/rtbin/colgrep; cp $D/lib/*.so.* /tmp/rtbin/lib/ 2>/dev/null; B=/tmp/rtbin/colgrep
 export LD_LIBRARY_PATH=/tmp/rtbin/lib:${LD_LIBRARY_PATH:-}
 export COLGREP_GRAMMARS_DIR=$D/grammars NCCL_NVLS_ENABLE=0
 W=/tmp/rt; rm -rf $W; mkdir -p $W/c/tiny $W/c/medium $W/c/large
@@ -20,7 +24,7 @@ STD=$(python3 -c 'import sysconfig;print(sysconfig.get_paths()["stdlib"])')
 SITE=$(python3 -c 'import transformers,os;print(os.path.dirname(os.path.dirname(transformers.__file__)))')
 cp $STD/colorsys.py $STD/bisect.py $STD/keyword.py $W/c/tiny/
 cp -r $STD/asyncio $STD/json $STD/email $W/c/medium/
-cp -r $SITE/transformers/models $W/c/large/
+for m in $(ls $SITE/transformers/models | sort); do [[ "$m" > nomic_bert ]] && break; cp -r $SITE/transformers/models/$m $W/c/large/; done
 echo "cores: $(nproc); $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader)"
 export XDG_CACHE_HOME=$W/cache COLGREP_PROFILE=1
 for c in tiny medium large; do

@@ -34,15 +34,79 @@ void ck_softmax_band(float *s, long rows, long cols, long ld, const int32_t *lo,
 /// rotating them with NeoX half-rotation when cos/sin (rows × d/2 each, contiguous) are non-NULL.
 void ck_rope_copy(const float *src, long lds, float *dst, long rows, long d, const float *cos_t, const float *sin_t);
 
-// MARK: INT8 GEMM (int8 values held as int16 pairs for vpmaddwd: no saturation, exact int32 sums)
+// MARK: INT8 GEMM (u8 activations × s8 weights, int32 sums; see q8gemm.c)
 
-/// Bytes of the packed form of an n × k weight matrix (n rounded up to 8, k to 2).
-size_t ck_qweight_size(long n, long k);
-/// Quantises an n × k weight (PyTorch Linear layout) per output channel to [-127, 127], writing the packed
-/// int16 layout to `packed` (ck_qweight_size bytes) and each channel's scale to scales[n].
-void ck_qweight_pack(const float *w, long n, long k, int16_t *packed, float *scales);
-/// y (rows × n, leading dimension n) = dequantised (q(x) · q(w)ᵀ), x quantised per row to [-127, 127] on the fly.
-/// `work` must hold 2 · 48 · (k rounded up to 2) bytes.
-void ck_qgemm(const float *x, long rows, long k, const int16_t *packed, const float *scales, long n, float *y, int16_t *work);
+/// Kernel levels of ck_q8_gemm: portable C, AVX2 (vpmaddubsw + vpmaddwd), AVX-512 VNNI (vpdpbusd).
+enum { CK_Q8_SCALAR = 0, CK_Q8_AVX2 = 1, CK_Q8_VNNI = 2 };
+/// The fastest level this CPU runs.
+int ck_q8_best_level(void);
+/// Largest |quantised weight| a level allows: 63 for AVX2, whose vpmaddubsw adds two u8·s8 products in a
+/// saturating int16 (2 · 255 · 63 < 32767), 127 otherwise.
+int ck_q8_weight_range(int level);
+/// Bytes of the packed form of an n × k weight (n rounded up to 16, k to 4).
+size_t ck_q8_weight_size(long n, long k);
+/// Quantises an n × k weight (PyTorch Linear layout) per output channel to [-range, range]; writes the packed
+/// layout (ck_q8_weight_size bytes), each channel's scale, and each channel's offset 128 · Σ q (the zero point
+/// of the u8 activations, subtracted from the int32 sums). scales and offsets hold n rounded up to 16 entries
+/// (the padding is zeroed: the vector kernels read whole blocks).
+void ck_q8_weight_pack(const float *w, long n, long k, int range, int8_t *packed, float *scales, int32_t *offsets);
+/// Bytes of work memory ck_q8_gemm needs for inner size k.
+size_t ck_q8_work_size(long k);
+/// y (rows × n, row-major) ≈ x · wᵀ: rows of x (rows × k) quantised symmetrically per row to [-127, 127] and
+/// stored as u8 (+128), multiplied with the packed weights at `level` (clamped to ck_q8_best_level), the int32
+/// sums dequantised. `work`: ck_q8_work_size(k) bytes, 64-byte aligned. Every level gives bit-identical output
+/// for the same packed weights.
+void ck_q8_gemm(int level, const float *x, long rows, long k, const int8_t *packed, const float *scales,
+                const int32_t *offsets, long n, float *y, void *work);
 
+// MARK: Late-interaction scoring (PLAID search, maxsim.c)
+
+/// The query × centroid table (k rows of `stride` floats, `nq` used) quantised to u8 rows of `width` bytes
+/// for ck_code_maxsum_u8: round(max(score, 0) · 255 / highest score), padding columns 0. Negative scores
+/// become 0: a document's best token score for a query token is positive in practice, and the range
+/// spent on negatives would cost resolution where ranking happens.
+void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width);
+/// Σ_q max_t table[codes[t] · width + q]: a document's centroid-only score from a u8-quantised
+/// query × centroid table, one `width`-byte row per centroid (width a multiple of 32 for the SIMD body;
+/// columns from `used` to `width` must be 0). count ≥ 1.
+uint32_t ck_code_maxsum_u8(const uint16_t *codes, long count, const uint8_t *table, long width, long used);
+uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8_t *table, long width, long used);
+
+/// An int8-quantised query prepared for residual MaxSim. A document token is centroid `c` (unit) plus
+/// residual r_d = a + b · u_d with level u_d = lut[bucket_d] ∈ [0, 63] (1-bit: lut {0, 1}); the query token q
+/// is s_q · qi (qi int8). Its score is (q·c + a·Σq + b·s_q·Σ_d qi_d·u_d) / ‖c + r‖, i.e. MaxSim over the
+/// normalised reconstructions, with the residual part computed in integers.
+typedef struct {
+    long dim;             ///< dimensions
+    long dim_padded;      ///< row stride of `q` (dim rounded up to 32), zero-padded
+    long nq;              ///< query tokens summed
+    long nq_padded;       ///< nq rounded up to 8: rows of `q`, entries of scale / offset, row stride of ctable
+    long nbits;           ///< 1, 2 or 4 bits per residual dimension (packed as ResidualCodec packs them)
+    const int8_t *q;      ///< nq_padded × dim_padded
+    const float *scale;   ///< per query token: b · s_q (0 in padding rows)
+    const float *offset;  ///< per query token: a · Σ_d q_d (0 in padding rows)
+    const uint8_t *lut;   ///< 2^nbits levels (16 bytes readable)
+    float a, b;
+    const float *centroids;  ///< K × dim
+    const float *ctable;     ///< K × nq_padded: q · c
+} ck_residual_query;
+
+/// Σ_q max_t score(t, q) over one document's `tokens` tokens (codes and packed residuals, dim·nbits/8
+/// bytes each). Work space: best[nq_padded], u[dim_padded].
+float ck_residual_maxsim(const ck_residual_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
+                         float *best, uint8_t *u);
+float ck_residual_maxsim_scalar(const ck_residual_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
+                                float *best, uint8_t *u);
+
+/// ck_residual_maxsim for `docs` documents at once, their `count` tokens in any order (callers sort them
+/// by centroid, so centroid and table rows are read in memory order): token i has centroid codes[i],
+/// belongs to document doc_of_token[i] and has its packed residual at packed_of_token[i].
+/// best: docs × nq_padded work space; out[doc] receives each document's score (the same value
+/// ck_residual_maxsim gives it). u: dim_padded bytes.
+void ck_residual_maxsim_batch(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
+                              const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out,
+                              uint8_t *u);
+void ck_residual_maxsim_batch_scalar(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
+                                     const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
+                                     float *out, uint8_t *u);
 #endif

@@ -85,7 +85,8 @@ public final class BackendEncodeDevice: EncodeDevice, CalibrationTarget, @unchec
             let availability = CUDABackend.availability
             guard availability.isAvailable else { throw ColGrepError.gpuUnavailable(Self.reason(of: availability)) }
             let cuda = try CUDABackend(device: ordinal, kernelCache: kernelCache)
-            var context = 0.0, kernels = 0.0, compiled = false
+            // The availability probe above opened the driver and the context: part of the cold start.
+            var context = CUDABackend.probeSeconds, kernels = 0.0, compiled = false
             for step in cuda.startupSteps {
                 if step.step.contains("kernels") {
                     kernels += step.seconds

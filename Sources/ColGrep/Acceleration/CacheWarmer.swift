@@ -147,6 +147,6 @@ public struct CacheWarmer {
     }
 
     private func step(_ what: String, _ seconds: Double) -> String {
-        seconds < 1 ? String(format: "%@: %.1f ms", what, seconds * 1000) : String(format: "%@: %.3f s", what, seconds)
+        what + (seconds < 1 ? String(format: ": %.1f ms", seconds * 1000) : String(format: ": %.3f s", seconds))
     }
 }

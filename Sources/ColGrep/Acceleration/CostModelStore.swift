@@ -60,7 +60,27 @@ public struct CostModelStore: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        try AtomicFile.write(try encoder.encode(model), to: url(for: model.key))
+        let data = try encoder.encode(model)
+        try AtomicFile.write(data, to: url(for: model.key))
+        try AtomicFile.write(data, to: latestURL(machine: model.key.machine, model: model.key.model, engine: model.key.engine))
+    }
+
+    /// The model saved last on this machine for this model and engine, whatever its GPUs: read
+    /// before probing any GPU (the probe alone costs a driver start), so its GPU part may be stale.
+    public func latest(machine: String, model: String, engine: String) -> CostModel? {
+        let url = latestURL(machine: machine, model: model, engine: engine)
+        guard let data = FileManager.default.contents(atPath: url.path) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        guard let found = try? decoder.decode(CostModel.self, from: data), found.format == CostModelKey.formatVersion,
+              found.key.machine == machine, found.key.model == model, found.key.engine == engine, found.isPlausible else { return nil }
+        return found
+    }
+
+    private func latestURL(machine: String, model: String, engine: String) -> URL {
+        var text = Array("latest\u{1}\(machine)\u{1}\(model)\u{1}\(engine)\u{1}\(CostModelKey.formatVersion)".utf8)
+        let hash = text.withUnsafeMutableBytes { XXH3_64bits($0.baseAddress, $0.count) }
+        return directory.appendingPathComponent("latest-" + String(format: "%016llx", hash) + ".json")
     }
 }
 

@@ -50,8 +50,11 @@ public final class EncodeRouter {
     public let profiler: Profiler
     public private(set) var plan: RoutingPlan?
     public private(set) var costModel: CostModel?
-    private let gpus: GPUInventory
-    private var key: CostModelKey
+    private let probe: GPUProbe
+    private var gpus: GPUInventory { probe.inventory }
+    /// Names the GPUs, so building it probes them: only once a GPU could win.
+    private lazy var key = CostModelKey(machine: MachineIdentity.current(), gpu: gpus.description ?? "none",
+                                        model: MachineIdentity.model(at: options.modelDirectory), engine: ColGrepVersion.string)
     private var scheduler: EncodeScheduler<[Int32], HostMatrix>?
     private var devices: [BackendEncodeDevice] = []
     private var encodeSeconds = 0.0
@@ -63,18 +66,13 @@ public final class EncodeRouter {
     /// - Parameters:
     ///   - cpuDevice: the CPU device to use (a model already loaded); else one is loaded when needed.
     ///   - message: where the one-time fallback notice goes (stderr by default).
-    public init(options: Options, profiler: Profiler = .shared, gpus: GPUInventory? = nil, cpuDevice: BackendEncodeDevice? = nil,
+    public init(options: Options, profiler: Profiler = .shared, gpus: GPUInventory? = nil, probe: GPUProbe? = nil, cpuDevice: BackendEncodeDevice? = nil,
                 message: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }) {
         self.options = options
         self.profiler = profiler
         self.message = message
         self.preloadedCPU = cpuDevice
-        let inventory = options.mode == .forceCPU
-            ? GPUInventory(ordinals: [], description: nil, unavailableReason: "--force-cpu")
-            : (gpus ?? GPUInventory.current(environment: options.environment))
-        self.gpus = inventory
-        self.key = CostModelKey(machine: MachineIdentity.current(), gpu: inventory.description ?? "none",
-                                model: MachineIdentity.model(at: options.modelDirectory), engine: ColGrepVersion.string)
+        self.probe = probe ?? GPUProbe.forMode(options.mode, injected: gpus, environment: options.environment)
     }
 
     deinit {
@@ -86,6 +84,9 @@ public final class EncodeRouter {
     @discardableResult
     public func prepare(work: WorkSize) throws -> RoutingPlan {
         if let plan { return plan }
+        if options.mode == .auto, !probe.isProbed, let reason = cpuWinsWithoutProbing(work) {
+            return startCPUOnly(reason: reason, work: work)
+        }
         if options.mode == .forceGPU, gpus.count == 0 {
             throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device")
         }
@@ -197,8 +198,9 @@ public final class EncodeRouter {
         var actual = String(format: "routing actual: encode %.3f s", encodeSeconds)
         if let estimate = plan.estimatedSeconds { actual += String(format: " (estimated %.3f s)", estimate) }
         for device in stats {
-            actual += String(format: "; %@: %d tokens, %d batches, busy %.3f s, cold start %.3f s", device.device.id,
-                             device.tokens, device.batches, device.busySeconds, device.prepareSeconds)
+            // Swift strings never go through String(format:) (%@ is not memory-safe on Linux Foundation).
+            actual += "; \(device.device.id): " + String(format: "%d tokens, %d batches, busy %.3f s, cold start %.3f s",
+                                                           device.tokens, device.batches, device.busySeconds, device.prepareSeconds)
             if let failure = device.failure { actual += " (failed: \(failure))" }
         }
         profiler.note(actual)
@@ -207,6 +209,37 @@ public final class EncodeRouter {
     }
 
     // MARK: cost model
+
+    /// Why the CPU alone is the plan without even probing the GPUs (nil: probe). The last cost
+    /// model stored on this machine for this model (any GPU) says what a GPU's cold start costs,
+    /// probe included; a run the CPU finishes before that never opens the driver. Without any
+    /// stored model, a run smaller than a calibration is the CPU's too.
+    private func cpuWinsWithoutProbing(_ work: WorkSize) -> String? {
+        guard let hint = options.costModels.latest(machine: MachineIdentity.current(), model: MachineIdentity.model(at: options.modelDirectory),
+                                                   engine: ColGrepVersion.string) else {
+            return work.tokens <= Calibrator.cpu.totalTokens
+                ? "no cost model yet and the run (\(work.tokens) tokens) is smaller than a calibration: the CPU encodes it, GPUs not probed"
+                : nil
+        }
+        guard let gpuStart = hint.gpus.map({ $0.coldStartSeconds(kernelsCached: true) }).min() else { return nil }
+        let cpu = hint.cpu.with(threads: options.hostThreads).cost.batchSeconds(tokens: work.tokens)
+        guard cpu < gpuStart else { return nil }
+        return String(format: "the CPU needs about %.0f ms for the whole run, less than a GPU start (%.0f ms): GPUs not probed", cpu * 1000, gpuStart * 1000)
+    }
+
+    /// A CPU-only plan and scheduler (no GPU touched).
+    private func startCPUOnly(reason: String, work: WorkSize) -> RoutingPlan {
+        let cpuDevice = preloadedCPU ?? BackendEncodeDevice(processor: .cpu(threads: options.hostThreads),
+                                                            modelDirectory: options.modelDirectory, skipIDs: options.skipIDs)
+        let chosen = RoutingPlan(choice: .cpu, gpuCount: 0, cpuThreads: options.hostThreads, estimates: [:], reason: reason, exploresGPU: false)
+        plan = chosen
+        profiler.note(chosen.summary + " (work: \(work.sequences) sequences, \(work.tokens) tokens)")
+        devices.append(cpuDevice)
+        scheduler = EncodeScheduler(lanes: [EncodeLane(device: cpuDevice, end: .shortest, tokenBudget: options.cpuTokenBudget)],
+                                    policy: .requeue, profiler: profiler)
+        scheduler?.start()
+        return chosen
+    }
 
     /// The stored model for this key; else, when `calibrate` (auto with a GPU) and the run is larger
     /// than a calibration, a CPU calibration with the CPU device the run uses anyway, stored for

@@ -95,8 +95,12 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         case preparing(readyAt: Double)
         /// Encoding a batch; free at about this time.
         case busy(freeAt: Double)
-        /// Ready, waiting for work or leaving a batch to a faster busy device.
+        /// Ready and waiting for work (or about to look at the queue): it takes the next batch as
+        /// soon as it wakes, so others may leave work to it.
         case idle
+        /// Ready but leaving the next batch to a faster device. Others never wait on a deferring
+        /// lane, so two lanes can never wait on each other.
+        case deferring
         case failed
         case stopped
 
@@ -302,7 +306,9 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
                 continue
             }
             if let wake = leaveNextBatchUntil(lane: lane) {
+                states[lane] = .deferring
                 _ = condition.wait(until: Date(timeIntervalSinceNow: wake))
+                states[lane] = .idle
                 continue
             }
             let settings = lanes[lane]
@@ -329,6 +335,9 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
             switch states[other] {
             case .preparing(let readyAt) where readyAt > t: freeAt = readyAt
             case .busy(let at): freeAt = max(at, t)
+            // A ready device waiting for work wakes on the same broadcast as this lane; counting it
+            // as free keeps a slow lane from grabbing the first batch of a job before it looks.
+            case .idle: freeAt = t
             default: continue
             }
             if freeAt + cost.batchSeconds(tokens: tokens) < myFinish {

@@ -19,19 +19,40 @@ public struct GPUInventory: Sendable, Equatable {
         return "sm_" + description[open.upperBound..<close]
     }
 
-    /// Probes CUDA. `COLGREP_GPU_DEVICES` lists ordinals to use ("0,1"; "none" hides every GPU);
-    /// by default device 0.
+    /// Probes CUDA and applies the device selection of `COLGREP_GPU_DEVICES` (what `--devices`
+    /// sets): every visible GPU by default, after `CUDA_VISIBLE_DEVICES`.
     public static func current(environment env: [String: String] = ProcessInfo.processInfo.environment) -> GPUInventory {
-        let requested = env["COLGREP_GPU_DEVICES"]?.trimmingCharacters(in: .whitespaces).lowercased()
-        if requested == "none" {
-            return GPUInventory(ordinals: [], description: nil, unavailableReason: "COLGREP_GPU_DEVICES=none")
+        let selection: DeviceSelection
+        do {
+            selection = try DeviceSelection(parsing: env[DeviceSelection.environmentKey])
+        } catch {
+            return GPUInventory(ordinals: [], description: nil, unavailableReason: "\(error)")
+        }
+        if selection == .none {
+            return GPUInventory(ordinals: [], description: nil, unavailableReason: "\(DeviceSelection.environmentKey)=none")
         }
         switch CUDABackend.availability {
         case .unavailable(let reason):
             return GPUInventory(ordinals: [], description: nil, unavailableReason: reason)
         case .available(let detail):
-            let ordinals = requested.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } } ?? [0]
-            return GPUInventory(ordinals: ordinals.isEmpty ? [0] : ordinals, description: detail, unavailableReason: nil)
+            return resolve(selection, visible: CUDABackend.visibleDeviceCount, description: detail)
+        }
+    }
+
+    /// The inventory for `selection` when `visible` GPUs are visible (pure, so it is tested without GPUs).
+    public static func resolve(_ selection: DeviceSelection, visible: Int, description: String?) -> GPUInventory {
+        switch selection {
+        case .none:
+            return GPUInventory(ordinals: [], description: nil, unavailableReason: "\(DeviceSelection.environmentKey)=none")
+        case .all:
+            guard visible > 0 else { return GPUInventory(ordinals: [], description: nil, unavailableReason: "no CUDA device is visible") }
+            return GPUInventory(ordinals: Array(0..<visible), description: description, unavailableReason: nil)
+        case .ordinals(let wanted):
+            if let missing = wanted.first(where: { $0 >= visible }) {
+                return GPUInventory(ordinals: [], description: nil, unavailableReason:
+                    "GPU \(missing) was selected (--devices / \(DeviceSelection.environmentKey)) but \(visible) CUDA device(s) are visible (0..<\(visible); CUDA_VISIBLE_DEVICES renumbers them)")
+            }
+            return GPUInventory(ordinals: wanted, description: description, unavailableReason: nil)
         }
     }
 

@@ -13,7 +13,8 @@ public final class RoutedEncoder {
     public let modelDirectory: URL
     public let profiler: Profiler
     private let router: EncodeRouter
-    private let gpus: GPUInventory
+    private let probe: GPUProbe
+    private var gpus: GPUInventory { probe.inventory }
     private let hostThreads: Int
     private var gpuQueryEncoder: ColBERTEncoder?
 
@@ -29,16 +30,13 @@ public final class RoutedEncoder {
         cpuEncoder = try ColBERTEncoder(modelDirectory: modelDirectory, backend: CPUBackend(threads: self.hostThreads))
         let loadSeconds = ProfileClock.seconds(since: begin)
         profiler.add(stage: "model load", seconds: loadSeconds, device: "cpu")
-        let inventory = mode == .forceCPU
-            ? GPUInventory(ordinals: [], description: nil, unavailableReason: "--force-cpu")
-            : (gpus ?? GPUInventory.current(environment: environment))
-        self.gpus = inventory
+        probe = GPUProbe.forMode(mode, injected: gpus, environment: environment)
         var options = EncodeRouter.Options(mode: mode, modelDirectory: modelDirectory, skipIDs: cpuEncoder.skiplistIDs,
                                            hostThreads: self.hostThreads, environment: environment)
         if let costModels { options.costModels = costModels }
         let cpuDevice = BackendEncodeDevice(preloaded: cpuEncoder.model, threads: self.hostThreads, loadSeconds: loadSeconds,
                                             modelDirectory: modelDirectory, skipIDs: cpuEncoder.skiplistIDs)
-        router = EncodeRouter(options: options, profiler: profiler, gpus: inventory, cpuDevice: cpuDevice)
+        router = EncodeRouter(options: options, profiler: profiler, probe: probe, cpuDevice: cpuDevice)
     }
 
     deinit {
@@ -86,8 +84,7 @@ public final class RoutedEncoder {
     /// process that starts cold) or `--force-gpu` (strict).
     public func encodeQuery(_ text: String) throws -> HostMatrix {
         let ids = cpuEncoder.tokenizeQuery(text)
-        let choice = EncodeRouter.queryChoice(mode: mode, queryTokens: ids.count, costModel: loadedCostModel(), gpus: gpus,
-                                              kernelsCached: true, hostThreads: hostThreads)
+        let choice = queryChoice(tokens: ids.count)
         if choice == .cpu {
             return try profiler.measure("query encode", device: "cpu") { try cpuEncoder.encode(prepared: [ids], isQuery: true)[0] }
         }
@@ -118,6 +115,21 @@ public final class RoutedEncoder {
     /// Stops the devices and records the routing outcome in the profile.
     public func finish() {
         router.finish()
+    }
+
+    /// Auto asks the last stored cost model first, as if its GPUs were there: when even they would
+    /// not win, the GPUs are never probed (a one-shot query never pays for the driver).
+    private func queryChoice(tokens: Int) -> RoutingChoice {
+        if mode == .auto, !probe.isProbed {
+            let hint = router.options.costModels.latest(machine: MachineIdentity.current(), model: MachineIdentity.model(at: modelDirectory),
+                                                        engine: ColGrepVersion.string)
+            guard let hint, !hint.gpus.isEmpty else { return .cpu }
+            let assumed = GPUInventory(ordinals: Array(hint.gpus.indices), description: nil, unavailableReason: nil)
+            if EncodeRouter.queryChoice(mode: mode, queryTokens: tokens, costModel: hint, gpus: assumed,
+                                        kernelsCached: true, hostThreads: hostThreads) == .cpu { return .cpu }
+        }
+        return EncodeRouter.queryChoice(mode: mode, queryTokens: tokens, costModel: loadedCostModel(), gpus: gpus,
+                                        kernelsCached: true, hostThreads: hostThreads)
     }
 
     private func loadedCostModel() -> CostModel? {

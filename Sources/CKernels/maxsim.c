@@ -1,0 +1,425 @@
+// Late-interaction scoring kernels of PLAID search: the centroid-only approximate score from a u8
+// query × centroid table, and the fused residual MaxSim of an int8 query against packed 1-, 2- or 4-bit
+// residuals (no float decompression). Each has a portable scalar body and, on x86-64, an AVX2 body
+// chosen at run time; both compute the same integers and the same float operations in the same order,
+// so their results are bit-identical (the tests check this).
+#include "CKernels.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CKM_X86 1
+#else
+#define CKM_X86 0
+#endif
+
+// No fused multiply-add contraction: the scalar and SIMD bodies must round identically.
+#pragma STDC FP_CONTRACT OFF
+
+// MARK: - shared scalar pieces
+
+/// Sum of 8 lane accumulators in the fixed order the SIMD body uses too.
+static float reduce8(const float l[8]) { return ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7])); }
+
+/// 1 / ‖c + r‖ for a unit centroid c and r = a + b·u: ‖c + r‖² = 1 + 2(a·Σc + b·Σc·u) + Σ(a + b·u)².
+static float inverse_norm(const ck_residual_query *Q, float sum_c, float sum_cu, int32_t sum_u, int32_t sum_uu) {
+    float cr = Q->a * sum_c;
+    cr = cr + Q->b * sum_cu;
+    float rr = (float)Q->dim * Q->a * Q->a;
+    rr = rr + 2.0f * Q->a * Q->b * (float)sum_u;
+    rr = rr + Q->b * Q->b * (float)sum_uu;
+    float squared = 1.0f + 2.0f * cr;
+    squared = squared + rr;
+    return squared > 0 ? 1.0f / sqrtf(squared) : 0.0f;
+}
+
+/// One query token's score against one document token.
+static inline float token_score(float centroid_score, float offset, float scale, int32_t dot, float inverse) {
+    float t1 = centroid_score + offset;
+    float t2 = scale * (float)dot;
+    float t3 = t1 + t2;
+    return t3 * inverse;
+}
+
+/// Residual levels of one token, `dim` values, zero beyond `dim` up to `padded`.
+static void decode_scalar(const ck_residual_query *Q, const uint8_t *packed, uint8_t *u, long padded) {
+    long dim = Q->dim;
+    int bits = (int)Q->nbits;
+    int mask = (1 << bits) - 1;
+    for (long d = 0; d < dim; d++) {
+        long bit = d * bits;
+        u[d] = Q->lut[(packed[bit >> 3] >> (bit & 7)) & mask];
+    }
+    for (long d = dim; d < padded; d++) u[d] = 0;
+}
+
+/// Σc and Σc·u over 8 lanes (dimension d in lane d mod 8), reduced in the shared order.
+static void centroid_sums_scalar(const float *c, const uint8_t *u, long dim, float *sum_c, float *sum_cu) {
+    float lc[8] = {0}, lu[8] = {0};
+    for (long d = 0; d < dim; d++) {
+        lc[d & 7] = lc[d & 7] + c[d];
+        float product = c[d] * (float)u[d];
+        lu[d & 7] = lu[d & 7] + product;
+    }
+    *sum_c = reduce8(lc);
+    *sum_cu = reduce8(lu);
+}
+
+// MARK: - scalar bodies
+
+void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width) {
+    float high = 0;
+    for (long c = 0; c < k; c++)
+        for (long q = 0; q < nq; q++) high = scores[c * stride + q] > high ? scores[c * stride + q] : high;
+    float scale = high > 0 ? 255.0f / high : 0.0f;
+    for (long c = 0; c < k; c++) {
+        const float *row = scores + c * stride;
+        uint8_t *o = out + c * width;
+        for (long q = 0; q < nq; q++) {
+            float v = row[q] * scale + 0.5f;
+            o[q] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+        }
+        for (long q = nq; q < width; q++) o[q] = 0;
+    }
+}
+
+uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8_t *table, long width, long used) {
+    uint32_t total = 0;
+    for (long q = 0; q < used; q++) {
+        uint8_t best = 0;
+        for (long t = 0; t < count; t++) {
+            uint8_t v = table[(long)codes[t] * width + q];
+            if (v > best) best = v;
+        }
+        total += best;
+    }
+    (void)width;
+    return total;
+}
+
+/// Folds one document token into best[nq_padded].
+static void token_scalar(const ck_residual_query *Q, long code, const uint8_t *packed, uint8_t *u, float *best) {
+    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
+    decode_scalar(Q, packed, u, dp);
+    int32_t su = 0, suu = 0;
+    for (long d = 0; d < dim; d++) { su += u[d]; suu += (int32_t)u[d] * u[d]; }
+    float sc, scu;
+    centroid_sums_scalar(Q->centroids + code * dim, u, dim, &sc, &scu);
+    float inverse = inverse_norm(Q, sc, scu, su, suu);
+    const float *row = Q->ctable + code * nqp;
+    for (long q = 0; q < nqp; q++) {
+        const int8_t *qi = Q->q + q * dp;
+        int32_t dot = 0;
+        for (long d = 0; d < dim; d++) dot += (int32_t)qi[d] * u[d];
+        float s = token_score(row[q], Q->offset[q], Q->scale[q], dot, inverse);
+        if (s > best[q]) best[q] = s;
+    }
+}
+
+static float sum_best(const ck_residual_query *Q, const float *best) {
+    float sum = 0;
+    for (long q = 0; q < Q->nq; q++) sum += best[q];
+    return sum;
+}
+
+float ck_residual_maxsim_scalar(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
+                                float *best, uint8_t *u) {
+    long bytes = Q->dim * Q->nbits / 8;
+    for (long q = 0; q < Q->nq_padded; q++) best[q] = -INFINITY;
+    for (long t = 0; t < tokens; t++) token_scalar(Q, codes[t], packed + t * bytes, u, best);
+    return sum_best(Q, best);
+}
+
+void ck_residual_maxsim_batch_scalar(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
+                                     const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
+                                     float *out, uint8_t *u) {
+    long nqp = Q->nq_padded;
+    for (long i = 0; i < docs * nqp; i++) best[i] = -INFINITY;
+    for (long i = 0; i < count; i++) token_scalar(Q, codes[i], packed_of_token[i], u, best + (long)doc_of_token[i] * nqp);
+    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best + doc * nqp);
+}
+
+// MARK: - AVX2 bodies
+
+#if CKM_X86
+#define AVX2 __attribute__((target("avx2,fma")))
+
+AVX2 static uint32_t code_maxsum_u8_avx2(const uint16_t *codes, long count, const uint8_t *table, long width) {
+    uint32_t total = 0;
+    for (long w = 0; w < width; w += 32) {
+        const uint8_t *base = table + w;
+        __m256i m0 = _mm256_loadu_si256((const __m256i *)(base + (long)codes[0] * width));
+        __m256i m1 = m0;
+        long t = 1;
+        for (; t + 4 <= count; t += 4) {
+            if (t + 16 < count) {
+                _mm_prefetch((const char *)(base + (long)codes[t + 12] * width), _MM_HINT_T0);
+                _mm_prefetch((const char *)(base + (long)codes[t + 13] * width), _MM_HINT_T0);
+                _mm_prefetch((const char *)(base + (long)codes[t + 14] * width), _MM_HINT_T0);
+                _mm_prefetch((const char *)(base + (long)codes[t + 15] * width), _MM_HINT_T0);
+            }
+            __m256i a = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width));
+            __m256i b = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 1] * width));
+            __m256i c = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 2] * width));
+            __m256i d = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 3] * width));
+            m0 = _mm256_max_epu8(m0, _mm256_max_epu8(a, b));
+            m1 = _mm256_max_epu8(m1, _mm256_max_epu8(c, d));
+        }
+        for (; t < count; t++) m0 = _mm256_max_epu8(m0, _mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width)));
+        __m256i s = _mm256_sad_epu8(_mm256_max_epu8(m0, m1), _mm256_setzero_si256());
+        total += (uint32_t)(_mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 1) + _mm256_extract_epi64(s, 2)
+                            + _mm256_extract_epi64(s, 3));
+    }
+    return total;
+}
+
+/// Residual levels of one token into `u` (zero-padded to dim_padded), 32 dimensions per SIMD step
+/// for 4- and 1-bit codes, the scalar decoder for the rest.
+AVX2 static void decode_avx2(const ck_residual_query *Q, const uint8_t *packed, uint8_t *u) {
+    long dim = Q->dim, dp = Q->dim_padded;
+    long d = 0;
+    if (Q->nbits == 4) {
+        __m128i lut = _mm_loadu_si128((const __m128i *)Q->lut);
+        __m128i low = _mm_set1_epi8(0x0F);
+        for (; d + 32 <= dim; d += 32) {
+            __m128i x = _mm_loadu_si128((const __m128i *)(packed + d / 2));
+            __m128i lo = _mm_shuffle_epi8(lut, _mm_and_si128(x, low));
+            __m128i hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(x, 4), low));
+            _mm_storeu_si128((__m128i *)(u + d), _mm_unpacklo_epi8(lo, hi));
+            _mm_storeu_si128((__m128i *)(u + d + 16), _mm_unpackhi_epi8(lo, hi));
+        }
+    } else if (Q->nbits == 1) {
+        const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+        const __m256i bit = _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2, 4, 8, 16, 32, 64, (char)128,
+                                             1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2, 4, 8, 16, 32, 64, (char)128);
+        __m256i zero_level = _mm256_set1_epi8((char)Q->lut[0]);
+        __m256i one_level = _mm256_set1_epi8((char)Q->lut[1]);
+        for (; d + 32 <= dim; d += 32) {
+            int32_t word;
+            memcpy(&word, packed + d / 8, 4);
+            __m256i x = _mm256_shuffle_epi8(_mm256_set1_epi32(word), spread);
+            __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(x, bit), bit);
+            _mm256_storeu_si256((__m256i *)(u + d), _mm256_blendv_epi8(zero_level, one_level, set));
+        }
+    }
+    // A 16-dimension tail (48-d models) in one step; padding decodes to level lut[0], which must be 0.
+    if (d + 16 == dim && Q->lut[0] == 0) {
+        if (Q->nbits == 4) {
+            __m128i lut = _mm_loadu_si128((const __m128i *)Q->lut);
+            __m128i low = _mm_set1_epi8(0x0F);
+            __m128i x = _mm_loadl_epi64((const __m128i *)(packed + d / 2));
+            __m128i lo = _mm_shuffle_epi8(lut, _mm_and_si128(x, low));
+            __m128i hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(x, 4), low));
+            _mm_storeu_si128((__m128i *)(u + d), _mm_unpacklo_epi8(lo, hi));
+            d += 16;
+        } else if (Q->nbits == 1) {
+            uint16_t half;
+            memcpy(&half, packed + d / 8, 2);
+            __m128i x = _mm_shuffle_epi8(_mm_set1_epi16((short)half),
+                                         _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1));
+            __m128i bit = _mm_setr_epi8(1, 2, 4, 8, 16, 32, 64, (char)128, 1, 2, 4, 8, 16, 32, 64, (char)128);
+            __m128i set = _mm_cmpeq_epi8(_mm_and_si128(x, bit), bit);
+            _mm_storeu_si128((__m128i *)(u + d), _mm_and_si128(set, _mm_set1_epi8((char)Q->lut[1])));
+            d += 16;
+        }
+    }
+    int bits = (int)Q->nbits;
+    int mask = (1 << bits) - 1;
+    for (; d < dim; d++) {
+        long b = d * bits;
+        u[d] = Q->lut[(packed[b >> 3] >> (b & 7)) & mask];
+    }
+    for (; d < dp; d++) u[d] = 0;
+}
+
+/// The query regrouped for the token loop: for each group of 4 dimensions g and block j of 8 query
+/// tokens, 32 bytes = 8 tokens × their 4 int8 values, so one maddubs against the document token's 4
+/// levels (broadcast) yields partial dot products of 8 query tokens at once and no horizontal sums are
+/// needed. Caller frees.
+static int8_t *group_query(const ck_residual_query *Q) {
+    long nqb = Q->nq_padded / 8, groups = (Q->dim + 3) / 4, dp = Q->dim_padded;
+    int8_t *g = malloc((size_t)(nqb * groups * 32));
+    if (!g) return NULL;
+    for (long gi = 0; gi < groups; gi++)
+        for (long j = 0; j < nqb; j++)
+            for (long l = 0; l < 8; l++)
+                for (long b = 0; b < 4; b++) g[((gi * nqb + j) * 8 + l) * 4 + b] = Q->q[(j * 8 + l) * dp + 4 * gi + b];
+    return g;
+}
+
+/// Dot products of NB blocks of 8 query tokens (from block j0) with the token's levels `u`, then
+/// their scores folded into best. Levels ≤ 63: a maddubs lane is ≤ 2·63·127, two of them fit in int16.
+#define BLOCK_LOOP(NB)                                                                                       \
+    do {                                                                                                     \
+        __m256i acc[NB];                                                                                     \
+        for (int jj = 0; jj < (NB); jj++) acc[jj] = _mm256_setzero_si256();                                  \
+        long g = 0;                                                                                          \
+        for (; g + 2 <= groups; g += 2) {                                                                    \
+            int32_t w0, w1;                                                                                  \
+            memcpy(&w0, u + 4 * g, 4);                                                                       \
+            memcpy(&w1, u + 4 * g + 4, 4);                                                                   \
+            __m256i b0 = _mm256_set1_epi32(w0), b1 = _mm256_set1_epi32(w1);                                  \
+            const int8_t *r0 = qg + (g * nqb + j0) * 32, *r1 = qg + ((g + 1) * nqb + j0) * 32;              \
+            for (int jj = 0; jj < (NB); jj++) {                                                              \
+                __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(b0, _mm256_loadu_si256((const __m256i *)(r0 + 32 * jj))), \
+                                             _mm256_maddubs_epi16(b1, _mm256_loadu_si256((const __m256i *)(r1 + 32 * jj)))); \
+                acc[jj] = _mm256_add_epi32(acc[jj], _mm256_madd_epi16(p, ones16));                          \
+            }                                                                                                \
+        }                                                                                                    \
+        if (g < groups) {                                                                                    \
+            int32_t w0;                                                                                      \
+            memcpy(&w0, u + 4 * g, 4);                                                                       \
+            __m256i b0 = _mm256_set1_epi32(w0);                                                              \
+            const int8_t *r0 = qg + (g * nqb + j0) * 32;                                                     \
+            for (int jj = 0; jj < (NB); jj++)                                                                \
+                acc[jj] = _mm256_add_epi32(acc[jj], _mm256_madd_epi16(                                       \
+                    _mm256_maddubs_epi16(b0, _mm256_loadu_si256((const __m256i *)(r0 + 32 * jj))), ones16)); \
+        }                                                                                                    \
+        for (int jj = 0; jj < (NB); jj++) {                                                                  \
+            long qb = (j0 + jj) * 8;                                                                         \
+            __m256 dot = _mm256_cvtepi32_ps(acc[jj]);                                                        \
+            __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->offset + qb));          \
+            __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->scale + qb), dot);                                  \
+            __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);                                           \
+            /* max_ps(s, best) = s > best ? s : best, as the scalar body. */                                 \
+            _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));                      \
+        }                                                                                                    \
+    } while (0)
+
+#define PREFETCH_AHEAD 6
+
+static inline void prefetch_lines(const void *p, long bytes) {
+    for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
+}
+
+static inline void prefetch_token(const ck_residual_query *Q, long code, long centroid_bytes, long table_bytes) {
+    prefetch_lines(Q->centroids + code * Q->dim, centroid_bytes);
+    prefetch_lines(Q->ctable + code * Q->nq_padded, table_bytes);
+}
+
+/// Folds one document token into best[nq_padded] (the AVX2 twin of token_scalar).
+AVX2 static inline void token_avx2(const ck_residual_query *Q, const int8_t *qg, long code, const uint8_t *packed, uint8_t *u,
+                                   float *best) {
+    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
+    long chunks = dp / 32;
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    decode_avx2(Q, packed, u);
+    // Σu and Σu² (levels ≤ 63, so u·u pairs fit int16).
+    __m256i su = _mm256_setzero_si256(), suu = _mm256_setzero_si256();
+    for (long k = 0; k < chunks; k++) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
+        su = _mm256_add_epi64(su, _mm256_sad_epu8(x, _mm256_setzero_si256()));
+        suu = _mm256_add_epi32(suu, _mm256_madd_epi16(_mm256_maddubs_epi16(x, x), ones16));
+    }
+    int32_t sum_u = (int32_t)(_mm256_extract_epi64(su, 0) + _mm256_extract_epi64(su, 1) + _mm256_extract_epi64(su, 2)
+                              + _mm256_extract_epi64(su, 3));
+    int32_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, suu);
+    int32_t sum_uu = lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
+    // Σc and Σc·u, lane d mod 8, as the scalar body.
+    const float *c = Q->centroids + code * dim;
+    __m256 lc = _mm256_setzero_ps(), lu = _mm256_setzero_ps();
+    long d = 0;
+    for (; d + 8 <= dim; d += 8) {
+        __m256 cv = _mm256_loadu_ps(c + d);
+        __m128i u8 = _mm_loadl_epi64((const __m128i *)(u + d));
+        __m256 uv = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u8));
+        lc = _mm256_add_ps(lc, cv);
+        lu = _mm256_add_ps(lu, _mm256_mul_ps(cv, uv));
+    }
+    float fc[8], fu[8];
+    _mm256_storeu_ps(fc, lc);
+    _mm256_storeu_ps(fu, lu);
+    for (; d < dim; d++) {
+        fc[d & 7] = fc[d & 7] + c[d];
+        float product = c[d] * (float)u[d];
+        fu[d & 7] = fu[d & 7] + product;
+    }
+    float inverse = inverse_norm(Q, reduce8(fc), reduce8(fu), sum_u, sum_uu);
+    __m256 inv = _mm256_set1_ps(inverse);
+    const float *row = Q->ctable + code * nqp;
+    long nqb = nqp / 8, groups = (dim + 3) / 4;
+    for (long j0 = 0; j0 < nqb; j0 += 4) {
+        switch (nqb - j0) {
+        case 1: BLOCK_LOOP(1); break;
+        case 2: BLOCK_LOOP(2); break;
+        case 3: BLOCK_LOOP(3); break;
+        default: BLOCK_LOOP(4); break;
+        }
+    }
+}
+
+AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
+                                       float *best, uint8_t *u) {
+    long nqp = Q->nq_padded;
+    long bytes = Q->dim * Q->nbits / 8;
+    int8_t *qg = group_query(Q);
+    if (!qg) return ck_residual_maxsim_scalar(Q, codes, packed, tokens, best, u);
+    for (long q = 0; q < nqp; q += 8) _mm256_storeu_ps(best + q, _mm256_set1_ps(-INFINITY));
+    // Centroid rows and table rows are read at random (megabytes for K = 8192): fetch them a few
+    // tokens ahead so the misses overlap instead of stalling one by one.
+    long centroid_bytes = Q->dim * (long)sizeof(float), table_bytes = nqp * (long)sizeof(float);
+    for (long t = 0; t < tokens && t < PREFETCH_AHEAD; t++) prefetch_token(Q, codes[t], centroid_bytes, table_bytes);
+    for (long t = 0; t < tokens; t++) {
+        if (t + PREFETCH_AHEAD < tokens) prefetch_token(Q, codes[t + PREFETCH_AHEAD], centroid_bytes, table_bytes);
+        token_avx2(Q, qg, codes[t], packed + t * bytes, u, best);
+    }
+    free(qg);
+    return sum_best(Q, best);
+}
+
+AVX2 static void residual_maxsim_batch_avx2(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
+                                            const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
+                                            float *out, uint8_t *u) {
+    long nqp = Q->nq_padded;
+    int8_t *qg = group_query(Q);
+    if (!qg) {
+        ck_residual_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
+        return;
+    }
+    for (long i = 0; i < docs * nqp; i += 8) _mm256_storeu_ps(best + i, _mm256_set1_ps(-INFINITY));
+    for (long i = 0; i < count; i++) {
+        if (i + 8 < count) {
+            _mm_prefetch((const char *)packed_of_token[i + 8], _MM_HINT_T0);
+            _mm_prefetch((const char *)(best + (long)doc_of_token[i + 8] * nqp), _MM_HINT_T0);
+        }
+        token_avx2(Q, qg, codes[i], packed_of_token[i], u, best + (long)doc_of_token[i] * nqp);
+    }
+    free(qg);
+    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best + doc * nqp);
+}
+#endif
+
+// MARK: - dispatch
+
+uint32_t ck_code_maxsum_u8(const uint16_t *codes, long count, const uint8_t *table, long width, long used) {
+    if (count <= 0) return 0;
+#if CKM_X86
+    if (ck_has_avx2() && width % 32 == 0) return code_maxsum_u8_avx2(codes, count, table, width);
+#endif
+    return ck_code_maxsum_u8_scalar(codes, count, table, width, used);
+}
+
+void ck_residual_maxsim_batch(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
+                              const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out,
+                              uint8_t *u) {
+#if CKM_X86
+    if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
+        residual_maxsim_batch_avx2(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
+        return;
+    }
+#endif
+    ck_residual_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
+}
+
+float ck_residual_maxsim(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
+                         float *best, uint8_t *u) {
+#if CKM_X86
+    if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0)
+        return residual_maxsim_avx2(Q, codes, packed, tokens, best, u);
+#endif
+    return ck_residual_maxsim_scalar(Q, codes, packed, tokens, best, u);
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// The GPU inventory, probed on first use. Probing loads the driver and opens a context (200–300 ms
+/// on an H100 machine), which a run or a query that the CPU finishes sooner must never pay: the
+/// router first consults the last stored cost model and probes only when a GPU could win.
+public final class GPUProbe: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: GPUInventory?
+    private let make: @Sendable () -> GPUInventory
+
+    /// Probes with `make` on first use.
+    public init(_ make: @escaping @Sendable () -> GPUInventory) {
+        self.make = make
+    }
+
+    /// An inventory known already (tests, `--force-cpu`).
+    public convenience init(fixed inventory: GPUInventory) {
+        self.init { inventory }
+        value = inventory
+    }
+
+    /// The inventory for `mode`: none under `--force-cpu`, else `injected` or a lazy probe of the
+    /// environment's selection.
+    public static func forMode(_ mode: AccelerationMode, injected: GPUInventory?, environment: [String: String]) -> GPUProbe {
+        if mode == .forceCPU { return GPUProbe(fixed: GPUInventory(ordinals: [], description: nil, unavailableReason: "--force-cpu")) }
+        if let injected { return GPUProbe(fixed: injected) }
+        return GPUProbe { GPUInventory.current(environment: environment) }
+    }
+
+    public var inventory: GPUInventory {
+        lock.lock()
+        defer { lock.unlock() }
+        if let value { return value }
+        let probed = make()
+        value = probed
+        return probed
+    }
+
+    /// Whether the probe has run (or the inventory was given).
+    public var isProbed: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return value != nil
+    }
+}

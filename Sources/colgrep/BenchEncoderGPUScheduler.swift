@@ -1,0 +1,73 @@
+import ArgumentParser
+import ColGrep
+import Encoder
+import Foundation
+import Tensor
+
+/// The N-device code path against the direct single-GPU path (issue #9): the same sequences
+/// encoded (a) by one thread calling the CUDA device's `encode` batch after batch, and (b) through
+/// `EncodeScheduler` with `lanes` CUDA lanes on the same GPU (one lane is the product's single-GPU
+/// indexing path; several lanes stand in for several GPUs and overlap one lane's host work with
+/// another's device work). Both include the skiplist, the per-sequence split and the downloads.
+struct SchedulerComparison {
+    let modelDirectory: URL
+    let sequences: [[Int32]]
+    let budget: Int
+    let ordinal: Int
+    let repeats: Int
+
+    func run(lanes laneCounts: [Int]) throws -> [String: Any] {
+        let tokens = sequences.reduce(0) { $0 + $1.count }
+        // Length-sorted, as the scheduler's GPU end takes them.
+        let order = sequences.indices.sorted { sequences[$0].count > sequences[$1].count }
+        var batches: [[[Int32]]] = [], current: [[Int32]] = [], used = 0
+        for index in order {
+            if used + sequences[index].count > budget, !current.isEmpty { batches.append(current); current = []; used = 0 }
+            current.append(sequences[index]); used += sequences[index].count
+        }
+        if !current.isEmpty { batches.append(current) }
+
+        let direct = BackendEncodeDevice(processor: .cuda(ordinal: ordinal), modelDirectory: modelDirectory, skipIDs: [], kernelCache: nil)
+        try direct.prepare()
+        for batch in batches.prefix(4) { _ = try direct.encode(batch) }
+        let counts = laneCounts.filter { $0 > 0 }
+        let schedulers = try counts.map { count -> EncodeScheduler<[Int32], HostMatrix> in
+            let lanes = (0..<count).map { _ in
+                EncodeLane<[Int32], HostMatrix>(device: BackendEncodeDevice(processor: .cuda(ordinal: ordinal), modelDirectory: modelDirectory,
+                                                                            skipIDs: [], kernelCache: nil),
+                                                end: .longest, tokenBudget: budget)
+            }
+            let scheduler = EncodeScheduler(lanes: lanes, policy: .failRun, profiler: Profiler(enabled: false))
+            let warm = try scheduler.encode(Array(sequences.prefix(64)), length: \.count)
+            guard warm.outputs.count == min(64, sequences.count) else { throw ValidationError("scheduler lost sequences") }
+            return scheduler
+        }
+        defer { schedulers.forEach { $0.stop() } }
+        // Passes alternate between the paths, so clock and thermal drift hit every path alike.
+        var directRates: [Double] = [], schedulerRates = [[Double]](repeating: [], count: counts.count)
+        for _ in 0..<repeats {
+            var start = ContinuousClock.now
+            for batch in batches { _ = try direct.encode(batch) }
+            directRates.append(Double(tokens) / seconds(ContinuousClock.now - start))
+            for (index, scheduler) in schedulers.enumerated() {
+                start = ContinuousClock.now
+                let result = try scheduler.encode(sequences, length: \.count)
+                guard result.outputs.count == sequences.count else { throw ValidationError("scheduler lost sequences") }
+                schedulerRates[index].append(Double(tokens) / seconds(ContinuousClock.now - start))
+            }
+        }
+        let directRate = median(directRates)
+        var report: [String: Any] = ["tokens": tokens, "batches": batches.count, "direct_one_thread_tok_s": directRate, "direct_all_tok_s": directRates]
+        for (index, count) in counts.enumerated() {
+            report["scheduler_\(count)_lanes_tok_s"] = median(schedulerRates[index])
+            report["scheduler_\(count)_lanes_all_tok_s"] = schedulerRates[index]
+            report["scheduler_\(count)_lanes_vs_direct"] = median(schedulerRates[index]) / directRate
+        }
+        return report
+    }
+
+    private func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted[sorted.count / 2]
+    }
+}

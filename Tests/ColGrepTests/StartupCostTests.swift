@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+/// A one-shot search pays only for what it uses (issue #6, startup cost): no index file is rewritten by
+/// a search, a pattern-only search never loads the model, and the offline-fallback notice of an
+/// unobtainable default model is printed once, not on every call. Drives the built binary.
+@Suite(.serialized) struct StartupCostTests {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-startup-\(UUID().uuidString.prefix(8))")
+    var data: URL { base.appendingPathComponent("data") }
+    var project: URL { base.appendingPathComponent("proj") }
+
+    var ready: Bool {
+        BuiltBinary.url != nil && FileManager.default.fileExists(atPath: BuiltBinary.packageRoot
+            .appendingPathComponent(".deps/models/all-MiniLM-L6-v2/config.json").path)
+    }
+
+    /// Runs colgrep in the project with its own data dir, caches and an unreachable Hub endpoint.
+    func colgrep(_ args: [String], env: [String: String] = [:]) throws -> BuiltBinary.Run {
+        let p = Process()
+        p.executableURL = BuiltBinary.url!
+        p.arguments = args
+        p.currentDirectoryURL = project
+        var environment = ProcessInfo.processInfo.environment
+        environment["COLGREP_DATA_DIR"] = data.path
+        environment["COLGREP_FALLBACK_MODEL"] = BuiltBinary.packageRoot.appendingPathComponent(".deps/models/all-MiniLM-L6-v2").path
+        environment["XDG_CACHE_HOME"] = base.appendingPathComponent("cache").path
+        environment["HF_HUB_CACHE"] = base.appendingPathComponent("hf").path
+        environment["HF_ENDPOINT"] = "http://127.0.0.1:9"
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return BuiltBinary.Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func writeProject() throws {
+        let files = [
+            "net/retry.py": "def fetch_with_retry(url, attempts=3):\n    \"\"\"Retry with exponential backoff.\"\"\"\n    for i in range(attempts):\n        pass\n",
+            "cart/total.js": "// Cart total with tax.\nfunction cartTotal(items, taxRate) {\n  return items.length * (1 + taxRate);\n}\n",
+            "cart/tax.js": "function taxFor(total) {\n  const rate = 0.2; // flat rate\n  return total * rate;\n}\n",
+        ]
+        for (path, text) in files {
+            let url = project.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// Modification time and bytes of every file of the index folder.
+    func indexSnapshot() throws -> [String: String] {
+        let indices = data.appendingPathComponent("indices")
+        var out: [String: String] = [:]
+        let walker = FileManager.default.enumerator(at: indices, includingPropertiesForKeys: [.contentModificationDateKey, .isRegularFileKey])
+        while let url = walker?.nextObject() as? URL {
+            let values = try url.resourceValues(forKeys: [.contentModificationDateKey, .isRegularFileKey])
+            // stats.json counts searches (by design); SQLite's -wal/-shm are its reader coordination files.
+            let name = url.lastPathComponent
+            guard values.isRegularFile == true, name != "stats.json", name != ".lock", !name.hasSuffix("-wal"), !name.hasSuffix("-shm") else { continue }
+            let bytes = (try? Data(contentsOf: url)) ?? Data()
+            out[url.path] = "\(values.contentModificationDate?.timeIntervalSince1970 ?? 0) \(bytes.count) \(bytes.hashValue)"
+        }
+        return out
+    }
+
+    @Test func searchesRewriteNothingPatternSearchesSkipTheModelAndTheNoticeShowsOnce() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+
+        // The default model (a Hub id) cannot be fetched: the first call says so and falls back…
+        let first = try colgrep(["init", "."])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("using the offline fallback all-MiniLM-L6-v2"), "\(first.stderr)")
+        // …later calls do not repeat it (and do not retry the network).
+        let search = try colgrep(["cart total with tax"])
+        #expect(search.status == 0 && search.stdout.contains("cart/total.js"), "\(search.stdout)\(search.stderr)")
+        #expect(!search.stderr.contains("offline fallback"), "\(search.stderr)")
+
+        // Searching an up-to-date index writes no index file (state, project, store, vectors).
+        let before = try indexSnapshot()
+        #expect(before.keys.contains { $0.hasSuffix("state.json") } && before.keys.contains { $0.hasSuffix("project.json") })
+        let again = try colgrep(["retry with backoff"])
+        #expect(again.status == 0 && again.stdout.contains("net/retry.py"))
+        #expect(try indexSnapshot() == before)
+
+        // A pattern alone needs no model, and still lists every matching unit.
+        let pattern = try colgrep(["-e", "rate"])
+        #expect(pattern.status == 0, "\(pattern.stderr)")
+        #expect(!pattern.stderr.contains("Model:"), "model loaded for a pattern-only search: \(pattern.stderr)")
+        #expect(pattern.stdout.contains("cart/total.js:2:function cartTotal(items, taxRate) {"), "\(pattern.stdout)")
+        #expect(pattern.stdout.contains("cart/tax.js:2:const rate = 0.2; // flat rate"), "\(pattern.stdout)")
+        #expect(!pattern.stdout.contains("net/retry.py"))
+    }
+}
