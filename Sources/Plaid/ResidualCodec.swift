@@ -63,9 +63,37 @@ struct ResidualCodec: Sendable {
         residuals.sort()
         let buckets = 1 << config.nbits
         let cutoffs = (1..<buckets).map { quantile(residuals, Double($0) / Double(buckets)) }
-        let weights = (0..<buckets).map { quantile(residuals, (Double($0) + 0.5) / Double(buckets)) }
+        let weights = bucketMeans(sorted: residuals, cutoffs: cutoffs)
         stages.lap("bucket quantiles")
         return ResidualCodec(dim: dim, nbits: config.nbits, centroids: centroids, cutoffs: cutoffs, weights: weights)
+    }
+
+    /// The reconstruction value of each bucket: the mean of the training residuals that fall in it
+    /// (the squared-error optimum for those cutoffs; the reference's mid-bucket quantile sits inside
+    /// the outer buckets' tails and shrinks them). A bucket no value falls in gets its cutoffs' middle.
+    static func bucketMeans(sorted: [Float], cutoffs: [Float]) -> [Float] {
+        var weights: [Float] = []
+        var start = 0
+        for bucket in 0...cutoffs.count {
+            // The values with exactly `bucket` cutoffs strictly below them (as `quantize` buckets them).
+            var end = start
+            if bucket < cutoffs.count {
+                while end < sorted.count, sorted[end] <= cutoffs[bucket] { end += 1 }
+            } else {
+                end = sorted.count
+            }
+            if end > start {
+                var sum = 0.0
+                for i in start..<end { sum += Double(sorted[i]) }
+                weights.append(Float(sum / Double(end - start)))
+            } else {
+                let low = bucket > 0 ? cutoffs[bucket - 1] : cutoffs.first ?? 0
+                let high = bucket < cutoffs.count ? cutoffs[bucket] : cutoffs.last ?? 0
+                weights.append((low + high) / 2)
+            }
+            start = end
+        }
+        return weights
     }
 
     /// NumPy's default (linear interpolation) quantile of sorted values.

@@ -3,8 +3,11 @@ import Tensor
 /// Hierarchical token pooling as ColGREP applies it to each document before indexing.
 ///
 /// Row 0 (`[CLS]`) is kept unchanged; the other `m` rows are grouped into `max(1, m / factor)` clusters
-/// by Ward linkage on cosine distance, and each cluster is replaced by the mean of its rows (not
-/// re-normalised). Like the reference, merges are taken in nearest-neighbour-chain creation order
+/// by Ward linkage on cosine distance, and each cluster is replaced by the mean of its rows,
+/// re-normalised to unit length. (The reference keeps the shorter means, but its index decompresses
+/// every vector normalised, so unit means change nothing it ranks by; they let exact MaxSim over the
+/// pooled vectors agree with the index, and spare the residual codec from encoding the lost length.)
+/// Like the reference, merges are taken in nearest-neighbour-chain creation order
 /// (not sorted by height) and cluster labels follow first appearance in row order.
 ///
 /// Unlike the reference, which allocates a dense `(2n−1)²` `f64` matrix per document, this keeps one
@@ -60,8 +63,10 @@ public enum TokenPooler {
                     for j in 0..<dim { target[j] += source[j] }
                 }
                 for c in 0..<clusters {
-                    let inverse = 1 / counts[c]
                     let target = out.baseAddress! + (1 + c) * dim
+                    let norm = LinearAlgebra.dot(target, target, count: dim).squareRoot()
+                    // A zero sum (opposite rows) stays zero, as a zero mean would.
+                    let inverse = norm > 0 && norm.isFinite ? 1 / norm : 1 / counts[c]
                     for j in 0..<dim { target[j] *= inverse }
                 }
             }
