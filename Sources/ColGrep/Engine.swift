@@ -1,4 +1,5 @@
 import Foundation
+import Plaid
 
 /// The product facade the CLI talks to: index management, status, stats, settings-related actions.
 /// Indexing and search live in `Indexer` and `Searcher`; this type wires them to data paths and config.
@@ -16,7 +17,9 @@ public final class Engine {
     public var catalog: IndexCatalog { IndexCatalog(paths: paths) }
 
     /// `status` text (reference §2.6).
-    public func statusText(path: String, model: String?) throws -> String {
+    /// With `verify`, every index file's checksum is checked (opening trusts files unchanged since
+    /// they were written); a damaged index is an error that says how to rebuild it.
+    public func statusText(path: String, model: String?, verify: Bool = false) throws -> String {
         let model = config.model(override: model)
         let (abs, _) = try PathResolver.canonical(path)
         let location = catalog.locate(path: abs, model: model)
@@ -31,6 +34,14 @@ public final class Engine {
         out += building
             ? "The first build was interrupted; the next search or `colgrep init` resumes it.\n"
             : "Search with `colgrep \"<query>\"`; the index updates itself before each search.\n"
+        if verify, !building, FileManager.default.fileExists(atPath: location.layout.vectorDirectory.path) {
+            do {
+                try PlaidIndex.verify(at: location.layout.vectorDirectory)
+            } catch {
+                throw ColGrepError.corrupt("\(location.layout.vectorDirectory.path): \(error). Rebuild it with `colgrep clear \(abs)` and `colgrep init \(abs)`.")
+            }
+            out += "Verified: every index file matches its checksum.\n"
+        }
         return out
     }
 

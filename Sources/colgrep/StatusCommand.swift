@@ -16,12 +16,15 @@ struct StatusCommand: ParsableCommand {
     @Option(name: .customLong("model"), help: "Model id (default: the configured model).")
     var model: String?
 
+    @Flag(name: .customLong("verify"), help: "Check every index file's checksum (searches trust files unchanged since written).")
+    var verify = false
+
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
         try runReportingErrors {
             let engine = try Engine()
-            print(try engine.statusText(path: path, model: model), terminator: "")
+            print(try engine.statusText(path: path, model: model, verify: verify), terminator: "")
         }
     }
 }
