@@ -15,11 +15,14 @@ final class EncodePipeline: @unchecked Sendable {
     private let inFlight = DispatchSemaphore(value: 2)
     private let errorLock = NSLock()
     private var writeError: Error?
+    /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
+    private let keywordOnly: Bool
 
-    init(indexer: ProjectIndexer, store: MetadataStore, plaid: PlaidIndex?) {
+    init(indexer: ProjectIndexer, store: MetadataStore, plaid: PlaidIndex?, keywordOnly: Bool = false) {
         self.indexer = indexer
         self.store = store
         self.plaid = plaid
+        self.keywordOnly = keywordOnly
     }
 
     /// Encodes and stores `units` under `ids` (same order); returns when everything is on disk.
@@ -30,7 +33,8 @@ final class EncodePipeline: @unchecked Sendable {
             let end = min(units.count, start + chunk)
             let slice = Array(units[start..<end])
             let sliceIDs = Array(ids[start..<end])
-            let vectors = try encode(slice)
+            let vectors = keywordOnly ? [] : try encode(slice)
+            if keywordOnly { indexer.progress.advance(units: slice.count, tokens: 0) }
             inFlight.wait()
             writer.async { [self] in
                 defer { inFlight.signal() }
@@ -85,6 +89,10 @@ final class EncodePipeline: @unchecked Sendable {
     }
 
     private func write(units: [CodeUnit], ids: [Int64], vectors: [HostMatrix]) throws {
+        if keywordOnly {
+            try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
+            return
+        }
         let documents = zip(ids, vectors).map { (id: $0.0, vectors: $0.1) }
         let backend = try indexer.model.computeBackend()
         if let plaid {
