@@ -70,9 +70,9 @@ func splitIdentifiers(_ text: String) -> [String] {
         var exact = [unit(1, "src/http_client.py", score: 2), unit(2, "src/zz.py", score: 1), unit(3, "src/client.py", score: 1)]
         ranker.applyStemBoost(&exact, query: "the client")
         // `http_client` is half covered by the query: halfway between the prefix and the full boost.
-        #expect(abs(exact[0].score - (2 + 0.5 * 2)) < 1e-9)
+        #expect(abs(exact[0].score - (2 + 0.3 * 2)) < 1e-9)
         #expect(exact[1].score == 1)
-        #expect(abs(exact[2].score - (1 + 0.8 * 2)) < 1e-9)
+        #expect(abs(exact[2].score - (1 + 0.4 * 2)) < 1e-9)
         var prefix = [unit(1, "src/interceptormanager.ts", score: 1)]
         ranker.applyStemBoost(&prefix, query: "interceptor")
         #expect(abs(prefix[0].score - 1.2) < 1e-9)
@@ -84,13 +84,17 @@ func splitIdentifiers(_ text: String) -> [String] {
         var pool = [unit(1, "lang3/StringUtils.java", score: 1), unit(2, "node/ObjectNode.java", score: 1),
                     unit(3, "node/ArrayNode.java", score: 1), unit(4, "lang3/Validate.java", score: 1)]
         ranker.applyStemBoost(&pool, query: "mutable object node and string utils")
-        #expect(abs(pool[0].score - 1.8) < 1e-9, "both parts of StringUtils covered: full boost")
-        #expect(abs(pool[1].score - 1.8) < 1e-9)
-        #expect(abs(pool[2].score - 1.5) < 1e-9, "`node` covers half of ArrayNode")
+        #expect(abs(pool[0].score - 1.4) < 1e-9, "both parts of StringUtils covered: full boost")
+        #expect(abs(pool[1].score - 1.4) < 1e-9)
+        #expect(abs(pool[2].score - 1.3) < 1e-9, "`node` covers half of ArrayNode")
         #expect(pool[3].score == 1)
-        #expect(abs(ranker.stemBoost(stem: "StringUtils", queryVariants: ["string"]) - 0.5) < 1e-9)
+        #expect(abs(ranker.stemBoost(stem: "StringUtils", queryVariants: ["string"]) - 0.3) < 1e-9)
         #expect(abs(ranker.stemBoost(stem: "stringutils", queryVariants: ["string"]) - 0.2) < 1e-9, "one word: prefix only")
-        #expect(abs(ranker.stemBoost(stem: "StringUtils", queryVariants: ["stringutils"]) - 0.8) < 1e-9, "whole stem")
+        #expect(abs(ranker.stemBoost(stem: "StringUtils", queryVariants: ["stringutils"]) - 0.4) < 1e-9, "whole stem")
+        // Keyword-only rankings use the larger stem boost tuned for them.
+        let keywordOnly = Ranker(knobs: RankingKnobs().forKeywordOnly, tokenize: splitIdentifiers)
+        #expect(abs(keywordOnly.stemBoost(stem: "StringUtils", queryVariants: ["string"]) - 0.5) < 1e-9)
+        #expect(abs(keywordOnly.stemBoost(stem: "StringUtils", queryVariants: ["stringutils"]) - 0.8) < 1e-9)
     }
 
     @Test func definitionExactNameBeatsTokenOverlap() {
@@ -140,8 +144,9 @@ func splitIdentifiers(_ text: String) -> [String] {
 
     @Test func knobsFromEnvironment() {
         let k = RankingKnobs.fromEnvironment(["COLGREP_DEF_BOOST": "0.5", "COLGREP_STRONG_PENALTY": "0.1", "COLGREP_STEM_STOPWORDS": "0",
-                                              "COLGREP_DEF_EXACT_BOOST": "2"])
-        #expect(k.definitionBoost == 0.5 && k.strongPenalty == 0.1 && !k.stemStopwords && k.stemBoost == 0.80 && k.definitionExactBoost == 2)
+                                              "COLGREP_DEF_EXACT_BOOST": "2", "COLGREP_FTS_STEM_BOOST": "0.9"])
+        #expect(k.definitionBoost == 0.5 && k.strongPenalty == 0.1 && !k.stemStopwords && k.stemBoost == 0.40 && k.definitionExactBoost == 2)
+        #expect(k.forKeywordOnly.stemBoost == 0.9 && RankingKnobs().forKeywordOnly.stemBoost == 0.80)
     }
 }
 
