@@ -4,8 +4,11 @@
 #   EVAL_DIR   the eval folder (repos-dev.json, annotations/, score.py); default ../shared/eval or /work/shared/eval
 #   EVAL_OUT   where score.py's JSON goes (default /tmp/colgrep-eval-MODE.json)
 #   COLGREP_DATA_DIR  index folder for the eval (default /tmp/colgrep-eval-data)
+#   COLGREP_EVAL_FLAGS extra query flags (e.g. --code-only)
 # The checkouts must exist first (see the eval README: materialize.py). The hybrid run (re)builds
-# each repo's index; the fts and semantic runs reuse it (their index command is an up-to-date check).
+# each repo's index; the semantic run reuses it (its index command is an up-to-date check). The fts
+# run builds keyword-only indexes (hidden `init --fts-only`: parsing only, no model) in their own
+# data folder ($COLGREP_DATA_DIR-fts), so FTS tuning never waits for encoding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:?usage: eval-dev.sh hybrid|fts|semantic [score.py args]}
@@ -21,7 +24,8 @@ BIN=${COLGREP_BIN:-$PWD/.build/release/colgrep}
 FLAGS=${COLGREP_EVAL_FLAGS:-}
 case "$MODE" in
   hybrid)   INDEX="$BIN clear {dir} >/dev/null; $BIN init -y {dir}"; EXTRA="" ;;
-  fts)      INDEX="$BIN init -y {dir}"; EXTRA="--fts-only" ;;
+  fts)      export COLGREP_DATA_DIR="$COLGREP_DATA_DIR-fts"
+            INDEX="$BIN init -y --fts-only {dir}"; EXTRA="--fts-only" ;;
   semantic) INDEX="$BIN init -y {dir}"; EXTRA="--semantic-only" ;;
   *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac

@@ -18,11 +18,14 @@ final class EncodePipeline: @unchecked Sendable {
     private let inFlight = DispatchSemaphore(value: 2)
     private let errorLock = NSLock()
     private var writeError: Error?
+    /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
+    private let keywordOnly: Bool
 
-    init(indexer: ProjectIndexer, store: MetadataStore, plaid: PlaidIndex?) {
+    init(indexer: ProjectIndexer, store: MetadataStore, plaid: PlaidIndex?, keywordOnly: Bool = false) {
         self.indexer = indexer
         self.store = store
         self.plaid = plaid
+        self.keywordOnly = keywordOnly
     }
 
     /// A chunk ready for the encoder: its units, ids, the token ids of its distinct embedding texts,
@@ -39,6 +42,15 @@ final class EncodePipeline: @unchecked Sendable {
         let chunk = max(1, indexer.options.chunkSize)
         let starts = Array(stride(from: 0, to: units.count, by: chunk))
         guard !starts.isEmpty else { return }
+        if keywordOnly {
+            // No model, no vectors: only the store rows, chunk by chunk.
+            for start in starts {
+                let range = start..<min(units.count, start + chunk)
+                try write(units: Array(units[range]), ids: Array(ids[range]), vectors: [])
+                indexer.progress.advance(units: range.count, tokens: 0)
+            }
+            return
+        }
         _ = try indexer.model.load()
         func prepareAsync(_ n: Int) -> ResultBox<PreparedChunk> {
             let box = ResultBox<PreparedChunk>()
@@ -116,6 +128,10 @@ final class EncodePipeline: @unchecked Sendable {
     }
 
     private func write(units: [CodeUnit], ids: [Int64], vectors: [HostMatrix]) throws {
+        if keywordOnly {
+            try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
+            return
+        }
         let documents = zip(ids, vectors).map { (id: $0.0, vectors: $0.1) }
         let backend = try indexer.model.computeBackend()
         if let plaid {

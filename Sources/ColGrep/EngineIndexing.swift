@@ -87,6 +87,7 @@ extension Engine {
         var options = IndexOptions(model: modelID, poolFactor: config.poolFactor(noPool: request.noPool, override: request.poolFactor))
         options.assumeYes = request.yes
         options.acceleration = model.acceleration
+        options.keywordOnly = request.keywordOnly
         let indexer = ProjectIndexer(root: location.projectRoot, layout: location.layout, options: options, config: config,
                                      model: model, progress: progress)
         let summary = try indexer.run()

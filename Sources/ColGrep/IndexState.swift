@@ -37,6 +37,8 @@ public struct IndexState: Codable, Sendable, Equatable {
     public var nextDocID: Int64
     /// Units currently indexed (for `--stats` without opening the database).
     public var unitCount: Int
+    /// True for a keyword-only index (`init --fts-only`): no vectors were written. Absent otherwise.
+    public var embeddingsAbsent: Bool?
 
     enum CodingKeys: String, CodingKey {
         case cliVersion = "cli_version"
@@ -46,6 +48,7 @@ public struct IndexState: Codable, Sendable, Equatable {
         case dirty
         case nextDocID = "next_doc_id"
         case unitCount = "unit_count"
+        case embeddingsAbsent = "embeddings_absent"
     }
 
     public init() {

@@ -14,6 +14,10 @@ public struct IndexOptions: Sendable {
     public var chunkSize = 1024
     /// Units per checkpoint of whole files (reference: 4096; `COLGREP_CHECKPOINT_UNITS` overrides).
     public var checkpointUnits = 4096
+    /// Keyword index only (hidden `init --fts-only`, used for FTS tuning): units are stored without
+    /// embeddings and the state records that, so a later normal update rebuilds with embeddings.
+    /// Ignored for an index that already has embeddings (it is updated normally, vectors included).
+    public var keywordOnly = false
 
     public init(model: String, poolFactor: Int) {
         self.model = model
@@ -139,6 +143,14 @@ final class ProjectIndexer: @unchecked Sendable {
         }
 
         var state = try loadStateOrReset()
+        // Keyword-only runs only start or continue keyword-only indexes; a normal run on one rebuilds.
+        let keywordOnly = options.keywordOnly && (state.files.isEmpty || state.embeddingsAbsent == true)
+        if !keywordOnly && state.embeddingsAbsent == true {
+            FileHandle.standardError.write(Data("The index of \(root) has no embeddings (built with --fts-only); building them.\n".utf8))
+            resetIndexFiles()
+            state = IndexState()
+        }
+        state.embeddingsAbsent = keywordOnly ? true : nil
         let walked = try Profiler.shared.measure("walk") { try walk() }
         let scanned = walked.map { ScannedFile(relativePath: $0.relativePath, mtime: $0.mtimeNanoseconds, size: $0.size) }
         let plan = UpdatePlan.compute(scanned: scanned, state: state) { path in
@@ -164,7 +176,7 @@ final class ProjectIndexer: @unchecked Sendable {
         }
         let store = try openStore()
         var plaid = try openPlaid()
-        if state.dirty { try reconcile(store: store, plaid: plaid) }
+        if state.dirty && !keywordOnly { try reconcile(store: store, plaid: plaid) }
         state.dirty = true
         for (path, stamp) in plan.touched { state.files[path] = stamp }
         try state.save(layout)
@@ -191,8 +203,8 @@ final class ProjectIndexer: @unchecked Sendable {
         }
         // The work is known after the walk: choose CPU, GPU or both now, so GPU cold starts overlap parsing.
         let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
-        try model.planIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 })
-        defer { model.finishIndexing() }
+        if !keywordOnly { try model.planIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 }) }
+        defer { if !keywordOnly { model.finishIndexing() } }
         var unitsByFile = try Profiler.shared.measure("parse") { try parse(incoming) }
         let total = unitsByFile.values.reduce(0) { $0 + $1.count }
         if total > 30_000 && !options.assumeYes && isatty(STDIN_FILENO) == 1 {
@@ -210,7 +222,7 @@ final class ProjectIndexer: @unchecked Sendable {
         }
 
         progress.begin(files: incoming.count, units: total)
-        let pipeline = EncodePipeline(indexer: self, store: store, plaid: plaid)
+        let pipeline = EncodePipeline(indexer: self, store: store, plaid: plaid, keywordOnly: keywordOnly)
         for batch in checkpointBatches(incoming, unitsByFile: unitsByFile) {
             if InterruptFlag.shared.isRaised { break }
             let units = batch.flatMap { unitsByFile[$0] ?? [] }

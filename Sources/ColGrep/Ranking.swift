@@ -1,4 +1,5 @@
 import Foundation
+import Store
 
 /// One candidate unit during re-ranking: just the fields the rules read.
 public struct RankedUnit: Sendable, Equatable {
@@ -26,14 +27,30 @@ public struct RankingKnobs: Sendable, Equatable {
     public var strongPenalty = 0.30
     public var moderatePenalty = 0.50
     public var mildPenalty = 0.70
+    /// Stem boost of hybrid and semantic rankings (the reference's 0.40: on the dev split a larger one
+    /// let partly matching stems such as `middleware.go` crowd out the semantic signal).
     public var stemBoost = 0.40
+    /// Stem boost of keyword-only rankings (`--fts-only`), tuned on the dev split: without a semantic
+    /// side, a file named after the query is the strongest single signal (FTS-only NDCG@10 +0.01).
+    public var keywordOnlyStemBoost = 0.80
     public var stemPrefixBoost = 0.20
     public var definitionBoost = 0.25
-    public var coherenceBoost = 0.20
+    /// A definition whose whole name is the query (a symbol lookup such as `BaseModel`). Not in the
+    /// reference, where a huge class lost to small units that merely mention its name.
+    public var definitionExactBoost = 1.0
+    /// Tuned on the dev split (reference 0.20).
+    public var coherenceBoost = 0.30
     public var stemStopwords = true
     public var stemPluralSnake = true
 
     public init() {}
+
+    /// The weights for a keyword-only ranking (`--fts-only`): the keyword-only stem boost.
+    public var forKeywordOnly: RankingKnobs {
+        var k = self
+        k.stemBoost = keywordOnlyStemBoost
+        return k
+    }
 
     public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) -> RankingKnobs {
         var k = RankingKnobs()
@@ -44,8 +61,10 @@ public struct RankingKnobs: Sendable, Equatable {
         read("COLGREP_MODERATE_PENALTY", &k.moderatePenalty)
         read("COLGREP_MILD_PENALTY", &k.mildPenalty)
         read("COLGREP_STEM_BOOST", &k.stemBoost)
+        read("COLGREP_FTS_STEM_BOOST", &k.keywordOnlyStemBoost)
         read("COLGREP_STEM_PREFIX_BOOST", &k.stemPrefixBoost)
         read("COLGREP_DEF_BOOST", &k.definitionBoost)
+        read("COLGREP_DEF_EXACT_BOOST", &k.definitionExactBoost)
         read("COLGREP_COHERENCE_BOOST", &k.coherenceBoost)
         if let t = env["COLGREP_STEM_STOPWORDS"] { k.stemStopwords = !(t == "0" || t.lowercased() == "false") }
         if let t = env["COLGREP_STEM_PLURAL_SNAKE"] { k.stemPluralSnake = !(t == "0" || t.lowercased() == "false") }
@@ -153,12 +172,8 @@ public struct Ranker {
 
     // MARK: boosts
 
-    /// 43 English stopwords removed from the query before the stem boost.
-    public static let stopwords: Set<String> = [
-        "a", "an", "and", "are", "as", "at", "be", "by", "can", "do", "does", "for", "from", "get", "has",
-        "have", "how", "i", "in", "into", "is", "it", "its", "of", "on", "or", "that", "the", "their", "then",
-        "there", "these", "this", "to", "use", "used", "uses", "was", "what", "when", "where", "which", "with",
-    ]
+    /// 43 English stopwords removed from the query before the stem boost (shared with the keyword query).
+    public static var stopwords: Set<String> { KeywordQuery.stopwords }
 
     private func variants(_ token: String) -> Set<String> {
         var out: Set<String> = [token]
@@ -170,6 +185,12 @@ public struct Ranker {
         return out
     }
 
+    /// Stem boost (reference §2.5 step 7, with its camelCase quirk fixed). The file stem is split
+    /// with its case kept (`StringUtils` → `string`, `utils`, as `string_utils` would be). When a stem
+    /// token matches a query token (variants: `_` removed, trailing `s` removed) the file gets between
+    /// the prefix boost and the full stem boost, scaled by the share of the stem's parts the query
+    /// covers (`ObjectNode` for "object node" → full, for "JSON object" → half); a whole-stem match
+    /// is full. Otherwise a shared prefix of ≥ 3 characters gives the prefix boost.
     public func applyStemBoost(_ pool: inout [RankedUnit], query: String) {
         guard let maxScore = pool.map(\.score).max(), maxScore > 0 else { return }
         var queryTokens = Set(tokenize(query))
@@ -183,34 +204,48 @@ public struct Ranker {
             if let cached = cache[file] {
                 boost = cached
             } else {
-                let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension.lowercased()
-                let stemVariants = tokenize(stem).reduce(into: Set<String>()) { $0.formUnion(variants($1)) }
-                if !stemVariants.isDisjoint(with: queryVariants) {
-                    boost = knobs.stemBoost
-                } else if stemVariants.contains(where: { s in
-                    queryVariants.contains { q in
-                        let (short, long) = s.count <= q.count ? (s, q) : (q, s)
-                        return short.count >= 3 && long.hasPrefix(short)
-                    }
-                }) {
-                    boost = knobs.stemPrefixBoost
-                } else {
-                    boost = 0
-                }
+                boost = stemBoost(stem: ((file as NSString).lastPathComponent as NSString).deletingPathExtension, queryVariants: queryVariants)
                 cache[file] = boost
             }
             pool[i].score += boost * maxScore
         }
     }
 
+    /// The stem boost factor of one file stem (case kept) against the query's token variants.
+    func stemBoost(stem: String, queryVariants: Set<String>) -> Double {
+        let tokens = tokenize(stem)
+        guard let whole = tokens.first else { return 0 }
+        let stemVariants = tokens.reduce(into: Set<String>()) { $0.formUnion(variants($1)) }
+        if !stemVariants.isDisjoint(with: queryVariants) {
+            // The tokenizer emits the whole identifier, then its parts, then `_`-joined bigrams.
+            let parts = tokens.count > 1 ? tokens.dropFirst().filter { !$0.contains("_") } : [whole]
+            let covered = parts.filter { !variants($0).isDisjoint(with: queryVariants) }.count
+            let coverage = variants(whole).isDisjoint(with: queryVariants) ? Double(covered) / Double(max(1, parts.count)) : 1
+            return knobs.stemPrefixBoost + (knobs.stemBoost - knobs.stemPrefixBoost) * coverage
+        }
+        let prefixMatch = stemVariants.contains { s in
+            queryVariants.contains { q in
+                let (short, long) = s.count <= q.count ? (s, q) : (q, s)
+                return short.count >= 3 && long.hasPrefix(short)
+            }
+        }
+        return prefixMatch ? knobs.stemPrefixBoost : 0
+    }
+
     private static let definitionTypes: Set<String> = ["function", "method", "class", "constant"]
 
+    /// Definition boost (reference §2.5 step 8): a function, method, class or constant whose name
+    /// shares a token with the query gets `definitionBoost`; one whose whole name is the query
+    /// (case-insensitive) gets `definitionExactBoost` instead.
     public func applyDefinitionBoost(_ pool: inout [RankedUnit], query: String) {
         guard let maxScore = pool.map(\.score).max(), maxScore > 0 else { return }
         let queryTokens = Set(tokenize(query))
         guard !queryTokens.isEmpty else { return }
+        let wholeQuery = query.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         for i in pool.indices where Self.definitionTypes.contains(pool[i].unitType) {
-            if !Set(tokenize(pool[i].name.lowercased())).isDisjoint(with: queryTokens) {
+            if pool[i].name.lowercased() == wholeQuery {
+                pool[i].score += knobs.definitionExactBoost * maxScore
+            } else if !Set(tokenize(pool[i].name.lowercased())).isDisjoint(with: queryTokens) {
                 pool[i].score += knobs.definitionBoost * maxScore
             }
         }

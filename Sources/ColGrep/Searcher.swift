@@ -89,7 +89,8 @@ final class ProjectSearcher {
         let searchTopK = min(topK, documentCount) * (request.codeOnly ? 4 : 3)
         let semanticQuery = request.pattern.map { RegexSyntax.semanticQuery(query: request.query, pattern: $0) } ?? request.query
         let alpha = config.alpha(override: request.alpha, env: environment)
-        let ranker = Ranker(knobs: .fromEnvironment(environment), tokenize: IdentifierTokenizer.tokenize)
+        let knobs = RankingKnobs.fromEnvironment(environment)
+        let ranker = Ranker(knobs: request.keywordOnly ? knobs.forKeywordOnly : knobs, tokenize: IdentifierTokenizer.tokenize)
 
         if request.semanticOnly && !request.keywordOnly {
             let hits = try semantic(semanticQuery, topK: searchTopK, subset: subset)

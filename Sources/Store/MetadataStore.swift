@@ -323,12 +323,9 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
-    /// The FTS5 MATCH expression for a keyword query: distinct identifier tokens, quoted, OR-ed.
+    /// The FTS5 MATCH expression for a keyword query (`KeywordQuery.match`).
     static func keywordQuery(_ query: String) -> String? {
-        var seen = Set<String>()
-        let tokens = IdentifierTokenizer.tokenize(query).filter { seen.insert($0).inserted }
-        guard !tokens.isEmpty else { return nil }
-        return tokens.map { "\"\($0)\"" }.joined(separator: " OR ")
+        KeywordQuery.match(query)
     }
 
     /// Documents whose code matches `pattern` (ICU syntax) anywhere, with `^`/`$` matching at line

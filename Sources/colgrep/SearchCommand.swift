@@ -199,6 +199,10 @@ struct InitCommand: ParsableCommand {
     @Flag(name: .customLong("static-batch"), help: "Accepted for compatibility.")
     var staticBatch = false
 
+    /// Keyword index only, no embeddings (FTS tuning and evaluation); a later normal search rebuilds.
+    @Flag(name: .customLong("fts-only"), help: .hidden)
+    var ftsOnly = false
+
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var global: GlobalOptions
 
@@ -211,6 +215,7 @@ struct InitCommand: ParsableCommand {
             options.assumeYes = modelOptions.yes
             options.acceleration = mode
             if let indexChunkSize { options.chunkSize = max(64, indexChunkSize) }
+            options.keywordOnly = ftsOnly
             let (root, isDir) = try PathResolver.canonical(path)
             guard isDir else { throw ColGrepError.usage("\(path) is a file; `colgrep init` takes a project folder") }
             if listFiles || dryRun {

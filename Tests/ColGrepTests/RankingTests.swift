@@ -67,13 +67,46 @@ func splitIdentifiers(_ text: String) -> [String] {
         ranker.applyStemBoost(&pool, query: "retries with backoff")
         // "retries" → variant "retrie"; "retry" shares the prefix "retr"… only exact variants get 0.40
         #expect(pool[2].score == 1)
-        var exact = [unit(1, "src/http_client.py", score: 2), unit(2, "src/zz.py", score: 1)]
+        var exact = [unit(1, "src/http_client.py", score: 2), unit(2, "src/zz.py", score: 1), unit(3, "src/client.py", score: 1)]
         ranker.applyStemBoost(&exact, query: "the client")
-        #expect(abs(exact[0].score - (2 + 0.4 * 2)) < 1e-9)
+        // `http_client` is half covered by the query: halfway between the prefix and the full boost.
+        #expect(abs(exact[0].score - (2 + 0.3 * 2)) < 1e-9)
         #expect(exact[1].score == 1)
+        #expect(abs(exact[2].score - (1 + 0.4 * 2)) < 1e-9)
         var prefix = [unit(1, "src/interceptormanager.ts", score: 1)]
         ranker.applyStemBoost(&prefix, query: "interceptor")
         #expect(abs(prefix[0].score - 1.2) < 1e-9)
+    }
+
+    /// The reference lower-cased stems before splitting them, so `StringUtils` only ever got the
+    /// prefix boost; the stem is now split with its case kept and scaled by query coverage.
+    @Test func stemBoostSplitsCamelCaseStemsAndScalesByCoverage() {
+        var pool = [unit(1, "lang3/StringUtils.java", score: 1), unit(2, "node/ObjectNode.java", score: 1),
+                    unit(3, "node/ArrayNode.java", score: 1), unit(4, "lang3/Validate.java", score: 1)]
+        ranker.applyStemBoost(&pool, query: "mutable object node and string utils")
+        #expect(abs(pool[0].score - 1.4) < 1e-9, "both parts of StringUtils covered: full boost")
+        #expect(abs(pool[1].score - 1.4) < 1e-9)
+        #expect(abs(pool[2].score - 1.3) < 1e-9, "`node` covers half of ArrayNode")
+        #expect(pool[3].score == 1)
+        #expect(abs(ranker.stemBoost(stem: "StringUtils", queryVariants: ["string"]) - 0.3) < 1e-9)
+        #expect(abs(ranker.stemBoost(stem: "stringutils", queryVariants: ["string"]) - 0.2) < 1e-9, "one word: prefix only")
+        #expect(abs(ranker.stemBoost(stem: "StringUtils", queryVariants: ["stringutils"]) - 0.4) < 1e-9, "whole stem")
+        // Keyword-only rankings use the larger stem boost tuned for them.
+        let keywordOnly = Ranker(knobs: RankingKnobs().forKeywordOnly, tokenize: splitIdentifiers)
+        #expect(abs(keywordOnly.stemBoost(stem: "StringUtils", queryVariants: ["string"]) - 0.5) < 1e-9)
+        #expect(abs(keywordOnly.stemBoost(stem: "StringUtils", queryVariants: ["stringutils"]) - 0.8) < 1e-9)
+    }
+
+    @Test func definitionExactNameBeatsTokenOverlap() {
+        var pool = [unit(1, "main.py", "BaseModel", "class", score: 0.5), unit(2, "utils.py", "is_base_model", "function", score: 1),
+                    unit(3, "other.py", "BaseModel", "rawcode", score: 1)]
+        ranker.applyDefinitionBoost(&pool, query: "BaseModel")
+        #expect(abs(pool[0].score - 1.5) < 1e-9, "whole name: +1.0·max")
+        #expect(abs(pool[1].score - 1.25) < 1e-9, "shares `base` and `model`: the ordinary boost")
+        #expect(pool[2].score == 1, "raw code is no definition")
+        var partial = [unit(1, "a.py", "fetch_with_retry", "function", score: 1)]
+        ranker.applyDefinitionBoost(&partial, query: "fetch_with_retry ")
+        #expect(abs(partial[0].score - 2) < 1e-9)
     }
 
     @Test func definitionBoostOnlyForDefinitions() {
@@ -86,9 +119,9 @@ func splitIdentifiers(_ text: String) -> [String] {
     @Test func coherenceBoostGoesToEachFilesTopUnit() {
         var pool = [unit(1, "a.py", score: 1), unit(2, "a.py", line: 10, score: 0.5), unit(3, "b.py", score: 0.9)]
         ranker.applyCoherenceBoost(&pool)
-        #expect(abs(pool[0].score - 1.2) < 1e-9)
+        #expect(abs(pool[0].score - 1.3) < 1e-9)
         #expect(pool[1].score == 0.5)
-        #expect(abs(pool[2].score - (0.9 + 0.2 * 0.9 / 1.5)) < 1e-9)
+        #expect(abs(pool[2].score - (0.9 + 0.3 * 0.9 / 1.5)) < 1e-9)
     }
 
     @Test func collapseKeepsOnePerFileAndWidensSpan() {
@@ -110,8 +143,10 @@ func splitIdentifiers(_ text: String) -> [String] {
     }
 
     @Test func knobsFromEnvironment() {
-        let k = RankingKnobs.fromEnvironment(["COLGREP_DEF_BOOST": "0.5", "COLGREP_STRONG_PENALTY": "0.1", "COLGREP_STEM_STOPWORDS": "0"])
-        #expect(k.definitionBoost == 0.5 && k.strongPenalty == 0.1 && !k.stemStopwords && k.stemBoost == 0.40)
+        let k = RankingKnobs.fromEnvironment(["COLGREP_DEF_BOOST": "0.5", "COLGREP_STRONG_PENALTY": "0.1", "COLGREP_STEM_STOPWORDS": "0",
+                                              "COLGREP_DEF_EXACT_BOOST": "2", "COLGREP_FTS_STEM_BOOST": "0.9"])
+        #expect(k.definitionBoost == 0.5 && k.strongPenalty == 0.1 && !k.stemStopwords && k.stemBoost == 0.40 && k.definitionExactBoost == 2)
+        #expect(k.forKeywordOnly.stemBoost == 0.9 && RankingKnobs().forKeywordOnly.stemBoost == 0.80)
     }
 }
 
