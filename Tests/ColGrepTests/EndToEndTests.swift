@@ -198,6 +198,27 @@ import Testing
         #expect(run.stdout.contains("src/http_client.py"))
     }
 
+    @Test func statusVerifyChecksEveryIndexFile() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing"); return }
+        defer { cleanup() }
+        #expect(try colgrep(["init"]).status == 0)
+        let verified = try colgrep(["status", "--verify"])
+        #expect(verified.status == 0, "\(verified.stderr)")
+        #expect(verified.stdout.contains("Verified: every index file matches its checksum."))
+        // Flip one byte in the middle of a segment file, keeping its size.
+        let indices = data.appendingPathComponent("indices")
+        let dir = try FileManager.default.contentsOfDirectory(atPath: indices.path).first!
+        let vectors = indices.appendingPathComponent(dir).appendingPathComponent("index")
+        let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: vectors.path).first { $0.hasPrefix("segment-") })
+        let url = vectors.appendingPathComponent(segment)
+        var bytes = try Data(contentsOf: url)
+        bytes[bytes.count / 2] ^= 0xFF
+        try bytes.write(to: url)
+        let damaged = try colgrep(["status", "--verify"])
+        #expect(damaged.status == 1)
+        #expect(damaged.stderr.contains(vectors.path) && damaged.stderr.contains("colgrep clear"), "\(damaged.stderr)")
+    }
+
     @Test func concurrentIndexerWaitsThenReportsTheLock() throws {
         guard ready else { Issue.record("colgrep binary or fallback model missing"); return }
         defer { cleanup() }
