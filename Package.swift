@@ -62,6 +62,6 @@ let package = Package(
         .testTarget(name: "PlaidTests", dependencies: ["Plaid", "Tensor", "CKernels"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "TensorCUDATests", dependencies: ["TensorCUDA", "Tensor"]),
-        .testTarget(name: "ColGrepTests", dependencies: ["ColGrep", "CodeUnits"]),
+        .testTarget(name: "ColGrepTests", dependencies: ["ColGrep", "CodeUnits", "Plaid"]),
     ]
 )

@@ -17,6 +17,9 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
     public var hybridAlpha: Double?
     public var extraIgnore: [String]?
     public var forceInclude: [String]?
+    /// `settings --binary` (ColGREP 1.7+): new indexes keep 1-bit residuals, scored asymmetrically
+    /// (int8 query × 1-bit documents); about 4× smaller residuals than the default 4 bits.
+    public var binaryIndex: Bool?
 
     enum CodingKeys: String, CodingKey {
         case defaultModel = "default_model"
@@ -34,7 +37,11 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
         case hybridAlpha = "hybrid_alpha"
         case extraIgnore = "extra_ignore"
         case forceInclude = "force_include"
+        case binaryIndex = "binary_index"
     }
+
+    /// Residual bits of indexes built from now on (an existing index keeps its own until rebuilt).
+    public var residualBits: Int { binaryIndex == true ? 1 : 4 }
 
     public init() {}
 
@@ -83,6 +90,7 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
         lines.append(line("model", defaultModel, Self.builtinModel))
         lines.append(line("precision", fp32.map { $0 ? "fp32" : "int8" }, "fp32"))
         lines.append(line("pool-factor", poolFactor.map(String.init), "\(Self.defaultPoolFactor)"))
+        lines.append(line("index-bits", binaryIndex.map { $0 ? "1 (binary)" : "4" }, "4"))
         lines.append(line("parallel", parallelSessions.map(String.init), "auto"))
         lines.append(line("batch-size", batchSize.map(String.init), "auto"))
         lines.append(line("k", defaultK.map(String.init), "15"))

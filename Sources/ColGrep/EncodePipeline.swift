@@ -138,7 +138,7 @@ final class EncodePipeline: @unchecked Sendable {
             try Profiler.shared.measure("codec + index append") { try plaid.append(documents, backend: backend) }
         } else {
             plaid = try Profiler.shared.measure("k-means + codec + index create") {
-                try PlaidIndex.create(at: indexer.layout.vectorDirectory, documents: documents, config: PlaidConfig(), backend: backend)
+                try PlaidIndex.create(at: indexer.layout.vectorDirectory, documents: documents, config: PlaidConfig(nbits: indexer.options.residualBits), backend: backend)
             }
         }
         try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }

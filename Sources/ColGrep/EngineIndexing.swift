@@ -88,6 +88,7 @@ extension Engine {
         options.assumeYes = request.yes
         options.acceleration = model.acceleration
         options.keywordOnly = request.keywordOnly
+        options.residualBits = config.residualBits
         let indexer = ProjectIndexer(root: location.projectRoot, layout: location.layout, options: options, config: config,
                                      model: model, progress: progress)
         let summary = try indexer.run()

@@ -216,6 +216,7 @@ struct InitCommand: ParsableCommand {
             options.acceleration = mode
             if let indexChunkSize { options.chunkSize = max(64, indexChunkSize) }
             options.keywordOnly = ftsOnly
+            options.residualBits = engine.config.residualBits
             let (root, isDir) = try PathResolver.canonical(path)
             guard isDir else { throw ColGrepError.usage("\(path) is a file; `colgrep init` takes a project folder") }
             if listFiles || dryRun {

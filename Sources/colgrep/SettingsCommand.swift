@@ -27,6 +27,8 @@ struct SettingsCommand: ParsableCommand {
     @Option(name: .customLong("coreml-cache-dir"), help: "CoreML compiled-model cache folder (macOS).") var coremlCacheDir: String?
     @Flag(name: .customLong("clear-coreml-cache-dir"), help: "Forget the CoreML cache folder.") var clearCoremlCacheDir = false
     @Option(name: .customLong("pool-factor"), help: "Token pooling factor (0 resets to 2).") var poolFactor: Int?
+    @Flag(name: .customLong("binary"), help: "New indexes keep 1-bit residuals (int8 × 1-bit scoring, ~4× smaller residuals; `colgrep clear` rebuilds an existing one).") var binary = false
+    @Flag(name: .customLong("no-binary"), help: "New indexes keep 4-bit residuals (the default).") var noBinary = false
     @Option(name: .customLong("parallel"), help: "Encoder sessions (0 = auto).") var parallel: Int?
     @Option(name: .customLong("batch-size"), help: "Encoder batch size (0 = auto).") var batchSize: Int?
     @Option(name: .customLong("max-recursion-depth"), help: "Parser recursion limit per file.") var maxRecursionDepth: Int?
@@ -59,6 +61,9 @@ struct SettingsCommand: ParsableCommand {
             if defaultPrecision { c.fp32 = nil; note("precision reset to default") }
             if let coremlCacheDir { c.coremlCacheDir = coremlCacheDir; note("coreml-cache-dir = \(coremlCacheDir)") }
             if clearCoremlCacheDir { c.coremlCacheDir = nil; note("coreml-cache-dir cleared") }
+            if binary && noBinary { throw ColGrepError.usage("--binary and --no-binary contradict each other") }
+            if binary { c.binaryIndex = true; note("binary index (1-bit residuals) for new indexes; `colgrep clear` then a search rebuilds an existing one") }
+            if noBinary { c.binaryIndex = nil; note("4-bit residuals for new indexes (default)") }
             if let poolFactor { c.poolFactor = poolFactor == 0 ? nil : poolFactor; note(poolFactor == 0 ? "pool-factor reset to 2" : "pool-factor = \(poolFactor)") }
             if let parallel { c.parallelSessions = parallel == 0 ? nil : parallel; note(parallel == 0 ? "parallel = auto" : "parallel = \(parallel)") }
             if let batchSize { c.batchSize = batchSize == 0 ? nil : batchSize; note(batchSize == 0 ? "batch-size = auto" : "batch-size = \(batchSize)") }

@@ -1,4 +1,5 @@
 import Foundation
+import Plaid
 import Testing
 
 /// Drives the built `colgrep` binary (from `swift build --build-tests`) on small projects created
@@ -196,6 +197,21 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("Rebuilding") || run.stderr.contains("damaged"), "\(run.stderr)")
         #expect(run.stdout.contains("src/http_client.py"))
+    }
+
+    @Test func settingsBinaryBuildsAOneBitIndexThatStillFindsTheCode() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing"); return }
+        defer { cleanup() }
+        let set = try colgrep(["settings", "--binary"])
+        #expect(set.status == 0 && set.stdout.contains("binary index"), "\(set.stdout)\(set.stderr)")
+        #expect(try colgrep(["init"]).status == 0)
+        let indices = data.appendingPathComponent("indices")
+        let dir = try FileManager.default.contentsOfDirectory(atPath: indices.path).first!
+        let index = try PlaidIndex.open(at: indices.appendingPathComponent(dir).appendingPathComponent("index"))
+        #expect(index.config.nbits == 1)
+        let found = try colgrep(["-l", "retry backoff"])
+        #expect(found.status == 0 && found.stdout.contains("src/http_client.py"), "\(found.stdout)\(found.stderr)")
+        #expect(try colgrep(["settings", "--no-binary"]).status == 0)
     }
 
     @Test func statusVerifyChecksEveryIndexFile() throws {
