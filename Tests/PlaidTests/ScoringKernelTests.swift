@@ -1,6 +1,6 @@
 import CKernels
 import Foundation
-import Plaid
+@testable import Plaid
 import Testing
 
 /// The SIMD scoring kernels of search against their scalar references (bit-identical), and the
@@ -15,7 +15,7 @@ import Testing
         var centroids: [Float], ctable: [Float], codes: [UInt16], packed: [UInt8]
 
         init(dim: Int, nq: Int, nbits: Int, tokens: Int, seed: UInt64) {
-            var g = SeededGenerator(seed: seed)
+            var g = SplitMix64(seed: seed)
             let k = 37
             self.dim = dim; self.nq = nq; self.nbits = nbits; self.tokens = tokens; self.k = k
             let dp = (dim + 31) / 32 * 32, nqp = (nq + 7) / 8 * 8
@@ -102,7 +102,7 @@ import Testing
     }
 
     @Test func codeMaxSumMatchesScalarAndPlainMax() {
-        var g = SeededGenerator(seed: 7)
+        var g = SplitMix64(seed: 7)
         for nq in [1, 20, 32, 40, 64] {
             let width = (nq + 31) / 32 * 32, k = 300
             var table = [UInt8](repeating: 0, count: k * width)
@@ -115,19 +115,6 @@ import Testing
                 #expect(Int(ck_code_maxsum_u8_scalar(codes, count, table, width, nq)) == plain)
             }
         }
-    }
-}
-
-/// SplitMix64 for test data.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
