@@ -25,4 +25,32 @@ enum BuiltBinary {
             .map { packageRoot.appendingPathComponent($0) }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
     }()
+
+    /// Starts the binary in `cwd` with the bundled fallback model, the given data dir and `env` on top
+    /// of this process's environment.
+    static func start(_ args: [String], cwd: URL, data: URL, env: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
+        let p = Process()
+        p.executableURL = url!
+        p.arguments = args
+        p.currentDirectoryURL = cwd
+        var environment = ProcessInfo.processInfo.environment
+        environment["COLGREP_DATA_DIR"] = data.path
+        environment["COLGREP_FALLBACK_MODEL"] = packageRoot.appendingPathComponent(".deps/models/all-MiniLM-L6-v2").path
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        return (p, out, err)
+    }
+
+    /// Waits for a started run and collects what it printed.
+    static func finish(_ started: (Process, Pipe, Pipe)) -> Run {
+        let (p, out, err) = started
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
 }

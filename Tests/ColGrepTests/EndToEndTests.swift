@@ -67,28 +67,11 @@ import Testing
     }
 
     func start(_ args: [String], cwd: URL? = nil, env: [String: String] = [:]) throws -> (Process, Pipe, Pipe) {
-        let p = Process()
-        p.executableURL = Self.binary!
-        p.arguments = args
-        p.currentDirectoryURL = cwd ?? project
-        var environment = ProcessInfo.processInfo.environment
-        environment["COLGREP_DATA_DIR"] = data.path
-        environment["COLGREP_FALLBACK_MODEL"] = Self.packageRoot.appendingPathComponent(".deps/models/all-MiniLM-L6-v2").path
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        return (p, out, err)
+        try BuiltBinary.start(args, cwd: cwd ?? project, data: data, env: env)
     }
 
     func finish(_ started: (Process, Pipe, Pipe)) -> Run {
-        let (p, out, err) = started
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        BuiltBinary.finish(started)
     }
 
     func cleanup() {

@@ -16,25 +16,9 @@ import Testing
 
     /// Runs colgrep in the project with its own data dir, caches and an unreachable Hub endpoint.
     func colgrep(_ args: [String], env: [String: String] = [:]) throws -> BuiltBinary.Run {
-        let p = Process()
-        p.executableURL = BuiltBinary.url!
-        p.arguments = args
-        p.currentDirectoryURL = project
-        var environment = ProcessInfo.processInfo.environment
-        environment["COLGREP_DATA_DIR"] = data.path
-        environment["COLGREP_FALLBACK_MODEL"] = BuiltBinary.packageRoot.appendingPathComponent(".deps/models/all-MiniLM-L6-v2").path
-        environment["XDG_CACHE_HOME"] = base.appendingPathComponent("cache").path
-        environment["HF_HUB_CACHE"] = base.appendingPathComponent("hf").path
-        environment["HF_ENDPOINT"] = "http://127.0.0.1:9"
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return BuiltBinary.Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        let isolated = ["XDG_CACHE_HOME": base.appendingPathComponent("cache").path, "HF_HUB_CACHE": base.appendingPathComponent("hf").path,
+                        "HF_ENDPOINT": "http://127.0.0.1:9"].merging(env) { $1 }
+        return BuiltBinary.finish(try BuiltBinary.start(args, cwd: project, data: data, env: isolated))
     }
 
     func writeProject() throws {
