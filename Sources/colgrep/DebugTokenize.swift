@@ -24,7 +24,7 @@ struct DebugModelOptions: ParsableArguments {
     @Option(help: "A model folder or a Hugging Face model id.") var model: String
     @Flag(help: "Treat the texts as queries ([Q] marker, query length, expansion) instead of documents.") var query = false
     @Option(help: "CPU threads (default: every core).") var threads: Int?
-    @Option(help: "Arithmetic of the CPU encoder: fp32 or int8 (default: fp32, the faster on the CPUs measured).") var precision: CPUPrecision?
+    @Option(help: "Arithmetic of the CPU encoder: fp32, int8 or auto (default: auto, int8 per weight where measured faster and within parity).") var precision: CPUPrecision?
     @Argument(help: "Texts to process.") var texts: [String]
 
     func loadEncoder() throws -> ColBERTEncoder {
