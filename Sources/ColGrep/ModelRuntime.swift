@@ -56,17 +56,6 @@ final class ModelRuntime {
         encoder?.finish()
     }
 
-    func encodeDocuments(_ texts: [String]) throws -> [HostMatrix] {
-        let encoder = try load()
-        do {
-            return try encoder.encodeDocuments(texts)
-        } catch let error as ColGrepError {
-            throw error
-        } catch {
-            throw ColGrepError.other("encoding failed: \(error)")
-        }
-    }
-
     /// Token ids of documents (for a pipeline that tokenizes the next chunk while this one encodes).
     func tokenizeDocuments(_ texts: [String]) throws -> [[Int32]] {
         try load().tokenizeDocuments(texts)
@@ -75,23 +64,22 @@ final class ModelRuntime {
     /// Encodes documents tokenized by `tokenizeDocuments`.
     func encodeDocuments(prepared ids: [[Int32]]) throws -> [HostMatrix] {
         let encoder = try load()
-        do {
-            return try encoder.encodeDocuments(prepared: ids)
-        } catch let error as ColGrepError {
-            throw error
-        } catch {
-            throw ColGrepError.other("encoding failed: \(error)")
-        }
+        return try reportingEncoderErrors("encoding failed") { try encoder.encodeDocuments(prepared: ids) }
     }
 
     func encodeQuery(_ text: String) throws -> HostMatrix {
         let encoder = try load(documents: false)
+        return try reportingEncoderErrors("query encoding failed") { try encoder.encodeQuery(text) }
+    }
+
+    /// Product errors pass through; anything else from the encoder becomes one naming `what` failed.
+    private func reportingEncoderErrors<T>(_ what: String, _ body: () throws -> T) throws -> T {
         do {
-            return try encoder.encodeQuery(text)
+            return try body()
         } catch let error as ColGrepError {
             throw error
         } catch {
-            throw ColGrepError.other("query encoding failed: \(error)")
+            throw ColGrepError.other("\(what): \(error)")
         }
     }
 

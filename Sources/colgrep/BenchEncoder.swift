@@ -27,10 +27,12 @@ struct BenchEncoder: AsyncParsableCommand {
         guard threads > 0, docs > 0 else { throw ValidationError("--threads and --docs must be positive") }
         BLASCoreType.relaunchIfGeneric()
         let script = try locateScript()
-        try checkPython()
+        let peers = PeerPython(path: python, environment: ["OMP_NUM_THREADS": "\(threads)", "TRANSFORMERS_VERBOSITY": "error"])
+        try peers.require(modules: "torch, onnxruntime, onnx, transformers, numpy", describedAs: "the peers' packages (torch, onnxruntime, onnx, transformers)",
+                          install: "python3 -m venv .venv-bench && .venv-bench/bin/pip install torch onnxruntime onnx transformers")
         let out = FileManager.default.temporaryDirectory.appending(path: "colgrep-peers-\(getpid()).json")
         defer { try? FileManager.default.removeItem(at: out) }
-        try runPython([script.path, "--threads", "\(threads)", "--docs", "\(docs)", "--out", out.path] + (skipPeers ? ["--lengths-only"] : []))
+        try peers.run([script.path, "--threads", "\(threads)", "--docs", "\(docs)", "--out", out.path] + (skipPeers ? ["--lengths-only"] : []))
         if skipPeers {
             let lengths = (try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])?["lengths"] as? [Int] ?? []
             let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
@@ -87,32 +89,5 @@ struct BenchEncoder: AsyncParsableCommand {
         return found
     }
 
-    func checkPython() throws {
-        let install = "python3 -m venv .venv-bench && .venv-bench/bin/pip install torch onnxruntime onnx transformers"
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw ValidationError("no Python at \(python). Create the peers' venv with:\n  \(install)")
-        }
-        do {
-            try runPython(["-c", "import torch, onnxruntime, onnx, transformers, numpy"], quiet: true)
-        } catch {
-            throw ValidationError("\(python) lacks the peers' packages (torch, onnxruntime, onnx, transformers). Install them with:\n  \(install)")
-        }
-    }
 
-    func runPython(_ arguments: [String], quiet: Bool = false) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_NUM_THREADS"] = "\(threads)"
-        environment["TRANSFORMERS_VERBOSITY"] = "error"
-        process.environment = environment
-        process.standardOutput = FileHandle.standardError
-        if quiet { process.standardError = FileHandle.nullDevice; process.standardOutput = FileHandle.nullDevice }
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ValidationError("\(python) \(arguments.first ?? "") exited with status \(process.terminationStatus)")
-        }
-    }
 }

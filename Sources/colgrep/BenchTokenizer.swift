@@ -23,7 +23,8 @@ struct BenchTokenizer: AsyncParsableCommand {
     func run() async throws {
         guard threads > 0, minTokens > 0 else { throw ValidationError("--threads and --min-tokens must be positive") }
         let root = try Self.packageRoot()
-        try checkPython()
+        let peers = PeerPython(path: python)
+        try peers.require(modules: "tokenizers", describedAs: "the tokenizers package", install: Self.install)
         let fixtures = root.appendingPathComponent("Tests/TokenizersTests/Fixtures")
         let corpusData = try Data(contentsOf: fixtures.appendingPathComponent("corpus.json"))
         guard let corpus = (try JSONSerialization.jsonObject(with: corpusData) as? [String: Any])?["texts"] as? [String] else {
@@ -85,7 +86,7 @@ struct BenchTokenizer: AsyncParsableCommand {
             try? FileManager.default.removeItem(at: outURL)
         }
         try JSONSerialization.data(withJSONObject: texts).write(to: textsURL)
-        try runPython([root.appendingPathComponent("scripts/bench/tokenizer_peer.py").path, "--tokenizer", tokenizer.path,
+        try PeerPython(path: python).run([root.appendingPathComponent("scripts/bench/tokenizer_peer.py").path, "--tokenizer", tokenizer.path,
                        "--texts", textsURL.path, "--no-truncation", "--threads", "\(threads)", "--out", outURL.path])
         guard let result = try JSONSerialization.jsonObject(with: Data(contentsOf: outURL)) as? [String: Any],
               let tokens = result["tokens"] as? Int, let seconds = result["seconds"] as? Double else {
@@ -105,29 +106,7 @@ struct BenchTokenizer: AsyncParsableCommand {
         throw ValidationError("cannot find Tests/TokenizersTests/Fixtures/corpus.json; run from the colgrep checkout")
     }
 
-    private func checkPython() throws {
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw ValidationError("no Python at \(python). Create the peer's venv with:\n  \(Self.install)")
-        }
-        do {
-            try runPython(["-c", "import tokenizers"], quiet: true)
-        } catch {
-            throw ValidationError("\(python) lacks the tokenizers package. Install it with:\n  \(Self.install)")
-        }
-    }
 
-    private func runPython(_ arguments: [String], quiet: Bool = false) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.standardError
-        if quiet { process.standardError = FileHandle.nullDevice; process.standardOutput = FileHandle.nullDevice }
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw ValidationError("\(python) \(arguments.first ?? "") exited with status \(process.terminationStatus)")
-        }
-    }
 
     private static func jsonValue(_ value: Any) -> String {
         switch value {
