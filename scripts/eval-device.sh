@@ -1,7 +1,9 @@
 #!/bin/bash
 # Dev-split retrieval eval on the GPU machine (not yet run: see README "Retrieval quality").
 # Staging, here (all under <main checkout>/.devrun/eval/, which git ignores; ≤ 64 MiB with the tree):
-#   pack.tar.xz   colgrep (swift build -c release --static-swift-stdlib -Xlinker -L<dir with libcurl.so>,
+#   pack.tar.xz   (or grammars.tar.xz alone, with BIN_DIR naming a folder on that machine that holds colgrep and
+#                 lib/, e.g. /tmp/rtbin left by routing_table.sh)
+#                 colgrep (swift build -c release --static-swift-stdlib -Xlinker -L<dir with libcurl.so>,
 #                 stripped), lib/ (every `ldd` dependency but libc/libm/libstdc++/libgcc_s),
 #                 grammars/ (the dev split's grammar .so files + a manifest.json listing only them)
 #   model.safetensors.xz + minilm/  all-MiniLM-L6-v2 as fp16, word-embedding rows that no token of the
@@ -11,7 +13,10 @@
 set -u
 START=$(date +%s)
 D=$(cd "$(dirname "$0")" && pwd); T=/tmp/ev; rm -rf $T; mkdir -p $T/minilm
-tar xJf $D/pack.tar.xz -C $T
+if [ -f $D/pack.tar.xz ]; then tar xJf $D/pack.tar.xz -C $T
+else # reuse the binary and libraries routing_table.sh unpacked on this machine earlier (BIN_DIR), and grammars.tar.xz
+  mkdir -p $T/lib; cp ${BIN_DIR:-/tmp/rtbin}/colgrep $T/ && cp ${BIN_DIR:-/tmp/rtbin}/lib/* $T/lib/ && tar xJf $D/grammars.tar.xz -C $T || { echo "no pack.tar.xz and no binary in ${BIN_DIR:-/tmp/rtbin}"; exit 1; }
+fi
 cp -r $D/minilm/* $T/minilm/; xz -d $T/minilm/tokenizer.json.xz; xz -dc $D/model.safetensors.xz > $T/minilm/model.safetensors
 tar xJf $D/ev.tar.xz -C $T
 mkdir -p $HOME/.cache; tar xJf $D/corpus.tar.xz -C $HOME/.cache

@@ -6,14 +6,18 @@ import Tensor
 
 /// The tokenize → encode → pool → write part of indexing for one checkpoint batch, as a bounded
 /// pipeline of chunks: while chunk i encodes on the calling thread, chunk i + 1's embedding texts are
-/// built and tokenized on a preparing queue, and chunk i − 1 is pooled, compressed and stored on a
-/// serial writer queue. At most one chunk is prepared ahead and two wait for the writer, so memory
-/// stays flat however large the batch, and the encoder never waits for the cheaper CPU stages.
+/// built and tokenized on a preparing queue, and chunk i − 1 is pooled and compressed into the vector
+/// index on a serial writer queue while its metadata rows go into SQLite on a second one (the two
+/// files are independent, and `reconcile` drops ids a crash left on one side only). At most one chunk
+/// is prepared ahead and two wait for each writer, so memory stays flat however large the batch, and
+/// the encoder never waits for the cheaper CPU stages.
 final class EncodePipeline: @unchecked Sendable {
     private let indexer: ProjectIndexer
     private let store: MetadataStore
     private(set) var plaid: PlaidIndex?
     private let writer = DispatchQueue(label: "colgrep.index.writer")
+    private let storeWriter = DispatchQueue(label: "colgrep.index.store-writer")
+    private let storeInFlight = DispatchSemaphore(value: 2)
     private let preparer = DispatchQueue(label: "colgrep.index.prepare")
     private let inFlight = DispatchSemaphore(value: 2)
     private let errorLock = NSLock()
@@ -46,7 +50,7 @@ final class EncodePipeline: @unchecked Sendable {
             // No model, no vectors: only the store rows, chunk by chunk.
             for start in starts {
                 let range = start..<min(units.count, start + chunk)
-                try write(units: Array(units[range]), ids: Array(ids[range]), vectors: [])
+                try writeRecords(units: Array(units[range]), ids: Array(ids[range]))
                 indexer.progress.advance(units: range.count, tokens: 0)
             }
             return
@@ -74,7 +78,17 @@ final class EncodePipeline: @unchecked Sendable {
                 if failed { return }
                 do {
                     let pooled = pool(encoded)
-                    try write(units: prepared.units, ids: prepared.ids, vectors: prepared.mapping.map { pooled[$0] })
+                    try writeVectors(ids: prepared.ids, vectors: prepared.mapping.map { pooled[$0] })
+                } catch {
+                    fail(error)
+                }
+            }
+            storeInFlight.wait()
+            storeWriter.async { [self] in
+                defer { storeInFlight.signal() }
+                if failed { return }
+                do {
+                    try writeRecords(units: prepared.units, ids: prepared.ids)
                 } catch {
                     fail(error)
                 }
@@ -83,6 +97,7 @@ final class EncodePipeline: @unchecked Sendable {
         }
         preparer.sync {}
         writer.sync {}
+        storeWriter.sync {}
         errorLock.lock()
         defer { errorLock.unlock() }
         if let writeError { throw writeError }
@@ -127,11 +142,11 @@ final class EncodePipeline: @unchecked Sendable {
         return Profiler.shared.measure("pool") { encoded.parallelMap { TokenPooler.pool($0, factor: factor) } }
     }
 
-    private func write(units: [CodeUnit], ids: [Int64], vectors: [HostMatrix]) throws {
-        if keywordOnly {
-            try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
-            return
-        }
+    private func writeRecords(units: [CodeUnit], ids: [Int64]) throws {
+        try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
+    }
+
+    private func writeVectors(ids: [Int64], vectors: [HostMatrix]) throws {
         let documents = zip(ids, vectors).map { (id: $0.0, vectors: $0.1) }
         let backend = try indexer.model.computeBackend()
         if let plaid {
@@ -141,7 +156,6 @@ final class EncodePipeline: @unchecked Sendable {
                 try PlaidIndex.create(at: indexer.layout.vectorDirectory, documents: documents, config: PlaidConfig(nbits: indexer.options.residualBits), backend: backend)
             }
         }
-        try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
     }
 
     static func record(_ id: Int64, _ u: CodeUnit) -> UnitRecord {

@@ -71,6 +71,13 @@ final class CUDALibraries: @unchecked Sendable {
             var driver = CCUDADriverAPI()
             try resolve(what: "CUDA driver") { ccuda_resolve_driver(driverLibrary, &driver, $0, $1) }
             lap("dlopen libcuda")
+            // The driver's own initialisation (200–300 ms on an H100 host) does not need NVRTC or
+            // cuBLASLt: it runs on another thread while they load (another 80 ms), so the first
+            // context finds it done. `CUDAContext` calls `cuInit` again and reports its result.
+            let driverInit = DispatchGroup()
+            let initDriver = driver.cuInit
+            DispatchQueue.global(qos: .userInitiated).async(group: driverInit) { _ = initDriver?(0) }
+            defer { driverInit.wait() }
             let nvrtcLibrary = try open(names: nvrtcNames, directories: directories, what: "NVRTC", fix: fix)
             var nvrtc = CCUDANVRTCAPI()
             try resolve(what: "NVRTC") { ccuda_resolve_nvrtc(nvrtcLibrary, &nvrtc, $0, $1) }
@@ -79,6 +86,8 @@ final class CUDALibraries: @unchecked Sendable {
             var blasLt = CCUDABLASLtAPI()
             try resolve(what: "cuBLASLt") { ccuda_resolve_blaslt(blasLibrary, &blasLt, $0, $1) }
             lap("dlopen libcublasLt")
+            driverInit.wait()
+            lap("driver init (overlapped with the two above)")
             return .success(CUDALibraries(driver: driver, nvrtc: nvrtc, blasLt: blasLt, loadSeconds: timings))
         } catch let error as CUDAError {
             return .failure(error)

@@ -15,7 +15,7 @@ struct DebugGPUEmbed: ParsableCommand {
     @Option(help: "Output file (raw f32, tokens × dimension).") var out: String
     @Option(help: "cuda or cpu.") var device: ComputeDeviceChoice = .cuda
     @Option(help: "CUDA device index (among those CUDA_VISIBLE_DEVICES leaves visible).") var deviceIndex = 0
-    @Option(help: "bf16 or fp32 (CUDA only).") var precision: CUDAPrecision = .bf16
+    @Option(help: "bf16 or fp32 on CUDA; on the CPU, fp32 forces fp32 weights (otherwise the CPU default, auto).") var precision: CUDAPrecision = .bf16
 
     func run() throws {
         let processAgeAtMain = secondsSinceProcessStart()

@@ -14,7 +14,8 @@ extension CUDAPrecision: ExpressibleByArgument {}
 /// The backend a command asked for. CUDA errors (no GPU, driver mismatch) surface as they are.
 func makeBackend(_ choice: ComputeDeviceChoice, device: Int, precision: CUDAPrecision) throws -> any Backend {
     switch choice {
-    case .cpu: return CPUBackend()
+    // fp32 asks for the exact reference path on the CPU too (the CPU's default, auto, may pick int8 weights).
+    case .cpu: return CPUBackend(precision: precision == .fp32 ? .fp32 : nil)
     case .cuda: return try CUDABackend(device: device, precision: precision)
     }
 }

@@ -5,7 +5,9 @@
 # gpu_device_run.sh (colgrep.xz, lib/ with libopenblas.so.0.xz and its companions), plus grammars/
 # (manifest.json + libtree_sitter_python.so), tokenizer.json (any BERT tokenizer.json, e.g.
 # .deps/models/all-MiniLM-L6-v2/tokenizer.json), this script and synthetic_edge_model.py; then:
-# bash .devrun/gpu/routing_table.sh (results under $OUT). The corpora are that machine's Python
+# bash .devrun/gpu/routing_table.sh (results under $OUT). CORPORA (default "tiny medium large") picks the
+# corpora of the mode table; GPU_COUNTS (default "1 2 4 8", only on a machine with several GPUs) the
+# multi-GPU rows. The corpora are that machine's Python
 # standard library and the transformers package: tiny = 3 modules, medium = asyncio + json + email,
 # large = transformers/models up to nomic_bert (about 1,600 files, 34k units).
 set -u
@@ -43,11 +45,18 @@ run() { # corpus label flags...
   printf "%s\t%s\t%.2f s\trc=%d\t%s\n" $c $label $(python3 -c "print($t1-$t0)") $rc "$(grep -m1 '^  routing:' $W/$c-$label.err | cut -c3-90)" | tee -a $OUT/table.tsv
   [ $rc -ne 0 ] && tail -3 $W/$c-$label.err
 }
-for c in tiny medium large; do
+for c in ${CORPORA-tiny medium large}; do
   rm -rf $XDG_CACHE_HOME/colgrep/kernels; run $c gpu-cold --force-gpu
   run $c gpu-warm --force-gpu
   run $c auto
   run $c cpu --force-cpu
+done
+# Several GPUs (issue #9): the large corpus, GPU only with a warm cache, on the first 1, 2, 4, 8 GPUs.
+GPUS=$(nvidia-smi -L | wc -l)
+for n in ${GPU_COUNTS-1 2 4 8}; do
+  [ $GPUS -lt 2 ] || [ $n -gt $GPUS ] && break
+  run large gpus-$n --force-gpu --devices $(seq -s, 0 $((n - 1)))
+  cp $W/large-gpus-$n.err $OUT/profile-large-gpus-$n.txt 2>/dev/null
 done
 cp $W/large-auto.err $OUT/profile-large-auto.txt 2>/dev/null
 cp $W/large-gpu-warm.err $OUT/profile-large-gpu-warm.txt 2>/dev/null
