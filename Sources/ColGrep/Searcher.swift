@@ -129,7 +129,7 @@ final class ProjectSearcher {
         let keyword = ResultBox<[(id: Int64, score: Double)]>()
         let group = DispatchGroup()
         if !keywordQuery.isEmpty {
-            let limit = topK * 3
+            let limit = topK * ranker.knobs.keywordDepth
             DispatchQueue.global().async(group: group) {
                 keyword.set(Result { try store.bm25(query: keywordQuery, limit: limit, within: subset).map { ($0.docID, $0.score) } })
             }

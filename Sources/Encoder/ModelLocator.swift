@@ -57,7 +57,7 @@ public enum ModelLocator {
             let later = memo.map { " (shown once; the Hub is tried again after \(max(1, Int($0.retryInterval / 3600))) h)" } ?? ""
             return (fallback, "colgrep: model \(idOrPath) is unavailable (\(why)); using the offline fallback \(fallback.lastPathComponent)\(later)")
         }
-        throw EncoderError.missingFile(URL(fileURLWithPath: expanded), hint: "not a model folder, and not obtainable from the Hugging Face Hub: \(why)")
+        throw EncoderError.missingFile(URL(fileURLWithPath: expanded), hint: "not a model folder, and not obtainable from the Hugging Face Hub: \(why); no offline fallback model was found either (scripts/setup.sh installs one under .deps/models; COLGREP_FALLBACK_MODEL names another folder)")
     }
 
     /// Whether a cached snapshot holds every file the encoder needs, Dense folders included.

@@ -124,6 +124,22 @@ func splitIdentifiers(_ text: String) -> [String] {
         #expect(abs(pool[2].score - (0.9 + 0.3 * 0.9 / 1.5)) < 1e-9)
     }
 
+    @Test func coherenceCountsOnlyTheBestUnitsOfThePool() {
+        // One file answering the query, and a big file with many weak units deep in the pool.
+        var pool = [unit(1, "answer.py", score: 1), unit(2, "answer.py", line: 10, score: 0.9)]
+        pool += (0..<40).map { unit(Int64(100 + $0), "huge.py", line: 10 * $0, score: 0.3) }
+        pool.append(unit(99, "huge.py", line: 999, score: 0.95))
+        var whole = pool
+        ranker.applyCoherenceBoost(&whole, depth: 0)
+        #expect(whole.first { $0.docID == 99 }!.score > whole[0].score, "summed over the whole pool, the big file wins")
+        ranker.applyCoherenceBoost(&pool, depth: 3)
+        #expect(pool[0].score > pool.first { $0.docID == 99 }!.score, "over the 3 best units, the answering file keeps the lead")
+        var defaults = RankingKnobs()
+        #expect(defaults.coherenceDepth == nil)
+        defaults = RankingKnobs.fromEnvironment(["COLGREP_COHERENCE_DEPTH": "0"])
+        #expect(defaults.coherenceDepth == 0)
+    }
+
     @Test func collapseKeepsOnePerFileAndWidensSpan() {
         let sorted = Ranker.sorted([unit(1, "a.py", line: 10, score: 3), unit(2, "b.py", score: 2), unit(3, "a.py", line: 1, score: 1), unit(4, "c.py", score: 0.5)])
         let out = Ranker.collapseByFile(sorted, topK: 2)

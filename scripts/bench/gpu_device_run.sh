@@ -10,7 +10,7 @@ set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
 mkdir -p /tmp/cglib
-python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/colgrep','wb'));shutil.copyfileobj(lzma.open('$D/lib/libopenblas.so.0.xz'),open('/tmp/cglib/libopenblas.so.0','wb'))"
+python3 -c "import lzma,shutil,glob,os;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/colgrep','wb'));[shutil.copyfileobj(lzma.open(f),open('/tmp/cglib/'+os.path.basename(f)[:-3],'wb')) for f in glob.glob('$D/lib/*.xz')]"  # every lib/*.xz unpacked
 chmod +x /tmp/colgrep; cp $D/lib/*.so.* /tmp/cglib/ 2>/dev/null
 export LD_LIBRARY_PATH=/tmp/cglib:${LD_LIBRARY_PATH:-}
 STAGES=${STAGES:-"env selftest parity startup bench bench-ours bench-minilm"}
@@ -58,6 +58,11 @@ diag)
   for m in /tmp/ettin $D/minilm; do for p in bf16 fp32; do
     echo "-- $m $p"; timeout 120 compute-sanitizer --tool memcheck --print-limit 4 /tmp/colgrep debug gpu-embed --model $m --ids /tmp/small.json --out /tmp/s.f32 --precision $p 2>&1 | tail -25
   done; done ;;
+lanes)
+  log lanes  # issue #9: the N-device path with N = 1 against direct calls, alternating passes, no peers
+  python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000
+  timeout 150 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams 3 --scheduler-lanes 1,3 --python "" --json > $OUT/lanes.json; echo "rc=$?"
+  python3 -c "import json;r=json.load(open('$OUT/lanes.json'));print('ours', round(r['ours_tok_s']), r.get('scheduler'))" ;;
 bench-ours)
   log bench-ours
   for cfg in "1 65536" "3 65536" "4 65536" "3 32768"; do set -- $cfg

@@ -15,7 +15,7 @@ START=$(date +%s)
 BUDGET=${BUDGET:-540}
 D=$(cd "$(dirname "$0")" && pwd)
 mkdir -p /tmp/rtbin/lib
-python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/rtbin/colgrep','wb'));shutil.copyfileobj(lzma.open('$D/lib/libopenblas.so.0.xz'),open('/tmp/rtbin/lib/libopenblas.so.0','wb'))"
+python3 -c "import lzma,shutil,glob,os;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/rtbin/colgrep','wb'));[shutil.copyfileobj(lzma.open(f),open('/tmp/rtbin/lib/'+os.path.basename(f)[:-3],'wb')) for f in glob.glob('$D/lib/*.xz')]"  # every lib/*.xz unpacked
 chmod +x /tmp/rtbin/colgrep; cp $D/lib/*.so.* /tmp/rtbin/lib/ 2>/dev/null; B=/tmp/rtbin/colgrep
 export LD_LIBRARY_PATH=/tmp/rtbin/lib:${LD_LIBRARY_PATH:-}
 export COLGREP_GRAMMARS_DIR=$D/grammars NCCL_NVLS_ENABLE=0
