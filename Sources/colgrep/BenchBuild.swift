@@ -50,6 +50,16 @@ struct BenchBuild: ParsableCommand {
         let buildCPU = processCPUSeconds() - cpuStart
         log(String(format: "built in %.2f s: %.0f vectors/s, K = %d", build, Double(vectors) / build, index.centroidCount))
 
+        // Coarse-to-fine assignment against exhaustive search, on up to 20,000 indexed vectors.
+        var sampleValues: [Float] = []
+        let stride = max(1, vectors / 20_000)
+        for i in Swift.stride(from: 0, to: indexed.count, by: stride) where sampleValues.count < 20_000 * dim {
+            sampleValues.append(contentsOf: indexed[i].vectors.values)
+        }
+        let quality = try index.assignmentQuality(HostMatrix(rows: sampleValues.count / dim, cols: dim, values: sampleValues))
+        log(String(format: "assignment: %.4f of %d vectors get their nearest centroid; mean cosine %.4f (exhaustive %.4f)",
+                   quality.agreement, quality.vectors, quality.meanCosineAssigned, quality.meanCosineExact))
+
         var updateTimes: [Double] = []
         var updateCPU: [Double] = []
         var updateStages: [String: [Double]] = [:]
@@ -79,11 +89,14 @@ struct BenchBuild: ParsableCommand {
             "build_s": build, "build_cpu_s": buildCPU, "build_vectors_per_s": Double(vectors) / build,
             "build_vectors_per_cpu_s": Double(vectors) / buildCPU,
             "build_stages_s": Dictionary(index.buildStages.map { ($0.stage, $0.seconds) }, uniquingKeysWith: +),
+            "build_stages_cpu_s": Dictionary(index.buildStagesCPU.map { ($0.stage, $0.seconds) }, uniquingKeysWith: +),
             "update_add_10_units_ms_p50": percentile(updateTimes, 0.5), "update_add_10_units_ms_max": updateTimes.max() ?? 0,
             "update_add_10_units_ms_all": updateTimes, "update_add_10_units_cpu_ms_p50": percentile(updateCPU, 0.5),
             "update_add_10_units_stage_ms_p50": updateStages.mapValues { percentile($0, 0.5) }, "delete_10_units_ms": deleteTime,
             "open_ms": openTime, "verify_all_checksums_ms": verifyTime, "documents_after_updates": reopened.documentCount,
             "segments_after_updates": reopened.segmentCount,
+            "assignment": ["vectors": quality.vectors, "exact_agreement": quality.agreement, "mean_cosine": quality.meanCosineAssigned,
+                           "mean_cosine_exhaustive": quality.meanCosineExact, "exhaustive": quality.exhaustive],
             "goals": ["build_vectors_per_s_min": 1_000_000, "update_add_10_units_ms_max": 50],
         ]
         if let peerPython {
