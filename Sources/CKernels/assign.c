@@ -246,46 +246,69 @@ AVX2 static void assign_best_avx2(const float *x, long dim, const int32_t *rows,
     if (xt != stack) free(xt);
 }
 
-/// top_of_scores with eight scores compared against the current cut-off at once: after the first few
-/// columns almost every group of eight is rejected by one compare.
-AVX2 static void top_of_scores_avx2(const float *scores, long k, long top, int32_t *out) {
-    float values[64];
-    int32_t indices[64];
-    for (long t = 0; t < top; t++) { values[t] = -INFINITY; indices[t] = (int32_t)t; }
-    long j = 0;
-    for (; j + 8 <= k; j += 8) {
-        __m256 v = _mm256_loadu_ps(scores + j);
-        unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(v, _mm256_set1_ps(values[top - 1]), _CMP_GT_OQ));
-        while (mask) {
-            int lane = __builtin_ctz(mask);
-            mask &= mask - 1;
-            top_insert(values, indices, top, scores[j + lane], (int32_t)(j + lane));
-        }
-    }
-    for (; j < k; j++) top_insert(values, indices, top, scores[j], (int32_t)j);
-    memcpy(out, indices, (size_t)top * sizeof(int32_t));
-}
-
+/// The best `top` columns of sixteen rows at a time, computed as in assign_best_avx2 (one row per lane,
+/// four centroids per step); each row keeps its sorted best list and its cut-off (the list's last score)
+/// in a lane of two threshold registers, so a column is looked at per row only when it beats that row's
+/// cut-off (a handful of times per row after the first columns).
 AVX2 static void assign_top_avx2(const float *x, long dim, long count, const float *packed, const float *bias, long k,
                                  long top, int32_t *out) {
-    long panels = panels_of(k), width = panels * PANEL;
-    float *scores = malloc((size_t)4 * width * sizeof(float));
-    for (long i = 0; i < count; i += 4) {
-        const float *p[4];
-        for (int r = 0; r < 4; r++) p[r] = x + (i + r < count ? i + r : count - 1) * dim;
-        for (long b = 0; b < panels; b++) {
-            const float *panel = packed + b * dim * PANEL;
-            __m256 acc[8];
-            TILE_4x16(p[0], p[1], p[2], p[3], panel, dim, acc);
-            __m256 b0 = _mm256_loadu_ps(bias + b * PANEL), b1 = _mm256_loadu_ps(bias + b * PANEL + 8);
-            for (int r = 0; r < 4; r++) {
-                _mm256_storeu_ps(scores + r * width + b * PANEL, _mm256_add_ps(acc[2 * r], b0));
-                _mm256_storeu_ps(scores + r * width + b * PANEL + 8, _mm256_add_ps(acc[2 * r + 1], b1));
+    float stack[16 * 256];
+    float *xt = dim <= 256 ? stack : malloc((size_t)dim * 16 * sizeof(float));
+    float *xt1 = xt + dim * 8;
+    long kk = (k + 3) / 4 * 4;
+    float values[16][64];
+    int32_t indices[16][64];
+    float cut[16];
+    for (long i = 0; i < count; i += 16) {
+        const float *p[16];
+        for (int r = 0; r < 16; r++) p[r] = x + (i + r < count ? i + r : count - 1) * dim;
+        transpose8(p, dim, xt);
+        transpose8(p + 8, dim, xt1);
+        for (int r = 0; r < 16; r++) {
+            for (long t = 0; t < top; t++) { values[r][t] = -INFINITY; indices[r][t] = (int32_t)t; }
+            cut[r] = -INFINITY;
+        }
+        __m256 cut0 = _mm256_loadu_ps(cut), cut1 = _mm256_loadu_ps(cut + 8);
+        for (long j = 0; j < kk; j += 4) {
+            const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
+            __m256 a[4], b[4];
+            for (int t = 0; t < 4; t++) { a[t] = _mm256_setzero_ps(); b[t] = a[t]; }
+            for (long d = 0; d < dim; d++) {
+                __m256 x0 = _mm256_loadu_ps(xt + d * 8), x1 = _mm256_loadu_ps(xt1 + d * 8);
+                const float *c = base + d * PANEL;
+                __m256 c0 = _mm256_broadcast_ss(c + 0), c1 = _mm256_broadcast_ss(c + 1);
+                a[0] = _mm256_fmadd_ps(x0, c0, a[0]);
+                b[0] = _mm256_fmadd_ps(x1, c0, b[0]);
+                a[1] = _mm256_fmadd_ps(x0, c1, a[1]);
+                b[1] = _mm256_fmadd_ps(x1, c1, b[1]);
+                __m256 c2 = _mm256_broadcast_ss(c + 2), c3 = _mm256_broadcast_ss(c + 3);
+                a[2] = _mm256_fmadd_ps(x0, c2, a[2]);
+                b[2] = _mm256_fmadd_ps(x1, c2, b[2]);
+                a[3] = _mm256_fmadd_ps(x0, c3, a[3]);
+                b[3] = _mm256_fmadd_ps(x1, c3, b[3]);
+            }
+            for (int t = 0; t < 4; t++) {
+                __m256 bias_ = _mm256_broadcast_ss(bias + j + t);
+                __m256 s0 = _mm256_add_ps(a[t], bias_), s1 = _mm256_add_ps(b[t], bias_);
+                unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s0, cut0, _CMP_GT_OQ))
+                                | ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s1, cut1, _CMP_GT_OQ)) << 8);
+                if (!mask) continue;
+                float scores[16];
+                _mm256_storeu_ps(scores, s0);
+                _mm256_storeu_ps(scores + 8, s1);
+                while (mask) {
+                    int r = __builtin_ctz(mask);
+                    mask &= mask - 1;
+                    top_insert(values[r], indices[r], top, scores[r], (int32_t)(j + t));
+                    cut[r] = values[r][top - 1];
+                }
+                cut0 = _mm256_loadu_ps(cut);
+                cut1 = _mm256_loadu_ps(cut + 8);
             }
         }
-        for (int r = 0; r < 4 && i + r < count; r++) top_of_scores_avx2(scores + r * width, k, top, out + (i + r) * top);
+        for (int r = 0; r < 16 && i + r < count; r++) memcpy(out + (i + r) * top, indices[r], (size_t)top * sizeof(int32_t));
     }
-    free(scores);
+    if (xt != stack) free(xt);
 }
 
 AVX2 static void residual_encode_avx2(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,

@@ -23,8 +23,12 @@ public enum KMeans {
 
     /// Coarse groups for `k` centroids: none below 1,024 (exhaustive assignment is cheap there), else
     /// the power of two nearest above √k (128 at K = 8,192: 64 centroids a group).
+    /// Lloyd iterations over all centroids after the per-group training.
+    static let refinementIterations = Int(ProcessInfo.processInfo.environment["EXPERIMENT_REFINE"] ?? "") ?? 2
+
     static func groupCount(centroids k: Int) -> Int {
         guard k >= 1024 else { return 0 }
+        if let forced = ProcessInfo.processInfo.environment["EXPERIMENT_GROUPS"].flatMap({ Int($0) }) { return forced }
         return 1 << Int((log2(Double(k)) / 2).rounded(.up))
     }
 
@@ -113,11 +117,21 @@ public enum KMeans {
                 }
             }
         }
-        LinearAlgebra.normalizeRows(&centroids, cols: dim)
         var usedCenters = [Float]()
         usedCenters.reserveCapacity(used.count * dim)
         for g in used { usedCenters.append(contentsOf: centers[(g * dim)..<((g + 1) * dim)]) }
         let groups = CentroidGroups(centers: usedCenters, offsets: offsets, members: (0..<Int32(k)).map { $0 })
+        // Lloyd iterations over all centroids with coarse-to-fine assignment: points near a group's
+        // border move to the best centroid of a neighbouring group, which per-group training cannot
+        // do (without them the mean point–centroid cosine stayed ~0.003 below flat k-means' and
+        // recall@10 ~0.015 lower).
+        var labels32 = [Int32](repeating: 0, count: count)
+        for _ in 0..<refinementIterations {
+            let assigner = CentroidAssigner(centroids: centroids, dim: dim, groups: groups)
+            labels32.withUnsafeMutableBufferPointer { assigner.assignOnCPU(points, count: count, into: $0.baseAddress!) }
+            updateMeans(points: points, count: count, dim: dim, labels: labels32, centroids: &centroids)
+        }
+        LinearAlgebra.normalizeRows(&centroids, cols: dim)
         return Trained(centroids: centroids, groups: groups)
     }
 
@@ -165,8 +179,6 @@ public enum KMeans {
         }
         guard k < count else { return centroids }
         var labels = [Int32](repeating: 0, count: count)
-        var sums = [Float](repeating: 0, count: k * dim)
-        var sizes = [Int](repeating: 0, count: k)
         for _ in 0..<iterations {
             let packed = centroids.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: k) }
             labels.withUnsafeMutableBufferPointer { l in
@@ -176,22 +188,28 @@ public enum KMeans {
                     packed.nearest(points, count: count, into: l.baseAddress!)
                 }
             }
-            for i in sums.indices { sums[i] = 0 }
-            for i in sizes.indices { sizes[i] = 0 }
-            sums.withUnsafeMutableBufferPointer { s in
-                for i in 0..<count {
-                    let c = Int(labels[i])
-                    sizes[c] += 1
-                    let target = s.baseAddress! + c * dim
-                    let source = points + i * dim
-                    for d in 0..<dim { target[d] += source[d] }
-                }
-            }
-            for c in 0..<k where sizes[c] > 0 {
-                let inverse = 1 / Float(sizes[c])
-                for d in 0..<dim { centroids[c * dim + d] = sums[c * dim + d] * inverse }
-            }
+            updateMeans(points: points, count: count, dim: dim, labels: labels, centroids: &centroids)
         }
         return centroids
+    }
+
+    /// Moves each centroid to the mean of the points labelled with it (empty clusters stay put).
+    static func updateMeans(points: UnsafePointer<Float>, count: Int, dim: Int, labels: [Int32], centroids: inout [Float]) {
+        let k = centroids.count / dim
+        var sums = [Float](repeating: 0, count: k * dim)
+        var sizes = [Int](repeating: 0, count: k)
+        sums.withUnsafeMutableBufferPointer { s in
+            for i in 0..<count {
+                let c = Int(labels[i])
+                sizes[c] += 1
+                let target = s.baseAddress! + c * dim
+                let source = points + i * dim
+                for d in 0..<dim { target[d] += source[d] }
+            }
+        }
+        for c in 0..<k where sizes[c] > 0 {
+            let inverse = 1 / Float(sizes[c])
+            for d in 0..<dim { centroids[c * dim + d] = sums[c * dim + d] * inverse }
+        }
     }
 }

@@ -177,9 +177,7 @@ public final class PlaidIndex: @unchecked Sendable {
         try Self.validate(documents, dim: manifest.dim, existing: nil)
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
         var newDead = dead
-        for document in documents {
-            if let place = location[document.id] { markDead(place, in: &newDead) }
-        }
+        for place in locate(documents.map(\.id)).values { markDead(place, in: &newDead) }
         let addedTokens = documents.reduce(0) { $0 + $1.vectors.rows }
         let liveTokens = self.liveTokens(dead: newDead) + addedTokens
         if config.retrainGrowthFactor > 0, Double(liveTokens) >= config.retrainGrowthFactor * Double(manifest.tokensAtTraining) {
@@ -204,14 +202,52 @@ public final class PlaidIndex: @unchecked Sendable {
     public func delete(ids: Set<Int64>) throws {
         var newDead = dead
         var changed = false
-        for id in ids {
-            if let place = location[id] { markDead(place, in: &newDead); changed = true }
+        for place in locate(Array(ids)).values {
+            markDead(place, in: &newDead)
+            changed = true
         }
         guard changed else { return }
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
         var stages = StageClock()
         try commit(segments: segments, dead: newDead, nextFileNumber: manifest.nextFileNumber, written: [], stages: &stages)
         writeStages = stages.laps
+    }
+
+    /// Where those of `ids` that are live are: from the location map when it is built (or many ids are
+    /// asked), else by one pass over the segments' id arrays against the sorted ids, which for an
+    /// update of a few documents costs far less than building the map of the whole index.
+    func locate(_ ids: [Int64]) -> [Int64: Location] {
+        locationLock.lock()
+        let cached = locationCache
+        locationLock.unlock()
+        if cached != nil || ids.count > 1024 {
+            let map = cached ?? location
+            var found: [Int64: Location] = [:]
+            for id in ids { if let place = map[id] { found[id] = place } }
+            return found
+        }
+        let wanted = ids.sorted()
+        guard let low = wanted.first, let high = wanted.last else { return [:] }
+        var found: [Int64: Location] = [:]
+        for segment in segments {
+            let deadRows = dead[segment.record.number]
+            let number = Int32(segment.record.number)
+            for row in 0..<segment.documentCount {
+                let id = segment.ids[row]
+                guard id >= low, id <= high, Self.sortedContains(wanted, id), !(deadRows?.contains(row) ?? false) else { continue }
+                found[id] = Location(segment: number, row: Int32(row))
+            }
+        }
+        return found
+    }
+
+    private static func sortedContains(_ values: [Int64], _ value: Int64) -> Bool {
+        var low = 0, high = values.count
+        while low < high {
+            let mid = (low + high) / 2
+            if values[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low < values.count && values[low] == value
     }
 
     private func markDead(_ place: Location, in dead: inout [Int: DeadRows]) {

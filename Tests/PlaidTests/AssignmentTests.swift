@@ -90,6 +90,39 @@ import Testing
         #expect(KMeans.allocate(5, over: [5]) == [5])
     }
 
+    /// Two-level training (with its refinement over all centroids) quantises clustered data as well
+    /// as flat Lloyd k-means on the same sample: the mean cosine between a point and its nearest
+    /// centroid is no lower.
+    @Test func twoLevelTrainingQuantisesAsWellAsFlatKMeans() {
+        let dim = 32, k = 1024
+        let corpus = SyntheticCorpus(documents: 400, dim: dim, centres: 512, medianLength: 40, queries: 0, seed: 3)
+        let points = corpus.documents.flatMap(\.values)
+        let count = points.count / dim
+        let config = PlaidConfig(nbits: 4, maxPointsPerCentroid: 8, maxCentroids: k)
+        let grouped = KMeans.trainGrouped(points: points, dim: dim, k: k, config: config)
+        #expect(grouped.groups?.count ?? 0 > 1)
+        let sample = KMeans.subsample(points, count: count, dim: dim, limit: k * 8, seed: config.seed ^ 0x5A5A)
+        var flat = sample.withUnsafeBufferPointer {
+            KMeans.lloyd(points: $0.baseAddress!, count: sample.count / dim, dim: dim, k: k, iterations: config.kmeansIterations,
+                         seed: config.seed, parallel: true)
+        }
+        LinearAlgebra.normalizeRows(&flat, cols: dim)
+        func meanCosine(_ centroids: [Float]) -> Double {
+            let packed = centroids.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: k) }
+            var labels = [Int32](repeating: 0, count: count)
+            points.withUnsafeBufferPointer { p in labels.withUnsafeMutableBufferPointer { packed.nearest(p.baseAddress!, count: count, into: $0.baseAddress!) } }
+            var total = 0.0
+            for i in 0..<count {
+                let x = points[(i * dim)..<((i + 1) * dim)], c = centroids[(Int(labels[i]) * dim)..<((Int(labels[i]) + 1) * dim)]
+                let dot = zip(x, c).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+                total += dot / max(1e-12, x.reduce(0.0) { $0 + Double($1 * $1) }.squareRoot())
+            }
+            return total / Double(count)
+        }
+        let twoLevel = meanCosine(grouped.centroids), lloyd = meanCosine(flat)
+        #expect(twoLevel >= lloyd - 0.001, "two-level \(twoLevel), flat \(lloyd)")
+    }
+
     /// K = 1,024 on clustered data: two-level training, groups stored with the codec, and the
     /// coarse-to-fine assignment of unseen vectors agrees with exhaustive search.
     @Test func coarseToFineAssignmentMatchesExhaustiveSearch() throws {
