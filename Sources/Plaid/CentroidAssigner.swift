@@ -66,7 +66,7 @@ struct PackedCentroids: Sendable {
 ///
 /// On the CPU, centroids trained by two-level k-means are searched coarse-to-fine: each vector scores
 /// the G ≈ √K group centres, then exactly the centroids of its `probes` best groups (about
-/// `(G + probes · K / G) · d` multiply-adds instead of `K · d`: 20× fewer at K = 8,192), in the fused
+/// `(G + probes · K / G) · d` multiply-adds instead of `K · d`: 13× fewer at K = 8,192), in the fused
 /// kernel of assign.c (4 × 16 register tiles, argmax in registers, no score matrix). Without groups
 /// (small K, or `COLGREP_ASSIGN_PROBES=0`) every centroid is scored, exactly. With a backend (a GPU) the
 /// assignment is `backend.nearestCentroids`, exhaustive.
@@ -80,8 +80,10 @@ final class CentroidAssigner: Sendable {
     private let coarse: PackedCentroids?
     private let fine: [PackedCentroids]
 
-    /// Groups probed per vector unless `COLGREP_ASSIGN_PROBES` says otherwise (0: exhaustive).
-    static let defaultProbes = 4
+    /// Groups probed per vector unless `COLGREP_ASSIGN_PROBES` says otherwise (0: exhaustive). At
+    /// K = 8,192 (128 groups) 4 probes gave 98.4 % of vectors their nearest centroid and 8 gave 99.3 %
+    /// (MiniLM, 384-d); 8 keep recall closest to exhaustive assignment.
+    static let defaultProbes = 8
     static let environmentProbes: Int? = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_PROBES"].flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
 
     init(centroids: [Float], dim: Int, groups: CentroidGroups? = nil, probes: Int? = nil) {

@@ -99,7 +99,7 @@ import Testing
         let points = corpus.documents.flatMap(\.values)
         let count = points.count / dim
         let config = PlaidConfig(nbits: 4, maxPointsPerCentroid: 8, maxCentroids: k)
-        let grouped = KMeans.trainGrouped(points: points, dim: dim, k: k, config: config)
+        let grouped = KMeans.trainGrouped(points: points, dim: dim, k: k, config: config, twoLevel: true)
         #expect(grouped.groups?.count ?? 0 > 1)
         let sample = KMeans.subsample(points, count: count, dim: dim, limit: k * 8, seed: config.seed ^ 0x5A5A)
         var flat = sample.withUnsafeBufferPointer {
