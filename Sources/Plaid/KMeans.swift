@@ -68,7 +68,7 @@ public enum KMeans {
     }
 
     static func trainGrouped(points: [Float], dim: Int, k requested: Int, config: PlaidConfig,
-                             twoLevel: Bool = twoLevelTraining) -> Trained {
+                             twoLevel: Bool = twoLevelTraining, backend: (any Backend)? = nil) -> Trained {
         let count = points.count / dim
         precondition(count > 0 && requested > 0, "KMeans.train needs points and k > 0")
         let k = min(requested, count)
@@ -78,7 +78,8 @@ public enum KMeans {
         let groupCount = Self.groupCount(centroids: k)
         guard groupCount > 1, sampleCount >= 4 * groupCount, twoLevel else {
             var centroids = sample.withUnsafeBufferPointer {
-                lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: config.seed, parallel: true)
+                lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: config.seed, parallel: true,
+                      backend: backend)
             }
             LinearAlgebra.normalizeRows(&centroids, cols: dim)
             let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: config.seed) : nil
@@ -203,7 +204,7 @@ public enum KMeans {
 
     /// Plain Lloyd iterations from `k` distinct random points; empty clusters keep their centroid.
     static func lloyd(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, iterations: Int, seed: UInt64,
-                      parallel: Bool) -> [Float] {
+                      parallel: Bool, backend: (any Backend)? = nil) -> [Float] {
         var generator = SplitMix64(seed: seed)
         var order = Array(0..<count)
         for i in 0..<k {
@@ -217,6 +218,13 @@ public enum KMeans {
         guard k < count else { return centroids }
         var labels = [Int32](repeating: 0, count: count)
         for _ in 0..<iterations {
+            if let backend {
+                // A GPU assigns (exhaustively) where it is given; the assigner falls back to the CPU if it fails.
+                let codes = CentroidAssigner(centroids: centroids, dim: dim, groups: nil).assign(points, count: count, backend: backend)
+                for i in 0..<count { labels[i] = Int32(codes[i]) }
+                updateMeans(points: points, count: count, dim: dim, labels: labels, centroids: &centroids)
+                continue
+            }
             let packed = centroids.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: k) }
             labels.withUnsafeMutableBufferPointer { l in
                 if parallel {

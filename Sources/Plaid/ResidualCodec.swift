@@ -48,7 +48,7 @@ struct ResidualCodec: Sendable {
                       stages: inout StageClock) -> ResidualCodec {
         let tokens = sample.count / dim
         let k = max(1, min(requested, tokens))
-        let trained = KMeans.trainGrouped(points: sample, dim: dim, k: k, config: config)
+        let trained = KMeans.trainGrouped(points: sample, dim: dim, k: k, config: config, backend: backend)
         let centroids = trained.centroids
         stages.lap("k-means")
         // Residual statistics on up to 50,000 tokens spread over the sample (the reference holds out

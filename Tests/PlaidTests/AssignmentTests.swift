@@ -145,6 +145,24 @@ import Testing
         #expect(reopened.codec.groups == index.codec.groups)
     }
 
+    /// With a backend (here the CPU backend standing in for a GPU), k-means and encoding assign through
+    /// `Backend.nearestCentroids`, exhaustively: every token gets its nearest centroid.
+    @Test func backendAssignmentIsExhaustive() throws {
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let corpus = SyntheticCorpus(documents: 60, dim: 16, centres: 64, medianLength: 20, queries: 0, seed: 4)
+        let backend = CPUBackend(threads: 1, precision: .fp32)
+        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(), backend: backend)
+        let segment = try #require(index.segments.first)
+        let exhaustive = CentroidAssigner(centroids: index.codec.centroids, dim: 16, groups: nil)
+        let values = corpus.documents.flatMap(\.values)
+        let expected = values.withUnsafeBufferPointer { exhaustive.assign($0.baseAddress!, count: values.count / 16, backend: nil) }
+        let stored = Array(segment.codes).map(UInt32.init)
+        #expect(stored.count == expected.count)
+        let agreement = Double(zip(stored, expected).filter { $0 == $1 }.count) / Double(max(1, stored.count))
+        #expect(agreement > 0.99, "backend codes agree with exhaustive CPU search on \(agreement)")
+    }
+
     /// An index whose codec file has no group sections (written before them) opens and assigns exhaustively.
     @Test func codecWithoutGroupsAssignsExhaustively() throws {
         let directory = temporaryDirectory()
