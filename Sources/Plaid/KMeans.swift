@@ -1,39 +1,210 @@
+import Dispatch
+import Foundation
 import Tensor
 
-/// k-means as the reference trains its centroids (fastkmeans): random initial points, a few Lloyd
-/// iterations on at most `maxPointsPerCentroid · k` points, then L2-normalised centroids.
+/// k-means as the reference trains its centroids (fastkmeans: random initial points, a few Lloyd
+/// iterations on at most `maxPointsPerCentroid · k` points, L2-normalised centroids), two-level from
+/// K = 1,024 up: Lloyd on G ≈ √K coarse centres, then each coarse group's points train that group's
+/// share of the K centroids (proportional to its points). A Lloyd iteration then costs about
+/// `2·√K·d` multiply-adds per point instead of `K·d`, and the groups are what coarse-to-fine
+/// assignment (`CentroidAssigner`) probes.
 public enum KMeans {
+    /// Trained centroids (`k × dim`, unit rows) and, for two-level training, their groups.
+    struct Trained {
+        var centroids: [Float]
+        var groups: CentroidGroups?
+    }
+
     /// Trains `k` unit centroids on the rows of `points` (row-major `count × dim`).
-    public static func train(points: [Float], dim: Int, k: Int, config: PlaidConfig, backend: (any Backend)?) -> HostMatrix {
-        let count = points.count / dim
-        precondition(count > 0 && k > 0, "KMeans.train needs points and k > 0")
-        let k = min(k, count)
-        var sample = points
-        var sampleCount = count
-        let limit = k * max(1, config.maxPointsPerCentroid)
-        if count > limit {
-            var generator = SplitMix64(seed: config.seed ^ 0x5A5A)
-            var order = Array(0..<count)
-            for i in 0..<limit {
-                let j = Int.random(in: i..<count, using: &generator)
-                order.swapAt(i, j)
-            }
-            sample = [Float](repeating: 0, count: limit * dim)
-            for i in 0..<limit {
-                let source = order[i] * dim
-                for d in 0..<dim { sample[i * dim + d] = points[source + d] }
-            }
-            sampleCount = limit
+    public static func train(points: [Float], dim: Int, k: Int, config: PlaidConfig) -> HostMatrix {
+        let trained = trainGrouped(points: points, dim: dim, k: k, config: config)
+        return HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids)
+    }
+
+    /// Coarse groups for `k` centroids: none below 1,024 (exhaustive assignment is cheap there), else
+    /// the power of two nearest above √k (128 at K = 8,192: 64 centroids a group).
+    /// Lloyd iterations over all centroids after the per-group training (on MiniLM vectors the mean
+    /// point–centroid cosine rose 0.8869 → 0.8879 from 2 to 4; each costs one coarse-to-fine pass
+    /// over the sample).
+    static let refinementIterations = 4
+
+    /// Flat Lloyd k-means (every point against every centroid, the reference's algorithm) unless
+    /// `COLGREP_KMEANS=two-level`. Two-level training is ~5× cheaper at K = 8,192 and quantises as
+    /// well by mean cosine, but measured recall@10 0.009 lower on MiniLM vectors (0.910 vs 0.919 with
+    /// exhaustive assignment) and 0.01–0.02 lower on synthetic data, so it is opt-in.
+    static let twoLevelTraining = ProcessInfo.processInfo.environment["COLGREP_KMEANS"] == "two-level"
+
+    /// Groups for coarse-to-fine assignment over trained centroids: Lloyd k-means on the centroids
+    /// themselves; centres are the means of their members.
+    static func group(centroids: [Float], dim: Int, groupCount: Int, seed: UInt64) -> CentroidGroups? {
+        let k = centroids.count / dim
+        guard k >= 4 * groupCount else { return nil }
+        let centers = centroids.withUnsafeBufferPointer {
+            lloyd(points: $0.baseAddress!, count: k, dim: dim, k: groupCount, iterations: 8, seed: seed ^ 0xC0A7, parallel: true)
         }
-        var centroids = lloyd(points: sample, count: sampleCount, dim: dim, k: k, iterations: config.kmeansIterations,
-                              seed: config.seed, backend: backend)
+        var labels = [Int32](repeating: 0, count: k)
+        let packed = centers.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: groupCount) }
+        centroids.withUnsafeBufferPointer { c in
+            labels.withUnsafeMutableBufferPointer { nearestInParallel(packed, points: c.baseAddress!, count: k, into: $0.baseAddress!) }
+        }
+        var sizes = [Int](repeating: 0, count: groupCount)
+        for label in labels { sizes[Int(label)] += 1 }
+        let used = (0..<groupCount).filter { sizes[$0] > 0 }
+        var offsets: [Int32] = [0]
+        var members: [Int32] = []
+        members.reserveCapacity(k)
+        var usedCenters: [Float] = []
+        for g in used {
+            for (j, label) in labels.enumerated() where Int(label) == g { members.append(Int32(j)) }
+            offsets.append(Int32(members.count))
+            usedCenters.append(contentsOf: centers[(g * dim)..<((g + 1) * dim)])
+        }
+        return CentroidGroups(centers: usedCenters, offsets: offsets, members: members)
+    }
+
+    static func groupCount(centroids k: Int) -> Int {
+        guard k >= 1024 else { return 0 }
+        return 1 << Int((log2(Double(k)) / 2).rounded(.up))
+    }
+
+    static func trainGrouped(points: [Float], dim: Int, k requested: Int, config: PlaidConfig,
+                             twoLevel: Bool = twoLevelTraining, backend: (any Backend)? = nil) -> Trained {
+        let count = points.count / dim
+        precondition(count > 0 && requested > 0, "KMeans.train needs points and k > 0")
+        let k = min(requested, count)
+        let sample = subsample(points, count: count, dim: dim, limit: k * max(1, config.maxPointsPerCentroid), seed: config.seed ^ 0x5A5A)
+        let sampleCount = sample.count / dim
+        let iterations = max(0, config.kmeansIterations)
+        let groupCount = Self.groupCount(centroids: k)
+        guard groupCount > 1, sampleCount >= 4 * groupCount, twoLevel else {
+            var centroids = sample.withUnsafeBufferPointer {
+                lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: config.seed, parallel: true,
+                      backend: backend)
+            }
+            LinearAlgebra.normalizeRows(&centroids, cols: dim)
+            let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: config.seed) : nil
+            return Trained(centroids: centroids, groups: groups)
+        }
+        return sample.withUnsafeBufferPointer { s in
+            trainTwoLevel(points: s.baseAddress!, count: sampleCount, dim: dim, k: k, groupCount: groupCount, iterations: iterations,
+                     seed: config.seed)
+        }
+    }
+
+    /// At most `limit` rows of `points`, chosen at random without replacement (all when fewer).
+    static func subsample(_ points: [Float], count: Int, dim: Int, limit: Int, seed: UInt64) -> [Float] {
+        guard count > limit else { return points }
+        var generator = SplitMix64(seed: seed)
+        var order = Array(0..<count)
+        for i in 0..<limit {
+            let j = Int.random(in: i..<count, using: &generator)
+            order.swapAt(i, j)
+        }
+        var sample = [Float](repeating: 0, count: limit * dim)
+        points.withUnsafeBufferPointer { p in
+            sample.withUnsafeMutableBufferPointer { s in
+                for i in 0..<limit {
+                    (s.baseAddress! + i * dim).update(from: p.baseAddress! + order[i] * dim, count: dim)
+                }
+            }
+        }
+        return sample
+    }
+
+    private static func trainTwoLevel(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, groupCount: Int, iterations: Int,
+                                 seed: UInt64) -> Trained {
+        let centers = lloyd(points: points, count: count, dim: dim, k: groupCount, iterations: iterations, seed: seed, parallel: true)
+        var labels = [Int32](repeating: 0, count: count)
+        let packed = centers.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: groupCount) }
+        labels.withUnsafeMutableBufferPointer { l in nearestInParallel(packed, points: points, count: count, into: l.baseAddress!) }
+        // Points grouped by coarse centre (counting sort).
+        var starts = [Int](repeating: 0, count: groupCount + 1)
+        for label in labels { starts[Int(label) + 1] += 1 }
+        for g in 0..<groupCount { starts[g + 1] += starts[g] }
+        var order = [Int](repeating: 0, count: count)
+        var fill = starts
+        for (i, label) in labels.enumerated() {
+            order[fill[Int(label)]] = i
+            fill[Int(label)] += 1
+        }
+        let shares = allocate(k, over: (0..<groupCount).map { starts[$0 + 1] - starts[$0] })
+        let used = (0..<groupCount).filter { shares[$0] > 0 }
+        var offsets: [Int32] = [0]
+        for g in used { offsets.append(offsets.last! + Int32(shares[g])) }
+        var centroids = [Float](repeating: 0, count: k * dim)
+        let input = UnsafeSendablePointer(points)
+        let groupStarts = starts, groupOffsets = offsets
+        centroids.withUnsafeMutableBufferPointer { c in
+            let output = UnsafeMutableSendablePointer(c.baseAddress!)
+            order.withUnsafeBufferPointer { o in
+                let rows = UnsafeSendablePointer(o.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: used.count) { slot in
+                    let g = used[slot]
+                    let n = groupStarts[g + 1] - groupStarts[g]
+                    let local = [Float](unsafeUninitializedCapacity: n * dim) { buffer, initialized in
+                        for i in 0..<n {
+                            (buffer.baseAddress! + i * dim).initialize(from: input.pointer + rows.pointer[groupStarts[g] + i] * dim, count: dim)
+                        }
+                        initialized = n * dim
+                    }
+                    let trained = local.withUnsafeBufferPointer {
+                        lloyd(points: $0.baseAddress!, count: n, dim: dim, k: shares[g], iterations: iterations,
+                              seed: seed &+ UInt64(g) &* 0x9E37_79B9, parallel: false)
+                    }
+                    (output.pointer + Int(groupOffsets[slot]) * dim).update(from: trained, count: shares[g] * dim)
+                }
+            }
+        }
+        var usedCenters = [Float]()
+        usedCenters.reserveCapacity(used.count * dim)
+        for g in used { usedCenters.append(contentsOf: centers[(g * dim)..<((g + 1) * dim)]) }
+        let groups = CentroidGroups(centers: usedCenters, offsets: offsets, members: (0..<Int32(k)).map { $0 })
+        // Lloyd iterations over all centroids with coarse-to-fine assignment: points near a group's
+        // border move to the best centroid of a neighbouring group, which per-group training cannot
+        // do (without them the mean point–centroid cosine stayed ~0.003 below flat k-means' on
+        // synthetic data).
+        var labels32 = [Int32](repeating: 0, count: count)
+        for _ in 0..<refinementIterations {
+            let assigner = CentroidAssigner(centroids: centroids, dim: dim, groups: groups)
+            labels32.withUnsafeMutableBufferPointer { assigner.assignOnCPU(points, count: count, into: $0.baseAddress!) }
+            updateMeans(points: points, count: count, dim: dim, labels: labels32, centroids: &centroids)
+        }
         LinearAlgebra.normalizeRows(&centroids, cols: dim)
-        return HostMatrix(rows: k, cols: dim, values: centroids)
+        return Trained(centroids: centroids, groups: groups)
+    }
+
+    /// Splits `total` over groups in proportion to `sizes` (largest remainders first), never more
+    /// than a group's size (`total` at most the sum of sizes).
+    static func allocate(_ total: Int, over sizes: [Int]) -> [Int] {
+        let sum = sizes.reduce(0, +)
+        guard sum > 0 else { return sizes.map { _ in 0 } }
+        var shares = sizes.map { $0 * total / sum }
+        var remaining = total - shares.reduce(0, +)
+        let byRemainder = sizes.indices.sorted {
+            let a = sizes[$0] * total % sum, b = sizes[$1] * total % sum
+            return a != b ? a > b : $0 < $1
+        }
+        for g in byRemainder where remaining > 0 && shares[g] < sizes[g] {
+            shares[g] += 1
+            remaining -= 1
+        }
+        return shares
+    }
+
+    /// Exact nearest packed centroid of each row, rows split over the cores.
+    static func nearestInParallel(_ packed: PackedCentroids, points: UnsafePointer<Float>, count: Int, into out: UnsafeMutablePointer<Int32>) {
+        let chunk = 4096
+        let chunks = (count + chunk - 1) / chunk
+        let input = UnsafeSendablePointer(points), output = UnsafeMutableSendablePointer(out)
+        DispatchQueue.concurrentPerform(iterations: chunks) { index in
+            let start = index * chunk
+            packed.nearest(input.pointer + start * packed.dim, count: min(chunk, count - start), into: output.pointer + start)
+        }
     }
 
     /// Plain Lloyd iterations from `k` distinct random points; empty clusters keep their centroid.
-    static func lloyd(points: [Float], count: Int, dim: Int, k: Int, iterations: Int, seed: UInt64,
-                      backend: (any Backend)?) -> [Float] {
+    static func lloyd(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, iterations: Int, seed: UInt64,
+                      parallel: Bool, backend: (any Backend)? = nil) -> [Float] {
         var generator = SplitMix64(seed: seed)
         var order = Array(0..<count)
         for i in 0..<k {
@@ -41,30 +212,49 @@ public enum KMeans {
             order.swapAt(i, j)
         }
         var centroids = [Float](repeating: 0, count: k * dim)
-        for i in 0..<k {
-            for d in 0..<dim { centroids[i * dim + d] = points[order[i] * dim + d] }
+        centroids.withUnsafeMutableBufferPointer { c in
+            for i in 0..<k { (c.baseAddress! + i * dim).update(from: points + order[i] * dim, count: dim) }
         }
-        for _ in 0..<max(0, iterations) {
-            let assigner = CentroidAssigner(centroids: centroids, dim: dim)
-            let labels = points.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: count, backend: backend) }
-            var sums = [Float](repeating: 0, count: k * dim)
-            var sizes = [Int](repeating: 0, count: k)
-            points.withUnsafeBufferPointer { p in
-                sums.withUnsafeMutableBufferPointer { s in
-                    for i in 0..<count {
-                        let c = Int(labels[i])
-                        sizes[c] += 1
-                        let target = s.baseAddress! + c * dim
-                        let source = p.baseAddress! + i * dim
-                        for d in 0..<dim { target[d] += source[d] }
-                    }
+        guard k < count else { return centroids }
+        var labels = [Int32](repeating: 0, count: count)
+        for _ in 0..<iterations {
+            if let backend {
+                // A GPU assigns (exhaustively) where it is given; the assigner falls back to the CPU if it fails.
+                let codes = CentroidAssigner(centroids: centroids, dim: dim, groups: nil).assign(points, count: count, backend: backend)
+                for i in 0..<count { labels[i] = Int32(codes[i]) }
+                updateMeans(points: points, count: count, dim: dim, labels: labels, centroids: &centroids)
+                continue
+            }
+            let packed = centroids.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: k) }
+            labels.withUnsafeMutableBufferPointer { l in
+                if parallel {
+                    nearestInParallel(packed, points: points, count: count, into: l.baseAddress!)
+                } else {
+                    packed.nearest(points, count: count, into: l.baseAddress!)
                 }
             }
-            for c in 0..<k where sizes[c] > 0 {
-                let inverse = 1 / Float(sizes[c])
-                for d in 0..<dim { centroids[c * dim + d] = sums[c * dim + d] * inverse }
-            }
+            updateMeans(points: points, count: count, dim: dim, labels: labels, centroids: &centroids)
         }
         return centroids
+    }
+
+    /// Moves each centroid to the mean of the points labelled with it (empty clusters stay put).
+    static func updateMeans(points: UnsafePointer<Float>, count: Int, dim: Int, labels: [Int32], centroids: inout [Float]) {
+        let k = centroids.count / dim
+        var sums = [Float](repeating: 0, count: k * dim)
+        var sizes = [Int](repeating: 0, count: k)
+        sums.withUnsafeMutableBufferPointer { s in
+            for i in 0..<count {
+                let c = Int(labels[i])
+                sizes[c] += 1
+                let target = s.baseAddress! + c * dim
+                let source = points + i * dim
+                for d in 0..<dim { target[d] += source[d] }
+            }
+        }
+        for c in 0..<k where sizes[c] > 0 {
+            let inverse = 1 / Float(sizes[c])
+            for d in 0..<dim { centroids[c * dim + d] = sums[c * dim + d] * inverse }
+        }
     }
 }

@@ -31,6 +31,8 @@ public final class PlaidIndex: @unchecked Sendable {
     private let locationLock = NSLock()
     /// Seconds per stage of the `create` that built this index (empty for an opened index).
     public internal(set) var buildStages: [(stage: String, seconds: Double)] = []
+    /// Process CPU seconds per stage of that `create` (all threads).
+    public internal(set) var buildStagesCPU: [(stage: String, seconds: Double)] = []
     /// Seconds per stage of the latest `append` or `delete` through this instance.
     public internal(set) var writeStages: [(stage: String, seconds: Double)] = []
 
@@ -95,13 +97,13 @@ public final class PlaidIndex: @unchecked Sendable {
         guard [1, 2, 4].contains(config.nbits) else { throw PlaidError.invalidInput("nbits must be 1, 2 or 4, got \(config.nbits)") }
         guard !documents.isEmpty else { throw PlaidError.invalidInput("an index needs at least one document to train its codec") }
         let dim = documents[0].vectors.cols
+        var stages = StageClock()
         try validate(documents, dim: dim, existing: nil)
         do {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
             throw PlaidError.io(file: directory.path, reason: error.localizedDescription)
         }
-        var stages = StageClock()
         let tokens = documents.reduce(0) { $0 + $1.vectors.rows }
         stages.lap("validate")
         let codec = trainCodec(documents: documents.count, tokens: tokens, vectors: { documents[$0].vectors.values }, dim: dim,
@@ -126,6 +128,7 @@ public final class PlaidIndex: @unchecked Sendable {
         let index = try open(at: directory, verification: .changedFiles)
         stages.lap("open")
         index.buildStages = stages.laps
+        index.buildStagesCPU = stages.cpuLaps
         return index
     }
 
@@ -174,9 +177,7 @@ public final class PlaidIndex: @unchecked Sendable {
         try Self.validate(documents, dim: manifest.dim, existing: nil)
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
         var newDead = dead
-        for document in documents {
-            if let place = location[document.id] { markDead(place, in: &newDead) }
-        }
+        for place in locate(documents.map(\.id)).values { markDead(place, in: &newDead) }
         let addedTokens = documents.reduce(0) { $0 + $1.vectors.rows }
         let liveTokens = self.liveTokens(dead: newDead) + addedTokens
         if config.retrainGrowthFactor > 0, Double(liveTokens) >= config.retrainGrowthFactor * Double(manifest.tokensAtTraining) {
@@ -201,14 +202,52 @@ public final class PlaidIndex: @unchecked Sendable {
     public func delete(ids: Set<Int64>) throws {
         var newDead = dead
         var changed = false
-        for id in ids {
-            if let place = location[id] { markDead(place, in: &newDead); changed = true }
+        for place in locate(Array(ids)).values {
+            markDead(place, in: &newDead)
+            changed = true
         }
         guard changed else { return }
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
         var stages = StageClock()
         try commit(segments: segments, dead: newDead, nextFileNumber: manifest.nextFileNumber, written: [], stages: &stages)
         writeStages = stages.laps
+    }
+
+    /// Where those of `ids` that are live are: from the location map when it is built (or many ids are
+    /// asked), else by one pass over the segments' id arrays against the sorted ids, which for an
+    /// update of a few documents costs far less than building the map of the whole index.
+    func locate(_ ids: [Int64]) -> [Int64: Location] {
+        locationLock.lock()
+        let cached = locationCache
+        locationLock.unlock()
+        if cached != nil || ids.count > 1024 {
+            let map = cached ?? location
+            var found: [Int64: Location] = [:]
+            for id in ids { if let place = map[id] { found[id] = place } }
+            return found
+        }
+        let wanted = ids.sorted()
+        guard let low = wanted.first, let high = wanted.last else { return [:] }
+        var found: [Int64: Location] = [:]
+        for segment in segments {
+            let deadRows = dead[segment.record.number]
+            let number = Int32(segment.record.number)
+            for row in 0..<segment.documentCount {
+                let id = segment.ids[row]
+                guard id >= low, id <= high, Self.sortedContains(wanted, id), !(deadRows?.contains(row) ?? false) else { continue }
+                found[id] = Location(segment: number, row: Int32(row))
+            }
+        }
+        return found
+    }
+
+    private static func sortedContains(_ values: [Int64], _ value: Int64) -> Bool {
+        var low = 0, high = values.count
+        while low < high {
+            let mid = (low + high) / 2
+            if values[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low < values.count && values[low] == value
     }
 
     private func markDead(_ place: Location, in dead: inout [Int: DeadRows]) {
@@ -419,40 +458,70 @@ public final class PlaidIndex: @unchecked Sendable {
         return ResidualCodec.train(sample: sample, k: k, dim: dim, config: config, backend: backend, stages: &stages)
     }
 
-    /// Encodes documents in batches of about 256k tokens.
-    static func encode(_ documents: [(id: Int64, vectors: HostMatrix)], codec: ResidualCodec, backend: (any Backend)?) -> EncodedDocuments {
+    /// Encodes documents in batches of about 256k tokens (each batch copied into one contiguous
+    /// buffer, then assigned and quantised straight into the result's arrays).
+    static func encode(_ documents: [(id: Int64, vectors: HostMatrix)], codec: ResidualCodec, backend: (any Backend)?,
+                       assigner: CentroidAssigner? = nil) -> EncodedDocuments {
+        let assigner = assigner ?? codec.makeAssigner()
         var result = EncodedDocuments()
         let totalTokens = documents.reduce(0) { $0 + $1.vectors.rows }
-        result.ids.reserveCapacity(documents.count)
-        result.codes.reserveCapacity(totalTokens)
-        result.residuals.reserveCapacity(totalTokens * codec.bytesPerToken)
+        let bytes = codec.bytesPerToken
+        result.ids = documents.map(\.id)
+        result.offsets.reserveCapacity(documents.count + 1)
+        for document in documents { result.offsets.append(result.offsets[result.offsets.count - 1] + UInt64(document.vectors.rows)) }
+        result.codes = [UInt16](repeating: 0, count: totalTokens)
+        result.residuals = [UInt8](repeating: 0, count: totalTokens * bytes)
+        let dim = codec.dim
+        var buffer = [Float](repeating: 0, count: min(totalTokens, 262_144 + 65_536) * dim)
         var start = 0
-        var buffer: [Float] = []
-        while start < documents.count {
-            var end = start
-            var tokens = 0
-            buffer.removeAll(keepingCapacity: true)
-            while end < documents.count, tokens < 262_144 {
-                buffer.append(contentsOf: documents[end].vectors.values)
-                tokens += documents[end].vectors.rows
-                end += 1
+        var tokenStart = 0
+        result.codes.withUnsafeMutableBufferPointer { codes in
+            result.residuals.withUnsafeMutableBufferPointer { residuals in
+                buffer.withUnsafeMutableBufferPointer { staging in
+                    while start < documents.count {
+                        var end = start
+                        var tokens = 0
+                        while end < documents.count, tokens < 262_144 {
+                            let rows = documents[end].vectors.rows
+                            if tokens > 0, (tokens + rows) * dim > staging.count { break }
+                            end += 1
+                            tokens += rows
+                        }
+                        // One document longer than the staging buffer is encoded from its own storage.
+                        if end == start + 1, tokens * dim > staging.count {
+                            documents[start].vectors.values.withUnsafeBufferPointer { v in
+                                codec.encode(v.baseAddress!, count: tokens, assigner: assigner, backend: backend,
+                                             codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes)
+                            }
+                        } else {
+                            var position = 0
+                            for i in start..<end {
+                                documents[i].vectors.values.withUnsafeBufferPointer { v in
+                                    (staging.baseAddress! + position).update(from: v.baseAddress!, count: v.count)
+                                    position += v.count
+                                }
+                            }
+                            codec.encode(staging.baseAddress!, count: tokens, assigner: assigner, backend: backend,
+                                         codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes)
+                        }
+                        tokenStart += tokens
+                        start = end
+                    }
+                }
             }
-            let (codes, residuals) = buffer.withUnsafeBufferPointer { codec.encode($0.baseAddress!, count: tokens, backend: backend) }
-            for i in start..<end {
-                result.ids.append(documents[i].id)
-                result.offsets.append(result.offsets[result.offsets.count - 1] + UInt64(documents[i].vectors.rows))
-            }
-            result.codes.append(contentsOf: codes)
-            result.residuals.append(contentsOf: residuals)
-            start = end
         }
         return result
     }
 
     static func writeCodec(_ codec: ResidualCodec, number: Int, to directory: URL) throws -> FileRecord {
-        try IndexFiles.writeSectioned(kind: .codec, sections: [
-            IndexFiles.data(codec.centroids), IndexFiles.data(codec.cutoffs), IndexFiles.data(codec.weights),
-        ], to: directory.appendingPathComponent(String(format: "codec-%08d.plaid", number)))
+        // Sections 3–5 (group centres, offsets, members) are optional: readers of indexes written
+        // before them read sections 0–2 only, and an index without them assigns exhaustively.
+        var sections = [IndexFiles.data(codec.centroids), IndexFiles.data(codec.cutoffs), IndexFiles.data(codec.weights)]
+        if let groups = codec.groups {
+            sections += [IndexFiles.data(groups.centers), IndexFiles.data(groups.offsets), IndexFiles.data(groups.members)]
+        }
+        return try IndexFiles.writeSectioned(kind: .codec, sections: sections,
+                                             to: directory.appendingPathComponent(String(format: "codec-%08d.plaid", number)))
     }
 
     static func readCodec(_ manifest: Manifest, directory: URL, verification: PlaidVerification) throws -> ResidualCodec {
@@ -466,7 +535,21 @@ public final class PlaidIndex: @unchecked Sendable {
               zip(cutoffs, cutoffs.dropFirst()).allSatisfy({ $0 <= $1 }) else {
             throw PlaidError.corrupt(file: url.path, reason: "codec holds non-finite or unordered values")
         }
-        return ResidualCodec(dim: manifest.dim, nbits: manifest.config.nbits, centroids: centroids, cutoffs: cutoffs, weights: weights)
+        var groups: CentroidGroups?
+        if file.sections.count >= 6 {
+            let offsetCount = file.sections[4].count / 4
+            guard offsetCount >= 2 else { throw PlaidError.corrupt(file: url.path, reason: "codec holds an empty centroid group table") }
+            let offsets = Array(try file.array(4, of: Int32.self, count: offsetCount))
+            let centers = Array(try file.array(3, of: Float.self, count: (offsetCount - 1) * manifest.dim))
+            let members = Array(try file.array(5, of: Int32.self, count: manifest.centroidCount))
+            let candidate = CentroidGroups(centers: centers, offsets: offsets, members: members)
+            guard candidate.isValid(centroidCount: manifest.centroidCount, dim: manifest.dim) else {
+                throw PlaidError.corrupt(file: url.path, reason: "codec holds an inconsistent centroid group table")
+            }
+            groups = candidate
+        }
+        return ResidualCodec(dim: manifest.dim, nbits: manifest.config.nbits, centroids: centroids, cutoffs: cutoffs, weights: weights,
+                             groups: groups)
     }
 
     /// Tombstones file: one section of (segment number, row) u32 pairs.

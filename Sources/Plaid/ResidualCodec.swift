@@ -1,3 +1,4 @@
+import CKernels
 import Dispatch
 import Tensor
 
@@ -18,12 +19,16 @@ struct ResidualCodec: Sendable {
     let weights: [Float]
     /// For every byte value, the `8 / nbits` residual values it decodes to.
     let byteTable: [Float]
+    /// Coarse groups of the centroids (two-level k-means), for coarse-to-fine assignment; nil for
+    /// small K and for indexes written before groups were stored (assignment is then exhaustive).
+    let groups: CentroidGroups?
 
     var centroidCount: Int { centroids.count / dim }
     var bytesPerToken: Int { dim * nbits / 8 }
     var valuesPerByte: Int { 8 / nbits }
 
-    init(dim: Int, nbits: Int, centroids: [Float], cutoffs: [Float], weights: [Float]) {
+    init(dim: Int, nbits: Int, centroids: [Float], cutoffs: [Float], weights: [Float], groups: CentroidGroups? = nil) {
+        self.groups = groups
         self.dim = dim
         self.nbits = nbits
         self.centroids = centroids
@@ -43,29 +48,38 @@ struct ResidualCodec: Sendable {
                       stages: inout StageClock) -> ResidualCodec {
         let tokens = sample.count / dim
         let k = max(1, min(requested, tokens))
-        let centroids = KMeans.train(points: sample, dim: dim, k: k, config: config, backend: backend).values
+        let trained = KMeans.trainGrouped(points: sample, dim: dim, k: k, config: config, backend: backend)
+        let centroids = trained.centroids
         stages.lap("k-means")
         // Residual statistics on up to 50,000 tokens spread over the sample (the reference holds out
-        // min(5 %, 50,000) tokens).
+        // min(5 %, 50,000) tokens), quantiles over at most 2^18 of their values (strided: a quantile's rank
+        // error at that size is far below a bucket's width).
         let heldOut = min(tokens, 50_000)
         let stride = max(1, tokens / heldOut)
         var held = [Float](repeating: 0, count: heldOut * dim)
         for i in 0..<heldOut {
             for d in 0..<dim { held[i * dim + d] = sample[(i * stride) * dim + d] }
         }
-        let assigner = CentroidAssigner(centroids: centroids, dim: dim)
+        let assigner = CentroidAssigner(centroids: centroids, dim: dim, groups: trained.groups)
         let codes = held.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: heldOut, backend: backend) }
-        var residuals = [Float](repeating: 0, count: heldOut * dim)
+        let valueStride = max(1, (heldOut * dim) >> 18)
+        var residuals: [Float] = []
+        residuals.reserveCapacity(heldOut * dim / valueStride + 1)
+        var position = 0
         for i in 0..<heldOut {
             let c = Int(codes[i]) * dim
-            for d in 0..<dim { residuals[i * dim + d] = held[i * dim + d] - centroids[c + d] }
+            while position < (i + 1) * dim {
+                let d = position - i * dim
+                residuals.append(held[i * dim + d] - centroids[c + d])
+                position += valueStride
+            }
         }
         residuals.sort()
         let buckets = 1 << config.nbits
         let cutoffs = (1..<buckets).map { quantile(residuals, Double($0) / Double(buckets)) }
         let weights = bucketMeans(sorted: residuals, cutoffs: cutoffs)
         stages.lap("bucket quantiles")
-        return ResidualCodec(dim: dim, nbits: config.nbits, centroids: centroids, cutoffs: cutoffs, weights: weights)
+        return ResidualCodec(dim: dim, nbits: config.nbits, centroids: centroids, cutoffs: cutoffs, weights: weights, groups: trained.groups)
     }
 
     /// The reconstruction value of each bucket: the mean of the training residuals that fall in it
@@ -106,36 +120,59 @@ struct ResidualCodec: Sendable {
         return sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
     }
 
-    /// Codes and packed residuals of `count` vectors.
-    func encode(_ vectors: UnsafePointer<Float>, count: Int, backend: (any Backend)?) -> (codes: [UInt16], residuals: [UInt8]) {
-        let assigner = CentroidAssigner(centroids: centroids, dim: dim)
-        let assigned = assigner.assign(vectors, count: count, backend: backend)
-        var codes = [UInt16](repeating: 0, count: count)
-        for i in 0..<count { codes[i] = UInt16(assigned[i]) }
-        var packed = [UInt8](repeating: 0, count: count * bytesPerToken)
+    /// The assigner for this codec's centroids (packs them: build once per write, not per batch).
+    func makeAssigner() -> CentroidAssigner {
+        CentroidAssigner(centroids: centroids, dim: dim, groups: groups)
+    }
+
+    /// Codes and packed residuals of `count` vectors, written to `codes` and `residuals`
+    /// (`count · bytesPerToken` bytes). On the CPU each chunk of rows is assigned and quantised by one
+    /// worker while it is in cache (assign, subtract, bucketize, pack: no intermediate float arrays).
+    func encode(_ vectors: UnsafePointer<Float>, count: Int, assigner: CentroidAssigner, backend: (any Backend)?,
+                codes: UnsafeMutablePointer<UInt16>, residuals: UnsafeMutablePointer<UInt8>) {
+        guard count > 0 else { return }
+        let bytes = bytesPerToken
         let chunk = 4096
         let chunks = (count + chunk - 1) / chunk
         let input = UnsafeSendablePointer(vectors)
-        packed.withUnsafeMutableBufferPointer { out in
-            let output = UnsafeMutableSendablePointer(out.baseAddress!)
-            centroids.withUnsafeBufferPointer { c in
-                let centroidBase = UnsafeSendablePointer(c.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: chunks) { index in
-                    var residual = [Float](repeating: 0, count: dim)
-                    let end = min(count, (index + 1) * chunk)
-                    for t in (index * chunk)..<end {
-                        let x = input.pointer + t * dim
-                        let centroid = centroidBase.pointer + Int(assigned[t]) * dim
-                        for d in 0..<dim { residual[d] = x[d] - centroid[d] }
-                        quantize(residual, into: output.pointer + t * bytesPerToken)
+        let codesOut = UnsafeMutableSendablePointer(codes), residualsOut = UnsafeMutableSendablePointer(residuals)
+        let precomputed: [UInt32]? = backend != nil ? assigner.assign(vectors, count: count, backend: backend) : nil
+        let dim = self.dim, nbits = self.nbits
+        centroids.withUnsafeBufferPointer { c in
+            cutoffs.withUnsafeBufferPointer { cut in
+                let centroidBase = UnsafeSendablePointer(c.baseAddress!), cutBase = UnsafeSendablePointer(cut.baseAddress!)
+                let body: @Sendable (Int) -> Void = { index in
+                    let start = index * chunk, rows = min(chunk, count - start)
+                    let x = input.pointer + start * dim
+                    if let precomputed {
+                        for r in 0..<rows { codesOut.pointer[start + r] = UInt16(precomputed[start + r]) }
+                    } else {
+                        var local = [Int32](repeating: 0, count: rows)
+                        local.withUnsafeMutableBufferPointer { assigner.assignChunk(x, count: rows, into: $0.baseAddress!) }
+                        for r in 0..<rows { codesOut.pointer[start + r] = UInt16(local[r]) }
                     }
+                    ck_residual_encode(x, dim, rows, centroidBase.pointer, codesOut.pointer + start, cutBase.pointer, nbits,
+                                       residualsOut.pointer + start * bytes)
                 }
+                if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
+            }
+        }
+    }
+
+    /// Codes and packed residuals of `count` vectors.
+    func encode(_ vectors: UnsafePointer<Float>, count: Int, backend: (any Backend)?) -> (codes: [UInt16], residuals: [UInt8]) {
+        var codes = [UInt16](repeating: 0, count: count)
+        var packed = [UInt8](repeating: 0, count: count * bytesPerToken)
+        let assigner = makeAssigner()
+        codes.withUnsafeMutableBufferPointer { c in
+            packed.withUnsafeMutableBufferPointer { p in
+                encode(vectors, count: count, assigner: assigner, backend: backend, codes: c.baseAddress!, residuals: p.baseAddress!)
             }
         }
         return (codes, packed)
     }
 
-    /// Buckets and packs one residual.
+    /// Buckets and packs one residual (the scalar reference of `ck_residual_encode`).
     func quantize(_ residual: [Float], into out: UnsafeMutablePointer<UInt8>) {
         let perByte = valuesPerByte
         var j = 0

@@ -1,15 +1,37 @@
 import Foundation
 
-/// Wall-clock seconds per named stage of an index build (what `colgrep bench build` prints).
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Wall-clock and process CPU seconds per named stage of an index build or write (what
+/// `colgrep bench build` prints; CPU time is the steadier figure on a shared machine).
 struct StageClock {
     private(set) var laps: [(stage: String, seconds: Double)] = []
+    private(set) var cpuLaps: [(stage: String, seconds: Double)] = []
     private var last = ContinuousClock.now
+    private var lastCPU = StageClock.processCPUSeconds()
 
     /// Records the time since the previous lap (or the start) under `stage`.
     mutating func lap(_ stage: String) {
-        let now = ContinuousClock.now
+        let now = ContinuousClock.now, cpu = Self.processCPUSeconds()
         let elapsed = now - last
         laps.append((stage, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
+        cpuLaps.append((stage, cpu - lastCPU))
         last = now
+        lastCPU = cpu
+    }
+
+    /// User + system CPU seconds of the whole process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        #if canImport(Glibc)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }

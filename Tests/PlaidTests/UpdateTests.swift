@@ -44,6 +44,25 @@ import Testing
         #expect(reopened.documentCount == corpus.documents.count - 2)
     }
 
+    /// A fresh instance finds replaced ids by scanning the segments (no location map): an id replaced
+    /// twice is found in its live segment, never in the dead row, and stays live exactly once.
+    @Test func freshInstancesLocateReplacedIDsBySegmentScan() throws {
+        let corpus = smallCorpus(documents: 120, queries: 0)
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        var config = testConfig()
+        config.retrainGrowthFactor = 0
+        _ = try PlaidIndex.create(at: directory, documents: documents(corpus), config: config, backend: nil)
+        for round in 0..<3 {
+            let index = try PlaidIndex.open(at: directory)
+            try index.append([(5, corpus.documents[10 + round]), (Int64(1000 + round), corpus.documents[20])], backend: nil)
+            try PlaidIndex.open(at: directory).delete(ids: [Int64(30 + round), 99_999])
+        }
+        let verified = try PlaidIndex.open(at: directory, verification: .full)  // throws if an id is live twice
+        #expect(verified.documentCount == 120 + 3 - 3)
+        #expect(Set(verified.documentIDs) == Set((0..<120).map(Int64.init)).subtracting([30, 31, 32]).union([1000, 1001, 1002]))
+    }
+
     @Test func appendReplacesExistingIDs() throws {
         let corpus = smallCorpus()
         let directory = temporaryDirectory()

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "CKernelsAssign.h"
 
 /// 1 when the AVX2 + FMA bodies are in use.
 int ck_has_avx2(void);

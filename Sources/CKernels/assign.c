@@ -1,0 +1,374 @@
+// Nearest-centroid assignment (fused GEMM + argmax / top-k) and residual encoding for PLAID builds.
+// Portable scalar bodies plus AVX2/FMA bodies chosen at run time (target attributes, no -mavx2 needed).
+#include "CKernels.h"
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CKA_X86 1
+#else
+#define CKA_X86 0
+#endif
+
+#define PANEL 16
+
+static long panels_of(long k) { return (k + PANEL - 1) / PANEL; }
+
+size_t ck_assign_packed_floats(long k, long dim) { return (size_t)panels_of(k) * PANEL * (size_t)dim; }
+
+void ck_assign_pack(const float *centroids, long dim, const int32_t *members, long k, int euclidean, float *packed,
+                    float *bias) {
+    long panels = panels_of(k);
+    memset(packed, 0, ck_assign_packed_floats(k, dim) * sizeof(float));
+    for (long j = 0; j < panels * PANEL; j++) {
+        if (j >= k) {
+            bias[j] = -INFINITY;
+            continue;
+        }
+        const float *c = centroids + (long)(members ? members[j] : j) * dim;
+        float *panel = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
+        float norm = 0;
+        for (long d = 0; d < dim; d++) {
+            panel[d * PANEL] = c[d];
+            norm += c[d] * c[d];
+        }
+        bias[j] = euclidean ? -0.5f * norm : 0.0f;
+    }
+}
+
+// MARK: - scalar bodies
+
+static inline const float *row_of(const float *x, long dim, const int32_t *rows, long i) {
+    return x + (rows ? (long)rows[i] : i) * dim;
+}
+
+static float score_scalar(const float *xr, long dim, const float *packed, const float *bias, long j) {
+    const float *panel = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
+    float s = 0;
+    for (long d = 0; d < dim; d++) s += xr[d] * panel[d * PANEL];
+    return s + bias[j];
+}
+
+void ck_assign_best_scalar(const float *x, long dim, const int32_t *rows, long count, const float *packed,
+                           const float *bias, long k, int32_t *out_index, float *out_score) {
+    for (long i = 0; i < count; i++) {
+        const float *xr = row_of(x, dim, rows, i);
+        float best = -INFINITY;
+        long at = 0;
+        for (long j = 0; j < k; j++) {
+            float s = score_scalar(xr, dim, packed, bias, j);
+            if (s > best) { best = s; at = j; }
+        }
+        out_index[i] = (int32_t)at;
+        if (out_score) out_score[i] = best;
+    }
+}
+
+/// Inserts (score, j) into the `top` best so far (sorted descending; equal scores keep scan order, so the
+/// smaller index stays first when columns are visited in increasing order).
+static inline void top_insert(float *values, int32_t *indices, long top, float s, int32_t j) {
+    if (!(s > values[top - 1])) return;
+    long p = top - 1;
+    while (p > 0 && s > values[p - 1]) {
+        values[p] = values[p - 1];
+        indices[p] = indices[p - 1];
+        p--;
+    }
+    values[p] = s;
+    indices[p] = j;
+}
+
+static void top_of_scores(const float *scores, long k, long top, int32_t *out) {
+    float values[64];
+    int32_t indices[64];
+    for (long t = 0; t < top; t++) { values[t] = -INFINITY; indices[t] = (int32_t)t; }
+    for (long j = 0; j < k; j++) top_insert(values, indices, top, scores[j], (int32_t)j);
+    // Columns never beating −∞ (impossible for finite input) keep distinct placeholder indices.
+    memcpy(out, indices, (size_t)top * sizeof(int32_t));
+}
+
+void ck_assign_top_scalar(const float *x, long dim, long count, const float *packed, const float *bias, long k, long top,
+                          int32_t *out) {
+    if (top > 64) top = 64;
+    float *scores = malloc((size_t)k * sizeof(float));
+    for (long i = 0; i < count; i++) {
+        const float *xr = x + i * dim;
+        for (long j = 0; j < k; j++) scores[j] = score_scalar(xr, dim, packed, bias, j);
+        top_of_scores(scores, k, top, out + i * top);
+    }
+    free(scores);
+}
+
+static inline void pack_buckets(const uint8_t *buckets, long dim, long nbits, uint8_t *out) {
+    long per = 8 / nbits;
+    for (long j = 0, d = 0; d < dim; j++, d += per) {
+        unsigned byte = 0;
+        for (long i = 0; i < per; i++) byte |= (unsigned)buckets[d + i] << (i * nbits);
+        out[j] = (uint8_t)byte;
+    }
+}
+
+void ck_residual_encode_scalar(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                               const float *cutoffs, long nbits, uint8_t *out) {
+    long ncut = (1L << nbits) - 1, bytes = dim * nbits / 8;
+    uint8_t buckets[4096];
+    for (long t = 0; t < count; t++) {
+        const float *xr = x + t * dim, *c = centroids + (long)codes[t] * dim;
+        for (long d0 = 0; d0 < dim; d0 += 4096) {
+            long span = dim - d0 < 4096 ? dim - d0 : 4096;
+            for (long d = 0; d < span; d++) {
+                float v = xr[d0 + d] - c[d0 + d];
+                unsigned b = 0;
+                for (long i = 0; i < ncut; i++) b += cutoffs[i] < v;
+                buckets[d] = (uint8_t)b;
+            }
+            pack_buckets(buckets, span, nbits, out + t * bytes + d0 * nbits / 8);
+        }
+    }
+}
+
+// MARK: - AVX2 bodies
+
+#if CKA_X86
+#define AVX2 __attribute__((target("avx2,fma")))
+
+/// Scores of up to four rows against one panel of 16 columns: acc[2r], acc[2r+1] hold row r's columns 0–7, 8–15.
+#define TILE_4x16(p0, p1, p2, p3, panel, dim, acc)                                               \
+    do {                                                                                         \
+        for (int z_ = 0; z_ < 8; z_++) acc[z_] = _mm256_setzero_ps();                            \
+        for (long d_ = 0; d_ < (dim); d_++) {                                                    \
+            __m256 c0_ = _mm256_loadu_ps((panel) + d_ * PANEL);                                  \
+            __m256 c1_ = _mm256_loadu_ps((panel) + d_ * PANEL + 8);                              \
+            __m256 x_ = _mm256_broadcast_ss((p0) + d_);                                          \
+            acc[0] = _mm256_fmadd_ps(x_, c0_, acc[0]);                                           \
+            acc[1] = _mm256_fmadd_ps(x_, c1_, acc[1]);                                           \
+            x_ = _mm256_broadcast_ss((p1) + d_);                                                 \
+            acc[2] = _mm256_fmadd_ps(x_, c0_, acc[2]);                                           \
+            acc[3] = _mm256_fmadd_ps(x_, c1_, acc[3]);                                           \
+            x_ = _mm256_broadcast_ss((p2) + d_);                                                 \
+            acc[4] = _mm256_fmadd_ps(x_, c0_, acc[4]);                                           \
+            acc[5] = _mm256_fmadd_ps(x_, c1_, acc[5]);                                           \
+            x_ = _mm256_broadcast_ss((p3) + d_);                                                 \
+            acc[6] = _mm256_fmadd_ps(x_, c0_, acc[6]);                                           \
+            acc[7] = _mm256_fmadd_ps(x_, c1_, acc[7]);                                           \
+        }                                                                                        \
+    } while (0)
+
+/// Rows r0…r7 (dim floats each) transposed into xt (dim × 8): xt[d·8 + r] = row_r[d].
+AVX2 static void transpose8(const float *const *p, long dim, float *xt) {
+    long d = 0;
+    for (; d + 8 <= dim; d += 8) {
+        __m256 r0 = _mm256_loadu_ps(p[0] + d), r1 = _mm256_loadu_ps(p[1] + d), r2 = _mm256_loadu_ps(p[2] + d),
+               r3 = _mm256_loadu_ps(p[3] + d), r4 = _mm256_loadu_ps(p[4] + d), r5 = _mm256_loadu_ps(p[5] + d),
+               r6 = _mm256_loadu_ps(p[6] + d), r7 = _mm256_loadu_ps(p[7] + d);
+        __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+        __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+               u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+               u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+        float *o = xt + d * 8;
+        _mm256_storeu_ps(o + 0, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_storeu_ps(o + 8, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_storeu_ps(o + 16, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_storeu_ps(o + 24, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_storeu_ps(o + 32, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_storeu_ps(o + 40, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_storeu_ps(o + 48, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_storeu_ps(o + 56, _mm256_permute2f128_ps(u3, u7, 0x31));
+    }
+    for (; d < dim; d++)
+        for (int r = 0; r < 8; r++) xt[d * 8 + r] = p[r][d];
+}
+
+/// Sixteen rows at a time, one row per SIMD lane (rows transposed once, two registers of eight),
+/// against four centroids at a time broadcast from the panels (6 loads per 8 FMAs, so the FMA units
+/// rather than the load ports set the pace): the running best score and index are per lane, so the
+/// argmax is a compare and two blends per centroid, with no horizontal reduction.
+AVX2 static void assign_best_avx2(const float *x, long dim, const int32_t *rows, long count, const float *packed,
+                                  const float *bias, long k, int32_t *out_index, float *out_score) {
+    float stack[16 * 256];
+    float *xt = dim <= 256 ? stack : malloc((size_t)dim * 16 * sizeof(float));
+    float *xt1 = xt + dim * 8;
+    long kk = (k + 3) / 4 * 4;  // padding columns (bias −∞) never win
+    for (long i = 0; i < count; i += 16) {
+        const float *p[16];
+        for (int r = 0; r < 16; r++) p[r] = row_of(x, dim, rows, i + r < count ? i + r : count - 1);
+        transpose8(p, dim, xt);
+        transpose8(p + 8, dim, xt1);
+        __m256 best0 = _mm256_set1_ps(-INFINITY), best1 = best0;
+        __m256i at0 = _mm256_setzero_si256(), at1 = at0;
+        for (long j = 0; j < kk; j += 4) {
+            const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (long d = 0; d < dim; d++) {
+                __m256 x0 = _mm256_loadu_ps(xt + d * 8), x1 = _mm256_loadu_ps(xt1 + d * 8);
+                const float *c = base + d * PANEL;
+                __m256 c0 = _mm256_broadcast_ss(c + 0), c1 = _mm256_broadcast_ss(c + 1);
+                a0 = _mm256_fmadd_ps(x0, c0, a0);
+                b0 = _mm256_fmadd_ps(x1, c0, b0);
+                a1 = _mm256_fmadd_ps(x0, c1, a1);
+                b1 = _mm256_fmadd_ps(x1, c1, b1);
+                __m256 c2 = _mm256_broadcast_ss(c + 2), c3 = _mm256_broadcast_ss(c + 3);
+                a2 = _mm256_fmadd_ps(x0, c2, a2);
+                b2 = _mm256_fmadd_ps(x1, c2, b2);
+                a3 = _mm256_fmadd_ps(x0, c3, a3);
+                b3 = _mm256_fmadd_ps(x1, c3, b3);
+            }
+#define CKA_TAKE(a, b, t)                                                                                 \
+    do {                                                                                                  \
+        __m256 bias_ = _mm256_broadcast_ss(bias + j + t);                                                 \
+        __m256i index_ = _mm256_set1_epi32((int)(j + t));                                                 \
+        __m256 s_ = _mm256_add_ps(a, bias_), m_ = _mm256_cmp_ps(s_, best0, _CMP_GT_OQ);                   \
+        best0 = _mm256_blendv_ps(best0, s_, m_);                                                          \
+        at0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(at0), _mm256_castsi256_ps(index_), m_)); \
+        s_ = _mm256_add_ps(b, bias_);                                                                     \
+        m_ = _mm256_cmp_ps(s_, best1, _CMP_GT_OQ);                                                        \
+        best1 = _mm256_blendv_ps(best1, s_, m_);                                                          \
+        at1 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(at1), _mm256_castsi256_ps(index_), m_)); \
+    } while (0)
+            CKA_TAKE(a0, b0, 0); CKA_TAKE(a1, b1, 1); CKA_TAKE(a2, b2, 2); CKA_TAKE(a3, b3, 3);
+#undef CKA_TAKE
+        }
+        int32_t indices[16];
+        float values[16];
+        _mm256_storeu_si256((__m256i *)indices, at0);
+        _mm256_storeu_si256((__m256i *)(indices + 8), at1);
+        _mm256_storeu_ps(values, best0);
+        _mm256_storeu_ps(values + 8, best1);
+        for (int r = 0; r < 16 && i + r < count; r++) {
+            out_index[i + r] = indices[r];
+            if (out_score) out_score[i + r] = values[r];
+        }
+    }
+    if (xt != stack) free(xt);
+}
+
+/// The best `top` columns of sixteen rows at a time, computed as in assign_best_avx2 (one row per lane,
+/// four centroids per step); each row keeps its sorted best list and its cut-off (the list's last score)
+/// in a lane of two threshold registers, so a column is looked at per row only when it beats that row's
+/// cut-off (a handful of times per row after the first columns).
+AVX2 static void assign_top_avx2(const float *x, long dim, long count, const float *packed, const float *bias, long k,
+                                 long top, int32_t *out) {
+    float stack[16 * 256];
+    float *xt = dim <= 256 ? stack : malloc((size_t)dim * 16 * sizeof(float));
+    float *xt1 = xt + dim * 8;
+    long kk = (k + 3) / 4 * 4;
+    float values[16][64];
+    int32_t indices[16][64];
+    float cut[16];
+    for (long i = 0; i < count; i += 16) {
+        const float *p[16];
+        for (int r = 0; r < 16; r++) p[r] = x + (i + r < count ? i + r : count - 1) * dim;
+        transpose8(p, dim, xt);
+        transpose8(p + 8, dim, xt1);
+        for (int r = 0; r < 16; r++) {
+            for (long t = 0; t < top; t++) { values[r][t] = -INFINITY; indices[r][t] = (int32_t)t; }
+            cut[r] = -INFINITY;
+        }
+        __m256 cut0 = _mm256_loadu_ps(cut), cut1 = _mm256_loadu_ps(cut + 8);
+        for (long j = 0; j < kk; j += 4) {
+            const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
+            __m256 a[4], b[4];
+            for (int t = 0; t < 4; t++) { a[t] = _mm256_setzero_ps(); b[t] = a[t]; }
+            for (long d = 0; d < dim; d++) {
+                __m256 x0 = _mm256_loadu_ps(xt + d * 8), x1 = _mm256_loadu_ps(xt1 + d * 8);
+                const float *c = base + d * PANEL;
+                __m256 c0 = _mm256_broadcast_ss(c + 0), c1 = _mm256_broadcast_ss(c + 1);
+                a[0] = _mm256_fmadd_ps(x0, c0, a[0]);
+                b[0] = _mm256_fmadd_ps(x1, c0, b[0]);
+                a[1] = _mm256_fmadd_ps(x0, c1, a[1]);
+                b[1] = _mm256_fmadd_ps(x1, c1, b[1]);
+                __m256 c2 = _mm256_broadcast_ss(c + 2), c3 = _mm256_broadcast_ss(c + 3);
+                a[2] = _mm256_fmadd_ps(x0, c2, a[2]);
+                b[2] = _mm256_fmadd_ps(x1, c2, b[2]);
+                a[3] = _mm256_fmadd_ps(x0, c3, a[3]);
+                b[3] = _mm256_fmadd_ps(x1, c3, b[3]);
+            }
+            for (int t = 0; t < 4; t++) {
+                __m256 bias_ = _mm256_broadcast_ss(bias + j + t);
+                __m256 s0 = _mm256_add_ps(a[t], bias_), s1 = _mm256_add_ps(b[t], bias_);
+                unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s0, cut0, _CMP_GT_OQ))
+                                | ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s1, cut1, _CMP_GT_OQ)) << 8);
+                if (!mask) continue;
+                float scores[16];
+                _mm256_storeu_ps(scores, s0);
+                _mm256_storeu_ps(scores + 8, s1);
+                while (mask) {
+                    int r = __builtin_ctz(mask);
+                    mask &= mask - 1;
+                    top_insert(values[r], indices[r], top, scores[r], (int32_t)(j + t));
+                    cut[r] = values[r][top - 1];
+                }
+                cut0 = _mm256_loadu_ps(cut);
+                cut1 = _mm256_loadu_ps(cut + 8);
+            }
+        }
+        for (int r = 0; r < 16 && i + r < count; r++) memcpy(out + (i + r) * top, indices[r], (size_t)top * sizeof(int32_t));
+    }
+    if (xt != stack) free(xt);
+}
+
+AVX2 static void residual_encode_avx2(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                                      const float *cutoffs, long nbits, uint8_t *out) {
+    long ncut = (1L << nbits) - 1, bytes = dim * nbits / 8;
+    __m256 cut[15];
+    for (long i = 0; i < ncut; i++) cut[i] = _mm256_set1_ps(cutoffs[i]);
+    uint8_t buckets[4096];
+    for (long t = 0; t < count; t++) {
+        const float *xr = x + t * dim, *c = centroids + (long)codes[t] * dim;
+        for (long d0 = 0; d0 < dim; d0 += 4096) {
+            long span = dim - d0 < 4096 ? dim - d0 : 4096;
+            long d = 0;
+            for (; d + 8 <= span; d += 8) {
+                __m256 v = _mm256_sub_ps(_mm256_loadu_ps(xr + d0 + d), _mm256_loadu_ps(c + d0 + d));
+                __m256i n = _mm256_setzero_si256();
+                // A true comparison is all ones (−1): subtracting counts the cutoffs below v.
+                for (long i = 0; i < ncut; i++) n = _mm256_sub_epi32(n, _mm256_castps_si256(_mm256_cmp_ps(cut[i], v, _CMP_LT_OQ)));
+                __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(n), _mm256_extracti128_si256(n, 1));
+                _mm_storel_epi64((__m128i *)(buckets + d), _mm_packus_epi16(w, w));
+            }
+            for (; d < span; d++) {
+                float v = xr[d0 + d] - c[d0 + d];
+                unsigned b = 0;
+                for (long i = 0; i < ncut; i++) b += cutoffs[i] < v;
+                buckets[d] = (uint8_t)b;
+            }
+            pack_buckets(buckets, span, nbits, out + t * bytes + d0 * nbits / 8);
+        }
+    }
+}
+#endif
+
+// MARK: - dispatch
+
+void ck_assign_best(const float *x, long dim, const int32_t *rows, long count, const float *packed, const float *bias,
+                    long k, int32_t *out_index, float *out_score) {
+    if (count <= 0 || k <= 0) return;
+#if CKA_X86
+    if (ck_has_avx2()) { assign_best_avx2(x, dim, rows, count, packed, bias, k, out_index, out_score); return; }
+#endif
+    ck_assign_best_scalar(x, dim, rows, count, packed, bias, k, out_index, out_score);
+}
+
+void ck_assign_top(const float *x, long dim, long count, const float *packed, const float *bias, long k, long top,
+                   int32_t *out) {
+    if (count <= 0 || k <= 0) return;
+    if (top > k) top = k;
+    if (top > 64) top = 64;
+#if CKA_X86
+    if (ck_has_avx2()) { assign_top_avx2(x, dim, count, packed, bias, k, top, out); return; }
+#endif
+    ck_assign_top_scalar(x, dim, count, packed, bias, k, top, out);
+}
+
+void ck_residual_encode(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                        const float *cutoffs, long nbits, uint8_t *out) {
+    if (count <= 0) return;
+#if CKA_X86
+    if (ck_has_avx2() && nbits <= 4) { residual_encode_avx2(x, dim, count, centroids, codes, cutoffs, nbits, out); return; }
+#endif
+    ck_residual_encode_scalar(x, dim, count, centroids, codes, cutoffs, nbits, out);
+}
