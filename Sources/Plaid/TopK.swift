@@ -9,6 +9,16 @@ enum TopK {
         return pairs.map(\.1)
     }
 
+    /// The `k` entries of `items` with the highest `score`, in no particular order (no sort: for a
+    /// stage that re-scores them anyway).
+    static func bestUnordered(_ items: [Int32], k: Int, score: (Int32) -> Float) -> [Int32] {
+        guard k > 0, !items.isEmpty else { return [] }
+        guard items.count > k else { return items }
+        var pairs = items.map { (score($0), $0) }
+        select(&pairs, k: k)
+        return pairs.prefix(k).map(\.1)
+    }
+
     /// Reorders `pairs` so that its first `k` entries hold the `k` highest scores (quickselect).
     static func select(_ pairs: inout [(Float, Int32)], k: Int) {
         var low = 0
