@@ -250,8 +250,9 @@ struct SearchContext: @unchecked Sendable {
 
     /// Stage 1: per document, `Σ_q` of the best probed-centroid score it contains for that token.
     /// Candidates are the allowed rows reached, in row order. With enough IVF entries to visit, the
-    /// query tokens are split in two halves scored on two threads, each into its own table, then summed.
-    func ivfScores(probed: [[Int32]]) -> (scores: [Float], candidates: [Int32]) {
+    /// query tokens are split in two halves scored on two threads, each into its own table, then summed
+    /// (`splitAbove`: the number of IVF entries from which it splits).
+    func ivfScores(probed: [[Int32]], splitAbove: Int = 1 << 16) -> (scores: [Float], candidates: [Int32]) {
         let total = totalRows
         var work = [Int](repeating: 0, count: nq)
         for q in 0..<nq {
@@ -260,7 +261,7 @@ struct SearchContext: @unchecked Sendable {
         let entries = work.reduce(0, +)
         // Split the tokens where the halves carry about equal work.
         var split = nq
-        if entries >= 1 << 16, nq >= 2 {
+        if entries >= splitAbove, nq >= 2 {
             var running = 0
             split = 1
             for q in 0..<nq {

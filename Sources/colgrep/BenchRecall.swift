@@ -95,6 +95,27 @@ struct BenchRecall: ParsableCommand {
                 hits += Double(Set(found.map { reconstructed[$0.index].id }).intersection(truth[q]).count) / Double(max(1, truth[q].count))
             }
             diagnosis["codec_ceiling_bruteforce_reconstructed"] = hits / Double(max(1, ceiling.count))
+            // What a wider residual codec would allow: the same centroids, residuals re-quantised.
+            let originals = documents.enumerated().map { (id: Int64($0.offset), vectors: $0.element) }
+            for bits in [4, 6, 8] {
+                let simulated = index.requantized(originals, residualBits: bits)
+                let found = ExactMaxSim.topK(queries: queryVectors, documents: simulated.map { $0.vectors }, k: 10)
+                var total = 0.0
+                for (q, list) in found.enumerated() {
+                    total += Double(Set(list.map { simulated[$0.index].id }).intersection(truth[q]).count) / Double(max(1, truth[q].count))
+                }
+                diagnosis["codec_ceiling_\(bits)bit_simulated"] = total / Double(max(1, found.count))
+            }
+            // What a re-rank of PLAID's best N with the original vectors (e.g. stored in fp16) would allow.
+            for n in [20, 50, 100] {
+                var total = 0.0
+                for (q, query) in queryVectors.enumerated() {
+                    let shortlist = index.search(query: query, topK: n, parameters: parameters).map(\.id)
+                    let reranked = ExactMaxSim.topK(queries: [query], documents: shortlist.map { documents[Int($0)] }, k: 10)[0]
+                    total += Double(Set(reranked.map { shortlist[$0.index] }).intersection(truth[q]).count) / Double(max(1, truth[q].count))
+                }
+                diagnosis["rerank_top\(n)_with_original_vectors"] = total / Double(max(1, queryVectors.count))
+            }
             report["diagnosis_recall_at_10"] = diagnosis
         }
         if json {
@@ -125,6 +146,17 @@ struct BenchRecall: ParsableCommand {
 
 /// A flat file of matrices: per matrix, rows and cols (u32 each) then the row-major floats.
 enum VectorCache {
+    /// Writes matrices in the format `read` takes (atomically).
+    static func write(_ matrices: [HostMatrix], to url: URL) throws {
+        var data = Data()
+        for matrix in matrices {
+            withUnsafeBytes(of: UInt32(matrix.rows).littleEndian) { data.append(contentsOf: $0) }
+            withUnsafeBytes(of: UInt32(matrix.cols).littleEndian) { data.append(contentsOf: $0) }
+            matrix.values.withUnsafeBytes { data.append(contentsOf: $0) }
+        }
+        try data.write(to: url, options: .atomic)
+    }
+
     static func read(_ url: URL) throws -> [HostMatrix] {
         let data = try Data(contentsOf: url)
         var result: [HostMatrix] = []

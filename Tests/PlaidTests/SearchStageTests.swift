@@ -1,0 +1,66 @@
+import Foundation
+@testable import Plaid
+import Tensor
+import Testing
+
+/// The search stages' internals: the two-thread IVF stage against the one-thread one, the unsorted
+/// selection, and the diagnostics `bench recall --diagnose` relies on.
+@Suite struct SearchStageTests {
+    @Test func ivfStageSplitOverTwoThreadsMatchesOneThread() throws {
+        let corpus = smallCorpus()
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(), backend: nil)
+        try index.delete(ids: [3, 4, 150])
+        for query in corpus.queries.prefix(5) {
+            let context = SearchContext(index: index, query: query, subset: nil)
+            let probed = context.probe(parameters: SearchParameters())
+            let one = context.ivfScores(probed: probed, splitAbove: .max)
+            let two = context.ivfScores(probed: probed, splitAbove: 0)
+            #expect(one.candidates == two.candidates)
+            #expect(!one.candidates.isEmpty)
+            // Deleted rows are never candidates.
+            #expect(!one.candidates.contains { [3, 4, 150].contains(context.documentID($0)) })
+            for row in one.candidates { #expect(abs(one.scores[Int(row)] - two.scores[Int(row)]) <= 1e-4) }
+        }
+    }
+
+    @Test func unorderedSelectionHoldsTheBest() {
+        var generator = SplitMix64(seed: 7)
+        let scores = (0..<5000).map { _ in Float.random(in: -1...1, using: &generator) }
+        let items = Array(0..<Int32(scores.count))
+        let chosen = TopK.bestUnordered(items, k: 100) { scores[Int($0)] }
+        let expected = TopK.best(items, k: 100) { scores[Int($0)] }
+        #expect(Set(chosen) == Set(expected))
+        #expect(TopK.bestUnordered(Array(items.prefix(50)), k: 100) { scores[Int($0)] } == Array(items.prefix(50)))
+    }
+
+    @Test func reconstructionsAndRequantisationFollowTheCodec() throws {
+        let corpus = smallCorpus(documents: 120)
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let docs = documents(corpus)
+        let index = try PlaidIndex.create(at: directory, documents: docs, config: testConfig(nbits: 2), backend: nil)
+        #expect(index.tokenCount == corpus.documents.reduce(0) { $0 + $1.rows })
+        let stored = index.reconstructedDocuments()
+        #expect(stored.map(\.id) == docs.map(\.id))
+        // Mean squared error to the originals: the stored 2-bit form, a 2-bit re-quantisation (about
+        // the same), an 8-bit one (much closer).
+        func error(_ rebuilt: [(id: Int64, vectors: HostMatrix)]) -> Double {
+            var total = 0.0, count = 0
+            for (i, document) in rebuilt.enumerated() {
+                #expect(document.vectors.rows == docs[i].vectors.rows)
+                for (a, b) in zip(document.vectors.values, docs[i].vectors.values) { total += Double((a - b) * (a - b)); count += 1 }
+            }
+            return total / Double(max(1, count))
+        }
+        let storedError = error(stored)
+        let twoBit = error(index.requantized(docs, residualBits: 2))
+        let eightBit = error(index.requantized(docs, residualBits: 8))
+        #expect(abs(twoBit - storedError) < 0.25 * storedError, "2-bit re-quantised \(twoBit) vs stored \(storedError)")
+        #expect(eightBit < 0.1 * storedError, "8-bit \(eightBit) vs stored 2-bit \(storedError)")
+        // Documents the index does not hold (or of another length) are skipped.
+        let foreign = [(id: Int64(10_000), vectors: docs[0].vectors), (id: docs[1].id, vectors: docs[2].vectors)]
+        #expect(index.requantized(foreign, residualBits: 4).count == (docs[1].vectors.rows == docs[2].vectors.rows ? 1 : 0))
+    }
+}
