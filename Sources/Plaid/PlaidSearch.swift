@@ -163,16 +163,27 @@ struct SearchContext: @unchecked Sendable {
         centroidScores = Self.scoreCentroids(index.codec, query: query, stride: tableStride)
     }
 
-    /// One GEMM: centroids × query (zero rows padding it to `stride`).
+    /// Centroids × query (zero columns padding it to `stride`), by `ck_centroid_scores` on two threads
+    /// (halves of the centroids) when the product is large enough to gain: a BLAS call would wake its
+    /// own thread pool for a product of a few dozen MFLOP, which costs more than the product on a busy
+    /// machine.
     static func scoreCentroids(_ codec: ResidualCodec, query: HostMatrix, stride: Int) -> [Float] {
-        var padded = query.values
-        padded.append(contentsOf: repeatElement(0, count: (stride - query.rows) * query.cols))
-        var scores = [Float](repeating: 0, count: codec.centroidCount * stride)
+        let k = codec.centroidCount, dim = query.cols
+        var transposed = [Float](repeating: 0, count: dim * stride)
+        for q in 0..<query.rows {
+            for d in 0..<dim { transposed[d * stride + q] = query.values[q * dim + d] }
+        }
+        var scores = [Float](repeating: 0, count: k * stride)
+        let parts = k * stride * dim >= 1 << 20 ? 2 : 1
         codec.centroids.withUnsafeBufferPointer { c in
-            padded.withUnsafeBufferPointer { q in
+            transposed.withUnsafeBufferPointer { q in
                 scores.withUnsafeMutableBufferPointer { s in
-                    LinearAlgebra.multiplyTransposed(c.baseAddress!, rows: codec.centroidCount, q.baseAddress!, rows: stride,
-                                                     depth: query.cols, into: s.baseAddress!)
+                    let centroids = UnsafeSendablePointer(c.baseAddress!), query = UnsafeSendablePointer(q.baseAddress!)
+                    let out = UnsafeMutableSendablePointer(s.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        let from = k * part / parts, to = k * (part + 1) / parts
+                        ck_centroid_scores(centroids.pointer + from * dim, to - from, dim, query.pointer, stride, out.pointer + from * stride)
+                    }
                 }
             }
         }
@@ -338,23 +349,28 @@ struct SearchContext: @unchecked Sendable {
         let work = rows.count
         let table = QuantizedCentroidTable(scores: centroidScores, centroids: k, nq: nq, stride: tableStride)
         let parts = work >= 1024 ? 2 : 1
+        var pointers = [UnsafePointer<UInt16>?](repeating: nil, count: work)
+        var counts = [Int](repeating: 0, count: work)
+        for i in 0..<work {
+            let (si, row) = place(rows[i])
+            let view = views[si]
+            let start = Int(view.offsets[row])
+            pointers[i] = UnsafePointer(view.codes.baseAddress! + start)
+            counts[i] = Int(view.offsets[row + 1]) - start
+        }
         out.withUnsafeMutableBufferPointer { buffer in
             let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
             table.bytes.withUnsafeBufferPointer { bytes in
-                rows.withUnsafeBufferPointer { rowsBuffer in
-                    let t = UnsafeSendablePointer(bytes.baseAddress!)
-                    let r = UnsafeSendablePointer(rowsBuffer.baseAddress!)
-                    let width = table.width, nq = self.nq
-                    DispatchQueue.concurrentPerform(iterations: parts) { part in
-                        // Contiguous halves: each thread walks its rows in increasing order (the
-                        // codes of nearby rows share pages).
-                        let from = work * part / parts, to = work * (part + 1) / parts
-                        for i in from..<to {
-                            let (si, row) = place(r.pointer[i])
-                            let view = views[si]
-                            let start = Int(view.offsets[row]), end = Int(view.offsets[row + 1])
-                            output.pointer[i] = Float(ck_code_maxsum_u8(view.codes.baseAddress! + start, end - start,
-                                                                       t.pointer, width, nq))
+                pointers.withUnsafeBufferPointer { p in
+                    counts.withUnsafeBufferPointer { c in
+                        let t = UnsafeSendablePointer(bytes.baseAddress!)
+                        let codes = UnsafeSendablePointer(p.baseAddress!), lengths = UnsafeSendablePointer(c.baseAddress!)
+                        let width = table.width, nq = self.nq
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            // Contiguous halves in row order: nearby rows' codes share pages.
+                            let from = work * part / parts, to = work * (part + 1) / parts
+                            ck_code_maxsum_u8_batch(codes.pointer + from, lengths.pointer + from, to - from, t.pointer, width, nq,
+                                                    output.pointer + from)
                         }
                     }
                 }

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 @testable import Plaid
 import Tensor
@@ -25,14 +26,43 @@ import Testing
         }
     }
 
+    @Test func centroidScoresMatchPlainProducts() {
+        var generator = SplitMix64(seed: 3)
+        for (rows, dim, stride) in [(37, 48, 32), (64, 128, 40), (5, 7, 8)] {
+            let centroids = (0..<(rows * dim)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let queryT = (0..<(dim * stride)).map { _ in Float.random(in: -1...1, using: &generator) }
+            var fast = [Float](repeating: 0, count: rows * stride), plain = fast
+            ck_centroid_scores(centroids, rows, dim, queryT, stride, &fast)
+            ck_centroid_scores_scalar(centroids, rows, dim, queryT, stride, &plain)
+            #expect(fast == plain)
+            for c in 0..<rows {
+                for j in 0..<stride {
+                    let reference = (0..<dim).reduce(0.0) { $0 + Double(centroids[c * dim + $1]) * Double(queryT[$1 * stride + j]) }
+                    #expect(abs(Double(plain[c * stride + j]) - reference) < 1e-4)
+                }
+            }
+        }
+    }
+
     @Test func unorderedSelectionHoldsTheBest() {
         var generator = SplitMix64(seed: 7)
-        let scores = (0..<5000).map { _ in Float.random(in: -1...1, using: &generator) }
-        let items = Array(0..<Int32(scores.count))
-        let chosen = TopK.bestUnordered(items, k: 100) { scores[Int($0)] }
-        let expected = TopK.best(items, k: 100) { scores[Int($0)] }
-        #expect(Set(chosen) == Set(expected))
-        #expect(TopK.bestUnordered(Array(items.prefix(50)), k: 100) { scores[Int($0)] } == Array(items.prefix(50)))
+        // Small inputs (quickselect) and large ones (histogram), with many exact ties in the second.
+        for (count, levels) in [(3000, 0), (50_000, 0), (50_000, 300)] {
+            let scores = (0..<count).map { _ in
+                let value = Float.random(in: -1...1, using: &generator)
+                return levels > 0 ? (value * Float(levels)).rounded() / Float(levels) : value
+            }
+            let items = Array(0..<Int32(scores.count)).reversed().map { $0 }
+            for k in [1, 100, 2500] {
+                let chosen = TopK.bestUnordered(items, k: k) { scores[Int($0)] }
+                #expect(chosen.count == k && Set(chosen).count == k)
+                // Everything chosen scores at least as well as everything left out.
+                let worstChosen = chosen.map { scores[Int($0)] }.min()!
+                let left = Set(items).subtracting(chosen)
+                #expect(left.allSatisfy { scores[Int($0)] <= worstChosen })
+            }
+            #expect(TopK.bestUnordered(Array(items.prefix(50)), k: 100) { scores[Int($0)] } == Array(items.prefix(50)))
+        }
     }
 
     @Test func reconstructionsAndRequantisationFollowTheCodec() throws {
