@@ -44,6 +44,27 @@ import Testing
         }
     }
 
+    @Test func batchedCodeScoresMatchOneDocumentAtATime() {
+        var generator = SplitMix64(seed: 5)
+        let k = 300, width = 64, used = 40
+        var table = [UInt8](repeating: 0, count: k * width)
+        for c in 0..<k { for q in 0..<used { table[c * width + q] = UInt8.random(in: 0...255, using: &generator) } }
+        let documents = (0..<50).map { _ in (0..<Int.random(in: 1...90, using: &generator)).map { _ in UInt16.random(in: 0..<UInt16(k), using: &generator) } }
+        let flat = documents.flatMap { $0 }
+        var starts = [0]
+        for document in documents { starts.append(starts[starts.count - 1] + document.count) }
+        var batched = [Float](repeating: -1, count: documents.count)
+        flat.withUnsafeBufferPointer { codes in
+            let pointers: [UnsafePointer<UInt16>?] = documents.indices.map { codes.baseAddress! + starts[$0] }
+            let counts = documents.map(\.count)
+            ck_code_maxsum_u8_batch(pointers, counts, documents.count, table, width, used, &batched)
+        }
+        for (i, document) in documents.enumerated() {
+            let single = ck_code_maxsum_u8_scalar(document, document.count, table, width, used)
+            #expect(batched[i] == Float(single))
+        }
+    }
+
     @Test func unorderedSelectionHoldsTheBest() {
         var generator = SplitMix64(seed: 7)
         // Small inputs (quickselect) and large ones (histogram), with many exact ties in the second.
