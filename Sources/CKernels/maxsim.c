@@ -69,6 +69,21 @@ static void centroid_sums_scalar(const float *c, const uint8_t *u, long dim, flo
 
 // MARK: - scalar bodies
 
+void ck_centroid_scores_scalar(const float *centroids, long rows, long dim, const float *query_t, long stride, float *out) {
+    for (long c = 0; c < rows; c++) {
+        const float *row = centroids + c * dim;
+        float *o = out + c * stride;
+        for (long j = 0; j < stride; j++) {
+            float acc = 0;
+            for (long d = 0; d < dim; d++) {
+                float product = row[d] * query_t[d * stride + j];
+                acc = acc + product;
+            }
+            o[j] = acc;
+        }
+    }
+}
+
 void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width) {
     float high = 0;
     for (long c = 0; c < k; c++)
@@ -145,6 +160,46 @@ void ck_residual_maxsim_batch_scalar(const ck_residual_query *Q, long docs, long
 
 #if CKM_X86
 #define AVX2 __attribute__((target("avx2,fma")))
+
+/// Two centroids × 32 query tokens per step: per dimension two broadcasts, four query loads, eight
+/// multiplies and adds (sequential over d in every lane, as the scalar body).
+AVX2 static void centroid_scores_avx2(const float *centroids, long rows, long dim, const float *query_t, long stride, float *out) {
+    long c = 0;
+    for (; c + 2 <= rows; c += 2) {
+        const float *r0 = centroids + c * dim, *r1 = r0 + dim;
+        long j = 0;
+        for (; j + 32 <= stride; j += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (long d = 0; d < dim; d++) {
+                const float *q = query_t + d * stride + j;
+                __m256 q0 = _mm256_loadu_ps(q), q1 = _mm256_loadu_ps(q + 8), q2 = _mm256_loadu_ps(q + 16), q3 = _mm256_loadu_ps(q + 24);
+                __m256 x = _mm256_set1_ps(r0[d]), y = _mm256_set1_ps(r1[d]);
+                a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, q0));
+                a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, q1));
+                a2 = _mm256_add_ps(a2, _mm256_mul_ps(x, q2));
+                a3 = _mm256_add_ps(a3, _mm256_mul_ps(x, q3));
+                b0 = _mm256_add_ps(b0, _mm256_mul_ps(y, q0));
+                b1 = _mm256_add_ps(b1, _mm256_mul_ps(y, q1));
+                b2 = _mm256_add_ps(b2, _mm256_mul_ps(y, q2));
+                b3 = _mm256_add_ps(b3, _mm256_mul_ps(y, q3));
+            }
+            float *o0 = out + c * stride + j, *o1 = o0 + stride;
+            _mm256_storeu_ps(o0, a0); _mm256_storeu_ps(o0 + 8, a1); _mm256_storeu_ps(o0 + 16, a2); _mm256_storeu_ps(o0 + 24, a3);
+            _mm256_storeu_ps(o1, b0); _mm256_storeu_ps(o1 + 8, b1); _mm256_storeu_ps(o1 + 16, b2); _mm256_storeu_ps(o1 + 24, b3);
+        }
+        for (; j + 8 <= stride; j += 8) {
+            __m256 a = _mm256_setzero_ps(), b = a;
+            for (long d = 0; d < dim; d++) {
+                __m256 q = _mm256_loadu_ps(query_t + d * stride + j);
+                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(r0[d]), q));
+                b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_set1_ps(r1[d]), q));
+            }
+            _mm256_storeu_ps(out + c * stride + j, a);
+            _mm256_storeu_ps(out + (c + 1) * stride + j, b);
+        }
+    }
+    if (c < rows) ck_centroid_scores_scalar(centroids + c * dim, rows - c, dim, query_t, stride, out + c * stride);
+}
 
 AVX2 static uint32_t code_maxsum_u8_avx2(const uint16_t *codes, long count, const uint8_t *table, long width) {
     uint32_t total = 0;
@@ -395,12 +450,36 @@ AVX2 static void residual_maxsim_batch_avx2(const ck_residual_query *Q, long doc
 
 // MARK: - dispatch
 
+void ck_centroid_scores(const float *centroids, long rows, long dim, const float *query_t, long stride, float *out) {
+#if CKM_X86
+    if (ck_has_avx2() && stride % 8 == 0) {
+        centroid_scores_avx2(centroids, rows, dim, query_t, stride, out);
+        return;
+    }
+#endif
+    ck_centroid_scores_scalar(centroids, rows, dim, query_t, stride, out);
+}
+
 uint32_t ck_code_maxsum_u8(const uint16_t *codes, long count, const uint8_t *table, long width, long used) {
     if (count <= 0) return 0;
 #if CKM_X86
     if (ck_has_avx2() && width % 32 == 0) return code_maxsum_u8_avx2(codes, count, table, width);
 #endif
     return ck_code_maxsum_u8_scalar(codes, count, table, width, used);
+}
+
+#define CODES_AHEAD 4
+
+void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *counts, long docs, const uint8_t *table,
+                             long width, long used, float *out) {
+    for (long i = 0; i < docs; i++) {
+        if (i + CODES_AHEAD < docs) {
+            const char *next = (const char *)codes_of_doc[i + CODES_AHEAD];
+            long bytes = counts[i + CODES_AHEAD] * (long)sizeof(uint16_t);
+            for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + o);
+        }
+        out[i] = (float)ck_code_maxsum_u8(codes_of_doc[i], counts[i], table, width, used);
+    }
 }
 
 void ck_residual_maxsim_batch(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,

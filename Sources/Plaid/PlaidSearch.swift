@@ -39,7 +39,9 @@ extension PlaidIndex {
         lap("probe")
         let firstStage = context.ivfScores(probed: probed)
         lap("ivf")
-        let stage2 = TopK.best(firstStage.candidates, k: max(parameters.nFullScores, topK)) { firstStage.scores[Int($0)] }
+        // Kept in row order: the codes stage reads the segments front to back.
+        var stage2 = TopK.bestUnordered(firstStage.candidates, k: max(parameters.nFullScores, topK)) { firstStage.scores[Int($0)] }
+        stage2.sort()
         lap("select")
         let codeScores = context.codeScores(stage2)
         lap("codes")
@@ -56,8 +58,32 @@ extension PlaidIndex {
     }
 }
 
+/// Raw views of one segment's sections: plain pointers, so the hot loops (and their threads) copy
+/// no class references (a `Segment` copy is a retain and a release on a shared counter).
+struct SegmentView: @unchecked Sendable {
+    let ids: UnsafeBufferPointer<Int64>
+    let offsets: UnsafeBufferPointer<UInt64>
+    let codes: UnsafeBufferPointer<UInt16>
+    let residuals: UnsafeBufferPointer<UInt8>
+    let ivfOffsets: UnsafeBufferPointer<UInt32>
+    let ivfRows: UnsafeBufferPointer<UInt32>
+
+    init(_ segment: Segment) {
+        ids = segment.ids
+        offsets = segment.offsets
+        codes = segment.codes
+        residuals = segment.residuals
+        ivfOffsets = segment.ivfOffsets
+        ivfRows = segment.ivfRows
+    }
+
+    /// Token range of local document `row`.
+    @inline(__always)
+    func tokenRange(_ row: Int) -> Range<Int> { Int(offsets[row])..<Int(offsets[row + 1]) }
+}
+
 /// State of one search: the query × centroid table and the global row numbering of live documents.
-struct SearchContext {
+struct SearchContext: @unchecked Sendable {
     let index: PlaidIndex
     let codec: ResidualCodec
     let query: HostMatrix
@@ -69,7 +95,7 @@ struct SearchContext {
     /// `K × tableStride`: score of every centroid against every query token, centroid-major (0 in
     /// the padding columns).
     let centroidScores: [Float]
-    let segments: [Segment]
+    let views: [SegmentView]
     /// First global row of each segment, plus the total.
     let bases: [Int]
     /// Rows that may be returned (live, and in the subset if one is given).
@@ -87,7 +113,8 @@ struct SearchContext {
         nq = query.rows
         dim = query.cols
         k = codec.centroidCount
-        segments = index.segments
+        let segments = index.segments
+        views = segments.map(SegmentView.init)
         var bases = [0]
         for segment in segments { bases.append(bases[bases.count - 1] + segment.documentCount) }
         self.bases = bases
@@ -108,11 +135,24 @@ struct SearchContext {
             eligible = used
         } else {
             for (s, segment) in segments.enumerated() {
-                let dead = index.dead[segment.record.number]
-                for row in 0..<segment.documentCount where !(dead?.contains(row) ?? false) {
-                    let g = bases[s] + row
-                    allowed[g >> 6] |= 1 << UInt64(g & 63)
-                    allowedCount += 1
+                let base = bases[s], count = segment.documentCount
+                // Whole words at once; rows are live unless tombstoned.
+                var row = 0
+                while row < count {
+                    let g = base + row
+                    if g & 63 == 0, row + 64 <= count {
+                        allowed[g >> 6] = ~0
+                        row += 64
+                    } else {
+                        allowed[g >> 6] |= 1 << UInt64(g & 63)
+                        row += 1
+                    }
+                }
+                allowedCount += count
+                index.dead[segment.record.number]?.forEach { dead in
+                    let g = base + dead
+                    allowed[g >> 6] &= ~(1 << UInt64(g & 63))
+                    allowedCount -= 1
                 }
             }
         }
@@ -123,16 +163,27 @@ struct SearchContext {
         centroidScores = Self.scoreCentroids(index.codec, query: query, stride: tableStride)
     }
 
-    /// One GEMM: centroids × query (zero rows padding it to `stride`).
+    /// Centroids × query (zero columns padding it to `stride`), by `ck_centroid_scores` on two threads
+    /// (halves of the centroids) when the product is large enough to gain: a BLAS call would wake its
+    /// own thread pool for a product of a few dozen MFLOP, which costs more than the product on a busy
+    /// machine.
     static func scoreCentroids(_ codec: ResidualCodec, query: HostMatrix, stride: Int) -> [Float] {
-        var padded = query.values
-        padded.append(contentsOf: repeatElement(0, count: (stride - query.rows) * query.cols))
-        var scores = [Float](repeating: 0, count: codec.centroidCount * stride)
+        let k = codec.centroidCount, dim = query.cols
+        var transposed = [Float](repeating: 0, count: dim * stride)
+        for q in 0..<query.rows {
+            for d in 0..<dim { transposed[d * stride + q] = query.values[q * dim + d] }
+        }
+        var scores = [Float](repeating: 0, count: k * stride)
+        let parts = k * stride * dim >= 1 << 20 ? 2 : 1
         codec.centroids.withUnsafeBufferPointer { c in
-            padded.withUnsafeBufferPointer { q in
+            transposed.withUnsafeBufferPointer { q in
                 scores.withUnsafeMutableBufferPointer { s in
-                    LinearAlgebra.multiplyTransposed(c.baseAddress!, rows: codec.centroidCount, q.baseAddress!, rows: stride,
-                                                     depth: query.cols, into: s.baseAddress!)
+                    let centroids = UnsafeSendablePointer(c.baseAddress!), query = UnsafeSendablePointer(q.baseAddress!)
+                    let out = UnsafeMutableSendablePointer(s.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: parts) { part in
+                        let from = k * part / parts, to = k * (part + 1) / parts
+                        ck_centroid_scores(centroids.pointer + from * dim, to - from, dim, query.pointer, stride, out.pointer + from * stride)
+                    }
                 }
             }
         }
@@ -146,7 +197,7 @@ struct SearchContext {
     @inline(__always)
     func place(_ row: Int32) -> (segment: Int, row: Int) {
         let g = Int(row)
-        var low = 0, high = segments.count - 1
+        var low = 0, high = views.count - 1
         while low < high {
             let mid = (low + high + 1) / 2
             if bases[mid] <= g { low = mid } else { high = mid - 1 }
@@ -156,7 +207,7 @@ struct SearchContext {
 
     func documentID(_ row: Int32) -> Int64 {
         let (s, r) = place(row)
-        return segments[s].ids[r]
+        return views[s].ids[r]
     }
 
     /// For each query token, its probed centroids in decreasing score order.
@@ -209,31 +260,78 @@ struct SearchContext {
     }
 
     /// Stage 1: per document, `Σ_q` of the best probed-centroid score it contains for that token.
-    func ivfScores(probed: [[Int32]]) -> (scores: [Float], candidates: [Int32]) {
+    /// Candidates are the allowed rows reached, in row order. With enough IVF entries to visit, the
+    /// query tokens are split in two halves scored on two threads, each into its own table, then summed
+    /// (`splitAbove`: the number of IVF entries from which it splits).
+    func ivfScores(probed: [[Int32]], splitAbove: Int = 1 << 16) -> (scores: [Float], candidates: [Int32]) {
         let total = totalRows
+        var work = [Int](repeating: 0, count: nq)
+        for q in 0..<nq {
+            for c in probed[q] { for view in views { work[q] += Int(view.ivfOffsets[Int(c) + 1] - view.ivfOffsets[Int(c)]) } }
+        }
+        let entries = work.reduce(0, +)
+        // Split the tokens where the halves carry about equal work.
+        var split = nq
+        if entries >= splitAbove, nq >= 2 {
+            var running = 0
+            split = 1
+            for q in 0..<nq {
+                running += work[q]
+                if running * 2 >= entries { split = max(1, min(nq - 1, q + 1)); break }
+            }
+        }
+        let ranges = split < nq ? [0..<split, split..<nq] : [0..<nq]
+        var parts = ranges.map { _ in (scores: [Float](), stamp: [UInt16]()) }
+        parts.withUnsafeMutableBufferPointer { partsBuffer in
+            let out = UnsafeMutableSendablePointer(partsBuffer.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: ranges.count) { p in
+                out.pointer[p] = accumulate(probed: probed, tokens: ranges[p], rows: total)
+            }
+        }
+        var scores = parts[0].scores
+        var candidates: [Int32] = []
+        candidates.reserveCapacity(min(total, entries))
+        scores.withUnsafeMutableBufferPointer { score in
+            parts[0].stamp.withUnsafeBufferPointer { first in
+                if parts.count == 2 {
+                    parts[1].scores.withUnsafeBufferPointer { other in
+                        parts[1].stamp.withUnsafeBufferPointer { second in
+                            for g in 0..<total where first[g] | second[g] != 0 {
+                                score[g] += other[g]
+                                if isAllowed(g) { candidates.append(Int32(g)) }
+                            }
+                        }
+                    }
+                } else {
+                    for g in 0..<total where first[g] != 0 && isAllowed(g) { candidates.append(Int32(g)) }
+                }
+            }
+        }
+        return (scores, candidates)
+    }
+
+    /// Stage 1 over the query tokens `tokens`: per row, the sum of each token's best probed-centroid
+    /// score, and a stamp that is non-zero for every row reached.
+    private func accumulate(probed: [[Int32]], tokens: Range<Int>, rows total: Int) -> (scores: [Float], stamp: [UInt16]) {
         var scores = [Float](repeating: 0, count: total)
         var stamp = [UInt16](repeating: 0, count: total)
-        var touched = [Bool](repeating: false, count: total)
-        var candidates: [Int32] = []
         scores.withUnsafeMutableBufferPointer { score in
             stamp.withUnsafeMutableBufferPointer { stamp in
-                touched.withUnsafeMutableBufferPointer { touched in
-                    for q in 0..<nq {
-                        let mark = UInt16(truncatingIfNeeded: q + 1)
+                centroidScores.withUnsafeBufferPointer { table in
+                    for q in tokens {
+                        // Marks are 1...65535; a row is reached once it holds any.
+                        let mark = UInt16(truncatingIfNeeded: q % 65535 + 1)
+                        // Centroids come best first, so a row's first visit for this token is its best.
                         for c in probed[q] {
-                            let value = centroidScores[Int(c) * tableStride + q]
-                            for (s, segment) in segments.enumerated() {
+                            let value = table[Int(c) * tableStride + q]
+                            for (s, view) in views.enumerated() {
                                 let base = bases[s]
-                                let start = Int(segment.ivfOffsets[Int(c)]), end = Int(segment.ivfOffsets[Int(c) + 1])
+                                let start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
                                 for e in start..<end {
-                                    let g = base + Int(segment.ivfRows[e])
+                                    let g = base + Int(view.ivfRows[e])
                                     if stamp[g] != mark {
                                         stamp[g] = mark
                                         score[g] += value
-                                        if !touched[g] {
-                                            touched[g] = true
-                                            if isAllowed(g) { candidates.append(Int32(g)) }
-                                        }
                                     }
                                 }
                             }
@@ -242,7 +340,7 @@ struct SearchContext {
                 }
             }
         }
-        return (scores, candidates)
+        return (scores, stamp)
     }
 
     /// Stage 2: `Σ_q max_t S[q, code_t]` for each row, from the u8-quantised table.
@@ -250,19 +348,30 @@ struct SearchContext {
         var out = [Float](repeating: 0, count: rows.count)
         let work = rows.count
         let table = QuantizedCentroidTable(scores: centroidScores, centroids: k, nq: nq, stride: tableStride)
-        let parts = work >= 4096 ? 2 : 1
+        let parts = work >= 1024 ? 2 : 1
+        var pointers = [UnsafePointer<UInt16>?](repeating: nil, count: work)
+        var counts = [Int](repeating: 0, count: work)
+        for i in 0..<work {
+            let (si, row) = place(rows[i])
+            let view = views[si]
+            let start = Int(view.offsets[row])
+            pointers[i] = UnsafePointer(view.codes.baseAddress! + start)
+            counts[i] = Int(view.offsets[row + 1]) - start
+        }
         out.withUnsafeMutableBufferPointer { buffer in
             let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
             table.bytes.withUnsafeBufferPointer { bytes in
-                let t = UnsafeSendablePointer(bytes.baseAddress!)
-                let width = table.width, nq = self.nq
-                DispatchQueue.concurrentPerform(iterations: parts) { part in
-                    for i in stride(from: part, to: work, by: parts) {
-                        let (si, r) = place(rows[i])
-                        let segment = segments[si]
-                        let range = segment.tokenRange(r)
-                        output.pointer[i] = Float(ck_code_maxsum_u8(segment.codes.baseAddress! + range.lowerBound, range.count,
-                                                                   t.pointer, width, nq))
+                pointers.withUnsafeBufferPointer { p in
+                    counts.withUnsafeBufferPointer { c in
+                        let t = UnsafeSendablePointer(bytes.baseAddress!)
+                        let codes = UnsafeSendablePointer(p.baseAddress!), lengths = UnsafeSendablePointer(c.baseAddress!)
+                        let width = table.width, nq = self.nq
+                        DispatchQueue.concurrentPerform(iterations: parts) { part in
+                            // Contiguous halves in row order: nearby rows' codes share pages.
+                            let from = work * part / parts, to = work * (part + 1) / parts
+                            ck_code_maxsum_u8_batch(codes.pointer + from, lengths.pointer + from, to - from, t.pointer, width, nq,
+                                                    output.pointer + from)
+                        }
                     }
                 }
             }
@@ -280,9 +389,9 @@ struct SearchContext {
         guard !rows.isEmpty else { return out }
         let scorer = query.values.withUnsafeBufferPointer { ResidualScorer(codec: codec, query: $0.baseAddress!, nq: nq, nqPadded: tableStride) }
         let bytes = codec.bytesPerToken
-        let spans = rows.map { row -> (segment: Segment, range: Range<Int>) in
+        let spans = rows.map { row -> (segment: SegmentView, range: Range<Int>) in
             let (s, r) = place(row)
-            return (segments[s], segments[s].tokenRange(r))
+            return (views[s], views[s].tokenRange(r))
         }
         let tokens = spans.reduce(0) { $0 + $1.range.count }
         let parts = tokens >= 8192 ? 2 : 1

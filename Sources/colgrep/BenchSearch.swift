@@ -28,6 +28,12 @@ struct BenchSearchCommand: ParsableCommand {
     @Option(help: "Where indexes are built (removed afterwards unless --keep-indexes).") var workDirectory = FileManager.default.temporaryDirectory.path
     @Flag(help: "Keep the built indexes in --work-directory and reuse them in later runs with the same corpus settings (search figures only: build and update figures are then omitted).")
     var keepIndexes = false
+    @Option(help: "Centroids probed per query token, comma-separated: each value is a search variant on the same index (default: COLGREP_N_IVF_PROBE or 8).")
+    var nIvfProbe: String?
+    @Option(help: "Candidates code-scored, comma-separated variants (default: COLGREP_N_FULL_SCORES or the library default).")
+    var nFullScores: String?
+    @Option(help: "Candidates exactly scored, comma-separated variants (default: COLGREP_N_EXACT_SCORES or the library default).")
+    var nExactScores: String?
 
     func run() throws {
         if !noPeer {
@@ -75,31 +81,90 @@ struct BenchSearchCommand: ParsableCommand {
         FileHandle.standardError.write(Data("bench search: \(message)\n".utf8))
     }
 
-    /// Builds, searches and updates indexes of each bit width over one synthetic corpus.
-    private func measure(documents count: Int, dim: Int, bits: [Int], updates: Bool = true) throws -> [[String: Any]] {
+    /// The search variants: the grid of the comma-separated knob lists, each knob defaulting to its
+    /// environment or library value.
+    private func variants() -> [SearchParameters] {
+        let base = SearchParameters.fromEnvironment()
+        func list(_ text: String?) -> [Int?] {
+            guard let text else { return [nil] }
+            let values = text.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }.filter { $0 > 0 }
+            return values.isEmpty ? [nil] : values
+        }
+        var result: [SearchParameters] = []
+        for probe in list(nIvfProbe) {
+            for full in list(nFullScores) {
+                for exact in list(nExactScores) {
+                    var parameters = base
+                    if let probe { parameters.nIVFProbe = probe }
+                    if let full { parameters.nFullScores = full }
+                    if let exact { parameters.nExactScores = exact }
+                    result.append(parameters)
+                }
+            }
+        }
+        return result
+    }
+
+    /// Queries and their brute-force top-10 for one corpus: generated with it, or (with --keep-indexes,
+    /// when every index is kept) read from the files written next to the indexes by an earlier run, so
+    /// reruns skip generating and brute-forcing millions of vectors.
+    private struct Workload {
+        var queries: [HostMatrix]
+        var truth: [[Int]]
+        var bruteForceBatched: Double?
+        var bruteForceSingle: Double?
+        var indexed: [HostMatrix]?
+        var spare: [HostMatrix]?
+    }
+
+    private func indexName(dim: Int, nbits: Int, count: Int) -> String {
+        keepIndexes
+            ? "colgrep-bench-search-\(dim)-\(nbits)-\(count)-\(Int(medianLength))-\(centres)"
+            : "colgrep-bench-search-\(dim)-\(nbits)-\(getpid())"
+    }
+
+    private func workload(count: Int, dim: Int, bits: [Int]) throws -> Workload {
+        let work = URL(fileURLWithPath: workDirectory)
+        let stem = "colgrep-bench-search-\(dim)-\(count)-\(Int(medianLength))-\(centres)-q\(queries)-b\(bruteForceQueries)"
+        let queryFile = work.appendingPathComponent(stem + ".queries"), truthFile = work.appendingPathComponent(stem + ".truth.json")
+        let indexesKept = bits.allSatisfy { nbits in
+            (try? PlaidIndex.open(at: work.appendingPathComponent(indexName(dim: dim, nbits: nbits, count: count))))
+                .map { $0.documentCount == count && $0.config.nbits == nbits } ?? false
+        }
+        if keepIndexes, indexesKept, let queries = try? VectorCache.read(queryFile), queries.count == self.queries,
+           let data = try? Data(contentsOf: truthFile), let truth = try? JSONSerialization.jsonObject(with: data) as? [[Int]] {
+            log("\(dim)-d: queries and brute-force results read from \(queryFile.path) and \(truthFile.lastPathComponent)")
+            return Workload(queries: queries, truth: truth)
+        }
         var clock = ContinuousClock.now
         let corpus = SyntheticCorpus(documents: count + 50, dim: dim, centres: centres, medianLength: medianLength,
                                      queries: queries, queryLength: 32, seed: UInt64(dim))
         let indexed = Array(corpus.documents.prefix(count))
-        let spare = Array(corpus.documents.suffix(50))
         let vectors = indexed.reduce(0) { $0 + $1.rows }
         log("\(dim)-d: \(count) documents, \(vectors) vectors generated in \(seconds(since: clock)) s")
-
         clock = .now
         let truthQueries = Array(corpus.queries.prefix(bruteForceQueries))
-        let truth = ExactMaxSim.topK(queries: truthQueries, documents: indexed, k: 10)
-        let bruteForceBatched = seconds(since: clock) / Double(max(1, truthQueries.count)) * 1000
+        let truth = ExactMaxSim.topK(queries: truthQueries, documents: indexed, k: 10).map { $0.map(\.index) }
+        let batched = seconds(since: clock) / Double(max(1, truthQueries.count)) * 1000
         clock = .now
         _ = ExactMaxSim.topK(queries: [corpus.queries[0]], documents: indexed, k: 10)
-        let bruteForceSingle = seconds(since: clock) * 1000
-        log("\(dim)-d: brute force \(String(format: "%.1f", bruteForceSingle)) ms for one query")
+        let single = seconds(since: clock) * 1000
+        log("\(dim)-d: brute force \(String(format: "%.1f", single)) ms for one query")
+        if keepIndexes {
+            try VectorCache.write(corpus.queries, to: queryFile)
+            try JSONSerialization.data(withJSONObject: truth).write(to: truthFile, options: .atomic)
+        }
+        return Workload(queries: corpus.queries, truth: truth, bruteForceBatched: batched, bruteForceSingle: single,
+                        indexed: indexed, spare: Array(corpus.documents.suffix(50)))
+    }
 
+    /// Builds, searches and updates indexes of each bit width over one synthetic corpus.
+    private func measure(documents count: Int, dim: Int, bits: [Int], updates: Bool = true) throws -> [[String: Any]] {
+        var clock = ContinuousClock.now
+        let load = try workload(count: count, dim: dim, bits: bits)
         var results: [[String: Any]] = []
         for nbits in bits {
-            let name = keepIndexes
-                ? "colgrep-bench-search-\(dim)-\(nbits)-\(count)-\(Int(medianLength))-\(centres)"
-                : "colgrep-bench-search-\(dim)-\(nbits)-\(getpid())"
-            let directory = URL(fileURLWithPath: workDirectory).appendingPathComponent(name)
+            let directory = URL(fileURLWithPath: workDirectory).appendingPathComponent(indexName(dim: dim, nbits: nbits, count: count))
             defer { if !keepIndexes { try? FileManager.default.removeItem(at: directory) } }
             var reused: PlaidIndex?
             if keepIndexes, let kept = try? PlaidIndex.open(at: directory), kept.documentCount == count, kept.config.nbits == nbits {
@@ -108,9 +173,11 @@ struct BenchSearchCommand: ParsableCommand {
             }
             var build = 0.0, buildCPU = 0.0
             let index: PlaidIndex
+            var vectors = load.indexed?.reduce(0) { $0 + $1.rows }
             if let reused {
                 index = reused
             } else {
+                guard let indexed = load.indexed else { throw ValidationError("no corpus generated for \(directory.path)") }
                 try? FileManager.default.removeItem(at: directory)
                 let documents = indexed.enumerated().map { (id: Int64($0.offset), vectors: $0.element) }
                 clock = .now
@@ -118,45 +185,28 @@ struct BenchSearchCommand: ParsableCommand {
                 index = try PlaidIndex.create(at: directory, documents: documents, config: PlaidConfig(nbits: nbits), backend: nil)
                 build = seconds(since: clock)
                 buildCPU = processCPUSeconds() - buildCPUStart
-                log("\(dim)-d \(nbits)-bit: built in \(String(format: "%.2f", build)) s (\(Int(Double(vectors) / build)) vectors/s), K = \(index.centroidCount)")
+                log("\(dim)-d \(nbits)-bit: built in \(String(format: "%.2f", build)) s (\(Int(Double(vectors ?? 0) / build)) vectors/s), K = \(index.centroidCount)")
             }
+            if vectors == nil { vectors = index.tokenCount }
 
-            let parameters = SearchParameters.fromEnvironment()
-            for query in corpus.queries.prefix(10) { _ = index.search(query: query, topK: 10, parameters: parameters) }
-            var latencies: [Double] = []
-            var cpuTimes: [Double] = []
-            var found: [[Int64]] = []
-            var stages: [String: Double] = [:]
-            for query in corpus.queries {
-                let start = ContinuousClock.now
-                let cpuStart = processCPUSeconds()
-                let hits = index.search(query: query, topK: 10, parameters: parameters, subset: nil, stageTimes: &stages)
-                cpuTimes.append((processCPUSeconds() - cpuStart) * 1000)
-                latencies.append(seconds(since: start) * 1000)
-                found.append(hits.map(\.id))
+            for (v, parameters) in variants().enumerated() {
+                var result = search(index, load: load, parameters: parameters)
+                result.merge(["dim": dim, "nbits": nbits, "documents": count, "vectors": vectors ?? 0, "centroids": index.centroidCount,
+                              "index_bytes": index.bytesOnDisk]) { $1 }
+                if let single = load.bruteForceSingle, let batched = load.bruteForceBatched {
+                    result["bruteforce_single_query_ms"] = single
+                    result["bruteforce_batched_ms_per_query"] = batched
+                }
+                if reused == nil && v == 0 {
+                    result["build_s"] = build
+                    result["build_vectors_per_s"] = Double(vectors ?? 0) / build
+                    result["build_cpu_s"] = buildCPU
+                }
+                log("\(dim)-d \(nbits)-bit probe \(parameters.nIVFProbe) full \(parameters.nFullScores) exact \(parameters.exactCount(topK: 10)): "
+                    + "p50 \(String(format: "%.2f", result["search_p50_ms"] as! Double)) ms, recall \(result["recall_at_10"] as! Double)")
+                results.append(result)
             }
-            var recall = 0.0
-            for (q, exact) in truth.enumerated() {
-                recall += Double(Set(found[q]).intersection(exact.map { Int64($0.index) }).count) / Double(max(1, exact.count))
-            }
-            recall /= Double(max(1, truth.count))
-            var result: [String: Any] = [
-                "dim": dim, "nbits": nbits, "documents": count, "vectors": vectors, "centroids": index.centroidCount,
-                "index_bytes": index.bytesOnDisk,
-                "search_p50_ms": percentile(latencies, 0.5), "search_p95_ms": percentile(latencies, 0.95),
-                // CPU time of the whole process (all threads) per search: robust to a loaded machine.
-                "search_cpu_p50_ms": percentile(cpuTimes, 0.5), "search_cpu_p95_ms": percentile(cpuTimes, 0.95),
-                "recall_at_10": recall, "bruteforce_single_query_ms": bruteForceSingle,
-                "bruteforce_batched_ms_per_query": bruteForceBatched,
-                // Mean wall time per stage (ms) over the timed queries.
-                "search_stage_mean_ms": stages.mapValues { $0 * 1000 / Double(max(1, corpus.queries.count)) },
-            ]
-            if reused == nil {
-                result["build_s"] = build
-                result["build_vectors_per_s"] = Double(vectors) / build
-                result["build_cpu_s"] = buildCPU
-            }
-            if updates && !keepIndexes {
+            if updates && !keepIndexes, let spare = load.spare {
                 // Add 10 units, five times; each is a full commit (segment file, manifest, fsyncs).
                 var times: [Double] = []
                 for round in 0..<5 {
@@ -165,17 +215,50 @@ struct BenchSearchCommand: ParsableCommand {
                     try index.append(batch, backend: nil)
                     times.append(seconds(since: start) * 1000)
                 }
-                result["update_add_10_units_ms"] = percentile(times, 0.5)
-                result["update_add_10_units_ms_all"] = times
+                var last = results.removeLast()
+                last["update_add_10_units_ms"] = percentile(times, 0.5)
+                last["update_add_10_units_ms_all"] = times
                 let start = ContinuousClock.now
                 let reopened = try PlaidIndex.open(at: directory)
-                result["open_verified_ms"] = seconds(since: start) * 1000
-                result["documents_after_updates"] = reopened.documentCount
+                last["open_verified_ms"] = seconds(since: start) * 1000
+                last["documents_after_updates"] = reopened.documentCount
+                results.append(last)
             }
-            log("\(dim)-d \(nbits)-bit: p50 \(String(format: "%.2f", result["search_p50_ms"] as! Double)) ms, recall \(recall)")
-            results.append(result)
         }
         return results
+    }
+
+    /// Times every query one at a time (after 10 warm-up searches) and measures recall@10 against
+    /// the brute-force results.
+    private func search(_ index: PlaidIndex, load: Workload, parameters: SearchParameters) -> [String: Any] {
+        for query in load.queries.prefix(10) { _ = index.search(query: query, topK: 10, parameters: parameters) }
+        var latencies: [Double] = []
+        var cpuTimes: [Double] = []
+        var found: [[Int64]] = []
+        var stages: [String: Double] = [:]
+        for query in load.queries {
+            let start = ContinuousClock.now
+            let cpuStart = processCPUSeconds()
+            let hits = index.search(query: query, topK: 10, parameters: parameters, subset: nil, stageTimes: &stages)
+            cpuTimes.append((processCPUSeconds() - cpuStart) * 1000)
+            latencies.append(seconds(since: start) * 1000)
+            found.append(hits.map(\.id))
+        }
+        var recall = 0.0
+        for (q, exact) in load.truth.enumerated() {
+            recall += Double(Set(found[q]).intersection(exact.map { Int64($0) }).count) / Double(max(1, exact.count))
+        }
+        recall /= Double(max(1, load.truth.count))
+        return [
+            "search_p50_ms": percentile(latencies, 0.5), "search_p95_ms": percentile(latencies, 0.95),
+            // CPU time of the whole process (all threads) per search: robust to a loaded machine.
+            "search_cpu_p50_ms": percentile(cpuTimes, 0.5), "search_cpu_p95_ms": percentile(cpuTimes, 0.95),
+            "recall_at_10": recall,
+            "n_ivf_probe": parameters.nIVFProbe, "n_full_scores": parameters.nFullScores,
+            "n_exact_scores": parameters.exactCount(topK: 10), "centroid_score_threshold": parameters.centroidScoreThreshold,
+            // Mean wall time per stage (ms) over the timed queries.
+            "search_stage_mean_ms": stages.mapValues { $0 * 1000 / Double(max(1, load.queries.count)) },
+        ]
     }
 
     private func runPeer() throws -> [String: Any] {

@@ -1,0 +1,117 @@
+import CKernels
+import Foundation
+@testable import Plaid
+import Tensor
+import Testing
+
+/// The search stages' internals: the two-thread IVF stage against the one-thread one, the unsorted
+/// selection, and the diagnostics `bench recall --diagnose` relies on.
+@Suite struct SearchStageTests {
+    @Test func ivfStageSplitOverTwoThreadsMatchesOneThread() throws {
+        let corpus = smallCorpus()
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(), backend: nil)
+        try index.delete(ids: [3, 4, 150])
+        for query in corpus.queries.prefix(5) {
+            let context = SearchContext(index: index, query: query, subset: nil)
+            let probed = context.probe(parameters: SearchParameters())
+            let one = context.ivfScores(probed: probed, splitAbove: .max)
+            let two = context.ivfScores(probed: probed, splitAbove: 0)
+            #expect(one.candidates == two.candidates)
+            #expect(!one.candidates.isEmpty)
+            // Deleted rows are never candidates.
+            #expect(!one.candidates.contains { [3, 4, 150].contains(context.documentID($0)) })
+            for row in one.candidates { #expect(abs(one.scores[Int(row)] - two.scores[Int(row)]) <= 1e-4) }
+        }
+    }
+
+    @Test func centroidScoresMatchPlainProducts() {
+        var generator = SplitMix64(seed: 3)
+        for (rows, dim, stride) in [(37, 48, 32), (64, 128, 40), (5, 7, 8)] {
+            let centroids = (0..<(rows * dim)).map { _ in Float.random(in: -1...1, using: &generator) }
+            let queryT = (0..<(dim * stride)).map { _ in Float.random(in: -1...1, using: &generator) }
+            var fast = [Float](repeating: 0, count: rows * stride), plain = fast
+            ck_centroid_scores(centroids, rows, dim, queryT, stride, &fast)
+            ck_centroid_scores_scalar(centroids, rows, dim, queryT, stride, &plain)
+            #expect(fast == plain)
+            for c in 0..<rows {
+                for j in 0..<stride {
+                    let reference = (0..<dim).reduce(0.0) { $0 + Double(centroids[c * dim + $1]) * Double(queryT[$1 * stride + j]) }
+                    #expect(abs(Double(plain[c * stride + j]) - reference) < 1e-4)
+                }
+            }
+        }
+    }
+
+    @Test func batchedCodeScoresMatchOneDocumentAtATime() {
+        var generator = SplitMix64(seed: 5)
+        let k = 300, width = 64, used = 40
+        var table = [UInt8](repeating: 0, count: k * width)
+        for c in 0..<k { for q in 0..<used { table[c * width + q] = UInt8.random(in: 0...255, using: &generator) } }
+        let documents = (0..<50).map { _ in (0..<Int.random(in: 1...90, using: &generator)).map { _ in UInt16.random(in: 0..<UInt16(k), using: &generator) } }
+        let flat = documents.flatMap { $0 }
+        var starts = [0]
+        for document in documents { starts.append(starts[starts.count - 1] + document.count) }
+        var batched = [Float](repeating: -1, count: documents.count)
+        flat.withUnsafeBufferPointer { codes in
+            let pointers: [UnsafePointer<UInt16>?] = documents.indices.map { codes.baseAddress! + starts[$0] }
+            let counts = documents.map(\.count)
+            ck_code_maxsum_u8_batch(pointers, counts, documents.count, table, width, used, &batched)
+        }
+        for (i, document) in documents.enumerated() {
+            let single = ck_code_maxsum_u8_scalar(document, document.count, table, width, used)
+            #expect(batched[i] == Float(single))
+        }
+    }
+
+    @Test func unorderedSelectionHoldsTheBest() {
+        var generator = SplitMix64(seed: 7)
+        // Small inputs (quickselect) and large ones (histogram), with many exact ties in the second.
+        for (count, levels) in [(3000, 0), (50_000, 0), (50_000, 300)] {
+            let scores = (0..<count).map { _ in
+                let value = Float.random(in: -1...1, using: &generator)
+                return levels > 0 ? (value * Float(levels)).rounded() / Float(levels) : value
+            }
+            let items = Array(0..<Int32(scores.count)).reversed().map { $0 }
+            for k in [1, 100, 2500] {
+                let chosen = TopK.bestUnordered(items, k: k) { scores[Int($0)] }
+                #expect(chosen.count == k && Set(chosen).count == k)
+                // Everything chosen scores at least as well as everything left out.
+                let worstChosen = chosen.map { scores[Int($0)] }.min()!
+                let left = Set(items).subtracting(chosen)
+                #expect(left.allSatisfy { scores[Int($0)] <= worstChosen })
+            }
+            #expect(TopK.bestUnordered(Array(items.prefix(50)), k: 100) { scores[Int($0)] } == Array(items.prefix(50)))
+        }
+    }
+
+    @Test func reconstructionsAndRequantisationFollowTheCodec() throws {
+        let corpus = smallCorpus(documents: 120)
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let docs = documents(corpus)
+        let index = try PlaidIndex.create(at: directory, documents: docs, config: testConfig(nbits: 2), backend: nil)
+        #expect(index.tokenCount == corpus.documents.reduce(0) { $0 + $1.rows })
+        let stored = index.reconstructedDocuments()
+        #expect(stored.map(\.id) == docs.map(\.id))
+        // Mean squared error to the originals: the stored 2-bit form, a 2-bit re-quantisation (about
+        // the same), an 8-bit one (much closer).
+        func error(_ rebuilt: [(id: Int64, vectors: HostMatrix)]) -> Double {
+            var total = 0.0, count = 0
+            for (i, document) in rebuilt.enumerated() {
+                #expect(document.vectors.rows == docs[i].vectors.rows)
+                for (a, b) in zip(document.vectors.values, docs[i].vectors.values) { total += Double((a - b) * (a - b)); count += 1 }
+            }
+            return total / Double(max(1, count))
+        }
+        let storedError = error(stored)
+        let twoBit = error(index.requantized(docs, residualBits: 2))
+        let eightBit = error(index.requantized(docs, residualBits: 8))
+        #expect(abs(twoBit - storedError) < 0.25 * storedError, "2-bit re-quantised \(twoBit) vs stored \(storedError)")
+        #expect(eightBit < 0.1 * storedError, "8-bit \(eightBit) vs stored 2-bit \(storedError)")
+        // Documents the index does not hold (or of another length) are skipped.
+        let foreign = [(id: Int64(10_000), vectors: docs[0].vectors), (id: docs[1].id, vectors: docs[2].vectors)]
+        #expect(index.requantized(foreign, residualBits: 4).count == (docs[1].vectors.rows == docs[2].vectors.rows ? 1 : 0))
+    }
+}
