@@ -173,6 +173,13 @@ final class ProjectIndexer: @unchecked Sendable {
             return summary
         }
 
+        // The work is known after the walk: load the model and choose CPU, GPU or both on a background
+        // thread now, so the load and the GPUs' cold starts overlap opening the index, deletes and parsing.
+        let incoming = (plan.added + plan.changed).sorted()
+        if !keywordOnly && !incoming.isEmpty {
+            let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
+            model.prepareIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 })
+        }
         if state.files.isEmpty && !fm.fileExists(atPath: layout.vectorDirectory.path) {
             try Data().write(to: layout.buildingMarker)
         }
@@ -195,7 +202,6 @@ final class ProjectIndexer: @unchecked Sendable {
         }
 
         // Files entering the index (added + changed); leftovers of an interrupted batch are removed first.
-        let incoming = (plan.added + plan.changed).sorted()
         if !incoming.isEmpty {
             let leftovers = try store.docIDs(inFiles: incoming)
             if !leftovers.isEmpty {
@@ -203,9 +209,6 @@ final class ProjectIndexer: @unchecked Sendable {
                 try store.delete(docIDs: leftovers)
             }
         }
-        // The work is known after the walk: choose CPU, GPU or both now, so GPU cold starts overlap parsing.
-        let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
-        if !keywordOnly { try model.planIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 }) }
         defer { if !keywordOnly { model.finishIndexing() } }
         var unitsByFile = try Profiler.shared.measure("parse") { try parse(incoming) }
         let total = unitsByFile.values.reduce(0) { $0 + $1.count }
