@@ -359,17 +359,22 @@ final class ProjectIndexer: @unchecked Sendable {
     private func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
         let existing = try store.namesAndCalls()
         var callersOf: [String: Set<String>] = [:]
-        for row in existing {
-            for callee in row.calls { callersOf[callee, default: []].insert(row.name) }
-        }
         var newCalls: Set<String> = []
+        var newNames: Set<String> = []
         for units in unitsByFile.values {
             for u in units {
+                newNames.insert(u.name)
                 for callee in u.calls {
                     callersOf[callee, default: []].insert(u.name)
                     newCalls.insert(callee)
                 }
             }
+        }
+        // Only the callers of new units' names and of the names new code calls are read below: an update
+        // of one file must not build the caller sets of the whole project.
+        let wanted = newNames.union(newCalls)
+        for row in existing {
+            for callee in row.calls where wanted.contains(callee) { callersOf[callee, default: []].insert(row.name) }
         }
         for (file, units) in unitsByFile {
             unitsByFile[file] = units.map { u in
