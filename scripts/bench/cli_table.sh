@@ -78,8 +78,9 @@ for spec in "${REPOS[@]}"; do
     cold="$(awk -v ms=$(( $(now_ms) - begin )) 'BEGIN {printf "%.1f s", ms / 1000}')"
   else
     cold="prebuilt"
+    [ -f "$log.init.err" ] || : > "$log.init.err"   # built some other way: no cold-build profile
   fi
-  files=$(grep -o '(added: [0-9]*' "$log.init.err" | grep -o '[0-9]*' | tail -1 || true)
+  files=$(python3 -c "import json,glob;print(sum(len(json.load(open(f)).get('files',{})) for f in glob.glob('$data/indices/*/state.json')))")
   units=$(python3 -c "import json,glob;print(sum(json.load(open(f)).get('unit_count',0) for f in glob.glob('$data/indices/*/state.json')))")
   # End-to-end tokens/s (tokens over the whole run's wall time) against the encoder's own rate in the
   # same run (tokens over its busy time): the share of the run that is not hidden behind encoding.
