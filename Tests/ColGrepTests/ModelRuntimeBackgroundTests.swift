@@ -11,8 +11,10 @@ import Testing
     static let fixture = AccelerationRoutedEncoderTests.fixture
     let query = "parse the command line arguments"
 
+    /// Equal up to int8 rounding: other suites of this process may settle the fixture's weights on int8
+    /// (`Int8Decisions` is process-wide), after which a later encode of the same text differs slightly.
     private func same(_ a: HostMatrix, _ b: HostMatrix) -> Bool {
-        a.rows == b.rows && a.cols == b.cols && a.values == b.values
+        a.rows == b.rows && a.cols == b.cols && zip(a.values, b.values).allSatisfy { abs($0 - $1) < 0.02 }
     }
 
     @Test func aPrefetchedQueryEqualsTheDirectEncoding() throws {
