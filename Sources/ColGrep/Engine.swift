@@ -7,6 +7,11 @@ public final class Engine {
     public let paths: DataPaths
     public private(set) var config: ColGrepConfig
     public let environment: [String: String]
+    /// The model and index handles of this engine's searches, kept alive with it: a one-shot CLI ends
+    /// with `exit` right after printing, so the model's weights, the tokenizer tables, the mapped index
+    /// and the store connection are never torn down piece by piece (that teardown was ~8 % of a search's
+    /// CPU). A long-lived engine frees them when it goes.
+    var searchResources: [AnyObject] = []
 
     public init(paths: DataPaths = .fromEnvironment(), environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.paths = paths

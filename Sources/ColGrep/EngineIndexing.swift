@@ -42,7 +42,11 @@ extension Engine {
     public func search(_ request: SearchRequest, acceleration: AccelerationMode, progress: Progress) throws -> SearchOutcome {
         let modelID = config.model(override: request.model)
         let model = ModelRuntime(modelID: modelID, acceleration: acceleration)
+        searchResources.append(model)
         if acceleration == .forceGPU { try model.ensureLoaded() }
+        // The model load and the query's encoding (most of a one-shot search) overlap the freshness
+        // check and the index open below.
+        if let text = ProjectSearcher.queryToEncode(for: request) { model.prefetchQuery(text) }
         let topK = request.topK(config: config)
         var all: [SearchHit] = []
         for path in request.paths {
@@ -104,6 +108,7 @@ extension Engine {
         do {
             let searcher = try ProjectSearcher(projectRoot: location.projectRoot, layout: location.layout, model: model,
                                                config: config, environment: environment)
+            searchResources.append(searcher)
             return try searcher.search(request: request, topK: topK, subdirectory: location.subdirectory, file: file)
         } catch let error as ColGrepError {
             guard case .corrupt(let message) = error else { throw error }

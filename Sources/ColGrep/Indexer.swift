@@ -173,6 +173,13 @@ final class ProjectIndexer: @unchecked Sendable {
             return summary
         }
 
+        // The work is known after the walk: load the model and choose CPU, GPU or both on a background
+        // thread now, so the load and the GPUs' cold starts overlap opening the index, deletes and parsing.
+        let incoming = (plan.added + plan.changed).sorted()
+        if !keywordOnly && !incoming.isEmpty {
+            let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
+            model.prepareIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 })
+        }
         if state.files.isEmpty && !fm.fileExists(atPath: layout.vectorDirectory.path) {
             try Data().write(to: layout.buildingMarker)
         }
@@ -195,7 +202,6 @@ final class ProjectIndexer: @unchecked Sendable {
         }
 
         // Files entering the index (added + changed); leftovers of an interrupted batch are removed first.
-        let incoming = (plan.added + plan.changed).sorted()
         if !incoming.isEmpty {
             let leftovers = try store.docIDs(inFiles: incoming)
             if !leftovers.isEmpty {
@@ -203,9 +209,6 @@ final class ProjectIndexer: @unchecked Sendable {
                 try store.delete(docIDs: leftovers)
             }
         }
-        // The work is known after the walk: choose CPU, GPU or both now, so GPU cold starts overlap parsing.
-        let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
-        if !keywordOnly { try model.planIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 }) }
         defer { if !keywordOnly { model.finishIndexing() } }
         var unitsByFile = try Profiler.shared.measure("parse") { try parse(incoming) }
         let total = unitsByFile.values.reduce(0) { $0 + $1.count }
@@ -356,17 +359,22 @@ final class ProjectIndexer: @unchecked Sendable {
     private func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
         let existing = try store.namesAndCalls()
         var callersOf: [String: Set<String>] = [:]
-        for row in existing {
-            for callee in row.calls { callersOf[callee, default: []].insert(row.name) }
-        }
         var newCalls: Set<String> = []
+        var newNames: Set<String> = []
         for units in unitsByFile.values {
             for u in units {
+                newNames.insert(u.name)
                 for callee in u.calls {
                     callersOf[callee, default: []].insert(u.name)
                     newCalls.insert(callee)
                 }
             }
+        }
+        // Only the callers of new units' names and of the names new code calls are read below: an update
+        // of one file must not build the caller sets of the whole project.
+        let wanted = newNames.union(newCalls)
+        for row in existing {
+            for callee in row.calls where wanted.contains(callee) { callersOf[callee, default: []].insert(row.name) }
         }
         for (file, units) in unitsByFile {
             unitsByFile[file] = units.map { u in

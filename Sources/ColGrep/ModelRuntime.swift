@@ -13,10 +13,65 @@ final class ModelRuntime {
     /// Whether `encoder` was loaded for queries only (without the GPUs).
     private var queryOnly = false
     private(set) var resolvedDirectory: URL?
+    /// Work started on a background thread (`prefetchQuery`, `prepareIndexing`); every other use of
+    /// the runtime waits for it first, so the runtime is never used from two threads at once.
+    private var background: BackgroundWork?
+    /// A prefetched query vector, kept when other work joined the prefetch first (an update that
+    /// encodes documents before the search), so the query is not encoded twice.
+    private var prefetchedQuery: (text: String, vector: Result<HostMatrix, Error>)?
 
     init(modelID: String, acceleration: AccelerationMode) {
         self.modelID = modelID
         self.acceleration = acceleration
+    }
+
+    /// Starts loading the query encoder and encoding `text` on a background thread, so that the model
+    /// load and the query's forward pass overlap the freshness check, the index open and the keyword
+    /// search (a one-shot search's two largest costs run side by side). `encodeQuery(text)` then returns
+    /// the result — or throws its error: a failure surfaces only if the query vector is really needed.
+    func prefetchQuery(_ text: String) {
+        guard background == nil, encoder == nil, !text.isEmpty, acceleration != .forceGPU else { return }
+        let work = BackgroundWork(query: text)
+        start(work) { runtime in
+            work.query = Result { try runtime.encodeQueryNow(text) }
+        }
+    }
+
+    /// Starts loading the document encoder and planning the run (`planIndexing`) on a background
+    /// thread, so that the model load overlaps parsing and the index's deletes. Its error, if any, is
+    /// thrown by the next call that needs the encoder.
+    func prepareIndexing(fileBytes: [Int]) {
+        join()
+        guard background == nil else { return }
+        let work = BackgroundWork(query: nil)
+        start(work) { runtime in
+            do {
+                try runtime.planIndexingNow(fileBytes: fileBytes)
+            } catch {
+                work.failure = error
+            }
+        }
+    }
+
+    private func start(_ work: BackgroundWork, _ body: @escaping @Sendable (ModelRuntime) -> Void) {
+        background = work
+        let runtime = UncheckedRuntime(runtime: self)
+        DispatchQueue.global(qos: .userInitiated).async(group: work.group) { body(runtime.runtime) }
+    }
+
+    /// Waits for background work; returns it (once) so `encodeQuery` can use its result.
+    @discardableResult
+    private func join() -> BackgroundWork? {
+        guard let work = background else { return nil }
+        Profiler.shared.measure("model: wait for background load") { work.group.wait() }
+        background = nil
+        if let text = work.queryText, let vector = work.query { prefetchedQuery = (text, vector) }
+        return work
+    }
+
+    /// `join`, rethrowing the failure of a background document load.
+    private func joinThrowing() throws {
+        if let failure = join()?.failure { throw failure }
     }
 
     /// The folder the model id resolves to (local folder, Hub cache, else the bundled fallback).
@@ -30,6 +85,7 @@ final class ModelRuntime {
     /// Loads the model if needed (used up front by `--force-gpu` to fail early: without a usable
     /// GPU that is an error naming the cause).
     func ensureLoaded() throws {
+        try joinThrowing()
         if acceleration == .forceGPU {
             let gpus = GPUInventory.current()
             if gpus.count == 0 { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
@@ -41,18 +97,25 @@ final class ModelRuntime {
     /// or both, and starts the chosen GPUs' cold starts so they overlap parsing. About 4 bytes of
     /// code per token, a unit per 600 bytes: only the order of magnitude matters to the planner.
     func planIndexing(fileBytes: [Int]) throws {
+        try joinThrowing()
+        try planIndexingNow(fileBytes: fileBytes)
+    }
+
+    private func planIndexingNow(fileBytes: [Int]) throws {
         let bytes = fileBytes.reduce(0, +)
         guard bytes > 0 else { return }
-        try load().plan(units: max(fileBytes.count, bytes / 600), estimatedTokens: bytes / 4)
+        try loadNow(documents: true).plan(units: max(fileBytes.count, bytes / 600), estimatedTokens: bytes / 4)
     }
 
     /// The backend for k-means and codec assignment (nil: the CPU).
     func computeBackend() throws -> (any Backend)? {
-        try encoder?.computeBackend()
+        try joinThrowing()
+        return try encoder?.computeBackend()
     }
 
     /// Stops the encode devices and records the routing outcome in the profile.
     func finishIndexing() {
+        join()
         encoder?.finish()
     }
 
@@ -68,7 +131,13 @@ final class ModelRuntime {
     }
 
     func encodeQuery(_ text: String) throws -> HostMatrix {
-        let encoder = try load(documents: false)
+        join()
+        if let done = prefetchedQuery, done.text == text { return try done.vector.get() }
+        return try encodeQueryNow(text)
+    }
+
+    private func encodeQueryNow(_ text: String) throws -> HostMatrix {
+        let encoder = try loadNow(documents: false)
         return try reportingEncoderErrors("query encoding failed") { try encoder.encodeQuery(text) }
     }
 
@@ -87,6 +156,11 @@ final class ModelRuntime {
     /// process that starts cold encodes its query on the CPU anyway, and initialising a CUDA driver
     /// costs more than the whole query. If documents come later, the encoder is loaded again with it.
     func load(documents: Bool = true) throws -> RoutedEncoder {
+        try joinThrowing()
+        return try loadNow(documents: documents)
+    }
+
+    private func loadNow(documents: Bool) throws -> RoutedEncoder {
         if let encoder, !(documents && queryOnly) { return encoder }
         let dir = try directory()
         // A query is a few dozen tokens: two threads encode it as fast as sixteen, and sixteen
@@ -109,6 +183,12 @@ final class ModelRuntime {
         return loaded
     }
 
+    /// The runtime handed to the background thread: safe because the owner waits for that thread
+    /// before touching the runtime again (`join`).
+    private struct UncheckedRuntime: @unchecked Sendable {
+        let runtime: ModelRuntime
+    }
+
     /// `$COLGREP_FALLBACK_MODEL`, else `.deps/models/all-MiniLM-L6-v2` found walking up from the
     /// executable (a build tree) or the current folder.
     static func fallbackModelDirectory(env: [String: String] = ProcessInfo.processInfo.environment) -> URL? {
@@ -129,5 +209,18 @@ final class ModelRuntime {
             }
         }
         return nil
+    }
+}
+
+/// One piece of background work: a query's encoding (with its text) or a document load and plan.
+private final class BackgroundWork: @unchecked Sendable {
+    let queryText: String?
+    let group = DispatchGroup()
+    /// Written by the background thread before `group` completes; read only after `group.wait()`.
+    var query: Result<HostMatrix, Error>?
+    var failure: Error?
+
+    init(query: String?) {
+        queryText = query
     }
 }

@@ -177,7 +177,14 @@ public struct Ranker {
     public func applyPathPenalty(_ pool: inout [RankedUnit], query: String) {
         let q = query.lowercased()
         if q.contains("test") || q.contains("spec") || q.contains("benchmark") { return }
-        for i in pool.indices { pool[i].score *= pathPenalty(file: pool[i].file) }
+        // Several units share a file: each path goes through the four regexes once.
+        var factors: [String: Double] = [:]
+        for i in pool.indices {
+            let file = pool[i].file
+            let factor = factors[file] ?? pathPenalty(file: file)
+            factors[file] = factor
+            pool[i].score *= factor
+        }
     }
 
     // MARK: boosts

@@ -20,6 +20,8 @@ final class ProjectSearcher {
     private let store: MetadataStore?
     private let plaid: PlaidIndex?
     private var queryVectors: [String: HostMatrix] = [:]
+    /// Store reads that run beside the semantic side (BM25, the literal scan), in that order.
+    private let storeQueue = DispatchQueue(label: "colgrep.search.store")
 
     init(projectRoot: String, layout: IndexLayout, model: ModelRuntime, config: ColGrepConfig, environment: [String: String]) throws {
         self.projectRoot = projectRoot
@@ -87,7 +89,7 @@ final class ProjectSearcher {
         let subset = try subset(request: request, subdirectory: subdirectory, file: file)
         if let subset, subset.isEmpty { return [] }
         let searchTopK = min(topK, documentCount) * (request.codeOnly ? 4 : 3)
-        let semanticQuery = request.pattern.map { RegexSyntax.semanticQuery(query: request.query, pattern: $0) } ?? request.query
+        let semanticQuery = Self.semanticQuery(of: request)
         let alpha = config.alpha(override: request.alpha, env: environment)
         let knobs = RankingKnobs.fromEnvironment(environment)
         let ranker = Ranker(knobs: request.keywordOnly ? knobs.forKeywordOnly : knobs, tokenize: IdentifierTokenizer.tokenize)
@@ -102,13 +104,23 @@ final class ProjectSearcher {
         // A pattern alone (`-e` without a query: the query is then the pattern itself, §2.1) has already
         // chosen the units: they are ranked by the pattern's words (BM25 and the re-ranker) without
         // loading the model.
-        let patternOnly = request.pattern != nil && (request.query.isEmpty || request.query == request.pattern)
-        let primary = try hybrid(query: semanticQuery, keywordQuery: patternOnly ? semanticQuery : request.query, topK: searchTopK,
-                                 subset: subset, alpha: alpha, keywordOnly: request.keywordOnly || patternOnly, ranker: ranker, store: store)
-        var merged = primary
+        let patternOnly = Self.isPatternOnly(request)
+        // Units holding the query verbatim get a second, restricted ranking (§2.2 step 9). Finding them
+        // scans every unit's code: it runs on the store queue right after BM25, beside the semantic side.
+        let literalMatches = ResultBox<Set<Int64>>()
+        let literalDone = DispatchGroup()
+        var literalScan: (@Sendable () -> Void)?
         if request.pattern == nil, !request.query.isEmpty {
             let literal = NSRegularExpression.escapedPattern(for: request.query)
-            if var ids = try? store.docIDs(whereCodeMatches: literal, caseSensitive: true), !ids.isEmpty {
+            literalScan = { literalMatches.set(Result { try store.docIDs(whereCodeMatches: literal, caseSensitive: true) }) }
+        }
+        let primary = try hybrid(query: semanticQuery, keywordQuery: patternOnly ? semanticQuery : request.query, topK: searchTopK,
+                                 subset: subset, alpha: alpha, keywordOnly: request.keywordOnly || patternOnly, ranker: ranker, store: store,
+                                 thenInBackground: literalScan.map { ($0, literalDone) })
+        var merged = primary
+        if literalScan != nil {
+            Profiler.shared.measure("search: literal scan wait") { literalDone.wait() }
+            if case .success(var ids)? = literalMatches.get(), !ids.isEmpty {
                 if let subset { ids.formIntersection(subset) }
                 if !ids.isEmpty {
                     let second = try hybrid(query: semanticQuery, keywordQuery: request.query, topK: searchTopK, subset: ids,
@@ -120,9 +132,29 @@ final class ProjectSearcher {
         return try toHits(Ranker.sorted(merged), store: store)
     }
 
+    /// The text whose query vector the search ranks by (the query, with `-e`'s pattern folded in).
+    static func semanticQuery(of request: SearchRequest) -> String {
+        request.pattern.map { RegexSyntax.semanticQuery(query: request.query, pattern: $0) } ?? request.query
+    }
+
+    /// `-e` without a query of its own: ranked by the pattern's words, without the model.
+    static func isPatternOnly(_ request: SearchRequest) -> Bool {
+        request.pattern != nil && (request.query.isEmpty || request.query == request.pattern)
+    }
+
+    /// The text `search` will encode as a query vector (when the index has documents), or nil when it
+    /// ranks without the model: what `ModelRuntime.prefetchQuery` can start on before the index opens.
+    static func queryToEncode(for request: SearchRequest) -> String? {
+        let text = semanticQuery(of: request)
+        guard !request.keywordOnly, !text.isEmpty else { return nil }
+        return request.semanticOnly || !isPatternOnly(request) ? text : nil
+    }
+
     /// Semantic ∥ keyword, fused, re-ranked, collapsed by file.
+    /// `thenInBackground` is queued on the store queue after the keyword search (with its own group).
     private func hybrid(query: String, keywordQuery: String, topK: Int, subset: Set<Int64>?, alpha: Double,
-                        keywordOnly: Bool, ranker: Ranker, store: MetadataStore) throws -> [RankedUnit] {
+                        keywordOnly: Bool, ranker: Ranker, store: MetadataStore,
+                        thenInBackground: (job: @Sendable () -> Void, group: DispatchGroup)? = nil) throws -> [RankedUnit] {
         let documents = try plaid?.documentCount ?? store.count
         let fetchK = min(max(topK * 20, 200), max(documents, topK))
         var semanticHits: [(id: Int64, score: Double)] = []
@@ -130,10 +162,11 @@ final class ProjectSearcher {
         let group = DispatchGroup()
         if !keywordQuery.isEmpty {
             let limit = topK * ranker.knobs.keywordDepth
-            DispatchQueue.global().async(group: group) {
+            storeQueue.async(group: group) {
                 keyword.set(Result { try store.bm25(query: keywordQuery, limit: limit, within: subset).map { ($0.docID, $0.score) } })
             }
         }
+        if let (job, jobGroup) = thenInBackground { storeQueue.async(group: jobGroup, execute: job) }
         if !keywordOnly {
             semanticHits = try semantic(query, topK: fetchK, subset: subset)
         }

@@ -12,20 +12,38 @@ public final class Tokenizer: Sendable {
     private let addPrefixSpace: Bool
     private let states = EncodeStatePool()
 
-    /// Loads a `tokenizer.json`; errors name the file and what is malformed.
-    public convenience init(contentsOf url: URL) throws {
+    /// Loads a `tokenizer.json`; errors name the file and what is malformed. With a `cache` (the default:
+    /// `TokenizerCache.standard()`), a binary copy of the parsed file is read instead of the JSON when
+    /// one made from these exact bytes exists, and written after parsing when not.
+    public convenience init(contentsOf url: URL, cache: TokenizerCache? = TokenizerCache.standard()) throws {
         let data: Data
         do {
             data = try Data(contentsOf: url)
         } catch {
             throw TokenizerError(source: url.path, detail: "cannot read the file (\(error.localizedDescription))")
         }
-        try self.init(jsonData: data, source: url.path)
+        guard let cache else {
+            try self.init(jsonData: data, source: url.path)
+            return
+        }
+        let key = TokenizerCache.Key(source: url, contents: data)
+        if let spec = cache.load(key), let config = try? TokenizerConfig(spec: spec, settings: spec.settings(source: url.path), source: url.path) {
+            self.init(config: config)
+            return
+        }
+        let (spec, settings) = try TokenizerSpec.parse(jsonData: data, source: url.path)
+        let config = try TokenizerConfig(spec: spec, settings: settings, source: url.path)
+        cache.store(spec, for: key)
+        self.init(config: config)
     }
 
     /// Parses `tokenizer.json` bytes; `source` names them in errors.
-    public init(jsonData: Data, source: String) throws {
-        config = try TokenizerConfig(jsonData: jsonData, source: source)
+    public convenience init(jsonData: Data, source: String) throws {
+        self.init(config: try TokenizerConfig(jsonData: jsonData, source: source))
+    }
+
+    init(config: TokenizerConfig) {
+        self.config = config
         var raw: [([UInt8], AddedToken)] = []
         var normalized: [([UInt8], AddedToken)] = []
         for token in config.addedTokens {
@@ -43,13 +61,13 @@ public final class Tokenizer: Sendable {
     }
 
     /// Number of distinct ids (model vocabulary and added tokens).
-    public var vocabularySize: Int { config.vocabulary.count }
+    public var vocabularySize: Int { config.distinctIDCount }
 
     /// The id of a vocabulary entry or added token, as written in `tokenizer.json`.
-    public func id(forToken token: String) -> Int32? { config.tokenIDs[token] }
+    public func id(forToken token: String) -> Int32? { config.id(forToken: token) }
 
     /// The vocabulary entry or added token of an id, as written in `tokenizer.json`.
-    public func token(forID id: Int32) -> String? { config.vocabulary[id] }
+    public func token(forID id: Int32) -> String? { config.token(forID: id) }
 
     /// The `truncation.max_length` of the file (including special tokens), if any.
     public var truncationMaxLength: Int? { config.truncation?.maxLength }

@@ -15,8 +15,8 @@ struct TokenizerConfig: Sendable {
     }
 
     let model: Model
-    let vocabulary: [Int32: String]
-    let tokenIDs: [String: Int32]
+    /// `model.vocab` sorted by id (the id ↔ token maps are built from it on first use).
+    let vocab: [(String, Int32)]
     let addedTokens: [AddedToken]
     let normalizer: Normalizer?
     let preTokenizer: PreTokenizer
@@ -25,51 +25,24 @@ struct TokenizerConfig: Sendable {
     let suffixIDs: [Int32]
     let truncation: Truncation?
 
+    /// Parses `tokenizer.json` bytes.
     init(jsonData: Data, source: String) throws {
-        func fail(_ detail: String) -> TokenizerError { TokenizerError(source: source, detail: detail) }
-        let root: [String: Any]
-        do {
-            guard let object = try JSONSerialization.jsonObject(with: jsonData) as? [String: Any] else {
-                throw fail("not a JSON object (expected a Hugging Face tokenizer.json)")
-            }
-            root = object
-        } catch let error as TokenizerError {
-            throw error
-        } catch {
-            throw fail("invalid JSON (\(error.localizedDescription)); re-download the tokenizer.json")
-        }
-        guard let modelJSON = root["model"] as? [String: Any] else { throw fail("missing \"model\" object") }
-        guard let vocabJSON = modelJSON["vocab"] as? [String: Any] else { throw fail("missing \"model.vocab\" object") }
-        var vocab: [(String, Int32)] = []
-        vocab.reserveCapacity(vocabJSON.count)
-        for (token, value) in vocabJSON {
-            guard let id = (value as? NSNumber)?.int32Value else {
-                throw fail("model.vocab[\"\(token)\"] is not an integer id")
-            }
-            vocab.append((token, id))
-        }
-        vocab.sort { $0.1 < $1.1 }
+        let (spec, settings) = try TokenizerSpec.parse(jsonData: jsonData, source: source)
+        try self.init(spec: spec, settings: settings, source: source)
+    }
 
-        // Added tokens.
-        var added: [AddedToken] = []
-        for (index, entry) in ((root["added_tokens"] as? [[String: Any]]) ?? []).enumerated() {
-            guard let content = entry["content"] as? String, let id = (entry["id"] as? NSNumber)?.int32Value else {
-                throw fail("added_tokens[\(index)] lacks \"content\" or \"id\"")
-            }
-            let special = entry["special"] as? Bool ?? false
-            added.append(AddedToken(id: id, content: content, special: special,
-                                    singleWord: entry["single_word"] as? Bool ?? false,
-                                    lstrip: entry["lstrip"] as? Bool ?? false,
-                                    rstrip: entry["rstrip"] as? Bool ?? false,
-                                    normalized: entry["normalized"] as? Bool ?? !special))
-        }
+    /// Builds from a spec (parsed or cached) and its settings object.
+    init(spec: TokenizerSpec, settings root: [String: Any], source: String) throws {
+        func fail(_ detail: String) -> TokenizerError { TokenizerError(source: source, detail: detail) }
+        guard let modelJSON = root["model"] as? [String: Any] else { throw fail("missing \"model\" object") }
+        let vocab = spec.vocab
+        let added = spec.addedTokens
 
         normalizer = try Self.parseNormalizer(root["normalizer"], path: "normalizer", fail: fail)
         let (preTokenizer, byteLevel) = try Self.parsePreTokenizer(root["pre_tokenizer"], path: "pre_tokenizer", fail: fail)
         self.preTokenizer = preTokenizer
 
-        let type = modelJSON["type"] as? String ?? (modelJSON["merges"] != nil ? "BPE" : "WordPiece")
-        switch type {
+        switch spec.modelType {
         case "WordPiece":
             model = .wordPiece(try WordPieceModel(
                 vocab: vocab, unknownToken: modelJSON["unk_token"] as? String ?? "[UNK]",
@@ -77,18 +50,7 @@ struct TokenizerConfig: Sendable {
                 maxInputCharsPerWord: (modelJSON["max_input_chars_per_word"] as? NSNumber)?.intValue ?? 100,
                 source: source))
         case "BPE":
-            guard let mergesJSON = modelJSON["merges"] as? [Any] else { throw fail("missing \"model.merges\" array") }
-            var merges: [(String, String)] = []
-            merges.reserveCapacity(mergesJSON.count)
-            for (index, item) in mergesJSON.enumerated() {
-                if let pair = item as? [String], pair.count == 2 {
-                    merges.append((pair[0], pair[1]))
-                } else if let line = item as? String, let space = line.firstIndex(of: " ") {
-                    merges.append((String(line[..<space]), String(line[line.index(after: space)...])))
-                } else {
-                    throw fail("model.merges[\(index)] is neither \"a b\" nor [\"a\", \"b\"]")
-                }
-            }
+            guard let merges = spec.merges else { throw fail("missing \"model.merges\" array") }
             if let prefix = modelJSON["continuing_subword_prefix"] as? String, !prefix.isEmpty {
                 throw fail("model.continuing_subword_prefix \"\(prefix)\" is not supported for BPE")
             }
@@ -102,19 +64,16 @@ struct TokenizerConfig: Sendable {
                 fuseUnknown: modelJSON["fuse_unk"] as? Bool ?? false,
                 byteFallback: modelJSON["byte_fallback"] as? Bool ?? false, source: source))
         default:
-            throw fail("model.type \"\(type)\" is not supported (supported: WordPiece, BPE)")
+            throw fail("model.type \"\(spec.modelType)\" is not supported (supported: WordPiece, BPE)")
         }
 
-        var vocabulary: [Int32: String] = [:]
-        var tokenIDs: [String: Int32] = [:]
-        for (token, id) in vocab { vocabulary[id] = token; tokenIDs[token] = id }
-        for token in added { vocabulary[token.id] = token.content; tokenIDs[token.content] = token.id }
-        self.vocabulary = vocabulary
-        self.tokenIDs = tokenIDs
+        self.vocab = vocab
         addedTokens = added
 
         (prefixIDs, suffixIDs) = try Self.parsePostProcessor(root["post_processor"], path: "post_processor",
-                                                             tokenIDs: tokenIDs, fail: fail)
+                                                             tokenIDs: { name in
+            added.last(where: { $0.content == name })?.id ?? vocab.last(where: { $0.0 == name })?.1
+        }, fail: fail)
 
         if let t = root["truncation"] as? [String: Any] {
             guard let maxLength = (t["max_length"] as? NSNumber)?.intValue, maxLength > 0 else {
@@ -181,7 +140,7 @@ struct TokenizerConfig: Sendable {
     }
 
     /// Returns the special-token ids placed before and after a single sequence.
-    private static func parsePostProcessor(_ json: Any?, path: String, tokenIDs: [String: Int32],
+    private static func parsePostProcessor(_ json: Any?, path: String, tokenIDs: (String) -> Int32?,
                                            fail: (String) -> TokenizerError) throws -> ([Int32], [Int32]) {
         guard let json, !(json is NSNull) else { return ([], []) }
         guard let object = json as? [String: Any], let type = object["type"] as? String else {
@@ -207,7 +166,7 @@ struct TokenizerConfig: Sendable {
                 var ids: [Int32]
                 if let entry = specials[name] as? [String: Any], let list = entry["ids"] as? [NSNumber] {
                     ids = list.map(\.int32Value)
-                } else if let id = tokenIDs[name] {
+                } else if let id = tokenIDs(name) {
                     ids = [id]
                 } else {
                     throw fail("\(path).single[\(index)] names special token \"\(name)\" that is not defined")

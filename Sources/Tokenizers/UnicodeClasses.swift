@@ -47,24 +47,47 @@ struct UnicodeClasses: Sendable {
         return false
     }
 
+    // The tables are parsed on their UTF-8 bytes: splitting `String`s walks grapheme clusters, which made
+    // this one-time decode a visible share of a one-shot search's start.
+
+    /// `a-b,c-d,…` (hex) → ranges; malformed items are skipped.
     private static func parseRanges(_ text: String) -> [ClosedRange<UInt32>] {
-        text.split(separator: ",").compactMap { item in
-            let parts = item.split(separator: "-")
-            guard parts.count == 2, let a = UInt32(parts[0], radix: 16), let b = UInt32(parts[1], radix: 16) else {
-                return nil
-            }
-            return a...b
+        var out: [ClosedRange<UInt32>] = []
+        for item in Array(text.utf8).split(separator: UInt8(ascii: ",")) {
+            let parts = item.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
+            guard parts.count == 2, let a = hex(parts[0]), let b = hex(parts[1]), a <= b else { continue }
+            out.append(a...b)
         }
+        return out
     }
 
+    /// `k:v v;k:v;…` (hex) → map; malformed items are skipped, as are malformed values.
     private static func parseMap(_ text: String) -> [UInt32: [UInt32]] {
         var map: [UInt32: [UInt32]] = [:]
-        for item in text.split(separator: ";") {
-            let parts = item.split(separator: ":", omittingEmptySubsequences: false)
-            guard parts.count == 2, let key = UInt32(parts[0], radix: 16) else { continue }
-            map[key] = parts[1].split(separator: " ").compactMap { UInt32($0, radix: 16) }
+        for item in Array(text.utf8).split(separator: UInt8(ascii: ";")) {
+            let parts = item.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+            guard parts.count == 2, let key = hex(parts[0]) else { continue }
+            map[key] = parts[1].split(separator: UInt8(ascii: " ")).compactMap { hex($0) }
         }
         return map
+    }
+
+    /// A non-empty hex number that fits in 32 bits, as `UInt32(_:radix: 16)` reads it (an optional sign aside).
+    private static func hex(_ digits: ArraySlice<UInt8>) -> UInt32? {
+        guard !digits.isEmpty else { return nil }
+        var value: UInt64 = 0
+        for d in digits {
+            let v: UInt8
+            switch d {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = d - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = d - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = d - UInt8(ascii: "A") + 10
+            default: return nil
+            }
+            value = value * 16 + UInt64(v)
+            if value > UInt64(UInt32.max) { return nil }
+        }
+        return UInt32(value)
     }
 }
 

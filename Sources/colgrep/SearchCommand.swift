@@ -157,6 +157,9 @@ struct SearchCommand: ParsableCommand {
             if request.pattern != nil, results != nil, case .compact = outputMode, !outcome.hits.isEmpty {
                 printError("Showing matches from top \(outcome.hits.count) document(s); omit -k to see every match.")
             }
+            // Done: end the process without tearing down the model, the index maps and the store one object
+            // at a time (the engine keeps them alive; `exit` flushes stdio and runs the profile report).
+            Foundation.exit(0)
         }
     }
 }

@@ -79,4 +79,28 @@ import Testing
         #expect(pattern.stdout.contains("cart/tax.js:2:const rate = 0.2; // flat rate"), "\(pattern.stdout)")
         #expect(!pattern.stdout.contains("net/retry.py"))
     }
+
+    /// The parsed tokenizer is cached under `$XDG_CACHE_HOME/colgrep/tokenizers` by the first command that
+    /// loads the model; a damaged cache file is ignored and rewritten, and results never depend on the cache.
+    @Test func theTokenizerCacheIsWrittenOnceAndADamagedOneChangesNothing() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        let built = try colgrep(["init", "."])
+        #expect(built.status == 0, "\(built.stderr)")
+        let folder = base.appendingPathComponent("cache/colgrep/tokenizers")
+        let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".tokenizer-cache") }
+        #expect(files.count == 1, "\(files)")
+        let file = folder.appendingPathComponent(try #require(files.first))
+        let good = try Data(contentsOf: file)
+
+        let reference = try colgrep(["-k", "3", "cart total with tax"])
+        #expect(reference.status == 0 && reference.stdout.contains("cart/total.js"), "\(reference.stderr)")
+        try Data(good.prefix(good.count / 2) + Data(repeating: 0xA5, count: 64)).write(to: file)
+        let damaged = try colgrep(["-k", "3", "cart total with tax"])
+        #expect(damaged.status == 0 && damaged.stdout == reference.stdout, "\(damaged.stderr)")
+        #expect(try Data(contentsOf: file) == good, "the damaged cache file is rewritten")
+        let uncached = try colgrep(["-k", "3", "cart total with tax"], env: ["COLGREP_TOKENIZER_CACHE": "off"])
+        #expect(uncached.status == 0 && uncached.stdout == reference.stdout, "\(uncached.stderr)")
+    }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The end-to-end CLI table of issue #6 (docs/PERFORMANCE.md, "CLI end to end (issue #6)"): per repository,
 # cold index time (with the COLGREP_PROFILE per-stage profile kept in the log folder), warm one-shot
-# query p50 of the built binary next to ripgrep's p50 for the same queries in the same run, and the
-# update after touching one file (wall time, and the part of it that is not the file's encoding).
+# query p50 of the built binary (default, i.e. with the freshness check, and with --no-update) next to
+# ripgrep's p50 for the same queries in the same run, and the update after touching one file (wall time,
+# and the part of it that is not the file's encoding).
 #
 # Usage: scripts/bench/cli_table.sh [options] NAME=FOLDER...
 #   --binary PATH     colgrep binary (default .build/release/colgrep; build it with
@@ -62,8 +63,8 @@ now_ms() { date +%s%3N; }
 TIMEFORMAT='%R %U %S'
 p50() { sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "-"; else print a[int((NR + 1) / 2)]}'; }
 
-printf '| repository | files | units | cold index | tokens/s (end to end / encoder) | colgrep query p50 | rg query p50 | update after touch (total / not encoding) |\n'
-printf '|---|---|---|---|---|---|---|---|\n'
+printf '| repository | files | units | cold index | tokens/s (end to end / encoder) | colgrep query p50 | colgrep --no-update p50 | rg query p50 | update after touch (total / not encoding) |\n'
+printf '|---|---|---|---|---|---|---|---|---|\n'
 for spec in "${REPOS[@]}"; do
   name=${spec%%=*}; src=${spec#*=}
   work=$OUT/$name; data=$OUT/data-$name
@@ -77,8 +78,9 @@ for spec in "${REPOS[@]}"; do
     cold="$(awk -v ms=$(( $(now_ms) - begin )) 'BEGIN {printf "%.1f s", ms / 1000}')"
   else
     cold="prebuilt"
+    [ -f "$log.init.err" ] || : > "$log.init.err"   # built some other way: no cold-build profile
   fi
-  files=$(grep -o '(added: [0-9]*' "$log.init.err" | grep -o '[0-9]*' | tail -1 || true)
+  files=$(python3 -c "import json,glob;print(sum(len(json.load(open(f)).get('files',{})) for f in glob.glob('$data/indices/*/state.json')))")
   units=$(python3 -c "import json,glob;print(sum(json.load(open(f)).get('unit_count',0) for f in glob.glob('$data/indices/*/state.json')))")
   # End-to-end tokens/s (tokens over the whole run's wall time) against the encoder's own rate in the
   # same run (tokens over its busy time): the share of the run that is not hidden behind encoding.
@@ -94,7 +96,7 @@ for line in open(sys.argv[1]):
 print(f"{tokens / wall:.0f} e2e / {tokens / busy:.0f} encoder = {100 * busy / wall:.0f} %" if busy and wall else "-")
 PY
 )
-  : > "$log.query.times"; : > "$log.rg.times"
+  : > "$log.query.times"; : > "$log.noupdate.times"; : > "$log.rg.times"
   for i in "${!QUERIES[@]}"; do
     q=${QUERIES[$i]}; pat=${RG_PATTERNS[$i]}
     (cd "$work" && "${PIN[@]}" "$BINARY" -k 10 "$q" > /dev/null 2>&1)   # warm the page cache
@@ -102,10 +104,12 @@ PY
       # bash's `time`: wall, user and system seconds of the one-shot process (CPU time is the figure
       # that survives a loaded machine; wall is what a user waits).
       { time (cd "$work" && "${PIN[@]}" "$BINARY" -k 10 "$q" > /dev/null 2>> "$log.query.err") ; } 2>> "$log.query.times"
+      { time (cd "$work" && "${PIN[@]}" "$BINARY" --no-update -k 10 "$q" > /dev/null 2>> "$log.query.err") ; } 2>> "$log.noupdate.times"
       command -v rg >/dev/null && { time (cd "$work" && "${PIN[@]}" rg -i -n -e "$pat" . > /dev/null || true) ; } 2>> "$log.rg.times"
     done
   done
   qp50="$(awk '{print $1 * 1000}' "$log.query.times" | p50) ms (cpu $(awk '{print ($2 + $3) * 1000}' "$log.query.times" | p50) ms)"
+  np50="$(awk '{print $1 * 1000}' "$log.noupdate.times" | p50) ms (cpu $(awk '{print ($2 + $3) * 1000}' "$log.noupdate.times" | p50) ms)"
   rp50="$(awk '{print $1 * 1000}' "$log.rg.times" | p50) ms (cpu $(awk '{print ($2 + $3) * 1000}' "$log.rg.times" | p50) ms)"
   [ -s "$log.rg.times" ] || rp50="-"
   # Update after touching one file: a mid-sized source file gets one more comment line.
@@ -128,7 +132,7 @@ PY
 )
     update="$total ms / $(( total - enc )) ms ($target)"
   fi
-  printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "${files:-?}" "$units" "$cold" "${tps:--}" "$qp50" "$rp50" "$update"
+  printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$name" "${files:-?}" "$units" "$cold" "${tps:--}" "$qp50" "$np50" "$rp50" "$update"
 done
 echo
 echo "logs (per-stage profiles: *.init.err, *.update.err): $OUT/logs"
