@@ -91,15 +91,22 @@ public enum KMeans {
         }
     }
 
-    /// At most `limit` rows of `points`, chosen at random without replacement (all when fewer).
-    static func subsample(_ points: [Float], count: Int, dim: Int, limit: Int, seed: UInt64) -> [Float] {
-        guard count > limit else { return points }
+    /// `0..<count` with its first `prefix` entries a uniform random choice without replacement (a
+    /// partial Fisher–Yates shuffle; the rest is left in no useful order).
+    static func randomlyChosenFirst(_ prefix: Int, of count: Int, seed: UInt64) -> [Int] {
         var generator = SplitMix64(seed: seed)
         var order = Array(0..<count)
-        for i in 0..<limit {
+        for i in 0..<min(prefix, count) {
             let j = Int.random(in: i..<count, using: &generator)
             order.swapAt(i, j)
         }
+        return order
+    }
+
+    /// At most `limit` rows of `points`, chosen at random without replacement (all when fewer).
+    static func subsample(_ points: [Float], count: Int, dim: Int, limit: Int, seed: UInt64) -> [Float] {
+        guard count > limit else { return points }
+        let order = randomlyChosenFirst(limit, of: count, seed: seed)
         var sample = [Float](repeating: 0, count: limit * dim)
         points.withUnsafeBufferPointer { p in
             sample.withUnsafeMutableBufferPointer { s in
@@ -205,12 +212,7 @@ public enum KMeans {
     /// Plain Lloyd iterations from `k` distinct random points; empty clusters keep their centroid.
     static func lloyd(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, iterations: Int, seed: UInt64,
                       parallel: Bool, backend: (any Backend)? = nil) -> [Float] {
-        var generator = SplitMix64(seed: seed)
-        var order = Array(0..<count)
-        for i in 0..<k {
-            let j = Int.random(in: i..<count, using: &generator)
-            order.swapAt(i, j)
-        }
+        let order = randomlyChosenFirst(k, of: count, seed: seed)
         var centroids = [Float](repeating: 0, count: k * dim)
         centroids.withUnsafeMutableBufferPointer { c in
             for i in 0..<k { (c.baseAddress! + i * dim).update(from: points + order[i] * dim, count: dim) }
