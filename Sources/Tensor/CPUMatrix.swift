@@ -10,13 +10,17 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
     var quantized: QuantizedWeight?
     /// What keeps borrowed storage alive; nil when `storage` was allocated here (and is freed here).
     private let owner: AnyObject?
+    /// Where this matrix's bytes are counted while it lives (a backend's activations), if anywhere.
+    private let meter: MemoryMeter?
 
-    /// An uninitialised matrix (every operation writes all of its output).
-    public init(rows: Int, cols: Int) {
+    /// An uninitialised matrix (every operation writes all of its output), counted in `meter` while it lives.
+    public init(rows: Int, cols: Int, meter: MemoryMeter? = nil) {
         self.rows = rows
         self.cols = cols
         storage = .allocate(capacity: max(rows * cols, 1))
         owner = nil
+        self.meter = meter
+        meter?.allocated(storage.count * MemoryLayout<Float>.stride)
     }
 
     public convenience init(_ host: HostMatrix) {
@@ -34,10 +38,12 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
         self.cols = cols
         storage = UnsafeMutableBufferPointer(start: UnsafeMutablePointer(mutating: values), count: rows * cols)
         self.owner = owner
+        meter = nil
     }
 
     deinit {
         if owner == nil { storage.deallocate() }
+        meter?.freed(storage.count * MemoryLayout<Float>.stride)
     }
 
     /// Whether the values are borrowed from another object rather than owned.

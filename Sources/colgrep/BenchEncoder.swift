@@ -22,10 +22,23 @@ struct BenchEncoder: AsyncParsableCommand {
     @Option(help: "Our arithmetic for the ratio: fp32, int8 or auto (default: auto, int8 per weight where measured faster and within parity).") var precision: CPUPrecision?
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Time ours only (no ratio): for profiling with COLGREP_PROFILE=1.") var skipPeers = false
+    @Flag(help: "Only measure memory: a 16k-token batch per precision, each in a child process.") var memoryOnly = false
+    @Option(help: "Another model folder to measure memory for too (e.g. .deps/models/all-MiniLM-L6-v2).") var memoryModel: [String] = []
+    @Option(help: .hidden) var memoryProbe: String?
 
     func run() async throws {
         guard threads > 0, docs > 0 else { throw ValidationError("--threads and --docs must be positive") }
         BLASCoreType.relaunchIfGeneric()
+        if let memoryProbe {
+            let result = try EncoderMemoryProbe(threads: threads, precision: precision).run(modelDirectory: URL(fileURLWithPath: memoryProbe))
+            print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
+            return
+        }
+        if memoryOnly {
+            let report = try measureMemory()
+            print(json ? "{\"threads\": \(threads), \"memory_16k\": \(report.json)}" : report.lines.joined(separator: "\n"))
+            return
+        }
         let script = try locateScript()
         let peers = PeerPython(path: python, environment: ["OMP_NUM_THREADS": "\(threads)", "TRANSFORMERS_VERBOSITY": "error"])
         try peers.require(modules: "torch, onnxruntime, onnx, transformers, numpy", describedAs: "the peers' packages (torch, onnxruntime, onnx, transformers)",
@@ -50,6 +63,8 @@ struct BenchEncoder: AsyncParsableCommand {
             runs[p] = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: p).run(lengths: lengths)
         }
         let ours = runs[chosen]!, fp32 = runs[.fp32]!
+        let memory = try measureMemory()
+        let ettin = memory.entries.first { $0.model == Self.syntheticName && $0.precision == chosen }!.result
         let best = max(torch, ortInt8, ortFP32)
         let fields: [(String, Any)] = [
             ("ours_tok_s", ours.tokensPerSecond.rounded()), ("torch_tok_s", torch.rounded()), ("ort_int8_tok_s", ortInt8.rounded()),
@@ -57,6 +72,9 @@ struct BenchEncoder: AsyncParsableCommand {
             ("precision", chosen.rawValue), ("tokens", ours.tokens),
             ("backend", ours.backendName), ("openblas_core", BLASCoreType.current), ("weights_mib", ours.weightsMiB.rounded()), ("peak_rss_mib", ours.peakResidentMiB.rounded()),
             ("loaded_rss_mib", ours.loadedResidentMiB.rounded()),
+            ("peak_alloc_16k_mib", EncoderMemoryReport.mib(ettin.allocationPeakBytes)), ("peak_rss_16k_mib", EncoderMemoryReport.mib(ettin.residentPeakBytes)),
+            ("rss_growth_16k_mib", EncoderMemoryReport.mib(ettin.residentPeakBytes - ettin.residentBeforeLoadBytes)),
+            ("memory_16k", RawJSON(text: memory.json)),
         ] + CPUPrecision.allCases.map { ("ours_\($0.rawValue)_tok_s", runs[$0]!.tokensPerSecond.rounded()) }
           + [CPUPrecision.int8, .auto].map { p in
                 ("min_cosine_\(p.rawValue)_vs_fp32", (EncoderBenchmark.minimumCosine(runs[p]!.sample, fp32.sample) * 1e5).rounded(.down) / 1e5)
@@ -68,8 +86,27 @@ struct BenchEncoder: AsyncParsableCommand {
         }
     }
 
+    /// The synthetic model's name in the memory report.
+    static let syntheticName = "ettin17m_synthetic"
+
+    /// The 16k-token memory probe for the synthetic model and every `--memory-model`, in all three precisions.
+    func measureMemory() throws -> EncoderMemoryReport {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "colgrep-bench-memory-model-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try SyntheticModel.writeModernBERT(to: directory)
+        let models = [(Self.syntheticName, directory)] + memoryModel.map { path in
+            let url = URL(fileURLWithPath: path)
+            return (url.standardized.lastPathComponent, url)
+        }
+        return try EncoderMemoryReport.measure(models: models, precisions: CPUPrecision.allCases, threads: threads)
+    }
+
+    /// A value already written as JSON (a nested object).
+    struct RawJSON { var text: String }
+
     static func jsonValue(_ value: Any) -> String {
         switch value {
+        case let raw as RawJSON: raw.text
         case let s as String: "\"\(s)\""
         case let d as Double: d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
         default: "\(value)"
