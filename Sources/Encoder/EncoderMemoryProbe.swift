@@ -25,11 +25,14 @@ public struct EncoderMemoryProbe: Sendable {
     public var threads: Int
     public var precision: CPUPrecision?
     public var tokens: Int
+    /// The CPU backend's `activationBudgetBytes`; nil keeps its default.
+    public var activationBudgetBytes: Int?
 
-    public init(threads: Int, precision: CPUPrecision?, tokens: Int = Self.defaultTokens) {
+    public init(threads: Int, precision: CPUPrecision?, tokens: Int = Self.defaultTokens, activationBudgetBytes: Int? = nil) {
         self.threads = threads
         self.precision = precision
         self.tokens = tokens
+        self.activationBudgetBytes = activationBudgetBytes
     }
 
     /// Loads the model in `directory` and encodes one packed batch of `tokens` random ids (documents of
@@ -37,6 +40,7 @@ public struct EncoderMemoryProbe: Sendable {
     public func run(modelDirectory directory: URL) throws -> Result {
         let before = Self.statusBytes("VmRSS:")
         let backend = CPUBackend(threads: threads, precision: precision)
+        if let activationBudgetBytes { backend.activationBudgetBytes = activationBudgetBytes }
         let model = try ColBERTModel(modelDirectory: directory, backend: backend)
         let loaded = Self.statusBytes("VmRSS:")
         var random = SplitMix(seed: 7)

@@ -68,7 +68,7 @@ extension CPUBackend {
     private func measure(_ state: QuantizedWeight, weight w: CPUMatrix, input x: CPUMatrix) -> Bool {
         state.prepare(w, meter: memory)
         let rows = Self.calibrationRows, n = w.rows
-        let exact = CPUMatrix(rows: rows, cols: n, meter: memory), approximate = CPUMatrix(rows: rows, cols: n, meter: memory)
+        let exact = CPUMatrix(rows: rows, cols: n, pool: activations), approximate = CPUMatrix(rows: rows, cols: n, pool: activations)
         var fp32 = UInt64.max, int8 = UInt64.max
         for _ in 0..<3 {
             var start = DispatchTime.now().uptimeNanoseconds

@@ -10,17 +10,37 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
     var quantized: QuantizedWeight?
     /// What keeps borrowed storage alive; nil when `storage` was allocated here (and is freed here).
     private let owner: AnyObject?
-    /// Where this matrix's bytes are counted while it lives (a backend's activations), if anywhere.
+    /// The pool a large activation's storage came from and goes back to, with the buffer's real size; or
+    /// the meter a small one is counted in.
+    private let pool: ActivationPool?
+    private let poolBytes: Int
     private let meter: MemoryMeter?
 
-    /// An uninitialised matrix (every operation writes all of its output), counted in `meter` while it lives.
-    public init(rows: Int, cols: Int, meter: MemoryMeter? = nil) {
+    /// An uninitialised matrix (every operation writes all of its output).
+    public init(rows: Int, cols: Int) {
         self.rows = rows
         self.cols = cols
         storage = .allocate(capacity: max(rows * cols, 1))
         owner = nil
-        self.meter = meter
-        meter?.allocated(storage.count * MemoryLayout<Float>.stride)
+        pool = nil; poolBytes = 0; meter = nil
+    }
+
+    /// An uninitialised activation of a backend: from `pool` when large, else from malloc counted in the
+    /// pool's meter.
+    init(rows: Int, cols: Int, pool: ActivationPool) {
+        self.rows = rows
+        self.cols = cols
+        owner = nil
+        let count = max(rows * cols, 1), bytes = count * MemoryLayout<Float>.stride
+        if bytes >= ActivationPool.minimumBytes {
+            let buffer = pool.take(bytes)
+            storage = UnsafeMutableBufferPointer(start: buffer.base.bindMemory(to: Float.self, capacity: count), count: count)
+            self.pool = pool; poolBytes = buffer.bytes; meter = nil
+        } else {
+            storage = .allocate(capacity: count)
+            self.pool = nil; poolBytes = 0; meter = pool.meter
+            pool.meter.allocated(bytes)
+        }
     }
 
     public convenience init(_ host: HostMatrix) {
@@ -38,12 +58,16 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
         self.cols = cols
         storage = UnsafeMutableBufferPointer(start: UnsafeMutablePointer(mutating: values), count: rows * cols)
         self.owner = owner
-        meter = nil
+        pool = nil; poolBytes = 0; meter = nil
     }
 
     deinit {
-        if owner == nil { storage.deallocate() }
-        meter?.freed(storage.count * MemoryLayout<Float>.stride)
+        if let pool {
+            pool.give(UnsafeMutableRawPointer(storage.baseAddress!), bytes: poolBytes)
+        } else if owner == nil {
+            storage.deallocate()
+            meter?.freed(storage.count * MemoryLayout<Float>.stride)
+        }
     }
 
     /// Whether the values are borrowed from another object rather than owned.

@@ -24,13 +24,14 @@ struct BenchEncoder: AsyncParsableCommand {
     @Flag(help: "Time ours only (no ratio): for profiling with COLGREP_PROFILE=1.") var skipPeers = false
     @Flag(help: "Only measure memory: a 16k-token batch per precision, each in a child process.") var memoryOnly = false
     @Option(help: "Another model folder to measure memory for too (e.g. .deps/models/all-MiniLM-L6-v2).") var memoryModel: [String] = []
+    @Option(help: "The CPU backend's activation budget per forward pass, in MiB (default: the backend's, 16).") var activationBudgetMib: Int?
     @Option(help: .hidden) var memoryProbe: String?
 
     func run() async throws {
         guard threads > 0, docs > 0 else { throw ValidationError("--threads and --docs must be positive") }
         BLASCoreType.relaunchIfGeneric()
         if let memoryProbe {
-            let result = try EncoderMemoryProbe(threads: threads, precision: precision).run(modelDirectory: URL(fileURLWithPath: memoryProbe))
+            let result = try EncoderMemoryProbe(threads: threads, precision: precision, activationBudgetBytes: activationBudgetMib.map { $0 << 20 }).run(modelDirectory: URL(fileURLWithPath: memoryProbe))
             print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
             return
         }
@@ -48,7 +49,7 @@ struct BenchEncoder: AsyncParsableCommand {
         try peers.run([script.path, "--threads", "\(threads)", "--docs", "\(docs)", "--out", out.path] + (skipPeers ? ["--lengths-only"] : []))
         if skipPeers {
             let lengths = (try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [String: Any])?["lengths"] as? [Int] ?? []
-            let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision).run(lengths: lengths)
+            let ours = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: precision, activationBudgetBytes: activationBudgetMib.map { $0 << 20 }).run(lengths: lengths)
             print("{\"ours_tok_s\": \(Int(ours.tokensPerSecond)), \"threads\": \(threads), \"tokens\": \(ours.tokens), \"peak_rss_mib\": \(Int(ours.peakResidentMiB)), \"loaded_rss_mib\": \(Int(ours.loadedResidentMiB)), \"weights_mib\": \(Int(ours.weightsMiB))}")
             return
         }
@@ -60,7 +61,7 @@ struct BenchEncoder: AsyncParsableCommand {
         let chosen = precision ?? .automatic
         var runs: [CPUPrecision: EncoderBenchmark.Result] = [:]
         for p in [chosen] + CPUPrecision.allCases.filter({ $0 != chosen }) {
-            runs[p] = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: p).run(lengths: lengths)
+            runs[p] = try EncoderBenchmark(threads: threads, tokenBudget: tokenBudget, precision: p, activationBudgetBytes: activationBudgetMib.map { $0 << 20 }).run(lengths: lengths)
         }
         let ours = runs[chosen]!, fp32 = runs[.fp32]!
         let memory = try measureMemory()
@@ -98,7 +99,7 @@ struct BenchEncoder: AsyncParsableCommand {
             let url = URL(fileURLWithPath: path)
             return (url.standardized.lastPathComponent, url)
         }
-        return try EncoderMemoryReport.measure(models: models, precisions: CPUPrecision.allCases, threads: threads)
+        return try EncoderMemoryReport.measure(models: models, precisions: CPUPrecision.allCases, threads: threads, activationBudgetMib: activationBudgetMib)
     }
 
     /// A value already written as JSON (a nested object).

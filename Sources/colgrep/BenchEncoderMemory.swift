@@ -18,21 +18,22 @@ struct EncoderMemoryReport {
     var entries: [Entry] = []
 
     /// Runs the probe for every model folder and precision, `threads` threads each.
-    static func measure(models: [(name: String, directory: URL)], precisions: [CPUPrecision], threads: Int) throws -> EncoderMemoryReport {
+    static func measure(models: [(name: String, directory: URL)], precisions: [CPUPrecision], threads: Int, activationBudgetMib: Int?) throws -> EncoderMemoryReport {
         var report = EncoderMemoryReport()
         for (name, directory) in models {
             for precision in precisions {
-                let result = try probeInChild(directory: directory, precision: precision, threads: threads)
+                let result = try probeInChild(directory: directory, precision: precision, threads: threads, activationBudgetMib: activationBudgetMib)
                 report.entries.append(Entry(model: name, precision: precision, result: result))
             }
         }
         return report
     }
 
-    static func probeInChild(directory: URL, precision: CPUPrecision, threads: Int) throws -> EncoderMemoryProbe.Result {
+    static func probeInChild(directory: URL, precision: CPUPrecision, threads: Int, activationBudgetMib: Int?) throws -> EncoderMemoryProbe.Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         process.arguments = ["bench", "encoder", "--memory-probe", directory.path, "--precision", precision.rawValue, "--threads", "\(threads)"]
+            + (activationBudgetMib.map { ["--activation-budget-mib", "\($0)"] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         try process.run()
