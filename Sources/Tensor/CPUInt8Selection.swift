@@ -40,6 +40,7 @@ extension CPUBackend {
                 guard x.rows >= Self.int8MinimumRows else { return nil }
                 state.prepare(w, meter: memory)
                 w.quantized = state
+                w.dropResidentPages()
             }
             return state
         case .auto:
@@ -59,6 +60,8 @@ extension CPUBackend {
                 Int8Decisions.shared[key] = chosen
             }
             state.chosen = chosen
+            // Only one form of the weight stays resident: the int8 copy, or (the losing copy freed) the fp32 one.
+            if chosen { w.dropResidentPages() }
             return chosen ? state : nil
         }
     }

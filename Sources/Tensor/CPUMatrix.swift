@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A matrix in host memory owned by `CPUBackend`: a row-major `Float` buffer, freed with the object,
 /// or a constant region borrowed from another object (a memory-mapped weights file) and kept alive by it.
 public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
@@ -72,6 +76,18 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
 
     /// Whether the values are borrowed from another object rather than owned.
     public var isBorrowed: Bool { owner != nil }
+
+    /// For a borrowed matrix (a memory-mapped weight): drops the pages that hold only its values from this
+    /// process's resident memory. Used once the weight's int8 copy has replaced it; should the values be
+    /// read again, the kernel reads them back from the file (page cache). Owned matrices are left alone.
+    func dropResidentPages() {
+        guard owner != nil else { return }
+        let page = ActivationPool.pageSize
+        let start = (Int(bitPattern: pointer) + page - 1) / page * page
+        let end = (Int(bitPattern: pointer) + rows * cols * MemoryLayout<Float>.stride) / page * page
+        guard end > start, let base = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        madvise(base, end - start, MADV_DONTNEED)
+    }
 
     public var pointer: UnsafeMutablePointer<Float> { storage.baseAddress! }
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import Tensor
+@testable import Tensor
 @testable import Encoder
 
 /// Issue #3: encoding a 16k-token batch holds at most 64 MiB beyond the weights. Measured with the CPU
@@ -91,5 +91,21 @@ import Tensor
         for (a, b) in zip(whole.values, split.values) { worst = max(worst, abs(a - b)) }
         #expect(split.rows == whole.rows && worst <= 1e-5, "largest difference \(worst)")
         #expect(viaEncode.count == whole.values.count)
+    }
+
+    /// int8 drops the fp32 weight's mapped pages once its copy is packed; the values read afterwards are
+    /// still the file's, and the next batch gives the same vectors.
+    @Test func droppedWeightPagesReadBackFromTheFile() throws {
+        let (model, _, directory) = try Self.model(.ettin, precision: .int8)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let batch = PackedBatch(sequences: Self.documents(tokens: 300, seed: 11))
+        let first = try model.embed(batch)
+        let layer = try #require((model.backbone as? ModernBERT)?.layers.first)
+        let weight = try #require(layer.mlpIn as? CPUMatrix)
+        #expect(weight.isBorrowed && weight.quantized?.packed != nil)
+        let file = try SafeTensorsFile(url: directory.appending(path: "model.safetensors"))
+        let expected = try file.matrix("layers.0.mlp.Wi.weight", shape: [weight.rows, weight.cols])
+        #expect(weight.host == expected)
+        #expect(try model.embed(batch) == first)
     }
 }
