@@ -3,10 +3,6 @@
 #include "CKernels.h"
 #include <math.h>
 #include <string.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define CK_X86 1
@@ -27,13 +23,6 @@ int ck_has_avx2(void) {
     return ck_avx2_state;
 #else
     return 0;
-#endif
-}
-
-void ck_keep_heap_pages(void) {
-#if defined(__GLIBC__)
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 1 << 30);
 #endif
 }
 

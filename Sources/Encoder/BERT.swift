@@ -61,22 +61,41 @@ public final class BERT: TransformerBackbone {
         }
     }
 
+    /// Live activations, in floats per token, at each step of `forward`: embeddings (words, positions, sum);
+    /// attention (x, qkv, attended); the feed-forward (h, intermediate, output) once x is released.
+    public var activationBytesPerToken: Int {
+        let h = config.hiddenSize, i = config.intermediateSize
+        return MemoryLayout<Float>.stride * max(3 * h, 5 * h, 4 * h, 2 * h + i)
+    }
+
+    // Every intermediate lives inside one statement or one helper call, and a layer consumes its input
+    // before the feed-forward, so what is held at once is what `activationBytesPerToken` counts.
     public func forward(_ batch: PackedBatch) throws -> any DeviceMatrix {
         let b = backend, eps = config.normEps
         guard batch.maxSequenceLength <= config.maxPositions else {
             throw EncoderError.invalidInput("a sequence of \(batch.maxSequenceLength) tokens exceeds BERT's \(config.maxPositions) positions")
         }
-        let summed = try b.add(b.gather(words, ids: batch.tokenIDs), b.gather(positions, ids: batch.positions))
-        var x = try b.layerNorm(summed, weight: embeddingNorm.weight, bias: embeddingNorm.bias, eps: eps)
-        for layer in layers {
-            let qkv = try b.linear(x, weight: layer.qkv, bias: layer.qkvBias, activation: .none, residual: nil)
-            let attended = try b.attention(qkv, batch: batch, heads: config.heads, headDim: config.headDim, rotary: nil, window: nil)
-            let projected = try b.linear(attended, weight: layer.attentionOutput, bias: layer.attentionOutputBias, activation: .none, residual: x)
-            let h = try b.layerNorm(projected, weight: layer.attentionNorm.weight, bias: layer.attentionNorm.bias, eps: eps)
-            let inner = try b.linear(h, weight: layer.intermediate, bias: layer.intermediateBias, activation: config.activation, residual: nil)
-            let out = try b.linear(inner, weight: layer.output, bias: layer.outputBias, activation: .none, residual: h)
-            x = try b.layerNorm(out, weight: layer.outputNorm.weight, bias: layer.outputNorm.bias, eps: eps)
-        }
+        var x = try b.layerNorm(b.add(b.gather(words, ids: batch.tokenIDs), b.gather(positions, ids: batch.positions)),
+                                weight: embeddingNorm.weight, bias: embeddingNorm.bias, eps: eps)
+        for layer in layers { x = try self.layer(layer, consume x, batch: batch) }
         return x
+    }
+
+    /// One post-norm layer; `x` is released once the attention half is done with it.
+    private func layer(_ layer: Layer, _ x: consuming any DeviceMatrix, batch: PackedBatch) throws -> any DeviceMatrix {
+        let b = backend, eps = config.normEps
+        let h = try b.layerNorm(b.linear(attention(x, layer: layer, batch: batch), weight: layer.attentionOutput,
+                                         bias: layer.attentionOutputBias, activation: .none, residual: x),
+                                weight: layer.attentionNorm.weight, bias: layer.attentionNorm.bias, eps: eps)
+        _ = consume x
+        let out = try b.linear(b.linear(h, weight: layer.intermediate, bias: layer.intermediateBias, activation: config.activation, residual: nil),
+                               weight: layer.output, bias: layer.outputBias, activation: .none, residual: h)
+        return try b.layerNorm(out, weight: layer.outputNorm.weight, bias: layer.outputNorm.bias, eps: eps)
+    }
+
+    /// Self-attention before its output projection; `qkv` ends with this call.
+    private func attention(_ x: any DeviceMatrix, layer: Layer, batch: PackedBatch) throws -> any DeviceMatrix {
+        let qkv = try backend.linear(x, weight: layer.qkv, bias: layer.qkvBias, activation: .none, residual: nil)
+        return try backend.attention(qkv, batch: batch, heads: config.heads, headDim: config.headDim, rotary: nil, window: nil)
     }
 }

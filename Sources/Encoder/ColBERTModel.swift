@@ -60,17 +60,21 @@ public final class ColBERTModel {
 
     /// One matrix of unit vectors per sequence, in input order, computed in packed batches planned by
     /// `batcher`. Rows whose token id is in `dropping` are removed (ColBERT's document skiplist).
+    /// On a backend that bounds its activations, a batch larger than its budget runs in several passes.
     public func encode(_ sequences: [[Int32]], dropping skipIDs: Set<Int32> = [],
                        batcher: TokenBudgetBatcher = TokenBudgetBatcher()) throws -> [HostMatrix] {
         var results = [HostMatrix?](repeating: nil, count: sequences.count)
         let width = dimension
         for plan in batcher.plan(lengths: sequences.map(\.count)) {
-            let batch = PackedBatch(sequences: plan.map { sequences[$0] })
-            let groups = plan.indices.map { position in batch.range(of: position).filter { !skipIDs.contains(batch.tokenIDs[$0]) } }
-            let vectors = batch.tokenCount > 0
-                ? try backend.download(try embedOnDevice(batch), rowGroups: groups)
-                : groups.map { _ in HostMatrix(rows: 0, cols: width, values: []) }
-            for (position, index) in plan.enumerated() { results[index] = vectors[position] }
+            for pass in passes(lengths: plan.map { sequences[$0].count }) {
+                let members = Array(plan[pass])
+                let batch = PackedBatch(sequences: members.map { sequences[$0] })
+                let groups = members.indices.map { position in batch.range(of: position).filter { !skipIDs.contains(batch.tokenIDs[$0]) } }
+                let vectors = batch.tokenCount > 0
+                    ? try backend.download(try embedOnDevice(batch), rowGroups: groups)
+                    : groups.map { _ in HostMatrix(rows: 0, cols: width, values: []) }
+                for (position, index) in members.enumerated() { results[index] = vectors[position] }
+            }
         }
         return results.map { $0! }
     }
@@ -78,7 +82,48 @@ public final class ColBERTModel {
     /// Unit vectors for every token of `batch` (`tokenCount × dimension`).
     public func embed(_ batch: PackedBatch) throws -> HostMatrix {
         guard batch.tokenCount > 0 else { return HostMatrix(rows: 0, cols: dimension, values: []) }
-        return try backend.download(embedOnDevice(batch))
+        let passes = passes(lengths: (0..<batch.sequenceCount).map { batch.range(of: $0).count })
+        if passes.count == 1 { return try backend.download(embedOnDevice(batch)) }
+        var values: [Float] = []
+        values.reserveCapacity(batch.tokenCount * dimension)
+        for pass in passes {
+            let part = PackedBatch(sequences: pass.map { Array(batch.tokenIDs[batch.range(of: $0)]) })
+            values += try backend.download(embedOnDevice(part)).values
+        }
+        return HostMatrix(rows: batch.tokenCount, cols: dimension, values: values)
+    }
+
+    /// The most activation bytes per token that one pass holds: the backbone's widest moment, or the head's
+    /// (a Dense layer's input and output, then the normalised copy).
+    public var activationBytesPerToken: Int {
+        var widest = 0, width = backbone.config.hiddenSize
+        for layer in head {
+            widest = max(widest, width + layer.outFeatures)
+            width = layer.outFeatures
+        }
+        return max(backbone.activationBytesPerToken, MemoryLayout<Float>.stride * max(widest, 2 * width))
+    }
+
+    /// Consecutive sequence ranges run as one forward pass each. A backend that bounds its activations
+    /// (`BoundedActivationMemory`) gets passes of whole sequences, each within its budget where one sequence
+    /// fits it, of even size; other backends (a GPU's memory is sized for the batch) get one pass.
+    func passes(lengths: [Int]) -> [Range<Int>] {
+        let total = lengths.reduce(0, +)
+        guard let bounded = backend as? any BoundedActivationMemory, !lengths.isEmpty else { return [0..<lengths.count] }
+        let limit = max(1, bounded.activationBudgetBytes / activationBytesPerToken)
+        guard total > limit else { return [0..<lengths.count] }
+        let count = (total + limit - 1) / limit, target = (total + count - 1) / count
+        var result: [Range<Int>] = [], start = 0, tokens = 0
+        for (index, length) in lengths.enumerated() {
+            if index > start, tokens + length > target {
+                result.append(start..<index)
+                start = index
+                tokens = 0
+            }
+            tokens += length
+        }
+        result.append(start..<lengths.count)
+        return result
     }
 
     /// The unit vectors of a non-empty batch, left on the device.

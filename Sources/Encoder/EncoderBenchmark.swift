@@ -29,11 +29,14 @@ public struct EncoderBenchmark {
     public var tokenBudget: Int
     /// nil: the CPU backend's automatic choice.
     public var precision: CPUPrecision?
+    /// The CPU backend's `activationBudgetBytes`; nil keeps its default.
+    public var activationBudgetBytes: Int?
 
-    public init(threads: Int, tokenBudget: Int = TokenBudgetBatcher().tokenBudget, precision: CPUPrecision? = nil) {
+    public init(threads: Int, tokenBudget: Int = TokenBudgetBatcher().tokenBudget, precision: CPUPrecision? = nil, activationBudgetBytes: Int? = nil) {
         self.threads = threads
         self.tokenBudget = tokenBudget
         self.precision = precision
+        self.activationBudgetBytes = activationBudgetBytes
     }
 
     public func run(lengths: [Int]) throws -> Result {
@@ -41,7 +44,9 @@ public struct EncoderBenchmark {
         defer { try? FileManager.default.removeItem(at: directory) }
         try SyntheticModel.writeModernBERT(to: directory)
         let weightsBytes = (try FileManager.default.attributesOfItem(atPath: directory.appending(path: "model.safetensors").path)[.size] as? Int) ?? 0
-        let model = try ColBERTModel(modelDirectory: directory, backend: CPUBackend(threads: threads, precision: precision))
+        let backend = CPUBackend(threads: threads, precision: precision)
+        if let activationBudgetBytes { backend.activationBudgetBytes = activationBudgetBytes }
+        let model = try ColBERTModel(modelDirectory: directory, backend: backend)
         var random = SplitMix(seed: 1)
         let sequences = lengths.map { n in (0..<n).map { _ in Int32(5 + random.next() % 49_995) } }
         let batcher = TokenBudgetBatcher(tokenBudget: tokenBudget)

@@ -53,21 +53,40 @@ public final class ModernBERT: TransformerBackbone {
         }
     }
 
+    /// Live activations, in floats per token, at each step of `forward`: embeddings (gathered + normed);
+    /// attention (x, normed or attended, qkv); the MLP's up-projection (x, normed, 2i) and GeGLU (x, 2i, i).
+    public var activationBytesPerToken: Int {
+        let h = config.hiddenSize, i = config.intermediateSize
+        return MemoryLayout<Float>.stride * max(2 * h, 5 * h, 2 * h + 2 * i, h + 3 * i)
+    }
+
+    // Every intermediate lives inside one statement or one helper call, so what is held at once is what
+    // `activationBytesPerToken` counts, in debug and release builds alike.
     public func forward(_ batch: PackedBatch) throws -> any DeviceMatrix {
         let b = backend, eps = config.normEps
         var x = try b.layerNorm(b.gather(embeddings, ids: batch.tokenIDs), weight: embeddingNorm.weight, bias: embeddingNorm.bias, eps: eps)
-        let global = Rotary(theta: config.globalRopeTheta), local = Rotary(theta: config.localRopeTheta)
         for layer in layers {
-            let normed = try layer.attentionNorm.map { try b.layerNorm(x, weight: $0.weight, bias: $0.bias, eps: eps) } ?? x
-            let qkv = try b.linear(normed, weight: layer.qkv, bias: layer.qkvBias, activation: .none, residual: nil)
-            let attended = try b.attention(qkv, batch: batch, heads: config.heads, headDim: config.headDim,
-                                           rotary: layer.isGlobal ? global : local,
-                                           window: layer.isGlobal ? nil : config.localWindow)
-            x = try b.linear(attended, weight: layer.output, bias: layer.outputBias, activation: .none, residual: x)
-            let mlpInput = try b.layerNorm(x, weight: layer.mlpNorm.weight, bias: layer.mlpNorm.bias, eps: eps)
-            let gated = try b.geglu(b.linear(mlpInput, weight: layer.mlpIn, bias: layer.mlpInBias, activation: .none, residual: nil))
-            x = try b.linear(gated, weight: layer.mlpOut, bias: layer.mlpOutBias, activation: .none, residual: x)
+            x = try b.linear(attention(x, layer: layer, batch: batch), weight: layer.output, bias: layer.outputBias, activation: .none, residual: x)
+            x = try b.linear(gatedMLPInput(x, layer: layer), weight: layer.mlpOut, bias: layer.mlpOutBias, activation: .none, residual: x)
         }
         return try b.layerNorm(x, weight: finalNorm.weight, bias: finalNorm.bias, eps: eps)
+    }
+
+    /// The attention block before its output projection; `qkv` ends with this call.
+    private func attention(_ x: any DeviceMatrix, layer: Layer, batch: PackedBatch) throws -> any DeviceMatrix {
+        let b = backend
+        let qkv = try b.linear(layer.attentionNorm.map { try b.layerNorm(x, weight: $0.weight, bias: $0.bias, eps: config.normEps) } ?? x,
+                               weight: layer.qkv, bias: layer.qkvBias, activation: .none, residual: nil)
+        return try b.attention(qkv, batch: batch, heads: config.heads, headDim: config.headDim,
+                               rotary: Rotary(theta: layer.isGlobal ? config.globalRopeTheta : config.localRopeTheta),
+                               window: layer.isGlobal ? nil : config.localWindow)
+    }
+
+    /// `gelu(a) · g` of the MLP's up-projection `[a | g]`; the up-projection ends with this call.
+    private func gatedMLPInput(_ x: any DeviceMatrix, layer: Layer) throws -> any DeviceMatrix {
+        let b = backend
+        let up = try b.linear(b.layerNorm(x, weight: layer.mlpNorm.weight, bias: layer.mlpNorm.bias, eps: config.normEps),
+                              weight: layer.mlpIn, bias: layer.mlpInBias, activation: .none, residual: nil)
+        return try b.geglu(up)
     }
 }

@@ -61,6 +61,53 @@ public enum SyntheticModel {
     }
 }
 
+extension SyntheticModel {
+    /// The shape of all-MiniLM-L6-v2 (BERT, post-norm, no ColBERT head).
+    public struct BERTShape: Sendable {
+        public var vocab = 30522, hidden = 384, intermediate = 1536, layers = 6, heads = 12, maxPositions = 512
+        public init() {}
+    }
+
+    /// Writes a random BERT in the sentence-transformers layout (`config.json`, `model.safetensors`, no Dense).
+    public static func writeBERT(_ shape: BERTShape = BERTShape(), to directory: URL, seed: UInt64 = 0) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var random = SplitMix(seed: seed)
+        func weights(_ dims: [Int]) -> [Float] { (0..<dims.reduce(1, *)).map { _ in random.uniform() * 0.02 * 1.73 } }
+        let h = shape.hidden, i = shape.intermediate
+        func norm(_ name: String) -> [SafeTensorsWriter.Tensor] {
+            [.init(name: name + ".weight", shape: [h], values: [Float](repeating: 1, count: h)),
+             .init(name: name + ".bias", shape: [h], values: [Float](repeating: 0, count: h))]
+        }
+        var tensors: [SafeTensorsWriter.Tensor] = [
+            .init(name: "embeddings.word_embeddings.weight", shape: [shape.vocab, h], values: weights([shape.vocab, h])),
+            .init(name: "embeddings.position_embeddings.weight", shape: [shape.maxPositions, h], values: weights([shape.maxPositions, h])),
+            .init(name: "embeddings.token_type_embeddings.weight", shape: [2, h], values: weights([2, h])),
+        ] + norm("embeddings.LayerNorm")
+        for n in 0..<shape.layers {
+            let p = "encoder.layer.\(n)."
+            for part in ["query", "key", "value"] {
+                tensors += [.init(name: p + "attention.self.\(part).weight", shape: [h, h], values: weights([h, h])),
+                            .init(name: p + "attention.self.\(part).bias", shape: [h], values: weights([h]))]
+            }
+            tensors += [
+                .init(name: p + "attention.output.dense.weight", shape: [h, h], values: weights([h, h])),
+                .init(name: p + "attention.output.dense.bias", shape: [h], values: weights([h])),
+                .init(name: p + "intermediate.dense.weight", shape: [i, h], values: weights([i, h])),
+                .init(name: p + "intermediate.dense.bias", shape: [i], values: weights([i])),
+                .init(name: p + "output.dense.weight", shape: [h, i], values: weights([h, i])),
+                .init(name: p + "output.dense.bias", shape: [h], values: weights([h])),
+            ] + norm(p + "attention.output.LayerNorm") + norm(p + "output.LayerNorm")
+        }
+        try SafeTensorsWriter.write(tensors, to: directory.appending(path: "model.safetensors"))
+        let config: [String: Any] = [
+            "model_type": "bert", "architectures": ["BertModel"], "vocab_size": shape.vocab, "hidden_size": h,
+            "intermediate_size": i, "num_hidden_layers": shape.layers, "num_attention_heads": shape.heads,
+            "max_position_embeddings": shape.maxPositions, "type_vocab_size": 2, "hidden_act": "gelu", "layer_norm_eps": 1e-12,
+        ]
+        try JSONSerialization.data(withJSONObject: config, options: [.prettyPrinted, .sortedKeys]).write(to: directory.appending(path: "config.json"))
+    }
+}
+
 /// A small seeded generator (SplitMix64): reproducible weights and ids without the system RNG.
 public struct SplitMix: RandomNumberGenerator, Sendable {
     private var state: UInt64

@@ -42,4 +42,8 @@ struct WeightLoader {
 public protocol TransformerBackbone: AnyObject {
     var config: TransformerConfig { get }
     func forward(_ batch: PackedBatch) throws -> any DeviceMatrix
+    /// The most activation bytes `forward` holds at once per token of the batch (its widest moment), so a
+    /// caller can size passes to a memory budget. Attention's per-thread scratch (bounded by the longest
+    /// sequence, not the batch) is not included.
+    var activationBytesPerToken: Int { get }
 }

@@ -7,11 +7,16 @@ import Foundation
 final class RotaryTable: @unchecked Sendable {
     let cos: UnsafeMutablePointer<Float>
     let sin: UnsafeMutablePointer<Float>
+    private let meter: MemoryMeter
+    private let bytes: Int
 
-    init(theta: Float, headDim: Int, positions: Int) {
-        let half = headDim / 2
-        cos = .allocate(capacity: max(positions * half, 1))
-        sin = .allocate(capacity: max(positions * half, 1))
+    init(theta: Float, headDim: Int, positions: Int, meter: MemoryMeter) {
+        let half = headDim / 2, count = max(positions * half, 1)
+        cos = .allocate(capacity: count)
+        sin = .allocate(capacity: count)
+        self.meter = meter
+        bytes = 2 * count * MemoryLayout<Float>.stride
+        meter.allocated(bytes)
         for i in 0..<half {
             let inverse = 1 / Foundation.pow(theta, Float(2 * i) / Float(headDim))
             for p in 0..<positions {
@@ -22,7 +27,7 @@ final class RotaryTable: @unchecked Sendable {
         }
     }
 
-    deinit { cos.deallocate(); sin.deallocate() }
+    deinit { cos.deallocate(); sin.deallocate(); meter.freed(bytes) }
 }
 
 /// One worker's buffers: a head's rotated queries and keys and one tile of scores.
@@ -32,16 +37,25 @@ final class AttentionScratch: @unchecked Sendable {
     static let tile = 256
     let queries, keys, scores: UnsafeMutablePointer<Float>
     let lower, upper: UnsafeMutablePointer<Int32>
+    private let meter: MemoryMeter
+    private let bytes: Int
 
-    init(maxLength: Int, headDim: Int) {
-        queries = .allocate(capacity: max(maxLength * headDim, 1))
-        keys = .allocate(capacity: max(maxLength * headDim, 1))
-        scores = .allocate(capacity: max(Self.tile * maxLength, 1))
+    init(maxLength: Int, headDim: Int, meter: MemoryMeter) {
+        let rows = max(maxLength * headDim, 1), tile = max(Self.tile * maxLength, 1)
+        queries = .allocate(capacity: rows)
+        keys = .allocate(capacity: rows)
+        scores = .allocate(capacity: tile)
         lower = .allocate(capacity: Self.tile)
         upper = .allocate(capacity: Self.tile)
+        self.meter = meter
+        bytes = (2 * rows + tile) * MemoryLayout<Float>.stride + 2 * Self.tile * MemoryLayout<Int32>.stride
+        meter.allocated(bytes)
     }
 
-    deinit { queries.deallocate(); keys.deallocate(); scores.deallocate(); lower.deallocate(); upper.deallocate() }
+    deinit {
+        queries.deallocate(); keys.deallocate(); scores.deallocate(); lower.deallocate(); upper.deallocate()
+        meter.freed(bytes)
+    }
 }
 
 /// Attention of one head of one sequence: queries in tiles of up to 256 rows, each against only the keys its

@@ -9,12 +9,31 @@ import Foundation
 /// heads, element-wise rows) over the pool, so the process never runs more than `threads` busy threads.
 /// `openblas_set_num_threads` is process-wide: a component that raises it while this backend runs would
 /// oversubscribe the cores.
-public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Sendable {
+public final class CPUBackend: Backend, ReducedPrecisionLinear, BoundedActivationMemory, @unchecked Sendable {
     public let pool: IntraOpPool
     /// Per-operation timings, when `COLGREP_PROFILE=1`.
     public let profile: OpProfile?
     /// The arithmetic of `linear` (the other operations are always fp32).
     public let precision: CPUPrecision
+    /// Every byte this backend allocates for its work: operation outputs, attention scratch, int8 weight
+    /// copies and their work buffers (not the weights a model uploads or borrows).
+    public let memory: MemoryMeter
+    /// Where activation matrices live (see `ActivationPool`).
+    let activations: ActivationPool
+    /// Activations one forward pass may hold: a model splits a larger batch into passes of whole sequences
+    /// (`ColBERTModel`), so a 16k-token batch stays within the weights + 64 MiB that issue #3 allows, with
+    /// cached buffers, int8 copies, scratch and the output (MiniLM's 384-wide vectors: 24 MiB) included.
+    /// 16 MiB is ~2,900 Ettin-17M tokens or ~1,800 MiniLM tokens per pass: GEMMs of that height still run
+    /// at full speed.
+    public var activationBudgetBytes = 16 << 20 {
+        didSet { activations.limit = Self.poolLimit(activationBudgetBytes) }
+    }
+
+    /// What the activation pool may hold: the pass budget and room for buffers of other sizes to stay cached.
+    public static func poolLimit(_ budget: Int) -> Int { budget + budget / 2 }
+
+    /// Unmaps the activation buffers kept for reuse (an idle process gives their memory back).
+    public func releaseCachedMemory() { activations.trim() }
     public var name: String {
         let arithmetic = precision == .fp32 ? "openblas fp32" : "\(precision.rawValue) int8 \(Int8Kernel.name(Int8Kernel.level))/openblas fp32"
         return "cpu (\(arithmetic) + \(ck_has_avx2() != 0 ? "avx2" : "scalar"), \(pool.threads) threads)"
@@ -26,10 +45,9 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
         self.precision = precision ?? .automatic
         pool = IntraOpPool(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
         profile = OpProfile.enabledByEnvironment ? OpProfile() : nil
+        memory = MemoryMeter()
+        activations = ActivationPool(meter: memory, limit: Self.poolLimit(activationBudgetBytes))
         openblas_set_num_threads(1)
-        // Every operation allocates its output; fresh pages for each (tens of MiB per layer) showed up
-        // as 17% kernel time (page faults, zeroing) in a profile. Reusing heap blocks removes it.
-        ck_keep_heap_pages()
     }
 
     @inline(__always)
@@ -44,10 +62,21 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
 
     public func download(_ matrix: any DeviceMatrix) throws -> HostMatrix { try cpu(matrix).host }
 
+    /// Each group's rows copied straight from the matrix (no whole copy first).
+    public func download(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> [HostMatrix] {
+        let m = try cpu(matrix)
+        guard rowGroups.allSatisfy({ $0.allSatisfy { $0 >= 0 && $0 < m.rows } }) else {
+            throw TensorError("download: a row index outside the matrix's \(m.rows) rows")
+        }
+        return HostMatrix.gatheringRows(rowGroups, cols: m.cols) { row, destination in
+            destination.update(from: m.pointer + row * m.cols, count: m.cols)
+        }
+    }
+
     public func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix {
         try timed("gather") {
             let t = try cpu(table)
-            let out = CPUMatrix(rows: ids.count, cols: t.cols)
+            let out = CPUMatrix(rows: ids.count, cols: t.cols, pool: activations)
             for (row, id) in ids.enumerated() {
                 guard id >= 0, Int(id) < t.rows else {
                     throw TensorError("gather: id \(id) outside the table's \(t.rows) rows")
@@ -66,7 +95,7 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
             guard w.rows * w.cols == x.cols, b.map({ $0.rows * $0.cols == x.cols }) ?? true else {
                 throw TensorError("layerNorm: weight/bias width differs from \(x.cols) columns")
             }
-            let out = CPUMatrix(rows: x.rows, cols: x.cols)
+            let out = CPUMatrix(rows: x.rows, cols: x.cols, pool: activations)
             let src = SharedPointer(x.pointer), dst = SharedPointer(out.pointer)
             let wp = SharedPointer(w.pointer), bp = b.map { SharedPointer($0.pointer) }
             let cols = x.cols
@@ -82,7 +111,7 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
             let x = try cpu(x)
             guard x.cols % 2 == 0 else { throw TensorError("geglu: odd width \(x.cols)") }
             let half = x.cols / 2
-            let out = CPUMatrix(rows: x.rows, cols: half)
+            let out = CPUMatrix(rows: x.rows, cols: half, pool: activations)
             let src = SharedPointer(x.pointer), dst = SharedPointer(out.pointer)
             pool.forEachRange(x.rows, grain: 32) { r in
                 ck_geglu(src.base + r.lowerBound * 2 * half, dst.base + r.lowerBound * half, r.count, half)
@@ -97,7 +126,7 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
             guard a.rows == b.rows, a.cols == b.cols else {
                 throw TensorError("add: \(a.rows)×\(a.cols) and \(b.rows)×\(b.cols)")
             }
-            let out = CPUMatrix(rows: a.rows, cols: a.cols)
+            let out = CPUMatrix(rows: a.rows, cols: a.cols, pool: activations)
             let pa = SharedPointer(a.pointer), pb = SharedPointer(b.pointer), po = SharedPointer(out.pointer)
             let cols = a.cols
             pool.forEachRange(a.rows, grain: 256) { r in
@@ -111,7 +140,7 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
     public func l2Normalize(_ x: any DeviceMatrix) throws -> any DeviceMatrix {
         try timed("l2Normalize") {
             let x = try cpu(x)
-            let out = CPUMatrix(rows: x.rows, cols: x.cols)
+            let out = CPUMatrix(rows: x.rows, cols: x.cols, pool: activations)
             let src = SharedPointer(x.pointer), dst = SharedPointer(out.pointer)
             let cols = x.cols
             pool.forEachRange(x.rows, grain: 256) { r in
@@ -132,7 +161,7 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
         guard res.map({ $0.rows == x.rows && $0.cols == n }) ?? true else { throw TensorError("linear: residual shape differs from \(x.rows)×\(n)") }
         let quantized = int8Weight(for: w, input: x)
         return timed(quantized == nil ? "linear" : "linear-int8") {
-            let out = CPUMatrix(rows: x.rows, cols: n)
+            let out = CPUMatrix(rows: x.rows, cols: n, pool: activations)
             let po = SharedPointer(out.pointer)
             let pb = b.map { SharedPointer($0.pointer) }, pr = res.map { SharedPointer($0.pointer) }
             product(x, rows: x.rows, weight: w, quantized: quantized, into: out.pointer) { r in
@@ -152,7 +181,7 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
         pool.forEachRange(rows, grain: 16) { r in
             let y = py.base + r.lowerBound * n, a = px.base + r.lowerBound * k
             if let quantized {
-                quantized.multiply(a, rows: r.count, k: k, n: n, into: y)
+                quantized.multiply(a, rows: r.count, k: k, n: n, into: y, meter: memory)
             } else {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(r.count), Int32(n), Int32(k),
                             1, a, Int32(k), pw.base, Int32(k), 0, y, Int32(n))
@@ -186,9 +215,9 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
                 throw TensorError("attention: qkv is \(qkv.rows)×\(qkv.cols), expected \(batch.tokenCount)×\(3 * width)")
             }
             guard rotary == nil || headDim % 2 == 0 else { throw TensorError("attention: rotary needs an even head size") }
-            let out = CPUMatrix(rows: qkv.rows, cols: width)
+            let out = CPUMatrix(rows: qkv.rows, cols: width, pool: activations)
             let maxLength = batch.maxSequenceLength
-            let table = rotary.map { RotaryTable(theta: $0.theta, headDim: headDim, positions: maxLength) }
+            let table = rotary.map { RotaryTable(theta: $0.theta, headDim: headDim, positions: maxLength, meter: memory) }
             let kernel = AttentionKernel(qkv: SharedPointer(qkv.pointer), out: SharedPointer(out.pointer), heads: heads,
                                          headDim: headDim, halfWindow: window.map { $0 / 2 }, rotary: table)
             let ranges = (0..<batch.sequenceCount).map { batch.range(of: $0) }
@@ -198,7 +227,7 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, @unchecked Senda
                 let keys = window.map { min(range.count, $0 + 1) } ?? range.count
                 for _ in 0..<heads { costs.append(range.count * keys + range.count) }
             }
-            let scratch = (0..<min(pool.threads, costs.count)).map { _ in AttentionScratch(maxLength: maxLength, headDim: headDim) }
+            let scratch = (0..<min(pool.threads, costs.count)).map { _ in AttentionScratch(maxLength: maxLength, headDim: headDim, meter: memory) }
             pool.forEachTask(costs: costs) { worker, task in
                 kernel.run(rows: ranges[task / heads], head: task % heads, scratch: scratch[worker])
             }

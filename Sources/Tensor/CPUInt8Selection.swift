@@ -38,8 +38,9 @@ extension CPUBackend {
             let state = w.quantized ?? QuantizedWeight()
             if state.packed == nil {
                 guard x.rows >= Self.int8MinimumRows else { return nil }
-                state.prepare(w)
+                state.prepare(w, meter: memory)
                 w.quantized = state
+                w.dropResidentPages()
             }
             return state
         case .auto:
@@ -52,13 +53,15 @@ extension CPUBackend {
             let chosen: Bool
             if let known = Int8Decisions.shared[key] {
                 chosen = known
-                if chosen { state.prepare(w) }
+                if chosen { state.prepare(w, meter: memory) }
             } else {
                 guard x.rows >= Self.calibrationRows else { return nil }
                 chosen = measure(state, weight: w, input: x)
                 Int8Decisions.shared[key] = chosen
             }
             state.chosen = chosen
+            // Only one form of the weight stays resident: the int8 copy, or (the losing copy freed) the fp32 one.
+            if chosen { w.dropResidentPages() }
             return chosen ? state : nil
         }
     }
@@ -66,9 +69,9 @@ extension CPUBackend {
     /// Times SGEMM and int8 on the first `calibrationRows` rows of `x` (best of three each, interleaved) and
     /// compares their outputs; true when int8 is fast enough and close enough.
     private func measure(_ state: QuantizedWeight, weight w: CPUMatrix, input x: CPUMatrix) -> Bool {
-        state.prepare(w)
+        state.prepare(w, meter: memory)
         let rows = Self.calibrationRows, n = w.rows
-        let exact = CPUMatrix(rows: rows, cols: n), approximate = CPUMatrix(rows: rows, cols: n)
+        let exact = CPUMatrix(rows: rows, cols: n, pool: activations), approximate = CPUMatrix(rows: rows, cols: n, pool: activations)
         var fp32 = UInt64.max, int8 = UInt64.max
         for _ in 0..<3 {
             var start = DispatchTime.now().uptimeNanoseconds
@@ -80,6 +83,8 @@ extension CPUBackend {
         }
         let cosine = Self.minimumRowCosine(exact, approximate)
         let chosen = Double(int8) <= Self.requiredSpeedup * Double(fp32) && cosine >= Self.requiredCosine
+        // The losing int8 copy is freed (the fp32 weight stays: it is the model file's mapped pages).
+        if !chosen { state.discard() }
         if profile != nil {
             let line = "int8 \(Int8Kernel.name(state.level)) \(n)×\(w.cols): fp32 \(fp32 / 1000) µs, int8 \(int8 / 1000) µs, "
                 + "min cosine \(cosine) → \(chosen ? "int8" : "fp32")\n"

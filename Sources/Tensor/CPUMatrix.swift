@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A matrix in host memory owned by `CPUBackend`: a row-major `Float` buffer, freed with the object,
 /// or a constant region borrowed from another object (a memory-mapped weights file) and kept alive by it.
 public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
@@ -10,6 +14,11 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
     var quantized: QuantizedWeight?
     /// What keeps borrowed storage alive; nil when `storage` was allocated here (and is freed here).
     private let owner: AnyObject?
+    /// The pool a large activation's storage came from and goes back to, with the buffer's real size; or
+    /// the meter a small one is counted in.
+    private let pool: ActivationPool?
+    private let poolBytes: Int
+    private let meter: MemoryMeter?
 
     /// An uninitialised matrix (every operation writes all of its output).
     public init(rows: Int, cols: Int) {
@@ -17,6 +26,25 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
         self.cols = cols
         storage = .allocate(capacity: max(rows * cols, 1))
         owner = nil
+        pool = nil; poolBytes = 0; meter = nil
+    }
+
+    /// An uninitialised activation of a backend: from `pool` when large, else from malloc counted in the
+    /// pool's meter.
+    init(rows: Int, cols: Int, pool: ActivationPool) {
+        self.rows = rows
+        self.cols = cols
+        owner = nil
+        let count = max(rows * cols, 1), bytes = count * MemoryLayout<Float>.stride
+        if bytes >= ActivationPool.minimumBytes {
+            let buffer = pool.take(bytes)
+            storage = UnsafeMutableBufferPointer(start: buffer.base.bindMemory(to: Float.self, capacity: count), count: count)
+            self.pool = pool; poolBytes = buffer.bytes; meter = nil
+        } else {
+            storage = .allocate(capacity: count)
+            self.pool = nil; poolBytes = 0; meter = pool.meter
+            pool.meter.allocated(bytes)
+        }
     }
 
     public convenience init(_ host: HostMatrix) {
@@ -34,14 +62,32 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
         self.cols = cols
         storage = UnsafeMutableBufferPointer(start: UnsafeMutablePointer(mutating: values), count: rows * cols)
         self.owner = owner
+        pool = nil; poolBytes = 0; meter = nil
     }
 
     deinit {
-        if owner == nil { storage.deallocate() }
+        if let pool {
+            pool.give(UnsafeMutableRawPointer(storage.baseAddress!), bytes: poolBytes)
+        } else if owner == nil {
+            storage.deallocate()
+            meter?.freed(storage.count * MemoryLayout<Float>.stride)
+        }
     }
 
     /// Whether the values are borrowed from another object rather than owned.
     public var isBorrowed: Bool { owner != nil }
+
+    /// For a borrowed matrix (a memory-mapped weight): drops the pages that hold only its values from this
+    /// process's resident memory. Used once the weight's int8 copy has replaced it; should the values be
+    /// read again, the kernel reads them back from the file (page cache). Owned matrices are left alone.
+    func dropResidentPages() {
+        guard owner != nil else { return }
+        let page = ActivationPool.pageSize
+        let start = (Int(bitPattern: pointer) + page - 1) / page * page
+        let end = (Int(bitPattern: pointer) + rows * cols * MemoryLayout<Float>.stride) / page * page
+        guard end > start, let base = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        madvise(base, end - start, MADV_DONTNEED)
+    }
 
     public var pointer: UnsafeMutablePointer<Float> { storage.baseAddress! }
 

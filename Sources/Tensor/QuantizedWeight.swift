@@ -57,24 +57,43 @@ final class QuantizedWeight: @unchecked Sendable {
 
     init() {}
 
-    deinit { packed?.deallocate(); scales?.deallocate(); offsets?.deallocate() }
+    /// Where the packed copy is counted, and its size.
+    private var meter: MemoryMeter?
+    private var bytes = 0
 
-    /// Packs `weight` for the current kernel level, once.
-    func prepare(_ weight: CPUMatrix) {
+    deinit { discard() }
+
+    /// Packs `weight` for the current kernel level, once; the copy's bytes are counted in `meter` until
+    /// `discard()` or the end of this object.
+    func prepare(_ weight: CPUMatrix, meter: MemoryMeter) {
         guard packed == nil else { return }
         level = Int8Kernel.level
         let n = weight.rows, k = weight.cols, padded = max((n + 15) / 16 * 16, 16)
-        let p = UnsafeMutableRawPointer.allocate(byteCount: max(ck_q8_weight_size(n, k), 64), alignment: 64)
+        let size = max(ck_q8_weight_size(n, k), 64)
+        let p = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 64)
         let s = UnsafeMutablePointer<Float>.allocate(capacity: padded), o = UnsafeMutablePointer<Int32>.allocate(capacity: padded)
         ck_q8_weight_pack(weight.pointer, n, k, ck_q8_weight_range(level), p.assumingMemoryBound(to: Int8.self), s, o)
         packed = p; scales = s; offsets = o
+        self.meter = meter
+        bytes = size + padded * (MemoryLayout<Float>.stride + MemoryLayout<Int32>.stride)
+        meter.allocated(bytes)
+    }
+
+    /// Frees the packed copy (`.auto` keeps only the form that won the timing).
+    func discard() {
+        packed?.deallocate(); scales?.deallocate(); offsets?.deallocate()
+        packed = nil; scales = nil; offsets = nil
+        meter?.freed(bytes)
+        bytes = 0
     }
 
     /// `y` (rows × n) ≈ `x · weightᵀ` for `rows` rows of `x` (width `k`), on the calling thread; needs `prepare`.
-    func multiply(_ x: UnsafePointer<Float>, rows: Int, k: Int, n: Int, into y: UnsafeMutablePointer<Float>) {
+    func multiply(_ x: UnsafePointer<Float>, rows: Int, k: Int, n: Int, into y: UnsafeMutablePointer<Float>, meter: MemoryMeter) {
         guard let packed, let scales, let offsets else { preconditionFailure("QuantizedWeight.multiply before prepare") }
-        let work = UnsafeMutableRawPointer.allocate(byteCount: ck_q8_work_size(k), alignment: 64)
-        defer { work.deallocate() }
+        let workBytes = ck_q8_work_size(k)
+        let work = UnsafeMutableRawPointer.allocate(byteCount: workBytes, alignment: 64)
+        meter.allocated(workBytes)
+        defer { work.deallocate(); meter.freed(workBytes) }
         ck_q8_gemm(level, x, rows, k, packed.assumingMemoryBound(to: Int8.self), scales, offsets, n, y, work)
     }
 }

@@ -10,9 +10,6 @@
 
 /// 1 when the AVX2 + FMA bodies are in use.
 int ck_has_avx2(void);
-/// Keeps freed large blocks in the heap for reuse (glibc: no mmap for blocks under 1 GiB, no trimming),
-/// so activations allocated per operation stop costing page faults. Process-wide; idempotent.
-void ck_keep_heap_pages(void);
 /// 1 when the CPU has AVX-512F (used only to pick OpenBLAS's kernel family).
 int ck_has_avx512(void);
 
