@@ -85,7 +85,7 @@ static void top_of_scores(const float *scores, long k, long top, int32_t *out) {
     int32_t indices[64];
     for (long t = 0; t < top; t++) { values[t] = -INFINITY; indices[t] = (int32_t)t; }
     for (long j = 0; j < k; j++) top_insert(values, indices, top, scores[j], (int32_t)j);
-    // Columns never beating −∞ (impossible for finite input) keep distinct placeholder indices.
+    // Slots no column beat (only possible with non-finite scores) keep their distinct initial indices.
     memcpy(out, indices, (size_t)top * sizeof(int32_t));
 }
 
