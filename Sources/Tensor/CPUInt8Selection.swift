@@ -56,8 +56,13 @@ extension CPUBackend {
                 if chosen { state.prepare(w, meter: memory) }
             } else {
                 guard x.rows >= Self.calibrationRows else { return nil }
-                chosen = measure(state, weight: w, input: x)
-                Int8Decisions.shared[key] = chosen
+                let measured = measure(state, weight: w, input: x)
+                // Backends measuring the same weights at once may disagree (timing noise): the first
+                // settled choice is everyone's, so that no backend's vectors differ from another's.
+                chosen = Int8Decisions.shared.settle(key, measured)
+                if chosen != measured {
+                    if chosen { state.prepare(w, meter: memory) } else { state.discard() }
+                }
             }
             state.chosen = chosen
             // Only one form of the weight stays resident: the int8 copy, or (the losing copy freed) the fp32 one.
@@ -128,7 +133,15 @@ final class Int8Decisions: @unchecked Sendable {
     private var choices: [Key: Bool] = [:]
 
     subscript(key: Key) -> Bool? {
-        get { lock.withLock { choices[key] } }
-        set { lock.withLock { choices[key] = newValue } }
+        lock.withLock { choices[key] }
+    }
+
+    /// Records `proposed` unless a choice for `key` is already settled; returns the settled choice.
+    func settle(_ key: Key, _ proposed: Bool) -> Bool {
+        lock.withLock {
+            if let settled = choices[key] { return settled }
+            choices[key] = proposed
+            return proposed
+        }
     }
 }

@@ -29,7 +29,9 @@ import Testing
         #expect(got.count == plain.count)
         for (a, b) in zip(got, plain) {
             #expect(a.rows == b.rows && a.cols == b.cols)
-            #expect(zip(a.values, b.values).allSatisfy { abs($0 - $1) < 1e-4 })
+            // Up to int8 rounding: `Int8Decisions` is process-wide, so another suite may settle the fixture's
+            // weights on int8 between the two encodes (the CI machine's int8 kernel wins where this one's loses).
+            #expect(zip(a.values, b.values).allSatisfy { abs($0 - $1) < 0.02 })
         }
     }
 

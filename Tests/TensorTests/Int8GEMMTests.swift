@@ -114,4 +114,17 @@ import Testing
         let c = CPUMatrix(HostMatrix(rows: 2, cols: 2, values: [-1, 0, 0, 0]))
         #expect(CPUBackend.minimumRowCosine(a, c) == -1)
     }
+
+    /// Two backends that measured the same weights at once keep the first settled choice, whatever the
+    /// second one measured: otherwise their vectors would differ.
+    @Test func theFirstSettledChoiceWins() {
+        let decisions = Int8Decisions()
+        let key = Int8Decisions.Key(CPUMatrix(randomMatrix(4, 8, seed: 9)))
+        #expect(decisions[key] == nil)
+        #expect(decisions.settle(key, true) == true)
+        #expect(decisions.settle(key, false) == true)
+        #expect(decisions[key] == true)
+        let other = Int8Decisions.Key(CPUMatrix(randomMatrix(4, 8, seed: 10)))
+        #expect(decisions.settle(other, false) == false)
+    }
 }
