@@ -19,6 +19,7 @@ struct Colgrep: AsyncParsableCommand {
     /// indexing and query encoding alike, and the only cure is to start again with the core type set.
     static func main() async {
         BLASCoreType.relaunchIfGeneric()
+        BLASWorkerThreads.stopIdleWorkers()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
