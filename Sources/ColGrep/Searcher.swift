@@ -111,8 +111,8 @@ final class ProjectSearcher {
         let literalDone = DispatchGroup()
         var literalScan: (@Sendable () -> Void)?
         if request.pattern == nil, !request.query.isEmpty {
-            let literal = NSRegularExpression.escapedPattern(for: request.query)
-            literalScan = { literalMatches.set(Result { try store.docIDs(whereCodeMatches: literal, caseSensitive: true) }) }
+            let literal = request.query
+            literalScan = { literalMatches.set(Result { try store.docIDs(whereCodeContains: literal) }) }
         }
         let primary = try hybrid(query: semanticQuery, keywordQuery: patternOnly ? semanticQuery : request.query, topK: searchTopK,
                                  subset: subset, alpha: alpha, keywordOnly: request.keywordOnly || patternOnly, ranker: ranker, store: store,
@@ -213,7 +213,8 @@ final class ProjectSearcher {
     }
 
     private func rankedUnits(_ scored: [(id: Int64, score: Double)], store: MetadataStore) throws -> [RankedUnit] {
-        let records = try store.records(docIDs: scored.map(\.id))
+        // Only where each candidate is: its content is read for the few that become hits (`toHits`).
+        let records = try store.locations(docIDs: scored.map(\.id))
         let byID = Dictionary(records.map { ($0.docID, $0) }, uniquingKeysWith: { a, _ in a })
         return scored.compactMap { item in
             guard let r = byID[item.id] else { return nil }

@@ -36,7 +36,7 @@ struct RegexPrefilter {
     }
 
     /// Exact byte search: `memchr` to each candidate first byte, then `memcmp`.
-    private static func contains(_ needle: [UInt8], in text: UnsafeBufferPointer<UInt8>) -> Bool {
+    static func contains(_ needle: [UInt8], in text: UnsafeBufferPointer<UInt8>) -> Bool {
         let n = needle.count
         guard let base = text.baseAddress, text.count >= n, let first = needle.first else { return n == 0 }
         let last = text.count - n

@@ -83,3 +83,26 @@ public struct UnitRecord: Sendable, Equatable, Codable {
         return buffer
     }
 }
+
+/// Where a unit is, without its content: the fields a search ranks a candidate pool by
+/// (`MetadataStore.locations(docIDs:)`).
+public struct UnitLocation: Sendable, Equatable {
+    public var docID: Int64
+    /// Path relative to the project root.
+    public var file: String
+    public var name: String
+    /// `function`, `method`, `class`, … (as `UnitRecord.unitType`).
+    public var unitType: String
+    /// 1-based first and last line (inclusive).
+    public var line: Int
+    public var endLine: Int
+
+    public init(docID: Int64, file: String, name: String, unitType: String, line: Int, endLine: Int) {
+        self.docID = docID
+        self.file = file
+        self.name = name
+        self.unitType = unitType
+        self.line = line
+        self.endLine = endLine
+    }
+}
