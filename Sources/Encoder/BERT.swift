@@ -32,19 +32,15 @@ public final class BERT: TransformerBackbone {
         }
         words = try w.load("embeddings.word_embeddings.weight", [config.vocabSize, h])
         let types = try w.host("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
-        var positionRows = try w.host("embeddings.position_embeddings.weight", [config.maxPositions, h])
-        for row in 0..<positionRows.rows {
-            for column in 0..<h { positionRows.values[row * h + column] += types.values[column] }
-        }
-        positions = try backend.upload(positionRows)
+        positions = try w.concatenated([("embeddings.position_embeddings.weight", [config.maxPositions, h])], cols: h,
+                                       addRow: Array(types.values.prefix(h)))
         embeddingNorm = try norm("embeddings.LayerNorm")
         layers = try (0..<config.layers).map { n in
             let p = "encoder.layer.\(n)."
-            let parts = try ["query", "key", "value"].map { try w.host(p + "attention.self.\($0).weight", [h, h]) }
-            let biases = try ["query", "key", "value"].map { try w.host(p + "attention.self.\($0).bias", [h]) }
+            let qkv = ["query", "key", "value"].map { p + "attention.self.\($0)" }
             return Layer(
-                qkv: try backend.upload(HostMatrix(rows: 3 * h, cols: h, values: parts.flatMap(\.values))),
-                qkvBias: try backend.upload(HostMatrix(vector: biases.flatMap(\.values))),
+                qkv: try w.concatenated(qkv.map { ($0 + ".weight", [h, h]) }, cols: h),
+                qkvBias: try w.concatenated(qkv.map { ($0 + ".bias", [h]) }, cols: h, asRow: true),
                 attentionOutput: try w.load(p + "attention.output.dense.weight", [h, h]),
                 attentionOutputBias: try w.load(p + "attention.output.dense.bias", [h]),
                 attentionNorm: try norm(p + "attention.output.LayerNorm"),

@@ -32,6 +32,45 @@ struct WeightLoader {
         return try backend.upload(host(name, shape))
     }
 
+    /// Tensors laid end to end in one matrix: BERT's Q, K and V weights (`[h, h]` each) fused into one
+    /// `3h × h` projection, or their biases (`[h]` each) into one `1 × 3h` row (`asRow`). `addRow`, when
+    /// given, is added to every row (a bias row folded into a table). On the CPU the values are copied once,
+    /// from the mapped file straight into the backend's matrix; other backends get an uploaded copy.
+    func concatenated(_ parts: [(name: String, shape: [Int])], cols: Int, asRow: Bool = false, addRow: [Float]? = nil) throws -> any DeviceMatrix {
+        let total = parts.reduce(0) { $0 + $1.shape.reduce(1, *) }
+        guard total % cols == 0, addRow.map({ $0.count == cols }) ?? true else {
+            throw EncoderError.invalidFile(file.url, reason: "\(parts.map(\.name)) do not make rows of \(cols) values")
+        }
+        let fill = { (destination: UnsafeMutablePointer<Float>) throws in
+            var next = destination
+            for part in parts {
+                let count = part.shape.reduce(1, *)
+                if let mapped = try file.mappedFloats(prefix + part.name, shape: part.shape) {
+                    next.update(from: mapped.values, count: count)
+                } else {
+                    try host(part.name, part.shape).values.withUnsafeBufferPointer { next.update(from: $0.baseAddress!, count: count) }
+                }
+                next += count
+            }
+            if let addRow {
+                for start in stride(from: 0, to: total, by: cols) {
+                    for column in 0..<cols { destination[start + column] += addRow[column] }
+                }
+            }
+        }
+        let rows = asRow ? 1 : total / cols, width = asRow ? total : cols
+        if backend is CPUBackend {
+            let matrix = CPUMatrix(rows: rows, cols: width)
+            try fill(matrix.pointer)
+            return matrix
+        }
+        let values = try [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
+            try fill(buffer.baseAddress!)
+            initialized = total
+        }
+        return try backend.upload(HostMatrix(rows: rows, cols: width, values: values))
+    }
+
     /// A bias that exists only when the config says so.
     func optional(_ name: String, _ shape: [Int], present: Bool) throws -> (any DeviceMatrix)? {
         present ? try load(name, shape) : nil
