@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An immutable open-addressing hash map from byte strings to token ids.
 ///
 /// The hot loops of WordPiece and BPE look up sub-slices of a UTF-8 buffer; keeping keys in one flat
@@ -32,17 +38,40 @@ struct ByteStringTable: Sendable {
     /// Inserts `key → value`; an existing key keeps its first value (as a JSON object's last would
     /// not matter: HF vocabularies have unique keys).
     mutating func insert<C: Collection>(_ key: C, value: Int32) where C.Element == UInt8 {
-        let bytes = Array(key)
-        if bytes.withUnsafeBufferPointer({ lookup($0) }) != nil { return }
-        let index = Int32(values.count)
+        if let inserted = key.withContiguousStorageIfAvailable({ insert(bytes: $0, value: value) }) { return inserted }
+        Array(key).withUnsafeBufferPointer { insert(bytes: $0, value: value) }
+    }
+
+    /// One probe sequence finds either the key (kept as is) or the empty slot it goes into: a model
+    /// load inserts ~30k vocabulary entries, so no per-key array and no second hash.
+    private mutating func insert(bytes: UnsafeBufferPointer<UInt8>, value: Int32) {
+        if (values.count + 1) * 2 > slots.count { rehash() }
+        var slot = Self.hash(bytes) & mask
+        while true {
+            let index = Int(slots[slot])
+            if index < 0 { break }
+            if Int(keyLength[index]) == bytes.count {
+                let start = Int(keyStart[index])
+                let equal = arena.withUnsafeBufferPointer { a in
+                    bytes.isEmpty || memcmp(a.baseAddress! + start, bytes.baseAddress!, bytes.count) == 0
+                }
+                if equal { return }
+            }
+            slot = (slot + 1) & mask
+        }
+        slots[slot] = Int32(values.count)
         keyStart.append(Int32(arena.count))
         keyLength.append(Int32(bytes.count))
         arena.append(contentsOf: bytes)
         values.append(value)
-        if values.count * 2 > slots.count { rehash() }
-        var slot = bytes.withUnsafeBufferPointer { Self.hash($0) } & mask
-        while slots[slot] >= 0 { slot = (slot + 1) & mask }
-        slots[slot] = index
+    }
+
+    /// Room for `keys` more keys of `bytes` bytes in all, so that loading a vocabulary grows nothing.
+    mutating func reserve(keys: Int, bytes: Int) {
+        arena.reserveCapacity(arena.count + bytes)
+        keyStart.reserveCapacity(values.count + keys)
+        keyLength.reserveCapacity(values.count + keys)
+        values.reserveCapacity(values.count + keys)
     }
 
     private mutating func rehash() {

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// WordPiece (BERT): greedy longest-match-first over each word, `##`-prefixed continuations.
 struct WordPieceModel: Sendable {
     /// Vocabulary entries that do not start with the continuation prefix.
@@ -12,12 +18,15 @@ struct WordPieceModel: Sendable {
         var starts = ByteStringTable(capacity: vocab.count)
         var continuations = ByteStringTable(capacity: vocab.count / 4)
         let prefix = Array(continuingSubwordPrefix.utf8)
+        starts.reserve(keys: vocab.count, bytes: vocab.reduce(0) { $0 + $1.0.utf8.count })
         var unknown: Int32?
         for (token, id) in vocab {
-            let bytes = Array(token.utf8)
-            starts.insert(bytes, value: id)
-            if !prefix.isEmpty, bytes.count > prefix.count, bytes.starts(with: prefix) {
-                continuations.insert(bytes[prefix.count...], value: id)
+            var token = token
+            token.withUTF8 { bytes in
+                starts.insert(bytes, value: id)
+                if !prefix.isEmpty, bytes.count > prefix.count, prefix.withUnsafeBufferPointer({ memcmp(bytes.baseAddress!, $0.baseAddress!, prefix.count) == 0 }) {
+                    continuations.insert(UnsafeBufferPointer(rebasing: bytes[prefix.count...]), value: id)
+                }
             }
             if token == unknownToken { unknown = id }
         }
