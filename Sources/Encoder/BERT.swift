@@ -22,11 +22,17 @@ public final class BERT: TransformerBackbone {
     let embeddingNorm: (weight: any DeviceMatrix, bias: any DeviceMatrix)
     let layers: [Layer]
 
-    public init(config: TransformerConfig, weights: SafeTensorsFile, backend: any Backend) throws {
+    /// Loads the backbone's weights; the fused Q/K/V projections come from the standard
+    /// `FusedWeightCache` when it holds them for this model file (and are put there when not).
+    public convenience init(config: TransformerConfig, weights: SafeTensorsFile, backend: any Backend) throws {
+        try self.init(config: config, weights: weights, backend: backend, weightCache: FusedWeightCache.standard())
+    }
+
+    init(config: TransformerConfig, weights: SafeTensorsFile, backend: any Backend, weightCache: FusedWeightCache?) throws {
         self.config = config
         self.backend = backend
         let h = config.hiddenSize, i = config.intermediateSize
-        let w = try WeightLoader(file: weights, backend: backend, anchor: "embeddings.word_embeddings.weight")
+        let w = try WeightLoader(file: weights, backend: backend, anchor: "embeddings.word_embeddings.weight", cache: weightCache)
         func norm(_ name: String) throws -> (weight: any DeviceMatrix, bias: any DeviceMatrix) {
             (try w.load(name + ".weight", [h]), try w.load(name + ".bias", [h]))
         }

@@ -7,11 +7,14 @@ struct WeightLoader {
     let file: SafeTensorsFile
     let backend: any Backend
     let prefix: String
+    /// Where matrices built at load time (`concatenated`) are kept for the next process; nil: none.
+    let cache: FusedWeightCache?
 
     /// `anchor` is a tensor every checkpoint of the architecture has (e.g. the token embeddings).
-    init(file: SafeTensorsFile, backend: any Backend, anchor: String) throws {
+    init(file: SafeTensorsFile, backend: any Backend, anchor: String, cache: FusedWeightCache? = nil) throws {
         self.file = file
         self.backend = backend
+        self.cache = cache
         guard let name = file.names.first(where: { $0 == anchor || $0.hasSuffix("." + anchor) }) else {
             throw EncoderError.invalidFile(file.url, reason: "no tensor named \(anchor): these weights do not belong to config.json's architecture")
         }
@@ -35,7 +38,8 @@ struct WeightLoader {
     /// Tensors laid end to end in one matrix: BERT's Q, K and V weights (`[h, h]` each) fused into one
     /// `3h × h` projection, or their biases (`[h]` each) into one `1 × 3h` row (`asRow`). `addRow`, when
     /// given, is added to every row (a bias row folded into a table). On the CPU the values are copied once,
-    /// from the mapped file straight into the backend's matrix; other backends get an uploaded copy.
+    /// from the mapped file straight into the backend's matrix, and (without `addRow`) kept in `cache`:
+    /// a later load maps that file instead of copying. Other backends get an uploaded copy.
     func concatenated(_ parts: [(name: String, shape: [Int])], cols: Int, asRow: Bool = false, addRow: [Float]? = nil) throws -> any DeviceMatrix {
         let total = parts.reduce(0) { $0 + $1.shape.reduce(1, *) }
         guard total % cols == 0, addRow.map({ $0.count == cols }) ?? true else {
@@ -59,10 +63,17 @@ struct WeightLoader {
             }
         }
         let rows = asRow ? 1 : total / cols, width = asRow ? total : cols
-        if backend is CPUBackend {
-            let matrix = CPUMatrix(rows: rows, cols: width)
-            try fill(matrix.pointer)
-            return matrix
+        if let borrowing = backend as? any HostBorrowingBackend {
+            let key = addRow == nil ? cache.flatMap { _ in FusedWeightCache.Key(model: file.url, names: parts.map { prefix + $0.name }, count: total) } : nil
+            if let key, let mapped = cache?.load(key) {
+                return try borrowing.uploadBorrowing(mapped.values, rows: rows, cols: width, owner: mapped)
+            }
+            if backend is CPUBackend {
+                let matrix = CPUMatrix(rows: rows, cols: width)
+                try fill(matrix.pointer)
+                if let key { cache?.store(UnsafeBufferPointer(start: matrix.pointer, count: total), for: key) }
+                return matrix
+            }
         }
         let values = try [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
             try fill(buffer.baseAddress!)
