@@ -23,4 +23,21 @@ public enum KeywordQuery {
         guard !kept.isEmpty else { return nil }
         return kept.map { "\"\($0)\"" }.joined(separator: " OR ")
     }
+
+    /// Distinct keyword tokens that any text containing `literal` verbatim must also yield: the tokens of
+    /// the identifiers lying wholly inside it, between its first and last non-identifier byte. Identifier
+    /// scanning is memoryless once it meets a byte outside `[A-Za-z0-9_]`, so from the literal's first
+    /// such byte on, a text holding the literal is split into the same identifiers until the literal's last
+    /// such byte, whatever surrounds it; the first and last runs may be parts of longer identifiers there
+    /// (`retry` in `doRetry`) and are left out. Empty when the literal has no whole identifier.
+    public static func wholeIdentifierTokens(of literal: String) -> [String] {
+        let bytes = Array(literal.utf8)
+        func isIdentifierByte(_ b: UInt8) -> Bool { (b | 0x20) &- 0x61 < 26 || b &- 0x30 < 10 || b == 0x5F }
+        guard let first = bytes.firstIndex(where: { !isIdentifierByte($0) }),
+              let last = bytes.lastIndex(where: { !isIdentifierByte($0) }), first < last else { return [] }
+        // Non-identifier bytes (including every byte of a multi-byte character) only separate: decoding a
+        // slice that cuts one repairs it into other separators, which changes no identifier.
+        var seen = Set<String>()
+        return IdentifierTokenizer.tokenize(String(decoding: bytes[first...last], as: UTF8.self)).filter { seen.insert($0).inserted }
+    }
 }

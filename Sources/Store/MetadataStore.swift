@@ -370,11 +370,32 @@ public final class MetadataStore: @unchecked Sendable {
 
     /// Documents whose code contains `literal` byte for byte (case-sensitive). The same set as
     /// `docIDs(whereCodeMatches:)` with the literal's escaped pattern — UTF-8 is self-synchronising, so a
-    /// byte match is a match of whole characters — found with a byte search of each row, without a
-    /// `String` or an ICU matcher per row: a search scans every unit's code for its query (§2.2 step 9).
+    /// byte match is a match of whole characters — found with a byte search of each row's code, without a
+    /// `String` or an ICU matcher per row (a search looks for its query verbatim, §2.2 step 9).
+    ///
+    /// Rows are first narrowed with the keyword index when the literal holds identifiers that any code
+    /// containing it must hold whole (`KeywordQuery.wholeIdentifierTokens`): the index has every token of
+    /// every unit's code, so only the units with all of them can contain the literal. Those few are then
+    /// checked byte for byte; other literals (one word, or when most units qualify) scan every row.
     public func docIDs(whereCodeContains literal: String) throws -> Set<Int64> {
         let needle = Array(literal.utf8)
+        let required = KeywordQuery.wholeIdentifierTokens(of: literal)
         return try read {
+            if !required.isEmpty {
+                let match = required.map { "\"\($0)\"" }.joined(separator: " AND ")
+                let candidates = try ids("SELECT rowid FROM keyword_index WHERE keyword_index MATCH ?", match)
+                let units = Int(try connection.scalarInt("SELECT count(*) FROM units") ?? 0)
+                if candidates.count * 2 <= units {
+                    let statement = try connection.statement("SELECT code FROM unit_content WHERE doc_id = ?")
+                    var found = Set<Int64>()
+                    for docID in candidates {
+                        statement.bind(1, docID)
+                        defer { statement.reset() }
+                        if try statement.step(), statement.withBytes(0, { RegexPrefilter.contains(needle, in: $0) }) { found.insert(docID) }
+                    }
+                    return found
+                }
+            }
             let statement = try connection.statement("SELECT doc_id, code FROM unit_content")
             defer { statement.reset() }
             var found = Set<Int64>()

@@ -54,3 +54,55 @@ import Testing
         #expect(locations == records.map { UnitLocation(docID: $0.docID, file: $0.file, name: $0.name, unitType: $0.unitType, line: $0.line, endLine: $0.endLine) })
     }
 }
+
+/// The keyword-index narrowing of the literal scan never loses a unit: on a corpus of camelCase,
+/// snake_case, digits, punctuation and non-ASCII, every literal cut from it (and some that are not in
+/// it) finds exactly what a scan of every row finds.
+@Suite struct LiteralNarrowingTests {
+    static let codes: [String] = [
+        "func doRetryWith(backoff: Int) { retry with backoff; }",
+        "// Parse command line arguments with getopt_long(argc, argv)",
+        "let parseCommandLine = args.map { $0.lowercased() } // parse command line",
+        "error handling when a file cannot be read: throw FileError.unreadable(path)",
+        "if (x2abc == HTTPResponse.ok) { sort_results_by(score); }",
+        "naïve café: résumé → sort results by score → done",
+        "compute a hash of the content: xxh3(content)",
+        "compute_a_hash_of_the_content()",
+        "ObjectMapper mapper = new ObjectMapper(); mapper.readValue(json, Foo.class);",
+        "__init__(self, a, b) -> None: pass",
+    ] + (0..<40).map { "filler unit \($0) with words like handling, file, score and results" }
+
+    @Test func narrowedScansFindWhatFullScansFind() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let writer = try MetadataStore(path: dir.database, readOnly: false)
+        try writer.insert(Self.codes.enumerated().map { unit(Int64($0.offset + 1), file: "f\($0.offset).txt", name: "u\($0.offset)", code: $0.element) })
+        let reader = try MetadataStore(path: dir.database, readOnly: true)
+        var literals = ["retry with backoff", "parse command line", "command line arguments with", "a file cannot be",
+                        "sort results by score", "HTTPResponse.ok) {", "x2abc == HTTP", "café: résumé →", "a hash of the",
+                        "readValue(json, Foo", "(self, a, b)", "_a_hash_of_", "not in any unit at all", "with", "by score"]
+        // Every substring between two spaces of every unit, and some cut mid-word.
+        for code in Self.codes.prefix(10) {
+            let words = code.split(separator: " ", omittingEmptySubsequences: false)
+            for start in 0..<max(words.count - 3, 1) { literals.append(words[start..<min(start + 4, words.count)].joined(separator: " ")) }
+            literals.append(String(code.dropFirst(3).prefix(17)))
+        }
+        var narrowed = 0
+        for literal in literals {
+            let expected = Set(Self.codes.enumerated().filter { $0.element.utf8.contains(literal.utf8) }.map { Int64($0.offset + 1) })
+            #expect(try reader.docIDs(whereCodeContains: literal) == expected, "\(literal)")
+            if !KeywordQuery.wholeIdentifierTokens(of: literal).isEmpty { narrowed += 1 }
+        }
+        #expect(narrowed > literals.count / 2, "most of these literals take the narrowed path")
+    }
+
+    @Test func wholeIdentifiersAreTheOnesBetweenTheFirstAndLastSeparator() {
+        #expect(KeywordQuery.wholeIdentifierTokens(of: "retry with backoff") == ["with"])
+        #expect(KeywordQuery.wholeIdentifierTokens(of: "parse command line arguments") == ["command", "line"])
+        #expect(KeywordQuery.wholeIdentifierTokens(of: "a getHTTPResponse b") == ["gethttpresponse", "get", "http", "response", "get_http", "http_response"])
+        #expect(KeywordQuery.wholeIdentifierTokens(of: "ObjectMapper").isEmpty)
+        #expect(KeywordQuery.wholeIdentifierTokens(of: "readValue(").isEmpty)
+        #expect(KeywordQuery.wholeIdentifierTokens(of: "x 12 y").isEmpty)
+        #expect(KeywordQuery.wholeIdentifierTokens(of: "é word é") == ["word"])
+    }
+}
