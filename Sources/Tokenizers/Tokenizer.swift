@@ -18,7 +18,8 @@ public final class Tokenizer: Sendable {
     public convenience init(contentsOf url: URL, cache: TokenizerCache? = TokenizerCache.standard()) throws {
         let data: Data
         do {
-            data = try Data(contentsOf: url)
+            // Mapped, not copied: with a cache hit its bytes are only hashed (the cache key).
+            data = try Data(contentsOf: url, options: .mappedIfSafe)
         } catch {
             throw TokenizerError(source: url.path, detail: "cannot read the file (\(error.localizedDescription))")
         }

@@ -244,6 +244,12 @@ struct ByteReader {
     /// A length-prefixed string; nil unless it is valid UTF-8.
     mutating func string() -> String? {
         guard let b = bytes() else { return nil }
-        return String(validating: b.assumingMemoryBound(to: UInt8.self), as: UTF8.self)
+        let utf8 = b.assumingMemoryBound(to: UInt8.self)
+        // ASCII is valid UTF-8 that nothing can repair, and decoding it is ~4× faster than validating (a
+        // cached vocabulary is 30k mostly ASCII tokens): the same string, found sooner.
+        var high: UInt8 = 0
+        for byte in utf8 { high |= byte }
+        if high < 0x80 { return String(decoding: utf8, as: UTF8.self) }
+        return String(validating: utf8, as: UTF8.self)
     }
 }
