@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""Interleaved A/B of one-shot colgrep searches (docs/PERFORMANCE.md, "CLI end to end (issue #6)").
+
+Usage: scripts/bench/cli_ab.py --project DIR [--runs N] NAME=BINARY [NAME=BINARY ...]
+  Runs each question (default: the five of cli_table.sh) with every binary in turn, with and without
+  --no-update, N times (default 5), plus ripgrep for the same question's words, and prints the p50 wall
+  time (perf_counter) and p50 CPU time (user+sys from wait4, microsecond resolution) per binary and mode.
+  The binaries alternate run by run, so a busy machine slows them alike. The environment is passed through:
+  set COLGREP_DATA_DIR, COLGREP_FALLBACK_MODEL, XDG_CACHE_HOME as for the index being searched
+  (cli_table.sh's values, e.g. COLGREP_DATA_DIR=$OUT/data-NAME, XDG_CACHE_HOME=$OUT/xdg-cache).
+Example:
+  COLGREP_DATA_DIR=/tmp/colgrep-cli-bench/data-large XDG_CACHE_HOME=/tmp/colgrep-cli-bench/xdg-cache \\
+    scripts/bench/cli_ab.py --project /tmp/colgrep-cli-bench/large before=/tmp/colgrep-old after=.build/release/colgrep
+"""
+import argparse, os, shutil, statistics, subprocess, sys, time
+
+QUERIES = ["error handling when a file cannot be read", "parse command line arguments", "retry with backoff",
+           "compute a hash of the content", "sort results by score"]
+RG_PATTERNS = ["error|cannot read", "parse.*arg", "retry|backoff", "hash", "sort.*score"]
+
+
+def run(argv):
+    begin = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(process.pid, 0)
+    return (time.perf_counter() - begin) * 1000, (usage.ru_utime + usage.ru_stime) * 1000
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--project", required=True, help="indexed project folder the searches run in")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("binaries", nargs="+", help="NAME=BINARY")
+    args = parser.parse_args()
+    binaries = [spec.split("=", 1) for spec in args.binaries]
+    if any(len(b) != 2 for b in binaries):
+        sys.exit("give binaries as NAME=BINARY")
+    os.chdir(args.project)
+    for _, binary in binaries:  # warm the page cache (and any caches the binary writes)
+        run([binary, "-k", "10", QUERIES[0]])
+    rg = shutil.which("rg")
+    times = {}
+    for _ in range(args.runs):
+        for question, pattern in zip(QUERIES, RG_PATTERNS):
+            for name, binary in binaries:
+                times.setdefault((name, "query"), []).append(run([binary, "-k", "10", question]))
+                times.setdefault((name, "--no-update"), []).append(run([binary, "--no-update", "-k", "10", question]))
+            if rg:
+                times.setdefault(("ripgrep", "rg -i"), []).append(run([rg, "-i", "-n", "-e", pattern, "."]))
+    for (name, mode), values in times.items():
+        wall = statistics.median(v[0] for v in values)
+        cpu = statistics.median(v[1] for v in values)
+        print(f"{name:12s} {mode:12s} wall p50 {wall:7.1f} ms   cpu p50 {cpu:7.1f} ms   (n={len(values)})")
+    print("load average %.1f %.1f %.1f" % os.getloadavg())
+
+
+if __name__ == "__main__":
+    main()
