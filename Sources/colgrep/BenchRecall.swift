@@ -17,7 +17,7 @@ struct BenchRecall: ParsableCommand {
     @Option(help: "Units to index (at most those in the file).") var units = 20_000
     @Option(help: "Token pooling factor applied to the unit vectors (1: none).") var poolFactor = 2
     @Option(help: "BLAS threads.") var threads = 2
-    @Option(help: "Residual bits of the index.") var nbits = 4
+    @Option(help: "Residual bits of the index (1, 2, 4, 8).") var nbits = 4
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Keep the index in this directory and reuse it in later runs with the same units and bits (the 384-d build takes minutes).")
     var indexDirectory: String?
