@@ -485,6 +485,7 @@ void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *co
 void ck_residual_maxsim_batch(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
                               const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out,
                               uint8_t *u) {
+    if (Q->nbits == 8) { ck_residual8_maxsim_batch((const ck_residual8_query *)Q, docs, count, codes, doc_of_token, packed_of_token, best, out); return; }
 #if CKM_X86
     if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
         residual_maxsim_batch_avx2(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);

@@ -18,7 +18,7 @@ public struct IndexOptions: Sendable {
     /// embeddings and the state records that, so a later normal update rebuilds with embeddings.
     /// Ignored for an index that already has embeddings (it is updated normally, vectors included).
     public var keywordOnly = false
-    /// Residual bits of a newly created vector index (4, or 1 with `settings --binary`).
+    /// Residual bits of a newly created vector index (4; 1 with `settings --binary`, 2 or 8 with `settings --nbits`).
     public var residualBits = 4
 
     public init(model: String, poolFactor: Int) {

@@ -2,8 +2,12 @@ import Foundation
 
 /// Settings fixed when an index is created (stored in its manifest).
 public struct PlaidConfig: Codable, Sendable, Equatable {
-    /// Bits per residual dimension: 1 (sign bits, `settings --binary`), 2 or 4 (the default).
+    /// Bits per residual dimension: 1 (sign bits, `settings --binary`), 2, 4 (the default) or 8
+    /// (`settings --nbits 8`: twice the residual bytes of 4-bit, for models whose token scores crowd
+    /// together, such as 384-d MiniLM).
     public var nbits: Int
+    /// The residual widths an index can be written and read with.
+    public static let supportedBits = [1, 2, 4, 8]
     /// Lloyd iterations of k-means (the reference uses 4).
     public var kmeansIterations: Int
     /// Training points per centroid in the k-means sample (the reference allows up to 256; fewer keep

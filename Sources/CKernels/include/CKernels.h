@@ -119,4 +119,41 @@ void ck_residual_maxsim_batch(const ck_residual_query *query, long docs, long co
 void ck_residual_maxsim_batch_scalar(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
                                      const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
                                      float *out, uint8_t *u);
+
+// MARK: 8-bit residuals (PLAID, residual8.c)
+
+/// Residual codes of `count` contiguous vectors with 8-bit residuals: one byte per dimension, the number
+/// of the 255 sorted `cutoffs` strictly below x − centroids[codes[t]] (as ck_residual_encode buckets;
+/// binary search instead of 255 compares). out: count · dim bytes.
+void ck_residual8_encode(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                         const float *cutoffs, uint8_t *out);
+void ck_residual8_encode_scalar(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                                const float *cutoffs, uint8_t *out);
+
+/// A query prepared for MaxSim against 8-bit residuals. `base` is an ordinary ck_residual_query with
+/// nbits = 8 (its q, lut and dim_padded are not read), so a pointer to this struct passes through code
+/// that hands a ck_residual_query to ck_residual_maxsim_batch, which sends nbits 8 here. A document token
+/// is normalize(c + r) with r_d = a + b · levels[byte_d]; the query token is s_q · q16 (int16), and
+/// base.scale[q] = b · s_q, base.offset[q] = a · Σ_d q_d. The residual part of a score is the exact int32
+/// Σ_d q16_d · level_d, so callers must keep max|q16| · max|level| · dim and max|level|² · dim below 2^31.
+typedef struct {
+    ck_residual_query base;   ///< nbits 8; dim, nq, nq_padded, scale, offset, a, b, centroids, ctable as there
+    const int16_t *q16;       ///< nq_padded × q_stride int16 query (padding rows zero)
+    long q_stride;            ///< row stride of q16, ≥ dim
+    const int16_t *levels;    ///< 256 levels, one per bucket
+} ck_residual8_query;
+
+/// Σ_q max_t score(t, q) over one document's `tokens` tokens (codes, and packed residuals of dim bytes
+/// each). Work space: best[nq_padded].
+float ck_residual8_maxsim(const ck_residual8_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
+                          float *best);
+float ck_residual8_maxsim_scalar(const ck_residual8_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
+                                 float *best);
+/// ck_residual8_maxsim of `docs` documents at once, their `count` tokens in any order (as
+/// ck_residual_maxsim_batch takes them). best: docs × nq_padded work space; out[doc] each document's score.
+void ck_residual8_maxsim_batch(const ck_residual8_query *query, long docs, long count, const uint16_t *codes,
+                               const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out);
+void ck_residual8_maxsim_batch_scalar(const ck_residual8_query *query, long docs, long count, const uint16_t *codes,
+                                      const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
+                                      float *out);
 #endif
