@@ -61,8 +61,12 @@ public struct IndexState: Codable, Sendable, Equatable {
         unitCount = 0
     }
 
+    /// The saved state, or nil when there is none. Files as `save` writes them are read directly
+    /// (`IndexStateReader`); anything else goes through `JSONDecoder`, with its errors.
     public static func load(_ layout: IndexLayout) throws -> IndexState? {
-        try AtomicFile.readJSON(IndexState.self, from: layout.stateFile)
+        guard let data = FileManager.default.contents(atPath: layout.stateFile.path) else { return nil }
+        if let state = data.withUnsafeBytes({ IndexStateReader.decode($0) }) { return state }
+        return try AtomicFile.readJSON(IndexState.self, from: layout.stateFile)
     }
 
     public func save(_ layout: IndexLayout) throws {
