@@ -1,10 +1,11 @@
 import CKernels
 import Dispatch
+import Foundation
 import Tensor
 
 /// Asymmetric residual MaxSim (the exact stage of search): the query is quantised to int8 per token,
 /// documents stay packed (1, 2 or 4 bits per dimension) and are scored by a fused SIMD kernel
-/// (`ck_residual_maxsim`) without decompressing to floats.
+/// (`ck_residual_maxsim_docs`) without decompressing to floats.
 ///
 /// A document token is `normalize(c + r)`, `r_d = a + b·u_d` with `u_d` a small integer level of its
 /// bucket: exact for 1-bit codes (`u ∈ {0, 1}`, `a = w₀`, `b = w₁ − w₀`), and for 2- and 4-bit codes the
@@ -108,5 +109,59 @@ struct QuantizedCentroidTable {
             }
             count = k * width
         }
+    }
+}
+
+/// The codec's centroids in the form the exact stage reads (`ck_exact_centroids`): int16 rows, their
+/// scales and float sums. Built from the centroids once per codec, not per query (K × dim values).
+final class ExactCentroids: @unchecked Sendable {
+    let dimPadded: Int
+    let rows: [Int16]
+    let scales: [Float]
+    let sums: [Float]
+
+    init(codec: ResidualCodec) {
+        let k = codec.centroidCount, dim = codec.dim, dimPadded = (dim + 31) / 32 * 32
+        self.dimPadded = dimPadded
+        var rows = [Int16](repeating: 0, count: k * dimPadded)
+        var scales = [Float](repeating: 0, count: k)
+        var sums = [Float](repeating: 0, count: k)
+        codec.centroids.withUnsafeBufferPointer { c in
+            ck_exact_centroids_build(c.baseAddress!, k, dim, dimPadded, &rows, &scales, &sums)
+        }
+        self.rows = rows
+        self.scales = scales
+        self.sums = sums
+    }
+
+    /// Calls `body` with the kernel's view of these tables.
+    func withKernelCentroids<R>(_ body: (UnsafePointer<ck_exact_centroids>) -> R) -> R {
+        rows.withUnsafeBufferPointer { r in
+            scales.withUnsafeBufferPointer { s in
+                sums.withUnsafeBufferPointer { m in
+                    var tables = ck_exact_centroids(c16: r.baseAddress, scale: s.baseAddress, sum: m.baseAddress)
+                    return withUnsafePointer(to: &tables) { body($0) }
+                }
+            }
+        }
+    }
+}
+
+/// An index's `ExactCentroids`, built on first use and rebuilt when the codec changes (a retrained
+/// codec is a new codec file). Thread-safe.
+final class ExactCentroidCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var key: String?
+    private var tables: ExactCentroids?
+
+    /// The tables of `codec`, whose file is named `codecName`.
+    func tables(for codec: ResidualCodec, codecName: String) -> ExactCentroids {
+        lock.lock()
+        defer { lock.unlock() }
+        if let tables, key == codecName { return tables }
+        let built = ExactCentroids(codec: codec)
+        tables = built
+        key = codecName
+        return built
     }
 }

@@ -97,26 +97,38 @@ typedef struct {
     const float *offset;  ///< per query token: a · Σ_d q_d (0 in padding rows)
     const uint8_t *lut;   ///< 2^nbits levels (16 bytes readable)
     float a, b;
-    const float *centroids;  ///< K × dim
+    const float *centroids;  ///< K × dim (not read by ck_residual_maxsim_sorted, which uses ck_exact_centroids)
     const float *ctable;     ///< K × nq_padded: q · c
 } ck_residual_query;
 
-/// Σ_q max_t score(t, q) over one document's `tokens` tokens (codes and packed residuals, dim·nbits/8
-/// bytes each). Work space: best[nq_padded], u[dim_padded].
-float ck_residual_maxsim(const ck_residual_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
-                         float *best, uint8_t *u);
-float ck_residual_maxsim_scalar(const ck_residual_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
-                                float *best, uint8_t *u);
+/// Largest |value| of an int16 centroid row of ck_exact_centroids (15 bits: sums of dim_padded products
+/// with levels ≤ 63 stay in int32 for dim ≤ 2,048).
+#define CK_EXACT_CENTROID_RANGE 16383
 
-/// ck_residual_maxsim for `docs` documents at once, their `count` tokens in any order (callers sort them
-/// by centroid, so centroid and table rows are read in memory order): token i has centroid codes[i],
-/// belongs to document doc_of_token[i] and has its packed residual at packed_of_token[i].
-/// best: docs × nq_padded work space; out[doc] receives each document's score (the same value
-/// ck_residual_maxsim gives it). u: dim_padded bytes.
-void ck_residual_maxsim_batch(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
-                              const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out,
-                              uint8_t *u);
-void ck_residual_maxsim_batch_scalar(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
-                                     const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
-                                     float *out, uint8_t *u);
+/// Centroids prepared once per codec for the exact stage: each row scaled to int16 (zero-padded to
+/// dim_padded), its scale, and its float sum Σ_d c_d. The norm of a document token ‖c + r‖ needs
+/// Σ_d c_d·u_d; from int16 rows it is an integer multiply-add (relative error ~1e-4 of that small
+/// term, against float rows: 4× less memory per token and no float conversions).
+typedef struct {
+    const int16_t *c16;  ///< K × dim_padded
+    const float *scale;  ///< K: c ≈ scale · c16
+    const float *sum;    ///< K: Σ_d c_d (8 lanes d mod 8, summed in a fixed order)
+} ck_exact_centroids;
+
+/// Fills c16 (k × dim_padded), scale (k) and sum (k) from k × dim float centroids (dim ≤ 2,048).
+void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
+                              float *sum);
+
+/// The exact score Σ_q max_t score(t, q) of `docs` documents into out[doc], from their `count` tokens
+/// in any order (callers sort them by centroid, so the centroid and table rows are read in memory
+/// order): token i has centroid codes[i], belongs to document doc_of_token[i] and has its packed
+/// residual (dim·nbits/8 bytes) at packed_of_token[i]. Per token, 1/‖c + r‖ comes from the integer
+/// sums Σu, Σu², Σ c16·u (see ck_exact_centroids); Q->centroids is not read. best: docs × nq_padded
+/// work space. The SIMD body gives the scalar body's bits.
+void ck_residual_maxsim_sorted(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs, long count,
+                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *const *packed_of_token,
+                               float *best, float *out);
+void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs,
+                                      long count, const uint16_t *codes, const uint32_t *doc_of_token,
+                                      const uint8_t *const *packed_of_token, float *best, float *out);
 #endif
