@@ -378,11 +378,11 @@ AVX2 static inline __m256 inverse_norm8(const ck_residual_query *Q, __m256 sum_c
 /// passes of up to PASS_TOKENS: pass A decodes their levels (kept for pass B) and computes their norms
 /// 8 at a time (integer sums, then the float formula in SIMD), pass B runs the int8 × level dot
 /// products against all query tokens and folds the scores into the token's document's row of best.
-/// The residuals and best rows, read at random, are fetched TOKENS_AHEAD tokens ahead; the centroid
-/// and table rows come in memory order.
+/// Residuals, centroid rows and table rows are all read in memory order; the best rows, read at random
+/// (but few: docs × nq_padded floats), are fetched TOKENS_AHEAD tokens ahead.
 AVX2 static void residual_maxsim_sorted_avx2(const ck_residual_query *Q, const ck_exact_centroids *C, const int8_t *qg,
                                              long docs, long count, const uint16_t *codes, const uint32_t *doc_of_token,
-                                             const uint8_t *const *packed_of_token, float *best_all, float *out, uint8_t *levels) {
+                                             const uint8_t *packed, float *best_all, float *out, uint8_t *levels) {
     long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded, chunks = dp / 32, bytes = dim * Q->nbits / 8;
     long nqb = nqp / 8, groups = (dim + 3) / 4;
     const __m256i ones16 = _mm256_set1_epi16(1);
@@ -400,12 +400,9 @@ AVX2 static void residual_maxsim_sorted_avx2(const ck_residual_query *Q, const c
                 sum_c[l] = scale_c[l] = 0;
                 if (b8 + l >= m) continue;
                 long t = t0 + b8 + l, ahead = t + TOKENS_AHEAD;
-                if (ahead < count) {
-                    prefetch_lines(packed_of_token[ahead], bytes);
-                    _mm_prefetch((const char *)(best_all + (long)doc_of_token[ahead] * nqp), _MM_HINT_T0);
-                }
+                if (ahead < count) prefetch_lines(best_all + (long)doc_of_token[ahead] * nqp, nqp * (long)sizeof(float));
                 long code = codes[t];
-                const uint8_t *token = packed_of_token[t];
+                const uint8_t *token = packed + t * bytes;
                 uint8_t *u = levels + (b8 + l) * dp;
                 const int16_t *c = C->c16 + code * dp;
                 if (!fast4) decode_avx2(Q, token, u);
@@ -485,9 +482,9 @@ void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *co
 
 
 void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
-                                      const uint16_t *codes, const uint32_t *doc_of_token,
-                                      const uint8_t *const *packed_of_token, float *best_all, float *out) {
-    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
+                                      const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                                      float *best_all, float *out) {
+    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded, bytes = dim * Q->nbits / 8;
     uint8_t *u = malloc((size_t)dp);
     if (!u) {
         for (long i = 0; i < docs; i++) out[i] = NAN;
@@ -497,7 +494,7 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
     for (long t = 0; t < count; t++) {
         long code = codes[t];
         float *best = best_all + (long)doc_of_token[t] * nqp;
-        decode_scalar(Q, packed_of_token[t], u, dp);
+        decode_scalar(Q, packed + t * bytes, u, dp);
         float inverse = token_inverse_scalar(Q, C, code, u);
         const float *row = Q->ctable + code * nqp;
         for (long q = 0; q < nqp; q++) {
@@ -513,17 +510,48 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
 }
 
 void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
-                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *const *packed_of_token,
-                               float *best, float *out) {
+                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed, float *best,
+                               float *out) {
 #if CKM_X86
     if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
         int8_t *qg = group_query(Q);
         uint8_t *levels = aligned_alloc(32, (size_t)(PASS_TOKENS * Q->dim_padded));
-        if (qg && levels) residual_maxsim_sorted_avx2(Q, C, qg, docs, count, codes, doc_of_token, packed_of_token, best, out, levels);
+        if (qg && levels) residual_maxsim_sorted_avx2(Q, C, qg, docs, count, codes, doc_of_token, packed, best, out, levels);
         free(qg);
         free(levels);
         if (qg && levels) return;
     }
 #endif
-    ck_residual_maxsim_sorted_scalar(Q, C, docs, count, codes, doc_of_token, packed_of_token, best, out);
+    ck_residual_maxsim_sorted_scalar(Q, C, docs, count, codes, doc_of_token, packed, best, out);
+}
+
+void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
+                           const long *counts, long bytes, long *starts, uint16_t *codes, uint32_t *doc_of_token,
+                           uint8_t *packed) {
+    for (long c = 0; c <= k; c++) starts[c] = 0;
+    for (long i = 0; i < docs; i++)
+        for (long t = 0; t < counts[i]; t++) starts[codes_of_doc[i][t] + 1]++;
+    for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
+    for (long i = 0; i < docs; i++) {
+        // The next document's residuals are one contiguous block: start fetching it now.
+        if (i + 1 < docs) {
+            const char *next = (const char *)packed_of_doc[i + 1];
+            long size = counts[i + 1] * bytes;
+            for (long o = 0; o < size && o < 4096; o += 64) __builtin_prefetch(next + o);
+        }
+        const uint16_t *doc_codes = codes_of_doc[i];
+        const uint8_t *doc_packed = packed_of_doc[i];
+        for (long t = 0; t < counts[i]; t++) {
+            long code = doc_codes[t];
+            long slot = starts[code]++;
+            codes[slot] = (uint16_t)code;
+            doc_of_token[slot] = (uint32_t)i;
+            uint8_t *to = packed + slot * bytes;
+            const uint8_t *from = doc_packed + t * bytes;
+            // Residuals are a few dozen bytes: inline word copies, not a library call per token.
+            long o = 0;
+            for (; o + 8 <= bytes; o += 8) memcpy(to + o, from + o, 8);
+            for (; o < bytes; o++) to[o] = from[o];
+        }
+    }
 }

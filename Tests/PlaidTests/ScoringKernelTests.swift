@@ -54,27 +54,46 @@ import Testing
         /// `tokens`), their tokens handed to `kernel` (ck_residual_maxsim_sorted or its scalar body) in
         /// centroid order, as search does.
         func scores(lengths: [Int], _ kernel: (UnsafePointer<ck_residual_query>, UnsafePointer<ck_exact_centroids>, Int, Int,
-                                               UnsafePointer<UInt16>, UnsafePointer<UInt32>, UnsafePointer<UnsafePointer<UInt8>?>,
+                                               UnsafePointer<UInt16>, UnsafePointer<UInt32>, UnsafePointer<UInt8>,
                                                UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
             let bytes = dim * nbits / 8
             let tables = exactTables()
+            let total = lengths.reduce(0, +)
+            // Centroid order by ck_gather_by_centroid, checked against a plain stable sort.
+            var starts = [Int](repeating: 0, count: k + 1)
+            var sortedCodes = [UInt16](repeating: 0, count: total), sortedOwners = [UInt32](repeating: 0, count: total)
+            var sortedResiduals = [UInt8](repeating: 0, count: total * bytes)
+            codes.withUnsafeBufferPointer { codes in
+                packed.withUnsafeBufferPointer { packed in
+                    var codeLists: [UnsafePointer<UInt16>?] = [], residualLists: [UnsafePointer<UInt8>?] = []
+                    var start = 0
+                    for length in lengths {
+                        codeLists.append(codes.baseAddress! + start)
+                        residualLists.append(packed.baseAddress! + start * bytes)
+                        start += length
+                    }
+                    ck_gather_by_centroid(k, lengths.count, codeLists, residualLists, lengths, bytes, &starts, &sortedCodes,
+                                          &sortedOwners, &sortedResiduals)
+                }
+            }
             var owners: [UInt32] = []
             for (doc, length) in lengths.enumerated() { owners += [UInt32](repeating: UInt32(doc), count: length) }
-            let order = (0..<owners.count).sorted { (codes[$0], $0) < (codes[$1], $1) }
-            let sortedCodes = order.map { codes[$0] }, sortedOwners = order.map { owners[$0] }
+            let order = (0..<total).sorted { (codes[$0], $0) < (codes[$1], $1) }
+            #expect(sortedCodes == order.map { codes[$0] })
+            #expect(sortedOwners == order.map { owners[$0] })
+            #expect(sortedResiduals == order.flatMap { packed[($0 * bytes)..<(($0 + 1) * bytes)] })
             var out = [Float](repeating: 0, count: lengths.count)
             var best = [Float](repeating: 0, count: lengths.count * nqPadded)
             q.withUnsafeBufferPointer { q in scale.withUnsafeBufferPointer { s in offset.withUnsafeBufferPointer { o in
                 lut.withUnsafeBufferPointer { l in centroids.withUnsafeBufferPointer { c in ctable.withUnsafeBufferPointer { t in
-                    packed.withUnsafeBufferPointer { packed in
+                    sortedResiduals.withUnsafeBufferPointer { packed in
                         tables.rows.withUnsafeBufferPointer { r in tables.scales.withUnsafeBufferPointer { cs in
                             tables.sums.withUnsafeBufferPointer { sums in
                                 var query = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: nq, nq_padded: nqPadded, nbits: nbits,
                                                               q: q.baseAddress, scale: s.baseAddress, offset: o.baseAddress,
                                                               lut: l.baseAddress, a: a, b: b, centroids: c.baseAddress, ctable: t.baseAddress)
                                 var centroidTables = ck_exact_centroids(c16: r.baseAddress, scale: cs.baseAddress, sum: sums.baseAddress)
-                                let pointers: [UnsafePointer<UInt8>?] = order.map { packed.baseAddress! + $0 * bytes }
-                                kernel(&query, &centroidTables, lengths.count, order.count, sortedCodes, sortedOwners, pointers, &best, &out)
+                                kernel(&query, &centroidTables, lengths.count, total, sortedCodes, sortedOwners, packed.baseAddress!, &best, &out)
                             }
                         } }
                     }

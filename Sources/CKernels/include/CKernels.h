@@ -120,15 +120,24 @@ void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim
                               float *sum);
 
 /// The exact score Σ_q max_t score(t, q) of `docs` documents into out[doc], from their `count` tokens
-/// in any order (callers sort them by centroid, so the centroid and table rows are read in memory
-/// order): token i has centroid codes[i], belongs to document doc_of_token[i] and has its packed
-/// residual (dim·nbits/8 bytes) at packed_of_token[i]. Per token, 1/‖c + r‖ comes from the integer
+/// in any order (callers sort them by centroid with ck_gather_by_centroid, so centroid rows, table
+/// rows and residuals are read in memory order): token i has centroid codes[i], belongs to document
+/// doc_of_token[i] and has its packed residual (dim·nbits/8 bytes) at packed + i · dim·nbits/8. Per token, 1/‖c + r‖ comes from the integer
 /// sums Σu, Σu², Σ c16·u (see ck_exact_centroids); Q->centroids is not read. best: docs × nq_padded
 /// work space. The SIMD body gives the scalar body's bits.
 void ck_residual_maxsim_sorted(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs, long count,
-                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *const *packed_of_token,
-                               float *best, float *out);
+                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed, float *best,
+                               float *out);
 void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs,
-                                      long count, const uint16_t *codes, const uint32_t *doc_of_token,
-                                      const uint8_t *const *packed_of_token, float *best, float *out);
+                                      long count, const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                                      float *best, float *out);
+/// The tokens of `docs` documents (document i: counts[i] tokens, centroids codes_of_doc[i], packed
+/// residuals of `bytes` each at packed_of_doc[i]) in centroid order, stable within a centroid: their
+/// centroids into codes, their documents into doc_of_token and their residuals, copied, into packed
+/// (Σ counts entries each; packed Σ counts · bytes). starts: k + 1 work entries. Copying puts the
+/// residuals the exact stage reads in order into cache-resident memory; read in place they sit at
+/// random in a file of hundreds of MB and each token would wait for memory.
+void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
+                           const long *counts, long bytes, long *starts, uint16_t *codes, uint32_t *doc_of_token,
+                           uint8_t *packed);
 #endif
