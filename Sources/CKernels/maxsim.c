@@ -466,7 +466,7 @@ uint32_t ck_code_maxsum_u8(const uint16_t *codes, long count, const uint8_t *tab
     return ck_code_maxsum_u8_scalar(codes, count, table, width, used);
 }
 
-#define CODES_AHEAD 4
+#define CODES_AHEAD 8
 
 void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *counts, long docs, const uint8_t *table,
                              long width, long used, float *out) {

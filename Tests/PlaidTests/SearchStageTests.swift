@@ -26,6 +26,33 @@ import Testing
         }
     }
 
+    @Test func rowOrderSortsDistinctRows() {
+        var g = SplitMix64(seed: 3)
+        for count in [1, 63, 64, 65, 1000] {
+            let rows = Array(Set((0..<(count / 2 + 1)).map { _ in Int32.random(in: 0..<Int32(count), using: &g) }))
+            #expect(SearchContext.rowOrder(rows, rows: count) == rows.sorted())
+        }
+        #expect(SearchContext.rowOrder([], rows: 10).isEmpty)
+    }
+
+    /// The exact stage's int16 centroid tables are built once per codec file and rebuilt for another.
+    @Test func exactCentroidTablesFollowTheCodec() throws {
+        let corpus = smallCorpus(documents: 120)
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(), backend: nil)
+        let cache = ExactCentroidCache()
+        let first = cache.tables(for: index.codec, codecName: "codec-1")
+        #expect(cache.tables(for: index.codec, codecName: "codec-1") === first)
+        let other = cache.tables(for: index.codec, codecName: "codec-2")
+        #expect(other !== first)
+        #expect(other.rows == first.rows && other.scales == first.scales && other.sums == first.sums)
+        #expect(first.rows.count == index.codec.centroidCount * first.dimPadded)
+        // The index's own cache serves its current codec file.
+        let own = index.exactCentroids.tables(for: index.codec, codecName: index.manifest.codec.name)
+        #expect(own.rows == first.rows)
+    }
+
     @Test func centroidScoresMatchPlainProducts() {
         var generator = SplitMix64(seed: 3)
         for (rows, dim, stride) in [(37, 48, 32), (64, 128, 40), (5, 7, 8)] {
