@@ -533,15 +533,17 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
         for (long t = 0; t < counts[i]; t++) starts[codes_of_doc[i][t] + 1]++;
     for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
     for (long i = 0; i < docs; i++) {
-        // The next document's residuals are one contiguous block: start fetching it now.
-        if (i + 1 < docs) {
-            const char *next = (const char *)packed_of_doc[i + 1];
-            long size = counts[i + 1] * bytes;
-            for (long o = 0; o < size && o < 4096; o += 64) __builtin_prefetch(next + o);
-        }
         const uint16_t *doc_codes = codes_of_doc[i];
         const uint8_t *doc_packed = packed_of_doc[i];
+        // The next document's residuals (one contiguous block at a random place): a token's worth
+        // fetched per token copied here, so the whole block arrives while this one is copied.
+        const char *next = i + 1 < docs ? (const char *)packed_of_doc[i + 1] : NULL;
+        long next_count = i + 1 < docs ? counts[i + 1] : 0;
+        for (long t = counts[i]; t < next_count; t++)
+            for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
         for (long t = 0; t < counts[i]; t++) {
+            if (t < next_count)
+                for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
             long code = doc_codes[t];
             long slot = starts[code]++;
             codes[slot] = (uint16_t)code;
