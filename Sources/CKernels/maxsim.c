@@ -108,20 +108,31 @@ static float sum_best(const ck_residual_query *Q, const float *best) {
     return sum;
 }
 
-void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
-                              float *sum) {
+/// One centroid row of ck_exact_centroids_build: its largest |value|, its lane sums, then the int16 values.
+static float exact_row_scale(const float *row, long dim, float *sum) {
+    float largest = 0, lanes[8] = {0};
+    for (long d = 0; d < dim; d++) {
+        float v = fabsf(row[d]);
+        largest = v > largest ? v : largest;
+        lanes[d & 7] = lanes[d & 7] + row[d];
+    }
+    *sum = reduce8(lanes);
+    return largest;
+}
+
+/// Rounded half away from zero by a truncating conversion (lrintf is a library call per value).
+static inline int16_t exact_round(float v) { return (int16_t)(v + (v >= 0 ? 0.5f : -0.5f)); }
+
+void ck_exact_centroids_build_scalar(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
+                                     float *sum) {
     for (long c = 0; c < k; c++) {
         const float *row = centroids + c * dim;
-        float largest = 0, lanes[8] = {0};
-        for (long d = 0; d < dim; d++) {
-            float v = fabsf(row[d]);
-            largest = v > largest ? v : largest;
-            lanes[d & 7] = lanes[d & 7] + row[d];
-        }
-        sum[c] = reduce8(lanes);
+        float largest = exact_row_scale(row, dim, sum + c);
         scale[c] = largest / (float)CK_EXACT_CENTROID_RANGE;
         float inverse = largest > 0 ? (float)CK_EXACT_CENTROID_RANGE / largest : 0;
-        for (long d = 0; d < dim_padded; d++) c16[c * dim_padded + d] = d < dim ? (int16_t)lrintf(row[d] * inverse) : 0;
+        int16_t *out = c16 + c * dim_padded;
+        for (long d = 0; d < dim; d++) out[d] = exact_round(row[d] * inverse);
+        for (long d = dim; d < dim_padded; d++) out[d] = 0;
     }
 }
 
@@ -444,6 +455,48 @@ AVX2 static void residual_maxsim_sorted_avx2(const ck_residual_query *Q, const c
     }
     for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best_all + doc * nqp);
 }
+
+/// The AVX2 twin of ck_exact_centroids_build_scalar (same lane sums, same products, same rounding).
+AVX2 static void exact_centroids_build_avx2(const float *centroids, long k, long dim, long dim_padded, int16_t *c16,
+                                            float *scale, float *sum) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f);
+    for (long c = 0; c < k; c++) {
+        const float *row = centroids + c * dim;
+        __m256 lanes = _mm256_setzero_ps(), largest8 = _mm256_setzero_ps();
+        long d = 0;
+        for (; d + 8 <= dim; d += 8) {
+            __m256 v = _mm256_loadu_ps(row + d);
+            lanes = _mm256_add_ps(lanes, v);
+            largest8 = _mm256_max_ps(largest8, _mm256_andnot_ps(sign, v));
+        }
+        float l[8], m[8];
+        _mm256_storeu_ps(l, lanes);
+        _mm256_storeu_ps(m, largest8);
+        float largest = 0;
+        for (int i = 0; i < 8; i++) largest = m[i] > largest ? m[i] : largest;
+        for (; d < dim; d++) {
+            float v = fabsf(row[d]);
+            largest = v > largest ? v : largest;
+            l[d & 7] = l[d & 7] + row[d];
+        }
+        sum[c] = reduce8(l);
+        scale[c] = largest / (float)CK_EXACT_CENTROID_RANGE;
+        float inverse = largest > 0 ? (float)CK_EXACT_CENTROID_RANGE / largest : 0;
+        __m256 inv = _mm256_set1_ps(inverse);
+        int16_t *out = c16 + c * dim_padded;
+        d = 0;
+        for (; d + 8 <= dim; d += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + d), inv);
+            // v + (v >= 0 ? 0.5 : -0.5): 0.5 with v's sign (v = -0 gives -0.5, truncated to 0 as the scalar).
+            __m256 r = _mm256_add_ps(v, _mm256_or_ps(half, _mm256_and_ps(sign, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ))));
+            __m256i t = _mm256_cvttps_epi32(r);
+            __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+            _mm_storeu_si128((__m128i *)(out + d), packed);
+        }
+        for (; d < dim; d++) out[d] = exact_round(row[d] * inverse);
+        for (; d < dim_padded; d++) out[d] = 0;
+    }
+}
 #endif
 
 // MARK: - dispatch
@@ -556,4 +609,14 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
             for (; o < bytes; o++) to[o] = from[o];
         }
     }
+}
+
+void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale, float *sum) {
+#if CKM_X86
+    if (ck_has_avx2()) {
+        exact_centroids_build_avx2(centroids, k, dim, dim_padded, c16, scale, sum);
+        return;
+    }
+#endif
+    ck_exact_centroids_build_scalar(centroids, k, dim, dim_padded, c16, scale, sum);
 }

@@ -173,7 +173,7 @@ import Testing
     /// The int16 centroid rows reconstruct the centroids to half a step, stay in range, and the sums
     /// are the float sums.
     @Test func exactCentroidTablesReconstructTheCentroids() {
-        for dim in [48, 40, 128] {
+        for dim in [48, 40, 128, 13] {
             let c = Case(dim: dim, nq: 1, nbits: 4, tokens: 1, seed: UInt64(dim))
             let tables = c.exactTables()
             for centroid in 0..<c.k {
@@ -191,6 +191,13 @@ import Testing
                 }
                 #expect(abs(Double(tables.sums[centroid]) - row.reduce(0.0) { $0 + Double($1) }) < 1e-5)
             }
+            // The SIMD build gives the scalar build's tables.
+            var rows = [Int16](repeating: 0, count: c.k * c.dimPadded)
+            var scales = [Float](repeating: 0, count: c.k), sums = [Float](repeating: 0, count: c.k)
+            ck_exact_centroids_build_scalar(c.centroids, c.k, dim, c.dimPadded, &rows, &scales, &sums)
+            #expect(rows == tables.rows)
+            #expect(scales.map(\.bitPattern) == tables.scales.map(\.bitPattern))
+            #expect(sums.map(\.bitPattern) == tables.sums.map(\.bitPattern))
         }
     }
 

@@ -118,6 +118,8 @@ typedef struct {
 /// Fills c16 (k × dim_padded), scale (k) and sum (k) from k × dim float centroids (dim ≤ 2,048).
 void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
                               float *sum);
+void ck_exact_centroids_build_scalar(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
+                                     float *sum);
 
 /// The exact score Σ_q max_t score(t, q) of `docs` documents into out[doc], from their `count` tokens
 /// in any order (callers sort them by centroid with ck_gather_by_centroid, so centroid rows, table
