@@ -278,87 +278,78 @@ struct SearchContext: @unchecked Sendable {
     }
 
     /// Stage 1: per document, `Σ_q` of the best probed-centroid score it contains for that token.
-    /// Candidates are the allowed rows reached, in row order. With enough IVF entries to visit, the
-    /// query tokens are split in two halves scored on two threads, each into its own table, then summed
-    /// (`splitAbove`: the number of IVF entries from which it splits).
+    /// Candidates are the allowed rows reached, in row order. With enough IVF entries to visit
+    /// (`splitAbove`), two threads split the rows in halves: the IVF lists are sorted by row, so each
+    /// thread visits only its half of every list and writes only its half of one shared table (no
+    /// second table to zero, no merge pass).
     func ivfScores(probed: [[Int32]], splitAbove: Int = 1 << 16) -> (scores: [Float], candidates: [Int32]) {
         let total = totalRows
-        var work = [Int](repeating: 0, count: nq)
+        var entries = 0
         for q in 0..<nq {
-            for c in probed[q] { for view in views { work[q] += Int(view.ivfOffsets[Int(c) + 1] - view.ivfOffsets[Int(c)]) } }
+            for c in probed[q] { for view in views { entries += Int(view.ivfOffsets[Int(c) + 1] - view.ivfOffsets[Int(c)]) } }
         }
-        let entries = work.reduce(0, +)
-        // Split the tokens where the halves carry about equal work.
-        var split = nq
-        if entries >= splitAbove, nq >= 2 {
-            var running = 0
-            split = 1
-            for q in 0..<nq {
-                running += work[q]
-                if running * 2 >= entries { split = max(1, min(nq - 1, q + 1)); break }
-            }
-        }
-        let ranges = split < nq ? [0..<split, split..<nq] : [0..<nq]
-        var parts = ranges.map { _ in (scores: [Float](), stamp: [UInt16]()) }
-        parts.withUnsafeMutableBufferPointer { partsBuffer in
-            let out = UnsafeMutableSendablePointer(partsBuffer.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: ranges.count) { p in
-                out.pointer[p] = accumulate(probed: probed, tokens: ranges[p], rows: total)
-            }
-        }
-        var scores = parts[0].scores
-        var candidates: [Int32] = []
-        candidates.reserveCapacity(min(total, entries))
-        scores.withUnsafeMutableBufferPointer { score in
-            parts[0].stamp.withUnsafeBufferPointer { first in
-                if parts.count == 2 {
-                    parts[1].scores.withUnsafeBufferPointer { other in
-                        parts[1].stamp.withUnsafeBufferPointer { second in
-                            for g in 0..<total where first[g] | second[g] != 0 {
-                                score[g] += other[g]
-                                if isAllowed(g) { candidates.append(Int32(g)) }
-                            }
-                        }
-                    }
-                } else {
-                    for g in 0..<total where first[g] != 0 && isAllowed(g) { candidates.append(Int32(g)) }
-                }
-            }
-        }
-        return (scores, candidates)
-    }
-
-    /// Stage 1 over the query tokens `tokens`: per row, the sum of each token's best probed-centroid
-    /// score, and a stamp that is non-zero for every row reached.
-    private func accumulate(probed: [[Int32]], tokens: Range<Int>, rows total: Int) -> (scores: [Float], stamp: [UInt16]) {
+        let halves = entries >= splitAbove && total >= 2 ? [0..<(total / 2), (total / 2)..<total] : [0..<total]
         var scores = [Float](repeating: 0, count: total)
         var stamp = [UInt16](repeating: 0, count: total)
+        var found = [[Int32]](repeating: [], count: halves.count)
         scores.withUnsafeMutableBufferPointer { score in
             stamp.withUnsafeMutableBufferPointer { stamp in
-                centroidScores.withUnsafeBufferPointer { table in
-                    for q in tokens {
-                        // Marks are 1...65535; a row is reached once it holds any.
-                        let mark = UInt16(truncatingIfNeeded: q % 65535 + 1)
-                        // Centroids come best first, so a row's first visit for this token is its best.
-                        for c in probed[q] {
-                            let value = table[Int(c) * tableStride + q]
-                            for (s, view) in views.enumerated() {
-                                let base = bases[s]
-                                let start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
-                                for e in start..<end {
-                                    let g = base + Int(view.ivfRows[e])
-                                    if stamp[g] != mark {
-                                        stamp[g] = mark
-                                        score[g] += value
-                                    }
-                                }
+                found.withUnsafeMutableBufferPointer { found in
+                    let score = UnsafeMutableSendablePointer(score.baseAddress!), stamp = UnsafeMutableSendablePointer(stamp.baseAddress!)
+                    let out = UnsafeMutableSendablePointer(found.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: halves.count) { part in
+                        out.pointer[part] = accumulate(probed: probed, rows: halves[part], score: score.pointer, stamp: stamp.pointer)
+                    }
+                }
+            }
+        }
+        return (scores, found.count == 1 ? found[0] : found[0] + found[1])
+    }
+
+    /// Stage 1 over the global rows `rows`: per row, the sum of each query token's best probed-centroid
+    /// score, into `score` (zeroed) with `stamp` (zeroed) non-zero for every row reached; returns the
+    /// allowed rows reached, in order.
+    private func accumulate(probed: [[Int32]], rows: Range<Int>, score: UnsafeMutablePointer<Float>,
+                            stamp: UnsafeMutablePointer<UInt16>) -> [Int32] {
+        centroidScores.withUnsafeBufferPointer { table in
+            for q in 0..<nq {
+                // Marks are 1...65535; a row is reached once it holds any.
+                let mark = UInt16(truncatingIfNeeded: q % 65535 + 1)
+                // Centroids come best first, so a row's first visit for this token is its best.
+                for c in probed[q] {
+                    let value = table[Int(c) * tableStride + q]
+                    for (s, view) in views.enumerated() {
+                        let base = bases[s], count = bases[s + 1] - base
+                        // This segment's local rows inside `rows`.
+                        let low = min(max(rows.lowerBound - base, 0), count), high = min(max(rows.upperBound - base, 0), count)
+                        guard low < high else { continue }
+                        var start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
+                        if low > 0 { start = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(low)) }
+                        if high < count { end = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(high)) }
+                        for e in start..<end {
+                            let g = base + Int(view.ivfRows[e])
+                            if stamp[g] != mark {
+                                stamp[g] = mark
+                                score[g] += value
                             }
                         }
                     }
                 }
             }
         }
-        return (scores, stamp)
+        var candidates: [Int32] = []
+        for g in rows where stamp[g] != 0 && isAllowed(g) { candidates.append(Int32(g)) }
+        return candidates
+    }
+
+    /// The first index in `from..<to` of the sorted `rows` holding a value ≥ `value` (`to` if none).
+    private static func firstIndex(_ rows: UnsafeBufferPointer<UInt32>, from: Int, to: Int, atLeast value: UInt32) -> Int {
+        var low = from, high = to
+        while low < high {
+            let mid = (low + high) / 2
+            if rows[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 
     /// Stage 2: `Σ_q max_t S[q, code_t]` for each row, from the u8-quantised table.
