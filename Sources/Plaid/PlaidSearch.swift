@@ -192,6 +192,10 @@ struct SearchContext: @unchecked Sendable {
         return scores
     }
 
+    /// Pieces the parallel stages split their work into for the two search threads: more than two, so
+    /// that when the machine's other work delays one thread the other takes the remaining pieces.
+    static let pieces = 4
+
     /// `rows` (distinct global rows below `count`) in increasing order.
     static func rowOrder(_ rows: [Int32], rows count: Int) -> [Int32] {
         var marks = [UInt64](repeating: 0, count: (count + 63) / 64)
@@ -288,7 +292,10 @@ struct SearchContext: @unchecked Sendable {
         for q in 0..<nq {
             for c in probed[q] { for view in views { entries += Int(view.ivfOffsets[Int(c) + 1] - view.ivfOffsets[Int(c)]) } }
         }
-        let halves = entries >= splitAbove && total >= 2 ? [0..<(total / 2), (total / 2)..<total] : [0..<total]
+        // More pieces than threads: a thread that the machine's other work delays holds up less of the
+        // stage (the free thread takes the remaining pieces).
+        let pieces = entries >= splitAbove && total >= SearchContext.pieces ? SearchContext.pieces : 1
+        let halves = (0..<pieces).map { (total * $0 / pieces)..<(total * ($0 + 1) / pieces) }
         var scores = [Float](repeating: 0, count: total)
         var stamp = [UInt16](repeating: 0, count: total)
         var found = [[Int32]](repeating: [], count: halves.count)
@@ -303,7 +310,7 @@ struct SearchContext: @unchecked Sendable {
                 }
             }
         }
-        return (scores, found.count == 1 ? found[0] : found[0] + found[1])
+        return (scores, Array(found.joined()))
     }
 
     /// Stage 1 over the global rows `rows`: per row, the sum of each query token's best probed-centroid
@@ -357,7 +364,7 @@ struct SearchContext: @unchecked Sendable {
         var out = [Float](repeating: 0, count: rows.count)
         let work = rows.count
         let table = QuantizedCentroidTable(scores: centroidScores, centroids: k, nq: nq, stride: tableStride)
-        let parts = work >= 1024 ? 2 : 1
+        let parts = work >= 1024 ? SearchContext.pieces : 1
         var pointers = [UnsafePointer<UInt16>?](repeating: nil, count: work)
         var counts = [Int](repeating: 0, count: work)
         for i in 0..<work {
@@ -407,7 +414,7 @@ struct SearchContext: @unchecked Sendable {
             return (views[s], views[s].tokenRange(r))
         }
         let tokens = spans.reduce(0) { $0 + $1.range.count }
-        let parts = tokens >= 8192 ? 2 : 1
+        let parts = tokens >= 8192 ? SearchContext.pieces : 1
         let count = rows.count, k = self.k
         out.withUnsafeMutableBufferPointer { buffer in
             let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
