@@ -194,29 +194,27 @@ AVX2 static void centroid_scores_avx2(const float *centroids, long rows, long di
     if (c < rows) ck_centroid_scores_scalar(centroids + c * dim, rows - c, dim, query_t, stride, out + c * stride);
 }
 
+/// Eight table rows per step into four running maxima (the rows sit in L2: independent loads keep
+/// several in flight; an in-loop prefetch of rows ahead cost more than it saved).
 AVX2 static uint32_t code_maxsum_u8_avx2(const uint16_t *codes, long count, const uint8_t *table, long width) {
     uint32_t total = 0;
     for (long w = 0; w < width; w += 32) {
         const uint8_t *base = table + w;
         __m256i m0 = _mm256_loadu_si256((const __m256i *)(base + (long)codes[0] * width));
-        __m256i m1 = m0;
+        __m256i m1 = m0, m2 = m0, m3 = m0;
         long t = 1;
-        for (; t + 4 <= count; t += 4) {
-            if (t + 16 < count) {
-                _mm_prefetch((const char *)(base + (long)codes[t + 12] * width), _MM_HINT_T0);
-                _mm_prefetch((const char *)(base + (long)codes[t + 13] * width), _MM_HINT_T0);
-                _mm_prefetch((const char *)(base + (long)codes[t + 14] * width), _MM_HINT_T0);
-                _mm_prefetch((const char *)(base + (long)codes[t + 15] * width), _MM_HINT_T0);
-            }
-            __m256i a = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width));
-            __m256i b = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 1] * width));
-            __m256i c = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 2] * width));
-            __m256i d = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 3] * width));
-            m0 = _mm256_max_epu8(m0, _mm256_max_epu8(a, b));
-            m1 = _mm256_max_epu8(m1, _mm256_max_epu8(c, d));
+        for (; t + 8 <= count; t += 8) {
+            m0 = _mm256_max_epu8(m0, _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width)),
+                                                     _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 1] * width))));
+            m1 = _mm256_max_epu8(m1, _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 2] * width)),
+                                                     _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 3] * width))));
+            m2 = _mm256_max_epu8(m2, _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 4] * width)),
+                                                     _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 5] * width))));
+            m3 = _mm256_max_epu8(m3, _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 6] * width)),
+                                                     _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 7] * width))));
         }
         for (; t < count; t++) m0 = _mm256_max_epu8(m0, _mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width)));
-        __m256i s = _mm256_sad_epu8(_mm256_max_epu8(m0, m1), _mm256_setzero_si256());
+        __m256i s = _mm256_sad_epu8(_mm256_max_epu8(_mm256_max_epu8(m0, m1), _mm256_max_epu8(m2, m3)), _mm256_setzero_si256());
         total += (uint32_t)(_mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 1) + _mm256_extract_epi64(s, 2)
                             + _mm256_extract_epi64(s, 3));
     }

@@ -207,7 +207,7 @@ import Testing
             let width = (nq + 31) / 32 * 32, k = 300
             var table = [UInt8](repeating: 0, count: k * width)
             for c in 0..<k { for q in 0..<nq { table[c * width + q] = UInt8.random(in: 0...255, using: &g) } }
-            for count in [1, 3, 4, 5, 130] {
+            for count in [1, 3, 4, 5, 8, 9, 10, 17, 130] {
                 let codes = (0..<count).map { _ in UInt16.random(in: 0..<UInt16(k), using: &g) }
                 var plain = 0
                 for q in 0..<nq { plain += Int(codes.map { table[Int($0) * width + q] }.max()!) }
