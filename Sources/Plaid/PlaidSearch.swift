@@ -414,7 +414,9 @@ struct SearchContext: @unchecked Sendable {
             return (views[s], views[s].tokenRange(r))
         }
         let tokens = spans.reduce(0) { $0 + $1.range.count }
-        let parts = tokens >= 8192 ? SearchContext.pieces : 1
+        // Two parts, not `pieces`: each part streams the centroid and table rows of its tokens once, and
+        // smaller parts share fewer rows.
+        let parts = tokens >= 8192 ? 2 : 1
         let count = rows.count, k = self.k
         out.withUnsafeMutableBufferPointer { buffer in
             let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
