@@ -577,29 +577,32 @@ void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centro
 }
 
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
-                           const long *counts, long bytes, long *starts, uint16_t *codes, uint32_t *doc_of_token,
-                           uint8_t *packed) {
+                           const long *counts, long bytes, uint32_t *restrict starts, uint16_t *restrict codes,
+                           uint32_t *restrict doc_of_token, uint8_t *restrict packed) {
     for (long c = 0; c <= k; c++) starts[c] = 0;
-    for (long i = 0; i < docs; i++)
-        for (long t = 0; t < counts[i]; t++) starts[codes_of_doc[i][t] + 1]++;
-    for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
     for (long i = 0; i < docs; i++) {
         const uint16_t *doc_codes = codes_of_doc[i];
-        const uint8_t *doc_packed = packed_of_doc[i];
+        for (long t = 0, n = counts[i]; t < n; t++) starts[doc_codes[t] + 1]++;
+    }
+    for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
+    for (long i = 0; i < docs; i++) {
+        const uint16_t *restrict doc_codes = codes_of_doc[i];
+        const uint8_t *restrict doc_packed = packed_of_doc[i];
+        long n = counts[i];
         // The next document's residuals (one contiguous block at a random place): a token's worth
         // fetched per token copied here, so the whole block arrives while this one is copied.
         const char *next = i + 1 < docs ? (const char *)packed_of_doc[i + 1] : NULL;
         long next_count = i + 1 < docs ? counts[i + 1] : 0;
-        for (long t = counts[i]; t < next_count; t++)
+        for (long t = n; t < next_count; t++)
             for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
-        for (long t = 0; t < counts[i]; t++) {
+        for (long t = 0; t < n; t++) {
             if (t < next_count)
                 for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
-            long code = doc_codes[t];
-            long slot = starts[code]++;
+            uint32_t code = doc_codes[t];
+            uint32_t slot = starts[code]++;
             codes[slot] = (uint16_t)code;
             doc_of_token[slot] = (uint32_t)i;
-            uint8_t *to = packed + slot * bytes;
+            uint8_t *to = packed + (long)slot * bytes;
             const uint8_t *from = doc_packed + t * bytes;
             // Residuals are a few dozen bytes: inline word copies, not a library call per token.
             long o = 0;

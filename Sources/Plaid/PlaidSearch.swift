@@ -435,7 +435,7 @@ struct SearchContext: @unchecked Sendable {
                             let total = lengths.reduce(0, +)
                             // This part's tokens in centroid order, their residuals copied next to each other.
                             // (Filled by the kernel, so not zeroed first: about a MB per query at 128-d.)
-                            var starts = [Int](repeating: 0, count: k + 1)
+                            var starts = [UInt32](repeating: 0, count: k + 1)
                             var sortedCodes = [UInt16](unsafeUninitializedCapacity: total) { $1 = total }
                             var owner = [UInt32](unsafeUninitializedCapacity: total) { $1 = total }
                             var residuals = [UInt8](unsafeUninitializedCapacity: total * bytes) { $1 = total * bytes }

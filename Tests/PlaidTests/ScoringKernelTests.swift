@@ -60,7 +60,7 @@ import Testing
             let tables = exactTables()
             let total = lengths.reduce(0, +)
             // Centroid order by ck_gather_by_centroid, checked against a plain stable sort.
-            var starts = [Int](repeating: 0, count: k + 1)
+            var starts = [UInt32](repeating: 0, count: k + 1)
             var sortedCodes = [UInt16](repeating: 0, count: total), sortedOwners = [UInt32](repeating: 0, count: total)
             var sortedResiduals = [UInt8](repeating: 0, count: total * bytes)
             codes.withUnsafeBufferPointer { codes in

@@ -140,6 +140,6 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_e
 /// residuals the exact stage reads in order into cache-resident memory; read in place they sit at
 /// random in a file of hundreds of MB and each token would wait for memory.
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
-                           const long *counts, long bytes, long *starts, uint16_t *codes, uint32_t *doc_of_token,
+                           const long *counts, long bytes, uint32_t *starts, uint16_t *codes, uint32_t *doc_of_token,
                            uint8_t *packed);
 #endif
