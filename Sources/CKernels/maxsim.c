@@ -621,3 +621,14 @@ void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim
 #endif
     ck_exact_centroids_build_scalar(centroids, k, dim, dim_padded, c16, scale, sum);
 }
+
+void ck_ivf_accumulate(const uint32_t *restrict rows, long count, long base, float value, uint16_t mark, float *restrict score,
+                       uint16_t *restrict stamp) {
+    for (long e = 0; e < count; e++) {
+        long g = base + rows[e];
+        if (stamp[g] != mark) {
+            stamp[g] = mark;
+            score[g] += value;
+        }
+    }
+}

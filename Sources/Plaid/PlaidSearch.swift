@@ -333,12 +333,8 @@ struct SearchContext: @unchecked Sendable {
                         var start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
                         if low > 0 { start = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(low)) }
                         if high < count { end = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(high)) }
-                        for e in start..<end {
-                            let g = base + Int(view.ivfRows[e])
-                            if stamp[g] != mark {
-                                stamp[g] = mark
-                                score[g] += value
-                            }
+                        if start < end {
+                            ck_ivf_accumulate(view.ivfRows.baseAddress! + start, end - start, base, value, mark, score, stamp)
                         }
                     }
                 }

@@ -26,6 +26,18 @@ import Testing
         }
     }
 
+    @Test func ivfAccumulateAddsOncePerMark() {
+        var score = [Float](repeating: 0, count: 20), stamp = [UInt16](repeating: 0, count: 20)
+        let rows: [UInt32] = [0, 2, 5, 9]
+        ck_ivf_accumulate(rows, rows.count, 10, 0.5, 1, &score, &stamp)
+        ck_ivf_accumulate([2, 3], 2, 10, 0.25, 1, &score, &stamp)  // row 12 already has mark 1
+        ck_ivf_accumulate([2], 1, 10, 0.125, 2, &score, &stamp)
+        var expected = [Float](repeating: 0, count: 20)
+        expected[10] = 0.5; expected[12] = 0.625; expected[13] = 0.25; expected[15] = 0.5; expected[19] = 0.5
+        #expect(score == expected)
+        #expect(stamp[12] == 2 && stamp[13] == 1 && stamp[11] == 0)
+    }
+
     @Test func rowOrderSortsDistinctRows() {
         var g = SplitMix64(seed: 3)
         for count in [1, 63, 64, 65, 1000] {
