@@ -532,9 +532,28 @@ void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *co
 }
 
 
+/// 8-bit residuals (residual8.c; Q is the base of a ck_residual8_query): the tokens' residuals, dim
+/// bytes each, handed to ck_residual8_maxsim_batch through pointers. Returns 0 without memory.
+static int residual8_sorted(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
+                            const uint32_t *doc_of_token, const uint8_t *packed, float *best, float *out, int scalar) {
+    const uint8_t **pointers = malloc((size_t)(count > 0 ? count : 1) * sizeof *pointers);
+    if (!pointers) return 0;
+    for (long i = 0; i < count; i++) pointers[i] = packed + i * Q->dim;
+    const ck_residual8_query *wide = (const ck_residual8_query *)Q;
+    if (scalar) ck_residual8_maxsim_batch_scalar(wide, docs, count, codes, doc_of_token, pointers, best, out);
+    else ck_residual8_maxsim_batch(wide, docs, count, codes, doc_of_token, pointers, best, out);
+    free(pointers);
+    return 1;
+}
+
 void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
                                       const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
                                       float *best_all, float *out) {
+    if (Q->nbits == 8) {
+        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, best_all, out, 1))
+            for (long i = 0; i < docs; i++) out[i] = NAN;
+        return;
+    }
     long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded, bytes = dim * Q->nbits / 8;
     uint8_t *u = malloc((size_t)dp);
     if (!u) {
@@ -563,6 +582,11 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
 void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
                                const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed, float *best,
                                float *out) {
+    if (Q->nbits == 8) {
+        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, best, out, 0))
+            for (long i = 0; i < docs; i++) out[i] = NAN;
+        return;
+    }
 #if CKM_X86
     if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
         int8_t *qg = group_query(Q);

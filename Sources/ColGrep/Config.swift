@@ -20,6 +20,10 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
     /// `settings --binary` (ColGREP 1.7+): new indexes keep 1-bit residuals, scored asymmetrically
     /// (int8 query × 1-bit documents); about 4× smaller residuals than the default 4 bits.
     public var binaryIndex: Bool?
+    /// `settings --nbits N`: residual bits of new indexes when other than 1 (kept as `binary_index`, the
+    /// reference's key) and 4 (the default): 2, or 8 (one byte per dimension: twice the residual bytes of
+    /// 4-bit, for models whose token scores crowd together, such as 384-d MiniLM).
+    public var indexBits: Int?
 
     enum CodingKeys: String, CodingKey {
         case defaultModel = "default_model"
@@ -38,10 +42,27 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
         case extraIgnore = "extra_ignore"
         case forceInclude = "force_include"
         case binaryIndex = "binary_index"
+        case indexBits = "index_bits"
     }
 
-    /// Residual bits of indexes built from now on (an existing index keeps its own until rebuilt).
-    public var residualBits: Int { binaryIndex == true ? 1 : 4 }
+    /// Residual bits of indexes built from now on (an existing index keeps its own until rebuilt); nil
+    /// leaves the choice to the model's width (`PlaidConfig.defaultBits(dimension:)`).
+    public var residualBits: Int? { binaryIndex == true ? 1 : indexBits }
+
+    /// What the settings listing says of the default width.
+    public static let defaultResidualBitsDescription = "4, or 8 for models of 256+ dimensions"
+    /// The widths `settings --nbits` takes (0 resets to the default).
+    public static let residualBitChoices = [1, 2, 4, 8]
+
+    /// Sets the residual bits of new indexes (`settings --nbits`): 1 is the binary index, 0 the model's
+    /// default; anything else outside `residualBitChoices` is a usage error.
+    public mutating func setResidualBits(_ bits: Int) throws {
+        guard bits == 0 || Self.residualBitChoices.contains(bits) else {
+            throw ColGrepError.usage("--nbits takes 1, 2, 4 or 8 (0 resets to the default: \(Self.defaultResidualBitsDescription)), got \(bits)")
+        }
+        binaryIndex = bits == 1 ? true : nil
+        indexBits = bits == 1 || bits == 0 ? nil : bits
+    }
 
     public init() {}
 
@@ -90,7 +111,8 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
         lines.append(line("model", defaultModel, Self.builtinModel))
         lines.append(line("precision", fp32.map { $0 ? "fp32" : "int8" }, "fp32"))
         lines.append(line("pool-factor", poolFactor.map(String.init), "\(Self.defaultPoolFactor)"))
-        lines.append(line("index-bits", binaryIndex.map { $0 ? "1 (binary)" : "4" }, "4"))
+        let bits = binaryIndex == true ? "1 (binary)" : indexBits.map(String.init)
+        lines.append(line("index-bits", bits, Self.defaultResidualBitsDescription))
         lines.append(line("parallel", parallelSessions.map(String.init), "auto"))
         lines.append(line("batch-size", batchSize.map(String.init), "auto"))
         lines.append(line("k", defaultK.map(String.init), "15"))

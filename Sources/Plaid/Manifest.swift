@@ -91,7 +91,7 @@ struct Manifest: Codable, Equatable, Sendable {
         guard manifest.formatVersion == IndexFiles.formatVersion else {
             throw PlaidError.unsupportedFormat(file: url.path, found: manifest.formatVersion, expected: IndexFiles.formatVersion)
         }
-        guard manifest.dim > 0, manifest.dim % 8 == 0, [1, 2, 4].contains(manifest.config.nbits),
+        guard manifest.dim > 0, manifest.dim % 8 == 0, PlaidConfig.supportedBits.contains(manifest.config.nbits),
               manifest.centroidCount > 0, manifest.centroidCount <= 1 << 16 else {
             throw PlaidError.corrupt(file: url.path, reason: "impossible settings in manifest")
         }

@@ -96,7 +96,9 @@ public final class PlaidIndex: @unchecked Sendable {
     /// The codec trains on a strided sample of `config.trainingDocuments` documents.
     public static func create(at directory: URL, documents: [(id: Int64, vectors: HostMatrix)], config: PlaidConfig = PlaidConfig(),
                               backend: (any Backend)?) throws -> PlaidIndex {
-        guard [1, 2, 4].contains(config.nbits) else { throw PlaidError.invalidInput("nbits must be 1, 2 or 4, got \(config.nbits)") }
+        guard PlaidConfig.supportedBits.contains(config.nbits) else {
+            throw PlaidError.invalidInput("nbits must be 1, 2, 4 or 8, got \(config.nbits)")
+        }
         guard !documents.isEmpty else { throw PlaidError.invalidInput("an index needs at least one document to train its codec") }
         let dim = documents[0].vectors.cols
         var stages = StageClock()

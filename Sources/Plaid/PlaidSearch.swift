@@ -403,7 +403,8 @@ struct SearchContext: @unchecked Sendable {
         var out = [Float](repeating: 0, count: rows.count)
         guard !rows.isEmpty else { return out }
         let scorer = query.values.withUnsafeBufferPointer { ResidualScorer(codec: codec, query: $0.baseAddress!, nq: nq, nqPadded: tableStride) }
-        let centroids = index.exactCentroids.tables(for: codec, codecName: index.manifest.codec.name)
+        // The int16 centroid rows serve the 1/2/4-bit kernel; the 8-bit kernel reads float centroids.
+        let centroids = codec.nbits == 8 ? nil : index.exactCentroids.tables(for: codec, codecName: index.manifest.codec.name)
         let bytes = codec.bytesPerToken
         let spans = rows.map { row -> (segment: SegmentView, range: Range<Int>) in
             let (s, r) = place(row)
@@ -419,7 +420,7 @@ struct SearchContext: @unchecked Sendable {
             codec.centroids.withUnsafeBufferPointer { c in
                 centroidScores.withUnsafeBufferPointer { table in
                     scorer.withKernelQuery(centroids: c.baseAddress!, table: table.baseAddress!) { kernel in
-                        centroids.withKernelCentroids { tables in
+                        ExactCentroids.withKernelCentroids(centroids) { tables in
                             let shared = UnsafeSendablePointer(kernel), exactTables = UnsafeSendablePointer(tables)
                             DispatchQueue.concurrentPerform(iterations: parts) { part in
                                 let members = Array(stride(from: part, to: count, by: parts))

@@ -5,7 +5,8 @@ import Tensor
 /// PLAID's residual codec: a vector is stored as its nearest centroid plus its residual, each
 /// residual dimension quantised to `nbits` bits with buckets at quantiles of training residuals.
 ///
-/// Packing (little-endian within a byte): 4 bits — dimension `2j` in the low nibble of byte `j`;
+/// Packing (little-endian within a byte): 8 bits — dimension `j` in byte `j` (256 buckets, scored by the
+/// int16 kernel of `residual8.c`); 4 bits — dimension `2j` in the low nibble of byte `j`;
 /// 2 bits — dimensions `4j…4j+3` from the low bits up; 1 bit — dimension `8j+i` in bit `i` of byte `j`,
 /// so 64-bit words hold 64 consecutive dimensions (the binary scorer relies on this).
 struct ResidualCodec: Sendable {
@@ -151,8 +152,14 @@ struct ResidualCodec: Sendable {
                         local.withUnsafeMutableBufferPointer { assigner.assignChunk(x, count: rows, into: $0.baseAddress!) }
                         for r in 0..<rows { codesOut.pointer[start + r] = UInt16(local[r]) }
                     }
-                    ck_residual_encode(x, dim, rows, centroidBase.pointer, codesOut.pointer + start, cutBase.pointer, nbits,
-                                       residualsOut.pointer + start * bytes)
+                    if nbits == 8 {
+                        // 255 cutoffs: a binary search per value instead of a compare against each.
+                        ck_residual8_encode(x, dim, rows, centroidBase.pointer, codesOut.pointer + start, cutBase.pointer,
+                                            residualsOut.pointer + start * bytes)
+                    } else {
+                        ck_residual_encode(x, dim, rows, centroidBase.pointer, codesOut.pointer + start, cutBase.pointer, nbits,
+                                           residualsOut.pointer + start * bytes)
+                    }
                 }
                 if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
             }
@@ -203,6 +210,8 @@ struct ResidualCodec: Sendable {
         let raw = UnsafeRawPointer(table)
         let target = UnsafeMutableRawPointer(out)
         switch nbits {
+        case 8:
+            for j in 0..<bytesPerToken { out[j] = table[Int(packed[j])] }
         case 4:
             for j in 0..<bytesPerToken {
                 target.storeBytes(of: raw.loadUnaligned(fromByteOffset: Int(packed[j]) * 8, as: SIMD2<Float>.self),

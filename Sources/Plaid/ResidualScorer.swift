@@ -5,7 +5,8 @@ import Tensor
 
 /// Asymmetric residual MaxSim (the exact stage of search): the query is quantised to int8 per token,
 /// documents stay packed (1, 2 or 4 bits per dimension) and are scored by a fused SIMD kernel
-/// (`ck_residual_maxsim_docs`) without decompressing to floats.
+/// (`ck_residual_maxsim_sorted`) without decompressing to floats. 8-bit codecs take the int16 path instead
+/// (`ck_residual8_maxsim`, see `WideLevels`): their buckets are far narrower than 64 levels can tell apart.
 ///
 /// A document token is `normalize(c + r)`, `r_d = a + b·u_d` with `u_d` a small integer level of its
 /// bucket: exact for 1-bit codes (`u ∈ {0, 1}`, `a = w₀`, `b = w₁ − w₀`), and for 2- and 4-bit codes the
@@ -29,6 +30,26 @@ struct ResidualScorer {
     let scales: [Float]
     /// Per query token: `a · Σ_d q_d` (padding rows 0).
     let offsets: [Float]
+    /// 8-bit codecs only: the `nqPadded × dim` int16 query and the 256 int16 bucket levels (empty otherwise).
+    let quantized16: [Int16]
+    let levels16: [Int16]
+
+    /// Int16 levels of an 8-bit codec: `r = a + b·v`, v on an even grid of `2L + 1` steps spanning the
+    /// bucket weights, with `L² · dim < 2³¹` so the kernel's int32 sums (Σ q·v with |q| ≤ L, Σ v²) cannot
+    /// overflow: L = 2047 up to 512 dimensions (a step of 1/4094 of the weights' range, about 50× finer than
+    /// the narrowest 8-bit bucket of Gaussian-like residuals), less beyond.
+    enum WideLevels {
+        static func range(dim: Int) -> Int { max(1, min(2047, Int((Double(Int32.max) / Double(max(1, dim))).squareRoot()))) }
+
+        static func levels(weights: [Float], dim: Int) -> (levels: [Int16], a: Float, b: Float) {
+            let low = weights.min() ?? 0, high = weights.max() ?? 0
+            let a = (low + high) / 2
+            guard high > low else { return ([Int16](repeating: 0, count: weights.count), a, 0) }
+            let limit = Float(range(dim: dim))
+            let b = (high - low) / (2 * limit)
+            return (weights.map { Int16(max(-limit, min(limit, (($0 - a) / b).rounded()))) }, a, b)
+        }
+    }
 
     /// Levels (`lut`), `a` and `b` for a codec's bucket weights.
     static func levels(weights: [Float], nbits: Int) -> (levels: [UInt8], a: Float, b: Float) {
@@ -51,6 +72,36 @@ struct ResidualScorer {
         self.nq = nq
         self.nqPadded = nqPadded
         nbits = codec.nbits
+        guard nbits != 8 else {
+            let wide = WideLevels.levels(weights: codec.weights, dim: dim)
+            (levels16, a, b) = wide
+            levels = []
+            quantized = []
+            let limit = Float(WideLevels.range(dim: dim))
+            var query16 = [Int16](repeating: 0, count: nqPadded * dim)
+            var scales = [Float](repeating: 0, count: nqPadded)
+            var offsets = [Float](repeating: 0, count: nqPadded)
+            for q in 0..<nq {
+                let row = query + q * dim
+                var largest: Float = 0
+                var sum: Float = 0
+                for d in 0..<dim {
+                    largest = max(largest, abs(row[d]))
+                    sum += row[d]
+                }
+                offsets[q] = a * sum
+                guard largest > 0 else { continue }
+                let s = largest / limit
+                scales[q] = b * s
+                for d in 0..<dim { query16[q * dim + d] = Int16(max(-limit, min(limit, (row[d] / s).rounded()))) }
+            }
+            quantized16 = query16
+            self.scales = scales
+            self.offsets = offsets
+            return
+        }
+        quantized16 = []
+        levels16 = []
         (levels, a, b) = Self.levels(weights: codec.weights, nbits: nbits)
         var quantized = [Int8](repeating: 0, count: nqPadded * dimPadded)
         var scales = [Float](repeating: 0, count: nqPadded)
@@ -75,15 +126,43 @@ struct ResidualScorer {
     }
 
     /// Calls `body` with the kernel's view of this query over `centroids` and the `K × nqPadded` table.
+    /// For an 8-bit codec the pointer is the `base` of a `ck_residual8_query` (its first member), which
+    /// `ck_residual_maxsim_sorted` hands to the 8-bit kernel.
     func withKernelQuery<R>(centroids: UnsafePointer<Float>, table: UnsafePointer<Float>,
                             _ body: (UnsafePointer<ck_residual_query>) -> R) -> R {
-        quantized.withUnsafeBufferPointer { q in
+        if nbits == 8 {
+            return withWideKernelQuery(centroids: centroids, table: table) { wide in
+                body(UnsafeRawPointer(wide).assumingMemoryBound(to: ck_residual_query.self))
+            }
+        }
+        return quantized.withUnsafeBufferPointer { q in
             scales.withUnsafeBufferPointer { s in
                 offsets.withUnsafeBufferPointer { o in
                     levels.withUnsafeBufferPointer { l in
                         var kernel = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: nq, nq_padded: nqPadded, nbits: nbits,
                                                        q: q.baseAddress, scale: s.baseAddress, offset: o.baseAddress,
                                                        lut: l.baseAddress, a: a, b: b, centroids: centroids, ctable: table)
+                        return withUnsafePointer(to: &kernel) { body($0) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+extension ResidualScorer {
+    /// Calls `body` with the 8-bit kernel's view of this query (8-bit codecs only).
+    func withWideKernelQuery<R>(centroids: UnsafePointer<Float>, table: UnsafePointer<Float>,
+                                _ body: (UnsafePointer<ck_residual8_query>) -> R) -> R {
+        precondition(nbits == 8, "the int16 query exists for 8-bit codecs only")
+        return quantized16.withUnsafeBufferPointer { q in
+            scales.withUnsafeBufferPointer { s in
+                offsets.withUnsafeBufferPointer { o in
+                    levels16.withUnsafeBufferPointer { l in
+                        let base = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: nq, nq_padded: nqPadded, nbits: 8,
+                                                     q: nil, scale: s.baseAddress, offset: o.baseAddress, lut: nil, a: a, b: b,
+                                                     centroids: centroids, ctable: table)
+                        var kernel = ck_residual8_query(base: base, q16: q.baseAddress, q_stride: dim, levels: l.baseAddress)
                         return withUnsafePointer(to: &kernel) { body($0) }
                     }
                 }
@@ -132,6 +211,16 @@ final class ExactCentroids: @unchecked Sendable {
         self.rows = rows
         self.scales = scales
         self.sums = sums
+    }
+
+    /// Calls `body` with the kernel's view of `tables`, or of no tables (null pointers: for the 8-bit
+    /// kernel, which does not read them).
+    static func withKernelCentroids<R>(_ tables: ExactCentroids?, _ body: (UnsafePointer<ck_exact_centroids>) -> R) -> R {
+        guard let tables else {
+            var none = ck_exact_centroids(c16: nil, scale: nil, sum: nil)
+            return withUnsafePointer(to: &none) { body($0) }
+        }
+        return tables.withKernelCentroids(body)
     }
 
     /// Calls `body` with the kernel's view of these tables.

@@ -15,7 +15,7 @@ struct BenchBuild: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Documents (units) indexed.") var documents = 100_000
     @Option(help: "Vector dimension.") var dim = 48
-    @Option(help: "Residual bits (1, 2, 4).") var nbits = 4
+    @Option(help: "Residual bits (1, 2, 4, 8).") var nbits = 4
     @Option(help: "Median document length in vectors.") var medianLength = 100.0
     @Option(help: "True cluster centres of the synthetic data.") var centres = 4096
     @Option(help: "Threads (BLAS and the build's workers).") var threads = 2

@@ -17,7 +17,7 @@ struct BenchRecall: ParsableCommand {
     @Option(help: "Units to index (at most those in the file).") var units = 20_000
     @Option(help: "Token pooling factor applied to the unit vectors (1: none).") var poolFactor = 2
     @Option(help: "BLAS threads.") var threads = 2
-    @Option(help: "Residual bits of the index.") var nbits = 4
+    @Option(help: "Residual bits of the index (1, 2, 4, 8).") var nbits = 4
     @Flag(help: "Print JSON.") var json = false
     @Option(help: "Keep the index in this directory and reuse it in later runs with the same units and bits (the 384-d build takes minutes).")
     var indexDirectory: String?
@@ -40,17 +40,18 @@ struct BenchRecall: ParsableCommand {
         let kept = indexDirectory.map { URL(fileURLWithPath: $0) }
         let directory = kept ?? FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-bench-recall-\(getpid())")
         defer { if kept == nil { try? FileManager.default.removeItem(at: directory) } }
-        var build: Double?
+        var build: Double?, buildCPU: Double?
         let index: PlaidIndex
         if kept != nil, let reused = try? PlaidIndex.open(at: directory), reused.documentCount == documents.count,
            reused.config.nbits == nbits, reused.dimension == documents.first?.cols {
             index = reused
         } else {
             try? FileManager.default.removeItem(at: directory)
-            let start = ContinuousClock.now
+            let start = ContinuousClock.now, cpuStart = Self.processCPUSeconds()
             index = try PlaidIndex.create(at: directory, documents: documents.enumerated().map { (Int64($0.offset), $0.element) },
                                           config: PlaidConfig(nbits: nbits), backend: nil)
             build = (ContinuousClock.now - start).seconds
+            buildCPU = Self.processCPUSeconds() - cpuStart
         }
         let parameters = SearchParameters.fromEnvironment()
         let measured = Self.recall(index: index, queries: queryVectors, truth: truth, parameters: parameters)
@@ -58,13 +59,15 @@ struct BenchRecall: ParsableCommand {
             "vectors_file": vectors, "units": documents.count, "token_vectors": raw.reduce(0) { $0 + $1.rows },
             "pool_factor": poolFactor, "pooled_vectors": tokens, "dim": documents.first?.cols ?? 0, "queries": queryVectors.count,
             "nbits": nbits, "centroids": index.centroidCount, "recall_at_10": measured.recall,
-            "search_p50_ms": measured.p50, "goal_recall_min": 0.95, "goal_met": measured.recall >= 0.95,
+            "search_p50_ms": measured.p50, "search_cpu_p50_ms": measured.cpuP50, "index_bytes": index.bytesOnDisk,
+            "goal_recall_min": 0.95, "goal_met": measured.recall >= 0.95,
             "n_ivf_probe": parameters.nIVFProbe, "n_full_scores": parameters.nFullScores,
             "n_exact_scores": parameters.exactCount(topK: 10), "centroid_score_threshold": parameters.centroidScoreThreshold,
         ]
         if let build {
             report["build_s"] = build
             report["build_vectors_per_s"] = Double(tokens) / build
+            report["build_cpu_s"] = buildCPU
         }
         var diagnosis: [String: Double] = [:]
         if diagnose {
@@ -122,25 +125,38 @@ struct BenchRecall: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: report, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            print(String(format: "%d units, %d pooled %d-d vectors, K = %d: recall@10 %.3f (goal 0.95), search p50 %.1f ms",
-                         documents.count, tokens, documents.first?.cols ?? 0, index.centroidCount, measured.recall, measured.p50)
+            print(String(format: "%d units, %d pooled %d-d vectors, K = %d, %d-bit: recall@10 %.3f (goal 0.95), search p50 %.1f ms (CPU %.1f ms), index %.1f MB",
+                         documents.count, tokens, documents.first?.cols ?? 0, index.centroidCount, nbits, measured.recall, measured.p50,
+                         measured.cpuP50, Double(index.bytesOnDisk) / 1e6)
                   + (build.map { String(format: ", build %.0f vectors/s", Double(tokens) / $0) } ?? ", reused index"))
             for (name, value) in diagnosis.sorted(by: { $0.key < $1.key }) { print("  \(name): " + String(format: "%.3f", value)) }
         }
     }
 
-    /// Mean recall@10 of `index` against `truth` (ids per query) and the median search wall time in ms.
-    static func recall(index: PlaidIndex, queries: [HostMatrix], truth: [[Int64]], parameters: SearchParameters) -> (recall: Double, p50: Double) {
+    /// Mean recall@10 of `index` against `truth` (ids per query), and the median search wall time and
+    /// process CPU time (user + system, all threads) in ms.
+    static func recall(index: PlaidIndex, queries: [HostMatrix], truth: [[Int64]],
+                       parameters: SearchParameters) -> (recall: Double, p50: Double, cpuP50: Double) {
         var recall = 0.0
-        var times: [Double] = []
+        var times: [Double] = [], cpuTimes: [Double] = []
         for (q, query) in queries.enumerated() {
-            let start = ContinuousClock.now
+            let start = ContinuousClock.now, cpuStart = processCPUSeconds()
             let found = Set(index.search(query: query, topK: 10, parameters: parameters).map(\.id))
             times.append((ContinuousClock.now - start).seconds * 1000)
+            cpuTimes.append((processCPUSeconds() - cpuStart) * 1000)
             recall += Double(found.intersection(truth[q]).count) / Double(max(1, truth[q].count))
         }
         times.sort()
-        return (recall / Double(max(1, queries.count)), times.isEmpty ? 0 : times[times.count / 2])
+        cpuTimes.sort()
+        return (recall / Double(max(1, queries.count)), times.isEmpty ? 0 : times[times.count / 2],
+                cpuTimes.isEmpty ? 0 : cpuTimes[cpuTimes.count / 2])
+    }
+
+    /// User + system CPU seconds of this process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }
 

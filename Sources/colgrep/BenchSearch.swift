@@ -15,7 +15,7 @@ struct BenchSearchCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.") var json = false
     @Option(help: "Documents (units) in the main runs.") var documents = 100_000
     @Option(help: "Vector dimensions to run, comma-separated.") var dims = "48,128"
-    @Option(help: "Residual bits to run, comma-separated (1, 2, 4).") var nbits = "4,1"
+    @Option(help: "Residual bits to run, comma-separated (1, 2, 4, 8).") var nbits = "4,1"
     @Option(help: "Queries timed one at a time.") var queries = 100
     @Option(help: "Queries also scored by brute force for recall.") var bruteForceQueries = 50
     @Option(help: "Median document length in vectors.") var medianLength = 100.0

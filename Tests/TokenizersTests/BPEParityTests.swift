@@ -6,17 +6,7 @@ import Tokenizers
 /// whitespace-run added tokens, "[Q] "/"[D] ", [MASK] with lstrip) equal HF `tokenizers` on every text.
 @Suite struct BPEParityTests {
     @Test func byteLevelBPEMatchesHuggingFaceOnTheCorpus() throws {
-        let tokenizer = try Tokenizer(contentsOf: FixtureSupport.bpeTokenizer)
-        let texts = try FixtureSupport.corpus()
-        let expected = try FixtureSupport.expected("expected-bpe.json")
-        #expect(texts.count >= 2000)
-        #expect(texts.count == expected.ids.count)
-        let bad = FixtureSupport.mismatches(tokenizer, texts: texts, expected: expected.ids, addSpecialTokens: true)
-        #expect(bad.isEmpty, "\(bad.joined(separator: "\n"))")
-        let subset = Array(texts.prefix(expected.ids_no_special.count))
-        let badPlain = FixtureSupport.mismatches(tokenizer, texts: subset, expected: expected.ids_no_special,
-                                                 addSpecialTokens: false)
-        #expect(badPlain.isEmpty, "\(badPlain.joined(separator: "\n"))")
+        try FixtureSupport.expectCorpusParity(Tokenizer(contentsOf: FixtureSupport.bpeTokenizer), expectedFile: "expected-bpe.json")
     }
 
     @Test func colbertPrefixesAreSingleAddedTokens() throws {

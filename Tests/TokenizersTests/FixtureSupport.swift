@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import Tokenizers
 
 /// Locations of test data: committed fixtures and the model files scripts/setup.sh puts in .deps.
@@ -35,5 +36,19 @@ enum FixtureSupport {
             if report.count == 5 { break }
         }
         return report
+    }
+
+    /// The whole corpus with special tokens, and the prefix the fixture also holds without them, equal
+    /// HF's ids from `expectedFile`.
+    static func expectCorpusParity(_ tokenizer: Tokenizer, expectedFile: String) throws {
+        let texts = try corpus()
+        let expected = try expected(expectedFile)
+        #expect(texts.count >= 2000)
+        #expect(texts.count == expected.ids.count)
+        let bad = mismatches(tokenizer, texts: texts, expected: expected.ids, addSpecialTokens: true)
+        #expect(bad.isEmpty, "\(bad.joined(separator: "\n"))")
+        let subset = Array(texts.prefix(expected.ids_no_special.count))
+        let badPlain = mismatches(tokenizer, texts: subset, expected: expected.ids_no_special, addSpecialTokens: false)
+        #expect(badPlain.isEmpty, "\(badPlain.joined(separator: "\n"))")
     }
 }

@@ -6,17 +6,7 @@ import Tokenizers
 /// (code, prose, unicode, emoji, CJK, CRLF, tabs, long identifiers, empty and whitespace-only texts).
 @Suite struct WordPieceParityTests {
     @Test func miniLMMatchesHuggingFaceOnTheCorpus() throws {
-        let tokenizer = try Tokenizer(contentsOf: FixtureSupport.miniLMTokenizer)
-        let texts = try FixtureSupport.corpus()
-        let expected = try FixtureSupport.expected("expected-minilm.json")
-        #expect(texts.count >= 2000)
-        #expect(texts.count == expected.ids.count)
-        let bad = FixtureSupport.mismatches(tokenizer, texts: texts, expected: expected.ids, addSpecialTokens: true)
-        #expect(bad.isEmpty, "\(bad.joined(separator: "\n"))")
-        let subset = Array(texts.prefix(expected.ids_no_special.count))
-        let badPlain = FixtureSupport.mismatches(tokenizer, texts: subset, expected: expected.ids_no_special,
-                                                 addSpecialTokens: false)
-        #expect(badPlain.isEmpty, "\(badPlain.joined(separator: "\n"))")
+        try FixtureSupport.expectCorpusParity(Tokenizer(contentsOf: FixtureSupport.miniLMTokenizer), expectedFile: "expected-minilm.json")
     }
 
     @Test func singleEncodeMatchesBatchAndVocabularyLookups() throws {

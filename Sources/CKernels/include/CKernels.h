@@ -126,7 +126,8 @@ void ck_exact_centroids_build_scalar(const float *centroids, long k, long dim, l
 /// rows and residuals are read in memory order): token i has centroid codes[i], belongs to document
 /// doc_of_token[i] and has its packed residual (dim·nbits/8 bytes) at packed + i · dim·nbits/8. Per token, 1/‖c + r‖ comes from the integer
 /// sums Σu, Σu², Σ c16·u (see ck_exact_centroids); Q->centroids is not read. best: docs × nq_padded
-/// work space. The SIMD body gives the scalar body's bits.
+/// work space. The SIMD body gives the scalar body's bits. With nbits 8, `query` is the base of a
+/// ck_residual8_query and the 8-bit kernel scores the tokens (`centroids` is not read).
 void ck_residual_maxsim_sorted(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs, long count,
                                const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed, float *best,
                                float *out);
@@ -146,4 +147,41 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
 /// the first visit with this `mark` adds `value` to score[base + row] and sets the mark. (In C: the
 /// Swift loop ran at about twice the time per entry.)
 void ck_ivf_accumulate(const uint32_t *rows, long count, long base, float value, uint16_t mark, float *score, uint16_t *stamp);
+
+// MARK: 8-bit residuals (PLAID, residual8.c)
+
+/// Residual codes of `count` contiguous vectors with 8-bit residuals: one byte per dimension, the number
+/// of the 255 sorted `cutoffs` strictly below x − centroids[codes[t]] (as ck_residual_encode buckets;
+/// binary search instead of 255 compares). out: count · dim bytes.
+void ck_residual8_encode(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                         const float *cutoffs, uint8_t *out);
+void ck_residual8_encode_scalar(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                                const float *cutoffs, uint8_t *out);
+
+/// A query prepared for MaxSim against 8-bit residuals. `base` is an ordinary ck_residual_query with
+/// nbits = 8 (its q, lut and dim_padded are not read), so a pointer to this struct passes through code
+/// that hands a ck_residual_query to ck_residual_maxsim_sorted, which sends nbits 8 here. A document token
+/// is normalize(c + r) with r_d = a + b · levels[byte_d]; the query token is s_q · q16 (int16), and
+/// base.scale[q] = b · s_q, base.offset[q] = a · Σ_d q_d. The residual part of a score is the exact int32
+/// Σ_d q16_d · level_d, so callers must keep max|q16| · max|level| · dim and max|level|² · dim below 2^31.
+typedef struct {
+    ck_residual_query base;   ///< nbits 8; dim, nq, nq_padded, scale, offset, a, b, centroids, ctable as there
+    const int16_t *q16;       ///< nq_padded × q_stride int16 query (padding rows zero)
+    long q_stride;            ///< row stride of q16, ≥ dim
+    const int16_t *levels;    ///< 256 levels, one per bucket
+} ck_residual8_query;
+
+/// Σ_q max_t score(t, q) over one document's `tokens` tokens (codes, and packed residuals of dim bytes
+/// each). Work space: best[nq_padded].
+float ck_residual8_maxsim(const ck_residual8_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
+                          float *best);
+float ck_residual8_maxsim_scalar(const ck_residual8_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
+                                 float *best);
+/// ck_residual8_maxsim of `docs` documents at once, their `count` tokens in any order (as
+/// ck_residual_maxsim_sorted takes them, each residual through its own pointer). best: docs × nq_padded work space; out[doc] each document's score.
+void ck_residual8_maxsim_batch(const ck_residual8_query *query, long docs, long count, const uint16_t *codes,
+                               const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out);
+void ck_residual8_maxsim_batch_scalar(const ck_residual8_query *query, long docs, long count, const uint16_t *codes,
+                                      const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
+                                      float *out);
 #endif
