@@ -55,18 +55,6 @@ static void decode_scalar(const ck_residual_query *Q, const uint8_t *packed, uin
     for (long d = dim; d < padded; d++) u[d] = 0;
 }
 
-/// Σc and Σc·u over 8 lanes (dimension d in lane d mod 8), reduced in the shared order.
-static void centroid_sums_scalar(const float *c, const uint8_t *u, long dim, float *sum_c, float *sum_cu) {
-    float lc[8] = {0}, lu[8] = {0};
-    for (long d = 0; d < dim; d++) {
-        lc[d & 7] = lc[d & 7] + c[d];
-        float product = c[d] * (float)u[d];
-        lu[d & 7] = lu[d & 7] + product;
-    }
-    *sum_c = reduce8(lc);
-    *sum_cu = reduce8(lu);
-}
-
 // MARK: - scalar bodies
 
 void ck_centroid_scores_scalar(const float *centroids, long rows, long dim, const float *query_t, long stride, float *out) {
@@ -114,47 +102,52 @@ uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8
     return total;
 }
 
-/// Folds one document token into best[nq_padded].
-static void token_scalar(const ck_residual_query *Q, long code, const uint8_t *packed, uint8_t *u, float *best) {
-    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
-    decode_scalar(Q, packed, u, dp);
-    int32_t su = 0, suu = 0;
-    for (long d = 0; d < dim; d++) { su += u[d]; suu += (int32_t)u[d] * u[d]; }
-    float sc, scu;
-    centroid_sums_scalar(Q->centroids + code * dim, u, dim, &sc, &scu);
-    float inverse = inverse_norm(Q, sc, scu, su, suu);
-    const float *row = Q->ctable + code * nqp;
-    for (long q = 0; q < nqp; q++) {
-        const int8_t *qi = Q->q + q * dp;
-        int32_t dot = 0;
-        for (long d = 0; d < dim; d++) dot += (int32_t)qi[d] * u[d];
-        float s = token_score(row[q], Q->offset[q], Q->scale[q], dot, inverse);
-        if (s > best[q]) best[q] = s;
-    }
-}
-
 static float sum_best(const ck_residual_query *Q, const float *best) {
     float sum = 0;
     for (long q = 0; q < Q->nq; q++) sum += best[q];
     return sum;
 }
 
-float ck_residual_maxsim_scalar(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
-                                float *best, uint8_t *u) {
-    long bytes = Q->dim * Q->nbits / 8;
-    for (long q = 0; q < Q->nq_padded; q++) best[q] = -INFINITY;
-    for (long t = 0; t < tokens; t++) token_scalar(Q, codes[t], packed + t * bytes, u, best);
-    return sum_best(Q, best);
+/// One centroid row of ck_exact_centroids_build: its largest |value|, its lane sums, then the int16 values.
+static float exact_row_scale(const float *row, long dim, float *sum) {
+    float largest = 0, lanes[8] = {0};
+    for (long d = 0; d < dim; d++) {
+        float v = fabsf(row[d]);
+        largest = v > largest ? v : largest;
+        lanes[d & 7] = lanes[d & 7] + row[d];
+    }
+    *sum = reduce8(lanes);
+    return largest;
 }
 
-void ck_residual_maxsim_batch_scalar(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
-                                     const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
-                                     float *out, uint8_t *u) {
-    long nqp = Q->nq_padded;
-    for (long i = 0; i < docs * nqp; i++) best[i] = -INFINITY;
-    for (long i = 0; i < count; i++) token_scalar(Q, codes[i], packed_of_token[i], u, best + (long)doc_of_token[i] * nqp);
-    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best + doc * nqp);
+/// Rounded half away from zero by a truncating conversion (lrintf is a library call per value).
+static inline int16_t exact_round(float v) { return (int16_t)(v + (v >= 0 ? 0.5f : -0.5f)); }
+
+void ck_exact_centroids_build_scalar(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
+                                     float *sum) {
+    for (long c = 0; c < k; c++) {
+        const float *row = centroids + c * dim;
+        float largest = exact_row_scale(row, dim, sum + c);
+        scale[c] = largest / (float)CK_EXACT_CENTROID_RANGE;
+        float inverse = largest > 0 ? (float)CK_EXACT_CENTROID_RANGE / largest : 0;
+        int16_t *out = c16 + c * dim_padded;
+        for (long d = 0; d < dim; d++) out[d] = exact_round(row[d] * inverse);
+        for (long d = dim; d < dim_padded; d++) out[d] = 0;
+    }
 }
+
+/// 1 / ‖c + r‖ of one document token from its decoded levels u and its centroid's int16 row.
+static float token_inverse_scalar(const ck_residual_query *Q, const ck_exact_centroids *C, long code, const uint8_t *u) {
+    const int16_t *c = C->c16 + code * Q->dim_padded;
+    int32_t su = 0, suu = 0, scu = 0;
+    for (long d = 0; d < Q->dim; d++) {
+        su += u[d];
+        suu += (int32_t)u[d] * u[d];
+        scu += (int32_t)c[d] * u[d];
+    }
+    return inverse_norm(Q, C->sum[code], C->scale[code] * (float)scu, su, suu);
+}
+
 
 // MARK: - AVX2 bodies
 
@@ -201,29 +194,27 @@ AVX2 static void centroid_scores_avx2(const float *centroids, long rows, long di
     if (c < rows) ck_centroid_scores_scalar(centroids + c * dim, rows - c, dim, query_t, stride, out + c * stride);
 }
 
+/// Eight table rows per step into four running maxima (the rows sit in L2: independent loads keep
+/// several in flight; an in-loop prefetch of rows ahead cost more than it saved).
 AVX2 static uint32_t code_maxsum_u8_avx2(const uint16_t *codes, long count, const uint8_t *table, long width) {
     uint32_t total = 0;
     for (long w = 0; w < width; w += 32) {
         const uint8_t *base = table + w;
         __m256i m0 = _mm256_loadu_si256((const __m256i *)(base + (long)codes[0] * width));
-        __m256i m1 = m0;
+        __m256i m1 = m0, m2 = m0, m3 = m0;
         long t = 1;
-        for (; t + 4 <= count; t += 4) {
-            if (t + 16 < count) {
-                _mm_prefetch((const char *)(base + (long)codes[t + 12] * width), _MM_HINT_T0);
-                _mm_prefetch((const char *)(base + (long)codes[t + 13] * width), _MM_HINT_T0);
-                _mm_prefetch((const char *)(base + (long)codes[t + 14] * width), _MM_HINT_T0);
-                _mm_prefetch((const char *)(base + (long)codes[t + 15] * width), _MM_HINT_T0);
-            }
-            __m256i a = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width));
-            __m256i b = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 1] * width));
-            __m256i c = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 2] * width));
-            __m256i d = _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 3] * width));
-            m0 = _mm256_max_epu8(m0, _mm256_max_epu8(a, b));
-            m1 = _mm256_max_epu8(m1, _mm256_max_epu8(c, d));
+        for (; t + 8 <= count; t += 8) {
+            m0 = _mm256_max_epu8(m0, _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width)),
+                                                     _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 1] * width))));
+            m1 = _mm256_max_epu8(m1, _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 2] * width)),
+                                                     _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 3] * width))));
+            m2 = _mm256_max_epu8(m2, _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 4] * width)),
+                                                     _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 5] * width))));
+            m3 = _mm256_max_epu8(m3, _mm256_max_epu8(_mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 6] * width)),
+                                                     _mm256_loadu_si256((const __m256i *)(base + (long)codes[t + 7] * width))));
         }
         for (; t < count; t++) m0 = _mm256_max_epu8(m0, _mm256_loadu_si256((const __m256i *)(base + (long)codes[t] * width)));
-        __m256i s = _mm256_sad_epu8(_mm256_max_epu8(m0, m1), _mm256_setzero_si256());
+        __m256i s = _mm256_sad_epu8(_mm256_max_epu8(_mm256_max_epu8(m0, m1), _mm256_max_epu8(m2, m3)), _mm256_setzero_si256());
         total += (uint32_t)(_mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 1) + _mm256_extract_epi64(s, 2)
                             + _mm256_extract_epi64(s, 3));
     }
@@ -344,107 +335,165 @@ static int8_t *group_query(const ck_residual_query *Q) {
         }                                                                                                    \
     } while (0)
 
-#define PREFETCH_AHEAD 6
+/// Tokens ahead whose centroid row, table row and residuals are fetched.
+#define TOKENS_AHEAD 8
+/// Tokens per pass: pass A decodes their levels and norms, pass B scores them.
+#define PASS_TOKENS 32
 
 static inline void prefetch_lines(const void *p, long bytes) {
     for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
 }
 
-static inline void prefetch_token(const ck_residual_query *Q, long code, long centroid_bytes, long table_bytes) {
-    prefetch_lines(Q->centroids + code * Q->dim, centroid_bytes);
-    prefetch_lines(Q->ctable + code * Q->nq_padded, table_bytes);
+/// 4-bit levels of 32 dimensions (16 packed bytes) in one register (no store and reload: a 32-byte
+/// load of two 16-byte stores cannot be forwarded and stalls).
+AVX2 static inline __m256i decode4_32(__m128i lut, const uint8_t *p) {
+    __m128i low = _mm_set1_epi8(0x0F);
+    __m128i x = _mm_loadu_si128((const __m128i *)p);
+    __m128i lo = _mm_shuffle_epi8(lut, _mm_and_si128(x, low));
+    __m128i hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(x, 4), low));
+    return _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
 }
 
-/// Folds one document token into best[nq_padded] (the AVX2 twin of token_scalar).
-AVX2 static inline void token_avx2(const ck_residual_query *Q, const int8_t *qg, long code, const uint8_t *packed, uint8_t *u,
-                                   float *best) {
-    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded;
-    long chunks = dp / 32;
-    const __m256i ones16 = _mm256_set1_epi16(1);
-    decode_avx2(Q, packed, u);
-    // Σu and Σu² (levels ≤ 63, so u·u pairs fit int16).
-    __m256i su = _mm256_setzero_si256(), suu = _mm256_setzero_si256();
-    for (long k = 0; k < chunks; k++) {
-        __m256i x = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
-        su = _mm256_add_epi64(su, _mm256_sad_epu8(x, _mm256_setzero_si256()));
-        suu = _mm256_add_epi32(suu, _mm256_madd_epi16(_mm256_maddubs_epi16(x, x), ones16));
-    }
-    int32_t sum_u = (int32_t)(_mm256_extract_epi64(su, 0) + _mm256_extract_epi64(su, 1) + _mm256_extract_epi64(su, 2)
-                              + _mm256_extract_epi64(su, 3));
-    int32_t lanes[8];
-    _mm256_storeu_si256((__m256i *)lanes, suu);
-    int32_t sum_uu = lanes[0] + lanes[1] + lanes[2] + lanes[3] + lanes[4] + lanes[5] + lanes[6] + lanes[7];
-    // Σc and Σc·u, lane d mod 8, as the scalar body.
-    const float *c = Q->centroids + code * dim;
-    __m256 lc = _mm256_setzero_ps(), lu = _mm256_setzero_ps();
-    long d = 0;
-    for (; d + 8 <= dim; d += 8) {
-        __m256 cv = _mm256_loadu_ps(c + d);
-        __m128i u8 = _mm_loadl_epi64((const __m128i *)(u + d));
-        __m256 uv = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(u8));
-        lc = _mm256_add_ps(lc, cv);
-        lu = _mm256_add_ps(lu, _mm256_mul_ps(cv, uv));
-    }
-    float fc[8], fu[8];
-    _mm256_storeu_ps(fc, lc);
-    _mm256_storeu_ps(fu, lu);
-    for (; d < dim; d++) {
-        fc[d & 7] = fc[d & 7] + c[d];
-        float product = c[d] * (float)u[d];
-        fu[d & 7] = fu[d & 7] + product;
-    }
-    float inverse = inverse_norm(Q, reduce8(fc), reduce8(fu), sum_u, sum_uu);
-    __m256 inv = _mm256_set1_ps(inverse);
-    const float *row = Q->ctable + code * nqp;
+/// 4-bit levels of the last 16 dimensions (8 packed bytes), the padding lanes zero.
+AVX2 static inline __m256i decode4_16(__m128i lut, const uint8_t *p) {
+    __m128i low = _mm_set1_epi8(0x0F);
+    __m128i x = _mm_loadl_epi64((const __m128i *)p);
+    __m128i lo = _mm_shuffle_epi8(lut, _mm_and_si128(x, low));
+    __m128i hi = _mm_shuffle_epi8(lut, _mm_and_si128(_mm_srli_epi16(x, 4), low));
+    return _mm256_zextsi128_si256(_mm_unpacklo_epi8(lo, hi));
+}
+
+/// Lane i = the sum of the 8 int32 lanes of v[i].
+AVX2 static inline __m256i sum_lanes8(const __m256i v[8]) {
+    __m256i ab = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    __m256i cd = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(ab, cd, 0x20), _mm256_permute2x128_si256(ab, cd, 0x31));
+}
+
+/// inverse_norm for 8 tokens, the same float operations in the same order (so the same bits).
+AVX2 static inline __m256 inverse_norm8(const ck_residual_query *Q, __m256 sum_c, __m256 sum_cu, __m256i sum_u, __m256i sum_uu) {
+    __m256 cr = _mm256_mul_ps(_mm256_set1_ps(Q->a), sum_c);
+    cr = _mm256_add_ps(cr, _mm256_mul_ps(_mm256_set1_ps(Q->b), sum_cu));
+    float rr0 = (float)Q->dim * Q->a * Q->a, ab2 = 2.0f * Q->a * Q->b, bb = Q->b * Q->b;
+    __m256 rr = _mm256_add_ps(_mm256_set1_ps(rr0), _mm256_mul_ps(_mm256_set1_ps(ab2), _mm256_cvtepi32_ps(sum_u)));
+    rr = _mm256_add_ps(rr, _mm256_mul_ps(_mm256_set1_ps(bb), _mm256_cvtepi32_ps(sum_uu)));
+    __m256 squared = _mm256_add_ps(_mm256_set1_ps(1.0f), _mm256_mul_ps(_mm256_set1_ps(2.0f), cr));
+    squared = _mm256_add_ps(squared, rr);
+    __m256 inverse = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_sqrt_ps(squared));
+    return _mm256_and_ps(inverse, _mm256_cmp_ps(squared, _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+
+/// The AVX2 twin of ck_residual_maxsim_sorted_scalar. Tokens in the caller's (centroid) order, in
+/// passes of up to PASS_TOKENS: pass A decodes their levels (kept for pass B) and computes their norms
+/// 8 at a time (integer sums, then the float formula in SIMD), pass B runs the int8 × level dot
+/// products against all query tokens and folds the scores into the token's document's row of best.
+/// Residuals, centroid rows and table rows are all read in memory order; the best rows, read at random
+/// (but few: docs × nq_padded floats), are fetched TOKENS_AHEAD tokens ahead.
+AVX2 static void residual_maxsim_sorted_avx2(const ck_residual_query *Q, const ck_exact_centroids *C, const int8_t *qg,
+                                             long docs, long count, const uint16_t *codes, const uint32_t *doc_of_token,
+                                             const uint8_t *packed, float *best_all, float *out, uint8_t *levels) {
+    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded, chunks = dp / 32, bytes = dim * Q->nbits / 8;
     long nqb = nqp / 8, groups = (dim + 3) / 4;
-    for (long j0 = 0; j0 < nqb; j0 += 4) {
-        switch (nqb - j0) {
-        case 1: BLOCK_LOOP(1); break;
-        case 2: BLOCK_LOOP(2); break;
-        case 3: BLOCK_LOOP(3); break;
-        default: BLOCK_LOOP(4); break;
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    int fast4 = Q->nbits == 4 && dim % 16 == 0;
+    __m128i lut4 = _mm_loadu_si128((const __m128i *)Q->lut);
+    float inverses[PASS_TOKENS] __attribute__((aligned(32)));
+    for (long i = 0; i < docs * nqp; i += 8) _mm256_storeu_ps(best_all + i, _mm256_set1_ps(-INFINITY));
+    for (long t0 = 0; t0 < count; t0 += PASS_TOKENS) {
+        long m = count - t0 < PASS_TOKENS ? count - t0 : PASS_TOKENS;
+        for (long b8 = 0; b8 < m; b8 += 8) {
+            __m256i su[8], suu[8], scu[8];
+            float sum_c[8] __attribute__((aligned(32))), scale_c[8] __attribute__((aligned(32)));
+            for (int l = 0; l < 8; l++) {
+                su[l] = suu[l] = scu[l] = _mm256_setzero_si256();
+                sum_c[l] = scale_c[l] = 0;
+                if (b8 + l >= m) continue;
+                long t = t0 + b8 + l, ahead = t + TOKENS_AHEAD;
+                if (ahead < count) prefetch_lines(best_all + (long)doc_of_token[ahead] * nqp, nqp * (long)sizeof(float));
+                long code = codes[t];
+                const uint8_t *token = packed + t * bytes;
+                uint8_t *u = levels + (b8 + l) * dp;
+                const int16_t *c = C->c16 + code * dp;
+                if (!fast4) decode_avx2(Q, token, u);
+                for (long k = 0; k < chunks; k++) {
+                    __m256i x;
+                    if (fast4) {
+                        x = 32 * k + 32 <= dim ? decode4_32(lut4, token + 16 * k) : decode4_16(lut4, token + 16 * k);
+                        _mm256_storeu_si256((__m256i *)(u + 32 * k), x);
+                    } else {
+                        x = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
+                    }
+                    su[l] = _mm256_add_epi32(su[l], _mm256_sad_epu8(x, _mm256_setzero_si256()));
+                    suu[l] = _mm256_add_epi32(suu[l], _mm256_madd_epi16(_mm256_maddubs_epi16(x, x), ones16));
+                    __m256i c0 = _mm256_loadu_si256((const __m256i *)(c + 32 * k));
+                    __m256i c1 = _mm256_loadu_si256((const __m256i *)(c + 32 * k + 16));
+                    scu[l] = _mm256_add_epi32(scu[l], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(x)), c0));
+                    scu[l] = _mm256_add_epi32(scu[l], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1)), c1));
+                }
+                sum_c[l] = C->sum[code];
+                scale_c[l] = C->scale[code];
+            }
+            __m256 sum_cu = _mm256_mul_ps(_mm256_load_ps(scale_c), _mm256_cvtepi32_ps(sum_lanes8(scu)));
+            _mm256_store_ps(inverses + b8, inverse_norm8(Q, _mm256_load_ps(sum_c), sum_cu, sum_lanes8(su), sum_lanes8(suu)));
+        }
+        for (long l = 0; l < m; l++) {
+            const uint8_t *u = levels + l * dp;
+            __m256 inv = _mm256_set1_ps(inverses[l]);
+            const float *row = Q->ctable + (long)codes[t0 + l] * nqp;
+            float *best = best_all + (long)doc_of_token[t0 + l] * nqp;
+            for (long j0 = 0; j0 < nqb; j0 += 4) {
+                switch (nqb - j0) {
+                case 1: BLOCK_LOOP(1); break;
+                case 2: BLOCK_LOOP(2); break;
+                case 3: BLOCK_LOOP(3); break;
+                default: BLOCK_LOOP(4); break;
+                }
+            }
         }
     }
+    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best_all + doc * nqp);
 }
 
-AVX2 static float residual_maxsim_avx2(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
-                                       float *best, uint8_t *u) {
-    long nqp = Q->nq_padded;
-    long bytes = Q->dim * Q->nbits / 8;
-    int8_t *qg = group_query(Q);
-    if (!qg) return ck_residual_maxsim_scalar(Q, codes, packed, tokens, best, u);
-    for (long q = 0; q < nqp; q += 8) _mm256_storeu_ps(best + q, _mm256_set1_ps(-INFINITY));
-    // Centroid rows and table rows are read at random (megabytes for K = 8192): fetch them a few
-    // tokens ahead so the misses overlap instead of stalling one by one.
-    long centroid_bytes = Q->dim * (long)sizeof(float), table_bytes = nqp * (long)sizeof(float);
-    for (long t = 0; t < tokens && t < PREFETCH_AHEAD; t++) prefetch_token(Q, codes[t], centroid_bytes, table_bytes);
-    for (long t = 0; t < tokens; t++) {
-        if (t + PREFETCH_AHEAD < tokens) prefetch_token(Q, codes[t + PREFETCH_AHEAD], centroid_bytes, table_bytes);
-        token_avx2(Q, qg, codes[t], packed + t * bytes, u, best);
-    }
-    free(qg);
-    return sum_best(Q, best);
-}
-
-AVX2 static void residual_maxsim_batch_avx2(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
-                                            const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
-                                            float *out, uint8_t *u) {
-    long nqp = Q->nq_padded;
-    int8_t *qg = group_query(Q);
-    if (!qg) {
-        ck_residual_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
-        return;
-    }
-    for (long i = 0; i < docs * nqp; i += 8) _mm256_storeu_ps(best + i, _mm256_set1_ps(-INFINITY));
-    for (long i = 0; i < count; i++) {
-        if (i + 8 < count) {
-            _mm_prefetch((const char *)packed_of_token[i + 8], _MM_HINT_T0);
-            _mm_prefetch((const char *)(best + (long)doc_of_token[i + 8] * nqp), _MM_HINT_T0);
+/// The AVX2 twin of ck_exact_centroids_build_scalar (same lane sums, same products, same rounding).
+AVX2 static void exact_centroids_build_avx2(const float *centroids, long k, long dim, long dim_padded, int16_t *c16,
+                                            float *scale, float *sum) {
+    const __m256 sign = _mm256_set1_ps(-0.0f), half = _mm256_set1_ps(0.5f);
+    for (long c = 0; c < k; c++) {
+        const float *row = centroids + c * dim;
+        __m256 lanes = _mm256_setzero_ps(), largest8 = _mm256_setzero_ps();
+        long d = 0;
+        for (; d + 8 <= dim; d += 8) {
+            __m256 v = _mm256_loadu_ps(row + d);
+            lanes = _mm256_add_ps(lanes, v);
+            largest8 = _mm256_max_ps(largest8, _mm256_andnot_ps(sign, v));
         }
-        token_avx2(Q, qg, codes[i], packed_of_token[i], u, best + (long)doc_of_token[i] * nqp);
+        float l[8], m[8];
+        _mm256_storeu_ps(l, lanes);
+        _mm256_storeu_ps(m, largest8);
+        float largest = 0;
+        for (int i = 0; i < 8; i++) largest = m[i] > largest ? m[i] : largest;
+        for (; d < dim; d++) {
+            float v = fabsf(row[d]);
+            largest = v > largest ? v : largest;
+            l[d & 7] = l[d & 7] + row[d];
+        }
+        sum[c] = reduce8(l);
+        scale[c] = largest / (float)CK_EXACT_CENTROID_RANGE;
+        float inverse = largest > 0 ? (float)CK_EXACT_CENTROID_RANGE / largest : 0;
+        __m256 inv = _mm256_set1_ps(inverse);
+        int16_t *out = c16 + c * dim_padded;
+        d = 0;
+        for (; d + 8 <= dim; d += 8) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(row + d), inv);
+            // v + (v >= 0 ? 0.5 : -0.5): 0.5 with v's sign (v = -0 gives -0.5, truncated to 0 as the scalar).
+            __m256 r = _mm256_add_ps(v, _mm256_or_ps(half, _mm256_and_ps(sign, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ))));
+            __m256i t = _mm256_cvttps_epi32(r);
+            __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+            _mm_storeu_si128((__m128i *)(out + d), packed);
+        }
+        for (; d < dim; d++) out[d] = exact_round(row[d] * inverse);
+        for (; d < dim_padded; d++) out[d] = 0;
     }
-    free(qg);
-    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best + doc * nqp);
 }
 #endif
 
@@ -468,7 +517,7 @@ uint32_t ck_code_maxsum_u8(const uint16_t *codes, long count, const uint8_t *tab
     return ck_code_maxsum_u8_scalar(codes, count, table, width, used);
 }
 
-#define CODES_AHEAD 4
+#define CODES_AHEAD 8
 
 void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *counts, long docs, const uint8_t *table,
                              long width, long used, float *out) {
@@ -482,24 +531,128 @@ void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *co
     }
 }
 
-void ck_residual_maxsim_batch(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
-                              const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out,
-                              uint8_t *u) {
-    if (Q->nbits == 8) { ck_residual8_maxsim_batch((const ck_residual8_query *)Q, docs, count, codes, doc_of_token, packed_of_token, best, out); return; }
+
+/// 8-bit residuals (residual8.c; Q is the base of a ck_residual8_query): the tokens' residuals, dim
+/// bytes each, handed to ck_residual8_maxsim_batch through pointers. Returns 0 without memory.
+static int residual8_sorted(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
+                            const uint32_t *doc_of_token, const uint8_t *packed, float *best, float *out, int scalar) {
+    const uint8_t **pointers = malloc((size_t)(count > 0 ? count : 1) * sizeof *pointers);
+    if (!pointers) return 0;
+    for (long i = 0; i < count; i++) pointers[i] = packed + i * Q->dim;
+    const ck_residual8_query *wide = (const ck_residual8_query *)Q;
+    if (scalar) ck_residual8_maxsim_batch_scalar(wide, docs, count, codes, doc_of_token, pointers, best, out);
+    else ck_residual8_maxsim_batch(wide, docs, count, codes, doc_of_token, pointers, best, out);
+    free(pointers);
+    return 1;
+}
+
+void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
+                                      const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                                      float *best_all, float *out) {
+    if (Q->nbits == 8) {
+        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, best_all, out, 1))
+            for (long i = 0; i < docs; i++) out[i] = NAN;
+        return;
+    }
+    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded, bytes = dim * Q->nbits / 8;
+    uint8_t *u = malloc((size_t)dp);
+    if (!u) {
+        for (long i = 0; i < docs; i++) out[i] = NAN;
+        return;
+    }
+    for (long i = 0; i < docs * nqp; i++) best_all[i] = -INFINITY;
+    for (long t = 0; t < count; t++) {
+        long code = codes[t];
+        float *best = best_all + (long)doc_of_token[t] * nqp;
+        decode_scalar(Q, packed + t * bytes, u, dp);
+        float inverse = token_inverse_scalar(Q, C, code, u);
+        const float *row = Q->ctable + code * nqp;
+        for (long q = 0; q < nqp; q++) {
+            const int8_t *qi = Q->q + q * dp;
+            int32_t dot = 0;
+            for (long d = 0; d < dim; d++) dot += (int32_t)qi[d] * u[d];
+            float s = token_score(row[q], Q->offset[q], Q->scale[q], dot, inverse);
+            if (s > best[q]) best[q] = s;
+        }
+    }
+    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best_all + doc * nqp);
+    free(u);
+}
+
+void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
+                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed, float *best,
+                               float *out) {
+    if (Q->nbits == 8) {
+        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, best, out, 0))
+            for (long i = 0; i < docs; i++) out[i] = NAN;
+        return;
+    }
 #if CKM_X86
     if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
-        residual_maxsim_batch_avx2(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
+        int8_t *qg = group_query(Q);
+        uint8_t *levels = aligned_alloc(32, (size_t)(PASS_TOKENS * Q->dim_padded));
+        if (qg && levels) residual_maxsim_sorted_avx2(Q, C, qg, docs, count, codes, doc_of_token, packed, best, out, levels);
+        free(qg);
+        free(levels);
+        if (qg && levels) return;
+    }
+#endif
+    ck_residual_maxsim_sorted_scalar(Q, C, docs, count, codes, doc_of_token, packed, best, out);
+}
+
+void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
+                           const long *counts, long bytes, uint32_t *restrict starts, uint16_t *restrict codes,
+                           uint32_t *restrict doc_of_token, uint8_t *restrict packed) {
+    for (long c = 0; c <= k; c++) starts[c] = 0;
+    for (long i = 0; i < docs; i++) {
+        const uint16_t *doc_codes = codes_of_doc[i];
+        for (long t = 0, n = counts[i]; t < n; t++) starts[doc_codes[t] + 1]++;
+    }
+    for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
+    for (long i = 0; i < docs; i++) {
+        const uint16_t *restrict doc_codes = codes_of_doc[i];
+        const uint8_t *restrict doc_packed = packed_of_doc[i];
+        long n = counts[i];
+        // The next document's residuals (one contiguous block at a random place): a token's worth
+        // fetched per token copied here, so the whole block arrives while this one is copied.
+        const char *next = i + 1 < docs ? (const char *)packed_of_doc[i + 1] : NULL;
+        long next_count = i + 1 < docs ? counts[i + 1] : 0;
+        for (long t = n; t < next_count; t++)
+            for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
+        for (long t = 0; t < n; t++) {
+            if (t < next_count)
+                for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
+            uint32_t code = doc_codes[t];
+            uint32_t slot = starts[code]++;
+            codes[slot] = (uint16_t)code;
+            doc_of_token[slot] = (uint32_t)i;
+            uint8_t *to = packed + (long)slot * bytes;
+            const uint8_t *from = doc_packed + t * bytes;
+            // Residuals are a few dozen bytes: inline word copies, not a library call per token.
+            long o = 0;
+            for (; o + 8 <= bytes; o += 8) memcpy(to + o, from + o, 8);
+            for (; o < bytes; o++) to[o] = from[o];
+        }
+    }
+}
+
+void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale, float *sum) {
+#if CKM_X86
+    if (ck_has_avx2()) {
+        exact_centroids_build_avx2(centroids, k, dim, dim_padded, c16, scale, sum);
         return;
     }
 #endif
-    ck_residual_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, best, out, u);
+    ck_exact_centroids_build_scalar(centroids, k, dim, dim_padded, c16, scale, sum);
 }
 
-float ck_residual_maxsim(const ck_residual_query *Q, const uint16_t *codes, const uint8_t *packed, long tokens,
-                         float *best, uint8_t *u) {
-#if CKM_X86
-    if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0)
-        return residual_maxsim_avx2(Q, codes, packed, tokens, best, u);
-#endif
-    return ck_residual_maxsim_scalar(Q, codes, packed, tokens, best, u);
+void ck_ivf_accumulate(const uint32_t *restrict rows, long count, long base, float value, uint16_t mark, float *restrict score,
+                       uint16_t *restrict stamp) {
+    for (long e = 0; e < count; e++) {
+        long g = base + rows[e];
+        if (stamp[g] != mark) {
+            stamp[g] = mark;
+            score[g] += value;
+        }
+    }
 }

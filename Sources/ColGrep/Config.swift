@@ -45,22 +45,23 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
         case indexBits = "index_bits"
     }
 
-    /// Residual bits of indexes built from now on (an existing index keeps its own until rebuilt).
-    public var residualBits: Int { binaryIndex == true ? 1 : (indexBits ?? Self.defaultResidualBits) }
+    /// Residual bits of indexes built from now on (an existing index keeps its own until rebuilt); nil
+    /// leaves the choice to the model's width (`PlaidConfig.defaultBits(dimension:)`).
+    public var residualBits: Int? { binaryIndex == true ? 1 : indexBits }
 
-    /// The reference's residual width.
-    public static let defaultResidualBits = 4
+    /// What the settings listing says of the default width.
+    public static let defaultResidualBitsDescription = "4, or 8 for models of 256+ dimensions"
     /// The widths `settings --nbits` takes (0 resets to the default).
     public static let residualBitChoices = [1, 2, 4, 8]
 
-    /// Sets the residual bits of new indexes (`settings --nbits`): 1 is the binary index, 0 or 4 the
+    /// Sets the residual bits of new indexes (`settings --nbits`): 1 is the binary index, 0 the model's
     /// default; anything else outside `residualBitChoices` is a usage error.
     public mutating func setResidualBits(_ bits: Int) throws {
         guard bits == 0 || Self.residualBitChoices.contains(bits) else {
-            throw ColGrepError.usage("--nbits takes 1, 2, 4 or 8 (0 resets to 4), got \(bits)")
+            throw ColGrepError.usage("--nbits takes 1, 2, 4 or 8 (0 resets to the default: \(Self.defaultResidualBitsDescription)), got \(bits)")
         }
         binaryIndex = bits == 1 ? true : nil
-        indexBits = bits == 1 || bits == 0 || bits == Self.defaultResidualBits ? nil : bits
+        indexBits = bits == 1 || bits == 0 ? nil : bits
     }
 
     public init() {}
@@ -111,7 +112,7 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
         lines.append(line("precision", fp32.map { $0 ? "fp32" : "int8" }, "fp32"))
         lines.append(line("pool-factor", poolFactor.map(String.init), "\(Self.defaultPoolFactor)"))
         let bits = binaryIndex == true ? "1 (binary)" : indexBits.map(String.init)
-        lines.append(line("index-bits", bits, "\(Self.defaultResidualBits)"))
+        lines.append(line("index-bits", bits, Self.defaultResidualBitsDescription))
         lines.append(line("parallel", parallelSessions.map(String.init), "auto"))
         lines.append(line("batch-size", batchSize.map(String.init), "auto"))
         lines.append(line("k", defaultK.map(String.init), "15"))

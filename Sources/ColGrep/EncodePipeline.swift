@@ -152,8 +152,9 @@ final class EncodePipeline: @unchecked Sendable {
         if let plaid {
             try Profiler.shared.measure("codec + index append") { try plaid.append(documents, backend: backend) }
         } else {
+            let nbits = indexer.options.residualBits ?? PlaidConfig.defaultBits(dimension: documents.first?.vectors.cols ?? 0)
             plaid = try Profiler.shared.measure("k-means + codec + index create") {
-                try PlaidIndex.create(at: indexer.layout.vectorDirectory, documents: documents, config: PlaidConfig(nbits: indexer.options.residualBits), backend: backend)
+                try PlaidIndex.create(at: indexer.layout.vectorDirectory, documents: documents, config: PlaidConfig(nbits: nbits), backend: backend)
             }
         }
     }

@@ -18,8 +18,9 @@ public struct IndexOptions: Sendable {
     /// embeddings and the state records that, so a later normal update rebuilds with embeddings.
     /// Ignored for an index that already has embeddings (it is updated normally, vectors included).
     public var keywordOnly = false
-    /// Residual bits of a newly created vector index (4; 1 with `settings --binary`, 2 or 8 with `settings --nbits`).
-    public var residualBits = 4
+    /// Residual bits of a newly created vector index: 1 with `settings --binary`, 2, 4 or 8 with
+    /// `settings --nbits`; nil lets the model's width choose (`PlaidConfig.defaultBits(dimension:)`).
+    public var residualBits: Int?
 
     public init(model: String, poolFactor: Int) {
         self.model = model

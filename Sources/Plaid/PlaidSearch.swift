@@ -39,9 +39,11 @@ extension PlaidIndex {
         lap("probe")
         let firstStage = context.ivfScores(probed: probed)
         lap("ivf")
-        // Kept in row order: the codes stage reads the segments front to back.
-        var stage2 = TopK.bestUnordered(firstStage.candidates, k: max(parameters.nFullScores, topK)) { firstStage.scores[Int($0)] }
-        stage2.sort()
+        // Put in row order (the codes stage reads the segments front to back) through a bitmap of the
+        // rows: O(rows / 64 + k) instead of a comparison sort of k entries.
+        let stage2 = SearchContext.rowOrder(TopK.bestUnordered(firstStage.candidates, k: max(parameters.nFullScores, topK)) {
+            firstStage.scores[Int($0)]
+        }, rows: context.totalRows)
         lap("select")
         let codeScores = context.codeScores(stage2)
         lap("codes")
@@ -190,6 +192,26 @@ struct SearchContext: @unchecked Sendable {
         return scores
     }
 
+    /// Pieces the parallel stages split their work into for the two search threads: more than two, so
+    /// that when the machine's other work delays one thread the other takes the remaining pieces.
+    static let pieces = 4
+
+    /// `rows` (distinct global rows below `count`) in increasing order.
+    static func rowOrder(_ rows: [Int32], rows count: Int) -> [Int32] {
+        var marks = [UInt64](repeating: 0, count: (count + 63) / 64)
+        for row in rows { marks[Int(row) >> 6] |= 1 << UInt64(row & 63) }
+        var ordered: [Int32] = []
+        ordered.reserveCapacity(rows.count)
+        for (w, word) in marks.enumerated() where word != 0 {
+            var bits = word
+            while bits != 0 {
+                ordered.append(Int32(w << 6 | bits.trailingZeroBitCount))
+                bits &= bits - 1
+            }
+        }
+        return ordered
+    }
+
     @inline(__always)
     func isAllowed(_ row: Int) -> Bool { allowed[row >> 6] & (1 << UInt64(row & 63)) != 0 }
 
@@ -260,87 +282,77 @@ struct SearchContext: @unchecked Sendable {
     }
 
     /// Stage 1: per document, `Σ_q` of the best probed-centroid score it contains for that token.
-    /// Candidates are the allowed rows reached, in row order. With enough IVF entries to visit, the
-    /// query tokens are split in two halves scored on two threads, each into its own table, then summed
-    /// (`splitAbove`: the number of IVF entries from which it splits).
+    /// Candidates are the allowed rows reached, in row order. With enough IVF entries to visit
+    /// (`splitAbove`), two threads split the rows in halves: the IVF lists are sorted by row, so each
+    /// thread visits only its half of every list and writes only its half of one shared table (no
+    /// second table to zero, no merge pass).
     func ivfScores(probed: [[Int32]], splitAbove: Int = 1 << 16) -> (scores: [Float], candidates: [Int32]) {
         let total = totalRows
-        var work = [Int](repeating: 0, count: nq)
+        var entries = 0
         for q in 0..<nq {
-            for c in probed[q] { for view in views { work[q] += Int(view.ivfOffsets[Int(c) + 1] - view.ivfOffsets[Int(c)]) } }
+            for c in probed[q] { for view in views { entries += Int(view.ivfOffsets[Int(c) + 1] - view.ivfOffsets[Int(c)]) } }
         }
-        let entries = work.reduce(0, +)
-        // Split the tokens where the halves carry about equal work.
-        var split = nq
-        if entries >= splitAbove, nq >= 2 {
-            var running = 0
-            split = 1
-            for q in 0..<nq {
-                running += work[q]
-                if running * 2 >= entries { split = max(1, min(nq - 1, q + 1)); break }
-            }
-        }
-        let ranges = split < nq ? [0..<split, split..<nq] : [0..<nq]
-        var parts = ranges.map { _ in (scores: [Float](), stamp: [UInt16]()) }
-        parts.withUnsafeMutableBufferPointer { partsBuffer in
-            let out = UnsafeMutableSendablePointer(partsBuffer.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: ranges.count) { p in
-                out.pointer[p] = accumulate(probed: probed, tokens: ranges[p], rows: total)
-            }
-        }
-        var scores = parts[0].scores
-        var candidates: [Int32] = []
-        candidates.reserveCapacity(min(total, entries))
-        scores.withUnsafeMutableBufferPointer { score in
-            parts[0].stamp.withUnsafeBufferPointer { first in
-                if parts.count == 2 {
-                    parts[1].scores.withUnsafeBufferPointer { other in
-                        parts[1].stamp.withUnsafeBufferPointer { second in
-                            for g in 0..<total where first[g] | second[g] != 0 {
-                                score[g] += other[g]
-                                if isAllowed(g) { candidates.append(Int32(g)) }
-                            }
-                        }
-                    }
-                } else {
-                    for g in 0..<total where first[g] != 0 && isAllowed(g) { candidates.append(Int32(g)) }
-                }
-            }
-        }
-        return (scores, candidates)
-    }
-
-    /// Stage 1 over the query tokens `tokens`: per row, the sum of each token's best probed-centroid
-    /// score, and a stamp that is non-zero for every row reached.
-    private func accumulate(probed: [[Int32]], tokens: Range<Int>, rows total: Int) -> (scores: [Float], stamp: [UInt16]) {
+        // More pieces than threads: a thread that the machine's other work delays holds up less of the
+        // stage (the free thread takes the remaining pieces).
+        let pieces = entries >= splitAbove && total >= SearchContext.pieces ? SearchContext.pieces : 1
+        let halves = (0..<pieces).map { (total * $0 / pieces)..<(total * ($0 + 1) / pieces) }
         var scores = [Float](repeating: 0, count: total)
         var stamp = [UInt16](repeating: 0, count: total)
+        var found = [[Int32]](repeating: [], count: halves.count)
         scores.withUnsafeMutableBufferPointer { score in
             stamp.withUnsafeMutableBufferPointer { stamp in
-                centroidScores.withUnsafeBufferPointer { table in
-                    for q in tokens {
-                        // Marks are 1...65535; a row is reached once it holds any.
-                        let mark = UInt16(truncatingIfNeeded: q % 65535 + 1)
-                        // Centroids come best first, so a row's first visit for this token is its best.
-                        for c in probed[q] {
-                            let value = table[Int(c) * tableStride + q]
-                            for (s, view) in views.enumerated() {
-                                let base = bases[s]
-                                let start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
-                                for e in start..<end {
-                                    let g = base + Int(view.ivfRows[e])
-                                    if stamp[g] != mark {
-                                        stamp[g] = mark
-                                        score[g] += value
-                                    }
-                                }
-                            }
+                found.withUnsafeMutableBufferPointer { found in
+                    let score = UnsafeMutableSendablePointer(score.baseAddress!), stamp = UnsafeMutableSendablePointer(stamp.baseAddress!)
+                    let out = UnsafeMutableSendablePointer(found.baseAddress!)
+                    DispatchQueue.concurrentPerform(iterations: halves.count) { part in
+                        out.pointer[part] = accumulate(probed: probed, rows: halves[part], score: score.pointer, stamp: stamp.pointer)
+                    }
+                }
+            }
+        }
+        return (scores, Array(found.joined()))
+    }
+
+    /// Stage 1 over the global rows `rows`: per row, the sum of each query token's best probed-centroid
+    /// score, into `score` (zeroed) with `stamp` (zeroed) non-zero for every row reached; returns the
+    /// allowed rows reached, in order.
+    private func accumulate(probed: [[Int32]], rows: Range<Int>, score: UnsafeMutablePointer<Float>,
+                            stamp: UnsafeMutablePointer<UInt16>) -> [Int32] {
+        centroidScores.withUnsafeBufferPointer { table in
+            for q in 0..<nq {
+                // Marks are 1...65535; a row is reached once it holds any.
+                let mark = UInt16(truncatingIfNeeded: q % 65535 + 1)
+                // Centroids come best first, so a row's first visit for this token is its best.
+                for c in probed[q] {
+                    let value = table[Int(c) * tableStride + q]
+                    for (s, view) in views.enumerated() {
+                        let base = bases[s], count = bases[s + 1] - base
+                        // This segment's local rows inside `rows`.
+                        let low = min(max(rows.lowerBound - base, 0), count), high = min(max(rows.upperBound - base, 0), count)
+                        guard low < high else { continue }
+                        var start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
+                        if low > 0 { start = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(low)) }
+                        if high < count { end = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(high)) }
+                        if start < end {
+                            ck_ivf_accumulate(view.ivfRows.baseAddress! + start, end - start, base, value, mark, score, stamp)
                         }
                     }
                 }
             }
         }
-        return (scores, stamp)
+        var candidates: [Int32] = []
+        for g in rows where stamp[g] != 0 && isAllowed(g) { candidates.append(Int32(g)) }
+        return candidates
+    }
+
+    /// The first index in `from..<to` of the sorted `rows` holding a value ≥ `value` (`to` if none).
+    private static func firstIndex(_ rows: UnsafeBufferPointer<UInt32>, from: Int, to: Int, atLeast value: UInt32) -> Int {
+        var low = from, high = to
+        while low < high {
+            let mid = (low + high) / 2
+            if rows[mid] < value { low = mid + 1 } else { high = mid }
+        }
+        return low
     }
 
     /// Stage 2: `Σ_q max_t S[q, code_t]` for each row, from the u8-quantised table.
@@ -348,7 +360,7 @@ struct SearchContext: @unchecked Sendable {
         var out = [Float](repeating: 0, count: rows.count)
         let work = rows.count
         let table = QuantizedCentroidTable(scores: centroidScores, centroids: k, nq: nq, stride: tableStride)
-        let parts = work >= 1024 ? 2 : 1
+        let parts = work >= 1024 ? SearchContext.pieces : 1
         var pointers = [UnsafePointer<UInt16>?](repeating: nil, count: work)
         var counts = [Int](repeating: 0, count: work)
         for i in 0..<work {
@@ -380,20 +392,27 @@ struct SearchContext: @unchecked Sendable {
     }
 
     /// Stage 3: `Σ_q max_t q·normalize(c_t + r_t)`, MaxSim over the normalised reconstructions, by the
-    /// fused int8 × packed-residual kernel (see `ResidualScorer`). The finalists' tokens are visited in
-    /// centroid order (a counting sort), so the centroid and table rows each token needs stream through
-    /// memory in order instead of missing the cache at random (4× faster at K = 8192). Two threads, each
-    /// with half the documents, when there is enough work.
+    /// fused int8 × packed-residual kernel (see `ResidualScorer`, `ck_residual_maxsim_sorted`) with the
+    /// centroids as int16 rows (`ExactCentroids`, built once per codec). The finalists' tokens are visited
+    /// in centroid order (`ck_gather_by_centroid`, which also copies their residuals in that order), so
+    /// the centroid rows, table rows and residuals each token needs stream through memory in order
+    /// instead of missing the cache at random (4× faster at K = 8192; scoring the documents one after
+    /// another instead, with software prefetch, measured 1.2–1.9× slower). Two threads, each with half
+    /// the documents, when there is enough work.
     func residualScores(_ rows: [Int32]) -> [Float] {
         var out = [Float](repeating: 0, count: rows.count)
         guard !rows.isEmpty else { return out }
         let scorer = query.values.withUnsafeBufferPointer { ResidualScorer(codec: codec, query: $0.baseAddress!, nq: nq, nqPadded: tableStride) }
+        // The int16 centroid rows serve the 1/2/4-bit kernel; the 8-bit kernel reads float centroids.
+        let centroids = codec.nbits == 8 ? nil : index.exactCentroids.tables(for: codec, codecName: index.manifest.codec.name)
         let bytes = codec.bytesPerToken
         let spans = rows.map { row -> (segment: SegmentView, range: Range<Int>) in
             let (s, r) = place(row)
             return (views[s], views[s].tokenRange(r))
         }
         let tokens = spans.reduce(0) { $0 + $1.range.count }
+        // Two parts, not `pieces`: each part streams the centroid and table rows of its tokens once, and
+        // smaller parts share fewer rows.
         let parts = tokens >= 8192 ? 2 : 1
         let count = rows.count, k = self.k
         out.withUnsafeMutableBufferPointer { buffer in
@@ -401,38 +420,30 @@ struct SearchContext: @unchecked Sendable {
             codec.centroids.withUnsafeBufferPointer { c in
                 centroidScores.withUnsafeBufferPointer { table in
                     scorer.withKernelQuery(centroids: c.baseAddress!, table: table.baseAddress!) { kernel in
-                        let shared = UnsafeSendablePointer(kernel)
-                        DispatchQueue.concurrentPerform(iterations: parts) { part in
-                            let members = Array(stride(from: part, to: count, by: parts))
-                            // Counting sort of this part's tokens by centroid.
-                            var starts = [Int](repeating: 0, count: k + 1)
-                            for i in members {
-                                let codes = spans[i].segment.codes
-                                for t in spans[i].range { starts[Int(codes[t]) + 1] += 1 }
+                        ExactCentroids.withKernelCentroids(centroids) { tables in
+                            let shared = UnsafeSendablePointer(kernel), exactTables = UnsafeSendablePointer(tables)
+                            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                let members = Array(stride(from: part, to: count, by: parts))
+                            let docCodes = members.map { Optional(UnsafePointer(spans[$0].segment.codes.baseAddress! + spans[$0].range.lowerBound)) }
+                            let docResiduals = members.map {
+                                Optional(UnsafePointer(spans[$0].segment.residuals.baseAddress! + spans[$0].range.lowerBound * bytes))
                             }
-                            for c in 0..<k { starts[c + 1] += starts[c] }
-                            let total = starts[k]
-                            var sortedCodes = [UInt16](repeating: 0, count: total)
-                            var owner = [UInt32](repeating: 0, count: total)
-                            var packed = [UnsafePointer<UInt8>?](repeating: nil, count: total)
-                            for (j, i) in members.enumerated() {
-                                let segment = spans[i].segment
-                                let residuals = segment.residuals.baseAddress!
-                                for t in spans[i].range {
-                                    let code = Int(segment.codes[t])
-                                    let slot = starts[code]
-                                    starts[code] = slot + 1
-                                    sortedCodes[slot] = UInt16(code)
-                                    owner[slot] = UInt32(j)
-                                    packed[slot] = residuals + t * bytes
-                                }
-                            }
+                            let lengths = members.map { spans[$0].range.count }
+                            let total = lengths.reduce(0, +)
+                            // This part's tokens in centroid order, their residuals copied next to each other.
+                            // (Filled by the kernel, so not zeroed first: about a MB per query at 128-d.)
+                            var starts = [UInt32](repeating: 0, count: k + 1)
+                            var sortedCodes = [UInt16](unsafeUninitializedCapacity: total) { $1 = total }
+                            var owner = [UInt32](unsafeUninitializedCapacity: total) { $1 = total }
+                            var residuals = [UInt8](unsafeUninitializedCapacity: total * bytes) { $1 = total * bytes }
+                            ck_gather_by_centroid(k, members.count, docCodes, docResiduals, lengths, bytes, &starts, &sortedCodes, &owner,
+                                                  &residuals)
                             var best = [Float](repeating: 0, count: members.count * scorer.nqPadded)
                             var scores = [Float](repeating: 0, count: members.count)
-                            var levels = [UInt8](repeating: 0, count: scorer.dimPadded)
-                            ck_residual_maxsim_batch(shared.pointer, members.count, total, sortedCodes, owner, packed,
-                                                     &best, &scores, &levels)
+                            ck_residual_maxsim_sorted(shared.pointer, exactTables.pointer, members.count, total, sortedCodes, owner,
+                                                      residuals, &best, &scores)
                             for (j, i) in members.enumerated() { output.pointer[i] = scores[j] }
+                            }
                         }
                     }
                 }

@@ -1,10 +1,11 @@
 import CKernels
 import Dispatch
+import Foundation
 import Tensor
 
 /// Asymmetric residual MaxSim (the exact stage of search): the query is quantised to int8 per token,
 /// documents stay packed (1, 2 or 4 bits per dimension) and are scored by a fused SIMD kernel
-/// (`ck_residual_maxsim`) without decompressing to floats. 8-bit codecs take the int16 path instead
+/// (`ck_residual_maxsim_sorted`) without decompressing to floats. 8-bit codecs take the int16 path instead
 /// (`ck_residual8_maxsim`, see `WideLevels`): their buckets are far narrower than 64 levels can tell apart.
 ///
 /// A document token is `normalize(c + r)`, `r_d = a + b·u_d` with `u_d` a small integer level of its
@@ -126,7 +127,7 @@ struct ResidualScorer {
 
     /// Calls `body` with the kernel's view of this query over `centroids` and the `K × nqPadded` table.
     /// For an 8-bit codec the pointer is the `base` of a `ck_residual8_query` (its first member), which
-    /// `ck_residual_maxsim_batch` hands to the 8-bit kernel.
+    /// `ck_residual_maxsim_sorted` hands to the 8-bit kernel.
     func withKernelQuery<R>(centroids: UnsafePointer<Float>, table: UnsafePointer<Float>,
                             _ body: (UnsafePointer<ck_residual_query>) -> R) -> R {
         if nbits == 8 {
@@ -187,5 +188,69 @@ struct QuantizedCentroidTable {
             }
             count = k * width
         }
+    }
+}
+
+/// The codec's centroids in the form the exact stage reads (`ck_exact_centroids`): int16 rows, their
+/// scales and float sums. Built from the centroids once per codec, not per query (K × dim values).
+final class ExactCentroids: @unchecked Sendable {
+    let dimPadded: Int
+    let rows: [Int16]
+    let scales: [Float]
+    let sums: [Float]
+
+    init(codec: ResidualCodec) {
+        let k = codec.centroidCount, dim = codec.dim, dimPadded = (dim + 31) / 32 * 32
+        self.dimPadded = dimPadded
+        var rows = [Int16](repeating: 0, count: k * dimPadded)
+        var scales = [Float](repeating: 0, count: k)
+        var sums = [Float](repeating: 0, count: k)
+        codec.centroids.withUnsafeBufferPointer { c in
+            ck_exact_centroids_build(c.baseAddress!, k, dim, dimPadded, &rows, &scales, &sums)
+        }
+        self.rows = rows
+        self.scales = scales
+        self.sums = sums
+    }
+
+    /// Calls `body` with the kernel's view of `tables`, or of no tables (null pointers: for the 8-bit
+    /// kernel, which does not read them).
+    static func withKernelCentroids<R>(_ tables: ExactCentroids?, _ body: (UnsafePointer<ck_exact_centroids>) -> R) -> R {
+        guard let tables else {
+            var none = ck_exact_centroids(c16: nil, scale: nil, sum: nil)
+            return withUnsafePointer(to: &none) { body($0) }
+        }
+        return tables.withKernelCentroids(body)
+    }
+
+    /// Calls `body` with the kernel's view of these tables.
+    func withKernelCentroids<R>(_ body: (UnsafePointer<ck_exact_centroids>) -> R) -> R {
+        rows.withUnsafeBufferPointer { r in
+            scales.withUnsafeBufferPointer { s in
+                sums.withUnsafeBufferPointer { m in
+                    var tables = ck_exact_centroids(c16: r.baseAddress, scale: s.baseAddress, sum: m.baseAddress)
+                    return withUnsafePointer(to: &tables) { body($0) }
+                }
+            }
+        }
+    }
+}
+
+/// An index's `ExactCentroids`, built on first use and rebuilt when the codec changes (a retrained
+/// codec is a new codec file). Thread-safe.
+final class ExactCentroidCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var key: String?
+    private var tables: ExactCentroids?
+
+    /// The tables of `codec`, whose file is named `codecName`.
+    func tables(for codec: ResidualCodec, codecName: String) -> ExactCentroids {
+        lock.lock()
+        defer { lock.unlock() }
+        if let tables, key == codecName { return tables }
+        let built = ExactCentroids(codec: codec)
+        tables = built
+        key = codecName
+        return built
     }
 }

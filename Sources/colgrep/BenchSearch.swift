@@ -53,12 +53,15 @@ struct BenchSearchCommand: ParsableCommand {
             "documents": documents, "threads": threads, "cpu_count": ProcessInfo.processInfo.activeProcessorCount,
             "median_length": medianLength, "centres": centres, "queries": queries, "brute_force_queries": bruteForceQueries,
         ]
+        // Wall times depend on what else the machine runs: record the load beside them.
+        report["load_average_start"] = loadAverage()
         var runs: [[String: Any]] = []
         for dim in dims.split(separator: ",").compactMap({ Int($0) }) {
             let bits = nbits.split(separator: ",").compactMap { Int($0) }
             runs.append(contentsOf: try measure(documents: documents, dim: dim, bits: bits))
         }
         report["runs"] = runs
+        report["load_average_end"] = loadAverage()
         if !noPeer {
             log("peer scale: ours at \(peerDocuments) documents, 128-d")
             let ours = try measure(documents: peerDocuments, dim: 128, bits: [4], updates: false)[0]
@@ -278,6 +281,12 @@ struct BenchSearchCommand: ParsableCommand {
             throw ValidationError("fast-plaid peer failed (exit \(process.terminationStatus))")
         }
         return object
+    }
+
+    /// The machine's 1-minute load average (nil where the system does not report one).
+    private func loadAverage() -> Double? {
+        var loads = [Double](repeating: 0, count: 3)
+        return getloadavg(&loads, 3) >= 1 ? loads[0] : nil
     }
 
     /// User + system CPU seconds of this process so far.

@@ -30,7 +30,7 @@ struct SettingsCommand: ParsableCommand {
     @Option(name: .customLong("pool-factor"), help: "Token pooling factor (0 resets to 2).") var poolFactor: Int?
     @Flag(name: .customLong("binary"), help: "New indexes keep 1-bit residuals (int8 × 1-bit scoring, ~4× smaller residuals; `colgrep clear` rebuilds an existing one).") var binary = false
     @Flag(name: .customLong("no-binary"), help: "New indexes keep 4-bit residuals (the default).") var noBinary = false
-    @Option(name: .customLong("nbits"), help: "Residual bits of new indexes: 1 (as --binary), 2, 4 (the default) or 8 (one byte per dimension, 2× the residual bytes of 4; recall@10 0.92 → 0.965 on 384-d MiniLM); 0 resets. `colgrep clear` rebuilds an existing index.") var nbits: Int?
+    @Option(name: .customLong("nbits"), help: "Residual bits of new indexes: 1 (as --binary), 2, 4 or 8 (one byte per dimension, 2× the residual bytes of 4; recall@10 0.92 → 0.965 on 384-d MiniLM). Unset (or 0, which resets), 4 for models under 256 dimensions and 8 from there. `colgrep clear` rebuilds an existing index.") var nbits: Int?
     @Option(name: .customLong("parallel"), help: "Encoder sessions (0 = auto).") var parallel: Int?
     @Option(name: .customLong("batch-size"), help: "Encoder batch size (0 = auto).") var batchSize: Int?
     @Option(name: .customLong("max-recursion-depth"), help: "Parser recursion limit per file.") var maxRecursionDepth: Int?
@@ -65,11 +65,11 @@ struct SettingsCommand: ParsableCommand {
             if clearCoremlCacheDir { c.coremlCacheDir = nil; note("coreml-cache-dir cleared") }
             if binary && noBinary { throw ColGrepError.usage("--binary and --no-binary contradict each other") }
             if binary { c.binaryIndex = true; c.indexBits = nil; note("binary index (1-bit residuals) for new indexes; `colgrep clear` then a search rebuilds an existing one") }
-            if noBinary { c.binaryIndex = nil; c.indexBits = nil; note("4-bit residuals for new indexes (default)") }
+            if noBinary { c.binaryIndex = nil; c.indexBits = nil; note("default residual bits for new indexes (\(ColGrepConfig.defaultResidualBitsDescription))") }
             if let nbits {
                 if binary || noBinary { throw ColGrepError.usage("--nbits replaces --binary / --no-binary: pass only one of them") }
                 try c.setResidualBits(nbits)
-                note(nbits == 0 ? "\(ColGrepConfig.defaultResidualBits)-bit residuals for new indexes (default)"
+                note(nbits == 0 ? "default residual bits for new indexes (\(ColGrepConfig.defaultResidualBitsDescription))"
                      : "\(nbits)-bit residuals for new indexes; `colgrep clear` then a search rebuilds an existing one")
             }
             if let poolFactor { c.poolFactor = poolFactor == 0 ? nil : poolFactor; note(poolFactor == 0 ? "pool-factor reset to 2" : "pool-factor = \(poolFactor)") }

@@ -8,7 +8,10 @@ import Testing
 @Suite(.serialized) struct IndexBitsSettingTests {
     @Test func configMapsBitsToTheReferenceKeys() throws {
         var c = ColGrepConfig()
-        #expect(c.residualBits == 4)
+        // Unset: the model's width chooses (4 bits below 256 dimensions, 8 from there).
+        #expect(c.residualBits == nil)
+        #expect(PlaidConfig.defaultBits(dimension: 48) == 4 && PlaidConfig.defaultBits(dimension: 128) == 4)
+        #expect(PlaidConfig.defaultBits(dimension: 256) == 8 && PlaidConfig.defaultBits(dimension: 384) == 8)
         try c.setResidualBits(8)
         #expect(c.residualBits == 8 && c.indexBits == 8 && c.binaryIndex == nil)
         #expect(c.describe().contains("  index-bits:     8\n"))
@@ -19,10 +22,11 @@ import Testing
         try c.setResidualBits(2)
         #expect(c.residualBits == 2 && c.binaryIndex == nil)
         try c.setResidualBits(0)
-        #expect(c == ColGrepConfig() && c.residualBits == 4)
-        #expect(c.describe().contains("index-bits:     4 (default)"))
+        #expect(c == ColGrepConfig() && c.residualBits == nil)
+        #expect(c.describe().contains("index-bits:     4, or 8 for models of 256+ dimensions (default)"))
+        // An explicit 4 is kept: it overrides the 8 bits a wide model would get.
         try c.setResidualBits(4)
-        #expect(c == ColGrepConfig())
+        #expect(c != ColGrepConfig() && c.residualBits == 4 && c.describe().contains("  index-bits:     4\n"))
         for bad in [3, 5, 16, -1] { #expect(throws: ColGrepError.self) { try c.setResidualBits(bad) } }
         // The stored key survives a save and load.
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-bits-\(UUID())")
@@ -48,19 +52,25 @@ import Testing
         let bad = try colgrep(["settings", "--nbits", "3"])
         #expect(bad.status != 0 && bad.stderr.contains("--nbits takes 1, 2, 4 or 8"), "\(bad.stdout)\(bad.stderr)")
         #expect(try colgrep(["settings", "--binary", "--nbits", "8"]).status != 0)
-        let set = try colgrep(["settings", "--nbits", "8"])
-        #expect(set.status == 0 && set.stdout.contains("8-bit residuals"), "\(set.stdout)\(set.stderr)")
-        #expect(try colgrep(["settings"]).stdout.contains("index-bits:     8"))
+        // Unset, the fallback model's 384 dimensions get 8-bit residuals.
         #expect(try colgrep(["init"]).status == 0)
         let indices = data.appendingPathComponent("indices")
         let dir = try #require(try FileManager.default.contentsOfDirectory(atPath: indices.path).first)
-        let index = try PlaidIndex.open(at: indices.appendingPathComponent(dir).appendingPathComponent("index"))
-        #expect(index.config.nbits == 8)
+        let location = indices.appendingPathComponent(dir).appendingPathComponent("index")
+        #expect(try PlaidIndex.open(at: location).config.nbits == 8)
         let found = try colgrep(["--semantic-only", "-l", "retry a request with exponential backoff"])
         #expect(found.status == 0 && found.stdout.hasPrefix("src/http_client.py"), "\(found.stdout)\(found.stderr)")
         let verified = try colgrep(["status", "--verify"])
         #expect(verified.status == 0 && verified.stdout.contains("Verified"), "\(verified.stdout)\(verified.stderr)")
+        // An explicit width wins once the index is rebuilt.
+        let set = try colgrep(["settings", "--nbits", "4"])
+        #expect(set.status == 0 && set.stdout.contains("4-bit residuals"), "\(set.stdout)\(set.stderr)")
+        #expect(try colgrep(["settings"]).stdout.contains("index-bits:     4\n"))
+        #expect(try colgrep(["clear"]).status == 0)
+        #expect(try colgrep(["init"]).status == 0)
+        let rebuilt = try #require(try FileManager.default.contentsOfDirectory(atPath: indices.path).first)
+        #expect(try PlaidIndex.open(at: indices.appendingPathComponent(rebuilt).appendingPathComponent("index")).config.nbits == 4)
         #expect(try colgrep(["settings", "--nbits", "0"]).status == 0)
-        #expect(try colgrep(["settings"]).stdout.contains("index-bits:     4 (default)"))
+        #expect(try colgrep(["settings"]).stdout.contains("index-bits:     4, or 8 for models of 256+ dimensions (default)"))
     }
 }

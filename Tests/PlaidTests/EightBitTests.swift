@@ -185,7 +185,7 @@ import Testing
         }
     }
 
-    /// The batch kernel, called directly and through `ck_residual_maxsim_batch` (as search calls it, with
+    /// The batch kernel, called directly and through `ck_residual_maxsim_sorted` (as search calls it, with
     /// the base of the 8-bit query), gives every document the single-document score bit for bit.
     @Test func batchMatchesSingleDocumentKernel() {
         for dim in [48, 384] {
@@ -198,12 +198,14 @@ import Testing
                 let codes = order.map { c.codes[$0] }
                 var fast = [Float](repeating: 0, count: docs), slow = fast, routed = fast
                 var best = [Float](repeating: 0, count: docs * c.nqPadded)
-                var unused = [UInt8](repeating: 0, count: 16)
                 c.withQuery { query in
                     ck_residual8_maxsim_batch(query, docs, order.count, codes, owners, pointers, &best, &fast)
                     ck_residual8_maxsim_batch_scalar(query, docs, order.count, codes, owners, pointers, &best, &slow)
                     let base = UnsafeRawPointer(query).assumingMemoryBound(to: ck_residual_query.self)
-                    ck_residual_maxsim_batch(base, docs, order.count, codes, owners, pointers, &best, &routed, &unused)
+                    // Search hands the residuals gathered contiguously in centroid order (no centroid tables for 8 bits).
+                    let contiguous = order.flatMap { c.packed[($0 * dim)..<(($0 + 1) * dim)] }
+                    var noTables = ck_exact_centroids(c16: nil, scale: nil, sum: nil)
+                    ck_residual_maxsim_sorted(base, &noTables, docs, order.count, codes, owners, contiguous, &best, &routed)
                 }
                 for doc in 0..<docs {
                     var single = c

@@ -42,18 +42,64 @@ import Testing
             packed = (0..<(tokens * dim * nbits / 8)).map { _ in UInt8.random(in: 0...255, using: &g) }
         }
 
-        func run(_ kernel: (UnsafePointer<ck_residual_query>, UnsafePointer<UInt16>, UnsafePointer<UInt8>, Int,
-                            UnsafeMutablePointer<Float>, UnsafeMutablePointer<UInt8>) -> Float) -> Float {
-            var best = [Float](repeating: 0, count: nqPadded)
-            var levels = [UInt8](repeating: 0, count: dimPadded)
-            return q.withUnsafeBufferPointer { q in scale.withUnsafeBufferPointer { s in offset.withUnsafeBufferPointer { o in
+        /// The int16 centroid tables of the exact stage for these centroids.
+        func exactTables() -> (rows: [Int16], scales: [Float], sums: [Float]) {
+            var rows = [Int16](repeating: 0, count: k * dimPadded)
+            var scales = [Float](repeating: 0, count: k), sums = [Float](repeating: 0, count: k)
+            ck_exact_centroids_build(centroids, k, dim, dimPadded, &rows, &scales, &sums)
+            return (rows, scales, sums)
+        }
+
+        /// Scores of the documents made of consecutive runs of `lengths` tokens (summing to at most
+        /// `tokens`), their tokens handed to `kernel` (ck_residual_maxsim_sorted or its scalar body) in
+        /// centroid order, as search does.
+        func scores(lengths: [Int], _ kernel: (UnsafePointer<ck_residual_query>, UnsafePointer<ck_exact_centroids>, Int, Int,
+                                               UnsafePointer<UInt16>, UnsafePointer<UInt32>, UnsafePointer<UInt8>,
+                                               UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+            let bytes = dim * nbits / 8
+            let tables = exactTables()
+            let total = lengths.reduce(0, +)
+            // Centroid order by ck_gather_by_centroid, checked against a plain stable sort.
+            var starts = [UInt32](repeating: 0, count: k + 1)
+            var sortedCodes = [UInt16](repeating: 0, count: total), sortedOwners = [UInt32](repeating: 0, count: total)
+            var sortedResiduals = [UInt8](repeating: 0, count: total * bytes)
+            codes.withUnsafeBufferPointer { codes in
+                packed.withUnsafeBufferPointer { packed in
+                    var codeLists: [UnsafePointer<UInt16>?] = [], residualLists: [UnsafePointer<UInt8>?] = []
+                    var start = 0
+                    for length in lengths {
+                        codeLists.append(codes.baseAddress! + start)
+                        residualLists.append(packed.baseAddress! + start * bytes)
+                        start += length
+                    }
+                    ck_gather_by_centroid(k, lengths.count, codeLists, residualLists, lengths, bytes, &starts, &sortedCodes,
+                                          &sortedOwners, &sortedResiduals)
+                }
+            }
+            var owners: [UInt32] = []
+            for (doc, length) in lengths.enumerated() { owners += [UInt32](repeating: UInt32(doc), count: length) }
+            let order = (0..<total).sorted { (codes[$0], $0) < (codes[$1], $1) }
+            #expect(sortedCodes == order.map { codes[$0] })
+            #expect(sortedOwners == order.map { owners[$0] })
+            #expect(sortedResiduals == order.flatMap { packed[($0 * bytes)..<(($0 + 1) * bytes)] })
+            var out = [Float](repeating: 0, count: lengths.count)
+            var best = [Float](repeating: 0, count: lengths.count * nqPadded)
+            q.withUnsafeBufferPointer { q in scale.withUnsafeBufferPointer { s in offset.withUnsafeBufferPointer { o in
                 lut.withUnsafeBufferPointer { l in centroids.withUnsafeBufferPointer { c in ctable.withUnsafeBufferPointer { t in
-                    var query = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: nq, nq_padded: nqPadded, nbits: nbits,
-                                                  q: q.baseAddress, scale: s.baseAddress, offset: o.baseAddress, lut: l.baseAddress,
-                                                  a: a, b: b, centroids: c.baseAddress, ctable: t.baseAddress)
-                    return kernel(&query, codes, packed, tokens, &best, &levels)
+                    sortedResiduals.withUnsafeBufferPointer { packed in
+                        tables.rows.withUnsafeBufferPointer { r in tables.scales.withUnsafeBufferPointer { cs in
+                            tables.sums.withUnsafeBufferPointer { sums in
+                                var query = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: nq, nq_padded: nqPadded, nbits: nbits,
+                                                              q: q.baseAddress, scale: s.baseAddress, offset: o.baseAddress,
+                                                              lut: l.baseAddress, a: a, b: b, centroids: c.baseAddress, ctable: t.baseAddress)
+                                var centroidTables = ck_exact_centroids(c16: r.baseAddress, scale: cs.baseAddress, sum: sums.baseAddress)
+                                kernel(&query, &centroidTables, lengths.count, total, sortedCodes, sortedOwners, packed.baseAddress!, &best, &out)
+                            }
+                        } }
+                    }
                 } } }
             } } }
+            return out
         }
 
         /// The same score in plain float arithmetic over the decoded residual levels.
@@ -90,8 +136,8 @@ import Testing
                 for tokens in [1, 7, 100] {
                     seed += 1
                     let c = Case(dim: dim, nq: nq, nbits: nbits, tokens: tokens, seed: seed)
-                    let fast = c.run(ck_residual_maxsim)
-                    let scalar = c.run(ck_residual_maxsim_scalar)
+                    let fast = c.scores(lengths: [tokens], ck_residual_maxsim_sorted)[0]
+                    let scalar = c.scores(lengths: [tokens], ck_residual_maxsim_sorted_scalar)[0]
                     #expect(fast.bitPattern == scalar.bitPattern, "dim \(dim) nq \(nq) tokens \(tokens): \(fast) vs \(scalar)")
                     let reference = c.floatReference()
                     #expect(abs(Double(scalar) - reference) <= 1e-4 * max(1, abs(reference)),
@@ -101,54 +147,72 @@ import Testing
         }
     }
 
+    /// Several documents in one call, their tokens interleaved in centroid order (the kernel runs its
+    /// passes over 32 tokens at a time): each gets the score it gets alone, bit for bit.
+    @Test(arguments: [1, 4])
+    func documentsScoreAsTheyDoAlone(nbits: Int) {
+        for dim in [48, 128] {
+            let lengths = [9, 1, 40, 33, 64, 2]
+            let c = Case(dim: dim, nq: 32, nbits: nbits, tokens: lengths.reduce(0, +), seed: UInt64(dim + nbits))
+            let fast = c.scores(lengths: lengths, ck_residual_maxsim_sorted)
+            let slow = c.scores(lengths: lengths, ck_residual_maxsim_sorted_scalar)
+            var start = 0
+            for (doc, length) in lengths.enumerated() {
+                var single = c
+                single.codes = Array(c.codes[start..<(start + length)])
+                single.packed = Array(c.packed[(start * dim * nbits / 8)..<((start + length) * dim * nbits / 8)])
+                single.tokens = length
+                let alone = single.scores(lengths: [length], ck_residual_maxsim_sorted_scalar)[0]
+                #expect(fast[doc].bitPattern == alone.bitPattern, "dim \(dim) doc \(doc): \(fast[doc]) vs \(alone)")
+                #expect(slow[doc].bitPattern == alone.bitPattern, "dim \(dim) doc \(doc): \(slow[doc]) vs \(alone)")
+                start += length
+            }
+        }
+    }
+
+    /// The int16 centroid rows reconstruct the centroids to half a step, stay in range, and the sums
+    /// are the float sums.
+    @Test func exactCentroidTablesReconstructTheCentroids() {
+        for dim in [48, 40, 128, 13] {
+            let c = Case(dim: dim, nq: 1, nbits: 4, tokens: 1, seed: UInt64(dim))
+            let tables = c.exactTables()
+            for centroid in 0..<c.k {
+                let row = c.centroids[(centroid * dim)..<((centroid + 1) * dim)]
+                let scale = tables.scales[centroid]
+                #expect(abs(Double(scale) - Double(row.map(abs).max()!) / Double(CK_EXACT_CENTROID_RANGE)) < 1e-9)
+                for d in 0..<c.dimPadded {
+                    let value = tables.rows[centroid * c.dimPadded + d]
+                    #expect(abs(Int(value)) <= Int(CK_EXACT_CENTROID_RANGE))
+                    if d < dim {
+                        #expect(abs(Float(value) * scale - row[row.startIndex + d]) <= scale * 0.51)
+                    } else {
+                        #expect(value == 0)
+                    }
+                }
+                #expect(abs(Double(tables.sums[centroid]) - row.reduce(0.0) { $0 + Double($1) }) < 1e-5)
+            }
+            // The SIMD build gives the scalar build's tables.
+            var rows = [Int16](repeating: 0, count: c.k * c.dimPadded)
+            var scales = [Float](repeating: 0, count: c.k), sums = [Float](repeating: 0, count: c.k)
+            ck_exact_centroids_build_scalar(c.centroids, c.k, dim, c.dimPadded, &rows, &scales, &sums)
+            #expect(rows == tables.rows)
+            #expect(scales.map(\.bitPattern) == tables.scales.map(\.bitPattern))
+            #expect(sums.map(\.bitPattern) == tables.sums.map(\.bitPattern))
+        }
+    }
+
     @Test func codeMaxSumMatchesScalarAndPlainMax() {
         var g = SplitMix64(seed: 7)
         for nq in [1, 20, 32, 40, 64] {
             let width = (nq + 31) / 32 * 32, k = 300
             var table = [UInt8](repeating: 0, count: k * width)
             for c in 0..<k { for q in 0..<nq { table[c * width + q] = UInt8.random(in: 0...255, using: &g) } }
-            for count in [1, 3, 4, 5, 130] {
+            for count in [1, 3, 4, 5, 8, 9, 10, 17, 130] {
                 let codes = (0..<count).map { _ in UInt16.random(in: 0..<UInt16(k), using: &g) }
                 var plain = 0
                 for q in 0..<nq { plain += Int(codes.map { table[Int($0) * width + q] }.max()!) }
                 #expect(Int(ck_code_maxsum_u8(codes, count, table, width, nq)) == plain)
                 #expect(Int(ck_code_maxsum_u8_scalar(codes, count, table, width, nq)) == plain)
-            }
-        }
-    }
-}
-
-@Suite struct BatchKernelTests {
-    /// The centroid-ordered batch kernel gives every document the single-document kernel's score, bit
-    /// for bit, in its SIMD and scalar bodies.
-    @Test(arguments: [1, 4])
-    func batchMatchesSingleDocumentKernel(nbits: Int) {
-        for dim in [48, 128] {
-            let docs = 5, length = 9
-            let c = ScoringKernelTests.Case(dim: dim, nq: 32, nbits: nbits, tokens: docs * length, seed: UInt64(dim + nbits))
-            let bytes = dim * nbits / 8
-            // Tokens in centroid order, as search passes them.
-            let order = (0..<(docs * length)).sorted { (c.codes[$0], $0) < (c.codes[$1], $1) }
-            c.packed.withUnsafeBufferPointer { packed in
-                let pointers: [UnsafePointer<UInt8>?] = order.map { packed.baseAddress! + $0 * bytes }
-                let owners = order.map { UInt32($0 / length) }
-                let codes = order.map { c.codes[$0] }
-                var fast = [Float](repeating: 0, count: docs), slow = [Float](repeating: 0, count: docs)
-                _ = c.run { query, _, _, _, _, u in
-                    var best = [Float](repeating: 0, count: docs * c.nqPadded)
-                    ck_residual_maxsim_batch(query, docs, order.count, codes, owners, pointers, &best, &fast, u)
-                    ck_residual_maxsim_batch_scalar(query, docs, order.count, codes, owners, pointers, &best, &slow, u)
-                    return 0
-                }
-                for doc in 0..<docs {
-                    var single = c
-                    single.codes = Array(c.codes[(doc * length)..<((doc + 1) * length)])
-                    single.packed = Array(c.packed[(doc * length * bytes)..<((doc + 1) * length * bytes)])
-                    single.tokens = length
-                    let expected = single.run(ck_residual_maxsim_scalar)
-                    #expect(fast[doc].bitPattern == expected.bitPattern, "dim \(dim) doc \(doc): \(fast[doc]) vs \(expected)")
-                    #expect(slow[doc].bitPattern == expected.bitPattern, "dim \(dim) doc \(doc): \(slow[doc]) vs \(expected)")
-                }
             }
         }
     }

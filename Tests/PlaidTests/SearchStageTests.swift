@@ -26,6 +26,45 @@ import Testing
         }
     }
 
+    @Test func ivfAccumulateAddsOncePerMark() {
+        var score = [Float](repeating: 0, count: 20), stamp = [UInt16](repeating: 0, count: 20)
+        let rows: [UInt32] = [0, 2, 5, 9]
+        ck_ivf_accumulate(rows, rows.count, 10, 0.5, 1, &score, &stamp)
+        ck_ivf_accumulate([2, 3], 2, 10, 0.25, 1, &score, &stamp)  // row 12 already has mark 1
+        ck_ivf_accumulate([2], 1, 10, 0.125, 2, &score, &stamp)
+        var expected = [Float](repeating: 0, count: 20)
+        expected[10] = 0.5; expected[12] = 0.625; expected[13] = 0.25; expected[15] = 0.5; expected[19] = 0.5
+        #expect(score == expected)
+        #expect(stamp[12] == 2 && stamp[13] == 1 && stamp[11] == 0)
+    }
+
+    @Test func rowOrderSortsDistinctRows() {
+        var g = SplitMix64(seed: 3)
+        for count in [1, 63, 64, 65, 1000] {
+            let rows = Array(Set((0..<(count / 2 + 1)).map { _ in Int32.random(in: 0..<Int32(count), using: &g) }))
+            #expect(SearchContext.rowOrder(rows, rows: count) == rows.sorted())
+        }
+        #expect(SearchContext.rowOrder([], rows: 10).isEmpty)
+    }
+
+    /// The exact stage's int16 centroid tables are built once per codec file and rebuilt for another.
+    @Test func exactCentroidTablesFollowTheCodec() throws {
+        let corpus = smallCorpus(documents: 120)
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(), backend: nil)
+        let cache = ExactCentroidCache()
+        let first = cache.tables(for: index.codec, codecName: "codec-1")
+        #expect(cache.tables(for: index.codec, codecName: "codec-1") === first)
+        let other = cache.tables(for: index.codec, codecName: "codec-2")
+        #expect(other !== first)
+        #expect(other.rows == first.rows && other.scales == first.scales && other.sums == first.sums)
+        #expect(first.rows.count == index.codec.centroidCount * first.dimPadded)
+        // The index's own cache serves its current codec file.
+        let own = index.exactCentroids.tables(for: index.codec, codecName: index.manifest.codec.name)
+        #expect(own.rows == first.rows)
+    }
+
     @Test func centroidScoresMatchPlainProducts() {
         var generator = SplitMix64(seed: 3)
         for (rows, dim, stride) in [(37, 48, 32), (64, 128, 40), (5, 7, 8)] {

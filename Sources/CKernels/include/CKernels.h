@@ -97,28 +97,56 @@ typedef struct {
     const float *offset;  ///< per query token: a · Σ_d q_d (0 in padding rows)
     const uint8_t *lut;   ///< 2^nbits levels (16 bytes readable)
     float a, b;
-    const float *centroids;  ///< K × dim
+    const float *centroids;  ///< K × dim (not read by ck_residual_maxsim_sorted, which uses ck_exact_centroids)
     const float *ctable;     ///< K × nq_padded: q · c
 } ck_residual_query;
 
-/// Σ_q max_t score(t, q) over one document's `tokens` tokens (codes and packed residuals, dim·nbits/8
-/// bytes each). Work space: best[nq_padded], u[dim_padded].
-float ck_residual_maxsim(const ck_residual_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
-                         float *best, uint8_t *u);
-float ck_residual_maxsim_scalar(const ck_residual_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
-                                float *best, uint8_t *u);
+/// Largest |value| of an int16 centroid row of ck_exact_centroids (15 bits: sums of dim_padded products
+/// with levels ≤ 63 stay in int32 for dim ≤ 2,048).
+#define CK_EXACT_CENTROID_RANGE 16383
 
-/// ck_residual_maxsim for `docs` documents at once, their `count` tokens in any order (callers sort them
-/// by centroid, so centroid and table rows are read in memory order): token i has centroid codes[i],
-/// belongs to document doc_of_token[i] and has its packed residual at packed_of_token[i].
-/// best: docs × nq_padded work space; out[doc] receives each document's score (the same value
-/// ck_residual_maxsim gives it). u: dim_padded bytes.
-void ck_residual_maxsim_batch(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
-                              const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out,
-                              uint8_t *u);
-void ck_residual_maxsim_batch_scalar(const ck_residual_query *query, long docs, long count, const uint16_t *codes,
-                                     const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
-                                     float *out, uint8_t *u);
+/// Centroids prepared once per codec for the exact stage: each row scaled to int16 (zero-padded to
+/// dim_padded), its scale, and its float sum Σ_d c_d. The norm of a document token ‖c + r‖ needs
+/// Σ_d c_d·u_d; from int16 rows it is an integer multiply-add (relative error ~1e-4 of that small
+/// term, against float rows: 4× less memory per token and no float conversions).
+typedef struct {
+    const int16_t *c16;  ///< K × dim_padded
+    const float *scale;  ///< K: c ≈ scale · c16
+    const float *sum;    ///< K: Σ_d c_d (8 lanes d mod 8, summed in a fixed order)
+} ck_exact_centroids;
+
+/// Fills c16 (k × dim_padded), scale (k) and sum (k) from k × dim float centroids (dim ≤ 2,048).
+void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
+                              float *sum);
+void ck_exact_centroids_build_scalar(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
+                                     float *sum);
+
+/// The exact score Σ_q max_t score(t, q) of `docs` documents into out[doc], from their `count` tokens
+/// in any order (callers sort them by centroid with ck_gather_by_centroid, so centroid rows, table
+/// rows and residuals are read in memory order): token i has centroid codes[i], belongs to document
+/// doc_of_token[i] and has its packed residual (dim·nbits/8 bytes) at packed + i · dim·nbits/8. Per token, 1/‖c + r‖ comes from the integer
+/// sums Σu, Σu², Σ c16·u (see ck_exact_centroids); Q->centroids is not read. best: docs × nq_padded
+/// work space. The SIMD body gives the scalar body's bits. With nbits 8, `query` is the base of a
+/// ck_residual8_query and the 8-bit kernel scores the tokens (`centroids` is not read).
+void ck_residual_maxsim_sorted(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs, long count,
+                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed, float *best,
+                               float *out);
+void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs,
+                                      long count, const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                                      float *best, float *out);
+/// The tokens of `docs` documents (document i: counts[i] tokens, centroids codes_of_doc[i], packed
+/// residuals of `bytes` each at packed_of_doc[i]) in centroid order, stable within a centroid: their
+/// centroids into codes, their documents into doc_of_token and their residuals, copied, into packed
+/// (Σ counts entries each; packed Σ counts · bytes). starts: k + 1 work entries. Copying puts the
+/// residuals the exact stage reads in order into cache-resident memory; read in place they sit at
+/// random in a file of hundreds of MB and each token would wait for memory.
+void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
+                           const long *counts, long bytes, uint32_t *starts, uint16_t *codes, uint32_t *doc_of_token,
+                           uint8_t *packed);
+/// The IVF stage's inner loop: for each of `count` rows (local rows of one IVF list, offset by `base`),
+/// the first visit with this `mark` adds `value` to score[base + row] and sets the mark. (In C: the
+/// Swift loop ran at about twice the time per entry.)
+void ck_ivf_accumulate(const uint32_t *rows, long count, long base, float value, uint16_t mark, float *score, uint16_t *stamp);
 
 // MARK: 8-bit residuals (PLAID, residual8.c)
 
@@ -132,7 +160,7 @@ void ck_residual8_encode_scalar(const float *x, long dim, long count, const floa
 
 /// A query prepared for MaxSim against 8-bit residuals. `base` is an ordinary ck_residual_query with
 /// nbits = 8 (its q, lut and dim_padded are not read), so a pointer to this struct passes through code
-/// that hands a ck_residual_query to ck_residual_maxsim_batch, which sends nbits 8 here. A document token
+/// that hands a ck_residual_query to ck_residual_maxsim_sorted, which sends nbits 8 here. A document token
 /// is normalize(c + r) with r_d = a + b · levels[byte_d]; the query token is s_q · q16 (int16), and
 /// base.scale[q] = b · s_q, base.offset[q] = a · Σ_d q_d. The residual part of a score is the exact int32
 /// Σ_d q16_d · level_d, so callers must keep max|q16| · max|level| · dim and max|level|² · dim below 2^31.
@@ -150,7 +178,7 @@ float ck_residual8_maxsim(const ck_residual8_query *query, const uint16_t *codes
 float ck_residual8_maxsim_scalar(const ck_residual8_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
                                  float *best);
 /// ck_residual8_maxsim of `docs` documents at once, their `count` tokens in any order (as
-/// ck_residual_maxsim_batch takes them). best: docs × nq_padded work space; out[doc] each document's score.
+/// ck_residual_maxsim_sorted takes them, each residual through its own pointer). best: docs × nq_padded work space; out[doc] each document's score.
 void ck_residual8_maxsim_batch(const ck_residual8_query *query, long docs, long count, const uint16_t *codes,
                                const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out);
 void ck_residual8_maxsim_batch_scalar(const ck_residual8_query *query, long docs, long count, const uint16_t *codes,
