@@ -146,27 +146,12 @@ public struct Ranker {
 
     // MARK: path penalty
 
-    private static let testFile = try! NSRegularExpression(pattern: [
-        #"(^|/)test_[^/]*\.py$"#, #"_test\.py$"#, #"(^|/)conftest\.py$"#, #"_test\.go$"#,
-        #"Tests?\.java$"#, #"\.(test|spec)\.[cm]?[jt]sx?$"#, #"\.spec\.[^/]+$"#, #"_spec\.rb$"#, #"_test\.rb$"#,
-        #"_test\.rs$"#, #"(^|/)tests\.rs$"#, #"Tests?\.(cs|kt|swift|scala|php)$"#, #"Spec\.(scala|hs|kt|swift)$"#,
-        #"(^|/)tst_[^/]*\.qml$"#, #"\.bats$"#, #"(^|/)test_helpers?[^/]*$"#, #"_test\.(c|cc|cpp|h|hpp|exs?|dart|lua|zig)$"#,
-        #"_tests?\.(c|cc|cpp)$"#, #"Test\.(cpp|h)$"#, #"_test\.ts$"#,
-    ].joined(separator: "|"))
-    private static let testDir = try! NSRegularExpression(pattern: #"(^|/)(tests?|__tests__|spec|testing)(/|$)"#)
-    private static let compatDir = try! NSRegularExpression(pattern: #"(^|/)(compat|_compat|legacy)(/|$)"#)
-    private static let examplesDir = try! NSRegularExpression(pattern: #"(^|/)(_?examples?|docs?_src)(/|$)"#)
-
-    private static func matches(_ r: NSRegularExpression, _ s: String) -> Bool {
-        r.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil
-    }
-
     /// Multiplicative factor for a file path; each category applies once.
     public func pathPenalty(file: String) -> Double {
         var factor = 1.0
-        if Self.matches(Self.testFile, file) || Self.matches(Self.testDir, file) { factor *= knobs.strongPenalty }
-        if Self.matches(Self.compatDir, file) { factor *= knobs.strongPenalty }
-        if Self.matches(Self.examplesDir, file) { factor *= knobs.strongPenalty }
+        if PathCategories.isTestFile(file) || PathCategories.isInTestFolder(file) { factor *= knobs.strongPenalty }
+        if PathCategories.isInCompatFolder(file) { factor *= knobs.strongPenalty }
+        if PathCategories.isInExamplesFolder(file) { factor *= knobs.strongPenalty }
         if file.hasSuffix(".d.ts") { factor *= knobs.mildPenalty }
         let base = (file as NSString).lastPathComponent
         if base == "__init__.py" || base == "package-info.java" { factor *= knobs.moderatePenalty }

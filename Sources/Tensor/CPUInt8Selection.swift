@@ -47,7 +47,9 @@ extension CPUBackend {
             guard let state = w.quantized, state.allowed else { return nil }
             if let chosen = state.chosen { return chosen ? state : nil }
             // Another backend of this process may have measured the same weights (two encoders of one model):
-            // reuse its choice so that both give the same vectors. Small batches never trigger measuring.
+            // reuse its choice so that both give the same vectors. Small batches never trigger measuring, so
+            // while nothing is decided (a query-only process) they skip hashing the weight too.
+            if x.rows < Self.calibrationRows && state.key == nil && Int8Decisions.shared.isEmpty { return nil }
             let key = state.key ?? Int8Decisions.Key(w)
             state.key = key
             let chosen: Bool
@@ -135,6 +137,9 @@ final class Int8Decisions: @unchecked Sendable {
     subscript(key: Key) -> Bool? {
         lock.withLock { choices[key] }
     }
+
+    /// True while no weight of this process has been decided.
+    var isEmpty: Bool { lock.withLock { choices.isEmpty } }
 
     /// Records `proposed` unless a choice for `key` is already settled; returns the settled choice.
     func settle(_ key: Key, _ proposed: Bool) -> Bool {

@@ -120,8 +120,9 @@ import Testing
     @Test func theFirstSettledChoiceWins() {
         let decisions = Int8Decisions()
         let key = Int8Decisions.Key(CPUMatrix(randomMatrix(4, 8, seed: 9)))
-        #expect(decisions[key] == nil)
+        #expect(decisions[key] == nil && decisions.isEmpty)
         #expect(decisions.settle(key, true) == true)
+        #expect(!decisions.isEmpty)
         #expect(decisions.settle(key, false) == true)
         #expect(decisions[key] == true)
         let other = Int8Decisions.Key(CPUMatrix(randomMatrix(4, 8, seed: 10)))
