@@ -136,7 +136,7 @@ public struct FileWalker: Sendable {
         let directoryPath = directoryURL.path
         for (name, entryType) in entries {
             let relative = directory.relativePath.isEmpty ? name : directory.relativePath + "/" + name
-            if filter.shouldIgnore(relative) { continue }
+            if filter.shouldIgnore(entry: name, relativePath: relative) { continue }
             let fullPath = directoryPath + "/" + name
             var type = entryType
             var info = stat()

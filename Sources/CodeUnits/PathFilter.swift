@@ -23,21 +23,39 @@ struct PathFilter: Sendable {
         return component == pattern
     }
 
+    /// The fixed names split once: exact names for a set lookup, `*suffix` patterns kept apart.
+    private static let ignoredExact = Set(ignoredNames.filter { !$0.hasPrefix("*") })
+    private static let ignoredSuffixes = ignoredNames.filter { $0.hasPrefix("*") }.map { String($0.dropFirst()) }
+
     /// Whether a root-relative path (`/`-separated, no leading `/`) is excluded by these rules.
     func shouldIgnore(_ relativePath: String) -> Bool {
-        for pattern in forceInclude {
-            if pattern.hasPrefix("*") {
-                if relativePath.hasSuffix(pattern.dropFirst()) { return false }
-            } else if relativePath == pattern || relativePath.hasPrefix(pattern + "/") {
-                return false
-            }
+        if isForced(relativePath) { return false }
+        return relativePath.split(separator: "/").contains(where: excludes)
+    }
+
+    /// `shouldIgnore(relativePath)` for a walker that reached `relativePath` by descending only into
+    /// folders this filter kept: every component above `name` passed already, so only the last one is
+    /// tested (the whole-path check of every component cost ~10 µs per entry, a third of a one-shot
+    /// search's freshness walk).
+    func shouldIgnore(entry name: String, relativePath: String) -> Bool {
+        excludes(Substring(name)) && !isForced(relativePath)
+    }
+
+    /// A `force_include` pattern keeps the whole path (and everything under a kept folder).
+    private func isForced(_ relativePath: String) -> Bool {
+        forceInclude.contains { pattern in
+            pattern.hasPrefix("*") ? relativePath.hasSuffix(pattern.dropFirst())
+                : relativePath == pattern || relativePath.hasPrefix(pattern + "/")
         }
-        for component in relativePath.split(separator: "/") {
-            if forceInclude.contains(where: { Self.componentMatches($0, component) }) { continue }
-            if component.hasPrefix(".") && !Self.allowedHidden.contains(String(component)) { return true }
-            if Self.ignoredNames.contains(where: { Self.componentMatches($0, component) }) { return true }
-            if extraIgnore.contains(where: { Self.componentMatches($0, component) }) { return true }
-        }
-        return false
+    }
+
+    /// Whether one component excludes its path: hidden (not allowed), a fixed name or an `extra_ignore`
+    /// pattern, unless a `force_include` pattern names the component.
+    private func excludes(_ component: Substring) -> Bool {
+        if !forceInclude.isEmpty && forceInclude.contains(where: { Self.componentMatches($0, component) }) { return false }
+        if component.hasPrefix(".") && !Self.allowedHidden.contains(String(component)) { return true }
+        if Self.ignoredExact.contains(String(component)) { return true }
+        if Self.ignoredSuffixes.contains(where: { component.hasSuffix($0) }) { return true }
+        return extraIgnore.contains { Self.componentMatches($0, component) }
     }
 }

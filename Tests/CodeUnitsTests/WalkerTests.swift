@@ -27,6 +27,34 @@ import Testing
         #expect(forced.files == [".github/workflows/ci.yml", ".gitlab-ci.yml", ".secret/key.py", "Makefile", "build/out.c", "lib/Dockerfile", "src/main.py"])
     }
 
+    /// The walker tests only an entry's own name: for every path whose folders the filter keeps (the only
+    /// paths a walk reaches), that equals the whole-path rule, forced and extra patterns included.
+    @Test func entryRuleEqualsTheWholePathRuleBelowKeptFolders() {
+        let names = ["src", "build", ".git", ".github", "vendor", "x.egg-info", "docs", "a.md", "main.py", ".secret",
+                     "keep", "node_modules", "tmp", "lib", "gen.xcodeproj", ".gitlab-ci.yml", "out"]
+        let filters = [PathFilter(forceInclude: [], extraIgnore: []),
+                       PathFilter(forceInclude: ["build", ".secret", "*.md"], extraIgnore: ["docs", "*.py"]),
+                       PathFilter(forceInclude: ["src/vendor", "*vendor"], extraIgnore: ["lib"])]
+        var compared = 0
+        for filter in filters {
+            var level = [""]
+            for _ in 0..<3 {
+                var next: [String] = []
+                for folder in level {
+                    for name in names {
+                        let path = folder.isEmpty ? name : folder + "/" + name
+                        let whole = filter.shouldIgnore(path)
+                        #expect(filter.shouldIgnore(entry: name, relativePath: path) == whole, "\(path)")
+                        compared += 1
+                        if !whole { next.append(path) }
+                    }
+                }
+                level = next
+            }
+        }
+        #expect(compared > 3000)
+    }
+
     @Test func hiddenRootIsWalked() throws {
         let dir = try TemporaryDirectory()
         try dir.write(".project/a.py", "x = 1\n")
