@@ -4,7 +4,7 @@
 # The index goes to a throwaway data folder unless COLGREP_DATA_DIR is set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-swift build -c release --product colgrep 2>&1 | grep -E "error|warning:|Build complete" || true
+bash scripts/build-release.sh
 BIN=$PWD/.build/release/colgrep
 TARGET=${1:-Sources}
 export COLGREP_DATA_DIR=${COLGREP_DATA_DIR:-${TMPDIR:-/tmp}/colgrep-demo-data}

@@ -20,7 +20,7 @@ done
 [ -n "$EVAL_DIR" ] || { echo "set EVAL_DIR to the eval folder" >&2; exit 2; }
 export COLGREP_DATA_DIR=${COLGREP_DATA_DIR:-/tmp/colgrep-eval-data}
 BIN=${COLGREP_BIN:-$PWD/.build/release/colgrep}
-[ -x "$BIN" ] || swift build -c release --product colgrep
+[ -x "$BIN" ] || bash scripts/build-release.sh
 FLAGS=${COLGREP_EVAL_FLAGS:-}
 case "$MODE" in
   hybrid)   INDEX="$BIN clear {dir} >/dev/null; $BIN init -y {dir}"; EXTRA="" ;;

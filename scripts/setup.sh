@@ -11,7 +11,8 @@ mkdir -p "$DEPS"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- system libraries (apt) -------------------------------------------------------------------
-APT_PACKAGES=(libopenblas-dev libsqlite3-dev libxxhash-dev python3-venv pkg-config)
+# libcurl4-openssl-dev: the static release build (scripts/build-release.sh) links Foundation's libcurl by name.
+APT_PACKAGES=(libopenblas-dev libsqlite3-dev libxxhash-dev libcurl4-openssl-dev python3-venv pkg-config)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,7 +7,7 @@
 #
 # Usage: scripts/bench/cli_table.sh [options] NAME=FOLDER...
 #   --binary PATH     colgrep binary (default .build/release/colgrep; build it with
-#                     `swift build -c release --product colgrep`)
+#                     `bash scripts/build-release.sh`)
 #   --runs N          timed runs per query (default 5; the first, warming run is not counted)
 #   --threads N       encoder threads (COLGREP_THREADS is not read by colgrep: this pins the process
 #                     with taskset to N cores; default: all cores)
@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#REPOS[@]} -gt 0 ] || { echo "give at least one NAME=FOLDER (see --help)" >&2; exit 2; }
-[ -x "$BINARY" ] || { echo "no colgrep binary at $BINARY: swift build -c release --product colgrep" >&2; exit 1; }
+[ -x "$BINARY" ] || { echo "no colgrep binary at $BINARY: bash scripts/build-release.sh" >&2; exit 1; }
 if ! command -v rg >/dev/null; then
   echo "installing ripgrep (apt-get)" >&2
   (apt-get install -y ripgrep >/dev/null 2>&1 || sudo apt-get install -y ripgrep >/dev/null 2>&1) \
