@@ -49,3 +49,39 @@ extension PlaidIndex {
                                  meanCosineAssigned: cosineAssigned / Double(n), exhaustive: assigner.isExhaustive)
     }
 }
+
+/// How evenly an index's vectors spread over its centroids (what probing a centroid costs and finds).
+public struct CentroidBalance: Sendable {
+    /// Centroids.
+    public var centroids: Int
+    /// Centroids no stored vector is assigned to.
+    public var empty: Int
+    /// Centroids holding at most 2 vectors.
+    public var tiny: Int
+    /// Most vectors on one centroid.
+    public var largest: Int
+    /// Vectors per centroid at the 99th percentile.
+    public var percentile99: Int
+    /// Mean vectors per centroid.
+    public var mean: Double
+    /// Size of the centroid a random stored vector sits on (Σ n² / Σ n): the list a probe of a
+    /// vector's own centroid reads; equals `mean` only for perfectly balanced clusters.
+    public var sizeSeenByVector: Double
+}
+
+extension PlaidIndex {
+    /// Vectors per centroid over all live segments (deleted rows included; they are few).
+    public func centroidBalance() -> CentroidBalance {
+        let k = centroidCount
+        var sizes = [Int](repeating: 0, count: k)
+        for segment in segments {
+            for code in segment.codes where Int(code) < k { sizes[Int(code)] += 1 }
+        }
+        let total = sizes.reduce(0, +)
+        let squares = sizes.reduce(0.0) { $0 + Double($1) * Double($1) }
+        let sorted = sizes.sorted()
+        return CentroidBalance(centroids: k, empty: sizes.filter { $0 == 0 }.count, tiny: sizes.filter { $0 <= 2 }.count,
+                               largest: sorted.last ?? 0, percentile99: sorted.isEmpty ? 0 : sorted[min(k - 1, k * 99 / 100)],
+                               mean: k > 0 ? Double(total) / Double(k) : 0, sizeSeenByVector: total > 0 ? squares / Double(total) : 0)
+    }
+}

@@ -3,8 +3,8 @@ import Dispatch
 import Foundation
 import Tensor
 
-/// Centroids partitioned into groups around coarse centres (two-level k-means): group `g` holds
-/// centroids `members[offsets[g]..<offsets[g + 1]]`, trained on the points nearest `centers[g]`.
+/// Centroids partitioned into groups around coarse centres (k-means over the centroids): group `g` holds
+/// centroids `members[offsets[g]..<offsets[g + 1]]` (two-level training: trained on the points nearest `centers[g]`).
 struct CentroidGroups: Sendable, Equatable {
     /// `G × dim` coarse centres.
     let centers: [Float]
@@ -64,7 +64,7 @@ struct PackedCentroids: Sendable {
 
 /// Nearest-centroid assignment (`argmin_c ‖x − c‖²`), the arithmetic-heavy step of k-means and encoding.
 ///
-/// On the CPU, centroids trained by two-level k-means are searched coarse-to-fine: each vector scores
+/// On the CPU, centroids with groups (K ≥ 1,024) are searched coarse-to-fine: each vector scores
 /// the G ≈ √K group centres, then exactly the centroids of its `probes` best groups (about
 /// `(G + probes · K / G) · d` multiply-adds instead of `K · d`: 13× fewer at K = 8,192), in the fused
 /// kernel of assign.c (4 × 16 register tiles, argmax in registers, no score matrix). Without groups

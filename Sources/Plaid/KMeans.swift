@@ -3,11 +3,11 @@ import Foundation
 import Tensor
 
 /// k-means as the reference trains its centroids (fastkmeans: random initial points, a few Lloyd
-/// iterations on at most `maxPointsPerCentroid · k` points, L2-normalised centroids), two-level from
-/// K = 1,024 up: Lloyd on G ≈ √K coarse centres, then each coarse group's points train that group's
-/// share of the K centroids (proportional to its points). A Lloyd iteration then costs about
-/// `2·√K·d` multiply-adds per point instead of `K·d`, and the groups are what coarse-to-fine
-/// assignment (`CentroidAssigner`) probes.
+/// iterations on at most `maxPointsPerCentroid · k` points, L2-normalised centroids), with each Lloyd
+/// iteration's assignment coarse-to-fine from K = 1,024 up: the current centroids are grouped around
+/// G ≈ √K centres (k-means over the centroids) and each point scores the G centres, then the members
+/// of its 8 best groups (`CentroidAssigner`), about `(G + 8·K/G)·d` multiply-adds instead of `K·d`
+/// (12.8× fewer at K = 8,192). The same grouping of the final centroids is what encoding probes.
 public enum KMeans {
     /// Trained centroids (`k × dim`, unit rows) and, for two-level training, their groups.
     struct Trained {
@@ -21,20 +21,53 @@ public enum KMeans {
         return HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids)
     }
 
-    /// Coarse groups for `k` centroids: none below 1,024 (exhaustive assignment is cheap there), else
-    /// the power of two nearest above √k (128 at K = 8,192: 64 centroids a group).
-    /// Lloyd iterations over all centroids after the per-group training (on MiniLM vectors the mean
+    /// Two-level training: Lloyd iterations over all centroids after the per-group training (on MiniLM vectors the mean
     /// point–centroid cosine rose 0.8869 → 0.8879 from 2 to 4; each costs one coarse-to-fine pass
     /// over the sample).
     static let refinementIterations = 4
 
-    /// Flat Lloyd k-means (every point against every centroid, the reference's algorithm) unless
-    /// `COLGREP_KMEANS=two-level`. Two-level training is ~5× cheaper at K = 8,192 and quantises as
-    /// well by mean cosine, but measured recall@10 0.009 lower on MiniLM vectors (0.910 vs 0.919 with
-    /// exhaustive assignment) and 0.01–0.02 lower on synthetic data, so it is opt-in.
-    static let twoLevelTraining = ProcessInfo.processInfo.environment["COLGREP_KMEANS"] == "two-level"
+    /// How the centroids are trained.
+    enum Training: Equatable, Sendable {
+        /// Lloyd with every point scored against every centroid in every iteration (the reference).
+        case flat
+        /// Lloyd on √K coarse centres, per-group Lloyd, then refinement (`trainTwoLevel`).
+        case twoLevel
+        /// Lloyd whose first `exhaustiveIterations` iterations score every centroid and whose later
+        /// ones assign coarse-to-fine over groups of the current centroids (`CentroidAssigner`).
+        case coarseToFine(exhaustiveIterations: Int)
+    }
 
-    /// Groups for coarse-to-fine assignment over trained centroids: Lloyd k-means on the centroids
+    /// `COLGREP_KMEANS=flat | two-level | coarse[:N]` (N exhaustive iterations first, default 1); unset:
+    /// `defaultTraining`.
+    static let environmentTraining: Training? = {
+        guard let value = ProcessInfo.processInfo.environment["COLGREP_KMEANS"] else { return nil }
+        if value == "flat" { return .flat }
+        if value == "two-level" { return .twoLevel }
+        if value.hasPrefix("coarse") {
+            let n = value.split(separator: ":").dropFirst().first.flatMap { Int($0) } ?? 1
+            return .coarseToFine(exhaustiveIterations: max(0, n))
+        }
+        return nil
+    }()
+
+    /// Coarse-to-fine from the first iteration. Measured (docs/PERFORMANCE.md, "Session 4: k-means"):
+    /// k-means 10.6 → 2.5 CPU s on 1.2M 48-d vectors (K = 8,192), 8-bit MiniLM build 170 → 29 CPU s,
+    /// recall@10 within the seed-to-seed spread of flat training on both data sets (MiniLM: flat
+    /// 0.952–0.965, coarse-to-fine 0.951–0.961; synthetic: flat 0.933–0.957, coarse-to-fine
+    /// 0.953–0.957). Halving the sample (16 points per centroid) saves another 1.2 CPU s but measured
+    /// 0.01 lower on MiniLM, and two-level training leaves ~11 % of the centroids empty.
+    static let defaultTraining: Training = .coarseToFine(exhaustiveIterations: 0)
+
+    /// `COLGREP_KMEANS_POINTS`: sample points per centroid instead of `PlaidConfig.maxPointsPerCentroid`
+    /// (for measurements).
+    static let environmentPointsPerCentroid: Int? = ProcessInfo.processInfo.environment["COLGREP_KMEANS_POINTS"]
+        .flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
+
+    /// `COLGREP_KMEANS_SEED`: mixed into the configured seed (to measure how recall varies between
+    /// equally good trainings).
+    static let environmentSeed: UInt64 = ProcessInfo.processInfo.environment["COLGREP_KMEANS_SEED"].flatMap { UInt64($0) } ?? 0
+
+    /// Groups for coarse-to-fine assignment over centroids: Lloyd k-means on the centroids
     /// themselves; centres are the means of their members.
     static func group(centroids: [Float], dim: Int, groupCount: Int, seed: UInt64) -> CentroidGroups? {
         let k = centroids.count / dim
@@ -62,32 +95,39 @@ public enum KMeans {
         return CentroidGroups(centers: usedCenters, offsets: offsets, members: members)
     }
 
+    /// Coarse groups for `k` centroids: none below 1,024 (exhaustive assignment is cheap there), else
+    /// the power of two nearest above √k (128 at K = 8,192: 64 centroids a group).
     static func groupCount(centroids k: Int) -> Int {
         guard k >= 1024 else { return 0 }
         return 1 << Int((log2(Double(k)) / 2).rounded(.up))
     }
 
     static func trainGrouped(points: [Float], dim: Int, k requested: Int, config: PlaidConfig,
-                             twoLevel: Bool = twoLevelTraining, backend: (any Backend)? = nil) -> Trained {
+                             training: Training? = nil, backend: (any Backend)? = nil) -> Trained {
+        let training = training ?? environmentTraining ?? defaultTraining
         let count = points.count / dim
         precondition(count > 0 && requested > 0, "KMeans.train needs points and k > 0")
         let k = min(requested, count)
-        let sample = subsample(points, count: count, dim: dim, limit: k * max(1, config.maxPointsPerCentroid), seed: config.seed ^ 0x5A5A)
+        let seed = config.seed ^ environmentSeed
+        let perCentroid = environmentPointsPerCentroid ?? config.maxPointsPerCentroid
+        let sample = subsample(points, count: count, dim: dim, limit: k * max(1, perCentroid), seed: seed ^ 0x5A5A)
         let sampleCount = sample.count / dim
         let iterations = max(0, config.kmeansIterations)
         let groupCount = Self.groupCount(centroids: k)
-        guard groupCount > 1, sampleCount >= 4 * groupCount, twoLevel else {
+        guard groupCount > 1, sampleCount >= 4 * groupCount, training == .twoLevel else {
+            var exhaustive = iterations
+            if case .coarseToFine(let n) = training, backend == nil { exhaustive = n }
             var centroids = sample.withUnsafeBufferPointer {
-                lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: config.seed, parallel: true,
-                      backend: backend)
+                lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: seed, parallel: true,
+                      exhaustiveIterations: exhaustive, backend: backend)
             }
             LinearAlgebra.normalizeRows(&centroids, cols: dim)
-            let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: config.seed) : nil
+            let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed) : nil
             return Trained(centroids: centroids, groups: groups)
         }
         return sample.withUnsafeBufferPointer { s in
             trainTwoLevel(points: s.baseAddress!, count: sampleCount, dim: dim, k: k, groupCount: groupCount, iterations: iterations,
-                     seed: config.seed)
+                     seed: seed)
         }
     }
 
@@ -210,8 +250,10 @@ public enum KMeans {
     }
 
     /// Plain Lloyd iterations from `k` distinct random points; empty clusters keep their centroid.
+    /// Iterations from `exhaustiveIterations` on (when K has groups) assign coarse-to-fine over groups
+    /// of the current centroids.
     static func lloyd(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, iterations: Int, seed: UInt64,
-                      parallel: Bool, backend: (any Backend)? = nil) -> [Float] {
+                      parallel: Bool, exhaustiveIterations: Int = .max, backend: (any Backend)? = nil) -> [Float] {
         let order = randomlyChosenFirst(k, of: count, seed: seed)
         var centroids = [Float](repeating: 0, count: k * dim)
         centroids.withUnsafeMutableBufferPointer { c in
@@ -219,7 +261,15 @@ public enum KMeans {
         }
         guard k < count else { return centroids }
         var labels = [Int32](repeating: 0, count: count)
-        for _ in 0..<iterations {
+        let groupCount = Self.groupCount(centroids: k)
+        for iteration in 0..<iterations {
+            if iteration >= exhaustiveIterations, groupCount > 1,
+               let groups = group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed &+ UInt64(iteration)) {
+                let assigner = CentroidAssigner(centroids: centroids, dim: dim, groups: groups, probes: CentroidAssigner.defaultProbes)
+                labels.withUnsafeMutableBufferPointer { assigner.assignOnCPU(points, count: count, into: $0.baseAddress!) }
+                updateMeans(points: points, count: count, dim: dim, labels: labels, centroids: &centroids)
+                continue
+            }
             if let backend {
                 // A GPU assigns (exhaustively) where it is given; the assigner falls back to the CPU if it fails.
                 let codes = CentroidAssigner(centroids: centroids, dim: dim, groups: nil).assign(points, count: count, backend: backend)

@@ -78,6 +78,7 @@ struct BenchBuild: ParsableCommand {
         let quality = try index.assignmentQuality(HostMatrix(rows: sampleValues.count / dim, cols: dim, values: sampleValues))
         log(String(format: "assignment: %.4f of %d vectors get their nearest centroid; mean cosine %.4f (exhaustive %.4f)",
                    quality.agreement, quality.vectors, quality.meanCosineAssigned, quality.meanCosineExact))
+        let balance = index.centroidBalance()
 
         var updateTimes: [Double] = []
         var updateCPU: [Double] = []
@@ -131,6 +132,8 @@ struct BenchBuild: ParsableCommand {
             "segments_after_updates": reopened.segmentCount,
             "assignment": ["vectors": quality.vectors, "exact_agreement": quality.agreement, "mean_cosine": quality.meanCosineAssigned,
                            "mean_cosine_exhaustive": quality.meanCosineExact, "exhaustive": quality.exhaustive],
+            "centroid_balance": ["empty": balance.empty, "at_most_2_vectors": balance.tiny, "largest": balance.largest,
+                                 "p99": balance.percentile99, "mean": balance.mean, "size_seen_by_vector": balance.sizeSeenByVector],
             "goals": ["build_vectors_per_s_min": 1_000_000, "update_add_10_units_ms_max": 50],
         ]
         if let peerPython {
