@@ -51,6 +51,30 @@ struct ResidualScorer {
         }
     }
 
+    /// Symmetric per-token quantisation of the query: each row scaled so its largest |value| is `limit`,
+    /// levels `round(q / s)` handed to `store(row, dimension, level)`; returns per row `b·s` (the scale of
+    /// Σ q·u) and `a·Σ q` (the constant part of every residual's contribution). Rows of zeros keep 0.
+    private static func quantizeRows(_ query: UnsafePointer<Float>, nq: Int, nqPadded: Int, dim: Int, limit: Float, a: Float, b: Float,
+                                     store: (Int, Int, Float) -> Void) -> (scales: [Float], offsets: [Float]) {
+        var scales = [Float](repeating: 0, count: nqPadded)
+        var offsets = [Float](repeating: 0, count: nqPadded)
+        for q in 0..<nq {
+            let row = query + q * dim
+            var largest: Float = 0
+            var sum: Float = 0
+            for d in 0..<dim {
+                largest = max(largest, abs(row[d]))
+                sum += row[d]
+            }
+            offsets[q] = a * sum
+            guard largest > 0 else { continue }
+            let s = largest / limit
+            scales[q] = b * s
+            for d in 0..<dim { store(q, d, max(-limit, min(limit, (row[d] / s).rounded()))) }
+        }
+        return (scales, offsets)
+    }
+
     /// Levels (`lut`), `a` and `b` for a codec's bucket weights.
     static func levels(weights: [Float], nbits: Int) -> (levels: [UInt8], a: Float, b: Float) {
         var lut = [UInt8](repeating: 0, count: 16)
@@ -78,51 +102,25 @@ struct ResidualScorer {
             levels = []
             quantized = []
             let limit = Float(WideLevels.range(dim: dim))
-            var query16 = [Int16](repeating: 0, count: nqPadded * dim)
-            var scales = [Float](repeating: 0, count: nqPadded)
-            var offsets = [Float](repeating: 0, count: nqPadded)
-            for q in 0..<nq {
-                let row = query + q * dim
-                var largest: Float = 0
-                var sum: Float = 0
-                for d in 0..<dim {
-                    largest = max(largest, abs(row[d]))
-                    sum += row[d]
-                }
-                offsets[q] = a * sum
-                guard largest > 0 else { continue }
-                let s = largest / limit
-                scales[q] = b * s
-                for d in 0..<dim { query16[q * dim + d] = Int16(max(-limit, min(limit, (row[d] / s).rounded()))) }
+            let width = dim
+            var query16 = [Int16](repeating: 0, count: nqPadded * width)
+            let rows = Self.quantizeRows(query, nq: nq, nqPadded: nqPadded, dim: width, limit: limit, a: wide.a, b: wide.b) { q, d, level in
+                query16[q * width + d] = Int16(level)
             }
+            (scales, offsets) = rows
             quantized16 = query16
-            self.scales = scales
-            self.offsets = offsets
             return
         }
         quantized16 = []
         levels16 = []
         (levels, a, b) = Self.levels(weights: codec.weights, nbits: nbits)
         var quantized = [Int8](repeating: 0, count: nqPadded * dimPadded)
-        var scales = [Float](repeating: 0, count: nqPadded)
-        var offsets = [Float](repeating: 0, count: nqPadded)
-        for q in 0..<nq {
-            let row = query + q * dim
-            var largest: Float = 0
-            var sum: Float = 0
-            for d in 0..<dim {
-                largest = max(largest, abs(row[d]))
-                sum += row[d]
-            }
-            offsets[q] = a * sum
-            guard largest > 0 else { continue }
-            let s = largest / 127
-            scales[q] = b * s
-            for d in 0..<dim { quantized[q * dimPadded + d] = Int8(max(-127, min(127, (row[d] / s).rounded()))) }
+        let stride = dimPadded
+        let rows = Self.quantizeRows(query, nq: nq, nqPadded: nqPadded, dim: dim, limit: 127, a: a, b: b) { q, d, level in
+            quantized[q * stride + d] = Int8(level)
         }
+        (scales, offsets) = rows
         self.quantized = quantized
-        self.scales = scales
-        self.offsets = offsets
     }
 
     /// Calls `body` with the kernel's view of this query over `centroids` and the `K × nqPadded` table.
