@@ -1,4 +1,5 @@
 import Foundation
+import Tokenizers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,16 +20,7 @@ struct FusedWeightCache: Sendable {
     /// `$XDG_CACHE_HOME/colgrep/weights`, else `~/.cache/colgrep/weights`; nil when
     /// `COLGREP_WEIGHT_CACHE` is `0`/`off` or there is no home folder.
     static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> FusedWeightCache? {
-        if let flag = environment["COLGREP_WEIGHT_CACHE"]?.lowercased(), ["0", "off", "false", "no"].contains(flag) { return nil }
-        let base: URL
-        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
-            base = URL(fileURLWithPath: xdg, isDirectory: true)
-        } else if let home = environment["HOME"], !home.isEmpty {
-            base = URL(fileURLWithPath: home, isDirectory: true).appendingPathComponent(".cache", isDirectory: true)
-        } else {
-            return nil
-        }
-        return FusedWeightCache(directory: base.appendingPathComponent("colgrep/weights", isDirectory: true))
+        OptionalCacheFolder.resolve("weights", disabledBy: "COLGREP_WEIGHT_CACHE", environment: environment).map { FusedWeightCache(directory: $0) }
     }
 
     /// What a cache file was built from: the model file (by identity, not content: hashing the model

@@ -20,18 +20,7 @@ public struct TokenizerCache: Sendable {
     /// `$XDG_CACHE_HOME/colgrep/tokenizers`, else `~/.cache/colgrep/tokenizers`; nil when
     /// `COLGREP_TOKENIZER_CACHE` is `0`/`off` or there is no home folder.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> TokenizerCache? {
-        if let flag = environment["COLGREP_TOKENIZER_CACHE"]?.lowercased(), ["0", "off", "false", "no"].contains(flag) {
-            return nil
-        }
-        let base: URL
-        if let xdg = environment["XDG_CACHE_HOME"], !xdg.isEmpty {
-            base = URL(fileURLWithPath: xdg, isDirectory: true)
-        } else if let home = environment["HOME"], !home.isEmpty {
-            base = URL(fileURLWithPath: home, isDirectory: true).appendingPathComponent(".cache", isDirectory: true)
-        } else {
-            return nil
-        }
-        return TokenizerCache(directory: base.appendingPathComponent("colgrep/tokenizers", isDirectory: true))
+        OptionalCacheFolder.resolve("tokenizers", disabledBy: "COLGREP_TOKENIZER_CACHE", environment: environment).map { TokenizerCache(directory: $0) }
     }
 
     /// What a cache file must have been made from.
