@@ -147,23 +147,10 @@ import Testing
 
         /// The same score in plain double arithmetic.
         func floatReference() -> Double {
-            var best = [Double](repeating: -.infinity, count: nq)
-            for t in 0..<tokens {
-                let code = Int(codes[t])
-                let v = (0..<dim).map { Double(levels[Int(packed[t * dim + $0])]) }
-                var norm = 0.0
-                for d in 0..<dim {
-                    let x = Double(centroids[code * dim + d]) + Double(a) + Double(b) * v[d]
-                    norm += x * x
-                }
-                for i in 0..<nq {
-                    var dot = 0.0
-                    for d in 0..<dim { dot += Double(q16[i * dim + d]) * v[d] }
-                    let score = (Double(ctable[code * nqPadded + i]) + Double(offset[i]) + Double(scale[i]) * dot) / norm.squareRoot()
-                    best[i] = max(best[i], score)
-                }
-            }
-            return best.reduce(0, +)
+            residualMaxSimReference(tokens: tokens, nq: nq, nqPadded: nqPadded, dim: dim, codes: codes, centroids: centroids,
+                                    ctable: ctable, offset: offset, scale: scale, a: a, b: b,
+                                    levels: { t in (0..<dim).map { Double(levels[Int(packed[t * dim + $0])]) } },
+                                    query: { i, d in Double(q16[i * dim + d]) })
         }
     }
 

@@ -104,27 +104,13 @@ import Testing
 
         /// The same score in plain float arithmetic over the decoded residual levels.
         func floatReference() -> Double {
-            var best = [Double](repeating: -.infinity, count: nq)
-            for t in 0..<tokens {
-                let code = Int(codes[t])
-                var levels = [Double](repeating: 0, count: dim)
-                for d in 0..<dim {
+            residualMaxSimReference(tokens: tokens, nq: nq, nqPadded: nqPadded, dim: dim, codes: codes, centroids: centroids,
+                                    ctable: ctable, offset: offset, scale: scale, a: a, b: b, levels: { t in
+                (0..<dim).map { d in
                     let bit = (t * dim + d) * nbits
-                    levels[d] = Double(lut[(Int(packed[bit >> 3]) >> (bit & 7)) & ((1 << nbits) - 1)])
+                    return Double(lut[(Int(packed[bit >> 3]) >> (bit & 7)) & ((1 << nbits) - 1)])
                 }
-                var norm = 0.0
-                for d in 0..<dim {
-                    let v = Double(centroids[code * dim + d]) + Double(a) + Double(b) * levels[d]
-                    norm += v * v
-                }
-                for i in 0..<nq {
-                    var dot = 0.0
-                    for d in 0..<dim { dot += Double(q[i * dimPadded + d]) * levels[d] }
-                    let score = (Double(ctable[code * nqPadded + i]) + Double(offset[i]) + Double(scale[i]) * dot) / norm.squareRoot()
-                    best[i] = max(best[i], score)
-                }
-            }
-            return best.reduce(0, +)
+            }, query: { i, d in Double(q[i * dimPadded + d]) })
         }
     }
 
