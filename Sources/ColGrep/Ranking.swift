@@ -2,7 +2,7 @@ import Foundation
 import Store
 
 /// One candidate unit during re-ranking: just the fields the rules read.
-public struct RankedUnit: Sendable, Equatable {
+public struct RankedUnit: Sendable, Equatable, Codable {
     public var docID: Int64
     public var file: String
     public var name: String

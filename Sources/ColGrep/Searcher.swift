@@ -20,6 +20,8 @@ final class ProjectSearcher {
     private let store: MetadataStore?
     private let plaid: PlaidIndex?
     private var queryVectors: [String: HostMatrix] = [:]
+    /// The hybrid passes of the search in progress, kept only while `COLGREP_TRACE_JSON` names a file.
+    private var tracePasses: [RankingTrace.Pass]?
     /// Store reads that run beside the semantic side (BM25, the literal scan), in that order.
     private let storeQueue = DispatchQueue(label: "colgrep.search.store")
 
@@ -105,6 +107,7 @@ final class ProjectSearcher {
         // chosen the units: they are ranked by the pattern's words (BM25 and the re-ranker) without
         // loading the model.
         let patternOnly = Self.isPatternOnly(request)
+        tracePasses = environment["COLGREP_TRACE_JSON"] == nil ? nil : []
         // Units holding the query verbatim get a second, restricted ranking (§2.2 step 9). Finding them
         // scans every unit's code: it runs on the store queue right after BM25, beside the semantic side.
         let literalMatches = ResultBox<Set<Int64>>()
@@ -128,6 +131,9 @@ final class ProjectSearcher {
                     merged = Ranker.mergePerFile(primary, second)
                 }
             }
+        }
+        if let passes = tracePasses, let path = environment["COLGREP_TRACE_JSON"] {
+            RankingTrace(query: request.query, topK: topK, ftsOnly: request.keywordOnly, passes: passes).append(to: path)
         }
         return try toHits(Ranker.sorted(merged), store: store)
     }
@@ -156,7 +162,7 @@ final class ProjectSearcher {
                         keywordOnly: Bool, ranker: Ranker, store: MetadataStore,
                         thenInBackground: (job: @Sendable () -> Void, group: DispatchGroup)? = nil) throws -> [RankedUnit] {
         let documents = try plaid?.documentCount ?? store.count
-        let fetchK = min(max(topK * 20, 200), max(documents, topK))
+        let fetchK = HybridFusion.fetchDepth(topK: topK, documents: documents)
         var semanticHits: [(id: Int64, score: Double)] = []
         let keyword = ResultBox<[(id: Int64, score: Double)]>()
         let group = DispatchGroup()
@@ -178,20 +184,21 @@ final class ProjectSearcher {
         case nil: break
         }
         let fusionBegin = ProfileClock.now()
-        var fused = keywordOnly
-            ? Ranker.fuse(semantic: [], keyword: keywordHits, alpha: 0, limit: fetchK)
-            : Ranker.fuse(semantic: semanticHits, keyword: keywordHits, alpha: alpha, limit: fetchK)
-        if keywordOnly, let subset, fused.count < min(fetchK, subset.count) {
-            // Without a semantic side, units of the subset that BM25 does not score still match the
-            // filters: they follow the scored ones (as a semantic search over the subset would list them).
-            let scored = Set(fused.map(\.id))
-            fused += subset.subtracting(scored).sorted().prefix(fetchK - fused.count).map { (id: $0, score: 0.0) }
-        }
         trace("semantic", semanticHits.map(\.id))
         trace("bm25", keywordHits.map(\.id))
-        trace("fused", fused.map(\.id))
-        let pool = try rankedUnits(fused, store: store)
-        let reranked = ranker.rerank(pool, query: keywordQuery.isEmpty ? query : keywordQuery, topK: topK)
+        let rerankQuery = keywordQuery.isEmpty ? query : keywordQuery
+        let reranked = try HybridFusion.rank(semantic: semanticHits, keyword: keywordHits, alpha: alpha, keywordOnly: keywordOnly,
+                                             subset: subset, fetchK: fetchK, topK: topK, query: rerankQuery, ranker: ranker) { fused in
+            trace("fused", fused.map(\.id))
+            return try rankedUnits(fused, store: store)
+        }
+        if tracePasses != nil {
+            let ids = Array(Set(semanticHits.map(\.id)).union(keywordHits.map(\.id)))
+            tracePasses?.append(RankingTrace.Pass(
+                query: query, keywordQuery: keywordQuery, searchTopK: topK, fetchK: fetchK, alpha: alpha, keywordOnly: keywordOnly,
+                subset: subset.map { $0.sorted() }, semantic: semanticHits.map { [Double($0.id), $0.score] },
+                keyword: keywordHits.map { [Double($0.id), $0.score] }, units: try rankedUnits(ids.map { ($0, 0) }, store: store)))
+        }
         Profiler.shared.add(stage: "search: fusion + rerank", seconds: ProfileClock.seconds(since: fusionBegin))
         trace("final", reranked.map(\.docID))
         return reranked

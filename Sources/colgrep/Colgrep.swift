@@ -45,6 +45,7 @@ struct DebugCommand: AsyncParsableCommand {
             DebugUnits.self,
             DebugGPUSelfTest.self,
             DebugGPUEmbed.self,
+            DebugReplayRanking.self,
         ]
     )
 }
