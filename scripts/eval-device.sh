@@ -1,31 +1,42 @@
 #!/bin/bash
-# Dev-split retrieval eval on the GPU machine (not yet run: see README "Retrieval quality").
-# Staging, here (all under <main checkout>/.devrun/eval/, which git ignores; ≤ 64 MiB with the tree):
-#   pack.tar.xz   (or grammars.tar.xz alone, with BIN_DIR naming a folder on that machine that holds colgrep and
-#                 lib/, e.g. /tmp/rtbin left by routing_table.sh)
-#                 colgrep (swift build -c release --static-swift-stdlib -Xlinker -L<dir with libcurl.so>,
-#                 stripped), lib/ (every `ldd` dependency but libc/libm/libstdc++/libgcc_s),
-#                 grammars/ (the dev split's grammar .so files + a manifest.json listing only them)
-#   model.safetensors.xz + minilm/  all-MiniLM-L6-v2 as fp16, word-embedding rows that no token of the
-#                 corpus or the queries uses set to zero (xz --lzma2=preset=9e,pb=1,lp=1), tokenizer.json.xz
-#   corpus.tar.xz ~/.cache/colgrep-eval as materialize.py wrote it;  ev.tar.xz  shared/eval (score.py …)
-# Run there: PAR_INDEX=4 PAR_Q=5 BUDGET=540 bash .devrun/eval/run.sh  (results in $OUT).
+# Dev-split retrieval eval on the GPU machine (results in the README's "Retrieval quality" table).
+# A whole staging (binary + libraries + model + corpus) is over the device's 64 MiB transfer limit, so it
+# travels in two calls on the same warm machine (each ≤ 64 MiB with the tree):
+#   call 1: bash scripts/eval-device.sh unpack .devrun/eval5a     (carry .devrun/eval5a)
+#           colgrep.xz (stripped static release build), lib/*.xz or lib/*.so.* (its `ldd` dependencies but
+#           libc/libm/libstdc++/libgcc_s), grammars.tar.xz (the dev split's grammar .so files + a
+#           manifest.json listing only them), corpus.tar.xz (~/.cache/colgrep-eval as materialize.py wrote
+#           it), ev.tar.xz (shared/eval: score.py, repos-dev.json, annotations/)
+#   call 2: bash scripts/eval-device.sh run .devrun/eval5b        (carry .devrun/eval5b), within 30 s of call 1
+#           model.safetensors.xz (all-MiniLM-L6-v2 as fp16, word-embedding rows that no token of the corpus
+#           or the queries uses set to zero) + minilm/ (its config files, tokenizer.json.xz)
+# `run` indexes every repo on the GPU (CPU if that fails), then scores hybrid (every search traced through
+# COLGREP_TRACE_JSON, for `colgrep debug replay-ranking`), semantic-only and FTS-only, all --code-only,
+# queries encoded on the CPU (--force-cpu) as a user's one-shot search would. Env: PAR_INDEX, PAR_Q, BUDGET.
 set -u
 START=$(date +%s)
-D=$(cd "$(dirname "$0")" && pwd); T=/tmp/ev; rm -rf $T; mkdir -p $T/minilm
-if [ -f $D/pack.tar.xz ]; then tar xJf $D/pack.tar.xz -C $T
-else # reuse the binary and libraries routing_table.sh unpacked on this machine earlier (BIN_DIR), and grammars.tar.xz
-  mkdir -p $T/lib; cp ${BIN_DIR:-/tmp/rtbin}/colgrep $T/ && cp ${BIN_DIR:-/tmp/rtbin}/lib/* $T/lib/ && tar xJf $D/grammars.tar.xz -C $T || { echo "no pack.tar.xz and no binary in ${BIN_DIR:-/tmp/rtbin}"; exit 1; }
-fi
-cp -r $D/minilm/* $T/minilm/; xz -d $T/minilm/tokenizer.json.xz; xz -dc $D/model.safetensors.xz > $T/minilm/model.safetensors
-tar xJf $D/ev.tar.xz -C $T
-mkdir -p $HOME/.cache; tar xJf $D/corpus.tar.xz -C $HOME/.cache
+T=/tmp/ev
+mode=${1:?unpack or run}; D=$(cd "${2:?staging folder}" && pwd)
+case $mode in
+unpack)
+  rm -rf $T; mkdir -p $T/lib $T/minilm
+  python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('$T/colgrep','wb'))" && chmod +x $T/colgrep
+  for f in $D/lib/*; do case $f in *.xz) xz -dc $f > $T/lib/$(basename ${f%.xz});; *) cp $f $T/lib/;; esac; done
+  tar xJf $D/grammars.tar.xz -C $T && tar xJf $D/ev.tar.xz -C $T
+  mkdir -p $HOME/.cache && tar xJf $D/corpus.tar.xz -C $HOME/.cache
+  LD_LIBRARY_PATH=$T/lib $T/colgrep --version && echo "unpacked in $(( $(date +%s)-START )) s" && touch $T/unpacked
+  exit ;;
+run)
+  [ -f $T/unpacked ] || { echo "nothing unpacked in $T: run 'unpack' first on this machine (it was given back?)"; exit 3; } ;;
+*) echo "unknown mode $mode"; exit 2 ;;
+esac
+cp -r $D/minilm/* $T/minilm/; xz -df $T/minilm/tokenizer.json.xz; xz -dc $D/model.safetensors.xz > $T/minilm/model.safetensors
 export LD_LIBRARY_PATH=$T/lib:${LD_LIBRARY_PATH:-} COLGREP_GRAMMARS_DIR=$T/grammars COLGREP_DATA_DIR=$T/data
 export COLGREP_FALLBACK_MODEL=$T/minilm XDG_CACHE_HOME=$T/cache NCCL_NVLS_ENABLE=0; unset COLGREP_PROFILE
 dirs=$(find /usr/local /usr/lib /opt $(python3 -c 'import site;print(" ".join(site.getsitepackages()))' 2>/dev/null) -xdev \( -name 'libnvrtc.so.1[23]' -o -name 'libcublasLt.so.1[23]' \) 2>/dev/null | xargs -r -n1 dirname | sort -u | paste -sd: -)
 export COLGREP_CUDA_LIBRARY_PATH=$dirs
 B=$T/colgrep M=$T/minilm E=$T/ev
-echo "cores $(nproc); $(nvidia-smi --query-gpu=name --format=csv,noheader); unpack $(( $(date +%s)-START )) s"
+echo "cores $(nproc); $(nvidia-smi --query-gpu=name --format=csv,noheader | paste -sd,); model in $(( $(date +%s)-START )) s"
 python3 -c "
 import json,os
 for r in json.load(open('$E/repos-dev.json')):
@@ -39,31 +50,29 @@ index_one() { # name dir
   echo "$1 $how $(python3 -c "import time;print(round(time.time()-$s,1))")"
 }
 export -f index_one; export B M T E OUT
-echo "== index"; cat $T/dirs.txt | timeout ${INDEX_LIMIT:-330} xargs -P ${PAR_INDEX:-3} -L1 bash -c 'index_one $0 $1' | tee $OUT/index.txt
+echo "== index"; cat $T/dirs.txt | timeout ${INDEX_LIMIT:-240} xargs -P ${PAR_INDEX:-4} -L1 bash -c 'index_one $0 $1' | tee $OUT/index.txt
 grep -h -i "error\|fail" $T/idx-*.log | head -5
 echo "index done $(( $(date +%s)-START )) s"
-score() { # label flags...
-  local label=$1; shift; mkdir -p $T/res/$label
-  cut -d' ' -f1 $T/dirs.txt | xargs -P ${PAR_Q:-12} -I{} sh -c "python3 $E/score.py --repos $E/repos-dev.json --annotations $E/annotations --tool cmd --label $label --only {} --index-cmd 'true' --query-cmd '$B --json --no-update --force-cpu --model $M $* -k {k} {query} {dir}' --json $T/res/$label/{}.json > $T/res/$label/{}.log 2>&1"
-  python3 - $T/res/$label $label <<'PY' | tee -a $OUT/summary.txt
-import json,sys,glob
-rs=[json.load(open(p))['repos'][0] for p in sorted(glob.glob(sys.argv[1]+'/*.json'))]
-tasks=[t['ndcg10'] for r in rs for t in r['task_results']]
-print(sys.argv[2], 'macro %.4f micro %.4f repos %d tasks %d' % (sum(r['ndcg10'] for r in rs)/len(rs), sum(tasks)/len(tasks), len(rs), len(tasks)), ' '.join('%s=%.3f' % (r['name'], r['ndcg10']) for r in rs))
-PY
+mkdir -p $T/trace
+score() { # label env-prefix flags...
+  local label=$1 prefix=$2; shift 2; mkdir -p $T/res/$label
+  cut -d' ' -f1 $T/dirs.txt | xargs -P ${PAR_Q:-5} -I{} sh -c "python3 $E/score.py --repos $E/repos-dev.json --annotations $E/annotations --tool cmd --label $label --only {} --index-cmd 'true' --query-cmd '$prefix $B --json --no-update --force-cpu --model $M $* -k {k} {query} {dir}' --json $T/res/$label/{}.json > $T/res/$label/{}.log 2>&1"
 }
-left=$(( ${BUDGET:-540} - ($(date +%s)-START) ))
-echo "scoring with ${left} s left"
-( timeout $left bash -c "$(declare -f score); score hybrid --code-only" ) &
-( timeout $left bash -c "$(declare -f score); score semantic --code-only --semantic-only" ) &
-( timeout $left bash -c "$(declare -f score); score fts --code-only --fts-only" ) &
-wait
-echo "scoring done $(( $(date +%s)-START )) s"
-for label in hybrid semantic fts; do python3 - $T/res/$label $label-final <<'PY' | tee -a $OUT/summary.txt
+summary() { # label
+  python3 - $T/res/$1 $1 <<'PY' | tee -a $OUT/summary.txt
 import json,sys,glob
 rs=[json.load(open(p))['repos'][0] for p in sorted(glob.glob(sys.argv[1]+'/*.json'))]
 tasks=[t['ndcg10'] for r in rs for t in r['task_results']]
 if rs: print(sys.argv[2], 'macro %.4f micro %.4f repos %d tasks %d' % (sum(r['ndcg10'] for r in rs)/len(rs), sum(tasks)/len(tasks), len(rs), len(tasks)), ' '.join('%s=%.3f' % (r['name'], r['ndcg10']) for r in rs))
 PY
-done
-(cd $T && tar czf $OUT/results.tar.gz res idx-*.log dirs.txt)
+}
+left=$(( ${BUDGET:-480} - ($(date +%s)-START) ))
+echo "scoring with ${left} s left"
+( timeout $left bash -c "$(declare -f score); score hybrid 'COLGREP_TRACE_JSON=$T/trace/{}.jsonl' --code-only" ) &
+( timeout $left bash -c "$(declare -f score); score semantic '' --code-only --semantic-only" ) &
+( timeout $left bash -c "$(declare -f score); score fts '' --code-only --fts-only" ) &
+wait
+echo "scoring done $(( $(date +%s)-START )) s"
+for label in hybrid semantic fts; do summary $label; done
+(cd $T && tar cJf $OUT/results.tar.xz res idx-*.log dirs.txt) && (cd $T && tar cJf $OUT/traces.tar.xz trace)
+ls -la $OUT

@@ -19,6 +19,10 @@ public struct RankingTrace: Codable, Sendable {
         public var units: [RankedUnit]
     }
 
+    /// Keyword hits a traced pass records, as a multiple of its `searchTopK` (the live search uses
+    /// `RankingKnobs.keywordDepth` of them; a replay may use up to this many).
+    public static let keywordDepth = 12
+
     public var query: String
     public var topK: Int
     /// `--fts-only`: re-ranked with the keyword-only weights.
@@ -32,7 +36,8 @@ public struct RankingTrace: Codable, Sendable {
         let ranked = passes.map { pass -> [RankedUnit] in
             let byID = Dictionary(pass.units.map { ($0.docID, $0) }, uniquingKeysWith: { a, _ in a })
             func scored(_ rows: [[Double]]) -> [HybridFusion.Scored] { rows.map { (id: Int64($0[0]), score: $0[1]) } }
-            return HybridFusion.rank(semantic: scored(pass.semantic), keyword: scored(pass.keyword), alpha: alpha ?? pass.alpha,
+            let keyword = scored(Array(pass.keyword.prefix(pass.searchTopK * ranker.knobs.keywordDepth)))
+            return HybridFusion.rank(semantic: scored(pass.semantic), keyword: keyword, alpha: alpha ?? pass.alpha,
                                      keywordOnly: pass.keywordOnly, subset: pass.subset.map(Set.init), fetchK: pass.fetchK,
                                      topK: pass.searchTopK, query: pass.keywordQuery.isEmpty ? pass.query : pass.keywordQuery,
                                      ranker: ranker) { fused in

@@ -166,8 +166,10 @@ final class ProjectSearcher {
         var semanticHits: [(id: Int64, score: Double)] = []
         let keyword = ResultBox<[(id: Int64, score: Double)]>()
         let group = DispatchGroup()
+        let keywordLimit = topK * ranker.knobs.keywordDepth
         if !keywordQuery.isEmpty {
-            let limit = topK * ranker.knobs.keywordDepth
+            // A traced search records a deeper keyword list, so a replay can try deeper keyword depths.
+            let limit = tracePasses == nil ? keywordLimit : max(keywordLimit, topK * RankingTrace.keywordDepth)
             storeQueue.async(group: group) {
                 keyword.set(Result { try store.bm25(query: keywordQuery, limit: limit, within: subset).map { ($0.docID, $0.score) } })
             }
@@ -178,8 +180,9 @@ final class ProjectSearcher {
         }
         Profiler.shared.measure("search: bm25 wait") { group.wait() }
         var keywordHits: [(id: Int64, score: Double)] = []
+        var tracedKeywordHits: [(id: Int64, score: Double)] = []
         switch keyword.get() {
-        case .success(let hits): keywordHits = hits
+        case .success(let hits): keywordHits = Array(hits.prefix(keywordLimit)); tracedKeywordHits = hits
         case .failure(let error): throw ColGrepError.corrupt("keyword search failed: \(error)")
         case nil: break
         }
@@ -193,11 +196,11 @@ final class ProjectSearcher {
             return try rankedUnits(fused, store: store)
         }
         if tracePasses != nil {
-            let ids = Array(Set(semanticHits.map(\.id)).union(keywordHits.map(\.id)))
+            let ids = Array(Set(semanticHits.map(\.id)).union(tracedKeywordHits.map(\.id)))
             tracePasses?.append(RankingTrace.Pass(
                 query: query, keywordQuery: keywordQuery, searchTopK: topK, fetchK: fetchK, alpha: alpha, keywordOnly: keywordOnly,
                 subset: subset.map { $0.sorted() }, semantic: semanticHits.map { [Double($0.id), $0.score] },
-                keyword: keywordHits.map { [Double($0.id), $0.score] }, units: try rankedUnits(ids.map { ($0, 0) }, store: store)))
+                keyword: tracedKeywordHits.map { [Double($0.id), $0.score] }, units: try rankedUnits(ids.map { ($0, 0) }, store: store)))
         }
         Profiler.shared.add(stage: "search: fusion + rerank", seconds: ProfileClock.seconds(since: fusionBegin))
         trace("final", reranked.map(\.docID))

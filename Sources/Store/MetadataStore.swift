@@ -332,11 +332,12 @@ public final class MetadataStore: @unchecked Sendable {
         if let subset, subset.isEmpty { return [] }
         return try read {
             var results: [(docID: Int64, score: Double)] = []
+            // Ties go by rowid, so a deeper list (a traced search's) starts with the shallower one.
             // Without a subset SQLite stops at `limit`; with one, rows outside it are skipped in
             // rank order (FTS5 scores every match to sort anyway, so this costs no extra scoring).
             let sql = subset == nil
-                ? "SELECT rowid, bm25(keyword_index) FROM keyword_index WHERE keyword_index MATCH ?1 ORDER BY bm25(keyword_index) LIMIT ?2"
-                : "SELECT rowid, bm25(keyword_index) FROM keyword_index WHERE keyword_index MATCH ?1 ORDER BY bm25(keyword_index)"
+                ? "SELECT rowid, bm25(keyword_index) FROM keyword_index WHERE keyword_index MATCH ?1 ORDER BY bm25(keyword_index), rowid LIMIT ?2"
+                : "SELECT rowid, bm25(keyword_index) FROM keyword_index WHERE keyword_index MATCH ?1 ORDER BY bm25(keyword_index), rowid"
             let statement = try connection.statement(sql)
             defer { statement.reset() }
             statement.bind(1, match)

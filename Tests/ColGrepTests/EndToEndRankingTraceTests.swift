@@ -3,8 +3,8 @@ import Testing
 
 extension EndToEndTests {
     /// A traced search records what `debug replay-ranking` needs to reproduce its ranking exactly,
-    /// also when a ranking variable changes: replaying the default trace under `COLGREP_ALPHA=0.05`
-    /// lists what a live search under that variable lists.
+    /// also when a ranking variable changes: replaying the default trace under `COLGREP_ALPHA=0.05` or
+    /// `COLGREP_KEYWORD_DEPTH=1` lists what a live search under that variable lists.
     @Test func replayedRankingEqualsTheLiveSearch() throws {
         guard ready else { Issue.record("colgrep binary or fallback model missing"); return }
         defer { cleanup() }
@@ -16,11 +16,13 @@ extension EndToEndTests {
         }
         var live: [[String]] = []
         var liveLowAlpha: [[String]] = []
+        var liveShallow: [[String]] = []
         for q in queries {
             let run = try colgrep(["--no-update", "-k", "3", q], env: ["COLGREP_TRACE_JSON": trace])
             #expect(run.status == 0, "\(run.stderr)")
             live.append(files(run.stdout))
             liveLowAlpha.append(files(try colgrep(["--no-update", "-k", "3", q], env: ["COLGREP_ALPHA": "0.05"]).stdout))
+            liveShallow.append(files(try colgrep(["--no-update", "-k", "3", q], env: ["COLGREP_KEYWORD_DEPTH": "1"]).stdout))
         }
         #expect(live.allSatisfy { !$0.isEmpty })
         func replayed(_ env: [String: String]) throws -> [[String]] {
@@ -33,6 +35,8 @@ extension EndToEndTests {
         }
         #expect(try replayed([:]) == live)
         #expect(try replayed(["COLGREP_ALPHA": "0.05"]) == liveLowAlpha)
+        // The trace holds a deeper keyword list than the search used; a replay cuts it to its own depth.
+        #expect(try replayed(["COLGREP_KEYWORD_DEPTH": "1"]) == liveShallow)
 
         try "not json\n".write(toFile: trace, atomically: true, encoding: .utf8)
         let bad = try colgrep(["debug", "replay-ranking", trace])
