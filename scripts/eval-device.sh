@@ -1,15 +1,14 @@
 #!/bin/bash
 # Dev-split retrieval eval on the GPU machine (results in the README's "Retrieval quality" table).
-# A whole staging (binary + libraries + model + corpus) is over the device's 64 MiB transfer limit, so it
-# travels in two calls on the same warm machine (each ≤ 64 MiB with the tree):
-#   call 1: bash scripts/eval-device.sh unpack .devrun/eval5a     (carry .devrun/eval5a)
-#           colgrep.xz (stripped static release build), lib/*.xz or lib/*.so.* (its `ldd` dependencies but
-#           libc/libm/libstdc++/libgcc_s), grammars.tar.xz (the dev split's grammar .so files + a
-#           manifest.json listing only them), corpus.tar.xz (~/.cache/colgrep-eval as materialize.py wrote
-#           it), ev.tar.xz (shared/eval: score.py, repos-dev.json, annotations/)
-#   call 2: bash scripts/eval-device.sh run .devrun/eval5b        (carry .devrun/eval5b), within 30 s of call 1
-#           model.safetensors.xz (all-MiniLM-L6-v2 as fp16, word-embedding rows that no token of the corpus
-#           or the queries uses set to zero) + minilm/ (its config files, tokenizer.json.xz)
+# Staging in two folders (carried together: ≤ 64 MiB with the tree; the GPU machine's image already has
+# OpenBLAS, SQLite, xxHash and libcurl, so no libraries travel unless lib/ holds some):
+#   .devrun/eval5a: colgrep.xz (stripped static release build), optional lib/*.xz or lib/*.so.*,
+#           grammars.tar.xz (the dev split's grammar .so files + a manifest.json listing only them),
+#           corpus.tar.xz (~/.cache/colgrep-eval as materialize.py wrote it), ev.tar.xz (shared/eval:
+#           score.py, materialize.py, repos-dev.json, annotations/)
+#   .devrun/eval5b: model.safetensors.xz (all-MiniLM-L6-v2 as fp16, word-embedding rows that no token of
+#           the corpus or the queries uses set to zero) + minilm/ (its config files, tokenizer.json.xz)
+# Run: bash scripts/eval-device.sh unpack .devrun/eval5a && bash scripts/eval-device.sh run .devrun/eval5b
 # `run` indexes every repo on the GPU (CPU if that fails), then scores hybrid (every search traced through
 # COLGREP_TRACE_JSON, for `colgrep debug replay-ranking`), semantic-only and FTS-only, all --code-only,
 # queries encoded on the CPU (--force-cpu) as a user's one-shot search would. Env: PAR_INDEX, PAR_Q, BUDGET.
@@ -21,7 +20,7 @@ case $mode in
 unpack)
   rm -rf $T; mkdir -p $T/lib $T/minilm
   python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('$T/colgrep','wb'))" && chmod +x $T/colgrep
-  for f in $D/lib/*; do case $f in *.xz) xz -dc $f > $T/lib/$(basename ${f%.xz});; *) cp $f $T/lib/;; esac; done
+  for f in $D/lib/*; do [ -e "$f" ] || continue; case $f in *.xz) xz -dc $f > $T/lib/$(basename ${f%.xz});; *) cp $f $T/lib/;; esac; done
   tar xJf $D/grammars.tar.xz -C $T && tar xJf $D/ev.tar.xz -C $T
   mkdir -p $HOME/.cache && tar xJf $D/corpus.tar.xz -C $HOME/.cache
   LD_LIBRARY_PATH=$T/lib $T/colgrep --version && echo "unpacked in $(( $(date +%s)-START )) s" && touch $T/unpacked

@@ -1,3 +1,4 @@
+import CodeUnits
 import Foundation
 import Store
 
@@ -27,11 +28,14 @@ public struct RankingTrace: Codable, Sendable {
     public var topK: Int
     /// `--fts-only`: re-ranked with the keyword-only weights.
     public var ftsOnly: Bool
+    /// `--code-only`: document units (Markdown, text) are dropped from the results.
+    public var codeOnly: Bool?
     public var passes: [Pass]
 
     /// The results a search with these passes returns: the first pass, merged per file with the
     /// second (the units that hold the query verbatim) when there is one, best first, `topK` files.
-    public func replay(knobs: RankingKnobs, alpha: Double? = nil) -> [RankedUnit] {
+    /// `codeOnly` applies to traces that did not record the flag.
+    public func replay(knobs: RankingKnobs, alpha: Double? = nil, codeOnly: Bool = false) -> [RankedUnit] {
         let ranker = Ranker(knobs: ftsOnly ? knobs.forKeywordOnly : knobs, tokenize: IdentifierTokenizer.tokenize)
         let ranked = passes.map { pass -> [RankedUnit] in
             let byID = Dictionary(pass.units.map { ($0.docID, $0) }, uniquingKeysWith: { a, _ in a })
@@ -46,7 +50,9 @@ public struct RankingTrace: Codable, Sendable {
         }
         guard var merged = ranked.first else { return [] }
         if ranked.count > 1 { merged = Ranker.mergePerFile(merged, ranked[1]) }
-        return Array(Ranker.sorted(merged).prefix(topK))
+        var results = Ranker.sorted(merged)
+        if self.codeOnly ?? codeOnly { results.removeAll { $0.unitType == UnitType.document.rawValue } }
+        return Array(results.prefix(topK))
     }
 
     /// Appends one line to `path`; tracing must never fail a search, so errors are dropped.

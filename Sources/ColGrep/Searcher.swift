@@ -133,7 +133,7 @@ final class ProjectSearcher {
             }
         }
         if let passes = tracePasses, let path = environment["COLGREP_TRACE_JSON"] {
-            RankingTrace(query: request.query, topK: topK, ftsOnly: request.keywordOnly, passes: passes).append(to: path)
+            RankingTrace(query: request.query, topK: topK, ftsOnly: request.keywordOnly, codeOnly: request.codeOnly, passes: passes).append(to: path)
         }
         return try toHits(Ranker.sorted(merged), store: store)
     }
