@@ -14,7 +14,7 @@ public enum HybridFusion {
                             units: ([Scored]) throws -> [RankedUnit]) rethrows -> [RankedUnit] {
         var fused = keywordOnly
             ? Ranker.fuse(semantic: [], keyword: keyword, alpha: 0, limit: fetchK)
-            : Ranker.fuse(semantic: semantic, keyword: keyword, alpha: alpha, limit: fetchK)
+            : Ranker.fuse(semantic: semantic, keyword: keyword, alpha: alpha, limit: fetchK, rrfK: ranker.knobs.rrfK)
         if keywordOnly, let subset, fused.count < min(fetchK, subset.count) {
             let scored = Set(fused.map(\.id))
             fused += subset.subtracting(scored).sorted().prefix(fetchK - fused.count).map { (id: $0, score: 0.0) }

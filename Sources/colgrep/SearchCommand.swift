@@ -21,8 +21,10 @@ struct SearchCommand: ParsableCommand {
         The index is built on first use and brought up to date before every search (only changed files
         are re-read; pass --no-update to skip). One index per (project, model) under $COLGREP_DATA_DIR.
 
+        Fusion of the semantic and keyword rankings: weighted reciprocal ranks (k = 10, alpha 0.55), which
+        ranked better than ColGREP's min-max scores (alpha 0.60) on our dev split; COLGREP_RRF_K=0 and
+        --alpha 0.60 give ColGREP's fusion back.
         Where ColGREP's README and its code disagree, colgrep follows the code:
-          • fusion is min-max relative scoring with alpha 0.60 (README: RRF, 0.75);
           • -k defaults to 15 (10 with -n), -n to 20 lines of context (README: 25 / 6);
           • paths are relative to the current folder by default; --json paths are always absolute;
           • tests, compat and example files are demoted (×0.30) unless the query mentions test/spec/benchmark.
@@ -86,7 +88,7 @@ struct SearchCommand: ParsableCommand {
     @Flag(name: .customLong("fts-only"), help: .hidden)
     var ftsOnly = false
 
-    @Option(name: .customLong("alpha"), help: "Weight of the semantic side in fusion, 0…1 (default 0.60; env COLGREP_ALPHA).")
+    @Option(name: .customLong("alpha"), help: "Weight of the semantic side in fusion, 0…1 (default 0.55; env COLGREP_ALPHA).")
     var alpha: Double?
 
     @Flag(name: .customLong("no-update"), help: "Search the index as it is, without updating it first.")

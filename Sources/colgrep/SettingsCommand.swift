@@ -39,7 +39,7 @@ struct SettingsCommand: ParsableCommand {
     @Flag(name: .customLong("no-relative-paths"), help: "Print absolute paths.") var noRelativePaths = false
     @Flag(name: .customLong("hybrid-search"), help: "Fuse semantic and keyword search (default).") var hybridSearch = false
     @Flag(name: .customLong("no-hybrid-search"), help: "Semantic search only.") var noHybridSearch = false
-    @Option(name: .customLong("alpha"), help: "Fusion weight of the semantic side, 0…1 (default 0.60).") var alpha: Double?
+    @Option(name: .customLong("alpha"), help: "Fusion weight of the semantic side, 0…1 (default 0.55).") var alpha: Double?
     @Option(name: .customLong("ignore"), help: "Add an ignore pattern.") var ignore: [String] = []
     @Option(name: .customLong("no-ignore"), help: "Remove an ignore pattern.") var noIgnore: [String] = []
     @Flag(name: .customLong("clear-ignore"), help: "Remove every ignore pattern.") var clearIgnore = false

@@ -41,7 +41,7 @@ import Testing
     @Test func precedence() {
         var c = ColGrepConfig()
         #expect(c.model(override: nil) == "lightonai/LateOn-Code-edge")
-        #expect(c.alpha(override: nil, env: [:]) == 0.60)
+        #expect(c.alpha(override: nil, env: [:]) == 0.55)
         #expect(c.alpha(override: nil, env: ["COLGREP_ALPHA": "7"]) == 1)
         c.hybridAlpha = 0.3
         #expect(c.alpha(override: nil, env: [:]) == 0.3)
@@ -57,7 +57,7 @@ import Testing
         let text = c.describe()
         #expect(text.hasPrefix("Current configuration:\n\n"))
         #expect(text.contains("  k:              9\n"))
-        #expect(text.contains("  alpha:          0.60 (default)"))
+        #expect(text.contains("  alpha:          0.55 (default)"))
     }
 
     @Test func corruptConfigIsAClearError() throws {

@@ -40,6 +40,20 @@ func splitIdentifiers(_ text: String) -> [String] {
         let passthrough = Ranker.fuse(semantic: [(1, 3), (2, 7)], keyword: [], alpha: 0.6, limit: 1)
         #expect(passthrough.count == 1 && passthrough[0].id == 2 && passthrough[0].score == 7)
     }
+
+    /// Reciprocal ranks replace the scores: unsorted input is ranked first, a unit on one side only
+    /// gets that side's share, and score gaps no longer matter (a huge BM25 lead counts as rank 1).
+    @Test func reciprocalRankFusion() {
+        let fused = Ranker.fuse(semantic: [(3, 0.1), (1, 10), (2, 5)], keyword: [(4, 900), (2, 8)], alpha: 0.6, limit: 10, rrfK: 10)
+        let scores: [Int64: Double] = Dictionary(uniqueKeysWithValues: fused.map { ($0.id, $0.score) })
+        let expected: [Int64: Double] = [1: 0.6 / 11, 2: 0.6 / 12 + 0.4 / 12, 3: 0.6 / 13, 4: 0.4 / 11]
+        for (id, value) in expected {
+            let got: Double = scores[id] ?? -1
+            #expect(abs(got - value) < 1e-12, "unit \(id)")
+        }
+        #expect(fused.map(\.id) == [2, 1, 3, 4])
+        #expect(RankingKnobs().rrfK == 10 && RankingKnobs.fromEnvironment(["COLGREP_RRF_K": "0"]).rrfK == nil)
+    }
 }
 
 @Suite struct RerankTests {
