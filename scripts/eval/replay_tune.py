@@ -50,6 +50,7 @@ def main() -> int:
     ap.add_argument("--binary", default=".build/release/colgrep")
     ap.add_argument("--eval", default=EVAL, type=Path)
     ap.add_argument("--per-repo", action="store_true")
+    ap.add_argument("--per-category", action="store_true", help="also the micro mean per query category")
     ap.add_argument("variants", nargs="+")
     args = ap.parse_args()
     score = load_score_module(args.eval)
@@ -77,6 +78,12 @@ def main() -> int:
         line = f"{label:24s} macro {sum(means.values()) / len(means):.4f}"
         if args.per_repo:
             line += " " + " ".join(f"{n}={m:.3f}" for n, m in sorted(means.items()))
+        if args.per_category:
+            by: dict[str, list[float]] = {}
+            for name, v in per_repo.items():
+                for task, value in zip(tasks[name], v[label]):
+                    by.setdefault(task.category, []).append(value)
+            line += " " + " ".join(f"{c}={sum(x) / len(x):.3f}({len(x)})" for c, x in sorted(by.items()))
         print(line, flush=True)
     return 0
 
