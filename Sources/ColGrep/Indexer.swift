@@ -358,7 +358,6 @@ final class ProjectIndexer: @unchecked Sendable {
     /// units see callers from unchanged files (names and calls come from the store), and unchanged
     /// units called from new code get updated rows.
     private func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
-        let existing = try store.namesAndCalls()
         var callersOf: [String: Set<String>] = [:]
         var newCalls: Set<String> = []
         var newNames: Set<String> = []
@@ -374,7 +373,7 @@ final class ProjectIndexer: @unchecked Sendable {
         // Only the callers of new units' names and of the names new code calls are read below: an update
         // of one file must not build the caller sets of the whole project.
         let wanted = newNames.union(newCalls)
-        for row in existing {
+        for row in try store.namesAndCalls(callingAnyOf: wanted) {
             for callee in row.calls where wanted.contains(callee) { callersOf[callee, default: []].insert(row.name) }
         }
         for (file, units) in unitsByFile {
@@ -385,7 +384,7 @@ final class ProjectIndexer: @unchecked Sendable {
             }
         }
         var updates: [Int64: [String]] = [:]
-        for row in existing where newCalls.contains(row.name) {
+        for row in try store.docIDs(namedAnyOf: newCalls) {
             updates[row.docID] = (callersOf[row.name] ?? []).sorted()
         }
         if !updates.isEmpty { try store.updateCalledBy(updates) }

@@ -462,12 +462,19 @@ public final class MetadataStore: @unchecked Sendable {
         get throws { try read { Int(try connection.scalarInt("SELECT count(*) FROM units") ?? 0) } }
     }
 
-    /// `(docID, name, calls)` of every document, ascending by id, for whole-project call-graph resolution.
-    public func namesAndCalls() throws -> [(docID: Int64, name: String, calls: [String])] {
-        try read {
+    /// `(docID, name, calls)` of every document, ascending by id — or, with `callingAnyOf`, only of the
+    /// documents that call one of those names (filtered inside SQLite, so an update of one file reads the
+    /// few callers it needs instead of decoding every document's calls).
+    public func namesAndCalls(callingAnyOf names: Set<String>? = nil) throws -> [(docID: Int64, name: String, calls: [String])] {
+        if let names, names.isEmpty { return [] }
+        return try read {
+            let filter = names == nil ? "" : """
+                 WHERE EXISTS (SELECT 1 FROM json_each(c.calls) j WHERE j.value IN (SELECT value FROM json_each(?1)))
+                """
             let statement = try connection.statement(
-                "SELECT u.doc_id, u.name, c.calls FROM units u JOIN unit_content c ON c.doc_id = u.doc_id ORDER BY u.doc_id")
+                "SELECT u.doc_id, u.name, c.calls FROM units u JOIN unit_content c ON c.doc_id = u.doc_id\(filter) ORDER BY u.doc_id")
             defer { statement.reset() }
+            if let names { statement.bind(1, StringArrayJSON.encode(names.sorted())) }
             var rows: [(docID: Int64, name: String, calls: [String])] = []
             while try statement.step() {
                 let docID = statement.int64(0)
@@ -476,6 +483,20 @@ public final class MetadataStore: @unchecked Sendable {
                 }
                 rows.append((docID, statement.text(1), calls))
             }
+            return rows
+        }
+    }
+
+    /// `(docID, name)` of the documents whose name is one of `names`, ascending by id.
+    public func docIDs(namedAnyOf names: Set<String>) throws -> [(docID: Int64, name: String)] {
+        guard !names.isEmpty else { return [] }
+        return try read {
+            let statement = try connection.statement(
+                "SELECT doc_id, name FROM units WHERE name IN (SELECT value FROM json_each(?1)) ORDER BY doc_id")
+            defer { statement.reset() }
+            statement.bind(1, StringArrayJSON.encode(names.sorted()))
+            var rows: [(docID: Int64, name: String)] = []
+            while try statement.step() { rows.append((statement.int64(0), statement.text(1))) }
             return rows
         }
     }

@@ -123,6 +123,12 @@ import Testing
         #expect(rows.map(\.docID) == [1, 2])
         #expect(rows.map(\.name) == ["alpha", "beta"])
         #expect(rows.map(\.calls) == [["beta"], []])
+        // The filtered forms an update uses: callers of given names, documents of given names.
+        #expect(try store.namesAndCalls(callingAnyOf: ["beta", "nobody"]).map(\.docID) == [1])
+        #expect(try store.namesAndCalls(callingAnyOf: ["alpha"]).isEmpty)
+        #expect(try store.namesAndCalls(callingAnyOf: []).isEmpty)
+        #expect(try store.docIDs(namedAnyOf: ["beta", "gamma"]).map(\.docID) == [2])
+        #expect(try store.docIDs(namedAnyOf: []).isEmpty)
         #expect(try store.bm25(query: "gammaCaller", limit: 5, within: nil).isEmpty)
         try store.updateCalledBy([2: ["alpha", "gammaCaller"], 404: ["ghost"]])
         #expect(try store.records(docIDs: [2]).first?.calledBy == ["alpha", "gammaCaller"])
