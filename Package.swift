@@ -33,7 +33,7 @@ let package = Package(
         // MARK: libraries
         .target(name: "CodeUnits", dependencies: ["CTreeSitter", "CXXHash"]),
         .target(name: "Tokenizers"),
-        .target(name: "Encoder", dependencies: ["Tensor", "Tokenizers"]),
+        .target(name: "Encoder", dependencies: ["Tensor", "Tokenizers", "CCurl"]),
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "TensorCUDA", dependencies: ["Tensor", "CCUDA"]),
         .target(name: "Plaid", dependencies: ["Tensor", "CBLAS", "CKernels", "CXXHash"], swiftSettings: [.unsafeFlags(["-O"])]),  // numeric kernels: optimised in debug builds too
@@ -53,6 +53,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         .systemLibrary(name: "CXXHash", path: "Sources/CXXHash"),
         .target(name: "CCUDA", path: "Sources/CCUDA", linkerSettings: [.linkedLibrary("dl")]),
+        // libcurl loaded with dlopen on the first model download, not linked (process start stays cheap).
+        .target(name: "CCurl", path: "Sources/CCurl", linkerSettings: [.linkedLibrary("dl")]),
 
         // MARK: tests
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers"], resources: [.copy("Fixtures")]),

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the release colgrep binary (.build/release/colgrep), the one the demo, the eval and the
 # benchmarks run. The Swift runtime and Foundation are linked statically: a one-shot search then skips
-# resolving ~15 shared libraries at start (measured: −10 to −20 ms CPU per search on 2 cores; libcurl
-# from libcurl4-openssl-dev, which scripts/setup.sh installs, is the one it still links dynamically).
+# resolving ~15 shared libraries at start (measured: −10 to −20 ms CPU per search on 2 cores). libcurl is
+# not linked at all: the Hub client loads it with dlopen when a model is downloaded (Sources/CCurl).
 # A toolchain without the static runtime falls back to the dynamic build, saying so.
 set -euo pipefail
 cd "$(dirname "$0")/.."

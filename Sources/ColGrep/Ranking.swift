@@ -166,7 +166,7 @@ public struct Ranker {
         if PathCategories.isInCompatFolder(file) { factor *= knobs.strongPenalty }
         if PathCategories.isInExamplesFolder(file) { factor *= knobs.strongPenalty }
         if file.hasSuffix(".d.ts") { factor *= knobs.mildPenalty }
-        let base = (file as NSString).lastPathComponent
+        let base = Self.fileName(file)
         if base == "__init__.py" || base == "package-info.java" { factor *= knobs.moderatePenalty }
         return factor
     }
@@ -190,10 +190,27 @@ public struct Ranker {
     /// 43 English stopwords removed from the query before the stem boost (shared with the keyword query).
     public static var stopwords: Set<String> { KeywordQuery.stopwords }
 
+    /// The file name of a stored path: `NSString.lastPathComponent`, without bridging for the usual
+    /// ASCII relative path (no `//`, no trailing `/`), whose name is simply what follows the last `/`.
+    /// (Elsewhere Foundation's rules hold: a `/` followed by a combining mark is no separator there.)
+    static func fileName(_ path: String) -> String {
+        let bytes = path.utf8
+        let slash = UInt8(ascii: "/")
+        guard let last = bytes.last, last != slash, bytes.allSatisfy({ $0 < 0x80 }),
+              !zip(bytes, bytes.dropFirst()).contains(where: { $0 == slash && $1 == slash }) else {
+            return (path as NSString).lastPathComponent
+        }
+        guard let cut = bytes.lastIndex(of: slash) else { return path }
+        return String(path[bytes.index(after: cut)...])
+    }
+
     private func variants(_ token: String) -> Set<String> {
         var out: Set<String> = [token]
-        let stripped = token.replacingOccurrences(of: "_", with: "")
-        if !stripped.isEmpty { out.insert(stripped) }
+        // Without a `_` the stripped form is the token itself (skips a Foundation call per token).
+        if token.utf8.contains(UInt8(ascii: "_")) {
+            let stripped = token.replacingOccurrences(of: "_", with: "")
+            if !stripped.isEmpty { out.insert(stripped) }
+        }
         if knobs.stemPluralSnake {
             for t in Array(out) where t.count > 3 && t.hasSuffix("s") { out.insert(String(t.dropLast())) }
         }
@@ -219,7 +236,7 @@ public struct Ranker {
             if let cached = cache[file] {
                 boost = cached
             } else {
-                boost = stemBoost(stem: ((file as NSString).lastPathComponent as NSString).deletingPathExtension, queryVariants: queryVariants)
+                boost = stemBoost(stem: (Self.fileName(file) as NSString).deletingPathExtension, queryVariants: queryVariants)
                 cache[file] = boost
             }
             pool[i].score += boost * maxScore

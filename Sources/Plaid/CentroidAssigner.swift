@@ -71,7 +71,7 @@ struct PackedCentroids: Sendable {
 /// (small K, or `COLGREP_ASSIGN_PROBES=0`) every centroid is scored, exactly. With a backend (a GPU) the
 /// assignment is `backend.nearestCentroids`, exhaustive.
 final class CentroidAssigner: Sendable {
-    let centroids: [Float]
+    let centroids: FloatRows
     let count: Int
     let dim: Int
     private let groups: CentroidGroups?
@@ -86,7 +86,11 @@ final class CentroidAssigner: Sendable {
     static let defaultProbes = 8
     static let environmentProbes: Int? = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_PROBES"].flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
 
-    init(centroids: [Float], dim: Int, groups: CentroidGroups? = nil, probes: Int? = nil) {
+    convenience init(centroids: [Float], dim: Int, groups: CentroidGroups? = nil, probes: Int? = nil) {
+        self.init(centroids: FloatRows(centroids), dim: dim, groups: groups, probes: probes)
+    }
+
+    init(centroids: FloatRows, dim: Int, groups: CentroidGroups? = nil, probes: Int? = nil) {
         self.centroids = centroids
         self.dim = dim
         let count = centroids.count / dim
@@ -132,7 +136,7 @@ final class CentroidAssigner: Sendable {
 
     private func assignOnBackend(_ points: UnsafePointer<Float>, count n: Int, backend: any Backend,
                                  into result: inout [UInt32]) throws {
-        let weight = try backend.upload(HostMatrix(rows: count, cols: dim, values: centroids))
+        let weight = try backend.upload(HostMatrix(rows: count, cols: dim, values: centroids.array))
         // Chunks bound the device's score tile (a backend without the fused path materialises it).
         let chunk = max(1, min(n, (256 << 20) / max(1, count * 4)))
         var start = 0

@@ -12,8 +12,8 @@ import Tensor
 struct ResidualCodec: Sendable {
     let dim: Int
     let nbits: Int
-    /// `K × dim`, unit rows.
-    let centroids: [Float]
+    /// `K × dim`, unit rows (in place in the codec file's mapping when read from an index).
+    let centroids: FloatRows
     /// `2^nbits − 1` increasing cutoffs: bucket = number of cutoffs strictly below the value.
     let cutoffs: [Float]
     /// `2^nbits` reconstruction values, one per bucket.
@@ -29,6 +29,10 @@ struct ResidualCodec: Sendable {
     var valuesPerByte: Int { 8 / nbits }
 
     init(dim: Int, nbits: Int, centroids: [Float], cutoffs: [Float], weights: [Float], groups: CentroidGroups? = nil) {
+        self.init(dim: dim, nbits: nbits, centroids: FloatRows(centroids), cutoffs: cutoffs, weights: weights, groups: groups)
+    }
+
+    init(dim: Int, nbits: Int, centroids: FloatRows, cutoffs: [Float], weights: [Float], groups: CentroidGroups? = nil) {
         self.groups = groups
         self.dim = dim
         self.nbits = nbits

@@ -576,7 +576,7 @@ public final class MetadataStore: @unchecked Sendable {
     }
 
     private func read<T>(_ body: () throws -> T) throws -> T {
-        try lock.withLock { try withCorruptionCheck(body) }
+        try lock.withLock { try withCorruptionCheck { try connection.readTransaction(body) } }
     }
 
     private func write<T>(_ body: () throws -> T) throws -> T {

@@ -234,3 +234,15 @@ func splitIdentifiers(_ text: String) -> [String] {
         #expect(lines[1].hasPrefix("a.py:3:three todo x") && lines[1].hasSuffix("...") && lines[1].count == "a.py:3:".count + 123)
     }
 }
+
+/// The ranker's file name of a stored path is `NSString.lastPathComponent`'s, bridged or not.
+@Suite struct RankerFileNameTests {
+    @Test func fileNamesAreLastPathComponents() {
+        let paths = ["src/a/Foo.java", "Foo.java", "a/b/", "a//b.py", "/abs/x.rs", "", "/", "//", "a/", ".hidden/.rc",
+                     "dir.with.dots/file", "ünï/cödé 🚀.swift", "a/b/__init__.py", "x/y/package-info.java", "a\\b/c.ts",
+                     "e\u{301}/\u{301}x.go", "tail/./", "a/../b.c"]
+        for path in paths {
+            #expect(Ranker.fileName(path) == (path as NSString).lastPathComponent, "\(path)")
+        }
+    }
+}

@@ -103,4 +103,27 @@ import Testing
         let uncached = try colgrep(["-k", "3", "cart total with tax"], env: ["COLGREP_TOKENIZER_CACHE": "off"])
         #expect(uncached.status == 0 && uncached.stdout == reference.stdout, "\(uncached.stderr)")
     }
+
+    #if os(Linux)
+    /// libcurl (with its ~30 TLS, Kerberos and LDAP libraries) is loaded only by a command that asks the Hub
+    /// for a model, never by a search: the dynamic loader's own log (`LD_DEBUG=libs`) lists what each
+    /// process loaded.
+    @Test func onlyACommandThatAsksTheHubLoadsLibcurl() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        // The first command asks the (unreachable) Hub for the default model, through libcurl…
+        let first = try colgrep(["init", "."], env: ["LD_DEBUG": "libs"])
+        #expect(first.status == 0, "\(first.stderr.suffix(2000))")
+        #expect(first.stderr.contains("using the offline fallback all-MiniLM-L6-v2"), "\(first.stderr.suffix(2000))")
+        #expect(first.stderr.contains("calling init: ") && first.stderr.contains("libcurl"),
+                "the Hub request did not load libcurl")
+        // …a search asks nothing and loads no libcurl, with or without the freshness check.
+        for args in [["-k", "3", "cart total with tax"], ["--no-update", "-k", "3", "retry with backoff"]] {
+            let search = try colgrep(args, env: ["LD_DEBUG": "libs"])
+            #expect(search.status == 0 && !search.stdout.isEmpty, "\(search.stderr.suffix(2000))")
+            #expect(!search.stderr.contains("libcurl"), "a search loaded libcurl: \(args)")
+        }
+    }
+    #endif
 }

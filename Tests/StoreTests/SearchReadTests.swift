@@ -53,6 +53,25 @@ import Testing
         #expect(locations.map(\.docID) == [9, 3, 1, 3])
         #expect(locations == records.map { UnitLocation(docID: $0.docID, file: $0.file, name: $0.name, unitType: $0.unitType, line: $0.line, endLine: $0.endLine) })
     }
+
+    /// Each read runs in one read transaction (one lock for its many statements) that ends with the
+    /// call: a reader sees every commit a writer made between two of its reads, also after a failed read.
+    @Test func eachReadIsOneSnapshotThatEndsWithTheCall() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let writer = try MetadataStore(path: dir.database, readOnly: false)
+        try writer.insert([fullRecord(1), fullRecord(2)])
+        let reader = try MetadataStore(path: dir.database, readOnly: true)
+        #expect(try reader.locations(docIDs: [1, 2, 3]).map(\.docID) == [1, 2])
+        try writer.insert([fullRecord(3)])
+        #expect(try reader.locations(docIDs: [1, 2, 3]).map(\.docID) == [1, 2, 3])
+        #expect(try reader.records(docIDs: [3]).map(\.name) == ["sendRequest3"])
+        #expect((try? reader.docIDs(whereCodeMatches: "(unclosed", caseSensitive: true)) == nil)
+        try writer.delete(docIDs: [1])
+        #expect(try reader.allDocIDs() == [2, 3])
+        // The writer's own reads see its writes, in or out of its transactions.
+        #expect(try writer.locations(docIDs: [1, 2, 3]).map(\.docID) == [2, 3])
+    }
 }
 
 /// The keyword-index narrowing of the literal scan never loses a unit: on a corpus of camelCase,

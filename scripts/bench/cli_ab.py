@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Interleaved A/B of one-shot colgrep searches (docs/PERFORMANCE.md, "CLI end to end (issue #6)").
 
-Usage: scripts/bench/cli_ab.py --project DIR [--runs N] NAME=BINARY [NAME=BINARY ...]
+Usage: scripts/bench/cli_ab.py --project DIR [--runs N] [--check] NAME=BINARY [NAME=BINARY ...]
   Runs each question (default: the five of cli_table.sh) with every binary in turn, with and without
   --no-update, N times (default 5), plus ripgrep for the same question's words, and prints the p50 wall
   time (perf_counter) and p50 CPU time (user+sys from wait4, microsecond resolution) per binary and mode.
   The binaries alternate run by run, so a busy machine slows them alike. The environment is passed through:
   set COLGREP_DATA_DIR, COLGREP_FALLBACK_MODEL, XDG_CACHE_HOME as for the index being searched
   (cli_table.sh's values, e.g. COLGREP_DATA_DIR=$OUT/data-NAME, XDG_CACHE_HOME=$OUT/xdg-cache).
+  --check first runs every binary on CHECK_QUERIES (the five plus identifiers and code fragments), plain and
+  with --json -k 20, and stops unless all binaries print byte-identical output.
 Example:
   COLGREP_DATA_DIR=/tmp/colgrep-cli-bench/data-large XDG_CACHE_HOME=/tmp/colgrep-cli-bench/xdg-cache \\
     scripts/bench/cli_ab.py --project /tmp/colgrep-cli-bench/large before=/tmp/colgrep-old after=.build/release/colgrep
@@ -17,6 +19,23 @@ import argparse, os, shutil, statistics, subprocess, sys, time
 QUERIES = ["error handling when a file cannot be read", "parse command line arguments", "retry with backoff",
            "compute a hash of the content", "sort results by score"]
 RG_PATTERNS = ["error|cannot read", "parse.*arg", "retry|backoff", "hash", "sort.*score"]
+CHECK_QUERIES = QUERIES + ["readValue(", "return null;", "if (p.hasToken(JsonToken.FIELD_NAME)) {", "ObjectMapper",
+                           "deserialize a polymorphic type", "cache of serializers", "JsonNode equality"]
+
+
+def outputs_match(binaries):
+    """True when every binary prints the same bytes for every check question (plain and --json -k 20)."""
+    same = True
+    for question in CHECK_QUERIES:
+        for extra in ([], ["--json", "-k", "20"]):
+            printed = {name: subprocess.run([binary, "--no-update", *extra, question], capture_output=True).stdout
+                       for name, binary in binaries}
+            if len(set(printed.values())) != 1:
+                same = False
+                print(f"DIFFERENT output for {question!r} {' '.join(extra)}: " +
+                      ", ".join(f"{n} {len(o)} bytes" for n, o in printed.items()))
+    print(f"output check: {len(CHECK_QUERIES) * 2} searches, " + ("byte-identical" if same else "DIFFERENCES above"))
+    return same
 
 
 def run(argv):
@@ -30,12 +49,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--project", required=True, help="indexed project folder the searches run in")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--check", action="store_true", help="compare the binaries' outputs first")
     parser.add_argument("binaries", nargs="+", help="NAME=BINARY")
     args = parser.parse_args()
     binaries = [spec.split("=", 1) for spec in args.binaries]
     if any(len(b) != 2 for b in binaries):
         sys.exit("give binaries as NAME=BINARY")
     os.chdir(args.project)
+    if args.check and not outputs_match(binaries):
+        sys.exit(1)
     for _, binary in binaries:  # warm the page cache (and any caches the binary writes)
         run([binary, "-k", "10", QUERIES[0]])
     rg = shutil.which("rg")
