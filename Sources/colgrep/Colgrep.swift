@@ -61,6 +61,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchTokenizer.self,
             BenchEncoderGPU.self,
             BenchGPUAssign.self,
+            BenchGPUKMeans.self,
             BenchRecall.self,
             BenchBuild.self,
         ]

@@ -203,7 +203,9 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
                   outputs: Array(repeating: nil, count: items.count), remaining: items.count,
                   stats: lanes.map { DeviceRunStats(device: $0.device.info) })
         condition.broadcast()
-        while fatal == nil, let current = job, current.remaining > 0 {
+        // No copy of `job` may be held across the wait: a worker writing `job!.outputs` would then copy
+        // the whole outputs array (one retain per item) for every batch it records.
+        while fatal == nil, (job?.remaining ?? 0) > 0 {
             condition.wait()
         }
         let finished = job!
