@@ -402,11 +402,7 @@ public final class CUDABackend: Backend {
             let out = try makeMatrix(rows: input.rows, cols: w.rows)
             guard input.rows > 0 else { return out }
             let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
-            // cuBLASLt fuses bias, and the residual through beta·C; its GELU is the tanh form, so it is used
-            // only for geluTanh in bf16 mode, and only without a residual (which must be added after GELU).
-            let fuseGELU = activation == .geluTanh && precision == .bf16 && r == nil
-            let fuseResidual = activation == .none
-            let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (b != nil ? .geluBias : .gelu) : (b != nil ? .bias : .none)
+            let (epilogue, fuseGELU, fuseResidual) = linearEpilogue(activation: activation, hasBias: b != nil, hasResidual: r != nil)
             try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,
                          bias: b?.pointer, c: fuseResidual ? r?.pointer : nil, beta: 1, d: out.pointer,
                          input: type, output: type, epilogue: epilogue)
@@ -418,6 +414,16 @@ public final class CUDABackend: Backend {
             }
             return out
         }
+    }
+
+    /// How `linear` maps onto cuBLASLt's epilogues. cuBLASLt fuses bias, and the residual through beta·C;
+    /// its GELU is the tanh form, so it is used only for geluTanh in bf16 mode, and only without a
+    /// residual (which must be added after GELU).
+    func linearEpilogue(activation: Activation, hasBias: Bool, hasResidual: Bool)
+        -> (epilogue: BLASLtMatmul.Epilogue, fuseGELU: Bool, fuseResidual: Bool) {
+        let fuseGELU = activation == .geluTanh && precision == .bf16 && !hasResidual
+        let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (hasBias ? .geluBias : .gelu) : (hasBias ? .bias : .none)
+        return (epilogue, fuseGELU, activation == .none)
     }
 
     public func geglu(_ x: any DeviceMatrix) throws -> any DeviceMatrix {
