@@ -65,15 +65,24 @@ struct DebugGPUEmbed: ParsableCommand {
         let embeddings = try colbert.embed(batch)
         timeline.lap("first batch encoded (\(batch.tokenCount) tokens, ids in, vectors out)")
         let total = secondsSinceProcessStart()
-        _ = try colbert.embed(batch)
-        timeline.lap("same batch again (warm)")
+        // Again through the block path (`embedRows`: one reused pinned block on CUDA): same vectors.
+        let block = try colbert.embedRows(batch)
+        timeline.lap("same batch again (warm, as one block)")
+        var blockDifference: Float = block.rows == embeddings.rows ? 0 : .infinity
+        for s in 0..<min(block.groupCount, batch.sequenceCount) where block.rows == embeddings.rows {
+            let base = batch.range(of: s).lowerBound * embeddings.cols
+            block.withGroup(s) { group in
+                for (i, value) in group.enumerated() { blockDifference = max(blockDifference, abs(value - embeddings.values[base + i])) }
+            }
+        }
         do {
             try embeddings.values.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: out)) }
         } catch {
             throw ValidationError("cannot write \(out): \(error.localizedDescription)")
         }
         var report: [String: Any] = ["backend": backend.name, "tokens": batch.tokenCount, "dimension": embeddings.cols,
-                                     "overlap": opening != nil, "steps": timeline.steps]
+                                     "overlap": opening != nil, "steps": timeline.steps,
+                                     "block_vs_array_max_abs_difference": blockDifference.isFinite ? Double(blockDifference) : "\(blockDifference)" as Any]
         if let cuda { report["cuda_startup"] = cuda.startupSteps.map { ["step": $0.step, "ms": $0.seconds * 1000] } }
         if let age = timeline.processAgeAtMain { report["process_start_to_main_ms"] = age * 1000 }
         if let total { report["process_start_to_first_batch_ms"] = total * 1000 }

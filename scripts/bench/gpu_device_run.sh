@@ -61,6 +61,7 @@ parity)
     for run in "cuda fp32" "cuda bf16" "cpu fp32"; do set -- $run
       timeout 120 $C debug gpu-embed --model $m --ids /tmp/pids.json --out /tmp/o-$1-$2.f32 --device $1 --precision $2 > /tmp/embed.json || echo "embed failed"
       echo "$m $1 $2 $(python3 gpu_encoder.py compare /tmp/o-$1-$2.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
+      python3 -c "import json;print('  block path vs array path, max |diff|:', json.load(open('/tmp/embed.json')).get('block_vs_array_max_abs_difference'))" 2>/dev/null | tee -a $OUT/parity.txt
     done
     echo "$m gpu-fp32-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-fp32.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
     echo "$m gpu-bf16-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-bf16.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
@@ -68,10 +69,15 @@ parity)
 startup)
   log startup; ettin
   python3 -c "import json;json.dump([[101]+list(range(2000,2180))+[102]]*32,open('/tmp/one.json','w'))"
-  for label in empty warm warm; do
-    s=$(date +%s.%N); XDG_CACHE_HOME=/tmp/xdg-startup $C debug gpu-embed --model /tmp/ettin --ids /tmp/one.json --out /tmp/o.f32 > /tmp/st.json; e=$(date +%s.%N)
-    echo "cache=$label wall_ms=$(python3 -c "print(round(($e-$s)*1000))") $(cat /tmp/st.json)" | tee -a $OUT/startup.txt
-  done ;;
+  # warm-overlap: --overlap (GPU opened on a second thread while the GEMM shapes are recorded; cuBLASLt warmed
+  # for them during the weight upload), alternating with plain warm runs.
+  for label in empty warm warm-overlap warm warm-overlap; do
+    flag=""; [ $label = warm-overlap ] && flag="--overlap"
+    s=$(date +%s.%N); XDG_CACHE_HOME=/tmp/xdg-startup $C debug gpu-embed --model /tmp/ettin --ids /tmp/one.json --out /tmp/o-$label.f32 $flag > /tmp/st.json 2>>$OUT/startup-timeline.txt; rc=$?; e=$(date +%s.%N)
+    echo "cache=$label rc=$rc wall_ms=$(python3 -c "print(round(($e-$s)*1000))") $(cat /tmp/st.json)" >> $OUT/startup.txt
+    python3 -c "import json;r=json.load(open('/tmp/st.json'));print('$label', 'first batch at', round(r.get('process_start_to_first_batch_ms',0)), 'ms;', '; '.join('%s %d-%d' % (x['step'][:34], x['start_ms'], x['end_ms']) for x in r['steps']))" 2>/dev/null || echo "$label: rc=$rc, no report"
+  done
+  python3 gpu_encoder.py compare /tmp/o-warm-overlap.f32 /tmp/o-warm.f32 /tmp/one.json 2>/dev/null | sed 's/^/overlap vs plain vectors: /' ;;
 bench)
   log bench; ettin; lengths
   timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --scheduler-lanes ${LANES:-1,3} --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; echo "rc=$?"; cat $OUT/bench.err
