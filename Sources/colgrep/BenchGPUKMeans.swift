@@ -57,7 +57,9 @@ struct BenchGPUKMeans: ParsableCommand {
             return total / Double(evalCount)
         }
         let gpuCost = try meanCost(onGPU.centroids), cpuCost = try meanCost(onCPU.centroids)
-        let emptyGPU = k - Set(onGPU.codes).count
+        var used = [Bool](repeating: false, count: k)
+        for code in onGPU.codes { used[Int(code)] = true }
+        let emptyGPU = used.filter { !$0 }.count
         let report: [String: Any] = [
             "n": n, "dim": dim, "k": k, "gpu": gpu.name, "kmeans_sample_points": min(n, k * config.maxPointsPerCentroid),
             "kmeans_iterations": config.kmeansIterations, "generate_s": generateSeconds,
