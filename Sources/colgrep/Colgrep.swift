@@ -62,6 +62,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchEncoderGPU.self,
             BenchGPUAssign.self,
             BenchGPUKMeans.self,
+            BenchSchedulerOverhead.self,
             BenchRecall.self,
             BenchBuild.self,
         ]
