@@ -117,6 +117,9 @@ bench-minilm)
 assign)
   log assign
   for d in 48 128; do timeout 300 $C bench gpu-assign --n 10000000 --dim $d --k 32768 --cpu-sample 50000 2>&1 | tee -a $OUT/assign.json; done ;;
+sched-cpu)
+  log sched-cpu  # CPU only: EncodeScheduler (1 lane) vs direct calls with a stand-in device, on this host's allocator
+  timeout 60 $C bench scheduler-overhead --repeats 5 | tee $OUT/sched-cpu.json ;;
 kmeans)
   log kmeans  # k-means + assignment of 10M vectors (k = 32,768): GPU vs the CPU path, same vectors
   for d in 48 128; do timeout 150 $C bench gpu-kmeans --n 10000000 --dim $d --k 32768 2>&1 | tee -a $OUT/kmeans.json; done ;;
