@@ -93,6 +93,38 @@ public final class ColBERTModel {
         return HostMatrix(rows: batch.tokenCount, cols: dimension, values: values)
     }
 
+    /// The unit vectors of every sequence of `batch`, in order, without the rows whose token id is in
+    /// `dropping`, as one host block (group `s` is sequence `s`): the same values as `encode` returns per
+    /// sequence, with no allocation per sequence; on a GPU backend the block is reused pinned memory that
+    /// goes back when the block is freed, so drop blocks once read.
+    public func embedRows(_ batch: PackedBatch, dropping skipIDs: Set<Int32> = []) throws -> HostRowBlock {
+        let groups = (0..<batch.sequenceCount).map { s -> [Int] in
+            let range = batch.range(of: s)
+            return skipIDs.isEmpty ? Array(range) : range.filter { !skipIDs.contains(batch.tokenIDs[$0]) }
+        }
+        let width = dimension
+        guard batch.tokenCount > 0 else { return HostRowBlock(cols: width, offsets: HostRowBlock.offsets(sizes: groups.map(\.count))) { _ in } }
+        let passes = passes(lengths: (0..<batch.sequenceCount).map { batch.range(of: $0).count })
+        if passes.count == 1 { return try backend.downloadBlock(embedOnDevice(batch), rowGroups: groups) }
+        // A backend that bounds its activations: each pass's block copied into one.
+        var parts: [HostRowBlock] = []
+        for pass in passes {
+            let part = PackedBatch(sequences: pass.map { Array(batch.tokenIDs[batch.range(of: $0)]) })
+            let base = batch.range(of: pass.lowerBound).lowerBound
+            let partGroups = pass.map { groups[$0].map { $0 - base } }
+            parts.append(part.tokenCount == 0
+                ? HostRowBlock(cols: width, offsets: HostRowBlock.offsets(sizes: partGroups.map(\.count))) { _ in }
+                : try backend.downloadBlock(embedOnDevice(part), rowGroups: partGroups))
+        }
+        return HostRowBlock(cols: width, offsets: HostRowBlock.offsets(sizes: groups.map(\.count))) { destination in
+            var next = destination
+            for part in parts {
+                next.update(from: part.pointer, count: part.rows * width)
+                next += part.rows * width
+            }
+        }
+    }
+
     /// The most activation bytes per token that one pass holds: the backbone's widest moment, or the head's
     /// (a Dense layer's input and output, then the normalised copy).
     public var activationBytesPerToken: Int {

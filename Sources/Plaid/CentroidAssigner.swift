@@ -137,8 +137,10 @@ final class CentroidAssigner: Sendable {
     private func assignOnBackend(_ points: UnsafePointer<Float>, count n: Int, backend: any Backend,
                                  into result: inout [UInt32]) throws {
         let weight = try backend.upload(HostMatrix(rows: count, cols: dim, values: centroids.array))
-        // Chunks bound the device's score tile (a backend without the fused path materialises it).
-        let chunk = max(1, min(n, (256 << 20) / max(1, count * 4)))
+        // Chunks bound the device's score tile (a backend without the fused path materialises it); a
+        // fused backend bounds its own scratch, so it gets large chunks (fewer uploads and round trips).
+        let fused = backend is any NearestCentroidAccelerating
+        let chunk = max(1, min(n, fused ? 1 << 20 : (256 << 20) / max(1, count * 4)))
         var start = 0
         while start < n {
             let rows = min(chunk, n - start)

@@ -19,6 +19,10 @@ public protocol Backend: AnyObject {
     /// matrix on the host.
     func download(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> [HostMatrix]
 
+    /// The same rows as `download(_:rowGroups:)`, one group after another in a single host block: no
+    /// allocation per group, and a GPU backend lands them in reused pinned memory (see `HostRowBlock`).
+    func downloadBlock(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> HostRowBlock
+
     /// Rows of `table` picked by `ids` (embedding lookup): result is `ids.count × table.cols`.
     func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix
 
@@ -58,6 +62,24 @@ extension Backend {
         let whole = try download(matrix)
         return HostMatrix.gatheringRows(rowGroups, cols: whole.cols) { row, destination in
             whole.values.withUnsafeBufferPointer { destination.update(from: $0.baseAddress! + row * whole.cols, count: whole.cols) }
+        }
+    }
+
+    /// Downloads the whole matrix, then copies each group's rows into one owned block.
+    public func downloadBlock(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> HostRowBlock {
+        let whole = try download(matrix)
+        if let bad = rowGroups.lazy.flatMap({ $0 }).first(where: { $0 < 0 || $0 >= whole.rows }) {
+            throw TensorError("downloadBlock: row \(bad) is outside the matrix's \(whole.rows) rows")
+        }
+        let cols = whole.cols
+        return whole.values.withUnsafeBufferPointer { source in
+            HostRowBlock(cols: cols, offsets: HostRowBlock.offsets(sizes: rowGroups.map(\.count))) { destination in
+                var next = destination
+                for row in rowGroups.joined() {
+                    next.update(from: source.baseAddress! + row * cols, count: cols)
+                    next += cols
+                }
+            }
         }
     }
 }

@@ -35,6 +35,8 @@ public final class CUDABackend: Backend {
     private var attentionModules: [Int: [String: CUfunction]] = [:]
     private let idsStaging: PinnedBuffer
     private let downloadStaging: PinnedBuffer
+    /// Where `downloadBlock` lands results (reused pinned buffers on loan to the blocks).
+    let resultArena: PinnedArena
     private let uploadStaging: [PinnedBuffer]
     private let copyDone: CUevent
     private var ropeTables: [RopeKey: (positions: Int, table: CUDAMatrix)] = [:]
@@ -78,6 +80,7 @@ public final class CUDABackend: Backend {
         compiler = KernelCompiler(libraries: libraries, cache: kernelCache)
         idsStaging = try PinnedBuffer(context: context)
         downloadStaging = try PinnedBuffer(context: context)
+        resultArena = PinnedArena(context: context)
         uploadStaging = [try PinnedBuffer(context: context), try PinnedBuffer(context: context)]
         copyDone = try context.makeEvent()
         blas = try BLASLtMatmul(context: context, pool: pool)
@@ -258,6 +261,53 @@ public final class CUDABackend: Backend {
         }
     }
 
+    /// The kept rows are compacted on the device (a gather, skipped when every row is kept in order),
+    /// widened to fp32 there, and copied by DMA straight into a reused pinned buffer of `resultArena` that
+    /// the block holds until it is freed: no host copy and no allocation per sequence. When every arena
+    /// buffer is on loan (a consumer holding many blocks), the copy lands in a fresh pageable block.
+    public func downloadBlock(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> HostRowBlock {
+        try profiled("download") {
+            let m = try cuda(matrix, "download source")
+            if let bad = rowGroups.lazy.flatMap({ $0 }).first(where: { $0 < 0 || $0 >= m.rows }) {
+                throw CUDAError.invalidArgument("download: row \(bad) is outside the \(m.rows)-row matrix")
+            }
+            let offsets = HostRowBlock.offsets(sizes: rowGroups.map(\.count))
+            let rows = offsets.last!, cols = m.cols
+            guard rows > 0, cols > 0 else { return HostRowBlock(cols: cols, offsets: offsets) { _ in } }
+            try context.makeCurrent()
+            var source = m
+            if !rowGroups.joined().elementsEqual(0..<m.rows) {
+                guard m.elementType == precision.elementType else {
+                    throw CUDAError.invalidArgument("download: a \(m.elementType) matrix on a \(precision.rawValue) backend")
+                }
+                source = try gatherRows(m, ids: rowGroups.joined().map { Int32($0) })
+            }
+            if source.elementType == .bfloat16 {
+                let wide = try makeMatrix(rows: source.rows, cols: cols, type: .float32)
+                try launchElementwise("convert_act_to_f32", count: source.count, [.pointer(source.pointer), .pointer(wide.pointer), .int64(Int64(source.count))])
+                source = wide
+            }
+            let bytes = rows * cols * 4
+            try context.order(context.copyStream, after: context.computeStream, event: copyDone)
+            if let buffer = try resultArena.take(bytes: bytes) {
+                try context.check(context.driver.cuMemcpyDtoHAsync(buffer.pointer, source.pointer, bytes, context.copyStream), "cuMemcpyDtoHAsync")
+                let done = context.driver.cuStreamSynchronize(context.copyStream)
+                let arena = resultArena
+                if done != 0 {
+                    arena.giveBack(buffer)
+                    try context.check(done, "cuStreamSynchronize")
+                }
+                return HostRowBlock(borrowing: UnsafePointer(buffer.pointer.assumingMemoryBound(to: Float.self)), cols: cols, offsets: offsets) {
+                    arena.giveBack(buffer)
+                }
+            }
+            return try HostRowBlock(cols: cols, offsets: offsets) { destination in
+                try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(destination), source.pointer, bytes, context.copyStream), "cuMemcpyDtoHAsync")
+                try context.check(context.driver.cuStreamSynchronize(context.copyStream), "cuStreamSynchronize")
+            }
+        }
+    }
+
     func downloadFloats(_ m: CUDAMatrix) throws -> [Float] {
         try context.makeCurrent()
         guard m.count > 0 else { return [] }
@@ -299,15 +349,20 @@ public final class CUDABackend: Backend {
             if let bad = ids.first(where: { $0 < 0 || Int($0) >= t.rows }) {
                 throw CUDAError.invalidArgument("token id \(bad) is outside the embedding table (\(t.rows) rows)")
             }
-            let out = try makeMatrix(rows: ids.count, cols: t.cols)
-            guard !ids.isEmpty else { return out }
-            let deviceIDs = try uploadInts(ids)
-            let vectorized = precision == .bf16 && t.cols % 8 == 0
-        try context.launch(function(vectorized ? "gather_rows_vec8" : "gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), [
-                .pointer(t.pointer), .pointer(deviceIDs.pointer), .pointer(out.pointer), .int32(Int32(ids.count)), .int32(Int32(t.cols)),
-            ])
-            return out
+            return try gatherRows(t, ids: ids)
         }
+    }
+
+    /// Rows `ids` (already checked) of `t`, whose elements are activations of this backend's precision.
+    private func gatherRows(_ t: CUDAMatrix, ids: [Int32]) throws -> CUDAMatrix {
+        let out = try makeMatrix(rows: ids.count, cols: t.cols)
+        guard !ids.isEmpty else { return out }
+        let deviceIDs = try uploadInts(ids)
+        let vectorized = precision == .bf16 && t.cols % 8 == 0
+        try context.launch(function(vectorized ? "gather_rows_vec8" : "gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), [
+            .pointer(t.pointer), .pointer(deviceIDs.pointer), .pointer(out.pointer), .int32(Int32(ids.count)), .int32(Int32(t.cols)),
+        ])
+        return out
     }
 
     public func layerNorm(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix {
@@ -347,11 +402,7 @@ public final class CUDABackend: Backend {
             let out = try makeMatrix(rows: input.rows, cols: w.rows)
             guard input.rows > 0 else { return out }
             let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
-            // cuBLASLt fuses bias, and the residual through beta·C; its GELU is the tanh form, so it is used
-            // only for geluTanh in bf16 mode, and only without a residual (which must be added after GELU).
-            let fuseGELU = activation == .geluTanh && precision == .bf16 && r == nil
-            let fuseResidual = activation == .none
-            let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (b != nil ? .geluBias : .gelu) : (b != nil ? .bias : .none)
+            let (epilogue, fuseGELU, fuseResidual) = linearEpilogue(activation: activation, hasBias: b != nil, hasResidual: r != nil)
             try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,
                          bias: b?.pointer, c: fuseResidual ? r?.pointer : nil, beta: 1, d: out.pointer,
                          input: type, output: type, epilogue: epilogue)
@@ -363,6 +414,16 @@ public final class CUDABackend: Backend {
             }
             return out
         }
+    }
+
+    /// How `linear` maps onto cuBLASLt's epilogues. cuBLASLt fuses bias, and the residual through beta·C;
+    /// its GELU is the tanh form, so it is used only for geluTanh in bf16 mode, and only without a
+    /// residual (which must be added after GELU).
+    func linearEpilogue(activation: Activation, hasBias: Bool, hasResidual: Bool)
+        -> (epilogue: BLASLtMatmul.Epilogue, fuseGELU: Bool, fuseResidual: Bool) {
+        let fuseGELU = activation == .geluTanh && precision == .bf16 && !hasResidual
+        let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (hasBias ? .geluBias : .gelu) : (hasBias ? .bias : .none)
+        return (epilogue, fuseGELU, activation == .none)
     }
 
     public func geglu(_ x: any DeviceMatrix) throws -> any DeviceMatrix {

@@ -33,6 +33,30 @@ public enum CUDASelfTest {
         let host = randomMatrix(rows: 37, cols: 53, &random)
         record("upload/download", try backend.download(backend.upload(host)).values, host.values.map(Double.init))
 
+        // Grouped downloads: per-group matrices, and blocks (every row in order: straight DMA; rows
+        // skipped or reordered: compacted on the device). Five blocks held at once outgrow the arena's
+        // three pinned buffers, so the pageable fallback is checked too; then one block comes from reuse.
+        for cols in [53, 48] {
+            let source = randomMatrix(rows: 40, cols: cols, &random)
+            let device = try backend.upload(source)
+            let groups: [[Int]] = [[0, 1, 2], [3, 5, 7, 8], [], [39, 10]]
+            let expected = groups.joined().flatMap { source.row($0).map(Double.init) }
+            let perGroup = try backend.download(device, rowGroups: groups)
+            record("download rowGroups \(cols)", perGroup.flatMap(\.values), expected)
+            var held: [HostRowBlock] = []
+            for (index, rowGroups) in [groups, [Array(0..<40)], groups, [Array(0..<20), Array(20..<40)], groups].enumerated() {
+                let block = try backend.downloadBlock(device, rowGroups: rowGroups)
+                let reference = rowGroups.joined().flatMap { source.row($0).map(Double.init) }
+                let values = (0..<block.groupCount).flatMap { g in block.withGroup(g) { Array($0) } }
+                let shapeOK = block.groupCount == rowGroups.count && (0..<block.groupCount).allSatisfy { block.offsets[$0 + 1] - block.offsets[$0] == rowGroups[$0].count }
+                record("downloadBlock \(cols) #\(index)", shapeOK ? values : [.nan], reference)
+                held.append(block)
+            }
+            held.removeAll()
+            let reused = try backend.downloadBlock(device, rowGroups: groups)
+            record("downloadBlock \(cols) reused buffer", reused.matrices().flatMap(\.values), expected)
+        }
+
         // Embedding gather, including repeated ids.
         let table = randomMatrix(rows: 50, cols: 24, &random)
         let ids: [Int32] = (0..<41).map { _ in Int32.random(in: 0..<50, using: &random) }

@@ -7,7 +7,9 @@ import TensorCUDA
 /// `colgrep bench encoder-gpu`: the CUDA encoder on the synthetic workload's document lengths, timed
 /// with the host-to-device copies of token ids and the device-to-host copies of the embeddings,
 /// beside PyTorch CUDA bf16 eager and torch.compile run on the same lengths and weights in the same
-/// invocation (`scripts/bench/gpu_encoder.py peers`).
+/// invocation (`scripts/bench/gpu_encoder.py peers`). Results come back as one `HostRowBlock` per batch
+/// (`ColBERTModel.embedRows`: fp32 rows copied by DMA into the backend's reused pinned arena), dropped once
+/// encoded as a consumer drops each batch once pooled.
 struct BenchEncoderGPU: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "encoder-gpu", abstract: "CUDA encoder tokens/s against PyTorch eager and torch.compile.")
     @Option(help: "Model folder (scripts/bench/gpu_encoder.py make-model DIR makes the Ettin-17M-shaped one).") var model: String
@@ -20,6 +22,7 @@ struct BenchEncoderGPU: ParsableCommand {
     @Option(help: "Python that runs the PyTorch peers; empty to skip them.") var python = "python3"
     @Option(help: "The peers script.") var peers = "scripts/bench/gpu_encoder.py"
     @Option(help: "Also run the product's scheduler path with these lane counts on this GPU beside the direct path (e.g. 1,3; empty to skip).") var schedulerLanes = ""
+    @Option(help: "How results come back: block (one reused pinned block per batch) or arrays (one fresh host array per batch, the earlier path).") var results = "block"
     @Flag(help: "Print JSON (the only output format).") var json = false
 
     func run() throws {
@@ -27,6 +30,8 @@ struct BenchEncoderGPU: ParsableCommand {
               !lengthValues.isEmpty, lengthValues.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("\(lengths): expected a JSON list of positive lengths")
         }
+        guard results == "block" || results == "arrays" else { throw ValidationError("--results: block or arrays") }
+        let arrays = results == "arrays"
         let engines = try (0..<max(1, streams)).map { _ -> (CUDABackend, ColBERTModel) in
             let backend = try CUDABackend(device: deviceIndex, precision: precision)
             let colbert = try ColBERTModel(modelDirectory: URL(fileURLWithPath: model), backend: backend)
@@ -36,11 +41,11 @@ struct BenchEncoderGPU: ParsableCommand {
         let sequences = Self.randomSequences(lengths: lengthValues, vocabulary: engines[0].1.backbone.config.vocabSize)
         let batches = Self.packedBatches(sequences, budget: budget)
         let totalTokens = lengthValues.reduce(0, +)
-        for (_, colbert) in engines { for batch in batches.prefix(4) { _ = try colbert.embed(batch) } }  // plans, pool, tables
+        for (_, colbert) in engines { for batch in batches.prefix(4) { _ = try colbert.embedRows(batch) } }  // plans, pool, tables, result arena
         var rates: [Double] = []
         for _ in 0..<max(1, repeats) {
             let start = ContinuousClock.now
-            try Self.encodeAll(batches, engines: engines)
+            try Self.encodeAll(batches, engines: engines, arrays: arrays)
             rates.append(Double(totalTokens) / seconds(ContinuousClock.now - start))
         }
         rates.sort()
@@ -48,13 +53,13 @@ struct BenchEncoderGPU: ParsableCommand {
         // One single-stream pass with device events around every op: where the time goes.
         let (profiled, profiledModel) = engines[0]
         profiled.profiling = true
-        for batch in batches { _ = try profiledModel.embed(batch) }
+        for batch in batches { if arrays { _ = try profiledModel.embed(batch) } else { _ = try profiledModel.embedRows(batch) } }
         let profile = try profiled.profileReport()
         profiled.profiling = false
         let deviceMilliseconds = profile.reduce(0) { $0 + $1.milliseconds }
         var report: [String: Any] = [
             "backend": profiled.name, "docs": lengthValues.count, "tokens": totalTokens, "batches": batches.count,
-            "budget": budget, "streams": engines.count, "ours_tok_s": ours, "ours_all_tok_s": rates,
+            "budget": budget, "streams": engines.count, "results": results, "ours_tok_s": ours, "ours_all_tok_s": rates,
             "pool_mib": profiled.memoryPoolBytes.allocated >> 20,
             "profile_device_ms_per_pass": deviceMilliseconds,
             "profile": profile.map { ["op": $0.op, "ms": $0.milliseconds, "calls": $0.calls] },
@@ -91,7 +96,7 @@ struct BenchEncoderGPU: ParsableCommand {
 
     /// Every batch encoded once; worker threads (one engine each) take batches from a shared counter,
     /// so one thread's host work (ids in, vectors out) overlaps another's device work.
-    static func encodeAll(_ batches: [PackedBatch], engines: [(CUDABackend, ColBERTModel)]) throws {
+    static func encodeAll(_ batches: [PackedBatch], engines: [(CUDABackend, ColBERTModel)], arrays: Bool) throws {
         let shared = UncheckedBox((next: 0, error: nil as Error?))
         let lock = NSLock()
         let models = UncheckedBox(engines.map(\.1))
@@ -104,7 +109,9 @@ struct BenchEncoderGPU: ParsableCommand {
                 let failed = shared.value.error != nil
                 lock.unlock()
                 if index >= batches.count || failed { return }
-                do { _ = try colbert.embed(batches[index]) } catch {
+                do {
+                    if arrays { _ = try colbert.embed(batches[index]) } else { _ = try colbert.embedRows(batches[index]) }
+                } catch {
                     lock.lock(); shared.value.error = error; lock.unlock()
                     return
                 }

@@ -8,7 +8,9 @@ import Tensor
 /// encoded (a) by one thread calling the CUDA device's `encode` batch after batch, and (b) through
 /// `EncodeScheduler` with `lanes` CUDA lanes on the same GPU (one lane is the product's single-GPU
 /// indexing path; several lanes stand in for several GPUs and overlap one lane's host work with
-/// another's device work). Both include the skiplist, the per-sequence split and the downloads.
+/// another's device work). Both include the skiplist, the per-sequence split and the downloads, and both
+/// keep every output until the pass ends (the scheduler returns them all; session 2–3's direct path
+/// dropped each batch's outputs at once, so its memory was reused while the scheduler's was fresh).
 struct SchedulerComparison {
     let modelDirectory: URL
     let sequences: [[Int32]]
@@ -47,7 +49,12 @@ struct SchedulerComparison {
         var directRates: [Double] = [], schedulerRates = [[Double]](repeating: [], count: counts.count)
         for _ in 0..<repeats {
             var start = ContinuousClock.now
-            for batch in batches { _ = try direct.encode(batch) }
+            // The direct path keeps every output until the pass ends, as the scheduler does (it returns them all).
+            var kept: [HostMatrix] = []
+            kept.reserveCapacity(sequences.count)
+            for batch in batches { kept += try direct.encode(batch) }
+            guard kept.count == sequences.count else { throw ValidationError("direct path lost sequences") }
+            kept = []
             directRates.append(Double(tokens) / seconds(ContinuousClock.now - start))
             for (index, scheduler) in schedulers.enumerated() {
                 start = ContinuousClock.now
@@ -57,7 +64,7 @@ struct SchedulerComparison {
             }
         }
         let directRate = median(directRates)
-        var report: [String: Any] = ["tokens": tokens, "batches": batches.count, "direct_one_thread_tok_s": directRate, "direct_all_tok_s": directRates]
+        var report: [String: Any] = ["tokens": tokens, "batches": batches.count, "direct_one_thread_tok_s": directRate, "direct_keeps_outputs": true, "direct_all_tok_s": directRates]
         for (index, count) in counts.enumerated() {
             report["scheduler_\(count)_lanes_tok_s"] = median(schedulerRates[index])
             report["scheduler_\(count)_lanes_all_tok_s"] = schedulerRates[index]

@@ -62,6 +62,8 @@ struct BenchCommand: AsyncParsableCommand {
             BenchTokenizer.self,
             BenchEncoderGPU.self,
             BenchGPUAssign.self,
+            BenchGPUKMeans.self,
+            BenchSchedulerOverhead.self,
             BenchRecall.self,
             BenchBuild.self,
         ]

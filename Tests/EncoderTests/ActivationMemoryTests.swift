@@ -109,3 +109,33 @@ import Testing
         #expect(try model.embed(batch) == first)
     }
 }
+
+/// `ColBERTModel.embedRows` (one block per batch) gives exactly what `encode` gives per sequence on the
+/// CPU backend: one pass or several (a small activation budget), with and without the skiplist, and
+/// with an empty sequence in the batch.
+@Suite struct EmbedRowsTests {
+    @Test(arguments: [false, true])
+    func blockEqualsPerSequenceEncoding(severalPasses: Bool) throws {
+        let (model, backend, directory) = try ActivationMemoryTests.model(.ettin, precision: .fp32)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        if severalPasses { backend.activationBudgetBytes = 300 * model.activationBytesPerToken }
+        var documents = ActivationMemoryTests.documents(tokens: 1_200, seed: 9)
+        documents.insert([], at: 1)
+        let skip: Set<Int32> = [7, 11, 13, 17, 19, 23, 29, 31]
+        let batch = PackedBatch(sequences: documents)
+        #expect((model.passes(lengths: documents.map(\.count)).count > 1) == severalPasses)
+        for dropping in [Set<Int32>(), skip] {
+            let expected = try model.encode(documents, dropping: dropping, batcher: TokenBudgetBatcher(tokenBudget: batch.tokenCount))
+            let block = try model.embedRows(batch, dropping: dropping)
+            #expect(block.groupCount == documents.count)
+            let got = block.matrices()
+            #expect(got.map(\.rows) == expected.map(\.rows))
+            #expect(got.map(\.cols) == expected.map(\.cols))
+            // Same model, same sequences; the packing may differ (the batcher orders by length), so
+            // equal up to float rounding.
+            let worst = zip(got, expected).flatMap { zip($0.values, $1.values).map { abs($0 - $1) } }.max() ?? 0
+            #expect(worst <= 1e-5, "largest difference \(worst)")
+            #expect(dropping.isEmpty || got.reduce(0) { $0 + $1.rows } < batch.tokenCount)
+        }
+    }
+}

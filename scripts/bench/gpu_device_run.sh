@@ -6,6 +6,12 @@
 # libgfortran.so.5, libquadmath.so.0 from this machine), minilm/ (all-MiniLM-L6-v2 as fp16 safetensors,
 # vocabulary cut to 10,000 rows to fit the 64 MiB transfer), gpu_encoder.py and this script as run.sh;
 # on the GPU machine: STAGES="env selftest parity startup bench bench-ours bench-minilm assign" bash .devrun/cuda/run.sh
+# Without minilm/ (to keep the transfer small) a random-weight model of all-MiniLM-L6-v2's shape (BERT, 384 hidden,
+# 6 layers, 12 heads, 10,000-token vocabulary, no head) is made on the machine: same throughput, parity still
+# against transformers with the same weights. Stages added in session 5: minilm-arrays (MiniLM throughput with the
+# earlier per-batch host arrays, beside bench-minilm's reused pinned blocks), lanes-arena (the scheduler comparison
+# with glibc's malloc arenas limited to one: tells the allocator's share of the one-lane gap), kmeans (bench
+# gpu-kmeans, 10M vectors, 48-d and 128-d).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -20,6 +26,26 @@ echo "COLGREP_CUDA_LIBRARY_PATH=$dirs"
 export XDG_CACHE_HOME=/tmp/xdg-warm
 C="stdbuf -oL /tmp/colgrep"
 log() { echo "== $*"; }
+ettin() { [ -f /tmp/ettin/config.json ] || python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; }
+lengths() { [ -f /tmp/lengths.json ] || python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000; }
+M=$D/minilm
+if [ ! -f $M/model.safetensors ]; then M=/tmp/minilm; fi
+minilm() {
+  [ $M = /tmp/minilm ] && [ ! -f /tmp/minilm/config.json ] && python3 - <<'PY' 2>>$OUT/minilm-make.log
+import json, os, torch
+from transformers import BertConfig, BertModel
+torch.manual_seed(1)
+c = BertConfig(vocab_size=10000, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536,
+               hidden_act="gelu", max_position_embeddings=512, type_vocab_size=2, layer_norm_eps=1e-12)
+m = BertModel(c, add_pooling_layer=False).eval()
+with torch.no_grad():
+    for p in m.parameters():
+        if p.dim() == 2: p.normal_(0, 0.05)
+m.save_pretrained("/tmp/minilm", safe_serialization=True)
+json.dump([{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}], open("/tmp/minilm/modules.json", "w"))
+PY
+  true
+}
 for s in $STAGES; do case $s in
 env)
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee $OUT/env.txt ;;
@@ -27,54 +53,75 @@ selftest)
   log selftest; timeout 180 $C debug gpu-selftest > $OUT/selftest.txt 2>&1; echo "rc=$?"; grep -c PASS $OUT/selftest.txt; grep FAIL $OUT/selftest.txt; tail -3 $OUT/selftest.txt ;;
 parity)
   log parity
-  python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null && python3 gpu_encoder.py parity-ids /tmp/pids.json
-  for m in /tmp/ettin $D/minilm; do
+  ettin; minilm; python3 gpu_encoder.py parity-ids /tmp/pids.json
+  for m in /tmp/ettin $M; do
     python3 gpu_encoder.py reference $m /tmp/pids.json /tmp/ref.f32 2>/dev/null
     python3 gpu_encoder.py reference $m /tmp/pids.json /tmp/refbf.f32 bf16 2>/dev/null
     echo "$m torch-bf16 $(python3 gpu_encoder.py compare /tmp/refbf.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
     for run in "cuda fp32" "cuda bf16" "cpu fp32"; do set -- $run
       timeout 120 $C debug gpu-embed --model $m --ids /tmp/pids.json --out /tmp/o-$1-$2.f32 --device $1 --precision $2 > /tmp/embed.json || echo "embed failed"
       echo "$m $1 $2 $(python3 gpu_encoder.py compare /tmp/o-$1-$2.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
+      python3 -c "import json;print('  block path vs array path, max |diff|:', json.load(open('/tmp/embed.json')).get('block_vs_array_max_abs_difference'))" 2>/dev/null | tee -a $OUT/parity.txt
     done
     echo "$m gpu-fp32-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-fp32.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
     echo "$m gpu-bf16-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-bf16.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
   done ;;
 startup)
-  log startup
+  log startup; ettin
   python3 -c "import json;json.dump([[101]+list(range(2000,2180))+[102]]*32,open('/tmp/one.json','w'))"
-  for label in empty warm warm; do
-    s=$(date +%s.%N); XDG_CACHE_HOME=/tmp/xdg-startup $C debug gpu-embed --model /tmp/ettin --ids /tmp/one.json --out /tmp/o.f32 > /tmp/st.json; e=$(date +%s.%N)
-    echo "cache=$label wall_ms=$(python3 -c "print(round(($e-$s)*1000))") $(cat /tmp/st.json)" | tee -a $OUT/startup.txt
-  done ;;
+  # warm-overlap: --overlap (GPU opened on a second thread while the GEMM shapes are recorded; cuBLASLt warmed
+  # for them during the weight upload), alternating with plain warm runs.
+  for label in empty warm warm-overlap warm warm-overlap; do
+    flag=""; [ $label = warm-overlap ] && flag="--overlap"
+    s=$(date +%s.%N); XDG_CACHE_HOME=/tmp/xdg-startup $C debug gpu-embed --model /tmp/ettin --ids /tmp/one.json --out /tmp/o-$label.f32 $flag > /tmp/st.json 2>>$OUT/startup-timeline.txt; rc=$?; e=$(date +%s.%N)
+    echo "cache=$label rc=$rc wall_ms=$(python3 -c "print(round(($e-$s)*1000))") $(cat /tmp/st.json)" >> $OUT/startup.txt
+    python3 -c "import json;r=json.load(open('/tmp/st.json'));print('$label', 'first batch at', round(r.get('process_start_to_first_batch_ms',0)), 'ms;', '; '.join('%s %d-%d' % (x['step'][:34], x['start_ms'], x['end_ms']) for x in r['steps']))" 2>/dev/null || echo "$label: rc=$rc, no report"
+  done
+  python3 gpu_encoder.py compare /tmp/o-warm-overlap.f32 /tmp/o-warm.f32 /tmp/one.json 2>/dev/null | sed 's/^/overlap vs plain vectors: /' ;;
 bench)
-  log bench
-  python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000
+  log bench; ettin; lengths
   timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --scheduler-lanes ${LANES:-1,3} --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; echo "rc=$?"; cat $OUT/bench.err
   python3 -c "import json;r=json.load(open('$OUT/bench.json'));print({k:v for k,v in r.items() if k not in ('profile',)});[print(p) for p in r['profile'][:14]]" ;;
 diag)
   log diag
-  python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null
+  ettin; minilm
   python3 -c "import json;json.dump([[101]+list(range(2000,2000+n))+[102] for n in (5,70,130,300)],open('/tmp/small.json','w'))"
-  for m in /tmp/ettin $D/minilm; do for p in bf16 fp32; do
+  for m in /tmp/ettin $M; do for p in bf16 fp32; do
     echo "-- $m $p"; timeout 120 compute-sanitizer --tool memcheck --print-limit 4 /tmp/colgrep debug gpu-embed --model $m --ids /tmp/small.json --out /tmp/s.f32 --precision $p 2>&1 | tail -25
   done; done ;;
 lanes)
   log lanes  # issue #9: the N-device path with N = 1 against direct calls, alternating passes, no peers
-  python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000
+  ettin; lengths
   timeout 150 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams 3 --scheduler-lanes 1,3 --python "" --json > $OUT/lanes.json; echo "rc=$?"
   python3 -c "import json;r=json.load(open('$OUT/lanes.json'));print('ours', round(r['ours_tok_s']), r.get('scheduler'))" ;;
+lanes-arena)
+  log lanes-arena  # the same comparison with one malloc arena: the share of the gap that is per-thread arena growth
+  ettin; lengths
+  GLIBC_TUNABLES=glibc.malloc.arena_max=1 timeout 150 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams 1 --scheduler-lanes 1 --python "" --json > $OUT/lanes-arena.json; echo "rc=$?"
+  python3 -c "import json;r=json.load(open('$OUT/lanes-arena.json'));print('arena_max=1', r.get('scheduler'))" ;;
 bench-ours)
-  log bench-ours
+  log bench-ours; ettin; lengths
   for cfg in "1 65536" "3 65536" "4 65536" "3 32768"; do set -- $cfg
     timeout 100 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams $1 --budget $2 --python "" --json > /tmp/b.json
     python3 -c "import json;r=json.load(open('/tmp/b.json'));print('streams',r['streams'],'budget',r['budget'],'tok/s',round(r['ours_tok_s']),'device ms/pass',round(r['profile_device_ms_per_pass'],1))" | tee -a $OUT/bench-ours.txt
   done ;;
+minilm-arrays)
+  log minilm-arrays  # the earlier result path (one fresh host array per batch), no peers
+  minilm; lengths
+  timeout 120 $C bench encoder-gpu --model $M --lengths /tmp/lengths.json --streams ${STREAMS:-3} --results arrays --python "" --json > $OUT/minilm-arrays.json 2>>$OUT/bench.err; echo "rc=$?"
+  python3 -c "import json;r=json.load(open('$OUT/minilm-arrays.json'));print({k:v for k,v in r.items() if k not in ('profile',)});[print(p) for p in r['profile'][:6]]" ;;
 bench-minilm)
-  log bench-minilm
-  timeout 200 $C bench encoder-gpu --model $D/minilm --lengths /tmp/lengths.json --streams ${STREAMS:-3} --peers gpu_encoder.py --json > $OUT/bench-minilm.json 2>>$OUT/bench.err
+  log bench-minilm; minilm; lengths
+  timeout 200 $C bench encoder-gpu --model $M --lengths /tmp/lengths.json --streams ${STREAMS:-3} --peers gpu_encoder.py --json > $OUT/bench-minilm.json 2>>$OUT/bench.err
   python3 -c "import json;r=json.load(open('$OUT/bench-minilm.json'));print({k:v for k,v in r.items() if k not in ('profile',)});[print(p) for p in r['profile'][:10]]" ;;
 assign)
   log assign
   for d in 48 128; do timeout 300 $C bench gpu-assign --n 10000000 --dim $d --k 32768 --cpu-sample 50000 2>&1 | tee -a $OUT/assign.json; done ;;
+sched-cpu)
+  log sched-cpu  # CPU only: EncodeScheduler (1 lane) vs direct calls with a stand-in device, on this host's allocator
+  timeout 60 $C bench scheduler-overhead --repeats 5 | tee $OUT/sched-cpu.json ;;
+kmeans)
+  log kmeans  # k-means + assignment of 10M vectors (k = 32,768): GPU vs the CPU path, same vectors
+  for d in 48 128; do timeout 150 $C bench gpu-kmeans --n 10000000 --dim $d --k 32768 2>&1 | tee -a $OUT/kmeans.json; done ;;
 esac; done
 echo "== done"

@@ -203,7 +203,11 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
                   outputs: Array(repeating: nil, count: items.count), remaining: items.count,
                   stats: lanes.map { DeviceRunStats(device: $0.device.info) })
         condition.broadcast()
-        while fatal == nil, let current = job, current.remaining > 0 {
+        // No copy of `job` may be held across the wait: a worker writing `job!.outputs` would then copy
+        // the whole outputs array (one retain per item) for every batch it records. (A debug build kept
+        // such a copy alive and spent about half its scheduler time on it; release builds ended its
+        // lifetime early, so this only guarantees what the optimiser happened to do.)
+        while fatal == nil, (job?.remaining ?? 0) > 0 {
             condition.wait()
         }
         let finished = job!

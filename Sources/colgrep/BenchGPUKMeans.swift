@@ -1,0 +1,124 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Plaid
+import Tensor
+import TensorCUDA
+
+/// `colgrep bench gpu-kmeans`: the index build's k-means + assignment (`KMeans.trainAndAssign`, the
+/// code path of `ResidualCodec.train` and the codec's assignment) on n clustered unit vectors, with
+/// every Lloyd assignment and the final assignment on the GPU (`backend.nearestCentroids`, fused GEMM +
+/// argmax) against the CPU path (coarse-to-fine, all cores) on the same vectors. The CPU trains on the
+/// same bounded k-means sample; its assignment runs on `cpuAssignSample` of the vectors and is scaled
+/// to n. Quality: the mean squared distance of `evalPoints` vectors to their nearest centroid under each
+/// training (ratio GPU / CPU; 1 means equally good centroids).
+struct BenchGPUKMeans: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "gpu-kmeans", abstract: "k-means + assignment: CUDA vs CPU on the same vectors.")
+    @Option var n = 10_000_000
+    @Option var dim = 128
+    @Option var k = 32768
+    @Option(help: "Vectors the CPU path assigns (timed, then scaled to n).") var cpuAssignSample = 1_000_000
+    @Option(help: "Vectors the quality comparison scores.") var evalPoints = 200_000
+    @Option var precision: CUDAPrecision = .bf16
+
+    func run() throws {
+        guard n > 0, dim > 0, k > 0, k <= n else { throw ValidationError("need 0 < k ≤ n and dim > 0") }
+        var clock = ContinuousClock.now
+        let points = Self.clusteredUnitVectors(count: n, dim: dim, clusters: max(1, k / 4), seed: 17)
+        let generateSeconds = seconds(ContinuousClock.now - clock)
+        let config = PlaidConfig()
+        let gpu = try makeBackend(.cuda, device: 0, precision: precision)
+        _ = KMeans.trainAndAssign(points: Array(points.prefix(4096 * dim)), dim: dim, k: 256, config: config, backend: gpu)  // kernels, cuBLASLt plans
+
+        clock = ContinuousClock.now
+        let onGPU = KMeans.trainAndAssign(points: points, dim: dim, k: k, config: config, backend: gpu)
+        let gpuSeconds = seconds(ContinuousClock.now - clock)
+
+        let cpuSample = min(cpuAssignSample, n)
+        clock = ContinuousClock.now
+        let onCPU = KMeans.trainAndAssign(points: points, dim: dim, k: k, config: config, backend: nil, assignCount: cpuSample)
+        let cpuSampleSeconds = seconds(ContinuousClock.now - clock)
+        let cpuAssignSeconds = cpuSampleSeconds - onCPU.trainSeconds
+        let cpuSeconds = onCPU.trainSeconds + cpuAssignSeconds * Double(n) / Double(cpuSample)
+
+        // Quality: exact nearest centroid (fp32 GPU search, host-side distances) under each training.
+        let evaluator = try makeBackend(.cuda, device: 0, precision: .fp32)
+        let evalCount = min(evalPoints, n)
+        let evalVectors = HostMatrix(rows: evalCount, cols: dim, values: Array(points.prefix(evalCount * dim)))
+        func meanCost(_ centroids: HostMatrix) throws -> Double {
+            let codes = try evaluator.nearestCentroids(evaluator.upload(evalVectors), centroids: evaluator.upload(centroids), metric: .euclidean)
+            var total = 0.0
+            for (i, code) in codes.enumerated() {
+                for d in 0..<dim {
+                    let diff = Double(evalVectors.values[i * dim + d]) - Double(centroids.values[Int(code) * dim + d])
+                    total += diff * diff
+                }
+            }
+            return total / Double(evalCount)
+        }
+        let gpuCost = try meanCost(onGPU.centroids), cpuCost = try meanCost(onCPU.centroids)
+        var used = [Bool](repeating: false, count: k)
+        for code in onGPU.codes { used[Int(code)] = true }
+        let emptyGPU = used.filter { !$0 }.count
+        let report: [String: Any] = [
+            "n": n, "dim": dim, "k": k, "gpu": gpu.name, "kmeans_sample_points": min(n, k * config.maxPointsPerCentroid),
+            "kmeans_iterations": config.kmeansIterations, "generate_s": generateSeconds,
+            "gpu_train_s": onGPU.trainSeconds, "gpu_assign_s": gpuSeconds - onGPU.trainSeconds, "gpu_total_s": gpuSeconds,
+            "cpu_train_s": onCPU.trainSeconds, "cpu_assign_sample": cpuSample, "cpu_assign_sample_s": cpuAssignSeconds,
+            "cpu_total_scaled_s": cpuSeconds, "cpu_threads": ProcessInfo.processInfo.activeProcessorCount,
+            "speedup_train": onCPU.trainSeconds / onGPU.trainSeconds, "speedup_total": cpuSeconds / gpuSeconds,
+            "eval_points": evalCount, "mean_sq_distance_gpu": gpuCost, "mean_sq_distance_cpu": cpuCost,
+            "cost_ratio_gpu_over_cpu": gpuCost / cpuCost, "gpu_centroids_without_points": emptyGPU,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
+        print(String(decoding: data, as: UTF8.self))
+    }
+
+    /// `count` unit vectors scattered around `clusters` random unit centres (noise 0.35 per unit of
+    /// norm), generated in parallel with one seeded stream per block (deterministic for a seed).
+    static func clusteredUnitVectors(count: Int, dim: Int, clusters: Int, seed: UInt64) -> [Float] {
+        var centres = [Float](repeating: 0, count: clusters * dim)
+        var state = seed
+        @Sendable func next(_ s: inout UInt64) -> Float {
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: s) >> 40) / Float(1 << 23)  // uniform in [-1, 1)
+        }
+        for c in 0..<clusters {
+            var norm: Float = 0
+            for d in 0..<dim { let v = next(&state); centres[c * dim + d] = v; norm += v * v }
+            let inverse = 1 / max(norm.squareRoot(), 1e-6)
+            for d in 0..<dim { centres[c * dim + d] *= inverse }
+        }
+        let block = 65536
+        let blocks = (count + block - 1) / block
+        let noise = 0.35 / Float(dim).squareRoot() * 1.73
+        return [Float](unsafeUninitializedCapacity: count * dim) { buffer, initialized in
+            let out = SendablePointer(pointer: buffer.baseAddress!)
+            centres.withUnsafeBufferPointer { centreBuffer in
+                let centrePointer = SendablePointer(pointer: UnsafeMutablePointer(mutating: centreBuffer.baseAddress!))
+                DispatchQueue.concurrentPerform(iterations: blocks) { b in
+                    var s = seed &+ UInt64(b + 1) &* 0x9E37_79B9_7F4A_7C15
+                    for i in (b * block)..<min(count, (b + 1) * block) {
+                        _ = next(&s)
+                        let c = Int((s >> 33) % UInt64(clusters))
+                        let row = out.pointer + i * dim
+                        var norm: Float = 0
+                        for d in 0..<dim {
+                            let v = centrePointer.pointer[c * dim + d] + noise * next(&s)
+                            row[d] = v
+                            norm += v * v
+                        }
+                        let inverse = 1 / max(norm.squareRoot(), 1e-6)
+                        for d in 0..<dim { row[d] *= inverse }
+                    }
+                }
+            }
+            initialized = count * dim
+        }
+    }
+}
+
+/// A pointer handed to concurrent blocks that write disjoint rows.
+private struct SendablePointer: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<Float>
+}
