@@ -656,3 +656,91 @@ void ck_ivf_accumulate(const uint32_t *restrict rows, long count, long base, flo
         }
     }
 }
+
+// MARK: - stage-2 selection
+
+/// The `need` largest of values[0..<n] end up in values[0..<need] (order unspecified); returns the
+/// smallest of them. Quickselect with a middle pivot (the values are scores, not adversarial).
+static float select_largest(float *values, long n, long need) {
+    long low = 0, high = n - 1, target = need - 1;
+    while (low < high) {
+        float pivot = values[low + (high - low) / 2];
+        long i = low, j = high;
+        while (i <= j) {
+            while (values[i] > pivot) i++;
+            while (values[j] < pivot) j--;
+            if (i <= j) {
+                float t = values[i];
+                values[i] = values[j];
+                values[j] = t;
+                i++;
+                j--;
+            }
+        }
+        if (target <= j) high = j;
+        else if (target >= i) low = i;
+        else break;
+    }
+    float smallest = values[0];
+    for (long i = 1; i < need; i++) smallest = values[i] < smallest ? values[i] : smallest;
+    return smallest;
+}
+
+/// The histogram bin of a score in [low, high] (scale = bins / (high - low), 0 when all are equal).
+static inline long select_bin(float v, float low, float scale, long bins) {
+    long b = (long)((v - low) * scale);
+    return b < bins - 1 ? b : bins - 1;
+}
+
+long ck_select_reached_rows(const float *score, const uint16_t *stamp, const uint64_t *allowed, long total, long k,
+                            int32_t *out, int32_t *rows, float *values) {
+    if (k <= 0) return 0;
+    // The reached, allowed rows and their scores, compacted without a branch per row (whether a row was
+    // reached is close to random, and a branch on it mispredicts often).
+    long n = 0;
+    for (long g = 0; g < total; g++) {
+        rows[n] = (int32_t)g;
+        values[n] = score[g];
+        n += (stamp[g] != 0) & (long)(allowed[g >> 6] >> (g & 63) & 1);
+    }
+    if (n <= k) {
+        memcpy(out, rows, (size_t)n * sizeof *out);
+        return n;
+    }
+    float low = values[0], high = values[0];
+    for (long i = 1; i < n; i++) {
+        low = values[i] < low ? values[i] : low;
+        high = values[i] > high ? values[i] : high;
+    }
+    // Histogram of the scores: the bins above the one holding the k-th best are kept whole, and only
+    // that bin's values are quickselected for the threshold.
+    enum { BINS = 2048 };
+    long histogram[BINS] = {0};
+    float scale = high > low ? (float)BINS / (high - low) : 0;
+    for (long i = 0; i < n; i++) histogram[select_bin(values[i], low, scale, BINS)]++;
+    long above = 0, boundary = BINS - 1;
+    while (above + histogram[boundary] < k) above += histogram[boundary--];
+    long need = k - above;
+    // Of the boundary bin: every row above the threshold (the need-th best value there), then rows
+    // equal to it in row order while places remain. Its values go after the compacted ones.
+    float *bin = values + n;
+    long inBin = 0;
+    for (long i = 0; i < n; i++)
+        if (select_bin(values[i], low, scale, BINS) == boundary) bin[inBin++] = values[i];
+    float threshold = select_largest(bin, inBin, need);
+    long greater = 0;
+    for (long i = 0; i < inBin; i++) greater += bin[i] > threshold;
+    long equalPlaces = need - greater;
+    long written = 0;
+    for (long i = 0; i < n; i++) {
+        float v = values[i];
+        long b = select_bin(v, low, scale, BINS);
+        if (b > boundary || (b == boundary && v > threshold)) {
+            out[written++] = rows[i];
+        } else if (b == boundary && v == threshold && equalPlaces > 0) {
+            out[written++] = rows[i];
+            equalPlaces--;
+        }
+    }
+    return written;
+}

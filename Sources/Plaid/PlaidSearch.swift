@@ -39,11 +39,8 @@ extension PlaidIndex {
         lap("probe")
         let firstStage = context.ivfScores(probed: probed)
         lap("ivf")
-        // Put in row order (the codes stage reads the segments front to back) through a bitmap of the
-        // rows: O(rows / 64 + k) instead of a comparison sort of k entries.
-        let stage2 = SearchContext.rowOrder(TopK.bestUnordered(firstStage.candidates, k: max(parameters.nFullScores, topK)) {
-            firstStage.scores[Int($0)]
-        }, rows: context.totalRows)
+        // In row order: the codes stage reads the segments front to back.
+        let stage2 = context.bestReached(firstStage, k: max(parameters.nFullScores, topK))
         lap("select")
         let codeScores = context.codeScores(stage2)
         lap("codes")
@@ -57,6 +54,16 @@ extension PlaidIndex {
         let result = ranked.map { (context.documentID(finalists[Int($0)]), exact[Int($0)]) }
         lap("select")
         return result
+    }
+}
+
+extension Optional where Wrapped == [UInt8] {
+    /// `body` with the array's base address, or nil for no array.
+    func withOptionalBuffer<R>(_ body: (UnsafePointer<UInt8>?) -> R) -> R {
+        switch self {
+        case .some(let array): array.withUnsafeBufferPointer { body($0.baseAddress) }
+        case .none: body(nil)
+        }
     }
 }
 
@@ -196,25 +203,6 @@ struct SearchContext: @unchecked Sendable {
     /// that when the machine's other work delays one thread the other takes the remaining pieces.
     static let pieces = 4
 
-    /// `rows` (distinct global rows below `count`) in increasing order.
-    static func rowOrder(_ rows: [Int32], rows count: Int) -> [Int32] {
-        var marks = [UInt64](repeating: 0, count: (count + 63) / 64)
-        for row in rows { marks[Int(row) >> 6] |= 1 << UInt64(row & 63) }
-        var ordered: [Int32] = []
-        ordered.reserveCapacity(rows.count)
-        for (w, word) in marks.enumerated() where word != 0 {
-            var bits = word
-            while bits != 0 {
-                ordered.append(Int32(w << 6 | bits.trailingZeroBitCount))
-                bits &= bits - 1
-            }
-        }
-        return ordered
-    }
-
-    @inline(__always)
-    func isAllowed(_ row: Int) -> Bool { allowed[row >> 6] & (1 << UInt64(row & 63)) != 0 }
-
     /// Segment index and local row of a global row.
     @inline(__always)
     func place(_ row: Int32) -> (segment: Int, row: Int) {
@@ -242,51 +230,37 @@ struct SearchContext: @unchecked Sendable {
         }
         probe = min(probe, k)
         // One pass over the table in memory order (centroid-major): each query token keeps its best
-        // `probe` centroids sorted decreasing, and each centroid's best score decides the threshold.
+        // `probe` centroids sorted decreasing, and each centroid's best score decides the threshold
+        // (`ck_probe_centroids`: eight query tokens per compare against their lists' floors).
         let threshold = parameters.centroidScoreThreshold
-        var keep = [Bool](repeating: true, count: k)
         var topScores = [Float](repeating: -.infinity, count: nq * probe)
         var topIDs = [Int32](repeating: -1, count: nq * probe)
+        var best = [Float](repeating: -.infinity, count: k)
         var floors = [Float](repeating: -.infinity, count: nq)
+        let mask = eligible.map { $0.map { UInt8($0 ? 1 : 0) } }
         centroidScores.withUnsafeBufferPointer { table in
-            topScores.withUnsafeMutableBufferPointer { scores in
-                topIDs.withUnsafeMutableBufferPointer { ids in
-                    floors.withUnsafeMutableBufferPointer { floors in
-                        for c in 0..<k {
-                            if let eligible, !eligible[c] { keep[c] = false; continue }
-                            let row = table.baseAddress! + c * tableStride
-                            var best = -Float.infinity
-                            for q in 0..<nq {
-                                let score = row[q]
-                                best = max(best, score)
-                                guard score > floors[q] else { continue }
-                                // Insert keeping the list sorted decreasing; the worst falls off the end.
-                                let base = q * probe
-                                var i = probe - 1
-                                while i > 0, scores[base + i - 1] < score {
-                                    scores[base + i] = scores[base + i - 1]
-                                    ids[base + i] = ids[base + i - 1]
-                                    i -= 1
-                                }
-                                scores[base + i] = score
-                                ids[base + i] = Int32(c)
-                                floors[q] = scores[base + probe - 1]
-                            }
-                            if threshold >= 0 { keep[c] = best >= threshold }
-                        }
-                    }
-                }
+            mask.withOptionalBuffer { mask in
+                ck_probe_centroids(table.baseAddress!, k, nq, tableStride, probe, mask, &topScores, &topIDs, &best, &floors)
             }
         }
-        return (0..<nq).map { q in topIDs[(q * probe)..<((q + 1) * probe)].filter { $0 >= 0 && keep[Int($0)] } }
+        // The lists hold eligible centroids only; a negative threshold keeps all of them.
+        return (0..<nq).map { q in
+            topIDs[(q * probe)..<((q + 1) * probe)].filter { c in c >= 0 && (threshold < 0 || best[Int(c)] >= threshold) }
+        }
+    }
+
+    /// Stage 1's result: per global row, its score and a non-zero stamp if the IVF stage reached it.
+    struct FirstStage {
+        var scores: [Float]
+        var stamp: [UInt16]
     }
 
     /// Stage 1: per document, `Σ_q` of the best probed-centroid score it contains for that token.
-    /// Candidates are the allowed rows reached, in row order. With enough IVF entries to visit
+    /// Candidates are the allowed rows reached (`bestReached`). With enough IVF entries to visit
     /// (`splitAbove`), two threads split the rows in halves: the IVF lists are sorted by row, so each
     /// thread visits only its half of every list and writes only its half of one shared table (no
     /// second table to zero, no merge pass).
-    func ivfScores(probed: [[Int32]], splitAbove: Int = 1 << 16) -> (scores: [Float], candidates: [Int32]) {
+    func ivfScores(probed: [[Int32]], splitAbove: Int = 1 << 16) -> FirstStage {
         let total = totalRows
         var entries = 0
         for q in 0..<nq {
@@ -298,26 +272,42 @@ struct SearchContext: @unchecked Sendable {
         let halves = (0..<pieces).map { (total * $0 / pieces)..<(total * ($0 + 1) / pieces) }
         var scores = [Float](repeating: 0, count: total)
         var stamp = [UInt16](repeating: 0, count: total)
-        var found = [[Int32]](repeating: [], count: halves.count)
         scores.withUnsafeMutableBufferPointer { score in
             stamp.withUnsafeMutableBufferPointer { stamp in
-                found.withUnsafeMutableBufferPointer { found in
-                    let score = UnsafeMutableSendablePointer(score.baseAddress!), stamp = UnsafeMutableSendablePointer(stamp.baseAddress!)
-                    let out = UnsafeMutableSendablePointer(found.baseAddress!)
-                    DispatchQueue.concurrentPerform(iterations: halves.count) { part in
-                        out.pointer[part] = accumulate(probed: probed, rows: halves[part], score: score.pointer, stamp: stamp.pointer)
+                let score = UnsafeMutableSendablePointer(score.baseAddress!), stamp = UnsafeMutableSendablePointer(stamp.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: halves.count) { part in
+                    accumulate(probed: probed, rows: halves[part], score: score.pointer, stamp: stamp.pointer)
+                }
+            }
+        }
+        return FirstStage(scores: scores, stamp: stamp)
+    }
+
+    /// The best `k` allowed rows that stage 1 reached, by its score, in increasing row order
+    /// (`ck_select_reached_rows`: one histogram selection over the dense score array; no candidate
+    /// list, comparison sort or (row, score) pairs).
+    func bestReached(_ first: FirstStage, k: Int) -> [Int32] {
+        let total = totalRows, k = min(k, total)
+        guard k > 0 else { return [] }
+        // Scratch, written before it is read (so not zeroed).
+        var rows = [Int32](unsafeUninitializedCapacity: total) { $1 = total }
+        var values = [Float](unsafeUninitializedCapacity: 2 * total) { $1 = 2 * total }
+        return [Int32](unsafeUninitializedCapacity: k) { buffer, count in
+            count = first.scores.withUnsafeBufferPointer { score in
+                first.stamp.withUnsafeBufferPointer { stamp in
+                    allowed.withUnsafeBufferPointer { allowed in
+                        ck_select_reached_rows(score.baseAddress!, stamp.baseAddress!, allowed.baseAddress!, total, k, buffer.baseAddress!,
+                                               &rows, &values)
                     }
                 }
             }
         }
-        return (scores, Array(found.joined()))
     }
 
     /// Stage 1 over the global rows `rows`: per row, the sum of each query token's best probed-centroid
-    /// score, into `score` (zeroed) with `stamp` (zeroed) non-zero for every row reached; returns the
-    /// allowed rows reached, in order.
+    /// score, into `score` (zeroed) with `stamp` (zeroed) non-zero for every row reached.
     private func accumulate(probed: [[Int32]], rows: Range<Int>, score: UnsafeMutablePointer<Float>,
-                            stamp: UnsafeMutablePointer<UInt16>) -> [Int32] {
+                            stamp: UnsafeMutablePointer<UInt16>) {
         centroidScores.withUnsafeBufferPointer { table in
             for q in 0..<nq {
                 // Marks are 1...65535; a row is reached once it holds any.
@@ -340,9 +330,6 @@ struct SearchContext: @unchecked Sendable {
                 }
             }
         }
-        var candidates: [Int32] = []
-        for g in rows where stamp[g] != 0 && isAllowed(g) { candidates.append(Int32(g)) }
-        return candidates
     }
 
     /// The first index in `from..<to` of the sorted `rows` holding a value ≥ `value` (`to` if none).

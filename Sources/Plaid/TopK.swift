@@ -9,48 +9,6 @@ enum TopK {
         return pairs.map(\.1)
     }
 
-    /// The `k` entries of `items` with the highest `score`, in no particular order (no sort: for a
-    /// stage that re-scores them anyway). Large inputs go through a histogram of the scores: one pass
-    /// finds the bin holding the k-th best, a second keeps everything above it, and only that bin's
-    /// entries are quickselected (cheaper than a quickselect over 100k pairs).
-    static func bestUnordered(_ items: [Int32], k: Int, score: (Int32) -> Float) -> [Int32] {
-        guard k > 0, !items.isEmpty else { return [] }
-        guard items.count > k else { return items }
-        let values = items.map(score)
-        var low = values[0], high = values[0]
-        for value in values {
-            low = min(low, value)
-            high = max(high, value)
-        }
-        guard items.count >= 4096, low.isFinite, high.isFinite, high > low else {
-            var pairs = zip(values, items).map { ($0, $1) }
-            select(&pairs, k: k)
-            return pairs.prefix(k).map(\.1)
-        }
-        let bins = 2048
-        let scale = Float(bins) / (high - low)
-        @inline(__always) func bin(_ value: Float) -> Int { min(bins - 1, Int((value - low) * scale)) }
-        var histogram = [Int](repeating: 0, count: bins)
-        for value in values { histogram[bin(value)] += 1 }
-        var above = 0
-        var boundary = bins - 1
-        while above + histogram[boundary] < k {
-            above += histogram[boundary]
-            boundary -= 1
-        }
-        var result: [Int32] = []
-        result.reserveCapacity(k)
-        var tied: [(Float, Int32)] = []
-        for (i, value) in values.enumerated() {
-            let b = bin(value)
-            if b > boundary { result.append(items[i]) } else if b == boundary { tied.append((value, items[i])) }
-        }
-        let need = k - above
-        if tied.count > need { select(&tied, k: need) }
-        result.append(contentsOf: tied.prefix(need).map(\.1))
-        return result
-    }
-
     /// Reorders `pairs` so that its first `k` entries hold the `k` highest scores (quickselect).
     static func select(_ pairs: inout [(Float, Int32)], k: Int) {
         var low = 0

@@ -18,11 +18,13 @@ import Testing
             let probed = context.probe(parameters: SearchParameters())
             let one = context.ivfScores(probed: probed, splitAbove: .max)
             let two = context.ivfScores(probed: probed, splitAbove: 0)
-            #expect(one.candidates == two.candidates)
-            #expect(!one.candidates.isEmpty)
+            let candidates = context.bestReached(one, k: context.totalRows)
+            #expect(candidates == context.bestReached(two, k: context.totalRows))
+            #expect(!candidates.isEmpty)
+            #expect(candidates == candidates.sorted())
             // Deleted rows are never candidates.
-            #expect(!one.candidates.contains { [3, 4, 150].contains(context.documentID($0)) })
-            for row in one.candidates { #expect(abs(one.scores[Int(row)] - two.scores[Int(row)]) <= 1e-4) }
+            #expect(!candidates.contains { [3, 4, 150].contains(context.documentID($0)) })
+            for row in candidates { #expect(abs(one.scores[Int(row)] - two.scores[Int(row)]) <= 1e-4) }
         }
     }
 
@@ -36,15 +38,6 @@ import Testing
         expected[10] = 0.5; expected[12] = 0.625; expected[13] = 0.25; expected[15] = 0.5; expected[19] = 0.5
         #expect(score == expected)
         #expect(stamp[12] == 2 && stamp[13] == 1 && stamp[11] == 0)
-    }
-
-    @Test func rowOrderSortsDistinctRows() {
-        var g = SplitMix64(seed: 3)
-        for count in [1, 63, 64, 65, 1000] {
-            let rows = Array(Set((0..<(count / 2 + 1)).map { _ in Int32.random(in: 0..<Int32(count), using: &g) }))
-            #expect(SearchContext.rowOrder(rows, rows: count) == rows.sorted())
-        }
-        #expect(SearchContext.rowOrder([], rows: 10).isEmpty)
     }
 
     /// The exact stage's int16 centroid tables are built once per codec file and rebuilt for another.
@@ -104,24 +97,75 @@ import Testing
         }
     }
 
-    @Test func unorderedSelectionHoldsTheBest() {
+    /// `ck_probe_centroids` (AVX2 here) and its scalar body against a sort: each token's first `probe`
+    /// eligible centroids by (score decreasing, centroid increasing), every centroid's best score over
+    /// the real tokens (padding columns hold a large value that must be ignored), the lists' floors.
+    @Test func centroidProbingMatchesASort() {
+        var generator = SplitMix64(seed: 11)
+        for (k, nq, probe, levels, masked) in [(300, 1, 1, 0, false), (500, 13, 3, 0, true), (700, 32, 8, 0, false),
+                                                 (400, 9, 8, 4, true), (5, 8, 8, 0, false)] {
+            let stride = (nq + 7) / 8 * 8 + (nq % 2 == 0 ? 0 : 8)
+            var table = [Float](repeating: 5, count: k * stride)
+            for c in 0..<k {
+                for q in 0..<nq {
+                    let value = Float.random(in: -1...1, using: &generator)
+                    table[c * stride + q] = levels > 0 ? (value * Float(levels)).rounded() / Float(levels) : value
+                }
+            }
+            let eligible: [UInt8]? = masked ? (0..<k).map { _ in UInt8.random(in: 0...1, using: &generator) } : nil
+            var expectedIDs = [Int32](repeating: -1, count: nq * probe)
+            var expectedScores = [Float](repeating: -.infinity, count: nq * probe)
+            for q in 0..<nq {
+                let ranked = (0..<k).filter { eligible?[$0] != 0 }.sorted {
+                    table[$0 * stride + q] != table[$1 * stride + q] ? table[$0 * stride + q] > table[$1 * stride + q] : $0 < $1
+                }.prefix(probe)
+                for (i, c) in ranked.enumerated() {
+                    expectedIDs[q * probe + i] = Int32(c)
+                    expectedScores[q * probe + i] = table[c * stride + q]
+                }
+            }
+            let expectedBest = (0..<k).map { c in eligible?[c] == 0 ? -Float.infinity : (0..<nq).map { table[c * stride + $0] }.max()! }
+            for scalar in [false, true] {
+                var ids = [Int32](repeating: 7, count: nq * probe), scores = [Float](repeating: 7, count: nq * probe)
+                var best = [Float](repeating: 7, count: k), floors = [Float](repeating: 7, count: nq)
+                let run = scalar ? ck_probe_centroids_scalar : ck_probe_centroids
+                if let eligible { run(table, k, nq, stride, probe, eligible, &scores, &ids, &best, &floors) } else {
+                    run(table, k, nq, stride, probe, nil, &scores, &ids, &best, &floors)
+                }
+                #expect(ids == expectedIDs)
+                #expect(scores == expectedScores)
+                #expect(best == expectedBest)
+                #expect(floors == (0..<nq).map { expectedScores[$0 * probe + probe - 1] })
+            }
+        }
+    }
+
+    /// `ck_select_reached_rows` against a sort of the reached, allowed rows: the same rows (the lowest
+    /// among equal scores at the cut), in row order, for small inputs, large ones and many exact ties.
+    @Test func stageTwoSelectionMatchesASort() {
         var generator = SplitMix64(seed: 7)
-        // Small inputs (quickselect) and large ones (histogram), with many exact ties in the second.
-        for (count, levels) in [(3000, 0), (50_000, 0), (50_000, 300)] {
+        for (count, levels) in [(300, 0), (3000, 0), (50_000, 0), (50_000, 300), (5000, 1), (1000, -1)] {
             let scores = (0..<count).map { _ in
                 let value = Float.random(in: -1...1, using: &generator)
-                return levels > 0 ? (value * Float(levels)).rounded() / Float(levels) : value
+                // levels < 0: every score equal.
+                return levels > 0 ? (value * Float(levels)).rounded() / Float(levels) : levels < 0 ? 0.5 : value
             }
-            let items = Array(0..<Int32(scores.count)).reversed().map { $0 }
-            for k in [1, 100, 2500] {
-                let chosen = TopK.bestUnordered(items, k: k) { scores[Int($0)] }
-                #expect(chosen.count == k && Set(chosen).count == k)
-                // Everything chosen scores at least as well as everything left out.
-                let worstChosen = chosen.map { scores[Int($0)] }.min()!
-                let left = Set(items).subtracting(chosen)
-                #expect(left.allSatisfy { scores[Int($0)] <= worstChosen })
+            let stamp = (0..<count).map { _ in UInt16.random(in: 0...3, using: &generator) }
+            var allowed = (0..<(count + 63) / 64).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) | 0xFFFF_0000_0000_0000 }
+            allowed[0] = ~0
+            let reached = (0..<count).filter { stamp[$0] != 0 && allowed[$0 >> 6] >> UInt64($0 & 63) & 1 != 0 }
+            for k in [1, 100, 2500, reached.count - 1, reached.count, reached.count + 5] where k > 0 {
+                let expected = reached.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
+                    .prefix(k).sorted().map(Int32.init)
+                var out = [Int32](repeating: -1, count: k)
+                var rows = [Int32](repeating: 0, count: count), values = [Float](repeating: 0, count: 2 * count)
+                let written = ck_select_reached_rows(scores, stamp, allowed, count, k, &out, &rows, &values)
+                #expect(written == min(k, reached.count))
+                #expect(Array(out.prefix(written)) == expected)
             }
-            #expect(TopK.bestUnordered(Array(items.prefix(50)), k: 100) { scores[Int($0)] } == Array(items.prefix(50)))
+            var none = [Int32](repeating: -1, count: 1)
+            var rows = [Int32](repeating: 0, count: count), values = [Float](repeating: 0, count: 2 * count)
+            #expect(ck_select_reached_rows(scores, stamp, allowed, count, 0, &none, &rows, &values) == 0)
         }
     }
 

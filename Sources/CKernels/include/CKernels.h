@@ -147,6 +147,25 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
 /// the first visit with this `mark` adds `value` to score[base + row] and sets the mark. (In C: the
 /// Swift loop ran at about twice the time per entry.)
 void ck_ivf_accumulate(const uint32_t *rows, long count, long base, float value, uint16_t mark, float *score, uint16_t *stamp);
+/// Centroid probing: over the centroid-major table (k rows of `stride` ≥ nq floats, query tokens in
+/// columns), each query token's best `probe` centroids, decreasing, into top_scores / top_ids (nq × probe;
+/// -inf / -1 where fewer centroids exist), each centroid's best score over the tokens into best (k;
+/// -inf for a centroid not `eligible`, a nullable k-byte mask), and each token's list floor into floors
+/// (nq). A centroid enters a list only when it beats the list's last score (ties keep the earlier).
+/// The AVX2 body needs stride ≥ nq rounded up to 8 and gives the scalar body's exact output.
+void ck_probe_centroids(const float *table, long k, long nq, long stride, long probe, const uint8_t *eligible,
+                        float *top_scores, int32_t *top_ids, float *best, float *floors);
+void ck_probe_centroids_scalar(const float *table, long k, long nq, long stride, long probe, const uint8_t *eligible,
+                               float *top_scores, int32_t *top_ids, float *best, float *floors);
+/// The stage-2 candidates: of the global rows below `total` that the IVF stage reached (stamp non-zero)
+/// and that may be returned (their bit set in `allowed`), the `k` with the largest `score` (among equal
+/// scores at the cut, the lowest rows), written to `out` in increasing row order; returns how many
+/// (min(k, rows reached)). One branch-free pass compacts the reached rows and their scores into
+/// `rows` (total entries) and `values` (2 · total: the second half holds the boundary bin), a 2048-bin
+/// histogram finds the bin of the k-th best, a quickselect over that bin's values the threshold, a
+/// last pass over the compacted rows writes the result: no sort, no (row, score) pairs.
+long ck_select_reached_rows(const float *score, const uint16_t *stamp, const uint64_t *allowed, long total, long k,
+                            int32_t *out, int32_t *rows, float *values);
 
 // MARK: 8-bit residuals (PLAID, residual8.c)
 
