@@ -31,6 +31,7 @@ public final class ColBERTEncoder {
     public var hasMarkers: Bool { queryMarker != nil && documentMarker != nil }
 
     public init(modelDirectory: URL, backend: any Backend) throws {
+        Int8DecisionFile.installStandard()
         model = try ColBERTModel(modelDirectory: modelDirectory, backend: backend)
         let tokenizerURL = modelDirectory.appending(path: "tokenizer.json")
         guard FileManager.default.fileExists(atPath: tokenizerURL.path) else {

@@ -58,11 +58,21 @@ extension CPUBackend {
                 if chosen { state.prepare(w, meter: memory) }
             } else {
                 guard x.rows >= Self.calibrationRows else { return nil }
-                let measured = measure(state, weight: w, input: x)
+                // A choice an earlier process measured for these weights on this machine and thread count
+                // is taken as is: no second measurement, and no chance of a different one for the same index.
+                let archiveKey = Int8Decisions.archiveKey(key, kernel: Int8Kernel.name(Int8Kernel.level), threads: pool.threads)
+                let proposed: Bool
+                if let archived = Int8Decisions.shared.archivedChoice(archiveKey) {
+                    proposed = archived
+                    if archived { state.prepare(w, meter: memory) }
+                } else {
+                    proposed = measure(state, weight: w, input: x)
+                    Int8Decisions.shared.archive(proposed, for: archiveKey)
+                }
                 // Backends measuring the same weights at once may disagree (timing noise): the first
                 // settled choice is everyone's, so that no backend's vectors differ from another's.
-                chosen = Int8Decisions.shared.settle(key, measured)
-                if chosen != measured {
+                chosen = Int8Decisions.shared.settle(key, proposed)
+                if chosen != proposed {
                     if chosen { state.prepare(w, meter: memory) } else { state.discard() }
                 }
             }
@@ -116,8 +126,15 @@ extension CPUBackend {
     }
 }
 
+/// Keeps `.auto` int8 choices across processes (`Int8Decisions.useArchive`); lookups happen only where a
+/// choice would otherwise be measured (a document batch of `calibrationRows` or more), never for queries.
+public protocol Int8DecisionArchive: AnyObject, Sendable {
+    func choice(for name: String) -> Bool?
+    func record(_ choice: Bool, for name: String)
+}
+
 /// The `.auto` choices made in this process, by weight content, shared by every `CPUBackend`.
-final class Int8Decisions: @unchecked Sendable {
+public final class Int8Decisions: @unchecked Sendable {
     struct Key: Hashable {
         let rows: Int, cols: Int, checksum: UInt64
         /// Shape and an FNV-1a hash of a sample of the weight's bits (every 31st value: weights of one model
@@ -133,6 +150,26 @@ final class Int8Decisions: @unchecked Sendable {
     static let shared = Int8Decisions()
     private let lock = NSLock()
     private var choices: [Key: Bool] = [:]
+    private var store: (any Int8DecisionArchive)?
+
+    /// Installs (or, with nil, removes) where measured choices outlive the process.
+    public static func useArchive(_ archive: (any Int8DecisionArchive)?) {
+        shared.lock.withLock { shared.store = archive }
+    }
+
+    /// The archive's name for a weight's choice: its content key, the int8 kernel family, the thread count
+    /// (speed ratios change with both) and the selection's thresholds (a change of rule re-measures).
+    static func archiveKey(_ key: Key, kernel: String, threads: Int) -> String {
+        "\(key.rows)x\(key.cols)-\(String(key.checksum, radix: 16))-\(kernel)-t\(threads)-s\(CPUBackend.requiredSpeedup)-c\(CPUBackend.requiredCosine)"
+    }
+
+    func archivedChoice(_ name: String) -> Bool? {
+        lock.withLock { store }?.choice(for: name)
+    }
+
+    func archive(_ choice: Bool, for name: String) {
+        lock.withLock { store }?.record(choice, for: name)
+    }
 
     subscript(key: Key) -> Bool? {
         lock.withLock { choices[key] }
