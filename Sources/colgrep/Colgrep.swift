@@ -63,6 +63,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchGPUAssign.self,
             BenchRecall.self,
             BenchBuild.self,
+            BenchIndexStages.self,
         ]
     )
 }
