@@ -10,15 +10,15 @@ import Tensor
 /// - a preparing thread builds each chunk's embedding texts (on every core) and tokenizes them,
 ///   running up to `preparedAhead` chunks ahead of the encoder, across batch boundaries;
 /// - the calling thread encodes;
-/// - a serial writer queue pools and compresses each chunk into the vector index, while a second one
-///   inserts its metadata rows into SQLite (the two files are independent, and `reconcile` drops ids a
-///   crash left on one side only);
+/// - a pooling queue pools each encoded chunk (on every core) and hands it to a serial writer queue that
+///   compresses it into the vector index, while a second writer inserts its metadata rows into SQLite
+///   (the two files are independent, and `reconcile` drops ids a crash left on one side only);
 /// - once both writers hold every chunk of a batch, its checkpoint (the state file naming its files as
 ///   indexed) is saved on a checkpoint queue, in batch order.
 ///
 /// No stage waits for a batch to drain before the next starts (the session 3 pipeline did, at each
 /// of the ~8 checkpoints of a 30k-unit build, which left its stages mostly taking turns). Memory stays
-/// flat: at most `preparedAhead` prepared chunks and two per writer are held, whatever the run's size.
+/// flat: at most `preparedAhead` prepared chunks and two per later queue are held, whatever the run's size.
 final class EncodePipeline: @unchecked Sendable {
     /// One checkpoint batch: whole files, their units in order and the ids they get.
     struct Batch {
@@ -35,6 +35,8 @@ final class EncodePipeline: @unchecked Sendable {
     private let writer = DispatchQueue(label: "colgrep.index.writer")
     private let storeWriter = DispatchQueue(label: "colgrep.index.store-writer")
     private let checkpoints = DispatchQueue(label: "colgrep.index.checkpoint")
+    private let pooler = DispatchQueue(label: "colgrep.index.pool")
+    private let poolSlots = DispatchSemaphore(value: 2)
     private let writerSlots = DispatchSemaphore(value: 2)
     private let storeSlots = DispatchSemaphore(value: 2)
     private let errorLock = NSLock()
@@ -119,6 +121,7 @@ final class EncodePipeline: @unchecked Sendable {
         }
         channel.close()
         producerDone.wait()
+        pooler.sync {}
         writer.sync {}
         storeWriter.sync {}
         checkpoints.sync {}
@@ -134,15 +137,22 @@ final class EncodePipeline: @unchecked Sendable {
             if !keywordOnly {
                 let encoded = try model.encodeDocuments(prepared: prepared.tokens)
                 progress.advance(units: prepared.units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
-                writerSlots.wait()
-                writer.async { [self] in
-                    defer { writerSlots.signal() }
+                poolSlots.wait()
+                pooler.async { [self] in
+                    defer { poolSlots.signal() }
                     if failed { return }
-                    do {
-                        let pooled = pool(encoded)
-                        try writeVectors(ids: prepared.ids, vectors: prepared.mapping.map { pooled[$0] })
-                    } catch {
-                        fail(error)
+                    let pooled = pool(encoded)
+                    let vectors = prepared.mapping.map { pooled[$0] }
+                    // Handed on from this queue, so the vector writer sees chunks in order.
+                    writerSlots.wait()
+                    writer.async { [self] in
+                        defer { writerSlots.signal() }
+                        if failed { return }
+                        do {
+                            try writeVectors(ids: prepared.ids, vectors: vectors)
+                        } catch {
+                            fail(error)
+                        }
                     }
                 }
             } else {
@@ -162,7 +172,8 @@ final class EncodePipeline: @unchecked Sendable {
         guard prepared.closesBatch else { return }
         let written = DispatchGroup()
         written.enter()
-        writer.async { written.leave() }
+        // Through the pooler: every earlier chunk's vector write is queued on the writer by then.
+        pooler.async { [self] in writer.async { written.leave() } }
         written.enter()
         storeWriter.async { written.leave() }
         let batch = prepared.batch

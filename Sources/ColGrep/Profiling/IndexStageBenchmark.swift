@@ -9,7 +9,7 @@ public struct IndexStageTiming: Sendable, Equatable {
     /// The stage's name, as the profile (`COLGREP_PROFILE`) names it.
     public var stage: String
     /// The pipeline lane that runs the stage (`before`: ahead of the streamed part; `prepare`,
-    /// `encode`, `vectors`, `store`: the streamed part's threads, which run side by side).
+    /// `encode`, `pool`, `vectors`, `store`: the streamed part's threads, which run side by side).
     public var lane: String
     public var seconds: Double
     /// User + system CPU seconds of the whole process while the stage ran.
@@ -26,7 +26,7 @@ public struct IndexStageTiming: Sendable, Equatable {
 public enum IndexStageBenchmark {
     /// The streamed lanes: they run side by side, so a cold index should take about the time of the
     /// stages before them plus that of the slowest lane.
-    public static let streamedLanes = ["prepare", "encode", "vectors", "store"]
+    public static let streamedLanes = ["prepare", "encode", "pool", "vectors", "store"]
 
     /// The fallback model's `tokenizer.json` (a BERT WordPiece tokenizer), for synthetic models.
     public static func fallbackTokenizer() -> URL? {
@@ -112,7 +112,7 @@ public enum IndexStageBenchmark {
         }
         timings.append(IndexStageTiming(stage: "encode", lane: "encode", seconds: encodeSeconds, cpuSeconds: encodeCPU,
                                         units: unitCount, tokens: tokenCount))
-        timings.append(IndexStageTiming(stage: "pool", lane: "vectors", seconds: poolSeconds, cpuSeconds: poolCPU,
+        timings.append(IndexStageTiming(stage: "pool", lane: "pool", seconds: poolSeconds, cpuSeconds: poolCPU,
                                         units: unitCount, tokens: tokenCount))
 
         var nextID: Int64 = 0
