@@ -4,88 +4,163 @@ import Plaid
 import Store
 import Tensor
 
-/// The tokenize → encode → pool → write part of indexing for one checkpoint batch, as a bounded
-/// pipeline of chunks: while chunk i encodes on the calling thread, chunk i + 1's embedding texts are
-/// built and tokenized on a preparing queue, and chunk i − 1 is pooled and compressed into the vector
-/// index on a serial writer queue while its metadata rows go into SQLite on a second one (the two
-/// files are independent, and `reconcile` drops ids a crash left on one side only). At most one chunk
-/// is prepared ahead and two wait for each writer, so memory stays flat however large the batch, and
-/// the encoder never waits for the cheaper CPU stages.
+/// The tokenize → encode → pool → write part of indexing, streamed over every checkpoint batch of a
+/// run as one bounded pipeline of chunks:
+///
+/// - a preparing thread builds each chunk's embedding texts (on every core) and tokenizes them,
+///   running up to `preparedAhead` chunks ahead of the encoder, across batch boundaries;
+/// - the calling thread encodes;
+/// - a pooling queue pools each encoded chunk (on every core) and hands it to a serial writer queue that
+///   compresses it into the vector index, while a second writer inserts its metadata rows into SQLite
+///   (the two files are independent, and `reconcile` drops ids a crash left on one side only);
+/// - once both writers hold every chunk of a batch, its checkpoint (the state file naming its files as
+///   indexed) is saved on a checkpoint queue, in batch order.
+///
+/// No stage waits for a batch to drain before the next starts (the session 3 pipeline did, at each
+/// of the ~8 checkpoints of a 30k-unit build, which left its stages mostly taking turns). Memory stays
+/// flat: at most `preparedAhead` prepared chunks and two per later queue are held, whatever the run's size.
 final class EncodePipeline: @unchecked Sendable {
-    private let indexer: ProjectIndexer
+    /// One checkpoint batch: whole files, their units in order and the ids they get.
+    struct Batch {
+        var units: [CodeUnit]
+        var ids: [Int64]
+    }
+
+    private let options: IndexOptions
+    private let model: ModelRuntime
+    private let progress: Progress
     private let store: MetadataStore
+    private let vectorDirectory: URL
     private(set) var plaid: PlaidIndex?
     private let writer = DispatchQueue(label: "colgrep.index.writer")
     private let storeWriter = DispatchQueue(label: "colgrep.index.store-writer")
-    private let storeInFlight = DispatchSemaphore(value: 2)
-    private let preparer = DispatchQueue(label: "colgrep.index.prepare")
-    private let inFlight = DispatchSemaphore(value: 2)
+    private let checkpoints = DispatchQueue(label: "colgrep.index.checkpoint")
+    private let pooler = DispatchQueue(label: "colgrep.index.pool")
+    private let poolSlots = DispatchSemaphore(value: 2)
+    private let writerSlots = DispatchSemaphore(value: 2)
+    private let storeSlots = DispatchSemaphore(value: 2)
     private let errorLock = NSLock()
-    private var writeError: Error?
+    private var firstError: Error?
     /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
     private let keywordOnly: Bool
+    /// Prepared chunks waiting for the encoder at most (each holds one chunk's token ids).
+    static let preparedAhead = 2
 
-    init(indexer: ProjectIndexer, store: MetadataStore, plaid: PlaidIndex?, keywordOnly: Bool = false) {
-        self.indexer = indexer
+    init(options: IndexOptions, model: ModelRuntime, progress: Progress, store: MetadataStore, vectorDirectory: URL,
+         plaid: PlaidIndex?, keywordOnly: Bool = false) {
+        self.options = options
+        self.model = model
+        self.progress = progress
         self.store = store
+        self.vectorDirectory = vectorDirectory
         self.plaid = plaid
         self.keywordOnly = keywordOnly
     }
 
+    convenience init(indexer: ProjectIndexer, store: MetadataStore, plaid: PlaidIndex?, keywordOnly: Bool = false) {
+        self.init(options: indexer.options, model: indexer.model, progress: indexer.progress, store: store,
+                  vectorDirectory: indexer.layout.vectorDirectory, plaid: plaid, keywordOnly: keywordOnly)
+    }
+
     /// A chunk ready for the encoder: its units, ids, the token ids of its distinct embedding texts,
-    /// and for each unit the index of its text among them.
+    /// for each unit the index of its text among them, and whether it closes batch `batch`.
     private struct PreparedChunk {
+        var batch: Int
+        var closesBatch: Bool
         var units: [CodeUnit]
         var ids: [Int64]
         var tokens: [[Int32]]
         var mapping: [Int]
     }
 
-    /// Encodes and stores `units` under `ids` (same order); returns when everything is on disk.
-    func process(units: [CodeUnit], ids: [Int64]) throws {
-        let chunk = max(1, indexer.options.chunkSize)
-        let starts = Array(stride(from: 0, to: units.count, by: chunk))
-        guard !starts.isEmpty else { return }
-        if keywordOnly {
-            // No model, no vectors: only the store rows, chunk by chunk.
-            for start in starts {
-                let range = start..<min(units.count, start + chunk)
-                try writeRecords(units: Array(units[range]), ids: Array(ids[range]))
-                indexer.progress.advance(units: range.count, tokens: 0)
+    /// Streams batches `0..<batchCount` (each built by `batch(i)` when the preparer reaches it) through
+    /// the pipeline; `checkpoint(i)` runs once batch `i` and every earlier one is on disk (in order, on
+    /// one queue). Before starting each batch the preparer asks `shouldStop()`; a stop lets the batches
+    /// already started finish. Returns when everything started is on disk and checkpointed, and throws
+    /// the first error of any stage (no checkpoint runs after an error).
+    func run(batchCount: Int, batch: @escaping @Sendable (Int) -> Batch, checkpoint: @escaping @Sendable (Int) throws -> Void,
+             shouldStop: @escaping @Sendable () -> Bool) throws {
+        guard batchCount > 0 else { return }
+        if !keywordOnly { _ = try model.load() }
+        let channel = BoundedChannel<Result<PreparedChunk, Error>>(capacity: Self.preparedAhead)
+        let producerDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread { [self] in
+            defer {
+                channel.close()
+                producerDone.signal()
             }
-            return
-        }
-        _ = try indexer.model.load()
-        func prepareAsync(_ n: Int) -> ResultBox<PreparedChunk> {
-            let box = ResultBox<PreparedChunk>()
-            let range = starts[n]..<min(units.count, starts[n] + chunk)
-            preparer.async { [self] in
-                box.set(Result { try prepare(units: Array(units[range]), ids: Array(ids[range])) })
-            }
-            return box
-        }
-        var next = prepareAsync(0)
-        for n in starts.indices {
-            preparer.sync {}
-            guard let result = next.get() else { break }
-            let prepared = try result.get()
-            if n + 1 < starts.count { next = prepareAsync(n + 1) }
-            let encoded = try indexer.model.encodeDocuments(prepared: prepared.tokens)
-            indexer.progress.advance(units: prepared.units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
-            inFlight.wait()
-            writer.async { [self] in
-                defer { inFlight.signal() }
-                if failed { return }
-                do {
-                    let pooled = pool(encoded)
-                    try writeVectors(ids: prepared.ids, vectors: prepared.mapping.map { pooled[$0] })
-                } catch {
-                    fail(error)
+            let chunk = max(1, options.chunkSize)
+            for b in 0..<batchCount {
+                if shouldStop() || failed { return }
+                let work = batch(b)
+                let starts = Array(stride(from: 0, to: work.units.count, by: chunk))
+                if starts.isEmpty {
+                    // A batch of files without units still needs its checkpoint.
+                    let empty = PreparedChunk(batch: b, closesBatch: true, units: [], ids: [], tokens: [], mapping: [])
+                    if !channel.push(.success(empty)) { return }
+                }
+                for (n, start) in starts.enumerated() {
+                    if failed { return }
+                    let range = start..<min(work.units.count, start + chunk)
+                    let prepared = Result {
+                        try prepare(units: Array(work.units[range]), ids: Array(work.ids[range]), batch: b, closesBatch: n == starts.count - 1)
+                    }
+                    if !channel.push(prepared) { return }
+                    if case .failure = prepared { return }
                 }
             }
-            storeInFlight.wait()
+        }
+        do {
+            while let next = channel.pop() {
+                let prepared = try next.get()
+                try consume(prepared, checkpoint: checkpoint)
+                if failed { break }
+            }
+        } catch {
+            fail(error)
+        }
+        channel.close()
+        producerDone.wait()
+        pooler.sync {}
+        writer.sync {}
+        storeWriter.sync {}
+        checkpoints.sync {}
+        errorLock.lock()
+        defer { errorLock.unlock() }
+        if let firstError { throw firstError }
+    }
+
+    /// Encodes one prepared chunk on the calling thread and hands it to the writers; after a batch's
+    /// last chunk, queues its checkpoint behind both writers.
+    private func consume(_ prepared: PreparedChunk, checkpoint: @escaping @Sendable (Int) throws -> Void) throws {
+        if !prepared.units.isEmpty {
+            if !keywordOnly {
+                let encoded = try model.encodeDocuments(prepared: prepared.tokens)
+                progress.advance(units: prepared.units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
+                poolSlots.wait()
+                pooler.async { [self] in
+                    defer { poolSlots.signal() }
+                    if failed { return }
+                    let pooled = pool(encoded)
+                    let vectors = prepared.mapping.map { pooled[$0] }
+                    // Handed on from this queue, so the vector writer sees chunks in order.
+                    writerSlots.wait()
+                    writer.async { [self] in
+                        defer { writerSlots.signal() }
+                        if failed { return }
+                        do {
+                            try writeVectors(ids: prepared.ids, vectors: vectors)
+                        } catch {
+                            fail(error)
+                        }
+                    }
+                }
+            } else {
+                progress.advance(units: prepared.units.count, tokens: 0)
+            }
+            storeSlots.wait()
             storeWriter.async { [self] in
-                defer { storeInFlight.signal() }
+                defer { storeSlots.signal() }
                 if failed { return }
                 do {
                     try writeRecords(units: prepared.units, ids: prepared.ids)
@@ -93,37 +168,56 @@ final class EncodePipeline: @unchecked Sendable {
                     fail(error)
                 }
             }
-            if failed { break }
         }
-        preparer.sync {}
-        writer.sync {}
-        storeWriter.sync {}
-        errorLock.lock()
-        defer { errorLock.unlock() }
-        if let writeError { throw writeError }
+        guard prepared.closesBatch else { return }
+        let written = DispatchGroup()
+        written.enter()
+        // Through the pooler: every earlier chunk's vector write is queued on the writer by then.
+        pooler.async { [self] in writer.async { written.leave() } }
+        written.enter()
+        storeWriter.async { written.leave() }
+        let batch = prepared.batch
+        written.notify(queue: checkpoints) { [self] in
+            if failed { return }
+            do {
+                try Profiler.shared.measure("checkpoint") { try checkpoint(batch) }
+            } catch {
+                fail(error)
+            }
+        }
     }
 
     private var failed: Bool {
         errorLock.lock()
         defer { errorLock.unlock() }
-        return writeError != nil
+        return firstError != nil
     }
 
     private func fail(_ error: Error) {
         errorLock.lock()
-        if writeError == nil { writeError = error }
+        if firstError == nil { firstError = error }
         errorLock.unlock()
     }
 
-    /// Embedding texts, deduplicated within the chunk, tokenized once.
-    private func prepare(units: [CodeUnit], ids: [Int64]) throws -> PreparedChunk {
-        var uniqueIndex: [String: Int] = [:]
-        var uniqueTexts: [String] = []
-        var mapping: [Int] = []
-        mapping.reserveCapacity(units.count)
+    private func prepare(units: [CodeUnit], ids: [Int64], batch: Int, closesBatch: Bool) throws -> PreparedChunk {
+        guard !keywordOnly else {
+            return PreparedChunk(batch: batch, closesBatch: closesBatch, units: units, ids: ids, tokens: [], mapping: [])
+        }
+        let (texts, mapping) = Self.embeddingTexts(units)
+        return PreparedChunk(batch: batch, closesBatch: closesBatch, units: units, ids: ids,
+                             tokens: try model.tokenizeDocuments(texts), mapping: mapping)
+    }
+
+    /// The chunk's embedding texts, built on every core and deduplicated (identical texts are encoded
+    /// once), with for each unit the index of its text.
+    static func embeddingTexts(_ units: [CodeUnit]) -> (texts: [String], mapping: [Int]) {
         Profiler.shared.measure("embedding text") {
-            for unit in units {
-                let text = EmbeddingText.build(for: unit)
+            let built = units.parallelMap { EmbeddingText.build(for: $0) }
+            var uniqueIndex: [String: Int] = [:]
+            var uniqueTexts: [String] = []
+            var mapping: [Int] = []
+            mapping.reserveCapacity(units.count)
+            for text in built {
                 if let i = uniqueIndex[text] {
                     mapping.append(i)
                 } else {
@@ -132,29 +226,29 @@ final class EncodePipeline: @unchecked Sendable {
                     uniqueTexts.append(text)
                 }
             }
+            return (uniqueTexts, mapping)
         }
-        return PreparedChunk(units: units, ids: ids, tokens: try indexer.model.tokenizeDocuments(uniqueTexts), mapping: mapping)
     }
 
-    private func pool(_ encoded: [HostMatrix]) -> [HostMatrix] {
-        let factor = indexer.options.poolFactor
+    func pool(_ encoded: [HostMatrix]) -> [HostMatrix] {
+        let factor = options.poolFactor
         guard factor > 1 else { return encoded }
         return Profiler.shared.measure("pool") { encoded.parallelMap { TokenPooler.pool($0, factor: factor) } }
     }
 
-    private func writeRecords(units: [CodeUnit], ids: [Int64]) throws {
+    func writeRecords(units: [CodeUnit], ids: [Int64]) throws {
         try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
     }
 
-    private func writeVectors(ids: [Int64], vectors: [HostMatrix]) throws {
+    func writeVectors(ids: [Int64], vectors: [HostMatrix]) throws {
         let documents = zip(ids, vectors).map { (id: $0.0, vectors: $0.1) }
-        let backend = try indexer.model.computeBackend()
+        let backend = try model.computeBackend()
         if let plaid {
             try Profiler.shared.measure("codec + index append") { try plaid.append(documents, backend: backend) }
         } else {
-            let nbits = indexer.options.residualBits ?? PlaidConfig.defaultBits(dimension: documents.first?.vectors.cols ?? 0)
+            let nbits = options.residualBits ?? PlaidConfig.defaultBits(dimension: documents.first?.vectors.cols ?? 0)
             plaid = try Profiler.shared.measure("k-means + codec + index create") {
-                try PlaidIndex.create(at: indexer.layout.vectorDirectory, documents: documents, config: PlaidConfig(nbits: nbits), backend: backend)
+                try PlaidIndex.create(at: vectorDirectory, documents: documents, config: PlaidConfig(nbits: nbits), backend: backend)
             }
         }
     }
@@ -166,5 +260,54 @@ final class EncodePipeline: @unchecked Sendable {
                    calls: u.calls, calledBy: u.calledBy, complexity: u.complexity, hasLoops: u.hasLoops,
                    hasBranches: u.hasBranches, hasErrorHandling: u.hasErrorHandling, variables: u.variables,
                    imports: u.imports, code: u.code)
+    }
+}
+
+/// A first-in first-out hand-over between one producer and one consumer thread, holding at most
+/// `capacity` items: `push` blocks while it is full, `pop` while it is empty. After `close()`, `push`
+/// refuses (returns false) and `pop` returns what is left, then nil.
+final class BoundedChannel<Element>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [Element] = []
+    private var head = 0
+    private var closed = false
+    let capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    /// Waits for room, then appends; false (and nothing appended) once the channel is closed.
+    func push(_ item: Element) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.count - head >= capacity && !closed { condition.wait() }
+        guard !closed else { return false }
+        items.append(item)
+        condition.broadcast()
+        return true
+    }
+
+    /// Waits for an item; nil once the channel is closed and empty.
+    func pop() -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        while items.count == head && !closed { condition.wait() }
+        guard items.count > head else { return nil }
+        let item = items[head]
+        head += 1
+        if head >= 64 && head * 2 >= items.count {
+            items.removeFirst(head)
+            head = 0
+        }
+        condition.broadcast()
+        return item
+    }
+
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
     }
 }

@@ -185,7 +185,7 @@ final class ProjectIndexer: @unchecked Sendable {
             try Data().write(to: layout.buildingMarker)
         }
         let store = try openStore()
-        var plaid = try openPlaid()
+        let plaid = try openPlaid()
         if state.dirty && !keywordOnly { try reconcile(store: store, plaid: plaid) }
         state.dirty = true
         for (path, stamp) in plan.touched { state.files[path] = stamp }
@@ -220,34 +220,51 @@ final class ProjectIndexer: @unchecked Sendable {
         }
         try Profiler.shared.measure("call graph") { try resolveCallGraph(&unitsByFile, store: store) }
 
+        let unitsBefore = state.unitCount
         let hashes = plan.hashes
         let stamps = Dictionary(uniqueKeysWithValues: walked.map { ($0.relativePath, $0) })
-        func stamp(_ path: String) -> FileStamp? {
+        @Sendable func stamp(_ path: String) -> FileStamp? {
             guard let w = stamps[path], let h = hashes[path] else { return nil }
             return FileStamp(contentHash: h, mtime: w.mtimeNanoseconds, size: w.size)
         }
 
         progress.begin(files: incoming.count, units: total)
         let pipeline = EncodePipeline(indexer: self, store: store, plaid: plaid, keywordOnly: keywordOnly)
-        for batch in checkpointBatches(incoming, unitsByFile: unitsByFile) {
-            if InterruptFlag.shared.isRaised { break }
-            let units = batch.flatMap { unitsByFile[$0] ?? [] }
-            var ids: [Int64] = []
-            for _ in units {
-                ids.append(state.nextDocID)
-                state.nextDocID += 1
-            }
-            try pipeline.process(units: units, ids: ids)
-            plaid = pipeline.plaid
-            for path in batch {
-                if let s = stamp(path) { state.files[path] = s }
-            }
-            state.unitCount += units.count
-            try state.save(layout)
-            progress.advance(files: batch.count)
-            summary.unitsEncoded += units.count
-            for path in batch { unitsByFile[path] = nil }
+        let batches = checkpointBatches(incoming, unitsByFile: unitsByFile)
+        // Ids are consecutive in batch order; batch b's start at firstIDs[b].
+        var starts: [Int64] = [state.nextDocID]
+        for batch in batches {
+            starts.append(starts[starts.count - 1] + Int64(batch.reduce(0) { $0 + (unitsByFile[$1]?.count ?? 0) }))
         }
+        let firstIDs = starts
+        let source = LockedValue(unitsByFile)
+        unitsByFile = [:]
+        let shared = LockedValue(state)
+        let layout = self.layout, progress = self.progress
+        try pipeline.run(batchCount: batches.count, batch: { b in
+            // Units leave the source as their batch starts, so what is held shrinks as the run goes.
+            let units = source.withLock { all in
+                batches[b].flatMap { path in
+                    defer { all[path] = nil }
+                    return all[path] ?? []
+                }
+            }
+            return EncodePipeline.Batch(units: units, ids: (0..<units.count).map { firstIDs[b] + Int64($0) })
+        }, checkpoint: { b in
+            let files = batches[b]
+            let unitCount = Int(firstIDs[b + 1] - firstIDs[b])
+            try shared.withLock { state in
+                for path in files {
+                    if let s = stamp(path) { state.files[path] = s }
+                }
+                state.nextDocID = firstIDs[b + 1]
+                state.unitCount += unitCount
+                try state.save(layout)
+            }
+            progress.advance(files: files.count)
+        }, shouldStop: { InterruptFlag.shared.isRaised })
+        state = shared.withLock { $0 }
+        summary.unitsEncoded = state.unitCount - unitsBefore
         progress.finish()
         if InterruptFlag.shared.isRaised { throw ColGrepError.interrupted }
 
@@ -357,7 +374,7 @@ final class ProjectIndexer: @unchecked Sendable {
     /// `called_by` over the whole project (as `CallGraph.resolve` defines it, but incremental): new
     /// units see callers from unchanged files (names and calls come from the store), and unchanged
     /// units called from new code get updated rows.
-    private func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
+    func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
         var callersOf: [String: Set<String>] = [:]
         var newCalls: Set<String> = []
         var newNames: Set<String> = []

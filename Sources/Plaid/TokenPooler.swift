@@ -77,10 +77,20 @@ public enum TokenPooler {
     /// Runs the nearest-neighbour chain for `merges` merges and returns a union-find parent array over
     /// the original rows. Cluster `x` lives in the slot of its first row; the active list keeps the
     /// reference's order (original rows by index, then new clusters in creation order).
-    private static func wardMerges(squaredDistance d: inout [Float], count m: Int, merges: Int) -> [Int] {
+    static func wardMerges(squaredDistance d: inout [Float], count m: Int, merges: Int) -> [Int] {
         // Non-finite distances (from NaN or infinite input vectors) would make every comparison false and
         // leave the chain without a neighbour: treat them as very far but finite, so merging still ends.
         for i in d.indices where !d[i].isFinite { d[i] = 1e30 }
+        // The nearest-neighbour chain needs d(i, j) == d(j, i): a GEMM's rounding can differ between the
+        // two halves, and then the chain can cycle back onto a slot and later merge a cluster that no
+        // longer exists (the force-unwrap crash, seen with near-duplicate token vectors).
+        for i in 0..<m {
+            for j in (i + 1)..<max(i + 1, m) {
+                let value = min(d[i * m + j], d[j * m + i])
+                d[i * m + j] = value
+                d[j * m + i] = value
+            }
+        }
         var parent = Array(0..<m)
         var size = [Float](repeating: 1, count: m)
         var active = Array(0..<m)          // slots, in reference active-list order

@@ -66,6 +66,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchSchedulerOverhead.self,
             BenchRecall.self,
             BenchBuild.self,
+            BenchIndexStages.self,
         ]
     )
 }

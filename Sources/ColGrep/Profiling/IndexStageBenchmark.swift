@@ -1,0 +1,187 @@
+import CodeUnits
+import Foundation
+import Plaid
+import Store
+import Tensor
+
+/// One indexing stage run alone over a whole corpus (`colgrep bench index-stages`).
+public struct IndexStageTiming: Sendable, Equatable {
+    /// The stage's name, as the profile (`COLGREP_PROFILE`) names it.
+    public var stage: String
+    /// The pipeline lane that runs the stage (`before`: ahead of the streamed part; `prepare`,
+    /// `encode`, `pool`, `vectors`, `store`: the streamed part's threads, which run side by side).
+    public var lane: String
+    public var seconds: Double
+    /// User + system CPU seconds of the whole process while the stage ran.
+    public var cpuSeconds: Double
+    public var units: Int
+    /// Tokens it handled (0 for stages that see units, not tokens).
+    public var tokens: Int
+}
+
+/// Every CPU stage of a cold index measured alone, in the order the pipeline runs them and with the
+/// same code (the indexer's walk and parse, `EncodePipeline`'s embedding texts, pooling and writers,
+/// the model's tokenizer and encoder with the same routing), so that each stage's in-pipeline rate can
+/// be set against its own. Nothing is written outside `scratch`.
+public enum IndexStageBenchmark {
+    /// The streamed lanes: they run side by side, so a cold index should take about the time of the
+    /// stages before them plus that of the slowest lane.
+    public static let streamedLanes = ["prepare", "encode", "pool", "vectors", "store"]
+
+    /// The fallback model's `tokenizer.json` (a BERT WordPiece tokenizer), for synthetic models.
+    public static func fallbackTokenizer() -> URL? {
+        ModelRuntime.fallbackModelDirectory().map { $0.appendingPathComponent("tokenizer.json") }
+            .flatMap { FileManager.default.fileExists(atPath: $0.path) ? $0 : nil }
+    }
+
+    /// Runs each stage of indexing `root` alone with `options` (model, pool factor, chunk size,
+    /// acceleration); index files go to `scratch`, which is removed afterwards.
+    public static func measureStages(root: String, options: IndexOptions, config: ColGrepConfig, scratch: URL) throws -> [IndexStageTiming] {
+        let fm = FileManager.default
+        try? fm.removeItem(at: scratch)
+        try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: scratch) }
+        let layout = IndexLayout(directory: scratch)
+        let model = ModelRuntime(modelID: options.model, acceleration: options.acceleration)
+        let indexer = ProjectIndexer(root: root, layout: layout, options: options, config: config, model: model, progress: .silent)
+        var timings: [IndexStageTiming] = []
+        func timed<T>(_ stage: String, lane: String, _ body: () throws -> (T, units: Int, tokens: Int)) rethrows -> T {
+            let cpu0 = ProcessCPU.seconds(), t0 = ProfileClock.now()
+            let (value, units, tokens) = try body()
+            timings.append(IndexStageTiming(stage: stage, lane: lane, seconds: ProfileClock.seconds(since: t0),
+                                            cpuSeconds: ProcessCPU.seconds() - cpu0, units: units, tokens: tokens))
+            return value
+        }
+
+        let walked = try timed("walk", lane: "before") { let w = try indexer.walk(); return (w, w.count, 0) }
+        let paths = walked.map(\.relativePath).sorted()
+        // Reading every file once first keeps the page cache out of the parse figure, as in a real
+        // index build, where hashing the new files has read them just before.
+        for path in paths { _ = fm.contents(atPath: (root as NSString).appendingPathComponent(path)) }
+        var unitsByFile = try timed("parse", lane: "before") {
+            let parsed = try indexer.parse(paths)
+            return (parsed, parsed.values.reduce(0) { $0 + $1.count }, 0)
+        }
+        let store = try MetadataStore(path: layout.metadataFile, readOnly: false)
+        try timed("call graph", lane: "before") {
+            try indexer.resolveCallGraph(&unitsByFile, store: store)
+            return ((), unitsByFile.values.reduce(0) { $0 + $1.count }, 0)
+        }
+
+        // Chunks in the pipeline's order: checkpoint batches, then `chunkSize` units within each.
+        let chunkSize = max(1, options.chunkSize)
+        var chunks: [[CodeUnit]] = []
+        for batch in indexer.checkpointBatches(paths, unitsByFile: unitsByFile) {
+            let units = batch.flatMap { unitsByFile[$0] ?? [] }
+            for start in stride(from: 0, to: units.count, by: chunkSize) {
+                chunks.append(Array(units[start..<min(units.count, start + chunkSize)]))
+            }
+        }
+        unitsByFile = [:]
+        let unitCount = chunks.reduce(0) { $0 + $1.count }
+        let sizes = walked.map { Int($0.size) }
+        model.prepareIndexing(fileBytes: sizes)
+        defer { model.finishIndexing() }
+        _ = try model.load()
+
+        let texts = timed("embedding text", lane: "prepare") {
+            (chunks.map { EncodePipeline.embeddingTexts($0) }, unitCount, 0)
+        }
+        let tokens = try timed("tokenize", lane: "prepare") {
+            let ids = try texts.map { try model.tokenizeDocuments($0.texts) }
+            return (ids, unitCount, ids.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } })
+        }
+        let tokenCount = tokens.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } }
+        // Encode and pool alternate chunk by chunk (only pooled vectors are kept), each timed alone.
+        let pipeline = EncodePipeline(options: options, model: model, progress: .silent, store: store,
+                                      vectorDirectory: layout.vectorDirectory, plaid: nil)
+        var encodeSeconds = 0.0, encodeCPU = 0.0, poolSeconds = 0.0, poolCPU = 0.0, pooledRows = 0
+        var pooled: [[HostMatrix]] = []
+        for (n, ids) in tokens.enumerated() {
+            var cpu0 = ProcessCPU.seconds(), t0 = ProfileClock.now()
+            let encoded = try model.encodeDocuments(prepared: ids)
+            encodeSeconds += ProfileClock.seconds(since: t0)
+            encodeCPU += ProcessCPU.seconds() - cpu0
+            cpu0 = ProcessCPU.seconds()
+            t0 = ProfileClock.now()
+            let vectors = pipeline.pool(encoded)
+            poolSeconds += ProfileClock.seconds(since: t0)
+            poolCPU += ProcessCPU.seconds() - cpu0
+            pooledRows += vectors.reduce(0) { $0 + $1.rows }
+            pooled.append(texts[n].mapping.map { vectors[$0] })
+        }
+        timings.append(IndexStageTiming(stage: "encode", lane: "encode", seconds: encodeSeconds, cpuSeconds: encodeCPU,
+                                        units: unitCount, tokens: tokenCount))
+        timings.append(IndexStageTiming(stage: "pool", lane: "pool", seconds: poolSeconds, cpuSeconds: poolCPU,
+                                        units: unitCount, tokens: tokenCount))
+
+        var nextID: Int64 = 0
+        var idsOfChunk: [[Int64]] = []
+        for chunk in chunks {
+            idsOfChunk.append((0..<chunk.count).map { nextID + Int64($0) })
+            nextID += Int64(chunk.count)
+        }
+        let pooledOfChunk = { (n: Int) in pooled[n].reduce(0) { $0 + $1.rows } }
+        try timed("k-means + codec + index create", lane: "vectors") {
+            try pipeline.writeVectors(ids: idsOfChunk[0], vectors: pooled[0])
+            return ((), chunks[0].count, pooledOfChunk(0))
+        }
+        try timed("codec + index append", lane: "vectors") {
+            for n in chunks.indices.dropFirst() { try pipeline.writeVectors(ids: idsOfChunk[n], vectors: pooled[n]) }
+            return ((), unitCount - chunks[0].count, pooledRows - pooledOfChunk(0))
+        }
+        try timed("store", lane: "store") {
+            for n in chunks.indices { try pipeline.writeRecords(units: chunks[n], ids: idsOfChunk[n]) }
+            return ((), unitCount, 0)
+        }
+        return timings
+    }
+
+    /// What a cold `colgrep init` of `root` cost: wall and CPU seconds, and the busy seconds of every
+    /// profiled stage during it (the profile must be enabled: `Profiler.shared.isEnabled`).
+    public struct ColdIndex: Sendable {
+        public var seconds: Double
+        public var cpuSeconds: Double
+        public var summary: IndexSummary
+        /// Stage name (with `[device]` where the stage runs per device) → busy seconds and tokens.
+        public var stages: [ProfileStage]
+    }
+
+    /// A cold `colgrep init` of `root` into the empty data folder `dataDirectory` (removed afterwards).
+    public static func coldIndex(root: String, options: IndexOptions, dataDirectory: URL) throws -> ColdIndex {
+        let fm = FileManager.default
+        try? fm.removeItem(at: dataDirectory)
+        defer { try? fm.removeItem(at: dataDirectory) }
+        let engine = try Engine(paths: DataPaths(root: dataDirectory))
+        let before = Profiler.shared.snapshot()
+        let cpu0 = ProcessCPU.seconds(), t0 = ProfileClock.now()
+        let summary = try engine.index(root: root, options: options, progress: .silent)
+        let seconds = ProfileClock.seconds(since: t0), cpu = ProcessCPU.seconds() - cpu0
+        let after = Profiler.shared.snapshot()
+        let earlier = Dictionary(before.map { ($0.label, $0) }, uniquingKeysWith: { a, _ in a })
+        let stages = after.compactMap { stage -> ProfileStage? in
+            var delta = stage
+            if let old = earlier[stage.label] {
+                delta.calls -= old.calls
+                delta.seconds -= old.seconds
+                delta.tokens -= old.tokens
+                delta.batches -= old.batches
+            }
+            return delta.calls > 0 ? delta : nil
+        }
+        return ColdIndex(seconds: seconds, cpuSeconds: cpu, summary: summary, stages: stages)
+    }
+}
+
+/// User + system CPU seconds of the whole process so far.
+public enum ProcessCPU {
+    public static func seconds() -> Double {
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+}

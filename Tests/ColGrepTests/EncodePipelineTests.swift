@@ -1,0 +1,174 @@
+import CodeUnits
+import Foundation
+import Plaid
+import Store
+import Testing
+@testable import ColGrep
+
+/// The streamed indexing pipeline: hand-over between its threads, checkpoints only after both
+/// writers hold a batch, in order, and stops and errors that leave no checkpoint ahead of the data.
+@Suite struct EncodePipelineTests {
+    @Test func channelHandsOverEveryItemInOrderThroughABoundedBuffer() {
+        let channel = BoundedChannel<Int>(capacity: 2)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            for i in 0..<500 { _ = channel.push(i) }
+            channel.close()
+            done.signal()
+        }
+        var received: [Int] = []
+        while let item = channel.pop() { received.append(item) }
+        done.wait()
+        #expect(received == Array(0..<500))
+    }
+
+    @Test func closedChannelRefusesPushesAndDrainsWhatItHolds() {
+        let channel = BoundedChannel<String>(capacity: 3)
+        #expect(channel.push("a") && channel.push("b"))
+        channel.close()
+        #expect(!channel.push("c"))
+        #expect(channel.pop() == "a" && channel.pop() == "b" && channel.pop() == nil)
+    }
+
+    @Test func producerBlockedOnAFullChannelIsReleasedByClose() {
+        let channel = BoundedChannel<Int>(capacity: 1)
+        #expect(channel.push(1))
+        let refused = LockedValue(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let accepted = channel.push(2)
+            refused.withLock { $0 = !accepted }
+            done.signal()
+        }
+        channel.close()
+        done.wait()
+        #expect(refused.withLock { $0 })
+    }
+
+    /// Keyword-only pipeline (no model): store rows and checkpoints, nothing else.
+    struct Fixture {
+        let directory: URL
+        let store: MetadataStore
+        let pipeline: EncodePipeline
+
+        init(chunkSize: Int = 3) throws {
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-pipeline-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            store = try MetadataStore(path: directory.appendingPathComponent("metadata.db"), readOnly: false)
+            var options = IndexOptions(model: "unused", poolFactor: 1)
+            options.chunkSize = chunkSize
+            pipeline = EncodePipeline(options: options, model: ModelRuntime(modelID: "unused", acceleration: .forceCPU), progress: .silent,
+                                      store: store, vectorDirectory: directory.appendingPathComponent("index"), plaid: nil, keywordOnly: true)
+        }
+
+        static func batch(_ b: Int, units count: Int) -> EncodePipeline.Batch {
+            let units = (0..<count).map { i in
+                CodeUnit(name: "f\(i)", qualifiedName: "file\(b).py::f\(i)", file: "file\(b).py", line: i + 1, endLine: i + 1,
+                         language: "python", unitType: .function, signature: "def f\(i)():", code: "def f\(i)(): return \(b)")
+            }
+            return EncodePipeline.Batch(units: units, ids: (0..<count).map { Int64(b * 100 + $0) })
+        }
+    }
+
+    @Test func checkpointsRunInOrderOnceTheirBatchIsStored() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let sizes = [7, 0, 3, 10, 1]
+        let seen = LockedValue<[(Int, Set<Int64>)]>([])
+        let store = f.store
+        try f.pipeline.run(batchCount: sizes.count, batch: { Fixture.batch($0, units: sizes[$0]) }, checkpoint: { b in
+            seen.withLock { $0.append((b, try! store.allDocIDs())) }
+        }, shouldStop: { false })
+        let checkpoints = seen.withLock { $0 }
+        #expect(checkpoints.map(\.0) == Array(sizes.indices))
+        for (b, stored) in checkpoints {
+            // Every unit of this batch and the earlier ones is in the store when its checkpoint runs.
+            for earlier in 0...b {
+                for i in 0..<sizes[earlier] { #expect(stored.contains(Int64(earlier * 100 + i)), "batch \(b) checkpoint, unit \(earlier)/\(i)") }
+            }
+        }
+        #expect(try f.store.allDocIDs().count == sizes.reduce(0, +))
+    }
+
+    @Test func stopLetsStartedBatchesFinishAndStartsNoOther() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let started = LockedValue(0)
+        let checkpointed = LockedValue<[Int]>([])
+        try f.pipeline.run(batchCount: 6, batch: { b in
+            started.withLock { $0 += 1 }
+            return Fixture.batch(b, units: 4)
+        }, checkpoint: { b in checkpointed.withLock { $0.append(b) } }, shouldStop: { started.withLock { $0 >= 2 } })
+        #expect(checkpointed.withLock { $0 } == [0, 1])
+        #expect(try f.store.allDocIDs() == Set((0..<4).map { Int64($0) } + (0..<4).map { Int64(100 + $0) }))
+    }
+
+    struct CheckpointFailure: Error {}
+
+    @Test func aFailedCheckpointStopsLaterCheckpointsAndIsThrown() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let checkpointed = LockedValue<[Int]>([])
+        #expect(throws: CheckpointFailure.self) {
+            try f.pipeline.run(batchCount: 5, batch: { Fixture.batch($0, units: 5) }, checkpoint: { b in
+                if b == 1 { throw CheckpointFailure() }
+                checkpointed.withLock { $0.append(b) }
+            }, shouldStop: { false })
+        }
+        #expect(checkpointed.withLock { $0 } == [0])
+    }
+
+    @Test func duplicateIdsFailTheRunWithoutCheckpointingThatBatch() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let checkpointed = LockedValue<[Int]>([])
+        #expect(throws: (any Error).self) {
+            try f.pipeline.run(batchCount: 3, batch: { b in
+                var batch = Fixture.batch(b, units: 2)
+                if b == 1 { batch.ids = [150, 150] }
+                return batch
+            }, checkpoint: { b in checkpointed.withLock { $0.append(b) } }, shouldStop: { false })
+        }
+        #expect(!checkpointed.withLock { $0 }.contains(1))
+        #expect(!checkpointed.withLock { $0 }.contains(2))
+    }
+}
+
+/// A whole build streamed over many checkpoint batches and chunks (tiny random ModernBERT from the
+/// encoder fixtures): every unit lands once in the store and once in the vector index, with the
+/// same ids, and the state names every file.
+@Suite struct StreamedIndexBuildTests {
+    static let packageRoot: URL = {
+        var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: dir.appendingPathComponent("Package.swift").path) { dir = dir.deletingLastPathComponent() }
+        return dir
+    }()
+
+    @Test func everyUnitIsOnBothSidesOnceAfterAManyBatchBuild() throws {
+        let model = Self.packageRoot.appendingPathComponent("Tests/EncoderTests/Fixtures/tiny-modernbert")
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-streamed-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let project = base.appendingPathComponent("proj")
+        try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+        for f in 0..<15 {
+            let body = (0..<3).map { "def fn_\(f)_\($0)(x):\n    return x + \(f * 10 + $0)\n" }.joined(separator: "\n")
+            try body.write(to: project.appendingPathComponent("m\(f).py"), atomically: true, encoding: .utf8)
+        }
+        let engine = try Engine(paths: DataPaths(root: base.appendingPathComponent("data")))
+        var options = IndexOptions(model: model.path, poolFactor: 2)
+        options.assumeYes = true
+        options.acceleration = .forceCPU
+        options.checkpointUnits = 7
+        options.chunkSize = 4
+        let summary = try engine.index(root: project.path, options: options, progress: .silent)
+        #expect(summary.added == 15)
+        let layout = IndexLayout(directory: engine.paths.indexDirectory(projectPath: project.path, model: model.path))
+        let state = try #require(try IndexState.load(layout))
+        let storeIDs = try MetadataStore(path: layout.metadataFile, readOnly: true).allDocIDs()
+        let vectorIDs = Set(try PlaidIndex.open(at: layout.vectorDirectory).documentIDs)
+        #expect(state.files.count == 15 && !state.dirty)
+        #expect(storeIDs.count == state.unitCount && summary.unitsEncoded == state.unitCount && state.unitCount >= 45)
+        #expect(vectorIDs == storeIDs)
+        #expect(storeIDs == Set((0..<Int64(state.unitCount)).map { $0 }) && state.nextDocID == Int64(state.unitCount))
+    }
+}

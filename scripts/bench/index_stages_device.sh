@@ -1,0 +1,45 @@
+#!/bin/bash
+# Cold-index pipeline on a GPU machine (issues #6 and #9): `colgrep bench index-stages` on the large corpus
+# of routing_table.sh (the device's transformers/models up to nomic_bert, ~1,450 files, ~30k units) with the
+# Ettin-17M-shaped random model, once on GPU 0 only and once on every GPU. Each run measures every CPU stage
+# alone, then a cold `init` in the same process, and prints each stage's in-pipeline busy time against its
+# own, the bounding lane and bound / init wall (goal >= 0.9).
+#
+# Stage (on the build machine) a folder with the layout routing_table.sh uses, e.g. .devrun/route5/:
+#   colgrep.xz (stripped static release binary, xz), lib/ (libopenblas.so.0.xz, libgfortran.so.5.xz,
+#   libquadmath.so.0.xz), grammars/ (manifest.json + libtree_sitter_python.so), tokenizer.json (a BERT
+#   tokenizer.json, e.g. .deps/models/all-MiniLM-L6-v2/tokenizer.json), synthetic_edge_model.py and this
+#   script; then run `bash .devrun/route5/index_stages_device.sh` (results under $OUT: stages-*.json,
+#   stages-*.txt: the table and the profile; summary.txt). BUDGET (default 420 s) stops before the device limit.
+set -u
+START=$(date +%s)
+BUDGET=${BUDGET:-420}
+D=$(cd "$(dirname "$0")" && pwd)
+OUT=${OUT:-/tmp/index-stages-out}
+mkdir -p $OUT /tmp/isbin/lib
+python3 -c "import lzma,shutil,glob,os;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/isbin/colgrep','wb'));[shutil.copyfileobj(lzma.open(f),open('/tmp/isbin/lib/'+os.path.basename(f)[:-3],'wb')) for f in glob.glob('$D/lib/*.xz')]"
+chmod +x /tmp/isbin/colgrep; B=/tmp/isbin/colgrep
+export LD_LIBRARY_PATH=/tmp/isbin/lib:${LD_LIBRARY_PATH:-}
+export COLGREP_GRAMMARS_DIR=$D/grammars NCCL_NVLS_ENABLE=0
+W=/tmp/ist; rm -rf $W; mkdir -p $W/c/large
+python3 $D/synthetic_edge_model.py $W/model $D/tokenizer.json > /dev/null
+M=$W/model
+SITE=$(python3 -c 'import transformers,os;print(os.path.dirname(os.path.dirname(transformers.__file__)))')
+for m in $(ls $SITE/transformers/models | sort); do [[ "$m" > nomic_bert ]] && break; cp -r $SITE/transformers/models/$m $W/c/large/; done
+export XDG_CACHE_HOME=$W/cache TMPDIR=$W
+GPUS=$(nvidia-smi -L 2>/dev/null | wc -l)
+{ echo "cores: $(nproc); gpus: $GPUS; $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+  echo "corpus: $(find $W/c/large -type f -name '*.py' | wc -l) .py files"; } | tee $OUT/summary.txt
+# Kernels compiled and the cost model calibrated once, outside the measured runs.
+$B warm-cache --model $M > $OUT/warm-cache.txt 2>&1
+bench() { # label devices
+  local left=$(( BUDGET - ($(date +%s) - START) ))
+  if [ $left -lt 30 ]; then echo "$1: skipped (device budget)" | tee -a $OUT/summary.txt; return; fi
+  # stdout: one JSON object; stderr: the same as a table, then the cold init's COLGREP_PROFILE report.
+  timeout $left $B bench index-stages $W/c/large --model $M --force-gpu --devices $2 --json > $OUT/stages-$1.json 2> $OUT/stages-$1.txt
+  echo "== $1 (--devices $2): rc=$?" >> $OUT/summary.txt
+  cat $OUT/stages-$1.txt >> $OUT/summary.txt
+}
+bench 1gpu 0
+[ $GPUS -ge 2 ] && bench all-gpus all
+cat $OUT/summary.txt
