@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 #if canImport(Glibc)
 import Glibc
@@ -12,26 +13,15 @@ struct StageClock {
     private(set) var laps: [(stage: String, seconds: Double)] = []
     private(set) var cpuLaps: [(stage: String, seconds: Double)] = []
     private var last = ContinuousClock.now
-    private var lastCPU = StageClock.processCPUSeconds()
+    private var lastCPU = ProcessCPU.seconds()
 
     /// Records the time since the previous lap (or the start) under `stage`.
     mutating func lap(_ stage: String) {
-        let now = ContinuousClock.now, cpu = Self.processCPUSeconds()
+        let now = ContinuousClock.now, cpu = ProcessCPU.seconds()
         let elapsed = now - last
         laps.append((stage, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18))
         cpuLaps.append((stage, cpu - lastCPU))
         last = now
         lastCPU = cpu
-    }
-
-    /// User + system CPU seconds of the whole process so far.
-    static func processCPUSeconds() -> Double {
-        var usage = rusage()
-        #if canImport(Glibc)
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        #endif
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import ColGrep
 import Foundation
+import Tensor
 
 /// `colgrep bench scheduler-overhead`: what `EncodeScheduler` adds per pass with one lane, on the CPU
 /// (issue #9: the N-device path with N = 1 must be no slower than calling the device directly). A
@@ -55,9 +56,9 @@ struct BenchSchedulerOverhead: ParsableCommand {
         }
         var times: [String: [(wall: Double, cpu: Double)]] = [:]
         func timed(_ name: String, _ body: () throws -> Void) rethrows {
-            let wall = ContinuousClock.now, cpu = processCPUSeconds()
+            let wall = ContinuousClock.now, cpu = ProcessCPU.seconds()
             try body()
-            times[name, default: []].append((seconds(ContinuousClock.now - wall), processCPUSeconds() - cpu))
+            times[name, default: []].append((seconds(ContinuousClock.now - wall), ProcessCPU.seconds() - cpu))
         }
         _ = try scheduler.encode(items, length: \.count)  // thread, queue and allocator warm-up
         for _ in 0..<max(1, repeats) {
@@ -79,15 +80,5 @@ struct BenchSchedulerOverhead: ParsableCommand {
         }
         report["scheduler_vs_direct_wall"] = median(times["direct"]!.map(\.wall)) / median(times["scheduler_1_lane"]!.map(\.wall))
         try printJSON(report)
-    }
-
-    private func processCPUSeconds() -> Double {
-        var usage = rusage()
-        #if os(Linux)
-        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        #endif
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CodeUnits
 import Foundation
+import Tensor
 
 /// `colgrep bench units [PATH] --json`: throughput of walk + parse + extract + embedding text on a real
 /// repository, per CPU core, and the share of end-to-end CPU indexing time it would take next to an
@@ -100,7 +101,7 @@ struct BenchUnits: ParsableCommand {
     }
 
     private func measure(root: URL, extractor: UnitExtractor) throws -> Measurement {
-        let cpuStart = processCPUSeconds()
+        let cpuStart = ProcessCPU.seconds()
         let t0 = Date()
         let (files, walkSkipped) = try FileWalker(root: root).walk()
         let t1 = Date()
@@ -108,21 +109,10 @@ struct BenchUnits: ParsableCommand {
         let units = project.units
         let characters = ParallelSum.sum(units.count) { EmbeddingText.build(for: units[$0]).unicodeScalars.count }
         let t2 = Date()
-        let cpu = processCPUSeconds() - cpuStart
+        let cpu = ProcessCPU.seconds() - cpuStart
         return Measurement(files: files, bytes: project.bytes, units: units.count, skipped: project.skipped.count,
                            walkSeconds: t1.timeIntervalSince(t0), extractSeconds: t2.timeIntervalSince(t1), cpuSeconds: cpu,
                            embeddingCharacters: characters)
-    }
-
-    private func processCPUSeconds() -> Double {
-        var usage = rusage()
-        #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        #endif
-        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
-            + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
     }
 
     /// Wall seconds of `rg --files` over the same root (fastest of three), or nil without ripgrep.

@@ -172,16 +172,3 @@ public enum IndexStageBenchmark {
         return ColdIndex(seconds: seconds, cpuSeconds: cpu, summary: summary, stages: stages)
     }
 }
-
-/// User + system CPU seconds of the whole process so far.
-public enum ProcessCPU {
-    public static func seconds() -> Double {
-        var usage = rusage()
-        #if os(Linux)
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        #else
-        getrusage(RUSAGE_SELF, &usage)
-        #endif
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-    }
-}
