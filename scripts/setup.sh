@@ -11,7 +11,7 @@ mkdir -p "$DEPS"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- system libraries (apt) -------------------------------------------------------------------
-# libcurl4-openssl-dev: the static release build (scripts/build-release.sh) links Foundation's libcurl by name.
+# libcurl4-openssl-dev: brings libcurl.so.4, which the Hub client loads (dlopen) only to download a model.
 APT_PACKAGES=(libopenblas-dev libsqlite3-dev libxxhash-dev libcurl4-openssl-dev python3-venv pkg-config)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
