@@ -11,7 +11,8 @@
 # Run: bash scripts/eval-device.sh unpack .devrun/eval5a && bash scripts/eval-device.sh run .devrun/eval5b
 # `run` indexes every repo on the GPU (CPU if that fails), then scores hybrid (every search traced through
 # COLGREP_TRACE_JSON, for `colgrep debug replay-ranking`), semantic-only and FTS-only, all --code-only,
-# queries encoded on the CPU (--force-cpu) as a user's one-shot search would. Env: PAR_INDEX, PAR_Q, BUDGET.
+# queries encoded on the CPU (--force-cpu) as a user's one-shot search would. Env: PAR_INDEX, PAR_Q, BUDGET;
+# VARIANTS="label:VAR=VALUE,… …" scores hybrid once per variant instead (e.g. search knobs such as COLGREP_N_FULL_SCORES).
 set -u
 START=$(date +%s)
 T=/tmp/ev
@@ -67,11 +68,20 @@ PY
 }
 left=$(( ${BUDGET:-480} - ($(date +%s)-START) ))
 echo "scoring with ${left} s left"
-( timeout $left bash -c "$(declare -f score); score hybrid 'COLGREP_TRACE_JSON=$T/trace/{}.jsonl' --code-only" ) &
-( timeout $left bash -c "$(declare -f score); score semantic '' --code-only --semantic-only" ) &
-( timeout $left bash -c "$(declare -f score); score fts '' --code-only --fts-only" ) &
+labels=""
+if [ -z "${VARIANTS:-}" ]; then
+  ( timeout $left bash -c "$(declare -f score); score hybrid 'COLGREP_TRACE_JSON=$T/trace/{}.jsonl' --code-only" ) &
+  ( timeout $left bash -c "$(declare -f score); score semantic '' --code-only --semantic-only" ) &
+  ( timeout $left bash -c "$(declare -f score); score fts '' --code-only --fts-only" ) &
+  labels="hybrid semantic fts"
+else # VARIANTS="label:VAR=VALUE,VAR=VALUE …": hybrid searches under each variant's environment
+  for v in $VARIANTS; do
+    label=${v%%:*}; prefix=$(echo ${v#*:} | tr ',' ' '); labels="$labels $label"
+    ( timeout $left bash -c "$(declare -f score); score $label '$prefix' --code-only" ) &
+  done
+fi
 wait
 echo "scoring done $(( $(date +%s)-START )) s"
-for label in hybrid semantic fts; do summary $label; done
+for label in $labels; do summary $label; done
 (cd $T && tar cJf $OUT/results.tar.xz res idx-*.log dirs.txt) && (cd $T && tar cJf $OUT/traces.tar.xz trace)
 ls -la $OUT

@@ -67,13 +67,16 @@ public struct SearchParameters: Sendable, Equatable {
     public var nIVFProbe: Int
     /// Probed centroids whose best score over the query tokens is below this are dropped (negative: keep all).
     public var centroidScoreThreshold: Float
-    /// Candidates kept after the first (IVF) stage and scored from their centroid codes.
+    /// Candidates kept after the first (IVF) stage and scored from their centroid codes. 4096, the
+    /// reference library's default (its CLI passes 8192): measured equal at 2048, 4096 and 8192 on recall@10
+    /// (synthetic 100k 48-d / 128-d, MiniLM 20k 4- and 8-bit) and on the dev split's hybrid NDCG@10 (0.8514),
+    /// with the codes stage about 15 % of a 48-d search cheaper than at 8192.
     public var nFullScores: Int
     /// Candidates re-scored with their residuals (reference: `max(nFullScores / 4, topK)`; fewer
     /// here because the codes stage ranks well and residual scoring dominates latency).
     public var nExactScores: Int?
 
-    public init(nIVFProbe: Int = 8, centroidScoreThreshold: Float = 0.4, nFullScores: Int = 8192, nExactScores: Int? = nil) {
+    public init(nIVFProbe: Int = 8, centroidScoreThreshold: Float = 0.4, nFullScores: Int = 4096, nExactScores: Int? = nil) {
         self.nIVFProbe = nIVFProbe
         self.centroidScoreThreshold = centroidScoreThreshold
         self.nFullScores = nFullScores
