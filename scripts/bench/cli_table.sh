@@ -113,7 +113,7 @@ PY
   rp50="$(awk '{print $1 * 1000}' "$log.rg.times" | p50) ms (cpu $(awk '{print ($2 + $3) * 1000}' "$log.rg.times" | p50) ms)"
   [ -s "$log.rg.times" ] || rp50="-"
   # Update after touching one file: a mid-sized source file gets one more comment line.
-  target=$(cd "$work" && find . -type f \( -name '*.py' -o -name '*.swift' -o -name '*.rs' -o -name '*.go' -o -name '*.lua' -o -name '*.java' -o -name '*.c' -o -name '*.ts' \) -size +2k -size -8k | sort | head -1)
+  target=$(cd "$work" && find . -type f \( -name '*.py' -o -name '*.swift' -o -name '*.rs' -o -name '*.go' -o -name '*.lua' -o -name '*.java' -o -name '*.c' -o -name '*.ts' \) -size +2k -size -8k | sort | sed -n 1p)   # sed reads to the end: no SIGPIPE under pipefail
   update="-"
   if [ -n "$target" ]; then
     case $target in *.py) c='#' ;; *.lua) c='--' ;; *) c='//' ;; esac
