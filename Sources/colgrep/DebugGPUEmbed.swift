@@ -19,6 +19,8 @@ struct DebugGPUEmbed: ParsableCommand {
     @Option(help: "bf16 or fp32 on CUDA; on the CPU, fp32 forces fp32 weights (otherwise the CPU default, auto).") var precision: CUDAPrecision = .bf16
     @Flag(help: "CUDA: open the GPU on a second thread while this one reads the ids and records the batch's GEMM shapes (a shape-only pass over the model), then warm cuBLASLt for those shapes on a second thread while the weights upload.") var overlap = false
 
+    @Option(help: "With --overlap: threads that warm cuBLASLt for the recorded GEMM shapes (each with its own handle).") var warmThreads = 1
+
     func run() throws {
         var timeline = StartupTimeline()
         let opening: BackgroundTask<any Backend>? = overlap && device == .cuda
@@ -49,17 +51,19 @@ struct DebugGPUEmbed: ParsableCommand {
             timeline.lap("backend (libraries, context, core kernels)")
         }
         let cuda = backend as? CUDABackend
-        let warming: BackgroundTask<Int>? = cuda.flatMap { gpu in
+        let warming: BackgroundTask<[MatmulWarmupTiming]>? = cuda.flatMap { gpu in
             let box = UncheckedBox(gpu)
-            return shapes.isEmpty ? nil : BackgroundTask { [shapes] in try box.value.warmMatmuls(shapes) }
+            return shapes.isEmpty ? nil : BackgroundTask { [shapes, warmThreads] in try box.value.warmMatmuls(shapes, threads: warmThreads) }
         }
         let colbert = try ColBERTModel(modelDirectory: modelURL, backend: backend)
         if let cuda { try cuda.synchronize() }
         timeline.lap("model load + weight upload")
+        var warmups: [[String: Any]] = []
         if let warming {
-            let count = try warming.wait()
-            timeline.add("cuBLASLt warmed for \(count) GEMM shapes on a second thread", start: warming.started, end: warming.finished)
+            let timings = try warming.wait()
+            timeline.add("cuBLASLt warmed for \(timings.count) GEMM shapes on \(warmThreads) more thread(s)", start: warming.started, end: warming.finished)
             timeline.lap("waited for the warm-up")
+            warmups = timings.map { ["rows": $0.shape.rows, "out": $0.shape.outFeatures, "in": $0.shape.inFeatures, "thread": $0.thread, "ms": $0.seconds * 1000] }
         }
         if let cuda { try cuda.prepare(headDims: [colbert.backbone.config.headDim]); timeline.lap("attention kernels") }
         let embeddings = try colbert.embed(batch)
@@ -81,7 +85,7 @@ struct DebugGPUEmbed: ParsableCommand {
             throw ValidationError("cannot write \(out): \(error.localizedDescription)")
         }
         var report: [String: Any] = ["backend": backend.name, "tokens": batch.tokenCount, "dimension": embeddings.cols,
-                                     "overlap": opening != nil, "steps": timeline.steps,
+                                     "overlap": opening != nil, "steps": timeline.steps, "matmul_warmup": warmups,
                                      "block_vs_array_max_abs_difference": blockDifference.isFinite ? Double(blockDifference) : "\(blockDifference)" as Any]
         if let cuda { report["cuda_startup"] = cuda.startupSteps.map { ["step": $0.step, "ms": $0.seconds * 1000] } }
         if let age = timeline.processAgeAtMain { report["process_start_to_main_ms"] = age * 1000 }
