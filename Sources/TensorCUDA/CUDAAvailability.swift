@@ -40,7 +40,7 @@ public enum CUDAAvailability: Sendable, Equatable, CustomStringConvertible {
 
     private static let timedProbe: (context: Result<CUDAContext, Error>, seconds: Double) = {
         let begin = DispatchTime.now().uptimeNanoseconds
-        let context = Result { try CUDAContext(libraries: try CUDALibraries.shared(warming: 0).get(), ordinal: 0) }
+        let context = Result { try CUDAContext(libraries: try CUDALibraries.shared.get(), ordinal: 0) }
         return (context, Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9)
     }()
 

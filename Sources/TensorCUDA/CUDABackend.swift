@@ -71,7 +71,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             steps.append(StartupStep(step: step, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
             clock = now
         }
-        let libraries = try CUDALibraries.shared(warming: device).get()
+        let libraries = try CUDALibraries.shared.get()
         lap("load driver, NVRTC and cuBLASLt (first use in process: \(libraries.loadSeconds.map { "\($0.library) \(Int(($0.seconds * 1000).rounded())) ms" }.joined(separator: ", ")))")
         context = try CUDAContext(libraries: libraries, ordinal: device)
         lap("driver init, device \(device) and context")

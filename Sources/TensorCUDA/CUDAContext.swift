@@ -72,7 +72,6 @@ final class CUDAContext: DeviceAllocator, @unchecked Sendable {
         var context: CUcontext? = nil
         try libraries.check(driver.cuDevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain")
         self.context = context!
-        libraries.adoptWarmContext(device)
         try libraries.check(driver.cuCtxSetCurrent(context), "cuCtxSetCurrent")
         var compute: CUstream? = nil
         var copy: CUstream? = nil

@@ -17,39 +17,8 @@ final class CUDALibraries: @unchecked Sendable {
     /// Seconds each `dlopen` took (start-up report).
     let loadSeconds: [(library: String, seconds: Double)]
 
-    /// The process-wide libraries, or why they could not be loaded (loaded by the first use; no device warmed
-    /// if this is that use).
-    static var shared: Result<CUDALibraries, CUDAError> { shared(warming: nil) }
-
-    private static let loadLock = NSLock()
-    nonisolated(unsafe) private static var loaded: Result<CUDALibraries, CUDAError>?
-
-    /// The process-wide libraries. The call that loads them (the first) also creates device `ordinal`'s
-    /// primary context on the driver's initialisation thread, while NVRTC and cuBLASLt load: creating a
-    /// context costs about 100 ms on an H100 host and needs only the driver, so it no longer waits for
-    /// cuBLASLt's `dlopen` (70–130 ms). `CUDAContext` then finds the context made (`adoptWarmContext`).
-    static func shared(warming ordinal: Int?) -> Result<CUDALibraries, CUDAError> {
-        loadLock.lock()
-        defer { loadLock.unlock() }
-        if let loaded { return loaded }
-        let result = load(environment: ProcessInfo.processInfo.environment, warming: ordinal)
-        loaded = result
-        return result
-    }
-
-    /// The device whose primary context the loading thread retained, until `CUDAContext` takes it over.
-    private let warmLock = NSLock()
-    private var warmDevice: CUdevice?
-
-    /// Called by a context that has retained `device`'s primary context itself: drops the loading thread's
-    /// extra retain (once), so the context's lifetime is again the `CUDAContext`'s own.
-    func adoptWarmContext(_ device: CUdevice) {
-        warmLock.lock()
-        defer { warmLock.unlock() }
-        guard warmDevice == device else { return }
-        warmDevice = nil
-        _ = driver.cuDevicePrimaryCtxRelease(device)
-    }
+    /// The process-wide libraries, or why they could not be loaded.
+    static let shared: Result<CUDALibraries, CUDAError> = load(environment: ProcessInfo.processInfo.environment)
 
     static let driverNames = ["libcuda.so.1", "libcuda.so"]
     static let nvrtcNames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
@@ -85,7 +54,7 @@ final class CUDALibraries: @unchecked Sendable {
         blasLtVersion = Int(blasLt.cublasLtGetVersion())
     }
 
-    static func load(environment: [String: String], warming ordinal: Int? = nil) -> Result<CUDALibraries, CUDAError> {
+    static func load(environment: [String: String]) -> Result<CUDALibraries, CUDAError> {
         let directories = searchDirectories(environment: environment).joined(separator: ":")
         let fix = "install the NVIDIA driver and the CUDA toolkit (NVRTC, cuBLASLt), or set COLGREP_CUDA_LIBRARY_PATH to the folder holding them"
         var timings: [(library: String, seconds: Double)] = []
@@ -102,21 +71,12 @@ final class CUDALibraries: @unchecked Sendable {
             var driver = CCUDADriverAPI()
             try resolve(what: "CUDA driver") { ccuda_resolve_driver(driverLibrary, &driver, $0, $1) }
             lap("dlopen libcuda")
-            // The driver's own initialisation (200–300 ms on an H100 host) and the warmed device's
-            // context do not need NVRTC or cuBLASLt: they run on another thread while those load
-            // (another 80–140 ms). `CUDAContext` calls `cuInit` again and reports its result; a failed
-            // warm-up is silent here and reported by the context that tries the same calls.
+            // The driver's own initialisation (200–300 ms on an H100 host) does not need NVRTC or
+            // cuBLASLt: it runs on another thread while they load (another 80 ms), so the first
+            // context finds it done. `CUDAContext` calls `cuInit` again and reports its result.
             let driverInit = DispatchGroup()
-            let warmed = WarmedDevice()
-            let initDriver = driver
-            DispatchQueue.global(qos: .userInitiated).async(group: driverInit) {
-                guard initDriver.cuInit(0) == 0, let ordinal else { return }
-                var device: CUdevice = 0
-                var context: CUcontext? = nil
-                guard initDriver.cuDeviceGet(&device, Int32(ordinal)) == 0,
-                      initDriver.cuDevicePrimaryCtxRetain(&context, device) == 0 else { return }
-                warmed.device = device
-            }
+            let initDriver = driver.cuInit
+            DispatchQueue.global(qos: .userInitiated).async(group: driverInit) { _ = initDriver?(0) }
             defer { driverInit.wait() }
             let nvrtcLibrary = try open(names: nvrtcNames, directories: directories, what: "NVRTC", fix: fix)
             var nvrtc = CCUDANVRTCAPI()
@@ -127,11 +87,8 @@ final class CUDALibraries: @unchecked Sendable {
             try resolve(what: "cuBLASLt") { ccuda_resolve_blaslt(blasLibrary, &blasLt, $0, $1) }
             lap("dlopen libcublasLt")
             driverInit.wait()
-            lap(warmed.device != nil ? "driver init and device \(ordinal ?? 0)'s context (overlapped with the two above)"
-                                     : "driver init (overlapped with the two above)")
-            let libraries = CUDALibraries(driver: driver, nvrtc: nvrtc, blasLt: blasLt, loadSeconds: timings)
-            libraries.warmDevice = warmed.device
-            return .success(libraries)
+            lap("driver init (overlapped with the two above)")
+            return .success(CUDALibraries(driver: driver, nvrtc: nvrtc, blasLt: blasLt, loadSeconds: timings))
         } catch let error as CUDAError {
             return .failure(error)
         } catch {
@@ -195,9 +152,4 @@ func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePoint
     var pointers: [UnsafePointer<CChar>?] = duplicates.map { UnsafePointer($0) }
     pointers.append(nil)
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
-}
-
-/// The loading thread's result: which device's primary context it retained (read after the group's wait).
-private final class WarmedDevice: @unchecked Sendable {
-    var device: CUdevice?
 }
