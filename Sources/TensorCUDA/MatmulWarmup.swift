@@ -52,6 +52,8 @@ public final class ShapeRecordingBackend: HostBorrowingBackend {
 public struct MatmulWarmupTiming: Sendable {
     public var shape: LinearShape
     public var seconds: Double
+    /// The part of `seconds` spent making the plan (descriptors, heuristic query).
+    public var planningSeconds: Double
     public var thread: Int
 }
 
@@ -98,12 +100,14 @@ extension CUDABackend {
         let warm = try BLASLtMatmul(context: context, pool: scratchPool)
         for shape in unique {
             let start = ContinuousClock.now
+            let planningBefore = warm.planningSeconds
             let plan = linearEpilogue(activation: shape.activation, hasBias: shape.hasBias, hasResidual: shape.hasResidual)
             try warm.run(rows: shape.rows, outFeatures: shape.outFeatures, inFeatures: shape.inFeatures, x: x, weight: w,
                          bias: shape.hasBias ? b : nil, c: plan.fuseResidual && shape.hasResidual ? c : nil, beta: 1, d: d,
                          input: type, output: type, epilogue: plan.epilogue)
             let elapsed = ContinuousClock.now - start
-            timings.append(MatmulWarmupTiming(shape: shape, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18, thread: lane))
+            timings.append(MatmulWarmupTiming(shape: shape, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
+                                              planningSeconds: warm.planningSeconds - planningBefore, thread: lane))
         }
         // The handle and its workspace must outlive the queued GEMMs.
         try withExtendedLifetime(warm) {

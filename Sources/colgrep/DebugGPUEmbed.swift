@@ -63,7 +63,7 @@ struct DebugGPUEmbed: ParsableCommand {
             let timings = try warming.wait()
             timeline.add("cuBLASLt warmed for \(timings.count) GEMM shapes on \(warmThreads) more thread(s)", start: warming.started, end: warming.finished)
             timeline.lap("waited for the warm-up")
-            warmups = timings.map { ["rows": $0.shape.rows, "out": $0.shape.outFeatures, "in": $0.shape.inFeatures, "thread": $0.thread, "ms": $0.seconds * 1000] }
+            warmups = timings.map { ["rows": $0.shape.rows, "out": $0.shape.outFeatures, "in": $0.shape.inFeatures, "thread": $0.thread, "ms": $0.seconds * 1000, "planning_ms": $0.planningSeconds * 1000] }
         }
         if let cuda { try cuda.prepare(headDims: [colbert.backbone.config.headDim]); timeline.lap("attention kernels") }
         let embeddings = try colbert.embed(batch)
