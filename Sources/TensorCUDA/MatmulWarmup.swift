@@ -48,37 +48,25 @@ public final class ShapeRecordingBackend: HostBorrowingBackend {
     public func l2Normalize(_ x: any DeviceMatrix) throws -> any DeviceMatrix { Shape(x.rows, x.cols) }
 }
 
-/// How long one shape's warm-up GEMM took on the host (heuristic query, kernel load, enqueue).
+/// How long one shape's warm-up GEMM took on the host (plan with cuBLASLt's heuristic query, kernel
+/// launch). Measured on an H200 host: the first plan of a process costs 85–110 ms (cuBLASLt's one-time
+/// heuristic initialisation, shared by every handle and thread), each later one 0.1–0.2 ms.
 public struct MatmulWarmupTiming: Sendable {
     public var shape: LinearShape
     public var seconds: Double
     /// The part of `seconds` spent making the plan (descriptors, heuristic query).
     public var planningSeconds: Double
-    public var thread: Int
 }
 
 extension CUDABackend {
     /// Runs one GEMM of each distinct shape (with the epilogue `linear` would use) on scratch memory,
-    /// through its own cuBLASLt handle and memory pool per thread, then waits for the device: cuBLASLt's
-    /// first-call costs (its own initialisation, loading the kernels it picks, the heuristics) are paid
-    /// here rather than in the first batch. `threads` > 1 deals the shapes out to that many threads
-    /// (each with its own handle), for drivers that load kernels concurrently. Touches none of this
-    /// backend's own state, so it may run on a second thread while this one uploads weights.
-    public func warmMatmuls(_ shapes: [LinearShape], threads: Int = 1) throws -> [MatmulWarmupTiming] {
+    /// through its own cuBLASLt handle and memory pool, then waits for the device: cuBLASLt's first-call
+    /// costs (its own initialisation, loading the kernels it picks, the heuristics) are paid here rather
+    /// than in the first batch. Touches none of this backend's own state, so it may run on a second
+    /// thread while this one uploads weights.
+    public func warmMatmuls(_ shapes: [LinearShape]) throws -> [MatmulWarmupTiming] {
         let unique = Array(Set(shapes)).sorted { ($0.rows, $0.outFeatures, $0.inFeatures) < ($1.rows, $1.outFeatures, $1.inFeatures) }
         guard !unique.isEmpty else { return [] }
-        let lanes = max(1, min(threads, unique.count))
-        let results = WarmupResults(lanes: lanes)
-        let box = UncheckedSendableBox(self)
-        DispatchQueue.concurrentPerform(iterations: lanes) { lane in
-            results.store(lane) {
-                try box.value.warmMatmuls(stride(from: lane, to: unique.count, by: lanes).map { unique[$0] }, lane: lane)
-            }
-        }
-        return try results.merged()
-    }
-
-    private func warmMatmuls(_ unique: [LinearShape], lane: Int) throws -> [MatmulWarmupTiming] {
         try context.makeCurrent()
         let scratchPool = DeviceMemoryPool(allocator: context)
         defer { scratchPool.trim() }
@@ -107,7 +95,7 @@ extension CUDABackend {
                          input: type, output: type, epilogue: plan.epilogue)
             let elapsed = ContinuousClock.now - start
             timings.append(MatmulWarmupTiming(shape: shape, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
-                                              planningSeconds: warm.planningSeconds - planningBefore, thread: lane))
+                                              planningSeconds: warm.planningSeconds - planningBefore))
         }
         // The handle and its workspace must outlive the queued GEMMs.
         try withExtendedLifetime(warm) {
@@ -115,23 +103,4 @@ extension CUDABackend {
         }
         return timings
     }
-}
-
-/// Per-thread warm-up results (each lane writes only its own slot).
-private final class WarmupResults: @unchecked Sendable {
-    private var slots: [Result<[MatmulWarmupTiming], Error>?]
-    private let lock = NSLock()
-    init(lanes: Int) { slots = Array(repeating: nil, count: lanes) }
-    func store(_ lane: Int, _ body: () throws -> [MatmulWarmupTiming]) {
-        let result = Result { try body() }
-        lock.lock(); slots[lane] = result; lock.unlock()
-    }
-    func merged() throws -> [MatmulWarmupTiming] { try slots.flatMap { try $0!.get() } }
-}
-
-/// Lets the backend cross into `concurrentPerform`'s workers: each lane uses only its own handle,
-/// scratch pool and the context's thread-safe driver calls.
-private final class UncheckedSendableBox<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
 }

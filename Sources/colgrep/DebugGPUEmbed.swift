@@ -19,8 +19,6 @@ struct DebugGPUEmbed: ParsableCommand {
     @Option(help: "bf16 or fp32 on CUDA; on the CPU, fp32 forces fp32 weights (otherwise the CPU default, auto).") var precision: CUDAPrecision = .bf16
     @Flag(help: "CUDA: open the GPU on a second thread while this one reads the ids and records the batch's GEMM shapes (a shape-only pass over the model), then warm cuBLASLt for those shapes on a second thread while the weights upload.") var overlap = false
 
-    @Option(help: "With --overlap: threads that warm cuBLASLt for the recorded GEMM shapes (each with its own handle).") var warmThreads = 1
-
     func run() throws {
         var timeline = StartupTimeline()
         let opening: BackgroundTask<any Backend>? = overlap && device == .cuda
@@ -53,7 +51,7 @@ struct DebugGPUEmbed: ParsableCommand {
         let cuda = backend as? CUDABackend
         let warming: BackgroundTask<[MatmulWarmupTiming]>? = cuda.flatMap { gpu in
             let box = UncheckedBox(gpu)
-            return shapes.isEmpty ? nil : BackgroundTask { [shapes, warmThreads] in try box.value.warmMatmuls(shapes, threads: warmThreads) }
+            return shapes.isEmpty ? nil : BackgroundTask { [shapes] in try box.value.warmMatmuls(shapes) }
         }
         let colbert = try ColBERTModel(modelDirectory: modelURL, backend: backend)
         if let cuda { try cuda.synchronize() }
@@ -61,9 +59,9 @@ struct DebugGPUEmbed: ParsableCommand {
         var warmups: [[String: Any]] = []
         if let warming {
             let timings = try warming.wait()
-            timeline.add("cuBLASLt warmed for \(timings.count) GEMM shapes on \(warmThreads) more thread(s)", start: warming.started, end: warming.finished)
+            timeline.add("cuBLASLt warmed for \(timings.count) GEMM shapes on a second thread", start: warming.started, end: warming.finished)
             timeline.lap("waited for the warm-up")
-            warmups = timings.map { ["rows": $0.shape.rows, "out": $0.shape.outFeatures, "in": $0.shape.inFeatures, "thread": $0.thread, "ms": $0.seconds * 1000, "planning_ms": $0.planningSeconds * 1000] }
+            warmups = timings.map { ["rows": $0.shape.rows, "out": $0.shape.outFeatures, "in": $0.shape.inFeatures, "ms": $0.seconds * 1000, "planning_ms": $0.planningSeconds * 1000] }
         }
         if let cuda { try cuda.prepare(headDims: [colbert.backbone.config.headDim]); timeline.lap("attention kernels") }
         let embeddings = try colbert.embed(batch)
