@@ -409,8 +409,15 @@ AVX2 static void residual_maxsim_sorted_avx2(const ck_residual_query *Q, const c
                 sum_c[l] = scale_c[l] = 0;
                 if (b8 + l >= m) continue;
                 long t = t0 + b8 + l, ahead = t + TOKENS_AHEAD;
-                if (ahead < count) prefetch_lines(best_all + (long)doc_of_token[ahead] * nqp, nqp * (long)sizeof(float));
+                if (ahead < count) {
+                    prefetch_lines(best_all + (long)doc_of_token[ahead] * nqp, nqp * (long)sizeof(float));
+                    // Tokens come in centroid order, but the finalists use a few thousand of the K
+                    // centroids, so most rows are new and too sparse for the hardware prefetcher.
+                    prefetch_lines(C->c16 + (long)codes[ahead] * dp, dp * (long)sizeof(int16_t));
+                }
                 long code = codes[t];
+                // This token's table row, read by pass B after the rest of the pass.
+                prefetch_lines(Q->ctable + code * nqp, nqp * (long)sizeof(float));
                 const uint8_t *token = packed + t * bytes;
                 uint8_t *u = levels + (b8 + l) * dp;
                 const int16_t *c = C->c16 + code * dp;
@@ -600,6 +607,30 @@ void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centro
     ck_residual_maxsim_sorted_scalar(Q, C, docs, count, codes, doc_of_token, packed, best, out);
 }
 
+/// One token's residual bytes. The usual widths are copied inline with a constant size: a variable-length
+/// copy loop is turned into a library memcpy call per token by the compiler (4 % of a 48-d search's CPU),
+/// and so are plain constant-size memcpy cases of a switch on the width (merged back into one call), hence
+/// __builtin_memcpy_inline, which is never a call.
+#if defined(__has_builtin) && __has_builtin(__builtin_memcpy_inline)
+#define COPY_INLINE(to, from, n) __builtin_memcpy_inline(to, from, n)
+#else
+#define COPY_INLINE(to, from, n) memcpy(to, from, n)
+#endif
+static inline void copy_token(uint8_t *restrict to, const uint8_t *restrict from, long bytes) {
+    switch (bytes) {
+    case 6: COPY_INLINE(to, from, 6); return;
+    case 12: COPY_INLINE(to, from, 12); return;
+    case 16: COPY_INLINE(to, from, 16); return;
+    case 24: COPY_INLINE(to, from, 24); return;
+    case 32: COPY_INLINE(to, from, 32); return;
+    case 48: COPY_INLINE(to, from, 48); return;
+    case 64: COPY_INLINE(to, from, 64); return;
+    case 96: COPY_INLINE(to, from, 96); return;
+    case 128: COPY_INLINE(to, from, 128); return;
+    default: memcpy(to, from, (size_t)bytes); return;
+    }
+}
+
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
                            const long *counts, long bytes, uint32_t *restrict starts, uint16_t *restrict codes,
                            uint32_t *restrict doc_of_token, uint8_t *restrict packed) {
@@ -626,12 +657,7 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
             uint32_t slot = starts[code]++;
             codes[slot] = (uint16_t)code;
             doc_of_token[slot] = (uint32_t)i;
-            uint8_t *to = packed + (long)slot * bytes;
-            const uint8_t *from = doc_packed + t * bytes;
-            // Residuals are a few dozen bytes: inline word copies, not a library call per token.
-            long o = 0;
-            for (; o + 8 <= bytes; o += 8) memcpy(to + o, from + o, 8);
-            for (; o < bytes; o++) to[o] = from[o];
+            copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
         }
     }
 }

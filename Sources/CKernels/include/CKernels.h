@@ -82,6 +82,23 @@ uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8
 void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *counts, long docs, const uint8_t *table,
                              long width, long used, float *out);
 
+// MARK: Centroid pruning for the codes stage (prune.c)
+
+/// The u8 table of ck_quantize_scores_u8 for the live centroids only: row 0 all zeros (where dead
+/// centroids are sent), row i + 1 the quantised scores of centroid live[i]; the scale comes from the
+/// highest live score. `out` holds (count + 1) · width bytes.
+void ck_quantize_live_scores_u8(const float *scores, const int32_t *live, long count, long nq, long stride, uint8_t *out,
+                                long width);
+/// ck_code_maxsum_u8 with each code's row looked up through `remap` (row = remap[code], 0 for a pruned
+/// centroid): Σ_q max_t table[remap[codes[t]] · width + q]. count ≥ 1.
+uint32_t ck_code_maxsum_u8_remap(const uint16_t *codes, long count, const uint16_t *remap, const uint8_t *table, long width,
+                                 long used);
+uint32_t ck_code_maxsum_u8_remap_scalar(const uint16_t *codes, long count, const uint16_t *remap, const uint8_t *table,
+                                        long width, long used);
+/// ck_code_maxsum_u8_remap of `docs` documents into out[i], their codes fetched ahead (as ck_code_maxsum_u8_batch).
+void ck_code_maxsum_u8_remap_batch(const uint16_t *const *codes_of_doc, const long *counts, long docs, const uint16_t *remap,
+                                   const uint8_t *table, long width, long used, float *out);
+
 /// An int8-quantised query prepared for residual MaxSim. A document token is centroid `c` (unit) plus
 /// residual r_d = a + b · u_d with level u_d = lut[bucket_d] ∈ [0, 63] (1-bit: lut {0, 1}); the query token q
 /// is s_q · qi (qi int8). Its score is (q·c + a·Σq + b·s_q·Σ_d qi_d·u_d) / ‖c + r‖, i.e. MaxSim over the
