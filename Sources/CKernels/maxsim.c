@@ -63,10 +63,8 @@ void ck_centroid_scores_scalar(const float *centroids, long rows, long dim, cons
         float *o = out + c * stride;
         for (long j = 0; j < stride; j++) {
             float acc = 0;
-            for (long d = 0; d < dim; d++) {
-                float product = row[d] * query_t[d * stride + j];
-                acc = acc + product;
-            }
+            // Fused multiply-adds in d order, as the AVX2 body's vfmadd (one rounding each): the same bits.
+            for (long d = 0; d < dim; d++) acc = fmaf(row[d], query_t[d * stride + j], acc);
             o[j] = acc;
         }
     }
@@ -155,7 +153,8 @@ static float token_inverse_scalar(const ck_residual_query *Q, const ck_exact_cen
 #define AVX2 __attribute__((target("avx2,fma")))
 
 /// Two centroids × 32 query tokens per step: per dimension two broadcasts, four query loads, eight
-/// multiplies and adds (sequential over d in every lane, as the scalar body).
+/// fused multiply-adds (sequential over d in every lane, as the scalar body's fmaf; separate multiplies
+/// and adds took twice the operations, 14 % of a 128-d search's CPU).
 AVX2 static void centroid_scores_avx2(const float *centroids, long rows, long dim, const float *query_t, long stride, float *out) {
     long c = 0;
     for (; c + 2 <= rows; c += 2) {
@@ -167,14 +166,14 @@ AVX2 static void centroid_scores_avx2(const float *centroids, long rows, long di
                 const float *q = query_t + d * stride + j;
                 __m256 q0 = _mm256_loadu_ps(q), q1 = _mm256_loadu_ps(q + 8), q2 = _mm256_loadu_ps(q + 16), q3 = _mm256_loadu_ps(q + 24);
                 __m256 x = _mm256_set1_ps(r0[d]), y = _mm256_set1_ps(r1[d]);
-                a0 = _mm256_add_ps(a0, _mm256_mul_ps(x, q0));
-                a1 = _mm256_add_ps(a1, _mm256_mul_ps(x, q1));
-                a2 = _mm256_add_ps(a2, _mm256_mul_ps(x, q2));
-                a3 = _mm256_add_ps(a3, _mm256_mul_ps(x, q3));
-                b0 = _mm256_add_ps(b0, _mm256_mul_ps(y, q0));
-                b1 = _mm256_add_ps(b1, _mm256_mul_ps(y, q1));
-                b2 = _mm256_add_ps(b2, _mm256_mul_ps(y, q2));
-                b3 = _mm256_add_ps(b3, _mm256_mul_ps(y, q3));
+                a0 = _mm256_fmadd_ps(x, q0, a0);
+                a1 = _mm256_fmadd_ps(x, q1, a1);
+                a2 = _mm256_fmadd_ps(x, q2, a2);
+                a3 = _mm256_fmadd_ps(x, q3, a3);
+                b0 = _mm256_fmadd_ps(y, q0, b0);
+                b1 = _mm256_fmadd_ps(y, q1, b1);
+                b2 = _mm256_fmadd_ps(y, q2, b2);
+                b3 = _mm256_fmadd_ps(y, q3, b3);
             }
             float *o0 = out + c * stride + j, *o1 = o0 + stride;
             _mm256_storeu_ps(o0, a0); _mm256_storeu_ps(o0 + 8, a1); _mm256_storeu_ps(o0 + 16, a2); _mm256_storeu_ps(o0 + 24, a3);
@@ -184,8 +183,8 @@ AVX2 static void centroid_scores_avx2(const float *centroids, long rows, long di
             __m256 a = _mm256_setzero_ps(), b = a;
             for (long d = 0; d < dim; d++) {
                 __m256 q = _mm256_loadu_ps(query_t + d * stride + j);
-                a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(r0[d]), q));
-                b = _mm256_add_ps(b, _mm256_mul_ps(_mm256_set1_ps(r1[d]), q));
+                a = _mm256_fmadd_ps(_mm256_set1_ps(r0[d]), q, a);
+                b = _mm256_fmadd_ps(_mm256_set1_ps(r1[d]), q, b);
             }
             _mm256_storeu_ps(out + c * stride + j, a);
             _mm256_storeu_ps(out + (c + 1) * stride + j, b);

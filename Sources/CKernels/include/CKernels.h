@@ -66,7 +66,7 @@ void ck_q8_gemm(int level, const float *x, long rows, long k, const int8_t *pack
 void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width);
 /// out[c · stride + j] = Σ_d centroids[c · dim + d] · query_t[d · stride + j] for c < rows, j < stride: the
 /// query × centroid table of search, with the query transposed (dim × stride, stride a multiple of 8).
-/// Sums run over d in order, one multiply and one add each (no FMA), so both bodies agree bit for bit.
+/// Sums run over d in order, one fused multiply-add each (fmaf / vfmadd), so both bodies agree bit for bit.
 /// A single-threaded kernel: search splits the centroids over its own threads (no BLAS thread pool to
 /// wake for a product this small).
 void ck_centroid_scores(const float *centroids, long rows, long dim, const float *query_t, long stride, float *out);
