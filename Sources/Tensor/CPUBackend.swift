@@ -178,26 +178,6 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, BoundedActivatio
                  then: @Sendable (Range<Int>) -> Void = { _ in }) {
         let n = w.rows, k = x.cols
         let px = SharedPointer(x.pointer), pw = SharedPointer(w.pointer), py = SharedPointer(y)
-        if quantized == nil, Self.splitsColumns(rows: rows, columns: n, threads: pool.threads) {
-            // A few rows (a query): SGEMM packs the whole weight in every call, and packing cost more
-            // than the arithmetic (perf: 11 ms of packing beside 6 ms of kernel per MiniLM query on two
-            // threads, each packing every weight). The weight's rows are cut into fixed blocks of
-            // `columnBlock` instead, one SGEMM each, dealt to the threads: the weight is packed once in
-            // all, and since the blocks do not depend on the thread count, neither do the values
-            // (OpenBLAS's rounding depends on a call's shape: the row split gave other bits on one
-            // thread than on two).
-            let blocks = (n + Self.columnBlock - 1) / Self.columnBlock
-            let parts = min(pool.threads, blocks)
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                for block in (blocks * part / parts)..<(blocks * (part + 1) / parts) {
-                    let from = block * Self.columnBlock, to = min(n, from + Self.columnBlock)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(to - from), Int32(k),
-                                1, px.base, Int32(k), pw.base + from * k, Int32(k), 0, py.base + from, Int32(n))
-                }
-            }
-            pool.forEachRange(rows, grain: 16, then)
-            return
-        }
         pool.forEachRange(rows, grain: 16) { r in
             let y = py.base + r.lowerBound * n, a = px.base + r.lowerBound * k
             if let quantized {
@@ -208,16 +188,6 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, BoundedActivatio
             }
             then(r)
         }
-    }
-
-    /// Weight rows per SGEMM call of the column split: 384- and 1536-wide layers cut into whole blocks
-    /// that two or four threads share evenly.
-    static let columnBlock = 96
-
-    /// Whether `product` splits the weight's rows into blocks instead of splitting the input's rows:
-    /// for a product of a few rows (a query's ~32 tokens), where packing the weight dominates.
-    static func splitsColumns(rows: Int, columns: Int, threads: Int) -> Bool {
-        rows <= 64 && columns >= 2 * columnBlock
     }
 
     /// Bias, activation and residual applied to a block of GEMM output while it is still in cache.
