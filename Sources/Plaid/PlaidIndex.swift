@@ -56,6 +56,7 @@ public final class PlaidIndex: @unchecked Sendable {
     /// Bytes of all files the manifest names.
     public var bytesOnDisk: Int {
         manifest.segments.reduce(manifest.codec.size) { $0 + $1.file.size } + (manifest.tombstones?.size ?? 0)
+            + (manifest.exactCentroids?.file.size ?? 0)
     }
     /// Live tokens the index held when its codec was last trained.
     public var tokensAtTraining: Int { manifest.tokensAtTraining }

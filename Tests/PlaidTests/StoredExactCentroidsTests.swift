@@ -35,6 +35,10 @@ import Testing
         defer { cleanUp(directory) }
         let (created, corpus) = try makeIndex(directory)
         #expect(created.manifest.exactCentroids?.codec == created.manifest.codec.name)
+        // The index's size counts the file.
+        let exactBytes = try #require(try FileManager.default.attributesOfItem(atPath: exactFile(directory).path)[.size] as? Int)
+        let otherBytes = created.manifest.segments.reduce(created.manifest.codec.size) { $0 + $1.file.size } + (created.manifest.tombstones?.size ?? 0)
+        #expect(created.bytesOnDisk == otherBytes + exactBytes)
         let opened = try PlaidIndex.open(at: directory)
         let stored = try #require(opened.codec.exactCentroids)
         let built = ExactCentroids(codec: opened.codec)
