@@ -18,7 +18,7 @@ enum IndexFiles {
     static let formatVersion = 1
     static let magic: [UInt8] = Array("PLAIDBIN".utf8)
 
-    enum Kind: UInt32 { case codec = 1, segment = 2, tombstones = 3 }
+    enum Kind: UInt32 { case codec = 1, segment = 2, tombstones = 3, exactCentroids = 4 }
 
     /// XXH3-64 of a byte range.
     static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt64 {

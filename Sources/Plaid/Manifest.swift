@@ -30,6 +30,13 @@ struct SegmentRecord: Codable, Equatable, Sendable {
     var tokens: Int
 }
 
+/// A file derived from the codec file named `codec` (the exact stage's centroid tables): used only
+/// while the manifest's codec is that file.
+struct ExactCentroidsRecord: Codable, Equatable, Sendable {
+    var file: FileRecord
+    var codec: String
+}
+
 /// The index's table of contents. Renaming a new manifest over the old one commits a write: files it
 /// does not name are leftovers of an earlier state or of an interrupted writer.
 struct Manifest: Codable, Equatable, Sendable {
@@ -46,12 +53,16 @@ struct Manifest: Codable, Equatable, Sendable {
     var nextFileNumber: Int
     /// Live tokens in the index when the codec was trained (drives retraining).
     var tokensAtTraining: Int
+    /// The exact stage's int16 centroid tables, derived from the codec (absent in indexes of earlier
+    /// builds, whose next write adds them; an earlier build's write drops them again).
+    var exactCentroids: ExactCentroidsRecord? = nil
 
     /// Names of all files this manifest references.
     var referencedFiles: Set<String> {
         var names: Set<String> = [Manifest.fileName, codec.name]
         for segment in segments { names.insert(segment.file.name) }
         if let tombstones { names.insert(tombstones.name) }
+        if let exactCentroids { names.insert(exactCentroids.file.name) }
         return names
     }
 

@@ -23,6 +23,8 @@ struct ResidualCodec: Sendable {
     /// Coarse groups of the centroids (two-level k-means), for coarse-to-fine assignment; nil for
     /// small K and for indexes written before groups were stored (assignment is then exhaustive).
     let groups: CentroidGroups?
+    /// The exact stage's centroid tables as the codec file stores them (nil: built on first search).
+    var exactCentroids: ExactCentroids?
 
     var centroidCount: Int { centroids.count / dim }
     var bytesPerToken: Int { dim * nbits / 8 }
