@@ -55,10 +55,12 @@ public final class PlaidIndex: @unchecked Sendable {
     public var centroidCount: Int { manifest.centroidCount }
     /// Number of segment files (for tests and diagnostics).
     public var segmentCount: Int { segments.count }
+    /// Bytes of the stored exact-stage centroid tables (a function of the centroids alone; 0 without them).
+    public var exactCentroidBytes: Int { manifest.exactCentroids?.file.size ?? 0 }
     /// Bytes of all files the manifest names.
     public var bytesOnDisk: Int {
         manifest.segments.reduce(manifest.codec.size) { $0 + $1.file.size } + (manifest.tombstones?.size ?? 0)
-            + (manifest.exactCentroids?.file.size ?? 0)
+            + exactCentroidBytes
     }
     /// Live tokens the index held when its codec was last trained.
     public var tokensAtTraining: Int { manifest.tokensAtTraining }
