@@ -125,7 +125,21 @@ final class CentroidAssigner: Sendable {
     func assign(_ points: UnsafePointer<Float>, count n: Int, backend: (any Backend)?) -> [UInt32] {
         var result = [UInt32](repeating: 0, count: n)
         guard n > 0 else { return result }
-        if let backend, (try? assignOnBackend(points, count: n, backend: backend, into: &result)) != nil {
+        if let accelerated = backend as? any KMeansAccelerating {
+            // Vectors streamed to the device in chunks; one code each comes back.
+            let done = result.withUnsafeMutableBufferPointer { out in
+                out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: n) {
+                    do {
+                        try accelerated.assignNearest(points: points, count: n, dim: dim, centroids: centroids.array, into: $0)
+                        return true
+                    } catch {
+                        KMeans.reportFallback("assignment", error)
+                        return false
+                    }
+                }
+            }
+            if done { return result }
+        } else if let backend, (try? assignOnBackend(points, count: n, backend: backend, into: &result)) != nil {
             return result
         }
         result.withUnsafeMutableBufferPointer { out in

@@ -85,11 +85,11 @@ public enum KMeans {
 
     /// Groups for coarse-to-fine assignment over centroids: Lloyd k-means on the centroids
     /// themselves; centres are the means of their members.
-    static func group(centroids: [Float], dim: Int, groupCount: Int, seed: UInt64) -> CentroidGroups? {
+    static func group(centroids: [Float], dim: Int, groupCount: Int, seed: UInt64, backend: (any Backend)? = nil) -> CentroidGroups? {
         let k = centroids.count / dim
         guard k >= 4 * groupCount else { return nil }
         let centers = centroids.withUnsafeBufferPointer {
-            lloyd(points: $0.baseAddress!, count: k, dim: dim, k: groupCount, iterations: 8, seed: seed ^ 0xC0A7, parallel: true)
+            lloyd(points: $0.baseAddress!, count: k, dim: dim, k: groupCount, iterations: 8, seed: seed ^ 0xC0A7, parallel: true, backend: backend)
         }
         var labels = [Int32](repeating: 0, count: k)
         let packed = centers.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: groupCount) }
@@ -138,7 +138,9 @@ public enum KMeans {
                       exhaustiveIterations: exhaustive, backend: backend)
             }
             LinearAlgebra.normalizeRows(&centroids, cols: dim)
-            let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed) : nil
+            // A backend that runs whole Lloyd iterations also groups the centroids (the same Lloyd, on the device).
+            let groupBackend = backend is any KMeansAccelerating ? backend : nil
+            let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed, backend: groupBackend) : nil
             return Trained(centroids: centroids, groups: groups)
         }
         return sample.withUnsafeBufferPointer { s in
@@ -163,15 +165,23 @@ public enum KMeans {
     static func subsample(_ points: [Float], count: Int, dim: Int, limit: Int, seed: UInt64) -> [Float] {
         guard count > limit else { return points }
         let order = randomlyChosenFirst(limit, of: count, seed: seed)
-        var sample = [Float](repeating: 0, count: limit * dim)
-        points.withUnsafeBufferPointer { p in
-            sample.withUnsafeMutableBufferPointer { s in
-                for i in 0..<limit {
-                    (s.baseAddress! + i * dim).update(from: p.baseAddress! + order[i] * dim, count: dim)
+        // Rows gathered in parallel blocks (random reads of a large array; the same result as one loop).
+        return [Float](unsafeUninitializedCapacity: limit * dim) { buffer, initialized in
+            let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
+            points.withUnsafeBufferPointer { p in
+                let input = UnsafeSendablePointer(p.baseAddress!)
+                order.withUnsafeBufferPointer { o in
+                    let rows = UnsafeSendablePointer(o.baseAddress!)
+                    let block = 16_384
+                    DispatchQueue.concurrentPerform(iterations: (limit + block - 1) / block) { b in
+                        for i in (b * block)..<min(limit, (b + 1) * block) {
+                            (output.pointer + i * dim).initialize(from: input.pointer + rows.pointer[i] * dim, count: dim)
+                        }
+                    }
                 }
             }
+            initialized = limit * dim
         }
-        return sample
     }
 
     private static func trainTwoLevel(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, groupCount: Int, iterations: Int,
@@ -276,6 +286,15 @@ public enum KMeans {
             for i in 0..<k { (c.baseAddress! + i * dim).update(from: points + order[i] * dim, count: dim) }
         }
         guard k < count else { return centroids }
+        // A backend with device-resident Lloyd runs every (exhaustive) iteration there; if it fails, the
+        // iterations below run as without it.
+        if let accelerated = backend as? any KMeansAccelerating, exhaustiveIterations >= iterations {
+            do {
+                return try accelerated.lloydIterations(points: points, count: count, dim: dim, centroids: centroids, iterations: iterations)
+            } catch {
+                reportFallback("k-means", error)
+            }
+        }
         var labels = [Int32](repeating: 0, count: count)
         let groupCount = Self.groupCount(centroids: k)
         for iteration in 0..<iterations {
@@ -304,6 +323,12 @@ public enum KMeans {
             updateMeans(points: points, count: count, dim: dim, labels: labels, centroids: &centroids)
         }
         return centroids
+    }
+
+    /// Says on stderr that a backend's k-means step failed and the CPU takes over (the result is the
+    /// same function; only the speed differs, which a benchmark must not mistake for the GPU's).
+    static func reportFallback(_ step: String, _ error: any Error) {
+        FileHandle.standardError.write(Data("colgrep: GPU \(step) failed (\(error)); running it on the CPU\n".utf8))
     }
 
     /// Moves each centroid to the mean of the points labelled with it (empty clusters stay put).
