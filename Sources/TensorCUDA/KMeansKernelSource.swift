@@ -17,6 +17,7 @@ extension KernelSource {
     static let kmeansCentroidTile = 128
 
     static let kmeans = common + #"""
+
     #ifndef CG_KM_DP
     #define CG_KM_DP 64
     #endif
