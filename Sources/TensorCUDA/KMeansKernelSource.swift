@@ -233,17 +233,28 @@ extension KernelSource {
                     mma_bf16_16816(acc[1][j], a[1][0], a[1][1], a[1][2], a[1][3], b0, b1);
                 }
             }
-            // This thread's columns come in increasing order (j, then e): a strict > keeps the
-            // smallest index among equal scores.
+            // Per row, the tile's maximum (one fmax a score); only when it beats the running best (a few
+            // times in all the tiles) is its column looked up: the smallest column holding it, so with the
+            // strict > the smallest index wins among equal scores, as tiles come in increasing order.
     #pragma unroll
-            for (int j = 0; j < 8; j++) {
+            for (int i = 0; i < 2; i++) {
     #pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int col = col0 + wn * 64 + j * 8 + 2 * t + e;
+                for (int h = 0; h < 2; h++) {
+                    float m = acc[i][0][2 * h];
     #pragma unroll
-                    for (int i = 0; i < 2; i++) {
-                        if (acc[i][j][e] > best[2 * i]) { best[2 * i] = acc[i][j][e]; index[2 * i] = col; }
-                        if (acc[i][j][2 + e] > best[2 * i + 1]) { best[2 * i + 1] = acc[i][j][2 + e]; index[2 * i + 1] = col; }
+                    for (int j = 0; j < 8; j++) {
+                        m = fmaxf(m, acc[i][j][2 * h]);
+                        m = fmaxf(m, acc[i][j][2 * h + 1]);
+                    }
+                    if (m > best[2 * i + h]) {
+                        int found = 0;
+    #pragma unroll
+                        for (int j = 7; j >= 0; j--) {
+                            if (acc[i][j][2 * h + 1] == m) found = j * 8 + 1;
+                            if (acc[i][j][2 * h] == m) found = j * 8;
+                        }
+                        best[2 * i + h] = m;
+                        index[2 * i + h] = col0 + wn * 64 + 2 * t + found;
                     }
                 }
             }

@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
     std::vector<float> x(n * d), c(k * d);
     for (auto& v : x) v = round_bf16(U(rng));
     for (auto& v : c) v = round_bf16(U(rng));
+    // "ties": every centroid repeats one of the first 50 exactly (equal scores within and across
+    // tiles: the smallest index must win).
+    if (argc > 4) for (int j = 50; j < k; j++) for (int q = 0; q < d; q++) c[j * d + q] = c[(j % 50) * d + q];
     std::vector<act_t> xa(n * DP), ca(KP * DP);
     std::vector<float> bias(KP);
     launch(3, 256, [&] { km_convert_rows(x.data(), xa.data(), n, d); });
