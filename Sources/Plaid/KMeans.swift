@@ -13,6 +13,14 @@ public enum KMeans {
     struct Trained {
         var centroids: [Float]
         var groups: CentroidGroups?
+        /// Wall seconds of each training step, in order (for `bench gpu-kmeans`).
+        var steps: [(step: String, seconds: Double)] = []
+    }
+
+    /// Seconds since `start`.
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 
     /// Trains `k` unit centroids on the rows of `points` (row-major `count × dim`).
@@ -26,15 +34,19 @@ public enum KMeans {
     /// search; without one, the CPU's coarse-to-fine path), then the first `assignCount` points (all
     /// by default) assigned to their nearest trained centroid the way the codec assigns them.
     public static func trainAndAssign(points: [Float], dim: Int, k: Int, config: PlaidConfig, backend: (any Backend)?,
-                                      assignCount: Int? = nil) -> (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double) {
+                                      assignCount: Int? = nil)
+        -> (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double, steps: [(step: String, seconds: Double)]) {
         let begin = ContinuousClock.now
         let trained = trainGrouped(points: points, dim: dim, k: k, config: config, backend: backend)
-        let elapsed = ContinuousClock.now - begin
+        let trainSeconds = seconds(since: begin)
         let n = min(assignCount ?? points.count / dim, points.count / dim)
+        var clock = ContinuousClock.now
         let assigner = CentroidAssigner(centroids: trained.centroids, dim: dim, groups: trained.groups)
+        let setupSeconds = seconds(since: clock)
+        clock = ContinuousClock.now
         let codes = points.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: n, backend: backend) }
-        return (HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids), codes,
-                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        let steps = trained.steps + [("assigner setup", setupSeconds), ("assign", seconds(since: clock))]
+        return (HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids), codes, trainSeconds, steps)
     }
 
     /// Two-level training: Lloyd iterations over all centroids after the per-group training (on MiniLM vectors the mean
@@ -126,22 +138,28 @@ public enum KMeans {
         let k = min(requested, count)
         let seed = config.seed ^ environmentSeed
         let perCentroid = environmentPointsPerCentroid ?? config.maxPointsPerCentroid
+        var clock = ContinuousClock.now
         let sample = subsample(points, count: count, dim: dim, limit: k * max(1, perCentroid), seed: seed ^ 0x5A5A)
+        var steps = [(step: "sample", seconds: seconds(since: clock))]
         let sampleCount = sample.count / dim
         let iterations = max(0, config.kmeansIterations)
         let groupCount = Self.groupCount(centroids: k)
         guard groupCount > 1, sampleCount >= 4 * groupCount, training == .twoLevel else {
             var exhaustive = iterations
             if case .coarseToFine(let n) = training, backend == nil { exhaustive = n }
+            clock = ContinuousClock.now
             var centroids = sample.withUnsafeBufferPointer {
                 lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: seed, parallel: true,
                       exhaustiveIterations: exhaustive, backend: backend)
             }
+            steps.append(("lloyd", seconds(since: clock)))
+            clock = ContinuousClock.now
             LinearAlgebra.normalizeRows(&centroids, cols: dim)
             // A backend that runs whole Lloyd iterations also groups the centroids (the same Lloyd, on the device).
             let groupBackend = backend is any KMeansAccelerating ? backend : nil
             let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed, backend: groupBackend) : nil
-            return Trained(centroids: centroids, groups: groups)
+            steps.append(("normalise and group", seconds(since: clock)))
+            return Trained(centroids: centroids, groups: groups, steps: steps)
         }
         return sample.withUnsafeBufferPointer { s in
             trainTwoLevel(points: s.baseAddress!, count: sampleCount, dim: dim, k: k, groupCount: groupCount, iterations: iterations,

@@ -33,7 +33,8 @@ struct BenchGPUKMeans: ParsableCommand {
 
         // Wall and process CPU (user + sys) seconds of each GPU run; the first is the result.
         var gpuRunsSeconds: [Double] = [], gpuRunsCPUSeconds: [Double] = [], gpuRunsTrainSeconds: [Double] = []
-        var firstGPU: (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double)? = nil
+        var firstGPU: (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double, steps: [(step: String, seconds: Double)])? = nil
+        var gpuRunsSteps: [[String]] = []
         for _ in 0..<max(1, gpuRuns) {
             let cpuBefore = ProcessCPU.seconds()
             clock = ContinuousClock.now
@@ -41,6 +42,7 @@ struct BenchGPUKMeans: ParsableCommand {
             gpuRunsSeconds.append(seconds(ContinuousClock.now - clock))
             gpuRunsCPUSeconds.append(ProcessCPU.seconds() - cpuBefore)
             gpuRunsTrainSeconds.append(run.trainSeconds)
+            gpuRunsSteps.append(run.steps.map { "\($0.step) \(String(format: "%.4f", $0.seconds))" })
             if firstGPU == nil { firstGPU = run }
         }
         let onGPU = firstGPU!
@@ -84,7 +86,8 @@ struct BenchGPUKMeans: ParsableCommand {
             "eval_points": evalCount, "mean_sq_distance_gpu": gpuCost, "mean_sq_distance_cpu": cpuCost,
             "cost_ratio_gpu_over_cpu": gpuCost / cpuCost, "gpu_centroids_without_points": emptyGPU,
             "gpu_runs_total_s": gpuRunsSeconds, "gpu_runs_train_s": gpuRunsTrainSeconds, "gpu_runs_process_cpu_s": gpuRunsCPUSeconds,
-            "cpu_path_process_cpu_s_unscaled": cpuProcessSeconds,
+            "cpu_path_process_cpu_s_unscaled": cpuProcessSeconds, "gpu_runs_steps_s": gpuRunsSteps,
+            "cpu_steps_s": onCPU.steps.map { "\($0.step) \(String(format: "%.4f", $0.seconds))" },
             "nearest_kernel": (gpu as? CUDABackend)?.nearestCentroidKernel.rawValue ?? "none",
         ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
