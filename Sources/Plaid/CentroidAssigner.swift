@@ -69,7 +69,8 @@ struct PackedCentroids: Sendable {
 /// `(G + probes · K / G) · d` multiply-adds instead of `K · d`: 13× fewer at K = 8,192), in the fused
 /// kernel of assign.c (4 × 16 register tiles, argmax in registers, no score matrix). Without groups
 /// (small K, or `COLGREP_ASSIGN_PROBES=0`) every centroid is scored, exactly. With a backend (a GPU) the
-/// assignment is `backend.nearestCentroids`, exhaustive.
+/// assignment is exhaustive on it: `KMeansAccelerating.assignNearest` (host vectors streamed up in chunks)
+/// where the backend offers it, else `backend.nearestCentroids` on uploaded chunks.
 final class CentroidAssigner: Sendable {
     let centroids: FloatRows
     let count: Int
