@@ -31,6 +31,8 @@ public final class PlaidIndex: @unchecked Sendable {
     private let locationLock = NSLock()
     /// The codec's centroids as the exact search stage reads them (built on first search).
     let exactCentroids = ExactCentroidCache()
+    /// Large arrays searches reuse between queries (`SearchScratch`).
+    let searchScratch = SearchScratch()
     /// Seconds per stage of the `create` that built this index (empty for an opened index).
     public internal(set) var buildStages: [(stage: String, seconds: Double)] = []
     /// Process CPU seconds per stage of that `create` (all threads).

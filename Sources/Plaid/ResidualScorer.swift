@@ -175,16 +175,18 @@ extension ResidualScorer {
 /// sums up to rounding (this stage only picks candidates for exact scoring).
 struct QuantizedCentroidTable {
     let width: Int
-    let bytes: [UInt8]
+    /// `K × width` bytes (from `scratch` when one is given: hand them back after use).
+    var bytes: [UInt8]
 
-    init(scores: [Float], centroids k: Int, nq: Int, stride: Int) {
+    init(scores: [Float], centroids k: Int, nq: Int, stride: Int, scratch: SearchScratch? = nil) {
         let width = (nq + 31) / 32 * 32
         self.width = width
-        bytes = [UInt8](unsafeUninitializedCapacity: k * width) { buffer, count in
-            scores.withUnsafeBufferPointer { s in
-                ck_quantize_scores_u8(s.baseAddress!, k, nq, stride, buffer.baseAddress!, width)
+        // Every byte is written by the quantisation.
+        bytes = scratch?.bytes(k * width) ?? [UInt8](repeating: 0, count: k * width)
+        scores.withUnsafeBufferPointer { s in
+            bytes.withUnsafeMutableBufferPointer { b in
+                ck_quantize_scores_u8(s.baseAddress!, k, nq, stride, b.baseAddress!, width)
             }
-            count = k * width
         }
     }
 }

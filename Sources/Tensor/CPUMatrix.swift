@@ -99,7 +99,8 @@ public final class CPUMatrix: DeviceMatrix, @unchecked Sendable {
 /// A backend whose device memory is host memory, so constant host data can be used where it lies.
 public protocol HostBorrowingBackend: Backend {
     /// A device matrix over `rows × cols` floats at `values`, valid while `owner` lives. The values
-    /// must never change (weights); nothing is copied.
+    /// must never change (weights). Host-memory backends use them in place (nothing copied); a device
+    /// backend copies them before returning and needs neither them nor `owner` afterwards.
     func uploadBorrowing(_ values: UnsafePointer<Float>, rows: Int, cols: Int, owner: AnyObject) throws -> any DeviceMatrix
 }
 

@@ -65,14 +65,26 @@ final class BLASLtMatmul {
         if status != 0 { throw CUDAError.blas(call: call, status: status) }
     }
 
+    /// Host seconds spent making plans (descriptors and cuBLASLt's heuristic query) so far: tells a
+    /// start-up's heuristic cost from its first-kernel cost.
+    private(set) var planningSeconds: Double = 0
+
     /// `d[n × m] = epilogue(x[n × k] · w[m × k]ᵀ + bias[m]) + beta · c[n × m]`, all row-major.
     func run(rows n: Int, outFeatures m: Int, inFeatures k: Int, x: UInt64, weight: UInt64, bias: UInt64?,
              c: UInt64?, beta: Float, d: UInt64, input: DataType, output: DataType, allowTF32: Bool = false,
              epilogue: Epilogue) throws {
         let compute = (input == .float32 && allowTF32) ? Int32(CCUBLAS_COMPUTE_32F_FAST_TF32) : Int32(CCUBLAS_COMPUTE_32F)
         let key = PlanKey(m: m, n: n, k: k, input: input.rawValue, output: output.rawValue, compute: compute, epilogue: epilogue.rawValue)
-        let plan = try plans[key] ?? makePlan(key, biasPointer: bias ?? 0)
-        plans[key] = plan
+        let plan: Plan
+        if let cached = plans[key] {
+            plan = cached
+        } else {
+            let start = ContinuousClock.now
+            plan = try makePlan(key, biasPointer: bias ?? 0)
+            let elapsed = ContinuousClock.now - start
+            planningSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            plans[key] = plan
+        }
         let api = context.libraries.blasLt
         if let bias {
             var pointer = bias

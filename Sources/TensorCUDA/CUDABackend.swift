@@ -7,7 +7,7 @@ import Tensor
 /// kernel over packed variable-length sequences, and a device memory pool behind every result.
 ///
 /// Not thread-safe: one backend serves one thread at a time (make one per thread or per device).
-public final class CUDABackend: Backend {
+public final class CUDABackend: Backend, HostBorrowingBackend {
     /// Whether a GPU can be used in this process, with the reason when not. Probed once.
     public static var availability: CUDAAvailability { CUDAAvailability.probed }
     /// Seconds this process's CUDA probe took (libraries, driver init, first context); probes if it has not run.
@@ -195,38 +195,52 @@ public final class CUDABackend: Backend {
         }
     }
 
+    /// Weights straight from the memory-mapped checkpoint into the pinned staging buffers (one host copy
+    /// fewer than `upload`, and no fresh pages for an intermediate array). Copied before returning.
+    public func uploadBorrowing(_ values: UnsafePointer<Float>, rows: Int, cols: Int, owner: AnyObject) throws -> any DeviceMatrix {
+        try profiled("upload") {
+            try uploadMatrix(values, rows: rows, cols: cols)
+        }
+    }
+
     /// Uploads through two pinned staging buffers on the copy stream, so the host copy of one chunk
     /// overlaps the DMA of the previous one; bf16 conversion runs on the device.
     func uploadMatrix(_ values: [Float], rows: Int, cols: Int) throws -> CUDAMatrix {
+        precondition(values.count == rows * cols, "upload: \(values.count) values for \(rows) × \(cols)")
+        return try values.withUnsafeBufferPointer { try uploadMatrix($0.baseAddress, rows: rows, cols: cols) }
+    }
+
+    /// `uploadMatrix` from `rows × cols` floats anywhere in host memory (a memory-mapped checkpoint:
+    /// no intermediate array).
+    func uploadMatrix(_ values: UnsafePointer<Float>?, rows: Int, cols: Int) throws -> CUDAMatrix {
         try context.makeCurrent()
         let out = try makeMatrix(rows: rows, cols: cols)
         let total = rows * cols
-        guard total > 0 else { return out }
+        guard total > 0, let values else { return out }
         let chunk = 8 << 20  // floats per chunk (32 MiB)
         var temporaries: [CUDAMatrix] = []
         if precision == .bf16 {
             for _ in 0..<2 { temporaries.append(try makeMatrix(rows: 1, cols: min(chunk, total), type: .float32)) }
         }
-        try values.withUnsafeBytes { source in
-            var offset = 0
-            var slot = 0
-            while offset < total {
-                let count = min(chunk, total - offset)
-                let staging = uploadStaging[slot]
-                let host = try staging.acquire(bytes: count * 4)
-                host.copyMemory(from: source.baseAddress! + offset * 4, byteCount: count * 4)
-                let destination = precision == .bf16 ? temporaries[slot].pointer : out.pointer + UInt64(offset * 4)
-                try context.check(context.driver.cuMemcpyHtoDAsync(destination, host, count * 4, context.copyStream), "cuMemcpyHtoDAsync")
-                try context.order(context.computeStream, after: context.copyStream, event: copyDone)
-                if precision == .bf16 {
-                    try launchElementwise("convert_f32_to_act", count: count, [
-                        .pointer(temporaries[slot].pointer), .pointer(out.pointer + UInt64(offset * 2)), .int64(Int64(count)),
-                    ])
-                }
-                try staging.markUsed(on: context.computeStream)
-                offset += count
-                slot ^= 1
+        let source = UnsafeRawBufferPointer(start: values, count: total * 4)
+        var offset = 0
+        var slot = 0
+        while offset < total {
+            let count = min(chunk, total - offset)
+            let staging = uploadStaging[slot]
+            let host = try staging.acquire(bytes: count * 4)
+            host.copyMemory(from: source.baseAddress! + offset * 4, byteCount: count * 4)
+            let destination = precision == .bf16 ? temporaries[slot].pointer : out.pointer + UInt64(offset * 4)
+            try context.check(context.driver.cuMemcpyHtoDAsync(destination, host, count * 4, context.copyStream), "cuMemcpyHtoDAsync")
+            try context.order(context.computeStream, after: context.copyStream, event: copyDone)
+            if precision == .bf16 {
+                try launchElementwise("convert_f32_to_act", count: count, [
+                    .pointer(temporaries[slot].pointer), .pointer(out.pointer + UInt64(offset * 2)), .int64(Int64(count)),
+                ])
             }
+            try staging.markUsed(on: context.computeStream)
+            offset += count
+            slot ^= 1
         }
         return out
     }

@@ -48,15 +48,25 @@ public final class ShapeRecordingBackend: HostBorrowingBackend {
     public func l2Normalize(_ x: any DeviceMatrix) throws -> any DeviceMatrix { Shape(x.rows, x.cols) }
 }
 
+/// How long one shape's warm-up GEMM took on the host (plan with cuBLASLt's heuristic query, kernel
+/// launch). Measured on an H200 host: the first plan of a process costs 85–110 ms (cuBLASLt's one-time
+/// heuristic initialisation, shared by every handle and thread), each later one 0.1–0.2 ms.
+public struct MatmulWarmupTiming: Sendable {
+    public var shape: LinearShape
+    public var seconds: Double
+    /// The part of `seconds` spent making the plan (descriptors, heuristic query).
+    public var planningSeconds: Double
+}
+
 extension CUDABackend {
     /// Runs one GEMM of each distinct shape (with the epilogue `linear` would use) on scratch memory,
     /// through its own cuBLASLt handle and memory pool, then waits for the device: cuBLASLt's first-call
     /// costs (its own initialisation, loading the kernels it picks, the heuristics) are paid here rather
     /// than in the first batch. Touches none of this backend's own state, so it may run on a second
-    /// thread while this one uploads weights. Returns the number of GEMMs run.
-    public func warmMatmuls(_ shapes: [LinearShape]) throws -> Int {
-        let unique = Array(Set(shapes))
-        guard !unique.isEmpty else { return 0 }
+    /// thread while this one uploads weights.
+    public func warmMatmuls(_ shapes: [LinearShape]) throws -> [MatmulWarmupTiming] {
+        let unique = Array(Set(shapes)).sorted { ($0.rows, $0.outFeatures, $0.inFeatures) < ($1.rows, $1.outFeatures, $1.inFeatures) }
+        guard !unique.isEmpty else { return [] }
         try context.makeCurrent()
         let scratchPool = DeviceMemoryPool(allocator: context)
         defer { scratchPool.trim() }
@@ -74,19 +84,23 @@ extension CUDABackend {
         let c = try scratch(unique.map { $0.rows * $0.outFeatures }.max()!)
         let d = try scratch(unique.map { $0.rows * $0.outFeatures }.max()!)
         let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
-        do {
-            let warm = try BLASLtMatmul(context: context, pool: scratchPool)
-            for shape in unique {
-                let plan = linearEpilogue(activation: shape.activation, hasBias: shape.hasBias, hasResidual: shape.hasResidual)
-                try warm.run(rows: shape.rows, outFeatures: shape.outFeatures, inFeatures: shape.inFeatures, x: x, weight: w,
-                             bias: shape.hasBias ? b : nil, c: plan.fuseResidual && shape.hasResidual ? c : nil, beta: 1, d: d,
-                             input: type, output: type, epilogue: plan.epilogue)
-            }
-            // The handle and its workspace must outlive the queued GEMMs.
-            try withExtendedLifetime(warm) {
-                try context.check(context.driver.cuStreamSynchronize(context.computeStream), "cuStreamSynchronize")
-            }
+        var timings: [MatmulWarmupTiming] = []
+        let warm = try BLASLtMatmul(context: context, pool: scratchPool)
+        for shape in unique {
+            let start = ContinuousClock.now
+            let planningBefore = warm.planningSeconds
+            let plan = linearEpilogue(activation: shape.activation, hasBias: shape.hasBias, hasResidual: shape.hasResidual)
+            try warm.run(rows: shape.rows, outFeatures: shape.outFeatures, inFeatures: shape.inFeatures, x: x, weight: w,
+                         bias: shape.hasBias ? b : nil, c: plan.fuseResidual && shape.hasResidual ? c : nil, beta: 1, d: d,
+                         input: type, output: type, epilogue: plan.epilogue)
+            let elapsed = ContinuousClock.now - start
+            timings.append(MatmulWarmupTiming(shape: shape, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18,
+                                              planningSeconds: warm.planningSeconds - planningBefore))
         }
-        return unique.count
+        // The handle and its workspace must outlive the queued GEMMs.
+        try withExtendedLifetime(warm) {
+            try context.check(context.driver.cuStreamSynchronize(context.computeStream), "cuStreamSynchronize")
+        }
+        return timings
     }
 }

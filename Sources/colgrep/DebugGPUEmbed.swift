@@ -49,17 +49,19 @@ struct DebugGPUEmbed: ParsableCommand {
             timeline.lap("backend (libraries, context, core kernels)")
         }
         let cuda = backend as? CUDABackend
-        let warming: BackgroundTask<Int>? = cuda.flatMap { gpu in
+        let warming: BackgroundTask<[MatmulWarmupTiming]>? = cuda.flatMap { gpu in
             let box = UncheckedBox(gpu)
             return shapes.isEmpty ? nil : BackgroundTask { [shapes] in try box.value.warmMatmuls(shapes) }
         }
         let colbert = try ColBERTModel(modelDirectory: modelURL, backend: backend)
         if let cuda { try cuda.synchronize() }
         timeline.lap("model load + weight upload")
+        var warmups: [[String: Any]] = []
         if let warming {
-            let count = try warming.wait()
-            timeline.add("cuBLASLt warmed for \(count) GEMM shapes on a second thread", start: warming.started, end: warming.finished)
+            let timings = try warming.wait()
+            timeline.add("cuBLASLt warmed for \(timings.count) GEMM shapes on a second thread", start: warming.started, end: warming.finished)
             timeline.lap("waited for the warm-up")
+            warmups = timings.map { ["rows": $0.shape.rows, "out": $0.shape.outFeatures, "in": $0.shape.inFeatures, "ms": $0.seconds * 1000, "planning_ms": $0.planningSeconds * 1000] }
         }
         if let cuda { try cuda.prepare(headDims: [colbert.backbone.config.headDim]); timeline.lap("attention kernels") }
         let embeddings = try colbert.embed(batch)
@@ -81,7 +83,7 @@ struct DebugGPUEmbed: ParsableCommand {
             throw ValidationError("cannot write \(out): \(error.localizedDescription)")
         }
         var report: [String: Any] = ["backend": backend.name, "tokens": batch.tokenCount, "dimension": embeddings.cols,
-                                     "overlap": opening != nil, "steps": timeline.steps,
+                                     "overlap": opening != nil, "steps": timeline.steps, "matmul_warmup": warmups,
                                      "block_vs_array_max_abs_difference": blockDifference.isFinite ? Double(blockDifference) : "\(blockDifference)" as Any]
         if let cuda { report["cuda_startup"] = cuda.startupSteps.map { ["step": $0.step, "ms": $0.seconds * 1000] } }
         if let age = timeline.processAgeAtMain { report["process_start_to_main_ms"] = age * 1000 }

@@ -66,7 +66,7 @@ void ck_q8_gemm(int level, const float *x, long rows, long k, const int8_t *pack
 void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width);
 /// out[c · stride + j] = Σ_d centroids[c · dim + d] · query_t[d · stride + j] for c < rows, j < stride: the
 /// query × centroid table of search, with the query transposed (dim × stride, stride a multiple of 8).
-/// Sums run over d in order, one multiply and one add each (no FMA), so both bodies agree bit for bit.
+/// Sums run over d in order, one fused multiply-add each (fmaf / vfmadd), so both bodies agree bit for bit.
 /// A single-threaded kernel: search splits the centroids over its own threads (no BLAS thread pool to
 /// wake for a product this small).
 void ck_centroid_scores(const float *centroids, long rows, long dim, const float *query_t, long stride, float *out);
@@ -81,6 +81,23 @@ uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8
 /// waiting for each one's codes from memory costs more than scoring them (2.3× on 8,192 of 100k).
 void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *counts, long docs, const uint8_t *table,
                              long width, long used, float *out);
+
+// MARK: Centroid pruning for the codes stage (prune.c)
+
+/// The u8 table of ck_quantize_scores_u8 for the live centroids only: row 0 all zeros (where dead
+/// centroids are sent), row i + 1 the quantised scores of centroid live[i]; the scale comes from the
+/// highest live score. `out` holds (count + 1) · width bytes.
+void ck_quantize_live_scores_u8(const float *scores, const int32_t *live, long count, long nq, long stride, uint8_t *out,
+                                long width);
+/// ck_code_maxsum_u8 with each code's row looked up through `remap` (row = remap[code], 0 for a pruned
+/// centroid): Σ_q max_t table[remap[codes[t]] · width + q]. count ≥ 1.
+uint32_t ck_code_maxsum_u8_remap(const uint16_t *codes, long count, const uint16_t *remap, const uint8_t *table, long width,
+                                 long used);
+uint32_t ck_code_maxsum_u8_remap_scalar(const uint16_t *codes, long count, const uint16_t *remap, const uint8_t *table,
+                                        long width, long used);
+/// ck_code_maxsum_u8_remap of `docs` documents into out[i], their codes fetched ahead (as ck_code_maxsum_u8_batch).
+void ck_code_maxsum_u8_remap_batch(const uint16_t *const *codes_of_doc, const long *counts, long docs, const uint16_t *remap,
+                                   const uint8_t *table, long width, long used, float *out);
 
 /// An int8-quantised query prepared for residual MaxSim. A document token is centroid `c` (unit) plus
 /// residual r_d = a + b · u_d with level u_d = lut[bucket_d] ∈ [0, 63] (1-bit: lut {0, 1}); the query token q
