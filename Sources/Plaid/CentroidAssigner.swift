@@ -69,7 +69,8 @@ struct PackedCentroids: Sendable {
 /// `(G + probes · K / G) · d` multiply-adds instead of `K · d`: 13× fewer at K = 8,192), in the fused
 /// kernel of assign.c (4 × 16 register tiles, argmax in registers, no score matrix). Without groups
 /// (small K, or `COLGREP_ASSIGN_PROBES=0`) every centroid is scored, exactly. With a backend (a GPU) the
-/// assignment is `backend.nearestCentroids`, exhaustive.
+/// assignment is exhaustive on it: `KMeansAccelerating.assignNearest` (host vectors streamed up in chunks)
+/// where the backend offers it, else `backend.nearestCentroids` on uploaded chunks.
 final class CentroidAssigner: Sendable {
     let centroids: FloatRows
     let count: Int
@@ -125,7 +126,21 @@ final class CentroidAssigner: Sendable {
     func assign(_ points: UnsafePointer<Float>, count n: Int, backend: (any Backend)?) -> [UInt32] {
         var result = [UInt32](repeating: 0, count: n)
         guard n > 0 else { return result }
-        if let backend, (try? assignOnBackend(points, count: n, backend: backend, into: &result)) != nil {
+        if let accelerated = backend as? any KMeansAccelerating {
+            // Vectors streamed to the device in chunks; one code each comes back.
+            let done = result.withUnsafeMutableBufferPointer { out in
+                out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: n) {
+                    do {
+                        try accelerated.assignNearest(points: points, count: n, dim: dim, centroids: centroids.array, into: $0)
+                        return true
+                    } catch {
+                        KMeans.reportFallback("assignment", error)
+                        return false
+                    }
+                }
+            }
+            if done { return result }
+        } else if let backend, (try? assignOnBackend(points, count: n, backend: backend, into: &result)) != nil {
             return result
         }
         result.withUnsafeMutableBufferPointer { out in

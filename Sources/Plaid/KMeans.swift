@@ -13,6 +13,14 @@ public enum KMeans {
     struct Trained {
         var centroids: [Float]
         var groups: CentroidGroups?
+        /// Wall seconds of each training step, in order (for `bench gpu-kmeans`).
+        var steps: [(step: String, seconds: Double)] = []
+    }
+
+    /// Seconds since `start`.
+    static func seconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 
     /// Trains `k` unit centroids on the rows of `points` (row-major `count × dim`).
@@ -26,15 +34,19 @@ public enum KMeans {
     /// search; without one, the CPU's coarse-to-fine path), then the first `assignCount` points (all
     /// by default) assigned to their nearest trained centroid the way the codec assigns them.
     public static func trainAndAssign(points: [Float], dim: Int, k: Int, config: PlaidConfig, backend: (any Backend)?,
-                                      assignCount: Int? = nil) -> (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double) {
+                                      assignCount: Int? = nil)
+        -> (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double, steps: [(step: String, seconds: Double)]) {
         let begin = ContinuousClock.now
         let trained = trainGrouped(points: points, dim: dim, k: k, config: config, backend: backend)
-        let elapsed = ContinuousClock.now - begin
+        let trainSeconds = seconds(since: begin)
         let n = min(assignCount ?? points.count / dim, points.count / dim)
+        var clock = ContinuousClock.now
         let assigner = CentroidAssigner(centroids: trained.centroids, dim: dim, groups: trained.groups)
+        let setupSeconds = seconds(since: clock)
+        clock = ContinuousClock.now
         let codes = points.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: n, backend: backend) }
-        return (HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids), codes,
-                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+        let steps = trained.steps + [("assigner setup", setupSeconds), ("assign", seconds(since: clock))]
+        return (HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids), codes, trainSeconds, steps)
     }
 
     /// Two-level training: Lloyd iterations over all centroids after the per-group training (on MiniLM vectors the mean
@@ -85,11 +97,11 @@ public enum KMeans {
 
     /// Groups for coarse-to-fine assignment over centroids: Lloyd k-means on the centroids
     /// themselves; centres are the means of their members.
-    static func group(centroids: [Float], dim: Int, groupCount: Int, seed: UInt64) -> CentroidGroups? {
+    static func group(centroids: [Float], dim: Int, groupCount: Int, seed: UInt64, backend: (any Backend)? = nil) -> CentroidGroups? {
         let k = centroids.count / dim
         guard k >= 4 * groupCount else { return nil }
         let centers = centroids.withUnsafeBufferPointer {
-            lloyd(points: $0.baseAddress!, count: k, dim: dim, k: groupCount, iterations: 8, seed: seed ^ 0xC0A7, parallel: true)
+            lloyd(points: $0.baseAddress!, count: k, dim: dim, k: groupCount, iterations: 8, seed: seed ^ 0xC0A7, parallel: true, backend: backend)
         }
         var labels = [Int32](repeating: 0, count: k)
         let packed = centers.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: groupCount) }
@@ -126,20 +138,28 @@ public enum KMeans {
         let k = min(requested, count)
         let seed = config.seed ^ environmentSeed
         let perCentroid = environmentPointsPerCentroid ?? config.maxPointsPerCentroid
+        var clock = ContinuousClock.now
         let sample = subsample(points, count: count, dim: dim, limit: k * max(1, perCentroid), seed: seed ^ 0x5A5A)
+        var steps = [(step: "sample", seconds: seconds(since: clock))]
         let sampleCount = sample.count / dim
         let iterations = max(0, config.kmeansIterations)
         let groupCount = Self.groupCount(centroids: k)
         guard groupCount > 1, sampleCount >= 4 * groupCount, training == .twoLevel else {
             var exhaustive = iterations
             if case .coarseToFine(let n) = training, backend == nil { exhaustive = n }
+            clock = ContinuousClock.now
             var centroids = sample.withUnsafeBufferPointer {
                 lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: seed, parallel: true,
                       exhaustiveIterations: exhaustive, backend: backend)
             }
+            steps.append(("lloyd", seconds(since: clock)))
+            clock = ContinuousClock.now
             LinearAlgebra.normalizeRows(&centroids, cols: dim)
-            let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed) : nil
-            return Trained(centroids: centroids, groups: groups)
+            // A backend that runs whole Lloyd iterations also groups the centroids (the same Lloyd, on the device).
+            let groupBackend = backend is any KMeansAccelerating ? backend : nil
+            let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed, backend: groupBackend) : nil
+            steps.append(("normalise and group", seconds(since: clock)))
+            return Trained(centroids: centroids, groups: groups, steps: steps)
         }
         return sample.withUnsafeBufferPointer { s in
             trainTwoLevel(points: s.baseAddress!, count: sampleCount, dim: dim, k: k, groupCount: groupCount, iterations: iterations,
@@ -163,15 +183,23 @@ public enum KMeans {
     static func subsample(_ points: [Float], count: Int, dim: Int, limit: Int, seed: UInt64) -> [Float] {
         guard count > limit else { return points }
         let order = randomlyChosenFirst(limit, of: count, seed: seed)
-        var sample = [Float](repeating: 0, count: limit * dim)
-        points.withUnsafeBufferPointer { p in
-            sample.withUnsafeMutableBufferPointer { s in
-                for i in 0..<limit {
-                    (s.baseAddress! + i * dim).update(from: p.baseAddress! + order[i] * dim, count: dim)
+        // Rows gathered in parallel blocks (random reads of a large array; the same result as one loop).
+        return [Float](unsafeUninitializedCapacity: limit * dim) { buffer, initialized in
+            let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
+            points.withUnsafeBufferPointer { p in
+                let input = UnsafeSendablePointer(p.baseAddress!)
+                order.withUnsafeBufferPointer { o in
+                    let rows = UnsafeSendablePointer(o.baseAddress!)
+                    let block = 16_384
+                    DispatchQueue.concurrentPerform(iterations: (limit + block - 1) / block) { b in
+                        for i in (b * block)..<min(limit, (b + 1) * block) {
+                            (output.pointer + i * dim).initialize(from: input.pointer + rows.pointer[i] * dim, count: dim)
+                        }
+                    }
                 }
             }
+            initialized = limit * dim
         }
-        return sample
     }
 
     private static func trainTwoLevel(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, groupCount: Int, iterations: Int,
@@ -276,6 +304,15 @@ public enum KMeans {
             for i in 0..<k { (c.baseAddress! + i * dim).update(from: points + order[i] * dim, count: dim) }
         }
         guard k < count else { return centroids }
+        // A backend with device-resident Lloyd runs every (exhaustive) iteration there; if it fails, the
+        // iterations below run as without it.
+        if let accelerated = backend as? any KMeansAccelerating, exhaustiveIterations >= iterations {
+            do {
+                return try accelerated.lloydIterations(points: points, count: count, dim: dim, centroids: centroids, iterations: iterations)
+            } catch {
+                reportFallback("k-means", error)
+            }
+        }
         var labels = [Int32](repeating: 0, count: count)
         let groupCount = Self.groupCount(centroids: k)
         for iteration in 0..<iterations {
@@ -304,6 +341,12 @@ public enum KMeans {
             updateMeans(points: points, count: count, dim: dim, labels: labels, centroids: &centroids)
         }
         return centroids
+    }
+
+    /// Says on stderr that a backend's k-means step failed and the CPU takes over (the result is the
+    /// same function; only the speed differs, which a benchmark must not mistake for the GPU's).
+    static func reportFallback(_ step: String, _ error: any Error) {
+        FileHandle.standardError.write(Data("colgrep: GPU \(step) failed (\(error)); running it on the CPU\n".utf8))
     }
 
     /// Moves each centroid to the mean of the points labelled with it (empty clusters stay put).

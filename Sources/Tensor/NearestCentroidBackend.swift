@@ -6,8 +6,8 @@ public enum CentroidMetric: Sendable, Equatable {
     case euclidean
 }
 
-/// A backend that assigns vectors to centroids where the vectors already are (a GEMM fused with a
-/// row argmax on the device), so that only one `Int32` code per vector comes back to the host.
+/// A backend that assigns vectors to centroids where the vectors already are (on CUDA a fused kernel:
+/// score tiles and a running argmax in registers), so that only one `Int32` code per vector comes back.
 /// Backends without it get the portable default of `Backend.nearestCentroids`.
 public protocol NearestCentroidAccelerating: Backend {
     func acceleratedNearestCentroids(_ x: any DeviceMatrix, centroids: any DeviceMatrix, metric: CentroidMetric) throws -> [Int32]

@@ -18,9 +18,17 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public let precision: CUDAPrecision
     public let name: String
     /// Time of each start-up step, in order (library load, context, kernel modules, cuBLASLt).
-    public private(set) var startupSteps: [StartupStep] = []
+    public internal(set) var startupSteps: [StartupStep] = []
     /// Use the exact fp32-arithmetic attention kernel even where the tensor-core one applies.
     public var forceScalarAttention = false
+    /// Which kernel assigns vectors to centroids (`nearestCentroids`, k-means); `COLGREP_NEAREST_KERNEL`
+    /// (`tensor-core`, `plain`, `gemm`) sets the initial value.
+    public var nearestCentroidKernel: NearestCentroidKernel = .environment
+    /// The k-means modules loaded so far, by padded dimension.
+    var kmeansModules: [Int: KMeansKernels] = [:]
+    /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
+    /// makes it small to cross many chunk boundaries).
+    var uploadChunkBytes = 64 << 20
     /// When set, every op is bracketed by device events; `profileReport()` sums their times per op.
     public var profiling = false
     private var profileEvents: [(name: String, start: CUevent, end: CUevent)] = []
@@ -37,7 +45,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     private let downloadStaging: PinnedBuffer
     /// Where `downloadBlock` lands results (reused pinned buffers on loan to the blocks).
     let resultArena: PinnedArena
-    private let uploadStaging: [PinnedBuffer]
+    /// Two pinned buffers that host data crosses on its way up (chunked, double-buffered uploads).
+    let uploadStaging: [PinnedBuffer]
     private let copyDone: CUevent
     private var ropeTables: [RopeKey: (positions: Int, table: CUDAMatrix)] = [:]
     private var batchCache: (cuSeqlens: [Int32], layout: BatchLayout)? = nil
@@ -105,9 +114,9 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         for module in modules { _ = context.driver.cuModuleUnload(module) }
     }
 
-    private var precisionOptions: [String] { precision == .bf16 ? ["-DCG_BF16=1"] : ["-DCG_BF16=0"] }
+    var precisionOptions: [String] { precision == .bf16 ? ["-DCG_BF16=1"] : ["-DCG_BF16=0"] }
 
-    private func loadModule(name: String, source: String, options: [String]) throws -> (CUmodule, KernelCompiler.Origin) {
+    func loadModule(name: String, source: String, options: [String]) throws -> (CUmodule, KernelCompiler.Origin) {
         let built = try compiler.binary(module: name, source: source, architecture: context.architecture, options: options)
         let module = try context.loadModule(built.image)
         modules.append(module)
@@ -168,7 +177,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         max(1, min((count + threads - 1) / threads, context.multiprocessorCount * 32))
     }
 
-    private func launchElementwise(_ name: String, count: Int, _ arguments: [KernelArgument]) throws {
+    func launchElementwise(_ name: String, count: Int, _ arguments: [KernelArgument]) throws {
         guard count > 0 else { return }
         try context.launch(function(name), grid: (gridFor(count), 1, 1), block: (256, 1, 1), arguments)
     }

@@ -1,10 +1,11 @@
 import Tensor
 
-/// Codec and k-means assignment on the GPU: a cuBLASLt GEMM of a chunk of vectors against all
-/// centroids (with −½‖c‖² fused as the bias for the Euclidean metric) followed by a row argmax
-/// kernel; only one `Int32` per vector crosses back to the host.
+/// Codec and k-means assignment on the GPU for matrices already on the device: the fused kernel of the
+/// k-means module (vectors × centroid tiles with −½‖c‖² as the accumulators' start, a running argmax in
+/// registers, no score matrix in device memory), or, with `nearestCentroidKernel = .gemm`, a cuBLASLt
+/// GEMM writing scores in chunks followed by a row argmax. One `Int32` per vector comes back.
 extension CUDABackend: NearestCentroidAccelerating {
-    /// Bytes of fp32 scores computed per chunk (bounds the scratch memory for any n × k).
+    /// Bytes of fp32 scores computed per chunk on the GEMM path (bounds its scratch for any n × k).
     static let scoreChunkBytes = 512 << 20
 
     public func acceleratedNearestCentroids(_ x: any DeviceMatrix, centroids: any DeviceMatrix, metric: CentroidMetric) throws -> [Int32] {
@@ -15,8 +16,29 @@ extension CUDABackend: NearestCentroidAccelerating {
             throw CUDAError.invalidArgument("nearestCentroids: \(vectors.cols)-d vectors against \(table.cols)-d centroids")
         }
         guard table.rows > 0 else { throw CUDAError.invalidArgument("nearestCentroids: no centroids") }
+        guard vectors.rows > 0 else { return [] }
+        if nearestCentroidKernel == .gemm || vectors.elementType != precision.elementType {
+            return try gemmNearestCentroids(vectors, table, metric: metric)
+        }
         let n = vectors.rows, k = table.rows, d = table.cols
-        guard n > 0 else { return [] }
+        let kernels = try kmeansKernels(dim: d)
+        var padded = vectors
+        if kernels.paddedDim != d {
+            padded = try makeMatrix(rows: n, cols: kernels.paddedDim)
+            try launchElementwise("km_pad_rows", kernels: kernels, count: n * kernels.paddedDim, [
+                .pointer(vectors.pointer), .pointer(padded.pointer), .int64(Int64(n)), .int32(Int32(d)),
+            ])
+        }
+        let (prepared, bias) = try makeCentroidTable(kernels, count: k)
+        try prepareCentroids(kernels, source: table.pointer, sourceIsFloat32: false, count: k, dim: d, euclidean: metric == .euclidean,
+                             table: prepared, bias: bias)
+        let codes = try makeMatrix(rows: 1, cols: n, type: .float32)  // 4-byte slots holding Int32
+        try fusedAssign(kernels, vectors: padded.pointer, rows: n, table: prepared, bias: bias, out: codes.pointer)
+        return try downloadFloats(codes).map { Int32(bitPattern: $0.bitPattern) }
+    }
+
+    private func gemmNearestCentroids(_ vectors: CUDAMatrix, _ table: CUDAMatrix, metric: CentroidMetric) throws -> [Int32] {
+        let n = vectors.rows, k = table.rows, d = table.cols
         var bias: CUDAMatrix? = nil
         if metric == .euclidean {
             let norms = try makeMatrix(rows: 1, cols: k, type: .float32)
@@ -40,7 +62,6 @@ extension CUDABackend: NearestCentroidAccelerating {
             ])
             start += rows
         }
-        let raw = try downloadFloats(codes)
-        return raw.map { Int32(bitPattern: $0.bitPattern) }
+        return try downloadFloats(codes).map { Int32(bitPattern: $0.bitPattern) }
     }
 }

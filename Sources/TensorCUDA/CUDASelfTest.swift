@@ -160,6 +160,8 @@ public enum CUDASelfTest {
             checks.append(Check(name: "\(precision.rawValue) nearestCentroids \(metric)", error: worst, tolerance: precision == .fp32 ? 1e-5 : 2e-2))
         }
 
+        checks += kmeansChecks(backend, &random)
+
         // Bad input is an error, never a crash.
         let rejected = (try? backend.gather(backend.upload(table), ids: [0, 50])) == nil
             && (try? backend.linear(backend.upload(x), weight: backend.upload(b), bias: nil, activation: .none, residual: nil)) == nil

@@ -82,6 +82,18 @@ enum KernelSource {
         const float y2 = x2 * c + x1 * s;
         x1 = y1; x2 = y2;
     }
+    #if CG_BF16
+    // ---- BEGIN TENSOR-CORE MMA (replaceable: the only inline PTX, shared by the attention and
+    // k-means modules; on AMD use an MFMA builtin) ----
+    // D = A(16x16, row) * B(16x8, col) + D with bf16 inputs and fp32 accumulators.
+    __device__ __forceinline__ void mma_bf16_16816(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
+                                                   unsigned b0, unsigned b1) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+    }
+    // ---- END TENSOR-CORE MMA ----
+    #endif
     """#
 
     static let core = common + #"""
@@ -417,15 +429,6 @@ enum KernelSource {
     }
 
     #if CG_BF16 && (CG_HEAD_DIM == 64 || CG_HEAD_DIM == 32)
-    // ---- BEGIN TENSOR-CORE MMA (replaceable: the only inline PTX; on AMD use an MFMA builtin) ----
-    // D = A(16x16, row) * B(16x8, col) + D with bf16 inputs and fp32 accumulators.
-    __device__ __forceinline__ void mma_bf16_16816(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
-                                                   unsigned b0, unsigned b1) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                     : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-    }
-    // ---- END TENSOR-CORE MMA ----
 
     // Flash attention on tensor cores: 4 warps, 16 query rows each (a 64-row query tile), key/value
     // tiles of 64 rows in shared memory loaded with 16-byte accesses, online softmax in base 2.

@@ -11,7 +11,8 @@
 # against transformers with the same weights. Stages added in session 5: minilm-arrays (MiniLM throughput with the
 # earlier per-batch host arrays, beside bench-minilm's reused pinned blocks), lanes-arena (the scheduler comparison
 # with glibc's malloc arenas limited to one: tells the allocator's share of the one-lane gap), kmeans (bench
-# gpu-kmeans, 10M vectors, 48-d and 128-d).
+# gpu-kmeans, 10M vectors, 48-d and 128-d). Session 6 (cuda6): kmeans-48, kmeans-128, kmeans-wm4, assign-kernels
+# (fused nearest-centroid kernels, device-resident Lloyd, chunked pinned upload).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -120,6 +121,21 @@ assign)
 sched-cpu)
   log sched-cpu  # CPU only: EncodeScheduler (1 lane) vs direct calls with a stand-in device, on this host's allocator
   timeout 60 $C bench scheduler-overhead --repeats 5 | tee $OUT/sched-cpu.json ;;
+kmeans-48)
+  log kmeans-48
+  timeout 150 $C bench gpu-kmeans --n 10000000 --dim 48 --k 32768 2>&1 | tee -a $OUT/kmeans.json ;;
+kmeans-128)
+  log kmeans-128
+  timeout 150 $C bench gpu-kmeans --n 10000000 --dim 128 --k 32768 2>&1 | tee -a $OUT/kmeans.json ;;
+kmeans-wm4)
+  log kmeans-wm4  # the tensor-core kernel with 128-vector tiles (4 warps along M) instead of 256
+  for d in 48 128; do COLGREP_KM_WM=4 timeout 150 $C bench gpu-kmeans --n 10000000 --dim $d --k 32768 --gpu-runs 3 --cpu-assign-sample 100000 2>&1 | tee -a $OUT/kmeans-wm4.json; done ;;
+assign-kernels)
+  log assign-kernels  # assignment alone, vectors already on the device: fused kernel (tensor-core, plain) vs GEMM + argmax
+  for d in 48 128; do for kern in ${KERNELS:-automatic plain gemm}; do
+    COLGREP_NEAREST_KERNEL=$kern timeout 100 $C bench gpu-assign --n 2000000 --dim $d --k 32768 --cpu-sample 2000 > /tmp/a.json 2>&1
+    python3 -c "import json;r=json.load(open('/tmp/a.json'));print('d=$d', r['nearest_kernel'], 'runs', [round(x,4) for x in r['gpu_assign_runs_s']], 'agree', r['code_agreement'])" 2>&1 | tee -a $OUT/assign-kernels.txt || tail -3 /tmp/a.json
+  done; done ;;
 kmeans)
   log kmeans  # k-means + assignment of 10M vectors (k = 32,768): GPU vs the CPU path, same vectors
   for d in 48 128; do timeout 150 $C bench gpu-kmeans --n 10000000 --dim $d --k 32768 2>&1 | tee -a $OUT/kmeans.json; done ;;

@@ -1,0 +1,126 @@
+import CCUDA
+import Dispatch
+import Foundation
+import Tensor
+
+/// k-means on the GPU: the sample is uploaded once (fp32 for the sums, padded activations for the
+/// fused assignment kernel), every Lloyd iteration runs on the device (centroid table and biases,
+/// fused assignment, atomic per-centroid sums and counts, the mean update, empty centroids kept), and
+/// bulk assignment streams host vectors through pinned staging buffers, the copy of one chunk
+/// overlapping the conversion and assignment of the previous one. Only centroids and codes come back.
+extension CUDABackend: KMeansAccelerating {
+    public func lloydIterations(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
+        try context.makeCurrent()
+        let k = dim > 0 ? centroids.count / dim : 0
+        guard dim > 0, k > 0, centroids.count == k * dim, count > 0 else {
+            throw CUDAError.invalidArgument("lloydIterations: \(count) points of dimension \(dim) and \(centroids.count) centroid values")
+        }
+        let kernels = try kmeansKernels(dim: dim)
+        let x32 = try makeMatrix(rows: count, cols: dim, type: .float32)
+        let act = try makeMatrix(rows: count, cols: kernels.paddedDim)
+        let rowBytes = kernels.paddedDim * precision.elementType.size
+        try streamRows(points, count: count, dim: dim, destination: x32.pointer) { chunk, rows in
+            try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer + UInt64(rows.lowerBound * rowBytes))
+        }
+        let current = try uploadFloat32(centroids, rows: k, cols: dim)
+        let (table, bias) = try makeCentroidTable(kernels, count: k)
+        let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
+        let sums = try makeMatrix(rows: k, cols: dim, type: .float32)
+        let counts = try makeMatrix(rows: 1, cols: k, type: .float32)  // 4-byte slots holding Int32
+        for _ in 0..<max(0, iterations) {
+            try prepareCentroids(kernels, source: current.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true, table: table, bias: bias)
+            try fusedAssign(kernels, vectors: act.pointer, rows: count, table: table, bias: bias, out: labels.pointer)
+            try context.check(context.driver.cuMemsetD8Async(sums.pointer, 0, sums.byteCount, context.computeStream), "cuMemsetD8Async")
+            try context.check(context.driver.cuMemsetD8Async(counts.pointer, 0, counts.byteCount, context.computeStream), "cuMemsetD8Async")
+            try launchElementwise("km_accumulate", kernels: kernels, count: count * dim, [
+                .pointer(x32.pointer), .int64(Int64(count)), .int32(Int32(dim)), .pointer(labels.pointer), .pointer(sums.pointer), .pointer(counts.pointer),
+            ])
+            try launchElementwise("km_update", kernels: kernels, count: k * dim, [
+                .pointer(current.pointer), .pointer(sums.pointer), .pointer(counts.pointer), .int32(Int32(k)), .int32(Int32(dim)),
+            ])
+        }
+        return try downloadFloats(current)
+    }
+
+    public func assignNearest(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float],
+                              into codes: UnsafeMutablePointer<Int32>) throws {
+        try context.makeCurrent()
+        let k = dim > 0 ? centroids.count / dim : 0
+        guard dim > 0, k > 0, centroids.count == k * dim else {
+            throw CUDAError.invalidArgument("assignNearest: \(centroids.count) centroid values of dimension \(dim)")
+        }
+        guard count > 0 else { return }
+        let kernels = try kmeansKernels(dim: dim)
+        let source = try uploadFloat32(centroids, rows: k, cols: dim)
+        let (table, bias) = try makeCentroidTable(kernels, count: k)
+        try prepareCentroids(kernels, source: source.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true, table: table, bias: bias)
+        let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
+        let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
+        let act = try makeMatrix(rows: plan.rowsPerChunk, cols: kernels.paddedDim)
+        try streamRows(points, count: count, dim: dim, destination: nil) { chunk, rows in
+            try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer)
+            try fusedAssign(kernels, vectors: act.pointer, rows: rows.count, table: table, bias: bias, out: labels.pointer + UInt64(rows.lowerBound * 4))
+        }
+        try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes), labels.pointer, count * 4, context.computeStream), "cuMemcpyDtoHAsync")
+        try context.synchronize()
+    }
+
+    /// Host floats to a new fp32 device matrix through the pinned staging buffers (stream-ordered
+    /// before later work on the compute stream).
+    func uploadFloat32(_ values: [Float], rows: Int, cols: Int) throws -> CUDAMatrix {
+        let out = try makeMatrix(rows: rows, cols: cols, type: .float32)
+        try values.withUnsafeBufferPointer { try streamRows($0.baseAddress!, count: rows, dim: cols, destination: out.pointer) { _, _ in } }
+        return out
+    }
+
+    /// Copies `count` host rows (`dim` floats each) to the device chunk by chunk (`RowUploadPlan`) through
+    /// the two pinned upload buffers: the host copy into one buffer (split over the cores) overlaps the
+    /// DMA from the other and the compute stream's work on earlier chunks. Each chunk lands at
+    /// `destination` + its offset (kept), or, without a destination, in one of two scratch buffers reused
+    /// once `body` has consumed them; `body(chunk, rows)` queues work on the compute stream after the
+    /// chunk has landed.
+    func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?,
+                    _ body: (UInt64, Range<Int>) throws -> Void) throws {
+        guard count > 0, dim > 0 else { return }
+        let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
+        var scratch: [CUDAMatrix] = []
+        if destination == nil {
+            for _ in 0..<min(2, plan.chunks.count) { scratch.append(try makeMatrix(rows: plan.rowsPerChunk, cols: dim, type: .float32)) }
+        }
+        let landed = [try context.makeEvent(), try context.makeEvent()]
+        let consumed = [try context.makeEvent(), try context.makeEvent()]
+        defer { for event in landed + consumed { _ = context.driver.cuEventDestroy(event) } }
+        let workers = ProcessInfo.processInfo.activeProcessorCount
+        for (index, rows) in plan.chunks.enumerated() {
+            let slot = index % 2
+            let bytes = rows.count * dim * 4
+            let staging = uploadStaging[slot]
+            let host = try staging.acquire(bytes: bytes)  // waits for this buffer's previous DMA
+            let from = UnsafeSendableRawPointer(pointer: UnsafeRawPointer(points + rows.lowerBound * dim))
+            let to = UnsafeSendableMutableRawPointer(pointer: host)
+            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 4 << 20)
+            DispatchQueue.concurrentPerform(iterations: pieces.count) { p in
+                (to.pointer + pieces[p].lowerBound).copyMemory(from: from.pointer + pieces[p].lowerBound, byteCount: pieces[p].count)
+            }
+            let target: UInt64
+            if let destination {
+                target = destination + UInt64(rows.lowerBound * dim * 4)
+            } else {
+                target = scratch[slot].pointer
+                if index >= 2 { try context.check(context.driver.cuStreamWaitEvent(context.copyStream, consumed[slot], 0), "cuStreamWaitEvent") }
+            }
+            try context.check(context.driver.cuMemcpyHtoDAsync(target, host, bytes, context.copyStream), "cuMemcpyHtoDAsync")
+            try staging.markUsed(on: context.copyStream)
+            try context.order(context.computeStream, after: context.copyStream, event: landed[slot])
+            try body(target, rows)
+            try context.check(context.driver.cuEventRecord(consumed[slot], context.computeStream), "cuEventRecord")
+        }
+        // Scratch goes back to the pool, where only compute-stream order protects it.
+        if !scratch.isEmpty { try context.synchronize() }
+    }
+}
+
+/// Host memory read by the copy threads of `streamRows` (disjoint pieces).
+private struct UnsafeSendableRawPointer: @unchecked Sendable { let pointer: UnsafeRawPointer }
+/// Pinned memory written by the copy threads of `streamRows` (disjoint pieces).
+private struct UnsafeSendableMutableRawPointer: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }

@@ -1,0 +1,125 @@
+import CCUDA
+import Foundation
+
+/// Which kernel `CUDABackend` assigns vectors to centroids with.
+public enum NearestCentroidKernel: String, Sendable, CaseIterable {
+    /// The fused tensor-core kernel (bf16) where its tile fits in shared memory, else the portable one.
+    case automatic
+    /// The tensor-core kernel (bf16, `km_assign_mma`); falls back to `plain` where it does not apply.
+    case tensorCore = "tensor-core"
+    /// The portable fused kernel (`km_assign_plain`, fp32 arithmetic), the fallback of a HIP port.
+    case plain
+    /// A cuBLASLt GEMM writing scores in chunks, then a row argmax (the session-3 path; checks and comparisons).
+    case gemm
+
+    /// `COLGREP_NEAREST_KERNEL`, else `automatic`.
+    static var environment: NearestCentroidKernel {
+        ProcessInfo.processInfo.environment["COLGREP_NEAREST_KERNEL"].flatMap { NearestCentroidKernel(rawValue: $0) } ?? .automatic
+    }
+}
+
+/// The k-means module built for one padded dimension: its functions and, in bf16, the tensor-core
+/// assignment kernel with its launch shape.
+struct KMeansKernels {
+    /// The dimension rounded up to a multiple of 16 (rows are stored this wide, zero-padded).
+    let paddedDim: Int
+    let functions: [String: CUfunction]
+    /// The tensor-core kernel, its warps along the vector tile (32 vectors each) and dynamic shared bytes.
+    let tensorCore: (function: CUfunction, warpsM: Int, sharedBytes: Int)?
+
+    func callAsFunction(_ name: String) -> CUfunction { functions[name]! }
+
+    static func paddedDim(_ dim: Int) -> Int { (dim + 15) / 16 * 16 }
+    /// Centroid rows rounded up to whole 128-row tiles.
+    static func paddedCount(_ k: Int) -> Int { (k + KernelSource.kmeansCentroidTile - 1) / KernelSource.kmeansCentroidTile * KernelSource.kmeansCentroidTile }
+
+    /// Shared memory of the tensor-core kernel: the vector tile and one centroid tile, rows padded by 16 bytes.
+    static func tensorCoreSharedBytes(paddedDim: Int, warpsM: Int) -> Int { (32 * warpsM + KernelSource.kmeansCentroidTile) * (paddedDim + 8) * 2 }
+
+    /// Warps along the vector tile for the tensor-core kernel: `COLGREP_KM_WM` (4 or 8) when it fits,
+    /// else 8 (256 vectors a block: half the centroid re-reads of 4) when its tile fits in
+    /// `maxSharedBytes`, else 4, else nil (the portable kernel).
+    static func warpsM(paddedDim: Int, maxSharedBytes: Int, requested: Int? = environmentWarpsM) -> Int? {
+        let candidates = requested.map { [$0] } ?? [8, 4]
+        return candidates.first { tensorCoreSharedBytes(paddedDim: paddedDim, warpsM: $0) <= maxSharedBytes }
+    }
+
+    static let environmentWarpsM: Int? = ProcessInfo.processInfo.environment["COLGREP_KM_WM"].flatMap { Int($0) }.flatMap { [4, 8].contains($0) ? $0 : nil }
+}
+
+extension CUDABackend {
+    /// Loads (or compiles) the k-means module for `dim`-wide rows.
+    func kmeansKernels(dim: Int) throws -> KMeansKernels {
+        let paddedDim = KMeansKernels.paddedDim(dim)
+        if let loaded = kmeansModules[paddedDim] { return loaded }
+        var optIn: Int32 = 0
+        try context.check(context.driver.cuDeviceGetAttribute(&optIn, Int32(CCUDA_ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), context.device),
+                          "cuDeviceGetAttribute(shared memory opt-in)")
+        let warpsM = precision == .bf16 ? KMeansKernels.warpsM(paddedDim: paddedDim, maxSharedBytes: Int(optIn)) : nil
+        let start = ContinuousClock.now
+        let (module, origin) = try loadModule(name: "kmeans-\(paddedDim)", source: KernelSource.kmeans,
+                                              options: precisionOptions + ["-DCG_KM_DP=\(paddedDim)", "-DCG_KM_WM=\(warpsM ?? 4)"])
+        var functions: [String: CUfunction] = [:]
+        for name in KernelSource.kmeansKernels { functions[name] = try context.function(module, name) }
+        var tensorCore: (CUfunction, Int, Int)? = nil
+        if let warpsM {
+            let function = try context.function(module, KernelSource.kmeansMMAKernel)
+            let shared = KMeansKernels.tensorCoreSharedBytes(paddedDim: paddedDim, warpsM: warpsM)
+            try context.check(context.driver.cuFuncSetAttribute(function, Int32(CCUDA_FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES), Int32(shared)),
+                              "cuFuncSetAttribute(km_assign_mma, \(shared) shared bytes)")
+            tensorCore = (function, warpsM, shared)
+        }
+        let kernels = KMeansKernels(paddedDim: paddedDim, functions: functions, tensorCore: tensorCore)
+        kmeansModules[paddedDim] = kernels
+        let elapsed = ContinuousClock.now - start
+        startupSteps.append(StartupStep(step: "kmeans-\(paddedDim) kernels (\(origin.rawValue))",
+                                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
+        return kernels
+    }
+
+    /// Centroid rows (`count × dim` at `source`, fp32 or this backend's activations) padded into `table`
+    /// (`paddedCount × paddedDim` activations) with their biases (−½‖c‖² or 0; −∞ for padding rows).
+    func prepareCentroids(_ kernels: KMeansKernels, source: UInt64, sourceIsFloat32: Bool, count: Int, dim: Int,
+                          euclidean: Bool, table: CUDAMatrix, bias: CUDAMatrix) throws {
+        let paddedCount = KMeansKernels.paddedCount(count)
+        try context.launch(kernels(sourceIsFloat32 ? "km_prepare_f32" : "km_prepare_act"), grid: ((paddedCount + 3) / 4, 1, 1), block: (128, 1, 1), [
+            .pointer(source), .int32(Int32(count)), .int32(Int32(paddedCount)), .int32(Int32(dim)), .int32(euclidean ? 1 : 0),
+            .pointer(table.pointer), .pointer(bias.pointer),
+        ])
+    }
+
+    /// A padded centroid table and its biases, allocated for `count` centroids.
+    func makeCentroidTable(_ kernels: KMeansKernels, count: Int) throws -> (table: CUDAMatrix, bias: CUDAMatrix) {
+        let paddedCount = KMeansKernels.paddedCount(count)
+        return (try makeMatrix(rows: paddedCount, cols: kernels.paddedDim), try makeMatrix(rows: 1, cols: paddedCount, type: .float32))
+    }
+
+    /// The index of the best centroid for each of `rows` padded vectors at `vectors`, written as Int32 at
+    /// `out`: the fused kernel (tensor cores where they apply and `nearestCentroidKernel` allows).
+    func fusedAssign(_ kernels: KMeansKernels, vectors: UInt64, rows: Int, table: CUDAMatrix, bias: CUDAMatrix, out: UInt64) throws {
+        guard rows > 0 else { return }
+        let arguments: [KernelArgument] = [.pointer(vectors), .int64(Int64(rows)), .pointer(table.pointer), .pointer(bias.pointer),
+                                           .int32(Int32(table.rows)), .pointer(out)]
+        if nearestCentroidKernel != .plain, let mma = kernels.tensorCore {
+            let tile = 32 * mma.warpsM
+            try context.launch(mma.function, grid: ((rows + tile - 1) / tile, 1, 1), block: (64 * mma.warpsM, 1, 1),
+                               sharedBytes: mma.sharedBytes, arguments)
+        } else {
+            try context.launch(kernels("km_assign_plain"), grid: ((rows + 63) / 64, 1, 1), block: (256, 1, 1), arguments)
+        }
+    }
+
+    /// fp32 rows at `source` (`rows × dim`) into padded activation rows at `destination`.
+    func convertRows(_ kernels: KMeansKernels, source: UInt64, rows: Int, dim: Int, destination: UInt64) throws {
+        try launchElementwise("km_convert_rows", kernels: kernels, count: rows * kernels.paddedDim, [
+            .pointer(source), .pointer(destination), .int64(Int64(rows)), .int32(Int32(dim)),
+        ])
+    }
+
+    /// A grid-stride kernel of the k-means module over `count` elements.
+    func launchElementwise(_ name: String, kernels: KMeansKernels, count: Int, _ arguments: [KernelArgument]) throws {
+        guard count > 0 else { return }
+        let blocks = max(1, min((count + 255) / 256, context.multiprocessorCount * 32))
+        try context.launch(kernels(name), grid: (blocks, 1, 1), block: (256, 1, 1), arguments)
+    }
+}

@@ -1,0 +1,130 @@
+import Tensor
+
+/// Self-test checks of the k-means module: the fused nearest-centroid kernels (tensor-core, portable,
+/// and the GEMM path for comparison) at sizes that are not multiples of any tile, bulk assignment of
+/// host vectors streamed in many small chunks, and device-resident Lloyd iterations against a
+/// double-precision host Lloyd (an empty centroid must stay put).
+extension CUDASelfTest {
+    static func kmeansChecks(_ backend: CUDABackend, _ random: inout SeededGenerator) -> [Check] {
+        let precision = backend.precision
+        let scoreTolerance = precision == .fp32 ? 1e-5 : 2e-2
+        var checks: [Check] = []
+        // A check whose GPU call throws fails with the error in its name; the others still run.
+        func attempt(_ name: String, tolerance: Double, _ error: () throws -> Double) {
+            do {
+                checks.append(Check(name: "\(precision.rawValue) \(name)", error: try error(), tolerance: tolerance))
+            } catch {
+                checks.append(Check(name: "\(precision.rawValue) \(name) threw \(error)", error: .infinity, tolerance: tolerance))
+            }
+        }
+        let saved = (backend.nearestCentroidKernel, backend.uploadChunkBytes)
+        defer { (backend.nearestCentroidKernel, backend.uploadChunkBytes) = saved }
+        // n and K off every tile size (64, 128, 256 vectors; 64, 128 centroids).
+        let n = 301, k = 203
+        for dim in [48, 128, 384] {
+            let vectors = randomMatrix(rows: n, cols: dim, &random)
+            let centroids = randomMatrix(rows: k, cols: dim, &random)
+            let kernels: [NearestCentroidKernel] = (precision == .bf16 ? [.tensorCore] : []) + [.plain, .gemm]
+            for kernel in kernels {
+                backend.nearestCentroidKernel = kernel
+                for metric in [CentroidMetric.euclidean, .innerProduct] {
+                    attempt("nearestCentroids \(kernel.rawValue) d=\(dim) n=\(n) k=\(k) \(metric)", tolerance: scoreTolerance) {
+                        let codes = try backend.nearestCentroids(backend.upload(vectors), centroids: backend.upload(centroids), metric: metric)
+                        return worstScoreGap(codes, vectors, centroids, euclidean: metric == .euclidean)
+                    }
+                }
+            }
+            // Host vectors streamed up in chunks of 7 rows or so (many chunks, both staging slots reused).
+            backend.nearestCentroidKernel = .automatic
+            backend.uploadChunkBytes = 7 * dim * 4 + 12
+            attempt("assignNearest (chunked upload) d=\(dim) n=\(n) k=\(k)", tolerance: scoreTolerance) {
+                var codes = [Int32](repeating: -1, count: n)
+                try vectors.values.withUnsafeBufferPointer { v in
+                    try codes.withUnsafeMutableBufferPointer {
+                        try backend.assignNearest(points: v.baseAddress!, count: n, dim: dim, centroids: centroids.values, into: $0.baseAddress!)
+                    }
+                }
+                return worstScoreGap(codes, vectors, centroids, euclidean: true)
+            }
+            backend.uploadChunkBytes = saved.1
+        }
+
+        // Lloyd: well-separated clusters, initial centroids near the cluster centres plus one far away
+        // that never gets a point (it must not move).
+        for dim in [48, 130] {
+            let clusters = 29, count = 1_000, iterations = 3
+            let centres = randomMatrix(rows: clusters, cols: dim, &random)
+            var points = [Float](repeating: 0, count: count * dim)
+            for i in 0..<count {
+                let c = i % clusters
+                for j in 0..<dim { points[i * dim + j] = centres.values[c * dim + j] + roundToBF16(Float.random(in: -0.05...0.05, using: &random)) }
+            }
+            var initial = [Float](repeating: 0, count: (clusters + 1) * dim)
+            for c in 0..<clusters {
+                for j in 0..<dim { initial[c * dim + j] = centres.values[c * dim + j] + roundToBF16(Float.random(in: -0.2...0.2, using: &random)) }
+            }
+            for j in 0..<dim { initial[clusters * dim + j] = 50 }
+            backend.uploadChunkBytes = 100 * dim * 4
+            attempt("lloydIterations d=\(dim) k=\(clusters + 1) (one empty)", tolerance: precision == .fp32 ? 1e-5 : 1e-2) {
+                let trained = try points.withUnsafeBufferPointer {
+                    try backend.lloydIterations(points: $0.baseAddress!, count: count, dim: dim, centroids: initial, iterations: iterations)
+                }
+                return relativeError(trained, referenceLloyd(points: points, dim: dim, centroids: initial, iterations: iterations))
+            }
+            backend.uploadChunkBytes = saved.1
+        }
+        return checks
+    }
+
+    /// Worst `(best − chosen) / max(|best|, 1)` over the rows, scores in double precision (−½‖c‖² added
+    /// when `euclidean`); an index out of range counts as −∞ (the check fails).
+    static func worstScoreGap(_ codes: [Int32], _ vectors: HostMatrix, _ centroids: HostMatrix, euclidean: Bool) -> Double {
+        guard codes.count == vectors.rows else { return .infinity }
+        let dim = vectors.cols, k = centroids.rows
+        var worst = 0.0
+        for r in 0..<vectors.rows {
+            var best = -Double.infinity, chosen = -Double.infinity
+            for c in 0..<k {
+                var dot = 0.0, norm = 0.0
+                for j in 0..<dim {
+                    let w = Double(centroids.values[c * dim + j])
+                    dot += Double(vectors.values[r * dim + j]) * w
+                    norm += w * w
+                }
+                let score = euclidean ? dot - 0.5 * norm : dot
+                best = max(best, score)
+                if Int(codes[r]) == c { chosen = score }
+            }
+            worst = max(worst, (best - chosen) / max(abs(best), 1))
+        }
+        return worst
+    }
+
+    /// Lloyd in double precision: exact nearest centroid (ties to the smaller index), means of the
+    /// members, empty centroids unchanged.
+    static func referenceLloyd(points: [Float], dim: Int, centroids initial: [Float], iterations: Int) -> [Double] {
+        var centroids = initial.map(Double.init)
+        let k = centroids.count / dim, count = points.count / dim
+        for _ in 0..<iterations {
+            var sums = [Double](repeating: 0, count: k * dim)
+            var sizes = [Int](repeating: 0, count: k)
+            for i in 0..<count {
+                var best = Double.infinity, label = 0
+                for c in 0..<k {
+                    var distance = 0.0
+                    for j in 0..<dim {
+                        let diff = Double(points[i * dim + j]) - centroids[c * dim + j]
+                        distance += diff * diff
+                    }
+                    if distance < best { best = distance; label = c }
+                }
+                sizes[label] += 1
+                for j in 0..<dim { sums[label * dim + j] += Double(points[i * dim + j]) }
+            }
+            for c in 0..<k where sizes[c] > 0 {
+                for j in 0..<dim { centroids[c * dim + j] = sums[c * dim + j] / Double(sizes[c]) }
+            }
+        }
+        return centroids
+    }
+}

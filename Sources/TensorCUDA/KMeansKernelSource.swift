@@ -1,0 +1,316 @@
+/// CUDA C of the k-means module: fused nearest-centroid search (no score matrix in device memory) and
+/// the device side of Lloyd's centroid update. Built per precision and padded dimension (`CG_KM_DP`, a
+/// multiple of 16; `CG_KM_WM` warps along the vector tile), in the same HIP-portable subset as the
+/// rest of `KernelSource`: the tensor-core kernel uses only the shared "TENSOR-CORE MMA" spot of
+/// `common`, and `km_assign_plain` is the portable fallback (and the fp32 path).
+///
+/// Layouts: vectors and centroids as act_t rows of `CG_KM_DP` elements, zero past the true dimension;
+/// centroids padded with zero rows to a multiple of 128, whose bias (−½‖c‖², or 0 for inner product)
+/// is −∞ so they are never chosen.
+extension KernelSource {
+    /// Kernels of the k-means module in every precision.
+    static let kmeansKernels = ["km_convert_rows", "km_pad_rows", "km_prepare_f32", "km_prepare_act", "km_assign_plain",
+                                "km_accumulate", "km_update"]
+    /// The tensor-core assignment kernel (bf16 builds only).
+    static let kmeansMMAKernel = "km_assign_mma"
+    /// Centroids per tile of both assignment kernels (the padded centroid count is a multiple of it).
+    static let kmeansCentroidTile = 128
+
+    static let kmeans = common + #"""
+
+    #ifndef CG_KM_DP
+    #define CG_KM_DP 64
+    #endif
+    #ifndef CG_KM_WM
+    #define CG_KM_WM 4
+    #endif
+    #ifndef CG_KM_MINB
+    #define CG_KM_MINB 1
+    #endif
+    #define KM_DP CG_KM_DP
+    #define KM_SP (CG_KM_DP + 8)
+    #define KM_CH (CG_KM_DP / 8)
+
+    // fp32 rows (stride d) to act_t rows of KM_DP elements, zero-padded.
+    extern "C" __global__ void km_convert_rows(const float* src, act_t* dst, long long rows, int d) {
+        const long long total = rows * KM_DP;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+            const long long r = i / KM_DP;
+            const int c = (int)(i - r * KM_DP);
+            st(dst, i, c < d ? src[r * d + c] : 0.0f);
+        }
+    }
+
+    // act_t rows (stride d) to act_t rows of KM_DP elements, zero-padded.
+    extern "C" __global__ void km_pad_rows(const act_t* src, act_t* dst, long long rows, int d) {
+        const long long total = rows * KM_DP;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+            const long long r = i / KM_DP;
+            const int c = (int)(i - r * KM_DP);
+            if (c < d) dst[i] = src[r * d + c]; else st(dst, i, 0.0f);
+        }
+    }
+
+    // One warp per padded centroid row: the act_t copy (zero rows past k) and its bias,
+    // -0.5 * |c|^2 when euclidean, 0 otherwise, -inf for padding rows.
+    template <typename T>
+    __device__ __forceinline__ void km_prepare(const T* c, int k, int kp, int d, int euclidean, act_t* out, float* bias) {
+        const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+        if (row >= kp) return;
+        float sum = 0.0f;
+        for (int j = lane; j < KM_DP; j += 32) {
+            const float v = (row < k && j < d) ? ld(c, (long long)row * d + j) : 0.0f;
+            sum += v * v;
+            st(out, (long long)row * KM_DP + j, v);
+        }
+        sum = warp_sum(sum);
+        if (lane == 0) bias[row] = row < k ? (euclidean ? -0.5f * sum : 0.0f) : -CG_INF;
+    }
+    extern "C" __global__ void km_prepare_f32(const float* c, int k, int kp, int d, int euclidean, act_t* out, float* bias) {
+        km_prepare(c, k, kp, d, euclidean, out, bias);
+    }
+    extern "C" __global__ void km_prepare_act(const act_t* c, int k, int kp, int d, int euclidean, act_t* out, float* bias) {
+        km_prepare(c, k, kp, d, euclidean, out, bias);
+    }
+
+    // Keeps the better of two (score, index) candidates: higher score, then the smaller index.
+    __device__ __forceinline__ void km_better(float& v, int& i, float ov, int oi) {
+        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
+    }
+
+    // Portable fused assignment: 256 threads, 64 vectors x 64 centroids a tile, 4 x 4 scores a thread
+    // (fp32 FMA), d in chunks of 16 through shared memory; running (best, index) per row in registers.
+    extern "C" __global__ void __launch_bounds__(256) km_assign_plain(const act_t* x, long long n, const act_t* c,
+                                                                      const float* bias, int kp, int* out) {
+        __shared__ float As[64][17];
+        __shared__ float Bs[64][17];
+        const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+        const long long row0 = (long long)blockIdx.x * 64;
+        float best[4];
+        int index[4];
+    #pragma unroll
+        for (int r = 0; r < 4; r++) { best[r] = -CG_INF; index[r] = 0; }
+        for (int col0 = 0; col0 < kp; col0 += 64) {
+            float acc[4][4];
+    #pragma unroll
+            for (int r = 0; r < 4; r++) {
+    #pragma unroll
+                for (int q = 0; q < 4; q++) acc[r][q] = 0.0f;
+            }
+            for (int k0 = 0; k0 < KM_DP; k0 += 16) {
+                __syncthreads();
+                for (int e = tid; e < 64 * 16; e += 256) {
+                    const int r = e >> 4, kk = e & 15;
+                    const long long row = row0 + r;
+                    As[r][kk] = row < n ? ld(x, row * KM_DP + k0 + kk) : 0.0f;
+                    Bs[r][kk] = ld(c, (long long)(col0 + r) * KM_DP + k0 + kk);
+                }
+                __syncthreads();
+    #pragma unroll
+                for (int kk = 0; kk < 16; kk++) {
+                    float a[4], b[4];
+    #pragma unroll
+                    for (int r = 0; r < 4; r++) a[r] = As[ty + 16 * r][kk];
+    #pragma unroll
+                    for (int q = 0; q < 4; q++) b[q] = Bs[tx + 16 * q][kk];
+    #pragma unroll
+                    for (int r = 0; r < 4; r++) {
+    #pragma unroll
+                        for (int q = 0; q < 4; q++) acc[r][q] += a[r] * b[q];
+                    }
+                }
+            }
+            // Columns visited in increasing order: a strict > keeps the smallest index among ties.
+    #pragma unroll
+            for (int q = 0; q < 4; q++) {
+                const int col = col0 + tx + 16 * q;
+                const float b = bias[col];
+    #pragma unroll
+                for (int r = 0; r < 4; r++) {
+                    const float v = acc[r][q] + b;
+                    if (v > best[r]) { best[r] = v; index[r] = col; }
+                }
+            }
+        }
+    #pragma unroll
+        for (int r = 0; r < 4; r++) {
+            for (int o = 1; o < 16; o <<= 1) {
+                const float ov = __shfl_xor_sync(0xffffffffu, best[r], o);
+                const int oi = __shfl_xor_sync(0xffffffffu, index[r], o);
+                km_better(best[r], index[r], ov, oi);
+            }
+            const long long row = row0 + ty + 16 * r;
+            if (tx == 0 && row < n) out[row] = index[r];
+        }
+    }
+
+    #if CG_BF16
+    // Tensor-core fused assignment. A block holds CG_KM_WM * 32 vectors (all KM_DP columns) in shared
+    // memory and walks every 128-centroid tile: warp (wm, wn) scores its 32 vectors x 64 centroids with
+    // m16n8k16 bf16 MMAs whose accumulators start at the centroid's bias, then folds them into a running
+    // (best, index) per row. While a tile is scored the next one is already loading into registers
+    // (when it fits in 8 x 16 bytes a thread); no score leaves the registers.
+    #define KM_THREADS (64 * CG_KM_WM)
+    #define KM_BM (32 * CG_KM_WM)
+    #define KM_BN 128
+    #define KM_PF ((KM_BN * KM_CH + KM_THREADS - 1) / KM_THREADS)
+    #define KM_PREFETCH (KM_PF <= 8)
+    extern "C" __global__ void __launch_bounds__(KM_THREADS, CG_KM_MINB) km_assign_mma(const unsigned short* x, long long n,
+            const unsigned short* c, const float* bias, int kp, int* out) {
+        extern __shared__ __align__(16) unsigned short km_smem[];
+        unsigned short* As = km_smem;
+        unsigned short* Bs = km_smem + KM_BM * KM_SP;
+        const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+        const int wm = warp % CG_KM_WM, wn = warp / CG_KM_WM;
+        const long long row0 = (long long)blockIdx.x * KM_BM;
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
+        for (int e = tid; e < KM_BM * KM_CH; e += KM_THREADS) {
+            const int r = e / KM_CH, ch = e - r * KM_CH;
+            const long long row = row0 + r;
+            *(uint4*)&As[r * KM_SP + ch * 8] = row < n ? *(const uint4*)(x + row * KM_DP + ch * 8) : zero;
+        }
+    #if KM_PREFETCH
+        uint4 pf[KM_PF];
+    #pragma unroll
+        for (int p = 0; p < KM_PF; p++) {
+            const int e = tid + p * KM_THREADS;
+            pf[p] = e < KM_BN * KM_CH ? *(const uint4*)(c + (long long)(e / KM_CH) * KM_DP + (e % KM_CH) * 8) : zero;
+        }
+    #endif
+        float best[4];
+        int index[4];
+    #pragma unroll
+        for (int r = 0; r < 4; r++) { best[r] = -CG_INF; index[r] = 0; }
+        const int tiles = kp / KM_BN;
+        for (int tile = 0; tile < tiles; tile++) {
+            const int col0 = tile * KM_BN;
+            __syncthreads();
+    #if KM_PREFETCH
+    #pragma unroll
+            for (int p = 0; p < KM_PF; p++) {
+                const int e = tid + p * KM_THREADS;
+                if (e < KM_BN * KM_CH) *(uint4*)&Bs[(e / KM_CH) * KM_SP + (e % KM_CH) * 8] = pf[p];
+            }
+            __syncthreads();
+            if (tile + 1 < tiles) {
+    #pragma unroll
+                for (int p = 0; p < KM_PF; p++) {
+                    const int e = tid + p * KM_THREADS;
+                    if (e < KM_BN * KM_CH) pf[p] = *(const uint4*)(c + (long long)(col0 + KM_BN + e / KM_CH) * KM_DP + (e % KM_CH) * 8);
+                }
+            }
+    #else
+            for (int e = tid; e < KM_BN * KM_CH; e += KM_THREADS) {
+                *(uint4*)&Bs[(e / KM_CH) * KM_SP + (e % KM_CH) * 8] = *(const uint4*)(c + (long long)(col0 + e / KM_CH) * KM_DP + (e % KM_CH) * 8);
+            }
+            __syncthreads();
+    #endif
+            float acc[2][8][4];
+    #pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const float2 b = *(const float2*)(bias + col0 + wn * 64 + j * 8 + 2 * t);
+    #pragma unroll
+                for (int i = 0; i < 2; i++) { acc[i][j][0] = b.x; acc[i][j][1] = b.y; acc[i][j][2] = b.x; acc[i][j][3] = b.y; }
+            }
+    #pragma unroll
+            for (int ks = 0; ks < KM_DP / 16; ks++) {
+                unsigned a[2][4];
+    #pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int ar = wm * 32 + i * 16 + g;
+                    a[i][0] = *(const unsigned*)&As[ar * KM_SP + ks * 16 + 2 * t];
+                    a[i][1] = *(const unsigned*)&As[(ar + 8) * KM_SP + ks * 16 + 2 * t];
+                    a[i][2] = *(const unsigned*)&As[ar * KM_SP + ks * 16 + 2 * t + 8];
+                    a[i][3] = *(const unsigned*)&As[(ar + 8) * KM_SP + ks * 16 + 2 * t + 8];
+                }
+    #pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    const int bn = wn * 64 + j * 8 + g;
+                    const unsigned b0 = *(const unsigned*)&Bs[bn * KM_SP + ks * 16 + 2 * t];
+                    const unsigned b1 = *(const unsigned*)&Bs[bn * KM_SP + ks * 16 + 2 * t + 8];
+                    mma_bf16_16816(acc[0][j], a[0][0], a[0][1], a[0][2], a[0][3], b0, b1);
+                    mma_bf16_16816(acc[1][j], a[1][0], a[1][1], a[1][2], a[1][3], b0, b1);
+                }
+            }
+            // Per row, the tile's maximum (one fmax a score); only when it beats the running best (a few
+            // times in all the tiles) is its column looked up: the smallest column holding it, so with the
+            // strict > the smallest index wins among equal scores, as tiles come in increasing order.
+    #pragma unroll
+            for (int i = 0; i < 2; i++) {
+    #pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    float m = acc[i][0][2 * h];
+    #pragma unroll
+                    for (int j = 0; j < 8; j++) {
+                        m = fmaxf(m, acc[i][j][2 * h]);
+                        m = fmaxf(m, acc[i][j][2 * h + 1]);
+                    }
+                    if (m > best[2 * i + h]) {
+                        int found = 0;
+    #pragma unroll
+                        for (int j = 7; j >= 0; j--) {
+                            if (acc[i][j][2 * h + 1] == m) found = j * 8 + 1;
+                            if (acc[i][j][2 * h] == m) found = j * 8;
+                        }
+                        best[2 * i + h] = m;
+                        index[2 * i + h] = col0 + wn * 64 + 2 * t + found;
+                    }
+                }
+            }
+        }
+        // The four lanes of a row (t = 0..3), then the two column warps through shared memory.
+    #pragma unroll
+        for (int r = 0; r < 4; r++) {
+    #pragma unroll
+            for (int o = 1; o < 4; o <<= 1) {
+                const float ov = __shfl_xor_sync(0xffffffffu, best[r], o);
+                const int oi = __shfl_xor_sync(0xffffffffu, index[r], o);
+                km_better(best[r], index[r], ov, oi);
+            }
+        }
+        __syncthreads();
+        float* rv = (float*)Bs;
+        int* ri = (int*)(rv + 2 * KM_BM);
+        if (t == 0) {
+    #pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const int local = wm * 32 + (r >> 1) * 16 + (r & 1) * 8 + g;
+                rv[local * 2 + wn] = best[r];
+                ri[local * 2 + wn] = index[r];
+            }
+        }
+        __syncthreads();
+        for (int local = tid; local < KM_BM; local += KM_THREADS) {
+            float v = rv[local * 2];
+            int i = ri[local * 2];
+            km_better(v, i, rv[local * 2 + 1], ri[local * 2 + 1]);
+            const long long row = row0 + local;
+            if (row < n) out[row] = i;
+        }
+    }
+    #endif
+
+    // Lloyd's sums: every element of every point added to its centroid's row (fp32 atomics), and the
+    // point counted once.
+    extern "C" __global__ void km_accumulate(const float* x, long long n, int d, const int* labels, float* sums, int* counts) {
+        const long long total = n * d;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+            const long long r = i / d;
+            const int j = (int)(i - r * d);
+            const int label = labels[r];
+            atomicAdd(&sums[(long long)label * d + j], x[i]);
+            if (j == 0) atomicAdd(&counts[label], 1);
+        }
+    }
+
+    // Each centroid moves to the mean of its points; an empty one stays where it is (as on the CPU).
+    extern "C" __global__ void km_update(float* centroids, const float* sums, const int* counts, int k, int d) {
+        const long long total = (long long)k * d;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+            const int count = counts[i / d];
+            if (count > 0) centroids[i] = sums[i] * (1.0f / (float)count);
+        }
+    }
+    """#
+}

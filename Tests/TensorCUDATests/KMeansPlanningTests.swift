@@ -1,0 +1,59 @@
+import Tensor
+import Testing
+@testable import TensorCUDA
+
+/// The CPU-side logic of the GPU k-means path: upload chunking, kernel shape choice, and the self-test's
+/// own references (which must catch a wrong answer).
+struct KMeansPlanningTests {
+    @Test(arguments: [(0, 16, 64), (1, 16, 64), (10, 16, 64), (10, 16, 8), (10, 16, 160), (1_000, 512, 64 << 20), (7, 100, 250)])
+    func chunksCoverEveryRowOnce(count: Int, rowBytes: Int, chunkBytes: Int) {
+        let plan = RowUploadPlan(count: count, rowBytes: rowBytes, chunkBytes: chunkBytes)
+        #expect(plan.chunks.flatMap { Array($0) } == Array(0..<count))
+        #expect(plan.rowsPerChunk >= 1)
+        #expect(plan.chunks.allSatisfy { $0.count <= plan.rowsPerChunk && !$0.isEmpty })
+        // A chunk never exceeds the byte budget unless one row alone does.
+        #expect(plan.chunks.allSatisfy { $0.count == 1 || $0.count * rowBytes <= chunkBytes })
+    }
+
+    @Test func copyPiecesSplitTheBytesExactly() {
+        for (bytes, workers) in [(0, 4), (1, 4), (5 << 20, 16), (64 << 20, 16), ((64 << 20) + 3, 7), (3 << 20, 1)] {
+            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 1 << 20)
+            // Consecutive, non-empty, from 0 to `bytes` (checked on the bounds: the sizes are large).
+            #expect(pieces.first?.lowerBound ?? 0 == 0 && pieces.last?.upperBound ?? 0 == bytes)
+            #expect(zip(pieces, pieces.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound } && pieces.allSatisfy { !$0.isEmpty })
+            #expect(pieces.count <= max(1, workers))
+            #expect(pieces.dropLast().allSatisfy { $0.count >= 1 << 20 } || pieces.count == 1)
+        }
+    }
+
+    @Test func tensorCoreTileFitsSharedMemoryOrIsDropped() {
+        let hopper = 232_448  // sm_90 opt-in shared memory per block
+        #expect(KMeansKernels.paddedDim(48) == 48 && KMeansKernels.paddedDim(130) == 144 && KMeansKernels.paddedDim(1) == 16)
+        #expect(KMeansKernels.paddedCount(203) == 256 && KMeansKernels.paddedCount(32_768) == 32_768)
+        #expect(KMeansKernels.warpsM(paddedDim: 128, maxSharedBytes: hopper, requested: nil) == 8)
+        #expect(KMeansKernels.warpsM(paddedDim: 384, maxSharedBytes: hopper, requested: nil) == 4)
+        #expect(KMeansKernels.warpsM(paddedDim: 1024, maxSharedBytes: hopper, requested: nil) == nil)
+        #expect(KMeansKernels.warpsM(paddedDim: 128, maxSharedBytes: 48 << 10, requested: nil) == nil)
+        #expect(KMeansKernels.warpsM(paddedDim: 128, maxSharedBytes: hopper, requested: 4) == 4)
+        for dim in [48, 128, 384] {
+            if let wm = KMeansKernels.warpsM(paddedDim: dim, maxSharedBytes: hopper, requested: nil) {
+                #expect(KMeansKernels.tensorCoreSharedBytes(paddedDim: dim, warpsM: wm) <= hopper)
+            }
+        }
+    }
+
+    @Test func scoreGapCatchesAWrongCode() {
+        let vectors = HostMatrix(rows: 2, cols: 2, values: [1, 0, 0, 1])
+        let centroids = HostMatrix(rows: 3, cols: 2, values: [1, 0, 0, 1, -1, -1])
+        #expect(CUDASelfTest.worstScoreGap([0, 1], vectors, centroids, euclidean: true) == 0)
+        #expect(CUDASelfTest.worstScoreGap([0, 2], vectors, centroids, euclidean: true) > 0.5)
+        #expect(CUDASelfTest.worstScoreGap([0, 3], vectors, centroids, euclidean: true) == .infinity)
+        #expect(CUDASelfTest.worstScoreGap([0], vectors, centroids, euclidean: true) == .infinity)
+    }
+
+    @Test func referenceLloydMovesToMeansAndKeepsEmptyCentroids() {
+        // Points 0 and 2 go to centroid 0, 10 and 12 to centroid 1; centroid 2 (at 100) gets none.
+        let trained = CUDASelfTest.referenceLloyd(points: [0, 2, 10, 12], dim: 1, centroids: [1, 9, 100], iterations: 2)
+        #expect(trained == [1, 11, 100])
+    }
+}

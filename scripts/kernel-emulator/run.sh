@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the k-means CUDA kernels (Sources/TensorCUDA/KMeansKernelSource.swift) on the CPU, no GPU needed:
+# one std::thread per CUDA thread, barriers for __syncthreads, warp shuffles and the warp-level MMA
+# (which replaces the inline-PTX spot with the m16n8k16 fragment layout of the PTX ISA). Checks the
+# tensor-core and portable assignment kernels against a double-precision argmax, and the Lloyd update.
+# Usage: bash scripts/kernel-emulator/run.sh   (g++ with C++20; ~1 min)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+python3 "$ROOT/scripts/kernel-emulator/extract_kmeans_source.py" "$ROOT" "$WORK"
+cp "$ROOT/scripts/kernel-emulator/kmeans_emulator.cpp" "$WORK/"
+# bf16 padded-dim warps-M | d n k [ties]
+for cfg in "1 48 8 48 301 203" "1 128 8 128 600 300" "1 144 8 130 301 203" "1 384 4 384 200 150" "1 128 4 128 301 203" "0 48 4 48 301 203" "1 48 8 48 301 203 ties" "1 128 8 128 300 300 ties" "0 48 4 48 301 203 ties"; do
+  set -- $cfg
+  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=$1 -DCG_KM_DP=$2 -DCG_KM_WM=$3 "$WORK/kmeans_emulator.cpp" -o "$WORK/emu"
+  "$WORK/emu" $4 $5 $6 ${7:-}
+done
