@@ -37,6 +37,11 @@ public final class PlaidIndex: @unchecked Sendable {
     public internal(set) var buildStagesCPU: [(stage: String, seconds: Double)] = []
     /// Seconds per stage of the latest `append` or `delete` through this instance.
     public internal(set) var writeStages: [(stage: String, seconds: Double)] = []
+    /// Live tokens above which this instance's writes merge no more segments into one (nil: no bound).
+    /// A cold build that appends chunk after chunk sets it (`StreamedIndexBuilder`): merging every new
+    /// segment into ever larger ones rewrites each vector ~log2(chunks) times, where a bound of an
+    /// eighth of the build leaves ~10 segments after ~4 rewrites. Not stored: later writes merge as usual.
+    public var mergeCeiling: Int?
 
     struct Location: Equatable {
         var segment: Int32
@@ -289,7 +294,8 @@ public final class PlaidIndex: @unchecked Sendable {
         // it, merge the two; and rewrite any segment whose dead share is too high.
         func live(_ s: Segment) -> Int { s.record.tokens - deadTokens(s, dead[s.record.number]) }
         var merges: [[Segment]] = []
-        while segments.count >= 2, live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]) {
+        while segments.count >= 2, live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]),
+              mergeCeiling.map({ live(segments[segments.count - 2]) + live(segments[segments.count - 1]) <= $0 }) ?? true {
             let pair = [segments[segments.count - 2], segments[segments.count - 1]]
             segments.removeLast(2)
             segments.append(try merge(pair, dead: &dead, next: &next, written: &written))

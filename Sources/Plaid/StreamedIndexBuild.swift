@@ -30,6 +30,8 @@ public final class StreamedIndexBuilder {
     public let config: PlaidConfig
     /// Documents the build expects in all (0: unknown, the codec trains when the caller persists).
     public let plannedDocuments: Int
+    /// Segments of about equal size a planned build ends with at least (`PlaidIndex.mergeCeiling`).
+    public static let segmentsPerBuild = 8
     /// Share of the planned vectors the codec waits for at most.
     public let trainingShare: Double
     /// The index, once created.
@@ -81,7 +83,9 @@ public final class StreamedIndexBuilder {
         heldVectors += documents.reduce(0) { $0 + $1.vectors.rows }
         guard !held.isEmpty, mustPersist || heldVectors >= trainingTarget else { return .held }
         let plan = plannedDocuments > 0 ? projectedPlan : nil
-        index = try PlaidIndex.create(at: directory, documents: held, config: config, backend: backend, plan: plan)
+        let created = try PlaidIndex.create(at: directory, documents: held, config: config, backend: backend, plan: plan)
+        if let plan { created.mergeCeiling = max(created.tokensAtTraining, plan.tokens) / Self.segmentsPerBuild }
+        index = created
         held = []
         heldVectors = 0
         return .created

@@ -41,7 +41,11 @@ import Testing
         #expect(streamed.centroidCount == serial.centroidCount)
         let tokens = all.reduce(0) { $0 + $1.vectors.rows }
         #expect(streamed.tokensAtTraining >= tokens * 9 / 10)
-        #expect(streamed.segmentCount > 1)
+        // No merges above an eighth of the planned build: the training segment and one per later chunk.
+        let ceiling = try #require(streamed.mergeCeiling)
+        #expect(ceiling >= tokens / 10 && ceiling <= tokens / 6)
+        #expect(streamed.segmentCount == 1 + (steps.count - 1 - created))
+        #expect(try PlaidIndex.open(at: streamedDirectory).mergeCeiling == nil)
 
         let serialRecall = recall(index: serial, corpus: corpus), streamedRecall = recall(index: streamed, corpus: corpus)
         #expect(streamedRecall >= serialRecall - 0.05, "streamed \(streamedRecall) vs serial \(serialRecall)")
