@@ -107,17 +107,17 @@ final class EncodePipeline: @unchecked Sendable {
             for b in 0..<batchCount {
                 if shouldStop() || failed { return }
                 let work = batch(b)
-                let starts = Array(stride(from: 0, to: work.units.count, by: chunk))
-                if starts.isEmpty {
+                let parts = Self.chunkPositions(count: work.units.count, chunkSize: chunk)
+                if parts.isEmpty {
                     // A batch of files without units still needs its checkpoint.
                     let empty = PreparedChunk(batch: b, closesBatch: true, units: [], ids: [], tokens: [], mapping: [])
                     if !channel.push(.success(empty)) { return }
                 }
-                for (n, start) in starts.enumerated() {
+                for (n, positions) in parts.enumerated() {
                     if failed { return }
-                    let range = start..<min(work.units.count, start + chunk)
                     let prepared = Result {
-                        try prepare(units: Array(work.units[range]), ids: Array(work.ids[range]), batch: b, closesBatch: n == starts.count - 1)
+                        try prepare(units: positions.map { work.units[$0] }, ids: positions.map { work.ids[$0] }, batch: b,
+                                    closesBatch: n == parts.count - 1)
                     }
                     if !channel.push(prepared) { return }
                     if case .failure = prepared { return }
@@ -262,6 +262,15 @@ final class EncodePipeline: @unchecked Sendable {
         guard plannedUnits > 0 else { return configured }
         let share = (plannedUnits + chunksPerSmallRun - 1) / chunksPerSmallRun
         return min(configured, max(minimumChunk, share))
+    }
+
+    /// The positions of a batch's units in each of its chunks: at most `chunkSize` each, dealt out in
+    /// turn (chunk n of C takes units n, n + C, …), so that every chunk — the first ones the codec trains
+    /// on above all — samples the whole batch rather than its first files.
+    static func chunkPositions(count: Int, chunkSize: Int) -> [[Int]] {
+        guard count > 0 else { return [] }
+        let chunks = (count + max(1, chunkSize) - 1) / max(1, chunkSize)
+        return (0..<chunks).map { Array(stride(from: $0, to: count, by: chunks)) }
     }
 
     /// Appends a chunk's vectors to the index; without one yet, hands them to the streamed build, which

@@ -57,12 +57,13 @@ struct BenchStreamedCodec: ParsableCommand {
         }
         try measure("streamed") { directory in
             let builder = StreamedIndexBuilder(directory: directory, config: config, plannedDocuments: documents.count)
-            var trainedOn = 0
-            for start in stride(from: 0, to: documents.count, by: chunk) {
-                let end = min(documents.count, start + chunk)
-                if try builder.add(Array(documents[start..<end]), mustPersist: end == documents.count, backend: nil) == .created {
-                    trainedOn = end
-                }
+            // Chunks strided over the run, as the pipeline deals a batch's units out to its chunks.
+            let chunks = (documents.count + chunk - 1) / chunk
+            var trainedOn = 0, added = 0
+            for n in 0..<chunks {
+                let part = stride(from: n, to: documents.count, by: chunks).map { documents[$0] }
+                added += part.count
+                if try builder.add(part, mustPersist: n == chunks - 1, backend: nil) == .created { trainedOn = added }
             }
             guard let index = builder.index else { throw ValidationError("no documents") }
             return (index, trainedOn)

@@ -75,9 +75,10 @@ public enum IndexStageBenchmark {
         var closesBatch: [Bool] = []
         for batch in indexer.checkpointBatches(paths, unitsByFile: unitsByFile) {
             let units = batch.flatMap { unitsByFile[$0] ?? [] }
-            for start in stride(from: 0, to: units.count, by: chunkSize) {
-                chunks.append(Array(units[start..<min(units.count, start + chunkSize)]))
-                closesBatch.append(start + chunkSize >= units.count)
+            let parts = EncodePipeline.chunkPositions(count: units.count, chunkSize: chunkSize)
+            for (n, positions) in parts.enumerated() {
+                chunks.append(positions.map { units[$0] })
+                closesBatch.append(n == parts.count - 1)
             }
         }
         unitsByFile = [:]
