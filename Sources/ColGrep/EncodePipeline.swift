@@ -51,8 +51,8 @@ final class EncodePipeline: @unchecked Sendable {
     /// Chunks a run of at most one chunk is split into at least, so that tokenizing the first is short,
     /// pooling and the codec overlap the encoding of the next, and the codec trains mid-run.
     static let chunksPerSmallRun = 4
-    /// A new index's codec, trained on the first part of the run while the rest encodes (nil until the
-    /// first vectors arrive for a run without an index).
+    /// The new index of a run that started without one: its codec trained on the first part of the run
+    /// while the rest encodes, the rest appended through it (nil for an update of an existing index).
     private var builder: StreamedIndexBuilder?
     /// Units the run will encode in all (0: unknown), for the size of the chunks and of the codec.
     var plannedUnits = 0
@@ -279,7 +279,8 @@ final class EncodePipeline: @unchecked Sendable {
     func writeVectors(ids: [Int64], vectors: [HostMatrix], mustPersist: Bool = true) throws {
         let documents = zip(ids, vectors).map { (id: $0.0, vectors: $0.1) }
         let backend = try model.computeBackend()
-        if let plaid {
+        if builder == nil, let plaid {
+            // An update of an existing index.
             try Profiler.shared.measure("codec + index append") { try plaid.append(documents, backend: backend) }
             for (stage, seconds) in plaid.writeStages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
             return
@@ -294,11 +295,17 @@ final class EncodePipeline: @unchecked Sendable {
         }
         let begin = ProfileClock.now()
         let step = try building.add(documents, mustPersist: mustPersist, backend: backend)
-        if step == .created, let created = building.index {
+        guard let index = building.index else { return }
+        switch step {
+        case .created:
             Profiler.shared.add(stage: "k-means + codec + index create", seconds: ProfileClock.seconds(since: begin))
-            for (stage, seconds) in created.buildStages { Profiler.shared.add(stage: "codec create: \(stage)", seconds: seconds) }
-            plaid = created
-            builder = nil
+            for (stage, seconds) in index.buildStages { Profiler.shared.add(stage: "codec create: \(stage)", seconds: seconds) }
+            plaid = index
+        case .appended:
+            Profiler.shared.add(stage: "codec + index append", seconds: ProfileClock.seconds(since: begin))
+            for (stage, seconds) in index.writeStages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
+        case .held:
+            break
         }
     }
 

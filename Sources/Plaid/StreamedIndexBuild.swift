@@ -23,8 +23,11 @@ public struct CodecPlan: Sendable, Equatable {
 /// Training on the first part lets k-means run while the rest encodes; the quantisation error and the
 /// search results stay within what training on everything gives (tests: `StreamedIndexBuildTests`).
 ///
-/// The caller says when the documents added so far must be on disk (`add(_:mustPersist:)`): the
-/// product's checkpoints name files as indexed only once their vectors are written.
+/// Once the index exists, chunks are appended in groups of at least half the merge ceiling (a sixteenth
+/// of the planned build): a 75-chunk build then commits ~20 segments instead of 75, and its merges rewrite
+/// each vector about twice instead of four times. The caller says when the documents added so far must be
+/// on disk (`add(_:mustPersist:)`): the product's checkpoints name files as indexed only once their
+/// vectors are written.
 public final class StreamedIndexBuilder {
     public let directory: URL
     public let config: PlaidConfig
@@ -38,6 +41,9 @@ public final class StreamedIndexBuilder {
     public private(set) var index: PlaidIndex?
     private var held: [(id: Int64, vectors: HostMatrix)] = []
     private var heldVectors = 0
+    /// Documents waiting to be appended together, once the index exists.
+    private var pending: [(id: Int64, vectors: HostMatrix)] = []
+    private var pendingVectors = 0
     /// Documents and vectors seen so far (held or written), for the projection of the totals.
     private var seenDocuments = 0
     private var seenVectors = 0
@@ -76,7 +82,12 @@ public final class StreamedIndexBuilder {
         seenDocuments += documents.count
         seenVectors += documents.reduce(0) { $0 + $1.vectors.rows }
         if let index {
-            try index.append(documents, backend: backend)
+            pending.append(contentsOf: documents)
+            pendingVectors += documents.reduce(0) { $0 + $1.vectors.rows }
+            guard !pending.isEmpty, mustPersist || pendingVectors >= (index.mergeCeiling ?? 0) / 2 else { return .held }
+            try index.append(pending, backend: backend)
+            pending = []
+            pendingVectors = 0
             return .appended
         }
         held.append(contentsOf: documents)
@@ -93,11 +104,11 @@ public final class StreamedIndexBuilder {
 
     /// What one `add` did.
     public enum Step: Sendable, Equatable {
-        /// Kept in memory until the codec trains.
+        /// Kept in memory until the codec trains, or until enough are there to append together.
         case held
         /// The codec trained and the index was created with every held document.
         case created
-        /// Appended to the existing index.
+        /// Appended to the existing index (with any held since the last append).
         case appended
     }
 }

@@ -66,8 +66,32 @@ import Testing
         // A checkpoint is due: the ten held documents must be on disk now, trained or not.
         #expect(try builder.add(Array(all[10..<20]), mustPersist: true, backend: nil) == .created)
         #expect(try PlaidIndex.open(at: directory).documentCount == 20)
-        #expect(try builder.add(Array(all[20..<30]), mustPersist: false, backend: nil) == .appended)
-        #expect(try PlaidIndex.open(at: directory).documentCount == 30)
+        // Too few to append alone (well under half the merge ceiling): held, until the next checkpoint.
+        #expect(try builder.add(Array(all[20..<30]), mustPersist: false, backend: nil) == .held)
+        #expect(try PlaidIndex.open(at: directory).documentCount == 20)
+        #expect(try builder.add(Array(all[30..<40]), mustPersist: true, backend: nil) == .appended)
+        #expect(try PlaidIndex.open(at: directory).documentCount == 40)
+    }
+
+    @Test func smallChunksAreAppendedInGroupsOfHalfTheMergeCeiling() throws {
+        let (corpus, all) = Self.corpus()
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let builder = StreamedIndexBuilder(directory: directory, config: testConfig(), plannedDocuments: all.count)
+        var steps: [StreamedIndexBuilder.Step] = []
+        for start in stride(from: 0, to: all.count, by: 5) {
+            let end = min(all.count, start + 5)
+            steps.append(try builder.add(Array(all[start..<end]), mustPersist: end == all.count, backend: nil))
+        }
+        let index = try #require(builder.index)
+        let created = try #require(steps.firstIndex(of: .created))
+        let appends = steps[(created + 1)...].filter { $0 == .appended }.count
+        // 5-document chunks (~160 vectors) against a ceiling of ~1,600: about five chunks per append.
+        let later = steps.count - 1 - created
+        #expect(appends >= 2 && appends <= later / 3 && steps.last == .appended)
+        #expect(index.documentCount == all.count && index.segmentCount <= appends + 1)
+        #expect(try PlaidIndex.open(at: directory).documentCount == all.count)
+        #expect(recall(index: index, corpus: corpus) >= 0.9)
     }
 
     @Test func theTrainingTargetIsAShareOfTheProjectedRunOrEnoughPointsForK() throws {
