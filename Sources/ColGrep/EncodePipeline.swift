@@ -45,6 +45,17 @@ final class EncodePipeline: @unchecked Sendable {
     private let keywordOnly: Bool
     /// Prepared chunks waiting for the encoder at most (each holds one chunk's token ids).
     static let preparedAhead = 2
+    /// Fewest units per chunk when a run is split finer than `IndexOptions.chunkSize` (below this the
+    /// encoder's batches get ragged).
+    static let minimumChunk = 128
+    /// Chunks a run of at most one chunk is split into at least, so that tokenizing the first is short,
+    /// pooling and the codec overlap the encoding of the next, and the codec trains mid-run.
+    static let chunksPerSmallRun = 4
+    /// The new index of a run that started without one: its codec trained on the first part of the run
+    /// while the rest encodes, the rest appended through it (nil for an update of an existing index).
+    private var builder: StreamedIndexBuilder?
+    /// Units the run will encode in all (0: unknown), for the size of the chunks and of the codec.
+    var plannedUnits = 0
 
     init(options: IndexOptions, model: ModelRuntime, progress: Progress, store: MetadataStore, vectorDirectory: URL,
          plaid: PlaidIndex?, keywordOnly: Bool = false) {
@@ -78,9 +89,12 @@ final class EncodePipeline: @unchecked Sendable {
     /// one queue). Before starting each batch the preparer asks `shouldStop()`; a stop lets the batches
     /// already started finish. Returns when everything started is on disk and checkpointed, and throws
     /// the first error of any stage (no checkpoint runs after an error).
-    func run(batchCount: Int, batch: @escaping @Sendable (Int) -> Batch, checkpoint: @escaping @Sendable (Int) throws -> Void,
-             shouldStop: @escaping @Sendable () -> Bool) throws {
+    /// `plannedUnits` (the units of every batch together, 0 if unknown) sizes the chunks of a small run
+    /// and the codec of a new index (K for the whole run, trained on its first part).
+    func run(batchCount: Int, plannedUnits: Int = 0, batch: @escaping @Sendable (Int) -> Batch,
+             checkpoint: @escaping @Sendable (Int) throws -> Void, shouldStop: @escaping @Sendable () -> Bool) throws {
         guard batchCount > 0 else { return }
+        self.plannedUnits = max(0, plannedUnits)
         if !keywordOnly { _ = try model.load() }
         let channel = BoundedChannel<Result<PreparedChunk, Error>>(capacity: Self.preparedAhead)
         let producerDone = DispatchSemaphore(value: 0)
@@ -89,21 +103,21 @@ final class EncodePipeline: @unchecked Sendable {
                 channel.close()
                 producerDone.signal()
             }
-            let chunk = max(1, options.chunkSize)
+            let chunk = Self.chunkSize(configured: options.chunkSize, plannedUnits: plannedUnits)
             for b in 0..<batchCount {
                 if shouldStop() || failed { return }
                 let work = batch(b)
-                let starts = Array(stride(from: 0, to: work.units.count, by: chunk))
-                if starts.isEmpty {
+                let parts = Self.chunkPositions(count: work.units.count, chunkSize: chunk)
+                if parts.isEmpty {
                     // A batch of files without units still needs its checkpoint.
                     let empty = PreparedChunk(batch: b, closesBatch: true, units: [], ids: [], tokens: [], mapping: [])
                     if !channel.push(.success(empty)) { return }
                 }
-                for (n, start) in starts.enumerated() {
+                for (n, positions) in parts.enumerated() {
                     if failed { return }
-                    let range = start..<min(work.units.count, start + chunk)
                     let prepared = Result {
-                        try prepare(units: Array(work.units[range]), ids: Array(work.ids[range]), batch: b, closesBatch: n == starts.count - 1)
+                        try prepare(units: positions.map { work.units[$0] }, ids: positions.map { work.ids[$0] }, batch: b,
+                                    closesBatch: n == parts.count - 1)
                     }
                     if !channel.push(prepared) { return }
                     if case .failure = prepared { return }
@@ -134,6 +148,17 @@ final class EncodePipeline: @unchecked Sendable {
     /// last chunk, queues its checkpoint behind both writers.
     private func consume(_ prepared: PreparedChunk, checkpoint: @escaping @Sendable (Int) throws -> Void) throws {
         if !prepared.units.isEmpty {
+            // The rows need no vectors: queued first, they are written while this chunk encodes.
+            storeSlots.wait()
+            storeWriter.async { [self] in
+                defer { storeSlots.signal() }
+                if failed { return }
+                do {
+                    try writeRecords(units: prepared.units, ids: prepared.ids)
+                } catch {
+                    fail(error)
+                }
+            }
             if !keywordOnly {
                 let encoded = try model.encodeDocuments(prepared: prepared.tokens)
                 progress.advance(units: prepared.units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
@@ -149,7 +174,7 @@ final class EncodePipeline: @unchecked Sendable {
                         defer { writerSlots.signal() }
                         if failed { return }
                         do {
-                            try writeVectors(ids: prepared.ids, vectors: vectors)
+                            try writeVectors(ids: prepared.ids, vectors: vectors, mustPersist: prepared.closesBatch)
                         } catch {
                             fail(error)
                         }
@@ -157,16 +182,6 @@ final class EncodePipeline: @unchecked Sendable {
                 }
             } else {
                 progress.advance(units: prepared.units.count, tokens: 0)
-            }
-            storeSlots.wait()
-            storeWriter.async { [self] in
-                defer { storeSlots.signal() }
-                if failed { return }
-                do {
-                    try writeRecords(units: prepared.units, ids: prepared.ids)
-                } catch {
-                    fail(error)
-                }
             }
         }
         guard prepared.closesBatch else { return }
@@ -240,16 +255,57 @@ final class EncodePipeline: @unchecked Sendable {
         try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
     }
 
-    func writeVectors(ids: [Int64], vectors: [HostMatrix]) throws {
+    /// Units per chunk: the configured size, or for a run of few units a quarter of it (at least
+    /// `minimumChunk`), so that even a one-chunk project streams.
+    static func chunkSize(configured: Int, plannedUnits: Int) -> Int {
+        let configured = max(1, configured)
+        guard plannedUnits > 0 else { return configured }
+        let share = (plannedUnits + chunksPerSmallRun - 1) / chunksPerSmallRun
+        return min(configured, max(minimumChunk, share))
+    }
+
+    /// The positions of a batch's units in each of its chunks: at most `chunkSize` each, dealt out in
+    /// turn (chunk n of C takes units n, n + C, …), so that every chunk — the first ones the codec trains
+    /// on above all — samples the whole batch rather than its first files.
+    static func chunkPositions(count: Int, chunkSize: Int) -> [[Int]] {
+        guard count > 0 else { return [] }
+        let chunks = (count + max(1, chunkSize) - 1) / max(1, chunkSize)
+        return (0..<chunks).map { Array(stride(from: $0, to: count, by: chunks)) }
+    }
+
+    /// Appends a chunk's vectors to the index; without one yet, hands them to the streamed build, which
+    /// trains the codec once it holds enough of the run (`StreamedIndexBuilder`). `mustPersist`: the
+    /// chunk closes a checkpoint batch, so everything up to it must be on disk.
+    func writeVectors(ids: [Int64], vectors: [HostMatrix], mustPersist: Bool = true) throws {
         let documents = zip(ids, vectors).map { (id: $0.0, vectors: $0.1) }
         let backend = try model.computeBackend()
-        if let plaid {
+        if builder == nil, let plaid {
+            // An update of an existing index.
             try Profiler.shared.measure("codec + index append") { try plaid.append(documents, backend: backend) }
+            for (stage, seconds) in plaid.writeStages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
+            return
+        }
+        let building: StreamedIndexBuilder
+        if let builder {
+            building = builder
         } else {
             let nbits = options.residualBits ?? PlaidConfig.defaultBits(dimension: documents.first?.vectors.cols ?? 0)
-            plaid = try Profiler.shared.measure("k-means + codec + index create") {
-                try PlaidIndex.create(at: vectorDirectory, documents: documents, config: PlaidConfig(nbits: nbits), backend: backend)
-            }
+            building = StreamedIndexBuilder(directory: vectorDirectory, config: PlaidConfig(nbits: nbits), plannedDocuments: plannedUnits)
+            builder = building
+        }
+        let begin = ProfileClock.now()
+        let step = try building.add(documents, mustPersist: mustPersist, backend: backend)
+        guard let index = building.index else { return }
+        switch step {
+        case .created:
+            Profiler.shared.add(stage: "k-means + codec + index create", seconds: ProfileClock.seconds(since: begin))
+            for (stage, seconds) in index.buildStages { Profiler.shared.add(stage: "codec create: \(stage)", seconds: seconds) }
+            plaid = index
+        case .appended:
+            Profiler.shared.add(stage: "codec + index append", seconds: ProfileClock.seconds(since: begin))
+            for (stage, seconds) in index.writeStages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
+        case .held:
+            break
         }
     }
 

@@ -241,7 +241,7 @@ final class ProjectIndexer: @unchecked Sendable {
         unitsByFile = [:]
         let shared = LockedValue(state)
         let layout = self.layout, progress = self.progress
-        try pipeline.run(batchCount: batches.count, batch: { b in
+        try pipeline.run(batchCount: batches.count, plannedUnits: total, batch: { b in
             // Units leave the source as their batch starts, so what is held shrinks as the run goes.
             let units = source.withLock { all in
                 batches[b].flatMap { path in
@@ -335,15 +335,20 @@ final class ProjectIndexer: @unchecked Sendable {
         if !onlyStore.isEmpty { try store.delete(docIDs: Array(onlyStore)) }
     }
 
+    /// Units of the first, strided batch: what a new index's codec trains on at most (about K × 32
+    /// pooled vectors at the largest K, for ~100 pooled vectors a unit), in whole chunks.
+    var trainingBatchUnits: Int { 3 * max(1, options.chunkSize) }
+
     /// Batches of whole files of at least `checkpointUnits` units. The first batch is a strided
-    /// sample of files across the project so that the codec trains on representative vectors.
+    /// sample of files across the project (`trainingBatchUnits` units) so that the codec trains on
+    /// representative vectors.
     func checkpointBatches(_ files: [String], unitsByFile: [String: [CodeUnit]]) -> [[String]] {
         guard !files.isEmpty else { return [] }
         let total = files.reduce(0) { $0 + (unitsByFile[$1]?.count ?? 0) }
         var remaining = files
         var batches: [[String]] = []
-        if total > options.chunkSize {
-            let wanted = max(1, Int((Double(files.count) * Double(options.chunkSize) / Double(total)).rounded(.up)))
+        if total > trainingBatchUnits {
+            let wanted = max(1, Int((Double(files.count) * Double(trainingBatchUnits) / Double(total)).rounded(.up)))
             let stride = max(1, files.count / wanted)
             var first: [String] = []
             var picked = Set<Int>()

@@ -39,6 +39,11 @@ public final class PlaidIndex: @unchecked Sendable {
     public internal(set) var buildStagesCPU: [(stage: String, seconds: Double)] = []
     /// Seconds per stage of the latest `append` or `delete` through this instance.
     public internal(set) var writeStages: [(stage: String, seconds: Double)] = []
+    /// Live tokens above which this instance's writes merge no more segments into one (nil: no bound).
+    /// A cold build that appends chunk after chunk sets it (`StreamedIndexBuilder`): merging every new
+    /// segment into ever larger ones rewrites each vector ~log2(chunks) times, where a bound of an
+    /// eighth of the build leaves ~10 segments after ~4 rewrites. Not stored: later writes merge as usual.
+    public var mergeCeiling: Int?
 
     struct Location: Equatable {
         var segment: Int32
@@ -98,9 +103,11 @@ public final class PlaidIndex: @unchecked Sendable {
     // MARK: create and open
 
     /// Builds a new index in `directory` (created if needed; an index already there is replaced).
-    /// The codec trains on a strided sample of `config.trainingDocuments` documents.
+    /// The codec trains on a strided sample of `config.trainingDocuments` documents. With a `plan` (a
+    /// build that streams the rest of its documents in with `append`), K is chosen for the planned
+    /// totals instead of `documents` alone, and the retraining growth counts from the planned tokens.
     public static func create(at directory: URL, documents: [(id: Int64, vectors: HostMatrix)], config: PlaidConfig = PlaidConfig(),
-                              backend: (any Backend)?) throws -> PlaidIndex {
+                              backend: (any Backend)?, plan: CodecPlan? = nil) throws -> PlaidIndex {
         guard PlaidConfig.supportedBits.contains(config.nbits) else {
             throw PlaidError.invalidInput("nbits must be 1, 2, 4 or 8, got \(config.nbits)")
         }
@@ -116,7 +123,7 @@ public final class PlaidIndex: @unchecked Sendable {
         let tokens = documents.reduce(0) { $0 + $1.vectors.rows }
         stages.lap("validate")
         let codec = trainCodec(documents: documents.count, tokens: tokens, vectors: { documents[$0].vectors.values }, dim: dim,
-                               config: config, backend: backend, stages: &stages)
+                               config: config, backend: backend, stages: &stages, plan: plan)
         let previous = try? Manifest.load(from: directory)
         var number = (previous?.nextFileNumber ?? 1)
         removeUnreferencedFiles(in: directory, keeping: previous?.referencedFiles ?? [Manifest.fileName])
@@ -134,7 +141,8 @@ public final class PlaidIndex: @unchecked Sendable {
         stages.lap("IVF + write")
         let manifest = Manifest(formatVersion: IndexFiles.formatVersion, generation: (previous?.generation ?? 0) + 1, dim: dim,
                                 centroidCount: codec.centroidCount, config: config, codec: codecRecord, segments: [segmentRecord],
-                                tombstones: nil, nextFileNumber: number, tokensAtTraining: encoded.tokens, exactCentroids: exactRecord)
+                                tombstones: nil, nextFileNumber: number, tokensAtTraining: max(encoded.tokens, plan?.tokens ?? 0),
+                                exactCentroids: exactRecord)
         FaultInjection.hit("create-before-manifest")
         try manifest.commit(to: directory, written: [codecRecord.name, segmentRecord.file.name] + (exactRecord.map { [$0.file.name] } ?? []))
         stages.lap("commit (fsync)")
@@ -197,6 +205,8 @@ public final class PlaidIndex: @unchecked Sendable {
         let liveTokens = self.liveTokens(dead: newDead) + addedTokens
         if config.retrainGrowthFactor > 0, Double(liveTokens) >= config.retrainGrowthFactor * Double(manifest.tokensAtTraining) {
             try retrain(adding: documents, dead: newDead, backend: backend)
+            stages.lap("retrain (k-means + re-encode every document)")
+            writeStages = stages.laps
             return
         }
         var next = manifest.nextFileNumber
@@ -296,7 +306,8 @@ public final class PlaidIndex: @unchecked Sendable {
         // it, merge the two; and rewrite any segment whose dead share is too high.
         func live(_ s: Segment) -> Int { s.record.tokens - deadTokens(s, dead[s.record.number]) }
         var merges: [[Segment]] = []
-        while segments.count >= 2, live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]) {
+        while segments.count >= 2, live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]),
+              mergeCeiling.map({ live(segments[segments.count - 2]) + live(segments[segments.count - 1]) <= $0 }) ?? true {
             let pair = [segments[segments.count - 2], segments[segments.count - 1]]
             segments.removeLast(2)
             segments.append(try merge(pair, dead: &dead, next: &next, written: &written))
@@ -479,10 +490,11 @@ public final class PlaidIndex: @unchecked Sendable {
     }
 
     /// Trains a codec for `documents` documents holding `tokens` vectors: K by the reference formula
-    /// (capped), k-means on a strided sample of documents.
+    /// (capped) — over the planned totals when a plan is given —, k-means on a strided sample of documents.
     static func trainCodec(documents: Int, tokens: Int, vectors: (Int) -> [Float], dim: Int, config: PlaidConfig,
-                           backend: (any Backend)?, stages: inout StageClock) -> ResidualCodec {
-        let k = min(PlaidConfig.centroidCount(trainingTokens: tokens, trainingDocuments: documents), max(1, config.maxCentroids))
+                           backend: (any Backend)?, stages: inout StageClock, plan: CodecPlan? = nil) -> ResidualCodec {
+        let sized = plan.map { (tokens: max($0.tokens, tokens), documents: max($0.documents, documents)) } ?? (tokens: tokens, documents: documents)
+        let k = min(PlaidConfig.centroidCount(trainingTokens: sized.tokens, trainingDocuments: sized.documents), max(1, config.maxCentroids))
         let average = max(1, tokens / max(1, documents))
         let wanted = max(config.trainingDocuments, (k * max(1, config.maxPointsPerCentroid) + average - 1) / average)
         let sampleCount = min(documents, max(1, wanted))

@@ -67,6 +67,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchRecall.self,
             BenchBuild.self,
             BenchIndexStages.self,
+            BenchStreamedCodec.self,
         ]
     )
 }

@@ -172,3 +172,26 @@ import Testing
         #expect(storeIDs == Set((0..<Int64(state.unitCount)).map { $0 }) && state.nextDocID == Int64(state.unitCount))
     }
 }
+
+/// How a run is cut into chunks: small runs into several (so the codec can train mid-run), each chunk
+/// dealt from across the whole batch (so the first ones are a sample of it), every unit exactly once.
+@Suite struct ChunkingTests {
+    @Test func smallRunsAreSplitLargeRunsKeepTheConfiguredSize() {
+        #expect(EncodePipeline.chunkSize(configured: 1024, plannedUnits: 0) == 1024)
+        #expect(EncodePipeline.chunkSize(configured: 1024, plannedUnits: 635) == 159)
+        #expect(EncodePipeline.chunkSize(configured: 1024, plannedUnits: 100) == EncodePipeline.minimumChunk)
+        #expect(EncodePipeline.chunkSize(configured: 1024, plannedUnits: 70_000) == 1024)
+        #expect(EncodePipeline.chunkSize(configured: 4, plannedUnits: 635) == 4)
+    }
+
+    @Test func chunksAreDealtFromAcrossTheBatchAndCoverItOnce() {
+        let parts = EncodePipeline.chunkPositions(count: 10, chunkSize: 4)
+        #expect(parts == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]])
+        for (count, size) in [(1, 1), (7, 7), (635, 159), (1000, 3)] {
+            let positions = EncodePipeline.chunkPositions(count: count, chunkSize: size)
+            #expect(positions.allSatisfy { $0.count <= size })
+            #expect(positions.flatMap { $0 }.sorted() == Array(0..<count))
+        }
+        #expect(EncodePipeline.chunkPositions(count: 0, chunkSize: 4).isEmpty)
+    }
+}

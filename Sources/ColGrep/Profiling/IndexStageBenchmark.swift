@@ -68,13 +68,17 @@ public enum IndexStageBenchmark {
             return ((), unitsByFile.values.reduce(0) { $0 + $1.count }, 0)
         }
 
-        // Chunks in the pipeline's order: checkpoint batches, then `chunkSize` units within each.
-        let chunkSize = max(1, options.chunkSize)
+        // Chunks in the pipeline's order and sizes: checkpoint batches, then chunks within each.
+        let plannedUnits = unitsByFile.values.reduce(0) { $0 + $1.count }
+        let chunkSize = EncodePipeline.chunkSize(configured: options.chunkSize, plannedUnits: plannedUnits)
         var chunks: [[CodeUnit]] = []
+        var closesBatch: [Bool] = []
         for batch in indexer.checkpointBatches(paths, unitsByFile: unitsByFile) {
             let units = batch.flatMap { unitsByFile[$0] ?? [] }
-            for start in stride(from: 0, to: units.count, by: chunkSize) {
-                chunks.append(Array(units[start..<min(units.count, start + chunkSize)]))
+            let parts = EncodePipeline.chunkPositions(count: units.count, chunkSize: chunkSize)
+            for (n, positions) in parts.enumerated() {
+                chunks.append(positions.map { units[$0] })
+                closesBatch.append(n == parts.count - 1)
             }
         }
         unitsByFile = [:]
@@ -122,13 +126,23 @@ public enum IndexStageBenchmark {
             nextID += Int64(chunk.count)
         }
         let pooledOfChunk = { (n: Int) in pooled[n].reduce(0) { $0 + $1.rows } }
+        // As in the pipeline: the chunks the codec trains on (held until enough are there), then appends.
+        pipeline.plannedUnits = unitCount
+        var trained = 0
         try timed("k-means + codec + index create", lane: "vectors") {
-            try pipeline.writeVectors(ids: idsOfChunk[0], vectors: pooled[0])
-            return ((), chunks[0].count, pooledOfChunk(0))
+            while pipeline.plaid == nil && trained < chunks.count {
+                try pipeline.writeVectors(ids: idsOfChunk[trained], vectors: pooled[trained], mustPersist: closesBatch[trained])
+                trained += 1
+            }
+            let units = chunks[..<trained].reduce(0) { $0 + $1.count }
+            return ((), units, (0..<trained).reduce(0) { $0 + pooledOfChunk($1) })
         }
         try timed("codec + index append", lane: "vectors") {
-            for n in chunks.indices.dropFirst() { try pipeline.writeVectors(ids: idsOfChunk[n], vectors: pooled[n]) }
-            return ((), unitCount - chunks[0].count, pooledRows - pooledOfChunk(0))
+            for n in chunks.indices.dropFirst(trained) {
+                try pipeline.writeVectors(ids: idsOfChunk[n], vectors: pooled[n], mustPersist: closesBatch[n])
+            }
+            let units = chunks[..<trained].reduce(0) { $0 + $1.count }
+            return ((), unitCount - units, pooledRows - (0..<trained).reduce(0) { $0 + pooledOfChunk($1) })
         }
         try timed("store", lane: "store") {
             for n in chunks.indices { try pipeline.writeRecords(units: chunks[n], ids: idsOfChunk[n]) }

@@ -1,0 +1,140 @@
+import Foundation
+import Tensor
+
+/// What a build expects to hold once every document is in: the codec trained on its first part is
+/// sized for this (K by the reference formula over the planned totals) and the retraining growth rule
+/// counts from it, so the build does not retrain (and re-encode everything) as it grows.
+public struct CodecPlan: Sendable, Equatable {
+    /// Vectors (tokens after pooling) planned in all.
+    public var tokens: Int
+    /// Documents planned in all.
+    public var documents: Int
+
+    public init(tokens: Int, documents: Int) {
+        self.tokens = max(0, tokens)
+        self.documents = max(0, documents)
+    }
+}
+
+/// A new index built from documents that arrive in chunks while later ones are still being encoded
+/// (a cold build): chunks are held until enough vectors are there to train the codec — a share of the
+/// planned vectors, or K × `maxPointsPerCentroid` when that is fewer —, then the index is created from
+/// them with K sized for the planned totals (`CodecPlan`), and every later chunk is appended as it comes.
+/// Training on the first part lets k-means run while the rest encodes; the quantisation error and the
+/// search results stay within what training on everything gives (tests: `StreamedIndexBuildTests`).
+///
+/// Once the index exists, chunks are appended in groups of at least half the merge ceiling (a sixteenth
+/// of the planned build): a 75-chunk build then commits ~20 segments instead of 75, and its merges rewrite
+/// each vector about twice instead of four times. The caller says when the documents added so far must be
+/// on disk (`add(_:mustPersist:)`): the product's checkpoints name files as indexed only once their
+/// vectors are written.
+public final class StreamedIndexBuilder {
+    public let directory: URL
+    public let config: PlaidConfig
+    /// Documents the build expects in all (0: unknown, the codec trains when the caller persists).
+    public let plannedDocuments: Int
+    /// Segments of about equal size a planned build ends with at least (`PlaidIndex.mergeCeiling`).
+    public static let segmentsPerBuild = 8
+    /// Share of the planned vectors the codec waits for at most.
+    public let trainingShare: Double
+    /// The index, once created.
+    public private(set) var index: PlaidIndex?
+    private var held: [(id: Int64, vectors: HostMatrix)] = []
+    private var heldVectors = 0
+    /// Documents waiting to be appended together, once the index exists.
+    private var pending: [(id: Int64, vectors: HostMatrix)] = []
+    private var pendingVectors = 0
+    /// Documents and vectors seen so far (held or written), for the projection of the totals.
+    private var seenDocuments = 0
+    private var seenVectors = 0
+
+    public init(directory: URL, config: PlaidConfig, plannedDocuments: Int, trainingShare: Double = 0.5) {
+        self.directory = directory
+        self.config = config
+        self.plannedDocuments = max(0, plannedDocuments)
+        self.trainingShare = min(1, max(0, trainingShare))
+    }
+
+    /// The totals projected from what has been seen: the planned documents at the vectors per document
+    /// seen so far.
+    public var projectedPlan: CodecPlan {
+        let documents = max(plannedDocuments, seenDocuments)
+        guard seenDocuments > 0 else { return CodecPlan(tokens: 0, documents: documents) }
+        let tokens = Int((Double(seenVectors) * Double(documents) / Double(seenDocuments)).rounded())
+        return CodecPlan(tokens: max(tokens, seenVectors), documents: documents)
+    }
+
+    /// Vectors the codec trains on once they are held: a `trainingShare` of the projected vectors, or
+    /// fewer when K × `maxPointsPerCentroid` is reached first (more would not change the centroids).
+    public var trainingTarget: Int {
+        let plan = projectedPlan
+        let k = min(PlaidConfig.centroidCount(trainingTokens: plan.tokens, trainingDocuments: max(1, plan.documents)),
+                    max(1, config.maxCentroids))
+        let enough = k * max(1, config.maxPointsPerCentroid)
+        return max(1, min(enough, Int((Double(plan.tokens) * trainingShare).rounded(.up))))
+    }
+
+    /// Adds documents: held until the codec can train, appended once the index exists. With
+    /// `mustPersist` everything added so far is on disk when this returns (the codec trains on what is
+    /// held if it has not yet). Returns what was done, for the caller's profile.
+    @discardableResult
+    public func add(_ documents: [(id: Int64, vectors: HostMatrix)], mustPersist: Bool, backend: (any Backend)?) throws -> Step {
+        seenDocuments += documents.count
+        seenVectors += documents.reduce(0) { $0 + $1.vectors.rows }
+        if let index {
+            pending.append(contentsOf: documents)
+            pendingVectors += documents.reduce(0) { $0 + $1.vectors.rows }
+            guard !pending.isEmpty, mustPersist || pendingVectors >= (index.mergeCeiling ?? 0) / 2 else { return .held }
+            try index.append(pending, backend: backend)
+            pending = []
+            pendingVectors = 0
+            return .appended
+        }
+        held.append(contentsOf: documents)
+        heldVectors += documents.reduce(0) { $0 + $1.vectors.rows }
+        guard !held.isEmpty, mustPersist || heldVectors >= trainingTarget else { return .held }
+        let plan = plannedDocuments > 0 ? projectedPlan : nil
+        let created = try PlaidIndex.create(at: directory, documents: held, config: config, backend: backend, plan: plan)
+        if let plan { created.mergeCeiling = max(created.tokensAtTraining, plan.tokens) / Self.segmentsPerBuild }
+        index = created
+        held = []
+        heldVectors = 0
+        return .created
+    }
+
+    /// What one `add` did.
+    public enum Step: Sendable, Equatable {
+        /// Kept in memory until the codec trains, or until enough are there to append together.
+        case held
+        /// The codec trained and the index was created with every held document.
+        case created
+        /// Appended to the existing index (with any held since the last append).
+        case appended
+    }
+}
+
+extension PlaidIndex {
+    /// Mean cosine between each of `vectors` and its reconstruction through this index's codec
+    /// (nearest centroid + quantised residual, as a write stores it): the quantisation error of the
+    /// codec on those vectors (1 = lossless).
+    public func reconstructionCosine(_ vectors: HostMatrix) throws -> Double {
+        guard vectors.cols == dimension, vectors.rows > 0 else {
+            throw PlaidError.invalidInput("reconstructionCosine needs \(dimension)-d vectors, got \(vectors.rows) × \(vectors.cols)")
+        }
+        let n = vectors.rows, dim = vectors.cols, bytes = codec.bytesPerToken
+        let (codes, packed) = vectors.values.withUnsafeBufferPointer { codec.encode($0.baseAddress!, count: n, backend: nil) }
+        var total = 0.0
+        packed.withUnsafeBufferPointer { p in
+            vectors.values.withUnsafeBufferPointer { v in
+                for i in 0..<n {
+                    let decoded = codec.decode(code: Int(codes[i]), packed: p.baseAddress! + i * bytes)
+                    let x = v.baseAddress! + i * dim
+                    let norm = LinearAlgebra.dot(x, x, count: dim).squareRoot()
+                    let dot = decoded.withUnsafeBufferPointer { LinearAlgebra.dot(x, $0.baseAddress!, count: dim) }
+                    total += norm > 0 ? Double(dot / norm) : 0
+                }
+            }
+        }
+        return total / Double(n)
+    }
+}
