@@ -305,6 +305,30 @@ private func expectSameEmbeddings(_ got: [[Float]], _ sequences: [TestSequence],
         #expect(result.devices[0].sequences == 60)
     }
 
+    /// A device without a cost model (a GPU not calibrated yet) is judged by the rate it has shown in
+    /// this process: once it has finished batches, a slow calibrated device leaves the next job to it
+    /// (before, CPU workers kept taking batches beside an uncalibrated GPU to the end of the run).
+    @Test func anUncalibratedDeviceIsJudgedByItsMeasuredRate() throws {
+        let ledger = EncodeLedger()
+        let slow = DeviceCost(coldStartSeconds: 0, perBatchSeconds: 0, perTokenSeconds: 10)
+        let lanes: [EncodeLane<TestSequence, [Float]>] = [
+            EncodeLane(device: SimulatedDevice(id: "cuda:0", kind: .gpu, ledger: ledger), end: .longest, tokenBudget: 40),
+            EncodeLane(device: SimulatedDevice(id: "cpu", kind: .cpu, ledger: ledger, delayPerToken: 0.002), end: .shortest,
+                       tokenBudget: 40, cost: slow),
+        ]
+        let scheduler = EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
+        defer { scheduler.stop() }
+        let first = randomSequences(count: 40, maxLength: 20, seed: 31)
+        let one = try scheduler.encode(first, length: \.tokens.count)
+        expectSameEmbeddings(one.outputs, first)
+        try #require(one.devices[0].batches > 0, "the GPU must have shown a rate in the first job")
+        let second = randomSequences(count: 60, maxLength: 20, seed: 32).map { TestSequence(id: $0.id + 1000, tokens: $0.tokens) }
+        let two = try scheduler.encode(second, length: \.tokens.count)
+        expectSameEmbeddings(two.outputs, second)
+        #expect(two.devices[1].sequences == 0)
+        #expect(two.devices[0].sequences == 60)
+    }
+
     /// The scheduler lives across jobs (index chunks): a device still in its cold start never holds
     /// a job up, and joins a later job once ready.
     @Test func aColdStartInProgressNeverHoldsAJobUp() throws {
