@@ -44,6 +44,8 @@ final class EncodePipeline: @unchecked Sendable {
     private let poolSlots = DispatchSemaphore(value: 2)
     private let writerSlots = DispatchSemaphore(value: 2)
     private let storeSlots = DispatchSemaphore(value: EncodePipeline.rowsAhead)
+    /// Chunks of rows queued for the store writer, oldest first, with whether each closes its batch.
+    private let waitingRows = LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([])
     private let errorLock = NSLock()
     private var firstError: Error?
     /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
@@ -127,7 +129,7 @@ final class EncodePipeline: @unchecked Sendable {
                     if failed { return }
                     let rows = RowChunk(batch: b, closesBatch: n == parts.count - 1, units: positions.map { work.units[$0] },
                                         ids: positions.map { work.ids[$0] })
-                    queueRecords(Self.storeRows(units: rows.units, ids: rows.ids))
+                    queueRecords(Self.storeRows(units: rows.units, ids: rows.ids), closesBatch: rows.closesBatch)
                     if !rowChannel.push(rows) { return }
                 }
             }
@@ -246,17 +248,36 @@ final class EncodePipeline: @unchecked Sendable {
     }
 
     /// Queues a chunk's rows on the store writer (waiting while `rowsAhead` chunks are queued there).
-    private func queueRecords(_ rows: PreparedRecords) {
+    /// When the writer falls behind, it inserts every chunk waiting up to the end of the oldest batch in
+    /// one transaction: fewer commits, each flushing a larger keyword segment (a batch is never split
+    /// from the next, so a failure in one batch cannot hold back the checkpoint of an earlier one).
+    private func queueRecords(_ rows: PreparedRecords, closesBatch: Bool) {
         guard !rows.records.isEmpty else { return }
         storeSlots.wait()
+        waitingRows.withLock { $0.append((rows, closesBatch)) }
         storeWriter.async { [self] in
-            defer { storeSlots.signal() }
-            if failed { return }
+            let group = Self.takeGroup(waitingRows)
+            defer { for _ in group { storeSlots.signal() } }
+            if failed || group.isEmpty { return }
             do {
-                try writeRecords(rows)
+                try writeRecords(group)
             } catch {
                 fail(error)
             }
+        }
+    }
+
+    /// Removes and returns the waiting chunks up to and including the first that closes a batch (all of
+    /// them when none does). Each queued chunk has its own writer block, which finds nothing left when an
+    /// earlier block took its chunk — so by the time a block behind all of a batch's runs, every chunk of
+    /// that batch is in SQLite.
+    static func takeGroup(_ waiting: LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>) -> [PreparedRecords] {
+        waiting.withLock { queue in
+            guard !queue.isEmpty else { return [] }
+            let end = queue.firstIndex(where: \.closesBatch) ?? queue.count - 1
+            let taken = queue[...end].map(\.rows)
+            queue.removeFirst(end + 1)
+            return taken
         }
     }
 
@@ -294,8 +315,9 @@ final class EncodePipeline: @unchecked Sendable {
         Profiler.shared.measure("store rows") { PreparedRecords(zip(ids, units).map { record($0.0, $0.1) }) }
     }
 
-    func writeRecords(_ rows: PreparedRecords) throws {
-        try Profiler.shared.measure("store") { try store.insert(rows) }
+    /// Inserts the chunks' rows in one transaction.
+    func writeRecords(_ chunks: [PreparedRecords]) throws {
+        try Profiler.shared.measure("store") { try store.insert(chunks) }
         for (stage, seconds) in store.insertStages { Profiler.shared.add(stage: "store: \(stage)", seconds: seconds) }
     }
 

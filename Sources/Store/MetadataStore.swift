@@ -145,11 +145,18 @@ public final class MetadataStore: @unchecked Sendable {
     /// Inserts rows whose text work was done by the caller (`PreparedRecords`, built off the writer's
     /// thread), in one transaction: the writer only binds and steps. Same rules as `insert(_:)`.
     public func insert(_ prepared: PreparedRecords) throws {
-        guard !prepared.records.isEmpty else { return }
+        try insert([prepared])
+    }
+
+    /// Inserts several prepared parts in one transaction, in order (fewer, larger commits: each commit
+    /// flushes the keyword index's pending terms into a new segment that later merges rewrite). Doc ids
+    /// must be distinct across the parts.
+    public func insert(_ parts: [PreparedRecords]) throws {
+        guard parts.contains(where: { !$0.records.isEmpty }) else { return }
         var stages = StageClock()
         try write {
             try connection.transaction {
-                try deleteUnlocked(prepared.records.map(\.docID))
+                try deleteUnlocked(parts.flatMap { $0.records.map(\.docID) })
                 stages.lap("replace check")
                 let unit = try connection.statement("""
                     INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
@@ -163,43 +170,47 @@ public final class MetadataStore: @unchecked Sendable {
                     """)
                 let keyword = try connection.statement("INSERT INTO keyword_index(rowid, body) VALUES(?, ?)")
                 var rowSeconds = 0.0, keywordSeconds = 0.0
-                for (index, record) in prepared.records.enumerated() {
-                    let begin = StageClock.now()
-                    unit.bind(1, record.docID)
-                    unit.bind(2, record.file)
-                    unit.bind(3, record.name)
-                    unit.bind(4, record.qualifiedName)
-                    unit.bind(5, record.line)
-                    unit.bind(6, record.endLine)
-                    unit.bind(7, record.language)
-                    unit.bind(8, record.unitType)
-                    unit.bind(9, record.complexity)
-                    unit.bind(10, record.hasLoops)
-                    unit.bind(11, record.hasBranches)
-                    unit.bind(12, record.hasErrorHandling)
-                    try unit.run()
-                    let arrays = prepared.arrays[index]
-                    content.bind(1, record.docID)
-                    content.bind(2, record.signature)
-                    content.bind(3, record.docstring)
-                    content.bind(4, bytes: arrays.parameters)
-                    content.bind(5, record.returnType)
-                    content.bind(6, record.extends)
-                    content.bind(7, record.parentClass)
-                    content.bind(8, bytes: arrays.calls)
-                    content.bind(9, bytes: arrays.calledBy)
-                    content.bind(10, bytes: arrays.variables)
-                    content.bind(11, bytes: arrays.imports)
-                    content.bind(12, record.code)
-                    try content.run()
-                    let middle = StageClock.now()
-                    keyword.bind(1, record.docID)
-                    keyword.bind(2, bytes: prepared.keywordTexts[index])
-                    try keyword.run()
-                    let end = StageClock.now()
-                    rowSeconds += StageClock.seconds(begin, middle)
-                    keywordSeconds += StageClock.seconds(middle, end)
-                    faultHook?(.insertedRow, index)
+                var row = 0
+                for prepared in parts {
+                    for (index, record) in prepared.records.enumerated() {
+                        let begin = StageClock.now()
+                        unit.bind(1, record.docID)
+                        unit.bind(2, record.file)
+                        unit.bind(3, record.name)
+                        unit.bind(4, record.qualifiedName)
+                        unit.bind(5, record.line)
+                        unit.bind(6, record.endLine)
+                        unit.bind(7, record.language)
+                        unit.bind(8, record.unitType)
+                        unit.bind(9, record.complexity)
+                        unit.bind(10, record.hasLoops)
+                        unit.bind(11, record.hasBranches)
+                        unit.bind(12, record.hasErrorHandling)
+                        try unit.run()
+                        let arrays = prepared.arrays[index]
+                        content.bind(1, record.docID)
+                        content.bind(2, record.signature)
+                        content.bind(3, record.docstring)
+                        content.bind(4, bytes: arrays.parameters)
+                        content.bind(5, record.returnType)
+                        content.bind(6, record.extends)
+                        content.bind(7, record.parentClass)
+                        content.bind(8, bytes: arrays.calls)
+                        content.bind(9, bytes: arrays.calledBy)
+                        content.bind(10, bytes: arrays.variables)
+                        content.bind(11, bytes: arrays.imports)
+                        content.bind(12, record.code)
+                        try content.run()
+                        let middle = StageClock.now()
+                        keyword.bind(1, record.docID)
+                        keyword.bind(2, bytes: prepared.keywordTexts[index])
+                        try keyword.run()
+                        let end = StageClock.now()
+                        rowSeconds += StageClock.seconds(begin, middle)
+                        keywordSeconds += StageClock.seconds(middle, end)
+                        faultHook?(.insertedRow, row)
+                        row += 1
+                    }
                 }
                 stages.add("rows", rowSeconds)
                 stages.add("keyword index", keywordSeconds)
