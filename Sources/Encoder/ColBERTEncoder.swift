@@ -77,8 +77,20 @@ public final class ColBERTEncoder {
         let cleaned = texts.map(clean)
         // The file's own truncation (MiniLM's says 128) must not cut before ColGREP's rule does;
         // every core tokenizes either way.
-        let encoded = tokenizer.encodeBatch(cleaned, addSpecialTokens: true, threads: ProcessInfo.processInfo.activeProcessorCount, maxLength: nil)
+        let encoded = tokenizer.encodeBatch(cleaned, addSpecialTokens: true, threads: ProcessInfo.processInfo.activeProcessorCount,
+                                            maxLength: documentTokenizeLimit)
         return encoded.map { prepare($0, marker: documentMarker, maxLength: documentLength) }
+    }
+
+    /// How many ids (special ones included) the tokenizer must produce for `prepare` to give the same
+    /// document ids as from the whole text, so a long unit stops being tokenized once it has them:
+    /// `prepare` keeps the first `documentLength − 1` ids after the marker and the final suffix id, so
+    /// `documentLength + suffix` ids are enough. Nil (tokenize everything) when the final id would not
+    /// be a suffix id or the file truncates from the start.
+    var documentTokenizeLimit: Int? {
+        let special = tokenizer.specialTokenCounts
+        guard special.suffix > 0, !tokenizer.truncatesFromStart else { return nil }
+        return documentLength + special.suffix
     }
 
     /// Prepared ids of a query: `[CLS] [Q] … [SEP]`, at most `queryLength`, `[MASK]`-padded to it with expansion.
