@@ -106,13 +106,21 @@ public final class Tokenizer: Sendable {
     /// Encodes many texts in parallel on `threads` threads, truncating to `maxLength` ids (special
     /// tokens included) instead of the file's setting; nil disables truncation.
     public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = true, threads: Int, maxLength: Int?) -> [[Int32]] {
+        encodeBatch(texts, addSpecialTokens: addSpecialTokens, threads: threads, maxLength: maxLength, before: { $0 }, after: { $0 })
+    }
+
+    /// As `encodeBatch(_:addSpecialTokens:threads:maxLength:)` with per-text work on the same workers:
+    /// `before` turns each text into what is tokenized, `after` each text's ids into the result, so a
+    /// caller's cleaning and post-processing run in parallel too instead of on the calling thread.
+    public func encodeBatch<T>(_ texts: [String], addSpecialTokens: Bool = true, threads: Int, maxLength: Int?,
+                               before: @Sendable (String) -> String, after: @Sendable ([Int32]) -> T) -> [T] {
         let workers = max(1, min(threads, texts.count))
         if workers == 1 {
             let state = states.take()
             defer { states.give(state) }
-            return texts.map { encode($0, addSpecialTokens: addSpecialTokens, maxLength: maxLength, state: state) }
+            return texts.map { after(encode(before($0), addSpecialTokens: addSpecialTokens, maxLength: maxLength, state: state)) }
         }
-        var results = [[Int32]](repeating: [], count: texts.count)
+        var results = [T?](repeating: nil, count: texts.count)
         results.withUnsafeMutableBufferPointer { out in
             let output = SendableBuffer(base: out.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
@@ -123,14 +131,14 @@ public final class Tokenizer: Sendable {
                 var start = worker * block
                 while start < texts.count {
                     for i in start..<min(start + block, texts.count) {
-                        output.base[i] = encode(texts[i], addSpecialTokens: addSpecialTokens, maxLength: maxLength,
-                                                state: state)
+                        output.base[i] = after(encode(before(texts[i]), addSpecialTokens: addSpecialTokens, maxLength: maxLength,
+                                                      state: state))
                     }
                     start += workers * block
                 }
             }
         }
-        return results
+        return results.map { $0! }
     }
 
     // MARK: pipeline
