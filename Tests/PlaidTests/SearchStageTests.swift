@@ -28,6 +28,90 @@ import Testing
         }
     }
 
+    /// The exact stage split by centroid range over 2 or 3 parts (each part's own best arrays, merged)
+    /// gives one pass's scores bit for bit, on 4-bit and 8-bit indexes, with deleted rows about.
+    @Test(arguments: [4, 8])
+    func exactStageSplitByCentroidRangeMatchesOnePass(nbits: Int) throws {
+        let corpus = smallCorpus()
+        let directory = temporaryDirectory()
+        defer { cleanUp(directory) }
+        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(nbits: nbits), backend: nil)
+        try index.delete(ids: [3, 4])
+        for query in corpus.queries.prefix(4) {
+            let context = SearchContext(index: index, query: query, subset: nil)
+            let rows = context.bestReached(context.ivfScores(probed: context.probe(parameters: SearchParameters())), k: 64)
+            #expect(rows.count > 8)
+            let one = context.residualScores(rows, parts: 1)
+            #expect(one.allSatisfy { $0.isFinite })
+            for parts in [2, 3] {
+                let split = context.residualScores(rows, parts: parts)
+                #expect(split.map(\.bitPattern) == one.map(\.bitPattern), "nbits \(nbits), \(parts) parts")
+            }
+            // A single document, and documents whose tokens all fall in one part.
+            #expect(context.residualScores([rows[0]], parts: 2).map(\.bitPattern) == context.residualScores([rows[0]], parts: 1).map(\.bitPattern))
+        }
+    }
+
+    /// The parts of ck_gather_by_centroid_part laid end to end are ck_gather_by_centroid's output, their
+    /// centroid ranges do not overlap, and ck_merge_best_sum takes the maximum over parts per query
+    /// token (earlier part on ties) and sums the first nq in order.
+    @Test func gatherPartsTileTheWholeGatherAndMergeTakesTheMaximum() {
+        var g = SplitMix64(seed: 11)
+        let k = 50, bytes = 24
+        for lengths in [[7, 1, 30, 12, 64], [3], [100, 100]] {
+            let total = lengths.reduce(0, +)
+            // Few distinct centroids in the second case: parts may come out empty.
+            let distinct = lengths == [3] ? 1 : k
+            let codes = (0..<total).map { _ in UInt16.random(in: 0..<UInt16(distinct), using: &g) }
+            let packed = (0..<(total * bytes)).map { _ in UInt8.random(in: 0...255, using: &g) }
+            codes.withUnsafeBufferPointer { codes in
+                packed.withUnsafeBufferPointer { packed in
+                    var codeLists: [UnsafePointer<UInt16>?] = [], residualLists: [UnsafePointer<UInt8>?] = []
+                    var start = 0
+                    for length in lengths {
+                        codeLists.append(codes.baseAddress! + start)
+                        residualLists.append(packed.baseAddress! + start * bytes)
+                        start += length
+                    }
+                    var starts = [UInt32](repeating: 0, count: k + 1)
+                    var wholeCodes = [UInt16](repeating: 0, count: total), wholeOwners = [UInt32](repeating: 0, count: total)
+                    var wholeResiduals = [UInt8](repeating: 0, count: total * bytes)
+                    ck_gather_by_centroid(k, lengths.count, codeLists, residualLists, lengths, bytes, &starts, &wholeCodes,
+                                          &wholeOwners, &wholeResiduals)
+                    for parts in [1, 2, 3, 7] {
+                        var joinedCodes: [UInt16] = [], joinedOwners: [UInt32] = [], joinedResiduals: [UInt8] = []
+                        for part in 0..<parts {
+                            var partCodes = [UInt16](repeating: 0, count: total), partOwners = [UInt32](repeating: 0, count: total)
+                            var partResiduals = [UInt8](repeating: 0, count: total * bytes)
+                            let n = ck_gather_by_centroid_part(k, part, parts, lengths.count, codeLists, residualLists, lengths, bytes,
+                                                               &starts, &partCodes, &partOwners, &partResiduals)
+                            if let last = joinedCodes.last, n > 0 { #expect(partCodes[0] > last) }
+                            joinedCodes += partCodes[0..<n]
+                            joinedOwners += partOwners[0..<n]
+                            joinedResiduals += partResiduals[0..<(n * bytes)]
+                        }
+                        #expect(joinedCodes == wholeCodes, "\(lengths) in \(parts) parts")
+                        #expect(joinedOwners == wholeOwners)
+                        #expect(joinedResiduals == wholeResiduals)
+                    }
+                }
+            }
+        }
+        // Merge: 3 documents, nq 3 padded to 8, 2 parts.
+        let nq = 3, nqp = 8, docs = 3
+        var best = [Float](repeating: -.infinity, count: 2 * docs * nqp)
+        for i in 0..<best.count where i % nqp < nq { best[i] = Float.random(in: -1...1, using: &g) }
+        best[0] = -.infinity  // document 0, token 0: only the second part has it
+        best[nqp + 7] = 99  // padding is never summed
+        var out = [Float](repeating: 0, count: docs)
+        ck_merge_best_sum(nq, nqp, docs, 2, best, &out)
+        for doc in 0..<docs {
+            var sum: Float = 0
+            for q in 0..<nq { sum += max(best[doc * nqp + q], best[(docs + doc) * nqp + q]) }
+            #expect(out[doc].bitPattern == sum.bitPattern)
+        }
+    }
+
     @Test func ivfAccumulateAddsOncePerMark() {
         var score = [Float](repeating: 0, count: 20), stamp = [UInt16](repeating: 0, count: 20)
         let rows: [UInt32] = [0, 2, 5, 9]
