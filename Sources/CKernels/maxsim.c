@@ -662,64 +662,6 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
     }
 }
 
-long ck_gather_by_centroid_part(long k, long part, long parts, long docs, const uint16_t *const *codes_of_doc,
-                                const uint8_t *const *packed_of_doc, const long *counts, long bytes, uint32_t *restrict starts,
-                                uint16_t *restrict codes, uint32_t *restrict doc_of_token, uint8_t *restrict packed) {
-    for (long c = 0; c <= k; c++) starts[c] = 0;
-    for (long i = 0; i < docs; i++) {
-        const uint16_t *doc_codes = codes_of_doc[i];
-        for (long t = 0, n = counts[i]; t < n; t++) starts[doc_codes[t] + 1]++;
-    }
-    for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
-    // Centroid range of this part: the first centroid whose tokens start at or after the part's share
-    // of the tokens (every part computes the same bounds from the same counts, so the ranges tile 0..<k).
-    long total = starts[k], lo = 0, hi = k;
-    if (part > 0) {
-        uint64_t from = (uint64_t)total * (uint64_t)part / (uint64_t)parts;
-        while (lo < k && starts[lo] < from) lo++;
-    }
-    if (part + 1 < parts) {
-        uint64_t to = (uint64_t)total * (uint64_t)(part + 1) / (uint64_t)parts;
-        hi = 0;
-        while (hi < k && starts[hi] < to) hi++;
-    }
-    if (hi <= lo) return 0;
-    uint32_t base = starts[lo];
-    for (long i = 0; i < docs; i++) {
-        const uint16_t *restrict doc_codes = codes_of_doc[i];
-        const uint8_t *restrict doc_packed = packed_of_doc[i];
-        long n = counts[i];
-        if (i + 1 < docs) {
-            // The next document's residuals (one block at a random place), fetched while this one is copied.
-            const char *next = (const char *)packed_of_doc[i + 1];
-            for (long o = 0, size = counts[i + 1] * bytes; o < size; o += 64) __builtin_prefetch(next + o);
-        }
-        for (long t = 0; t < n; t++) {
-            uint32_t code = doc_codes[t];
-            if (code < (uint32_t)lo || code >= (uint32_t)hi) continue;
-            uint32_t slot = starts[code]++ - base;
-            codes[slot] = (uint16_t)code;
-            doc_of_token[slot] = (uint32_t)i;
-            copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
-        }
-    }
-    return (long)(starts[hi - 1] - base);
-}
-
-void ck_merge_best_sum(long nq, long nq_padded, long docs, long parts, const float *best, float *out) {
-    long stride = docs * nq_padded;
-    for (long doc = 0; doc < docs; doc++) {
-        float sum = 0;
-        for (long q = 0; q < nq; q++) {
-            const float *cell = best + doc * nq_padded + q;
-            float value = cell[0];
-            for (long p = 1; p < parts; p++) value = cell[p * stride] > value ? cell[p * stride] : value;
-            sum += value;
-        }
-        out[doc] = sum;
-    }
-}
-
 void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale, float *sum) {
 #if CKM_X86
     if (ck_has_avx2()) {

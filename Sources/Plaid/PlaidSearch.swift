@@ -455,80 +455,68 @@ struct SearchContext: @unchecked Sendable {
     /// Stage 3: `Σ_q max_t q·normalize(c_t + r_t)`, MaxSim over the normalised reconstructions, by the
     /// fused int8 × packed-residual kernel (see `ResidualScorer`, `ck_residual_maxsim_sorted`) with the
     /// centroids as int16 rows (`ExactCentroids`, built once per codec). The finalists' tokens are visited
-    /// in centroid order (`ck_gather_by_centroid_part`, which also copies their residuals in that order),
-    /// so the centroid rows, table rows and residuals each token needs stream through memory in order
+    /// in centroid order (`ck_gather_by_centroid`, which also copies their residuals in that order), so
+    /// the centroid rows, table rows and residuals each token needs stream through memory in order
     /// instead of missing the cache at random (4× faster at K = 8192; scoring the documents one after
-    /// another instead, with software prefetch, measured 1.2–1.9× slower). With enough work, two threads
-    /// split the tokens by centroid range (each reads only its half of the centroid and table rows; split
-    /// by documents, each read nearly all of them) into their own per-document best arrays, which
-    /// `ck_merge_best_sum` combines into the same scores as one pass over all the tokens. `parts`
-    /// overrides the number of parts (tests).
-    func residualScores(_ rows: [Int32], parts requestedParts: Int? = nil) -> [Float] {
+    /// another instead, with software prefetch, measured 1.2–1.9× slower). Two threads, each with half
+    /// the documents, when there is enough work.
+    func residualScores(_ rows: [Int32]) -> [Float] {
         var out = [Float](repeating: 0, count: rows.count)
         guard !rows.isEmpty else { return out }
         let scorer = query.values.withUnsafeBufferPointer { ResidualScorer(codec: codec, query: $0.baseAddress!, nq: nq, nqPadded: tableStride) }
         // The int16 centroid rows serve the 1/2/4-bit kernel; the 8-bit kernel reads float centroids.
         let centroids = codec.nbits == 8 ? nil : index.exactCentroids.tables(for: codec, codecName: index.manifest.codec.name)
         let bytes = codec.bytesPerToken
-        var docCodes = [UnsafePointer<UInt16>?](), docResiduals = [UnsafePointer<UInt8>?](), lengths = [Int]()
-        docCodes.reserveCapacity(rows.count)
-        docResiduals.reserveCapacity(rows.count)
-        lengths.reserveCapacity(rows.count)
-        for row in rows {
+        let spans = rows.map { row -> (segment: SegmentView, range: Range<Int>) in
             let (s, r) = place(row)
-            let view = views[s], range = view.tokenRange(r)
-            docCodes.append(UnsafePointer(view.codes.baseAddress! + range.lowerBound))
-            docResiduals.append(UnsafePointer(view.residuals.baseAddress! + range.lowerBound * bytes))
-            lengths.append(range.count)
+            return (views[s], views[s].tokenRange(r))
         }
-        let tokens = lengths.reduce(0, +)
-        let parts = max(1, requestedParts ?? (tokens >= 8192 ? 2 : 1))
-        let count = rows.count, k = self.k, nqPadded = scorer.nqPadded
-        var best = [Float](repeating: 0, count: parts * count * nqPadded)
-        codec.centroids.withUnsafeBufferPointer { c in
-            centroidScores.withUnsafeBufferPointer { table in
-                scorer.withKernelQuery(centroids: c.baseAddress!, table: table.baseAddress!) { kernel in
-                    ExactCentroids.withKernelCentroids(centroids) { tables in
-                        best.withUnsafeMutableBufferPointer { bestBuffer in
+        let tokens = spans.reduce(0) { $0 + $1.range.count }
+        // Two parts, not `pieces`: each part streams the centroid and table rows of its tokens once, and
+        // smaller parts share fewer rows.
+        let parts = tokens >= 8192 ? 2 : 1
+        let count = rows.count, k = self.k
+        out.withUnsafeMutableBufferPointer { buffer in
+            let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
+            codec.centroids.withUnsafeBufferPointer { c in
+                centroidScores.withUnsafeBufferPointer { table in
+                    scorer.withKernelQuery(centroids: c.baseAddress!, table: table.baseAddress!) { kernel in
+                        ExactCentroids.withKernelCentroids(centroids) { tables in
                             let shared = UnsafeSendablePointer(kernel), exactTables = UnsafeSendablePointer(tables)
-                            let bestAll = UnsafeMutableSendablePointer(bestBuffer.baseAddress!)
-                            docCodes.withUnsafeBufferPointer { docCodes in
-                                docResiduals.withUnsafeBufferPointer { docResiduals in
-                                    lengths.withUnsafeBufferPointer { lengths in
-                                        let codesOf = UnsafeSendablePointer(docCodes.baseAddress!)
-                                        let residualsOf = UnsafeSendablePointer(docResiduals.baseAddress!)
-                                        let lengthOf = UnsafeSendablePointer(lengths.baseAddress!)
-                                        DispatchQueue.concurrentPerform(iterations: parts) { part in
-                                            // This part's tokens in centroid order, their residuals copied next to each
-                                            // other (reused arrays from the index's `SearchScratch`; filled by the
-                                            // kernel, so not zeroed first).
-                                            var starts = scratch.words(k + 1)
-                                            var sortedCodes = scratch.halves(tokens)
-                                            var owner = scratch.words(tokens)
-                                            var residuals = scratch.bytes(tokens * bytes)
-                                            var scores = scratch.floats(count)
-                                            defer {
-                                                scratch.give(&starts)
-                                                scratch.give(&sortedCodes)
-                                                scratch.give(&owner)
-                                                scratch.give(&residuals)
-                                                scratch.give(&scores)
-                                            }
-                                            let mine = ck_gather_by_centroid_part(k, part, parts, count, codesOf.pointer, residualsOf.pointer,
-                                                                                  lengthOf.pointer, bytes, &starts, &sortedCodes, &owner,
-                                                                                  &residuals)
-                                            ck_residual_maxsim_sorted(shared.pointer, exactTables.pointer, count, mine, sortedCodes, owner,
-                                                                      residuals, bestAll.pointer + part * count * nqPadded, &scores)
-                                        }
-                                    }
-                                }
+                            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                                let members = Array(stride(from: part, to: count, by: parts))
+                            let docCodes = members.map { Optional(UnsafePointer(spans[$0].segment.codes.baseAddress! + spans[$0].range.lowerBound)) }
+                            let docResiduals = members.map {
+                                Optional(UnsafePointer(spans[$0].segment.residuals.baseAddress! + spans[$0].range.lowerBound * bytes))
+                            }
+                            let lengths = members.map { spans[$0].range.count }
+                            let total = lengths.reduce(0, +)
+                            // This part's tokens in centroid order, their residuals copied next to each other.
+                            // (Filled by the kernel, so not zeroed first: about a MB per query at 128-d.)
+                            // (Reused arrays from the index's `SearchScratch`.)
+                            var starts = scratch.words(k + 1)
+                            var sortedCodes = scratch.halves(total)
+                            var owner = scratch.words(total)
+                            var residuals = scratch.bytes(total * bytes)
+                            defer {
+                                scratch.give(&starts)
+                                scratch.give(&sortedCodes)
+                                scratch.give(&owner)
+                                scratch.give(&residuals)
+                            }
+                            ck_gather_by_centroid(k, members.count, docCodes, docResiduals, lengths, bytes, &starts, &sortedCodes, &owner,
+                                                  &residuals)
+                            var best = [Float](repeating: 0, count: members.count * scorer.nqPadded)
+                            var scores = [Float](repeating: 0, count: members.count)
+                            ck_residual_maxsim_sorted(shared.pointer, exactTables.pointer, members.count, total, sortedCodes, owner,
+                                                      residuals, &best, &scores)
+                            for (j, i) in members.enumerated() { output.pointer[i] = scores[j] }
                             }
                         }
                     }
                 }
             }
         }
-        ck_merge_best_sum(nq, nqPadded, count, parts, best, &out)
         return out
     }
 }

@@ -160,20 +160,6 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_e
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
                            const long *counts, long bytes, uint32_t *starts, uint16_t *codes, uint32_t *doc_of_token,
                            uint8_t *packed);
-/// Part `part` of `parts` of ck_gather_by_centroid: the tokens whose centroids fall in this part's range
-/// (consecutive centroids holding about total · 1/parts of the tokens; the parts' ranges tile 0..<k),
-/// in centroid order, stable, written from index 0 of codes, doc_of_token and packed; returns their
-/// count. The parts' outputs laid end to end are ck_gather_by_centroid's output. Each part reads only
-/// the centroid and table rows of its own range in the exact stage (split by documents, every part
-/// would read nearly all of them). starts: k + 1 work entries.
-long ck_gather_by_centroid_part(long k, long part, long parts, long docs, const uint16_t *const *codes_of_doc,
-                                const uint8_t *const *packed_of_doc, const long *counts, long bytes, uint32_t *starts,
-                                uint16_t *codes, uint32_t *doc_of_token, uint8_t *packed);
-/// Documents' scores from the per-part best arrays of ck_residual_maxsim_sorted (best: parts blocks of
-/// docs × nq_padded, each from one part's tokens; -inf where a part had no token of the document):
-/// out[doc] = Σ_{q < nq} max over parts, the maximum keeping the earlier part on ties and the sum in
-/// query order, as the kernel's own sum over all the tokens at once.
-void ck_merge_best_sum(long nq, long nq_padded, long docs, long parts, const float *best, float *out);
 /// The IVF stage's inner loop: for each of `count` rows (local rows of one IVF list, offset by `base`),
 /// the first visit with this `mark` adds `value` to score[base + row] and sets the mark. (In C: the
 /// Swift loop ran at about twice the time per entry.)
