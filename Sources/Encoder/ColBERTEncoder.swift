@@ -74,11 +74,24 @@ public final class ColBERTEncoder {
 
     /// Prepared ids of documents: `[CLS] [D] … [SEP]`, at most `documentLength`.
     public func tokenizeDocuments(_ texts: [String]) -> [[Int32]] {
-        let cleaned = texts.map(clean)
-        // The file's own truncation (MiniLM's says 128) must not cut before ColGREP's rule does;
-        // every core tokenizes either way.
-        let encoded = tokenizer.encodeBatch(cleaned, addSpecialTokens: true, threads: ProcessInfo.processInfo.activeProcessorCount, maxLength: nil)
-        return encoded.map { prepare($0, marker: documentMarker, maxLength: documentLength) }
+        // The file's own truncation (MiniLM's says 128) must not cut before ColGREP's rule does; cleaning,
+        // tokenizing and preparing all run on every core (cleaning a large unit is not cheap either).
+        let lowercase = lowercase, marker = documentMarker, length = documentLength
+        return tokenizer.encodeBatch(texts, addSpecialTokens: true, threads: ProcessInfo.processInfo.activeProcessorCount,
+                                     maxLength: documentTokenizeLimit,
+                                     before: { Self.clean($0, lowercase: lowercase) },
+                                     after: { Self.prepare($0, marker: marker, maxLength: length) })
+    }
+
+    /// How many ids (special ones included) the tokenizer must produce for `prepare` to give the same
+    /// document ids as from the whole text, so a long unit stops being tokenized once it has them:
+    /// `prepare` keeps the first `documentLength − 1` ids after the marker and the final suffix id, so
+    /// `documentLength + suffix` ids are enough. Nil (tokenize everything) when the final id would not
+    /// be a suffix id or the file truncates from the start.
+    var documentTokenizeLimit: Int? {
+        let special = tokenizer.specialTokenCounts
+        guard special.suffix > 0, !tokenizer.truncatesFromStart else { return nil }
+        return documentLength + special.suffix
     }
 
     /// Prepared ids of a query: `[CLS] [Q] … [SEP]`, at most `queryLength`, `[MASK]`-padded to it with expansion.
@@ -90,13 +103,17 @@ public final class ColBERTEncoder {
         return ids
     }
 
-    func clean(_ text: String) -> String {
+    func clean(_ text: String) -> String { Self.clean(text, lowercase: lowercase) }
+
+    static func clean(_ text: String, lowercase: Bool) -> String {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         return lowercase ? trimmed.lowercased() : trimmed
     }
 
+    func prepare(_ encoded: [Int32], marker: Int32?, maxLength: Int) -> [Int32] { Self.prepare(encoded, marker: marker, maxLength: maxLength) }
+
     /// Inserts the marker after `[CLS]` and truncates to `maxLength`, keeping the final `[SEP]`.
-    func prepare(_ encoded: [Int32], marker: Int32?, maxLength: Int) -> [Int32] {
+    static func prepare(_ encoded: [Int32], marker: Int32?, maxLength: Int) -> [Int32] {
         var ids = encoded
         if let marker { ids.insert(marker, at: min(1, ids.count)) }
         if ids.count > maxLength, let last = ids.last {

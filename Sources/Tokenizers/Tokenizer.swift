@@ -70,6 +70,12 @@ public final class Tokenizer: Sendable {
     /// The vocabulary entry or added token of an id, as written in `tokenizer.json`.
     public func token(forID id: Int32) -> String? { config.token(forID: id) }
 
+    /// Special ids wrapped around every encoded text: the post-processor's prefix and suffix counts.
+    public var specialTokenCounts: (prefix: Int, suffix: Int) { (config.prefixIDs.count, config.suffixIDs.count) }
+
+    /// True when the file truncates from the left (keeps the last ids); `maxLength` then keeps the end.
+    public var truncatesFromStart: Bool { config.truncation?.keepEnd == true }
+
     /// The `truncation.max_length` of the file (including special tokens), if any.
     public var truncationMaxLength: Int? { config.truncation?.maxLength }
 
@@ -100,13 +106,21 @@ public final class Tokenizer: Sendable {
     /// Encodes many texts in parallel on `threads` threads, truncating to `maxLength` ids (special
     /// tokens included) instead of the file's setting; nil disables truncation.
     public func encodeBatch(_ texts: [String], addSpecialTokens: Bool = true, threads: Int, maxLength: Int?) -> [[Int32]] {
+        encodeBatch(texts, addSpecialTokens: addSpecialTokens, threads: threads, maxLength: maxLength, before: { $0 }, after: { $0 })
+    }
+
+    /// As `encodeBatch(_:addSpecialTokens:threads:maxLength:)` with per-text work on the same workers:
+    /// `before` turns each text into what is tokenized, `after` each text's ids into the result, so a
+    /// caller's cleaning and post-processing run in parallel too instead of on the calling thread.
+    public func encodeBatch<T>(_ texts: [String], addSpecialTokens: Bool = true, threads: Int, maxLength: Int?,
+                               before: @Sendable (String) -> String, after: @Sendable ([Int32]) -> T) -> [T] {
         let workers = max(1, min(threads, texts.count))
         if workers == 1 {
             let state = states.take()
             defer { states.give(state) }
-            return texts.map { encode($0, addSpecialTokens: addSpecialTokens, maxLength: maxLength, state: state) }
+            return texts.map { after(encode(before($0), addSpecialTokens: addSpecialTokens, maxLength: maxLength, state: state)) }
         }
-        var results = [[Int32]](repeating: [], count: texts.count)
+        var results = [T?](repeating: nil, count: texts.count)
         results.withUnsafeMutableBufferPointer { out in
             let output = SendableBuffer(base: out.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
@@ -117,31 +131,36 @@ public final class Tokenizer: Sendable {
                 var start = worker * block
                 while start < texts.count {
                     for i in start..<min(start + block, texts.count) {
-                        output.base[i] = encode(texts[i], addSpecialTokens: addSpecialTokens, maxLength: maxLength,
-                                                state: state)
+                        output.base[i] = after(encode(before(texts[i]), addSpecialTokens: addSpecialTokens, maxLength: maxLength,
+                                                      state: state))
                     }
                     start += workers * block
                 }
             }
         }
-        return results
+        return results.map { $0! }
     }
 
     // MARK: pipeline
 
     private func encode(_ text: String, addSpecialTokens: Bool, maxLength: Int?, state: EncodeState) -> [Int32] {
         var ids: [Int32] = []
-        ids.reserveCapacity(text.utf8.count / 3 + 4)
+        let special = addSpecialTokens ? config.prefixIDs.count + config.suffixIDs.count : 0
+        // Truncation that keeps the first ids can stop once it has them: a pre-token's ids never depend
+        // on the pre-tokens after it, so the ids kept are the same and a long text costs only its head.
+        state.stopAt = Int.max
+        if let maxLength, config.truncation?.keepEnd != true { state.stopAt = max(0, maxLength - special) }
+        ids.reserveCapacity(min(text.utf8.count / 3, state.stopAt) + 4)
         var text = text
         text.withUTF8 { raw in
             for piece in rawMatcher.split(raw) {
+                if ids.count >= state.stopAt { break }
                 switch piece {
                 case .token(let id): ids.append(id)
                 case .text(let range): encodeUnmatched(UnsafeBufferPointer(rebasing: raw[range]), into: &ids, state: state)
                 }
             }
         }
-        let special = addSpecialTokens ? config.prefixIDs.count + config.suffixIDs.count : 0
         if let maxLength {
             let budget = max(0, maxLength - special)
             if ids.count > budget {
@@ -174,6 +193,7 @@ public final class Tokenizer: Sendable {
             return
         }
         for piece in normalizedMatcher.split(text) {
+            if ids.count >= state.stopAt { break }
             switch piece {
             case .token(let id): ids.append(id)
             case .text(let range): preTokenizeAndModel(UnsafeBufferPointer(rebasing: text[range]), into: &ids, state: state)
@@ -196,10 +216,12 @@ public final class Tokenizer: Sendable {
         switch config.model {
         case .wordPiece(let wordPiece):
             config.preTokenizer.split(text) { range in
+                if ids.count >= state.stopAt { return }
                 wordPiece.tokenize(UnsafeBufferPointer(rebasing: text[range]), into: &ids)
             }
         case .bpe(let bpe):
             config.preTokenizer.split(text) { range in
+                if ids.count >= state.stopAt { return }
                 let word = UnsafeBufferPointer(rebasing: text[range])
                 if state.cache.append(word, into: &ids) { return }
                 let mark = ids.count
@@ -219,6 +241,8 @@ private struct SendableBuffer<T>: @unchecked Sendable {
 final class EncodeState {
     var scratch = BPEScratch()
     var cache = WordCache()
+    /// Ids after which the current text's remaining pre-tokens are skipped (truncation keeps the first ones).
+    var stopAt = Int.max
 }
 
 /// States are reused across calls (so the word cache stays warm) and never shared by two threads.

@@ -22,6 +22,8 @@ struct BenchEncoderGPU: ParsableCommand {
     @Option(help: "Python that runs the PyTorch peers; empty to skip them.") var python = "python3"
     @Option(help: "The peers script.") var peers = "scripts/bench/gpu_encoder.py"
     @Option(help: "Also run the product's scheduler path with these lane counts on this GPU beside the direct path (e.g. 1,3; empty to skip).") var schedulerLanes = ""
+    @Option(help: "Also run the scheduler with one lane on each of GPUs 0..<n for these n (e.g. 1,2,4; issue #9), with the speed-up over one GPU.")
+    var schedulerGPUs = ""
     @Option(help: "How results come back: block (one reused pinned block per batch) or arrays (one fresh host array per batch, the earlier path).") var results = "block"
     @Flag(help: "Print JSON (the only output format).") var json = false
 
@@ -65,9 +67,10 @@ struct BenchEncoderGPU: ParsableCommand {
             "profile": profile.map { ["op": $0.op, "ms": $0.milliseconds, "calls": $0.calls] },
         ]
         let laneCounts = schedulerLanes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        if !laneCounts.isEmpty {
+        let gpuCounts = schedulerGPUs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if !laneCounts.isEmpty || !gpuCounts.isEmpty {
             report["scheduler"] = try SchedulerComparison(modelDirectory: URL(fileURLWithPath: model), sequences: sequences, budget: budget,
-                                                          ordinal: deviceIndex, repeats: repeats).run(lanes: laneCounts)
+                                                          ordinal: deviceIndex, repeats: repeats).run(lanes: laneCounts, gpus: gpuCounts)
         }
         if !python.isEmpty { try addPeers(to: &report, ours: ours) }
         try printJSON(report)

@@ -18,7 +18,11 @@ struct SchedulerComparison {
     let ordinal: Int
     let repeats: Int
 
-    func run(lanes laneCounts: [Int]) throws -> [String: Any] {
+    /// - Parameters:
+    ///   - laneCounts: scheduler runs with this many lanes on GPU `ordinal`.
+    ///   - gpuCounts: scheduler runs with one lane on each of GPUs `0..<n` (the product's path on n GPUs),
+    ///     reported with their speed-up over one GPU and that over n (linear = 1).
+    func run(lanes laneCounts: [Int], gpus gpuCounts: [Int] = []) throws -> [String: Any] {
         let tokens = sequences.reduce(0) { $0 + $1.count }
         // Length-sorted, as the scheduler's GPU end takes them.
         let order = sequences.indices.sorted { sequences[$0].count > sequences[$1].count }
@@ -32,10 +36,13 @@ struct SchedulerComparison {
         let direct = BackendEncodeDevice(processor: .cuda(ordinal: ordinal), modelDirectory: modelDirectory, skipIDs: [], kernelCache: nil)
         try direct.prepare()
         for batch in batches.prefix(4) { _ = try direct.encode(batch) }
+        // Each scheduler's lanes as GPU ordinals: `count` lanes on this GPU, then one lane on each of n GPUs.
         let counts = laneCounts.filter { $0 > 0 }
-        let schedulers = try counts.map { count -> EncodeScheduler<[Int32], HostMatrix> in
-            let lanes = (0..<count).map { _ in
-                EncodeLane<[Int32], HostMatrix>(device: BackendEncodeDevice(processor: .cuda(ordinal: ordinal), modelDirectory: modelDirectory,
+        let multiGPU = gpuCounts.filter { $0 > 0 }
+        let laneOrdinals = counts.map { [Int](repeating: ordinal, count: $0) } + multiGPU.map { Array(0..<$0) }
+        let schedulers = try laneOrdinals.map { ordinals -> EncodeScheduler<[Int32], HostMatrix> in
+            let lanes = ordinals.map { device in
+                EncodeLane<[Int32], HostMatrix>(device: BackendEncodeDevice(processor: .cuda(ordinal: device), modelDirectory: modelDirectory,
                                                                             skipIDs: [], kernelCache: nil),
                                                 end: .longest, tokenBudget: budget)
             }
@@ -46,7 +53,7 @@ struct SchedulerComparison {
         }
         defer { schedulers.forEach { $0.stop() } }
         // Passes alternate between the paths, so clock and thermal drift hit every path alike.
-        var directRates: [Double] = [], schedulerRates = [[Double]](repeating: [], count: counts.count)
+        var directRates: [Double] = [], schedulerRates = [[Double]](repeating: [], count: laneOrdinals.count)
         for _ in 0..<repeats {
             var start = ContinuousClock.now
             // The direct path keeps every output until the pass ends, as the scheduler does (it returns them all).
@@ -69,6 +76,16 @@ struct SchedulerComparison {
             report["scheduler_\(count)_lanes_tok_s"] = median(schedulerRates[index])
             report["scheduler_\(count)_lanes_all_tok_s"] = schedulerRates[index]
             report["scheduler_\(count)_lanes_vs_direct"] = median(schedulerRates[index]) / directRate
+        }
+        let oneGPU = multiGPU.firstIndex(of: 1).map { median(schedulerRates[counts.count + $0]) }
+        for (index, count) in multiGPU.enumerated() {
+            let rate = median(schedulerRates[counts.count + index])
+            report["gpus_\(count)_tok_s"] = rate
+            report["gpus_\(count)_all_tok_s"] = schedulerRates[counts.count + index]
+            if let oneGPU {
+                report["gpus_\(count)_speedup"] = rate / oneGPU
+                report["gpus_\(count)_of_linear"] = rate / oneGPU / Double(count)
+            }
         }
         return report
     }

@@ -21,6 +21,8 @@ struct BenchGPUKMeans: ParsableCommand {
     @Option(help: "Vectors the quality comparison scores.") var evalPoints = 200_000
     @Option var precision: CUDAPrecision = .bf16
     @Option(help: "GPU runs (the first is reported as the result; later ones show the steady state).") var gpuRuns = 2
+    @Option(help: "Also run with bulk assignment split over GPUs 0..<N (issue #9; 1 = skip), checking the codes equal one GPU's.")
+    var splitGPUs = 1
 
     func run() throws {
         guard n > 0, dim > 0, k > 0, k <= n else { throw ValidationError("need 0 < k ≤ n and dim > 0") }
@@ -47,6 +49,37 @@ struct BenchGPUKMeans: ParsableCommand {
         }
         let onGPU = firstGPU!
         let gpuSeconds = gpuRunsSeconds[0]
+
+        // The same training and assignment with assignment split over several GPUs (training stays on GPU 0).
+        var split: [String: Any] = [:]
+        if splitGPUs > 1 {
+            var members: [CUDABackend] = []
+            for ordinal in 0..<splitGPUs { members.append(try CUDABackend(device: ordinal, precision: precision)) }
+            let group = SplitKMeansBackend(members: members)
+            _ = KMeans.trainAndAssign(points: Array(points.prefix(65_536 * splitGPUs * dim)), dim: dim, k: 256, config: config, backend: group)
+            var totals: [Double] = [], trains: [Double] = []
+            for _ in 0..<max(1, gpuRuns) {
+                clock = ContinuousClock.now
+                let run = KMeans.trainAndAssign(points: points, dim: dim, k: k, config: config, backend: group)
+                totals.append(seconds(ContinuousClock.now - clock))
+                trains.append(run.trainSeconds)
+            }
+            // Same centroids, one GPU against the split: training on a GPU is not bit-reproducible (atomic
+            // sums), so the codes are compared for one fixed set of centroids.
+            var one = [Int32](repeating: -1, count: n), several = [Int32](repeating: -2, count: n)
+            try points.withUnsafeBufferPointer { p in
+                try one.withUnsafeMutableBufferPointer {
+                    try members[0].assignNearest(points: p.baseAddress!, count: n, dim: dim, centroids: onGPU.centroids.values, into: $0.baseAddress!)
+                }
+                try several.withUnsafeMutableBufferPointer {
+                    try group.assignNearest(points: p.baseAddress!, count: n, dim: dim, centroids: onGPU.centroids.values, into: $0.baseAddress!)
+                }
+            }
+            let codesEqual = one == several
+            split = ["split_gpus": splitGPUs, "split_runs_total_s": totals, "split_runs_train_s": trains,
+                     "split_assign_speedup_first_run": (gpuSeconds - onGPU.trainSeconds) / max(1e-9, totals[0] - trains[0]),
+                     "split_codes_equal_one_gpu": codesEqual]
+        }
 
         let cpuSample = min(cpuAssignSample, n)
         let cpuBefore = ProcessCPU.seconds()
@@ -76,7 +109,7 @@ struct BenchGPUKMeans: ParsableCommand {
         var used = [Bool](repeating: false, count: k)
         for code in onGPU.codes { used[Int(code)] = true }
         let emptyGPU = used.filter { !$0 }.count
-        let report: [String: Any] = [
+        var report: [String: Any] = [
             "n": n, "dim": dim, "k": k, "gpu": gpu.name, "kmeans_sample_points": min(n, k * config.maxPointsPerCentroid),
             "kmeans_iterations": config.kmeansIterations, "generate_s": generateSeconds,
             "gpu_train_s": onGPU.trainSeconds, "gpu_assign_s": gpuSeconds - onGPU.trainSeconds, "gpu_total_s": gpuSeconds,
@@ -90,6 +123,7 @@ struct BenchGPUKMeans: ParsableCommand {
             "cpu_steps_s": onCPU.steps.map { "\($0.step) \(String(format: "%.4f", $0.seconds))" },
             "nearest_kernel": (gpu as? CUDABackend)?.nearestCentroidKernel.rawValue ?? "none",
         ]
+        report.merge(split) { $1 }
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
         print(String(decoding: data, as: UTF8.self))
     }

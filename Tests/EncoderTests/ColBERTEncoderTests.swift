@@ -52,6 +52,19 @@ import Tensor
         #expect(try encoder.encodeDocuments([text])[0].rows <= encoder.documentLength)
     }
 
+    @Test func longDocumentsStopTokenizingWithTheSameIds() throws {
+        let encoder = try ColBERTEncoder(modelDirectory: Fixtures.tinyModernBERT, backend: backend)
+        let limit = try #require(encoder.documentTokenizeLimit)
+        #expect(limit == encoder.documentLength + 1)
+        let texts = (0..<40).map { n in
+            (0..<(n * 3)).map { "Value\($0) = read_file(path_\($0)); // ünïcode 日本 \(n)" }.joined(separator: "\n")
+        }
+        let whole = encoder.tokenizer.encodeBatch(texts.map(encoder.clean), addSpecialTokens: true, threads: 2, maxLength: nil)
+            .map { encoder.prepare($0, marker: encoder.documentMarker, maxLength: encoder.documentLength) }
+        #expect(encoder.tokenizeDocuments(texts) == whole)
+        #expect(whole.filter { $0.count == encoder.documentLength }.count > 30)
+    }
+
     @Test func queryExpansionPadsWithMask() throws {
         let dir = try Fixtures.scratchCopy()
         let url = dir.appending(path: "onnx_config.json")

@@ -61,6 +61,28 @@ import Testing
         }
     }
 
+    /// The SIMD kernel's best lists equal the scalar reference's exactly, tie order included: small
+    /// integer vectors make every score exact (so FMA and scalar products agree) and produce many equal
+    /// scores, which must keep the smaller column first. Covers the branch-free top-8 lists (the
+    /// coarse-to-fine default) and the general lists, with k below, at and above the list length, rows
+    /// not a multiple of 16, and padding columns.
+    @Test func topColumnsMatchTheScalarListsExactlyWithTies() {
+        var g = SplitMix64(seed: 21)
+        for (dim, k) in [(16, 77), (48, 128), (8, 8), (24, 9), (48, 300), (5, 40)] {
+            let n = 37
+            let x = (0..<(n * dim)).map { _ in Float(Int.random(in: -2...2, using: &g)) }
+            let c = (0..<(k * dim)).map { _ in Float(Int.random(in: -2...2, using: &g)) }
+            let packed = c.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: k) }
+            for top in [8, 1, 5, 16] {
+                let width = min(top, k)
+                var fast = [Int32](repeating: -1, count: n * width), slow = fast
+                ck_assign_top(x, dim, n, packed.panels, packed.bias, k, top, &fast)
+                ck_assign_top_scalar(x, dim, n, packed.panels, packed.bias, k, width, &slow)
+                #expect(fast == slow, "dim \(dim) k \(k) top \(top)")
+            }
+        }
+    }
+
     @Test(arguments: [1, 2, 4])
     func fusedResidualEncodingMatchesTheReference(nbits: Int) {
         let dim = 72, k = 9, n = 40

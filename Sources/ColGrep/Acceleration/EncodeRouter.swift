@@ -58,7 +58,7 @@ public final class EncodeRouter {
     private var scheduler: EncodeScheduler<[Int32], HostMatrix>?
     private var devices: [BackendEncodeDevice] = []
     private var encodeSeconds = 0.0
-    private var computeGPU: CUDABackend?
+    private var computeGPU: (any Backend)?
     private let message: @Sendable (String) -> Void
 
     private let preloadedCPU: BackendEncodeDevice?
@@ -156,38 +156,47 @@ public final class EncodeRouter {
     /// A GPU backend for k-means and codec assignment: under `--force-gpu` always (a GPU that cannot
     /// open is an error naming the cause), in auto only when this run chose a GPU and no GPU failed
     /// (else nil: the CPU). It is a backend of its own, not an encode lane's: the index writer runs
-    /// k-means while the lanes encode the next chunk, and a backend serves one thread at a time.
+    /// k-means while the lanes encode the next chunk, and a backend serves one thread at a time. With
+    /// several GPUs in the plan, bulk assignment is split over all of them (`SplitKMeansBackend`); one
+    /// that cannot open is left out with a notice, as long as the first one opens.
     public func computeBackend() throws -> (any Backend)? {
         if let computeGPU { return computeGPU }
+        if scheduler?.statistics.contains(where: { $0.device.kind == .gpu && $0.failure != nil }) == true {
+            if options.mode == .forceGPU, let failed = scheduler?.statistics.first(where: { $0.device.kind == .gpu && $0.failure != nil }) {
+                throw ColGrepError.gpuUnavailable("\(failed.device.id): \(failed.failure ?? "failed")")
+            }
+            return nil
+        }
+        let ordinals: [Int]
         switch options.mode {
         case .forceCPU:
             return nil
         case .forceGPU:
-            if let failed = scheduler?.statistics.first(where: { $0.device.kind == .gpu && $0.failure != nil }) {
-                throw ColGrepError.gpuUnavailable("\(failed.device.id): \(failed.failure ?? "failed")")
-            }
-            guard let ordinal = gpus.ordinals.first else { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
-            do {
-                computeGPU = try profiler.measure("compute backend", device: "cuda:\(ordinal)") {
-                    try CUDABackend(device: ordinal, kernelCache: options.kernelCache)
-                }
-            } catch {
-                throw ColGrepError.gpuUnavailable("cuda:\(ordinal): \(error)")
-            }
-            return computeGPU
+            guard !gpus.ordinals.isEmpty else { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
+            ordinals = Array(gpus.ordinals.prefix(max(1, plan?.gpuCount ?? gpus.count)))
         case .auto:
-            guard let plan, plan.choice != .cpu, let ordinal = gpus.ordinals.first,
-                  scheduler?.statistics.contains(where: { $0.device.kind == .gpu && $0.failure != nil }) != true else { return nil }
-            do {
-                computeGPU = try profiler.measure("compute backend", device: "cuda:\(ordinal)") {
-                    try CUDABackend(device: ordinal, kernelCache: options.kernelCache)
-                }
-            } catch {
-                GPUFallbackNotice.report("colgrep: GPU cuda:\(ordinal) unavailable for k-means (\(error)); using the CPU", to: message)
-                return nil
-            }
-            return computeGPU
+            guard let plan, plan.choice != .cpu, !gpus.ordinals.isEmpty else { return nil }
+            ordinals = Array(gpus.ordinals.prefix(max(1, plan.gpuCount)))
         }
+        let label = ordinals.map { "cuda:\($0)" }.joined(separator: "+")
+        var members: [CUDABackend] = []
+        do {
+            try profiler.measure("compute backend", device: label) {
+                for (index, ordinal) in ordinals.enumerated() {
+                    do {
+                        members.append(try CUDABackend(device: ordinal, kernelCache: options.kernelCache))
+                    } catch where index > 0 {
+                        GPUFallbackNotice.report("colgrep: GPU cuda:\(ordinal) unavailable for k-means (\(error)); using the others", to: message)
+                    }
+                }
+            }
+        } catch {
+            if options.mode == .forceGPU { throw ColGrepError.gpuUnavailable("cuda:\(ordinals[0]): \(error)") }
+            GPUFallbackNotice.report("colgrep: GPU cuda:\(ordinals[0]) unavailable for k-means (\(error)); using the CPU", to: message)
+            return nil
+        }
+        computeGPU = members.count == 1 ? members[0] : SplitKMeansBackend(members: members)
+        return computeGPU
     }
 
     /// Stops the devices, records estimated vs actual costs, and stores what the GPUs measured.
