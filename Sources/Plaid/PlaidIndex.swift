@@ -483,9 +483,36 @@ public final class PlaidIndex: @unchecked Sendable {
                 throw PlaidError.invalidInput("document \(document.id) has \(document.vectors.cols)-d vectors, the index holds \(dim)-d")
             }
             guard document.vectors.rows > 0 else { throw PlaidError.invalidInput("document \(document.id) has no vectors") }
-            for value in document.vectors.values where !value.isFinite {
-                throw PlaidError.invalidInput("document \(document.id) has a non-finite value")
+        }
+        if let bad = firstNonFinite(documents) {
+            throw PlaidError.invalidInput("document \(documents[bad].id) has a non-finite value")
+        }
+    }
+
+    /// The position of the first document holding a NaN or an infinity (nil: none), checked on every core
+    /// with a test the compiler vectorises: a cold build's appends check every pooled vector, and a
+    /// per-value `isFinite` loop with an early exit cost ~1 ns a value (1.4 s of 16 s of appends for 7M
+    /// 384-d vectors on 16 cores).
+    static func firstNonFinite(_ documents: [(id: Int64, vectors: HostMatrix)]) -> Int? {
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, documents.count / 16))
+        let found = LockedFirst()
+        let check: @Sendable (Int) -> Void = { worker in
+            for index in stride(from: worker, to: documents.count, by: workers) where !allFinite(documents[index].vectors.values) {
+                found.offer(index)
+                return
             }
+        }
+        if workers == 1 { check(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: check) }
+        return found.value
+    }
+
+    /// Whether no value is a NaN or an infinity: their exponent bits are all ones, and only then does
+    /// adding 1 to the exponent field carry into the sign bit — an OR-reduction over integers, no branch.
+    static func allFinite(_ values: [Float]) -> Bool {
+        values.withUnsafeBufferPointer { buffer in
+            var carried: UInt32 = 0
+            for value in buffer { carried |= (value.bitPattern & 0x7F80_0000) &+ 0x0080_0000 }
+            return carried & 0x8000_0000 == 0
         }
     }
 
@@ -691,5 +718,23 @@ extension ResidualCodec {
             out.append(contentsOf: decode(code: Int(segment.codes[t]), packed: segment.residuals.baseAddress! + t * bytesPerToken))
         }
         return out
+    }
+}
+
+/// The smallest of the positions offered by concurrent workers.
+private final class LockedFirst: @unchecked Sendable {
+    private let lock = NSLock()
+    private var smallest: Int?
+
+    func offer(_ position: Int) {
+        lock.lock()
+        if smallest.map({ position < $0 }) ?? true { smallest = position }
+        lock.unlock()
+    }
+
+    var value: Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        return smallest
     }
 }
