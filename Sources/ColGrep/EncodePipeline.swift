@@ -163,6 +163,11 @@ final class EncodePipeline: @unchecked Sendable {
         rowsDone.wait()
         pooler.sync {}
         writer.sync {}
+        do {
+            try finishVectorWrites()
+        } catch {
+            fail(error)
+        }
         storeWriter.sync {}
         checkpoints.sync {}
         errorLock.lock()
@@ -203,8 +208,13 @@ final class EncodePipeline: @unchecked Sendable {
         guard prepared.closesBatch else { return }
         let written = DispatchGroup()
         written.enter()
-        // Through the pooler: every earlier chunk's vector write is queued on the writer by then.
-        pooler.async { [self] in writer.async { written.leave() } }
+        // Through the pooler: every earlier chunk's vector write is queued on the writer by then; and behind
+        // the streamed build's own write queue, which may still be writing the last group handed to it.
+        pooler.async { [self] in
+            writer.async { [self] in
+                if let builder { builder.afterWrites { written.leave() } } else { written.leave() }
+            }
+        }
         written.enter()
         storeWriter.async { written.leave() }
         let batch = prepared.batch
@@ -356,7 +366,14 @@ final class EncodePipeline: @unchecked Sendable {
             building = builder
         } else {
             let nbits = options.residualBits ?? PlaidConfig.defaultBits(dimension: documents.first?.vectors.cols ?? 0)
-            building = StreamedIndexBuilder(directory: vectorDirectory, config: PlaidConfig(nbits: nbits), plannedDocuments: plannedUnits)
+            building = StreamedIndexBuilder(directory: vectorDirectory, config: PlaidConfig(nbits: nbits), plannedDocuments: plannedUnits,
+                                            asynchronousWrites: true)
+            // Each group encodes here while the one before is written on the builder's queue.
+            building.onWritten = { stages in
+                Profiler.shared.add(stage: "codec + index write", seconds: stages.reduce(0) { $0 + $1.seconds })
+                for (stage, seconds) in stages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
+            }
+            building.onWriteFailure = { [self] error in fail(error) }
             builder = building
         }
         let begin = ProfileClock.now()
@@ -368,11 +385,16 @@ final class EncodePipeline: @unchecked Sendable {
             for (stage, seconds) in index.buildStages { Profiler.shared.add(stage: "codec create: \(stage)", seconds: seconds) }
             plaid = index
         case .appended:
+            // Validate + encode, and any wait for the write before (the write's own stages: `onWritten`).
             Profiler.shared.add(stage: "codec + index append", seconds: ProfileClock.seconds(since: begin))
-            for (stage, seconds) in index.writeStages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
         case .held:
             break
         }
+    }
+
+    /// Waits until the streamed build has written every group handed to it; throws its first write error.
+    func finishVectorWrites() throws {
+        try builder?.finishWrites()
     }
 
     static func record(_ id: Int64, _ u: CodeUnit) -> UnitRecord {

@@ -198,6 +198,24 @@ public final class PlaidIndex: @unchecked Sendable {
         guard !documents.isEmpty else { return }
         var stages = StageClock()
         try Self.validate(documents, dim: manifest.dim, existing: nil)
+        try write(documents, encoded: nil, backend: backend, stages: &stages)
+    }
+
+    /// Documents encoded by the codec named `codecName` (`StreamedIndexBuilder` encodes a cold build's next
+    /// group with a copy of the codec while this index writes the group before).
+    struct EncodedAppend: @unchecked Sendable {
+        var codecName: String
+        var encoded: EncodedDocuments
+    }
+
+    /// This index's codec and its file name, for encoding outside a write (`EncodedAppend`). Read it only
+    /// while no write runs.
+    var codecForEncoding: (codec: ResidualCodec, name: String) { (codec, manifest.codec.name) }
+
+    /// The write half of `append` (validated documents): `encoded` holds them already encoded, used when
+    /// its codec is still this index's (a retrain in between re-encodes them here).
+    func write(_ documents: [(id: Int64, vectors: HostMatrix)], encoded ready: EncodedAppend?, backend: (any Backend)?,
+               stages: inout StageClock) throws {
         Self.removeUnreferencedFiles(in: directory, keeping: manifest.referencedFiles)
         var newDead = dead
         for place in locate(documents.map(\.id)).values { markDead(place, in: &newDead) }
@@ -211,8 +229,13 @@ public final class PlaidIndex: @unchecked Sendable {
         }
         var next = manifest.nextFileNumber
         stages.lap("validate + locate replaced ids")
-        let encoded = Self.encode(documents, codec: codec, backend: backend)
-        stages.lap("encode (assign + quantize)")
+        let encoded: EncodedDocuments
+        if let ready, ready.codecName == manifest.codec.name {
+            encoded = ready.encoded
+        } else {
+            encoded = Self.encode(documents, codec: codec, backend: backend)
+            stages.lap("encode (assign + quantize)")
+        }
         let record = try Segment.write(encoded, number: next, centroidCount: codec.centroidCount, to: directory)
         next += 1
         FaultInjection.hit("append-after-segment")

@@ -141,6 +141,7 @@ public enum IndexStageBenchmark {
             for n in chunks.indices.dropFirst(trained) {
                 try pipeline.writeVectors(ids: idsOfChunk[n], vectors: pooled[n], mustPersist: closesBatch[n])
             }
+            try pipeline.finishVectorWrites()
             let units = chunks[..<trained].reduce(0) { $0 + $1.count }
             return ((), unitCount - units, pooledRows - (0..<trained).reduce(0) { $0 + pooledOfChunk($1) })
         }
