@@ -15,8 +15,9 @@ import Tensor
 ///   running up to `preparedAhead` chunks ahead of the encoder, across batch boundaries;
 /// - the calling thread encodes;
 /// - a pooling queue pools each encoded chunk (on every core) and hands it to a serial writer queue that
-///   compresses it into the vector index (the two files are independent, and `reconcile` drops ids a
-///   crash left on one side only);
+///   compresses it into the vector index — in a new index, encoding a group there while the streamed
+///   build's own queue writes and merges the group before (the two files are independent, and
+///   `reconcile` drops ids a crash left on one side only);
 /// - once both writers hold every chunk of a batch, its checkpoint (the state file naming its files as
 ///   indexed) is saved on a checkpoint queue, in batch order.
 ///
