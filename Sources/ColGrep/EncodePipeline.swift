@@ -7,18 +7,24 @@ import Tensor
 /// The tokenize → encode → pool → write part of indexing, streamed over every checkpoint batch of a
 /// run as one bounded pipeline of chunks:
 ///
+/// - a row thread cuts each batch into chunks, prepares their metadata rows (keyword texts and JSON
+///   columns, on every core: `PreparedRecords`) and queues them on the store writer, which inserts them
+///   into SQLite — rows need no model and no vectors, so this lane starts at once, while the model is
+///   still loading, and runs up to `rowsAhead` chunks ahead of the tokenizer;
 /// - a preparing thread builds each chunk's embedding texts (on every core) and tokenizes them,
 ///   running up to `preparedAhead` chunks ahead of the encoder, across batch boundaries;
 /// - the calling thread encodes;
 /// - a pooling queue pools each encoded chunk (on every core) and hands it to a serial writer queue that
-///   compresses it into the vector index, while a second writer inserts its metadata rows into SQLite
-///   (the two files are independent, and `reconcile` drops ids a crash left on one side only);
+///   compresses it into the vector index — in a new index, encoding a group there while the streamed
+///   build's own queue writes and merges the group before (the two files are independent, and
+///   `reconcile` drops ids a crash left on one side only);
 /// - once both writers hold every chunk of a batch, its checkpoint (the state file naming its files as
 ///   indexed) is saved on a checkpoint queue, in batch order.
 ///
 /// No stage waits for a batch to drain before the next starts (the session 3 pipeline did, at each
 /// of the ~8 checkpoints of a 30k-unit build, which left its stages mostly taking turns). Memory stays
-/// flat: at most `preparedAhead` prepared chunks and two per later queue are held, whatever the run's size.
+/// flat: at most `rowsAhead` chunks of rows, `preparedAhead` tokenized chunks and two per later queue are
+/// held, whatever the run's size.
 final class EncodePipeline: @unchecked Sendable {
     /// One checkpoint batch: whole files, their units in order and the ids they get.
     struct Batch {
@@ -38,13 +44,18 @@ final class EncodePipeline: @unchecked Sendable {
     private let pooler = DispatchQueue(label: "colgrep.index.pool")
     private let poolSlots = DispatchSemaphore(value: 2)
     private let writerSlots = DispatchSemaphore(value: 2)
-    private let storeSlots = DispatchSemaphore(value: 2)
+    private let storeSlots = DispatchSemaphore(value: EncodePipeline.rowsAhead)
+    /// Chunks of rows queued for the store writer, oldest first, with whether each closes its batch.
+    private let waitingRows = LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([])
     private let errorLock = NSLock()
     private var firstError: Error?
     /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
     private let keywordOnly: Bool
     /// Prepared chunks waiting for the encoder at most (each holds one chunk's token ids).
     static let preparedAhead = 2
+    /// Chunks whose rows may be queued on the store writer ahead of the tokenizer (and ahead of the
+    /// model load, which takes ~0.5 s next to a GPU: several chunks of store work).
+    static let rowsAhead = 8
     /// Fewest units per chunk when a run is split finer than `IndexOptions.chunkSize` (below this the
     /// encoder's batches get ragged).
     static let minimumChunk = 128
@@ -95,13 +106,16 @@ final class EncodePipeline: @unchecked Sendable {
              checkpoint: @escaping @Sendable (Int) throws -> Void, shouldStop: @escaping @Sendable () -> Bool) throws {
         guard batchCount > 0 else { return }
         self.plannedUnits = max(0, plannedUnits)
-        if !keywordOnly { _ = try model.load() }
+        // The model loads on the tokenizing thread (its first `tokenizeDocuments` waits for it), while the
+        // row thread already feeds the store writer.
+        let rowChannel = BoundedChannel<RowChunk>(capacity: Self.rowsAhead)
         let channel = BoundedChannel<Result<PreparedChunk, Error>>(capacity: Self.preparedAhead)
+        let rowsDone = DispatchSemaphore(value: 0)
         let producerDone = DispatchSemaphore(value: 0)
         Thread.detachNewThread { [self] in
             defer {
-                channel.close()
-                producerDone.signal()
+                rowChannel.close()
+                rowsDone.signal()
             }
             let chunk = Self.chunkSize(configured: options.chunkSize, plannedUnits: plannedUnits)
             for b in 0..<batchCount {
@@ -110,18 +124,29 @@ final class EncodePipeline: @unchecked Sendable {
                 let parts = Self.chunkPositions(count: work.units.count, chunkSize: chunk)
                 if parts.isEmpty {
                     // A batch of files without units still needs its checkpoint.
-                    let empty = PreparedChunk(batch: b, closesBatch: true, units: [], ids: [], tokens: [], mapping: [])
-                    if !channel.push(.success(empty)) { return }
+                    if !rowChannel.push(RowChunk(batch: b, closesBatch: true, units: [], ids: [])) { return }
                 }
                 for (n, positions) in parts.enumerated() {
                     if failed { return }
-                    let prepared = Result {
-                        try prepare(units: positions.map { work.units[$0] }, ids: positions.map { work.ids[$0] }, batch: b,
-                                    closesBatch: n == parts.count - 1)
-                    }
-                    if !channel.push(prepared) { return }
-                    if case .failure = prepared { return }
+                    let rows = RowChunk(batch: b, closesBatch: n == parts.count - 1, units: positions.map { work.units[$0] },
+                                        ids: positions.map { work.ids[$0] })
+                    queueRecords(Self.storeRows(units: rows.units, ids: rows.ids), closesBatch: rows.closesBatch)
+                    if !rowChannel.push(rows) { return }
                 }
+            }
+        }
+        Thread.detachNewThread { [self] in
+            defer {
+                channel.close()
+                // Unblocks the row thread if this one stopped early.
+                rowChannel.close()
+                producerDone.signal()
+            }
+            while let rows = rowChannel.pop() {
+                if failed { return }
+                let prepared = Result { try prepare(rows) }
+                if !channel.push(prepared) { return }
+                if case .failure = prepared { return }
             }
         }
         do {
@@ -134,9 +159,16 @@ final class EncodePipeline: @unchecked Sendable {
             fail(error)
         }
         channel.close()
+        rowChannel.close()
         producerDone.wait()
+        rowsDone.wait()
         pooler.sync {}
         writer.sync {}
+        do {
+            try finishVectorWrites()
+        } catch {
+            fail(error)
+        }
         storeWriter.sync {}
         checkpoints.sync {}
         errorLock.lock()
@@ -148,17 +180,7 @@ final class EncodePipeline: @unchecked Sendable {
     /// last chunk, queues its checkpoint behind both writers.
     private func consume(_ prepared: PreparedChunk, checkpoint: @escaping @Sendable (Int) throws -> Void) throws {
         if !prepared.units.isEmpty {
-            // The rows need no vectors: queued first, they are written while this chunk encodes.
-            storeSlots.wait()
-            storeWriter.async { [self] in
-                defer { storeSlots.signal() }
-                if failed { return }
-                do {
-                    try writeRecords(units: prepared.units, ids: prepared.ids)
-                } catch {
-                    fail(error)
-                }
-            }
+            // The rows were queued on the store writer by the row thread, before this chunk was tokenized.
             if !keywordOnly {
                 let encoded = try model.encodeDocuments(prepared: prepared.tokens)
                 progress.advance(units: prepared.units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
@@ -187,8 +209,13 @@ final class EncodePipeline: @unchecked Sendable {
         guard prepared.closesBatch else { return }
         let written = DispatchGroup()
         written.enter()
-        // Through the pooler: every earlier chunk's vector write is queued on the writer by then.
-        pooler.async { [self] in writer.async { written.leave() } }
+        // Through the pooler: every earlier chunk's vector write is queued on the writer by then; and behind
+        // the streamed build's own write queue, which may still be writing the last group handed to it.
+        pooler.async { [self] in
+            writer.async { [self] in
+                if let builder { builder.afterWrites { written.leave() } } else { written.leave() }
+            }
+        }
         written.enter()
         storeWriter.async { written.leave() }
         let batch = prepared.batch
@@ -214,13 +241,55 @@ final class EncodePipeline: @unchecked Sendable {
         errorLock.unlock()
     }
 
-    private func prepare(units: [CodeUnit], ids: [Int64], batch: Int, closesBatch: Bool) throws -> PreparedChunk {
-        guard !keywordOnly else {
-            return PreparedChunk(batch: batch, closesBatch: closesBatch, units: units, ids: ids, tokens: [], mapping: [])
+    /// One chunk as the row thread cuts it: its units and ids, and whether it closes batch `batch`.
+    private struct RowChunk {
+        var batch: Int
+        var closesBatch: Bool
+        var units: [CodeUnit]
+        var ids: [Int64]
+    }
+
+    private func prepare(_ rows: RowChunk) throws -> PreparedChunk {
+        guard !keywordOnly, !rows.units.isEmpty else {
+            return PreparedChunk(batch: rows.batch, closesBatch: rows.closesBatch, units: rows.units, ids: rows.ids, tokens: [], mapping: [])
         }
-        let (texts, mapping) = Self.embeddingTexts(units)
-        return PreparedChunk(batch: batch, closesBatch: closesBatch, units: units, ids: ids,
+        let (texts, mapping) = Self.embeddingTexts(rows.units)
+        return PreparedChunk(batch: rows.batch, closesBatch: rows.closesBatch, units: rows.units, ids: rows.ids,
                              tokens: try model.tokenizeDocuments(texts), mapping: mapping)
+    }
+
+    /// Queues a chunk's rows on the store writer (waiting while `rowsAhead` chunks are queued there).
+    /// When the writer falls behind, it inserts every chunk waiting up to the end of the oldest batch in
+    /// one transaction: fewer commits, each flushing a larger keyword segment (a batch is never split
+    /// from the next, so a failure in one batch cannot hold back the checkpoint of an earlier one).
+    private func queueRecords(_ rows: PreparedRecords, closesBatch: Bool) {
+        guard !rows.records.isEmpty else { return }
+        storeSlots.wait()
+        waitingRows.withLock { $0.append((rows, closesBatch)) }
+        storeWriter.async { [self] in
+            let group = Self.takeGroup(waitingRows)
+            defer { for _ in group { storeSlots.signal() } }
+            if failed || group.isEmpty { return }
+            do {
+                try writeRecords(group)
+            } catch {
+                fail(error)
+            }
+        }
+    }
+
+    /// Removes and returns the waiting chunks up to and including the first that closes a batch (all of
+    /// them when none does). Each queued chunk has its own writer block, which finds nothing left when an
+    /// earlier block took its chunk — so by the time a block behind all of a batch's runs, every chunk of
+    /// that batch is in SQLite.
+    static func takeGroup(_ waiting: LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>) -> [PreparedRecords] {
+        waiting.withLock { queue in
+            guard !queue.isEmpty else { return [] }
+            let end = queue.firstIndex(where: \.closesBatch) ?? queue.count - 1
+            let taken = queue[...end].map(\.rows)
+            queue.removeFirst(end + 1)
+            return taken
+        }
     }
 
     /// The chunk's embedding texts, built on every core and deduplicated (identical texts are encoded
@@ -251,8 +320,16 @@ final class EncodePipeline: @unchecked Sendable {
         return Profiler.shared.measure("pool") { encoded.parallelMap { TokenPooler.pool($0, factor: factor) } }
     }
 
-    func writeRecords(units: [CodeUnit], ids: [Int64]) throws {
-        try Profiler.shared.measure("store") { try store.insert(zip(ids, units).map { Self.record($0.0, $0.1) }) }
+    /// The store rows of a chunk with their text work done (keyword texts, JSON columns), on every core,
+    /// so that the store writer only binds and steps.
+    static func storeRows(units: [CodeUnit], ids: [Int64]) -> PreparedRecords {
+        Profiler.shared.measure("store rows") { PreparedRecords(zip(ids, units).map { record($0.0, $0.1) }) }
+    }
+
+    /// Inserts the chunks' rows in one transaction.
+    func writeRecords(_ chunks: [PreparedRecords]) throws {
+        try Profiler.shared.measure("store") { try store.insert(chunks) }
+        for (stage, seconds) in store.insertStages { Profiler.shared.add(stage: "store: \(stage)", seconds: seconds) }
     }
 
     /// Units per chunk: the configured size, or for a run of few units a quarter of it (at least
@@ -290,7 +367,14 @@ final class EncodePipeline: @unchecked Sendable {
             building = builder
         } else {
             let nbits = options.residualBits ?? PlaidConfig.defaultBits(dimension: documents.first?.vectors.cols ?? 0)
-            building = StreamedIndexBuilder(directory: vectorDirectory, config: PlaidConfig(nbits: nbits), plannedDocuments: plannedUnits)
+            building = StreamedIndexBuilder(directory: vectorDirectory, config: PlaidConfig(nbits: nbits), plannedDocuments: plannedUnits,
+                                            asynchronousWrites: true)
+            // Each group encodes here while the one before is written on the builder's queue.
+            building.onWritten = { stages in
+                Profiler.shared.add(stage: "codec + index write", seconds: stages.reduce(0) { $0 + $1.seconds })
+                for (stage, seconds) in stages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
+            }
+            building.onWriteFailure = { [self] error in fail(error) }
             builder = building
         }
         let begin = ProfileClock.now()
@@ -302,11 +386,16 @@ final class EncodePipeline: @unchecked Sendable {
             for (stage, seconds) in index.buildStages { Profiler.shared.add(stage: "codec create: \(stage)", seconds: seconds) }
             plaid = index
         case .appended:
+            // Validate + encode, and any wait for the write before (the write's own stages: `onWritten`).
             Profiler.shared.add(stage: "codec + index append", seconds: ProfileClock.seconds(since: begin))
-            for (stage, seconds) in index.writeStages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
         case .held:
             break
         }
+    }
+
+    /// Waits until the streamed build has written every group handed to it; throws its first write error.
+    func finishVectorWrites() throws {
+        try builder?.finishWrites()
     }
 
     static func record(_ id: Int64, _ u: CodeUnit) -> UnitRecord {

@@ -28,7 +28,15 @@ public struct CodecPlan: Sendable, Equatable {
 /// each vector about twice instead of four times. The caller says when the documents added so far must be
 /// on disk (`add(_:mustPersist:)`): the product's checkpoints name files as indexed only once their
 /// vectors are written.
-public final class StreamedIndexBuilder {
+///
+/// With `asynchronousWrites` an append is split in two: `add` validates and encodes a group (assignment and
+/// quantisation, the larger half) on the caller's thread with a copy of the codec, then hands it to a
+/// write queue of its own (segment write, merges, commit) and returns — so the next group encodes while
+/// this one is written. At most one group is being written. Such a caller runs whatever needs the vectors
+/// on disk (a checkpoint) through `afterWrites`, and ends with `finishWrites()`.
+/// Thread-safety: `add`, `finishWrites` and `index` from one thread at a time (the caller's); the write
+/// queue touches the index only while no `add` reads it (the codec copy is taken when no write runs).
+public final class StreamedIndexBuilder: @unchecked Sendable {
     public let directory: URL
     public let config: PlaidConfig
     /// Documents the build expects in all (0: unknown, the codec trains when the caller persists).
@@ -48,11 +56,74 @@ public final class StreamedIndexBuilder {
     private var seenDocuments = 0
     private var seenVectors = 0
 
-    public init(directory: URL, config: PlaidConfig, plannedDocuments: Int, trainingShare: Double = 0.5) {
+    /// Appends are encoded on the caller's thread and written on a queue of their own (see above).
+    public let asynchronousWrites: Bool
+    /// Called on the write queue after each asynchronous append, with its stages (`PlaidIndex.writeStages`).
+    public var onWritten: (@Sendable ([(stage: String, seconds: Double)]) -> Void)?
+    /// Called on the write queue when an asynchronous append fails, before any later `afterWrites` body.
+    public var onWriteFailure: (@Sendable (Error) -> Void)?
+    private let writes = DispatchQueue(label: "plaid.streamed-build.writes")
+    private let writeSlot = DispatchSemaphore(value: 1)
+    private let lock = NSLock()
+    private var writeError: Error?
+    /// The codec groups are encoded with, and its file name (refreshed after a write that retrained).
+    private var encodingCodec: (codec: ResidualCodec, name: String)?
+
+    public init(directory: URL, config: PlaidConfig, plannedDocuments: Int, trainingShare: Double = 0.5,
+                asynchronousWrites: Bool = false) {
         self.directory = directory
         self.config = config
         self.plannedDocuments = max(0, plannedDocuments)
         self.trainingShare = min(1, max(0, trainingShare))
+        self.asynchronousWrites = asynchronousWrites
+    }
+
+    /// Runs `body` on the write queue once every append handed over so far is written (at once in order
+    /// behind them; right away without asynchronous writes).
+    public func afterWrites(_ body: @escaping @Sendable () -> Void) {
+        if asynchronousWrites { writes.async(execute: body) } else { body() }
+    }
+
+    /// Waits for every append handed over; throws the first write error.
+    public func finishWrites() throws {
+        writes.sync {}
+        try rethrowWriteError()
+    }
+
+    private func rethrowWriteError() throws {
+        lock.lock()
+        defer { lock.unlock() }
+        if let writeError { throw writeError }
+    }
+
+    /// Encodes `group` on this thread and hands it to the write queue (waiting while the group before is
+    /// still being written).
+    private func appendAsynchronously(_ group: [(id: Int64, vectors: HostMatrix)], to index: PlaidIndex, backend: (any Backend)?) throws {
+        try rethrowWriteError()
+        var stages = StageClock()
+        guard let codec = lock.withLock({ encodingCodec }) else { throw PlaidError.invalidInput("no codec to encode with") }
+        // The codec's width, not the index's manifest: a write may be updating that one now.
+        try PlaidIndex.validate(group, dim: codec.codec.dim, existing: nil)
+        let encoded = PlaidIndex.EncodedAppend(codecName: codec.name, encoded: PlaidIndex.encode(group, codec: codec.codec, backend: backend))
+        stages.lap("encode (assign + quantize, beside the previous write)")
+        let encodeLaps = stages.laps
+        writeSlot.wait()
+        // The write uses the backend only to retrain or re-encode (a codec changed in between); backends
+        // already serve the encoder and the codec from several threads at once.
+        let backend = UncheckedBackend(backend: backend)
+        writes.async { [self] in
+            defer { writeSlot.signal() }
+            if lock.withLock({ writeError != nil }) { return }
+            var stages = StageClock()
+            do {
+                try index.write(group, encoded: encoded, backend: backend.backend, stages: &stages)
+                if index.codecForEncoding.name != codec.name { lock.withLock { encodingCodec = index.codecForEncoding } }
+                onWritten?(encodeLaps + index.writeStages)
+            } catch {
+                lock.withLock { writeError = error }
+                onWriteFailure?(error)
+            }
+        }
     }
 
     /// The totals projected from what has been seen: the planned documents at the vectors per document
@@ -75,8 +146,9 @@ public final class StreamedIndexBuilder {
     }
 
     /// Adds documents: held until the codec can train, appended once the index exists. With
-    /// `mustPersist` everything added so far is on disk when this returns (the codec trains on what is
-    /// held if it has not yet). Returns what was done, for the caller's profile.
+    /// `mustPersist` everything added so far is on disk when this returns — with asynchronous writes, when
+    /// the writes it handed over end (`afterWrites`) — and the codec trains on what is held if it has not
+    /// yet. Returns what was done, for the caller's profile.
     @discardableResult
     public func add(_ documents: [(id: Int64, vectors: HostMatrix)], mustPersist: Bool, backend: (any Backend)?) throws -> Step {
         seenDocuments += documents.count
@@ -85,9 +157,14 @@ public final class StreamedIndexBuilder {
             pending.append(contentsOf: documents)
             pendingVectors += documents.reduce(0) { $0 + $1.vectors.rows }
             guard !pending.isEmpty, mustPersist || pendingVectors >= (index.mergeCeiling ?? 0) / 2 else { return .held }
-            try index.append(pending, backend: backend)
+            let group = pending
             pending = []
             pendingVectors = 0
+            if asynchronousWrites {
+                try appendAsynchronously(group, to: index, backend: backend)
+            } else {
+                try index.append(group, backend: backend)
+            }
             return .appended
         }
         held.append(contentsOf: documents)
@@ -96,6 +173,7 @@ public final class StreamedIndexBuilder {
         let plan = plannedDocuments > 0 ? projectedPlan : nil
         let created = try PlaidIndex.create(at: directory, documents: held, config: config, backend: backend, plan: plan)
         if let plan { created.mergeCeiling = max(created.tokensAtTraining, plan.tokens) / Self.segmentsPerBuild }
+        lock.withLock { encodingCodec = created.codecForEncoding }
         index = created
         held = []
         heldVectors = 0
@@ -111,6 +189,11 @@ public final class StreamedIndexBuilder {
         /// Appended to the existing index (with any held since the last append).
         case appended
     }
+}
+
+/// A backend handed to the streamed build's write queue.
+private struct UncheckedBackend: @unchecked Sendable {
+    let backend: (any Backend)?
 }
 
 extension PlaidIndex {

@@ -139,13 +139,25 @@ public final class MetadataStore: @unchecked Sendable {
     /// Inserts `records` in one transaction; a record whose doc id already exists replaces it. Doc ids
     /// must be distinct within one call (a repeated id fails the whole batch with a constraint error).
     public func insert(_ records: [UnitRecord]) throws {
-        guard !records.isEmpty else { return }
-        // The keyword texts (identifier splitting of every field, ~3/4 of an insert's CPU) are built on
-        // every core before the write, which stays one serial transaction.
-        let keywordTexts = Self.keywordTexts(records)
+        try insert(PreparedRecords(records))
+    }
+
+    /// Inserts rows whose text work was done by the caller (`PreparedRecords`, built off the writer's
+    /// thread), in one transaction: the writer only binds and steps. Same rules as `insert(_:)`.
+    public func insert(_ prepared: PreparedRecords) throws {
+        try insert([prepared])
+    }
+
+    /// Inserts several prepared parts in one transaction, in order (fewer, larger commits: each commit
+    /// flushes the keyword index's pending terms into a new segment that later merges rewrite). Doc ids
+    /// must be distinct across the parts.
+    public func insert(_ parts: [PreparedRecords]) throws {
+        guard parts.contains(where: { !$0.records.isEmpty }) else { return }
+        var stages = StageClock()
         try write {
             try connection.transaction {
-                try deleteUnlocked(records.map(\.docID))
+                try deleteUnlocked(parts.flatMap { $0.records.map(\.docID) })
+                stages.lap("replace check")
                 let unit = try connection.statement("""
                     INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
                         complexity, has_loops, has_branches, has_error_handling)
@@ -156,54 +168,62 @@ public final class MetadataStore: @unchecked Sendable {
                         parent_class, calls, called_by, variables, imports, code)
                     VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
-                for (index, record) in records.enumerated() {
-                    unit.bind(1, record.docID)
-                    unit.bind(2, record.file)
-                    unit.bind(3, record.name)
-                    unit.bind(4, record.qualifiedName)
-                    unit.bind(5, record.line)
-                    unit.bind(6, record.endLine)
-                    unit.bind(7, record.language)
-                    unit.bind(8, record.unitType)
-                    unit.bind(9, record.complexity)
-                    unit.bind(10, record.hasLoops)
-                    unit.bind(11, record.hasBranches)
-                    unit.bind(12, record.hasErrorHandling)
-                    try unit.run()
-                    content.bind(1, record.docID)
-                    content.bind(2, record.signature)
-                    content.bind(3, record.docstring)
-                    content.bind(4, StringArrayJSON.encode(record.parameters))
-                    content.bind(5, record.returnType)
-                    content.bind(6, record.extends)
-                    content.bind(7, record.parentClass)
-                    content.bind(8, StringArrayJSON.encode(record.calls))
-                    content.bind(9, StringArrayJSON.encode(record.calledBy))
-                    content.bind(10, StringArrayJSON.encode(record.variables))
-                    content.bind(11, StringArrayJSON.encode(record.imports))
-                    content.bind(12, record.code)
-                    try content.run()
-                    try insertKeywordRow(record.docID, keywordTexts[index])
-                    faultHook?(.insertedRow, index)
+                let keyword = try connection.statement("INSERT INTO keyword_index(rowid, body) VALUES(?, ?)")
+                var rowSeconds = 0.0, keywordSeconds = 0.0
+                var row = 0
+                for prepared in parts {
+                    for (index, record) in prepared.records.enumerated() {
+                        let begin = StageClock.now()
+                        unit.bind(1, record.docID)
+                        unit.bind(2, record.file)
+                        unit.bind(3, record.name)
+                        unit.bind(4, record.qualifiedName)
+                        unit.bind(5, record.line)
+                        unit.bind(6, record.endLine)
+                        unit.bind(7, record.language)
+                        unit.bind(8, record.unitType)
+                        unit.bind(9, record.complexity)
+                        unit.bind(10, record.hasLoops)
+                        unit.bind(11, record.hasBranches)
+                        unit.bind(12, record.hasErrorHandling)
+                        try unit.run()
+                        let arrays = prepared.arrays[index]
+                        content.bind(1, record.docID)
+                        content.bind(2, record.signature)
+                        content.bind(3, record.docstring)
+                        content.bind(4, bytes: arrays.parameters)
+                        content.bind(5, record.returnType)
+                        content.bind(6, record.extends)
+                        content.bind(7, record.parentClass)
+                        content.bind(8, bytes: arrays.calls)
+                        content.bind(9, bytes: arrays.calledBy)
+                        content.bind(10, bytes: arrays.variables)
+                        content.bind(11, bytes: arrays.imports)
+                        content.bind(12, record.code)
+                        try content.run()
+                        let middle = StageClock.now()
+                        keyword.bind(1, record.docID)
+                        keyword.bind(2, bytes: prepared.keywordTexts[index])
+                        try keyword.run()
+                        let end = StageClock.now()
+                        rowSeconds += StageClock.seconds(begin, middle)
+                        keywordSeconds += StageClock.seconds(middle, end)
+                        faultHook?(.insertedRow, row)
+                        row += 1
+                    }
                 }
+                stages.add("rows", rowSeconds)
+                stages.add("keyword index", keywordSeconds)
+                stages.restart()
             }
+            stages.lap("commit")
         }
+        insertStages = stages.laps
     }
 
-    /// `records`' keyword texts, in order, built by up to one worker per core.
-    static func keywordTexts(_ records: [UnitRecord]) -> [[UInt8]] {
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, records.count / 32))
-        guard workers > 1 else { return records.map(\.keywordText) }
-        var texts = [[UInt8]](repeating: [], count: records.count)
-        texts.withUnsafeMutableBufferPointer { out in
-            let slots = KeywordTextSlots(base: out.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                // Interleaved rows spread long and short units over the workers.
-                for index in stride(from: worker, to: records.count, by: workers) { slots.base[index] = records[index].keywordText }
-            }
-        }
-        return texts
-    }
+    /// The last `insert`'s own stages (`replace check`, `rows`, `keyword index`, `commit`) and seconds,
+    /// for the indexing profile.
+    public private(set) var insertStages: [(stage: String, seconds: Double)] = []
 
     /// Deletes the given documents (unknown ids are ignored) in one transaction. The keyword index
     /// drops exactly those rows; nothing is rebuilt or renumbered.
@@ -611,9 +631,4 @@ public final class MetadataStore: @unchecked Sendable {
             throw StoreError.corrupt(path: file, reason: reason + details)
         }
     }
-}
-
-/// Output slots that `concurrentPerform` workers fill at disjoint indices.
-private struct KeywordTextSlots: @unchecked Sendable {
-    let base: UnsafeMutablePointer<[UInt8]>
 }

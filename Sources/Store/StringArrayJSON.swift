@@ -3,7 +3,12 @@
 /// result and for whole-project call-graph passes, where Foundation's JSON coders dominate.
 enum StringArrayJSON {
     static func encode(_ items: [String]) -> String {
-        if items.isEmpty { return "[]" }
+        String(decoding: encodeBytes(items), as: UTF8.self)
+    }
+
+    /// `encode`'s UTF-8 bytes (bound as TEXT without a `String` in between).
+    static func encodeBytes(_ items: [String]) -> [UInt8] {
+        if items.isEmpty { return [0x5B, 0x5D] }
         var out: [UInt8] = [0x5B]
         for (index, item) in items.enumerated() {
             if index > 0 { out.append(0x2C) }
@@ -24,7 +29,7 @@ enum StringArrayJSON {
             out.append(0x22)
         }
         out.append(0x5D)
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// Decodes a JSON array of strings; `nil` when the text is not one (the caller reports corruption).

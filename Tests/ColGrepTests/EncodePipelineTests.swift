@@ -45,6 +45,21 @@ import Testing
         #expect(refused.withLock { $0 })
     }
 
+    @Test func storeWriterTakesWaitingChunksUpToTheEndOfTheOldestBatch() {
+        func rows(_ id: Int64) -> PreparedRecords {
+            PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
+                                        language: "python", unitType: "function", code: "pass")])
+        }
+        let waiting = LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([
+            (rows(1), false), (rows(2), true), (rows(3), false), (rows(4), false),
+        ])
+        #expect(EncodePipeline.takeGroup(waiting).map { $0.records[0].docID } == [1, 2])
+        #expect(EncodePipeline.takeGroup(waiting).map { $0.records[0].docID } == [3, 4])
+        #expect(EncodePipeline.takeGroup(waiting).isEmpty)
+        waiting.withLock { $0.append((rows(5), true)) }
+        #expect(EncodePipeline.takeGroup(waiting).map { $0.records[0].docID } == [5])
+    }
+
     /// Keyword-only pipeline (no model): store rows and checkpoints, nothing else.
     struct Fixture {
         let directory: URL

@@ -23,10 +23,10 @@ import Testing
         let stages = try IndexStageBenchmark.measureStages(root: project.path, options: options, config: ColGrepConfig(),
                                                            scratch: base.appendingPathComponent("stages"))
         #expect(stages.map(\.stage) == ["walk", "parse", "call graph", "embedding text", "tokenize", "encode", "pool",
-                                        "k-means + codec + index create", "codec + index append", "store"])
+                                        "k-means + codec + index create", "codec + index append", "store rows", "store"])
         let units = stages.first { $0.stage == "parse" }?.units ?? 0
         #expect(units == 12)
-        for stage in ["embedding text", "tokenize", "encode", "pool", "store"] {
+        for stage in ["embedding text", "tokenize", "encode", "pool", "store rows", "store"] {
             #expect(stages.first { $0.stage == stage }?.units == units, "\(stage)")
         }
         let tokens = stages.first { $0.stage == "tokenize" }?.tokens ?? 0

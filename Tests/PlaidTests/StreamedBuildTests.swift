@@ -56,6 +56,45 @@ import Testing
         #expect(streamedCosine > 0.9)
     }
 
+    /// Asynchronous writes (each group encoded while the one before is written): the same segments, ids,
+    /// codes and search results as writing in `add`; a body queued with `afterWrites` after a persisting add
+    /// sees every document on disk.
+    @Test func asynchronousWritesBuildTheSameIndexAndPersistBeforeAfterWrites() throws {
+        let (corpus, all) = Self.corpus()
+        let syncDirectory = temporaryDirectory("sync"), asyncDirectory = temporaryDirectory("async")
+        defer { cleanUp(syncDirectory); cleanUp(asyncDirectory) }
+        let sync = StreamedIndexBuilder(directory: syncDirectory, config: testConfig(), plannedDocuments: all.count)
+        let async = StreamedIndexBuilder(directory: asyncDirectory, config: testConfig(), plannedDocuments: all.count, asynchronousWrites: true)
+        let written = LockedCounter()
+        async.onWritten = { stages in
+            written.add(1)
+            #expect(stages.contains { $0.stage.hasPrefix("encode") } && stages.contains { $0.stage == "segment write" })
+        }
+        var onDisk: [Int] = []
+        let seen = LockedCounter()
+        for start in stride(from: 0, to: all.count, by: 20) {
+            let end = min(all.count, start + 20)
+            let persist = end % 100 == 0 || end == all.count
+            let a = try sync.add(Array(all[start..<end]), mustPersist: persist, backend: nil)
+            let b = try async.add(Array(all[start..<end]), mustPersist: persist, backend: nil)
+            #expect(a == b)
+            if persist {
+                onDisk.append(end)
+                async.afterWrites { seen.check(expected: end, found: (try? PlaidIndex.open(at: asyncDirectory).documentCount) ?? -1) }
+            }
+        }
+        try async.finishWrites()
+        #expect(seen.recorded == onDisk)
+        #expect(seen.mismatches == 0)
+        #expect(written.value >= 2)
+        let left = try #require(sync.index), right = try PlaidIndex.open(at: asyncDirectory)
+        #expect(right.documentCount == all.count && right.segmentCount == left.segmentCount)
+        #expect(Set(right.documentIDs) == Set(left.documentIDs))
+        for query in corpus.queries.prefix(8) {
+            #expect(right.search(query: query, topK: 10).map(\.id) == left.search(query: query, topK: 10).map(\.id))
+        }
+    }
+
     @Test func persistingCreatesTheIndexFromWhatIsHeld() throws {
         let (_, all) = Self.corpus()
         let directory = temporaryDirectory()
@@ -110,5 +149,26 @@ import Testing
         #expect(builder.trainingTarget == 64)
         let loose = StreamedIndexBuilder(directory: directory, config: testConfig(), plannedDocuments: 0, trainingShare: 0.5)
         #expect(loose.trainingTarget == 1)
+    }
+}
+
+/// A counter and a log shared with the builder's write queue in tests.
+final class LockedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var log: [Int] = []
+    private var bad = 0
+
+    var value: Int { lock.withLock { count } }
+    var recorded: [Int] { lock.withLock { log } }
+    var mismatches: Int { lock.withLock { bad } }
+
+    func add(_ n: Int) { lock.withLock { count += n } }
+    /// Logs `expected`, counting a mismatch when `found` (documents on disk then) differs.
+    func check(expected: Int, found: Int) {
+        lock.withLock {
+            log.append(expected)
+            if found != expected { bad += 1 }
+        }
     }
 }

@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+@testable import Store
+
+/// Rows inserted as several prepared parts in one transaction (the indexing pipeline's writer when it is
+/// behind) are stored and scored exactly as rows inserted one call per record, and a bad part fails the
+/// whole group with nothing written.
+@Suite struct GroupedInsertTests {
+    @Test func groupedPartsStoreAndScoreLikeSeparateInserts() throws {
+        let records = syntheticCorpus(count: 120) + [fullRecord(500)]
+        let grouped = try TemporaryDirectory(), single = try TemporaryDirectory()
+        defer { grouped.cleanup(); single.cleanup() }
+        let a = try MetadataStore(path: grouped.database, readOnly: false)
+        try a.insert([PreparedRecords(Array(records[..<50])), PreparedRecords([]), PreparedRecords(Array(records[50...]), workers: 3)])
+        #expect(a.insertStages.map(\.stage) == ["replace check", "rows", "keyword index", "commit"])
+        let b = try MetadataStore(path: single.database, readOnly: false)
+        for record in records { try b.insert([record]) }
+        let ids = records.map(\.docID)
+        #expect(try a.records(docIDs: ids) == b.records(docIDs: ids))
+        for query in ["handler options", "finish input", "result", "parse_config"] {
+            let left = try a.bm25(query: query, limit: 50, within: nil), right = try b.bm25(query: query, limit: 50, within: nil)
+            #expect(left.map(\.docID) == right.map(\.docID), "\(query)")
+            #expect(left.map(\.score) == right.map(\.score), "\(query)")
+        }
+        try a.verifyIntegrity()
+    }
+
+    @Test func aDuplicateIdAcrossPartsFailsTheWholeGroup() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = try MetadataStore(path: dir.database, readOnly: false)
+        let records = syntheticCorpus(count: 10)
+        #expect(throws: StoreError.self) {
+            try store.insert([PreparedRecords(Array(records[..<6])), PreparedRecords([records[5]] + Array(records[6...]))])
+        }
+        #expect(try store.count == 0)
+        try store.insert([PreparedRecords(Array(records[..<6])), PreparedRecords(Array(records[6...]))])
+        #expect(try store.count == 10)
+    }
+}
