@@ -31,14 +31,21 @@ final class ProjectSearcher {
         self.model = model
         self.config = config
         self.environment = environment
+        let handles = try ResidentCache.indexHandles(layout: layout) { try Self.openHandles(layout) }
+        store = handles.store
+        plaid = handles.plaid
+    }
+
+    /// Opens the index read-only (a query server keeps the handles while the index is unchanged).
+    private static func openHandles(_ layout: IndexLayout) throws -> IndexHandles {
+        var store: MetadataStore?
+        var plaid: PlaidIndex?
         if FileManager.default.fileExists(atPath: layout.metadataFile.path) {
             do {
                 store = try MetadataStore(path: layout.metadataFile, readOnly: true)
             } catch {
                 throw ColGrepError.corrupt("Index load failed: \(layout.metadataFile.path): \(error)")
             }
-        } else {
-            store = nil
         }
         if FileManager.default.fileExists(atPath: layout.vectorDirectory.path) {
             do {
@@ -46,9 +53,8 @@ final class ProjectSearcher {
             } catch {
                 throw ColGrepError.corrupt("Index load failed: \(layout.vectorDirectory.path): \(error)")
             }
-        } else {
-            plaid = nil
         }
+        return IndexHandles(store: store, plaid: plaid)
     }
 
     /// Ids allowed by the subdirectory, `-e`, `--include`, file, `--exclude` and `--exclude-dir`

@@ -20,6 +20,7 @@ struct Colgrep: AsyncParsableCommand {
     static func main() async {
         BLASCoreType.relaunchIfGeneric()
         BLASWorkerThreads.stopIdleWorkers()
+        QueryServerEntry.interceptIfServed()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {
