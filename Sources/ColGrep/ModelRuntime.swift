@@ -191,7 +191,7 @@ final class ModelRuntime {
                                   gpus: skipGPUs ? GPUInventory(ordinals: [], description: nil, unavailableReason: "not needed for a query") : nil)
             }
             // A query server keeps the query encoder between requests; document encoders are per run.
-            loaded = skipGPUs ? try ResidentCache.queryEncoder(directory: dir, mode: acceleration, threads: threads, make: make) : try make()
+            loaded = skipGPUs ? try ResidentCache.shared.queryEncoder(directory: dir, mode: acceleration, threads: threads, make: make) : try make()
         } catch {
             throw ColGrepError.other("cannot load the model at \(dir.path): \(error). Run scripts/setup.sh to install the fallback model, or pass --model <folder>.")
         }

@@ -31,7 +31,7 @@ final class ProjectSearcher {
         self.model = model
         self.config = config
         self.environment = environment
-        let handles = try ResidentCache.indexHandles(layout: layout) { try Self.openHandles(layout) }
+        let handles = try ResidentCache.shared.indexHandles(layout: layout) { try Self.openHandles(layout) }
         store = handles.store
         plaid = handles.plaid
     }

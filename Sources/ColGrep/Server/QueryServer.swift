@@ -60,7 +60,7 @@ public final class QueryServer {
         umask(previousMask)
         guard bound == 0, listen(listener, 64) == 0 else { return 1 }
         let socketInode = FileIdentity(URL(fileURLWithPath: endpoint.socketPath)).inode
-        ResidentCache.enable()
+        ResidentCache.shared.enable()
         defer {
             if FileIdentity(URL(fileURLWithPath: endpoint.socketPath)).inode == socketInode { unlink(endpoint.socketPath) }
         }

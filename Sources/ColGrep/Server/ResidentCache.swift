@@ -8,32 +8,39 @@ import Store
 ///
 /// Index handles are reused only while the files that define the index are unchanged: the PLAID
 /// manifest, the metadata database and its write-ahead log are each identified by device, inode,
-/// size, modification and status-change times. Any write (an update before a search, a rebuild, a
-/// `clear`) changes one of them, and the next search opens the index afresh. The query encoder is reused
+/// size and modification time (not the status-change time: SQLite running as root `fchown`s the log
+/// at every open, a change of nothing). Any write (an update before a search, a rebuild, a `clear`)
+/// changes one of them, and the next search opens the index afresh. Handles opened while the index
+/// changed under the open (the identities before and after differ) serve that search and are not kept. The query encoder is reused
 /// while the model folder's files keep their identities; document encoders are never kept (a routed
 /// document encoder is finished at the end of each indexing run).
-public enum ResidentCache {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var enabled = false
-    nonisolated(unsafe) private static var encoders: [String: (stamp: [FileIdentity], encoder: RoutedEncoder)] = [:]
-    nonisolated(unsafe) private static var indexes: [String: (stamp: [FileIdentity], handles: IndexHandles)] = [:]
+public final class ResidentCache: @unchecked Sendable {
+    /// The process's cache (what `ModelRuntime` and `ProjectSearcher` consult).
+    public static let shared = ResidentCache()
+
+    private let lock = NSLock()
+    private var enabled = false
+    private var encoders: [String: (stamp: [FileIdentity], encoder: RoutedEncoder)] = [:]
+    private var indexes: [String: (stamp: [FileIdentity], handles: IndexHandles)] = [:]
+
+    init() {}
 
     /// Turns the cache on for the rest of the process (a query server).
-    public static func enable() {
+    public func enable() {
         lock.lock()
         enabled = true
         lock.unlock()
     }
 
     /// Whether lookups keep what they build.
-    public static var isEnabled: Bool {
+    public var isEnabled: Bool {
         lock.lock()
         defer { lock.unlock() }
         return enabled
     }
 
     /// Drops everything kept (tests; a server that saw its model folder change).
-    public static func removeAll() {
+    public func removeAll() {
         lock.lock()
         encoders = [:]
         indexes = [:]
@@ -42,7 +49,7 @@ public enum ResidentCache {
 
     /// A query encoder for this model folder, mode and thread count: the kept one while the folder's
     /// files are unchanged, else `make()`'s (kept when the cache is on).
-    static func queryEncoder(directory: URL, mode: AccelerationMode, threads: Int, make: () throws -> RoutedEncoder) throws -> RoutedEncoder {
+    func queryEncoder(directory: URL, mode: AccelerationMode, threads: Int, make: () throws -> RoutedEncoder) throws -> RoutedEncoder {
         guard isEnabled else { return try make() }
         let key = "\(directory.path)|\(mode)|\(threads)"
         let stamp = FileIdentity.folder(directory)
@@ -59,17 +66,24 @@ public enum ResidentCache {
 
     /// The read handles of the index in `layout`: the kept ones while its files are unchanged, else
     /// `open()`'s (kept when the cache is on).
-    static func indexHandles(layout: IndexLayout, open: () throws -> IndexHandles) throws -> IndexHandles {
+    func indexHandles(layout: IndexLayout, open: () throws -> IndexHandles) throws -> IndexHandles {
         guard isEnabled else { return try open() }
         let key = layout.directory.path
-        let stamp = indexStamp(layout)
+        let stamp = Self.indexStamp(layout)
         lock.lock()
         let kept = indexes[key]
         lock.unlock()
         if let kept, kept.stamp == stamp { return kept.handles }
         let handles = try open()
+        // Opening the store may touch its log (created or reset by the first reader): the identities
+        // after the open are the ones later searches compare with, provided nothing else changed.
+        let after = Self.indexStamp(layout)
         lock.lock()
-        indexes[key] = (stamp, handles)
+        if after[0] == stamp[0] && after[1] == stamp[1] {
+            indexes[key] = (after, handles)
+        } else {
+            indexes[key] = nil
+        }
         lock.unlock()
         return handles
     }
@@ -99,7 +113,6 @@ struct FileIdentity: Equatable {
     var inode: UInt64 = 0
     var size: Int64 = 0
     var modified: Int64 = 0
-    var changed: Int64 = 0
 
     init(_ url: URL) {
         var info = stat()
@@ -108,7 +121,6 @@ struct FileIdentity: Equatable {
         inode = UInt64(info.st_ino)
         size = Int64(info.st_size)
         modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
     }
 
     /// The folder itself and every file directly in it, by name.
