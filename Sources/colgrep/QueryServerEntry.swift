@@ -1,6 +1,7 @@
 import ArgumentParser
 import ColGrep
 import Foundation
+import Tensor
 
 /// Where the command line meets the resident query server (`ColGrep/Server/`).
 ///
@@ -17,22 +18,36 @@ enum QueryServerEntry {
     /// instead of running in-process (for tests and benchmarks; not part of the server's key).
     static let requiredVariable = "COLGREP_SERVER_REQUIRED"
     static let notServedStatus: Int32 = 75
+    /// Set (only) across `main`'s OpenBLAS relaunch after a client's attempt; not part of the server's key.
+    static let triedVariable = "COLGREP_SERVER_TRIED"
     /// Set when no server answered: the in-process search starts one when it is done.
     nonisolated(unsafe) private static var endpointToStart: QueryServerEndpoint?
 
-    /// Runs first in `main`: serves (and exits) when this process is a server, prints a server's answer
+    /// Runs first in `main`, before the OpenBLAS relaunch: serves (and exits) when this process is a server, prints a server's answer
     /// (and exits) when one ran the search, else returns and the command line runs as usual.
     static func interceptIfServed() {
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == serveArgument {
+            // A server computes: OpenBLAS's kernels first (this may start the process again), as `main` does.
+            BLASCoreType.relaunchIfGeneric()
+            BLASWorkerThreads.stopIdleWorkers()
             QueryServer.closeInheritedDescriptors()
             guard let endpoint = QueryServerEndpoint.current() else { exit(1) }
             let server = QueryServer(endpoint: endpoint, idleSeconds: QueryServer.idleSeconds(), handler: handle)
             exit(server.run())
         }
         let environment = ProcessInfo.processInfo.environment
+        if let tried = environment[triedVariable] {
+            // The image before `main`'s OpenBLAS relaunch already asked (and found no server to use).
+            unsetenv(triedVariable)
+            if tried == "start" { endpointToStart = QueryServerEndpoint.current() }
+            return
+        }
         guard isEnabled(environment), isatty(STDOUT_FILENO) == 0, isatty(STDERR_FILENO) == 0, mayServe(arguments),
               let endpoint = QueryServerEndpoint.current(environment: environment) else { return }
+        // Runs before `main`'s OpenBLAS relaunch (a client computes nothing: the exec would double its
+        // start-up); OpenBLAS's worker, started when the library loaded, would spin while the client waits.
+        BLASWorkerThreads.stopIdleWorkers()
         switch QueryClient.attempt(arguments, endpoint: endpoint) {
         case .served(let reply):
             QueryClient.emit(reply)
@@ -45,6 +60,11 @@ enum QueryServerEntry {
                 exit(notServedStatus)
             }
             if startServer { endpointToStart = endpoint }
+            // `main` is about to start this process again for OpenBLAS: tell that image not to ask twice
+            // (a server that declined or went silent would cost its wait twice).
+            if environment["OPENBLAS_CORETYPE"] == nil, BLASCoreType.better != nil {
+                setenv(triedVariable, startServer ? "start" : "1", 1)
+            }
         }
     }
 

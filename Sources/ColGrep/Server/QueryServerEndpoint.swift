@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// Where a query server listens: `<data root>/server/<key>.sock`, with `<key>.lock` held (flock) by the
 /// server for its whole life, so at most one server per key runs and a dead one's socket is recognised.
@@ -14,8 +15,9 @@ public struct QueryServerEndpoint: Sendable, Equatable {
     /// Unix socket paths are limited to 107 bytes; a data root deeper than that gets no server.
     static let maxSocketPathBytes = 107
     /// Variables that differ between shells without changing what a search does.
-    /// `COLGREP_SERVER_REQUIRED` only tells the client not to fall back (tests, benchmarks).
-    static let ignoredVariables: Set<String> = ["PWD", "OLDPWD", "SHLVL", "_", "COLGREP_SERVER_REQUIRED"]
+    /// `COLGREP_SERVER_REQUIRED` only tells the client not to fall back (tests, benchmarks);
+    /// `COLGREP_SERVER_TRIED` only crosses `main`'s OpenBLAS relaunch.
+    static let ignoredVariables: Set<String> = ["PWD", "OLDPWD", "SHLVL", "_", "COLGREP_SERVER_REQUIRED", "COLGREP_SERVER_TRIED"]
 
     public init(directory: URL, key: String) {
         self.directory = directory
@@ -27,6 +29,10 @@ public struct QueryServerEndpoint: Sendable, Equatable {
     public static func current(environment: [String: String] = ProcessInfo.processInfo.environment) -> QueryServerEndpoint? {
         let paths = DataPaths.fromEnvironment(environment)
         guard let exe = executableIdentity() else { return nil }
+        // The client asks before `main` relaunches for OpenBLAS's kernels, the server after: both name the
+        // core type the relaunch sets (kernels differ in rounding, so it belongs to the key).
+        var environment = environment
+        if environment["OPENBLAS_CORETYPE"] == nil, let better = BLASCoreType.better { environment["OPENBLAS_CORETYPE"] = better }
         var text = exe
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where !ignoredVariables.contains(name) {
             text += "\n" + name + "=" + value
