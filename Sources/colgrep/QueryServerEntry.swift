@@ -109,13 +109,18 @@ enum QueryServerEntry {
             return .declined
         }
         if engine.config.queryServer == false { return .declinedAndStop }
+        _ = ResidentCache.shared.takeOpenFailure()
+        let status: Int32
         do {
             try runReportingErrors { try search.execute(engine: engine) }
-            return .ran(0)
+            status = 0
         } catch let code as ExitCode {
-            return .ran(code.rawValue)
+            status = code.rawValue
         } catch {
-            return .ran(1)
+            status = 1
         }
+        // An index the server could not open is never repaired here: the client's own search decides
+        // (what this request printed is dropped).
+        return ResidentCache.shared.takeOpenFailure() ? .declined : .ran(status)
     }
 }

@@ -156,6 +156,17 @@ import Testing
         }
         expectSame(try colgrep(["--json", "cart total"]), expected, "garbage socket file")
 
+        // A damaged index: the server never repairs it (it declines), the client's own search rebuilds it.
+        _ = try waitForServer(["--json", "cart total"])
+        let index = try #require(try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("indices").path).first)
+        let manifest = data.appendingPathComponent("indices/\(index)/index/manifest.plaid")
+        try FileManager.default.removeItem(at: manifest)
+        try Data("not a manifest".utf8).write(to: manifest)
+        #expect(try served(["--json", "cart total"]).status == 75, "the server answered a search of a damaged index")
+        let repaired = try colgrep(["--json", "cart total"])
+        #expect(repaired.status == 0 && repaired.stderr.contains("damaged"), "\(repaired.stderr)")
+        expectSame(try served(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "after the in-process repair")
+
         // `settings --no-server`: the running server declines and exits; searches stay in-process.
         _ = try waitForServer(["--json", "cart total"])
         #expect(try inProcess(["settings", "--no-server"]).status == 0)

@@ -1,19 +1,16 @@
 import Foundation
 import Plaid
-import Store
 
 /// What a long-lived query server keeps between requests: the query encoder (model weights, tokenizer
-/// tables, BERT buffers) and each index's read handles (the mapped PLAID index and the SQLite store).
+/// tables, BERT buffers) and each index's mapped PLAID index (the SQLite store is opened per search, as in
+/// a one-shot process, so SQLite's own rules hold for every write beside it).
 /// Off in a one-shot process, where every lookup just builds the value; `QueryServer` turns it on.
 ///
-/// Index handles are reused only while the files that define the index are unchanged: the PLAID
-/// manifest, the metadata database and its write-ahead log are each identified by device, inode,
-/// size and modification time (not the status-change time: SQLite running as root `fchown`s the log
-/// at every open, a change of nothing). Any write (an update before a search, a rebuild, a `clear`)
-/// changes one of them, and the next search opens the index afresh. Handles opened while the index
-/// changed under the open (the identities before and after differ) serve that search and are not kept. The query encoder is reused
-/// while the model folder's files keep their identities; document encoders are never kept (a routed
-/// document encoder is finished at the end of each indexing run).
+/// A vector index is reused only while its manifest keeps its identity (device, inode, size, modification
+/// time): every write of the index (an append, a merge, a rebuild, a `clear`) commits a new manifest, and
+/// the next search opens the index afresh; one whose manifest changed during the open serves that search
+/// only. The query encoder is reused while the model folder's files keep their identities; document
+/// encoders are never kept (a routed document encoder is finished at the end of each indexing run).
 public final class ResidentCache: @unchecked Sendable {
     /// The process's cache (what `ModelRuntime` and `ProjectSearcher` consult).
     public static let shared = ResidentCache()
@@ -21,7 +18,8 @@ public final class ResidentCache: @unchecked Sendable {
     private let lock = NSLock()
     private var enabled = false
     private var encoders: [String: (stamp: [FileIdentity], encoder: RoutedEncoder)] = [:]
-    private var indexes: [String: (stamp: [FileIdentity], handles: IndexHandles)] = [:]
+    private var indexes: [String: (stamp: [FileIdentity], index: PlaidIndex?)] = [:]
+    private var openFailed = false
 
     init() {}
 
@@ -64,46 +62,46 @@ public final class ResidentCache: @unchecked Sendable {
         return encoder
     }
 
-    /// The read handles of the index in `layout`: the kept ones while its files are unchanged, else
-    /// `open()`'s (kept when the cache is on).
-    func indexHandles(layout: IndexLayout, open: () throws -> IndexHandles) throws -> IndexHandles {
+    /// The mapped vector index in `layout`: the kept one while its manifest keeps its identity, else
+    /// `open()`'s (kept when the cache is on and the manifest did not change during the open).
+    func vectorIndex(layout: IndexLayout, open: () throws -> PlaidIndex?) throws -> PlaidIndex? {
         guard isEnabled else { return try open() }
         let key = layout.directory.path
         let stamp = Self.indexStamp(layout)
         lock.lock()
         let kept = indexes[key]
+        if let kept, kept.stamp != stamp { indexes[key] = nil }
         lock.unlock()
-        if let kept, kept.stamp == stamp { return kept.handles }
-        let handles = try open()
-        // Opening the store may touch its log (created or reset by the first reader): the identities
-        // after the open are the ones later searches compare with, provided nothing else changed.
+        if let kept, kept.stamp == stamp { return kept.index }
+        let index = try open()
         let after = Self.indexStamp(layout)
         lock.lock()
-        if after[0] == stamp[0] && after[1] == stamp[1] {
-            indexes[key] = (after, handles)
-        } else {
-            indexes[key] = nil
-        }
+        indexes[key] = after == stamp ? (after, index) : nil
         lock.unlock()
-        return handles
+        return index
     }
 
-    /// The identities of the files whose change means the index must be opened again.
+    /// The identity of the file whose change means the vector index must be opened again.
     static func indexStamp(_ layout: IndexLayout) -> [FileIdentity] {
-        let manifest = layout.vectorDirectory.appendingPathComponent("manifest.plaid")
-        let wal = URL(fileURLWithPath: layout.metadataFile.path + "-wal")
-        return [FileIdentity(manifest), FileIdentity(layout.metadataFile), FileIdentity(wal)]
+        [FileIdentity(layout.vectorDirectory.appendingPathComponent("manifest.plaid"))]
     }
-}
 
-/// An index's read handles (either may be missing: an index without documents yet).
-final class IndexHandles {
-    let store: MetadataStore?
-    let plaid: PlaidIndex?
+    /// Records that a search could not open an index (a query server then declines the request) and
+    /// forgets every kept index.
+    func noteOpenFailure() {
+        lock.lock()
+        openFailed = true
+        indexes = [:]
+        lock.unlock()
+    }
 
-    init(store: MetadataStore?, plaid: PlaidIndex?) {
-        self.store = store
-        self.plaid = plaid
+    /// Whether an open failed since the last call (and clears it).
+    public func takeOpenFailure() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let failed = openFailed
+        openFailed = false
+        return failed
     }
 }
 
