@@ -167,11 +167,20 @@ import Testing
         #expect(repaired.status == 0 && repaired.stderr.contains("damaged"), "\(repaired.stderr)")
         expectSame(try served(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "after the in-process repair")
 
+        // After a search that updated the index (which installs the Ctrl-C handling), SIGTERM still ends
+        // the server between requests.
+        try write("cart/tax.js", "function taxFor(total) {\n  return total * 0.25; // new rate\n}\n")
+        #expect(try served(["tax"]).status == 0)
+        let updater = try #require(serverPID())
+        kill(updater, SIGTERM)
+        for _ in 0..<50 where serverPID() != nil { usleep(100_000) }
+        #expect(serverPID() == nil, "SIGTERM did not end the server")
+
         // `settings --no-server`: the running server declines and exits; searches stay in-process.
         _ = try waitForServer(["--json", "cart total"])
         #expect(try inProcess(["settings", "--no-server"]).status == 0)
         #expect(try served(["cart total"]).status == 75)
-        expectSame(try colgrep(["--json", "cart total"]), expected, "server turned off")
+        expectSame(try colgrep(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "server turned off")
         for _ in 0..<50 where serverPID() != nil { usleep(100_000) }
         #expect(serverPID() == nil, "a server still runs after settings --no-server")
     }

@@ -104,14 +104,20 @@ public final class QueryServer {
         }
         let output = capture?.finish() ?? ([], [])
         heartbeat.stop()
+        // An index update installs colgrep's Ctrl-C handling (`InterruptFlag`: the signal is caught and the
+        // update stops at its next checkpoint). Between requests a server must die of SIGINT/SIGTERM like
+        // any process, and one signalled during a request answers it, then stops.
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+        let interrupted = InterruptFlag.shared.isRaised
         switch outcome {
         case .ran(let status):
             let reply = QueryWire.Reply(status: status, standardOutput: output.0, standardError: output.1)
             _ = SocketIO.writeAll(connection, reply.encoded())
-            return false
+            return interrupted
         case .declined:
             _ = SocketIO.writeAll(connection, [QueryWire.decline])
-            return false
+            return interrupted
         case .declinedAndStop:
             _ = SocketIO.writeAll(connection, [QueryWire.decline])
             return true
