@@ -5,9 +5,10 @@ import Tensor
 /// server for its whole life, so at most one server per key runs and a dead one's socket is recognised.
 ///
 /// The key is a hash of the executable (path, size, inode, modification time) and of the environment
-/// (every variable but the shell's own bookkeeping, PWD, OLDPWD, SHLVL and `_`, and `COLGREP_SERVER_REQUIRED`). A client is served only by
-/// a server started from the same binary with the same settings, so nothing the search reads from the
-/// environment can differ between the two; a rebuilt binary or a changed variable gets a server of its own.
+/// (every variable but the shell's bookkeeping, PWD, OLDPWD, SHLVL and `_`, and the client-only
+/// `COLGREP_SERVER_REQUIRED` / `COLGREP_SERVER_TRIED`). A client is served only by a server started from the
+/// same binary with the same settings, so nothing the search reads from the environment can differ between
+/// the two; a rebuilt binary or a changed variable gets a server of its own.
 public struct QueryServerEndpoint: Sendable, Equatable {
     public let directory: URL
     public let key: String
