@@ -24,6 +24,8 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
     /// reference's key) and 4 (the default): 2, or 8 (one byte per dimension: twice the residual bytes of
     /// 4-bit, for models whose token scores crowd together, such as 384-d MiniLM).
     public var indexBits: Int?
+    /// `settings --no-server`: false keeps every search in its own process (no resident query server).
+    public var queryServer: Bool?
 
     enum CodingKeys: String, CodingKey {
         case defaultModel = "default_model"
@@ -43,6 +45,7 @@ public struct ColGrepConfig: Codable, Sendable, Equatable {
         case forceInclude = "force_include"
         case binaryIndex = "binary_index"
         case indexBits = "index_bits"
+        case queryServer = "query_server"
     }
 
     /// Residual bits of indexes built from now on (an existing index keeps its own until rebuilt); nil

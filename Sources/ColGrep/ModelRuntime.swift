@@ -19,6 +19,11 @@ final class ModelRuntime {
     /// A prefetched query vector, kept when other work joined the prefetch first (an update that
     /// encodes documents before the search), so the query is not encoded twice.
     private var prefetchedQuery: (text: String, vector: Result<HostMatrix, Error>)?
+    /// The "🤖 Model: …" line of a load, printed by the caller's thread when it first uses the runtime
+    /// after the load (`showNotice`), never by the background thread: a search that fails before it needs
+    /// the model (a missing path) prints no notice whether the load had finished or not, so an in-process
+    /// search and a query server's (whose load is already done) print the same bytes.
+    private var pendingNotice: String?
 
     init(modelID: String, acceleration: AccelerationMode) {
         self.modelID = modelID
@@ -66,7 +71,15 @@ final class ModelRuntime {
         Profiler.shared.measure("model: wait for background load") { work.group.wait() }
         background = nil
         if let text = work.queryText, let vector = work.query { prefetchedQuery = (text, vector) }
+        showNotice()
         return work
+    }
+
+    /// Prints the pending load notice (on the thread that owns the runtime).
+    private func showNotice() {
+        guard let notice = pendingNotice else { return }
+        pendingNotice = nil
+        FileHandle.standardError.write(Data(notice.utf8))
     }
 
     /// `join`, rethrowing the failure of a background document load.
@@ -98,6 +111,7 @@ final class ModelRuntime {
     /// code per token, a unit per 600 bytes: only the order of magnitude matters to the planner.
     func planIndexing(fileBytes: [Int]) throws {
         try joinThrowing()
+        defer { showNotice() }
         try planIndexingNow(fileBytes: fileBytes)
     }
 
@@ -133,6 +147,7 @@ final class ModelRuntime {
     func encodeQuery(_ text: String) throws -> HostMatrix {
         join()
         if let done = prefetchedQuery, done.text == text { return try done.vector.get() }
+        defer { showNotice() }
         return try encodeQueryNow(text)
     }
 
@@ -157,6 +172,7 @@ final class ModelRuntime {
     /// costs more than the whole query. If documents come later, the encoder is loaded again with it.
     func load(documents: Bool = true) throws -> RoutedEncoder {
         try joinThrowing()
+        defer { showNotice() }
         return try loadNow(documents: documents)
     }
 
@@ -170,13 +186,17 @@ final class ModelRuntime {
         let skipGPUs = !documents && acceleration != .forceGPU
         let loaded: RoutedEncoder
         do {
-            loaded = try RoutedEncoder(modelDirectory: dir, mode: acceleration, hostThreads: threads,
-                                       gpus: skipGPUs ? GPUInventory(ordinals: [], description: nil, unavailableReason: "not needed for a query") : nil)
+            let make = {
+                try RoutedEncoder(modelDirectory: dir, mode: self.acceleration, hostThreads: threads,
+                                  gpus: skipGPUs ? GPUInventory(ordinals: [], description: nil, unavailableReason: "not needed for a query") : nil)
+            }
+            // A query server keeps the query encoder between requests; document encoders are per run.
+            loaded = skipGPUs ? try ResidentCache.shared.queryEncoder(directory: dir, mode: acceleration, threads: threads, make: make) : try make()
         } catch {
             throw ColGrepError.other("cannot load the model at \(dir.path): \(error). Run scripts/setup.sh to install the fallback model, or pass --model <folder>.")
         }
         if encoder == nil {
-            FileHandle.standardError.write(Data("🤖 Model: \(modelID) → \(dir.lastPathComponent) (CPU, \(threads) threads)\n".utf8))
+            pendingNotice = "🤖 Model: \(modelID) → \(dir.lastPathComponent) (CPU, \(threads) threads)\n"
         }
         encoder = loaded
         queryOnly = skipGPUs

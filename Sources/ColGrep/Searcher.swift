@@ -35,20 +35,32 @@ final class ProjectSearcher {
             do {
                 store = try MetadataStore(path: layout.metadataFile, readOnly: true)
             } catch {
-                throw ColGrepError.corrupt("Index load failed: \(layout.metadataFile.path): \(error)")
+                throw Self.openFailure("Index load failed: \(layout.metadataFile.path): \(error)")
             }
         } else {
             store = nil
         }
-        if FileManager.default.fileExists(atPath: layout.vectorDirectory.path) {
+        // A query server keeps the mapped vector index while its manifest is unchanged (the store is opened
+        // per search, as in a one-shot process: SQLite's own rules then hold for every write beside it).
+        plaid = try ResidentCache.shared.vectorIndex(layout: layout) {
+            guard FileManager.default.fileExists(atPath: layout.vectorDirectory.path) else { return nil }
             do {
-                plaid = try PlaidIndex.open(at: layout.vectorDirectory)
+                return try PlaidIndex.open(at: layout.vectorDirectory)
             } catch {
-                throw ColGrepError.corrupt("Index load failed: \(layout.vectorDirectory.path): \(error)")
+                throw Self.openFailure("Index load failed: \(layout.vectorDirectory.path): \(error)")
             }
-        } else {
-            plaid = nil
         }
+    }
+
+    /// An index that fails to open is damaged (the search rebuilds it) — except in a query server, which
+    /// never repairs: it declines the request (`ResidentCache.openFailed`) and the client's in-process
+    /// search, with nothing kept from earlier requests, decides.
+    private static func openFailure(_ message: String) -> Error {
+        if ResidentCache.shared.isEnabled {
+            ResidentCache.shared.noteOpenFailure()
+            return ColGrepError.other("query server: \(message)")
+        }
+        return ColGrepError.corrupt(message)
     }
 
     /// Ids allowed by the subdirectory, `-e`, `--include`, file, `--exclude` and `--exclude-dir`

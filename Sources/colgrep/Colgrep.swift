@@ -18,6 +18,7 @@ struct Colgrep: AsyncParsableCommand {
     /// (Debian's 0.3.21 on Sapphire Rapids) loads generic ones that encode about 5× slower, in
     /// indexing and query encoding alike, and the only cure is to start again with the core type set.
     static func main() async {
+        QueryServerEntry.interceptIfServed()
         BLASCoreType.relaunchIfGeneric()
         BLASWorkerThreads.stopIdleWorkers()
         do {

@@ -21,6 +21,11 @@ struct SearchCommand: ParsableCommand {
         The index is built on first use and brought up to date before every search (only changed files
         are re-read; pass --no-update to skip). One index per (project, model) under $COLGREP_DATA_DIR.
 
+        A search whose output goes to a pipe or a file is answered by a resident query server when one runs
+        (same binary, same environment; started in the background by the first such search, it keeps the
+        model and the mapped index and exits after 10 idle minutes). Its output is the same; any trouble with
+        it and the search runs in-process. COLGREP_NO_SERVER=1 or `colgrep settings --no-server` turns it off.
+
         Fusion of the semantic and keyword rankings: weighted reciprocal ranks (k = 10, alpha 0.55), which
         ranked better than ColGREP's min-max scores (alpha 0.60) on our dev split; COLGREP_RRF_K=0 and
         --alpha 0.60 give ColGREP's fusion back.
@@ -111,57 +116,71 @@ struct SearchCommand: ParsableCommand {
             let engine = try Engine()
             if stats { print(engine.statsText(), terminator: ""); return }
             if resetStats { print(engine.resetStats(), terminator: ""); return }
-            guard query != nil || pattern != nil else {
-                throw ColGrepError.usage("nothing to search for: give a QUERY or -e PATTERN (see colgrep --help)")
-            }
-            if let alpha, !(0...1).contains(alpha) { throw ColGrepError.usage("--alpha must be between 0 and 1") }
-            let mode = try global.acceleration()
-            let resolved = QueryArguments.resolve(query: query, rest: paths, pattern: pattern) {
-                FileManager.default.fileExists(atPath: ($0 as NSString).expandingTildeInPath)
-            }
-            var request = SearchRequest(query: resolved.query, paths: resolved.paths)
-            request.pattern = resolved.pattern
-            request.fixedStrings = fixedStrings
-            request.wordRegexp = wordRegexp
-            request.caseSensitive = caseSensitive
-            request.explicitK = results
-            request.contextLines = lines
-            request.include = include
-            request.exclude = exclude
-            request.excludeDir = excludeDir
-            request.codeOnly = codeOnly
-            request.semanticOnly = semanticOnly || engine.config.hybridSearch == false
-            request.keywordOnly = ftsOnly
-            request.alpha = alpha
-            request.noUpdate = noUpdate
-            request.model = modelOptions.model
-            request.noPool = modelOptions.noPool
-            request.poolFactor = modelOptions.poolFactor
-            request.yes = modelOptions.yes
-
-            let outcome = try engine.search(request, acceleration: mode, progress: Progress.standardErrorIfTerminal())
-            let outputMode: OutputMode
-            if json {
-                outputMode = .json
-            } else if filesOnly {
-                outputMode = .filesOnly
-            } else if content || (lines ?? 0) > 0 || engine.config.verbose == true {
-                outputMode = .verbose(contextLines: lines ?? engine.config.defaultN ?? 20, wholeUnit: content)
-            } else {
-                outputMode = .compact
-            }
-            let matcher = request.pattern.map {
-                LineMatcher(pattern: $0, fixedStrings: fixedStrings, wordRegexp: wordRegexp, caseSensitive: caseSensitive)
-            }
-            let formatter = OutputFormatter(mode: outputMode, relativePaths: engine.config.relativePaths ?? true,
-                                            matcher: matcher, color: global.useColor)
-            FileHandle.standardOutput.write(Data(formatter.render(outcome.hits, query: request.query).utf8))
-            if request.pattern != nil, results != nil, case .compact = outputMode, !outcome.hits.isEmpty {
-                printError("Showing matches from top \(outcome.hits.count) document(s); omit -k to see every match.")
-            }
+            try execute(engine: engine)
+            QueryServerEntry.startServerIfWanted(config: engine.config)
             // Done: end the process without tearing down the model, the index maps and the store one object
             // at a time (the engine keeps them alive; `exit` flushes stdio and runs the profile report).
             Foundation.exit(0)
+        }
+    }
+
+    /// Whether a query server may run this command: a search (not `--stats`, `--reset-stats`), and no
+    /// flag that changes the process itself (`--devices` sets an environment variable, `--force-gpu`
+    /// loads a GPU model per run).
+    var isServable: Bool {
+        !stats && !resetStats && global.devices == nil && !global.forceGPU
+    }
+
+    /// The search and everything it prints, without ending the process: the in-process path and the
+    /// query server (once per request) both run this.
+    func execute(engine: Engine) throws {
+        guard query != nil || pattern != nil else {
+            throw ColGrepError.usage("nothing to search for: give a QUERY or -e PATTERN (see colgrep --help)")
+        }
+        if let alpha, !(0...1).contains(alpha) { throw ColGrepError.usage("--alpha must be between 0 and 1") }
+        let mode = try global.acceleration()
+        let resolved = QueryArguments.resolve(query: query, rest: paths, pattern: pattern) {
+            FileManager.default.fileExists(atPath: ($0 as NSString).expandingTildeInPath)
+        }
+        var request = SearchRequest(query: resolved.query, paths: resolved.paths)
+        request.pattern = resolved.pattern
+        request.fixedStrings = fixedStrings
+        request.wordRegexp = wordRegexp
+        request.caseSensitive = caseSensitive
+        request.explicitK = results
+        request.contextLines = lines
+        request.include = include
+        request.exclude = exclude
+        request.excludeDir = excludeDir
+        request.codeOnly = codeOnly
+        request.semanticOnly = semanticOnly || engine.config.hybridSearch == false
+        request.keywordOnly = ftsOnly
+        request.alpha = alpha
+        request.noUpdate = noUpdate
+        request.model = modelOptions.model
+        request.noPool = modelOptions.noPool
+        request.poolFactor = modelOptions.poolFactor
+        request.yes = modelOptions.yes
+
+        let outcome = try engine.search(request, acceleration: mode, progress: Progress.standardErrorIfTerminal())
+        let outputMode: OutputMode
+        if json {
+            outputMode = .json
+        } else if filesOnly {
+            outputMode = .filesOnly
+        } else if content || (lines ?? 0) > 0 || engine.config.verbose == true {
+            outputMode = .verbose(contextLines: lines ?? engine.config.defaultN ?? 20, wholeUnit: content)
+        } else {
+            outputMode = .compact
+        }
+        let matcher = request.pattern.map {
+            LineMatcher(pattern: $0, fixedStrings: fixedStrings, wordRegexp: wordRegexp, caseSensitive: caseSensitive)
+        }
+        let formatter = OutputFormatter(mode: outputMode, relativePaths: engine.config.relativePaths ?? true,
+                                        matcher: matcher, color: global.useColor)
+        FileHandle.standardOutput.write(Data(formatter.render(outcome.hits, query: request.query).utf8))
+        if request.pattern != nil, results != nil, case .compact = outputMode, !outcome.hits.isEmpty {
+            printError("Showing matches from top \(outcome.hits.count) document(s); omit -k to see every match.")
         }
     }
 }

@@ -47,6 +47,8 @@ struct SettingsCommand: ParsableCommand {
     @Option(name: .customLong("no-force-include"), help: "Remove a force-include pattern.") var noForceInclude: [String] = []
     @Flag(name: .customLong("clear-force-include"), help: "Remove every force-include pattern.") var clearForceInclude = false
 
+    @Flag(name: .customLong("server"), help: "Let searches use a resident query server (the default; it exits after 10 idle minutes).") var server = false
+    @Flag(name: .customLong("no-server"), help: "Run every search in its own process (as COLGREP_NO_SERVER=1).") var noServer = false
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -88,6 +90,9 @@ struct SettingsCommand: ParsableCommand {
                 c.hybridAlpha = alpha
                 note(String(format: "alpha = %.2f", alpha))
             }
+            if server && noServer { throw ColGrepError.usage("--server and --no-server are exclusive") }
+            if server { c.queryServer = nil; note("query server on") }
+            if noServer { c.queryServer = false; note("query server off") }
             if clearIgnore { c.extraIgnore = nil; note("ignore patterns cleared") }
             for p in ignore where !(c.extraIgnore ?? []).contains(p) { c.extraIgnore = (c.extraIgnore ?? []) + [p]; note("ignore \(p)") }
             for p in noIgnore { c.extraIgnore?.removeAll { $0 == p }; note("no longer ignoring \(p)") }

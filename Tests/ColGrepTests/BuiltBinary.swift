@@ -36,6 +36,8 @@ enum BuiltBinary {
         var environment = ProcessInfo.processInfo.environment
         environment["COLGREP_DATA_DIR"] = data.path
         environment["COLGREP_FALLBACK_MODEL"] = packageRoot.appendingPathComponent(".deps/models/all-MiniLM-L6-v2").path
+        // A query server started by a test's search outlives the test by at most this (not the default 10 minutes).
+        environment["COLGREP_SERVER_IDLE_SECONDS"] = environment["COLGREP_SERVER_IDLE_SECONDS"] ?? "20"
         for (k, v) in env { environment[k] = v }
         p.environment = environment
         let out = Pipe(), err = Pipe()

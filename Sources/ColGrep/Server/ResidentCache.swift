@@ -1,0 +1,129 @@
+import Foundation
+import Plaid
+
+/// What a long-lived query server keeps between requests: the query encoder (model weights, tokenizer
+/// tables, BERT buffers) and each index's mapped PLAID index (the SQLite store is opened per search, as in
+/// a one-shot process, so SQLite's own rules hold for every write beside it).
+/// Off in a one-shot process, where every lookup just builds the value; `QueryServer` turns it on.
+///
+/// A vector index is reused only while its manifest keeps its identity (device, inode, size, modification
+/// time): every write of the index (an append, a merge, a rebuild, a `clear`) commits a new manifest, and
+/// the next search opens the index afresh; one whose manifest changed during the open serves that search
+/// only. The query encoder is reused while the model folder's files keep their identities; document
+/// encoders are never kept (a routed document encoder is finished at the end of each indexing run).
+public final class ResidentCache: @unchecked Sendable {
+    /// The process's cache (what `ModelRuntime` and `ProjectSearcher` consult).
+    public static let shared = ResidentCache()
+
+    private let lock = NSLock()
+    private var enabled = false
+    private var encoders: [String: (stamp: [FileIdentity], encoder: RoutedEncoder)] = [:]
+    private var indexes: [String: (stamp: [FileIdentity], index: PlaidIndex?)] = [:]
+    private var openFailed = false
+
+    init() {}
+
+    /// Turns the cache on for the rest of the process (a query server).
+    public func enable() {
+        lock.lock()
+        enabled = true
+        lock.unlock()
+    }
+
+    /// Whether lookups keep what they build.
+    public var isEnabled: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return enabled
+    }
+
+    /// Drops everything kept (tests; a server that saw its model folder change).
+    public func removeAll() {
+        lock.lock()
+        encoders = [:]
+        indexes = [:]
+        lock.unlock()
+    }
+
+    /// A query encoder for this model folder, mode and thread count: the kept one while the folder's
+    /// files are unchanged, else `make()`'s (kept when the cache is on).
+    func queryEncoder(directory: URL, mode: AccelerationMode, threads: Int, make: () throws -> RoutedEncoder) throws -> RoutedEncoder {
+        guard isEnabled else { return try make() }
+        let key = "\(directory.path)|\(mode)|\(threads)"
+        let stamp = FileIdentity.folder(directory)
+        lock.lock()
+        let kept = encoders[key]
+        lock.unlock()
+        if let kept, kept.stamp == stamp { return kept.encoder }
+        let encoder = try make()
+        lock.lock()
+        encoders[key] = (stamp, encoder)
+        lock.unlock()
+        return encoder
+    }
+
+    /// The mapped vector index in `layout`: the kept one while its manifest keeps its identity, else
+    /// `open()`'s (kept when the cache is on and the manifest did not change during the open).
+    func vectorIndex(layout: IndexLayout, open: () throws -> PlaidIndex?) throws -> PlaidIndex? {
+        guard isEnabled else { return try open() }
+        let key = layout.directory.path
+        let stamp = Self.indexStamp(layout)
+        lock.lock()
+        let kept = indexes[key]
+        if let kept, kept.stamp != stamp { indexes[key] = nil }
+        lock.unlock()
+        if let kept, kept.stamp == stamp { return kept.index }
+        let index = try open()
+        let after = Self.indexStamp(layout)
+        lock.lock()
+        indexes[key] = after == stamp ? (after, index) : nil
+        lock.unlock()
+        return index
+    }
+
+    /// The identity of the file whose change means the vector index must be opened again.
+    static func indexStamp(_ layout: IndexLayout) -> [FileIdentity] {
+        [FileIdentity(layout.vectorDirectory.appendingPathComponent("manifest.plaid"))]
+    }
+
+    /// Records that a search could not open an index (a query server then declines the request) and
+    /// forgets every kept index.
+    func noteOpenFailure() {
+        lock.lock()
+        openFailed = true
+        indexes = [:]
+        lock.unlock()
+    }
+
+    /// Whether an open failed since the last call (and clears it).
+    public func takeOpenFailure() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let failed = openFailed
+        openFailed = false
+        return failed
+    }
+}
+
+/// A file's identity and version as `stat` reports it; all zero for a missing file.
+struct FileIdentity: Equatable {
+    var device: UInt64 = 0
+    var inode: UInt64 = 0
+    var size: Int64 = 0
+    var modified: Int64 = 0
+
+    init(_ url: URL) {
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { return }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+    }
+
+    /// The folder itself and every file directly in it, by name.
+    static func folder(_ directory: URL) -> [FileIdentity] {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
+        return [FileIdentity(directory)] + names.map { FileIdentity(directory.appendingPathComponent($0)) }
+    }
+}

@@ -1,0 +1,223 @@
+import Foundation
+import Testing
+@testable import ColGrep
+
+/// The resident query server (issue #6, one-shot latency): a served search prints the same bytes and
+/// exits with the same status as the in-process search, and a dead, stopped, stale or busy server never
+/// blocks a search or changes what it prints. Drives the built binary; `COLGREP_SERVER_REQUIRED=1` makes
+/// a client fail (status 75) instead of falling back, which proves a run was served.
+@Suite(.serialized) struct QueryServerTests {
+    let base = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-server-\(UUID().uuidString.prefix(8))")
+    var data: URL { base.appendingPathComponent("data") }
+    var project: URL { base.appendingPathComponent("proj") }
+    var serverFolder: URL { data.appendingPathComponent("server") }
+
+    var ready: Bool {
+        BuiltBinary.url != nil && FileManager.default.fileExists(atPath: BuiltBinary.packageRoot
+            .appendingPathComponent(".deps/models/all-MiniLM-L6-v2/config.json").path)
+    }
+
+    /// Isolated caches and Hub endpoint; a short idle timeout so no server outlives the suite for long.
+    func environment(_ extra: [String: String]) -> [String: String] {
+        ["XDG_CACHE_HOME": base.appendingPathComponent("cache").path, "HF_HUB_CACHE": base.appendingPathComponent("hf").path,
+         "HF_ENDPOINT": "http://127.0.0.1:9", "COLGREP_SERVER_IDLE_SECONDS": "30"].merging(extra) { $1 }
+    }
+
+    func colgrep(_ args: [String], env: [String: String] = [:]) throws -> BuiltBinary.Run {
+        BuiltBinary.finish(try BuiltBinary.start(args, cwd: project, data: data, env: environment(env)))
+    }
+
+    func inProcess(_ args: [String]) throws -> BuiltBinary.Run {
+        try colgrep(args, env: ["COLGREP_NO_SERVER": "1"])
+    }
+
+    func served(_ args: [String]) throws -> BuiltBinary.Run {
+        try colgrep(args, env: ["COLGREP_SERVER_REQUIRED": "1"])
+    }
+
+    func write(_ path: String, _ text: String) throws {
+        let url = project.appendingPathComponent(path)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+    }
+
+    func writeProject() throws {
+        try write("net/retry.py", "def fetch_with_retry(url, attempts=3):\n    \"\"\"Retry with exponential backoff.\"\"\"\n    for i in range(attempts):\n        pass\n")
+        try write("cart/total.js", "// Cart total with tax.\nfunction cartTotal(items, taxRate) {\n  return items.length * (1 + taxRate);\n}\n")
+        try write("cart/tax.js", "function taxFor(total) {\n  const rate = 0.2; // flat rate\n  return total * rate;\n}\n")
+    }
+
+    /// The server's pid, from the process holding its socket's lock (none: nil).
+    func serverPID() -> pid_t? {
+        let procs = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for name in procs {
+            guard let pid = pid_t(name),
+                  let cmdline = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"),
+                  String(decoding: cmdline, as: UTF8.self).contains("__colgrep-query-server"),
+                  let environ = FileManager.default.contents(atPath: "/proc/\(name)/environ"),
+                  String(decoding: environ, as: UTF8.self).contains(data.path) else { continue }
+            return pid
+        }
+        return nil
+    }
+
+    /// Starts a server (a client that finds none starts one) and waits until one answers.
+    func waitForServer(_ args: [String]) throws -> BuiltBinary.Run {
+        var last = try served(args)
+        for _ in 0..<150 where last.status == 75 {
+            usleep(200_000)
+            last = try served(args)
+        }
+        return last
+    }
+
+    func expectSame(_ a: BuiltBinary.Run, _ b: BuiltBinary.Run, _ what: String) {
+        #expect(a.status == b.status, "\(what): status \(a.status) vs \(b.status)")
+        #expect(a.stdout == b.stdout, "\(what): stdout differs\n\(a.stdout)\n---\n\(b.stdout)")
+        #expect(a.stderr == b.stderr, "\(what): stderr differs\n\(a.stderr)\n---\n\(b.stderr)")
+    }
+
+    static let searches: [[String]] = [
+        ["cart total with tax"],
+        ["--json", "-k", "2", "retry with backoff"],
+        ["-e", "rate", "tax"],
+        ["-l", "tax"],
+        ["-c", "-k", "1", "retry", "net"],
+        ["--semantic-only", "--json", "cart"],
+        ["tax", "cart/tax.js"],
+        ["tax", "no/such/folder"],
+        ["--alpha", "2", "tax"],
+        ["-k", "1", "-e", "return"],
+    ]
+
+    @Test func servedSearchesPrintTheSameBytesAndStatusAsInProcessOnes() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { stopServer(); try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        #expect(try inProcess(["init", "."]).status == 0)
+        let first = try waitForServer(["cart total with tax"])
+        #expect(first.status == 0 && first.stdout.contains("cart/total.js"), "\(first.stdout)\(first.stderr)")
+        for args in Self.searches {
+            expectSame(try served(args), try inProcess(args), args.joined(separator: " "))
+        }
+        // Another command is never offered to the server: it runs in-process even where a served run is required.
+        #expect(try served(["status"]).status == 0)
+
+        // An edit is picked up by the update the server runs before its search, as in-process.
+        try write("cart/total.js", "// Order total with VAT.\nfunction orderTotal(items, vat) {\n  return items.length * (1 + vat);\n}\n")
+        let afterEdit = try served(["order total with vat"])
+        #expect(afterEdit.status == 0 && afterEdit.stdout.contains("cart/total.js") && afterEdit.stderr.contains("changed: 1"), "\(afterEdit.stderr)")
+        expectSame(try served(["--json", "order total with vat"]), try inProcess(["--json", "order total with vat"]), "after an edit")
+
+        // The index cleared and rebuilt under the running server: it opens the new one.
+        #expect(try inProcess(["clear", "."]).status == 0)
+        try write("billing/invoice.go", "package billing\n// InvoiceNumber formats an invoice id.\nfunc InvoiceNumber(n int) string { return \"\" }\n")
+        #expect(try inProcess(["init", "."]).status == 0)
+        let rebuilt = try served(["--json", "invoice number"])
+        #expect(rebuilt.status == 0 && rebuilt.stdout.contains("invoice.go"), "\(rebuilt.stdout)\(rebuilt.stderr)")
+        expectSame(rebuilt, try inProcess(["--json", "invoice number"]), "after a rebuild")
+
+        // Two clients at once: both answered, both identical to in-process.
+        let a = try BuiltBinary.start(["tax"], cwd: project, data: data, env: environment(["COLGREP_SERVER_REQUIRED": "1"]))
+        let b = try BuiltBinary.start(["--json", "retry"], cwd: project, data: data, env: environment(["COLGREP_SERVER_REQUIRED": "1"]))
+        let (ra, rb) = (BuiltBinary.finish(a), BuiltBinary.finish(b))
+        expectSame(ra, try inProcess(["tax"]), "concurrent client 1")
+        expectSame(rb, try inProcess(["--json", "retry"]), "concurrent client 2")
+    }
+
+    @Test func deadStoppedOrStaleServersNeverChangeOrBlockASearch() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { stopServer(); try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        #expect(try inProcess(["init", "."]).status == 0)
+        let expected = try inProcess(["--json", "cart total"])
+        #expect(try waitForServer(["cart total"]).status == 0)
+
+        // A server killed while a client waits on it (stopped first, so the request is surely queued):
+        // the client runs the search itself, same bytes.
+        let pid = try #require(serverPID())
+        kill(pid, SIGSTOP)
+        let waiting = try BuiltBinary.start(["--json", "cart total"], cwd: project, data: data, env: environment([:]))
+        usleep(500_000)
+        kill(pid, SIGKILL)
+        expectSame(BuiltBinary.finish(waiting), expected, "server killed mid-request")
+
+        // Its socket file stays behind (stale): the next client falls back, and starts a new server.
+        let sockets = try FileManager.default.contentsOfDirectory(atPath: serverFolder.path).filter { $0.hasSuffix(".sock") }
+        #expect(sockets.count == 1)
+        expectSame(try colgrep(["--json", "cart total"]), expected, "stale socket file")
+        expectSame(try waitForServer(["--json", "cart total"]), expected, "new server after a stale socket")
+
+        // A garbage socket file (not a socket at all) at the path: in-process, same bytes.
+        stopServer()
+        for name in sockets {
+            try FileManager.default.removeItem(at: serverFolder.appendingPathComponent(name))
+            try Data("junk".utf8).write(to: serverFolder.appendingPathComponent(name))
+        }
+        expectSame(try colgrep(["--json", "cart total"]), expected, "garbage socket file")
+
+        // A damaged index: the server never repairs it (it declines), the client's own search rebuilds it.
+        _ = try waitForServer(["--json", "cart total"])
+        let index = try #require(try FileManager.default.contentsOfDirectory(atPath: data.appendingPathComponent("indices").path).first)
+        let manifest = data.appendingPathComponent("indices/\(index)/index/manifest.plaid")
+        try FileManager.default.removeItem(at: manifest)
+        try Data("not a manifest".utf8).write(to: manifest)
+        #expect(try served(["--json", "cart total"]).status == 75, "the server answered a search of a damaged index")
+        let repaired = try colgrep(["--json", "cart total"])
+        #expect(repaired.status == 0 && repaired.stderr.contains("damaged"), "\(repaired.stderr)")
+        expectSame(try served(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "after the in-process repair")
+
+        // After a search that updated the index (which installs the Ctrl-C handling), SIGTERM still ends
+        // the server between requests.
+        try write("cart/tax.js", "function taxFor(total) {\n  return total * 0.25; // new rate\n}\n")
+        #expect(try served(["tax"]).status == 0)
+        let updater = try #require(serverPID())
+        kill(updater, SIGTERM)
+        for _ in 0..<50 where serverPID() != nil { usleep(100_000) }
+        #expect(serverPID() == nil, "SIGTERM did not end the server")
+
+        // `settings --no-server`: the running server declines and exits; searches stay in-process.
+        _ = try waitForServer(["--json", "cart total"])
+        #expect(try inProcess(["settings", "--no-server"]).status == 0)
+        #expect(try served(["cart total"]).status == 75)
+        expectSame(try colgrep(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "server turned off")
+        for _ in 0..<50 where serverPID() != nil { usleep(100_000) }
+        #expect(serverPID() == nil, "a server still runs after settings --no-server")
+    }
+
+    @Test func anIdleServerExitsAndRemovesItsSocket() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { stopServer(); try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        #expect(try inProcess(["init", "."]).status == 0)
+        let env = ["COLGREP_SERVER_IDLE_SECONDS": "1", "COLGREP_SERVER_REQUIRED": "1"]
+        var run = try colgrep(["tax"], env: env)
+        for _ in 0..<150 where run.status == 75 {
+            usleep(200_000)
+            run = try colgrep(["tax"], env: env)
+        }
+        #expect(run.status == 0)
+        for _ in 0..<100 where serverPID() != nil { usleep(100_000) }
+        #expect(serverPID() == nil)
+        let sockets = (try? FileManager.default.contentsOfDirectory(atPath: serverFolder.path).filter { $0.hasSuffix(".sock") }) ?? []
+        #expect(sockets.isEmpty, "\(sockets)")
+    }
+
+    @Test func requestsRoundTripAndMalformedOnesAreRefused() {
+        let request = QueryWire.Request(key: "k", workingDirectory: "/tmp/ü", mergedOutput: true, arguments: ["-e", "", "naïve"])
+        let bytes = request.encoded()
+        #expect(Array(bytes[0..<4]) == Array("CGQ1".utf8))
+        #expect(QueryWire.Request.decode(body: Array(bytes[8...])) == request)
+        #expect(QueryWire.Request.decode(body: Array(bytes[8..<(bytes.count - 1)])) == nil)
+        #expect(QueryWire.Request.decode(body: Array(bytes[8...]) + [0]) == nil)
+        #expect(QueryWire.Request.decode(body: []) == nil)
+        #expect(QueryWire.Request.decode(body: [255, 255, 255, 255]) == nil)
+    }
+
+    func stopServer() {
+        while let pid = serverPID() {
+            kill(pid, SIGKILL)
+            usleep(50_000)
+        }
+    }
+}
