@@ -56,7 +56,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         var cu: CUDAMatrix
         var tiles: CUDAMatrix
         var tileCount: Int
-        var positions: CUDAMatrix
     }
 
     /// One step of start-up and how long it took.
@@ -382,9 +381,14 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         guard !ids.isEmpty else { return out }
         let deviceIDs = try uploadInts(ids)
         let vectorized = precision == .bf16 && t.cols % 8 == 0
-        try context.launch(function(vectorized ? "gather_rows_vec8" : "gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), [
+        let arguments: [KernelArgument] = [
             .pointer(t.pointer), .pointer(deviceIDs.pointer), .pointer(out.pointer), .int32(Int32(ids.count)), .int32(Int32(t.cols)),
-        ])
+        ]
+        if vectorized {
+            try launchRowWarps("gather_rows_vec8", rows: ids.count, arguments)
+        } else {
+            try context.launch(function("gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), arguments)
+        }
         return out
     }
 
@@ -440,11 +444,14 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     }
 
     /// How `linear` maps onto cuBLASLt's epilogues. cuBLASLt fuses bias, and the residual through beta·C;
-    /// its GELU is the tanh form, so it is used only for geluTanh in bf16 mode, and only without a
-    /// residual (which must be added after GELU).
+    /// its GELU is the tanh form. In bf16 mode it also stands in for the exact (erf) GELU: the two differ
+    /// by at most 5e-4 in absolute value (near |x| = 2), a sixteenth of a bf16 step there, while a
+    /// separate pass would read and write the whole `rows × 4·hidden` activation once more (MiniLM's
+    /// largest cost). fp32 mode keeps the exact form in its own pass. Never with a residual (which must be
+    /// added after GELU).
     func linearEpilogue(activation: Activation, hasBias: Bool, hasResidual: Bool)
         -> (epilogue: BLASLtMatmul.Epilogue, fuseGELU: Bool, fuseResidual: Bool) {
-        let fuseGELU = activation == .geluTanh && precision == .bf16 && !hasResidual
+        let fuseGELU = (activation == .geluTanh || activation == .gelu) && precision == .bf16 && !hasResidual
         let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (hasBias ? .geluBias : .gelu) : (hasBias ? .bias : .none)
         return (epilogue, fuseGELU, activation == .none)
     }
@@ -502,24 +509,11 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             let useTensorCores = !forceScalarAttention && kernels[KernelSource.attentionTensorCoreKernel] != nil
             let scale = 1 / Float(headDim).squareRoot()
             if useTensorCores {
-            // q and k rotated once into their own buffer, then read as plain rows by every query tile.
-            var qk = input.pointer, qkStride = 3 * heads * headDim
-            var rotated: CUDAMatrix? = nil
-            if let rope {
-                let buffer = try makeMatrix(rows: input.rows, cols: 2 * heads * headDim)
-                try launchElementwise("rope_qk", count: input.rows * heads * headDim, [
-                    .pointer(input.pointer), .pointer(buffer.pointer), .pointer(layout.positions.pointer), .pointer(rope.pointer),
-                    .int32(Int32(input.rows)), .int32(Int32(heads)), .int32(Int32(headDim)),
-                ])
-                qk = buffer.pointer
-                qkStride = 2 * heads * headDim
-                rotated = buffer
-            }
+            // RoPE is applied inside the kernel while q and k tiles are loaded.
             try context.launch(kernels[KernelSource.attentionTensorCoreKernel]!, grid: (layout.tileCount, heads, 1), block: (128, 1, 1), [
-                .pointer(qk), .int32(Int32(qkStride)), .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer),
-                .pointer(layout.cu.pointer), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
+                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
+                .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
             ])
-            withExtendedLifetime(rotated) {}
         } else {
             try context.launch(kernels[KernelSource.attentionScalarKernel]!, grid: (layout.tileCount, heads, 1), block: (64, 1, 1), [
                 .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
@@ -530,7 +524,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         }
     }
 
-    /// `cu_seqlens`, the list of 64-row query tiles and every token's position on the device, reused
+    /// `cu_seqlens` and the list of 64-row query tiles on the device, reused
     /// while the batch repeats (every layer of one forward pass sees the same batch).
     private func deviceLayout(of batch: PackedBatch) throws -> BatchLayout {
         if let cached = batchCache, cached.cuSeqlens == batch.cuSeqlens { return cached.layout }
@@ -545,8 +539,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             }
         }
         // uploadInts reuses one pinned buffer; it waits for the previous copy before overwriting it.
-        let layout = BatchLayout(cu: try uploadInts(batch.cuSeqlens), tiles: try uploadInts(tiles), tileCount: tiles.count / 2,
-                                 positions: try uploadInts(batch.positions))
+        let layout = BatchLayout(cu: try uploadInts(batch.cuSeqlens), tiles: try uploadInts(tiles), tileCount: tiles.count / 2)
         batchCache = (batch.cuSeqlens, layout)
         return layout
     }

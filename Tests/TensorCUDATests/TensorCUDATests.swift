@@ -196,3 +196,29 @@ private final class FakeAllocator: DeviceAllocator {
         #expect(out[4] == Double(qkv.values[2 * 6 + 4]) && out[5] == Double(qkv.values[2 * 6 + 5]))
     }
 }
+
+@Suite struct KernelSourcePortabilityTests {
+    /// Every `asm` statement sits between a "BEGIN …" and "END …" marker line, so a HIP port swaps
+    /// only those blocks (issue #7: the HIP-portable subset, inline PTX in marked, replaceable spots).
+    static func unmarkedInlineAssembly(_ source: String) -> [String] {
+        var inside = false
+        var found: [String] = []
+        for line in source.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.contains("---- BEGIN ") { inside = true }
+            if line.contains("---- END ") { inside = false }
+            if line.contains("asm") && line.contains("(") && !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") && !inside {
+                found.append(String(line))
+            }
+        }
+        return found
+    }
+
+    @Test func inlinePTXOnlyInMarkedSpots() {
+        for (name, source) in [("core", KernelSource.core), ("attention", KernelSource.attention), ("kmeans", KernelSource.kmeans)] {
+            #expect(Self.unmarkedInlineAssembly(source).isEmpty, "\(name): \(Self.unmarkedInlineAssembly(source))")
+        }
+        // The check itself finds an unmarked statement.
+        #expect(Self.unmarkedInlineAssembly("x;\n    asm volatile(\"bar.sync 0;\");\n").count == 1)
+        #expect(Self.unmarkedInlineAssembly("// ---- BEGIN X ----\nasm volatile(\"nop;\");\n// ---- END X ----\n").isEmpty)
+    }
+}

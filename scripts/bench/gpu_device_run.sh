@@ -12,7 +12,9 @@
 # earlier per-batch host arrays, beside bench-minilm's reused pinned blocks), lanes-arena (the scheduler comparison
 # with glibc's malloc arenas limited to one: tells the allocator's share of the one-lane gap), kmeans (bench
 # gpu-kmeans, 10M vectors, 48-d and 128-d). Session 6 (cuda6): kmeans-48, kmeans-128, kmeans-wm4, assign-kernels
-# (fused nearest-centroid kernels, device-resident Lloyd, chunked pinned upload).
+# (fused nearest-centroid kernels, device-resident Lloyd, chunked pinned upload). Session 7 (cuda7): ab (before/after
+# encoder throughput in the same run: colgrep-before.xz, an earlier release binary staged beside colgrep.xz, and this
+# one, alternating, Ettin and MiniLM shapes, no peers, with each one's device profile).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -81,7 +83,7 @@ startup)
   python3 gpu_encoder.py compare /tmp/o-warm-overlap.f32 /tmp/o-warm.f32 /tmp/one.json 2>/dev/null | sed 's/^/overlap vs plain vectors: /' ;;
 bench)
   log bench; ettin; lengths
-  timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --scheduler-lanes ${LANES:-1,3} --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; echo "rc=$?"; cat $OUT/bench.err
+  timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --scheduler-lanes "${LANES-1,3}" --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; echo "rc=$?"; cat $OUT/bench.err
   python3 -c "import json;r=json.load(open('$OUT/bench.json'));print({k:v for k,v in r.items() if k not in ('profile',)});[print(p) for p in r['profile'][:14]]" ;;
 diag)
   log diag
@@ -100,6 +102,16 @@ lanes-arena)
   ettin; lengths
   GLIBC_TUNABLES=glibc.malloc.arena_max=1 timeout 150 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams 1 --scheduler-lanes 1 --python "" --json > $OUT/lanes-arena.json; echo "rc=$?"
   python3 -c "import json;r=json.load(open('$OUT/lanes-arena.json'));print('arena_max=1', r.get('scheduler'))" ;;
+ab)
+  log ab  # before (colgrep-before.xz) vs after (colgrep.xz), alternating, no peers
+  [ -f $D/colgrep-before.xz ] && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep-before.xz'),open('/tmp/colgrep-before','wb'))" && chmod +x /tmp/colgrep-before
+  ettin; minilm; lengths
+  for round in 1 2; do for bin in before after; do for m in /tmp/ettin $M; do
+    exe=/tmp/colgrep; [ $bin = before ] && exe=/tmp/colgrep-before
+    [ -x $exe ] || continue
+    XDG_CACHE_HOME=/tmp/xdg-$bin timeout 60 $exe bench encoder-gpu --model $m --lengths /tmp/lengths.json --streams ${STREAMS:-3} --python "" --json > /tmp/ab.json 2>>$OUT/bench.err
+    python3 -c "import json;r=json.load(open('/tmp/ab.json'));print('$round $bin', '$m'.split('/')[-1], 'tok/s', round(r['ours_tok_s']), [round(x) for x in r['ours_all_tok_s']], 'device ms/pass', round(r['profile_device_ms_per_pass'],1), ' | '.join('%s %.1f' % (p['op'], p['ms']) for p in r['profile'][:9]))" 2>&1 | tee -a $OUT/ab.txt
+  done; done; done ;;
 bench-ours)
   log bench-ours; ettin; lengths
   for cfg in "1 65536" "3 65536" "4 65536" "3 32768"; do set -- $cfg
