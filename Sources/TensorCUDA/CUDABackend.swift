@@ -134,8 +134,9 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             throw CUDAError.invalidArgument("attention head dimension \(headDim) is not supported (even, 2…128)")
         }
         let start = ContinuousClock.now
+        let shape = AttentionKernelShape.chosen(headDim: headDim)
         let (module, origin) = try loadModule(name: "attention-\(headDim)", source: KernelSource.attention,
-                                              options: precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"])
+                                              options: precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"] + shape.compilerOptions)
         var kernels = [KernelSource.attentionScalarKernel: try context.function(module, KernelSource.attentionScalarKernel)]
         if precision == .bf16 && KernelSource.tensorCoreHeadDims.contains(headDim) {
             kernels[KernelSource.attentionTensorCoreKernel] = try context.function(module, KernelSource.attentionTensorCoreKernel)

@@ -465,19 +465,82 @@ enum KernelSource {
         }
     }
 
+    #ifndef CG_ATT_PIPE
+    #define CG_ATT_PIPE 0
+    #endif
+    #ifndef CG_ATT_MINB
+    #define CG_ATT_MINB 1
+    #endif
+    // Pipelined variant (CG_ATT_PIPE 1): the next key/value tile's raw rows are fetched into registers
+    // before this tile is scored and stored (k rotated) into the other of two shared buffers after it,
+    // so global-memory latency overlaps the tensor-core work and a tile costs one barrier. 128 threads:
+    // a thread holds HD/32 k chunk pairs and HD/16 v chunks.
+    __device__ __forceinline__ void attention_fetch_kv(const unsigned short* qkv, long long stride, int kcol, int vcol,
+                                                       int k0, int kend, uint4* kr, uint4* vr) {
+        const int HALF = CG_HEAD_DIM / 2, CP = CG_HEAD_DIM / 16, CH = CG_HEAD_DIM / 8;
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 32; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CP, c = idx % CP, row = k0 + r;
+            kr[2 * p] = zero; kr[2 * p + 1] = zero;
+            if (row < kend) {
+                const unsigned short* src = qkv + row * stride + kcol + c * 8;
+                kr[2 * p] = *(const uint4*)src;
+                kr[2 * p + 1] = *(const uint4*)(src + HALF);
+            }
+        }
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 16; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CH, c = idx % CH, row = k0 + r;
+            vr[p] = zero;
+            if (row < kend) vr[p] = *(const uint4*)(qkv + row * stride + vcol + c * 8);
+        }
+    }
+    __device__ __forceinline__ void attention_store_kv(unsigned short (*Kd)[CG_HEAD_DIM + 8], unsigned short (*Vd)[CG_HEAD_DIM + 8],
+                                                       const uint4* kr, const uint4* vr, int k0, int kend, int start,
+                                                       const float* rope) {
+        const int HALF = CG_HEAD_DIM / 2, CP = CG_HEAD_DIM / 16, CH = CG_HEAD_DIM / 8;
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 32; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CP, c = idx % CP, row = k0 + r;
+            uint4 a = kr[2 * p], b = kr[2 * p + 1];
+            if (rope && row < kend) {
+                float x1[8], x2[8];
+                unpack8(a, x1); unpack8(b, x2);
+                const float4* cs = (const float4*)(rope + ((long long)(row - start) * HALF + c * 8) * 2);
+    #pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    const float4 v = cs[k];
+                    const float y0 = x1[2 * k] * v.x - x2[2 * k] * v.y, z0 = x2[2 * k] * v.x + x1[2 * k] * v.y;
+                    const float y1 = x1[2 * k + 1] * v.z - x2[2 * k + 1] * v.w, z1 = x2[2 * k + 1] * v.z + x1[2 * k + 1] * v.w;
+                    x1[2 * k] = y0; x2[2 * k] = z0; x1[2 * k + 1] = y1; x2[2 * k + 1] = z1;
+                }
+                a = pack8(x1); b = pack8(x2);
+            }
+            *(uint4*)&Kd[r][c * 8] = a;
+            *(uint4*)&Kd[r][c * 8 + HALF] = b;
+        }
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 16; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CH, c = idx % CH;
+            *(uint4*)&Vd[r][c * 8] = vr[p];
+        }
+    }
+
     // Flash attention on tensor cores: 4 warps, 16 query rows each (a 64-row query tile), key/value tiles
     // of 64 rows in shared memory (16-byte loads; RoPE applied while loading, so no separate rotation
     // pass over q and k), fragments read with ldmatrix, online softmax in base 2 with the scale folded
     // into one FMA. Each warp works only on the 8-key blocks its 16 rows can see (the sliding window's
     // edges, a sequence's last partial tile) and masks element by element only in tiles that cross an
     // edge; warps whose rows are all past the sequence's end only join the barriers.
-    extern "C" __global__ void __launch_bounds__(128) attention_mma(
+    extern "C" __global__ void __launch_bounds__(128, CG_ATT_MINB) attention_mma(
             const unsigned short* qkv, unsigned short* out, const int* tiles, const int* cu, const float* rope,
             int heads, int window_half, float scale_log2) {
         const int HD = CG_HEAD_DIM, CH = CG_HEAD_DIM / 8;
         __shared__ __align__(16) unsigned short Qs[64][CG_HEAD_DIM + 8];
-        __shared__ __align__(16) unsigned short Ks[64][CG_HEAD_DIM + 8];
-        __shared__ __align__(16) unsigned short Vs[64][CG_HEAD_DIM + 8];
+        __shared__ __align__(16) unsigned short Ks[CG_ATT_PIPE + 1][64][CG_HEAD_DIM + 8];
+        __shared__ __align__(16) unsigned short Vs[CG_ATT_PIPE + 1][64][CG_HEAD_DIM + 8];
         const int h = blockIdx.y;
         const int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
         const int start = cu[seq], end = cu[seq + 1];
@@ -495,6 +558,13 @@ enum KernelSource {
         int lo = kbeg, hi = kend;
         if (window_half >= 0) { lo = max(lo, a - window_half); hi = min(hi, a + 16 + window_half); }
         if (a >= end) hi = lo;
+    #if CG_ATT_PIPE
+        uint4 kr[CG_HEAD_DIM / 16], vr[CG_HEAD_DIM / 16];
+        if (kbeg < kend) {
+            attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend, kr, vr);
+            attention_store_kv(Ks[0], Vs[0], kr, vr, kbeg, kend, start, rope);
+        }
+    #endif
         __syncthreads();
         const int qr = warp * 16 + g;
         unsigned qa[HD / 16][4];
@@ -511,89 +581,104 @@ enum KernelSource {
         float m0 = -CG_INF, m1 = -CG_INF, l0 = 0.0f, l1 = 0.0f;
         const int qi0 = q0 + qr, qi1 = qi0 + 8;
 
-        for (int k0 = kbeg; k0 < kend; k0 += 64) {
+        for (int k0 = kbeg, buf = 0; k0 < kend; k0 += 64, buf ^= 1) {
+    #if CG_ATT_PIPE
             __syncthreads();
-            attention_load_qk(Ks, qkv, stride, heads * HD + h * HD, k0, kend, start, rope);
+            const bool more = k0 + 64 < kend;
+            if (more) attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, k0 + 64, kend, kr, vr);
+            unsigned short (*K)[CG_HEAD_DIM + 8] = Ks[buf];
+            unsigned short (*V)[CG_HEAD_DIM + 8] = Vs[buf];
+    #else
+            __syncthreads();
+            attention_load_qk(Ks[0], qkv, stride, heads * HD + h * HD, k0, kend, start, rope);
             for (int idx = tid; idx < 64 * CH; idx += 128) {
                 const int r = idx / CH, c = idx % CH, kj = k0 + r;
                 uint4 vv;
                 vv.x = 0u; vv.y = 0u; vv.z = 0u; vv.w = 0u;
                 if (kj < kend) vv = *(const uint4*)(qkv + kj * stride + 2LL * heads * HD + h * HD + c * 8);
-                *(uint4*)&Vs[r][c * 8] = vv;
+                *(uint4*)&Vs[0][r][c * 8] = vv;
             }
             __syncthreads();
-            if (k0 + 64 <= lo || k0 >= hi) continue;
-            const bool edge = k0 + 64 > kend ||
-                (window_half >= 0 && (a + 15 - k0 > window_half || k0 + 63 - a > window_half));
+            unsigned short (*K)[CG_HEAD_DIM + 8] = Ks[0];
+            unsigned short (*V)[CG_HEAD_DIM + 8] = Vs[0];
+            buf = 0;
+    #endif
+            if (k0 + 64 > lo && k0 < hi) {
+                const bool edge = k0 + 64 > kend ||
+                    (window_half >= 0 && (a + 15 - k0 > window_half || k0 + 63 - a > window_half));
 
-            float s[8][4];
-    #pragma unroll
-            for (int nb = 0; nb < 8; nb++) {
-                s[nb][0] = 0.0f; s[nb][1] = 0.0f; s[nb][2] = 0.0f; s[nb][3] = 0.0f;
-                if (k0 + nb * 8 + 8 > lo && k0 + nb * 8 < hi) {
-    #pragma unroll
-                    for (int kp = 0; kp < HD / 32; kp++) {
-                        unsigned kb[4];
-                        ldsm_x4(kb, &Ks[nb * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
-                        mma_bf16_16816(s[nb], qa[2 * kp][0], qa[2 * kp][1], qa[2 * kp][2], qa[2 * kp][3], kb[0], kb[1]);
-                        mma_bf16_16816(s[nb], qa[2 * kp + 1][0], qa[2 * kp + 1][1], qa[2 * kp + 1][2], qa[2 * kp + 1][3], kb[2], kb[3]);
-                    }
-                } else {
-                    s[nb][0] = -CG_INF; s[nb][1] = -CG_INF; s[nb][2] = -CG_INF; s[nb][3] = -CG_INF;
-                }
-            }
-            if (edge) {
+                float s[8][4];
     #pragma unroll
                 for (int nb = 0; nb < 8; nb++) {
+                    s[nb][0] = 0.0f; s[nb][1] = 0.0f; s[nb][2] = 0.0f; s[nb][3] = 0.0f;
+                    if (k0 + nb * 8 + 8 > lo && k0 + nb * 8 < hi) {
     #pragma unroll
-                    for (int e = 0; e < 2; e++) {
-                        const int kj = k0 + nb * 8 + t * 2 + e;
-                        const bool inside = kj < kend;
-                        if (!(inside && (window_half < 0 || abs(qi0 - kj) <= window_half))) s[nb][e] = -CG_INF;
-                        if (!(inside && (window_half < 0 || abs(qi1 - kj) <= window_half))) s[nb][2 + e] = -CG_INF;
+                        for (int kp = 0; kp < HD / 32; kp++) {
+                            unsigned kb[4];
+                            ldsm_x4(kb, &K[nb * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
+                            mma_bf16_16816(s[nb], qa[2 * kp][0], qa[2 * kp][1], qa[2 * kp][2], qa[2 * kp][3], kb[0], kb[1]);
+                            mma_bf16_16816(s[nb], qa[2 * kp + 1][0], qa[2 * kp + 1][1], qa[2 * kp + 1][2], qa[2 * kp + 1][3], kb[2], kb[3]);
+                        }
+                    } else {
+                        s[nb][0] = -CG_INF; s[nb][1] = -CG_INF; s[nb][2] = -CG_INF; s[nb][3] = -CG_INF;
+                    }
+                }
+                if (edge) {
+    #pragma unroll
+                    for (int nb = 0; nb < 8; nb++) {
+    #pragma unroll
+                        for (int e = 0; e < 2; e++) {
+                            const int kj = k0 + nb * 8 + t * 2 + e;
+                            const bool inside = kj < kend;
+                            if (!(inside && (window_half < 0 || abs(qi0 - kj) <= window_half))) s[nb][e] = -CG_INF;
+                            if (!(inside && (window_half < 0 || abs(qi1 - kj) <= window_half))) s[nb][2 + e] = -CG_INF;
+                        }
+                    }
+                }
+                float mx0 = -CG_INF, mx1 = -CG_INF;
+    #pragma unroll
+                for (int nb = 0; nb < 8; nb++) {
+                    mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
+                    mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
+                }
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+                const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+                // Scores stay unscaled; exp2(s·scale − m·scale) is one FMA and one exp2 per score.
+                const float b0 = mn0 == -CG_INF ? 0.0f : mn0 * scale_log2;
+                const float b1 = mn1 == -CG_INF ? 0.0f : mn1 * scale_log2;
+                const float c0 = exp2f(m0 * scale_log2 - b0), c1 = exp2f(m1 * scale_log2 - b1);
+                l0 *= c0; l1 *= c1;
+    #pragma unroll
+                for (int nb = 0; nb < HD / 8; nb++) { o[nb][0] *= c0; o[nb][1] *= c0; o[nb][2] *= c1; o[nb][3] *= c1; }
+                m0 = mn0; m1 = mn1;
+
+    #pragma unroll
+                for (int kk = 0; kk < 4; kk++) {
+                    // A 16-key block that no row of this warp sees has p = 0 throughout: skip it.
+                    if (!(k0 + kk * 16 + 16 > lo && k0 + kk * 16 < hi)) continue;
+                    const float p00 = exp2f(fmaf(s[2 * kk][0], scale_log2, -b0)), p01 = exp2f(fmaf(s[2 * kk][1], scale_log2, -b0));
+                    const float p02 = exp2f(fmaf(s[2 * kk][2], scale_log2, -b1)), p03 = exp2f(fmaf(s[2 * kk][3], scale_log2, -b1));
+                    const float p10 = exp2f(fmaf(s[2 * kk + 1][0], scale_log2, -b0)), p11 = exp2f(fmaf(s[2 * kk + 1][1], scale_log2, -b0));
+                    const float p12 = exp2f(fmaf(s[2 * kk + 1][2], scale_log2, -b1)), p13 = exp2f(fmaf(s[2 * kk + 1][3], scale_log2, -b1));
+                    l0 += p00 + p01 + p10 + p11;
+                    l1 += p02 + p03 + p12 + p13;
+                    const unsigned pa0 = pack_bf16(p00, p01), pa1 = pack_bf16(p02, p03);
+                    const unsigned pa2 = pack_bf16(p10, p11), pa3 = pack_bf16(p12, p13);
+    #pragma unroll
+                    for (int np = 0; np < HD / 16; np++) {
+                        unsigned vb[4];
+                        ldsm_x4_trans(vb, &V[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
+                        mma_bf16_16816(o[2 * np], pa0, pa1, pa2, pa3, vb[0], vb[1]);
+                        mma_bf16_16816(o[2 * np + 1], pa0, pa1, pa2, pa3, vb[2], vb[3]);
                     }
                 }
             }
-            float mx0 = -CG_INF, mx1 = -CG_INF;
-    #pragma unroll
-            for (int nb = 0; nb < 8; nb++) {
-                mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
-                mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
-            }
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-            // Scores stay unscaled; exp2(s·scale − m·scale) is one FMA and one exp2 per score.
-            const float b0 = mn0 == -CG_INF ? 0.0f : mn0 * scale_log2;
-            const float b1 = mn1 == -CG_INF ? 0.0f : mn1 * scale_log2;
-            const float c0 = exp2f(m0 * scale_log2 - b0), c1 = exp2f(m1 * scale_log2 - b1);
-            l0 *= c0; l1 *= c1;
-    #pragma unroll
-            for (int nb = 0; nb < HD / 8; nb++) { o[nb][0] *= c0; o[nb][1] *= c0; o[nb][2] *= c1; o[nb][3] *= c1; }
-            m0 = mn0; m1 = mn1;
-
-    #pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
-                // A 16-key block that no row of this warp sees has p = 0 throughout: skip it.
-                if (!(k0 + kk * 16 + 16 > lo && k0 + kk * 16 < hi)) continue;
-                const float p00 = exp2f(fmaf(s[2 * kk][0], scale_log2, -b0)), p01 = exp2f(fmaf(s[2 * kk][1], scale_log2, -b0));
-                const float p02 = exp2f(fmaf(s[2 * kk][2], scale_log2, -b1)), p03 = exp2f(fmaf(s[2 * kk][3], scale_log2, -b1));
-                const float p10 = exp2f(fmaf(s[2 * kk + 1][0], scale_log2, -b0)), p11 = exp2f(fmaf(s[2 * kk + 1][1], scale_log2, -b0));
-                const float p12 = exp2f(fmaf(s[2 * kk + 1][2], scale_log2, -b1)), p13 = exp2f(fmaf(s[2 * kk + 1][3], scale_log2, -b1));
-                l0 += p00 + p01 + p10 + p11;
-                l1 += p02 + p03 + p12 + p13;
-                const unsigned pa0 = pack_bf16(p00, p01), pa1 = pack_bf16(p02, p03);
-                const unsigned pa2 = pack_bf16(p10, p11), pa3 = pack_bf16(p12, p13);
-    #pragma unroll
-                for (int np = 0; np < HD / 16; np++) {
-                    unsigned vb[4];
-                    ldsm_x4_trans(vb, &Vs[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
-                    mma_bf16_16816(o[2 * np], pa0, pa1, pa2, pa3, vb[0], vb[1]);
-                    mma_bf16_16816(o[2 * np + 1], pa0, pa1, pa2, pa3, vb[2], vb[3]);
-                }
-            }
+    #if CG_ATT_PIPE
+            if (more) attention_store_kv(Ks[buf ^ 1], Vs[buf ^ 1], kr, vr, k0 + 64, kend, start, rope);
+    #endif
         }
         l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
         l0 += __shfl_xor_sync(0xffffffffu, l0, 2);

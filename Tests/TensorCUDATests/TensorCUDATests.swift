@@ -222,3 +222,18 @@ private final class FakeAllocator: DeviceAllocator {
         #expect(Self.unmarkedInlineAssembly("// ---- BEGIN X ----\nasm volatile(\"nop;\");\n// ---- END X ----\n").isEmpty)
     }
 }
+
+@Suite struct AttentionKernelShapeTests {
+    @Test func environmentOverridesTheDefault() {
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]) == .standard(headDim: 64))
+        let piped = AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "1"])
+        #expect(piped.pipelined && piped.minBlocks == 4)
+        #expect(piped.compilerOptions == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MINB=4"])
+        let plain = AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "0", "COLGREP_ATTENTION_MIN_BLOCKS": "2"])
+        #expect(!plain.pipelined && plain.minBlocks == 2)
+        // Out-of-range or malformed values leave the default.
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_MIN_BLOCKS": "99"]).minBlocks
+                == AttentionKernelShape.standard(headDim: 64).minBlocks)
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "x"]) == .standard(headDim: 64))
+    }
+}

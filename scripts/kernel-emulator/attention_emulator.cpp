@@ -154,6 +154,6 @@ int main(int argc, char** argv) {
     }
     const double rel = sqrt(num / den);
     const bool ok = unwritten == 0 && rel < 1.2e-2;
-    printf("%s attention_mma hd=%d window=%d rope=%d tokens=%d: rel err %.2e, unwritten %ld\n", ok ? "PASS" : "FAIL", HD, window, use_rope, T, rel, unwritten);
+    printf("%s attention_mma pipe=%d hd=%d window=%d rope=%d tokens=%d: rel err %.2e, unwritten %ld\n", ok ? "PASS" : "FAIL", CG_ATT_PIPE, HD, window, use_rope, T, rel, unwritten);
     return ok ? 0 : 1;
 }
