@@ -40,7 +40,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     let compiler: KernelCompiler
     private var core: [String: CUfunction] = [:]
     private var modules: [CUmodule] = []
-    private var attentionModules: [Int: [String: CUfunction]] = [:]
+    private var attentionModules: [String: CUfunction] = [:]
     private let idsStaging: PinnedBuffer
     private let downloadStaging: PinnedBuffer
     /// Where `downloadBlock` lands results (reused pinned buffers on loan to the blocks).
@@ -125,27 +125,34 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// Loads (or compiles) the attention kernels for these head dimensions now rather than at first use,
     /// so start-up cost is paid once and reported in `startupSteps`.
     public func prepare(headDims: [Int]) throws {
-        for headDim in headDims { _ = try attentionKernels(headDim: headDim) }
+        for headDim in headDims { _ = try attentionKernel(headDim: headDim) }
     }
 
-    private func attentionKernels(headDim: Int) throws -> [String: CUfunction] {
-        if let kernels = attentionModules[headDim] { return kernels }
+    /// Whether `attention` runs the tensor-core kernel for this head dimension.
+    func usesTensorCoreAttention(headDim: Int) -> Bool {
+        !forceScalarAttention && precision == .bf16 && KernelSource.tensorCoreHeadDims.contains(headDim)
+    }
+
+    /// The attention kernel `attention` launches for this head dimension, from its own module (loaded or
+    /// compiled on first use).
+    private func attentionKernel(headDim: Int) throws -> CUfunction {
+        let tensorCore = usesTensorCoreAttention(headDim: headDim)
+        let name = "attention-\(tensorCore ? "mma" : "scalar")-\(headDim)"
+        if let kernel = attentionModules[name] { return kernel }
         guard headDim >= 2, headDim <= 128, headDim % 2 == 0 else {
             throw CUDAError.invalidArgument("attention head dimension \(headDim) is not supported (even, 2…128)")
         }
         let start = ContinuousClock.now
-        let shape = AttentionKernelShape.chosen(headDim: headDim)
-        let (module, origin) = try loadModule(name: "attention-\(headDim)", source: KernelSource.attention,
-                                              options: precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"] + shape.compilerOptions)
-        var kernels = [KernelSource.attentionScalarKernel: try context.function(module, KernelSource.attentionScalarKernel)]
-        if precision == .bf16 && KernelSource.tensorCoreHeadDims.contains(headDim) {
-            kernels[KernelSource.attentionTensorCoreKernel] = try context.function(module, KernelSource.attentionTensorCoreKernel)
-        }
-        attentionModules[headDim] = kernels
+        var options = precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"]
+        if tensorCore { options += AttentionKernelShape.chosen(headDim: headDim).compilerOptions }
+        let (module, origin) = try loadModule(name: name, source: tensorCore ? KernelSource.attentionTensorCore : KernelSource.attentionScalar,
+                                              options: options)
+        let kernel = try context.function(module, tensorCore ? KernelSource.attentionTensorCoreKernel : KernelSource.attentionScalarKernel)
+        attentionModules[name] = kernel
         let elapsed = ContinuousClock.now - start
-        startupSteps.append(StartupStep(step: "attention-\(headDim) kernels (\(origin.rawValue))",
+        startupSteps.append(StartupStep(step: "\(name) kernels (\(origin.rawValue))",
                                         seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
-        return kernels
+        return kernel
     }
 
     // MARK: memory
@@ -501,22 +508,22 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             guard input.cols == 3 * heads * headDim, input.rows == batch.tokenCount else {
                 throw CUDAError.invalidArgument("attention: qkv is \(input.rows)×\(input.cols), expected \(batch.tokenCount)×\(3 * heads * headDim)")
             }
-            let kernels = try attentionKernels(headDim: headDim)
+            let kernel = try attentionKernel(headDim: headDim)
             let out = try makeMatrix(rows: input.rows, cols: heads * headDim)
             guard batch.tokenCount > 0 else { return out }
             let layout = try deviceLayout(of: batch)
             let rope = try rotary.map { try ropeTable(theta: $0.theta, headDim: headDim, positions: batch.maxSequenceLength) }
             let windowHalf = Int32(window.map { $0 / 2 } ?? -1)
-            let useTensorCores = !forceScalarAttention && kernels[KernelSource.attentionTensorCoreKernel] != nil
+            let useTensorCores = usesTensorCoreAttention(headDim: headDim)
             let scale = 1 / Float(headDim).squareRoot()
             if useTensorCores {
             // RoPE is applied inside the kernel while q and k tiles are loaded.
-            try context.launch(kernels[KernelSource.attentionTensorCoreKernel]!, grid: (layout.tileCount, heads, 1), block: (128, 1, 1), [
+            try context.launch(kernel, grid: (layout.tileCount, heads, 1), block: (128, 1, 1), [
                 .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
                 .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
             ])
         } else {
-            try context.launch(kernels[KernelSource.attentionScalarKernel]!, grid: (layout.tileCount, heads, 1), block: (64, 1, 1), [
+            try context.launch(kernel, grid: (layout.tileCount, heads, 1), block: (64, 1, 1), [
                 .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
                 .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale),
             ])

@@ -337,9 +337,13 @@ enum KernelSource {
     static let attentionScalarKernel = "attention_scalar"
     static let attentionTensorCoreKernel = "attention_mma"
 
-    /// Attention over packed sequences. `tiles` lists (sequence, first query row) for every 64-row
-    /// query tile; grid = (tiles, heads). `window_half` < 0 means global attention.
-    static let attention = common + #"""
+    /// Attention over packed sequences, in two modules built per precision and head dimension: the
+    /// scalar reference kernel (any head dimension, fp32 arithmetic) and the tensor-core kernel (bf16,
+    /// head dimensions 32 and 64). They are separate because the scalar kernel's fully unrolled loops
+    /// cost NVRTC 10–50 s, the tensor-core kernel's about 1 s: a bf16 model never compiles the former.
+    /// `tiles` lists (sequence, first query row) for every 64-row query tile; grid = (tiles, heads).
+    /// `window_half` < 0 means global attention.
+    static let attentionScalar = common + #"""
 
     #ifndef CG_HEAD_DIM
     #define CG_HEAD_DIM 64
@@ -427,6 +431,15 @@ enum KernelSource {
             for (int c = 0; c < HD; c++) st(out, o + c, acc[c] * inv);
         }
     }
+
+    """#
+
+    /// The tensor-core attention module (see `attentionScalar`).
+    static let attentionTensorCore = common + #"""
+
+    #ifndef CG_HEAD_DIM
+    #define CG_HEAD_DIM 64
+    #endif
 
     #if CG_BF16 && (CG_HEAD_DIM == 64 || CG_HEAD_DIM == 32)
     // 64 rows of one head's q or k (columns col0…col0+HD of qkv, rows row0…row0+63, zero from `limit` on)

@@ -214,7 +214,7 @@ private final class FakeAllocator: DeviceAllocator {
     }
 
     @Test func inlinePTXOnlyInMarkedSpots() {
-        for (name, source) in [("core", KernelSource.core), ("attention", KernelSource.attention), ("kmeans", KernelSource.kmeans)] {
+        for (name, source) in [("core", KernelSource.core), ("attention", KernelSource.attentionTensorCore), ("attention-scalar", KernelSource.attentionScalar), ("kmeans", KernelSource.kmeans)] {
             #expect(Self.unmarkedInlineAssembly(source).isEmpty, "\(name): \(Self.unmarkedInlineAssembly(source))")
         }
         // The check itself finds an unmarked statement.

@@ -9,7 +9,7 @@ def literal(path, name):
     body, indent = m.group(1), m.group(2)
     return '\n'.join(l[len(indent):] if l.startswith(indent) else l.lstrip() for l in body.split('\n'))
 K = ROOT + '/Sources/TensorCUDA/KernelSource.swift'
-src = literal(K, 'common') + literal(K, 'attention')
+src = literal(K, 'common') + literal(K, 'attentionTensorCore')
 for name in ('mma_bf16_16816', 'ldsm_x4', 'ldsm_x4_trans'):
     src, n = re.subn(r'__device__ __forceinline__ void ' + name + r'\(.*?\n\}\n', '', src, flags=re.S)
     assert n == 1, name
