@@ -75,7 +75,7 @@ parity)
     echo "$m gpu-bf16-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-bf16.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
   done ;;
 startup)
-  log startup; ettin
+  log startup; ettin; rm -rf /tmp/xdg-startup  # the first run starts from an empty kernel cache
   python3 -c "import json;json.dump([[101]+list(range(2000,2180))+[102]]*32,open('/tmp/one.json','w'))"
   # warm-overlap: --overlap (GPU opened on a second thread while the GEMM shapes are recorded; cuBLASLt warmed
   # for them during the weight upload), alternating with plain warm runs.
@@ -120,7 +120,7 @@ ab)
 km-ab)
   log km-ab  # assignment kernel alone (vectors on the device): before vs after binary, after with COLGREP_KM_NB=1 and 2
   [ -f $D/colgrep-before.xz ] && [ ! -x /tmp/colgrep-before ] && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep-before.xz'),open('/tmp/colgrep-before','wb'))" && chmod +x /tmp/colgrep-before
-  for d in 48 128; do for v in before after after-nb1 after-nb2 before; do
+  for d in 48 128; do for v in ${KMAB:-before after-nb1 after-nb2}; do
     exe=/tmp/colgrep; [ $v = before ] && exe=/tmp/colgrep-before; nb=""; case $v in after-nb1) nb=1;; after-nb2) nb=2;; esac
     [ -x $exe ] || continue
     COLGREP_KM_NB=$nb XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench gpu-assign --n 2000000 --dim $d --k 32768 --cpu-sample 2000 > /tmp/a.json 2>&1
