@@ -226,6 +226,10 @@ private final class FakeAllocator: DeviceAllocator {
 @Suite struct AttentionKernelShapeTests {
     @Test func environmentOverridesTheDefault() {
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]) == .standard(headDim: 64))
+        // Pipelined by default for head dimension 32 only (the measured winner there, the loser at 64).
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).pipelined)
+        #expect(!AttentionKernelShape.chosen(headDim: 64, environment: [:]).pipelined)
+        #expect(!AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "0"]).pipelined)
         let piped = AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "1"])
         #expect(piped.pipelined && piped.minBlocks == 4)
         #expect(piped.compilerOptions == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MINB=4"])
