@@ -40,7 +40,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     let compiler: KernelCompiler
     private var core: [String: CUfunction] = [:]
     private var modules: [CUmodule] = []
-    private var attentionModules: [Int: [String: CUfunction]] = [:]
+    private var attentionModules: [String: CUfunction] = [:]
     private let idsStaging: PinnedBuffer
     private let downloadStaging: PinnedBuffer
     /// Where `downloadBlock` lands results (reused pinned buffers on loan to the blocks).
@@ -56,7 +56,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         var cu: CUDAMatrix
         var tiles: CUDAMatrix
         var tileCount: Int
-        var positions: CUDAMatrix
     }
 
     /// One step of start-up and how long it took.
@@ -126,26 +125,34 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// Loads (or compiles) the attention kernels for these head dimensions now rather than at first use,
     /// so start-up cost is paid once and reported in `startupSteps`.
     public func prepare(headDims: [Int]) throws {
-        for headDim in headDims { _ = try attentionKernels(headDim: headDim) }
+        for headDim in headDims { _ = try attentionKernel(headDim: headDim) }
     }
 
-    private func attentionKernels(headDim: Int) throws -> [String: CUfunction] {
-        if let kernels = attentionModules[headDim] { return kernels }
+    /// Whether `attention` runs the tensor-core kernel for this head dimension.
+    func usesTensorCoreAttention(headDim: Int) -> Bool {
+        !forceScalarAttention && precision == .bf16 && KernelSource.tensorCoreHeadDims.contains(headDim)
+    }
+
+    /// The attention kernel `attention` launches for this head dimension, from its own module (loaded or
+    /// compiled on first use).
+    private func attentionKernel(headDim: Int) throws -> CUfunction {
+        let tensorCore = usesTensorCoreAttention(headDim: headDim)
+        let name = "attention-\(tensorCore ? "mma" : "scalar")-\(headDim)"
+        if let kernel = attentionModules[name] { return kernel }
         guard headDim >= 2, headDim <= 128, headDim % 2 == 0 else {
             throw CUDAError.invalidArgument("attention head dimension \(headDim) is not supported (even, 2…128)")
         }
         let start = ContinuousClock.now
-        let (module, origin) = try loadModule(name: "attention-\(headDim)", source: KernelSource.attention,
-                                              options: precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"])
-        var kernels = [KernelSource.attentionScalarKernel: try context.function(module, KernelSource.attentionScalarKernel)]
-        if precision == .bf16 && KernelSource.tensorCoreHeadDims.contains(headDim) {
-            kernels[KernelSource.attentionTensorCoreKernel] = try context.function(module, KernelSource.attentionTensorCoreKernel)
-        }
-        attentionModules[headDim] = kernels
+        var options = precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"]
+        if tensorCore { options += AttentionKernelShape.chosen(headDim: headDim).compilerOptions }
+        let (module, origin) = try loadModule(name: name, source: tensorCore ? KernelSource.attentionTensorCore : KernelSource.attentionScalar,
+                                              options: options)
+        let kernel = try context.function(module, tensorCore ? KernelSource.attentionTensorCoreKernel : KernelSource.attentionScalarKernel)
+        attentionModules[name] = kernel
         let elapsed = ContinuousClock.now - start
-        startupSteps.append(StartupStep(step: "attention-\(headDim) kernels (\(origin.rawValue))",
+        startupSteps.append(StartupStep(step: "\(name) kernels (\(origin.rawValue))",
                                         seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
-        return kernels
+        return kernel
     }
 
     // MARK: memory
@@ -382,9 +389,14 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         guard !ids.isEmpty else { return out }
         let deviceIDs = try uploadInts(ids)
         let vectorized = precision == .bf16 && t.cols % 8 == 0
-        try context.launch(function(vectorized ? "gather_rows_vec8" : "gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), [
+        let arguments: [KernelArgument] = [
             .pointer(t.pointer), .pointer(deviceIDs.pointer), .pointer(out.pointer), .int32(Int32(ids.count)), .int32(Int32(t.cols)),
-        ])
+        ]
+        if vectorized {
+            try launchRowWarps("gather_rows_vec8", rows: ids.count, arguments)
+        } else {
+            try context.launch(function("gather_rows"), grid: (ids.count, 1, 1), block: (min(256, (t.cols + 31) / 32 * 32), 1, 1), arguments)
+        }
         return out
     }
 
@@ -440,11 +452,14 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     }
 
     /// How `linear` maps onto cuBLASLt's epilogues. cuBLASLt fuses bias, and the residual through beta·C;
-    /// its GELU is the tanh form, so it is used only for geluTanh in bf16 mode, and only without a
-    /// residual (which must be added after GELU).
+    /// its GELU is the tanh form. In bf16 mode it also stands in for the exact (erf) GELU: the two differ
+    /// by at most 5e-4 in absolute value (near |x| = 2), a sixteenth of a bf16 step there, while a
+    /// separate pass would read and write the whole `rows × 4·hidden` activation once more (MiniLM's
+    /// largest cost). fp32 mode keeps the exact form in its own pass. Never with a residual (which must be
+    /// added after GELU).
     func linearEpilogue(activation: Activation, hasBias: Bool, hasResidual: Bool)
         -> (epilogue: BLASLtMatmul.Epilogue, fuseGELU: Bool, fuseResidual: Bool) {
-        let fuseGELU = activation == .geluTanh && precision == .bf16 && !hasResidual
+        let fuseGELU = (activation == .geluTanh || activation == .gelu) && precision == .bf16 && !hasResidual
         let epilogue: BLASLtMatmul.Epilogue = fuseGELU ? (hasBias ? .geluBias : .gelu) : (hasBias ? .bias : .none)
         return (epilogue, fuseGELU, activation == .none)
     }
@@ -493,35 +508,22 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             guard input.cols == 3 * heads * headDim, input.rows == batch.tokenCount else {
                 throw CUDAError.invalidArgument("attention: qkv is \(input.rows)×\(input.cols), expected \(batch.tokenCount)×\(3 * heads * headDim)")
             }
-            let kernels = try attentionKernels(headDim: headDim)
+            let kernel = try attentionKernel(headDim: headDim)
             let out = try makeMatrix(rows: input.rows, cols: heads * headDim)
             guard batch.tokenCount > 0 else { return out }
             let layout = try deviceLayout(of: batch)
             let rope = try rotary.map { try ropeTable(theta: $0.theta, headDim: headDim, positions: batch.maxSequenceLength) }
             let windowHalf = Int32(window.map { $0 / 2 } ?? -1)
-            let useTensorCores = !forceScalarAttention && kernels[KernelSource.attentionTensorCoreKernel] != nil
+            let useTensorCores = usesTensorCoreAttention(headDim: headDim)
             let scale = 1 / Float(headDim).squareRoot()
             if useTensorCores {
-            // q and k rotated once into their own buffer, then read as plain rows by every query tile.
-            var qk = input.pointer, qkStride = 3 * heads * headDim
-            var rotated: CUDAMatrix? = nil
-            if let rope {
-                let buffer = try makeMatrix(rows: input.rows, cols: 2 * heads * headDim)
-                try launchElementwise("rope_qk", count: input.rows * heads * headDim, [
-                    .pointer(input.pointer), .pointer(buffer.pointer), .pointer(layout.positions.pointer), .pointer(rope.pointer),
-                    .int32(Int32(input.rows)), .int32(Int32(heads)), .int32(Int32(headDim)),
-                ])
-                qk = buffer.pointer
-                qkStride = 2 * heads * headDim
-                rotated = buffer
-            }
-            try context.launch(kernels[KernelSource.attentionTensorCoreKernel]!, grid: (layout.tileCount, heads, 1), block: (128, 1, 1), [
-                .pointer(qk), .int32(Int32(qkStride)), .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer),
-                .pointer(layout.cu.pointer), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
+            // RoPE is applied inside the kernel while q and k tiles are loaded.
+            try context.launch(kernel, grid: (layout.tileCount, heads, 1), block: (128, 1, 1), [
+                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
+                .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
             ])
-            withExtendedLifetime(rotated) {}
         } else {
-            try context.launch(kernels[KernelSource.attentionScalarKernel]!, grid: (layout.tileCount, heads, 1), block: (64, 1, 1), [
+            try context.launch(kernel, grid: (layout.tileCount, heads, 1), block: (64, 1, 1), [
                 .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
                 .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale),
             ])
@@ -530,7 +532,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         }
     }
 
-    /// `cu_seqlens`, the list of 64-row query tiles and every token's position on the device, reused
+    /// `cu_seqlens` and the list of 64-row query tiles on the device, reused
     /// while the batch repeats (every layer of one forward pass sees the same batch).
     private func deviceLayout(of batch: PackedBatch) throws -> BatchLayout {
         if let cached = batchCache, cached.cuSeqlens == batch.cuSeqlens { return cached.layout }
@@ -545,8 +547,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             }
         }
         // uploadInts reuses one pinned buffer; it waits for the previous copy before overwriting it.
-        let layout = BatchLayout(cu: try uploadInts(batch.cuSeqlens), tiles: try uploadInts(tiles), tileCount: tiles.count / 2,
-                                 positions: try uploadInts(batch.positions))
+        let layout = BatchLayout(cu: try uploadInts(batch.cuSeqlens), tiles: try uploadInts(tiles), tileCount: tiles.count / 2)
         batchCache = (batch.cuSeqlens, layout)
         return layout
     }

@@ -33,18 +33,36 @@ struct KMeansKernels {
     /// Centroid rows rounded up to whole 128-row tiles.
     static func paddedCount(_ k: Int) -> Int { (k + KernelSource.kmeansCentroidTile - 1) / KernelSource.kmeansCentroidTile * KernelSource.kmeansCentroidTile }
 
-    /// Shared memory of the tensor-core kernel: the vector tile and one centroid tile, rows padded by 16 bytes.
-    static func tensorCoreSharedBytes(paddedDim: Int, warpsM: Int) -> Int { (32 * warpsM + KernelSource.kmeansCentroidTile) * (paddedDim + 8) * 2 }
+    /// Shared memory of the tensor-core kernel: the vector tile and one or two centroid tiles, rows padded
+    /// by 16 bytes.
+    static func tensorCoreSharedBytes(paddedDim: Int, warpsM: Int, centroidBuffers: Int = 1) -> Int {
+        (32 * warpsM + centroidBuffers * KernelSource.kmeansCentroidTile) * (paddedDim + 8) * 2
+    }
 
     /// Warps along the vector tile for the tensor-core kernel: `COLGREP_KM_WM` (4 or 8) when it fits,
     /// else 8 (256 vectors a block: half the centroid re-reads of 4) when its tile fits in
     /// `maxSharedBytes`, else 4, else nil (the portable kernel).
-    static func warpsM(paddedDim: Int, maxSharedBytes: Int, requested: Int? = environmentWarpsM) -> Int? {
+    static func warpsM(paddedDim: Int, maxSharedBytes: Int, requested: Int? = environmentWarpsM, centroidBuffers: Int = 1) -> Int? {
         let candidates = requested.map { [$0] } ?? [8, 4]
-        return candidates.first { tensorCoreSharedBytes(paddedDim: paddedDim, warpsM: $0) <= maxSharedBytes }
+        return candidates.first { tensorCoreSharedBytes(paddedDim: paddedDim, warpsM: $0, centroidBuffers: centroidBuffers) <= maxSharedBytes }
+    }
+
+    /// Warps along the vector tile and centroid buffers. Two buffers (the next tile stored while this
+    /// one is scored: one barrier a tile) up to 64 dimensions, where the vector fragments also stay in
+    /// registers and 512 threads still fit their registers; wider rows would spill with two. The
+    /// buffer count falls back to one where two do not fit; `COLGREP_KM_NB` (1 or 2) overrides.
+    static func tensorCorePlan(paddedDim: Int, maxSharedBytes: Int, requestedWarps: Int? = environmentWarpsM,
+                               requestedBuffers: Int? = environmentBuffers) -> (warpsM: Int, centroidBuffers: Int)? {
+        for buffers in requestedBuffers.map({ [$0, 1] }) ?? (paddedDim <= 64 ? [2, 1] : [1]) {
+            if let wm = warpsM(paddedDim: paddedDim, maxSharedBytes: maxSharedBytes, requested: requestedWarps, centroidBuffers: buffers) {
+                return (wm, buffers)
+            }
+        }
+        return nil
     }
 
     static let environmentWarpsM: Int? = ProcessInfo.processInfo.environment["COLGREP_KM_WM"].flatMap { Int($0) }.flatMap { [4, 8].contains($0) ? $0 : nil }
+    static let environmentBuffers: Int? = ProcessInfo.processInfo.environment["COLGREP_KM_NB"].flatMap { Int($0) }.flatMap { [1, 2].contains($0) ? $0 : nil }
 }
 
 extension CUDABackend {
@@ -55,16 +73,18 @@ extension CUDABackend {
         var optIn: Int32 = 0
         try context.check(context.driver.cuDeviceGetAttribute(&optIn, Int32(CCUDA_ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), context.device),
                           "cuDeviceGetAttribute(shared memory opt-in)")
-        let warpsM = precision == .bf16 ? KMeansKernels.warpsM(paddedDim: paddedDim, maxSharedBytes: Int(optIn)) : nil
+        let plan = precision == .bf16 ? KMeansKernels.tensorCorePlan(paddedDim: paddedDim, maxSharedBytes: Int(optIn)) : nil
+        let warpsM = plan?.warpsM
         let start = ContinuousClock.now
         let (module, origin) = try loadModule(name: "kmeans-\(paddedDim)", source: KernelSource.kmeans,
-                                              options: precisionOptions + ["-DCG_KM_DP=\(paddedDim)", "-DCG_KM_WM=\(warpsM ?? 4)"])
+                                              options: precisionOptions + ["-DCG_KM_DP=\(paddedDim)", "-DCG_KM_WM=\(warpsM ?? 4)",
+                                                                           "-DCG_KM_NB=\(plan?.centroidBuffers ?? 1)"])
         var functions: [String: CUfunction] = [:]
         for name in KernelSource.kmeansKernels { functions[name] = try context.function(module, name) }
         var tensorCore: (CUfunction, Int, Int)? = nil
         if let warpsM {
             let function = try context.function(module, KernelSource.kmeansMMAKernel)
-            let shared = KMeansKernels.tensorCoreSharedBytes(paddedDim: paddedDim, warpsM: warpsM)
+            let shared = KMeansKernels.tensorCoreSharedBytes(paddedDim: paddedDim, warpsM: warpsM, centroidBuffers: plan?.centroidBuffers ?? 1)
             try context.check(context.driver.cuFuncSetAttribute(function, Int32(CCUDA_FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES), Int32(shared)),
                               "cuFuncSetAttribute(km_assign_mma, \(shared) shared bytes)")
             tensorCore = (function, warpsM, shared)

@@ -149,17 +149,61 @@ extension KernelSource {
     // memory and walks every 128-centroid tile: warp (wm, wn) scores its 32 vectors x 64 centroids with
     // m16n8k16 bf16 MMAs whose accumulators start at the centroid's bias, then folds them into a running
     // (best, index) per row. While a tile is scored the next one is already loading into registers
-    // (when it fits in 8 x 16 bytes a thread); no score leaves the registers.
+    // (when it fits in 8 x 16 bytes a thread); no score leaves the registers. With two centroid buffers
+    // (CG_KM_NB 2) the next tile is stored into the other buffer while this one is scored: one barrier a
+    // tile instead of two. Up to 64 dimensions the vector fragments stay in registers for the whole
+    // block; centroid fragments are read with ldmatrix, two 8-centroid blocks at a time.
+    #ifndef CG_KM_NB
+    #define CG_KM_NB 1
+    #endif
     #define KM_THREADS (64 * CG_KM_WM)
     #define KM_BM (32 * CG_KM_WM)
     #define KM_BN 128
     #define KM_PF ((KM_BN * KM_CH + KM_THREADS - 1) / KM_THREADS)
     #define KM_PREFETCH (KM_PF <= 8)
+    #define KM_KS (KM_DP / 16)
+    #define KM_AREG (KM_DP <= 64)
+
+    // The A fragments (two 16-row blocks) of k-step ks for warp row wm.
+    __device__ __forceinline__ void km_a_frag(const unsigned short* As, int ks, int wm, int g, int t, unsigned (*a)[4]) {
+    #pragma unroll
+        for (int i = 0; i < 2; i++) {
+            const int ar = wm * 32 + i * 16 + g;
+            a[i][0] = *(const unsigned*)&As[ar * KM_SP + ks * 16 + 2 * t];
+            a[i][1] = *(const unsigned*)&As[(ar + 8) * KM_SP + ks * 16 + 2 * t];
+            a[i][2] = *(const unsigned*)&As[ar * KM_SP + ks * 16 + 2 * t + 8];
+            a[i][3] = *(const unsigned*)&As[(ar + 8) * KM_SP + ks * 16 + 2 * t + 8];
+        }
+    }
+
+    // Centroid tile `col0` into `dst`: from the prefetch registers (which then take tile `next`, when
+    // next >= 0) or, without prefetching, straight from global memory.
+    __device__ __forceinline__ void km_stage(unsigned short* dst, const unsigned short* c, int col0, int next, uint4* pf) {
+    #if KM_PREFETCH
+    #pragma unroll
+        for (int p = 0; p < KM_PF; p++) {
+            const int e = threadIdx.x + p * KM_THREADS;
+            if (e < KM_BN * KM_CH) *(uint4*)&dst[(e / KM_CH) * KM_SP + (e % KM_CH) * 8] = pf[p];
+        }
+        if (next >= 0) {
+    #pragma unroll
+            for (int p = 0; p < KM_PF; p++) {
+                const int e = threadIdx.x + p * KM_THREADS;
+                if (e < KM_BN * KM_CH) pf[p] = *(const uint4*)(c + (long long)(next + e / KM_CH) * KM_DP + (e % KM_CH) * 8);
+            }
+        }
+    #else
+        for (int e = threadIdx.x; e < KM_BN * KM_CH; e += KM_THREADS) {
+            *(uint4*)&dst[(e / KM_CH) * KM_SP + (e % KM_CH) * 8] = *(const uint4*)(c + (long long)(col0 + e / KM_CH) * KM_DP + (e % KM_CH) * 8);
+        }
+    #endif
+    }
+
     extern "C" __global__ void __launch_bounds__(KM_THREADS, CG_KM_MINB) km_assign_mma(const unsigned short* x, long long n,
             const unsigned short* c, const float* bias, int kp, int* out) {
         extern __shared__ __align__(16) unsigned short km_smem[];
         unsigned short* As = km_smem;
-        unsigned short* Bs = km_smem + KM_BM * KM_SP;
+        unsigned short* Bbase = km_smem + KM_BM * KM_SP;
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
         const int wm = warp % CG_KM_WM, wn = warp / CG_KM_WM;
         const long long row0 = (long long)blockIdx.x * KM_BM;
@@ -170,8 +214,8 @@ extension KernelSource {
             const long long row = row0 + r;
             *(uint4*)&As[r * KM_SP + ch * 8] = row < n ? *(const uint4*)(x + row * KM_DP + ch * 8) : zero;
         }
+        uint4 pf[KM_PREFETCH ? KM_PF : 1];
     #if KM_PREFETCH
-        uint4 pf[KM_PF];
     #pragma unroll
         for (int p = 0; p < KM_PF; p++) {
             const int e = tid + p * KM_THREADS;
@@ -183,28 +227,25 @@ extension KernelSource {
     #pragma unroll
         for (int r = 0; r < 4; r++) { best[r] = -CG_INF; index[r] = 0; }
         const int tiles = kp / KM_BN;
+    #if CG_KM_NB == 2
+        km_stage(Bbase, c, 0, tiles > 1 ? KM_BN : -1, pf);
+    #endif
+    #if KM_AREG
+        __syncthreads();
+        unsigned af[KM_KS][2][4];
+    #pragma unroll
+        for (int ks = 0; ks < KM_KS; ks++) km_a_frag(As, ks, wm, g, t, af[ks]);
+    #endif
         for (int tile = 0; tile < tiles; tile++) {
             const int col0 = tile * KM_BN;
             __syncthreads();
-    #if KM_PREFETCH
-    #pragma unroll
-            for (int p = 0; p < KM_PF; p++) {
-                const int e = tid + p * KM_THREADS;
-                if (e < KM_BN * KM_CH) *(uint4*)&Bs[(e / KM_CH) * KM_SP + (e % KM_CH) * 8] = pf[p];
-            }
-            __syncthreads();
-            if (tile + 1 < tiles) {
-    #pragma unroll
-                for (int p = 0; p < KM_PF; p++) {
-                    const int e = tid + p * KM_THREADS;
-                    if (e < KM_BN * KM_CH) pf[p] = *(const uint4*)(c + (long long)(col0 + KM_BN + e / KM_CH) * KM_DP + (e % KM_CH) * 8);
-                }
-            }
+    #if CG_KM_NB == 2
+            const unsigned short* Bs = Bbase + (tile & 1) * KM_BN * KM_SP;
+            if (tile + 1 < tiles) km_stage(Bbase + ((tile + 1) & 1) * KM_BN * KM_SP, c, col0 + KM_BN, tile + 2 < tiles ? col0 + 2 * KM_BN : -1, pf);
     #else
-            for (int e = tid; e < KM_BN * KM_CH; e += KM_THREADS) {
-                *(uint4*)&Bs[(e / KM_CH) * KM_SP + (e % KM_CH) * 8] = *(const uint4*)(c + (long long)(col0 + e / KM_CH) * KM_DP + (e % KM_CH) * 8);
-            }
+            km_stage(Bbase, c, col0, tile + 1 < tiles ? col0 + KM_BN : -1, pf);
             __syncthreads();
+            const unsigned short* Bs = Bbase;
     #endif
             float acc[2][8][4];
     #pragma unroll
@@ -213,24 +254,25 @@ extension KernelSource {
     #pragma unroll
                 for (int i = 0; i < 2; i++) { acc[i][j][0] = b.x; acc[i][j][1] = b.y; acc[i][j][2] = b.x; acc[i][j][3] = b.y; }
             }
+            // One ldmatrix gives two 8-centroid blocks' fragments: registers 0, 1 are block 2jp's (b0, b1),
+            // 2, 3 block 2jp + 1's.
     #pragma unroll
-            for (int ks = 0; ks < KM_DP / 16; ks++) {
+            for (int ks = 0; ks < KM_KS; ks++) {
+    #if KM_AREG
+                unsigned (*a)[4] = af[ks];
+    #else
                 unsigned a[2][4];
+                km_a_frag(As, ks, wm, g, t, a);
+    #endif
     #pragma unroll
-                for (int i = 0; i < 2; i++) {
-                    const int ar = wm * 32 + i * 16 + g;
-                    a[i][0] = *(const unsigned*)&As[ar * KM_SP + ks * 16 + 2 * t];
-                    a[i][1] = *(const unsigned*)&As[(ar + 8) * KM_SP + ks * 16 + 2 * t];
-                    a[i][2] = *(const unsigned*)&As[ar * KM_SP + ks * 16 + 2 * t + 8];
-                    a[i][3] = *(const unsigned*)&As[(ar + 8) * KM_SP + ks * 16 + 2 * t + 8];
-                }
+                for (int jp = 0; jp < 4; jp++) {
+                    unsigned b[4];
+                    ldsm_x4(b, &Bs[(wn * 64 + (2 * jp + (lane >> 4)) * 8 + (lane & 7)) * KM_SP + ks * 16 + ((lane >> 3) & 1) * 8]);
     #pragma unroll
-                for (int j = 0; j < 8; j++) {
-                    const int bn = wn * 64 + j * 8 + g;
-                    const unsigned b0 = *(const unsigned*)&Bs[bn * KM_SP + ks * 16 + 2 * t];
-                    const unsigned b1 = *(const unsigned*)&Bs[bn * KM_SP + ks * 16 + 2 * t + 8];
-                    mma_bf16_16816(acc[0][j], a[0][0], a[0][1], a[0][2], a[0][3], b0, b1);
-                    mma_bf16_16816(acc[1][j], a[1][0], a[1][1], a[1][2], a[1][3], b0, b1);
+                    for (int u = 0; u < 2; u++) {
+                        mma_bf16_16816(acc[0][2 * jp + u], a[0][0], a[0][1], a[0][2], a[0][3], b[2 * u], b[2 * u + 1]);
+                        mma_bf16_16816(acc[1][2 * jp + u], a[1][0], a[1][1], a[1][2], a[1][3], b[2 * u], b[2 * u + 1]);
+                    }
                 }
             }
             // Per row, the tile's maximum (one fmax a score); only when it beats the running best (a few
@@ -270,7 +312,7 @@ extension KernelSource {
             }
         }
         __syncthreads();
-        float* rv = (float*)Bs;
+        float* rv = (float*)Bbase;
         int* ri = (int*)(rv + 2 * KM_BM);
         if (t == 0) {
     #pragma unroll

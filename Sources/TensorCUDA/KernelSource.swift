@@ -1,8 +1,9 @@
 /// The CUDA C source of every kernel the CUDA backend launches, compiled at run time by NVRTC.
 ///
 /// Kept to the subset of CUDA C that HIP's hiprtc also accepts: no headers, no CUDA runtime calls,
-/// bf16 handled as `unsigned short` with explicit conversions. The only inline PTX is the block
-/// marked "TENSOR-CORE MMA" (one instruction; an AMD port swaps it for an MFMA builtin).
+/// bf16 handled as `unsigned short` with explicit conversions. The only inline PTX is in the blocks
+/// marked "TENSOR-CORE MMA" (one instruction; an AMD port swaps it for an MFMA builtin) and
+/// "TENSOR-CORE SHARED LOADS" (`ldmatrix`; an AMD port reads the same fragments with plain loads).
 ///
 /// Two modules are built from this text: the element-wise "core" (per precision) and "attention"
 /// (per precision and head dimension, `CG_HEAD_DIM`), so a model's start-up compiles only what it uses.
@@ -10,7 +11,7 @@ enum KernelSource {
     /// Names of the kernels in the core module.
     static let coreKernels = [
         "convert_f32_to_act", "convert_act_to_f32", "gather_rows", "epilogue", "add_elementwise",
-        "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax", "rope_qk",
+        "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax",
     ]
     /// Kernels that exist only in the bf16 build of the core module (16-byte vector paths).
     static let bf16CoreKernels = ["layer_norm_vec8", "geglu_vec8", "gather_rows_vec8"]
@@ -83,8 +84,8 @@ enum KernelSource {
         x1 = y1; x2 = y2;
     }
     #if CG_BF16
-    // ---- BEGIN TENSOR-CORE MMA (replaceable: the only inline PTX, shared by the attention and
-    // k-means modules; on AMD use an MFMA builtin) ----
+    // ---- BEGIN TENSOR-CORE MMA (replaceable inline PTX, shared by the attention and k-means modules;
+    // on AMD use an MFMA builtin) ----
     // D = A(16x16, row) * B(16x8, col) + D with bf16 inputs and fp32 accumulators.
     __device__ __forceinline__ void mma_bf16_16816(float* d, unsigned a0, unsigned a1, unsigned a2, unsigned a3,
                                                    unsigned b0, unsigned b1) {
@@ -93,6 +94,23 @@ enum KernelSource {
                      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
     }
     // ---- END TENSOR-CORE MMA ----
+    // ---- BEGIN TENSOR-CORE SHARED LOADS (replaceable inline PTX `ldmatrix`, shared by the attention and
+    // k-means modules; on AMD, 16-bit shared loads in the layout described here) ----
+    // Four 8x8 bf16 matrices from shared memory in one instruction; lane l gives the address of row l % 8
+    // of matrix l / 8 (16 contiguous bytes). Plain: register j of lane l holds matrix j's row l / 4,
+    // columns 2 (l % 4) and 2 (l % 4) + 1 (low half first). Transposed: register j holds rows 2 (l % 4)
+    // and 2 (l % 4) + 1 of column l / 4.
+    __device__ __forceinline__ void ldsm_x4(unsigned* r, const unsigned short* row) {
+        const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+    }
+    __device__ __forceinline__ void ldsm_x4_trans(unsigned* r, const unsigned short* row) {
+        const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(a));
+    }
+    // ---- END TENSOR-CORE SHARED LOADS ----
     #endif
     """#
 
@@ -215,26 +233,6 @@ enum KernelSource {
         if (lane == 0) out[row] = -0.5f * sq;
     }
 
-    // Rotary embedding of q and k for every token and head into a [q | k] buffer, so the attention
-    // kernel loads plain 16-byte rows instead of rotating each key tile once per query tile.
-    extern "C" __global__ void rope_qk(const act_t* qkv, act_t* qk, const int* positions, const float* rope,
-                                      int tokens, int heads, int hd) {
-        const int half = hd / 2;
-        const long long n = (long long)tokens * heads * 2 * half;
-        for (long long idx = blockIdx.x * (long long)blockDim.x + threadIdx.x; idx < n; idx += (long long)gridDim.x * blockDim.x) {
-            const int i = (int)(idx % half);
-            long long rest = idx / half;
-            const int part = (int)(rest % 2); rest /= 2;
-            const int h = (int)(rest % heads);
-            const long long t = rest / heads;
-            const long long src = t * 3 * heads * hd + (long long)part * heads * hd + (long long)h * hd;
-            const long long dst = t * 2 * heads * hd + (long long)part * heads * hd + (long long)h * hd;
-            float x1 = ld(qkv, src + i), x2 = ld(qkv, src + i + half);
-            rope_rotate(rope, half, positions[t], i, x1, x2);
-            st(qk, dst + i, x1); st(qk, dst + i + half, x2);
-        }
-    }
-
     #if CG_BF16
     // Layer norm for bf16 rows whose width is a multiple of 8 (≤ 1024): 16-byte loads and stores.
     extern "C" __global__ void layer_norm_vec8(const unsigned short* x, const unsigned short* w, const unsigned short* b,
@@ -303,13 +301,15 @@ enum KernelSource {
         }
     }
 
-    // Embedding rows copied 16 bytes at a time (bf16 rows whose width is a multiple of 8).
+    // Embedding rows copied 16 bytes at a time (bf16 rows whose width is a multiple of 8), one warp a
+    // row: a 256-wide row is one 16-byte access per lane.
     extern "C" __global__ void gather_rows_vec8(const unsigned short* table, const int* ids, unsigned short* out, int rows, int cols) {
-        const int r = blockIdx.x;
+        const int lane = threadIdx.x & 31;
+        const int r = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
         if (r >= rows) return;
         const uint4* src = (const uint4*)(table + (long long)ids[r] * cols);
         uint4* dst = (uint4*)(out + (long long)r * cols);
-        for (int c = threadIdx.x; c < (cols >> 3); c += blockDim.x) dst[c] = src[c];
+        for (int c = lane; c < (cols >> 3); c += 32) dst[c] = src[c];
     }
     #endif
 
@@ -337,9 +337,13 @@ enum KernelSource {
     static let attentionScalarKernel = "attention_scalar"
     static let attentionTensorCoreKernel = "attention_mma"
 
-    /// Attention over packed sequences. `tiles` lists (sequence, first query row) for every 64-row
-    /// query tile; grid = (tiles, heads). `window_half` < 0 means global attention.
-    static let attention = common + #"""
+    /// Attention over packed sequences, in two modules built per precision and head dimension: the
+    /// scalar reference kernel (any head dimension, fp32 arithmetic) and the tensor-core kernel (bf16,
+    /// head dimensions 32 and 64). They are separate because the scalar kernel's fully unrolled loops
+    /// cost NVRTC 10–50 s, the tensor-core kernel's about 1 s: a bf16 model never compiles the former.
+    /// `tiles` lists (sequence, first query row) for every 64-row query tile; grid = (tiles, heads).
+    /// `window_half` < 0 means global attention.
+    static let attentionScalar = common + #"""
 
     #ifndef CG_HEAD_DIM
     #define CG_HEAD_DIM 64
@@ -428,36 +432,152 @@ enum KernelSource {
         }
     }
 
-    #if CG_BF16 && (CG_HEAD_DIM == 64 || CG_HEAD_DIM == 32)
+    """#
 
-    // Flash attention on tensor cores: 4 warps, 16 query rows each (a 64-row query tile), key/value
-    // tiles of 64 rows in shared memory loaded with 16-byte accesses, online softmax in base 2.
-    // q and k come from `qk` (already rotated by rope_qk, or the raw qkv rows when there is no
-    // rotary embedding), v from `qkv`.
-    extern "C" __global__ void __launch_bounds__(128) attention_mma(
-            const unsigned short* qk, int qk_stride, const unsigned short* qkv, unsigned short* out,
-            const int* tiles, const int* cu, int heads, int window_half, float scale_log2) {
+    /// The tensor-core attention module (see `attentionScalar`).
+    static let attentionTensorCore = common + #"""
+
+    #ifndef CG_HEAD_DIM
+    #define CG_HEAD_DIM 64
+    #endif
+
+    #if CG_BF16 && (CG_HEAD_DIM == 64 || CG_HEAD_DIM == 32)
+    // 64 rows of one head's q or k (columns col0…col0+HD of qkv, rows row0…row0+63, zero from `limit` on)
+    // into shared memory, rotated when `rope` is set: each thread takes the two 8-wide chunks that NeoX
+    // rotary pairs (c and c + HD/2) with 16-byte loads, and the 16 (cos, sin) values of their
+    // frequencies at position row − start. fp32 arithmetic, one bf16 rounding: the same values a separate
+    // rotation pass would store.
+    __device__ __forceinline__ void attention_load_qk(unsigned short (*dst)[CG_HEAD_DIM + 8], const unsigned short* qkv,
+                                                      long long stride, int col0, int row0, int limit, int start,
+                                                      const float* rope) {
+        const int HALF = CG_HEAD_DIM / 2, CP = CG_HEAD_DIM / 16;
+        for (int idx = threadIdx.x; idx < 64 * CP; idx += blockDim.x) {
+            const int r = idx / CP, c = idx % CP, row = row0 + r;
+            uint4 a, b;
+            a.x = 0u; a.y = 0u; a.z = 0u; a.w = 0u; b = a;
+            if (row < limit) {
+                const unsigned short* src = qkv + row * stride + col0 + c * 8;
+                a = *(const uint4*)src;
+                b = *(const uint4*)(src + HALF);
+                if (rope) {
+                    float x1[8], x2[8];
+                    unpack8(a, x1); unpack8(b, x2);
+                    const float4* cs = (const float4*)(rope + ((long long)(row - start) * HALF + c * 8) * 2);
+    #pragma unroll
+                    for (int k = 0; k < 4; k++) {
+                        const float4 v = cs[k];
+                        const float y0 = x1[2 * k] * v.x - x2[2 * k] * v.y, z0 = x2[2 * k] * v.x + x1[2 * k] * v.y;
+                        const float y1 = x1[2 * k + 1] * v.z - x2[2 * k + 1] * v.w, z1 = x2[2 * k + 1] * v.z + x1[2 * k + 1] * v.w;
+                        x1[2 * k] = y0; x2[2 * k] = z0; x1[2 * k + 1] = y1; x2[2 * k + 1] = z1;
+                    }
+                    a = pack8(x1); b = pack8(x2);
+                }
+            }
+            *(uint4*)&dst[r][c * 8] = a;
+            *(uint4*)&dst[r][c * 8 + HALF] = b;
+        }
+    }
+
+    #ifndef CG_ATT_PIPE
+    #define CG_ATT_PIPE 0
+    #endif
+    #ifndef CG_ATT_MINB
+    #define CG_ATT_MINB 1
+    #endif
+    // Pipelined variant (CG_ATT_PIPE 1): the next key/value tile's raw rows are fetched into registers
+    // before this tile is scored and stored (k rotated) into the other of two shared buffers after it,
+    // so global-memory latency overlaps the tensor-core work and a tile costs one barrier. 128 threads:
+    // a thread holds HD/32 k chunk pairs and HD/16 v chunks.
+    __device__ __forceinline__ void attention_fetch_kv(const unsigned short* qkv, long long stride, int kcol, int vcol,
+                                                       int k0, int kend, uint4* kr, uint4* vr) {
+        const int HALF = CG_HEAD_DIM / 2, CP = CG_HEAD_DIM / 16, CH = CG_HEAD_DIM / 8;
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 32; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CP, c = idx % CP, row = k0 + r;
+            kr[2 * p] = zero; kr[2 * p + 1] = zero;
+            if (row < kend) {
+                const unsigned short* src = qkv + row * stride + kcol + c * 8;
+                kr[2 * p] = *(const uint4*)src;
+                kr[2 * p + 1] = *(const uint4*)(src + HALF);
+            }
+        }
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 16; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CH, c = idx % CH, row = k0 + r;
+            vr[p] = zero;
+            if (row < kend) vr[p] = *(const uint4*)(qkv + row * stride + vcol + c * 8);
+        }
+    }
+    __device__ __forceinline__ void attention_store_kv(unsigned short (*Kd)[CG_HEAD_DIM + 8], unsigned short (*Vd)[CG_HEAD_DIM + 8],
+                                                       const uint4* kr, const uint4* vr, int k0, int kend, int start,
+                                                       const float* rope) {
+        const int HALF = CG_HEAD_DIM / 2, CP = CG_HEAD_DIM / 16, CH = CG_HEAD_DIM / 8;
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 32; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CP, c = idx % CP, row = k0 + r;
+            uint4 a = kr[2 * p], b = kr[2 * p + 1];
+            if (rope && row < kend) {
+                float x1[8], x2[8];
+                unpack8(a, x1); unpack8(b, x2);
+                const float4* cs = (const float4*)(rope + ((long long)(row - start) * HALF + c * 8) * 2);
+    #pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    const float4 v = cs[k];
+                    const float y0 = x1[2 * k] * v.x - x2[2 * k] * v.y, z0 = x2[2 * k] * v.x + x1[2 * k] * v.y;
+                    const float y1 = x1[2 * k + 1] * v.z - x2[2 * k + 1] * v.w, z1 = x2[2 * k + 1] * v.z + x1[2 * k + 1] * v.w;
+                    x1[2 * k] = y0; x2[2 * k] = z0; x1[2 * k + 1] = y1; x2[2 * k + 1] = z1;
+                }
+                a = pack8(x1); b = pack8(x2);
+            }
+            *(uint4*)&Kd[r][c * 8] = a;
+            *(uint4*)&Kd[r][c * 8 + HALF] = b;
+        }
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 16; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CH, c = idx % CH;
+            *(uint4*)&Vd[r][c * 8] = vr[p];
+        }
+    }
+
+    // Flash attention on tensor cores: 4 warps, 16 query rows each (a 64-row query tile), key/value tiles
+    // of 64 rows in shared memory (16-byte loads; RoPE applied while loading, so no separate rotation
+    // pass over q and k), fragments read with ldmatrix, online softmax in base 2 with the scale folded
+    // into one FMA. Each warp works only on the 8-key blocks its 16 rows can see (the sliding window's
+    // edges, a sequence's last partial tile) and masks element by element only in tiles that cross an
+    // edge; warps whose rows are all past the sequence's end only join the barriers.
+    extern "C" __global__ void __launch_bounds__(128, CG_ATT_MINB) attention_mma(
+            const unsigned short* qkv, unsigned short* out, const int* tiles, const int* cu, const float* rope,
+            int heads, int window_half, float scale_log2) {
         const int HD = CG_HEAD_DIM, CH = CG_HEAD_DIM / 8;
         __shared__ __align__(16) unsigned short Qs[64][CG_HEAD_DIM + 8];
-        __shared__ __align__(16) unsigned short Ks[64][CG_HEAD_DIM + 8];
-        __shared__ __align__(16) unsigned short Vt[CG_HEAD_DIM][72];
+        __shared__ __align__(16) unsigned short Ks[CG_ATT_PIPE + 1][64][CG_HEAD_DIM + 8];
+        __shared__ __align__(16) unsigned short Vs[CG_ATT_PIPE + 1][64][CG_HEAD_DIM + 8];
         const int h = blockIdx.y;
         const int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
         const int start = cu[seq], end = cu[seq + 1];
-        const long long v_stride = 3LL * heads * HD;
+        const long long stride = 3LL * heads * HD;
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-        uint4 zero;
-        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
 
-        for (int idx = tid; idx < 64 * CH; idx += 128) {
-            const int r = idx / CH, c = idx % CH, qi = q0 + r;
-            *(uint4*)&Qs[r][c * 8] = qi < end ? *(const uint4*)(qk + (long long)qi * qk_stride + h * HD + c * 8) : zero;
-        }
+        attention_load_qk(Qs, qkv, stride, h * HD, q0, end, start, rope);
         int kbeg = start, kend = end;
         if (window_half >= 0) {
             kbeg = max(start, q0 - window_half);
             kend = min(end, q0 + 63 + window_half + 1);
         }
+        // The keys this warp's rows can see: [lo, hi).
+        const int a = q0 + warp * 16;
+        int lo = kbeg, hi = kend;
+        if (window_half >= 0) { lo = max(lo, a - window_half); hi = min(hi, a + 16 + window_half); }
+        if (a >= end) hi = lo;
+    #if CG_ATT_PIPE
+        uint4 kr[CG_HEAD_DIM / 16], vr[CG_HEAD_DIM / 16];
+        if (kbeg < kend) {
+            attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend, kr, vr);
+            attention_store_kv(Ks[0], Vs[0], kr, vr, kbeg, kend, start, rope);
+        }
+    #endif
         __syncthreads();
         const int qr = warp * 16 + g;
         unsigned qa[HD / 16][4];
@@ -474,85 +594,104 @@ enum KernelSource {
         float m0 = -CG_INF, m1 = -CG_INF, l0 = 0.0f, l1 = 0.0f;
         const int qi0 = q0 + qr, qi1 = qi0 + 8;
 
-        for (int k0 = kbeg; k0 < kend; k0 += 64) {
+        for (int k0 = kbeg, buf = 0; k0 < kend; k0 += 64, buf ^= 1) {
+    #if CG_ATT_PIPE
             __syncthreads();
+            const bool more = k0 + 64 < kend;
+            if (more) attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, k0 + 64, kend, kr, vr);
+            unsigned short (*K)[CG_HEAD_DIM + 8] = Ks[buf];
+            unsigned short (*V)[CG_HEAD_DIM + 8] = Vs[buf];
+    #else
+            __syncthreads();
+            attention_load_qk(Ks[0], qkv, stride, heads * HD + h * HD, k0, kend, start, rope);
             for (int idx = tid; idx < 64 * CH; idx += 128) {
                 const int r = idx / CH, c = idx % CH, kj = k0 + r;
-                uint4 kv = zero, vv = zero;
-                if (kj < kend) {
-                    kv = *(const uint4*)(qk + (long long)kj * qk_stride + (long long)heads * HD + h * HD + c * 8);
-                    vv = *(const uint4*)(qkv + kj * v_stride + 2LL * heads * HD + h * HD + c * 8);
-                }
-                *(uint4*)&Ks[r][c * 8] = kv;
-                Vt[c * 8 + 0][r] = (unsigned short)(vv.x & 0xffffu); Vt[c * 8 + 1][r] = (unsigned short)(vv.x >> 16);
-                Vt[c * 8 + 2][r] = (unsigned short)(vv.y & 0xffffu); Vt[c * 8 + 3][r] = (unsigned short)(vv.y >> 16);
-                Vt[c * 8 + 4][r] = (unsigned short)(vv.z & 0xffffu); Vt[c * 8 + 5][r] = (unsigned short)(vv.z >> 16);
-                Vt[c * 8 + 6][r] = (unsigned short)(vv.w & 0xffffu); Vt[c * 8 + 7][r] = (unsigned short)(vv.w >> 16);
+                uint4 vv;
+                vv.x = 0u; vv.y = 0u; vv.z = 0u; vv.w = 0u;
+                if (kj < kend) vv = *(const uint4*)(qkv + kj * stride + 2LL * heads * HD + h * HD + c * 8);
+                *(uint4*)&Vs[0][r][c * 8] = vv;
             }
             __syncthreads();
+            unsigned short (*K)[CG_HEAD_DIM + 8] = Ks[0];
+            unsigned short (*V)[CG_HEAD_DIM + 8] = Vs[0];
+            buf = 0;
+    #endif
+            if (k0 + 64 > lo && k0 < hi) {
+                const bool edge = k0 + 64 > kend ||
+                    (window_half >= 0 && (a + 15 - k0 > window_half || k0 + 63 - a > window_half));
 
-            float s[8][4];
+                float s[8][4];
     #pragma unroll
-            for (int nb = 0; nb < 8; nb++) {
-                s[nb][0] = 0.0f; s[nb][1] = 0.0f; s[nb][2] = 0.0f; s[nb][3] = 0.0f;
+                for (int nb = 0; nb < 8; nb++) {
+                    s[nb][0] = 0.0f; s[nb][1] = 0.0f; s[nb][2] = 0.0f; s[nb][3] = 0.0f;
+                    if (k0 + nb * 8 + 8 > lo && k0 + nb * 8 < hi) {
     #pragma unroll
-                for (int ks = 0; ks < HD / 16; ks++) {
-                    const unsigned b0 = *(const unsigned*)&Ks[nb * 8 + g][ks * 16 + t * 2];
-                    const unsigned b1 = *(const unsigned*)&Ks[nb * 8 + g][ks * 16 + t * 2 + 8];
-                    mma_bf16_16816(s[nb], qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3], b0, b1);
+                        for (int kp = 0; kp < HD / 32; kp++) {
+                            unsigned kb[4];
+                            ldsm_x4(kb, &K[nb * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
+                            mma_bf16_16816(s[nb], qa[2 * kp][0], qa[2 * kp][1], qa[2 * kp][2], qa[2 * kp][3], kb[0], kb[1]);
+                            mma_bf16_16816(s[nb], qa[2 * kp + 1][0], qa[2 * kp + 1][1], qa[2 * kp + 1][2], qa[2 * kp + 1][3], kb[2], kb[3]);
+                        }
+                    } else {
+                        s[nb][0] = -CG_INF; s[nb][1] = -CG_INF; s[nb][2] = -CG_INF; s[nb][3] = -CG_INF;
+                    }
                 }
-            }
-            float mx0 = -CG_INF, mx1 = -CG_INF;
+                if (edge) {
     #pragma unroll
-            for (int nb = 0; nb < 8; nb++) {
+                    for (int nb = 0; nb < 8; nb++) {
     #pragma unroll
-                for (int e = 0; e < 2; e++) {
-                    const int kj = k0 + nb * 8 + t * 2 + e;
-                    const bool inside = kj < kend;
-                    s[nb][e] *= scale_log2;
-                    s[nb][2 + e] *= scale_log2;
-                    if (!(inside && (window_half < 0 || abs(qi0 - kj) <= window_half))) s[nb][e] = -CG_INF;
-                    if (!(inside && (window_half < 0 || abs(qi1 - kj) <= window_half))) s[nb][2 + e] = -CG_INF;
-                    mx0 = fmaxf(mx0, s[nb][e]);
-                    mx1 = fmaxf(mx1, s[nb][2 + e]);
+                        for (int e = 0; e < 2; e++) {
+                            const int kj = k0 + nb * 8 + t * 2 + e;
+                            const bool inside = kj < kend;
+                            if (!(inside && (window_half < 0 || abs(qi0 - kj) <= window_half))) s[nb][e] = -CG_INF;
+                            if (!(inside && (window_half < 0 || abs(qi1 - kj) <= window_half))) s[nb][2 + e] = -CG_INF;
+                        }
+                    }
                 }
-            }
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-            mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-            mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-            const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-            const float base0 = mn0 == -CG_INF ? 0.0f : mn0;
-            const float base1 = mn1 == -CG_INF ? 0.0f : mn1;
-            const float c0 = exp2f(m0 - base0), c1 = exp2f(m1 - base1);
-            l0 *= c0; l1 *= c1;
+                float mx0 = -CG_INF, mx1 = -CG_INF;
     #pragma unroll
-            for (int nb = 0; nb < HD / 8; nb++) { o[nb][0] *= c0; o[nb][1] *= c0; o[nb][2] *= c1; o[nb][3] *= c1; }
-            m0 = mn0; m1 = mn1;
+                for (int nb = 0; nb < 8; nb++) {
+                    mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
+                    mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
+                }
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+                const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+                // Scores stay unscaled; exp2(s·scale − m·scale) is one FMA and one exp2 per score.
+                const float b0 = mn0 == -CG_INF ? 0.0f : mn0 * scale_log2;
+                const float b1 = mn1 == -CG_INF ? 0.0f : mn1 * scale_log2;
+                const float c0 = exp2f(m0 * scale_log2 - b0), c1 = exp2f(m1 * scale_log2 - b1);
+                l0 *= c0; l1 *= c1;
+    #pragma unroll
+                for (int nb = 0; nb < HD / 8; nb++) { o[nb][0] *= c0; o[nb][1] *= c0; o[nb][2] *= c1; o[nb][3] *= c1; }
+                m0 = mn0; m1 = mn1;
 
-            unsigned pa[4][4];
-    #pragma unroll
-            for (int kk = 0; kk < 4; kk++) {
-                const float p00 = exp2f(s[2 * kk][0] - base0), p01 = exp2f(s[2 * kk][1] - base0);
-                const float p02 = exp2f(s[2 * kk][2] - base1), p03 = exp2f(s[2 * kk][3] - base1);
-                const float p10 = exp2f(s[2 * kk + 1][0] - base0), p11 = exp2f(s[2 * kk + 1][1] - base0);
-                const float p12 = exp2f(s[2 * kk + 1][2] - base1), p13 = exp2f(s[2 * kk + 1][3] - base1);
-                l0 += p00 + p01 + p10 + p11;
-                l1 += p02 + p03 + p12 + p13;
-                pa[kk][0] = pack_bf16(p00, p01);
-                pa[kk][1] = pack_bf16(p02, p03);
-                pa[kk][2] = pack_bf16(p10, p11);
-                pa[kk][3] = pack_bf16(p12, p13);
-            }
-    #pragma unroll
-            for (int nb = 0; nb < HD / 8; nb++) {
     #pragma unroll
                 for (int kk = 0; kk < 4; kk++) {
-                    const unsigned b0 = *(const unsigned*)&Vt[nb * 8 + g][kk * 16 + t * 2];
-                    const unsigned b1 = *(const unsigned*)&Vt[nb * 8 + g][kk * 16 + t * 2 + 8];
-                    mma_bf16_16816(o[nb], pa[kk][0], pa[kk][1], pa[kk][2], pa[kk][3], b0, b1);
+                    // A 16-key block that no row of this warp sees has p = 0 throughout: skip it.
+                    if (!(k0 + kk * 16 + 16 > lo && k0 + kk * 16 < hi)) continue;
+                    const float p00 = exp2f(fmaf(s[2 * kk][0], scale_log2, -b0)), p01 = exp2f(fmaf(s[2 * kk][1], scale_log2, -b0));
+                    const float p02 = exp2f(fmaf(s[2 * kk][2], scale_log2, -b1)), p03 = exp2f(fmaf(s[2 * kk][3], scale_log2, -b1));
+                    const float p10 = exp2f(fmaf(s[2 * kk + 1][0], scale_log2, -b0)), p11 = exp2f(fmaf(s[2 * kk + 1][1], scale_log2, -b0));
+                    const float p12 = exp2f(fmaf(s[2 * kk + 1][2], scale_log2, -b1)), p13 = exp2f(fmaf(s[2 * kk + 1][3], scale_log2, -b1));
+                    l0 += p00 + p01 + p10 + p11;
+                    l1 += p02 + p03 + p12 + p13;
+                    const unsigned pa0 = pack_bf16(p00, p01), pa1 = pack_bf16(p02, p03);
+                    const unsigned pa2 = pack_bf16(p10, p11), pa3 = pack_bf16(p12, p13);
+    #pragma unroll
+                    for (int np = 0; np < HD / 16; np++) {
+                        unsigned vb[4];
+                        ldsm_x4_trans(vb, &V[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
+                        mma_bf16_16816(o[2 * np], pa0, pa1, pa2, pa3, vb[0], vb[1]);
+                        mma_bf16_16816(o[2 * np + 1], pa0, pa1, pa2, pa3, vb[2], vb[3]);
+                    }
                 }
             }
+    #if CG_ATT_PIPE
+            if (more) attention_store_kv(Ks[buf ^ 1], Vs[buf ^ 1], kr, vr, k0 + 64, kend, start, rope);
+    #endif
         }
         l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
         l0 += __shfl_xor_sync(0xffffffffu, l0, 2);

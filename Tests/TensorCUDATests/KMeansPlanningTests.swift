@@ -39,7 +39,16 @@ struct KMeansPlanningTests {
             if let wm = KMeansKernels.warpsM(paddedDim: dim, maxSharedBytes: hopper, requested: nil) {
                 #expect(KMeansKernels.tensorCoreSharedBytes(paddedDim: dim, warpsM: wm) <= hopper)
             }
+            if let plan = KMeansKernels.tensorCorePlan(paddedDim: dim, maxSharedBytes: hopper, requestedWarps: nil, requestedBuffers: nil) {
+                #expect(KMeansKernels.tensorCoreSharedBytes(paddedDim: dim, warpsM: plan.warpsM, centroidBuffers: plan.centroidBuffers) <= hopper)
+            }
         }
+        // Two centroid buffers up to 64 dimensions (one barrier a tile), one above; one where two do not fit.
+        #expect(KMeansKernels.tensorCorePlan(paddedDim: 48, maxSharedBytes: hopper, requestedWarps: nil, requestedBuffers: nil)! == (8, 2))
+        #expect(KMeansKernels.tensorCorePlan(paddedDim: 128, maxSharedBytes: hopper, requestedWarps: nil, requestedBuffers: nil)! == (8, 1))
+        #expect(KMeansKernels.tensorCorePlan(paddedDim: 384, maxSharedBytes: hopper, requestedWarps: nil, requestedBuffers: nil)! == (4, 1))
+        #expect(KMeansKernels.tensorCorePlan(paddedDim: 64, maxSharedBytes: 48 << 10, requestedWarps: nil, requestedBuffers: nil)! == (4, 1))
+        #expect(KMeansKernels.tensorCorePlan(paddedDim: 48, maxSharedBytes: hopper, requestedWarps: nil, requestedBuffers: 1)! == (8, 1))
     }
 
     @Test func scoreGapCatchesAWrongCode() {

@@ -196,3 +196,48 @@ private final class FakeAllocator: DeviceAllocator {
         #expect(out[4] == Double(qkv.values[2 * 6 + 4]) && out[5] == Double(qkv.values[2 * 6 + 5]))
     }
 }
+
+@Suite struct KernelSourcePortabilityTests {
+    /// Every `asm` statement sits between a "BEGIN …" and "END …" marker line, so a HIP port swaps
+    /// only those blocks (issue #7: the HIP-portable subset, inline PTX in marked, replaceable spots).
+    static func unmarkedInlineAssembly(_ source: String) -> [String] {
+        var inside = false
+        var found: [String] = []
+        for line in source.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.contains("---- BEGIN ") { inside = true }
+            if line.contains("---- END ") { inside = false }
+            if line.contains("asm") && line.contains("(") && !line.trimmingCharacters(in: .whitespaces).hasPrefix("//") && !inside {
+                found.append(String(line))
+            }
+        }
+        return found
+    }
+
+    @Test func inlinePTXOnlyInMarkedSpots() {
+        for (name, source) in [("core", KernelSource.core), ("attention", KernelSource.attentionTensorCore), ("attention-scalar", KernelSource.attentionScalar), ("kmeans", KernelSource.kmeans)] {
+            #expect(Self.unmarkedInlineAssembly(source).isEmpty, "\(name): \(Self.unmarkedInlineAssembly(source))")
+        }
+        // The check itself finds an unmarked statement.
+        #expect(Self.unmarkedInlineAssembly("x;\n    asm volatile(\"bar.sync 0;\");\n").count == 1)
+        #expect(Self.unmarkedInlineAssembly("// ---- BEGIN X ----\nasm volatile(\"nop;\");\n// ---- END X ----\n").isEmpty)
+    }
+}
+
+@Suite struct AttentionKernelShapeTests {
+    @Test func environmentOverridesTheDefault() {
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]) == .standard(headDim: 64))
+        // Pipelined by default for head dimension 32 only (the measured winner there, the loser at 64).
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).pipelined)
+        #expect(!AttentionKernelShape.chosen(headDim: 64, environment: [:]).pipelined)
+        #expect(!AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "0"]).pipelined)
+        let piped = AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "1"])
+        #expect(piped.pipelined && piped.minBlocks == 4)
+        #expect(piped.compilerOptions == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MINB=4"])
+        let plain = AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "0", "COLGREP_ATTENTION_MIN_BLOCKS": "2"])
+        #expect(!plain.pipelined && plain.minBlocks == 2)
+        // Out-of-range or malformed values leave the default.
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_MIN_BLOCKS": "99"]).minBlocks
+                == AttentionKernelShape.standard(headDim: 64).minBlocks)
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "x"]) == .standard(headDim: 64))
+    }
+}

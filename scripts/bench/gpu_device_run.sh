@@ -12,7 +12,11 @@
 # earlier per-batch host arrays, beside bench-minilm's reused pinned blocks), lanes-arena (the scheduler comparison
 # with glibc's malloc arenas limited to one: tells the allocator's share of the one-lane gap), kmeans (bench
 # gpu-kmeans, 10M vectors, 48-d and 128-d). Session 6 (cuda6): kmeans-48, kmeans-128, kmeans-wm4, assign-kernels
-# (fused nearest-centroid kernels, device-resident Lloyd, chunked pinned upload).
+# (fused nearest-centroid kernels, device-resident Lloyd, chunked pinned upload). Session 7 (cuda7): ab (before/after
+# encoder throughput in the same run: colgrep-before.xz, an earlier release binary staged beside colgrep.xz, and this
+# one, alternating, Ettin and MiniLM shapes, no peers, with each one's device profile; AB="before after after-pipe"
+# adds this binary with COLGREP_ATTENTION_PIPELINE=1, ROUNDS the repetitions); km-ab (the fused assignment
+# kernel alone, 2M vectors on the device, K = 32,768: before vs after, and after with one vs two centroid buffers).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -26,7 +30,7 @@ export COLGREP_CUDA_LIBRARY_PATH=$dirs
 echo "COLGREP_CUDA_LIBRARY_PATH=$dirs"
 export XDG_CACHE_HOME=/tmp/xdg-warm
 C="stdbuf -oL /tmp/colgrep"
-log() { echo "== $*"; }
+log() { echo "== $* $(date +%T)"; }
 ettin() { [ -f /tmp/ettin/config.json ] || python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; }
 lengths() { [ -f /tmp/lengths.json ] || python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000; }
 M=$D/minilm
@@ -52,6 +56,9 @@ env)
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee $OUT/env.txt ;;
 selftest)
   log selftest; timeout 180 $C debug gpu-selftest > $OUT/selftest.txt 2>&1; echo "rc=$?"; grep -c PASS $OUT/selftest.txt; grep FAIL $OUT/selftest.txt; tail -3 $OUT/selftest.txt ;;
+selftest-pipe)
+  log selftest-pipe  # the self-test's attention checks with the pipelined attention kernel
+  COLGREP_ATTENTION_PIPELINE=1 XDG_CACHE_HOME=/tmp/xdg-pipe timeout 180 $C debug gpu-selftest > $OUT/selftest-pipe.txt 2>&1; echo "rc=$?"; grep -c PASS $OUT/selftest-pipe.txt; grep FAIL $OUT/selftest-pipe.txt; grep "attention.*tensor-core" $OUT/selftest-pipe.txt | head -16 ;;
 parity)
   log parity
   ettin; minilm; python3 gpu_encoder.py parity-ids /tmp/pids.json
@@ -68,7 +75,7 @@ parity)
     echo "$m gpu-bf16-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-bf16.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
   done ;;
 startup)
-  log startup; ettin
+  log startup; ettin; rm -rf /tmp/xdg-startup  # the first run starts from an empty kernel cache
   python3 -c "import json;json.dump([[101]+list(range(2000,2180))+[102]]*32,open('/tmp/one.json','w'))"
   # warm-overlap: --overlap (GPU opened on a second thread while the GEMM shapes are recorded; cuBLASLt warmed
   # for them during the weight upload), alternating with plain warm runs.
@@ -81,7 +88,7 @@ startup)
   python3 gpu_encoder.py compare /tmp/o-warm-overlap.f32 /tmp/o-warm.f32 /tmp/one.json 2>/dev/null | sed 's/^/overlap vs plain vectors: /' ;;
 bench)
   log bench; ettin; lengths
-  timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --scheduler-lanes ${LANES:-1,3} --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; echo "rc=$?"; cat $OUT/bench.err
+  timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --scheduler-lanes "${LANES-1,3}" --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; echo "rc=$?"; cat $OUT/bench.err
   python3 -c "import json;r=json.load(open('$OUT/bench.json'));print({k:v for k,v in r.items() if k not in ('profile',)});[print(p) for p in r['profile'][:14]]" ;;
 diag)
   log diag
@@ -100,6 +107,25 @@ lanes-arena)
   ettin; lengths
   GLIBC_TUNABLES=glibc.malloc.arena_max=1 timeout 150 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams 1 --scheduler-lanes 1 --python "" --json > $OUT/lanes-arena.json; echo "rc=$?"
   python3 -c "import json;r=json.load(open('$OUT/lanes-arena.json'));print('arena_max=1', r.get('scheduler'))" ;;
+ab)
+  log ab  # variants alternating, no peers: before (colgrep-before.xz), after (colgrep.xz), after-pipe (its pipelined attention)
+  [ -f $D/colgrep-before.xz ] && [ ! -x /tmp/colgrep-before ] && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep-before.xz'),open('/tmp/colgrep-before','wb'))" && chmod +x /tmp/colgrep-before
+  ettin; minilm; lengths
+  for round in $(seq ${ROUNDS:-2}); do for v in ${AB:-before after}; do for m in /tmp/ettin $M; do
+    exe=/tmp/colgrep; [ $v = before ] && exe=/tmp/colgrep-before; pipe=""; [ $v = after-pipe ] && pipe=1
+    [ -x $exe ] || continue
+    COLGREP_ATTENTION_PIPELINE=$pipe XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench encoder-gpu --model $m --lengths /tmp/lengths.json --streams ${STREAMS:-3} --python "" --json > /tmp/ab.json 2>>$OUT/bench.err
+    python3 -c "import json;r=json.load(open('/tmp/ab.json'));print('$round $v', '$m'.split('/')[-1], 'tok/s', round(r['ours_tok_s']), [round(x) for x in r['ours_all_tok_s']], 'device ms/pass', round(r['profile_device_ms_per_pass'],1), ' | '.join('%s %.1f' % (p['op'], p['ms']) for p in r['profile'][:9]))" 2>&1 | tee -a $OUT/ab.txt
+  done; done; done ;;
+km-ab)
+  log km-ab  # assignment kernel alone (vectors on the device): before vs after binary, after with COLGREP_KM_NB=1 and 2
+  [ -f $D/colgrep-before.xz ] && [ ! -x /tmp/colgrep-before ] && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep-before.xz'),open('/tmp/colgrep-before','wb'))" && chmod +x /tmp/colgrep-before
+  for d in 48 128; do for v in ${KMAB:-before after-nb1 after-nb2}; do
+    exe=/tmp/colgrep; [ $v = before ] && exe=/tmp/colgrep-before; nb=""; case $v in after-nb1) nb=1;; after-nb2) nb=2;; esac
+    [ -x $exe ] || continue
+    COLGREP_KM_NB=$nb XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench gpu-assign --n 2000000 --dim $d --k 32768 --cpu-sample 2000 > /tmp/a.json 2>&1
+    python3 -c "import json;r=json.load(open('/tmp/a.json'));print('d=$d $v', r['nearest_kernel'], 'runs', [round(x,4) for x in r['gpu_assign_runs_s']], 'agree', r['code_agreement'])" 2>&1 | tee -a $OUT/km-ab.txt || tail -3 /tmp/a.json
+  done; done ;;
 bench-ours)
   log bench-ours; ettin; lengths
   for cfg in "1 65536" "3 65536" "4 65536" "3 32768"; do set -- $cfg

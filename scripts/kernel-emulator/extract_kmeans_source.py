@@ -1,5 +1,5 @@
 # Extracts the k-means module source (common + kmeans) from the Swift literals for the CPU emulator,
-# with the inline-PTX MMA spot removed (the emulator defines mma_bf16_16816) and dynamic shared memory
+# with the inline-PTX spots removed (the emulator defines mma_bf16_16816, ldsm_x4 and ldsm_x4_trans) and dynamic shared memory
 # mapped to a static buffer. Usage: python3 extract_kmeans_source.py <repo root> <output dir>
 import re, sys
 ROOT = sys.argv[1]; OUT = sys.argv[2]
@@ -12,6 +12,8 @@ common = literal(ROOT + '/Sources/TensorCUDA/KernelSource.swift', 'common')
 km = literal(ROOT + '/Sources/TensorCUDA/KMeansKernelSource.swift', 'kmeans')
 src = common + km
 # the inline-PTX spot is swapped for the emulator's warp-level MMA
-src = re.sub(r'__device__ __forceinline__ void mma_bf16_16816\(.*?\n\}\n', '', src, flags=re.S)
+for name in ('mma_bf16_16816', 'ldsm_x4', 'ldsm_x4_trans'):
+    src, n = re.subn(r'__device__ __forceinline__ void ' + name + r'\(.*?\n\}\n', '', src, flags=re.S)
+    assert n == 1, name
 src = src.replace('extern __shared__ __align__(16) unsigned short km_smem[];', 'unsigned short* km_smem = (unsigned short*)emu_dynamic_shared;')
 open(OUT + '/kernels.inc', 'w').write(src)

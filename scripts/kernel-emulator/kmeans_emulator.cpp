@@ -18,7 +18,7 @@ dim3e blockDim, gridDim;
 struct uint4 { unsigned x, y, z, w; };
 struct float2 { float x, y; };
 static std::barrier<>* block_barrier;
-struct Warp { std::barrier<>* bar; unsigned u[32]; unsigned a[32][4]; unsigned b[32][2]; };
+struct Warp { std::barrier<>* bar; unsigned u[32]; unsigned a[32][4]; unsigned b[32][2]; const unsigned short* p[32]; };
 static std::vector<Warp> warps;
 static std::mutex atomic_lock;
 alignas(16) static unsigned char emu_dynamic_shared[300 * 1024];
@@ -56,6 +56,23 @@ inline void mma_bf16_16816(float* d, unsigned a0, unsigned a1, unsigned a2, unsi
     }
     w.bar->arrive_and_wait();
 }
+// ldmatrix .x4: lane l gives row l % 8 of matrix l / 8.
+static void ldsm(unsigned* r, const unsigned short* row, bool trans) {
+    Warp& w = warps[threadIdx.x / 32];
+    unsigned lane = threadIdx.x % 32;
+    w.p[lane] = row;
+    w.bar->arrive_and_wait();
+    const int g = lane / 4, t = lane % 4;
+    for (int j = 0; j < 4; j++) {
+        unsigned short lo, hi;
+        if (!trans) { lo = w.p[j * 8 + g][2 * t]; hi = w.p[j * 8 + g][2 * t + 1]; }
+        else { lo = w.p[j * 8 + 2 * t][g]; hi = w.p[j * 8 + 2 * t + 1][g]; }
+        r[j] = (unsigned)lo | ((unsigned)hi << 16);
+    }
+    w.bar->arrive_and_wait();
+}
+inline void ldsm_x4(unsigned* r, const unsigned short* row) { ldsm(r, row, false); }
+inline void ldsm_x4_trans(unsigned* r, const unsigned short* row) { ldsm(r, row, true); }
 #define __global__
 #define __device__
 #define __forceinline__ inline

@@ -10,9 +10,9 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 python3 "$ROOT/scripts/kernel-emulator/extract_kmeans_source.py" "$ROOT" "$WORK"
 cp "$ROOT/scripts/kernel-emulator/kmeans_emulator.cpp" "$WORK/"
-# bf16 padded-dim warps-M | d n k [ties]
-for cfg in "1 48 8 48 301 203" "1 128 8 128 600 300" "1 144 8 130 301 203" "1 384 4 384 200 150" "1 128 4 128 301 203" "0 48 4 48 301 203" "1 48 8 48 301 203 ties" "1 128 8 128 300 300 ties" "0 48 4 48 301 203 ties"; do
+# bf16 padded-dim warps-M centroid-buffers | d n k [ties]
+for cfg in "1 48 8 2 48 301 203" "1 128 8 2 128 600 300" "1 144 8 2 130 301 203" "1 384 4 1 384 200 150" "1 128 4 1 128 301 203" "1 16 8 2 16 301 203" "0 48 4 1 48 301 203" "1 48 8 2 48 301 203 ties" "1 48 8 1 48 301 203 ties" "1 128 8 2 128 300 300 ties" "0 48 4 1 48 301 203 ties"; do
   set -- $cfg
-  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=$1 -DCG_KM_DP=$2 -DCG_KM_WM=$3 "$WORK/kmeans_emulator.cpp" -o "$WORK/emu"
-  "$WORK/emu" $4 $5 $6 ${7:-}
+  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=$1 -DCG_KM_DP=$2 -DCG_KM_WM=$3 -DCG_KM_NB=$4 "$WORK/kmeans_emulator.cpp" -o "$WORK/emu"
+  "$WORK/emu" $5 $6 $7 ${8:-}
 done

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs the tensor-core attention kernel (Sources/TensorCUDA/KernelSource.swift, attention_mma) on the CPU,
+# no GPU needed: ldmatrix and the warp-level MMA emulated with the PTX ISA's fragment layouts. Packed
+# sequences of 1, 5, 64, 65, 130 and 200 tokens (partial tiles, short sequences, one key tile and several),
+# global and 128-token window, with and without RoPE, head dims 64 and 32, plain and pipelined (CG_ATT_PIPE),
+# against double precision.
+# Usage: bash scripts/kernel-emulator/run_attention.sh   (g++ with C++20; ~1 min)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+python3 "$ROOT/scripts/kernel-emulator/extract_attention_source.py" "$ROOT" "$WORK"
+cp "$ROOT/scripts/kernel-emulator/attention_emulator.cpp" "$WORK/"
+status=0
+for variant in "64 0" "32 0" "64 1" "32 1"; do
+  set -- $variant
+  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 -DCG_HEAD_DIM=$1 -DCG_ATT_PIPE=$2 "$WORK/attention_emulator.cpp" -o "$WORK/emu"
+  echo "pipelined=$2"
+  for cfg in "0 0" "0 1" "128 0" "128 1"; do
+    "$WORK/emu" $cfg 1 5 64 65 130 200 || status=1
+  done
+  "$WORK/emu" 128 1 300 17 || status=1
+done
+exit $status
