@@ -22,7 +22,8 @@ struct BenchEncoderGPU: ParsableCommand {
     @Option(help: "Python that runs the PyTorch peers; empty to skip them.") var python = "python3"
     @Option(help: "The peers script.") var peers = "scripts/bench/gpu_encoder.py"
     @Option(help: "Also run the product's scheduler path with these lane counts on this GPU beside the direct path (e.g. 1,3; empty to skip).") var schedulerLanes = ""
-    @Option(help: "Also run the scheduler with one lane on each of GPUs 0..<n for these n (e.g. 1,2,4; issue #9), with the speed-up over one GPU.")
+    @Option(name: .customLong("scheduler-gpus"),
+            help: "Also run the scheduler with one lane on each of GPUs 0..<n for these n (e.g. 1,2,4; issue #9), with the speed-up over one GPU.")
     var schedulerGPUs = ""
     @Option(help: "How results come back: block (one reused pinned block per batch) or arrays (one fresh host array per batch, the earlier path).") var results = "block"
     @Flag(help: "Print JSON (the only output format).") var json = false

@@ -21,7 +21,8 @@ struct BenchGPUKMeans: ParsableCommand {
     @Option(help: "Vectors the quality comparison scores.") var evalPoints = 200_000
     @Option var precision: CUDAPrecision = .bf16
     @Option(help: "GPU runs (the first is reported as the result; later ones show the steady state).") var gpuRuns = 2
-    @Option(help: "Also run with bulk assignment split over GPUs 0..<N (issue #9; 1 = skip), checking the codes equal one GPU's.")
+    @Option(name: .customLong("split-gpus"),
+            help: "Also run with bulk assignment split over GPUs 0..<N (issue #9; 1 = skip), checking the codes equal one GPU's.")
     var splitGPUs = 1
 
     func run() throws {
