@@ -10,22 +10,8 @@ Usage: scripts/bench/update_served_ab.py --project DIR --file REL [--rounds N] [
 """
 import argparse, os, statistics, subprocess, sys, time
 
-
-def server_cpu_ms():
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"__colgrep-query-server" not in f.read():
-                    continue
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    total += int(f.read().split()[0])
-        except OSError:
-            continue
-    return total / 1e6
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cli_ab import server_cpu_ms  # noqa: E402  (the query server's CPU, counted the same way in both scripts)
 
 
 def timed(argv, env, served):
