@@ -8,6 +8,8 @@ bash scripts/build-release.sh
 BIN=$PWD/.build/release/colgrep
 TARGET=${1:-Sources}
 export COLGREP_DATA_DIR=${COLGREP_DATA_DIR:-${TMPDIR:-/tmp}/colgrep-demo-data}
+# A demo leaves nothing running behind it: no resident query server for piped output (see README).
+export COLGREP_NO_SERVER=${COLGREP_NO_SERVER:-1}
 "$BIN" --version
 
 echo "== colgrep init $TARGET"
