@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 python3 "$ROOT/scripts/kernel-emulator/extract_attention_source.py" "$ROOT" "$WORK"
-cp "$ROOT/scripts/kernel-emulator/attention_emulator.cpp" "$WORK/"
+cp "$ROOT/scripts/kernel-emulator/attention_emulator.cpp" "$ROOT/scripts/kernel-emulator/warp_emulation.h" "$WORK/"
 status=0
 for variant in "64 0" "32 0" "64 1" "32 1"; do
   set -- $variant
