@@ -166,19 +166,25 @@ enum SocketIO {
         var payload = bytes
         let sent = payload.withUnsafeMutableBytes { data -> Int in
             control.withUnsafeMutableBytes { ctl -> Int in
-                var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
-                return withUnsafeMutablePointer(to: &vector) { vec -> Int in
-                    var message = msghdr()
-                    message.msg_iov = vec
-                    message.msg_iovlen = 1
-                    message.msg_control = ctl.baseAddress
-                    message.msg_controllen = ctl.count
-                    return sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
-                }
+                withMessage(data: data, control: ctl) { sendmsg(fd, &$0, Int32(MSG_NOSIGNAL)) }
             }
         }
         guard sent >= 0 else { return false }
         return sent == bytes.count || writeAll(fd, Array(bytes[sent...]))
+    }
+
+    /// A message over one data buffer and one control buffer, as `sendmsg` and `recvmsg` both take it.
+    private static func withMessage(data: UnsafeMutableRawBufferPointer, control: UnsafeMutableRawBufferPointer,
+                                    _ body: (inout msghdr) -> Int) -> Int {
+        var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
+        return withUnsafeMutablePointer(to: &vector) { vec -> Int in
+            var message = msghdr()
+            message.msg_iov = vec
+            message.msg_iovlen = 1
+            message.msg_control = control.baseAddress
+            message.msg_controllen = control.count
+            return body(&message)
+        }
     }
 
     /// Receives up to `capacity` bytes and the file descriptor attached to them, if any.
@@ -189,13 +195,7 @@ enum SocketIO {
         var controlLength = 0
         let got = buffer.withUnsafeMutableBytes { data -> Int in
             control.withUnsafeMutableBytes { ctl -> Int in
-                var vector = iovec(iov_base: data.baseAddress, iov_len: data.count)
-                return withUnsafeMutablePointer(to: &vector) { vec -> Int in
-                    var message = msghdr()
-                    message.msg_iov = vec
-                    message.msg_iovlen = 1
-                    message.msg_control = ctl.baseAddress
-                    message.msg_controllen = ctl.count
+                withMessage(data: data, control: ctl) { message in
                     let n = recvmsg(fd, &message, Int32(MSG_CMSG_CLOEXEC))
                     controlLength = Int(message.msg_controllen)
                     return n
