@@ -246,6 +246,34 @@ AVX2 static void assign_best_avx2(const float *x, long dim, const int32_t *rows,
     if (xt != stack) free(xt);
 }
 
+/// Scores (dot product + bias) of 16 vectors, transposed 8 at a time into `xt` and `xt1`, against the 4
+/// packed centroids from column `j`: `a[t]` for the first 8 vectors, `b[t]` for the next 8. The inner
+/// block of the top-k kernels below; inlined so its 8 accumulators stay in registers.
+AVX2 static inline __attribute__((always_inline)) void score16x4(const float *xt, const float *xt1, const float *packed,
+                                                                 const float *bias, long dim, long j, __m256 a[4], __m256 b[4]) {
+    const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
+    for (int t = 0; t < 4; t++) { a[t] = _mm256_setzero_ps(); b[t] = a[t]; }
+    for (long d = 0; d < dim; d++) {
+        __m256 x0 = _mm256_loadu_ps(xt + d * 8), x1 = _mm256_loadu_ps(xt1 + d * 8);
+        const float *c = base + d * PANEL;
+        __m256 c0 = _mm256_broadcast_ss(c + 0), c1 = _mm256_broadcast_ss(c + 1);
+        a[0] = _mm256_fmadd_ps(x0, c0, a[0]);
+        b[0] = _mm256_fmadd_ps(x1, c0, b[0]);
+        a[1] = _mm256_fmadd_ps(x0, c1, a[1]);
+        b[1] = _mm256_fmadd_ps(x1, c1, b[1]);
+        __m256 c2 = _mm256_broadcast_ss(c + 2), c3 = _mm256_broadcast_ss(c + 3);
+        a[2] = _mm256_fmadd_ps(x0, c2, a[2]);
+        b[2] = _mm256_fmadd_ps(x1, c2, b[2]);
+        a[3] = _mm256_fmadd_ps(x0, c3, a[3]);
+        b[3] = _mm256_fmadd_ps(x1, c3, b[3]);
+    }
+    for (int t = 0; t < 4; t++) {
+        __m256 bias_ = _mm256_broadcast_ss(bias + j + t);
+        a[t] = _mm256_add_ps(a[t], bias_);
+        b[t] = _mm256_add_ps(b[t], bias_);
+    }
+}
+
 /// The best `top` columns of sixteen rows at a time, computed as in assign_best_avx2 (one row per lane,
 /// four centroids per step); each row keeps its sorted best list and its cut-off (the list's last score)
 /// in a lane of two threshold registers, so a column is looked at per row only when it beats that row's
@@ -270,26 +298,10 @@ AVX2 static void assign_top_avx2(const float *x, long dim, long count, const flo
         }
         __m256 cut0 = _mm256_loadu_ps(cut), cut1 = _mm256_loadu_ps(cut + 8);
         for (long j = 0; j < kk; j += 4) {
-            const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
             __m256 a[4], b[4];
-            for (int t = 0; t < 4; t++) { a[t] = _mm256_setzero_ps(); b[t] = a[t]; }
-            for (long d = 0; d < dim; d++) {
-                __m256 x0 = _mm256_loadu_ps(xt + d * 8), x1 = _mm256_loadu_ps(xt1 + d * 8);
-                const float *c = base + d * PANEL;
-                __m256 c0 = _mm256_broadcast_ss(c + 0), c1 = _mm256_broadcast_ss(c + 1);
-                a[0] = _mm256_fmadd_ps(x0, c0, a[0]);
-                b[0] = _mm256_fmadd_ps(x1, c0, b[0]);
-                a[1] = _mm256_fmadd_ps(x0, c1, a[1]);
-                b[1] = _mm256_fmadd_ps(x1, c1, b[1]);
-                __m256 c2 = _mm256_broadcast_ss(c + 2), c3 = _mm256_broadcast_ss(c + 3);
-                a[2] = _mm256_fmadd_ps(x0, c2, a[2]);
-                b[2] = _mm256_fmadd_ps(x1, c2, b[2]);
-                a[3] = _mm256_fmadd_ps(x0, c3, a[3]);
-                b[3] = _mm256_fmadd_ps(x1, c3, b[3]);
-            }
+            score16x4(xt, xt1, packed, bias, dim, j, a, b);
             for (int t = 0; t < 4; t++) {
-                __m256 bias_ = _mm256_broadcast_ss(bias + j + t);
-                __m256 s0 = _mm256_add_ps(a[t], bias_), s1 = _mm256_add_ps(b[t], bias_);
+                __m256 s0 = a[t], s1 = b[t];
                 unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s0, cut0, _CMP_GT_OQ))
                                 | ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s1, cut1, _CMP_GT_OQ)) << 8);
                 if (!mask) continue;
@@ -340,26 +352,10 @@ AVX2 static void assign_top8_avx2(const float *x, long dim, long count, const fl
         }
         __m256 cut0 = _mm256_load_ps(cut), cut1 = _mm256_load_ps(cut + 8);
         for (long j = 0; j < kk; j += 4) {
-            const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
             __m256 a[4], b[4];
-            for (int t = 0; t < 4; t++) { a[t] = _mm256_setzero_ps(); b[t] = a[t]; }
-            for (long d = 0; d < dim; d++) {
-                __m256 x0 = _mm256_loadu_ps(xt + d * 8), x1 = _mm256_loadu_ps(xt1 + d * 8);
-                const float *c = base + d * PANEL;
-                __m256 c0 = _mm256_broadcast_ss(c + 0), c1 = _mm256_broadcast_ss(c + 1);
-                a[0] = _mm256_fmadd_ps(x0, c0, a[0]);
-                b[0] = _mm256_fmadd_ps(x1, c0, b[0]);
-                a[1] = _mm256_fmadd_ps(x0, c1, a[1]);
-                b[1] = _mm256_fmadd_ps(x1, c1, b[1]);
-                __m256 c2 = _mm256_broadcast_ss(c + 2), c3 = _mm256_broadcast_ss(c + 3);
-                a[2] = _mm256_fmadd_ps(x0, c2, a[2]);
-                b[2] = _mm256_fmadd_ps(x1, c2, b[2]);
-                a[3] = _mm256_fmadd_ps(x0, c3, a[3]);
-                b[3] = _mm256_fmadd_ps(x1, c3, b[3]);
-            }
+            score16x4(xt, xt1, packed, bias, dim, j, a, b);
             for (int t = 0; t < 4; t++) {
-                __m256 bias_ = _mm256_broadcast_ss(bias + j + t);
-                __m256 s0 = _mm256_add_ps(a[t], bias_), s1 = _mm256_add_ps(b[t], bias_);
+                __m256 s0 = a[t], s1 = b[t];
                 unsigned mask = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s0, cut0, _CMP_GT_OQ))
                                 | ((unsigned)_mm256_movemask_ps(_mm256_cmp_ps(s1, cut1, _CMP_GT_OQ)) << 8);
                 if (!mask) continue;
