@@ -4,11 +4,14 @@ import Foundation
 /// Tensor-core GEMMs through cuBLASLt: `D = epilogue(x · Wᵀ (+ bias)) + beta · C` for row-major
 /// activations and PyTorch-layout weights. Plans (descriptors + the heuristic's algorithm) are cached
 /// per shape, so a repeated shape costs one `cublasLtMatmul` call.
+///
+/// The workspace belongs to the caller (allocated before, released after this object), so that one
+/// can be made on another thread than the one that owns the memory pool.
 final class BLASLtMatmul {
     let context: CUDAContext
     let handle: cublasLtHandle_t
-    private let workspace: DeviceBlock
-    private let pool: DeviceMemoryPool
+    let api: CCUDABLASLtAPI
+    private let workspace: UInt64
     private var plans: [PlanKey: Plan] = [:]
     static let workspaceBytes = 32 << 20
 
@@ -45,20 +48,32 @@ final class BLASLtMatmul {
         }
     }
 
-    init(context: CUDAContext, pool: DeviceMemoryPool) throws {
+    /// A handle of `library` on `context`'s device; `workspace` is `workspaceBytes` of device memory.
+    init(context: CUDAContext, library: BLASLtLibrary, workspace: UInt64) throws {
         self.context = context
-        self.pool = pool
+        api = library.api
         var handle: cublasLtHandle_t? = nil
-        let status = context.libraries.blasLt.cublasLtCreate(&handle)
+        let status = api.cublasLtCreate(&handle)
         guard status == 0, let handle else { throw CUDAError.blas(call: "cublasLtCreate", status: status) }
         self.handle = handle
-        workspace = try pool.allocate(bytes: Self.workspaceBytes)
+        self.workspace = workspace
     }
 
     deinit {
         plans.removeAll()
-        _ = context.libraries.blasLt.cublasLtDestroy(handle)
-        pool.release(workspace)
+        _ = api.cublasLtDestroy(handle)
+    }
+
+    /// Makes the plan of one shape without running it: the first plan of a process pays cuBLASLt's
+    /// one-time heuristic initialisation (80–110 ms on an H200 host), so a background opening calls this.
+    func plan(rows n: Int, outFeatures m: Int, inFeatures k: Int, type: DataType, epilogue: Epilogue) throws {
+        let key = PlanKey(m: m, n: n, k: k, input: type.rawValue, output: type.rawValue, compute: Int32(CCUBLAS_COMPUTE_32F), epilogue: epilogue.rawValue)
+        guard plans[key] == nil else { return }
+        let start = ContinuousClock.now
+        // The bias pointer only has to be a valid, aligned device address while planning: `run` sets the real one.
+        plans[key] = try makePlan(key, biasPointer: epilogue == .bias || epilogue == .geluBias ? workspace : 0)
+        let elapsed = ContinuousClock.now - start
+        planningSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
     }
 
     private func check(_ status: cublasStatus_t, _ call: String) throws {
@@ -85,7 +100,6 @@ final class BLASLtMatmul {
             planningSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             plans[key] = plan
         }
-        let api = context.libraries.blasLt
         if let bias {
             var pointer = bias
             try check(api.cublasLtMatmulDescSetAttribute(plan.desc, Int32(CCUBLASLT_MATMUL_DESC_BIAS_POINTER), &pointer, 8), "set bias")
@@ -98,12 +112,11 @@ final class BLASLtMatmul {
                                      UnsafeRawPointer(bitPattern: UInt(x)), plan.b, &betaValue,
                                      UnsafeRawPointer(bitPattern: UInt(cPointer)), plan.d,
                                      UnsafeMutableRawPointer(bitPattern: UInt(d)), plan.d,
-                                     &plan.algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace.pointer)),
+                                     &plan.algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace)),
                                      Self.workspaceBytes, context.computeStream), "cublasLtMatmul(\(n)x\(m)x\(k))")
     }
 
     private func makePlan(_ key: PlanKey, biasPointer: UInt64) throws -> Plan {
-        let api = context.libraries.blasLt
         let plan = Plan(api: api)
         try check(api.cublasLtMatmulDescCreate(&plan.desc, key.compute, Int32(CCUDA_R_32F)), "cublasLtMatmulDescCreate")
         var transA = Int32(CCUBLAS_OP_T), transB = Int32(CCUBLAS_OP_N)

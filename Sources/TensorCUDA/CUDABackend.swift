@@ -3,8 +3,9 @@ import Foundation
 import Tensor
 
 /// The CUDA implementation of `Backend`: kernels compiled by NVRTC for the device's exact
-/// architecture (cached on disk), cuBLASLt tensor-core GEMMs with fused epilogues, a flash-attention
-/// kernel over packed variable-length sequences, and a device memory pool behind every result.
+/// architecture (cached on disk), tensor-core GEMMs with fused epilogues (cuBLASLt, opened on a thread
+/// of its own, and our own kernel while it opens), a flash-attention kernel over packed
+/// variable-length sequences, and a device memory pool behind every result.
 ///
 /// Not thread-safe: one backend serves one thread at a time (make one per thread or per device).
 public final class CUDABackend: Backend, HostBorrowingBackend {
@@ -24,6 +25,10 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// Which kernel assigns vectors to centroids (`nearestCentroids`, k-means); `COLGREP_NEAREST_KERNEL`
     /// (`tensor-core`, `plain`, `gemm`) sets the initial value.
     public var nearestCentroidKernel: NearestCentroidKernel = .environment
+    /// Which GEMM `linear` runs in bf16; `COLGREP_GEMM` sets the initial value.
+    public var matmulEngine: MatmulEngine = .environment
+    /// `linear` calls that ran on our own GEMM kernel so far (the rest went to cuBLASLt).
+    public private(set) var ownMatmulCount = 0
     /// The k-means modules loaded so far, by padded dimension.
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
@@ -36,7 +41,13 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
 
     let context: CUDAContext
     let pool: DeviceMemoryPool
-    let blas: BLASLtMatmul
+    /// cuBLASLt opening on its own thread since `init`; `blas` waits for it, `linear` only looks.
+    private let blasOpening: BLASLtOpening
+    private var openedBLAS: BLASLtMatmul?
+    /// The cuBLASLt workspace, allocated here so the opening thread never touches the pool.
+    private let blasWorkspace: DeviceBlock
+    /// Our own GEMM kernel (bf16 only).
+    private var gemmKernel: CUfunction?
     let compiler: KernelCompiler
     private var core: [String: CUfunction] = [:]
     private var modules: [CUmodule] = []
@@ -91,15 +102,46 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         resultArena = PinnedArena(context: context)
         uploadStaging = [try PinnedBuffer(context: context), try PinnedBuffer(context: context)]
         copyDone = try context.makeEvent()
-        blas = try BLASLtMatmul(context: context, pool: pool)
-        lap("cuBLASLt handle and workspace")
+        blasWorkspace = try pool.allocate(bytes: BLASLtMatmul.workspaceBytes)
+        blasOpening = BLASLtOpening(context: context, workspace: blasWorkspace.pointer, type: precision == .bf16 ? .bfloat16 : .float32)
+        lap("streams, staging, cuBLASLt workspace (cuBLASLt itself opening on a second thread)")
         name = "cuda:\(device) (\(context.name), \(context.architecture), \(precision.rawValue))"
         let (coreModule, origin) = try loadModule(name: "core", source: KernelSource.core, options: precisionOptions)
         for kernel in KernelSource.coreKernels + (precision == .bf16 ? KernelSource.bf16CoreKernels : []) {
             core[kernel] = try context.function(coreModule, kernel)
         }
         lap("core kernels (\(origin.rawValue))")
+        if precision == .bf16 {
+            let (gemmModule, gemmOrigin) = try loadModule(name: "gemm", source: KernelSource.gemm, options: precisionOptions)
+            gemmKernel = try context.function(gemmModule, KernelSource.gemmKernel)
+            lap("gemm kernel (\(gemmOrigin.rawValue))")
+        }
         startupSteps = steps
+    }
+
+    /// cuBLASLt, waiting for its opening thread if it has not finished (the error says why it failed).
+    var blas: BLASLtMatmul {
+        get throws {
+            if let openedBLAS { return openedBLAS }
+            let opened = try blasOpening.wait()
+            noteBLASOpened(opened)
+            return opened
+        }
+    }
+
+    /// cuBLASLt if its opening has finished, without waiting.
+    private var blasIfReady: BLASLtMatmul? {
+        if let openedBLAS { return openedBLAS }
+        guard let opened = blasOpening.ready else { return nil }
+        noteBLASOpened(opened)
+        return opened
+    }
+
+    private func noteBLASOpened(_ opened: BLASLtMatmul) {
+        openedBLAS = opened
+        let parts = blasOpening.steps.map { "\($0.step) \(String(format: "%.1f", $0.seconds * 1000)) ms" }.joined(separator: ", ")
+        startupSteps.append(StartupStep(step: "cuBLASLt ready after \(ownMatmulCount) GEMMs on our own kernel (second thread: \(parts))",
+                                        seconds: blasOpening.steps.reduce(0) { $0 + $1.seconds }))
     }
 
     deinit {
@@ -111,6 +153,10 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         _ = context.driver.cuStreamSynchronize(context.computeStream)
         _ = context.driver.cuEventDestroy(copyDone)
         for module in modules { _ = context.driver.cuModuleUnload(module) }
+        // The opening thread may still be using the workspace: it goes back to the pool only after.
+        _ = try? blasOpening.wait()
+        openedBLAS = nil
+        pool.release(blasWorkspace)
     }
 
     var precisionOptions: [String] { precision == .bf16 ? ["-DCG_BF16=1"] : ["-DCG_BF16=0"] }
@@ -224,7 +270,9 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         let out = try makeMatrix(rows: rows, cols: cols)
         let total = rows * cols
         guard total > 0, let values else { return out }
-        let chunk = 8 << 20  // floats per chunk (32 MiB)
+        // Floats per chunk (8 MiB): small enough that the two pinned staging buffers cost little to
+        // allocate at start-up (weights are the first upload), large enough that DMA stays efficient.
+        let chunk = 2 << 20
         var temporaries: [CUDAMatrix] = []
         if precision == .bf16 {
             for _ in 0..<2 { temporaries.append(try makeMatrix(rows: 1, cols: min(chunk, total), type: .float32)) }
@@ -236,7 +284,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             let count = min(chunk, total - offset)
             let staging = uploadStaging[slot]
             let host = try staging.acquire(bytes: count * 4)
-            host.copyMemory(from: source.baseAddress! + offset * 4, byteCount: count * 4)
+            Self.copyInParallel(to: host, from: source.baseAddress! + offset * 4, bytes: count * 4)
             let destination = precision == .bf16 ? temporaries[slot].pointer : out.pointer + UInt64(offset * 4)
             try context.check(context.driver.cuMemcpyHtoDAsync(destination, host, count * 4, context.copyStream), "cuMemcpyHtoDAsync")
             try context.order(context.computeStream, after: context.copyStream, event: copyDone)
@@ -250,6 +298,24 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             slot ^= 1
         }
         return out
+    }
+
+    /// A host copy split over the cores for large blocks (weights out of a memory-mapped checkpoint:
+    /// page faults and memory bandwidth, both faster from several threads).
+    static func copyInParallel(to destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {
+        let slice = 1 << 20
+        let slices = min(8, (bytes + slice - 1) / slice)
+        guard slices > 1 else {
+            destination.copyMemory(from: source, byteCount: bytes)
+            return
+        }
+        let per = (bytes / slices + 63) & ~63
+        let to = UInt(bitPattern: destination), from = UInt(bitPattern: source)
+        DispatchQueue.concurrentPerform(iterations: slices) { index in
+            let start = index * per
+            guard start < bytes else { return }
+            UnsafeMutableRawPointer(bitPattern: to + UInt(start))!.copyMemory(from: UnsafeRawPointer(bitPattern: from + UInt(start))!, byteCount: min(per, bytes - start))
+        }
     }
 
     public func download(_ matrix: any DeviceMatrix) throws -> HostMatrix {
@@ -436,6 +502,18 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             }
             let out = try makeMatrix(rows: input.rows, cols: w.rows)
             guard input.rows > 0 else { return out }
+            if let gemmKernel, matmulEngine.usesOwnKernel(precision: precision, rows: input.rows, inFeatures: w.cols, cuBLASLtReady: blasIfReady != nil) {
+                // One kernel: GEMM, bias, activation and residual, rounded to bf16 once.
+                let kind: Int32 = activation == .none ? 0 : (activation == .gelu ? 1 : 2)
+                try context.launch(gemmKernel, grid: ((w.rows + KernelSource.gemmTile.cols - 1) / KernelSource.gemmTile.cols,
+                                                      (input.rows + KernelSource.gemmTile.rows - 1) / KernelSource.gemmTile.rows, 1),
+                                   block: (128, 1, 1), [
+                                       .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(r?.pointer ?? 0),
+                                       .pointer(out.pointer), .int32(Int32(input.rows)), .int32(Int32(w.rows)), .int32(Int32(w.cols)), .int32(kind),
+                                   ])
+                ownMatmulCount += 1
+                return out
+            }
             let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
             let (epilogue, fuseGELU, fuseResidual) = linearEpilogue(activation: activation, hasBias: b != nil, hasResidual: r != nil)
             try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,

@@ -1,7 +1,8 @@
 import CCUDA
 import Foundation
 
-/// The CUDA driver, NVRTC and cuBLASLt entry points, loaded once per process with `dlopen`.
+/// The CUDA driver and NVRTC entry points, loaded once per process with `dlopen` (cuBLASLt, the
+/// largest and slowest to load, separately: `BLASLtLibrary`).
 ///
 /// Nothing here is linked at build time: on a machine without CUDA, `CUDALibraries.shared` is a
 /// failure whose message says which library is missing and how to point colgrep at it.
@@ -9,16 +10,17 @@ final class CUDALibraries: @unchecked Sendable {
     // The function tables never change after loading, which is what makes sharing them safe.
     let driver: CCUDADriverAPI
     let nvrtc: CCUDANVRTCAPI
-    let blasLt: CCUDABLASLtAPI
     /// CUDA driver version as an integer (13000 = 13.0).
     let driverVersion: Int32
     let nvrtcVersion: (major: Int32, minor: Int32)
-    let blasLtVersion: Int
     /// Seconds each `dlopen` took (start-up report).
     let loadSeconds: [(library: String, seconds: Double)]
 
     /// The process-wide libraries, or why they could not be loaded.
     static let shared: Result<CUDALibraries, CUDAError> = load(environment: ProcessInfo.processInfo.environment)
+
+    /// Message of every load failure: what to install or where to point colgrep.
+    static let fix = "install the NVIDIA driver and the CUDA toolkit (NVRTC, cuBLASLt), or set COLGREP_CUDA_LIBRARY_PATH to the folder holding them"
 
     static let driverNames = ["libcuda.so.1", "libcuda.so"]
     static let nvrtcNames = ["libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"]
@@ -40,23 +42,20 @@ final class CUDALibraries: @unchecked Sendable {
         return directories
     }
 
-    private init(driver: CCUDADriverAPI, nvrtc: CCUDANVRTCAPI, blasLt: CCUDABLASLtAPI, loadSeconds: [(library: String, seconds: Double)]) {
+    private init(driver: CCUDADriverAPI, nvrtc: CCUDANVRTCAPI, loadSeconds: [(library: String, seconds: Double)]) {
         self.loadSeconds = loadSeconds
         self.driver = driver
         self.nvrtc = nvrtc
-        self.blasLt = blasLt
         var version: Int32 = 0
         _ = driver.cuDriverGetVersion(&version)
         driverVersion = version
         var major: Int32 = 0, minor: Int32 = 0
         _ = nvrtc.nvrtcVersion(&major, &minor)
         nvrtcVersion = (major, minor)
-        blasLtVersion = Int(blasLt.cublasLtGetVersion())
     }
 
     static func load(environment: [String: String]) -> Result<CUDALibraries, CUDAError> {
         let directories = searchDirectories(environment: environment).joined(separator: ":")
-        let fix = "install the NVIDIA driver and the CUDA toolkit (NVRTC, cuBLASLt), or set COLGREP_CUDA_LIBRARY_PATH to the folder holding them"
         var timings: [(library: String, seconds: Double)] = []
         var clock = ContinuousClock.now
         func lap(_ name: String) {
@@ -71,24 +70,27 @@ final class CUDALibraries: @unchecked Sendable {
             var driver = CCUDADriverAPI()
             try resolve(what: "CUDA driver") { ccuda_resolve_driver(driverLibrary, &driver, $0, $1) }
             lap("dlopen libcuda")
-            // The driver's own initialisation (200–300 ms on an H100 host) does not need NVRTC or
-            // cuBLASLt: it runs on another thread while they load (another 80 ms), so the first
-            // context finds it done. `CUDAContext` calls `cuInit` again and reports its result.
+            // The driver's own initialisation (~170 ms on an H200 host) does not need NVRTC: it runs
+            // on another thread while NVRTC loads (5–8 ms), so the first context finds it done.
+            // `CUDAContext` calls `cuInit` again and reports its result. cuBLASLt (50–100 ms to load,
+            // another 80–110 ms of one-time initialisation at its first plan) is no longer loaded here:
+            // the backend opens it on a thread of its own once the context exists, and runs its own
+            // GEMM meanwhile. `COLGREP_CUBLASLT_EARLY=1` starts loading it here, beside `cuInit`, as
+            // before (for comparing the two orders).
             let driverInit = DispatchGroup()
             let initDriver = driver.cuInit
             DispatchQueue.global(qos: .userInitiated).async(group: driverInit) { _ = initDriver?(0) }
             defer { driverInit.wait() }
+            if environment["COLGREP_CUBLASLT_EARLY"] == "1" {
+                DispatchQueue.global(qos: .userInitiated).async { _ = BLASLtLibrary.shared }
+            }
             let nvrtcLibrary = try open(names: nvrtcNames, directories: directories, what: "NVRTC", fix: fix)
             var nvrtc = CCUDANVRTCAPI()
             try resolve(what: "NVRTC") { ccuda_resolve_nvrtc(nvrtcLibrary, &nvrtc, $0, $1) }
             lap("dlopen libnvrtc")
-            let blasLibrary = try open(names: blasLtNames, directories: directories, what: "cuBLASLt", fix: fix)
-            var blasLt = CCUDABLASLtAPI()
-            try resolve(what: "cuBLASLt") { ccuda_resolve_blaslt(blasLibrary, &blasLt, $0, $1) }
-            lap("dlopen libcublasLt")
             driverInit.wait()
-            lap("driver init (overlapped with the two above)")
-            return .success(CUDALibraries(driver: driver, nvrtc: nvrtc, blasLt: blasLt, loadSeconds: timings))
+            lap("driver init (overlapped with the above)")
+            return .success(CUDALibraries(driver: driver, nvrtc: nvrtc, loadSeconds: timings))
         } catch let error as CUDAError {
             return .failure(error)
         } catch {
@@ -109,7 +111,7 @@ final class CUDALibraries: @unchecked Sendable {
         return handle
     }
 
-    private static func resolve(what: String, _ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws {
+    static func resolve(what: String, _ body: (UnsafeMutablePointer<CChar>, Int) -> Int32) throws {
         var message = [CChar](repeating: 0, count: 256)
         let status = message.withUnsafeMutableBufferPointer { body($0.baseAddress!, $0.count) }
         if status != 0 {
@@ -143,6 +145,39 @@ final class CUDALibraries: @unchecked Sendable {
 
     /// "13.0" from 13000.
     static func versionText(_ version: Int32) -> String { "\(version / 1000).\((version % 1000) / 10)" }
+}
+
+/// cuBLASLt's entry points, loaded once per process on first use (the backend's background opening).
+final class BLASLtLibrary: @unchecked Sendable {
+    let api: CCUDABLASLtAPI
+    let version: Int
+    /// Seconds the `dlopen` and symbol lookup took.
+    let loadSeconds: Double
+
+    private init(api: CCUDABLASLtAPI, loadSeconds: Double) {
+        self.api = api
+        self.loadSeconds = loadSeconds
+        version = Int(api.cublasLtGetVersion())
+    }
+
+    /// The process-wide library, or why it could not be loaded.
+    static let shared: Result<BLASLtLibrary, CUDAError> = load(environment: ProcessInfo.processInfo.environment)
+
+    static func load(environment: [String: String]) -> Result<BLASLtLibrary, CUDAError> {
+        let start = ContinuousClock.now
+        do {
+            let directories = CUDALibraries.searchDirectories(environment: environment).joined(separator: ":")
+            let library = try CUDALibraries.open(names: CUDALibraries.blasLtNames, directories: directories, what: "cuBLASLt", fix: CUDALibraries.fix)
+            var api = CCUDABLASLtAPI()
+            try CUDALibraries.resolve(what: "cuBLASLt") { ccuda_resolve_blaslt(library, &api, $0, $1) }
+            let elapsed = ContinuousClock.now - start
+            return .success(BLASLtLibrary(api: api, loadSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
+        } catch let error as CUDAError {
+            return .failure(error)
+        } catch {
+            return .failure(.unavailable("\(error)"))
+        }
+    }
 }
 
 /// Calls `body` with a NULL-terminated C array of the strings.

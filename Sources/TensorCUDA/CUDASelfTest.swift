@@ -76,21 +76,34 @@ public enum CUDASelfTest {
             }
         }
 
-        // Linear with every epilogue combination.
-        let x = randomMatrix(rows: 70, cols: 96, &random)
-        let w = randomMatrix(rows: 48, cols: 96, &random, scale: 0.1)
-        let b = randomMatrix(rows: 1, cols: 48, &random)
-        let residual = randomMatrix(rows: 70, cols: 48, &random)
-        for activation in [Activation.none, .gelu, .geluTanh] {
-            for withBias in [true, false] {
-                for withResidual in [false, true] {
-                    let out = try backend.download(backend.linear(backend.upload(x), weight: backend.upload(w),
-                                                                  bias: withBias ? backend.upload(b) : nil, activation: activation,
-                                                                  residual: withResidual ? backend.upload(residual) : nil))
-                    record("linear \(activation) bias=\(withBias) residual=\(withResidual)", out.values,
-                           referenceLinear(x, w, bias: withBias ? b : nil, activation: activation, residual: withResidual ? residual : nil))
+        // Linear with every epilogue combination, on both GEMM engines in bf16 (cuBLASLt and our own
+        // kernel); a second shape crosses several 128 × 64 tiles and 32-deep K steps with partial ones
+        // at every edge, and an odd output width (the kernel's unpaired stores).
+        let engines: [MatmulEngine] = precision == .bf16 ? [.cuBLASLt, .own] : [.cuBLASLt]
+        for (rows, inFeatures, outFeatures) in [(70, 96, 48), (300, 264, 131)] {
+            let x = randomMatrix(rows: rows, cols: inFeatures, &random)
+            let w = randomMatrix(rows: outFeatures, cols: inFeatures, &random, scale: 0.1)
+            let b = randomMatrix(rows: 1, cols: outFeatures, &random)
+            let residual = randomMatrix(rows: rows, cols: outFeatures, &random)
+            for engine in engines {
+                backend.matmulEngine = engine
+                let ownBefore = backend.ownMatmulCount
+                for activation in [Activation.none, .gelu, .geluTanh] {
+                    for withBias in [true, false] {
+                        for withResidual in [false, true] {
+                            let out = try backend.download(backend.linear(backend.upload(x), weight: backend.upload(w),
+                                                                          bias: withBias ? backend.upload(b) : nil, activation: activation,
+                                                                          residual: withResidual ? backend.upload(residual) : nil))
+                            record("linear \(rows)x\(inFeatures)→\(outFeatures) \(engine.rawValue) \(activation) bias=\(withBias) residual=\(withResidual)", out.values,
+                                   referenceLinear(x, w, bias: withBias ? b : nil, activation: activation, residual: withResidual ? residual : nil))
+                        }
+                    }
                 }
+                // The engine asked for is the one that ran (12 calls above).
+                let ownRuns = backend.ownMatmulCount - ownBefore
+                record("linear \(rows)x\(inFeatures)→\(outFeatures) ran on \(engine.rawValue)", [Float(ownRuns)], [engine == .own ? 12 : 0], tolerance: 0)
             }
+            backend.matmulEngine = .environment
         }
 
         // A table whose rows are not a multiple of 8 wide takes the scalar path in bf16.
@@ -164,7 +177,8 @@ public enum CUDASelfTest {
 
         // Bad input is an error, never a crash.
         let rejected = (try? backend.gather(backend.upload(table), ids: [0, 50])) == nil
-            && (try? backend.linear(backend.upload(x), weight: backend.upload(b), bias: nil, activation: .none, residual: nil)) == nil
+            && (try? backend.linear(backend.upload(randomMatrix(rows: 70, cols: 96, &random)), weight: backend.upload(randomMatrix(rows: 1, cols: 48, &random)),
+                                    bias: nil, activation: .none, residual: nil)) == nil
         checks.append(Check(name: "\(precision.rawValue) invalid arguments rejected", error: rejected ? 0 : 1, tolerance: 0))
         return checks
     }

@@ -17,7 +17,7 @@ struct DebugGPUEmbed: ParsableCommand {
     @Option(help: "cuda or cpu.") var device: ComputeDeviceChoice = .cuda
     @Option(help: "CUDA device index (among those CUDA_VISIBLE_DEVICES leaves visible).") var deviceIndex = 0
     @Option(help: "bf16 or fp32 on CUDA; on the CPU, fp32 forces fp32 weights (otherwise the CPU default, auto).") var precision: CUDAPrecision = .bf16
-    @Flag(help: "CUDA: open the GPU on a second thread while this one reads the ids and records the batch's GEMM shapes (a shape-only pass over the model), then warm cuBLASLt for those shapes on a second thread while the weights upload.") var overlap = false
+    @Flag(help: "CUDA: open the GPU (driver, context, kernels) on a second thread from the start, while this one reads the ids. cuBLASLt always opens on a thread of its own; the first batches run on our own GEMM meanwhile.") var overlap = false
 
     func run() throws {
         var timeline = StartupTimeline()
@@ -32,13 +32,6 @@ struct DebugGPUEmbed: ParsableCommand {
         let batch = PackedBatch(sequences: sequences.map { $0.map { Int32(truncatingIfNeeded: $0) } })
         timeline.lap("read ids")
         let modelURL = URL(fileURLWithPath: model)
-        var shapes: [LinearShape] = []
-        if opening != nil {
-            let recorder = ShapeRecordingBackend()
-            _ = try ColBERTModel(modelDirectory: modelURL, backend: recorder).embed(batch)
-            shapes = recorder.linearShapes
-            timeline.lap("GEMM shapes of the batch recorded (\(Set(shapes).count) distinct), GPU opening meanwhile")
-        }
         let backend: any Backend
         if let opening {
             backend = try opening.wait()
@@ -49,23 +42,14 @@ struct DebugGPUEmbed: ParsableCommand {
             timeline.lap("backend (libraries, context, core kernels)")
         }
         let cuda = backend as? CUDABackend
-        let warming: BackgroundTask<[MatmulWarmupTiming]>? = cuda.flatMap { gpu in
-            let box = UncheckedBox(gpu)
-            return shapes.isEmpty ? nil : BackgroundTask { [shapes] in try box.value.warmMatmuls(shapes) }
-        }
         let colbert = try ColBERTModel(modelDirectory: modelURL, backend: backend)
         if let cuda { try cuda.synchronize() }
         timeline.lap("model load + weight upload")
-        var warmups: [[String: Any]] = []
-        if let warming {
-            let timings = try warming.wait()
-            timeline.add("cuBLASLt warmed for \(timings.count) GEMM shapes on a second thread", start: warming.started, end: warming.finished)
-            timeline.lap("waited for the warm-up")
-            warmups = timings.map { ["rows": $0.shape.rows, "out": $0.shape.outFeatures, "in": $0.shape.inFeatures, "ms": $0.seconds * 1000, "planning_ms": $0.planningSeconds * 1000] }
-        }
         if let cuda { try cuda.prepare(headDims: [colbert.backbone.config.headDim]); timeline.lap("attention kernels") }
+        let ownBefore = cuda?.ownMatmulCount ?? 0
         let embeddings = try colbert.embed(batch)
-        timeline.lap("first batch encoded (\(batch.tokenCount) tokens, ids in, vectors out)")
+        let ownGEMMs = (cuda?.ownMatmulCount ?? 0) - ownBefore
+        timeline.lap("first batch encoded (\(batch.tokenCount) tokens, ids in, vectors out; \(ownGEMMs) GEMMs on our own kernel)")
         let total = secondsSinceProcessStart()
         // Again through the block path (`embedRows`: one reused pinned block on CUDA): same vectors.
         let block = try colbert.embedRows(batch)
@@ -83,7 +67,7 @@ struct DebugGPUEmbed: ParsableCommand {
             throw ValidationError("cannot write \(out): \(error.localizedDescription)")
         }
         var report: [String: Any] = ["backend": backend.name, "tokens": batch.tokenCount, "dimension": embeddings.cols,
-                                     "overlap": opening != nil, "steps": timeline.steps, "matmul_warmup": warmups,
+                                     "overlap": opening != nil, "steps": timeline.steps, "first_batch_own_gemms": ownGEMMs,
                                      "block_vs_array_max_abs_difference": blockDifference.isFinite ? Double(blockDifference) : "\(blockDifference)" as Any]
         if let cuda { report["cuda_startup"] = cuda.startupSteps.map { ["step": $0.step, "ms": $0.seconds * 1000] } }
         if let age = timeline.processAgeAtMain { report["process_start_to_main_ms"] = age * 1000 }

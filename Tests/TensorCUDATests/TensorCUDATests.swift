@@ -214,7 +214,7 @@ private final class FakeAllocator: DeviceAllocator {
     }
 
     @Test func inlinePTXOnlyInMarkedSpots() {
-        for (name, source) in [("core", KernelSource.core), ("attention", KernelSource.attentionTensorCore), ("attention-scalar", KernelSource.attentionScalar), ("kmeans", KernelSource.kmeans)] {
+        for (name, source) in [("core", KernelSource.core), ("attention", KernelSource.attentionTensorCore), ("attention-scalar", KernelSource.attentionScalar), ("kmeans", KernelSource.kmeans), ("gemm", KernelSource.gemm)] {
             #expect(Self.unmarkedInlineAssembly(source).isEmpty, "\(name): \(Self.unmarkedInlineAssembly(source))")
         }
         // The check itself finds an unmarked statement.
@@ -239,5 +239,39 @@ private final class FakeAllocator: DeviceAllocator {
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_MIN_BLOCKS": "99"]).minBlocks
                 == AttentionKernelShape.standard(headDim: 64).minBlocks)
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "x"]) == .standard(headDim: 64))
+    }
+}
+
+@Suite struct MatmulEngineTests {
+    @Test func ownKernelRunsUntilCuBLASLtIsReady() {
+        let automatic = MatmulEngine.automatic
+        #expect(automatic.usesOwnKernel(precision: .bf16, rows: 5824, inFeatures: 256, cuBLASLtReady: false))
+        #expect(!automatic.usesOwnKernel(precision: .bf16, rows: 5824, inFeatures: 256, cuBLASLtReady: true))
+        // Forced engines ignore readiness.
+        #expect(MatmulEngine.own.usesOwnKernel(precision: .bf16, rows: 5824, inFeatures: 256, cuBLASLtReady: true))
+        #expect(!MatmulEngine.cuBLASLt.usesOwnKernel(precision: .bf16, rows: 5824, inFeatures: 256, cuBLASLtReady: false))
+    }
+
+    @Test func ownKernelOnlyWhereItApplies() {
+        // fp32 (the checking mode) always goes to cuBLASLt; the kernel reads whole 16-byte rows.
+        #expect(!MatmulEngine.own.usesOwnKernel(precision: .fp32, rows: 10, inFeatures: 256, cuBLASLtReady: false))
+        #expect(!MatmulEngine.own.usesOwnKernel(precision: .bf16, rows: 10, inFeatures: 20, cuBLASLtReady: false))
+        #expect(!MatmulEngine.own.usesOwnKernel(precision: .bf16, rows: 10, inFeatures: 0, cuBLASLtReady: false))
+        #expect(MatmulEngine.own.usesOwnKernel(precision: .bf16, rows: MatmulEngine.ownKernelMaxRows, inFeatures: 8, cuBLASLtReady: false))
+        #expect(!MatmulEngine.own.usesOwnKernel(precision: .bf16, rows: MatmulEngine.ownKernelMaxRows + 1, inFeatures: 8, cuBLASLtReady: false))
+    }
+
+    @Test func namesParseAsTheEnvironmentSpellsThem() {
+        #expect(MatmulEngine(rawValue: "cublaslt") == .cuBLASLt)
+        #expect(MatmulEngine(rawValue: "own") == .own)
+        #expect(MatmulEngine(rawValue: "automatic") == .automatic)
+        #expect(MatmulEngine(rawValue: "fast") == nil)
+    }
+
+    @Test func gemmTileMatchesTheKernelSource() {
+        // The launch grid is computed from gemmTile; the kernel's tile is fixed by its #defines.
+        #expect(KernelSource.gemm.contains("#define GM_BM \(KernelSource.gemmTile.rows)\n"))
+        #expect(KernelSource.gemm.contains("#define GM_BN \(KernelSource.gemmTile.cols)\n"))
+        #expect(KernelSource.gemm.contains("void __launch_bounds__(128) \(KernelSource.gemmKernel)("))
     }
 }

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs the tensor-core GEMM (Sources/TensorCUDA/GemmKernelSource.swift, gemm_mma) on the CPU, no GPU needed:
+# ldmatrix and the warp-level MMA emulated with the PTX ISA's fragment layouts. Shapes with partial row,
+# column and K tiles, odd column counts (the unpaired store path), one K step and several, every epilogue
+# (bias, exact and tanh GELU, residual), against double precision.
+# Usage: bash scripts/kernel-emulator/run_gemm.sh   (g++ with C++20; ~1 min)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+python3 "$ROOT/scripts/kernel-emulator/extract_gemm_source.py" "$ROOT" "$WORK"
+cp "$ROOT/scripts/kernel-emulator/gemm_emulator.cpp" "$ROOT/scripts/kernel-emulator/warp_emulation.h" "$WORK/"
+g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 "$WORK/gemm_emulator.cpp" -o "$WORK/emu"
+status=0
+# n m k bias residual kind
+for cfg in "128 64 32 0 0 0" "130 72 40 1 0 0" "7 65 8 1 1 0" "200 96 104 1 0 1" "129 130 64 1 0 2" "64 33 96 0 1 1" "300 64 256 1 1 0"; do
+  "$WORK/emu" $cfg || status=1
+done
+exit $status
