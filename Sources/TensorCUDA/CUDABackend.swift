@@ -263,9 +263,21 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         return try values.withUnsafeBufferPointer { try uploadMatrix($0.baseAddress, rows: rows, cols: cols) }
     }
 
+    /// Host seconds spent in uploads so far, and the part of them that went to page-locking the two
+    /// staging buffers (start-up reports: weights are the first upload).
+    public var uploadTiming: (hostSeconds: Double, pinnedAllocationSeconds: Double) {
+        (uploadSeconds, uploadStaging.reduce(0) { $0 + $1.allocationSeconds })
+    }
+    private var uploadSeconds: Double = 0
+
     /// `uploadMatrix` from `rows × cols` floats anywhere in host memory (a memory-mapped checkpoint:
     /// no intermediate array).
     func uploadMatrix(_ values: UnsafePointer<Float>?, rows: Int, cols: Int) throws -> CUDAMatrix {
+        let start = ContinuousClock.now
+        defer {
+            let elapsed = ContinuousClock.now - start
+            uploadSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        }
         try context.makeCurrent()
         let out = try makeMatrix(rows: rows, cols: cols)
         let total = rows * cols

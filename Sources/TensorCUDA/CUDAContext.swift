@@ -195,6 +195,8 @@ final class PinnedBuffer {
     private(set) var capacity = 0
     /// Recorded after the last copy that reads or writes this buffer.
     let lastUse: CUevent
+    /// Seconds spent in `cuMemHostAlloc` so far (page-locking is slow: start-up reports it).
+    private(set) var allocationSeconds: Double = 0
 
     init(context: CUDAContext) throws {
         self.context = context
@@ -216,7 +218,10 @@ final class PinnedBuffer {
             // A quarter of headroom: batches vary a little in size, and pinned allocations are slow.
             let size = max(bytes + bytes / 4, 1 << 20)
             var raw: UnsafeMutableRawPointer? = nil
+            let start = ContinuousClock.now
             try context.check(context.driver.cuMemHostAlloc(&raw, size, 0), "cuMemHostAlloc(\(size))")
+            let elapsed = ContinuousClock.now - start
+            allocationSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             pointer = raw
             capacity = size
         }

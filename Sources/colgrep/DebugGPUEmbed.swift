@@ -45,6 +45,7 @@ struct DebugGPUEmbed: ParsableCommand {
         let colbert = try ColBERTModel(modelDirectory: modelURL, backend: backend)
         if let cuda { try cuda.synchronize() }
         timeline.lap("model load + weight upload")
+        let upload = cuda?.uploadTiming
         if let cuda { try cuda.prepare(headDims: [colbert.backbone.config.headDim]); timeline.lap("attention kernels") }
         let ownBefore = cuda?.ownMatmulCount ?? 0
         let embeddings = try colbert.embed(batch)
@@ -69,7 +70,11 @@ struct DebugGPUEmbed: ParsableCommand {
         var report: [String: Any] = ["backend": backend.name, "tokens": batch.tokenCount, "dimension": embeddings.cols,
                                      "overlap": opening != nil, "steps": timeline.steps, "first_batch_own_gemms": ownGEMMs,
                                      "block_vs_array_max_abs_difference": blockDifference.isFinite ? Double(blockDifference) : "\(blockDifference)" as Any]
-        if let cuda { report["cuda_startup"] = cuda.startupSteps.map { ["step": $0.step, "ms": $0.seconds * 1000] } }
+        if let cuda {
+            report["cuda_startup"] = cuda.startupSteps.map { ["step": $0.step, "ms": $0.seconds * 1000] }
+            report["weights_upload_host_ms"] = (upload?.hostSeconds ?? 0) * 1000
+            report["weights_upload_pinned_allocation_ms"] = (upload?.pinnedAllocationSeconds ?? 0) * 1000
+        }
         if let age = timeline.processAgeAtMain { report["process_start_to_main_ms"] = age * 1000 }
         if let total { report["process_start_to_first_batch_ms"] = total * 1000 }
         let json = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])

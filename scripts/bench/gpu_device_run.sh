@@ -17,6 +17,11 @@
 # one, alternating, Ettin and MiniLM shapes, no peers, with each one's device profile; AB="before after after-pipe"
 # adds this binary with COLGREP_ATTENTION_PIPELINE=1, ROUNDS the repetitions); km-ab (the fused assignment
 # kernel alone, 2M vectors on the device, K = 32,768: before vs after, and after with one vs two centroid buffers).
+# Session 8 (cuda8): startup-ab (process start -> first batch, before vs after binary interleaved, plain and
+# --overlap, plus the after binary with COLGREP_GEMM=cublaslt (waits for cuBLASLt as before), COLGREP_CUBLASLT_EARLY=1
+# (cuBLASLt loaded beside cuInit) and CUDA_DEVICE_MAX_CONNECTIONS=2; medians, and the first batch's vectors of the
+# two binaries compared); parity also runs `cuda bf16` with COLGREP_GEMM=own and =cublaslt (every GEMM on one engine);
+# AB may name after-own (this binary with COLGREP_GEMM=own: our GEMM's throughput against cuBLASLt's).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -66,9 +71,9 @@ parity)
     python3 gpu_encoder.py reference $m /tmp/pids.json /tmp/ref.f32 2>/dev/null
     python3 gpu_encoder.py reference $m /tmp/pids.json /tmp/refbf.f32 bf16 2>/dev/null
     echo "$m torch-bf16 $(python3 gpu_encoder.py compare /tmp/refbf.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
-    for run in "cuda fp32" "cuda bf16" "cpu fp32"; do set -- $run
-      timeout 120 $C debug gpu-embed --model $m --ids /tmp/pids.json --out /tmp/o-$1-$2.f32 --device $1 --precision $2 > /tmp/embed.json || echo "embed failed"
-      echo "$m $1 $2 $(python3 gpu_encoder.py compare /tmp/o-$1-$2.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
+    for run in "cuda fp32" "cuda bf16" "cuda bf16 own" "cuda bf16 cublaslt" "cpu fp32"; do set -- $run
+      COLGREP_GEMM=${3:-} timeout 120 $C debug gpu-embed --model $m --ids /tmp/pids.json --out /tmp/o-$1-$2${3:-}.f32 --device $1 --precision $2 > /tmp/embed.json || echo "embed failed"
+      echo "$m $1 $2 ${3:-automatic} $(python3 gpu_encoder.py compare /tmp/o-$1-$2${3:-}.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
       python3 -c "import json;print('  block path vs array path, max |diff|:', json.load(open('/tmp/embed.json')).get('block_vs_array_max_abs_difference'))" 2>/dev/null | tee -a $OUT/parity.txt
     done
     echo "$m gpu-fp32-vs-cpu $(python3 gpu_encoder.py compare /tmp/o-cuda-fp32.f32 /tmp/o-cpu-fp32.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
@@ -86,6 +91,42 @@ startup)
     python3 -c "import json;r=json.load(open('/tmp/st.json'));print('$label', 'first batch at', round(r.get('process_start_to_first_batch_ms',0)), 'ms;', '; '.join('%s %d-%d' % (x['step'][:34], x['start_ms'], x['end_ms']) for x in r['steps']))" 2>/dev/null || echo "$label: rc=$rc, no report"
   done
   python3 gpu_encoder.py compare /tmp/o-warm-overlap.f32 /tmp/o-warm.f32 /tmp/one.json 2>/dev/null | sed 's/^/overlap vs plain vectors: /' ;;
+startup-ab)
+  log startup-ab  # before vs after, interleaved; each binary (and variant) with its own warm kernel cache
+  [ -f $D/colgrep-before.xz ] && [ ! -x /tmp/colgrep-before ] && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep-before.xz'),open('/tmp/colgrep-before','wb'))" && chmod +x /tmp/colgrep-before
+  ettin; python3 -c "import json;json.dump([[101]+list(range(2000,2180))+[102]]*32,open('/tmp/one.json','w'))"
+  sa() {  # label binary flags [env assignment]
+    local t0=$(date +%s%N)
+    env ${4:-X_=1} XDG_CACHE_HOME=/tmp/xdg-sa-$2 $( [ $2 = before ] && echo /tmp/colgrep-before || echo /tmp/colgrep ) debug gpu-embed --model /tmp/ettin --ids /tmp/one.json --out /tmp/sa-$1.f32 $3 > /tmp/sa.json 2>>$OUT/startup-ab-timeline.txt
+    local rc=$? t1=$(date +%s%N)
+    echo "$1 rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) $(cat /tmp/sa.json)" >> $OUT/startup-ab.jsonl
+  }
+  sa before-empty before ""; sa after-empty after ""
+  for round in $(seq ${SROUNDS:-5}); do
+    sa before-warm before ""; sa after-warm after ""; sa before-overlap before --overlap; sa after-overlap after --overlap
+    sa after-overlap-cublaslt after --overlap COLGREP_GEMM=cublaslt; sa after-overlap-early after --overlap COLGREP_CUBLASLT_EARLY=1
+    sa after-overlap-conn2 after --overlap CUDA_DEVICE_MAX_CONNECTIONS=2
+  done
+  python3 - <<'PY' 2>&1 | tee $OUT/startup-ab.txt
+import json, os, statistics
+rows, walls, mains, last = {}, {}, {}, {}
+for line in open(os.environ['OUT'] + '/startup-ab.jsonl'):
+    label, rc, wall, js = line.split(' ', 3)
+    try: r = json.loads(js)
+    except Exception: print(label, rc, 'no report'); continue
+    rows.setdefault(label, []).append(round(r.get('process_start_to_first_batch_ms', 0)))
+    walls.setdefault(label, []).append(int(wall.split('=')[1]))
+    mains.setdefault(label, []).append(round(r.get('process_start_to_main_ms', -1)))
+    last[label] = r
+for k, v in rows.items(): print('%-24s first batch median %4d ms  all %s | whole process wall median %d | start->main %s' % (k, statistics.median(v), v, statistics.median(walls[k]), mains[k]))
+for k in ('after-overlap', 'after-warm', 'before-overlap'):
+    r = last.get(k)
+    if not r: continue
+    print('--', k, 'upload host %.1f ms (pinned alloc %.1f)' % (r.get('weights_upload_host_ms', -1), r.get('weights_upload_pinned_allocation_ms', -1)), 'own GEMMs in first batch', r.get('first_batch_own_gemms'))
+    for x in r['steps']: print('   %4d-%4d %s' % (x['start_ms'], x['end_ms'], x['step'][:110]))
+    for x in r.get('cuda_startup', []): print('   cuda %6.1f ms %s' % (x['ms'], x['step'][:150]))
+PY
+  python3 gpu_encoder.py compare /tmp/sa-after-overlap.f32 /tmp/sa-before-overlap.f32 /tmp/one.json 2>&1 | sed 's/^/first batch, after (own GEMM) vs before (cuBLASLt): /' | tee -a $OUT/startup-ab.txt ;;
 bench)
   log bench; ettin; lengths
   timeout 300 $C bench encoder-gpu --model /tmp/ettin --lengths /tmp/lengths.json --streams ${STREAMS:-3} --scheduler-lanes "${LANES-1,3}" --peers gpu_encoder.py --json > $OUT/bench.json 2>$OUT/bench.err; echo "rc=$?"; cat $OUT/bench.err
@@ -113,8 +154,9 @@ ab)
   ettin; minilm; lengths
   for round in $(seq ${ROUNDS:-2}); do for v in ${AB:-before after}; do for m in /tmp/ettin $M; do
     exe=/tmp/colgrep; [ $v = before ] && exe=/tmp/colgrep-before; pipe=""; [ $v = after-pipe ] && pipe=1
+    gemm=""; [ $v = after-own ] && gemm=own
     [ -x $exe ] || continue
-    COLGREP_ATTENTION_PIPELINE=$pipe XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench encoder-gpu --model $m --lengths /tmp/lengths.json --streams ${STREAMS:-3} --python "" --json > /tmp/ab.json 2>>$OUT/bench.err
+    COLGREP_GEMM=$gemm COLGREP_ATTENTION_PIPELINE=$pipe XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench encoder-gpu --model $m --lengths /tmp/lengths.json --streams ${STREAMS:-3} --python "" --json > /tmp/ab.json 2>>$OUT/bench.err
     python3 -c "import json;r=json.load(open('/tmp/ab.json'));print('$round $v', '$m'.split('/')[-1], 'tok/s', round(r['ours_tok_s']), [round(x) for x in r['ours_all_tok_s']], 'device ms/pass', round(r['profile_device_ms_per_pass'],1), ' | '.join('%s %.1f' % (p['op'], p['ms']) for p in r['profile'][:9]))" 2>&1 | tee -a $OUT/ab.txt
   done; done; done ;;
 km-ab)
