@@ -29,6 +29,12 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public var matmulEngine: MatmulEngine = .environment
     /// `linear` calls that ran on our own GEMM kernel so far (the rest went to cuBLASLt).
     public private(set) var ownMatmulCount = 0
+    /// Leave a bf16 layer norm or GeGLU whose result goes straight into a `linear` to that linear's GEMM,
+    /// which computes it while loading its input (our own kernel, whatever `matmulEngine` says): one
+    /// pass over the activations fewer each. `COLGREP_FUSE=1` sets the initial value.
+    public var fusesPrologues = ProcessInfo.processInfo.environment["COLGREP_FUSE"] == "1"
+    /// `linear` calls that computed a deferred layer norm or GeGLU in their GEMM so far.
+    public private(set) var fusedPrologueCount = 0
     /// The k-means modules loaded so far, by padded dimension.
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
@@ -46,8 +52,9 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     private var openedBLAS: BLASLtMatmul?
     /// The cuBLASLt workspace, allocated here so the opening thread never touches the pool.
     private let blasWorkspace: DeviceBlock
-    /// Our own GEMM kernel (bf16 only).
+    /// Our own GEMM kernel (bf16 only), and the output columns of its tile (`COLGREP_GEMM_TILE_COLS`: 64 or 128).
     private var gemmKernel: CUfunction?
+    private let gemmTileCols = ProcessInfo.processInfo.environment["COLGREP_GEMM_TILE_COLS"] == "128" ? 128 : KernelSource.gemmTile.cols
     let compiler: KernelCompiler
     private var core: [String: CUfunction] = [:]
     private var modules: [CUmodule] = []
@@ -112,9 +119,14 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         }
         lap("core kernels (\(origin.rawValue))")
         if precision == .bf16 {
-            let (gemmModule, gemmOrigin) = try loadModule(name: "gemm", source: KernelSource.gemm, options: precisionOptions)
-            gemmKernel = try context.function(gemmModule, KernelSource.gemmKernel)
-            lap("gemm kernel (\(gemmOrigin.rawValue))")
+            // Without it every GEMM goes to cuBLASLt (waiting for it to open): slower start, same results.
+            do {
+                let (gemmModule, gemmOrigin) = try loadModule(name: "gemm", source: KernelSource.gemm, options: precisionOptions + ["-DGM_BN=\(gemmTileCols)"])
+                gemmKernel = try context.function(gemmModule, KernelSource.gemmKernel)
+                lap("gemm kernel (\(gemmOrigin.rawValue))")
+            } catch {
+                lap("gemm kernel unavailable, cuBLASLt only: \(error)")
+            }
         }
         startupSteps = steps
     }
@@ -216,7 +228,22 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         }
     }
 
+    /// The CUDA matrix behind `matrix`, its values computed now if they were deferred.
     func cuda(_ matrix: any DeviceMatrix, _ role: String) throws -> CUDAMatrix {
+        let m = try cudaKeepingDeferred(matrix, role)
+        if let deferred = m.deferred {
+            switch deferred {
+            case .layerNorm(let source, let weight, let bias, let eps):
+                m.adoptStorage(of: try layerNormNow(try cuda(source, role), weight: weight, bias: bias, eps: eps))
+            case .geglu(let source):
+                m.adoptStorage(of: try gegluNow(try cuda(source, role)))
+            }
+        }
+        return m
+    }
+
+    /// The CUDA matrix behind `matrix`, deferred or not (for `linear`, which can compute a deferred prologue itself).
+    private func cudaKeepingDeferred(_ matrix: any DeviceMatrix, _ role: String) throws -> CUDAMatrix {
         guard let matrix = matrix as? CUDAMatrix else {
             throw CUDAError.invalidArgument("\(role) is a \(type(of: matrix)), not a matrix of this CUDA backend")
         }
@@ -487,45 +514,70 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             guard w.count == input.cols, b == nil || b!.count == input.cols else {
                 throw CUDAError.invalidArgument("layerNorm of \(input.cols) columns with weight \(w.rows)×\(w.cols)")
             }
-            let out = try makeMatrix(rows: input.rows, cols: input.cols)
-            let vectorized = precision == .bf16 && input.cols % 8 == 0 && input.cols <= 1024
-        try launchRowWarps(vectorized ? "layer_norm_vec8" : "layer_norm", rows: input.rows, [
-                .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
-                .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
-            ])
-            return out
+            // Deferred only where the GEMM's prologue computes exactly what layer_norm_vec8 would.
+            if fusesPrologues, gemmKernel != nil, input.cols % 8 == 0, input.cols <= 1024 {
+                return CUDAMatrix(rows: input.rows, cols: input.cols, elementType: precision.elementType,
+                                  deferred: .layerNorm(source: input, weight: w, bias: b, eps: eps), pool: pool)
+            }
+            return try layerNormNow(input, weight: w, bias: b, eps: eps)
         }
+    }
+
+    private func layerNormNow(_ input: CUDAMatrix, weight w: CUDAMatrix, bias b: CUDAMatrix?, eps: Float) throws -> CUDAMatrix {
+        let out = try makeMatrix(rows: input.rows, cols: input.cols)
+        let vectorized = precision == .bf16 && input.cols % 8 == 0 && input.cols <= 1024
+        try launchRowWarps(vectorized ? "layer_norm_vec8" : "layer_norm", rows: input.rows, [
+            .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
+            .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
+        ])
+        return out
     }
 
     public func linear(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?,
                        activation: Activation, residual: (any DeviceMatrix)?) throws -> any DeviceMatrix {
-        try profiled("linear \(weight.rows)x\(weight.cols)\(activation == .none ? "" : " \(activation)")\(residual != nil ? " +residual" : "")") {
+        let deferredInput = (x as? CUDAMatrix)?.deferred
+        let prologueName = deferredInput.map { if case .geglu = $0 { return " geglu→" } else { return " norm→" } } ?? ""
+        return try profiled("linear\(prologueName) \(weight.rows)x\(weight.cols)\(activation == .none ? "" : " \(activation)")\(residual != nil ? " +residual" : "")") {
             try context.makeCurrent()
-            let input = try cuda(x, "linear input")
+            let given = try cudaKeepingDeferred(x, "linear input")
             let w = try cuda(weight, "linear weight")
             let b = try bias.map { try cuda($0, "linear bias") }
             let r = try residual.map { try cuda($0, "linear residual") }
-            guard input.cols == w.cols else {
-                throw CUDAError.invalidArgument("linear: input has \(input.cols) columns but the weight is \(w.rows)×\(w.cols) (out × in)")
+            guard given.cols == w.cols else {
+                throw CUDAError.invalidArgument("linear: input has \(given.cols) columns but the weight is \(w.rows)×\(w.cols) (out × in)")
             }
             guard b == nil || b!.count == w.rows else { throw CUDAError.invalidArgument("linear: bias of \(b!.count) for \(w.rows) outputs") }
-            guard r == nil || (r!.rows == input.rows && r!.cols == w.rows) else {
-                throw CUDAError.invalidArgument("linear: residual \(r!.rows)×\(r!.cols) for a \(input.rows)×\(w.rows) output")
+            guard r == nil || (r!.rows == given.rows && r!.cols == w.rows) else {
+                throw CUDAError.invalidArgument("linear: residual \(r!.rows)×\(r!.cols) for a \(given.rows)×\(w.rows) output")
             }
-            let out = try makeMatrix(rows: input.rows, cols: w.rows)
-            guard input.rows > 0 else { return out }
-            if let gemmKernel, matmulEngine.usesOwnKernel(precision: precision, rows: input.rows, inFeatures: w.cols, cuBLASLtReady: blasIfReady != nil) {
-                // One kernel: GEMM, bias, activation and residual, rounded to bf16 once.
+            let out = try makeMatrix(rows: given.rows, cols: w.rows)
+            guard given.rows > 0 else { return out }
+            let fusable = given.deferred != nil && MatmulEngine.own.usesOwnKernel(precision: precision, rows: given.rows, inFeatures: w.cols, cuBLASLtReady: true)
+            if let gemmKernel, fusable || (given.deferred == nil
+                                           && matmulEngine.usesOwnKernel(precision: precision, rows: given.rows, inFeatures: w.cols, cuBLASLtReady: blasIfReady != nil)) {
+                // One kernel: (layer norm or GeGLU of the input,) GEMM, bias, activation and residual, rounded to bf16 once.
                 let kind: Int32 = activation == .none ? 0 : (activation == .gelu ? 1 : 2)
-                try context.launch(gemmKernel, grid: ((w.rows + KernelSource.gemmTile.cols - 1) / KernelSource.gemmTile.cols,
-                                                      (input.rows + KernelSource.gemmTile.rows - 1) / KernelSource.gemmTile.rows, 1),
+                var source = given, lnWeight: UInt64 = 0, lnBias: UInt64 = 0, eps: Float = 0, gated: Int32 = 0
+                switch given.deferred {
+                case .layerNorm(let normed, let weight, let bias, let epsilon)?:
+                    source = try cuda(normed, "linear input"); lnWeight = weight.pointer; lnBias = bias?.pointer ?? 0; eps = epsilon
+                case .geglu(let up)?:
+                    source = try cuda(up, "linear input"); gated = 1
+                case nil:
+                    break
+                }
+                try context.launch(gemmKernel, grid: ((w.rows + gemmTileCols - 1) / gemmTileCols,
+                                                      (given.rows + KernelSource.gemmTile.rows - 1) / KernelSource.gemmTile.rows, 1),
                                    block: (128, 1, 1), [
-                                       .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(r?.pointer ?? 0),
-                                       .pointer(out.pointer), .int32(Int32(input.rows)), .int32(Int32(w.rows)), .int32(Int32(w.cols)), .int32(kind),
+                                       .pointer(source.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(r?.pointer ?? 0),
+                                       .pointer(out.pointer), .int32(Int32(given.rows)), .int32(Int32(w.rows)), .int32(Int32(w.cols)), .int32(kind),
+                                       .pointer(lnWeight), .pointer(lnBias), .float(eps), .int32(gated),
                                    ])
                 ownMatmulCount += 1
+                if given.deferred != nil { fusedPrologueCount += 1 }
                 return out
             }
+            let input = try cuda(given, "linear input")
             let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
             let (epilogue, fuseGELU, fuseResidual) = linearEpilogue(activation: activation, hasBias: b != nil, hasResidual: r != nil)
             try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,
@@ -565,12 +617,19 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             try context.makeCurrent()
             let input = try cuda(x, "geglu input")
             guard input.cols % 2 == 0 else { throw CUDAError.invalidArgument("geglu needs an even column count, got \(input.cols)") }
-            let half = input.cols / 2
-            let out = try makeMatrix(rows: input.rows, cols: half)
-            let vectorized = precision == .bf16 && half % 8 == 0
-        try launchElementwise(vectorized ? "geglu_vec8" : "geglu", count: vectorized ? out.count / 8 : out.count, [.pointer(input.pointer), .pointer(out.pointer), .int64(Int64(input.rows)), .int32(Int32(half))])
-            return out
+            if fusesPrologues, gemmKernel != nil, (input.cols / 2) % 8 == 0 {
+                return CUDAMatrix(rows: input.rows, cols: input.cols / 2, elementType: precision.elementType, deferred: .geglu(source: input), pool: pool)
+            }
+            return try gegluNow(input)
         }
+    }
+
+    private func gegluNow(_ input: CUDAMatrix) throws -> CUDAMatrix {
+        let half = input.cols / 2
+        let out = try makeMatrix(rows: input.rows, cols: half)
+        let vectorized = precision == .bf16 && half % 8 == 0
+        try launchElementwise(vectorized ? "geglu_vec8" : "geglu", count: vectorized ? out.count / 8 : out.count, [.pointer(input.pointer), .pointer(out.pointer), .int64(Int64(input.rows)), .int32(Int32(half))])
+        return out
     }
 
     public func add(_ a: any DeviceMatrix, _ b: any DeviceMatrix) throws -> any DeviceMatrix {

@@ -106,6 +106,8 @@ public enum CUDASelfTest {
             backend.matmulEngine = .environment
         }
 
+        if precision == .bf16 { checks += try fusedPrologueChecks(backend, &random) }
+
         // A table whose rows are not a multiple of 8 wide takes the scalar path in bf16.
         let narrow = randomMatrix(rows: 10, cols: 20, &random)
         record("gather (20 columns)", try backend.download(backend.gather(backend.upload(narrow), ids: [3, 0, 9, 3])).values,
@@ -193,6 +195,55 @@ public enum CUDASelfTest {
             norm += r * r
         }
         return (difference / max(norm, 1e-30)).squareRoot()
+    }
+
+    /// Layer norm and GeGLU left to the next GEMM (`fusesPrologues`): fused against the reference and
+    /// against the same ops computed on their own; a deferred result read by another op (download) is
+    /// computed first.
+    static func fusedPrologueChecks(_ backend: CUDABackend, _ random: inout SeededGenerator) throws -> [Check] {
+        var checks: [Check] = []
+        func record(_ name: String, _ gpu: [Float], _ reference: [Double], tolerance: Double = 1.2e-2) {
+            checks.append(Check(name: "bf16 fused \(name)", error: relativeError(gpu, reference), tolerance: tolerance))
+        }
+        defer { backend.fusesPrologues = ProcessInfo.processInfo.environment["COLGREP_FUSE"] == "1" }
+        let rows = 203, hidden = 264, intermediate = 136
+        var x = randomMatrix(rows: rows, cols: hidden, &random)
+        for i in x.values.indices { x.values[i] = roundToBF16(x.values[i] * 3 + 0.5) }  // an offset and scale to remove
+        let normWeight = randomMatrix(rows: 1, cols: hidden, &random), normBias = randomMatrix(rows: 1, cols: hidden, &random)
+        let up = randomMatrix(rows: rows, cols: 2 * intermediate, &random)
+        let wIn = randomMatrix(rows: 96, cols: hidden, &random, scale: 0.1), bIn = randomMatrix(rows: 1, cols: 96, &random)
+        let wOut = randomMatrix(rows: 72, cols: intermediate, &random, scale: 0.1)
+        let residual = randomMatrix(rows: rows, cols: 72, &random)
+        let normed = HostMatrix(rows: rows, cols: hidden, values: referenceLayerNorm(x, weight: normWeight, bias: normBias, eps: 1e-5).map { roundToBF16(Float($0)) })
+        let gated = HostMatrix(rows: rows, cols: intermediate, values: (0..<rows).flatMap { r in
+            (0..<intermediate).map { c in roundToBF16(Float(gelu(Double(up.values[r * 2 * intermediate + c])) * Double(up.values[r * 2 * intermediate + intermediate + c]))) }
+        })
+        let dx = try backend.upload(x), dw = try backend.upload(normWeight), db = try backend.upload(normBias), dup = try backend.upload(up)
+        let dwIn = try backend.upload(wIn), dbIn = try backend.upload(bIn), dwOut = try backend.upload(wOut), dres = try backend.upload(residual)
+        var results: [Bool: (norm: [Float], gated: [Float])] = [:]
+        for fused in [false, true] {
+            backend.fusesPrologues = fused
+            backend.matmulEngine = .own
+            let before = backend.fusedPrologueCount
+            let a = try backend.download(backend.linear(backend.layerNorm(dx, weight: dw, bias: db, eps: 1e-5), weight: dwIn, bias: dbIn, activation: .none, residual: nil)).values
+            let g = try backend.download(backend.linear(backend.geglu(dup), weight: dwOut, bias: nil, activation: .none, residual: dres)).values
+            results[fused] = (a, g)
+            record("layerNorm→linear fused=\(fused)", a, referenceLinear(normed, wIn, bias: bIn, activation: .none, residual: nil))
+            record("geglu→linear fused=\(fused)", g, referenceLinear(gated, wOut, bias: nil, activation: .none, residual: residual))
+            record("prologues computed in the GEMM fused=\(fused)", [Float(backend.fusedPrologueCount - before)], [fused ? 2 : 0], tolerance: 0)
+        }
+        backend.matmulEngine = .environment
+        if let plain = results[false], let fused = results[true] {
+            // Same bf16 inputs to the same GEMM either way: equal up to how the compiler contracted the prologue's arithmetic.
+            record("layerNorm→linear fused vs separate", fused.norm, plain.norm.map(Double.init), tolerance: 2e-3)
+            record("geglu→linear fused vs separate", fused.gated, plain.gated.map(Double.init), tolerance: 2e-3)
+        }
+        // Deferred results read by other ops are computed first.
+        backend.fusesPrologues = true
+        record("layerNorm deferred then downloaded", try backend.download(backend.layerNorm(dx, weight: dw, bias: db, eps: 1e-5)).values,
+               referenceLayerNorm(x, weight: normWeight, bias: normBias, eps: 1e-5))
+        record("geglu deferred then added", try backend.download(backend.add(backend.geglu(dup), backend.geglu(dup))).values, gated.values.map { 2 * Double($0) })
+        return checks
     }
 
     static func gelu(_ x: Double) -> Double { 0.5 * x * (1 + erf(x / 2.0.squareRoot())) }

@@ -1,7 +1,8 @@
 // CPU emulator of the tensor-core GEMM (see run_gemm.sh beside this): one std::thread per CUDA thread;
 // barriers, ldmatrix and the warp-level MMA from warp_emulation.h. Checks gemm_mma against a double-precision
-// reference of act(x · wᵀ + bias) + residual on bf16 inputs; the output and a guard row after it are poisoned
-// with NaN, so every element must be written and nothing past the end.
+// reference of act(A · wᵀ + bias) + residual on bf16 inputs, A = x, layer-norm(x) (with and without its bias)
+// or GeGLU(x) (the fused prologues); the output and a guard row after it are poisoned with NaN, so every
+// element must be written and nothing past the end.
 #include "warp_emulation.h"
 inline int max(int a, int b) { return a > b ? a : b; }
 inline int min(int a, int b) { return a < b ? a : b; }
@@ -23,24 +24,52 @@ static void launch(unsigned gx, unsigned gy, unsigned block, std::function<void(
 }
 
 int main(int argc, char** argv) {
-    if (argc < 7) { fprintf(stderr, "usage: emu n m k bias residual kind\n"); return 2; }
+    if (argc < 8) { fprintf(stderr, "usage: emu n m k bias residual kind prologue(0 none, 1 layer norm, 2 layer norm without bias, 3 GeGLU)\n"); return 2; }
     const int n = atoi(argv[1]), m = atoi(argv[2]), k = atoi(argv[3]);
     const bool hasBias = atoi(argv[4]) != 0, hasResidual = atoi(argv[5]) != 0;
-    const int kind = atoi(argv[6]);
+    const int kind = atoi(argv[6]), prologue = atoi(argv[7]);
+    const int xcols = prologue == 3 ? 2 * k : k;
     std::mt19937 rng(n * 7919 + m * 31 + k);
     std::normal_distribution<float> N(0.0f, 1.0f);
-    std::vector<unsigned short> x((size_t)n * k), w((size_t)m * k), bias(m), res((size_t)n * m), out((size_t)(n + 1) * m, 0x7fc0);
-    for (auto& v : x) v = float_to_bf16(N(rng));
+    std::vector<unsigned short> x((size_t)n * xcols), w((size_t)m * k), bias(m), res((size_t)n * m), out((size_t)(n + 1) * m, 0x7fc0);
+    std::vector<unsigned short> lnw(k), lnb(k);
+    for (auto& v : x) v = float_to_bf16(N(rng) * 2.0f + 0.7f);  // an offset and scale the layer norm must remove
+    for (auto& v : lnw) v = float_to_bf16(1.0f + 0.3f * N(rng));
+    for (auto& v : lnb) v = float_to_bf16(0.2f * N(rng));
     for (auto& v : w) v = float_to_bf16(N(rng) * 0.2f);
     for (auto& v : bias) v = float_to_bf16(N(rng));
     for (auto& v : res) v = float_to_bf16(N(rng));
     launch((m + 63) / 64, (n + 127) / 128, 128, [&] {
-        gemm_mma(x.data(), w.data(), hasBias ? bias.data() : nullptr, hasResidual ? res.data() : nullptr, out.data(), n, m, k, kind);
+        gemm_mma(x.data(), w.data(), hasBias ? bias.data() : nullptr, hasResidual ? res.data() : nullptr, out.data(), n, m, k, kind,
+                 prologue == 1 || prologue == 2 ? lnw.data() : nullptr, prologue == 1 ? lnb.data() : nullptr, 1e-5f, prologue == 3);
     });
+    // A as the reference sees it: bf16 values (the kernels round the prologue's result to bf16 too).
+    std::vector<double> a((size_t)n * k);
+    for (int r = 0; r < n; r++) {
+        double mean = 0, var = 0;
+        if (prologue == 1 || prologue == 2) {
+            for (int i = 0; i < k; i++) mean += bf16_to_float(x[(size_t)r * k + i]);
+            mean /= k;
+            for (int i = 0; i < k; i++) { const double d = bf16_to_float(x[(size_t)r * k + i]) - mean; var += d * d; }
+            var /= k;
+        }
+        for (int i = 0; i < k; i++) {
+            double v;
+            if (prologue == 3) {
+                const double u = bf16_to_float(x[(size_t)r * 2 * k + i]), gate = bf16_to_float(x[(size_t)r * 2 * k + k + i]);
+                v = 0.5 * u * (1 + erf(u / sqrt(2.0))) * gate;
+            } else if (prologue) {
+                v = (bf16_to_float(x[(size_t)r * k + i]) - mean) / sqrt(var + 1e-5) * bf16_to_float(lnw[i]) + (prologue == 1 ? bf16_to_float(lnb[i]) : 0.0);
+            } else {
+                v = bf16_to_float(x[(size_t)r * k + i]);
+            }
+            a[(size_t)r * k + i] = v;
+        }
+    }
     double num = 0, den = 0; long unwritten = 0, overrun = 0;
     for (int r = 0; r < n; r++) for (int c = 0; c < m; c++) {
         double s = 0;
-        for (int i = 0; i < k; i++) s += (double)bf16_to_float(x[(size_t)r * k + i]) * bf16_to_float(w[(size_t)c * k + i]);
+        for (int i = 0; i < k; i++) s += a[(size_t)r * k + i] * bf16_to_float(w[(size_t)c * k + i]);
         if (hasBias) s += bf16_to_float(bias[c]);
         if (kind == 1) s = 0.5 * s * (1 + erf(s / sqrt(2.0)));
         if (kind == 2) s = 0.5 * s * (1 + tanh(0.7978845608028654 * (s + 0.044715 * s * s * s)));
@@ -52,7 +81,7 @@ int main(int argc, char** argv) {
     for (int c = 0; c < m; c++) if (out[(size_t)n * m + c] != 0x7fc0) overrun++;
     const double rel = sqrt(num / den);
     const bool ok = unwritten == 0 && overrun == 0 && rel < 5e-3;
-    printf("%s gemm_mma n=%d m=%d k=%d bias=%d residual=%d kind=%d: rel err %.2e, unwritten %ld, written past the end %ld\n",
-           ok ? "PASS" : "FAIL", n, m, k, hasBias, hasResidual, kind, rel, unwritten, overrun);
+    printf("%s gemm_mma BN=%d n=%d m=%d k=%d bias=%d residual=%d kind=%d prologue=%d: rel err %.2e, unwritten %ld, written past the end %ld\n",
+           ok ? "PASS" : "FAIL", GM_BN, n, m, k, hasBias, hasResidual, kind, prologue, rel, unwritten, overrun);
     return ok ? 0 : 1;
 }

@@ -2,7 +2,8 @@
 # Runs the tensor-core GEMM (Sources/TensorCUDA/GemmKernelSource.swift, gemm_mma) on the CPU, no GPU needed:
 # ldmatrix and the warp-level MMA emulated with the PTX ISA's fragment layouts. Shapes with partial row,
 # column and K tiles, odd column counts (the unpaired store path), one K step and several, every epilogue
-# (bias, exact and tanh GELU, residual), against double precision.
+# (bias, exact and tanh GELU, residual), every fused prologue (layer norm with and without bias, GeGLU), with
+# 64- and 128-column tiles, against double precision.
 # Usage: bash scripts/kernel-emulator/run_gemm.sh   (g++ with C++20; ~1 min)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -10,10 +11,13 @@ WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 python3 "$ROOT/scripts/kernel-emulator/extract_gemm_source.py" "$ROOT" "$WORK"
 cp "$ROOT/scripts/kernel-emulator/gemm_emulator.cpp" "$ROOT/scripts/kernel-emulator/warp_emulation.h" "$WORK/"
-g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 "$WORK/gemm_emulator.cpp" -o "$WORK/emu"
 status=0
-# n m k bias residual kind
-for cfg in "128 64 32 0 0 0" "130 72 40 1 0 0" "7 65 8 1 1 0" "200 96 104 1 0 1" "129 130 64 1 0 2" "64 33 96 0 1 1" "300 64 256 1 1 0"; do
-  "$WORK/emu" $cfg || status=1
+for bn in 64 128; do
+  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 -DGM_BN=$bn "$WORK/gemm_emulator.cpp" -o "$WORK/emu"
+  # n m k bias residual kind prologue
+  for cfg in "128 64 32 0 0 0 0" "130 72 40 1 0 0 0" "7 65 8 1 1 0 0" "200 96 104 1 0 1 0" "129 130 64 1 0 2 0" "64 33 96 0 1 1 0" "300 64 256 1 1 0 0" \
+             "130 72 264 1 0 0 1" "70 48 96 0 1 0 2" "131 200 40 1 0 0 3" "40 64 96 1 1 0 3"; do
+    "$WORK/emu" $cfg || status=1
+  done
 done
 exit $status
