@@ -161,6 +161,12 @@ private final class FakeAllocator: DeviceAllocator {
         #expect(Array(directories.prefix(3)) == ["/a", "/b", "/opt/cuda/lib64"])
     }
 
+    @Test func deviceConnectionsAreOursOnlyWhereTheUserSetNone() {
+        #expect(CUDALibraries.deviceConnectionsSetting(environment: [:]) == String(CUDALibraries.defaultDeviceConnections))
+        #expect(CUDALibraries.deviceConnectionsSetting(environment: ["CUDA_DEVICE_MAX_CONNECTIONS": "8"]) == nil)
+        #expect((1...32).contains(CUDALibraries.defaultDeviceConnections))
+    }
+
     @Test func unavailableGPUIsAnErrorNotACrash() {
         let availability = CUDABackend.availability
         if availability.isAvailable {

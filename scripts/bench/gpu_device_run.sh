@@ -36,6 +36,20 @@ echo "COLGREP_CUDA_LIBRARY_PATH=$dirs"
 export XDG_CACHE_HOME=/tmp/xdg-warm
 C="stdbuf -oL /tmp/colgrep"
 log() { echo "== $* $(date +%T)"; }
+# Environment of a variant label (ab, startup-ab): -own our GEMM everywhere, -cublaslt cuBLASLt everywhere, -fuse
+# layer norm / GeGLU in our GEMM's loads, -connN CUDA_DEVICE_MAX_CONNECTIONS=N, -pageable weights uploaded from
+# pageable memory, -early cuBLASLt loaded beside cuInit, -pipe the pipelined attention kernel.
+variant_env() {
+  local e="X_=1"
+  case $1 in *-own*) e="$e COLGREP_GEMM=own";; esac
+  case $1 in *-cublaslt*) e="$e COLGREP_GEMM=cublaslt";; esac
+  case $1 in *-fuse*) e="$e COLGREP_FUSE=1";; esac
+  case $1 in *-conn[0-9]*) e="$e CUDA_DEVICE_MAX_CONNECTIONS=$(echo $1 | sed 's/.*-conn\([0-9]*\).*/\1/')";; esac
+  case $1 in *-pageable*) e="$e COLGREP_UPLOAD=pageable";; esac
+  case $1 in *-early*) e="$e COLGREP_CUBLASLT_EARLY=1";; esac
+  case $1 in *-pipe*) e="$e COLGREP_ATTENTION_PIPELINE=1";; esac
+  echo $e
+}
 ettin() { [ -f /tmp/ettin/config.json ] || python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; }
 lengths() { [ -f /tmp/lengths.json ] || python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000; }
 M=$D/minilm
@@ -95,17 +109,18 @@ startup-ab)
   log startup-ab  # before vs after, interleaved; each binary (and variant) with its own warm kernel cache
   [ -f $D/colgrep-before.xz ] && [ ! -x /tmp/colgrep-before ] && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep-before.xz'),open('/tmp/colgrep-before','wb'))" && chmod +x /tmp/colgrep-before
   ettin; python3 -c "import json;json.dump([[101]+list(range(2000,2180))+[102]]*32,open('/tmp/one.json','w'))"
-  sa() {  # label binary flags [env assignment]
+  sa() {  # label binary flags (the label's suffixes name the variant: variant_env)
     local t0=$(date +%s%N)
-    env ${4:-X_=1} XDG_CACHE_HOME=/tmp/xdg-sa-$2 $( [ $2 = before ] && echo /tmp/colgrep-before || echo /tmp/colgrep ) debug gpu-embed --model /tmp/ettin --ids /tmp/one.json --out /tmp/sa-$1.f32 $3 > /tmp/sa.json 2>>$OUT/startup-ab-timeline.txt
+    env $(variant_env $1) XDG_CACHE_HOME=/tmp/xdg-sa-$2 $( [ $2 = before ] && echo /tmp/colgrep-before || echo /tmp/colgrep ) debug gpu-embed --model /tmp/ettin --ids /tmp/one.json --out /tmp/sa-$1.f32 $3 > /tmp/sa.json 2>>$OUT/startup-ab-timeline.txt
     local rc=$? t1=$(date +%s%N)
     echo "$1 rc=$rc wall_ms=$(( (t1 - t0) / 1000000 )) $(cat /tmp/sa.json)" >> $OUT/startup-ab.jsonl
   }
   sa before-empty before ""; sa after-empty after ""
   for round in $(seq ${SROUNDS:-5}); do
-    sa before-warm before ""; sa after-warm after ""; sa before-overlap before --overlap; sa after-overlap after --overlap
-    sa after-overlap-cublaslt after --overlap COLGREP_GEMM=cublaslt; sa after-overlap-early after --overlap COLGREP_CUBLASLT_EARLY=1
-    sa after-overlap-conn2 after --overlap CUDA_DEVICE_MAX_CONNECTIONS=2
+    sa before-warm before ""; sa after-warm after ""
+    for v in ${SVARIANTS:-before-overlap after-overlap after-overlap-cublaslt after-overlap-early after-overlap-conn2}; do
+      case $v in before*) sa $v before --overlap;; *) sa $v after --overlap;; esac
+    done
   done
   python3 - <<'PY' 2>&1 | tee $OUT/startup-ab.txt
 import json, os, statistics
@@ -119,7 +134,7 @@ for line in open(os.environ['OUT'] + '/startup-ab.jsonl'):
     mains.setdefault(label, []).append(round(r.get('process_start_to_main_ms', -1)))
     last[label] = r
 for k, v in rows.items(): print('%-24s first batch median %4d ms  all %s | whole process wall median %d | start->main %s' % (k, statistics.median(v), v, statistics.median(walls[k]), mains[k]))
-for k in ('after-overlap', 'after-warm', 'before-overlap'):
+for k in ('after-overlap', 'after-warm', 'before-overlap', 'after-overlap-pageable', 'after-overlap-conn2'):
     r = last.get(k)
     if not r: continue
     print('--', k, 'upload host %.1f ms (pinned alloc %.1f)' % (r.get('weights_upload_host_ms', -1), r.get('weights_upload_pinned_allocation_ms', -1)), 'own GEMMs in first batch', r.get('first_batch_own_gemms'))
@@ -153,10 +168,9 @@ ab)
   [ -f $D/colgrep-before.xz ] && [ ! -x /tmp/colgrep-before ] && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep-before.xz'),open('/tmp/colgrep-before','wb'))" && chmod +x /tmp/colgrep-before
   ettin; minilm; lengths
   for round in $(seq ${ROUNDS:-2}); do for v in ${AB:-before after}; do for m in /tmp/ettin $M; do
-    exe=/tmp/colgrep; [ $v = before ] && exe=/tmp/colgrep-before; pipe=""; [ $v = after-pipe ] && pipe=1
-    gemm=""; [ $v = after-own ] && gemm=own
+    exe=/tmp/colgrep; case $v in before*) exe=/tmp/colgrep-before;; esac
     [ -x $exe ] || continue
-    COLGREP_GEMM=$gemm COLGREP_ATTENTION_PIPELINE=$pipe XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench encoder-gpu --model $m --lengths /tmp/lengths.json --streams ${STREAMS:-3} --python "" --json > /tmp/ab.json 2>>$OUT/bench.err
+    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench encoder-gpu --model $m --lengths /tmp/lengths.json --streams ${STREAMS:-3} --python "" --json > /tmp/ab.json 2>>$OUT/bench.err
     python3 -c "import json;r=json.load(open('/tmp/ab.json'));print('$round $v', '$m'.split('/')[-1], 'tok/s', round(r['ours_tok_s']), [round(x) for x in r['ours_all_tok_s']], 'device ms/pass', round(r['profile_device_ms_per_pass'],1), ' | '.join('%s %.1f' % (p['op'], p['ms']) for p in r['profile'][:9]))" 2>&1 | tee -a $OUT/ab.txt
   done; done; done ;;
 km-ab)
