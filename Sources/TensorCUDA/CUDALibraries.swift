@@ -102,9 +102,11 @@ final class CUDALibraries: @unchecked Sendable {
     }
 
     /// Hardware work queues per context that colgrep asks the driver for (`CUDA_DEVICE_MAX_CONNECTIONS`,
-    /// read at `cuInit`): fewer than the driver's 8 make the context faster to create (measured on an H200
-    /// host: 110 ms with 8, 70–80 ms with 2), and the backend's streams are few.
-    static let defaultDeviceConnections = 4
+    /// read at `cuInit`). Fewer make the context faster to create; measured on an H200 host (session 8,
+    /// interleaved runs): primary context 99–109 ms unset, 81–102 with 4, 60–64 with 2, 48–64 with 1; encoder
+    /// throughput with 3 streams the same with 2 as with 8 (Ettin shape 17.85M vs 17.35M tokens/s, MiniLM
+    /// shape 8.52M vs 8.49M). 2 keeps a compute and a copy queue apart.
+    static let defaultDeviceConnections = 2
 
     /// The value colgrep sets for `CUDA_DEVICE_MAX_CONNECTIONS` before loading the driver, or nil where the
     /// user already set one (theirs stands).
