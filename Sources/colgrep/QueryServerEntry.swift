@@ -26,11 +26,14 @@ enum QueryServerEntry {
     /// Runs first in `main`, before the OpenBLAS relaunch: serves (and exits) when this process is a server, prints a server's answer
     /// (and exits) when one ran the search, else returns and the command line runs as usual.
     static func interceptIfServed() {
+        // OpenBLAS's worker, started when the library loaded, spins until it is stopped: first thing, so it
+        // takes no CPU from the client's start (it was ~2 ms of a served search's ~15 ms client CPU). Every
+        // path stops it anyway (`main` does again after the relaunch).
+        BLASWorkerThreads.stopIdleWorkers()
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == serveArgument {
             // A server computes: OpenBLAS's kernels first (this may start the process again), as `main` does.
             BLASCoreType.relaunchIfGeneric()
-            BLASWorkerThreads.stopIdleWorkers()
             QueryServer.closeInheritedDescriptors()
             guard let endpoint = QueryServerEndpoint.current() else { exit(1) }
             let server = QueryServer(endpoint: endpoint, idleSeconds: QueryServer.idleSeconds(), handler: handle)
@@ -46,8 +49,7 @@ enum QueryServerEntry {
         guard isEnabled(environment), isatty(STDOUT_FILENO) == 0, isatty(STDERR_FILENO) == 0, mayServe(arguments),
               let endpoint = QueryServerEndpoint.current(environment: environment) else { return }
         // Runs before `main`'s OpenBLAS relaunch (a client computes nothing: the exec would double its
-        // start-up); OpenBLAS's worker, started when the library loaded, would spin while the client waits.
-        BLASWorkerThreads.stopIdleWorkers()
+        // start-up).
         switch QueryClient.attempt(arguments, endpoint: endpoint) {
         case .served(let reply):
             QueryClient.emit(reply)

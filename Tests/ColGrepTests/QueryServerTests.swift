@@ -125,6 +125,44 @@ import Testing
         expectSame(rb, try inProcess(["--json", "retry"]), "concurrent client 2")
     }
 
+    /// A long function: one encode batch of several hundred tokens, enough for the CPU backend to choose
+    /// int8 for its weights where that measures faster (it does on AVX2 machines).
+    static func longFunction(_ name: String) -> String {
+        var text = "def \(name)(records, limit, retries):\n    \"\"\"Merge the records, retrying failed writes.\"\"\"\n"
+        for i in 0..<60 { text += "    value_\(i) = records.get('field_\(i)', limit * \(i)) + retries\n" }
+        return text + "    return value_0\n"
+    }
+
+    @Test func searchesAfterUpdatesInTheServerStayThoseOfInProcessSearches() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { stopServer(); try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        try write("store/merge.py", Self.longFunction("merge_records"))
+        #expect(try inProcess(["init", "."]).status == 0)
+        _ = try waitForServer(["--no-update", "cart total with tax"])
+        let queries = [["--json", "-k", "5", "merge records with retries"], ["--json", "cart total with tax"]]
+
+        // The server's update encodes a long file (its document encoder may settle its weights on int8):
+        // its later queries are still encoded as a fresh process encodes them (fp32), same scores to the bit.
+        try write("store/merge.py", Self.longFunction("merge_all_records"))
+        let update = try served(["merge records"])
+        #expect(update.status == 0 && update.stderr.contains("changed: 1"), "\(update.stderr)")
+        for args in queries {
+            expectSame(try served(["--no-update"] + args), try inProcess(["--no-update"] + args), "after a server update: \(args)")
+        }
+
+        // Nothing changed: the server's freshness check finds the index up to date, as in-process.
+        expectSame(try served(queries[0]), try inProcess(queries[0]), "unchanged project")
+        // A folder created after the server armed its watch, a file in it, then an edit of that file.
+        try write("billing/new/invoice.go", "package billing\n// InvoiceNumber formats an invoice id.\nfunc InvoiceNumber(n int) string { return \"\" }\n")
+        let added = try served(["--json", "invoice number"])
+        #expect(added.status == 0 && added.stdout.contains("invoice.go") && added.stderr.contains("added: 1"), "\(added.stdout)\(added.stderr)")
+        try write("billing/new/invoice.go", "package billing\n// TaxRate returns the rate.\nfunc TaxRate() float64 { return 0.2 }\n")
+        let edited = try served(["--json", "invoice number"])
+        #expect(edited.status == 0 && edited.stderr.contains("changed: 1"), "\(edited.stderr)")
+        expectSame(try served(["--json", "tax rate"]), try inProcess(["--json", "tax rate"]), "after edits in a new folder")
+    }
+
     @Test func deadStoppedOrStaleServersNeverChangeOrBlockASearch() throws {
         guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
         defer { stopServer(); try? FileManager.default.removeItem(at: base) }
