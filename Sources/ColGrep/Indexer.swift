@@ -174,9 +174,18 @@ final class ProjectIndexer: @unchecked Sendable {
             return summary
         }
 
+        let incoming = (plan.added + plan.changed).sorted()
+        // A query server leaves a long update of a client at a terminal to the client (its progress bar and
+        // prompt need that terminal): declined here, before anything is written.
+        if let served = ServedRequest.current {
+            let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
+            if served.declinesUpdate(incomingBytes: incoming.reduce(0) { $0 + (sizes[$1] ?? 0) }) {
+                ResidentCache.shared.noteDecline()
+                throw ColGrepError.other("query server: a long update for a terminal runs in the client")
+            }
+        }
         // The work is known after the walk: load the model and choose CPU, GPU or both on a background
         // thread now, so the load and the GPUs' cold starts overlap opening the index, deletes and parsing.
-        let incoming = (plan.added + plan.changed).sorted()
         if !keywordOnly && !incoming.isEmpty {
             let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
             model.prepareIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 })

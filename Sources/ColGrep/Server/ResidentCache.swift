@@ -23,6 +23,7 @@ public final class ResidentCache: @unchecked Sendable {
     private var documentModels: [String: (stamp: [FileIdentity], encoder: ColBERTEncoder)] = [:]
     private var indexes: [String: (stamp: [FileIdentity], index: PlaidIndex?)] = [:]
     private var openFailed = false
+    private var declined = false
     private var watches: [String: FreshnessWatch?] = [:]
 
     init() {}
@@ -130,6 +131,23 @@ public final class ResidentCache: @unchecked Sendable {
         openFailed = true
         indexes = [:]
         lock.unlock()
+    }
+
+    /// Records that a search must run in the client instead (a large update for a client at a terminal):
+    /// the server declines the request, as after an open failure, but keeps what it holds.
+    func noteDecline() {
+        lock.lock()
+        declined = true
+        lock.unlock()
+    }
+
+    /// Whether a search asked to be declined since the last call (and clears it).
+    public func takeDecline() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let value = declined
+        declined = false
+        return value
     }
 
     /// Whether an open failed since the last call (and clears it).
