@@ -130,6 +130,7 @@ final class ProjectIndexer: @unchecked Sendable {
             return try runOnce()
         } catch let error as ColGrepError {
             guard case .corrupt(let message) = error else { throw error }
+            try declineRepairInServer(message)
             FileHandle.standardError.write(Data("The index of \(root) is damaged (\(message)); rebuilding it.\n".utf8))
             resetIndexFiles()
             return try runOnce()
@@ -302,10 +303,19 @@ final class ProjectIndexer: @unchecked Sendable {
             state = nil
         }
         if state == nil && (reason != nil || FileManager.default.fileExists(atPath: layout.vectorDirectory.path)) {
+            try declineRepairInServer(reason ?? "the index state is missing")
             FileHandle.standardError.write(Data("Rebuilding the index of \(root): \(reason ?? "the index state is missing").\n".utf8))
             resetIndexFiles()
         }
         return state ?? IndexState()
+    }
+
+    /// A query server never repairs an index (nothing it kept may have caused the damage, and a rebuild is
+    /// the client's to show): it declines the request, and the client's in-process search repairs.
+    private func declineRepairInServer(_ reason: String) throws {
+        guard ResidentCache.shared.isEnabled else { return }
+        ResidentCache.shared.noteOpenFailure()
+        throw ColGrepError.other("query server: the index of \(root) needs a rebuild (\(reason))")
     }
 
     func resetIndexFiles() {

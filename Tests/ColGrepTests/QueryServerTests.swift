@@ -286,6 +286,13 @@ import Testing
         let repaired = try colgrep(["--json", "cart total"])
         #expect(repaired.status == 0 && repaired.stderr.contains("damaged"), "\(repaired.stderr)")
         expectSame(try served(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "after the in-process repair")
+        // A corrupt state file likewise: declined by the server, repaired by the client.
+        let state = data.appendingPathComponent("indices/\(index)/state.json")
+        try Data("{ not json".utf8).write(to: state)
+        #expect(try served(["--json", "cart total"]).status == 75, "the server rebuilt an index with a corrupt state")
+        let rebuilt = try colgrep(["--json", "cart total"])
+        #expect(rebuilt.status == 0 && rebuilt.stderr.contains("corrupt"), "\(rebuilt.stderr)")
+        expectSame(try served(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "after the state repair")
 
         // After a search that updated the index (which installs the Ctrl-C handling), SIGTERM still ends
         // the server between requests.
