@@ -79,6 +79,12 @@ extension Engine {
                         progress: Progress) throws -> IndexCatalog.Location {
         if request.noUpdate && location.exists { return location }
         try ensureWritable(location.layout.directory.deletingLastPathComponent())
+        // A query server that watched the project since its last check skips the walk when nothing changed.
+        let watch = location.exists && !request.keywordOnly
+            ? ResidentCache.shared.freshnessWatch(root: location.projectRoot, layout: location.layout,
+                                                  forceInclude: config.forceInclude ?? [], extraIgnore: config.extraIgnore ?? [])
+            : nil
+        let stamp = { FreshnessWatch.Stamp.current(layout: location.layout, root: location.projectRoot, environment: self.environment) }
         guard let lock = try IndexLock.tryAcquire(location.layout.lockFile) else {
             if location.exists && !FileManager.default.fileExists(atPath: location.layout.buildingMarker.path) {
                 FileHandle.standardError.write(Data("Index is being updated by another process, searching existing index…\n".utf8))
@@ -87,6 +93,10 @@ extension Engine {
             throw ColGrepError.locked("colgrep index is currently being built, rely on grep for now.")
         }
         defer { lock.release() }
+        if let watch {
+            if Profiler.shared.measure("freshness: watch", { watch.isUnchanged(stamp: stamp()) }) { return location }
+            watch.beginFullCheck()
+        }
         InterruptFlag.shared.install()
         var options = IndexOptions(model: modelID, poolFactor: config.poolFactor(noPool: request.noPool, override: request.poolFactor))
         options.assumeYes = request.yes
@@ -96,6 +106,7 @@ extension Engine {
         let indexer = ProjectIndexer(root: location.projectRoot, layout: location.layout, options: options, config: config,
                                      model: model, progress: progress)
         let summary = try indexer.run()
+        watch?.finishFullCheck(stamp: stamp())
         if !summary.upToDate { FileHandle.standardError.write(Data((summary.line + "\n").utf8)) }
         var updated = location
         updated.exists = true

@@ -72,7 +72,7 @@ public struct IndexState: Codable, Sendable, Equatable {
     public func save(_ layout: IndexLayout) throws {
         var copy = self
         copy.cliVersion = ColGrepVersion.string
-        try AtomicFile.writeJSON(copy, to: layout.stateFile)
+        try AtomicFile.write(Data(IndexStateWriter.encode(copy)), to: layout.stateFile)
     }
 }
 

@@ -130,6 +130,7 @@ final class ProjectIndexer: @unchecked Sendable {
             return try runOnce()
         } catch let error as ColGrepError {
             guard case .corrupt(let message) = error else { throw error }
+            try declineRepairInServer(message)
             FileHandle.standardError.write(Data("The index of \(root) is damaged (\(message)); rebuilding it.\n".utf8))
             resetIndexFiles()
             return try runOnce()
@@ -174,9 +175,18 @@ final class ProjectIndexer: @unchecked Sendable {
             return summary
         }
 
+        let incoming = (plan.added + plan.changed).sorted()
+        // A query server leaves a long update of a client at a terminal to the client (its progress bar and
+        // prompt need that terminal): declined here, before anything is written.
+        if let served = ServedRequest.current {
+            let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
+            if served.declinesUpdate(incomingBytes: incoming.reduce(0) { $0 + (sizes[$1] ?? 0) }) {
+                ResidentCache.shared.noteDecline()
+                throw ColGrepError.other("query server: a long update for a terminal runs in the client")
+            }
+        }
         // The work is known after the walk: load the model and choose CPU, GPU or both on a background
         // thread now, so the load and the GPUs' cold starts overlap opening the index, deletes and parsing.
-        let incoming = (plan.added + plan.changed).sorted()
         if !keywordOnly && !incoming.isEmpty {
             let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
             model.prepareIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 })
@@ -293,10 +303,19 @@ final class ProjectIndexer: @unchecked Sendable {
             state = nil
         }
         if state == nil && (reason != nil || FileManager.default.fileExists(atPath: layout.vectorDirectory.path)) {
+            try declineRepairInServer(reason ?? "the index state is missing")
             FileHandle.standardError.write(Data("Rebuilding the index of \(root): \(reason ?? "the index state is missing").\n".utf8))
             resetIndexFiles()
         }
         return state ?? IndexState()
+    }
+
+    /// A query server never repairs an index (nothing it kept may have caused the damage, and a rebuild is
+    /// the client's to show): it declines the request, and the client's in-process search repairs.
+    private func declineRepairInServer(_ reason: String) throws {
+        guard ResidentCache.shared.isEnabled else { return }
+        ResidentCache.shared.noteOpenFailure()
+        throw ColGrepError.other("query server: the index of \(root) needs a rebuild (\(reason))")
     }
 
     func resetIndexFiles() {

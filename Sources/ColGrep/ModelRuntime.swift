@@ -9,9 +9,10 @@ import Tensor
 final class ModelRuntime {
     let modelID: String
     let acceleration: AccelerationMode
+    /// The document encoder (and, under `--force-gpu`, the query encoder).
     private var encoder: RoutedEncoder?
-    /// Whether `encoder` was loaded for queries only (without the GPUs).
-    private var queryOnly = false
+    /// The CPU query encoder (fp32, no GPU inventory).
+    private var queryEncoder: RoutedEncoder?
     private(set) var resolvedDirectory: URL?
     /// Work started on a background thread (`prefetchQuery`, `prepareIndexing`); every other use of
     /// the runtime waits for it first, so the runtime is never used from two threads at once.
@@ -35,7 +36,7 @@ final class ModelRuntime {
     /// search (a one-shot search's two largest costs run side by side). `encodeQuery(text)` then returns
     /// the result — or throws its error: a failure surfaces only if the query vector is really needed.
     func prefetchQuery(_ text: String) {
-        guard background == nil, encoder == nil, !text.isEmpty, acceleration != .forceGPU else { return }
+        guard background == nil, encoder == nil, queryEncoder == nil, !text.isEmpty, acceleration != .forceGPU else { return }
         let work = BackgroundWork(query: text)
         start(work) { runtime in
             work.query = Result { try runtime.encodeQueryNow(text) }
@@ -177,29 +178,42 @@ final class ModelRuntime {
     }
 
     private func loadNow(documents: Bool) throws -> RoutedEncoder {
-        if let encoder, !(documents && queryOnly) { return encoder }
+        // Queries have an encoder of their own (unless `--force-gpu`, whose queries go where its documents go).
+        let forQuery = !documents && acceleration != .forceGPU
+        if forQuery, let queryEncoder { return queryEncoder }
+        if !forQuery, let encoder { return encoder }
         let dir = try directory()
         // A query is a few dozen tokens: two threads encode it as fast as sixteen, and sixteen
         // OpenBLAS threads spinning after each GEMM burned ~2 s of CPU per one-shot search.
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let threads = documents ? cores : min(2, cores)
-        let skipGPUs = !documents && acceleration != .forceGPU
         let loaded: RoutedEncoder
         do {
-            let make = {
-                try RoutedEncoder(modelDirectory: dir, mode: self.acceleration, hostThreads: threads,
-                                  gpus: skipGPUs ? GPUInventory(ordinals: [], description: nil, unavailableReason: "not needed for a query") : nil)
+            if forQuery {
+                // Always fp32: a weight's int8 choice, once made by document encoding in this process, would
+                // otherwise apply to every later query (`CPUBackend.int8Weight`), so a query's vector, and the
+                // ranking, would depend on whether this process (a query server) had indexed before.
+                // A query server keeps this encoder between requests.
+                loaded = try ResidentCache.shared.queryEncoder(directory: dir, mode: acceleration, threads: threads) {
+                    try RoutedEncoder(modelDirectory: dir, mode: self.acceleration, hostThreads: threads,
+                                      gpus: GPUInventory(ordinals: [], description: nil, unavailableReason: "not needed for a query"),
+                                      preloaded: ColBERTEncoder(modelDirectory: dir, backend: CPUBackend(threads: threads, precision: .fp32)))
+                }
+            } else {
+                // A query server keeps the CPU model of document encoders (the routed encoder itself is per
+                // run: it is finished at the end of each indexing run).
+                let preloaded = try ResidentCache.shared.documentModel(directory: dir, threads: threads) {
+                    try ColBERTEncoder(modelDirectory: dir, backend: CPUBackend(threads: threads))
+                }
+                loaded = try RoutedEncoder(modelDirectory: dir, mode: acceleration, hostThreads: threads, preloaded: preloaded)
             }
-            // A query server keeps the query encoder between requests; document encoders are per run.
-            loaded = skipGPUs ? try ResidentCache.shared.queryEncoder(directory: dir, mode: acceleration, threads: threads, make: make) : try make()
         } catch {
             throw ColGrepError.other("cannot load the model at \(dir.path): \(error). Run scripts/setup.sh to install the fallback model, or pass --model <folder>.")
         }
-        if encoder == nil {
+        if encoder == nil && queryEncoder == nil {
             pendingNotice = "🤖 Model: \(modelID) → \(dir.lastPathComponent) (CPU, \(threads) threads)\n"
         }
-        encoder = loaded
-        queryOnly = skipGPUs
+        if forQuery { queryEncoder = loaded } else { encoder = loaded }
         return loaded
     }
 

@@ -93,10 +93,22 @@ public struct Ranker {
     public var knobs: RankingKnobs
     /// Identifier splitter shared with the keyword index (`tokenize_identifiers`).
     public var tokenize: (String) -> [String]
+    /// Per-path and per-name results kept across searches (what depends on a file path or a unit name
+    /// alone, never on the query); nil computes them for every search. Its results must come from
+    /// `tokenize`: `RankerMemo.identifiers` goes with `IdentifierTokenizer.tokenize`.
+    var memo: RankerMemo?
 
     public init(knobs: RankingKnobs = RankingKnobs(), tokenize: @escaping (String) -> [String]) {
         self.knobs = knobs
         self.tokenize = tokenize
+    }
+
+    /// The production ranker: the keyword index's identifier splitter, with the process's memo of it
+    /// (a query server then tokenizes each file stem and unit name once, not once per search).
+    public static func identifiers(knobs: RankingKnobs) -> Ranker {
+        var ranker = Ranker(knobs: knobs, tokenize: IdentifierTokenizer.tokenize)
+        ranker.memo = .identifiers
+        return ranker
     }
 
     /// Min-max relative-score fusion: each list scaled to [0,1] (an all-equal list → 1.0),
@@ -161,13 +173,11 @@ public struct Ranker {
 
     /// Multiplicative factor for a file path; each category applies once.
     public func pathPenalty(file: String) -> Double {
+        let traits = memo?.pathTraits(file) ?? PathTraits(file)
         var factor = 1.0
-        if PathCategories.isTestFile(file) || PathCategories.isInTestFolder(file) { factor *= knobs.strongPenalty }
-        if PathCategories.isInCompatFolder(file) { factor *= knobs.strongPenalty }
-        if PathCategories.isInExamplesFolder(file) { factor *= knobs.strongPenalty }
-        if file.hasSuffix(".d.ts") { factor *= knobs.mildPenalty }
-        let base = Self.fileName(file)
-        if base == "__init__.py" || base == "package-info.java" { factor *= knobs.moderatePenalty }
+        for _ in 0..<traits.strongCategories { factor *= knobs.strongPenalty }
+        if traits.declarationFile { factor *= knobs.mildPenalty }
+        if traits.packageMarker { factor *= knobs.moderatePenalty }
         return factor
     }
 
@@ -236,23 +246,40 @@ public struct Ranker {
             if let cached = cache[file] {
                 boost = cached
             } else {
-                boost = stemBoost(stem: (Self.fileName(file) as NSString).deletingPathExtension, queryVariants: queryVariants)
+                let stem = memo?.stem(of: file, ranker: self) ?? stemAnalysis(Self.stem(of: file))
+                boost = stemBoost(stem, queryVariants: queryVariants)
                 cache[file] = boost
             }
             pool[i].score += boost * maxScore
         }
     }
 
+    /// A file's stem: its name without the extension, case kept.
+    static func stem(of file: String) -> String {
+        (fileName(file) as NSString).deletingPathExtension
+    }
+
+    /// The query-independent part of a stem's boost: its tokens' variants.
+    func stemAnalysis(_ stem: String) -> StemAnalysis {
+        let tokens = tokenize(stem)
+        guard let whole = tokens.first else { return StemAnalysis(variants: [], wholeVariants: [], partVariants: []) }
+        // The tokenizer emits the whole identifier, then its parts, then `_`-joined bigrams.
+        let parts = tokens.count > 1 ? tokens.dropFirst().filter { !$0.contains("_") } : [whole]
+        return StemAnalysis(variants: tokens.reduce(into: Set<String>()) { $0.formUnion(variants($1)) },
+                            wholeVariants: variants(whole), partVariants: parts.map(variants))
+    }
+
     /// The stem boost factor of one file stem (case kept) against the query's token variants.
     func stemBoost(stem: String, queryVariants: Set<String>) -> Double {
-        let tokens = tokenize(stem)
-        guard let whole = tokens.first else { return 0 }
-        let stemVariants = tokens.reduce(into: Set<String>()) { $0.formUnion(variants($1)) }
+        stemBoost(stemAnalysis(stem), queryVariants: queryVariants)
+    }
+
+    func stemBoost(_ stem: StemAnalysis, queryVariants: Set<String>) -> Double {
+        let stemVariants = stem.variants
+        guard !stemVariants.isEmpty else { return 0 }
         if !stemVariants.isDisjoint(with: queryVariants) {
-            // The tokenizer emits the whole identifier, then its parts, then `_`-joined bigrams.
-            let parts = tokens.count > 1 ? tokens.dropFirst().filter { !$0.contains("_") } : [whole]
-            let covered = parts.filter { !variants($0).isDisjoint(with: queryVariants) }.count
-            let coverage = variants(whole).isDisjoint(with: queryVariants) ? Double(covered) / Double(max(1, parts.count)) : 1
+            let covered = stem.partVariants.filter { !$0.isDisjoint(with: queryVariants) }.count
+            let coverage = stem.wholeVariants.isDisjoint(with: queryVariants) ? Double(covered) / Double(max(1, stem.partVariants.count)) : 1
             return knobs.stemPrefixBoost + (knobs.stemBoost - knobs.stemPrefixBoost) * coverage
         }
         let prefixMatch = stemVariants.contains { s in
@@ -277,10 +304,15 @@ public struct Ranker {
         for i in pool.indices where Self.definitionTypes.contains(pool[i].unitType) {
             if pool[i].name.lowercased() == wholeQuery {
                 pool[i].score += knobs.definitionExactBoost * maxScore
-            } else if !Set(tokenize(pool[i].name.lowercased())).isDisjoint(with: queryTokens) {
+            } else if !(memo?.nameTokens(pool[i].name, ranker: self) ?? nameTokens(pool[i].name)).isDisjoint(with: queryTokens) {
                 pool[i].score += knobs.definitionBoost * maxScore
             }
         }
+    }
+
+    /// The tokens of a unit name, lowercased first (what the definition boost compares).
+    func nameTokens(_ name: String) -> Set<String> {
+        Set(tokenize(name.lowercased()))
     }
 
     /// Each file's best unit gains `coherenceBoost · max · (file's summed score / the largest sum)`,

@@ -36,7 +36,7 @@ public struct RankingTrace: Codable, Sendable {
     /// second (the units that hold the query verbatim) when there is one, best first, `topK` files.
     /// `codeOnly` applies to traces that did not record the flag.
     public func replay(knobs: RankingKnobs, alpha: Double? = nil, codeOnly: Bool = false) -> [RankedUnit] {
-        let ranker = Ranker(knobs: ftsOnly ? knobs.forKeywordOnly : knobs, tokenize: IdentifierTokenizer.tokenize)
+        let ranker = Ranker.identifiers(knobs: ftsOnly ? knobs.forKeywordOnly : knobs)
         let ranked = passes.map { pass -> [RankedUnit] in
             let byID = Dictionary(pass.units.map { ($0.docID, $0) }, uniquingKeysWith: { a, _ in a })
             func scored(_ rows: [[Double]]) -> [HybridFusion.Scored] { rows.map { (id: Int64($0[0]), score: $0[1]) } }

@@ -106,7 +106,7 @@ final class ProjectSearcher {
         let semanticQuery = Self.semanticQuery(of: request)
         let alpha = config.alpha(override: request.alpha, env: environment)
         let knobs = RankingKnobs.fromEnvironment(environment)
-        let ranker = Ranker(knobs: request.keywordOnly ? knobs.forKeywordOnly : knobs, tokenize: IdentifierTokenizer.tokenize)
+        let ranker = Ranker.identifiers(knobs: request.keywordOnly ? knobs.forKeywordOnly : knobs)
 
         if request.semanticOnly && !request.keywordOnly {
             let hits = try semantic(semanticQuery, topK: searchTopK, subset: subset)

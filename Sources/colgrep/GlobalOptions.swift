@@ -38,7 +38,10 @@ struct GlobalOptions: ParsableArguments {
         switch color {
         case .always: return true
         case .never: return false
-        case .auto: return isatty(STDOUT_FILENO) == 1 && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
+        case .auto:
+            // A query server answers for its client's terminal (its own output is a capture).
+            let terminal = ServedRequest.current?.standardOutputIsTerminal ?? (isatty(STDOUT_FILENO) == 1)
+            return terminal && ProcessInfo.processInfo.environment["NO_COLOR"] == nil
         }
     }
 }

@@ -5,12 +5,13 @@ import Tensor
 
 /// Where the command line meets the resident query server (`ColGrep/Server/`).
 ///
-/// A search whose output goes to pipes or files is first offered to a server started from the same binary
-/// with the same environment; it answers with exactly the bytes and exit status the in-process search would
-/// give. When none is listening the search runs in-process, then starts one in the background for the next
-/// search. Off with `COLGREP_NO_SERVER=1` or `colgrep settings --no-server`; never used with
-/// `COLGREP_PROFILE` (the profile is this process's), with a terminal on standard output or error (colours,
-/// progress bars), or for other commands.
+/// A search is first offered to a server started from the same binary with the same environment; it answers
+/// with exactly the bytes and exit status the in-process search would give (for a client at a terminal: the
+/// same colours; the transient progress line of a short update is not drawn, and a long update — its progress
+/// bar and prompt need the client's terminal — is declined and runs in-process). When none is listening the
+/// search runs in-process, then starts one in the background for the next search. Off with
+/// `COLGREP_NO_SERVER=1` or `colgrep settings --no-server`; never used with `COLGREP_PROFILE` (the profile is
+/// this process's) or for other commands.
 enum QueryServerEntry {
     /// The hidden first argument that makes the executable a server.
     static let serveArgument = "__colgrep-query-server"
@@ -26,11 +27,14 @@ enum QueryServerEntry {
     /// Runs first in `main`, before the OpenBLAS relaunch: serves (and exits) when this process is a server, prints a server's answer
     /// (and exits) when one ran the search, else returns and the command line runs as usual.
     static func interceptIfServed() {
+        // OpenBLAS's worker, started when the library loaded, spins until it is stopped: first thing, so it
+        // takes no CPU from the client's start (it was ~2 ms of a served search's ~15 ms client CPU). Every
+        // path stops it anyway (`main` does again after the relaunch).
+        BLASWorkerThreads.stopIdleWorkers()
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == serveArgument {
             // A server computes: OpenBLAS's kernels first (this may start the process again), as `main` does.
             BLASCoreType.relaunchIfGeneric()
-            BLASWorkerThreads.stopIdleWorkers()
             QueryServer.closeInheritedDescriptors()
             guard let endpoint = QueryServerEndpoint.current() else { exit(1) }
             let server = QueryServer(endpoint: endpoint, idleSeconds: QueryServer.idleSeconds(), handler: handle)
@@ -43,11 +47,9 @@ enum QueryServerEntry {
             if tried == "start" { endpointToStart = QueryServerEndpoint.current() }
             return
         }
-        guard isEnabled(environment), isatty(STDOUT_FILENO) == 0, isatty(STDERR_FILENO) == 0, mayServe(arguments),
-              let endpoint = QueryServerEndpoint.current(environment: environment) else { return }
+        guard isEnabled(environment), mayServe(arguments), let endpoint = QueryServerEndpoint.current(environment: environment) else { return }
         // Runs before `main`'s OpenBLAS relaunch (a client computes nothing: the exec would double its
-        // start-up); OpenBLAS's worker, started when the library loaded, would spin while the client waits.
-        BLASWorkerThreads.stopIdleWorkers()
+        // start-up).
         switch QueryClient.attempt(arguments, endpoint: endpoint) {
         case .served(let reply):
             QueryClient.emit(reply)
@@ -110,17 +112,21 @@ enum QueryServerEntry {
         }
         if engine.config.queryServer == false { return .declinedAndStop }
         _ = ResidentCache.shared.takeOpenFailure()
-        let status: Int32
-        do {
-            try runReportingErrors { try search.execute(engine: engine) }
-            status = 0
-        } catch let code as ExitCode {
-            status = code.rawValue
-        } catch {
-            status = 1
+        _ = ResidentCache.shared.takeDecline()
+        let client = ServedRequest(standardOutputIsTerminal: request.terminal.output, standardErrorIsTerminal: request.terminal.error)
+        let status: Int32 = ServedRequest.with(client) {
+            do {
+                try runReportingErrors { try search.execute(engine: engine) }
+                return 0
+            } catch let code as ExitCode {
+                return code.rawValue
+            } catch {
+                return 1
+            }
         }
-        // An index the server could not open is never repaired here: the client's own search decides
-        // (what this request printed is dropped).
-        return ResidentCache.shared.takeOpenFailure() ? .declined : .ran(status)
+        // An index the server could not open is never repaired here, and a long update for a terminal is the
+        // client's: its own search decides (what this request printed is dropped).
+        let declined = ResidentCache.shared.takeDecline()
+        return ResidentCache.shared.takeOpenFailure() || declined ? .declined : .ran(status)
     }
 }

@@ -21,10 +21,11 @@ struct SearchCommand: ParsableCommand {
         The index is built on first use and brought up to date before every search (only changed files
         are re-read; pass --no-update to skip). One index per (project, model) under $COLGREP_DATA_DIR.
 
-        A search whose output goes to a pipe or a file is answered by a resident query server when one runs
-        (same binary, same environment; started in the background by the first such search, it keeps the
-        model and the mapped index and exits after 10 idle minutes). Its output is the same; any trouble with
-        it and the search runs in-process. COLGREP_NO_SERVER=1 or `colgrep settings --no-server` turns it off.
+        A search is answered by a resident query server when one runs (same binary, same environment; started
+        in the background by the first search, it keeps the model and the mapped index, watches the project
+        for changes, and exits after 10 idle minutes). Its output is the same; an update too long to run
+        without its progress bar at a terminal, or any trouble, and the search runs in-process.
+        COLGREP_NO_SERVER=1 or `colgrep settings --no-server` turns it off.
 
         Fusion of the semantic and keyword rankings: weighted reciprocal ranks (k = 10, alpha 0.55), which
         ranked better than ColGREP's min-max scores (alpha 0.60) on our dev split; COLGREP_RRF_K=0 and

@@ -125,6 +125,126 @@ import Testing
         expectSame(rb, try inProcess(["--json", "retry"]), "concurrent client 2")
     }
 
+    /// A long function: one encode batch of several hundred tokens, enough for the CPU backend to choose
+    /// int8 for its weights where that measures faster (it does on AVX2 machines).
+    static func longFunction(_ name: String) -> String {
+        var text = "def \(name)(records, limit, retries):\n    \"\"\"Merge the records, retrying failed writes.\"\"\"\n"
+        for i in 0..<60 { text += "    value_\(i) = records.get('field_\(i)', limit * \(i)) + retries\n" }
+        return text + "    return value_0\n"
+    }
+
+    @Test func searchesAfterUpdatesInTheServerStayThoseOfInProcessSearches() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { stopServer(); try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        try write("store/merge.py", Self.longFunction("merge_records"))
+        #expect(try inProcess(["init", "."]).status == 0)
+        _ = try waitForServer(["--no-update", "cart total with tax"])
+        let queries = [["--json", "-k", "5", "merge records with retries"], ["--json", "cart total with tax"]]
+
+        // The server's update encodes a long file (its document encoder may settle its weights on int8):
+        // its later queries are still encoded as a fresh process encodes them (fp32), same scores to the bit.
+        try write("store/merge.py", Self.longFunction("merge_all_records"))
+        let update = try served(["merge records"])
+        #expect(update.status == 0 && update.stderr.contains("changed: 1"), "\(update.stderr)")
+        for args in queries {
+            expectSame(try served(["--no-update"] + args), try inProcess(["--no-update"] + args), "after a server update: \(args)")
+        }
+
+        // Nothing changed: the server's freshness check finds the index up to date, as in-process.
+        expectSame(try served(queries[0]), try inProcess(queries[0]), "unchanged project")
+        // A folder created after the server armed its watch, a file in it, then an edit of that file.
+        try write("billing/new/invoice.go", "package billing\n// InvoiceNumber formats an invoice id.\nfunc InvoiceNumber(n int) string { return \"\" }\n")
+        let added = try served(["--json", "invoice number"])
+        #expect(added.status == 0 && added.stdout.contains("invoice.go") && added.stderr.contains("added: 1"), "\(added.stdout)\(added.stderr)")
+        try write("billing/new/invoice.go", "package billing\n// TaxRate returns the rate.\nfunc TaxRate() float64 { return 0.2 }\n")
+        let edited = try served(["--json", "invoice number"])
+        #expect(edited.status == 0 && edited.stderr.contains("changed: 1"), "\(edited.stderr)")
+        expectSame(try served(["--json", "tax rate"]), try inProcess(["--json", "tax rate"]), "after edits in a new folder")
+    }
+
+    /// Runs colgrep with standard output and error on a new pseudo-terminal; returns its status and what the
+    /// terminal received.
+    func onTerminal(_ args: [String], env: [String: String]) throws -> BuiltBinary.Run {
+        // posix_openpt and friends are not exported by the Glibc module: looked up at run time.
+        let libc = dlopen(nil, RTLD_NOW)
+        typealias Open = @convention(c) (Int32) -> Int32
+        typealias Step = @convention(c) (Int32) -> Int32
+        typealias Name = @convention(c) (Int32) -> UnsafeMutablePointer<CChar>?
+        let openpt = unsafeBitCast(try #require(dlsym(libc, "posix_openpt")), to: Open.self)
+        let grant = unsafeBitCast(try #require(dlsym(libc, "grantpt")), to: Step.self)
+        let unlock = unsafeBitCast(try #require(dlsym(libc, "unlockpt")), to: Step.self)
+        let name = unsafeBitCast(try #require(dlsym(libc, "ptsname")), to: Name.self)
+        let master = openpt(O_RDWR | O_NOCTTY)
+        #expect(master >= 0 && grant(master) == 0 && unlock(master) == 0)
+        let slave = open(String(cString: try #require(name(master))), O_RDWR | O_NOCTTY)
+        #expect(slave >= 0)
+        let process = Process()
+        process.executableURL = BuiltBinary.url!
+        process.arguments = args
+        process.currentDirectoryURL = project
+        var environment = ProcessInfo.processInfo.environment
+        environment["COLGREP_DATA_DIR"] = data.path
+        environment["COLGREP_FALLBACK_MODEL"] = BuiltBinary.packageRoot.appendingPathComponent(".deps/models/all-MiniLM-L6-v2").path
+        for (k, v) in self.environment(env) { environment[k] = v }
+        environment["NO_COLOR"] = nil  // a test runner may set it; a terminal user usually has not
+        process.environment = environment
+        let terminal = FileHandle(fileDescriptor: slave, closeOnDealloc: false)
+        process.standardOutput = terminal
+        process.standardError = terminal
+        try process.run()
+        close(slave)
+        var shown: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(master, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }  // EIO once the last writer closed the terminal
+            shown += buffer[0..<n]
+        }
+        process.waitUntilExit()
+        close(master)
+        return BuiltBinary.Run(status: process.terminationStatus, stdout: String(decoding: shown, as: UTF8.self), stderr: "")
+    }
+
+    @Test func searchesAtATerminalAreServedWithTheSameColoursAndLongUpdatesStayInTheClient() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { stopServer(); try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        #expect(try inProcess(["init", "."]).status == 0)
+        // The terminal runs' environment (no NO_COLOR) has a server of its own: started, then waited for.
+        for _ in 0..<150 where try onTerminal(["--no-update", "tax"], env: ["COLGREP_SERVER_REQUIRED": "1"]).status == 75 {
+            usleep(200_000)
+        }
+        for args in [["cart total with tax"], ["-n", "3", "retry"], ["--json", "-k", "2", "tax"], ["-e", "rate", "tax"]] {
+            let served = try onTerminal(args, env: ["COLGREP_SERVER_REQUIRED": "1"])
+            let local = try onTerminal(args, env: ["COLGREP_NO_SERVER": "1"])
+            expectSame(served, local, "terminal: \(args)")
+        }
+        // Colours (of the verbose display) are on at a terminal, in the served output too; off in a pipe.
+        #expect(try onTerminal(["-n", "3", "retry"], env: ["COLGREP_SERVER_REQUIRED": "1"]).stdout.contains("\u{1B}[36m"))
+        #expect(!(try served(["-n", "3", "retry"]).stdout.contains("\u{1B}[")))
+
+        // A short update at a terminal is served.
+        try write("cart/total.js", "// Order total with VAT.\nfunction orderTotal(items, vat) {\n  return items.length * (1 + vat);\n}\n")
+        let short = try onTerminal(["order total"], env: ["COLGREP_SERVER_REQUIRED": "1"])
+        #expect(short.status == 0 && short.stdout.contains("changed: 1"), "\(short.stdout)")
+        // A long one (past `ServedRequest.terminalUpdateBytes`) is declined: a required served run fails, a normal
+        // one runs in the client; piped, the same update is served.
+        var long = ""
+        // Few units (cheap to encode: each is cut at the model's length), many bytes.
+        let filler = String(repeating: "Looks the request up and returns its field. ", count: 100)
+        for i in 0..<8 { long += "def handler_\(i)(request):\n    \"\"\"\(filler)\"\"\"\n    return request.get('field_\(i)')\n\n" }
+        #expect(long.utf8.count > ServedRequest.terminalUpdateBytes)
+        try write("api/handlers.py", long)
+        #expect(try onTerminal(["handler"], env: ["COLGREP_SERVER_REQUIRED": "1"]).status == 75)
+        let inClient = try onTerminal(["handler"], env: [:])
+        #expect(inClient.status == 0 && inClient.stdout.contains("added: 1") && inClient.stdout.contains("handlers.py"), "\(inClient.stdout)")
+        try write("api/handlers.py", long + "def last(request):\n    return None\n")
+        let piped = try served(["handler"])
+        #expect(piped.status == 0 && piped.stderr.contains("changed: 1"), "\(piped.stderr)")
+    }
+
     @Test func deadStoppedOrStaleServersNeverChangeOrBlockASearch() throws {
         guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
         defer { stopServer(); try? FileManager.default.removeItem(at: base) }
@@ -166,6 +286,13 @@ import Testing
         let repaired = try colgrep(["--json", "cart total"])
         #expect(repaired.status == 0 && repaired.stderr.contains("damaged"), "\(repaired.stderr)")
         expectSame(try served(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "after the in-process repair")
+        // A corrupt state file likewise: declined by the server, repaired by the client.
+        let state = data.appendingPathComponent("indices/\(index)/state.json")
+        try Data("{ not json".utf8).write(to: state)
+        #expect(try served(["--json", "cart total"]).status == 75, "the server rebuilt an index with a corrupt state")
+        let rebuilt = try colgrep(["--json", "cart total"])
+        #expect(rebuilt.status == 0 && rebuilt.stderr.contains("corrupt"), "\(rebuilt.stderr)")
+        expectSame(try served(["--json", "cart total"]), try inProcess(["--json", "cart total"]), "after the state repair")
 
         // After a search that updated the index (which installs the Ctrl-C handling), SIGTERM still ends
         // the server between requests.
@@ -212,6 +339,16 @@ import Testing
         #expect(QueryWire.Request.decode(body: Array(bytes[8...]) + [0]) == nil)
         #expect(QueryWire.Request.decode(body: []) == nil)
         #expect(QueryWire.Request.decode(body: [255, 255, 255, 255]) == nil)
+        // Terminal flags travel; an unknown flag is refused.
+        for terminal in [(false, true), (true, false), (true, true)] {
+            let flagged = QueryWire.Request(key: "k", workingDirectory: "/", mergedOutput: false, terminal: terminal, arguments: ["q"])
+            #expect(QueryWire.Request.decode(body: Array(flagged.encoded()[8...])) == flagged)
+            #expect(flagged != request)
+        }
+        var unknown = QueryWire.Request(key: "k", workingDirectory: "/", mergedOutput: true, arguments: ["q"]).encoded()
+        let flagAt = unknown.firstIndex(of: UInt8(ascii: "m"))!
+        unknown[flagAt] = UInt8(ascii: "x")
+        #expect(QueryWire.Request.decode(body: Array(unknown[8...])) == nil)
     }
 
     func stopServer() {

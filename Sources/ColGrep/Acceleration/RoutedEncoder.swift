@@ -19,15 +19,17 @@ public final class RoutedEncoder {
     private var gpuQueryEncoder: ColBERTEncoder?
 
     /// Loads the model on the CPU (timed as the CPU's cold start). No GPU is touched here.
+    /// `preloaded`: a CPU encoder of this model folder with `hostThreads` threads, already loaded (a query
+    /// server's resident one), used instead of loading the weights again.
     public init(modelDirectory: URL, mode: AccelerationMode, hostThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
                 profiler: Profiler = .shared, gpus: GPUInventory? = nil, costModels: CostModelStore? = nil,
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+                environment: [String: String] = ProcessInfo.processInfo.environment, preloaded: ColBERTEncoder? = nil) throws {
         self.mode = mode
         self.modelDirectory = modelDirectory
         self.profiler = profiler
         self.hostThreads = max(1, hostThreads)
         let begin = ProfileClock.now()
-        cpuEncoder = try ColBERTEncoder(modelDirectory: modelDirectory, backend: CPUBackend(threads: self.hostThreads))
+        cpuEncoder = try preloaded ?? ColBERTEncoder(modelDirectory: modelDirectory, backend: CPUBackend(threads: self.hostThreads))
         let loadSeconds = ProfileClock.seconds(since: begin)
         profiler.add(stage: "model load", seconds: loadSeconds, device: "cpu")
         probe = GPUProbe.forMode(mode, injected: gpus, environment: environment)

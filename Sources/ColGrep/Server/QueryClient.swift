@@ -21,7 +21,8 @@ public enum QueryClient {
         guard let fd = UnixSocket.connect(to: endpoint.socketPath) else { return .inProcess(startServer: true) }
         defer { close(fd) }
         let request = QueryWire.Request(key: endpoint.key, workingDirectory: FileManager.default.currentDirectoryPath,
-                                        mergedOutput: outputsShareAFile(), arguments: arguments)
+                                        mergedOutput: outputsShareAFile(),
+                                        terminal: (isatty(STDOUT_FILENO) == 1, isatty(STDERR_FILENO) == 1), arguments: arguments)
         guard SocketIO.send(fd, request.encoded(), passing: STDIN_FILENO) else { return .inProcess(startServer: false) }
         while true {
             guard let kind = SocketIO.readExactly(fd, 1, timeoutMilliseconds: silenceLimitMilliseconds)?.first else {

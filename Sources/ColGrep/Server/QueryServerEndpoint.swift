@@ -38,10 +38,18 @@ public struct QueryServerEndpoint: Sendable, Equatable {
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where !ignoredVariables.contains(name) {
             text += "\n" + name + "=" + value
         }
-        let key = String(format: "%016llx", IndexNaming.xxh3(text))
+        let key = hex16(IndexNaming.xxh3(text))
         let endpoint = QueryServerEndpoint(directory: paths.root.appendingPathComponent("server", isDirectory: true), key: key)
         guard endpoint.socketPath.utf8.count <= maxSocketPathBytes else { return nil }
         return endpoint
+    }
+
+    /// `value` as 16 lowercase hex digits (what `String(format: "%016llx")` prints, without Foundation's
+    /// formatter: the key is computed by every one-shot client before it connects).
+    static func hex16(_ value: UInt64) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        let bytes = (0..<16).map { digits[Int((value >> (60 - 4 * UInt64($0))) & 0xF)] }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     public var socketPath: String { directory.appendingPathComponent(key + ".sock").path }

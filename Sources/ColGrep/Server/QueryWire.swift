@@ -5,8 +5,8 @@ import Foundation
 ///
 /// Request (client → server): `CGQ1`, the u32 length of the rest, a u32 count, then that many strings
 /// (u32 length + UTF-8 bytes):
-/// the client's identity key, its working folder, its flags (`m`: stdout and stderr are the same file),
-/// then its arguments. The client's standard input travels beside it as a file descriptor
+/// the client's identity key, its working folder, its flags (`m`: stdout and stderr are the same file;
+/// `o`, `e`: stdout, stderr is a terminal), then its arguments. The client's standard input travels beside it as a file descriptor
 /// (`SCM_RIGHTS`), so a prompt reads the same input the in-process search would.
 ///
 /// Replies (server → client), one byte each: `H` (still working: sent every second while a request
@@ -26,17 +26,30 @@ public enum QueryWire {
         public var workingDirectory: String
         /// stdout and stderr are the same open file (`2>&1`): the server captures both into one stream.
         public var mergedOutput: Bool
+        /// The client's standard output / standard error is a terminal.
+        public var terminal: (output: Bool, error: Bool)
         public var arguments: [String]
 
-        public init(key: String, workingDirectory: String, mergedOutput: Bool, arguments: [String]) {
+        public init(key: String, workingDirectory: String, mergedOutput: Bool, terminal: (output: Bool, error: Bool) = (false, false),
+                    arguments: [String]) {
             self.key = key
             self.workingDirectory = workingDirectory
             self.mergedOutput = mergedOutput
+            self.terminal = terminal
             self.arguments = arguments
         }
 
+        public static func == (a: Request, b: Request) -> Bool {
+            a.key == b.key && a.workingDirectory == b.workingDirectory && a.mergedOutput == b.mergedOutput
+                && a.terminal == b.terminal && a.arguments == b.arguments
+        }
+
+        var flags: String {
+            (mergedOutput ? "m" : "") + (terminal.output ? "o" : "") + (terminal.error ? "e" : "")
+        }
+
         func encoded() -> [UInt8] {
-            let strings = [key, workingDirectory, mergedOutput ? "m" : ""] + arguments
+            let strings = [key, workingDirectory, flags] + arguments
             var body: [UInt8] = []
             appendU32(&body, UInt32(strings.count))
             for string in strings {
@@ -61,8 +74,10 @@ public enum QueryWire {
                 at += Int(length)
             }
             guard at == bytes.count else { return nil }
-            return Request(key: strings[0], workingDirectory: strings[1], mergedOutput: strings[2] == "m",
-                           arguments: Array(strings[3...]))
+            let flags = strings[2]
+            guard flags.allSatisfy({ "moe".contains($0) }) else { return nil }
+            return Request(key: strings[0], workingDirectory: strings[1], mergedOutput: flags.contains("m"),
+                           terminal: (flags.contains("o"), flags.contains("e")), arguments: Array(strings[3...]))
         }
     }
 

@@ -1,5 +1,7 @@
+import Encoder
 import Foundation
 import Plaid
+import Tensor
 
 /// What a long-lived query server keeps between requests: the query encoder (model weights, tokenizer
 /// tables, BERT buffers) and each index's mapped PLAID index (the SQLite store is opened per search, as in
@@ -18,8 +20,11 @@ public final class ResidentCache: @unchecked Sendable {
     private let lock = NSLock()
     private var enabled = false
     private var encoders: [String: (stamp: [FileIdentity], encoder: RoutedEncoder)] = [:]
+    private var documentModels: [String: (stamp: [FileIdentity], encoder: ColBERTEncoder)] = [:]
     private var indexes: [String: (stamp: [FileIdentity], index: PlaidIndex?)] = [:]
     private var openFailed = false
+    private var declined = false
+    private var watches: [String: FreshnessWatch?] = [:]
 
     init() {}
 
@@ -41,8 +46,24 @@ public final class ResidentCache: @unchecked Sendable {
     public func removeAll() {
         lock.lock()
         encoders = [:]
+        documentModels = [:]
         indexes = [:]
+        watches = [:]
         lock.unlock()
+    }
+
+    /// The freshness watch of a project indexed in `layout` with these walk settings (nil when the cache
+    /// is off, or where a watch cannot be trusted: `FreshnessWatch.init`). Only one search runs at a time
+    /// in a server; the watch itself is not thread-safe.
+    func freshnessWatch(root: String, layout: IndexLayout, forceInclude: [String], extraIgnore: [String]) -> FreshnessWatch? {
+        guard isEnabled, forceInclude.isEmpty else { return nil }
+        let key = ([root, layout.directory.path] + extraIgnore).joined(separator: "\u{0}")
+        lock.lock()
+        defer { lock.unlock() }
+        if let kept = watches[key] { return kept }
+        let watch = FreshnessWatch(root: root)
+        watches[key] = .some(watch)
+        return watch
     }
 
     /// A query encoder for this model folder, mode and thread count: the kept one while the folder's
@@ -58,6 +79,23 @@ public final class ResidentCache: @unchecked Sendable {
         let encoder = try make()
         lock.lock()
         encoders[key] = (stamp, encoder)
+        lock.unlock()
+        return encoder
+    }
+
+    /// A loaded CPU model of this folder with `threads` threads for an indexing run's document encoder
+    /// (never the query encoder's: that one is fp32 only); nil when the cache is off (a one-shot process
+    /// loads its document encoder itself).
+    func documentModel(directory: URL, threads: Int, make: () throws -> ColBERTEncoder) throws -> ColBERTEncoder? {
+        guard isEnabled else { return nil }
+        let stamp = FileIdentity.folder(directory)
+        lock.lock()
+        let kept = documentModels["\(directory.path)|\(threads)"]
+        lock.unlock()
+        if let kept, kept.stamp == stamp { return kept.encoder }
+        let encoder = try make()
+        lock.lock()
+        documentModels["\(directory.path)|\(threads)"] = (stamp, encoder)
         lock.unlock()
         return encoder
     }
@@ -93,6 +131,23 @@ public final class ResidentCache: @unchecked Sendable {
         openFailed = true
         indexes = [:]
         lock.unlock()
+    }
+
+    /// Records that a search must run in the client instead (a large update for a client at a terminal):
+    /// the server declines the request, as after an open failure, but keeps what it holds.
+    func noteDecline() {
+        lock.lock()
+        declined = true
+        lock.unlock()
+    }
+
+    /// Whether a search asked to be declined since the last call (and clears it).
+    public func takeDecline() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let value = declined
+        declined = false
+        return value
     }
 
     /// Whether an open failed since the last call (and clears it).
