@@ -631,25 +631,34 @@ static inline void copy_token(uint8_t *restrict to, const uint8_t *restrict from
     }
 }
 
+/// Documents ahead whose residuals the gather fetches while it copies one (a 48-d document's 2.7 KB
+/// block takes about as long to arrive from memory as one document takes to copy).
+#define GATHER_DOCS_AHEAD 2
+
+static inline void prefetch_block(const void *p, long bytes) {
+    for (long o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)p + o);
+}
+
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
                            const long *counts, long bytes, uint32_t *restrict starts, uint16_t *restrict codes,
                            uint32_t *restrict doc_of_token, uint8_t *restrict packed) {
     for (long c = 0; c <= k; c++) starts[c] = 0;
     for (long i = 0; i < docs; i++) {
+        if (i + 4 < docs) prefetch_block(codes_of_doc[i + 4], counts[i + 4] * (long)sizeof(uint16_t));
         const uint16_t *doc_codes = codes_of_doc[i];
         for (long t = 0, n = counts[i]; t < n; t++) starts[doc_codes[t] + 1]++;
     }
     for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
+    for (long i = 0; i < docs && i < GATHER_DOCS_AHEAD; i++) prefetch_block(packed_of_doc[i], counts[i] * bytes);
     for (long i = 0; i < docs; i++) {
         const uint16_t *restrict doc_codes = codes_of_doc[i];
         const uint8_t *restrict doc_packed = packed_of_doc[i];
         long n = counts[i];
-        // The next document's residuals (one contiguous block at a random place): a token's worth
-        // fetched per token copied here, so the whole block arrives while this one is copied.
-        const char *next = i + 1 < docs ? (const char *)packed_of_doc[i + 1] : NULL;
-        long next_count = i + 1 < docs ? counts[i + 1] : 0;
-        for (long t = n; t < next_count; t++)
-            for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
+        // A later document's residuals (one contiguous block at a random place): a token's worth
+        // fetched per token copied here, the rest after, so the whole block is on its way in time.
+        long ahead = i + GATHER_DOCS_AHEAD;
+        const char *next = ahead < docs ? (const char *)packed_of_doc[ahead] : NULL;
+        long next_count = ahead < docs ? counts[ahead] : 0;
         for (long t = 0; t < n; t++) {
             if (t < next_count)
                 for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
@@ -659,6 +668,8 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
             doc_of_token[slot] = (uint32_t)i;
             copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
         }
+        for (long t = n; t < next_count; t++)
+            for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
     }
 }
 
@@ -672,14 +683,23 @@ void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim
     ck_exact_centroids_build_scalar(centroids, k, dim, dim_padded, c16, scale, sum);
 }
 
-void ck_ivf_accumulate(const uint32_t *restrict rows, long count, long base, float value, uint16_t mark, float *restrict score,
-                       uint16_t *restrict stamp) {
+void ck_ivf_accumulate(const uint32_t *restrict rows, long count, long base, float value, uint64_t *restrict seen, long first,
+                       float *restrict score) {
     for (long e = 0; e < count; e++) {
-        long g = base + rows[e];
-        if (stamp[g] != mark) {
-            stamp[g] = mark;
+        long g = base + rows[e], i = g - first;
+        uint64_t bit = (uint64_t)1 << (i & 63), word = seen[i >> 6];
+        // Mostly taken: a row sits in one of a token's probed lists far more often than in several.
+        if (!(word & bit)) {
+            seen[i >> 6] = word | bit;
             score[g] += value;
         }
+    }
+}
+
+void ck_bits_fold(uint64_t *restrict reached, uint64_t *restrict seen, long words) {
+    for (long i = 0; i < words; i++) {
+        reached[i] |= seen[i];
+        seen[i] = 0;
     }
 }
 
@@ -718,16 +738,21 @@ static inline long select_bin(float v, float low, float scale, long bins) {
     return b < bins - 1 ? b : bins - 1;
 }
 
-long ck_select_reached_rows(const float *score, const uint16_t *stamp, const uint64_t *allowed, long total, long k,
+long ck_select_reached_rows(const float *score, const uint64_t *reached, const uint64_t *allowed, long total, long k,
                             int32_t *out, int32_t *rows, float *values) {
     if (k <= 0) return 0;
     // The reached, allowed rows and their scores, compacted without a branch per row (whether a row was
-    // reached is close to random, and a branch on it mispredicts often).
+    // reached is close to random, and a branch on it mispredicts often); words of none skipped whole.
     long n = 0;
-    for (long g = 0; g < total; g++) {
-        rows[n] = (int32_t)g;
-        values[n] = score[g];
-        n += (stamp[g] != 0) & (long)(allowed[g >> 6] >> (g & 63) & 1);
+    for (long w = 0, words = (total + 63) / 64; w < words; w++) {
+        uint64_t keep = reached[w] & allowed[w];
+        if (!keep) continue;
+        long g0 = w * 64, end = total - g0 < 64 ? total - g0 : 64;
+        for (long j = 0; j < end; j++) {
+            rows[n] = (int32_t)(g0 + j);
+            values[n] = score[g0 + j];
+            n += (long)(keep >> j & 1);
+        }
     }
     if (n <= k) {
         memcpy(out, rows, (size_t)n * sizeof *out);
