@@ -186,6 +186,7 @@ struct SearchContext: @unchecked Sendable {
     /// Hands stage 1's arrays back to the index's scratch.
     func recycle(_ first: inout FirstStage) {
         scratch.give(&first.scores)
+        scratch.give(&first.stamp)
     }
 
     /// Centroids × query (zero columns padding it to `stride`), by `ck_centroid_scores` on two threads
@@ -273,18 +274,17 @@ struct SearchContext: @unchecked Sendable {
         return (lists, live)
     }
 
-    /// Stage 1's result: per global row, its score, and its bit set in `reached` if the IVF stage reached it.
+    /// Stage 1's result: per global row, its score and a non-zero stamp if the IVF stage reached it.
     struct FirstStage {
         var scores: [Float]
-        var reached: [UInt64]
+        var stamp: [UInt16]
     }
 
     /// Stage 1: per document, `Σ_q` of the best probed-centroid score it contains for that token.
     /// Candidates are the allowed rows reached (`bestReached`). With enough IVF entries to visit
-    /// (`splitAbove`), the rows are split in pieces (on 64-row boundaries, so no two pieces share a word
-    /// of the `reached` bitmap) over the two threads: the IVF lists are sorted by row, so each piece
-    /// visits only its part of every list and writes only its part of one shared table (no second
-    /// table to zero, no merge pass).
+    /// (`splitAbove`), two threads split the rows in halves: the IVF lists are sorted by row, so each
+    /// thread visits only its half of every list and writes only its half of one shared table (no
+    /// second table to zero, no merge pass).
     func ivfScores(probed: [[Int32]], splitAbove: Int = 1 << 16) -> FirstStage {
         let total = totalRows
         var entries = 0
@@ -293,22 +293,22 @@ struct SearchContext: @unchecked Sendable {
         }
         // More pieces than threads: a thread that the machine's other work delays holds up less of the
         // stage (the free thread takes the remaining pieces).
-        let pieces = entries >= splitAbove && total >= 64 * SearchContext.pieces ? SearchContext.pieces : 1
-        let cuts = (0...pieces).map { $0 == pieces ? total : total * $0 / pieces / 64 * 64 }
-        let parts = (0..<pieces).map { cuts[$0]..<cuts[$0 + 1] }
-        // Reused array (`SearchScratch`), cleared here.
+        let pieces = entries >= splitAbove && total >= SearchContext.pieces ? SearchContext.pieces : 1
+        let halves = (0..<pieces).map { (total * $0 / pieces)..<(total * ($0 + 1) / pieces) }
+        // Reused arrays (`SearchScratch`), cleared here.
         var scores = scratch.floats(total)
+        var stamp = scratch.halves(total)
         scores.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
-        var reached = [UInt64](repeating: 0, count: (total + 63) / 64)
+        stamp.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         scores.withUnsafeMutableBufferPointer { score in
-            reached.withUnsafeMutableBufferPointer { reached in
-                let score = UnsafeMutableSendablePointer(score.baseAddress!), reached = UnsafeMutableSendablePointer(reached.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: parts.count) { part in
-                    accumulate(probed: probed, rows: parts[part], score: score.pointer, reached: reached.pointer)
+            stamp.withUnsafeMutableBufferPointer { stamp in
+                let score = UnsafeMutableSendablePointer(score.baseAddress!), stamp = UnsafeMutableSendablePointer(stamp.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: halves.count) { part in
+                    accumulate(probed: probed, rows: halves[part], score: score.pointer, stamp: stamp.pointer)
                 }
             }
         }
-        return FirstStage(scores: scores, reached: reached)
+        return FirstStage(scores: scores, stamp: stamp)
     }
 
     /// The best `k` allowed rows that stage 1 reached, by its score, in increasing row order
@@ -326,9 +326,9 @@ struct SearchContext: @unchecked Sendable {
         }
         return [Int32](unsafeUninitializedCapacity: k) { buffer, count in
             count = first.scores.withUnsafeBufferPointer { score in
-                first.reached.withUnsafeBufferPointer { reached in
+                first.stamp.withUnsafeBufferPointer { stamp in
                     allowed.withUnsafeBufferPointer { allowed in
-                        ck_select_reached_rows(score.baseAddress!, reached.baseAddress!, allowed.baseAddress!, total, k, buffer.baseAddress!,
+                        ck_select_reached_rows(score.baseAddress!, stamp.baseAddress!, allowed.baseAddress!, total, k, buffer.baseAddress!,
                                                &rows, &values)
                     }
                 }
@@ -336,35 +336,29 @@ struct SearchContext: @unchecked Sendable {
         }
     }
 
-    /// Stage 1 over the global rows `rows` (starting on a multiple of 64): per row, the sum of each query
-    /// token's best probed-centroid score, into `score` (zeroed), with the row's bit set in `reached`
-    /// (whose words covering `rows` belong to this call) for every row reached.
+    /// Stage 1 over the global rows `rows`: per row, the sum of each query token's best probed-centroid
+    /// score, into `score` (zeroed) with `stamp` (zeroed) non-zero for every row reached.
     private func accumulate(probed: [[Int32]], rows: Range<Int>, score: UnsafeMutablePointer<Float>,
-                            reached: UnsafeMutablePointer<UInt64>) {
-        let firstWord = rows.lowerBound / 64, words = (rows.upperBound + 63) / 64 - firstWord
-        // The current query token's visits: a few KB, in L1.
-        var seen = [UInt64](repeating: 0, count: max(1, words))
+                            stamp: UnsafeMutablePointer<UInt16>) {
         centroidScores.withUnsafeBufferPointer { table in
-            seen.withUnsafeMutableBufferPointer { seen in
-                for q in 0..<nq {
-                    // Centroids come best first, so a row's first visit for this token is its best.
-                    for c in probed[q] {
-                        let value = table[Int(c) * tableStride + q]
-                        for (s, view) in views.enumerated() {
-                            let base = bases[s], count = bases[s + 1] - base
-                            // This segment's local rows inside `rows`.
-                            let low = min(max(rows.lowerBound - base, 0), count), high = min(max(rows.upperBound - base, 0), count)
-                            guard low < high else { continue }
-                            var start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
-                            if low > 0 { start = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(low)) }
-                            if high < count { end = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(high)) }
-                            if start < end {
-                                ck_ivf_accumulate(view.ivfRows.baseAddress! + start, end - start, base, value, seen.baseAddress!,
-                                                  firstWord * 64, score)
-                            }
+            for q in 0..<nq {
+                // Marks are 1...65535; a row is reached once it holds any.
+                let mark = UInt16(truncatingIfNeeded: q % 65535 + 1)
+                // Centroids come best first, so a row's first visit for this token is its best.
+                for c in probed[q] {
+                    let value = table[Int(c) * tableStride + q]
+                    for (s, view) in views.enumerated() {
+                        let base = bases[s], count = bases[s + 1] - base
+                        // This segment's local rows inside `rows`.
+                        let low = min(max(rows.lowerBound - base, 0), count), high = min(max(rows.upperBound - base, 0), count)
+                        guard low < high else { continue }
+                        var start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
+                        if low > 0 { start = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(low)) }
+                        if high < count { end = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(high)) }
+                        if start < end {
+                            ck_ivf_accumulate(view.ivfRows.baseAddress! + start, end - start, base, value, mark, score, stamp)
                         }
                     }
-                    ck_bits_fold(reached + firstWord, seen.baseAddress!, words)
                 }
             }
         }

@@ -28,26 +28,16 @@ import Testing
         }
     }
 
-    /// A row's first visit for a query token adds its value; later visits for that token add nothing
-    /// until the token's bitmap is folded into the reached rows (and cleared) for the next token.
-    @Test func ivfAccumulateAddsOncePerToken() {
-        // Rows 64..<192 of the score array, the bitmap starting at row 64 (first = 64).
-        var score = [Float](repeating: 0, count: 200), seen = [UInt64](repeating: 0, count: 2), reached = [UInt64](repeating: 0, count: 2)
-        let rows: [UInt32] = [0, 2, 63, 64, 127]
-        ck_ivf_accumulate(rows, rows.count, 64, 0.5, &seen, 64, &score)
-        ck_ivf_accumulate([2, 3, 127], 3, 64, 0.25, &seen, 64, &score)  // rows 66 and 191 already visited
-        // A word with the given bits set.
-        func bits(_ positions: Int...) -> UInt64 { positions.reduce(UInt64(0)) { $0 | UInt64(1) << UInt64($1) } }
-        #expect(seen == [bits(0, 2, 3, 63), bits(0, 63)])
-        ck_bits_fold(&reached, &seen, 2)
-        #expect(seen == [0, 0] && reached == [bits(0, 2, 3, 63), bits(0, 63)])
-        ck_ivf_accumulate([2, 5], 2, 64, 0.125, &seen, 64, &score)  // the next token: row 66 counts again
-        ck_bits_fold(&reached, &seen, 2)
-        var expected = [Float](repeating: 0, count: 200)
-        expected[64] = 0.5; expected[66] = 0.625; expected[67] = 0.25; expected[69] = 0.125; expected[127] = 0.5
-        expected[128] = 0.5; expected[191] = 0.5
+    @Test func ivfAccumulateAddsOncePerMark() {
+        var score = [Float](repeating: 0, count: 20), stamp = [UInt16](repeating: 0, count: 20)
+        let rows: [UInt32] = [0, 2, 5, 9]
+        ck_ivf_accumulate(rows, rows.count, 10, 0.5, 1, &score, &stamp)
+        ck_ivf_accumulate([2, 3], 2, 10, 0.25, 1, &score, &stamp)  // row 12 already has mark 1
+        ck_ivf_accumulate([2], 1, 10, 0.125, 2, &score, &stamp)
+        var expected = [Float](repeating: 0, count: 20)
+        expected[10] = 0.5; expected[12] = 0.625; expected[13] = 0.25; expected[15] = 0.5; expected[19] = 0.5
         #expect(score == expected)
-        #expect(reached == [bits(0, 2, 3, 5, 63), bits(0, 63)])
+        #expect(stamp[12] == 2 && stamp[13] == 1 && stamp[11] == 0)
     }
 
     /// The exact stage's int16 centroid tables are built once per codec file and rebuilt for another.
@@ -153,20 +143,21 @@ import Testing
     }
 
     /// `ck_select_reached_rows` against a sort of the reached, allowed rows: the same rows (the lowest
-    /// among equal scores at the cut), in row order, for small inputs, large ones and many exact ties.
+    /// among equal scores at the cut), in row order, for small inputs, large ones (where a sample
+    /// estimates the threshold), many exact ties, and rows placed so that the sample misjudges the
+    /// threshold (the selection then falls back to all rows); row counts that end mid-word.
     @Test func stageTwoSelectionMatchesASort() {
         var generator = SplitMix64(seed: 7)
-        for (count, levels) in [(300, 0), (3000, 0), (50_000, 0), (50_000, 300), (5000, 1), (1000, -1)] {
-            let scores = (0..<count).map { _ in
+        for (count, levels) in [(300, 0), (3000, 0), (50_000, 0), (50_021, 300), (5000, 1), (1000, -1), (50_000, -2)] {
+            // The rows the selection samples (2,048, evenly spaced).
+            let sampled = Set((0..<2048).map { $0 * count / 2048 })
+            let scores = (0..<count).map { row in
                 let value = Float.random(in: -1...1, using: &generator)
-                // levels < 0: every score equal.
+                // levels -1: every score equal; -2: the sampled rows above all others.
+                if levels == -2 { return sampled.contains(row) ? 2 + value : value }
                 return levels > 0 ? (value * Float(levels)).rounded() / Float(levels) : levels < 0 ? 0.5 : value
             }
             let stamp = (0..<count).map { _ in UInt16.random(in: 0...3, using: &generator) }
-            // Reached rows (stamp non-zero) as a bitmap; bits past `count` set, to be ignored.
-            var reachedBits = [UInt64](repeating: 0, count: (count + 63) / 64)
-            for row in 0..<count where stamp[row] != 0 { reachedBits[row >> 6] |= 1 << UInt64(row & 63) }
-            if count % 64 != 0 { reachedBits[reachedBits.count - 1] |= ~0 << UInt64(count % 64) }
             var allowed = (0..<(count + 63) / 64).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) | 0xFFFF_0000_0000_0000 }
             allowed[0] = ~0
             let reached = (0..<count).filter { stamp[$0] != 0 && allowed[$0 >> 6] >> UInt64($0 & 63) & 1 != 0 }
@@ -175,13 +166,13 @@ import Testing
                     .prefix(k).sorted().map(Int32.init)
                 var out = [Int32](repeating: -1, count: k)
                 var rows = [Int32](repeating: 0, count: count), values = [Float](repeating: 0, count: 2 * count)
-                let written = ck_select_reached_rows(scores, reachedBits, allowed, count, k, &out, &rows, &values)
+                let written = ck_select_reached_rows(scores, stamp, allowed, count, k, &out, &rows, &values)
                 #expect(written == min(k, reached.count))
                 #expect(Array(out.prefix(written)) == expected)
             }
             var none = [Int32](repeating: -1, count: 1)
             var rows = [Int32](repeating: 0, count: count), values = [Float](repeating: 0, count: 2 * count)
-            #expect(ck_select_reached_rows(scores, reachedBits, allowed, count, 0, &none, &rows, &values) == 0)
+            #expect(ck_select_reached_rows(scores, stamp, allowed, count, 0, &none, &rows, &values) == 0)
         }
     }
 

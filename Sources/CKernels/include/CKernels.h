@@ -160,16 +160,10 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_e
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
                            const long *counts, long bytes, uint32_t *starts, uint16_t *codes, uint32_t *doc_of_token,
                            uint8_t *packed);
-/// The IVF stage's inner loop: for each of `count` rows (local rows of one IVF list, offset by `base`)
-/// whose bit in `seen` (the current query token's bitmap of global rows from `first`, a multiple of
-/// 64) is clear, sets the bit and adds `value` to score[base + row]. One random read-modify-write of
-/// the score per entry: the bitmap (a few KB per thread) stays in L1, where a u16 mark per row (a
-/// second array of hundreds of KB) cost a second cache miss per entry. (In C: the Swift loop ran at
-/// about twice the time per entry.)
-void ck_ivf_accumulate(const uint32_t *rows, long count, long base, float value, uint64_t *seen, long first, float *score);
-/// reached[i] |= seen[i] and seen[i] = 0 for the `words` words: one query token's visits folded into
-/// the rows reached so far, its bitmap cleared for the next token.
-void ck_bits_fold(uint64_t *reached, uint64_t *seen, long words);
+/// The IVF stage's inner loop: for each of `count` rows (local rows of one IVF list, offset by `base`),
+/// the first visit with this `mark` adds `value` to score[base + row] and sets the mark. (In C: the
+/// Swift loop ran at about twice the time per entry.)
+void ck_ivf_accumulate(const uint32_t *rows, long count, long base, float value, uint16_t mark, float *score, uint16_t *stamp);
 /// Centroid probing: over the centroid-major table (k rows of `stride` ≥ nq floats, query tokens in
 /// columns), each query token's best `probe` centroids, decreasing, into top_scores / top_ids (nq × probe;
 /// -inf / -1 where fewer centroids exist), each centroid's best score over the tokens into best (k;
@@ -180,14 +174,17 @@ void ck_probe_centroids(const float *table, long k, long nq, long stride, long p
                         float *top_scores, int32_t *top_ids, float *best, float *floors);
 void ck_probe_centroids_scalar(const float *table, long k, long nq, long stride, long probe, const uint8_t *eligible,
                                float *top_scores, int32_t *top_ids, float *best, float *floors);
-/// The stage-2 candidates: of the global rows below `total` that the IVF stage reached (their bit set
-/// in `reached`) and that may be returned (their bit set in `allowed`), the `k` with the largest `score`
-/// (among equal scores at the cut, the lowest rows), written to `out` in increasing row order; returns
-/// how many (min(k, rows reached)). One branch-free pass compacts the reached rows and their scores into
-/// `rows` (total entries) and `values` (2 · total: the second half holds the boundary bin), a 2048-bin
-/// histogram finds the bin of the k-th best, a quickselect over that bin's values the threshold, a
-/// last pass over the compacted rows writes the result: no sort, no (row, score) pairs.
-long ck_select_reached_rows(const float *score, const uint64_t *reached, const uint64_t *allowed, long total, long k,
+/// The stage-2 candidates: of the global rows below `total` that the IVF stage reached (stamp non-zero)
+/// and that may be returned (their bit set in `allowed`), the `k` with the largest `score` (among equal
+/// scores at the cut, the lowest rows), written to `out` in increasing row order; returns how many
+/// (min(k, rows reached)). When k is a small part of the reached rows, a threshold estimated from a
+/// sample of 2,048 rows lets one pass keep only the few thousand rows at or above it, and the exact
+/// selection runs over those (falling back to all rows when the sample misjudged); otherwise one
+/// branch-free pass compacts the reached rows and their scores into `rows` (total entries) and `values`
+/// (2 · total: the second half holds the boundary bin). Either way a 2048-bin histogram finds the bin
+/// of the k-th best, a quickselect over that bin's values the threshold, a last pass over the
+/// compacted rows writes the result: no sort, no (row, score) pairs.
+long ck_select_reached_rows(const float *score, const uint16_t *stamp, const uint64_t *allowed, long total, long k,
                             int32_t *out, int32_t *rows, float *values);
 
 // MARK: 8-bit residuals (PLAID, residual8.c)
