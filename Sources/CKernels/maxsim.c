@@ -683,15 +683,26 @@ void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim
     ck_exact_centroids_build_scalar(centroids, k, dim, dim_padded, c16, scale, sum);
 }
 
-void ck_ivf_accumulate(const uint32_t *restrict rows, long count, long base, float value, uint16_t mark, float *restrict score,
-                       uint16_t *restrict stamp) {
+void ck_ivf_accumulate(const uint32_t *restrict rows, long count, long base, float value, uint32_t mark, ck_ivf_cell *restrict cells) {
     for (long e = 0; e < count; e++) {
-        long g = base + rows[e];
-        if (stamp[g] != mark) {
-            stamp[g] = mark;
-            score[g] += value;
+        ck_ivf_cell *cell = cells + base + rows[e];
+        if (cell->mark != mark) {
+            cell->mark = mark;
+            cell->score += value;
         }
     }
+}
+
+long ck_ivf_keep_words(const ck_ivf_cell *cells, const uint64_t *allowed, long total, long from_word, long to_word, uint64_t *keep) {
+    long n = 0;
+    for (long w = from_word; w < to_word; w++) {
+        long g0 = w * 64, end = total - g0 < 64 ? total - g0 : 64;
+        uint64_t reached = 0;
+        for (long j = 0; j < end; j++) reached |= (uint64_t)(cells[g0 + j].mark != 0) << j;
+        keep[w] = reached & allowed[w];
+        n += __builtin_popcountll(keep[w]);
+    }
+    return n;
 }
 
 // MARK: - stage-2 selection
@@ -771,64 +782,27 @@ static long select_compacted(const int32_t *rows, float *values, long n, long k,
     return written;
 }
 
-/// ck_select_reached_rows over all rows: the reached, allowed rows and their scores compacted without
-/// a branch per row (whether a row was reached is close to random, and a branch on it mispredicts
-/// often), then the selection among them.
-static long select_all_rows(const float *score, const uint16_t *stamp, const uint64_t *allowed, long total, long k, int32_t *out,
-                            int32_t *rows, float *values) {
+/// ck_select_reached_rows over all kept rows: they and their scores compacted without a branch per row
+/// (whether a row was reached is close to random, and a branch on it mispredicts often; words of none
+/// skipped whole), then the selection among them.
+static long select_all_rows(const ck_ivf_cell *cells, const uint64_t *keep, long total, long k, int32_t *out, int32_t *rows,
+                            float *values) {
     long n = 0;
-    for (long g = 0; g < total; g++) {
-        rows[n] = (int32_t)g;
-        values[n] = score[g];
-        n += (stamp[g] != 0) & (long)(allowed[g >> 6] >> (g & 63) & 1);
+    for (long w = 0, words = (total + 63) / 64; w < words; w++) {
+        uint64_t bits = keep[w];
+        if (!bits) continue;
+        long g0 = w * 64, end = total - g0 < 64 ? total - g0 : 64;
+        for (long j = 0; j < end; j++) {
+            rows[n] = (int32_t)(g0 + j);
+            values[n] = cells[g0 + j].score;
+            n += (long)(bits >> j & 1);
+        }
     }
     if (n <= k) {
         memcpy(out, rows, (size_t)n * sizeof *out);
         return n;
     }
     return select_compacted(rows, values, n, k, out);
-}
-
-/// Bit j set for each of the 64 rows w·64 + j below `total` that was reached (stamp non-zero) and is
-/// allowed.
-static uint64_t keep_word_scalar(const uint16_t *stamp, const uint64_t *allowed, long w, long total) {
-    long g0 = w * 64, end = total - g0 < 64 ? total - g0 : 64;
-    uint64_t reached = 0;
-    for (long j = 0; j < end; j++) reached |= (uint64_t)(stamp[g0 + j] != 0) << j;
-    return reached & allowed[w];
-}
-
-#if CKM_X86
-/// keep_word_scalar for a whole word of 64 rows: four compares of 16 stamps, packed to one byte per row.
-AVX2 static inline uint64_t keep_word_avx2(const uint16_t *stamp, const uint64_t *allowed, long w) {
-    const __m256i zero = _mm256_setzero_si256();
-    const __m256i *p = (const __m256i *)(stamp + w * 64);
-    __m256i e0 = _mm256_cmpeq_epi16(_mm256_loadu_si256(p), zero), e1 = _mm256_cmpeq_epi16(_mm256_loadu_si256(p + 1), zero);
-    __m256i e2 = _mm256_cmpeq_epi16(_mm256_loadu_si256(p + 2), zero), e3 = _mm256_cmpeq_epi16(_mm256_loadu_si256(p + 3), zero);
-    // packs interleaves the 128-bit lanes; the permute puts rows back in order.
-    __m256i lo = _mm256_permute4x64_epi64(_mm256_packs_epi16(e0, e1), 0xD8);
-    __m256i hi = _mm256_permute4x64_epi64(_mm256_packs_epi16(e2, e3), 0xD8);
-    uint64_t unreached = (uint64_t)(uint32_t)_mm256_movemask_epi8(lo) | (uint64_t)(uint32_t)_mm256_movemask_epi8(hi) << 32;
-    return ~unreached & allowed[w];
-}
-#endif
-
-/// The keep words of all rows below `total` into keep ((total + 63) / 64 words); returns their count of
-/// set bits.
-static long keep_words(const uint16_t *stamp, const uint64_t *allowed, long total, uint64_t *keep) {
-    long words = (total + 63) / 64, full = total / 64, n = 0, w = 0;
-#if CKM_X86
-    if (ck_has_avx2())
-        for (; w < full; w++) {
-            keep[w] = keep_word_avx2(stamp, allowed, w);
-            n += __builtin_popcountll(keep[w]);
-        }
-#endif
-    for (; w < words; w++) {
-        keep[w] = keep_word_scalar(stamp, allowed, w, total);
-        n += __builtin_popcountll(keep[w]);
-    }
-    return n;
 }
 
 /// Rows of the selection sampled to estimate its threshold.
@@ -840,13 +814,13 @@ static long keep_words(const uint16_t *stamp, const uint64_t *allowed, long tota
 /// Every row of the k largest (and every row tied with the k-th) is at or above the threshold whenever
 /// at least k rows are, so the result is the full selection's; returns -1 when fewer are (the sample
 /// misjudged: about a 4σ event), and the caller selects over all rows.
-static long select_by_sample(const float *score, const uint64_t *keep, long total, long n, long k, int32_t *out, int32_t *rows,
-                             float *values) {
+static long select_by_sample(const ck_ivf_cell *cells, const uint64_t *keep, long total, long n, long k, int32_t *out,
+                             int32_t *rows, float *values) {
     float sample[SELECT_SAMPLE];
     long m = 0;
     for (long i = 0; i < SELECT_SAMPLE; i++) {
         long g = i * total / SELECT_SAMPLE;
-        if (keep[g >> 6] >> (g & 63) & 1) sample[m++] = score[g];
+        if (keep[g >> 6] >> (g & 63) & 1) sample[m++] = cells[g].score;
     }
     if (m < 256) return -1;
     double expected = (double)k * (double)m / (double)n;
@@ -859,7 +833,7 @@ static long select_by_sample(const float *score, const uint64_t *keep, long tota
         while (bits) {
             long g = w * 64 + __builtin_ctzll(bits);
             bits &= bits - 1;
-            float v = score[g];
+            float v = cells[g].score;
             // Rarely taken (about k of n rows), so well predicted.
             if (v >= threshold) {
                 rows[c] = (int32_t)g;
@@ -876,14 +850,9 @@ static long select_by_sample(const float *score, const uint64_t *keep, long tota
     return select_compacted(rows, values, c, k, out);
 }
 
-long ck_select_reached_rows(const float *score, const uint16_t *stamp, const uint64_t *allowed, long total, long k,
-                            int32_t *out, int32_t *rows, float *values) {
+long ck_select_reached_rows(const ck_ivf_cell *cells, const uint64_t *keep, long n, long total, long k, int32_t *out,
+                            int32_t *rows, float *values) {
     if (k <= 0) return 0;
-    long words = (total + 63) / 64;
-    uint64_t *keep = malloc((size_t)(words > 0 ? words : 1) * sizeof *keep);
-    if (!keep) return select_all_rows(score, stamp, allowed, total, k, out, rows, values);
-    long n = keep_words(stamp, allowed, total, keep);
-    long written = n > 4 * k ? select_by_sample(score, keep, total, n, k, out, rows, values) : -1;
-    free(keep);
-    return written >= 0 ? written : select_all_rows(score, stamp, allowed, total, k, out, rows, values);
+    long written = n > 4 * k ? select_by_sample(cells, keep, total, n, k, out, rows, values) : -1;
+    return written >= 0 ? written : select_all_rows(cells, keep, total, k, out, rows, values);
 }

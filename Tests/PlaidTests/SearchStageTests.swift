@@ -24,20 +24,21 @@ import Testing
             #expect(candidates == candidates.sorted())
             // Deleted rows are never candidates.
             #expect(!candidates.contains { [3, 4, 150].contains(context.documentID($0)) })
-            for row in candidates { #expect(abs(one.scores[Int(row)] - two.scores[Int(row)]) <= 1e-4) }
+            for row in candidates { #expect(abs(one.cells[Int(row)].score - two.cells[Int(row)].score) <= 1e-4) }
+            #expect(one.kept == two.kept && one.keep == two.keep)
         }
     }
 
     @Test func ivfAccumulateAddsOncePerMark() {
-        var score = [Float](repeating: 0, count: 20), stamp = [UInt16](repeating: 0, count: 20)
+        var cells = [ck_ivf_cell](repeating: ck_ivf_cell(score: 0, mark: 0), count: 20)
         let rows: [UInt32] = [0, 2, 5, 9]
-        ck_ivf_accumulate(rows, rows.count, 10, 0.5, 1, &score, &stamp)
-        ck_ivf_accumulate([2, 3], 2, 10, 0.25, 1, &score, &stamp)  // row 12 already has mark 1
-        ck_ivf_accumulate([2], 1, 10, 0.125, 2, &score, &stamp)
+        ck_ivf_accumulate(rows, rows.count, 10, 0.5, 1, &cells)
+        ck_ivf_accumulate([2, 3], 2, 10, 0.25, 1, &cells)  // row 12 already has mark 1
+        ck_ivf_accumulate([2], 1, 10, 0.125, 2, &cells)
         var expected = [Float](repeating: 0, count: 20)
         expected[10] = 0.5; expected[12] = 0.625; expected[13] = 0.25; expected[15] = 0.5; expected[19] = 0.5
-        #expect(score == expected)
-        #expect(stamp[12] == 2 && stamp[13] == 1 && stamp[11] == 0)
+        #expect(cells.map(\.score) == expected)
+        #expect(cells[12].mark == 2 && cells[13].mark == 1 && cells[11].mark == 0)
     }
 
     /// The exact stage's int16 centroid tables are built once per codec file and rebuilt for another.
@@ -161,18 +162,28 @@ import Testing
             var allowed = (0..<(count + 63) / 64).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) | 0xFFFF_0000_0000_0000 }
             allowed[0] = ~0
             let reached = (0..<count).filter { stamp[$0] != 0 && allowed[$0 >> 6] >> UInt64($0 & 63) & 1 != 0 }
+            let cells = (0..<count).map { ck_ivf_cell(score: scores[$0], mark: UInt32(stamp[$0])) }
+            // The kept rows' bitmap, built in two pieces as the IVF stage's threads do.
+            let words = (count + 63) / 64
+            var keep = [UInt64](repeating: ~0, count: words)
+            let kept = ck_ivf_keep_words(cells, allowed, count, 0, words / 2, &keep) + ck_ivf_keep_words(cells, allowed, count, words / 2, words, &keep)
+            #expect(kept == reached.count)
+            let keptRows: [Int] = (0..<count).filter { (row: Int) -> Bool in (keep[row >> 6] >> UInt64(row & 63)) & 1 != 0 }
+            #expect(keptRows == reached)
+            let tail = UInt64(count % 64), last = keep[words - 1]
+            if tail != 0 { #expect(last >> tail == 0) }
             for k in [1, 100, 2500, reached.count - 1, reached.count, reached.count + 5] where k > 0 {
                 let expected = reached.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
                     .prefix(k).sorted().map(Int32.init)
                 var out = [Int32](repeating: -1, count: k)
                 var rows = [Int32](repeating: 0, count: count), values = [Float](repeating: 0, count: 2 * count)
-                let written = ck_select_reached_rows(scores, stamp, allowed, count, k, &out, &rows, &values)
+                let written = ck_select_reached_rows(cells, keep, kept, count, k, &out, &rows, &values)
                 #expect(written == min(k, reached.count))
                 #expect(Array(out.prefix(written)) == expected)
             }
             var none = [Int32](repeating: -1, count: 1)
             var rows = [Int32](repeating: 0, count: count), values = [Float](repeating: 0, count: 2 * count)
-            #expect(ck_select_reached_rows(scores, stamp, allowed, count, 0, &none, &rows, &values) == 0)
+            #expect(ck_select_reached_rows(cells, keep, kept, count, 0, &none, &rows, &values) == 0)
         }
     }
 
