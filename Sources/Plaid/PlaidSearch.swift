@@ -360,8 +360,8 @@ struct SearchContext: @unchecked Sendable {
                         let low = min(max(rows.lowerBound - base, 0), count), high = min(max(rows.upperBound - base, 0), count)
                         guard low < high else { continue }
                         var start = Int(view.ivfOffsets[Int(c)]), end = Int(view.ivfOffsets[Int(c) + 1])
-                        if low > 0 { start = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(low)) }
-                        if high < count { end = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(high)) }
+                        if low > 0 { start = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(low), of: count) }
+                        if high < count { end = Self.firstIndex(view.ivfRows, from: start, to: end, atLeast: UInt32(high), of: count) }
                         if start < end {
                             ck_ivf_accumulate(view.ivfRows.baseAddress! + start, end - start, base, value, mark, cells)
                         }
@@ -371,9 +371,34 @@ struct SearchContext: @unchecked Sendable {
         }
     }
 
-    /// The first index in `from..<to` of the sorted `rows` holding a value ≥ `value` (`to` if none).
-    private static func firstIndex(_ rows: UnsafeBufferPointer<UInt32>, from: Int, to: Int, atLeast value: UInt32) -> Int {
+    /// The first index in `from..<to` of the sorted `rows` (values below `limit`) holding a value ≥ `value`
+    /// (`to` if none). The rows of an IVF list are spread about evenly over the segment, so the search
+    /// starts where `value / limit` of the way through would put it and gallops outward from there: a few
+    /// probes in the lines the piece reads next anyway, where a plain binary search over the list missed
+    /// the cache at every step (80 % of the IVF stage's Swift samples were its compare).
+    static func firstIndex(_ rows: UnsafeBufferPointer<UInt32>, from: Int, to: Int, atLeast value: UInt32, of limit: Int) -> Int {
+        // rows[i] < value for every i < low, rows[i] ≥ value for every i in high..<to.
         var low = from, high = to
+        if from < to {
+            let span = to - from
+            let guess = from + min(span - 1, Int(UInt64(span) * UInt64(value) / UInt64(max(limit, 1))))
+            var step = 1
+            if rows[guess] < value {
+                low = guess + 1
+                while low + step - 1 < high, rows[low + step - 1] < value {
+                    low += step
+                    step <<= 1
+                }
+                high = min(high, low + step - 1)
+            } else {
+                high = guess
+                while high - step >= low, rows[high - step] >= value {
+                    high -= step
+                    step <<= 1
+                }
+                low = max(low, high - step + 1)
+            }
+        }
         while low < high {
             let mid = (low + high) / 2
             if rows[mid] < value { low = mid + 1 } else { high = mid }

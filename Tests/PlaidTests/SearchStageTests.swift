@@ -29,6 +29,36 @@ import Testing
         }
     }
 
+    /// The IVF list search (a guess from the rows' spread, then galloping) against a linear scan: lists
+    /// even and clustered, with repeated rows, sub-ranges, values outside the rows, and a `limit` that
+    /// misjudges the spread (the guess is only where the search starts).
+    @Test func ivfListSearchMatchesALinearScan() {
+        var generator = SplitMix64(seed: 11)
+        for (length, limit) in [(0, 10), (1, 10), (7, 100), (300, 1000), (1372, 100_000), (2000, 500), (500, 1 << 20)] {
+            for clustered in [false, true] {
+                var rows = (0..<length).map { _ in UInt32.random(in: 0..<UInt32(limit), using: &generator) }
+                if clustered { rows = rows.map { $0 / 7 } }
+                rows.sort()
+                let probes: [UInt32] = [0, 1, UInt32(limit / 2), UInt32(limit - 1), UInt32(limit), UInt32(limit + 5)]
+                    + (0..<12).map { _ in UInt32.random(in: 0...UInt32(limit), using: &generator) }
+                var wrong: [String] = []
+                rows.withUnsafeBufferPointer { buffer in
+                    let ranges = [(0, length), (length / 3, length), (0, length / 2), (length / 4, length / 4)]
+                    for (from, to) in ranges {
+                        for value in probes {
+                            let expected = rows[from..<to].firstIndex { $0 >= value } ?? to
+                            for assumed in [limit, max(1, limit / 10), limit * 10] {
+                                let found = SearchContext.firstIndex(buffer, from: from, to: to, atLeast: value, of: assumed)
+                                if found != expected { wrong.append("\(from)..<\(to) ≥ \(value) (limit \(assumed)): \(found), not \(expected)") }
+                            }
+                        }
+                    }
+                }
+                #expect(wrong.isEmpty, "\(length) rows below \(limit), clustered \(clustered): \(wrong.prefix(3))")
+            }
+        }
+    }
+
     @Test func ivfAccumulateAddsOncePerMark() {
         var cells = [ck_ivf_cell](repeating: ck_ivf_cell(score: 0, mark: 0), count: 20)
         let rows: [UInt32] = [0, 2, 5, 9]
