@@ -298,9 +298,9 @@ struct SearchContext: @unchecked Sendable {
         let pieces = entries >= splitAbove && total >= 64 * SearchContext.pieces ? SearchContext.pieces : 1
         let cuts = (0...pieces).map { $0 == pieces ? total : total * $0 / pieces / 64 * 64 }
         let parts = (0..<pieces).map { cuts[$0]..<cuts[$0 + 1] }
-        // Reused array (`SearchScratch`), cleared here.
+        // Reused array (`SearchScratch`), each piece's rows cleared by the thread that fills them (800 KB
+        // at 100k rows: half the clearing on each thread, and the rows in that core's cache).
         var cells = scratch.cells(total)
-        cells.withUnsafeMutableBufferPointer { $0.update(repeating: ck_ivf_cell(score: 0, mark: 0)) }
         var keep = [UInt64](repeating: 0, count: (total + 63) / 64)
         var kept = [Int](repeating: 0, count: pieces)
         cells.withUnsafeMutableBufferPointer { cells in
@@ -311,6 +311,7 @@ struct SearchContext: @unchecked Sendable {
                         let kept = UnsafeMutableSendablePointer(kept.baseAddress!), allowed = UnsafeSendablePointer(allowed.baseAddress!)
                         DispatchQueue.concurrentPerform(iterations: parts.count) { part in
                             let rows = parts[part]
+                            (cells.pointer + rows.lowerBound).update(repeating: ck_ivf_cell(score: 0, mark: 0), count: rows.count)
                             accumulate(probed: probed, rows: rows, cells: cells.pointer)
                             kept.pointer[part] = ck_ivf_keep_words(cells.pointer, allowed.pointer, total, rows.lowerBound / 64,
                                                                    (rows.upperBound + 63) / 64, keep.pointer)
