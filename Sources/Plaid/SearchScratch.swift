@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Arrays of one element type that searches borrow and hand back (see `SearchScratch`).
@@ -36,7 +37,7 @@ struct ScratchArrayPool<Element: BitwiseCopyable> {
 }
 
 /// The large per-query arrays of a search (the query × centroid table and its u8 copy, the IVF stage's
-/// dense score and stamp arrays, the selection's scratch, the exact stage's gathered tokens), kept by
+/// dense table of scores and marks, the selection's scratch, the exact stage's gathered tokens), kept by
 /// the index between searches. Allocated afresh, each of these (hundreds of KB to a few MB at 100k
 /// documents) came from newly mapped pages that the kernel had to fault in and zero on every query:
 /// about 180 page faults per query at 100k × 48-d, with the fault handling serialising the two search
@@ -48,16 +49,19 @@ final class SearchScratch: @unchecked Sendable {
     private var words = ScratchArrayPool<UInt32>()
     private var rows = ScratchArrayPool<Int32>()
     private var bytes = ScratchArrayPool<UInt8>()
+    private var cells = ScratchArrayPool<ck_ivf_cell>()
 
     func floats(_ count: Int) -> [Float] { lock.withLock { floats.take(count, filler: 0) } }
     func halves(_ count: Int) -> [UInt16] { lock.withLock { halves.take(count, filler: 0) } }
     func words(_ count: Int) -> [UInt32] { lock.withLock { words.take(count, filler: 0) } }
     func rows(_ count: Int) -> [Int32] { lock.withLock { rows.take(count, filler: 0) } }
     func bytes(_ count: Int) -> [UInt8] { lock.withLock { bytes.take(count, filler: 0) } }
+    func cells(_ count: Int) -> [ck_ivf_cell] { lock.withLock { cells.take(count, filler: ck_ivf_cell(score: 0, mark: 0)) } }
 
     func give(_ array: inout [Float]) { lock.withLock { floats.give(&array) } }
     func give(_ array: inout [UInt16]) { lock.withLock { halves.give(&array) } }
     func give(_ array: inout [UInt32]) { lock.withLock { words.give(&array) } }
     func give(_ array: inout [Int32]) { lock.withLock { rows.give(&array) } }
     func give(_ array: inout [UInt8]) { lock.withLock { bytes.give(&array) } }
+    func give(_ array: inout [ck_ivf_cell]) { lock.withLock { cells.give(&array) } }
 }

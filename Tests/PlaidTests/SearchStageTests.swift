@@ -24,20 +24,51 @@ import Testing
             #expect(candidates == candidates.sorted())
             // Deleted rows are never candidates.
             #expect(!candidates.contains { [3, 4, 150].contains(context.documentID($0)) })
-            for row in candidates { #expect(abs(one.scores[Int(row)] - two.scores[Int(row)]) <= 1e-4) }
+            for row in candidates { #expect(abs(one.cells[Int(row)].score - two.cells[Int(row)].score) <= 1e-4) }
+            #expect(one.kept == two.kept && one.keep == two.keep)
+        }
+    }
+
+    /// The IVF list search (a guess from the rows' spread, then galloping) against a linear scan: lists
+    /// even and clustered, with repeated rows, sub-ranges, values outside the rows, and a `limit` that
+    /// misjudges the spread (the guess is only where the search starts).
+    @Test func ivfListSearchMatchesALinearScan() {
+        var generator = SplitMix64(seed: 11)
+        for (length, limit) in [(0, 10), (1, 10), (7, 100), (300, 1000), (1372, 100_000), (2000, 500), (500, 1 << 20)] {
+            for clustered in [false, true] {
+                var rows = (0..<length).map { _ in UInt32.random(in: 0..<UInt32(limit), using: &generator) }
+                if clustered { rows = rows.map { $0 / 7 } }
+                rows.sort()
+                let probes: [UInt32] = [0, 1, UInt32(limit / 2), UInt32(limit - 1), UInt32(limit), UInt32(limit + 5)]
+                    + (0..<12).map { _ in UInt32.random(in: 0...UInt32(limit), using: &generator) }
+                var wrong: [String] = []
+                rows.withUnsafeBufferPointer { buffer in
+                    let ranges = [(0, length), (length / 3, length), (0, length / 2), (length / 4, length / 4)]
+                    for (from, to) in ranges {
+                        for value in probes {
+                            let expected = rows[from..<to].firstIndex { $0 >= value } ?? to
+                            for assumed in [limit, max(1, limit / 10), limit * 10] {
+                                let found = SearchContext.firstIndex(buffer, from: from, to: to, atLeast: value, of: assumed)
+                                if found != expected { wrong.append("\(from)..<\(to) ≥ \(value) (limit \(assumed)): \(found), not \(expected)") }
+                            }
+                        }
+                    }
+                }
+                #expect(wrong.isEmpty, "\(length) rows below \(limit), clustered \(clustered): \(wrong.prefix(3))")
+            }
         }
     }
 
     @Test func ivfAccumulateAddsOncePerMark() {
-        var score = [Float](repeating: 0, count: 20), stamp = [UInt16](repeating: 0, count: 20)
+        var cells = [ck_ivf_cell](repeating: ck_ivf_cell(score: 0, mark: 0), count: 20)
         let rows: [UInt32] = [0, 2, 5, 9]
-        ck_ivf_accumulate(rows, rows.count, 10, 0.5, 1, &score, &stamp)
-        ck_ivf_accumulate([2, 3], 2, 10, 0.25, 1, &score, &stamp)  // row 12 already has mark 1
-        ck_ivf_accumulate([2], 1, 10, 0.125, 2, &score, &stamp)
+        ck_ivf_accumulate(rows, rows.count, 10, 0.5, 1, &cells)
+        ck_ivf_accumulate([2, 3], 2, 10, 0.25, 1, &cells)  // row 12 already has mark 1
+        ck_ivf_accumulate([2], 1, 10, 0.125, 2, &cells)
         var expected = [Float](repeating: 0, count: 20)
         expected[10] = 0.5; expected[12] = 0.625; expected[13] = 0.25; expected[15] = 0.5; expected[19] = 0.5
-        #expect(score == expected)
-        #expect(stamp[12] == 2 && stamp[13] == 1 && stamp[11] == 0)
+        #expect(cells.map(\.score) == expected)
+        #expect(cells[12].mark == 2 && cells[13].mark == 1 && cells[11].mark == 0)
     }
 
     /// The exact stage's int16 centroid tables are built once per codec file and rebuilt for another.
@@ -143,31 +174,46 @@ import Testing
     }
 
     /// `ck_select_reached_rows` against a sort of the reached, allowed rows: the same rows (the lowest
-    /// among equal scores at the cut), in row order, for small inputs, large ones and many exact ties.
+    /// among equal scores at the cut), in row order, for small inputs, large ones (where a sample
+    /// estimates the threshold), many exact ties, and rows placed so that the sample misjudges the
+    /// threshold (the selection then falls back to all rows); row counts that end mid-word.
     @Test func stageTwoSelectionMatchesASort() {
         var generator = SplitMix64(seed: 7)
-        for (count, levels) in [(300, 0), (3000, 0), (50_000, 0), (50_000, 300), (5000, 1), (1000, -1)] {
-            let scores = (0..<count).map { _ in
+        for (count, levels) in [(300, 0), (3000, 0), (50_000, 0), (50_021, 300), (5000, 1), (1000, -1), (50_000, -2)] {
+            // The rows the selection samples (2,048, evenly spaced).
+            let sampled = Set((0..<2048).map { $0 * count / 2048 })
+            let scores = (0..<count).map { row in
                 let value = Float.random(in: -1...1, using: &generator)
-                // levels < 0: every score equal.
+                // levels -1: every score equal; -2: the sampled rows above all others.
+                if levels == -2 { return sampled.contains(row) ? 2 + value : value }
                 return levels > 0 ? (value * Float(levels)).rounded() / Float(levels) : levels < 0 ? 0.5 : value
             }
             let stamp = (0..<count).map { _ in UInt16.random(in: 0...3, using: &generator) }
             var allowed = (0..<(count + 63) / 64).map { _ in UInt64.random(in: 0...UInt64.max, using: &generator) | 0xFFFF_0000_0000_0000 }
             allowed[0] = ~0
             let reached = (0..<count).filter { stamp[$0] != 0 && allowed[$0 >> 6] >> UInt64($0 & 63) & 1 != 0 }
+            let cells = (0..<count).map { ck_ivf_cell(score: scores[$0], mark: UInt32(stamp[$0])) }
+            // The kept rows' bitmap, built in two pieces as the IVF stage's threads do.
+            let words = (count + 63) / 64
+            var keep = [UInt64](repeating: ~0, count: words)
+            let kept = ck_ivf_keep_words(cells, allowed, count, 0, words / 2, &keep) + ck_ivf_keep_words(cells, allowed, count, words / 2, words, &keep)
+            #expect(kept == reached.count)
+            let keptRows: [Int] = (0..<count).filter { (row: Int) -> Bool in (keep[row >> 6] >> UInt64(row & 63)) & 1 != 0 }
+            #expect(keptRows == reached)
+            let tail = UInt64(count % 64), last = keep[words - 1]
+            if tail != 0 { #expect(last >> tail == 0) }
             for k in [1, 100, 2500, reached.count - 1, reached.count, reached.count + 5] where k > 0 {
                 let expected = reached.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }
                     .prefix(k).sorted().map(Int32.init)
                 var out = [Int32](repeating: -1, count: k)
                 var rows = [Int32](repeating: 0, count: count), values = [Float](repeating: 0, count: 2 * count)
-                let written = ck_select_reached_rows(scores, stamp, allowed, count, k, &out, &rows, &values)
+                let written = ck_select_reached_rows(cells, keep, kept, count, k, &out, &rows, &values)
                 #expect(written == min(k, reached.count))
                 #expect(Array(out.prefix(written)) == expected)
             }
             var none = [Int32](repeating: -1, count: 1)
             var rows = [Int32](repeating: 0, count: count), values = [Float](repeating: 0, count: 2 * count)
-            #expect(ck_select_reached_rows(scores, stamp, allowed, count, 0, &none, &rows, &values) == 0)
+            #expect(ck_select_reached_rows(cells, keep, kept, count, 0, &none, &rows, &values) == 0)
         }
     }
 
