@@ -44,6 +44,12 @@ public final class PlaidIndex: @unchecked Sendable {
     /// segment into ever larger ones rewrites each vector ~log2(chunks) times, where a bound of an
     /// eighth of the build leaves ~10 segments after ~4 rewrites. Not stored: later writes merge as usual.
     public var mergeCeiling: Int?
+    /// Segments this instance's writes leave unmerged (nil: none, every write merges as usual). A cold build
+    /// sets it (`StreamedIndexBuilder`): its segments are its checkpoint groups, and merging them rewrote
+    /// each appended vector about once more on the build's write lane (4.3 of its 16 s, large MiniLM set,
+    /// session 7) for no change in what a search returns — rows keep their order merged or not. Past this
+    /// count the usual rule merges again, so a huge build's segment count stays bounded. Not stored.
+    public var mergeFreeSegments: Int?
 
     struct Location: Equatable {
         var segment: Int32
@@ -329,7 +335,8 @@ public final class PlaidIndex: @unchecked Sendable {
         // it, merge the two; and rewrite any segment whose dead share is too high.
         func live(_ s: Segment) -> Int { s.record.tokens - deadTokens(s, dead[s.record.number]) }
         var merges: [[Segment]] = []
-        while segments.count >= 2, live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]),
+        while segments.count >= 2, segments.count > (mergeFreeSegments ?? 0),
+              live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]),
               mergeCeiling.map({ live(segments[segments.count - 2]) + live(segments[segments.count - 1]) <= $0 }) ?? true {
             let pair = [segments[segments.count - 2], segments[segments.count - 1]]
             segments.removeLast(2)

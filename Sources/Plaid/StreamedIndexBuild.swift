@@ -24,8 +24,9 @@ public struct CodecPlan: Sendable, Equatable {
 /// search results stay within what training on everything gives (tests: `StreamedIndexBuildTests`).
 ///
 /// Once the index exists, chunks are appended in groups of at least half the merge ceiling (a sixteenth
-/// of the planned build): a 75-chunk build then commits ~20 segments instead of 75, and its merges rewrite
-/// each vector about twice instead of four times. The caller says when the documents added so far must be
+/// of the planned build): a 75-chunk build then commits ~20 segments instead of 75. The first
+/// `mergeFreeSegments` segments are never merged (a merge rewrites vectors for no change in results);
+/// past them, merges rewrite each vector about twice instead of four times. The caller says when the documents added so far must be
 /// on disk (`add(_:mustPersist:)`): the product's checkpoints name files as indexed only once their
 /// vectors are written.
 ///
@@ -43,6 +44,9 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
     public let plannedDocuments: Int
     /// Segments of about equal size a planned build ends with at least (`PlaidIndex.mergeCeiling`).
     public static let segmentsPerBuild = 8
+    /// Segments (the training one and one per checkpoint group after it) the build writes before any is
+    /// merged (`PlaidIndex.mergeFreeSegments`): a build of ~20 checkpoints merges none.
+    public static let mergeFreeSegments = 2 * segmentsPerBuild
     /// Share of the planned vectors the codec waits for at most.
     public let trainingShare: Double
     /// The index, once created.
@@ -173,6 +177,7 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
         let plan = plannedDocuments > 0 ? projectedPlan : nil
         let created = try PlaidIndex.create(at: directory, documents: held, config: config, backend: backend, plan: plan)
         if let plan { created.mergeCeiling = max(created.tokensAtTraining, plan.tokens) / Self.segmentsPerBuild }
+        created.mergeFreeSegments = Self.mergeFreeSegments
         lock.withLock { encodingCodec = created.codecForEncoding }
         index = created
         held = []
