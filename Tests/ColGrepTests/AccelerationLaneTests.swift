@@ -188,6 +188,21 @@ private struct Operands: @unchecked Sendable {
         }
     }
 
+    /// A lane's batch comes back as one block; large blocks are split per sequence on every core, in order.
+    @Test func aLargeBlockIsSplitPerSequenceInOrder() {
+        let sizes = (0..<300).map { ($0 * 37) % 101 }
+        let offsets = HostRowBlock.offsets(sizes: sizes)
+        let cols = 160
+        let block = HostRowBlock(cols: cols, offsets: offsets) { destination in
+            for i in 0..<(offsets.last! * cols) { destination[i] = Float(i % 65_521) }
+        }
+        #expect(block.rows * cols >= 1 << 21)
+        let split = SharedModelLanes.Lane.split(block)
+        #expect(split.count == sizes.count)
+        #expect(zip(split, block.matrices()).allSatisfy { $0.rows == $1.rows && $0.cols == $1.cols && $0.values == $1.values })
+        #expect(split.map(\.rows) == sizes)
+    }
+
     @Test func aDevicesCostIsSharedByItsLanes() {
         let device = DeviceCost(coldStartSeconds: 0.3, perBatchSeconds: 0.002, perTokenSeconds: 1e-7)
         let lane = device.sharedBy(lanes: 2)

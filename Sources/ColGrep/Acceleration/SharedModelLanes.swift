@@ -123,7 +123,7 @@ public final class SharedModelLanes: @unchecked Sendable {
         public typealias Output = HostMatrix
 
         public let info: DeviceInfo
-        private let group: SharedModelLanes
+        fileprivate let group: SharedModelLanes
         private var opened: OpenedLaneBackend?
         private var model: ColBERTModel?
         private var router: ThreadRoutedBackend?
@@ -153,16 +153,25 @@ public final class SharedModelLanes: @unchecked Sendable {
             model = shared.model
         }
 
+        /// One matrix per sequence of `block`, copied out on every core when the block is large (a 384-d
+        /// batch of 64k tokens is 100 MB), after which the block (and its pinned buffer) is released.
+        static func split(_ block: HostRowBlock) -> [HostMatrix] {
+            guard block.rows * block.cols >= 1 << 21 else { return block.matrices() }
+            return Array(0..<block.groupCount).parallelMap(minimumCount: 64) { block.matrix($0) }
+        }
+
         public func encode(_ items: [[Int32]]) throws -> [HostMatrix] {
             guard let model, let router, let backend = opened?.backend else {
                 throw ColGrepError.other("\(info.laneLabel) was used before its cold start")
             }
             let tokens = items.reduce(0) { $0 + $1.count }
             let begin = ProfileClock.now()
-            // The scheduler already sized the batch: pack it as one.
-            let vectors = try router.with(backend) {
-                try model.encode(items, dropping: group.skipIDs, batcher: TokenBudgetBatcher(tokenBudget: max(tokens, 1)))
-            }
+            // The scheduler already sized the batch: one packed batch, its kept rows gathered and widened to fp32
+            // on the device and copied by DMA into one reused pinned block, then split per sequence. The
+            // per-sequence download (`ColBERTModel.encode`) widened and gathered every row on this thread:
+            // host work that kept a lane's GPU idle (one lane 9.4M tokens/s against 14.5M for the block path, Ettin shape).
+            let block = try router.with(backend) { try model.embedRows(PackedBatch(sequences: items), dropping: group.skipIDs) }
+            let vectors = Self.split(block)
             if batchSamples.count < 512 {
                 batchSamples.append(CalibrationSample(tokens: tokens, seconds: ProfileClock.seconds(since: begin)))
             }
