@@ -565,7 +565,7 @@ public final class PlaidIndex: @unchecked Sendable {
     /// Encodes documents in batches of about 256k tokens (each batch copied into one contiguous
     /// buffer, then assigned and quantised straight into the result's arrays).
     static func encode(_ documents: [(id: Int64, vectors: HostMatrix)], codec: ResidualCodec, backend: (any Backend)?,
-                       assigner: CentroidAssigner? = nil) -> EncodedDocuments {
+                       assigner: CentroidAssigner? = nil, times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) -> EncodedDocuments {
         let assigner = assigner ?? codec.makeAssigner()
         var result = EncodedDocuments()
         let totalTokens = documents.reduce(0) { $0 + $1.vectors.rows }
@@ -595,9 +595,10 @@ public final class PlaidIndex: @unchecked Sendable {
                         if end == start + 1, tokens * dim > staging.count {
                             documents[start].vectors.values.withUnsafeBufferPointer { v in
                                 codec.encode(v.baseAddress!, count: tokens, assigner: assigner, backend: backend,
-                                             codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes)
+                                             codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes, times: times)
                             }
                         } else {
+                            let gather = ContinuousClock.now
                             var position = 0
                             for i in start..<end {
                                 documents[i].vectors.values.withUnsafeBufferPointer { v in
@@ -605,8 +606,9 @@ public final class PlaidIndex: @unchecked Sendable {
                                     position += v.count
                                 }
                             }
+                            times?.pointee.gatherSeconds += (ContinuousClock.now - gather).seconds
                             codec.encode(staging.baseAddress!, count: tokens, assigner: assigner, backend: backend,
-                                         codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes)
+                                         codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes, times: times)
                         }
                         tokenStart += tokens
                         start = end

@@ -62,7 +62,9 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
 
     /// Appends are encoded on the caller's thread and written on a queue of their own (see above).
     public let asynchronousWrites: Bool
-    /// Called on the write queue after each asynchronous append, with its stages (`PlaidIndex.writeStages`).
+    /// Called on the write queue after each asynchronous append, with its stages: the encode's on the caller's
+    /// thread (named `encode…`; `encode: gather rows / assign / quantize` are parts of the encode lap), then
+    /// the write's (`PlaidIndex.writeStages`).
     public var onWritten: (@Sendable ([(stage: String, seconds: Double)]) -> Void)?
     /// Called on the write queue when an asynchronous append fails, before any later `afterWrites` body.
     public var onWriteFailure: (@Sendable (Error) -> Void)?
@@ -108,9 +110,14 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
         guard let codec = lock.withLock({ encodingCodec }) else { throw PlaidError.invalidInput("no codec to encode with") }
         // The codec's width, not the index's manifest: a write may be updating that one now.
         try PlaidIndex.validate(group, dim: codec.codec.dim, existing: nil)
-        let encoded = PlaidIndex.EncodedAppend(codecName: codec.name, encoded: PlaidIndex.encode(group, codec: codec.codec, backend: backend))
+        stages.lap("encode: validate")
+        var times = CodecEncodeTimes()
+        let encoded = PlaidIndex.EncodedAppend(codecName: codec.name, encoded: PlaidIndex.encode(group, codec: codec.codec, backend: backend, times: &times))
         stages.lap("encode (assign + quantize, beside the previous write)")
-        let encodeLaps = stages.laps
+        // The encode's parts (what bounds this lane when it bounds the build): rows gathered into one buffer,
+        // bulk assignment on the backend, quantisation on the CPU.
+        let encodeLaps = stages.laps + [("encode: gather rows", times.gatherSeconds), ("encode: assign", times.assignSeconds),
+                                        ("encode: quantize", times.quantizeSeconds)]
         writeSlot.wait()
         // The write uses the backend only to retrain or re-encode (a codec changed in between); backends
         // already serve the encoder and the codec from several threads at once.
