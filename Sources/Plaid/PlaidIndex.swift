@@ -573,35 +573,48 @@ public final class PlaidIndex: @unchecked Sendable {
         result.ids = documents.map(\.id)
         result.offsets.reserveCapacity(documents.count + 1)
         for document in documents { result.offsets.append(result.offsets[result.offsets.count - 1] + UInt64(document.vectors.rows)) }
-        result.codes = [UInt16](repeating: 0, count: totalTokens)
-        result.residuals = [UInt8](repeating: 0, count: totalTokens * bytes)
         let dim = codec.dim
-        var buffer = [Float](repeating: 0, count: min(totalTokens, 262_144 + 65_536) * dim)
+        // Every code and every residual byte is written below (whole bytes per token when `dim · nbits` is a
+        // multiple of 8, as every model's is), so none is zeroed first: zero-filling these and the staging
+        // buffer (~0.5 GB a 384-d group) took most of a group's encode on the cold build's vector lane
+        // (route-2: 4.8 s of encode laps against 0.9 s of gather + assign + quantize).
+        let written = dim * codec.nbits % 8 == 0
+        result.codes = [UInt16](unsafeUninitializedCapacity: totalTokens) { _, count in count = totalTokens }
+        result.residuals = written
+            ? [UInt8](unsafeUninitializedCapacity: totalTokens * bytes) { _, count in count = totalTokens * bytes }
+            : [UInt8](repeating: 0, count: totalTokens * bytes)
+        // Staging is only ever read where `gather` wrote it first; a cold build's groups reuse one (no fresh
+        // half-gigabyte of pages to fault in per 384-d group).
+        // Batches are cut by this size, not by the buffer's (a cached one may be larger), so they stay the same.
+        let capacity = min(totalTokens, 262_144 + 65_536) * dim
+        let buffer = EncodeStaging.take(floats: capacity)
+        defer { EncodeStaging.giveBack(buffer) }
         var start = 0
         var tokenStart = 0
         result.codes.withUnsafeMutableBufferPointer { codes in
             result.residuals.withUnsafeMutableBufferPointer { residuals in
-                buffer.withUnsafeMutableBufferPointer { staging in
+                do {
+                    let staging = buffer.floats.baseAddress!
                     while start < documents.count {
                         var end = start
                         var tokens = 0
                         while end < documents.count, tokens < 262_144 {
                             let rows = documents[end].vectors.rows
-                            if tokens > 0, (tokens + rows) * dim > staging.count { break }
+                            if tokens > 0, (tokens + rows) * dim > capacity { break }
                             end += 1
                             tokens += rows
                         }
                         // One document longer than the staging buffer is encoded from its own storage.
-                        if end == start + 1, tokens * dim > staging.count {
+                        if end == start + 1, tokens * dim > capacity {
                             documents[start].vectors.values.withUnsafeBufferPointer { v in
                                 codec.encode(v.baseAddress!, count: tokens, assigner: assigner, backend: backend,
                                              codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes, times: times)
                             }
                         } else {
                             let gather = ContinuousClock.now
-                            Self.gather(documents[start..<end], into: staging.baseAddress!, floats: tokens * dim)
+                            Self.gather(documents[start..<end], into: staging, floats: tokens * dim)
                             times?.pointee.gatherSeconds += (ContinuousClock.now - gather).seconds
-                            codec.encode(staging.baseAddress!, count: tokens, assigner: assigner, backend: backend,
+                            codec.encode(staging, count: tokens, assigner: assigner, backend: backend,
                                          codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes, times: times)
                         }
                         tokenStart += tokens
@@ -611,6 +624,35 @@ public final class PlaidIndex: @unchecked Sendable {
             }
         }
         return result
+    }
+
+    /// The staging buffer of `encode`, kept between calls: one cached buffer (the last given back, at most
+    /// `cachedLimit` bytes), taken by one encode at a time; others allocate their own.
+    final class EncodeStaging: @unchecked Sendable {
+        let floats: UnsafeMutableBufferPointer<Float>
+        private init(floats count: Int) { floats = .allocate(capacity: max(1, count)) }
+        deinit { floats.deallocate() }
+
+        static let cachedLimit = 768 << 20
+        private static let lock = NSLock()
+        nonisolated(unsafe) private static var cached: EncodeStaging?
+
+        static func take(floats count: Int) -> EncodeStaging {
+            lock.lock()
+            defer { lock.unlock() }
+            if let buffer = cached, buffer.floats.count >= count {
+                cached = nil
+                return buffer
+            }
+            return EncodeStaging(floats: count)
+        }
+
+        static func giveBack(_ buffer: EncodeStaging) {
+            guard buffer.floats.count * MemoryLayout<Float>.stride <= cachedLimit else { return }
+            lock.lock()
+            defer { lock.unlock() }
+            if (cached?.floats.count ?? 0) < buffer.floats.count { cached = buffer }
+        }
     }
 
     /// Copies the documents' vectors end to end into `destination` (`floats` in all): on every core for a

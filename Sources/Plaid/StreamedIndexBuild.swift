@@ -45,8 +45,9 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
     /// Segments of about equal size a planned build ends with at least (`PlaidIndex.mergeCeiling`).
     public static let segmentsPerBuild = 8
     /// Segments (the training one and one per checkpoint group after it) the build writes before any is
-    /// merged (`PlaidIndex.mergeFreeSegments`): a build of ~20 checkpoints merges none.
-    public static let mergeFreeSegments = 2 * segmentsPerBuild
+    /// merged (`PlaidIndex.mergeFreeSegments`): a build of up to ~30 checkpoints (~120k units) merges none.
+    /// At 16, the large MiniLM set (74,847 units, 22 segments) still spent 1.7 s merging (route-2).
+    public static let mergeFreeSegments = 4 * segmentsPerBuild
     /// Share of the planned vectors the codec waits for at most.
     public let trainingShare: Double
     /// The index, once created.
