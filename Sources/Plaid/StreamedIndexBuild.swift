@@ -75,6 +75,8 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
     private var writeError: Error?
     /// The codec groups are encoded with, and its file name (refreshed after a write that retrained).
     private var encodingCodec: (codec: ResidualCodec, name: String)?
+    /// The assigner of `encodingCodec` (its packed centroid panels), made once per codec rather than per group.
+    private var encodingAssigner: (name: String, assigner: CentroidAssigner)?
 
     public init(directory: URL, config: PlaidConfig, plannedDocuments: Int, trainingShare: Double = 0.5,
                 asynchronousWrites: Bool = false) {
@@ -113,7 +115,9 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
         try PlaidIndex.validate(group, dim: codec.codec.dim, existing: nil)
         stages.lap("encode: validate")
         var times = CodecEncodeTimes()
-        let encoded = PlaidIndex.EncodedAppend(codecName: codec.name, encoded: PlaidIndex.encode(group, codec: codec.codec, backend: backend, times: &times))
+        if encodingAssigner?.name != codec.name { encodingAssigner = (codec.name, codec.codec.makeAssigner()) }
+        let encoded = PlaidIndex.EncodedAppend(codecName: codec.name, encoded: PlaidIndex.encode(group, codec: codec.codec, backend: backend,
+                                                                                                assigner: encodingAssigner?.assigner, times: &times))
         stages.lap("encode (assign + quantize, beside the previous write)")
         // The encode's parts (what bounds this lane when it bounds the build): rows gathered into one buffer,
         // bulk assignment on the backend, quantisation on the CPU.
