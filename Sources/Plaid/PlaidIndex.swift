@@ -565,7 +565,8 @@ public final class PlaidIndex: @unchecked Sendable {
     /// Encodes documents in batches of about 256k tokens (each batch copied into one contiguous
     /// buffer, then assigned and quantised straight into the result's arrays).
     static func encode(_ documents: [(id: Int64, vectors: HostMatrix)], codec: ResidualCodec, backend: (any Backend)?,
-                       assigner: CentroidAssigner? = nil, times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) -> EncodedDocuments {
+                       assigner: CentroidAssigner? = nil, staging reusable: EncodeStaging? = nil,
+                       times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) -> EncodedDocuments {
         let assigner = assigner ?? codec.makeAssigner()
         var result = EncodedDocuments()
         let totalTokens = documents.reduce(0) { $0 + $1.vectors.rows }
@@ -583,12 +584,11 @@ public final class PlaidIndex: @unchecked Sendable {
         result.residuals = written
             ? [UInt8](unsafeUninitializedCapacity: totalTokens * bytes) { _, count in count = totalTokens * bytes }
             : [UInt8](repeating: 0, count: totalTokens * bytes)
-        // Staging is only ever read where `gather` wrote it first; a cold build's groups reuse one (no fresh
-        // half-gigabyte of pages to fault in per 384-d group).
-        // Batches are cut by this size, not by the buffer's (a cached one may be larger), so they stay the same.
+        // Staging is only ever read where `gather` wrote it first; a cold build passes one it reuses for every
+        // group (no fresh half-gigabyte of pages to fault in per 384-d group). Batches are cut by `capacity`,
+        // not by the buffer's size (a reused one may be larger), so they stay the same.
         let capacity = min(totalTokens, 262_144 + 65_536) * dim
-        let buffer = EncodeStaging.take(floats: capacity)
-        defer { EncodeStaging.giveBack(buffer) }
+        let buffer = reusable.map { $0.reserve(floats: capacity) } ?? EncodeStaging(floats: capacity)
         var start = 0
         var tokenStart = 0
         result.codes.withUnsafeMutableBufferPointer { codes in
@@ -626,32 +626,21 @@ public final class PlaidIndex: @unchecked Sendable {
         return result
     }
 
-    /// The staging buffer of `encode`, kept between calls: one cached buffer (the last given back, at most
-    /// `cachedLimit` bytes), taken by one encode at a time; others allocate their own.
+    /// The staging buffer of `encode`, which a caller encoding many groups (a cold build) keeps and passes to
+    /// every call. Not thread-safe: one encode at a time.
     final class EncodeStaging: @unchecked Sendable {
-        let floats: UnsafeMutableBufferPointer<Float>
-        private init(floats count: Int) { floats = .allocate(capacity: max(1, count)) }
+        private(set) var floats: UnsafeMutableBufferPointer<Float>
+
+        init(floats count: Int = 0) { floats = .allocate(capacity: max(1, count)) }
         deinit { floats.deallocate() }
 
-        static let cachedLimit = 768 << 20
-        private static let lock = NSLock()
-        nonisolated(unsafe) private static var cached: EncodeStaging?
-
-        static func take(floats count: Int) -> EncodeStaging {
-            lock.lock()
-            defer { lock.unlock() }
-            if let buffer = cached, buffer.floats.count >= count {
-                cached = nil
-                return buffer
+        /// Grows to at least `count` floats (contents not kept); returns self.
+        func reserve(floats count: Int) -> EncodeStaging {
+            if floats.count < count {
+                floats.deallocate()
+                floats = .allocate(capacity: count)
             }
-            return EncodeStaging(floats: count)
-        }
-
-        static func giveBack(_ buffer: EncodeStaging) {
-            guard buffer.floats.count * MemoryLayout<Float>.stride <= cachedLimit else { return }
-            lock.lock()
-            defer { lock.unlock() }
-            if (cached?.floats.count ?? 0) < buffer.floats.count { cached = buffer }
+            return self
         }
     }
 

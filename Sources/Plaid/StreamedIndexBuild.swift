@@ -77,6 +77,8 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
     private var encodingCodec: (codec: ResidualCodec, name: String)?
     /// The assigner of `encodingCodec` (its packed centroid panels), made once per codec rather than per group.
     private var encodingAssigner: (name: String, assigner: CentroidAssigner)?
+    /// The codec encode's staging buffer, reused by every group (the caller's thread only).
+    private let encodeStaging = PlaidIndex.EncodeStaging()
 
     public init(directory: URL, config: PlaidConfig, plannedDocuments: Int, trainingShare: Double = 0.5,
                 asynchronousWrites: Bool = false) {
@@ -117,7 +119,8 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
         var times = CodecEncodeTimes()
         if encodingAssigner?.name != codec.name { encodingAssigner = (codec.name, codec.codec.makeAssigner()) }
         let encoded = PlaidIndex.EncodedAppend(codecName: codec.name, encoded: PlaidIndex.encode(group, codec: codec.codec, backend: backend,
-                                                                                                assigner: encodingAssigner?.assigner, times: &times))
+                                                                                                assigner: encodingAssigner?.assigner,
+                                                                                                staging: encodeStaging, times: &times))
         stages.lap("encode (assign + quantize, beside the previous write)")
         // The encode's parts (what bounds this lane when it bounds the build): rows gathered into one buffer,
         // bulk assignment on the backend, quantisation on the CPU.
