@@ -102,10 +102,11 @@ public final class EncodeRouter {
         costModel = model
         let headDim = (try? TransformerConfig(contentsOf: options.modelDirectory.appendingPathComponent("config.json")).headDim) ?? 64
         let cached = gpus.kernelsLookCached(in: options.kernelCache.directory, headDim: headDim)
+        let perGPU = gpus.count > 0 ? try options.lanesPerGPU ?? GPULanes.count(environment: options.environment) : 1
         let inputs = RoutingInputs(mode: options.mode, work: work, cpu: model?.cpu,
                                    gpus: gpus.count > 0 ? Array((model?.gpus ?? []).prefix(gpus.count)) : [],
                                    gpusAvailable: gpus.count, gpuUnavailableReason: gpus.unavailableReason,
-                                   kernelsCached: cached, hostThreads: options.hostThreads)
+                                   kernelsCached: cached, hostThreads: options.hostThreads, lanesPerGPU: perGPU)
         let chosen = model == nil && options.mode == .auto && gpus.count > 0
             ? RoutingPlan(choice: .cpu, gpuCount: 0, cpuThreads: options.hostThreads, estimates: [:],
                           reason: "smaller than a calibration run: not worth a GPU cold start", exploresGPU: false)
@@ -115,7 +116,6 @@ public final class EncodeRouter {
 
         var lanes: [EncodeLane<[Int32], HostMatrix>] = []
         if chosen.choice != .cpu {
-            let perGPU = try options.lanesPerGPU ?? GPULanes.count(environment: options.environment)
             for (index, ordinal) in gpus.ordinals.prefix(chosen.gpuCount).enumerated() {
                 let group = SharedModelLanes.cuda(ordinal: ordinal, lanes: perGPU, modelDirectory: options.modelDirectory,
                                                   skipIDs: options.skipIDs, kernelCache: options.kernelCache)
