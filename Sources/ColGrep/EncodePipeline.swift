@@ -371,7 +371,9 @@ final class EncodePipeline: @unchecked Sendable {
                                             asynchronousWrites: true)
             // Each group encodes here while the one before is written on the builder's queue.
             building.onWritten = { stages in
-                Profiler.shared.add(stage: "codec + index write", seconds: stages.reduce(0) { $0 + $1.seconds })
+                // The write queue's own busy time: the stages after the encode (those name the group's encode
+                // on the vector writer, and its parts).
+                Profiler.shared.add(stage: "codec + index write", seconds: stages.filter { !$0.stage.hasPrefix("encode") }.reduce(0) { $0 + $1.seconds })
                 for (stage, seconds) in stages { Profiler.shared.add(stage: "codec append: \(stage)", seconds: seconds) }
             }
             building.onWriteFailure = { [self] error in fail(error) }

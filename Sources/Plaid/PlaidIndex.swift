@@ -44,6 +44,12 @@ public final class PlaidIndex: @unchecked Sendable {
     /// segment into ever larger ones rewrites each vector ~log2(chunks) times, where a bound of an
     /// eighth of the build leaves ~10 segments after ~4 rewrites. Not stored: later writes merge as usual.
     public var mergeCeiling: Int?
+    /// Segments this instance's writes leave unmerged (nil: none, every write merges as usual). A cold build
+    /// sets it (`StreamedIndexBuilder`): its segments are its checkpoint groups, and merging them rewrote
+    /// each appended vector about once more on the build's write lane (4.3 of its 16 s, large MiniLM set,
+    /// session 7) for no change in what a search returns — rows keep their order merged or not. Past this
+    /// count the usual rule merges again, so a huge build's segment count stays bounded. Not stored.
+    public var mergeFreeSegments: Int?
 
     struct Location: Equatable {
         var segment: Int32
@@ -329,7 +335,8 @@ public final class PlaidIndex: @unchecked Sendable {
         // it, merge the two; and rewrite any segment whose dead share is too high.
         func live(_ s: Segment) -> Int { s.record.tokens - deadTokens(s, dead[s.record.number]) }
         var merges: [[Segment]] = []
-        while segments.count >= 2, live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]),
+        while segments.count >= 2, segments.count > (mergeFreeSegments ?? 0),
+              live(segments[segments.count - 2]) <= 2 * live(segments[segments.count - 1]),
               mergeCeiling.map({ live(segments[segments.count - 2]) + live(segments[segments.count - 1]) <= $0 }) ?? true {
             let pair = [segments[segments.count - 2], segments[segments.count - 1]]
             segments.removeLast(2)
@@ -558,7 +565,8 @@ public final class PlaidIndex: @unchecked Sendable {
     /// Encodes documents in batches of about 256k tokens (each batch copied into one contiguous
     /// buffer, then assigned and quantised straight into the result's arrays).
     static func encode(_ documents: [(id: Int64, vectors: HostMatrix)], codec: ResidualCodec, backend: (any Backend)?,
-                       assigner: CentroidAssigner? = nil) -> EncodedDocuments {
+                       assigner: CentroidAssigner? = nil, staging reusable: EncodeStaging? = nil,
+                       times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) -> EncodedDocuments {
         let assigner = assigner ?? codec.makeAssigner()
         var result = EncodedDocuments()
         let totalTokens = documents.reduce(0) { $0 + $1.vectors.rows }
@@ -566,40 +574,48 @@ public final class PlaidIndex: @unchecked Sendable {
         result.ids = documents.map(\.id)
         result.offsets.reserveCapacity(documents.count + 1)
         for document in documents { result.offsets.append(result.offsets[result.offsets.count - 1] + UInt64(document.vectors.rows)) }
-        result.codes = [UInt16](repeating: 0, count: totalTokens)
-        result.residuals = [UInt8](repeating: 0, count: totalTokens * bytes)
         let dim = codec.dim
-        var buffer = [Float](repeating: 0, count: min(totalTokens, 262_144 + 65_536) * dim)
+        // Every code and every residual byte is written below (whole bytes per token when `dim · nbits` is a
+        // multiple of 8, as every model's is), so none is zeroed first: zero-filling these and the staging
+        // buffer (~0.5 GB a 384-d group) took most of a group's encode on the cold build's vector lane
+        // (route-2: 4.8 s of encode laps against 0.9 s of gather + assign + quantize).
+        let written = dim * codec.nbits % 8 == 0
+        result.codes = [UInt16](unsafeUninitializedCapacity: totalTokens) { _, count in count = totalTokens }
+        result.residuals = written
+            ? [UInt8](unsafeUninitializedCapacity: totalTokens * bytes) { _, count in count = totalTokens * bytes }
+            : [UInt8](repeating: 0, count: totalTokens * bytes)
+        // Staging is only ever read where `gather` wrote it first; a cold build passes one it reuses for every
+        // group (no fresh half-gigabyte of pages to fault in per 384-d group). Batches are cut by `capacity`,
+        // not by the buffer's size (a reused one may be larger), so they stay the same.
+        let capacity = min(totalTokens, 262_144 + 65_536) * dim
+        let buffer = reusable.map { $0.reserve(floats: capacity) } ?? EncodeStaging(floats: capacity)
         var start = 0
         var tokenStart = 0
         result.codes.withUnsafeMutableBufferPointer { codes in
             result.residuals.withUnsafeMutableBufferPointer { residuals in
-                buffer.withUnsafeMutableBufferPointer { staging in
+                do {
+                    let staging = buffer.floats.baseAddress!
                     while start < documents.count {
                         var end = start
                         var tokens = 0
                         while end < documents.count, tokens < 262_144 {
                             let rows = documents[end].vectors.rows
-                            if tokens > 0, (tokens + rows) * dim > staging.count { break }
+                            if tokens > 0, (tokens + rows) * dim > capacity { break }
                             end += 1
                             tokens += rows
                         }
                         // One document longer than the staging buffer is encoded from its own storage.
-                        if end == start + 1, tokens * dim > staging.count {
+                        if end == start + 1, tokens * dim > capacity {
                             documents[start].vectors.values.withUnsafeBufferPointer { v in
                                 codec.encode(v.baseAddress!, count: tokens, assigner: assigner, backend: backend,
-                                             codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes)
+                                             codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes, times: times)
                             }
                         } else {
-                            var position = 0
-                            for i in start..<end {
-                                documents[i].vectors.values.withUnsafeBufferPointer { v in
-                                    (staging.baseAddress! + position).update(from: v.baseAddress!, count: v.count)
-                                    position += v.count
-                                }
-                            }
-                            codec.encode(staging.baseAddress!, count: tokens, assigner: assigner, backend: backend,
-                                         codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes)
+                            let gather = ContinuousClock.now
+                            Self.gather(documents[start..<end], into: staging, floats: tokens * dim)
+                            times?.pointee.gatherSeconds += (ContinuousClock.now - gather).seconds
+                            codec.encode(staging, count: tokens, assigner: assigner, backend: backend,
+                                         codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes, times: times)
                         }
                         tokenStart += tokens
                         start = end
@@ -608,6 +624,55 @@ public final class PlaidIndex: @unchecked Sendable {
             }
         }
         return result
+    }
+
+    /// The staging buffer of `encode`, which a caller encoding many groups (a cold build) keeps and passes to
+    /// every call. Not thread-safe: one encode at a time.
+    final class EncodeStaging: @unchecked Sendable {
+        private(set) var floats: UnsafeMutableBufferPointer<Float>
+
+        init(floats count: Int = 0) { floats = .allocate(capacity: max(1, count)) }
+        deinit { floats.deallocate() }
+
+        /// Grows to at least `count` floats (contents not kept); returns self.
+        func reserve(floats count: Int) -> EncodeStaging {
+            if floats.count < count {
+                floats.deallocate()
+                floats = .allocate(capacity: count)
+            }
+            return self
+        }
+    }
+
+    /// Copies the documents' vectors end to end into `destination` (`floats` in all): on every core for a
+    /// large batch (a 384-d batch of 256k tokens is 400 MB, which one thread copied in ~80 ms per batch on the
+    /// cold build's vector lane), in order on this thread for a small one.
+    static func gather(_ documents: ArraySlice<(id: Int64, vectors: HostMatrix)>, into destination: UnsafeMutablePointer<Float>, floats: Int) {
+        let parts = floats >= 1 << 22 ? min(ProcessInfo.processInfo.activeProcessorCount, 16, documents.count) : 1
+        guard parts > 1 else {
+            var position = 0
+            for document in documents {
+                document.vectors.values.withUnsafeBufferPointer { v in
+                    (destination + position).update(from: v.baseAddress!, count: v.count)
+                    position += v.count
+                }
+            }
+            return
+        }
+        // Each part copies a run of whole documents to where the documents before them end.
+        let first = documents.startIndex
+        var offsets = [Int](repeating: 0, count: documents.count + 1)
+        for (k, document) in documents.enumerated() { offsets[k + 1] = offsets[k] + document.vectors.values.count }
+        let starts = offsets
+        let output = UnsafeMutableSendablePointer(destination)
+        let bounds = (0...parts).map { p in documents.count * p / parts }
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            for k in bounds[p]..<bounds[p + 1] {
+                documents[first + k].vectors.values.withUnsafeBufferPointer { v in
+                    (output.pointer + starts[k]).update(from: v.baseAddress!, count: v.count)
+                }
+            }
+        }
     }
 
     /// Whether an index stores the exact stage's int16 centroid tables for its codec: 1, 2 and 4 bits

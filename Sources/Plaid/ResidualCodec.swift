@@ -136,14 +136,20 @@ struct ResidualCodec: Sendable {
     /// (`count · bytesPerToken` bytes). On the CPU each chunk of rows is assigned and quantised by one
     /// worker while it is in cache (assign, subtract, bucketize, pack: no intermediate float arrays).
     func encode(_ vectors: UnsafePointer<Float>, count: Int, assigner: CentroidAssigner, backend: (any Backend)?,
-                codes: UnsafeMutablePointer<UInt16>, residuals: UnsafeMutablePointer<UInt8>) {
+                codes: UnsafeMutablePointer<UInt16>, residuals: UnsafeMutablePointer<UInt8>, times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) {
         guard count > 0 else { return }
+        let begin = ContinuousClock.now
         let bytes = bytesPerToken
         let chunk = 4096
         let chunks = (count + chunk - 1) / chunk
         let input = UnsafeSendablePointer(vectors)
         let codesOut = UnsafeMutableSendablePointer(codes), residualsOut = UnsafeMutableSendablePointer(residuals)
         let precomputed: [UInt32]? = backend != nil ? assigner.assign(vectors, count: count, backend: backend) : nil
+        let assigned = ContinuousClock.now
+        defer {
+            times?.pointee.assignSeconds += (assigned - begin).seconds
+            times?.pointee.quantizeSeconds += (ContinuousClock.now - assigned).seconds
+        }
         let dim = self.dim, nbits = self.nbits
         centroids.withUnsafeBufferPointer { c in
             cutoffs.withUnsafeBufferPointer { cut in
@@ -246,4 +252,18 @@ struct ResidualCodec: Sendable {
         LinearAlgebra.normalizeRows(&out, cols: dim)
         return out
     }
+}
+
+/// Where a batch encode's time went: the backend's bulk assignment (a GPU's upload, search and codes back)
+/// and the CPU's residual quantisation (with the assignment itself when there is no backend); `gatherSeconds`
+/// is `PlaidIndex.encode`'s copy of each batch's documents into one buffer.
+struct CodecEncodeTimes {
+    var gatherSeconds = 0.0
+    var assignSeconds = 0.0
+    var quantizeSeconds = 0.0
+}
+
+extension Duration {
+    /// This duration in seconds.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

@@ -24,8 +24,9 @@ public struct CodecPlan: Sendable, Equatable {
 /// search results stay within what training on everything gives (tests: `StreamedIndexBuildTests`).
 ///
 /// Once the index exists, chunks are appended in groups of at least half the merge ceiling (a sixteenth
-/// of the planned build): a 75-chunk build then commits ~20 segments instead of 75, and its merges rewrite
-/// each vector about twice instead of four times. The caller says when the documents added so far must be
+/// of the planned build): a 75-chunk build then commits ~20 segments instead of 75. The first
+/// `mergeFreeSegments` segments are never merged (a merge rewrites vectors for no change in results);
+/// past them, merges rewrite each vector about twice instead of four times. The caller says when the documents added so far must be
 /// on disk (`add(_:mustPersist:)`): the product's checkpoints name files as indexed only once their
 /// vectors are written.
 ///
@@ -43,6 +44,10 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
     public let plannedDocuments: Int
     /// Segments of about equal size a planned build ends with at least (`PlaidIndex.mergeCeiling`).
     public static let segmentsPerBuild = 8
+    /// Segments (the training one and one per checkpoint group after it) the build writes before any is
+    /// merged (`PlaidIndex.mergeFreeSegments`): a build of up to ~30 checkpoints (~120k units) merges none.
+    /// At 16, the large MiniLM set (74,847 units, 22 segments) still spent 1.7 s merging (route-2).
+    public static let mergeFreeSegments = 4 * segmentsPerBuild
     /// Share of the planned vectors the codec waits for at most.
     public let trainingShare: Double
     /// The index, once created.
@@ -58,7 +63,9 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
 
     /// Appends are encoded on the caller's thread and written on a queue of their own (see above).
     public let asynchronousWrites: Bool
-    /// Called on the write queue after each asynchronous append, with its stages (`PlaidIndex.writeStages`).
+    /// Called on the write queue after each asynchronous append, with its stages: the encode's on the caller's
+    /// thread (named `encode…`; `encode: gather rows / assign / quantize` are parts of the encode lap), then
+    /// the write's (`PlaidIndex.writeStages`).
     public var onWritten: (@Sendable ([(stage: String, seconds: Double)]) -> Void)?
     /// Called on the write queue when an asynchronous append fails, before any later `afterWrites` body.
     public var onWriteFailure: (@Sendable (Error) -> Void)?
@@ -68,6 +75,10 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
     private var writeError: Error?
     /// The codec groups are encoded with, and its file name (refreshed after a write that retrained).
     private var encodingCodec: (codec: ResidualCodec, name: String)?
+    /// The assigner of `encodingCodec` (its packed centroid panels), made once per codec rather than per group.
+    private var encodingAssigner: (name: String, assigner: CentroidAssigner)?
+    /// The codec encode's staging buffer, reused by every group (the caller's thread only).
+    private let encodeStaging = PlaidIndex.EncodeStaging()
 
     public init(directory: URL, config: PlaidConfig, plannedDocuments: Int, trainingShare: Double = 0.5,
                 asynchronousWrites: Bool = false) {
@@ -104,9 +115,17 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
         guard let codec = lock.withLock({ encodingCodec }) else { throw PlaidError.invalidInput("no codec to encode with") }
         // The codec's width, not the index's manifest: a write may be updating that one now.
         try PlaidIndex.validate(group, dim: codec.codec.dim, existing: nil)
-        let encoded = PlaidIndex.EncodedAppend(codecName: codec.name, encoded: PlaidIndex.encode(group, codec: codec.codec, backend: backend))
+        stages.lap("encode: validate")
+        var times = CodecEncodeTimes()
+        if encodingAssigner?.name != codec.name { encodingAssigner = (codec.name, codec.codec.makeAssigner()) }
+        let encoded = PlaidIndex.EncodedAppend(codecName: codec.name, encoded: PlaidIndex.encode(group, codec: codec.codec, backend: backend,
+                                                                                                assigner: encodingAssigner?.assigner,
+                                                                                                staging: encodeStaging, times: &times))
         stages.lap("encode (assign + quantize, beside the previous write)")
-        let encodeLaps = stages.laps
+        // The encode's parts (what bounds this lane when it bounds the build): rows gathered into one buffer,
+        // bulk assignment on the backend, quantisation on the CPU.
+        let encodeLaps = stages.laps + [("encode: gather rows", times.gatherSeconds), ("encode: assign", times.assignSeconds),
+                                        ("encode: quantize", times.quantizeSeconds)]
         writeSlot.wait()
         // The write uses the backend only to retrain or re-encode (a codec changed in between); backends
         // already serve the encoder and the codec from several threads at once.
@@ -173,6 +192,7 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
         let plan = plannedDocuments > 0 ? projectedPlan : nil
         let created = try PlaidIndex.create(at: directory, documents: held, config: config, backend: backend, plan: plan)
         if let plan { created.mergeCeiling = max(created.tokensAtTraining, plan.tokens) / Self.segmentsPerBuild }
+        created.mergeFreeSegments = Self.mergeFreeSegments
         lock.withLock { encodingCodec = created.codecForEncoding }
         index = created
         held = []

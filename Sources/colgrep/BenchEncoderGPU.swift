@@ -23,8 +23,11 @@ struct BenchEncoderGPU: ParsableCommand {
     @Option(help: "The peers script.") var peers = "scripts/bench/gpu_encoder.py"
     @Option(help: "Also run the product's scheduler path with these lane counts on this GPU beside the direct path (e.g. 1,3; empty to skip).") var schedulerLanes = ""
     @Option(name: .customLong("scheduler-gpus"),
-            help: "Also run the scheduler with one lane on each of GPUs 0..<n for these n (e.g. 1,2,4; issue #9), with the speed-up over one GPU.")
+            help: "Also run the scheduler on each of GPUs 0..<n for these n (e.g. 1,2,4; issue #9), with the speed-up over one GPU.")
     var schedulerGPUs = ""
+    @Option(name: .customLong("lanes-per-gpu"),
+            help: "Encode lanes per GPU of the --scheduler-gpus runs, one run per count (e.g. 1,2; the product's default is 2).")
+    var lanesPerGPU = "1"
     @Option(help: "How results come back: block (one reused pinned block per batch) or arrays (one fresh host array per batch, the earlier path).") var results = "block"
     @Flag(help: "Print JSON (the only output format).") var json = false
 
@@ -69,9 +72,11 @@ struct BenchEncoderGPU: ParsableCommand {
         ]
         let laneCounts = schedulerLanes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let gpuCounts = schedulerGPUs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        let perGPU = lanesPerGPU.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         if !laneCounts.isEmpty || !gpuCounts.isEmpty {
             report["scheduler"] = try SchedulerComparison(modelDirectory: URL(fileURLWithPath: model), sequences: sequences, budget: budget,
-                                                          ordinal: deviceIndex, repeats: repeats).run(lanes: laneCounts, gpus: gpuCounts)
+                                                          ordinal: deviceIndex, repeats: repeats)
+                .run(lanes: laneCounts, gpus: gpuCounts, lanesPerGPU: perGPU)
         }
         if !python.isEmpty { try addPeers(to: &report, ours: ours) }
         try printJSON(report)

@@ -137,6 +137,10 @@ import Testing
         #expect(plan.choice == .hybrid)
         #expect(plan.cpuThreads == 15)
         #expect(plan.estimates[.hybrid]! < min(plan.estimates[.cpu]!, plan.estimates[.gpu]!))
+        // Each GPU's lanes are host threads the CPU lane does not get.
+        var lanes = inputs(tokens: 2_000_000, gpus: [slowGPU])
+        lanes.lanesPerGPU = 3
+        #expect(RoutingPlanner.plan(lanes).cpuThreads == 13)
     }
 
     @Test func forcedModesIgnoreTheEstimates() {

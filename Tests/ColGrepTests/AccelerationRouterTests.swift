@@ -145,6 +145,25 @@ import Testing
         #expect(throws: ColGrepError.self) { try router.computeBackend() }
     }
 
+    /// The router's GPU lanes (two per GPU by default) under `--force-gpu`: a GPU that cannot open fails the
+    /// run with an error naming the device (not one of its lanes) and the cause; no CPU fallback.
+    @Test func forceGPUWithLanesNamesTheDeviceThatFailed() throws {
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-route-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let profiler = Profiler(enabled: true)
+        let router = EncodeRouter(options: options(.forceGPU, cache: cache), profiler: profiler, gpus: brokenGPU) { _ in }
+        do {
+            _ = try router.encodeDocuments(Self.sequences(20, seed: 4))
+            Issue.record("expected --force-gpu to fail on a GPU that cannot open")
+        } catch let ColGrepError.gpuUnavailable(message) {
+            #expect(message.contains("encoding failed on cuda:0:"))
+            #expect(!message.contains("cuda:0/"))
+            #expect(message.contains("never falls back to the CPU"))
+        }
+        #expect(profiler.recordedNotes().contains { $0.contains("GPU lanes: 2 per GPU") })
+        router.finish()
+    }
+
     @Test func forceCPUNeverCalibratesAndNeverOffersAGPUBackend() throws {
         let cache = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-route-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: cache) }

@@ -21,12 +21,12 @@ final class SimulatedDevice: EncodeDevice, @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    init(id: String, kind: DeviceKind, ledger: EncodeLedger, noise: Float = 0,
+    init(id: String, kind: DeviceKind, ledger: EncodeLedger, noise: Float = 0, lane: Int = 0,
          delayPerToken: Double = 0, failPrepare: String? = nil, failOnBatch: Int? = nil, dropOneOutput: Bool = false,
          startAfter: DispatchSemaphore? = nil, onFailure: DispatchSemaphore? = nil) {
         self.startAfter = startAfter
         self.onFailure = onFailure
-        self.info = DeviceInfo(id: id, kind: kind)
+        self.info = DeviceInfo(id: id, kind: kind, lane: lane)
         self.noise = noise
         self.delayPerToken = delayPerToken
         self.failPrepare = failPrepare

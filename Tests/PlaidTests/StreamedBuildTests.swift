@@ -95,6 +95,39 @@ import Testing
         }
     }
 
+    /// Checkpoint groups (every few chunks persist, as the product's checkpoints do) stay unmerged up to
+    /// `mergeFreeSegments`, and searches return exactly what the same build with merges returns: the
+    /// same ids with the same scores, and the same ids in every segment order.
+    @Test func checkpointGroupsStayUnmergedWithTheSameSearchResults() throws {
+        let (corpus, all) = Self.corpus()
+        let unmergedDirectory = temporaryDirectory("unmerged"), mergedDirectory = temporaryDirectory("merged")
+        defer { cleanUp(unmergedDirectory); cleanUp(mergedDirectory) }
+        let unmerged = StreamedIndexBuilder(directory: unmergedDirectory, config: testConfig(), plannedDocuments: all.count)
+        let merged = StreamedIndexBuilder(directory: mergedDirectory, config: testConfig(), plannedDocuments: all.count)
+        var appends = 0
+        for start in stride(from: 0, to: all.count, by: 20) {
+            let end = min(all.count, start + 20)
+            let persist = end >= 200
+            let step = try unmerged.add(Array(all[start..<end]), mustPersist: persist, backend: nil)
+            #expect(try merged.add(Array(all[start..<end]), mustPersist: persist, backend: nil) == step)
+            // The peer merges as every write did before (the log-structured rule under the same ceiling).
+            if step == .created { merged.index?.mergeFreeSegments = nil }
+            if step == .appended { appends += 1 }
+        }
+        let left = try #require(unmerged.index), right = try #require(merged.index)
+        #expect(appends >= 4 && 1 + appends <= StreamedIndexBuilder.mergeFreeSegments)
+        #expect(left.segmentCount == 1 + appends)
+        #expect(right.segmentCount < left.segmentCount)
+        #expect(left.documentCount == all.count && right.documentCount == all.count)
+        let reopened = try PlaidIndex.open(at: unmergedDirectory)
+        #expect(reopened.segmentCount == left.segmentCount && reopened.mergeFreeSegments == nil)
+        for query in corpus.queries {
+            let a = reopened.search(query: query, topK: 10), b = right.search(query: query, topK: 10)
+            #expect(a.map(\.id) == b.map(\.id))
+            #expect(a.map(\.score) == b.map(\.score))
+        }
+    }
+
     @Test func persistingCreatesTheIndexFromWhatIsHeld() throws {
         let (_, all) = Self.corpus()
         let directory = temporaryDirectory()

@@ -135,7 +135,14 @@ public final class BackendEncodeDevice: EncodeDevice, CalibrationTarget, @unchec
                 return Int32((state >> 33) % UInt64(vocabulary))
             }
         }
-        _ = try model.encode(sequences, batcher: TokenBudgetBatcher(tokenBudget: count * length))
+        if case .cuda = processor {
+            // The GPU lanes' path (`SharedModelLanes.Lane.encode`): one block per batch, split per sequence.
+            // The per-sequence download widened every row on the host and made warm-cache's figures 3–5× too
+            // slow for the lanes, so auto planned CPU + GPU where the GPU alone was faster (route-2).
+            _ = SharedModelLanes.Lane.split(try model.embedRows(PackedBatch(sequences: sequences)))
+        } else {
+            _ = try model.encode(sequences, batcher: TokenBudgetBatcher(tokenBudget: count * length))
+        }
     }
 
     static func reason(of availability: CUDAAvailability) -> String {

@@ -64,11 +64,14 @@ public struct GPUCostModel: Codable, Sendable, Equatable {
     public var weightUploadSeconds: Double
     /// Tokens per batch the GPU lane takes.
     public var tokenBudget: Int
-    /// Warm per-batch and per-token costs (`coldStartSeconds` is the warm-cache cold start).
+    /// Warm per-batch and per-token costs of the whole device (`coldStartSeconds` is the warm-cache cold
+    /// start): with several lanes, what the device does with all of them busy, not one lane.
     public var cost: DeviceCost
+    /// Lanes the device ran with when `cost` was measured (nil: one, as before lanes existed).
+    public var lanes: Int?
 
     public init(device: String, name: String, contextSeconds: Double, kernelCompileSeconds: Double?,
-                kernelCacheLoadSeconds: Double?, weightUploadSeconds: Double, tokenBudget: Int, cost: DeviceCost) {
+                kernelCacheLoadSeconds: Double?, weightUploadSeconds: Double, tokenBudget: Int, cost: DeviceCost, lanes: Int? = nil) {
         self.device = device
         self.name = name
         self.contextSeconds = contextSeconds
@@ -77,6 +80,7 @@ public struct GPUCostModel: Codable, Sendable, Equatable {
         self.weightUploadSeconds = weightUploadSeconds
         self.tokenBudget = tokenBudget
         self.cost = cost
+        self.lanes = lanes
     }
 
     /// Cold start for this run: context + kernels (from the cache, or compiled) + weight upload.

@@ -31,4 +31,12 @@ public struct DeviceCost: Codable, Sendable, Equatable {
         let batches = (tokens + max(1, tokenBudget) - 1) / max(1, tokenBudget)
         return coldStartSeconds + Double(batches) * perBatchSeconds + Double(tokens) * perTokenSeconds
     }
+
+    /// The cost of one lane of a device that `lanes` lanes share: the device's throughput is split
+    /// between them, so a lane's batch takes `lanes` times the device's share of it while the others
+    /// are busy (the end of a run, with fewer lanes busy, only runs faster). The cold start is the device's.
+    public func sharedBy(lanes: Int) -> DeviceCost {
+        let share = Double(max(1, lanes))
+        return DeviceCost(coldStartSeconds: coldStartSeconds, perBatchSeconds: perBatchSeconds * share, perTokenSeconds: perTokenSeconds * share)
+    }
 }

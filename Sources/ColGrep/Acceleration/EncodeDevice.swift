@@ -5,17 +5,25 @@ public enum DeviceKind: String, Codable, Sendable, Equatable {
     case gpu
 }
 
-/// A device's identity in reports and errors: `cpu`, `cuda:0`, `cuda:1`.
+/// A device's identity in reports and errors: `cpu`, `cuda:0`, `cuda:1`, and which of its encode lanes
+/// (host threads with their own streams) this is. Errors and `--force-gpu` name the device (`id`);
+/// lanes of one device share its weights and its throughput.
 public struct DeviceInfo: Sendable, Hashable, CustomStringConvertible {
     public var id: String
     public var kind: DeviceKind
+    /// The lane of the device (0 for a device with one lane).
+    public var lane: Int
 
-    public init(id: String, kind: DeviceKind) {
+    public init(id: String, kind: DeviceKind, lane: Int = 0) {
         self.id = id
         self.kind = kind
+        self.lane = lane
     }
 
     public var description: String { id }
+
+    /// `cuda:0` for lane 0, `cuda:0/1` for lane 1 (thread names, per-lane reports).
+    public var laneLabel: String { lane == 0 ? id : "\(id)/\(lane)" }
 }
 
 /// One device able to encode batches of items (token sequences): a CPU backend, one GPU, or a

@@ -24,13 +24,16 @@ public final class EncodeRouter {
         public var cpuTokenBudget: Int
         /// Tokens per GPU batch.
         public var gpuTokenBudget: Int
+        /// Encode lanes per GPU (host threads sharing the GPU's weights); nil: `COLGREP_GPU_LANES`, else
+        /// `GPULanes.defaultCount`.
+        public var lanesPerGPU: Int?
         public var costModels: CostModelStore
         public var kernelCache: KernelCache
         public var environment: [String: String]
 
         public init(mode: AccelerationMode, modelDirectory: URL, skipIDs: Set<Int32>,
                     hostThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                    cpuTokenBudget: Int = 4096, gpuTokenBudget: Int = 65536,
+                    cpuTokenBudget: Int = 4096, gpuTokenBudget: Int = 65536, lanesPerGPU: Int? = nil,
                     costModels: CostModelStore = CostModelStore(directory: CostModelStore.defaultDirectory()),
                     kernelCache: KernelCache = KernelCache(directory: KernelCache.defaultDirectory()),
                     environment: [String: String] = ProcessInfo.processInfo.environment) {
@@ -40,6 +43,7 @@ public final class EncodeRouter {
             self.hostThreads = max(1, hostThreads)
             self.cpuTokenBudget = cpuTokenBudget
             self.gpuTokenBudget = gpuTokenBudget
+            self.lanesPerGPU = lanesPerGPU.map { min(max($0, 1), GPULanes.maximum) }
             self.costModels = costModels
             self.kernelCache = kernelCache
             self.environment = environment
@@ -56,7 +60,8 @@ public final class EncodeRouter {
     private lazy var key = CostModelKey(machine: MachineIdentity.current(), gpu: gpus.description ?? "none",
                                         model: MachineIdentity.model(at: options.modelDirectory), engine: ColGrepVersion.string)
     private var scheduler: EncodeScheduler<[Int32], HostMatrix>?
-    private var devices: [BackendEncodeDevice] = []
+    /// Each planned GPU's lanes (one group per GPU, sharing its weights).
+    private var gpuLanes: [[SharedModelLanes.Lane]] = []
     private var encodeSeconds = 0.0
     private var computeGPU: (any Backend)?
     private let message: @Sendable (String) -> Void
@@ -97,10 +102,11 @@ public final class EncodeRouter {
         costModel = model
         let headDim = (try? TransformerConfig(contentsOf: options.modelDirectory.appendingPathComponent("config.json")).headDim) ?? 64
         let cached = gpus.kernelsLookCached(in: options.kernelCache.directory, headDim: headDim)
+        let perGPU = gpus.count > 0 ? try options.lanesPerGPU ?? GPULanes.count(environment: options.environment) : 1
         let inputs = RoutingInputs(mode: options.mode, work: work, cpu: model?.cpu,
                                    gpus: gpus.count > 0 ? Array((model?.gpus ?? []).prefix(gpus.count)) : [],
                                    gpusAvailable: gpus.count, gpuUnavailableReason: gpus.unavailableReason,
-                                   kernelsCached: cached, hostThreads: options.hostThreads)
+                                   kernelsCached: cached, hostThreads: options.hostThreads, lanesPerGPU: perGPU)
         let chosen = model == nil && options.mode == .auto && gpus.count > 0
             ? RoutingPlan(choice: .cpu, gpuCount: 0, cpuThreads: options.hostThreads, estimates: [:],
                           reason: "smaller than a calibration run: not worth a GPU cold start", exploresGPU: false)
@@ -111,18 +117,23 @@ public final class EncodeRouter {
         var lanes: [EncodeLane<[Int32], HostMatrix>] = []
         if chosen.choice != .cpu {
             for (index, ordinal) in gpus.ordinals.prefix(chosen.gpuCount).enumerated() {
-                let device = BackendEncodeDevice(processor: .cuda(ordinal: ordinal), modelDirectory: options.modelDirectory,
-                                                 skipIDs: options.skipIDs, kernelCache: options.kernelCache)
-                devices.append(device)
-                let cost = index < inputs.gpus.count ? inputs.gpus[index].runCost(kernelsCached: cached) : nil
-                lanes.append(EncodeLane(device: device, end: .longest,
-                                        tokenBudget: inputs.gpus.first?.tokenBudget ?? options.gpuTokenBudget, cost: cost))
+                let group = SharedModelLanes.cuda(ordinal: ordinal, lanes: perGPU, modelDirectory: options.modelDirectory,
+                                                  skipIDs: options.skipIDs, kernelCache: options.kernelCache)
+                let deviceLanes = group.makeLanes()
+                gpuLanes.append(deviceLanes)
+                // The stored cost is the device's; each lane gets its share (lanes of a device never
+                // leave work to each other: they are equally fast by construction).
+                let cost = index < inputs.gpus.count ? inputs.gpus[index].runCost(kernelsCached: cached).sharedBy(lanes: perGPU) : nil
+                for lane in deviceLanes {
+                    lanes.append(EncodeLane(device: lane, end: .longest,
+                                            tokenBudget: inputs.gpus.first?.tokenBudget ?? options.gpuTokenBudget, cost: cost))
+                }
             }
+            profiler.note("GPU lanes: \(perGPU) per GPU (\(GPULanes.environmentKey)), weights shared per GPU")
         }
         // Auto keeps a CPU lane whenever it uses a GPU: it encodes while the GPU starts, takes what
         // it finishes sooner, and inherits everything if the GPU fails.
         if chosen.choice == .cpu || options.mode == .auto {
-            devices.append(cpuDevice)
             lanes.append(EncodeLane(device: cpuDevice, end: .shortest, tokenBudget: model?.cpu.tokenBudget ?? options.cpuTokenBudget,
                                     cost: chosen.choice == .cpu ? nil : model?.cpu.cost))
         }
@@ -206,10 +217,11 @@ public final class EncodeRouter {
         let stats = scheduler.statistics
         var actual = String(format: "routing actual: encode %.3f s", encodeSeconds)
         if let estimate = plan.estimatedSeconds { actual += String(format: " (estimated %.3f s)", estimate) }
-        for device in stats {
+        for (device, laneCount) in DeviceRunStats.byDevice(stats) {
             // Swift strings never go through String(format:) (%@ is not memory-safe on Linux Foundation).
-            actual += "; \(device.device.id): " + String(format: "%d tokens, %d batches, busy %.3f s, cold start %.3f s",
-                                                           device.tokens, device.batches, device.busySeconds, device.prepareSeconds)
+            actual += "; \(device.device.id)" + (laneCount > 1 ? " (\(laneCount) lanes, busy in lane-seconds)" : "") + ": "
+                + String(format: "%d tokens, %d batches, busy %.3f s, cold start %.3f s",
+                         device.tokens, device.batches, device.busySeconds, device.prepareSeconds)
             if let failure = device.failure { actual += " (failed: \(failure))" }
         }
         profiler.note(actual)
@@ -243,7 +255,6 @@ public final class EncodeRouter {
         let chosen = RoutingPlan(choice: .cpu, gpuCount: 0, cpuThreads: options.hostThreads, estimates: [:], reason: reason, exploresGPU: false)
         plan = chosen
         profiler.note(chosen.summary + " (work: \(work.sequences) sequences, \(work.tokens) tokens)")
-        devices.append(cpuDevice)
         scheduler = EncodeScheduler(lanes: [EncodeLane(device: cpuDevice, end: .shortest, tokenBudget: options.cpuTokenBudget)],
                                     policy: .requeue, profiler: profiler)
         scheduler?.start()
@@ -279,21 +290,27 @@ public final class EncodeRouter {
         return model
     }
 
-    /// Folds the GPUs' measured cold starts and real batches into the stored model.
+    /// Folds the GPUs' measured cold starts and real batches into the stored model. A device's batches
+    /// come from all its lanes at once, so a lane's fitted cost is the device's shared by its lanes: the
+    /// stored cost is the device's (`DeviceCost.sharedBy` inverted).
     private func refineCostModel() {
-        let gpuDevices = devices.filter { $0.info.kind == .gpu && $0.coldStartTimings != nil && $0.batchSamples.count >= 2 }
-        guard !gpuDevices.isEmpty, var model = costModel ?? calibratedCPUOnlyModel() else { return }
-        for device in gpuDevices {
-            guard let timings = device.coldStartTimings else { continue }
-            let previous = model.gpus.first { $0.device == device.info.id }
-            var cost = Calibrator.fit(device.batchSamples)
-            cost.coldStartSeconds = timings.totalSeconds
+        let measured = gpuLanes.filter { lanes in
+            SharedModelLanes.coldStartTimings(of: lanes) != nil && lanes.reduce(0) { $0 + $1.batchSamples.count } >= 2
+        }
+        guard !measured.isEmpty, var model = costModel ?? calibratedCPUOnlyModel() else { return }
+        for lanes in measured {
+            guard let timings = SharedModelLanes.coldStartTimings(of: lanes), let id = lanes.first?.info.id else { continue }
+            let previous = model.gpus.first { $0.device == id }
+            let laneCost = Calibrator.fit(lanes.flatMap(\.batchSamples))
+            let share = Double(lanes.count)
+            let cost = DeviceCost(coldStartSeconds: timings.totalSeconds, perBatchSeconds: laneCost.perBatchSeconds / share,
+                                  perTokenSeconds: laneCost.perTokenSeconds / share)
             let updated = GPUCostModel(
-                device: device.info.id, name: gpus.description ?? device.info.id, contextSeconds: timings.contextSeconds,
+                device: id, name: gpus.description ?? id, contextSeconds: timings.contextSeconds,
                 kernelCompileSeconds: timings.kernelsCompiled ? timings.kernelSeconds : previous?.kernelCompileSeconds,
                 kernelCacheLoadSeconds: timings.kernelsCompiled ? previous?.kernelCacheLoadSeconds : timings.kernelSeconds,
-                weightUploadSeconds: timings.weightSeconds, tokenBudget: options.gpuTokenBudget, cost: cost)
-            model.gpus.removeAll { $0.device == device.info.id }
+                weightUploadSeconds: timings.weightSeconds, tokenBudget: options.gpuTokenBudget, cost: cost, lanes: lanes.count)
+            model.gpus.removeAll { $0.device == id }
             model.gpus.append(updated)
         }
         model.gpus.sort { $0.device < $1.device }

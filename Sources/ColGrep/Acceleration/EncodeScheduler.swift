@@ -46,6 +46,29 @@ public struct DeviceRunStats: Sendable, Equatable {
     public init(device: DeviceInfo) {
         self.device = device
     }
+
+    /// Lanes of one device summed into one entry per device, in first-seen order: tokens, batches,
+    /// sequences and busy seconds add up (busy is lane-seconds, so it may exceed the wall), the cold
+    /// start is the longest lane's, the failure the first lane's. `lanes` counts the lanes merged.
+    public static func byDevice(_ stats: [DeviceRunStats]) -> [(stats: DeviceRunStats, lanes: Int)] {
+        var merged: [(stats: DeviceRunStats, lanes: Int)] = []
+        for entry in stats {
+            guard let index = merged.firstIndex(where: { $0.stats.device.id == entry.device.id }) else {
+                var first = entry
+                first.device.lane = 0
+                merged.append((first, 1))
+                continue
+            }
+            merged[index].lanes += 1
+            merged[index].stats.prepareSeconds = max(merged[index].stats.prepareSeconds, entry.prepareSeconds)
+            merged[index].stats.busySeconds += entry.busySeconds
+            merged[index].stats.tokens += entry.tokens
+            merged[index].stats.batches += entry.batches
+            merged[index].stats.sequences += entry.sequences
+            merged[index].stats.failure = merged[index].stats.failure ?? entry.failure
+        }
+        return merged
+    }
 }
 
 /// The outputs of one job in input order, and what each device did for it.
@@ -168,7 +191,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
                 condition.broadcast()
                 condition.unlock()
             }
-            thread.name = "colgrep-encode-\(lanes[lane].device.info.id)"
+            thread.name = "colgrep-encode-\(lanes[lane].device.info.laneLabel)"
             thread.stackSize = 8 << 20
             thread.start()
         }

@@ -64,9 +64,11 @@ public struct RoutingInputs: Sendable {
     public var kernelsCached: Bool
     /// Cores of this host.
     public var hostThreads: Int
+    /// Encode lanes (host threads) each GPU takes (`GPULanes`).
+    public var lanesPerGPU: Int
 
     public init(mode: AccelerationMode, work: WorkSize, cpu: CPUCostModel?, gpus: [GPUCostModel], gpusAvailable: Int,
-                gpuUnavailableReason: String? = nil, kernelsCached: Bool, hostThreads: Int) {
+                gpuUnavailableReason: String? = nil, kernelsCached: Bool, hostThreads: Int, lanesPerGPU: Int = 1) {
         self.mode = mode
         self.work = work
         self.cpu = cpu
@@ -75,6 +77,7 @@ public struct RoutingInputs: Sendable {
         self.gpuUnavailableReason = gpuUnavailableReason
         self.kernelsCached = kernelsCached
         self.hostThreads = hostThreads
+        self.lanesPerGPU = max(1, lanesPerGPU)
     }
 }
 
@@ -83,7 +86,7 @@ public struct RoutingInputs: Sendable {
 /// Single devices cost `cold start + batches × per-batch + tokens × per-token`. Together, every
 /// device starts after its own cold start (they overlap) and the queue drains at the sum of their
 /// rates; the run ends when the tokens are done, plus half a batch of tail. In a hybrid run each
-/// GPU keeps one host thread to feed it, so the CPU lane has fewer threads.
+/// GPU keeps its lanes' host threads to feed it, so the CPU lane has fewer threads.
 public enum RoutingPlanner {
     /// Without a GPU calibration, a run the CPU finishes sooner than this never starts a GPU: a GPU
     /// cold start (driver, context, kernels, weights) is of this order even with warm caches.
@@ -123,14 +126,14 @@ public enum RoutingPlanner {
         guard let cpuSeconds = cpuOnly else {
             // No CPU figures: never the case after calibration, but the GPU is the safe bet only
             // with its own figures, so start both and let the queue balance them.
-            return RoutingPlan(choice: .hybrid, gpuCount: inputs.gpusAvailable, cpuThreads: max(1, host - inputs.gpusAvailable),
+            return RoutingPlan(choice: .hybrid, gpuCount: inputs.gpusAvailable, cpuThreads: max(1, host - inputs.gpusAvailable * inputs.lanesPerGPU),
                                estimates: [:], reason: "no calibration yet: CPU and GPU share the queue", exploresGPU: inputs.gpus.isEmpty)
         }
         if inputs.gpus.isEmpty {
             if cpuSeconds < explorationThresholdSeconds {
                 return cpuPlan("GPU not calibrated yet and the CPU finishes first (under \(explorationThresholdSeconds) s)", cpuEstimates)
             }
-            return RoutingPlan(choice: .hybrid, gpuCount: inputs.gpusAvailable, cpuThreads: max(1, host - inputs.gpusAvailable),
+            return RoutingPlan(choice: .hybrid, gpuCount: inputs.gpusAvailable, cpuThreads: max(1, host - inputs.gpusAvailable * inputs.lanesPerGPU),
                                estimates: cpuEstimates, reason: "GPU not calibrated yet: it joins the CPU and is measured in this run",
                                exploresGPU: true)
         }
@@ -138,7 +141,7 @@ public enum RoutingPlanner {
         var estimates = cpuEstimates
         let gpuSeconds = gpuEstimate(inputs, count: count)!
         estimates[.gpu] = gpuSeconds
-        let hybridThreads = max(1, host - count)
+        let hybridThreads = max(1, host - count * inputs.lanesPerGPU)
         let hybridSeconds = hybridEstimate(inputs, gpuCount: count, cpuThreads: hybridThreads)
         estimates[.hybrid] = hybridSeconds
         let bestSingle = min(cpuSeconds, gpuSeconds)
