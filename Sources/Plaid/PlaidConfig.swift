@@ -67,12 +67,10 @@ public struct SearchParameters: Sendable, Equatable {
     public var nIVFProbe: Int
     /// Probed centroids whose best score over the query tokens is below this are dropped (negative: keep all).
     public var centroidScoreThreshold: Float
-    /// Candidates kept after the first (IVF) stage and scored from their centroid codes. 2048, half the
-    /// reference library's default (4096; its CLI passes 8192): recall@10 measured equal at 2048, 4096 and
-    /// 8192 on synthetic 100k 48-d / 128-d and MiniLM 20k 4- and 8-bit (8-bit over three k-means seeds:
-    /// 0.965 / 0.951 / 0.961 at both 2048 and 4096; 1024 loses 0.015–0.045), and the dev split's hybrid
-    /// NDCG@10 is 0.8514 at 2048 and 8192; the codes stage costs half what it does at 4096
-    /// (docs/PERFORMANCE.md, issue #5, sessions 5, 7 and 8).
+    /// Candidates kept after the first (IVF) stage and scored from their centroid codes. 4096, the
+    /// reference library's default (its CLI passes 8192). 2048 halves the codes stage and keeps recall@10
+    /// equal on synthetic 100k and MiniLM 20k sets, but on the dev split (session 8, same index, same call)
+    /// hybrid NDCG@10 fell 0.8508 → 0.8499 at 2048 (abseil-cpp 0.884 → 0.866), equal at 8192: quality wins.
     public var nFullScores: Int
     /// Candidates re-scored with their residuals (reference: `max(nFullScores / 4, topK)`; fewer
     /// here because the codes stage ranks well and residual scoring dominates latency).
@@ -83,7 +81,7 @@ public struct SearchParameters: Sendable, Equatable {
     /// (MiniLM 20k: 0.965 → 0.960 at 8-bit, 0.921 → 0.917 at 4-bit; docs/PERFORMANCE.md, session 6).
     public var pruneCodeScores: Bool
 
-    public init(nIVFProbe: Int = 8, centroidScoreThreshold: Float = 0.4, nFullScores: Int = 2048, nExactScores: Int? = nil,
+    public init(nIVFProbe: Int = 8, centroidScoreThreshold: Float = 0.4, nFullScores: Int = 4096, nExactScores: Int? = nil,
                 pruneCodeScores: Bool = false) {
         self.nIVFProbe = nIVFProbe
         self.centroidScoreThreshold = centroidScoreThreshold

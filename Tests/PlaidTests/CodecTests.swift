@@ -33,7 +33,7 @@ import Testing
         #expect(parameters.nIVFProbe == 16 && parameters.nFullScores == 1000 && parameters.centroidScoreThreshold == -1)
         let defaults = SearchParameters.fromEnvironment(["COLGREP_N_IVF_PROBE": "x", "COLGREP_N_FULL_SCORES": "-3"])
         #expect(defaults == SearchParameters())
-        #expect(defaults.nIVFProbe == 8 && defaults.nFullScores == 2048 && defaults.centroidScoreThreshold == 0.4)
+        #expect(defaults.nIVFProbe == 8 && defaults.nFullScores == 4096 && defaults.centroidScoreThreshold == 0.4)
         #expect(!defaults.pruneCodeScores)
         #expect(SearchParameters.fromEnvironment(["COLGREP_PRUNE_CODE_SCORES": "1"]).pruneCodeScores)
         #expect(SearchParameters.fromEnvironment(["COLGREP_PRUNE_CODE_SCORES": "TRUE"]).pruneCodeScores)
