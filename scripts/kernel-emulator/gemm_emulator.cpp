@@ -9,19 +9,6 @@ inline int min(int a, int b) { return a < b ? a : b; }
 #define __align__(n) __attribute__((aligned(n)))
 #include "kernels.inc"
 
-static void launch(unsigned gx, unsigned gy, unsigned block, std::function<void()> body) {
-    gridDim.x = gx; gridDim.y = gy; blockDim.x = block;
-    std::barrier<> bb(block);
-    block_barrier = &bb;
-    warps.assign(block / 32, Warp{});
-    for (auto& w : warps) w.bar = new std::barrier<>(32);
-    for (unsigned y = 0; y < gy; y++) for (unsigned x = 0; x < gx; x++) {
-        std::vector<std::thread> threads;
-        for (unsigned t = 0; t < block; t++) threads.emplace_back([=] { blockIdx.x = x; blockIdx.y = y; threadIdx.x = t; body(); });
-        for (auto& th : threads) th.join();
-    }
-    for (auto& w : warps) delete w.bar;
-}
 
 int main(int argc, char** argv) {
     if (argc < 8) { fprintf(stderr, "usage: emu n m k bias residual kind prologue(0 none, 1 layer norm, 2 layer norm without bias, 3 GeGLU)\n"); return 2; }

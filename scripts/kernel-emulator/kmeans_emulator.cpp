@@ -11,20 +11,6 @@ inline int atomicAdd(int* p, int v) { std::lock_guard<std::mutex> g(atomic_lock)
 #define __align__(n) alignas(n)
 #include "kernels.inc"
 
-static void launch(unsigned grid, unsigned block, std::function<void()> body) {
-    gridDim.x = grid; blockDim.x = block;
-    std::barrier<> bb(block);
-    block_barrier = &bb;
-    std::vector<std::barrier<>*> wbars;
-    warps.assign(block / 32, Warp{});
-    for (auto& w : warps) { w.bar = new std::barrier<>(32); }
-    for (unsigned b = 0; b < grid; b++) {
-        std::vector<std::thread> threads;
-        for (unsigned t = 0; t < block; t++) threads.emplace_back([=] { blockIdx.x = b; threadIdx.x = t; body(); });
-        for (auto& th : threads) th.join();
-    }
-    for (auto& w : warps) delete w.bar;
-}
 static float round_bf16(float v) { unsigned u = __float_as_uint(v); u += 0x7fff + ((u >> 16) & 1); return __uint_as_float(u & 0xffff0000u); }
 
 int main(int argc, char** argv) {

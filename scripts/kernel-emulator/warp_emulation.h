@@ -1,5 +1,5 @@
 // CUDA's thread model and warp-level intrinsics emulated on the CPU, shared by the kernel emulators beside
-// this (attention_emulator.cpp, kmeans_emulator.cpp): one std::thread per CUDA thread, a barrier per block
+// this (attention, GEMM and k-means emulators): one std::thread per CUDA thread, a barrier per block
 // for __syncthreads and one per warp for shuffles, the m16n8k16 bf16 MMA and ldmatrix in the fragment
 // layouts of the PTX ISA (what the kernels' marked inline-PTX spots compute on a GPU).
 #pragma once
@@ -75,3 +75,20 @@ inline void ldsm_x4_trans(unsigned* r, const unsigned short* row) { ldsm(r, row,
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+
+// Runs `body` as a grid of gx × gy blocks of `block` threads, one block at a time, one std::thread per CUDA
+// thread (so barriers and warp intrinsics behave as on a GPU).
+static void launch(unsigned gx, unsigned gy, unsigned block, std::function<void()> body) {
+    gridDim.x = gx; gridDim.y = gy; blockDim.x = block;
+    std::barrier<> bb(block);
+    block_barrier = &bb;
+    warps.assign(block / 32, Warp{});
+    for (auto& w : warps) w.bar = new std::barrier<>(32);
+    for (unsigned y = 0; y < gy; y++) for (unsigned x = 0; x < gx; x++) {
+        std::vector<std::thread> threads;
+        for (unsigned t = 0; t < block; t++) threads.emplace_back([=] { blockIdx.x = x; blockIdx.y = y; threadIdx.x = t; body(); });
+        for (auto& th : threads) th.join();
+    }
+    for (auto& w : warps) delete w.bar;
+}
+static void launch(unsigned grid, unsigned block, std::function<void()> body) { launch(grid, 1, block, std::move(body)); }

@@ -86,26 +86,19 @@ public final class BackendEncodeDevice: EncodeDevice, CalibrationTarget, @unchec
             guard availability.isAvailable else { throw ColGrepError.gpuUnavailable(Self.reason(of: availability)) }
             let cuda = try CUDABackend(device: ordinal, kernelCache: kernelCache)
             // The availability probe above opened the driver and the context: part of the cold start.
-            var context = CUDABackend.probeSeconds, kernels = 0.0, compiled = false
-            for step in cuda.startupSteps {
-                if step.step.contains("kernels") {
-                    kernels += step.seconds
-                    compiled = compiled || step.step.contains("compiled")
-                } else {
-                    context += step.seconds
-                }
-            }
+            var steps = ColdStartTimings(startupOf: cuda, probeSeconds: CUDABackend.probeSeconds)
             let weightsBegin = ProfileClock.now()
             let loaded = try ColBERTModel(modelDirectory: modelDirectory, backend: cuda)
             try cuda.synchronize()
-            let weights = ProfileClock.seconds(since: weightsBegin)
+            steps.weightSeconds = ProfileClock.seconds(since: weightsBegin)
             let before = cuda.startupSteps.count
             let kernelsBegin = ProfileClock.now()
             try cuda.prepare(headDims: [loaded.backbone.config.headDim])
-            kernels += ProfileClock.seconds(since: kernelsBegin)
-            compiled = compiled || cuda.startupSteps[before...].contains { $0.step.contains("compiled") }
-            startupSteps = cuda.startupSteps.map(\.description) + [String(format: "weights (read and upload): %.1f ms", weights * 1000)]
-            timings = ColdStartTimings(contextSeconds: context, kernelSeconds: kernels, kernelsCompiled: compiled, weightSeconds: weights)
+            steps.kernelSeconds += ProfileClock.seconds(since: kernelsBegin)
+            steps.kernelsCompiled = steps.kernelsCompiled || cuda.startupSteps[before...].contains { $0.step.contains("compiled") }
+            startupSteps = cuda.startupSteps.map(\.description)
+                + [String(format: "weights (read and upload): %.1f ms", steps.weightSeconds * 1000)]
+            timings = steps
             backend = cuda
             model = loaded
         }
@@ -148,5 +141,22 @@ public final class BackendEncodeDevice: EncodeDevice, CalibrationTarget, @unchec
     static func reason(of availability: CUDAAvailability) -> String {
         if case .unavailable(let reason) = availability { return reason }
         return availability.description
+    }
+}
+
+extension ColdStartTimings {
+    /// A CUDA backend's start-up steps so far, split into kernels (loaded or compiled) and the rest
+    /// (libraries, driver, context), plus `probeSeconds` that the availability probe spent before it.
+    init(startupOf cuda: CUDABackend, probeSeconds: Double) {
+        var context = probeSeconds, kernels = 0.0, compiled = false
+        for step in cuda.startupSteps {
+            if step.step.contains("kernels") {
+                kernels += step.seconds
+                compiled = compiled || step.step.contains("compiled")
+            } else {
+                context += step.seconds
+            }
+        }
+        self.init(contextSeconds: context, kernelSeconds: kernels, kernelsCompiled: compiled, weightSeconds: 0)
     }
 }

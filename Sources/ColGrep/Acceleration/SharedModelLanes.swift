@@ -68,17 +68,8 @@ public final class SharedModelLanes: @unchecked Sendable {
             let cuda = try CUDABackend(device: ordinal, kernelCache: kernelCache)
             try cuda.prepare(headDims: [config.headDim])
             // The availability probe opened the driver and the first context: lane 0's cold start.
-            var context = lane == 0 ? CUDABackend.probeSeconds : 0, kernels = 0.0, compiled = false
-            for step in cuda.startupSteps {
-                if step.step.contains("kernels") {
-                    kernels += step.seconds
-                    compiled = compiled || step.step.contains("compiled")
-                } else {
-                    context += step.seconds
-                }
-            }
-            return OpenedLaneBackend(backend: cuda, timings: ColdStartTimings(contextSeconds: context, kernelSeconds: kernels,
-                                                                              kernelsCompiled: compiled, weightSeconds: 0),
+            return OpenedLaneBackend(backend: cuda,
+                                     timings: ColdStartTimings(startupOf: cuda, probeSeconds: lane == 0 ? CUDABackend.probeSeconds : 0),
                                      synchronize: { try cuda.synchronize() })
         }
     }
