@@ -154,10 +154,12 @@ public final class MetadataStore: @unchecked Sendable {
     public func insert(_ parts: [PreparedRecords]) throws {
         guard parts.contains(where: { !$0.records.isEmpty }) else { return }
         var stages = StageClock()
+        var cpuMarks: (loop: UInt64, commit: UInt64) = (0, 0)
         try write {
             try connection.transaction {
                 try deleteUnlocked(parts.flatMap { $0.records.map(\.docID) })
                 stages.lap("replace check")
+                cpuMarks.loop = StageClock.threadCPU()
                 let unit = try connection.statement("""
                     INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
                         complexity, has_loops, has_branches, has_error_handling)
@@ -215,14 +217,21 @@ public final class MetadataStore: @unchecked Sendable {
                 stages.add("rows", rowSeconds)
                 stages.add("keyword index", keywordSeconds)
                 stages.restart()
+                let now = StageClock.threadCPU()
+                cpuMarks = (now &- cpuMarks.loop, now)
             }
             stages.lap("commit")
         }
+        let commitCPU = StageClock.threadCPU() &- cpuMarks.commit
+        stages.add("rows + keyword index, thread cpu", Double(cpuMarks.loop) * 1e-9)
+        stages.add("commit, thread cpu", Double(commitCPU) * 1e-9)
         insertStages = stages.laps
     }
 
-    /// The last `insert`'s own stages (`replace check`, `rows`, `keyword index`, `commit`) and seconds,
-    /// for the indexing profile.
+    /// The last `insert`'s own stages (`replace check`, `rows`, `keyword index`, `commit`: wall seconds)
+    /// and the writer thread's CPU seconds of the same work (`rows + keyword index, thread cpu`,
+    /// `commit, thread cpu`), for the indexing profile: wall well above CPU means the writer waited for a
+    /// core or the disk, not for SQLite's own work.
     public private(set) var insertStages: [(stage: String, seconds: Double)] = []
 
     /// Deletes the given documents (unknown ids are ignored) in one transaction. The keyword index

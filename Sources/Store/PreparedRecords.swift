@@ -75,6 +75,14 @@ struct StageClock {
         return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
     }
 
+    /// CPU time of the calling thread, in nanoseconds: set beside a wall lap it tells work from waiting
+    /// (a writer descheduled among many busy threads shows wall well above its CPU).
+    static func threadCPU() -> UInt64 {
+        var spec = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+        return UInt64(spec.tv_sec) * 1_000_000_000 + UInt64(spec.tv_nsec)
+    }
+
     static func seconds(_ from: UInt64, _ to: UInt64) -> Double {
         Double(to &- from) * 1e-9
     }

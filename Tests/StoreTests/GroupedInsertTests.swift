@@ -12,7 +12,14 @@ import Testing
         defer { grouped.cleanup(); single.cleanup() }
         let a = try MetadataStore(path: grouped.database, readOnly: false)
         try a.insert([PreparedRecords(Array(records[..<50])), PreparedRecords([]), PreparedRecords(Array(records[50...]), workers: 3)])
-        #expect(a.insertStages.map(\.stage) == ["replace check", "rows", "keyword index", "commit"])
+        #expect(a.insertStages.map(\.stage) == ["replace check", "rows", "keyword index", "commit",
+                                                "rows + keyword index, thread cpu", "commit, thread cpu"])
+        // The CPU figures are the writer thread's own time over the same spans, so never above their wall
+        // time (an absolute thread clock, or the whole process's CPU, would break this).
+        let seconds = Dictionary(uniqueKeysWithValues: a.insertStages.map { ($0.stage, $0.seconds) })
+        let loopCPU = seconds["rows + keyword index, thread cpu"] ?? -1, commitCPU = seconds["commit, thread cpu"] ?? -1
+        #expect(loopCPU > 0 && loopCPU <= (seconds["rows"] ?? 0) + (seconds["keyword index"] ?? 0) + 0.01)
+        #expect(commitCPU >= 0 && commitCPU <= (seconds["commit"] ?? 0) + 0.01)
         let b = try MetadataStore(path: single.database, readOnly: false)
         for record in records { try b.insert([record]) }
         let ids = records.map(\.docID)
