@@ -133,8 +133,8 @@ struct ResidualCodec: Sendable {
     }
 
     /// The assigner for one write of `rows` vectors: up to `CentroidAssigner.onDemandPackingRows` it packs only
-    /// the groups those rows probe (an update's few hundred vectors: most of the eager packing's 12 MB at
-    /// K = 8,192 would go unread), else all centroids once. Both give the same codes.
+    /// the groups those rows probe (an update's few hundred vectors leave some of K = 8,192's 128 groups
+    /// unread), else all centroids once. Both give the same codes.
     func makeAssigner(forRows rows: Int) -> CentroidAssigner {
         CentroidAssigner(centroids: centroids, dim: dim, groups: groups,
                          packsGroupsOnDemand: rows <= CentroidAssigner.onDemandPackingRows)
