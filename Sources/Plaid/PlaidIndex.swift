@@ -567,9 +567,9 @@ public final class PlaidIndex: @unchecked Sendable {
     static func encode(_ documents: [(id: Int64, vectors: HostMatrix)], codec: ResidualCodec, backend: (any Backend)?,
                        assigner: CentroidAssigner? = nil, staging reusable: EncodeStaging? = nil,
                        times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) -> EncodedDocuments {
-        let assigner = assigner ?? codec.makeAssigner()
-        var result = EncodedDocuments()
         let totalTokens = documents.reduce(0) { $0 + $1.vectors.rows }
+        let assigner = assigner ?? codec.makeAssigner(forRows: totalTokens)
+        var result = EncodedDocuments()
         let bytes = codec.bytesPerToken
         result.ids = documents.map(\.id)
         result.offsets.reserveCapacity(documents.count + 1)

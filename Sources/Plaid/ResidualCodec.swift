@@ -132,6 +132,14 @@ struct ResidualCodec: Sendable {
         CentroidAssigner(centroids: centroids, dim: dim, groups: groups)
     }
 
+    /// The assigner for one write of `rows` vectors: up to `CentroidAssigner.onDemandPackingRows` it packs only
+    /// the groups those rows probe (an update's few hundred vectors leave some of K = 8,192's 128 groups
+    /// unread), else all centroids once. Both give the same codes.
+    func makeAssigner(forRows rows: Int) -> CentroidAssigner {
+        CentroidAssigner(centroids: centroids, dim: dim, groups: groups,
+                         packsGroupsOnDemand: rows <= CentroidAssigner.onDemandPackingRows)
+    }
+
     /// Codes and packed residuals of `count` vectors, written to `codes` and `residuals`
     /// (`count · bytesPerToken` bytes). On the CPU each chunk of rows is assigned and quantised by one
     /// worker while it is in cache (assign, subtract, bucketize, pack: no intermediate float arrays).
