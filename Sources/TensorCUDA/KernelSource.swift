@@ -60,6 +60,21 @@ enum KernelSource {
         u.x = pack_bf16(f[0], f[1]); u.y = pack_bf16(f[2], f[3]); u.z = pack_bf16(f[4], f[5]); u.w = pack_bf16(f[6], f[7]);
         return u;
     }
+    // RoPE on 8 columns of a head's first half (a) and the matching 8 of its second half (b), bf16 in and
+    // out; cosSin holds (cos, sin) pairs for those 8 columns of this row. Shared by both attention variants.
+    __device__ __forceinline__ void rope_rotate8(uint4& a, uint4& b, const float* cosSin) {
+        float x1[8], x2[8];
+        unpack8(a, x1); unpack8(b, x2);
+        const float4* cs = (const float4*)cosSin;
+    #pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const float4 v = cs[k];
+            const float y0 = x1[2 * k] * v.x - x2[2 * k] * v.y, z0 = x2[2 * k] * v.x + x1[2 * k] * v.y;
+            const float y1 = x1[2 * k + 1] * v.z - x2[2 * k + 1] * v.w, z1 = x2[2 * k + 1] * v.z + x1[2 * k + 1] * v.w;
+            x1[2 * k] = y0; x2[2 * k] = z0; x1[2 * k + 1] = y1; x2[2 * k + 1] = z1;
+        }
+        a = pack8(x1); b = pack8(x2);
+    }
 
     __device__ __forceinline__ float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
     __device__ __forceinline__ float gelu_tanh(float x) {
@@ -459,19 +474,7 @@ enum KernelSource {
                 const unsigned short* src = qkv + row * stride + col0 + c * 8;
                 a = *(const uint4*)src;
                 b = *(const uint4*)(src + HALF);
-                if (rope) {
-                    float x1[8], x2[8];
-                    unpack8(a, x1); unpack8(b, x2);
-                    const float4* cs = (const float4*)(rope + ((long long)(row - start) * HALF + c * 8) * 2);
-    #pragma unroll
-                    for (int k = 0; k < 4; k++) {
-                        const float4 v = cs[k];
-                        const float y0 = x1[2 * k] * v.x - x2[2 * k] * v.y, z0 = x2[2 * k] * v.x + x1[2 * k] * v.y;
-                        const float y1 = x1[2 * k + 1] * v.z - x2[2 * k + 1] * v.w, z1 = x2[2 * k + 1] * v.z + x1[2 * k + 1] * v.w;
-                        x1[2 * k] = y0; x2[2 * k] = z0; x1[2 * k + 1] = y1; x2[2 * k + 1] = z1;
-                    }
-                    a = pack8(x1); b = pack8(x2);
-                }
+                if (rope) rope_rotate8(a, b, rope + ((long long)(row - start) * HALF + c * 8) * 2);
             }
             *(uint4*)&dst[r][c * 8] = a;
             *(uint4*)&dst[r][c * 8 + HALF] = b;
@@ -518,19 +521,7 @@ enum KernelSource {
         for (int p = 0; p < CG_HEAD_DIM / 32; p++) {
             const int idx = threadIdx.x + p * 128, r = idx / CP, c = idx % CP, row = k0 + r;
             uint4 a = kr[2 * p], b = kr[2 * p + 1];
-            if (rope && row < kend) {
-                float x1[8], x2[8];
-                unpack8(a, x1); unpack8(b, x2);
-                const float4* cs = (const float4*)(rope + ((long long)(row - start) * HALF + c * 8) * 2);
-    #pragma unroll
-                for (int k = 0; k < 4; k++) {
-                    const float4 v = cs[k];
-                    const float y0 = x1[2 * k] * v.x - x2[2 * k] * v.y, z0 = x2[2 * k] * v.x + x1[2 * k] * v.y;
-                    const float y1 = x1[2 * k + 1] * v.z - x2[2 * k + 1] * v.w, z1 = x2[2 * k + 1] * v.z + x1[2 * k + 1] * v.w;
-                    x1[2 * k] = y0; x2[2 * k] = z0; x1[2 * k + 1] = y1; x2[2 * k + 1] = z1;
-                }
-                a = pack8(x1); b = pack8(x2);
-            }
+            if (rope && row < kend) rope_rotate8(a, b, rope + ((long long)(row - start) * HALF + c * 8) * 2);
             *(uint4*)&Kd[r][c * 8] = a;
             *(uint4*)&Kd[r][c * 8 + HALF] = b;
         }

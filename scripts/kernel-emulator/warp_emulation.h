@@ -14,6 +14,7 @@
 #include <functional>
 #include <random>
 #include <algorithm>
+struct float4 { float x, y, z, w; };
 struct dim3e { unsigned x = 0, y = 0, z = 0; };
 thread_local dim3e threadIdx, blockIdx;
 dim3e blockDim, gridDim;
