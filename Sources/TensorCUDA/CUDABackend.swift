@@ -113,7 +113,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         blasOpening = BLASLtOpening(context: context, workspace: blasWorkspace.pointer, type: precision == .bf16 ? .bfloat16 : .float32)
         lap("streams, staging, cuBLASLt workspace (cuBLASLt itself opening on a second thread)")
         name = "cuda:\(device) (\(context.name), \(context.architecture), \(precision.rawValue))"
-        let (coreModule, origin) = try loadModule(name: "core", source: KernelSource.core, options: precisionOptions)
+        let (coreModule, origin) = try loadModule(name: EncoderKernelModules.core, source: KernelSource.core, options: precisionOptions)
         for kernel in KernelSource.coreKernels + (precision == .bf16 ? KernelSource.bf16CoreKernels : []) {
             core[kernel] = try context.function(coreModule, kernel)
         }
@@ -121,7 +121,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         if precision == .bf16 {
             // Without it every GEMM goes to cuBLASLt (waiting for it to open): slower start, same results.
             do {
-                let (gemmModule, gemmOrigin) = try loadModule(name: "gemm", source: KernelSource.gemm, options: precisionOptions + ["-DGM_BN=\(gemmTileCols)"])
+                let (gemmModule, gemmOrigin) = try loadModule(name: EncoderKernelModules.gemm, source: KernelSource.gemm, options: precisionOptions + ["-DGM_BN=\(gemmTileCols)"])
                 gemmKernel = try context.function(gemmModule, KernelSource.gemmKernel)
                 lap("gemm kernel (\(gemmOrigin.rawValue))")
             } catch {
@@ -195,7 +195,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// compiled on first use).
     private func attentionKernel(headDim: Int) throws -> CUfunction {
         let tensorCore = usesTensorCoreAttention(headDim: headDim)
-        let name = "attention-\(tensorCore ? "mma" : "scalar")-\(headDim)"
+        let name = EncoderKernelModules.attention(headDim: headDim, tensorCore: tensorCore)
         if let kernel = attentionModules[name] { return kernel }
         guard headDim >= 2, headDim <= 128, headDim % 2 == 0 else {
             throw CUDAError.invalidArgument("attention head dimension \(headDim) is not supported (even, 2…128)")

@@ -2,6 +2,7 @@ import Encoder
 import Foundation
 import Tensor
 import Testing
+import TensorCUDA
 @testable import ColGrep
 
 /// Real encoders on CPU backends standing in for GPUs: the model's own vectors must not depend on
@@ -193,6 +194,31 @@ import Testing
         // Other tests may have used the process-wide notice already; what matters is "at most once".
         for _ in 0..<3 { GPUFallbackNotice.report("GPU cuda:0 failed") { line in lines.withLock { $0.append(line) } } }
         #expect(lines.withLock { $0.count } <= 1)
+    }
+
+    /// The planner's "kernels cached" must find the files the kernel cache writes for every module an
+    /// encoder loads (it once looked for a module name that no longer existed: every run planned a compile).
+    @Test func kernelsLookCachedFindsTheFilesTheKernelCacheWrites() throws {
+        let inventory = GPUInventory(ordinals: [0], description: "NVIDIA H200 (sm_90), driver 13.0, NVRTC 13.0", unavailableReason: nil)
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-kernels-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func write(_ module: String, architecture: String = "sm_90") throws {
+            let key = KernelCacheKey(module: module, source: "src", architecture: architecture, driverVersion: 13000,
+                                     compilerVersion: "13.0", options: ["-DCG_BF16=1"])
+            try Data([1]).write(to: directory.appendingPathComponent(key.fileName))
+        }
+        #expect(!inventory.kernelsLookCached(in: directory, headDim: 64))
+        try write(EncoderKernelModules.core)
+        try write(EncoderKernelModules.attention(headDim: 64, tensorCore: true))
+        #expect(!inventory.kernelsLookCached(in: directory, headDim: 64), "the bf16 GEMM module is still missing")
+        try write(EncoderKernelModules.gemm, architecture: "sm_80")
+        #expect(!inventory.kernelsLookCached(in: directory, headDim: 64), "another architecture's GEMM does not count")
+        try write(EncoderKernelModules.gemm)
+        #expect(inventory.kernelsLookCached(in: directory, headDim: 64))
+        #expect(!inventory.kernelsLookCached(in: directory, headDim: 32), "no attention module for 32-wide heads")
+        #expect(EncoderKernelModules.all(headDim: 64, bf16: true) == ["core", "gemm", "attention-mma-64"])
+        #expect(EncoderKernelModules.all(headDim: 48, bf16: true).last == "attention-scalar-48")
     }
 
     @Test func gpuInventoryReadsTheArchitectureAndHonoursNone() {

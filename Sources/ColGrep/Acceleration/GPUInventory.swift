@@ -61,9 +61,10 @@ public struct GPUInventory: Sendable, Equatable {
     public func kernelsLookCached(in directory: URL, headDim: Int) -> Bool {
         guard let architecture else { return false }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        let core = names.contains { $0.hasPrefix("core-\(architecture)-") }
-        let attention = names.contains { $0.hasPrefix("attention-\(headDim)-\(architecture)-") }
-        return core && attention
+        // The router's GPU lanes run bf16 (the backend's default precision).
+        return EncoderKernelModules.all(headDim: headDim, bf16: true).allSatisfy { module in
+            names.contains { $0.hasPrefix("\(module)-\(architecture)-") }
+        }
     }
 }
 
