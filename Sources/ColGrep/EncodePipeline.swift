@@ -323,7 +323,7 @@ final class EncodePipeline: @unchecked Sendable {
     /// The store rows of a chunk with their text work done (keyword texts, JSON columns), on every core,
     /// so that the store writer only binds and steps.
     static func storeRows(units: [CodeUnit], ids: [Int64]) -> PreparedRecords {
-        Profiler.shared.measure("store rows") { PreparedRecords(zip(ids, units).map { record($0.0, $0.1) }) }
+        Profiler.shared.measure("store rows") { PreparedRecords(zip(ids, units).map { record($0.0, $0.1) }, workers: UsableCores.count) }
     }
 
     /// Inserts the chunks' rows in one transaction.

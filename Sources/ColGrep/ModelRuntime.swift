@@ -185,7 +185,7 @@ final class ModelRuntime {
         let dir = try directory()
         // A query is a few dozen tokens: two threads encode it as fast as sixteen, and sixteen
         // OpenBLAS threads spinning after each GEMM burned ~2 s of CPU per one-shot search.
-        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let cores = max(1, UsableCores.count)
         let threads = documents ? cores : min(2, cores)
         let loaded: RoutedEncoder
         do {

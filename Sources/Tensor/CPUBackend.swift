@@ -43,7 +43,7 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, BoundedActivatio
     /// `precision`: `linear`'s arithmetic; nil picks `CPUPrecision.automatic`.
     public init(threads: Int? = nil, precision: CPUPrecision? = nil) {
         self.precision = precision ?? .automatic
-        pool = IntraOpPool(threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        pool = IntraOpPool(threads: threads ?? UsableCores.count)
         profile = OpProfile.enabledByEnvironment ? OpProfile() : nil
         memory = MemoryMeter()
         activations = ActivationPool(meter: memory, limit: Self.poolLimit(activationBudgetBytes))

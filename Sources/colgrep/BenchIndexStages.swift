@@ -2,6 +2,7 @@ import ArgumentParser
 import ColGrep
 import Encoder
 import Foundation
+import Tensor
 
 /// `colgrep bench index-stages DIR`: every CPU stage of a cold index measured alone on DIR (walk,
 /// parse, call graph, embedding text, tokenize, encode, pool, k-means + codec, store insert), then a
@@ -71,7 +72,7 @@ struct BenchIndexStages: ParsableCommand {
         let alone = initOnly ? [] : try IndexStageBenchmark.measureStages(root: root, options: options, config: engine.config,
                                                                           scratch: scratch.appending(path: "stages"))
         let cold = try IndexStageBenchmark.coldIndex(root: root, options: options, dataDirectory: scratch.appending(path: "data"))
-        let report = IndexStagesReport(root: root, model: modelID, cores: ProcessInfo.processInfo.activeProcessorCount,
+        let report = IndexStagesReport(root: root, model: modelID, cores: UsableCores.count,
                                        alone: alone, cold: cold)
         if json {
             // The table too, on stderr, for a human reading a run whose stdout is a JSON file.

@@ -62,7 +62,7 @@ struct BenchUnits: ParsableCommand {
             "files": m.files.count, "bytes": m.bytes, "units": m.units, "skipped": m.skipped,
             "cold_seconds_including_grammar_loading": coldSeconds,
             "walk_wall_seconds": m.walkSeconds, "extract_and_text_wall_seconds": m.extractSeconds,
-            "cpu_seconds": m.cpuSeconds, "cores": ProcessInfo.processInfo.activeProcessorCount,
+            "cpu_seconds": m.cpuSeconds, "cores": UsableCores.count,
             "files_per_second_per_core": Double(m.files.count) / m.cpuSeconds,
             "mb_per_second_per_core": mbPerCore,
             "embedding_characters": m.embeddingCharacters,
@@ -182,7 +182,7 @@ struct BenchUnits: ParsableCommand {
 /// Parallel sum over indices (embedding texts are built on every core, as indexing would).
 enum ParallelSum {
     static func sum(_ count: Int, _ body: @Sendable (Int) -> Int) -> Int {
-        let chunks = max(1, ProcessInfo.processInfo.activeProcessorCount * 4)
+        let chunks = max(1, UsableCores.count * 4)
         let size = (count + chunks - 1) / chunks
         let partial = UnsafeMutableBufferPointer<Int>.allocate(capacity: chunks)
         partial.initialize(repeating: 0)

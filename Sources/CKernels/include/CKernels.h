@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include "CKernelsAssign.h"
 
+/// CPUs in the calling thread's affinity mask (`taskset`, cpusets); -1 where unknown.
+int ck_affinity_cpu_count(void);
+
 /// 1 when the AVX2 + FMA bodies are in use.
 int ck_has_avx2(void);
 /// 1 when the CPU has AVX-512F (used only to pick OpenBLAS's kernel family).

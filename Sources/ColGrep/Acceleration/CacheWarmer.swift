@@ -1,5 +1,6 @@
 import Encoder
 import Foundation
+import Tensor
 import TensorCUDA
 
 /// `colgrep warm-cache`: compiles and caches the GPU kernels and calibrates the cost model ahead of
@@ -18,7 +19,7 @@ public struct CacheWarmer {
     public var cpuTokenBudget = 4096
     public var gpuTokenBudget = 65536
 
-    public init(modelDirectory: URL, hostThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
+    public init(modelDirectory: URL, hostThreads: Int = UsableCores.count,
                 costModels: CostModelStore = CostModelStore(directory: CostModelStore.defaultDirectory()),
                 kernelCache: KernelCache = KernelCache(directory: KernelCache.defaultDirectory()),
                 gpus: GPUInventory = .current()) {

@@ -1,4 +1,5 @@
 import Foundation
+import Tensor
 
 /// The cold start of one device, step by step.
 public struct ColdStartTimings: Sendable, Equatable {
@@ -111,7 +112,7 @@ public struct Calibrator: Sendable {
 public enum MachineIdentity {
     public static func current() -> String {
         let host = ProcessInfo.processInfo.hostName
-        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let cores = UsableCores.count
         return "\(host) | \(cpuModel() ?? "unknown cpu") | \(cores) cores"
     }
 

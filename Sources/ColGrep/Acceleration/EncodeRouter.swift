@@ -32,7 +32,7 @@ public final class EncodeRouter {
         public var environment: [String: String]
 
         public init(mode: AccelerationMode, modelDirectory: URL, skipIDs: Set<Int32>,
-                    hostThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
+                    hostThreads: Int = UsableCores.count,
                     cpuTokenBudget: Int = 4096, gpuTokenBudget: Int = 65536, lanesPerGPU: Int? = nil,
                     costModels: CostModelStore = CostModelStore(directory: CostModelStore.defaultDirectory()),
                     kernelCache: KernelCache = KernelCache(directory: KernelCache.defaultDirectory()),

@@ -21,7 +21,7 @@ public final class RoutedEncoder {
     /// Loads the model on the CPU (timed as the CPU's cold start). No GPU is touched here.
     /// `preloaded`: a CPU encoder of this model folder with `hostThreads` threads, already loaded (a query
     /// server's resident one), used instead of loading the weights again.
-    public init(modelDirectory: URL, mode: AccelerationMode, hostThreads: Int = ProcessInfo.processInfo.activeProcessorCount,
+    public init(modelDirectory: URL, mode: AccelerationMode, hostThreads: Int = UsableCores.count,
                 profiler: Profiler = .shared, gpus: GPUInventory? = nil, costModels: CostModelStore? = nil,
                 environment: [String: String] = ProcessInfo.processInfo.environment, preloaded: ColBERTEncoder? = nil) throws {
         self.mode = mode
