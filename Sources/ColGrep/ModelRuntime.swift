@@ -197,7 +197,7 @@ final class ModelRuntime {
                 loaded = try ResidentCache.shared.queryEncoder(directory: dir, mode: acceleration, threads: threads) {
                     try RoutedEncoder(modelDirectory: dir, mode: self.acceleration, hostThreads: threads,
                                       gpus: GPUInventory(ordinals: [], description: nil, unavailableReason: "not needed for a query"),
-                                      preloaded: ColBERTEncoder(modelDirectory: dir, backend: CPUBackend(threads: threads, precision: .fp32)))
+                                      preloaded: ColBERTEncoder(modelDirectory: dir, backend: CPUBackend(threads: threads, precision: .fp32, products: .dot)))
                 }
             } else {
                 // A query server keeps the CPU model of document encoders (the routed encoder itself is per
