@@ -50,8 +50,10 @@ AVX2 static inline float lanes_sum(__m256 v) {
 
 /// `MR` rows of x (from row i) × `NR` weight rows (from row j): MR·NR accumulators live in registers while
 /// k runs, so each loaded vector feeds several fused multiply-adds. Called with constant MR and NR only.
+/// `next` (or NULL): four weight rows to fetch into cache meanwhile, one line per row every 16 floats.
 AVX2 static inline __attribute__((always_inline)) void
-tile(const int MR, const int NR, const float *x, long i, long k, const float *w, long j, float *y, long ldy) {
+tile(const int MR, const int NR, const float *x, long i, long k, const float *w, long j, float *y, long ldy,
+     const float *next) {
     __m256 acc[3][4];
     for (int r = 0; r < MR; r++)
         for (int c = 0; c < NR; c++) acc[r][c] = _mm256_setzero_ps();
@@ -60,6 +62,8 @@ tile(const int MR, const int NR, const float *x, long i, long k, const float *w,
         // MR vectors of x held, one weight vector at a time: 12 accumulators + 3 + 1 fit the 16 registers.
         __m256 xv[3];
         for (int r = 0; r < MR; r++) xv[r] = _mm256_loadu_ps(x + (i + r) * k + kk);
+        if (next && (kk & 15) == 0)
+            for (int c = 0; c < 4; c++) _mm_prefetch((const char *)(next + c * k + kk), _MM_HINT_T0);
         for (int c = 0; c < NR; c++) {
             __m256 wv = _mm256_loadu_ps(w + (j + c) * k + kk);
             for (int r = 0; r < MR; r++) acc[r][c] = _mm256_fmadd_ps(xv[r], wv, acc[r][c]);
@@ -74,20 +78,25 @@ tile(const int MR, const int NR, const float *x, long i, long k, const float *w,
 }
 
 /// Weight rows in blocks of four (a block of 4 × k floats stays in L1 while every row of x passes over it),
-/// rows of x three at a time.
+/// rows of x three at a time. The weights come from memory once per query (MiniLM: 42 MB, more than the
+/// last-level cache), so the first pass over a block prefetches the next one: −7 % time on MiniLM's six
+/// layers at 32 rows, one thread (C bench, 13.0 → 12.1 ms).
 AVX2 static void sgemm_dot_avx2(const float *x, long m, long k, const float *w, long n0, long n1, float *y, long ldy) {
     long j = n0;
     for (; j + 4 <= n1; j += 4) {
+        // The first pass over this block also fetches the next block's four rows into cache.
+        const float *next = j + 8 <= n1 ? w + (j + 4) * k : NULL;
         long i = 0;
-        for (; i + 3 <= m; i += 3) tile(3, 4, x, i, k, w, j, y, ldy);
-        if (m - i == 2) tile(2, 4, x, i, k, w, j, y, ldy);
-        else if (m - i == 1) tile(1, 4, x, i, k, w, j, y, ldy);
+        if (m >= 3) { tile(3, 4, x, 0, k, w, j, y, ldy, next); i = 3; }
+        for (; i + 3 <= m; i += 3) tile(3, 4, x, i, k, w, j, y, ldy, NULL);
+        if (m - i == 2) tile(2, 4, x, i, k, w, j, y, ldy, NULL);
+        else if (m - i == 1) tile(1, 4, x, i, k, w, j, y, ldy, NULL);
     }
     for (; j < n1; j++) {
         long i = 0;
-        for (; i + 3 <= m; i += 3) tile(3, 1, x, i, k, w, j, y, ldy);
-        if (m - i == 2) tile(2, 1, x, i, k, w, j, y, ldy);
-        else if (m - i == 1) tile(1, 1, x, i, k, w, j, y, ldy);
+        for (; i + 3 <= m; i += 3) tile(3, 1, x, i, k, w, j, y, ldy, NULL);
+        if (m - i == 2) tile(2, 1, x, i, k, w, j, y, ldy, NULL);
+        else if (m - i == 1) tile(1, 1, x, i, k, w, j, y, ldy, NULL);
     }
 }
 #endif
