@@ -47,7 +47,8 @@ let package = Package(
                 "-I\(treeSitterSource)/include", "-I\(treeSitterSource)/src", "-O2", "-w", "-std=c11", "-D_DEFAULT_SOURCE",
             ])]
         ),
-        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        // OpenBLAS loaded with dlopen on the first BLAS call, not linked (a served search's client never loads it).
+        .target(name: "CBLAS", path: "Sources/CBLAS", linkerSettings: [.linkedLibrary("dl")]),
         // Our own SIMD kernels for the CPU backend; -O2 so debug builds (the test suite) stay fast.
         .target(name: "CKernels", path: "Sources/CKernels", cSettings: [.unsafeFlags(["-O2", "-std=c11"])]),
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),

@@ -192,12 +192,13 @@ final class ModelRuntime {
             if forQuery {
                 // Always fp32: a weight's int8 choice, once made by document encoding in this process, would
                 // otherwise apply to every later query (`CPUBackend.int8Weight`), so a query's vector, and the
-                // ranking, would depend on whether this process (a query server) had indexed before.
-                // A query server keeps this encoder between requests.
+                // ranking, would depend on whether this process (a query server) had indexed before. Its products
+                // run in the dot kernel (`CPUProductKernel.dot`): no weight packing per call, and a query vector that
+                // does not depend on the thread count. A query server keeps this encoder between requests.
                 loaded = try ResidentCache.shared.queryEncoder(directory: dir, mode: acceleration, threads: threads) {
                     try RoutedEncoder(modelDirectory: dir, mode: self.acceleration, hostThreads: threads,
                                       gpus: GPUInventory(ordinals: [], description: nil, unavailableReason: "not needed for a query"),
-                                      preloaded: ColBERTEncoder(modelDirectory: dir, backend: CPUBackend(threads: threads, precision: .fp32)))
+                                      preloaded: ColBERTEncoder(modelDirectory: dir, backend: CPUBackend(threads: threads, precision: .fp32, products: .dot)))
                 }
             } else {
                 // A query server keeps the CPU model of document encoders (the routed encoder itself is per

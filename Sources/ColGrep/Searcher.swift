@@ -33,15 +33,17 @@ final class ProjectSearcher {
         self.environment = environment
         if FileManager.default.fileExists(atPath: layout.metadataFile.path) {
             do {
-                store = try MetadataStore(path: layout.metadataFile, readOnly: true)
+                // A query server keeps the store while nothing was written to it (`ResidentCache.metadataStore`).
+                store = try ResidentCache.shared.metadataStore(file: layout.metadataFile) {
+                    try MetadataStore(path: layout.metadataFile, readOnly: true)
+                }
             } catch {
                 throw Self.openFailure("Index load failed: \(layout.metadataFile.path): \(error)")
             }
         } else {
             store = nil
         }
-        // A query server keeps the mapped vector index while its manifest is unchanged (the store is opened
-        // per search, as in a one-shot process: SQLite's own rules then hold for every write beside it).
+        // A query server keeps the mapped vector index while its manifest is unchanged.
         plaid = try ResidentCache.shared.vectorIndex(layout: layout) {
             guard FileManager.default.fileExists(atPath: layout.vectorDirectory.path) else { return nil }
             do {

@@ -19,12 +19,18 @@ public enum BLASCoreType {
         return ck_has_avx512() != 0 ? "SkylakeX" : "Haswell"
     }
 
+    /// Set beside `OPENBLAS_CORETYPE` by the relaunch, to the same value: tells a core type colgrep chose
+    /// from one the user set (the query server's key leaves the former out).
+    public static let relaunchVariable = "COLGREP_BLAS_RELAUNCH"
+
     /// Replaces the process with itself, `OPENBLAS_CORETYPE` set, when OpenBLAS picked generic kernels
     /// and the user set no core type; returns (doing nothing) otherwise or when the relaunch fails.
+    /// Loads OpenBLAS (to ask it): call only where the process will compute.
     public static func relaunchIfGeneric() {
         #if os(Linux)
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil, let better else { return }
         setenv("OPENBLAS_CORETYPE", better, 1)
+        setenv(relaunchVariable, better, 1)
         let arguments = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", arguments)
         #endif

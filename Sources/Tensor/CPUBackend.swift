@@ -15,6 +15,8 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, BoundedActivatio
     public let profile: OpProfile?
     /// The arithmetic of `linear` (the other operations are always fp32).
     public let precision: CPUPrecision
+    /// How `linear` multiplies in fp32 (OpenBLAS, or the small-batch dot kernel of a query encoder).
+    public let products: CPUProductKernel
     /// Every byte this backend allocates for its work: operation outputs, attention scratch, int8 weight
     /// copies and their work buffers (not the weights a model uploads or borrows).
     public let memory: MemoryMeter
@@ -35,14 +37,17 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, BoundedActivatio
     /// Unmaps the activation buffers kept for reuse (an idle process gives their memory back).
     public func releaseCachedMemory() { activations.trim() }
     public var name: String {
-        let arithmetic = precision == .fp32 ? "openblas fp32" : "\(precision.rawValue) int8 \(Int8Kernel.name(Int8Kernel.level))/openblas fp32"
+        let fp32 = products == .dot ? "dot fp32" : "openblas fp32"
+        let arithmetic = precision == .fp32 ? fp32 : "\(precision.rawValue) int8 \(Int8Kernel.name(Int8Kernel.level))/\(fp32)"
         return "cpu (\(arithmetic) + \(ck_has_avx2() != 0 ? "avx2" : "scalar"), \(pool.threads) threads)"
     }
 
     /// `threads`: how many cores to use; nil uses every core of the machine.
     /// `precision`: `linear`'s arithmetic; nil picks `CPUPrecision.automatic`.
-    public init(threads: Int? = nil, precision: CPUPrecision? = nil) {
+    /// `products`: the fp32 GEMM of `linear` (`.dot` for an encoder that only sees a query's few dozen rows).
+    public init(threads: Int? = nil, precision: CPUPrecision? = nil, products: CPUProductKernel = .blas) {
         self.precision = precision ?? .automatic
+        self.products = products
         pool = IntraOpPool(threads: threads ?? UsableCores.count)
         profile = OpProfile.enabledByEnvironment ? OpProfile() : nil
         memory = MemoryMeter()
@@ -178,6 +183,15 @@ public final class CPUBackend: Backend, ReducedPrecisionLinear, BoundedActivatio
                  then: @Sendable (Range<Int>) -> Void = { _ in }) {
         let n = w.rows, k = x.cols
         let px = SharedPointer(x.pointer), pw = SharedPointer(w.pointer), py = SharedPointer(y)
+        if quantized == nil, products == .dot {
+            // The weight's rows split over the pool (each thread reads its share of the weight once, for
+            // every row of x); the epilogue follows over the rows.
+            pool.forEachRange(n, grain: 64) { r in
+                ck_sgemm_dot(px.base, rows, k, pw.base, r.lowerBound, r.upperBound, py.base, n)
+            }
+            pool.forEachRange(rows, grain: 16, then)
+            return
+        }
         pool.forEachRange(rows, grain: 16) { r in
             let y = py.base + r.lowerBound * n, a = px.base + r.lowerBound * k
             if let quantized {

@@ -20,7 +20,6 @@ struct Colgrep: AsyncParsableCommand {
     static func main() async {
         QueryServerEntry.interceptIfServed()
         BLASCoreType.relaunchIfGeneric()
-        BLASWorkerThreads.stopIdleWorkers()
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -27,10 +27,8 @@ enum QueryServerEntry {
     /// Runs first in `main`, before the OpenBLAS relaunch: serves (and exits) when this process is a server, prints a server's answer
     /// (and exits) when one ran the search, else returns and the command line runs as usual.
     static func interceptIfServed() {
-        // OpenBLAS's worker, started when the library loaded, spins until it is stopped: first thing, so it
-        // takes no CPU from the client's start (it was ~2 ms of a served search's ~15 ms client CPU). Every
-        // path stops it anyway (`main` does again after the relaunch).
-        BLASWorkerThreads.stopIdleWorkers()
+        // OpenBLAS is not loaded here: it is bound on the first BLAS call (`Sources/CBLAS`), which also stops
+        // its spinning worker threads, so a client that is served never loads it.
         let arguments = Array(CommandLine.arguments.dropFirst())
         if arguments.first == serveArgument {
             // A server computes: OpenBLAS's kernels first (this may start the process again), as `main` does.

@@ -351,6 +351,52 @@ import Testing
         #expect(QueryWire.Request.decode(body: Array(unknown[8...])) == nil)
     }
 
+    /// A served search's client computes nothing, so it never loads OpenBLAS (bound lazily, `Sources/CBLAS`):
+    /// the dynamic loader's log of each process (`LD_DEBUG=libs`, one file per pid) names libopenblas for the
+    /// server, which encodes the query, and for none of the clients.
+    @Test func aServedClientNeverLoadsOpenBLAS() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing: run scripts/setup.sh and swift build"); return }
+        defer { stopServer(); try? FileManager.default.removeItem(at: base) }
+        try writeProject()
+        #expect(try inProcess(["init", "."]).status == 0)
+        let logs = base.appendingPathComponent("ld-logs")
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let traced = ["LD_DEBUG": "libs", "LD_DEBUG_OUTPUT": logs.appendingPathComponent("ld").path, "COLGREP_SERVER_REQUIRED": "1"]
+        var run = try colgrep(["cart total with tax"], env: traced)
+        for _ in 0..<150 where run.status == 75 {
+            usleep(200_000)
+            run = try colgrep(["cart total with tax"], env: traced)
+        }
+        #expect(run.status == 0 && run.stdout.contains("cart/total.js"), "\(run.stdout)\(run.stderr)")
+        #expect(try colgrep(["--json", "retry"], env: traced).status == 0)
+        let server = try #require(serverPID())
+        var clients = 0, serverLoaded = false
+        for name in try FileManager.default.contentsOfDirectory(atPath: logs.path) {
+            let log = try String(contentsOf: logs.appendingPathComponent(name), encoding: .utf8)
+            let loadsBLAS = log.contains("libopenblas")
+            if name == "ld.\(server)" {
+                serverLoaded = loadsBLAS
+            } else {
+                clients += 1
+                #expect(!loadsBLAS, "client log \(name) loads OpenBLAS")
+            }
+        }
+        #expect(clients >= 2 && serverLoaded, "\(clients) client logs; server loaded OpenBLAS: \(serverLoaded)")
+    }
+
+    /// The server's key: an `OPENBLAS_CORETYPE` set by colgrep's own relaunch (marked by `COLGREP_BLAS_RELAUNCH`
+    /// with the same value) leaves it as the client's, which asks before any relaunch; one the user set changes it.
+    @Test func aCoreTypeChosenByTheRelaunchKeepsTheKeyButAUsersChangesIt() throws {
+        let plain = ["COLGREP_DATA_DIR": data.path, "HOME": base.path]
+        let key = try #require(QueryServerEndpoint.current(environment: plain)).key
+        let relaunched = plain.merging(["OPENBLAS_CORETYPE": "Haswell", "COLGREP_BLAS_RELAUNCH": "Haswell"]) { $1 }
+        #expect(QueryServerEndpoint.current(environment: relaunched)?.key == key)
+        let users = plain.merging(["OPENBLAS_CORETYPE": "Haswell"]) { $1 }
+        #expect(QueryServerEndpoint.current(environment: users)?.key != key)
+        let changed = plain.merging(["OPENBLAS_CORETYPE": "SkylakeX", "COLGREP_BLAS_RELAUNCH": "Haswell"]) { $1 }
+        #expect(QueryServerEndpoint.current(environment: changed)?.key != key)
+    }
+
     func stopServer() {
         while let pid = serverPID() {
             kill(pid, SIGKILL)

@@ -1,4 +1,5 @@
 import Foundation
+import Store
 import Testing
 @testable import ColGrep
 
@@ -17,7 +18,6 @@ import Testing
         try Data().write(to: wal)
     }
 
-    /// Looks the index up, counting opens.
     /// Looks the index up, counting opens.
     func lookUp(_ cache: ResidentCache, opens: inout Int, during: () throws -> Void = {}) throws {
         var count = 0
@@ -82,5 +82,59 @@ import Testing
         #expect(cache.takeOpenFailure() && !cache.takeOpenFailure())
         _ = try lookUp(cache, opens: &opens)
         #expect(opens == 6)
+    }
+
+    /// Looks the read-only store up, counting opens; returns what it reads under key "k".
+    func readStore(_ cache: ResidentCache, opens: inout Int) throws -> String? {
+        let store = try cache.metadataStore(file: layout.metadataFile) {
+            opens += 1
+            return try MetadataStore(path: layout.metadataFile, readOnly: true)
+        }
+        return try store.value(forKey: "k")
+    }
+
+    @Test func theStoreIsKeptWhileNothingIsWrittenAndReopenedAfterAnyWrite() throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func write(_ value: String, to file: URL) throws {
+            let writer = try MetadataStore(path: file, readOnly: false)
+            try writer.setValue(value, forKey: "k")
+        }
+        try write("one", to: layout.metadataFile)
+        var opens = 0
+
+        // Off (a one-shot process): every lookup opens.
+        let off = ResidentCache()
+        #expect(try readStore(off, opens: &opens) == "one")
+        #expect(try readStore(off, opens: &opens) == "one")
+        #expect(opens == 2)
+
+        let cache = ResidentCache()
+        cache.enable()
+        opens = 0
+        #expect(try readStore(cache, opens: &opens) == "one")
+        #expect(try readStore(cache, opens: &opens) == "one")
+        #expect(opens == 1 && cache.keepsStore(layout.metadataFile))
+
+        // A commit of another connection (it lands in the write-ahead log): opened again, the new value read.
+        try write("two", to: layout.metadataFile)
+        #expect(try readStore(cache, opens: &opens) == "two")
+        #expect(opens == 2)
+        #expect(try readStore(cache, opens: &opens) == "two")
+        #expect(opens == 2)
+
+        // The store replaced by a new file (a rebuild): opened again.
+        let rebuilt = folder.appendingPathComponent("rebuilt.db")
+        try write("three", to: rebuilt)
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: layout.metadataFile.path + suffix) }
+        #expect(rename(rebuilt.path, layout.metadataFile.path) == 0)
+        #expect(try readStore(cache, opens: &opens) == "three")
+        #expect(opens == 3)
+
+        // An open failure forgets what was kept.
+        cache.noteOpenFailure()
+        #expect(!cache.keepsStore(layout.metadataFile))
+        _ = try readStore(cache, opens: &opens)
+        #expect(opens == 4)
     }
 }

@@ -35,6 +35,16 @@ void ck_softmax_band(float *s, long rows, long cols, long ld, const int32_t *lo,
 /// rotating them with NeoX half-rotation when cos/sin (rows × d/2 each, contiguous) are non-NULL.
 void ck_rope_copy(const float *src, long lds, float *dst, long rows, long d, const float *cos_t, const float *sin_t);
 
+// MARK: Small-batch SGEMM (sgemm_dot.c)
+
+/// y[i · ldy + j] = Σ_t x[i · k + t] · w[j · k + t] for rows i < m of x (m × k, row-major) and weight rows
+/// n0 ≤ j < n1 of w (n × k, PyTorch Linear layout): a query's products, the weight read in place (no packing
+/// per call). Rounding is fixed (sgemm_dot.c): eight lane sums of fused multiply-adds over k ≡ lane (mod 8),
+/// added in a fixed tree, then the last k mod 8 terms — so both bodies agree bit for bit, and an output does
+/// not depend on how callers split rows or columns over threads.
+void ck_sgemm_dot(const float *x, long m, long k, const float *w, long n0, long n1, float *y, long ldy);
+void ck_sgemm_dot_scalar(const float *x, long m, long k, const float *w, long n0, long n1, float *y, long ldy);
+
 // MARK: INT8 GEMM (u8 activations × s8 weights, int32 sums; see q8gemm.c)
 
 /// Kernel levels of ck_q8_gemm: portable C, AVX2 (vpmaddubsw + vpmaddwd), AVX-512 VNNI (vpdpbusd).

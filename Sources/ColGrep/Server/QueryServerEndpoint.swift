@@ -5,8 +5,8 @@ import Tensor
 /// server for its whole life, so at most one server per key runs and a dead one's socket is recognised.
 ///
 /// The key is a hash of the executable (path, size, inode, modification time) and of the environment
-/// (every variable but the shell's bookkeeping, PWD, OLDPWD, SHLVL and `_`, and the client-only
-/// `COLGREP_SERVER_REQUIRED` / `COLGREP_SERVER_TRIED`). A client is served only by a server started from the
+/// (every variable but the shell's bookkeeping, PWD, OLDPWD, SHLVL and `_`, the client-only
+/// `COLGREP_SERVER_REQUIRED` / `COLGREP_SERVER_TRIED`, and an `OPENBLAS_CORETYPE` set by colgrep's relaunch). A client is served only by a server started from the
 /// same binary with the same settings, so nothing the search reads from the environment can differ between
 /// the two; a rebuilt binary or a changed variable gets a server of its own.
 public struct QueryServerEndpoint: Sendable, Equatable {
@@ -30,10 +30,13 @@ public struct QueryServerEndpoint: Sendable, Equatable {
     public static func current(environment: [String: String] = ProcessInfo.processInfo.environment) -> QueryServerEndpoint? {
         let paths = DataPaths.fromEnvironment(environment)
         guard let exe = executableIdentity() else { return nil }
-        // The client asks before `main` relaunches for OpenBLAS's kernels, the server after: both name the
-        // core type the relaunch sets (kernels differ in rounding, so it belongs to the key).
+        // The client asks before `main` relaunches for OpenBLAS's kernels, the server after: a core type the
+        // relaunch set is left out (it follows from the machine and the binary, both in the key, and asking
+        // OpenBLAS would load it into every client); one the user set stays in (kernels differ in rounding).
         var environment = environment
-        if environment["OPENBLAS_CORETYPE"] == nil, let better = BLASCoreType.better { environment["OPENBLAS_CORETYPE"] = better }
+        if let chosen = environment.removeValue(forKey: BLASCoreType.relaunchVariable), environment["OPENBLAS_CORETYPE"] == chosen {
+            environment["OPENBLAS_CORETYPE"] = nil
+        }
         var text = exe
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where !ignoredVariables.contains(name) {
             text += "\n" + name + "=" + value

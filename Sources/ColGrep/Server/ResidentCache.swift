@@ -1,12 +1,19 @@
 import Encoder
 import Foundation
 import Plaid
+import Store
 import Tensor
 
 /// What a long-lived query server keeps between requests: the query encoder (model weights, tokenizer
-/// tables, BERT buffers) and each index's mapped PLAID index (the SQLite store is opened per search, as in
-/// a one-shot process, so SQLite's own rules hold for every write beside it).
+/// tables, BERT buffers), each index's mapped PLAID index and its read-only SQLite store.
 /// Off in a one-shot process, where every lookup just builds the value; `QueryServer` turns it on.
+///
+/// A read-only store is reused only while its database file and write-ahead log keep their identities (device,
+/// inode, size, modification time) — i.e. while nothing was written to the index since it was opened, so the
+/// kept connection sees exactly what a fresh one would. Any write (the server's own update, another process's,
+/// a rebuild or a `clear`) changes one of them and the next search opens the store afresh. Keeping it saves
+/// each search the open (schema, FTS5 set-up) and, above all, SQLite's fresh 1 GiB-capped file mapping:
+/// the literal scan reads every unit's code through it, and a new mapping page-faults all of it again.
 ///
 /// A vector index is reused only while its manifest keeps its identity (device, inode, size, modification
 /// time): every write of the index (an append, a merge, a rebuild, a `clear`) commits a new manifest, and
@@ -22,6 +29,7 @@ public final class ResidentCache: @unchecked Sendable {
     private var encoders: [String: (stamp: [FileIdentity], encoder: RoutedEncoder)] = [:]
     private var documentModels: [String: (stamp: [FileIdentity], encoder: ColBERTEncoder)] = [:]
     private var indexes: [String: (stamp: [FileIdentity], index: PlaidIndex?)] = [:]
+    private var stores: [String: (stamp: [FileIdentity], store: MetadataStore)] = [:]
     private var openFailed = false
     private var declined = false
     private var watches: [String: FreshnessWatch?] = [:]
@@ -48,6 +56,7 @@ public final class ResidentCache: @unchecked Sendable {
         encoders = [:]
         documentModels = [:]
         indexes = [:]
+        stores = [:]
         watches = [:]
         lock.unlock()
     }
@@ -119,17 +128,50 @@ public final class ResidentCache: @unchecked Sendable {
         return index
     }
 
+    /// The read-only store at `file`: the kept one while the database and its log keep their identities,
+    /// else `open()`'s (kept when the cache is on and neither changed during the open).
+    func metadataStore(file: URL, open: () throws -> MetadataStore) throws -> MetadataStore {
+        guard isEnabled else { return try open() }
+        let key = file.path
+        let stamp = Self.storeStamp(file)
+        lock.lock()
+        let kept = stores[key]
+        if let kept, kept.stamp != stamp { stores[key] = nil }
+        lock.unlock()
+        if let kept, kept.stamp == stamp { return kept.store }
+        let store = try open()
+        let after = Self.storeStamp(file)
+        lock.lock()
+        stores[key] = after == stamp ? (after, store) : nil
+        lock.unlock()
+        return store
+    }
+
+    /// The files whose change means a kept read-only store must be opened again: the database and its
+    /// write-ahead log (where a commit lands until a checkpoint copies it into the database).
+    static func storeStamp(_ file: URL) -> [FileIdentity] {
+        [FileIdentity(file), FileIdentity(URL(fileURLWithPath: file.path + "-wal"))]
+    }
+
+    /// Whether a read-only store of `file` is kept now (tests).
+    func keepsStore(_ file: URL) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stores[file.path] != nil
+    }
+
     /// The identity of the file whose change means the vector index must be opened again.
     static func indexStamp(_ layout: IndexLayout) -> [FileIdentity] {
         [FileIdentity(layout.vectorDirectory.appendingPathComponent("manifest.plaid"))]
     }
 
     /// Records that a search could not open an index (a query server then declines the request) and
-    /// forgets every kept index.
+    /// forgets every kept index and store.
     func noteOpenFailure() {
         lock.lock()
         openFailed = true
         indexes = [:]
+        stores = [:]
         lock.unlock()
     }
 
