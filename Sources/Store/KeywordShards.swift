@@ -5,10 +5,12 @@ import Foundation
 /// threads at once: FTS5's tokenizing and segment writing is one thread's CPU per table, and SQLite allows
 /// one writer per database file.
 ///
-/// Shard 0 is the `keyword_index` table of the main database (a one-shard store is exactly the unsharded
-/// layout); shard s ≥ 1 is the table `keyword_shard_<s>` of its own file `<main>-keywords-<s>` (see
-/// `fileURL`). A document's row lives in shard `docID mod count`. Ranking stays the single table's bm25
-/// (`KeywordRanking`).
+/// A one-shard store keeps its keyword rows in the main database's `keyword_index` (shard 0: exactly the
+/// unsharded layout). A store of `count` ≥ 2 shards keeps them in shards 1…`count`, each the table
+/// `keyword_shard_<s>` of its own file `<main>-keywords-<s>` (see `fileURL`), and leaves `keyword_index`
+/// empty: the main database's writer then only writes the rows, and every keyword shard commits in
+/// parallel with the others. A document's row lives in shard `1 + docID mod count`. Ranking stays the
+/// single table's bm25 (`KeywordRanking`).
 ///
 /// Crash safety: a write commits the touched shard files first, then the main database. Each shard file
 /// records a generation, and the main database records the generation it expects of each shard, both
@@ -19,7 +21,7 @@ import Foundation
 final class KeywordShards {
     /// Shards in this store (≥ 1).
     let count: Int
-    /// Connections of shards 1..<count, in order (shard 0 uses the main connection).
+    /// Connections of the shard files 1…`count` in order (none with one shard: shard 0 is the main database).
     private(set) var files: [SQLiteConnection]
 
     /// Most shards a store may have (more would only add per-query work: one FTS5 scan per shard).
@@ -30,10 +32,17 @@ final class KeywordShards {
     static let environmentVariable = "COLGREP_KEYWORD_SHARDS"
 
     init(count: Int, files: [SQLiteConnection]) {
-        precondition(count >= 1 && files.count == count - 1)
+        precondition(count >= 1 && files.count == Self.fileIndexes(count).count)
         self.count = count
         self.files = files
     }
+
+    /// The shards that hold keyword rows: [0] with one shard, else 1…`count`.
+    var indexes: [Int] { count == 1 ? [0] : Array(1...count) }
+    /// The shards that are files of their own (1…`count`, none with one shard).
+    var fileIndexes: [Int] { Self.fileIndexes(count) }
+
+    static func fileIndexes(_ count: Int) -> [Int] { count == 1 ? [] : Array(1...count) }
 
     /// The shard count a new store gets: `COLGREP_KEYWORD_SHARDS` when set (1…`maximum`), else one shard
     /// per four cores, between 1 and 4 (a machine of ≤ 7 cores gains nothing: its cores are busy with the
@@ -56,7 +65,7 @@ final class KeywordShards {
 
     /// Where a document's keyword row lives.
     func shard(of docID: Int64) -> Int {
-        count == 1 ? 0 : Int(UInt64(bitPattern: docID) % UInt64(count))
+        count == 1 ? 0 : 1 + Int(UInt64(bitPattern: docID) % UInt64(count))
     }
 
     /// The connection holding shard `shard`.

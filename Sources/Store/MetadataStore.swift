@@ -111,7 +111,7 @@ public final class MetadataStore: @unchecked Sendable {
             if isReadOnly {
                 throw StoreError.needsMigration(path: file, reason: "its keyword index uses tokenizer version \(tokenizer), this colgrep uses \(Schema.keywordTokenizerVersion)")
             }
-            try rebuildKeywordShards(Array(0..<shards.count), tokenizerMigration: true)
+            try rebuildKeywordShards(shards.indexes, tokenizerMigration: true)
         } else if !repair.isEmpty {
             try rebuildKeywordShards(repair, tokenizerMigration: false)
         }
@@ -128,10 +128,10 @@ public final class MetadataStore: @unchecked Sendable {
             try setMeta("keyword_tokenizer", String(Schema.keywordTokenizerVersion))
             try setMeta("keyword_shards", String(shardCount))
             try setMeta("store_id", storeID)
-            for shard in 1..<max(1, shardCount) { try setMeta(KeywordShards.generationKey(shard), "0") }
+            for shard in KeywordShards.fileIndexes(shardCount) { try setMeta(KeywordShards.generationKey(shard), "0") }
             try connection.execute("PRAGMA user_version=\(Schema.version)")
         }
-        let files = try (1..<max(1, shardCount)).map {
+        let files = try KeywordShards.fileIndexes(shardCount).map {
             try KeywordShards.create(main: path, shard: $0, storeID: storeID, generation: 0)
         }
         shards = KeywordShards(count: shardCount, files: files)
@@ -149,7 +149,7 @@ public final class MetadataStore: @unchecked Sendable {
         }
         var files: [SQLiteConnection] = []
         var repair: [Int] = []
-        for shard in 1..<count {
+        for shard in KeywordShards.fileIndexes(count) {
             let shardFile = KeywordShards.fileURL(main: path, shard: shard)
             var opened: SQLiteConnection?
             var problem = "the file \(shardFile.path) is missing"
@@ -235,19 +235,19 @@ public final class MetadataStore: @unchecked Sendable {
         var open: [Int] = []
         var committed = false
         do {
-            for shard in 1..<shards.count {
+            for shard in shards.fileIndexes {
                 try shards.files[shard - 1].execute("BEGIN IMMEDIATE")
                 open.append(shard)
             }
             let result = try body(&touched)
-            let changed = (1..<shards.count).filter(touched.contains)
+            let changed = shards.fileIndexes.filter(touched.contains)
             for shard in changed {
                 let generation = (try meta(KeywordShards.generationKey(shard)).flatMap { Int64($0) } ?? 0) + 1
                 try KeywordShards.setMeta(shards.files[shard - 1], "generation", String(generation))
                 try setMeta(KeywordShards.generationKey(shard), String(generation))
             }
             let commitStart = StageClock.threadCPU()
-            let errors = ErrorSlots(count: shards.count)
+            let errors = ErrorSlots(count: shards.count + 1)
             let committing = open
             let files = UncheckedSendable(committing.map { shards.files[$0 - 1] })
             DispatchQueue.concurrentPerform(iterations: committing.count) { index in
@@ -258,7 +258,7 @@ public final class MetadataStore: @unchecked Sendable {
             committed = true
             open.removeAll()
             if let error = errors.first { throw error }
-            faultHook?(.shardsCommitted, changed.count)
+            faultHook?(.shardsCommitted, 0)
             try connection.execute("COMMIT")
             lastCommitCPU = errors.cpu + (StageClock.threadCPU() &- commitStart)
             return result
@@ -270,7 +270,7 @@ public final class MetadataStore: @unchecked Sendable {
                 // failure here is left to the next writer's open).
                 repairing = true
                 defer { repairing = false }
-                try? rebuildKeywordShards(Array(1..<shards.count), tokenizerMigration: false)
+                try? rebuildKeywordShards(shards.fileIndexes, tokenizerMigration: false)
             }
             throw error
         }
@@ -308,16 +308,15 @@ public final class MetadataStore: @unchecked Sendable {
                 stages.lap("replace check")
                 if shards.count == 1 {
                     let start = StageClock.threadCPU()
-                    let (rowSeconds, keywordSeconds) = try insertRows(parts, keywordShard: 0)
+                    let (rowSeconds, keywordSeconds) = try insertRows(parts, withKeywords: true)
                     stages.add("rows", rowSeconds)
                     stages.add("keyword index", keywordSeconds)
                     let spent = StageClock.threadCPU() &- start
                     cpu = (spent, spent, 0)
                 } else {
                     cpu = try insertRowsSharded(parts, stages: &stages)
-                    touched.formUnion(1..<shards.count)
+                    touched.formUnion(shards.fileIndexes)
                 }
-                touched.insert(0)
                 stages.restart()
                 cpu.commitMark = StageClock.threadCPU()
             }
@@ -330,10 +329,10 @@ public final class MetadataStore: @unchecked Sendable {
         insertStages = stages.laps
     }
 
-    /// The rows of `parts` into `units` and `unit_content`, and the keyword rows of shard `keywordShard`
-    /// (with one shard, every keyword row) into the main database's table, in the open transaction.
-    /// Returns the wall seconds of the row inserts and of the keyword inserts.
-    private func insertRows(_ parts: [PreparedRecords], keywordShard: Int) throws -> (rows: Double, keywords: Double) {
+    /// The rows of `parts` into `units` and `unit_content` and, with one shard (`withKeywords`), every
+    /// keyword row into the main database's table, in the open transaction. Returns the wall seconds of the
+    /// row inserts and of the keyword inserts.
+    private func insertRows(_ parts: [PreparedRecords], withKeywords: Bool) throws -> (rows: Double, keywords: Double) {
         let unit = try connection.statement("""
             INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
                 complexity, has_loops, has_branches, has_error_handling)
@@ -378,7 +377,7 @@ public final class MetadataStore: @unchecked Sendable {
                 content.bind(12, record.code)
                 try content.run()
                 let middle = StageClock.now()
-                if keywordShard == shards.shard(of: record.docID) {
+                if withKeywords {
                     keyword.bind(1, record.docID)
                     keyword.bind(2, bytes: prepared.keywordTexts[index])
                     try keyword.run()
@@ -406,19 +405,18 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
-    /// One writer thread per shard: the first writes the rows and shard 0's keyword rows into the main
-    /// database, each other one its shard's keyword rows into its file (one SQLite writer per file).
-    /// Records `rows` (the first thread's row inserts) and `keyword index` (the rest of the parallel
-    /// section's wall); returns the CPU of every thread together and of the busiest one.
+    /// One writer thread for the rows (main database) and one per keyword shard file (one SQLite writer per
+    /// file), side by side. Records `rows` (the row thread's inserts) and `keyword index` (the rest of the
+    /// parallel section's wall); returns the CPU of every thread together and of the busiest one.
     private func insertRowsSharded(_ parts: [PreparedRecords], stages: inout StageClock) throws -> (rows: UInt64, busiest: UInt64, commitMark: UInt64) {
         let begin = StageClock.now()
-        let slots = ErrorSlots(count: shards.count)
+        let slots = ErrorSlots(count: shards.count + 1)
         let rowSeconds = LockedValue(0.0)
-        DispatchQueue.concurrentPerform(iterations: shards.count) { shard in
+        DispatchQueue.concurrentPerform(iterations: shards.count + 1) { shard in
             let start = StageClock.threadCPU()
             do {
                 if shard == 0 {
-                    rowSeconds.set(try insertRows(parts, keywordShard: 0).rows)
+                    rowSeconds.set(try insertRows(parts, withKeywords: false).rows)
                 } else {
                     try insertKeywordRows(parts, shard: shard)
                 }
@@ -603,7 +601,7 @@ public final class MetadataStore: @unchecked Sendable {
             }
             var rows: Int64 = 0, tokens: Int64 = 0
             var hits: [Int64]?
-            for shard in 0..<shards.count {
+            for shard in shards.indexes {
                 let table = KeywordShards.tableName(shard)
                 let shardConnection = shards.connection(shard, main: connection)
                 let matched = try shardConnection.statement(
@@ -640,7 +638,7 @@ public final class MetadataStore: @unchecked Sendable {
             guard let hits else { return [] }
             let hitBytes = hits.withUnsafeBytes { Array($0) }
             var merged: [(docID: Int64, score: Double)] = []
-            for shard in 0..<shards.count {
+            for shard in shards.indexes {
                 let table = KeywordShards.tableName(shard)
                 merged += try rankedRows(shards.connection(shard, main: connection), table: table,
                                          score: "\(KeywordRanking.scoreFunction)(\(table), ?2, ?3, ?4)", bind: {
@@ -712,7 +710,7 @@ public final class MetadataStore: @unchecked Sendable {
             if !required.isEmpty {
                 let match = required.map { "\"\($0)\"" }.joined(separator: " AND ")
                 var candidates: [Int64] = []
-                for shard in 0..<shards.count {
+                for shard in shards.indexes {
                     let table = KeywordShards.tableName(shard)
                     let statement = try shards.connection(shard, main: connection).statement("SELECT rowid FROM \(table) WHERE \(table) MATCH ?")
                     defer { statement.reset() }
@@ -874,7 +872,7 @@ public final class MetadataStore: @unchecked Sendable {
                 }
             }
             guard !isReadOnly else { return }
-            for shard in 0..<shards.count {
+            for shard in shards.indexes {
                 let table = KeywordShards.tableName(shard)
                 do {
                     try shards.connection(shard, main: connection).execute("INSERT INTO \(table)(\(table)) VALUES('integrity-check')")
@@ -932,9 +930,9 @@ public final class MetadataStore: @unchecked Sendable {
                 for attempt in 0..<200 {
                     if attempt > 0 { usleep(5_000) }
                     let result: T? = try connection.readTransaction {
-                        let expected = try (1..<shards.count).map { try meta(KeywordShards.generationKey($0)) }
+                        let expected = try shards.fileIndexes.map { try meta(KeywordShards.generationKey($0)) }
                         return try inShardReads(from: 1) {
-                            for shard in 1..<shards.count where try KeywordShards.meta(shards.files[shard - 1], "generation") != expected[shard - 1] {
+                            for shard in shards.fileIndexes where try KeywordShards.meta(shards.files[shard - 1], "generation") != expected[shard - 1] {
                                 return nil
                             }
                             return try body()
@@ -947,9 +945,9 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
-    /// Runs `body` inside read transactions on shard files `from`…`count − 1`.
+    /// Runs `body` inside read transactions on shard files `from`…`count`.
     private func inShardReads<T>(from shard: Int, _ body: () throws -> T?) throws -> T? {
-        guard shard < shards.count else { return try body() }
+        guard shard <= shards.files.count else { return try body() }
         return try shards.files[shard - 1].readTransaction { try inShardReads(from: shard + 1, body) }
     }
 

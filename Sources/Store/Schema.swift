@@ -13,8 +13,8 @@
 ///   `IdentifierTokenizer`, so bigrams like `handler_stack` stay single terms with their own weight.
 /// - `meta`: store-internal facts (the keyword tokenizer version, the keyword shard count, the store's
 ///   random id, the generation expected of each keyword shard file); `kv`: the product's own values.
-/// - Keyword shards: with several, `keyword_index` holds shard 0 and each other shard is its own file
-///   (`KeywordShards`).
+/// - Keyword shards: with several, each shard is an FTS5 table in its own file and `keyword_index` stays
+///   empty (`KeywordShards`).
 enum Schema {
     /// `PRAGMA user_version` of the layout below. Bump it with every layout change.
     /// 2: the keyword index may be sharded (`keyword_shards`, `store_id`, generations in `meta`).

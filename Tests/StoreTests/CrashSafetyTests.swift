@@ -35,7 +35,7 @@ private struct Snapshot: Equatable {
         switch parts[1] {
         case "insert": killAt = (.insertedRow, 2500)
         case "delete": killAt = (.deletedBatch, 100)
-        case "shardsCommitted": killAt = (.shardsCommitted, 1)
+        case "shardsCommitted": killAt = (.shardsCommitted, 0)
         default: killAt = (.updatedCalledBy, 150)
         }
         store.faultHook = { point, index in

@@ -16,7 +16,7 @@ private struct SeededRandom {
 }
 
 /// Words of a random corpus: a Zipf-like mix (a few very common, many rare), plus `onlyinshardzero`
-/// that appears only in documents of shard 0 (doc id divisible by the shard count).
+/// that appears only in documents of one shard (doc id divisible by the shard count).
 private let vocabulary = (0..<60).map { "word\($0)" } + ["parse", "config", "render", "session", "helper", "token_stream"]
 
 private func randomCorpus(seed: UInt64, count: Int, shardCount: Int) -> [UnitRecord] {
