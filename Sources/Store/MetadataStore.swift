@@ -16,19 +16,23 @@ public final class MetadataStore: @unchecked Sendable {
     public let isReadOnly: Bool
     /// Internal (not private) so tests can reach behind the API, e.g. to shrink the page cache.
     let connection: SQLiteConnection
+    /// The keyword index's shards (one unless the store was created with several; see `KeywordShards`).
+    private(set) var shards = KeywordShards(count: 1, files: [])
     private let regex = RegexFunction()
     private let lock = NSLock()
 
     /// Where a write may be interrupted by tests (the crash-safety test kills its child process there).
-    enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy }
+    enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy, shardsCommitted }
     /// Called at each `FaultPoint` inside the write transaction with the row index; tests only.
     var faultHook: ((FaultPoint, Int) -> Void)?
 
-    /// Opens (creating when writable) the store at `path`.
+    /// Opens (creating when writable) the store at `path`. A new store splits its keyword index over
+    /// `keywordShards` FTS5 tables (default `KeywordShards.defaultCount()`: from the core count, or
+    /// `COLGREP_KEYWORD_SHARDS`); an existing store keeps the count it was created with.
     /// - Throws: `StoreError.missing` (read-only, no database), `.corrupt`, `.newerSchema`,
     ///   `.needsRebuild` (an older layout without in-place migration), `.needsMigration` (read-only
-    ///   open of a store a writer must migrate first), `.fts5Unavailable`, `.sqlite`.
-    public init(path: URL, readOnly: Bool) throws {
+    ///   open of a store a writer must migrate or repair first), `.fts5Unavailable`, `.sqlite`.
+    public init(path: URL, readOnly: Bool, keywordShards: Int? = nil) throws {
         self.path = path
         self.isReadOnly = readOnly
         let file = path.path
@@ -55,7 +59,9 @@ public final class MetadataStore: @unchecked Sendable {
         if case let .suspicious(reason) = verdict, let problems = integrityProblems() {
             throw StoreError.corrupt(path: file, reason: "\(reason); quick_check: \(problems)")
         }
-        try withCorruptionCheck { try prepareSchema() }
+        try KeywordRanking.register(on: connection)
+        let requested = min(max(1, keywordShards ?? KeywordShards.defaultCount()), KeywordShards.maximum)
+        try withCorruptionCheck { try prepareSchema(requestedShards: requested) }
         try regex.register(on: connection)
     }
 
@@ -65,21 +71,29 @@ public final class MetadataStore: @unchecked Sendable {
 
     // MARK: - schema
 
-    private func prepareSchema() throws {
+    private func prepareSchema(requestedShards: Int) throws {
         let file = path.path
-        let version = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
+        var version = Int(try connection.scalarInt("PRAGMA user_version") ?? 0)
         let tables = try tableNames()
         if version == 0 && tables.isEmpty {
             if isReadOnly { throw StoreError.missing(path: file) }
-            try connection.transaction {
-                try connection.execute(Schema.create)
-                try setMeta("keyword_tokenizer", String(Schema.keywordTokenizerVersion))
-                try connection.execute("PRAGMA user_version=\(Schema.version)")
-            }
+            try createStore(shardCount: requestedShards)
             return
         }
         if version > Schema.version {
             throw StoreError.newerSchema(path: file, found: version, supported: Schema.version)
+        }
+        if version == Schema.unshardedVersion {
+            // The same tables with one keyword table: a one-shard store once the shard facts are recorded.
+            if isReadOnly {
+                throw StoreError.needsMigration(path: file, reason: "its schema version \(version) predates \(Schema.version)")
+            }
+            try connection.transaction {
+                try setMeta("keyword_shards", "1")
+                try setMeta("store_id", UUID().uuidString)
+                try connection.execute("PRAGMA user_version=\(Schema.version)")
+            }
+            version = Schema.version
         }
         if version < Schema.version {
             let what = version == 0 ? "it is not a colgrep metadata database" : "its schema version \(version) predates \(Schema.version)"
@@ -88,6 +102,7 @@ public final class MetadataStore: @unchecked Sendable {
         if let absent = Schema.tables.first(where: { !tables.contains($0) }) {
             throw StoreError.corrupt(path: file, reason: "table \(absent) is missing")
         }
+        let repair = try openShards()
         let tokenizer = try meta("keyword_tokenizer").flatMap { Int($0) } ?? 0
         if tokenizer > Schema.keywordTokenizerVersion {
             throw StoreError.newerSchema(path: file, found: tokenizer, supported: Schema.keywordTokenizerVersion)
@@ -96,8 +111,73 @@ public final class MetadataStore: @unchecked Sendable {
             if isReadOnly {
                 throw StoreError.needsMigration(path: file, reason: "its keyword index uses tokenizer version \(tokenizer), this colgrep uses \(Schema.keywordTokenizerVersion)")
             }
-            try rebuildKeywordIndex()
+            try rebuildKeywordShards(shards.indexes, tokenizerMigration: true)
+        } else if !repair.isEmpty {
+            try rebuildKeywordShards(repair, tokenizerMigration: false)
         }
+    }
+
+    /// Creates the tables of a new store with `shardCount` keyword shards (files of an earlier store
+    /// under the same name are removed first; a crash before the shard files exist is repaired at the
+    /// next open like any missing shard).
+    private func createStore(shardCount: Int) throws {
+        KeywordShards.removeFiles(main: path)
+        let storeID = UUID().uuidString
+        try connection.transaction {
+            try connection.execute(Schema.create)
+            try setMeta("keyword_tokenizer", String(Schema.keywordTokenizerVersion))
+            try setMeta("keyword_shards", String(shardCount))
+            try setMeta("store_id", storeID)
+            for shard in KeywordShards.fileIndexes(shardCount) { try setMeta(KeywordShards.generationKey(shard), "0") }
+            try connection.execute("PRAGMA user_version=\(Schema.version)")
+        }
+        let files = try KeywordShards.fileIndexes(shardCount).map {
+            try KeywordShards.create(main: path, shard: $0, storeID: storeID, generation: 0)
+        }
+        shards = KeywordShards(count: shardCount, files: files)
+    }
+
+    /// Opens the shard files the store records. A writer creates a missing or foreign shard file again
+    /// and returns the shards to rebuild from the stored rows (those, and the ones whose generation is not
+    /// the one the main database expects: a write killed between its commits); a reader throws
+    /// `.needsMigration` for a missing or foreign file and leaves generations to each keyword read.
+    private func openShards() throws -> [Int] {
+        let file = path.path
+        guard let count = try meta("keyword_shards").flatMap({ Int($0) }), (1...KeywordShards.maximum).contains(count),
+              let storeID = try meta("store_id") else {
+            throw StoreError.corrupt(path: file, reason: "the keyword shard facts are missing")
+        }
+        var files: [SQLiteConnection] = []
+        var repair: [Int] = []
+        for shard in KeywordShards.fileIndexes(count) {
+            let shardFile = KeywordShards.fileURL(main: path, shard: shard)
+            var opened: SQLiteConnection?
+            var problem = "the file \(shardFile.path) is missing"
+            if DatabaseFileCheck.inspect(path: shardFile.path) != .empty {
+                do {
+                    let candidate = try KeywordShards.open(main: path, shard: shard, readOnly: isReadOnly)
+                    switch KeywordShards.identity(of: candidate, shard: shard, storeID: storeID) {
+                    case let .sound(generation):
+                        opened = candidate
+                        if !isReadOnly, try meta(KeywordShards.generationKey(shard)).flatMap({ Int64($0) }) != generation {
+                            repair.append(shard)
+                        }
+                    case let .foreign(reason): problem = "\(shardFile.path) is not this store's shard \(shard): \(reason)"
+                    }
+                } catch {
+                    problem = "\(shardFile.path) cannot be opened: \(error)"
+                }
+            }
+            if opened == nil {
+                if isReadOnly { throw StoreError.needsMigration(path: file, reason: "keyword shard \(shard): \(problem)") }
+                let expected = try meta(KeywordShards.generationKey(shard)).flatMap { Int64($0) } ?? 0
+                opened = try KeywordShards.create(main: path, shard: shard, storeID: storeID, generation: expected)
+                repair.append(shard)
+            }
+            files.append(opened!)
+        }
+        shards = KeywordShards(count: count, files: files)
+        return repair
     }
 
     private func tableNames() throws -> Set<String> {
@@ -122,17 +202,84 @@ public final class MetadataStore: @unchecked Sendable {
         try statement.run()
     }
 
-    /// Re-derives every keyword row from the stored records (tokenizer migration).
-    private func rebuildKeywordIndex() throws {
-        try connection.transaction {
-            try connection.execute("INSERT INTO keyword_index(keyword_index) VALUES('delete-all')")
-            let ids = try allDocIDsUnlocked().sorted()
+    /// Re-derives the keyword rows of `which` shards from the stored records (a tokenizer migration: every
+    /// shard; a repair: the shards out of step), in one sharded write.
+    private func rebuildKeywordShards(_ which: [Int], tokenizerMigration: Bool) throws {
+        try shardedWrite { touched in
+            for shard in which {
+                let table = KeywordShards.tableName(shard)
+                try shards.connection(shard, main: connection).execute("INSERT INTO \(table)(\(table)) VALUES('delete-all')")
+                touched.insert(shard)
+            }
+            let wanted = Set(which)
+            let ids = try allDocIDsUnlocked().filter { wanted.contains(shards.shard(of: $0)) }.sorted()
             for record in try recordsUnlocked(ids) {
                 try insertKeywordRow(record.docID, record.keywordText)
             }
-            try setMeta("keyword_tokenizer", String(Schema.keywordTokenizerVersion))
+            if tokenizerMigration { try setMeta("keyword_tokenizer", String(Schema.keywordTokenizerVersion)) }
         }
     }
+
+    /// Runs `body` inside one transaction on the main database and one on each shard file. `body` names
+    /// the shards it changed; their generations advance in the shard files and in the main database.
+    /// The changed shard files commit first (side by side), then the main database: a kill in between
+    /// leaves shards ahead of the main database, which readers detect and the next writer repairs. With
+    /// one shard this is the main database's transaction alone.
+    private func shardedWrite<T>(_ body: (inout Set<Int>) throws -> T) throws -> T {
+        var touched = Set<Int>()
+        guard shards.count > 1 else {
+            lastCommitCPU = 0
+            return try connection.transaction { try body(&touched) }
+        }
+        try connection.execute("BEGIN IMMEDIATE")
+        var open: [Int] = []
+        var committed = false
+        do {
+            for shard in shards.fileIndexes {
+                try shards.files[shard - 1].execute("BEGIN IMMEDIATE")
+                open.append(shard)
+            }
+            let result = try body(&touched)
+            let changed = shards.fileIndexes.filter(touched.contains)
+            for shard in changed {
+                let generation = (try meta(KeywordShards.generationKey(shard)).flatMap { Int64($0) } ?? 0) + 1
+                try KeywordShards.setMeta(shards.files[shard - 1], "generation", String(generation))
+                try setMeta(KeywordShards.generationKey(shard), String(generation))
+            }
+            let commitStart = StageClock.threadCPU()
+            let errors = ErrorSlots(count: shards.count + 1)
+            let committing = open
+            let files = UncheckedSendable(committing.map { shards.files[$0 - 1] })
+            DispatchQueue.concurrentPerform(iterations: committing.count) { index in
+                let start = StageClock.threadCPU()
+                do { try files.value[index].execute("COMMIT") } catch { errors.set(committing[index], error) }
+                errors.addCPU(StageClock.threadCPU() &- start)
+            }
+            committed = true
+            open.removeAll()
+            if let error = errors.first { throw error }
+            faultHook?(.shardsCommitted, 0)
+            try connection.execute("COMMIT")
+            lastCommitCPU = errors.cpu + (StageClock.threadCPU() &- commitStart)
+            return result
+        } catch {
+            _ = sqlite3_exec(connection.handle, "ROLLBACK", nil, nil, nil)
+            for shard in open { _ = sqlite3_exec(shards.files[shard - 1].handle, "ROLLBACK", nil, nil, nil) }
+            if committed && !repairing {
+                // Some shard files may be ahead of the main database now: bring them back in step (a
+                // failure here is left to the next writer's open).
+                repairing = true
+                defer { repairing = false }
+                try? rebuildKeywordShards(shards.fileIndexes, tokenizerMigration: false)
+            }
+            throw error
+        }
+    }
+
+    /// CPU nanoseconds of the last sharded write's commits, over every thread that committed.
+    private var lastCommitCPU: UInt64 = 0
+    /// Set while a failed write's repair runs (its own failure must not start another).
+    private var repairing = false
 
     // MARK: - writes
 
@@ -154,78 +301,135 @@ public final class MetadataStore: @unchecked Sendable {
     public func insert(_ parts: [PreparedRecords]) throws {
         guard parts.contains(where: { !$0.records.isEmpty }) else { return }
         var stages = StageClock()
-        var cpuMarks: (loop: UInt64, commit: UInt64) = (0, 0)
+        var cpu: (rows: UInt64, busiest: UInt64, commitMark: UInt64) = (0, 0, 0)
         try write {
-            try connection.transaction {
-                try deleteUnlocked(parts.flatMap { $0.records.map(\.docID) })
+            try shardedWrite { touched in
+                try deleteUnlocked(parts.flatMap { $0.records.map(\.docID) }, touched: &touched)
                 stages.lap("replace check")
-                cpuMarks.loop = StageClock.threadCPU()
-                let unit = try connection.statement("""
-                    INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
-                        complexity, has_loops, has_branches, has_error_handling)
-                    VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-                let content = try connection.statement("""
-                    INSERT INTO unit_content(doc_id, signature, docstring, parameters, return_type, extends,
-                        parent_class, calls, called_by, variables, imports, code)
-                    VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-                let keyword = try connection.statement("INSERT INTO keyword_index(rowid, body) VALUES(?, ?)")
-                var rowSeconds = 0.0, keywordSeconds = 0.0
-                var row = 0
-                for prepared in parts {
-                    for (index, record) in prepared.records.enumerated() {
-                        let begin = StageClock.now()
-                        unit.bind(1, record.docID)
-                        unit.bind(2, record.file)
-                        unit.bind(3, record.name)
-                        unit.bind(4, record.qualifiedName)
-                        unit.bind(5, record.line)
-                        unit.bind(6, record.endLine)
-                        unit.bind(7, record.language)
-                        unit.bind(8, record.unitType)
-                        unit.bind(9, record.complexity)
-                        unit.bind(10, record.hasLoops)
-                        unit.bind(11, record.hasBranches)
-                        unit.bind(12, record.hasErrorHandling)
-                        try unit.run()
-                        let arrays = prepared.arrays[index]
-                        content.bind(1, record.docID)
-                        content.bind(2, record.signature)
-                        content.bind(3, record.docstring)
-                        content.bind(4, bytes: arrays.parameters)
-                        content.bind(5, record.returnType)
-                        content.bind(6, record.extends)
-                        content.bind(7, record.parentClass)
-                        content.bind(8, bytes: arrays.calls)
-                        content.bind(9, bytes: arrays.calledBy)
-                        content.bind(10, bytes: arrays.variables)
-                        content.bind(11, bytes: arrays.imports)
-                        content.bind(12, record.code)
-                        try content.run()
-                        let middle = StageClock.now()
-                        keyword.bind(1, record.docID)
-                        keyword.bind(2, bytes: prepared.keywordTexts[index])
-                        try keyword.run()
-                        let end = StageClock.now()
-                        rowSeconds += StageClock.seconds(begin, middle)
-                        keywordSeconds += StageClock.seconds(middle, end)
-                        faultHook?(.insertedRow, row)
-                        row += 1
-                    }
+                if shards.count == 1 {
+                    let start = StageClock.threadCPU()
+                    let (rowSeconds, keywordSeconds) = try insertRows(parts, withKeywords: true)
+                    stages.add("rows", rowSeconds)
+                    stages.add("keyword index", keywordSeconds)
+                    let spent = StageClock.threadCPU() &- start
+                    cpu = (spent, spent, 0)
+                } else {
+                    cpu = try insertRowsSharded(parts, stages: &stages)
+                    touched.formUnion(shards.fileIndexes)
                 }
-                stages.add("rows", rowSeconds)
-                stages.add("keyword index", keywordSeconds)
                 stages.restart()
-                let now = StageClock.threadCPU()
-                cpuMarks = (now &- cpuMarks.loop, now)
+                cpu.commitMark = StageClock.threadCPU()
             }
             stages.lap("commit")
         }
-        let commitCPU = StageClock.threadCPU() &- cpuMarks.commit
-        stages.add("rows + keyword index, thread cpu", Double(cpuMarks.loop) * 1e-9)
+        let commitCPU = shards.count == 1 ? StageClock.threadCPU() &- cpu.commitMark : lastCommitCPU
+        stages.add("rows + keyword index, thread cpu", Double(cpu.rows) * 1e-9)
+        if shards.count > 1 { stages.add("rows + keyword index, busiest thread cpu", Double(cpu.busiest) * 1e-9) }
         stages.add("commit, thread cpu", Double(commitCPU) * 1e-9)
         insertStages = stages.laps
+    }
+
+    /// The rows of `parts` into `units` and `unit_content` and, with one shard (`withKeywords`), every
+    /// keyword row into the main database's table, in the open transaction. Returns the wall seconds of the
+    /// row inserts and of the keyword inserts.
+    private func insertRows(_ parts: [PreparedRecords], withKeywords: Bool) throws -> (rows: Double, keywords: Double) {
+        let unit = try connection.statement("""
+            INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
+                complexity, has_loops, has_branches, has_error_handling)
+            VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let content = try connection.statement("""
+            INSERT INTO unit_content(doc_id, signature, docstring, parameters, return_type, extends,
+                parent_class, calls, called_by, variables, imports, code)
+            VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        let keyword = try connection.statement("INSERT INTO keyword_index(rowid, body) VALUES(?, ?)")
+        var rowSeconds = 0.0, keywordSeconds = 0.0
+        var row = 0
+        for prepared in parts {
+            for (index, record) in prepared.records.enumerated() {
+                let begin = StageClock.now()
+                unit.bind(1, record.docID)
+                unit.bind(2, record.file)
+                unit.bind(3, record.name)
+                unit.bind(4, record.qualifiedName)
+                unit.bind(5, record.line)
+                unit.bind(6, record.endLine)
+                unit.bind(7, record.language)
+                unit.bind(8, record.unitType)
+                unit.bind(9, record.complexity)
+                unit.bind(10, record.hasLoops)
+                unit.bind(11, record.hasBranches)
+                unit.bind(12, record.hasErrorHandling)
+                try unit.run()
+                let arrays = prepared.arrays[index]
+                content.bind(1, record.docID)
+                content.bind(2, record.signature)
+                content.bind(3, record.docstring)
+                content.bind(4, bytes: arrays.parameters)
+                content.bind(5, record.returnType)
+                content.bind(6, record.extends)
+                content.bind(7, record.parentClass)
+                content.bind(8, bytes: arrays.calls)
+                content.bind(9, bytes: arrays.calledBy)
+                content.bind(10, bytes: arrays.variables)
+                content.bind(11, bytes: arrays.imports)
+                content.bind(12, record.code)
+                try content.run()
+                let middle = StageClock.now()
+                if withKeywords {
+                    keyword.bind(1, record.docID)
+                    keyword.bind(2, bytes: prepared.keywordTexts[index])
+                    try keyword.run()
+                }
+                let end = StageClock.now()
+                rowSeconds += StageClock.seconds(begin, middle)
+                keywordSeconds += StageClock.seconds(middle, end)
+                faultHook?(.insertedRow, row)
+                row += 1
+            }
+        }
+        return (rowSeconds, keywordSeconds)
+    }
+
+    /// The keyword rows of shard `shard` ≥ 1 of `parts` into its file, in its open transaction.
+    private func insertKeywordRows(_ parts: [PreparedRecords], shard: Int) throws {
+        let table = KeywordShards.tableName(shard)
+        let keyword = try shards.files[shard - 1].statement("INSERT INTO \(table)(rowid, body) VALUES(?, ?)")
+        for prepared in parts {
+            for (index, record) in prepared.records.enumerated() where shards.shard(of: record.docID) == shard {
+                keyword.bind(1, record.docID)
+                keyword.bind(2, bytes: prepared.keywordTexts[index])
+                try keyword.run()
+            }
+        }
+    }
+
+    /// One writer thread for the rows (main database) and one per keyword shard file (one SQLite writer per
+    /// file), side by side. Records `rows` (the row thread's inserts) and `keyword index` (the rest of the
+    /// parallel section's wall); returns the CPU of every thread together and of the busiest one.
+    private func insertRowsSharded(_ parts: [PreparedRecords], stages: inout StageClock) throws -> (rows: UInt64, busiest: UInt64, commitMark: UInt64) {
+        let begin = StageClock.now()
+        let slots = ErrorSlots(count: shards.count + 1)
+        let rowSeconds = LockedValue(0.0)
+        DispatchQueue.concurrentPerform(iterations: shards.count + 1) { shard in
+            let start = StageClock.threadCPU()
+            do {
+                if shard == 0 {
+                    rowSeconds.set(try insertRows(parts, withKeywords: false).rows)
+                } else {
+                    try insertKeywordRows(parts, shard: shard)
+                }
+            } catch {
+                slots.set(shard, error)
+            }
+            slots.addCPU(StageClock.threadCPU() &- start)
+        }
+        if let error = slots.first { throw error }
+        let wall = StageClock.seconds(begin, StageClock.now())
+        stages.add("rows", rowSeconds.value)
+        stages.add("keyword index", max(0, wall - rowSeconds.value))
+        return (slots.cpu, slots.busiestCPU, 0)
     }
 
     /// The last `insert`'s own stages (`replace check`, `rows`, `keyword index`, `commit`: wall seconds)
@@ -239,8 +443,8 @@ public final class MetadataStore: @unchecked Sendable {
     public func delete(docIDs: [Int64]) throws {
         guard !docIDs.isEmpty else { return }
         try write {
-            try connection.transaction {
-                try deleteUnlocked(docIDs)
+            try shardedWrite { touched in
+                try deleteUnlocked(docIDs, touched: &touched)
                 faultHook?(.deletedBatch, docIDs.count)
             }
         }
@@ -251,7 +455,7 @@ public final class MetadataStore: @unchecked Sendable {
     public func updateCalledBy(_ calledBy: [Int64: [String]]) throws {
         guard !calledBy.isEmpty else { return }
         try write {
-            try connection.transaction {
+            try shardedWrite { touched in
                 let update = try connection.statement("UPDATE unit_content SET called_by = ? WHERE doc_id = ?")
                 for (index, docID) in calledBy.keys.sorted().enumerated() {
                     guard var record = try recordsUnlocked([docID]).first, let newValue = calledBy[docID] else { continue }
@@ -263,19 +467,21 @@ public final class MetadataStore: @unchecked Sendable {
                     try update.run()
                     try forgetKeywordRow(docID, oldText)
                     try insertKeywordRow(docID, record.keywordText)
+                    touched.insert(shards.shard(of: docID))
                     faultHook?(.updatedCalledBy, index)
                 }
             }
         }
     }
 
-    private func deleteUnlocked(_ docIDs: [Int64]) throws {
+    private func deleteUnlocked(_ docIDs: [Int64], touched: inout Set<Int>) throws {
         let json = Self.jsonArray(docIDs)
         // Only ids that exist have keyword rows to forget (a first build deletes nothing).
         let present = try ids("SELECT doc_id FROM units WHERE doc_id IN (SELECT value FROM json_each(?))", json)
         guard !present.isEmpty else { return }
         for record in try recordsUnlocked(present) {
             try forgetKeywordRow(record.docID, record.keywordText)
+            touched.insert(shards.shard(of: record.docID))
         }
         for table in ["unit_content", "units"] {
             let statement = try connection.statement("DELETE FROM \(table) WHERE doc_id IN (SELECT value FROM json_each(?))")
@@ -287,14 +493,18 @@ public final class MetadataStore: @unchecked Sendable {
     /// Removes one row from the contentless keyword index: FTS5's 'delete' command needs the exact
     /// text it indexed, which `keywordText` derives again from the unchanged record.
     private func forgetKeywordRow(_ docID: Int64, _ text: [UInt8]) throws {
-        let statement = try connection.statement("INSERT INTO keyword_index(keyword_index, rowid, body) VALUES('delete', ?, ?)")
+        let shard = shards.shard(of: docID), table = KeywordShards.tableName(shard)
+        let statement = try shards.connection(shard, main: connection)
+            .statement("INSERT INTO \(table)(\(table), rowid, body) VALUES('delete', ?, ?)")
         statement.bind(1, docID)
         statement.bind(2, bytes: text)
         try statement.run()
     }
 
     private func insertKeywordRow(_ docID: Int64, _ text: [UInt8]) throws {
-        let statement = try connection.statement("INSERT INTO keyword_index(rowid, body) VALUES(?, ?)")
+        let shard = shards.shard(of: docID)
+        let statement = try shards.connection(shard, main: connection)
+            .statement("INSERT INTO \(KeywordShards.tableName(shard))(rowid, body) VALUES(?, ?)")
         statement.bind(1, docID)
         statement.bind(2, bytes: text)
         try statement.run()
@@ -377,25 +587,93 @@ public final class MetadataStore: @unchecked Sendable {
     public func bm25(query: String, limit: Int, within subset: Set<Int64>?) throws -> [(docID: Int64, score: Double)] {
         guard limit > 0, let match = Self.keywordQuery(query) else { return [] }
         if let subset, subset.isEmpty { return [] }
-        return try read {
-            var results: [(docID: Int64, score: Double)] = []
-            // Ties go by rowid, so a deeper list (a traced search's) starts with the shallower one.
-            // Without a subset SQLite stops at `limit`; with one, rows outside it are skipped in
-            // rank order (FTS5 scores every match to sort anyway, so this costs no extra scoring).
-            let sql = subset == nil
-                ? "SELECT rowid, bm25(keyword_index) FROM keyword_index WHERE keyword_index MATCH ?1 ORDER BY bm25(keyword_index), rowid LIMIT ?2"
-                : "SELECT rowid, bm25(keyword_index) FROM keyword_index WHERE keyword_index MATCH ?1 ORDER BY bm25(keyword_index), rowid"
-            let statement = try connection.statement(sql)
-            defer { statement.reset() }
-            statement.bind(1, match)
-            if subset == nil { statement.bind(2, limit) }
-            while results.count < limit, try statement.step() {
-                let docID = statement.int64(0)
-                if let subset, !subset.contains(docID) { continue }
-                results.append((docID, -statement.double(1)))
+        return try bm25(match: match, limit: limit, within: subset)
+    }
+
+    /// `bm25(query:…)` for a raw FTS5 MATCH expression. With several shards each shard's rows are scored
+    /// with the store-wide figures (`KeywordRanking`) and the per-shard lists merged by the same order
+    /// (score, then rowid): the single table's ranking.
+    func bm25(match: String, limit: Int, within subset: Set<Int64>?) throws -> [(docID: Int64, score: Double)] {
+        try readKeywords {
+            if shards.count == 1 {
+                return try rankedRows(connection, table: "keyword_index", score: "bm25(keyword_index)",
+                                      bind: { $0.bind(1, match) }, limit: limit, within: subset)
             }
-            return results
+            var rows: Int64 = 0, tokens: Int64 = 0
+            var hits: [Int64]?
+            for shard in shards.indexes {
+                let table = KeywordShards.tableName(shard)
+                let shardConnection = shards.connection(shard, main: connection)
+                let matched = try shardConnection.statement(
+                    "SELECT \(KeywordRanking.statsFunction)(\(table)) FROM \(table) WHERE \(table) MATCH ?1 LIMIT 1")
+                defer { matched.reset() }
+                matched.bind(1, match)
+                var figures: [Int64] = []
+                if try matched.step() {
+                    figures = matched.withBytes(0, KeywordRanking.decodeStats)
+                } else {
+                    // No row of this shard matches: its rows and tokens still count.
+                    let scan = try shardConnection.statement("SELECT \(KeywordRanking.statsFunction)(\(table)) FROM \(table) LIMIT 1")
+                    defer { scan.reset() }
+                    if try scan.step() { figures = scan.withBytes(0, KeywordRanking.decodeStats) }
+                }
+                guard figures.isEmpty || figures.count >= 2 else {
+                    throw StoreError.corrupt(path: path.path, reason: "keyword shard \(shard) reported no statistics")
+                }
+                if figures.isEmpty { continue }
+                rows += figures[0]
+                tokens += figures[1]
+                let phraseHits = figures.dropFirst(2)
+                if phraseHits.isEmpty { continue }
+                if var sum = hits {
+                    guard sum.count == phraseHits.count else {
+                        throw StoreError.corrupt(path: path.path, reason: "keyword shards disagree on the query's phrases")
+                    }
+                    for (index, value) in phraseHits.enumerated() { sum[index] += value }
+                    hits = sum
+                } else {
+                    hits = Array(phraseHits)
+                }
+            }
+            guard let hits else { return [] }
+            let hitBytes = hits.withUnsafeBytes { Array($0) }
+            var merged: [(docID: Int64, score: Double)] = []
+            for shard in shards.indexes {
+                let table = KeywordShards.tableName(shard)
+                merged += try rankedRows(shards.connection(shard, main: connection), table: table,
+                                         score: "\(KeywordRanking.scoreFunction)(\(table), ?2, ?3, ?4)", bind: {
+                                             $0.bind(1, match)
+                                             $0.bind(2, rows)
+                                             $0.bind(3, tokens)
+                                             $0.bind(4, blob: hitBytes)
+                                         }, limit: limit, within: subset)
+            }
+            // The rows come negated (higher is better): best first, ties by rowid, as one table orders them.
+            merged.sort { $0.score != $1.score ? $0.score > $1.score : $0.docID < $1.docID }
+            return Array(merged.prefix(limit))
         }
+    }
+
+    /// One table's matches ranked by `score` (an FTS5 rank expression: lower is better), ties by rowid,
+    /// at most `limit`, restricted to `subset` when given; scores negated (higher is better).
+    private func rankedRows(_ shardConnection: SQLiteConnection, table: String, score: String, bind: (Statement) -> Void,
+                            limit: Int, within subset: Set<Int64>?) throws -> [(docID: Int64, score: Double)] {
+        // Ties go by rowid, so a deeper list (a traced search's) starts with the shallower one.
+        // Without a subset SQLite stops at `limit`; with one, rows outside it are skipped in
+        // rank order (FTS5 scores every match to sort anyway, so this costs no extra scoring).
+        let limitParameter = subset == nil ? " LIMIT ?9" : ""
+        let statement = try shardConnection.statement(
+            "SELECT rowid, \(score) FROM \(table) WHERE \(table) MATCH ?1 ORDER BY \(score), rowid\(limitParameter)")
+        defer { statement.reset() }
+        bind(statement)
+        if subset == nil { statement.bind(9, limit) }
+        var results: [(docID: Int64, score: Double)] = []
+        while results.count < limit, try statement.step() {
+            let docID = statement.int64(0)
+            if let subset, !subset.contains(docID) { continue }
+            results.append((docID, -statement.double(1)))
+        }
+        return results
     }
 
     /// The FTS5 MATCH expression for a keyword query (`KeywordQuery.match`).
@@ -428,10 +706,17 @@ public final class MetadataStore: @unchecked Sendable {
     public func docIDs(whereCodeContains literal: String) throws -> Set<Int64> {
         let needle = Array(literal.utf8)
         let required = KeywordQuery.wholeIdentifierTokens(of: literal)
-        return try read {
+        return try readKeywords {
             if !required.isEmpty {
                 let match = required.map { "\"\($0)\"" }.joined(separator: " AND ")
-                let candidates = try ids("SELECT rowid FROM keyword_index WHERE keyword_index MATCH ?", match)
+                var candidates: [Int64] = []
+                for shard in shards.indexes {
+                    let table = KeywordShards.tableName(shard)
+                    let statement = try shards.connection(shard, main: connection).statement("SELECT rowid FROM \(table) WHERE \(table) MATCH ?")
+                    defer { statement.reset() }
+                    statement.bind(1, match)
+                    while try statement.step() { candidates.append(statement.int64(0)) }
+                }
                 let units = Int(try connection.scalarInt("SELECT count(*) FROM units") ?? 0)
                 if candidates.count * 2 <= units {
                     let statement = try connection.statement("SELECT code FROM unit_content WHERE doc_id = ?")
@@ -581,19 +866,27 @@ public final class MetadataStore: @unchecked Sendable {
             if let problems = integrityProblems() {
                 throw StoreError.corrupt(path: path.path, reason: "quick_check: \(problems)")
             }
+            for (index, file) in shards.files.enumerated() {
+                if let problems = integrityProblems(file) {
+                    throw StoreError.corrupt(path: file.path, reason: "keyword shard \(index + 1): quick_check: \(problems)")
+                }
+            }
             guard !isReadOnly else { return }
-            do {
-                try connection.execute("INSERT INTO keyword_index(keyword_index) VALUES('integrity-check')")
-            } catch let error as StoreError {
-                throw StoreError.corrupt(path: path.path, reason: "keyword index: \(error)")
+            for shard in shards.indexes {
+                let table = KeywordShards.tableName(shard)
+                do {
+                    try shards.connection(shard, main: connection).execute("INSERT INTO \(table)(\(table)) VALUES('integrity-check')")
+                } catch let error as StoreError {
+                    throw StoreError.corrupt(path: path.path, reason: "keyword index shard \(shard): \(error)")
+                }
             }
         }
     }
 
     /// `quick_check` findings, or nil when the database is sound.
-    private func integrityProblems() -> String? {
+    private func integrityProblems(_ database: SQLiteConnection? = nil) -> String? {
         do {
-            let statement = try connection.statement("PRAGMA quick_check(5)")
+            let statement = try (database ?? connection).statement("PRAGMA quick_check(5)")
             defer { statement.reset() }
             var lines: [String] = []
             while try statement.step() { lines.append(statement.text(0)) }
@@ -624,6 +917,38 @@ public final class MetadataStore: @unchecked Sendable {
 
     private func read<T>(_ body: () throws -> T) throws -> T {
         try lock.withLock { try withCorruptionCheck { try connection.readTransaction(body) } }
+    }
+
+    /// `read` for the keyword index: with several shards, one read transaction per shard file inside the
+    /// main database's, retried while a shard's generation is not the one the main database records (a
+    /// writer between its shard commits and its main commit); still out of step after a second, the
+    /// store needs a writer's repair (`.needsMigration`), never a result from mismatched files.
+    private func readKeywords<T>(_ body: () throws -> T) throws -> T {
+        guard shards.count > 1 else { return try read(body) }
+        return try lock.withLock {
+            try withCorruptionCheck {
+                for attempt in 0..<200 {
+                    if attempt > 0 { usleep(5_000) }
+                    let result: T? = try connection.readTransaction {
+                        let expected = try shards.fileIndexes.map { try meta(KeywordShards.generationKey($0)) }
+                        return try inShardReads(from: 1) {
+                            for shard in shards.fileIndexes where try KeywordShards.meta(shards.files[shard - 1], "generation") != expected[shard - 1] {
+                                return nil
+                            }
+                            return try body()
+                        }
+                    }
+                    if let result { return result }
+                }
+                throw StoreError.needsMigration(path: path.path, reason: "its keyword shards are out of step with its rows (an interrupted write); a writer repairs them")
+            }
+        }
+    }
+
+    /// Runs `body` inside read transactions on shard files `from`…`count`.
+    private func inShardReads<T>(from shard: Int, _ body: () throws -> T?) throws -> T? {
+        guard shard <= shards.files.count else { return try body() }
+        return try shards.files[shard - 1].readTransaction { try inShardReads(from: shard + 1, body) }
     }
 
     private func write<T>(_ body: () throws -> T) throws -> T {

@@ -136,6 +136,13 @@ final class Statement {
         bytes.withUnsafeBufferPointer { bindText(index, $0) }
     }
 
+    /// Binds `bytes` as a BLOB (an empty buffer binds a zero-length BLOB).
+    func bind(_ index: Int32, blob bytes: [UInt8]) {
+        bytes.withUnsafeBytes { buffer in
+            _ = sqlite3_bind_blob64(handle, index, buffer.baseAddress ?? UnsafeRawPointer(bitPattern: 1), sqlite3_uint64(buffer.count), sqliteTransient)
+        }
+    }
+
     /// Binds UTF-8 bytes as TEXT; an empty buffer binds the empty string, not NULL.
     private func bindText(_ index: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
         guard let base = bytes.baseAddress, !bytes.isEmpty else {

@@ -11,10 +11,17 @@
 ///   again is only exact while the tokenizer is unchanged, hence `keywordTokenizerVersion`.
 ///   The FTS5 tokenizer is `ascii` with `_` as a token character: the text is already split by
 ///   `IdentifierTokenizer`, so bigrams like `handler_stack` stay single terms with their own weight.
-/// - `meta`: store-internal facts (the keyword tokenizer version); `kv`: the product's own values.
+/// - `meta`: store-internal facts (the keyword tokenizer version, the keyword shard count, the store's
+///   random id, the generation expected of each keyword shard file); `kv`: the product's own values.
+/// - Keyword shards: with several, each shard is an FTS5 table in its own file and `keyword_index` stays
+///   empty (`KeywordShards`).
 enum Schema {
     /// `PRAGMA user_version` of the layout below. Bump it with every layout change.
-    static let version = 1
+    /// 2: the keyword index may be sharded (`keyword_shards`, `store_id`, generations in `meta`).
+    static let version = 2
+    /// The layout before keyword shards: the same tables, one keyword table. A writer migrates it in place
+    /// to a one-shard store (it records the shard facts; nothing is rebuilt).
+    static let unshardedVersion = 1
     /// Version of `IdentifierTokenizer` + `UnitRecord.keywordText`. Bump it with any change to
     /// either: a writer then re-derives the keyword index from the stored records at open (a
     /// migration, not a rebuild), and deletes never hand FTS5 text it did not index.
