@@ -68,9 +68,8 @@ struct PackedCentroids: Sendable {
 /// the G ≈ √K group centres, then exactly the centroids of its `probes` best groups (about
 /// `(G + probes · K / G) · d` multiply-adds instead of `K · d`: 13× fewer at K = 8,192), in the fused
 /// kernel of assign.c (4 × 16 register tiles, argmax in registers, no score matrix). Without groups
-/// (small K, or `COLGREP_ASSIGN_PROBES=0`) every centroid is scored, exactly. With a backend that offers the
-/// grouped search (`CoarseToFineAssigning`, a GPU) grouped centroids are searched the same way there; otherwise
-/// a backend's assignment is exhaustive: `KMeansAccelerating.assignNearest` (host vectors streamed up in chunks)
+/// (small K, or `COLGREP_ASSIGN_PROBES=0`) every centroid is scored, exactly. With a backend (a GPU) the
+/// assignment is exhaustive on it: `KMeansAccelerating.assignNearest` (host vectors streamed up in chunks)
 /// where the backend offers it, else `backend.nearestCentroids` on uploaded chunks.
 final class CentroidAssigner: Sendable {
     let centroids: FloatRows
@@ -150,7 +149,8 @@ final class CentroidAssigner: Sendable {
     func assign(_ points: UnsafePointer<Float>, count n: Int, backend: (any Backend)?) -> [UInt32] {
         var result = [UInt32](repeating: 0, count: n)
         guard n > 0 else { return result }
-        // Grouped centroids on a backend with the grouped search: the same coarse-to-fine search as the CPU's.
+        // Grouped centroids on a backend with the grouped search (`CoarseToFineAssigning`, a GPU): the same
+        // coarse-to-fine search as the CPU's below; other backends assign exhaustively (next).
         if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes {
             let table = CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
             let done = result.withUnsafeMutableBufferPointer { out in

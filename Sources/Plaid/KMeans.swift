@@ -43,7 +43,7 @@ public enum KMeans {
         var clock = ContinuousClock.now
         // A backend with the grouped search reads the centroids as they are: no host panels packed up front.
         let assigner = CentroidAssigner(centroids: trained.centroids, dim: dim, groups: trained.groups,
-                                        packsGroupsOnDemand: backend is any CoarseToFineAssigning)
+                                        packsGroupsOnDemand: ((backend as? any CoarseToFineAssigning)?.maximumProbes ?? 0) > 0)
         let setupSeconds = seconds(since: clock)
         clock = ContinuousClock.now
         let codes = points.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: n, backend: backend) }
@@ -154,7 +154,8 @@ public enum KMeans {
         let groupCount = Self.groupCount(centroids: k)
         guard groupCount > 1, sampleCount >= 4 * groupCount, training == .twoLevel else {
             var exhaustive = iterations
-            if case .coarseToFine(let n) = training, backend == nil || backend is any CoarseToFineAssigning { exhaustive = n }
+            if case .coarseToFine(let n) = training,
+               backend == nil || ((backend as? any CoarseToFineAssigning)?.maximumProbes ?? 0) >= CentroidAssigner.defaultProbes { exhaustive = n }
             clock = ContinuousClock.now
             var centroids = sample.withUnsafeBufferPointer {
                 lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: seed, parallel: true,

@@ -9,8 +9,10 @@ import Tensor
 /// (`km_c2f_reduce`). fp32 arithmetic on the fp32 rows as uploaded (no bf16 conversion): at K = 32,768
 /// and G = 256 a vector scores 256 + 8 · 128 rows instead of 32,768.
 extension CUDABackend: CoarseToFineAssigning {
-    /// `KM_PMAX` of the kernels.
-    public var maximumProbes: Int { 8 }
+    /// `KM_PMAX` of the kernels; 0 (callers then search exhaustively, the session-8 path) with
+    /// `COLGREP_GPU_COARSE=0`, for same-binary comparisons.
+    public var maximumProbes: Int { Self.coarseToFineEnabled ? 8 : 0 }
+    static let coarseToFineEnabled = ProcessInfo.processInfo.environment["COLGREP_GPU_COARSE"] != "0"
     /// `KM_GMAX` of the kernels (the shared-memory histogram's size).
     static let maximumCoarseGroups = 2048
     /// `KM_FINE_ROWS` of the kernels (entries a fine block scores).
@@ -68,14 +70,28 @@ extension CUDABackend: CoarseToFineAssigning {
         var exhaustive: (act: CUDAMatrix, table: CUDAMatrix, bias: CUDAMatrix)? = nil
         var scratch: CoarseToFineScratch? = nil
         var host = centroids
+        // `COLGREP_KM_TRACE=1`: each iteration's steps on stderr, the device synchronized between them.
+        var clock = ContinuousClock.now
+        func mark(_ step: String) throws {
+            guard Self.traceSteps else { return }
+            try context.synchronize()
+            let elapsed = ContinuousClock.now - clock
+            FileHandle.standardError.write(Data(String(format: "km-trace d=%d n=%d %@ %.4f s\n", dim, count, step,
+                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18).utf8))
+            clock = ContinuousClock.now
+        }
+        try mark("upload")
         for iteration in 0..<max(0, iterations) {
             var grouped: CentroidGroupTable? = nil
             if iteration >= exhaustiveIterations {
                 if iteration > 0 { host = try downloadFloats(current) }
+                try mark("iteration \(iteration) download")
                 grouped = grouping(host, iteration)
+                try mark("iteration \(iteration) grouping")
             }
             if let grouped, grouped.count > 1, grouped.count <= Self.maximumCoarseGroups, probes > 0 {
                 let tables = try uploadGroupTables(centroids: host, dim: dim, groups: grouped)
+                try mark("iteration \(iteration) tables")
                 let p = min(probes, tables.groups)
                 if scratch == nil || scratch!.top.cols < count * p || scratch!.counts.cols < tables.groups + 1 {
                     scratch = try makeCoarseToFineScratch(capacity: count, probes: p, groups: tables.groups)
@@ -94,6 +110,7 @@ extension CUDABackend: CoarseToFineAssigning {
                 try fusedAssign(kernels, vectors: exhaustive!.act.pointer, rows: count, table: exhaustive!.table, bias: exhaustive!.bias,
                                 out: labels.pointer)
             }
+            try mark("iteration \(iteration) assign")
             try context.check(context.driver.cuMemsetD8Async(sums.pointer, 0, sums.byteCount, context.computeStream), "cuMemsetD8Async")
             try context.check(context.driver.cuMemsetD8Async(counts.pointer, 0, counts.byteCount, context.computeStream), "cuMemsetD8Async")
             try launchElementwise("km_accumulate", kernels: kernels, count: count * dim, [
@@ -102,9 +119,12 @@ extension CUDABackend: CoarseToFineAssigning {
             try launchElementwise("km_update", kernels: kernels, count: k * dim, [
                 .pointer(current.pointer), .pointer(sums.pointer), .pointer(counts.pointer), .int32(Int32(k)), .int32(Int32(dim)),
             ])
+            try mark("iteration \(iteration) accumulate and update")
         }
         return try downloadFloats(current)
     }
+
+    static let traceSteps = ProcessInfo.processInfo.environment["COLGREP_KM_TRACE"] == "1"
 
     /// Uploads a grouping of `centroids` (`k × dim`): empty groups dropped, centres with −½‖c‖², the
     /// centroids copied group by group with their biases and original indices.

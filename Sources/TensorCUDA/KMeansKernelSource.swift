@@ -392,33 +392,72 @@ extension KernelSource {
         }
     }
 
-    // acc[j] = x . tile row j for the KM_CT rows of the tile; x is one stride-d row (zero where !live).
-    __device__ __forceinline__ void km_tile_dots(const float* xv, bool live, int d, const float (*tile)[KM_DP], float* acc) {
+    // The vector's values: up to 128 dimensions all KM_DP of them in registers, loaded once per thread
+    // (16-byte loads when d is a multiple of 4; per-thread rows are not coalesced, so loading them once
+    // rather than per tile is what keeps the L1 off the critical path); wider rows in chunks of 16 per tile.
+    #define KM_XREG (KM_DP <= 128)
+    #define KM_XN (KM_XREG ? KM_DP : 16)
+    __device__ __forceinline__ void km_load_x(const float* xv, bool live, int d, float* xr) {
+    #if KM_XREG
+        if (live && (d & 3) == 0) {
+    #pragma unroll
+            for (int q = 0; q < KM_DP; q += 4) {
+                float4 f;
+                f.x = 0.0f; f.y = 0.0f; f.z = 0.0f; f.w = 0.0f;
+                if (q < d) f = *(const float4*)(xv + q);
+                xr[q] = f.x; xr[q + 1] = f.y; xr[q + 2] = f.z; xr[q + 3] = f.w;
+            }
+        } else {
+    #pragma unroll
+            for (int q = 0; q < KM_DP; q++) xr[q] = (live && q < d) ? xv[q] : 0.0f;
+        }
+    #endif
+    }
+
+    // acc[j] = x . tile row j for the KM_CT rows of the tile (16-byte broadcast reads of the tile); x is
+    // one stride-d row (zero where !live), in `xr` when KM_XREG.
+    __device__ __forceinline__ void km_tile_dots(const float* xv, bool live, int d, const float* xr, const float (*tile)[KM_DP], float* acc) {
     #pragma unroll
         for (int j = 0; j < KM_CT; j++) acc[j] = 0.0f;
-        for (int q0 = 0; q0 < KM_DP; q0 += 16) {
-            float xr[16];
+    #if KM_XREG
     #pragma unroll
-            for (int u = 0; u < 16; u++) xr[u] = (live && q0 + u < d) ? xv[q0 + u] : 0.0f;
+        for (int q = 0; q < KM_DP; q += 4) {
+    #pragma unroll
+            for (int j = 0; j < KM_CT; j++) {
+                const float4 t = *(const float4*)&tile[j][q];
+                acc[j] += xr[q] * t.x;
+                acc[j] += xr[q + 1] * t.y;
+                acc[j] += xr[q + 2] * t.z;
+                acc[j] += xr[q + 3] * t.w;
+            }
+        }
+    #else
+        for (int q0 = 0; q0 < KM_DP; q0 += 16) {
+            float xc[16];
+    #pragma unroll
+            for (int u = 0; u < 16; u++) xc[u] = (live && q0 + u < d) ? xv[q0 + u] : 0.0f;
     #pragma unroll
             for (int j = 0; j < KM_CT; j++) {
     #pragma unroll
-                for (int u = 0; u < 16; u++) acc[j] += xr[u] * tile[j][q0 + u];
+                for (int u = 0; u < 16; u++) acc[j] += xc[u] * tile[j][q0 + u];
             }
         }
+    #endif
     }
 
     // One thread a vector: the p best of `groups` centres, written to top[v * p + r], and each chosen
     // group counted (a block histogram in shared memory, one global atomic per group and block).
     extern "C" __global__ void __launch_bounds__(128) km_c2f_top(const float* x, long long n, int d, const float* centers,
             const float* cbias, int groups, int p, int* top, int* counts) {
-        __shared__ float Cs[KM_CT][KM_DP];
+        __shared__ __align__(16) float Cs[KM_CT][KM_DP];
         __shared__ int hist[KM_GMAX];
         const int tid = threadIdx.x;
         for (int g = tid; g < groups; g += blockDim.x) hist[g] = 0;
         const long long v = (long long)blockIdx.x * blockDim.x + tid;
         const bool live = v < n;
         const float* xv = x + (live ? v : 0) * d;
+        float xr[KM_XN];
+        km_load_x(xv, live, d, xr);
         float ts[KM_PMAX];
         int ti[KM_PMAX];
     #pragma unroll
@@ -428,7 +467,7 @@ extension KernelSource {
             km_load_tile(Cs, centers, c0, groups, d);
             __syncthreads();
             float acc[KM_CT];
-            km_tile_dots(xv, live, d, Cs, acc);
+            km_tile_dots(xv, live, d, xr, Cs, acc);
     #pragma unroll
             for (int j = 0; j < KM_CT; j++) {
                 if (c0 + j < groups) km_top_insert(ts, ti, acc[j] + cbias[c0 + j], c0 + j);
@@ -521,7 +560,7 @@ extension KernelSource {
     extern "C" __global__ void __launch_bounds__(KM_FINE_ROWS) km_c2f_fine(const float* x, int d, int p, const float* gc, const float* gbias,
             const int* gidx, const int* goff, const int* starts, const int* tile_start, int groups, const int* list,
             float* score, int* label) {
-        __shared__ float Cs[KM_CT][KM_DP];
+        __shared__ __align__(16) float Cs[KM_CT][KM_DP];
         __shared__ float Bs[KM_CT];
         __shared__ int Is[KM_CT];
         const int b = blockIdx.x;
@@ -536,6 +575,8 @@ extension KernelSource {
         const bool live = e < starts[g + 1];
         const int entry = live ? list[e] : 0;
         const float* xv = x + (long long)(entry / p) * d;
+        float xr[KM_XN];
+        km_load_x(xv, live, d, xr);
         float best = -CG_INF;
         int bi = 0x7fffffff;
         const int m0 = goff[g], m1 = goff[g + 1];
@@ -548,7 +589,7 @@ extension KernelSource {
             }
             __syncthreads();
             float acc[KM_CT];
-            km_tile_dots(xv, live, d, Cs, acc);
+            km_tile_dots(xv, live, d, xr, Cs, acc);
     #pragma unroll
             for (int j = 0; j < KM_CT; j++) {
                 const float s = acc[j] + Bs[j];

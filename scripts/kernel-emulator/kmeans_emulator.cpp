@@ -8,7 +8,7 @@ static std::mutex atomic_lock;
 alignas(16) static unsigned char emu_dynamic_shared[300 * 1024];
 inline float atomicAdd(float* p, float v) { std::lock_guard<std::mutex> g(atomic_lock); float o = *p; *p = o + v; return o; }
 inline int atomicAdd(int* p, int v) { std::lock_guard<std::mutex> g(atomic_lock); int o = *p; *p = o + v; return o; }
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 using std::min;
 #include "kernels.inc"
 
