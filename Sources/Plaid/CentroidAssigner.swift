@@ -149,9 +149,9 @@ final class CentroidAssigner: Sendable {
     func assign(_ points: UnsafePointer<Float>, count n: Int, backend: (any Backend)?) -> [UInt32] {
         var result = [UInt32](repeating: 0, count: n)
         guard n > 0 else { return result }
-        // Grouped centroids on a backend with the grouped search (`CoarseToFineAssigning`, a GPU): the same
-        // coarse-to-fine search as the CPU's below; other backends assign exhaustively (next).
-        if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes {
+        // Grouped centroids on a backend that prefers the grouped search for these rows (`CoarseToFineAssigning`,
+        // a GPU): the same coarse-to-fine search as the CPU's below; otherwise the backend assigns exhaustively (next).
+        if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) {
             let table = CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
             let done = result.withUnsafeMutableBufferPointer { out in
                 out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: n) {

@@ -43,7 +43,7 @@ public enum KMeans {
         var clock = ContinuousClock.now
         // A backend with the grouped search reads the centroids as they are: no host panels packed up front.
         let assigner = CentroidAssigner(centroids: trained.centroids, dim: dim, groups: trained.groups,
-                                        packsGroupsOnDemand: ((backend as? any CoarseToFineAssigning)?.maximumProbes ?? 0) > 0)
+                                        packsGroupsOnDemand: ((backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: false) ?? 0) > 0)
         let setupSeconds = seconds(since: clock)
         clock = ContinuousClock.now
         let codes = points.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: n, backend: backend) }
@@ -155,7 +155,9 @@ public enum KMeans {
         guard groupCount > 1, sampleCount >= 4 * groupCount, training == .twoLevel else {
             var exhaustive = iterations
             if case .coarseToFine(let n) = training,
-               backend == nil || ((backend as? any CoarseToFineAssigning)?.maximumProbes ?? 0) >= CentroidAssigner.defaultProbes { exhaustive = n }
+               backend == nil || ((backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: true) ?? 0) >= CentroidAssigner.defaultProbes {
+                exhaustive = n
+            }
             clock = ContinuousClock.now
             var centroids = sample.withUnsafeBufferPointer {
                 lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: seed, parallel: true,
@@ -317,7 +319,7 @@ public enum KMeans {
         // the current centroids on the host side each iteration; if it fails, the iterations below run.
         let grouped = Self.groupCount(centroids: k)
         if let coarse = backend as? any CoarseToFineAssigning, exhaustiveIterations < iterations, grouped > 1,
-           CentroidAssigner.defaultProbes <= coarse.maximumProbes {
+           CentroidAssigner.defaultProbes <= coarse.maximumProbes(dim: dim, lloyd: true) {
             do {
                 return try coarse.lloydIterations(points: points, count: count, dim: dim, centroids: centroids, iterations: iterations,
                                                   exhaustiveIterations: exhaustiveIterations, probes: CentroidAssigner.defaultProbes) { current, iteration in

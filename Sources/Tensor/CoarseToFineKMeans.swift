@@ -22,8 +22,9 @@ public struct CentroidGroupTable: Sendable, Equatable {
 /// group centres, then exactly the centroids of its `probes` best groups; ties to the smaller centroid
 /// index), for bulk assignment and for Lloyd iterations whose assignments are grouped.
 public protocol CoarseToFineAssigning: AnyObject {
-    /// The most groups a vector may probe.
-    var maximumProbes: Int { get }
+    /// The most groups a vector may probe in a grouped search of `dim`-wide rows where this backend prefers it
+    /// to its exhaustive search (for bulk assignment, or for Lloyd iterations when `lloyd`); 0 where it does not.
+    func maximumProbes(dim: Int, lloyd: Bool) -> Int
 
     /// Writes to `codes` the nearest of the centroids in the `probes` best `groups` for each of the `count`
     /// rows (`dim` floats) at `points`.

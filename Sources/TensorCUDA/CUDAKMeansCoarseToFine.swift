@@ -9,10 +9,20 @@ import Tensor
 /// (`km_c2f_reduce`). fp32 arithmetic on the fp32 rows as uploaded (no bf16 conversion): at K = 32,768
 /// and G = 256 a vector scores 256 + 8 · 128 rows instead of 32,768.
 extension CUDABackend: CoarseToFineAssigning {
-    /// `KM_PMAX` of the kernels; 0 (callers then search exhaustively, the session-8 path) with
-    /// `COLGREP_GPU_COARSE=0`, for same-binary comparisons.
-    public var maximumProbes: Int { Self.coarseToFineEnabled ? 8 : 0 }
-    static let coarseToFineEnabled = ProcessInfo.processInfo.environment["COLGREP_GPU_COARSE"] != "0"
+    /// `KM_PMAX` of the kernels where the grouped search is the default, else 0 (callers then search
+    /// exhaustively, the session-8 path). Measured (docs/PERFORMANCE.md, session 9; one H200, 10M vectors,
+    /// K = 32,768): bulk assignment at 48-d 0.105–0.12 s grouped vs 0.18–0.19 s exhaustive, at 128-d
+    /// 0.31 s both (the host-to-device copy bounds it); grouped Lloyd no faster at 48-d (0.087–0.091 s warm
+    /// vs 0.088–0.093) and slower at 128-d (0.41–0.93 s vs 0.25–0.37). So by default: bulk assignment of rows
+    /// up to 64 wide. `COLGREP_GPU_COARSE=all` groups everything (Lloyd too, any width), `=0` nothing.
+    public func maximumProbes(dim: Int, lloyd: Bool) -> Int {
+        switch Self.coarseToFineSetting {
+        case "0": return 0
+        case "all": return 8
+        default: return !lloyd && dim <= 64 ? 8 : 0
+        }
+    }
+    static let coarseToFineSetting = ProcessInfo.processInfo.environment["COLGREP_GPU_COARSE"] ?? ""
     /// `KM_GMAX` of the kernels (the shared-memory histogram's size).
     static let maximumCoarseGroups = 2048
     /// `KM_FINE_ROWS` of the kernels (entries a fine block scores).

@@ -9,7 +9,8 @@ private final class GroupedRecordingBackend: ForwardingBackend, KMeansAccelerati
     let forwardee: any Backend = CPUBackend(threads: 1, precision: .fp32)
     var groupedLloydCalls = 0, groupingCalls = 0, groupedAssignCalls = 0, exhaustiveAssignCalls = 0
     var probesSeen: [Int] = [], groupCountsSeen: [Int] = []
-    var maximumProbes: Int { 8 }
+    var lloydToo = true
+    func maximumProbes(dim: Int, lloyd: Bool) -> Int { lloyd && !lloydToo ? 0 : 8 }
 
     func lloydIterations(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
         try lloydIterations(points: points, count: count, dim: dim, centroids: centroids, iterations: iterations, exhaustiveIterations: .max,
@@ -108,5 +109,17 @@ struct KMeansCoarseToFineHookTests {
         }
         let ratio = cost(grouped) / cost(cpu)
         #expect(abs(ratio - 1) < 0.02, "assigned cost ratio backend / CPU \(ratio)")
+    }
+
+    /// A backend that prefers the grouped search for assignment only (the GPU's default) gets exhaustive
+    /// Lloyd iterations and the grouped final assignment.
+    @Test func groupedAssignmentWithExhaustiveLloyd() throws {
+        let dim = 4, n = 1_500, k = 1_024
+        let points = KMeansAcceleratedTests.clusteredPoints(dim: dim, n: n, centres: 64)
+        let backend = GroupedRecordingBackend()
+        backend.lloydToo = false
+        _ = KMeans.trainAndAssign(points: points, dim: dim, k: k, config: PlaidConfig(), backend: backend, assignCount: 500)
+        #expect(backend.groupedLloydCalls == 0 && backend.groupingCalls == 0)
+        #expect(backend.groupedAssignCalls == 1 && backend.exhaustiveAssignCalls == 0)
     }
 }
