@@ -178,16 +178,24 @@ public enum KMeans {
         }
     }
 
-    /// `0..<count` with its first `prefix` entries a uniform random choice without replacement (a
-    /// partial Fisher–Yates shuffle; the rest is left in no useful order).
+    /// The first `min(prefix, count)` entries of a partial Fisher–Yates shuffle of `0..<count`: a uniform
+    /// random choice without replacement, in shuffle order.
     static func randomlyChosenFirst(_ prefix: Int, of count: Int, seed: UInt64) -> [Int] {
         var generator = SplitMix64(seed: seed)
-        var order = Array(0..<count)
-        for i in 0..<min(prefix, count) {
-            let j = Int.random(in: i..<count, using: &generator)
-            order.swapAt(i, j)
+        let chosen = min(prefix, count)
+        guard count <= Int(Int32.max) else {
+            var order = Array(0..<count)
+            for i in 0..<chosen { order.swapAt(i, Int.random(in: i..<count, using: &generator)) }
+            return Array(order.prefix(chosen))
         }
-        return order
+        // 4-byte indices: half the bytes written and read at random of an Int array (10M rows: 40 MB, not 80;
+        // init + shuffle of 1M 0.22 -> 0.12-0.13 s on the 2-core box, loaded); the same draws, the same result.
+        var order = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in 0..<count { buffer[i] = Int32(truncatingIfNeeded: i) }
+            initialized = count
+        }
+        for i in 0..<chosen { order.swapAt(i, Int.random(in: i..<count, using: &generator)) }
+        return order.prefix(chosen).map { Int($0) }
     }
 
     /// At most `limit` rows of `points`, chosen at random without replacement (all when fewer).
