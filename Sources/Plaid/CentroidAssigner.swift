@@ -149,6 +149,23 @@ final class CentroidAssigner: Sendable {
     func assign(_ points: UnsafePointer<Float>, count n: Int, backend: (any Backend)?) -> [UInt32] {
         var result = [UInt32](repeating: 0, count: n)
         guard n > 0 else { return result }
+        // Grouped centroids on a backend that prefers the grouped search for these rows (`CoarseToFineAssigning`,
+        // a GPU): the same coarse-to-fine search as the CPU's below; otherwise the backend assigns exhaustively (next).
+        if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) {
+            let table = CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
+            let done = result.withUnsafeMutableBufferPointer { out in
+                out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: n) {
+                    do {
+                        try coarse.assignNearest(points: points, count: n, dim: dim, centroids: centroids.array, groups: table, probes: probes, into: $0)
+                        return true
+                    } catch {
+                        KMeans.reportFallback("coarse-to-fine assignment", error)
+                        return false
+                    }
+                }
+            }
+            if done { return result }
+        }
         if let accelerated = backend as? any KMeansAccelerating {
             // Vectors streamed to the device in chunks; one code each comes back.
             let done = result.withUnsafeMutableBufferPointer { out in

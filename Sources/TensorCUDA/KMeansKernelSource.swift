@@ -10,7 +10,7 @@
 extension KernelSource {
     /// Kernels of the k-means module in every precision.
     static let kmeansKernels = ["km_convert_rows", "km_pad_rows", "km_prepare_f32", "km_prepare_act", "km_assign_plain",
-                                "km_accumulate", "km_update"]
+                                "km_accumulate", "km_update", "km_c2f_top", "km_c2f_scan", "km_c2f_scatter", "km_c2f_fine", "km_c2f_reduce"]
     /// The tensor-core assignment kernel (bf16 builds only).
     static let kmeansMMAKernel = "km_assign_mma"
     /// Centroids per tile of both assignment kernels (the padded centroid count is a multiple of it).
@@ -352,6 +352,265 @@ extension KernelSource {
         for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
             const int count = counts[i / d];
             if (count > 0) centroids[i] = sums[i] * (1.0f / (float)count);
+        }
+    }
+
+    // ---- Coarse-to-fine assignment (fp32 FMA, portable): the GPU form of the CPU's grouped search. ----
+    // Each vector scores the G group centres and keeps its p best groups (km_c2f_top, with per-group
+    // counts); the (vector, probe) entries are bucketed by group (km_c2f_scan, km_c2f_scatter); each
+    // block then scores one 128-entry tile of a group's entries against that group's centroids, stored
+    // group by group (km_c2f_fine); the best of a vector's p probes is its code (km_c2f_reduce). Vectors
+    // are fp32 rows of stride d; centres and centroids fp32 rows of stride d with their biases
+    // (-0.5 |c|^2). An entry is v * p + r (probe r of vector v). Scores and ties as on the CPU: higher
+    // score, then the smaller centroid index.
+    #define KM_PMAX 8
+    #define KM_GMAX 2048
+    #define KM_CT (KM_DP <= 128 ? 32 : 8)
+    #define KM_FINE_ROWS 128
+
+    // Keeps the KM_PMAX best (score, group) pairs sorted, best first; among equal scores the one
+    // offered first (the smaller group) stays ahead.
+    __device__ __forceinline__ void km_top_insert(float* ts, int* ti, float s, int id) {
+        if (s > ts[KM_PMAX - 1]) {
+            ts[KM_PMAX - 1] = s;
+            ti[KM_PMAX - 1] = id;
+    #pragma unroll
+            for (int j = KM_PMAX - 1; j > 0; j--) {
+                if (ts[j] > ts[j - 1]) {
+                    const float fs = ts[j]; ts[j] = ts[j - 1]; ts[j - 1] = fs;
+                    const int fi = ti[j]; ti[j] = ti[j - 1]; ti[j - 1] = fi;
+                }
+            }
+        }
+    }
+
+    // Rows c0 .. c0 + KM_CT - 1 (of `rows`) of a stride-d fp32 table into a zero-padded shared tile.
+    __device__ __forceinline__ void km_load_tile(float (*tile)[KM_DP], const float* src, int c0, int rows, int d) {
+        for (int e = threadIdx.x; e < KM_CT * KM_DP; e += blockDim.x) {
+            const int r = e / KM_DP, q = e - r * KM_DP;
+            tile[r][q] = (c0 + r < rows && q < d) ? src[(long long)(c0 + r) * d + q] : 0.0f;
+        }
+    }
+
+    // The vector's values: up to 128 dimensions all KM_DP of them in registers, loaded once per thread
+    // (16-byte loads when d is a multiple of 4; per-thread rows are not coalesced, so loading them once
+    // rather than per tile is what keeps the L1 off the critical path); wider rows in chunks of 16 per tile.
+    #define KM_XREG (KM_DP <= 128)
+    #define KM_XN (KM_XREG ? KM_DP : 16)
+    __device__ __forceinline__ void km_load_x(const float* xv, bool live, int d, float* xr) {
+    #if KM_XREG
+        if (live && (d & 3) == 0) {
+    #pragma unroll
+            for (int q = 0; q < KM_DP; q += 4) {
+                float4 f;
+                f.x = 0.0f; f.y = 0.0f; f.z = 0.0f; f.w = 0.0f;
+                if (q < d) f = *(const float4*)(xv + q);
+                xr[q] = f.x; xr[q + 1] = f.y; xr[q + 2] = f.z; xr[q + 3] = f.w;
+            }
+        } else {
+    #pragma unroll
+            for (int q = 0; q < KM_DP; q++) xr[q] = (live && q < d) ? xv[q] : 0.0f;
+        }
+    #endif
+    }
+
+    // acc[j] = x . tile row j for the KM_CT rows of the tile (16-byte broadcast reads of the tile); x is
+    // one stride-d row (zero where !live), in `xr` when KM_XREG.
+    __device__ __forceinline__ void km_tile_dots(const float* xv, bool live, int d, const float* xr, const float (*tile)[KM_DP], float* acc) {
+    #pragma unroll
+        for (int j = 0; j < KM_CT; j++) acc[j] = 0.0f;
+    #if KM_XREG
+    #pragma unroll
+        for (int q = 0; q < KM_DP; q += 4) {
+    #pragma unroll
+            for (int j = 0; j < KM_CT; j++) {
+                const float4 t = *(const float4*)&tile[j][q];
+                acc[j] += xr[q] * t.x;
+                acc[j] += xr[q + 1] * t.y;
+                acc[j] += xr[q + 2] * t.z;
+                acc[j] += xr[q + 3] * t.w;
+            }
+        }
+    #else
+        for (int q0 = 0; q0 < KM_DP; q0 += 16) {
+            float xc[16];
+    #pragma unroll
+            for (int u = 0; u < 16; u++) xc[u] = (live && q0 + u < d) ? xv[q0 + u] : 0.0f;
+    #pragma unroll
+            for (int j = 0; j < KM_CT; j++) {
+    #pragma unroll
+                for (int u = 0; u < 16; u++) acc[j] += xc[u] * tile[j][q0 + u];
+            }
+        }
+    #endif
+    }
+
+    // One thread a vector: the p best of `groups` centres, written to top[v * p + r], and each chosen
+    // group counted (a block histogram in shared memory, one global atomic per group and block).
+    extern "C" __global__ void __launch_bounds__(128) km_c2f_top(const float* x, long long n, int d, const float* centers,
+            const float* cbias, int groups, int p, int* top, int* counts) {
+        __shared__ __align__(16) float Cs[KM_CT][KM_DP];
+        __shared__ int hist[KM_GMAX];
+        const int tid = threadIdx.x;
+        for (int g = tid; g < groups; g += blockDim.x) hist[g] = 0;
+        const long long v = (long long)blockIdx.x * blockDim.x + tid;
+        const bool live = v < n;
+        const float* xv = x + (live ? v : 0) * d;
+        float xr[KM_XN];
+        km_load_x(xv, live, d, xr);
+        float ts[KM_PMAX];
+        int ti[KM_PMAX];
+    #pragma unroll
+        for (int r = 0; r < KM_PMAX; r++) { ts[r] = -CG_INF; ti[r] = 0; }
+        for (int c0 = 0; c0 < groups; c0 += KM_CT) {
+            __syncthreads();
+            km_load_tile(Cs, centers, c0, groups, d);
+            __syncthreads();
+            float acc[KM_CT];
+            km_tile_dots(xv, live, d, xr, Cs, acc);
+    #pragma unroll
+            for (int j = 0; j < KM_CT; j++) {
+                if (c0 + j < groups) km_top_insert(ts, ti, acc[j] + cbias[c0 + j], c0 + j);
+            }
+        }
+        if (live) {
+    #pragma unroll
+            for (int r = 0; r < KM_PMAX; r++) {
+                if (r < p) {
+                    top[v * p + r] = ti[r];
+                    atomicAdd(&hist[ti[r]], 1);
+                }
+            }
+        }
+        __syncthreads();
+        for (int g = tid; g < groups; g += blockDim.x) {
+            if (hist[g] > 0) atomicAdd(&counts[g], hist[g]);
+        }
+    }
+
+    // One block of 256 threads: exclusive sums of the group counts (entry starts, copied to the
+    // scatter cursors) and of their 128-entry tiles (the fine kernel's block of each tile).
+    extern "C" __global__ void __launch_bounds__(256) km_c2f_scan(const int* counts, int groups, int* starts, int* cursor, int* tile_start) {
+        __shared__ int part[256];
+        __shared__ int part_tiles[256];
+        const int tid = threadIdx.x;
+        const int per = (groups + 255) / 256;
+        const int g0 = min(groups, tid * per), g1 = min(groups, g0 + per);
+        int s = 0, t = 0;
+        for (int g = g0; g < g1; g++) { s += counts[g]; t += (counts[g] + KM_FINE_ROWS - 1) / KM_FINE_ROWS; }
+        part[tid] = s;
+        part_tiles[tid] = t;
+        __syncthreads();
+        if (tid == 0) {
+            int run = 0, run_tiles = 0;
+            for (int i = 0; i < 256; i++) {
+                const int a = part[i], b = part_tiles[i];
+                part[i] = run; part_tiles[i] = run_tiles;
+                run += a; run_tiles += b;
+            }
+            starts[groups] = run;
+            tile_start[groups] = run_tiles;
+        }
+        __syncthreads();
+        s = part[tid];
+        t = part_tiles[tid];
+        for (int g = g0; g < g1; g++) {
+            starts[g] = s;
+            cursor[g] = s;
+            tile_start[g] = t;
+            s += counts[g];
+            t += (counts[g] + KM_FINE_ROWS - 1) / KM_FINE_ROWS;
+        }
+    }
+
+    // 256 vectors' entries a block into their groups' ranges of `list`: ranks within the block from a
+    // shared histogram, one global atomic per group and block for the block's range.
+    extern "C" __global__ void __launch_bounds__(256) km_c2f_scatter(const int* top, long long n, int p, int groups, int* cursor, int* list) {
+        __shared__ int hist[KM_GMAX];
+        const int tid = threadIdx.x;
+        for (int g = tid; g < groups; g += blockDim.x) hist[g] = 0;
+        __syncthreads();
+        const long long e0 = (long long)blockIdx.x * 256 * p, total = n * p;
+        int group[KM_PMAX], rank[KM_PMAX];
+    #pragma unroll
+        for (int j = 0; j < KM_PMAX; j++) {
+            const long long e = e0 + tid + 256 * j;
+            group[j] = -1;
+            rank[j] = 0;
+            if (j < p && e < total) {
+                group[j] = top[e];
+                rank[j] = atomicAdd(&hist[group[j]], 1);
+            }
+        }
+        __syncthreads();
+        for (int g = tid; g < groups; g += blockDim.x) {
+            const int c = hist[g];
+            if (c > 0) hist[g] = atomicAdd(&cursor[g], c);
+        }
+        __syncthreads();
+    #pragma unroll
+        for (int j = 0; j < KM_PMAX; j++) {
+            if (group[j] >= 0) list[hist[group[j]] + rank[j]] = (int)(e0 + tid + 256 * j);
+        }
+    }
+
+    // One block of KM_FINE_ROWS threads per 128-entry tile of a group's entries: the group's centroids
+    // (rows goff[g] .. goff[g + 1] of the group-ordered table `gc`, original indices `gidx`) in tiles
+    // through shared memory, one entry a thread; its best (score, centroid index) goes to the entry's slot.
+    extern "C" __global__ void __launch_bounds__(KM_FINE_ROWS) km_c2f_fine(const float* x, int d, int p, const float* gc, const float* gbias,
+            const int* gidx, const int* goff, const int* starts, const int* tile_start, int groups, const int* list,
+            float* score, int* label) {
+        __shared__ __align__(16) float Cs[KM_CT][KM_DP];
+        __shared__ float Bs[KM_CT];
+        __shared__ int Is[KM_CT];
+        const int b = blockIdx.x;
+        if (b >= tile_start[groups]) return;
+        int lo = 0, hi = groups - 1;  // the last group whose first tile is at or before b
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) >> 1;
+            if (tile_start[mid] <= b) lo = mid; else hi = mid - 1;
+        }
+        const int g = lo;
+        const int e = starts[g] + (b - tile_start[g]) * KM_FINE_ROWS + threadIdx.x;
+        const bool live = e < starts[g + 1];
+        const int entry = live ? list[e] : 0;
+        const float* xv = x + (long long)(entry / p) * d;
+        float xr[KM_XN];
+        km_load_x(xv, live, d, xr);
+        float best = -CG_INF;
+        int bi = 0x7fffffff;
+        const int m0 = goff[g], m1 = goff[g + 1];
+        for (int c0 = m0; c0 < m1; c0 += KM_CT) {
+            __syncthreads();
+            km_load_tile(Cs, gc, c0, m1, d);
+            for (int j = threadIdx.x; j < KM_CT; j += blockDim.x) {
+                Bs[j] = c0 + j < m1 ? gbias[c0 + j] : -CG_INF;
+                Is[j] = c0 + j < m1 ? gidx[c0 + j] : 0x7fffffff;
+            }
+            __syncthreads();
+            float acc[KM_CT];
+            km_tile_dots(xv, live, d, xr, Cs, acc);
+    #pragma unroll
+            for (int j = 0; j < KM_CT; j++) {
+                const float s = acc[j] + Bs[j];
+                const int id = Is[j];
+                if (s > best || (s == best && id < bi)) { best = s; bi = id; }
+            }
+        }
+        if (live) { score[entry] = best; label[entry] = bi; }
+    }
+
+    // Each vector's code: the best of its p probes' results (higher score, then the smaller index).
+    extern "C" __global__ void km_c2f_reduce(const float* score, const int* label, long long n, int p, int* out) {
+        for (long long v = blockIdx.x * (long long)blockDim.x + threadIdx.x; v < n; v += (long long)gridDim.x * blockDim.x) {
+            float best = score[v * p];
+            int bi = label[v * p];
+            for (int r = 1; r < p; r++) {
+                const float s = score[v * p + r];
+                const int id = label[v * p + r];
+                if (s > best || (s == best && id < bi)) { best = s; bi = id; }
+            }
+            out[v] = bi;
         }
     }
     """#

@@ -8,10 +8,12 @@ import TensorCUDA
 /// `colgrep bench gpu-kmeans`: the index build's k-means + assignment (`KMeans.trainAndAssign`, the
 /// code path of `ResidualCodec.train` and the codec's assignment) on n clustered unit vectors, with
 /// every Lloyd assignment and the final assignment on the GPU (`backend.nearestCentroids`, fused GEMM +
-/// argmax) against the CPU path (coarse-to-fine, all cores) on the same vectors. The CPU trains on the
+/// argmax; coarse-to-fine where the backend offers the grouped search, as the CPU) against the CPU path
+/// (coarse-to-fine, all cores) on the same vectors. The CPU trains on the
 /// same bounded k-means sample; its assignment runs on `cpuAssignSample` of the vectors and is scaled
 /// to n. Quality: the mean squared distance of `evalPoints` vectors to their nearest centroid under each
-/// training (ratio GPU / CPU; 1 means equally good centroids).
+/// training (ratio GPU / CPU; 1 means equally good centroids), and to the centroid each path assigned,
+/// with the share of assigned codes equal to the exact nearest centroid.
 struct BenchGPUKMeans: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "gpu-kmeans", abstract: "k-means + assignment: CUDA vs CPU on the same vectors.")
     @Option var n = 10_000_000
@@ -95,8 +97,7 @@ struct BenchGPUKMeans: ParsableCommand {
         let evaluator = try makeBackend(.cuda, device: 0, precision: .fp32)
         let evalCount = min(evalPoints, n)
         let evalVectors = HostMatrix(rows: evalCount, cols: dim, values: Array(points.prefix(evalCount * dim)))
-        func meanCost(_ centroids: HostMatrix) throws -> Double {
-            let codes = try evaluator.nearestCentroids(evaluator.upload(evalVectors), centroids: evaluator.upload(centroids), metric: .euclidean)
+        func meanCost(_ centroids: HostMatrix, _ codes: [Int32]) -> Double {
             var total = 0.0
             for (i, code) in codes.enumerated() {
                 for d in 0..<dim {
@@ -104,9 +105,19 @@ struct BenchGPUKMeans: ParsableCommand {
                     total += diff * diff
                 }
             }
-            return total / Double(evalCount)
+            return total / Double(codes.count)
         }
-        let gpuCost = try meanCost(onGPU.centroids), cpuCost = try meanCost(onCPU.centroids)
+        // Each path's centroids: the exact nearest (fp32 GPU search) and the codes the path assigned; the
+        // share of equal codes is the assignment's agreement with exact search (coarse-to-fine on both paths).
+        func exactCodes(_ centroids: HostMatrix) throws -> [Int32] {
+            try evaluator.nearestCentroids(evaluator.upload(evalVectors), centroids: evaluator.upload(centroids), metric: .euclidean)
+        }
+        let gpuExact = try exactCodes(onGPU.centroids), cpuExact = try exactCodes(onCPU.centroids)
+        let gpuCost = meanCost(onGPU.centroids, gpuExact), cpuCost = meanCost(onCPU.centroids, cpuExact)
+        let gpuAssigned = onGPU.codes.prefix(evalCount).map { Int32(bitPattern: $0) }
+        let cpuAssigned = onCPU.codes.prefix(min(evalCount, cpuSample)).map { Int32(bitPattern: $0) }
+        func agreement(_ a: [Int32], _ b: [Int32]) -> Double { Double(zip(a, b).filter { $0 == $1 }.count) / Double(max(1, min(a.count, b.count))) }
+        let gpuAssignedCost = meanCost(onGPU.centroids, gpuAssigned), cpuAssignedCost = meanCost(onCPU.centroids, cpuAssigned)
         var used = [Bool](repeating: false, count: k)
         for code in onGPU.codes { used[Int(code)] = true }
         let emptyGPU = used.filter { !$0 }.count
@@ -119,6 +130,9 @@ struct BenchGPUKMeans: ParsableCommand {
             "speedup_train": onCPU.trainSeconds / onGPU.trainSeconds, "speedup_total": cpuSeconds / gpuSeconds,
             "eval_points": evalCount, "mean_sq_distance_gpu": gpuCost, "mean_sq_distance_cpu": cpuCost,
             "cost_ratio_gpu_over_cpu": gpuCost / cpuCost, "gpu_centroids_without_points": emptyGPU,
+            "gpu_codes_equal_exact": agreement(gpuAssigned, gpuExact), "cpu_codes_equal_exact": agreement(cpuAssigned, cpuExact),
+            "assigned_mean_sq_distance_gpu": gpuAssignedCost, "assigned_mean_sq_distance_cpu": cpuAssignedCost,
+            "assigned_cost_ratio_gpu_over_cpu": gpuAssignedCost / cpuAssignedCost,
             "gpu_runs_total_s": gpuRunsSeconds, "gpu_runs_train_s": gpuRunsTrainSeconds, "gpu_runs_process_cpu_s": gpuRunsCPUSeconds,
             "cpu_path_process_cpu_s_unscaled": cpuProcessSeconds, "gpu_runs_steps_s": gpuRunsSteps,
             "cpu_steps_s": onCPU.steps.map { "\($0.step) \(String(format: "%.4f", $0.seconds))" },

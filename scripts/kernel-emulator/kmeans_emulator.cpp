@@ -8,10 +8,73 @@ static std::mutex atomic_lock;
 alignas(16) static unsigned char emu_dynamic_shared[300 * 1024];
 inline float atomicAdd(float* p, float v) { std::lock_guard<std::mutex> g(atomic_lock); float o = *p; *p = o + v; return o; }
 inline int atomicAdd(int* p, int v) { std::lock_guard<std::mutex> g(atomic_lock); int o = *p; *p = o + v; return o; }
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
+using std::min;
 #include "kernels.inc"
 
 static float round_bf16(float v) { unsigned u = __float_as_uint(v); u += 0x7fff + ((u >> 16) & 1); return __uint_as_float(u & 0xffff0000u); }
+
+// Coarse-to-fine assignment (km_c2f_*): groups of the centroids around G centres, each vector's p best
+// centres, then the best centroid of those groups; against the same search in double precision.
+static void coarse_to_fine(const std::vector<float>& x, const std::vector<float>& c, int n, int d, int k, int groupSize = 16) {
+    const int G = std::max(2, k / groupSize), p = std::min(5, G - 1);
+    std::vector<float> centers(G * d);
+    for (int g = 0; g < G; g++) for (int q = 0; q < d; q++) centers[g * d + q] = c[(g * 7 % k) * d + q];
+    auto score = [&](const float* a, const float* b) { double dot = 0, nn = 0; for (int q = 0; q < d; q++) { dot += (double)a[q] * b[q]; nn += (double)b[q] * b[q]; } return dot - 0.5 * nn; };
+    // members: each centroid in its nearest centre's group, in increasing index order
+    std::vector<std::vector<int>> members(G);
+    for (int j = 0; j < k; j++) {
+        int bg = 0; double bs = -1e300;
+        for (int g = 0; g < G; g++) { double s = score(&c[j * d], &centers[g * d]); if (s > bs) { bs = s; bg = g; } }
+        members[bg].push_back(j);
+    }
+    // empty groups dropped (as the host side does)
+    std::vector<int> used;
+    for (int g = 0; g < G; g++) if (!members[g].empty()) used.push_back(g);
+    const int U = used.size();
+    std::vector<float> ucenters(U * d), cbias(U), gc, gbias;
+    std::vector<int> gidx, goff(1, 0);
+    for (int u = 0; u < U; u++) {
+        double nn = 0;
+        for (int q = 0; q < d; q++) { ucenters[u * d + q] = centers[used[u] * d + q]; nn += (double)centers[used[u] * d + q] * centers[used[u] * d + q]; }
+        cbias[u] = (float)(-0.5 * nn);
+        for (int j : members[used[u]]) {
+            double m = 0;
+            for (int q = 0; q < d; q++) { gc.push_back(c[j * d + q]); m += (double)c[j * d + q] * c[j * d + q]; }
+            gbias.push_back((float)(-0.5 * m)); gidx.push_back(j);
+        }
+        goff.push_back(gidx.size());
+    }
+    const int pp = std::min(p, U);
+    std::vector<int> top(n * pp, -1), counts(U, 0), starts(U + 1, -1), cursor(U, -1), tile_start(U + 1, -1), list(n * pp, -1), label(n * pp, -1), out(n, -1);
+    std::vector<float> sc(n * pp, NAN);
+    launch((n + 127) / 128, 128, [&] { km_c2f_top(x.data(), n, d, ucenters.data(), cbias.data(), U, pp, top.data(), counts.data()); });
+    launch(1, 256, [&] { km_c2f_scan(counts.data(), U, starts.data(), cursor.data(), tile_start.data()); });
+    launch((n + 255) / 256, 256, [&] { km_c2f_scatter(top.data(), n, pp, U, cursor.data(), list.data()); });
+    const int tiles = (n * pp + 127) / 128 + U;
+    launch(tiles, 128, [&] { km_c2f_fine(x.data(), d, pp, gc.data(), gbias.data(), gidx.data(), goff.data(), starts.data(), tile_start.data(), U, list.data(), sc.data(), label.data()); });
+    launch(2, 64, [&] { km_c2f_reduce(sc.data(), label.data(), n, pp, out.data()); });
+    // reference in double
+    int wrong = 0, exact = 0, topWrong = 0;
+    for (int i = 0; i < n; i++) {
+        std::vector<std::pair<double, int>> cs;
+        for (int u = 0; u < U; u++) cs.push_back({score(&x[i * d], &ucenters[u * d]) , u});
+        std::stable_sort(cs.begin(), cs.end(), [](auto& a, auto& b) { return a.first > b.first; });
+        for (int r = 0; r < pp; r++) if (top[i * pp + r] != cs[r].second) topWrong++;
+        double bs = -1e300; int bi = -1;
+        for (int r = 0; r < pp; r++) for (int j : members[used[cs[r].second]]) { double s = score(&x[i * d], &c[j * d]); if (s > bs || (s == bs && j < bi)) { bs = s; bi = j; } }
+        if (out[i] != bi) { if (wrong < 5) printf("  c2f row %d: got %d want %d\n", i, out[i], bi); wrong++; }
+        double es = -1e300; int ei = 0;
+        for (int j = 0; j < k; j++) { double s = score(&x[i * d], &c[j * d]); if (s > es) { es = s; ei = j; } }
+        exact += out[i] == ei;
+    }
+    int listBad = 0;
+    std::vector<int> seen(n * pp, 0);
+    for (int e : list) { if (e < 0 || e >= n * pp) listBad++; else seen[e]++; }
+    for (int s2 : seen) if (s2 != 1) listBad++;
+    printf("c2f d=%d n=%d k=%d groups=%d probes=%d: %d / %d differ from the double-precision coarse-to-fine search, %d probe slots differ, %d list errors; %d / %d equal the exhaustive argmax\n",
+           d, n, k, U, pp, wrong, n, topWrong, listBad, exact, n);
+}
 
 int main(int argc, char** argv) {
     const int d = atoi(argv[1]), n = atoi(argv[2]), k = atoi(argv[3]);
@@ -23,6 +86,8 @@ int main(int argc, char** argv) {
     for (auto& v : c) v = round_bf16(U(rng));
     // "ties": every centroid repeats one of the first 50 exactly (equal scores within and across
     // tiles: the smallest index must win).
+    // "c2f": only the coarse-to-fine kernels, with groups of ~70 centroids (several tiles per group).
+    if (argc > 4 && !strcmp(argv[4], "c2f")) { coarse_to_fine(x, c, n, d, k, 70); return 0; }
     if (argc > 4) for (int j = 50; j < k; j++) for (int q = 0; q < d; q++) c[j * d + q] = c[(j % 50) * d + q];
     std::vector<act_t> xa(n * DP), ca(KP * DP);
     std::vector<float> bias(KP);
@@ -67,4 +132,5 @@ int main(int argc, char** argv) {
         for (int q = 0; q < d; q++) { double want = cnt ? s[q] / cnt : c[j * d + q]; err = std::max(err, fabs(want - cen[j * d + q])); }
     }
     printf("update: max abs error %.2e (%d empty kept)\n", err, empty);
+    if (argc <= 4) coarse_to_fine(x, c, n, d, k);
 }
