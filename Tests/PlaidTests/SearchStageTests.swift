@@ -71,26 +71,6 @@ import Testing
         #expect(cells[12].mark == 2 && cells[13].mark == 1 && cells[11].mark == 0)
     }
 
-    /// The exact stage's int16 centroid tables are built once per codec file and rebuilt for another.
-    @Test func exactCentroidTablesFollowTheCodec() throws {
-        let corpus = smallCorpus(documents: 120)
-        let directory = temporaryDirectory()
-        defer { cleanUp(directory) }
-        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(), backend: nil)
-        let cache = ExactCentroidCache()
-        var codec = index.codec
-        codec.exactCentroids = nil  // as read from an index without stored tables
-        let first = cache.tables(for: codec, codecName: "codec-1")
-        #expect(cache.tables(for: codec, codecName: "codec-1") === first)
-        let other = cache.tables(for: codec, codecName: "codec-2")
-        #expect(other !== first)
-        #expect(Array(other.rows) == Array(first.rows) && Array(other.scales) == Array(first.scales) && Array(other.sums) == Array(first.sums))
-        #expect(first.rows.count == index.codec.centroidCount * first.dimPadded)
-        // The index's own cache serves its current codec file.
-        let own = index.exactCentroids.tables(for: index.codec, codecName: index.manifest.codec.name)
-        #expect(Array(own.rows) == Array(first.rows))
-    }
-
     @Test func centroidScoresMatchPlainProducts() {
         var generator = SplitMix64(seed: 3)
         for (rows, dim, stride) in [(37, 48, 32), (64, 128, 40), (5, 7, 8)] {
