@@ -70,12 +70,17 @@ void ck_centroid_scores_scalar(const float *centroids, long rows, long dim, cons
     }
 }
 
-void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width) {
+/// The largest of 0 and the k × nq scores (a maximum is exact, so any order gives the same value).
+static float scores_high_scalar(const float *scores, long k, long nq, long stride) {
     float high = 0;
     for (long c = 0; c < k; c++)
         for (long q = 0; q < nq; q++) high = scores[c * stride + q] > high ? scores[c * stride + q] : high;
-    float scale = high > 0 ? 255.0f / high : 0.0f;
-    for (long c = 0; c < k; c++) {
+    return high;
+}
+
+static void quantize_rows_scalar(const float *scores, long first, long count, long nq, long stride, float scale, uint8_t *out,
+                                 long width) {
+    for (long c = first; c < first + count; c++) {
         const float *row = scores + c * stride;
         uint8_t *o = out + c * width;
         for (long q = 0; q < nq; q++) {
@@ -84,6 +89,34 @@ void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, ui
         }
         for (long q = nq; q < width; q++) o[q] = 0;
     }
+}
+
+#if CKM_X86
+static float scores_high_avx2(const float *scores, long k, long nq, long stride);
+static void quantize_rows_avx2(const float *scores, long first, long count, long nq, long stride, float scale, uint8_t *out,
+                               long width);
+#endif
+
+void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width) {
+    float high;
+#if CKM_X86
+    if (ck_has_avx2()) high = scores_high_avx2(scores, k, nq, stride);
+    else
+#endif
+        high = scores_high_scalar(scores, k, nq, stride);
+    ck_quantize_scores_u8_rows(scores, 0, k, nq, stride, high, out, width);
+}
+
+void ck_quantize_scores_u8_rows(const float *scores, long first, long count, long nq, long stride, float high, uint8_t *out,
+                                long width) {
+    float scale = high > 0 ? 255.0f / high : 0.0f;
+#if CKM_X86
+    if (ck_has_avx2()) {
+        quantize_rows_avx2(scores, first, count, nq, stride, scale, out, width);
+        return;
+    }
+#endif
+    quantize_rows_scalar(scores, first, count, nq, stride, scale, out, width);
 }
 
 uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8_t *table, long width, long used) {
@@ -192,6 +225,45 @@ AVX2 static void centroid_scores_avx2(const float *centroids, long rows, long di
         }
     }
     if (c < rows) ck_centroid_scores_scalar(centroids + c * dim, rows - c, dim, query_t, stride, out + c * stride);
+}
+
+/// scores_high_scalar 8 query tokens per compare (max_ps(s, high) = s > high ? s : high, as the scalar).
+AVX2 static float scores_high_avx2(const float *scores, long k, long nq, long stride) {
+    __m256 high8 = _mm256_setzero_ps();
+    float high = 0;
+    for (long c = 0; c < k; c++) {
+        const float *row = scores + c * stride;
+        long q = 0;
+        for (; q + 8 <= nq; q += 8) high8 = _mm256_max_ps(_mm256_loadu_ps(row + q), high8);
+        for (; q < nq; q++) high = row[q] > high ? row[q] : high;
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, high8);
+    for (int i = 0; i < 8; i++) high = lanes[i] > high ? lanes[i] : high;
+    return high;
+}
+
+/// quantize_rows_scalar 8 scores per step: the same multiply, add, clamp and truncation (the scalar body
+/// took 0.24 ms of a 48-d query's CPU at K = 8,192: a quarter million scores one at a time).
+AVX2 static void quantize_rows_avx2(const float *scores, long first, long count, long nq, long stride, float scale, uint8_t *out,
+                                    long width) {
+    const __m256 s = _mm256_set1_ps(scale), half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+    for (long c = first; c < first + count; c++) {
+        const float *row = scores + c * stride;
+        uint8_t *o = out + c * width;
+        long q = 0;
+        for (; q + 8 <= nq; q += 8) {
+            __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(row + q), s), half);
+            __m256i i = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, zero), top));
+            __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+            _mm_storel_epi64((__m128i *)(o + q), _mm_packus_epi16(words, words));
+        }
+        for (; q < nq; q++) {
+            float v = row[q] * scale + 0.5f;
+            o[q] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+        }
+        for (; q < width; q++) o[q] = 0;
+    }
 }
 
 /// Eight table rows per step into four running maxima (the rows sit in L2: independent loads keep

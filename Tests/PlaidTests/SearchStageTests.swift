@@ -71,6 +71,42 @@ import Testing
         #expect(cells[12].mark == 2 && cells[13].mark == 1 && cells[11].mark == 0)
     }
 
+    /// The u8 table of the codes stage (SIMD body) equals the scalar formula byte for byte — negative scores,
+    /// scores over the maximum given to the row form, query tokens not a multiple of 8, padded widths —
+    /// and rows quantised in pieces with the table's maximum equal the whole table.
+    @Test func quantizedScoresMatchTheScalarFormula() {
+        var generator = SplitMix64(seed: 11)
+        for (k, nq, stride, width) in [(37, 32, 32, 32), (50, 5, 8, 32), (64, 33, 40, 64), (9, 12, 16, 32)] {
+            let scores = (0..<(k * stride)).map { i in i % stride < nq ? Float.random(in: -0.6...0.95, using: &generator) : 0 }
+            var whole = [UInt8](repeating: 7, count: k * width)
+            ck_quantize_scores_u8(scores, k, nq, stride, &whole, width)
+            var high: Float = 0
+            for c in 0..<k { for q in 0..<nq { high = max(high, scores[c * stride + q]) } }
+            let scale = 255 / high
+            for c in 0..<k {
+                for q in 0..<width {
+                    var expected: UInt8 = 0
+                    if q < nq {
+                        let v = scores[c * stride + q] * scale + 0.5
+                        expected = v < 0 ? 0 : (v > 255 ? 255 : UInt8(v))
+                    }
+                    #expect(whole[c * width + q] == expected, "k \(k) nq \(nq): row \(c) column \(q)")
+                }
+            }
+            var pieces = [UInt8](repeating: 7, count: k * width)
+            for (first, count) in [(0, k / 3), (k / 3, k - k / 3)] {
+                ck_quantize_scores_u8_rows(scores, first, count, nq, stride, high, &pieces, width)
+            }
+            #expect(pieces == whole)
+            // A maximum below some scores (another table's) saturates them at 255, as the formula says.
+            var capped = [UInt8](repeating: 7, count: k * width)
+            ck_quantize_scores_u8_rows(scores, 0, k, nq, stride, high / 2, &capped, width)
+            for c in 0..<k {
+                for q in 0..<nq where scores[c * stride + q] * (255 / (high / 2)) + 0.5 > 255 { #expect(capped[c * width + q] == 255) }
+            }
+        }
+    }
+
     @Test func centroidScoresMatchPlainProducts() {
         var generator = SplitMix64(seed: 3)
         for (rows, dim, stride) in [(37, 48, 32), (64, 128, 40), (5, 7, 8)] {

@@ -64,6 +64,11 @@ void ck_q8_gemm(int level, const float *x, long rows, long k, const int8_t *pack
 /// become 0: a document's best token score for a query token is positive in practice, and the range
 /// spent on negatives would cost resolution where ranking happens.
 void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width);
+/// Rows first … first + count − 1 of ck_quantize_scores_u8's table, given its highest score `high` (the
+/// largest of 0 and every score of the k × nq table): the same bytes, so that the rows can be quantised in
+/// pieces on several threads once the maximum is known.
+void ck_quantize_scores_u8_rows(const float *scores, long first, long count, long nq, long stride, float high, uint8_t *out,
+                                long width);
 /// out[c · stride + j] = Σ_d centroids[c · dim + d] · query_t[d · stride + j] for c < rows, j < stride: the
 /// query × centroid table of search, with the query transposed (dim × stride, stride a multiple of 8).
 /// Sums run over d in order, one fused multiply-add each (fmaf / vfmadd), so both bodies agree bit for bit.
