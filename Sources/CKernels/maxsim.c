@@ -70,12 +70,17 @@ void ck_centroid_scores_scalar(const float *centroids, long rows, long dim, cons
     }
 }
 
-void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width) {
+/// The largest of 0 and the k × nq scores (a maximum is exact, so any order gives the same value).
+static float scores_high_scalar(const float *scores, long k, long nq, long stride) {
     float high = 0;
     for (long c = 0; c < k; c++)
         for (long q = 0; q < nq; q++) high = scores[c * stride + q] > high ? scores[c * stride + q] : high;
-    float scale = high > 0 ? 255.0f / high : 0.0f;
-    for (long c = 0; c < k; c++) {
+    return high;
+}
+
+static void quantize_rows_scalar(const float *scores, long first, long count, long nq, long stride, float scale, uint8_t *out,
+                                 long width) {
+    for (long c = first; c < first + count; c++) {
         const float *row = scores + c * stride;
         uint8_t *o = out + c * width;
         for (long q = 0; q < nq; q++) {
@@ -84,6 +89,34 @@ void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, ui
         }
         for (long q = nq; q < width; q++) o[q] = 0;
     }
+}
+
+#if CKM_X86
+static float scores_high_avx2(const float *scores, long k, long nq, long stride);
+static void quantize_rows_avx2(const float *scores, long first, long count, long nq, long stride, float scale, uint8_t *out,
+                               long width);
+#endif
+
+void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width) {
+    float high;
+#if CKM_X86
+    if (ck_has_avx2()) high = scores_high_avx2(scores, k, nq, stride);
+    else
+#endif
+        high = scores_high_scalar(scores, k, nq, stride);
+    ck_quantize_scores_u8_rows(scores, 0, k, nq, stride, high, out, width);
+}
+
+void ck_quantize_scores_u8_rows(const float *scores, long first, long count, long nq, long stride, float high, uint8_t *out,
+                                long width) {
+    float scale = high > 0 ? 255.0f / high : 0.0f;
+#if CKM_X86
+    if (ck_has_avx2()) {
+        quantize_rows_avx2(scores, first, count, nq, stride, scale, out, width);
+        return;
+    }
+#endif
+    quantize_rows_scalar(scores, first, count, nq, stride, scale, out, width);
 }
 
 uint32_t ck_code_maxsum_u8_scalar(const uint16_t *codes, long count, const uint8_t *table, long width, long used) {
@@ -192,6 +225,45 @@ AVX2 static void centroid_scores_avx2(const float *centroids, long rows, long di
         }
     }
     if (c < rows) ck_centroid_scores_scalar(centroids + c * dim, rows - c, dim, query_t, stride, out + c * stride);
+}
+
+/// scores_high_scalar 8 query tokens per compare (max_ps(s, high) = s > high ? s : high, as the scalar).
+AVX2 static float scores_high_avx2(const float *scores, long k, long nq, long stride) {
+    __m256 high8 = _mm256_setzero_ps();
+    float high = 0;
+    for (long c = 0; c < k; c++) {
+        const float *row = scores + c * stride;
+        long q = 0;
+        for (; q + 8 <= nq; q += 8) high8 = _mm256_max_ps(_mm256_loadu_ps(row + q), high8);
+        for (; q < nq; q++) high = row[q] > high ? row[q] : high;
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, high8);
+    for (int i = 0; i < 8; i++) high = lanes[i] > high ? lanes[i] : high;
+    return high;
+}
+
+/// quantize_rows_scalar 8 scores per step: the same multiply, add, clamp and truncation (the scalar body
+/// took 0.24 ms of a 48-d query's CPU at K = 8,192: a quarter million scores one at a time).
+AVX2 static void quantize_rows_avx2(const float *scores, long first, long count, long nq, long stride, float scale, uint8_t *out,
+                                    long width) {
+    const __m256 s = _mm256_set1_ps(scale), half = _mm256_set1_ps(0.5f), zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255.0f);
+    for (long c = first; c < first + count; c++) {
+        const float *row = scores + c * stride;
+        uint8_t *o = out + c * width;
+        long q = 0;
+        for (; q + 8 <= nq; q += 8) {
+            __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(row + q), s), half);
+            __m256i i = _mm256_cvttps_epi32(_mm256_min_ps(_mm256_max_ps(v, zero), top));
+            __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(i), _mm256_extracti128_si256(i, 1));
+            _mm_storel_epi64((__m128i *)(o + q), _mm_packus_epi16(words, words));
+        }
+        for (; q < nq; q++) {
+            float v = row[q] * scale + 0.5f;
+            o[q] = (uint8_t)(v < 0 ? 0 : (v > 255 ? 255 : v));
+        }
+        for (; q < width; q++) o[q] = 0;
+    }
 }
 
 /// Eight table rows per step into four running maxima (the rows sit in L2: independent loads keep
@@ -383,66 +455,108 @@ AVX2 static inline __m256 inverse_norm8(const ck_residual_query *Q, __m256 sum_c
     return _mm256_and_ps(inverse, _mm256_cmp_ps(squared, _mm256_setzero_ps(), _CMP_GT_OQ));
 }
 
+/// Levels of one token into `u` (dim_padded bytes, zero padding): 4-bit 48/64/…-d tokens 32 dimensions
+/// per register, the others by decode_avx2.
+AVX2 static inline void decode_token(const ck_residual_query *Q, int fast4, __m128i lut4, const uint8_t *token, uint8_t *u) {
+    if (!fast4) {
+        decode_avx2(Q, token, u);
+        return;
+    }
+    long dim = Q->dim, chunks = Q->dim_padded / 32;
+    for (long k = 0; k < chunks; k++) {
+        __m256i x = 32 * k + 32 <= dim ? decode4_32(lut4, token + 16 * k) : decode4_16(lut4, token + 16 * k);
+        _mm256_storeu_si256((__m256i *)(u + 32 * k), x);
+    }
+}
+
+/// Pass A of up to 8 tokens t … t + m − 1 (m ≤ 8; `count` tokens in all): their levels decoded into
+/// levels + l · dim_padded and their 1/‖c + r‖ returned in lanes 0 … m − 1 (integer sums, then the float
+/// formula in SIMD: inverse_norm's bits). The int16 centroid row of the token TOKENS_AHEAD on is fetched.
+AVX2 static __m256 decode_inverse8(const ck_residual_query *Q, const ck_exact_centroids *C, int fast4, __m128i lut4,
+                                   const uint16_t *codes, const uint8_t *packed, long t, long m, long count, uint8_t *levels) {
+    long dim = Q->dim, dp = Q->dim_padded, chunks = dp / 32, bytes = dim * Q->nbits / 8;
+    const __m256i ones16 = _mm256_set1_epi16(1);
+    __m256i su[8], suu[8], scu[8];
+    float sum_c[8] __attribute__((aligned(32))), scale_c[8] __attribute__((aligned(32)));
+    for (int l = 0; l < 8; l++) {
+        su[l] = suu[l] = scu[l] = _mm256_setzero_si256();
+        sum_c[l] = scale_c[l] = 0;
+        if (l >= m) continue;
+        long tt = t + l, ahead = tt + TOKENS_AHEAD;
+        // Tokens come in centroid order, but the finalists use a few thousand of the K centroids, so
+        // most rows are new and too sparse for the hardware prefetcher.
+        if (ahead < count) prefetch_lines(C->c16 + (long)codes[ahead] * dp, dp * (long)sizeof(int16_t));
+        long code = codes[tt];
+        const uint8_t *token = packed + tt * bytes;
+        uint8_t *u = levels + l * dp;
+        const int16_t *c = C->c16 + code * dp;
+        if (!fast4) decode_avx2(Q, token, u);
+        for (long k = 0; k < chunks; k++) {
+            __m256i x;
+            if (fast4) {
+                x = 32 * k + 32 <= dim ? decode4_32(lut4, token + 16 * k) : decode4_16(lut4, token + 16 * k);
+                _mm256_storeu_si256((__m256i *)(u + 32 * k), x);
+            } else {
+                x = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
+            }
+            su[l] = _mm256_add_epi32(su[l], _mm256_sad_epu8(x, _mm256_setzero_si256()));
+            suu[l] = _mm256_add_epi32(suu[l], _mm256_madd_epi16(_mm256_maddubs_epi16(x, x), ones16));
+            __m256i c0 = _mm256_loadu_si256((const __m256i *)(c + 32 * k));
+            __m256i c1 = _mm256_loadu_si256((const __m256i *)(c + 32 * k + 16));
+            scu[l] = _mm256_add_epi32(scu[l], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(x)), c0));
+            scu[l] = _mm256_add_epi32(scu[l], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1)), c1));
+        }
+        sum_c[l] = C->sum[code];
+        scale_c[l] = C->scale[code];
+    }
+    __m256 sum_cu = _mm256_mul_ps(_mm256_load_ps(scale_c), _mm256_cvtepi32_ps(sum_lanes8(scu)));
+    return inverse_norm8(Q, _mm256_load_ps(sum_c), sum_cu, sum_lanes8(su), sum_lanes8(suu));
+}
+
+/// The AVX2 twin of ck_residual_inverse_norms_scalar: pass A of the kernel below, 8 tokens at a time.
+AVX2 static void residual_inverse_norms_avx2(const ck_residual_query *Q, const ck_exact_centroids *C, long count,
+                                             const uint16_t *codes, const uint8_t *packed, float *out, uint8_t *levels) {
+    int fast4 = Q->nbits == 4 && Q->dim % 16 == 0;
+    __m128i lut4 = _mm_loadu_si128((const __m128i *)Q->lut);
+    float lanes[8] __attribute__((aligned(32)));
+    for (long t = 0; t < count; t += 8) {
+        long m = count - t < 8 ? count - t : 8;
+        _mm256_store_ps(lanes, decode_inverse8(Q, C, fast4, lut4, codes, packed, t, m, count, levels));
+        for (long l = 0; l < m; l++) out[t + l] = lanes[l];
+    }
+}
+
 /// The AVX2 twin of ck_residual_maxsim_sorted_scalar. Tokens in the caller's (centroid) order, in
-/// passes of up to PASS_TOKENS: pass A decodes their levels (kept for pass B) and computes their norms
-/// 8 at a time (integer sums, then the float formula in SIMD), pass B runs the int8 × level dot
+/// passes of up to PASS_TOKENS: pass A decodes their levels (kept for pass B) and, without stored
+/// `inverses`, computes their norms 8 at a time (decode_inverse8); pass B runs the int8 × level dot
 /// products against all query tokens and folds the scores into the token's document's row of best.
 /// Residuals, centroid rows and table rows are all read in memory order; the best rows, read at random
 /// (but few: docs × nq_padded floats), are fetched TOKENS_AHEAD tokens ahead.
 AVX2 static void residual_maxsim_sorted_avx2(const ck_residual_query *Q, const ck_exact_centroids *C, const int8_t *qg,
                                              long docs, long count, const uint16_t *codes, const uint32_t *doc_of_token,
-                                             const uint8_t *packed, float *best_all, float *out, uint8_t *levels) {
-    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded, chunks = dp / 32, bytes = dim * Q->nbits / 8;
+                                             const uint8_t *packed, const float *stored, float *best_all, float *out,
+                                             uint8_t *levels) {
+    long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded, bytes = dim * Q->nbits / 8;
     long nqb = nqp / 8, groups = (dim + 3) / 4;
     const __m256i ones16 = _mm256_set1_epi16(1);
     int fast4 = Q->nbits == 4 && dim % 16 == 0;
     __m128i lut4 = _mm_loadu_si128((const __m128i *)Q->lut);
-    float inverses[PASS_TOKENS] __attribute__((aligned(32)));
+    float computed[PASS_TOKENS] __attribute__((aligned(32)));
     for (long i = 0; i < docs * nqp; i += 8) _mm256_storeu_ps(best_all + i, _mm256_set1_ps(-INFINITY));
     for (long t0 = 0; t0 < count; t0 += PASS_TOKENS) {
         long m = count - t0 < PASS_TOKENS ? count - t0 : PASS_TOKENS;
-        for (long b8 = 0; b8 < m; b8 += 8) {
-            __m256i su[8], suu[8], scu[8];
-            float sum_c[8] __attribute__((aligned(32))), scale_c[8] __attribute__((aligned(32)));
-            for (int l = 0; l < 8; l++) {
-                su[l] = suu[l] = scu[l] = _mm256_setzero_si256();
-                sum_c[l] = scale_c[l] = 0;
-                if (b8 + l >= m) continue;
-                long t = t0 + b8 + l, ahead = t + TOKENS_AHEAD;
-                if (ahead < count) {
-                    prefetch_lines(best_all + (long)doc_of_token[ahead] * nqp, nqp * (long)sizeof(float));
-                    // Tokens come in centroid order, but the finalists use a few thousand of the K
-                    // centroids, so most rows are new and too sparse for the hardware prefetcher.
-                    prefetch_lines(C->c16 + (long)codes[ahead] * dp, dp * (long)sizeof(int16_t));
-                }
-                long code = codes[t];
-                // This token's table row, read by pass B after the rest of the pass.
-                prefetch_lines(Q->ctable + code * nqp, nqp * (long)sizeof(float));
-                const uint8_t *token = packed + t * bytes;
-                uint8_t *u = levels + (b8 + l) * dp;
-                const int16_t *c = C->c16 + code * dp;
-                if (!fast4) decode_avx2(Q, token, u);
-                for (long k = 0; k < chunks; k++) {
-                    __m256i x;
-                    if (fast4) {
-                        x = 32 * k + 32 <= dim ? decode4_32(lut4, token + 16 * k) : decode4_16(lut4, token + 16 * k);
-                        _mm256_storeu_si256((__m256i *)(u + 32 * k), x);
-                    } else {
-                        x = _mm256_loadu_si256((const __m256i *)(u + 32 * k));
-                    }
-                    su[l] = _mm256_add_epi32(su[l], _mm256_sad_epu8(x, _mm256_setzero_si256()));
-                    suu[l] = _mm256_add_epi32(suu[l], _mm256_madd_epi16(_mm256_maddubs_epi16(x, x), ones16));
-                    __m256i c0 = _mm256_loadu_si256((const __m256i *)(c + 32 * k));
-                    __m256i c1 = _mm256_loadu_si256((const __m256i *)(c + 32 * k + 16));
-                    scu[l] = _mm256_add_epi32(scu[l], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(x)), c0));
-                    scu[l] = _mm256_add_epi32(scu[l], _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(x, 1)), c1));
-                }
-                sum_c[l] = C->sum[code];
-                scale_c[l] = C->scale[code];
-            }
-            __m256 sum_cu = _mm256_mul_ps(_mm256_load_ps(scale_c), _mm256_cvtepi32_ps(sum_lanes8(scu)));
-            _mm256_store_ps(inverses + b8, inverse_norm8(Q, _mm256_load_ps(sum_c), sum_cu, sum_lanes8(su), sum_lanes8(suu)));
+        for (long l = 0; l < m; l++) {
+            long t = t0 + l, ahead = t + TOKENS_AHEAD;
+            if (ahead < count) prefetch_lines(best_all + (long)doc_of_token[ahead] * nqp, nqp * (long)sizeof(float));
+            // This token's table row, read by pass B after the rest of the pass.
+            prefetch_lines(Q->ctable + (long)codes[t] * nqp, nqp * (long)sizeof(float));
+            if (stored) decode_token(Q, fast4, lut4, packed + t * bytes, levels + l * dp);
         }
+        if (!stored)
+            for (long b8 = 0; b8 < m; b8 += 8)
+                _mm256_store_ps(computed + b8, decode_inverse8(Q, C, fast4, lut4, codes, packed, t0 + b8,
+                                                               m - b8 < 8 ? m - b8 : 8, count, levels + b8 * dp));
+        const float *inverses = stored ? stored + t0 : computed;
         for (long l = 0; l < m; l++) {
             const uint8_t *u = levels + l * dp;
             __m256 inv = _mm256_set1_ps(inverses[l]);
@@ -555,7 +669,7 @@ static int residual8_sorted(const ck_residual_query *Q, long docs, long count, c
 
 void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
                                       const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
-                                      float *best_all, float *out) {
+                                      const float *inverses, float *best_all, float *out) {
     if (Q->nbits == 8) {
         if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, best_all, out, 1))
             for (long i = 0; i < docs; i++) out[i] = NAN;
@@ -572,7 +686,7 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
         long code = codes[t];
         float *best = best_all + (long)doc_of_token[t] * nqp;
         decode_scalar(Q, packed + t * bytes, u, dp);
-        float inverse = token_inverse_scalar(Q, C, code, u);
+        float inverse = inverses ? inverses[t] : token_inverse_scalar(Q, C, code, u);
         const float *row = Q->ctable + code * nqp;
         for (long q = 0; q < nqp; q++) {
             const int8_t *qi = Q->q + q * dp;
@@ -587,8 +701,8 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
 }
 
 void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
-                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed, float *best,
-                               float *out) {
+                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                               const float *inverses, float *best, float *out) {
     if (Q->nbits == 8) {
         if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, best, out, 0))
             for (long i = 0; i < docs; i++) out[i] = NAN;
@@ -598,13 +712,44 @@ void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centro
     if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
         int8_t *qg = group_query(Q);
         uint8_t *levels = aligned_alloc(32, (size_t)(PASS_TOKENS * Q->dim_padded));
-        if (qg && levels) residual_maxsim_sorted_avx2(Q, C, qg, docs, count, codes, doc_of_token, packed, best, out, levels);
+        if (qg && levels)
+            residual_maxsim_sorted_avx2(Q, C, qg, docs, count, codes, doc_of_token, packed, inverses, best, out, levels);
         free(qg);
         free(levels);
         if (qg && levels) return;
     }
 #endif
-    ck_residual_maxsim_sorted_scalar(Q, C, docs, count, codes, doc_of_token, packed, best, out);
+    ck_residual_maxsim_sorted_scalar(Q, C, docs, count, codes, doc_of_token, packed, inverses, best, out);
+}
+
+void ck_residual_inverse_norms_scalar(const ck_residual_query *Q, const ck_exact_centroids *C, long count,
+                                      const uint16_t *codes, const uint8_t *packed, float *out) {
+    long dp = Q->dim_padded, bytes = Q->dim * Q->nbits / 8;
+    uint8_t *u = malloc((size_t)dp);
+    for (long t = 0; t < count; t++) {
+        if (!u) {
+            out[t] = NAN;
+            continue;
+        }
+        decode_scalar(Q, packed + t * bytes, u, dp);
+        out[t] = token_inverse_scalar(Q, C, codes[t], u);
+    }
+    free(u);
+}
+
+void ck_residual_inverse_norms(const ck_residual_query *Q, const ck_exact_centroids *C, long count, const uint16_t *codes,
+                               const uint8_t *packed, float *out) {
+#if CKM_X86
+    if (ck_has_avx2() && Q->dim_padded % 32 == 0) {
+        uint8_t *levels = aligned_alloc(32, (size_t)(8 * Q->dim_padded));
+        if (levels) {
+            residual_inverse_norms_avx2(Q, C, count, codes, packed, out, levels);
+            free(levels);
+            return;
+        }
+    }
+#endif
+    ck_residual_inverse_norms_scalar(Q, C, count, codes, packed, out);
 }
 
 /// One token's residual bytes. The usual widths are copied inline with a constant size: a variable-length
@@ -641,8 +786,9 @@ static inline void prefetch_block(const void *p, long bytes) {
 }
 
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
-                           const long *counts, long bytes, uint32_t *restrict starts, uint16_t *restrict codes,
-                           uint32_t *restrict doc_of_token, uint8_t *restrict packed) {
+                           const float *const *norms_of_doc, const long *counts, long bytes, uint32_t *restrict starts,
+                           uint16_t *restrict codes, uint32_t *restrict doc_of_token, uint8_t *restrict packed,
+                           float *restrict norms) {
     for (long c = 0; c <= k; c++) starts[c] = 0;
     for (long i = 0; i < docs; i++) {
         if (i + 4 < docs) prefetch_block(codes_of_doc[i + 4], counts[i + 4] * (long)sizeof(uint16_t));
@@ -650,7 +796,10 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
         for (long t = 0, n = counts[i]; t < n; t++) starts[doc_codes[t] + 1]++;
     }
     for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
-    for (long i = 0; i < docs && i < GATHER_DOCS_AHEAD; i++) prefetch_block(packed_of_doc[i], counts[i] * bytes);
+    for (long i = 0; i < docs && i < GATHER_DOCS_AHEAD; i++) {
+        prefetch_block(packed_of_doc[i], counts[i] * bytes);
+        if (norms_of_doc) prefetch_block(norms_of_doc[i], counts[i] * (long)sizeof(float));
+    }
     for (long i = 0; i < docs; i++) {
         const uint16_t *restrict doc_codes = codes_of_doc[i];
         const uint8_t *restrict doc_packed = packed_of_doc[i];
@@ -660,14 +809,29 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
         long ahead = i + GATHER_DOCS_AHEAD;
         const char *next = ahead < docs ? (const char *)packed_of_doc[ahead] : NULL;
         long next_count = ahead < docs ? counts[ahead] : 0;
-        for (long t = 0; t < n; t++) {
-            if (t < next_count)
-                for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
-            uint32_t code = doc_codes[t];
-            uint32_t slot = starts[code]++;
-            codes[slot] = (uint16_t)code;
-            doc_of_token[slot] = (uint32_t)i;
-            copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
+        if (norms_of_doc && ahead < docs) prefetch_block(norms_of_doc[ahead], next_count * (long)sizeof(float));
+        if (norms_of_doc) {
+            const float *restrict doc_norms = norms_of_doc[i];
+            for (long t = 0; t < n; t++) {
+                if (t < next_count)
+                    for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
+                uint32_t code = doc_codes[t];
+                uint32_t slot = starts[code]++;
+                codes[slot] = (uint16_t)code;
+                doc_of_token[slot] = (uint32_t)i;
+                norms[slot] = doc_norms[t];
+                copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
+            }
+        } else {
+            for (long t = 0; t < n; t++) {
+                if (t < next_count)
+                    for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
+                uint32_t code = doc_codes[t];
+                uint32_t slot = starts[code]++;
+                codes[slot] = (uint16_t)code;
+                doc_of_token[slot] = (uint32_t)i;
+                copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
+            }
         }
         for (long t = n; t < next_count; t++)
             for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);

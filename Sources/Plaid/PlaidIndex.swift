@@ -29,8 +29,6 @@ public final class PlaidIndex: @unchecked Sendable {
     }
     private var locationCache: [Int64: Location]?
     private let locationLock = NSLock()
-    /// The codec's centroids as the exact search stage reads them (built on first search).
-    let exactCentroids = ExactCentroidCache()
     /// Large arrays searches reuse between queries (`SearchScratch`).
     let searchScratch = SearchScratch()
     /// Seconds per stage of the `create` that built this index (empty for an opened index).
@@ -128,7 +126,7 @@ public final class PlaidIndex: @unchecked Sendable {
         }
         let tokens = documents.reduce(0) { $0 + $1.vectors.rows }
         stages.lap("validate")
-        let codec = trainCodec(documents: documents.count, tokens: tokens, vectors: { documents[$0].vectors.values }, dim: dim,
+        var codec = trainCodec(documents: documents.count, tokens: tokens, vectors: { documents[$0].vectors.values }, dim: dim,
                                config: config, backend: backend, stages: &stages, plan: plan)
         let previous = try? Manifest.load(from: directory)
         var number = (previous?.nextFileNumber ?? 1)
@@ -137,7 +135,10 @@ public final class PlaidIndex: @unchecked Sendable {
         number += 1
         var exactRecord: ExactCentroidsRecord?
         if storesExactCentroids(codec) {
-            exactRecord = try writeExactCentroids(ExactCentroids(codec: codec), codec: codec, codecName: codecRecord.name, number: number, to: directory)
+            // Kept with the codec: the encode below stores each token's norm from them.
+            let tables = ExactCentroids(codec: codec)
+            exactRecord = try writeExactCentroids(tables, codec: codec, codecName: codecRecord.name, number: number, to: directory)
+            codec.exactCentroids = tables
             number += 1
         }
         let encoded = encode(documents, codec: codec, backend: backend)
@@ -172,7 +173,7 @@ public final class PlaidIndex: @unchecked Sendable {
         var segments: [Segment] = []
         for record in manifest.segments {
             segments.append(try Segment(directory: directory, record: record, centroidCount: manifest.centroidCount,
-                                        bytesPerToken: codec.bytesPerToken, verification: verification))
+                                        bytesPerToken: codec.bytesPerToken, nbits: codec.nbits, verification: verification))
         }
         let dead = try readTombstones(manifest, segments: segments, directory: directory, verification: verification)
         var location: [Int64: Location]?
@@ -246,7 +247,7 @@ public final class PlaidIndex: @unchecked Sendable {
         next += 1
         FaultInjection.hit("append-after-segment")
         let segment = try Segment(directory: directory, record: record, centroidCount: codec.centroidCount,
-                                  bytesPerToken: codec.bytesPerToken, verification: .changedFiles)
+                                  bytesPerToken: codec.bytesPerToken, nbits: codec.nbits, verification: .changedFiles)
         stages.lap("segment write")
         try commit(segments: segments + [segment], dead: newDead, nextFileNumber: next, written: [record.file.name], stages: &stages)
         writeStages = stages.laps
@@ -387,7 +388,7 @@ public final class PlaidIndex: @unchecked Sendable {
         next += 1
         written.append(record.file.name)
         return try Segment(directory: directory, record: record, centroidCount: codec.centroidCount,
-                           bytesPerToken: codec.bytesPerToken, verification: .changedFiles)
+                           bytesPerToken: codec.bytesPerToken, nbits: codec.nbits, verification: .changedFiles)
     }
 
     private func adopt(manifest: Manifest, codec: ResidualCodec, segments: [Segment], dead: [Int: DeadRows]) {
@@ -476,6 +477,7 @@ public final class PlaidIndex: @unchecked Sendable {
             encoded.offsets.append(contentsOf: part.offsets.dropFirst().map { $0 + base })
             encoded.codes.append(contentsOf: part.codes)
             encoded.residuals.append(contentsOf: part.residuals)
+            encoded.inverseNorms.append(contentsOf: part.inverseNorms)
             start = end
         }
         let record = try Segment.write(encoded, number: next, centroidCount: newCodec.centroidCount, to: directory)
@@ -492,7 +494,7 @@ public final class PlaidIndex: @unchecked Sendable {
         FaultInjection.hit("retrain-before-manifest")
         try manifest.commit(to: directory, written: [codecRecord.name, record.file.name] + (exactRecord.map { [$0.file.name] } ?? []))
         let segment = try Segment(directory: directory, record: record, centroidCount: newCodec.centroidCount,
-                                  bytesPerToken: newCodec.bytesPerToken, verification: .changedFiles)
+                                  bytesPerToken: newCodec.bytesPerToken, nbits: newCodec.nbits, verification: .changedFiles)
         locationLock.lock()
         locationCache = nil
         locationLock.unlock()
@@ -584,6 +586,9 @@ public final class PlaidIndex: @unchecked Sendable {
         result.residuals = written
             ? [UInt8](unsafeUninitializedCapacity: totalTokens * bytes) { _, count in count = totalTokens * bytes }
             : [UInt8](repeating: 0, count: totalTokens * bytes)
+        // Every token's norm is written by its chunk's encode.
+        let normed = TokenInverseNorms.stored(nbits: codec.nbits)
+        result.inverseNorms = normed ? [Float](unsafeUninitializedCapacity: totalTokens) { _, count in count = totalTokens } : []
         // Staging is only ever read where `gather` wrote it first; a cold build passes one it reuses for every
         // group (no fresh half-gigabyte of pages to fault in per 384-d group). Batches are cut by `capacity`,
         // not by the buffer's size (a reused one may be larger), so they stay the same.
@@ -593,32 +598,36 @@ public final class PlaidIndex: @unchecked Sendable {
         var tokenStart = 0
         result.codes.withUnsafeMutableBufferPointer { codes in
             result.residuals.withUnsafeMutableBufferPointer { residuals in
-                do {
-                    let staging = buffer.floats.baseAddress!
-                    while start < documents.count {
-                        var end = start
-                        var tokens = 0
-                        while end < documents.count, tokens < 262_144 {
-                            let rows = documents[end].vectors.rows
-                            if tokens > 0, (tokens + rows) * dim > capacity { break }
-                            end += 1
-                            tokens += rows
-                        }
-                        // One document longer than the staging buffer is encoded from its own storage.
-                        if end == start + 1, tokens * dim > capacity {
-                            documents[start].vectors.values.withUnsafeBufferPointer { v in
-                                codec.encode(v.baseAddress!, count: tokens, assigner: assigner, backend: backend,
-                                             codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes, times: times)
+                result.inverseNorms.withUnsafeMutableBufferPointer { norms in
+                    do {
+                        let staging = buffer.floats.baseAddress!
+                        while start < documents.count {
+                            var end = start
+                            var tokens = 0
+                            while end < documents.count, tokens < 262_144 {
+                                let rows = documents[end].vectors.rows
+                                if tokens > 0, (tokens + rows) * dim > capacity { break }
+                                end += 1
+                                tokens += rows
                             }
-                        } else {
-                            let gather = ContinuousClock.now
-                            Self.gather(documents[start..<end], into: staging, floats: tokens * dim)
-                            times?.pointee.gatherSeconds += (ContinuousClock.now - gather).seconds
-                            codec.encode(staging, count: tokens, assigner: assigner, backend: backend,
-                                         codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes, times: times)
+                            // One document longer than the staging buffer is encoded from its own storage.
+                            if end == start + 1, tokens * dim > capacity {
+                                documents[start].vectors.values.withUnsafeBufferPointer { v in
+                                    codec.encode(v.baseAddress!, count: tokens, assigner: assigner, backend: backend,
+                                                 codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes,
+                                                 inverseNorms: normed ? norms.baseAddress! + tokenStart : nil, times: times)
+                                }
+                            } else {
+                                let gather = ContinuousClock.now
+                                Self.gather(documents[start..<end], into: staging, floats: tokens * dim)
+                                times?.pointee.gatherSeconds += (ContinuousClock.now - gather).seconds
+                                codec.encode(staging, count: tokens, assigner: assigner, backend: backend,
+                                             codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes,
+                                             inverseNorms: normed ? norms.baseAddress! + tokenStart : nil, times: times)
+                            }
+                            tokenStart += tokens
+                            start = end
                         }
-                        tokenStart += tokens
-                        start = end
                     }
                 }
             }

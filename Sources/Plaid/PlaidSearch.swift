@@ -78,6 +78,7 @@ struct SegmentView: @unchecked Sendable {
     let residuals: UnsafeBufferPointer<UInt8>
     let ivfOffsets: UnsafeBufferPointer<UInt32>
     let ivfRows: UnsafeBufferPointer<UInt32>
+    let inverseNorms: UnsafeBufferPointer<Float>
 
     init(_ segment: Segment) {
         ids = segment.ids
@@ -86,6 +87,7 @@ struct SegmentView: @unchecked Sendable {
         residuals = segment.residuals
         ivfOffsets = segment.ivfOffsets
         ivfRows = segment.ivfRows
+        inverseNorms = segment.inverseNorms
     }
 
     /// Token range of local document `row`.
@@ -486,10 +488,11 @@ struct SearchContext: @unchecked Sendable {
     }
 
     /// Stage 3: `Σ_q max_t q·normalize(c_t + r_t)`, MaxSim over the normalised reconstructions, by the
-    /// fused int8 × packed-residual kernel (see `ResidualScorer`, `ck_residual_maxsim_sorted`) with the
-    /// centroids as int16 rows (`ExactCentroids`, built once per codec). The finalists' tokens are visited
-    /// in centroid order (`ck_gather_by_centroid`, which also copies their residuals in that order), so
-    /// the centroid rows, table rows and residuals each token needs stream through memory in order
+    /// fused int8 × packed-residual kernel (see `ResidualScorer`, `ck_residual_maxsim_sorted`) with each
+    /// token's `1/‖c_t + r_t‖` read from its segment (`TokenInverseNorms`, stored at encode time: the
+    /// kernel no longer derives it from int16 centroid rows). The finalists' tokens are visited in
+    /// centroid order (`ck_gather_by_centroid`, which also copies their residuals and norms in that
+    /// order), so the table rows and residuals each token needs stream through memory in order
     /// instead of missing the cache at random (4× faster at K = 8192; scoring the documents one after
     /// another instead, with software prefetch, measured 1.2–1.9× slower). Two threads, each with half
     /// the documents, when there is enough work.
@@ -497,8 +500,9 @@ struct SearchContext: @unchecked Sendable {
         var out = [Float](repeating: 0, count: rows.count)
         guard !rows.isEmpty else { return out }
         let scorer = query.values.withUnsafeBufferPointer { ResidualScorer(codec: codec, query: $0.baseAddress!, nq: nq, nqPadded: tableStride) }
-        // The int16 centroid rows serve the 1/2/4-bit kernel; the 8-bit kernel reads float centroids.
-        let centroids = codec.nbits == 8 ? nil : index.exactCentroids.tables(for: codec, codecName: index.manifest.codec.name)
+        // 1/2/4-bit segments hold every token's norm (`Segment` checks the count), so the kernel needs no
+        // centroid tables; the 8-bit kernel reads float centroids and derives its norms itself.
+        let normed = TokenInverseNorms.stored(nbits: codec.nbits)
         let bytes = codec.bytesPerToken
         let spans = rows.map { row -> (segment: SegmentView, range: Range<Int>) in
             let (s, r) = place(row)
@@ -514,7 +518,7 @@ struct SearchContext: @unchecked Sendable {
             codec.centroids.withUnsafeBufferPointer { c in
                 centroidScores.withUnsafeBufferPointer { table in
                     scorer.withKernelQuery(centroids: c.baseAddress!, table: table.baseAddress!) { kernel in
-                        ExactCentroids.withKernelCentroids(centroids) { tables in
+                        ExactCentroids.withKernelCentroids(nil) { tables in
                             let shared = UnsafeSendablePointer(kernel), exactTables = UnsafeSendablePointer(tables)
                             DispatchQueue.concurrentPerform(iterations: parts) { part in
                                 let members = Array(stride(from: part, to: count, by: parts))
@@ -522,6 +526,9 @@ struct SearchContext: @unchecked Sendable {
                             let docResiduals = members.map {
                                 Optional(UnsafePointer(spans[$0].segment.residuals.baseAddress! + spans[$0].range.lowerBound * bytes))
                             }
+                            let docNorms = normed ? members.map {
+                                Optional(UnsafePointer(spans[$0].segment.inverseNorms.baseAddress! + spans[$0].range.lowerBound))
+                            } : nil
                             let lengths = members.map { spans[$0].range.count }
                             let total = lengths.reduce(0, +)
                             // This part's tokens in centroid order, their residuals copied next to each other.
@@ -531,18 +538,24 @@ struct SearchContext: @unchecked Sendable {
                             var sortedCodes = scratch.halves(total)
                             var owner = scratch.words(total)
                             var residuals = scratch.bytes(total * bytes)
+                            var norms = scratch.floats(normed ? total : 0)
                             defer {
                                 scratch.give(&starts)
                                 scratch.give(&sortedCodes)
                                 scratch.give(&owner)
                                 scratch.give(&residuals)
+                                scratch.give(&norms)
                             }
-                            ck_gather_by_centroid(k, members.count, docCodes, docResiduals, lengths, bytes, &starts, &sortedCodes, &owner,
-                                                  &residuals)
+                            norms.withUnsafeMutableBufferPointer { norms in
+                                ck_gather_by_centroid(k, members.count, docCodes, docResiduals, docNorms, lengths, bytes, &starts, &sortedCodes,
+                                                      &owner, &residuals, normed ? norms.baseAddress : nil)
+                            }
                             var best = [Float](repeating: 0, count: members.count * scorer.nqPadded)
                             var scores = [Float](repeating: 0, count: members.count)
-                            ck_residual_maxsim_sorted(shared.pointer, exactTables.pointer, members.count, total, sortedCodes, owner,
-                                                      residuals, &best, &scores)
+                            norms.withUnsafeBufferPointer { norms in
+                                ck_residual_maxsim_sorted(shared.pointer, exactTables.pointer, members.count, total, sortedCodes, owner,
+                                                          residuals, normed ? norms.baseAddress : nil, &best, &scores)
+                            }
                             for (j, i) in members.enumerated() { output.pointer[i] = scores[j] }
                             }
                         }

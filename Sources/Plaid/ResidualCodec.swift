@@ -23,7 +23,7 @@ struct ResidualCodec: Sendable {
     /// Coarse groups of the centroids (two-level k-means), for coarse-to-fine assignment; nil for
     /// small K and for indexes written before groups were stored (assignment is then exhaustive).
     let groups: CentroidGroups?
-    /// The exact stage's centroid tables as the codec file stores them (nil: built on first search).
+    /// The centroid tables the token norms come from, as the codec file stores them (nil: built when encoding).
     var exactCentroids: ExactCentroids?
 
     var centroidCount: Int { centroids.count / dim }
@@ -141,11 +141,17 @@ struct ResidualCodec: Sendable {
     }
 
     /// Codes and packed residuals of `count` vectors, written to `codes` and `residuals`
-    /// (`count · bytesPerToken` bytes). On the CPU each chunk of rows is assigned and quantised by one
-    /// worker while it is in cache (assign, subtract, bucketize, pack: no intermediate float arrays).
+    /// (`count · bytesPerToken` bytes), and with `inverseNorms` (`count` floats) each token's stored
+    /// `1/‖c + r‖` (`TokenInverseNorms`; not for 8-bit codecs). On the CPU each chunk of rows is assigned,
+    /// quantised and normed by one worker while it is in cache (assign, subtract, bucketize, pack: no
+    /// intermediate float arrays).
     func encode(_ vectors: UnsafePointer<Float>, count: Int, assigner: CentroidAssigner, backend: (any Backend)?,
-                codes: UnsafeMutablePointer<UInt16>, residuals: UnsafeMutablePointer<UInt8>, times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) {
+                codes: UnsafeMutablePointer<UInt16>, residuals: UnsafeMutablePointer<UInt8>, inverseNorms: UnsafeMutablePointer<Float>? = nil,
+                times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) {
         guard count > 0 else { return }
+        let norms = inverseNorms != nil ? TokenInverseNorms(codec: self) : nil
+        precondition(inverseNorms == nil || norms != nil, "\(nbits)-bit codecs store no per-token norms")
+        let normsOut = inverseNorms.map(UnsafeMutableSendablePointer.init)
         let begin = ContinuousClock.now
         let bytes = bytesPerToken
         let chunk = 4096
@@ -179,6 +185,10 @@ struct ResidualCodec: Sendable {
                     } else {
                         ck_residual_encode(x, dim, rows, centroidBase.pointer, codesOut.pointer + start, cutBase.pointer, nbits,
                                            residualsOut.pointer + start * bytes)
+                    }
+                    if let norms, let normsOut {
+                        norms.compute(codes: codesOut.pointer + start, packed: residualsOut.pointer + start * bytes, count: rows,
+                                      into: normsOut.pointer + start)
                     }
                 }
                 if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }

@@ -191,11 +191,12 @@ struct QuantizedCentroidTable {
     }
 }
 
-/// The codec's centroids in the form the exact stage reads (`ck_exact_centroids`): int16 rows, their
-/// scales and float sums. Built from the centroids once per codec, not per query (K × dim values), and
-/// stored in the codec file beside the centroids (`PlaidIndex.writeCodec`), so that a one-shot search
-/// maps them instead of building them (~7 ms of CPU per process at K = 8,192, 384-d, with the page
-/// faults of 6 MB of fresh memory).
+/// The codec's centroids in the form the token norms are derived from (`ck_exact_centroids`): int16 rows,
+/// their scales and float sums. Since format 2 the encoder computes each token's `1/‖c + r‖` from them
+/// (`TokenInverseNorms`) and the segments store it, so a search no longer reads them. Built from the
+/// centroids once per codec (K × dim values) and stored in the codec file beside the centroids
+/// (`PlaidIndex.writeCodec`), so that an update maps them instead of building them (~7 ms of CPU per
+/// process at K = 8,192, 384-d, with the page faults of 6 MB of fresh memory).
 final class ExactCentroids: @unchecked Sendable {
     /// The layout and derivation of the stored tables; a codec file holding another version is read
     /// without them (they are built in memory). Bump whenever `ck_exact_centroids_build` changes.
@@ -282,25 +283,5 @@ final class ExactCentroids: @unchecked Sendable {
     func withKernelCentroids<R>(_ body: (UnsafePointer<ck_exact_centroids>) -> R) -> R {
         var tables = ck_exact_centroids(c16: rows.baseAddress, scale: scales.baseAddress, sum: sums.baseAddress)
         return withExtendedLifetime(self) { withUnsafePointer(to: &tables) { body($0) } }
-    }
-}
-
-/// An index's `ExactCentroids`, built on first use and rebuilt when the codec changes (a retrained
-/// codec is a new codec file). Thread-safe.
-final class ExactCentroidCache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var key: String?
-    private var tables: ExactCentroids?
-
-    /// The tables of `codec`, whose file is named `codecName`.
-    func tables(for codec: ResidualCodec, codecName: String) -> ExactCentroids {
-        lock.lock()
-        defer { lock.unlock() }
-        if let tables, key == codecName { return tables }
-        // Tables stored in the codec file (mapped when it was read) are used as they are.
-        let built = codec.exactCentroids ?? ExactCentroids(codec: codec)
-        tables = built
-        key = codecName
-        return built
     }
 }

@@ -7,13 +7,16 @@ struct EncodedDocuments {
     var offsets: [UInt64] = [0]
     var codes: [UInt16] = []
     var residuals: [UInt8] = []
+    /// Per token `1/‖c + r‖` (`TokenInverseNorms`); empty for 8-bit codecs.
+    var inverseNorms: [Float] = []
 
     var count: Int { ids.count }
     var tokens: Int { codes.count }
 }
 
 /// A memory-mapped segment file: sections ids (i64), token offsets (u64), codes (u16),
-/// residuals (u8), IVF offsets (u32, K + 1) and IVF rows (u32, sorted per centroid).
+/// residuals (u8), IVF offsets (u32, K + 1), IVF rows (u32, sorted per centroid) and, since format
+/// version 2, each token's `1/‖c + r‖` (f32, `TokenInverseNorms`; empty for 8-bit codecs).
 final class Segment: @unchecked Sendable {
     let record: SegmentRecord
     private let storage: SectionedFile
@@ -23,12 +26,15 @@ final class Segment: @unchecked Sendable {
     let residuals: UnsafeBufferPointer<UInt8>
     let ivfOffsets: UnsafeBufferPointer<UInt32>
     let ivfRows: UnsafeBufferPointer<UInt32>
+    /// One per token, or none (8-bit codecs).
+    let inverseNorms: UnsafeBufferPointer<Float>
 
     var documentCount: Int { ids.count }
 
     /// Maps a segment file. Its structure (offsets, codes and IVF rows in range) is checked unless
     /// the file is known unchanged since it was written, so reads never go out of bounds.
-    init(directory: URL, record: SegmentRecord, centroidCount: Int, bytesPerToken: Int, verification: PlaidVerification) throws {
+    /// `nbits` says whether the file must hold the tokens' norms (`TokenInverseNorms.stored`).
+    init(directory: URL, record: SegmentRecord, centroidCount: Int, bytesPerToken: Int, nbits: Int, verification: PlaidVerification) throws {
         let url = directory.appendingPathComponent(record.file.name)
         storage = try SectionedFile(url: url, kind: .segment, record: record.file, verification: verification)
         let n = record.documents, t = record.tokens
@@ -39,6 +45,7 @@ final class Segment: @unchecked Sendable {
         ivfOffsets = try storage.array(4, of: UInt32.self, count: centroidCount + 1)
         let entries = storage.sections.count > 5 ? storage.sections[5].count / 4 : 0
         ivfRows = try storage.array(5, of: UInt32.self, count: entries)
+        inverseNorms = try storage.array(6, of: Float.self, count: TokenInverseNorms.stored(nbits: nbits) ? t : 0)
         self.record = record
         if verification == .full || !storage.trusted { try validate(url: url, centroidCount: centroidCount) }
     }
@@ -55,6 +62,8 @@ final class Segment: @unchecked Sendable {
         for c in 0..<centroidCount where ivfOffsets[c] > ivfOffsets[c + 1] { throw fail("IVF offsets decrease") }
         let n = UInt32(ids.count)
         for row in ivfRows where row >= n { throw fail("IVF row \(row) out of range") }
+        // 1/‖c + r‖ of a reconstruction: finite and positive (0 only for a zero vector).
+        for value in inverseNorms where !(value.isFinite && value >= 0) { throw fail("token norm \(value) is not a finite non-negative number") }
     }
 
     /// Token range of local document `row`.
@@ -89,7 +98,7 @@ final class Segment: @unchecked Sendable {
         let name = String(format: "segment-%08d.plaid", number)
         let file = try IndexFiles.writeSectioned(kind: .segment, sections: [
             IndexFiles.data(documents.ids), IndexFiles.data(documents.offsets), IndexFiles.data(documents.codes),
-            IndexFiles.data(documents.residuals), IndexFiles.data(counts), IndexFiles.data(rows),
+            IndexFiles.data(documents.residuals), IndexFiles.data(counts), IndexFiles.data(rows), IndexFiles.data(documents.inverseNorms),
         ], to: directory.appendingPathComponent(name))
         return SegmentRecord(number: number, file: file, documents: documents.count, tokens: documents.tokens)
     }
@@ -101,6 +110,7 @@ final class Segment: @unchecked Sendable {
             documents.ids.append(ids[row])
             documents.codes.append(contentsOf: codes[range])
             documents.residuals.append(contentsOf: residuals[(range.lowerBound * bytesPerToken)..<(range.upperBound * bytesPerToken)])
+            if !inverseNorms.isEmpty { documents.inverseNorms.append(contentsOf: inverseNorms[range]) }
             documents.offsets.append(UInt64(documents.codes.count))
         }
     }

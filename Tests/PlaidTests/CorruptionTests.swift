@@ -1,5 +1,5 @@
 import Foundation
-import Plaid
+@testable import Plaid
 import Tensor
 import Testing
 
@@ -56,7 +56,7 @@ import Testing
         var bytes = try Data(contentsOf: url)
         bytes[8] = 9  // format version field of the binary header
         try bytes.write(to: url)
-        #expect(throws: PlaidError.unsupportedFormat(file: url.path, found: 9, expected: 1)) {
+        #expect(throws: PlaidError.unsupportedFormat(file: url.path, found: 9, expected: IndexFiles.formatVersion)) {
             try PlaidIndex.open(at: directory, verifyChecksums: false)
         }
     }

@@ -50,30 +50,61 @@ import Testing
             return (rows, scales, sums)
         }
 
+        /// Each token's 1/‖c + r‖ as the encoder stores it (`ck_residual_inverse_norms`, or its scalar body).
+        func inverseNorms(scalar: Bool = false) -> [Float] {
+            let tables = exactTables()
+            var out = [Float](repeating: .nan, count: tokens)
+            lut.withUnsafeBufferPointer { l in
+                tables.rows.withUnsafeBufferPointer { r in tables.scales.withUnsafeBufferPointer { cs in tables.sums.withUnsafeBufferPointer { sums in
+                    var query = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: 0, nq_padded: 0, nbits: nbits, q: nil, scale: nil,
+                                                  offset: nil, lut: l.baseAddress, a: a, b: b, centroids: nil, ctable: nil)
+                    var centroidTables = ck_exact_centroids(c16: r.baseAddress, scale: cs.baseAddress, sum: sums.baseAddress)
+                    if scalar {
+                        ck_residual_inverse_norms_scalar(&query, &centroidTables, tokens, codes, packed, &out)
+                    } else {
+                        ck_residual_inverse_norms(&query, &centroidTables, tokens, codes, packed, &out)
+                    }
+                } } }
+            }
+            return out
+        }
+
         /// Scores of the documents made of consecutive runs of `lengths` tokens (summing to at most
         /// `tokens`), their tokens handed to `kernel` (ck_residual_maxsim_sorted or its scalar body) in
-        /// centroid order, as search does.
-        func scores(lengths: [Int], _ kernel: (UnsafePointer<ck_residual_query>, UnsafePointer<ck_exact_centroids>, Int, Int,
-                                               UnsafePointer<UInt16>, UnsafePointer<UInt32>, UnsafePointer<UInt8>,
-                                               UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        /// centroid order, as search does. With `storedNorms`, the kernel gets each token's norm
+        /// (`inverseNorms()`, gathered with the tokens) and no centroid tables (null rows: it must not read
+        /// them); without, it computes the norms from the tables.
+        func scores(lengths: [Int], storedNorms: Bool = false,
+                    _ kernel: (UnsafePointer<ck_residual_query>, UnsafePointer<ck_exact_centroids>, Int, Int, UnsafePointer<UInt16>,
+                               UnsafePointer<UInt32>, UnsafePointer<UInt8>, UnsafePointer<Float>?, UnsafeMutablePointer<Float>,
+                               UnsafeMutablePointer<Float>) -> Void) -> [Float] {
             let bytes = dim * nbits / 8
             let tables = exactTables()
             let total = lengths.reduce(0, +)
+            let norms = storedNorms ? inverseNorms() : []
+            var sortedNorms = [Float](repeating: .nan, count: storedNorms ? total : 0)
             // Centroid order by ck_gather_by_centroid, checked against a plain stable sort.
             var starts = [UInt32](repeating: 0, count: k + 1)
             var sortedCodes = [UInt16](repeating: 0, count: total), sortedOwners = [UInt32](repeating: 0, count: total)
             var sortedResiduals = [UInt8](repeating: 0, count: total * bytes)
             codes.withUnsafeBufferPointer { codes in
                 packed.withUnsafeBufferPointer { packed in
-                    var codeLists: [UnsafePointer<UInt16>?] = [], residualLists: [UnsafePointer<UInt8>?] = []
-                    var start = 0
-                    for length in lengths {
-                        codeLists.append(codes.baseAddress! + start)
-                        residualLists.append(packed.baseAddress! + start * bytes)
-                        start += length
+                    norms.withUnsafeBufferPointer { norms in
+                        var codeLists: [UnsafePointer<UInt16>?] = [], residualLists: [UnsafePointer<UInt8>?] = []
+                        var normLists: [UnsafePointer<Float>?] = []
+                        var start = 0
+                        for length in lengths {
+                            codeLists.append(codes.baseAddress! + start)
+                            residualLists.append(packed.baseAddress! + start * bytes)
+                            if storedNorms { normLists.append(norms.baseAddress! + start) }
+                            start += length
+                        }
+                        sortedNorms.withUnsafeMutableBufferPointer { sortedNorms in
+                            ck_gather_by_centroid(k, lengths.count, codeLists, residualLists, storedNorms ? normLists : nil, lengths, bytes,
+                                                  &starts, &sortedCodes, &sortedOwners, &sortedResiduals,
+                                                  storedNorms ? sortedNorms.baseAddress : nil)
+                        }
                     }
-                    ck_gather_by_centroid(k, lengths.count, codeLists, residualLists, lengths, bytes, &starts, &sortedCodes,
-                                          &sortedOwners, &sortedResiduals)
                 }
             }
             var owners: [UInt32] = []
@@ -82,6 +113,7 @@ import Testing
             #expect(sortedCodes == order.map { codes[$0] })
             #expect(sortedOwners == order.map { owners[$0] })
             #expect(sortedResiduals == order.flatMap { packed[($0 * bytes)..<(($0 + 1) * bytes)] })
+            if storedNorms { #expect(sortedNorms.map(\.bitPattern) == order.map { norms[$0].bitPattern }) }
             var out = [Float](repeating: 0, count: lengths.count)
             var best = [Float](repeating: 0, count: lengths.count * nqPadded)
             q.withUnsafeBufferPointer { q in scale.withUnsafeBufferPointer { s in offset.withUnsafeBufferPointer { o in
@@ -92,8 +124,12 @@ import Testing
                                 var query = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: nq, nq_padded: nqPadded, nbits: nbits,
                                                               q: q.baseAddress, scale: s.baseAddress, offset: o.baseAddress,
                                                               lut: l.baseAddress, a: a, b: b, centroids: c.baseAddress, ctable: t.baseAddress)
-                                var centroidTables = ck_exact_centroids(c16: r.baseAddress, scale: cs.baseAddress, sum: sums.baseAddress)
-                                kernel(&query, &centroidTables, lengths.count, total, sortedCodes, sortedOwners, packed.baseAddress!, &best, &out)
+                                var centroidTables = storedNorms ? ck_exact_centroids(c16: nil, scale: nil, sum: nil)
+                                    : ck_exact_centroids(c16: r.baseAddress, scale: cs.baseAddress, sum: sums.baseAddress)
+                                sortedNorms.withUnsafeBufferPointer { inverses in
+                                    kernel(&query, &centroidTables, lengths.count, total, sortedCodes, sortedOwners, packed.baseAddress!,
+                                           storedNorms ? inverses.baseAddress : nil, &best, &out)
+                                }
                             }
                         } }
                     }
@@ -125,9 +161,41 @@ import Testing
                     let fast = c.scores(lengths: [tokens], ck_residual_maxsim_sorted)[0]
                     let scalar = c.scores(lengths: [tokens], ck_residual_maxsim_sorted_scalar)[0]
                     #expect(fast.bitPattern == scalar.bitPattern, "dim \(dim) nq \(nq) tokens \(tokens): \(fast) vs \(scalar)")
+                    // Norms stored at encode time give the bits of norms computed in the kernel.
+                    let storedFast = c.scores(lengths: [tokens], storedNorms: true, ck_residual_maxsim_sorted)[0]
+                    let storedScalar = c.scores(lengths: [tokens], storedNorms: true, ck_residual_maxsim_sorted_scalar)[0]
+                    #expect(storedFast.bitPattern == scalar.bitPattern, "stored norms, dim \(dim) nq \(nq) tokens \(tokens): \(storedFast) vs \(scalar)")
+                    #expect(storedScalar.bitPattern == scalar.bitPattern, "stored norms (scalar), dim \(dim): \(storedScalar) vs \(scalar)")
                     let reference = c.floatReference()
                     #expect(abs(Double(scalar) - reference) <= 1e-4 * max(1, abs(reference)),
                             "dim \(dim) nq \(nq) tokens \(tokens): \(scalar) vs float \(reference)")
+                }
+            }
+        }
+    }
+
+    /// The encoder's norm pass: SIMD and scalar bodies agree bit for bit (tokens in runs that are not a
+    /// multiple of 8, every packing), and equal 1/‖c + r‖ of the reconstruction in doubles to the int16
+    /// rounding of the centroid rows.
+    @Test(arguments: [1, 2, 4])
+    func storedNormsMatchScalarAndFloat(nbits: Int) {
+        var seed: UInt64 = 7_000 + UInt64(nbits)
+        for dim in [48, 128, 40, 96] {
+            for tokens in [1, 7, 8, 9, 100] {
+                seed += 1
+                let c = Case(dim: dim, nq: 1, nbits: nbits, tokens: tokens, seed: seed)
+                let fast = c.inverseNorms(), scalar = c.inverseNorms(scalar: true)
+                #expect(fast.map(\.bitPattern) == scalar.map(\.bitPattern), "dim \(dim) tokens \(tokens)")
+                for t in 0..<tokens {
+                    var squared = 0.0
+                    for d in 0..<dim {
+                        let bit = (t * dim + d) * nbits
+                        let level = Double(c.lut[(Int(c.packed[bit >> 3]) >> (bit & 7)) & ((1 << nbits) - 1)])
+                        let value = Double(c.centroids[Int(c.codes[t]) * dim + d]) + Double(c.a) + Double(c.b) * level
+                        squared += value * value
+                    }
+                    let expected = 1 / squared.squareRoot()
+                    #expect(abs(Double(fast[t]) - expected) <= 1e-3 * expected, "dim \(dim) token \(t): \(fast[t]) vs \(expected)")
                 }
             }
         }
@@ -142,6 +210,8 @@ import Testing
             let c = Case(dim: dim, nq: 32, nbits: nbits, tokens: lengths.reduce(0, +), seed: UInt64(dim + nbits))
             let fast = c.scores(lengths: lengths, ck_residual_maxsim_sorted)
             let slow = c.scores(lengths: lengths, ck_residual_maxsim_sorted_scalar)
+            let stored = c.scores(lengths: lengths, storedNorms: true, ck_residual_maxsim_sorted)
+            #expect(stored.map(\.bitPattern) == fast.map(\.bitPattern), "dim \(dim): stored norms \(stored) vs computed \(fast)")
             var start = 0
             for (doc, length) in lengths.enumerated() {
                 var single = c

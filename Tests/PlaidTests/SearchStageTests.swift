@@ -71,24 +71,40 @@ import Testing
         #expect(cells[12].mark == 2 && cells[13].mark == 1 && cells[11].mark == 0)
     }
 
-    /// The exact stage's int16 centroid tables are built once per codec file and rebuilt for another.
-    @Test func exactCentroidTablesFollowTheCodec() throws {
-        let corpus = smallCorpus(documents: 120)
-        let directory = temporaryDirectory()
-        defer { cleanUp(directory) }
-        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(), backend: nil)
-        let cache = ExactCentroidCache()
-        var codec = index.codec
-        codec.exactCentroids = nil  // as read from an index without stored tables
-        let first = cache.tables(for: codec, codecName: "codec-1")
-        #expect(cache.tables(for: codec, codecName: "codec-1") === first)
-        let other = cache.tables(for: codec, codecName: "codec-2")
-        #expect(other !== first)
-        #expect(Array(other.rows) == Array(first.rows) && Array(other.scales) == Array(first.scales) && Array(other.sums) == Array(first.sums))
-        #expect(first.rows.count == index.codec.centroidCount * first.dimPadded)
-        // The index's own cache serves its current codec file.
-        let own = index.exactCentroids.tables(for: index.codec, codecName: index.manifest.codec.name)
-        #expect(Array(own.rows) == Array(first.rows))
+    /// The u8 table of the codes stage (SIMD body) equals the scalar formula byte for byte — negative scores,
+    /// scores over the maximum given to the row form, query tokens not a multiple of 8, padded widths —
+    /// and rows quantised in pieces with the table's maximum equal the whole table.
+    @Test func quantizedScoresMatchTheScalarFormula() {
+        var generator = SplitMix64(seed: 11)
+        for (k, nq, stride, width) in [(37, 32, 32, 32), (50, 5, 8, 32), (64, 33, 40, 64), (9, 12, 16, 32)] {
+            let scores = (0..<(k * stride)).map { i in i % stride < nq ? Float.random(in: -0.6...0.95, using: &generator) : 0 }
+            var whole = [UInt8](repeating: 7, count: k * width)
+            ck_quantize_scores_u8(scores, k, nq, stride, &whole, width)
+            var high: Float = 0
+            for c in 0..<k { for q in 0..<nq { high = max(high, scores[c * stride + q]) } }
+            let scale = 255 / high
+            for c in 0..<k {
+                for q in 0..<width {
+                    var expected: UInt8 = 0
+                    if q < nq {
+                        let v = scores[c * stride + q] * scale + 0.5
+                        expected = v < 0 ? 0 : (v > 255 ? 255 : UInt8(v))
+                    }
+                    #expect(whole[c * width + q] == expected, "k \(k) nq \(nq): row \(c) column \(q)")
+                }
+            }
+            var pieces = [UInt8](repeating: 7, count: k * width)
+            for (first, count) in [(0, k / 3), (k / 3, k - k / 3)] {
+                ck_quantize_scores_u8_rows(scores, first, count, nq, stride, high, &pieces, width)
+            }
+            #expect(pieces == whole)
+            // A maximum below some scores (another table's) saturates them at 255, as the formula says.
+            var capped = [UInt8](repeating: 7, count: k * width)
+            ck_quantize_scores_u8_rows(scores, 0, k, nq, stride, high / 2, &capped, width)
+            for c in 0..<k {
+                for q in 0..<nq where scores[c * stride + q] * (255 / (high / 2)) + 0.5 > 255 { #expect(capped[c * width + q] == 255) }
+            }
+        }
     }
 
     @Test func centroidScoresMatchPlainProducts() {

@@ -77,6 +77,11 @@ void ck_q8_gemm(int level, const float *x, long rows, long k, const int8_t *pack
 /// become 0: a document's best token score for a query token is positive in practice, and the range
 /// spent on negatives would cost resolution where ranking happens.
 void ck_quantize_scores_u8(const float *scores, long k, long nq, long stride, uint8_t *out, long width);
+/// Rows first … first + count − 1 of ck_quantize_scores_u8's table, given its highest score `high` (the
+/// largest of 0 and every score of the k × nq table): the same bytes, so that the rows can be quantised in
+/// pieces on several threads once the maximum is known.
+void ck_quantize_scores_u8_rows(const float *scores, long first, long count, long nq, long stride, float high, uint8_t *out,
+                                long width);
 /// out[c · stride + j] = Σ_d centroids[c · dim + d] · query_t[d · stride + j] for c < rows, j < stride: the
 /// query × centroid table of search, with the query transposed (dim × stride, stride a multiple of 8).
 /// Sums run over d in order, one fused multiply-add each (fmaf / vfmadd), so both bodies agree bit for bit.
@@ -151,28 +156,41 @@ void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim
 void ck_exact_centroids_build_scalar(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale,
                                      float *sum);
 
+/// 1/‖c + r‖ of `count` document tokens (token i: centroid codes[i], packed residual at packed + i ·
+/// dim·nbits/8) into out[i], from the integer sums Σu, Σu², Σ c16·u (see ck_exact_centroids) — the very
+/// value ck_residual_maxsim_sorted computes for a token when it is given no `inverses`, bit for bit
+/// (the encoder stores it per token, so the exact stage reads it instead). Only dim, dim_padded, nbits,
+/// lut, a and b of `query` are read; nbits 1, 2 or 4. The SIMD body gives the scalar body's bits.
+void ck_residual_inverse_norms(const ck_residual_query *query, const ck_exact_centroids *centroids, long count,
+                               const uint16_t *codes, const uint8_t *packed, float *out);
+void ck_residual_inverse_norms_scalar(const ck_residual_query *query, const ck_exact_centroids *centroids, long count,
+                                      const uint16_t *codes, const uint8_t *packed, float *out);
+
 /// The exact score Σ_q max_t score(t, q) of `docs` documents into out[doc], from their `count` tokens
-/// in any order (callers sort them by centroid with ck_gather_by_centroid, so centroid rows, table
-/// rows and residuals are read in memory order): token i has centroid codes[i], belongs to document
-/// doc_of_token[i] and has its packed residual (dim·nbits/8 bytes) at packed + i · dim·nbits/8. Per token, 1/‖c + r‖ comes from the integer
-/// sums Σu, Σu², Σ c16·u (see ck_exact_centroids); Q->centroids is not read. best: docs × nq_padded
-/// work space. The SIMD body gives the scalar body's bits. With nbits 8, `query` is the base of a
-/// ck_residual8_query and the 8-bit kernel scores the tokens (`centroids` is not read).
+/// in any order (callers sort them by centroid with ck_gather_by_centroid, so table rows and residuals
+/// are read in memory order): token i has centroid codes[i], belongs to document doc_of_token[i] and
+/// has its packed residual (dim·nbits/8 bytes) at packed + i · dim·nbits/8. Per token, 1/‖c + r‖ is
+/// inverses[i] (stored at encode time by ck_residual_inverse_norms; `centroids` is then not read), or,
+/// with inverses NULL, computed here from the integer sums Σu, Σu², Σ c16·u (see ck_exact_centroids):
+/// the same bits either way. Q->centroids is not read. best: docs × nq_padded work space. The SIMD body
+/// gives the scalar body's bits. With nbits 8, `query` is the base of a ck_residual8_query and the
+/// 8-bit kernel scores the tokens (`centroids` and `inverses` are not read).
 void ck_residual_maxsim_sorted(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs, long count,
-                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed, float *best,
-                               float *out);
+                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                               const float *inverses, float *best, float *out);
 void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs,
                                       long count, const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
-                                      float *best, float *out);
+                                      const float *inverses, float *best, float *out);
 /// The tokens of `docs` documents (document i: counts[i] tokens, centroids codes_of_doc[i], packed
-/// residuals of `bytes` each at packed_of_doc[i]) in centroid order, stable within a centroid: their
-/// centroids into codes, their documents into doc_of_token and their residuals, copied, into packed
-/// (Σ counts entries each; packed Σ counts · bytes). starts: k + 1 work entries. Copying puts the
-/// residuals the exact stage reads in order into cache-resident memory; read in place they sit at
-/// random in a file of hundreds of MB and each token would wait for memory.
+/// residuals of `bytes` each at packed_of_doc[i], and, when norms_of_doc is not NULL, one float each at
+/// norms_of_doc[i]) in centroid order, stable within a centroid: their centroids into codes, their
+/// documents into doc_of_token, their residuals, copied, into packed (Σ counts entries each; packed
+/// Σ counts · bytes) and their floats into norms (with norms_of_doc). starts: k + 1 work entries.
+/// Copying puts the residuals the exact stage reads in order into cache-resident memory; read in place
+/// they sit at random in a file of hundreds of MB and each token would wait for memory.
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
-                           const long *counts, long bytes, uint32_t *starts, uint16_t *codes, uint32_t *doc_of_token,
-                           uint8_t *packed);
+                           const float *const *norms_of_doc, const long *counts, long bytes, uint32_t *starts, uint16_t *codes,
+                           uint32_t *doc_of_token, uint8_t *packed, float *norms);
 /// One row of the IVF stage's table: its score and the mark of the last query token that visited it (0:
 /// not reached). Side by side, so that a visit touches one cache line: with separate score and mark
 /// arrays it touched two (a harness over 32 × 8 lists of 343 rows in a 25k-row piece: 3.5–4.7 → 2.6–3.4
