@@ -42,10 +42,6 @@ void ck_assign_pack(const float *centroids, long dim, const int32_t *members, lo
     }
 }
 
-void ck_assign_bias(const float *centroids, long dim, long k, float *bias) {
-    for (long j = 0; j < k; j++) bias[j] = half_norm_bias(centroids + j * dim, dim);
-}
-
 // MARK: - int16 first pass
 
 /// The largest int16 coordinate of the first pass at `dim` dimensions: dim · L² < 2³¹, so neither `vpmaddwd`'s pair
@@ -57,27 +53,32 @@ static long i16_limit(long dim) {
 
 size_t ck_assign_packed16_count(long k, long dim) { return (size_t)panels_of(k) * PANEL * (size_t)((dim + 1) / 2 * 2); }
 
-float ck_assign_scale16(const float *centroids, long dim, long k) {
-    float top = 0;
-    for (long i = 0; i < k * dim; i++) top = fmaxf(top, fabsf(centroids[i]));
-    return top > 0 && isfinite(top) ? top / (float)i16_limit(dim) : 1.0f;
-}
-
 /// round(v / scale) clamped to ±limit.
 static inline int16_t quantize16(float v, float inverse, float limit) {
     float q = nearbyintf(v * inverse);
     return (int16_t)(q > limit ? limit : q < -limit ? -limit : q);
 }
 
-void ck_assign_pack16(const float *centroids, long dim, const int32_t *members, long k, float scale, int16_t *packed) {
-    long pairs = (dim + 1) / 2;
-    float inverse = 1.0f / scale, limit = (float)i16_limit(dim);
-    memset(packed, 0, ck_assign_packed16_count(k, dim) * sizeof(int16_t));
+float ck_assign_pack16(const float *centroids, long dim, const int32_t *members, long k, int16_t *packed, float *bias) {
+    long pairs = (dim + 1) / 2, panels = panels_of(k);
+    float top = 0;
     for (long j = 0; j < k; j++) {
+        const float *c = centroids + (long)(members ? members[j] : j) * dim;
+        for (long d = 0; d < dim; d++) top = fmaxf(top, fabsf(c[d]));
+    }
+    float limit = (float)i16_limit(dim), scale = top > 0 && isfinite(top) ? top / limit : 1.0f, inverse = 1.0f / scale;
+    memset(packed, 0, ck_assign_packed16_count(k, dim) * sizeof(int16_t));
+    for (long j = 0; j < panels * PANEL; j++) {
+        if (j >= k) {
+            bias[j] = -INFINITY;
+            continue;
+        }
         const float *c = centroids + (long)(members ? members[j] : j) * dim;
         int16_t *panel = packed + (j / PANEL) * pairs * PANEL * 2 + (j % PANEL) * 2;
         for (long d = 0; d < dim; d++) panel[(d / 2) * PANEL * 2 + d % 2] = quantize16(c[d], inverse, limit);
+        bias[j] = half_norm_bias(c, dim);
     }
+    return scale;
 }
 
 static void quantize_rows_avx2(const float *x, long dim, long count, int16_t *q, float *scale);

@@ -63,24 +63,32 @@ struct PackedCentroids: Sendable {
 }
 
 /// One group's centroids packed for the int16 first pass (`ck_assign_best2_i16`): two dimensions per 32 bits,
-/// panels of 16 columns, and each column's exact bias (−½‖c‖², −∞ for padding).
+/// panels of 16 columns, the group's scale, and each column's exact bias (−½‖c‖², −∞ for padding).
 struct PackedCentroids16: Sendable {
     let count: Int
+    let scale: Float
     let values: [Int16]
     let bias: [Float]
 
-    /// Packs rows `members` of `centroids` with the codebook's `scale`; `exactBias` holds every centroid's bias.
-    init(_ centroids: UnsafePointer<Float>, dim: Int, members: UnsafeBufferPointer<Int32>, scale: Float, exactBias: UnsafePointer<Float>) {
+    /// Packs rows `members` of `centroids`.
+    init(_ centroids: UnsafePointer<Float>, dim: Int, members: UnsafeBufferPointer<Int32>) {
         let count = members.count
         self.count = count
         let size = max(1, ck_assign_packed16_count(count, dim))
+        var bias = [Float](repeating: -.infinity, count: max(1, (count + 15) / 16 * 16))
+        var scale: Float = 1
         values = [Int16](unsafeUninitializedCapacity: size) { buffer, initialized in
-            ck_assign_pack16(centroids, dim, members.baseAddress, count, scale, buffer.baseAddress!)
+            buffer.initialize(repeating: 0)
+            scale = ck_assign_pack16(centroids, dim, members.baseAddress, count, buffer.baseAddress!, &bias)
             initialized = size
         }
-        var bias = [Float](repeating: -.infinity, count: max(1, (count + 15) / 16 * 16))
-        for j in 0..<count { bias[j] = exactBias[Int(members[j])] }
+        self.scale = scale
         self.bias = bias
+    }
+
+    /// Writes each member's bias at its centroid index in `exactBias`.
+    func scatterBias(members: UnsafeBufferPointer<Int32>, into exactBias: UnsafeMutablePointer<Float>) {
+        for j in 0..<count { exactBias[Int(members[j])] = bias[j] }
     }
 }
 
@@ -111,8 +119,11 @@ final class CentroidAssigner: Sendable {
     private let fine: [PackedCentroids]
     /// Each group's int16 panels when the fine step is int16 and packed up front; empty otherwise.
     private let fine16: [PackedCentroids16]
-    /// The int16 codebook scale and every centroid's exact bias; nil when the fine step is float.
-    private let int16: (scale: Float, bias: [Float])?
+    /// True when the fine step is an int16 first pass with a float re-score.
+    let isInt16: Bool
+    /// Every centroid's bias (−½‖c‖²) for the re-score, when the int16 groups are packed up front; empty otherwise
+    /// (a chunk that packs its groups writes its own).
+    private let exactBias: [Float]
 
     /// `COLGREP_ASSIGN_INT16=0` keeps the fine step in float (for measurements and comparisons).
     static let environmentInt16: Bool? = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_INT16"].map { $0 != "0" }
@@ -153,20 +164,30 @@ final class CentroidAssigner: Sendable {
             all = nil
             coarse = groups.centers.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: groups.count) }
             if (int16 ?? Self.environmentInt16 ?? true) && Self.int16Available(dim: dim) {
-                let (scale, bias) = centroids.withUnsafeBufferPointer { c in
-                    var bias = [Float](repeating: 0, count: count)
-                    ck_assign_bias(c.baseAddress!, dim, count, &bias)
-                    return (ck_assign_scale16(c.baseAddress!, dim, count), bias)
-                }
-                self.int16 = (scale, bias)
+                isInt16 = true
                 fine = []
-                fine16 = packsGroupsOnDemand ? [] : (0..<groups.count).map {
-                    Self.packGroup16($0, of: groups, centroids: centroids, dim: dim, scale: scale, bias: bias)
+                if packsGroupsOnDemand {
+                    fine16 = []
+                    exactBias = []
+                } else {
+                    let packed = (0..<groups.count).map { Self.packGroup16($0, of: groups, centroids: centroids, dim: dim) }
+                    var bias = [Float](repeating: 0, count: count)
+                    groups.members.withUnsafeBufferPointer { m in
+                        bias.withUnsafeMutableBufferPointer { b in
+                            for (g, group) in packed.enumerated() {
+                                group.scatterBias(members: UnsafeBufferPointer(rebasing: m[Int(groups.offsets[g])..<Int(groups.offsets[g + 1])]),
+                                                  into: b.baseAddress!)
+                            }
+                        }
+                    }
+                    fine16 = packed
+                    exactBias = bias
                 }
                 return
             }
-            self.int16 = nil
+            isInt16 = false
             fine16 = []
+            exactBias = []
             fine = packsGroupsOnDemand ? [] : centroids.withUnsafeBufferPointer { c in
                 groups.members.withUnsafeBufferPointer { m in
                     (0..<groups.count).map { g in
@@ -182,25 +203,20 @@ final class CentroidAssigner: Sendable {
             coarse = nil
             fine = []
             fine16 = []
-            self.int16 = nil
+            isInt16 = false
+            exactBias = []
         }
     }
 
     /// The centroids of group `g`, packed for the int16 pass.
-    private static func packGroup16(_ g: Int, of groups: CentroidGroups, centroids: FloatRows, dim: Int, scale: Float, bias: [Float]) -> PackedCentroids16 {
+    private static func packGroup16(_ g: Int, of groups: CentroidGroups, centroids: FloatRows, dim: Int) -> PackedCentroids16 {
         let start = Int(groups.offsets[g]), end = Int(groups.offsets[g + 1])
         return centroids.withUnsafeBufferPointer { c in
             groups.members.withUnsafeBufferPointer { m in
-                bias.withUnsafeBufferPointer { b in
-                    PackedCentroids16(c.baseAddress!, dim: dim, members: UnsafeBufferPointer(rebasing: m[start..<end]), scale: scale,
-                                     exactBias: b.baseAddress!)
-                }
+                PackedCentroids16(c.baseAddress!, dim: dim, members: UnsafeBufferPointer(rebasing: m[start..<end]))
             }
         }
     }
-
-    /// True when the fine step is an int16 first pass with a float re-score.
-    var isInt16: Bool { int16 != nil }
 
     /// The centroids of group `g`, packed.
     private static func packGroup(_ g: Int, of groups: CentroidGroups, centroids: FloatRows, dim: Int) -> PackedCentroids {
@@ -307,8 +323,8 @@ final class CentroidAssigner: Sendable {
             rows[fill[Int(group)]] = Int32(q / p)
             fill[Int(group)] += 1
         }
-        if let int16 {
-            fineInt16(points, count: n, rows: rows, starts: starts, groups: groups, int16: int16, into: out)
+        if isInt16 {
+            fineInt16(points, count: n, rows: rows, starts: starts, groups: groups, into: out)
             return
         }
         var local = [Int32](repeating: 0, count: n * p)
@@ -356,28 +372,37 @@ final class CentroidAssigner: Sendable {
     /// The fine step in int16: rows quantised once, each probed group's pass merges its best two into the row's
     /// best two over all its groups, and those two are re-scored in float.
     private func fineInt16(_ points: UnsafePointer<Float>, count n: Int, rows: [Int32], starts: [Int], groups: CentroidGroups,
-                           int16: (scale: Float, bias: [Float]), into out: UnsafeMutablePointer<Int32>) {
+                           into out: UnsafeMutablePointer<Int32>) {
         var q = [Int16](repeating: 0, count: n * dim)
         var rowScale = [Float](repeating: 0, count: n)
         ck_assign_quantize_rows16(points, dim, n, &q, &rowScale)
         var candidates = [Int32](repeating: -1, count: 2 * n)
         var candidateScores = [Float](repeating: -.infinity, count: 2 * n)
+        // Groups packed here write their members' bias: the candidates come from those groups only.
+        var chunkBias = fine16.isEmpty ? [Float](repeating: 0, count: count) : []
         q.withUnsafeBufferPointer { qb in
             rowScale.withUnsafeBufferPointer { sb in
                 rows.withUnsafeBufferPointer { r in
                     groups.members.withUnsafeBufferPointer { members in
                         candidates.withUnsafeMutableBufferPointer { c in
                             candidateScores.withUnsafeMutableBufferPointer { cs in
-                                for group in 0..<groups.count where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
-                                    let start = starts[group], m = starts[group + 1] - start
-                                    let packed = fine16.isEmpty
-                                        ? Self.packGroup16(group, of: groups, centroids: centroids, dim: dim, scale: int16.scale, bias: int16.bias)
-                                        : fine16[group]
-                                    packed.values.withUnsafeBufferPointer { panels in
-                                        packed.bias.withUnsafeBufferPointer { bias in
-                                            ck_assign_best2_i16(qb.baseAddress!, sb.baseAddress!, dim, r.baseAddress! + start, m, panels.baseAddress!,
-                                                                bias.baseAddress!, int16.scale, packed.count,
-                                                               members.baseAddress! + Int(groups.offsets[group]), c.baseAddress!, cs.baseAddress!)
+                                chunkBias.withUnsafeMutableBufferPointer { chunkBias in
+                                    for group in 0..<groups.count where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
+                                        let start = starts[group], m = starts[group + 1] - start
+                                        let first = Int(groups.offsets[group]), groupMembers = UnsafeBufferPointer(rebasing: members[first..<Int(groups.offsets[group + 1])])
+                                        let packed: PackedCentroids16
+                                        if fine16.isEmpty {
+                                            packed = Self.packGroup16(group, of: groups, centroids: centroids, dim: dim)
+                                            packed.scatterBias(members: groupMembers, into: chunkBias.baseAddress!)
+                                        } else {
+                                            packed = fine16[group]
+                                        }
+                                        packed.values.withUnsafeBufferPointer { panels in
+                                            packed.bias.withUnsafeBufferPointer { bias in
+                                                ck_assign_best2_i16(qb.baseAddress!, sb.baseAddress!, dim, r.baseAddress! + start, m, panels.baseAddress!,
+                                                                    bias.baseAddress!, packed.scale, packed.count, groupMembers.baseAddress!,
+                                                                    c.baseAddress!, cs.baseAddress!)
+                                            }
                                         }
                                     }
                                 }
@@ -388,7 +413,7 @@ final class CentroidAssigner: Sendable {
             }
         }
         centroids.withUnsafeBufferPointer { c in
-            int16.bias.withUnsafeBufferPointer { b in
+            (fine16.isEmpty ? chunkBias : exactBias).withUnsafeBufferPointer { b in
                 ck_assign_rescore(points, dim, n, candidates, c.baseAddress!, b.baseAddress!, out)
             }
         }

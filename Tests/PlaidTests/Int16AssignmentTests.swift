@@ -86,16 +86,16 @@ import Testing
         let packed = centroids.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: k) }
         var floatBest = [Int32](repeating: -1, count: n)
         ck_assign_best(points, dim, nil, n, packed.panels, packed.bias, k, &floatBest, nil)
-        let scale = ck_assign_scale16(centroids, dim, k)
         var packed16 = [Int16](repeating: 0, count: ck_assign_packed16_count(k, dim))
-        ck_assign_pack16(centroids, dim, nil, k, scale, &packed16)
+        var bias16 = [Float](repeating: 0, count: (k + 15) / 16 * 16)
+        let scale = ck_assign_pack16(centroids, dim, nil, k, &packed16, &bias16)
         var q = [Int16](repeating: 0, count: n * dim), rowScale = [Float](repeating: 0, count: n)
         ck_assign_quantize_rows16(points, dim, n, &q, &rowScale)
         var candidates = [Int32](repeating: -1, count: 2 * n), candidateScores = [Float](repeating: -.infinity, count: 2 * n)
         ck_assign_best2_i16(q, rowScale, dim, nil, n, packed16, packed.bias, scale, k, nil, &candidates, &candidateScores)
-        var exactBias = [Float](repeating: 0, count: k)
-        ck_assign_bias(centroids, dim, k, &exactBias)
-        #expect(Array(packed.bias.prefix(k)) == exactBias)
+        // The re-score's bias is the float kernel's, to the bit.
+        #expect(bias16 == Array(packed.bias.prefix(bias16.count)))
+        let exactBias = Array(bias16.prefix(k))
         var rescored = [Int32](repeating: -1, count: n)
         ck_assign_rescore(points, dim, n, candidates, centroids, exactBias, &rescored)
         var corrected = 0, missed = 0
@@ -138,15 +138,17 @@ import Testing
         var fast = [Int32](repeating: -1, count: 2 * n), slow = fast
         var fastScores = [Float](repeating: -.infinity, count: 2 * n), slowScores = fastScores
         var all: [Float] = []
+        var biasByName = [Float](repeating: 0, count: 233)
         for (k, base) in [(13, 0), (1, 100), (33, 200)] {
             let c = (0..<(k * dim)).map { _ in Float(Int.random(in: -3...3, using: &g)) }
             all += c
-            let packed = c.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: k) }
             var packed16 = [Int16](repeating: 0, count: ck_assign_packed16_count(k, dim))
-            ck_assign_pack16(c, dim, nil, k, 0.001, &packed16)
+            var bias16 = [Float](repeating: 0, count: (k + 15) / 16 * 16)
+            let scale = ck_assign_pack16(c, dim, nil, k, &packed16, &bias16)
             let members = (0..<Int32(k)).map { $0 + Int32(base) }
-            ck_assign_best2_i16(q, rowScale, dim, rows, rows.count, packed16, packed.bias, 0.001, k, members, &fast, &fastScores)
-            ck_assign_best2_i16_scalar(q, rowScale, dim, rows, rows.count, packed16, packed.bias, 0.001, k, members, &slow, &slowScores)
+            ck_assign_best2_i16(q, rowScale, dim, rows, rows.count, packed16, bias16, scale, k, members, &fast, &fastScores)
+            ck_assign_best2_i16_scalar(q, rowScale, dim, rows, rows.count, packed16, bias16, scale, k, members, &slow, &slowScores)
+            for j in 0..<k { biasByName[base + j] = bias16[j] }
         }
         #expect(fast == slow)
         #expect(fastScores == slowScores)
@@ -156,8 +158,7 @@ import Testing
         for (k, base, offset) in [(13, 0, 0), (1, 100, 13), (33, 200, 14)] {
             for j in 0..<k { for d in 0..<dim { codebook[(base + j) * dim + d] = all[(offset + j) * dim + d] } }
         }
-        var bias = [Float](repeating: 0, count: 233)
-        ck_assign_bias(codebook, dim, 233, &bias)
+        let bias = biasByName
         var a = [Int32](repeating: -2, count: n), b = a
         ck_assign_rescore(points, dim, n, fast, codebook, bias, &a)
         ck_assign_rescore_scalar(points, dim, n, fast, codebook, bias, &b)
