@@ -53,10 +53,13 @@ static long i16_limit(long dim) {
 
 size_t ck_assign_packed16_count(long k, long dim) { return (size_t)panels_of(k) * PANEL * (size_t)((dim + 1) / 2 * 2); }
 
-/// round(v / scale) clamped to ±limit.
+/// v · inverse rounded to the nearest integer (ties to even, as `vroundps`) and clamped to ±limit. Adding and
+/// subtracting 1.5 · 2²³ rounds any |p| < 2²² in the default rounding mode without a libm call (nearbyintf is
+/// one in code built for baseline x86-64); larger values are clamped anyway.
 static inline int16_t quantize16(float v, float inverse, float limit) {
-    float q = nearbyintf(v * inverse);
-    return (int16_t)(q > limit ? limit : q < -limit ? -limit : q);
+    float p = v * inverse;
+    p = p > limit ? limit : p < -limit ? -limit : p;
+    return (int16_t)((p + 12582912.0f) - 12582912.0f);
 }
 
 float ck_assign_pack16(const float *centroids, long dim, const int32_t *members, long k, int16_t *packed, float *bias) {

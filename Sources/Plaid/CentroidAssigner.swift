@@ -85,11 +85,6 @@ struct PackedCentroids16: Sendable {
         self.scale = scale
         self.bias = bias
     }
-
-    /// Writes each member's bias at its centroid index in `exactBias`.
-    func scatterBias(members: UnsafeBufferPointer<Int32>, into exactBias: UnsafeMutablePointer<Float>) {
-        for j in 0..<count { exactBias[Int(members[j])] = bias[j] }
-    }
 }
 
 /// Nearest-centroid assignment (`argmin_c ‖x − c‖²`), the arithmetic-heavy step of k-means and encoding.
@@ -117,12 +112,11 @@ final class CentroidAssigner: Sendable {
     /// Each group's packed centroids; empty when the assigner packs on demand (`packsGroupsOnDemand`) or
     /// the fine step is int16 (`fine16`).
     private let fine: [PackedCentroids]
-    /// Each group's int16 panels when the fine step is int16 and packed up front; empty otherwise.
+    /// Each group's int16 panels when the fine step is int16; empty otherwise.
     private let fine16: [PackedCentroids16]
     /// True when the fine step is an int16 first pass with a float re-score.
     let isInt16: Bool
-    /// Every centroid's bias (−½‖c‖²) for the re-score, when the int16 groups are packed up front; empty otherwise
-    /// (a chunk that packs its groups writes its own).
+    /// Every centroid's bias (−½‖c‖²) for the re-score when the fine step is int16; empty otherwise.
     private let exactBias: [Float]
 
     /// `COLGREP_ASSIGN_INT16=0` keeps the fine step in float (for measurements and comparisons).
@@ -163,26 +157,23 @@ final class CentroidAssigner: Sendable {
             self.probes = probes
             all = nil
             coarse = groups.centers.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: groups.count) }
-            if (int16 ?? Self.environmentInt16 ?? true) && Self.int16Available(dim: dim) {
+            // Small writes (packed on demand) keep the float step: the int16 pass pays for packing and quantising
+            // only over many rows (measured: a 1,135-vector append's encode +1.5–2 ms with it).
+            if (int16 ?? Self.environmentInt16 ?? true) && !packsGroupsOnDemand && Self.int16Available(dim: dim) {
                 isInt16 = true
                 fine = []
-                if packsGroupsOnDemand {
-                    fine16 = []
-                    exactBias = []
-                } else {
-                    let packed = (0..<groups.count).map { Self.packGroup16($0, of: groups, centroids: centroids, dim: dim) }
-                    var bias = [Float](repeating: 0, count: count)
-                    groups.members.withUnsafeBufferPointer { m in
-                        bias.withUnsafeMutableBufferPointer { b in
-                            for (g, group) in packed.enumerated() {
-                                group.scatterBias(members: UnsafeBufferPointer(rebasing: m[Int(groups.offsets[g])..<Int(groups.offsets[g + 1])]),
-                                                  into: b.baseAddress!)
-                            }
+                let packed = (0..<groups.count).map { Self.packGroup16($0, of: groups, centroids: centroids, dim: dim) }
+                var bias = [Float](repeating: 0, count: count)
+                groups.members.withUnsafeBufferPointer { m in
+                    bias.withUnsafeMutableBufferPointer { b in
+                        for (g, group) in packed.enumerated() {
+                            let members = UnsafeBufferPointer(rebasing: m[Int(groups.offsets[g])..<Int(groups.offsets[g + 1])])
+                            for j in 0..<group.count { b[Int(members[j])] = group.bias[j] }
                         }
                     }
-                    fine16 = packed
-                    exactBias = bias
                 }
+                fine16 = packed
+                exactBias = bias
                 return
             }
             isInt16 = false
@@ -378,31 +369,20 @@ final class CentroidAssigner: Sendable {
         ck_assign_quantize_rows16(points, dim, n, &q, &rowScale)
         var candidates = [Int32](repeating: -1, count: 2 * n)
         var candidateScores = [Float](repeating: -.infinity, count: 2 * n)
-        // Groups packed here write their members' bias: the candidates come from those groups only.
-        var chunkBias = fine16.isEmpty ? [Float](repeating: 0, count: count) : []
         q.withUnsafeBufferPointer { qb in
             rowScale.withUnsafeBufferPointer { sb in
                 rows.withUnsafeBufferPointer { r in
                     groups.members.withUnsafeBufferPointer { members in
                         candidates.withUnsafeMutableBufferPointer { c in
                             candidateScores.withUnsafeMutableBufferPointer { cs in
-                                chunkBias.withUnsafeMutableBufferPointer { chunkBias in
-                                    for group in 0..<groups.count where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
-                                        let start = starts[group], m = starts[group + 1] - start
-                                        let first = Int(groups.offsets[group]), groupMembers = UnsafeBufferPointer(rebasing: members[first..<Int(groups.offsets[group + 1])])
-                                        let packed: PackedCentroids16
-                                        if fine16.isEmpty {
-                                            packed = Self.packGroup16(group, of: groups, centroids: centroids, dim: dim)
-                                            packed.scatterBias(members: groupMembers, into: chunkBias.baseAddress!)
-                                        } else {
-                                            packed = fine16[group]
-                                        }
-                                        packed.values.withUnsafeBufferPointer { panels in
-                                            packed.bias.withUnsafeBufferPointer { bias in
-                                                ck_assign_best2_i16(qb.baseAddress!, sb.baseAddress!, dim, r.baseAddress! + start, m, panels.baseAddress!,
-                                                                    bias.baseAddress!, packed.scale, packed.count, groupMembers.baseAddress!,
-                                                                    c.baseAddress!, cs.baseAddress!)
-                                            }
+                                for group in 0..<groups.count where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
+                                    let start = starts[group], m = starts[group + 1] - start
+                                    let packed = fine16[group]
+                                    packed.values.withUnsafeBufferPointer { panels in
+                                        packed.bias.withUnsafeBufferPointer { bias in
+                                            ck_assign_best2_i16(qb.baseAddress!, sb.baseAddress!, dim, r.baseAddress! + start, m, panels.baseAddress!,
+                                                                bias.baseAddress!, packed.scale, packed.count, members.baseAddress! + Int(groups.offsets[group]),
+                                                                c.baseAddress!, cs.baseAddress!)
                                         }
                                     }
                                 }
@@ -413,7 +393,7 @@ final class CentroidAssigner: Sendable {
             }
         }
         centroids.withUnsafeBufferPointer { c in
-            (fine16.isEmpty ? chunkBias : exactBias).withUnsafeBufferPointer { b in
+            exactBias.withUnsafeBufferPointer { b in
                 ck_assign_rescore(points, dim, n, candidates, c.baseAddress!, b.baseAddress!, out)
             }
         }
