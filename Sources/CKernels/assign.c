@@ -18,6 +18,14 @@ static long panels_of(long k) { return (k + PANEL - 1) / PANEL; }
 
 size_t ck_assign_packed_floats(long k, long dim) { return (size_t)panels_of(k) * PANEL * (size_t)dim; }
 
+/// −½‖c‖², the Euclidean bias of one centroid; one definition for the panels and the exact re-score, so both
+/// see the same float.
+static float half_norm_bias(const float *c, long dim) {
+    float norm = 0;
+    for (long d = 0; d < dim; d++) norm += c[d] * c[d];
+    return -0.5f * norm;
+}
+
 void ck_assign_pack(const float *centroids, long dim, const int32_t *members, long k, int euclidean, float *packed,
                     float *bias) {
     long panels = panels_of(k);
@@ -29,12 +37,114 @@ void ck_assign_pack(const float *centroids, long dim, const int32_t *members, lo
         }
         const float *c = centroids + (long)(members ? members[j] : j) * dim;
         float *panel = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
-        float norm = 0;
-        for (long d = 0; d < dim; d++) {
-            panel[d * PANEL] = c[d];
-            norm += c[d] * c[d];
+        for (long d = 0; d < dim; d++) panel[d * PANEL] = c[d];
+        bias[j] = euclidean ? half_norm_bias(c, dim) : 0.0f;
+    }
+}
+
+// MARK: - int16 first pass
+
+/// The largest int16 coordinate of the first pass at `dim` dimensions: dim · L² < 2³¹, so neither `vpmaddwd`'s pair
+/// sums nor the 32-bit sums of a whole row can overflow (6,689 at 48 dimensions, 2,364 at 384).
+static long i16_limit(long dim) {
+    long limit = (long)sqrt(2147483647.0 / (double)(dim > 2 ? dim : 2));
+    return limit > 32767 ? 32767 : limit;
+}
+
+size_t ck_assign_packed16_count(long k, long dim) { return (size_t)panels_of(k) * PANEL * (size_t)((dim + 1) / 2 * 2); }
+
+/// v · inverse rounded to the nearest integer (ties to even, as `vroundps`) and clamped to ±limit. Adding and
+/// subtracting 1.5 · 2²³ rounds any |p| < 2²² in the default rounding mode without a libm call (nearbyintf is
+/// one in code built for baseline x86-64); larger values are clamped anyway.
+static inline int16_t quantize16(float v, float inverse, float limit) {
+    float p = v * inverse;
+    p = p > limit ? limit : p < -limit ? -limit : p;
+    return (int16_t)((p + 12582912.0f) - 12582912.0f);
+}
+
+float ck_assign_pack16(const float *centroids, long dim, const int32_t *members, long k, int16_t *packed, float *bias) {
+    long pairs = (dim + 1) / 2, panels = panels_of(k);
+    float top = 0;
+    for (long j = 0; j < k; j++) {
+        const float *c = centroids + (long)(members ? members[j] : j) * dim;
+        for (long d = 0; d < dim; d++) top = fmaxf(top, fabsf(c[d]));
+    }
+    float limit = (float)i16_limit(dim), scale = top > 0 && isfinite(top) ? top / limit : 1.0f, inverse = 1.0f / scale;
+    memset(packed, 0, ck_assign_packed16_count(k, dim) * sizeof(int16_t));
+    for (long j = 0; j < panels * PANEL; j++) {
+        if (j >= k) {
+            bias[j] = -INFINITY;
+            continue;
         }
-        bias[j] = euclidean ? -0.5f * norm : 0.0f;
+        const float *c = centroids + (long)(members ? members[j] : j) * dim;
+        int16_t *panel = packed + (j / PANEL) * pairs * PANEL * 2 + (j % PANEL) * 2;
+        for (long d = 0; d < dim; d++) panel[(d / 2) * PANEL * 2 + d % 2] = quantize16(c[d], inverse, limit);
+        bias[j] = half_norm_bias(c, dim);
+    }
+    return scale;
+}
+
+static void quantize_rows_avx2(const float *x, long dim, long count, int16_t *q, float *scale);
+
+void ck_assign_quantize_rows16(const float *x, long dim, long count, int16_t *q, float *scale) {
+#if CKA_X86
+    if (ck_has_avx2() && dim % 8 == 0) { quantize_rows_avx2(x, dim, count, q, scale); return; }
+#endif
+    float limit = (float)i16_limit(dim);
+    for (long i = 0; i < count; i++) {
+        const float *xr = x + i * dim;
+        float top = 0;
+        for (long d = 0; d < dim; d++) top = fmaxf(top, fabsf(xr[d]));
+        float s = top > 0 && isfinite(top) ? top / limit : 1.0f, inverse = 1.0f / s;
+        for (long d = 0; d < dim; d++) q[i * dim + d] = quantize16(xr[d], inverse, limit);
+        scale[i] = s;
+    }
+}
+
+/// Merges one group's best two (s1 ≥ s2, columns j1, j2; j < 0: none) into a row's best-two list (v, at), with
+/// selects rather than branches: the new best is the larger best, the new second the larger of what is left.
+/// Equal scores keep the smaller column first.
+static inline void merge_best2(float *v, int32_t *at, float s1, int32_t j1, float s2, int32_t j2) {
+    if (j1 < 0) return;
+    if (j2 < 0) s2 = -INFINITY;
+    float b1 = v[0], b2 = v[1];
+    int32_t a1 = at[0], a2 = at[1];
+    int first = s1 > b1 || (s1 == b1 && (a1 < 0 || j1 < a1));
+    float top = first ? s1 : b1, lose = first ? b1 : s1, rest = first ? s2 : b2;
+    int32_t topAt = first ? j1 : a1, loseAt = first ? a1 : j1, restAt = first ? j2 : a2;
+    int second = loseAt >= 0 && (lose > rest || (lose == rest && (restAt < 0 || loseAt < restAt)));
+    v[0] = top;
+    at[0] = topAt;
+    v[1] = second ? lose : rest;
+    at[1] = second ? loseAt : restAt;
+}
+
+/// Approximate score of one row and one int16-packed column: the AVX2 kernel's value (the integer dot product
+/// is exact, then one fused multiply-add with the scales and the bias).
+static float score16_scalar(const int16_t *qr, float qscale, long dim, const int16_t *packed, const float *bias, float cscale, long j) {
+    long pairs = (dim + 1) / 2;
+    const int16_t *panel = packed + (j / PANEL) * pairs * PANEL * 2 + (j % PANEL) * 2;
+    int32_t dot = 0;
+    for (long d = 0; d < dim; d++) dot += (int32_t)qr[d] * (int32_t)panel[(d / 2) * PANEL * 2 + d % 2];
+    return fmaf((float)dot, qscale * cscale, bias[j]);
+}
+
+/// Keeps (s, j) in a best-two list: strictly better scores move in, so equal scores keep the earlier column.
+static inline void best2_insert(float *v, int32_t *at, float s, int32_t j) {
+    if (s > v[0]) { v[1] = v[0]; at[1] = at[0]; v[0] = s; at[0] = j; }
+    else if (s > v[1]) { v[1] = s; at[1] = j; }
+}
+
+void ck_assign_best2_i16_scalar(const int16_t *q, const float *qscale, long dim, const int32_t *rows, long count,
+                                const int16_t *packed, const float *bias, float cscale, long k, const int32_t *members,
+                                int32_t *best_index, float *best_score) {
+    for (long i = 0; i < count; i++) {
+        long row = rows ? rows[i] : i;
+        float v[2] = {-INFINITY, -INFINITY};
+        int32_t at[2] = {-1, -1};
+        for (long j = 0; j < k; j++) best2_insert(v, at, score16_scalar(q + row * dim, qscale[row], dim, packed, bias, cscale, j), (int32_t)j);
+        merge_best2(best_score + 2 * row, best_index + 2 * row, v[0], at[0] < 0 ? -1 : members ? members[at[0]] : at[0],
+                    v[1], at[1] < 0 ? -1 : members ? members[at[1]] : at[1]);
     }
 }
 
@@ -126,6 +236,29 @@ void ck_residual_encode_scalar(const float *x, long dim, long count, const float
             }
             pack_buckets(buckets, span, nbits, out + t * bytes + d0 * nbits / 8);
         }
+    }
+}
+
+/// Exact score of row x against centroid c: one fused multiply-add per dimension from 0, then the bias (the
+/// order of ck_assign_best's AVX2 lanes).
+static float exact_score_scalar(const float *xr, const float *c, long dim, float bias) {
+    float s = 0;
+    for (long d = 0; d < dim; d++) s = fmaf(xr[d], c[d], s);
+    return s + bias;
+}
+
+void ck_assign_rescore_scalar(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
+                              const float *bias, int32_t *out) {
+    for (long i = 0; i < count; i++) {
+        float best = -INFINITY;
+        int32_t at = -1;
+        for (long t = 0; t < 2; t++) {
+            int32_t j = candidates[2 * i + t];
+            if (j < 0) continue;
+            float s = exact_score_scalar(x + i * dim, centroids + (long)j * dim, dim, bias[j]);
+            if (at < 0 || s > best || (s == best && j < at)) { best = s; at = j; }
+        }
+        out[i] = at;
     }
 }
 
@@ -386,6 +519,137 @@ AVX2 static void assign_top8_avx2(const float *x, long dim, long count, const fl
     if (xt != stack) free(xt);
 }
 
+/// The int16 first pass of ck_assign_best2_i16: sixteen rows at a time, one per lane, as assign_best_avx2, but on
+/// 16-bit integers: each row's coordinates two dimensions to a 32-bit lane (rows transposed once), against four
+/// columns' pairs broadcast four at a time; one `vpmaddwd` does 16 multiply-adds where an FMA does 8. Each lane
+/// keeps its best two scores and columns.
+AVX2 static void assign_best2_i16_avx2(const int16_t *q, const float *qscale, long dim, const int32_t *rows, long count,
+                                       const int16_t *packed, const float *bias, float cscale, long k, const int32_t *members,
+                                       int32_t *best_index, float *best_score) {
+    long pairs = dim / 2;
+    float stack[16 * 256];
+    float *xt = pairs <= 256 ? stack : malloc((size_t)pairs * 16 * sizeof(float));
+    float *xt1 = xt + pairs * 8;
+    long kk = (k + 3) / 4 * 4;
+    for (long i = 0; i < count; i += 16) {
+        const float *p[16];
+        float rs[16];
+        for (int r = 0; r < 16; r++) {
+            long at = i + r < count ? i + r : count - 1, row = rows ? rows[at] : at;
+            p[r] = (const float *)(const void *)(q + row * dim);
+            rs[r] = qscale[row] * cscale;
+        }
+        // 32-bit moves only: two dimensions' int16 bits travel as one float's bits.
+        transpose8(p, pairs, xt);
+        transpose8(p + 8, pairs, xt1);
+        __m256 scale0 = _mm256_loadu_ps(rs), scale1 = _mm256_loadu_ps(rs + 8);
+        __m256 best0 = _mm256_set1_ps(-INFINITY), best1 = best0, next0 = best0, next1 = best0;
+        __m256i at0 = _mm256_set1_epi32(-1), at1 = at0, nat0 = at0, nat1 = at0;
+        for (long j = 0; j < kk; j += 4) {
+            const int16_t *base = packed + (j / PANEL) * pairs * PANEL * 2 + (j % PANEL) * 2;
+            __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (long d = 0; d < pairs; d++) {
+                __m256i x0 = _mm256_loadu_si256((const __m256i *)(xt + d * 8)), x1 = _mm256_loadu_si256((const __m256i *)(xt1 + d * 8));
+                const int16_t *c = base + d * PANEL * 2;
+                __m256i c0 = _mm256_set1_epi32(*(const int32_t *)(const void *)(c + 0));
+                __m256i c1 = _mm256_set1_epi32(*(const int32_t *)(const void *)(c + 2));
+                a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(c0, x0));
+                b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(c0, x1));
+                a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(c1, x0));
+                b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(c1, x1));
+                __m256i c2 = _mm256_set1_epi32(*(const int32_t *)(const void *)(c + 4));
+                __m256i c3 = _mm256_set1_epi32(*(const int32_t *)(const void *)(c + 6));
+                a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(c2, x0));
+                b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(c2, x1));
+                a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(c3, x0));
+                b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(c3, x1));
+            }
+            // Best two per lane: a score above the best moves the best down; one above the second replaces it.
+#define CKA_TAKE2(a, scale, best, next, at, nat, t)                                                        \
+    do {                                                                                                  \
+        __m256 s_ = _mm256_fmadd_ps(_mm256_cvtepi32_ps(a), scale, _mm256_broadcast_ss(bias + j + t));     \
+        __m256 index_ = _mm256_castsi256_ps(_mm256_set1_epi32((int)(j + t)));                             \
+        __m256 m1_ = _mm256_cmp_ps(s_, best, _CMP_GT_OQ), m2_ = _mm256_cmp_ps(s_, next, _CMP_GT_OQ);      \
+        next = _mm256_blendv_ps(next, _mm256_blendv_ps(s_, best, m1_), m2_);                              \
+        nat = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(nat),                              \
+                  _mm256_blendv_ps(index_, _mm256_castsi256_ps(at), m1_), m2_));                          \
+        best = _mm256_blendv_ps(best, s_, m1_);                                                           \
+        at = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(at), index_, m1_));                 \
+    } while (0)
+            CKA_TAKE2(a0, scale0, best0, next0, at0, nat0, 0); CKA_TAKE2(b0, scale1, best1, next1, at1, nat1, 0);
+            CKA_TAKE2(a1, scale0, best0, next0, at0, nat0, 1); CKA_TAKE2(b1, scale1, best1, next1, at1, nat1, 1);
+            CKA_TAKE2(a2, scale0, best0, next0, at0, nat0, 2); CKA_TAKE2(b2, scale1, best1, next1, at1, nat1, 2);
+            CKA_TAKE2(a3, scale0, best0, next0, at0, nat0, 3); CKA_TAKE2(b3, scale1, best1, next1, at1, nat1, 3);
+#undef CKA_TAKE2
+        }
+        int32_t first[16], second[16];
+        float v1[16], v2[16];
+        _mm256_storeu_si256((__m256i *)first, at0);
+        _mm256_storeu_si256((__m256i *)(first + 8), at1);
+        _mm256_storeu_si256((__m256i *)second, nat0);
+        _mm256_storeu_si256((__m256i *)(second + 8), nat1);
+        _mm256_storeu_ps(v1, best0);
+        _mm256_storeu_ps(v1 + 8, best1);
+        _mm256_storeu_ps(v2, next0);
+        _mm256_storeu_ps(v2 + 8, next1);
+        for (int r = 0; r < 16 && i + r < count; r++) {
+            // A padding column (bias −∞) never enters a list: its score is −∞, never above another.
+            long row = rows ? rows[i + r] : i + r;
+            merge_best2(best_score + 2 * row, best_index + 2 * row, v1[r], first[r] < 0 ? -1 : members ? members[first[r]] : first[r],
+                        v2[r], second[r] < 0 ? -1 : members ? members[second[r]] : second[r]);
+        }
+    }
+    if (xt != stack) free(xt);
+}
+
+/// Exact scores of each row's two candidates: eight dimensions per fused multiply-add, then a horizontal sum
+/// and the bias. Not assign_best_avx2's order of operations (that one adds one dimension at a time), so two
+/// candidates whose scores are within a float rounding of each other may come out in the other order.
+AVX2 static inline float exact_score_avx2(const float *xr, const float *c, long dim, float bias) {
+    __m256 acc = _mm256_mul_ps(_mm256_loadu_ps(xr), _mm256_loadu_ps(c));
+    for (long d = 8; d < dim; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(xr + d), _mm256_loadu_ps(c + d), acc);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_shuffle_ps(h, h, 1));
+    return _mm_cvtss_f32(h) + bias;
+}
+
+AVX2 static void rescore_avx2(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
+                              const float *bias, int32_t *out) {
+    for (long i = 0; i < count; i++) {
+        int32_t j0 = candidates[2 * i], j1 = candidates[2 * i + 1];
+        if (j1 < 0) { out[i] = j0; continue; }
+        float s0 = exact_score_avx2(x + i * dim, centroids + (long)j0 * dim, dim, bias[j0]);
+        float s1 = exact_score_avx2(x + i * dim, centroids + (long)j1 * dim, dim, bias[j1]);
+        out[i] = s1 > s0 || (s1 == s0 && j1 < j0) ? j1 : j0;
+    }
+}
+
+/// ck_assign_quantize_rows16 with eight dimensions per step (`vroundps` to nearest even, as nearbyintf).
+AVX2 static void quantize_rows_avx2(const float *x, long dim, long count, int16_t *q, float *scale) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    float bound = (float)i16_limit(dim);
+    __m256 high = _mm256_set1_ps(bound), low = _mm256_set1_ps(-bound);
+    for (long i = 0; i < count; i++) {
+        const float *xr = x + i * dim;
+        __m256 m = _mm256_setzero_ps();
+        for (long d = 0; d < dim; d += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(xr + d)));
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+        float top = _mm_cvtss_f32(h);
+        float s = top > 0 && isfinite(top) ? top / bound : 1.0f;
+        __m256 inverse = _mm256_set1_ps(1.0f / s);
+        for (long d = 0; d < dim; d += 8) {
+            __m256 v = _mm256_min_ps(high, _mm256_max_ps(low, _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(xr + d), inverse),
+                                                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)));
+            __m256i n = _mm256_cvtps_epi32(v);
+            _mm_storeu_si128((__m128i *)(q + i * dim + d), _mm_packs_epi32(_mm256_castsi256_si128(n), _mm256_extracti128_si256(n, 1)));
+        }
+        scale[i] = s;
+    }
+}
+
 AVX2 static void residual_encode_avx2(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
                                       const float *cutoffs, long nbits, uint8_t *out) {
     long ncut = (1L << nbits) - 1, bytes = dim * nbits / 8;
@@ -447,4 +711,25 @@ void ck_residual_encode(const float *x, long dim, long count, const float *centr
     if (ck_has_avx2() && nbits <= 4) { residual_encode_avx2(x, dim, count, centroids, codes, cutoffs, nbits, out); return; }
 #endif
     ck_residual_encode_scalar(x, dim, count, centroids, codes, cutoffs, nbits, out);
+}
+
+void ck_assign_best2_i16(const int16_t *q, const float *qscale, long dim, const int32_t *rows, long count, const int16_t *packed,
+                         const float *bias, float cscale, long k, const int32_t *members, int32_t *best_index, float *best_score) {
+    if (count <= 0 || k <= 0) return;
+#if CKA_X86
+    if (ck_has_avx2() && dim % 2 == 0) {
+        assign_best2_i16_avx2(q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
+        return;
+    }
+#endif
+    ck_assign_best2_i16_scalar(q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
+}
+
+void ck_assign_rescore(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
+                       const float *bias, int32_t *out) {
+    if (count <= 0) return;
+#if CKA_X86
+    if (ck_has_avx2() && dim % 8 == 0) { rescore_avx2(x, dim, count, candidates, centroids, bias, out); return; }
+#endif
+    ck_assign_rescore_scalar(x, dim, count, candidates, centroids, bias, out);
 }

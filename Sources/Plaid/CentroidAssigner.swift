@@ -62,13 +62,43 @@ struct PackedCentroids: Sendable {
     }
 }
 
+/// One group's centroids packed for the int16 first pass (`ck_assign_best2_i16`): two dimensions per 32 bits,
+/// panels of 16 columns, the group's scale, and each column's exact bias (−½‖c‖², −∞ for padding).
+struct PackedCentroids16: Sendable {
+    let count: Int
+    let scale: Float
+    let values: [Int16]
+    let bias: [Float]
+
+    /// Packs rows `members` of `centroids`.
+    init(_ centroids: UnsafePointer<Float>, dim: Int, members: UnsafeBufferPointer<Int32>) {
+        let count = members.count
+        self.count = count
+        let size = max(1, ck_assign_packed16_count(count, dim))
+        var bias = [Float](repeating: -.infinity, count: max(1, (count + 15) / 16 * 16))
+        var scale: Float = 1
+        values = [Int16](unsafeUninitializedCapacity: size) { buffer, initialized in
+            buffer.initialize(repeating: 0)
+            scale = ck_assign_pack16(centroids, dim, members.baseAddress, count, buffer.baseAddress!, &bias)
+            initialized = size
+        }
+        self.scale = scale
+        self.bias = bias
+    }
+}
+
 /// Nearest-centroid assignment (`argmin_c ‖x − c‖²`), the arithmetic-heavy step of k-means and encoding.
 ///
 /// On the CPU, centroids with groups (K ≥ 1,024) are searched coarse-to-fine: each vector scores
 /// the G ≈ √K group centres, then exactly the centroids of its `probes` best groups (about
 /// `(G + probes · K / G) · d` multiply-adds instead of `K · d`: 13× fewer at K = 8,192), in the fused
 /// kernel of assign.c (4 × 16 register tiles, argmax in registers, no score matrix). Without groups
-/// (small K, or `COLGREP_ASSIGN_PROBES=0`) every centroid is scored, exactly. With a backend (a GPU) the
+/// (small K, or `COLGREP_ASSIGN_PROBES=0`) every centroid is scored, exactly. With AVX2 the fine step's
+/// first pass is int16 (`vpmaddwd`: twice the multiply-adds per instruction of the float kernel) and keeps
+/// each vector's best two centroids over its probed groups, which are then re-scored in float: the code is
+/// the float kernel's unless scores tie within float rounding or three centroids tie within the int16
+/// pass's resolution (docs/PERFORMANCE.md, session 9; `COLGREP_ASSIGN_INT16=0` turns it off; an int8 pass
+/// measured faster lost the nearest centroid of 0.6 % of the vectors). With a backend (a GPU) the
 /// assignment is exhaustive on it: `KMeansAccelerating.assignNearest` (host vectors streamed up in chunks)
 /// where the backend offers it, else `backend.nearestCentroids` on uploaded chunks.
 final class CentroidAssigner: Sendable {
@@ -79,8 +109,21 @@ final class CentroidAssigner: Sendable {
     private let probes: Int
     private let all: PackedCentroids?
     private let coarse: PackedCentroids?
-    /// Each group's packed centroids; empty when the assigner packs on demand (`packsGroupsOnDemand`).
+    /// Each group's packed centroids; empty when the assigner packs on demand (`packsGroupsOnDemand`) or
+    /// the fine step is int16 (`fine16`).
     private let fine: [PackedCentroids]
+    /// Each group's int16 panels when the fine step is int16; empty otherwise.
+    private let fine16: [PackedCentroids16]
+    /// True when the fine step is an int16 first pass with a float re-score.
+    let isInt16: Bool
+    /// Every centroid's bias (−½‖c‖²) for the re-score when the fine step is int16; empty otherwise.
+    private let exactBias: [Float]
+
+    /// `COLGREP_ASSIGN_INT16=0` keeps the fine step in float (for measurements and comparisons).
+    static let environmentInt16: Bool? = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_INT16"].map { $0 != "0" }
+
+    /// True where the int16 fine step runs: AVX2 and a dimension that is a multiple of 8.
+    static func int16Available(dim: Int) -> Bool { ck_has_avx2() != 0 && dim % 8 == 0 && dim > 0 }
 
     /// Groups probed per vector unless `COLGREP_ASSIGN_PROBES` says otherwise (0: exhaustive). At
     /// K = 8,192 (128 groups) 4 probes gave 98.4 % of vectors their nearest centroid and 8 gave 99.3 %
@@ -93,15 +136,17 @@ final class CentroidAssigner: Sendable {
     static let onDemandPackingRows = 4096
 
     convenience init(centroids: [Float], dim: Int, groups: CentroidGroups? = nil, probes: Int? = nil,
-                     packsGroupsOnDemand: Bool = false) {
-        self.init(centroids: FloatRows(centroids), dim: dim, groups: groups, probes: probes, packsGroupsOnDemand: packsGroupsOnDemand)
+                     packsGroupsOnDemand: Bool = false, int16: Bool? = nil) {
+        self.init(centroids: FloatRows(centroids), dim: dim, groups: groups, probes: probes, packsGroupsOnDemand: packsGroupsOnDemand,
+                  int16: int16)
     }
 
     /// With `packsGroupsOnDemand` (coarse-to-fine only) no group's centroids are packed up front: each chunk
     /// packs the groups its rows probe, as the eager packing would (same panels, so the same codes). An
     /// update's few hundred vectors skip packing the groups none of them probes (448 synthetic 384-d vectors
     /// at K = 8,192: the 10-unit append's p50 22.7 → 19.9 ms, `colgrep bench build`).
-    init(centroids: FloatRows, dim: Int, groups: CentroidGroups? = nil, probes: Int? = nil, packsGroupsOnDemand: Bool = false) {
+    init(centroids: FloatRows, dim: Int, groups: CentroidGroups? = nil, probes: Int? = nil, packsGroupsOnDemand: Bool = false,
+         int16: Bool? = nil) {
         self.centroids = centroids
         self.dim = dim
         let count = centroids.count / dim
@@ -112,6 +157,28 @@ final class CentroidAssigner: Sendable {
             self.probes = probes
             all = nil
             coarse = groups.centers.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: groups.count) }
+            // Small writes (packed on demand) keep the float step: the int16 pass pays for packing and quantising
+            // only over many rows (measured: a 1,135-vector append's encode +1.5–2 ms with it).
+            if (int16 ?? Self.environmentInt16 ?? true) && !packsGroupsOnDemand && Self.int16Available(dim: dim) {
+                isInt16 = true
+                fine = []
+                let packed = (0..<groups.count).map { Self.packGroup16($0, of: groups, centroids: centroids, dim: dim) }
+                var bias = [Float](repeating: 0, count: count)
+                groups.members.withUnsafeBufferPointer { m in
+                    bias.withUnsafeMutableBufferPointer { b in
+                        for (g, group) in packed.enumerated() {
+                            let members = UnsafeBufferPointer(rebasing: m[Int(groups.offsets[g])..<Int(groups.offsets[g + 1])])
+                            for j in 0..<group.count { b[Int(members[j])] = group.bias[j] }
+                        }
+                    }
+                }
+                fine16 = packed
+                exactBias = bias
+                return
+            }
+            isInt16 = false
+            fine16 = []
+            exactBias = []
             fine = packsGroupsOnDemand ? [] : centroids.withUnsafeBufferPointer { c in
                 groups.members.withUnsafeBufferPointer { m in
                     (0..<groups.count).map { g in
@@ -126,6 +193,19 @@ final class CentroidAssigner: Sendable {
             all = centroids.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: count) }
             coarse = nil
             fine = []
+            fine16 = []
+            isInt16 = false
+            exactBias = []
+        }
+    }
+
+    /// The centroids of group `g`, packed for the int16 pass.
+    private static func packGroup16(_ g: Int, of groups: CentroidGroups, centroids: FloatRows, dim: Int) -> PackedCentroids16 {
+        let start = Int(groups.offsets[g]), end = Int(groups.offsets[g + 1])
+        return centroids.withUnsafeBufferPointer { c in
+            groups.members.withUnsafeBufferPointer { m in
+                PackedCentroids16(c.baseAddress!, dim: dim, members: UnsafeBufferPointer(rebasing: m[start..<end]))
+            }
         }
     }
 
@@ -140,7 +220,7 @@ final class CentroidAssigner: Sendable {
     }
 
     /// True when groups are packed per chunk rather than once (see `init`).
-    var packsGroupsOnDemand: Bool { groups != nil && fine.isEmpty }
+    var packsGroupsOnDemand: Bool { groups != nil && fine.isEmpty && fine16.isEmpty }
 
     /// True when assignment is exhaustive (exact).
     var isExhaustive: Bool { groups == nil }
@@ -251,6 +331,10 @@ final class CentroidAssigner: Sendable {
             rows[fill[Int(group)]] = Int32(q / p)
             fill[Int(group)] += 1
         }
+        if isInt16 {
+            fineInt16(points, count: n, rows: rows, starts: starts, groups: groups, into: out)
+            return
+        }
         var local = [Int32](repeating: 0, count: n * p)
         var scores = [Float](repeating: 0, count: n * p)
         rows.withUnsafeBufferPointer { r in
@@ -289,6 +373,50 @@ final class CentroidAssigner: Sendable {
         // A row whose probed groups were all empty (cannot happen with the groups k-means builds) falls
         // back to exhaustive search.
         for i in 0..<n where out[i] == Int32.max {
+            out[i] = exhaustiveNearest(points + i * dim)
+        }
+    }
+
+    /// The fine step in int16: rows quantised once, each probed group's pass merges its best two into the row's
+    /// best two over all its groups, and those two are re-scored in float.
+    private func fineInt16(_ points: UnsafePointer<Float>, count n: Int, rows: [Int32], starts: [Int], groups: CentroidGroups,
+                           into out: UnsafeMutablePointer<Int32>) {
+        var q = [Int16](repeating: 0, count: n * dim)
+        var rowScale = [Float](repeating: 0, count: n)
+        ck_assign_quantize_rows16(points, dim, n, &q, &rowScale)
+        var candidates = [Int32](repeating: -1, count: 2 * n)
+        var candidateScores = [Float](repeating: -.infinity, count: 2 * n)
+        q.withUnsafeBufferPointer { qb in
+            rowScale.withUnsafeBufferPointer { sb in
+                rows.withUnsafeBufferPointer { r in
+                    groups.members.withUnsafeBufferPointer { members in
+                        candidates.withUnsafeMutableBufferPointer { c in
+                            candidateScores.withUnsafeMutableBufferPointer { cs in
+                                for group in 0..<groups.count where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
+                                    let start = starts[group], m = starts[group + 1] - start
+                                    let packed = fine16[group]
+                                    packed.values.withUnsafeBufferPointer { panels in
+                                        packed.bias.withUnsafeBufferPointer { bias in
+                                            ck_assign_best2_i16(qb.baseAddress!, sb.baseAddress!, dim, r.baseAddress! + start, m, panels.baseAddress!,
+                                                                bias.baseAddress!, packed.scale, packed.count, members.baseAddress! + Int(groups.offsets[group]),
+                                                                c.baseAddress!, cs.baseAddress!)
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        centroids.withUnsafeBufferPointer { c in
+            exactBias.withUnsafeBufferPointer { b in
+                ck_assign_rescore(points, dim, n, candidates, c.baseAddress!, b.baseAddress!, out)
+            }
+        }
+        // A row whose probed groups were all empty (cannot happen with the groups k-means builds) falls
+        // back to exhaustive search.
+        for i in 0..<n where out[i] < 0 {
             out[i] = exhaustiveNearest(points + i * dim)
         }
     }

@@ -5,7 +5,8 @@ import Testing
 @testable import Plaid
 
 /// An assigner that packs only the groups its rows probe (`packsGroupsOnDemand`, used for an update's small
-/// appends) gives exactly the codes of the eager one that packs every group up front.
+/// appends) gives exactly the codes of the eager one that packs every group up front (both with the float fine
+/// step, which small writes keep).
 @Suite struct OnDemandPackingTests {
     /// `k` centroids in `g` groups of uneven sizes (one group empty), centres the means of their members.
     private func groups(centroids: [Float], k: Int, dim: Int, g: Int, using generator: inout SplitMix64) -> CentroidGroups {
@@ -48,7 +49,8 @@ import Testing
         let partition = groups(centroids: centroids, k: k, dim: dim, g: g, using: &generator)
         #expect(partition.isValid(centroidCount: k, dim: dim))
         for probes in [1, 3, 8] {
-            let eager = CentroidAssigner(centroids: centroids, dim: dim, groups: partition, probes: probes)
+            // On-demand packing keeps the float fine step, so the eager reference is the float one.
+            let eager = CentroidAssigner(centroids: centroids, dim: dim, groups: partition, probes: probes, int16: false)
             let lazy = CentroidAssigner(centroids: centroids, dim: dim, groups: partition, probes: probes, packsGroupsOnDemand: true)
             #expect(!eager.isExhaustive && !eager.packsGroupsOnDemand && lazy.packsGroupsOnDemand)
             for n in [1, 7, 333, 4_100] {
@@ -75,7 +77,8 @@ import Testing
         let update = documents(SyntheticCorpus(documents: 8, dim: 32, centres: 512, medianLength: 40, queries: 0, seed: 13),
                                idOffset: 10_000)
         let small = PlaidIndex.encode(update, codec: codec, backend: nil)
-        let eager = PlaidIndex.encode(update, codec: codec, backend: nil, assigner: codec.makeAssigner())
+        let eager = PlaidIndex.encode(update, codec: codec, backend: nil,
+                                      assigner: CentroidAssigner(centroids: codec.centroids, dim: codec.dim, groups: codec.groups, int16: false))
         #expect(small.tokens > 0 && small.tokens <= CentroidAssigner.onDemandPackingRows)
         #expect(small.codes == eager.codes)
         #expect(small.residuals == eager.residuals)

@@ -27,6 +27,36 @@ void ck_assign_top(const float *x, long dim, long count, const float *packed, co
                    int32_t *out);
 void ck_assign_top_scalar(const float *x, long dim, long count, const float *packed, const float *bias, long k, long top,
                           int32_t *out);
+
+// Int16 first pass with a float re-score (coarse-to-fine assignment's fine step): rows quantised to int16 once
+// per chunk (per-row scale), centroids with one scale per group, both to ±L with dim·L² < 2³¹; each row
+// keeps the best two columns of all its groups by the approximate score, and those two are re-scored in float.
+
+/// int16 values of the packed form of k centroids (k rounded up to 16; two dimensions of a column per 32 bits).
+size_t ck_assign_packed16_count(long k, long dim);
+/// Packs centroids `members[0..k)` (NULL: rows 0..k) as round(c / scale), clamped to ±L, into
+/// ck_assign_packed16_count values (padding columns hold zeros), with scale = max |c| / L over them (1 when all
+/// are 0), which it returns; writes each column's bias −½‖c‖² (ck_assign_pack's, to the bit), k rounded up to 16
+/// entries, −∞ for padding.
+float ck_assign_pack16(const float *centroids, long dim, const int32_t *members, long k, int16_t *packed, float *bias);
+/// Each of `count` rows as int16: scale[i] = max |x_i| / L (1 when 0), q = round(x / scale[i]).
+void ck_assign_quantize_rows16(const float *x, long dim, long count, int16_t *q, float *scale);
+/// For each of `count` rows (row = rows[i], or i when rows is NULL; its int16 coordinates at q + row·dim): the two
+/// columns j < k with the largest approximate x·c_j + bias_j, named members[j] (j when members is NULL), merged
+/// into the row's best-two list best_index[2·row…], best_score[2·row…] (start it at −1 / −∞; sorted, ties to the
+/// smaller name). Call once per group. `packed`, `cscale` and `bias` from ck_assign_pack16. dim even.
+void ck_assign_best2_i16(const int16_t *q, const float *qscale, long dim, const int32_t *rows, long count, const int16_t *packed,
+                         const float *bias, float cscale, long k, const int32_t *members, int32_t *best_index, float *best_score);
+void ck_assign_best2_i16_scalar(const int16_t *q, const float *qscale, long dim, const int32_t *rows, long count,
+                                const int16_t *packed, const float *bias, float cscale, long k, const int32_t *members,
+                                int32_t *best_index, float *best_score);
+/// For each of `count` contiguous rows of x: of its two candidates candidates[2i], candidates[2i+1] (−1: none),
+/// the centroid with the larger exact x·c + bias[c] (bias as ck_assign_pack16 writes it; ties to the smaller index); −1 when
+/// it has none. The AVX2 body sums eight dimensions per step, the scalar one a dimension at a time.
+void ck_assign_rescore(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
+                       const float *bias, int32_t *out);
+void ck_assign_rescore_scalar(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
+                              const float *bias, int32_t *out);
 /// PLAID residual codes of `count` contiguous vectors: residual x − centroids[codes[t]], each dimension's bucket
 /// = the number of the 2^nbits − 1 increasing cutoffs strictly below it, packed LSB-first (dimension
 /// j·(8/nbits) + i in bits i·nbits… of byte j) into out (dim·nbits/8 bytes per vector). dim a multiple of 8.
