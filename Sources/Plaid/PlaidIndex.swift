@@ -526,7 +526,7 @@ public final class PlaidIndex: @unchecked Sendable {
     /// per-value `isFinite` loop with an early exit cost ~1 ns a value (1.4 s of 16 s of appends for 7M
     /// 384-d vectors on 16 cores).
     static func firstNonFinite(_ documents: [(id: Int64, vectors: HostMatrix)]) -> Int? {
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, max(1, documents.count / 16))
+        let workers = min(UsableCores.count, max(1, documents.count / 16))
         let found = LockedFirst()
         let check: @Sendable (Int) -> Void = { worker in
             for index in stride(from: worker, to: documents.count, by: workers) where !allFinite(documents[index].vectors.values) {
@@ -657,7 +657,7 @@ public final class PlaidIndex: @unchecked Sendable {
     /// large batch (a 384-d batch of 256k tokens is 400 MB, which one thread copied in ~80 ms per batch on the
     /// cold build's vector lane), in order on this thread for a small one.
     static func gather(_ documents: ArraySlice<(id: Int64, vectors: HostMatrix)>, into destination: UnsafeMutablePointer<Float>, floats: Int) {
-        let parts = floats >= 1 << 22 ? min(ProcessInfo.processInfo.activeProcessorCount, 16, documents.count) : 1
+        let parts = floats >= 1 << 22 ? min(UsableCores.count, 16, documents.count) : 1
         guard parts > 1 else {
             var position = 0
             for document in documents {

@@ -90,7 +90,7 @@ extension CUDABackend: KMeansAccelerating {
         let landed = [try context.makeEvent(), try context.makeEvent()]
         let consumed = [try context.makeEvent(), try context.makeEvent()]
         defer { for event in landed + consumed { _ = context.driver.cuEventDestroy(event) } }
-        let workers = ProcessInfo.processInfo.activeProcessorCount
+        let workers = UsableCores.count
         for (index, rows) in plan.chunks.enumerated() {
             let slot = index % 2
             let bytes = rows.count * dim * 4

@@ -118,7 +118,7 @@ struct BenchBuild: ParsableCommand {
         var report: [String: Any] = [
             "documents": documents, "dim": dim, "source": source, "median_length": medianLength,
             "update_median_length": updateMedianLength ?? medianLength, "update_vectors_per_10_units": spare.reduce(0) { $0 + $1.rows } / max(1, 2 * updates), "nbits": nbits, "vectors": vectors, "centroids": index.centroidCount,
-            "threads": threads, "cpu_count": ProcessInfo.processInfo.activeProcessorCount,
+            "threads": threads, "cpu_count": UsableCores.count,
             "build_s": build, "build_cpu_s": buildCPU, "build_vectors_per_s": Double(vectors) / build,
             "build_vectors_per_cpu_s": Double(vectors) / buildCPU,
             "build_stages_s": Dictionary(index.buildStages.map { ($0.stage, $0.seconds) }, uniquingKeysWith: +),

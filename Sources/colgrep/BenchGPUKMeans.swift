@@ -126,7 +126,7 @@ struct BenchGPUKMeans: ParsableCommand {
             "kmeans_iterations": config.kmeansIterations, "generate_s": generateSeconds,
             "gpu_train_s": onGPU.trainSeconds, "gpu_assign_s": gpuSeconds - onGPU.trainSeconds, "gpu_total_s": gpuSeconds,
             "cpu_train_s": onCPU.trainSeconds, "cpu_assign_sample": cpuSample, "cpu_assign_sample_s": cpuAssignSeconds,
-            "cpu_total_scaled_s": cpuSeconds, "cpu_threads": ProcessInfo.processInfo.activeProcessorCount,
+            "cpu_total_scaled_s": cpuSeconds, "cpu_threads": UsableCores.count,
             "speedup_train": onCPU.trainSeconds / onGPU.trainSeconds, "speedup_total": cpuSeconds / gpuSeconds,
             "eval_points": evalCount, "mean_sq_distance_gpu": gpuCost, "mean_sq_distance_cpu": cpuCost,
             "cost_ratio_gpu_over_cpu": gpuCost / cpuCost, "gpu_centroids_without_points": emptyGPU,

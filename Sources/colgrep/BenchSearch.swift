@@ -50,7 +50,7 @@ struct BenchSearchCommand: ParsableCommand {
         }
         PlaidRuntime.setBLASThreads(threads)
         var report: [String: Any] = [
-            "documents": documents, "threads": threads, "cpu_count": ProcessInfo.processInfo.activeProcessorCount,
+            "documents": documents, "threads": threads, "cpu_count": UsableCores.count,
             "median_length": medianLength, "centres": centres, "queries": queries, "brute_force_queries": bruteForceQueries,
         ]
         // Wall times depend on what else the machine runs: record the load beside them.
