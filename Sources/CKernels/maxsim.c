@@ -810,28 +810,18 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
         const char *next = ahead < docs ? (const char *)packed_of_doc[ahead] : NULL;
         long next_count = ahead < docs ? counts[ahead] : 0;
         if (norms_of_doc && ahead < docs) prefetch_block(norms_of_doc[ahead], next_count * (long)sizeof(float));
-        if (norms_of_doc) {
-            const float *restrict doc_norms = norms_of_doc[i];
-            for (long t = 0; t < n; t++) {
-                if (t < next_count)
-                    for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
-                uint32_t code = doc_codes[t];
-                uint32_t slot = starts[code]++;
-                codes[slot] = (uint16_t)code;
-                doc_of_token[slot] = (uint32_t)i;
-                norms[slot] = doc_norms[t];
-                copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
-            }
-        } else {
-            for (long t = 0; t < n; t++) {
-                if (t < next_count)
-                    for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
-                uint32_t code = doc_codes[t];
-                uint32_t slot = starts[code]++;
-                codes[slot] = (uint16_t)code;
-                doc_of_token[slot] = (uint32_t)i;
-                copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
-            }
+        // One loop with and without stored norms (8-bit residuals store none: their kernel computes its
+        // own): the test is the same for every token of a call, so it is always predicted.
+        const float *restrict doc_norms = norms_of_doc ? norms_of_doc[i] : NULL;
+        for (long t = 0; t < n; t++) {
+            if (t < next_count)
+                for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
+            uint32_t code = doc_codes[t];
+            uint32_t slot = starts[code]++;
+            codes[slot] = (uint16_t)code;
+            doc_of_token[slot] = (uint32_t)i;
+            if (doc_norms) norms[slot] = doc_norms[t];
+            copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
         }
         for (long t = n; t < next_count; t++)
             for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
