@@ -89,14 +89,7 @@ final class KeywordShards {
     /// Opens shard `shard`'s file (creating it when `create`), with the writer's or the reader's pragmas.
     static func open(main: URL, shard: Int, readOnly: Bool) throws -> SQLiteConnection {
         let connection = try SQLiteConnection(path: fileURL(main: main, shard: shard).path, readOnly: readOnly)
-        if readOnly {
-            try connection.execute("PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; PRAGMA query_only=ON; PRAGMA mmap_size=\(MetadataStore.readOnlyMapBytes);")
-        } else {
-            try connection.execute("""
-                PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-                PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;
-                """)
-        }
+        try MetadataStore.applyPragmas(connection, readOnly: readOnly)
         try KeywordRanking.register(on: connection)
         return connection
     }

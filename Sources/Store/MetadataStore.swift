@@ -46,16 +46,7 @@ public final class MetadataStore: @unchecked Sendable {
         guard sqlite3_compileoption_used("ENABLE_FTS5") == 1 else {
             throw StoreError.fts5Unavailable(sqliteVersion: String(cString: sqlite3_libversion()))
         }
-        if readOnly {
-            // A search reads pages through a read-only mapping instead of a `pread` copy per 4 kB page
-            // (the literal scan alone read every content page: ~5,000 calls on a 10k-unit store).
-            try connection.execute("PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; PRAGMA query_only=ON; PRAGMA mmap_size=\(Self.readOnlyMapBytes);")
-        } else {
-            try connection.execute("""
-                PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-                PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;
-                """)
-        }
+        try Self.applyPragmas(connection, readOnly: readOnly)
         if case let .suspicious(reason) = verdict, let problems = integrityProblems() {
             throw StoreError.corrupt(path: file, reason: "\(reason); quick_check: \(problems)")
         }
@@ -68,6 +59,20 @@ public final class MetadataStore: @unchecked Sendable {
     /// How much of the file a read-only connection maps (SQLite caps it at its own compile-time limit;
     /// pages beyond it, and pages still in the WAL, are read as usual).
     static let readOnlyMapBytes = 1 << 30
+
+    /// The pragmas of every connection the store opens, the main database's and each keyword shard's:
+    /// a reader maps pages read-only instead of a `pread` copy per 4 kB page (the literal scan alone read
+    /// every content page: ~5,000 calls on a 10k-unit store); a writer uses WAL with normal syncs.
+    static func applyPragmas(_ connection: SQLiteConnection, readOnly: Bool) throws {
+        if readOnly {
+            try connection.execute("PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; PRAGMA query_only=ON; PRAGMA mmap_size=\(readOnlyMapBytes);")
+        } else {
+            try connection.execute("""
+                PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
+                PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;
+                """)
+        }
+    }
 
     // MARK: - schema
 
