@@ -9,14 +9,19 @@ import Tensor
 /// bulk assignment streams host vectors through pinned staging buffers, the copy of one chunk
 /// overlapping the conversion and assignment of the previous one. Only centroids and codes come back.
 extension CUDABackend: KMeansAccelerating {
-    public func lloydIterations(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
+    /// What every Lloyd run starts with (exhaustive or grouped): the arguments checked, k, the k-means
+    /// kernels for `dim` and a device buffer for the fp32 points.
+    func lloydInputs(count: Int, dim: Int, centroids: [Float]) throws -> (k: Int, kernels: KMeansKernels, x32: CUDAMatrix) {
         try context.makeCurrent()
         let k = dim > 0 ? centroids.count / dim : 0
         guard dim > 0, k > 0, centroids.count == k * dim, count > 0 else {
             throw CUDAError.invalidArgument("lloydIterations: \(count) points of dimension \(dim) and \(centroids.count) centroid values")
         }
-        let kernels = try kmeansKernels(dim: dim)
-        let x32 = try makeMatrix(rows: count, cols: dim, type: .float32)
+        return (k, try kmeansKernels(dim: dim), try makeMatrix(rows: count, cols: dim, type: .float32))
+    }
+
+    public func lloydIterations(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
+        let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
         let act = try makeMatrix(rows: count, cols: kernels.paddedDim)
         let rowBytes = kernels.paddedDim * precision.elementType.size
         try streamRows(points, count: count, dim: dim, destination: x32.pointer) { chunk, rows in

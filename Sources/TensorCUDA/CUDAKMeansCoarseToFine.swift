@@ -64,13 +64,7 @@ extension CUDABackend: CoarseToFineAssigning {
     public func lloydIterations(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], iterations: Int,
                                 exhaustiveIterations: Int, probes: Int,
                                 grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float] {
-        try context.makeCurrent()
-        let k = dim > 0 ? centroids.count / dim : 0
-        guard dim > 0, k > 0, centroids.count == k * dim, count > 0 else {
-            throw CUDAError.invalidArgument("lloydIterations: \(count) points of dimension \(dim) and \(centroids.count) centroid values")
-        }
-        let kernels = try kmeansKernels(dim: dim)
-        let x32 = try makeMatrix(rows: count, cols: dim, type: .float32)
+        let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
         try streamRows(points, count: count, dim: dim, destination: x32.pointer) { _, _ in }
         let current = try uploadFloat32(centroids, rows: k, cols: dim)
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
