@@ -154,30 +154,17 @@ final class KeywordShards {
     static func generationKey(_ shard: Int) -> String { "keyword_generation.\(shard)" }
 }
 
-/// What the writer threads of one sharded write report: the first error by shard and their CPU time.
+/// The errors the writer threads of one sharded write report, by shard.
 final class ErrorSlots: @unchecked Sendable {
     private let lock = NSLock()
     private var errors: [Error?]
-    private var cpuTotal: UInt64 = 0
-    private var cpuMax: UInt64 = 0
 
     init(count: Int) { errors = Array(repeating: nil, count: count) }
 
     func set(_ index: Int, _ error: Error) { lock.withLock { errors[index] = error } }
 
-    func addCPU(_ nanoseconds: UInt64) {
-        lock.withLock {
-            cpuTotal &+= nanoseconds
-            cpuMax = max(cpuMax, nanoseconds)
-        }
-    }
-
     /// The error of the lowest shard that failed.
     var first: Error? { lock.withLock { errors.compactMap { $0 }.first } }
-    /// CPU nanoseconds of every thread together.
-    var cpu: UInt64 { lock.withLock { cpuTotal } }
-    /// CPU nanoseconds of the busiest thread.
-    var busiestCPU: UInt64 { lock.withLock { cpuMax } }
 }
 
 /// One value shared by threads under a lock.

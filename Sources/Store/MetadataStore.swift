@@ -20,6 +20,19 @@ public final class MetadataStore: @unchecked Sendable {
     private(set) var shards = KeywordShards(count: 1, files: [])
     private let regex = RegexFunction()
     private let lock = NSLock()
+    /// The sharded write's threads (the row writer on the caller, one per shard file), started by the
+    /// first sharded write (readers never start them).
+    private var writerThreadsStorage: WriterThreads?
+    private var writerThreads: WriterThreads {
+        if let threads = writerThreadsStorage, threads.count == shards.count + 1 { return threads }
+        let threads = WriterThreads(count: shards.count + 1, name: "colgrep-store")
+        writerThreadsStorage = threads
+        return threads
+    }
+    /// Threads that write side by side in one insert: the row writer and one per keyword shard file (1
+    /// with a single keyword table). The indexing pipeline keeps that many cores out of its worker pools
+    /// while the store writes (`CoreBudget`).
+    public var writerThreadCount: Int { shards.count == 1 ? 1 : shards.count + 1 }
 
     /// Where a write may be interrupted by tests (the crash-safety test kills its child process there).
     enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy, shardsCommitted }
@@ -233,7 +246,7 @@ public final class MetadataStore: @unchecked Sendable {
     private func shardedWrite<T>(_ body: (inout Set<Int>) throws -> T) throws -> T {
         var touched = Set<Int>()
         guard shards.count > 1 else {
-            lastCommitCPU = 0
+            lastCommitUsage = []
             return try connection.transaction { try body(&touched) }
         }
         try connection.execute("BEGIN IMMEDIATE")
@@ -251,21 +264,23 @@ public final class MetadataStore: @unchecked Sendable {
                 try KeywordShards.setMeta(shards.files[shard - 1], "generation", String(generation))
                 try setMeta(KeywordShards.generationKey(shard), String(generation))
             }
-            let commitStart = StageClock.threadCPU()
             let errors = ErrorSlots(count: shards.count + 1)
             let committing = open
             let files = UncheckedSendable(committing.map { shards.files[$0 - 1] })
-            DispatchQueue.concurrentPerform(iterations: committing.count) { index in
-                let start = StageClock.threadCPU()
-                do { try files.value[index].execute("COMMIT") } catch { errors.set(committing[index], error) }
-                errors.addCPU(StageClock.threadCPU() &- start)
+            // The shard files commit side by side on the writer threads (part p commits the p-th open file;
+            // with fewer open files than threads the rest have nothing to do), then the main database.
+            var usage = writerThreads.run { part in
+                guard part < committing.count else { return }
+                do { try files.value[part].execute("COMMIT") } catch { errors.set(committing[part], error) }
             }
             committed = true
             open.removeAll()
             if let error = errors.first { throw error }
             faultHook?(.shardsCommitted, 0)
+            let mainCommit = ThreadUsage.Mark()
             try connection.execute("COMMIT")
-            lastCommitCPU = errors.cpu + (StageClock.threadCPU() &- commitStart)
+            usage.append(mainCommit.usageSince(posted: mainCommit.wall))
+            lastCommitUsage = usage
             return result
         } catch {
             _ = sqlite3_exec(connection.handle, "ROLLBACK", nil, nil, nil)
@@ -281,8 +296,8 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
-    /// CPU nanoseconds of the last sharded write's commits, over every thread that committed.
-    private var lastCommitCPU: UInt64 = 0
+    /// Each thread's usage in the last sharded write's commits (the shard files', then the main database's).
+    private var lastCommitUsage: [ThreadUsage] = []
     /// Set while a failed write's repair runs (its own failure must not start another).
     private var repairing = false
 
@@ -306,31 +321,39 @@ public final class MetadataStore: @unchecked Sendable {
     public func insert(_ parts: [PreparedRecords]) throws {
         guard parts.contains(where: { !$0.records.isEmpty }) else { return }
         var stages = StageClock()
-        var cpu: (rows: UInt64, busiest: UInt64, commitMark: UInt64) = (0, 0, 0)
+        var usage: [ThreadUsage] = []
+        var commitMark: ThreadUsage.Mark?
         try write {
             try shardedWrite { touched in
                 try deleteUnlocked(parts.flatMap { $0.records.map(\.docID) }, touched: &touched)
                 stages.lap("replace check")
                 if shards.count == 1 {
-                    let start = StageClock.threadCPU()
+                    let start = ThreadUsage.Mark()
                     let (rowSeconds, keywordSeconds) = try insertRows(parts, withKeywords: true)
                     stages.add("rows", rowSeconds)
                     stages.add("keyword index", keywordSeconds)
-                    let spent = StageClock.threadCPU() &- start
-                    cpu = (spent, spent, 0)
+                    usage = [start.usageSince(posted: start.wall)]
                 } else {
-                    cpu = try insertRowsSharded(parts, stages: &stages)
+                    usage = try insertRowsSharded(parts, stages: &stages)
                     touched.formUnion(shards.fileIndexes)
                 }
                 stages.restart()
-                cpu.commitMark = StageClock.threadCPU()
+                commitMark = ThreadUsage.Mark()
             }
             stages.lap("commit")
         }
-        let commitCPU = shards.count == 1 ? StageClock.threadCPU() &- cpu.commitMark : lastCommitCPU
-        stages.add("rows + keyword index, thread cpu", Double(cpu.rows) * 1e-9)
-        if shards.count > 1 { stages.add("rows + keyword index, busiest thread cpu", Double(cpu.busiest) * 1e-9) }
-        stages.add("commit, thread cpu", Double(commitCPU) * 1e-9)
+        let commit = shards.count == 1 ? commitMark.map { [$0.usageSince(posted: $0.wall)] } ?? [] : lastCommitUsage
+        let writes = ThreadUsage.summary(usage), commits = ThreadUsage.summary(commit)
+        stages.add("rows + keyword index, thread cpu", Double(writes.total.cpu) * 1e-9)
+        if shards.count > 1 { stages.add("rows + keyword index, busiest thread cpu", Double(writes.busiest) * 1e-9) }
+        // Beside the CPU: its kernel share, the time the writer threads were runnable but had no core, and
+        // how late the last part started (a shared pool's helper would start late; the store's own threads
+        // should not).
+        stages.add("rows + keyword index, thread system cpu", Double(writes.total.system) * 1e-9)
+        stages.add("rows + keyword index, waiting for a core", Double(writes.total.runQueueWait) * 1e-9)
+        if shards.count > 1 { stages.add("rows + keyword index, latest part start", Double(writes.latestStart) * 1e-9) }
+        stages.add("commit, thread cpu", Double(commits.total.cpu) * 1e-9)
+        stages.add("commit, waiting for a core", Double(commits.total.runQueueWait) * 1e-9)
         insertStages = stages.laps
     }
 
@@ -411,14 +434,13 @@ public final class MetadataStore: @unchecked Sendable {
     }
 
     /// One writer thread for the rows (main database) and one per keyword shard file (one SQLite writer per
-    /// file), side by side. Records `rows` (the row thread's inserts) and `keyword index` (the rest of the
-    /// parallel section's wall); returns the CPU of every thread together and of the busiest one.
-    private func insertRowsSharded(_ parts: [PreparedRecords], stages: inout StageClock) throws -> (rows: UInt64, busiest: UInt64, commitMark: UInt64) {
+    /// file), side by side on the store's own threads (`WriterThreads`). Records `rows` (the row thread's
+    /// inserts) and `keyword index` (the rest of the parallel section's wall); returns each part's usage.
+    private func insertRowsSharded(_ parts: [PreparedRecords], stages: inout StageClock) throws -> [ThreadUsage] {
         let begin = StageClock.now()
         let slots = ErrorSlots(count: shards.count + 1)
         let rowSeconds = LockedValue(0.0)
-        DispatchQueue.concurrentPerform(iterations: shards.count + 1) { shard in
-            let start = StageClock.threadCPU()
+        let usage = writerThreads.run { shard in
             do {
                 if shard == 0 {
                     rowSeconds.set(try insertRows(parts, withKeywords: false).rows)
@@ -428,13 +450,12 @@ public final class MetadataStore: @unchecked Sendable {
             } catch {
                 slots.set(shard, error)
             }
-            slots.addCPU(StageClock.threadCPU() &- start)
         }
         if let error = slots.first { throw error }
         let wall = StageClock.seconds(begin, StageClock.now())
         stages.add("rows", rowSeconds.value)
         stages.add("keyword index", max(0, wall - rowSeconds.value))
-        return (slots.cpu, slots.busiestCPU, 0)
+        return usage
     }
 
     /// The last `insert`'s own stages (`replace check`, `rows`, `keyword index`, `commit`: wall seconds)

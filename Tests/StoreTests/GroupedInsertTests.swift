@@ -13,13 +13,20 @@ import Testing
         let a = try MetadataStore(path: grouped.database, readOnly: false)
         try a.insert([PreparedRecords(Array(records[..<50])), PreparedRecords([]), PreparedRecords(Array(records[50...]), workers: 3)])
         #expect(a.insertStages.map(\.stage) == ["replace check", "rows", "keyword index", "commit",
-                                                "rows + keyword index, thread cpu", "commit, thread cpu"])
+                                                "rows + keyword index, thread cpu", "rows + keyword index, thread system cpu",
+                                                "rows + keyword index, waiting for a core", "commit, thread cpu",
+                                                "commit, waiting for a core"])
         // The CPU figures are the writer thread's own time over the same spans, so never above their wall
         // time (an absolute thread clock, or the whole process's CPU, would break this).
         let seconds = Dictionary(uniqueKeysWithValues: a.insertStages.map { ($0.stage, $0.seconds) })
         let loopCPU = seconds["rows + keyword index, thread cpu"] ?? -1, commitCPU = seconds["commit, thread cpu"] ?? -1
         #expect(loopCPU > 0 && loopCPU <= (seconds["rows"] ?? 0) + (seconds["keyword index"] ?? 0) + 0.01)
         #expect(commitCPU >= 0 && commitCPU <= (seconds["commit"] ?? 0) + 0.01)
+        // The kernel's share is part of the thread's CPU; waiting for a core happens inside the wall span.
+        let systemCPU = seconds["rows + keyword index, thread system cpu"] ?? -1
+        #expect(systemCPU >= 0 && systemCPU <= loopCPU + 0.01)
+        let waiting = seconds["rows + keyword index, waiting for a core"] ?? -1
+        #expect(waiting >= 0 && waiting <= (seconds["rows"] ?? 0) + (seconds["keyword index"] ?? 0) + 0.01)
         let b = try MetadataStore(path: single.database, readOnly: false)
         for record in records { try b.insert([record]) }
         let ids = records.map(\.docID)

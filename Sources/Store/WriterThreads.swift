@@ -1,0 +1,201 @@
+import Foundation
+
+/// Long-lived threads of their own for the parts of one store write that run side by side (the row
+/// writer and one writer per keyword shard file; their commits): part 0 runs on the calling thread, part
+/// i ≥ 1 always on thread i.
+///
+/// Until session 10 these parts ran through `DispatchQueue.concurrentPerform`, whose helpers come from
+/// the process's shared worker pool. During a cold index that pool is where the tokenizer, the
+/// embedding texts, the pooling and the row preparation run their core-wide loops, so a shard's writer
+/// could wait for a pool thread (or run after another part on the caller's thread) while the store lane
+/// bounded the build. Threads of its own start every part at once, whatever the pool is doing, and
+/// let each part measure its own thread's CPU, kernel time and run-queue wait (`ThreadUsage`).
+final class WriterThreads: @unchecked Sendable {
+    /// Parts one `run` executes (the caller's included).
+    let count: Int
+    /// What the threads share; they hold it, not this object, so that releasing this object stops them.
+    private let shared = Shared()
+
+    /// `count` parts: `count − 1` threads are started, named `<name>-1` … (part 0 is the caller's).
+    init(count: Int, name: String) {
+        self.count = max(1, count)
+        for part in 1..<self.count {
+            let thread = Thread { [shared] in shared.loop(part: part) }
+            thread.name = "\(name)-\(part)"
+            thread.start()
+        }
+    }
+
+    deinit {
+        shared.stop()
+    }
+
+    /// Runs `body(part)` for every part at once, part 0 on the calling thread, and returns when every
+    /// part has returned, with each part's usage of its thread while it ran (index = part). One `run` at
+    /// a time (the store's writer lock serializes them).
+    func run(_ body: (Int) -> Void) -> [ThreadUsage] {
+        let usages = UsageSlots(count: count)
+        let posted = ThreadUsage.now()
+        withoutActuallyEscaping(body) { body in
+            let measured: (Int) -> Void = { part in
+                let start = ThreadUsage.Mark()
+                body(part)
+                usages.set(part, start.usageSince(posted: posted))
+            }
+            shared.post(measured, parts: count - 1)
+            measured(0)
+            shared.waitForParts()
+        }
+        return usages.values
+    }
+
+    /// The job hand-over between `run` and the threads.
+    private final class Shared: @unchecked Sendable {
+        private let condition = NSCondition()
+        /// Job generation: each thread runs each new one once.
+        private var generation = 0
+        private var job: ((Int) -> Void)?
+        private var pending = 0
+        private var stopping = false
+
+        func post(_ body: @escaping (Int) -> Void, parts: Int) {
+            condition.lock()
+            job = body
+            pending = parts
+            generation += 1
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func waitForParts() {
+            condition.lock()
+            while pending > 0 { condition.wait() }
+            job = nil
+            condition.unlock()
+        }
+
+        func stop() {
+            condition.lock()
+            stopping = true
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func loop(part: Int) {
+            var seen = 0
+            while true {
+                condition.lock()
+                while generation == seen && !stopping { condition.wait() }
+                if stopping {
+                    condition.unlock()
+                    return
+                }
+                seen = generation
+                var body = job
+                condition.unlock()
+                body?(part)
+                // Dropped before the part counts as done: `run`'s caller lends a non-escaping closure.
+                body = nil
+                condition.lock()
+                pending -= 1
+                if pending == 0 { condition.broadcast() }
+                condition.unlock()
+            }
+        }
+    }
+}
+
+/// What one thread spent on one part of a write: CPU (user + system, `CLOCK_THREAD_CPUTIME_ID`), the
+/// kernel's share of it, time runnable but waiting for a core (`/proc/thread-self/schedstat`), and how long
+/// after the write posted it the part started. Work that gets slower beside other busy threads shows as
+/// more CPU for the same part; a writer starved of cores as run-queue wait; a part that waited for a
+/// worker as start delay.
+struct ThreadUsage: Sendable, Equatable {
+    var cpu: UInt64 = 0
+    var system: UInt64 = 0
+    var runQueueWait: UInt64 = 0
+    var startDelay: UInt64 = 0
+
+    /// Nanoseconds on the monotonic clock.
+    static func now() -> UInt64 { StageClock.now() }
+
+    /// The calling thread's counters at one instant.
+    struct Mark {
+        let wall = StageClock.now()
+        let cpu = StageClock.threadCPU()
+        let system = ThreadUsage.threadSystemTime()
+        let wait = ThreadUsage.threadRunQueueWait()
+
+        /// The calling thread's usage since this mark (the same thread must call it).
+        func usageSince(posted: UInt64) -> ThreadUsage {
+            let end = Mark()
+            return ThreadUsage(cpu: end.cpu &- cpu, system: end.system &- system, runQueueWait: end.wait &- wait,
+                               startDelay: wall &- min(wall, posted))
+        }
+    }
+
+    /// System (kernel) CPU nanoseconds of the calling thread (`getrusage(RUSAGE_THREAD)`; 0 where unsupported).
+    static func threadSystemTime() -> UInt64 {
+        var usage = rusage()
+        #if os(Linux)
+        // RUSAGE_THREAD (1): glibc defines it only under _GNU_SOURCE.
+        guard getrusage(__rusage_who_t(1), &usage) == 0 else { return 0 }
+        #else
+        return 0
+        #endif
+        return UInt64(usage.ru_stime.tv_sec) * 1_000_000_000 + UInt64(usage.ru_stime.tv_usec) * 1_000
+    }
+
+    /// Nanoseconds the calling thread has spent runnable on a run queue, waiting for a core (the second
+    /// field of `/proc/thread-self/schedstat`; 0 where the kernel does not keep it).
+    static func threadRunQueueWait() -> UInt64 {
+        #if os(Linux)
+        let fd = open("/proc/thread-self/schedstat", O_RDONLY)
+        guard fd >= 0 else { return 0 }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 96)
+        let read = buffer.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress, $0.count) }
+        guard read > 0 else { return 0 }
+        return parseRunQueueWait(schedstat: buffer[..<read])
+        #else
+        return 0
+        #endif
+    }
+
+    /// The second whitespace-separated number of a schedstat line ("on-cpu-ns wait-ns timeslices"); 0 if absent.
+    static func parseRunQueueWait<S: Sequence<UInt8>>(schedstat: S) -> UInt64 {
+        var field = 0, value: UInt64 = 0, inNumber = false
+        for byte in schedstat {
+            if byte >= 48 && byte <= 57 {
+                if !inNumber { inNumber = true; value = 0 }
+                value = value &* 10 &+ UInt64(byte - 48)
+            } else if inNumber {
+                inNumber = false
+                if field == 1 { return value }
+                field += 1
+            }
+        }
+        return inNumber && field == 1 ? value : 0
+    }
+
+    /// The part-by-part usages of a write summed: CPU, system and run-queue wait over every thread;
+    /// `busiest` the CPU of the busiest part, `latestStart` the largest start delay.
+    static func summary(_ usages: [ThreadUsage]) -> (total: ThreadUsage, busiest: UInt64, latestStart: UInt64) {
+        var total = ThreadUsage()
+        for usage in usages {
+            total.cpu &+= usage.cpu
+            total.system &+= usage.system
+            total.runQueueWait &+= usage.runQueueWait
+        }
+        return (total, usages.map(\.cpu).max() ?? 0, usages.map(\.startDelay).max() ?? 0)
+    }
+}
+
+/// Per-part usage slots the writer threads fill.
+private final class UsageSlots: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [ThreadUsage]
+    init(count: Int) { slots = Array(repeating: ThreadUsage(), count: count) }
+    func set(_ part: Int, _ usage: ThreadUsage) { lock.withLock { slots[part] = usage } }
+    var values: [ThreadUsage] { lock.withLock { slots } }
+}
