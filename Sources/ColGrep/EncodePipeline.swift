@@ -102,25 +102,9 @@ final class EncodePipeline: @unchecked Sendable {
     /// the first error of any stage (no checkpoint runs after an error).
     /// `plannedUnits` (the units of every batch together, 0 if unknown) sizes the chunks of a small run
     /// and the codec of a new index (K for the whole run, trained on its first part).
-    ///
-    /// While it streams, the worker pools leave the store's writer threads cores of their own
-    /// (`CoreBudget`): next to GPUs the store lane bounds a cold index.
     func run(batchCount: Int, plannedUnits: Int = 0, batch: @escaping @Sendable (Int) -> Batch,
              checkpoint: @escaping @Sendable (Int) throws -> Void, shouldStop: @escaping @Sendable () -> Bool) throws {
         guard batchCount > 0 else { return }
-        let cores = UsableCores.count
-        let width = CoreBudget.poolWidth(cores: cores, reservedThreads: store.writerThreadCount,
-                                         environment: ProcessInfo.processInfo.environment)
-        if Profiler.shared.isEnabled {
-            Profiler.shared.note("worker pools: \(width) of \(cores) cores while streaming (store: \(store.writerThreadCount) writer threads)")
-        }
-        try WorkerPools.narrowed(to: width) {
-            try stream(batchCount: batchCount, plannedUnits: plannedUnits, batch: batch, checkpoint: checkpoint, shouldStop: shouldStop)
-        }
-    }
-
-    private func stream(batchCount: Int, plannedUnits: Int, batch: @escaping @Sendable (Int) -> Batch,
-                        checkpoint: @escaping @Sendable (Int) throws -> Void, shouldStop: @escaping @Sendable () -> Bool) throws {
         self.plannedUnits = max(0, plannedUnits)
         // The model loads on the tokenizing thread (its first `tokenizeDocuments` waits for it), while the
         // row thread already feeds the store writer.
@@ -358,7 +342,7 @@ final class EncodePipeline: @unchecked Sendable {
     /// The store rows of a chunk with their text work done (keyword texts, JSON columns), on every core,
     /// so that the store writer only binds and steps.
     static func storeRows(units: [CodeUnit], ids: [Int64]) -> PreparedRecords {
-        Profiler.shared.measure("store rows") { PreparedRecords(zip(ids, units).map { record($0.0, $0.1) }, workers: WorkerPools.width) }
+        Profiler.shared.measure("store rows") { PreparedRecords(zip(ids, units).map { record($0.0, $0.1) }, workers: UsableCores.count) }
     }
 
     /// Inserts the chunks' rows in one transaction.

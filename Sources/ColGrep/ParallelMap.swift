@@ -2,11 +2,10 @@ import Foundation
 import Tensor
 
 extension Array where Element: Sendable {
-    /// `map` on every core the worker pools may use now (`WorkerPools.width`) for independent, CPU-bound
-    /// work per element (pooling a chunk's documents); results in input order. Small arrays stay on the
-    /// calling thread.
+    /// `map` on every core for independent, CPU-bound work per element (pooling a chunk's
+    /// documents); results in input order. Small arrays stay on the calling thread.
     func parallelMap<T: Sendable>(minimumCount: Int = 32, _ transform: @Sendable (Element) -> T) -> [T] {
-        let workers = Swift.min(WorkerPools.width, count)
+        let workers = Swift.min(UsableCores.count, count)
         guard workers > 1, count >= minimumCount else { return map(transform) }
         var results = [T?](repeating: nil, count: count)
         results.withUnsafeMutableBufferPointer { out in

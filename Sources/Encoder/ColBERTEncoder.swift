@@ -77,7 +77,7 @@ public final class ColBERTEncoder {
         // The file's own truncation (MiniLM's says 128) must not cut before ColGREP's rule does; cleaning,
         // tokenizing and preparing all run on every core (cleaning a large unit is not cheap either).
         let lowercase = lowercase, marker = documentMarker, length = documentLength
-        return tokenizer.encodeBatch(texts, addSpecialTokens: true, threads: WorkerPools.width,
+        return tokenizer.encodeBatch(texts, addSpecialTokens: true, threads: UsableCores.count,
                                      maxLength: documentTokenizeLimit,
                                      before: { Self.clean($0, lowercase: lowercase) },
                                      after: { Self.prepare($0, marker: marker, maxLength: length) })
