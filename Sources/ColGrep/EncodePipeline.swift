@@ -162,9 +162,6 @@ final class EncodePipeline: @unchecked Sendable {
         rowChannel.close()
         producerDone.wait()
         rowsDone.wait()
-        // A row thread that stopped early may leave part of a batch waiting: written as it was before
-        // (that batch gets no checkpoint either way).
-        storeWriter.async { [self] in writeWaitingRows(wholeBatches: false) }
         pooler.sync {}
         writer.sync {}
         do {
@@ -262,49 +259,33 @@ final class EncodePipeline: @unchecked Sendable {
     }
 
     /// Queues a chunk's rows on the store writer (waiting while `rowsAhead` chunks are queued there).
-    /// The writer inserts a batch's chunks in one transaction once the batch's last chunk is queued (or
-    /// `rowsAhead` chunks wait, so that the row thread never blocks on a batch larger than that): fewer
-    /// commits, each flushing a larger keyword segment, and the same transactions whether the writer is
-    /// ahead or behind (a batch is never joined to the next, so a failure in one batch cannot hold back
-    /// the checkpoint of an earlier one).
+    /// When the writer falls behind, it inserts every chunk waiting up to the end of the oldest batch in
+    /// one transaction: fewer commits, each flushing a larger keyword segment (a batch is never split
+    /// from the next, so a failure in one batch cannot hold back the checkpoint of an earlier one).
     private func queueRecords(_ rows: PreparedRecords, closesBatch: Bool) {
         guard !rows.records.isEmpty else { return }
         storeSlots.wait()
         waitingRows.withLock { $0.append((rows, closesBatch)) }
         storeWriter.async { [self] in
-            writeWaitingRows(wholeBatches: true)
+            let group = Self.takeGroup(waitingRows)
+            defer { for _ in group { storeSlots.signal() } }
+            if failed || group.isEmpty { return }
+            do {
+                try writeRecords(group)
+            } catch {
+                fail(error)
+            }
         }
     }
 
-    /// Inserts the waiting group `takeGroup` hands out, if any, and frees its chunks' slots.
-    private func writeWaitingRows(wholeBatches: Bool) {
-        let group = Self.takeGroup(waitingRows, wholeBatches: wholeBatches, limit: Self.rowsAhead)
-        defer { for _ in group { storeSlots.signal() } }
-        if failed || group.isEmpty { return }
-        do {
-            try writeRecords(group)
-        } catch {
-            fail(error)
-        }
-    }
-
-    /// Removes and returns the waiting chunks up to and including the first that closes a batch. With
-    /// `wholeBatches`, nothing while no waiting chunk closes a batch, unless `limit` chunks wait (then all
-    /// of them); without it, all of them. Each queued chunk has its own writer block, which finds nothing
-    /// to take while its batch is incomplete; the block of the batch's last chunk takes the whole batch —
-    /// so by the time a block behind all of a batch's runs, every chunk of that batch is in SQLite.
-    static func takeGroup(_ waiting: LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>, wholeBatches: Bool = false,
-                          limit: Int = Int.max) -> [PreparedRecords] {
+    /// Removes and returns the waiting chunks up to and including the first that closes a batch (all of
+    /// them when none does). Each queued chunk has its own writer block, which finds nothing left when an
+    /// earlier block took its chunk — so by the time a block behind all of a batch's runs, every chunk of
+    /// that batch is in SQLite.
+    static func takeGroup(_ waiting: LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>) -> [PreparedRecords] {
         waiting.withLock { queue in
             guard !queue.isEmpty else { return [] }
-            let end: Int
-            if let closing = queue.firstIndex(where: \.closesBatch) {
-                end = closing
-            } else if !wholeBatches || queue.count >= limit {
-                end = queue.count - 1
-            } else {
-                return []
-            }
+            let end = queue.firstIndex(where: \.closesBatch) ?? queue.count - 1
             let taken = queue[...end].map(\.rows)
             queue.removeFirst(end + 1)
             return taken

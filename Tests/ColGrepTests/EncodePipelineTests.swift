@@ -60,27 +60,6 @@ import Testing
         #expect(EncodePipeline.takeGroup(waiting).map { $0.records[0].docID } == [5])
     }
 
-    @Test func storeWriterWaitsForAWholeBatchUnlessTheQueueIsFull() {
-        func rows(_ id: Int64) -> PreparedRecords {
-            PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
-                                        language: "python", unitType: "function", code: "pass")])
-        }
-        let waiting = LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([(rows(1), false), (rows(2), false)])
-        // The batch is incomplete: nothing taken, nothing lost.
-        #expect(EncodePipeline.takeGroup(waiting, wholeBatches: true, limit: 4).isEmpty)
-        #expect(waiting.withLock { $0.count } == 2)
-        waiting.withLock { $0.append(contentsOf: [(rows(3), true), (rows(4), false)]) }
-        // Its last chunk arrived: the whole batch, not the next batch's first chunk.
-        #expect(EncodePipeline.takeGroup(waiting, wholeBatches: true, limit: 4).map { $0.records[0].docID } == [1, 2, 3])
-        #expect(EncodePipeline.takeGroup(waiting, wholeBatches: true, limit: 4).isEmpty)
-        // As many chunks waiting as the row thread may queue: all of them, so that it never blocks for good.
-        waiting.withLock { $0.append(contentsOf: [(rows(5), false), (rows(6), false), (rows(7), false)]) }
-        #expect(EncodePipeline.takeGroup(waiting, wholeBatches: true, limit: 4).map { $0.records[0].docID } == [4, 5, 6, 7])
-        // Leftovers of a stopped run: taken whole.
-        waiting.withLock { $0.append((rows(8), false)) }
-        #expect(EncodePipeline.takeGroup(waiting, wholeBatches: false).map { $0.records[0].docID } == [8])
-    }
-
     /// Keyword-only pipeline (no model): store rows and checkpoints, nothing else.
     struct Fixture {
         let directory: URL
