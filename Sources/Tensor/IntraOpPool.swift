@@ -8,14 +8,14 @@ import Synchronization
 /// Parts are claimed, not dealt: each of the `threads` workers takes the next unclaimed part until none is
 /// left. GCD's pool is shared with the rest of the process (a cold index tokenizes, pools and writes beside
 /// the encoder), so some of an operation's workers may start late; with a fixed part per worker the whole
-/// operation then waits for the late one, at every operation. Measured on 16 cores (session 10, one H200
-/// host, CPU encode of an Ettin-shaped model): the encoder ran 12 % slower inside a cold index than alone
-/// with one fixed part per worker. Range work is cut into `oversplit` parts per thread so a late worker
-/// only leaves small parts behind.
+/// operation then waits for the late one, at every operation; with claims, the workers that started take its
+/// part. Range work keeps one part per thread (`oversplit` 1): cutting it 4 per thread was measured on 16
+/// cores (session 10, one H200 host, CPU encode of an Ettin-shaped model) to cost 16-26 % more CPU for the
+/// same wall (likely: each int8 GEMM part streams the whole packed weight; not profiled further).
 public struct IntraOpPool: Sendable {
     public let threads: Int
-    /// Parts per thread for range work: enough that the last part is small next to the whole.
-    static let oversplit = 4
+    /// Parts per thread for range work.
+    static let oversplit = 1
 
     public init(threads: Int) { self.threads = max(1, threads) }
 
