@@ -625,7 +625,18 @@ AVX2 static inline float exact_score_avx2(const float *xr, const float *c, long 
 
 AVX2 static void rescore_avx2(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
                               const float *bias, int32_t *out) {
+    // The candidates are centroids at random (K = 8,192 × 48-d is 1.5 MB): their rows are fetched a few rows ahead,
+    // so the loads of row i find them in cache (the loop was bound by those misses: ~90 ns a row on the 2-core box).
+    const long ahead = 6, lines = (dim * (long)sizeof(float) + 63) / 64;
     for (long i = 0; i < count; i++) {
+        if (i + ahead < count) {
+            for (long t = 0; t < 2; t++) {
+                int32_t j = candidates[2 * (i + ahead) + t];
+                if (j < 0) continue;
+                const char *row = (const char *)(centroids + (long)j * dim);
+                for (long l = 0; l < lines; l++) _mm_prefetch(row + l * 64, _MM_HINT_T0);
+            }
+        }
         int32_t j0 = candidates[2 * i], j1 = candidates[2 * i + 1];
         if (j1 < 0) { out[i] = j0; continue; }
         float s0 = exact_score_avx2(x + i * dim, centroids + (long)j0 * dim, dim, bias[j0]);
@@ -689,7 +700,13 @@ AVX2 static void residual_encode_avx2(const float *x, long dim, long count, cons
     __m256 cut[15];
     for (long i = 0; i < ncut; i++) cut[i] = _mm256_set1_ps(cutoffs[i]);
     uint8_t buckets[4096];
+    // Each vector's centroid is a random row: fetched a few vectors ahead (as in rescore_avx2).
+    const long ahead = 6, lines = dim <= 256 ? (dim * (long)sizeof(float) + 63) / 64 : 0;
     for (long t = 0; t < count; t++) {
+        if (t + ahead < count) {
+            const char *row = (const char *)(centroids + (long)codes[t + ahead] * dim);
+            for (long l = 0; l < lines; l++) _mm_prefetch(row + l * 64, _MM_HINT_T0);
+        }
         const float *xr = x + t * dim, *c = centroids + (long)codes[t] * dim;
         for (long d0 = 0; d0 < dim; d0 += 4096) {
             long span = dim - d0 < 4096 ? dim - d0 : 4096;
@@ -715,6 +732,13 @@ AVX2 static void residual_encode_avx2(const float *x, long dim, long count, cons
 #endif
 
 // MARK: - dispatch
+
+void ck_assign_pack_buckets(const uint8_t *buckets, long dim, long nbits, uint8_t *out) {
+#if CKA_X86
+    if (ck_has_avx2()) { pack_buckets_avx2(buckets, dim, nbits, out); return; }
+#endif
+    pack_buckets(buckets, dim, nbits, out);
+}
 
 void ck_assign_transpose16(const float *const *p, long dim, float *xt, float *scratch) {
 #if CKA_X86
@@ -809,6 +833,10 @@ int ck_residual_encode_with(int isa, const float *x, long dim, long count, const
     if (isa > ck_assign_isa_supported()) return 0;
     if (count <= 0) return 1;
 #if CKA_X86
+    if (isa >= CK_ISA_AVX512 && (nbits == 2 || nbits == 4)) {
+        ck_residual_encode_avx512(x, dim, count, centroids, codes, cutoffs, nbits, out);
+        return 1;
+    }
     if (isa >= CK_ISA_AVX2 && nbits <= 4) { residual_encode_avx2(x, dim, count, centroids, codes, cutoffs, nbits, out); return 1; }
 #endif
     ck_residual_encode_scalar(x, dim, count, centroids, codes, cutoffs, nbits, out);

@@ -10,7 +10,12 @@ void ck_assign_transpose16(const float *const *p, long dim, float *xt, float *sc
 /// equal scores keep the smaller column first.
 void ck_assign_merge_best2(float *v, int32_t *at, float s1, int32_t j1, float s2, int32_t j2);
 
+/// Packs `dim` buckets (each < 2^nbits) LSB-first into dim · nbits / 8 bytes (ck_residual_encode's layout).
+void ck_assign_pack_buckets(const uint8_t *buckets, long dim, long nbits, uint8_t *out);
+
 #if defined(__x86_64__)
+void ck_residual_encode_avx512(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                               const float *cutoffs, long nbits, uint8_t *out);
 void ck_assign_best_avx512(const float *x, long dim, const int32_t *rows, long count, const float *packed,
                            const float *bias, long k, int32_t *out_index, float *out_score);
 void ck_assign_top8_avx512(const float *x, long dim, long count, const float *packed, const float *bias, long k,

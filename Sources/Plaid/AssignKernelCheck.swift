@@ -108,11 +108,15 @@ public enum AssignKernelCheck {
         // The int16 pass is exact integer arithmetic then one fused multiply-add: equal to scalar on any data.
         results.append(run("assign_best2_i16", isa: isa, reference: scalar, data: "integer ties", integer: true, nan: false, seed: seed, best2Case))
         results.append(run("assign_best2_i16", isa: isa, reference: scalar, data: "float", integer: false, nan: false, seed: seed, best2Case))
+        // Residual codes are compares of exact differences: equal to scalar on any data, a NaN row included.
+        results.append(run("residual_encode (1, 2, 4 bits)", isa: isa, reference: scalar, data: "float + NaN row", integer: false, nan: true, seed: seed,
+                           residualCase))
+        results.append(run("residual_encode (1, 2, 4 bits)", isa: isa, reference: scalar, data: "integer ties", integer: true, nan: false, seed: seed,
+                           residualCase))
         if isa == avx2 {
             // Bodies that exist in AVX2 only (higher sets run them too, so one check covers them).
             results.append(run("quantize_rows16", isa: isa, reference: scalar, data: "float", integer: false, nan: false, seed: seed, quantizeCase))
             results.append(run("assign_rescore", isa: isa, reference: scalar, data: "integer ties", integer: true, nan: false, seed: seed, rescoreCase))
-            results.append(run("residual_encode (2, 4 bits)", isa: isa, reference: scalar, data: "float", integer: false, nan: false, seed: seed, residualCase))
         }
         return results
     }
@@ -221,9 +225,11 @@ public enum AssignKernelCheck {
     private static func residualCase(_ c: Case, _ x: [Float], _ centroids: [Float], _ isa: Int, _ reference: Int) -> String? {
         guard c.dim % 8 == 0 else { return nil }  // whole bytes per vector at every width (the kernels' contract)
         let codes = (0..<c.rows).map { UInt16(($0 * 13) % c.k) }
-        for nbits in [2, 4] {
+        for nbits in [1, 2, 4] {
             // Cutoffs that coincide with some residuals exactly (integer steps) and quantiles of a spread.
-            let cutoffs = (1..<(1 << nbits)).map { Float($0 - (1 << (nbits - 1))) * 0.25 }
+            // Increasing cutoffs on integers and quarters (integer data's residuals land on them), one repeated.
+            var cutoffs = (1..<(1 << nbits)).map { Float($0 - (1 << (nbits - 1))) * 0.5 }
+            if cutoffs.count > 4 { cutoffs[4] = cutoffs[3] }
             let bytes = c.dim * nbits / 8
             var out = [UInt8](repeating: 0xAA, count: c.rows * bytes), expected = out
             guard ck_residual_encode_with(Int32(isa), x, c.dim, c.rows, centroids, codes, cutoffs, nbits, &out) == 1,
