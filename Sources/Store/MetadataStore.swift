@@ -30,9 +30,8 @@ public final class MetadataStore: @unchecked Sendable {
         return threads
     }
     /// Threads that write side by side in one insert: the row writer and one per keyword shard file (1
-    /// with a single keyword table). The indexing pipeline keeps that many cores out of its worker pools
-    /// while the store writes (`CoreBudget`).
-    public var writerThreadCount: Int { shards.count == 1 ? 1 : shards.count + 1 }
+    /// with a single keyword table).
+    var writerThreadCount: Int { shards.count == 1 ? 1 : shards.count + 1 }
 
     /// Where a write may be interrupted by tests (the crash-safety test kills its child process there).
     enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy, shardsCommitted }

@@ -5,11 +5,12 @@ import Foundation
 /// i ≥ 1 always on thread i.
 ///
 /// Until session 10 these parts ran through `DispatchQueue.concurrentPerform`, whose helpers come from
-/// the process's shared worker pool. During a cold index that pool is where the tokenizer, the
-/// embedding texts, the pooling and the row preparation run their core-wide loops, so a shard's writer
-/// could wait for a pool thread (or run after another part on the caller's thread) while the store lane
-/// bounded the build. Threads of its own start every part at once, whatever the pool is doing, and
-/// let each part measure its own thread's CPU, kernel time and run-queue wait (`ThreadUsage`).
+/// the process's shared worker pool, the one where the tokenizer, the embedding texts, the pooling and the
+/// row preparation run their core-wide loops during a cold index. Threads of their own start every part at
+/// once whatever that pool is doing (measured on the GPU machine: the last part starts ≤ 2 ms after the
+/// write posts it; the pool had not been delaying them measurably either, docs/PERFORMANCE.md, session 10),
+/// and let each part measure its own thread's CPU, kernel time and run-queue wait (`ThreadUsage`), the
+/// figures that tell a writer slowed by its neighbours from one starved of cores.
 final class WriterThreads: @unchecked Sendable {
     /// Parts one `run` executes (the caller's included).
     let count: Int
