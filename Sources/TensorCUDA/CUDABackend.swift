@@ -40,6 +40,13 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
     /// makes it small to cross many chunk boundaries).
     var uploadChunkBytes = 64 << 20
+    /// The pinned buffers of a device-resident k-means copy (`CUDAResidentRows`), between runs; made once.
+    var residentStaging: [PinnedBuffer]?
+    var residentStagingMade = false
+    /// Bytes per chunk of that copy, and rows per pass of its assignment (the self-test makes both small).
+    var residentChunkBytes = ResidentRowsPlan.chunkBytes
+    var residentRowsPerPass = ResidentRowsPlan.assignRowsPerPass
+    let residentStagingLock = NSLock()
     /// When set, every op is bracketed by device events; `profileReport()` sums their times per op.
     public var profiling = false
     private var profileEvents: [(name: String, start: CUevent, end: CUevent)] = []

@@ -66,6 +66,15 @@ extension CUDABackend: CoarseToFineAssigning {
                                 grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float] {
         let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
         try streamRows(points, count: count, dim: dim, destination: x32.pointer) { _, _ in }
+        return try lloydOnDevice(kernels, x32: x32, count: count, dim: dim, k: k, centroids: centroids, iterations: iterations,
+                                 exhaustiveIterations: exhaustiveIterations, probes: probes, grouping: grouping)
+    }
+
+    /// The Lloyd iterations of `lloydIterations` on `count` fp32 rows already on the device (`x32`, stream-ordered
+    /// before the compute stream's next work): exhaustive before `exhaustiveIterations`, grouped from it on.
+    func lloydOnDevice(_ kernels: KMeansKernels, x32: CUDAMatrix, count: Int, dim: Int, k: Int, centroids: [Float], iterations: Int,
+                       exhaustiveIterations: Int, probes: Int,
+                       grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float] {
         let current = try uploadFloat32(centroids, rows: k, cols: dim)
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
         let sums = try makeMatrix(rows: k, cols: dim, type: .float32)
@@ -182,13 +191,9 @@ extension CUDABackend: CoarseToFineAssigning {
 
     /// Host Int32 values to a new device matrix of 4-byte slots.
     func uploadInt32(_ values: [Int32]) throws -> CUDAMatrix {
-        try values.withUnsafeBufferPointer { v in
-            try v.baseAddress!.withMemoryRebound(to: Float.self, capacity: v.count) { floats in
-                let out = try makeMatrix(rows: 1, cols: v.count, type: .float32)
-                try streamRows(floats, count: v.count, dim: 1, destination: out.pointer) { _, _ in }
-                return out
-            }
-        }
+        let out = try makeMatrix(rows: 1, cols: max(1, values.count), type: .float32)
+        try values.withUnsafeBytes { try copyPageable($0, to: out.pointer) }
+        return out
     }
 
     func makeCoarseToFineScratch(capacity: Int, probes: Int, groups: Int) throws -> CoarseToFineScratch {
