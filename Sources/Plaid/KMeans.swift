@@ -34,7 +34,7 @@ public enum KMeans {
     /// search; without one, the CPU's coarse-to-fine path), then the first `assignCount` points (all
     /// by default) assigned to their nearest trained centroid the way the codec assigns them.
     public static func trainAndAssign(points: [Float], dim: Int, k: Int, config: PlaidConfig, backend: (any Backend)?,
-                                      assignCount: Int? = nil)
+                                      assignCount: Int? = nil, sampleOnDevice: Bool? = nil)
         -> (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double, steps: [(step: String, seconds: Double)]) {
         let begin = ContinuousClock.now
         let count = points.count / dim
@@ -50,15 +50,18 @@ public enum KMeans {
                     return nil
                 }
                 defer { _ = try? rows.finishUpload() }
-                let trained = trainGrouped(points: points, dim: dim, k: k, config: config, backend: backend, resident: rows)
+                let trained = trainGrouped(points: points, dim: dim, k: k, config: config, backend: backend, resident: rows,
+                                           sampleOnDevice: sampleOnDevice ?? residentSampleOnDevice)
                 let trainSeconds = seconds(since: begin)
+                // Training on a host-gathered sample leaves the copy running behind Lloyd: what is left of it is waited for here.
+                let waited = (try? rows.finishUpload()) ?? 0
                 var clock = ContinuousClock.now
                 // Host panels only if the device fails (then packed per chunk, as the grouped search reads them).
                 let assigner = CentroidAssigner(centroids: trained.centroids, dim: dim, groups: trained.groups, packsGroupsOnDemand: true)
                 let setupSeconds = seconds(since: clock)
                 clock = ContinuousClock.now
                 let codes = assigner.assign(resident: rows, backend: backend) ?? assigner.assign(p.baseAddress!, count: count, backend: backend)
-                let steps = trained.steps + [("assigner setup", setupSeconds), ("assign", seconds(since: clock))]
+                let steps = trained.steps + [("upload wait before assign", waited), ("assigner setup", setupSeconds), ("assign", seconds(since: clock))]
                 return (HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids), codes, trainSeconds, steps)
             }
             if let run { return run }
@@ -165,7 +168,8 @@ public enum KMeans {
     }
 
     static func trainGrouped(points: [Float], dim: Int, k requested: Int, config: PlaidConfig,
-                             training: Training? = nil, backend: (any Backend)? = nil, resident: (any ResidentKMeansRows)? = nil) -> Trained {
+                             training: Training? = nil, backend: (any Backend)? = nil, resident: (any ResidentKMeansRows)? = nil,
+                             sampleOnDevice: Bool = residentSampleOnDevice) -> Trained {
         let training = training ?? environmentTraining ?? defaultTraining
         let count = points.count / dim
         precondition(count > 0 && requested > 0, "KMeans.train needs points and k > 0")
@@ -178,7 +182,7 @@ public enum KMeans {
         let groupCount = Self.groupCount(centroids: k)
         // With a backend that holds the rows on the device: the sample gathered there (same rows as below).
         if !(groupCount > 1 && min(count, limit) >= 4 * groupCount && training == .twoLevel),
-           let residentBackend = backend as? any ResidentKMeansBackend {
+           sampleOnDevice || count <= limit, let residentBackend = backend as? any ResidentKMeansBackend {
             let trained: Trained? = points.withUnsafeBufferPointer { p in
                 let run = ResidentRun(points: p.baseAddress!, count: count, dim: dim, k: k, limit: limit, iterations: iterations,
                                       training: training, seed: seed, groupCount: groupCount, backend: backend)

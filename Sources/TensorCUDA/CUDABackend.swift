@@ -39,7 +39,11 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
     /// makes it small to cross many chunk boundaries).
-    var uploadChunkBytes = 64 << 20
+    /// 8 MiB: the two pinned staging buffers grow to 10 MiB each (page-locking ~0.55 ms per MiB, paid by a process's
+    /// first k-means: 64 MiB chunks cost ~88 ms there), while each DMA stays long enough to run at the link's speed.
+    var uploadChunkBytes = 8 << 20
+    /// The coarse-to-fine tables of the last grouped bulk assignment (`cachedGroupTables`).
+    var groupTableCache: GroupTableCache?
     /// The pinned buffers of a device-resident k-means copy (`CUDAResidentRows`), between runs; made once.
     var residentStaging: [PinnedBuffer]?
     var residentStagingMade = false

@@ -112,7 +112,7 @@ extension CUDABackend: KMeansAccelerating {
             let host = try staging.acquire(bytes: bytes)  // waits for this buffer's previous DMA
             let from = UnsafeSendableRawPointer(pointer: UnsafeRawPointer(points + rows.lowerBound * dim))
             let to = UnsafeSendableMutableRawPointer(pointer: host)
-            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 4 << 20)
+            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 1 << 20)
             DispatchQueue.concurrentPerform(iterations: pieces.count) { p in
                 (to.pointer + pieces[p].lowerBound).copyMemory(from: from.pointer + pieces[p].lowerBound, byteCount: pieces[p].count)
             }

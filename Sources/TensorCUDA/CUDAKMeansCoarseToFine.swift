@@ -48,7 +48,7 @@ extension CUDABackend: CoarseToFineAssigning {
         try context.makeCurrent()
         guard count > 0 else { return }
         let kernels = try kmeansKernels(dim: dim)
-        let tables = try uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
+        let tables = try cachedGroupTables(centroids: centroids, dim: dim, groups: groups)
         let p = min(probes, tables.groups)
         let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
         let scratch = try makeCoarseToFineScratch(capacity: plan.rowsPerChunk, probes: p, groups: tables.groups)
@@ -138,6 +138,25 @@ extension CUDABackend: CoarseToFineAssigning {
     }
 
     static let traceSteps = ProcessInfo.processInfo.environment["COLGREP_KM_TRACE"] == "1"
+
+    /// `uploadGroupTables`, reused while the same centroids and groups come back: an index build assigns batch
+    /// after batch against one codec (a 10M-vector build: ~40 batches, each rebuilding and uploading 32,768 rows
+    /// otherwise). Compared by value, so a changed codec never meets stale tables.
+    func cachedGroupTables(centroids: [Float], dim: Int, groups: CentroidGroupTable) throws -> CoarseToFineTables {
+        if let cached = groupTableCache, cached.dim == dim, cached.groups == groups, cached.centroids == centroids { return cached.tables }
+        groupTableCache = nil
+        let tables = try uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
+        groupTableCache = GroupTableCache(centroids: centroids, dim: dim, groups: groups, tables: tables)
+        return tables
+    }
+
+    /// The last grouping uploaded by `cachedGroupTables`, with what it was made from.
+    struct GroupTableCache {
+        let centroids: [Float]
+        let dim: Int
+        let groups: CentroidGroupTable
+        let tables: CoarseToFineTables
+    }
 
     /// Uploads a grouping of `centroids` (`k × dim`): empty groups dropped, centres with −½‖c‖², the
     /// centroids copied group by group with their biases and original indices.

@@ -177,23 +177,29 @@ struct KMeansResidentTests {
         }
     }
 
-    @Test(arguments: [true, false])
-    func residentRunEqualsTheChunkedRun(groupedLloyd: Bool) throws {
+    @Test(arguments: [(true, true), (false, false)])
+    func residentRunEqualsTheChunkedRun(groupedLloyd: Bool, sampleOnDevice: Bool) throws {
         let dim = Self.dim, k = 1_024
         let resident = ResidentRecordingBackend(), chunked = ResidentRecordingBackend()
         resident.lloydToo = groupedLloyd
         chunked.lloydToo = groupedLloyd
         chunked.holdsRows = false
-        let a = KMeans.trainAndAssign(points: Self.points, dim: dim, k: k, config: Self.config, backend: resident)
-        let b = KMeans.trainAndAssign(points: Self.points, dim: dim, k: k, config: Self.config, backend: chunked)
-        #expect(resident.residentRuns == 1 && resident.residentLloydCalls == 1 && resident.residentAssignCalls == 1)
+        let a = KMeans.trainAndAssign(points: Self.points, dim: dim, k: k, config: Self.config, backend: resident, sampleOnDevice: sampleOnDevice)
+        let b = KMeans.trainAndAssign(points: Self.points, dim: dim, k: k, config: Self.config, backend: chunked, sampleOnDevice: sampleOnDevice)
+        #expect(resident.residentRuns == 1 && resident.residentAssignCalls == 1 && resident.hostAssignCalls == 0)
         #expect(resident.copies.count == 1 && resident.copies[0] == Self.points)
-        // Lloyd over the rows themselves happened on the resident copy only (grouping's own Lloyd runs on the host).
         #expect(chunked.residentRuns == 0 && chunked.hostAssignCalls == 1)
-        #expect(resident.samplesSeen.count == 1 && resident.samplesSeen[0] == KMeans.sampleIndices(count: 2_300, limit: 2_048, seed: Self.config.seed))
+        if sampleOnDevice {
+            // Lloyd over the sample ran on the resident copy (grouping's own Lloyd over the centroids runs on the host).
+            #expect(resident.residentLloydCalls == 1)
+            #expect(resident.samplesSeen.count == 1 && resident.samplesSeen[0] == KMeans.sampleIndices(count: 2_300, limit: 2_048, seed: Self.config.seed))
+            #expect(a.steps.contains { $0.step == "upload wait" })
+        } else {
+            // Lloyd on the host-gathered sample, streamed up as without resident rows; the copy only serves the assignment.
+            #expect(resident.residentLloydCalls == 0 && resident.hostLloydCalls == chunked.hostLloydCalls)
+        }
         #expect(a.centroids.values == b.centroids.values)
         #expect(a.codes == b.codes)
-        #expect(a.steps.contains { $0.step == "upload wait" })
     }
 
     @Test func failingDeviceFallsBackToTheChunkedPath() throws {
@@ -201,21 +207,27 @@ struct KMeansResidentTests {
         let failing = ResidentRecordingBackend(), chunked = ResidentRecordingBackend()
         failing.residentLloydFails = true
         chunked.holdsRows = false
-        let a = KMeans.trainAndAssign(points: Self.points, dim: dim, k: k, config: Self.config, backend: failing)
-        let b = KMeans.trainAndAssign(points: Self.points, dim: dim, k: k, config: Self.config, backend: chunked)
+        let a = KMeans.trainAndAssign(points: Self.points, dim: dim, k: k, config: Self.config, backend: failing, sampleOnDevice: true)
+        let b = KMeans.trainAndAssign(points: Self.points, dim: dim, k: k, config: Self.config, backend: chunked, sampleOnDevice: true)
         #expect(failing.residentLloydCalls == 1 && failing.hostLloydCalls >= 1)
         // Training fell back to the host sample; the assignment still read the resident rows.
         #expect(failing.residentAssignCalls == 1)
         #expect(a.centroids.values == b.centroids.values && a.codes == b.codes)
     }
 
-    /// The codec's training (`trainGrouped` alone, as `ResidualCodec.train` calls it) takes the resident path too.
-    @Test func codecTrainingUsesTheResidentRows() {
+    /// The codec's training (`trainGrouped` alone, as `ResidualCodec.train` calls it) takes the resident path: on a
+    /// training sample no larger than k-means' own (every row, in order: either setting) and, sampling on the
+    /// device, on a larger one.
+    @Test(arguments: [(64, false), (2, true)])
+    func codecTrainingUsesTheResidentRows(pointsPerCentroid: Int, sampleOnDevice: Bool) {
+        var config = Self.config
+        config.maxPointsPerCentroid = pointsPerCentroid
         let backend = ResidentRecordingBackend(), chunked = ResidentRecordingBackend()
         chunked.holdsRows = false
-        let a = KMeans.trainGrouped(points: Self.points, dim: Self.dim, k: 1_024, config: Self.config, backend: backend)
-        let b = KMeans.trainGrouped(points: Self.points, dim: Self.dim, k: 1_024, config: Self.config, backend: chunked)
+        let a = KMeans.trainGrouped(points: Self.points, dim: Self.dim, k: 1_024, config: config, backend: backend, sampleOnDevice: sampleOnDevice)
+        let b = KMeans.trainGrouped(points: Self.points, dim: Self.dim, k: 1_024, config: config, backend: chunked, sampleOnDevice: sampleOnDevice)
         #expect(backend.residentRuns == 1 && backend.residentLloydCalls == 1 && backend.copies.count == 1)
+        #expect(backend.samplesSeen.count == 1 && (backend.samplesSeen[0] == nil) == (pointsPerCentroid * 1_024 >= 2_300))
         #expect(a.centroids == b.centroids && a.groups == b.groups)
     }
 }
