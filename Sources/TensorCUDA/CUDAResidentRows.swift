@@ -78,6 +78,9 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         }
         do {
             uploaded = try context.makeEvent()
+            // The pool hands out blocks in compute-stream order: the copy must not land before the compute stream's
+            // earlier work on this block (a previous owner's) is done.
+            try context.order(stream, after: context.computeStream, event: uploaded)
         } catch {
             _ = context.driver.cuStreamDestroy(stream)
             backend.giveBackResidentStaging(staging)
