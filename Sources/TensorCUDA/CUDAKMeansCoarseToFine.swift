@@ -227,8 +227,9 @@ extension CUDABackend: CoarseToFineAssigning {
     }
 
     /// Codes (Int32 at `out`) of `rows` fp32 vectors (stride `dim`) at `vectors`, queued on the compute stream.
+    /// `traced(kernel)`, when given, runs after each launch (the trace synchronizes and times them).
     func coarseToFine(_ kernels: KMeansKernels, tables: CoarseToFineTables, vectors: UInt64, rows: Int, dim: Int, probes p: Int,
-                      scratch: CoarseToFineScratch, out: UInt64) throws {
+                      scratch: CoarseToFineScratch, out: UInt64, traced: ((String) throws -> Void)? = nil) throws {
         guard rows > 0 else { return }
         precondition(rows <= scratch.capacity && rows * p <= scratch.top.cols, "coarse-to-fine scratch too small")
         let g = Int32(tables.groups), n = Int64(rows), d = Int32(dim), probes = Int32(p)
@@ -237,13 +238,16 @@ extension CUDABackend: CoarseToFineAssigning {
             .pointer(vectors), .int64(n), .int32(d), .pointer(tables.centers.pointer), .pointer(tables.centerBias.pointer), .int32(g),
             .int32(probes), .pointer(scratch.top.pointer), .pointer(scratch.counts.pointer),
         ])
+        try traced?("top")
         try context.launch(kernels("km_c2f_scan"), grid: (1, 1, 1), block: (256, 1, 1), [
             .pointer(scratch.counts.pointer), .int32(g), .pointer(scratch.starts.pointer), .pointer(scratch.cursor.pointer),
             .pointer(scratch.tileStart.pointer),
         ])
+        try traced?("scan")
         try context.launch(kernels("km_c2f_scatter"), grid: ((rows + 255) / 256, 1, 1), block: (256, 1, 1), [
             .pointer(scratch.top.pointer), .int64(n), .int32(probes), .int32(g), .pointer(scratch.cursor.pointer), .pointer(scratch.list.pointer),
         ])
+        try traced?("scatter")
         // At most one partial tile per group beyond the full ones; blocks past the last tile return at once.
         let tiles = (rows * p + Self.coarseToFineTileRows - 1) / Self.coarseToFineTileRows + tables.groups
         try context.launch(kernels("km_c2f_fine"), grid: (tiles, 1, 1), block: (Self.coarseToFineTileRows, 1, 1), [
@@ -252,8 +256,10 @@ extension CUDABackend: CoarseToFineAssigning {
             .pointer(scratch.tileStart.pointer), .int32(g), .pointer(scratch.list.pointer), .pointer(scratch.score.pointer),
             .pointer(scratch.label.pointer),
         ])
+        try traced?("fine")
         try launchElementwise("km_c2f_reduce", kernels: kernels, count: rows, [
             .pointer(scratch.score.pointer), .pointer(scratch.label.pointer), .int64(n), .int32(probes), .pointer(out),
         ])
+        try traced?("reduce")
     }
 }

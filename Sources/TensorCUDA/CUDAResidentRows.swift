@@ -60,12 +60,21 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
     private var finishError: (any Error)?
     /// The backend's `residentChunkBytes` when the copy began (read on the copy thread).
     private let chunkBytes: Int
+    /// The assignment's passes over the rows, and an event per pass recorded on the copy stream once its rows are
+    /// queued: a pass waits only for its own rows, so the end of the copy overlaps the assignment of what landed.
+    let passes: [Range<Int>]
+    private let passLanded: [CUevent]
+    /// Passes whose event is recorded, and whether the copy thread has ended (guarded by `progress`).
+    private var passesQueued = 0
+    private var copyEnded = false
+    private let progress = NSCondition()
 
     init(backend: CUDABackend, points: UnsafePointer<Float>, count: Int, dim: Int, staging: [PinnedBuffer]) throws {
         self.backend = backend
         self.count = count
         self.dim = dim
         chunkBytes = backend.residentChunkBytes
+        passes = ResidentRowsPlan.passes(count: count, rowsPerPass: backend.residentRowsPerPass)
         let context = backend.context
         do {
             rows = try backend.makeMatrix(rows: count, cols: dim, type: .float32)
@@ -76,16 +85,20 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
             backend.giveBackResidentStaging(staging)
             throw error
         }
+        var events: [CUevent] = []
         do {
-            uploaded = try context.makeEvent()
+            for _ in 0..<(passes.count + 1) { events.append(try context.makeEvent()) }
             // The pool hands out blocks in compute-stream order: the copy must not land before the compute stream's
             // earlier work on this block (a previous owner's) is done.
-            try context.order(stream, after: context.computeStream, event: uploaded)
+            try context.order(stream, after: context.computeStream, event: events[0])
         } catch {
+            for event in events { _ = context.driver.cuEventDestroy(event) }
             _ = context.driver.cuStreamDestroy(stream)
             backend.giveBackResidentStaging(staging)
             throw error
         }
+        uploaded = events[0]
+        passLanded = Array(events.dropFirst())
         self.staging = staging
         // The copy thread: each chunk's host copy into one pinned buffer (split over the cores) overlaps the DMA
         // of the other; the caller meanwhile draws the sample on its own thread.
@@ -105,6 +118,10 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
             } catch {
                 rows.copyError = error
             }
+            rows.progress.lock()
+            rows.copyEnded = true
+            rows.progress.broadcast()
+            rows.progress.unlock()
             rows.done.signal()
         }
     }
@@ -125,6 +142,17 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
             }
             try context.check(context.driver.cuMemcpyHtoDAsync(destination + UInt64(offset), host, bytes, stream), "cuMemcpyHtoDAsync")
             try buffer.markUsed(on: stream)
+            // Every pass whose last row is now queued gets its event.
+            let queued = ResidentRowsPlan.passesCovered(passes, byRows: chunk.upperBound)
+            for pass in passesQueued..<queued {
+                try context.check(context.driver.cuEventRecord(passLanded[pass], stream), "cuEventRecord")
+            }
+            if queued != passesQueued {
+                progress.lock()
+                passesQueued = queued
+                progress.broadcast()
+                progress.unlock()
+            }
         }
         try context.check(context.driver.cuEventRecord(uploaded, stream), "cuEventRecord")
     }
@@ -168,8 +196,27 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         } else if finishError != nil {
             _ = backend.context.driver.cuStreamSynchronize(stream)
         }
-        _ = backend.context.driver.cuEventDestroy(uploaded)
+        for event in [uploaded] + passLanded { _ = backend.context.driver.cuEventDestroy(event) }
         _ = backend.context.driver.cuStreamDestroy(stream)
+    }
+
+    /// Makes the compute stream wait for the rows of `passes[index]`: at once when the whole copy is finished,
+    /// else once the copy thread has queued them (a failed copy throws its error).
+    private func waitForPass(_ index: Int) throws {
+        if finished {
+            try finishUpload()
+            return
+        }
+        progress.lock()
+        while passesQueued <= index && !copyEnded { progress.wait() }
+        let queued = passesQueued > index
+        progress.unlock()
+        guard queued else {
+            try finishUpload()
+            return
+        }
+        let context = backend.context
+        try context.check(context.driver.cuStreamWaitEvent(context.computeStream, passLanded[index], 0), "cuStreamWaitEvent")
     }
 
     func lloydIterations(sample: [Int32]?, centroids: [Float], iterations: Int, exhaustiveIterations: Int, probes: Int,
@@ -198,23 +245,43 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
     }
 
     func assignNearest(centroids: [Float], groups: CentroidGroupTable?, probes: Int, into codes: UnsafeMutablePointer<Int32>) throws {
-        try finishUpload()
         let k = centroids.count / dim
         guard k > 0, centroids.count == k * dim else {
             throw CUDAError.invalidArgument("resident assignNearest: \(centroids.count) centroid values of dimension \(dim)")
         }
         let context = backend.context
+        // `COLGREP_KM_TRACE=1`: the steps' seconds summed over the passes on stderr, the device synchronized between them.
+        var clock = ContinuousClock.now
+        var traced: [(step: String, seconds: Double)] = []
+        func mark(_ step: String) throws {
+            guard CUDABackend.traceSteps else { return }
+            try context.synchronize()
+            let elapsed = ContinuousClock.now - clock
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            if let at = traced.firstIndex(where: { $0.step == step }) { traced[at].seconds += seconds } else { traced.append((step, seconds)) }
+            clock = ContinuousClock.now
+        }
+        defer {
+            if CUDABackend.traceSteps {
+                for (step, seconds) in traced {
+                    FileHandle.standardError.write(Data(String(format: "km-trace resident assign d=%d n=%d %@ %.4f s\n", dim, count, step, seconds).utf8))
+                }
+            }
+        }
         let kernels = try backend.kmeansKernels(dim: dim)
         let labels = try backend.makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
-        let passes = ResidentRowsPlan.passes(count: count, rowsPerPass: backend.residentRowsPerPass)
         let rowBytes = UInt64(dim * 4)
         if let groups, probes > 0 {
             let tables = try backend.uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
             let p = min(probes, tables.groups)
             let scratch = try backend.makeCoarseToFineScratch(capacity: passes[0].count, probes: p, groups: tables.groups)
-            for pass in passes {
+            try mark("tables and scratch")
+            for (index, pass) in passes.enumerated() {
+                try waitForPass(index)
+                try mark("rows landed")
                 try backend.coarseToFine(kernels, tables: tables, vectors: rows.pointer + UInt64(pass.lowerBound) * rowBytes, rows: pass.count,
-                                         dim: dim, probes: p, scratch: scratch, out: labels.pointer + UInt64(pass.lowerBound * 4))
+                                         dim: dim, probes: p, scratch: scratch, out: labels.pointer + UInt64(pass.lowerBound * 4),
+                                         traced: CUDABackend.traceSteps ? { try mark("km_c2f_\($0)") } : nil)
             }
         } else {
             let source = try backend.uploadFloat32(centroids, rows: k, cols: dim)
@@ -222,16 +289,23 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
             try backend.prepareCentroids(kernels, source: source.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true,
                                          table: table, bias: bias)
             let act = try backend.makeMatrix(rows: passes[0].count, cols: kernels.paddedDim)
-            for pass in passes {
+            try mark("centroid table")
+            for (index, pass) in passes.enumerated() {
+                try waitForPass(index)
+                try mark("rows landed")
                 try backend.convertRows(kernels, source: rows.pointer + UInt64(pass.lowerBound) * rowBytes, rows: pass.count, dim: dim,
                                         destination: act.pointer)
+                try mark("convert")
                 try backend.fusedAssign(kernels, vectors: act.pointer, rows: pass.count, table: table, bias: bias,
                                         out: labels.pointer + UInt64(pass.lowerBound * 4))
+                try mark("fused assign")
             }
         }
         try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes), labels.pointer, count * 4, context.computeStream),
                           "cuMemcpyDtoHAsync")
         try context.synchronize()
+        try mark("codes download")
+        try finishUpload()
     }
 }
 

@@ -69,6 +69,22 @@ extension CUDASelfTest {
                     return worstGroupedGap(codes, points, centroids.values.map(Double.init), dim: dim, groups: groups, probes: 5)
                 }
             }
+            // Assigned straight after the copy began: each pass waits only for its own rows (both searches).
+            for grouped in [false, true] {
+                attempt("resident assignNearest \(grouped ? "coarse-to-fine" : "exhaustive") while the copy runs d=\(dim) n=\(count)",
+                        tolerance: grouped ? 1e-5 : (precision == .fp32 ? 1e-5 : 2e-2)) {
+                    var codes = [Int32](repeating: -1, count: count)
+                    try points.withUnsafeBufferPointer { p in
+                        guard let fresh = try backend.beginResidentRows(points: p.baseAddress!, count: count, dim: dim) else { return }
+                        defer { _ = try? fresh.finishUpload() }
+                        try codes.withUnsafeMutableBufferPointer {
+                            try fresh.assignNearest(centroids: centroids.values, groups: grouped ? groups : nil, probes: grouped ? 5 : 0, into: $0.baseAddress!)
+                        }
+                    }
+                    return grouped ? worstGroupedGap(codes, points, centroids.values.map(Double.init), dim: dim, groups: groups, probes: 5)
+                        : worstScoreGap(codes, HostMatrix(rows: count, cols: dim, values: points), centroids, euclidean: true)
+                }
+            }
         }
         return checks
     }

@@ -22,6 +22,11 @@ struct ResidentRowsPlan: Equatable {
         fits = !overflow && count > 0 && dim > 0 && count <= Int(Int32.max) && Double(bytes) <= budget
     }
 
+    /// How many of `passes` (in order) lie entirely within the first `rows` rows.
+    static func passesCovered(_ passes: [Range<Int>], byRows rows: Int) -> Int {
+        passes.prefix { $0.upperBound <= rows }.count
+    }
+
     /// Row ranges of at most `rowsPerPass` rows covering `0..<count`.
     static func passes(count: Int, rowsPerPass: Int = assignRowsPerPass) -> [Range<Int>] {
         let step = max(1, rowsPerPass)

@@ -28,4 +28,10 @@ struct ResidentRowsPlanTests {
         #expect(zip(passes, passes.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound })
         #expect(passes.allSatisfy { !$0.isEmpty && $0.count <= max(1, rowsPerPass) })
     }
+
+    @Test func aPassLandsWhenItsLastRowIsQueued() {
+        let passes = ResidentRowsPlan.passes(count: 10, rowsPerPass: 4)  // 0..<4, 4..<8, 8..<10
+        #expect([0, 3, 4, 7, 8, 9, 10].map { ResidentRowsPlan.passesCovered(passes, byRows: $0) } == [0, 0, 1, 1, 2, 2, 3])
+        #expect(ResidentRowsPlan.passesCovered([], byRows: 5) == 0)
+    }
 }
