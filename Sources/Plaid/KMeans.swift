@@ -53,15 +53,15 @@ public enum KMeans {
                 let trained = trainGrouped(points: points, dim: dim, k: k, config: config, backend: backend, resident: rows,
                                            sampleOnDevice: sampleOnDevice ?? residentSampleOnDevice)
                 let trainSeconds = seconds(since: begin)
-                // Training on a host-gathered sample leaves the copy running behind Lloyd: what is left of it is waited for here.
-                let waited = (try? rows.finishUpload()) ?? 0
+                // Training on a host-gathered sample leaves the copy running behind Lloyd: the assignment's passes wait
+                // for their own rows only.
                 var clock = ContinuousClock.now
                 // Host panels only if the device fails (then packed per chunk, as the grouped search reads them).
                 let assigner = CentroidAssigner(centroids: trained.centroids, dim: dim, groups: trained.groups, packsGroupsOnDemand: true)
                 let setupSeconds = seconds(since: clock)
                 clock = ContinuousClock.now
                 let codes = assigner.assign(resident: rows, backend: backend) ?? assigner.assign(p.baseAddress!, count: count, backend: backend)
-                let steps = trained.steps + [("upload wait before assign", waited), ("assigner setup", setupSeconds), ("assign", seconds(since: clock))]
+                let steps = trained.steps + [("assigner setup", setupSeconds), ("assign", seconds(since: clock))]
                 return (HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids), codes, trainSeconds, steps)
             }
             if let run { return run }

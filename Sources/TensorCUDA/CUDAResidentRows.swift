@@ -8,12 +8,27 @@ import Tensor
 /// the device (`km_gather_rows`), Lloyd trains on it (`lloydOnDevice`), and the final assignment reads them
 /// where they are, in passes that bound its scratch. Only centroids and one code per vector come back.
 extension CUDABackend: ResidentKMeansBackend {
-    /// `COLGREP_GPU_RESIDENT=0` keeps the chunked path (vectors streamed up for Lloyd's sample and again for the
-    /// assignment), for comparisons.
+    /// `COLGREP_GPU_RESIDENT`: `0` keeps the chunked path everywhere (vectors streamed up for Lloyd's sample and again
+    /// for the assignment), `all` holds rows of any width; by default rows up to `defaultResidentMaximumDim` wide.
     static let residentSetting = ProcessInfo.processInfo.environment["COLGREP_GPU_RESIDENT"] ?? ""
+    /// Measured (docs/PERFORMANCE.md, session 10; one H200, 10M vectors, K = 32,768): at 48-d the resident path's first
+    /// run is 0.293–0.318 s against main's 0.318–0.383; at 128-d its bulk assignment is bound by the tensor-core search
+    /// (0.27 s of kernels), the copy of 5.12 GB did not finish behind Lloyd (0.07–0.11 s waited) and the first run was
+    /// 0.695–0.750 s against main's 0.651–0.659, so wide rows keep main's chunked path.
+    static let defaultResidentMaximumDim = 64
+    static var initialResidentMaximumDim: Int {
+        switch residentSetting {
+        case "0": return 0
+        case "all": return .max
+        default: return defaultResidentMaximumDim
+        }
+    }
+
+    /// Whether `dim`-wide rows are held on the device for their k-means run (when they fit).
+    func holdsRowsResident(dim: Int) -> Bool { dim <= residentMaximumDim }
 
     public func beginResidentRows(points: UnsafePointer<Float>, count: Int, dim: Int) throws -> (any ResidentKMeansRows)? {
-        guard Self.residentSetting != "0" else { return nil }
+        guard holdsRowsResident(dim: dim) else { return nil }
         try context.makeCurrent()
         let info = context.memoryInfo()
         guard ResidentRowsPlan(count: count, dim: dim, freeBytes: info.free, cachedBytes: pool.cachedBytes).fits,

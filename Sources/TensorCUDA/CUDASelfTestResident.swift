@@ -15,8 +15,10 @@ extension CUDASelfTest {
                 checks.append(Check(name: "\(precision.rawValue) \(name) threw \(error)", error: .infinity, tolerance: tolerance))
             }
         }
-        let saved = (backend.residentChunkBytes, backend.residentRowsPerPass)
-        defer { (backend.residentChunkBytes, backend.residentRowsPerPass) = saved }
+        let saved = (backend.residentChunkBytes, backend.residentRowsPerPass, backend.residentMaximumDim)
+        defer { (backend.residentChunkBytes, backend.residentRowsPerPass, backend.residentMaximumDim) = saved }
+        // Every width the kernels take, whatever the default holds resident.
+        backend.residentMaximumDim = .max
         for dim in [48, 130] {
             // Clusters as in `kmeansChecks` (values on the bf16 grid), one initial centroid far away (never moves).
             let clusters = 29, count = 2_003, iterations = 3
