@@ -1,6 +1,7 @@
 // Nearest-centroid assignment (fused GEMM + argmax / top-k) and residual encoding for PLAID builds.
 // Portable scalar bodies plus AVX2/FMA bodies chosen at run time (target attributes, no -mavx2 needed).
 #include "CKernels.h"
+#include "assign_internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,12 +85,11 @@ float ck_assign_pack16(const float *centroids, long dim, const int32_t *members,
     return scale;
 }
 
-static void quantize_rows_avx2(const float *x, long dim, long count, int16_t *q, float *scale);
-
-void ck_assign_quantize_rows16(const float *x, long dim, long count, int16_t *q, float *scale) {
 #if CKA_X86
-    if (ck_has_avx2() && dim % 8 == 0) { quantize_rows_avx2(x, dim, count, q, scale); return; }
+static void quantize_rows_avx2(const float *x, long dim, long count, int16_t *q, float *scale);
 #endif
+
+static void quantize_rows_scalar(const float *x, long dim, long count, int16_t *q, float *scale) {
     float limit = (float)i16_limit(dim);
     for (long i = 0; i < count; i++) {
         const float *xr = x + i * dim;
@@ -104,7 +104,7 @@ void ck_assign_quantize_rows16(const float *x, long dim, long count, int16_t *q,
 /// Merges one group's best two (s1 ≥ s2, columns j1, j2; j < 0: none) into a row's best-two list (v, at), with
 /// selects rather than branches: the new best is the larger best, the new second the larger of what is left.
 /// Equal scores keep the smaller column first.
-static inline void merge_best2(float *v, int32_t *at, float s1, int32_t j1, float s2, int32_t j2) {
+void ck_assign_merge_best2(float *v, int32_t *at, float s1, int32_t j1, float s2, int32_t j2) {
     if (j1 < 0) return;
     if (j2 < 0) s2 = -INFINITY;
     float b1 = v[0], b2 = v[1];
@@ -143,7 +143,7 @@ void ck_assign_best2_i16_scalar(const int16_t *q, const float *qscale, long dim,
         float v[2] = {-INFINITY, -INFINITY};
         int32_t at[2] = {-1, -1};
         for (long j = 0; j < k; j++) best2_insert(v, at, score16_scalar(q + row * dim, qscale[row], dim, packed, bias, cscale, j), (int32_t)j);
-        merge_best2(best_score + 2 * row, best_index + 2 * row, v[0], at[0] < 0 ? -1 : members ? members[at[0]] : at[0],
+        ck_assign_merge_best2(best_score + 2 * row, best_index + 2 * row, v[0], at[0] < 0 ? -1 : members ? members[at[0]] : at[0],
                     v[1], at[1] < 0 ? -1 : members ? members[at[1]] : at[1]);
     }
 }
@@ -314,6 +314,15 @@ AVX2 static void transpose8(const float *const *p, long dim, float *xt) {
     }
     for (; d < dim; d++)
         for (int r = 0; r < 8; r++) xt[d * 8 + r] = p[r][d];
+}
+
+AVX2 static void transpose16_avx2(const float *const *p, long dim, float *xt, float *scratch) {
+    transpose8(p, dim, scratch);
+    transpose8(p + 8, dim, scratch + dim * 8);
+    for (long d = 0; d < dim; d++) {
+        _mm256_storeu_ps(xt + d * 16, _mm256_loadu_ps(scratch + d * 8));
+        _mm256_storeu_ps(xt + d * 16 + 8, _mm256_loadu_ps(scratch + dim * 8 + d * 8));
+    }
 }
 
 /// Sixteen rows at a time, one row per SIMD lane (rows transposed once, two registers of eight),
@@ -595,7 +604,7 @@ AVX2 static void assign_best2_i16_avx2(const int16_t *q, const float *qscale, lo
         for (int r = 0; r < 16 && i + r < count; r++) {
             // A padding column (bias −∞) never enters a list: its score is −∞, never above another.
             long row = rows ? rows[i + r] : i + r;
-            merge_best2(best_score + 2 * row, best_index + 2 * row, v1[r], first[r] < 0 ? -1 : members ? members[first[r]] : first[r],
+            ck_assign_merge_best2(best_score + 2 * row, best_index + 2 * row, v1[r], first[r] < 0 ? -1 : members ? members[first[r]] : first[r],
                         v2[r], second[r] < 0 ? -1 : members ? members[second[r]] : second[r]);
         }
     }
@@ -616,7 +625,18 @@ AVX2 static inline float exact_score_avx2(const float *xr, const float *c, long 
 
 AVX2 static void rescore_avx2(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
                               const float *bias, int32_t *out) {
+    // The candidates are centroids at random (K = 8,192 × 48-d is 1.5 MB): their rows are fetched a few rows ahead,
+    // so the loads of row i find them in cache (the loop was bound by those misses: ~90 ns a row on the 2-core box).
+    const long ahead = 6, lines = (dim * (long)sizeof(float) + 63) / 64;
     for (long i = 0; i < count; i++) {
+        if (i + ahead < count) {
+            for (long t = 0; t < 2; t++) {
+                int32_t j = candidates[2 * (i + ahead) + t];
+                if (j < 0) continue;
+                const char *row = (const char *)(centroids + (long)j * dim);
+                for (long l = 0; l < lines; l++) _mm_prefetch(row + l * 64, _MM_HINT_T0);
+            }
+        }
         int32_t j0 = candidates[2 * i], j1 = candidates[2 * i + 1];
         if (j1 < 0) { out[i] = j0; continue; }
         float s0 = exact_score_avx2(x + i * dim, centroids + (long)j0 * dim, dim, bias[j0]);
@@ -650,13 +670,43 @@ AVX2 static void quantize_rows_avx2(const float *x, long dim, long count, int16_
     }
 }
 
+/// pack_buckets for 2 and 4 bits, sixteen buckets per step: `vpmaddubsw` joins neighbours (b0 + b1 · 2^nbits), for 2
+/// bits `vpmaddwd` joins those pairs (+ · 16), and saturating packs narrow to bytes (every value is < 256). Same
+/// bytes as pack_buckets, which does the rest (and 1 bit).
+AVX2 static void pack_buckets_avx2(const uint8_t *buckets, long dim, long nbits, uint8_t *out) {
+    long d = 0, j = 0;
+    if (nbits == 4) {
+        const __m128i weights = _mm_set1_epi16(0x1001);  // bytes 1, 16
+        for (; d + 16 <= dim; d += 16, j += 8) {
+            __m128i pairs = _mm_maddubs_epi16(_mm_loadu_si128((const __m128i *)(buckets + d)), weights);
+            _mm_storel_epi64((__m128i *)(out + j), _mm_packus_epi16(pairs, pairs));
+        }
+    } else if (nbits == 2) {
+        const __m128i weights = _mm_set1_epi16(0x0401), quads = _mm_set1_epi32(0x00100001);  // bytes 1, 4; words 1, 16
+        for (; d + 16 <= dim; d += 16, j += 4) {
+            __m128i pairs = _mm_maddubs_epi16(_mm_loadu_si128((const __m128i *)(buckets + d)), weights);
+            __m128i fours = _mm_madd_epi16(pairs, quads);
+            __m128i words = _mm_packs_epi32(fours, fours);
+            int32_t packed = _mm_cvtsi128_si32(_mm_packus_epi16(words, words));
+            memcpy(out + j, &packed, 4);
+        }
+    }
+    if (d < dim) pack_buckets(buckets + d, dim - d, nbits, out + j);
+}
+
 AVX2 static void residual_encode_avx2(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
                                       const float *cutoffs, long nbits, uint8_t *out) {
     long ncut = (1L << nbits) - 1, bytes = dim * nbits / 8;
     __m256 cut[15];
     for (long i = 0; i < ncut; i++) cut[i] = _mm256_set1_ps(cutoffs[i]);
     uint8_t buckets[4096];
+    // Each vector's centroid is a random row: fetched a few vectors ahead (as in rescore_avx2).
+    const long ahead = 6, lines = dim <= 256 ? (dim * (long)sizeof(float) + 63) / 64 : 0;
     for (long t = 0; t < count; t++) {
+        if (t + ahead < count) {
+            const char *row = (const char *)(centroids + (long)codes[t + ahead] * dim);
+            for (long l = 0; l < lines; l++) _mm_prefetch(row + l * 64, _MM_HINT_T0);
+        }
         const float *xr = x + t * dim, *c = centroids + (long)codes[t] * dim;
         for (long d0 = 0; d0 < dim; d0 += 4096) {
             long span = dim - d0 < 4096 ? dim - d0 : 4096;
@@ -675,7 +725,7 @@ AVX2 static void residual_encode_avx2(const float *x, long dim, long count, cons
                 for (long i = 0; i < ncut; i++) b += cutoffs[i] < v;
                 buckets[d] = (uint8_t)b;
             }
-            pack_buckets(buckets, span, nbits, out + t * bytes + d0 * nbits / 8);
+            pack_buckets_avx2(buckets, span, nbits, out + t * bytes + d0 * nbits / 8);
         }
     }
 }
@@ -683,53 +733,176 @@ AVX2 static void residual_encode_avx2(const float *x, long dim, long count, cons
 
 // MARK: - dispatch
 
-void ck_assign_best(const float *x, long dim, const int32_t *rows, long count, const float *packed, const float *bias,
-                    long k, int32_t *out_index, float *out_score) {
-    if (count <= 0 || k <= 0) return;
+void ck_assign_pack_buckets(const uint8_t *buckets, long dim, long nbits, uint8_t *out) {
 #if CKA_X86
-    if (ck_has_avx2()) { assign_best_avx2(x, dim, rows, count, packed, bias, k, out_index, out_score); return; }
+    if (ck_has_avx2()) { pack_buckets_avx2(buckets, dim, nbits, out); return; }
+#endif
+    pack_buckets(buckets, dim, nbits, out);
+}
+
+void ck_assign_transpose16(const float *const *p, long dim, float *xt, float *scratch) {
+#if CKA_X86
+    if (ck_has_avx2()) { transpose16_avx2(p, dim, xt, scratch); return; }
+#endif
+    (void)scratch;
+    for (long d = 0; d < dim; d++)
+        for (int r = 0; r < 16; r++) xt[d * 16 + r] = p[r][d];
+}
+
+static int isa_supported = -1, isa_used = -1;
+
+int ck_assign_isa_supported(void) {
+    if (isa_supported < 0) {
+        int isa = CK_ISA_SCALAR;
+#if CKA_X86
+        if (ck_has_avx2()) {
+            isa = CK_ISA_AVX2;
+            if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                __builtin_cpu_supports("avx512dq"))
+                isa = __builtin_cpu_supports("avx512vnni") ? CK_ISA_AVX512_VNNI : CK_ISA_AVX512;
+        }
+#endif
+        isa_supported = isa;
+    }
+    return isa_supported;
+}
+
+const char *ck_assign_isa_name(int isa) {
+    switch (isa) {
+    case CK_ISA_SCALAR: return "scalar";
+    case CK_ISA_AVX2: return "avx2";
+    case CK_ISA_AVX512: return "avx512";
+    case CK_ISA_AVX512_VNNI: return "avx512-vnni";
+    default: return "unknown";
+    }
+}
+
+int ck_assign_isa(void) {
+    if (isa_used < 0) {
+        int isa = ck_assign_isa_supported();
+        const char *cap = getenv("COLGREP_ASSIGN_ISA");
+        if (cap) {
+            for (int level = CK_ISA_SCALAR; level <= CK_ISA_AVX512_VNNI; level++)
+                if ((strcmp(cap, ck_assign_isa_name(level)) == 0 || (level == CK_ISA_AVX512_VNNI && strcmp(cap, "vnni") == 0)) && level < isa)
+                    isa = level;
+        }
+        isa_used = isa;
+    }
+    return isa_used;
+}
+
+int ck_assign_best_with(int isa, const float *x, long dim, const int32_t *rows, long count, const float *packed,
+                        const float *bias, long k, int32_t *out_index, float *out_score) {
+    if (isa > ck_assign_isa_supported()) return 0;
+    if (count <= 0 || k <= 0) return 1;
+#if CKA_X86
+    if (isa >= CK_ISA_AVX512) { ck_assign_best_avx512(x, dim, rows, count, packed, bias, k, out_index, out_score); return 1; }
+    if (isa >= CK_ISA_AVX2) { assign_best_avx2(x, dim, rows, count, packed, bias, k, out_index, out_score); return 1; }
 #endif
     ck_assign_best_scalar(x, dim, rows, count, packed, bias, k, out_index, out_score);
+    return 1;
+}
+
+void ck_assign_best(const float *x, long dim, const int32_t *rows, long count, const float *packed, const float *bias,
+                    long k, int32_t *out_index, float *out_score) {
+    ck_assign_best_with(ck_assign_isa(), x, dim, rows, count, packed, bias, k, out_index, out_score);
+}
+
+int ck_assign_top_with(int isa, const float *x, long dim, long count, const float *packed, const float *bias, long k,
+                       long top, int32_t *out) {
+    if (isa > ck_assign_isa_supported()) return 0;
+    if (count <= 0 || k <= 0) return 1;
+    if (top > k) top = k;
+    if (top > 64) top = 64;
+#if CKA_X86
+    if (isa >= CK_ISA_AVX512 && top == 8) { ck_assign_top8_avx512(x, dim, count, packed, bias, k, out); return 1; }
+    if (isa >= CK_ISA_AVX2 && top == 8) { assign_top8_avx2(x, dim, count, packed, bias, k, out); return 1; }
+    if (isa >= CK_ISA_AVX2) { assign_top_avx2(x, dim, count, packed, bias, k, top, out); return 1; }
+#endif
+    ck_assign_top_scalar(x, dim, count, packed, bias, k, top, out);
+    return 1;
 }
 
 void ck_assign_top(const float *x, long dim, long count, const float *packed, const float *bias, long k, long top,
                    int32_t *out) {
-    if (count <= 0 || k <= 0) return;
-    if (top > k) top = k;
-    if (top > 64) top = 64;
+    ck_assign_top_with(ck_assign_isa(), x, dim, count, packed, bias, k, top, out);
+}
+
+int ck_residual_encode_with(int isa, const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                            const float *cutoffs, long nbits, uint8_t *out) {
+    if (isa > ck_assign_isa_supported()) return 0;
+    if (count <= 0) return 1;
 #if CKA_X86
-    if (ck_has_avx2() && top == 8) { assign_top8_avx2(x, dim, count, packed, bias, k, out); return; }
-    if (ck_has_avx2()) { assign_top_avx2(x, dim, count, packed, bias, k, top, out); return; }
+    if (isa >= CK_ISA_AVX512 && (nbits == 2 || nbits == 4)) {
+        ck_residual_encode_avx512(x, dim, count, centroids, codes, cutoffs, nbits, out);
+        return 1;
+    }
+    if (isa >= CK_ISA_AVX2 && nbits <= 4) { residual_encode_avx2(x, dim, count, centroids, codes, cutoffs, nbits, out); return 1; }
 #endif
-    ck_assign_top_scalar(x, dim, count, packed, bias, k, top, out);
+    ck_residual_encode_scalar(x, dim, count, centroids, codes, cutoffs, nbits, out);
+    return 1;
 }
 
 void ck_residual_encode(const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
                         const float *cutoffs, long nbits, uint8_t *out) {
-    if (count <= 0) return;
+    ck_residual_encode_with(ck_assign_isa(), x, dim, count, centroids, codes, cutoffs, nbits, out);
+}
+
+int ck_assign_best2_i16_with(int isa, const int16_t *q, const float *qscale, long dim, const int32_t *rows, long count,
+                             const int16_t *packed, const float *bias, float cscale, long k, const int32_t *members,
+                             int32_t *best_index, float *best_score) {
+    if (isa > ck_assign_isa_supported()) return 0;
+    if (count <= 0 || k <= 0) return 1;
 #if CKA_X86
-    if (ck_has_avx2() && nbits <= 4) { residual_encode_avx2(x, dim, count, centroids, codes, cutoffs, nbits, out); return; }
+    if (dim % 2 == 0) {
+        if (isa >= CK_ISA_AVX512_VNNI) {
+            ck_assign_best2_i16_vnni(q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
+            return 1;
+        }
+        if (isa >= CK_ISA_AVX512) {
+            ck_assign_best2_i16_avx512(q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
+            return 1;
+        }
+        if (isa >= CK_ISA_AVX2) {
+            assign_best2_i16_avx2(q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
+            return 1;
+        }
+    }
 #endif
-    ck_residual_encode_scalar(x, dim, count, centroids, codes, cutoffs, nbits, out);
+    ck_assign_best2_i16_scalar(q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
+    return 1;
 }
 
 void ck_assign_best2_i16(const int16_t *q, const float *qscale, long dim, const int32_t *rows, long count, const int16_t *packed,
                          const float *bias, float cscale, long k, const int32_t *members, int32_t *best_index, float *best_score) {
-    if (count <= 0 || k <= 0) return;
+    ck_assign_best2_i16_with(ck_assign_isa(), q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
+}
+
+int ck_assign_quantize_rows16_with(int isa, const float *x, long dim, long count, int16_t *q, float *scale) {
+    if (isa > ck_assign_isa_supported()) return 0;
 #if CKA_X86
-    if (ck_has_avx2() && dim % 2 == 0) {
-        assign_best2_i16_avx2(q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
-        return;
-    }
+    if (isa >= CK_ISA_AVX2 && dim % 8 == 0) { quantize_rows_avx2(x, dim, count, q, scale); return 1; }
 #endif
-    ck_assign_best2_i16_scalar(q, qscale, dim, rows, count, packed, bias, cscale, k, members, best_index, best_score);
+    quantize_rows_scalar(x, dim, count, q, scale);
+    return 1;
+}
+
+void ck_assign_quantize_rows16(const float *x, long dim, long count, int16_t *q, float *scale) {
+    ck_assign_quantize_rows16_with(ck_assign_isa(), x, dim, count, q, scale);
+}
+
+int ck_assign_rescore_with(int isa, const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
+                           const float *bias, int32_t *out) {
+    if (isa > ck_assign_isa_supported()) return 0;
+    if (count <= 0) return 1;
+#if CKA_X86
+    if (isa >= CK_ISA_AVX2 && dim % 8 == 0) { rescore_avx2(x, dim, count, candidates, centroids, bias, out); return 1; }
+#endif
+    ck_assign_rescore_scalar(x, dim, count, candidates, centroids, bias, out);
+    return 1;
 }
 
 void ck_assign_rescore(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
                        const float *bias, int32_t *out) {
-    if (count <= 0) return;
-#if CKA_X86
-    if (ck_has_avx2() && dim % 8 == 0) { rescore_avx2(x, dim, count, candidates, centroids, bias, out); return; }
-#endif
-    ck_assign_rescore_scalar(x, dim, count, candidates, centroids, bias, out);
+    ck_assign_rescore_with(ck_assign_isa(), x, dim, count, candidates, centroids, bias, out);
 }

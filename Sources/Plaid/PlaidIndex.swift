@@ -557,9 +557,24 @@ public final class PlaidIndex: @unchecked Sendable {
         let average = max(1, tokens / max(1, documents))
         let wanted = max(config.trainingDocuments, (k * max(1, config.maxPointsPerCentroid) + average - 1) / average)
         let sampleCount = min(documents, max(1, wanted))
-        var sample: [Float] = []
-        sample.reserveCapacity(sampleCount * average * dim)
-        for i in 0..<sampleCount { sample.append(contentsOf: vectors(i * documents / sampleCount)) }
+        let chosen = (0..<sampleCount).map { vectors($0 * documents / sampleCount) }
+        var starts = [Int](repeating: 0, count: sampleCount + 1)
+        for (i, values) in chosen.enumerated() { starts[i + 1] = starts[i] + values.count }
+        let total = starts[sampleCount], offsets = starts
+        // Copied on every core: a 100k-unit 48-d build's sample (262k vectors, 50 MB) took one thread ~0.1 s,
+        // serial time in a build whose goal is 1.2 s on 2 threads. The same floats in the same order.
+        let sample = [Float](unsafeUninitializedCapacity: max(1, total)) { buffer, initialized in
+            let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
+            let parts = total >= 1 << 20 ? min(UsableCores.count, 16, sampleCount) : 1
+            let bounds = (0...parts).map { sampleCount * $0 / parts }
+            let copy: @Sendable (Int) -> Void = { part in
+                for i in bounds[part]..<bounds[part + 1] {
+                    chosen[i].withUnsafeBufferPointer { (output.pointer + offsets[i]).initialize(from: $0.baseAddress!, count: $0.count) }
+                }
+            }
+            if parts == 1 { copy(0) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: copy) }
+            initialized = total
+        }
         stages.lap("training sample")
         return ResidualCodec.train(sample: sample, k: k, dim: dim, config: config, backend: backend, stages: &stages)
     }

@@ -73,28 +73,7 @@ final class Segment: @unchecked Sendable {
     /// Writes a segment file for `documents` and returns its record.
     static func write(_ documents: EncodedDocuments, number: Int, centroidCount: Int, to directory: URL) throws -> SegmentRecord {
         // IVF: for each centroid, the sorted distinct rows whose tokens use it (counting sort).
-        var counts = [UInt32](repeating: 0, count: centroidCount + 1)
-        var lastRow = [Int32](repeating: -1, count: centroidCount)
-        for row in 0..<documents.count {
-            for t in Int(documents.offsets[row])..<Int(documents.offsets[row + 1]) {
-                let c = Int(documents.codes[t])
-                if lastRow[c] != Int32(row) { lastRow[c] = Int32(row); counts[c + 1] += 1 }
-            }
-        }
-        for c in 0..<centroidCount { counts[c + 1] += counts[c] }
-        var fill = Array(counts[0..<centroidCount])
-        var rows = [UInt32](repeating: 0, count: Int(counts[centroidCount]))
-        for c in 0..<centroidCount { lastRow[c] = -1 }
-        for row in 0..<documents.count {
-            for t in Int(documents.offsets[row])..<Int(documents.offsets[row + 1]) {
-                let c = Int(documents.codes[t])
-                if lastRow[c] != Int32(row) {
-                    lastRow[c] = Int32(row)
-                    rows[Int(fill[c])] = UInt32(row)
-                    fill[c] += 1
-                }
-            }
-        }
+        let (counts, rows) = InvertedLists.build(tokenOffsets: documents.offsets, codes: documents.codes, centroidCount: centroidCount)
         let name = String(format: "segment-%08d.plaid", number)
         let file = try IndexFiles.writeSectioned(kind: .segment, sections: [
             IndexFiles.data(documents.ids), IndexFiles.data(documents.offsets), IndexFiles.data(documents.codes),

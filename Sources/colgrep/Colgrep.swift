@@ -46,6 +46,7 @@ struct DebugCommand: AsyncParsableCommand {
             DebugGPUSelfTest.self,
             DebugGPUEmbed.self,
             DebugReplayRanking.self,
+            DebugCPUKernels.self,
         ]
     )
 }

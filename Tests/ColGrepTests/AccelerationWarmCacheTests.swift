@@ -37,4 +37,12 @@ import Testing
                                  kernelCache: .init(directory: cache), gpus: noGPU)
         #expect(throws: ColGrepError.gpuUnavailable("no NVIDIA driver")) { try warmer.run(provider: .cuda) { _ in } }
     }
+
+    /// The CPU has no index-build kernels to compile (the GPU's are checked by the device run: warm-cache
+    /// then a cold init that loads `kmeans-*` from the cache); asking loads the model and says so with nil.
+    @Test func theCPUHasNoIndexBuildKernelsToPrepare() throws {
+        let device = BackendEncodeDevice(processor: .cpu(threads: 1), modelDirectory: AccelerationRouterTests.model, skipIDs: [])
+        #expect(try device.prepareIndexBuildKernels() == nil)
+        #expect(device.model != nil)
+    }
 }

@@ -7,6 +7,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/// Instruction sets of the assignment kernels (assign.c, assign512.c), in increasing order. Every set gives the
+/// same codes as AVX2 for the same inputs (lanes repeat the AVX2 body's order of operations; integer sums are
+/// exact), so an index does not depend on the CPU it was built on.
+enum { CK_ISA_SCALAR = 0, CK_ISA_AVX2 = 1, CK_ISA_AVX512 = 2, CK_ISA_AVX512_VNNI = 3 };
+/// The best set this CPU runs: AVX2 needs AVX2 + FMA; AVX512 needs AVX-512 F, BW, VL and DQ; VNNI adds AVX512-VNNI.
+int ck_assign_isa_supported(void);
+/// The set the dispatching entry points use: ck_assign_isa_supported(), lowered by the environment variable
+/// COLGREP_ASSIGN_ISA = scalar | avx2 | avx512 | vnni (for comparisons; never raised above the CPU's).
+int ck_assign_isa(void);
+/// The name of a set ("scalar", "avx2", "avx512", "avx512-vnni").
+const char *ck_assign_isa_name(int isa);
+
 /// Floats of the packed form of k centroids of `dim` dimensions (k rounded up to 16).
 size_t ck_assign_packed_floats(long k, long dim);
 /// Packs centroids `members[0..k)` (rows of `centroids`, row stride `dim`; members NULL: rows 0..k) into
@@ -57,6 +69,22 @@ void ck_assign_rescore(const float *x, long dim, long count, const int32_t *cand
                        const float *bias, int32_t *out);
 void ck_assign_rescore_scalar(const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
                               const float *bias, int32_t *out);
+/// The bodies the dispatching entry points above would run if the CPU's best set were `isa`: return 1 when they ran,
+/// 0 (nothing written) when `isa` is above ck_assign_isa_supported() — for checking each set against the scalar
+/// bodies (`colgrep debug cpu-kernels`). Where a set has no body of its own for some arguments (top ≠ 8, an odd
+/// dimension), the next lower set's body runs, as in dispatch.
+int ck_assign_best_with(int isa, const float *x, long dim, const int32_t *rows, long count, const float *packed,
+                        const float *bias, long k, int32_t *out_index, float *out_score);
+int ck_assign_top_with(int isa, const float *x, long dim, long count, const float *packed, const float *bias, long k,
+                       long top, int32_t *out);
+int ck_assign_best2_i16_with(int isa, const int16_t *q, const float *qscale, long dim, const int32_t *rows, long count,
+                             const int16_t *packed, const float *bias, float cscale, long k, const int32_t *members,
+                             int32_t *best_index, float *best_score);
+int ck_residual_encode_with(int isa, const float *x, long dim, long count, const float *centroids, const uint16_t *codes,
+                            const float *cutoffs, long nbits, uint8_t *out);
+int ck_assign_quantize_rows16_with(int isa, const float *x, long dim, long count, int16_t *q, float *scale);
+int ck_assign_rescore_with(int isa, const float *x, long dim, long count, const int32_t *candidates, const float *centroids,
+                           const float *bias, int32_t *out);
 /// PLAID residual codes of `count` contiguous vectors: residual x − centroids[codes[t]], each dimension's bucket
 /// = the number of the 2^nbits − 1 increasing cutoffs strictly below it, packed LSB-first (dimension
 /// j·(8/nbits) + i in bits i·nbits… of byte j) into out (dim·nbits/8 bytes per vector). dim a multiple of 8.

@@ -70,6 +70,15 @@ public final class BackendEncodeDevice: EncodeDevice, CalibrationTarget, @unchec
         if model == nil { _ = try coldStart() }
     }
 
+    /// Loads or compiles what an index build runs on this device besides the encoder (the GPU's k-means and
+    /// nearest-centroid kernels for the model's output width). Returns the step (with "compiled" in it when
+    /// the kernel cache did not have it), or nil on the CPU, which has nothing to compile.
+    public func prepareIndexBuildKernels() throws -> String? {
+        try prepare()
+        guard let cuda = backend as? CUDABackend, let model else { return nil }
+        return try cuda.prepareKMeans(dim: model.dimension)?.description
+    }
+
     public func coldStart() throws -> ColdStartTimings {
         if let coldStartTimings, model != nil { return coldStartTimings }
         let timings: ColdStartTimings

@@ -100,6 +100,11 @@ public struct CacheWarmer {
         }
         log("\(id): \(gpus.description ?? "")")
         for line in device.startupSteps { log("\(id): \(line)") }
+        // The index build's k-means kernels are not part of the encoder's start-up: compiled here, a first
+        // cold index does not pay for them.
+        let indexKernels = try device.prepareIndexBuildKernels()
+        if let indexKernels { log("\(id): \(indexKernels)") }
+        let indexKernelsCompiled = indexKernels?.contains("compiled") == true
         let previous = model.gpus.first { $0.device == id }
         var compile = timings.kernelsCompiled ? timings.kernelSeconds : previous?.kernelCompileSeconds
         var load = timings.kernelsCompiled ? previous?.kernelCacheLoadSeconds : timings.kernelSeconds
@@ -120,7 +125,7 @@ public struct CacheWarmer {
         }
         if let previous, !timings.kernelsCompiled, !recalibrate, previous.kernelCompileSeconds != nil, compile == previous.kernelCompileSeconds {
             log("\(id): kernels cached and GPU already calibrated")
-            return false
+            return indexKernelsCompiled
         }
         let begin = ProfileClock.now()
         let calibrator = Calibrator.gpu
