@@ -269,6 +269,29 @@ final class CentroidAssigner: Sendable {
         return result
     }
 
+    /// The codes of every row of `rows` (vectors already on `backend`'s device): the search `assign` would run
+    /// there — coarse-to-fine where the backend prefers it for these rows, else exhaustive —; nil (reported)
+    /// when the device fails, and the caller assigns the host rows instead.
+    func assign(resident rows: any ResidentKMeansRows, backend: (any Backend)?) -> [UInt32]? {
+        guard rows.dim == dim else { return nil }
+        var table: CentroidGroupTable? = nil
+        if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) {
+            table = CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
+        }
+        var result = [UInt32](repeating: 0, count: rows.count)
+        do {
+            try result.withUnsafeMutableBufferPointer { out in
+                try out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: rows.count) {
+                    try rows.assignNearest(centroids: centroids.array, groups: table, probes: table == nil ? 0 : probes, into: $0)
+                }
+            }
+        } catch {
+            KMeans.reportFallback("assignment", error)
+            return nil
+        }
+        return result
+    }
+
     private func assignOnBackend(_ points: UnsafePointer<Float>, count n: Int, backend: any Backend,
                                  into result: inout [UInt32]) throws {
         let weight = try backend.upload(HostMatrix(rows: count, cols: dim, values: centroids.array))

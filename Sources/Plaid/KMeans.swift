@@ -34,9 +34,38 @@ public enum KMeans {
     /// search; without one, the CPU's coarse-to-fine path), then the first `assignCount` points (all
     /// by default) assigned to their nearest trained centroid the way the codec assigns them.
     public static func trainAndAssign(points: [Float], dim: Int, k: Int, config: PlaidConfig, backend: (any Backend)?,
-                                      assignCount: Int? = nil)
+                                      assignCount: Int? = nil, sampleOnDevice: Bool? = nil)
         -> (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double, steps: [(step: String, seconds: Double)]) {
         let begin = ContinuousClock.now
+        let count = points.count / dim
+        // A backend that holds the vectors: copied up once (during sampling), trained on and assigned where they are.
+        if let residentBackend = backend as? any ResidentKMeansBackend, (assignCount ?? count) >= count {
+            let run = points.withUnsafeBufferPointer { p -> (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double, steps: [(step: String, seconds: Double)])? in
+                let rows: any ResidentKMeansRows
+                do {
+                    guard let begun = try residentBackend.beginResidentRows(points: p.baseAddress!, count: count, dim: dim) else { return nil }
+                    rows = begun
+                } catch {
+                    reportFallback("k-means upload", error)
+                    return nil
+                }
+                defer { _ = try? rows.finishUpload() }
+                let trained = trainGrouped(points: points, dim: dim, k: k, config: config, backend: backend, resident: rows,
+                                           sampleOnDevice: sampleOnDevice ?? residentSampleOnDevice)
+                let trainSeconds = seconds(since: begin)
+                // Training on a host-gathered sample leaves the copy running behind Lloyd: the assignment's passes wait
+                // for their own rows only.
+                var clock = ContinuousClock.now
+                // Host panels only if the device fails (then packed per chunk, as the grouped search reads them).
+                let assigner = CentroidAssigner(centroids: trained.centroids, dim: dim, groups: trained.groups, packsGroupsOnDemand: true)
+                let setupSeconds = seconds(since: clock)
+                clock = ContinuousClock.now
+                let codes = assigner.assign(resident: rows, backend: backend) ?? assigner.assign(p.baseAddress!, count: count, backend: backend)
+                let steps = trained.steps + [("assigner setup", setupSeconds), ("assign", seconds(since: clock))]
+                return (HostMatrix(rows: trained.centroids.count / dim, cols: dim, values: trained.centroids), codes, trainSeconds, steps)
+            }
+            if let run { return run }
+        }
         let trained = trainGrouped(points: points, dim: dim, k: k, config: config, backend: backend)
         let trainSeconds = seconds(since: begin)
         let n = min(assignCount ?? points.count / dim, points.count / dim)
@@ -139,7 +168,8 @@ public enum KMeans {
     }
 
     static func trainGrouped(points: [Float], dim: Int, k requested: Int, config: PlaidConfig,
-                             training: Training? = nil, backend: (any Backend)? = nil) -> Trained {
+                             training: Training? = nil, backend: (any Backend)? = nil, resident: (any ResidentKMeansRows)? = nil,
+                             sampleOnDevice: Bool = residentSampleOnDevice) -> Trained {
         let training = training ?? environmentTraining ?? defaultTraining
         let count = points.count / dim
         precondition(count > 0 && requested > 0, "KMeans.train needs points and k > 0")
@@ -147,11 +177,32 @@ public enum KMeans {
         let seed = config.seed ^ environmentSeed
         let perCentroid = environmentPointsPerCentroid ?? config.maxPointsPerCentroid
         var clock = ContinuousClock.now
-        let sample = subsample(points, count: count, dim: dim, limit: k * max(1, perCentroid), seed: seed ^ 0x5A5A)
-        var steps = [(step: "sample", seconds: seconds(since: clock))]
-        let sampleCount = sample.count / dim
+        let limit = k * max(1, perCentroid)
         let iterations = max(0, config.kmeansIterations)
         let groupCount = Self.groupCount(centroids: k)
+        // With a backend that holds the rows on the device: the sample gathered there (same rows as below).
+        if !(groupCount > 1 && min(count, limit) >= 4 * groupCount && training == .twoLevel),
+           sampleOnDevice || count <= limit, let residentBackend = backend as? any ResidentKMeansBackend {
+            let trained: Trained? = points.withUnsafeBufferPointer { p in
+                let run = ResidentRun(points: p.baseAddress!, count: count, dim: dim, k: k, limit: limit, iterations: iterations,
+                                      training: training, seed: seed, groupCount: groupCount, backend: backend)
+                if let resident { return trainResident(run, rows: resident) }
+                let rows: any ResidentKMeansRows
+                do {
+                    guard let begun = try residentBackend.beginResidentRows(points: p.baseAddress!, count: count, dim: dim) else { return nil }
+                    rows = begun
+                } catch {
+                    reportFallback("k-means upload", error)
+                    return nil
+                }
+                defer { _ = try? rows.finishUpload() }
+                return trainResident(run, rows: rows)
+            }
+            if let trained { return trained }
+        }
+        let sample = subsample(points, count: count, dim: dim, limit: limit, seed: sampleSeed(seed))
+        var steps = [(step: "sample", seconds: seconds(since: clock))]
+        let sampleCount = sample.count / dim
         guard groupCount > 1, sampleCount >= 4 * groupCount, training == .twoLevel else {
             var exhaustive = iterations
             if case .coarseToFine(let n) = training,
@@ -181,22 +232,32 @@ public enum KMeans {
     /// The first `min(prefix, count)` entries of a partial Fisher–Yates shuffle of `0..<count`: a uniform
     /// random choice without replacement, in shuffle order.
     static func randomlyChosenFirst(_ prefix: Int, of count: Int, seed: UInt64) -> [Int] {
+        guard count <= Int(Int32.max) else {
+            var generator = SplitMix64(seed: seed)
+            var order = Array(0..<count)
+            for i in 0..<min(prefix, count) { order.swapAt(i, Int.random(in: i..<count, using: &generator)) }
+            return Array(order.prefix(min(prefix, count)))
+        }
+        return randomlyChosenFirst32(prefix, of: count, seed: seed).map { Int($0) }
+    }
+
+    /// `randomlyChosenFirst` as 4-byte indices (`count` at most `Int32.max`): the same draws, the same result.
+    static func randomlyChosenFirst32(_ prefix: Int, of count: Int, seed: UInt64) -> [Int32] {
+        precondition(count <= Int(Int32.max), "randomlyChosenFirst32: \(count) rows need 64-bit indices")
         var generator = SplitMix64(seed: seed)
         let chosen = min(prefix, count)
-        guard count <= Int(Int32.max) else {
-            var order = Array(0..<count)
-            for i in 0..<chosen { order.swapAt(i, Int.random(in: i..<count, using: &generator)) }
-            return Array(order.prefix(chosen))
-        }
         // 4-byte indices: half the bytes written and read at random of an Int array (10M rows: 40 MB, not 80;
-        // init + shuffle of 1M 0.22 -> 0.12-0.13 s on the 2-core box, loaded); the same draws, the same result.
+        // init + shuffle of 1M 0.22 -> 0.12-0.13 s on the 2-core box, loaded).
         var order = [Int32](unsafeUninitializedCapacity: count) { buffer, initialized in
             for i in 0..<count { buffer[i] = Int32(truncatingIfNeeded: i) }
             initialized = count
         }
         for i in 0..<chosen { order.swapAt(i, Int.random(in: i..<count, using: &generator)) }
-        return order.prefix(chosen).map { Int($0) }
+        return Array(order.prefix(chosen))
     }
+
+    /// The seed of the training sample's draw (`subsample`, and the device-resident path's indices).
+    static func sampleSeed(_ seed: UInt64) -> UInt64 { seed ^ 0x5A5A }
 
     /// At most `limit` rows of `points`, chosen at random without replacement (all when fewer).
     static func subsample(_ points: [Float], count: Int, dim: Int, limit: Int, seed: UInt64) -> [Float] {

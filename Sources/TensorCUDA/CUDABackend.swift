@@ -38,8 +38,20 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// The k-means modules loaded so far, by padded dimension.
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
-    /// makes it small to cross many chunk boundaries).
+    /// makes it small to cross many chunk boundaries). Bulk assignment keeps 64 MiB: its kernels run once per chunk,
+    /// and 8 MiB chunks measured slower (10M 48-d vectors: 0.130–0.138 s against 0.113–0.117; session 10).
     var uploadChunkBytes = 64 << 20
+    /// The coarse-to-fine tables of the last grouped bulk assignment (`cachedGroupTables`).
+    var groupTableCache: GroupTableCache?
+    /// The pinned buffers of a device-resident k-means copy (`CUDAResidentRows`), between runs; made once.
+    var residentStaging: [PinnedBuffer]?
+    var residentStagingMade = false
+    /// Bytes per chunk of that copy, and rows per pass of its assignment (the self-test makes both small).
+    var residentChunkBytes = ResidentRowsPlan.chunkBytes
+    var residentRowsPerPass = ResidentRowsPlan.assignRowsPerPass
+    /// Rows up to this wide are held on the device for a k-means run (`COLGREP_GPU_RESIDENT`; the self-test widens it).
+    var residentMaximumDim = CUDABackend.initialResidentMaximumDim
+    let residentStagingLock = NSLock()
     /// When set, every op is bracketed by device events; `profileReport()` sums their times per op.
     public var profiling = false
     private var profileEvents: [(name: String, start: CUevent, end: CUevent)] = []

@@ -24,7 +24,7 @@ extension CUDABackend: KMeansAccelerating {
         let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
         let act = try makeMatrix(rows: count, cols: kernels.paddedDim)
         let rowBytes = kernels.paddedDim * precision.elementType.size
-        try streamRows(points, count: count, dim: dim, destination: x32.pointer) { chunk, rows in
+        try streamRows(points, count: count, dim: dim, destination: x32.pointer, chunkBytes: lloydChunkBytes(dim: dim)) { chunk, rows in
             try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer + UInt64(rows.lowerBound * rowBytes))
         }
         let current = try uploadFloat32(centroids, rows: k, cols: dim)
@@ -70,12 +70,30 @@ extension CUDABackend: KMeansAccelerating {
         try context.synchronize()
     }
 
-    /// Host floats to a new fp32 device matrix through the pinned staging buffers (stream-ordered
-    /// before later work on the compute stream).
+    /// Bytes per chunk when Lloyd's sample is streamed up. Rows narrow enough to stay on the device for their bulk
+    /// assignment (`holdsRowsResident`) never stream 64 MiB chunks, so 8 MiB ones keep the staging buffers at 10 MiB
+    /// each: no ~88 ms of page-locking on a process's first k-means (measured, 10M 48-d vectors: Lloyd's first run
+    /// 0.100–0.110 s against main's 0.150–0.181; session 10). Wider rows stream their assignment in 64 MiB chunks anyway,
+    /// so Lloyd grows the buffers to that size as before.
+    func lloydChunkBytes(dim: Int) -> Int {
+        holdsRowsResident(dim: dim) ? min(uploadChunkBytes, 8 << 20) : uploadChunkBytes
+    }
+
+    /// Host floats (centroids, group tables: megabytes) to a new fp32 device matrix, copied on the compute
+    /// stream straight from pageable memory: the driver stages it before the call returns, so the array may go
+    /// at once, and the pinned staging buffers are not grown to a centroid table's size (page-locking costs
+    /// ~0.55 ms per MiB, paid on a process's first k-means).
     func uploadFloat32(_ values: [Float], rows: Int, cols: Int) throws -> CUDAMatrix {
+        precondition(values.count == rows * cols, "uploadFloat32: \(values.count) values for \(rows) × \(cols)")
         let out = try makeMatrix(rows: rows, cols: cols, type: .float32)
-        try values.withUnsafeBufferPointer { try streamRows($0.baseAddress!, count: rows, dim: cols, destination: out.pointer) { _, _ in } }
+        try values.withUnsafeBytes { try copyPageable($0, to: out.pointer) }
         return out
+    }
+
+    /// `bytes` of pageable host memory to `destination`, ordered on the compute stream.
+    func copyPageable(_ bytes: UnsafeRawBufferPointer, to destination: UInt64) throws {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+        try context.check(context.driver.cuMemcpyHtoDAsync(destination, base, bytes.count, context.computeStream), "cuMemcpyHtoDAsync")
     }
 
     /// Copies `count` host rows (`dim` floats each) to the device chunk by chunk (`RowUploadPlan`) through
@@ -84,10 +102,10 @@ extension CUDABackend: KMeansAccelerating {
     /// `destination` + its offset (kept), or, without a destination, in one of two scratch buffers reused
     /// once `body` has consumed them; `body(chunk, rows)` queues work on the compute stream after the
     /// chunk has landed.
-    func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?,
+    func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?, chunkBytes: Int? = nil,
                     _ body: (UInt64, Range<Int>) throws -> Void) throws {
         guard count > 0, dim > 0 else { return }
-        let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
+        let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: chunkBytes ?? uploadChunkBytes)
         var scratch: [CUDAMatrix] = []
         if destination == nil {
             for _ in 0..<min(2, plan.chunks.count) { scratch.append(try makeMatrix(rows: plan.rowsPerChunk, cols: dim, type: .float32)) }
@@ -103,7 +121,7 @@ extension CUDABackend: KMeansAccelerating {
             let host = try staging.acquire(bytes: bytes)  // waits for this buffer's previous DMA
             let from = UnsafeSendableRawPointer(pointer: UnsafeRawPointer(points + rows.lowerBound * dim))
             let to = UnsafeSendableMutableRawPointer(pointer: host)
-            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 4 << 20)
+            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 1 << 20)
             DispatchQueue.concurrentPerform(iterations: pieces.count) { p in
                 (to.pointer + pieces[p].lowerBound).copyMemory(from: from.pointer + pieces[p].lowerBound, byteCount: pieces[p].count)
             }

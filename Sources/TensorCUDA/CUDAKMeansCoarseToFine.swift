@@ -48,7 +48,7 @@ extension CUDABackend: CoarseToFineAssigning {
         try context.makeCurrent()
         guard count > 0 else { return }
         let kernels = try kmeansKernels(dim: dim)
-        let tables = try uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
+        let tables = try cachedGroupTables(centroids: centroids, dim: dim, groups: groups)
         let p = min(probes, tables.groups)
         let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
         let scratch = try makeCoarseToFineScratch(capacity: plan.rowsPerChunk, probes: p, groups: tables.groups)
@@ -65,7 +65,16 @@ extension CUDABackend: CoarseToFineAssigning {
                                 exhaustiveIterations: Int, probes: Int,
                                 grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float] {
         let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
-        try streamRows(points, count: count, dim: dim, destination: x32.pointer) { _, _ in }
+        try streamRows(points, count: count, dim: dim, destination: x32.pointer, chunkBytes: lloydChunkBytes(dim: dim)) { _, _ in }
+        return try lloydOnDevice(kernels, x32: x32, count: count, dim: dim, k: k, centroids: centroids, iterations: iterations,
+                                 exhaustiveIterations: exhaustiveIterations, probes: probes, grouping: grouping)
+    }
+
+    /// The Lloyd iterations of `lloydIterations` on `count` fp32 rows already on the device (`x32`, stream-ordered
+    /// before the compute stream's next work): exhaustive before `exhaustiveIterations`, grouped from it on.
+    func lloydOnDevice(_ kernels: KMeansKernels, x32: CUDAMatrix, count: Int, dim: Int, k: Int, centroids: [Float], iterations: Int,
+                       exhaustiveIterations: Int, probes: Int,
+                       grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float] {
         let current = try uploadFloat32(centroids, rows: k, cols: dim)
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
         let sums = try makeMatrix(rows: k, cols: dim, type: .float32)
@@ -130,6 +139,25 @@ extension CUDABackend: CoarseToFineAssigning {
 
     static let traceSteps = ProcessInfo.processInfo.environment["COLGREP_KM_TRACE"] == "1"
 
+    /// `uploadGroupTables`, reused while the same centroids and groups come back: an index build assigns batch
+    /// after batch against one codec (a 10M-vector build: ~40 batches, each rebuilding and uploading 32,768 rows
+    /// otherwise). Compared by value, so a changed codec never meets stale tables.
+    func cachedGroupTables(centroids: [Float], dim: Int, groups: CentroidGroupTable) throws -> CoarseToFineTables {
+        if let cached = groupTableCache, cached.dim == dim, cached.groups == groups, cached.centroids == centroids { return cached.tables }
+        groupTableCache = nil
+        let tables = try uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
+        groupTableCache = GroupTableCache(centroids: centroids, dim: dim, groups: groups, tables: tables)
+        return tables
+    }
+
+    /// The last grouping uploaded by `cachedGroupTables`, with what it was made from.
+    struct GroupTableCache {
+        let centroids: [Float]
+        let dim: Int
+        let groups: CentroidGroupTable
+        let tables: CoarseToFineTables
+    }
+
     /// Uploads a grouping of `centroids` (`k × dim`): empty groups dropped, centres with −½‖c‖², the
     /// centroids copied group by group with their biases and original indices.
     func uploadGroupTables(centroids: [Float], dim: Int, groups: CentroidGroupTable) throws -> CoarseToFineTables {
@@ -182,13 +210,9 @@ extension CUDABackend: CoarseToFineAssigning {
 
     /// Host Int32 values to a new device matrix of 4-byte slots.
     func uploadInt32(_ values: [Int32]) throws -> CUDAMatrix {
-        try values.withUnsafeBufferPointer { v in
-            try v.baseAddress!.withMemoryRebound(to: Float.self, capacity: v.count) { floats in
-                let out = try makeMatrix(rows: 1, cols: v.count, type: .float32)
-                try streamRows(floats, count: v.count, dim: 1, destination: out.pointer) { _, _ in }
-                return out
-            }
-        }
+        let out = try makeMatrix(rows: 1, cols: max(1, values.count), type: .float32)
+        try values.withUnsafeBytes { try copyPageable($0, to: out.pointer) }
+        return out
     }
 
     func makeCoarseToFineScratch(capacity: Int, probes: Int, groups: Int) throws -> CoarseToFineScratch {
@@ -203,8 +227,9 @@ extension CUDABackend: CoarseToFineAssigning {
     }
 
     /// Codes (Int32 at `out`) of `rows` fp32 vectors (stride `dim`) at `vectors`, queued on the compute stream.
+    /// `traced(kernel)`, when given, runs after each launch (the trace synchronizes and times them).
     func coarseToFine(_ kernels: KMeansKernels, tables: CoarseToFineTables, vectors: UInt64, rows: Int, dim: Int, probes p: Int,
-                      scratch: CoarseToFineScratch, out: UInt64) throws {
+                      scratch: CoarseToFineScratch, out: UInt64, traced: ((String) throws -> Void)? = nil) throws {
         guard rows > 0 else { return }
         precondition(rows <= scratch.capacity && rows * p <= scratch.top.cols, "coarse-to-fine scratch too small")
         let g = Int32(tables.groups), n = Int64(rows), d = Int32(dim), probes = Int32(p)
@@ -213,13 +238,16 @@ extension CUDABackend: CoarseToFineAssigning {
             .pointer(vectors), .int64(n), .int32(d), .pointer(tables.centers.pointer), .pointer(tables.centerBias.pointer), .int32(g),
             .int32(probes), .pointer(scratch.top.pointer), .pointer(scratch.counts.pointer),
         ])
+        try traced?("top")
         try context.launch(kernels("km_c2f_scan"), grid: (1, 1, 1), block: (256, 1, 1), [
             .pointer(scratch.counts.pointer), .int32(g), .pointer(scratch.starts.pointer), .pointer(scratch.cursor.pointer),
             .pointer(scratch.tileStart.pointer),
         ])
+        try traced?("scan")
         try context.launch(kernels("km_c2f_scatter"), grid: ((rows + 255) / 256, 1, 1), block: (256, 1, 1), [
             .pointer(scratch.top.pointer), .int64(n), .int32(probes), .int32(g), .pointer(scratch.cursor.pointer), .pointer(scratch.list.pointer),
         ])
+        try traced?("scatter")
         // At most one partial tile per group beyond the full ones; blocks past the last tile return at once.
         let tiles = (rows * p + Self.coarseToFineTileRows - 1) / Self.coarseToFineTileRows + tables.groups
         try context.launch(kernels("km_c2f_fine"), grid: (tiles, 1, 1), block: (Self.coarseToFineTileRows, 1, 1), [
@@ -228,8 +256,10 @@ extension CUDABackend: CoarseToFineAssigning {
             .pointer(scratch.tileStart.pointer), .int32(g), .pointer(scratch.list.pointer), .pointer(scratch.score.pointer),
             .pointer(scratch.label.pointer),
         ])
+        try traced?("fine")
         try launchElementwise("km_c2f_reduce", kernels: kernels, count: rows, [
             .pointer(scratch.score.pointer), .pointer(scratch.label.pointer), .int64(n), .int32(probes), .pointer(out),
         ])
+        try traced?("reduce")
     }
 }

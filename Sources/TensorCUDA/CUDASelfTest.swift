@@ -177,6 +177,7 @@ public enum CUDASelfTest {
 
         checks += kmeansChecks(backend, &random)
         checks += coarseToFineChecks(backend, &random)
+        checks += residentChecks(backend, &random)
 
         // Bad input is an error, never a crash.
         let rejected = (try? backend.gather(backend.upload(table), ids: [0, 50])) == nil

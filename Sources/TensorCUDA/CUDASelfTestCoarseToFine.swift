@@ -34,6 +34,21 @@ extension CUDASelfTest {
                 }
                 return worstGroupedGap(codes, vectors.values, centroids.values.map(Double.init), dim: dim, groups: groups, probes: probes)
             }
+            // Again with the same tables (reused from the cache), then with the centroids negated and the same groups (the
+            // cache must miss: stale tables would pick nearly every code from the old centroids).
+            let moved = centroids.values.map { -$0 }
+            for (label, table) in [("same centroids (tables reused)", centroids.values), ("centroids negated (tables rebuilt)", moved)] {
+                attempt("assignNearest coarse-to-fine again, \(label) d=\(dim)", tolerance: 1e-5) {
+                    var codes = [Int32](repeating: -1, count: n)
+                    try vectors.values.withUnsafeBufferPointer { v in
+                        try codes.withUnsafeMutableBufferPointer {
+                            try backend.assignNearest(points: v.baseAddress!, count: n, dim: dim, centroids: table, groups: groups,
+                                                      probes: probes, into: $0.baseAddress!)
+                        }
+                    }
+                    return worstGroupedGap(codes, vectors.values, table.map(Double.init), dim: dim, groups: groups, probes: probes)
+                }
+            }
             backend.uploadChunkBytes = savedChunk
         }
 

@@ -10,7 +10,8 @@
 extension KernelSource {
     /// Kernels of the k-means module in every precision.
     static let kmeansKernels = ["km_convert_rows", "km_pad_rows", "km_prepare_f32", "km_prepare_act", "km_assign_plain",
-                                "km_accumulate", "km_update", "km_c2f_top", "km_c2f_scan", "km_c2f_scatter", "km_c2f_fine", "km_c2f_reduce"]
+                                "km_accumulate", "km_update", "km_c2f_top", "km_c2f_scan", "km_c2f_scatter", "km_c2f_fine", "km_c2f_reduce",
+                                "km_gather_rows"]
     /// The tensor-core assignment kernel (bf16 builds only).
     static let kmeansMMAKernel = "km_assign_mma"
     /// Centroids per tile of both assignment kernels (the padded centroid count is a multiple of it).
@@ -343,6 +344,17 @@ extension KernelSource {
             const int label = labels[r];
             atomicAdd(&sums[(long long)label * d + j], x[i]);
             if (j == 0) atomicAdd(&counts[label], 1);
+        }
+    }
+
+    // The training sample gathered from rows already on the device: row i of dst is row idx[i] of src
+    // (fp32, stride d; the CPU path's sample, drawn by the host, with no second copy of the rows).
+    extern "C" __global__ void km_gather_rows(const float* src, const int* idx, long long n, int d, float* dst) {
+        const long long total = n * d;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+            const long long r = i / d;
+            const int j = (int)(i - r * d);
+            dst[i] = src[(long long)idx[r] * d + j];
         }
     }
 

@@ -132,5 +132,17 @@ int main(int argc, char** argv) {
         for (int q = 0; q < d; q++) { double want = cnt ? s[q] / cnt : c[j * d + q]; err = std::max(err, fabs(want - cen[j * d + q])); }
     }
     printf("update: max abs error %.2e (%d empty kept)\n", err, empty);
+    // Device-resident sample: rows gathered by index (repeats and the last row included), exact copies.
+    {
+        const int m = n / 2 + 3;
+        std::vector<int> idx(m);
+        for (int i = 0; i < m; i++) idx[i] = (int)((i * 7919LL + 13) % n);
+        idx[0] = n - 1; idx[m - 1] = idx[1];
+        std::vector<float> g(m * d, NAN);
+        launch(3, 256, [&] { km_gather_rows(x.data(), idx.data(), m, d, g.data()); });
+        int bad = 0;
+        for (int i = 0; i < m; i++) for (int q = 0; q < d; q++) if (g[i * d + q] != x[idx[i] * d + q]) bad++;
+        printf("gather d=%d rows=%d: %d / %d values differ\n", d, m, bad, m * d);
+    }
     if (argc <= 4) coarse_to_fine(x, c, n, d, k);
 }

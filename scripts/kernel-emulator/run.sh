@@ -2,7 +2,8 @@
 # Runs the k-means CUDA kernels (Sources/TensorCUDA/KMeansKernelSource.swift) on the CPU, no GPU needed:
 # one std::thread per CUDA thread, barriers for __syncthreads, warp shuffles and the warp-level MMA
 # (which replaces the inline-PTX spot with the m16n8k16 fragment layout of the PTX ISA). Checks the
-# tensor-core and portable assignment kernels against a double-precision argmax, the Lloyd update, and the
+# tensor-core and portable assignment kernels against a double-precision argmax, the Lloyd update, the sample gather
+# (km_gather_rows: exact copies), and the
 # coarse-to-fine kernels (km_c2f_*) against the same grouped search in double precision.
 # Usage: bash scripts/kernel-emulator/run.sh   (g++ with C++20; ~1 min)
 set -euo pipefail

@@ -1,0 +1,330 @@
+import CCUDA
+import Dispatch
+import Foundation
+import Tensor
+
+/// k-means with every vector in device memory (issue #7): the rows are copied up once on a stream and thread
+/// of their own, starting before the host has drawn the training sample; the sample is gathered from them on
+/// the device (`km_gather_rows`), Lloyd trains on it (`lloydOnDevice`), and the final assignment reads them
+/// where they are, in passes that bound its scratch. Only centroids and one code per vector come back.
+extension CUDABackend: ResidentKMeansBackend {
+    /// `COLGREP_GPU_RESIDENT`: `0` keeps the chunked path everywhere (vectors streamed up for Lloyd's sample and again
+    /// for the assignment), `all` holds rows of any width; by default rows up to `defaultResidentMaximumDim` wide.
+    static let residentSetting = ProcessInfo.processInfo.environment["COLGREP_GPU_RESIDENT"] ?? ""
+    /// Measured (docs/PERFORMANCE.md, session 10; one H200, 10M vectors, K = 32,768): at 48-d the resident path's first
+    /// run is 0.293–0.318 s against main's 0.318–0.383; at 128-d its bulk assignment is bound by the tensor-core search
+    /// (0.27 s of kernels), the copy of 5.12 GB did not finish behind Lloyd (0.07–0.11 s waited) and the first run was
+    /// 0.695–0.750 s against main's 0.651–0.659, so wide rows keep main's chunked path.
+    static let defaultResidentMaximumDim = 64
+    static var initialResidentMaximumDim: Int {
+        switch residentSetting {
+        case "0": return 0
+        case "all": return .max
+        default: return defaultResidentMaximumDim
+        }
+    }
+
+    /// Whether `dim`-wide rows are held on the device for their k-means run (when they fit).
+    func holdsRowsResident(dim: Int) -> Bool { dim <= residentMaximumDim }
+
+    public func beginResidentRows(points: UnsafePointer<Float>, count: Int, dim: Int) throws -> (any ResidentKMeansRows)? {
+        guard holdsRowsResident(dim: dim) else { return nil }
+        try context.makeCurrent()
+        let info = context.memoryInfo()
+        guard ResidentRowsPlan(count: count, dim: dim, freeBytes: info.free, cachedBytes: pool.cachedBytes).fits,
+              let staging = takeResidentStaging() else { return nil }
+        return try CUDAResidentRows(backend: self, points: points, count: count, dim: dim, staging: staging)
+    }
+
+    /// The background copy's two pinned buffers (made on first use, kept for later runs), or nil while another
+    /// run holds them (that run's caller then streams its rows).
+    func takeResidentStaging() -> [PinnedBuffer]? {
+        residentStagingLock.lock()
+        defer { residentStagingLock.unlock() }
+        if let staging = residentStaging {
+            residentStaging = nil
+            return staging
+        }
+        guard !residentStagingMade else { return nil }
+        guard let made = try? [PinnedBuffer(context: context), PinnedBuffer(context: context)] else { return nil }
+        residentStagingMade = true
+        return made
+    }
+
+    func giveBackResidentStaging(_ staging: [PinnedBuffer]) {
+        residentStagingLock.lock()
+        residentStaging = staging
+        residentStagingLock.unlock()
+    }
+}
+
+/// One run's rows on the device, being copied or copied.
+final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
+    let backend: CUDABackend
+    let count: Int
+    let dim: Int
+    /// `count × dim` fp32, filled by the copy stream; the compute stream waits for `uploaded` in `finishUpload`.
+    let rows: CUDAMatrix
+    private let stream: CUstream
+    private let uploaded: CUevent
+    private let done = DispatchSemaphore(value: 0)
+    private var staging: [PinnedBuffer]?
+    /// Written by the copy thread before it signals `done`, read after.
+    private var copyError: (any Error)?
+    private var finished = false
+    private var finishError: (any Error)?
+    /// The backend's `residentChunkBytes` when the copy began (read on the copy thread).
+    private let chunkBytes: Int
+    /// The assignment's passes over the rows, and an event per pass recorded on the copy stream once its rows are
+    /// queued: a pass waits only for its own rows, so the end of the copy overlaps the assignment of what landed.
+    let passes: [Range<Int>]
+    private let passLanded: [CUevent]
+    /// Passes whose event is recorded, and whether the copy thread has ended (guarded by `progress`).
+    private var passesQueued = 0
+    private var copyEnded = false
+    private let progress = NSCondition()
+
+    init(backend: CUDABackend, points: UnsafePointer<Float>, count: Int, dim: Int, staging: [PinnedBuffer]) throws {
+        self.backend = backend
+        self.count = count
+        self.dim = dim
+        chunkBytes = backend.residentChunkBytes
+        passes = ResidentRowsPlan.passes(count: count, rowsPerPass: backend.residentRowsPerPass)
+        let context = backend.context
+        do {
+            rows = try backend.makeMatrix(rows: count, cols: dim, type: .float32)
+            var created: CUstream? = nil
+            try context.check(context.driver.cuStreamCreate(&created, UInt32(CCUDA_STREAM_NON_BLOCKING)), "cuStreamCreate")
+            stream = created!
+        } catch {
+            backend.giveBackResidentStaging(staging)
+            throw error
+        }
+        var events: [CUevent] = []
+        do {
+            for _ in 0..<(passes.count + 1) { events.append(try context.makeEvent()) }
+            // The pool hands out blocks in compute-stream order: the copy must not land before the compute stream's
+            // earlier work on this block (a previous owner's) is done.
+            try context.order(stream, after: context.computeStream, event: events[0])
+        } catch {
+            for event in events { _ = context.driver.cuEventDestroy(event) }
+            _ = context.driver.cuStreamDestroy(stream)
+            backend.giveBackResidentStaging(staging)
+            throw error
+        }
+        uploaded = events[0]
+        passLanded = Array(events.dropFirst())
+        self.staging = staging
+        // The copy thread: each chunk's host copy into one pinned buffer (split over the cores) overlaps the DMA
+        // of the other; the caller meanwhile draws the sample on its own thread.
+        let job = CopyJob(rows: self, source: UnsafeRawPointer(points), destination: rows.pointer)
+        DispatchQueue.global(qos: .userInitiated).async { job.run() }
+    }
+
+    /// What the copy thread holds (the host rows stay valid until `finishUpload` has returned).
+    private struct CopyJob: @unchecked Sendable {
+        let rows: CUDAResidentRows
+        let source: UnsafeRawPointer
+        let destination: UInt64
+
+        func run() {
+            do {
+                try rows.copy(from: source, to: destination)
+            } catch {
+                rows.copyError = error
+            }
+            rows.progress.lock()
+            rows.copyEnded = true
+            rows.progress.broadcast()
+            rows.progress.unlock()
+            rows.done.signal()
+        }
+    }
+
+    private func copy(from source: UnsafeRawPointer, to destination: UInt64) throws {
+        let context = backend.context
+        try context.makeCurrent()
+        let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: chunkBytes)
+        let workers = UsableCores.count
+        for (index, chunk) in plan.chunks.enumerated() {
+            let buffer = staging![index % 2]
+            let offset = chunk.lowerBound * dim * 4, bytes = chunk.count * dim * 4
+            let host = try buffer.acquire(bytes: bytes)  // waits for this buffer's previous DMA
+            let from = SendableRawPointer(pointer: source + offset), to = SendableMutableRawPointer(pointer: host)
+            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 1 << 20)
+            DispatchQueue.concurrentPerform(iterations: pieces.count) { p in
+                (to.pointer + pieces[p].lowerBound).copyMemory(from: from.pointer + pieces[p].lowerBound, byteCount: pieces[p].count)
+            }
+            try context.check(context.driver.cuMemcpyHtoDAsync(destination + UInt64(offset), host, bytes, stream), "cuMemcpyHtoDAsync")
+            try buffer.markUsed(on: stream)
+            // Every pass whose last row is now queued gets its event.
+            let queued = ResidentRowsPlan.passesCovered(passes, byRows: chunk.upperBound)
+            for pass in passesQueued..<queued {
+                try context.check(context.driver.cuEventRecord(passLanded[pass], stream), "cuEventRecord")
+            }
+            if queued != passesQueued {
+                progress.lock()
+                passesQueued = queued
+                progress.broadcast()
+                progress.unlock()
+            }
+        }
+        try context.check(context.driver.cuEventRecord(uploaded, stream), "cuEventRecord")
+    }
+
+    @discardableResult func finishUpload() throws -> Double {
+        if !finished {
+            let start = ContinuousClock.now
+            done.wait()
+            finished = true
+            let context = backend.context
+            try context.makeCurrent()
+            if let copyError {
+                // Nothing may still read the pinned buffers when they go back.
+                _ = context.driver.cuStreamSynchronize(stream)
+                finishError = copyError
+            } else {
+                do {
+                    try context.check(context.driver.cuStreamWaitEvent(context.computeStream, uploaded, 0), "cuStreamWaitEvent")
+                } catch {
+                    _ = context.driver.cuStreamSynchronize(stream)
+                    finishError = error
+                }
+            }
+            // The buffers' `lastUse` events order their next use after this copy's DMAs.
+            if let staging { backend.giveBackResidentStaging(staging) }
+            staging = nil
+            if finishError == nil {
+                let elapsed = ContinuousClock.now - start
+                return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            }
+        }
+        if let finishError { throw finishError }
+        return 0
+    }
+
+    deinit {
+        if !finished {
+            done.wait()
+            _ = backend.context.driver.cuStreamSynchronize(stream)
+            if let staging { backend.giveBackResidentStaging(staging) }
+        } else if finishError != nil {
+            _ = backend.context.driver.cuStreamSynchronize(stream)
+        }
+        for event in [uploaded] + passLanded { _ = backend.context.driver.cuEventDestroy(event) }
+        _ = backend.context.driver.cuStreamDestroy(stream)
+    }
+
+    /// Makes the compute stream wait for the rows of `passes[index]`: at once when the whole copy is finished,
+    /// else once the copy thread has queued them (a failed copy throws its error).
+    private func waitForPass(_ index: Int) throws {
+        if finished {
+            try finishUpload()
+            return
+        }
+        progress.lock()
+        while passesQueued <= index && !copyEnded { progress.wait() }
+        let queued = passesQueued > index
+        progress.unlock()
+        guard queued else {
+            try finishUpload()
+            return
+        }
+        let context = backend.context
+        try context.check(context.driver.cuStreamWaitEvent(context.computeStream, passLanded[index], 0), "cuStreamWaitEvent")
+    }
+
+    func lloydIterations(sample: [Int32]?, centroids: [Float], iterations: Int, exhaustiveIterations: Int, probes: Int,
+                         grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float] {
+        try finishUpload()
+        let k = centroids.count / dim
+        guard k > 0, centroids.count == k * dim else {
+            throw CUDAError.invalidArgument("resident lloydIterations: \(centroids.count) centroid values of dimension \(dim)")
+        }
+        let kernels = try backend.kmeansKernels(dim: dim)
+        var points = rows, n = count
+        if let sample {
+            guard !sample.isEmpty, sample.allSatisfy({ $0 >= 0 && Int($0) < count }) else {
+                throw CUDAError.invalidArgument("resident lloydIterations: a sample index outside 0..<\(count)")
+            }
+            let indices = try backend.makeMatrix(rows: 1, cols: sample.count, type: .float32)  // 4-byte slots holding Int32
+            try sample.withUnsafeBytes { try backend.copyPageable($0, to: indices.pointer) }
+            n = sample.count
+            points = try backend.makeMatrix(rows: n, cols: dim, type: .float32)
+            try backend.launchElementwise("km_gather_rows", kernels: kernels, count: n * dim, [
+                .pointer(rows.pointer), .pointer(indices.pointer), .int64(Int64(n)), .int32(Int32(dim)), .pointer(points.pointer),
+            ])
+        }
+        return try backend.lloydOnDevice(kernels, x32: points, count: n, dim: dim, k: k, centroids: centroids, iterations: iterations,
+                                         exhaustiveIterations: exhaustiveIterations, probes: probes, grouping: grouping)
+    }
+
+    func assignNearest(centroids: [Float], groups: CentroidGroupTable?, probes: Int, into codes: UnsafeMutablePointer<Int32>) throws {
+        let k = centroids.count / dim
+        guard k > 0, centroids.count == k * dim else {
+            throw CUDAError.invalidArgument("resident assignNearest: \(centroids.count) centroid values of dimension \(dim)")
+        }
+        let context = backend.context
+        // `COLGREP_KM_TRACE=1`: the steps' seconds summed over the passes on stderr, the device synchronized between them.
+        var clock = ContinuousClock.now
+        var traced: [(step: String, seconds: Double)] = []
+        func mark(_ step: String) throws {
+            guard CUDABackend.traceSteps else { return }
+            try context.synchronize()
+            let elapsed = ContinuousClock.now - clock
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            if let at = traced.firstIndex(where: { $0.step == step }) { traced[at].seconds += seconds } else { traced.append((step, seconds)) }
+            clock = ContinuousClock.now
+        }
+        defer {
+            if CUDABackend.traceSteps {
+                for (step, seconds) in traced {
+                    FileHandle.standardError.write(Data(String(format: "km-trace resident assign d=%d n=%d %@ %.4f s\n", dim, count, step, seconds).utf8))
+                }
+            }
+        }
+        let kernels = try backend.kmeansKernels(dim: dim)
+        let labels = try backend.makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
+        let rowBytes = UInt64(dim * 4)
+        if let groups, probes > 0 {
+            let tables = try backend.uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
+            let p = min(probes, tables.groups)
+            let scratch = try backend.makeCoarseToFineScratch(capacity: passes[0].count, probes: p, groups: tables.groups)
+            try mark("tables and scratch")
+            for (index, pass) in passes.enumerated() {
+                try waitForPass(index)
+                try mark("rows landed")
+                try backend.coarseToFine(kernels, tables: tables, vectors: rows.pointer + UInt64(pass.lowerBound) * rowBytes, rows: pass.count,
+                                         dim: dim, probes: p, scratch: scratch, out: labels.pointer + UInt64(pass.lowerBound * 4),
+                                         traced: CUDABackend.traceSteps ? { try mark("km_c2f_\($0)") } : nil)
+            }
+        } else {
+            let source = try backend.uploadFloat32(centroids, rows: k, cols: dim)
+            let (table, bias) = try backend.makeCentroidTable(kernels, count: k)
+            try backend.prepareCentroids(kernels, source: source.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true,
+                                         table: table, bias: bias)
+            let act = try backend.makeMatrix(rows: passes[0].count, cols: kernels.paddedDim)
+            try mark("centroid table")
+            for (index, pass) in passes.enumerated() {
+                try waitForPass(index)
+                try mark("rows landed")
+                try backend.convertRows(kernels, source: rows.pointer + UInt64(pass.lowerBound) * rowBytes, rows: pass.count, dim: dim,
+                                        destination: act.pointer)
+                try mark("convert")
+                try backend.fusedAssign(kernels, vectors: act.pointer, rows: pass.count, table: table, bias: bias,
+                                        out: labels.pointer + UInt64(pass.lowerBound * 4))
+                try mark("fused assign")
+            }
+        }
+        try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes), labels.pointer, count * 4, context.computeStream),
+                          "cuMemcpyDtoHAsync")
+        try context.synchronize()
+        try mark("codes download")
+        try finishUpload()
+    }
+}
+
+/// Host rows read by the copy threads (disjoint pieces).
+private struct SendableRawPointer: @unchecked Sendable { let pointer: UnsafeRawPointer }
+/// Pinned memory written by the copy threads (disjoint pieces).
+private struct SendableMutableRawPointer: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }
