@@ -17,6 +17,28 @@
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq")))
 #define AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
+/// Sixteen rows (transposed into `xt`, one per lane) scored against columns j…j+7 of `packed`: fused multiply-adds
+/// one dimension at a time from 0, the AVX2 body's order (bias not added). Shared by the best-1 and top-8 bodies.
+static inline __attribute__((always_inline)) AVX512 void cka_score8(const float *packed, const float *xt, long dim, long j,
+                                                                     __m512 *o0, __m512 *o1, __m512 *o2, __m512 *o3,
+                                                                     __m512 *o4, __m512 *o5, __m512 *o6, __m512 *o7) {
+    const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    for (long d = 0; d < dim; d++) {
+        __m512 xv = _mm512_loadu_ps(xt + d * 16);
+        const float *c = base + d * PANEL;
+        a0 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[0]), a0);
+        a1 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[1]), a1);
+        a2 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[2]), a2);
+        a3 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[3]), a3);
+        a4 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[4]), a4);
+        a5 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[5]), a5);
+        a6 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[6]), a6);
+        a7 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[7]), a7);
+    }
+    *o0 = a0; *o1 = a1; *o2 = a2; *o3 = a3; *o4 = a4; *o5 = a5; *o6 = a6; *o7 = a7;
+}
+
 /// The best column of each row (ck_assign_best): sixteen rows per register, eight columns per step; per lane the
 /// running best and its column as in assign_best_avx2 (a later column wins only with a strictly larger score).
 AVX512 void ck_assign_best_avx512(const float *x, long dim, const int32_t *rows, long count, const float *packed,
@@ -35,20 +57,8 @@ AVX512 void ck_assign_best_avx512(const float *x, long dim, const int32_t *rows,
         __m512 best = _mm512_set1_ps(-INFINITY);
         __m512i at = _mm512_setzero_si512();
         for (long j = 0; j < kk; j += 8) {
-            const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            for (long d = 0; d < dim; d++) {
-                __m512 xv = _mm512_loadu_ps(xt + d * 16);
-                const float *c = base + d * PANEL;
-                a0 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[0]), a0);
-                a1 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[1]), a1);
-                a2 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[2]), a2);
-                a3 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[3]), a3);
-                a4 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[4]), a4);
-                a5 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[5]), a5);
-                a6 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[6]), a6);
-                a7 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[7]), a7);
-            }
+            __m512 a0, a1, a2, a3, a4, a5, a6, a7;
+            cka_score8(packed, xt, dim, j, &a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7);
 #define CKA_TAKE(a, t)                                                                  \
     do {                                                                                \
         __m512 s_ = _mm512_add_ps(a, _mm512_set1_ps(bias[j + t]));                      \
@@ -94,20 +104,8 @@ AVX512 void ck_assign_top8_avx512(const float *x, long dim, long count, const fl
         __m512i n0 = _mm512_set1_epi32(0), n1 = _mm512_set1_epi32(1), n2 = _mm512_set1_epi32(2), n3 = _mm512_set1_epi32(3),
                 n4 = _mm512_set1_epi32(4), n5 = _mm512_set1_epi32(5), n6 = _mm512_set1_epi32(6), n7 = _mm512_set1_epi32(7);
         for (long j = 0; j < kk; j += 8) {
-            const float *base = packed + (j / PANEL) * dim * PANEL + (j % PANEL);
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-            for (long d = 0; d < dim; d++) {
-                __m512 xv = _mm512_loadu_ps(xt + d * 16);
-                const float *c = base + d * PANEL;
-                a0 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[0]), a0);
-                a1 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[1]), a1);
-                a2 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[2]), a2);
-                a3 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[3]), a3);
-                a4 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[4]), a4);
-                a5 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[5]), a5);
-                a6 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[6]), a6);
-                a7 = _mm512_fmadd_ps(xv, _mm512_set1_ps(c[7]), a7);
-            }
+            __m512 a0, a1, a2, a3, a4, a5, a6, a7;
+            cka_score8(packed, xt, dim, j, &a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7);
             // m_t: lanes whose rank-t score the new one strictly beats (a suffix of ranks per lane; NaN beats none).
 #define CKA_INSERT(a, t)                                                                                           \
     do {                                                                                                           \

@@ -41,14 +41,7 @@ public enum KMeans {
         // A backend that holds the vectors: copied up once (during sampling), trained on and assigned where they are.
         if let residentBackend = backend as? any ResidentKMeansBackend, (assignCount ?? count) >= count {
             let run = points.withUnsafeBufferPointer { p -> (centroids: HostMatrix, codes: [UInt32], trainSeconds: Double, steps: [(step: String, seconds: Double)])? in
-                let rows: any ResidentKMeansRows
-                do {
-                    guard let begun = try residentBackend.beginResidentRows(points: p.baseAddress!, count: count, dim: dim) else { return nil }
-                    rows = begun
-                } catch {
-                    reportFallback("k-means upload", error)
-                    return nil
-                }
+                guard let rows = beginResident(residentBackend, points: p.baseAddress!, count: count, dim: dim) else { return nil }
                 defer { _ = try? rows.finishUpload() }
                 let trained = trainGrouped(points: points, dim: dim, k: k, config: config, backend: backend, resident: rows,
                                            sampleOnDevice: sampleOnDevice ?? residentSampleOnDevice)
@@ -187,14 +180,7 @@ public enum KMeans {
                 let run = ResidentRun(points: p.baseAddress!, count: count, dim: dim, k: k, limit: limit, iterations: iterations,
                                       training: training, seed: seed, groupCount: groupCount, backend: backend)
                 if let resident { return trainResident(run, rows: resident) }
-                let rows: any ResidentKMeansRows
-                do {
-                    guard let begun = try residentBackend.beginResidentRows(points: p.baseAddress!, count: count, dim: dim) else { return nil }
-                    rows = begun
-                } catch {
-                    reportFallback("k-means upload", error)
-                    return nil
-                }
+                guard let rows = beginResident(residentBackend, points: p.baseAddress!, count: count, dim: dim) else { return nil }
                 defer { _ = try? rows.finishUpload() }
                 return trainResident(run, rows: rows)
             }
@@ -440,6 +426,18 @@ public enum KMeans {
 
     /// Says on stderr that a backend's k-means step failed and the CPU takes over (the result is the
     /// same function; only the speed differs, which a benchmark must not mistake for the GPU's).
+    /// Starts copying the rows to a backend that keeps them; nil when it declines (they do not fit) or fails
+    /// (reported, and the caller runs the host path).
+    static func beginResident(_ backend: any ResidentKMeansBackend, points: UnsafePointer<Float>, count: Int, dim: Int)
+        -> (any ResidentKMeansRows)? {
+        do {
+            return try backend.beginResidentRows(points: points, count: count, dim: dim)
+        } catch {
+            reportFallback("k-means upload", error)
+            return nil
+        }
+    }
+
     static func reportFallback(_ step: String, _ error: any Error) {
         FileHandle.standardError.write(Data("colgrep: GPU \(step) failed (\(error)); running it on the CPU\n".utf8))
     }
