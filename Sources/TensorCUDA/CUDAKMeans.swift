@@ -35,14 +35,8 @@ extension CUDABackend: KMeansAccelerating {
         for _ in 0..<max(0, iterations) {
             try prepareCentroids(kernels, source: current.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true, table: table, bias: bias)
             try fusedAssign(kernels, vectors: act.pointer, rows: count, table: table, bias: bias, out: labels.pointer)
-            try context.check(context.driver.cuMemsetD8Async(sums.pointer, 0, sums.byteCount, context.computeStream), "cuMemsetD8Async")
-            try context.check(context.driver.cuMemsetD8Async(counts.pointer, 0, counts.byteCount, context.computeStream), "cuMemsetD8Async")
-            try launchElementwise("km_accumulate", kernels: kernels, count: count * dim, [
-                .pointer(x32.pointer), .int64(Int64(count)), .int32(Int32(dim)), .pointer(labels.pointer), .pointer(sums.pointer), .pointer(counts.pointer),
-            ])
-            try launchElementwise("km_update", kernels: kernels, count: k * dim, [
-                .pointer(current.pointer), .pointer(sums.pointer), .pointer(counts.pointer), .int32(Int32(k)), .int32(Int32(dim)),
-            ])
+            try moveCentroidsToMeans(kernels, x32: x32, count: count, dim: dim, labels: labels, sums: sums, counts: counts,
+                                     centroids: current, k: k)
         }
         return try downloadFloats(current)
     }
@@ -75,6 +69,20 @@ extension CUDABackend: KMeansAccelerating {
     /// each: no ~88 ms of page-locking on a process's first k-means (measured, 10M 48-d vectors: Lloyd's first run
     /// 0.100–0.110 s against main's 0.150–0.181; session 10). Wider rows stream their assignment in 64 MiB chunks anyway,
     /// so Lloyd grows the buffers to that size as before.
+    /// One Lloyd update on the device, shared by the exhaustive and grouped iterations: the rows' sums and counts
+    /// per label (`km_accumulate`), then each centroid moved to its mean (`km_update`; an empty one stays put).
+    func moveCentroidsToMeans(_ kernels: KMeansKernels, x32: CUDAMatrix, count: Int, dim: Int, labels: CUDAMatrix,
+                              sums: CUDAMatrix, counts: CUDAMatrix, centroids: CUDAMatrix, k: Int) throws {
+        try context.check(context.driver.cuMemsetD8Async(sums.pointer, 0, sums.byteCount, context.computeStream), "cuMemsetD8Async")
+        try context.check(context.driver.cuMemsetD8Async(counts.pointer, 0, counts.byteCount, context.computeStream), "cuMemsetD8Async")
+        try launchElementwise("km_accumulate", kernels: kernels, count: count * dim, [
+            .pointer(x32.pointer), .int64(Int64(count)), .int32(Int32(dim)), .pointer(labels.pointer), .pointer(sums.pointer), .pointer(counts.pointer),
+        ])
+        try launchElementwise("km_update", kernels: kernels, count: k * dim, [
+            .pointer(centroids.pointer), .pointer(sums.pointer), .pointer(counts.pointer), .int32(Int32(k)), .int32(Int32(dim)),
+        ])
+    }
+
     func lloydChunkBytes(dim: Int) -> Int {
         holdsRowsResident(dim: dim) ? min(uploadChunkBytes, 8 << 20) : uploadChunkBytes
     }

@@ -124,14 +124,8 @@ extension CUDABackend: CoarseToFineAssigning {
                                 out: labels.pointer)
             }
             try mark("iteration \(iteration) assign")
-            try context.check(context.driver.cuMemsetD8Async(sums.pointer, 0, sums.byteCount, context.computeStream), "cuMemsetD8Async")
-            try context.check(context.driver.cuMemsetD8Async(counts.pointer, 0, counts.byteCount, context.computeStream), "cuMemsetD8Async")
-            try launchElementwise("km_accumulate", kernels: kernels, count: count * dim, [
-                .pointer(x32.pointer), .int64(Int64(count)), .int32(Int32(dim)), .pointer(labels.pointer), .pointer(sums.pointer), .pointer(counts.pointer),
-            ])
-            try launchElementwise("km_update", kernels: kernels, count: k * dim, [
-                .pointer(current.pointer), .pointer(sums.pointer), .pointer(counts.pointer), .int32(Int32(k)), .int32(Int32(dim)),
-            ])
+            try moveCentroidsToMeans(kernels, x32: x32, count: count, dim: dim, labels: labels, sums: sums, counts: counts,
+                                     centroids: current, k: k)
             try mark("iteration \(iteration) accumulate and update")
         }
         return try downloadFloats(current)
