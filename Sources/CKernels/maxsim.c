@@ -656,13 +656,14 @@ void ck_code_maxsum_u8_batch(const uint16_t *const *codes_of_doc, const long *co
 /// 8-bit residuals (residual8.c; Q is the base of a ck_residual8_query): the tokens' residuals, dim
 /// bytes each, handed to ck_residual8_maxsim_batch through pointers. Returns 0 without memory.
 static int residual8_sorted(const ck_residual_query *Q, long docs, long count, const uint16_t *codes,
-                            const uint32_t *doc_of_token, const uint8_t *packed, float *best, float *out, int scalar) {
+                            const uint32_t *doc_of_token, const uint8_t *packed, const float *inverses, float *best, float *out,
+                            int scalar) {
     const uint8_t **pointers = malloc((size_t)(count > 0 ? count : 1) * sizeof *pointers);
     if (!pointers) return 0;
     for (long i = 0; i < count; i++) pointers[i] = packed + i * Q->dim;
     const ck_residual8_query *wide = (const ck_residual8_query *)Q;
-    if (scalar) ck_residual8_maxsim_batch_scalar(wide, docs, count, codes, doc_of_token, pointers, best, out);
-    else ck_residual8_maxsim_batch(wide, docs, count, codes, doc_of_token, pointers, best, out);
+    if (scalar) ck_residual8_maxsim_batch_scalar(wide, docs, count, codes, doc_of_token, pointers, inverses, best, out);
+    else ck_residual8_maxsim_batch(wide, docs, count, codes, doc_of_token, pointers, inverses, best, out);
     free(pointers);
     return 1;
 }
@@ -671,7 +672,7 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
                                       const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
                                       const float *inverses, float *best_all, float *out) {
     if (Q->nbits == 8) {
-        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, best_all, out, 1))
+        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, inverses, best_all, out, 1))
             for (long i = 0; i < docs; i++) out[i] = NAN;
         return;
     }
@@ -704,7 +705,7 @@ void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centro
                                const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
                                const float *inverses, float *best, float *out) {
     if (Q->nbits == 8) {
-        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, best, out, 0))
+        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, inverses, best, out, 0))
             for (long i = 0; i < docs; i++) out[i] = NAN;
         return;
     }

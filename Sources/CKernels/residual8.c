@@ -84,10 +84,9 @@ static int16_t *level_space(const ck_residual8_query *Q) {
     return calloc((size_t)padded, sizeof(int16_t));
 }
 
-/// Folds one document token into best[nq_padded].
-static void token8_scalar(const ck_residual8_query *Q, long code, const uint8_t *packed, int16_t *v, float *best) {
-    long dim = Q->base.dim, nqp = Q->base.nq_padded;
-    decode8(Q, packed, v);
+/// 1/‖c + r‖ of a token with centroid `code` and decoded levels v.
+static float token_inverse8_scalar(const ck_residual8_query *Q, long code, const int16_t *v) {
+    long dim = Q->base.dim;
     int32_t sv = 0, svv = 0;
     for (long d = 0; d < dim; d++) { sv += v[d]; svv += (int32_t)v[d] * v[d]; }
     const float *c = Q->base.centroids + code * dim;
@@ -97,7 +96,16 @@ static void token8_scalar(const ck_residual8_query *Q, long code, const uint8_t 
         float product = c[d] * (float)v[d];
         lv[d & 7] = lv[d & 7] + product;
     }
-    float inverse = inverse_norm8(Q, reduce8(lc), reduce8(lv), sv, svv);
+    return inverse_norm8(Q, reduce8(lc), reduce8(lv), sv, svv);
+}
+
+/// Folds one document token into best[nq_padded]; its 1/‖c + r‖ is `*inverse` when given (stored at
+/// encode time by ck_residual8_inverse_norms: the same bits), derived here otherwise.
+static void token8_scalar(const ck_residual8_query *Q, long code, const uint8_t *packed, const float *inverse_given, int16_t *v,
+                          float *best) {
+    long dim = Q->base.dim, nqp = Q->base.nq_padded;
+    decode8(Q, packed, v);
+    float inverse = inverse_given ? *inverse_given : token_inverse8_scalar(Q, code, v);
     const float *row = Q->base.ctable + code * nqp;
     for (long q = 0; q < nqp; q++) {
         const int16_t *qi = Q->q16 + q * Q->q_stride;
@@ -113,14 +121,14 @@ float ck_residual8_maxsim_scalar(const ck_residual8_query *Q, const uint16_t *co
     int16_t *v = level_space(Q);
     for (long q = 0; q < Q->base.nq_padded; q++) best[q] = -INFINITY;
     if (!v) return NAN;
-    for (long t = 0; t < tokens; t++) token8_scalar(Q, codes[t], packed + t * Q->base.dim, v, best);
+    for (long t = 0; t < tokens; t++) token8_scalar(Q, codes[t], packed + t * Q->base.dim, NULL, v, best);
     free(v);
     return sum_best8(Q, best);
 }
 
 void ck_residual8_maxsim_batch_scalar(const ck_residual8_query *Q, long docs, long count, const uint16_t *codes,
-                                      const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
-                                      float *out) {
+                                      const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, const float *inverses,
+                                      float *best, float *out) {
     long nqp = Q->base.nq_padded;
     for (long i = 0; i < docs * nqp; i++) best[i] = -INFINITY;
     int16_t *v = level_space(Q);
@@ -128,9 +136,21 @@ void ck_residual8_maxsim_batch_scalar(const ck_residual8_query *Q, long docs, lo
         for (long doc = 0; doc < docs; doc++) out[doc] = NAN;
         return;
     }
-    for (long i = 0; i < count; i++) token8_scalar(Q, codes[i], packed_of_token[i], v, best + (long)doc_of_token[i] * nqp);
+    for (long i = 0; i < count; i++)
+        token8_scalar(Q, codes[i], packed_of_token[i], inverses ? inverses + i : NULL, v, best + (long)doc_of_token[i] * nqp);
     free(v);
     for (long doc = 0; doc < docs; doc++) out[doc] = sum_best8(Q, best + doc * nqp);
+}
+
+void ck_residual8_inverse_norms_scalar(const ck_residual8_query *Q, long count, const uint16_t *codes, const uint8_t *packed,
+                                      float *out) {
+    int16_t *v = level_space(Q);
+    for (long t = 0; t < count; t++) {
+        if (!v) { out[t] = NAN; continue; }
+        decode8(Q, packed + t * Q->base.dim, v);
+        out[t] = token_inverse8_scalar(Q, codes[t], v);
+    }
+    free(v);
 }
 
 // MARK: - AVX2 bodies
@@ -179,6 +199,17 @@ static int16_t *group_query8(const ck_residual8_query *Q) {
     return g;
 }
 
+/// The scores of query tokens qb…qb+7 against one document token (dot: their int32 residual dot products)
+/// folded into best, with token_score8's operations in its order.
+AVX2 static inline void fold_scores8(const ck_residual8_query *Q, const float *row, long qb, __m256i acc, __m256 inv, float *best) {
+    __m256 dot = _mm256_cvtepi32_ps(acc);
+    __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->base.offset + qb));
+    __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->base.scale + qb), dot);
+    __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);
+    // max_ps(s, best) = s > best ? s : best, as the scalar body.
+    _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));
+}
+
 /// Dot products of NB blocks of 8 query tokens (from block j0) with the token's levels v, then their
 /// scores folded into best. Two dimension pairs per step, so two independent multiply chains interleave.
 #define BLOCK8(NB)                                                                                           \
@@ -207,15 +238,7 @@ static int16_t *group_query8(const ck_residual8_query *Q) {
                 acc[jj] = _mm256_add_epi32(acc[jj],                                                          \
                                            _mm256_madd_epi16(b0, _mm256_loadu_si256((const __m256i *)(r0 + 16 * jj)))); \
         }                                                                                                    \
-        for (int jj = 0; jj < (NB); jj++) {                                                                  \
-            long qb = (j0 + jj) * 8;                                                                         \
-            __m256 dot = _mm256_cvtepi32_ps(acc[jj]);                                                        \
-            __m256 t1 = _mm256_add_ps(_mm256_loadu_ps(row + qb), _mm256_loadu_ps(Q->base.offset + qb));     \
-            __m256 t2 = _mm256_mul_ps(_mm256_loadu_ps(Q->base.scale + qb), dot);                             \
-            __m256 sc = _mm256_mul_ps(_mm256_add_ps(t1, t2), inv);                                           \
-            /* max_ps(s, best) = s > best ? s : best, as the scalar body. */                                 \
-            _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));                      \
-        }                                                                                                    \
+        for (int jj = 0; jj < (NB); jj++) fold_scores8(Q, row, (j0 + jj) * 8, acc[jj], inv, best);             \
     } while (0)
 
 AVX2 static inline int32_t hsum_epi32(__m256i x) {
@@ -225,12 +248,10 @@ AVX2 static inline int32_t hsum_epi32(__m256i x) {
     return _mm_cvtsi128_si32(s);
 }
 
-/// Folds one document token into best[nq_padded] (the AVX2 twin of token8_scalar). v: dim rounded up
-/// to 16 levels, the padding zero.
-AVX2 static inline void token8_avx2(const ck_residual8_query *Q, const int16_t *qg, long code, const uint8_t *packed,
-                                    int16_t *v, float *best) {
-    long dim = Q->base.dim, nqp = Q->base.nq_padded;
-    decode8(Q, packed, v);
+/// 1/‖c + r‖ of a token with centroid `code` and decoded levels v (dim rounded up to 16, the padding
+/// zero): the AVX2 twin of token_inverse8_scalar, the same bits.
+AVX2 static inline float token_inverse8_avx2(const ck_residual8_query *Q, long code, const int16_t *v) {
+    long dim = Q->base.dim;
     // Σv and Σv² (integers: any order gives the same sums).
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i sv = _mm256_setzero_si256(), svv = _mm256_setzero_si256();
@@ -257,8 +278,16 @@ AVX2 static inline void token8_avx2(const ck_residual8_query *Q, const int16_t *
         float product = c[d] * (float)v[d];
         fv[d & 7] = fv[d & 7] + product;
     }
-    float inverse = inverse_norm8(Q, reduce8(fc), reduce8(fv), hsum_epi32(sv), hsum_epi32(svv));
-    __m256 inv = _mm256_set1_ps(inverse);
+    return inverse_norm8(Q, reduce8(fc), reduce8(fv), hsum_epi32(sv), hsum_epi32(svv));
+}
+
+/// Folds one document token into best[nq_padded] (the AVX2 twin of token8_scalar). v: dim rounded up
+/// to 16 levels, the padding zero.
+AVX2 static inline void token8_avx2(const ck_residual8_query *Q, const int16_t *qg, long code, const uint8_t *packed,
+                                    int16_t *v, float *best) {
+    long dim = Q->base.dim, nqp = Q->base.nq_padded;
+    decode8(Q, packed, v);
+    __m256 inv = _mm256_set1_ps(token_inverse8_avx2(Q, code, v));
     const float *row = Q->base.ctable + code * nqp;
     long nqb = nqp / 8, pairs = (dim + 1) / 2;
     for (long j0 = 0; j0 < nqb; j0 += 4) {
@@ -267,6 +296,79 @@ AVX2 static inline void token8_avx2(const ck_residual8_query *Q, const int16_t *
         case 2: BLOCK8(2); break;
         case 3: BLOCK8(3); break;
         default: BLOCK8(4); break;
+        }
+    }
+}
+
+/// The levels of every pair of bytes: pairs[lo | hi << 8] holds levels[lo] in its low and levels[hi] in its
+/// high 16 bits, i.e. the two int16 levels of dimensions 2p and 2p + 1 as vpmaddwd pairs them. With it a
+/// token's levels are never written out: each dimension pair is one table read and a broadcast (the
+/// one-byte lookups and stores of decode8 cost ~1 cycle per dimension). 256 KB; NULL without memory.
+static int32_t *level_pairs8(const ck_residual8_query *Q) {
+    int32_t *pairs = malloc(65536 * sizeof(int32_t));
+    if (!pairs) return NULL;
+    for (long hi = 0; hi < 256; hi++)
+        for (long lo = 0; lo < 256; lo++)
+            pairs[hi << 8 | lo] = (int32_t)((uint32_t)(uint16_t)Q->levels[lo] | (uint32_t)(uint16_t)Q->levels[hi] << 16);
+    return pairs;
+}
+
+/// Level pair p of a token's bytes (p < dim / 2).
+static inline int32_t level_pair8(const int32_t *pairs, const uint8_t *packed, long p) {
+    uint16_t index;
+    memcpy(&index, packed + 2 * p, 2);  // little-endian: byte 2p in the low half
+    return pairs[index];
+}
+
+/// An odd dimension count's last level alone, its partner 0 as in group_query8's padding.
+static inline int32_t last_level8(const ck_residual8_query *Q, const uint8_t *packed) {
+    return (int32_t)(uint32_t)(uint16_t)Q->levels[packed[Q->base.dim - 1]];
+}
+
+/// N (1 or 2) document tokens with known 1/‖c + r‖ folded into their best rows, NB blocks of 8 query
+/// tokens from block j0: both tokens' dot products share every load of the query, so a pair of
+/// dimensions costs one query load per 2 vpmaddwd. Token 0's scores are folded before token 1's (the
+/// order of the one-token loop: the two may belong to one document).
+#define TOKENS8(N, NB)                                                                                       \
+    do {                                                                                                     \
+        __m256i acc[N][NB];                                                                                  \
+        for (int n = 0; n < (N); n++)                                                                        \
+            for (int jj = 0; jj < (NB); jj++) acc[n][jj] = _mm256_setzero_si256();                           \
+        for (long p = 0; p < npairs; p++) {                                                                  \
+            __m256i b[N];                                                                                    \
+            for (int n = 0; n < (N); n++)                                                                    \
+                b[n] = _mm256_set1_epi32(p < whole ? level_pair8(pairs, packed[n], p) : last_level8(Q, packed[n])); \
+            const int16_t *r = qg + (p * nqb + j0) * 16;                                                     \
+            for (int jj = 0; jj < (NB); jj++) {                                                              \
+                __m256i x = _mm256_loadu_si256((const __m256i *)(r + 16 * jj));                              \
+                for (int n = 0; n < (N); n++) acc[n][jj] = _mm256_add_epi32(acc[n][jj], _mm256_madd_epi16(b[n], x)); \
+            }                                                                                                \
+        }                                                                                                    \
+        for (int n = 0; n < (N); n++)                                                                        \
+            for (int jj = 0; jj < (NB); jj++)                                                                \
+                fold_scores8(Q, Q->base.ctable + codes[n] * nqp, (j0 + jj) * 8, acc[n][jj], _mm256_set1_ps(inverses[n]), best[n]); \
+    } while (0)
+
+AVX2 static inline void tokens8_known_norms_avx2(const ck_residual8_query *Q, const int16_t *qg, const int32_t *pairs, int two,
+                                                 const long codes[2], const uint8_t *const packed[2], const float inverses[2],
+                                                 float *const best[2]) {
+    long nqp = Q->base.nq_padded, nqb = nqp / 8, npairs = (Q->base.dim + 1) / 2, whole = Q->base.dim / 2;
+    for (long j0 = 0; j0 < nqb; j0 += 4) {
+        long left = nqb - j0;
+        if (two) {
+            switch (left) {
+            case 1: TOKENS8(2, 1); break;
+            case 2: TOKENS8(2, 2); break;
+            case 3: TOKENS8(2, 3); break;
+            default: TOKENS8(2, 4); break;
+            }
+        } else {
+            switch (left) {
+            case 1: TOKENS8(1, 1); break;
+            case 2: TOKENS8(1, 2); break;
+            case 3: TOKENS8(1, 3); break;
+            default: TOKENS8(1, 4); break;
+            }
         }
     }
 }
@@ -302,29 +404,63 @@ AVX2 static float residual8_maxsim_avx2(const ck_residual8_query *Q, const uint1
     return sum_best8(Q, best);
 }
 
+/// With stored norms: two tokens at a time through the level-pair table.
+AVX2 static void residual8_known_norms_avx2(const ck_residual8_query *Q, const int16_t *qg, const int32_t *pairs, long count,
+                                            const uint16_t *codes, const uint32_t *doc_of_token,
+                                            const uint8_t *const *packed_of_token, const float *inverses, float *best) {
+    long nqp = Q->base.nq_padded, dim = Q->base.dim;
+    for (long i = 0; i < count; i += 2) {
+        for (long ahead = i + 8; ahead < i + 10 && ahead < count; ahead++) {
+            prefetch_lines8(packed_of_token[ahead], dim);
+            _mm_prefetch((const char *)(best + (long)doc_of_token[ahead] * nqp), _MM_HINT_T0);
+        }
+        int two = i + 1 < count;
+        long pair_codes[2] = {codes[i], two ? codes[i + 1] : 0};
+        const uint8_t *packed[2] = {packed_of_token[i], two ? packed_of_token[i + 1] : NULL};
+        float norms[2] = {inverses[i], two ? inverses[i + 1] : 0};
+        float *rows[2] = {best + (long)doc_of_token[i] * nqp, two ? best + (long)doc_of_token[i + 1] * nqp : NULL};
+        tokens8_known_norms_avx2(Q, qg, pairs, two, pair_codes, packed, norms, rows);
+    }
+}
+
 AVX2 static void residual8_maxsim_batch_avx2(const ck_residual8_query *Q, long docs, long count, const uint16_t *codes,
-                                             const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
-                                             float *out) {
+                                             const uint32_t *doc_of_token, const uint8_t *const *packed_of_token,
+                                             const float *inverses, float *best, float *out) {
     long nqp = Q->base.nq_padded, dim = Q->base.dim;
     int16_t *qg = group_query8(Q);
     int16_t *v = level_space(Q);
-    if (!qg || !v) {
+    int32_t *pairs = inverses ? level_pairs8(Q) : NULL;
+    if (!qg || !v || (inverses && !pairs)) {
         free(qg);
         free(v);
-        ck_residual8_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, best, out);
+        free(pairs);
+        ck_residual8_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, inverses, best, out);
         return;
     }
     for (long i = 0; i < docs * nqp; i += 8) _mm256_storeu_ps(best + i, _mm256_set1_ps(-INFINITY));
-    for (long i = 0; i < count; i++) {
-        if (i + 8 < count) {
-            prefetch_lines8(packed_of_token[i + 8], dim);
-            _mm_prefetch((const char *)(best + (long)doc_of_token[i + 8] * nqp), _MM_HINT_T0);
+    if (inverses) {
+        residual8_known_norms_avx2(Q, qg, pairs, count, codes, doc_of_token, packed_of_token, inverses, best);
+    } else {
+        for (long i = 0; i < count; i++) {
+            if (i + 8 < count) {
+                prefetch_lines8(packed_of_token[i + 8], dim);
+                _mm_prefetch((const char *)(best + (long)doc_of_token[i + 8] * nqp), _MM_HINT_T0);
+            }
+            token8_avx2(Q, qg, codes[i], packed_of_token[i], v, best + (long)doc_of_token[i] * nqp);
         }
-        token8_avx2(Q, qg, codes[i], packed_of_token[i], v, best + (long)doc_of_token[i] * nqp);
     }
+    free(pairs);
     free(qg);
     free(v);
     for (long doc = 0; doc < docs; doc++) out[doc] = sum_best8(Q, best + doc * nqp);
+}
+
+AVX2 static void residual8_inverse_norms_avx2(const ck_residual8_query *Q, long count, const uint16_t *codes, const uint8_t *packed,
+                                              int16_t *v, float *out) {
+    for (long t = 0; t < count; t++) {
+        decode8(Q, packed + t * Q->base.dim, v);
+        out[t] = token_inverse8_avx2(Q, codes[t], v);
+    }
 }
 #endif
 
@@ -347,12 +483,27 @@ float ck_residual8_maxsim(const ck_residual8_query *Q, const uint16_t *codes, co
 }
 
 void ck_residual8_maxsim_batch(const ck_residual8_query *Q, long docs, long count, const uint16_t *codes,
-                               const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out) {
+                               const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, const float *inverses,
+                               float *best, float *out) {
 #if CKR_X86
     if (ck_has_avx2() && Q->base.nq_padded % 8 == 0) {
-        residual8_maxsim_batch_avx2(Q, docs, count, codes, doc_of_token, packed_of_token, best, out);
+        residual8_maxsim_batch_avx2(Q, docs, count, codes, doc_of_token, packed_of_token, inverses, best, out);
         return;
     }
 #endif
-    ck_residual8_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, best, out);
+    ck_residual8_maxsim_batch_scalar(Q, docs, count, codes, doc_of_token, packed_of_token, inverses, best, out);
+}
+
+void ck_residual8_inverse_norms(const ck_residual8_query *Q, long count, const uint16_t *codes, const uint8_t *packed, float *out) {
+#if CKR_X86
+    if (ck_has_avx2()) {
+        int16_t *v = level_space(Q);
+        if (v) {
+            residual8_inverse_norms_avx2(Q, count, codes, packed, v, out);
+            free(v);
+            return;
+        }
+    }
+#endif
+    ck_residual8_inverse_norms_scalar(Q, count, codes, packed, out);
 }

@@ -15,9 +15,9 @@ import Darwin
 /// then `count` (offset u64, length u64) pairs, then the sections, each aligned to 64 bytes. Its size
 /// and XXH3-64 checksum are recorded in the manifest, which is the only place that names it.
 enum IndexFiles {
-    /// 2: segments hold each token's `1/‖c + r‖` (`TokenInverseNorms`). An index of another version is
-    /// refused with `PlaidError.unsupportedFormat` (`needsRebuild`): the product rebuilds it.
-    static let formatVersion = 2
+    /// 2: segments hold each token's `1/‖c + r‖` (`TokenInverseNorms`); 3: 8-bit segments too. An index of
+    /// another version is refused with `PlaidError.unsupportedFormat` (`needsRebuild`): the product rebuilds it.
+    static let formatVersion = 3
     static let magic: [UInt8] = Array("PLAIDBIN".utf8)
 
     enum Kind: UInt32 { case codec = 1, segment = 2, tombstones = 3, exactCentroids = 4 }

@@ -173,7 +173,7 @@ public final class PlaidIndex: @unchecked Sendable {
         var segments: [Segment] = []
         for record in manifest.segments {
             segments.append(try Segment(directory: directory, record: record, centroidCount: manifest.centroidCount,
-                                        bytesPerToken: codec.bytesPerToken, nbits: codec.nbits, verification: verification))
+                                        bytesPerToken: codec.bytesPerToken, verification: verification))
         }
         let dead = try readTombstones(manifest, segments: segments, directory: directory, verification: verification)
         var location: [Int64: Location]?
@@ -247,7 +247,7 @@ public final class PlaidIndex: @unchecked Sendable {
         next += 1
         FaultInjection.hit("append-after-segment")
         let segment = try Segment(directory: directory, record: record, centroidCount: codec.centroidCount,
-                                  bytesPerToken: codec.bytesPerToken, nbits: codec.nbits, verification: .changedFiles)
+                                  bytesPerToken: codec.bytesPerToken, verification: .changedFiles)
         stages.lap("segment write")
         try commit(segments: segments + [segment], dead: newDead, nextFileNumber: next, written: [record.file.name], stages: &stages)
         writeStages = stages.laps
@@ -388,7 +388,7 @@ public final class PlaidIndex: @unchecked Sendable {
         next += 1
         written.append(record.file.name)
         return try Segment(directory: directory, record: record, centroidCount: codec.centroidCount,
-                           bytesPerToken: codec.bytesPerToken, nbits: codec.nbits, verification: .changedFiles)
+                           bytesPerToken: codec.bytesPerToken, verification: .changedFiles)
     }
 
     private func adopt(manifest: Manifest, codec: ResidualCodec, segments: [Segment], dead: [Int: DeadRows]) {
@@ -494,7 +494,7 @@ public final class PlaidIndex: @unchecked Sendable {
         FaultInjection.hit("retrain-before-manifest")
         try manifest.commit(to: directory, written: [codecRecord.name, record.file.name] + (exactRecord.map { [$0.file.name] } ?? []))
         let segment = try Segment(directory: directory, record: record, centroidCount: newCodec.centroidCount,
-                                  bytesPerToken: newCodec.bytesPerToken, nbits: newCodec.nbits, verification: .changedFiles)
+                                  bytesPerToken: newCodec.bytesPerToken, verification: .changedFiles)
         locationLock.lock()
         locationCache = nil
         locationLock.unlock()
@@ -602,8 +602,7 @@ public final class PlaidIndex: @unchecked Sendable {
             ? [UInt8](unsafeUninitializedCapacity: totalTokens * bytes) { _, count in count = totalTokens * bytes }
             : [UInt8](repeating: 0, count: totalTokens * bytes)
         // Every token's norm is written by its chunk's encode.
-        let normed = TokenInverseNorms.stored(nbits: codec.nbits)
-        result.inverseNorms = normed ? [Float](unsafeUninitializedCapacity: totalTokens) { _, count in count = totalTokens } : []
+        result.inverseNorms = [Float](unsafeUninitializedCapacity: totalTokens) { _, count in count = totalTokens }
         // Staging is only ever read where `gather` wrote it first; a cold build passes one it reuses for every
         // group (no fresh half-gigabyte of pages to fault in per 384-d group). Batches are cut by `capacity`,
         // not by the buffer's size (a reused one may be larger), so they stay the same.
@@ -630,7 +629,7 @@ public final class PlaidIndex: @unchecked Sendable {
                                 documents[start].vectors.values.withUnsafeBufferPointer { v in
                                     codec.encode(v.baseAddress!, count: tokens, assigner: assigner, backend: backend,
                                                  codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes,
-                                                 inverseNorms: normed ? norms.baseAddress! + tokenStart : nil, times: times)
+                                                 inverseNorms: norms.baseAddress! + tokenStart, times: times)
                                 }
                             } else {
                                 let gather = ContinuousClock.now
@@ -638,7 +637,7 @@ public final class PlaidIndex: @unchecked Sendable {
                                 times?.pointee.gatherSeconds += (ContinuousClock.now - gather).seconds
                                 codec.encode(staging, count: tokens, assigner: assigner, backend: backend,
                                              codes: codes.baseAddress! + tokenStart, residuals: residuals.baseAddress! + tokenStart * bytes,
-                                             inverseNorms: normed ? norms.baseAddress! + tokenStart : nil, times: times)
+                                             inverseNorms: norms.baseAddress! + tokenStart, times: times)
                             }
                             tokenStart += tokens
                             start = end

@@ -500,9 +500,8 @@ struct SearchContext: @unchecked Sendable {
         var out = [Float](repeating: 0, count: rows.count)
         guard !rows.isEmpty else { return out }
         let scorer = query.values.withUnsafeBufferPointer { ResidualScorer(codec: codec, query: $0.baseAddress!, nq: nq, nqPadded: tableStride) }
-        // 1/2/4-bit segments hold every token's norm (`Segment` checks the count), so the kernel needs no
-        // centroid tables; the 8-bit kernel reads float centroids and derives its norms itself.
-        let normed = TokenInverseNorms.stored(nbits: codec.nbits)
+        // Segments hold every token's norm (`Segment` checks the count), so the kernel needs no centroid
+        // tables (the 8-bit kernel reads the codec's float centroids for nothing but its fallback).
         let bytes = codec.bytesPerToken
         let spans = rows.map { row -> (segment: SegmentView, range: Range<Int>) in
             let (s, r) = place(row)
@@ -526,9 +525,9 @@ struct SearchContext: @unchecked Sendable {
                             let docResiduals = members.map {
                                 Optional(UnsafePointer(spans[$0].segment.residuals.baseAddress! + spans[$0].range.lowerBound * bytes))
                             }
-                            let docNorms = normed ? members.map {
+                            let docNorms = members.map {
                                 Optional(UnsafePointer(spans[$0].segment.inverseNorms.baseAddress! + spans[$0].range.lowerBound))
-                            } : nil
+                            }
                             let lengths = members.map { spans[$0].range.count }
                             let total = lengths.reduce(0, +)
                             // This part's tokens in centroid order, their residuals copied next to each other.
@@ -538,7 +537,7 @@ struct SearchContext: @unchecked Sendable {
                             var sortedCodes = scratch.halves(total)
                             var owner = scratch.words(total)
                             var residuals = scratch.bytes(total * bytes)
-                            var norms = scratch.floats(normed ? total : 0)
+                            var norms = scratch.floats(total)
                             defer {
                                 scratch.give(&starts)
                                 scratch.give(&sortedCodes)
@@ -548,13 +547,13 @@ struct SearchContext: @unchecked Sendable {
                             }
                             norms.withUnsafeMutableBufferPointer { norms in
                                 ck_gather_by_centroid(k, members.count, docCodes, docResiduals, docNorms, lengths, bytes, &starts, &sortedCodes,
-                                                      &owner, &residuals, normed ? norms.baseAddress : nil)
+                                                      &owner, &residuals, norms.baseAddress)
                             }
                             var best = [Float](repeating: 0, count: members.count * scorer.nqPadded)
                             var scores = [Float](repeating: 0, count: members.count)
                             norms.withUnsafeBufferPointer { norms in
                                 ck_residual_maxsim_sorted(shared.pointer, exactTables.pointer, members.count, total, sortedCodes, owner,
-                                                          residuals, normed ? norms.baseAddress : nil, &best, &scores)
+                                                          residuals, norms.baseAddress, &best, &scores)
                             }
                             for (j, i) in members.enumerated() { output.pointer[i] = scores[j] }
                             }

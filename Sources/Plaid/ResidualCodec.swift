@@ -175,7 +175,7 @@ struct ResidualCodec: Sendable {
 
     /// Codes and packed residuals of `count` vectors, written to `codes` and `residuals`
     /// (`count · bytesPerToken` bytes), and with `inverseNorms` (`count` floats) each token's stored
-    /// `1/‖c + r‖` (`TokenInverseNorms`; not for 8-bit codecs). On the CPU each chunk of rows is assigned,
+    /// `1/‖c + r‖` (`TokenInverseNorms`). On the CPU each chunk of rows is assigned,
     /// quantised and normed by one worker while it is in cache (assign, subtract, bucketize, pack: no
     /// intermediate float arrays).
     func encode(_ vectors: UnsafePointer<Float>, count: Int, assigner: CentroidAssigner, backend: (any Backend)?,
@@ -183,7 +183,6 @@ struct ResidualCodec: Sendable {
                 times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) {
         guard count > 0 else { return }
         let norms = inverseNorms != nil ? TokenInverseNorms(codec: self) : nil
-        precondition(inverseNorms == nil || norms != nil, "\(nbits)-bit codecs store no per-token norms")
         let normsOut = inverseNorms.map(UnsafeMutableSendablePointer.init)
         let begin = ContinuousClock.now
         let bytes = bytesPerToken

@@ -7,7 +7,7 @@ struct EncodedDocuments {
     var offsets: [UInt64] = [0]
     var codes: [UInt16] = []
     var residuals: [UInt8] = []
-    /// Per token `1/‖c + r‖` (`TokenInverseNorms`); empty for 8-bit codecs.
+    /// Per token `1/‖c + r‖` (`TokenInverseNorms`).
     var inverseNorms: [Float] = []
 
     var count: Int { ids.count }
@@ -16,7 +16,7 @@ struct EncodedDocuments {
 
 /// A memory-mapped segment file: sections ids (i64), token offsets (u64), codes (u16),
 /// residuals (u8), IVF offsets (u32, K + 1), IVF rows (u32, sorted per centroid) and, since format
-/// version 2, each token's `1/‖c + r‖` (f32, `TokenInverseNorms`; empty for 8-bit codecs).
+/// version 2, each token's `1/‖c + r‖` (f32, `TokenInverseNorms`; for 8-bit codecs too since version 3).
 final class Segment: @unchecked Sendable {
     let record: SegmentRecord
     private let storage: SectionedFile
@@ -26,15 +26,14 @@ final class Segment: @unchecked Sendable {
     let residuals: UnsafeBufferPointer<UInt8>
     let ivfOffsets: UnsafeBufferPointer<UInt32>
     let ivfRows: UnsafeBufferPointer<UInt32>
-    /// One per token, or none (8-bit codecs).
+    /// One per token.
     let inverseNorms: UnsafeBufferPointer<Float>
 
     var documentCount: Int { ids.count }
 
     /// Maps a segment file. Its structure (offsets, codes and IVF rows in range) is checked unless
     /// the file is known unchanged since it was written, so reads never go out of bounds.
-    /// `nbits` says whether the file must hold the tokens' norms (`TokenInverseNorms.stored`).
-    init(directory: URL, record: SegmentRecord, centroidCount: Int, bytesPerToken: Int, nbits: Int, verification: PlaidVerification) throws {
+    init(directory: URL, record: SegmentRecord, centroidCount: Int, bytesPerToken: Int, verification: PlaidVerification) throws {
         let url = directory.appendingPathComponent(record.file.name)
         storage = try SectionedFile(url: url, kind: .segment, record: record.file, verification: verification)
         let n = record.documents, t = record.tokens
@@ -45,7 +44,7 @@ final class Segment: @unchecked Sendable {
         ivfOffsets = try storage.array(4, of: UInt32.self, count: centroidCount + 1)
         let entries = storage.sections.count > 5 ? storage.sections[5].count / 4 : 0
         ivfRows = try storage.array(5, of: UInt32.self, count: entries)
-        inverseNorms = try storage.array(6, of: Float.self, count: TokenInverseNorms.stored(nbits: nbits) ? t : 0)
+        inverseNorms = try storage.array(6, of: Float.self, count: t)
         self.record = record
         if verification == .full || !storage.trusted { try validate(url: url, centroidCount: centroidCount) }
     }
@@ -89,7 +88,7 @@ final class Segment: @unchecked Sendable {
             documents.ids.append(ids[row])
             documents.codes.append(contentsOf: codes[range])
             documents.residuals.append(contentsOf: residuals[(range.lowerBound * bytesPerToken)..<(range.upperBound * bytesPerToken)])
-            if !inverseNorms.isEmpty { documents.inverseNorms.append(contentsOf: inverseNorms[range]) }
+            documents.inverseNorms.append(contentsOf: inverseNorms[range])
             documents.offsets.append(UInt64(documents.codes.count))
         }
     }

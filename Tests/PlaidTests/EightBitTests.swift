@@ -29,13 +29,13 @@ import Testing
         // outer buckets wide (all of each tail), and they dominate the 8-bit error: about 9× less squared
         // error than 4-bit on this data (~60× for Gaussian residuals), not the ~250× of optimal buckets.
         #expect(e8 * 6 < e4, "squared error per token: 4-bit \(e4), 8-bit \(e8)")
-        // Residuals take one byte per dimension: twice the 4-bit bytes; the 4-bit segments also hold a 4-byte
-        // norm per token (format 2), the 8-bit ones none.
+        // Residuals take one byte per dimension: twice the 4-bit bytes; both hold a 4-byte norm per token
+        // (format 3).
         let tokens = corpus.documents.reduce(0) { $0 + $1.rows }
         let centroidBytes = a.centroidCount * 64 * 4
         // (The 4-bit index also stores exact-stage centroid tables; the 8-bit one has none.)
         let residualGrowth = (b.bytesOnDisk - b.centroidCount * 64 * 4 - b.exactCentroidBytes) - (a.bytesOnDisk - centroidBytes - a.exactCentroidBytes)
-        #expect(abs(residualGrowth - tokens * (32 - 4)) < tokens * 2, "8-bit index grew by \(residualGrowth) bytes over \(tokens) tokens")
+        #expect(abs(residualGrowth - tokens * 32) < tokens * 2, "8-bit index grew by \(residualGrowth) bytes over \(tokens) tokens")
     }
 
     @Test func encodeKernelMatchesLinearBucketCount() {
@@ -177,7 +177,7 @@ import Testing
     /// The batch kernel, called directly and through `ck_residual_maxsim_sorted` (as search calls it, with
     /// the base of the 8-bit query), gives every document the single-document score bit for bit.
     @Test func batchMatchesSingleDocumentKernel() {
-        for dim in [48, 384] {
+        for dim in [48, 384, 7, 383] {
             let docs = 5, length = 9
             let c = Case(dim: dim, nq: 32, tokens: docs * length, seed: UInt64(dim))
             let order = (0..<(docs * length)).sorted { (c.codes[$0], $0) < (c.codes[$1], $1) }
@@ -185,11 +185,24 @@ import Testing
                 let pointers: [UnsafePointer<UInt8>?] = order.map { packed.baseAddress! + $0 * dim }
                 let owners = order.map { UInt32($0 / length) }
                 let codes = order.map { c.codes[$0] }
-                var fast = [Float](repeating: 0, count: docs), slow = fast, routed = fast
+                var fast = [Float](repeating: 0, count: docs), slow = fast, routed = fast, fastNormed = fast, slowNormed = fast
+                var routedNormed = fast
                 var best = [Float](repeating: 0, count: docs * c.nqPadded)
                 c.withQuery { query in
-                    ck_residual8_maxsim_batch(query, docs, order.count, codes, owners, pointers, &best, &fast)
-                    ck_residual8_maxsim_batch_scalar(query, docs, order.count, codes, owners, pointers, &best, &slow)
+                    ck_residual8_maxsim_batch(query, docs, order.count, codes, owners, pointers, nil, &best, &fast)
+                    ck_residual8_maxsim_batch_scalar(query, docs, order.count, codes, owners, pointers, nil, &best, &slow)
+                    // With the norms given (as segments store them since format 3): the pair-table body.
+                    var norms = [Float](repeating: .nan, count: order.count), scalarNorms = norms
+                    let contiguousForNorms = order.flatMap { c.packed[($0 * dim)..<(($0 + 1) * dim)] }
+                    ck_residual8_inverse_norms(query, order.count, codes, contiguousForNorms, &norms)
+                    ck_residual8_inverse_norms_scalar(query, order.count, codes, contiguousForNorms, &scalarNorms)
+                    #expect(norms.map(\.bitPattern) == scalarNorms.map(\.bitPattern), "dim \(dim): SIMD and scalar norms")
+                    ck_residual8_maxsim_batch(query, docs, order.count, codes, owners, pointers, norms, &best, &fastNormed)
+                    ck_residual8_maxsim_batch_scalar(query, docs, order.count, codes, owners, pointers, norms, &best, &slowNormed)
+                    var noTablesNormed = ck_exact_centroids(c16: nil, scale: nil, sum: nil)
+                    let base8 = UnsafeRawPointer(query).assumingMemoryBound(to: ck_residual_query.self)
+                    ck_residual_maxsim_sorted(base8, &noTablesNormed, docs, order.count, codes, owners, contiguousForNorms, norms, &best,
+                                              &routedNormed)
                     let base = UnsafeRawPointer(query).assumingMemoryBound(to: ck_residual_query.self)
                     // Search hands the residuals gathered contiguously in centroid order (no centroid tables for 8 bits).
                     let contiguous = order.flatMap { c.packed[($0 * dim)..<(($0 + 1) * dim)] }
@@ -205,6 +218,10 @@ import Testing
                     #expect(fast[doc].bitPattern == expected.bitPattern, "dim \(dim) doc \(doc): \(fast[doc]) vs \(expected)")
                     #expect(slow[doc].bitPattern == expected.bitPattern, "dim \(dim) doc \(doc): \(slow[doc]) vs \(expected)")
                     #expect(routed[doc].bitPattern == expected.bitPattern, "dim \(dim) doc \(doc): \(routed[doc]) vs \(expected)")
+                    for (name, value) in [("SIMD, norms given", fastNormed[doc]), ("scalar, norms given", slowNormed[doc]),
+                                          ("routed, norms given", routedNormed[doc])] {
+                        #expect(value.bitPattern == expected.bitPattern, "dim \(dim) doc \(doc) \(name): \(value) vs \(expected)")
+                    }
                 }
             }
         }

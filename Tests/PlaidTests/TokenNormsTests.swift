@@ -4,16 +4,17 @@ import Foundation
 import Tensor
 import Testing
 
-/// Format version 2: every segment of a 1/2/4-bit index holds each token's 1/‖c + r‖, written by every
-/// writer (create, append, merge, compaction, retrain) with the bits the exact kernel would compute, so
-/// search scores equal those of norms computed in the kernel (format 1); indexes of format 1 and segments
-/// with missing or damaged norms are refused with a rebuild error.
+/// Format version 2: every segment of a 1/2/4-bit index holds each token's 1/‖c + r‖; version 3: of an
+/// 8-bit index too. Written by every writer (create, append, merge, compaction, retrain) with the bits the
+/// exact kernel would compute, so search scores equal those of norms computed in the kernel (format 1,
+/// and 8 bits before format 3); indexes of formats 1 and 2 and segments with missing or damaged norms are
+/// refused with a rebuild error.
 @Suite struct TokenNormsTests {
     /// The norms recomputed from a segment's codes and residuals (scalar body, tables built in memory).
     func recomputed(_ segment: Segment, codec: ResidualCodec) throws -> [Float] {
         var plain = codec
         plain.exactCentroids = nil
-        let norms = try #require(TokenInverseNorms(codec: plain))
+        let norms = TokenInverseNorms(codec: plain)
         var out = [Float](repeating: .nan, count: segment.codes.count)
         norms.compute(codes: segment.codes.baseAddress!, packed: segment.residuals.baseAddress!, count: segment.codes.count, into: &out,
                       scalar: true)
@@ -29,7 +30,8 @@ import Testing
     }
 
     /// Exact scores of global `rows` with the norms computed in the kernel from the int16 centroid rows
-    /// (what format 1 did), each document alone, its tokens in stored order.
+    /// (what format 1 did; 8 bits: from the float centroids, as before format 3), each document alone, its
+    /// tokens in stored order.
     func scoresComputingNorms(_ index: PlaidIndex, query: HostMatrix, rows: [Int32]) -> [Float] {
         var context = SearchContext(index: index, query: query, subset: nil)
         defer { context.recycle() }
@@ -58,7 +60,7 @@ import Testing
         }
     }
 
-    @Test(arguments: [1, 2, 4])
+    @Test(arguments: [1, 2, 4, 8])
     func everyWriterStoresTheKernelsNorms(nbits: Int) throws {
         let directory = temporaryDirectory("norms\(nbits)")
         defer { cleanUp(directory) }
@@ -83,7 +85,7 @@ import Testing
         try expectStoredNorms(index, "retrain")
     }
 
-    @Test(arguments: [1, 2, 4])
+    @Test(arguments: [1, 2, 4, 8])
     func searchScoresEqualNormsComputedInTheKernel(nbits: Int) throws {
         let directory = temporaryDirectory("scores\(nbits)")
         defer { cleanUp(directory) }
@@ -99,30 +101,23 @@ import Testing
         }
     }
 
-    @Test func eightBitSegmentsHoldNoNorms() throws {
+    /// An index of format 1 or 2 (whose manifest says so; an 8-bit index of format 2 has no norms) is refused
+    /// with a rebuild error naming the file.
+    @Test(arguments: [1, 2])
+    func olderFormatIndexIsRefusedWithRebuild(version: Int) throws {
         let directory = temporaryDirectory()
         defer { cleanUp(directory) }
-        let corpus = smallCorpus(documents: 120, queries: 2)
-        let index = try PlaidIndex.create(at: directory, documents: documents(corpus), config: testConfig(nbits: 8), backend: nil)
-        #expect(index.segments.allSatisfy { $0.inverseNorms.isEmpty })
-        #expect(TokenInverseNorms(codec: index.codec) == nil)
-        #expect(index.search(query: corpus.queries[0], topK: 5).count == 5)
-    }
-
-    /// An index of format 1 (whose manifest says so) is refused with a rebuild error naming the file.
-    @Test func formatOneIndexIsRefusedWithRebuild() throws {
-        let directory = temporaryDirectory()
-        defer { cleanUp(directory) }
-        _ = try PlaidIndex.create(at: directory, documents: documents(smallCorpus(documents: 100, queries: 1)), config: testConfig(), backend: nil)
+        _ = try PlaidIndex.create(at: directory, documents: documents(smallCorpus(documents: 100, queries: 1)), config: testConfig(nbits: 8),
+                                  backend: nil)
         var manifest = try Manifest.load(from: directory)
-        manifest.formatVersion = 1
+        manifest.formatVersion = version
         try manifest.commit(to: directory, written: [])
         let url = directory.appendingPathComponent(Manifest.fileName)
         do {
             _ = try PlaidIndex.open(at: directory)
-            Issue.record("a format-1 index opened")
+            Issue.record("a format-\(version) index opened")
         } catch let error as PlaidError {
-            #expect(error == .unsupportedFormat(file: url.path, found: 1, expected: IndexFiles.formatVersion))
+            #expect(error == .unsupportedFormat(file: url.path, found: version, expected: IndexFiles.formatVersion))
             #expect(error.needsRebuild)
             #expect(error.description.contains("rebuild the index"))
         }

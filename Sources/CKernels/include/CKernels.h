@@ -174,7 +174,7 @@ void ck_residual_inverse_norms_scalar(const ck_residual_query *query, const ck_e
 /// with inverses NULL, computed here from the integer sums Σu, Σu², Σ c16·u (see ck_exact_centroids):
 /// the same bits either way. Q->centroids is not read. best: docs × nq_padded work space. The SIMD body
 /// gives the scalar body's bits. With nbits 8, `query` is the base of a ck_residual8_query and the
-/// 8-bit kernel scores the tokens (`centroids` and `inverses` are not read).
+/// 8-bit kernel scores the tokens (`centroids` is not read; `inverses` as ck_residual8_maxsim_batch takes them).
 void ck_residual_maxsim_sorted(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs, long count,
                                const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
                                const float *inverses, float *best, float *out);
@@ -260,10 +260,20 @@ float ck_residual8_maxsim(const ck_residual8_query *query, const uint16_t *codes
 float ck_residual8_maxsim_scalar(const ck_residual8_query *query, const uint16_t *codes, const uint8_t *packed, long tokens,
                                  float *best);
 /// ck_residual8_maxsim of `docs` documents at once, their `count` tokens in any order (as
-/// ck_residual_maxsim_sorted takes them, each residual through its own pointer). best: docs × nq_padded work space; out[doc] each document's score.
+/// ck_residual_maxsim_sorted takes them, each residual through its own pointer). With `inverses` (token
+/// i's 1/‖c + r‖, from ck_residual8_inverse_norms) the norms are read instead of derived (the same bits,
+/// and the SIMD body then reads each token's levels in pairs from a table, never decoding them);
+/// NULL: derived per token. best: docs × nq_padded work space; out[doc] each document's score.
 void ck_residual8_maxsim_batch(const ck_residual8_query *query, long docs, long count, const uint16_t *codes,
-                               const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best, float *out);
+                               const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, const float *inverses,
+                               float *best, float *out);
 void ck_residual8_maxsim_batch_scalar(const ck_residual8_query *query, long docs, long count, const uint16_t *codes,
-                                      const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, float *best,
-                                      float *out);
+                                      const uint32_t *doc_of_token, const uint8_t *const *packed_of_token, const float *inverses,
+                                      float *best, float *out);
+/// out[t] = 1/‖c + r‖ of token t (centroid codes[t], residual bytes at packed + t · dim): exactly what the
+/// 8-bit kernels derive when not given norms, stored at encode time. Reads base.dim, base.a, base.b,
+/// base.centroids and levels only.
+void ck_residual8_inverse_norms(const ck_residual8_query *query, long count, const uint16_t *codes, const uint8_t *packed, float *out);
+void ck_residual8_inverse_norms_scalar(const ck_residual8_query *query, long count, const uint16_t *codes, const uint8_t *packed,
+                                       float *out);
 #endif
