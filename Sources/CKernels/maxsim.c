@@ -786,10 +786,13 @@ static inline void prefetch_block(const void *p, long bytes) {
     for (long o = 0; o < bytes; o += 64) __builtin_prefetch((const char *)p + o);
 }
 
-void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
-                           const float *const *norms_of_doc, const long *counts, long bytes, uint32_t *restrict starts,
-                           uint16_t *restrict codes, uint32_t *restrict doc_of_token, uint8_t *restrict packed,
-                           float *restrict norms) {
+/// The body of ck_gather_by_centroid (residuals copied into `packed`) and ck_order_by_centroid (each
+/// token's residual left in place, its address into `packed_of_token`): one of the two is NULL, the
+/// same for every token of a call, so the test is always predicted.
+static inline void order_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
+                                     const float *const *norms_of_doc, const long *counts, long bytes, uint32_t *restrict starts,
+                                     uint16_t *restrict codes, uint32_t *restrict doc_of_token, uint8_t *restrict packed,
+                                     const uint8_t **restrict packed_of_token, float *restrict norms) {
     for (long c = 0; c <= k; c++) starts[c] = 0;
     for (long i = 0; i < docs; i++) {
         if (i + 4 < docs) prefetch_block(codes_of_doc[i + 4], counts[i + 4] * (long)sizeof(uint16_t));
@@ -798,21 +801,19 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
     }
     for (long c = 0; c < k; c++) starts[c + 1] += starts[c];
     for (long i = 0; i < docs && i < GATHER_DOCS_AHEAD; i++) {
-        prefetch_block(packed_of_doc[i], counts[i] * bytes);
+        if (packed) prefetch_block(packed_of_doc[i], counts[i] * bytes);
         if (norms_of_doc) prefetch_block(norms_of_doc[i], counts[i] * (long)sizeof(float));
     }
     for (long i = 0; i < docs; i++) {
         const uint16_t *restrict doc_codes = codes_of_doc[i];
         const uint8_t *restrict doc_packed = packed_of_doc[i];
         long n = counts[i];
-        // A later document's residuals (one contiguous block at a random place): a token's worth
-        // fetched per token copied here, the rest after, so the whole block is on its way in time.
+        // A later document's residuals (one contiguous block at a random place), when they are copied: a
+        // token's worth fetched per token copied here, the rest after, so the whole block is on its way in time.
         long ahead = i + GATHER_DOCS_AHEAD;
-        const char *next = ahead < docs ? (const char *)packed_of_doc[ahead] : NULL;
-        long next_count = ahead < docs ? counts[ahead] : 0;
-        if (norms_of_doc && ahead < docs) prefetch_block(norms_of_doc[ahead], next_count * (long)sizeof(float));
-        // One loop with and without stored norms (8-bit residuals store none: their kernel computes its
-        // own): the test is the same for every token of a call, so it is always predicted.
+        const char *next = packed && ahead < docs ? (const char *)packed_of_doc[ahead] : NULL;
+        long next_count = next ? counts[ahead] : 0;
+        if (norms_of_doc && ahead < docs) prefetch_block(norms_of_doc[ahead], counts[ahead] * (long)sizeof(float));
         const float *restrict doc_norms = norms_of_doc ? norms_of_doc[i] : NULL;
         for (long t = 0; t < n; t++) {
             if (t < next_count)
@@ -822,11 +823,27 @@ void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_do
             codes[slot] = (uint16_t)code;
             doc_of_token[slot] = (uint32_t)i;
             if (doc_norms) norms[slot] = doc_norms[t];
-            copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
+            if (packed) copy_token(packed + (long)slot * bytes, doc_packed + t * bytes, bytes);
+            else packed_of_token[slot] = doc_packed + t * bytes;
         }
         for (long t = n; t < next_count; t++)
             for (long o = 0; o < bytes; o += 64) __builtin_prefetch(next + t * bytes + o);
     }
+}
+
+void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
+                           const float *const *norms_of_doc, const long *counts, long bytes, uint32_t *restrict starts,
+                           uint16_t *restrict codes, uint32_t *restrict doc_of_token, uint8_t *restrict packed,
+                           float *restrict norms) {
+    order_by_centroid(k, docs, codes_of_doc, packed_of_doc, norms_of_doc, counts, bytes, starts, codes, doc_of_token, packed, NULL,
+                      norms);
+}
+
+void ck_order_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
+                          const float *const *norms_of_doc, const long *counts, long bytes, uint32_t *starts, uint16_t *codes,
+                          uint32_t *doc_of_token, const uint8_t **packed_of_token, float *norms) {
+    order_by_centroid(k, docs, codes_of_doc, packed_of_doc, norms_of_doc, counts, bytes, starts, codes, doc_of_token, NULL,
+                      packed_of_token, norms);
 }
 
 void ck_exact_centroids_build(const float *centroids, long k, long dim, long dim_padded, int16_t *c16, float *scale, float *sum) {

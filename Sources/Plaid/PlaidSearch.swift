@@ -494,15 +494,17 @@ struct SearchContext: @unchecked Sendable {
     /// centroid order (`ck_gather_by_centroid`, which also copies their residuals and norms in that
     /// order), so the table rows and residuals each token needs stream through memory in order
     /// instead of missing the cache at random (4× faster at K = 8192; scoring the documents one after
-    /// another instead, with software prefetch, measured 1.2–1.9× slower). Two threads, each with half
-    /// the documents, when there is enough work.
+    /// another instead, with software prefetch, measured 1.2–1.9× slower). 8-bit residuals (a cache line
+    /// per 64 dimensions) are not copied: their kernel reads each in place through its address
+    /// (`ck_order_by_centroid`), prefetching ahead. Two threads, each with half the documents, when there
+    /// is enough work.
     func residualScores(_ rows: [Int32]) -> [Float] {
         var out = [Float](repeating: 0, count: rows.count)
         guard !rows.isEmpty else { return out }
         let scorer = query.values.withUnsafeBufferPointer { ResidualScorer(codec: codec, query: $0.baseAddress!, nq: nq, nqPadded: tableStride) }
         // Segments hold every token's norm (`Segment` checks the count), so the kernel needs no centroid
         // tables (the 8-bit kernel reads the codec's float centroids for nothing but its fallback).
-        let bytes = codec.bytesPerToken
+        let bytes = codec.bytesPerToken, wide = codec.nbits == 8
         let spans = rows.map { row -> (segment: SegmentView, range: Range<Int>) in
             let (s, r) = place(row)
             return (views[s], views[s].tokenRange(r))
@@ -536,24 +538,39 @@ struct SearchContext: @unchecked Sendable {
                             var starts = scratch.words(k + 1)
                             var sortedCodes = scratch.halves(total)
                             var owner = scratch.words(total)
-                            var residuals = scratch.bytes(total * bytes)
+                            var residuals = scratch.bytes(wide ? 0 : total * bytes)
                             var norms = scratch.floats(total)
+                            // 8 bits: each token's residual address instead of a copy.
+                            let addresses = UnsafeMutablePointer<UnsafePointer<UInt8>?>.allocate(capacity: wide ? max(total, 1) : 1)
                             defer {
                                 scratch.give(&starts)
                                 scratch.give(&sortedCodes)
                                 scratch.give(&owner)
                                 scratch.give(&residuals)
                                 scratch.give(&norms)
+                                addresses.deallocate()
                             }
                             norms.withUnsafeMutableBufferPointer { norms in
-                                ck_gather_by_centroid(k, members.count, docCodes, docResiduals, docNorms, lengths, bytes, &starts, &sortedCodes,
-                                                      &owner, &residuals, norms.baseAddress)
+                                if wide {
+                                    ck_order_by_centroid(k, members.count, docCodes, docResiduals, docNorms, lengths, bytes, &starts, &sortedCodes,
+                                                         &owner, addresses, norms.baseAddress)
+                                } else {
+                                    ck_gather_by_centroid(k, members.count, docCodes, docResiduals, docNorms, lengths, bytes, &starts,
+                                                          &sortedCodes, &owner, &residuals, norms.baseAddress)
+                                }
                             }
                             var best = [Float](repeating: 0, count: members.count * scorer.nqPadded)
                             var scores = [Float](repeating: 0, count: members.count)
                             norms.withUnsafeBufferPointer { norms in
-                                ck_residual_maxsim_sorted(shared.pointer, exactTables.pointer, members.count, total, sortedCodes, owner,
-                                                          residuals, norms.baseAddress, &best, &scores)
+                                if wide {
+                                    // The kernel query of an 8-bit codec is the base of its ck_residual8_query.
+                                    let query8 = UnsafeRawPointer(shared.pointer).assumingMemoryBound(to: ck_residual8_query.self)
+                                    ck_residual8_maxsim_batch(query8, members.count, total, sortedCodes, owner, addresses, norms.baseAddress,
+                                                              &best, &scores)
+                                } else {
+                                    ck_residual_maxsim_sorted(shared.pointer, exactTables.pointer, members.count, total, sortedCodes, owner,
+                                                              residuals, norms.baseAddress, &best, &scores)
+                                }
                             }
                             for (j, i) in members.enumerated() { output.pointer[i] = scores[j] }
                             }

@@ -104,6 +104,18 @@ import Testing
                                                   &starts, &sortedCodes, &sortedOwners, &sortedResiduals,
                                                   storedNorms ? sortedNorms.baseAddress : nil)
                         }
+                        // The same order without the copy: each slot's address is its token's residual in place.
+                        var orderedCodes = [UInt16](repeating: 0, count: total), orderedOwners = [UInt32](repeating: 0, count: total)
+                        var addresses = [UnsafePointer<UInt8>?](repeating: nil, count: total)
+                        var orderedNorms = [Float](repeating: .nan, count: storedNorms ? total : 0)
+                        orderedNorms.withUnsafeMutableBufferPointer { orderedNorms in
+                            ck_order_by_centroid(k, lengths.count, codeLists, residualLists, storedNorms ? normLists : nil, lengths, bytes,
+                                                 &starts, &orderedCodes, &orderedOwners, &addresses, storedNorms ? orderedNorms.baseAddress : nil)
+                        }
+                        #expect(orderedCodes == sortedCodes && orderedOwners == sortedOwners)
+                        #expect(orderedNorms.map(\.bitPattern) == sortedNorms.map(\.bitPattern))
+                        let pointed = addresses.flatMap { Array(UnsafeBufferPointer(start: $0!, count: bytes)) }
+                        #expect(pointed == sortedResiduals, "addresses point at the residuals the copy holds")
                     }
                 }
             }

@@ -191,6 +191,13 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_e
 void ck_gather_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
                            const float *const *norms_of_doc, const long *counts, long bytes, uint32_t *starts, uint16_t *codes,
                            uint32_t *doc_of_token, uint8_t *packed, float *norms);
+/// ck_gather_by_centroid without the copy: token slot's residual stays where it is and its address goes
+/// to packed_of_token[slot] (Σ counts entries). For 8-bit residuals (dim bytes a token, 6 cache lines at
+/// 384-d), whose kernel takes a pointer per token and prefetches ahead: the copy was a write and a
+/// re-read of every finalist's residuals (~20 MB a query at 2,048 finalists) for no locality gain.
+void ck_order_by_centroid(long k, long docs, const uint16_t *const *codes_of_doc, const uint8_t *const *packed_of_doc,
+                          const float *const *norms_of_doc, const long *counts, long bytes, uint32_t *starts, uint16_t *codes,
+                          uint32_t *doc_of_token, const uint8_t **packed_of_token, float *norms);
 /// One row of the IVF stage's table: its score and the mark of the last query token that visited it (0:
 /// not reached). Side by side, so that a visit touches one cache line: with separate score and mark
 /// arrays it touched two (a harness over 32 × 8 lists of 343 rows in a 25k-row piece: 3.5–4.7 → 2.6–3.4
