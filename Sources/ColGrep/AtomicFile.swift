@@ -55,6 +55,14 @@ public enum ColGrepError: Error, CustomStringConvertible, Equatable {
         }
     }
 
+    /// What the user reads when an index that cannot be read (`corrupt`) is removed and rebuilt: an index
+    /// written by another colgrep version (its format version, after an upgrade) is not called damaged.
+    static func rebuildNotice(root: String, message: String) -> String {
+        message.contains("format version")
+            ? "The index of \(root) was written by another version of colgrep (\(message)); rebuilding it.\n"
+            : "The index of \(root) is damaged (\(message)); rebuilding it.\n"
+    }
+
     /// Process exit status for this error.
     public var exitCode: Int32 {
         switch self {

@@ -123,7 +123,7 @@ extension Engine {
             return try searcher.search(request: request, topK: topK, subdirectory: location.subdirectory, file: file)
         } catch let error as ColGrepError {
             guard case .corrupt(let message) = error else { throw error }
-            FileHandle.standardError.write(Data("The index of \(location.projectRoot) is damaged (\(message)); rebuilding it.\n".utf8))
+            FileHandle.standardError.write(Data(ColGrepError.rebuildNotice(root: location.projectRoot, message: message).utf8))
             guard let lock = try IndexLock.tryAcquire(location.layout.lockFile) else {
                 throw ColGrepError.locked("the index of \(location.projectRoot) is damaged and another process holds its lock; retry in a moment.")
             }

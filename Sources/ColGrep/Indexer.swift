@@ -131,7 +131,7 @@ final class ProjectIndexer: @unchecked Sendable {
         } catch let error as ColGrepError {
             guard case .corrupt(let message) = error else { throw error }
             try declineRepairInServer(message)
-            FileHandle.standardError.write(Data("The index of \(root) is damaged (\(message)); rebuilding it.\n".utf8))
+            FileHandle.standardError.write(Data(ColGrepError.rebuildNotice(root: root, message: message).utf8))
             resetIndexFiles()
             return try runOnce()
         }

@@ -1,5 +1,5 @@
 import Foundation
-import Plaid
+@testable import Plaid
 import Testing
 
 /// Drives the built `colgrep` binary (from `swift build --build-tests`) on small projects created
@@ -180,6 +180,25 @@ import Testing
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("Rebuilding") || run.stderr.contains("damaged"), "\(run.stderr)")
         #expect(run.stdout.contains("src/http_client.py"))
+    }
+
+    /// An index written by an older colgrep (its manifest names an older format version) is rebuilt by the
+    /// next search, which says why without calling it damaged, and finds the code.
+    @Test func anIndexOfAnOlderFormatIsRebuiltWithANotice() throws {
+        guard ready else { Issue.record("colgrep binary or fallback model missing"); return }
+        defer { cleanup() }
+        #expect(try colgrep(["init"]).status == 0)
+        let indices = data.appendingPathComponent("indices")
+        let dir = try FileManager.default.contentsOfDirectory(atPath: indices.path).first!
+        let index = indices.appendingPathComponent(dir).appendingPathComponent("index")
+        var manifest = try Manifest.load(from: index)
+        manifest.formatVersion = IndexFiles.formatVersion - 1
+        try manifest.commit(to: index, written: [])
+        let run = try colgrep(["-l", "retry backoff"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("written by another version of colgrep") && !run.stderr.contains("damaged"), "\(run.stderr)")
+        #expect(run.stdout.contains("src/http_client.py"), "\(run.stdout)")
+        #expect(try Manifest.load(from: index).formatVersion == IndexFiles.formatVersion)
     }
 
     @Test func settingsBinaryBuildsAOneBitIndexThatStillFindsTheCode() throws {
