@@ -78,6 +78,12 @@ import Testing
         try? FileManager.default.removeItem(at: data.deletingLastPathComponent())
     }
 
+    /// The folder of the one index the test's data directory holds.
+    func indexDirectory() throws -> URL {
+        let indices = data.appendingPathComponent("indices")
+        return indices.appendingPathComponent(try #require(try FileManager.default.contentsOfDirectory(atPath: indices.path).first))
+    }
+
     var ready: Bool { Self.binary != nil && Self.modelAvailable }
 
     @Test func initSearchEditStatusClear() throws {
@@ -170,11 +176,10 @@ import Testing
         guard ready else { Issue.record("colgrep binary or fallback model missing"); return }
         defer { cleanup() }
         #expect(try colgrep(["init"]).status == 0)
-        let indices = data.appendingPathComponent("indices")
-        let dir = try FileManager.default.contentsOfDirectory(atPath: indices.path).first!
-        let db = indices.appendingPathComponent(dir).appendingPathComponent("metadata.db")
+        let directory = try indexDirectory()
+        let db = directory.appendingPathComponent("metadata.db")
         try Data(repeating: 0x41, count: 4096).write(to: db)
-        let state = indices.appendingPathComponent(dir).appendingPathComponent("state.json")
+        let state = directory.appendingPathComponent("state.json")
         try Data("{\"broken\":".utf8).write(to: state)
         let run = try colgrep(["-l", "retry backoff"])
         #expect(run.status == 0, "\(run.stderr)")
@@ -188,9 +193,8 @@ import Testing
         guard ready else { Issue.record("colgrep binary or fallback model missing"); return }
         defer { cleanup() }
         #expect(try colgrep(["init"]).status == 0)
-        let indices = data.appendingPathComponent("indices")
-        let dir = try FileManager.default.contentsOfDirectory(atPath: indices.path).first!
-        let index = indices.appendingPathComponent(dir).appendingPathComponent("index")
+        let directory = try indexDirectory()
+        let index = directory.appendingPathComponent("index")
         var manifest = try Manifest.load(from: index)
         manifest.formatVersion = IndexFiles.formatVersion - 1
         try manifest.commit(to: index, written: [])
@@ -207,9 +211,8 @@ import Testing
         let set = try colgrep(["settings", "--binary"])
         #expect(set.status == 0 && set.stdout.contains("binary index"), "\(set.stdout)\(set.stderr)")
         #expect(try colgrep(["init"]).status == 0)
-        let indices = data.appendingPathComponent("indices")
-        let dir = try FileManager.default.contentsOfDirectory(atPath: indices.path).first!
-        let index = try PlaidIndex.open(at: indices.appendingPathComponent(dir).appendingPathComponent("index"))
+        let directory = try indexDirectory()
+        let index = try PlaidIndex.open(at: directory.appendingPathComponent("index"))
         #expect(index.config.nbits == 1)
         let found = try colgrep(["-l", "retry backoff"])
         #expect(found.status == 0 && found.stdout.contains("src/http_client.py"), "\(found.stdout)\(found.stderr)")
@@ -224,9 +227,8 @@ import Testing
         #expect(verified.status == 0, "\(verified.stderr)")
         #expect(verified.stdout.contains("Verified: every index file matches its checksum."))
         // Flip one byte in the middle of a segment file, keeping its size.
-        let indices = data.appendingPathComponent("indices")
-        let dir = try FileManager.default.contentsOfDirectory(atPath: indices.path).first!
-        let vectors = indices.appendingPathComponent(dir).appendingPathComponent("index")
+        let directory = try indexDirectory()
+        let vectors = directory.appendingPathComponent("index")
         let segment = try #require(try FileManager.default.contentsOfDirectory(atPath: vectors.path).first { $0.hasPrefix("segment-") })
         let url = vectors.appendingPathComponent(segment)
         var bytes = try Data(contentsOf: url)
@@ -241,9 +243,8 @@ import Testing
         guard ready else { Issue.record("colgrep binary or fallback model missing"); return }
         defer { cleanup() }
         #expect(try colgrep(["init"]).status == 0)
-        let indices = data.appendingPathComponent("indices")
-        let dir = try FileManager.default.contentsOfDirectory(atPath: indices.path).first!
-        let lockPath = indices.appendingPathComponent(dir).appendingPathComponent(".lock").path
+        let directory = try indexDirectory()
+        let lockPath = directory.appendingPathComponent(".lock").path
         // Hold the lock from a child process (flock is per open file, so this is a real second holder).
         let holder = Process()
         holder.executableURL = URL(fileURLWithPath: "/usr/bin/flock")
