@@ -199,7 +199,8 @@ AVX512 void ck_residual_encode_avx512(const float *x, long dim, long count, cons
     float stack[32 * 256];                                                                                           \
     float *xt = pairs <= 256 ? stack : malloc((size_t)pairs * 32 * sizeof(float));                                   \
     float *scratch = xt + pairs * 16;                                                                                \
-    long kk = (k + 7) / 8 * 8;                                                                                       \
+    /* Columns k…k4−1 are padding (bias −∞, never kept): a 4-column last step skips the rest of an 8-column one. */ \
+    long k4 = (k + 3) / 4 * 4;                                                                                       \
     for (long i = 0; i < count; i += 16) {                                                                           \
         const float *p[16];                                                                                          \
         float rs[16];                                                                                                \
@@ -213,7 +214,8 @@ AVX512 void ck_residual_encode_avx512(const float *x, long dim, long count, cons
         __m512 scale = _mm512_loadu_ps(rs);                                                                          \
         __m512 best = _mm512_set1_ps(-INFINITY), next = best;                                                        \
         __m512i at = _mm512_set1_epi32(-1), nat = at;                                                                \
-        for (long j = 0; j < kk; j += 8) {                                                                           \
+        long j = 0;                                                                                                  \
+        for (; j + 8 <= k4; j += 8) {                                                                                \
             const int16_t *base = packed + (j / PANEL) * pairs * PANEL * 2 + (j % PANEL) * 2;                        \
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;      \
             for (long d = 0; d < pairs; d++) {                                                                       \
@@ -230,6 +232,19 @@ AVX512 void ck_residual_encode_avx512(const float *x, long dim, long count, cons
             }                                                                                                        \
             CKA_TAKE2(a0, 0); CKA_TAKE2(a1, 1); CKA_TAKE2(a2, 2); CKA_TAKE2(a3, 3);                                  \
             CKA_TAKE2(a4, 4); CKA_TAKE2(a5, 5); CKA_TAKE2(a6, 6); CKA_TAKE2(a7, 7);                                  \
+        }                                                                                                            \
+        if (j < k4) {                                                                                                \
+            const int16_t *base = packed + (j / PANEL) * pairs * PANEL * 2 + (j % PANEL) * 2;                        \
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;                                          \
+            for (long d = 0; d < pairs; d++) {                                                                       \
+                __m512i xv = _mm512_loadu_si512(xt + d * 16);                                                        \
+                const int32_t *c = (const int32_t *)(const void *)(base + d * PANEL * 2);                            \
+                a0 = MADD(a0, _mm512_set1_epi32(c[0]), xv);                                                          \
+                a1 = MADD(a1, _mm512_set1_epi32(c[1]), xv);                                                          \
+                a2 = MADD(a2, _mm512_set1_epi32(c[2]), xv);                                                          \
+                a3 = MADD(a3, _mm512_set1_epi32(c[3]), xv);                                                          \
+            }                                                                                                        \
+            CKA_TAKE2(a0, 0); CKA_TAKE2(a1, 1); CKA_TAKE2(a2, 2); CKA_TAKE2(a3, 3);                                  \
         }                                                                                                            \
         int32_t first[16], second[16];                                                                               \
         float v1[16], v2[16];                                                                                        \
