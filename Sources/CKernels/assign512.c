@@ -192,6 +192,27 @@ AVX512 void ck_residual_encode_avx512(const float *x, long dim, long count, cons
     }
 }
 
+/// ck_assign_quantize_rows16 for dim a multiple of 16: the AVX2 body's steps on sixteen dimensions at a time — the
+/// row's largest |x| (a maximum, so any order gives the same value), the same scalar scale and inverse, then per value
+/// round to nearest even, clamp to ±bound, narrow — so the same int16 values and scales.
+AVX512 void ck_assign_quantize_rows16_avx512(const float *x, long dim, long count, float bound, int16_t *q, float *scale) {
+    const __m512 high = _mm512_set1_ps(bound), low = _mm512_set1_ps(-bound);
+    for (long i = 0; i < count; i++) {
+        const float *xr = x + i * dim;
+        __m512 m = _mm512_setzero_ps();
+        for (long d = 0; d < dim; d += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xr + d)));
+        float top = _mm512_reduce_max_ps(m);
+        float s = top > 0 && isfinite(top) ? top / bound : 1.0f;
+        __m512 inverse = _mm512_set1_ps(1.0f / s);
+        for (long d = 0; d < dim; d += 16) {
+            __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(xr + d), inverse), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            v = _mm512_min_ps(high, _mm512_max_ps(low, v));
+            _mm256_storeu_si256((__m256i *)(void *)(q + i * dim + d), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v)));
+        }
+        scale[i] = s;
+    }
+}
+
 /// The int16 first pass (ck_assign_best2_i16): sixteen rows per register (two dimensions per 32-bit lane),
 /// eight columns per step. `MADD(acc, c, x)` adds the pair products of c and x to acc.
 #define CKA_BEST2_I16_BODY(MADD)                                                                                     \

@@ -131,6 +131,12 @@ final class CentroidAssigner: Sendable {
     static let defaultProbes = 8
     static let environmentProbes: Int? = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_PROBES"].flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
 
+    /// Rows per worker chunk of `assignOnCPU` and of the codec's encode (`COLGREP_ASSIGN_CHUNK` overrides it, for
+    /// measurements): a chunk's rows, int16 rows and every group's panels are its working set (~2 MB at 4,096 48-d
+    /// rows, the L2 of the Xeon the build goal is measured on), and each group's last 16-row block is partly padding
+    /// (~3 % of the fine step at 4,096 rows).
+    static let chunkRows: Int = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_CHUNK"].flatMap { Int($0) }.flatMap { $0 >= 256 ? $0 : nil } ?? 4096
+
     /// Rows up to which `ResidualCodec.makeAssigner(forRows:)` packs groups on demand: one `assignOnCPU` chunk,
     /// so each probed group is packed once. Past it (8 probes × 4,096 rows) nearly every group is probed anyway.
     static let onDemandPackingRows = 4096
@@ -162,7 +168,16 @@ final class CentroidAssigner: Sendable {
             if (int16 ?? Self.environmentInt16 ?? true) && !packsGroupsOnDemand && Self.int16Available(dim: dim) {
                 isInt16 = true
                 fine = []
-                let packed = (0..<groups.count).map { Self.packGroup16($0, of: groups, centroids: centroids, dim: dim) }
+                // Groups packed on every core (one thread took ~1–2 ms per assigner at K = 8,192, five assigners a
+                // build: serial time between the parallel passes). Each group's panels are the same either way.
+                let packed = [PackedCentroids16](unsafeUninitializedCapacity: groups.count) { buffer, initialized in
+                    let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
+                    let pack: @Sendable (Int) -> Void = { g in
+                        (output.pointer + g).initialize(to: Self.packGroup16(g, of: groups, centroids: centroids, dim: dim))
+                    }
+                    if count >= 4096 { DispatchQueue.concurrentPerform(iterations: groups.count, execute: pack) } else { (0..<groups.count).forEach(pack) }
+                    initialized = groups.count
+                }
                 var bias = [Float](repeating: 0, count: count)
                 groups.members.withUnsafeBufferPointer { m in
                     bias.withUnsafeMutableBufferPointer { b in
@@ -312,7 +327,7 @@ final class CentroidAssigner: Sendable {
 
     /// Chunks of rows spread over the cores; each chunk is assigned on its own.
     func assignOnCPU(_ points: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Int32>) {
-        let chunk = 4096
+        let chunk = Self.chunkRows
         let chunks = (n + chunk - 1) / chunk
         let input = UnsafeSendablePointer(points)
         let output = UnsafeMutableSendablePointer(out)

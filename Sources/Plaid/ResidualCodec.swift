@@ -190,7 +190,7 @@ struct ResidualCodec: Sendable {
         let normsOut = inverseNorms.map(UnsafeMutableSendablePointer.init)
         let begin = ContinuousClock.now
         let bytes = bytesPerToken
-        let chunk = 4096
+        let chunk = CentroidAssigner.chunkRows
         let chunks = (count + chunk - 1) / chunk
         let input = UnsafeSendablePointer(vectors)
         let codesOut = UnsafeMutableSendablePointer(codes), residualsOut = UnsafeMutableSendablePointer(residuals)
