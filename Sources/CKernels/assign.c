@@ -130,6 +130,16 @@ void ck_assign_best2_i16_scalar(const int16_t *q, const float *qscale, long dim,
     }
 }
 
+void ck_assign_sort_by_group(const int32_t *restrict top, long count, long probes, long groups, long *restrict starts,
+                             long *restrict fill, int32_t *restrict rows) {
+    for (long g = 0; g <= groups; g++) starts[g] = 0;
+    for (long i = 0; i < count * probes; i++) starts[top[i] + 1]++;
+    for (long g = 0; g < groups; g++) starts[g + 1] += starts[g];
+    for (long g = 0; g < groups; g++) fill[g] = starts[g];
+    for (long r = 0, at = 0; r < count; r++)
+        for (long t = 0; t < probes; t++, at++) rows[fill[top[at]]++] = (int32_t)r;
+}
+
 // MARK: - scalar bodies
 
 static inline const float *row_of(const float *x, long dim, const int32_t *rows, long i) {

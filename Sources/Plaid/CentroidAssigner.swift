@@ -362,20 +362,8 @@ final class CentroidAssigner: Sendable {
                 ck_assign_top(points, dim, n, panels.baseAddress!, bias.baseAddress!, g, p, top)
             }
         }
-        starts.initialize(repeating: 0, count: g + 1)
-        for i in 0..<(n * p) { starts[Int(top[i]) + 1] += 1 }
-        for i in 0..<g { starts[i + 1] += starts[i] }
-        let fill = scratch.fill
-        fill.initialize(from: starts, count: g)
-        var at = 0
-        for row in 0..<n {
-            for _ in 0..<p {
-                let group = Int(top[at])
-                rows[fill[group]] = Int32(row)
-                fill[group] += 1
-                at += 1
-            }
-        }
+        // In C: the Swift loop's checked conversions and overflow tests made its scatter ~5 ns an entry in place.
+        ck_assign_sort_by_group(top, n, p, g, starts, scratch.fill, rows)
         if isInt16 {
             fineInt16(points, count: n, scratch: scratch, groups: groups, into: out)
             return
