@@ -134,7 +134,8 @@ final class CentroidAssigner: Sendable {
     /// Rows per worker chunk of `assignOnCPU` and of the codec's encode (`COLGREP_ASSIGN_CHUNK` overrides it, for
     /// measurements): a chunk's rows, int16 rows and every group's panels are its working set (~2 MB at 4,096 48-d
     /// rows, the L2 of the Xeon the build goal is measured on), and each group's last 16-row block is partly padding
-    /// (~3 % of the fine step at 4,096 rows).
+    /// (~3 % of the fine step at 4,096 rows). 8,192 and 16,384 rows measured no faster on that Xeon (2 cores,
+    /// docs/PERFORMANCE.md session 11).
     static let chunkRows: Int = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_CHUNK"].flatMap { Int($0) }.flatMap { $0 >= 256 ? $0 : nil } ?? 4096
 
     /// Rows up to which `ResidualCodec.makeAssigner(forRows:)` packs groups on demand: one `assignOnCPU` chunk,
