@@ -101,24 +101,6 @@ static void quantize_rows_scalar(const float *x, long dim, long count, int16_t *
     }
 }
 
-/// Merges one group's best two (s1 ≥ s2, columns j1, j2; j < 0: none) into a row's best-two list (v, at), with
-/// selects rather than branches: the new best is the larger best, the new second the larger of what is left.
-/// Equal scores keep the smaller column first.
-void ck_assign_merge_best2(float *v, int32_t *at, float s1, int32_t j1, float s2, int32_t j2) {
-    if (j1 < 0) return;
-    if (j2 < 0) s2 = -INFINITY;
-    float b1 = v[0], b2 = v[1];
-    int32_t a1 = at[0], a2 = at[1];
-    int first = s1 > b1 || (s1 == b1 && (a1 < 0 || j1 < a1));
-    float top = first ? s1 : b1, lose = first ? b1 : s1, rest = first ? s2 : b2;
-    int32_t topAt = first ? j1 : a1, loseAt = first ? a1 : j1, restAt = first ? j2 : a2;
-    int second = loseAt >= 0 && (lose > rest || (lose == rest && (restAt < 0 || loseAt < restAt)));
-    v[0] = top;
-    at[0] = topAt;
-    v[1] = second ? lose : rest;
-    at[1] = second ? loseAt : restAt;
-}
-
 /// Approximate score of one row and one int16-packed column: the AVX2 kernel's value (the integer dot product
 /// is exact, then one fused multiply-add with the scales and the bias).
 static float score16_scalar(const int16_t *qr, float qscale, long dim, const int16_t *packed, const float *bias, float cscale, long j) {
@@ -146,6 +128,16 @@ void ck_assign_best2_i16_scalar(const int16_t *q, const float *qscale, long dim,
         ck_assign_merge_best2(best_score + 2 * row, best_index + 2 * row, v[0], at[0] < 0 ? -1 : members ? members[at[0]] : at[0],
                     v[1], at[1] < 0 ? -1 : members ? members[at[1]] : at[1]);
     }
+}
+
+void ck_assign_sort_by_group(const int32_t *restrict top, long count, long probes, long groups, long *restrict starts,
+                             long *restrict fill, int32_t *restrict rows) {
+    for (long g = 0; g <= groups; g++) starts[g] = 0;
+    for (long i = 0; i < count * probes; i++) starts[top[i] + 1]++;
+    for (long g = 0; g < groups; g++) starts[g + 1] += starts[g];
+    for (long g = 0; g < groups; g++) fill[g] = starts[g];
+    for (long r = 0, at = 0; r < count; r++)
+        for (long t = 0; t < probes; t++, at++) rows[fill[top[at]]++] = (int32_t)r;
 }
 
 // MARK: - scalar bodies
@@ -881,6 +873,7 @@ void ck_assign_best2_i16(const int16_t *q, const float *qscale, long dim, const 
 int ck_assign_quantize_rows16_with(int isa, const float *x, long dim, long count, int16_t *q, float *scale) {
     if (isa > ck_assign_isa_supported()) return 0;
 #if CKA_X86
+    if (isa >= CK_ISA_AVX512 && dim % 16 == 0) { ck_assign_quantize_rows16_avx512(x, dim, count, (float)i16_limit(dim), q, scale); return 1; }
     if (isa >= CK_ISA_AVX2 && dim % 8 == 0) { quantize_rows_avx2(x, dim, count, q, scale); return 1; }
 #endif
     quantize_rows_scalar(x, dim, count, q, scale);

@@ -192,6 +192,27 @@ AVX512 void ck_residual_encode_avx512(const float *x, long dim, long count, cons
     }
 }
 
+/// ck_assign_quantize_rows16 for dim a multiple of 16: the AVX2 body's steps on sixteen dimensions at a time — the
+/// row's largest |x| (a maximum, so any order gives the same value), the same scalar scale and inverse, then per value
+/// round to nearest even, clamp to ±bound, narrow — so the same int16 values and scales.
+AVX512 void ck_assign_quantize_rows16_avx512(const float *x, long dim, long count, float bound, int16_t *q, float *scale) {
+    const __m512 high = _mm512_set1_ps(bound), low = _mm512_set1_ps(-bound);
+    for (long i = 0; i < count; i++) {
+        const float *xr = x + i * dim;
+        __m512 m = _mm512_setzero_ps();
+        for (long d = 0; d < dim; d += 16) m = _mm512_max_ps(m, _mm512_abs_ps(_mm512_loadu_ps(xr + d)));
+        float top = _mm512_reduce_max_ps(m);
+        float s = top > 0 && isfinite(top) ? top / bound : 1.0f;
+        __m512 inverse = _mm512_set1_ps(1.0f / s);
+        for (long d = 0; d < dim; d += 16) {
+            __m512 v = _mm512_roundscale_ps(_mm512_mul_ps(_mm512_loadu_ps(xr + d), inverse), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+            v = _mm512_min_ps(high, _mm512_max_ps(low, v));
+            _mm256_storeu_si256((__m256i *)(void *)(q + i * dim + d), _mm512_cvtsepi32_epi16(_mm512_cvtps_epi32(v)));
+        }
+        scale[i] = s;
+    }
+}
+
 /// The int16 first pass (ck_assign_best2_i16): sixteen rows per register (two dimensions per 32-bit lane),
 /// eight columns per step. `MADD(acc, c, x)` adds the pair products of c and x to acc.
 #define CKA_BEST2_I16_BODY(MADD)                                                                                     \
@@ -199,7 +220,8 @@ AVX512 void ck_residual_encode_avx512(const float *x, long dim, long count, cons
     float stack[32 * 256];                                                                                           \
     float *xt = pairs <= 256 ? stack : malloc((size_t)pairs * 32 * sizeof(float));                                   \
     float *scratch = xt + pairs * 16;                                                                                \
-    long kk = (k + 7) / 8 * 8;                                                                                       \
+    /* Columns k…k4−1 are padding (bias −∞, never kept): a 4-column last step skips the rest of an 8-column one. */ \
+    long k4 = (k + 3) / 4 * 4;                                                                                       \
     for (long i = 0; i < count; i += 16) {                                                                           \
         const float *p[16];                                                                                          \
         float rs[16];                                                                                                \
@@ -213,7 +235,8 @@ AVX512 void ck_residual_encode_avx512(const float *x, long dim, long count, cons
         __m512 scale = _mm512_loadu_ps(rs);                                                                          \
         __m512 best = _mm512_set1_ps(-INFINITY), next = best;                                                        \
         __m512i at = _mm512_set1_epi32(-1), nat = at;                                                                \
-        for (long j = 0; j < kk; j += 8) {                                                                           \
+        long j = 0;                                                                                                  \
+        for (; j + 8 <= k4; j += 8) {                                                                                \
             const int16_t *base = packed + (j / PANEL) * pairs * PANEL * 2 + (j % PANEL) * 2;                        \
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;      \
             for (long d = 0; d < pairs; d++) {                                                                       \
@@ -230,6 +253,19 @@ AVX512 void ck_residual_encode_avx512(const float *x, long dim, long count, cons
             }                                                                                                        \
             CKA_TAKE2(a0, 0); CKA_TAKE2(a1, 1); CKA_TAKE2(a2, 2); CKA_TAKE2(a3, 3);                                  \
             CKA_TAKE2(a4, 4); CKA_TAKE2(a5, 5); CKA_TAKE2(a6, 6); CKA_TAKE2(a7, 7);                                  \
+        }                                                                                                            \
+        if (j < k4) {                                                                                                \
+            const int16_t *base = packed + (j / PANEL) * pairs * PANEL * 2 + (j % PANEL) * 2;                        \
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;                                          \
+            for (long d = 0; d < pairs; d++) {                                                                       \
+                __m512i xv = _mm512_loadu_si512(xt + d * 16);                                                        \
+                const int32_t *c = (const int32_t *)(const void *)(base + d * PANEL * 2);                            \
+                a0 = MADD(a0, _mm512_set1_epi32(c[0]), xv);                                                          \
+                a1 = MADD(a1, _mm512_set1_epi32(c[1]), xv);                                                          \
+                a2 = MADD(a2, _mm512_set1_epi32(c[2]), xv);                                                          \
+                a3 = MADD(a3, _mm512_set1_epi32(c[3]), xv);                                                          \
+            }                                                                                                        \
+            CKA_TAKE2(a0, 0); CKA_TAKE2(a1, 1); CKA_TAKE2(a2, 2); CKA_TAKE2(a3, 3);                                  \
         }                                                                                                            \
         int32_t first[16], second[16];                                                                               \
         float v1[16], v2[16];                                                                                        \

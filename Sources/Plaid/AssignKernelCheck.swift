@@ -113,9 +113,12 @@ public enum AssignKernelCheck {
                            residualCase))
         results.append(run("residual_encode (1, 2, 4 bits)", isa: isa, reference: scalar, data: "integer ties", integer: true, nan: false, seed: seed,
                            residualCase))
-        if isa == avx2 {
-            // Bodies that exist in AVX2 only (higher sets run them too, so one check covers them).
+        // Row quantisation: AVX2 and AVX-512 bodies (the latter for dims that are multiples of 16), equal to scalar.
+        if isa == avx2 || isa == Int(CK_ISA_AVX512) {
             results.append(run("quantize_rows16", isa: isa, reference: scalar, data: "float", integer: false, nan: false, seed: seed, quantizeCase))
+        }
+        if isa == avx2 {
+            // A body that exists in AVX2 only (higher sets run it too, so one check covers them).
             results.append(run("assign_rescore", isa: isa, reference: scalar, data: "integer ties", integer: true, nan: false, seed: seed, rescoreCase))
         }
         return results

@@ -131,6 +131,13 @@ final class CentroidAssigner: Sendable {
     static let defaultProbes = 8
     static let environmentProbes: Int? = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_PROBES"].flatMap { Int($0) }.flatMap { $0 >= 0 ? $0 : nil }
 
+    /// Rows per worker chunk of `assignOnCPU` and of the codec's encode (`COLGREP_ASSIGN_CHUNK` overrides it, for
+    /// measurements): a chunk's rows, int16 rows and every group's panels are its working set (~2 MB at 4,096 48-d
+    /// rows, the L2 of the Xeon the build goal is measured on), and each group's last 16-row block is partly padding
+    /// (~3 % of the fine step at 4,096 rows). 8,192 and 16,384 rows measured no faster on that Xeon (2 cores,
+    /// docs/PERFORMANCE.md session 11).
+    static let chunkRows: Int = ProcessInfo.processInfo.environment["COLGREP_ASSIGN_CHUNK"].flatMap { Int($0) }.flatMap { $0 >= 256 ? $0 : nil } ?? 4096
+
     /// Rows up to which `ResidualCodec.makeAssigner(forRows:)` packs groups on demand: one `assignOnCPU` chunk,
     /// so each probed group is packed once. Past it (8 probes × 4,096 rows) nearly every group is probed anyway.
     static let onDemandPackingRows = 4096
@@ -162,7 +169,16 @@ final class CentroidAssigner: Sendable {
             if (int16 ?? Self.environmentInt16 ?? true) && !packsGroupsOnDemand && Self.int16Available(dim: dim) {
                 isInt16 = true
                 fine = []
-                let packed = (0..<groups.count).map { Self.packGroup16($0, of: groups, centroids: centroids, dim: dim) }
+                // Groups packed on every core (one thread took ~1–2 ms per assigner at K = 8,192, five assigners a
+                // build: serial time between the parallel passes). Each group's panels are the same either way.
+                let packed = [PackedCentroids16](unsafeUninitializedCapacity: groups.count) { buffer, initialized in
+                    let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
+                    let pack: @Sendable (Int) -> Void = { g in
+                        (output.pointer + g).initialize(to: Self.packGroup16(g, of: groups, centroids: centroids, dim: dim))
+                    }
+                    if count >= 4096 { DispatchQueue.concurrentPerform(iterations: groups.count, execute: pack) } else { (0..<groups.count).forEach(pack) }
+                    initialized = groups.count
+                }
                 var bias = [Float](repeating: 0, count: count)
                 groups.members.withUnsafeBufferPointer { m in
                     bias.withUnsafeMutableBufferPointer { b in
@@ -312,7 +328,7 @@ final class CentroidAssigner: Sendable {
 
     /// Chunks of rows spread over the cores; each chunk is assigned on its own.
     func assignOnCPU(_ points: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Int32>) {
-        let chunk = 4096
+        let chunk = Self.chunkRows
         let chunks = (n + chunk - 1) / chunk
         let input = UnsafeSendablePointer(points)
         let output = UnsafeMutableSendablePointer(out)
@@ -333,51 +349,39 @@ final class CentroidAssigner: Sendable {
     }
 
     /// Best groups of each row, then each group's rows scored against its centroids (rows sorted by
-    /// group with a counting sort, so a group's panels are read once per chunk).
+    /// group with a counting sort, so a group's panels are read once per chunk). The chunk's working arrays are
+    /// one scratch allocation, written through pointers: the Swift arrays of the first version (zero-filled, with a
+    /// uniqueness check and a division per scattered row) cost ~2 % of a build's CPU beside the kernels.
     private func assignCoarseToFine(_ points: UnsafePointer<Float>, count n: Int, into out: UnsafeMutablePointer<Int32>) {
         guard let groups, let coarse else { return }
         let p = probes, g = groups.count
-        var top = [Int32](repeating: 0, count: n * p)
-        top.withUnsafeMutableBufferPointer { t in
-            coarse.panels.withUnsafeBufferPointer { panels in
-                coarse.bias.withUnsafeBufferPointer { bias in
-                    ck_assign_top(points, dim, n, panels.baseAddress!, bias.baseAddress!, g, p, t.baseAddress!)
-                }
+        let scratch = FineScratch(rows: n, probes: p, groups: g, dim: dim, int16: isInt16)
+        defer { scratch.release() }
+        let top = scratch.top, starts = scratch.starts, rows = scratch.rows
+        coarse.panels.withUnsafeBufferPointer { panels in
+            coarse.bias.withUnsafeBufferPointer { bias in
+                ck_assign_top(points, dim, n, panels.baseAddress!, bias.baseAddress!, g, p, top)
             }
         }
-        var starts = [Int](repeating: 0, count: g + 1)
-        for group in top { starts[Int(group) + 1] += 1 }
-        for i in 0..<g { starts[i + 1] += starts[i] }
-        var fill = starts
-        var rows = [Int32](repeating: 0, count: n * p)
-        for (q, group) in top.enumerated() {
-            rows[fill[Int(group)]] = Int32(q / p)
-            fill[Int(group)] += 1
-        }
+        // In C: the Swift loop's checked conversions and overflow tests made its scatter ~5 ns an entry in place.
+        ck_assign_sort_by_group(top, n, p, g, starts, scratch.fill, rows)
         if isInt16 {
-            fineInt16(points, count: n, rows: rows, starts: starts, groups: groups, into: out)
+            fineInt16(points, count: n, scratch: scratch, groups: groups, into: out)
             return
         }
-        var local = [Int32](repeating: 0, count: n * p)
-        var scores = [Float](repeating: 0, count: n * p)
-        rows.withUnsafeBufferPointer { r in
-            local.withUnsafeMutableBufferPointer { l in
-                scores.withUnsafeMutableBufferPointer { s in
-                    for group in 0..<g where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
-                        let start = starts[group], m = starts[group + 1] - start
-                        let packed = fine.isEmpty ? Self.packGroup(group, of: groups, centroids: centroids, dim: dim) : fine[group]
-                        packed.panels.withUnsafeBufferPointer { panels in
-                            packed.bias.withUnsafeBufferPointer { bias in
-                                ck_assign_best(points, dim, r.baseAddress! + start, m, panels.baseAddress!, bias.baseAddress!,
-                                               packed.count, l.baseAddress! + start, s.baseAddress! + start)
-                            }
-                        }
-                    }
+        let local = scratch.local, scores = scratch.scores
+        for group in 0..<g where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
+            let start = starts[group], m = starts[group + 1] - start
+            let packed = fine.isEmpty ? Self.packGroup(group, of: groups, centroids: centroids, dim: dim) : fine[group]
+            packed.panels.withUnsafeBufferPointer { panels in
+                packed.bias.withUnsafeBufferPointer { bias in
+                    ck_assign_best(points, dim, rows + start, m, panels.baseAddress!, bias.baseAddress!, packed.count, local + start, scores + start)
                 }
             }
         }
         // Per row: the best of its probes (ties to the smaller centroid index, as exhaustive search).
-        var bestScore = [Float](repeating: -.infinity, count: n)
+        let bestScore = scratch.bestScore
+        bestScore.initialize(repeating: -.infinity, count: n)
         for i in 0..<n { out[i] = Int32.max }
         groups.members.withUnsafeBufferPointer { members in
             for group in 0..<g where groups.offsets[group + 1] > groups.offsets[group] {
@@ -402,32 +406,21 @@ final class CentroidAssigner: Sendable {
 
     /// The fine step in int16: rows quantised once, each probed group's pass merges its best two into the row's
     /// best two over all its groups, and those two are re-scored in float.
-    private func fineInt16(_ points: UnsafePointer<Float>, count n: Int, rows: [Int32], starts: [Int], groups: CentroidGroups,
+    private func fineInt16(_ points: UnsafePointer<Float>, count n: Int, scratch: FineScratch, groups: CentroidGroups,
                            into out: UnsafeMutablePointer<Int32>) {
-        var q = [Int16](repeating: 0, count: n * dim)
-        var rowScale = [Float](repeating: 0, count: n)
-        ck_assign_quantize_rows16(points, dim, n, &q, &rowScale)
-        var candidates = [Int32](repeating: -1, count: 2 * n)
-        var candidateScores = [Float](repeating: -.infinity, count: 2 * n)
-        q.withUnsafeBufferPointer { qb in
-            rowScale.withUnsafeBufferPointer { sb in
-                rows.withUnsafeBufferPointer { r in
-                    groups.members.withUnsafeBufferPointer { members in
-                        candidates.withUnsafeMutableBufferPointer { c in
-                            candidateScores.withUnsafeMutableBufferPointer { cs in
-                                for group in 0..<groups.count where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
-                                    let start = starts[group], m = starts[group + 1] - start
-                                    let packed = fine16[group]
-                                    packed.values.withUnsafeBufferPointer { panels in
-                                        packed.bias.withUnsafeBufferPointer { bias in
-                                            ck_assign_best2_i16(qb.baseAddress!, sb.baseAddress!, dim, r.baseAddress! + start, m, panels.baseAddress!,
-                                                                bias.baseAddress!, packed.scale, packed.count, members.baseAddress! + Int(groups.offsets[group]),
-                                                                c.baseAddress!, cs.baseAddress!)
-                                        }
-                                    }
-                                }
-                            }
-                        }
+        let q = scratch.q, rowScale = scratch.rowScale, rows = scratch.rows, starts = scratch.starts
+        ck_assign_quantize_rows16(points, dim, n, q, rowScale)
+        let candidates = scratch.candidates, candidateScores = scratch.candidateScores
+        candidates.initialize(repeating: -1, count: 2 * n)
+        candidateScores.initialize(repeating: -.infinity, count: 2 * n)
+        groups.members.withUnsafeBufferPointer { members in
+            for group in 0..<groups.count where starts[group + 1] > starts[group] && groups.offsets[group + 1] > groups.offsets[group] {
+                let start = starts[group], m = starts[group + 1] - start
+                let packed = fine16[group]
+                packed.values.withUnsafeBufferPointer { panels in
+                    packed.bias.withUnsafeBufferPointer { bias in
+                        ck_assign_best2_i16(q, rowScale, dim, rows + start, m, panels.baseAddress!, bias.baseAddress!, packed.scale, packed.count,
+                                            members.baseAddress! + Int(groups.offsets[group]), candidates, candidateScores)
                     }
                 }
             }
@@ -467,4 +460,51 @@ struct UnsafeMutableSendablePointer<T>: @unchecked Sendable {
 struct UnsafeSendablePointer<T>: @unchecked Sendable {
     let pointer: UnsafePointer<T>
     init(_ pointer: UnsafePointer<T>) { self.pointer = pointer }
+}
+
+/// The working arrays of one coarse-to-fine chunk, carved out of one allocation (released by `release`): each
+/// row's probed groups, the counting sort's group starts and fill positions, the rows in group order, and per
+/// fine step either the int16 rows, their scales and each row's best-two candidates, or the float step's per-probe
+/// results and each row's best score.
+private struct FineScratch {
+    let base: UnsafeMutableRawPointer
+    let top: UnsafeMutablePointer<Int32>
+    let rows: UnsafeMutablePointer<Int32>
+    let starts: UnsafeMutablePointer<Int>
+    let fill: UnsafeMutablePointer<Int>
+    let q: UnsafeMutablePointer<Int16>
+    let rowScale: UnsafeMutablePointer<Float>
+    let candidates: UnsafeMutablePointer<Int32>
+    let candidateScores: UnsafeMutablePointer<Float>
+    let local: UnsafeMutablePointer<Int32>
+    let scores: UnsafeMutablePointer<Float>
+    let bestScore: UnsafeMutablePointer<Float>
+
+    init(rows n: Int, probes p: Int, groups g: Int, dim: Int, int16: Bool) {
+        // Byte sizes, each rounded up to 64 so every array starts on a cache line.
+        func round(_ bytes: Int) -> Int { (bytes + 63) / 64 * 64 }
+        let sizes = [round(n * p * 4), round(n * p * 4), round((g + 1) * 8), round(g * 8),
+                     int16 ? round(n * dim * 2) : 0, int16 ? round(n * 4) : 0, int16 ? round(2 * n * 4) : 0, int16 ? round(2 * n * 4) : 0,
+                     int16 ? 0 : round(n * p * 4), int16 ? 0 : round(n * p * 4), int16 ? 0 : round(n * 4)]
+        var offsets = [Int](repeating: 0, count: sizes.count)
+        for i in 1..<sizes.count { offsets[i] = offsets[i - 1] + sizes[i - 1] }
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(64, offsets.last! + sizes.last!), alignment: 64)
+        base = memory
+        func at<T>(_ i: Int, _ type: T.Type) -> UnsafeMutablePointer<T> {
+            (memory + offsets[i]).bindMemory(to: T.self, capacity: sizes[i] / MemoryLayout<T>.stride)
+        }
+        top = at(0, Int32.self)
+        rows = at(1, Int32.self)
+        starts = at(2, Int.self)
+        fill = at(3, Int.self)
+        q = at(4, Int16.self)
+        rowScale = at(5, Float.self)
+        candidates = at(6, Int32.self)
+        candidateScores = at(7, Float.self)
+        local = at(8, Int32.self)
+        scores = at(9, Float.self)
+        bestScore = at(10, Float.self)
+    }
+
+    func release() { base.deallocate() }
 }

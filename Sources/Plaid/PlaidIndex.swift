@@ -509,12 +509,15 @@ public final class PlaidIndex: @unchecked Sendable {
         guard dim > 0, dim % 8 == 0 else { throw PlaidError.invalidInput("vector dimension must be a positive multiple of 8, got \(dim)") }
         var seen = Set<Int64>()
         seen.reserveCapacity(documents.count)
-        for document in documents {
-            guard seen.insert(document.id).inserted else { throw PlaidError.invalidInput("document id \(document.id) appears twice") }
-            guard document.vectors.cols == dim else {
-                throw PlaidError.invalidInput("document \(document.id) has \(document.vectors.cols)-d vectors, the index holds \(dim)-d")
+        // Through the buffer: iterating the array copied each element (a retain and a release of its vectors,
+        // ~15 ms of one thread for 100k documents).
+        try documents.withUnsafeBufferPointer { buffer in
+            for i in buffer.indices {
+                let id = buffer[i].id, cols = buffer[i].vectors.cols, rows = buffer[i].vectors.rows
+                guard seen.insert(id).inserted else { throw PlaidError.invalidInput("document id \(id) appears twice") }
+                guard cols == dim else { throw PlaidError.invalidInput("document \(id) has \(cols)-d vectors, the index holds \(dim)-d") }
+                guard rows > 0 else { throw PlaidError.invalidInput("document \(id) has no vectors") }
             }
-            guard document.vectors.rows > 0 else { throw PlaidError.invalidInput("document \(document.id) has no vectors") }
         }
         if let bad = firstNonFinite(documents) {
             throw PlaidError.invalidInput("document \(documents[bad].id) has a non-finite value")

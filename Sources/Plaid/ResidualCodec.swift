@@ -64,9 +64,12 @@ struct ResidualCodec: Sendable {
         // error at that size is far below a bucket's width).
         let heldOut = min(tokens, 50_000)
         let stride = max(1, tokens / heldOut)
-        var held = [Float](repeating: 0, count: heldOut * dim)
-        for i in 0..<heldOut {
-            for d in 0..<dim { held[i * dim + d] = sample[(i * stride) * dim + d] }
+        // Row copies (the element-by-element loop took one thread ~8 ms of a 100k-unit build's serial time).
+        let held = [Float](unsafeUninitializedCapacity: heldOut * dim) { buffer, initialized in
+            sample.withUnsafeBufferPointer { s in
+                for i in 0..<heldOut { (buffer.baseAddress! + i * dim).initialize(from: s.baseAddress! + i * stride * dim, count: dim) }
+            }
+            initialized = heldOut * dim
         }
         let assigner = CentroidAssigner(centroids: centroids, dim: dim, groups: trained.groups)
         let codes = held.withUnsafeBufferPointer { assigner.assign($0.baseAddress!, count: heldOut, backend: backend) }
@@ -186,7 +189,7 @@ struct ResidualCodec: Sendable {
         let normsOut = inverseNorms.map(UnsafeMutableSendablePointer.init)
         let begin = ContinuousClock.now
         let bytes = bytesPerToken
-        let chunk = 4096
+        let chunk = CentroidAssigner.chunkRows
         let chunks = (count + chunk - 1) / chunk
         let input = UnsafeSendablePointer(vectors)
         let codesOut = UnsafeMutableSendablePointer(codes), residualsOut = UnsafeMutableSendablePointer(residuals)

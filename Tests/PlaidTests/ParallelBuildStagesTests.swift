@@ -66,3 +66,38 @@ import Testing
         }
     }
 }
+
+/// Lloyd's mean update, split by centroid range over the cores, is the one-thread loop's, bit for bit.
+@Suite struct UpdateMeansTests {
+    /// The reference: one pass in point order, then each non-empty centroid's sum times 1/size.
+    private func reference(_ points: [Float], labels: [Int32], dim: Int, centroids: [Float]) -> [Float] {
+        let k = centroids.count / dim
+        var sums = [Float](repeating: 0, count: k * dim), sizes = [Int](repeating: 0, count: k)
+        for (i, label) in labels.enumerated() {
+            sizes[Int(label)] += 1
+            for d in 0..<dim { sums[Int(label) * dim + d] += points[i * dim + d] }
+        }
+        var out = centroids
+        for c in 0..<k where sizes[c] > 0 {
+            let inverse = 1 / Float(sizes[c])
+            for d in 0..<dim { out[c * dim + d] = sums[c * dim + d] * inverse }
+        }
+        return out
+    }
+
+    @Test func rangesGiveTheOneThreadMeans() {
+        var g = SplitMix64(seed: 29)
+        // Below and above the parallel threshold (65,536 points); k not a multiple of the parts; some clusters empty.
+        for (count, k, dim) in [(1_000, 37, 8), (70_001, 203, 16), (131_072, 1_024, 8)] {
+            let points = (0..<(count * dim)).map { _ in Float.random(in: -1...1, using: &g) }
+            let labels = (0..<count).map { _ in Int32(Int.random(in: 0..<(k - 5), using: &g)) }
+            let start = (0..<(k * dim)).map { _ in Float.random(in: -1...1, using: &g) }
+            var centroids = start
+            points.withUnsafeBufferPointer {
+                KMeans.updateMeans(points: $0.baseAddress!, count: count, dim: dim, labels: labels, centroids: &centroids)
+            }
+            let expected = reference(points, labels: labels, dim: dim, centroids: start)
+            #expect(centroids.map(\.bitPattern) == expected.map(\.bitPattern), "\(count) points, k = \(k)")
+        }
+    }
+}

@@ -39,6 +39,10 @@ void ck_assign_top(const float *x, long dim, long count, const float *packed, co
                    int32_t *out);
 void ck_assign_top_scalar(const float *x, long dim, long count, const float *packed, const float *bias, long k, long top,
                           int32_t *out);
+/// Rows grouped by their probed groups (a counting sort): `top` holds each of `count` rows' `probes` group indices
+/// (each in 0..<groups); on return group g's rows, in increasing order, are rows[starts[g] ..< starts[g + 1]]
+/// (`starts`: groups + 1 entries; `fill`: groups entries of scratch; `rows`: count · probes entries).
+void ck_assign_sort_by_group(const int32_t *top, long count, long probes, long groups, long *starts, long *fill, int32_t *rows);
 
 // Int16 first pass with a float re-score (coarse-to-fine assignment's fine step): rows quantised to int16 once
 // per chunk (per-row scale), centroids with one scale per group, both to ±L with dim·L² < 2³¹; each row
