@@ -14,7 +14,7 @@ enum KernelSource {
         "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax",
     ]
     /// Kernels that exist only in the bf16 build of the core module (16-byte vector paths).
-    static let bf16CoreKernels = ["layer_norm_vec8", "geglu_vec8", "gather_rows_vec8"]
+    static let bf16CoreKernels = ["layer_norm_vec8", "geglu_vec8", "gather_rows_vec8", "epilogue_vec8"]
     /// Head dimensions with a tensor-core attention kernel in bf16.
     static let tensorCoreHeadDims: Set<Int> = [32, 64]
 
@@ -331,6 +331,25 @@ enum KernelSource {
     #pragma unroll
             for (int k = 0; k < 8; k++) o[k] = gelu_erf(a[k]) * g[k];
             *(uint4*)(y + r * half + (long long)c * 8) = pack8(o);
+        }
+    }
+
+    // `epilogue` without a bias, eight values per 16-byte access (`n8` groups of 8): the exact GELU that
+    // cuBLASLt's epilogues cannot compute (MiniLM's, over tokens × 1536 a layer), then the residual. The same
+    // arithmetic as `epilogue`, so the same bf16 results.
+    extern "C" __global__ void epilogue_vec8(unsigned short* y, const unsigned short* residual, long long n8, int kind) {
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n8; i += (long long)gridDim.x * blockDim.x) {
+            float v[8];
+            unpack8(((const uint4*)y)[i], v);
+    #pragma unroll
+            for (int k = 0; k < 8; k++) v[k] = activate(v[k], kind);
+            if (residual) {
+                float r[8];
+                unpack8(((const uint4*)residual)[i], r);
+    #pragma unroll
+                for (int k = 0; k < 8; k++) v[k] += r[k];
+            }
+            ((uint4*)y)[i] = pack8(v);
         }
     }
 
