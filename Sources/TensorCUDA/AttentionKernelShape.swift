@@ -6,12 +6,18 @@ import Foundation
 /// read from shared memory feeding two MMAs and each key/value tile fetched once per 128 query rows); and
 /// the blocks per multiprocessor its register budget is held to. The minimum-blocks values are the largest
 /// that compile without spills on sm_90 (NVRTC's resource report; see docs/PERFORMANCE.md, sessions 7 and 11).
-/// `COLGREP_ATTENTION_PIPELINE` (0 or 1), `COLGREP_ATTENTION_WARP_ROWS` (16 or 32) and
-/// `COLGREP_ATTENTION_MIN_BLOCKS` (1…8) override, for measuring one variant against another in the same run.
+/// The module is compiled with denormals flushed to zero (`-ftz=true`): each exp2 of the softmax is then one
+/// `MUFU.EX2` instead of that plus two multiplies and a compare (SASS of the head-dim-64 kernel: 3,304 → 3,080
+/// instructions); what changes is only values under 2⁻¹²⁶ (probabilities that round away next to the row's
+/// maximum of 1, rotated q/k entries of that size), so the same results in practice.
+/// `COLGREP_ATTENTION_PIPELINE` (0 or 1), `COLGREP_ATTENTION_WARP_ROWS` (16 or 32),
+/// `COLGREP_ATTENTION_MIN_BLOCKS` (1…8) and `COLGREP_ATTENTION_FTZ` (0 or 1) override, for measuring one
+/// variant against another in the same run.
 struct AttentionKernelShape: Equatable {
     var pipelined: Bool
     var rowTilesPerWarp: Int
     var minBlocks: Int
+    var flushesDenormals = true
 
     /// Query rows one block covers: the backend lists the batch's query tiles at this size.
     var queryTileRows: Int { 64 * rowTilesPerWarp }
@@ -20,13 +26,15 @@ struct AttentionKernelShape: Equatable {
     static func standard(headDim: Int, pipelined: Bool? = nil, rowTilesPerWarp: Int? = nil) -> AttentionKernelShape {
         let pipelined = pipelined ?? defaultPipelined(headDim: headDim)
         let rowTiles = rowTilesPerWarp ?? defaultRowTilesPerWarp(headDim: headDim)
+        // The most blocks per multiprocessor that compile without spills (NVRTC 12.9, sm_90, -ftz=true):
+        // 64-row tiles: head dim 64 173 registers plain / 220 pipelined at 2 (small spills at 3), head dim 32
+        // 118 plain at 4, 140 pipelined at 3. 128-row tiles: 255 / 188 (plain, 64 / 32), 208 (pipelined, 32) at 2;
+        // head dim 64 pipelined spills 152 bytes even at 2.
         let minBlocks: Int
         if rowTiles == 1 {
-            minBlocks = pipelined ? (headDim <= 32 ? 4 : 3) : (headDim <= 32 ? 5 : 4)
+            minBlocks = headDim <= 32 ? (pipelined ? 3 : 4) : 2
         } else {
-            // NVRTC 12.9, sm_90: head dim 64 plain 255 registers at 2 (168 and 152 bytes of spills at 3);
-            // head dim 32 plain 168 at 3, pipelined 206 at 2. Head dim 64 pipelined spills 136 bytes even at 2.
-            minBlocks = pipelined ? 2 : (headDim <= 32 ? 3 : 2)
+            minBlocks = 2
         }
         return AttentionKernelShape(pipelined: pipelined, rowTilesPerWarp: rowTiles, minBlocks: minBlocks)
     }
@@ -48,10 +56,12 @@ struct AttentionKernelShape: Equatable {
         if let blocks = environment["COLGREP_ATTENTION_MIN_BLOCKS"].flatMap({ Int($0) }), (1...8).contains(blocks) {
             shape.minBlocks = blocks
         }
+        if let ftz = environment["COLGREP_ATTENTION_FTZ"].flatMap({ Int($0) }) { shape.flushesDenormals = ftz != 0 }
         return shape
     }
 
     var compilerOptions: [String] {
         ["-DCG_ATT_PIPE=\(pipelined ? 1 : 0)", "-DCG_ATT_MT=\(rowTilesPerWarp)", "-DCG_ATT_MINB=\(minBlocks)"]
+            + (flushesDenormals ? ["-ftz=true"] : [])
     }
 }

@@ -577,6 +577,84 @@ enum KernelSource {
     #define CG_ATT_KVROWS (128 * (CG_ATT_PIPE + 1))
     #define CG_ATT_SROWS (64 * CG_ATT_MT > CG_ATT_KVROWS ? 64 * CG_ATT_MT : CG_ATT_KVROWS)
 
+    // One 64-key tile's scores for a warp's row tiles, s = q·kᵀ (unscaled), −∞ in the 8-key blocks a row tile
+    // cannot see (the sliding window's edges, keys past the sequence, row tiles past its end), whose MMAs are
+    // skipped. FULL: every row tile sees every block of the tile (interior tiles: almost all of global
+    // attention's), so there is no branch and the compiler interleaves the independent MMA chains.
+    template <bool FULL>
+    __device__ __forceinline__ void attention_scores(float (&s)[CG_ATT_MT][8][4], const unsigned (&qa)[CG_ATT_MT][CG_HEAD_DIM / 16][4],
+                                                     unsigned short (*K)[CG_HEAD_DIM + 8], int k0, const int (&lo)[CG_ATT_MT],
+                                                     const int (&hi)[CG_ATT_MT], int lane) {
+    #pragma unroll
+        for (int nb = 0; nb < 8; nb++) {
+            bool vis[CG_ATT_MT];
+            bool some = FULL;
+    #pragma unroll
+            for (int mt = 0; mt < CG_ATT_MT; mt++) {
+                vis[mt] = FULL || (k0 + nb * 8 + 8 > lo[mt] && k0 + nb * 8 < hi[mt]);
+                some = some || vis[mt];
+                const float init = vis[mt] ? 0.0f : -CG_INF;
+                s[mt][nb][0] = init; s[mt][nb][1] = init; s[mt][nb][2] = init; s[mt][nb][3] = init;
+            }
+            if (some) {
+    #pragma unroll
+                for (int kp = 0; kp < CG_HEAD_DIM / 32; kp++) {
+                    unsigned kb[4];
+                    ldsm_x4(kb, &K[nb * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
+    #pragma unroll
+                    for (int mt = 0; mt < CG_ATT_MT; mt++) {
+                        if (!vis[mt]) continue;
+                        mma_bf16_16816(s[mt][nb], qa[mt][2 * kp][0], qa[mt][2 * kp][1], qa[mt][2 * kp][2], qa[mt][2 * kp][3], kb[0], kb[1]);
+                        mma_bf16_16816(s[mt][nb], qa[mt][2 * kp + 1][0], qa[mt][2 * kp + 1][1], qa[mt][2 * kp + 1][2], qa[mt][2 * kp + 1][3], kb[2], kb[3]);
+                    }
+                }
+            }
+        }
+    }
+
+    // o += p·v for one 64-key tile, p = exp2(s·scale − b) (bf16 operands), row sums into l. A 16-key block that
+    // no row of a row tile sees has p = 0 throughout: its MMAs are skipped. FULL as in attention_scores.
+    template <bool FULL>
+    __device__ __forceinline__ void attention_values(float (&o)[CG_ATT_MT][CG_HEAD_DIM / 8][4], float (&l)[CG_ATT_MT][2],
+                                                     const float (&s)[CG_ATT_MT][8][4], const float (&b)[CG_ATT_MT][2],
+                                                     unsigned short (*V)[CG_HEAD_DIM + 8], int k0, const int (&lo)[CG_ATT_MT],
+                                                     const int (&hi)[CG_ATT_MT], int lane, float scale_log2) {
+    #pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            bool vis[CG_ATT_MT];
+            bool some = FULL;
+            unsigned pa[CG_ATT_MT][4];
+    #pragma unroll
+            for (int mt = 0; mt < CG_ATT_MT; mt++) {
+                vis[mt] = FULL || (k0 + kk * 16 + 16 > lo[mt] && k0 + kk * 16 < hi[mt]);
+                some = some || vis[mt];
+                pa[mt][0] = 0u; pa[mt][1] = 0u; pa[mt][2] = 0u; pa[mt][3] = 0u;
+                if (!vis[mt]) continue;
+                const float b0 = b[mt][0], b1 = b[mt][1];
+                const float p00 = exp2f(fmaf(s[mt][2 * kk][0], scale_log2, -b0)), p01 = exp2f(fmaf(s[mt][2 * kk][1], scale_log2, -b0));
+                const float p02 = exp2f(fmaf(s[mt][2 * kk][2], scale_log2, -b1)), p03 = exp2f(fmaf(s[mt][2 * kk][3], scale_log2, -b1));
+                const float p10 = exp2f(fmaf(s[mt][2 * kk + 1][0], scale_log2, -b0)), p11 = exp2f(fmaf(s[mt][2 * kk + 1][1], scale_log2, -b0));
+                const float p12 = exp2f(fmaf(s[mt][2 * kk + 1][2], scale_log2, -b1)), p13 = exp2f(fmaf(s[mt][2 * kk + 1][3], scale_log2, -b1));
+                l[mt][0] += p00 + p01 + p10 + p11;
+                l[mt][1] += p02 + p03 + p12 + p13;
+                pa[mt][0] = pack_bf16(p00, p01); pa[mt][1] = pack_bf16(p02, p03);
+                pa[mt][2] = pack_bf16(p10, p11); pa[mt][3] = pack_bf16(p12, p13);
+            }
+            if (!some) continue;
+    #pragma unroll
+            for (int np = 0; np < CG_HEAD_DIM / 16; np++) {
+                unsigned vb[4];
+                ldsm_x4_trans(vb, &V[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
+    #pragma unroll
+                for (int mt = 0; mt < CG_ATT_MT; mt++) {
+                    if (!vis[mt]) continue;
+                    mma_bf16_16816(o[mt][2 * np], pa[mt][0], pa[mt][1], pa[mt][2], pa[mt][3], vb[0], vb[1]);
+                    mma_bf16_16816(o[mt][2 * np + 1], pa[mt][0], pa[mt][1], pa[mt][2], pa[mt][3], vb[2], vb[3]);
+                }
+            }
+        }
+    }
+
     // Flash attention on tensor cores: 4 warps, each owning CG_ATT_MT consecutive 16-row MMA tiles of a
     // query tile of 64 · CG_ATT_MT rows; key/value tiles of 64 rows in shared memory (16-byte loads; RoPE
     // applied while loading, so no separate rotation pass over q and k), fragments read with ldmatrix. With
@@ -666,36 +744,17 @@ enum KernelSource {
             buf = 0;
     #endif
             bool seen[CG_ATT_MT];
-            bool any = false;
+            bool any = false, full = true;
     #pragma unroll
-            for (int mt = 0; mt < MT; mt++) { seen[mt] = k0 + 64 > lo[mt] && k0 < hi[mt]; any = any || seen[mt]; }
+            for (int mt = 0; mt < MT; mt++) {
+                seen[mt] = k0 + 64 > lo[mt] && k0 < hi[mt];
+                any = any || seen[mt];
+                full = full && k0 >= lo[mt] && k0 + 64 <= hi[mt];
+            }
             if (any) {
                 float s[CG_ATT_MT][8][4];
-    #pragma unroll
-                for (int nb = 0; nb < 8; nb++) {
-                    bool vis[CG_ATT_MT];
-                    bool some = false;
-    #pragma unroll
-                    for (int mt = 0; mt < MT; mt++) {
-                        vis[mt] = k0 + nb * 8 + 8 > lo[mt] && k0 + nb * 8 < hi[mt];
-                        some = some || vis[mt];
-                        const float init = vis[mt] ? 0.0f : -CG_INF;
-                        s[mt][nb][0] = init; s[mt][nb][1] = init; s[mt][nb][2] = init; s[mt][nb][3] = init;
-                    }
-                    if (some) {
-    #pragma unroll
-                        for (int kp = 0; kp < HD / 32; kp++) {
-                            unsigned kb[4];
-                            ldsm_x4(kb, &K[nb * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
-    #pragma unroll
-                            for (int mt = 0; mt < MT; mt++) {
-                                if (!vis[mt]) continue;
-                                mma_bf16_16816(s[mt][nb], qa[mt][2 * kp][0], qa[mt][2 * kp][1], qa[mt][2 * kp][2], qa[mt][2 * kp][3], kb[0], kb[1]);
-                                mma_bf16_16816(s[mt][nb], qa[mt][2 * kp + 1][0], qa[mt][2 * kp + 1][1], qa[mt][2 * kp + 1][2], qa[mt][2 * kp + 1][3], kb[2], kb[3]);
-                            }
-                        }
-                    }
-                }
+                if (full) attention_scores<true>(s, qa, K, k0, lo, hi, lane);
+                else attention_scores<false>(s, qa, K, k0, lo, hi, lane);
                 float b[CG_ATT_MT][2];
     #pragma unroll
                 for (int mt = 0; mt < MT; mt++) {
@@ -737,42 +796,8 @@ enum KernelSource {
                     for (int nb = 0; nb < HD / 8; nb++) { o[mt][nb][0] *= c0; o[mt][nb][1] *= c0; o[mt][nb][2] *= c1; o[mt][nb][3] *= c1; }
                     m[mt][0] = mn0; m[mt][1] = mn1;
                 }
-
-    #pragma unroll
-                for (int kk = 0; kk < 4; kk++) {
-                    // A 16-key block that no row of a row tile sees has p = 0 throughout: skip its MMAs.
-                    bool vis[CG_ATT_MT];
-                    bool some = false;
-                    unsigned pa[CG_ATT_MT][4];
-    #pragma unroll
-                    for (int mt = 0; mt < MT; mt++) {
-                        vis[mt] = k0 + kk * 16 + 16 > lo[mt] && k0 + kk * 16 < hi[mt];
-                        some = some || vis[mt];
-                        pa[mt][0] = 0u; pa[mt][1] = 0u; pa[mt][2] = 0u; pa[mt][3] = 0u;
-                        if (!vis[mt]) continue;
-                        const float b0 = b[mt][0], b1 = b[mt][1];
-                        const float p00 = exp2f(fmaf(s[mt][2 * kk][0], scale_log2, -b0)), p01 = exp2f(fmaf(s[mt][2 * kk][1], scale_log2, -b0));
-                        const float p02 = exp2f(fmaf(s[mt][2 * kk][2], scale_log2, -b1)), p03 = exp2f(fmaf(s[mt][2 * kk][3], scale_log2, -b1));
-                        const float p10 = exp2f(fmaf(s[mt][2 * kk + 1][0], scale_log2, -b0)), p11 = exp2f(fmaf(s[mt][2 * kk + 1][1], scale_log2, -b0));
-                        const float p12 = exp2f(fmaf(s[mt][2 * kk + 1][2], scale_log2, -b1)), p13 = exp2f(fmaf(s[mt][2 * kk + 1][3], scale_log2, -b1));
-                        l[mt][0] += p00 + p01 + p10 + p11;
-                        l[mt][1] += p02 + p03 + p12 + p13;
-                        pa[mt][0] = pack_bf16(p00, p01); pa[mt][1] = pack_bf16(p02, p03);
-                        pa[mt][2] = pack_bf16(p10, p11); pa[mt][3] = pack_bf16(p12, p13);
-                    }
-                    if (!some) continue;
-    #pragma unroll
-                    for (int np = 0; np < HD / 16; np++) {
-                        unsigned vb[4];
-                        ldsm_x4_trans(vb, &V[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
-    #pragma unroll
-                        for (int mt = 0; mt < MT; mt++) {
-                            if (!vis[mt]) continue;
-                            mma_bf16_16816(o[mt][2 * np], pa[mt][0], pa[mt][1], pa[mt][2], pa[mt][3], vb[0], vb[1]);
-                            mma_bf16_16816(o[mt][2 * np + 1], pa[mt][0], pa[mt][1], pa[mt][2], pa[mt][3], vb[2], vb[3]);
-                        }
-                    }
-                }
+                if (full) attention_values<true>(o, l, s, b, V, k0, lo, hi, lane, scale_log2);
+                else attention_values<false>(o, l, s, b, V, k0, lo, hi, lane, scale_log2);
             }
     #if CG_ATT_PIPE
             if (more) attention_store_kv(S + 128 * (buf ^ 1), S + 128 * (buf ^ 1) + 64, kr, vr, k0 + 64, kend, start, rope);

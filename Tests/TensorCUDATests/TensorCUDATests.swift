@@ -238,13 +238,14 @@ private final class FakeAllocator: DeviceAllocator {
         #expect(!AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "0"]).pipelined)
         // 128-row query tiles (two 16-row MMA tiles a warp) by default; 16 selects session 7's 64-row kernel.
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]).queryTileRows == 128)
-        #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).compilerOptions == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MT=2", "-DCG_ATT_MINB=2"])
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).compilerOptions == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MT=2", "-DCG_ATT_MINB=2", "-ftz=true"])
         let piped = AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "1", "COLGREP_ATTENTION_WARP_ROWS": "16"])
-        #expect(piped.pipelined && piped.minBlocks == 4 && piped.queryTileRows == 64)
-        #expect(piped.compilerOptions == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MT=1", "-DCG_ATT_MINB=4"])
+        #expect(piped.pipelined && piped.minBlocks == 3 && piped.queryTileRows == 64)
+        #expect(piped.compilerOptions == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MT=1", "-DCG_ATT_MINB=3", "-ftz=true"])
+        #expect(!AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_FTZ": "0"]).compilerOptions.contains("-ftz=true"))
         let plain = AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "0", "COLGREP_ATTENTION_MIN_BLOCKS": "3"])
         #expect(!plain.pipelined && plain.minBlocks == 3 && plain.rowTilesPerWarp == 2)
-        #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_WARP_ROWS": "16"]).minBlocks == 4)
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_WARP_ROWS": "16", "COLGREP_ATTENTION_PIPELINE": "0"]).minBlocks == 4)
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_WARP_ROWS": "24"]) == .standard(headDim: 64))
         // Out-of-range or malformed values leave the default.
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_MIN_BLOCKS": "99"]).minBlocks
