@@ -572,6 +572,12 @@ enum KernelSource {
     #ifndef CG_ATT_MT
     #define CG_ATT_MT 1
     #endif
+    // CG_ATT_BRANCHFREE 1: interior key tiles take the branch-free path (attention_scores<true>). It interleaves
+    // the MMA chains but holds more registers (fewer blocks per multiprocessor): measured faster for head dim 32,
+    // slower for 64 (docs/PERFORMANCE.md, session 11).
+    #ifndef CG_ATT_BRANCHFREE
+    #define CG_ATT_BRANCHFREE 1
+    #endif
     // Shared rows: two 64-row key/value buffers per pipeline stage; the query tile (64 · CG_ATT_MT rows) lives
     // at the start of the same space until its fragments are in registers.
     #define CG_ATT_KVROWS (128 * (CG_ATT_PIPE + 1))
@@ -749,7 +755,7 @@ enum KernelSource {
             for (int mt = 0; mt < MT; mt++) {
                 seen[mt] = k0 + 64 > lo[mt] && k0 < hi[mt];
                 any = any || seen[mt];
-                full = full && k0 >= lo[mt] && k0 + 64 <= hi[mt];
+                full = full && CG_ATT_BRANCHFREE && k0 >= lo[mt] && k0 + 64 <= hi[mt];
             }
             if (any) {
                 float s[CG_ATT_MT][8][4];

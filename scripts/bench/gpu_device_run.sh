@@ -23,7 +23,7 @@
 # two binaries compared); parity also runs `cuda bf16` with COLGREP_GEMM=own and =cublaslt (every GEMM on one engine);
 # AB may name after-own (this binary with COLGREP_GEMM=own: our GEMM's throughput against cuBLASLt's).
 # Session 11 (cuda11): variant suffixes -w16 / -w32 (COLGREP_ATTENTION_WARP_ROWS: 64- or 128-row query tiles),
-# -plain (COLGREP_ATTENTION_PIPELINE=0), -mbN (COLGREP_ATTENTION_MIN_BLOCKS=N); stage selftest-variants runs the
+# -plain (COLGREP_ATTENTION_PIPELINE=0), -mbN (COLGREP_ATTENTION_MIN_BLOCKS=N), -bf1 / -bf0 (COLGREP_ATTENTION_BRANCHFREE); stage selftest-variants runs the
 # self-test once per SVARIANTS_ST label (each with its own kernel cache).
 set -u
 cd "$(dirname "$0")"; D=$PWD
@@ -54,6 +54,8 @@ variant_env() {
   case $1 in *-plain*) e="$e COLGREP_ATTENTION_PIPELINE=0";; esac
   case $1 in *-w16*) e="$e COLGREP_ATTENTION_WARP_ROWS=16";; esac
   case $1 in *-w32*) e="$e COLGREP_ATTENTION_WARP_ROWS=32";; esac
+  case $1 in *-bf1*) e="$e COLGREP_ATTENTION_BRANCHFREE=1";; esac
+  case $1 in *-bf0*) e="$e COLGREP_ATTENTION_BRANCHFREE=0";; esac
   case $1 in *-mb[0-9]*) e="$e COLGREP_ATTENTION_MIN_BLOCKS=$(echo $1 | sed 's/.*-mb\([0-9]*\).*/\1/')";; esac
   echo $e
 }
