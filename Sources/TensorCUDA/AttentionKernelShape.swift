@@ -1,20 +1,48 @@
 import Foundation
 
 /// How the tensor-core attention kernel is built: pipelined (the next key/value tile fetched into
-/// registers while this one is scored, two shared buffers, one barrier a tile) or not, and the blocks
-/// per multiprocessor its register budget is held to. The minimum-blocks values are the largest that
-/// compile without spills on sm_90 (NVRTC's resource report; see docs/PERFORMANCE.md, session 7).
-/// `COLGREP_ATTENTION_PIPELINE` (0 or 1) and `COLGREP_ATTENTION_MIN_BLOCKS` (1…8) override, for
-/// measuring one variant against another in the same run.
+/// registers while this one is scored, two shared buffers, one barrier a tile) or not; how many 16-row MMA
+/// tiles each of its 4 warps owns (1: 64-row query tiles; 2: 128-row query tiles, each key/value fragment
+/// read from shared memory feeding two MMAs and each key/value tile fetched once per 128 query rows); and
+/// the blocks per multiprocessor its register budget is held to. The minimum-blocks values are the largest
+/// that compile without spills on sm_90 (NVRTC's resource report; see docs/PERFORMANCE.md, sessions 7 and 11).
+/// The module is compiled with denormals flushed to zero (`-ftz=true`): each exp2 of the softmax is then one
+/// `MUFU.EX2` instead of that plus two multiplies and a compare (SASS of the head-dim-64 kernel: 3,304 → 3,080
+/// instructions); what changes is only values under 2⁻¹²⁶ (probabilities that round away next to the row's
+/// maximum of 1, rotated q/k entries of that size), so the same results in practice.
+/// `COLGREP_ATTENTION_PIPELINE` (0 or 1), `COLGREP_ATTENTION_WARP_ROWS` (16 or 32; 16, 64-row tiles, is the
+/// default), `COLGREP_ATTENTION_BRANCHFREE` (0 or 1), `COLGREP_ATTENTION_MIN_BLOCKS` (1…8) and
+/// `COLGREP_ATTENTION_FTZ` (0 or 1) override, for measuring one variant against another in the same run.
 struct AttentionKernelShape: Equatable {
     var pipelined: Bool
+    var rowTilesPerWarp: Int
+    /// Interior key tiles on a branch-free path (more MMA chains in flight, more registers).
+    var branchFree: Bool
     var minBlocks: Int
+    var flushesDenormals = true
+
+    /// Query rows one block covers: the backend lists the batch's query tiles at this size.
+    var queryTileRows: Int { 64 * rowTilesPerWarp }
 
     /// The default for a head dimension.
-    static func standard(headDim: Int, pipelined: Bool? = nil) -> AttentionKernelShape {
+    static func standard(headDim: Int, pipelined: Bool? = nil, rowTilesPerWarp: Int? = nil, branchFree: Bool? = nil) -> AttentionKernelShape {
         let pipelined = pipelined ?? defaultPipelined(headDim: headDim)
-        let minBlocks = pipelined ? (headDim <= 32 ? 4 : 3) : (headDim <= 32 ? 5 : 4)
-        return AttentionKernelShape(pipelined: pipelined, minBlocks: minBlocks)
+        let rowTiles = rowTilesPerWarp ?? 1
+        let branchFree = branchFree ?? defaultBranchFree(headDim: headDim)
+        // The most blocks per multiprocessor that compile without spills (NVRTC 12.9, sm_90, -ftz=true):
+        // 64-row tiles without the branch-free path as in session 7 (126 registers at 4 for head dim 64 plain);
+        // with it, head dim 64 173 registers plain / 220 pipelined at 2, head dim 32 118 plain at 4, 140
+        // pipelined at 3. 128-row tiles: 255 / 188 (plain, 64 / 32), 208 (pipelined, 32) at 2; head dim 64
+        // pipelined spills 152 bytes even at 2.
+        let minBlocks: Int
+        if rowTiles == 1 && !branchFree {
+            minBlocks = pipelined ? (headDim <= 32 ? 4 : 3) : (headDim <= 32 ? 5 : 4)
+        } else if rowTiles == 1 {
+            minBlocks = headDim <= 32 ? (pipelined ? 3 : 4) : 2
+        } else {
+            minBlocks = 2
+        }
+        return AttentionKernelShape(pipelined: pipelined, rowTilesPerWarp: rowTiles, branchFree: branchFree, minBlocks: minBlocks)
     }
 
     /// Pipelined for head dimension 32, not for 64: measured on an H200 in one run (docs/PERFORMANCE.md,
@@ -22,15 +50,29 @@ struct AttentionKernelShape: Equatable {
     /// plain, Ettin's (4 heads of 64) 59 + 51 ms against 58 + 45 ms.
     static func defaultPipelined(headDim: Int) -> Bool { headDim <= 32 }
 
+    /// Branch-free interior tiles for head dimension 32 only. Measured on an H100 (session 11, cuda-1): MiniLM's
+    /// attention 126.8 ms a pass with it (64-row tiles, pipelined) against 176.4 for session 7's kernel; for
+    /// head dim 64 the extra registers halved the blocks per multiprocessor and Ettin's attention went from
+    /// 57.6 + 45.5 ms to 68.8 + 56.9. 128-row tiles (`COLGREP_ATTENTION_WARP_ROWS=32`) measured slower for head
+    /// dim 32 (140.4 ms) and for Ettin's local layers (64.6), faster only for Ettin's global ones (52.4).
+    static func defaultBranchFree(headDim: Int) -> Bool { headDim <= 32 }
+
     /// The default with the environment's overrides applied.
     static func chosen(headDim: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> AttentionKernelShape {
         let pipelined = environment["COLGREP_ATTENTION_PIPELINE"].flatMap { Int($0) }.map { $0 != 0 } ?? defaultPipelined(headDim: headDim)
-        var shape = standard(headDim: headDim, pipelined: pipelined)
+        let rowTiles = environment["COLGREP_ATTENTION_WARP_ROWS"].flatMap { Int($0) }.flatMap { [16: 1, 32: 2][$0] }
+        let branchFree = environment["COLGREP_ATTENTION_BRANCHFREE"].flatMap { Int($0) }.map { $0 != 0 }
+        var shape = standard(headDim: headDim, pipelined: pipelined, rowTilesPerWarp: rowTiles, branchFree: branchFree)
         if let blocks = environment["COLGREP_ATTENTION_MIN_BLOCKS"].flatMap({ Int($0) }), (1...8).contains(blocks) {
             shape.minBlocks = blocks
         }
+        if let ftz = environment["COLGREP_ATTENTION_FTZ"].flatMap({ Int($0) }) { shape.flushesDenormals = ftz != 0 }
         return shape
     }
 
-    var compilerOptions: [String] { ["-DCG_ATT_PIPE=\(pipelined ? 1 : 0)", "-DCG_ATT_MINB=\(minBlocks)"] }
+    var compilerOptions: [String] {
+        ["-DCG_ATT_PIPE=\(pipelined ? 1 : 0)", "-DCG_ATT_MT=\(rowTilesPerWarp)", "-DCG_ATT_BRANCHFREE=\(branchFree ? 1 : 0)",
+         "-DCG_ATT_MINB=\(minBlocks)"]
+            + (flushesDenormals ? ["-ftz=true"] : [])
+    }
 }

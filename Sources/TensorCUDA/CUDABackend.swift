@@ -70,7 +70,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     let compiler: KernelCompiler
     private var core: [String: CUfunction] = [:]
     private var modules: [CUmodule] = []
-    private var attentionModules: [String: CUfunction] = [:]
+    /// Each attention module's kernel and the query-tile rows it covers per block.
+    private var attentionModules: [String: (kernel: CUfunction, tileRows: Int)] = [:]
     private let idsStaging: PinnedBuffer
     private let downloadStaging: PinnedBuffer
     /// Where `downloadBlock` lands results (reused pinned buffers on loan to the blocks).
@@ -79,7 +80,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     let uploadStaging: [PinnedBuffer]
     private let copyDone: CUevent
     private var ropeTables: [RopeKey: (positions: Int, table: CUDAMatrix)] = [:]
-    private var batchCache: (cuSeqlens: [Int32], layout: BatchLayout)? = nil
+    private var batchCache: (cuSeqlens: [Int32], tileRows: Int, layout: BatchLayout)? = nil
 
     /// A packed batch's description on the device.
     private struct BatchLayout {
@@ -205,24 +206,30 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
 
     /// The attention kernel `attention` launches for this head dimension, from its own module (loaded or
     /// compiled on first use).
-    private func attentionKernel(headDim: Int) throws -> CUfunction {
+    private func attentionKernel(headDim: Int) throws -> (kernel: CUfunction, tileRows: Int) {
         let tensorCore = usesTensorCoreAttention(headDim: headDim)
         let name = EncoderKernelModules.attention(headDim: headDim, tensorCore: tensorCore)
-        if let kernel = attentionModules[name] { return kernel }
+        if let loaded = attentionModules[name] { return loaded }
         guard headDim >= 2, headDim <= 128, headDim % 2 == 0 else {
             throw CUDAError.invalidArgument("attention head dimension \(headDim) is not supported (even, 2…128)")
         }
         let start = ContinuousClock.now
         var options = precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"]
-        if tensorCore { options += AttentionKernelShape.chosen(headDim: headDim).compilerOptions }
+        // The scalar kernel covers 64 query rows a block (one thread each).
+        var tileRows = 64
+        if tensorCore {
+            let shape = AttentionKernelShape.chosen(headDim: headDim)
+            options += shape.compilerOptions
+            tileRows = shape.queryTileRows
+        }
         let (module, origin) = try loadModule(name: name, source: tensorCore ? KernelSource.attentionTensorCore : KernelSource.attentionScalar,
                                               options: options)
         let kernel = try context.function(module, tensorCore ? KernelSource.attentionTensorCoreKernel : KernelSource.attentionScalarKernel)
-        attentionModules[name] = kernel
+        attentionModules[name] = (kernel, tileRows)
         let elapsed = ContinuousClock.now - start
         startupSteps.append(StartupStep(step: "\(name) kernels (\(origin.rawValue))",
                                         seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
-        return kernel
+        return (kernel, tileRows)
     }
 
     // MARK: memory
@@ -611,6 +618,13 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
                          input: type, output: type, epilogue: epilogue)
             if !fuseGELU && activation != .none {
                 let kind: Int32 = activation == .gelu ? 1 : 2
+                if precision == .bf16 && out.count % 8 == 0 {
+                    // 16-byte accesses: with 2-byte ones the exact GELU pass over MiniLM's tokens × 1536 cost 118 device-ms a pass (session 7).
+                    try launchElementwise("epilogue_vec8", count: out.count / 8, [
+                        .pointer(out.pointer), .pointer(r?.pointer ?? 0), .int64(Int64(out.count / 8)), .int32(kind),
+                    ])
+                    return out
+                }
                 try launchElementwise("epilogue", count: out.count, [
                     .pointer(out.pointer), .pointer(0), .pointer(r?.pointer ?? 0), .int64(Int64(out.rows)), .int32(Int32(out.cols)), .int32(kind),
                 ])
@@ -689,10 +703,10 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             guard input.cols == 3 * heads * headDim, input.rows == batch.tokenCount else {
                 throw CUDAError.invalidArgument("attention: qkv is \(input.rows)×\(input.cols), expected \(batch.tokenCount)×\(3 * heads * headDim)")
             }
-            let kernel = try attentionKernel(headDim: headDim)
+            let (kernel, tileRows) = try attentionKernel(headDim: headDim)
             let out = try makeMatrix(rows: input.rows, cols: heads * headDim)
             guard batch.tokenCount > 0 else { return out }
-            let layout = try deviceLayout(of: batch)
+            let layout = try deviceLayout(of: batch, tileRows: tileRows)
             let rope = try rotary.map { try ropeTable(theta: $0.theta, headDim: headDim, positions: batch.maxSequenceLength) }
             let windowHalf = Int32(window.map { $0 / 2 } ?? -1)
             let useTensorCores = usesTensorCoreAttention(headDim: headDim)
@@ -713,10 +727,10 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         }
     }
 
-    /// `cu_seqlens` and the list of 64-row query tiles on the device, reused
+    /// `cu_seqlens` and the list of `tileRows`-row query tiles (sequence, first row) on the device, reused
     /// while the batch repeats (every layer of one forward pass sees the same batch).
-    private func deviceLayout(of batch: PackedBatch) throws -> BatchLayout {
-        if let cached = batchCache, cached.cuSeqlens == batch.cuSeqlens { return cached.layout }
+    private func deviceLayout(of batch: PackedBatch, tileRows: Int) throws -> BatchLayout {
+        if let cached = batchCache, cached.cuSeqlens == batch.cuSeqlens, cached.tileRows == tileRows { return cached.layout }
         var tiles: [Int32] = []
         for s in 0..<batch.sequenceCount {
             let range = batch.range(of: s)
@@ -724,12 +738,12 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             while q0 < range.upperBound {
                 tiles.append(Int32(s))
                 tiles.append(Int32(q0))
-                q0 += 64
+                q0 += tileRows
             }
         }
         // uploadInts reuses one pinned buffer; it waits for the previous copy before overwriting it.
         let layout = BatchLayout(cu: try uploadInts(batch.cuSeqlens), tiles: try uploadInts(tiles), tileCount: tiles.count / 2)
-        batchCache = (batch.cuSeqlens, layout)
+        batchCache = (batch.cuSeqlens, tileRows, layout)
         return layout
     }
 

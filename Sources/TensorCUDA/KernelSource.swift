@@ -14,7 +14,7 @@ enum KernelSource {
         "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax",
     ]
     /// Kernels that exist only in the bf16 build of the core module (16-byte vector paths).
-    static let bf16CoreKernels = ["layer_norm_vec8", "geglu_vec8", "gather_rows_vec8"]
+    static let bf16CoreKernels = ["layer_norm_vec8", "geglu_vec8", "gather_rows_vec8", "epilogue_vec8"]
     /// Head dimensions with a tensor-core attention kernel in bf16.
     static let tensorCoreHeadDims: Set<Int> = [32, 64]
 
@@ -45,8 +45,26 @@ enum KernelSource {
     __device__ __forceinline__ void st(float* p, long long i, float v) { p[i] = v; }
     __device__ __forceinline__ void st(unsigned short* p, long long i, float v) { p[i] = float_to_bf16(v); }
 
+    #if CG_BF16 && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    // ---- BEGIN BF16 PAIR ROUNDING (replaceable inline PTX, one instruction for what float_to_bf16 does to
+    // two values in ~12 integer operations; the same round-to-nearest-even, NaN stays NaN. On AMD, and before
+    // sm_80, pack_bf16 below uses float_to_bf16) ----
+    __device__ __forceinline__ unsigned cvt_bf16x2(float lo, float hi) {
+        unsigned r;
+        asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(r) : "f"(hi), "f"(lo));
+        return r;
+    }
+    // ---- END BF16 PAIR ROUNDING ----
+    #define CG_HAS_CVT_BF16X2 1
+    #endif
+    // Two values rounded to bf16, `lo` in the low half. The softmax's probabilities and RoPE's outputs in the
+    // attention kernel go through here: the integer form was a large share of that kernel's instructions.
     __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
+    #ifdef CG_HAS_CVT_BF16X2
+        return cvt_bf16x2(lo, hi);
+    #else
         return (unsigned)float_to_bf16(lo) | ((unsigned)float_to_bf16(hi) << 16);
+    #endif
     }
     // Eight bf16 values in one 16-byte access (the widest a thread can load).
     __device__ __forceinline__ void unpack8(uint4 u, float* f) {
@@ -316,6 +334,25 @@ enum KernelSource {
         }
     }
 
+    // `epilogue` without a bias, eight values per 16-byte access (`n8` groups of 8): the exact GELU that
+    // cuBLASLt's epilogues cannot compute (MiniLM's, over tokens × 1536 a layer), then the residual. The same
+    // arithmetic as `epilogue`, so the same bf16 results.
+    extern "C" __global__ void epilogue_vec8(unsigned short* y, const unsigned short* residual, long long n8, int kind) {
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n8; i += (long long)gridDim.x * blockDim.x) {
+            float v[8];
+            unpack8(((const uint4*)y)[i], v);
+    #pragma unroll
+            for (int k = 0; k < 8; k++) v[k] = activate(v[k], kind);
+            if (residual) {
+                float r[8];
+                unpack8(((const uint4*)residual)[i], r);
+    #pragma unroll
+                for (int k = 0; k < 8; k++) v[k] += r[k];
+            }
+            ((uint4*)y)[i] = pack8(v);
+        }
+    }
+
     // Embedding rows copied 16 bytes at a time (bf16 rows whose width is a multiple of 8), one warp a
     // row: a 256-wide row is one 16-byte access per lane.
     extern "C" __global__ void gather_rows_vec8(const unsigned short* table, const int* ids, unsigned short* out, int rows, int cols) {
@@ -457,16 +494,16 @@ enum KernelSource {
     #endif
 
     #if CG_BF16 && (CG_HEAD_DIM == 64 || CG_HEAD_DIM == 32)
-    // 64 rows of one head's q or k (columns col0…col0+HD of qkv, rows row0…row0+63, zero from `limit` on)
+    // `rows` rows of one head's q or k (columns col0…col0+HD of qkv, rows row0…, zero from `limit` on)
     // into shared memory, rotated when `rope` is set: each thread takes the two 8-wide chunks that NeoX
     // rotary pairs (c and c + HD/2) with 16-byte loads, and the 16 (cos, sin) values of their
     // frequencies at position row − start. fp32 arithmetic, one bf16 rounding: the same values a separate
     // rotation pass would store.
     __device__ __forceinline__ void attention_load_qk(unsigned short (*dst)[CG_HEAD_DIM + 8], const unsigned short* qkv,
-                                                      long long stride, int col0, int row0, int limit, int start,
-                                                      const float* rope) {
+                                                      long long stride, int col0, int row0, int rows, int limit,
+                                                      int start, const float* rope) {
         const int HALF = CG_HEAD_DIM / 2, CP = CG_HEAD_DIM / 16;
-        for (int idx = threadIdx.x; idx < 64 * CP; idx += blockDim.x) {
+        for (int idx = threadIdx.x; idx < rows * CP; idx += blockDim.x) {
             const int r = idx / CP, c = idx % CP, row = row0 + r;
             uint4 a, b;
             a.x = 0u; a.y = 0u; a.z = 0u; a.w = 0u; b = a;
@@ -532,170 +569,263 @@ enum KernelSource {
         }
     }
 
-    // Flash attention on tensor cores: 4 warps, 16 query rows each (a 64-row query tile), key/value tiles
-    // of 64 rows in shared memory (16-byte loads; RoPE applied while loading, so no separate rotation
-    // pass over q and k), fragments read with ldmatrix, online softmax in base 2 with the scale folded
-    // into one FMA. Each warp works only on the 8-key blocks its 16 rows can see (the sliding window's
-    // edges, a sequence's last partial tile) and masks element by element only in tiles that cross an
-    // edge; warps whose rows are all past the sequence's end only join the barriers.
+    #ifndef CG_ATT_MT
+    #define CG_ATT_MT 1
+    #endif
+    // CG_ATT_BRANCHFREE 1: interior key tiles take the branch-free path (attention_scores<true>). It interleaves
+    // the MMA chains but holds more registers (fewer blocks per multiprocessor): measured faster for head dim 32,
+    // slower for 64 (docs/PERFORMANCE.md, session 11).
+    #ifndef CG_ATT_BRANCHFREE
+    #define CG_ATT_BRANCHFREE 1
+    #endif
+    // Shared rows: two 64-row key/value buffers per pipeline stage; the query tile (64 · CG_ATT_MT rows) lives
+    // at the start of the same space until its fragments are in registers.
+    #define CG_ATT_KVROWS (128 * (CG_ATT_PIPE + 1))
+    #define CG_ATT_SROWS (64 * CG_ATT_MT > CG_ATT_KVROWS ? 64 * CG_ATT_MT : CG_ATT_KVROWS)
+
+    // One 64-key tile's scores for a warp's row tiles, s = q·kᵀ (unscaled), −∞ in the 8-key blocks a row tile
+    // cannot see (the sliding window's edges, keys past the sequence, row tiles past its end), whose MMAs are
+    // skipped. FULL: every row tile sees every block of the tile (interior tiles: almost all of global
+    // attention's), so there is no branch and the compiler interleaves the independent MMA chains.
+    template <bool FULL>
+    __device__ __forceinline__ void attention_scores(float (&s)[CG_ATT_MT][8][4], const unsigned (&qa)[CG_ATT_MT][CG_HEAD_DIM / 16][4],
+                                                     unsigned short (*K)[CG_HEAD_DIM + 8], int k0, const int (&lo)[CG_ATT_MT],
+                                                     const int (&hi)[CG_ATT_MT], int lane) {
+    #pragma unroll
+        for (int nb = 0; nb < 8; nb++) {
+            bool vis[CG_ATT_MT];
+            bool some = FULL;
+    #pragma unroll
+            for (int mt = 0; mt < CG_ATT_MT; mt++) {
+                vis[mt] = FULL || (k0 + nb * 8 + 8 > lo[mt] && k0 + nb * 8 < hi[mt]);
+                some = some || vis[mt];
+                const float init = vis[mt] ? 0.0f : -CG_INF;
+                s[mt][nb][0] = init; s[mt][nb][1] = init; s[mt][nb][2] = init; s[mt][nb][3] = init;
+            }
+            if (some) {
+    #pragma unroll
+                for (int kp = 0; kp < CG_HEAD_DIM / 32; kp++) {
+                    unsigned kb[4];
+                    ldsm_x4(kb, &K[nb * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
+    #pragma unroll
+                    for (int mt = 0; mt < CG_ATT_MT; mt++) {
+                        if (!vis[mt]) continue;
+                        mma_bf16_16816(s[mt][nb], qa[mt][2 * kp][0], qa[mt][2 * kp][1], qa[mt][2 * kp][2], qa[mt][2 * kp][3], kb[0], kb[1]);
+                        mma_bf16_16816(s[mt][nb], qa[mt][2 * kp + 1][0], qa[mt][2 * kp + 1][1], qa[mt][2 * kp + 1][2], qa[mt][2 * kp + 1][3], kb[2], kb[3]);
+                    }
+                }
+            }
+        }
+    }
+
+    // o += p·v for one 64-key tile, p = exp2(s·scale − b) (bf16 operands), row sums into l. A 16-key block that
+    // no row of a row tile sees has p = 0 throughout: its MMAs are skipped. FULL as in attention_scores.
+    template <bool FULL>
+    __device__ __forceinline__ void attention_values(float (&o)[CG_ATT_MT][CG_HEAD_DIM / 8][4], float (&l)[CG_ATT_MT][2],
+                                                     const float (&s)[CG_ATT_MT][8][4], const float (&b)[CG_ATT_MT][2],
+                                                     unsigned short (*V)[CG_HEAD_DIM + 8], int k0, const int (&lo)[CG_ATT_MT],
+                                                     const int (&hi)[CG_ATT_MT], int lane, float scale_log2) {
+    #pragma unroll
+        for (int kk = 0; kk < 4; kk++) {
+            bool vis[CG_ATT_MT];
+            bool some = FULL;
+            unsigned pa[CG_ATT_MT][4];
+    #pragma unroll
+            for (int mt = 0; mt < CG_ATT_MT; mt++) {
+                vis[mt] = FULL || (k0 + kk * 16 + 16 > lo[mt] && k0 + kk * 16 < hi[mt]);
+                some = some || vis[mt];
+                pa[mt][0] = 0u; pa[mt][1] = 0u; pa[mt][2] = 0u; pa[mt][3] = 0u;
+                if (!vis[mt]) continue;
+                const float b0 = b[mt][0], b1 = b[mt][1];
+                const float p00 = exp2f(fmaf(s[mt][2 * kk][0], scale_log2, -b0)), p01 = exp2f(fmaf(s[mt][2 * kk][1], scale_log2, -b0));
+                const float p02 = exp2f(fmaf(s[mt][2 * kk][2], scale_log2, -b1)), p03 = exp2f(fmaf(s[mt][2 * kk][3], scale_log2, -b1));
+                const float p10 = exp2f(fmaf(s[mt][2 * kk + 1][0], scale_log2, -b0)), p11 = exp2f(fmaf(s[mt][2 * kk + 1][1], scale_log2, -b0));
+                const float p12 = exp2f(fmaf(s[mt][2 * kk + 1][2], scale_log2, -b1)), p13 = exp2f(fmaf(s[mt][2 * kk + 1][3], scale_log2, -b1));
+                l[mt][0] += p00 + p01 + p10 + p11;
+                l[mt][1] += p02 + p03 + p12 + p13;
+                pa[mt][0] = pack_bf16(p00, p01); pa[mt][1] = pack_bf16(p02, p03);
+                pa[mt][2] = pack_bf16(p10, p11); pa[mt][3] = pack_bf16(p12, p13);
+            }
+            if (!some) continue;
+    #pragma unroll
+            for (int np = 0; np < CG_HEAD_DIM / 16; np++) {
+                unsigned vb[4];
+                ldsm_x4_trans(vb, &V[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
+    #pragma unroll
+                for (int mt = 0; mt < CG_ATT_MT; mt++) {
+                    if (!vis[mt]) continue;
+                    mma_bf16_16816(o[mt][2 * np], pa[mt][0], pa[mt][1], pa[mt][2], pa[mt][3], vb[0], vb[1]);
+                    mma_bf16_16816(o[mt][2 * np + 1], pa[mt][0], pa[mt][1], pa[mt][2], pa[mt][3], vb[2], vb[3]);
+                }
+            }
+        }
+    }
+
+    // Flash attention on tensor cores: 4 warps, each owning CG_ATT_MT consecutive 16-row MMA tiles of a
+    // query tile of 64 · CG_ATT_MT rows; key/value tiles of 64 rows in shared memory (16-byte loads; RoPE
+    // applied while loading, so no separate rotation pass over q and k), fragments read with ldmatrix. With
+    // CG_ATT_MT 2 each key/value fragment read from shared memory feeds two MMAs, and each key/value tile is
+    // fetched once per 128 query rows instead of 64. Online softmax in base 2 with the scale folded into one
+    // FMA. Each warp works only on the 8-key blocks its row tiles can see (the sliding window's edges, a
+    // sequence's last partial tile), skips the MMAs of a row tile past the sequence's end, and masks element
+    // by element only in tiles that cross an edge; warps whose rows are all past the end only join the barriers.
     extern "C" __global__ void __launch_bounds__(128, CG_ATT_MINB) attention_mma(
             const unsigned short* qkv, unsigned short* out, const int* tiles, const int* cu, const float* rope,
             int heads, int window_half, float scale_log2) {
-        const int HD = CG_HEAD_DIM, CH = CG_HEAD_DIM / 8;
-        __shared__ __align__(16) unsigned short Qs[64][CG_HEAD_DIM + 8];
-        __shared__ __align__(16) unsigned short Ks[CG_ATT_PIPE + 1][64][CG_HEAD_DIM + 8];
-        __shared__ __align__(16) unsigned short Vs[CG_ATT_PIPE + 1][64][CG_HEAD_DIM + 8];
+        const int HD = CG_HEAD_DIM, CH = CG_HEAD_DIM / 8, MT = CG_ATT_MT, QR = 64 * CG_ATT_MT;
+        __shared__ __align__(16) unsigned short S[CG_ATT_SROWS][CG_HEAD_DIM + 8];
+        // Key buffer b at rows 128 b, value buffer b at rows 128 b + 64; the query tile at rows 0… first.
+        unsigned short (*Qs)[CG_HEAD_DIM + 8] = S;
         const int h = blockIdx.y;
         const int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
         const int start = cu[seq], end = cu[seq + 1];
         const long long stride = 3LL * heads * HD;
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
 
-        attention_load_qk(Qs, qkv, stride, h * HD, q0, end, start, rope);
         int kbeg = start, kend = end;
         if (window_half >= 0) {
             kbeg = max(start, q0 - window_half);
-            kend = min(end, q0 + 63 + window_half + 1);
+            kend = min(end, q0 + QR - 1 + window_half + 1);
         }
-        // The keys this warp's rows can see: [lo, hi).
-        const int a = q0 + warp * 16;
-        int lo = kbeg, hi = kend;
-        if (window_half >= 0) { lo = max(lo, a - window_half); hi = min(hi, a + 16 + window_half); }
-        if (a >= end) hi = lo;
+        // The keys row tile mt of this warp can see: [lo[mt], hi[mt]) (empty past the sequence's end).
+        int lo[CG_ATT_MT], hi[CG_ATT_MT];
+    #pragma unroll
+        for (int mt = 0; mt < MT; mt++) {
+            const int a = q0 + (warp * MT + mt) * 16;
+            lo[mt] = kbeg; hi[mt] = kend;
+            if (window_half >= 0) { lo[mt] = max(lo[mt], a - window_half); hi[mt] = min(hi[mt], a + 16 + window_half); }
+            if (a >= end) hi[mt] = lo[mt];
+        }
     #if CG_ATT_PIPE
         uint4 kr[CG_HEAD_DIM / 16], vr[CG_HEAD_DIM / 16];
-        if (kbeg < kend) {
-            attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend, kr, vr);
-            attention_store_kv(Ks[0], Vs[0], kr, vr, kbeg, kend, start, rope);
-        }
+        if (kbeg < kend) attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend, kr, vr);
     #endif
+        attention_load_qk(Qs, qkv, stride, h * HD, q0, QR, end, start, rope);
         __syncthreads();
-        const int qr = warp * 16 + g;
-        unsigned qa[HD / 16][4];
+        unsigned qa[CG_ATT_MT][HD / 16][4];
     #pragma unroll
-        for (int ks = 0; ks < HD / 16; ks++) {
-            qa[ks][0] = *(const unsigned*)&Qs[qr][ks * 16 + t * 2];
-            qa[ks][1] = *(const unsigned*)&Qs[qr + 8][ks * 16 + t * 2];
-            qa[ks][2] = *(const unsigned*)&Qs[qr][ks * 16 + t * 2 + 8];
-            qa[ks][3] = *(const unsigned*)&Qs[qr + 8][ks * 16 + t * 2 + 8];
+        for (int mt = 0; mt < MT; mt++) {
+            const int qr = (warp * MT + mt) * 16 + g;
+    #pragma unroll
+            for (int ks = 0; ks < HD / 16; ks++) {
+                qa[mt][ks][0] = *(const unsigned*)&Qs[qr][ks * 16 + t * 2];
+                qa[mt][ks][1] = *(const unsigned*)&Qs[qr + 8][ks * 16 + t * 2];
+                qa[mt][ks][2] = *(const unsigned*)&Qs[qr][ks * 16 + t * 2 + 8];
+                qa[mt][ks][3] = *(const unsigned*)&Qs[qr + 8][ks * 16 + t * 2 + 8];
+            }
         }
-        float o[HD / 8][4];
+    #if CG_ATT_PIPE
+        __syncthreads();   // the query rows become key/value buffers
+        if (kbeg < kend) attention_store_kv(S, S + 64, kr, vr, kbeg, kend, start, rope);
+    #endif
+        float o[CG_ATT_MT][HD / 8][4];
+        float m[CG_ATT_MT][2], l[CG_ATT_MT][2];
     #pragma unroll
-        for (int nb = 0; nb < HD / 8; nb++) { o[nb][0] = 0.0f; o[nb][1] = 0.0f; o[nb][2] = 0.0f; o[nb][3] = 0.0f; }
-        float m0 = -CG_INF, m1 = -CG_INF, l0 = 0.0f, l1 = 0.0f;
-        const int qi0 = q0 + qr, qi1 = qi0 + 8;
+        for (int mt = 0; mt < MT; mt++) {
+    #pragma unroll
+            for (int nb = 0; nb < HD / 8; nb++) { o[mt][nb][0] = 0.0f; o[mt][nb][1] = 0.0f; o[mt][nb][2] = 0.0f; o[mt][nb][3] = 0.0f; }
+            m[mt][0] = -CG_INF; m[mt][1] = -CG_INF; l[mt][0] = 0.0f; l[mt][1] = 0.0f;
+        }
 
         for (int k0 = kbeg, buf = 0; k0 < kend; k0 += 64, buf ^= 1) {
     #if CG_ATT_PIPE
             __syncthreads();
             const bool more = k0 + 64 < kend;
             if (more) attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, k0 + 64, kend, kr, vr);
-            unsigned short (*K)[CG_HEAD_DIM + 8] = Ks[buf];
-            unsigned short (*V)[CG_HEAD_DIM + 8] = Vs[buf];
+            unsigned short (*K)[CG_HEAD_DIM + 8] = S + 128 * buf;
+            unsigned short (*V)[CG_HEAD_DIM + 8] = S + 128 * buf + 64;
     #else
             __syncthreads();
-            attention_load_qk(Ks[0], qkv, stride, heads * HD + h * HD, k0, kend, start, rope);
+            attention_load_qk(S, qkv, stride, heads * HD + h * HD, k0, 64, kend, start, rope);
             for (int idx = tid; idx < 64 * CH; idx += 128) {
                 const int r = idx / CH, c = idx % CH, kj = k0 + r;
                 uint4 vv;
                 vv.x = 0u; vv.y = 0u; vv.z = 0u; vv.w = 0u;
                 if (kj < kend) vv = *(const uint4*)(qkv + kj * stride + 2LL * heads * HD + h * HD + c * 8);
-                *(uint4*)&Vs[0][r][c * 8] = vv;
+                *(uint4*)&S[64 + r][c * 8] = vv;
             }
             __syncthreads();
-            unsigned short (*K)[CG_HEAD_DIM + 8] = Ks[0];
-            unsigned short (*V)[CG_HEAD_DIM + 8] = Vs[0];
+            unsigned short (*K)[CG_HEAD_DIM + 8] = S;
+            unsigned short (*V)[CG_HEAD_DIM + 8] = S + 64;
             buf = 0;
     #endif
-            if (k0 + 64 > lo && k0 < hi) {
-                const bool edge = k0 + 64 > kend ||
-                    (window_half >= 0 && (a + 15 - k0 > window_half || k0 + 63 - a > window_half));
-
-                float s[8][4];
+            bool seen[CG_ATT_MT];
+            bool any = false, full = true;
     #pragma unroll
-                for (int nb = 0; nb < 8; nb++) {
-                    s[nb][0] = 0.0f; s[nb][1] = 0.0f; s[nb][2] = 0.0f; s[nb][3] = 0.0f;
-                    if (k0 + nb * 8 + 8 > lo && k0 + nb * 8 < hi) {
+            for (int mt = 0; mt < MT; mt++) {
+                seen[mt] = k0 + 64 > lo[mt] && k0 < hi[mt];
+                any = any || seen[mt];
+                full = full && CG_ATT_BRANCHFREE && k0 >= lo[mt] && k0 + 64 <= hi[mt];
+            }
+            if (any) {
+                float s[CG_ATT_MT][8][4];
+                if (full) attention_scores<true>(s, qa, K, k0, lo, hi, lane);
+                else attention_scores<false>(s, qa, K, k0, lo, hi, lane);
+                float b[CG_ATT_MT][2];
     #pragma unroll
-                        for (int kp = 0; kp < HD / 32; kp++) {
-                            unsigned kb[4];
-                            ldsm_x4(kb, &K[nb * 8 + (lane & 7)][kp * 32 + (lane >> 3) * 8]);
-                            mma_bf16_16816(s[nb], qa[2 * kp][0], qa[2 * kp][1], qa[2 * kp][2], qa[2 * kp][3], kb[0], kb[1]);
-                            mma_bf16_16816(s[nb], qa[2 * kp + 1][0], qa[2 * kp + 1][1], qa[2 * kp + 1][2], qa[2 * kp + 1][3], kb[2], kb[3]);
+                for (int mt = 0; mt < MT; mt++) {
+                    b[mt][0] = 0.0f; b[mt][1] = 0.0f;
+                    if (!seen[mt]) continue;
+                    const int a = q0 + (warp * MT + mt) * 16;
+                    const bool edge = k0 + 64 > kend ||
+                        (window_half >= 0 && (a + 15 - k0 > window_half || k0 + 63 - a > window_half));
+                    if (edge) {
+                        const int qi0 = a + g, qi1 = qi0 + 8;
+    #pragma unroll
+                        for (int nb = 0; nb < 8; nb++) {
+    #pragma unroll
+                            for (int e = 0; e < 2; e++) {
+                                const int kj = k0 + nb * 8 + t * 2 + e;
+                                const bool inside = kj < kend;
+                                if (!(inside && (window_half < 0 || abs(qi0 - kj) <= window_half))) s[mt][nb][e] = -CG_INF;
+                                if (!(inside && (window_half < 0 || abs(qi1 - kj) <= window_half))) s[mt][nb][2 + e] = -CG_INF;
+                            }
                         }
-                    } else {
-                        s[nb][0] = -CG_INF; s[nb][1] = -CG_INF; s[nb][2] = -CG_INF; s[nb][3] = -CG_INF;
                     }
-                }
-                if (edge) {
+                    float mx0 = -CG_INF, mx1 = -CG_INF;
     #pragma unroll
                     for (int nb = 0; nb < 8; nb++) {
-    #pragma unroll
-                        for (int e = 0; e < 2; e++) {
-                            const int kj = k0 + nb * 8 + t * 2 + e;
-                            const bool inside = kj < kend;
-                            if (!(inside && (window_half < 0 || abs(qi0 - kj) <= window_half))) s[nb][e] = -CG_INF;
-                            if (!(inside && (window_half < 0 || abs(qi1 - kj) <= window_half))) s[nb][2 + e] = -CG_INF;
-                        }
+                        mx0 = fmaxf(mx0, fmaxf(s[mt][nb][0], s[mt][nb][1]));
+                        mx1 = fmaxf(mx1, fmaxf(s[mt][nb][2], s[mt][nb][3]));
                     }
+                    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+                    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+                    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+                    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+                    const float mn0 = fmaxf(m[mt][0], mx0), mn1 = fmaxf(m[mt][1], mx1);
+                    // Scores stay unscaled; exp2(s·scale − m·scale) is one FMA and one exp2 per score.
+                    b[mt][0] = mn0 == -CG_INF ? 0.0f : mn0 * scale_log2;
+                    b[mt][1] = mn1 == -CG_INF ? 0.0f : mn1 * scale_log2;
+                    const float c0 = exp2f(m[mt][0] * scale_log2 - b[mt][0]), c1 = exp2f(m[mt][1] * scale_log2 - b[mt][1]);
+                    l[mt][0] *= c0; l[mt][1] *= c1;
+    #pragma unroll
+                    for (int nb = 0; nb < HD / 8; nb++) { o[mt][nb][0] *= c0; o[mt][nb][1] *= c0; o[mt][nb][2] *= c1; o[mt][nb][3] *= c1; }
+                    m[mt][0] = mn0; m[mt][1] = mn1;
                 }
-                float mx0 = -CG_INF, mx1 = -CG_INF;
-    #pragma unroll
-                for (int nb = 0; nb < 8; nb++) {
-                    mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
-                    mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
-                }
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-                mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-                mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-                const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-                // Scores stay unscaled; exp2(s·scale − m·scale) is one FMA and one exp2 per score.
-                const float b0 = mn0 == -CG_INF ? 0.0f : mn0 * scale_log2;
-                const float b1 = mn1 == -CG_INF ? 0.0f : mn1 * scale_log2;
-                const float c0 = exp2f(m0 * scale_log2 - b0), c1 = exp2f(m1 * scale_log2 - b1);
-                l0 *= c0; l1 *= c1;
-    #pragma unroll
-                for (int nb = 0; nb < HD / 8; nb++) { o[nb][0] *= c0; o[nb][1] *= c0; o[nb][2] *= c1; o[nb][3] *= c1; }
-                m0 = mn0; m1 = mn1;
-
-    #pragma unroll
-                for (int kk = 0; kk < 4; kk++) {
-                    // A 16-key block that no row of this warp sees has p = 0 throughout: skip it.
-                    if (!(k0 + kk * 16 + 16 > lo && k0 + kk * 16 < hi)) continue;
-                    const float p00 = exp2f(fmaf(s[2 * kk][0], scale_log2, -b0)), p01 = exp2f(fmaf(s[2 * kk][1], scale_log2, -b0));
-                    const float p02 = exp2f(fmaf(s[2 * kk][2], scale_log2, -b1)), p03 = exp2f(fmaf(s[2 * kk][3], scale_log2, -b1));
-                    const float p10 = exp2f(fmaf(s[2 * kk + 1][0], scale_log2, -b0)), p11 = exp2f(fmaf(s[2 * kk + 1][1], scale_log2, -b0));
-                    const float p12 = exp2f(fmaf(s[2 * kk + 1][2], scale_log2, -b1)), p13 = exp2f(fmaf(s[2 * kk + 1][3], scale_log2, -b1));
-                    l0 += p00 + p01 + p10 + p11;
-                    l1 += p02 + p03 + p12 + p13;
-                    const unsigned pa0 = pack_bf16(p00, p01), pa1 = pack_bf16(p02, p03);
-                    const unsigned pa2 = pack_bf16(p10, p11), pa3 = pack_bf16(p12, p13);
-    #pragma unroll
-                    for (int np = 0; np < HD / 16; np++) {
-                        unsigned vb[4];
-                        ldsm_x4_trans(vb, &V[kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8][np * 16 + (lane >> 4) * 8]);
-                        mma_bf16_16816(o[2 * np], pa0, pa1, pa2, pa3, vb[0], vb[1]);
-                        mma_bf16_16816(o[2 * np + 1], pa0, pa1, pa2, pa3, vb[2], vb[3]);
-                    }
-                }
+                if (full) attention_values<true>(o, l, s, b, V, k0, lo, hi, lane, scale_log2);
+                else attention_values<false>(o, l, s, b, V, k0, lo, hi, lane, scale_log2);
             }
     #if CG_ATT_PIPE
-            if (more) attention_store_kv(Ks[buf ^ 1], Vs[buf ^ 1], kr, vr, k0 + 64, kend, start, rope);
+            if (more) attention_store_kv(S + 128 * (buf ^ 1), S + 128 * (buf ^ 1) + 64, kr, vr, k0 + 64, kend, start, rope);
     #endif
         }
-        l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-        l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-        l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-        const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f;
-        const float inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
         const long long width = (long long)heads * HD;
     #pragma unroll
-        for (int nb = 0; nb < HD / 8; nb++) {
-            const int col = h * HD + nb * 8 + t * 2;
-            if (qi0 < end) *(unsigned*)&out[qi0 * width + col] = pack_bf16(o[nb][0] * inv0, o[nb][1] * inv0);
-            if (qi1 < end) *(unsigned*)&out[qi1 * width + col] = pack_bf16(o[nb][2] * inv1, o[nb][3] * inv1);
+        for (int mt = 0; mt < MT; mt++) {
+            float l0 = l[mt][0], l1 = l[mt][1];
+            l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+            l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+            l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+            l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+            const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f;
+            const float inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
+            const int qi0 = q0 + (warp * MT + mt) * 16 + g, qi1 = qi0 + 8;
+    #pragma unroll
+            for (int nb = 0; nb < HD / 8; nb++) {
+                const int col = h * HD + nb * 8 + t * 2;
+                if (qi0 < end) *(unsigned*)&out[qi0 * width + col] = pack_bf16(o[mt][nb][0] * inv0, o[mt][nb][1] * inv0);
+                if (qi1 < end) *(unsigned*)&out[qi1 * width + col] = pack_bf16(o[mt][nb][2] * inv1, o[mt][nb][3] * inv1);
+            }
         }
     }
     #endif

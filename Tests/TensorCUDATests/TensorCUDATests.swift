@@ -236,11 +236,19 @@ private final class FakeAllocator: DeviceAllocator {
         #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).pipelined)
         #expect(!AttentionKernelShape.chosen(headDim: 64, environment: [:]).pipelined)
         #expect(!AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "0"]).pipelined)
-        let piped = AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "1"])
-        #expect(piped.pipelined && piped.minBlocks == 4)
-        #expect(piped.compilerOptions == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MINB=4"])
-        let plain = AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "0", "COLGREP_ATTENTION_MIN_BLOCKS": "2"])
-        #expect(!plain.pipelined && plain.minBlocks == 2)
+        // 64-row query tiles by default; the branch-free interior path for head dim 32 only (measured, session 11).
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]).queryTileRows == 64)
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]).compilerOptions
+                == ["-DCG_ATT_PIPE=0", "-DCG_ATT_MT=1", "-DCG_ATT_BRANCHFREE=0", "-DCG_ATT_MINB=4", "-ftz=true"])
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).compilerOptions
+                == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MT=1", "-DCG_ATT_BRANCHFREE=1", "-DCG_ATT_MINB=3", "-ftz=true"])
+        let wide = AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_WARP_ROWS": "32", "COLGREP_ATTENTION_BRANCHFREE": "1"])
+        #expect(wide.queryTileRows == 128 && wide.branchFree && wide.minBlocks == 2)
+        let plain = AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "0", "COLGREP_ATTENTION_MIN_BLOCKS": "3"])
+        #expect(!plain.pipelined && plain.minBlocks == 3 && plain.rowTilesPerWarp == 1)
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_BRANCHFREE": "0"]).minBlocks == 4)
+        #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_WARP_ROWS": "24"]) == .standard(headDim: 64))
+        #expect(!AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_FTZ": "0"]).compilerOptions.contains("-ftz=true"))
         // Out-of-range or malformed values leave the default.
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_MIN_BLOCKS": "99"]).minBlocks
                 == AttentionKernelShape.standard(headDim: 64).minBlocks)

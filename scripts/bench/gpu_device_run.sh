@@ -22,6 +22,9 @@
 # (cuBLASLt loaded beside cuInit) and CUDA_DEVICE_MAX_CONNECTIONS=2; medians, and the first batch's vectors of the
 # two binaries compared); parity also runs `cuda bf16` with COLGREP_GEMM=own and =cublaslt (every GEMM on one engine);
 # AB may name after-own (this binary with COLGREP_GEMM=own: our GEMM's throughput against cuBLASLt's).
+# Session 11 (cuda11): variant suffixes -w16 / -w32 (COLGREP_ATTENTION_WARP_ROWS: 64- or 128-row query tiles),
+# -plain (COLGREP_ATTENTION_PIPELINE=0), -mbN (COLGREP_ATTENTION_MIN_BLOCKS=N), -bf1 / -bf0 (COLGREP_ATTENTION_BRANCHFREE); stage selftest-variants runs the
+# self-test once per SVARIANTS_ST label (each with its own kernel cache).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -48,6 +51,12 @@ variant_env() {
   case $1 in *-pageable*) e="$e COLGREP_UPLOAD=pageable";; esac
   case $1 in *-early*) e="$e COLGREP_CUBLASLT_EARLY=1";; esac
   case $1 in *-pipe*) e="$e COLGREP_ATTENTION_PIPELINE=1";; esac
+  case $1 in *-plain*) e="$e COLGREP_ATTENTION_PIPELINE=0";; esac
+  case $1 in *-w16*) e="$e COLGREP_ATTENTION_WARP_ROWS=16";; esac
+  case $1 in *-w32*) e="$e COLGREP_ATTENTION_WARP_ROWS=32";; esac
+  case $1 in *-bf1*) e="$e COLGREP_ATTENTION_BRANCHFREE=1";; esac
+  case $1 in *-bf0*) e="$e COLGREP_ATTENTION_BRANCHFREE=0";; esac
+  case $1 in *-mb[0-9]*) e="$e COLGREP_ATTENTION_MIN_BLOCKS=$(echo $1 | sed 's/.*-mb\([0-9]*\).*/\1/')";; esac
   echo $e
 }
 ettin() { [ -f /tmp/ettin/config.json ] || python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; }
@@ -78,6 +87,11 @@ selftest)
 selftest-pipe)
   log selftest-pipe  # the self-test's attention checks with the pipelined attention kernel
   COLGREP_ATTENTION_PIPELINE=1 XDG_CACHE_HOME=/tmp/xdg-pipe timeout 180 $C debug gpu-selftest > $OUT/selftest-pipe.txt 2>&1; echo "rc=$?"; grep -c PASS $OUT/selftest-pipe.txt; grep FAIL $OUT/selftest-pipe.txt; grep "attention.*tensor-core" $OUT/selftest-pipe.txt | head -16 ;;
+selftest-variants)
+  for v in ${SVARIANTS_ST:-after-pipe after-plain after-w16}; do
+    log selftest $v; env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-st-$v timeout 180 $C debug gpu-selftest > $OUT/selftest-$v.txt 2>&1
+    echo "$v rc=$? PASS $(grep -c PASS $OUT/selftest-$v.txt) FAIL $(grep -c FAIL $OUT/selftest-$v.txt)"; grep FAIL $OUT/selftest-$v.txt | head -5
+  done ;;
 parity)
   log parity
   ettin; minilm; python3 gpu_encoder.py parity-ids /tmp/pids.json

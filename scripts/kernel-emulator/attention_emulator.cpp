@@ -29,7 +29,8 @@ int main(int argc, char** argv) {
         rope[(p * HALF + i) * 2] = cosf(angle); rope[(p * HALF + i) * 2 + 1] = sinf(angle);
     }
     std::vector<int> tiles;
-    for (int s = 0; s < S; s++) for (int q0 = cu[s]; q0 < cu[s + 1]; q0 += 64) { tiles.push_back(s); tiles.push_back(q0); }
+    // Query tiles of 64 · CG_ATT_MT rows, as CUDABackend.deviceLayout lists them.
+    for (int s = 0; s < S; s++) for (int q0 = cu[s]; q0 < cu[s + 1]; q0 += 64 * CG_ATT_MT) { tiles.push_back(s); tiles.push_back(q0); }
     const int wh = window ? window / 2 : -1;
     const float scale = 1.0f / sqrtf((float)HD);
     launch(tiles.size() / 2, H, 128, [&] {
@@ -70,6 +71,6 @@ int main(int argc, char** argv) {
     }
     const double rel = sqrt(num / den);
     const bool ok = unwritten == 0 && rel < 1.2e-2;
-    printf("%s attention_mma pipe=%d hd=%d window=%d rope=%d tokens=%d: rel err %.2e, unwritten %ld\n", ok ? "PASS" : "FAIL", CG_ATT_PIPE, HD, window, use_rope, T, rel, unwritten);
+    printf("%s attention_mma pipe=%d mt=%d hd=%d window=%d rope=%d tokens=%d: rel err %.2e, unwritten %ld\n", ok ? "PASS" : "FAIL", CG_ATT_PIPE, CG_ATT_MT, HD, window, use_rope, T, rel, unwritten);
     return ok ? 0 : 1;
 }

@@ -3,8 +3,9 @@
 # no GPU needed: ldmatrix and the warp-level MMA emulated with the PTX ISA's fragment layouts. Packed
 # sequences of 1, 5, 64, 65, 130 and 200 tokens (partial tiles, short sequences, one key tile and several),
 # global and 128-token window, with and without RoPE, head dims 64 and 32, plain and pipelined (CG_ATT_PIPE),
-# against double precision.
-# Usage: bash scripts/kernel-emulator/run_attention.sh   (g++ with C++20; ~1 min)
+# one or two 16-row tiles per warp (CG_ATT_MT: 64- or 128-row query tiles), with and without the branch-free
+# path for interior key tiles (CG_ATT_BRANCHFREE), against double precision.
+# Usage: bash scripts/kernel-emulator/run_attention.sh   (g++ with C++20; ~2 min)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d)
@@ -12,13 +13,15 @@ trap 'rm -rf "$WORK"' EXIT
 python3 "$ROOT/scripts/kernel-emulator/extract_attention_source.py" "$ROOT" "$WORK"
 cp "$ROOT/scripts/kernel-emulator/attention_emulator.cpp" "$ROOT/scripts/kernel-emulator/warp_emulation.h" "$WORK/"
 status=0
-for variant in "64 0" "32 0" "64 1" "32 1"; do
+for variant in "64 0 1 0" "32 0 1 1" "64 1 1 1" "32 1 1 1" "64 0 2 1" "32 0 2 0" "64 1 2 0" "32 1 2 1"; do
   set -- $variant
-  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 -DCG_HEAD_DIM=$1 -DCG_ATT_PIPE=$2 "$WORK/attention_emulator.cpp" -o "$WORK/emu"
-  echo "pipelined=$2"
+  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 -DCG_HEAD_DIM=$1 -DCG_ATT_PIPE=$2 -DCG_ATT_MT=$3 -DCG_ATT_BRANCHFREE=$4 "$WORK/attention_emulator.cpp" -o "$WORK/emu"
+  echo "pipelined=$2 row tiles per warp=$3 branch-free interior tiles=$4"
   for cfg in "0 0" "0 1" "128 0" "128 1"; do
     "$WORK/emu" $cfg 1 5 64 65 130 200 || status=1
   done
   "$WORK/emu" 128 1 300 17 || status=1
+  # 128-row tiles: a sequence ending inside a warp's second row tile, and one of 129 (one row in the next tile).
+  "$WORK/emu" 0 1 150 129 40 || status=1
 done
 exit $status
