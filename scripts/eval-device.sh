@@ -8,7 +8,8 @@
 #           score.py, materialize.py, repos-dev.json, annotations/)
 #   .devrun/eval5b: model.safetensors.xz (all-MiniLM-L6-v2 as fp16, word-embedding rows that no token of
 #           the corpus or the queries uses set to zero) + minilm/ (its config files, tokenizer.json.xz)
-# Run: bash scripts/eval-device.sh unpack .devrun/eval5a && bash scripts/eval-device.sh run .devrun/eval5b
+# `bash scripts/eval-stage.sh` writes both (as .devrun/eval/a and .devrun/eval/b), to be carried by two calls
+# on one warm machine: `bash scripts/eval-device.sh unpack .devrun/eval/a`, then `bash scripts/eval-device.sh run .devrun/eval/b`.
 # `run` indexes every repo on the GPU (CPU if that fails), then scores hybrid (every search traced through
 # COLGREP_TRACE_JSON, for `colgrep debug replay-ranking`), semantic-only and FTS-only, all --code-only,
 # queries encoded on the CPU (--force-cpu) as a user's one-shot search would. Env: PAR_INDEX, PAR_Q, BUDGET;
