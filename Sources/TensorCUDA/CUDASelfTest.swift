@@ -8,6 +8,16 @@ import Tensor
 /// a Swift toolchain.
 public enum CUDASelfTest {
     /// One check: the relative error ‖gpu − reference‖ / ‖reference‖ against its tolerance.
+    /// A check of `precision` from a GPU call measuring its error; a call that throws fails with the error in
+    /// its name, so the other checks still run.
+    static func attempted(_ precision: CUDAPrecision, _ name: String, tolerance: Double, _ error: () throws -> Double) -> Check {
+        do {
+            return Check(name: "\(precision.rawValue) \(name)", error: try error(), tolerance: tolerance)
+        } catch {
+            return Check(name: "\(precision.rawValue) \(name) threw \(error)", error: .infinity, tolerance: tolerance)
+        }
+    }
+
     public struct Check: Sendable, CustomStringConvertible {
         public var name: String
         public var error: Double

@@ -9,13 +9,8 @@ extension CUDASelfTest {
         let precision = backend.precision
         let scoreTolerance = precision == .fp32 ? 1e-5 : 2e-2
         var checks: [Check] = []
-        // A check whose GPU call throws fails with the error in its name; the others still run.
         func attempt(_ name: String, tolerance: Double, _ error: () throws -> Double) {
-            do {
-                checks.append(Check(name: "\(precision.rawValue) \(name)", error: try error(), tolerance: tolerance))
-            } catch {
-                checks.append(Check(name: "\(precision.rawValue) \(name) threw \(error)", error: .infinity, tolerance: tolerance))
-            }
+            checks.append(attempted(precision, name, tolerance: tolerance, error))
         }
         let saved = (backend.nearestCentroidKernel, backend.uploadChunkBytes)
         defer { (backend.nearestCentroidKernel, backend.uploadChunkBytes) = saved }

@@ -9,11 +9,7 @@ extension CUDASelfTest {
         let precision = backend.precision
         var checks: [Check] = []
         func attempt(_ name: String, tolerance: Double, _ error: () throws -> Double) {
-            do {
-                checks.append(Check(name: "\(precision.rawValue) \(name)", error: try error(), tolerance: tolerance))
-            } catch {
-                checks.append(Check(name: "\(precision.rawValue) \(name) threw \(error)", error: .infinity, tolerance: tolerance))
-            }
+            checks.append(attempted(precision, name, tolerance: tolerance, error))
         }
         let saved = (backend.residentChunkBytes, backend.residentRowsPerPass, backend.residentMaximumDim)
         defer { (backend.residentChunkBytes, backend.residentRowsPerPass, backend.residentMaximumDim) = saved }
