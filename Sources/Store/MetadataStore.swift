@@ -81,10 +81,17 @@ public final class MetadataStore: @unchecked Sendable {
         } else {
             try connection.execute("""
                 PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
-                PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;
+                PRAGMA temp_store=MEMORY; PRAGMA cache_size=-\(writerCacheKiB);
                 """)
         }
     }
+
+    /// Page cache of a writing connection, in KiB: 4 MiB (`COLGREP_STORE_CACHE_MIB` overrides it, for
+    /// measuring). A cold build appends at the right edge of each B-tree and FTS5 segment, so a large
+    /// cache only costs fresh pages: with 64 MiB the store lane of a 29,850-unit cold build on 16 cores
+    /// took 1.48–1.75 s alone, with 4 MiB 1.23–1.33 s (docs/PERFORMANCE.md, session 12).
+    static let writerCacheKiB: Int = ProcessInfo.processInfo.environment["COLGREP_STORE_CACHE_MIB"]
+        .flatMap { Int($0) }.flatMap { $0 >= 1 ? $0 * 1024 : nil } ?? 4096
 
     // MARK: - schema
 

@@ -23,6 +23,25 @@ import Testing
         #expect(throws: StoreError.readOnly(path: dir.database.path)) { try reader.insert([fullRecord(5)]) }
     }
 
+    /// Writers get the measured 4 MiB page cache (unless `COLGREP_STORE_CACHE_MIB` is set) in WAL mode;
+    /// readers map the file and refuse writes.
+    @Test func writerAndReaderConnectionsGetTheirPragmas() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let writer = try SQLiteConnection(path: dir.database.path, readOnly: false)
+        try MetadataStore.applyPragmas(writer, readOnly: false)
+        if ProcessInfo.processInfo.environment["COLGREP_STORE_CACHE_MIB"] == nil {
+            #expect(MetadataStore.writerCacheKiB == 4096)
+        }
+        #expect(try writer.scalarInt("PRAGMA cache_size") == Int64(-MetadataStore.writerCacheKiB))
+        #expect(try writer.scalarInt("PRAGMA synchronous") == 1)  // NORMAL
+        try writer.execute("CREATE TABLE t(x); INSERT INTO t VALUES(1);")
+        let reader = try SQLiteConnection(path: dir.database.path, readOnly: true)
+        try MetadataStore.applyPragmas(reader, readOnly: true)
+        #expect(try reader.scalarInt("PRAGMA query_only") == 1)
+        #expect(try reader.scalarInt("PRAGMA cache_size") != Int64(-MetadataStore.writerCacheKiB))
+    }
+
     @Test func insertingAnExistingIdReplacesIt() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -11,6 +11,7 @@
 #   tokenizer.json, e.g. .deps/models/all-MiniLM-L6-v2/tokenizer.json), synthetic_edge_model.py and this
 #   script; then run `bash .devrun/route5/index_stages_device.sh` (results under $OUT: stages-*.json,
 #   stages-*.txt: the table and the profile; summary.txt). BUDGET (default 420 s) stops before the device limit.
+#   VARIANTS / DEVICES / ROUNDS (below) run same-binary A/B of environment knobs instead of the two default runs.
 set -u
 START=$(date +%s)
 BUDGET=${BUDGET:-420}
@@ -32,14 +33,29 @@ GPUS=$(nvidia-smi -L 2>/dev/null | wc -l)
   echo "corpus: $(find $W/c/large -type f -name '*.py' | wc -l) .py files"; } | tee $OUT/summary.txt
 # Kernels compiled and the cost model calibrated once, outside the measured runs.
 $B warm-cache --model $M > $OUT/warm-cache.txt 2>&1
-bench() { # label devices
+bench() { # label devices [VAR=value ...]
+  local label=$1 devices=$2; shift 2
   local left=$(( BUDGET - ($(date +%s) - START) ))
-  if [ $left -lt 30 ]; then echo "$1: skipped (device budget)" | tee -a $OUT/summary.txt; return; fi
+  if [ $left -lt 30 ]; then echo "$label: skipped (device budget)" | tee -a $OUT/summary.txt; return; fi
   # stdout: one JSON object; stderr: the same as a table, then the cold init's COLGREP_PROFILE report.
-  timeout $left $B bench index-stages $W/c/large --model $M --force-gpu --devices $2 --json > $OUT/stages-$1.json 2> $OUT/stages-$1.txt
-  echo "== $1 (--devices $2): rc=$?" >> $OUT/summary.txt
-  cat $OUT/stages-$1.txt >> $OUT/summary.txt
+  timeout $left env "$@" $B bench index-stages $W/c/large --model $M --force-gpu --devices $devices --json > $OUT/stages-$label.json 2> $OUT/stages-$label.txt
+  echo "== $label (--devices $devices $*): rc=$? at $(( $(date +%s) - START )) s" >> $OUT/summary.txt
+  cat $OUT/stages-$label.txt >> $OUT/summary.txt
 }
-bench 1gpu 0
-[ $GPUS -ge 2 ] && bench all-gpus all
+if [ -z "${VARIANTS:-}" ]; then
+  bench 1gpu 0
+  [ $GPUS -ge 2 ] && bench all-gpus all
+else
+  # VARIANTS="base s8:COLGREP_KEYWORD_SHARDS=8 c4:COLGREP_STORE_CACHE_MIB=4,COLGREP_KEYWORD_SHARDS=8": each
+  # variant (label[:VAR=value,...]) on each of DEVICES (default "0"), alternating, ROUNDS times (default 2),
+  # so that a host's drift spreads over every variant alike.
+  for r in $(seq 1 ${ROUNDS:-2}); do
+    for devices in ${DEVICES:-0}; do
+      for v in $VARIANTS; do
+        label=${v%%:*}; vars=""; [ "$v" != "$label" ] && vars=${v#*:}
+        bench $label-d${devices//,/_}-r$r $devices COLGREP_X=0 ${vars//,/ }
+      done
+    done
+  done
+fi
 cat $OUT/summary.txt
