@@ -1,3 +1,4 @@
+import CKernels
 import Tensor
 
 /// Hierarchical token pooling as ColGREP applies it to each document before indexing.
@@ -38,7 +39,7 @@ public enum TokenPooler {
             distance[i] = d * d
         }
 
-        let parent = wardMerges(squaredDistance: &distance, count: m, merges: m - k)
+        let parent = wardMerges(squaredDistance: distance, count: m, merges: m - k)
 
         // Labels in order of first appearance, then cluster means.
         var root = [Int](repeating: 0, count: m)
@@ -74,72 +75,18 @@ public enum TokenPooler {
         return HostMatrix(rows: 1 + clusters, cols: dim, values: output)
     }
 
-    /// Runs the nearest-neighbour chain for `merges` merges and returns a union-find parent array over
-    /// the original rows. Cluster `x` lives in the slot of its first row; the active list keeps the
-    /// reference's order (original rows by index, then new clusters in creation order).
-    static func wardMerges(squaredDistance d: inout [Float], count m: Int, merges: Int) -> [Int] {
-        // Non-finite distances (from NaN or infinite input vectors) would make every comparison false and
-        // leave the chain without a neighbour: treat them as very far but finite, so merging still ends.
-        for i in d.indices where !d[i].isFinite { d[i] = 1e30 }
-        // The nearest-neighbour chain needs d(i, j) == d(j, i): a GEMM's rounding can differ between the
-        // two halves, and then the chain can cycle back onto a slot and later merge a cluster that no
-        // longer exists (the force-unwrap crash, seen with near-duplicate token vectors).
-        for i in 0..<m {
-            for j in (i + 1)..<max(i + 1, m) {
-                let value = min(d[i * m + j], d[j * m + i])
-                d[i * m + j] = value
-                d[j * m + i] = value
-            }
+    /// Runs the nearest-neighbour chain for `merges` merges over the squared distances `d` (m × m) and
+    /// returns a union-find parent array over the original rows; cluster `x` lives in the slot of its
+    /// first row. The chain runs in C (`ck_ward_merges`, pool.c: padded rows, keys for the reference's
+    /// order, vector minimum), with the reference's merges (`PoolingEquivalenceTests`).
+    static func wardMerges(squaredDistance d: [Float], count m: Int, merges: Int) -> [Int] {
+        guard m > 1 else { return Array(0..<max(m, 0)) }
+        var parent = [Int64](repeating: 0, count: m)
+        let status = d.withUnsafeBufferPointer { d in
+            parent.withUnsafeMutableBufferPointer { ck_ward_merges(d.baseAddress!, m, merges, $0.baseAddress!) }
         }
-        var parent = Array(0..<m)
-        var size = [Float](repeating: 1, count: m)
-        var active = Array(0..<m)          // slots, in reference active-list order
-        var chain: [Int] = []
-        chain.reserveCapacity(m)
-        var done = 0
-        d.withUnsafeMutableBufferPointer { dist in
-            while done < merges, active.count > 1 {
-                if chain.isEmpty { chain.append(active[0]) }
-                var x = chain[chain.count - 1]
-                var y = -1
-                while true {
-                    x = chain[chain.count - 1]
-                    var best = Float.infinity
-                    var previous = -1
-                    if chain.count > 1 {
-                        previous = chain[chain.count - 2]
-                        best = dist[x * m + previous]
-                        y = previous
-                    }
-                    let row = dist.baseAddress! + x * m
-                    for candidate in active where candidate != x {
-                        let value = row[candidate]
-                        if value < best { best = value; y = candidate }
-                    }
-                    if y == previous { break }
-                    chain.append(y)
-                }
-                chain.removeLast(2)
-                // Merge x and y into the slot of the one created earlier in active order.
-                let keep = active.firstIndex(of: x)! < active.firstIndex(of: y)! ? x : y
-                let gone = keep == x ? y : x
-                let nx = size[x], ny = size[y]
-                let dxy = dist[x * m + y]
-                for k in active where k != x && k != y {
-                    let nk = size[k]
-                    let value = ((nx + nk) * dist[x * m + k] + (ny + nk) * dist[y * m + k] - nk * dxy) / (nx + ny + nk)
-                    dist[keep * m + k] = value
-                    dist[k * m + keep] = value
-                }
-                size[keep] = nx + ny
-                parent[gone] = keep
-                // The reference removes both and appends the new cluster at the end of the active list.
-                active.removeAll { $0 == x || $0 == y }
-                active.append(keep)
-                done += 1
-            }
-        }
-        return parent
+        precondition(status == 0, "token pooling: out of memory for a \(m)-token document")
+        return parent.map { Int($0) }
     }
 
     private static func find(_ parent: [Int], _ i: Int) -> Int {

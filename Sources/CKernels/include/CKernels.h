@@ -8,6 +8,12 @@
 #include <stdint.h>
 #include "CKernelsAssign.h"
 
+/// Token pooling's Ward merges (pool.c): the nearest-neighbour chain over an m × m matrix of squared
+/// distances `d` (row-major; the smaller of d[i,j] and d[j,i] is used, non-finite values count as 1e30),
+/// stopped after `merges` merges. parent[i] (m entries) receives a union-find parent over the rows, each
+/// cluster living in the slot of its member earliest in the reference's order. 0, or -1 when out of memory.
+int ck_ward_merges(const float *d, long m, long merges, int64_t *parent);
+
 /// CPUs in the calling thread's affinity mask (`taskset`, cpusets); -1 where unknown.
 int ck_affinity_cpu_count(void);
 
