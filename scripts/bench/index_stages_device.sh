@@ -18,8 +18,10 @@ BUDGET=${BUDGET:-420}
 D=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-/tmp/index-stages-out}
 mkdir -p $OUT /tmp/isbin/lib
-python3 -c "import lzma,shutil,glob,os;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/isbin/colgrep','wb'));[shutil.copyfileobj(lzma.open(f),open('/tmp/isbin/lib/'+os.path.basename(f)[:-3],'wb')) for f in glob.glob('$D/lib/*.xz')]"
-chmod +x /tmp/isbin/colgrep; B=/tmp/isbin/colgrep
+# Binaries: colgrep.xz, or with BINARIES="main new" colgrep-main.xz and colgrep-new.xz (same-call A/B; each
+# variant below then runs with every binary in turn, labelled by it).
+python3 -c "import lzma,shutil,glob,os;[shutil.copyfileobj(lzma.open(f),open('/tmp/isbin/'+os.path.basename(f)[:-3],'wb')) for f in glob.glob('$D/colgrep*.xz')];[shutil.copyfileobj(lzma.open(f),open('/tmp/isbin/lib/'+os.path.basename(f)[:-3],'wb')) for f in glob.glob('$D/lib/*.xz')]"
+chmod +x /tmp/isbin/colgrep*; B=/tmp/isbin/colgrep
 export LD_LIBRARY_PATH=/tmp/isbin/lib:${LD_LIBRARY_PATH:-}
 export COLGREP_GRAMMARS_DIR=$D/grammars NCCL_NVLS_ENABLE=0
 W=/tmp/ist; rm -rf $W; mkdir -p $W/c/large
@@ -32,7 +34,8 @@ GPUS=$(nvidia-smi -L 2>/dev/null | wc -l)
 { echo "cores: $(nproc); gpus: $GPUS; $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
   echo "corpus: $(find $W/c/large -type f -name '*.py' | wc -l) .py files"; } | tee $OUT/summary.txt
 # Kernels compiled and the cost model calibrated once, outside the measured runs.
-$B warm-cache --model $M > $OUT/warm-cache.txt 2>&1
+for b in ${BINARIES:-}; do /tmp/isbin/colgrep-$b warm-cache --model $M > $OUT/warm-cache-$b.txt 2>&1; done
+[ -z "${BINARIES:-}" ] && $B warm-cache --model $M > $OUT/warm-cache.txt 2>&1
 bench() { # label devices [VAR=value ...]
   local label=$1 devices=$2; shift 2
   local left=$(( BUDGET - ($(date +%s) - START) ))
@@ -53,9 +56,16 @@ else
     for devices in ${DEVICES:-0}; do
       for v in $VARIANTS; do
         label=${v%%:*}; vars=""; [ "$v" != "$label" ] && vars=${v#*:}
-        bench $label-d${devices//,/_}-r$r $devices COLGREP_X=0 ${vars//,/ }
+        if [ -z "${BINARIES:-}" ]; then
+          bench $label-d${devices//,/_}-r$r $devices COLGREP_X=0 ${vars//,/ }
+        else
+          for b in $BINARIES; do
+            B=/tmp/isbin/colgrep-$b bench $b-$label-d${devices//,/_}-r$r $devices COLGREP_X=0 ${vars//,/ }
+          done
+        fi
       done
     done
   done
 fi
+(cd $OUT && tar czf stages.tgz stages-*)
 cat $OUT/summary.txt
