@@ -72,6 +72,7 @@ int ccuda_resolve_driver(void *library, CCUDADriverAPI *api, char *error, size_t
     RESOLVE(cuDeviceTotalMem, "cuDeviceTotalMem_v2", "cuDeviceTotalMem");
     RESOLVE(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", NULL);
     RESOLVE(cuDevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2", "cuDevicePrimaryCtxRelease");
+    RESOLVE(cuDevicePrimaryCtxSetFlags, "cuDevicePrimaryCtxSetFlags_v2", "cuDevicePrimaryCtxSetFlags");
     RESOLVE(cuCtxSetCurrent, "cuCtxSetCurrent", NULL);
     RESOLVE(cuCtxSynchronize, "cuCtxSynchronize", NULL);
     RESOLVE(cuMemGetInfo, "cuMemGetInfo_v2", "cuMemGetInfo");

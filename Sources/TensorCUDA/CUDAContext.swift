@@ -69,6 +69,9 @@ final class CUDAContext: DeviceAllocator, @unchecked Sendable {
         guard major >= 7 else {
             throw CUDAError.unavailable("\(name) (\(architecture)) is older than the Volta generation this backend needs")
         }
+        // How waits behave (CUDAWaitPolicy). Best effort: a driver that refuses (another user of the primary
+        // context set it first) leaves its own policy, which only costs CPU.
+        _ = driver.cuDevicePrimaryCtxSetFlags(device, CUDAWaitPolicy.current().contextFlags)
         var context: CUcontext? = nil
         try libraries.check(driver.cuDevicePrimaryCtxRetain(&context, device), "cuDevicePrimaryCtxRetain")
         self.context = context!

@@ -37,6 +37,10 @@ enum {
     CCUDA_STREAM_NON_BLOCKING = 1,
     CCUDA_EVENT_DEFAULT = 0,
     CCUDA_EVENT_DISABLE_TIMING = 2,
+    CCUDA_CTX_SCHED_AUTO = 0,
+    CCUDA_CTX_SCHED_SPIN = 1,
+    CCUDA_CTX_SCHED_YIELD = 2,
+    CCUDA_CTX_SCHED_BLOCKING_SYNC = 4,
 };
 
 /// The driver entry points we use (the `_v2` symbols where the driver exports versioned names).
@@ -51,6 +55,7 @@ typedef struct CCUDADriverAPI {
     CUresult (*cuDeviceTotalMem)(size_t *bytes, CUdevice device);
     CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *context, CUdevice device);
     CUresult (*cuDevicePrimaryCtxRelease)(CUdevice device);
+    CUresult (*cuDevicePrimaryCtxSetFlags)(CUdevice device, unsigned int flags);
     CUresult (*cuCtxSetCurrent)(CUcontext context);
     CUresult (*cuCtxSynchronize)(void);
     CUresult (*cuMemGetInfo)(size_t *free, size_t *total);
