@@ -147,35 +147,34 @@ int ck_ward_merges(const float *d, long m, long merges, int64_t *parent) {
     for (long i = 0; i < m; i++) parent[i] = i;
     if (m < 2 || merges < 1) return 0;
     const long stride = (m + 15) & ~15L;
-    float *table = malloc(sizeof(float) * (size_t)(m * stride));
-    float *size = malloc(sizeof(float) * (size_t)stride);
-    long *key = malloc(sizeof(long) * (size_t)m);
-    unsigned char *active = malloc((size_t)m);
-    long *live = malloc(sizeof(long) * (size_t)m), *place = malloc(sizeof(long) * (size_t)m);
-    long *chain = malloc(sizeof(long) * (size_t)(m + 1));
-    long *created_slot = malloc(sizeof(long) * (size_t)merges);
-    long *created_key = malloc(sizeof(long) * (size_t)merges);
-    if (!table || !size || !key || !active || !live || !place || !chain || !created_slot || !created_key) {
-        free(table); free(size); free(key); free(active); free(live); free(place); free(chain); free(created_slot);
-        free(created_key);
+    // Floats: the table and each slot's cluster size. Longs: each slot's key (its place in the reference's
+    // order; -1 once merged away), the live rows and each one's place among them, the chain, and the clusters
+    // in creation order with the key each was created under.
+    float *floats = malloc(sizeof(float) * (size_t)(m * stride + stride));
+    long *longs = malloc(sizeof(long) * (size_t)(4 * m + 1 + 2 * merges));
+    if (!floats || !longs) {
+        free(floats);
+        free(longs);
         return -1;
     }
+    float *table = floats, *size = floats + m * stride;
+    long *key = longs, *live = key + m, *place = live + m, *chain = place + m, *created_slot = chain + m + 1,
+         *created_key = created_slot + merges;
     // Symmetric (the smaller half: a GEMM's rounding can make them differ, and the chain then cycles),
     // non-finite distances very far but finite, +inf on the diagonal and in the padding.
     symmetric_table(d, m, table, stride);
     for (long j = 0; j < stride; j++) size[j] = 1;
-    for (long i = 0; i < m; i++) { key[i] = i; active[i] = 1; live[i] = i; place[i] = i; }
+    for (long i = 0; i < m; i++) { key[i] = i; live[i] = i; place[i] = i; }
     long chain_length = 0, created = 0, first_original = 0, first_created = 0, remaining = m, done = 0;
     while (done < merges && remaining > 1) {
         if (chain_length == 0) {
             // The first slot in reference order: the lowest original row not merged yet, else the oldest
             // cluster still alive under the key it was created with.
-            while (first_original < m && !(active[first_original] && key[first_original] == first_original)) first_original++;
+            while (first_original < m && key[first_original] != first_original) first_original++;
             if (first_original < m) {
                 chain[chain_length++] = first_original;
             } else {
-                while (!(active[created_slot[first_created]] && key[created_slot[first_created]] == created_key[first_created]))
-                    first_created++;
+                while (key[created_slot[first_created]] != created_key[first_created]) first_created++;
                 chain[chain_length++] = created_slot[first_created];
             }
         }
@@ -199,7 +198,7 @@ int ck_ward_merges(const float *d, long m, long merges, int64_t *parent) {
                  table + keep * stride, stride);
         const float *merged = table + keep * stride;
         // The mirrored column, in the rows still searched (a merged-away row is never read again).
-        active[gone] = 0;
+        key[gone] = -1;
         live[place[gone]] = live[remaining - 1];
         place[live[remaining - 1]] = place[gone];
         for (long n = 0; n < remaining - 1; n++) {
@@ -215,7 +214,7 @@ int ck_ward_merges(const float *d, long m, long merges, int64_t *parent) {
         remaining--;
         done++;
     }
-    free(table); free(size); free(key); free(active); free(live); free(place); free(chain); free(created_slot);
-    free(created_key);
+    free(floats);
+    free(longs);
     return 0;
 }
