@@ -12,7 +12,8 @@ import Foundation
 /// maximum of 1, rotated q/k entries of that size), so the same results in practice.
 /// `COLGREP_ATTENTION_PIPELINE` (0 or 1), `COLGREP_ATTENTION_WARP_ROWS` (16 or 32; 16, 64-row tiles, is the
 /// default), `COLGREP_ATTENTION_BRANCHFREE` (0 or 1), `COLGREP_ATTENTION_MIN_BLOCKS` (1…8) and
-/// `COLGREP_ATTENTION_FTZ` (0 or 1) override, for measuring one variant against another in the same run.
+/// `COLGREP_ATTENTION_FTZ` (0 or 1) and `COLGREP_ATTENTION_ASYNC` (0 or 1) override, for measuring one variant
+/// against another in the same run.
 struct AttentionKernelShape: Equatable {
     var pipelined: Bool
     var rowTilesPerWarp: Int
@@ -20,6 +21,9 @@ struct AttentionKernelShape: Equatable {
     var branchFree: Bool
     var minBlocks: Int
     var flushesDenormals = true
+    /// The next key/value tile copied into a second shared buffer by `cp.async` while this one is scored
+    /// (no registers held for it, unlike `pipelined`); the key tile is rotated where it lands. Excludes `pipelined`.
+    var asynchronous = false
 
     /// Query rows one block covers: the backend lists the batch's query tiles at this size.
     var queryTileRows: Int { 64 * rowTilesPerWarp }
@@ -57,22 +61,40 @@ struct AttentionKernelShape: Equatable {
     /// dim 32 (140.4 ms) and for Ettin's local layers (64.6), faster only for Ettin's global ones (52.4).
     static func defaultBranchFree(headDim: Int) -> Bool { headDim <= 32 }
 
-    /// The default with the environment's overrides applied.
-    static func chosen(headDim: Int, environment: [String: String] = ProcessInfo.processInfo.environment) -> AttentionKernelShape {
+    /// The default with the environment's overrides applied. `windowed` tells a sliding-window layer's kernel
+    /// from a global one's: `COLGREP_ATTENTION_GLOBAL_WARP_ROWS` / `COLGREP_ATTENTION_LOCAL_WARP_ROWS` and
+    /// `COLGREP_ATTENTION_GLOBAL_BRANCHFREE` / `COLGREP_ATTENTION_LOCAL_BRANCHFREE` set one kind of layer's
+    /// shape alone (a model with both kinds then loads two modules), over the variables for both; likewise
+    /// `COLGREP_ATTENTION_GLOBAL_ASYNC` / `COLGREP_ATTENTION_LOCAL_ASYNC` over `COLGREP_ATTENTION_ASYNC`.
+    static func chosen(headDim: Int, windowed: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment) -> AttentionKernelShape {
+        let kind = windowed ? "LOCAL" : "GLOBAL"
         let pipelined = environment["COLGREP_ATTENTION_PIPELINE"].flatMap { Int($0) }.map { $0 != 0 } ?? defaultPipelined(headDim: headDim)
-        let rowTiles = environment["COLGREP_ATTENTION_WARP_ROWS"].flatMap { Int($0) }.flatMap { [16: 1, 32: 2][$0] }
-        let branchFree = environment["COLGREP_ATTENTION_BRANCHFREE"].flatMap { Int($0) }.map { $0 != 0 }
+        let rowTiles = (environment["COLGREP_ATTENTION_\(kind)_WARP_ROWS"] ?? environment["COLGREP_ATTENTION_WARP_ROWS"])
+            .flatMap { Int($0) }.flatMap { [16: 1, 32: 2][$0] }
+        let branchFree = (environment["COLGREP_ATTENTION_\(kind)_BRANCHFREE"] ?? environment["COLGREP_ATTENTION_BRANCHFREE"])
+            .flatMap { Int($0) }.map { $0 != 0 }
         var shape = standard(headDim: headDim, pipelined: pipelined, rowTilesPerWarp: rowTiles, branchFree: branchFree)
+        if let ftz = environment["COLGREP_ATTENTION_FTZ"].flatMap({ Int($0) }) { shape.flushesDenormals = ftz != 0 }
+        if let asynchronous = (environment["COLGREP_ATTENTION_\(kind)_ASYNC"] ?? environment["COLGREP_ATTENTION_ASYNC"]).flatMap({ Int($0) }) {
+            shape.asynchronous = asynchronous != 0
+            if shape.asynchronous && shape.pipelined {
+                // One way of prefetching: the asynchronous copies replace the register-staged ones, at the plain
+                // kernel's register budget.
+                let plain = standard(headDim: headDim, pipelined: false, rowTilesPerWarp: shape.rowTilesPerWarp, branchFree: shape.branchFree)
+                shape.pipelined = false
+                shape.minBlocks = plain.minBlocks
+            }
+        }
         if let blocks = environment["COLGREP_ATTENTION_MIN_BLOCKS"].flatMap({ Int($0) }), (1...8).contains(blocks) {
             shape.minBlocks = blocks
         }
-        if let ftz = environment["COLGREP_ATTENTION_FTZ"].flatMap({ Int($0) }) { shape.flushesDenormals = ftz != 0 }
         return shape
     }
 
     var compilerOptions: [String] {
         ["-DCG_ATT_PIPE=\(pipelined ? 1 : 0)", "-DCG_ATT_MT=\(rowTilesPerWarp)", "-DCG_ATT_BRANCHFREE=\(branchFree ? 1 : 0)",
          "-DCG_ATT_MINB=\(minBlocks)"]
+            + (asynchronous ? ["-DCG_ATT_ASYNC=1"] : [])
             + (flushesDenormals ? ["-ftz=true"] : [])
     }
 }

@@ -569,6 +569,66 @@ enum KernelSource {
         }
     }
 
+    #ifndef CG_ATT_ASYNC
+    #define CG_ATT_ASYNC 0
+    #endif
+    #if CG_ATT_ASYNC && CG_ATT_PIPE
+    #error "CG_ATT_ASYNC and CG_ATT_PIPE are two ways of prefetching the next key/value tile: pick one"
+    #endif
+    #if CG_ATT_ASYNC
+    #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    // ---- BEGIN ASYNC SHARED COPIES (replaceable inline PTX `cp.async`: 16 bytes from global to shared memory
+    // without passing through registers, zero-filled when `valid` is false; groups of them committed and waited
+    // for. On AMD, or before sm_80, the plain copies below: the same data, fetched synchronously) ----
+    __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
+        const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(d), "l"(src), "r"(valid ? 16 : 0));
+    }
+    __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+    // Waits until at most the latest committed group is still in flight (this thread's copies).
+    __device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+    // ---- END ASYNC SHARED COPIES ----
+    #else
+    __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
+        uint4 v;
+        v.x = 0u; v.y = 0u; v.z = 0u; v.w = 0u;
+        if (valid) v = *(const uint4*)src;
+        *(uint4*)dst = v;
+    }
+    __device__ __forceinline__ void cp_async_commit() {}
+    __device__ __forceinline__ void cp_async_wait_one() {}
+    #endif
+    // Asynchronous variant (CG_ATT_ASYNC 1): the next 64-row key and value tiles are copied straight into the
+    // other of two shared buffers while this tile is scored (no registers held for them, unlike CG_ATT_PIPE);
+    // rows from `kend` on are zero.
+    __device__ __forceinline__ void attention_issue_kv(unsigned short (*Kd)[CG_HEAD_DIM + 8], unsigned short (*Vd)[CG_HEAD_DIM + 8],
+                                                       const unsigned short* qkv, long long stride, int kcol, int vcol, int k0, int kend) {
+        const int CH = CG_HEAD_DIM / 8;
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 16; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CH, c = idx % CH, row = k0 + r;
+            const bool valid = row < kend;
+            const unsigned short* src = qkv + (valid ? row * stride : 0) + c * 8;
+            cp_async16(&Kd[r][c * 8], src + kcol, valid);
+            cp_async16(&Vd[r][c * 8], src + vcol, valid);
+        }
+    }
+    // RoPE of a key tile where it landed in shared memory: the chunks and arithmetic of attention_load_qk, so
+    // the same rotated values.
+    __device__ __forceinline__ void attention_rope_tile(unsigned short (*Kd)[CG_HEAD_DIM + 8], int k0, int kend, int start, const float* rope) {
+        const int HALF = CG_HEAD_DIM / 2, CP = CG_HEAD_DIM / 16;
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 32; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CP, c = idx % CP, row = k0 + r;
+            if (row >= kend) continue;
+            uint4 a = *(const uint4*)&Kd[r][c * 8], b = *(const uint4*)&Kd[r][c * 8 + HALF];
+            rope_rotate8(a, b, rope + ((long long)(row - start) * HALF + c * 8) * 2);
+            *(uint4*)&Kd[r][c * 8] = a;
+            *(uint4*)&Kd[r][c * 8 + HALF] = b;
+        }
+    }
+    #endif
+
     #ifndef CG_ATT_MT
     #define CG_ATT_MT 1
     #endif
@@ -578,9 +638,9 @@ enum KernelSource {
     #ifndef CG_ATT_BRANCHFREE
     #define CG_ATT_BRANCHFREE 1
     #endif
-    // Shared rows: two 64-row key/value buffers per pipeline stage; the query tile (64 · CG_ATT_MT rows) lives
+    // Shared rows: two 64-row key/value buffers per pipeline stage (CG_ATT_PIPE or CG_ATT_ASYNC: two stages); the query tile (64 · CG_ATT_MT rows) lives
     // at the start of the same space until its fragments are in registers.
-    #define CG_ATT_KVROWS (128 * (CG_ATT_PIPE + 1))
+    #define CG_ATT_KVROWS (128 * (CG_ATT_PIPE + CG_ATT_ASYNC + 1))
     #define CG_ATT_SROWS (64 * CG_ATT_MT > CG_ATT_KVROWS ? 64 * CG_ATT_MT : CG_ATT_KVROWS)
 
     // One 64-key tile's scores for a warp's row tiles, s = q·kᵀ (unscaled), −∞ in the 8-key blocks a row tile
@@ -718,6 +778,11 @@ enum KernelSource {
         __syncthreads();   // the query rows become key/value buffers
         if (kbeg < kend) attention_store_kv(S, S + 64, kr, vr, kbeg, kend, start, rope);
     #endif
+    #if CG_ATT_ASYNC
+        __syncthreads();   // the query rows become key/value buffers
+        if (kbeg < kend) attention_issue_kv(S, S + 64, qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend);
+        cp_async_commit();
+    #endif
         float o[CG_ATT_MT][HD / 8][4];
         float m[CG_ATT_MT][2], l[CG_ATT_MT][2];
     #pragma unroll
@@ -728,7 +793,20 @@ enum KernelSource {
         }
 
         for (int k0 = kbeg, buf = 0; k0 < kend; k0 += 64, buf ^= 1) {
-    #if CG_ATT_PIPE
+    #if CG_ATT_ASYNC
+            __syncthreads();   // every warp is done with the buffer the next tile goes into
+            if (k0 + 64 < kend) attention_issue_kv(S + 128 * (buf ^ 1), S + 128 * (buf ^ 1) + 64, qkv, stride, heads * HD + h * HD,
+                                                   2 * heads * HD + h * HD, k0 + 64, kend);
+            cp_async_commit();
+            cp_async_wait_one();   // this thread's copies of this tile have landed
+            __syncthreads();       // everyone's
+            unsigned short (*K)[CG_HEAD_DIM + 8] = S + 128 * buf;
+            unsigned short (*V)[CG_HEAD_DIM + 8] = S + 128 * buf + 64;
+            if (rope) {
+                attention_rope_tile(K, k0, kend, start, rope);
+                __syncthreads();
+            }
+    #elif CG_ATT_PIPE
             __syncthreads();
             const bool more = k0 + 64 < kend;
             if (more) attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, k0 + 64, kend, kr, vr);
