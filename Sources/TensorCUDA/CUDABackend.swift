@@ -37,22 +37,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public var fusesPrologues = ProcessInfo.processInfo.environment["COLGREP_FUSE"] == "1"
     /// `linear` calls that computed a deferred layer norm or GeGLU in their GEMM so far.
     public private(set) var fusedPrologueCount = 0
-    /// Rows per chunk when a bf16 layer norm or GeGLU feeds a cuBLASLt `linear`: both are left deferred, and the
-    /// `linear` computes them chunk by chunk, each chunk's GEMM (and activation pass) right after it, so the GEMM
-    /// reads its input from L2 instead of device memory (the values still land in the matrix, for its other
-    /// readers). 0: off. `COLGREP_CUDA_CHUNK_ROWS` sets the initial value.
-    public var prologueChunkRows = CUDABackend.environmentRows("COLGREP_CUDA_CHUNK_ROWS", default: 0)
-    /// Rows per chunk when a GEMM's activation runs in a pass of its own (bf16): each chunk's pass right after its
-    /// GEMM, on rows still in L2 (8,192 × 1,536 bf16 = 25 MB of the H100's 50). 0: one GEMM and one pass over all
-    /// rows. `COLGREP_CUDA_ACTIVATION_CHUNK` sets the initial value.
-    public var activationChunkRows = CUDABackend.environmentRows("COLGREP_CUDA_ACTIVATION_CHUNK", default: 0)
-    /// `linear` calls that ran in row chunks after a deferred layer norm or GeGLU so far.
-    public private(set) var chunkedPrologueCount = 0
-
-    /// A row count from the environment, rounded down to a multiple of 8 (0 = off).
-    static func environmentRows(_ name: String, default value: Int) -> Int {
-        ProcessInfo.processInfo.environment[name].flatMap { Int($0) }.map { max(0, $0 / 8 * 8) } ?? value
-    }
     /// The k-means modules loaded so far, by padded dimension.
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
@@ -573,7 +557,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
                 throw CUDAError.invalidArgument("layerNorm of \(input.cols) columns with weight \(w.rows)×\(w.cols)")
             }
             // Deferred only where the GEMM's prologue computes exactly what layer_norm_vec8 would.
-            if fusesPrologues && gemmKernel != nil || prologueChunkRows > 0 && precision == .bf16, input.cols % 8 == 0, input.cols <= 1024 {
+            if fusesPrologues, gemmKernel != nil, input.cols % 8 == 0, input.cols <= 1024 {
                 return CUDAMatrix(rows: input.rows, cols: input.cols, elementType: precision.elementType,
                                   deferred: .layerNorm(source: input, weight: w, bias: b, eps: eps), pool: pool)
             }
@@ -610,11 +594,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             }
             let out = try makeMatrix(rows: given.rows, cols: w.rows)
             guard given.rows > 0 else { return out }
-            if let deferred = given.deferred, prologueChunkRows > 0, precision == .bf16, !fusesPrologues, w.rows % 8 == 0,
-               matmulEngine == .cuBLASLt || (matmulEngine == .automatic && blasIfReady != nil) {
-                try linearInChunks(given, deferred: deferred, weight: w, bias: b, residual: r, activation: activation, out: out)
-                return out
-            }
             let fusable = given.deferred != nil && MatmulEngine.own.usesOwnKernel(precision: precision, rows: given.rows, inFeatures: w.cols, cuBLASLtReady: true)
             if let gemmKernel, fusable || (given.deferred == nil
                                            && matmulEngine.usesOwnKernel(precision: precision, rows: given.rows, inFeatures: w.cols, cuBLASLtReady: blasIfReady != nil)) {
@@ -643,25 +622,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             let input = try cuda(given, "linear input")
             let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
             let (epilogue, fuseGELU, fuseResidual) = linearEpilogue(activation: activation, hasBias: b != nil, hasResidual: r != nil)
-            let chunkRows = activationChunkRows
-            if !fuseGELU && activation != .none && precision == .bf16 && w.rows % 8 == 0 && chunkRows > 0 && input.rows > chunkRows {
-                // Row chunks, each GEMM followed at once by its activation pass: the pass reads and rewrites a chunk
-                // that is still in L2, so the activation crosses device memory once (its eventual write-back)
-                // instead of three times (GEMM store, pass load and store).
-                let kind: Int32 = activation == .gelu ? 1 : 2
-                var r0 = 0
-                while r0 < input.rows {
-                    let rows = min(chunkRows, input.rows - r0)
-                    let outOffset = UInt64(r0 * w.rows * 2)
-                    try blas.run(rows: rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer + UInt64(r0 * w.cols * 2), weight: w.pointer,
-                                 bias: b?.pointer, c: nil, beta: 1, d: out.pointer + outOffset, input: type, output: type, epilogue: epilogue)
-                    try launchElementwise("epilogue_vec8", count: rows * w.rows / 8, [
-                        .pointer(out.pointer + outOffset), .pointer(r.map { $0.pointer + outOffset } ?? 0), .int64(Int64(rows * w.rows / 8)), .int32(kind),
-                    ])
-                    r0 += rows
-                }
-                return out
-            }
             try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,
                          bias: b?.pointer, c: fuseResidual ? r?.pointer : nil, beta: 1, d: out.pointer,
                          input: type, output: type, epilogue: epilogue)
@@ -680,46 +640,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             }
             return out
         }
-    }
-
-    /// `linear` of a deferred layer norm or GeGLU on cuBLASLt, `prologueChunkRows` rows at a time: the chunk's
-    /// prologue (the same kernels as the unfused ops, so the same values), its GEMM and its activation pass, one after
-    /// another, so the GEMM reads rows still in L2. The prologue's values are written into the deferred matrix's
-    /// own storage, which then holds them for any later reader (BERT's layer norm is also the next residual).
-    private func linearInChunks(_ given: CUDAMatrix, deferred: DeferredPrologue, weight w: CUDAMatrix, bias b: CUDAMatrix?,
-                                residual r: CUDAMatrix?, activation: Activation, out: CUDAMatrix) throws {
-        let values = try makeMatrix(rows: given.rows, cols: given.cols)
-        let (epilogue, fuseGELU, fuseResidual) = linearEpilogue(activation: activation, hasBias: b != nil, hasResidual: r != nil)
-        let lt = try self.blas
-        let k = given.cols, m = w.rows
-        var r0 = 0
-        while r0 < given.rows {
-            let rows = min(prologueChunkRows, given.rows - r0)
-            let inOffset = UInt64(r0 * k * 2), outOffset = UInt64(r0 * m * 2)
-            switch deferred {
-            case .layerNorm(let source, let weight, let bias, let eps):
-                try launchRowWarps("layer_norm_vec8", rows: rows, [
-                    .pointer(source.pointer + inOffset), .pointer(weight.pointer), .pointer(bias?.pointer ?? 0), .pointer(values.pointer + inOffset),
-                    .int32(Int32(rows)), .int32(Int32(k)), .float(eps),
-                ])
-            case .geglu(let source):
-                try launchElementwise("geglu_vec8", count: rows * k / 8, [
-                    .pointer(source.pointer + UInt64(r0 * source.cols * 2)), .pointer(values.pointer + inOffset), .int64(Int64(rows)), .int32(Int32(k)),
-                ])
-            }
-            try lt.run(rows: rows, outFeatures: m, inFeatures: k, x: values.pointer + inOffset, weight: w.pointer, bias: b?.pointer,
-                         c: fuseResidual ? r.map { $0.pointer + outOffset } : nil, beta: 1, d: out.pointer + outOffset,
-                         input: .bfloat16, output: .bfloat16, epilogue: epilogue)
-            if !fuseGELU && activation != .none {
-                try launchElementwise("epilogue_vec8", count: rows * m / 8, [
-                    .pointer(out.pointer + outOffset), .pointer(r.map { $0.pointer + outOffset } ?? 0), .int64(Int64(rows * m / 8)),
-                    .int32(activation == .gelu ? 1 : 2),
-                ])
-            }
-            r0 += rows
-        }
-        given.adoptStorage(of: values)
-        chunkedPrologueCount += 1
     }
 
     /// `COLGREP_CUDA_FAST_GELU=1` lets cuBLASLt's tanh GELU stand in for the exact (erf) GELU in bf16 mode.
@@ -746,7 +666,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             try context.makeCurrent()
             let input = try cuda(x, "geglu input")
             guard input.cols % 2 == 0 else { throw CUDAError.invalidArgument("geglu needs an even column count, got \(input.cols)") }
-            if fusesPrologues && gemmKernel != nil || prologueChunkRows > 0 && precision == .bf16, (input.cols / 2) % 8 == 0 {
+            if fusesPrologues, gemmKernel != nil, (input.cols / 2) % 8 == 0 {
                 return CUDAMatrix(rows: input.rows, cols: input.cols / 2, elementType: precision.elementType, deferred: .geglu(source: input), pool: pool)
             }
             return try gegluNow(input)

@@ -28,9 +28,7 @@
 # Session 12 (g7): -tuneN (COLGREP_CUBLASLT_TUNE=N: cuBLASLt's algorithm chosen by timing the heuristic's first N),
 # -gw16/-gw32/-lw16/-lw32 and -gbf0/-gbf1/-lbf0/-lbf1 (query-tile rows / branch-free path for global or sliding-window
 # layers alone), -async / -gasync / -lasync (COLGREP_ATTENTION_ASYNC: cp.async key/value double buffer, both kinds of
-# layer or one); -chunkN (COLGREP_CUDA_CHUNK_ROWS=N: layer norm / GeGLU -> cuBLASLt GEMM in N-row chunks, the GEMM
-# reading from L2), -achunkN (COLGREP_CUDA_ACTIVATION_CHUNK=N: GEMM + separate activation pass in N-row chunks),
-# -nochunk / -notune / -noasync (each turned off); stage ncu (Nsight Compute speed-of-light table of one ~65k-token batch per model, attention in detail).
+# layer or one); stage ncu (Nsight Compute speed-of-light table of one ~65k-token batch per model, attention in detail).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -63,11 +61,6 @@ variant_env() {
   case $1 in *-bf1*) e="$e COLGREP_ATTENTION_BRANCHFREE=1";; esac
   case $1 in *-bf0*) e="$e COLGREP_ATTENTION_BRANCHFREE=0";; esac
   case $1 in *-mb[0-9]*) e="$e COLGREP_ATTENTION_MIN_BLOCKS=$(echo $1 | sed 's/.*-mb\([0-9]*\).*/\1/')";; esac
-  case $1 in *-chunk[0-9]*) e="$e COLGREP_CUDA_CHUNK_ROWS=$(echo $1 | sed 's/.*-chunk\([0-9]*\).*/\1/')";; esac
-  case $1 in *-achunk[0-9]*) e="$e COLGREP_CUDA_ACTIVATION_CHUNK=$(echo $1 | sed 's/.*-achunk\([0-9]*\).*/\1/')";; esac
-  case $1 in *-nochunk*) e="$e COLGREP_CUDA_CHUNK_ROWS=0 COLGREP_CUDA_ACTIVATION_CHUNK=0";; esac
-  case $1 in *-notune*) e="$e COLGREP_CUBLASLT_TUNE=1";; esac
-  case $1 in *-noasync*) e="$e COLGREP_ATTENTION_ASYNC=0";; esac
   case $1 in *-async*) e="$e COLGREP_ATTENTION_ASYNC=1";; esac
   case $1 in *-gasync*) e="$e COLGREP_ATTENTION_GLOBAL_ASYNC=1";; esac
   case $1 in *-lasync*) e="$e COLGREP_ATTENTION_LOCAL_ASYNC=1";; esac
