@@ -29,15 +29,18 @@ struct AttentionKernelShape: Equatable {
     var queryTileRows: Int { 64 * rowTilesPerWarp }
 
     /// The default for a head dimension.
-    static func standard(headDim: Int, pipelined: Bool? = nil, rowTilesPerWarp: Int? = nil, branchFree: Bool? = nil) -> AttentionKernelShape {
-        let pipelined = pipelined ?? defaultPipelined(headDim: headDim)
+    static func standard(headDim: Int, pipelined: Bool? = nil, rowTilesPerWarp: Int? = nil, branchFree: Bool? = nil,
+                         asynchronous: Bool? = nil) -> AttentionKernelShape {
+        let asynchronous = asynchronous ?? defaultAsynchronous(headDim: headDim)
+        let pipelined = !asynchronous && (pipelined ?? defaultPipelined(headDim: headDim))
         let rowTiles = rowTilesPerWarp ?? 1
         let branchFree = branchFree ?? defaultBranchFree(headDim: headDim)
         // The most blocks per multiprocessor that compile without spills (NVRTC 12.9, sm_90, -ftz=true):
         // 64-row tiles without the branch-free path as in session 7 (126 registers at 4 for head dim 64 plain);
         // with it, head dim 64 173 registers plain / 220 pipelined at 2, head dim 32 118 plain at 4, 140
         // pipelined at 3. 128-row tiles: 255 / 188 (plain, 64 / 32), 208 (pipelined, 32) at 2; head dim 64
-        // pipelined spills 152 bytes even at 2.
+        // pipelined spills 152 bytes even at 2. Asynchronous copies: head dim 32 branch-free 118 at 4; head dim 64
+        // plain 128 registers with 12 bytes of spills at 4, 134 without at 3.
         let minBlocks: Int
         if rowTiles == 1 && !branchFree {
             minBlocks = pipelined ? (headDim <= 32 ? 4 : 3) : (headDim <= 32 ? 5 : 4)
@@ -46,8 +49,15 @@ struct AttentionKernelShape: Equatable {
         } else {
             minBlocks = 2
         }
-        return AttentionKernelShape(pipelined: pipelined, rowTilesPerWarp: rowTiles, branchFree: branchFree, minBlocks: minBlocks)
+        return AttentionKernelShape(pipelined: pipelined, rowTilesPerWarp: rowTiles, branchFree: branchFree, minBlocks: minBlocks,
+                                    asynchronous: asynchronous)
     }
+
+    /// `cp.async` key/value double buffer for head dimension 32 only. Measured on an H100 (session 12): MiniLM's
+    /// attention 108.2 ms a pass against 126.8 for the register-pipelined kernel (64-row tiles, branch-free, 4
+    /// blocks per multiprocessor instead of 3); Ettin's head dim 64 went from 51.4–53.9 + 38.8 ms to 53.9–58.0 +
+    /// 39.9 (3 blocks: 58.6–63.6 + 44.0).
+    static func defaultAsynchronous(headDim: Int) -> Bool { headDim <= 32 }
 
     /// Pipelined for head dimension 32, not for 64: measured on an H200 in one run (docs/PERFORMANCE.md,
     /// session 7), MiniLM's global attention (12 heads of 32) took 178 ms a pass pipelined against 195 ms
@@ -68,23 +78,16 @@ struct AttentionKernelShape: Equatable {
     /// `COLGREP_ATTENTION_GLOBAL_ASYNC` / `COLGREP_ATTENTION_LOCAL_ASYNC` over `COLGREP_ATTENTION_ASYNC`.
     static func chosen(headDim: Int, windowed: Bool = false, environment: [String: String] = ProcessInfo.processInfo.environment) -> AttentionKernelShape {
         let kind = windowed ? "LOCAL" : "GLOBAL"
-        let pipelined = environment["COLGREP_ATTENTION_PIPELINE"].flatMap { Int($0) }.map { $0 != 0 } ?? defaultPipelined(headDim: headDim)
+        let pipelined = environment["COLGREP_ATTENTION_PIPELINE"].flatMap { Int($0) }.map { $0 != 0 }
+        let asynchronous = (environment["COLGREP_ATTENTION_\(kind)_ASYNC"] ?? environment["COLGREP_ATTENTION_ASYNC"]).flatMap { Int($0) }.map { $0 != 0 }
         let rowTiles = (environment["COLGREP_ATTENTION_\(kind)_WARP_ROWS"] ?? environment["COLGREP_ATTENTION_WARP_ROWS"])
             .flatMap { Int($0) }.flatMap { [16: 1, 32: 2][$0] }
         let branchFree = (environment["COLGREP_ATTENTION_\(kind)_BRANCHFREE"] ?? environment["COLGREP_ATTENTION_BRANCHFREE"])
             .flatMap { Int($0) }.map { $0 != 0 }
-        var shape = standard(headDim: headDim, pipelined: pipelined, rowTilesPerWarp: rowTiles, branchFree: branchFree)
+        // Asking for the register-pipelined kernel turns the asynchronous copies off unless they are asked for too.
+        var shape = standard(headDim: headDim, pipelined: pipelined, rowTilesPerWarp: rowTiles, branchFree: branchFree,
+                             asynchronous: asynchronous ?? (pipelined == true ? false : nil))
         if let ftz = environment["COLGREP_ATTENTION_FTZ"].flatMap({ Int($0) }) { shape.flushesDenormals = ftz != 0 }
-        if let asynchronous = (environment["COLGREP_ATTENTION_\(kind)_ASYNC"] ?? environment["COLGREP_ATTENTION_ASYNC"]).flatMap({ Int($0) }) {
-            shape.asynchronous = asynchronous != 0
-            if shape.asynchronous && shape.pipelined {
-                // One way of prefetching: the asynchronous copies replace the register-staged ones, at the plain
-                // kernel's register budget.
-                let plain = standard(headDim: headDim, pipelined: false, rowTilesPerWarp: shape.rowTilesPerWarp, branchFree: shape.branchFree)
-                shape.pipelined = false
-                shape.minBlocks = plain.minBlocks
-            }
-        }
         if let blocks = environment["COLGREP_ATTENTION_MIN_BLOCKS"].flatMap({ Int($0) }), (1...8).contains(blocks) {
             shape.minBlocks = blocks
         }

@@ -3,11 +3,15 @@ import Foundation
 
 /// Choosing a cuBLASLt algorithm by timing instead of taking the heuristic's first answer.
 ///
-/// Why: the heuristic ranks algorithms by a model, not by the device; for the encoder's narrow shapes
-/// (256–1,536 outputs, 256–384 inputs, tens of thousands of rows) its first answer is not always the
-/// fastest. With `COLGREP_CUBLASLT_TUNE=N` (N ≥ 2) the first GEMM of a shape asks the heuristic for N
-/// answers, runs each on the call's own operands (interleaved, a few times, keeping each one's fastest
-/// time: other streams' work only adds time), and keeps the fastest for every later call of that shape.
+/// Why: the heuristic ranks algorithms by a model, not by the device, and answers per exact row count; the
+/// encoder's packed batches all have different row counts, and for many of them the first answer for the
+/// narrow residual GEMMs (256 outputs from 256 or 384 inputs) was a slower kernel than for others (measured on
+/// an H100, session 12: those two GEMMs took 30.7 + 26.9 device-ms a pass with a per-batch heuristic choice, 22.0 +
+/// 18.6 with one timed choice per shape; 19.5M against 18.2M tokens/s for the Ettin shape, 10.7M against 9.9M for
+/// MiniLM's). By default (`COLGREP_CUBLASLT_TUNE`, 8; 1 turns it off) the first GEMM of a shape with at least
+/// `minimumRows` rows asks the heuristic for that many answers, runs each on the call's own operands
+/// (interleaved, a few times, keeping each one's fastest time: other streams' work only adds time), and keeps the
+/// fastest for every later call of that shape. Smaller GEMMs (a start-up's first batch) keep the heuristic's choice.
 /// The choice is shared by every backend of the process and made once per (outputs, inputs, types,
 /// epilogue, power-of-two row bucket), so the packed batches' varying row counts reuse it; a row count
 /// the chosen algorithm refuses falls back to the heuristic's own first answer for that call.
@@ -18,11 +22,15 @@ struct BLASLtTuning {
     var candidates: Int
     /// Timed runs of each candidate (the fastest counts).
     var repeats = 3
-    /// Shapes with fewer rows are not timed (too short to measure, too cheap to matter).
-    var minimumRows = 4096
+    /// Shapes with fewer rows are not timed (too short to measure, too cheap to matter, and a short run's first
+    /// batch should not wait for it: ~1 ms per shape).
+    var minimumRows = 16384
 
     static let environment = BLASLtTuning(
-        candidates: max(1, min(16, ProcessInfo.processInfo.environment["COLGREP_CUBLASLT_TUNE"].flatMap { Int($0) } ?? 1)))
+        candidates: max(1, min(16, ProcessInfo.processInfo.environment["COLGREP_CUBLASLT_TUNE"].flatMap { Int($0) } ?? defaultCandidates)))
+
+    /// Heuristic answers timed per shape unless `COLGREP_CUBLASLT_TUNE` says otherwise.
+    static let defaultCandidates = 8
 
     var enabled: Bool { candidates > 1 }
 

@@ -568,12 +568,23 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     private func layerNormNow(_ input: CUDAMatrix, weight w: CUDAMatrix, bias b: CUDAMatrix?, eps: Float) throws -> CUDAMatrix {
         let out = try makeMatrix(rows: input.rows, cols: input.cols)
         let vectorized = precision == .bf16 && input.cols % 8 == 0 && input.cols <= 1024
+        if vectorized && input.cols <= 512 && Self.narrowLayerNorm && input.rows > 0 {
+            // Four rows per warp, 16 per 128-thread block; the same values as layer_norm_vec8.
+            try context.launch(function("layer_norm_vec8_narrow"), grid: ((input.rows + 15) / 16, 1, 1), block: (128, 1, 1), [
+                .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
+                .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
+            ])
+            return out
+        }
         try launchRowWarps(vectorized ? "layer_norm_vec8" : "layer_norm", rows: input.rows, [
             .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
             .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
         ])
         return out
     }
+
+    /// Rows up to 512 wide go to the four-rows-per-warp layer norm (`COLGREP_LAYER_NORM_NARROW=0`: one row per warp).
+    static let narrowLayerNorm = ProcessInfo.processInfo.environment["COLGREP_LAYER_NORM_NARROW"] != "0"
 
     public func linear(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?,
                        activation: Activation, residual: (any DeviceMatrix)?) throws -> any DeviceMatrix {

@@ -14,7 +14,7 @@ enum KernelSource {
         "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax",
     ]
     /// Kernels that exist only in the bf16 build of the core module (16-byte vector paths).
-    static let bf16CoreKernels = ["layer_norm_vec8", "geglu_vec8", "gather_rows_vec8", "epilogue_vec8"]
+    static let bf16CoreKernels = ["layer_norm_vec8", "layer_norm_vec8_narrow", "geglu_vec8", "gather_rows_vec8", "epilogue_vec8"]
     /// Head dimensions with a tensor-core attention kernel in bf16.
     static let tensorCoreHeadDims: Set<Int> = [32, 64]
 
@@ -267,54 +267,82 @@ enum KernelSource {
     }
 
     #if CG_BF16
-    // Layer norm for bf16 rows whose width is a multiple of 8 (≤ 1024): 16-byte loads and stores.
+    // Layer norm of ROWS bf16 rows from row0 (one warp; rows whose width is a multiple of 8, at most SLOTS · 256):
+    // 16-byte loads and stores, lane l taking 16-byte chunks l, l + 32, …. Every load the warp needs (its rows, the
+    // weight and the bias) is issued before the first reduction. Per row the same arithmetic in the same order
+    // whatever SLOTS and ROWS are (chunks past the row's end add zeros), so every instance gives the same values.
+    template <int SLOTS, int ROWS>
+    __device__ __forceinline__ void layer_norm_rows(const unsigned short* x, const unsigned short* w, const unsigned short* b,
+                                                    unsigned short* y, int rows, int cols, float eps, int row0, int lane) {
+        const int chunks = cols >> 3;
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
+        uint4 raw[ROWS][SLOTS], wr[SLOTS], br[SLOTS];
+    #pragma unroll
+        for (int i = 0; i < SLOTS; i++) {
+            const int c = lane + i * 32;
+    #pragma unroll
+            for (int j = 0; j < ROWS; j++) {
+                raw[j][i] = zero;
+                if (c < chunks && row0 + j < rows) raw[j][i] = ((const uint4*)(x + (long long)(row0 + j) * cols))[c];
+            }
+            wr[i] = zero; br[i] = zero;
+            if (c < chunks) {
+                wr[i] = ((const uint4*)w)[c];
+                if (b) br[i] = ((const uint4*)b)[c];
+            }
+        }
+    #pragma unroll
+        for (int j = 0; j < ROWS; j++) {
+            if (row0 + j >= rows) break;   // the same for every lane of the warp
+            float v[SLOTS * 8];
+            float sum = 0.0f;
+    #pragma unroll
+            for (int i = 0; i < SLOTS; i++) {
+                unpack8(raw[j][i], &v[i * 8]);
+    #pragma unroll
+                for (int k = 0; k < 8; k++) sum += v[i * 8 + k];
+            }
+            const float mean = warp_sum(sum) / cols;
+            float sq = 0.0f;
+    #pragma unroll
+            for (int i = 0; i < SLOTS; i++) {
+                if (lane + i * 32 < chunks) {
+    #pragma unroll
+                    for (int k = 0; k < 8; k++) { const float d = v[i * 8 + k] - mean; sq += d * d; }
+                }
+            }
+            const float inv = 1.0f / sqrtf(warp_sum(sq) / cols + eps);
+            uint4* yr = (uint4*)(y + (long long)(row0 + j) * cols);
+    #pragma unroll
+            for (int i = 0; i < SLOTS; i++) {
+                const int c = lane + i * 32;
+                if (c < chunks) {
+                    float wf[8], bf[8], o[8];
+                    unpack8(wr[i], wf);
+                    unpack8(br[i], bf);
+    #pragma unroll
+                    for (int k = 0; k < 8; k++) o[k] = (v[i * 8 + k] - mean) * inv * wf[k] + bf[k];
+                    yr[c] = pack8(o);
+                }
+            }
+        }
+    }
+    // Layer norm for bf16 rows whose width is a multiple of 8 (≤ 1024): one row per warp.
     extern "C" __global__ void layer_norm_vec8(const unsigned short* x, const unsigned short* w, const unsigned short* b,
                                                unsigned short* y, int rows, int cols, float eps) {
-        const int lane = threadIdx.x & 31;
         const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
         if (row >= rows) return;
-        const int chunks = cols >> 3;
-        const uint4* xr = (const uint4*)(x + (long long)row * cols);
-        float v[32];
-        float sum = 0.0f;
-    #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int c = lane + i * 32;
-            if (c < chunks) {
-                unpack8(xr[c], &v[i * 8]);
-            } else {
-    #pragma unroll
-                for (int k = 0; k < 8; k++) v[i * 8 + k] = 0.0f;
-            }
-    #pragma unroll
-            for (int k = 0; k < 8; k++) sum += v[i * 8 + k];
-        }
-        const float mean = warp_sum(sum) / cols;
-        float sq = 0.0f;
-    #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            if (lane + i * 32 < chunks) {
-    #pragma unroll
-                for (int k = 0; k < 8; k++) { const float d = v[i * 8 + k] - mean; sq += d * d; }
-            }
-        }
-        const float inv = 1.0f / sqrtf(warp_sum(sq) / cols + eps);
-        uint4* yr = (uint4*)(y + (long long)row * cols);
-    #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int c = lane + i * 32;
-            if (c < chunks) {
-                float wf[8], bf[8], o[8];
-                unpack8(((const uint4*)w)[c], wf);
-                if (b) { unpack8(((const uint4*)b)[c], bf); } else {
-    #pragma unroll
-                    for (int k = 0; k < 8; k++) bf[k] = 0.0f;
-                }
-    #pragma unroll
-                for (int k = 0; k < 8; k++) o[k] = (v[i * 8 + k] - mean) * inv * wf[k] + bf[k];
-                yr[c] = pack8(o);
-            }
-        }
+        layer_norm_rows<4, 1>(x, w, b, y, rows, cols, eps, row, threadIdx.x & 31);
+    }
+    // The same for rows at most 512 wide, four rows per warp: four times the bytes in flight per warp at fewer
+    // registers (one row per warp, weights read after the reductions, ran at 56 % of DRAM bandwidth on Ettin's
+    // 256-wide rows under ncu, session 12).
+    extern "C" __global__ void layer_norm_vec8_narrow(const unsigned short* x, const unsigned short* w, const unsigned short* b,
+                                                      unsigned short* y, int rows, int cols, float eps) {
+        const int row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * 4;
+        if (row0 >= rows) return;
+        layer_norm_rows<2, 4>(x, w, b, y, rows, cols, eps, row0, threadIdx.x & 31);
     }
 
     // GeGLU on bf16 rows whose half width is a multiple of 8: eight outputs per thread.

@@ -28,7 +28,8 @@
 # Session 12 (g7): -tuneN (COLGREP_CUBLASLT_TUNE=N: cuBLASLt's algorithm chosen by timing the heuristic's first N),
 # -gw16/-gw32/-lw16/-lw32 and -gbf0/-gbf1/-lbf0/-lbf1 (query-tile rows / branch-free path for global or sliding-window
 # layers alone), -async / -gasync / -lasync (COLGREP_ATTENTION_ASYNC: cp.async key/value double buffer, both kinds of
-# layer or one); stage ncu (Nsight Compute speed-of-light table of one ~65k-token batch per model, attention in detail).
+# layer or one); -notune / -noasync / -ln1 (the session's defaults turned off: timed cuBLASLt choice, asynchronous
+# copies for head dim 32, four-rows-per-warp layer norm); stage ncu (Nsight Compute speed-of-light table of one ~65k-token batch per model, attention in detail).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -61,6 +62,9 @@ variant_env() {
   case $1 in *-bf1*) e="$e COLGREP_ATTENTION_BRANCHFREE=1";; esac
   case $1 in *-bf0*) e="$e COLGREP_ATTENTION_BRANCHFREE=0";; esac
   case $1 in *-mb[0-9]*) e="$e COLGREP_ATTENTION_MIN_BLOCKS=$(echo $1 | sed 's/.*-mb\([0-9]*\).*/\1/')";; esac
+  case $1 in *-notune*) e="$e COLGREP_CUBLASLT_TUNE=1";; esac
+  case $1 in *-noasync*) e="$e COLGREP_ATTENTION_ASYNC=0";; esac
+  case $1 in *-ln1*) e="$e COLGREP_LAYER_NORM_NARROW=0";; esac
   case $1 in *-async*) e="$e COLGREP_ATTENTION_ASYNC=1";; esac
   case $1 in *-gasync*) e="$e COLGREP_ATTENTION_GLOBAL_ASYNC=1";; esac
   case $1 in *-lasync*) e="$e COLGREP_ATTENTION_LOCAL_ASYNC=1";; esac
@@ -218,11 +222,15 @@ json.dump(out, open('/tmp/ncu-ids.json', 'w')); print('ncu batch', len(out), 'se
     COLGREP_GEMM=cublaslt XDG_CACHE_HOME=/tmp/xdg-ncu timeout ${NCU_T:-150} ncu --clock-control none --section SpeedOfLight --csv -k "$K" --launch-count ${NCU_N:-90} /tmp/colgrep debug gpu-embed --model $m --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-sol-$b.csv 2> $OUT/ncu-sol-$b.err; echo "ncu sol $b rc=$?"
     python3 - $OUT/ncu-sol-$b.csv <<'PY'
 import csv, sys, collections
-rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 10]
-if not rows: print('no ncu rows'); sys.exit()
+# The program's own output (gpu-embed's JSON) comes before ncu's table: start at the table's header.
+lines = open(sys.argv[1]).read().split('\n')
+start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
+if start is None: print('no ncu rows'); sys.exit()
+rows = list(csv.reader(lines[start:]))
 h = rows[0]; ix = {k: i for i, k in enumerate(h)}
 per = collections.OrderedDict()
 for r in rows[1:]:
+    if len(r) < 15 or not r[0].isdigit(): continue
     k = r[ix['ID']]; d = per.setdefault(k, {'name': r[ix['Kernel Name']][:60], 'grid': r[ix['Grid Size']], 'block': r[ix['Block Size']]})
     d[r[ix['Metric Name']]] = (r[ix['Metric Value']], r[ix['Metric Unit']])
 agg = collections.OrderedDict()
