@@ -268,10 +268,11 @@ enum KernelSource {
 
     #if CG_BF16
     // Layer norm of ROWS bf16 rows from row0 (one warp; rows whose width is a multiple of 8, at most SLOTS · 256):
-    // 16-byte loads and stores, lane l taking 16-byte chunks l, l + 32, …. Every load the warp needs (its rows, the
-    // weight and the bias) is issued before the first reduction. Per row the same arithmetic in the same order
-    // whatever SLOTS and ROWS are (chunks past the row's end add zeros), so every instance gives the same values.
-    template <int SLOTS, int ROWS>
+    // 16-byte loads and stores, lane l taking 16-byte chunks l, l + 32, …. EARLY: the weight and bias are loaded with
+    // the rows, before the first reduction (more registers); otherwise while storing. Per row the same arithmetic in
+    // the same order whatever SLOTS, ROWS and EARLY are (chunks past the row's end add zeros), so every instance gives
+    // the same values.
+    template <int SLOTS, int ROWS, bool EARLY>
     __device__ __forceinline__ void layer_norm_rows(const unsigned short* x, const unsigned short* w, const unsigned short* b,
                                                     unsigned short* y, int rows, int cols, float eps, int row0, int lane) {
         const int chunks = cols >> 3;
@@ -287,7 +288,7 @@ enum KernelSource {
                 if (c < chunks && row0 + j < rows) raw[j][i] = ((const uint4*)(x + (long long)(row0 + j) * cols))[c];
             }
             wr[i] = zero; br[i] = zero;
-            if (c < chunks) {
+            if (EARLY && c < chunks) {
                 wr[i] = ((const uint4*)w)[c];
                 if (b) br[i] = ((const uint4*)b)[c];
             }
@@ -319,6 +320,10 @@ enum KernelSource {
                 const int c = lane + i * 32;
                 if (c < chunks) {
                     float wf[8], bf[8], o[8];
+                    if (!EARLY) {
+                        wr[i] = ((const uint4*)w)[c];
+                        if (b) br[i] = ((const uint4*)b)[c];
+                    }
                     unpack8(wr[i], wf);
                     unpack8(br[i], bf);
     #pragma unroll
@@ -328,21 +333,22 @@ enum KernelSource {
             }
         }
     }
-    // Layer norm for bf16 rows whose width is a multiple of 8 (≤ 1024): one row per warp.
+    // Layer norm for bf16 rows whose width is a multiple of 8 (≤ 1024): one row per warp, the weights read while
+    // storing (loading them early too measured 36 instead of 31 device-ms a pass on Ettin's rows: more registers).
     extern "C" __global__ void layer_norm_vec8(const unsigned short* x, const unsigned short* w, const unsigned short* b,
                                                unsigned short* y, int rows, int cols, float eps) {
         const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
         if (row >= rows) return;
-        layer_norm_rows<4, 1>(x, w, b, y, rows, cols, eps, row, threadIdx.x & 31);
+        layer_norm_rows<4, 1, false>(x, w, b, y, rows, cols, eps, row, threadIdx.x & 31);
     }
-    // The same for rows at most 512 wide, four rows per warp: four times the bytes in flight per warp at fewer
-    // registers (one row per warp, weights read after the reductions, ran at 56 % of DRAM bandwidth on Ettin's
-    // 256-wide rows under ncu, session 12).
+    // The same for rows at most 512 wide, four rows per warp, every load issued before the first reduction: 27 instead
+    // of 31 device-ms a pass on Ettin's 256-wide rows (one row per warp ran at 56 % of DRAM bandwidth under ncu),
+    // 32 instead of 34 on MiniLM's 384-wide ones (session 12).
     extern "C" __global__ void layer_norm_vec8_narrow(const unsigned short* x, const unsigned short* w, const unsigned short* b,
                                                       unsigned short* y, int rows, int cols, float eps) {
         const int row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * 4;
         if (row0 >= rows) return;
-        layer_norm_rows<2, 4>(x, w, b, y, rows, cols, eps, row0, threadIdx.x & 31);
+        layer_norm_rows<2, 4, true>(x, w, b, y, rows, cols, eps, row0, threadIdx.x & 31);
     }
 
     // GeGLU on bf16 rows whose half width is a multiple of 8: eight outputs per thread.
