@@ -14,6 +14,8 @@ final class BLASLtMatmul {
     private let workspace: UInt64
     private var plans: [PlanKey: Plan] = [:]
     static let workspaceBytes = 32 << 20
+    /// Whether (and how widely) a new shape's algorithm is chosen by timing (`COLGREP_CUBLASLT_TUNE`).
+    var tuning = BLASLtTuning.environment
 
     /// cudaDataType values.
     enum DataType: Int32 {
@@ -41,6 +43,11 @@ final class BLASLtMatmul {
         var b: cublasLtMatrixLayout_t? = nil
         var d: cublasLtMatrixLayout_t? = nil
         var algo = cublasLtMatmulAlgo_t()
+        /// The heuristic's answers in its order (one unless `BLASLtTuning` asks for more); `algo` is one of
+        /// them, or a timed choice made on another row count of the same bucket.
+        var candidates: [cublasLtMatmulAlgo_t] = []
+        /// Set on a new plan whose algorithm is to be chosen by timing at its first run.
+        var tunePending = false
         init(api: CCUDABLASLtAPI) { self.api = api }
         deinit {
             if let desc { _ = api.cublasLtMatmulDescDestroy(desc) }
@@ -95,7 +102,8 @@ final class BLASLtMatmul {
             plan = cached
         } else {
             let start = ContinuousClock.now
-            plan = try makePlan(key, biasPointer: bias ?? 0)
+            plan = try makePlan(key, biasPointer: bias ?? 0, candidates: tuning.enabled && n >= tuning.minimumRows ? tuning.candidates : 1)
+            plan.tunePending = tuning.enabled && n >= tuning.minimumRows
             let elapsed = ContinuousClock.now - start
             planningSeconds += Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
             plans[key] = plan
@@ -107,16 +115,69 @@ final class BLASLtMatmul {
         var alpha: Float = 1
         var betaValue: Float = c == nil ? 0 : beta
         let cPointer = c ?? d
-        try check(api.cublasLtMatmul(handle, plan.desc, &alpha,
-                                     UnsafeRawPointer(bitPattern: UInt(weight)), plan.a,
-                                     UnsafeRawPointer(bitPattern: UInt(x)), plan.b, &betaValue,
-                                     UnsafeRawPointer(bitPattern: UInt(cPointer)), plan.d,
-                                     UnsafeMutableRawPointer(bitPattern: UInt(d)), plan.d,
-                                     &plan.algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace)),
-                                     Self.workspaceBytes, context.computeStream), "cublasLtMatmul(\(n)x\(m)x\(k))")
+        // D never aliases C or the operands here (`linear` writes a fresh matrix), so running the product
+        // more than once (timing candidates) leaves the same result.
+        func launch(_ algo: cublasLtMatmulAlgo_t) -> cublasStatus_t {
+            var algo = algo
+            return api.cublasLtMatmul(handle, plan.desc, &alpha,
+                                      UnsafeRawPointer(bitPattern: UInt(weight)), plan.a,
+                                      UnsafeRawPointer(bitPattern: UInt(x)), plan.b, &betaValue,
+                                      UnsafeRawPointer(bitPattern: UInt(cPointer)), plan.d,
+                                      UnsafeMutableRawPointer(bitPattern: UInt(d)), plan.d,
+                                      &algo, UnsafeMutableRawPointer(bitPattern: UInt(workspace)),
+                                      Self.workspaceBytes, context.computeStream)
+        }
+        if plan.tunePending {
+            plan.tunePending = false
+            let tuneKey = BLASLtTuning.key(key)
+            if let chosen = BLASLtTunedAlgorithms.shared.algorithm(for: tuneKey) {
+                // Chosen on another row count of this bucket: kept if it takes this one.
+                if launch(chosen) == 0 {
+                    plan.algo = chosen
+                    return
+                }
+            } else if plan.candidates.count > 1 {
+                plan.algo = try timedChoice(plan.candidates, key: tuneKey, launch: launch)
+            }
+        }
+        try check(launch(plan.algo), "cublasLtMatmul(\(n)x\(m)x\(k))")
     }
 
-    private func makePlan(_ key: PlanKey, biasPointer: UInt64) throws -> Plan {
+    /// Runs every candidate `tuning.repeats` times, interleaved, with device events around each run; returns
+    /// the one with the fastest single run (a candidate that fails to launch is left out) and records it.
+    private func timedChoice(_ candidates: [cublasLtMatmulAlgo_t], key: BLASLtTuning.Key,
+                             launch: (cublasLtMatmulAlgo_t) -> cublasStatus_t) throws -> cublasLtMatmulAlgo_t {
+        let driver = context.driver
+        var events: [CUevent] = []
+        defer { for event in events { _ = driver.cuEventDestroy(event) } }
+        var runs: [[(CUevent, CUevent)]] = Array(repeating: [], count: candidates.count)
+        var usable = Array(repeating: true, count: candidates.count)
+        for index in candidates.indices where launch(candidates[index]) != 0 { usable[index] = false }  // warm-up
+        for _ in 0..<tuning.repeats {
+            for index in candidates.indices where usable[index] {
+                let start = try context.makeEvent(timing: true), end = try context.makeEvent(timing: true)
+                events += [start, end]
+                try context.check(driver.cuEventRecord(start, context.computeStream), "cuEventRecord")
+                let status = launch(candidates[index])
+                try context.check(driver.cuEventRecord(end, context.computeStream), "cuEventRecord")
+                if status != 0 { usable[index] = false } else { runs[index].append((start, end)) }
+            }
+        }
+        try context.synchronize()
+        var best: [Float] = Array(repeating: .infinity, count: candidates.count)
+        for index in candidates.indices where usable[index] {
+            for (start, end) in runs[index] {
+                var ms: Float = 0
+                try context.check(driver.cuEventElapsedTime(&ms, start, end), "cuEventElapsedTime")
+                best[index] = min(best[index], ms)
+            }
+        }
+        guard let chosen = best.indices.min(by: { best[$0] < best[$1] }), best[chosen].isFinite else { return candidates[0] }
+        BLASLtTunedAlgorithms.shared.record(candidates[chosen], for: key, milliseconds: best, chosen: chosen)
+        return candidates[chosen]
+    }
+
+    private func makePlan(_ key: PlanKey, biasPointer: UInt64, candidates requested: Int = 1) throws -> Plan {
         let plan = Plan(api: api)
         try check(api.cublasLtMatmulDescCreate(&plan.desc, key.compute, Int32(CCUDA_R_32F)), "cublasLtMatmulDescCreate")
         var transA = Int32(CCUBLAS_OP_T), transB = Int32(CCUBLAS_OP_N)
@@ -138,14 +199,15 @@ final class BLASLtMatmul {
         defer { _ = api.cublasLtMatmulPreferenceDestroy(preference) }
         var workspaceBytes = UInt64(Self.workspaceBytes)
         try check(api.cublasLtMatmulPreferenceSetAttribute(preference, Int32(CCUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES), &workspaceBytes, 8), "set workspace")
-        var result = cublasLtMatmulHeuristicResult_t()
+        var results = [cublasLtMatmulHeuristicResult_t](repeating: cublasLtMatmulHeuristicResult_t(), count: max(1, requested))
         var returned: Int32 = 0
-        try check(api.cublasLtMatmulAlgoGetHeuristic(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, preference, 1, &result, &returned),
+        try check(api.cublasLtMatmulAlgoGetHeuristic(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, preference, Int32(results.count), &results, &returned),
                   "cublasLtMatmulAlgoGetHeuristic(\(key.n)x\(key.m)x\(key.k))")
-        guard returned > 0 else {
+        plan.candidates = results.prefix(Int(returned)).filter { $0.state == 0 }.map(\.algo)
+        guard let first = plan.candidates.first else {
             throw CUDAError.blas(call: "cublasLtMatmulAlgoGetHeuristic found no algorithm for \(key.n)x\(key.m)x\(key.k)", status: 15)
         }
-        plan.algo = result.algo
+        plan.algo = first
         return plan
     }
 }

@@ -17,6 +17,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public static var visibleDeviceCount: Int { (try? CUDAAvailability.probeContext.get())?.visibleDeviceCount ?? 0 }
 
     public let precision: CUDAPrecision
+    /// The cuBLASLt algorithms chosen by timing in this process (`COLGREP_CUBLASLT_TUNE`), one line per shape.
+    public static var cuBLASLtTuningSummary: [String] { BLASLtTunedAlgorithms.shared.summary }
     public let name: String
     /// Time of each start-up step, in order (library load, context, kernel modules, cuBLASLt).
     public internal(set) var startupSteps: [StartupStep] = []
@@ -80,7 +82,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     let uploadStaging: [PinnedBuffer]
     private let copyDone: CUevent
     private var ropeTables: [RopeKey: (positions: Int, table: CUDAMatrix)] = [:]
-    private var batchCache: (cuSeqlens: [Int32], tileRows: Int, layout: BatchLayout)? = nil
+    /// The current batch's layout per query-tile size (global and sliding-window kernels may tile differently).
+    private var batchCache: [Int: (cuSeqlens: [Int32], layout: BatchLayout)] = [:]
 
     /// A packed batch's description on the device.
     private struct BatchLayout {
@@ -172,7 +175,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     deinit {
         for entry in profileEvents { spareEvents += [entry.start, entry.end] }
         for event in spareEvents { _ = context.driver.cuEventDestroy(event) }
-        batchCache = nil
+        batchCache.removeAll()
         ropeTables.removeAll()
         try? context.makeCurrent()
         _ = context.driver.cuStreamSynchronize(context.computeStream)
@@ -196,7 +199,10 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// Loads (or compiles) the attention kernels for these head dimensions now rather than at first use,
     /// so start-up cost is paid once and reported in `startupSteps`.
     public func prepare(headDims: [Int]) throws {
-        for headDim in headDims { _ = try attentionKernel(headDim: headDim) }
+        for headDim in headDims {
+            _ = try attentionKernel(headDim: headDim, windowed: false)
+            _ = try attentionKernel(headDim: headDim, windowed: true)
+        }
     }
 
     /// Whether `attention` runs the tensor-core kernel for this head dimension.
@@ -206,26 +212,29 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
 
     /// The attention kernel `attention` launches for this head dimension, from its own module (loaded or
     /// compiled on first use).
-    private func attentionKernel(headDim: Int) throws -> (kernel: CUfunction, tileRows: Int) {
+    /// Global and sliding-window layers may have kernels of different shapes (`AttentionKernelShape.chosen`);
+    /// where the shapes agree both use one module.
+    private func attentionKernel(headDim: Int, windowed: Bool) throws -> (kernel: CUfunction, tileRows: Int) {
         let tensorCore = usesTensorCoreAttention(headDim: headDim)
         let name = EncoderKernelModules.attention(headDim: headDim, tensorCore: tensorCore)
-        if let loaded = attentionModules[name] { return loaded }
         guard headDim >= 2, headDim <= 128, headDim % 2 == 0 else {
             throw CUDAError.invalidArgument("attention head dimension \(headDim) is not supported (even, 2…128)")
         }
-        let start = ContinuousClock.now
         var options = precisionOptions + ["-DCG_HEAD_DIM=\(headDim)"]
         // The scalar kernel covers 64 query rows a block (one thread each).
         var tileRows = 64
         if tensorCore {
-            let shape = AttentionKernelShape.chosen(headDim: headDim)
+            let shape = AttentionKernelShape.chosen(headDim: headDim, windowed: windowed)
             options += shape.compilerOptions
             tileRows = shape.queryTileRows
         }
+        let loadedKey = ([name] + options).joined(separator: " ")
+        if let loaded = attentionModules[loadedKey] { return loaded }
+        let start = ContinuousClock.now
         let (module, origin) = try loadModule(name: name, source: tensorCore ? KernelSource.attentionTensorCore : KernelSource.attentionScalar,
                                               options: options)
         let kernel = try context.function(module, tensorCore ? KernelSource.attentionTensorCoreKernel : KernelSource.attentionScalarKernel)
-        attentionModules[name] = (kernel, tileRows)
+        attentionModules[loadedKey] = (kernel, tileRows)
         let elapsed = ContinuousClock.now - start
         startupSteps.append(StartupStep(step: "\(name) kernels (\(origin.rawValue))",
                                         seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18))
@@ -559,12 +568,23 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     private func layerNormNow(_ input: CUDAMatrix, weight w: CUDAMatrix, bias b: CUDAMatrix?, eps: Float) throws -> CUDAMatrix {
         let out = try makeMatrix(rows: input.rows, cols: input.cols)
         let vectorized = precision == .bf16 && input.cols % 8 == 0 && input.cols <= 1024
+        if vectorized && input.cols <= 512 && Self.narrowLayerNorm && input.rows > 0 {
+            // Four rows per warp, 16 per 128-thread block; the same values as layer_norm_vec8.
+            try context.launch(function("layer_norm_vec8_narrow"), grid: ((input.rows + 15) / 16, 1, 1), block: (128, 1, 1), [
+                .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
+                .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
+            ])
+            return out
+        }
         try launchRowWarps(vectorized ? "layer_norm_vec8" : "layer_norm", rows: input.rows, [
             .pointer(input.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
             .int32(Int32(input.rows)), .int32(Int32(input.cols)), .float(eps),
         ])
         return out
     }
+
+    /// Rows up to 512 wide go to the four-rows-per-warp layer norm (`COLGREP_LAYER_NORM_NARROW=0`: one row per warp).
+    static let narrowLayerNorm = ProcessInfo.processInfo.environment["COLGREP_LAYER_NORM_NARROW"] != "0"
 
     public func linear(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?,
                        activation: Activation, residual: (any DeviceMatrix)?) throws -> any DeviceMatrix {
@@ -703,7 +723,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             guard input.cols == 3 * heads * headDim, input.rows == batch.tokenCount else {
                 throw CUDAError.invalidArgument("attention: qkv is \(input.rows)×\(input.cols), expected \(batch.tokenCount)×\(3 * heads * headDim)")
             }
-            let (kernel, tileRows) = try attentionKernel(headDim: headDim)
+            let (kernel, tileRows) = try attentionKernel(headDim: headDim, windowed: window != nil)
             let out = try makeMatrix(rows: input.rows, cols: heads * headDim)
             guard batch.tokenCount > 0 else { return out }
             let layout = try deviceLayout(of: batch, tileRows: tileRows)
@@ -730,7 +750,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// `cu_seqlens` and the list of `tileRows`-row query tiles (sequence, first row) on the device, reused
     /// while the batch repeats (every layer of one forward pass sees the same batch).
     private func deviceLayout(of batch: PackedBatch, tileRows: Int) throws -> BatchLayout {
-        if let cached = batchCache, cached.cuSeqlens == batch.cuSeqlens, cached.tileRows == tileRows { return cached.layout }
+        if let cached = batchCache[tileRows], cached.cuSeqlens == batch.cuSeqlens { return cached.layout }
         var tiles: [Int32] = []
         for s in 0..<batch.sequenceCount {
             let range = batch.range(of: s)
@@ -743,7 +763,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         }
         // uploadInts reuses one pinned buffer; it waits for the previous copy before overwriting it.
         let layout = BatchLayout(cu: try uploadInts(batch.cuSeqlens), tiles: try uploadInts(tiles), tileCount: tiles.count / 2)
-        batchCache = (batch.cuSeqlens, tileRows, layout)
+        batchCache[tileRows] = (batch.cuSeqlens, layout)
         return layout
     }
 

@@ -14,7 +14,7 @@ enum KernelSource {
         "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax",
     ]
     /// Kernels that exist only in the bf16 build of the core module (16-byte vector paths).
-    static let bf16CoreKernels = ["layer_norm_vec8", "geglu_vec8", "gather_rows_vec8", "epilogue_vec8"]
+    static let bf16CoreKernels = ["layer_norm_vec8", "layer_norm_vec8_narrow", "geglu_vec8", "gather_rows_vec8", "epilogue_vec8"]
     /// Head dimensions with a tensor-core attention kernel in bf16.
     static let tensorCoreHeadDims: Set<Int> = [32, 64]
 
@@ -267,54 +267,88 @@ enum KernelSource {
     }
 
     #if CG_BF16
-    // Layer norm for bf16 rows whose width is a multiple of 8 (≤ 1024): 16-byte loads and stores.
+    // Layer norm of ROWS bf16 rows from row0 (one warp; rows whose width is a multiple of 8, at most SLOTS · 256):
+    // 16-byte loads and stores, lane l taking 16-byte chunks l, l + 32, …. EARLY: the weight and bias are loaded with
+    // the rows, before the first reduction (more registers); otherwise while storing. Per row the same arithmetic in
+    // the same order whatever SLOTS, ROWS and EARLY are (chunks past the row's end add zeros), so every instance gives
+    // the same values.
+    template <int SLOTS, int ROWS, bool EARLY>
+    __device__ __forceinline__ void layer_norm_rows(const unsigned short* x, const unsigned short* w, const unsigned short* b,
+                                                    unsigned short* y, int rows, int cols, float eps, int row0, int lane) {
+        const int chunks = cols >> 3;
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
+        uint4 raw[ROWS][SLOTS], wr[SLOTS], br[SLOTS];
+    #pragma unroll
+        for (int i = 0; i < SLOTS; i++) {
+            const int c = lane + i * 32;
+    #pragma unroll
+            for (int j = 0; j < ROWS; j++) {
+                raw[j][i] = zero;
+                if (c < chunks && row0 + j < rows) raw[j][i] = ((const uint4*)(x + (long long)(row0 + j) * cols))[c];
+            }
+            wr[i] = zero; br[i] = zero;
+            if (EARLY && c < chunks) {
+                wr[i] = ((const uint4*)w)[c];
+                if (b) br[i] = ((const uint4*)b)[c];
+            }
+        }
+    #pragma unroll
+        for (int j = 0; j < ROWS; j++) {
+            if (row0 + j >= rows) break;   // the same for every lane of the warp
+            float v[SLOTS * 8];
+            float sum = 0.0f;
+    #pragma unroll
+            for (int i = 0; i < SLOTS; i++) {
+                unpack8(raw[j][i], &v[i * 8]);
+    #pragma unroll
+                for (int k = 0; k < 8; k++) sum += v[i * 8 + k];
+            }
+            const float mean = warp_sum(sum) / cols;
+            float sq = 0.0f;
+    #pragma unroll
+            for (int i = 0; i < SLOTS; i++) {
+                if (lane + i * 32 < chunks) {
+    #pragma unroll
+                    for (int k = 0; k < 8; k++) { const float d = v[i * 8 + k] - mean; sq += d * d; }
+                }
+            }
+            const float inv = 1.0f / sqrtf(warp_sum(sq) / cols + eps);
+            uint4* yr = (uint4*)(y + (long long)(row0 + j) * cols);
+    #pragma unroll
+            for (int i = 0; i < SLOTS; i++) {
+                const int c = lane + i * 32;
+                if (c < chunks) {
+                    float wf[8], bf[8], o[8];
+                    if (!EARLY) {
+                        wr[i] = ((const uint4*)w)[c];
+                        if (b) br[i] = ((const uint4*)b)[c];
+                    }
+                    unpack8(wr[i], wf);
+                    unpack8(br[i], bf);
+    #pragma unroll
+                    for (int k = 0; k < 8; k++) o[k] = (v[i * 8 + k] - mean) * inv * wf[k] + bf[k];
+                    yr[c] = pack8(o);
+                }
+            }
+        }
+    }
+    // Layer norm for bf16 rows whose width is a multiple of 8 (≤ 1024): one row per warp, the weights read while
+    // storing (loading them early too measured 36 instead of 31 device-ms a pass on Ettin's rows: more registers).
     extern "C" __global__ void layer_norm_vec8(const unsigned short* x, const unsigned short* w, const unsigned short* b,
                                                unsigned short* y, int rows, int cols, float eps) {
-        const int lane = threadIdx.x & 31;
         const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
         if (row >= rows) return;
-        const int chunks = cols >> 3;
-        const uint4* xr = (const uint4*)(x + (long long)row * cols);
-        float v[32];
-        float sum = 0.0f;
-    #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int c = lane + i * 32;
-            if (c < chunks) {
-                unpack8(xr[c], &v[i * 8]);
-            } else {
-    #pragma unroll
-                for (int k = 0; k < 8; k++) v[i * 8 + k] = 0.0f;
-            }
-    #pragma unroll
-            for (int k = 0; k < 8; k++) sum += v[i * 8 + k];
-        }
-        const float mean = warp_sum(sum) / cols;
-        float sq = 0.0f;
-    #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            if (lane + i * 32 < chunks) {
-    #pragma unroll
-                for (int k = 0; k < 8; k++) { const float d = v[i * 8 + k] - mean; sq += d * d; }
-            }
-        }
-        const float inv = 1.0f / sqrtf(warp_sum(sq) / cols + eps);
-        uint4* yr = (uint4*)(y + (long long)row * cols);
-    #pragma unroll
-        for (int i = 0; i < 4; i++) {
-            const int c = lane + i * 32;
-            if (c < chunks) {
-                float wf[8], bf[8], o[8];
-                unpack8(((const uint4*)w)[c], wf);
-                if (b) { unpack8(((const uint4*)b)[c], bf); } else {
-    #pragma unroll
-                    for (int k = 0; k < 8; k++) bf[k] = 0.0f;
-                }
-    #pragma unroll
-                for (int k = 0; k < 8; k++) o[k] = (v[i * 8 + k] - mean) * inv * wf[k] + bf[k];
-                yr[c] = pack8(o);
-            }
-        }
+        layer_norm_rows<4, 1, false>(x, w, b, y, rows, cols, eps, row, threadIdx.x & 31);
+    }
+    // The same for rows at most 512 wide, four rows per warp, every load issued before the first reduction: 27 instead
+    // of 31 device-ms a pass on Ettin's 256-wide rows (one row per warp ran at 56 % of DRAM bandwidth under ncu),
+    // 32 instead of 34 on MiniLM's 384-wide ones (session 12).
+    extern "C" __global__ void layer_norm_vec8_narrow(const unsigned short* x, const unsigned short* w, const unsigned short* b,
+                                                      unsigned short* y, int rows, int cols, float eps) {
+        const int row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * 4;
+        if (row0 >= rows) return;
+        layer_norm_rows<2, 4, true>(x, w, b, y, rows, cols, eps, row0, threadIdx.x & 31);
     }
 
     // GeGLU on bf16 rows whose half width is a multiple of 8: eight outputs per thread.
@@ -569,6 +603,66 @@ enum KernelSource {
         }
     }
 
+    #ifndef CG_ATT_ASYNC
+    #define CG_ATT_ASYNC 0
+    #endif
+    #if CG_ATT_ASYNC && CG_ATT_PIPE
+    #error "CG_ATT_ASYNC and CG_ATT_PIPE are two ways of prefetching the next key/value tile: pick one"
+    #endif
+    #if CG_ATT_ASYNC
+    #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    // ---- BEGIN ASYNC SHARED COPIES (replaceable inline PTX `cp.async`: 16 bytes from global to shared memory
+    // without passing through registers, zero-filled when `valid` is false; groups of them committed and waited
+    // for. On AMD, or before sm_80, the plain copies below: the same data, fetched synchronously) ----
+    __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
+        const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(d), "l"(src), "r"(valid ? 16 : 0));
+    }
+    __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+    // Waits until at most the latest committed group is still in flight (this thread's copies).
+    __device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+    // ---- END ASYNC SHARED COPIES ----
+    #else
+    __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
+        uint4 v;
+        v.x = 0u; v.y = 0u; v.z = 0u; v.w = 0u;
+        if (valid) v = *(const uint4*)src;
+        *(uint4*)dst = v;
+    }
+    __device__ __forceinline__ void cp_async_commit() {}
+    __device__ __forceinline__ void cp_async_wait_one() {}
+    #endif
+    // Asynchronous variant (CG_ATT_ASYNC 1): the next 64-row key and value tiles are copied straight into the
+    // other of two shared buffers while this tile is scored (no registers held for them, unlike CG_ATT_PIPE);
+    // rows from `kend` on are zero.
+    __device__ __forceinline__ void attention_issue_kv(unsigned short (*Kd)[CG_HEAD_DIM + 8], unsigned short (*Vd)[CG_HEAD_DIM + 8],
+                                                       const unsigned short* qkv, long long stride, int kcol, int vcol, int k0, int kend) {
+        const int CH = CG_HEAD_DIM / 8;
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 16; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CH, c = idx % CH, row = k0 + r;
+            const bool valid = row < kend;
+            const unsigned short* src = qkv + (valid ? row * stride : 0) + c * 8;
+            cp_async16(&Kd[r][c * 8], src + kcol, valid);
+            cp_async16(&Vd[r][c * 8], src + vcol, valid);
+        }
+    }
+    // RoPE of a key tile where it landed in shared memory: the chunks and arithmetic of attention_load_qk, so
+    // the same rotated values.
+    __device__ __forceinline__ void attention_rope_tile(unsigned short (*Kd)[CG_HEAD_DIM + 8], int k0, int kend, int start, const float* rope) {
+        const int HALF = CG_HEAD_DIM / 2, CP = CG_HEAD_DIM / 16;
+    #pragma unroll
+        for (int p = 0; p < CG_HEAD_DIM / 32; p++) {
+            const int idx = threadIdx.x + p * 128, r = idx / CP, c = idx % CP, row = k0 + r;
+            if (row >= kend) continue;
+            uint4 a = *(const uint4*)&Kd[r][c * 8], b = *(const uint4*)&Kd[r][c * 8 + HALF];
+            rope_rotate8(a, b, rope + ((long long)(row - start) * HALF + c * 8) * 2);
+            *(uint4*)&Kd[r][c * 8] = a;
+            *(uint4*)&Kd[r][c * 8 + HALF] = b;
+        }
+    }
+    #endif
+
     #ifndef CG_ATT_MT
     #define CG_ATT_MT 1
     #endif
@@ -578,9 +672,9 @@ enum KernelSource {
     #ifndef CG_ATT_BRANCHFREE
     #define CG_ATT_BRANCHFREE 1
     #endif
-    // Shared rows: two 64-row key/value buffers per pipeline stage; the query tile (64 · CG_ATT_MT rows) lives
+    // Shared rows: two 64-row key/value buffers per pipeline stage (CG_ATT_PIPE or CG_ATT_ASYNC: two stages); the query tile (64 · CG_ATT_MT rows) lives
     // at the start of the same space until its fragments are in registers.
-    #define CG_ATT_KVROWS (128 * (CG_ATT_PIPE + 1))
+    #define CG_ATT_KVROWS (128 * (CG_ATT_PIPE + CG_ATT_ASYNC + 1))
     #define CG_ATT_SROWS (64 * CG_ATT_MT > CG_ATT_KVROWS ? 64 * CG_ATT_MT : CG_ATT_KVROWS)
 
     // One 64-key tile's scores for a warp's row tiles, s = q·kᵀ (unscaled), −∞ in the 8-key blocks a row tile
@@ -718,6 +812,11 @@ enum KernelSource {
         __syncthreads();   // the query rows become key/value buffers
         if (kbeg < kend) attention_store_kv(S, S + 64, kr, vr, kbeg, kend, start, rope);
     #endif
+    #if CG_ATT_ASYNC
+        __syncthreads();   // the query rows become key/value buffers
+        if (kbeg < kend) attention_issue_kv(S, S + 64, qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend);
+        cp_async_commit();
+    #endif
         float o[CG_ATT_MT][HD / 8][4];
         float m[CG_ATT_MT][2], l[CG_ATT_MT][2];
     #pragma unroll
@@ -728,7 +827,20 @@ enum KernelSource {
         }
 
         for (int k0 = kbeg, buf = 0; k0 < kend; k0 += 64, buf ^= 1) {
-    #if CG_ATT_PIPE
+    #if CG_ATT_ASYNC
+            __syncthreads();   // every warp is done with the buffer the next tile goes into
+            if (k0 + 64 < kend) attention_issue_kv(S + 128 * (buf ^ 1), S + 128 * (buf ^ 1) + 64, qkv, stride, heads * HD + h * HD,
+                                                   2 * heads * HD + h * HD, k0 + 64, kend);
+            cp_async_commit();
+            cp_async_wait_one();   // this thread's copies of this tile have landed
+            __syncthreads();       // everyone's
+            unsigned short (*K)[CG_HEAD_DIM + 8] = S + 128 * buf;
+            unsigned short (*V)[CG_HEAD_DIM + 8] = S + 128 * buf + 64;
+            if (rope) {
+                attention_rope_tile(K, k0, kend, start, rope);
+                __syncthreads();
+            }
+    #elif CG_ATT_PIPE
             __syncthreads();
             const bool more = k0 + 64 < kend;
             if (more) attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, k0 + 64, kend, kr, vr);

@@ -69,6 +69,7 @@ struct BenchEncoderGPU: ParsableCommand {
             "pool_mib": profiled.memoryPoolBytes.allocated >> 20,
             "profile_device_ms_per_pass": deviceMilliseconds,
             "profile": profile.map { ["op": $0.op, "ms": $0.milliseconds, "calls": $0.calls] },
+            "cublaslt_tuning": CUDABackend.cuBLASLtTuningSummary,
         ]
         let laneCounts = schedulerLanes.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         let gpuCounts = schedulerGPUs.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }

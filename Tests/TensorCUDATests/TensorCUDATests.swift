@@ -232,27 +232,59 @@ private final class FakeAllocator: DeviceAllocator {
 @Suite struct AttentionKernelShapeTests {
     @Test func environmentOverridesTheDefault() {
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]) == .standard(headDim: 64))
-        // Pipelined by default for head dimension 32 only (the measured winner there, the loser at 64).
-        #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).pipelined)
+        // Asynchronous copies by default for head dimension 32 only (measured, session 12), in place of the
+        // register-pipelined kernel; neither for 64.
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).asynchronous)
+        #expect(!AttentionKernelShape.chosen(headDim: 32, environment: [:]).pipelined)
         #expect(!AttentionKernelShape.chosen(headDim: 64, environment: [:]).pipelined)
+        #expect(!AttentionKernelShape.chosen(headDim: 64, environment: [:]).asynchronous)
+        // Asking for the pipelined kernel gets it (without the asynchronous copies).
+        let pipelined = AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "1"])
+        #expect(pipelined.pipelined && !pipelined.asynchronous && pipelined.minBlocks == 3)
         #expect(!AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_PIPELINE": "0"]).pipelined)
         // 64-row query tiles by default; the branch-free interior path for head dim 32 only (measured, session 11).
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]).queryTileRows == 64)
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: [:]).compilerOptions
                 == ["-DCG_ATT_PIPE=0", "-DCG_ATT_MT=1", "-DCG_ATT_BRANCHFREE=0", "-DCG_ATT_MINB=4", "-ftz=true"])
         #expect(AttentionKernelShape.chosen(headDim: 32, environment: [:]).compilerOptions
-                == ["-DCG_ATT_PIPE=1", "-DCG_ATT_MT=1", "-DCG_ATT_BRANCHFREE=1", "-DCG_ATT_MINB=3", "-ftz=true"])
+                == ["-DCG_ATT_PIPE=0", "-DCG_ATT_MT=1", "-DCG_ATT_BRANCHFREE=1", "-DCG_ATT_MINB=4", "-DCG_ATT_ASYNC=1", "-ftz=true"])
         let wide = AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_WARP_ROWS": "32", "COLGREP_ATTENTION_BRANCHFREE": "1"])
         #expect(wide.queryTileRows == 128 && wide.branchFree && wide.minBlocks == 2)
         let plain = AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "0", "COLGREP_ATTENTION_MIN_BLOCKS": "3"])
         #expect(!plain.pipelined && plain.minBlocks == 3 && plain.rowTilesPerWarp == 1)
-        #expect(AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_BRANCHFREE": "0"]).minBlocks == 4)
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_BRANCHFREE": "0"]).minBlocks == 5)
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_ASYNC": "0"]) == .standard(headDim: 32, asynchronous: false))
+        #expect(AttentionKernelShape.chosen(headDim: 32, environment: ["COLGREP_ATTENTION_ASYNC": "0"]).pipelined)
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_WARP_ROWS": "24"]) == .standard(headDim: 64))
         #expect(!AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_FTZ": "0"]).compilerOptions.contains("-ftz=true"))
         // Out-of-range or malformed values leave the default.
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_MIN_BLOCKS": "99"]).minBlocks
                 == AttentionKernelShape.standard(headDim: 64).minBlocks)
         #expect(AttentionKernelShape.chosen(headDim: 64, environment: ["COLGREP_ATTENTION_PIPELINE": "x"]) == .standard(headDim: 64))
+    }
+
+    @Test func oneKindOfLayerAlone() {
+        // A global or a sliding-window layer's own variable wins over the one for both; the other kind keeps the rest.
+        let environment = ["COLGREP_ATTENTION_GLOBAL_WARP_ROWS": "32", "COLGREP_ATTENTION_WARP_ROWS": "16", "COLGREP_ATTENTION_LOCAL_ASYNC": "1"]
+        let global = AttentionKernelShape.chosen(headDim: 64, windowed: false, environment: environment)
+        let local = AttentionKernelShape.chosen(headDim: 64, windowed: true, environment: environment)
+        #expect(global.queryTileRows == 128 && !global.asynchronous)
+        #expect(local.queryTileRows == 64 && local.asynchronous && !local.pipelined)
+        #expect(AttentionKernelShape.chosen(headDim: 64, windowed: true, environment: [:]) == AttentionKernelShape.chosen(headDim: 64, windowed: false, environment: [:]))
+    }
+}
+
+@Suite struct BLASLtTuningTests {
+    @Test func choicesAreSharedWithinAPowerOfTwoRowBucket() {
+        func key(_ n: Int, m: Int = 256, k: Int = 384) -> BLASLtTuning.Key {
+            BLASLtTuning.key(BLASLtMatmul.PlanKey(m: m, n: n, k: k, input: 14, output: 14, compute: 68, epilogue: 1))
+        }
+        #expect(key(65_536) == key(40_000))
+        #expect(key(65_536) != key(32_768))
+        #expect(key(65_536).rowBucket == 65_536 && key(32_769).rowBucket == 65_536)
+        #expect(key(65_536) != key(65_536, m: 768, k: 256))
+        // On by default with 8 candidates; 1 turns it off.
+        #expect(BLASLtTuning.defaultCandidates == 8 && BLASLtTuning(candidates: 8).enabled && !BLASLtTuning(candidates: 1).enabled)
     }
 }
 

@@ -25,6 +25,11 @@
 # Session 11 (cuda11): variant suffixes -w16 / -w32 (COLGREP_ATTENTION_WARP_ROWS: 64- or 128-row query tiles),
 # -plain (COLGREP_ATTENTION_PIPELINE=0), -mbN (COLGREP_ATTENTION_MIN_BLOCKS=N), -bf1 / -bf0 (COLGREP_ATTENTION_BRANCHFREE); stage selftest-variants runs the
 # self-test once per SVARIANTS_ST label (each with its own kernel cache).
+# Session 12 (g7): -tuneN (COLGREP_CUBLASLT_TUNE=N: cuBLASLt's algorithm chosen by timing the heuristic's first N),
+# -gw16/-gw32/-lw16/-lw32 and -gbf0/-gbf1/-lbf0/-lbf1 (query-tile rows / branch-free path for global or sliding-window
+# layers alone), -async / -gasync / -lasync (COLGREP_ATTENTION_ASYNC: cp.async key/value double buffer, both kinds of
+# layer or one); -notune / -noasync / -ln1 (the session's defaults turned off: timed cuBLASLt choice, asynchronous
+# copies for head dim 32, four-rows-per-warp layer norm); stage ncu (Nsight Compute speed-of-light table of one ~65k-token batch per model, attention in detail).
 set -u
 cd "$(dirname "$0")"; D=$PWD
 export PYTHONUNBUFFERED=1
@@ -57,6 +62,21 @@ variant_env() {
   case $1 in *-bf1*) e="$e COLGREP_ATTENTION_BRANCHFREE=1";; esac
   case $1 in *-bf0*) e="$e COLGREP_ATTENTION_BRANCHFREE=0";; esac
   case $1 in *-mb[0-9]*) e="$e COLGREP_ATTENTION_MIN_BLOCKS=$(echo $1 | sed 's/.*-mb\([0-9]*\).*/\1/')";; esac
+  case $1 in *-notune*) e="$e COLGREP_CUBLASLT_TUNE=1";; esac
+  case $1 in *-noasync*) e="$e COLGREP_ATTENTION_ASYNC=0";; esac
+  case $1 in *-ln1*) e="$e COLGREP_LAYER_NORM_NARROW=0";; esac
+  case $1 in *-async*) e="$e COLGREP_ATTENTION_ASYNC=1";; esac
+  case $1 in *-gasync*) e="$e COLGREP_ATTENTION_GLOBAL_ASYNC=1";; esac
+  case $1 in *-lasync*) e="$e COLGREP_ATTENTION_LOCAL_ASYNC=1";; esac
+  case $1 in *-tune[0-9]*) e="$e COLGREP_CUBLASLT_TUNE=$(echo $1 | sed 's/.*-tune\([0-9]*\).*/\1/')";; esac
+  case $1 in *-gw16*) e="$e COLGREP_ATTENTION_GLOBAL_WARP_ROWS=16";; esac
+  case $1 in *-gw32*) e="$e COLGREP_ATTENTION_GLOBAL_WARP_ROWS=32";; esac
+  case $1 in *-lw16*) e="$e COLGREP_ATTENTION_LOCAL_WARP_ROWS=16";; esac
+  case $1 in *-lw32*) e="$e COLGREP_ATTENTION_LOCAL_WARP_ROWS=32";; esac
+  case $1 in *-gbf1*) e="$e COLGREP_ATTENTION_GLOBAL_BRANCHFREE=1";; esac
+  case $1 in *-gbf0*) e="$e COLGREP_ATTENTION_GLOBAL_BRANCHFREE=0";; esac
+  case $1 in *-lbf1*) e="$e COLGREP_ATTENTION_LOCAL_BRANCHFREE=1";; esac
+  case $1 in *-lbf0*) e="$e COLGREP_ATTENTION_LOCAL_BRANCHFREE=0";; esac
   echo $e
 }
 ettin() { [ -f /tmp/ettin/config.json ] || python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; }
@@ -185,8 +205,49 @@ ab)
     exe=/tmp/colgrep; case $v in before*) exe=/tmp/colgrep-before;; esac
     [ -x $exe ] || continue
     env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench encoder-gpu --model $m --lengths /tmp/lengths.json --streams ${STREAMS:-3} --python "" --json > /tmp/ab.json 2>>$OUT/bench.err
-    python3 -c "import json;r=json.load(open('/tmp/ab.json'));print('$round $v', '$m'.split('/')[-1], 'tok/s', round(r['ours_tok_s']), [round(x) for x in r['ours_all_tok_s']], 'device ms/pass', round(r['profile_device_ms_per_pass'],1), ' | '.join('%s %.1f' % (p['op'], p['ms']) for p in r['profile'][:9]))" 2>&1 | tee -a $OUT/ab.txt
+    python3 -c "import json;r=json.load(open('/tmp/ab.json'));print('$round $v', '$m'.split('/')[-1], 'tok/s', round(r['ours_tok_s']), [round(x) for x in r['ours_all_tok_s']], 'device ms/pass', round(r['profile_device_ms_per_pass'],1), ' | '.join('%s %.1f' % (p['op'], p['ms']) for p in r['profile'][:9]));[print('   tuned', x) for x in r.get('cublaslt_tuning', [])]" 2>&1 | tee -a $OUT/ab.txt
   done; done; done ;;
+ncu)
+  log ncu  # Nsight Compute, clocks left alone: speed of light of every kernel of one ~65k-token batch, attention in detail
+  ettin; minilm; lengths
+  python3 -c "
+import json, random
+random.seed(3); L = json.load(open('/tmp/lengths.json')); out = []; n = 0
+for x in L:
+    if n + x > 65536: break
+    out.append([random.randrange(2000, 9000) for _ in range(x)]); n += x
+json.dump(out, open('/tmp/ncu-ids.json', 'w')); print('ncu batch', len(out), 'sequences', n, 'tokens')"
+  K='regex:attention|layer_norm|geglu|gemm|nvjet|xmma|cutlass|epilogue|gather|l2_normalize|convert_act|sm90'
+  for m in /tmp/ettin $M; do b=$(basename $m)
+    COLGREP_GEMM=cublaslt XDG_CACHE_HOME=/tmp/xdg-ncu timeout ${NCU_T:-150} ncu --clock-control none --section SpeedOfLight --csv -k "$K" --launch-count ${NCU_N:-90} /tmp/colgrep debug gpu-embed --model $m --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-sol-$b.csv 2> $OUT/ncu-sol-$b.err; echo "ncu sol $b rc=$?"
+    python3 - $OUT/ncu-sol-$b.csv <<'PY'
+import csv, sys, collections
+# The program's own output (gpu-embed's JSON) comes before ncu's table: start at the table's header.
+lines = open(sys.argv[1]).read().split('\n')
+start = next((i for i, l in enumerate(lines) if l.startswith('"ID"')), None)
+if start is None: print('no ncu rows'); sys.exit()
+rows = list(csv.reader(lines[start:]))
+h = rows[0]; ix = {k: i for i, k in enumerate(h)}
+per = collections.OrderedDict()
+for r in rows[1:]:
+    if len(r) < 15 or not r[0].isdigit(): continue
+    k = r[ix['ID']]; d = per.setdefault(k, {'name': r[ix['Kernel Name']][:60], 'grid': r[ix['Grid Size']], 'block': r[ix['Block Size']]})
+    d[r[ix['Metric Name']]] = (r[ix['Metric Value']], r[ix['Metric Unit']])
+agg = collections.OrderedDict()
+for d in per.values():
+    key = (d['name'], d['grid'] if 'attention' not in d['name'] else '', d['block'])
+    a = agg.setdefault(key, [0, 0.0, 0.0, 0.0, 0.0])
+    dur = float(d.get('Duration', ('0', ''))[0].replace(',', '')); unit = d.get('Duration', ('', 'ns'))[1]
+    dur *= {'ns': 1e-3, 'us': 1, 'usecond': 1, 'nsecond': 1e-3, 'ms': 1e3, 'msecond': 1e3}.get(unit, 1)
+    a[0] += 1; a[1] += dur
+    a[2] += float(d.get('Compute (SM) Throughput', ('0',))[0].replace(',', '')); a[3] += float(d.get('Memory Throughput', ('0',))[0].replace(',', ''))
+    a[4] += float(d.get('DRAM Throughput', ('0',))[0].replace(',', ''))
+for (n, g, b), a in sorted(agg.items(), key=lambda x: -x[1][1]):
+    print('%-60s grid %-14s block %-12s x%-3d %8.1f us  SM %4.1f%%  mem %4.1f%%  dram %4.1f%%' % (n, g, b, a[0], a[1], a[2] / a[0], a[3] / a[0], a[4] / a[0]))
+PY
+    COLGREP_GEMM=cublaslt XDG_CACHE_HOME=/tmp/xdg-ncu timeout 100 ncu --clock-control none --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section SchedulerStats -k regex:attention_mma --launch-count 2 /tmp/colgrep debug gpu-embed --model $m --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-att-$b.txt 2>&1; echo "ncu attention $b rc=$?"
+    grep -iE "stalled|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Compute \(SM\) Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Shared Memory Configuration|Dynamic Shared|Static Shared|One or More Eligible|No Eligible" $OUT/ncu-att-$b.txt | head -60
+  done ;;
 km-ab)
   log km-ab  # assignment kernel alone (vectors on the device): before vs after binary, after with COLGREP_KM_NB=1 and 2
   [ -f $D/colgrep-before.xz ] && [ ! -x /tmp/colgrep-before ] && python3 -c "import lzma,shutil;shutil.copyfileobj(lzma.open('$D/colgrep-before.xz'),open('/tmp/colgrep-before','wb'))" && chmod +x /tmp/colgrep-before

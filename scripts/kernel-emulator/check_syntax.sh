@@ -58,6 +58,8 @@ check() {  # module, defines...
 }
 for bf in 0 1; do check core -DCG_BF16=$bf; done
 for hd in 32 64; do for pipe in 0 1; do for mt in 1 2; do for bf in 0 1; do check attention -DCG_BF16=1 -DCG_HEAD_DIM=$hd -DCG_ATT_PIPE=$pipe -DCG_ATT_MT=$mt -DCG_ATT_BRANCHFREE=$bf -DCG_ATT_MINB=2; done; done; done; done
+# Asynchronous key/value copies (cp.async; excludes the pipelined variant).
+for hd in 32 64; do for mt in 1 2; do check attention -DCG_BF16=1 -DCG_HEAD_DIM=$hd -DCG_ATT_PIPE=0 -DCG_ATT_ASYNC=1 -DCG_ATT_MT=$mt -DCG_ATT_BRANCHFREE=0 -DCG_ATT_MINB=4; done; done
 for bf in 0 1; do check attention-scalar -DCG_BF16=$bf -DCG_HEAD_DIM=64; done
 for bf in 0 1; do check kmeans -DCG_BF16=$bf -DCG_KM_DP=48 -DCG_KM_WM=8 -DCG_KM_NB=2; done
 for bn in 64 128; do check gemm -DCG_BF16=1 -DGM_BN=$bn; done

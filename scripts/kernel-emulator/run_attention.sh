@@ -13,10 +13,13 @@ trap 'rm -rf "$WORK"' EXIT
 python3 "$ROOT/scripts/kernel-emulator/extract_attention_source.py" "$ROOT" "$WORK"
 cp "$ROOT/scripts/kernel-emulator/attention_emulator.cpp" "$ROOT/scripts/kernel-emulator/warp_emulation.h" "$WORK/"
 status=0
-for variant in "64 0 1 0" "32 0 1 1" "64 1 1 1" "32 1 1 1" "64 0 2 1" "32 0 2 0" "64 1 2 0" "32 1 2 1"; do
+# Fields: head dim, pipelined, row tiles per warp, branch-free, asynchronous copies (0; 1 landing at the wait; 2 at issue).
+for variant in "64 0 1 0 0" "32 0 1 1 0" "64 1 1 1 0" "32 1 1 1 0" "64 0 2 1 0" "32 0 2 0 0" "64 1 2 0 0" "32 1 2 1 0" \
+               "64 0 1 0 1" "64 0 1 0 2" "32 0 1 1 1" "64 0 2 0 1" "64 0 2 1 2" "32 0 2 0 1"; do
   set -- $variant
-  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 -DCG_HEAD_DIM=$1 -DCG_ATT_PIPE=$2 -DCG_ATT_MT=$3 -DCG_ATT_BRANCHFREE=$4 "$WORK/attention_emulator.cpp" -o "$WORK/emu"
-  echo "pipelined=$2 row tiles per warp=$3 branch-free interior tiles=$4"
+  early=""; [ $5 = 2 ] && early="-DEMU_ASYNC_EARLY"
+  g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 -DCG_HEAD_DIM=$1 -DCG_ATT_PIPE=$2 -DCG_ATT_MT=$3 -DCG_ATT_BRANCHFREE=$4 -DCG_ATT_ASYNC=$(( $5 > 0 )) $early "$WORK/attention_emulator.cpp" -o "$WORK/emu"
+  echo "pipelined=$2 row tiles per warp=$3 branch-free interior tiles=$4 asynchronous copies=$5"
   for cfg in "0 0" "0 1" "128 0" "128 1"; do
     "$WORK/emu" $cfg 1 5 64 65 130 200 || status=1
   done

@@ -1,0 +1,79 @@
+import CCUDA
+import Foundation
+
+/// Choosing a cuBLASLt algorithm by timing instead of taking the heuristic's first answer.
+///
+/// Why: the heuristic ranks algorithms by a model, not by the device, and answers per exact row count; the
+/// encoder's packed batches all have different row counts, and for many of them the first answer for the
+/// narrow residual GEMMs (256 outputs from 256 or 384 inputs) was a slower kernel than for others (measured on
+/// an H100, session 12: those two GEMMs took 30.7 + 26.9 device-ms a pass with a per-batch heuristic choice, 22.0 +
+/// 18.6 with one timed choice per shape; 19.5M against 18.2M tokens/s for the Ettin shape, 10.7M against 9.9M for
+/// MiniLM's). By default (`COLGREP_CUBLASLT_TUNE`, 8; 1 turns it off) the first GEMM of a shape with at least
+/// `minimumRows` rows asks the heuristic for that many answers, runs each on the call's own operands
+/// (interleaved, a few times, keeping each one's fastest time: other streams' work only adds time), and keeps the
+/// fastest for every later call of that shape. Smaller GEMMs (a start-up's first batch) keep the heuristic's choice.
+/// The choice is shared by every backend of the process and made once per (outputs, inputs, types,
+/// epilogue, power-of-two row bucket), so the packed batches' varying row counts reuse it; a row count
+/// the chosen algorithm refuses falls back to the heuristic's own first answer for that call.
+/// All candidates compute the same product with fp32 accumulation; they differ in tiling and order of
+/// summation only, so the results agree to rounding.
+struct BLASLtTuning {
+    /// Heuristic answers timed per shape (1: no timing, the heuristic's first answer).
+    var candidates: Int
+    /// Timed runs of each candidate (the fastest counts).
+    var repeats = 3
+    /// Shapes with fewer rows are not timed (too short to measure, too cheap to matter, and a short run's first
+    /// batch should not wait for it: ~1 ms per shape).
+    var minimumRows = 16384
+
+    static let environment = BLASLtTuning(
+        candidates: max(1, min(16, ProcessInfo.processInfo.environment["COLGREP_CUBLASLT_TUNE"].flatMap { Int($0) } ?? defaultCandidates)))
+
+    /// Heuristic answers timed per shape unless `COLGREP_CUBLASLT_TUNE` says otherwise.
+    static let defaultCandidates = 8
+
+    var enabled: Bool { candidates > 1 }
+
+    /// What a timed choice is keyed by: the plan's shape with the row count reduced to its power-of-two bucket.
+    struct Key: Hashable {
+        var m: Int, k: Int, rowBucket: Int
+        var input: Int32, output: Int32, compute: Int32, epilogue: Int32
+    }
+
+    static func key(_ plan: BLASLtMatmul.PlanKey) -> Key {
+        var bucket = 1
+        while bucket < plan.n { bucket <<= 1 }
+        return Key(m: plan.m, k: plan.k, rowBucket: bucket, input: plan.input, output: plan.output, compute: plan.compute, epilogue: plan.epilogue)
+    }
+}
+
+/// The process's timed choices (every backend, every thread).
+final class BLASLtTunedAlgorithms: @unchecked Sendable {
+    static let shared = BLASLtTunedAlgorithms()
+    private let lock = NSLock()
+    private var chosen: [BLASLtTuning.Key: cublasLtMatmulAlgo_t] = [:]
+    /// Each choice's timings (ms per candidate, in the heuristic's order) and the index chosen, for reports.
+    private(set) var reports: [(key: BLASLtTuning.Key, milliseconds: [Float], chosen: Int)] = []
+
+    func algorithm(for key: BLASLtTuning.Key) -> cublasLtMatmulAlgo_t? {
+        lock.lock(); defer { lock.unlock() }
+        return chosen[key]
+    }
+
+    func record(_ algo: cublasLtMatmulAlgo_t, for key: BLASLtTuning.Key, milliseconds: [Float], chosen index: Int) {
+        lock.lock(); defer { lock.unlock() }
+        if chosen[key] == nil {
+            chosen[key] = algo
+            reports.append((key, milliseconds, index))
+        }
+    }
+
+    /// One line per timed shape: the candidates' times and which one runs.
+    var summary: [String] {
+        lock.lock(); defer { lock.unlock() }
+        return reports.map { r in
+            "\(r.key.rowBucket)x\(r.key.m)x\(r.key.k) epilogue \(r.key.epilogue): " +
+                r.milliseconds.enumerated().map { String(format: $0.offset == r.chosen ? "[%.3f]" : "%.3f", $0.element) }.joined(separator: " ") + " ms"
+        }
+    }
+}
