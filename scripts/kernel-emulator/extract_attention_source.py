@@ -2,17 +2,11 @@
 # with the inline-PTX spots (mma_bf16_16816, ldsm_x4, ldsm_x4_trans, the cp.async ones) removed: the emulator defines them.
 # Usage: python3 extract_attention_source.py <repo root> <output dir>
 import re, sys
+from kernel_literals import literal, without_ptx_spots
 ROOT = sys.argv[1]; OUT = sys.argv[2]
-def literal(path, name):
-    s = open(path).read()
-    m = re.search(r'static let ' + name + r' = (?:common \+ )?#"""\n(.*?)\n(\s*)"""#', s, re.S)
-    body, indent = m.group(1), m.group(2)
-    return '\n'.join(l[len(indent):] if l.startswith(indent) else l.lstrip() for l in body.split('\n'))
 K = ROOT + '/Sources/TensorCUDA/KernelSource.swift'
 src = literal(K, 'common') + literal(K, 'attentionTensorCore')
-for name in ('mma_bf16_16816', 'ldsm_x4', 'ldsm_x4_trans'):
-    src, n = re.subn(r'__device__ __forceinline__ void ' + name + r'\(.*?\n\}\n', '', src, flags=re.S)
-    assert n == 1, name
+src = without_ptx_spots(src)
 # cp.async (CG_ATT_ASYNC): both the PTX spot and its synchronous fallback go; the emulator defines them,
 # landing each group's copies only when waited for (or at issue with -DEMU_ASYNC_EARLY), so a missing wait or
 # barrier shows as wrong values.

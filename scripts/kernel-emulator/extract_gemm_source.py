@@ -2,14 +2,8 @@
 # inline-PTX spots removed (the emulator defines mma_bf16_16816, ldsm_x4 and ldsm_x4_trans).
 # Usage: python3 extract_gemm_source.py <repo root> <output dir>
 import re, sys
+from kernel_literals import literal, without_ptx_spots
 ROOT = sys.argv[1]; OUT = sys.argv[2]
-def literal(path, name):
-    s = open(path).read()
-    m = re.search(r'static let ' + name + r' = (?:common \+ )?#"""\n(.*?)\n(\s*)"""#', s, re.S)
-    body, indent = m.group(1), m.group(2)
-    return '\n'.join(l[len(indent):] if l.startswith(indent) else l.lstrip() for l in body.split('\n'))
 src = literal(ROOT + '/Sources/TensorCUDA/KernelSource.swift', 'common') + literal(ROOT + '/Sources/TensorCUDA/GemmKernelSource.swift', 'gemm')
-for name in ('mma_bf16_16816', 'ldsm_x4', 'ldsm_x4_trans'):
-    src, n = re.subn(r'__device__ __forceinline__ void ' + name + r'\(.*?\n\}\n', '', src, flags=re.S)
-    assert n == 1, name
+src = without_ptx_spots(src)
 open(OUT + '/kernels.inc', 'w').write(src)

@@ -1,0 +1,17 @@
+# Shared by the extract_*_source.py scripts: read a kernel module's CUDA C out of its Swift string literal, and
+# drop the inline-PTX spots the CPU emulator defines itself (warp_emulation.h).
+import re
+
+def literal(path, name):
+    """The body of `static let <name> = [common +] #\"\"\" … \"\"\"#` in `path`, its indentation removed."""
+    s = open(path).read()
+    m = re.search(r'static let ' + name + r' = (?:common \+ )?#"""\n(.*?)\n(\s*)"""#', s, re.S)
+    body, indent = m.group(1), m.group(2)
+    return '\n'.join(l[len(indent):] if l.startswith(indent) else l.lstrip() for l in body.split('\n'))
+
+def without_ptx_spots(src):
+    """`src` without the tensor-core PTX spots (mma_bf16_16816, ldsm_x4, ldsm_x4_trans), each present once."""
+    for name in ('mma_bf16_16816', 'ldsm_x4', 'ldsm_x4_trans'):
+        src, n = re.subn(r'__device__ __forceinline__ void ' + name + r'\(.*?\n\}\n', '', src, flags=re.S)
+        assert n == 1, name
+    return src
