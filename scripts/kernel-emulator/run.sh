@@ -6,12 +6,7 @@
 # (km_gather_rows: exact copies), and the
 # coarse-to-fine kernels (km_c2f_*) against the same grouped search in double precision.
 # Usage: bash scripts/kernel-emulator/run.sh   (g++ with C++20; ~1 min)
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-python3 "$ROOT/scripts/kernel-emulator/extract_kmeans_source.py" "$ROOT" "$WORK"
-cp "$ROOT/scripts/kernel-emulator/kmeans_emulator.cpp" "$ROOT/scripts/kernel-emulator/warp_emulation.h" "$WORK/"
+source "$(dirname "$0")/emulator_setup.sh" extract_kmeans_source.py kmeans_emulator.cpp
 # bf16 padded-dim warps-M centroid-buffers | d n k [ties]
 for cfg in "1 48 8 2 48 301 203" "1 128 8 2 128 600 300" "1 144 8 2 130 301 203" "1 384 4 1 384 200 150" "1 128 4 1 128 301 203" "1 16 8 2 16 301 203" "0 48 4 1 48 301 203" "1 48 8 2 48 301 203 ties" "1 48 8 1 48 301 203 ties" "1 128 8 2 128 300 300 ties" "0 48 4 1 48 301 203 ties" "1 48 8 2 48 2000 2100 c2f" "1 144 8 2 130 1500 1400 c2f"; do
   set -- $cfg

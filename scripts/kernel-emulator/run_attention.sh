@@ -6,12 +6,7 @@
 # one or two 16-row tiles per warp (CG_ATT_MT: 64- or 128-row query tiles), with and without the branch-free
 # path for interior key tiles (CG_ATT_BRANCHFREE), against double precision.
 # Usage: bash scripts/kernel-emulator/run_attention.sh   (g++ with C++20; ~2 min)
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-python3 "$ROOT/scripts/kernel-emulator/extract_attention_source.py" "$ROOT" "$WORK"
-cp "$ROOT/scripts/kernel-emulator/attention_emulator.cpp" "$ROOT/scripts/kernel-emulator/warp_emulation.h" "$WORK/"
+source "$(dirname "$0")/emulator_setup.sh" extract_attention_source.py attention_emulator.cpp
 status=0
 # Fields: head dim, pipelined, row tiles per warp, branch-free, asynchronous copies (0; 1 landing at the wait; 2 at issue).
 for variant in "64 0 1 0 0" "32 0 1 1 0" "64 1 1 1 0" "32 1 1 1 0" "64 0 2 1 0" "32 0 2 0 0" "64 1 2 0 0" "32 1 2 1 0" \

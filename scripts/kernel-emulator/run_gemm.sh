@@ -5,12 +5,7 @@
 # (bias, exact and tanh GELU, residual), every fused prologue (layer norm with and without bias, GeGLU), with
 # 64- and 128-column tiles, against double precision.
 # Usage: bash scripts/kernel-emulator/run_gemm.sh   (g++ with C++20; ~1 min)
-set -euo pipefail
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
-python3 "$ROOT/scripts/kernel-emulator/extract_gemm_source.py" "$ROOT" "$WORK"
-cp "$ROOT/scripts/kernel-emulator/gemm_emulator.cpp" "$ROOT/scripts/kernel-emulator/warp_emulation.h" "$WORK/"
+source "$(dirname "$0")/emulator_setup.sh" extract_gemm_source.py gemm_emulator.cpp
 status=0
 for bn in 64 128; do
   g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=1 -DGM_BN=$bn "$WORK/gemm_emulator.cpp" -o "$WORK/emu"
