@@ -47,36 +47,25 @@ log() { echo "== $* $(date +%T)"; }
 # Environment of a variant label (ab, startup-ab): -own our GEMM everywhere, -cublaslt cuBLASLt everywhere, -fuse
 # layer norm / GeGLU in our GEMM's loads, -connN CUDA_DEVICE_MAX_CONNECTIONS=N, -pageable weights uploaded from
 # pageable memory, -early cuBLASLt loaded beside cuInit, -pipe the pipelined attention kernel.
+# Fixed suffixes (label substring -> setting), tried in this order; the numbered ones (-connN, -mbN, -tuneN) below.
+VARIANT_SUFFIXES="-own:COLGREP_GEMM=own -cublaslt:COLGREP_GEMM=cublaslt -fuse:COLGREP_FUSE=1
+  -pageable:COLGREP_UPLOAD=pageable -early:COLGREP_CUBLASLT_EARLY=1 -pipe:COLGREP_ATTENTION_PIPELINE=1
+  -plain:COLGREP_ATTENTION_PIPELINE=0 -w16:COLGREP_ATTENTION_WARP_ROWS=16 -w32:COLGREP_ATTENTION_WARP_ROWS=32
+  -bf1:COLGREP_ATTENTION_BRANCHFREE=1 -bf0:COLGREP_ATTENTION_BRANCHFREE=0 -notune:COLGREP_CUBLASLT_TUNE=1
+  -noasync:COLGREP_ATTENTION_ASYNC=0 -ln1:COLGREP_LAYER_NORM_NARROW=0 -async:COLGREP_ATTENTION_ASYNC=1
+  -gasync:COLGREP_ATTENTION_GLOBAL_ASYNC=1 -lasync:COLGREP_ATTENTION_LOCAL_ASYNC=1
+  -gw16:COLGREP_ATTENTION_GLOBAL_WARP_ROWS=16 -gw32:COLGREP_ATTENTION_GLOBAL_WARP_ROWS=32
+  -lw16:COLGREP_ATTENTION_LOCAL_WARP_ROWS=16 -lw32:COLGREP_ATTENTION_LOCAL_WARP_ROWS=32
+  -gbf1:COLGREP_ATTENTION_GLOBAL_BRANCHFREE=1 -gbf0:COLGREP_ATTENTION_GLOBAL_BRANCHFREE=0
+  -lbf1:COLGREP_ATTENTION_LOCAL_BRANCHFREE=1 -lbf0:COLGREP_ATTENTION_LOCAL_BRANCHFREE=0"
 variant_env() {
-  local e="X_=1"
-  case $1 in *-own*) e="$e COLGREP_GEMM=own";; esac
-  case $1 in *-cublaslt*) e="$e COLGREP_GEMM=cublaslt";; esac
-  case $1 in *-fuse*) e="$e COLGREP_FUSE=1";; esac
+  local e="X_=1" pair
+  for pair in $VARIANT_SUFFIXES; do
+    case $1 in *"${pair%%:*}"*) e="$e ${pair#*:}";; esac
+  done
   case $1 in *-conn[0-9]*) e="$e CUDA_DEVICE_MAX_CONNECTIONS=$(echo $1 | sed 's/.*-conn\([0-9]*\).*/\1/')";; esac
-  case $1 in *-pageable*) e="$e COLGREP_UPLOAD=pageable";; esac
-  case $1 in *-early*) e="$e COLGREP_CUBLASLT_EARLY=1";; esac
-  case $1 in *-pipe*) e="$e COLGREP_ATTENTION_PIPELINE=1";; esac
-  case $1 in *-plain*) e="$e COLGREP_ATTENTION_PIPELINE=0";; esac
-  case $1 in *-w16*) e="$e COLGREP_ATTENTION_WARP_ROWS=16";; esac
-  case $1 in *-w32*) e="$e COLGREP_ATTENTION_WARP_ROWS=32";; esac
-  case $1 in *-bf1*) e="$e COLGREP_ATTENTION_BRANCHFREE=1";; esac
-  case $1 in *-bf0*) e="$e COLGREP_ATTENTION_BRANCHFREE=0";; esac
   case $1 in *-mb[0-9]*) e="$e COLGREP_ATTENTION_MIN_BLOCKS=$(echo $1 | sed 's/.*-mb\([0-9]*\).*/\1/')";; esac
-  case $1 in *-notune*) e="$e COLGREP_CUBLASLT_TUNE=1";; esac
-  case $1 in *-noasync*) e="$e COLGREP_ATTENTION_ASYNC=0";; esac
-  case $1 in *-ln1*) e="$e COLGREP_LAYER_NORM_NARROW=0";; esac
-  case $1 in *-async*) e="$e COLGREP_ATTENTION_ASYNC=1";; esac
-  case $1 in *-gasync*) e="$e COLGREP_ATTENTION_GLOBAL_ASYNC=1";; esac
-  case $1 in *-lasync*) e="$e COLGREP_ATTENTION_LOCAL_ASYNC=1";; esac
   case $1 in *-tune[0-9]*) e="$e COLGREP_CUBLASLT_TUNE=$(echo $1 | sed 's/.*-tune\([0-9]*\).*/\1/')";; esac
-  case $1 in *-gw16*) e="$e COLGREP_ATTENTION_GLOBAL_WARP_ROWS=16";; esac
-  case $1 in *-gw32*) e="$e COLGREP_ATTENTION_GLOBAL_WARP_ROWS=32";; esac
-  case $1 in *-lw16*) e="$e COLGREP_ATTENTION_LOCAL_WARP_ROWS=16";; esac
-  case $1 in *-lw32*) e="$e COLGREP_ATTENTION_LOCAL_WARP_ROWS=32";; esac
-  case $1 in *-gbf1*) e="$e COLGREP_ATTENTION_GLOBAL_BRANCHFREE=1";; esac
-  case $1 in *-gbf0*) e="$e COLGREP_ATTENTION_GLOBAL_BRANCHFREE=0";; esac
-  case $1 in *-lbf1*) e="$e COLGREP_ATTENTION_LOCAL_BRANCHFREE=1";; esac
-  case $1 in *-lbf0*) e="$e COLGREP_ATTENTION_LOCAL_BRANCHFREE=0";; esac
   echo $e
 }
 ettin() { [ -f /tmp/ettin/config.json ] || python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; }
