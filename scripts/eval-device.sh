@@ -14,6 +14,9 @@
 # COLGREP_TRACE_JSON, for `colgrep debug replay-ranking`), semantic-only and FTS-only, all --code-only,
 # queries encoded on the CPU (--force-cpu) as a user's one-shot search would. Env: PAR_INDEX, PAR_Q, BUDGET;
 # VARIANTS="label:VAR=VALUE,… …" scores hybrid once per variant instead (e.g. search knobs such as COLGREP_N_FULL_SCORES).
+# INDEX_ENV="VAR=VALUE …" sets the index step's environment (index knobs such as COLGREP_LLOYD_PROBES); LABEL_SUFFIX
+# is appended to every score label. Every `run` indexes from scratch (its data folder is emptied first), so one
+# warm machine can score several index settings by calling `run` once per setting.
 set -u
 START=$(date +%s)
 T=/tmp/ev
@@ -45,12 +48,14 @@ for r in json.load(open('$E/repos-dev.json')):
     print(r['name'], os.path.join(root,b) if b else root)" > $T/dirs.txt
 index_one() { # name dir
   local s=$(date +%s.%N) how=gpu
-  if ! $B init -y --force-gpu --model $M "$2" > $T/idx-$1.log 2>&1; then
-    how=cpu; $B clear --model $M "$2" >/dev/null 2>&1; $B init -y --force-cpu --model $M "$2" >> $T/idx-$1.log 2>&1 || how=failed
+  if ! env $INDEX_ENV $B init -y --force-gpu --model $M "$2" > $T/idx-$1.log 2>&1; then
+    how=cpu; $B clear --model $M "$2" >/dev/null 2>&1; env $INDEX_ENV $B init -y --force-cpu --model $M "$2" >> $T/idx-$1.log 2>&1 || how=failed
   fi
   echo "$1 $how $(python3 -c "import time;print(round(time.time()-$s,1))")"
 }
-export -f index_one; export B M T E OUT
+INDEX_ENV=${INDEX_ENV:-}; S=${LABEL_SUFFIX:-}; rm -rf $COLGREP_DATA_DIR $T/res $T/trace
+echo "index environment: ${INDEX_ENV:-(none)}"
+export -f index_one; export B M T E OUT INDEX_ENV
 echo "== index"; cat $T/dirs.txt | timeout ${INDEX_LIMIT:-240} xargs -P ${PAR_INDEX:-4} -L1 bash -c 'index_one $0 $1' | tee $OUT/index.txt
 grep -h -i "error\|fail" $T/idx-*.log | head -5
 echo "index done $(( $(date +%s)-START )) s"
@@ -71,10 +76,10 @@ left=$(( ${BUDGET:-480} - ($(date +%s)-START) ))
 echo "scoring with ${left} s left"
 labels=""
 if [ -z "${VARIANTS:-}" ]; then
-  ( timeout $left bash -c "$(declare -f score); score hybrid 'COLGREP_TRACE_JSON=$T/trace/{}.jsonl' --code-only" ) &
-  ( timeout $left bash -c "$(declare -f score); score semantic '' --code-only --semantic-only" ) &
-  ( timeout $left bash -c "$(declare -f score); score fts '' --code-only --fts-only" ) &
-  labels="hybrid semantic fts"
+  ( timeout $left bash -c "$(declare -f score); score hybrid$S 'COLGREP_TRACE_JSON=$T/trace/{}.jsonl' --code-only" ) &
+  ( timeout $left bash -c "$(declare -f score); score semantic$S '' --code-only --semantic-only" ) &
+  ( timeout $left bash -c "$(declare -f score); score fts$S '' --code-only --fts-only" ) &
+  labels="hybrid$S semantic$S fts$S"
 else # VARIANTS="label:VAR=VALUE,VAR=VALUE …": hybrid searches under each variant's environment
   for v in $VARIANTS; do
     label=${v%%:*}; prefix=$(echo ${v#*:} | tr ',' ' '); labels="$labels $label"
@@ -84,5 +89,5 @@ fi
 wait
 echo "scoring done $(( $(date +%s)-START )) s"
 for label in $labels; do summary $label; done
-(cd $T && tar cJf $OUT/results.tar.xz res idx-*.log dirs.txt) && (cd $T && tar cJf $OUT/traces.tar.xz trace)
+(cd $T && tar cJf $OUT/results$S.tar.xz res idx-*.log dirs.txt) && (cd $T && tar cJf $OUT/traces$S.tar.xz trace)
 ls -la $OUT

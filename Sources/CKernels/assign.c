@@ -809,6 +809,18 @@ int ck_assign_top_with(int isa, const float *x, long dim, long count, const floa
 #if CKA_X86
     if (isa >= CK_ISA_AVX512 && top == 8) { ck_assign_top8_avx512(x, dim, count, packed, bias, k, out); return 1; }
     if (isa >= CK_ISA_AVX2 && top == 8) { assign_top8_avx2(x, dim, count, packed, bias, k, out); return 1; }
+    // Fewer than 8: the first `top` of the sorted best 8 (the same list and tie order as the general kernel's),
+    // 256 rows at a time; the branch-free best-8 kernels are several times faster than the general insertion.
+    if (isa >= CK_ISA_AVX2 && top < 8 && k >= 8) {
+        int32_t eight[256 * 8];
+        for (long i = 0; i < count; i += 256) {
+            long rows = count - i < 256 ? count - i : 256;
+            if (isa >= CK_ISA_AVX512) ck_assign_top8_avx512(x + i * dim, dim, rows, packed, bias, k, eight);
+            else assign_top8_avx2(x + i * dim, dim, rows, packed, bias, k, eight);
+            for (long r = 0; r < rows; r++) memcpy(out + (i + r) * top, eight + r * 8, (size_t)top * sizeof(int32_t));
+        }
+        return 1;
+    }
     if (isa >= CK_ISA_AVX2) { assign_top_avx2(x, dim, count, packed, bias, k, top, out); return 1; }
 #endif
     ck_assign_top_scalar(x, dim, count, packed, bias, k, top, out);

@@ -112,6 +112,16 @@ public enum KMeans {
 
     /// `COLGREP_KMEANS_POINTS`: sample points per centroid instead of `PlaidConfig.maxPointsPerCentroid`
     /// (for measurements).
+    /// Groups probed per sample point in Lloyd's grouped iterations: 4, half of what the final assignment of every
+    /// vector probes (`CentroidAssigner.defaultProbes`). A point that misses its nearest centroid during training only
+    /// nudges a mean; measured (docs/PERFORMANCE.md, "Session 13"): k-means CPU −36 % on the build goal's 2 Xeon
+    /// cores, the same quality — synthetic recall@10 0.963 / 0.969 (48-d / 128-d) against 0.952 / 0.967 with 8,
+    /// dev-split NDCG@10 hybrid 0.8510 against 0.8507, semantic-only 0.7102 against 0.7112. 2 probes left 854 of
+    /// 8,192 centroids empty (8 probes: 287, 4: 364). `COLGREP_LLOYD_PROBES` overrides it, for measurements.
+    static let defaultLloydProbes = 4
+    static let lloydProbes: Int = ProcessInfo.processInfo.environment["COLGREP_LLOYD_PROBES"].flatMap { Int($0) }
+        .flatMap { $0 > 0 ? $0 : nil } ?? defaultLloydProbes
+
     static let environmentPointsPerCentroid: Int? = ProcessInfo.processInfo.environment["COLGREP_KMEANS_POINTS"]
         .flatMap { Int($0) }.flatMap { $0 > 0 ? $0 : nil }
 
@@ -192,7 +202,7 @@ public enum KMeans {
         guard groupCount > 1, sampleCount >= 4 * groupCount, training == .twoLevel else {
             var exhaustive = iterations
             if case .coarseToFine(let n) = training,
-               backend == nil || ((backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: true) ?? 0) >= CentroidAssigner.defaultProbes {
+               backend == nil || ((backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: true) ?? 0) >= lloydProbes {
                 exhaustive = n
             }
             clock = ContinuousClock.now
@@ -374,10 +384,10 @@ public enum KMeans {
         // the current centroids on the host side each iteration; if it fails, the iterations below run.
         let grouped = Self.groupCount(centroids: k)
         if let coarse = backend as? any CoarseToFineAssigning, exhaustiveIterations < iterations, grouped > 1,
-           CentroidAssigner.defaultProbes <= coarse.maximumProbes(dim: dim, lloyd: true) {
+           lloydProbes <= coarse.maximumProbes(dim: dim, lloyd: true) {
             do {
                 return try coarse.lloydIterations(points: points, count: count, dim: dim, centroids: centroids, iterations: iterations,
-                                                  exhaustiveIterations: exhaustiveIterations, probes: CentroidAssigner.defaultProbes) { current, iteration in
+                                                  exhaustiveIterations: exhaustiveIterations, probes: lloydProbes) { current, iteration in
                     group(centroids: current, dim: dim, groupCount: grouped, seed: seed &+ UInt64(iteration), backend: backend)
                         .map { CentroidGroupTable(centers: $0.centers, offsets: $0.offsets, members: $0.members) }
                 }
@@ -399,7 +409,7 @@ public enum KMeans {
         for iteration in 0..<iterations {
             if iteration >= exhaustiveIterations, groupCount > 1,
                let groups = group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed &+ UInt64(iteration)) {
-                let assigner = CentroidAssigner(centroids: centroids, dim: dim, groups: groups, probes: CentroidAssigner.defaultProbes)
+                let assigner = CentroidAssigner(centroids: centroids, dim: dim, groups: groups, probes: lloydProbes)
                 labels.withUnsafeMutableBufferPointer { assigner.assignOnCPU(points, count: count, into: $0.baseAddress!) }
                 updateMeans(points: points, count: count, dim: dim, labels: labels, centroids: &centroids)
                 continue

@@ -47,12 +47,12 @@ extension KMeans {
         }
         clock = ContinuousClock.now
         // As `trainGrouped` and `lloyd` decide: grouped Lloyd iterations where the backend prefers them.
-        let probes = CentroidAssigner.defaultProbes
-        let lloydProbes = (run.backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: true) ?? 0
+        let probes = Self.lloydProbes
+        let backendProbes = (run.backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: true) ?? 0
         var exhaustive = iterations
-        if case .coarseToFine(let n) = run.training, lloydProbes >= probes { exhaustive = n }
+        if case .coarseToFine(let n) = run.training, backendProbes >= probes { exhaustive = n }
         let grouped = groupCount(centroids: k)
-        let groupsIterations = exhaustive < iterations && grouped > 1 && probes <= lloydProbes
+        let groupsIterations = exhaustive < iterations && grouped > 1 && probes <= backendProbes
         // Initial centroids: `lloyd`'s first k rows of its shuffle of the sample.
         let order = randomlyChosenFirst(k, of: sampleCount, seed: run.seed)
         var centroids = [Float](repeating: 0, count: k * dim)

@@ -582,8 +582,8 @@ public final class PlaidIndex: @unchecked Sendable {
         return ResidualCodec.train(sample: sample, k: k, dim: dim, config: config, backend: backend, stages: &stages)
     }
 
-    /// Encodes documents in batches of about 256k tokens (each batch copied into one contiguous
-    /// buffer, then assigned and quantised straight into the result's arrays).
+    /// Encodes documents in batches (about 256k tokens for a device, fewer on the CPU; each batch copied into one
+    /// contiguous buffer, then assigned and quantised straight into the result's arrays).
     static func encode(_ documents: [(id: Int64, vectors: HostMatrix)], codec: ResidualCodec, backend: (any Backend)?,
                        assigner: CentroidAssigner? = nil, staging reusable: EncodeStaging? = nil,
                        times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) -> EncodedDocuments {
@@ -609,7 +609,11 @@ public final class PlaidIndex: @unchecked Sendable {
         // Staging is only ever read where `gather` wrote it first; a cold build passes one it reuses for every
         // group (no fresh half-gigabyte of pages to fault in per 384-d group). Batches are cut by `capacity`,
         // not by the buffer's size (a reused one may be larger), so they stay the same.
-        let capacity = min(totalTokens, 262_144 + 65_536) * dim
+        // Tokens per batch: a device's assignment wants large batches (fewer uploads and round trips); the CPU's
+        // 4,096-row chunks only need enough of them to keep every core busy, and a small staging buffer is faulted in
+        // once and stays in cache (a 48-d build's 63 MB one cost ~2 % of its CPU zeroing fresh pages, 2-core box).
+        let batchTokens = backend == nil ? min(262_144, max(16_384, CentroidAssigner.chunkRows * UsableCores.count * 4)) : 262_144
+        let capacity = min(totalTokens, batchTokens + batchTokens / 4) * dim
         let buffer = reusable.map { $0.reserve(floats: capacity) } ?? EncodeStaging(floats: capacity)
         var start = 0
         var tokenStart = 0
@@ -621,7 +625,7 @@ public final class PlaidIndex: @unchecked Sendable {
                         while start < documents.count {
                             var end = start
                             var tokens = 0
-                            while end < documents.count, tokens < 262_144 {
+                            while end < documents.count, tokens < batchTokens {
                                 let rows = documents[end].vectors.rows
                                 if tokens > 0, (tokens + rows) * dim > capacity { break }
                                 end += 1
@@ -674,7 +678,7 @@ public final class PlaidIndex: @unchecked Sendable {
     /// large batch (a 384-d batch of 256k tokens is 400 MB, which one thread copied in ~80 ms per batch on the
     /// cold build's vector lane), in order on this thread for a small one.
     static func gather(_ documents: ArraySlice<(id: Int64, vectors: HostMatrix)>, into destination: UnsafeMutablePointer<Float>, floats: Int) {
-        let parts = floats >= 1 << 22 ? min(UsableCores.count, 16, documents.count) : 1
+        let parts = floats >= 1 << 20 ? min(UsableCores.count, 16, documents.count) : 1
         guard parts > 1 else {
             var position = 0
             for document in documents {

@@ -69,7 +69,8 @@ import Testing
     @Test func topColumnsMatchTheScalarListsExactlyWithTies() {
         var g = SplitMix64(seed: 21)
         for (dim, k) in [(16, 77), (48, 128), (8, 8), (24, 9), (48, 300), (5, 40)] {
-            let n = 37
+            // 517 rows: past two of the 256-row blocks in which lists shorter than 8 are cut from the best 8.
+            let n = k == 300 ? 517 : 37
             let x = (0..<(n * dim)).map { _ in Float(Int.random(in: -2...2, using: &g)) }
             let c = (0..<(k * dim)).map { _ in Float(Int.random(in: -2...2, using: &g)) }
             let packed = c.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: k) }
@@ -210,9 +211,12 @@ import Testing
         #expect(try PlaidIndex.open(at: directory, verification: .full).documentCount == 201)
     }
 
-    /// Coarse-to-fine Lloyd (the default training) leaves no more centroids without points than flat
+    /// Coarse-to-fine Lloyd (the default training) leaves not many more centroids without points than flat
     /// Lloyd on the same sample (empty centroids waste K: two-level training's ~11 % empties came with
-    /// its recall loss), and every empty one keeps a finite unit row.
+    /// its recall loss), and every empty one keeps a finite unit row. Lloyd probes 4 groups a point (session 13):
+    /// here ~5.6 % of K ends empty against flat's ~2.7 % (8 probes: within 1 %); on the 1.2M-vector build bench
+    /// 364 of 8,192 against 287 with 8, with recall and the dev-split NDCG unchanged. 4 % of K above flat still
+    /// catches the two-level failure.
     @Test func coarseToFineTrainingLeavesNoMoreEmptyCentroidsThanFlat() {
         let dim = 32, k = 1024
         let corpus = SyntheticCorpus(documents: 400, dim: dim, centres: 512, medianLength: 40, queries: 0, seed: 9)
@@ -229,7 +233,7 @@ import Testing
             return k - Set(labels).count
         }
         let flat = empties(.flat), coarse = empties(.coarseToFine(exhaustiveIterations: 0))
-        #expect(coarse <= flat + k / 100, "coarse-to-fine leaves \(coarse) centroids empty, flat \(flat)")
+        #expect(coarse <= flat + k / 25, "coarse-to-fine leaves \(coarse) centroids empty, flat \(flat)")
     }
 
     /// `centroidBalance` accounts for every stored vector once.
