@@ -127,6 +127,7 @@ int ccuda_resolve_blaslt(void *library, CCUDABLASLtAPI *api, char *error, size_t
     RESOLVE(cublasLtMatmulPreferenceDestroy, "cublasLtMatmulPreferenceDestroy", NULL);
     RESOLVE(cublasLtMatmulPreferenceSetAttribute, "cublasLtMatmulPreferenceSetAttribute", NULL);
     RESOLVE(cublasLtMatmulAlgoGetHeuristic, "cublasLtMatmulAlgoGetHeuristic", NULL);
+    RESOLVE(cublasLtMatmulAlgoCheck, "cublasLtMatmulAlgoCheck", NULL);
     RESOLVE(cublasLtMatmul, "cublasLtMatmul", NULL);
     return 0;
 }

@@ -16,6 +16,12 @@ final class BLASLtMatmul {
     static let workspaceBytes = 32 << 20
     /// Whether (and how widely) a new shape's algorithm is chosen by timing (`COLGREP_CUBLASLT_TUNE`).
     var tuning = BLASLtTuning.environment
+    /// Where timed choices are kept between processes (nil: timed in every process).
+    let algorithmStore: BLASLtAlgorithmStore?
+    /// The process's choices (the self-test gives a fresh one to see what the store alone provides).
+    var tunedAlgorithms = BLASLtTunedAlgorithms.shared
+    /// The GPU and libraries this handle runs on: part of every choice's key.
+    let device: BLASLtDeviceIdentity
 
     /// cudaDataType values.
     enum DataType: Int32 {
@@ -55,10 +61,14 @@ final class BLASLtMatmul {
         }
     }
 
-    /// A handle of `library` on `context`'s device; `workspace` is `workspaceBytes` of device memory.
-    init(context: CUDAContext, library: BLASLtLibrary, workspace: UInt64) throws {
+    /// A handle of `library` on `context`'s device; `workspace` is `workspaceBytes` of device memory; timed
+    /// algorithm choices are read from and written to `algorithmStore`.
+    init(context: CUDAContext, library: BLASLtLibrary, workspace: UInt64, algorithmStore: BLASLtAlgorithmStore?) throws {
         self.context = context
         api = library.api
+        self.algorithmStore = algorithmStore
+        device = BLASLtDeviceIdentity(name: context.name, architecture: context.architecture,
+                                      driverVersion: context.libraries.driverVersion, blasLtVersion: library.version)
         var handle: cublasLtHandle_t? = nil
         let status = api.cublasLtCreate(&handle)
         guard status == 0, let handle else { throw CUDAError.blas(call: "cublasLtCreate", status: status) }
@@ -129,13 +139,18 @@ final class BLASLtMatmul {
         }
         if plan.tunePending {
             plan.tunePending = false
-            let tuneKey = BLASLtTuning.key(key)
-            if let chosen = BLASLtTunedAlgorithms.shared.algorithm(for: tuneKey) {
+            let tuneKey = BLASLtTuning.key(key, device: device)
+            if let chosen = tunedAlgorithms.algorithm(for: tuneKey) {
                 // Chosen on another row count of this bucket: kept if it takes this one.
                 if launch(chosen) == 0 {
                     plan.algo = chosen
                     return
                 }
+            } else if let stored = storedChoice(tuneKey, plan: plan), launch(stored) == 0 {
+                // Timed by an earlier process on this device and libraries, and accepted by cuBLASLt for this plan.
+                tunedAlgorithms.recordLoaded(stored, for: tuneKey)
+                plan.algo = stored
+                return
             } else if plan.candidates.count > 1 {
                 plan.algo = try timedChoice(plan.candidates, key: tuneKey, launch: launch)
             }
@@ -173,8 +188,40 @@ final class BLASLtMatmul {
             }
         }
         guard let chosen = best.indices.min(by: { best[$0] < best[$1] }), best[chosen].isFinite else { return candidates[0] }
-        BLASLtTunedAlgorithms.shared.record(candidates[chosen], for: key, milliseconds: best, chosen: chosen)
+        tunedAlgorithms.record(candidates[chosen], for: key, milliseconds: best, chosen: chosen)
+        if let algorithmStore {
+            // A cache that cannot be written (read-only home) costs the timing in every process, never an error.
+            do { try algorithmStore.store(candidates[chosen].words, for: storeKey(key)) } catch { tunedAlgorithms.note("not kept: \(error)") }
+        }
         return candidates[chosen]
+    }
+
+    /// The name of `key`'s choice in the kernel cache (with this handle's tuning width and workspace).
+    func storeKey(_ key: BLASLtTuning.Key) -> BLASLtAlgorithmKey {
+        BLASLtAlgorithmKey(shape: key, candidates: tuning.candidates, workspaceBytes: Self.workspaceBytes)
+    }
+
+    /// The stored choice for `key` if there is one and cuBLASLt accepts it for `plan` (its descriptors and this row
+    /// count) within our workspace; nil sends the caller to timing, whose choice then replaces the file.
+    private func storedChoice(_ key: BLASLtTuning.Key, plan: Plan) -> cublasLtMatmulAlgo_t? {
+        guard let algorithmStore else { return nil }
+        switch algorithmStore.load(storeKey(key)) {
+        case .miss:
+            return nil
+        case .discarded(let reason):
+            tunedAlgorithms.note("discarded \(reason)")
+            return nil
+        case .hit(let words):
+            var algo = cublasLtMatmulAlgo_t(words: words)
+            var result = cublasLtMatmulHeuristicResult_t()
+            let status = api.cublasLtMatmulAlgoCheck(handle, plan.desc, plan.a, plan.b, plan.d, plan.d, &algo, &result)
+            guard status == 0, result.state == 0, result.workspaceSize <= Self.workspaceBytes else {
+                tunedAlgorithms.note("stored choice for \(key.rowBucket)x\(key.m)x\(key.k) refused by cublasLtMatmulAlgoCheck "
+                                     + "(status \(status), state \(result.state), workspace \(result.workspaceSize)); timed again")
+                return nil
+            }
+            return algo
+        }
     }
 
     private func makePlan(_ key: PlanKey, biasPointer: UInt64, candidates requested: Int = 1) throws -> Plan {

@@ -10,8 +10,9 @@ final class BLASLtOpening: @unchecked Sendable {
     /// What the thread did and how long each part took (ms), once finished.
     private(set) var steps: [(step: String, seconds: Double)] = []
 
-    /// Starts opening cuBLASLt for `context` with a caller-owned `workspace` of `BLASLtMatmul.workspaceBytes`.
-    init(context: CUDAContext, workspace: UInt64, type: BLASLtMatmul.DataType) {
+    /// Starts opening cuBLASLt for `context` with a caller-owned `workspace` of `BLASLtMatmul.workspaceBytes`,
+    /// keeping its timed algorithm choices in `algorithmStore`.
+    init(context: CUDAContext, workspace: UInt64, type: BLASLtMatmul.DataType, algorithmStore: BLASLtAlgorithmStore?) {
         let thread = Thread { [self] in
             var clock = ContinuousClock.now
             var laps: [(String, Double)] = []
@@ -25,7 +26,7 @@ final class BLASLtOpening: @unchecked Sendable {
                 try context.makeCurrent()
                 let library = try BLASLtLibrary.shared.get()
                 lap("load libcublasLt")
-                let blas = try BLASLtMatmul(context: context, library: library, workspace: workspace)
+                let blas = try BLASLtMatmul(context: context, library: library, workspace: workspace, algorithmStore: algorithmStore)
                 lap("cuBLASLt handle")
                 try blas.plan(rows: 1024, outFeatures: 256, inFeatures: 256, type: type, epilogue: .bias)
                 lap("first plan (one-time heuristic initialisation)")

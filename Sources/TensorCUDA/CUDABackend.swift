@@ -17,8 +17,11 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public static var visibleDeviceCount: Int { (try? CUDAAvailability.probeContext.get())?.visibleDeviceCount ?? 0 }
 
     public let precision: CUDAPrecision
-    /// The cuBLASLt algorithms chosen by timing in this process (`COLGREP_CUBLASLT_TUNE`), one line per shape.
+    /// The cuBLASLt algorithms chosen by timing in this process (`COLGREP_CUBLASLT_TUNE`) or loaded from the kernel
+    /// cache, one line per shape, then any cache entry discarded or refused.
     public static var cuBLASLtTuningSummary: [String] { BLASLtTunedAlgorithms.shared.summary }
+    /// Shapes whose cuBLASLt algorithm this process chose by timing, and shapes whose choice came from the kernel cache.
+    public static var cuBLASLtTuningCounts: (timed: Int, loaded: Int) { BLASLtTunedAlgorithms.shared.counts }
     public let name: String
     /// Time of each start-up step, in order (library load, context, kernel modules, cuBLASLt).
     public internal(set) var startupSteps: [StartupStep] = []
@@ -126,7 +129,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         uploadStaging = [try PinnedBuffer(context: context), try PinnedBuffer(context: context)]
         copyDone = try context.makeEvent()
         blasWorkspace = try pool.allocate(bytes: BLASLtMatmul.workspaceBytes)
-        blasOpening = BLASLtOpening(context: context, workspace: blasWorkspace.pointer, type: precision == .bf16 ? .bfloat16 : .float32)
+        blasOpening = BLASLtOpening(context: context, workspace: blasWorkspace.pointer, type: precision == .bf16 ? .bfloat16 : .float32,
+                                    algorithmStore: kernelCache.map { BLASLtAlgorithmStore(cache: $0) })
         lap("streams, staging, cuBLASLt workspace (cuBLASLt itself opening on a second thread)")
         name = "cuda:\(device) (\(context.name), \(context.architecture), \(precision.rawValue))"
         let (coreModule, origin) = try loadModule(name: EncoderKernelModules.core, source: KernelSource.core, options: precisionOptions)
@@ -156,6 +160,12 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             return opened
         }
     }
+
+    /// Waits until cuBLASLt has opened (from then on `automatic` GEMMs run on it); throws why it could not open.
+    public func waitForCuBLASLt() throws { _ = try blas }
+
+    /// GEMMs with fewer rows keep cuBLASLt's heuristic choice; larger ones have their algorithm chosen by timing.
+    public static var cuBLASLtTunedMinimumRows: Int { BLASLtTuning.environment.minimumRows }
 
     /// cuBLASLt if its opening has finished, without waiting.
     private var blasIfReady: BLASLtMatmul? {

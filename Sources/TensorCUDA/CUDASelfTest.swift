@@ -188,6 +188,7 @@ public enum CUDASelfTest {
         checks += kmeansChecks(backend, &random)
         checks += coarseToFineChecks(backend, &random)
         checks += residentChecks(backend, &random)
+        checks += tunedAlgorithmChecks(backend, &random)
 
         // Bad input is an error, never a crash.
         let rejected = (try? backend.gather(backend.upload(table), ids: [0, 50])) == nil

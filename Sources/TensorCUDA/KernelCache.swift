@@ -1,8 +1,18 @@
 import Foundation
 
+/// What names one entry of the kernel cache: the file it lives in and the descriptor stored inside it (a load
+/// whose stored descriptor differs treats the file as stale). Compiled kernels (`KernelCacheKey`) and
+/// cuBLASLt's timed algorithm choices (`BLASLtAlgorithmKey`) share the cache's file format and atomic writes.
+public protocol KernelCacheEntryKey {
+    /// Everything the entry depends on, one line.
+    var descriptor: String { get }
+    /// The file name inside the cache directory.
+    var fileName: String { get }
+}
+
 /// Everything a compiled kernel binary depends on. Two keys are equal only if the binary built for
 /// one is valid for the other.
-public struct KernelCacheKey: Sendable, Equatable {
+public struct KernelCacheKey: KernelCacheEntryKey, Sendable, Equatable {
     /// Which module ("core", "attention-64").
     public var module: String
     /// The full CUDA C source text (hashed into the key).
@@ -61,7 +71,7 @@ public struct KernelCache: Sendable {
         return home.appendingPathComponent(".cache/colgrep/kernels")
     }
 
-    public func url(for key: KernelCacheKey) -> URL { directory.appendingPathComponent(key.fileName) }
+    public func url(for key: some KernelCacheEntryKey) -> URL { directory.appendingPathComponent(key.fileName) }
 
     /// What `load` found.
     public enum Lookup: Equatable, Sendable {
@@ -72,7 +82,7 @@ public struct KernelCache: Sendable {
     }
 
     /// The cached binary for `key`, if a complete and intact one exists.
-    public func load(_ key: KernelCacheKey) -> Lookup {
+    public func load(_ key: some KernelCacheEntryKey) -> Lookup {
         let path = url(for: key)
         guard let data = FileManager.default.contents(atPath: path.path) else { return .miss }
         switch Self.decode([UInt8](data), descriptor: key.descriptor) {
@@ -85,7 +95,7 @@ public struct KernelCache: Sendable {
     }
 
     /// Stores `binary` for `key` atomically (temporary file + rename).
-    public func store(_ binary: [UInt8], for key: KernelCacheKey) throws {
+    public func store(_ binary: [UInt8], for key: some KernelCacheEntryKey) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let final = url(for: key)
         let temporary = directory.appendingPathComponent(".\(key.fileName).\(getpid()).\(UInt64.random(in: 0...UInt64.max)).tmp")

@@ -10,6 +10,7 @@ struct WarmCacheCommand: ParsableCommand {
         discussion: """
             cpu: calibrates the CPU's cost (model load, per-token cost at this machine's threads).
             cuda: opens the GPU, compiles the kernels into $XDG_CACHE_HOME/colgrep/kernels (or loads them), \
+            times cuBLASLt's GEMM algorithms for the model's shapes and keeps the choices there too, \
             and calibrates the GPU (context, kernel compile and cache load, weight upload, per-batch and \
             per-token costs). all: both. Prints each step with its duration, or that there is nothing to do.
             """)

@@ -45,4 +45,11 @@ import Testing
         #expect(try device.prepareIndexBuildKernels() == nil)
         #expect(device.model != nil)
     }
+
+    @Test func theCPUHasNoCuBLASLtChoicesToMake() throws {
+        // warm-cache times cuBLASLt's algorithms only on a GPU; on the CPU the step is absent (nil), not "0 timed".
+        let device = BackendEncodeDevice(processor: .cpu(threads: 1), modelDirectory: AccelerationRouterTests.model, skipIDs: [])
+        #expect(try device.prepareMatmulChoices(tokenBudget: 65536) == nil)
+        #expect(device.model != nil)
+    }
 }

@@ -276,10 +276,14 @@ private final class FakeAllocator: DeviceAllocator {
 
 @Suite struct BLASLtTuningTests {
     @Test func choicesAreSharedWithinAPowerOfTwoRowBucket() {
-        func key(_ n: Int, m: Int = 256, k: Int = 384) -> BLASLtTuning.Key {
-            BLASLtTuning.key(BLASLtMatmul.PlanKey(m: m, n: n, k: k, input: 14, output: 14, compute: 68, epilogue: 1))
+        func key(_ n: Int, m: Int = 256, k: Int = 384, gpu: String = "NVIDIA H100 80GB HBM3") -> BLASLtTuning.Key {
+            BLASLtTuning.key(BLASLtMatmul.PlanKey(m: m, n: n, k: k, input: 14, output: 14, compute: 68, epilogue: 1),
+                             device: BLASLtDeviceIdentity(name: gpu, architecture: "sm_90", driverVersion: 13000, blasLtVersion: 130001))
         }
         #expect(key(65_536) == key(40_000))
+        #expect(key(16_384).rowBucket == 16_384 && key(16_385).rowBucket == 32_768)
+        // Two kinds of GPU in one process keep a choice each.
+        #expect(key(65_536) != key(65_536, gpu: "NVIDIA H200"))
         #expect(key(65_536) != key(32_768))
         #expect(key(65_536).rowBucket == 65_536 && key(32_769).rowBucket == 65_536)
         #expect(key(65_536) != key(65_536, m: 768, k: 256))

@@ -154,6 +154,11 @@ typedef struct CCUDABLASLtAPI {
                                                      cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
                                                      cublasLtMatmulPreference_t preference, int requested,
                                                      cublasLtMatmulHeuristicResult_t *results, int *returned);
+    /// Whether `algo` (e.g. read back from the kernel cache) can run this matmul; fills `result` (workspace, state).
+    cublasStatus_t (*cublasLtMatmulAlgoCheck)(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc,
+                                              cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+                                              cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d,
+                                              const cublasLtMatmulAlgo_t *algo, cublasLtMatmulHeuristicResult_t *result);
     cublasStatus_t (*cublasLtMatmul)(cublasLtHandle_t handle, cublasLtMatmulDesc_t desc, const void *alpha,
                                      const void *a, cublasLtMatrixLayout_t aLayout,
                                      const void *b, cublasLtMatrixLayout_t bLayout, const void *beta,

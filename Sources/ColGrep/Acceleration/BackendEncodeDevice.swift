@@ -79,6 +79,25 @@ public final class BackendEncodeDevice: EncodeDevice, CalibrationTarget, @unchec
         return try cuda.prepareKMeans(dim: model.dimension)?.description
     }
 
+    /// Times (or finds in the kernel cache) cuBLASLt's algorithm for every GEMM of the model at each power-of-two
+    /// row bucket an encode of `tokenBudget`-token batches reaches, by encoding one synthetic batch per bucket on
+    /// cuBLASLt: the first index after warm-cache then times nothing. Returns how many shapes were timed (and kept in
+    /// the cache) and how many came from the cache, or nil on the CPU.
+    public func prepareMatmulChoices(tokenBudget: Int) throws -> (timed: Int, loaded: Int)? {
+        try prepare()
+        guard let cuda = backend as? CUDABackend else { return nil }
+        try cuda.waitForCuBLASLt()
+        let before = CUDABackend.cuBLASLtTuningCounts
+        let length = 256
+        var rows = tokenBudget
+        while rows >= CUDABackend.cuBLASLtTunedMinimumRows, rows >= length {
+            try encodeSynthetic(count: rows / length, length: length)
+            rows /= 2
+        }
+        let after = CUDABackend.cuBLASLtTuningCounts
+        return (after.timed - before.timed, after.loaded - before.loaded)
+    }
+
     public func coldStart() throws -> ColdStartTimings {
         if let coldStartTimings, model != nil { return coldStartTimings }
         let timings: ColdStartTimings
