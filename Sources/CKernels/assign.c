@@ -769,17 +769,19 @@ const char *ck_assign_isa_name(int isa) {
     }
 }
 
-int ck_assign_isa(void) {
-    if (isa_used < 0) {
-        int isa = ck_assign_isa_supported();
-        const char *cap = getenv("COLGREP_ASSIGN_ISA");
-        if (cap) {
-            for (int level = CK_ISA_SCALAR; level <= CK_ISA_AVX512_VNNI; level++)
-                if ((strcmp(cap, ck_assign_isa_name(level)) == 0 || (level == CK_ISA_AVX512_VNNI && strcmp(cap, "vnni") == 0)) && level < isa)
-                    isa = level;
-        }
-        isa_used = isa;
+int ck_isa_from_environment(const char *variable) {
+    int isa = ck_assign_isa_supported();
+    const char *cap = getenv(variable);
+    if (cap) {
+        for (int level = CK_ISA_SCALAR; level <= CK_ISA_AVX512_VNNI; level++)
+            if ((strcmp(cap, ck_assign_isa_name(level)) == 0 || (level == CK_ISA_AVX512_VNNI && strcmp(cap, "vnni") == 0)) && level < isa)
+                isa = level;
     }
+    return isa;
+}
+
+int ck_assign_isa(void) {
+    if (isa_used < 0) isa_used = ck_isa_from_environment("COLGREP_ASSIGN_ISA");
     return isa_used;
 }
 

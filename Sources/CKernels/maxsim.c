@@ -4,6 +4,8 @@
 // chosen at run time; both compute the same integers and the same float operations in the same order,
 // so their results are bit-identical (the tests check this).
 #include "CKernels.h"
+#include "CKernelsAssign.h"
+#include "maxsim_internal.h"
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -532,10 +534,11 @@ AVX2 static void residual_inverse_norms_avx2(const ck_residual_query *Q, const c
 /// products against all query tokens and folds the scores into the token's document's row of best.
 /// Residuals, centroid rows and table rows are all read in memory order; the best rows, read at random
 /// (but few: docs × nq_padded floats), are fetched TOKENS_AHEAD tokens ahead.
+/// With `vnni`, pass B is maxsim512.c's (the same scores, bit for bit).
 AVX2 static void residual_maxsim_sorted_avx2(const ck_residual_query *Q, const ck_exact_centroids *C, const int8_t *qg,
                                              long docs, long count, const uint16_t *codes, const uint32_t *doc_of_token,
                                              const uint8_t *packed, const float *stored, float *best_all, float *out,
-                                             uint8_t *levels) {
+                                             uint8_t *levels, int vnni) {
     long dim = Q->dim, nqp = Q->nq_padded, dp = Q->dim_padded, bytes = dim * Q->nbits / 8;
     long nqb = nqp / 8, groups = (dim + 3) / 4;
     const __m256i ones16 = _mm256_set1_epi16(1);
@@ -557,6 +560,10 @@ AVX2 static void residual_maxsim_sorted_avx2(const ck_residual_query *Q, const c
                 _mm256_store_ps(computed + b8, decode_inverse8(Q, C, fast4, lut4, codes, packed, t0 + b8,
                                                                m - b8 < 8 ? m - b8 : 8, count, levels + b8 * dp));
         const float *inverses = stored ? stored + t0 : computed;
+        if (vnni) {
+            ck_residual_pass_vnni(Q, qg, levels, m, inverses, codes + t0, doc_of_token + t0, best_all);
+            continue;
+        }
         for (long l = 0; l < m; l++) {
             const uint8_t *u = levels + l * dp;
             __m256 inv = _mm256_set1_ps(inverses[l]);
@@ -701,26 +708,42 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
     free(u);
 }
 
-void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
-                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
-                               const float *inverses, float *best, float *out) {
+static int search_isa_used = -1;
+
+int ck_search_isa(void) {
+    if (search_isa_used < 0) search_isa_used = ck_isa_from_environment("COLGREP_SEARCH_ISA");
+    return search_isa_used;
+}
+
+int ck_residual_maxsim_sorted_with(int isa, const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
+                                   const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                                   const float *inverses, float *best, float *out) {
+    if (isa > ck_assign_isa_supported()) return 0;
     if (Q->nbits == 8) {
-        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, inverses, best, out, 0))
+        if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, inverses, best, out, isa == CK_ISA_SCALAR))
             for (long i = 0; i < docs; i++) out[i] = NAN;
-        return;
+        return 1;
     }
 #if CKM_X86
-    if (ck_has_avx2() && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
+    if (isa >= CK_ISA_AVX2 && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
         int8_t *qg = group_query(Q);
         uint8_t *levels = aligned_alloc(32, (size_t)(PASS_TOKENS * Q->dim_padded));
         if (qg && levels)
-            residual_maxsim_sorted_avx2(Q, C, qg, docs, count, codes, doc_of_token, packed, inverses, best, out, levels);
+            residual_maxsim_sorted_avx2(Q, C, qg, docs, count, codes, doc_of_token, packed, inverses, best, out, levels,
+                                        isa >= CK_ISA_AVX512_VNNI);
         free(qg);
         free(levels);
-        if (qg && levels) return;
+        if (qg && levels) return 1;
     }
 #endif
     ck_residual_maxsim_sorted_scalar(Q, C, docs, count, codes, doc_of_token, packed, inverses, best, out);
+    return 1;
+}
+
+void ck_residual_maxsim_sorted(const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
+                               const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                               const float *inverses, float *best, float *out) {
+    ck_residual_maxsim_sorted_with(ck_search_isa(), Q, C, docs, count, codes, doc_of_token, packed, inverses, best, out);
 }
 
 void ck_residual_inverse_norms_scalar(const ck_residual_query *Q, const ck_exact_centroids *C, long count,

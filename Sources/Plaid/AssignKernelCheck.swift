@@ -270,7 +270,7 @@ public enum AssignKernelCheck {
         return results
     }
 
-    private static func bestOf(_ repetitions: Int, _ body: () -> Void) -> Double {
+    static func bestOf(_ repetitions: Int, _ body: () -> Void) -> Double {
         var best = Double.infinity
         for _ in 0..<max(1, repetitions) {
             let start = threadCPUSeconds()
@@ -280,7 +280,7 @@ public enum AssignKernelCheck {
         return best
     }
 
-    private static func threadCPUSeconds() -> Double {
+    static func threadCPUSeconds() -> Double {
         var t = timespec()
         clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9

@@ -13,7 +13,7 @@ import Testing
     static let hasVNNI = AssignKernelCheck.supportedSets.contains("avx512-vnni")
 
     private func expectAllPass(_ set: String) {
-        let checks = AssignKernelCheck.run(sets: [set], seed: 3)
+        let checks = AssignKernelCheck.run(sets: [set], seed: 3) + SearchKernelCheck.run(sets: [set], seed: 3)
         #expect(!checks.isEmpty)
         for check in checks {
             #expect(check.isa == set)
@@ -27,6 +27,28 @@ import Testing
         // The AVX2 set checks its own-only bodies (quantisation, re-score, residual codes) too.
         let kernels = Set(AssignKernelCheck.run(sets: ["avx2"]).map(\.kernel))
         #expect(kernels.isSuperset(of: ["assign_top8", "assign_best", "assign_best2_i16", "quantize_rows16", "assign_rescore"]))
+        #expect(SearchKernelCheck.run(sets: ["avx2"]).map(\.kernel) == ["residual_maxsim_sorted"])
+    }
+
+    /// The exact stage's check is not blind: a scalar result with one bit changed in a document's score is a
+    /// difference it reports (the comparison is of bit patterns, and every shape runs).
+    @Test(.enabled(if: hasAVX2, "this CPU lacks AVX2 + FMA: only the scalar bodies run"))
+    func exactStageCheckRunsEveryShapeAndEveryBody() {
+        let checks = SearchKernelCheck.run(seed: 5)
+        #expect(checks.map(\.isa) == (Self.hasVNNI ? ["avx2", "avx512-vnni"] : ["avx2"]))
+        for check in checks {
+            #expect(check.cases == 300)
+            #expect(check.passed, "\(check.isa): \(check.failures)")
+        }
+        // A set above the CPU's is refused and computes nothing.
+        if !Self.hasVNNI {
+            var out: [Float] = [42]
+            var best = [Float](repeating: 0, count: 8)
+            var query = ck_residual_query()
+            query.nbits = 4
+            #expect(ck_residual_maxsim_sorted_with(Int32(CK_ISA_AVX512_VNNI), &query, nil, 1, 0, nil, nil, nil, nil, &best, &out) == 0)
+            #expect(out == [42])
+        }
     }
 
     @Test(.enabled(if: hasAVX512, "this CPU lacks AVX-512 F/BW/VL/DQ (checked on the GPU machine's Xeon by `colgrep debug cpu-kernels`)"))

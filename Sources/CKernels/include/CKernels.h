@@ -184,6 +184,11 @@ void ck_residual_inverse_norms_scalar(const ck_residual_query *query, const ck_e
 void ck_residual_maxsim_sorted(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs, long count,
                                const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
                                const float *inverses, float *best, float *out);
+/// ck_residual_maxsim_sorted with the body of instruction set `isa` (CKernelsAssign.h's CK_ISA_…; AVX512-VNNI
+/// for the token loop, the sets between run the AVX2 body). Returns 0, computing nothing, when the CPU lacks it.
+int ck_residual_maxsim_sorted_with(int isa, const ck_residual_query *query, const ck_exact_centroids *centroids, long docs,
+                                   long count, const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                                   const float *inverses, float *best, float *out);
 void ck_residual_maxsim_sorted_scalar(const ck_residual_query *query, const ck_exact_centroids *centroids, long docs,
                                       long count, const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
                                       const float *inverses, float *best, float *out);

@@ -16,6 +16,12 @@ int ck_assign_isa_supported(void);
 /// The set the dispatching entry points use: ck_assign_isa_supported(), lowered by the environment variable
 /// COLGREP_ASSIGN_ISA = scalar | avx2 | avx512 | vnni (for comparisons; never raised above the CPU's).
 int ck_assign_isa(void);
+/// ck_assign_isa_supported(), lowered by the environment variable `variable` when it names a lower set (scalar,
+/// avx2, avx512, avx512-vnni or vnni).
+int ck_isa_from_environment(const char *variable);
+/// The set the exact stage of a search uses (ck_residual_maxsim_sorted; its AVX-512 body needs VNNI):
+/// ck_assign_isa_supported(), lowered by COLGREP_SEARCH_ISA (for comparisons).
+int ck_search_isa(void);
 /// The name of a set ("scalar", "avx2", "avx512", "avx512-vnni").
 const char *ck_assign_isa_name(int isa);
 
