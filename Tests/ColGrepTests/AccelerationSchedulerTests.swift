@@ -325,36 +325,6 @@ private func expectSameEmbeddings(_ got: [[Float]], _ sequences: [TestSequence],
         }
     }
 
-    /// Four equal GPUs, two lanes each, whose calibrations differ by a few per cent, fed jobs of a few
-    /// batches (as an index's chunks are): every GPU takes part. Deferring to any lane estimated a
-    /// little faster sent each small job to the best-calibrated GPUs alone (measured on four H200s:
-    /// two of them encoded 0.00–0.05M of 7.2M tokens).
-    @Test func smallJobsReachEveryEqualGPU() throws {
-        let ledger = EncodeLedger()
-        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<8).map { l in
-            let d = l / 2
-            return EncodeLane(device: SimulatedDevice(id: "cuda:\(d)", kind: .gpu, ledger: ledger, lane: l % 2, delayPerToken: 2e-4),
-                              end: .longest, tokenBudget: 40,
-                              cost: DeviceCost(coldStartSeconds: 0, perBatchSeconds: 0, perTokenSeconds: 2e-4 * (1 + 0.03 * Double(d))))
-        }
-        let scheduler = EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
-        defer { scheduler.stop() }
-        var encoded: [Int] = []
-        for job in 0..<20 {
-            let sequences = randomSequences(count: 12, maxLength: 20, seed: UInt64(100 + job)).map { TestSequence(id: $0.id + 100 * job, tokens: $0.tokens) }
-            let result = try scheduler.encode(sequences, length: \.tokens.count)
-            expectSameEmbeddings(result.outputs, sequences)
-            encoded += sequences.map(\.id)
-        }
-        #expect(ledger.all.sorted() == encoded.sorted())
-        let perDevice = DeviceRunStats.byDevice(scheduler.statistics)
-        let total = perDevice.reduce(0) { $0 + $1.stats.tokens }
-        #expect(perDevice.count == 4)
-        for (stats, _) in perDevice {
-            #expect(stats.tokens * 10 >= total, "\(stats.device.id) encoded \(stats.tokens) of \(total) tokens")
-        }
-    }
-
     /// A device without a cost model (a GPU not calibrated yet) is judged by the rate it has shown in
     /// this process: once it has finished batches, a slow calibrated device leaves the next job to it
     /// (before, CPU workers kept taking batches beside an uncalibrated GPU to the end of the run).

@@ -352,18 +352,14 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
     /// more work is queued than the others can finish by then, every lane takes work at once, whatever
     /// their estimates: deferring to any device that would finish one batch sooner (the rule before)
     /// left all but the best-estimated of four equal GPUs idle for most of a job (measured: 0 / 0.07M /
-    /// 0.4M / 4.7M tokens over four H200s). Only a device that finishes the batch sooner by more than
-    /// `deferMargin` of this lane's time counts: equal GPUs differ in their calibrations by a few per
-    /// cent, and a job of a few batches (an index chunk) would otherwise go to the best-calibrated
-    /// one alone. Only devices that are working count, and a cold start that overran its estimate no
-    /// longer does, so some device always takes the work.
+    /// 0.4M / 4.7M tokens over four H200s). Only devices that are working count, and a cold start that
+    /// overran its estimate no longer does, so some device always takes the work.
     private func leaveNextBatchUntil(lane: Int) -> Double? {
         guard let mine = lanes[lane].cost, let job else { return nil }
         let tokens = job.queue.tokensOfNextBatch(from: lanes[lane].end, tokenBudget: lanes[lane].tokenBudget)
         guard tokens > 0 else { return nil }
         let t = now()
-        let mySeconds = mine.batchSeconds(tokens: tokens)
-        let myFinish = t + mySeconds, soonerThan = myFinish - Self.deferMargin * mySeconds
+        let myFinish = t + mine.batchSeconds(tokens: tokens)
         var wake: Double?
         var othersCanFinish = 0
         for other in lanes.indices where other != lane {
@@ -377,7 +373,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
             case .idle: freeAt = t
             default: continue
             }
-            if freeAt + otherSeconds < soonerThan {
+            if freeAt + otherSeconds < myFinish {
                 // Whole batches of this size the other lane completes before this lane would be done.
                 othersCanFinish += Int(((myFinish - freeAt) / otherSeconds).rounded(.down)) * tokens
                 wake = min(wake ?? .infinity, max(freeAt - t, 0.001))
@@ -386,10 +382,6 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         guard othersCanFinish >= job.queue.tokens else { return nil }
         return wake.map { min($0, 0.25) }
     }
-
-    /// How much sooner (a share of this lane's batch time) another device must finish a batch for this
-    /// lane to leave it the work.
-    static var deferMargin: Double { 0.25 }
 
     /// Seconds `lane` would take for a batch of `tokens`: its cost model's estimate, else (a device
     /// not calibrated yet, e.g. a GPU on its first run) the rate it has shown in this process; nil
