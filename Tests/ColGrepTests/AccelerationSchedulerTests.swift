@@ -305,26 +305,6 @@ private func expectSameEmbeddings(_ got: [[Float]], _ sequences: [TestSequence],
         #expect(result.devices[0].sequences == 60)
     }
 
-    /// Four equally fast devices whose cost models disagree (estimates 1×, 2×, 3×, 4× the true rate) all
-    /// take work while plenty is queued: a lane leaves batches to others only when they would finish
-    /// everything left before it finished its own. (Before, a lane deferred whenever another would finish
-    /// one batch sooner, so the best-estimated device did nearly everything.)
-    @Test func equalDevicesWithDisagreeingEstimatesShareAJob() throws {
-        let sequences = randomSequences(count: 400, maxLength: 20, seed: 41)
-        let ledger = EncodeLedger()
-        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<4).map { d in
-            EncodeLane(device: SimulatedDevice(id: "cuda:\(d)", kind: .gpu, ledger: ledger, delayPerToken: 1e-4), end: .longest,
-                       tokenBudget: 40, cost: DeviceCost(coldStartSeconds: 0, perBatchSeconds: 0, perTokenSeconds: 1e-4 * Double(d + 1)))
-        }
-        let result = try EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false)).run(sequences, length: \.tokens.count)
-        expectSameEmbeddings(result.outputs, sequences)
-        #expect(ledger.all.sorted() == Array(0..<400))
-        let total = result.devices.reduce(0) { $0 + $1.tokens }
-        for device in result.devices {
-            #expect(device.tokens * 10 >= total, "\(device.device.id) encoded \(device.tokens) of \(total) tokens")
-        }
-    }
-
     /// A device without a cost model (a GPU not calibrated yet) is judged by the rate it has shown in
     /// this process: once it has finished batches, a slow calibrated device leaves the next job to it
     /// (before, CPU workers kept taking batches beside an uncalibrated GPU to the end of the run).

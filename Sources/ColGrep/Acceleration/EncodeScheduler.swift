@@ -346,24 +346,18 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         }
     }
 
-    /// When the other devices would finish everything still queued (this lane's next batch included)
-    /// before this lane would finish that batch (by the cost models), the seconds to wait before
-    /// looking again; nil to take it now. Taking the batch then could only end the job later. While
-    /// more work is queued than the others can finish by then, every lane takes work at once, whatever
-    /// their estimates: deferring to any device that would finish one batch sooner (the rule before)
-    /// left all but the best-estimated of four equal GPUs idle for most of a job (measured: 0 / 0.07M /
-    /// 0.4M / 4.7M tokens over four H200s). Only devices that are working count, and a cold start that
-    /// overran its estimate no longer does, so some device always takes the work.
+    /// When a working device would finish the batch this lane would take next sooner than this
+    /// lane (by the cost models), the seconds to wait before looking again; nil to take it now.
+    /// Only devices that are working count, and a cold start that overran its estimate no longer
+    /// does, so some device always takes the work.
     private func leaveNextBatchUntil(lane: Int) -> Double? {
         guard let mine = lanes[lane].cost, let job else { return nil }
         let tokens = job.queue.tokensOfNextBatch(from: lanes[lane].end, tokenBudget: lanes[lane].tokenBudget)
-        guard tokens > 0 else { return nil }
         let t = now()
         let myFinish = t + mine.batchSeconds(tokens: tokens)
         var wake: Double?
-        var othersCanFinish = 0
         for other in lanes.indices where other != lane {
-            guard let otherSeconds = batchSeconds(lane: other, tokens: tokens), otherSeconds > 0 else { continue }
+            guard let otherSeconds = batchSeconds(lane: other, tokens: tokens) else { continue }
             let freeAt: Double
             switch states[other] {
             case .preparing(let readyAt) where readyAt > t: freeAt = readyAt
@@ -374,12 +368,9 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
             default: continue
             }
             if freeAt + otherSeconds < myFinish {
-                // Whole batches of this size the other lane completes before this lane would be done.
-                othersCanFinish += Int(((myFinish - freeAt) / otherSeconds).rounded(.down)) * tokens
                 wake = min(wake ?? .infinity, max(freeAt - t, 0.001))
             }
         }
-        guard othersCanFinish >= job.queue.tokens else { return nil }
         return wake.map { min($0, 0.25) }
     }
 

@@ -10,15 +10,12 @@ struct LengthSortedQueue {
     private var high: Int
     /// Positions given back after a failure, kept sorted by (length, position).
     private var returned: [Int] = []
-    /// Tokens of the positions still queued.
-    private(set) var tokens: Int
 
     init(lengths: [Int]) {
         self.lengths = lengths
         self.sorted = lengths.indices.sorted { (lengths[$0], $0) < (lengths[$1], $1) }
         self.low = 0
         self.high = sorted.count
-        self.tokens = lengths.reduce(0, +)
     }
 
     var isEmpty: Bool { low == high && returned.isEmpty }
@@ -49,7 +46,6 @@ struct LengthSortedQueue {
 
     /// Puts positions back (a failed device's batch).
     mutating func giveBack(_ positions: [Int]) {
-        tokens += positions.reduce(0) { $0 + lengths[$1] }
         returned.append(contentsOf: positions)
         returned.sort { (lengths[$0], $0) < (lengths[$1], $1) }
     }
@@ -74,7 +70,6 @@ struct LengthSortedQueue {
 
     private mutating func pop(_ end: QueueEnd) {
         guard let next = peekSource(end) else { return }
-        tokens -= lengths[next.position]
         switch (next.fromMain, end) {
         case (true, .shortest): low += 1
         case (true, .longest): high -= 1
