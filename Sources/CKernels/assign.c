@@ -765,6 +765,7 @@ const char *ck_assign_isa_name(int isa) {
     case CK_ISA_AVX2: return "avx2";
     case CK_ISA_AVX512: return "avx512";
     case CK_ISA_AVX512_VNNI: return "avx512-vnni";
+    case CK_ISA_NEON: return "neon";
     default: return "unknown";
     }
 }

@@ -184,6 +184,26 @@ static float token_inverse_scalar(const ck_residual_query *Q, const ck_exact_cen
 
 // MARK: - AVX2 bodies
 
+/// Tokens ahead whose centroid row, table row and residuals are fetched.
+#define TOKENS_AHEAD 8
+/// Tokens per pass: pass A decodes their levels and norms, pass B scores them.
+#define PASS_TOKENS 32
+
+/// The query regrouped for the token loop: for each group of 4 dimensions g and block j of 8 query
+/// tokens, 32 bytes = 8 tokens × their 4 int8 values, so one maddubs against the document token's 4
+/// levels (broadcast) yields partial dot products of 8 query tokens at once and no horizontal sums are
+/// needed. Caller frees.
+static int8_t *group_query(const ck_residual_query *Q) {
+    long nqb = Q->nq_padded / 8, groups = (Q->dim + 3) / 4, dp = Q->dim_padded;
+    int8_t *g = malloc((size_t)(nqb * groups * 32));
+    if (!g) return NULL;
+    for (long gi = 0; gi < groups; gi++)
+        for (long j = 0; j < nqb; j++)
+            for (long l = 0; l < 8; l++)
+                for (long b = 0; b < 4; b++) g[((gi * nqb + j) * 8 + l) * 4 + b] = Q->q[(j * 8 + l) * dp + 4 * gi + b];
+    return g;
+}
+
 #if CKM_X86
 #define AVX2 __attribute__((target("avx2,fma")))
 
@@ -355,21 +375,6 @@ AVX2 static void decode_avx2(const ck_residual_query *Q, const uint8_t *packed, 
     for (; d < dp; d++) u[d] = 0;
 }
 
-/// The query regrouped for the token loop: for each group of 4 dimensions g and block j of 8 query
-/// tokens, 32 bytes = 8 tokens × their 4 int8 values, so one maddubs against the document token's 4
-/// levels (broadcast) yields partial dot products of 8 query tokens at once and no horizontal sums are
-/// needed. Caller frees.
-static int8_t *group_query(const ck_residual_query *Q) {
-    long nqb = Q->nq_padded / 8, groups = (Q->dim + 3) / 4, dp = Q->dim_padded;
-    int8_t *g = malloc((size_t)(nqb * groups * 32));
-    if (!g) return NULL;
-    for (long gi = 0; gi < groups; gi++)
-        for (long j = 0; j < nqb; j++)
-            for (long l = 0; l < 8; l++)
-                for (long b = 0; b < 4; b++) g[((gi * nqb + j) * 8 + l) * 4 + b] = Q->q[(j * 8 + l) * dp + 4 * gi + b];
-    return g;
-}
-
 /// Dot products of NB blocks of 8 query tokens (from block j0) with the token's levels `u`, then
 /// their scores folded into best. Levels ≤ 63: a maddubs lane is ≤ 2·63·127, two of them fit in int16.
 #define BLOCK_LOOP(NB)                                                                                       \
@@ -409,10 +414,6 @@ static int8_t *group_query(const ck_residual_query *Q) {
         }                                                                                                    \
     } while (0)
 
-/// Tokens ahead whose centroid row, table row and residuals are fetched.
-#define TOKENS_AHEAD 8
-/// Tokens per pass: pass A decodes their levels and norms, pass B scores them.
-#define PASS_TOKENS 32
 
 static inline void prefetch_lines(const void *p, long bytes) {
     for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
@@ -708,17 +709,56 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
     free(u);
 }
 
+#if defined(__aarch64__)
+/// The scalar body's passes with the NEON token loop: pass A decodes a pass's levels (and, without stored norms,
+/// their 1/‖c + r‖) as the scalar body does, pass B is maxsim_neon.c's.
+static void residual_maxsim_sorted_neon(const ck_residual_query *Q, const ck_exact_centroids *C, const int8_t *qg, long docs,
+                                        long count, const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
+                                        const float *stored, float *best_all, float *out, uint8_t *levels) {
+    long nqp = Q->nq_padded, dp = Q->dim_padded, bytes = Q->dim * Q->nbits / 8;
+    float computed[PASS_TOKENS];
+    for (long i = 0; i < docs * nqp; i++) best_all[i] = -INFINITY;
+    for (long t0 = 0; t0 < count; t0 += PASS_TOKENS) {
+        long m = count - t0 < PASS_TOKENS ? count - t0 : PASS_TOKENS;
+        for (long l = 0; l < m; l++) {
+            uint8_t *u = levels + l * dp;
+            decode_scalar(Q, packed + (t0 + l) * bytes, u, dp);
+            if (!stored) computed[l] = token_inverse_scalar(Q, C, codes[t0 + l], u);
+        }
+        ck_residual_pass_neon(Q, qg, levels, m, stored ? stored + t0 : computed, codes + t0, doc_of_token + t0, best_all);
+    }
+    for (long doc = 0; doc < docs; doc++) out[doc] = sum_best(Q, best_all + doc * nqp);
+}
+#endif
+
+int ck_search_isa_available(int isa) {
+#if CKM_X86
+    return isa == CK_ISA_SCALAR || (isa <= ck_assign_isa_supported() && isa != CK_ISA_NEON);
+#elif defined(__aarch64__)
+    return isa == CK_ISA_SCALAR || isa == CK_ISA_NEON;
+#else
+    return isa == CK_ISA_SCALAR;
+#endif
+}
+
 static int search_isa_used = -1;
 
 int ck_search_isa(void) {
-    if (search_isa_used < 0) search_isa_used = ck_isa_from_environment("COLGREP_SEARCH_ISA");
+    if (search_isa_used < 0) {
+#if defined(__aarch64__)
+        const char *cap = getenv("COLGREP_SEARCH_ISA");
+        search_isa_used = cap && strcmp(cap, "scalar") == 0 ? CK_ISA_SCALAR : CK_ISA_NEON;
+#else
+        search_isa_used = ck_isa_from_environment("COLGREP_SEARCH_ISA");
+#endif
+    }
     return search_isa_used;
 }
 
 int ck_residual_maxsim_sorted_with(int isa, const ck_residual_query *Q, const ck_exact_centroids *C, long docs, long count,
                                    const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
                                    const float *inverses, float *best, float *out) {
-    if (isa > ck_assign_isa_supported()) return 0;
+    if (!ck_search_isa_available(isa)) return 0;
     if (Q->nbits == 8) {
         if (!residual8_sorted(Q, docs, count, codes, doc_of_token, packed, inverses, best, out, isa == CK_ISA_SCALAR))
             for (long i = 0; i < docs; i++) out[i] = NAN;
@@ -731,6 +771,16 @@ int ck_residual_maxsim_sorted_with(int isa, const ck_residual_query *Q, const ck
         if (qg && levels)
             residual_maxsim_sorted_avx2(Q, C, qg, docs, count, codes, doc_of_token, packed, inverses, best, out, levels,
                                         isa >= CK_ISA_AVX512_VNNI);
+        free(qg);
+        free(levels);
+        if (qg && levels) return 1;
+    }
+#endif
+#if defined(__aarch64__)
+    if (isa == CK_ISA_NEON && Q->dim_padded % 32 == 0 && Q->nq_padded % 8 == 0) {
+        int8_t *qg = group_query(Q);
+        uint8_t *levels = malloc((size_t)(PASS_TOKENS * Q->dim_padded));
+        if (qg && levels) residual_maxsim_sorted_neon(Q, C, qg, docs, count, codes, doc_of_token, packed, inverses, best, out, levels);
         free(qg);
         free(levels);
         if (qg && levels) return 1;

@@ -1,8 +1,8 @@
 import CKernels
 import Foundation
 
-/// Checks every body of the exact stage's kernel (`ck_residual_maxsim_sorted`: AVX2, and AVX512-VNNI for the token
-/// loop) that this CPU runs against the portable scalar body — document scores equal bit for bit — on adversarial
+/// Checks every body of the exact stage's kernel (`ck_residual_maxsim_sorted`: AVX2, AVX512-VNNI for the token loop,
+/// NEON on 64-bit ARM) that this CPU runs against the portable scalar body — document scores equal bit for bit — on adversarial
 /// data: int8 query values at ±127, residual levels up to 63 (the int16 pairs of the AVX2 body at their largest),
 /// 1-, 2- and 4-bit residuals, dimensions whose group count is odd (20, 36, 44), query lengths that leave a half
 /// block of eight (nq_padded 8, 24, 40, 72) or span more than one step of 64, norms stored or derived from the
@@ -24,13 +24,16 @@ public enum SearchKernelCheck {
         return shapes
     }()
 
-    /// Every check for every set above scalar that this CPU runs (`sets`: only those, by name).
+    /// The vector bodies this CPU runs, by instruction set (AVX-512 without VNNI runs the AVX2 body: one entry per body).
+    public static var bodies: [String] { vectorSets.map(AssignKernelCheck.name) }
+
+    private static var vectorSets: [Int] {
+        [Int(CK_ISA_AVX2), Int(CK_ISA_AVX512_VNNI), Int(CK_ISA_NEON)].filter { ck_search_isa_available(Int32($0)) != 0 }
+    }
+
+    /// Every check for every vector body this CPU runs (`sets`: only those, by name).
     public static func run(sets: [String]? = nil, seed: UInt64 = 1) -> [KernelCheck] {
-        let best = Int(ck_assign_isa_supported())
-        guard best >= Int(CK_ISA_AVX2) else { return [] }
-        // AVX-512 without VNNI runs the AVX2 body: one check per body.
-        let bodies = [Int(CK_ISA_AVX2), Int(CK_ISA_AVX512_VNNI)].filter { $0 <= best }
-        return bodies.filter { sets?.contains(AssignKernelCheck.name($0)) ?? true }.map { check(isa: $0, seed: seed) }
+        vectorSets.filter { sets?.contains(AssignKernelCheck.name($0)) ?? true }.map { check(isa: $0, seed: seed) }
     }
 
     private static func check(isa: Int, seed: UInt64) -> KernelCheck {
@@ -124,7 +127,7 @@ public enum SearchKernelCheck {
         let norms = (0..<count).map { _ in Float.random(in: 0.5...1.5, using: &g) }
         var best = [Float](repeating: 0, count: docs * nq), out = [Float](repeating: 0, count: docs)
         var results: [KernelTiming] = []
-        let bodies = [Int(CK_ISA_SCALAR), Int(CK_ISA_AVX2), Int(CK_ISA_AVX512_VNNI)].filter { $0 <= Int(ck_assign_isa_supported()) }
+        let bodies = [Int(CK_ISA_SCALAR)] + vectorSets
         q.withUnsafeBufferPointer { qp in
             scale.withUnsafeBufferPointer { sp in
                 offset.withUnsafeBufferPointer { op in

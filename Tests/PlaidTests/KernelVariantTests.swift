@@ -30,23 +30,33 @@ import Testing
         #expect(SearchKernelCheck.run(sets: ["avx2"]).map(\.kernel) == ["residual_maxsim_sorted"])
     }
 
-    /// The exact stage's check is not blind: a scalar result with one bit changed in a document's score is a
-    /// difference it reports (the comparison is of bit patterns, and every shape runs).
-    @Test(.enabled(if: hasAVX2, "this CPU lacks AVX2 + FMA: only the scalar bodies run"))
-    func exactStageCheckRunsEveryShapeAndEveryBody() {
+    /// The exact stage's check runs every vector body this CPU has (AVX2 and VNNI on x86, NEON on 64-bit ARM) on
+    /// every shape, and each equals the scalar body bit for bit.
+    @Test func exactStageCheckRunsEveryShapeAndEveryBody() {
         let checks = SearchKernelCheck.run(seed: 5)
-        #expect(checks.map(\.isa) == (Self.hasVNNI ? ["avx2", "avx512-vnni"] : ["avx2"]))
+        #if arch(arm64)
+        let expected = ["neon"]
+        #else
+        let expected = Self.hasAVX2 ? (Self.hasVNNI ? ["avx2", "avx512-vnni"] : ["avx2"]) : []
+        #endif
+        #expect(checks.map(\.isa) == expected)
+        #expect(SearchKernelCheck.bodies == expected)
         for check in checks {
             #expect(check.cases == 300)
             #expect(check.passed, "\(check.isa): \(check.failures)")
         }
-        // A set above the CPU's is refused and computes nothing.
-        if !Self.hasVNNI {
+        // A set this CPU lacks is refused and computes nothing.
+        #if arch(arm64)
+        let missing = [Int(CK_ISA_AVX2), Int(CK_ISA_AVX512_VNNI)]
+        #else
+        let missing = [Int(CK_ISA_NEON)] + (Self.hasVNNI ? [] : [Int(CK_ISA_AVX512_VNNI)])
+        #endif
+        for isa in missing {
             var out: [Float] = [42]
             var best = [Float](repeating: 0, count: 8)
             var query = ck_residual_query()
             query.nbits = 4
-            #expect(ck_residual_maxsim_sorted_with(Int32(CK_ISA_AVX512_VNNI), &query, nil, 1, 0, nil, nil, nil, nil, &best, &out) == 0)
+            #expect(ck_residual_maxsim_sorted_with(Int32(isa), &query, nil, 1, 0, nil, nil, nil, nil, &best, &out) == 0)
             #expect(out == [42])
         }
     }

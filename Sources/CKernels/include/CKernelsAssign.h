@@ -10,7 +10,8 @@
 /// Instruction sets of the assignment kernels (assign.c, assign512.c), in increasing order. Every set gives the
 /// same codes as AVX2 for the same inputs (lanes repeat the AVX2 body's order of operations; integer sums are
 /// exact), so an index does not depend on the CPU it was built on.
-enum { CK_ISA_SCALAR = 0, CK_ISA_AVX2 = 1, CK_ISA_AVX512 = 2, CK_ISA_AVX512_VNNI = 3 };
+/// CK_ISA_NEON (64-bit ARM) names the NEON body of the search's exact stage (ck_search_isa); no assignment kernel has one.
+enum { CK_ISA_SCALAR = 0, CK_ISA_AVX2 = 1, CK_ISA_AVX512 = 2, CK_ISA_AVX512_VNNI = 3, CK_ISA_NEON = 4 };
 /// The best set this CPU runs: AVX2 needs AVX2 + FMA; AVX512 needs AVX-512 F, BW, VL and DQ; VNNI adds AVX512-VNNI.
 int ck_assign_isa_supported(void);
 /// The set the dispatching entry points use: ck_assign_isa_supported(), lowered by the environment variable
@@ -19,9 +20,12 @@ int ck_assign_isa(void);
 /// ck_assign_isa_supported(), lowered by the environment variable `variable` when it names a lower set (scalar,
 /// avx2, avx512, avx512-vnni or vnni).
 int ck_isa_from_environment(const char *variable);
-/// The set the exact stage of a search uses (ck_residual_maxsim_sorted; its AVX-512 body needs VNNI):
-/// ck_assign_isa_supported(), lowered by COLGREP_SEARCH_ISA (for comparisons).
+/// The set the exact stage of a search uses (ck_residual_maxsim_sorted; its AVX-512 body needs VNNI): on x86
+/// ck_assign_isa_supported(), on 64-bit ARM CK_ISA_NEON; lowered by COLGREP_SEARCH_ISA (for comparisons).
 int ck_search_isa(void);
+/// Whether ck_residual_maxsim_sorted_with runs set `isa` on this CPU (scalar always; x86 sets up to the CPU's
+/// best; NEON on 64-bit ARM).
+int ck_search_isa_available(int isa);
 /// The name of a set ("scalar", "avx2", "avx512", "avx512-vnni").
 const char *ck_assign_isa_name(int isa);
 
