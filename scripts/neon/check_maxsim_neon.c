@@ -1,4 +1,5 @@
-// The exact stage's NEON body (Sources/CKernels/maxsim_neon.c) against the scalar body, bit for bit, for a machine
+// The search's NEON bodies (the exact stage's token loop in Sources/CKernels/maxsim_neon.c, the codes stage's
+// ck_code_maxsum_u8 in maxsim.c) against the scalar bodies, bit for bit, for a machine
 // without ARM hardware: scripts/neon/check.sh cross-compiles this file with the kernels for 64-bit ARM and runs it
 // under qemu-aarch64. The shapes are those of Plaid's SearchKernelCheck (which runs the same comparison inside the
 // Swift tests on an ARM machine): int8 query values at ±127, levels up to 63, 1/2/4 bits, dimensions whose group count
@@ -81,5 +82,27 @@ int main(void) {
                     free(norms); free(c16); free(cscale); free(csum); free(best);
                 }
     printf("%s residual_maxsim_sorted neon vs scalar, %ld shapes, %ld differ\n", failures ? "FAIL" : "PASS", cases, failures);
-    return failures ? 1 : 0;
+    // The codes stage: ck_code_maxsum_u8 (NEON for widths that are multiples of 16) against the scalar body, tables
+    // of K rows whose columns past `used` are zero, as the search builds them.
+    long code_cases = 0, code_failures = 0;
+    for (long used = 1; used <= 72; used += 5) {
+        long width = (used + 31) / 32 * 32, k = 300;
+        uint8_t *table = calloc((size_t)(k * width), 1);
+        for (long c = 0; c < k; c++)
+            for (long q = 0; q < used; q++) table[c * width + q] = next() % 5 == 0 ? 255 : (uint8_t)next();
+        for (long count = 1; count <= 130; count += 13) {
+            uint16_t codes[130];
+            for (long i = 0; i < count; i++) codes[i] = (uint16_t)(next() % k);
+            uint32_t got = ck_code_maxsum_u8(codes, count, table, width, used);
+            uint32_t expected = ck_code_maxsum_u8_scalar(codes, count, table, width, used);
+            code_cases++;
+            if (got != expected) {
+                if (code_failures < 5) printf("FAIL code_maxsum_u8 used %ld, %ld tokens: %u, scalar %u\n", used, count, got, expected);
+                code_failures++;
+            }
+        }
+        free(table);
+    }
+    printf("%s code_maxsum_u8 neon vs scalar, %ld shapes, %ld differ\n", code_failures ? "FAIL" : "PASS", code_cases, code_failures);
+    return failures || code_failures ? 1 : 0;
 }
