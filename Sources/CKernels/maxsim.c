@@ -737,19 +737,21 @@ void ck_residual_maxsim_sorted_scalar(const ck_residual_query *Q, const ck_exact
 }
 
 #if defined(__aarch64__)
-/// The scalar body's passes with the NEON token loop: pass A decodes a pass's levels (and, without stored norms,
-/// their 1/‖c + r‖) as the scalar body does, pass B is maxsim_neon.c's.
+/// The scalar body's passes with the NEON token loop: pass A decodes a pass's levels (4-bit ones with NEON) and,
+/// without stored norms, computes their 1/‖c + r‖ as the scalar body does; pass B is maxsim_neon.c's.
 static void residual_maxsim_sorted_neon(const ck_residual_query *Q, const ck_exact_centroids *C, const int8_t *qg, long docs,
                                         long count, const uint16_t *codes, const uint32_t *doc_of_token, const uint8_t *packed,
                                         const float *stored, float *best_all, float *out, uint8_t *levels) {
     long nqp = Q->nq_padded, dp = Q->dim_padded, bytes = Q->dim * Q->nbits / 8;
+    int fast4 = Q->nbits == 4 && Q->dim % 16 == 0;
     float computed[PASS_TOKENS];
     for (long i = 0; i < docs * nqp; i++) best_all[i] = -INFINITY;
     for (long t0 = 0; t0 < count; t0 += PASS_TOKENS) {
         long m = count - t0 < PASS_TOKENS ? count - t0 : PASS_TOKENS;
         for (long l = 0; l < m; l++) {
             uint8_t *u = levels + l * dp;
-            decode_scalar(Q, packed + (t0 + l) * bytes, u, dp);
+            if (fast4) ck_decode4_neon(Q, packed + (t0 + l) * bytes, u);
+            else decode_scalar(Q, packed + (t0 + l) * bytes, u, dp);
             if (!stored) computed[l] = token_inverse_scalar(Q, C, codes[t0 + l], u);
         }
         ck_residual_pass_neon(Q, qg, levels, m, stored ? stored + t0 : computed, codes + t0, doc_of_token + t0, best_all);

@@ -12,6 +12,9 @@
 void ck_residual_pass_vnni(const ck_residual_query *Q, const int8_t *qg, const uint8_t *levels, long m,
                            const float *inverses, const uint16_t *codes, const uint32_t *doc_of_token, float *best_all);
 
+/// The levels of one 4-bit token (dim a multiple of 16) into u, zero up to dim_padded, with NEON (maxsim_neon.c):
+/// decode_scalar's values.
+void ck_decode4_neon(const ck_residual_query *Q, const uint8_t *packed, uint8_t *u);
 /// The same pass with baseline NEON on 64-bit ARM (maxsim_neon.c): the scalar body's scores, bit for bit.
 void ck_residual_pass_neon(const ck_residual_query *Q, const int8_t *qg, const uint8_t *levels, long m,
                            const float *inverses, const uint16_t *codes, const uint32_t *doc_of_token, float *best_all);

@@ -5,7 +5,8 @@
 // its int32 lane — exact integers, so the AVX2 body's dot products. The float epilogue repeats the scalar body's
 // operations in its order, and keeps a score only when it is strictly larger (a compare and a select: `fmax` would
 // turn −0 into +0 where the scalar body keeps the best it had), so scores are bit-identical to the scalar body's.
-// Baseline Armv8 NEON only: the dot-product extension (`sdot`) would do a group in one instruction.
+// 4-bit levels are decoded sixteen bytes at a time (`tbl` on the codec's table, `zip` of the nibbles). Baseline Armv8
+// NEON only: the dot-product extension (`sdot`) would do a group in one instruction.
 #include "maxsim_internal.h"
 
 #if defined(__aarch64__)
@@ -43,6 +44,26 @@ static inline void fold4(const float *row, const float *offset, const float *sca
         }                                                                                                        \
         for (int a = 0; a < 2 * (NB); a++) fold4(row, offset, scale, best, q0 + 4 * a, acc[a], inv);             \
     } while (0)
+
+void ck_decode4_neon(const ck_residual_query *Q, const uint8_t *packed, uint8_t *u) {
+    uint8x16_t lut = vld1q_u8(Q->lut), low = vdupq_n_u8(0x0F);
+    long dim = Q->dim, d = 0;
+    // Byte i holds dimension 2i in its low nibble and 2i + 1 in its high one.
+    for (; d + 32 <= dim; d += 32) {
+        uint8x16_t x = vld1q_u8(packed + d / 2);
+        uint8x16_t even = vqtbl1q_u8(lut, vandq_u8(x, low)), odd = vqtbl1q_u8(lut, vshrq_n_u8(x, 4));
+        vst1q_u8(u + d, vzip1q_u8(even, odd));
+        vst1q_u8(u + d + 16, vzip2q_u8(even, odd));
+    }
+    if (d < dim) {  // the last 16 dimensions
+        uint8x8_t x = vld1_u8(packed + d / 2);
+        uint8x8_t even = vqtbl1_u8(lut, vand_u8(x, vdup_n_u8(0x0F))), odd = vqtbl1_u8(lut, vshr_n_u8(x, 4));
+        vst1_u8(u + d, vzip1_u8(even, odd));
+        vst1_u8(u + d + 8, vzip2_u8(even, odd));
+        d += 16;
+    }
+    for (; d < Q->dim_padded; d++) u[d] = 0;
+}
 
 void ck_residual_pass_neon(const ck_residual_query *Q, const int8_t *qg, const uint8_t *levels, long m,
                            const float *inverses, const uint16_t *codes, const uint32_t *doc_of_token, float *best_all) {
