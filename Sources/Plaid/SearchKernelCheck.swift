@@ -76,34 +76,15 @@ public enum SearchKernelCheck {
         ck_exact_centroids_build_scalar(centroids, k, c.dim, dimPadded, &c16, &cscale, &csum)
         var expected = [Float](repeating: 0, count: docs), got = [Float](repeating: .nan, count: docs)
         var best = [Float](repeating: 0, count: docs * nqPadded)
-        var accepted: Int32 = 0
-        q.withUnsafeBufferPointer { qp in
-            scale.withUnsafeBufferPointer { sp in
-                offset.withUnsafeBufferPointer { op in
-                    lut.withUnsafeBufferPointer { lp in
-                        centroids.withUnsafeBufferPointer { cp in
-                            ctable.withUnsafeBufferPointer { tp in
-                                c16.withUnsafeBufferPointer { c16p in
-                                    cscale.withUnsafeBufferPointer { csp in
-                                        csum.withUnsafeBufferPointer { cup in
-                                            var query = ck_residual_query(dim: c.dim, dim_padded: dimPadded, nq: c.nq, nq_padded: nqPadded,
-                                                                          nbits: c.nbits, q: qp.baseAddress, scale: sp.baseAddress,
-                                                                          offset: op.baseAddress, lut: lp.baseAddress, a: -0.02, b: 0.0007,
-                                                                          centroids: cp.baseAddress, ctable: tp.baseAddress)
-                                            var tables = ck_exact_centroids(c16: c16p.baseAddress, scale: csp.baseAddress, sum: cup.baseAddress)
-                                            let inverses: [Float]? = c.storedNorms ? norms : nil
-                                            ck_residual_maxsim_sorted_scalar(&query, &tables, docs, count, codes, owners, packed, inverses, &best,
-                                                                             &expected)
-                                            accepted = ck_residual_maxsim_sorted_with(Int32(isa), &query, &tables, docs, count, codes, owners,
-                                                                                      packed, inverses, &best, &got)
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+        let pinned = PinnedArrays()
+        var query = ck_residual_query(dim: c.dim, dim_padded: dimPadded, nq: c.nq, nq_padded: nqPadded, nbits: c.nbits, q: pinned.pin(q),
+                                      scale: pinned.pin(scale), offset: pinned.pin(offset), lut: pinned.pin(lut), a: -0.02, b: 0.0007,
+                                      centroids: pinned.pin(centroids), ctable: pinned.pin(ctable))
+        var tables = ck_exact_centroids(c16: pinned.pin(c16), scale: pinned.pin(cscale), sum: pinned.pin(csum))
+        let inverses: [Float]? = c.storedNorms ? norms : nil
+        let accepted = withExtendedLifetime(pinned) {
+            ck_residual_maxsim_sorted_scalar(&query, &tables, docs, count, codes, owners, packed, inverses, &best, &expected)
+            return ck_residual_maxsim_sorted_with(Int32(isa), &query, &tables, docs, count, codes, owners, packed, inverses, &best, &got)
         }
         if accepted == 0 { return "the body refused to run" }
         guard let i = (0..<docs).first(where: { got[$0].bitPattern != expected[$0].bitPattern }) else { return nil }
@@ -127,28 +108,34 @@ public enum SearchKernelCheck {
         let norms = (0..<count).map { _ in Float.random(in: 0.5...1.5, using: &g) }
         var best = [Float](repeating: 0, count: docs * nq), out = [Float](repeating: 0, count: docs)
         var results: [KernelTiming] = []
-        let bodies = [Int(CK_ISA_SCALAR)] + vectorSets
-        q.withUnsafeBufferPointer { qp in
-            scale.withUnsafeBufferPointer { sp in
-                offset.withUnsafeBufferPointer { op in
-                    lut.withUnsafeBufferPointer { lp in
-                        ctable.withUnsafeBufferPointer { tp in
-                            var query = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: nq, nq_padded: nq, nbits: 4, q: qp.baseAddress,
-                                                          scale: sp.baseAddress, offset: op.baseAddress, lut: lp.baseAddress, a: -0.02,
-                                                          b: 0.0007, centroids: nil, ctable: tp.baseAddress)
-                            for isa in bodies {
-                                let seconds = AssignKernelCheck.bestOf(isa == Int(CK_ISA_SCALAR) ? 2 : repetitions) {
-                                    _ = ck_residual_maxsim_sorted_with(Int32(isa), &query, nil, docs, count, codes, owners, packed, norms,
-                                                                       &best, &out)
-                                }
-                                results.append(KernelTiming(kernel: "residual_maxsim_sorted (48-d 4-bit, 32 query tokens)",
-                                                            isa: AssignKernelCheck.name(isa), nanosecondsPerRow: seconds * 1e9 / Double(count)))
-                            }
-                        }
-                    }
+        let pinned = PinnedArrays()
+        var query = ck_residual_query(dim: dim, dim_padded: dimPadded, nq: nq, nq_padded: nq, nbits: 4, q: pinned.pin(q),
+                                      scale: pinned.pin(scale), offset: pinned.pin(offset), lut: pinned.pin(lut), a: -0.02, b: 0.0007,
+                                      centroids: nil, ctable: pinned.pin(ctable))
+        withExtendedLifetime(pinned) {
+            for isa in [Int(CK_ISA_SCALAR)] + vectorSets {
+                let seconds = AssignKernelCheck.bestOf(isa == Int(CK_ISA_SCALAR) ? 2 : repetitions) {
+                    _ = ck_residual_maxsim_sorted_with(Int32(isa), &query, nil, docs, count, codes, owners, packed, norms, &best, &out)
                 }
+                results.append(KernelTiming(kernel: "residual_maxsim_sorted (48-d 4-bit, 32 query tokens)", isa: AssignKernelCheck.name(isa),
+                                            nanosecondsPerRow: seconds * 1e9 / Double(count)))
             }
         }
         return results
+    }
+}
+
+/// Copies of arrays at addresses that stay put while the object lives: the C query and centroid structs point at
+/// them (nested `withUnsafeBufferPointer` calls, one per array, otherwise).
+private final class PinnedArrays {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    deinit { for block in blocks { block.deallocate() } }
+
+    func pin<T: BitwiseCopyable>(_ values: [T]) -> UnsafePointer<T> {
+        let pointer = UnsafeMutablePointer<T>.allocate(capacity: max(1, values.count))
+        pointer.initialize(from: values, count: values.count)
+        blocks.append(UnsafeMutableRawPointer(pointer))
+        return UnsafePointer(pointer)
     }
 }
