@@ -185,7 +185,7 @@ static float token_inverse_scalar(const ck_residual_query *Q, const ck_exact_cen
 }
 
 
-// MARK: - AVX2 bodies
+// MARK: - shared by the SIMD token loops (AVX2, AVX512-VNNI, NEON)
 
 /// Tokens ahead whose centroid row, table row and residuals are fetched.
 #define TOKENS_AHEAD 8
@@ -193,9 +193,9 @@ static float token_inverse_scalar(const ck_residual_query *Q, const ck_exact_cen
 #define PASS_TOKENS 32
 
 /// The query regrouped for the token loop: for each group of 4 dimensions g and block j of 8 query
-/// tokens, 32 bytes = 8 tokens × their 4 int8 values, so one maddubs against the document token's 4
-/// levels (broadcast) yields partial dot products of 8 query tokens at once and no horizontal sums are
-/// needed. Caller frees.
+/// tokens, 32 bytes = 8 tokens × their 4 int8 values, so one multiply-add against the document token's 4
+/// levels (broadcast) yields partial dot products of several query tokens at once and no horizontal sums
+/// are needed. Caller frees.
 static int8_t *group_query(const ck_residual_query *Q) {
     long nqb = Q->nq_padded / 8, groups = (Q->dim + 3) / 4, dp = Q->dim_padded;
     int8_t *g = malloc((size_t)(nqb * groups * 32));
@@ -206,6 +206,8 @@ static int8_t *group_query(const ck_residual_query *Q) {
                 for (long b = 0; b < 4; b++) g[((gi * nqb + j) * 8 + l) * 4 + b] = Q->q[(j * 8 + l) * dp + 4 * gi + b];
     return g;
 }
+
+// MARK: - AVX2 bodies
 
 #if CKM_X86
 #define AVX2 __attribute__((target("avx2,fma")))
@@ -416,7 +418,6 @@ AVX2 static void decode_avx2(const ck_residual_query *Q, const uint8_t *packed, 
             _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));                      \
         }                                                                                                    \
     } while (0)
-
 
 static inline void prefetch_lines(const void *p, long bytes) {
     for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
