@@ -187,8 +187,6 @@ static float token_inverse_scalar(const ck_residual_query *Q, const ck_exact_cen
 
 // MARK: - shared by the SIMD token loops (AVX2, AVX512-VNNI, NEON)
 
-/// Tokens ahead whose centroid row, table row and residuals are fetched.
-#define TOKENS_AHEAD 8
 /// Tokens per pass: pass A decodes their levels and norms, pass B scores them.
 #define PASS_TOKENS 32
 
@@ -418,6 +416,9 @@ AVX2 static void decode_avx2(const ck_residual_query *Q, const uint8_t *packed, 
             _mm256_storeu_ps(best + qb, _mm256_max_ps(sc, _mm256_loadu_ps(best + qb)));                      \
         }                                                                                                    \
     } while (0)
+
+/// Tokens ahead whose centroid row, table row and residuals are fetched.
+#define TOKENS_AHEAD 8
 
 static inline void prefetch_lines(const void *p, long bytes) {
     for (long o = 0; o < bytes; o += 64) _mm_prefetch((const char *)p + o, _MM_HINT_T0);
