@@ -237,6 +237,7 @@ public final class MetadataStore: @unchecked Sendable {
             }
             let wanted = Set(which)
             let ids = try allDocIDsUnlocked().filter { wanted.contains(shards.shard(of: $0)) }.sorted()
+            try applyKeywordWriteSettings(to: which, rows: ids.count)
             for record in try recordsUnlocked(ids) {
                 try insertKeywordRow(record.docID, record.keywordText)
             }
@@ -302,6 +303,15 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
+    /// The FTS5 settings of the keyword tables of `which` shards for a write of `rows` rows
+    /// (`KeywordWriteSettings`), in the open sharded write.
+    private func applyKeywordWriteSettings(to which: [Int], rows: Int) throws {
+        for shard in which {
+            try KeywordWriteSettings.apply(table: KeywordShards.tableName(shard),
+                                           on: shards.connection(shard, main: connection), rows: rows)
+        }
+    }
+
     /// Each thread's usage in the last sharded write's commits (the shard files', then the main database's).
     private var lastCommitUsage: [ThreadUsage] = []
     /// Set while a failed write's repair runs (its own failure must not start another).
@@ -332,6 +342,7 @@ public final class MetadataStore: @unchecked Sendable {
         try write {
             try shardedWrite { touched in
                 try deleteUnlocked(parts.flatMap { $0.records.map(\.docID) }, touched: &touched)
+                try applyKeywordWriteSettings(to: shards.indexes, rows: parts.reduce(0) { $0 + $1.records.count })
                 stages.lap("replace check")
                 if shards.count == 1 {
                     let start = ThreadUsage.Mark()
