@@ -43,6 +43,9 @@ final class EncodePipeline: @unchecked Sendable {
     private let checkpoints = DispatchQueue(label: "colgrep.index.checkpoint")
     private let pooler = DispatchQueue(label: "colgrep.index.pool")
     private let poolSlots = DispatchSemaphore(value: 2)
+    /// Chunks between the start of their encode and their hand-off to the pooler, in order.
+    private let handoff = DispatchQueue(label: "colgrep.index.handoff")
+    private let encodeSlots = DispatchSemaphore(value: EncodePipeline.encodesInFlight)
     private let writerSlots = DispatchSemaphore(value: 2)
     private let storeSlots = DispatchSemaphore(value: EncodePipeline.rowsAhead)
     /// Chunks of rows queued for the store writer, oldest first, with whether each closes its batch.
@@ -53,6 +56,13 @@ final class EncodePipeline: @unchecked Sendable {
     private let keywordOnly: Bool
     /// Prepared chunks waiting for the encoder at most (each holds one chunk's token ids).
     static let preparedAhead = 2
+    /// Chunks encoding at once: the encode scheduler works them oldest first, so a lane with no batch
+    /// left in one chunk takes the next one's instead of idling until the chunk's slowest batch ends
+    /// (a ~1,000-unit chunk is ~4 batches of a GPU's budget: on four GPUs with two lanes each, one chunk
+    /// at a time kept two GPUs nearly idle; docs/PERFORMANCE.md, session 14). `COLGREP_ENCODES_IN_FLIGHT`
+    /// overrides it, for measuring (1: one chunk at a time, as before).
+    static let encodesInFlight = ProcessInfo.processInfo.environment["COLGREP_ENCODES_IN_FLIGHT"]
+        .flatMap { Int($0) }.map { min(max(1, $0), 8) } ?? 2
     /// Chunks whose rows may be queued on the store writer ahead of the tokenizer (and ahead of the
     /// model load, which takes ~0.5 s next to a GPU: several chunks of store work).
     static let rowsAhead = 8
@@ -150,9 +160,13 @@ final class EncodePipeline: @unchecked Sendable {
             }
         }
         do {
+            var first = true
             while let next = channel.pop() {
                 let prepared = try next.get()
-                try consume(prepared, checkpoint: checkpoint)
+                // The first chunk encodes on this thread (it waits for the model load and plans the run);
+                // later ones overlap (`encodesInFlight`).
+                submit(prepared, concurrently: !first, checkpoint: checkpoint)
+                first = false
                 if failed { break }
             }
         } catch {
@@ -162,6 +176,7 @@ final class EncodePipeline: @unchecked Sendable {
         rowChannel.close()
         producerDone.wait()
         rowsDone.wait()
+        handoff.sync {}
         pooler.sync {}
         writer.sync {}
         do {
@@ -176,13 +191,38 @@ final class EncodePipeline: @unchecked Sendable {
         if let firstError { throw firstError }
     }
 
-    /// Encodes one prepared chunk on the calling thread and hands it to the writers; after a batch's
-    /// last chunk, queues its checkpoint behind both writers.
-    private func consume(_ prepared: PreparedChunk, checkpoint: @escaping @Sendable (Int) throws -> Void) throws {
+    /// Encodes one prepared chunk — on the calling thread, or `concurrently` on a thread of its own while
+    /// the caller goes on to the next (at most `encodesInFlight` chunks between here and the hand-off) —
+    /// then hands it to the writers on the hand-off queue, in submission order.
+    private func submit(_ prepared: PreparedChunk, concurrently: Bool, checkpoint: @escaping @Sendable (Int) throws -> Void) {
+        let encodes = !prepared.units.isEmpty && !keywordOnly
+        let result = EncodedChunk()
+        encodeSlots.wait()
+        if encodes && concurrently {
+            Thread.detachNewThread { [self] in
+                result.set(failed ? .success([]) : Result { try model.encodeDocuments(prepared: prepared.tokens) })
+            }
+        } else {
+            result.set(encodes ? Result { try model.encodeDocuments(prepared: prepared.tokens) } : .success([]))
+        }
+        handoff.async { [self] in
+            // The slot is freed once the chunk is handed on, so finished chunks never pile up here.
+            defer { encodeSlots.signal() }
+            switch result.wait() {
+            case .failure(let error):
+                fail(error)
+            case .success(let encoded):
+                if !failed { handOff(prepared, encoded: encoded, checkpoint: checkpoint) }
+            }
+        }
+    }
+
+    /// Hands one encoded chunk to the writers (pooling, then the vector writer); after a batch's last
+    /// chunk, queues its checkpoint behind both writers.
+    private func handOff(_ prepared: PreparedChunk, encoded: [HostMatrix], checkpoint: @escaping @Sendable (Int) throws -> Void) {
         if !prepared.units.isEmpty {
             // The rows were queued on the store writer by the row thread, before this chunk was tokenized.
             if !keywordOnly {
-                let encoded = try model.encodeDocuments(prepared: prepared.tokens)
                 progress.advance(units: prepared.units.count, tokens: encoded.reduce(0) { $0 + $1.rows })
                 poolSlots.wait()
                 pooler.async { [self] in
@@ -456,5 +496,21 @@ final class BoundedChannel<Element>: @unchecked Sendable {
         closed = true
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// One chunk's encode result, set once by whichever thread encoded it and waited for by the hand-off.
+private final class EncodedChunk: @unchecked Sendable {
+    private let ready = DispatchSemaphore(value: 0)
+    private var result: Result<[HostMatrix], Error> = .success([])
+
+    func set(_ value: Result<[HostMatrix], Error>) {
+        result = value
+        ready.signal()
+    }
+
+    func wait() -> Result<[HostMatrix], Error> {
+        ready.wait()
+        return result
     }
 }

@@ -63,6 +63,10 @@ public final class EncodeRouter {
     /// Each planned GPU's lanes (one group per GPU, sharing its weights).
     private var gpuLanes: [[SharedModelLanes.Lane]] = []
     private var encodeSeconds = 0.0
+    private var encodesInFlight = 0
+    private var encodingSince = ProfileClock.now()
+    /// Guards the plan made by the first encode and the encode clock against concurrent encodes.
+    private let encodeLock = NSLock()
     private var computeGPU: (any Backend)?
     private let message: @Sendable (String) -> Void
 
@@ -147,16 +151,27 @@ public final class EncodeRouter {
         return chosen
     }
 
-    /// Encodes prepared document sequences (one matrix per sequence, in input order).
+    /// Encodes prepared document sequences (one matrix per sequence, in input order). Several threads
+    /// may encode at once: their jobs share the devices (`EncodeScheduler`).
     public func encodeDocuments(_ sequences: [[Int32]]) throws -> [HostMatrix] {
-        if plan == nil {
-            try prepare(work: WorkSize(tokens: sequences.reduce(0) { $0 + $1.count }, sequences: sequences.count))
+        let scheduler = try encodeLock.withLock { () throws -> EncodeScheduler<[Int32], HostMatrix>? in
+            if plan == nil {
+                try prepare(work: WorkSize(tokens: sequences.reduce(0) { $0 + $1.count }, sequences: sequences.count))
+            }
+            if encodesInFlight == 0 { encodingSince = ProfileClock.now() }
+            encodesInFlight += 1
+            return self.scheduler
+        }
+        // `encodeSeconds` counts the wall while any encode is in flight (overlapping jobs once).
+        defer {
+            encodeLock.withLock {
+                encodesInFlight -= 1
+                if encodesInFlight == 0 { encodeSeconds += ProfileClock.seconds(since: encodingSince) }
+            }
         }
         guard let scheduler else { throw ColGrepError.other("encode router has no devices") }
-        let begin = ProfileClock.now()
         do {
             let result = try scheduler.encode(sequences, length: \.count)
-            encodeSeconds += ProfileClock.seconds(since: begin)
             return result.outputs
         } catch let error as EncodeSchedulerError {
             if options.mode == .forceGPU { throw ColGrepError.gpuUnavailable(error.description + " (--force-gpu never falls back to the CPU)") }

@@ -78,11 +78,13 @@ public struct EncodeRunResult<Output> {
     public var wallSeconds: Double
 }
 
-/// Encodes items on several devices at once from one length-sorted queue.
+/// Encodes items on several devices at once from one length-sorted queue per job.
 ///
 /// Every device has a worker thread that lives as long as the scheduler: it first runs its device's
-/// cold start, then repeatedly takes one token-budget batch from its end of the current job's queue
-/// (GPUs the long end, CPU workers the short end) and encodes it. A device still in its cold start
+/// cold start, then repeatedly takes one token-budget batch from its end of the oldest job's queue that
+/// still holds work (GPUs the long end, CPU workers the short end) and encodes it. Several callers may
+/// submit jobs at once (the index pipeline keeps the next chunk queued while one encodes, so that lanes
+/// left without a batch of this chunk start on the next instead of waiting for its slowest batch). A device still in its cold start
 /// never holds a job up: the job is done when every item has an output, so a GPU joins whenever it
 /// is ready. Near the end of a job a worker whose cost model says that a busy device would finish the
 /// next batch sooner leaves it to that device. Outputs are written at their input positions, so the
@@ -96,7 +98,9 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
 
     // Shared state, guarded by `condition`.
     private let condition = NSCondition()
-    private var job: Job?
+    /// Jobs in submission order; each leaves when its caller collects it.
+    private var jobs: [Job] = []
+    private var nextJobID = 0
     private var states: [LaneState]
     private var totals: [DeviceRunStats]
     private var fatal: EncodeSchedulerError?
@@ -105,6 +109,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
     private var running = 0
 
     private struct Job {
+        var id: Int
         var items: [Item]
         var lengths: [Int]
         var queue: LengthSortedQueue
@@ -209,7 +214,8 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Encodes `items` (one output each, in input order) on every live device at once.
+    /// Encodes `items` (one output each, in input order) on every live device at once. Callers on
+    /// several threads may each have a job in the scheduler; the devices work the oldest first.
     /// - Parameter length: the tokens of an item (what budgets and costs count).
     public func encode(_ items: [Item], length: (Item) -> Int) throws -> EncodeRunResult<Output> {
         let begin = ProfileClock.now()
@@ -222,19 +228,20 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         if let fatal { throw fatal }
-        job = Job(items: items, lengths: lengths, queue: LengthSortedQueue(lengths: lengths),
-                  outputs: Array(repeating: nil, count: items.count), remaining: items.count,
-                  stats: lanes.map { DeviceRunStats(device: $0.device.info) })
+        let id = nextJobID
+        nextJobID += 1
+        jobs.append(Job(id: id, items: items, lengths: lengths, queue: LengthSortedQueue(lengths: lengths),
+                        outputs: Array(repeating: nil, count: items.count), remaining: items.count,
+                        stats: lanes.map { DeviceRunStats(device: $0.device.info) }))
         condition.broadcast()
-        // No copy of `job` may be held across the wait: a worker writing `job!.outputs` would then copy
+        // No copy of a job may be held across the wait: a worker writing its outputs would then copy
         // the whole outputs array (one retain per item) for every batch it records. (A debug build kept
         // such a copy alive and spent about half its scheduler time on it; release builds ended its
         // lifetime early, so this only guarantees what the optimiser happened to do.)
-        while fatal == nil, (job?.remaining ?? 0) > 0 {
+        while fatal == nil, let index = jobIndex(id), jobs[index].remaining > 0 {
             condition.wait()
         }
-        let finished = job!
-        job = nil
+        let finished = jobs.remove(at: jobIndex(id)!)
         if let fatal { throw fatal }
         return EncodeRunResult(outputs: finished.outputs.map { $0! }, devices: finished.stats,
                                wallSeconds: ProfileClock.seconds(since: begin))
@@ -251,6 +258,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
     /// A finished batch, recorded under the lock in the same step that picks the next one, so a
     /// device never looks idle to the others between two batches.
     private struct Completed {
+        var job: Int
         var positions: [Int]
         var outputs: [Output]
         var tokens: Int
@@ -264,7 +272,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         do {
             try device.prepare()
         } catch {
-            fail(lane: lane, positions: nil, reason: Self.reason(error))
+            fail(lane: lane, reason: Self.reason(error))
             return
         }
         let prepareSeconds = ProfileClock.seconds(since: prepareBegin)
@@ -274,47 +282,51 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         condition.unlock()
 
         var completed: Completed?
-        while let (positions, items) = nextBatch(lane: lane, recording: completed) {
+        while let batch = nextBatch(lane: lane, recording: completed) {
             completed = nil
-            let tokens = positionsTokens(positions)
             let begin = ProfileClock.now()
             let encoded: [Output]
             do {
-                encoded = try device.encode(items)
+                encoded = try device.encode(batch.items)
             } catch {
-                fail(lane: lane, positions: positions, reason: Self.reason(error))
+                fail(lane: lane, batch: (batch.job, batch.positions), reason: Self.reason(error))
                 return
             }
             let seconds = ProfileClock.seconds(since: begin)
-            guard encoded.count == items.count else {
-                let error = EncodeSchedulerError.wrongOutputCount(device: info.id, expected: items.count, got: encoded.count)
-                fail(lane: lane, positions: positions, reason: error.description)
+            guard encoded.count == batch.items.count else {
+                let error = EncodeSchedulerError.wrongOutputCount(device: info.id, expected: batch.items.count, got: encoded.count)
+                fail(lane: lane, batch: (batch.job, batch.positions), reason: error.description)
                 return
             }
-            profiler.add(stage: "encode", seconds: seconds, tokens: tokens, batches: 1, device: info.id)
-            completed = Completed(positions: positions, outputs: encoded, tokens: tokens, seconds: seconds)
+            profiler.add(stage: "encode", seconds: seconds, tokens: batch.tokens, batches: 1, device: info.id)
+            completed = Completed(job: batch.job, positions: batch.positions, outputs: encoded, tokens: batch.tokens, seconds: seconds)
         }
     }
 
-    private func positionsTokens(_ positions: [Int]) -> Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return positions.reduce(0) { $0 + (job?.lengths[$1] ?? 0) }
+    /// A batch handed to a lane: its job, positions in that job, items and tokens.
+    private struct Batch {
+        var job: Int
+        var positions: [Int]
+        var items: [Item]
+        var tokens: Int
     }
+
+    /// Where job `id` is in `jobs` (nil once its caller collected it).
+    private func jobIndex(_ id: Int) -> Int? { jobs.firstIndex { $0.id == id } }
 
     /// Records `completed` (this lane's previous batch), then returns the next batch for `lane`, or
     /// nil when the worker should leave. Blocks while there is no work, and while a working device
     /// would finish the next batch sooner than this one.
-    private func nextBatch(lane: Int, recording completed: Completed?) -> ([Int], [Item])? {
+    private func nextBatch(lane: Int, recording completed: Completed?) -> Batch? {
         condition.lock()
         defer { condition.unlock() }
-        if let completed, job != nil {
-            for (position, output) in zip(completed.positions, completed.outputs) { job!.outputs[position] = output }
-            job!.remaining -= completed.positions.count
-            job!.stats[lane].busySeconds += completed.seconds
-            job!.stats[lane].tokens += completed.tokens
-            job!.stats[lane].batches += 1
-            job!.stats[lane].sequences += completed.positions.count
+        if let completed, let j = jobIndex(completed.job) {
+            for (position, output) in zip(completed.positions, completed.outputs) { jobs[j].outputs[position] = output }
+            jobs[j].remaining -= completed.positions.count
+            jobs[j].stats[lane].busySeconds += completed.seconds
+            jobs[j].stats[lane].tokens += completed.tokens
+            jobs[j].stats[lane].batches += 1
+            jobs[j].stats[lane].sequences += completed.positions.count
             totals[lane].busySeconds += completed.seconds
             totals[lane].tokens += completed.tokens
             totals[lane].batches += 1
@@ -328,21 +340,22 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
                 condition.broadcast()
                 return nil
             }
-            guard job != nil, !job!.queue.isEmpty else {
+            // The oldest job with queued work (indices change while this lane waits: looked up each time).
+            guard let j = jobs.firstIndex(where: { !$0.queue.isEmpty }) else {
                 condition.wait()
                 continue
             }
-            if let wake = leaveNextBatchUntil(lane: lane) {
+            if let wake = leaveNextBatchUntil(lane: lane, job: j) {
                 states[lane] = .deferring
                 _ = condition.wait(until: Date(timeIntervalSinceNow: wake))
                 states[lane] = .idle
                 continue
             }
             let settings = lanes[lane]
-            guard let positions = job!.queue.take(from: settings.end, tokenBudget: settings.tokenBudget) else { continue }
-            let tokens = positions.reduce(0) { $0 + job!.lengths[$1] }
+            guard let positions = jobs[j].queue.take(from: settings.end, tokenBudget: settings.tokenBudget) else { continue }
+            let tokens = positions.reduce(0) { $0 + jobs[j].lengths[$1] }
             states[lane] = .busy(freeAt: now() + (batchSeconds(lane: lane, tokens: tokens) ?? 0))
-            return (positions, positions.map { job!.items[$0] })
+            return Batch(job: jobs[j].id, positions: positions, items: positions.map { jobs[j].items[$0] }, tokens: tokens)
         }
     }
 
@@ -350,9 +363,9 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
     /// lane (by the cost models), the seconds to wait before looking again; nil to take it now.
     /// Only devices that are working count, and a cold start that overran its estimate no longer
     /// does, so some device always takes the work.
-    private func leaveNextBatchUntil(lane: Int) -> Double? {
-        guard let mine = lanes[lane].cost, let job else { return nil }
-        let tokens = job.queue.tokensOfNextBatch(from: lanes[lane].end, tokenBudget: lanes[lane].tokenBudget)
+    private func leaveNextBatchUntil(lane: Int, job j: Int) -> Double? {
+        guard let mine = lanes[lane].cost else { return nil }
+        let tokens = jobs[j].queue.tokensOfNextBatch(from: lanes[lane].end, tokenBudget: lanes[lane].tokenBudget)
         let t = now()
         let myFinish = t + mine.batchSeconds(tokens: tokens)
         var wake: Double?
@@ -386,18 +399,18 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         return done.busySeconds / Double(done.tokens) * Double(tokens)
     }
 
-    private func fail(lane: Int, positions: [Int]?, reason: String) {
+    private func fail(lane: Int, batch: (job: Int, positions: [Int])? = nil, reason: String) {
         let info = lanes[lane].device.info
         condition.lock()
         defer { condition.unlock() }
         totals[lane].failure = reason
-        job?.stats[lane].failure = reason
+        for j in jobs.indices { jobs[j].stats[lane].failure = reason }
         states[lane] = .failed
         switch policy {
         case .failRun:
             if fatal == nil { fatal = .deviceFailed(device: info.id, reason: reason) }
         case .requeue:
-            if let positions { job?.queue.giveBack(positions) }
+            if let batch, let j = jobIndex(batch.job) { jobs[j].queue.giveBack(batch.positions) }
             if !states.contains(where: \.isAlive) {
                 fatal = .allDevicesFailed(totals.map { "\($0.device.id): \($0.failure ?? "stopped")" })
             } else {

@@ -1,0 +1,123 @@
+import Foundation
+import Testing
+@testable import ColGrep
+
+/// A device whose first batch (of all devices sharing `gate`) waits until the test opens the gate, so a
+/// test can hold one lane busy on one job and watch what the other lanes do.
+private final class GatedDevice: EncodeDevice, @unchecked Sendable {
+    let info: DeviceInfo
+    let gate: FirstBatchGate
+    let ledger: EncodeLedger
+    let failOnBatch: Int?
+    private var batches = 0
+
+    init(id: String, gate: FirstBatchGate, ledger: EncodeLedger, failOnBatch: Int? = nil) {
+        info = DeviceInfo(id: id, kind: .gpu)
+        self.gate = gate
+        self.ledger = ledger
+        self.failOnBatch = failOnBatch
+    }
+
+    func prepare() throws {}
+
+    func encode(_ items: [TestSequence]) throws -> [[Float]] {
+        batches += 1
+        gate.passIfFirst()
+        if batches == failOnBatch { throw SimulatedDevice.Failure(description: "lost the device on batch \(batches)") }
+        ledger.record(items.map(\.id), device: info.id)
+        return items.map { SimulatedDevice.embedding(of: $0.tokens) }
+    }
+}
+
+/// Holds the first batch that reaches it until `open()`; says when that batch arrived.
+private final class FirstBatchGate: @unchecked Sendable {
+    private let lock = NSLock()
+    private var taken = false
+    let arrived = DispatchSemaphore(value: 0)
+    private let opened = DispatchSemaphore(value: 0)
+
+    func passIfFirst() {
+        let first = lock.withLock { () -> Bool in
+            defer { taken = true }
+            return !taken
+        }
+        guard first else { return }
+        arrived.signal()
+        opened.wait()
+    }
+
+    func open() { opened.signal() }
+}
+
+private func expectEmbeddings(_ got: [[Float]], _ sequences: [TestSequence]) {
+    #expect(got.count == sequences.count)
+    for (vector, sequence) in zip(got, sequences) { #expect(vector == SimulatedDevice.embedding(of: sequence.tokens)) }
+}
+
+@Suite struct EncodeSchedulerConcurrentJobsTests {
+    /// Two callers, two jobs: while one lane is held on the first job's only batch, the other lane
+    /// encodes the whole second job, which returns before the first (with one job at a time it would
+    /// wait behind the held batch, and this test would time out).
+    @Test func aLaneWithNothingLeftInOneJobWorksOnTheNext() throws {
+        let gate = FirstBatchGate(), ledger = EncodeLedger()
+        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<2).map {
+            EncodeLane(device: GatedDevice(id: "cuda:\($0)", gate: gate, ledger: ledger), end: .longest, tokenBudget: 10_000)
+        }
+        let scheduler = EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
+        defer { scheduler.stop() }
+        let first = randomSequences(count: 20, maxLength: 30, seed: 41)
+        let second = randomSequences(count: 50, maxLength: 30, seed: 42).map { TestSequence(id: $0.id + 1000, tokens: $0.tokens) }
+        let firstResult = LockedValue<Result<EncodeRunResult<[Float]>, Error>?>(nil)
+        let firstDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let result = Result { try scheduler.encode(first, length: \.tokens.count) }
+            firstResult.withLock { $0 = result }
+            firstDone.signal()
+        }
+        #expect(gate.arrived.wait(timeout: .now() + 10) == .success)
+        // The first job's only batch is held on one lane; the second job must still finish.
+        let secondResult = LockedValue<Result<EncodeRunResult<[Float]>, Error>?>(nil)
+        let secondDone = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            let result = Result { try scheduler.encode(second, length: \.tokens.count) }
+            secondResult.withLock { $0 = result }
+            secondDone.signal()
+        }
+        let secondFinishedFirst = secondDone.wait(timeout: .now() + 10) == .success
+        #expect(secondFinishedFirst)
+        #expect(firstResult.withLock { $0 == nil })
+        gate.open()
+        #expect(firstDone.wait(timeout: .now() + 10) == .success)
+        if !secondFinishedFirst { _ = secondDone.wait(timeout: .now() + 10) }
+        expectEmbeddings(try #require(firstResult.withLock { $0 }).get().outputs, first)
+        expectEmbeddings(try #require(secondResult.withLock { $0 }).get().outputs, second)
+        #expect(ledger.all.sorted() == Array(0..<20) + Array(1000..<1050))
+    }
+
+    /// Many callers at once, small batches, one device failing mid-run: every job gets its own outputs
+    /// in its own order, every item is encoded exactly once, and the failed batch goes back to its job.
+    @Test(arguments: [1, 2, 3])
+    func concurrentJobsEachGetTheirOwnOutputsOnce(failingLane: Int) throws {
+        let gate = FirstBatchGate(), ledger = EncodeLedger()
+        gate.open()
+        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<4).map { lane in
+            EncodeLane(device: GatedDevice(id: "cuda:\(lane)", gate: gate, ledger: ledger, failOnBatch: lane == failingLane ? 3 : nil),
+                       end: lane % 2 == 0 ? .longest : .shortest, tokenBudget: 40)
+        }
+        let scheduler = EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
+        defer { scheduler.stop() }
+        let jobs = (0..<6).map { j in
+            randomSequences(count: 30 + 7 * j, maxLength: 25, seed: UInt64(50 + j)).map { TestSequence(id: $0.id + 1000 * j, tokens: $0.tokens) }
+        }
+        let results = LockedValue<[Int: Result<EncodeRunResult<[Float]>, Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { j in
+            let result = Result { try scheduler.encode(jobs[j], length: \.tokens.count) }
+            results.withLock { $0[j] = result }
+        }
+        for (j, job) in jobs.enumerated() {
+            expectEmbeddings(try #require(results.withLock { $0[j] }).get().outputs, job)
+        }
+        #expect(ledger.all.sorted() == jobs.flatMap { $0.map(\.id) }.sorted())
+        #expect(scheduler.statistics[failingLane].failure == "lost the device on batch 3")
+    }
+}
