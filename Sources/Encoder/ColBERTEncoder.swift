@@ -106,8 +106,26 @@ public final class ColBERTEncoder {
     func clean(_ text: String) -> String { Self.clean(text, lowercase: lowercase) }
 
     static func clean(_ text: String, lowercase: Bool) -> String {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = trimmingWhitespaceAndNewlines(text)
         return lowercase ? trimmed.lowercased() : trimmed
+    }
+
+    /// `text` without leading and trailing whitespace and newlines: exactly Foundation's
+    /// `trimmingCharacters(in: .whitespacesAndNewlines)`, without its trip through UTF-16. On Linux that call
+    /// transcoded every document text to UTF-16 and back: more than half of the tokenize stage in a profile
+    /// of a cold index (docs/PERFORMANCE.md, session 15). A text with nothing to trim is returned as is.
+    static func trimmingWhitespaceAndNewlines(_ text: String) -> String {
+        let scalars = text.unicodeScalars
+        let others = CharacterSet.whitespacesAndNewlines
+        // ASCII: tab, line feed, vertical tab, form feed, carriage return and space; beyond ASCII the set decides.
+        func isSpace(_ scalar: Unicode.Scalar) -> Bool {
+            scalar.value < 0x80 ? (scalar.value == 0x20 || (0x09...0x0D).contains(scalar.value)) : others.contains(scalar)
+        }
+        var start = scalars.startIndex, end = scalars.endIndex
+        while start < end, isSpace(scalars[start]) { start = scalars.index(after: start) }
+        while end > start, isSpace(scalars[scalars.index(before: end)]) { end = scalars.index(before: end) }
+        if start == scalars.startIndex && end == scalars.endIndex { return text }
+        return String(scalars[start..<end])
     }
 
     func prepare(_ encoded: [Int32], marker: Int32?, maxLength: Int) -> [Int32] { Self.prepare(encoded, marker: marker, maxLength: maxLength) }
