@@ -98,11 +98,15 @@ final class ProjectIndexer: @unchecked Sendable {
     }
 
     /// Parses files in parallel; a file that cannot be read or parsed yields no units.
-    func parse(_ paths: [String]) throws -> [String: [CodeUnit]] {
+    /// Parses `paths` on every core. With their `sizes` (bytes, from the walk) the largest files start
+    /// first, so that no large file starts last and runs alone after the others are done.
+    func parse(_ paths: [String], sizes: [String: Int] = [:]) throws -> [String: [CodeUnit]] {
         let extractor = try makeExtractor()
         let results = ParallelResults<[CodeUnit]>(count: paths.count, initial: [])
         let root = self.root
-        DispatchQueue.concurrentPerform(iterations: paths.count) { i in
+        let order = sizes.isEmpty ? Array(paths.indices) : paths.indices.sorted { (sizes[paths[$0]] ?? 0) > (sizes[paths[$1]] ?? 0) }
+        DispatchQueue.concurrentPerform(iterations: paths.count) { n in
+            let i = order[n]
             let url = URL(fileURLWithPath: root).appendingPathComponent(paths[i])
             guard let data = FileManager.default.contents(atPath: url.path) else { return }
             results.set(i, extractor.extract(relativePath: paths[i], data: data).units)
@@ -176,11 +180,11 @@ final class ProjectIndexer: @unchecked Sendable {
         }
 
         let incoming = (plan.added + plan.changed).sorted()
+        let fileSizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
         // A query server leaves a long update of a client at a terminal to the client (its progress bar and
         // prompt need that terminal): declined here, before anything is written.
         if let served = ServedRequest.current {
-            let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
-            if served.declinesUpdate(incomingBytes: incoming.reduce(0) { $0 + (sizes[$1] ?? 0) }) {
+            if served.declinesUpdate(incomingBytes: incoming.reduce(0) { $0 + (fileSizes[$1] ?? 0) }) {
                 ResidentCache.shared.noteDecline()
                 throw ColGrepError.other("query server: a long update for a terminal runs in the client")
             }
@@ -188,8 +192,7 @@ final class ProjectIndexer: @unchecked Sendable {
         // The work is known after the walk: load the model and choose CPU, GPU or both on a background
         // thread now, so the load and the GPUs' cold starts overlap opening the index, deletes and parsing.
         if !keywordOnly && !incoming.isEmpty {
-            let sizes = Dictionary(walked.map { ($0.relativePath, Int($0.size)) }, uniquingKeysWith: { a, _ in a })
-            model.prepareIndexing(fileBytes: incoming.map { sizes[$0] ?? 0 })
+            model.prepareIndexing(fileBytes: incoming.map { fileSizes[$0] ?? 0 })
         }
         if state.files.isEmpty && !fm.fileExists(atPath: layout.vectorDirectory.path) {
             try Data().write(to: layout.buildingMarker)
@@ -221,7 +224,7 @@ final class ProjectIndexer: @unchecked Sendable {
             }
         }
         defer { if !keywordOnly { model.finishIndexing() } }
-        var unitsByFile = try Profiler.shared.measure("parse") { try parse(incoming) }
+        var unitsByFile = try Profiler.shared.measure("parse") { try parse(incoming, sizes: fileSizes) }
         let total = unitsByFile.values.reduce(0) { $0 + $1.count }
         if total > 30_000 && !options.assumeYes && isatty(STDIN_FILENO) == 1 {
             FileHandle.standardError.write(Data("About to index \(total) code units in \(root). Continue? [y/N] ".utf8))
