@@ -49,6 +49,21 @@ private final class FirstBatchGate: @unchecked Sendable {
     func open() { opened.signal() }
 }
 
+/// One caller's job, encoding on a thread of its own: its result once `done` is signalled.
+private struct BackgroundJob {
+    let result = LockedValue<Result<EncodeRunResult<[Float]>, Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+
+    init(_ scheduler: EncodeScheduler<TestSequence, [Float]>, _ items: [TestSequence]) {
+        let result = result, done = done
+        Thread.detachNewThread {
+            let encoded = Result { try scheduler.encode(items, length: \.tokens.count) }
+            result.withLock { $0 = encoded }
+            done.signal()
+        }
+    }
+}
+
 private func expectEmbeddings(_ got: [[Float]], _ sequences: [TestSequence]) {
     #expect(got.count == sequences.count)
     for (vector, sequence) in zip(got, sequences) { #expect(vector == SimulatedDevice.embedding(of: sequence.tokens)) }
@@ -67,30 +82,18 @@ private func expectEmbeddings(_ got: [[Float]], _ sequences: [TestSequence]) {
         defer { scheduler.stop() }
         let first = randomSequences(count: 20, maxLength: 30, seed: 41)
         let second = randomSequences(count: 50, maxLength: 30, seed: 42).map { TestSequence(id: $0.id + 1000, tokens: $0.tokens) }
-        let firstResult = LockedValue<Result<EncodeRunResult<[Float]>, Error>?>(nil)
-        let firstDone = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            let result = Result { try scheduler.encode(first, length: \.tokens.count) }
-            firstResult.withLock { $0 = result }
-            firstDone.signal()
-        }
+        let one = BackgroundJob(scheduler, first)
         #expect(gate.arrived.wait(timeout: .now() + 10) == .success)
         // The first job's only batch is held on one lane; the second job must still finish.
-        let secondResult = LockedValue<Result<EncodeRunResult<[Float]>, Error>?>(nil)
-        let secondDone = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            let result = Result { try scheduler.encode(second, length: \.tokens.count) }
-            secondResult.withLock { $0 = result }
-            secondDone.signal()
-        }
-        let secondFinishedFirst = secondDone.wait(timeout: .now() + 10) == .success
+        let two = BackgroundJob(scheduler, second)
+        let secondFinishedFirst = two.done.wait(timeout: .now() + 10) == .success
         #expect(secondFinishedFirst)
-        #expect(firstResult.withLock { $0 == nil })
+        #expect(one.result.withLock { $0 == nil })
         gate.open()
-        #expect(firstDone.wait(timeout: .now() + 10) == .success)
-        if !secondFinishedFirst { _ = secondDone.wait(timeout: .now() + 10) }
-        expectEmbeddings(try #require(firstResult.withLock { $0 }).get().outputs, first)
-        expectEmbeddings(try #require(secondResult.withLock { $0 }).get().outputs, second)
+        #expect(one.done.wait(timeout: .now() + 10) == .success)
+        if !secondFinishedFirst { _ = two.done.wait(timeout: .now() + 10) }
+        expectEmbeddings(try #require(one.result.withLock { $0 }).get().outputs, first)
+        expectEmbeddings(try #require(two.result.withLock { $0 }).get().outputs, second)
         #expect(ledger.all.sorted() == Array(0..<20) + Array(1000..<1050))
     }
 
