@@ -13,7 +13,8 @@ import Tensor
 ///   still loading, and runs up to `rowsAhead` chunks ahead of the tokenizer;
 /// - a preparing thread builds each chunk's embedding texts (on every core) and tokenizes them,
 ///   running up to `preparedAhead` chunks ahead of the encoder, across batch boundaries;
-/// - the calling thread encodes;
+/// - the calling thread submits chunks to the encoder, up to `encodesInFlight` at once (the first on
+///   itself), and a hand-off queue passes them on in order;
 /// - a pooling queue pools each encoded chunk (on every core) and hands it to a serial writer queue that
 ///   compresses it into the vector index — in a new index, encoding a group there while the streamed
 ///   build's own queue writes and merges the group before (the two files are independent, and

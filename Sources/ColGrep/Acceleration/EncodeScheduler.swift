@@ -84,9 +84,9 @@ public struct EncodeRunResult<Output> {
 /// cold start, then repeatedly takes one token-budget batch from its end of the oldest job's queue that
 /// still holds work (GPUs the long end, CPU workers the short end) and encodes it. Several callers may
 /// submit jobs at once (the index pipeline keeps the next chunk queued while one encodes, so that lanes
-/// left without a batch of this chunk start on the next instead of waiting for its slowest batch). A device still in its cold start
-/// never holds a job up: the job is done when every item has an output, so a GPU joins whenever it
-/// is ready. Near the end of a job a worker whose cost model says that a busy device would finish the
+/// left without a batch of this chunk start on the next instead of waiting for its slowest batch).
+/// A device still in its cold start never holds a job up: the job is done when every item has an
+/// output, so a GPU joins whenever it is ready. Near the end of a job a worker whose cost model says that a busy device would finish the
 /// next batch sooner leaves it to that device. Outputs are written at their input positions, so the
 /// result is in input order whatever the split; each item is encoded exactly once by a device that
 /// succeeded.
