@@ -59,18 +59,29 @@ extension StringProtocol {
 
 extension StringProtocol {
     /// Byte offset of the first (or last) occurrence of `needle` in the UTF-8 view, without Foundation's
-    /// locale-aware search (hot in extraction).
+    /// locale-aware search (hot in extraction and in the import filter). Nil for an empty needle.
     func utf8Offset(of needle: String, backwards: Bool = false) -> Int? {
-        let hay = Array(utf8), pat = Array(needle.utf8)
-        guard !pat.isEmpty, hay.count >= pat.count else { return nil }
-        let starts = Array(0...(hay.count - pat.count))
-        for i in backwards ? starts.reversed() : starts where hay[i] == pat[0] {
-            var match = true
-            for j in 1..<pat.count where hay[i + j] != pat[j] { match = false; break }
-            if match { return i }
-        }
-        return nil
+        let pattern = Array(needle.utf8)
+        guard !pattern.isEmpty else { return nil }
+        if let found = utf8.withContiguousStorageIfAvailable({ byteOffset(of: pattern, in: $0, backwards: backwards) }) { return found }
+        return Array(utf8).withUnsafeBufferPointer { byteOffset(of: pattern, in: $0, backwards: backwards) }
     }
 
     func containsText(_ needle: String) -> Bool { utf8Offset(of: needle) != nil }
+}
+
+/// Where `pattern` (not empty) first — or, `backwards`, last — starts in `bytes`.
+private func byteOffset(of pattern: [UInt8], in bytes: UnsafeBufferPointer<UInt8>, backwards: Bool) -> Int? {
+    guard bytes.count >= pattern.count else { return nil }
+    let last = bytes.count - pattern.count
+    var i = backwards ? last : 0
+    while i >= 0 && i <= last {
+        if bytes[i] == pattern[0] {
+            var j = 1
+            while j < pattern.count && bytes[i + j] == pattern[j] { j += 1 }
+            if j == pattern.count { return i }
+        }
+        i += backwards ? -1 : 1
+    }
+    return nil
 }
