@@ -1,4 +1,5 @@
 import CSQLite
+import Foundation
 
 /// `SQLITE_TRANSIENT`: SQLite copies bound text before the call returns (the C macro does not import).
 let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
@@ -12,6 +13,7 @@ final class SQLiteConnection {
     private var statements: [String: Statement] = [:]
 
     init(path: String, readOnly: Bool) throws {
+        SQLiteConnection.processSettings
         var db: OpaquePointer?
         let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
@@ -24,6 +26,16 @@ final class SQLiteConnection {
         self.path = path
         sqlite3_extended_result_codes(db, 1)
     }
+
+    /// Set once per process, before the first connection initialises SQLite. Allocation statistics off:
+    /// nothing reads them, and with them on every allocation of every connection takes one process-wide
+    /// mutex, which the keyword shard writers of a cold index (one thread each) would all queue on.
+    /// `COLGREP_SQLITE_MEMSTATUS=1` keeps SQLite's default, for measuring against it.
+    static let processSettings: Void = {
+        let keepStatistics = ProcessInfo.processInfo.environment["COLGREP_SQLITE_MEMSTATUS"] == "1"
+        // SQLITE_MISUSE if something initialised SQLite first: then its defaults stay, which is only slower.
+        _ = colgrep_sqlite_config_memstatus(keepStatistics ? 1 : 0)
+    }()
 
     deinit {
         for statement in statements.values { sqlite3_finalize(statement.handle) }
