@@ -28,7 +28,7 @@ let package = Package(
         ),
 
         // MARK: the product
-        .target(name: "ColGrep", dependencies: ["CodeUnits", "Tokenizers", "Encoder", "Tensor", "TensorCUDA", "Plaid", "Store", "CXXHash"]),
+        .target(name: "ColGrep", dependencies: ["CodeUnits", "Tokenizers", "Encoder", "Tensor", "TensorCUDA", "Plaid", "Store", "CXXHash", "CKernels"]),
 
         // MARK: libraries
         .target(name: "CodeUnits", dependencies: ["CTreeSitter", "CXXHash"]),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ColGrep
 import Tensor
 
@@ -20,6 +21,7 @@ struct Colgrep: AsyncParsableCommand {
     static func main() async {
         QueryServerEntry.interceptIfServed()
         BLASCoreType.relaunchIfGeneric()
+        ProcessMemorySettings.apply(environment: ProcessInfo.processInfo.environment)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? AsyncParsableCommand {

@@ -32,16 +32,24 @@ for m in $(ls $SITE/transformers/models | sort); do [[ "$m" > nomic_bert ]] && b
 export XDG_CACHE_HOME=$W/cache TMPDIR=$W
 GPUS=$(nvidia-smi -L 2>/dev/null | wc -l)
 { echo "cores: $(nproc); gpus: $GPUS; $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
-  echo "corpus: $(find $W/c/large -type f -name '*.py' | wc -l) .py files"; } | tee $OUT/summary.txt
+  echo "corpus: $(find $W/c/large -type f -name '*.py' | wc -l) .py files"
+  lscpu | grep -E "^(Model name|Thread|Core|Socket|NUMA node\(s\))"; } | tee $OUT/summary.txt
 # Kernels compiled and the cost model calibrated once, outside the measured runs.
 for b in ${BINARIES:-}; do /tmp/isbin/colgrep-$b warm-cache --model $M > $OUT/warm-cache-$b.txt 2>&1; done
 [ -z "${BINARIES:-}" ] && $B warm-cache --model $M > $OUT/warm-cache.txt 2>&1
-bench() { # label devices [VAR=value ...]
+# One logical CPU of each physical core (the first of its SMT siblings), for CPUS=one-per-core.
+ONE_PER_CORE=$(cat /sys/devices/system/cpu/cpu*/topology/thread_siblings_list 2>/dev/null | sed 's/[,-].*//' | sort -un | paste -sd, -)
+bench() { # label devices [VAR=value ...]; CPUS=list (or one-per-core) runs it under taskset -c list
   local label=$1 devices=$2; shift 2
   local left=$(( BUDGET - ($(date +%s) - START) ))
   if [ $left -lt 30 ]; then echo "$label: skipped (device budget)" | tee -a $OUT/summary.txt; return; fi
+  local pin=() vars=()
+  for v in "$@"; do
+    case $v in CPUS=one-per-core) pin=(taskset -c $ONE_PER_CORE);; CPUS=*) pin=(taskset -c ${v#CPUS=});; *) vars+=("$v");; esac
+  done
+  set -- "${vars[@]}"
   # stdout: one JSON object; stderr: the same as a table, then the cold init's COLGREP_PROFILE report.
-  timeout $left env "$@" $B bench index-stages $W/c/large --model $M --force-gpu --devices $devices --json > $OUT/stages-$label.json 2> $OUT/stages-$label.txt
+  timeout $left env "$@" ${pin[@]+"${pin[@]}"} $B bench index-stages $W/c/large --model $M --force-gpu --devices $devices --json > $OUT/stages-$label.json 2> $OUT/stages-$label.txt
   echo "== $label (--devices $devices $*): rc=$? at $(( $(date +%s) - START )) s" >> $OUT/summary.txt
   cat $OUT/stages-$label.txt >> $OUT/summary.txt
 }
@@ -49,7 +57,7 @@ if [ -z "${VARIANTS:-}" ]; then
   bench 1gpu 0
   [ $GPUS -ge 2 ] && bench all-gpus all
 else
-  # VARIANTS="base s8:COLGREP_KEYWORD_SHARDS=8 c4:COLGREP_STORE_CACHE_MIB=4,COLGREP_KEYWORD_SHARDS=8": each
+  # VARIANTS="base s8:COLGREP_KEYWORD_SHARDS=8 pin:CPUS=one-per-core": each
   # variant (label[:VAR=value,...]) on each of DEVICES (default "0"), alternating, ROUNDS times (default 2),
   # so that a host's drift spreads over every variant alike.
   for r in $(seq 1 ${ROUNDS:-2}); do

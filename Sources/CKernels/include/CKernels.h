@@ -16,6 +16,9 @@ int ck_ward_merges(const float *d, long m, long merges, int64_t *parent);
 
 /// CPUs in the calling thread's affinity mask (`taskset`, cpusets); -1 where unknown.
 int ck_affinity_cpu_count(void);
+// glibc's M_TOP_PAD, M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (bytes); 1 when every one was accepted, 0 where
+// malloc is not glibc's.
+int ck_malloc_settings(int top_pad, int trim_threshold, int mmap_threshold);
 
 /// 1 when the AVX2 + FMA bodies are in use.
 int ck_has_avx2(void);
