@@ -329,6 +329,38 @@ private func expectSameEmbeddings(_ got: [[Float]], _ sequences: [TestSequence],
         #expect(two.devices[0].sequences == 60)
     }
 
+    /// Two equal GPUs with two lanes each, the first calibrated 10 % faster, fed jobs of two batches one
+    /// at a time (as index chunks arrive): each job's second batch goes to the other GPU, whose lanes are
+    /// both idle, not to the second lane of the GPU already running the first. (Before, the faster-rated
+    /// GPU's two lanes took both batches of every job and the other GPU encoded nothing.)
+    @Test func aChunksBatchesSpreadOverIdleGPUsBeforeSharingOne() throws {
+        let ledger = EncodeLedger()
+        let faster = DeviceCost(coldStartSeconds: 0, perBatchSeconds: 0, perTokenSeconds: 0.9e-3).sharedBy(lanes: 2)
+        let slower = DeviceCost(coldStartSeconds: 0, perBatchSeconds: 0, perTokenSeconds: 1.0e-3).sharedBy(lanes: 2)
+        var lanes: [EncodeLane<TestSequence, [Float]>] = []
+        for (id, cost) in [("cuda:0", faster), ("cuda:1", slower)] {
+            for lane in 0..<2 {
+                // 120 ms a batch: long beside a loaded machine's thread wake-ups (a lane that leaves a batch
+                // to an idle GPU looks again 1 ms later; a busy 2-core CI box may take far longer to wake it).
+                let device = SimulatedDevice(id: id, kind: .gpu, ledger: ledger, lane: lane, delayPerToken: 3e-3)
+                lanes.append(EncodeLane(device: device, end: .longest, tokenBudget: 40, cost: cost))
+            }
+        }
+        let scheduler = EncodeScheduler(lanes: lanes, policy: .failRun, profiler: Profiler(enabled: false))
+        defer { scheduler.stop() }
+        let jobs = 6
+        for job in 0..<jobs {
+            // Two sequences of 40 tokens: two batches of the 40-token budget.
+            let sequences = (0..<2).map { TestSequence(id: job * 2 + $0, tokens: Array(repeating: Int32(job + $0 + 1), count: 40)) }
+            let result = try scheduler.encode(sequences, length: \.tokens.count)
+            expectSameEmbeddings(result.outputs, sequences)
+        }
+        let second = ledger.byDevice["cuda:1"]?.count ?? 0
+        // Slow thread wake-ups may hand an occasional job's batches both to one GPU; most must be split.
+        #expect(second >= jobs * 2 / 4, "cuda:1 encoded \(second) of \(jobs * 2) sequences")
+        #expect(Set(ledger.all).count == jobs * 2 && ledger.all.count == jobs * 2)
+    }
+
     /// The scheduler lives across jobs (index chunks): a device still in its cold start never holds
     /// a job up, and joins a later job once ready.
     @Test func aColdStartInProgressNeverHoldsAJobUp() throws {

@@ -86,12 +86,16 @@ public struct EncodeRunResult<Output> {
 /// submit jobs at once (the index pipeline keeps the next chunk queued while one encodes, so that lanes
 /// left without a batch of this chunk start on the next instead of waiting for its slowest batch).
 /// A device still in its cold start never holds a job up: the job is done when every item has an
-/// output, so a GPU joins whenever it is ready. Near the end of a job a worker whose cost model says that a busy device would finish the
-/// next batch sooner leaves it to that device. Outputs are written at their input positions, so the
+/// output, so a GPU joins whenever it is ready. A worker whose cost model says that another device would
+/// finish the next batch sooner leaves it to that device; a GPU whose other lanes are idle counts as
+/// faster than one busy with another batch, so a chunk's batches spread over the GPUs before two share
+/// one. Outputs are written at their input positions, so the
 /// result is in input order whatever the split; each item is encoded exactly once by a device that
 /// succeeded.
 public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
     private let lanes: [EncodeLane<Item, Output>]
+    /// For each lane, the lanes that share its device (itself included): host threads of one GPU.
+    private let deviceMates: [[Int]]
     private let policy: DeviceFailurePolicy
     private let profiler: Profiler
     private let onDeviceDropped: (@Sendable (DeviceInfo, String) -> Void)?
@@ -126,9 +130,10 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         /// Ready and waiting for work (or about to look at the queue): it takes the next batch as
         /// soon as it wakes, so others may leave work to it.
         case idle
-        /// Ready but leaving the next batch to a faster device. Others never wait on a deferring
-        /// lane, so two lanes can never wait on each other.
-        case deferring
+        /// Ready but leaving the next batch to a faster device: the lane that was expected to finish it
+        /// soonest. Others never wait on a deferring lane, so two lanes can never wait on each other —
+        /// except the lanes of the device it waits for, to which it is as good as idle (it waits for them).
+        case deferring(to: Int)
         case failed
         case stopped
 
@@ -154,6 +159,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
     public init(lanes: [EncodeLane<Item, Output>], policy: DeviceFailurePolicy, profiler: Profiler = .shared,
                 onDeviceDropped: (@Sendable (DeviceInfo, String) -> Void)? = nil) {
         self.lanes = lanes
+        self.deviceMates = lanes.map { lane in lanes.indices.filter { lanes[$0].device.info.id == lane.device.info.id } }
         self.policy = policy
         self.profiler = profiler
         self.onDeviceDropped = onDeviceDropped
@@ -345,8 +351,8 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
                 condition.wait()
                 continue
             }
-            if let wake = leaveNextBatchUntil(lane: lane, job: j) {
-                states[lane] = .deferring
+            if let (wake, target) = leaveNextBatchUntil(lane: lane, job: j) {
+                states[lane] = .deferring(to: target)
                 _ = condition.wait(until: Date(timeIntervalSinceNow: wake))
                 states[lane] = .idle
                 continue
@@ -360,17 +366,21 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
     }
 
     /// When a working device would finish the batch this lane would take next sooner than this
-    /// lane (by the cost models), the seconds to wait before looking again; nil to take it now.
-    /// Only devices that are working count, and a cold start that overran its estimate no longer
-    /// does, so some device always takes the work.
-    private func leaveNextBatchUntil(lane: Int, job j: Int) -> Double? {
-        guard let mine = lanes[lane].cost else { return nil }
+    /// lane (by the cost models), the seconds to wait before looking again and the lane expected to
+    /// finish it soonest; nil to take it now. Only devices that are working count, and a cold start that
+    /// overran its estimate no longer does, so some device always takes the work.
+    private func leaveNextBatchUntil(lane: Int, job j: Int) -> (seconds: Double, target: Int)? {
+        guard lanes[lane].cost != nil else { return nil }
         let tokens = jobs[j].queue.tokensOfNextBatch(from: lanes[lane].end, tokenBudget: lanes[lane].tokenBudget)
         let t = now()
-        let myFinish = t + mine.batchSeconds(tokens: tokens)
+        guard let mySeconds = occupiedBatchSeconds(lane: lane, tokens: tokens) else { return nil }
+        let myFinish = t + mySeconds
         var wake: Double?
-        for other in lanes.indices where other != lane {
-            guard let otherSeconds = batchSeconds(lane: other, tokens: tokens) else { continue }
+        var best: (lane: Int, finish: Double)?
+        // Lanes of this lane's own device never count: they share its GPU, so leaving them the batch
+        // would only idle a host thread.
+        for other in lanes.indices where !deviceMates[lane].contains(other) {
+            guard let otherSeconds = occupiedBatchSeconds(lane: other, tokens: tokens) else { continue }
             let freeAt: Double
             switch states[other] {
             case .preparing(let readyAt) where readyAt > t: freeAt = readyAt
@@ -378,13 +388,37 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
             // A ready device waiting for work wakes on the same broadcast as this lane; counting it
             // as free keeps a slow lane from grabbing the first batch of a job before it looks.
             case .idle: freeAt = t
+            // A lane waiting for this device (it found this device faster when it looked) takes the batch
+            // as soon as it looks again: for equal GPUs, the second batch of a chunk then goes to the GPU
+            // whose lanes deferred while the first was taken, not to a second lane of the first GPU.
+            case .deferring(let target) where deviceMates[lane].contains(target): freeAt = t
             default: continue
             }
-            if freeAt + otherSeconds < myFinish {
+            let otherFinish = freeAt + otherSeconds
+            if otherFinish < myFinish {
                 wake = min(wake ?? .infinity, max(freeAt - t, 0.001))
+                if otherFinish < best?.finish ?? .infinity { best = (other, otherFinish) }
             }
         }
-        return wake.map { min($0, 0.25) }
+        guard let wake, let best else { return nil }
+        return (min(wake, 0.25), best.lane)
+    }
+
+    /// Seconds `lane` would take for a batch of `tokens` started now, given how many other lanes of its
+    /// device are busy. A lane's cost is its device's shared by all its lanes (`DeviceCost.sharedBy`):
+    /// right when they all work, but a GPU none of whose other lanes is busy runs the batch that many
+    /// times faster. Without this, equal GPUs split a chunk by calibration noise: the lanes of the one
+    /// rated a few per cent faster took every batch they were idle for, two at once on one GPU, while
+    /// other GPUs sat idle (on four H200s one GPU took 60–70 % of a cold index's tokens; session 16).
+    private func occupiedBatchSeconds(lane: Int, tokens: Int) -> Double? {
+        guard let shared = batchSeconds(lane: lane, tokens: tokens) else { return nil }
+        let mates = deviceMates[lane]
+        guard mates.count > 1 else { return shared }
+        let busyMates = mates.filter { mate in
+            guard mate != lane, case .busy = states[mate] else { return false }
+            return true
+        }.count
+        return shared * Double(1 + busyMates) / Double(mates.count)
     }
 
     /// Seconds `lane` would take for a batch of `tokens`: its cost model's estimate, else (a device
