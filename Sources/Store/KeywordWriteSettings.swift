@@ -19,7 +19,9 @@ enum KeywordWriteSettings {
     static let trickleAutomerge: Int64 = 4
     /// FTS5's `hashsize`: the bytes of pending terms before a flush mid-transaction (FTS5's default is 1 MiB).
     /// Only what a transaction holds is ever allocated, so small writes do not pay for it.
-    static let hashBytes: Int64 = 64 << 20
+    /// `COLGREP_FTS5_HASH_MIB` overrides it (1…1024), for measuring.
+    static let hashBytes: Int64 = ProcessInfo.processInfo.environment["COLGREP_FTS5_HASH_MIB"]
+        .flatMap { Int64($0) }.map { min(max(1, $0), 1024) << 20 } ?? 64 << 20
     /// `COLGREP_FTS5_DEFAULTS=1` leaves every table at FTS5's defaults, for measuring against them.
     static let keepsDefaults = ProcessInfo.processInfo.environment["COLGREP_FTS5_DEFAULTS"] == "1"
 
