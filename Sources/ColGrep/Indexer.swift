@@ -277,6 +277,7 @@ final class ProjectIndexer: @unchecked Sendable {
             progress.advance(files: files.count)
         }, shouldStop: { InterruptFlag.shared.isRaised })
         state = shared.withLock { $0 }
+        Profiler.shared.measure("store: last checkpoint") { store.finishCheckpoints() }
         summary.unitsEncoded = state.unitCount - unitsBefore
         progress.finish()
         if InterruptFlag.shared.isRaised { throw ColGrepError.interrupted }

@@ -29,6 +29,9 @@ public final class MetadataStore: @unchecked Sendable {
         writerThreadsStorage = threads
         return threads
     }
+    /// Checkpoints the WAL of every file after writes (`WALCheckpointer`), started by the first write.
+    private var checkpointer: WALCheckpointer?
+
     /// Threads that write side by side in one insert: the row writer and one per keyword shard file (1
     /// with a single keyword table).
     var writerThreadCount: Int { shards.count == 1 ? 1 : shards.count + 1 }
@@ -83,6 +86,8 @@ public final class MetadataStore: @unchecked Sendable {
                 PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
                 PRAGMA temp_store=MEMORY; PRAGMA cache_size=-\(writerCacheKiB);
                 """)
+            // The store's `WALCheckpointer` copies the WAL into the database on its own thread.
+            if WALCheckpointer.enabled { try connection.execute("PRAGMA wal_autocheckpoint=0;") }
         }
     }
 
@@ -245,6 +250,32 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
+    deinit {
+        // Before the store's own connections close: the last connection of each file to close then
+        // checkpoints what the background thread had not copied yet.
+        checkpointer?.stop()
+    }
+
+    /// Asks the background thread to checkpoint every file after a committed write.
+    private func requestCheckpoint() {
+        guard WALCheckpointer.enabled, !isReadOnly else { return }
+        if checkpointer == nil {
+            checkpointer = WALCheckpointer(paths: [path.path] + shards.fileIndexes.map { KeywordShards.fileURL(main: path, shard: $0).path })
+        }
+        checkpointer?.request()
+    }
+
+    /// Checkpoints every file once more and waits for it: after a build, so that the WAL is copied
+    /// into the database (readers then read the database files alone, mapped) even if the process
+    /// exits without closing the store.
+    public func finishCheckpoints() {
+        let pending = lock.withLock { () -> WALCheckpointer? in
+            requestCheckpoint()
+            return checkpointer
+        }
+        pending?.waitUntilIdle()
+    }
+
     /// Runs `body` inside one transaction on the main database and one on each shard file. `body` names
     /// the shards it changed; their generations advance in the shard files and in the main database.
     /// The changed shard files commit first (side by side), then the main database: a kill in between
@@ -254,7 +285,9 @@ public final class MetadataStore: @unchecked Sendable {
         var touched = Set<Int>()
         guard shards.count > 1 else {
             lastCommitUsage = []
-            return try connection.transaction { try body(&touched) }
+            let result = try connection.transaction { try body(&touched) }
+            requestCheckpoint()
+            return result
         }
         try connection.execute("BEGIN IMMEDIATE")
         var open: [Int] = []
@@ -288,6 +321,7 @@ public final class MetadataStore: @unchecked Sendable {
             try connection.execute("COMMIT")
             usage.append(mainCommit.usageSince(posted: mainCommit.wall))
             lastCommitUsage = usage
+            requestCheckpoint()
             return result
         } catch {
             _ = sqlite3_exec(connection.handle, "ROLLBACK", nil, nil, nil)

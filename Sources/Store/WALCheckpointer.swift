@@ -1,0 +1,65 @@
+import Foundation
+
+/// Copies the store's committed WAL frames into its database files on a background thread, so that a
+/// writer's commit only appends to the WAL.
+///
+/// With SQLite's default a commit that finds the WAL past 1,000 pages copies it into the database and
+/// syncs, on the committing thread: every commit of a cold build does so, for every file (the main
+/// database and each keyword shard). Measured on 2 × H200 with 32 cores (docs/PERFORMANCE.md, session
+/// 16): with no checkpoints during the build, the store lane took 0.46–0.49 s alone instead of
+/// 0.62–0.76 s and 0.83–0.90 s inside a cold index instead of 1.04–1.14 s; but one checkpoint of
+/// everything at the end then took 0.31–0.39 s on the critical path. Here writers never checkpoint
+/// (`wal_autocheckpoint=0`); after each write this thread runs a passive checkpoint of every file, which
+/// never blocks the writer and copies only committed frames, so the WAL stays short and the checkpoint
+/// SQLite makes when the last connection closes has little left to copy. A checkpoint that fails (or
+/// finds a file busy) is left to the next one, or to that close: the WAL stays valid either way.
+final class WALCheckpointer: @unchecked Sendable {
+    /// `COLGREP_STORE_CHECKPOINT=inline` keeps SQLite's own checkpoints on the committing thread.
+    static let enabled = ProcessInfo.processInfo.environment["COLGREP_STORE_CHECKPOINT"] != "inline"
+
+    private let paths: [String]
+    private let queue = DispatchQueue(label: "colgrep.store.checkpoint")
+    private let lock = NSLock()
+    private var scheduled = false
+    private var stopped = false
+    /// One connection per file, opened on the queue at the first checkpoint and used only there.
+    private var connections: [SQLiteConnection]?
+
+    init(paths: [String]) {
+        self.paths = paths
+    }
+
+    /// Asks for a checkpoint of every file; requests made while one is queued share it.
+    func request() {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !scheduled && !stopped else { return }
+        scheduled = true
+        queue.async { [self] in
+            lock.withLock { scheduled = false }
+            checkpointAll()
+        }
+    }
+
+    /// Returns once every checkpoint requested so far has run.
+    func waitUntilIdle() {
+        queue.sync {}
+    }
+
+    /// Waits for a running checkpoint, runs no more and closes the connections.
+    func stop() {
+        lock.withLock { stopped = true }
+        queue.sync { connections = nil }
+    }
+
+    private func checkpointAll() {
+        if lock.withLock({ stopped }) { return }
+        if connections == nil {
+            connections = paths.compactMap { try? SQLiteConnection(path: $0, readOnly: false) }
+        }
+        for connection in connections ?? [] {
+            // PASSIVE: copies what is committed without waiting on the writer or on readers.
+            try? connection.execute("PRAGMA wal_checkpoint(PASSIVE);")
+        }
+    }
+}
