@@ -265,15 +265,11 @@ public final class MetadataStore: @unchecked Sendable {
         checkpointer?.request()
     }
 
-    /// Checkpoints every file once more and waits for it: after a build, so that the WAL is copied
-    /// into the database (readers then read the database files alone, mapped) even if the process
-    /// exits without closing the store.
+    /// Checkpoints every file once more, emptying its WAL, and waits for it: after a build, so that the
+    /// WAL is copied into the database (readers then read the database files alone, mapped) and takes no
+    /// disk space even if the process exits without closing the store.
     public func finishCheckpoints() {
-        let pending = lock.withLock { () -> WALCheckpointer? in
-            requestCheckpoint()
-            return checkpointer
-        }
-        pending?.waitUntilIdle()
+        lock.withLock { checkpointer }?.finish()
     }
 
     /// Runs `body` inside one transaction on the main database and one on each shard file. `body` names

@@ -38,13 +38,15 @@ final class WALCheckpointer: @unchecked Sendable {
         scheduled = true
         queue.async { [self] in
             lock.withLock { scheduled = false }
-            checkpointAll()
+            checkpointAll(mode: "PASSIVE")
         }
     }
 
-    /// Returns once every checkpoint requested so far has run.
-    func waitUntilIdle() {
-        queue.sync {}
+    /// Runs a last checkpoint that also empties each WAL file (after a build: passive checkpoints copy the
+    /// frames but leave the file at its largest size), and returns when it is done. A file a reader or
+    /// writer holds is left as it is (the checkpoint does not wait): the next write or close empties it.
+    func finish() {
+        queue.sync { checkpointAll(mode: "TRUNCATE") }
     }
 
     /// Waits for a running checkpoint, runs no more and closes the connections.
@@ -53,7 +55,10 @@ final class WALCheckpointer: @unchecked Sendable {
         queue.sync { connections = nil }
     }
 
-    private func checkpointAll() {
+    /// PASSIVE copies what is committed without waiting on the writer or on readers; TRUNCATE also
+    /// empties the WAL file when nothing else uses it (these connections have no busy timeout, so it
+    /// never waits either).
+    private func checkpointAll(mode: String) {
         if lock.withLock({ stopped }) { return }
         if connections == nil {
             // Only files that exist: opening a connection would otherwise create an empty one.
@@ -61,8 +66,7 @@ final class WALCheckpointer: @unchecked Sendable {
                 .compactMap { try? SQLiteConnection(path: $0, readOnly: false) }
         }
         for connection in connections ?? [] {
-            // PASSIVE: copies what is committed without waiting on the writer or on readers.
-            try? connection.execute("PRAGMA wal_checkpoint(PASSIVE);")
+            try? connection.execute("PRAGMA wal_checkpoint(\(mode));")
         }
     }
 }
