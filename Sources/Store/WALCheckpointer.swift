@@ -3,17 +3,18 @@ import Foundation
 /// Copies the store's committed WAL frames into its database files on a background thread, so that a
 /// writer's commit only appends to the WAL.
 ///
-/// With SQLite's default a commit that finds the WAL past 1,000 pages copies it into the database and
-/// syncs, on the committing thread: every commit of a cold build does so, for every file (the main
-/// database and each keyword shard). Measured on 2 × H200 with 32 cores (docs/PERFORMANCE.md, session
-/// 16): with no checkpoints during the build, the store lane took 0.46–0.49 s alone instead of
-/// 0.62–0.76 s and 0.83–0.90 s inside a cold index instead of 1.04–1.14 s; but one checkpoint of
-/// everything at the end then took 0.31–0.39 s on the critical path. With this thread the cold index
-/// took 1.54–1.59 s against 1.73–1.86 s, and the wait for its last checkpoint 0.3 ms. Writers never checkpoint
-/// (`wal_autocheckpoint=0`); after each write this thread runs a passive checkpoint of every file, which
-/// never blocks the writer and copies only committed frames, so the WAL stays short and the checkpoint
-/// SQLite makes when the last connection closes has little left to copy. A checkpoint that fails (or
-/// finds a file busy) is left to the next one, or to that close: the WAL stays valid either way.
+/// Writers never checkpoint (`wal_autocheckpoint=0`). After each write this thread runs a passive
+/// checkpoint of every file (the main database and each keyword shard), which never blocks the writer and
+/// copies only committed frames; at the end of an index run `finish` copies the rest and empties the WAL
+/// files, so nothing depends on the process closing the store before it exits. A checkpoint that fails
+/// (or finds a file busy) is left to the next one: the WAL stays valid either way.
+///
+/// Why: with SQLite's default a commit that finds the WAL past 1,000 pages copies it into the database
+/// and syncs on the committing thread, and every commit of a cold build does so, for every file. Measured
+/// on 2 × H200 with 32 cores (docs/PERFORMANCE.md, session 16): the cold index took 1.54–1.59 s with this
+/// thread against 1.73–1.86 s, and the wait for its last checkpoint 0.3 ms. Checkpointing only once at
+/// the end was slower: the store lane got cheaper, but that one checkpoint took 0.31–0.39 s on the
+/// critical path.
 final class WALCheckpointer: @unchecked Sendable {
     /// `COLGREP_STORE_CHECKPOINT=inline` keeps SQLite's own checkpoints on the committing thread.
     static let enabled = ProcessInfo.processInfo.environment["COLGREP_STORE_CHECKPOINT"] != "inline"
