@@ -21,14 +21,32 @@ final class WriterThreads: @unchecked Sendable {
     init(count: Int, name: String) {
         self.count = max(1, count)
         for part in 1..<self.count {
-            let thread = Thread { [shared] in shared.loop(part: part) }
-            thread.name = "\(name)-\(part)"
+            let label = "\(name)-\(part)"
+            let thread = Thread { [shared] in
+                WriterThreads.nameKernelThread(label)
+                shared.loop(part: part)
+            }
+            thread.name = label
             thread.start()
         }
     }
 
     deinit {
         shared.stop()
+    }
+
+    /// Gives the calling thread `label` as its kernel name (`comm`, at most 15 bytes: longer ones are cut),
+    /// the name `top -H`, `perf` and `/proc/<pid>/task/*/comm` show. Foundation's `Thread.name` does not set
+    /// it on Linux, so every writer thread showed its process's name and a profile could not tell them apart.
+    static func nameKernelThread(_ label: String) {
+        #if os(Linux)
+        // Written through /proc: glibc's pthread_setname_np and prctl are not visible to Swift here.
+        let fd = open("/proc/thread-self/comm", O_WRONLY)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let bytes = Array(label.utf8.prefix(15))
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        #endif
     }
 
     /// Runs `body(part)` for every part at once, part 0 on the calling thread, and returns when every

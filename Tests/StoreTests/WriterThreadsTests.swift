@@ -20,6 +20,13 @@ import Testing
         }
     }
 
+    private final class Names: @unchecked Sendable {
+        private let lock = NSLock()
+        private var names: [Int: String] = [:]
+        func set(_ part: Int, _ name: String) { lock.withLock { names[part] = name } }
+        var all: [Int: String] { lock.withLock { names } }
+    }
+
     @Test func everyPartRunsOnceEachRunOnItsOwnThread() {
         let threads = WriterThreads(count: 4, name: "test-writer")
         let record = Record()
@@ -34,6 +41,30 @@ import Testing
         // Parts 1…3: three distinct threads, none the caller's, the same ones in every run.
         #expect(Set((1...3).compactMap { first[$0] }).count == 3 && !(1...3).contains { first[$0] == caller })
         for parts in record.runs { #expect(parts == first) }
+    }
+
+    /// Each writer thread carries its name in the kernel (what `top -H` and `perf` show), cut to the
+    /// kernel's 15 bytes; the caller's thread keeps its own.
+    @Test func writerThreadsCarryTheirNamesInTheKernel() {
+        #if os(Linux)
+        let threads = WriterThreads(count: 3, name: "test-named-writer")
+        let names = Names()
+        let readComm: () -> String = {
+            ((try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? "")
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let callerName = readComm()
+        _ = threads.run { part in
+            let comm = readComm()
+            names.set(part, comm)
+        }
+        let seen = names.all
+        #expect(seen[1] == "test-named-writ" && seen[2] == "test-named-writ")
+        #expect(seen[0] == callerName)
+        let short = WriterThreads(count: 2, name: "w")
+        _ = short.run { part in if part == 1 { names.set(9, readComm()) } }
+        #expect(names.all[9] == "w-1")
+        #endif
     }
 
     @Test func eachPartsUsageIsItsOwnThreadsCPU() {
