@@ -105,6 +105,24 @@ import Testing
         #expect(try f.store.allDocIDs().count == sizes.reduce(0, +))
     }
 
+    /// Each chunk takes the next run of its batch's ids, so ids rise within a chunk and from chunk to chunk:
+    /// the store appends instead of going back down at every chunk (FTS5 would flush a segment there).
+    @Test func chunksTakeRisingRunsOfTheirBatchsIDs() throws {
+        let ids = EncodePipeline.chunkIDs(batchIDs: Array(100..<110), chunkSizes: [4, 3, 3])
+        #expect(ids == [[100, 101, 102, 103], [104, 105, 106], [107, 108, 109]])
+        #expect(EncodePipeline.chunkIDs(batchIDs: [], chunkSizes: []).isEmpty)
+
+        // Through the pipeline: a batch of 10 units in chunks of at most 4 is dealt as units {0,3,6,9},
+        // {1,4,7}, {2,5,8}; they must get ids 0…3, 4…6 and 7…9, each chunk's in its units' order.
+        let f = try Fixture(chunkSize: 4)
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        try f.pipeline.run(batchCount: 1, batch: { Fixture.batch($0, units: 10) }, checkpoint: { _ in }, shouldStop: { false })
+        let records = try f.store.records(docIDs: (0..<10).map { Int64($0) })
+        let idOfUnit = Dictionary(uniqueKeysWithValues: records.map { ($0.name, $0.docID) })
+        let dealt = EncodePipeline.chunkPositions(count: 10, chunkSize: 4).flatMap { $0 }
+        #expect(dealt.map { idOfUnit["f\($0)"] } == (0..<10).map { Int64($0) })
+    }
+
     @Test func stopLetsStartedBatchesFinishAndStartsNoOther() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
