@@ -52,6 +52,32 @@ import Testing
         #expect(!Profiler.isRequested(by: [:]))
     }
 
+    /// `COLGREP_TRACE`: every measured interval becomes one complete event on its thread's row, with its
+    /// real start and length; the file is valid trace-event JSON.
+    @Test func theTraceHoldsEachIntervalOnItsThread() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-trace-\(UUID().uuidString.prefix(8)).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let trace = try #require(ProfileTrace.requested(by: ["COLGREP_TRACE": file.path]))
+        #expect(ProfileTrace.requested(by: [:]) == nil)
+        let profiler = Profiler(enabled: true, trace: trace)
+        profiler.measure("parse") { _ = usleep(20_000) }
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            profiler.measure("encode", device: "cuda:1") { _ = usleep(5_000) }
+            done.signal()
+        }
+        done.wait()
+        trace.write()
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
+        let events = try #require(object?["traceEvents"] as? [[String: Any]])
+        #expect(events.count == 2)
+        let parse = try #require(events.first { $0["name"] as? String == "parse" })
+        let encode = try #require(events.first { $0["name"] as? String == "encode[cuda:1]" })
+        #expect(parse["ph"] as? String == "X" && (parse["dur"] as? Double ?? 0) >= 20_000)
+        #expect((encode["dur"] as? Double ?? 0) >= 5_000 && (encode["ts"] as? Double ?? 0) >= (parse["dur"] as? Double ?? 0))
+        #expect(parse["tid"] as? Int != encode["tid"] as? Int)
+    }
+
     @Test func peakMemoryIsPositive() {
         #expect(PeakMemory.residentBytes() > 0)
     }

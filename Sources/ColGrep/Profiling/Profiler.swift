@@ -9,8 +9,15 @@ public final class Profiler: @unchecked Sendable {
     /// The process-wide profiler, enabled by `COLGREP_PROFILE`. When enabled, its report is printed
     /// to stderr at process exit (also after `exit()` from an error path), once.
     public static let shared: Profiler = {
-        let profiler = Profiler(enabled: Profiler.isRequested(by: ProcessInfo.processInfo.environment))
-        if profiler.isEnabled { atexit { Profiler.shared.reportIfEnabled() } }
+        let env = ProcessInfo.processInfo.environment
+        let trace = ProfileTrace.requested(by: env)
+        let profiler = Profiler(enabled: Profiler.isRequested(by: env) || trace != nil, trace: trace)
+        if profiler.isEnabled {
+            atexit {
+                Profiler.shared.reportIfEnabled()
+                Profiler.shared.trace?.write()
+            }
+        }
         return profiler
     }()
 
@@ -30,8 +37,16 @@ public final class Profiler: @unchecked Sendable {
     private var notes: [String] = []
     private var reported = false
 
-    public init(enabled: Bool) {
+    /// The timeline `COLGREP_TRACE` asks for (it turns the profile on too).
+    let trace: ProfileTrace?
+
+    public convenience init(enabled: Bool) {
+        self.init(enabled: enabled, trace: nil)
+    }
+
+    init(enabled: Bool, trace: ProfileTrace?) {
         self.isEnabled = enabled
+        self.trace = trace
     }
 
     /// Runs `body`, adding its wall time to `stage` (on `device`, if the stage runs per device).
@@ -55,6 +70,10 @@ public final class Profiler: @unchecked Sendable {
     /// Adds one measurement to `stage`: busy seconds plus the tokens and batches it handled.
     public func add(stage: String, seconds: Double, tokens: Int = 0, batches: Int = 0, device: String? = nil) {
         guard isEnabled else { return }
+        if let trace {
+            let end = ProfileClock.now()
+            trace.record(device.map { "\(stage)[\($0)]" } ?? stage, begin: end &- UInt64(max(0, seconds) * 1e9), end: end)
+        }
         let key = StageKey(stage: stage, device: device)
         lock.lock()
         defer { lock.unlock() }
