@@ -176,18 +176,22 @@ final class EncodePipeline: @unchecked Sendable {
         }
         channel.close()
         rowChannel.close()
-        producerDone.wait()
-        rowsDone.wait()
-        handoff.sync {}
-        pooler.sync {}
-        writer.sync {}
+        Profiler.shared.measure("pipeline: wait for the last chunks") {
+            producerDone.wait()
+            rowsDone.wait()
+            handoff.sync {}
+            pooler.sync {}
+            writer.sync {}
+        }
         do {
-            try finishVectorWrites()
+            try Profiler.shared.measure("pipeline: finish vector writes") { try finishVectorWrites() }
         } catch {
             fail(error)
         }
-        storeWriter.sync {}
-        checkpoints.sync {}
+        Profiler.shared.measure("pipeline: wait for the store and checkpoints") {
+            storeWriter.sync {}
+            checkpoints.sync {}
+        }
         errorLock.lock()
         defer { errorLock.unlock() }
         if let firstError { throw firstError }

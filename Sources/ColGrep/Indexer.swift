@@ -402,18 +402,36 @@ final class ProjectIndexer: @unchecked Sendable {
     /// `called_by` over the whole project (as `CallGraph.resolve` defines it, but incremental): new
     /// units see callers from unchanged files (names and calls come from the store), and unchanged
     /// units called from new code get updated rows.
-    func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
-        var callersOf: [String: Set<String>] = [:]
-        var newCalls: Set<String> = []
-        var newNames: Set<String> = []
-        for units in unitsByFile.values {
-            for u in units {
-                newNames.insert(u.name)
-                for callee in u.calls {
-                    callersOf[callee, default: []].insert(u.name)
-                    newCalls.insert(callee)
+    /// For every name the units call, the names of the units that call it. Built on every core: worker w
+    /// keeps the callees whose hash falls to it, so no two workers share a key and their dictionaries
+    /// merge without conflicts. (Serially this was most of a cold index's call-graph step: 0.09–0.15 s
+    /// for 30k units on the 64-core GPU host, where the stream cannot start before it ends.)
+    static func callersByCallee(_ lists: [[CodeUnit]], callsPerWorker: Int = 20_000) -> [String: Set<String>] {
+        let calls = lists.reduce(0) { total, units in units.reduce(total) { $0 + $1.calls.count } }
+        let workers = max(1, min(UsableCores.count, calls / max(1, callsPerWorker)))
+        let shares = Array(0..<workers).parallelMap(minimumCount: 2) { worker -> [String: Set<String>] in
+            var callers: [String: Set<String>] = [:]
+            for units in lists {
+                for u in units {
+                    for callee in u.calls where workers == 1 || (callee.hashValue & Int.max) % workers == worker {
+                        callers[callee, default: []].insert(u.name)
+                    }
                 }
             }
+            return callers
+        }
+        guard var merged = shares.first else { return [:] }
+        for share in shares.dropFirst() { merged.merge(share) { first, _ in first } }
+        return merged
+    }
+
+    func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
+        let lists = Array(unitsByFile.values)
+        var callersOf = Self.callersByCallee(lists)
+        let newCalls = Set(callersOf.keys)
+        var newNames: Set<String> = []
+        for units in lists {
+            for u in units { newNames.insert(u.name) }
         }
         // Only the callers of new units' names and of the names new code calls are read below: an update
         // of one file must not build the caller sets of the whole project.

@@ -66,7 +66,16 @@ final class WALCheckpointer: @unchecked Sendable {
             connections = paths.filter { FileManager.default.fileExists(atPath: $0) }
                 .compactMap { try? SQLiteConnection(path: $0, readOnly: false) }
         }
-        for connection in connections ?? [] {
+        let files = UncheckedSendable(connections ?? [])
+        if mode == "TRUNCATE" && files.value.count > 1 {
+            // The last checkpoint is on the index run's critical path, and each file's ends with its own
+            // syncs: side by side, one thread per file (each connection still used by one thread at once).
+            DispatchQueue.concurrentPerform(iterations: files.value.count) { i in
+                try? files.value[i].execute("PRAGMA wal_checkpoint(TRUNCATE);")
+            }
+            return
+        }
+        for connection in files.value {
             try? connection.execute("PRAGMA wal_checkpoint(\(mode));")
         }
     }

@@ -1,5 +1,7 @@
+import CodeUnits
 import Foundation
 import Testing
+@testable import ColGrep
 
 /// `called_by` after incremental updates equals a fresh build's: an update reads only the callers of
 /// the names it touches, and must still see callers in unchanged files and new callers of unchanged
@@ -66,5 +68,32 @@ import Testing
         #expect(updated["normalize_path"] == ["run_app"])
         #expect(updated["unused_helper"] == ["cli_entry"])
         #expect(updated["run_app"] == ["cli_entry"])
+    }
+}
+
+/// The callers of each called name, built by workers that split the callees between them, equal the
+/// serial construction (including names called from several files and units calling nothing).
+@Suite struct CallersByCalleeTests {
+    @Test func workersSplittingTheCalleesGiveTheSerialAnswer() {
+        var generator = SystemRandomNumberGenerator()
+        let names = (0..<60).map { "fn_\($0)" }
+        let lists: [[CodeUnit]] = (0..<12).map { file in
+            (0..<8).map { i in
+                let calls = (0..<Int.random(in: 0...6, using: &generator)).map { _ in names.randomElement(using: &generator)! }
+                return CodeUnit(name: names[(file * 8 + i) % names.count], qualifiedName: "f\(file).py::\(i)", file: "f\(file).py",
+                                line: i + 1, endLine: i + 1, language: "python", unitType: .function, signature: "", calls: calls,
+                                code: "")
+            }
+        }
+        var serial: [String: Set<String>] = [:]
+        for units in lists {
+            for u in units {
+                for callee in u.calls { serial[callee, default: []].insert(u.name) }
+            }
+        }
+        #expect(!serial.isEmpty)
+        #expect(ProjectIndexer.callersByCallee(lists, callsPerWorker: 1) == serial)
+        #expect(ProjectIndexer.callersByCallee(lists) == serial)
+        #expect(ProjectIndexer.callersByCallee([]).isEmpty)
     }
 }
