@@ -242,7 +242,7 @@ final class ProjectIndexer: @unchecked Sendable {
         }
 
         progress.begin(files: incoming.count, units: total)
-        let pipeline = RetiringPipeline(EncodePipeline(indexer: self, store: store, plaid: plaid, keywordOnly: keywordOnly))
+        let pipeline = EncodePipeline(indexer: self, store: store, plaid: plaid, keywordOnly: keywordOnly)
         let batches = checkpointBatches(incoming, unitsByFile: unitsByFile)
         // Ids are consecutive in batch order; batch b's start at firstIDs[b].
         var starts: [Int64] = [state.nextDocID]
@@ -254,7 +254,7 @@ final class ProjectIndexer: @unchecked Sendable {
         unitsByFile = [:]
         let shared = LockedValue(state)
         let layout = self.layout, progress = self.progress
-        try pipeline.value!.run(batchCount: batches.count, plannedUnits: total, batch: { b in
+        try Profiler.shared.measure("pipeline: run") { try pipeline.run(batchCount: batches.count, plannedUnits: total, batch: { b in
             // Units leave the source as their batch starts, so what is held shrinks as the run goes.
             let units = source.withLock { all in
                 batches[b].flatMap { path in
@@ -275,11 +275,9 @@ final class ProjectIndexer: @unchecked Sendable {
                 try state.save(layout)
             }
             progress.advance(files: files.count)
-        }, shouldStop: { InterruptFlag.shared.isRaised })
+        }, shouldStop: { InterruptFlag.shared.isRaised }) }
         state = shared.withLock { $0 }
-        let released = pipeline.releaseInBackground()
         Profiler.shared.measure("store: last checkpoint") { store.finishCheckpoints() }
-        released.wait()
         summary.unitsEncoded = state.unitCount - unitsBefore
         progress.finish()
         if InterruptFlag.shared.isRaised { throw ColGrepError.interrupted }
@@ -457,28 +455,6 @@ final class ProjectIndexer: @unchecked Sendable {
             updates[row.docID] = (callersOf[row.name] ?? []).sorted()
         }
         if !updates.isEmpty { try store.updateCalledBy(updates) }
-    }
-}
-
-/// The index run's pipeline, released on a thread of its own once it is done: what it holds on the GPU
-/// (the codec's device buffers, pinned staging) took 55 ms to free on the GPU machine, on the critical
-/// path of every cold index, between the pipeline's end and the last checkpoint. Released beside that
-/// checkpoint instead; the caller waits for both, so nothing is left freeing memory when the process exits.
-final class RetiringPipeline: @unchecked Sendable {
-    private(set) var value: EncodePipeline?
-
-    init(_ pipeline: EncodePipeline) {
-        value = pipeline
-    }
-
-    /// Drops the pipeline on another thread; the semaphore is signalled once it is gone.
-    func releaseInBackground() -> DispatchSemaphore {
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread { [self] in
-            Profiler.shared.measure("pipeline: release") { value = nil }
-            done.signal()
-        }
-        return done
     }
 }
 

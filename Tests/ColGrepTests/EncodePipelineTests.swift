@@ -22,6 +22,23 @@ import Testing
         #expect(received == Array(0..<500))
     }
 
+    /// A popped item belongs to its taker alone: the channel keeps no reference to it (it used to keep
+    /// every item of a run shorter than 64 chunks until the channel went, units and token ids included).
+    @Test func aPoppedItemIsNoLongerHeldByTheChannel() {
+        final class Chunk: Sendable {}
+        let channel = BoundedChannel<Chunk>(capacity: 4)
+        weak var first: Chunk?
+        do {
+            let chunk = Chunk()
+            first = chunk
+            #expect(channel.push(chunk) && channel.push(Chunk()))
+        }
+        #expect(first != nil)
+        _ = channel.pop()
+        #expect(first == nil)
+        #expect(channel.pop() != nil)
+    }
+
     @Test func closedChannelRefusesPushesAndDrainsWhatItHolds() {
         let channel = BoundedChannel<String>(capacity: 3)
         #expect(channel.push("a") && channel.push("b"))
