@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "TensorCUDA", dependencies: ["Tensor", "CCUDA"]),
         .target(name: "Plaid", dependencies: ["Tensor", "CBLAS", "CKernels", "CXXHash"], swiftSettings: [.unsafeFlags(["-O"])]),  // numeric kernels: optimised in debug builds too
-        .target(name: "Store", dependencies: ["CSQLite", "CKernels"]),
+        .target(name: "Store", dependencies: ["CSQLite"]),
 
         // MARK: C shims (declarations and module maps only; third-party code comes from setup)
         .target(

@@ -14,19 +14,3 @@ int ck_affinity_cpu_count(void) {
     return -1;
 #endif
 }
-
-int ck_thread_affinity_get(void *mask, int bytes) {
-#ifdef __linux__
-    return sched_getaffinity(0, (size_t)bytes, (cpu_set_t *)mask);
-#else
-    return -1;
-#endif
-}
-
-int ck_thread_affinity_set(const void *mask, int bytes) {
-#ifdef __linux__
-    return sched_setaffinity(0, (size_t)bytes, (const cpu_set_t *)mask);
-#else
-    return -1;
-#endif
-}

@@ -1,4 +1,3 @@
-import CKernels
 import Foundation
 
 /// Long-lived threads of their own for the parts of one store write that run side by side (the row
@@ -25,7 +24,6 @@ final class WriterThreads: @unchecked Sendable {
             let label = "\(name)-\(part)"
             let thread = Thread { [shared] in
                 WriterThreads.nameKernelThread(label)
-                if let cpus = WriterThreads.pinnedCPUs { _ = CPUMask(cpus: [cpus[part % cpus.count]]).applyToCallingThread() }
                 shared.loop(part: part)
             }
             thread.name = label
@@ -36,14 +34,6 @@ final class WriterThreads: @unchecked Sendable {
     deinit {
         shared.stop()
     }
-
-    /// `COLGREP_STORE_CPUS` (a measuring knob, e.g. `56-60` or `3,5`): part i runs pinned to the i-th CPU of
-    /// the list (part 0 only while it runs on the caller's thread), to measure the writers on cores of their own.
-    static let pinnedCPUs: [Int]? = {
-        guard let text = ProcessInfo.processInfo.environment["COLGREP_STORE_CPUS"] else { return nil }
-        let cpus = CPUMask.parseList(text)
-        return cpus.isEmpty ? nil : cpus
-    }()
 
     /// Gives the calling thread `label` as its kernel name (`comm`, at most 15 bytes: longer ones are cut),
     /// the name `top -H`, `perf` and `/proc/<pid>/task/*/comm` show. Foundation's `Thread.name` does not set
@@ -72,13 +62,7 @@ final class WriterThreads: @unchecked Sendable {
                 usages.set(part, start.usageSince(posted: posted))
             }
             shared.post(measured, parts: count - 1)
-            if let cpus = Self.pinnedCPUs, let previous = CPUMask.ofCallingThread() {
-                _ = CPUMask(cpus: [cpus[0]]).applyToCallingThread()
-                measured(0)
-                _ = previous.applyToCallingThread()
-            } else {
-                measured(0)
-            }
+            measured(0)
             shared.waitForParts()
         }
         return usages.values
@@ -233,37 +217,4 @@ private final class UsageSlots: @unchecked Sendable {
     init(count: Int) { slots = Array(repeating: ThreadUsage(), count: count) }
     func set(_ part: Int, _ usage: ThreadUsage) { lock.withLock { slots[part] = usage } }
     var values: [ThreadUsage] { lock.withLock { slots } }
-}
-
-/// A thread's CPU affinity mask as the kernel's bytes (`sched_{get,set}affinity` through CKernels).
-struct CPUMask {
-    static let bytes = 128
-    var raw = [UInt8](repeating: 0, count: CPUMask.bytes)
-
-    init(cpus: [Int]) {
-        for cpu in cpus where cpu >= 0 && cpu < Self.bytes * 8 { raw[cpu / 8] |= UInt8(1) << UInt8(cpu % 8) }
-    }
-
-    private init(raw: [UInt8]) { self.raw = raw }
-
-    static func ofCallingThread() -> CPUMask? {
-        var raw = [UInt8](repeating: 0, count: bytes)
-        let status = raw.withUnsafeMutableBytes { ck_thread_affinity_get($0.baseAddress, Int32(bytes)) }
-        return status == 0 ? CPUMask(raw: raw) : nil
-    }
-
-    @discardableResult
-    func applyToCallingThread() -> Bool {
-        raw.withUnsafeBytes { ck_thread_affinity_set($0.baseAddress, Int32(Self.bytes)) } == 0
-    }
-
-    /// "0-3,8,10-11" → [0, 1, 2, 3, 8, 10, 11]; malformed pieces are skipped.
-    static func parseList(_ text: String) -> [Int] {
-        text.split(separator: ",").flatMap { piece -> [Int] in
-            let ends = piece.split(separator: "-").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-            if ends.count == 1 { return ends }
-            if ends.count == 2, ends[0] <= ends[1] { return Array(ends[0]...ends[1]) }
-            return []
-        }
-    }
 }

@@ -10,15 +10,8 @@ import Foundation
 /// benchmark). Every worker pool sizes itself from this instead.
 public enum UsableCores {
     /// The count for this process, computed once.
-    public static let count: Int = {
-        let cores = resolve(online: ProcessInfo.processInfo.activeProcessorCount,
-                            affinity: affinityCount(), quota: cgroupQuotaCores())
-        // A measuring knob: worker pools of this many threads, fewer than the cores the process may use.
-        if let text = ProcessInfo.processInfo.environment["COLGREP_WORKER_CORES"], let cap = Int(text), cap > 0 {
-            return min(cores, cap)
-        }
-        return cores
-    }()
+    public static let count: Int = resolve(online: ProcessInfo.processInfo.activeProcessorCount,
+                                           affinity: affinityCount(), quota: cgroupQuotaCores())
 
     /// The smallest positive limit of the three (at least 1).
     public static func resolve(online: Int, affinity: Int?, quota: Int?) -> Int {

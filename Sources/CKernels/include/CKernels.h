@@ -16,10 +16,6 @@ int ck_ward_merges(const float *d, long m, long merges, int64_t *parent);
 
 /// CPUs in the calling thread's affinity mask (`taskset`, cpusets); -1 where unknown.
 int ck_affinity_cpu_count(void);
-/// The calling thread's affinity mask as raw bytes (CPU n = bit n % 8 of byte n / 8; 128 bytes hold 1,024
-/// CPUs): read into / set from `mask`. 0 on success, -1 where unsupported or refused.
-int ck_thread_affinity_get(void *mask, int bytes);
-int ck_thread_affinity_set(const void *mask, int bytes);
 // glibc's M_TOP_PAD, M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (bytes); 1 when every one was accepted, 0 where
 // malloc is not glibc's.
 int ck_malloc_settings(int top_pad, int trim_threshold, int mmap_threshold);
