@@ -9,7 +9,8 @@ private final class GatedDevice: EncodeDevice, @unchecked Sendable {
     let gate: FirstBatchGate
     let ledger: EncodeLedger
     let failOnBatch: Int?
-    private var batches = 0
+    /// Batches handed to this device so far (read once its lane is idle).
+    private(set) var batches = 0
 
     init(id: String, gate: FirstBatchGate, ledger: EncodeLedger, failOnBatch: Int? = nil) {
         info = DeviceInfo(id: id, kind: .gpu)
@@ -103,9 +104,11 @@ private func expectEmbeddings(_ got: [[Float]], _ sequences: [TestSequence]) {
     func concurrentJobsEachGetTheirOwnOutputsOnce(failingLane: Int) throws {
         let gate = FirstBatchGate(), ledger = EncodeLedger()
         gate.open()
-        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<4).map { lane in
-            EncodeLane(device: GatedDevice(id: "cuda:\(lane)", gate: gate, ledger: ledger, failOnBatch: lane == failingLane ? 3 : nil),
-                       end: lane % 2 == 0 ? .longest : .shortest, tokenBudget: 40)
+        let devices = (0..<4).map { lane in
+            GatedDevice(id: "cuda:\(lane)", gate: gate, ledger: ledger, failOnBatch: lane == failingLane ? 3 : nil)
+        }
+        let lanes: [EncodeLane<TestSequence, [Float]>] = devices.enumerated().map { lane, device in
+            EncodeLane(device: device, end: lane % 2 == 0 ? .longest : .shortest, tokenBudget: 40)
         }
         let scheduler = EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
         defer { scheduler.stop() }
@@ -121,6 +124,12 @@ private func expectEmbeddings(_ got: [[Float]], _ sequences: [TestSequence]) {
             expectEmbeddings(try #require(results.withLock { $0[j] }).get().outputs, job)
         }
         #expect(ledger.all.sorted() == jobs.flatMap { $0.map(\.id) }.sorted())
-        #expect(scheduler.statistics[failingLane].failure == "lost the device on batch 3")
+        // The failing lane fails on its third batch if it got that far; on a loaded machine the other lanes can
+        // take every batch before it does (seen once in CI beside a release build), and then it must not fail.
+        if devices[failingLane].batches >= 3 {
+            #expect(scheduler.statistics[failingLane].failure == "lost the device on batch 3")
+        } else {
+            #expect(scheduler.statistics[failingLane].failure == nil)
+        }
     }
 }

@@ -101,6 +101,13 @@ public enum IndexStageBenchmark {
                                       vectorDirectory: layout.vectorDirectory, plaid: nil)
         var encodeSeconds = 0.0, encodeCPU = 0.0, poolSeconds = 0.0, poolCPU = 0.0, pooledRows = 0
         var pooled: [[HostMatrix]] = []
+        // A GPU's first batch in a process waits for its cold start, which a cold init hides behind the parse:
+        // one untimed pass first, so that "encode alone" is the encoder's own speed. (Without it, GPUs 1–3's
+        // cold starts of 0.24–0.31 s each made "encode" the slowest lane on 2 and 4 GPUs of the 4 × H200 host,
+        // where the store lane bounds the init; docs/PERFORMANCE.md, session 17.)
+        if options.acceleration != .forceCPU && GPUInventory.current().count > 0 {
+            for ids in tokens { _ = try model.encodeDocuments(prepared: ids) }
+        }
         for (n, ids) in tokens.enumerated() {
             var cpu0 = ProcessCPU.seconds(), t0 = ProfileClock.now()
             let encoded = try model.encodeDocuments(prepared: ids)
