@@ -47,7 +47,9 @@ final class WALCheckpointer: @unchecked Sendable {
     /// frames but leave the file at its largest size), and returns when it is done. A file a reader or
     /// writer holds is left as it is (the checkpoint does not wait): the next write or close empties it.
     func finish() {
-        queue.sync { checkpointAll(mode: "TRUNCATE") }
+        // On the index run's critical path, and each file's checkpoint ends with its own syncs: the files
+        // side by side, one thread each (each connection still used by one thread at once).
+        queue.sync { checkpointAll(mode: "TRUNCATE", sideBySide: true) }
     }
 
     /// Waits for a running checkpoint, runs no more and closes the connections.
@@ -59,7 +61,7 @@ final class WALCheckpointer: @unchecked Sendable {
     /// PASSIVE copies what is committed without waiting on the writer or on readers; TRUNCATE also
     /// empties the WAL file when nothing else uses it (these connections have no busy timeout, so it
     /// never waits either).
-    private func checkpointAll(mode: String) {
+    private func checkpointAll(mode: String, sideBySide: Bool = false) {
         if lock.withLock({ stopped }) { return }
         if connections == nil {
             // Only files that exist: opening a connection would otherwise create an empty one.
@@ -67,16 +69,11 @@ final class WALCheckpointer: @unchecked Sendable {
                 .compactMap { try? SQLiteConnection(path: $0, readOnly: false) }
         }
         let files = UncheckedSendable(connections ?? [])
-        if mode == "TRUNCATE" && files.value.count > 1 {
-            // The last checkpoint is on the index run's critical path, and each file's ends with its own
-            // syncs: side by side, one thread per file (each connection still used by one thread at once).
-            DispatchQueue.concurrentPerform(iterations: files.value.count) { i in
-                try? files.value[i].execute("PRAGMA wal_checkpoint(TRUNCATE);")
-            }
-            return
-        }
-        for connection in files.value {
-            try? connection.execute("PRAGMA wal_checkpoint(\(mode));")
+        let checkpoint: @Sendable (Int) -> Void = { i in _ = try? files.value[i].execute("PRAGMA wal_checkpoint(\(mode));") }
+        if sideBySide && files.value.count > 1 {
+            DispatchQueue.concurrentPerform(iterations: files.value.count, execute: checkpoint)
+        } else {
+            files.value.indices.forEach(checkpoint)
         }
     }
 }
