@@ -24,8 +24,9 @@ import Tensor
 ///
 /// No stage waits for a batch to drain before the next starts (the session 3 pipeline did, at each
 /// of the ~8 checkpoints of a 30k-unit build, which left its stages mostly taking turns). Memory stays
-/// flat: at most `rowsAhead` chunks of rows, `preparedAhead` tokenized chunks and two per later queue are
-/// held, whatever the run's size.
+/// flat: at most `rowsAhead` chunks of rows, `preparedAhead` tokenized chunks, two encoded chunks for the
+/// pooler and 256 MiB of pooled vectors for the vector writer (`WriterBacklog`) are held, whatever the
+/// run's size.
 final class EncodePipeline: @unchecked Sendable {
     /// One checkpoint batch: whole files, their units in order and the ids they get.
     struct Batch {
@@ -47,7 +48,8 @@ final class EncodePipeline: @unchecked Sendable {
     /// Chunks between the start of their encode and their hand-off to the pooler, in order.
     private let handoff = DispatchQueue(label: "colgrep.index.handoff")
     private let encodeSlots = DispatchSemaphore(value: EncodePipeline.encodesInFlight)
-    private let writerSlots = DispatchSemaphore(value: 2)
+    /// Pooled chunks waiting for the vector writer (`WriterBacklog.forPooledVectors`).
+    private let vectorBacklog = WriterBacklog.forPooledVectors()
     private let storeSlots = DispatchSemaphore(value: EncodePipeline.rowsAhead)
     /// Chunks of rows queued for the store writer, oldest first, with whether each closes its batch.
     private let waitingRows = LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([])
@@ -235,9 +237,10 @@ final class EncodePipeline: @unchecked Sendable {
                     let pooled = pool(encoded)
                     let vectors = prepared.mapping.map { pooled[$0] }
                     // Handed on from this queue, so the vector writer sees chunks in order.
-                    writerSlots.wait()
+                    let bytes = pooled.reduce(0) { $0 + $1.values.count * MemoryLayout<Float>.stride }
+                    vectorBacklog.enter(bytes: bytes)
                     writer.async { [self] in
-                        defer { writerSlots.signal() }
+                        defer { vectorBacklog.leave(bytes: bytes) }
                         if failed { return }
                         do {
                             try writeVectors(ids: prepared.ids, vectors: vectors, mustPersist: prepared.closesBatch)

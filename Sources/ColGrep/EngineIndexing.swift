@@ -10,9 +10,9 @@ extension Engine {
         defer { lock.release() }
         InterruptFlag.shared.install()
         let model = ModelRuntime(modelID: options.model, acceleration: options.acceleration)
-        if options.acceleration == .forceGPU { try model.ensureLoaded() }
+        if options.acceleration == .forceGPU { try Profiler.shared.measure("model: ensure loaded") { try model.ensureLoaded() } }
         let indexer = ProjectIndexer(root: root, layout: layout, options: options, config: config, model: model, progress: progress)
-        return try indexer.run()
+        return try Profiler.shared.measure("index: run") { try indexer.run() }
     }
 
     /// `init --dry-run` / `--list-files`: walk (and parse for the unit count) without writing.

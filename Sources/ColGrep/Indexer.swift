@@ -427,7 +427,7 @@ final class ProjectIndexer: @unchecked Sendable {
     /// units called from new code get updated rows.
     func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
         let lists = Array(unitsByFile.values)
-        var callersOf = Self.callersByCallee(lists)
+        var callersOf = Profiler.shared.measure("call graph: callers") { Self.callersByCallee(lists) }
         let newCalls = Set(callersOf.keys)
         var newNames: Set<String> = []
         for units in lists {
@@ -436,25 +436,36 @@ final class ProjectIndexer: @unchecked Sendable {
         // Only the callers of new units' names and of the names new code calls are read below: an update
         // of one file must not build the caller sets of the whole project.
         let wanted = newNames.union(newCalls)
-        for row in try store.namesAndCalls(callingAnyOf: wanted) {
-            for callee in row.calls where wanted.contains(callee) { callersOf[callee, default: []].insert(row.name) }
+        try Profiler.shared.measure("call graph: stored callers") {
+            for row in try store.namesAndCalls(callingAnyOf: wanted) {
+                for callee in row.calls where wanted.contains(callee) { callersOf[callee, default: []].insert(row.name) }
+            }
         }
-        // Each file's units on every core (sorting the caller names was most of this step's time, serial).
+        // Each name's callers sorted once, then each file's units, both on every core. Sorting per unit
+        // sorted a shared name's set again for every unit of that name (`__init__`, `forward`: thousands of
+        // units, each called by thousands) and was most of this step's time.
         let files = unitsByFile.map { (path: $0.key, units: $0.value) }
         let callers = callersOf
-        let resolved = files.parallelMap(minimumCount: 64) { file in
-            file.units.map { u in
-                var u = u
-                u.calledBy = u.unitType == .rawcode ? [] : (callers[u.name] ?? []).sorted()
-                return u
+        let resolved = Profiler.shared.measure("call graph: called_by") {
+            let called = Array(newNames.filter { callers[$0] != nil })
+            let sortedLists = called.parallelMap(minimumCount: 64) { (callers[$0] ?? []).sorted() }
+            let calledBy = Dictionary(uniqueKeysWithValues: zip(called, sortedLists))
+            return files.parallelMap(minimumCount: 64) { file in
+                file.units.map { u in
+                    var u = u
+                    u.calledBy = u.unitType == .rawcode ? [] : calledBy[u.name] ?? []
+                    return u
+                }
             }
         }
         for (file, units) in zip(files, resolved) { unitsByFile[file.path] = units }
-        var updates: [Int64: [String]] = [:]
-        for row in try store.docIDs(namedAnyOf: newCalls) {
-            updates[row.docID] = (callersOf[row.name] ?? []).sorted()
+        try Profiler.shared.measure("call graph: stored updates") {
+            var updates: [Int64: [String]] = [:]
+            for row in try store.docIDs(namedAnyOf: newCalls) {
+                updates[row.docID] = (callersOf[row.name] ?? []).sorted()
+            }
+            if !updates.isEmpty { try store.updateCalledBy(updates) }
         }
-        if !updates.isEmpty { try store.updateCalledBy(updates) }
     }
 }
 

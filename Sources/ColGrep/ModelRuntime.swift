@@ -101,7 +101,7 @@ final class ModelRuntime {
     func ensureLoaded() throws {
         try joinThrowing()
         if acceleration == .forceGPU {
-            let gpus = GPUInventory.current()
+            let gpus = Profiler.shared.measure("GPU probe") { GPUInventory.current() }
             if gpus.count == 0 { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
         }
         _ = try load()
@@ -130,8 +130,10 @@ final class ModelRuntime {
 
     /// Stops the encode devices and records the routing outcome in the profile.
     func finishIndexing() {
-        join()
-        encoder?.finish()
+        Profiler.shared.measure("model: finish indexing") {
+            join()
+            encoder?.finish()
+        }
     }
 
     /// Token ids of documents (for a pipeline that tokenizes the next chunk while this one encodes).

@@ -62,6 +62,39 @@ import Testing
         #expect(refused.withLock { $0 })
     }
 
+    @Test func writerBacklogAdmitsSmallItemsUpToItsBytesAndLargeOnesUpToItsMinimumCount() {
+        let backlog = WriterBacklog(minimumItems: 2, byteLimit: 100)
+        // Two items over the limit still pass (the minimum count), as the old two-slot queue let them.
+        backlog.enter(bytes: 500)
+        backlog.enter(bytes: 500)
+        #expect(backlog.waiting == (2, 1_000))
+        backlog.leave(bytes: 500)
+        backlog.leave(bytes: 500)
+        // Small items: as many as fit in the bytes, beyond the minimum count.
+        for _ in 0..<5 { backlog.enter(bytes: 20) }
+        #expect(backlog.waiting == (5, 100))
+        let admitted = LockedValue(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            backlog.enter(bytes: 20)
+            admitted.withLock { $0 = true }
+            done.signal()
+        }
+        // The sixth waits (no room) until one leaves.
+        #expect(done.wait(timeout: .now() + 0.2) == .timedOut)
+        #expect(!admitted.withLock { $0 })
+        backlog.leave(bytes: 20)
+        done.wait()
+        #expect(admitted.withLock { $0 })
+        #expect(backlog.waiting == (5, 100))
+    }
+
+    @Test func pooledVectorBacklogIsAtMostAQuarterGibibyteAndASixteenthOfMemory() {
+        #expect(WriterBacklog.forPooledVectors(physicalMemory: 512 << 30).byteLimit == 256 << 20)
+        #expect(WriterBacklog.forPooledVectors(physicalMemory: 1 << 30).byteLimit == 64 << 20)
+        #expect(WriterBacklog.forPooledVectors(physicalMemory: 1 << 30).minimumItems == 2)
+    }
+
     @Test func storeWriterTakesWaitingChunksUpToTheEndOfTheOldestBatch() {
         func rows(_ id: Int64) -> PreparedRecords {
             PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
