@@ -62,7 +62,47 @@ struct Analysis {
         }
         if target == nil { target = tree.children(n, namedOnly: true).first }
         guard let t = target else { return nil }
+        if let answer = normalizeASCIICallee(tree.source, from: Int(tree.startByte[Int(t)]), to: Int(tree.endByte[Int(t)])) {
+            return answer
+        }
         return normalizeCallee(tree.text(t))
+    }
+
+    /// `normalizeCallee` over the source bytes, without making a string of the whole callee text (a chained
+    /// call's callee spans its whole chain, lambdas included). Answers only where the bytes up to the cut
+    /// are ASCII without `\r` and the cut is not followed by a non-ASCII byte — there every character is one
+    /// byte, so the answer (`.some(nil)`: no callee) is `normalizeCallee`'s; elsewhere it returns nil and the
+    /// caller asks that.
+    static func normalizeASCIICallee(_ source: [UInt8], from start: Int, to end: Int) -> String?? {
+        source.withUnsafeBufferPointer { bytes -> String?? in
+            var cut = end
+            var i = start
+            while i < end {
+                let b = bytes[i]
+                if b >= 0x80 || b == 13 { return nil }
+                // `(`, `<`, `{`, `[`, newline, space, tab.
+                if b == 40 || b == 60 || b == 123 || b == 91 || b == 10 || b == 32 || b == 9 {
+                    if i + 1 < bytes.count && bytes[i + 1] >= 0x80 { return nil }
+                    cut = i
+                    break
+                }
+                i += 1
+            }
+            // Last segment after `.`, `:` or `>`.
+            var first = start
+            var j = cut
+            while j > start {
+                let b = bytes[j - 1]
+                if b == 46 || b == 58 || b == 62 { first = j; break }
+                j -= 1
+            }
+            var last = cut
+            while last > first && (bytes[last - 1] == 33 || bytes[last - 1] == 63) { last -= 1 }
+            guard last > first else { return .some(nil) }
+            let head = bytes[first] | 0x20
+            guard head >= 97 && head <= 122 else { return .some(nil) }
+            return .some(String(decoding: UnsafeBufferPointer(rebasing: bytes[first..<last]), as: UTF8.self))
+        }
     }
 
     static func normalizeCallee(_ raw: String) -> String? {
@@ -173,31 +213,59 @@ struct ImportCollector {
     /// access (`json` in `json.loads`, case-insensitive) or one that matches one of its calls.
     static func filter(_ imports: [String], code: String, calls: [String]) -> [String] {
         guard !imports.isEmpty else { return [] }
-        // Identifiers followed by `.`, `:` or `->`, scanned over UTF-8 bytes (ASCII identifiers suffice:
-        // module names are ASCII in every language this matters for).
-        var accessed = Set<String>()
-        let bytes = Array(code.utf8)
-        var start = -1
-        for i in 0...bytes.count {
-            let b: UInt8 = i < bytes.count ? bytes[i] : 0
-            let isIdentifier = (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || (b >= 48 && b <= 57) || b == 95 || b >= 128
-            if isIdentifier {
-                if start < 0 { start = i }
-                continue
-            }
-            if start >= 0 {
-                let follows = b == UInt8(ascii: ".") || b == UInt8(ascii: ":")
-                    || (b == UInt8(ascii: "-") && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: ">"))
-                if follows { accessed.insert(String(decoding: bytes[start..<i], as: UTF8.self).lowercased()) }
-                start = -1
+        let lowered = imports.map { $0.lowercased() }
+        let loweredBytes = lowered.map { Array($0.utf8) }
+        var accessed = [Bool](repeating: false, count: imports.count)
+        var unseen = imports.count
+        // Identifiers followed by `.`, `:` or `->`, scanned over UTF-8 bytes and compared with the lowered
+        // imports where they lie: a string per identifier, lowered and hashed into a set, was most of this
+        // function's time, and this function ~13 % of parsing on the 64-core machine (perf, session 18).
+        // An identifier with non-ASCII bytes is lowered as a string, as before.
+        func mark(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, ascii: Bool) {
+            if ascii {
+                let length = end - start
+                for k in loweredBytes.indices where !accessed[k] && loweredBytes[k].count == length {
+                    var j = 0
+                    while j < length {
+                        var b = bytes[start + j]
+                        if b >= 65 && b <= 90 { b += 32 }
+                        if b != loweredBytes[k][j] { break }
+                        j += 1
+                    }
+                    if j == length { accessed[k] = true; unseen -= 1 }
+                }
+            } else {
+                let identifier = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self).lowercased()
+                for k in lowered.indices where !accessed[k] && lowered[k] == identifier { accessed[k] = true; unseen -= 1 }
             }
         }
-        let loweredCalls = calls.map { $0.lowercased() }
-        return imports.filter { imp in
-            let l = imp.lowercased()
-            if accessed.contains(l) { return true }
+        var text = code
+        text.withUTF8 { bytes in
+            var start = -1
+            var ascii = true
+            for i in 0...bytes.count {
+                if unseen == 0 { break }
+                let b: UInt8 = i < bytes.count ? bytes[i] : 0
+                let isIdentifier = (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || (b >= 48 && b <= 57) || b == 95 || b >= 128
+                if isIdentifier {
+                    if start < 0 { start = i; ascii = true }
+                    if b >= 128 { ascii = false }
+                    continue
+                }
+                if start >= 0 {
+                    let follows = b == UInt8(ascii: ".") || b == UInt8(ascii: ":")
+                        || (b == UInt8(ascii: "-") && i + 1 < bytes.count && bytes[i + 1] == UInt8(ascii: ">"))
+                    if follows { mark(bytes, start, i, ascii: ascii) }
+                    start = -1
+                }
+            }
+        }
+        let loweredCalls = unseen > 0 ? calls.map { $0.lowercased() } : []
+        return imports.indices.filter { k in
+            if accessed[k] { return true }
+            let l = lowered[k]
             return loweredCalls.contains { contains($0, l) || (l.count >= 3 && $0.count >= 3 && contains(l, $0)) }
-        }
+        }.map { imports[$0] }
     }
 
     /// Whether `text` contains `part`: the byte search `containsText` when both are ASCII (identifiers nearly
