@@ -198,7 +198,7 @@ struct InitCommand: ParsableCommand {
           colgrep init --dry-run          # count files and units without encoding
           colgrep init --list-files       # print the files that would be indexed
 
-        A first build checkpoints every few thousand units: Ctrl-C (or a kill) loses at most the
+        A first build checkpoints every few thousand units: Ctrl-C (or a kill) loses at most the \
         current batch, and running the command again resumes where it stopped.
         """
     )

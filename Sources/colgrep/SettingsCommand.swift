@@ -8,10 +8,11 @@ struct SettingsCommand: ParsableCommand {
         commandName: "settings",
         abstract: "Show or change persistent settings.",
         discussion: """
-        With no flag, prints the configuration; values not set by you are marked (default).
-        The file is <data>/colgrep/config.json where <data> is $COLGREP_DATA_DIR, else $XDG_DATA_HOME/colgrep,
-        else ~/.local/share/colgrep. (ColGREP's README says ~/.config/colgrep; its code, which we follow, uses
+        With no flag, prints the configuration; values not set by you are marked (default). \
+        The file is <data>/colgrep/config.json where <data> is $COLGREP_DATA_DIR, else $XDG_DATA_HOME/colgrep, \
+        else ~/.local/share/colgrep. (ColGREP's README says ~/.config/colgrep; its code, which we follow, uses \
         the data folder.)
+
         Examples:
           colgrep settings --k 25 --alpha 0.5
           colgrep settings --no-relative-paths

@@ -82,3 +82,19 @@ import Testing
         #expect(PeakMemory.residentBytes() > 0)
     }
 }
+
+@Suite struct ProcessAgeTests {
+    /// The age comes from the kernel's start time: positive, below the test run's own length, and rising.
+    @Test func processAgeIsPositiveAndRises() throws {
+        let first = try #require(ProcessAge.seconds())
+        #expect(first >= 0 && first < 3_600)
+        Thread.sleep(forTimeInterval: 0.05)
+        let second = try #require(ProcessAge.seconds())
+        #expect(second >= first + 0.04)
+    }
+
+    @Test func anEnabledProfileReportsTheProcessAge() {
+        let report = Profiler(enabled: true).report()
+        #expect(report.contains("process age "))
+    }
+}

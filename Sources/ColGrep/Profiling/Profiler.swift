@@ -32,6 +32,8 @@ public final class Profiler: @unchecked Sendable {
 
     private let lock = NSLock()
     private let start = ProfileClock.now()
+    /// How old the process was when the profile started (nil without /proc).
+    private let processAgeAtStart = ProcessAge.seconds()
     private var order: [StageKey] = []
     private var stages: [StageKey: StageTotals] = [:]
     private var notes: [String] = []
@@ -126,6 +128,9 @@ public final class Profiler: @unchecked Sendable {
         }
         for note in lines { out += "  " + note + "\n" }
         out += "  total wall  " + ProfileFormat.seconds(ProfileClock.seconds(since: start)) + "\n"
+        if let before = processAgeAtStart, let now = ProcessAge.seconds() {
+            out += "  process age " + ProfileFormat.seconds(now) + " (at the profile's start: " + ProfileFormat.seconds(before) + ")\n"
+        }
         out += "  peak memory " + ProfileFormat.bytes(PeakMemory.residentBytes()) + " (max RSS)\n"
         return out
     }
