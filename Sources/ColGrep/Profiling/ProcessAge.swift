@@ -5,9 +5,10 @@ import Glibc
 
 /// Seconds since this process started, from the kernel's record of its start (`/proc/self/stat`, in clock
 /// ticks since boot: 10 ms steps). The profile's clock starts at its first use, so without this the time a
-/// process spends before it (start-up, a BLAS relaunch) and after its report (exit handlers: the GPU
-/// driver's teardown) went unseen; on the four-GPU machine a user's `init` took 0.4 s more than its profile
-/// said (docs/PERFORMANCE.md, session 18).
+/// process spends before it (start-up, a BLAS relaunch) went unseen, and the time after the report is the
+/// process wall minus the age the report prints: on the four-GPU machine a user's `init` ended 0.33–0.39 s
+/// after its report, and ending it with `_exit` (no library destructors) did not shorten that: it is the
+/// kernel's teardown of the process and its GPU state (docs/PERFORMANCE.md, session 18).
 enum ProcessAge {
     /// nil where /proc is missing or unreadable.
     static func seconds() -> Double? {
