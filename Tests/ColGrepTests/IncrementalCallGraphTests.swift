@@ -93,6 +93,10 @@ import Testing
         }
         #expect(!serial.isEmpty)
         #expect(ProjectIndexer.callersByCallee(lists, callsPerWorker: 1) == serial)
+        // More shares and partitions than this machine's cores (as on a 64-core host), and more than files.
+        for workers in [3, 7, 16, 64] {
+            #expect(ProjectIndexer.callersByCallee(lists, callsPerWorker: 1, maxWorkers: workers) == serial, "\(workers) workers")
+        }
         #expect(ProjectIndexer.callersByCallee(lists) == serial)
         #expect(ProjectIndexer.callersByCallee([]).isEmpty)
     }
