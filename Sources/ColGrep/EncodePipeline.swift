@@ -10,7 +10,8 @@ import Tensor
 /// - a row thread cuts each batch into chunks, prepares their metadata rows (keyword texts and JSON
 ///   columns, on every core: `PreparedRecords`) and queues them on the store writer, which inserts them
 ///   into SQLite — rows need no model and no vectors, so this lane starts at once, while the model is
-///   still loading, and runs up to `rowsAhead` chunks ahead of the tokenizer;
+///   still loading, and runs up to `rowsAhead` chunks ahead of the tokenizer (up to
+///   `rowsAheadWhileTheModelLoads` before the first chunk is tokenized);
 /// - a preparing thread builds each chunk's embedding texts (on every core) and tokenizes them,
 ///   running up to `preparedAhead` chunks ahead of the encoder, across batch boundaries;
 /// - the calling thread submits chunks to the encoder, up to `encodesInFlight` at once (the first on
@@ -69,6 +70,11 @@ final class EncodePipeline: @unchecked Sendable {
     /// Chunks whose rows may be queued on the store writer ahead of the tokenizer (and ahead of the
     /// model load, which takes ~0.5 s next to a GPU: several chunks of store work).
     static let rowsAhead = 8
+    /// Chunks the row thread may hand the tokenizer ahead while the model loads. A user's cold index on the
+    /// four-GPU machine spent 0.65–0.9 s probing the GPUs before its first tokenized chunk; with `rowsAhead`
+    /// chunks of room the row thread, and so the store lane, stood still after eight chunks until then
+    /// (docs/PERFORMANCE.md, session 18). The chunks only hold units that are in memory already.
+    static let rowsAheadWhileTheModelLoads = 64
     /// Fewest units per chunk when a run is split finer than `IndexOptions.chunkSize` (below this the
     /// encoder's batches get ragged).
     static let minimumChunk = 128
@@ -121,7 +127,9 @@ final class EncodePipeline: @unchecked Sendable {
         self.plannedUnits = max(0, plannedUnits)
         // The model loads on the tokenizing thread (its first `tokenizeDocuments` waits for it), while the
         // row thread already feeds the store writer.
-        let rowChannel = BoundedChannel<RowChunk>(capacity: Self.rowsAhead)
+        // Until the model is loaded the row thread may run far ahead of the tokenizer, so that the store
+        // lane goes on writing meanwhile; then the usual bound holds (it bounds what a stop must still encode).
+        let rowChannel = BoundedChannel<RowChunk>(capacity: Self.rowsAheadWhileTheModelLoads)
         let channel = BoundedChannel<Result<PreparedChunk, Error>>(capacity: Self.preparedAhead)
         let rowsDone = DispatchSemaphore(value: 0)
         let producerDone = DispatchSemaphore(value: 0)
@@ -159,6 +167,8 @@ final class EncodePipeline: @unchecked Sendable {
             while let rows = rowChannel.pop() {
                 if failed { return }
                 let prepared = Result { try prepare(rows) }
+                // The first tokenized chunk waited for the model load.
+                rowChannel.setCapacity(Self.rowsAhead)
                 if !channel.push(prepared) { return }
                 if case .failure = prepared { return }
             }
@@ -480,7 +490,7 @@ final class BoundedChannel<Element>: @unchecked Sendable {
     private var items: [Element?] = []
     private var head = 0
     private var closed = false
-    let capacity: Int
+    private(set) var capacity: Int
 
     init(capacity: Int) {
         self.capacity = max(1, capacity)
@@ -514,6 +524,14 @@ final class BoundedChannel<Element>: @unchecked Sendable {
         }
         condition.broadcast()
         return item
+    }
+
+    /// Changes how many items the channel holds at most; pushes waiting for room see the new bound.
+    func setCapacity(_ newCapacity: Int) {
+        condition.lock()
+        capacity = max(1, newCapacity)
+        condition.broadcast()
+        condition.unlock()
     }
 
     func close() {

@@ -39,6 +39,27 @@ import Testing
         #expect(channel.pop() != nil)
     }
 
+    @Test func aLowerCapacityHoldsPushesUntilTheChannelDrainsBelowIt() {
+        let channel = BoundedChannel<Int>(capacity: 4)
+        #expect(channel.push(1) && channel.push(2) && channel.push(3))
+        channel.setCapacity(2)
+        let pushed = LockedValue(false)
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            _ = channel.push(4)
+            pushed.withLock { $0 = true }
+            done.signal()
+        }
+        // Three held, room for two: the push waits through one pop and goes in after the second.
+        #expect(done.wait(timeout: .now() + 0.1) == .timedOut)
+        #expect(channel.pop() == 1)
+        #expect(done.wait(timeout: .now() + 0.1) == .timedOut)
+        #expect(channel.pop() == 2)
+        done.wait()
+        #expect(pushed.withLock { $0 })
+        #expect(channel.pop() == 3 && channel.pop() == 4)
+    }
+
     @Test func closedChannelRefusesPushesAndDrainsWhatItHolds() {
         let channel = BoundedChannel<String>(capacity: 3)
         #expect(channel.push("a") && channel.push("b"))
