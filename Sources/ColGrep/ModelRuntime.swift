@@ -102,6 +102,7 @@ final class ModelRuntime {
         try joinThrowing()
         if acceleration == .forceGPU {
             let gpus = Profiler.shared.measure("GPU probe") { GPUInventory.current() }
+            GPUProbe.profileSteps()
             if gpus.count == 0 { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
         }
         _ = try load()

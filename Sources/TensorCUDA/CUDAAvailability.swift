@@ -38,11 +38,31 @@ public enum CUDAAvailability: Sendable, Equatable, CustomStringConvertible {
     /// part of every GPU cold start that happens before any backend exists.
     static var probeSeconds: Double { timedProbe.seconds }
 
-    private static let timedProbe: (context: Result<CUDAContext, Error>, seconds: Double) = {
+    /// The probe's steps in order: each library load, the driver's initialisation, device 0's context.
+    static var probeSteps: [(step: String, seconds: Double)] { timedProbe.steps }
+
+    private static let timedProbe: (context: Result<CUDAContext, Error>, seconds: Double, steps: [(step: String, seconds: Double)]) = {
         let begin = DispatchTime.now().uptimeNanoseconds
-        let context = Result { try CUDAContext(libraries: try CUDALibraries.shared.get(), ordinal: 0) }
-        return (context, Double(DispatchTime.now().uptimeNanoseconds - begin) / 1e9)
+        let libraries = CUDALibraries.shared
+        let loaded = DispatchTime.now().uptimeNanoseconds
+        let context = Result { try CUDAContext(libraries: try libraries.get(), ordinal: 0) }
+        let end = DispatchTime.now().uptimeNanoseconds
+        var steps = (try? libraries.get())?.loadSeconds.map { (step: $0.library, seconds: $0.seconds) } ?? []
+        steps.append((step: "device 0: context and streams", seconds: Double(end - loaded) / 1e9))
+        probeRan.lock()
+        probeRanValue = true
+        probeRan.unlock()
+        return (context, Double(end - begin) / 1e9, steps)
     }()
+
+    /// Whether the probe has run in this process (asking does not run it).
+    static var hasProbed: Bool {
+        probeRan.lock()
+        defer { probeRan.unlock() }
+        return probeRanValue
+    }
+    private static let probeRan = NSLock()
+    nonisolated(unsafe) private static var probeRanValue = false
 
     static func reason(_ error: Error) -> String {
         if case CUDAError.unavailable(let reason) = error { return reason }

@@ -13,6 +13,10 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public static var availability: CUDAAvailability { CUDAAvailability.probed }
     /// Seconds this process's CUDA probe took (libraries, driver init, first context); probes if it has not run.
     public static var probeSeconds: Double { CUDAAvailability.probeSeconds }
+    /// The probe's steps (library loads, driver initialisation, device 0's context); probes if it has not run.
+    public static var probeSteps: [(step: String, seconds: Double)] { CUDAAvailability.probeSteps }
+    /// Whether this process has probed CUDA (asking does not probe).
+    public static var driverProbed: Bool { CUDAAvailability.hasProbed }
     /// CUDA devices visible to this process (after `CUDA_VISIBLE_DEVICES`); 0 without a usable driver.
     public static var visibleDeviceCount: Int { (try? CUDAAvailability.probeContext.get())?.visibleDeviceCount ?? 0 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TensorCUDA
 
 /// The GPU inventory, probed on first use. Probing loads the driver and opens a context (200–300 ms
 /// on an H100 machine), which a run or a query that the CPU finishes sooner must never pay: the
@@ -34,9 +35,22 @@ public final class GPUProbe: @unchecked Sendable {
         // Driver load, initialisation and device 0's context: untraced, it read as a gap of 0.6–1.0 s
         // before a cold index's first stage on the four-GPU machine.
         let probed = Profiler.shared.measure("GPU probe") { make() }
+        GPUProbe.profileSteps()
         value = probed
         return probed
     }
+
+    /// The CUDA probe's steps as profile stages (`GPU probe: …`), once per process, where it ran.
+    static func profileSteps() {
+        guard Profiler.shared.isEnabled, CUDABackend.driverProbed else { return }
+        let first = stepsProfiled.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        for step in CUDABackend.probeSteps { Profiler.shared.add(stage: "GPU probe: \(step.step)", seconds: step.seconds) }
+    }
+    private static let stepsProfiled = LockedValue(false)
 
     /// Whether the probe has run (or the inventory was given).
     public var isProbed: Bool {
