@@ -24,6 +24,8 @@ struct Colgrep: AsyncParsableCommand {
         ProcessMemorySettings.apply(environment: ProcessInfo.processInfo.environment)
         do {
             var command = try parseAsRoot()
+            // After `--devices` is parsed, before any thread or CUDA starts.
+            DeviceSelection.narrowVisibleDevicesForSelection()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

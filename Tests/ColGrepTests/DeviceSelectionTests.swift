@@ -1,4 +1,5 @@
 import ColGrep
+import Foundation
 import Testing
 
 /// `--devices` / `COLGREP_GPU_DEVICES`: parsing and how a selection meets the visible GPUs.
@@ -36,5 +37,40 @@ struct DeviceSelectionTests {
         let inventory = GPUInventory.current(environment: ["COLGREP_GPU_DEVICES": "zero"])
         #expect(inventory.count == 0)
         #expect(inventory.unavailableReason?.contains("--devices") == true)
+    }
+}
+
+/// `--devices` narrows what the driver sees, so its initialisation pays only for the selected GPUs.
+@Suite struct VisibleDeviceNarrowingTests {
+    @Test func selectedOrdinalsBecomeTheVisibleList() {
+        let pick = DeviceSelection.narrowedVisibleDevices
+        // Unset: the driver's own numbering.
+        #expect(pick(.ordinals([0]), nil, 4) == "0")
+        #expect(pick(.ordinals([2, 0]), nil, 4) == "2,0")
+        // Set by the user: ordinals count within their list (UUIDs and MIG names pass through).
+        #expect(pick(.ordinals([1]), "2,3", 4) == "3")
+        #expect(pick(.ordinals([0, 1]), "GPU-aa, GPU-bb ,GPU-cc", nil) == "GPU-aa,GPU-bb")
+    }
+
+    @Test func nothingChangesWithoutASelectionOrForAnOrdinalOutOfRange() {
+        let pick = DeviceSelection.narrowedVisibleDevices
+        #expect(pick(.all, nil, 4) == nil)
+        #expect(pick(.none, nil, 4) == nil)
+        #expect(pick(.ordinals([4]), nil, 4) == nil)
+        #expect(pick(.ordinals([2]), "0,1", 4) == nil)
+        // No driver listing and nothing set: no GPU to narrow.
+        #expect(pick(.ordinals([0]), nil, nil) == nil)
+        // A malformed list is left to the driver.
+        #expect(pick(.ordinals([0]), "0,,1", nil) == nil)
+    }
+
+    @Test func theDriversListingIsCountedWithoutTheDriver() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gpus-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(DeviceSelection.installedGPUCount(procDirectory: dir.path) == nil)
+        for bus in ["0000:18:00.0", "0000:2a:00.0", "0000:3a:00.0"] {
+            try FileManager.default.createDirectory(at: dir.appendingPathComponent(bus), withIntermediateDirectories: true)
+        }
+        #expect(DeviceSelection.installedGPUCount(procDirectory: dir.path) == 3)
     }
 }

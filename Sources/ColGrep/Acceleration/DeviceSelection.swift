@@ -32,6 +32,44 @@ public enum DeviceSelection: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The `CUDA_VISIBLE_DEVICES` that shows the driver only the selected GPUs, or nil to leave it as it is.
+    /// The driver initialises every GPU it sees before the first context, ~0.2 s each on the four-H200
+    /// machine (`GPU probe: driver init` 186–234 ms with one visible, 407–484 with two, 608–838 with four;
+    /// docs/PERFORMANCE.md, session 18), so `--devices 0` should not pay for four. `visible` is the current
+    /// `CUDA_VISIBLE_DEVICES` (the ordinals count within it), `installed` the GPUs the driver lists when it
+    /// is unset. Where an ordinal is out of range nothing changes, so the inventory reports it as before.
+    public static func narrowedVisibleDevices(selection: DeviceSelection, visible: String?, installed: Int?) -> String? {
+        guard case .ordinals(let wanted) = selection, !wanted.isEmpty else { return nil }
+        let entries: [String]
+        if let visible {
+            entries = visible.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !entries.contains(where: \.isEmpty) else { return nil }
+        } else {
+            guard let installed else { return nil }
+            entries = (0..<installed).map(String.init)
+        }
+        guard wanted.allSatisfy({ $0 < entries.count }) else { return nil }
+        return wanted.map { entries[$0] }.joined(separator: ",")
+    }
+
+    /// GPUs the NVIDIA driver lists (`/proc/driver/nvidia/gpus`), without initialising it; nil where it is absent.
+    public static func installedGPUCount(procDirectory: String = "/proc/driver/nvidia/gpus") -> Int? {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: procDirectory) else { return nil }
+        return entries.count
+    }
+
+    /// Narrows `CUDA_VISIBLE_DEVICES` to the selection in `COLGREP_GPU_DEVICES` (the selected GPUs are then
+    /// numbered from 0, so the selection becomes `all`). Call on the main thread before any other thread
+    /// exists or reads the environment, and before CUDA loads: `setenv` is not safe beside readers.
+    public static func narrowVisibleDevicesForSelection() {
+        let env = ProcessInfo.processInfo.environment
+        guard let selection = try? DeviceSelection(parsing: env[environmentKey]),
+              let narrowed = narrowedVisibleDevices(selection: selection, visible: env["CUDA_VISIBLE_DEVICES"],
+                                                    installed: installedGPUCount()) else { return }
+        setenv("CUDA_VISIBLE_DEVICES", narrowed, 1)
+        setenv(environmentKey, "all", 1)
+    }
+
     public var description: String {
         switch self {
         case .all: return "all"
