@@ -11,7 +11,7 @@ struct GlobalOptions: ParsableArguments {
     var forceGPU = false
 
     @Option(name: .customLong("devices"), help: ArgumentHelp(
-        "GPUs to encode on: all (default), none, or indices such as 0,2 (after CUDA_VISIBLE_DEVICES; also COLGREP_GPU_DEVICES).",
+        "GPUs to encode on: all (default), none, or indices such as 0,2 (after CUDA_VISIBLE_DEVICES; also COLGREP_GPU_DEVICES). Only the listed GPUs are initialised, and they are numbered from 0 in reports.",
         valueName: "all|none|i,j"))
     var devices: String?
 
