@@ -116,9 +116,12 @@ final class EncodePipeline: @unchecked Sendable {
 
     /// Streams batches `0..<batchCount` (each built by `batch(i)` when the preparer reaches it) through
     /// the pipeline; `checkpoint(i)` runs once batch `i` and every earlier one is on disk (in order, on
-    /// one queue). Before starting each batch the preparer asks `shouldStop()`; a stop lets the batches
-    /// already started finish. Returns when everything started is on disk and checkpointed, and throws
-    /// the first error of any stage (no checkpoint runs after an error).
+    /// one queue). Every stage asks `shouldStop()` before its next chunk: a stop lets the chunks already
+    /// encoding finish (at most `encodesInFlight`) and drops the rest, so the batches they belong to are not
+    /// checkpointed and the next run redoes them, as after a kill. (Letting every started batch finish kept
+    /// a Ctrl-C waiting 4–6 minutes on a 2-core CPU: up to ~20 queued chunks still to encode; session 18.)
+    /// Returns when everything handed on is on disk and checkpointed, and throws the first error of any
+    /// stage (no checkpoint runs after an error).
     /// `plannedUnits` (the units of every batch together, 0 if unknown) sizes the chunks of a small run
     /// and the codec of a new index (K for the whole run, trained on its first part).
     func run(batchCount: Int, plannedUnits: Int = 0, batch: @escaping @Sendable (Int) -> Batch,
@@ -149,7 +152,7 @@ final class EncodePipeline: @unchecked Sendable {
                     if !rowChannel.push(RowChunk(batch: b, closesBatch: true, units: [], ids: [])) { return }
                 }
                 for (n, positions) in parts.enumerated() {
-                    if failed { return }
+                    if failed || shouldStop() { return }
                     let rows = RowChunk(batch: b, closesBatch: n == parts.count - 1, units: positions.map { work.units[$0] },
                                         ids: idsOfPart[n])
                     queueRecords(Self.storeRows(units: rows.units, ids: rows.ids), closesBatch: rows.closesBatch)
@@ -165,7 +168,7 @@ final class EncodePipeline: @unchecked Sendable {
                 producerDone.signal()
             }
             while let rows = rowChannel.pop() {
-                if failed { return }
+                if failed || shouldStop() { return }
                 let prepared = Result { try prepare(rows) }
                 // The first tokenized chunk waited for the model load.
                 rowChannel.setCapacity(Self.rowsAhead)
@@ -177,6 +180,7 @@ final class EncodePipeline: @unchecked Sendable {
             var first = true
             while let next = channel.pop() {
                 let prepared = try next.get()
+                if shouldStop() { break }
                 // The first chunk encodes on this thread (it waits for the model load and plans the run);
                 // later ones overlap (`encodesInFlight`).
                 submit(prepared, concurrently: !first, checkpoint: checkpoint)

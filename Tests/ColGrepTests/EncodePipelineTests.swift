@@ -194,17 +194,26 @@ import Testing
         #expect(dealt.map { idOfUnit["f\($0)"] } == (0..<10).map { Int64($0) })
     }
 
-    @Test func stopLetsStartedBatchesFinishAndStartsNoOther() throws {
+    /// A stop drops what has not started encoding: the batch being cut when it came is never stored or
+    /// checkpointed, no later batch starts, and what is checkpointed is whole and in order.
+    @Test func stopDropsChunksNotYetEncodingAndCheckpointsOnlyWholeBatches() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let started = LockedValue(0)
+        let stop = LockedValue(false)
         let checkpointed = LockedValue<[Int]>([])
         try f.pipeline.run(batchCount: 6, batch: { b in
             started.withLock { $0 += 1 }
+            // Ctrl-C while batch 2 is being cut.
+            if b == 2 { stop.withLock { $0 = true } }
             return Fixture.batch(b, units: 4)
-        }, checkpoint: { b in checkpointed.withLock { $0.append(b) } }, shouldStop: { started.withLock { $0 >= 2 } })
-        #expect(checkpointed.withLock { $0 } == [0, 1])
-        #expect(try f.store.allDocIDs() == Set((0..<4).map { Int64($0) } + (0..<4).map { Int64(100 + $0) }))
+        }, checkpoint: { b in checkpointed.withLock { $0.append(b) } }, shouldStop: { stop.withLock { $0 } })
+        #expect(started.withLock { $0 } == 3)
+        let done = checkpointed.withLock { $0 }
+        #expect(done == Array(0..<done.count) && done.count <= 2)
+        let stored = try f.store.allDocIDs()
+        #expect(!stored.contains { $0 >= 200 })
+        for batch in done { #expect(Set((0..<4).map { Int64(batch * 100 + $0) }).isSubset(of: stored)) }
     }
 
     struct CheckpointFailure: Error {}
