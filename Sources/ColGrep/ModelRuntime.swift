@@ -101,8 +101,7 @@ final class ModelRuntime {
     func ensureLoaded() throws {
         try joinThrowing()
         if acceleration == .forceGPU {
-            let gpus = Profiler.shared.measure("GPU probe") { GPUInventory.current() }
-            GPUProbe.profileSteps()
+            let gpus = GPUProbe.measured { GPUInventory.current() }
             if gpus.count == 0 { throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device") }
         }
         _ = try load()

@@ -32,16 +32,22 @@ public final class GPUProbe: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         if let value { return value }
-        // Driver load, initialisation and device 0's context: untraced, it read as a gap of 0.6–1.0 s
-        // before a cold index's first stage on the four-GPU machine.
-        let probed = Profiler.shared.measure("GPU probe") { make() }
-        GPUProbe.profileSteps()
+        let probed = Self.measured(make)
         value = probed
         return probed
     }
 
+    /// Runs `probe` as the profile's `GPU probe` stage, then records the CUDA probe's steps. Driver load,
+    /// initialisation and device 0's context: untraced, they read as a gap of 0.6–1.0 s before a cold
+    /// index's first stage on the four-GPU machine.
+    static func measured(_ probe: () -> GPUInventory) -> GPUInventory {
+        let inventory = Profiler.shared.measure("GPU probe", probe)
+        profileSteps()
+        return inventory
+    }
+
     /// The CUDA probe's steps as profile stages (`GPU probe: …`), once per process, where it ran.
-    static func profileSteps() {
+    private static func profileSteps() {
         guard Profiler.shared.isEnabled, CUDABackend.driverProbed else { return }
         let first = stepsProfiled.withLock { done in
             defer { done = true }
