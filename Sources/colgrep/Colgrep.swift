@@ -26,6 +26,8 @@ struct Colgrep: AsyncParsableCommand {
             var command = try parseAsRoot()
             // After `--devices` is parsed, before any thread or CUDA starts.
             DeviceSelection.narrowVisibleDevicesForSelection()
+            // A CLI run may then open fewer GPUs than `all` when it is small (never a query server).
+            RunSizedGPUNarrowing.process.allow()
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

@@ -73,6 +73,7 @@ public struct CacheWarmer {
                 for ordinal in gpus.ordinals {
                     if try warmGPU(ordinal: ordinal, model: &current, recalibrate: recalibrate, log: log) { didSomething = true }
                 }
+                if let perGPU = GPUProbe.driverInitSecondsPerGPU { current.driverInitSecondsPerGPU = perGPU }
                 model = current
             }
         }

@@ -115,13 +115,19 @@ public struct CostModel: Codable, Sendable, Equatable {
     /// How long the calibration took.
     public var calibrationSeconds: Double
     public var calibratedAt: Date
+    /// The driver's initialisation (`cuInit`) divided by the GPUs it saw, from the last probe that
+    /// stored this model (nil in models stored before it was kept): what each GPU opened costs before
+    /// any context (`GPUCountPlanner`).
+    public var driverInitSecondsPerGPU: Double?
 
-    public init(key: CostModelKey, cpu: CPUCostModel, gpus: [GPUCostModel], calibrationSeconds: Double, calibratedAt: Date = Date()) {
+    public init(key: CostModelKey, cpu: CPUCostModel, gpus: [GPUCostModel], calibrationSeconds: Double, calibratedAt: Date = Date(),
+                driverInitSecondsPerGPU: Double? = nil) {
         self.key = key
         self.format = CostModelKey.formatVersion
         self.cpu = cpu
         self.gpus = gpus
         self.calibrationSeconds = calibrationSeconds
         self.calibratedAt = calibratedAt
+        self.driverInitSecondsPerGPU = driverInitSecondsPerGPU
     }
 }

@@ -97,6 +97,7 @@ extension CostModel {
                 && [gpu.contextSeconds, gpu.weightUploadSeconds, gpu.kernelCompileSeconds ?? 0, gpu.kernelCacheLoadSeconds ?? 0]
                     .allSatisfy { $0.isFinite && $0 >= 0 }
         }
-        return ok(cpu.cost) && cpu.threads > 0 && cpu.tokenBudget > 0 && gpusOK
+        let driverOK = driverInitSecondsPerGPU.map { $0.isFinite && $0 >= 0 } ?? true
+        return ok(cpu.cost) && cpu.threads > 0 && cpu.tokenBudget > 0 && gpusOK && driverOK
     }
 }

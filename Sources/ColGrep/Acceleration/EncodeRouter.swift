@@ -30,6 +30,8 @@ public final class EncodeRouter {
         public var costModels: CostModelStore
         public var kernelCache: KernelCache
         public var environment: [String: String]
+        /// Cuts the GPUs the driver sees to what the run needs (where the CLI allowed it).
+        public var gpuNarrowing: RunSizedGPUNarrowing = .process
 
         public init(mode: AccelerationMode, modelDirectory: URL, skipIDs: Set<Int32>,
                     hostThreads: Int = UsableCores.count,
@@ -62,6 +64,7 @@ public final class EncodeRouter {
     private var scheduler: EncodeScheduler<[Int32], HostMatrix>?
     /// Each planned GPU's lanes (one group per GPU, sharing its weights).
     private var gpuLanes: [[SharedModelLanes.Lane]] = []
+    private lazy var headDim = (try? TransformerConfig(contentsOf: options.modelDirectory.appendingPathComponent("config.json")).headDim) ?? 64
     private var encodeSeconds = 0.0
     private var encodesInFlight = 0
     private var encodingSince = ProfileClock.now()
@@ -93,8 +96,11 @@ public final class EncodeRouter {
     @discardableResult
     public func prepare(work: WorkSize) throws -> RoutingPlan {
         if let plan { return plan }
-        if options.mode == .auto, !probe.isProbed, let reason = cpuWinsWithoutProbing(work) {
-            return startCPUOnly(reason: reason, work: work)
+        if options.mode == .auto, !probe.isProbed {
+            let hint = options.costModels.latest(machine: MachineIdentity.current(), model: MachineIdentity.model(at: options.modelDirectory),
+                                                 engine: ColGrepVersion.string)
+            if let reason = cpuWinsWithoutProbing(work, hint: hint) { return startCPUOnly(reason: reason, work: work) }
+            if let hint { openOnlyTheGPUsTheRunNeeds(work, hint: hint) }
         }
         if options.mode == .forceGPU, gpus.count == 0 {
             throw ColGrepError.gpuUnavailable(gpus.unavailableReason ?? "no CUDA device")
@@ -104,7 +110,6 @@ public final class EncodeRouter {
         // Calibration only serves to choose between devices: without a GPU there is nothing to choose.
         let model = try profiler.measure("costmodel") { try loadOrCalibrate(cpu: cpuDevice, work: work, calibrate: options.mode == .auto && gpus.count > 0) }
         costModel = model
-        let headDim = (try? TransformerConfig(contentsOf: options.modelDirectory.appendingPathComponent("config.json")).headDim) ?? 64
         let cached = gpus.kernelsLookCached(in: options.kernelCache.directory, headDim: headDim)
         let perGPU = gpus.count > 0 ? try options.lanesPerGPU ?? GPULanes.count(environment: options.environment) : 1
         let inputs = RoutingInputs(mode: options.mode, work: work, cpu: model?.cpu,
@@ -250,9 +255,8 @@ public final class EncodeRouter {
     /// model stored on this machine for this model (any GPU) says what a GPU's cold start costs,
     /// probe included; a run the CPU finishes before that never opens the driver. Without any
     /// stored model, a run smaller than a calibration is the CPU's too.
-    private func cpuWinsWithoutProbing(_ work: WorkSize) -> String? {
-        guard let hint = options.costModels.latest(machine: MachineIdentity.current(), model: MachineIdentity.model(at: options.modelDirectory),
-                                                   engine: ColGrepVersion.string) else {
+    private func cpuWinsWithoutProbing(_ work: WorkSize, hint: CostModel?) -> String? {
+        guard let hint else {
             return work.tokens <= Calibrator.cpu.totalTokens
                 ? "no cost model yet and the run (\(work.tokens) tokens) is smaller than a calibration: the CPU encodes it, GPUs not probed"
                 : nil
@@ -261,6 +265,20 @@ public final class EncodeRouter {
         let cpu = hint.cpu.with(threads: options.hostThreads).cost.batchSeconds(tokens: work.tokens)
         guard cpu < gpuStart else { return nil }
         return String(format: "the CPU needs about %.0f ms for the whole run, less than a GPU start (%.0f ms): GPUs not probed", cpu * 1000, gpuStart * 1000)
+    }
+
+    /// With every GPU selected in a CLI process (`RunSizedGPUNarrowing.allow`), shows the
+    /// driver only as many GPUs as this run's size pays for (`GPUCountPlanner`), before the probe starts
+    /// it; `hint` is the last cost model stored on this machine for this model.
+    private func openOnlyTheGPUsTheRunNeeds(_ work: WorkSize, hint: CostModel) {
+        guard let visible = options.gpuNarrowing.narrowableCount else { return }
+        let cached = GPUInventory(ordinals: [], description: hint.key.gpu, unavailableReason: nil)
+            .kernelsLookCached(in: options.kernelCache.directory, headDim: headDim)
+        let lanes = (try? options.lanesPerGPU ?? GPULanes.count(environment: options.environment)) ?? 1
+        guard let choice = GPUCountPlanner.choose(hint: hint, visible: visible, work: work, kernelsCached: cached,
+                                                  hostThreads: options.hostThreads, lanesPerGPU: lanes) else { return }
+        if choice.count < visible { options.gpuNarrowing.narrow(toFirst: choice.count) }
+        profiler.note(choice.summary(visible: visible, tokens: work.tokens))
     }
 
     /// A CPU-only plan and scheduler (no GPU touched).
@@ -329,6 +347,7 @@ public final class EncodeRouter {
             model.gpus.append(updated)
         }
         model.gpus.sort { $0.device < $1.device }
+        if let perGPU = GPUProbe.driverInitSecondsPerGPU { model.driverInitSecondsPerGPU = perGPU }
         do {
             try options.costModels.save(model)
             costModel = model

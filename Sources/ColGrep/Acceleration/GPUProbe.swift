@@ -58,6 +58,14 @@ public final class GPUProbe: @unchecked Sendable {
     }
     private static let stepsProfiled = LockedValue(false)
 
+    /// This process's driver initialisation per GPU it saw (the probe's `driver init` step over the
+    /// visible count), where the CUDA probe ran and found a GPU; else nil.
+    public static var driverInitSecondsPerGPU: Double? {
+        guard CUDABackend.driverProbed, CUDABackend.visibleDeviceCount > 0,
+              let step = CUDABackend.probeSteps.first(where: { $0.step.hasPrefix("driver init") }) else { return nil }
+        return step.seconds / Double(CUDABackend.visibleDeviceCount)
+    }
+
     /// Whether the probe has run (or the inventory was given).
     public var isProbed: Bool {
         lock.lock()
