@@ -45,11 +45,16 @@ final class KeywordShards {
     static func fileIndexes(_ count: Int) -> [Int] { count == 1 ? [] : Array(1...count) }
 
     /// The shard count a new store gets: `COLGREP_KEYWORD_SHARDS` when set (1…`maximum`), else one shard
-    /// per four cores, between 1 and 4 (a machine of ≤ 7 cores gains nothing: its cores are busy with the
-    /// other lanes of the build, and each shard adds a scan to every keyword query).
+    /// per four cores up to 4 (a machine of ≤ 7 cores gains nothing: its cores are busy with the other lanes
+    /// of the build, and each shard adds a scan to every keyword query), and from 40 cores one per eight,
+    /// up to `maximum`. On 64 cores eight shards made the store lane of a 113k-unit cold build 1.86–1.99 s
+    /// alone against 2.47–3.19 s with four, and the whole init −20 % (docs/PERFORMANCE.md, session 19),
+    /// with hybrid search no slower; sessions 12 and 14 had measured eight slower only because SQLite's
+    /// allocation statistics serialised every writer on one mutex (off since session 16).
     static func defaultCount(cores: Int = ProcessInfo.processInfo.activeProcessorCount,
                              environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
         if let text = environment[environmentVariable], let value = Int(text) { return min(max(1, value), maximum) }
+        if cores >= 40 { return min(cores / 8, maximum) }
         return min(max(1, cores / 4), 4)
     }
 

@@ -114,7 +114,10 @@ private let productQueries = ["parse config", "how does the render session work"
         #expect(KeywordShards.defaultCount(cores: 4, environment: [:]) == 1)
         #expect(KeywordShards.defaultCount(cores: 8, environment: [:]) == 2)
         #expect(KeywordShards.defaultCount(cores: 16, environment: [:]) == 4)
-        #expect(KeywordShards.defaultCount(cores: 64, environment: [:]) == 4)
+        #expect(KeywordShards.defaultCount(cores: 32, environment: [:]) == 4)
+        #expect(KeywordShards.defaultCount(cores: 40, environment: [:]) == 5)
+        #expect(KeywordShards.defaultCount(cores: 64, environment: [:]) == 8)
+        #expect(KeywordShards.defaultCount(cores: 192, environment: [:]) == KeywordShards.maximum)
         #expect(KeywordShards.defaultCount(cores: 2, environment: ["COLGREP_KEYWORD_SHARDS": "3"]) == 3)
         #expect(KeywordShards.defaultCount(cores: 2, environment: ["COLGREP_KEYWORD_SHARDS": "99"]) == KeywordShards.maximum)
     }
