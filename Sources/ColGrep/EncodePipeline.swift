@@ -59,17 +59,23 @@ final class EncodePipeline: @unchecked Sendable {
     /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
     private let keywordOnly: Bool
     /// Prepared chunks waiting for the encoder at most (each holds one chunk's token ids).
-    static let preparedAhead = 2
+    /// `COLGREP_PREPARED_AHEAD` overrides it, for measuring.
+    static let preparedAhead = tuning("COLGREP_PREPARED_AHEAD", default: 2, maximum: 64)
     /// Chunks encoding at once: the encode scheduler works them oldest first, so a lane with no batch
     /// left in one chunk takes the next one's instead of idling until the chunk's slowest batch ends
     /// (a ~1,000-unit chunk is ~4 batches of a GPU's budget: on four GPUs with two lanes each, one chunk
     /// at a time kept two GPUs nearly idle; docs/PERFORMANCE.md, session 14). `COLGREP_ENCODES_IN_FLIGHT`
     /// overrides it, for measuring (1: one chunk at a time, as before).
-    static let encodesInFlight = ProcessInfo.processInfo.environment["COLGREP_ENCODES_IN_FLIGHT"]
-        .flatMap { Int($0) }.map { min(max(1, $0), 8) } ?? 2
+    static let encodesInFlight = tuning("COLGREP_ENCODES_IN_FLIGHT", default: 2, maximum: 8)
     /// Chunks whose rows may be queued on the store writer ahead of the tokenizer (and ahead of the
     /// model load, which takes ~0.5 s next to a GPU: several chunks of store work).
-    static let rowsAhead = 8
+    /// `COLGREP_ROWS_AHEAD` overrides it, for measuring.
+    static let rowsAhead = tuning("COLGREP_ROWS_AHEAD", default: 8, maximum: 256)
+
+    /// A queue bound from the environment variable `name` (1…`maximum`), else `value`.
+    private static func tuning(_ name: String, default value: Int, maximum: Int) -> Int {
+        ProcessInfo.processInfo.environment[name].flatMap { Int($0) }.map { min(max(1, $0), maximum) } ?? value
+    }
     /// Chunks the row thread may hand the tokenizer ahead while the model loads. A user's cold index on the
     /// four-GPU machine spent 0.65–0.9 s probing the GPUs before its first tokenized chunk; with `rowsAhead`
     /// chunks of room the row thread, and so the store lane, stood still after eight chunks until then
@@ -132,7 +138,7 @@ final class EncodePipeline: @unchecked Sendable {
         // row thread already feeds the store writer.
         // Until the model is loaded the row thread may run far ahead of the tokenizer, so that the store
         // lane goes on writing meanwhile; then the usual bound holds (it bounds what a stop must still encode).
-        let rowChannel = BoundedChannel<RowChunk>(capacity: Self.rowsAheadWhileTheModelLoads)
+        let rowChannel = BoundedChannel<RowChunk>(capacity: max(Self.rowsAheadWhileTheModelLoads, Self.rowsAhead))
         let channel = BoundedChannel<Result<PreparedChunk, Error>>(capacity: Self.preparedAhead)
         let rowsDone = DispatchSemaphore(value: 0)
         let producerDone = DispatchSemaphore(value: 0)

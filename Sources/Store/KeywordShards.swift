@@ -24,8 +24,9 @@ final class KeywordShards {
     /// Connections of the shard files 1…`count` in order (none with one shard: shard 0 is the main database).
     private(set) var files: [SQLiteConnection]
 
-    /// Most shards a store may have (more would only add per-query work: one FTS5 scan per shard).
-    static let maximum = 8
+    /// Most shards a store may have (more would only add per-query work: one FTS5 scan per shard; 64 cores
+    /// measured 16 fastest to build).
+    static let maximum = 16
     /// Version of a shard file's layout (`PRAGMA user_version` of the shard file).
     static let fileVersion = 1
     /// Environment variable that overrides the shard count of a new store (measurements, tests).
@@ -45,17 +46,16 @@ final class KeywordShards {
     static func fileIndexes(_ count: Int) -> [Int] { count == 1 ? [] : Array(1...count) }
 
     /// The shard count a new store gets: `COLGREP_KEYWORD_SHARDS` when set (1…`maximum`), else one shard
-    /// per four cores up to 4 (a machine of ≤ 7 cores gains nothing: its cores are busy with the other lanes
-    /// of the build, and each shard adds a scan to every keyword query), and from 40 cores one per eight,
-    /// up to `maximum`. On 64 cores eight shards made the store lane of a 113k-unit cold build 1.86–1.99 s
-    /// alone against 2.47–3.19 s with four, and the whole init −20 % (docs/PERFORMANCE.md, session 19),
-    /// with hybrid search no slower; sessions 12 and 14 had measured eight slower only because SQLite's
-    /// allocation statistics serialised every writer on one mutex (off since session 16).
+    /// per four cores, between 1 and `maximum` (a machine of ≤ 7 cores gains nothing: its cores are busy
+    /// with the other lanes of the build, and each shard adds a scan to every keyword query). On 64 cores
+    /// (docs/PERFORMANCE.md, session 19; a cold build of 113k units) 8 shards made the store lane alone
+    /// 1.86–1.99 s against 2.47–3.19 s with 4 and the init −20 %, 16 the init another 8–12 % (12 between),
+    /// with ten hybrid searches as fast on each (2.8–3.3 s); sessions 12 and 14 had measured 8 slower only
+    /// because SQLite's allocation statistics serialised every writer on one mutex (off since session 16).
     static func defaultCount(cores: Int = ProcessInfo.processInfo.activeProcessorCount,
                              environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
         if let text = environment[environmentVariable], let value = Int(text) { return min(max(1, value), maximum) }
-        if cores >= 40 { return min(cores / 8, maximum) }
-        return min(max(1, cores / 4), 4)
+        return min(max(1, cores / 4), maximum)
     }
 
     /// The file of shard `shard` ≥ 1 of the store at `main`.

@@ -305,10 +305,12 @@ public final class MetadataStore: @unchecked Sendable {
             let files = UncheckedSendable(committing.map { shards.files[$0 - 1] })
             // The shard files commit side by side on the writer threads (part p commits the p-th open file;
             // with fewer open files than threads the rest have nothing to do), then the main database.
+            let shardsBegin = StageClock.now()
             var usage = writerThreads.run { part in
                 guard part < committing.count else { return }
                 do { try files.value[part].execute("COMMIT") } catch { errors.set(committing[part], error) }
             }
+            lastShardCommitSeconds = StageClock.seconds(shardsBegin, StageClock.now())
             committed = true
             open.removeAll()
             if let error = errors.first { throw error }
@@ -344,6 +346,8 @@ public final class MetadataStore: @unchecked Sendable {
 
     /// Each thread's usage in the last sharded write's commits (the shard files', then the main database's).
     private var lastCommitUsage: [ThreadUsage] = []
+    /// Wall seconds of the last sharded write's shard-file commits (before the main database's).
+    private var lastShardCommitSeconds = 0.0
     /// Set while a failed write's repair runs (its own failure must not start another).
     private var repairing = false
 
@@ -376,8 +380,9 @@ public final class MetadataStore: @unchecked Sendable {
                 stages.lap("replace check")
                 if shards.count == 1 {
                     let start = ThreadUsage.Mark()
-                    let (rowSeconds, keywordSeconds) = try insertRows(parts, withKeywords: true)
+                    let (rowSeconds, contentSeconds, keywordSeconds) = try insertRows(parts, withKeywords: true)
                     stages.add("rows", rowSeconds)
+                    stages.add("rows: unit_content", contentSeconds)
                     stages.add("keyword index", keywordSeconds)
                     usage = [start.usageSince(posted: start.wall)]
                 } else {
@@ -399,6 +404,7 @@ public final class MetadataStore: @unchecked Sendable {
         stages.add("rows + keyword index, thread system cpu", Double(writes.total.system) * 1e-9)
         stages.add("rows + keyword index, waiting for a core", Double(writes.total.runQueueWait) * 1e-9)
         if shards.count > 1 { stages.add("rows + keyword index, latest part start", Double(writes.latestStart) * 1e-9) }
+        if shards.count > 1 { stages.add("commit: keyword shard files", lastShardCommitSeconds) }
         stages.add("commit, thread cpu", Double(commits.total.cpu) * 1e-9)
         stages.add("commit, waiting for a core", Double(commits.total.runQueueWait) * 1e-9)
         insertStages = stages.laps
@@ -407,7 +413,7 @@ public final class MetadataStore: @unchecked Sendable {
     /// The rows of `parts` into `units` and `unit_content` and, with one shard (`withKeywords`), every
     /// keyword row into the main database's table, in the open transaction. Returns the wall seconds of the
     /// row inserts and of the keyword inserts.
-    private func insertRows(_ parts: [PreparedRecords], withKeywords: Bool) throws -> (rows: Double, keywords: Double) {
+    private func insertRows(_ parts: [PreparedRecords], withKeywords: Bool) throws -> (rows: Double, content: Double, keywords: Double) {
         let unit = try connection.statement("""
             INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
                 complexity, has_loops, has_branches, has_error_handling)
@@ -419,7 +425,7 @@ public final class MetadataStore: @unchecked Sendable {
             VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """)
         let keyword = try connection.statement("INSERT INTO keyword_index(rowid, body) VALUES(?, ?)")
-        var rowSeconds = 0.0, keywordSeconds = 0.0
+        var rowSeconds = 0.0, keywordSeconds = 0.0, contentSeconds = 0.0
         var row = 0
         for prepared in parts {
             for (index, record) in prepared.records.enumerated() {
@@ -437,6 +443,7 @@ public final class MetadataStore: @unchecked Sendable {
                 unit.bind(11, record.hasBranches)
                 unit.bind(12, record.hasErrorHandling)
                 try unit.run()
+                let unitDone = StageClock.now()
                 let arrays = prepared.arrays[index]
                 content.bind(1, record.docID)
                 content.bind(2, record.signature)
@@ -459,12 +466,13 @@ public final class MetadataStore: @unchecked Sendable {
                 }
                 let end = StageClock.now()
                 rowSeconds += StageClock.seconds(begin, middle)
+                contentSeconds += StageClock.seconds(unitDone, middle)
                 keywordSeconds += StageClock.seconds(middle, end)
                 faultHook?(.insertedRow, row)
                 row += 1
             }
         }
-        return (rowSeconds, keywordSeconds)
+        return (rowSeconds, contentSeconds, keywordSeconds)
     }
 
     /// The keyword rows of shard `shard` ≥ 1 of `parts` into its file, in its open transaction.
@@ -486,11 +494,13 @@ public final class MetadataStore: @unchecked Sendable {
     private func insertRowsSharded(_ parts: [PreparedRecords], stages: inout StageClock) throws -> [ThreadUsage] {
         let begin = StageClock.now()
         let slots = ErrorSlots(count: shards.count + 1)
-        let rowSeconds = LockedValue(0.0)
+        let rowSeconds = LockedValue(0.0), contentSeconds = LockedValue(0.0)
         let usage = writerThreads.run { shard in
             do {
                 if shard == 0 {
-                    rowSeconds.set(try insertRows(parts, withKeywords: false).rows)
+                    let times = try insertRows(parts, withKeywords: false)
+                    rowSeconds.set(times.rows)
+                    contentSeconds.set(times.content)
                 } else {
                     try insertKeywordRows(parts, shard: shard)
                 }
@@ -501,6 +511,7 @@ public final class MetadataStore: @unchecked Sendable {
         if let error = slots.first { throw error }
         let wall = StageClock.seconds(begin, StageClock.now())
         stages.add("rows", rowSeconds.value)
+        stages.add("rows: unit_content", contentSeconds.value)
         stages.add("keyword index", max(0, wall - rowSeconds.value))
         return usage
     }

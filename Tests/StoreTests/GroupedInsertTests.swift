@@ -12,7 +12,7 @@ import Testing
         defer { grouped.cleanup(); single.cleanup() }
         let a = try MetadataStore(path: grouped.database, readOnly: false)
         try a.insert([PreparedRecords(Array(records[..<50])), PreparedRecords([]), PreparedRecords(Array(records[50...]), workers: 3)])
-        #expect(a.insertStages.map(\.stage) == ["replace check", "rows", "keyword index", "commit",
+        #expect(a.insertStages.map(\.stage) == ["replace check", "rows", "rows: unit_content", "keyword index", "commit",
                                                 "rows + keyword index, thread cpu", "rows + keyword index, thread system cpu",
                                                 "rows + keyword index, waiting for a core", "commit, thread cpu",
                                                 "commit, waiting for a core"])
@@ -22,6 +22,9 @@ import Testing
         let loopCPU = seconds["rows + keyword index, thread cpu"] ?? -1, commitCPU = seconds["commit, thread cpu"] ?? -1
         #expect(loopCPU > 0 && loopCPU <= (seconds["rows"] ?? 0) + (seconds["keyword index"] ?? 0) + 0.01)
         #expect(commitCPU >= 0 && commitCPU <= (seconds["commit"] ?? 0) + 0.01)
+        // The content table's inserts are part of the rows' time.
+        let content = seconds["rows: unit_content"] ?? -1
+        #expect(content > 0 && content <= seconds["rows"] ?? 0)
         // The kernel's share is part of the thread's CPU; waiting for a core happens inside the wall span.
         let systemCPU = seconds["rows + keyword index, thread system cpu"] ?? -1
         #expect(systemCPU >= 0 && systemCPU <= loopCPU + 0.01)
