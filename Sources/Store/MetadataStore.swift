@@ -82,6 +82,9 @@ public final class MetadataStore: @unchecked Sendable {
         if readOnly {
             try connection.execute("PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; PRAGMA query_only=ON; PRAGMA mmap_size=\(readOnlyMapBytes);")
         } else {
+            // Before WAL: a new file takes its page size from its first write (`COLGREP_STORE_PAGE_SIZE`,
+            // for measuring; an existing file keeps its own).
+            if let pageSize = pageSizeOverride { try connection.execute("PRAGMA page_size=\(pageSize);") }
             try connection.execute("""
                 PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
                 PRAGMA temp_store=MEMORY; PRAGMA cache_size=-\(writerCacheKiB);
@@ -90,6 +93,9 @@ public final class MetadataStore: @unchecked Sendable {
             if WALCheckpointer.enabled { try connection.execute("PRAGMA wal_autocheckpoint=0;") }
         }
     }
+
+    static let pageSizeOverride: Int? = ProcessInfo.processInfo.environment["COLGREP_STORE_PAGE_SIZE"]
+        .flatMap { Int($0) }.flatMap { (512...65536).contains($0) && $0 & ($0 - 1) == 0 ? $0 : nil }
 
     /// Page cache of a writing connection, in KiB: 4 MiB (`COLGREP_STORE_CACHE_MIB` overrides it, for
     /// measuring). A cold build appends at the right edge of each B-tree and FTS5 segment, so a large
