@@ -43,11 +43,12 @@ public final class MetadataStore: @unchecked Sendable {
 
     /// Opens (creating when writable) the store at `path`. A new store splits its keyword index over
     /// `keywordShards` FTS5 tables (default `KeywordShards.defaultCount()`: from the core count, or
-    /// `COLGREP_KEYWORD_SHARDS`); an existing store keeps the count it was created with.
+    /// `COLGREP_KEYWORD_SHARDS`); an existing store keeps the count it was created with. A new main
+    /// database gets `pageSize`-byte pages (default `mainPageSize`); an existing one keeps its own.
     /// - Throws: `StoreError.missing` (read-only, no database), `.corrupt`, `.newerSchema`,
     ///   `.needsRebuild` (an older layout without in-place migration), `.needsMigration` (read-only
     ///   open of a store a writer must migrate or repair first), `.fts5Unavailable`, `.sqlite`.
-    public init(path: URL, readOnly: Bool, keywordShards: Int? = nil) throws {
+    public init(path: URL, readOnly: Bool, keywordShards: Int? = nil, pageSize: Int = mainPageSize) throws {
         self.path = path
         self.isReadOnly = readOnly
         let file = path.path
@@ -61,7 +62,7 @@ public final class MetadataStore: @unchecked Sendable {
         guard sqlite3_compileoption_used("ENABLE_FTS5") == 1 else {
             throw StoreError.fts5Unavailable(sqliteVersion: String(cString: sqlite3_libversion()))
         }
-        try Self.applyPragmas(connection, readOnly: readOnly)
+        try Self.applyPragmas(connection, readOnly: readOnly, newFilePageSize: pageSize)
         if case let .suspicious(reason) = verdict, let problems = integrityProblems() {
             throw StoreError.corrupt(path: file, reason: "\(reason); quick_check: \(problems)")
         }
@@ -78,13 +79,13 @@ public final class MetadataStore: @unchecked Sendable {
     /// The pragmas of every connection the store opens, the main database's and each keyword shard's:
     /// a reader maps pages read-only instead of a `pread` copy per 4 kB page (the literal scan alone read
     /// every content page: ~5,000 calls on a 10k-unit store); a writer uses WAL with normal syncs.
-    static func applyPragmas(_ connection: SQLiteConnection, readOnly: Bool) throws {
+    /// `newFilePageSize`: the page size of a file this connection creates (an existing file keeps its own).
+    static func applyPragmas(_ connection: SQLiteConnection, readOnly: Bool, newFilePageSize: Int? = pageSizeOverride) throws {
         if readOnly {
             try connection.execute("PRAGMA busy_timeout=5000; PRAGMA temp_store=MEMORY; PRAGMA query_only=ON; PRAGMA mmap_size=\(readOnlyMapBytes);")
         } else {
-            // Before WAL: a new file takes its page size from its first write (`COLGREP_STORE_PAGE_SIZE`,
-            // for measuring; an existing file keeps its own).
-            if let pageSize = pageSizeOverride { try connection.execute("PRAGMA page_size=\(pageSize);") }
+            // Before WAL: a new file takes its page size from its first write.
+            if let pageSize = newFilePageSize { try connection.execute("PRAGMA page_size=\(pageSize);") }
             try connection.execute("""
                 PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;
                 PRAGMA temp_store=MEMORY; PRAGMA cache_size=-\(writerCacheKiB);
@@ -94,8 +95,17 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
+    /// The page size of every new store file when `COLGREP_STORE_PAGE_SIZE` is set (a power of two,
+    /// 512…65536; for measuring), else nil: SQLite's 4096, except the main database (`mainPageSize`).
     static let pageSizeOverride: Int? = ProcessInfo.processInfo.environment["COLGREP_STORE_PAGE_SIZE"]
         .flatMap { Int($0) }.flatMap { (512...65536).contains($0) && $0 & ($0 - 1) == 0 ? $0 : nil }
+
+    /// The page size of a new main database: 16 KiB. Its `unit_content` rows (a unit's code and arrays,
+    /// often over a 4 KiB page) are the rows writer's larger part; on 64 cores, a cold build of 113k units
+    /// wrote them in 0.66–0.69 s with 16 KiB pages against 0.79–0.82 s with 4 KiB, the store lane alone
+    /// took 1.65 s against 2.17 s, and a user's init 4.55–5.05 s against 4.82–5.33 s (docs/PERFORMANCE.md,
+    /// session 19). The keyword shard files keep 4 KiB (their commits measured the same either way).
+    public static let mainPageSize = pageSizeOverride ?? 16384
 
     /// Page cache of a writing connection, in KiB: 4 MiB (`COLGREP_STORE_CACHE_MIB` overrides it, for
     /// measuring). A cold build appends at the right edge of each B-tree and FTS5 segment, so a large
