@@ -172,6 +172,22 @@ final class ErrorSlots: @unchecked Sendable {
     var first: Error? { lock.withLock { errors.compactMap { $0 }.first } }
 }
 
+/// One result per slot, set by concurrent workers (each its own slot).
+final class ResultSlots<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result<T, Error>?]
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func set(_ index: Int, _ result: Result<T, Error>) { lock.withLock { slots[index] = result } }
+
+    /// Every slot's value in order, or the error of the lowest slot that failed. Call once every slot
+    /// is set (`concurrentPerform` returns after every iteration).
+    func values() throws -> [T] {
+        try lock.withLock { slots }.map { try $0!.get() }
+    }
+}
+
 /// One value shared by threads under a lock.
 final class LockedValue<T>: @unchecked Sendable {
     private let lock = NSLock()

@@ -71,7 +71,7 @@ private let productQueries = ["parse config", "how does the render session work"
         }
     }
 
-    @Test(arguments: [(UInt64(1), 2), (UInt64(2), 3), (UInt64(3), 4), (UInt64(4), 2)])
+    @Test(arguments: [(UInt64(1), 2), (UInt64(2), 3), (UInt64(3), 4), (UInt64(4), 2), (UInt64(5), 16)])
     func shardedScoresEqualOneTablesBM25(seed: UInt64, shardCount: Int) throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
