@@ -126,7 +126,15 @@ import Testing
         // The store replaced by a new file (a rebuild): opened again.
         let rebuilt = folder.appendingPathComponent("rebuilt.db")
         try write("three", to: rebuilt)
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: layout.metadataFile.path + suffix) }
+        // A store of several keyword shards is its main file and its shard files (`<main>-keywords-N`): all move.
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
+        for name in names where name.hasPrefix(layout.metadataFile.lastPathComponent) {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
+        for name in names where name.hasPrefix("rebuilt.db-keywords-") && !name.hasSuffix("-wal") && !name.hasSuffix("-shm") {
+            let target = layout.metadataFile.path + name.dropFirst("rebuilt.db".count)
+            #expect(rename(folder.appendingPathComponent(name).path, target) == 0)
+        }
         #expect(rename(rebuilt.path, layout.metadataFile.path) == 0)
         #expect(try readStore(cache, opens: &opens) == "three")
         #expect(opens == 3)

@@ -10,7 +10,8 @@ import Testing
         let records = syntheticCorpus(count: 120) + [fullRecord(500)]
         let grouped = try TemporaryDirectory(), single = try TemporaryDirectory()
         defer { grouped.cleanup(); single.cleanup() }
-        let a = try MetadataStore(path: grouped.database, readOnly: false)
+        // One keyword shard (whatever COLGREP_KEYWORD_SHARDS says): its stages are the unsharded writer's.
+        let a = try MetadataStore(path: grouped.database, readOnly: false, keywordShards: 1)
         try a.insert([PreparedRecords(Array(records[..<50])), PreparedRecords([]), PreparedRecords(Array(records[50...]), workers: 3)])
         #expect(a.insertStages.map(\.stage) == ["replace check", "rows", "rows: unit_content", "keyword index", "commit",
                                                 "rows + keyword index, thread cpu", "rows + keyword index, thread system cpu",
