@@ -11,7 +11,7 @@ struct GlobalOptions: ParsableArguments {
     var forceGPU = false
 
     @Option(name: .customLong("devices"), help: ArgumentHelp(
-        "GPUs to encode on: all (default), none, or indices such as 0,2 (after CUDA_VISIBLE_DEVICES; also COLGREP_GPU_DEVICES). Only the listed GPUs are initialised, and they are numbered from 0 in reports.",
+        "GPUs to encode on: all (default), none, or indices such as 0,2 (after CUDA_VISIBLE_DEVICES; also COLGREP_GPU_DEVICES). Only the listed GPUs are initialised, and they are numbered from 0 in reports. With all, an index run opens only as many GPUs as its size pays for (each costs ~0.2 s to start); list them to use every one.",
         valueName: "all|none|i,j"))
     var devices: String?
 
