@@ -58,6 +58,13 @@ final class EncodePipeline: @unchecked Sendable {
     private var firstError: Error?
     /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
     private let keywordOnly: Bool
+    /// Encodes one chunk's token ids; once the stop closure says so it starts no further batch and throws
+    /// `ColGrepError.interrupted`. The model's router, unless a test gives an encoder it can watch.
+    typealias ChunkEncoder = (_ tokens: [[Int32]], _ shouldStop: @escaping @Sendable () -> Bool) throws -> [HostMatrix]
+    private let encodeChunk: ChunkEncoder
+    /// A chunk's encode was cancelled by a stop: it and every chunk after it are dropped, so no batch they
+    /// belong to is checkpointed (read and set on the hand-off queue only).
+    private var droppingAfterStop = false
     /// Prepared chunks waiting for the encoder at most (each holds one chunk's token ids).
     /// `COLGREP_PREPARED_AHEAD` overrides it, for measuring.
     static let preparedAhead = tuning("COLGREP_PREPARED_AHEAD", default: 2, maximum: 64)
@@ -94,9 +101,10 @@ final class EncodePipeline: @unchecked Sendable {
     var plannedUnits = 0
 
     init(options: IndexOptions, model: ModelRuntime, progress: Progress, store: MetadataStore, vectorDirectory: URL,
-         plaid: PlaidIndex?, keywordOnly: Bool = false) {
+         plaid: PlaidIndex?, keywordOnly: Bool = false, encodeChunk: ChunkEncoder? = nil) {
         self.options = options
         self.model = model
+        self.encodeChunk = encodeChunk ?? { [model] tokens, shouldStop in try model.encodeDocuments(prepared: tokens, shouldStop: shouldStop) }
         self.progress = progress
         self.store = store
         self.vectorDirectory = vectorDirectory
@@ -122,10 +130,12 @@ final class EncodePipeline: @unchecked Sendable {
 
     /// Streams batches `0..<batchCount` (each built by `batch(i)` when the preparer reaches it) through
     /// the pipeline; `checkpoint(i)` runs once batch `i` and every earlier one is on disk (in order, on
-    /// one queue). Every stage asks `shouldStop()` before its next chunk: a stop lets the chunks already
-    /// encoding finish (at most `encodesInFlight`) and drops the rest, so the batches they belong to are not
-    /// checkpointed and the next run redoes them, as after a kill. (Letting every started batch finish kept
-    /// a Ctrl-C waiting 4–6 minutes on a 2-core CPU: up to ~20 queued chunks still to encode; session 18.)
+    /// one queue). Every stage asks `shouldStop()` before its next chunk, and the chunks already encoding
+    /// (at most `encodesInFlight`) before each of their encoder batches: a stop lets only the encoder batches
+    /// already on a device finish, and drops every chunk not yet encoded, so the batches they belong to are
+    /// not checkpointed and the next run redoes them, as after a kill. (Letting every started batch finish
+    /// kept a Ctrl-C waiting 4–6 minutes on a 2-core CPU: up to ~20 queued chunks still to encode; letting
+    /// the chunks in the encoder finish, ~30 s; session 18.)
     /// Returns when everything handed on is on disk and checkpointed, and throws the first error of any
     /// stage (no checkpoint runs after an error).
     /// `plannedUnits` (the units of every batch together, 0 if unknown) sizes the chunks of a small run
@@ -189,7 +199,7 @@ final class EncodePipeline: @unchecked Sendable {
                 if shouldStop() { break }
                 // The first chunk encodes on this thread (it waits for the model load and plans the run);
                 // later ones overlap (`encodesInFlight`).
-                submit(prepared, concurrently: !first, checkpoint: checkpoint)
+                submit(prepared, concurrently: !first, checkpoint: checkpoint, shouldStop: shouldStop)
                 first = false
                 if failed { break }
             }
@@ -219,26 +229,30 @@ final class EncodePipeline: @unchecked Sendable {
 
     /// Encodes one prepared chunk — on the calling thread, or `concurrently` on a thread of its own while
     /// the caller goes on to the next (at most `encodesInFlight` chunks between here and the hand-off) —
-    /// then hands it to the writers on the hand-off queue, in submission order.
-    private func submit(_ prepared: PreparedChunk, concurrently: Bool, checkpoint: @escaping @Sendable (Int) throws -> Void) {
+    /// then hands it to the writers on the hand-off queue, in submission order. An encode cancelled by a
+    /// stop is no failure: that chunk and every later one are dropped (`droppingAfterStop`).
+    private func submit(_ prepared: PreparedChunk, concurrently: Bool, checkpoint: @escaping @Sendable (Int) throws -> Void,
+                        shouldStop: @escaping @Sendable () -> Bool) {
         let encodes = !prepared.units.isEmpty && !keywordOnly
         let result = EncodedChunk()
         encodeSlots.wait()
         if encodes && concurrently {
             Thread.detachNewThread { [self] in
-                result.set(failed ? .success([]) : Result { try model.encodeDocuments(prepared: prepared.tokens) })
+                result.set(failed ? .success([]) : Result { try encodeChunk(prepared.tokens, shouldStop) })
             }
         } else {
-            result.set(encodes ? Result { try model.encodeDocuments(prepared: prepared.tokens) } : .success([]))
+            result.set(encodes ? Result { try encodeChunk(prepared.tokens, shouldStop) } : .success([]))
         }
         handoff.async { [self] in
             // The slot is freed once the chunk is handed on, so finished chunks never pile up here.
             defer { encodeSlots.signal() }
             switch result.wait() {
+            case .failure(ColGrepError.interrupted):
+                droppingAfterStop = true
             case .failure(let error):
                 fail(error)
             case .success(let encoded):
-                if !failed { handOff(prepared, encoded: encoded, checkpoint: checkpoint) }
+                if !failed && !droppingAfterStop { handOff(prepared, encoded: encoded, checkpoint: checkpoint) }
             }
         }
     }

@@ -141,10 +141,11 @@ final class ModelRuntime {
         try load().tokenizeDocuments(texts)
     }
 
-    /// Encodes documents tokenized by `tokenizeDocuments`.
-    func encodeDocuments(prepared ids: [[Int32]]) throws -> [HostMatrix] {
+    /// Encodes documents tokenized by `tokenizeDocuments`; once `shouldStop` says so, throws
+    /// `ColGrepError.interrupted` instead of starting further batches.
+    func encodeDocuments(prepared ids: [[Int32]], shouldStop: (() -> Bool)? = nil) throws -> [HostMatrix] {
         let encoder = try load()
-        return try reportingEncoderErrors("encoding failed") { try encoder.encodeDocuments(prepared: ids) }
+        return try reportingEncoderErrors("encoding failed") { try encoder.encodeDocuments(prepared: ids, shouldStop: shouldStop) }
     }
 
     func encodeQuery(_ text: String) throws -> HostMatrix {

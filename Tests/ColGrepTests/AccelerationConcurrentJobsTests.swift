@@ -30,21 +30,26 @@ private final class GatedDevice: EncodeDevice, @unchecked Sendable {
     }
 }
 
-/// Holds the first batch that reaches it until `open()`; says when that batch arrived.
+/// Holds the first `holding` batches that reach it until `open()`; says when each arrived.
 private final class FirstBatchGate: @unchecked Sendable {
     private let lock = NSLock()
-    private var taken = false
+    private var taken = 0
+    private let holding: Int
     let arrived = DispatchSemaphore(value: 0)
     private let opened = DispatchSemaphore(value: 0)
 
+    init(holding: Int = 1) { self.holding = holding }
+
     func passIfFirst() {
-        let first = lock.withLock { () -> Bool in
-            defer { taken = true }
-            return !taken
+        let held = lock.withLock { () -> Bool in
+            defer { taken += 1 }
+            return taken < holding
         }
-        guard first else { return }
+        guard held else { return }
         arrived.signal()
         opened.wait()
+        // Lets the next held batch through too.
+        opened.signal()
     }
 
     func open() { opened.signal() }
@@ -55,10 +60,10 @@ private struct BackgroundJob {
     let result = LockedValue<Result<EncodeRunResult<[Float]>, Error>?>(nil)
     let done = DispatchSemaphore(value: 0)
 
-    init(_ scheduler: EncodeScheduler<TestSequence, [Float]>, _ items: [TestSequence]) {
+    init(_ scheduler: EncodeScheduler<TestSequence, [Float]>, _ items: [TestSequence], shouldStop: (@Sendable () -> Bool)? = nil) {
         let result = result, done = done
         Thread.detachNewThread {
-            let encoded = Result { try scheduler.encode(items, length: \.tokens.count) }
+            let encoded = Result { try scheduler.encode(items, length: \.tokens.count, shouldStop: shouldStop) }
             result.withLock { $0 = encoded }
             done.signal()
         }
@@ -96,6 +101,39 @@ private func expectEmbeddings(_ got: [[Float]], _ sequences: [TestSequence]) {
         expectEmbeddings(try #require(one.result.withLock { $0 }).get().outputs, first)
         expectEmbeddings(try #require(two.result.withLock { $0 }).get().outputs, second)
         #expect(ledger.all.sorted() == Array(0..<20) + Array(1000..<1050))
+    }
+
+    /// A job whose caller asks to stop while both lanes hold one of its batches: those two batches finish,
+    /// no other batch of it starts, and its caller gets `interrupted`; a job queued behind it on the same
+    /// lanes gets every output in order, and the lanes (none failed) encode a later job whole.
+    @Test func aStoppedJobStartsNoFurtherBatchAndLeavesTheOtherJobsAndTheLanesAlone() throws {
+        let gate = FirstBatchGate(holding: 2), ledger = EncodeLedger()
+        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<2).map {
+            // One sequence per batch: the stopped job has 20 batches.
+            EncodeLane(device: GatedDevice(id: "cuda:\($0)", gate: gate, ledger: ledger), end: .longest, tokenBudget: 1)
+        }
+        let scheduler = EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
+        defer { scheduler.stop() }
+        let stopped = randomSequences(count: 20, maxLength: 30, seed: 61)
+        let other = randomSequences(count: 30, maxLength: 30, seed: 62).map { TestSequence(id: $0.id + 1000, tokens: $0.tokens) }
+        let later = randomSequences(count: 25, maxLength: 30, seed: 63).map { TestSequence(id: $0.id + 2000, tokens: $0.tokens) }
+        let stop = LockedValue(false)
+        let one = BackgroundJob(scheduler, stopped, shouldStop: { stop.withLock { $0 } })
+        // Both lanes hold a batch of the first job; the second job queues behind the rest of it.
+        for _ in 0..<2 { #expect(gate.arrived.wait(timeout: .now() + 10) == .success) }
+        let two = BackgroundJob(scheduler, other)
+        stop.withLock { $0 = true }
+        gate.open()
+        #expect(one.done.wait(timeout: .now() + 10) == .success)
+        #expect(two.done.wait(timeout: .now() + 10) == .success)
+        #expect(throws: ColGrepError.interrupted) { _ = try #require(one.result.withLock { $0 }).get() }
+        expectEmbeddings(try #require(two.result.withLock { $0 }).get().outputs, other)
+        // Only the two batches on the lanes when the stop came were encoded of the stopped job.
+        #expect(ledger.all.filter { $0 < 1000 }.count == 2)
+        let three = try scheduler.encode(later, length: \.tokens.count)
+        expectEmbeddings(three.outputs, later)
+        #expect(ledger.all.filter { $0 >= 1000 }.sorted() == other.map(\.id) + later.map(\.id))
+        #expect(scheduler.statistics.allSatisfy { $0.failure == nil })
     }
 
     /// Many callers at once, small batches, one device failing mid-run: every job gets its own outputs

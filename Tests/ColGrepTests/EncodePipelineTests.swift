@@ -2,6 +2,7 @@ import CodeUnits
 import Foundation
 import Plaid
 import Store
+import Tensor
 import Testing
 @testable import ColGrep
 
@@ -131,21 +132,25 @@ import Testing
         #expect(EncodePipeline.takeGroup(waiting).map { $0.records[0].docID } == [5])
     }
 
-    /// Keyword-only pipeline (no model): store rows and checkpoints, nothing else.
+    /// Keyword-only pipeline (no model): store rows and checkpoints, nothing else. With `model`, a whole
+    /// pipeline that tokenizes with that model and encodes with `encodeChunk`.
     struct Fixture {
         let directory: URL
         let store: MetadataStore
         let pipeline: EncodePipeline
 
-        init(chunkSize: Int = 3) throws {
+        init(chunkSize: Int = 3, model: URL? = nil, encodeChunk: EncodePipeline.ChunkEncoder? = nil) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-pipeline-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             store = try MetadataStore(path: directory.appendingPathComponent("metadata.db"), readOnly: false)
-            var options = IndexOptions(model: "unused", poolFactor: 1)
+            var options = IndexOptions(model: model?.path ?? "unused", poolFactor: 1)
             options.chunkSize = chunkSize
-            pipeline = EncodePipeline(options: options, model: ModelRuntime(modelID: "unused", acceleration: .forceCPU), progress: .silent,
-                                      store: store, vectorDirectory: directory.appendingPathComponent("index"), plaid: nil, keywordOnly: true)
+            pipeline = EncodePipeline(options: options, model: ModelRuntime(modelID: model?.path ?? "unused", acceleration: .forceCPU),
+                                      progress: .silent, store: store, vectorDirectory: directory.appendingPathComponent("index"), plaid: nil,
+                                      keywordOnly: model == nil, encodeChunk: encodeChunk)
         }
+
+        var vectorDirectory: URL { directory.appendingPathComponent("index") }
 
         static func batch(_ b: Int, units count: Int) -> EncodePipeline.Batch {
             let units = (0..<count).map { i in
@@ -216,6 +221,33 @@ import Testing
         for batch in done { #expect(Set((0..<4).map { Int64(batch * 100 + $0) }).isSubset(of: stored)) }
     }
 
+    /// A stop raised while a chunk is encoding ends that chunk's encode after the batch on the device:
+    /// no further encoder batch runs, the chunk and its batch are neither written to the vector index nor
+    /// checkpointed, and what was checkpointed before is whole.
+    @Test func stopWhileAChunkEncodesCancelsItsRemainingBatchesAndCheckpointsNothingOfIt() throws {
+        let model = StreamedIndexBuildTests.packageRoot.appendingPathComponent("Tests/EncoderTests/Fixtures/tiny-modernbert")
+        let stop = LockedValue(false)
+        // One sequence per encoder batch, so a chunk of 4 units is 4 batches. Batch 0 is one chunk, encoded
+        // first and alone (device batches 1–4); batch 1's two chunks encode next, side by side (5–12, in either
+        // order). The stop comes while device batch 6 is on the device.
+        let sizes = [4, 8, 8, 8]
+        let device = StopRaisingDevice(model: model, stopDuring: 6, stop: stop)
+        let scheduler = EncodeScheduler(lanes: [EncodeLane(device: device, end: .shortest, tokenBudget: 1)], policy: .requeue,
+                                        profiler: Profiler(enabled: false))
+        defer { scheduler.stop() }
+        let f = try Fixture(chunkSize: 4, model: model) { tokens, shouldStop in
+            try scheduler.encode(tokens, length: \.count, shouldStop: shouldStop).outputs
+        }
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let checkpointed = LockedValue<[Int]>([])
+        try f.pipeline.run(batchCount: sizes.count, batch: { Fixture.batch($0, units: sizes[$0]) },
+                           checkpoint: { b in checkpointed.withLock { $0.append(b) } }, shouldStop: { stop.withLock { $0 } })
+        // Without cancelling, both chunks of batch 1 would finish (device batches 7–12) and batch 1 be checkpointed.
+        #expect(device.batches.withLock { $0 } == 6)
+        #expect(checkpointed.withLock { $0 } == [0])
+        #expect(Set(try PlaidIndex.open(at: f.vectorDirectory).documentIDs) == Set((0..<4).map { Int64($0) }))
+    }
+
     struct CheckpointFailure: Error {}
 
     @Test func aFailedCheckpointStopsLaterCheckpointsAndIsThrown() throws {
@@ -244,6 +276,33 @@ import Testing
         }
         #expect(!checkpointed.withLock { $0 }.contains(1))
         #expect(!checkpointed.withLock { $0 }.contains(2))
+    }
+}
+
+/// The tiny model on the CPU, counting its batches and raising a stop while it encodes batch `stopDuring`.
+final class StopRaisingDevice: EncodeDevice, @unchecked Sendable {
+    private let model: BackendEncodeDevice
+    private let stopDuring: Int
+    private let stop: LockedValue<Bool>
+    let batches = LockedValue(0)
+
+    init(model directory: URL, stopDuring: Int, stop: LockedValue<Bool>) {
+        model = BackendEncodeDevice(processor: .cpu(threads: 1), modelDirectory: directory, skipIDs: [], kernelCache: nil)
+        self.stopDuring = stopDuring
+        self.stop = stop
+    }
+
+    var info: DeviceInfo { model.info }
+
+    func prepare() throws { try model.prepare() }
+
+    func encode(_ items: [[Int32]]) throws -> [HostMatrix] {
+        let batch = batches.withLock { count -> Int in
+            count += 1
+            return count
+        }
+        if batch == stopDuring { stop.withLock { $0 = true } }
+        return try model.encode(items)
     }
 }
 

@@ -157,8 +157,10 @@ public final class EncodeRouter {
     }
 
     /// Encodes prepared document sequences (one matrix per sequence, in input order). Several threads
-    /// may encode at once: their jobs share the devices (`EncodeScheduler`).
-    public func encodeDocuments(_ sequences: [[Int32]]) throws -> [HostMatrix] {
+    /// may encode at once: their jobs share the devices (`EncodeScheduler`). Once `shouldStop` returns
+    /// true no further batch of these sequences starts and this throws `ColGrepError.interrupted`
+    /// (`EncodeScheduler.encode(_:length:shouldStop:)`).
+    public func encodeDocuments(_ sequences: [[Int32]], shouldStop: (() -> Bool)? = nil) throws -> [HostMatrix] {
         let scheduler = try encodeLock.withLock { () throws -> EncodeScheduler<[Int32], HostMatrix>? in
             if plan == nil {
                 try prepare(work: WorkSize(tokens: sequences.reduce(0) { $0 + $1.count }, sequences: sequences.count))
@@ -176,7 +178,7 @@ public final class EncodeRouter {
         }
         guard let scheduler else { throw ColGrepError.other("encode router has no devices") }
         do {
-            let result = try scheduler.encode(sequences, length: \.count)
+            let result = try scheduler.encode(sequences, length: \.count, shouldStop: shouldStop)
             return result.outputs
         } catch let error as EncodeSchedulerError {
             if options.mode == .forceGPU { throw ColGrepError.gpuUnavailable(error.description + " (--force-gpu never falls back to the CPU)") }

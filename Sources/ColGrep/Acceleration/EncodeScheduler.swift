@@ -91,7 +91,9 @@ public struct EncodeRunResult<Output> {
 /// faster than one busy with another batch, so a chunk's batches spread over the GPUs before two share
 /// one. Outputs are written at their input positions, so the
 /// result is in input order whatever the split; each item is encoded exactly once by a device that
-/// succeeded.
+/// succeeded. A job whose caller asks it to stop (`encode(_:length:shouldStop:)`) is given no further
+/// batch; its batches already on a device finish (a device is never interrupted mid-batch, so every lane
+/// stays usable) and its caller gets `ColGrepError.interrupted`; other jobs go on as if it had never been.
 public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
     private let lanes: [EncodeLane<Item, Output>]
     /// For each lane, the lanes that share its device (itself included): host threads of one GPU.
@@ -120,7 +122,27 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         var outputs: [Output?]
         var remaining: Int
         var stats: [DeviceRunStats]
+        /// Asked before each batch of this job is handed out (and by the waiting caller): true ends the job.
+        var shouldStop: (() -> Bool)?
+        /// The caller asked to stop: no lane takes another batch of this job.
+        var cancelled = false
+        /// Batches of this job on a device now.
+        var inFlight = 0
+
+        /// The caller may collect it: every item has its output, or it was cancelled and none of its
+        /// batches is still on a device.
+        var isSettled: Bool { remaining == 0 || (cancelled && inFlight == 0) }
+
+        /// Whether the job is cancelled now, asking its caller's `shouldStop` if it was not yet.
+        mutating func stopRequested() -> Bool {
+            if !cancelled, let shouldStop, shouldStop() { cancelled = true }
+            return cancelled
+        }
     }
+
+    /// How often a caller waiting for its job asks its `shouldStop` (workers ask before every batch;
+    /// this catches a stop while no lane is free to ask, e.g. during a GPU's cold start).
+    static var stopPollSeconds: Double { 0.05 }
 
     private enum LaneState {
         /// Cold start in progress; expected to end at about this time (monotonic seconds).
@@ -222,8 +244,14 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
 
     /// Encodes `items` (one output each, in input order) on every live device at once. Callers on
     /// several threads may each have a job in the scheduler; the devices work the oldest first.
-    /// - Parameter length: the tokens of an item (what budgets and costs count).
-    public func encode(_ items: [Item], length: (Item) -> Int) throws -> EncodeRunResult<Output> {
+    /// - Parameters:
+    ///   - length: the tokens of an item (what budgets and costs count).
+    ///   - shouldStop: asked before each batch of this job is handed to a device (and every
+    ///     `stopPollSeconds` while the caller waits); once it returns true, no further batch of the job
+    ///     starts, the batches already on a device finish, and this throws `ColGrepError.interrupted`
+    ///     (unless every item was encoded by then: then the outputs are returned). It is called with the
+    ///     scheduler's lock held, from any thread: it must be quick and must not call the scheduler.
+    public func encode(_ items: [Item], length: (Item) -> Int, shouldStop: (() -> Bool)? = nil) throws -> EncodeRunResult<Output> {
         let begin = ProfileClock.now()
         guard !items.isEmpty else {
             return EncodeRunResult(outputs: [], devices: lanes.map { DeviceRunStats(device: $0.device.info) }, wallSeconds: 0)
@@ -238,17 +266,26 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         nextJobID += 1
         jobs.append(Job(id: id, items: items, lengths: lengths, queue: LengthSortedQueue(lengths: lengths),
                         outputs: Array(repeating: nil, count: items.count), remaining: items.count,
-                        stats: lanes.map { DeviceRunStats(device: $0.device.info) }))
+                        stats: lanes.map { DeviceRunStats(device: $0.device.info) }, shouldStop: shouldStop))
         condition.broadcast()
         // No copy of a job may be held across the wait: a worker writing its outputs would then copy
         // the whole outputs array (one retain per item) for every batch it records. (A debug build kept
         // such a copy alive and spent about half its scheduler time on it; release builds ended its
         // lifetime early, so this only guarantees what the optimiser happened to do.)
-        while fatal == nil, let index = jobIndex(id), jobs[index].remaining > 0 {
-            condition.wait()
+        while fatal == nil, let index = jobIndex(id), !jobs[index].isSettled {
+            if jobs[index].cancelled || shouldStop == nil {
+                condition.wait()
+            } else if jobs[index].stopRequested() {
+                // Lanes deferring to a device now skip this job's batches.
+                condition.broadcast()
+            } else {
+                _ = condition.wait(until: Date(timeIntervalSinceNow: Self.stopPollSeconds))
+            }
         }
         let finished = jobs.remove(at: jobIndex(id)!)
         if let fatal { throw fatal }
+        // Cancelled before every item was encoded: what was encoded is dropped with the job.
+        if finished.remaining > 0 { throw ColGrepError.interrupted }
         return EncodeRunResult(outputs: finished.outputs.map { $0! }, devices: finished.stats,
                                wallSeconds: ProfileClock.seconds(since: begin))
     }
@@ -329,6 +366,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         if let completed, let j = jobIndex(completed.job) {
             for (position, output) in zip(completed.positions, completed.outputs) { jobs[j].outputs[position] = output }
             jobs[j].remaining -= completed.positions.count
+            jobs[j].inFlight -= 1
             jobs[j].stats[lane].busySeconds += completed.seconds
             jobs[j].stats[lane].tokens += completed.tokens
             jobs[j].stats[lane].batches += 1
@@ -347,8 +385,13 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
                 return nil
             }
             // The oldest job with queued work (indices change while this lane waits: looked up each time).
-            guard let j = jobs.firstIndex(where: { !$0.queue.isEmpty }) else {
+            guard let j = jobs.firstIndex(where: { !$0.cancelled && !$0.queue.isEmpty }) else {
                 condition.wait()
+                continue
+            }
+            if jobs[j].stopRequested() {
+                // Its caller may collect it once its batches on other lanes are in.
+                condition.broadcast()
                 continue
             }
             if let (wake, target) = leaveNextBatchUntil(lane: lane, job: j) {
@@ -361,6 +404,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
             guard let positions = jobs[j].queue.take(from: settings.end, tokenBudget: settings.tokenBudget) else { continue }
             let tokens = positions.reduce(0) { $0 + jobs[j].lengths[$1] }
             states[lane] = .busy(freeAt: now() + (batchSeconds(lane: lane, tokens: tokens) ?? 0))
+            jobs[j].inFlight += 1
             return Batch(job: jobs[j].id, positions: positions, items: positions.map { jobs[j].items[$0] }, tokens: tokens)
         }
     }
@@ -440,6 +484,7 @@ public final class EncodeScheduler<Item, Output>: @unchecked Sendable {
         totals[lane].failure = reason
         for j in jobs.indices { jobs[j].stats[lane].failure = reason }
         states[lane] = .failed
+        if let batch, let j = jobIndex(batch.job) { jobs[j].inFlight -= 1 }
         switch policy {
         case .failRun:
             if fatal == nil { fatal = .deviceFailed(device: info.id, reason: reason) }

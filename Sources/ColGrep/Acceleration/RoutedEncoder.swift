@@ -77,9 +77,10 @@ public final class RoutedEncoder {
         return try router.encodeDocuments(ids)
     }
 
-    /// Encodes prepared document ids on the planned devices.
-    public func encodeDocuments(prepared ids: [[Int32]]) throws -> [HostMatrix] {
-        try router.encodeDocuments(ids)
+    /// Encodes prepared document ids on the planned devices; `shouldStop` cancels it between batches
+    /// (`EncodeRouter.encodeDocuments(_:shouldStop:)`).
+    public func encodeDocuments(prepared ids: [[Int32]], shouldStop: (() -> Bool)? = nil) throws -> [HostMatrix] {
+        try router.encodeDocuments(ids, shouldStop: shouldStop)
     }
 
     /// A query's vectors: on the CPU unless the cost model says a GPU answers sooner (never for a
