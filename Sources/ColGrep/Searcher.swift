@@ -207,7 +207,7 @@ final class ProjectSearcher {
         let reranked = try HybridFusion.rank(semantic: semanticHits, keyword: keywordHits, alpha: alpha, keywordOnly: keywordOnly,
                                              subset: subset, fetchK: fetchK, topK: topK, query: rerankQuery, ranker: ranker) { fused in
             trace("fused", fused.map(\.id))
-            return try rankedUnits(fused, store: store)
+            return try Profiler.shared.measure("search: candidates' locations") { try rankedUnits(fused, store: store) }
         }
         if tracePasses != nil {
             let ids = Array(Set(semanticHits.map(\.id)).union(tracedKeywordHits.map(\.id)))
