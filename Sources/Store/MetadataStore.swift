@@ -825,14 +825,17 @@ public final class MetadataStore: @unchecked Sendable {
         return try readKeywords {
             if !required.isEmpty {
                 let match = required.map { "\"\($0)\"" }.joined(separator: " AND ")
-                var candidates: [Int64] = []
-                for shard in shards.indexes {
+                // Every shard's matches at once; then read in doc id order, so the content pages are
+                // visited front to back (each shard's list is in rowid order, the shards interleave).
+                let candidates = try eachKeywordShardConcurrently { shard, shardConnection -> [Int64] in
                     let table = KeywordShards.tableName(shard)
-                    let statement = try shards.connection(shard, main: connection).statement("SELECT rowid FROM \(table) WHERE \(table) MATCH ?")
+                    let statement = try shardConnection.statement("SELECT rowid FROM \(table) WHERE \(table) MATCH ?")
                     defer { statement.reset() }
                     statement.bind(1, match)
-                    while try statement.step() { candidates.append(statement.int64(0)) }
-                }
+                    var rows: [Int64] = []
+                    while try statement.step() { rows.append(statement.int64(0)) }
+                    return rows
+                }.flatMap { $0 }.sorted()
                 let units = Int(try connection.scalarInt("SELECT count(*) FROM units") ?? 0)
                 if candidates.count * 2 <= units {
                     let statement = try connection.statement("SELECT code FROM unit_content WHERE doc_id = ?")
