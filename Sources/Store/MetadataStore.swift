@@ -364,6 +364,8 @@ public final class MetadataStore: @unchecked Sendable {
     private var lastCommitUsage: [ThreadUsage] = []
     /// Wall seconds of the last sharded write's shard-file commits (before the main database's).
     private var lastShardCommitSeconds = 0.0
+    /// Extra read-only connections to the main database for a literal check spread over cores (`codeContains`).
+    private var literalReaders: [SQLiteConnection] = []
     /// Set while a failed write's repair runs (its own failure must not start another).
     private var repairing = false
 
@@ -820,6 +822,15 @@ public final class MetadataStore: @unchecked Sendable {
     /// every unit's code, so only the units with all of them can contain the literal. Those few are then
     /// checked byte for byte; other literals (one word, or when most units qualify) scan every row.
     public func docIDs(whereCodeContains literal: String) throws -> Set<Int64> {
+        try docIDs(whereCodeContains: literal, spreadFrom: Self.literalCandidatesPerReader)
+    }
+
+    /// Keyword candidates per extra reader from which a read-only store checks them side by side.
+    static let literalCandidatesPerReader = 1024
+
+    /// `docIDs(whereCodeContains:)`; a read-only store checks `spreadFrom` or more candidates per
+    /// connection on several connections at once (tests lower it).
+    func docIDs(whereCodeContains literal: String, spreadFrom: Int) throws -> Set<Int64> {
         let needle = Array(literal.utf8)
         let required = KeywordQuery.wholeIdentifierTokens(of: literal)
         return try readKeywords {
@@ -838,14 +849,7 @@ public final class MetadataStore: @unchecked Sendable {
                 }.flatMap { $0 }.sorted()
                 let units = Int(try connection.scalarInt("SELECT count(*) FROM units") ?? 0)
                 if candidates.count * 2 <= units {
-                    let statement = try connection.statement("SELECT code FROM unit_content WHERE doc_id = ?")
-                    var found = Set<Int64>()
-                    for docID in candidates {
-                        statement.bind(1, docID)
-                        defer { statement.reset() }
-                        if try statement.step(), statement.withBytes(0, { RegexPrefilter.contains(needle, in: $0) }) { found.insert(docID) }
-                    }
-                    return found
+                    return try codeContains(needle, candidates: candidates, spreadFrom: spreadFrom)
                 }
             }
             let statement = try connection.statement("SELECT doc_id, code FROM unit_content")
@@ -857,6 +861,46 @@ public final class MetadataStore: @unchecked Sendable {
             return found
         }
     }
+
+    /// The `candidates` (in doc id order) whose code holds `needle`, inside the open read. A read-only store
+    /// with many candidates splits them into runs checked side by side, each on a connection of its own
+    /// (kept with the store): on a 113k-unit index a common two-word query had thousands, checked for
+    /// 60–130 ms while the search's other store reads waited (docs/PERFORMANCE.md, session 19). The extra
+    /// connections read the last committed state, as this one does unless a writer commits in between.
+    private func codeContains(_ needle: [UInt8], candidates: [Int64], spreadFrom: Int) throws -> Set<Int64> {
+        let workers = isReadOnly ? min(Self.maximumLiteralReaders, ProcessInfo.processInfo.activeProcessorCount, candidates.count / max(1, spreadFrom)) : 1
+        func check(_ run: ArraySlice<Int64>, on reader: SQLiteConnection) throws -> Set<Int64> {
+            let statement = try reader.statement("SELECT code FROM unit_content WHERE doc_id = ?")
+            var found = Set<Int64>()
+            for docID in run {
+                statement.bind(1, docID)
+                defer { statement.reset() }
+                if try statement.step(), statement.withBytes(0, { RegexPrefilter.contains(needle, in: $0) }) { found.insert(docID) }
+            }
+            return found
+        }
+        guard workers > 1 else { return try check(candidates[...], on: connection) }
+        while literalReaders.count < workers - 1 {
+            let reader = try SQLiteConnection(path: path.path, readOnly: true)
+            try Self.applyPragmas(reader, readOnly: true)
+            literalReaders.append(reader)
+        }
+        let readers = UncheckedSendable([connection] + literalReaders.prefix(workers - 1))
+        let runs = UncheckedSendable((0..<workers).map { w in candidates[(candidates.count * w / workers)..<(candidates.count * (w + 1) / workers)] })
+        let results = ResultSlots<Set<Int64>>(count: workers)
+        withoutActuallyEscaping(check) { check in
+            let work = UncheckedSendable(check)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                // The store's own connection is already in its read; the others open theirs.
+                results.set(w, Result { w == 0 ? try work.value(runs.value[w], readers.value[w])
+                                               : try readers.value[w].readTransaction { try work.value(runs.value[w], readers.value[w]) } })
+            }
+        }
+        return try results.values().reduce(into: Set<Int64>()) { $0.formUnion($1) }
+    }
+
+    /// Most connections a literal check spreads over (the store's own included).
+    static let maximumLiteralReaders = 8
 
     /// Documents whose file path matches `fileMatchingRegex` (ICU syntax, case-sensitive; the
     /// product's `--include` / `--exclude` globs compile to these).

@@ -41,6 +41,30 @@ import Testing
         #expect(try reader.docIDs(whereCodeContains: "").count == Self.codes.count)
     }
 
+    /// Many keyword candidates are checked on several connections at once, with the serial check's answer.
+    @Test func aLiteralCheckSpreadOverConnectionsFindsWhatTheSerialOneFinds() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let writer = try MetadataStore(path: dir.database, readOnly: false)
+        let codes: [String] = (0..<400).map { i in
+            switch i % 8 {
+            case 0: return "func f\(i)() { retry with backoff(\(i)) }"
+            case 1: return "// retry, then backoff \(i)"
+            case 2: return "let x\(i) = retry_with_backoff"
+            default: return "let value\(i) = compute(\(i))"
+            }
+        }
+        try writer.insert(codes.enumerated().map { unit(Int64($0.offset + 1), file: "g\($0.offset / 10).swift", name: "v\($0.offset)", code: $0.element) })
+        let reader = try MetadataStore(path: dir.database, readOnly: true)
+        let expected = Set((0..<400).filter { $0 % 8 == 0 }.map { Int64($0 + 1) })
+        for _ in 0..<2 {
+            #expect(try reader.docIDs(whereCodeContains: "retry with backoff", spreadFrom: 2) == expected)
+            #expect(try reader.docIDs(whereCodeContains: "retry with backoff", spreadFrom: .max) == expected)
+            #expect(try reader.docIDs(whereCodeContains: "then backoff", spreadFrom: 2)
+                        == Set((0..<400).filter { $0 % 8 == 1 }.map { Int64($0 + 1) }))
+        }
+    }
+
     @Test func locationsMatchTheRecordsWithoutTheirContent() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
