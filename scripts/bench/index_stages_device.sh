@@ -29,10 +29,17 @@ python3 $D/synthetic_edge_model.py $W/model $D/tokenizer.json > /dev/null
 M=$W/model
 SITE=$(python3 -c 'import transformers,os;print(os.path.dirname(os.path.dirname(transformers.__file__)))')
 for m in $(ls $SITE/transformers/models | sort); do [[ "$m" > nomic_bert ]] && break; cp -r $SITE/transformers/models/$m $W/c/large/; done
+# HUGE=1 also builds $W/c/huge: every .py of the installed transformers and torch packages (session 19: 4,822 files,
+# 100 MB, 113k units); CORPUS=huge then measures it instead of large.
+if [ "${HUGE:-0}" = 1 ] || [ "${CORPUS:-large}" = huge ]; then
+  mkdir -p $W/c/huge
+  (cd $SITE && find transformers torch -name '*.py' -print0 | xargs -0 cp --parents -t $W/c/huge)
+fi
+C=$W/c/${CORPUS:-large}
 export XDG_CACHE_HOME=$W/cache TMPDIR=$W
 GPUS=$(nvidia-smi -L 2>/dev/null | wc -l)
 { echo "cores: $(nproc); gpus: $GPUS; $(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
-  echo "corpus: $(find $W/c/large -type f -name '*.py' | wc -l) .py files"
+  echo "corpus: $C, $(find $C -type f -name '*.py' | wc -l) .py files"
   lscpu | grep -E "^(Model name|Thread|Core|Socket|NUMA node\(s\))"; } | tee $OUT/summary.txt
 # Kernels compiled and the cost model calibrated once, outside the measured runs.
 for b in ${BINARIES:-}; do /tmp/isbin/colgrep-$b warm-cache --model $M > $OUT/warm-cache-$b.txt 2>&1; done
@@ -49,7 +56,7 @@ bench() { # label devices [VAR=value ...]; CPUS=list (or one-per-core) runs it u
   done
   set -- "${vars[@]}"
   # stdout: one JSON object; stderr: the same as a table, then the cold init's COLGREP_PROFILE report.
-  timeout $left env "$@" ${pin[@]+"${pin[@]}"} $B bench index-stages $W/c/large --model $M --force-gpu --devices $devices --json > $OUT/stages-$label.json 2> $OUT/stages-$label.txt
+  timeout $left env "$@" ${pin[@]+"${pin[@]}"} $B bench index-stages $C --model $M --force-gpu --devices $devices --json > $OUT/stages-$label.json 2> $OUT/stages-$label.txt
   echo "== $label (--devices $devices $*): rc=$? at $(( $(date +%s) - START )) s" >> $OUT/summary.txt
   cat $OUT/stages-$label.txt >> $OUT/summary.txt
 }
