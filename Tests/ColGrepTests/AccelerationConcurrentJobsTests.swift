@@ -76,15 +76,20 @@ private func expectEmbeddings(_ got: [[Float]], _ sequences: [TestSequence]) {
 }
 
 @Suite struct EncodeSchedulerConcurrentJobsTests {
+    /// Two lanes of simulated GPUs behind `gate`, recording what they encode in `ledger`.
+    fileprivate static func gatedScheduler(gate: FirstBatchGate, ledger: EncodeLedger, tokenBudget: Int) -> EncodeScheduler<TestSequence, [Float]> {
+        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<2).map {
+            EncodeLane(device: GatedDevice(id: "cuda:\($0)", gate: gate, ledger: ledger), end: .longest, tokenBudget: tokenBudget)
+        }
+        return EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
+    }
+
     /// Two callers, two jobs: while one lane is held on the first job's only batch, the other lane
     /// encodes the whole second job, which returns before the first (with one job at a time it would
     /// wait behind the held batch, and this test would time out).
     @Test func aLaneWithNothingLeftInOneJobWorksOnTheNext() throws {
         let gate = FirstBatchGate(), ledger = EncodeLedger()
-        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<2).map {
-            EncodeLane(device: GatedDevice(id: "cuda:\($0)", gate: gate, ledger: ledger), end: .longest, tokenBudget: 10_000)
-        }
-        let scheduler = EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
+        let scheduler = Self.gatedScheduler(gate: gate, ledger: ledger, tokenBudget: 10_000)
         defer { scheduler.stop() }
         let first = randomSequences(count: 20, maxLength: 30, seed: 41)
         let second = randomSequences(count: 50, maxLength: 30, seed: 42).map { TestSequence(id: $0.id + 1000, tokens: $0.tokens) }
@@ -108,11 +113,8 @@ private func expectEmbeddings(_ got: [[Float]], _ sequences: [TestSequence]) {
     /// lanes gets every output in order, and the lanes (none failed) encode a later job whole.
     @Test func aStoppedJobStartsNoFurtherBatchAndLeavesTheOtherJobsAndTheLanesAlone() throws {
         let gate = FirstBatchGate(holding: 2), ledger = EncodeLedger()
-        let lanes: [EncodeLane<TestSequence, [Float]>] = (0..<2).map {
-            // One sequence per batch: the stopped job has 20 batches.
-            EncodeLane(device: GatedDevice(id: "cuda:\($0)", gate: gate, ledger: ledger), end: .longest, tokenBudget: 1)
-        }
-        let scheduler = EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false))
+        // One sequence per batch: the stopped job has 20 batches.
+        let scheduler = Self.gatedScheduler(gate: gate, ledger: ledger, tokenBudget: 1)
         defer { scheduler.stop() }
         let stopped = randomSequences(count: 20, maxLength: 30, seed: 61)
         let other = randomSequences(count: 30, maxLength: 30, seed: 62).map { TestSequence(id: $0.id + 1000, tokens: $0.tokens) }
