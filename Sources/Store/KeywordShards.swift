@@ -186,6 +186,17 @@ final class ResultSlots<T>: @unchecked Sendable {
     func values() throws -> [T] {
         try lock.withLock { slots }.map { try $0!.get() }
     }
+
+    /// `body(0..<count)` side by side on the calling thread and the shared pool; results in order, the
+    /// lowest failing index's error thrown. Each index must use its own connection.
+    static func sideBySide(_ count: Int, _ body: (Int) throws -> T) throws -> [T] {
+        let results = ResultSlots<T>(count: count)
+        withoutActuallyEscaping(body) { body in
+            let work = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: count) { index in results.set(index, Result { try work.value(index) }) }
+        }
+        return try results.values()
+    }
 }
 
 /// One value shared by threads under a lock.

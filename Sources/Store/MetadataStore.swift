@@ -761,15 +761,8 @@ public final class MetadataStore: @unchecked Sendable {
     /// searches took 2.07–2.29 s against 1.92–2.07 s with 4 shards (docs/PERFORMANCE.md, session 19).
     private func eachKeywordShardConcurrently<T>(_ body: (Int, SQLiteConnection) throws -> T) throws -> [T] {
         let indexes = shards.indexes
-        let connections = UncheckedSendable(indexes.map { shards.connection($0, main: connection) })
-        let results = ResultSlots<T>(count: indexes.count)
-        withoutActuallyEscaping(body) { body in
-            let work = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: indexes.count) { slot in
-                results.set(slot, Result { try work.value(indexes[slot], connections.value[slot]) })
-            }
-        }
-        return try results.values()
+        let connections = indexes.map { shards.connection($0, main: connection) }
+        return try ResultSlots.sideBySide(indexes.count) { try body(indexes[$0], connections[$0]) }
     }
 
     /// One table's matches ranked by `score` (an FTS5 rank expression: lower is better), ties by rowid,
@@ -885,18 +878,12 @@ public final class MetadataStore: @unchecked Sendable {
             try Self.applyPragmas(reader, readOnly: true)
             literalReaders.append(reader)
         }
-        let readers = UncheckedSendable([connection] + literalReaders.prefix(workers - 1))
-        let runs = UncheckedSendable((0..<workers).map { w in candidates[(candidates.count * w / workers)..<(candidates.count * (w + 1) / workers)] })
-        let results = ResultSlots<Set<Int64>>(count: workers)
-        withoutActuallyEscaping(check) { check in
-            let work = UncheckedSendable(check)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                // The store's own connection is already in its read; the others open theirs.
-                results.set(w, Result { w == 0 ? try work.value(runs.value[w], readers.value[w])
-                                               : try readers.value[w].readTransaction { try work.value(runs.value[w], readers.value[w]) } })
-            }
-        }
-        return try results.values().reduce(into: Set<Int64>()) { $0.formUnion($1) }
+        let readers = [connection] + literalReaders.prefix(workers - 1)
+        let runs = (0..<workers).map { w in candidates[(candidates.count * w / workers)..<(candidates.count * (w + 1) / workers)] }
+        // The store's own connection is already in its read; the others open theirs.
+        return try ResultSlots.sideBySide(workers) { w in
+            w == 0 ? try check(runs[w], on: readers[w]) : try readers[w].readTransaction { try check(runs[w], on: readers[w]) }
+        }.reduce(into: Set<Int64>()) { $0.formUnion($1) }
     }
 
     /// Most connections a literal check spreads over (the store's own included).
