@@ -42,14 +42,20 @@ public enum DeviceSelection: Sendable, Equatable, CustomStringConvertible {
         guard case .ordinals(let wanted) = selection, !wanted.isEmpty else { return nil }
         let entries: [String]
         if let visible {
-            entries = visible.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-            guard !entries.contains(where: \.isEmpty) else { return nil }
+            guard let listed = visibleEntries(visible) else { return nil }
+            entries = listed
         } else {
             guard let installed else { return nil }
             entries = (0..<installed).map(String.init)
         }
         guard wanted.allSatisfy({ $0 < entries.count }) else { return nil }
         return wanted.map { entries[$0] }.joined(separator: ",")
+    }
+
+    /// The entries of a `CUDA_VISIBLE_DEVICES` text (ordinals, UUIDs or MIG names), trimmed; nil when one is empty.
+    static func visibleEntries(_ text: String) -> [String]? {
+        let entries = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return entries.contains(where: \.isEmpty) ? nil : entries
     }
 
     /// GPUs the NVIDIA driver lists (`/proc/driver/nvidia/gpus`), without initialising it; nil where it is absent.

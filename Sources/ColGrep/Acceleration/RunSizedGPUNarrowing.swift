@@ -77,8 +77,6 @@ public final class RunSizedGPUNarrowing: @unchecked Sendable {
 
     /// Entries of the list (nil: unset or malformed).
     private func listedCount() -> Int? {
-        guard let text = environment.get(Self.key) else { return nil }
-        let entries = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        return entries.contains(where: \.isEmpty) ? nil : entries.count
+        environment.get(Self.key).flatMap(DeviceSelection.visibleEntries)?.count
     }
 }
