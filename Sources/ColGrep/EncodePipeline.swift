@@ -349,13 +349,16 @@ final class EncodePipeline: @unchecked Sendable {
         waitingRows.withLock { $0.append((rows, closesBatch)) }
         storeWriter.async { [self] in
             let group = Self.takeGroup(waitingRows)
-            defer { for _ in group { storeSlots.signal() } }
+            let count = group.count
+            defer { for _ in 0..<count { storeSlots.signal() } }
             if failed || group.isEmpty { return }
             do {
                 try writeRecords(group)
             } catch {
                 fail(error)
             }
+            // Freed beside the lane: freeing a batch's rows here held the next write back (`BackgroundRelease`).
+            BackgroundRelease.release(consume group)
         }
     }
 
@@ -377,7 +380,9 @@ final class EncodePipeline: @unchecked Sendable {
     /// once), with for each unit the index of its text.
     static func embeddingTexts(_ units: [CodeUnit]) -> (texts: [String], mapping: [Int]) {
         Profiler.shared.measure("embedding text") {
-            let built = units.parallelMap { EmbeddingText.build(for: $0) }
+            let built = Profiler.shared.measure("embedding text: build") { units.parallelMap { EmbeddingText.build(for: $0) } }
+            let dedupBegin = ProfileClock.now()
+            defer { Profiler.shared.add(stage: "embedding text: unique", seconds: ProfileClock.seconds(since: dedupBegin)) }
             var uniqueIndex: [String: Int] = [:]
             var uniqueTexts: [String] = []
             var mapping: [Int] = []
@@ -404,7 +409,10 @@ final class EncodePipeline: @unchecked Sendable {
     /// The store rows of a chunk with their text work done (keyword texts, JSON columns), on every core,
     /// so that the store writer only binds and steps.
     static func storeRows(units: [CodeUnit], ids: [Int64]) -> PreparedRecords {
-        Profiler.shared.measure("store rows") { PreparedRecords(zip(ids, units).map { record($0.0, $0.1) }, workers: UsableCores.count) }
+        Profiler.shared.measure("store rows") {
+            let records = Profiler.shared.measure("store rows: records") { zip(ids, units).map { record($0.0, $0.1) } }
+            return Profiler.shared.measure("store rows: prepared") { PreparedRecords(records, workers: UsableCores.count) }
+        }
     }
 
     /// Inserts the chunks' rows in one transaction.

@@ -37,7 +37,7 @@ public final class MetadataStore: @unchecked Sendable {
     var writerThreadCount: Int { shards.count == 1 ? 1 : shards.count + 1 }
 
     /// Where a write may be interrupted by tests (the crash-safety test kills its child process there).
-    enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy, shardsCommitted }
+    enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy, shardsCommitted, shardCommittedBesideRows }
     /// Called at each `FaultPoint` inside the write transaction with the row index; tests only.
     var faultHook: ((FaultPoint, Int) -> Void)?
 
@@ -293,7 +293,12 @@ public final class MetadataStore: @unchecked Sendable {
     /// The changed shard files commit first (side by side), then the main database: a kill in between
     /// leaves shards ahead of the main database, which readers detect and the next writer repairs. With
     /// one shard this is the main database's transaction alone.
-    private func shardedWrite<T>(_ body: (inout Set<Int>) throws -> T) throws -> T {
+    ///
+    /// With `shardsCommitBesideRows` (a sharded insert), every shard file's writer thread commits its file
+    /// as soon as its keyword rows are in, while the row writer is still writing the main database
+    /// (`EarlyShardCommits`): the same order of commits (every shard file before the main database) and the
+    /// same generations, but the shards' FTS5 segment flushes overlap the rows instead of following them.
+    private func shardedWrite<T>(shardsCommitBesideRows: Bool = false, _ body: (inout Set<Int>) throws -> T) throws -> T {
         var touched = Set<Int>()
         guard shards.count > 1 else {
             lastCommitUsage = []
@@ -304,15 +309,29 @@ public final class MetadataStore: @unchecked Sendable {
         try connection.execute("BEGIN IMMEDIATE")
         var open: [Int] = []
         var committed = false
+        var early: EarlyShardCommits?
+        defer { earlyShardCommits = nil }
         do {
             for shard in shards.fileIndexes {
                 try shards.files[shard - 1].execute("BEGIN IMMEDIATE")
                 open.append(shard)
             }
+            if shardsCommitBesideRows {
+                early = EarlyShardCommits(generations: try Dictionary(uniqueKeysWithValues: shards.fileIndexes.map { shard in
+                    (shard, try nextGeneration(of: shard))
+                }))
+                earlyShardCommits = early
+            }
             let result = try body(&touched)
-            let changed = shards.fileIndexes.filter(touched.contains)
+            let committedEarly = early?.committed ?? []
+            open.removeAll(where: committedEarly.contains)
+            let changed = shards.fileIndexes.filter { touched.contains($0) || committedEarly.contains($0) }
             for shard in changed {
-                let generation = (try meta(KeywordShards.generationKey(shard)).flatMap { Int64($0) } ?? 0) + 1
+                if let generation = early?.generations[shard], committedEarly.contains(shard) {
+                    try setMeta(KeywordShards.generationKey(shard), String(generation))
+                    continue
+                }
+                let generation = try nextGeneration(of: shard)
                 try KeywordShards.setMeta(shards.files[shard - 1], "generation", String(generation))
                 try setMeta(KeywordShards.generationKey(shard), String(generation))
             }
@@ -322,7 +341,7 @@ public final class MetadataStore: @unchecked Sendable {
             // The shard files commit side by side on the writer threads (part p commits the p-th open file;
             // with fewer open files than threads the rest have nothing to do), then the main database.
             let shardsBegin = StageClock.now()
-            var usage = writerThreads.run { part in
+            var usage = committing.isEmpty ? [] : writerThreads.run { part in
                 guard part < committing.count else { return }
                 do { try files.value[part].execute("COMMIT") } catch { errors.set(committing[part], error) }
             }
@@ -339,8 +358,11 @@ public final class MetadataStore: @unchecked Sendable {
             return result
         } catch {
             _ = sqlite3_exec(connection.handle, "ROLLBACK", nil, nil, nil)
-            for shard in open { _ = sqlite3_exec(shards.files[shard - 1].handle, "ROLLBACK", nil, nil, nil) }
-            if committed && !repairing {
+            let committedEarly = early?.committed ?? []
+            for shard in open where !committedEarly.contains(shard) {
+                _ = sqlite3_exec(shards.files[shard - 1].handle, "ROLLBACK", nil, nil, nil)
+            }
+            if (committed || !committedEarly.isEmpty) && !repairing {
                 // Some shard files may be ahead of the main database now: bring them back in step (a
                 // failure here is left to the next writer's open).
                 repairing = true
@@ -359,6 +381,14 @@ public final class MetadataStore: @unchecked Sendable {
                                            on: shards.connection(shard, main: connection), rows: rows)
         }
     }
+
+    /// The generation shard `shard` gets at the next commit that changes it (the main database's record + 1).
+    private func nextGeneration(of shard: Int) throws -> Int64 {
+        (try meta(KeywordShards.generationKey(shard)).flatMap { Int64($0) } ?? 0) + 1
+    }
+
+    /// The shard commits of the sharded write in progress, when its shard files commit beside the rows.
+    private var earlyShardCommits: EarlyShardCommits?
 
     /// Each thread's usage in the last sharded write's commits (the shard files', then the main database's).
     private var lastCommitUsage: [ThreadUsage] = []
@@ -392,7 +422,7 @@ public final class MetadataStore: @unchecked Sendable {
         var usage: [ThreadUsage] = []
         var commitMark: ThreadUsage.Mark?
         try write {
-            try shardedWrite { touched in
+            try shardedWrite(shardsCommitBesideRows: Self.shardsCommitBesideRows) { touched in
                 try deleteUnlocked(parts.flatMap { $0.records.map(\.docID) }, touched: &touched)
                 try applyKeywordWriteSettings(to: shards.indexes, rows: parts.reduce(0) { $0 + $1.records.count })
                 stages.lap("replace check")
@@ -521,6 +551,15 @@ public final class MetadataStore: @unchecked Sendable {
                     contentSeconds.set(times.content)
                 } else {
                     try insertKeywordRows(parts, shard: shard)
+                    if let early = earlyShardCommits, let generation = early.generations[shard] {
+                        // This shard's file commits now, while the row writer goes on (`shardedWrite`).
+                        let file = shards.files[shard - 1]
+                        let commitBegin = StageClock.now()
+                        try KeywordShards.setMeta(file, "generation", String(generation))
+                        try file.execute("COMMIT")
+                        early.noteCommitted(shard, seconds: StageClock.seconds(commitBegin, StageClock.now()))
+                        faultHook?(.shardCommittedBesideRows, shard)
+                    }
                 }
             } catch {
                 slots.set(shard, error)
@@ -531,6 +570,9 @@ public final class MetadataStore: @unchecked Sendable {
         stages.add("rows", rowSeconds.value)
         stages.add("rows: unit_content", contentSeconds.value)
         stages.add("keyword index", max(0, wall - rowSeconds.value))
+        if let early = earlyShardCommits {
+            stages.add("keyword index: shard commits beside the rows (slowest)", early.slowestCommitSeconds)
+        }
         return usage
     }
 

@@ -38,11 +38,22 @@ private struct Snapshot: Equatable {
         case "shardsCommitted": killAt = (.shardsCommitted, 0)
         default: killAt = (.updatedCalledBy, 150)
         }
+        // "insertShardsAhead": the row writer is killed mid-insert once every shard file has committed beside
+        // it (`EarlyShardCommits`); it waits for those commits, which the shard writers make without it.
+        let shardsCommitted = LockedValue(0), counting = NSLock()
+        let shardFiles = store.shards.fileIndexes.count
         store.faultHook = { point, index in
+            if parts[1] == "insertShardsAhead" {
+                if point == .shardCommittedBesideRows { counting.withLock { shardsCommitted.set(shardsCommitted.value + 1) } }
+                guard point == .insertedRow && index == 2500 else { return }
+                for _ in 0..<1000 where shardsCommitted.value < shardFiles { usleep(10_000) }
+                if shardsCommitted.value == shardFiles { kill(getpid(), SIGKILL) }
+                return
+            }
             if point == killAt.0 && index == killAt.1 { kill(getpid(), SIGKILL) }
         }
         switch parts[1] {
-        case "insert", "shardsCommitted": try store.insert(syntheticCorpus(count: 3000, startID: 10_000))
+        case "insert", "shardsCommitted", "insertShardsAhead": try store.insert(syntheticCorpus(count: 3000, startID: 10_000))
         case "delete": try store.delete(docIDs: Array(0..<100))
         default:
             try store.updateCalledBy(Dictionary(uniqueKeysWithValues: (0..<200).map { (Int64($0), ["new_caller_\($0)"]) }))
@@ -50,10 +61,12 @@ private struct Snapshot: Equatable {
         Issue.record("the fault hook did not fire")
     }
 
-    /// A kill inside the write transaction (one keyword shard, or two written by two threads), and with
-    /// two shards a kill after the shard file committed but before the main database did.
+    /// A kill inside the write transaction (one keyword shard, or two written by two threads; the insert
+    /// with its shard files committing after the rows, so that nothing of it is committed), and with two
+    /// shards a kill after the shard files committed but before the main database did: once after the rows
+    /// (`shardsCommitted`), once mid-rows, the shard files having committed beside them (`insertShardsAhead`).
     @Test(arguments: [("insert", 1), ("delete", 1), ("calledBy", 1), ("insert", 2), ("delete", 2), ("calledBy", 2),
-                      ("shardsCommitted", 2)])
+                      ("shardsCommitted", 2), ("insertShardsAhead", 2)])
     func writerKilledMidTransactionLeavesTheCommittedStateReadable(operation: String, shardCount: Int) throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
@@ -70,7 +83,9 @@ private struct Snapshot: Equatable {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0])
         child.arguments = ["--testing-library", "swift-testing", "--filter", "CrashSafetyTests/crashingWriterChild"]
-        child.environment = ProcessInfo.processInfo.environment.merging([childVariable: "\(dir.database.path)|\(operation)"]) { $1 }
+        var environment = [childVariable: "\(dir.database.path)|\(operation)"]
+        if operation == "insert" { environment["COLGREP_SHARD_COMMITS_BESIDE_ROWS"] = "0" }
+        child.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         child.standardOutput = FileHandle.nullDevice
         child.standardError = FileHandle.nullDevice
         try child.run()
@@ -79,7 +94,7 @@ private struct Snapshot: Equatable {
                 "the child exited with \(child.terminationStatus) instead of being killed mid-write")
         // The killed writer left its uncommitted pages in the WAL (or nothing at all).
         let wal = dir.database.path + "-wal"
-        if operation == "insert" {
+        if operation.hasPrefix("insert") {
             let walSize = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0
             #expect(walSize > 1_000_000, "the insert never reached the disk before the kill (WAL \(walSize) bytes)")
         }
@@ -88,7 +103,7 @@ private struct Snapshot: Equatable {
         // committed ahead of the main database: readers refuse keyword reads (never a mismatched answer)
         // until a writer's open rebuilds the shard from the rows.
         let reader = try MetadataStore(path: dir.database, readOnly: true)
-        if operation == "shardsCommitted" {
+        if operation == "shardsCommitted" || operation == "insertShardsAhead" {
             #expect(throws: StoreError.self) { _ = try reader.bm25(query: "parse config", limit: 10, within: nil) }
             #expect(try reader.count == before.count)
         } else {
