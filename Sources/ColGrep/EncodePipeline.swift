@@ -1,4 +1,5 @@
 import CodeUnits
+import CXXHash
 import Foundation
 import Plaid
 import Store
@@ -44,6 +45,13 @@ final class EncodePipeline: @unchecked Sendable {
     private let writer = DispatchQueue(label: "colgrep.index.writer")
     private let storeWriter = DispatchQueue(label: "colgrep.index.store-writer")
     private let checkpoints = DispatchQueue(label: "colgrep.index.checkpoint")
+    /// Counts each batch's checkpoint as it is queued (in batch order) before passing it to `checkpoints`,
+    /// so that a checkpoint knows whether a later one is already waiting behind it.
+    private let checkpointGate = DispatchQueue(label: "colgrep.index.checkpoint-gate")
+    /// Checkpoints queued on `checkpoints` and not yet started.
+    private let checkpointsWaiting = LockedValue(0)
+    /// Writes what the checkpoints so far recorded (`run`'s `persist`).
+    private var persist: @Sendable () throws -> Void = {}
     private let pooler = DispatchQueue(label: "colgrep.index.pool")
     private let poolSlots = DispatchSemaphore(value: 2)
     /// Chunks between the start of their encode and their hand-off to the pooler, in order.
@@ -136,13 +144,19 @@ final class EncodePipeline: @unchecked Sendable {
     /// not checkpointed and the next run redoes them, as after a kill. (Letting every started batch finish
     /// kept a Ctrl-C waiting 4–6 minutes on a 2-core CPU: up to ~20 queued chunks still to encode; letting
     /// the chunks in the encoder finish, ~30 s; session 18.)
+    /// `persist()` then writes what the checkpoints recorded, after a checkpoint that no later one is waiting
+    /// behind: when the store lane bounds a run, the last ~20 batches' checkpoints queue up at its end, and
+    /// each had rewritten and synced the whole state file (5–45 ms each: 0.21 s at the end of a 113k-unit
+    /// build, docs/PERFORMANCE.md, session 20); the last of them writes the same state once.
     /// Returns when everything handed on is on disk and checkpointed, and throws the first error of any
     /// stage (no checkpoint runs after an error).
     /// `plannedUnits` (the units of every batch together, 0 if unknown) sizes the chunks of a small run
     /// and the codec of a new index (K for the whole run, trained on its first part).
     func run(batchCount: Int, plannedUnits: Int = 0, batch: @escaping @Sendable (Int) -> Batch,
-             checkpoint: @escaping @Sendable (Int) throws -> Void, shouldStop: @escaping @Sendable () -> Bool) throws {
+             checkpoint: @escaping @Sendable (Int) throws -> Void, persist: @escaping @Sendable () throws -> Void = {},
+             shouldStop: @escaping @Sendable () -> Bool) throws {
         guard batchCount > 0 else { return }
+        self.persist = persist
         self.plannedUnits = max(0, plannedUnits)
         // The model loads on the tokenizing thread (its first `tokenizeDocuments` waits for it), while the
         // row thread already feeds the store writer.
@@ -211,6 +225,10 @@ final class EncodePipeline: @unchecked Sendable {
         Profiler.shared.measure("pipeline: wait for the last chunks") {
             producerDone.wait()
             rowsDone.wait()
+            // Every row is queued on the store writer: the store's final WAL checkpoint (0.15 s on the 113k-unit
+            // corpus) follows its last write there, beside the vector writes and checkpoints still to come,
+            // instead of after them (the indexer's own `store: last checkpoint` then finds little left).
+            storeWriter.async { [store] in Profiler.shared.measure("store: final WAL checkpoint") { store.finishCheckpoints() } }
             handoff.sync {}
             pooler.sync {}
             writer.sync {}
@@ -222,6 +240,7 @@ final class EncodePipeline: @unchecked Sendable {
         }
         Profiler.shared.measure("pipeline: wait for the store and checkpoints") {
             storeWriter.sync {}
+            checkpointGate.sync {}
             checkpoints.sync {}
         }
         if let error = errorLock.withLock({ firstError }) { throw error }
@@ -300,12 +319,21 @@ final class EncodePipeline: @unchecked Sendable {
         written.enter()
         storeWriter.async { written.leave() }
         let batch = prepared.batch
-        written.notify(queue: checkpoints) { [self] in
-            if failed { return }
-            do {
-                try Profiler.shared.measure("checkpoint") { try checkpoint(batch) }
-            } catch {
-                fail(error)
+        written.notify(queue: checkpointGate) { [self] in
+            checkpointsWaiting.withLock { $0 += 1 }
+            checkpoints.async { [self] in
+                let laterWaiting = checkpointsWaiting.withLock { waiting in
+                    waiting -= 1
+                    return waiting > 0
+                }
+                if failed { return }
+                do {
+                    try Profiler.shared.measure("checkpoint") { try checkpoint(batch) }
+                    // A later batch's checkpoint already waits behind this one and writes everything it would.
+                    if !laterWaiting { try Profiler.shared.measure("checkpoint: save") { try persist() } }
+                } catch {
+                    fail(error)
+                }
             }
         }
     }
@@ -378,26 +406,54 @@ final class EncodePipeline: @unchecked Sendable {
 
     /// The chunk's embedding texts, built on every core and deduplicated (identical texts are encoded
     /// once), with for each unit the index of its text.
+    ///
+    /// Each text's xxh3 is taken beside its build, on every core, and the dedup on this thread compares
+    /// those 8-byte keys, whole texts only where two keys agree. Keying a dictionary by the texts themselves
+    /// hashed every text again here, on one thread: 0.24 s of a 2-core run's 0.58 s, and the part that kept
+    /// the stage at ~0.8 s from 8 cores to 64 on a 113k-unit corpus (docs/PERFORMANCE.md, session 20).
     static func embeddingTexts(_ units: [CodeUnit]) -> (texts: [String], mapping: [Int]) {
         Profiler.shared.measure("embedding text") {
-            let built = Profiler.shared.measure("embedding text: build") { units.parallelMap { EmbeddingText.build(for: $0) } }
-            let dedupBegin = ProfileClock.now()
-            defer { Profiler.shared.add(stage: "embedding text: unique", seconds: ProfileClock.seconds(since: dedupBegin)) }
-            var uniqueIndex: [String: Int] = [:]
-            var uniqueTexts: [String] = []
-            var mapping: [Int] = []
-            mapping.reserveCapacity(units.count)
-            for text in built {
-                if let i = uniqueIndex[text] {
-                    mapping.append(i)
-                } else {
-                    uniqueIndex[text] = uniqueTexts.count
-                    mapping.append(uniqueTexts.count)
-                    uniqueTexts.append(text)
+            let built = Profiler.shared.measure("embedding text: build") {
+                units.parallelMap { unit -> (text: String, hash: UInt64) in
+                    var text = EmbeddingText.build(for: unit)
+                    let hash = text.withUTF8 { XXH3_64bits($0.baseAddress, $0.count) }
+                    return (text, hash)
                 }
             }
-            return (uniqueTexts, mapping)
+            let dedupBegin = ProfileClock.now()
+            defer { Profiler.shared.add(stage: "embedding text: unique", seconds: ProfileClock.seconds(since: dedupBegin)) }
+            return uniqueTexts(built)
         }
+    }
+
+    /// The distinct texts of `built` in first-seen order and, for each entry, the index of its text among
+    /// them; `hash` must be a function of the text alone. A text whose hash another, different text has
+    /// already taken (a 64-bit collision) is keyed by itself instead, so equal texts always meet.
+    static func uniqueTexts(_ built: [(text: String, hash: UInt64)]) -> (texts: [String], mapping: [Int]) {
+        var byHash: [UInt64: Int] = [:]
+        byHash.reserveCapacity(built.count)
+        var collided: [String: Int] = [:]
+        var texts: [String] = []
+        var mapping: [Int] = []
+        mapping.reserveCapacity(built.count)
+        for (text, hash) in built {
+            if let first = byHash[hash] {
+                if texts[first] == text {
+                    mapping.append(first)
+                    continue
+                }
+                if let other = collided[text] {
+                    mapping.append(other)
+                    continue
+                }
+                collided[text] = texts.count
+            } else {
+                byHash[hash] = texts.count
+            }
+            mapping.append(texts.count)
+            texts.append(text)
+        }
+        return (texts, mapping)
     }
 
     func pool(_ encoded: [HostMatrix]) -> [HostMatrix] {

@@ -266,15 +266,16 @@ final class ProjectIndexer: @unchecked Sendable {
         }, checkpoint: { b in
             let files = batches[b]
             let unitCount = Int(firstIDs[b + 1] - firstIDs[b])
-            try shared.withLock { state in
+            shared.withLock { state in
                 for path in files {
                     if let s = stamp(path) { state.files[path] = s }
                 }
                 state.nextDocID = firstIDs[b + 1]
                 state.unitCount += unitCount
-                try state.save(layout)
             }
             progress.advance(files: files.count)
+        }, persist: {
+            try shared.withLock { try $0.save(layout) }
         }, shouldStop: { InterruptFlag.shared.isRaised }) }
         state = shared.withLock { $0 }
         Profiler.shared.measure("store: last checkpoint") { store.finishCheckpoints() }
@@ -458,15 +459,20 @@ final class ProjectIndexer: @unchecked Sendable {
     func resolveCallGraph(_ unitsByFile: inout [String: [CodeUnit]], store: MetadataStore) throws {
         let lists = Array(unitsByFile.values)
         var callersOf = Profiler.shared.measure("call graph: callers") { Self.callersByCallee(lists) }
-        let newCalls = Set(callersOf.keys)
         var newNames: Set<String> = []
         for units in lists {
             for u in units { newNames.insert(u.name) }
         }
-        // Only the callers of new units' names and of the names new code calls are read below: an update
-        // of one file must not build the caller sets of the whole project.
-        let wanted = newNames.union(newCalls)
+        // A first build's store holds no unit yet: nothing stored calls the new names or is called by the new
+        // code, so both lookups below and the name sets they take are skipped (with the large name sets of a
+        // big project they took 30–50 ms each on the 64-core GPU host, docs/PERFORMANCE.md, session 20).
+        let storeIsEmpty = try store.count == 0
+        let newCalls = storeIsEmpty ? [] : Set(callersOf.keys)
         try Profiler.shared.measure("call graph: stored callers") {
+            guard !storeIsEmpty else { return }
+            // Only the callers of new units' names and of the names new code calls are read: an update of one
+            // file must not build the caller sets of the whole project.
+            let wanted = newNames.union(newCalls)
             for row in try store.namesAndCalls(callingAnyOf: wanted) {
                 for callee in row.calls where wanted.contains(callee) { callersOf[callee, default: []].insert(row.name) }
             }
@@ -490,6 +496,7 @@ final class ProjectIndexer: @unchecked Sendable {
         }
         for (file, units) in zip(files, resolved) { unitsByFile[file.path] = units }
         try Profiler.shared.measure("call graph: stored updates") {
+            guard !storeIsEmpty else { return }
             var updates: [Int64: [String]] = [:]
             for row in try store.docIDs(namedAnyOf: newCalls) {
                 updates[row.docID] = (callersOf[row.name] ?? []).sorted()

@@ -181,6 +181,26 @@ import Testing
         #expect(try f.store.allDocIDs().count == sizes.reduce(0, +))
     }
 
+    /// Checkpoints that queue up behind a slow one are each recorded but written once: `persist` runs after
+    /// a checkpoint only when no later one is waiting, and always after the last.
+    @Test func queuedCheckpointsAreWrittenOnceByTheLast() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let events = LockedValue<[String]>([])
+        try f.pipeline.run(batchCount: 12, batch: { Fixture.batch($0, units: 2) }, checkpoint: { b in
+            // The first checkpoint is slow: the store writer meanwhile finishes every later batch.
+            if b == 0 { usleep(300_000) }
+            events.withLock { $0.append("checkpoint \(b)") }
+        }, persist: {
+            events.withLock { $0.append("persist") }
+        }, shouldStop: { false })
+        let seen = events.withLock { $0 }
+        #expect(seen.filter { $0.hasPrefix("checkpoint") } == (0..<12).map { "checkpoint \($0)" })
+        #expect(seen.last == "persist")
+        // Batches 1…11 were waiting behind batch 0's checkpoint: one write after the last of them.
+        #expect(seen.filter { $0 == "persist" }.count < 4, "\(seen)")
+    }
+
     /// Each chunk takes the next run of its batch's ids, so ids rise within a chunk and from chunk to chunk:
     /// the store appends instead of going back down at every chunk (FTS5 would flush a segment there).
     @Test func chunksTakeRisingRunsOfTheirBatchsIDs() throws {
