@@ -6,6 +6,8 @@
 #   BINARIES="base new" VARIANTS="base:X=0 new:X=0 new-s4:COLGREP_KEYWORD_SHARDS=4" CORPUS=huge bash user_init_search_device.sh
 # A variant is label:VAR=value[,VAR=value]; its binary is the label's part before the first '-'. ROUNDS (3) rounds,
 # alternating; the last round's indexes are searched (ten queries, hybrid and --semantic-only, ROUNDS rounds).
+# TRACE=1 also writes each init's timeline (COLGREP_TRACE) to /tmp/tr/user-<label>-r<round>.json (read it with
+# trace_spans.py; tracing adds ~0.1 s at exit).
 D=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-/tmp/user-init-out}; mkdir -p $OUT /tmp/tr
 BUDGET=560 VARIANTS="base" ROUNDS=0 HUGE=1 OUT=/tmp/setup bash $D/index_stages_device.sh > $OUT/setup.txt 2>&1
@@ -16,7 +18,7 @@ d() { python3 -c "print(round($2-$1,3))"; }
 for r in $(seq 1 $R); do for v in $VARIANTS; do
   label=${v%%:*}; env=${v#*:}; b=${label%%-*}; l=user-$label-r$r; D2=/tmp/ist/data-$l
   st=$(now)
-  env ${env//,/ } COLGREP_DATA_DIR=$D2 COLGREP_PROFILE=1 /tmp/isbin/colgrep-$b init $C --model $M -y > /dev/null 2> /tmp/tr/$l.txt
+  env ${env//,/ } ${TRACE:+COLGREP_TRACE=/tmp/tr/$l.json} COLGREP_DATA_DIR=$D2 COLGREP_PROFILE=1 /tmp/isbin/colgrep-$b init $C --model $M -y > /dev/null 2> /tmp/tr/$l.txt
   rc=$?; e=$(now)
   echo "== $l: rc $rc process wall $(d $st $e) s; $(grep -E 'GPUs: ' /tmp/tr/$l.txt | cut -c1-40)" >> $OUT/summary.txt
   grep -E "^  store(: rows|: rows: unit_content|: commit)? " /tmp/tr/$l.txt | tr -s ' ' >> $OUT/summary.txt
