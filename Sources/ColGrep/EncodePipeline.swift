@@ -50,8 +50,11 @@ final class EncodePipeline: @unchecked Sendable {
     private let checkpointGate = DispatchQueue(label: "colgrep.index.checkpoint-gate")
     /// Checkpoints queued on `checkpoints` and not yet started.
     private let checkpointsWaiting = LockedValue(0)
-    /// Writes what the checkpoints so far recorded (`run`'s `persist`).
-    private var persist: @Sendable () throws -> Void = {}
+    /// `run`'s two checkpoint closures: each batch's record, and the write of what was recorded.
+    private struct Checkpointing: Sendable {
+        let record: @Sendable (Int) throws -> Void
+        let persist: @Sendable () throws -> Void
+    }
     private let pooler = DispatchQueue(label: "colgrep.index.pool")
     private let poolSlots = DispatchSemaphore(value: 2)
     /// Chunks between the start of their encode and their hand-off to the pooler, in order.
@@ -156,7 +159,7 @@ final class EncodePipeline: @unchecked Sendable {
              checkpoint: @escaping @Sendable (Int) throws -> Void, persist: @escaping @Sendable () throws -> Void = {},
              shouldStop: @escaping @Sendable () -> Bool) throws {
         guard batchCount > 0 else { return }
-        self.persist = persist
+        let checkpointing = Checkpointing(record: checkpoint, persist: persist)
         self.plannedUnits = max(0, plannedUnits)
         // The model loads on the tokenizing thread (its first `tokenizeDocuments` waits for it), while the
         // row thread already feeds the store writer.
@@ -213,7 +216,7 @@ final class EncodePipeline: @unchecked Sendable {
                 if shouldStop() { break }
                 // The first chunk encodes on this thread (it waits for the model load and plans the run);
                 // later ones overlap (`encodesInFlight`).
-                submit(prepared, concurrently: !first, checkpoint: checkpoint, shouldStop: shouldStop)
+                submit(prepared, concurrently: !first, checkpointing: checkpointing, shouldStop: shouldStop)
                 first = false
                 if failed { break }
             }
@@ -250,7 +253,7 @@ final class EncodePipeline: @unchecked Sendable {
     /// the caller goes on to the next (at most `encodesInFlight` chunks between here and the hand-off) —
     /// then hands it to the writers on the hand-off queue, in submission order. An encode cancelled by a
     /// stop is no failure: that chunk and every later one are dropped (`droppingAfterStop`).
-    private func submit(_ prepared: PreparedChunk, concurrently: Bool, checkpoint: @escaping @Sendable (Int) throws -> Void,
+    private func submit(_ prepared: PreparedChunk, concurrently: Bool, checkpointing: Checkpointing,
                         shouldStop: @escaping @Sendable () -> Bool) {
         let encodes = !prepared.units.isEmpty && !keywordOnly
         let result = EncodedChunk()
@@ -271,14 +274,14 @@ final class EncodePipeline: @unchecked Sendable {
             case .failure(let error):
                 fail(error)
             case .success(let encoded):
-                if !failed && !droppingAfterStop { handOff(prepared, encoded: encoded, checkpoint: checkpoint) }
+                if !failed && !droppingAfterStop { handOff(prepared, encoded: encoded, checkpointing: checkpointing) }
             }
         }
     }
 
     /// Hands one encoded chunk to the writers (pooling, then the vector writer); after a batch's last
     /// chunk, queues its checkpoint behind both writers.
-    private func handOff(_ prepared: PreparedChunk, encoded: [HostMatrix], checkpoint: @escaping @Sendable (Int) throws -> Void) {
+    private func handOff(_ prepared: PreparedChunk, encoded: [HostMatrix], checkpointing: Checkpointing) {
         if !prepared.units.isEmpty {
             // The rows were queued on the store writer by the row thread, before this chunk was tokenized.
             if !keywordOnly {
@@ -328,9 +331,9 @@ final class EncodePipeline: @unchecked Sendable {
                 }
                 if failed { return }
                 do {
-                    try Profiler.shared.measure("checkpoint") { try checkpoint(batch) }
+                    try Profiler.shared.measure("checkpoint") { try checkpointing.record(batch) }
                     // A later batch's checkpoint already waits behind this one and writes everything it would.
-                    if !laterWaiting { try Profiler.shared.measure("checkpoint: save") { try persist() } }
+                    if !laterWaiting { try Profiler.shared.measure("checkpoint: save") { try checkpointing.persist() } }
                 } catch {
                     fail(error)
                 }
