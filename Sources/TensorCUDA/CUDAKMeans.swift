@@ -30,7 +30,7 @@ extension CUDABackend: KMeansAccelerating {
         let current = try uploadFloat32(centroids, rows: k, cols: dim)
         let (table, bias) = try makeCentroidTable(kernels, count: k)
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
-        let sums = try makeMatrix(rows: k, cols: dim, type: .float32)
+        let sums = try makeLloydSums(k: k, dim: dim)
         let counts = try makeMatrix(rows: 1, cols: k, type: .float32)  // 4-byte slots holding Int32
         for _ in 0..<max(0, iterations) {
             try prepareCentroids(kernels, source: current.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true, table: table, bias: bias)
@@ -69,6 +69,12 @@ extension CUDABackend: KMeansAccelerating {
     /// each: no ~88 ms of page-locking on a process's first k-means (measured, 10M 48-d vectors: Lloyd's first run
     /// 0.100–0.110 s against main's 0.150–0.181; session 10). Wider rows stream their assignment in 64 MiB chunks anyway,
     /// so Lloyd grows the buffers to that size as before.
+    /// Lloyd's per-centroid sums, `k × dim` 64-bit fixed-point slots (`km_accumulate`: order-independent sums), held
+    /// in an fp32 matrix of twice the width.
+    func makeLloydSums(k: Int, dim: Int) throws -> CUDAMatrix {
+        try makeMatrix(rows: k, cols: 2 * dim, type: .float32)
+    }
+
     /// One Lloyd update on the device, shared by the exhaustive and grouped iterations: the rows' sums and counts
     /// per label (`km_accumulate`), then each centroid moved to its mean (`km_update`; an empty one stays put).
     func moveCentroidsToMeans(_ kernels: KMeansKernels, x32: CUDAMatrix, count: Int, dim: Int, labels: CUDAMatrix,

@@ -334,15 +334,19 @@ extension KernelSource {
     }
     #endif
 
-    // Lloyd's sums: every element of every point added to its centroid's row (fp32 atomics), and the
-    // point counted once.
-    extern "C" __global__ void km_accumulate(const float* x, long long n, int d, const int* labels, float* sums, int* counts) {
+    // Lloyd's sums: every element of every point added to its centroid's row, and the point counted once. The
+    // sums are fixed point (each element rounded to 2^-24, added as a 64-bit integer): integer addition gives the
+    // same sum whatever order the atomics land in, so a build's centroids no longer depend on the GPU's
+    // scheduling (fp32 atomics made two builds of one corpus differ; docs/PERFORMANCE.md, session 20). Room:
+    // |x| · n < 2^39 (unit vectors: half a trillion points).
+    #define KM_FIXED_SCALE 16777216.0f
+    extern "C" __global__ void km_accumulate(const float* x, long long n, int d, const int* labels, unsigned long long* sums, int* counts) {
         const long long total = n * d;
         for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
             const long long r = i / d;
             const int j = (int)(i - r * d);
             const int label = labels[r];
-            atomicAdd(&sums[(long long)label * d + j], x[i]);
+            atomicAdd(&sums[(long long)label * d + j], (unsigned long long)llrintf(x[i] * KM_FIXED_SCALE));
             if (j == 0) atomicAdd(&counts[label], 1);
         }
     }
@@ -359,11 +363,12 @@ extension KernelSource {
     }
 
     // Each centroid moves to the mean of its points; an empty one stays where it is (as on the CPU).
-    extern "C" __global__ void km_update(float* centroids, const float* sums, const int* counts, int k, int d) {
+    // (The sums are km_accumulate's fixed point.)
+    extern "C" __global__ void km_update(float* centroids, const unsigned long long* sums, const int* counts, int k, int d) {
         const long long total = (long long)k * d;
         for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
             const int count = counts[i / d];
-            if (count > 0) centroids[i] = sums[i] * (1.0f / (float)count);
+            if (count > 0) centroids[i] = (float)((double)(long long)sums[i] / ((double)KM_FIXED_SCALE * (double)count));
         }
     }
 

@@ -46,6 +46,7 @@ __device__ void __syncthreads();
 __device__ size_t __cvta_generic_to_shared(const void*);
 __device__ int max(int, int); __device__ int min(int, int); __device__ int abs(int);
 __device__ float atomicAdd(float*, float); __device__ int atomicAdd(int*, int);
+__device__ unsigned long long atomicAdd(unsigned long long*, unsigned long long); __device__ long long llrintf(float);
 H
 status=0
 check() {  # module, defines...

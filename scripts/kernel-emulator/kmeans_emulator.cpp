@@ -8,6 +8,7 @@ static std::mutex atomic_lock;
 alignas(16) static unsigned char emu_dynamic_shared[300 * 1024];
 inline float atomicAdd(float* p, float v) { std::lock_guard<std::mutex> g(atomic_lock); float o = *p; *p = o + v; return o; }
 inline int atomicAdd(int* p, int v) { std::lock_guard<std::mutex> g(atomic_lock); int o = *p; *p = o + v; return o; }
+inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { std::lock_guard<std::mutex> g(atomic_lock); unsigned long long o = *p; *p = o + v; return o; }
 #define __align__(n) __attribute__((aligned(n)))
 using std::min;
 #include "kernels.inc"
@@ -120,7 +121,8 @@ int main(int argc, char** argv) {
     compare("mma", out);
 #endif
     // Lloyd update from the reference labels
-    std::vector<float> sums(k * d, 0), cen = c;
+    std::vector<unsigned long long> sums(k * d, 0);  // km_accumulate's fixed-point slots
+    std::vector<float> cen = c;
     std::vector<int> counts(k, 0);
     launch(4, 256, [&] { km_accumulate(x.data(), n, d, ref.data(), sums.data(), counts.data()); });
     launch(4, 256, [&] { km_update(cen.data(), sums.data(), counts.data(), k, d); });
