@@ -201,6 +201,22 @@ import Testing
         #expect(seen.filter { $0 == "persist" }.count < 4, "\(seen)")
     }
 
+    /// The pipeline ends with the store's WAL copied into its database and emptied (its final checkpoint runs on
+    /// the store writer behind the last write), and the last checkpoint still follows every batch.
+    @Test func theStoresWALIsEmptyWhenThePipelineReturns() throws {
+        let f = try Fixture()
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        let last = LockedValue(-1)
+        try f.pipeline.run(batchCount: 6, batch: { Fixture.batch($0, units: 40) }, checkpoint: { b in
+            last.withLock { $0 = b }
+        }, shouldStop: { false })
+        #expect(last.withLock { $0 } == 5)
+        let wal = f.directory.appendingPathComponent("metadata.db-wal").path
+        let size = (try? FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0
+        #expect(size == 0, "WAL \(size) bytes")
+        #expect(try f.store.count == 240)
+    }
+
     /// Each chunk takes the next run of its batch's ids, so ids rise within a chunk and from chunk to chunk:
     /// the store appends instead of going back down at every chunk (FTS5 would flush a segment there).
     @Test func chunksTakeRisingRunsOfTheirBatchsIDs() throws {
