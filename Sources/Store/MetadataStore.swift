@@ -887,14 +887,42 @@ public final class MetadataStore: @unchecked Sendable {
                     return try codeContains(needle, candidates: candidates, spreadFrom: spreadFrom)
                 }
             }
-            let statement = try connection.statement("SELECT doc_id, code FROM unit_content")
+            return try everyCodeContains(needle, spreadFrom: spreadFrom)
+        }
+    }
+
+    /// The documents whose code holds `needle`, every row checked, inside the open read. A literal of two words
+    /// (no identifier lies wholly inside it) or of common ones reads every row: ~100 MB of code on a 113k-unit
+    /// index. A read-only store with many rows splits the doc id range into runs scanned side by side, as
+    /// `codeContains` splits candidates (four times as many rows per connection: a row scan is cheaper per row
+    /// than a lookup).
+    private func everyCodeContains(_ needle: [UInt8], spreadFrom: Int) throws -> Set<Int64> {
+        func scan(_ range: ClosedRange<Int64>?, on reader: SQLiteConnection) throws -> Set<Int64> {
+            let statement = try reader.statement(range == nil ? "SELECT doc_id, code FROM unit_content"
+                                                               : "SELECT doc_id, code FROM unit_content WHERE doc_id BETWEEN ? AND ?")
             defer { statement.reset() }
+            if let range {
+                statement.bind(1, range.lowerBound)
+                statement.bind(2, range.upperBound)
+            }
             var found = Set<Int64>()
             while try statement.step() {
                 if statement.withBytes(1, { RegexPrefilter.contains(needle, in: $0) }) { found.insert(statement.int64(0)) }
             }
             return found
         }
+        let rows = isReadOnly ? Int(try connection.scalarInt("SELECT count(*) FROM unit_content") ?? 0) : 0
+        let workers = literalWorkers(rows, perWorker: spreadFrom > Int.max / 4 ? Int.max : spreadFrom * 4)
+        guard workers > 1, let low = try connection.scalarInt("SELECT min(doc_id) FROM unit_content"),
+              let high = try connection.scalarInt("SELECT max(doc_id) FROM unit_content") else {
+            return try scan(nil, on: connection)
+        }
+        // Equal spans of the id range (ids are dense: consecutive per run, gaps only where files left).
+        let span = high - low + 1
+        let ranges = (0..<Int64(workers)).map { w in
+            (low + span * w / Int64(workers))...(low + span * (w + 1) / Int64(workers) - 1)
+        }
+        return try onLiteralReaders(workers) { w, reader in try scan(ranges[w], on: reader) }
     }
 
     /// The `candidates` (in doc id order) whose code holds `needle`, inside the open read. A read-only store
@@ -903,7 +931,7 @@ public final class MetadataStore: @unchecked Sendable {
     /// 60–130 ms while the search's other store reads waited (docs/PERFORMANCE.md, session 19). The extra
     /// connections read the last committed state, as this one does unless a writer commits in between.
     private func codeContains(_ needle: [UInt8], candidates: [Int64], spreadFrom: Int) throws -> Set<Int64> {
-        let workers = isReadOnly ? min(Self.maximumLiteralReaders, ProcessInfo.processInfo.activeProcessorCount, candidates.count / max(1, spreadFrom)) : 1
+        let workers = literalWorkers(candidates.count, perWorker: spreadFrom)
         func check(_ run: ArraySlice<Int64>, on reader: SQLiteConnection) throws -> Set<Int64> {
             let statement = try reader.statement("SELECT code FROM unit_content WHERE doc_id = ?")
             var found = Set<Int64>()
@@ -915,16 +943,30 @@ public final class MetadataStore: @unchecked Sendable {
             return found
         }
         guard workers > 1 else { return try check(candidates[...], on: connection) }
+        let runs = (0..<workers).map { w in candidates[(candidates.count * w / workers)..<(candidates.count * (w + 1) / workers)] }
+        return try onLiteralReaders(workers) { w, reader in try check(runs[w], on: reader) }
+    }
+
+    /// Connections a literal check of `items` rows or candidates spreads over: one per `perWorker`, up to
+    /// `maximumLiteralReaders` and the cores, in a read-only store only (a writer's store keeps one connection).
+    private func literalWorkers(_ items: Int, perWorker: Int) -> Int {
+        guard isReadOnly else { return 1 }
+        return max(1, min(Self.maximumLiteralReaders, ProcessInfo.processInfo.activeProcessorCount, items / max(1, perWorker)))
+    }
+
+    /// Runs `body(w, reader)` for `w` in `0..<workers` side by side, each on a connection of its own: the
+    /// store's (already in its read) and extra read-only ones kept with the store, which open their own reads
+    /// (they read the last committed state, as the store's does unless a writer commits in between). The union
+    /// of the results.
+    private func onLiteralReaders(_ workers: Int, _ body: (Int, SQLiteConnection) throws -> Set<Int64>) throws -> Set<Int64> {
         while literalReaders.count < workers - 1 {
             let reader = try SQLiteConnection(path: path.path, readOnly: true)
             try Self.applyPragmas(reader, readOnly: true)
             literalReaders.append(reader)
         }
         let readers = [connection] + literalReaders.prefix(workers - 1)
-        let runs = (0..<workers).map { w in candidates[(candidates.count * w / workers)..<(candidates.count * (w + 1) / workers)] }
-        // The store's own connection is already in its read; the others open theirs.
         return try ResultSlots.sideBySide(workers) { w in
-            w == 0 ? try check(runs[w], on: readers[w]) : try readers[w].readTransaction { try check(runs[w], on: readers[w]) }
+            w == 0 ? try body(w, readers[w]) : try readers[w].readTransaction { try body(w, readers[w]) }
         }.reduce(into: Set<Int64>()) { $0.formUnion($1) }
     }
 

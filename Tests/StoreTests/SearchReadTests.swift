@@ -63,6 +63,17 @@ import Testing
             #expect(try reader.docIDs(whereCodeContains: "then backoff", spreadFrom: 2)
                         == Set((0..<400).filter { $0 % 8 == 1 }.map { Int64($0 + 1) }))
         }
+        // Literals with no whole identifier read every row: the id range is split into runs read side by side,
+        // with the serial scan's answer, the first and last ids and ids left by deletions included.
+        try writer.delete(docIDs: [5, 6, 7, 200, 201])
+        let spread = try MetadataStore(path: dir.database, readOnly: true)
+        for literal in ["compute(", "retry", "(", "value399", "let value3 ", "no such text"] {
+            let serial = try spread.docIDs(whereCodeContains: literal, spreadFrom: .max)
+            #expect(try spread.docIDs(whereCodeContains: literal, spreadFrom: 2) == serial, "\(literal)")
+            let direct = Set(codes.enumerated().filter { ![5, 6, 7, 200, 201].contains($0.offset + 1) && $0.element.contains(literal) }
+                .map { Int64($0.offset + 1) })
+            #expect(serial == direct, "\(literal)")
+        }
     }
 
     @Test func locationsMatchTheRecordsWithoutTheirContent() throws {
