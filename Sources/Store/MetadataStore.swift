@@ -911,14 +911,15 @@ public final class MetadataStore: @unchecked Sendable {
             }
             return found
         }
-        let rows = isReadOnly ? Int(try connection.scalarInt("SELECT count(*) FROM unit_content") ?? 0) : 0
-        let workers = literalWorkers(rows, perWorker: spreadFrom > Int.max / 4 ? Int.max : spreadFrom * 4)
-        guard workers > 1, let low = try connection.scalarInt("SELECT min(doc_id) FROM unit_content"),
+        // The id range (two rowid lookups) sizes the split: ids are dense (consecutive per run, gaps only where
+        // files left), and a count(*) would walk every leaf page of this table of code.
+        guard isReadOnly, let low = try connection.scalarInt("SELECT min(doc_id) FROM unit_content"),
               let high = try connection.scalarInt("SELECT max(doc_id) FROM unit_content") else {
             return try scan(nil, on: connection)
         }
-        // Equal spans of the id range (ids are dense: consecutive per run, gaps only where files left).
         let span = high - low + 1
+        let workers = literalWorkers(Int(clamping: span), perWorker: spreadFrom > Int.max / 4 ? Int.max : spreadFrom * 4)
+        guard workers > 1 else { return try scan(nil, on: connection) }
         let ranges = (0..<Int64(workers)).map { w in
             (low + span * w / Int64(workers))...(low + span * (w + 1) / Int64(workers) - 1)
         }
