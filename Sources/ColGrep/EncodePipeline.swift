@@ -231,8 +231,8 @@ final class EncodePipeline: @unchecked Sendable {
             handoff.sync {}
             // Every row and every batch's hand-off to the checkpoints is queued on the store writer: the store's
             // final WAL checkpoint (0.15–0.3 s on the 113k-unit corpus) follows them there, beside the vector
-            // writes and checkpoints still to come, instead of after them (the indexer's own `store: last
-            // checkpoint` then finds little left). Queued before the hand-offs, it held the last checkpoint back.
+            // writes and checkpoints still to come, instead of after them (the indexer then runs none of its own).
+            // Queued before the hand-offs, it held the last checkpoint back.
             storeWriter.async { [store] in Profiler.shared.measure("store: final WAL checkpoint") { store.finishCheckpoints() } }
             pooler.sync {}
             writer.sync {}

@@ -278,7 +278,8 @@ final class ProjectIndexer: @unchecked Sendable {
             try shared.withLock { try $0.save(layout) }
         }, shouldStop: { InterruptFlag.shared.isRaised }) }
         state = shared.withLock { $0 }
-        Profiler.shared.measure("store: last checkpoint") { store.finishCheckpoints() }
+        // A run that streamed batches has had this done by its pipeline, right behind the store's last write.
+        if batches.isEmpty { Profiler.shared.measure("store: last checkpoint") { store.finishCheckpoints() } }
         summary.unitsEncoded = state.unitCount - unitsBefore
         progress.finish()
         if InterruptFlag.shared.isRaised { throw ColGrepError.interrupted }
