@@ -65,6 +65,8 @@ final class EncodePipeline: @unchecked Sendable {
     private let storeSlots = DispatchSemaphore(value: EncodePipeline.rowsAhead)
     /// Chunks of rows queued for the store writer, oldest first, with whether each closes its batch.
     private let waitingRows = LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([])
+    /// The group the store writer took as its last write's lookahead, which its next write inserts.
+    private let rowsTakenAhead = LockedValue<[PreparedRecords]>([])
     private let errorLock = NSLock()
     private var firstError: Error?
     /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
@@ -233,7 +235,11 @@ final class EncodePipeline: @unchecked Sendable {
             // final WAL checkpoint (0.15–0.3 s on the 113k-unit corpus) follows them there, beside the vector
             // writes and checkpoints still to come, instead of after them (the indexer then runs none of its own).
             // Queued before the hand-offs, it held the last checkpoint back.
-            storeWriter.async { [store] in Profiler.shared.measure("store: final WAL checkpoint") { store.finishCheckpoints() } }
+            storeWriter.async { [self] in
+                // A last group taken ahead by the writes (none is left at this point in a run that went through).
+                while !rowsTakenAhead.withLock({ $0.isEmpty }) && !failed { writeNextGroup(takenAheadOnly: true) }
+                Profiler.shared.measure("store: final WAL checkpoint") { store.finishCheckpoints() }
+            }
             pooler.sync {}
             writer.sync {}
         }
@@ -321,7 +327,11 @@ final class EncodePipeline: @unchecked Sendable {
             }
         }
         written.enter()
-        storeWriter.async { written.leave() }
+        storeWriter.async { [self] in
+            // The batch's last rows may have been taken as the lookahead of the write before: written now.
+            writeNextGroup(takenAheadOnly: true)
+            written.leave()
+        }
         let batch = prepared.batch
         written.notify(queue: checkpointGate) { [self] in
             checkpointsWaiting.withLock { $0 += 1 }
@@ -379,19 +389,43 @@ final class EncodePipeline: @unchecked Sendable {
         guard !rows.records.isEmpty else { return }
         storeSlots.wait()
         waitingRows.withLock { $0.append((rows, closesBatch)) }
-        storeWriter.async { [self] in
-            let group = Self.takeGroup(waitingRows)
-            let count = group.count
-            defer { for _ in 0..<count { storeSlots.signal() } }
-            if failed || group.isEmpty { return }
-            do {
-                try writeRecords(group)
-            } catch {
-                fail(error)
-            }
-            // Freed beside the lane: freeing a batch's rows here held the next write back (`BackgroundRelease`).
-            BackgroundRelease.release(consume group)
+        storeWriter.async { [self] in writeNextGroup() }
+    }
+
+    /// On the store writer: writes the next group (`takeGroups`), or with `takenAheadOnly` only a group
+    /// the last write took as its lookahead — for a batch's hand-off to the checkpoints, which must find
+    /// every row of the batch committed, and for the end of the run.
+    private func writeNextGroup(takenAheadOnly: Bool = false) {
+        let (group, next) = Self.takeGroups(waitingRows, takenAhead: rowsTakenAhead, takenAheadOnly: takenAheadOnly)
+        let count = group.count
+        defer { for _ in 0..<count { storeSlots.signal() } }
+        if failed || group.isEmpty { return }
+        do {
+            try writeRecords(group, lookahead: next)
+        } catch {
+            fail(error)
         }
+        // Freed beside the lane: freeing a batch's rows here held the next write back (`BackgroundRelease`).
+        BackgroundRelease.release(consume group)
+    }
+
+    /// The group a store writer block writes — the one the previous block took as its lookahead, else the
+    /// waiting chunks' next group (`takeGroup`) — and, taken now for the store to start on while it writes
+    /// this one (`MetadataStore.insert(_:lookahead:)`), the group after it when a whole batch of it is
+    /// waiting (a part of a batch is left to grow: taken early it would only make the writes smaller).
+    static func takeGroups(_ waiting: LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>,
+                           takenAhead: LockedValue<[PreparedRecords]>,
+                           takenAheadOnly: Bool = false) -> (group: [PreparedRecords], next: [PreparedRecords]) {
+        var group = takenAhead.withLock { taken in
+            defer { taken = [] }
+            return taken
+        }
+        if group.isEmpty && !takenAheadOnly { group = takeGroup(waiting) }
+        guard !group.isEmpty else { return ([], []) }
+        let batchWaiting = waiting.withLock { $0.contains(where: \.closesBatch) }
+        let next = batchWaiting ? takeGroup(waiting) : []
+        takenAhead.withLock { $0 = next }
+        return (group, next)
     }
 
     /// Removes and returns the waiting chunks up to and including the first that closes a batch (all of
@@ -475,9 +509,9 @@ final class EncodePipeline: @unchecked Sendable {
         }
     }
 
-    /// Inserts the chunks' rows in one transaction.
-    func writeRecords(_ chunks: [PreparedRecords]) throws {
-        try Profiler.shared.measure("store") { try store.insert(chunks) }
+    /// Inserts the chunks' rows in one transaction; `lookahead` is the next write's (see `takeGroups`).
+    func writeRecords(_ chunks: [PreparedRecords], lookahead: [PreparedRecords] = []) throws {
+        try Profiler.shared.measure("store") { try store.insert(chunks, lookahead: lookahead) }
         for (stage, seconds) in store.insertStages { Profiler.shared.add(stage: "store: \(stage)", seconds: seconds) }
     }
 

@@ -170,6 +170,9 @@ final class ErrorSlots: @unchecked Sendable {
 
     /// The error of the lowest shard that failed.
     var first: Error? { lock.withLock { errors.compactMap { $0 }.first } }
+
+    /// Slot `index`'s error, if it failed.
+    func error(_ index: Int) -> Error? { lock.withLock { errors[index] } }
 }
 
 /// One result per slot, set by concurrent workers (each its own slot).

@@ -23,7 +23,7 @@ public final class MetadataStore: @unchecked Sendable {
     /// The sharded write's threads (the row writer on the caller, one per shard file), started by the
     /// first sharded write (readers never start them).
     private var writerThreadsStorage: WriterThreads?
-    private var writerThreads: WriterThreads {
+    var writerThreads: WriterThreads {
         if let threads = writerThreadsStorage, threads.count == shards.count + 1 { return threads }
         let threads = WriterThreads(count: shards.count + 1, name: "colgrep-store")
         writerThreadsStorage = threads
@@ -37,7 +37,7 @@ public final class MetadataStore: @unchecked Sendable {
     var writerThreadCount: Int { shards.count == 1 ? 1 : shards.count + 1 }
 
     /// Where a write may be interrupted by tests (the crash-safety test kills its child process there).
-    enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy, shardsCommitted, shardCommittedBesideRows }
+    enum FaultPoint: Sendable { case insertedRow, deletedBatch, updatedCalledBy, shardsCommitted, shardCommittedBesideRows, keywordRowsInsertedAhead }
     /// Called at each `FaultPoint` inside the write transaction with the row index; tests only.
     var faultHook: ((FaultPoint, Int) -> Void)?
 
@@ -233,14 +233,14 @@ public final class MetadataStore: @unchecked Sendable {
         return names
     }
 
-    private func meta(_ key: String) throws -> String? {
+    func meta(_ key: String) throws -> String? {
         let statement = try connection.statement("SELECT value FROM meta WHERE key = ?")
         defer { statement.reset() }
         statement.bind(1, key)
         return try statement.step() ? statement.text(0) : nil
     }
 
-    private func setMeta(_ key: String, _ value: String) throws {
+    func setMeta(_ key: String, _ value: String) throws {
         let statement = try connection.statement("INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)")
         statement.bind(1, key)
         statement.bind(2, value)
@@ -249,7 +249,7 @@ public final class MetadataStore: @unchecked Sendable {
 
     /// Re-derives the keyword rows of `which` shards from the stored records (a tokenizer migration: every
     /// shard; a repair: the shards out of step), in one sharded write.
-    private func rebuildKeywordShards(_ which: [Int], tokenizerMigration: Bool) throws {
+    func rebuildKeywordShards(_ which: [Int], tokenizerMigration: Bool) throws {
         try shardedWrite { touched in
             for shard in which {
                 let table = KeywordShards.tableName(shard)
@@ -267,13 +267,15 @@ public final class MetadataStore: @unchecked Sendable {
     }
 
     deinit {
+        // The shard threads may still be inserting rows ahead for a write that is not coming.
+        settleLookahead()
         // Before the store's own connections close: the last connection of each file to close then
         // checkpoints what the background thread had not copied yet.
         checkpointer?.stop()
     }
 
     /// Asks the background thread to checkpoint every file after a committed write.
-    private func requestCheckpoint() {
+    func requestCheckpoint() {
         guard WALCheckpointer.enabled, !isReadOnly else { return }
         if checkpointer == nil {
             checkpointer = WALCheckpointer(paths: [path.path] + shards.fileIndexes.map { KeywordShards.fileURL(main: path, shard: $0).path })
@@ -375,7 +377,7 @@ public final class MetadataStore: @unchecked Sendable {
 
     /// The FTS5 settings of the keyword tables of `which` shards for a write of `rows` rows
     /// (`KeywordWriteSettings`), in the open sharded write.
-    private func applyKeywordWriteSettings(to which: [Int], rows: Int) throws {
+    func applyKeywordWriteSettings(to which: [Int], rows: Int) throws {
         for shard in which {
             try KeywordWriteSettings.apply(table: KeywordShards.tableName(shard),
                                            on: shards.connection(shard, main: connection), rows: rows)
@@ -383,7 +385,7 @@ public final class MetadataStore: @unchecked Sendable {
     }
 
     /// The generation shard `shard` gets at the next commit that changes it (the main database's record + 1).
-    private func nextGeneration(of shard: Int) throws -> Int64 {
+    func nextGeneration(of shard: Int) throws -> Int64 {
         (try meta(KeywordShards.generationKey(shard)).flatMap { Int64($0) } ?? 0) + 1
     }
 
@@ -397,7 +399,11 @@ public final class MetadataStore: @unchecked Sendable {
     /// Extra read-only connections to the main database for a literal check spread over cores (`codeContains`).
     private var literalReaders: [SQLiteConnection] = []
     /// Set while a failed write's repair runs (its own failure must not start another).
-    private var repairing = false
+    var repairing = false
+    /// The next write's keyword rows, being inserted ahead on the shard threads (`KeywordLookahead`).
+    var pendingLookahead: KeywordLookahead?
+    /// Sharded inserts whose keyword rows had been inserted ahead (`KeywordLookahead`), for tests and profiles.
+    public internal(set) var writesInsertedAhead = 0
 
     // MARK: - writes
 
@@ -416,8 +422,16 @@ public final class MetadataStore: @unchecked Sendable {
     /// Inserts several prepared parts in one transaction, in order (fewer, larger commits: each commit
     /// flushes the keyword index's pending terms into a new segment that later merges rewrite). Doc ids
     /// must be distinct across the parts.
-    public func insert(_ parts: [PreparedRecords]) throws {
+    ///
+    /// `lookahead`, the parts of the write that will follow (a build's next group), lets a sharded store's
+    /// keyword writers start on them as soon as they are done with this one (`KeywordLookahead`); they
+    /// stay uncommitted until an `insert` of exactly those parts.
+    public func insert(_ parts: [PreparedRecords], lookahead: [PreparedRecords] = []) throws {
         guard parts.contains(where: { !$0.records.isEmpty }) else { return }
+        if shards.count > 1 && Self.shardsCommitBesideRows && KeywordLookahead.enabled,
+           try insertWithLookahead(parts, next: lookahead.filter { !$0.records.isEmpty }) {
+            return
+        }
         var stages = StageClock()
         var usage: [ThreadUsage] = []
         var commitMark: ThreadUsage.Mark?
@@ -445,7 +459,10 @@ public final class MetadataStore: @unchecked Sendable {
         let commit = shards.count == 1 ? commitMark.map { [$0.usageSince(posted: $0.wall)] } ?? [] : lastCommitUsage
         let writes = ThreadUsage.summary(usage), commits = ThreadUsage.summary(commit)
         stages.add("rows + keyword index, thread cpu", Double(writes.total.cpu) * 1e-9)
-        if shards.count > 1 { stages.add("rows + keyword index, busiest thread cpu", Double(writes.busiest) * 1e-9) }
+        if shards.count > 1 {
+            stages.add("rows + keyword index, busiest thread cpu", Double(writes.busiest) * 1e-9)
+            addPartWalls(usage, to: &stages)
+        }
         // Beside the CPU: its kernel share, the time the writer threads were runnable but had no core, and
         // how late the last part started (a shared pool's helper would start late; the store's own threads
         // should not).
@@ -458,10 +475,28 @@ public final class MetadataStore: @unchecked Sendable {
         insertStages = stages.laps
     }
 
+    /// The parallel section's parts (the row writer and one per keyword shard) wait for each other at the end
+    /// of every write. Two stages tell what that costs: `slowest part` is, summed over writes, the slowest
+    /// part's wall in each (what the lane spends); `slowest part, parts unsynchronised` is the largest of the
+    /// parts' own wall totals (what it would spend if each part went on to the next write without waiting
+    /// for the others). The second is recorded as the growth of that largest total at each write, so that the
+    /// profile's sum over writes is the total itself.
+    func addPartWalls(_ usage: [ThreadUsage], to stages: inout StageClock) {
+        if partWallTotals.count != usage.count { partWallTotals = Array(repeating: 0, count: usage.count) }
+        let before = partWallTotals.max() ?? 0
+        for (part, used) in usage.enumerated() { partWallTotals[part] &+= used.wall }
+        stages.add("rows + keyword index, slowest part", Double(usage.map(\.wall).max() ?? 0) * 1e-9)
+        stages.add("rows + keyword index, slowest part, parts unsynchronised",
+                   Double((partWallTotals.max() ?? 0) &- before) * 1e-9)
+    }
+
+    /// Each parallel part's wall seconds summed over this store's sharded inserts (`addPartWalls`).
+    private var partWallTotals: [UInt64] = []
+
     /// The rows of `parts` into `units` and `unit_content` and, with one shard (`withKeywords`), every
     /// keyword row into the main database's table, in the open transaction. Returns the wall seconds of the
     /// row inserts and of the keyword inserts.
-    private func insertRows(_ parts: [PreparedRecords], withKeywords: Bool) throws -> (rows: Double, content: Double, keywords: Double) {
+    func insertRows(_ parts: [PreparedRecords], withKeywords: Bool) throws -> (rows: Double, content: Double, keywords: Double) {
         let unit = try connection.statement("""
             INSERT INTO units(doc_id, file, name, qualified_name, line, end_line, language, unit_type,
                 complexity, has_loops, has_branches, has_error_handling)
@@ -524,7 +559,7 @@ public final class MetadataStore: @unchecked Sendable {
     }
 
     /// The keyword rows of shard `shard` ≥ 1 of `parts` into its file, in its open transaction.
-    private func insertKeywordRows(_ parts: [PreparedRecords], shard: Int) throws {
+    func insertKeywordRows(_ parts: [PreparedRecords], shard: Int) throws {
         let table = KeywordShards.tableName(shard)
         let keyword = try shards.files[shard - 1].statement("INSERT INTO \(table)(rowid, body) VALUES(?, ?)")
         for prepared in parts {
@@ -580,7 +615,7 @@ public final class MetadataStore: @unchecked Sendable {
     /// and the writer thread's CPU seconds of the same work (`rows + keyword index, thread cpu`,
     /// `commit, thread cpu`), for the indexing profile: wall well above CPU means the writer waited for a
     /// core or the disk, not for SQLite's own work.
-    public private(set) var insertStages: [(stage: String, seconds: Double)] = []
+    public internal(set) var insertStages: [(stage: String, seconds: Double)] = []
 
     /// Deletes the given documents (unknown ids are ignored) in one transaction. The keyword index
     /// drops exactly those rows; nothing is rebuilt or renumbered.
@@ -1098,6 +1133,7 @@ public final class MetadataStore: @unchecked Sendable {
     /// - Throws: `StoreError.corrupt` with what was found.
     public func verifyIntegrity() throws {
         try lock.withLock {
+            settleLookahead()
             if let problems = integrityProblems() {
                 throw StoreError.corrupt(path: path.path, reason: "quick_check: \(problems)")
             }
@@ -1137,7 +1173,7 @@ public final class MetadataStore: @unchecked Sendable {
 
     // MARK: - plumbing
 
-    private func ids(_ sql: String, _ argument: String?) throws -> [Int64] {
+    func ids(_ sql: String, _ argument: String?) throws -> [Int64] {
         let statement = try connection.statement(sql)
         defer { statement.reset() }
         if let argument { statement.bind(1, argument) }
@@ -1146,7 +1182,7 @@ public final class MetadataStore: @unchecked Sendable {
         return result
     }
 
-    private static func jsonArray(_ ids: [Int64]) -> String {
+    static func jsonArray(_ ids: [Int64]) -> String {
         "[" + ids.map(String.init).joined(separator: ",") + "]"
     }
 
@@ -1161,7 +1197,8 @@ public final class MetadataStore: @unchecked Sendable {
     private func readKeywords<T>(_ body: () throws -> T) throws -> T {
         guard shards.count > 1 else { return try read(body) }
         return try lock.withLock {
-            try withCorruptionCheck {
+            settleLookahead()
+            return try withCorruptionCheck {
                 for attempt in 0..<200 {
                     if attempt > 0 { usleep(5_000) }
                     let result: T? = try connection.readTransaction {
@@ -1186,7 +1223,17 @@ public final class MetadataStore: @unchecked Sendable {
         return try shards.files[shard - 1].readTransaction { try inShardReads(from: shard + 1, body) }
     }
 
+    /// Runs a write under the store's lock; keyword rows inserted ahead for a write that this is not are
+    /// dropped first (`KeywordLookahead`: nothing else may use the shard files' connections meanwhile).
     private func write<T>(_ body: () throws -> T) throws -> T {
+        try writeKeepingLookahead {
+            settleLookahead()
+            return try body()
+        }
+    }
+
+    /// `write` for the insert that may consume the pending lookahead (`insertWithLookahead`).
+    func writeKeepingLookahead<T>(_ body: () throws -> T) throws -> T {
         guard !isReadOnly else { throw StoreError.readOnly(path: path.path) }
         return try lock.withLock { try withCorruptionCheck(body) }
     }

@@ -15,11 +15,12 @@ final class WriterThreads: @unchecked Sendable {
     /// Parts one `run` executes (the caller's included).
     let count: Int
     /// What the threads share; they hold it, not this object, so that releasing this object stops them.
-    private let shared = Shared()
+    private let shared: Shared
 
     /// `count` parts: `count − 1` threads are started, named `<name>-1` … (part 0 is the caller's).
     init(count: Int, name: String) {
         self.count = max(1, count)
+        shared = Shared(threads: self.count - 1)
         for part in 1..<self.count {
             let label = "\(name)-\(part)"
             let thread = Thread { [shared] in
@@ -50,47 +51,68 @@ final class WriterThreads: @unchecked Sendable {
     }
 
     /// Runs `body(part)` for every part at once, part 0 on the calling thread, and returns when every
-    /// part has returned, with each part's usage of its thread while it ran (index = part). One `run` at
-    /// a time (the store's writer lock serializes them).
+    /// part has returned, with each part's usage of its thread while it ran (index = part). A thread runs
+    /// its part after whatever was `post`ed to it before. One `run` at a time (the store's writer lock
+    /// serializes them).
     func run(_ body: (Int) -> Void) -> [ThreadUsage] {
-        let usages = UsageSlots(count: count)
         let posted = ThreadUsage.now()
-        withoutActuallyEscaping(body) { body in
-            let measured: (Int) -> Void = { part in
-                let start = ThreadUsage.Mark()
-                body(part)
-                usages.set(part, start.usageSince(posted: posted))
-            }
-            shared.post(measured, parts: count - 1)
-            measured(0)
-            shared.waitForParts()
+        return withoutActuallyEscaping(body) { body in
+            let tickets = (1..<count).map { part in shared.post(part: part, posted: posted) { body(part) } }
+            let start = ThreadUsage.Mark()
+            body(0)
+            let own = start.usageSince(posted: posted)
+            return [own] + tickets.map(shared.wait)
         }
-        return usages.values
     }
 
-    /// The job hand-over between `run` and the threads.
+    /// A part queued on one thread by `post`: `wait` returns once it has run.
+    final class Ticket: @unchecked Sendable {
+        fileprivate var done = false
+        fileprivate var usage = ThreadUsage()
+    }
+
+    /// Queues `body` on thread `part` (1 ≤ part < `count`) behind what was queued there before, and
+    /// returns at once: the store's keyword shard writers go on with the next write's rows while the
+    /// caller finishes this one (`MetadataStore`'s lookahead).
+    func post(part: Int, _ body: @escaping () -> Void) -> Ticket {
+        precondition(part >= 1 && part < count)
+        return shared.post(part: part, posted: ThreadUsage.now(), body)
+    }
+
+    /// Waits for a posted part and returns its usage of its thread.
+    func wait(_ ticket: Ticket) -> ThreadUsage {
+        shared.wait(ticket)
+    }
+
+    /// The hand-over between the caller and the threads: one queue of parts per thread, run in order.
     private final class Shared: @unchecked Sendable {
+        private struct Job {
+            var body: () -> Void
+            let ticket: Ticket
+            let posted: UInt64
+        }
         private let condition = NSCondition()
-        /// Job generation: each thread runs each new one once.
-        private var generation = 0
-        private var job: ((Int) -> Void)?
-        private var pending = 0
+        private var queues: [[Job]]
         private var stopping = false
 
-        func post(_ body: @escaping (Int) -> Void, parts: Int) {
-            condition.lock()
-            job = body
-            pending = parts
-            generation += 1
-            condition.broadcast()
-            condition.unlock()
+        init(threads: Int) {
+            queues = Array(repeating: [], count: threads + 1)
         }
 
-        func waitForParts() {
+        func post(part: Int, posted: UInt64, _ body: @escaping () -> Void) -> Ticket {
+            let ticket = Ticket()
             condition.lock()
-            while pending > 0 { condition.wait() }
-            job = nil
+            queues[part].append(Job(body: body, ticket: ticket, posted: posted))
+            condition.broadcast()
             condition.unlock()
+            return ticket
+        }
+
+        func wait(_ ticket: Ticket) -> ThreadUsage {
+            condition.lock()
+            defer { condition.unlock() }
+            while !ticket.done { condition.wait() }
+            return ticket.usage
         }
 
         func stop() {
@@ -100,24 +122,27 @@ final class WriterThreads: @unchecked Sendable {
             condition.unlock()
         }
 
+        /// Thread `part`'s loop: its queued parts in order; it returns once stopped with nothing queued.
         func loop(part: Int) {
-            var seen = 0
             while true {
                 condition.lock()
-                while generation == seen && !stopping { condition.wait() }
-                if stopping {
+                while queues[part].isEmpty && !stopping { condition.wait() }
+                if queues[part].isEmpty {
                     condition.unlock()
                     return
                 }
-                seen = generation
-                var body = job
+                var job: Job? = queues[part].removeFirst()
                 condition.unlock()
-                body?(part)
+                let start = ThreadUsage.Mark()
+                job!.body()
+                let usage = start.usageSince(posted: job!.posted)
+                let ticket = job!.ticket
                 // Dropped before the part counts as done: `run`'s caller lends a non-escaping closure.
-                body = nil
+                job = nil
                 condition.lock()
-                pending -= 1
-                if pending == 0 { condition.broadcast() }
+                ticket.usage = usage
+                ticket.done = true
+                condition.broadcast()
                 condition.unlock()
             }
         }
@@ -128,12 +153,13 @@ final class WriterThreads: @unchecked Sendable {
 /// kernel's share of it, time runnable but waiting for a core (`/proc/thread-self/schedstat`), and how long
 /// after the write posted it the part started. Work that gets slower beside other busy threads shows as
 /// more CPU for the same part; a writer starved of cores as run-queue wait; a part that waited for a
-/// worker as start delay.
+/// worker as start delay. `wall` is the part's own wall time, from its start to its end.
 struct ThreadUsage: Sendable, Equatable {
     var cpu: UInt64 = 0
     var system: UInt64 = 0
     var runQueueWait: UInt64 = 0
     var startDelay: UInt64 = 0
+    var wall: UInt64 = 0
 
     /// Nanoseconds on the monotonic clock.
     static func now() -> UInt64 { StageClock.now() }
@@ -149,7 +175,7 @@ struct ThreadUsage: Sendable, Equatable {
         func usageSince(posted: UInt64) -> ThreadUsage {
             let end = Mark()
             return ThreadUsage(cpu: end.cpu &- cpu, system: end.system &- system, runQueueWait: end.wait &- wait,
-                               startDelay: wall &- min(wall, posted))
+                               startDelay: wall &- min(wall, posted), wall: end.wall &- wall)
         }
     }
 
@@ -208,13 +234,4 @@ struct ThreadUsage: Sendable, Equatable {
         }
         return (total, usages.map(\.cpu).max() ?? 0, usages.map(\.startDelay).max() ?? 0)
     }
-}
-
-/// Per-part usage slots the writer threads fill.
-private final class UsageSlots: @unchecked Sendable {
-    private let lock = NSLock()
-    private var slots: [ThreadUsage]
-    init(count: Int) { slots = Array(repeating: ThreadUsage(), count: count) }
-    func set(_ part: Int, _ usage: ThreadUsage) { lock.withLock { slots[part] = usage } }
-    var values: [ThreadUsage] { lock.withLock { slots } }
 }

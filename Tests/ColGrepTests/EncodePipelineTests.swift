@@ -1,7 +1,7 @@
 import CodeUnits
 import Foundation
 import Plaid
-import Store
+@testable import Store
 import Tensor
 import Testing
 @testable import ColGrep
@@ -44,7 +44,7 @@ import Testing
         let channel = BoundedChannel<Int>(capacity: 4)
         #expect(channel.push(1) && channel.push(2) && channel.push(3))
         channel.setCapacity(2)
-        let pushed = LockedValue(false)
+        let pushed = ColGrep.LockedValue(false)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             _ = channel.push(4)
@@ -72,7 +72,7 @@ import Testing
     @Test func producerBlockedOnAFullChannelIsReleasedByClose() {
         let channel = BoundedChannel<Int>(capacity: 1)
         #expect(channel.push(1))
-        let refused = LockedValue(false)
+        let refused = ColGrep.LockedValue(false)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             let accepted = channel.push(2)
@@ -95,7 +95,7 @@ import Testing
         // Small items: as many as fit in the bytes, beyond the minimum count.
         for _ in 0..<5 { backlog.enter(bytes: 20) }
         #expect(backlog.waiting == (5, 100))
-        let admitted = LockedValue(false)
+        let admitted = ColGrep.LockedValue(false)
         let done = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             backlog.enter(bytes: 20)
@@ -122,7 +122,7 @@ import Testing
             PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
                                         language: "python", unitType: "function", code: "pass")])
         }
-        let waiting = LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([
+        let waiting = ColGrep.LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([
             (rows(1), false), (rows(2), true), (rows(3), false), (rows(4), false),
         ])
         #expect(EncodePipeline.takeGroup(waiting).map { $0.records[0].docID } == [1, 2])
@@ -132,6 +132,31 @@ import Testing
         #expect(EncodePipeline.takeGroup(waiting).map { $0.records[0].docID } == [5])
     }
 
+    @Test func storeWriterTakesTheNextWholeBatchAsItsLookahead() {
+        func rows(_ id: Int64) -> PreparedRecords {
+            PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
+                                        language: "python", unitType: "function", code: "pass")])
+        }
+        func ids(_ group: [PreparedRecords]) -> [Int64] { group.map { $0.records[0].docID } }
+        let waiting = ColGrep.LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([
+            (rows(1), true), (rows(2), false), (rows(3), true), (rows(4), false),
+        ])
+        let ahead = ColGrep.LockedValue<[PreparedRecords]>([])
+        // The oldest batch, with the next whole batch taken ahead.
+        var (group, next) = EncodePipeline.takeGroups(waiting, takenAhead: ahead)
+        #expect(ids(group) == [1] && ids(next) == [2, 3])
+        // The batch taken ahead is written next; a part of a batch (4, not closed) is not taken ahead.
+        (group, next) = EncodePipeline.takeGroups(waiting, takenAhead: ahead)
+        #expect(ids(group) == [2, 3] && next.isEmpty)
+        // A batch hand-off only writes what was taken ahead: nothing here, and chunk 4 stays waiting.
+        (group, next) = EncodePipeline.takeGroups(waiting, takenAhead: ahead, takenAheadOnly: true)
+        #expect(group.isEmpty && next.isEmpty)
+        waiting.withLock { $0.append((rows(5), true)) }
+        (group, next) = EncodePipeline.takeGroups(waiting, takenAhead: ahead)
+        #expect(ids(group) == [4, 5] && next.isEmpty)
+        #expect(ahead.withLock { $0.isEmpty } && waiting.withLock { $0.isEmpty })
+    }
+
     /// Keyword-only pipeline (no model): store rows and checkpoints, nothing else. With `model`, a whole
     /// pipeline that tokenizes with that model and encodes with `encodeChunk`.
     struct Fixture {
@@ -139,10 +164,10 @@ import Testing
         let store: MetadataStore
         let pipeline: EncodePipeline
 
-        init(chunkSize: Int = 3, model: URL? = nil, encodeChunk: EncodePipeline.ChunkEncoder? = nil) throws {
+        init(chunkSize: Int = 3, model: URL? = nil, encodeChunk: EncodePipeline.ChunkEncoder? = nil, keywordShards: Int? = nil) throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("colgrep-pipeline-\(UUID().uuidString.prefix(8))")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            store = try MetadataStore(path: directory.appendingPathComponent("metadata.db"), readOnly: false)
+            store = try MetadataStore(path: directory.appendingPathComponent("metadata.db"), readOnly: false, keywordShards: keywordShards)
             var options = IndexOptions(model: model?.path ?? "unused", poolFactor: 1)
             options.chunkSize = chunkSize
             pipeline = EncodePipeline(options: options, model: ModelRuntime(modelID: model?.path ?? "unused", acceleration: .forceCPU),
@@ -165,7 +190,7 @@ import Testing
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
         let sizes = [7, 0, 3, 10, 1]
-        let seen = LockedValue<[(Int, Set<Int64>)]>([])
+        let seen = ColGrep.LockedValue<[(Int, Set<Int64>)]>([])
         let store = f.store
         try f.pipeline.run(batchCount: sizes.count, batch: { Fixture.batch($0, units: sizes[$0]) }, checkpoint: { b in
             seen.withLock { $0.append((b, try! store.allDocIDs())) }
@@ -186,7 +211,7 @@ import Testing
     @Test func queuedCheckpointsAreWrittenOnceByTheLast() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
-        let events = LockedValue<[String]>([])
+        let events = ColGrep.LockedValue<[String]>([])
         try f.pipeline.run(batchCount: 12, batch: { Fixture.batch($0, units: 2) }, checkpoint: { b in
             // The first checkpoint is slow: the store writer meanwhile finishes every later batch.
             if b == 0 { usleep(300_000) }
@@ -203,10 +228,54 @@ import Testing
 
     /// The pipeline ends with the store's WAL copied into its database and emptied (its final checkpoint runs on
     /// the store writer behind the last write), and the last checkpoint still follows every batch.
+    /// With keyword shards the store writer hands each write the next whole batch to insert ahead
+    /// (`KeywordLookahead`); a batch's checkpoint still finds every row of it committed, and the store ends
+    /// with every unit once, none ahead.
+    @Test func rowsInsertedAheadAreCommittedBeforeTheirBatchsCheckpoint() throws {
+        let f = try Fixture(keywordShards: 3)
+        defer { try? FileManager.default.removeItem(at: f.directory) }
+        // A slow row writer lets whole batches wait behind it, as in a store-bound build.
+        f.store.faultHook = { point, _ in if point == .insertedRow { usleep(300) } }
+        let sizes = [10, 7, 0, 12, 9, 10, 4]
+        let seen = ColGrep.LockedValue<[(Int, Set<Int64>)]>([])
+        let store = f.store
+        try f.pipeline.run(batchCount: sizes.count, batch: { Fixture.batch($0, units: sizes[$0]) }, checkpoint: { b in
+            seen.withLock { $0.append((b, try! store.allDocIDs())) }
+        }, shouldStop: { false })
+        for (b, stored) in seen.withLock({ $0 }) {
+            for earlier in 0...b {
+                let ids = Set((0..<sizes[earlier]).map { Int64(earlier * 100 + $0) })
+                #expect(ids.isSubset(of: stored), "batch \(earlier) not stored at checkpoint \(b)")
+            }
+        }
+        #expect(seen.withLock { $0.map(\.0) } == Array(sizes.indices))
+        #expect(f.store.writesInsertedAhead > 0)
+        #expect(try f.store.count == sizes.reduce(0, +))
+        try f.store.verifyIntegrity()
+        // The same keyword index as the batches written one by one (the pipeline deals a batch's units over
+        // its chunks, so ids differ: units are compared by name, with their scores).
+        let reference = try Fixture(keywordShards: 3)
+        defer { try? FileManager.default.removeItem(at: reference.directory) }
+        for (b, size) in sizes.enumerated() where size > 0 {
+            let batch = Fixture.batch(b, units: size)
+            try reference.store.insert(EncodePipeline.storeRows(units: batch.units, ids: batch.ids))
+        }
+        func scored(_ store: MetadataStore, _ query: String) throws -> [String] {
+            let hits = try store.bm25(query: query, limit: 100, within: nil)
+            let names = Dictionary(uniqueKeysWithValues: try store.records(docIDs: hits.map(\.docID)).map { ($0.docID, $0.qualifiedName) })
+            return hits.map { "\(names[$0.docID]!) \(String(format: "%.6f", $0.score))" }.sorted()
+        }
+        for query in ["f3", "def f7", "return 4", "file5 py"] {
+            let hits = try scored(f.store, query)
+            #expect(!hits.isEmpty)
+            #expect(hits == (try scored(reference.store, query)))
+        }
+    }
+
     @Test func theStoresWALIsEmptyWhenThePipelineReturns() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
-        let last = LockedValue(-1)
+        let last = ColGrep.LockedValue(-1)
         try f.pipeline.run(batchCount: 6, batch: { Fixture.batch($0, units: 40) }, checkpoint: { b in
             last.withLock { $0 = b }
         }, shouldStop: { false })
@@ -240,9 +309,9 @@ import Testing
     @Test func stopDropsChunksNotYetEncodingAndCheckpointsOnlyWholeBatches() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
-        let started = LockedValue(0)
-        let stop = LockedValue(false)
-        let checkpointed = LockedValue<[Int]>([])
+        let started = ColGrep.LockedValue(0)
+        let stop = ColGrep.LockedValue(false)
+        let checkpointed = ColGrep.LockedValue<[Int]>([])
         try f.pipeline.run(batchCount: 6, batch: { b in
             started.withLock { $0 += 1 }
             // Ctrl-C while batch 2 is being cut.
@@ -262,7 +331,7 @@ import Testing
     /// checkpointed, and what was checkpointed before is whole.
     @Test func stopWhileAChunkEncodesCancelsItsRemainingBatchesAndCheckpointsNothingOfIt() throws {
         let model = StreamedIndexBuildTests.packageRoot.appendingPathComponent("Tests/EncoderTests/Fixtures/tiny-modernbert")
-        let stop = LockedValue(false)
+        let stop = ColGrep.LockedValue(false)
         // One sequence per encoder batch, so a chunk of 4 units is 4 batches. Batch 0 is one chunk, encoded
         // first and alone (device batches 1–4); batch 1's two chunks encode next, side by side (5–12, in either
         // order). The stop comes while device batch 6 is on the device.
@@ -275,7 +344,7 @@ import Testing
             try scheduler.encode(tokens, length: \.count, shouldStop: shouldStop).outputs
         }
         defer { try? FileManager.default.removeItem(at: f.directory) }
-        let checkpointed = LockedValue<[Int]>([])
+        let checkpointed = ColGrep.LockedValue<[Int]>([])
         try f.pipeline.run(batchCount: sizes.count, batch: { Fixture.batch($0, units: sizes[$0]) },
                            checkpoint: { b in checkpointed.withLock { $0.append(b) } }, shouldStop: { stop.withLock { $0 } })
         // Without cancelling, both chunks of batch 1 would finish (device batches 7–12) and batch 1 be checkpointed.
@@ -289,7 +358,7 @@ import Testing
     @Test func aFailedCheckpointStopsLaterCheckpointsAndIsThrown() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
-        let checkpointed = LockedValue<[Int]>([])
+        let checkpointed = ColGrep.LockedValue<[Int]>([])
         #expect(throws: CheckpointFailure.self) {
             try f.pipeline.run(batchCount: 5, batch: { Fixture.batch($0, units: 5) }, checkpoint: { b in
                 if b == 1 { throw CheckpointFailure() }
@@ -302,7 +371,7 @@ import Testing
     @Test func duplicateIdsFailTheRunWithoutCheckpointingThatBatch() throws {
         let f = try Fixture()
         defer { try? FileManager.default.removeItem(at: f.directory) }
-        let checkpointed = LockedValue<[Int]>([])
+        let checkpointed = ColGrep.LockedValue<[Int]>([])
         #expect(throws: (any Error).self) {
             try f.pipeline.run(batchCount: 3, batch: { b in
                 var batch = Fixture.batch(b, units: 2)
@@ -319,10 +388,10 @@ import Testing
 final class StopRaisingDevice: EncodeDevice, @unchecked Sendable {
     private let model: BackendEncodeDevice
     private let stopDuring: Int
-    private let stop: LockedValue<Bool>
-    let batches = LockedValue(0)
+    private let stop: ColGrep.LockedValue<Bool>
+    let batches = ColGrep.LockedValue(0)
 
-    init(model directory: URL, stopDuring: Int, stop: LockedValue<Bool>) {
+    init(model directory: URL, stopDuring: Int, stop: ColGrep.LockedValue<Bool>) {
         model = BackendEncodeDevice(processor: .cpu(threads: 1), modelDirectory: directory, skipIDs: [], kernelCache: nil)
         self.stopDuring = stopDuring
         self.stop = stop

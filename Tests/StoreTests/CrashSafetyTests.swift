@@ -42,7 +42,16 @@ private struct Snapshot: Equatable {
         // it (`EarlyShardCommits`); it waits for those commits, which the shard writers make without it.
         let shardsCommitted = LockedValue(0), counting = NSLock()
         let shardFiles = store.shards.fileIndexes.count
+        // "lookahead": killed once the next write's keyword rows are in a shard file, uncommitted, after
+        // the write they followed returned (committed everywhere).
+        let returned = LockedValue(false)
         store.faultHook = { point, index in
+            if parts[1] == "lookahead" {
+                guard point == .keywordRowsInsertedAhead else { return }
+                for _ in 0..<1000 where !returned.value { usleep(10_000) }
+                if returned.value { kill(getpid(), SIGKILL) }
+                return
+            }
             if parts[1] == "insertShardsAhead" {
                 if point == .shardCommittedBesideRows { counting.withLock { shardsCommitted.set(shardsCommitted.value + 1) } }
                 guard point == .insertedRow && index == 2500 else { return }
@@ -54,11 +63,48 @@ private struct Snapshot: Equatable {
         }
         switch parts[1] {
         case "insert", "shardsCommitted", "insertShardsAhead": try store.insert(syntheticCorpus(count: 3000, startID: 10_000))
+        case "lookahead":
+            let next = PreparedRecords(syntheticCorpus(count: 3000, startID: 20_000))
+            try store.insert([PreparedRecords(syntheticCorpus(count: 10, startID: 10_000))], lookahead: [next])
+            returned.set(true)
+            Thread.sleep(forTimeInterval: 10)
         case "delete": try store.delete(docIDs: Array(0..<100))
         default:
             try store.updateCalledBy(Dictionary(uniqueKeysWithValues: (0..<200).map { (Int64($0), ["new_caller_\($0)"]) }))
         }
         Issue.record("the fault hook did not fire")
+    }
+
+    /// A kill while the shard files hold the next write's keyword rows, inserted ahead and not committed
+    /// (`KeywordLookahead`): the last write stays whole, the rows ahead leave nothing, and readers never
+    /// find the shards out of step (no repair is needed).
+    @Test func writerKilledWithRowsInsertedAheadLeavesTheLastWrite() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        do {
+            let store = try MetadataStore(path: dir.database, readOnly: false, keywordShards: 2)
+            try store.insert(syntheticCorpus(count: 200))
+        }
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0])
+        child.arguments = ["--testing-library", "swift-testing", "--filter", "CrashSafetyTests/crashingWriterChild"]
+        child.environment = ProcessInfo.processInfo.environment.merging([childVariable: "\(dir.database.path)|lookahead"]) { $1 }
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        child.waitUntilExit()
+        #expect(child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGKILL,
+                "the child exited with \(child.terminationStatus) instead of being killed with rows inserted ahead")
+        let reader = try MetadataStore(path: dir.database, readOnly: true)
+        #expect(try reader.count == 210)
+        // Keyword reads work at once (the shards are in step) and know the last write, not the rows ahead.
+        #expect(try reader.bm25(query: "parse config", limit: 1000, within: nil).contains { $0.docID >= 10_000 && $0.docID < 10_010 })
+        #expect(try !reader.bm25(query: "parse config", limit: 1000, within: nil).contains { $0.docID >= 20_000 })
+        let writer = try MetadataStore(path: dir.database, readOnly: false)
+        try writer.verifyIntegrity()
+        try writer.insert(syntheticCorpus(count: 3000, startID: 20_000))
+        #expect(try writer.count == 3210)
+        #expect(try writer.bm25(query: "parse config", limit: 5000, within: nil).contains { $0.docID >= 20_000 })
     }
 
     /// A kill inside the write transaction (one keyword shard, or two written by two threads; the insert

@@ -133,6 +133,47 @@ import Testing
         #expect(try MetadataStore(path: single.database, readOnly: false, keywordShards: 1).writerThreadCount == 1)
     }
 
+    @Test func aPartsWallCountsItsWaitsButNotTheOtherParts() {
+        let threads = WriterThreads(count: 3, name: "test-wall")
+        // Part 1 sleeps 30 ms (wall, almost no CPU); the others return at once.
+        let usage = threads.run { part in if part == 1 { Thread.sleep(forTimeInterval: 0.03) } }
+        #expect(usage[1].wall >= 30_000_000 && usage[1].cpu < usage[1].wall)
+        #expect(usage[0].wall < usage[1].wall && usage[2].wall < usage[1].wall)
+    }
+
+    @Test func theUnsynchronisedLaneIsTheSlowestPartsOwnTotal() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = try MetadataStore(path: dir.database, readOnly: false, keywordShards: 3)
+        let corpus = syntheticCorpus(count: 300)
+        var perWrite = 0.0, unsynchronised = 0.0
+        for (n, slice) in [corpus[0..<100], corpus[100..<200], corpus[200..<300]].enumerated() {
+            try store.insert(Array(slice))
+            let seconds = Dictionary(uniqueKeysWithValues: store.insertStages.map { ($0.stage, $0.seconds) })
+            let slowest = try #require(seconds["rows + keyword index, slowest part"])
+            let growth = try #require(seconds["rows + keyword index, slowest part, parts unsynchronised"])
+            // A first write's largest total is its slowest part; later ones grow it by at most their slowest.
+            if n == 0 { #expect(abs(growth - slowest) < 1e-9) }
+            #expect(growth >= 0 && growth <= slowest + 1e-9)
+            perWrite += slowest
+            unsynchronised += growth
+        }
+        #expect(unsynchronised > 0 && unsynchronised <= perWrite + 1e-9)
+    }
+
+    @Test func postedPartsRunInOrderAndARunWaitsBehindThem() {
+        let threads = WriterThreads(count: 3, name: "test-post")
+        let order = LockedValue<[String]>([])
+        func note(_ label: String) { order.set(order.value + [label]) }
+        let first = threads.post(part: 1) { Thread.sleep(forTimeInterval: 0.03); note("post 1a") }
+        let second = threads.post(part: 1) { note("post 1b") }
+        let usage = threads.run { part in if part == 1 { note("run 1") } }
+        #expect(usage.count == 3)
+        // The run's part 1 came after both posted parts of thread 1, in the order posted.
+        #expect(order.value.filter { $0.hasSuffix("1") || $0.hasPrefix("post") } == ["post 1a", "post 1b", "run 1"])
+        #expect(threads.wait(first).wall >= 30_000_000 && threads.wait(second).wall < 30_000_000)
+    }
+
     private func taskCount() throws -> Int {
         try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count
     }
