@@ -65,8 +65,6 @@ final class EncodePipeline: @unchecked Sendable {
     private let storeSlots = DispatchSemaphore(value: EncodePipeline.rowsAhead)
     /// Chunks of rows queued for the store writer, oldest first, with whether each closes its batch.
     private let waitingRows = LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([])
-    /// The group the store writer took as its last write's lookahead, which its next write inserts.
-    private let rowsTakenAhead = LockedValue<[PreparedRecords]>([])
     private let errorLock = NSLock()
     private var firstError: Error?
     /// Store rows only, no encoding and no vectors (`IndexOptions.keywordOnly`).
@@ -235,11 +233,7 @@ final class EncodePipeline: @unchecked Sendable {
             // final WAL checkpoint (0.15–0.3 s on the 113k-unit corpus) follows them there, beside the vector
             // writes and checkpoints still to come, instead of after them (the indexer then runs none of its own).
             // Queued before the hand-offs, it held the last checkpoint back.
-            storeWriter.async { [self] in
-                // A last group taken ahead by the writes (none is left at this point in a run that went through).
-                while !rowsTakenAhead.withLock({ $0.isEmpty }) && !failed { writeNextGroup(takenAheadOnly: true) }
-                Profiler.shared.measure("store: final WAL checkpoint") { store.finishCheckpoints() }
-            }
+            storeWriter.async { [store] in Profiler.shared.measure("store: final WAL checkpoint") { store.finishCheckpoints() } }
             pooler.sync {}
             writer.sync {}
         }
@@ -327,11 +321,7 @@ final class EncodePipeline: @unchecked Sendable {
             }
         }
         written.enter()
-        storeWriter.async { [self] in
-            // The batch's last rows may have been taken as the lookahead of the write before: written now.
-            writeNextGroup(takenAheadOnly: true)
-            written.leave()
-        }
+        storeWriter.async { written.leave() }
         let batch = prepared.batch
         written.notify(queue: checkpointGate) { [self] in
             checkpointsWaiting.withLock { $0 += 1 }
@@ -388,54 +378,49 @@ final class EncodePipeline: @unchecked Sendable {
     private func queueRecords(_ rows: PreparedRecords, closesBatch: Bool) {
         guard !rows.records.isEmpty else { return }
         storeSlots.wait()
-        waitingRows.withLock { $0.append((rows, closesBatch)) }
+        // With keyword shards the store starts on the chunk's keyword rows now, behind the write in progress.
+        store.queueAhead(rows) { waitingRows.withLock { $0.append((rows, closesBatch)) } }
         storeWriter.async { [self] in writeNextGroup() }
     }
 
-    /// On the store writer: writes the next group (`takeGroups`), or with `takenAheadOnly` only a group
-    /// the last write took as its lookahead — for a batch's hand-off to the checkpoints, which must find
-    /// every row of the batch committed, and for the end of the run.
-    private func writeNextGroup(takenAheadOnly: Bool = false) {
-        let (group, next) = Self.takeGroups(waitingRows, takenAhead: rowsTakenAhead, takenAheadOnly: takenAheadOnly)
-        let count = group.count
-        defer { for _ in 0..<count { storeSlots.signal() } }
-        if failed || group.isEmpty { return }
+    /// On the store writer: takes the waiting chunks' next group (`takeGroup`, at least the chunks the store
+    /// queued ahead since its last write) and inserts it in one transaction.
+    private func writeNextGroup() {
+        var taken = 0
+        defer { for _ in 0..<taken { storeSlots.signal() } }
+        if failed {
+            taken = Self.takeGroup(waitingRows).count
+            return
+        }
         do {
-            try writeRecords(group, lookahead: next)
+            let begin = ProfileClock.now()
+            let group = try store.insert(takingGroup: { queuedAhead in
+                let group = Self.takeGroup(waitingRows, atLeast: queuedAhead)
+                taken = group.count
+                return group
+            })
+            // A block whose chunk an earlier block took finds nothing: no write to profile.
+            guard !group.isEmpty else { return }
+            Profiler.shared.add(stage: "store", seconds: ProfileClock.seconds(since: begin))
+            for (stage, seconds) in store.insertStages { Profiler.shared.add(stage: "store: \(stage)", seconds: seconds) }
+            // Freed beside the lane: freeing a batch's rows here held the next write back (`BackgroundRelease`).
+            BackgroundRelease.release(consume group)
         } catch {
             fail(error)
         }
-        // Freed beside the lane: freeing a batch's rows here held the next write back (`BackgroundRelease`).
-        BackgroundRelease.release(consume group)
-    }
-
-    /// The group a store writer block writes — the one the previous block took as its lookahead, else the
-    /// waiting chunks' next group (`takeGroup`) — and, taken now for the store to start on while it writes
-    /// this one (`MetadataStore.insert(_:lookahead:)`), the group after it when a whole batch of it is
-    /// waiting (a part of a batch is left to grow: taken early it would only make the writes smaller).
-    static func takeGroups(_ waiting: LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>,
-                           takenAhead: LockedValue<[PreparedRecords]>,
-                           takenAheadOnly: Bool = false) -> (group: [PreparedRecords], next: [PreparedRecords]) {
-        var group = takenAhead.withLock { taken in
-            defer { taken = [] }
-            return taken
-        }
-        if group.isEmpty && !takenAheadOnly { group = takeGroup(waiting) }
-        guard !group.isEmpty else { return ([], []) }
-        let batchWaiting = waiting.withLock { $0.contains(where: \.closesBatch) }
-        let next = batchWaiting ? takeGroup(waiting) : []
-        takenAhead.withLock { $0 = next }
-        return (group, next)
     }
 
     /// Removes and returns the waiting chunks up to and including the first that closes a batch (all of
     /// them when none does). Each queued chunk has its own writer block, which finds nothing left when an
     /// earlier block took its chunk — so by the time a block behind all of a batch's runs, every chunk of
     /// that batch is in SQLite.
-    static func takeGroup(_ waiting: LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>) -> [PreparedRecords] {
+    ///
+    /// With `atLeast` n, the group holds at least the first n chunks (those the store queued ahead), even
+    /// past a batch's end.
+    static func takeGroup(_ waiting: LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>, atLeast: Int = 0) -> [PreparedRecords] {
         waiting.withLock { queue in
             guard !queue.isEmpty else { return [] }
-            let end = queue.firstIndex(where: \.closesBatch) ?? queue.count - 1
+            let end = max(queue.firstIndex(where: \.closesBatch) ?? queue.count - 1, min(atLeast, queue.count) - 1)
             let taken = queue[...end].map(\.rows)
             queue.removeFirst(end + 1)
             return taken
@@ -509,9 +494,9 @@ final class EncodePipeline: @unchecked Sendable {
         }
     }
 
-    /// Inserts the chunks' rows in one transaction; `lookahead` is the next write's (see `takeGroups`).
-    func writeRecords(_ chunks: [PreparedRecords], lookahead: [PreparedRecords] = []) throws {
-        try Profiler.shared.measure("store") { try store.insert(chunks, lookahead: lookahead) }
+    /// Inserts the chunks' rows in one transaction.
+    func writeRecords(_ chunks: [PreparedRecords]) throws {
+        try Profiler.shared.measure("store") { try store.insert(chunks) }
         for (stage, seconds) in store.insertStages { Profiler.shared.add(stage: "store: \(stage)", seconds: seconds) }
     }
 

@@ -400,8 +400,11 @@ public final class MetadataStore: @unchecked Sendable {
     private var literalReaders: [SQLiteConnection] = []
     /// Set while a failed write's repair runs (its own failure must not start another).
     var repairing = false
-    /// The next write's keyword rows, being inserted ahead on the shard threads (`KeywordLookahead`).
+    /// Keyword rows queued ahead on the shard threads for the next write (`KeywordLookahead`), whether parts
+    /// may be queued ahead now, and the lock of both (`queueAhead` runs on the caller's threads).
     var pendingLookahead: KeywordLookahead?
+    var aheadOpen = false
+    let lookaheadLock = NSLock()
     /// Sharded inserts whose keyword rows had been inserted ahead (`KeywordLookahead`), for tests and profiles.
     public internal(set) var writesInsertedAhead = 0
 
@@ -422,16 +425,15 @@ public final class MetadataStore: @unchecked Sendable {
     /// Inserts several prepared parts in one transaction, in order (fewer, larger commits: each commit
     /// flushes the keyword index's pending terms into a new segment that later merges rewrite). Doc ids
     /// must be distinct across the parts.
-    ///
-    /// `lookahead`, the parts of the write that will follow (a build's next group), lets a sharded store's
-    /// keyword writers start on them as soon as they are done with this one (`KeywordLookahead`); they
-    /// stay uncommitted until an `insert` of exactly those parts.
-    public func insert(_ parts: [PreparedRecords], lookahead: [PreparedRecords] = []) throws {
+    public func insert(_ parts: [PreparedRecords]) throws {
+        // A sharded store writes new documents with each shard file committing from its own thread
+        // (`insert(takingGroup:)`, `KeywordLookahead`), replaced ones by the general path.
+        _ = try insert(takingGroup: { _ in parts })
+    }
+
+    /// `insert(_:)` by the general path: deletes the stored documents the parts replace, then inserts.
+    func insertGeneral(_ parts: [PreparedRecords]) throws {
         guard parts.contains(where: { !$0.records.isEmpty }) else { return }
-        if shards.count > 1 && Self.shardsCommitBesideRows && KeywordLookahead.enabled,
-           try insertWithLookahead(parts, next: lookahead.filter { !$0.records.isEmpty }) {
-            return
-        }
         var stages = StageClock()
         var usage: [ThreadUsage] = []
         var commitMark: ThreadUsage.Mark?

@@ -132,29 +132,18 @@ import Testing
         #expect(EncodePipeline.takeGroup(waiting).map { $0.records[0].docID } == [5])
     }
 
-    @Test func storeWriterTakesTheNextWholeBatchAsItsLookahead() {
+    @Test func storeWriterTakesAtLeastTheChunksQueuedAhead() {
         func rows(_ id: Int64) -> PreparedRecords {
             PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
                                         language: "python", unitType: "function", code: "pass")])
         }
-        func ids(_ group: [PreparedRecords]) -> [Int64] { group.map { $0.records[0].docID } }
         let waiting = ColGrep.LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([
             (rows(1), true), (rows(2), false), (rows(3), true), (rows(4), false),
         ])
-        let ahead = ColGrep.LockedValue<[PreparedRecords]>([])
-        // The oldest batch, with the next whole batch taken ahead.
-        var (group, next) = EncodePipeline.takeGroups(waiting, takenAhead: ahead)
-        #expect(ids(group) == [1] && ids(next) == [2, 3])
-        // The batch taken ahead is written next; a part of a batch (4, not closed) is not taken ahead.
-        (group, next) = EncodePipeline.takeGroups(waiting, takenAhead: ahead)
-        #expect(ids(group) == [2, 3] && next.isEmpty)
-        // A batch hand-off only writes what was taken ahead: nothing here, and chunk 4 stays waiting.
-        (group, next) = EncodePipeline.takeGroups(waiting, takenAhead: ahead, takenAheadOnly: true)
-        #expect(group.isEmpty && next.isEmpty)
-        waiting.withLock { $0.append((rows(5), true)) }
-        (group, next) = EncodePipeline.takeGroups(waiting, takenAhead: ahead)
-        #expect(ids(group) == [4, 5] && next.isEmpty)
-        #expect(ahead.withLock { $0.isEmpty } && waiting.withLock { $0.isEmpty })
+        // Three chunks queued ahead: the group runs past the first batch's end to hold them.
+        #expect(EncodePipeline.takeGroup(waiting, atLeast: 3).map { $0.records[0].docID } == [1, 2, 3])
+        #expect(EncodePipeline.takeGroup(waiting, atLeast: 0).map { $0.records[0].docID } == [4])
+        #expect(EncodePipeline.takeGroup(waiting, atLeast: 2).isEmpty)
     }
 
     /// Keyword-only pipeline (no model): store rows and checkpoints, nothing else. With `model`, a whole
@@ -228,9 +217,9 @@ import Testing
 
     /// The pipeline ends with the store's WAL copied into its database and emptied (its final checkpoint runs on
     /// the store writer behind the last write), and the last checkpoint still follows every batch.
-    /// With keyword shards the store writer hands each write the next whole batch to insert ahead
-    /// (`KeywordLookahead`); a batch's checkpoint still finds every row of it committed, and the store ends
-    /// with every unit once, none ahead.
+    /// With keyword shards the store starts on each chunk's keyword rows as it is queued, behind the write
+    /// in progress (`KeywordLookahead`); a batch's checkpoint still finds every row of it committed, and the
+    /// store ends with every unit once.
     @Test func rowsInsertedAheadAreCommittedBeforeTheirBatchsCheckpoint() throws {
         let f = try Fixture(keywordShards: 3)
         defer { try? FileManager.default.removeItem(at: f.directory) }

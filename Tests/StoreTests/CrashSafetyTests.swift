@@ -42,8 +42,8 @@ private struct Snapshot: Equatable {
         // it (`EarlyShardCommits`); it waits for those commits, which the shard writers make without it.
         let shardsCommitted = LockedValue(0), counting = NSLock()
         let shardFiles = store.shards.fileIndexes.count
-        // "lookahead": killed once the next write's keyword rows are in a shard file, uncommitted, after
-        // the write they followed returned (committed everywhere).
+        // "lookahead": killed once keyword rows queued ahead are in a shard file, uncommitted, after the
+        // write before them returned (committed everywhere).
         let returned = LockedValue(false)
         store.faultHook = { point, index in
             if parts[1] == "lookahead" {
@@ -64,9 +64,9 @@ private struct Snapshot: Equatable {
         switch parts[1] {
         case "insert", "shardsCommitted", "insertShardsAhead": try store.insert(syntheticCorpus(count: 3000, startID: 10_000))
         case "lookahead":
-            let next = PreparedRecords(syntheticCorpus(count: 3000, startID: 20_000))
-            try store.insert([PreparedRecords(syntheticCorpus(count: 10, startID: 10_000))], lookahead: [next])
+            try store.insert(syntheticCorpus(count: 10, startID: 10_000))
             returned.set(true)
+            store.queueAhead(PreparedRecords(syntheticCorpus(count: 3000, startID: 20_000))) {}
             Thread.sleep(forTimeInterval: 10)
         case "delete": try store.delete(docIDs: Array(0..<100))
         default:
