@@ -86,9 +86,13 @@ final class EncodePipeline: @unchecked Sendable {
     /// overrides it, for measuring (1: one chunk at a time, as before).
     static let encodesInFlight = tuning("COLGREP_ENCODES_IN_FLIGHT", default: 2, maximum: 8)
     /// Chunks whose rows may be queued on the store writer ahead of the tokenizer (and ahead of the
-    /// model load, which takes ~0.5 s next to a GPU: several chunks of store work).
+    /// model load, which takes ~0.5 s next to a GPU: several chunks of store work). With keyword shards
+    /// the store starts on each queued chunk's keyword rows at once (`MetadataStore.queueAhead`), so room
+    /// for more lets its shard threads work further ahead: on 2 × H200 with 32 cores a user's init of a
+    /// 113k-unit corpus took a median 4.84 s with 16 against 5.13 s with 8 (six rounds each;
+    /// docs/PERFORMANCE.md, session 21; without that lookahead, 32 had gained nothing in session 19).
     /// `COLGREP_ROWS_AHEAD` overrides it, for measuring.
-    static let rowsAhead = tuning("COLGREP_ROWS_AHEAD", default: 8, maximum: 256)
+    static let rowsAhead = tuning("COLGREP_ROWS_AHEAD", default: 16, maximum: 256)
 
     /// A queue bound from the environment variable `name` (1…`maximum`), else `value`.
     private static func tuning(_ name: String, default value: Int, maximum: Int) -> Int {
