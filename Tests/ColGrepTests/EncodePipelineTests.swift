@@ -225,7 +225,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: f.directory) }
         // A slow row writer lets whole batches wait behind it, as in a store-bound build.
         f.store.faultHook = { point, _ in if point == .insertedRow { usleep(300) } }
-        let sizes = [10, 7, 0, 12, 9, 10, 4]
+        let sizes = [10, 7, 0, 12, 9, 10, 4, 30, 25, 11, 40, 12]
         let seen = ColGrep.LockedValue<[(Int, Set<Int64>)]>([])
         let store = f.store
         try f.pipeline.run(batchCount: sizes.count, batch: { Fixture.batch($0, units: sizes[$0]) }, checkpoint: { b in
@@ -250,7 +250,8 @@ import Testing
             try reference.store.insert(EncodePipeline.storeRows(units: batch.units, ids: batch.ids))
         }
         func scored(_ store: MetadataStore, _ query: String) throws -> [String] {
-            let hits = try store.bm25(query: query, limit: 100, within: nil)
+            // Every match (a cut at a limit would fall among equal scores, ordered by id).
+            let hits = try store.bm25(query: query, limit: 10_000, within: nil)
             let names = Dictionary(uniqueKeysWithValues: try store.records(docIDs: hits.map(\.docID)).map { ($0.docID, $0.qualifiedName) })
             return hits.map { "\(names[$0.docID]!) \(String(format: "%.6f", $0.score))" }.sorted()
         }
