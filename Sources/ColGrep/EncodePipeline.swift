@@ -498,10 +498,13 @@ final class EncodePipeline: @unchecked Sendable {
         }
     }
 
-    /// Inserts the chunks' rows in one transaction.
-    func writeRecords(_ chunks: [PreparedRecords]) throws {
-        try Profiler.shared.measure("store") { try store.insert(chunks) }
-        for (stage, seconds) in store.insertStages { Profiler.shared.add(stage: "store: \(stage)", seconds: seconds) }
+    /// Writes prepared chunks of rows through the store lane as a run does (this thread files them as the
+    /// row thread does, waiting for room; the store writer takes the groups) and returns once every one is
+    /// in SQLite: the store lane's own speed, for `IndexStageBenchmark`.
+    func writeRowsThroughTheStoreLane(_ chunks: [(rows: PreparedRecords, closesBatch: Bool)]) throws {
+        for chunk in chunks { queueRecords(chunk.rows, closesBatch: chunk.closesBatch) }
+        storeWriter.sync {}
+        if let error = errorLock.withLock({ firstError }) { throw error }
     }
 
     /// Units per chunk: the configured size, or for a run of few units a quarter of it (at least

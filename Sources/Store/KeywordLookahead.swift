@@ -72,9 +72,10 @@ extension MetadataStore {
     }
 
     /// Inserts the group `take` returns, in one transaction, and returns it. `take(n)` runs under the lock
-    /// of `queueAhead` and must return a group that starts with the `n` parts queued ahead since the last
-    /// write (it may hold more); their keyword rows are then already in the shard files' open transactions.
-    /// Without keyword shards this is `take(0)` and the general path.
+    /// of `queueAhead` and must return a group that starts with the first `n` parts filed (all of them when
+    /// fewer are waiting; it may hold more): the parts queued ahead since the last write, whose keyword
+    /// rows are then already in the shard files' open transactions. Without keyword shards this is
+    /// `take(0)` and the general path.
     public func insert(takingGroup take: (Int) -> [PreparedRecords]) throws -> [PreparedRecords] {
         guard queuesAhead else {
             let group = take(0)
@@ -99,7 +100,9 @@ extension MetadataStore {
             lookaheadLock.lock()
             let ahead = pendingLookahead
             pendingLookahead = nil
-            group = take(ahead?.parts.count ?? 0).filter { !$0.records.isEmpty }
+            // With nothing queued ahead (the lookahead was closed, or nothing came), whatever waits is taken:
+            // parts filed while it was closed must not stay in front of the next parts queued ahead.
+            group = take(ahead?.parts.count ?? Int.max).filter { !$0.records.isEmpty }
             let parts = group
             let ids = parts.flatMap { $0.records.map(\.docID) }
             let matched = ahead.map { ahead in

@@ -144,6 +144,9 @@ import Testing
         #expect(EncodePipeline.takeGroup(waiting, atLeast: 3).map { $0.records[0].docID } == [1, 2, 3])
         #expect(EncodePipeline.takeGroup(waiting, atLeast: 0).map { $0.records[0].docID } == [4])
         #expect(EncodePipeline.takeGroup(waiting, atLeast: 2).isEmpty)
+        // Everything waiting (the store had nothing queued ahead).
+        waiting.withLock { $0 = [(rows(5), true), (rows(6), true), (rows(7), false)] }
+        #expect(EncodePipeline.takeGroup(waiting, atLeast: Int.max).map { $0.records[0].docID } == [5, 6, 7])
     }
 
     /// Keyword-only pipeline (no model): store rows and checkpoints, nothing else. With `model`, a whole

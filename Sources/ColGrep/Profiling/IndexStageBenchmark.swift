@@ -156,15 +156,9 @@ public enum IndexStageBenchmark {
             (chunks.indices.map { EncodePipeline.storeRows(units: chunks[$0], ids: idsOfChunk[$0]) }, unitCount, 0)
         }
         try timed("store", lane: "store") {
-            // As the pipeline's writer does when it is the slowest lane: one transaction per batch.
-            var group: [PreparedRecords] = []
-            for n in chunks.indices {
-                group.append(rows[n])
-                if closesBatch[n] || n == chunks.count - 1 {
-                    try pipeline.writeRecords(group)
-                    group = []
-                }
-            }
+            // Through the pipeline's own store lane (its queue bound, groups and keyword rows queued ahead),
+            // fed as fast as it takes them.
+            try pipeline.writeRowsThroughTheStoreLane(chunks.indices.map { (rows[$0], closesBatch[$0] || $0 == chunks.count - 1) })
             return ((), unitCount, 0)
         }
         return timings
