@@ -51,17 +51,20 @@ extension MetadataStore {
         pendingLookahead = ahead
         let first = ahead.parts.isEmpty
         ahead.parts.append(part.records.map(\.docID))
+        // The queued parts hold the shards, not the store: a store released while they wait is closed by its
+        // `deinit`, which waits for them (holding the store, the last of them would run that `deinit` itself).
+        let shards = self.shards, hook = faultHook
         for shard in shards.fileIndexes {
-            let ticket = writerThreads.post(part: shard) { [self] in
+            let ticket = writerThreads.post(part: shard) {
                 guard ahead.errors.error(shard) == nil else { return }
                 let file = shards.files[shard - 1]
                 do {
                     if first {
                         try file.execute("BEGIN IMMEDIATE")
-                        try applyKeywordWriteSettings(to: [shard], rows: part.records.count)
+                        try KeywordWriteSettings.apply(table: KeywordShards.tableName(shard), on: file, rows: part.records.count)
                     }
-                    try insertKeywordRows([part], shard: shard)
-                    faultHook?(.keywordRowsInsertedAhead, shard)
+                    try shards.insertRows([part], shard: shard)
+                    hook?(.keywordRowsInsertedAhead, shard)
                 } catch {
                     _ = sqlite3_exec(file.handle, "ROLLBACK", nil, nil, nil)
                     ahead.errors.set(shard, error)

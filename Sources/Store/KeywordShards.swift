@@ -73,6 +73,19 @@ final class KeywordShards {
         count == 1 ? 0 : 1 + Int(UInt64(bitPattern: docID) % UInt64(count))
     }
 
+    /// The keyword rows of `parts` that live in shard `shard` ≥ 1, into its file, in its open transaction.
+    func insertRows(_ parts: [PreparedRecords], shard: Int) throws {
+        let table = Self.tableName(shard)
+        let keyword = try files[shard - 1].statement("INSERT INTO \(table)(rowid, body) VALUES(?, ?)")
+        for prepared in parts {
+            for (index, record) in prepared.records.enumerated() where self.shard(of: record.docID) == shard {
+                keyword.bind(1, record.docID)
+                keyword.bind(2, bytes: prepared.keywordTexts[index])
+                try keyword.run()
+            }
+        }
+    }
+
     /// The connection holding shard `shard`.
     func connection(_ shard: Int, main: SQLiteConnection) -> SQLiteConnection {
         shard == 0 ? main : files[shard - 1]

@@ -562,15 +562,7 @@ public final class MetadataStore: @unchecked Sendable {
 
     /// The keyword rows of shard `shard` ≥ 1 of `parts` into its file, in its open transaction.
     func insertKeywordRows(_ parts: [PreparedRecords], shard: Int) throws {
-        let table = KeywordShards.tableName(shard)
-        let keyword = try shards.files[shard - 1].statement("INSERT INTO \(table)(rowid, body) VALUES(?, ?)")
-        for prepared in parts {
-            for (index, record) in prepared.records.enumerated() where shards.shard(of: record.docID) == shard {
-                keyword.bind(1, record.docID)
-                keyword.bind(2, bytes: prepared.keywordTexts[index])
-                try keyword.run()
-            }
-        }
+        try shards.insertRows(parts, shard: shard)
     }
 
     /// One writer thread for the rows (main database) and one per keyword shard file (one SQLite writer per
