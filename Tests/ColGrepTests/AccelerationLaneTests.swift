@@ -46,9 +46,10 @@ private struct Operands: @unchecked Sendable {
     }
 
     static func cpuLanes(_ count: Int, id: String = "cuda:0", skip: Set<Int32> = [], failLoad: Bool = false,
-                         opened: Opened = Opened()) -> SharedModelLanes {
+                         opened: Opened = Opened(), openDelay: TimeInterval = 0) -> SharedModelLanes {
         let directory = failLoad ? URL(fileURLWithPath: "/nonexistent/colgrep-model") : AccelerationRouterTests.model
         return SharedModelLanes(device: DeviceInfo(id: id, kind: .gpu), lanes: count, modelDirectory: directory, skipIDs: skip) { lane in
+            if openDelay > 0 { Thread.sleep(forTimeInterval: openDelay) }
             let backend = LaneCountingBackend(CPUBackend(threads: 1, precision: .fp32))
             opened.add(lane, backend)
             return OpenedLaneBackend(backend: backend, timings: ColdStartTimings(weightSeconds: 0))
@@ -114,7 +115,9 @@ private struct Operands: @unchecked Sendable {
     @Test func aModelThatCannotLoadFailsEveryLaneOfItsDeviceAndTheOthersFinish() throws {
         let items = AccelerationRouterTests.sequences(60, seed: 43)
         let broken = Self.cpuLanes(2, id: "cuda:1", failLoad: true).makeLanes()
-        let working = Self.cpuLanes(2, id: "cuda:0").makeLanes()
+        // The working device opens slowly, so that the broken one's lanes have tried their load before the work
+        // is done (on a loaded machine they sometimes had not started by then, and nothing had failed).
+        let working = Self.cpuLanes(2, id: "cuda:0", openDelay: 0.3).makeLanes()
         let lanes = (working + broken).map { EncodeLane<[Int32], HostMatrix>(device: $0, end: .longest, tokenBudget: 100) }
         let result = try EncodeScheduler(lanes: lanes, policy: .requeue, profiler: Profiler(enabled: false)).run(items, length: \.count)
         #expect(AccelerationRouterTests.maxDifference(result.outputs, try Self.reference(items, skip: [])) < 1e-5)
