@@ -117,11 +117,14 @@ import Testing
         #expect(WriterBacklog.forPooledVectors(physicalMemory: 1 << 30).minimumItems == 2)
     }
 
+    /// A chunk of one row with id `id`, for the store writer's grouping.
+    private static func oneRow(_ id: Int64) -> PreparedRecords {
+        PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
+                                    language: "python", unitType: "function", code: "pass")])
+    }
+
     @Test func storeWriterTakesWaitingChunksUpToTheEndOfTheOldestBatch() {
-        func rows(_ id: Int64) -> PreparedRecords {
-            PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
-                                        language: "python", unitType: "function", code: "pass")])
-        }
+        let rows = Self.oneRow
         let waiting = ColGrep.LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([
             (rows(1), false), (rows(2), true), (rows(3), false), (rows(4), false),
         ])
@@ -133,10 +136,7 @@ import Testing
     }
 
     @Test func storeWriterTakesAtLeastTheChunksQueuedAhead() {
-        func rows(_ id: Int64) -> PreparedRecords {
-            PreparedRecords([UnitRecord(docID: id, file: "f.py", name: "n", qualifiedName: "n", line: 1, endLine: 1,
-                                        language: "python", unitType: "function", code: "pass")])
-        }
+        let rows = Self.oneRow
         let waiting = ColGrep.LockedValue<[(rows: PreparedRecords, closesBatch: Bool)]>([
             (rows(1), true), (rows(2), false), (rows(3), true), (rows(4), false),
         ])

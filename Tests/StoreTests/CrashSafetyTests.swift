@@ -75,9 +75,9 @@ private struct Snapshot: Equatable {
         Issue.record("the fault hook did not fire")
     }
 
-    /// A kill while the shard files hold the next write's keyword rows, inserted ahead and not committed
-    /// (`KeywordLookahead`): the last write stays whole, the rows ahead leave nothing, and readers never
-    /// find the shards out of step (no repair is needed).
+    /// A kill while the shard files hold keyword rows queued ahead, not committed (`KeywordLookahead`): the
+    /// last write stays whole, the rows ahead leave nothing, and readers never find the shards out of step
+    /// (no repair is needed).
     @Test func writerKilledWithRowsInsertedAheadLeavesTheLastWrite() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }
@@ -85,16 +85,7 @@ private struct Snapshot: Equatable {
             let store = try MetadataStore(path: dir.database, readOnly: false, keywordShards: 2)
             try store.insert(syntheticCorpus(count: 200))
         }
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0])
-        child.arguments = ["--testing-library", "swift-testing", "--filter", "CrashSafetyTests/crashingWriterChild"]
-        child.environment = ProcessInfo.processInfo.environment.merging([childVariable: "\(dir.database.path)|lookahead"]) { $1 }
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        child.waitUntilExit()
-        #expect(child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGKILL,
-                "the child exited with \(child.terminationStatus) instead of being killed with rows inserted ahead")
+        try runCrashingChild(database: dir.database, operation: "lookahead")
         let reader = try MetadataStore(path: dir.database, readOnly: true)
         #expect(try reader.count == 210)
         // Keyword reads work at once (the shards are in step) and know the last write, not the rows ahead.
@@ -126,18 +117,8 @@ private struct Snapshot: Equatable {
         #expect(before.count == 200)
         #expect(before.keywordHits.allSatisfy { !$0.isEmpty })
 
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0])
-        child.arguments = ["--testing-library", "swift-testing", "--filter", "CrashSafetyTests/crashingWriterChild"]
-        var environment = [childVariable: "\(dir.database.path)|\(operation)"]
-        if operation == "insert" { environment["COLGREP_SHARD_COMMITS_BESIDE_ROWS"] = "0" }
-        child.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
-        try child.run()
-        child.waitUntilExit()
-        #expect(child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGKILL,
-                "the child exited with \(child.terminationStatus) instead of being killed mid-write")
+        try runCrashingChild(database: dir.database, operation: operation,
+                             environment: operation == "insert" ? ["COLGREP_SHARD_COMMITS_BESIDE_ROWS": "0"] : [:])
         // The killed writer left its uncommitted pages in the WAL (or nothing at all).
         let wal = dir.database.path + "-wal"
         if operation.hasPrefix("insert") {
@@ -163,5 +144,20 @@ private struct Snapshot: Equatable {
         // And it accepts writes again.
         try writer.insert(syntheticCorpus(count: 10, startID: 50_000))
         #expect(try writer.count == 210)
+    }
+
+    /// Runs `crashingWriterChild` in a child process on `database` for `operation` and expects it killed mid-write.
+    private func runCrashingChild(database: URL, operation: String, environment: [String: String] = [:]) throws {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: ProcessInfo.processInfo.arguments[0])
+        child.arguments = ["--testing-library", "swift-testing", "--filter", "CrashSafetyTests/crashingWriterChild"]
+        child.environment = ProcessInfo.processInfo.environment
+            .merging(environment.merging([childVariable: "\(database.path)|\(operation)"]) { $1 }) { $1 }
+        child.standardOutput = FileHandle.nullDevice
+        child.standardError = FileHandle.nullDevice
+        try child.run()
+        child.waitUntilExit()
+        #expect(child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGKILL,
+                "the child exited with \(child.terminationStatus) instead of being killed mid-write (\(operation))")
     }
 }
