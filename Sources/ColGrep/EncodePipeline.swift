@@ -12,7 +12,8 @@ import Tensor
 ///   columns, on every core: `PreparedRecords`) and queues them on the store writer, which inserts them
 ///   into SQLite — rows need no model and no vectors, so this lane starts at once, while the model is
 ///   still loading, and runs up to `rowsAhead` chunks ahead of the tokenizer (up to
-///   `rowsAheadWhileTheModelLoads` before the first chunk is tokenized);
+///   `rowsAheadWhileTheModelLoads` before the first chunk is tokenized); with keyword shards the store
+///   starts on a queued chunk's keyword rows at once, behind the write in progress (`queueAhead`);
 /// - a preparing thread builds each chunk's embedding texts (on every core) and tokenizes them,
 ///   running up to `preparedAhead` chunks ahead of the encoder, across batch boundaries;
 /// - the calling thread submits chunks to the encoder, up to `encodesInFlight` at once (the first on
