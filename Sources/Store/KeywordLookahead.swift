@@ -112,27 +112,28 @@ extension MetadataStore {
                 parts.count >= ahead.parts.count && zip(ahead.parts, parts).allSatisfy { $0 == $1.records.map(\.docID) }
             } ?? false
             var posted: [WriterThreads.Ticket] = []
-            if ids.isEmpty {
-                // Nothing to write (an earlier write took it); parts queued ahead always come with a group.
-                if ahead != nil { aheadOpen = false }
+            // Leaves the lock without this write's lookahead path: what was queued ahead is rolled back
+            // and, with `closing`, nothing more is queued until a write opens the lookahead again.
+            func dropLookahead(closing: Bool) {
+                if closing { aheadOpen = false }
                 lookaheadLock.unlock()
                 if let ahead { rollBack(ahead) }
+            }
+            if ids.isEmpty {
+                // Nothing to write (an earlier write took it); parts queued ahead always come with a group.
+                dropLookahead(closing: ahead != nil)
                 return true
             }
             do {
                 try connection.execute("BEGIN IMMEDIATE")
             } catch {
-                aheadOpen = false
-                lookaheadLock.unlock()
-                if let ahead { rollBack(ahead) }
+                dropLookahead(closing: true)
                 throw error
             }
             do {
-                guard try storedIDs(ids).isEmpty else {
+                guard try storedDocIDs(ids).isEmpty else {
                     _ = sqlite3_exec(connection.handle, "ROLLBACK", nil, nil, nil)
-                    aheadOpen = false
-                    lookaheadLock.unlock()
-                    if let ahead { rollBack(ahead) }
+                    dropLookahead(closing: true)
                     return false
                 }
                 stages.lap("replace check")
@@ -245,8 +246,4 @@ extension MetadataStore {
         if let ahead { rollBack(ahead) }
     }
 
-    /// Which of `ids` have stored rows.
-    private func storedIDs(_ ids: [Int64]) throws -> [Int64] {
-        try self.ids("SELECT doc_id FROM units WHERE doc_id IN (SELECT value FROM json_each(?))", Self.jsonArray(ids))
-    }
 }

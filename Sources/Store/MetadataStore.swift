@@ -647,10 +647,15 @@ public final class MetadataStore: @unchecked Sendable {
         }
     }
 
+    /// Which of `docIDs` have stored rows.
+    func storedDocIDs(_ docIDs: [Int64]) throws -> [Int64] {
+        try ids("SELECT doc_id FROM units WHERE doc_id IN (SELECT value FROM json_each(?))", Self.jsonArray(docIDs))
+    }
+
     private func deleteUnlocked(_ docIDs: [Int64], touched: inout Set<Int>) throws {
         let json = Self.jsonArray(docIDs)
         // Only ids that exist have keyword rows to forget (a first build deletes nothing).
-        let present = try ids("SELECT doc_id FROM units WHERE doc_id IN (SELECT value FROM json_each(?))", json)
+        let present = try storedDocIDs(docIDs)
         guard !present.isEmpty else { return }
         for record in try recordsUnlocked(present) {
             try forgetKeywordRow(record.docID, record.keywordText)
