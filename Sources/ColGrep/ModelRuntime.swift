@@ -119,7 +119,8 @@ final class ModelRuntime {
     private func planIndexingNow(fileBytes: [Int]) throws {
         let bytes = fileBytes.reduce(0, +)
         guard bytes > 0 else { return }
-        try loadNow(documents: true).plan(units: max(fileBytes.count, bytes / 600), estimatedTokens: bytes / 4)
+        let before = GPUCountPlanner.secondsBeforeEncoding(bytes: bytes, cores: ProcessInfo.processInfo.activeProcessorCount)
+        try loadNow(documents: true).plan(units: max(fileBytes.count, bytes / 600), estimatedTokens: bytes / 4, secondsBeforeEncoding: before)
     }
 
     /// The backend for k-means and codec assignment (nil: the CPU).

@@ -56,6 +56,29 @@ import TensorCUDA
         #expect(unmeasured != nil && unmeasured == measured)
     }
 
+    /// The driver initialises while the run parses: only what it takes beyond the parse delays the run,
+    /// so a large project opens the GPUs a slow driver start would otherwise talk it out of.
+    @Test func theDriversStartBesideTheParseCostsOnlyWhatOutlastsIt() throws {
+        func choose(driverInit: Double, before: Double) -> GPUCountPlanner.Choice? {
+            GPUCountPlanner.choose(hint: Self.hint(driverInitPerGPU: driverInit), visible: 4,
+                                   work: WorkSize(tokens: 40_000_000, sequences: 200_000, secondsBeforeEncoding: before),
+                                   kernelsCached: true, hostThreads: 64, lanesPerGPU: 2)
+        }
+        let free = try #require(choose(driverInit: 0, before: 0))
+        #expect(free.count == 4)
+        #expect((choose(driverInit: 1, before: 0)?.count ?? 4) < 4)
+        // A parse as long as four GPUs' start hides all of it; a shorter one part of it.
+        let hidden = try #require(choose(driverInit: 1, before: 4))
+        #expect(hidden == free)
+        let partly = try #require(choose(driverInit: 1, before: 2.5))
+        #expect(abs(partly.estimates[4]! - (free.estimates[4]! + 1.5)) < 1e-9)
+        #expect(abs(partly.estimates[2]! - free.estimates[2]!) < 1e-9)
+        // The parse's least length grows with the bytes and shrinks with the cores.
+        #expect(GPUCountPlanner.secondsBeforeEncoding(bytes: 100_000_000, cores: 64) == 100e6 / (64 * GPUCountPlanner.parseBytesPerSecondPerCore))
+        #expect(GPUCountPlanner.secondsBeforeEncoding(bytes: 100_000_000, cores: 16) > GPUCountPlanner.secondsBeforeEncoding(bytes: 100_000_000, cores: 64))
+        #expect(GPUCountPlanner.secondsBeforeEncoding(bytes: 0, cores: 0) == 0)
+    }
+
     @Test func noChoiceWithoutGPUFiguresOrWithOneGPU() {
         var cpuOnly = Self.hint()
         cpuOnly.gpus = []

@@ -1,4 +1,4 @@
-import ColGrep
+@testable import ColGrep
 import Foundation
 import Testing
 
@@ -62,6 +62,30 @@ struct DeviceSelectionTests {
         #expect(pick(.ordinals([0]), nil, nil) == nil)
         // A malformed list is left to the driver.
         #expect(pick(.ordinals([0]), "0,,1", nil) == nil)
+    }
+
+    /// A listed selection is applied to the driver's list and stays a list, so that the run-size narrowing
+    /// (for `all` only) never opens fewer GPUs than were listed: `--devices 0,1` once opened one.
+    @Test func aListedSelectionIsAppliedOnceAndNeverCutByTheRunSize() {
+        let entries = DeviceSelection.selectionEntries(["COLGREP_GPU_DEVICES": "0,2"], installed: 4)
+        #expect(entries == ["CUDA_VISIBLE_DEVICES": "0,2", "COLGREP_GPU_DEVICES": "0,1"])
+        let fake = FakeGPUEnvironment(entries ?? [:], installed: 4)
+        let narrowing = RunSizedGPUNarrowing(environment: fake.environment)
+        narrowing.allow()
+        #expect(narrowing.narrowableCount == nil)
+        #expect(narrowing.narrow(toFirst: 1) == nil)
+        #expect(fake["CUDA_VISIBLE_DEVICES"] == "0,2")
+        // The renumbered selection opens exactly the listed GPUs.
+        let inventory = GPUInventory.resolve(try! DeviceSelection(parsing: entries?["COLGREP_GPU_DEVICES"]), visible: 2, description: nil)
+        #expect(inventory.ordinals == [0, 1])
+        // Within the user's own list, and where nothing is listed, nothing is set.
+        #expect(DeviceSelection.selectionEntries(["COLGREP_GPU_DEVICES": "1", "CUDA_VISIBLE_DEVICES": "GPU-aa,GPU-bb"], installed: 8)
+                == ["CUDA_VISIBLE_DEVICES": "GPU-bb", "COLGREP_GPU_DEVICES": "0"])
+        for selection in [nil, "all", "none", "7", "0,x"] as [String?] {
+            var env: [String: String] = [:]
+            env["COLGREP_GPU_DEVICES"] = selection
+            #expect(DeviceSelection.selectionEntries(env, installed: 4) == nil, "\(selection ?? "unset")")
+        }
     }
 
     @Test func theDriversListingIsCountedWithoutTheDriver() throws {

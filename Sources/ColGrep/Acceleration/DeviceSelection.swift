@@ -64,16 +64,24 @@ public enum DeviceSelection: Sendable, Equatable, CustomStringConvertible {
         return entries.count
     }
 
-    /// Narrows `CUDA_VISIBLE_DEVICES` to the selection in `COLGREP_GPU_DEVICES` (the selected GPUs are then
-    /// numbered from 0, so the selection becomes `all`). Call on the main thread before any other thread
-    /// exists or reads the environment, and before CUDA loads: `setenv` is not safe beside readers.
+    /// Narrows `CUDA_VISIBLE_DEVICES` to the selection in `COLGREP_GPU_DEVICES` (`selectionEntries`). Call on
+    /// the main thread before any other thread exists or reads the environment, and before CUDA loads:
+    /// `setenv` is not safe beside readers.
     public static func narrowVisibleDevicesForSelection() {
-        let env = ProcessInfo.processInfo.environment
+        guard let entries = selectionEntries(ProcessInfo.processInfo.environment, installed: installedGPUCount()) else { return }
+        for (key, value) in entries.sorted(by: { $0.key < $1.key }) { setenv(key, value, 1) }
+    }
+
+    /// The environment entries that apply a listed selection before the driver loads, or nil to leave the
+    /// environment as it is: `CUDA_VISIBLE_DEVICES` cut to the selected GPUs, which the driver then numbers
+    /// from 0, and the selection renumbered to match (`0,2` becomes `0,1`). It stays a list, never `all`:
+    /// a run opens fewer GPUs than visible only for `all` (`RunSizedGPUNarrowing`), and a user who lists
+    /// GPUs gets every one of them (before, `--devices 0,1` could open one).
+    static func selectionEntries(_ env: [String: String], installed: Int?) -> [String: String]? {
         guard let selection = try? DeviceSelection(parsing: env[environmentKey]),
-              let narrowed = narrowedVisibleDevices(selection: selection, visible: env["CUDA_VISIBLE_DEVICES"],
-                                                    installed: installedGPUCount()) else { return }
-        setenv("CUDA_VISIBLE_DEVICES", narrowed, 1)
-        setenv(environmentKey, "all", 1)
+              let narrowed = narrowedVisibleDevices(selection: selection, visible: env["CUDA_VISIBLE_DEVICES"], installed: installed),
+              let listed = visibleEntries(narrowed) else { return nil }
+        return ["CUDA_VISIBLE_DEVICES": narrowed, environmentKey: listed.indices.map(String.init).joined(separator: ",")]
     }
 
     public var description: String {

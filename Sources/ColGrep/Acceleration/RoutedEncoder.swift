@@ -49,11 +49,12 @@ public final class RoutedEncoder {
     public var plan: RoutingPlan? { router.plan }
 
     /// Plans the run from its size, known after the walk: `estimatedTokens` may come from
-    /// `estimateTokens(texts:)` or a byte count. Starts the chosen GPUs' cold starts at once, so they
+    /// `estimateTokens(texts:)` or a byte count, `secondsBeforeEncoding` is the least time the run works
+    /// before its first batch (`WorkSize`). Starts the chosen GPUs' cold starts at once, so they
     /// overlap parsing and tokenization. Under `--force-gpu` without a GPU this throws the cause.
     @discardableResult
-    public func plan(units: Int, estimatedTokens: Int) throws -> RoutingPlan {
-        try router.prepare(work: WorkSize(tokens: estimatedTokens, sequences: units))
+    public func plan(units: Int, estimatedTokens: Int, secondsBeforeEncoding: Double = 0) throws -> RoutingPlan {
+        try router.prepare(work: WorkSize(tokens: estimatedTokens, sequences: units, secondsBeforeEncoding: secondsBeforeEncoding))
     }
 
     /// Tokens of documents as this model will see them: roughly one per 4 bytes of text, capped

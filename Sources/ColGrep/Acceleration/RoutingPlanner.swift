@@ -2,10 +2,14 @@
 public struct WorkSize: Sendable, Equatable {
     public var tokens: Int
     public var sequences: Int
+    /// The least the run spends before its first batch can encode (parsing and linking callers), which
+    /// the GPUs' driver initialisation runs beside (`GPUCountPlanner`); 0 where unknown.
+    public var secondsBeforeEncoding: Double
 
-    public init(tokens: Int, sequences: Int) {
+    public init(tokens: Int, sequences: Int, secondsBeforeEncoding: Double = 0) {
         self.tokens = tokens
         self.sequences = sequences
+        self.secondsBeforeEncoding = secondsBeforeEncoding
     }
 }
 
