@@ -238,7 +238,13 @@ final class EncodePipeline: @unchecked Sendable {
             // final WAL checkpoint (0.15–0.3 s on the 113k-unit corpus) follows them there, beside the vector
             // writes and checkpoints still to come, instead of after them (the indexer then runs none of its own).
             // Queued before the hand-offs, it held the last checkpoint back.
-            storeWriter.async { [store] in Profiler.shared.measure("store: final WAL checkpoint") { store.finishCheckpoints() } }
+            storeWriter.async { [store] in
+                let times = Profiler.shared.measure("store: final WAL checkpoint") { store.finishCheckpoints() }
+                if let times {
+                    Profiler.shared.add(stage: "store: final WAL checkpoint: waiting for the running one", seconds: times.waitingForTheRunningOne)
+                    Profiler.shared.add(stage: "store: final WAL checkpoint: copy, sync and truncate", seconds: times.own)
+                }
+            }
             pooler.sync {}
             writer.sync {}
         }

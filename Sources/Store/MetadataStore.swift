@@ -286,7 +286,8 @@ public final class MetadataStore: @unchecked Sendable {
     /// Checkpoints every file once more, emptying its WAL, and waits for it: after a build, so that the
     /// WAL is copied into the database (readers then read the database files alone, mapped) and takes no
     /// disk space even if the process exits without closing the store.
-    public func finishCheckpoints() {
+    @discardableResult
+    public func finishCheckpoints() -> WALFinishTimes? {
         lock.withLock { checkpointer }?.finish()
     }
 
@@ -649,7 +650,12 @@ public final class MetadataStore: @unchecked Sendable {
 
     /// Which of `docIDs` have stored rows.
     func storedDocIDs(_ docIDs: [Int64]) throws -> [Int64] {
-        try ids("SELECT doc_id FROM units WHERE doc_id IN (SELECT value FROM json_each(?))", Self.jsonArray(docIDs))
+        // A build appends rising ids: when all of them lie above the largest stored one (one seek of the
+        // rowid B-tree, or an empty table), none is stored, without a probe per id (2.2 ms a write of
+        // ~3,000 rows on the 113k-unit build, on the store lane's critical path).
+        guard let lowest = docIDs.min() else { return [] }
+        guard let highest = try connection.scalarInt("SELECT max(doc_id) FROM units"), lowest <= highest else { return [] }
+        return try ids("SELECT doc_id FROM units WHERE doc_id IN (SELECT value FROM json_each(?))", Self.jsonArray(docIDs))
     }
 
     private func deleteUnlocked(_ docIDs: [Int64], touched: inout Set<Int>) throws {

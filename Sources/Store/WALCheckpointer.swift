@@ -1,5 +1,12 @@
 import Foundation
 
+/// What a store's last checkpoint spent (`MetadataStore.finishCheckpoints`): waiting for a passive one
+/// still running, then its own copying, syncing and truncating.
+public struct WALFinishTimes: Sendable {
+    public var waitingForTheRunningOne: Double
+    public var own: Double
+}
+
 /// Copies the store's committed WAL frames into its database files on a background thread, so that a
 /// writer's commit only appends to the WAL.
 ///
@@ -18,6 +25,15 @@ import Foundation
 final class WALCheckpointer: @unchecked Sendable {
     /// `COLGREP_STORE_CHECKPOINT=inline` keeps SQLite's own checkpoints on the committing thread.
     static let enabled = ProcessInfo.processInfo.environment["COLGREP_STORE_CHECKPOINT"] != "inline"
+
+    /// Passive checkpoints run the files side by side, one thread each, as the last one does. Each file's
+    /// checkpoint ends with its own syncs, so one after another a round over the main database and eight
+    /// keyword shards took long enough that the last checkpoint of a build first waited 0.13–0.36 s for
+    /// the round still running; side by side, a user's cold init of 113k units on two H200s took 3.75–3.97 s
+    /// against 4.01–4.16 s one after another, and its pipeline waited 8–38 ms for the store's tail against
+    /// 0.25–0.56 s (docs/PERFORMANCE.md, session 22). `COLGREP_CHECKPOINT_SIDE_BY_SIDE=0` runs them one
+    /// after another (for measuring).
+    static let passiveSideBySide = ProcessInfo.processInfo.environment["COLGREP_CHECKPOINT_SIDE_BY_SIDE"] != "0"
 
     private let paths: [String]
     private let queue = DispatchQueue(label: "colgrep.store.checkpoint")
@@ -39,17 +55,24 @@ final class WALCheckpointer: @unchecked Sendable {
         scheduled = true
         queue.async { [self] in
             lock.withLock { scheduled = false }
-            checkpointAll(mode: "PASSIVE")
+            checkpointAll(mode: "PASSIVE", sideBySide: Self.passiveSideBySide)
         }
     }
 
     /// Runs a last checkpoint that also empties each WAL file (after a build: passive checkpoints copy the
     /// frames but leave the file at its largest size), and returns when it is done. A file a reader or
     /// writer holds is left as it is (the checkpoint does not wait): the next write or close empties it.
-    func finish() {
+    @discardableResult
+    func finish() -> WALFinishTimes {
+        let begin = StageClock.now()
+        var started = begin
         // On the index run's critical path, and each file's checkpoint ends with its own syncs: the files
         // side by side, one thread each (each connection still used by one thread at once).
-        queue.sync { checkpointAll(mode: "TRUNCATE", sideBySide: true) }
+        queue.sync {
+            started = StageClock.now()
+            checkpointAll(mode: "TRUNCATE", sideBySide: true)
+        }
+        return WALFinishTimes(waitingForTheRunningOne: StageClock.seconds(begin, started), own: StageClock.seconds(started, StageClock.now()))
     }
 
     /// Waits for a running checkpoint, runs no more and closes the connections.

@@ -55,6 +55,25 @@ import Testing
         try store.verifyIntegrity()
     }
 
+    /// Which ids are stored: an empty store and ids above every stored one answer without the per-id
+    /// probe; ids within the stored range still find exactly the stored ones, gaps included.
+    @Test func storedIdsAreFoundWhereverTheyLie() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.cleanup() }
+        let store = try MetadataStore(path: dir.database, readOnly: false)
+        #expect(try store.storedDocIDs([0, 5, 9]).isEmpty)
+        try store.insert(syntheticCorpus(count: 10, startID: 10) + syntheticCorpus(count: 10, startID: 30))
+        #expect(try store.storedDocIDs([]).isEmpty)
+        #expect(try store.storedDocIDs([40, 41, 1000]).isEmpty)
+        #expect(try store.storedDocIDs([39, 40]) == [39])
+        #expect(try store.storedDocIDs([9, 20, 25]).isEmpty)
+        #expect(try Set(store.storedDocIDs([1000, 10, 29, 30, 19])) == [10, 30, 19])
+        // A replacing group still replaces, and a group above the stored ids is added.
+        try store.insert(syntheticCorpus(count: 2, startID: 39) + syntheticCorpus(count: 1, startID: 50))
+        #expect(try store.count == 22)
+        try store.verifyIntegrity()
+    }
+
     @Test func bm25RanksTheDocumentWithTheIdentifierFirst() throws {
         let dir = try TemporaryDirectory()
         defer { dir.cleanup() }

@@ -34,7 +34,8 @@ import Testing
             #expect(frames.log > 0, "\(file): the write should have gone through the WAL")
             #expect(frames.copied == frames.log, "\(file): \(frames.copied) of \(frames.log) WAL frames copied")
         }
-        store.finishCheckpoints()
+        let times = try #require(store.finishCheckpoints())
+        #expect(times.waitingForTheRunningOne >= 0 && times.own > 0)
         for file in files {
             let size = (try FileManager.default.attributesOfItem(atPath: file + "-wal")[.size] as? Int) ?? -1
             #expect(size == 0, "\(file)-wal holds \(size) bytes after the last checkpoint")
