@@ -119,7 +119,7 @@ final class ModelRuntime {
     private func planIndexingNow(fileBytes: [Int]) throws {
         let bytes = fileBytes.reduce(0, +)
         guard bytes > 0 else { return }
-        let before = GPUCountPlanner.secondsBeforeEncoding(bytes: bytes, cores: ProcessInfo.processInfo.activeProcessorCount)
+        let before = GPUCountPlanner.secondsBeforeEncoding(bytes: bytes, cores: UsableCores.count)
         try loadNow(documents: true).plan(units: max(fileBytes.count, bytes / 600), estimatedTokens: bytes / 4, secondsBeforeEncoding: before)
     }
 

@@ -27,8 +27,8 @@ final class WALCheckpointer: @unchecked Sendable {
     static let enabled = ProcessInfo.processInfo.environment["COLGREP_STORE_CHECKPOINT"] != "inline"
 
     /// Passive checkpoints run the files side by side, one thread each, as the last one does. Each file's
-    /// checkpoint ends with its own syncs, so one after another a round over the main database and eight
-    /// keyword shards took long enough that the last checkpoint of a build first waited 0.13–0.36 s for
+    /// checkpoint ends with its own syncs, so one after another a round over the main database and the 16
+    /// keyword shards of a 64-core machine took long enough that the last checkpoint of a build first waited 0.13–0.36 s for
     /// the round still running; side by side, a user's cold init of 113k units on two H200s took 3.75–3.97 s
     /// against 4.01–4.16 s one after another, and its pipeline waited 8–38 ms for the store's tail against
     /// 0.25–0.56 s (docs/PERFORMANCE.md, session 22). `COLGREP_CHECKPOINT_SIDE_BY_SIDE=0` runs them one
