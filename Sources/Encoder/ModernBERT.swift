@@ -82,11 +82,10 @@ public final class ModernBERT: TransformerBackbone {
                                window: layer.isGlobal ? nil : config.localWindow)
     }
 
-    /// `gelu(a) · g` of the MLP's up-projection `[a | g]`; the up-projection ends with this call.
+    /// `gelu(a) · g` of the MLP's up-projection `[a | g]`, in one backend call (a GPU backend fuses the two).
     private func gatedMLPInput(_ x: any DeviceMatrix, layer: Layer) throws -> any DeviceMatrix {
         let b = backend
-        let up = try b.linear(b.layerNorm(x, weight: layer.mlpNorm.weight, bias: layer.mlpNorm.bias, eps: config.normEps),
-                              weight: layer.mlpIn, bias: layer.mlpInBias, activation: .none, residual: nil)
-        return try b.geglu(up)
+        return try b.linearGeGLU(b.layerNorm(x, weight: layer.mlpNorm.weight, bias: layer.mlpNorm.bias, eps: config.normEps),
+                                 weight: layer.mlpIn, bias: layer.mlpInBias)
     }
 }

@@ -39,6 +39,10 @@ public protocol Backend: AnyObject {
     /// the result is `gelu(a) · g`, half as wide.
     func geglu(_ x: any DeviceMatrix) throws -> any DeviceMatrix
 
+    /// `geglu(linear(x, weight:, bias:))`, ModernBERT's MLP input, in one call: a backend may compute the
+    /// gate from its GEMM's accumulators and never write the twice-as-wide up-projection out.
+    func linearGeGLU(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?) throws -> any DeviceMatrix
+
     /// Element-wise sum of two matrices of the same shape (residual connections).
     func add(_ a: any DeviceMatrix, _ b: any DeviceMatrix) throws -> any DeviceMatrix
 
@@ -57,6 +61,11 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+    /// The two ops one after the other.
+    public func linearGeGLU(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?) throws -> any DeviceMatrix {
+        try geglu(linear(x, weight: weight, bias: bias, activation: .none, residual: nil))
+    }
+
     /// Downloads the whole matrix, then gathers each group's rows.
     public func download(_ matrix: any DeviceMatrix, rowGroups: [[Int]]) throws -> [HostMatrix] {
         let whole = try download(matrix)

@@ -24,6 +24,9 @@ extension ForwardingBackend {
         try forwardee.linear(x, weight: weight, bias: bias, activation: activation, residual: residual)
     }
     public func geglu(_ x: any DeviceMatrix) throws -> any DeviceMatrix { try forwardee.geglu(x) }
+    public func linearGeGLU(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?) throws -> any DeviceMatrix {
+        try forwardee.linearGeGLU(x, weight: weight, bias: bias)
+    }
     public func add(_ a: any DeviceMatrix, _ b: any DeviceMatrix) throws -> any DeviceMatrix { try forwardee.add(a, b) }
     public func attention(_ qkv: any DeviceMatrix, batch: PackedBatch, heads: Int, headDim: Int, rotary: Rotary?,
                           window: Int?) throws -> any DeviceMatrix {

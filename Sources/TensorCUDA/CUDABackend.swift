@@ -44,6 +44,11 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public var fusesPrologues = ProcessInfo.processInfo.environment["COLGREP_FUSE"] == "1"
     /// `linear` calls that computed a deferred layer norm or GeGLU in their GEMM so far.
     public private(set) var fusedPrologueCount = 0
+    /// Which GEMMs of 256-wide inputs run on the row-resident kernel, with the layer norm before them and the
+    /// GeGLU after them fused in (`CUDAResidentGemm.swift`); `COLGREP_RESIDENT_GEMM` sets the initial value.
+    public var residentFusion: ResidentGemmFusion = .environment
+    /// GEMMs that ran on the row-resident kernel so far.
+    public internal(set) var residentGemmCount = 0
     /// The k-means modules loaded so far, by padded dimension.
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
@@ -75,6 +80,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     private let blasWorkspace: DeviceBlock
     /// Our own GEMM kernel (bf16 only), and the output columns of its tile (`COLGREP_GEMM_TILE_COLS`: 64 or 128).
     private var gemmKernel: CUfunction?
+    /// The gemm module's row-resident kernel (`KernelSource.gemmResident`), with its shared memory allowed.
+    var residentGemmKernel: CUfunction?
     private let gemmTileCols = ProcessInfo.processInfo.environment["COLGREP_GEMM_TILE_COLS"] == "128" ? 128 : KernelSource.gemmTile.cols
     let compiler: KernelCompiler
     private var core: [String: CUfunction] = [:]
@@ -147,6 +154,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             do {
                 let (gemmModule, gemmOrigin) = try loadModule(name: EncoderKernelModules.gemm, source: KernelSource.gemm, options: precisionOptions + ["-DGM_BN=\(gemmTileCols)"])
                 gemmKernel = try context.function(gemmModule, KernelSource.gemmKernel)
+                residentGemmKernel = try loadResidentGemm(gemmModule)
                 lap("gemm kernel (\(gemmOrigin.rawValue))")
             } catch {
                 lap("gemm kernel unavailable, cuBLASLt only: \(error)")
@@ -285,7 +293,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     }
 
     /// The CUDA matrix behind `matrix`, deferred or not (for `linear`, which can compute a deferred prologue itself).
-    private func cudaKeepingDeferred(_ matrix: any DeviceMatrix, _ role: String) throws -> CUDAMatrix {
+    func cudaKeepingDeferred(_ matrix: any DeviceMatrix, _ role: String) throws -> CUDAMatrix {
         guard let matrix = matrix as? CUDAMatrix else {
             throw CUDAError.invalidArgument("\(role) is a \(type(of: matrix)), not a matrix of this CUDA backend")
         }
@@ -571,7 +579,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
                 throw CUDAError.invalidArgument("layerNorm of \(input.cols) columns with weight \(w.rows)×\(w.cols)")
             }
             // Deferred only where the GEMM's prologue computes exactly what layer_norm_vec8 would.
-            if fusesPrologues, gemmKernel != nil, input.cols % 8 == 0, input.cols <= 1024 {
+            if (fusesPrologues && gemmKernel != nil && input.cols % 8 == 0 && input.cols <= 1024) || residentTakesLayerNorm(of: input) {
                 return CUDAMatrix(rows: input.rows, cols: input.cols, elementType: precision.elementType,
                                   deferred: .layerNorm(source: input, weight: w, bias: b, eps: eps), pool: pool)
             }
@@ -617,9 +625,14 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             guard r == nil || (r!.rows == given.rows && r!.cols == w.rows) else {
                 throw CUDAError.invalidArgument("linear: residual \(r!.rows)×\(r!.cols) for a \(given.rows)×\(w.rows) output")
             }
+            if given.deferred != nil, given.rows > 0, residentFusion == .all, b == nil || b!.count == w.rows, activation == .none, r == nil,
+               try runsResident(given, weight: w) {
+                return try residentLinear(given, weight: w, bias: b, geglu: false)
+            }
             let out = try makeMatrix(rows: given.rows, cols: w.rows)
             guard given.rows > 0 else { return out }
-            let fusable = given.deferred != nil && MatmulEngine.own.usesOwnKernel(precision: precision, rows: given.rows, inFeatures: w.cols, cuBLASLtReady: true)
+            if given.deferred != nil && !fusesPrologues { _ = try cuda(given, "linear input") }  // a layer norm left for the resident kernel
+            let fusable = fusesPrologues && given.deferred != nil && MatmulEngine.own.usesOwnKernel(precision: precision, rows: given.rows, inFeatures: w.cols, cuBLASLtReady: true)
             if let gemmKernel, fusable || (given.deferred == nil
                                            && matmulEngine.usesOwnKernel(precision: precision, rows: given.rows, inFeatures: w.cols, cuBLASLtReady: blasIfReady != nil)) {
                 // One kernel: (layer norm or GeGLU of the input,) GEMM, bias, activation and residual, rounded to bf16 once.
@@ -809,7 +822,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     }
 
     /// Records a device event pair around `body` when profiling.
-    private func profiled<T>(_ name: String, _ body: () throws -> T) throws -> T {
+    func profiled<T>(_ name: String, _ body: () throws -> T) throws -> T {
         guard profiling else { return try body() }
         func event() throws -> CUevent { try spareEvents.popLast() ?? context.makeEvent(timing: true) }
         let start = try event(), end = try event()

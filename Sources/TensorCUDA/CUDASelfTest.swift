@@ -116,7 +116,10 @@ public enum CUDASelfTest {
             backend.matmulEngine = .environment
         }
 
-        if precision == .bf16 { checks += try fusedPrologueChecks(backend, &random) }
+        if precision == .bf16 {
+            checks += try fusedPrologueChecks(backend, &random)
+            checks += try residentGemmChecks(backend, &random)
+        }
 
         // A table whose rows are not a multiple of 8 wide takes the scalar path in bf16.
         let narrow = randomMatrix(rows: 10, cols: 20, &random)

@@ -199,5 +199,5 @@ extension KernelSource {
         }
     }
     #endif
-    """#
+    """# + gemmResident
 }

@@ -145,6 +145,32 @@ enum KernelSource {
     }
     // ---- END TENSOR-CORE SHARED LOADS ----
     #endif
+    #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    // ---- BEGIN ASYNC SHARED COPIES (replaceable inline PTX `cp.async`, shared by the attention and gemm modules:
+    // 16 bytes from global to shared memory without passing through registers, zero-filled when `valid` is false;
+    // groups of them committed and waited for. On AMD, or before sm_80, the plain copies below: the same data,
+    // fetched synchronously) ----
+    __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
+        const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(d), "l"(src), "r"(valid ? 16 : 0));
+    }
+    __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+    // Waits until at most the latest committed group is still in flight (this thread's copies).
+    __device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
+    // Waits until every committed group has landed (this thread's copies).
+    __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+    // ---- END ASYNC SHARED COPIES ----
+    #else
+    __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
+        uint4 v;
+        v.x = 0u; v.y = 0u; v.z = 0u; v.w = 0u;
+        if (valid) v = *(const uint4*)src;
+        *(uint4*)dst = v;
+    }
+    __device__ __forceinline__ void cp_async_commit() {}
+    __device__ __forceinline__ void cp_async_wait_one() {}
+    __device__ __forceinline__ void cp_async_wait_all() {}
+    #endif
     """#
 
     static let core = common + #"""
@@ -610,28 +636,6 @@ enum KernelSource {
     #error "CG_ATT_ASYNC and CG_ATT_PIPE are two ways of prefetching the next key/value tile: pick one"
     #endif
     #if CG_ATT_ASYNC
-    #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    // ---- BEGIN ASYNC SHARED COPIES (replaceable inline PTX `cp.async`: 16 bytes from global to shared memory
-    // without passing through registers, zero-filled when `valid` is false; groups of them committed and waited
-    // for. On AMD, or before sm_80, the plain copies below: the same data, fetched synchronously) ----
-    __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
-        const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" :: "r"(d), "l"(src), "r"(valid ? 16 : 0));
-    }
-    __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-    // Waits until at most the latest committed group is still in flight (this thread's copies).
-    __device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
-    // ---- END ASYNC SHARED COPIES ----
-    #else
-    __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
-        uint4 v;
-        v.x = 0u; v.y = 0u; v.z = 0u; v.w = 0u;
-        if (valid) v = *(const uint4*)src;
-        *(uint4*)dst = v;
-    }
-    __device__ __forceinline__ void cp_async_commit() {}
-    __device__ __forceinline__ void cp_async_wait_one() {}
-    #endif
     // Asynchronous variant (CG_ATT_ASYNC 1): the next 64-row key and value tiles are copied straight into the
     // other of two shared buffers while this tile is scored (no registers held for them, unlike CG_ATT_PIPE);
     // rows from `kend` on are zero.

@@ -46,7 +46,8 @@ C="stdbuf -oL /tmp/colgrep"
 log() { echo "== $* $(date +%T)"; }
 # Environment of a variant label (ab, startup-ab): -own our GEMM everywhere, -cublaslt cuBLASLt everywhere, -fuse
 # layer norm / GeGLU in our GEMM's loads, -connN CUDA_DEVICE_MAX_CONNECTIONS=N, -pageable weights uploaded from
-# pageable memory, -early cuBLASLt loaded beside cuInit, -pipe the pipelined attention kernel.
+# pageable memory, -early cuBLASLt loaded beside cuInit, -pipe the pipelined attention kernel, -rmlp / -rall the
+# row-resident GEMM for the MLP input / for every GEMM of a layer norm (COLGREP_RESIDENT_GEMM).
 # Fixed suffixes (label substring -> setting), tried in this order; the numbered ones (-connN, -mbN, -tuneN) below.
 VARIANT_SUFFIXES="-own:COLGREP_GEMM=own -cublaslt:COLGREP_GEMM=cublaslt -fuse:COLGREP_FUSE=1
   -pageable:COLGREP_UPLOAD=pageable -early:COLGREP_CUBLASLT_EARLY=1 -pipe:COLGREP_ATTENTION_PIPELINE=1
@@ -57,7 +58,8 @@ VARIANT_SUFFIXES="-own:COLGREP_GEMM=own -cublaslt:COLGREP_GEMM=cublaslt -fuse:CO
   -gw16:COLGREP_ATTENTION_GLOBAL_WARP_ROWS=16 -gw32:COLGREP_ATTENTION_GLOBAL_WARP_ROWS=32
   -lw16:COLGREP_ATTENTION_LOCAL_WARP_ROWS=16 -lw32:COLGREP_ATTENTION_LOCAL_WARP_ROWS=32
   -gbf1:COLGREP_ATTENTION_GLOBAL_BRANCHFREE=1 -gbf0:COLGREP_ATTENTION_GLOBAL_BRANCHFREE=0
-  -lbf1:COLGREP_ATTENTION_LOCAL_BRANCHFREE=1 -lbf0:COLGREP_ATTENTION_LOCAL_BRANCHFREE=0"
+  -lbf1:COLGREP_ATTENTION_LOCAL_BRANCHFREE=1 -lbf0:COLGREP_ATTENTION_LOCAL_BRANCHFREE=0
+  -rmlp:COLGREP_RESIDENT_GEMM=mlp -rall:COLGREP_RESIDENT_GEMM=all"
 variant_env() {
   local e="X_=1" pair
   for pair in $VARIANT_SUFFIXES; do
@@ -108,8 +110,9 @@ parity)
     python3 gpu_encoder.py reference $m /tmp/pids.json /tmp/ref.f32 2>/dev/null
     python3 gpu_encoder.py reference $m /tmp/pids.json /tmp/refbf.f32 bf16 2>/dev/null
     echo "$m torch-bf16 $(python3 gpu_encoder.py compare /tmp/refbf.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
-    for run in "cuda fp32" "cuda bf16" "cuda bf16 own" "cuda bf16 cublaslt" "cpu fp32"; do set -- $run
-      COLGREP_GEMM=${3:-} timeout 120 $C debug gpu-embed --model $m --ids /tmp/pids.json --out /tmp/o-$1-$2${3:-}.f32 --device $1 --precision $2 > /tmp/embed.json || echo "embed failed"
+    for run in "cuda fp32" "cuda bf16" "cuda bf16 own" "cuda bf16 cublaslt" "cuda bf16 resident" "cpu fp32"; do set -- $run
+      g=${3:-}; r=off; [ "$g" = resident ] && { g=; r=all; }  # resident: COLGREP_RESIDENT_GEMM=all
+      COLGREP_GEMM=$g COLGREP_RESIDENT_GEMM=$r timeout 120 $C debug gpu-embed --model $m --ids /tmp/pids.json --out /tmp/o-$1-$2${3:-}.f32 --device $1 --precision $2 > /tmp/embed.json || echo "embed failed"
       echo "$m $1 $2 ${3:-automatic} $(python3 gpu_encoder.py compare /tmp/o-$1-$2${3:-}.f32 /tmp/ref.f32 /tmp/pids.json)" | tee -a $OUT/parity.txt
       python3 -c "import json;print('  block path vs array path, max |diff|:', json.load(open('/tmp/embed.json')).get('block_vs_array_max_abs_difference'))" 2>/dev/null | tee -a $OUT/parity.txt
     done
@@ -196,6 +199,22 @@ ab)
     env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-$v timeout 60 $exe bench encoder-gpu --model $m --lengths /tmp/lengths.json --streams ${STREAMS:-3} --python "" --json > /tmp/ab.json 2>>$OUT/bench.err
     python3 -c "import json;r=json.load(open('/tmp/ab.json'));print('$round $v', '$m'.split('/')[-1], 'tok/s', round(r['ours_tok_s']), [round(x) for x in r['ours_all_tok_s']], 'device ms/pass', round(r['profile_device_ms_per_pass'],1), ' | '.join('%s %.1f' % (p['op'], p['ms']) for p in r['profile'][:9]));[print('   tuned', x) for x in r.get('cublaslt_tuning', [])]" 2>&1 | tee -a $OUT/ab.txt
   done; done; done ;;
+ncu-resident)
+  log ncu-resident  # Nsight Compute on the row-resident GEMM (both shapes: layer norm → QKV, layer norm → MLP input → GeGLU), per RVARIANTS label
+  ettin; lengths
+  python3 -c "
+import json, random
+random.seed(3); L = json.load(open('/tmp/lengths.json')); out = []; n = 0
+for x in L:
+    if n + x > 65536: break
+    out.append([random.randrange(2000, 9000) for _ in range(x)]); n += x
+json.dump(out, open('/tmp/ncu-ids.json', 'w'))"
+  for v in ${RVARIANTS:-after-rall}; do
+    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section SchedulerStats -k regex:gemm_resident --launch-count 2 /tmp/colgrep debug gpu-embed --model /tmp/ettin --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-resident-$v.txt 2>&1; echo "ncu resident $v rc=$?"
+    # Why warps wait: every stall reason's average cycles per issued instruction, one launch.
+    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" -k regex:gemm_resident --launch-count 1 /tmp/colgrep debug gpu-embed --model /tmp/ettin --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 2>&1 | grep -E "stalled" | awk '$NF+0 > 0.05' | sort -k3 -g -r | tee $OUT/ncu-resident-stalls-$v.txt
+    grep -iE "gemm_resident|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|L1/TEX Hit|L2 Hit|Shared Memory|Dynamic Shared|One or More Eligible|No Eligible|Bank" $OUT/ncu-resident-$v.txt | head -70
+  done ;;
 ncu)
   log ncu  # Nsight Compute, clocks left alone: speed of light of every kernel of one ~65k-token batch, attention in detail
   ettin; minilm; lengths

@@ -21,7 +21,8 @@ common = literal(K, 'common')
 for name, path, lit in [('core', K, 'core'), ('attention', K, 'attentionTensorCore'), ('attention-scalar', K, 'attentionScalar'),
                         ('kmeans', root + '/Sources/TensorCUDA/KMeansKernelSource.swift', 'kmeans'),
                         ('gemm', root + '/Sources/TensorCUDA/GemmKernelSource.swift', 'gemm')]:
-    open(f'{out}/{name}.cu', 'w').write(common + literal(path, lit))
+    extra = literal(root + '/Sources/TensorCUDA/GemmResidentKernelSource.swift', 'gemmResident') if name == 'gemm' else ''
+    open(f'{out}/{name}.cu', 'w').write(common + literal(path, lit) + extra)
 PY
 cat > "$WORK/prelude.h" <<'H'
 #include <__clang_cuda_builtin_vars.h>
@@ -42,7 +43,7 @@ __device__ float fmaxf(float, float); __device__ float fminf(float, float); __de
 __device__ float fmaf(float, float, float); __device__ float fabsf(float);
 __device__ float __shfl_xor_sync(unsigned, float, int); __device__ int __shfl_xor_sync(unsigned, int, int);
 __device__ float __shfl_sync(unsigned, float, int); __device__ int __shfl_sync(unsigned, int, int);
-__device__ void __syncthreads();
+__device__ void __syncthreads(); __device__ void __syncwarp();
 __device__ size_t __cvta_generic_to_shared(const void*);
 __device__ int max(int, int); __device__ int min(int, int); __device__ int abs(int);
 __device__ float atomicAdd(float*, float); __device__ int atomicAdd(int*, int);

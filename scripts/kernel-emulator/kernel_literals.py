@@ -15,3 +15,12 @@ def without_ptx_spots(src):
         src, n = re.subn(r'__device__ __forceinline__ void ' + name + r'\(.*?\n\}\n', '', src, flags=re.S)
         assert n == 1, name
     return src
+
+def strip_async_copies(src):
+    """`src` without cp.async's definitions (the PTX spot and its synchronous fallback, each once): the emulators
+    define them in async_copy_emulation.h, landing each group's copies only when waited for."""
+    src, n = re.subn(r'__device__ __forceinline__ void cp_async16\(.*?\n\}\n', '', src, flags=re.S)
+    assert n == 2, 'cp_async16'
+    src, n = re.subn(r'__device__ __forceinline__ void cp_async_(commit|wait_one|wait_all)\(\).*\n', '', src)
+    assert n == 6, 'cp_async_commit / cp_async_wait_one / cp_async_wait_all'
+    return src

@@ -23,6 +23,7 @@ static std::barrier<>* block_barrier;
 struct Warp { std::barrier<>* bar; unsigned u[32]; unsigned a[32][4]; unsigned b[32][2]; const unsigned short* p[32]; };
 static std::vector<Warp> warps;
 inline void __syncthreads() { block_barrier->arrive_and_wait(); }
+inline void __syncwarp() { warps[threadIdx.x / 32].bar->arrive_and_wait(); }
 inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
 inline float __uint_as_float(unsigned i) { float f; memcpy(&f, &i, 4); return f; }
 inline unsigned __float_as_uint(float f) { unsigned i; memcpy(&i, &f, 4); return i; }
