@@ -626,7 +626,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
                 throw CUDAError.invalidArgument("linear: residual \(r!.rows)×\(r!.cols) for a \(given.rows)×\(w.rows) output")
             }
             if given.deferred != nil, given.rows > 0, residentFusion == .all, b == nil || b!.count == w.rows, activation == .none, r == nil,
-               try runsResident(given, weight: w) {
+               runsResident(given, weight: w) {
                 return try residentLinear(given, weight: w, bias: b, geglu: false)
             }
             let out = try makeMatrix(rows: given.rows, cols: w.rows)

@@ -37,7 +37,7 @@ extension CUDABackend {
 
     /// Whether `input` (its values or a deferred layer norm) times `weight`ᵀ can run on the resident kernel:
     /// bf16, the one input width it is compiled for, whole 64-row weight chunks.
-    func runsResident(_ input: CUDAMatrix, weight: CUDAMatrix) throws -> Bool {
+    func runsResident(_ input: CUDAMatrix, weight: CUDAMatrix) -> Bool {
         guard residentGemmKernel != nil, precision == .bf16, weight.cols == KernelSource.residentGemmInputWidth,
               weight.rows > 0, weight.rows % KernelSource.residentGemmTile.weightRows == 0 else { return false }
         switch input.deferred {
@@ -69,7 +69,7 @@ extension CUDABackend {
         let input = try cudaKeepingDeferred(x, "linearGeGLU input")
         let w = try cuda(weight, "linearGeGLU weight")
         let b = try bias.map { try cuda($0, "linearGeGLU bias") }
-        guard residentFusion != .off, input.cols == w.cols, w.rows % 2 == 0, b == nil || b!.count == w.rows, try runsResident(input, weight: w) else {
+        guard residentFusion != .off, input.cols == w.cols, w.rows % 2 == 0, b == nil || b!.count == w.rows, runsResident(input, weight: w) else {
             return try geglu(linear(input, weight: w, bias: b, activation: .none, residual: nil))
         }
         return try profiled("linear\(input.deferred == nil ? "" : " norm→") \(w.rows)x\(w.cols) →geglu") {
