@@ -154,8 +154,13 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             do {
                 let (gemmModule, gemmOrigin) = try loadModule(name: EncoderKernelModules.gemm, source: KernelSource.gemm, options: precisionOptions + ["-DGM_BN=\(gemmTileCols)"])
                 gemmKernel = try context.function(gemmModule, KernelSource.gemmKernel)
-                residentGemmKernel = try loadResidentGemm(gemmModule)
                 lap("gemm kernel (\(gemmOrigin.rawValue))")
+                do {
+                    residentGemmKernel = try loadResidentGemm(gemmModule)
+                } catch {
+                    // A GPU whose blocks cannot have 101 KiB of shared memory: the fusion is simply off.
+                    lap("row-resident gemm kernel unavailable, layer norm and GeGLU in passes of their own: \(error)")
+                }
             } catch {
                 lap("gemm kernel unavailable, cuBLASLt only: \(error)")
             }
