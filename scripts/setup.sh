@@ -12,7 +12,8 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- system libraries (apt) -------------------------------------------------------------------
 # libcurl4-openssl-dev: brings libcurl.so.4, which the Hub client loads (dlopen) only to download a model.
-APT_PACKAGES=(libopenblas-dev libsqlite3-dev libxxhash-dev libcurl4-openssl-dev python3-venv pkg-config)
+# g++: the test suite runs the CUDA kernels on their CPU emulators (scripts/kernel-emulator), C++20.
+APT_PACKAGES=(libopenblas-dev libsqlite3-dev libxxhash-dev libcurl4-openssl-dev python3-venv pkg-config g++)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

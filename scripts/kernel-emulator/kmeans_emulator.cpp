@@ -17,6 +17,9 @@ static float round_bf16(float v) { unsigned u = __float_as_uint(v); u += 0x7fff 
 
 // Coarse-to-fine assignment (km_c2f_*): groups of the centroids around G centres, each vector's p best
 // centres, then the best centroid of those groups; against the same search in double precision.
+// Checks that failed; main's exit status (run.sh stops at the first configuration that fails).
+static int failures = 0;
+
 static void coarse_to_fine(const std::vector<float>& x, const std::vector<float>& c, int n, int d, int k, int groupSize = 16) {
     const int G = std::max(2, k / groupSize), p = std::min(5, G - 1);
     std::vector<float> centers(G * d);
@@ -75,6 +78,7 @@ static void coarse_to_fine(const std::vector<float>& x, const std::vector<float>
     for (int s2 : seen) if (s2 != 1) listBad++;
     printf("c2f d=%d n=%d k=%d groups=%d probes=%d: %d / %d differ from the double-precision coarse-to-fine search, %d probe slots differ, %d list errors; %d / %d equal the exhaustive argmax\n",
            d, n, k, U, pp, wrong, n, topWrong, listBad, exact, n);
+    failures += wrong > 0 || topWrong > 0 || listBad > 0;
 }
 
 int main(int argc, char** argv) {
@@ -88,7 +92,7 @@ int main(int argc, char** argv) {
     // "ties": every centroid repeats one of the first 50 exactly (equal scores within and across
     // tiles: the smallest index must win).
     // "c2f": only the coarse-to-fine kernels, with groups of ~70 centroids (several tiles per group).
-    if (argc > 4 && !strcmp(argv[4], "c2f")) { coarse_to_fine(x, c, n, d, k, 70); return 0; }
+    if (argc > 4 && !strcmp(argv[4], "c2f")) { coarse_to_fine(x, c, n, d, k, 70); return failures ? 1 : 0; }
     if (argc > 4) for (int j = 50; j < k; j++) for (int q = 0; q < d; q++) c[j * d + q] = c[(j % 50) * d + q];
     std::vector<act_t> xa(n * DP), ca(KP * DP);
     std::vector<float> bias(KP);
@@ -110,6 +114,7 @@ int main(int argc, char** argv) {
         int wrong = 0;
         for (int i = 0; i < n; i++) if (out[i] != ref[i]) { if (wrong < 5) printf("  %s row %d: got %d want %d\n", name, i, out[i], ref[i]); wrong++; }
         printf("%s d=%d n=%d k=%d: %d / %d differ\n", name, d, n, k, wrong, n);
+        failures += wrong > 0;
     };
     std::vector<int> out(n, -1);
     launch((n + 63) / 64, 256, [&] { km_assign_plain(xa.data(), n, ca.data(), bias.data(), KP, out.data()); });
@@ -134,6 +139,7 @@ int main(int argc, char** argv) {
         for (int q = 0; q < d; q++) { double want = cnt ? s[q] / cnt : c[j * d + q]; err = std::max(err, fabs(want - cen[j * d + q])); }
     }
     printf("update: max abs error %.2e (%d empty kept)\n", err, empty);
+    failures += !(err < 1e-4);  // fixed-point sums in 2^-24 steps
     // Device-resident sample: rows gathered by index (repeats and the last row included), exact copies.
     {
         const int m = n / 2 + 3;
@@ -145,6 +151,9 @@ int main(int argc, char** argv) {
         int bad = 0;
         for (int i = 0; i < m; i++) for (int q = 0; q < d; q++) if (g[i * d + q] != x[idx[i] * d + q]) bad++;
         printf("gather d=%d rows=%d: %d / %d values differ\n", d, m, bad, m * d);
+        failures += bad > 0;
     }
     if (argc <= 4) coarse_to_fine(x, c, n, d, k);
+    if (failures) printf("FAIL: %d check(s) above\n", failures);
+    return failures ? 1 : 0;
 }
