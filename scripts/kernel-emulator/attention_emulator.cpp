@@ -3,9 +3,6 @@
 // ldmatrix (fragment layouts of the PTX ISA). Checks attention_mma against a double-precision reference
 // on packed sequences, global and sliding-window, with and without RoPE; every output row must be written.
 #include "warp_emulation.h"
-inline int max(int a, int b) { return a > b ? a : b; }
-inline int min(int a, int b) { return a < b ? a : b; }
-#define __align__(n) __attribute__((aligned(n)))
 #include "async_copy_emulation.h"
 #include "kernels.inc"
 

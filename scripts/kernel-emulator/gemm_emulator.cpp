@@ -3,13 +3,7 @@
 // reference of act(A · wᵀ + bias) + residual on bf16 inputs, A = x, layer-norm(x) (with and without its bias)
 // or GeGLU(x) (the fused prologues); the output and a guard row after it are poisoned with NaN, so every
 // element must be written and nothing past the end.
-#include "async_copy_emulation.h"
-inline int max(int a, int b) { return a > b ? a : b; }
-inline int min(int a, int b) { return a < b ? a : b; }
-#define __align__(n) __attribute__((aligned(n)))
-// The module also holds gemm_resident, whose dynamic shared memory the emulator provides (not run here).
-#define GR_SHARED_ARRAY 1
-alignas(16) static unsigned short gr_smem[3 * 64 * (256 + 8)];
+#include "gemm_emulation.h"
 #include "kernels.inc"
 
 

@@ -9,7 +9,6 @@ alignas(16) static unsigned char emu_dynamic_shared[300 * 1024];
 inline float atomicAdd(float* p, float v) { std::lock_guard<std::mutex> g(atomic_lock); float o = *p; *p = o + v; return o; }
 inline int atomicAdd(int* p, int v) { std::lock_guard<std::mutex> g(atomic_lock); int o = *p; *p = o + v; return o; }
 inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) { std::lock_guard<std::mutex> g(atomic_lock); unsigned long long o = *p; *p = o + v; return o; }
-#define __align__(n) __attribute__((aligned(n)))
 using std::min;
 #include "kernels.inc"
 

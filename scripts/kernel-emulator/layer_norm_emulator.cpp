@@ -3,9 +3,6 @@
 // each other bit for bit (the backend picks either by width; the fused GEMM prologue repeats their arithmetic).
 // Output poisoned with NaN; widths 8…1024, row counts that leave partial warps and blocks, with and without bias.
 #include "warp_emulation.h"
-inline int max(int a, int b) { return a > b ? a : b; }
-inline int min(int a, int b) { return a < b ? a : b; }
-#define __align__(n) __attribute__((aligned(n)))
 #define CG_BF16 1
 #include "core.inc"
 

@@ -4,12 +4,7 @@
 // A · wᵀ + bias, A = x or its rows' layer norm (with and without the norm's bias), with the GeGLU epilogue or
 // without; the output and a guard row after it are poisoned with NaN, so every element must be written and
 // nothing past the end.
-#include "async_copy_emulation.h"
-inline int max(int a, int b) { return a > b ? a : b; }
-inline int min(int a, int b) { return a < b ? a : b; }
-#define __align__(n) __attribute__((aligned(n)))
-#define GR_SHARED_ARRAY 1
-alignas(16) static unsigned short gr_smem[3 * 64 * (256 + 8)];
+#include "gemm_emulation.h"
 #include "kernels.inc"
 
 int main(int argc, char** argv) {

@@ -77,6 +77,10 @@ inline void ldsm_x4_trans(unsigned* r, const unsigned short* row) { ldsm(r, row,
 #define __forceinline__ inline
 #define __launch_bounds__(...)
 #define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+// CUDA's integer max / min device functions.
+inline int max(int a, int b) { return a > b ? a : b; }
+inline int min(int a, int b) { return a < b ? a : b; }
 
 // Runs `body` as a grid of gx × gy blocks of `block` threads, one block at a time, one std::thread per CUDA
 // thread (so barriers and warp intrinsics behave as on a GPU).
