@@ -630,8 +630,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             guard r == nil || (r!.rows == given.rows && r!.cols == w.rows) else {
                 throw CUDAError.invalidArgument("linear: residual \(r!.rows)×\(r!.cols) for a \(given.rows)×\(w.rows) output")
             }
-            if given.deferred != nil, given.rows > 0, residentFusion == .all, b == nil || b!.count == w.rows, activation == .none, r == nil,
-               runsResident(given, weight: w) {
+            if given.deferred != nil, given.rows > 0, residentFusion == .all, activation == .none, r == nil, runsResident(given, weight: w) {
                 return try residentLinear(given, weight: w, bias: b, geglu: false)
             }
             let out = try makeMatrix(rows: given.rows, cols: w.rows)
