@@ -279,7 +279,7 @@ final class ProjectIndexer: @unchecked Sendable {
         }, shouldStop: { InterruptFlag.shared.isRaised }) }
         state = shared.withLock { $0 }
         // A run that streamed batches has had this done by its pipeline, right behind the store's last write.
-        if batches.isEmpty { Profiler.shared.measure("store: last checkpoint") { store.finishCheckpoints() } }
+        if batches.isEmpty { _ = Profiler.shared.measure("store: last checkpoint") { store.finishCheckpoints() } }
         summary.unitsEncoded = state.unitCount - unitsBefore
         progress.finish()
         if InterruptFlag.shared.isRaised { throw ColGrepError.interrupted }
