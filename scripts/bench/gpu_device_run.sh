@@ -72,6 +72,18 @@ variant_env() {
 }
 ettin() { [ -f /tmp/ettin/config.json ] || python3 gpu_encoder.py make-model /tmp/ettin 2>/dev/null; }
 lengths() { [ -f /tmp/lengths.json ] || python3 gpu_encoder.py lengths /tmp/lengths.json --docs 20000; }
+# One ~65k-token batch of the workload's first lengths (random ids): the batch the ncu stages profile.
+ncu_ids() {
+  python3 -c "
+import json, random
+random.seed(3); L = json.load(open('/tmp/lengths.json')); out = []; n = 0
+for x in L:
+    if n + x > 65536: break
+    out.append([random.randrange(2000, 9000) for _ in range(x)]); n += x
+json.dump(out, open('/tmp/ncu-ids.json', 'w')); print('ncu batch', len(out), 'sequences', n, 'tokens')"
+}
+# The sections of a one-kernel ncu report (occupancy, stalls, memory, scheduler).
+NCU_DETAIL="--section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section SchedulerStats"
 M=$D/minilm
 if [ ! -f $M/model.safetensors ]; then M=/tmp/minilm; fi
 minilm() {
@@ -202,15 +214,9 @@ ab)
 ncu-resident)
   log ncu-resident  # Nsight Compute on the row-resident GEMM (both shapes: layer norm → QKV, layer norm → MLP input → GeGLU), per RVARIANTS label
   ettin; lengths
-  python3 -c "
-import json, random
-random.seed(3); L = json.load(open('/tmp/lengths.json')); out = []; n = 0
-for x in L:
-    if n + x > 65536: break
-    out.append([random.randrange(2000, 9000) for _ in range(x)]); n += x
-json.dump(out, open('/tmp/ncu-ids.json', 'w'))"
+  ncu_ids
   for v in ${RVARIANTS:-after-rall}; do
-    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section SchedulerStats -k regex:gemm_resident --launch-count 2 /tmp/colgrep debug gpu-embed --model /tmp/ettin --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-resident-$v.txt 2>&1; echo "ncu resident $v rc=$?"
+    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none $NCU_DETAIL -k regex:gemm_resident --launch-count 2 /tmp/colgrep debug gpu-embed --model /tmp/ettin --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-resident-$v.txt 2>&1; echo "ncu resident $v rc=$?"
     # Why warps wait: every stall reason's average cycles per issued instruction, one launch.
     env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" -k regex:gemm_resident --launch-count 1 /tmp/colgrep debug gpu-embed --model /tmp/ettin --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 2>&1 | grep -E "stalled" | awk '$NF+0 > 0.05' | sort -k3 -g -r | tee $OUT/ncu-resident-stalls-$v.txt
     grep -iE "gemm_resident|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|L1/TEX Hit|L2 Hit|Shared Memory|Dynamic Shared|One or More Eligible|No Eligible|Bank" $OUT/ncu-resident-$v.txt | head -70
@@ -218,13 +224,7 @@ json.dump(out, open('/tmp/ncu-ids.json', 'w'))"
 ncu)
   log ncu  # Nsight Compute, clocks left alone: speed of light of every kernel of one ~65k-token batch, attention in detail
   ettin; minilm; lengths
-  python3 -c "
-import json, random
-random.seed(3); L = json.load(open('/tmp/lengths.json')); out = []; n = 0
-for x in L:
-    if n + x > 65536: break
-    out.append([random.randrange(2000, 9000) for _ in range(x)]); n += x
-json.dump(out, open('/tmp/ncu-ids.json', 'w')); print('ncu batch', len(out), 'sequences', n, 'tokens')"
+  ncu_ids
   K='regex:attention|layer_norm|geglu|gemm|nvjet|xmma|cutlass|epilogue|gather|l2_normalize|convert_act|sm90'
   for m in /tmp/ettin $M; do b=$(basename $m)
     COLGREP_GEMM=cublaslt XDG_CACHE_HOME=/tmp/xdg-ncu timeout ${NCU_T:-150} ncu --clock-control none --section SpeedOfLight --csv -k "$K" --launch-count ${NCU_N:-90} /tmp/colgrep debug gpu-embed --model $m --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-sol-$b.csv 2> $OUT/ncu-sol-$b.err; echo "ncu sol $b rc=$?"
@@ -253,7 +253,7 @@ for d in per.values():
 for (n, g, b), a in sorted(agg.items(), key=lambda x: -x[1][1]):
     print('%-60s grid %-14s block %-12s x%-3d %8.1f us  SM %4.1f%%  mem %4.1f%%  dram %4.1f%%' % (n, g, b, a[0], a[1], a[2] / a[0], a[3] / a[0], a[4] / a[0]))
 PY
-    COLGREP_GEMM=cublaslt XDG_CACHE_HOME=/tmp/xdg-ncu timeout 100 ncu --clock-control none --section SpeedOfLight --section Occupancy --section WarpStateStats --section LaunchStats --section MemoryWorkloadAnalysis --section ComputeWorkloadAnalysis --section SchedulerStats -k regex:attention_mma --launch-count 2 /tmp/colgrep debug gpu-embed --model $m --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-att-$b.txt 2>&1; echo "ncu attention $b rc=$?"
+    COLGREP_GEMM=cublaslt XDG_CACHE_HOME=/tmp/xdg-ncu timeout 100 ncu --clock-control none $NCU_DETAIL -k regex:attention_mma --launch-count 2 /tmp/colgrep debug gpu-embed --model $m --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-att-$b.txt 2>&1; echo "ncu attention $b rc=$?"
     grep -iE "stalled|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Compute \(SM\) Throughput|Memory Throughput|L1/TEX Hit|L2 Hit|Shared Memory Configuration|Dynamic Shared|Static Shared|One or More Eligible|No Eligible" $OUT/ncu-att-$b.txt | head -60
   done ;;
 km-ab)

@@ -9,18 +9,16 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 python3 - "$ROOT" "$WORK" <<'PY'
-import re, sys
+import sys
 root, out = sys.argv[1], sys.argv[2]
-def literal(path, name):
-    s = open(path).read()
-    m = re.search(r'static let ' + name + r' = (?:common \+ )?#"""\n(.*?)\n(\s*)"""#', s, re.S)
-    body, indent = m.group(1), m.group(2)
-    return '\n'.join(l[len(indent):] if l.startswith(indent) else l.lstrip() for l in body.split('\n'))
+sys.path.insert(0, root + '/scripts/kernel-emulator')
+from kernel_literals import literal
 K = root + '/Sources/TensorCUDA/KernelSource.swift'
 common = literal(K, 'common')
 for name, path, lit in [('core', K, 'core'), ('attention', K, 'attentionTensorCore'), ('attention-scalar', K, 'attentionScalar'),
                         ('kmeans', root + '/Sources/TensorCUDA/KMeansKernelSource.swift', 'kmeans'),
                         ('gemm', root + '/Sources/TensorCUDA/GemmKernelSource.swift', 'gemm')]:
+    # The gemm module's source is gemm + gemmResident (GemmKernelSource.swift appends it).
     extra = literal(root + '/Sources/TensorCUDA/GemmResidentKernelSource.swift', 'gemmResident') if name == 'gemm' else ''
     open(f'{out}/{name}.cu', 'w').write(common + literal(path, lit) + extra)
 PY
