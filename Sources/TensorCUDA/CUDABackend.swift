@@ -49,6 +49,13 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public var residentFusion: ResidentGemmFusion = .environment
     /// GEMMs that ran on the row-resident kernel so far.
     public internal(set) var residentGemmCount = 0
+    /// Run the GEMMs followed by the exact GELU or GeGLU on the warpgroup-MMA kernel with the activation fused,
+    /// where it is loaded (`CUDAWarpgroupGemm.swift`); `COLGREP_WGMMA=0` sets the initial value to false.
+    public var usesWarpgroupGemm = WarpgroupGemmSetting.environment
+    /// GEMMs that ran on the warpgroup-MMA kernel so far.
+    public internal(set) var warpgroupGemmCount = 0
+    /// The warpgroup-MMA GEMM (compute capability 9.0, bf16), with its shared memory allowed; nil elsewhere.
+    var warpgroupGemmKernel: CUfunction?
     /// The k-means modules loaded so far, by padded dimension.
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
@@ -164,6 +171,17 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             } catch {
                 lap("gemm kernel unavailable, cuBLASLt only: \(error)")
             }
+            if usesWarpgroupGemm {
+                do {
+                    if let kernel = try loadWarpgroupGemm() {
+                        warpgroupGemmKernel = kernel
+                        lap("warpgroup gemm kernel (\(WarpgroupGemmSetting.compiledArchitecture))")
+                    }
+                } catch {
+                    // An NVRTC without sm_90a, or a driver that refuses the shared memory: the activations run in passes of their own.
+                    lap("warpgroup gemm kernel unavailable, GELU and GeGLU in passes of their own: \(error)")
+                }
+            }
         }
         startupSteps = steps
     }
@@ -216,8 +234,9 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
 
     var precisionOptions: [String] { precision == .bf16 ? ["-DCG_BF16=1"] : ["-DCG_BF16=0"] }
 
-    func loadModule(name: String, source: String, options: [String]) throws -> (CUmodule, KernelCompiler.Origin) {
-        let built = try compiler.binary(module: name, source: source, architecture: context.architecture, options: options)
+    /// Loads (or compiles for `architecture`, by default the device's own) a module of kernels.
+    func loadModule(name: String, source: String, options: [String], architecture: String? = nil) throws -> (CUmodule, KernelCompiler.Origin) {
+        let built = try compiler.binary(module: name, source: source, architecture: architecture ?? context.architecture, options: options)
         let module = try context.loadModule(built.image)
         modules.append(module)
         return (module, built.origin)
@@ -662,6 +681,10 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
                 return out
             }
             let input = try cuda(given, "linear input")
+            if activation == .gelu, r == nil, runsWarpgroup(inFeatures: w.cols, outFeatures: w.rows) {
+                // cuBLASLt's GELU is the tanh form: the exact one would be a pass of its own.
+                return try warpgroupLinear(input, weight: w, bias: b, activation: activation, geglu: false, into: out)
+            }
             let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
             let (epilogue, fuseGELU, fuseResidual) = linearEpilogue(activation: activation, hasBias: b != nil, hasResidual: r != nil)
             try blas.run(rows: input.rows, outFeatures: w.rows, inFeatures: w.cols, x: input.pointer, weight: w.pointer,

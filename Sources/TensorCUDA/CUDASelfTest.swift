@@ -119,6 +119,7 @@ public enum CUDASelfTest {
         if precision == .bf16 {
             checks += try fusedPrologueChecks(backend, &random)
             checks += try residentGemmChecks(backend, &random)
+            checks += try warpgroupGemmChecks(backend, &random)
         }
 
         // A table whose rows are not a multiple of 8 wide takes the scalar path in bf16.

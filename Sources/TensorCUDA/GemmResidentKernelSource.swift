@@ -43,6 +43,9 @@ extension KernelSource {
     #ifndef GR_K
     #define GR_K 256
     #endif
+    #if GR_K != 256
+    #error "gemm_resident's layer norm (layer_norm_lane8_256) takes rows of 256"
+    #endif
     #define GR_THREADS 256
     #define GR_BM 128
     #define GR_BN 64
@@ -84,44 +87,10 @@ extension KernelSource {
         cp_async_wait_all();
         __syncthreads();
         if (ln_w) {
-            // Each warp normalizes its own 16 rows in place; lanes over 16-byte chunks as in layer_norm_vec8.
+            // Each warp normalizes its own 16 rows in place, lane l the row's 16-byte chunk l (GR_K is 256).
             for (int j = 0; j < 16; j++) {
-                unsigned short* row = As + (wr + j) * GR_LD;
-                float v[(GR_K / 8 + 31) / 32 * 8];
-                float sum = 0.0f;
-    #pragma unroll
-                for (int i = 0; i * 32 < GR_K / 8; i++) {
-                    if (lane + i * 32 < GR_K / 8) {
-                        unpack8(*(const uint4*)(row + (lane + i * 32) * 8), &v[i * 8]);
-    #pragma unroll
-                        for (int k = 0; k < 8; k++) sum += v[i * 8 + k];
-                    }
-                }
-                const float mean = warp_sum(sum) / GR_K;
-                float sq = 0.0f;
-    #pragma unroll
-                for (int i = 0; i * 32 < GR_K / 8; i++) {
-                    if (lane + i * 32 < GR_K / 8) {
-    #pragma unroll
-                        for (int k = 0; k < 8; k++) { const float d = v[i * 8 + k] - mean; sq += d * d; }
-                    }
-                }
-                const float inv = 1.0f / sqrtf(warp_sum(sq) / GR_K + eps);
-    #pragma unroll
-                for (int i = 0; i * 32 < GR_K / 8; i++) {
-                    const int c8 = lane + i * 32;
-                    if (c8 < GR_K / 8) {
-                        float wf[8], bf[8], o[8];
-                        unpack8(*(const uint4*)(ln_w + c8 * 8), wf);
-                        if (ln_b) { unpack8(*(const uint4*)(ln_b + c8 * 8), bf); } else {
-    #pragma unroll
-                            for (int k = 0; k < 8; k++) bf[k] = 0.0f;
-                        }
-    #pragma unroll
-                        for (int k = 0; k < 8; k++) o[k] = (v[i * 8 + k] - mean) * inv * wf[k] + bf[k];
-                        *(uint4*)(row + c8 * 8) = pack8(o);
-                    }
-                }
+                uint4* chunk = (uint4*)(As + (wr + j) * GR_LD + lane * 8);
+                *chunk = layer_norm_lane8_256(*chunk, ln_w + lane * 8, ln_b ? ln_b + lane * 8 : 0, eps);
             }
             __syncwarp();
         }

@@ -47,7 +47,9 @@ log() { echo "== $* $(date +%T)"; }
 # Environment of a variant label (ab, startup-ab): -own our GEMM everywhere, -cublaslt cuBLASLt everywhere, -fuse
 # layer norm / GeGLU in our GEMM's loads, -connN CUDA_DEVICE_MAX_CONNECTIONS=N, -pageable weights uploaded from
 # pageable memory, -early cuBLASLt loaded beside cuInit, -pipe the pipelined attention kernel, -rmlp / -rall the
-# row-resident GEMM for the MLP input / for every GEMM of a layer norm (COLGREP_RESIDENT_GEMM).
+# row-resident GEMM for the MLP input / for every GEMM of a layer norm (COLGREP_RESIDENT_GEMM), -nowg the exact GELU
+# and GeGLU in passes of their own after cuBLASLt instead of the warpgroup-MMA GEMM's epilogue (COLGREP_WGMMA=0), -erff
+# that epilogue's GELU through erff (COLGREP_WGMMA_ERF=erff).
 # Fixed suffixes (label substring -> setting), tried in this order; the numbered ones (-connN, -mbN, -tuneN) below.
 VARIANT_SUFFIXES="-own:COLGREP_GEMM=own -cublaslt:COLGREP_GEMM=cublaslt -fuse:COLGREP_FUSE=1
   -pageable:COLGREP_UPLOAD=pageable -early:COLGREP_CUBLASLT_EARLY=1 -pipe:COLGREP_ATTENTION_PIPELINE=1
@@ -59,7 +61,7 @@ VARIANT_SUFFIXES="-own:COLGREP_GEMM=own -cublaslt:COLGREP_GEMM=cublaslt -fuse:CO
   -lw16:COLGREP_ATTENTION_LOCAL_WARP_ROWS=16 -lw32:COLGREP_ATTENTION_LOCAL_WARP_ROWS=32
   -gbf1:COLGREP_ATTENTION_GLOBAL_BRANCHFREE=1 -gbf0:COLGREP_ATTENTION_GLOBAL_BRANCHFREE=0
   -lbf1:COLGREP_ATTENTION_LOCAL_BRANCHFREE=1 -lbf0:COLGREP_ATTENTION_LOCAL_BRANCHFREE=0
-  -rmlp:COLGREP_RESIDENT_GEMM=mlp -rall:COLGREP_RESIDENT_GEMM=all"
+  -rmlp:COLGREP_RESIDENT_GEMM=mlp -rall:COLGREP_RESIDENT_GEMM=all -nowg:COLGREP_WGMMA=0 -erff:COLGREP_WGMMA_ERF=erff"
 variant_env() {
   local e="X_=1" pair
   for pair in $VARIANT_SUFFIXES; do
@@ -213,13 +215,15 @@ ab)
   done; done; done ;;
 ncu-resident)
   log ncu-resident  # Nsight Compute on the row-resident GEMM (both shapes: layer norm → QKV, layer norm → MLP input → GeGLU), per RVARIANTS label
-  ettin; lengths
+  # (NCU_KERNEL=gemm_wgmma NCU_MODEL=minilm: the warpgroup-MMA GEMM of MiniLM's MLP input instead)
+  ettin; minilm; lengths
   ncu_ids
+  NK=${NCU_KERNEL:-gemm_resident}; NM=/tmp/ettin; [ "${NCU_MODEL:-}" = minilm ] && NM=$M
   for v in ${RVARIANTS:-after-rall}; do
-    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none $NCU_DETAIL -k regex:gemm_resident --launch-count 2 /tmp/colgrep debug gpu-embed --model /tmp/ettin --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-resident-$v.txt 2>&1; echo "ncu resident $v rc=$?"
+    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none $NCU_DETAIL -k regex:$NK --launch-count 2 /tmp/colgrep debug gpu-embed --model $NM --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 > $OUT/ncu-resident-$v.txt 2>&1; echo "ncu resident $v rc=$?"
     # Why warps wait: every stall reason's average cycles per issued instruction, one launch.
-    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" -k regex:gemm_resident --launch-count 1 /tmp/colgrep debug gpu-embed --model /tmp/ettin --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 2>&1 | grep -E "stalled" | awk '$NF+0 > 0.05' | sort -k3 -g -r | tee $OUT/ncu-resident-stalls-$v.txt
-    grep -iE "gemm_resident|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|L1/TEX Hit|L2 Hit|Shared Memory|Dynamic Shared|One or More Eligible|No Eligible|Bank" $OUT/ncu-resident-$v.txt | head -70
+    env $(variant_env $v) XDG_CACHE_HOME=/tmp/xdg-ncur-$v timeout ${NCU_T:-150} ncu --clock-control none --metrics "regex:smsp__average_warps_issue_stalled_.*_per_issue_active\.ratio" -k regex:$NK --launch-count 1 /tmp/colgrep debug gpu-embed --model $NM --ids /tmp/ncu-ids.json --out /tmp/ncu.f32 2>&1 | grep -E "stalled" | awk '$NF+0 > 0.05' | sort -k3 -g -r | tee $OUT/ncu-resident-stalls-$v.txt
+    grep -iE "$NK|Duration|Registers Per|Achieved Occupancy|Theoretical Occupancy|Block Limit|Stall|Warp Cycles Per Issued|Issue Slots Busy|Compute \(SM\) Throughput|Memory Throughput|DRAM Throughput|L1/TEX Hit|L2 Hit|Shared Memory|Dynamic Shared|One or More Eligible|No Eligible|Bank" $OUT/ncu-resident-$v.txt | head -70
   done ;;
 ncu)
   log ncu  # Nsight Compute, clocks left alone: speed of light of every kernel of one ~65k-token batch, attention in detail

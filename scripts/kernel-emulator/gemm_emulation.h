@@ -1,4 +1,4 @@
-// Shared by the GEMM emulators (gemm_emulator.cpp, resident_gemm_emulator.cpp): the gemm module holds both kernels,
+// Shared by the GEMM emulators (gemm_emulator.cpp, resident_gemm_emulator.cpp, warpgroup_gemm_emulator.cpp): the gemm module holds both kernels,
 // and gemm_resident's dynamic shared memory (extern __shared__ on a GPU) is this static array here, one block
 // running at a time.
 #pragma once

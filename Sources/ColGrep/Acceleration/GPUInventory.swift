@@ -62,8 +62,8 @@ public struct GPUInventory: Sendable, Equatable {
         guard let architecture else { return false }
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         // The router's GPU lanes run bf16 (the backend's default precision).
-        return EncoderKernelModules.all(headDim: headDim, bf16: true).allSatisfy { module in
-            names.contains { $0.hasPrefix("\(module)-\(architecture)-") }
+        return EncoderKernelModules.cachePrefixes(headDim: headDim, bf16: true, architecture: architecture).allSatisfy { prefix in
+            names.contains { $0.hasPrefix(prefix) }
         }
     }
 }

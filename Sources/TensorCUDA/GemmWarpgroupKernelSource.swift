@@ -1,0 +1,236 @@
+/// A bf16 GEMM on Hopper's warpgroup MMA (`wgmma`, sm_90a) whose epilogue does what cuBLASLt's cannot:
+/// the exact (erf) GELU, and GeGLU (`gelu(a) · g` of the two halves of the up-projection). Its own module,
+/// `gemm-wgmma`, compiled only for GPUs of compute capability 9.0 (as sm_90a, the architecture `wgmma` needs).
+///
+/// Why it exists: with cuBLASLt these activations are passes of their own over the GEMM's whole output, a
+/// read and a write of tokens × 1536 bf16 per layer: MiniLM's exact GELU ~50 device-ms of ~415 a pass, Ettin's
+/// GeGLU ~28 of ~275 (docs/PERFORMANCE.md, sessions 12 and 23). The `mma.sync` kernels of this backend could
+/// carry them but run at 27–40 % of the tensor pipe (session 23: `ldmatrix` bound); `wgmma` reads both
+/// operands from shared memory itself, asynchronously, as cuBLASLt's Hopper kernels do.
+///
+/// The kernel: a block of two warpgroups (256 threads) computes a 128-row × 128-column tile of `x · wᵀ`,
+/// warpgroup g rows 64g…64g+63; the K dimension in 64-wide steps through three shared-memory stages filled by
+/// `cp.async` two steps ahead, each stage's rows in the 128-byte swizzled layout `wgmma`'s descriptors read.
+/// The accumulators (64 fp32 a thread) get bias and activation, are rounded to bf16 into shared memory and
+/// leave in 16-byte rows.
+extension KernelSource {
+    /// The kernel's name in its module.
+    static let warpgroupGemmKernel = "gemm_wgmma"
+    /// Output rows and weight rows a block takes (64 rows per warpgroup, two warpgroups); input columns per pipeline
+    /// step; threads.
+    static let warpgroupGemmTile = (rows: 128, weightRows: 128, depth: 64, threads: 256)
+    /// Three stages of a 128 × 64 input tile and a 128 × 64 weight tile (32 KiB each), plus 1 KiB to align them to
+    /// the 1,024 bytes the swizzle pattern repeats over.
+    static let warpgroupGemmSharedBytes = 3 * 2 * 128 * 64 * 2 + 1024
+
+    static let gemmWarpgroup = common + #"""
+
+    #if CG_BF16
+    #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    // ---- BEGIN WARPGROUP MMA (replaceable inline PTX, sm_90a only: `wgmma` reads its operands from shared memory
+    // through 64-bit descriptors and runs asynchronously until waited for; on other GPUs, AMD's included, this
+    // module is not built and the GEMM runs on cuBLASLt with the activation in its own pass) ----
+    // Descriptor of a tile of 8-row groups of 128-byte rows in the 128-byte swizzle (16-byte chunk c of row r at
+    // chunk c ^ (r % 8)), groups 1,024 bytes apart; the tile's first group 1,024-byte aligned, the start address
+    // moved by 32 bytes per k16 step inside the 64-wide rows.
+    __device__ __forceinline__ unsigned long long wg_desc(const unsigned short* tile) {
+        const unsigned long long address = ((unsigned)__cvta_generic_to_shared(tile) & 0x3FFFFu) >> 4;
+        return address | (1ull << 16) | (64ull << 32) | (1ull << 62);
+    }
+    __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+    __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+    __device__ __forceinline__ void wg_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
+    // Makes this thread's writes to shared memory (cp.async's included) visible to wgmma's reads.
+    __device__ __forceinline__ void wg_proxy_fence() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+    // d (64 fp32 a thread: the warpgroup's 64 x 128 fp32 tile) += A(64 x 16) · B(128 x 16)ᵀ, both from shared memory.
+    __device__ __forceinline__ void wg_mma_64x128x16(float (&d)[64], unsigned long long da, unsigned long long db, int accumulate) {
+        asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+                     "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+                     "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+                     "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+                     "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+                     "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63"
+                     "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+                     : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+                       "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
+                       "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+                       "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
+                       "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
+                       "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
+                       "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+                       "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+                     : "l"(da), "l"(db), "r"(accumulate));
+    }
+    // Ties the accumulators to the wait before this, so no read of them moves above it.
+    __device__ __forceinline__ void wg_hold(float (&d)[64]) {
+    #pragma unroll
+        for (int i = 0; i < 64; i++) asm volatile("" : "+f"(d[i]) :: "memory");
+    }
+    // ---- END WARPGROUP MMA ----
+    #define CG_HAS_WGMMA 1
+    #endif
+
+    #if defined(CG_HAS_WGMMA)
+    #ifndef WG_ERFF
+    #define WG_ERFF 0
+    #endif
+    // Two warpgroups per block, each taking 64 rows of the block's tile against the same 128 weight rows (blocks of one
+    // warpgroup and 64 rows, three per multiprocessor, measured slower: docs/PERFORMANCE.md, session 24).
+    #define WG_GROUPS 2
+    // The exact GELU x·Φ(x) = x·(1 + erf(x/√2))/2, erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7, about two
+    // units in the last place of fp32's erf, four orders of magnitude under the bf16 rounding of the result): a dozen
+    // instructions and two special-function ops, no branch, against ~35 and a divergent branch for erff. The epilogue
+    // computes one per output element, as many as the GEMM has tensor-core steps to hide them behind. WG_ERFF 1: erff.
+    __device__ __forceinline__ float wg_gelu(float x) {
+    #if WG_ERFF
+        return gelu_erf(x);
+    #else
+        const float a = fabsf(x) * 0.7071067811865476f;
+        const float t = __fdividef(1.0f, fmaf(0.3275911f, a, 1.0f));
+        float p = fmaf(1.061405429f, t, -1.453152027f);
+        p = fmaf(p, t, 1.421413741f);
+        p = fmaf(p, t, -0.284496736f);
+        p = fmaf(p, t, 0.254829592f);
+        const float e = 1.0f - p * t * __expf(-a * a);
+        return 0.5f * x * (1.0f + copysignf(e, x));
+    #endif
+    }
+    #define WG_THREADS (128 * WG_GROUPS)
+    #define WG_BM (64 * WG_GROUPS)
+    #define WG_BN 128
+    #define WG_BK 64
+    #define WG_STAGE ((WG_BM + WG_BN) * WG_BK)
+    #ifndef WG_SHARED_ARRAY
+    extern __shared__ __align__(16) unsigned short wg_smem[];
+    #endif
+
+    // Rows row0… of x (columns k0…k0+63) into a tile, swizzled: 16-byte chunk c of row r at chunk c ^ (r % 8) of its
+    // 128-byte row. Rows past n are zero.
+    __device__ __forceinline__ void wg_issue_rows(unsigned short* tile, const unsigned short* x, int n, int k, int row0, int k0) {
+    #pragma unroll
+        for (int i = 0; i < WG_BM * WG_BK / 8 / WG_THREADS; i++) {
+            const int idx = threadIdx.x + i * WG_THREADS, r = idx >> 3, c = idx & 7;
+            const int row = row0 + r;
+            const bool valid = row < n;
+            cp_async16(tile + r * WG_BK + ((c ^ (r & 7)) << 3), x + (long long)(valid ? row : 0) * k + k0 + c * 8, valid);
+        }
+    }
+    // The block's 128 weight rows (columns k0…k0+63) into a tile, swizzled the same way. geglu: 64 rows of the first
+    // half (a) from wrow0 and the 64 matching ones of the second (g), m / 2 further on.
+    __device__ __forceinline__ void wg_issue_weights(unsigned short* tile, const unsigned short* w, int m, int k, int wrow0, int k0, int geglu) {
+    #pragma unroll
+        for (int i = 0; i < WG_BN * WG_BK / 8 / WG_THREADS; i++) {
+            const int idx = threadIdx.x + i * WG_THREADS, r = idx >> 3, c = idx & 7;
+            const int wr = geglu ? (r < 64 ? wrow0 + r : (m >> 1) + wrow0 + r - 64) : wrow0 + r;
+            cp_async16(tile + r * WG_BK + ((c ^ (r & 7)) << 3), w + (long long)wr * k + k0 + c * 8, true);
+        }
+    }
+    // One pipeline stage: the input tile, then the weight tile.
+    __device__ __forceinline__ void wg_issue_stage(unsigned short* stage, const unsigned short* x, const unsigned short* w,
+                                                   int n, int m, int k, int row0, int wrow0, int k0, int geglu) {
+        wg_issue_rows(stage, x, n, k, row0, k0);
+        wg_issue_weights(stage + WG_BM * WG_BK, w, m, k, wrow0, k0, geglu);
+    }
+
+    // The output tile in shared memory, rows padded so that a warp's 4-byte stores land in distinct banks.
+    #define WG_LD (WG_BN + 8)
+    // Accumulator d[4j + e] of lane l in warp v of warpgroup g: row 64g + 16v + l / 4 (+ 8 for e ≥ 2), column
+    // 8j + 2 (l % 4) + (e % 2); r0 is the first of those rows, q2 = 2 (l % 4). KIND as `activate`'s.
+    template <int KIND>
+    __device__ __forceinline__ void wg_store(unsigned short* smem, const float (&d)[64], const unsigned short* bias, int col0, int r0, int q2) {
+    #pragma unroll
+        for (int j = 0; j < 16; j++) {
+            const int c = j * 8 + q2;
+            const float b0 = bias ? bf16_to_float(bias[col0 + c]) : 0.0f, b1 = bias ? bf16_to_float(bias[col0 + c + 1]) : 0.0f;
+            float v[4] = {d[4 * j] + b0, d[4 * j + 1] + b1, d[4 * j + 2] + b0, d[4 * j + 3] + b1};
+    #pragma unroll
+            for (int e = 0; e < 4; e++) v[e] = KIND == 1 ? wg_gelu(v[e]) : (KIND == 2 ? gelu_tanh(v[e]) : v[e]);
+            *(unsigned*)&smem[r0 * WG_LD + c] = pack_bf16(v[0], v[1]);
+            *(unsigned*)&smem[(r0 + 8) * WG_LD + c] = pack_bf16(v[2], v[3]);
+        }
+    }
+    // GeGLU: the tile's weight rows were 64 of a (accumulators j < 8) and the matching 64 of g (j ≥ 8).
+    __device__ __forceinline__ void wg_store_geglu(unsigned short* smem, const float (&d)[64], const unsigned short* bias, int half,
+                                                   int col0, int r0, int q2) {
+    #pragma unroll
+        for (int j = 0; j < 8; j++) {
+            const int c = j * 8 + q2;
+            float ba0 = 0.0f, ba1 = 0.0f, bg0 = 0.0f, bg1 = 0.0f;
+            if (bias) {
+                ba0 = bf16_to_float(bias[col0 + c]); ba1 = bf16_to_float(bias[col0 + c + 1]);
+                bg0 = bf16_to_float(bias[half + col0 + c]); bg1 = bf16_to_float(bias[half + col0 + c + 1]);
+            }
+            const float* ga = &d[4 * j];
+            const float* gg = &d[4 * (j + 8)];
+            *(unsigned*)&smem[r0 * WG_LD + c] = pack_bf16(wg_gelu(ga[0] + ba0) * (gg[0] + bg0), wg_gelu(ga[1] + ba1) * (gg[1] + bg1));
+            *(unsigned*)&smem[(r0 + 8) * WG_LD + c] = pack_bf16(wg_gelu(ga[2] + ba0) * (gg[2] + bg0), wg_gelu(ga[3] + ba1) * (gg[3] + bg1));
+        }
+    }
+
+    // The block's output tile from its accumulators: bias and activation (or GeGLU), rounded to bf16 into shared memory,
+    // then out in 16-byte rows; rows past n are not stored.
+    __device__ __forceinline__ void wg_epilogue(unsigned short* smem, const float (&d)[64], const unsigned short* bias, unsigned short* out,
+                                                int n, int m, int row0, int col0, int kind, int geglu) {
+        const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, group = threadIdx.x >> 7;
+        const int r0 = group * 64 + warp * 16 + (lane >> 2), q2 = (lane & 3) * 2;
+        // One instantiation per epilogue: with the kind a run-time value every element computed every activation.
+        if (geglu) wg_store_geglu(smem, d, bias, m >> 1, col0, r0, q2);
+        else if (kind == 1) wg_store<1>(smem, d, bias, col0, r0, q2);
+        else if (kind == 2) wg_store<2>(smem, d, bias, col0, r0, q2);
+        else wg_store<0>(smem, d, bias, col0, r0, q2);
+        __syncthreads();
+        const int outCols = geglu ? (m >> 1) : m, chunks = (geglu ? WG_BN / 2 : WG_BN) / 8;
+        for (int idx = threadIdx.x; idx < WG_BM * chunks; idx += WG_THREADS) {
+            const int r = idx / chunks, c = idx % chunks, row = row0 + r;
+            if (row < n) *(uint4*)(out + (long long)row * outCols + col0 + c * 8) = *(const uint4*)&smem[r * WG_LD + c * 8];
+        }
+    }
+
+    // out = epilogue(x[n × k] · w[m × k]ᵀ + bias), bf16 in and out, fp32 accumulators, one rounding at the end;
+    // bias may be null.
+    //   geglu = 0: out is n × m, activation `kind` (0 none, 1 exact GELU, 2 tanh GELU) after the bias.
+    //   geglu = 1: w's rows are two halves [a | g] of m / 2 each and out is n × m / 2,
+    //              out[:, j] = gelu(x·w[j]ᵀ + bias[j]) · (x·w[m/2 + j]ᵀ + bias[m/2 + j]) (exact GELU).
+    // Needs k % 64 == 0 and m % 128 == 0; n arbitrary. Grid: (output column tiles, row tiles), the column tiles
+    // of one row tile side by side so its input rows are read from L2 after the first.
+    extern "C" __global__ void __launch_bounds__(WG_THREADS) gemm_wgmma(
+            const unsigned short* x, const unsigned short* w, const unsigned short* bias, unsigned short* out,
+            int n, int m, int k, int kind, int geglu) {
+        const unsigned misalign = (unsigned)__cvta_generic_to_shared(wg_smem) & 1023u;
+        unsigned short* smem = wg_smem + ((1024u - misalign) & 1023u) / 2;
+        const int row0 = blockIdx.y * WG_BM, col0 = blockIdx.x * (geglu ? WG_BN / 2 : WG_BN);
+        const int steps = k / WG_BK, group = threadIdx.x >> 7;
+
+        float d[64];
+    #pragma unroll
+        for (int i = 0; i < 64; i++) d[i] = 0.0f;
+        // Each step's MMAs are waited for before the next step: the copies run two steps ahead.
+        wg_issue_stage(smem, x, w, n, m, k, row0, col0, 0, geglu);
+        cp_async_commit();
+        if (steps > 1) wg_issue_stage(smem + WG_STAGE, x, w, n, m, k, row0, col0, WG_BK, geglu);
+        cp_async_commit();
+        for (int s = 0; s < steps; s++) {
+            cp_async_wait_one();   // this thread's copies of step s have landed
+            wg_proxy_fence();
+            __syncthreads();       // everyone's; and every warpgroup has waited for its MMAs of step s − 1
+            // Step s + 2 goes into the stage step s − 1 used.
+            if (s + 2 < steps) wg_issue_stage(smem + ((s + 2) % 3) * WG_STAGE, x, w, n, m, k, row0, col0, (s + 2) * WG_BK, geglu);
+            cp_async_commit();
+            const unsigned short* a = smem + (s % 3) * WG_STAGE + group * 64 * WG_BK;
+            const unsigned short* b = smem + (s % 3) * WG_STAGE + WG_BM * WG_BK;
+            wg_fence();
+    #pragma unroll
+            for (int kk = 0; kk < WG_BK / 16; kk++) wg_mma_64x128x16(d, wg_desc(a + kk * 16), wg_desc(b + kk * 16), 1);
+            wg_commit();
+            wg_wait_all();
+            wg_hold(d);
+        }
+        __syncthreads();   // every warpgroup is done reading the stages: they become the output tile
+
+        wg_epilogue(smem, d, bias, out, n, m, row0, col0, kind, geglu);
+    }
+
+    #endif
+    #endif
+    """#
+}
