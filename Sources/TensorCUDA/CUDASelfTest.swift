@@ -202,6 +202,18 @@ public enum CUDASelfTest {
         return checks
     }
 
+    /// The checks of one group, each named "<prefix> <name>" and scored by its relative error against a reference.
+    struct CheckRecorder {
+        let prefix: String
+        private(set) var checks: [Check] = []
+
+        init(prefix: String) { self.prefix = prefix }
+
+        mutating func record(_ name: String, _ gpu: [Float], _ reference: [Double], tolerance: Double = 1.2e-2) {
+            checks.append(Check(name: "\(prefix) \(name)", error: relativeError(gpu, reference), tolerance: tolerance))
+        }
+    }
+
     // MARK: references (double precision)
 
     static func relativeError(_ gpu: [Float], _ reference: [Double]) -> Double {
@@ -218,10 +230,7 @@ public enum CUDASelfTest {
     /// against the same ops computed on their own; a deferred result read by another op (download) is
     /// computed first.
     static func fusedPrologueChecks(_ backend: CUDABackend, _ random: inout SeededGenerator) throws -> [Check] {
-        var checks: [Check] = []
-        func record(_ name: String, _ gpu: [Float], _ reference: [Double], tolerance: Double = 1.2e-2) {
-            checks.append(Check(name: "bf16 fused \(name)", error: relativeError(gpu, reference), tolerance: tolerance))
-        }
+        var recorder = CheckRecorder(prefix: "bf16 fused")
         defer { backend.fusesPrologues = ProcessInfo.processInfo.environment["COLGREP_FUSE"] == "1" }
         let rows = 203, hidden = 264, intermediate = 136
         var x = randomMatrix(rows: rows, cols: hidden, &random)
@@ -245,22 +254,22 @@ public enum CUDASelfTest {
             let a = try backend.download(backend.linear(backend.layerNorm(dx, weight: dw, bias: db, eps: 1e-5), weight: dwIn, bias: dbIn, activation: .none, residual: nil)).values
             let g = try backend.download(backend.linear(backend.geglu(dup), weight: dwOut, bias: nil, activation: .none, residual: dres)).values
             results[fused] = (a, g)
-            record("layerNorm→linear fused=\(fused)", a, referenceLinear(normed, wIn, bias: bIn, activation: .none, residual: nil))
-            record("geglu→linear fused=\(fused)", g, referenceLinear(gated, wOut, bias: nil, activation: .none, residual: residual))
-            record("prologues computed in the GEMM fused=\(fused)", [Float(backend.fusedPrologueCount - before)], [fused ? 2 : 0], tolerance: 0)
+            recorder.record("layerNorm→linear fused=\(fused)", a, referenceLinear(normed, wIn, bias: bIn, activation: .none, residual: nil))
+            recorder.record("geglu→linear fused=\(fused)", g, referenceLinear(gated, wOut, bias: nil, activation: .none, residual: residual))
+            recorder.record("prologues computed in the GEMM fused=\(fused)", [Float(backend.fusedPrologueCount - before)], [fused ? 2 : 0], tolerance: 0)
         }
         backend.matmulEngine = .environment
         if let plain = results[false], let fused = results[true] {
             // Same bf16 inputs to the same GEMM either way: equal up to how the compiler contracted the prologue's arithmetic.
-            record("layerNorm→linear fused vs separate", fused.norm, plain.norm.map(Double.init), tolerance: 2e-3)
-            record("geglu→linear fused vs separate", fused.gated, plain.gated.map(Double.init), tolerance: 2e-3)
+            recorder.record("layerNorm→linear fused vs separate", fused.norm, plain.norm.map(Double.init), tolerance: 2e-3)
+            recorder.record("geglu→linear fused vs separate", fused.gated, plain.gated.map(Double.init), tolerance: 2e-3)
         }
         // Deferred results read by other ops are computed first.
         backend.fusesPrologues = true
-        record("layerNorm deferred then downloaded", try backend.download(backend.layerNorm(dx, weight: dw, bias: db, eps: 1e-5)).values,
+        recorder.record("layerNorm deferred then downloaded", try backend.download(backend.layerNorm(dx, weight: dw, bias: db, eps: 1e-5)).values,
                referenceLayerNorm(x, weight: normWeight, bias: normBias, eps: 1e-5))
-        record("geglu deferred then added", try backend.download(backend.add(backend.geglu(dup), backend.geglu(dup))).values, gated.values.map { 2 * Double($0) })
-        return checks
+        recorder.record("geglu deferred then added", try backend.download(backend.add(backend.geglu(dup), backend.geglu(dup))).values, gated.values.map { 2 * Double($0) })
+        return recorder.checks
     }
 
     static func gelu(_ x: Double) -> Double { 0.5 * x * (1 + erf(x / 2.0.squareRoot())) }

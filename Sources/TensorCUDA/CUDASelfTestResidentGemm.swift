@@ -7,13 +7,10 @@ extension CUDASelfTest {
     /// that leave a partial 128-row tile and weights of five 64-row chunks (the three shared buffers wrap);
     /// against the same ops with the fusion off (cuBLASLt and separate passes); and which kernel ran.
     static func residentGemmChecks(_ backend: CUDABackend, _ random: inout SeededGenerator) throws -> [Check] {
-        var checks: [Check] = []
-        func record(_ name: String, _ gpu: [Float], _ reference: [Double], tolerance: Double = 1.2e-2) {
-            checks.append(Check(name: "bf16 resident \(name)", error: relativeError(gpu, reference), tolerance: tolerance))
-        }
+        var recorder = CheckRecorder(prefix: "bf16 resident")
         guard backend.residentGemmKernel != nil else {
-            record("kernel loaded", [0], [1], tolerance: 0)
-            return checks
+            recorder.record("kernel loaded", [0], [1], tolerance: 0)
+            return recorder.checks
         }
         let saved = backend.residentFusion
         defer { backend.residentFusion = saved }
@@ -41,24 +38,24 @@ extension CUDASelfTest {
                 let g = try backend.download(backend.linearGeGLU(norm(), weight: dW, bias: dB)).values
                 let p = try backend.download(backend.linearGeGLU(dx, weight: dW, bias: nil)).values
                 let shape = "\(rows)x\(hidden)→\(outputs) norm bias=\(withNormBias) fusion=\(fusion.rawValue)"
-                record("layerNorm→linear \(shape)", a, projected)
-                record("layerNorm→linear→geglu \(shape)", g, gatedNormed)
-                record("linear→geglu \(shape)", p, gatedPlain)
-                record("kernel runs \(shape)", [Float(backend.residentGemmCount - before)], [fusion == .all ? 3 : 0], tolerance: 0)
+                recorder.record("layerNorm→linear \(shape)", a, projected)
+                recorder.record("layerNorm→linear→geglu \(shape)", g, gatedNormed)
+                recorder.record("linear→geglu \(shape)", p, gatedPlain)
+                recorder.record("kernel runs \(shape)", [Float(backend.residentGemmCount - before)], [fusion == .all ? 3 : 0], tolerance: 0)
                 results[fusion] = [a, g, p]
             }
             if let off = results[.off], let fused = results[.all] {
                 // Same bf16 inputs; the fused GeGLU skips the up-projection's bf16 rounding, so close, not equal.
                 for (name, index) in [("layerNorm→linear", 0), ("layerNorm→linear→geglu", 1), ("linear→geglu", 2)] {
-                    record("\(name) \(rows) rows fused vs separate", fused[index], off[index].map(Double.init), tolerance: 5e-3)
+                    recorder.record("\(name) \(rows) rows fused vs separate", fused[index], off[index].map(Double.init), tolerance: 5e-3)
                 }
             }
             // A layer norm left for the kernel but read by another op first is computed then.
             backend.residentFusion = .all
-            record("layerNorm deferred then downloaded \(rows) rows",
+            recorder.record("layerNorm deferred then downloaded \(rows) rows",
                    try backend.download(backend.layerNorm(dx, weight: dw, bias: withNormBias ? db : nil, eps: 1e-5)).values,
                    referenceLayerNorm(x, weight: normWeight, bias: withNormBias ? normBias : nil, eps: 1e-5))
         }
-        return checks
+        return recorder.checks
     }
 }

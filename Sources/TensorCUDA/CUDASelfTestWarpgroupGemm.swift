@@ -8,15 +8,12 @@ extension CUDASelfTest {
     /// bias; against the same ops on cuBLASLt with the activation in its own pass; and which kernel ran. On a GPU
     /// of another architecture the kernel is not built and there is nothing to check.
     static func warpgroupGemmChecks(_ backend: CUDABackend, _ random: inout SeededGenerator) throws -> [Check] {
-        var checks: [Check] = []
-        func record(_ name: String, _ gpu: [Float], _ reference: [Double], tolerance: Double = 1.2e-2) {
-            checks.append(Check(name: "bf16 wgmma \(name)", error: relativeError(gpu, reference), tolerance: tolerance))
-        }
+        var recorder = CheckRecorder(prefix: "bf16 wgmma")
         guard backend.warpgroupGemmKernel != nil else {
             if backend.context.architecture == WarpgroupGemmSetting.deviceArchitecture && WarpgroupGemmSetting.environment {
-                record("kernel loaded on \(backend.context.architecture)", [0], [1], tolerance: 0)
+                recorder.record("kernel loaded on \(backend.context.architecture)", [0], [1], tolerance: 0)
             }
-            return checks
+            return recorder.checks
         }
         let saved = backend.usesWarpgroupGemm
         defer { backend.usesWarpgroupGemm = saved }
@@ -42,15 +39,15 @@ extension CUDASelfTest {
                     : try backend.linear(dx, weight: dw, bias: db, activation: .gelu, residual: nil)
                 let values = try backend.download(y).values
                 let shape = "\(rows)x\(inFeatures)→\(outFeatures)\(gated ? " →geglu" : " gelu") bias=\(withBias) wgmma=\(on)"
-                record(shape, values, reference)
-                record("kernel runs \(shape)", [Float(backend.warpgroupGemmCount - before)], [on ? 1 : 0], tolerance: 0)
+                recorder.record(shape, values, reference)
+                recorder.record("kernel runs \(shape)", [Float(backend.warpgroupGemmCount - before)], [on ? 1 : 0], tolerance: 0)
                 results[on] = values
             }
             if let off = results[false], let fused = results[true] {
                 // Same bf16 inputs; the fused activation skips the GEMM output's bf16 rounding, so close, not equal.
-                record("\(rows)x\(inFeatures)→\(outFeatures) fused vs separate", fused, off.map(Double.init), tolerance: 5e-3)
+                recorder.record("\(rows)x\(inFeatures)→\(outFeatures) fused vs separate", fused, off.map(Double.init), tolerance: 5e-3)
             }
         }
-        return checks
+        return recorder.checks
     }
 }
