@@ -64,24 +64,4 @@ extension CUDABackend {
         residentGemmCount += 1
         return out
     }
-
-    public func linearGeGLU(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?) throws -> any DeviceMatrix {
-        let input = try cudaKeepingDeferred(x, "linearGeGLU input")
-        let w = try cuda(weight, "linearGeGLU weight")
-        let b = try bias.map { try cuda($0, "linearGeGLU bias") }
-        if residentFusion == .off, input.cols == w.cols, w.rows % 2 == 0, b == nil || b!.count == w.rows,
-           runsWarpgroup(inFeatures: w.cols, outFeatures: w.rows) {
-            return try profiled("linear \(w.rows)x\(w.cols) →geglu (wgmma)") {
-                try context.makeCurrent()
-                return try warpgroupLinear(try cuda(input, "linearGeGLU input"), weight: w, bias: b, activation: .gelu, geglu: true)
-            }
-        }
-        guard residentFusion != .off, input.cols == w.cols, w.rows % 2 == 0, b == nil || b!.count == w.rows, runsResident(input, weight: w) else {
-            return try geglu(linear(input, weight: w, bias: b, activation: .none, residual: nil))
-        }
-        return try profiled("linear\(input.deferred == nil ? "" : " norm→") \(w.rows)x\(w.cols) →geglu") {
-            try context.makeCurrent()
-            return try residentLinear(input, weight: w, bias: b, geglu: true)
-        }
-    }
 }
