@@ -15,8 +15,10 @@ extension CUDASelfTest {
             }
             return recorder.checks
         }
-        let saved = backend.usesWarpgroupGemm
-        defer { backend.usesWarpgroupGemm = saved }
+        // The resident kernel, when asked for (`COLGREP_RESIDENT_GEMM`), would take the GeGLU cases first.
+        let saved = (backend.usesWarpgroupGemm, backend.residentFusion)
+        defer { (backend.usesWarpgroupGemm, backend.residentFusion) = saved }
+        backend.residentFusion = .off
         // (rows, input width, weight rows, bias, GeGLU)
         for (rows, inFeatures, outFeatures, withBias, gated) in [(203, 384, 256, true, false), (1_000, 64, 1_536, true, false),
                                                                  (1_000, 256, 512, false, true), (77, 320, 384, true, true)] {
