@@ -65,6 +65,28 @@ extension KernelSource {
         }
     }
 
+    // Layer norm of a 256-wide bf16 row held by a warp, lane l holding columns 8l…8l+7 (`raw`); `w8` and `b8` point at
+    // those columns' weights and biases (b8 may be null). The arithmetic of layer_norm_rows in the same order, so the
+    // same bits as layer_norm_vec8.
+    __device__ __forceinline__ uint4 layer_norm_lane8_256(uint4 raw, const unsigned short* w8, const unsigned short* b8, float eps) {
+        float v[8], wf[8], bf[8], o[8];
+        unpack8(raw, v);
+        float sum = 0.0f;
+    #pragma unroll
+        for (int k = 0; k < 8; k++) sum += v[k];
+        const float mean = warp_sum(sum) / 256;
+        float sq = 0.0f;
+    #pragma unroll
+        for (int k = 0; k < 8; k++) { const float d = v[k] - mean; sq += d * d; }
+        const float inv = 1.0f / sqrtf(warp_sum(sq) / 256 + eps);
+        unpack8(*(const uint4*)w8, wf);
+    #pragma unroll
+        for (int k = 0; k < 8; k++) bf[k] = 0.0f;
+        if (b8) unpack8(*(const uint4*)b8, bf);
+    #pragma unroll
+        for (int k = 0; k < 8; k++) o[k] = (v[k] - mean) * inv * wf[k] + bf[k];
+        return pack8(o);
+    }
     // Two blocks per multiprocessor: 128 registers a thread (no spills) and 101 KiB of shared memory each.
     extern "C" __global__ void __launch_bounds__(GR_THREADS, 2) gemm_resident(
             const unsigned short* x, const unsigned short* w, const unsigned short* bias, unsigned short* out, int n, int m,

@@ -30,13 +30,6 @@ extension KernelSource {
     // ---- BEGIN WARPGROUP MMA (replaceable inline PTX, sm_90a only: `wgmma` reads its operands from shared memory
     // through 64-bit descriptors and runs asynchronously until waited for; on other GPUs, AMD's included, this
     // module is not built and the GEMM runs on cuBLASLt with the activation in its own pass) ----
-    // Descriptor of a tile of 8-row groups of 128-byte rows in the 128-byte swizzle (16-byte chunk c of row r at
-    // chunk c ^ (r % 8)), groups 1,024 bytes apart; the tile's first group 1,024-byte aligned, the start address
-    // moved by 32 bytes per k16 step inside the 64-wide rows.
-    __device__ __forceinline__ unsigned long long wg_desc(const unsigned short* tile) {
-        const unsigned long long address = ((unsigned)__cvta_generic_to_shared(tile) & 0x3FFFFu) >> 4;
-        return address | (1ull << 16) | (64ull << 32) | (1ull << 62);
-    }
     __device__ __forceinline__ void wg_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
     __device__ __forceinline__ void wg_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
     __device__ __forceinline__ void wg_wait_all() { asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory"); }
@@ -71,12 +64,16 @@ extension KernelSource {
     #endif
 
     #if defined(CG_HAS_WGMMA)
+    // wgmma's descriptor of a tile of 8-row groups of 128-byte rows in the 128-byte swizzle (16-byte chunk c of row r at
+    // chunk c ^ (r % 8)), groups 1,024 bytes apart; the tile's first group 1,024-byte aligned, the start address
+    // moved by 32 bytes per k16 step inside the 64-wide rows.
+    __device__ __forceinline__ unsigned long long wg_desc(const unsigned short* tile) {
+        const unsigned long long address = ((unsigned)__cvta_generic_to_shared(tile) & 0x3FFFFu) >> 4;
+        return address | (1ull << 16) | (64ull << 32) | (1ull << 62);
+    }
     #ifndef WG_ERFF
     #define WG_ERFF 0
     #endif
-    // Two warpgroups per block, each taking 64 rows of the block's tile against the same 128 weight rows (blocks of one
-    // warpgroup and 64 rows, three per multiprocessor, measured slower: docs/PERFORMANCE.md, session 24).
-    #define WG_GROUPS 2
     // The exact GELU x·Φ(x) = x·(1 + erf(x/√2))/2, erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7, about two
     // units in the last place of fp32's erf, four orders of magnitude under the bf16 rounding of the result): a dozen
     // instructions and two special-function ops, no branch, against ~35 and a divergent branch for erff. The epilogue
@@ -95,8 +92,10 @@ extension KernelSource {
         return 0.5f * x * (1.0f + copysignf(e, x));
     #endif
     }
-    #define WG_THREADS (128 * WG_GROUPS)
-    #define WG_BM (64 * WG_GROUPS)
+    // Two warpgroups per block, each taking 64 rows of the block's tile against the same 128 weight rows (blocks of one
+    // warpgroup and 64 rows, three per multiprocessor, measured slower: docs/PERFORMANCE.md, session 24).
+    #define WG_THREADS 256
+    #define WG_BM 128
     #define WG_BN 128
     #define WG_BK 64
     #define WG_STAGE ((WG_BM + WG_BN) * WG_BK)
@@ -104,32 +103,21 @@ extension KernelSource {
     extern __shared__ __align__(16) unsigned short wg_smem[];
     #endif
 
-    // Rows row0… of x (columns k0…k0+63) into a tile, swizzled: 16-byte chunk c of row r at chunk c ^ (r % 8) of its
-    // 128-byte row. Rows past n are zero.
-    __device__ __forceinline__ void wg_issue_rows(unsigned short* tile, const unsigned short* x, int n, int k, int row0, int k0) {
+    // One pipeline stage: rows row0… of x (columns k0…k0+63), then the block's 128 weight rows (the same columns), each
+    // 16-byte chunk c of a row r at chunk c ^ (r % 8) of its 128-byte row. Rows of x past n are zero. geglu: the weight
+    // rows are 64 of the first half (a) from wrow0 and the 64 matching ones of the second (g), m / 2 further on.
+    __device__ __forceinline__ void wg_issue_stage(unsigned short* stage, const unsigned short* x, const unsigned short* w,
+                                                   int n, int m, int k, int row0, int wrow0, int k0, int geglu) {
+        unsigned short* ws = stage + WG_BM * WG_BK;
     #pragma unroll
         for (int i = 0; i < WG_BM * WG_BK / 8 / WG_THREADS; i++) {
             const int idx = threadIdx.x + i * WG_THREADS, r = idx >> 3, c = idx & 7;
             const int row = row0 + r;
             const bool valid = row < n;
-            cp_async16(tile + r * WG_BK + ((c ^ (r & 7)) << 3), x + (long long)(valid ? row : 0) * k + k0 + c * 8, valid);
-        }
-    }
-    // The block's 128 weight rows (columns k0…k0+63) into a tile, swizzled the same way. geglu: 64 rows of the first
-    // half (a) from wrow0 and the 64 matching ones of the second (g), m / 2 further on.
-    __device__ __forceinline__ void wg_issue_weights(unsigned short* tile, const unsigned short* w, int m, int k, int wrow0, int k0, int geglu) {
-    #pragma unroll
-        for (int i = 0; i < WG_BN * WG_BK / 8 / WG_THREADS; i++) {
-            const int idx = threadIdx.x + i * WG_THREADS, r = idx >> 3, c = idx & 7;
+            cp_async16(stage + r * WG_BK + ((c ^ (r & 7)) << 3), x + (long long)(valid ? row : 0) * k + k0 + c * 8, valid);
             const int wr = geglu ? (r < 64 ? wrow0 + r : (m >> 1) + wrow0 + r - 64) : wrow0 + r;
-            cp_async16(tile + r * WG_BK + ((c ^ (r & 7)) << 3), w + (long long)wr * k + k0 + c * 8, true);
+            cp_async16(ws + r * WG_BK + ((c ^ (r & 7)) << 3), w + (long long)wr * k + k0 + c * 8, true);
         }
-    }
-    // One pipeline stage: the input tile, then the weight tile.
-    __device__ __forceinline__ void wg_issue_stage(unsigned short* stage, const unsigned short* x, const unsigned short* w,
-                                                   int n, int m, int k, int row0, int wrow0, int k0, int geglu) {
-        wg_issue_rows(stage, x, n, k, row0, k0);
-        wg_issue_weights(stage + WG_BM * WG_BK, w, m, k, wrow0, k0, geglu);
     }
 
     // The output tile in shared memory, rows padded so that a warp's 4-byte stores land in distinct banks.

@@ -107,28 +107,6 @@ enum KernelSource {
         for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
         return v;
     }
-    // Layer norm of a 256-wide bf16 row held by a warp, lane l holding columns 8l…8l+7 (`raw`); `w8` and `b8` point at
-    // those columns' weights and biases (b8 may be null). The arithmetic of layer_norm_rows in the same order, so the
-    // same bits as layer_norm_vec8: the GEMMs that normalize their own input rows (gemm_resident, gemm_wgmma_ln) use it.
-    __device__ __forceinline__ uint4 layer_norm_lane8_256(uint4 raw, const unsigned short* w8, const unsigned short* b8, float eps) {
-        float v[8], wf[8], bf[8], o[8];
-        unpack8(raw, v);
-        float sum = 0.0f;
-    #pragma unroll
-        for (int k = 0; k < 8; k++) sum += v[k];
-        const float mean = warp_sum(sum) / 256;
-        float sq = 0.0f;
-    #pragma unroll
-        for (int k = 0; k < 8; k++) { const float d = v[k] - mean; sq += d * d; }
-        const float inv = 1.0f / sqrtf(warp_sum(sq) / 256 + eps);
-        unpack8(*(const uint4*)w8, wf);
-    #pragma unroll
-        for (int k = 0; k < 8; k++) bf[k] = 0.0f;
-        if (b8) unpack8(*(const uint4*)b8, bf);
-    #pragma unroll
-        for (int k = 0; k < 8; k++) o[k] = (v[k] - mean) * inv * wf[k] + bf[k];
-        return pack8(o);
-    }
     // Rotary embedding (NeoX half rotation) of the pair (i, i + half) at position pos; the table
     // holds (cos, sin) for every position and frequency, computed once on the host.
     __device__ __forceinline__ void rope_rotate(const float* table, int half, int pos, int i, float& x1, float& x2) {

@@ -31,11 +31,8 @@ thread_local int wg_fenced = 0;
 inline void wg_fence() { wg_fenced = 1; }
 inline void wg_proxy_fence() {}
 inline void wg_hold(float (&)[64]) {}
-inline unsigned long long wg_desc(const unsigned short* tile) {
-    const unsigned long long address = ((unsigned)__cvta_generic_to_shared(tile) & 0x3FFFFu) >> 4;
-    return address | (1ull << 16) | (64ull << 32) | (1ull << 62);
-}
-// One operand element (row r, column k) of a K-major 128-byte-swizzled tile described by desc.
+// One operand element (row r, column k) of a K-major 128-byte-swizzled tile described by desc (the kernel's own
+// wg_desc builds it: only the instructions of the PTX spot are emulated here).
 static float wg_operand(unsigned long long desc, int r, int k) {
     if ((desc >> 62) != 1) { fprintf(stderr, "wgmma emulation: only the 128-byte swizzle is emulated\n"); abort(); }
     const size_t start = (desc & 0x3FFFull) << 4, stride = ((desc >> 32) & 0x3FFFull) << 4;
