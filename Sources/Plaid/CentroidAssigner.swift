@@ -308,6 +308,38 @@ final class CentroidAssigner: Sendable {
         return result
     }
 
+    /// `COLGREP_GPU_RESIDUALS=0`: a device assigns and the host packs, as before the device packing (for measuring).
+    static let packsOnDevice = ProcessInfo.processInfo.environment["COLGREP_GPU_RESIDUALS"] != "0"
+
+    /// Codes of the `n` rows at `points` and their residuals packed as `ResidualPacking` encodes them against
+    /// `cutoffs`, from one pass on `backend`'s device (`ResidualQuantizing`) running the search `assign` would run
+    /// there. False when the backend has no such pass or `assign` would not search on it, and (reported) when the
+    /// device fails: the caller then encodes on the host.
+    func assignAndQuantize(_ points: UnsafePointer<Float>, count n: Int, backend: (any Backend)?, cutoffs: [Float], nbits: Int,
+                           codes: UnsafeMutablePointer<UInt16>, packed: UnsafeMutablePointer<UInt8>) -> Bool {
+        guard n > 0, Self.packsOnDevice, let quantizing = backend as? any ResidualQuantizing,
+              ResidualPacking.isValid(dim: dim, nbits: nbits, cutoffs: cutoffs.count) else { return false }
+        var table: CentroidGroupTable? = nil
+        if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) {
+            table = CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
+        } else if !(backend is any KMeansAccelerating) {
+            return false
+        }
+        var wide = [Int32](repeating: 0, count: n)
+        do {
+            try wide.withUnsafeMutableBufferPointer {
+                try quantizing.assignAndQuantize(points: points, count: n, dim: dim, centroids: centroids.array, groups: table,
+                                                 probes: table == nil ? 0 : probes, cutoffs: cutoffs, nbits: nbits,
+                                                 codes: $0.baseAddress!, packed: packed)
+            }
+        } catch {
+            KMeans.reportFallback("assignment and residual encoding", error)
+            return false
+        }
+        for i in 0..<n { codes[i] = UInt16(truncatingIfNeeded: wide[i]) }
+        return true
+    }
+
     private func assignOnBackend(_ points: UnsafePointer<Float>, count n: Int, backend: any Backend,
                                  into result: inout [UInt32]) throws {
         let weight = try backend.upload(HostMatrix(rows: count, cols: dim, values: centroids.array))

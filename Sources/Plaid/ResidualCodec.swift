@@ -180,7 +180,9 @@ struct ResidualCodec: Sendable {
     /// (`count · bytesPerToken` bytes), and with `inverseNorms` (`count` floats) each token's stored
     /// `1/‖c + r‖` (`TokenInverseNorms`). On the CPU each chunk of rows is assigned,
     /// quantised and normed by one worker while it is in cache (assign, subtract, bucketize, pack: no
-    /// intermediate float arrays).
+    /// intermediate float arrays). A backend that is `ResidualQuantizing` (a GPU) assigns and packs the rows in
+    /// one pass on its device, the same bytes for the same codes; the host then only computes the norms.
+    /// (`times`: its assignment lap then holds the device's packing too.)
     func encode(_ vectors: UnsafePointer<Float>, count: Int, assigner: CentroidAssigner, backend: (any Backend)?,
                 codes: UnsafeMutablePointer<UInt16>, residuals: UnsafeMutablePointer<UInt8>, inverseNorms: UnsafeMutablePointer<Float>? = nil,
                 times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) {
@@ -193,11 +195,24 @@ struct ResidualCodec: Sendable {
         let chunks = (count + chunk - 1) / chunk
         let input = UnsafeSendablePointer(vectors)
         let codesOut = UnsafeMutableSendablePointer(codes), residualsOut = UnsafeMutableSendablePointer(residuals)
-        let precomputed: [UInt32]? = backend != nil ? assigner.assign(vectors, count: count, backend: backend) : nil
+        // A device that encodes the residuals where it assigned the rows: only the norms are left for the host.
+        let onDevice = backend != nil
+            && assigner.assignAndQuantize(vectors, count: count, backend: backend, cutoffs: cutoffs, nbits: nbits, codes: codes, packed: residuals)
+        let precomputed: [UInt32]? = backend != nil && !onDevice ? assigner.assign(vectors, count: count, backend: backend) : nil
         let assigned = ContinuousClock.now
         defer {
             times?.pointee.assignSeconds += (assigned - begin).seconds
             times?.pointee.quantizeSeconds += (ContinuousClock.now - assigned).seconds
+        }
+        if onDevice {
+            guard let norms, let normsOut else { return }
+            let body: @Sendable (Int) -> Void = { index in
+                let start = index * chunk, rows = min(chunk, count - start)
+                norms.compute(codes: codesOut.pointer + start, packed: residualsOut.pointer + start * bytes, count: rows,
+                              into: normsOut.pointer + start)
+            }
+            if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
+            return
         }
         let dim = self.dim, nbits = self.nbits
         centroids.withUnsafeBufferPointer { c in

@@ -33,6 +33,37 @@ public final class SplitKMeansBackend: ForwardingBackend, KMeansAccelerating, @u
     }
 }
 
+/// The codec's assignment and residual packing split the same way, where every member packs on its device.
+extension SplitKMeansBackend: ResidualQuantizing {
+    public func assignAndQuantize(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], groups: CentroidGroupTable?,
+                                  probes: Int, cutoffs: [Float], nbits: Int, codes: UnsafeMutablePointer<Int32>,
+                                  packed: UnsafeMutablePointer<UInt8>) throws {
+        let quantizers = members.compactMap { $0 as? any ResidualQuantizing }
+        guard quantizers.count == members.count else {
+            throw SplitKMeansError.unsupported("\(name): not every device packs residuals")
+        }
+        let rows = UnsafeQuantizerRows(points: points, codes: codes, packed: packed)
+        let bytes = ResidualPacking.bytesPerRow(dim: dim, nbits: nbits)
+        try SplitAssignment.run(members: quantizers, count: count, minimumRowsPerMember: minimumRowsPerMember) { member, slice in
+            try member.assignAndQuantize(points: rows.points + slice.lowerBound * dim, count: slice.count, dim: dim, centroids: centroids,
+                                         groups: groups, probes: probes, cutoffs: cutoffs, nbits: nbits, codes: rows.codes + slice.lowerBound,
+                                         packed: rows.packed + slice.lowerBound * bytes)
+        }
+    }
+
+    /// Host rows and outputs the workers share: each writes only its own slice.
+    private struct UnsafeQuantizerRows: @unchecked Sendable {
+        let points: UnsafePointer<Float>
+        let codes: UnsafeMutablePointer<Int32>
+        let packed: UnsafeMutablePointer<UInt8>
+    }
+}
+
+public enum SplitKMeansError: Error, CustomStringConvertible {
+    case unsupported(String)
+    public var description: String { switch self { case .unsupported(let what): return what } }
+}
+
 /// Assignment of one set of rows split over several assigners.
 public enum SplitAssignment {
     /// Contiguous, near-equal slices of `0..<count` for at most `members` assigners, each at least
@@ -48,48 +79,52 @@ public enum SplitAssignment {
     /// when every member fails the first error is thrown (the caller falls back to the CPU).
     public static func assign(members: [any NearestRowAssigning], points: UnsafePointer<Float>, count: Int, dim: Int,
                               centroids: [Float], into codes: UnsafeMutablePointer<Int32>, minimumRowsPerMember: Int) throws {
-        let parts = slices(count: count, members: members.count, minimumRowsPerMember: minimumRowsPerMember)
-        guard parts.count > 1 else {
-            if count > 0 { try members[0].assignNearest(points: points, count: count, dim: dim, centroids: centroids, into: codes) }
-            return
-        }
-        let shared = Shared(members: members, points: points, codes: codes, failures: Array(repeating: nil, count: parts.count))
-        DispatchQueue.concurrentPerform(iterations: parts.count) { p in
-            let rows = parts[p]
-            do {
-                try shared.members[p].assignNearest(points: shared.points + rows.lowerBound * dim, count: rows.count, dim: dim,
-                                                    centroids: centroids, into: shared.codes + rows.lowerBound)
-            } catch {
-                shared.record(error, at: p)
-            }
-        }
-        let failed = shared.failures.indices.filter { shared.failures[$0] != nil }
-        guard !failed.isEmpty else { return }
-        guard let healthy = parts.indices.first(where: { shared.failures[$0] == nil }) else { throw shared.failures[0]! }
-        for p in failed {
-            let rows = parts[p]
-            try members[healthy].assignNearest(points: points + rows.lowerBound * dim, count: rows.count, dim: dim, centroids: centroids,
-                                               into: codes + rows.lowerBound)
+        let rows = UnsafeRows(points: points, codes: codes)
+        try run(members: members, count: count, minimumRowsPerMember: minimumRowsPerMember) { member, slice in
+            try member.assignNearest(points: rows.points + slice.lowerBound * dim, count: slice.count, dim: dim, centroids: centroids,
+                                     into: rows.codes + slice.lowerBound)
         }
     }
 
-    /// What the workers share: each writes only its own rows of `codes` and its own failure slot.
-    private final class Shared: @unchecked Sendable {
-        let members: [any NearestRowAssigning]
+    /// Runs `work(member, slice)` for contiguous slices of `0..<count`, slice `i` on `members[i]`, all at once
+    /// (one thread a member); a slice whose member fails is redone, after the others, by a member that succeeded;
+    /// when every member fails the first error is thrown. `work` writes only its own slice's outputs.
+    public static func run<Member>(members: [Member], count: Int, minimumRowsPerMember: Int,
+                                   _ work: @escaping @Sendable (Member, Range<Int>) throws -> Void) throws {
+        let parts = slices(count: count, members: members.count, minimumRowsPerMember: minimumRowsPerMember)
+        guard parts.count > 1 else {
+            if count > 0 { try work(members[0], 0..<count) }
+            return
+        }
+        let failures = Failures(count: parts.count)
+        let shared = UncheckedMembers(members: members)
+        DispatchQueue.concurrentPerform(iterations: parts.count) { p in
+            do { try work(shared.members[p], parts[p]) } catch { failures.record(error, at: p) }
+        }
+        let failed = failures.all.indices.filter { failures.all[$0] != nil }
+        guard !failed.isEmpty else { return }
+        guard let healthy = parts.indices.first(where: { failures.all[$0] == nil }) else { throw failures.all[0]! }
+        for p in failed { try work(members[healthy], parts[p]) }
+    }
+
+    /// Host rows and codes the workers share: each writes only its own rows.
+    private struct UnsafeRows: @unchecked Sendable {
         let points: UnsafePointer<Float>
         let codes: UnsafeMutablePointer<Int32>
-        private(set) var failures: [(any Error)?]
+    }
+
+    /// The members, each used by exactly one worker at a time.
+    private struct UncheckedMembers<Member>: @unchecked Sendable { let members: [Member] }
+
+    /// One failure slot a slice, written by that slice's worker.
+    private final class Failures: @unchecked Sendable {
+        private(set) var all: [(any Error)?]
         private let lock = NSLock()
 
-        init(members: [any NearestRowAssigning], points: UnsafePointer<Float>, codes: UnsafeMutablePointer<Int32>, failures: [(any Error)?]) {
-            self.members = members
-            self.points = points
-            self.codes = codes
-            self.failures = failures
-        }
+        init(count: Int) { all = Array(repeating: nil, count: count) }
 
         func record(_ error: any Error, at index: Int) {
-            lock.withLock { failures[index] = error }
+            lock.withLock { all[index] = error }
         }
     }
 }

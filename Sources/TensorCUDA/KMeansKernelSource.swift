@@ -11,7 +11,7 @@ extension KernelSource {
     /// Kernels of the k-means module in every precision.
     static let kmeansKernels = ["km_convert_rows", "km_pad_rows", "km_prepare_f32", "km_prepare_act", "km_assign_plain",
                                 "km_accumulate", "km_update", "km_c2f_top", "km_c2f_scan", "km_c2f_scatter", "km_c2f_fine", "km_c2f_reduce",
-                                "km_gather_rows"]
+                                "km_gather_rows", "km_residual_pack"]
     /// The tensor-core assignment kernel (bf16 builds only).
     static let kmeansMMAKernel = "km_assign_mma"
     /// Centroids per tile of both assignment kernels (the padded centroid count is a multiple of it).
@@ -359,6 +359,30 @@ extension KernelSource {
             const long long r = i / d;
             const int j = (int)(i - r * d);
             dst[i] = src[(long long)idx[r] * d + j];
+        }
+    }
+
+    // The residual codec's bytes of rows on the device, so that only codes and packed buckets come back: row r's
+    // residual x − c[code r] in fp32 (the CPU's ck_residual_encode computes the same difference, so the same bits),
+    // each value's bucket the number of the 2^nbits − 1 ascending cutoffs strictly below it (a binary search, as the
+    // CPU's), 8 / nbits buckets a byte, the first in the lowest bits: d · nbits / 8 bytes a row, one thread a byte.
+    extern "C" __global__ void km_residual_pack(const float* x, const int* codes, long long n, int d, const float* centroids,
+                                                const float* cutoffs, int nbits, unsigned char* out) {
+        const int per = 8 / nbits, bytes = d / per, half = 1 << (nbits - 1);
+        const long long total = n * bytes;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+            const long long r = i / bytes;
+            const int j = (int)(i - r * bytes);
+            const float* xr = x + r * d + j * per;
+            const float* c = centroids + (long long)codes[r] * d + j * per;
+            unsigned byte = 0;
+            for (int e = 0; e < per; e++) {
+                const float v = xr[e] - c[e];
+                int b = 0;
+                for (int step = half; step > 0; step >>= 1) b += cutoffs[b + step - 1] < v ? step : 0;
+                byte |= (unsigned)b << (e * nbits);
+            }
+            out[i] = (unsigned char)byte;
         }
     }
 

@@ -70,6 +70,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchEncoderGPU.self,
             BenchGPUAssign.self,
             BenchGPUKMeans.self,
+            BenchGPUCodec.self,
             BenchSchedulerOverhead.self,
             BenchRecall.self,
             BenchBuild.self,

@@ -1,6 +1,7 @@
 // CPU emulator of the k-means CUDA kernels (see run.sh beside this).
 // CPU emulation of the k-means CUDA kernels: one std::thread per CUDA thread, one block at a time,
 // barriers for __syncthreads / warp shuffles / the warp-level MMA.
+#include <algorithm>
 #include <mutex>
 #include "warp_emulation.h"
 struct float2 { float x, y; };
@@ -150,6 +151,35 @@ int main(int argc, char** argv) {
         int bad = 0;
         for (int i = 0; i < m; i++) for (int q = 0; q < d; q++) if (g[i * d + q] != x[idx[i] * d + q]) bad++;
         printf("gather d=%d rows=%d: %d / %d values differ\n", d, m, bad, m * d);
+        failures += bad > 0;
+    }
+    // Residual packing (km_residual_pack): every bit width with whole bytes a row, against the codec's definition
+    // (bucket = cutoffs strictly below x − c[code], 8 / nbits a byte from the lowest bits); cutoffs include residuals
+    // met exactly (equal is not below) and a repeated value.
+    for (int nbits : {1, 2, 4, 8}) {
+        if (d * nbits % 8) continue;
+        const int ncut = (1 << nbits) - 1, per = 8 / nbits, bytes = d / per;
+        std::vector<float> cut(ncut);
+        for (int i = 0; i < ncut; i++) cut[i] = -1.2f + 2.4f * (i + 1) / (ncut + 1);
+        cut[ncut / 2] = x[d + 3] - c[ref[1] * d + 3];
+        if (ncut > 2) cut[ncut / 2 + 1] = cut[ncut / 2];
+        std::sort(cut.begin(), cut.end());
+        std::vector<unsigned char> got((size_t)n * bytes, 0xA5), want((size_t)n * bytes);
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < bytes; j++) {
+                unsigned byte = 0;
+                for (int e = 0; e < per; e++) {
+                    const float v = x[i * d + j * per + e] - c[ref[i] * d + j * per + e];
+                    unsigned b = 0;
+                    for (int t = 0; t < ncut; t++) b += cut[t] < v;
+                    byte |= b << (e * nbits);
+                }
+                want[(size_t)i * bytes + j] = (unsigned char)byte;
+            }
+        launch(3, 256, [&] { km_residual_pack(x.data(), ref.data(), n, d, c.data(), cut.data(), nbits, got.data()); });
+        int bad = 0;
+        for (size_t i = 0; i < got.size(); i++) bad += got[i] != want[i];
+        printf("residual pack d=%d n=%d nbits=%d: %d / %zu bytes differ\n", d, n, nbits, bad, got.size());
         failures += bad > 0;
     }
     if (argc <= 4) coarse_to_fine(x, c, n, d, k);

@@ -3,7 +3,7 @@
 # one std::thread per CUDA thread, barriers for __syncthreads, warp shuffles and the warp-level MMA
 # (which replaces the inline-PTX spot with the m16n8k16 fragment layout of the PTX ISA). Checks the
 # tensor-core and portable assignment kernels against a double-precision argmax, the Lloyd update, the sample gather
-# (km_gather_rows: exact copies), and the
+# (km_gather_rows: exact copies), the residual codec's packing (km_residual_pack: every bit width, byte for byte), and the
 # coarse-to-fine kernels (km_c2f_*) against the same grouped search in double precision. Every assignment must equal
 # the reference exactly; a configuration with any difference exits non-zero and stops the script.
 # Usage: bash scripts/kernel-emulator/run.sh   (g++ with C++20; ~1 min)

@@ -1,0 +1,56 @@
+import Tensor
+
+/// Self-test checks of `assignAndQuantize` (`km_residual_pack` after the search, rows streamed in small chunks):
+/// its codes equal `assignNearest`'s with the same search, coarse-to-fine and exhaustive, and its bytes equal the
+/// CPU codec's encoding of those codes (`ResidualPacking.encode`) at every bit width, byte for byte.
+extension CUDASelfTest {
+    static func residualQuantizingChecks(_ backend: CUDABackend, _ random: inout SeededGenerator) -> [Check] {
+        let precision = backend.precision
+        var checks: [Check] = []
+        let savedChunk = backend.uploadChunkBytes
+        defer { backend.uploadChunkBytes = savedChunk }
+        let n = 301, k = 203, groupCount = 13, probes = 5
+        for dim in [48, 128] {
+            let vectors = randomMatrix(rows: n, cols: dim, &random)
+            let centroids = randomMatrix(rows: k, cols: dim, &random)
+            let groups = nearestCentreGroups(centroids.values, dim: dim, groupCount: groupCount, emptyGroup: true)
+            backend.uploadChunkBytes = 7 * dim * 4 + 12
+            for (nbits, grouped) in [(1, true), (2, false), (4, true), (4, false), (8, true)] {
+                // Cutoffs at quantiles of the value range, one of them a residual met exactly (equal is not below).
+                let buckets = 1 << nbits
+                var cutoffs = (1..<buckets).map { -1.5 + 3 * Float($0) / Float(buckets) }
+                cutoffs[cutoffs.count / 2] = vectors.values[dim + 1] - centroids.values[dim + 1]
+                cutoffs.sort()
+                let name = "assignAndQuantize \(grouped ? "coarse-to-fine" : "exhaustive") d=\(dim) n=\(n) k=\(k) nbits=\(nbits)"
+                checks.append(attempted(precision, name, tolerance: 0) {
+                    var codes = [Int32](repeating: -1, count: n), searched = codes
+                    var packed = [UInt8](repeating: 0xA5, count: n * ResidualPacking.bytesPerRow(dim: dim, nbits: nbits)), expected = packed
+                    try vectors.values.withUnsafeBufferPointer { v in
+                        try codes.withUnsafeMutableBufferPointer { c in
+                            try packed.withUnsafeMutableBufferPointer { p in
+                                try backend.assignAndQuantize(points: v.baseAddress!, count: n, dim: dim, centroids: centroids.values,
+                                                              groups: grouped ? groups : nil, probes: grouped ? probes : 0, cutoffs: cutoffs,
+                                                              nbits: nbits, codes: c.baseAddress!, packed: p.baseAddress!)
+                            }
+                        }
+                        try searched.withUnsafeMutableBufferPointer { c in
+                            if grouped {
+                                try backend.assignNearest(points: v.baseAddress!, count: n, dim: dim, centroids: centroids.values, groups: groups,
+                                                          probes: probes, into: c.baseAddress!)
+                            } else {
+                                try backend.assignNearest(points: v.baseAddress!, count: n, dim: dim, centroids: centroids.values, into: c.baseAddress!)
+                            }
+                        }
+                        ResidualPacking.encode(points: v.baseAddress!, count: n, dim: dim, centroids: centroids.values, codes: codes,
+                                               cutoffs: cutoffs, nbits: nbits, into: &expected)
+                    }
+                    // The share of codes and of bytes that differ: 0 required.
+                    let codesOff = zip(codes, searched).filter { $0 != $1 }.count
+                    let bytesOff = zip(packed, expected).filter { $0 != $1 }.count
+                    return Double(codesOff) / Double(n) + Double(bytesOff) / Double(max(1, packed.count))
+                })
+            }
+        }
+        return checks
+    }
+}
