@@ -29,11 +29,13 @@ extension CUDABackend: CoarseToFineAssigning {
     static let coarseToFineTileRows = 128
 
     /// A grouping on the device: the non-empty groups' centres and biases, the centroids stored group
-    /// by group (`rows`) with their biases, original indices and group offsets.
+    /// by group (`rows`) with their biases, original indices and group offsets; and the centroids in their own
+    /// order (`byIndex`, fp32, for the codec's residuals: uploaded with the tables, not again for every batch).
     struct CoarseToFineTables {
         let groups: Int
         let centers: CUDAMatrix, centerBias: CUDAMatrix
         let rows: CUDAMatrix, rowBias: CUDAMatrix, rowIndex: CUDAMatrix, offsets: CUDAMatrix
+        let byIndex: CUDAMatrix
     }
 
     /// Per-call scratch for up to `capacity` vectors of `probes` entries each.
@@ -199,7 +201,8 @@ extension CUDABackend: CoarseToFineAssigning {
                                   centerBias: try uploadFloat32(centerBias, rows: 1, cols: used.count),
                                   rows: try uploadFloat32(rows, rows: k, cols: dim),
                                   rowBias: try uploadFloat32(rowBias, rows: 1, cols: k),
-                                  rowIndex: try uploadInt32(index), offsets: try uploadInt32(offsets))
+                                  rowIndex: try uploadInt32(index), offsets: try uploadInt32(offsets),
+                                  byIndex: try uploadFloat32(centroids, rows: k, cols: dim))
     }
 
     /// Host Int32 values to a new device matrix of 4-byte slots.

@@ -20,20 +20,22 @@ extension CUDABackend: ResidualQuantizing {
         guard count > 0 else { return }
         let kernels = try kmeansKernels(dim: dim)
         let rowBytes = ResidualPacking.bytesPerRow(dim: dim, nbits: nbits)
-        let fp32Centroids = try uploadFloat32(centroids, rows: k, cols: dim)
         let deviceCutoffs = try uploadFloat32(cutoffs, rows: 1, cols: cutoffs.count)
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
         let bytes = try makeMatrix(rows: 1, cols: (count * rowBytes + 3) / 4, type: .float32)  // 4-byte slots holding the packed bytes
         let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
         let search: (UInt64, Int, UInt64) throws -> Void
+        let fp32Centroids: CUDAMatrix
         if let groups, probes > 0 {
             let tables = try cachedGroupTables(centroids: centroids, dim: dim, groups: groups)
+            fp32Centroids = tables.byIndex
             let p = min(probes, tables.groups)
             let scratch = try makeCoarseToFineScratch(capacity: plan.rowsPerChunk, probes: p, groups: tables.groups)
             search = { chunk, rows, out in
                 try self.coarseToFine(kernels, tables: tables, vectors: chunk, rows: rows, dim: dim, probes: p, scratch: scratch, out: out)
             }
         } else {
+            fp32Centroids = try uploadFloat32(centroids, rows: k, cols: dim)
             let (table, bias) = try makeCentroidTable(kernels, count: k)
             try prepareCentroids(kernels, source: fp32Centroids.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true,
                                  table: table, bias: bias)

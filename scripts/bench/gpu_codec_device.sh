@@ -19,7 +19,7 @@ for stage in ${STAGES:-selftest codec index}; do
   case $stage in
   selftest)
     timeout 240 $B debug gpu-selftest > $OUT/selftest.txt 2>&1; echo "rc=$? PASS $(grep -c PASS $OUT/selftest.txt)"
-    grep FAIL $OUT/selftest.txt; grep assignAndQuantize $OUT/selftest.txt ;;
+    grep FAIL $OUT/selftest.txt; grep assignAndQuantize $OUT/selftest.txt | cut -c1-150 ;;
   codec)
     for cfg in ${CODEC_CONFIGS:-"48,10000000,32768,4" "128,4000000,32768,4" "48,4000000,16384,2"}; do
       IFS=, read dim n k nbits <<< "$cfg"
@@ -34,9 +34,11 @@ for run in r["runs"]: print("  %-26s %.3f s wall, %.2f s process CPU" % (run["wa
 PY
     done ;;
   index)
-    BUDGET=${INDEX_BUDGET:-280} VARIANTS="device:COLGREP_X=1 host:COLGREP_GPU_RESIDUALS=0" ROUNDS=${INDEX_ROUNDS:-2} OUT=$OUT/index \
+    # DEVICES: the --devices lists to run (default "0"); CORPUS=huge: every .py of transformers and torch.
+    BUDGET=${INDEX_BUDGET:-280} VARIANTS="device:COLGREP_X=1 host:COLGREP_GPU_RESIDUALS=0" ROUNDS=${INDEX_ROUNDS:-2} OUT=/tmp/index-out \
       bash $D/index_stages_device.sh > $OUT/index.txt 2>&1
-    grep -E "^== |^(encode|k-means|codec|store |bound|cold init|lanes alone)" $OUT/index/summary.txt | cut -c1-170
-    grep -hE "encode: (gather rows|assign|quantize)|codec \+ index" $OUT/index/stages-*.txt | cut -c1-150 | head -24 ;;
+    cp /tmp/index-out/summary.txt $OUT/index-summary.txt; cp /tmp/index-out/stages.tgz $OUT/ 2>/dev/null
+    grep -E "^== |^(encode|k-means|codec|store |bound|cold init|lanes alone)" /tmp/index-out/summary.txt | cut -c1-170
+    for f in /tmp/index-out/stages-*.txt; do echo "$(basename $f): $(grep -E "codec append: encode: (assign|quantize)" $f | tr -s ' ' | cut -c1-60 | paste -sd' ' -)"; done ;;
   esac
 done
