@@ -12,13 +12,10 @@ extension CUDASelfTest {
         }
         let savedChunk = backend.uploadChunkBytes
         defer { backend.uploadChunkBytes = savedChunk }
-        // n, K and the group sizes off every tile size (128 entries, 32 or 8 centroids); one empty group.
-        let n = 301, k = 203, groupCount = 13, probes = 5
+        let (n, k, groupCount, probes) = groupedShape
         for dim in [48, 130] {
-            let vectors = randomMatrix(rows: n, cols: dim, &random)
-            let centroids = randomMatrix(rows: k, cols: dim, &random)
-            let groups = nearestCentreGroups(centroids.values, dim: dim, groupCount: groupCount, emptyGroup: true)
-            backend.uploadChunkBytes = 7 * dim * 4 + 12
+            let (vectors, centroids, groups) = groupedInputs(dim: dim, &random)
+            backend.uploadChunkBytes = streamedChunkBytes(dim: dim)
             attempt("assignNearest coarse-to-fine (chunked upload) d=\(dim) n=\(n) k=\(k) groups=\(groupCount) probes=\(probes)",
                     tolerance: 1e-5) {
                 var codes = [Int32](repeating: -1, count: n)
@@ -77,6 +74,21 @@ extension CUDASelfTest {
         }
         return checks
     }
+
+    /// Rows, centroids, groups and probes of the grouped-search checks: n, K and the group sizes off every tile size
+    /// (128 entries, 32 or 8 centroids).
+    static let groupedShape = (n: 301, k: 203, groups: 13, probes: 5)
+
+    /// Random rows and centroids of `groupedShape` at `dim`, the centroids grouped around their first rows with one
+    /// empty group.
+    static func groupedInputs(dim: Int, _ random: inout SeededGenerator) -> (vectors: HostMatrix, centroids: HostMatrix, groups: CentroidGroupTable) {
+        let vectors = randomMatrix(rows: groupedShape.n, cols: dim, &random)
+        let centroids = randomMatrix(rows: groupedShape.k, cols: dim, &random)
+        return (vectors, centroids, nearestCentreGroups(centroids.values, dim: dim, groupCount: groupedShape.groups, emptyGroup: true))
+    }
+
+    /// Upload chunks of 7 rows and a few bytes: every check streams its rows through many chunks and a partial last one.
+    static func streamedChunkBytes(dim: Int) -> Int { 7 * dim * 4 + 12 }
 
     /// Groups of `centroids` around their first `groupCount` rows (each centroid to its nearest such row,
     /// members in increasing order); with `emptyGroup`, one more group with no members in the middle.

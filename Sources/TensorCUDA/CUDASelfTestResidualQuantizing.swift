@@ -9,12 +9,10 @@ extension CUDASelfTest {
         var checks: [Check] = []
         let savedChunk = backend.uploadChunkBytes
         defer { backend.uploadChunkBytes = savedChunk }
-        let n = 301, k = 203, groupCount = 13, probes = 5
+        let (n, k, _, probes) = groupedShape
         for dim in [48, 128] {
-            let vectors = randomMatrix(rows: n, cols: dim, &random)
-            let centroids = randomMatrix(rows: k, cols: dim, &random)
-            let groups = nearestCentreGroups(centroids.values, dim: dim, groupCount: groupCount, emptyGroup: true)
-            backend.uploadChunkBytes = 7 * dim * 4 + 12
+            let (vectors, centroids, groups) = groupedInputs(dim: dim, &random)
+            backend.uploadChunkBytes = streamedChunkBytes(dim: dim)
             for (nbits, grouped) in [(1, true), (2, false), (4, true), (4, false), (8, true)] {
                 // Cutoffs at quantiles of the value range, one of them a residual met exactly (equal is not below).
                 let buckets = 1 << nbits
