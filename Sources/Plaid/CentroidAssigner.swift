@@ -247,8 +247,7 @@ final class CentroidAssigner: Sendable {
         guard n > 0 else { return result }
         // Grouped centroids on a backend that prefers the grouped search for these rows (`CoarseToFineAssigning`,
         // a GPU): the same coarse-to-fine search as the CPU's below; otherwise the backend assigns exhaustively (next).
-        if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) {
-            let table = CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
+        if let table = deviceGroups(on: backend), let coarse = backend as? any CoarseToFineAssigning {
             let done = result.withUnsafeMutableBufferPointer { out in
                 out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: n) {
                     do {
@@ -290,10 +289,7 @@ final class CentroidAssigner: Sendable {
     /// when the device fails, and the caller assigns the host rows instead.
     func assign(resident rows: any ResidentKMeansRows, backend: (any Backend)?) -> [UInt32]? {
         guard rows.dim == dim else { return nil }
-        var table: CentroidGroupTable? = nil
-        if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) {
-            table = CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
-        }
+        let table = deviceGroups(on: backend)
         var result = [UInt32](repeating: 0, count: rows.count)
         do {
             try result.withUnsafeMutableBufferPointer { out in
@@ -308,6 +304,15 @@ final class CentroidAssigner: Sendable {
         return result
     }
 
+    /// The groups in the form a device searches them, where `backend` prefers the grouped search for these rows
+    /// (`CoarseToFineAssigning`, a GPU, within its probes); nil where it searches exhaustively.
+    private func deviceGroups(on backend: (any Backend)?) -> CentroidGroupTable? {
+        guard let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) else {
+            return nil
+        }
+        return CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
+    }
+
     /// `COLGREP_GPU_RESIDUALS=0`: a device assigns and the host packs, as before the device packing (for measuring).
     static let packsOnDevice = ProcessInfo.processInfo.environment["COLGREP_GPU_RESIDUALS"] != "0"
 
@@ -319,12 +324,8 @@ final class CentroidAssigner: Sendable {
                            codes: UnsafeMutablePointer<UInt16>, packed: UnsafeMutablePointer<UInt8>) -> Bool {
         guard n > 0, Self.packsOnDevice, let quantizing = backend as? any ResidualQuantizing,
               ResidualPacking.isValid(dim: dim, nbits: nbits, cutoffs: cutoffs.count) else { return false }
-        var table: CentroidGroupTable? = nil
-        if let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) {
-            table = CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
-        } else if !(backend is any KMeansAccelerating) {
-            return false
-        }
+        let table = deviceGroups(on: backend)
+        if table == nil && !(backend is any KMeansAccelerating) { return false }
         var wide = [Int32](repeating: 0, count: n)
         do {
             try wide.withUnsafeMutableBufferPointer {

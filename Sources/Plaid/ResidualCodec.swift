@@ -204,16 +204,8 @@ struct ResidualCodec: Sendable {
             times?.pointee.assignSeconds += (assigned - begin).seconds
             times?.pointee.quantizeSeconds += (ContinuousClock.now - assigned).seconds
         }
-        if onDevice {
-            guard let norms, let normsOut else { return }
-            let body: @Sendable (Int) -> Void = { index in
-                let start = index * chunk, rows = min(chunk, count - start)
-                norms.compute(codes: codesOut.pointer + start, packed: residualsOut.pointer + start * bytes, count: rows,
-                              into: normsOut.pointer + start)
-            }
-            if chunks == 1 { body(0) } else { DispatchQueue.concurrentPerform(iterations: chunks, execute: body) }
-            return
-        }
+        // On the device path the codes and bytes are in place and each chunk only gets its norms.
+        if onDevice && norms == nil { return }
         let dim = self.dim, nbits = self.nbits
         centroids.withUnsafeBufferPointer { c in
             cutoffs.withUnsafeBufferPointer { cut in
@@ -221,20 +213,16 @@ struct ResidualCodec: Sendable {
                 let body: @Sendable (Int) -> Void = { index in
                     let start = index * chunk, rows = min(chunk, count - start)
                     let x = input.pointer + start * dim
-                    if let precomputed {
-                        for r in 0..<rows { codesOut.pointer[start + r] = UInt16(precomputed[start + r]) }
-                    } else {
-                        var local = [Int32](repeating: 0, count: rows)
-                        local.withUnsafeMutableBufferPointer { assigner.assignChunk(x, count: rows, into: $0.baseAddress!) }
-                        for r in 0..<rows { codesOut.pointer[start + r] = UInt16(local[r]) }
-                    }
-                    if nbits == 8 {
-                        // 255 cutoffs: a binary search per value instead of a compare against each.
-                        ck_residual8_encode(x, dim, rows, centroidBase.pointer, codesOut.pointer + start, cutBase.pointer,
-                                            residualsOut.pointer + start * bytes)
-                    } else {
-                        ck_residual_encode(x, dim, rows, centroidBase.pointer, codesOut.pointer + start, cutBase.pointer, nbits,
-                                           residualsOut.pointer + start * bytes)
+                    if !onDevice {
+                        if let precomputed {
+                            for r in 0..<rows { codesOut.pointer[start + r] = UInt16(precomputed[start + r]) }
+                        } else {
+                            var local = [Int32](repeating: 0, count: rows)
+                            local.withUnsafeMutableBufferPointer { assigner.assignChunk(x, count: rows, into: $0.baseAddress!) }
+                            for r in 0..<rows { codesOut.pointer[start + r] = UInt16(local[r]) }
+                        }
+                        ResidualPacking.encode(points: x, count: rows, dim: dim, centroids: centroidBase.pointer, codes: codesOut.pointer + start,
+                                               cutoffs: cutBase.pointer, nbits: nbits, into: residualsOut.pointer + start * bytes)
                     }
                     if let norms, let normsOut {
                         norms.compute(codes: codesOut.pointer + start, packed: residualsOut.pointer + start * bytes, count: rows,

@@ -36,10 +36,17 @@ public enum ResidualPacking {
                      "ResidualPacking.encode: \(dim)-d rows at \(nbits) bits with \(cutoffs.count) cutoffs, \(codes.count) codes for \(count) rows")
         guard count > 0 else { return }
         let narrow = codes.map { UInt16(truncatingIfNeeded: $0) }
+        encode(points: points, count: count, dim: dim, centroids: centroids, codes: narrow, cutoffs: cutoffs, nbits: nbits, into: packed)
+    }
+
+    /// The same from raw storage (`codes` as the codec stores them): what the codec runs on the host, chunk by chunk.
+    public static func encode(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: UnsafePointer<Float>,
+                              codes: UnsafePointer<UInt16>, cutoffs: UnsafePointer<Float>, nbits: Int, into packed: UnsafeMutablePointer<UInt8>) {
         if nbits == 8 {
-            ck_residual8_encode(points, dim, count, centroids, narrow, cutoffs, packed)
+            // 255 cutoffs: a binary search per value instead of a compare against each.
+            ck_residual8_encode(points, dim, count, centroids, codes, cutoffs, packed)
         } else {
-            ck_residual_encode(points, dim, count, centroids, narrow, cutoffs, nbits, packed)
+            ck_residual_encode(points, dim, count, centroids, codes, cutoffs, nbits, packed)
         }
     }
 }
