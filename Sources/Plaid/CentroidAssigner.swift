@@ -251,7 +251,7 @@ final class CentroidAssigner: Sendable {
             let done = result.withUnsafeMutableBufferPointer { out in
                 out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: n) {
                     do {
-                        try coarse.assignNearest(points: points, count: n, dim: dim, centroids: centroids.array, groups: table, probes: probes, into: $0)
+                        try coarse.assignNearest(points: points, count: n, dim: dim, centroids: deviceCentroids, groups: table, probes: probes, into: $0)
                         return true
                     } catch {
                         KMeans.reportFallback("coarse-to-fine assignment", error)
@@ -266,7 +266,7 @@ final class CentroidAssigner: Sendable {
             let done = result.withUnsafeMutableBufferPointer { out in
                 out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: n) {
                     do {
-                        try accelerated.assignNearest(points: points, count: n, dim: dim, centroids: centroids.array, into: $0)
+                        try accelerated.assignNearest(points: points, count: n, dim: dim, centroids: deviceCentroids, into: $0)
                         return true
                     } catch {
                         KMeans.reportFallback("assignment", error)
@@ -294,7 +294,7 @@ final class CentroidAssigner: Sendable {
         do {
             try result.withUnsafeMutableBufferPointer { out in
                 try out.baseAddress!.withMemoryRebound(to: Int32.self, capacity: rows.count) {
-                    try rows.assignNearest(centroids: centroids.array, groups: table, probes: table == nil ? 0 : probes, into: $0)
+                    try rows.assignNearest(centroids: deviceCentroids, groups: table, probes: table == nil ? 0 : probes, into: $0)
                 }
             }
         } catch {
@@ -310,8 +310,40 @@ final class CentroidAssigner: Sendable {
         guard let groups, let coarse = backend as? any CoarseToFineAssigning, probes <= coarse.maximumProbes(dim: dim, lloyd: false) else {
             return nil
         }
-        return CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members)
+        return deviceInputs.groups { CentroidGroupTable(centers: groups.centers, offsets: groups.offsets, members: groups.members) }
     }
+
+    /// The centroids as the array a device call takes, copied once per assigner.
+    private var deviceCentroids: [Float] { deviceInputs.centroids { centroids.array } }
+
+    /// What the device calls take, made on the first call and then the same arrays every time: a cold build
+    /// encodes ~40 batches with one assigner, and each call copied the centroids (6 MB at K = 32,768, 48-d) and
+    /// built the group table again, which the GPU's table cache then compared value by value with the last ones
+    /// (the same storage now compares equal at once).
+    private final class DeviceInputs: @unchecked Sendable {
+        private let lock = NSLock()
+        private var centroids: [Float]?
+        private var groups: CentroidGroupTable?
+
+        func centroids(_ make: () -> [Float]) -> [Float] {
+            lock.withLock {
+                if let centroids { return centroids }
+                let made = make()
+                centroids = made
+                return made
+            }
+        }
+
+        func groups(_ make: () -> CentroidGroupTable) -> CentroidGroupTable {
+            lock.withLock {
+                if let groups { return groups }
+                let made = make()
+                groups = made
+                return made
+            }
+        }
+    }
+    private let deviceInputs = DeviceInputs()
 
     /// `COLGREP_GPU_RESIDUALS=0`: a device assigns and the host packs, as before the device packing (for measuring).
     static let packsOnDevice = ProcessInfo.processInfo.environment["COLGREP_GPU_RESIDUALS"] != "0"
@@ -329,7 +361,7 @@ final class CentroidAssigner: Sendable {
         var wide = [Int32](repeating: 0, count: n)
         do {
             try wide.withUnsafeMutableBufferPointer {
-                try quantizing.assignAndQuantize(points: points, count: n, dim: dim, centroids: centroids.array, groups: table,
+                try quantizing.assignAndQuantize(points: points, count: n, dim: dim, centroids: deviceCentroids, groups: table,
                                                  probes: table == nil ? 0 : probes, cutoffs: cutoffs, nbits: nbits,
                                                  codes: $0.baseAddress!, packed: packed)
             }
@@ -343,7 +375,7 @@ final class CentroidAssigner: Sendable {
 
     private func assignOnBackend(_ points: UnsafePointer<Float>, count n: Int, backend: any Backend,
                                  into result: inout [UInt32]) throws {
-        let weight = try backend.upload(HostMatrix(rows: count, cols: dim, values: centroids.array))
+        let weight = try backend.upload(HostMatrix(rows: count, cols: dim, values: deviceCentroids))
         // Chunks bound the device's score tile (a backend without the fused path materialises it); a
         // fused backend bounds its own scratch, so it gets large chunks (fewer uploads and round trips).
         let fused = backend is any NearestCentroidAccelerating

@@ -10,7 +10,9 @@
 set -u
 D=$(cd "$(dirname "$0")" && pwd)
 OUT=${OUT:-/tmp/codec-out}; mkdir -p $OUT /tmp/isbin/lib
-python3 -c "import lzma,shutil,glob,os;shutil.copyfileobj(lzma.open('$D/colgrep.xz'),open('/tmp/isbin/colgrep','wb'));[shutil.copyfileobj(lzma.open(f),open('/tmp/isbin/lib/'+os.path.basename(f)[:-3],'wb')) for f in glob.glob('$D/lib/*.xz')]"
+TAG=${TAG:-}  # appended to the codec stage's file names (several binaries into one $OUT)
+# BINARY: another staged binary than colgrep.xz (e.g. colgrep-before.xz, for an A/B in one call).
+python3 -c "import lzma,shutil,glob,os;shutil.copyfileobj(lzma.open('$D/${BINARY:-colgrep.xz}'),open('/tmp/isbin/colgrep','wb'));[shutil.copyfileobj(lzma.open(f),open('/tmp/isbin/lib/'+os.path.basename(f)[:-3],'wb')) for f in glob.glob('$D/lib/*.xz')]"
 chmod +x /tmp/isbin/colgrep; B=/tmp/isbin/colgrep
 export LD_LIBRARY_PATH=/tmp/isbin/lib:${LD_LIBRARY_PATH:-} XDG_CACHE_HOME=/tmp/xdg-codec
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee $OUT/env.txt; echo "$(nproc) cores" | tee -a $OUT/env.txt
@@ -23,9 +25,9 @@ for stage in ${STAGES:-selftest codec index}; do
   codec)
     for cfg in ${CODEC_CONFIGS:-"48,10000000,32768,4" "128,4000000,32768,4" "48,4000000,16384,2"}; do
       IFS=, read dim n k nbits <<< "$cfg"
-      timeout 300 $B bench gpu-codec --dim $dim --n $n --k $k --nbits $nbits --rounds ${ROUNDS:-2} > $OUT/codec-$dim-$n-$nbits.json 2> $OUT/codec-$dim-$n-$nbits.err
+      timeout 300 $B bench gpu-codec --dim $dim --n $n --k $k --nbits $nbits --rounds ${ROUNDS:-2} > $OUT/codec-$dim-$n-$nbits$TAG.json 2> $OUT/codec-$dim-$n-$nbits$TAG.err
       echo "codec $cfg rc=$?"
-      python3 - $OUT/codec-$dim-$n-$nbits.json <<'PY'
+      python3 - $OUT/codec-$dim-$n-$nbits$TAG.json <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 print("  k %d, train %.3f s; GPU-pack vs host-pack differing: codes %d, bytes %d, norms %d; codes equal to the CPU path's %.4f"
