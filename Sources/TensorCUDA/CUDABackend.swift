@@ -64,6 +64,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     var uploadChunkBytes = 64 << 20
     /// The coarse-to-fine tables of the last grouped bulk assignment (`cachedGroupTables`).
     var groupTableCache: GroupTableCache?
+    /// The centroid table of the last exhaustive bulk assignment (`cachedCentroidTable`).
+    var centroidTableCache: CentroidTableCache?
     /// The pinned buffers of a device-resident k-means copy (`CUDAResidentRows`), between runs; made once.
     var residentStaging: [PinnedBuffer]?
     var residentStagingMade = false

@@ -50,9 +50,7 @@ extension CUDABackend: KMeansAccelerating {
         }
         guard count > 0 else { return }
         let kernels = try kmeansKernels(dim: dim)
-        let source = try uploadFloat32(centroids, rows: k, cols: dim)
-        let (table, bias) = try makeCentroidTable(kernels, count: k)
-        try prepareCentroids(kernels, source: source.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true, table: table, bias: bias)
+        let (table, bias) = try cachedCentroidTable(kernels, centroids: centroids, dim: dim).search
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
         let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
         let act = try makeMatrix(rows: plan.rowsPerChunk, cols: kernels.paddedDim)
@@ -62,6 +60,29 @@ extension CUDABackend: KMeansAccelerating {
         }
         try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes), labels.pointer, count * 4, context.computeStream), "cuMemcpyDtoHAsync")
         try context.synchronize()
+    }
+
+    /// `centroids` (`k × dim`) as the exhaustive search reads them (padded activation rows and −½‖c‖² biases) and as
+    /// fp32 rows (the residual packing's), kept for the next call with the same centroids: a build assigns ~40 batches
+    /// against one codec, and each uploaded and prepared the table again (16.8 MB of fp32 at K = 32,768, 128-d).
+    func cachedCentroidTable(_ kernels: KMeansKernels, centroids: [Float], dim: Int) throws -> CentroidTableCache {
+        if let cached = centroidTableCache, cached.dim == dim, cached.centroids == centroids { return cached }
+        centroidTableCache = nil
+        let k = centroids.count / dim
+        let fp32 = try uploadFloat32(centroids, rows: k, cols: dim)
+        let (table, bias) = try makeCentroidTable(kernels, count: k)
+        try prepareCentroids(kernels, source: fp32.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true, table: table, bias: bias)
+        let made = CentroidTableCache(centroids: centroids, dim: dim, fp32: fp32, search: (table, bias))
+        centroidTableCache = made
+        return made
+    }
+
+    /// The last centroids `cachedCentroidTable` prepared, with what it made of them.
+    struct CentroidTableCache {
+        let centroids: [Float]
+        let dim: Int
+        let fp32: CUDAMatrix
+        let search: (table: CUDAMatrix, bias: CUDAMatrix)
     }
 
     /// Bytes per chunk when Lloyd's sample is streamed up. Rows narrow enough to stay on the device for their bulk

@@ -35,10 +35,9 @@ extension CUDABackend: ResidualQuantizing {
                 try self.coarseToFine(kernels, tables: tables, vectors: chunk, rows: rows, dim: dim, probes: p, scratch: scratch, out: out)
             }
         } else {
-            fp32Centroids = try uploadFloat32(centroids, rows: k, cols: dim)
-            let (table, bias) = try makeCentroidTable(kernels, count: k)
-            try prepareCentroids(kernels, source: fp32Centroids.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true,
-                                 table: table, bias: bias)
+            let prepared = try cachedCentroidTable(kernels, centroids: centroids, dim: dim)
+            fp32Centroids = prepared.fp32
+            let (table, bias) = prepared.search
             let act = try makeMatrix(rows: plan.rowsPerChunk, cols: kernels.paddedDim)
             search = { chunk, rows, out in
                 try self.convertRows(kernels, source: chunk, rows: rows, dim: dim, destination: act.pointer)
