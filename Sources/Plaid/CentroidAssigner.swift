@@ -354,7 +354,7 @@ final class CentroidAssigner: Sendable {
     /// device fails: the caller then encodes on the host.
     func assignAndQuantize(_ points: UnsafePointer<Float>, count n: Int, backend: (any Backend)?, cutoffs: [Float], nbits: Int,
                            codes: UnsafeMutablePointer<UInt16>, packed: UnsafeMutablePointer<UInt8>) -> Bool {
-        guard n > 0, Self.packsOnDevice, let quantizing = backend as? any ResidualQuantizing,
+        guard n > 0, Self.packsOnDevice, let quantizing = backend as? any ResidualQuantizing, quantizing.packsResiduals,
               ResidualPacking.isValid(dim: dim, nbits: nbits, cutoffs: cutoffs.count) else { return false }
         let table = deviceGroups(on: backend)
         if table == nil && !(backend is any KMeansAccelerating) { return false }

@@ -182,7 +182,6 @@ struct ResidualCodec: Sendable {
     /// quantised and normed by one worker while it is in cache (assign, subtract, bucketize, pack: no
     /// intermediate float arrays). A backend that is `ResidualQuantizing` (a GPU) assigns and packs the rows in
     /// one pass on its device, the same bytes for the same codes; the host then only computes the norms.
-    /// (`times`: its assignment lap then holds the device's packing too.)
     func encode(_ vectors: UnsafePointer<Float>, count: Int, assigner: CentroidAssigner, backend: (any Backend)?,
                 codes: UnsafeMutablePointer<UInt16>, residuals: UnsafeMutablePointer<UInt8>, inverseNorms: UnsafeMutablePointer<Float>? = nil,
                 times: UnsafeMutablePointer<CodecEncodeTimes>? = nil) {
@@ -203,6 +202,7 @@ struct ResidualCodec: Sendable {
         defer {
             times?.pointee.assignSeconds += (assigned - begin).seconds
             times?.pointee.quantizeSeconds += (ContinuousClock.now - assigned).seconds
+            if onDevice { times?.pointee.packedOnDevice = true }
         }
         // On the device path the codes and bytes are in place and each chunk only gets its norms.
         if onDevice && norms == nil { return }
@@ -315,8 +315,19 @@ struct ResidualCodec: Sendable {
 /// is `PlaidIndex.encode`'s copy of each batch's documents into one buffer.
 struct CodecEncodeTimes {
     var gatherSeconds = 0.0
+    /// The backend's assignment; with `packedOnDevice`, its residual packing too.
     var assignSeconds = 0.0
+    /// The host's quantisation and norms; with `packedOnDevice`, the norms alone.
     var quantizeSeconds = 0.0
+    /// A device packed the residuals (`ResidualQuantizing`) in at least one of the encodes timed.
+    var packedOnDevice = false
+
+    /// The parts as the profile names them.
+    var laps: [(String, Double)] {
+        [("encode: gather rows", gatherSeconds),
+         (packedOnDevice ? "encode: assign + pack (device)" : "encode: assign", assignSeconds),
+         (packedOnDevice ? "encode: norms" : "encode: quantize", quantizeSeconds)]
+    }
 }
 
 extension Duration {

@@ -64,7 +64,8 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
     /// Appends are encoded on the caller's thread and written on a queue of their own (see above).
     public let asynchronousWrites: Bool
     /// Called on the write queue after each asynchronous append, with its stages: the encode's on the caller's
-    /// thread (named `encode…`; `encode: gather rows / assign / quantize` are parts of the encode lap), then
+    /// thread (named `encode…`; `CodecEncodeTimes.laps`, `encode: gather rows / assign / quantize`, or `… / assign +
+    /// pack (device) / norms` where a GPU packs, are parts of the encode lap), then
     /// the write's (`PlaidIndex.writeStages`).
     public var onWritten: (@Sendable ([(stage: String, seconds: Double)]) -> Void)?
     /// Called on the write queue when an asynchronous append fails, before any later `afterWrites` body.
@@ -123,9 +124,8 @@ public final class StreamedIndexBuilder: @unchecked Sendable {
                                                                                                 staging: encodeStaging, times: &times))
         stages.lap("encode (assign + quantize, beside the previous write)")
         // The encode's parts (what bounds this lane when it bounds the build): rows gathered into one buffer,
-        // bulk assignment on the backend, quantisation on the CPU.
-        let encodeLaps = stages.laps + [("encode: gather rows", times.gatherSeconds), ("encode: assign", times.assignSeconds),
-                                        ("encode: quantize", times.quantizeSeconds)]
+        // bulk assignment on the backend (and packing, where the device packs), quantisation or norms on the CPU.
+        let encodeLaps = stages.laps + times.laps
         writeSlot.wait()
         // The write uses the backend only to retrain or re-encode (a codec changed in between); backends
         // already serve the encoder and the codec from several threads at once.

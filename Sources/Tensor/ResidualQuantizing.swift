@@ -5,6 +5,9 @@ import CKernels
 /// host (issue #7: a GPU's copy of a 48-d row is 192 bytes up; back come 2 bytes of code and 24 of residual at
 /// 4 bits, where the host would otherwise subtract, bucket and pack every value itself).
 public protocol ResidualQuantizing: AnyObject {
+    /// Whether `assignAndQuantize` can run (a group of devices packs only where every one of them does).
+    var packsResiduals: Bool { get }
+
     /// For each of the `count` rows (`dim` floats) at `points`: its nearest of `centroids` (`k × dim`), searched
     /// coarse-to-fine over the `probes` best of `groups` when `groups` is given (as `CoarseToFineAssigning`), else
     /// exhaustively (as `NearestRowAssigning`), into `codes`; and its residual encoded as `ResidualPacking.encode`
@@ -12,6 +15,10 @@ public protocol ResidualQuantizing: AnyObject {
     func assignAndQuantize(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], groups: CentroidGroupTable?,
                            probes: Int, cutoffs: [Float], nbits: Int, codes: UnsafeMutablePointer<Int32>,
                            packed: UnsafeMutablePointer<UInt8>) throws
+}
+
+extension ResidualQuantizing {
+    public var packsResiduals: Bool { true }
 }
 
 /// The residual codec's encoding of one row given its code: the residual `x − c[code]` in fp32, each value's

@@ -35,6 +35,8 @@ public final class SplitKMeansBackend: ForwardingBackend, KMeansAccelerating, @u
 
 /// The codec's assignment and residual packing split the same way, where every member packs on its device.
 extension SplitKMeansBackend: ResidualQuantizing {
+    public var packsResiduals: Bool { members.allSatisfy { ($0 as? any ResidualQuantizing)?.packsResiduals == true } }
+
     public func assignAndQuantize(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], groups: CentroidGroupTable?,
                                   probes: Int, cutoffs: [Float], nbits: Int, codes: UnsafeMutablePointer<Int32>,
                                   packed: UnsafeMutablePointer<UInt8>) throws {

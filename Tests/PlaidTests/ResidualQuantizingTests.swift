@@ -89,6 +89,12 @@ struct ResidualQuantizingTests {
     }
 
     static func encode(_ codec: ResidualCodec, backend: any Backend) -> (codes: [UInt16], packed: [UInt8], norms: [Float]) {
+        var times = CodecEncodeTimes()
+        return encode(codec, backend: backend, times: &times)
+    }
+
+    static func encode(_ codec: ResidualCodec, backend: any Backend, times: inout CodecEncodeTimes)
+        -> (codes: [UInt16], packed: [UInt8], norms: [Float]) {
         var codes = [UInt16](repeating: 0, count: n), packed = [UInt8](repeating: 0, count: n * codec.bytesPerToken)
         var norms = [Float](repeating: 0, count: n)
         points.withUnsafeBufferPointer { x in
@@ -96,7 +102,7 @@ struct ResidualQuantizingTests {
                 packed.withUnsafeMutableBufferPointer { p in
                     norms.withUnsafeMutableBufferPointer { r in
                         codec.encode(x.baseAddress!, count: n, assigner: codec.makeAssigner(), backend: backend, codes: c.baseAddress!,
-                                     residuals: p.baseAddress!, inverseNorms: r.baseAddress!)
+                                     residuals: p.baseAddress!, inverseNorms: r.baseAddress!, times: &times)
                     }
                 }
             }
@@ -114,8 +120,12 @@ struct ResidualQuantizingTests {
         let codec = Self.codec(nbits: nbits)
         try #require(codec.groups != nil)
         let device = QuantizingStandIn(probesAllowed: probesAllowed), host = SearchingStandIn(probesAllowed: probesAllowed)
-        let a = Self.encode(codec, backend: device), b = Self.encode(codec, backend: host)
+        var deviceTimes = CodecEncodeTimes(), hostTimes = CodecEncodeTimes()
+        let a = Self.encode(codec, backend: device, times: &deviceTimes), b = Self.encode(codec, backend: host, times: &hostTimes)
         #expect(device.passes == 1 && device.searches == 0 && host.searches == 1)
+        // The profile says where the packing ran.
+        #expect(deviceTimes.laps.map(\.0) == ["encode: gather rows", "encode: assign + pack (device)", "encode: norms"])
+        #expect(hostTimes.laps.map(\.0) == ["encode: gather rows", "encode: assign", "encode: quantize"])
         // Coarse-to-fine where the backend takes the grouped search (as `assign` picks), exhaustive where it does not.
         #expect(device.groupsGiven == [probesAllowed > 0])
         #expect(Self.differing(a.codes, b.codes) == 0)
@@ -149,6 +159,18 @@ struct ResidualQuantizingTests {
             #expect(members.map(\.passes) == (failing == nil ? [1, 1, 1] : [2, 1, 1]))
             #expect(members.allSatisfy { $0.groupsGiven.allSatisfy { !$0 } && $0.searches == 0 })
         }
+    }
+
+    /// Devices that cannot all pack: the split backend says so, and the codec assigns on them and packs on the host
+    /// without trying (no fallback notice for what was never possible).
+    @Test func aGroupWithADeviceThatCannotPackPacksOnTheHost() {
+        let codec = Self.codec(nbits: 4)
+        let packing = QuantizingStandIn(probesAllowed: 0), plain = SearchingStandIn(probesAllowed: 0)
+        let split = SplitKMeansBackend(members: [packing, plain], minimumRowsPerMember: 500)
+        #expect(!split.packsResiduals && SplitKMeansBackend(members: [packing, QuantizingStandIn(probesAllowed: 0)]).packsResiduals)
+        let got = Self.encode(codec, backend: split), expected = Self.encode(codec, backend: SearchingStandIn(probesAllowed: 0))
+        #expect(packing.passes == 0 && packing.searches == 1 && plain.searches == 1)
+        #expect(Self.differing(got.codes, expected.codes) == 0 && Self.differing(got.packed, expected.packed) == 0)
     }
 
     /// `ResidualPacking.encode` (the CPU kernels a device must match) against the codec's scalar quantizer.
