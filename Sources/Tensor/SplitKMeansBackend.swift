@@ -40,10 +40,8 @@ extension SplitKMeansBackend: ResidualQuantizing {
     public func assignAndQuantize(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], groups: CentroidGroupTable?,
                                   probes: Int, cutoffs: [Float], nbits: Int, codes: UnsafeMutablePointer<Int32>,
                                   packed: UnsafeMutablePointer<UInt8>) throws {
+        guard packsResiduals else { throw SplitKMeansError.unsupported("\(name): not every device packs residuals") }
         let quantizers = members.compactMap { $0 as? any ResidualQuantizing }
-        guard quantizers.count == members.count else {
-            throw SplitKMeansError.unsupported("\(name): not every device packs residuals")
-        }
         let rows = UnsafeQuantizerRows(points: points, codes: codes, packed: packed)
         let bytes = ResidualPacking.bytesPerRow(dim: dim, nbits: nbits)
         try SplitAssignment.run(members: quantizers, count: count, minimumRowsPerMember: minimumRowsPerMember) { member, slice in
