@@ -56,14 +56,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public internal(set) var warpgroupGemmCount = 0
     /// The warpgroup-MMA GEMM (compute capability 9.0, bf16), with its shared memory allowed; nil elsewhere.
     var warpgroupGemmKernel: CUfunction?
-    /// Its row-resident form (`gemm_wgmma_rows`), and whether inputs up to 384 wide take it (`COLGREP_WGMMA_ROWS`).
-    var warpgroupRowsKernel: CUfunction?
-    public var usesWarpgroupRows = WarpgroupGemmSetting.rowsEnvironment
-    /// Whether GEMMs with no activation and no residual go to the warpgroup kernels too (`COLGREP_WGMMA_PLAIN`).
-    public var routesPlainToWarpgroup = WarpgroupGemmSetting.plainEnvironment
-    /// GEMMs that ran on the row-resident form so far; the column tiles a block takes there (nil: from the shape).
-    public internal(set) var warpgroupRowsCount = 0
-    var warpgroupRowsTilesPerBlock: Int?
     /// The k-means modules loaded so far, by padded dimension.
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
@@ -183,9 +175,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             }
             if usesWarpgroupGemm {
                 do {
-                    if let (kernel, rows) = try loadWarpgroupGemm() {
+                    if let kernel = try loadWarpgroupGemm() {
                         warpgroupGemmKernel = kernel
-                        warpgroupRowsKernel = rows
                         lap("warpgroup gemm kernel (\(WarpgroupGemmSetting.compiledArchitecture))")
                     }
                 } catch {
@@ -696,9 +687,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
                 // cuBLASLt's GELU is the tanh form: the exact one would be a pass of its own. (So on Hopper the exact form
                 // runs here even under COLGREP_CUDA_FAST_GELU: faster than cuBLASLt with either.)
                 return try warpgroupLinear(input, weight: w, bias: b, activation: activation, geglu: false, into: out)
-            }
-            if activation == .none, r == nil, routesPlainToWarpgroup, runsWarpgroup(inFeatures: w.cols, outFeatures: w.rows) {
-                return try warpgroupLinear(input, weight: w, bias: b, activation: .none, geglu: false, into: out)
             }
             let type: BLASLtMatmul.DataType = precision == .bf16 ? .bfloat16 : .float32
             let (epilogue, fuseGELU, fuseResidual) = linearEpilogue(activation: activation, hasBias: b != nil, hasResidual: r != nil)

@@ -14,12 +14,6 @@ public enum WarpgroupGemmSetting {
     /// The only architecture the kernel is built for, and what NVRTC is asked to compile it as (`wgmma` exists
     /// only in the architecture-specific sm_90a target).
     static let deviceArchitecture = "sm_90", compiledArchitecture = "sm_90a"
-    /// `COLGREP_WGMMA_ROWS=1`: inputs up to 384 wide take the row-resident form (`gemm_wgmma_rows`), which holds a
-    /// block's input rows for all of K and sweeps several column tiles with them.
-    static var rowsEnvironment: Bool { ProcessInfo.processInfo.environment["COLGREP_WGMMA_ROWS"] == "1" }
-    /// `COLGREP_WGMMA_PLAIN=1`: GEMMs with no activation and no residual (the QKV projections) run on the warpgroup
-    /// kernels too instead of cuBLASLt (for measuring one against the other).
-    static var plainEnvironment: Bool { ProcessInfo.processInfo.environment["COLGREP_WGMMA_PLAIN"] == "1" }
 }
 
 extension CUDABackend {
@@ -28,22 +22,16 @@ extension CUDABackend {
     /// module): the epilogue's exp and reciprocal are then one special-function op each instead of that plus a range
     /// check and two rescalings (NVRTC 12.9's SASS: 8,368 → 7,248 instructions); only values under 2⁻¹²⁶ change, which
     /// the bf16 output keeps as zero or a denormal of no weight.
-    /// Also returns the module's row-resident kernel (nil where the GPU cannot give a block its shared memory).
-    func loadWarpgroupGemm() throws -> (CUfunction, rows: CUfunction?)? {
+    func loadWarpgroupGemm() throws -> CUfunction? {
         guard precision == .bf16, context.architecture == WarpgroupGemmSetting.deviceArchitecture else { return nil }
         let (module, _) = try loadModule(name: EncoderKernelModules.gemmWarpgroup, source: KernelSource.gemmWarpgroup,
                                          options: precisionOptions + WarpgroupGemmSetting.compilerOptions + ["-ftz=true"],
                                          architecture: WarpgroupGemmSetting.compiledArchitecture)
-        func allowed(_ name: String, sharedBytes: Int) throws -> CUfunction {
-            let function = try context.function(module, name)
-            try context.check(context.driver.cuFuncSetAttribute(function, Int32(CCUDA_FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES), Int32(sharedBytes)),
-                              "cuFuncSetAttribute(\(name), \(sharedBytes) shared bytes)")
-            return function
-        }
-        let function = try allowed(KernelSource.warpgroupGemmKernel, sharedBytes: KernelSource.warpgroupGemmSharedBytes)
-        let rows = try? allowed(KernelSource.warpgroupRowsKernel,
-                                sharedBytes: KernelSource.warpgroupRowsSharedBytes(depth: KernelSource.warpgroupRowsMaxDepth))
-        return (function, rows)
+        let function = try context.function(module, KernelSource.warpgroupGemmKernel)
+        try context.check(context.driver.cuFuncSetAttribute(function, Int32(CCUDA_FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES),
+                                                            Int32(KernelSource.warpgroupGemmSharedBytes)),
+                          "cuFuncSetAttribute(\(KernelSource.warpgroupGemmKernel), \(KernelSource.warpgroupGemmSharedBytes) shared bytes)")
+        return function
     }
 
     /// Whether `x · wᵀ` fits the kernel: loaded and enabled, whole 64-wide input steps, whole 128-row weight tiles.
@@ -60,23 +48,11 @@ extension CUDABackend {
         guard x.rows > 0, let kernel = warpgroupGemmKernel else { return out }
         let tile = KernelSource.warpgroupGemmTile
         let kind: Int32 = activation == .gelu ? 1 : (activation == .geluTanh ? 2 : 0)
-        var arguments: [KernelArgument] = [
-            .pointer(x.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
-            .int32(Int32(x.rows)), .int32(Int32(w.rows)), .int32(Int32(w.cols)), .int32(kind), .int32(geglu ? 1 : 0),
-        ]
-        let rowTiles = (x.rows + tile.rows - 1) / tile.rows, colTiles = w.rows / tile.weightRows
-        if usesWarpgroupRows, let rowsKernel = warpgroupRowsKernel, w.cols <= KernelSource.warpgroupRowsMaxDepth {
-            // One block per multiprocessor: as many column tiles a block as leave about two blocks per multiprocessor.
-            let wanted = 2 * context.multiprocessorCount
-            let tiles = warpgroupRowsTilesPerBlock ?? min(colTiles, max(1, (rowTiles * colTiles + wanted - 1) / wanted))
-            arguments.append(.int32(Int32(tiles)))
-            try context.launch(rowsKernel, grid: ((colTiles + tiles - 1) / tiles, rowTiles, 1), block: (tile.threads, 1, 1),
-                               sharedBytes: KernelSource.warpgroupRowsSharedBytes(depth: w.cols), arguments)
-            warpgroupRowsCount += 1
-        } else {
-            try context.launch(kernel, grid: (colTiles, rowTiles, 1), block: (tile.threads, 1, 1),
-                               sharedBytes: KernelSource.warpgroupGemmSharedBytes, arguments)
-        }
+        try context.launch(kernel, grid: (w.rows / tile.weightRows, (x.rows + tile.rows - 1) / tile.rows, 1),
+                           block: (tile.threads, 1, 1), sharedBytes: KernelSource.warpgroupGemmSharedBytes, [
+                               .pointer(x.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
+                               .int32(Int32(x.rows)), .int32(Int32(w.rows)), .int32(Int32(w.cols)), .int32(kind), .int32(geglu ? 1 : 0),
+                           ])
         warpgroupGemmCount += 1
         return out
     }

@@ -22,14 +22,6 @@ extension KernelSource {
     /// Three stages of a 128 × 64 input tile and a 128 × 64 weight tile (32 KiB each), plus 1 KiB to align them to
     /// the 1,024 bytes the swizzle pattern repeats over.
     static let warpgroupGemmSharedBytes = 3 * 2 * 128 * 64 * 2 + 1024
-    /// The row-resident form (`gemm_wgmma_rows`): its name, the widest input it holds, its weight stages.
-    static let warpgroupRowsKernel = "gemm_wgmma_rows"
-    static let warpgroupRowsMaxDepth = 384, warpgroupRowsStages = 4
-    /// Its shared memory for inputs `depth` wide: the block's 128 rows, the weight stages, the 128 × 136 output tile,
-    /// and 1 KiB of alignment (195.5 KiB at 384).
-    static func warpgroupRowsSharedBytes(depth: Int) -> Int {
-        (128 * depth + warpgroupRowsStages * 128 * 64 + 128 * 136) * 2 + 1024
-    }
 
     static let gemmWarpgroup = common + #"""
 
@@ -111,32 +103,21 @@ extension KernelSource {
     extern __shared__ __align__(16) unsigned short wg_smem[];
     #endif
 
-    // 128 rows row0… of x (columns k0…k0+63) into `dst`, each 16-byte chunk c of a row r at chunk c ^ (r % 8) of its
-    // 128-byte row (the swizzle wgmma's descriptors read); rows of x past n are zero.
-    __device__ __forceinline__ void wg_issue_rows(unsigned short* dst, const unsigned short* x, int n, int k, int row0, int k0) {
+    // One pipeline stage: rows row0… of x (columns k0…k0+63), then the block's 128 weight rows (the same columns), each
+    // 16-byte chunk c of a row r at chunk c ^ (r % 8) of its 128-byte row. Rows of x past n are zero. geglu: the weight
+    // rows are 64 of the first half (a) from wrow0 and the 64 matching ones of the second (g), m / 2 further on.
+    __device__ __forceinline__ void wg_issue_stage(unsigned short* stage, const unsigned short* x, const unsigned short* w,
+                                                   int n, int m, int k, int row0, int wrow0, int k0, int geglu) {
+        unsigned short* ws = stage + WG_BM * WG_BK;
     #pragma unroll
         for (int i = 0; i < WG_BM * WG_BK / 8 / WG_THREADS; i++) {
             const int idx = threadIdx.x + i * WG_THREADS, r = idx >> 3, c = idx & 7;
             const int row = row0 + r;
             const bool valid = row < n;
-            cp_async16(dst + r * WG_BK + ((c ^ (r & 7)) << 3), x + (long long)(valid ? row : 0) * k + k0 + c * 8, valid);
-        }
-    }
-    // The block's 128 weight rows from wrow0 (columns k0…k0+63) into `dst`, swizzled as wg_issue_rows'. geglu: 64 rows
-    // of the first half (a) from wrow0 and the 64 matching ones of the second (g), m / 2 further on.
-    __device__ __forceinline__ void wg_issue_weights(unsigned short* dst, const unsigned short* w, int m, int k, int wrow0, int k0, int geglu) {
-    #pragma unroll
-        for (int i = 0; i < WG_BN * WG_BK / 8 / WG_THREADS; i++) {
-            const int idx = threadIdx.x + i * WG_THREADS, r = idx >> 3, c = idx & 7;
+            cp_async16(stage + r * WG_BK + ((c ^ (r & 7)) << 3), x + (long long)(valid ? row : 0) * k + k0 + c * 8, valid);
             const int wr = geglu ? (r < 64 ? wrow0 + r : (m >> 1) + wrow0 + r - 64) : wrow0 + r;
-            cp_async16(dst + r * WG_BK + ((c ^ (r & 7)) << 3), w + (long long)wr * k + k0 + c * 8, true);
+            cp_async16(ws + r * WG_BK + ((c ^ (r & 7)) << 3), w + (long long)wr * k + k0 + c * 8, true);
         }
-    }
-    // One pipeline stage: the input tile, then the weight tile (the same 64 columns).
-    __device__ __forceinline__ void wg_issue_stage(unsigned short* stage, const unsigned short* x, const unsigned short* w,
-                                                   int n, int m, int k, int row0, int wrow0, int k0, int geglu) {
-        wg_issue_rows(stage, x, n, k, row0, k0);
-        wg_issue_weights(stage + WG_BM * WG_BK, w, m, k, wrow0, k0, geglu);
     }
 
     // The output tile in shared memory, rows padded so that a warp's 4-byte stores land in distinct banks.
@@ -235,65 +216,6 @@ extension KernelSource {
         __syncthreads();   // every warpgroup is done reading the stages: they become the output tile
 
         wg_epilogue(smem, d, bias, out, n, m, row0, col0, kind, geglu);
-    }
-
-    // The row-resident form, for inputs at most WGR_MAX_K wide (every GEMM of the encoders but the MLP output): the
-    // block's 128 input rows are copied into shared memory once, for all of K, and the block sweeps `tiles` output
-    // column tiles with them, so only weight tiles stream through the WGR_STAGES-deep pipeline, which runs on across
-    // the tiles' boundaries (the next tile's first weight steps are in flight during this tile's epilogue). Why: at
-    // 128 × 128 tiles gemm_wgmma moves 192 KiB from L2 for each tile (x's and w's rows for all of K), ~4.8 TB/s at
-    // its measured speed (247 µs for MiniLM's 65,536 × 1,536 × 384 MLP input), about what H100's L2 delivers; here a
-    // tile costs its 96 KiB of weights and a share of the rows. One block per multiprocessor (shared memory: the
-    // rows, the stages and the output tile).
-    #define WGR_MAX_K 384
-    #ifndef WGR_STAGES
-    #define WGR_STAGES 4
-    #endif
-    extern "C" __global__ void __launch_bounds__(WG_THREADS) gemm_wgmma_rows(
-            const unsigned short* x, const unsigned short* w, const unsigned short* bias, unsigned short* out,
-            int n, int m, int k, int kind, int geglu, int tiles) {
-        const unsigned misalign = (unsigned)__cvta_generic_to_shared(wg_smem) & 1023u;
-        unsigned short* rows = wg_smem + ((1024u - misalign) & 1023u) / 2;   // k / 64 chunks of 128 × 64
-        unsigned short* stages = rows + WG_BM * k;                            // WGR_STAGES weight tiles of 128 × 64
-        unsigned short* staging = stages + WGR_STAGES * WG_BN * WG_BK;        // the output tile
-        const int tileCols = geglu ? WG_BN / 2 : WG_BN, colTiles = (geglu ? m >> 1 : m) / tileCols;
-        const int row0 = blockIdx.y * WG_BM, tile0 = blockIdx.x * tiles;
-        tiles = min(tiles, colTiles - tile0);
-        const int chunks = k / WG_BK, steps = tiles * chunks, group = threadIdx.x >> 7;
-
-        // Group 0: all the rows and the first weight step; then the pipeline's other steps, one group each.
-        for (int c = 0; c < chunks; c++) wg_issue_rows(rows + c * WG_BM * WG_BK, x, n, k, row0, c * WG_BK);
-    #pragma unroll
-        for (int p = 0; p < WGR_STAGES - 1; p++) {
-            if (p < steps) wg_issue_weights(stages + p * WG_BN * WG_BK, w, m, k, (tile0 + p / chunks) * tileCols, (p % chunks) * WG_BK, geglu);
-            cp_async_commit();
-        }
-        float d[64];
-        for (int t = 0, s = 0; t < tiles; t++) {
-    #pragma unroll
-            for (int i = 0; i < 64; i++) d[i] = 0.0f;
-            for (int c = 0; c < chunks; c++, s++) {
-                cp_async_wait_pending<WGR_STAGES - 2>();   // this thread's copies of step s (and the rows) have landed
-                wg_proxy_fence();
-                __syncthreads();   // everyone's; every warpgroup has waited for its MMAs of step s − 1
-                // Step s + WGR_STAGES − 1 goes into the stage step s − 1 used.
-                const int next = s + WGR_STAGES - 1;
-                if (next < steps)
-                    wg_issue_weights(stages + (next % WGR_STAGES) * WG_BN * WG_BK, w, m, k, (tile0 + next / chunks) * tileCols,
-                                     (next % chunks) * WG_BK, geglu);
-                cp_async_commit();
-                const unsigned short* a = rows + c * WG_BM * WG_BK + group * 64 * WG_BK;
-                const unsigned short* b = stages + (s % WGR_STAGES) * WG_BN * WG_BK;
-                wg_fence();
-    #pragma unroll
-                for (int kk = 0; kk < WG_BK / 16; kk++) wg_mma_64x128x16(d, wg_desc(a + kk * 16), wg_desc(b + kk * 16), 1);
-                wg_commit();
-                wg_wait_all();
-                wg_hold(d);
-            }
-            // The staging tile's last reader (the previous tile's copy out) passed a barrier of this tile's steps since.
-            wg_epilogue(staging, d, bias, out, n, m, row0, (tile0 + t) * tileCols, kind, geglu);
-        }
     }
 
     #endif

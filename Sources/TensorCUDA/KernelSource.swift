@@ -159,8 +159,6 @@ enum KernelSource {
     __device__ __forceinline__ void cp_async_wait_one() { asm volatile("cp.async.wait_group 1;\n" ::: "memory"); }
     // Waits until every committed group has landed (this thread's copies).
     __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
-    // Waits until at most the latest N committed groups are still in flight (deeper pipelines than wait_one's).
-    template <int N> __device__ __forceinline__ void cp_async_wait_pending() { asm volatile("cp.async.wait_group %0;\n" :: "n"(N) : "memory"); }
     // ---- END ASYNC SHARED COPIES ----
     #else
     __device__ __forceinline__ void cp_async16(unsigned short* dst, const unsigned short* src, bool valid) {
@@ -172,7 +170,6 @@ enum KernelSource {
     __device__ __forceinline__ void cp_async_commit() {}
     __device__ __forceinline__ void cp_async_wait_one() {}
     __device__ __forceinline__ void cp_async_wait_all() {}
-    template <int N> __device__ __forceinline__ void cp_async_wait_pending() {}
     #endif
     """#
 

@@ -21,10 +21,9 @@ inline void cp_async_wait_all() {
     for (auto& g : async_groups) for (auto& c : g) memcpy(c.dst, &c.v, 16);
     async_groups.clear();
 }
-template <int N> inline void cp_async_wait_pending() {
-    while (async_groups.size() > (size_t)N) {
+inline void cp_async_wait_one() {
+    while (async_groups.size() > 1) {
         for (auto& c : async_groups.front()) memcpy(c.dst, &c.v, 16);
         async_groups.erase(async_groups.begin());
     }
 }
-inline void cp_async_wait_one() { cp_async_wait_pending<1>(); }

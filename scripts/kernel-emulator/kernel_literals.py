@@ -23,6 +23,4 @@ def strip_async_copies(src):
     assert n == 2, 'cp_async16'
     src, n = re.subn(r'__device__ __forceinline__ void cp_async_(commit|wait_one|wait_all)\(\).*\n', '', src)
     assert n == 6, 'cp_async_commit / cp_async_wait_one / cp_async_wait_all'
-    src, n = re.subn(r'template <int N> __device__ __forceinline__ void cp_async_wait_pending\(\).*\n', '', src)
-    assert n == 2, 'cp_async_wait_pending'
     return src

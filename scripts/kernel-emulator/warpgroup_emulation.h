@@ -10,9 +10,7 @@
 #define WG_SHARED_ARRAY 1
 // Dynamic shared memory: the block's window starts at emu_shared; the kernel's array starts 48 bytes in, so the
 // kernel's own alignment to 1,024 bytes is exercised.
-// Sized for the larger of the two kernels: gemm_wgmma's three stages, gemm_wgmma_rows' 384-wide rows, four weight
-// stages and output tile.
-alignas(1024) static unsigned char emu_shared[(128 * 384 + 4 * 128 * 64 + 128 * 136) * 2 + 2048];
+alignas(1024) static unsigned char emu_shared[3 * 2 * 128 * 64 * 2 + 2048];
 static unsigned short* const wg_smem = (unsigned short*)(emu_shared + 48);
 // The fast-math intrinsics of the kernel's epilogue, at full precision here.
 inline float __fdividef(float a, float b) { return a / b; }
