@@ -77,8 +77,8 @@ public final class BERT: TransformerBackbone {
         guard batch.maxSequenceLength <= config.maxPositions else {
             throw EncoderError.invalidInput("a sequence of \(batch.maxSequenceLength) tokens exceeds BERT's \(config.maxPositions) positions")
         }
-        var x = try b.layerNorm(b.add(b.gather(words, ids: batch.tokenIDs), b.gather(positions, ids: batch.positions)),
-                                weight: embeddingNorm.weight, bias: embeddingNorm.bias, eps: eps)
+        var x = try b.embed(words: words, ids: batch.tokenIDs, positions: (positions, batch.positions),
+                            normWeight: embeddingNorm.weight, normBias: embeddingNorm.bias, eps: eps)
         for layer in layers { x = try self.layer(layer, consume x, batch: batch) }
         return x
     }

@@ -64,7 +64,8 @@ public final class ModernBERT: TransformerBackbone {
     // `activationBytesPerToken` counts, in debug and release builds alike.
     public func forward(_ batch: PackedBatch) throws -> any DeviceMatrix {
         let b = backend, eps = config.normEps
-        var x = try b.layerNorm(b.gather(embeddings, ids: batch.tokenIDs), weight: embeddingNorm.weight, bias: embeddingNorm.bias, eps: eps)
+        var x = try b.embed(words: embeddings, ids: batch.tokenIDs, positions: nil,
+                            normWeight: embeddingNorm.weight, normBias: embeddingNorm.bias, eps: eps)
         for layer in layers {
             x = try b.linear(attention(x, layer: layer, batch: batch), weight: layer.output, bias: layer.outputBias, activation: .none, residual: x)
             x = try b.linear(gatedMLPInput(x, layer: layer), weight: layer.mlpOut, bias: layer.mlpOutBias, activation: .none, residual: x)

@@ -26,6 +26,12 @@ public protocol Backend: AnyObject {
     /// Rows of `table` picked by `ids` (embedding lookup): result is `ids.count × table.cols`.
     func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix
 
+    /// An encoder's embedding stage: `layerNorm(gather(words, ids:) + gather(positions.table, ids: positions.ids))`,
+    /// the position term left out when `positions` is nil (ModernBERT). `positions.ids` has one id per token id.
+    /// A backend may gather, add and normalize in one pass; the default is the ops one after the other.
+    func embed(words: any DeviceMatrix, ids: [Int32], positions: (table: any DeviceMatrix, ids: [Int32])?,
+               normWeight: any DeviceMatrix, normBias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix
+
     /// Row-wise layer norm: `(x − mean) / sqrt(var + eps) · weight (+ bias)`.
     /// `weight` and `bias` are `1 × cols`; `bias` is nil for bias-free models (ModernBERT).
     func layerNorm(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix
@@ -61,6 +67,21 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+    /// `embedInSeparateOps`.
+    public func embed(words: any DeviceMatrix, ids: [Int32], positions: (table: any DeviceMatrix, ids: [Int32])?,
+                      normWeight: any DeviceMatrix, normBias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix {
+        try embedInSeparateOps(words: words, ids: ids, positions: positions, normWeight: normWeight, normBias: normBias, eps: eps)
+    }
+
+    /// `embed` as gather, add and layer norm one after the other (the words' gather first): what a backend whose fused
+    /// kernel does not apply falls back to.
+    public func embedInSeparateOps(words: any DeviceMatrix, ids: [Int32], positions: (table: any DeviceMatrix, ids: [Int32])?,
+                                   normWeight: any DeviceMatrix, normBias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix {
+        var x = try gather(words, ids: ids)
+        if let positions { x = try add(x, gather(positions.table, ids: positions.ids)) }
+        return try layerNorm(x, weight: normWeight, bias: normBias, eps: eps)
+    }
+
     /// The two ops one after the other.
     public func linearGeGLU(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?) throws -> any DeviceMatrix {
         try geglu(linear(x, weight: weight, bias: bias, activation: .none, residual: nil))

@@ -16,6 +16,10 @@ extension ForwardingBackend {
         try forwardee.downloadBlock(matrix, rowGroups: rowGroups)
     }
     public func gather(_ table: any DeviceMatrix, ids: [Int32]) throws -> any DeviceMatrix { try forwardee.gather(table, ids: ids) }
+    public func embed(words: any DeviceMatrix, ids: [Int32], positions: (table: any DeviceMatrix, ids: [Int32])?,
+                      normWeight: any DeviceMatrix, normBias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix {
+        try forwardee.embed(words: words, ids: ids, positions: positions, normWeight: normWeight, normBias: normBias, eps: eps)
+    }
     public func layerNorm(_ x: any DeviceMatrix, weight: any DeviceMatrix, bias: (any DeviceMatrix)?, eps: Float) throws -> any DeviceMatrix {
         try forwardee.layerNorm(x, weight: weight, bias: bias, eps: eps)
     }

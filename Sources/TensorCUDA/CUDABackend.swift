@@ -54,6 +54,11 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public var usesWarpgroupGemm = WarpgroupGemmSetting.environment
     /// GEMMs that ran on the warpgroup-MMA kernel so far.
     public internal(set) var warpgroupGemmCount = 0
+    /// Gather the embedding rows, add the positions and layer-norm them in one kernel where it applies
+    /// (`CUDAEmbedding.swift`); `COLGREP_FUSED_EMBED=0` sets the initial value to false (the ops one by one).
+    public var fusesEmbedding = ProcessInfo.processInfo.environment["COLGREP_FUSED_EMBED"] != "0"
+    /// `embed` calls that ran the fused kernel so far.
+    public internal(set) var fusedEmbedCount = 0
     /// The warpgroup-MMA GEMM (compute capability 9.0, bf16), with its shared memory allowed; nil elsewhere.
     var warpgroupGemmKernel: CUfunction?
     /// The k-means modules loaded so far, by padded dimension.
@@ -571,10 +576,15 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         try profiled("gather") {
             try context.makeCurrent()
             let t = try cuda(table, "embedding table")
-            if let bad = ids.first(where: { $0 < 0 || Int($0) >= t.rows }) {
-                throw CUDAError.invalidArgument("token id \(bad) is outside the embedding table (\(t.rows) rows)")
-            }
+            try checkIDs(ids, of: t)
             return try gatherRows(t, ids: ids)
+        }
+    }
+
+    /// Throws unless every id is a row of `table` (the kernels read rows unchecked).
+    func checkIDs(_ ids: [Int32], of table: CUDAMatrix) throws {
+        if let bad = ids.first(where: { $0 < 0 || Int($0) >= table.rows }) {
+            throw CUDAError.invalidArgument("token id \(bad) is outside the embedding table (\(table.rows) rows)")
         }
     }
 
@@ -604,13 +614,18 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             guard w.count == input.cols, b == nil || b!.count == input.cols else {
                 throw CUDAError.invalidArgument("layerNorm of \(input.cols) columns with weight \(w.rows)×\(w.cols)")
             }
-            // Deferred only where the GEMM's prologue computes exactly what layer_norm_vec8 would.
-            if (fusesPrologues && gemmKernel != nil && input.cols % 8 == 0 && input.cols <= 1024) || residentTakesLayerNorm(of: input) {
+            if defersLayerNorm(of: input) {
                 return CUDAMatrix(rows: input.rows, cols: input.cols, elementType: precision.elementType,
                                   deferred: .layerNorm(source: input, weight: w, bias: b, eps: eps), pool: pool)
             }
             return try layerNormNow(input, weight: w, bias: b, eps: eps)
         }
+    }
+
+    /// Whether `layerNorm` of `input` is left to the GEMM that reads it: only where the GEMM's prologue computes exactly
+    /// what layer_norm_vec8 would.
+    func defersLayerNorm(of input: CUDAMatrix) -> Bool {
+        (fusesPrologues && gemmKernel != nil && input.cols % 8 == 0 && input.cols <= 1024) || residentTakesLayerNorm(of: input)
     }
 
     private func layerNormNow(_ input: CUDAMatrix, weight w: CUDAMatrix, bias b: CUDAMatrix?, eps: Float) throws -> CUDAMatrix {

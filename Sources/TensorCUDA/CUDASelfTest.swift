@@ -86,6 +86,10 @@ public enum CUDASelfTest {
             }
         }
 
+        // The embedding stage (fused in bf16), from a generator of its own so the other checks' inputs stay as they were.
+        var embeddingRandom = SeededGenerator(seed: 11)
+        checks += try embeddingChecks(backend, &embeddingRandom)
+
         // Linear with every epilogue combination, on both GEMM engines in bf16 (cuBLASLt and our own
         // kernel); a second shape crosses several 128 × 64 tiles and 32-deep K steps with partial ones
         // at every edge, and an odd output width (the kernel's unpaired stores).

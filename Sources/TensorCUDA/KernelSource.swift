@@ -14,7 +14,8 @@ enum KernelSource {
         "layer_norm", "l2_normalize", "geglu", "half_squared_norms", "row_argmax",
     ]
     /// Kernels that exist only in the bf16 build of the core module (16-byte vector paths).
-    static let bf16CoreKernels = ["layer_norm_vec8", "layer_norm_vec8_narrow", "geglu_vec8", "gather_rows_vec8", "epilogue_vec8"]
+    static let bf16CoreKernels = ["layer_norm_vec8", "layer_norm_vec8_narrow", "geglu_vec8", "gather_rows_vec8", "epilogue_vec8",
+                                  "embed_layer_norm"]
     /// Head dimensions with a tensor-core attention kernel in bf16.
     static let tensorCoreHeadDims: Set<Int> = [32, 64]
 
@@ -293,13 +294,19 @@ enum KernelSource {
     }
 
     #if CG_BF16
-    // Layer norm of ROWS bf16 rows from row0 (one warp; rows whose width is a multiple of 8, at most SLOTS · 256):
-    // 16-byte loads and stores, lane l taking 16-byte chunks l, l + 32, …. EARLY: the weight and bias are loaded with
-    // the rows, before the first reduction (more registers); otherwise while storing. Per row the same arithmetic in
-    // the same order whatever SLOTS, ROWS and EARLY are (chunks past the row's end add zeros), so every instance gives
-    // the same values.
-    template <int SLOTS, int ROWS, bool EARLY>
-    __device__ __forceinline__ void layer_norm_rows(const unsigned short* x, const unsigned short* w, const unsigned short* b,
+    // The rows of a bf16 matrix in memory, 16-byte chunk c of row r at a time: what layer_norm_rows normalizes.
+    struct StoredRows {
+        const unsigned short* x;
+        int cols;
+        __device__ __forceinline__ uint4 chunk(int r, int c) const { return ((const uint4*)(x + (long long)r * cols))[c]; }
+    };
+    // Layer norm of ROWS bf16 rows from row0 (one warp; rows whose width is a multiple of 8, at most SLOTS · 256), the
+    // rows read through `x.chunk(row, chunk)` (StoredRows, or EmbeddingRows below): 16-byte loads and stores, lane l
+    // taking 16-byte chunks l, l + 32, …. EARLY: the weight and bias are loaded with the rows, before the first
+    // reduction (more registers); otherwise while storing. Per row the same arithmetic in the same order whatever
+    // SLOTS, ROWS and EARLY are (chunks past the row's end add zeros), so every instance gives the same values.
+    template <int SLOTS, int ROWS, bool EARLY, class Rows>
+    __device__ __forceinline__ void layer_norm_rows(const Rows& x, const unsigned short* w, const unsigned short* b,
                                                     unsigned short* y, int rows, int cols, float eps, int row0, int lane) {
         const int chunks = cols >> 3;
         uint4 zero;
@@ -311,7 +318,7 @@ enum KernelSource {
     #pragma unroll
             for (int j = 0; j < ROWS; j++) {
                 raw[j][i] = zero;
-                if (c < chunks && row0 + j < rows) raw[j][i] = ((const uint4*)(x + (long long)(row0 + j) * cols))[c];
+                if (c < chunks && row0 + j < rows) raw[j][i] = x.chunk(row0 + j, c);
             }
             wr[i] = zero; br[i] = zero;
             if (EARLY && c < chunks) {
@@ -365,7 +372,7 @@ enum KernelSource {
                                                unsigned short* y, int rows, int cols, float eps) {
         const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
         if (row >= rows) return;
-        layer_norm_rows<4, 1, false>(x, w, b, y, rows, cols, eps, row, threadIdx.x & 31);
+        layer_norm_rows<4, 1, false>(StoredRows{x, cols}, w, b, y, rows, cols, eps, row, threadIdx.x & 31);
     }
     // The same for rows at most 512 wide, four rows per warp, every load issued before the first reduction: 27 instead
     // of 31 device-ms a pass on Ettin's 256-wide rows (one row per warp ran at 56 % of DRAM bandwidth under ncu),
@@ -374,7 +381,40 @@ enum KernelSource {
                                                       unsigned short* y, int rows, int cols, float eps) {
         const int row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * 4;
         if (row0 >= rows) return;
-        layer_norm_rows<2, 4, true>(x, w, b, y, rows, cols, eps, row0, threadIdx.x & 31);
+        layer_norm_rows<2, 4, true>(StoredRows{x, cols}, w, b, y, rows, cols, eps, row0, threadIdx.x & 31);
+    }
+
+    // An encoder's embedding rows before their layer norm: word row ids[r], plus position row positionIDs[r] when
+    // `positions` is set (BERT; ModernBERT has none), the sum rounded to bf16 as add_elementwise stores it (pack8
+    // rounds to nearest even, as float_to_bf16 does): exactly the chunk the separate add would have written.
+    struct EmbeddingRows {
+        const unsigned short* words;
+        const unsigned short* positions;
+        const int* ids;
+        const int* positionIDs;
+        int cols;
+        __device__ __forceinline__ uint4 chunk(int r, int c) const {
+            const uint4 word = ((const uint4*)(words + (long long)ids[r] * cols))[c];
+            if (!positions) return word;
+            float sum[8], position[8];
+            unpack8(word, sum);
+            unpack8(((const uint4*)(positions + (long long)positionIDs[r] * cols))[c], position);
+    #pragma unroll
+            for (int k = 0; k < 8; k++) sum[k] += position[k];
+            return pack8(sum);
+        }
+    };
+    // The embedding stage in one pass, for bf16 rows at most 512 wide: gather_rows_vec8 of the words (and of the
+    // positions), add_elementwise, layer_norm_vec8_narrow, the same bits without writing the gathered rows or their
+    // sum out (ids checked on the host). On an H100 the three passes cost ~26 of ~408 device-ms per MiniLM pass
+    // (gather 18.0 ms over 136 calls, add 5.3, layer norm ~2.4). Four rows per warp, 16 per 128-thread block.
+    extern "C" __global__ void embed_layer_norm(const unsigned short* words, const unsigned short* positions, const int* ids,
+                                                const int* positionIDs, const unsigned short* w, const unsigned short* b,
+                                                unsigned short* y, int rows, int cols, float eps) {
+        const int row0 = (blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5)) * 4;
+        if (row0 >= rows) return;
+        layer_norm_rows<2, 4, true>(EmbeddingRows{words, positions, ids, positionIDs, cols}, w, b, y, rows, cols, eps, row0,
+                                    threadIdx.x & 31);
     }
 
     // GeGLU on bf16 rows whose half width is a multiple of 8: eight outputs per thread.
