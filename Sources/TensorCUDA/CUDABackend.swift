@@ -115,7 +115,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
 
     /// A packed batch's description on the device.
     private struct BatchLayout {
-        var cu: CUDAMatrix
         var tiles: CUDAMatrix
         var tileCount: Int
     }
@@ -806,12 +805,12 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             if useTensorCores {
             // RoPE is applied inside the kernel while q and k tiles are loaded.
             try context.launch(kernel, grid: (layout.tileCount, heads, 1), block: (128, 1, 1), [
-                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
+                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer),
                 .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale * 1.4426950408889634),
             ])
         } else {
             try context.launch(kernel, grid: (layout.tileCount, heads, 1), block: (64, 1, 1), [
-                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer), .pointer(layout.cu.pointer),
+                .pointer(input.pointer), .pointer(out.pointer), .pointer(layout.tiles.pointer),
                 .pointer(rope?.pointer ?? 0), .int32(Int32(heads)), .int32(windowHalf), .float(scale),
             ])
         }
@@ -819,22 +818,19 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         }
     }
 
-    /// `cu_seqlens` and the list of `tileRows`-row query tiles (sequence, first row) on the device, reused
-    /// while the batch repeats (every layer of one forward pass sees the same batch).
+    /// The list of `tileRows`-row query tiles (sequence start, sequence end, first row, 0: the kernels' int4) on the
+    /// device, reused while the batch repeats (every layer of one forward pass sees the same batch).
     private func deviceLayout(of batch: PackedBatch, tileRows: Int) throws -> BatchLayout {
         if let cached = batchCache[tileRows], cached.cuSeqlens == batch.cuSeqlens { return cached.layout }
         var tiles: [Int32] = []
         for s in 0..<batch.sequenceCount {
             let range = batch.range(of: s)
-            var q0 = range.lowerBound
-            while q0 < range.upperBound {
-                tiles.append(Int32(s))
-                tiles.append(Int32(q0))
-                q0 += tileRows
+            for q0 in stride(from: range.lowerBound, to: range.upperBound, by: tileRows) {
+                tiles += [Int32(range.lowerBound), Int32(range.upperBound), Int32(q0), 0]
             }
         }
         // uploadInts reuses one pinned buffer; it waits for the previous copy before overwriting it.
-        let layout = BatchLayout(cu: try uploadInts(batch.cuSeqlens), tiles: try uploadInts(tiles), tileCount: tiles.count / 2)
+        let layout = BatchLayout(tiles: try uploadInts(tiles), tileCount: tiles.count / 4)
         batchCache[tileRows] = (batch.cuSeqlens, layout)
         return layout
     }

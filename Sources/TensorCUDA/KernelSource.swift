@@ -493,7 +493,8 @@ enum KernelSource {
     /// scalar reference kernel (any head dimension, fp32 arithmetic) and the tensor-core kernel (bf16,
     /// head dimensions 32 and 64). They are separate because the scalar kernel's fully unrolled loops
     /// cost NVRTC 10–50 s, the tensor-core kernel's about 1 s: a bf16 model never compiles the former.
-    /// `tiles` lists (sequence, first query row) for every 64-row query tile; grid = (tiles, heads).
+    /// `tiles` lists (sequence start, sequence end, first query row, 0) for every query tile, one 16-byte load
+    /// a block (before, a sequence index whose bounds were a second, dependent load); grid = (tiles, heads).
     /// `window_half` < 0 means global attention.
     static let attentionScalar = common + #"""
 
@@ -504,14 +505,14 @@ enum KernelSource {
     // Exact flash-style attention in fp32 arithmetic: one thread per query row, key/value tiles of 32
     // rows in shared memory, online softmax per tile. Any head dimension; the reference path.
     extern "C" __global__ void __launch_bounds__(64) attention_scalar(
-            const act_t* qkv, act_t* out, const int* tiles, const int* cu, const float* rope,
+            const act_t* qkv, act_t* out, const int4* tiles, const float* rope,
             int heads, int window_half, float scale) {
         const int HD = CG_HEAD_DIM, HALF = CG_HEAD_DIM / 2, TK = 32;
         __shared__ float Ks[32][CG_HEAD_DIM];
         __shared__ float Vs[32][CG_HEAD_DIM];
         const int h = blockIdx.y;
-        const int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
-        const int start = cu[seq], end = cu[seq + 1];
+        const int4 tile = tiles[blockIdx.x];
+        const int start = tile.x, end = tile.y, q0 = tile.z;
         const long long stride = 3LL * heads * HD;
         const int qi = q0 + (int)threadIdx.x;
         const bool active = qi < end;
@@ -723,7 +724,7 @@ enum KernelSource {
     #define CG_ATT_BRANCHFREE 1
     #endif
     // Shared rows: two 64-row key/value buffers per pipeline stage (CG_ATT_PIPE or CG_ATT_ASYNC: two stages); the query tile (64 · CG_ATT_MT rows) lives
-    // at the start of the same space until its fragments are in registers.
+    // at the start of the same space (CG_ATT_ASYNC: in the second stage) until its fragments are in registers.
     #define CG_ATT_KVROWS (128 * (CG_ATT_PIPE + CG_ATT_ASYNC + 1))
     #define CG_ATT_SROWS (64 * CG_ATT_MT > CG_ATT_KVROWS ? 64 * CG_ATT_MT : CG_ATT_KVROWS)
 
@@ -827,15 +828,15 @@ enum KernelSource {
     // sequence's last partial tile), skips the MMAs of a row tile past the sequence's end, and masks element
     // by element only in tiles that cross an edge; warps whose rows are all past the end only join the barriers.
     extern "C" __global__ void __launch_bounds__(128, CG_ATT_MINB) attention_mma(
-            const unsigned short* qkv, unsigned short* out, const int* tiles, const int* cu, const float* rope,
+            const unsigned short* qkv, unsigned short* out, const int4* tiles, const float* rope,
             int heads, int window_half, float scale_log2) {
         const int HD = CG_HEAD_DIM, CH = CG_HEAD_DIM / 8, MT = CG_ATT_MT, QR = 64 * CG_ATT_MT;
         __shared__ __align__(16) unsigned short S[CG_ATT_SROWS][CG_HEAD_DIM + 8];
         // Key buffer b at rows 128 b, value buffer b at rows 128 b + 64; the query tile at rows 0… first.
         unsigned short (*Qs)[CG_HEAD_DIM + 8] = S;
         const int h = blockIdx.y;
-        const int seq = tiles[2 * blockIdx.x], q0 = tiles[2 * blockIdx.x + 1];
-        const int start = cu[seq], end = cu[seq + 1];
+        const int4 tile = tiles[blockIdx.x];   // one load: the block's addresses wait on nothing else
+        const int start = tile.x, end = tile.y, q0 = tile.z;
         const long long stride = 3LL * heads * HD;
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
 
@@ -857,8 +858,29 @@ enum KernelSource {
         uint4 kr[CG_HEAD_DIM / 16], vr[CG_HEAD_DIM / 16];
         if (kbeg < kend) attention_fetch_kv(qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend, kr, vr);
     #endif
+    #if CG_ATT_ASYNC
+        // The query rows and the first key/value tile in one round trip: q into the second buffer (free until the loop
+        // puts the second tile there, after every warp has its q fragments), the tile into the first; q rotated where it
+        // landed, as the key tiles are.
+        Qs = S + 128;
+        for (int idx = tid; idx < QR * CH; idx += 128) {
+            const int r = idx / CH, c = idx % CH, row = q0 + r;
+            const bool valid = row < end;
+            cp_async16(&Qs[r][c * 8], qkv + (valid ? row * stride : 0) + h * HD + c * 8, valid);
+        }
+        if (kbeg < kend) attention_issue_kv(S, S + 64, qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend);
+        cp_async_commit();
+        cp_async_wait_all();
+        __syncthreads();
+        if (rope) {
+    #pragma unroll
+            for (int mt = 0; mt < MT; mt++) attention_rope_tile(Qs + 64 * mt, q0 + 64 * mt, end, start, rope);
+            __syncthreads();
+        }
+    #else
         attention_load_qk(Qs, qkv, stride, h * HD, q0, QR, end, start, rope);
         __syncthreads();
+    #endif
         unsigned qa[CG_ATT_MT][HD / 16][4];
     #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
@@ -874,11 +896,6 @@ enum KernelSource {
     #if CG_ATT_PIPE
         __syncthreads();   // the query rows become key/value buffers
         if (kbeg < kend) attention_store_kv(S, S + 64, kr, vr, kbeg, kend, start, rope);
-    #endif
-    #if CG_ATT_ASYNC
-        __syncthreads();   // the query rows become key/value buffers
-        if (kbeg < kend) attention_issue_kv(S, S + 64, qkv, stride, heads * HD + h * HD, 2 * heads * HD + h * HD, kbeg, kend);
-        cp_async_commit();
     #endif
         float o[CG_ATT_MT][HD / 8][4];
         float m[CG_ATT_MT][2], l[CG_ATT_MT][2];

@@ -26,13 +26,13 @@ int main(int argc, char** argv) {
         const float inv = 1.0f / powf(10000.0f, (float)(2 * i) / HD), angle = (float)p * inv;
         rope[(p * HALF + i) * 2] = cosf(angle); rope[(p * HALF + i) * 2 + 1] = sinf(angle);
     }
-    std::vector<int> tiles;
-    // Query tiles of 64 · CG_ATT_MT rows, as CUDABackend.deviceLayout lists them.
-    for (int s = 0; s < S; s++) for (int q0 = cu[s]; q0 < cu[s + 1]; q0 += 64 * CG_ATT_MT) { tiles.push_back(s); tiles.push_back(q0); }
+    std::vector<int4> tiles;
+    // Query tiles of 64 · CG_ATT_MT rows, as CUDABackend.deviceLayout lists them: (start, end, first row, 0).
+    for (int s = 0; s < S; s++) for (int q0 = cu[s]; q0 < cu[s + 1]; q0 += 64 * CG_ATT_MT) tiles.push_back({cu[s], cu[s + 1], q0, 0});
     const int wh = window ? window / 2 : -1;
     const float scale = 1.0f / sqrtf((float)HD);
-    launch(tiles.size() / 2, H, 128, [&] {
-        attention_mma(qkv.data(), out.data(), tiles.data(), cu.data(), use_rope ? rope.data() : nullptr, H, wh, scale * 1.4426950408889634f);
+    launch(tiles.size(), H, 128, [&] {
+        attention_mma(qkv.data(), out.data(), tiles.data(), use_rope ? rope.data() : nullptr, H, wh, scale * 1.4426950408889634f);
     });
     // double-precision reference
     auto val = [&](int t, int part, int h, int c) { return (double)bf16_to_float(qkv[(size_t)t * W + part * H * HD + h * HD + c]); };

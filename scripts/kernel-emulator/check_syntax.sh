@@ -32,6 +32,7 @@ cat > "$WORK/prelude.h" <<'H'
 #define __align__(n) __attribute__((aligned(n)))
 typedef unsigned long size_t;
 struct __attribute__((aligned(16))) uint4 { unsigned x, y, z, w; };
+struct __attribute__((aligned(16))) int4 { int x, y, z, w; };
 struct __attribute__((aligned(16))) float4 { float x, y, z, w; };
 struct __attribute__((aligned(8))) float2 { float x, y; };
 __device__ float __uint_as_float(unsigned); __device__ unsigned __float_as_uint(float);

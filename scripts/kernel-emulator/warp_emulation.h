@@ -19,6 +19,7 @@ struct dim3e { unsigned x = 0, y = 0, z = 0; };
 thread_local dim3e threadIdx, blockIdx;
 dim3e blockDim, gridDim;
 struct uint4 { unsigned x, y, z, w; };
+struct int4 { int x, y, z, w; };
 static std::barrier<>* block_barrier;
 struct Warp { std::barrier<>* bar; unsigned u[32]; unsigned a[32][4]; unsigned b[32][2]; const unsigned short* p[32]; };
 static std::vector<Warp> warps;
