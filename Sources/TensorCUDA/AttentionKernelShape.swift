@@ -12,7 +12,7 @@ import Foundation
 /// maximum of 1, rotated q/k entries of that size), so the same results in practice.
 /// `COLGREP_ATTENTION_PIPELINE` (0 or 1), `COLGREP_ATTENTION_WARP_ROWS` (16 or 32; 16, 64-row tiles, is the
 /// default), `COLGREP_ATTENTION_BRANCHFREE` (0 or 1), `COLGREP_ATTENTION_MIN_BLOCKS` (1…8) and
-/// `COLGREP_ATTENTION_FTZ` (0 or 1), `COLGREP_ATTENTION_ASYNC` (0 or 1) and `COLGREP_ATTENTION_MMA_SUM` (0 or 1) override, for measuring one variant
+/// `COLGREP_ATTENTION_FTZ` (0 or 1) and `COLGREP_ATTENTION_ASYNC` (0 or 1) override, for measuring one variant
 /// against another in the same run.
 struct AttentionKernelShape: Equatable {
     var pipelined: Bool
@@ -24,8 +24,6 @@ struct AttentionKernelShape: Equatable {
     /// The next key/value tile copied into a second shared buffer by `cp.async` while this one is scored
     /// (no registers held for it, unlike `pipelined`); the key tile is rotated where it lands. Excludes `pipelined`.
     var asynchronous = false
-    /// The softmax's row sums on the tensor cores (`CG_ATT_MMA_SUM`; `COLGREP_ATTENTION_MMA_SUM`).
-    var sumsByMMA = false
 
     /// Query rows one block covers: the backend lists the batch's query tiles at this size.
     var queryTileRows: Int { 64 * rowTilesPerWarp }
@@ -90,7 +88,6 @@ struct AttentionKernelShape: Equatable {
         var shape = standard(headDim: headDim, pipelined: pipelined, rowTilesPerWarp: rowTiles, branchFree: branchFree,
                              asynchronous: asynchronous ?? (pipelined == true ? false : nil))
         if let ftz = environment["COLGREP_ATTENTION_FTZ"].flatMap({ Int($0) }) { shape.flushesDenormals = ftz != 0 }
-        if let sums = environment["COLGREP_ATTENTION_MMA_SUM"].flatMap({ Int($0) }) { shape.sumsByMMA = sums != 0 }
         if let blocks = environment["COLGREP_ATTENTION_MIN_BLOCKS"].flatMap({ Int($0) }), (1...8).contains(blocks) {
             shape.minBlocks = blocks
         }
@@ -101,7 +98,6 @@ struct AttentionKernelShape: Equatable {
         ["-DCG_ATT_PIPE=\(pipelined ? 1 : 0)", "-DCG_ATT_MT=\(rowTilesPerWarp)", "-DCG_ATT_BRANCHFREE=\(branchFree ? 1 : 0)",
          "-DCG_ATT_MINB=\(minBlocks)"]
             + (asynchronous ? ["-DCG_ATT_ASYNC=1"] : [])
-            + (sumsByMMA ? ["-DCG_ATT_MMA_SUM=1"] : [])
             + (flushesDenormals ? ["-ftz=true"] : [])
     }
 }

@@ -711,12 +711,6 @@ enum KernelSource {
     #ifndef CG_ATT_MT
     #define CG_ATT_MT 1
     #endif
-    // CG_ATT_MMA_SUM 1: the softmax's row sums by one MMA per 16 keys against a block of ones (four tensor-core ops a
-    // 64-key tile instead of 32 fp32 adds a thread, and no shuffles at the end); the sums are then of the bf16-rounded
-    // probabilities the values are weighted by.
-    #ifndef CG_ATT_MMA_SUM
-    #define CG_ATT_MMA_SUM 0
-    #endif
     // CG_ATT_BRANCHFREE 1: interior key tiles take the branch-free path (attention_scores<true>). It interleaves
     // the MMA chains but holds more registers (fewer blocks per multiprocessor): measured faster for head dim 32,
     // slower for 64 (docs/PERFORMANCE.md, session 11).
@@ -786,25 +780,12 @@ enum KernelSource {
                 const float p02 = exp2f(fmaf(s[mt][2 * kk][2], scale_log2, -b1)), p03 = exp2f(fmaf(s[mt][2 * kk][3], scale_log2, -b1));
                 const float p10 = exp2f(fmaf(s[mt][2 * kk + 1][0], scale_log2, -b0)), p11 = exp2f(fmaf(s[mt][2 * kk + 1][1], scale_log2, -b0));
                 const float p12 = exp2f(fmaf(s[mt][2 * kk + 1][2], scale_log2, -b1)), p13 = exp2f(fmaf(s[mt][2 * kk + 1][3], scale_log2, -b1));
-    #if !CG_ATT_MMA_SUM
                 l[mt][0] += p00 + p01 + p10 + p11;
                 l[mt][1] += p02 + p03 + p12 + p13;
-    #endif
                 pa[mt][0] = pack_bf16(p00, p01); pa[mt][1] = pack_bf16(p02, p03);
                 pa[mt][2] = pack_bf16(p10, p11); pa[mt][3] = pack_bf16(p12, p13);
             }
             if (!some) continue;
-    #if CG_ATT_MMA_SUM
-            // Row sums on the tensor cores: p · (a 16 × 8 block of ones) puts each row's sum over these 16 keys in every
-            // column; l holds columns 0 and 2 of the accumulator tile (rows g and g + 8 of this thread).
-    #pragma unroll
-            for (int mt = 0; mt < CG_ATT_MT; mt++) {
-                if (!vis[mt]) continue;
-                float sums[4] = {l[mt][0], l[mt][0], l[mt][1], l[mt][1]};
-                mma_bf16_16816(sums, pa[mt][0], pa[mt][1], pa[mt][2], pa[mt][3], 0x3F803F80u, 0x3F803F80u);
-                l[mt][0] = sums[0]; l[mt][1] = sums[2];
-            }
-    #endif
     #pragma unroll
             for (int np = 0; np < CG_HEAD_DIM / 16; np++) {
                 unsigned vb[4];
@@ -1005,12 +986,10 @@ enum KernelSource {
     #pragma unroll
         for (int mt = 0; mt < MT; mt++) {
             float l0 = l[mt][0], l1 = l[mt][1];
-    #if !CG_ATT_MMA_SUM   // (summed by the MMAs, each thread's l is already its rows' whole sum)
             l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
             l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
             l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
             l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    #endif
             const float inv0 = l0 > 0.0f ? 1.0f / l0 : 0.0f;
             const float inv1 = l1 > 0.0f ? 1.0f / l1 : 0.0f;
             const int qi0 = q0 + (warp * MT + mt) * 16 + g, qi1 = qi0 + 8;
