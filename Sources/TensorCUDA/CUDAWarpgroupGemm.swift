@@ -16,6 +16,10 @@ public enum WarpgroupGemmSetting {
     static let deviceArchitecture = "sm_90", compiledArchitecture = "sm_90a"
     /// `COLGREP_WGMMA_WS=1`: the warp-specialized form of the kernel (`gemm_wgmma_ws`; for measuring one against the other).
     static var specializedEnvironment: Bool { ProcessInfo.processInfo.environment["COLGREP_WGMMA_WS"] == "1" }
+    /// `COLGREP_WGMMA_WS_PRODUCERS` (1…3): its producer warps (default 2; with 4 two blocks a multiprocessor no longer
+    /// have the registers).
+    static let producerWarps = ProcessInfo.processInfo.environment["COLGREP_WGMMA_WS_PRODUCERS"].flatMap { Int($0) }
+        .flatMap { (1...3).contains($0) ? $0 : nil } ?? 2
 }
 
 extension CUDABackend {
@@ -28,7 +32,8 @@ extension CUDABackend {
     func loadWarpgroupGemm() throws -> (CUfunction, specialized: CUfunction)? {
         guard precision == .bf16, context.architecture == WarpgroupGemmSetting.deviceArchitecture else { return nil }
         let (module, _) = try loadModule(name: EncoderKernelModules.gemmWarpgroup, source: KernelSource.gemmWarpgroup,
-                                         options: precisionOptions + WarpgroupGemmSetting.compilerOptions + ["-ftz=true"],
+                                         options: precisionOptions + WarpgroupGemmSetting.compilerOptions + ["-ftz=true",
+                                                  "-DWS_PRODUCER_WARPS=\(WarpgroupGemmSetting.producerWarps)"],
                                          architecture: WarpgroupGemmSetting.compiledArchitecture)
         func allowed(_ name: String, sharedBytes: Int) throws -> CUfunction {
             let function = try context.function(module, name)

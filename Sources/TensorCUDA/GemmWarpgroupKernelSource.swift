@@ -22,9 +22,10 @@ extension KernelSource {
     /// Three stages of a 128 × 64 input tile and a 128 × 64 weight tile (32 KiB each), plus 1 KiB to align them to
     /// the 1,024 bytes the swizzle pattern repeats over.
     static let warpgroupGemmSharedBytes = 3 * 2 * 128 * 64 * 2 + 1024
-    /// The warp-specialized form (`gemm_wgmma_ws`): its name, threads (two warpgroups and a producer warp) and shared
+    /// The warp-specialized form (`gemm_wgmma_ws`): its name, threads (two warpgroups and the producer warps) and shared
     /// memory (the same stages and six 8-byte barriers after them).
-    static let warpgroupSpecializedKernel = "gemm_wgmma_ws", warpgroupSpecializedThreads = 288
+    static let warpgroupSpecializedKernel = "gemm_wgmma_ws"
+    static var warpgroupSpecializedThreads: Int { 256 + 32 * WarpgroupGemmSetting.producerWarps }
     static let warpgroupSpecializedSharedBytes = warpgroupGemmSharedBytes + 6 * 8
 
     static let gemmWarpgroup = common + #"""
@@ -253,13 +254,18 @@ extension KernelSource {
         wg_copy_out(smem, out, n, m, row0, col0, geglu, WG_THREADS);
     }
 
-    // The same GEMM with its warps specialized: one producer warp copies the stages (cp.async, each stage's arrival
+    // The same GEMM with its warps specialized: producer warps copy the stages (cp.async, each stage's arrival
     // signalled on its `full` barrier) while the two warpgroups only wait for a stage, issue its MMAs and release the
     // stage before (its `empty` barrier) once those MMAs are done, keeping one step's MMAs running while the next are
     // issued. Why: gemm_wgmma waits for every step's MMAs and meets all its threads at a barrier before the next step
     // (~1,500 cycles a 128 × 64 step on an H100 where the MMAs take ~512, docs/PERFORMANCE.md, session 26). Two blocks a
-    // multiprocessor (288 threads, the same three stages), so one block's epilogue runs beside the other's MMAs.
-    #define WS_THREADS (WG_THREADS + 32)
+    // multiprocessor (256 + 32 · WS_PRODUCER_WARPS threads, the same three stages), so one block's epilogue runs beside the
+    // other's MMAs.
+    #ifndef WS_PRODUCER_WARPS
+    #define WS_PRODUCER_WARPS 2
+    #endif
+    #define WS_PRODUCERS (32 * WS_PRODUCER_WARPS)
+    #define WS_THREADS (WG_THREADS + WS_PRODUCERS)
     extern "C" __global__ void __launch_bounds__(WS_THREADS, 2) gemm_wgmma_ws(
             const unsigned short* x, const unsigned short* w, const unsigned short* bias, unsigned short* out,
             int n, int m, int k, int kind, int geglu) {
@@ -270,16 +276,16 @@ extension KernelSource {
         const int row0 = blockIdx.y * WG_BM, col0 = blockIdx.x * (geglu ? WG_BN / 2 : WG_BN);
         const int steps = k / WG_BK, group = threadIdx.x >> 7;
         if (threadIdx.x == 0) {
-            for (int s = 0; s < 3; s++) { mbar_init(&full[s], 32); mbar_init(&empty[s], 2); }
+            for (int s = 0; s < 3; s++) { mbar_init(&full[s], WS_PRODUCERS); mbar_init(&empty[s], 2); }
         }
         __syncthreads();
         float d[64];
         if (group == 2) {
-            // The producer warp: step s into stage s % 3 once the step three before it has been read.
-            const int lane = threadIdx.x & 31;
+            // The producer warps: step s into stage s % 3 once the step three before it has been read.
+            const int producer = threadIdx.x - WG_THREADS;
             for (int s = 0; s < steps; s++) {
                 if (s >= 3) mbar_wait(&empty[s % 3], (s / 3 - 1) & 1);
-                wg_issue_stage<32>(smem + (s % 3) * WG_STAGE, x, w, n, m, k, row0, col0, s * WG_BK, geglu, lane);
+                wg_issue_stage<WS_PRODUCERS>(smem + (s % 3) * WG_STAGE, x, w, n, m, k, row0, col0, s * WG_BK, geglu, producer);
                 mbar_arrive_on_copies(&full[s % 3]);
             }
         } else {
