@@ -22,11 +22,6 @@ extension KernelSource {
     /// Three stages of a 128 × 64 input tile and a 128 × 64 weight tile (32 KiB each), plus 1 KiB to align them to
     /// the 1,024 bytes the swizzle pattern repeats over.
     static let warpgroupGemmSharedBytes = 3 * 2 * 128 * 64 * 2 + 1024
-    /// The warp-specialized form (`gemm_wgmma_ws`): its name, threads (two warpgroups and the producer warps) and shared
-    /// memory (the same stages and six 8-byte barriers after them).
-    static let warpgroupSpecializedKernel = "gemm_wgmma_ws"
-    static var warpgroupSpecializedThreads: Int { 256 + 32 * WarpgroupGemmSetting.producerWarps }
-    static let warpgroupSpecializedSharedBytes = warpgroupGemmSharedBytes + 6 * 8
 
     static let gemmWarpgroup = common + #"""
 
@@ -58,29 +53,6 @@ extension KernelSource {
                        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
                        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
                      : "l"(da), "l"(db), "r"(accumulate));
-    }
-    // Waits until at most the latest committed group of MMAs is still running (the step before is done).
-    __device__ __forceinline__ void wg_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
-    // Shared-memory barriers with phases (mbarrier): the warp-specialized kernel's producer and consumers meet on them
-    // instead of on __syncthreads. A barrier completes a phase when `count` arrivals have come; waiting for parity p
-    // returns once the phase of that parity has completed.
-    __device__ __forceinline__ void mbar_init(unsigned long long* bar, unsigned count) {
-        asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"((unsigned)__cvta_generic_to_shared(bar)), "r"(count) : "memory");
-    }
-    __device__ __forceinline__ void mbar_arrive(unsigned long long* bar) {
-        asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
-    }
-    // One arrival once every cp.async this thread issued before has landed (the pending count was set for it at init).
-    __device__ __forceinline__ void mbar_arrive_on_copies(unsigned long long* bar) {
-        asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
-    }
-    __device__ __forceinline__ void mbar_wait(unsigned long long* bar, unsigned parity) {
-        const unsigned a = (unsigned)__cvta_generic_to_shared(bar);
-        unsigned done = 0;
-        while (!done) {
-            asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                         : "=r"(done) : "r"(a), "r"(parity) : "memory");
-        }
     }
     // Ties the accumulators to the wait before this, so no read of them moves above it.
     __device__ __forceinline__ void wg_hold(float (&d)[64]) {
@@ -131,17 +103,15 @@ extension KernelSource {
     extern __shared__ __align__(16) unsigned short wg_smem[];
     #endif
 
-    // One pipeline stage, copied by THREADS threads (this one `tid` among them): rows row0… of x (columns k0…k0+63), then
-    // the block's 128 weight rows (the same columns), each 16-byte chunk c of a row r at chunk c ^ (r % 8) of its
-    // 128-byte row. Rows of x past n are zero. geglu: the weight rows are 64 of the first half (a) from wrow0 and the 64
-    // matching ones of the second (g), m / 2 further on.
-    template <int THREADS>
+    // One pipeline stage: rows row0… of x (columns k0…k0+63), then the block's 128 weight rows (the same columns), each
+    // 16-byte chunk c of a row r at chunk c ^ (r % 8) of its 128-byte row. Rows of x past n are zero. geglu: the weight
+    // rows are 64 of the first half (a) from wrow0 and the 64 matching ones of the second (g), m / 2 further on.
     __device__ __forceinline__ void wg_issue_stage(unsigned short* stage, const unsigned short* x, const unsigned short* w,
-                                                   int n, int m, int k, int row0, int wrow0, int k0, int geglu, int tid) {
+                                                   int n, int m, int k, int row0, int wrow0, int k0, int geglu) {
         unsigned short* ws = stage + WG_BM * WG_BK;
-    #pragma unroll 8
-        for (int i = 0; i < WG_BM * WG_BK / 8 / THREADS; i++) {
-            const int idx = tid + i * THREADS, r = idx >> 3, c = idx & 7;
+    #pragma unroll
+        for (int i = 0; i < WG_BM * WG_BK / 8 / WG_THREADS; i++) {
+            const int idx = threadIdx.x + i * WG_THREADS, r = idx >> 3, c = idx & 7;
             const int row = row0 + r;
             const bool valid = row < n;
             cp_async16(stage + r * WG_BK + ((c ^ (r & 7)) << 3), x + (long long)(valid ? row : 0) * k + k0 + c * 8, valid);
@@ -185,23 +155,20 @@ extension KernelSource {
         }
     }
 
-    // Warpgroup `group`'s rows of the block's output tile from its accumulators: bias and activation (or GeGLU), rounded
-    // to bf16 into shared memory.
-    __device__ __forceinline__ void wg_stage_tile(unsigned short* smem, const float (&d)[64], const unsigned short* bias, int m,
-                                                  int col0, int kind, int geglu, int group) {
-        const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
+    // The block's output tile from its accumulators: bias and activation (or GeGLU), rounded to bf16 into shared memory,
+    // then out in 16-byte rows; rows past n are not stored.
+    __device__ __forceinline__ void wg_epilogue(unsigned short* smem, const float (&d)[64], const unsigned short* bias, unsigned short* out,
+                                                int n, int m, int row0, int col0, int kind, int geglu) {
+        const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, group = threadIdx.x >> 7;
         const int r0 = group * 64 + warp * 16 + (lane >> 2), q2 = (lane & 3) * 2;
         // One instantiation per epilogue: with the kind a run-time value every element computed every activation.
         if (geglu) wg_store_geglu(smem, d, bias, m >> 1, col0, r0, q2);
         else if (kind == 1) wg_store<1>(smem, d, bias, col0, r0, q2);
         else if (kind == 2) wg_store<2>(smem, d, bias, col0, r0, q2);
         else wg_store<0>(smem, d, bias, col0, r0, q2);
-    }
-    // The staged tile out in 16-byte rows by all `threads` of the block; rows past n are not stored.
-    __device__ __forceinline__ void wg_copy_out(const unsigned short* smem, unsigned short* out, int n, int m, int row0, int col0,
-                                                int geglu, int threads) {
+        __syncthreads();
         const int outCols = geglu ? (m >> 1) : m, chunks = (geglu ? WG_BN / 2 : WG_BN) / 8;
-        for (int idx = threadIdx.x; idx < WG_BM * chunks; idx += threads) {
+        for (int idx = threadIdx.x; idx < WG_BM * chunks; idx += WG_THREADS) {
             const int r = idx / chunks, c = idx % chunks, row = row0 + r;
             if (row < n) *(uint4*)(out + (long long)row * outCols + col0 + c * 8) = *(const uint4*)&smem[r * WG_LD + c * 8];
         }
@@ -226,17 +193,16 @@ extension KernelSource {
     #pragma unroll
         for (int i = 0; i < 64; i++) d[i] = 0.0f;
         // Each step's MMAs are waited for before the next step: the copies run two steps ahead.
-        wg_issue_stage<WG_THREADS>(smem, x, w, n, m, k, row0, col0, 0, geglu, threadIdx.x);
+        wg_issue_stage(smem, x, w, n, m, k, row0, col0, 0, geglu);
         cp_async_commit();
-        if (steps > 1) wg_issue_stage<WG_THREADS>(smem + WG_STAGE, x, w, n, m, k, row0, col0, WG_BK, geglu, threadIdx.x);
+        if (steps > 1) wg_issue_stage(smem + WG_STAGE, x, w, n, m, k, row0, col0, WG_BK, geglu);
         cp_async_commit();
         for (int s = 0; s < steps; s++) {
             cp_async_wait_one();   // this thread's copies of step s have landed
             wg_proxy_fence();
             __syncthreads();       // everyone's; and every warpgroup has waited for its MMAs of step s − 1
             // Step s + 2 goes into the stage step s − 1 used.
-            if (s + 2 < steps)
-                wg_issue_stage<WG_THREADS>(smem + ((s + 2) % 3) * WG_STAGE, x, w, n, m, k, row0, col0, (s + 2) * WG_BK, geglu, threadIdx.x);
+            if (s + 2 < steps) wg_issue_stage(smem + ((s + 2) % 3) * WG_STAGE, x, w, n, m, k, row0, col0, (s + 2) * WG_BK, geglu);
             cp_async_commit();
             const unsigned short* a = smem + (s % 3) * WG_STAGE + group * 64 * WG_BK;
             const unsigned short* b = smem + (s % 3) * WG_STAGE + WG_BM * WG_BK;
@@ -249,67 +215,7 @@ extension KernelSource {
         }
         __syncthreads();   // every warpgroup is done reading the stages: they become the output tile
 
-        wg_stage_tile(smem, d, bias, m, col0, kind, geglu, group);
-        __syncthreads();
-        wg_copy_out(smem, out, n, m, row0, col0, geglu, WG_THREADS);
-    }
-
-    // The same GEMM with its warps specialized: producer warps copy the stages (cp.async, each stage's arrival
-    // signalled on its `full` barrier) while the two warpgroups only wait for a stage, issue its MMAs and release the
-    // stage before (its `empty` barrier) once those MMAs are done, keeping one step's MMAs running while the next are
-    // issued. Why: gemm_wgmma waits for every step's MMAs and meets all its threads at a barrier before the next step
-    // (~1,500 cycles a 128 × 64 step on an H100 where the MMAs take ~512, docs/PERFORMANCE.md, session 26). Two blocks a
-    // multiprocessor (256 + 32 · WS_PRODUCER_WARPS threads, the same three stages), so one block's epilogue runs beside the
-    // other's MMAs.
-    #ifndef WS_PRODUCER_WARPS
-    #define WS_PRODUCER_WARPS 2
-    #endif
-    #define WS_PRODUCERS (32 * WS_PRODUCER_WARPS)
-    #define WS_THREADS (WG_THREADS + WS_PRODUCERS)
-    extern "C" __global__ void __launch_bounds__(WS_THREADS, 2) gemm_wgmma_ws(
-            const unsigned short* x, const unsigned short* w, const unsigned short* bias, unsigned short* out,
-            int n, int m, int k, int kind, int geglu) {
-        const unsigned misalign = (unsigned)__cvta_generic_to_shared(wg_smem) & 1023u;
-        unsigned short* smem = wg_smem + ((1024u - misalign) & 1023u) / 2;
-        unsigned long long* full = (unsigned long long*)(smem + 3 * WG_STAGE);   // stage s landed
-        unsigned long long* empty = full + 3;                                     // stage s read by both warpgroups
-        const int row0 = blockIdx.y * WG_BM, col0 = blockIdx.x * (geglu ? WG_BN / 2 : WG_BN);
-        const int steps = k / WG_BK, group = threadIdx.x >> 7;
-        if (threadIdx.x == 0) {
-            for (int s = 0; s < 3; s++) { mbar_init(&full[s], WS_PRODUCERS); mbar_init(&empty[s], 2); }
-        }
-        __syncthreads();
-        float d[64];
-        if (group == 2) {
-            // The producer warps: step s into stage s % 3 once the step three before it has been read.
-            const int producer = threadIdx.x - WG_THREADS;
-            for (int s = 0; s < steps; s++) {
-                if (s >= 3) mbar_wait(&empty[s % 3], (s / 3 - 1) & 1);
-                wg_issue_stage<WS_PRODUCERS>(smem + (s % 3) * WG_STAGE, x, w, n, m, k, row0, col0, s * WG_BK, geglu, producer);
-                mbar_arrive_on_copies(&full[s % 3]);
-            }
-        } else {
-    #pragma unroll
-            for (int i = 0; i < 64; i++) d[i] = 0.0f;
-            for (int s = 0; s < steps; s++) {
-                mbar_wait(&full[s % 3], (s / 3) & 1);
-                wg_proxy_fence();   // the producer's copies visible to wgmma's reads
-                const unsigned short* a = smem + (s % 3) * WG_STAGE + group * 64 * WG_BK;
-                const unsigned short* b = smem + (s % 3) * WG_STAGE + WG_BM * WG_BK;
-                wg_fence();
-    #pragma unroll
-                for (int kk = 0; kk < WG_BK / 16; kk++) wg_mma_64x128x16(d, wg_desc(a + kk * 16), wg_desc(b + kk * 16), 1);
-                wg_commit();
-                wg_wait_one();   // step s − 1's MMAs are done: its stage may be refilled
-                if (s > 0 && (threadIdx.x & 127) == 0) mbar_arrive(&empty[(s - 1) % 3]);
-            }
-            wg_wait_all();
-            wg_hold(d);
-        }
-        __syncthreads();   // every stage landed and was read: they become the output tile
-        if (group < 2) wg_stage_tile(smem, d, bias, m, col0, kind, geglu, group);
-        __syncthreads();
-        wg_copy_out(smem, out, n, m, row0, col0, geglu, WS_THREADS);
+        wg_epilogue(smem, d, bias, out, n, m, row0, col0, kind, geglu);
     }
 
     #endif

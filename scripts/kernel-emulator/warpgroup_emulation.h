@@ -74,33 +74,3 @@ static void wg_wait(size_t keep) {
     warpgroups[threadIdx.x / 128].bar->arrive_and_wait();
 }
 inline void wg_wait_all() { wg_wait(0); }
-inline void wg_wait_one() { wg_wait(1); }
-
-// mbarrier: a pending count and a phase bit; the phase completes (the bit flips) when `count` arrivals have come.
-// Waiting for parity p blocks while the current phase still has parity p (the PTX ISA's try_wait.parity, looped).
-#include <condition_variable>
-#include <map>
-#include <mutex>
-struct EmuBarrier { unsigned count = 0, pending = 0, phase = 0; };
-static std::mutex emu_bar_mutex;
-static std::condition_variable emu_bar_changed;
-static std::map<unsigned long long*, EmuBarrier> emu_bars;
-inline void mbar_init(unsigned long long* bar, unsigned count) {
-    std::lock_guard<std::mutex> lock(emu_bar_mutex);
-    emu_bars[bar] = EmuBarrier{count, count, 0};
-}
-inline void mbar_arrive(unsigned long long* bar) {
-    std::lock_guard<std::mutex> lock(emu_bar_mutex);
-    EmuBarrier& b = emu_bars.at(bar);
-    if (--b.pending == 0) { b.phase ^= 1; b.pending = b.count; emu_bar_changed.notify_all(); }
-}
-inline void mbar_wait(unsigned long long* bar, unsigned parity) {
-    std::unique_lock<std::mutex> lock(emu_bar_mutex);
-    emu_bar_changed.wait(lock, [&] { return emu_bars.at(bar).phase != (parity & 1); });
-}
-// cp.async.mbarrier.arrive.noinc: this thread's copies land (every group, committed or not), then it arrives.
-inline void mbar_arrive_on_copies(unsigned long long* bar) {
-    cp_async_commit();
-    cp_async_wait_all();
-    mbar_arrive(bar);
-}
