@@ -407,7 +407,8 @@ enum KernelSource {
     // The embedding stage in one pass, for bf16 rows at most 512 wide: gather_rows_vec8 of the words (and of the
     // positions), add_elementwise, layer_norm_vec8_narrow, the same bits without writing the gathered rows or their
     // sum out (ids checked on the host). On an H100 the three passes cost ~26 of ~408 device-ms per MiniLM pass
-    // (gather 18.0 ms over 136 calls, add 5.3, layer norm ~2.4). Four rows per warp, 16 per 128-thread block.
+    // (gather 18.0 ms over 136 calls, add 5.3, layer norm ~2.4); fused, MiniLM's tokens/s rose 1–3 % and Ettin's stayed
+    // within the runs' spread (docs/PERFORMANCE.md, session 26). Four rows per warp, 16 per 128-thread block.
     extern "C" __global__ void embed_layer_norm(const unsigned short* words, const unsigned short* positions, const int* ids,
                                                 const int* positionIDs, const unsigned short* w, const unsigned short* b,
                                                 unsigned short* y, int rows, int cols, float eps) {
