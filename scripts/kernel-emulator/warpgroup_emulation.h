@@ -74,3 +74,62 @@ static void wg_wait(size_t keep) {
     warpgroups[threadIdx.x / 128].bar->arrive_and_wait();
 }
 inline void wg_wait_all() { wg_wait(0); }
+inline void wg_wait_one() { wg_wait(1); }
+
+// mbarrier: a pending count and a phase bit; the phase completes (the bit flips) when `count` arrivals have come.
+// Waiting for parity p blocks while the current phase still has parity p (the PTX ISA's try_wait.parity, looped).
+#include <condition_variable>
+#include <map>
+#include <mutex>
+struct EmuBarrier { unsigned count = 0, pending = 0, phase = 0; long long tx = 0; };
+static std::mutex emu_bar_mutex;
+static std::condition_variable emu_bar_changed;
+static std::map<unsigned long long*, EmuBarrier> emu_bars;
+// The phase completes once every arrival has come and every expected byte has landed.
+static void emu_bar_settle(EmuBarrier& b) {
+    if (b.pending == 0 && b.tx == 0) { b.phase ^= 1; b.pending = b.count; emu_bar_changed.notify_all(); }
+}
+inline void mbar_init(unsigned long long* bar, unsigned count) {
+    std::lock_guard<std::mutex> lock(emu_bar_mutex);
+    emu_bars[bar] = EmuBarrier{count, count, 0, 0};
+}
+inline void mbar_arrive(unsigned long long* bar) {
+    std::lock_guard<std::mutex> lock(emu_bar_mutex);
+    EmuBarrier& b = emu_bars.at(bar);
+    b.pending--;
+    emu_bar_settle(b);
+}
+inline void mbar_arrive_expect_tx(unsigned long long* bar, unsigned bytes) {
+    std::lock_guard<std::mutex> lock(emu_bar_mutex);
+    EmuBarrier& b = emu_bars.at(bar);
+    b.tx += bytes;
+    b.pending--;
+    emu_bar_settle(b);
+}
+inline void mbar_wait(unsigned long long* bar, unsigned parity) {
+    std::unique_lock<std::mutex> lock(emu_bar_mutex);
+    emu_bar_changed.wait(lock, [&] { return emu_bars.at(bar).phase != (parity & 1); });
+}
+// The tensor memory accelerator: the emulator's own tensor map words (0 address, 1 columns, 2 rows, 3 row stride in
+// bytes, 4 box columns, 5 box rows; warpgroup_gemm_emulator.cpp writes them). The box lands in the 128-byte swizzle
+// (16-byte chunk bits 4–6 of the shared address XORed with bits 7–9), rows past the tensor zero, then its bytes count on
+// the barrier. (TensorMap is the kernel source's, defined after this header.)
+#define __grid_constant__
+struct TensorMap;
+inline void tma_load_2d(unsigned short* dst, const TensorMap* map, int c0, int c1, unsigned long long* bar) {
+    const unsigned long long* words = (const unsigned long long*)map;
+    const unsigned char* base = (const unsigned char*)words[0];
+    const int cols = (int)words[1], rows = (int)words[2], boxCols = (int)words[4], boxRows = (int)words[5];
+    if (boxCols * 2 != 128) { fprintf(stderr, "TMA emulation: only 128-byte box rows (the 128-byte swizzle) are emulated\n"); abort(); }
+    const size_t start = (const unsigned char*)dst - emu_shared;
+    for (int r = 0; r < boxRows; r++) for (int c = 0; c < boxCols; c++) {
+        unsigned short v = 0;
+        if (c1 + r < rows && c0 + c < cols) memcpy(&v, base + (size_t)(c1 + r) * words[3] + (size_t)(c0 + c) * 2, 2);
+        const size_t address = start + (size_t)r * 128 + (size_t)c * 2;
+        memcpy(emu_shared + (address ^ (((address >> 7) & 7) << 4)), &v, 2);
+    }
+    std::lock_guard<std::mutex> lock(emu_bar_mutex);
+    EmuBarrier& b = emu_bars.at(bar);
+    b.tx -= (long long)boxCols * boxRows * 2;
+    emu_bar_settle(b);
+}
