@@ -98,7 +98,6 @@ int ccuda_resolve_driver(void *library, CCUDADriverAPI *api, char *error, size_t
     RESOLVE(cuModuleGetFunction, "cuModuleGetFunction", NULL);
     RESOLVE(cuFuncSetAttribute, "cuFuncSetAttribute", NULL);
     RESOLVE(cuLaunchKernel, "cuLaunchKernel", NULL);
-    *(void **)(&api->cuTensorMapEncodeTiled) = lookup(library, "cuTensorMapEncodeTiled", NULL);   // optional
     return 0;
 }
 

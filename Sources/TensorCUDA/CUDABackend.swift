@@ -61,10 +61,6 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public internal(set) var fusedEmbedCount = 0
     /// The warpgroup-MMA GEMM (compute capability 9.0, bf16), with its shared memory allowed; nil elsewhere.
     var warpgroupGemmKernel: CUfunction?
-    /// Its warp-specialized form, and whether it runs instead (`COLGREP_WGMMA_WS`); GEMMs that ran on it so far.
-    var warpgroupSpecializedKernel: CUfunction?
-    public var usesSpecializedWarpgroupGemm = WarpgroupGemmSetting.specializedEnvironment
-    public internal(set) var warpgroupSpecializedCount = 0
     /// The k-means modules loaded so far, by padded dimension.
     var kmeansModules: [Int: KMeansKernels] = [:]
     /// Bytes of host rows per chunk when k-means streams vectors up (two chunks in flight; the self-test
@@ -183,9 +179,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
             }
             if usesWarpgroupGemm {
                 do {
-                    if let (kernel, specialized) = try loadWarpgroupGemm() {
+                    if let kernel = try loadWarpgroupGemm() {
                         warpgroupGemmKernel = kernel
-                        warpgroupSpecializedKernel = specialized
                         lap("warpgroup gemm kernel (\(WarpgroupGemmSetting.compiledArchitecture))")
                     }
                 } catch {

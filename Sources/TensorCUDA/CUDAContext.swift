@@ -160,22 +160,17 @@ final class CUDAContext: DeviceAllocator, @unchecked Sendable {
     /// Launches `function` on the compute stream with the arguments in declaration order.
     func launch(_ function: CUfunction, grid: (Int, Int, Int), block: (Int, Int, Int), sharedBytes: Int = 0,
                 _ arguments: [KernelArgument]) throws {
-        // Each argument in a 64-byte-aligned slot of its own (a tensor map is 128 bytes).
-        let slotBytes = arguments.map { if case .words(let words) = $0 { return (words.count * 8 + 63) / 64 * 64 } else { return 64 } }
-        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(slotBytes.reduce(0, +), 64), alignment: 64)
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: max(arguments.count, 1) * 8, alignment: 8)
         defer { storage.deallocate() }
         var slots: [UnsafeMutableRawPointer?] = []
         slots.reserveCapacity(arguments.count)
-        var offset = 0
         for (index, argument) in arguments.enumerated() {
-            let slot = storage + offset
-            offset += slotBytes[index]
+            let slot = storage + index * 8
             switch argument {
             case .pointer(let value): slot.storeBytes(of: value, as: UInt64.self)
             case .int32(let value): slot.storeBytes(of: value, as: Int32.self)
             case .int64(let value): slot.storeBytes(of: value, as: Int64.self)
             case .float(let value): slot.storeBytes(of: value, as: Float.self)
-            case .words(let words): for (i, word) in words.enumerated() { (slot + i * 8).storeBytes(of: word, as: UInt64.self) }
             }
             slots.append(slot)
         }
@@ -194,8 +189,6 @@ enum KernelArgument {
     case int32(Int32)
     case int64(Int64)
     case float(Float)
-    /// A struct of 8-byte words (a tensor map's 16).
-    case words([UInt64])
 }
 
 /// Page-locked host memory for fast, asynchronous copies; reused between calls.

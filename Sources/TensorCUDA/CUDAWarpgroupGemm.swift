@@ -14,8 +14,6 @@ public enum WarpgroupGemmSetting {
     /// The only architecture the kernel is built for, and what NVRTC is asked to compile it as (`wgmma` exists
     /// only in the architecture-specific sm_90a target).
     static let deviceArchitecture = "sm_90", compiledArchitecture = "sm_90a"
-    /// `COLGREP_WGMMA_WS=1`: the warp-specialized form of the kernel (`gemm_wgmma_ws`; for measuring one against the other).
-    static var specializedEnvironment: Bool { ProcessInfo.processInfo.environment["COLGREP_WGMMA_WS"] == "1" }
 }
 
 extension CUDABackend {
@@ -24,21 +22,16 @@ extension CUDABackend {
     /// module): the epilogue's exp and reciprocal are then one special-function op each instead of that plus a range
     /// check and two rescalings (NVRTC 12.9's SASS: 8,368 → 7,248 instructions); only values under 2⁻¹²⁶ change, which
     /// the bf16 output keeps as zero or a denormal of no weight.
-    /// Also returns the module's warp-specialized form (`gemm_wgmma_ws`) where the driver encodes tensor maps.
-    func loadWarpgroupGemm() throws -> (CUfunction, specialized: CUfunction?)? {
+    func loadWarpgroupGemm() throws -> CUfunction? {
         guard precision == .bf16, context.architecture == WarpgroupGemmSetting.deviceArchitecture else { return nil }
         let (module, _) = try loadModule(name: EncoderKernelModules.gemmWarpgroup, source: KernelSource.gemmWarpgroup,
                                          options: precisionOptions + WarpgroupGemmSetting.compilerOptions + ["-ftz=true"],
                                          architecture: WarpgroupGemmSetting.compiledArchitecture)
-        func allowed(_ name: String, sharedBytes: Int) throws -> CUfunction {
-            let function = try context.function(module, name)
-            try context.check(context.driver.cuFuncSetAttribute(function, Int32(CCUDA_FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES), Int32(sharedBytes)),
-                              "cuFuncSetAttribute(\(name), \(sharedBytes) shared bytes)")
-            return function
-        }
-        let specialized = context.driver.cuTensorMapEncodeTiled == nil ? nil
-            : try allowed(KernelSource.warpgroupSpecializedKernel, sharedBytes: KernelSource.warpgroupSpecializedSharedBytes)
-        return (try allowed(KernelSource.warpgroupGemmKernel, sharedBytes: KernelSource.warpgroupGemmSharedBytes), specialized)
+        let function = try context.function(module, KernelSource.warpgroupGemmKernel)
+        try context.check(context.driver.cuFuncSetAttribute(function, Int32(CCUDA_FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES),
+                                                            Int32(KernelSource.warpgroupGemmSharedBytes)),
+                          "cuFuncSetAttribute(\(KernelSource.warpgroupGemmKernel), \(KernelSource.warpgroupGemmSharedBytes) shared bytes)")
+        return function
     }
 
     /// Whether `x · wᵀ` fits the kernel: loaded and enabled, whole 64-wide input steps, whole 128-row weight tiles.
@@ -55,34 +48,12 @@ extension CUDABackend {
         guard x.rows > 0, let kernel = warpgroupGemmKernel else { return out }
         let tile = KernelSource.warpgroupGemmTile
         let kind: Int32 = activation == .gelu ? 1 : (activation == .geluTanh ? 2 : 0)
-        let grid = (w.rows / tile.weightRows, (x.rows + tile.rows - 1) / tile.rows, 1)
-        let shape: [KernelArgument] = [.int32(Int32(x.rows)), .int32(Int32(w.rows)), .int32(Int32(w.cols)), .int32(kind), .int32(geglu ? 1 : 0)]
-        if usesSpecializedWarpgroupGemm, let specialized = warpgroupSpecializedKernel {
-            // x as k × n in 64 × 128 boxes, w as k × m in 64 × 64 boxes (a tile's weight rows come in two).
-            let xMap = try tensorMap(x, boxRows: tile.rows), wMap = try tensorMap(w, boxRows: 64)
-            try context.launch(specialized, grid: grid, block: (KernelSource.warpgroupSpecializedThreads, 1, 1),
-                               sharedBytes: KernelSource.warpgroupSpecializedSharedBytes,
-                               [.words(xMap), .words(wMap), .pointer(b?.pointer ?? 0), .pointer(out.pointer)] + shape)
-            warpgroupSpecializedCount += 1
-        } else {
-            try context.launch(kernel, grid: grid, block: (tile.threads, 1, 1), sharedBytes: KernelSource.warpgroupGemmSharedBytes,
-                               [.pointer(x.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer)] + shape)
-        }
+        try context.launch(kernel, grid: (w.rows / tile.weightRows, (x.rows + tile.rows - 1) / tile.rows, 1),
+                           block: (tile.threads, 1, 1), sharedBytes: KernelSource.warpgroupGemmSharedBytes, [
+                               .pointer(x.pointer), .pointer(w.pointer), .pointer(b?.pointer ?? 0), .pointer(out.pointer),
+                               .int32(Int32(x.rows)), .int32(Int32(w.rows)), .int32(Int32(w.cols)), .int32(kind), .int32(geglu ? 1 : 0),
+                           ])
         warpgroupGemmCount += 1
         return out
-    }
-
-    /// The tensor map of a bf16 matrix (rows of `cols` elements) read in boxes of 64 columns × `boxRows` rows into the
-    /// 128-byte swizzle, rows past the matrix zero: cuTensorMapEncodeTiled with cuda.h's BFLOAT16 (9), no interleave,
-    /// SWIZZLE_128B (3), L2 promotion of 128 bytes (2), zero fill (0). Its 16 words go to the kernel by value.
-    private func tensorMap(_ matrix: CUDAMatrix, boxRows: Int) throws -> [UInt64] {
-        let map = UnsafeMutableRawPointer.allocate(byteCount: 128, alignment: 64)
-        defer { map.deallocate() }
-        var dims: [UInt64] = [UInt64(matrix.cols), UInt64(matrix.rows)], strides: [UInt64] = [UInt64(matrix.cols * 2)]
-        var box: [UInt32] = [64, UInt32(boxRows)], elementStrides: [UInt32] = [1, 1]
-        try context.check(context.driver.cuTensorMapEncodeTiled(map, 9, 2, UnsafeMutableRawPointer(bitPattern: UInt(matrix.pointer)),
-                                                                &dims, &strides, &box, &elementStrides, 0, 3, 2, 0),
-                          "cuTensorMapEncodeTiled(\(matrix.rows) × \(matrix.cols), box \(boxRows) rows)")
-        return (0..<16).map { map.load(fromByteOffset: $0 * 8, as: UInt64.self) }
     }
 }

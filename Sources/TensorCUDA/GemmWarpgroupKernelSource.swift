@@ -22,16 +22,10 @@ extension KernelSource {
     /// Three stages of a 128 × 64 input tile and a 128 × 64 weight tile (32 KiB each), plus 1 KiB to align them to
     /// the 1,024 bytes the swizzle pattern repeats over.
     static let warpgroupGemmSharedBytes = 3 * 2 * 128 * 64 * 2 + 1024
-    /// The warp-specialized form (`gemm_wgmma_ws`): its name, threads (two warpgroups and a producer warp) and shared
-    /// memory (the same stages and six 8-byte barriers after them).
-    static let warpgroupSpecializedKernel = "gemm_wgmma_ws", warpgroupSpecializedThreads = 288
-    static let warpgroupSpecializedSharedBytes = warpgroupGemmSharedBytes + 6 * 8
 
     static let gemmWarpgroup = common + #"""
 
     #if CG_BF16
-    // A tensor-memory-accelerator descriptor (cuTensorMapEncodeTiled's CUtensorMap: 128 opaque bytes, 64-byte aligned).
-    struct __align__(64) TensorMap { unsigned long long words[16]; };
     #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     // ---- BEGIN WARPGROUP MMA (replaceable inline PTX, sm_90a only: `wgmma` reads its operands from shared memory
     // through 64-bit descriptors and runs asynchronously until waited for; on other GPUs, AMD's included, this
@@ -59,37 +53,6 @@ extension KernelSource {
                        "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
                        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
                      : "l"(da), "l"(db), "r"(accumulate));
-    }
-    // Waits until at most the latest committed group of MMAs is still running (the step before is done).
-    __device__ __forceinline__ void wg_wait_one() { asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory"); }
-    // Shared-memory barriers with phases (mbarrier): the warp-specialized kernel's producer and consumers meet on them
-    // instead of on __syncthreads. A barrier completes a phase when `count` arrivals have come; waiting for parity p
-    // returns once the phase of that parity has completed.
-    __device__ __forceinline__ void mbar_init(unsigned long long* bar, unsigned count) {
-        asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" :: "r"((unsigned)__cvta_generic_to_shared(bar)), "r"(count) : "memory");
-    }
-    __device__ __forceinline__ void mbar_arrive(unsigned long long* bar) {
-        asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" :: "r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
-    }
-    // One arrival that also expects `bytes` more to land through the tensor memory accelerator before the phase completes.
-    __device__ __forceinline__ void mbar_arrive_expect_tx(unsigned long long* bar, unsigned bytes) {
-        asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n"
-                     :: "r"((unsigned)__cvta_generic_to_shared(bar)), "r"(bytes) : "memory");
-    }
-    // The box of `map` at (column c0, row c1) into shared memory at dst, by the tensor memory accelerator (the map's
-    // 128-byte swizzle, rows past the tensor zero); its bytes counted on `bar` when they land.
-    __device__ __forceinline__ void tma_load_2d(unsigned short* dst, const TensorMap* map, int c0, int c1, unsigned long long* bar) {
-        asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n"
-                     :: "r"((unsigned)__cvta_generic_to_shared(dst)), "l"((unsigned long long)map), "r"(c0), "r"(c1),
-                        "r"((unsigned)__cvta_generic_to_shared(bar)) : "memory");
-    }
-    __device__ __forceinline__ void mbar_wait(unsigned long long* bar, unsigned parity) {
-        const unsigned a = (unsigned)__cvta_generic_to_shared(bar);
-        unsigned done = 0;
-        while (!done) {
-            asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
-                         : "=r"(done) : "r"(a), "r"(parity) : "memory");
-        }
     }
     // Ties the accumulators to the wait before this, so no read of them moves above it.
     __device__ __forceinline__ void wg_hold(float (&d)[64]) {
@@ -192,23 +155,20 @@ extension KernelSource {
         }
     }
 
-    // Warpgroup `group`'s rows of the block's output tile from its accumulators: bias and activation (or GeGLU), rounded
-    // to bf16 into shared memory.
-    __device__ __forceinline__ void wg_stage_tile(unsigned short* smem, const float (&d)[64], const unsigned short* bias, int m,
-                                                  int col0, int kind, int geglu, int group) {
-        const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3;
+    // The block's output tile from its accumulators: bias and activation (or GeGLU), rounded to bf16 into shared memory,
+    // then out in 16-byte rows; rows past n are not stored.
+    __device__ __forceinline__ void wg_epilogue(unsigned short* smem, const float (&d)[64], const unsigned short* bias, unsigned short* out,
+                                                int n, int m, int row0, int col0, int kind, int geglu) {
+        const int lane = threadIdx.x & 31, warp = (threadIdx.x >> 5) & 3, group = threadIdx.x >> 7;
         const int r0 = group * 64 + warp * 16 + (lane >> 2), q2 = (lane & 3) * 2;
         // One instantiation per epilogue: with the kind a run-time value every element computed every activation.
         if (geglu) wg_store_geglu(smem, d, bias, m >> 1, col0, r0, q2);
         else if (kind == 1) wg_store<1>(smem, d, bias, col0, r0, q2);
         else if (kind == 2) wg_store<2>(smem, d, bias, col0, r0, q2);
         else wg_store<0>(smem, d, bias, col0, r0, q2);
-    }
-    // The staged tile out in 16-byte rows by all `threads` of the block; rows past n are not stored.
-    __device__ __forceinline__ void wg_copy_out(const unsigned short* smem, unsigned short* out, int n, int m, int row0, int col0,
-                                                int geglu, int threads) {
+        __syncthreads();
         const int outCols = geglu ? (m >> 1) : m, chunks = (geglu ? WG_BN / 2 : WG_BN) / 8;
-        for (int idx = threadIdx.x; idx < WG_BM * chunks; idx += threads) {
+        for (int idx = threadIdx.x; idx < WG_BM * chunks; idx += WG_THREADS) {
             const int r = idx / chunks, c = idx % chunks, row = row0 + r;
             if (row < n) *(uint4*)(out + (long long)row * outCols + col0 + c * 8) = *(const uint4*)&smem[r * WG_LD + c * 8];
         }
@@ -255,70 +215,7 @@ extension KernelSource {
         }
         __syncthreads();   // every warpgroup is done reading the stages: they become the output tile
 
-        wg_stage_tile(smem, d, bias, m, col0, kind, geglu, group);
-        __syncthreads();
-        wg_copy_out(smem, out, n, m, row0, col0, geglu, WG_THREADS);
-    }
-
-    // The same GEMM with its warps specialized: one thread of a producer warp has the tensor memory accelerator copy each
-    // stage (x's 128 × 64 box, the weights' two 64 × 64 boxes, landing in the 128-byte swizzle the descriptors read, rows
-    // past n zero) and counted in bytes on the stage's `full` barrier, while the two warpgroups only wait for a stage,
-    // issue its MMAs and release the stage before (its `empty` barrier) once those are done, keeping one step's MMAs
-    // running while the next are issued. Why: gemm_wgmma waits for every step's MMAs and meets all its threads at a
-    // barrier before the next step (~1,500 cycles a 128 × 64 step on an H100 where the MMAs take ~512), and producer warps
-    // issuing 16-byte cp.async copies could not keep up (docs/PERFORMANCE.md, session 26). Two blocks a multiprocessor
-    // (288 threads, the same three stages), so one block's epilogue runs beside the other's MMAs. xmap: x as k × n
-    // (box 64 × 128); wmap: w as k × m (box 64 × 64).
-    #define WS_THREADS (WG_THREADS + 32)
-    extern "C" __global__ void __launch_bounds__(WS_THREADS, 2) gemm_wgmma_ws(
-            const __grid_constant__ TensorMap xmap, const __grid_constant__ TensorMap wmap, const unsigned short* bias,
-            unsigned short* out, int n, int m, int k, int kind, int geglu) {
-        const unsigned misalign = (unsigned)__cvta_generic_to_shared(wg_smem) & 1023u;
-        unsigned short* smem = wg_smem + ((1024u - misalign) & 1023u) / 2;
-        unsigned long long* full = (unsigned long long*)(smem + 3 * WG_STAGE);   // stage s landed
-        unsigned long long* empty = full + 3;                                     // stage s read by both warpgroups
-        const int row0 = blockIdx.y * WG_BM, col0 = blockIdx.x * (geglu ? WG_BN / 2 : WG_BN);
-        const int steps = k / WG_BK, group = threadIdx.x >> 7;
-        if (threadIdx.x == 0) {
-            for (int s = 0; s < 3; s++) { mbar_init(&full[s], 1); mbar_init(&empty[s], 2); }
-        }
-        __syncthreads();
-        float d[64];
-        if (group == 2) {
-            // The producer: step s into stage s % 3 once the step three before it has been read.
-            if (threadIdx.x == WG_THREADS) {
-                // The weight rows: 64 of a and the matching 64 of g (GeGLU), or 128 in a row.
-                const int w0 = col0, w1 = geglu ? (m >> 1) + col0 : col0 + 64;
-                for (int s = 0; s < steps; s++) {
-                    if (s >= 3) mbar_wait(&empty[s % 3], (s / 3 - 1) & 1);
-                    unsigned short* stage = smem + (s % 3) * WG_STAGE;
-                    mbar_arrive_expect_tx(&full[s % 3], WG_STAGE * 2);
-                    tma_load_2d(stage, &xmap, s * WG_BK, row0, &full[s % 3]);
-                    tma_load_2d(stage + WG_BM * WG_BK, &wmap, s * WG_BK, w0, &full[s % 3]);
-                    tma_load_2d(stage + WG_BM * WG_BK + 64 * WG_BK, &wmap, s * WG_BK, w1, &full[s % 3]);
-                }
-            }
-        } else {
-    #pragma unroll
-            for (int i = 0; i < 64; i++) d[i] = 0.0f;
-            for (int s = 0; s < steps; s++) {
-                mbar_wait(&full[s % 3], (s / 3) & 1);
-                const unsigned short* a = smem + (s % 3) * WG_STAGE + group * 64 * WG_BK;
-                const unsigned short* b = smem + (s % 3) * WG_STAGE + WG_BM * WG_BK;
-                wg_fence();
-    #pragma unroll
-                for (int kk = 0; kk < WG_BK / 16; kk++) wg_mma_64x128x16(d, wg_desc(a + kk * 16), wg_desc(b + kk * 16), 1);
-                wg_commit();
-                wg_wait_one();   // step s − 1's MMAs are done: its stage may be refilled
-                if (s > 0 && (threadIdx.x & 127) == 0) mbar_arrive(&empty[(s - 1) % 3]);
-            }
-            wg_wait_all();
-            wg_hold(d);
-        }
-        __syncthreads();   // every stage landed and was read: they become the output tile
-        if (group < 2) wg_stage_tile(smem, d, bias, m, col0, kind, geglu, group);
-        __syncthreads();
-        wg_copy_out(smem, out, n, m, row0, col0, geglu, WS_THREADS);
+        wg_epilogue(smem, d, bias, out, n, m, row0, col0, kind, geglu);
     }
 
     #endif

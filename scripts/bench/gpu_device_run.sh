@@ -50,7 +50,7 @@ log() { echo "== $* $(date +%T)"; }
 # row-resident GEMM for the MLP input / for every GEMM of a layer norm (COLGREP_RESIDENT_GEMM), -nowg the exact GELU
 # and GeGLU in passes of their own after cuBLASLt instead of the warpgroup-MMA GEMM's epilogue (COLGREP_WGMMA=0), -erff
 # that epilogue's GELU through erff (COLGREP_WGMMA_ERF=erff), -noembed the embedding stage as gather, add and layer
-# norm passes (COLGREP_FUSED_EMBED=0), -wgws the warp-specialized warpgroup GEMM (COLGREP_WGMMA_WS=1).
+# norm passes (COLGREP_FUSED_EMBED=0).
 # Fixed suffixes (label substring -> setting), tried in this order; the numbered ones (-connN, -mbN, -tuneN) below.
 VARIANT_SUFFIXES="-own:COLGREP_GEMM=own -cublaslt:COLGREP_GEMM=cublaslt -fuse:COLGREP_FUSE=1
   -pageable:COLGREP_UPLOAD=pageable -early:COLGREP_CUBLASLT_EARLY=1 -pipe:COLGREP_ATTENTION_PIPELINE=1
@@ -63,7 +63,7 @@ VARIANT_SUFFIXES="-own:COLGREP_GEMM=own -cublaslt:COLGREP_GEMM=cublaslt -fuse:CO
   -gbf1:COLGREP_ATTENTION_GLOBAL_BRANCHFREE=1 -gbf0:COLGREP_ATTENTION_GLOBAL_BRANCHFREE=0
   -lbf1:COLGREP_ATTENTION_LOCAL_BRANCHFREE=1 -lbf0:COLGREP_ATTENTION_LOCAL_BRANCHFREE=0
   -rmlp:COLGREP_RESIDENT_GEMM=mlp -rall:COLGREP_RESIDENT_GEMM=all -nowg:COLGREP_WGMMA=0 -erff:COLGREP_WGMMA_ERF=erff
-  -noembed:COLGREP_FUSED_EMBED=0 -wgws:COLGREP_WGMMA_WS=1"
+  -noembed:COLGREP_FUSED_EMBED=0"
 variant_env() {
   local e="X_=1" pair
   for pair in $VARIANT_SUFFIXES; do

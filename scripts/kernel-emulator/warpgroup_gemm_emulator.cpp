@@ -6,20 +6,8 @@
 #include "warpgroup_emulation.h"
 #include "kernels.inc"
 
-// The emulated tensor memory accelerator's map of a bf16 matrix (warpgroup_emulation.h reads these words).
-static TensorMap emu_tensor_map(const unsigned short* base, int cols, int rows, int boxRows) {
-    TensorMap m{};
-    m.words[0] = (unsigned long long)base; m.words[1] = cols; m.words[2] = rows; m.words[3] = (unsigned long long)cols * 2;
-    m.words[4] = 64; m.words[5] = boxRows;
-    return m;
-}
-
 int main(int argc, char** argv) {
-    if (argc < 7) {
-        fprintf(stderr, "usage: emu n m k bias kind(0 none, 1 exact GELU, 2 tanh GELU) geglu [1: the warp-specialized gemm_wgmma_ws]\n");
-        return 2;
-    }
-    const bool specialized = argc > 7 && atoi(argv[7]) != 0;
+    if (argc < 7) { fprintf(stderr, "usage: emu n m k bias kind(0 none, 1 exact GELU, 2 tanh GELU) geglu\n"); return 2; }
     const int n = atoi(argv[1]), m = atoi(argv[2]), k = atoi(argv[3]);
     const bool hasBias = atoi(argv[4]) != 0;
     const int kind = atoi(argv[5]), geglu = atoi(argv[6]);
@@ -31,10 +19,8 @@ int main(int argc, char** argv) {
     for (auto& v : w) v = float_to_bf16(N(rng) * 0.1f);
     for (auto& v : bias) v = float_to_bf16(N(rng));
     warpgroups_init();
-    launch(width / (geglu ? 64 : 128), (n + WG_BM - 1) / WG_BM, specialized ? WS_THREADS : WG_THREADS, [&] {
-        if (specialized) gemm_wgmma_ws(emu_tensor_map(x.data(), k, n, 128), emu_tensor_map(w.data(), k, m, 64), hasBias ? bias.data() : nullptr,
-                                       out.data(), n, m, k, kind, geglu);
-        else gemm_wgmma(x.data(), w.data(), hasBias ? bias.data() : nullptr, out.data(), n, m, k, kind, geglu);
+    launch(width / (geglu ? 64 : 128), (n + WG_BM - 1) / WG_BM, WG_THREADS, [&] {
+        gemm_wgmma(x.data(), w.data(), hasBias ? bias.data() : nullptr, out.data(), n, m, k, kind, geglu);
     });
     OutputCheck check;
     std::vector<double> s(m);
@@ -55,7 +41,6 @@ int main(int argc, char** argv) {
     }
     check.guard(&out[(size_t)n * width], width);
     char what[160];
-    snprintf(what, sizeof what, "%s n=%d m=%d k=%d bias=%d kind=%d geglu=%d", specialized ? "gemm_wgmma_ws" : "gemm_wgmma", n, m, k,
-             hasBias, kind, geglu);
+    snprintf(what, sizeof what, "gemm_wgmma n=%d m=%d k=%d bias=%d kind=%d geglu=%d", n, m, k, hasBias, kind, geglu);
     return check.report(what);
 }

@@ -83,12 +83,6 @@ typedef struct CCUDADriverAPI {
     CUresult (*cuLaunchKernel)(CUfunction function, unsigned int gridX, unsigned int gridY, unsigned int gridZ,
                                unsigned int blockX, unsigned int blockY, unsigned int blockZ,
                                unsigned int sharedBytes, CUstream stream, void **parameters, void **extra);
-    /// Optional (drivers of CUDA 12 and later; NULL before): a tensor-memory-accelerator descriptor of a tiled region
-    /// (`tensorMap` 128 bytes, 64-byte aligned; the enum arguments as cuda.h numbers them).
-    CUresult (*cuTensorMapEncodeTiled)(void *tensorMap, int dataType, unsigned int rank, void *globalAddress,
-                                       const uint64_t *globalDim, const uint64_t *globalStrides, const unsigned int *boxDim,
-                                       const unsigned int *elementStrides, int interleave, int swizzle, int l2Promotion,
-                                       int oobFill);
 } CCUDADriverAPI;
 
 // MARK: NVRTC
