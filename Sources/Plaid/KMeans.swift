@@ -238,8 +238,14 @@ public enum KMeans {
     }
 
     /// `randomlyChosenFirst` as 4-byte indices (`count` at most `Int32.max`): the same draws, the same result.
+    /// `KMeansSampleDraw.swift` computes them in parallel; this sequential form is its fallback and its reference.
     static func randomlyChosenFirst32(_ prefix: Int, of count: Int, seed: UInt64) -> [Int32] {
         precondition(count <= Int(Int32.max), "randomlyChosenFirst32: \(count) rows need 64-bit indices")
+        if let drawn = randomlyChosenFirst32InParallel(prefix, of: count, seed: seed) { return drawn }
+        return randomlyChosenFirst32Sequentially(prefix, of: count, seed: seed)
+    }
+
+    static func randomlyChosenFirst32Sequentially(_ prefix: Int, of count: Int, seed: UInt64) -> [Int32] {
         var generator = SplitMix64(seed: seed)
         let chosen = min(prefix, count)
         // 4-byte indices: half the bytes written and read at random of an Int array (10M rows: 40 MB, not 80;

@@ -48,7 +48,20 @@ struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
+        state &+= Self.increment
+        return Self.mix(state)
+    }
+
+    private static let increment: UInt64 = 0x9E37_79B9_7F4A_7C15
+
+    /// The output at `index` (0-based) of a generator seeded with `seed`, without producing the ones before it:
+    /// the state after `index + 1` steps is `seed + (index + 1) · increment`. Lets a known number of draws be
+    /// computed in parallel (`KMeans.randomlyChosenFirst32`).
+    static func output(seed: UInt64, index: Int) -> UInt64 {
+        mix(seed &+ UInt64(index + 1) &* increment)
+    }
+
+    private static func mix(_ state: UInt64) -> UInt64 {
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB

@@ -67,6 +67,9 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// makes it small to cross many chunk boundaries). Bulk assignment keeps 64 MiB: its kernels run once per chunk,
     /// and 8 MiB chunks measured slower (10M 48-d vectors: 0.130–0.138 s against 0.113–0.117; session 10).
     var uploadChunkBytes = 64 << 20
+    /// Bytes of each host copy and DMA inside such a chunk (`streamRows`): the pinned upload buffers never grow past
+    /// this (plus a quarter); the self-test makes it small to split chunks into several pieces.
+    var uploadStagingBytes = 8 << 20
     /// The coarse-to-fine tables of the last grouped bulk assignment (`cachedGroupTables`).
     var groupTableCache: GroupTableCache?
     /// The centroid table of the last exhaustive bulk assignment (`cachedCentroidTable`).

@@ -24,7 +24,7 @@ extension CUDABackend: KMeansAccelerating {
         let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
         let act = try makeMatrix(rows: count, cols: kernels.paddedDim)
         let rowBytes = kernels.paddedDim * precision.elementType.size
-        try streamRows(points, count: count, dim: dim, destination: x32.pointer, chunkBytes: lloydChunkBytes(dim: dim)) { chunk, rows in
+        try streamRows(points, count: count, dim: dim, destination: x32.pointer) { chunk, rows in
             try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer + UInt64(rows.lowerBound * rowBytes))
         }
         let current = try uploadFloat32(centroids, rows: k, cols: dim)
@@ -85,11 +85,6 @@ extension CUDABackend: KMeansAccelerating {
         let search: (table: CUDAMatrix, bias: CUDAMatrix)
     }
 
-    /// Bytes per chunk when Lloyd's sample is streamed up. Rows narrow enough to stay on the device for their bulk
-    /// assignment (`holdsRowsResident`) never stream 64 MiB chunks, so 8 MiB ones keep the staging buffers at 10 MiB
-    /// each: no ~88 ms of page-locking on a process's first k-means (measured, 10M 48-d vectors: Lloyd's first run
-    /// 0.100–0.110 s against main's 0.150–0.181; session 10). Wider rows stream their assignment in 64 MiB chunks anyway,
-    /// so Lloyd grows the buffers to that size as before.
     /// Lloyd's per-centroid sums, `k × dim` 64-bit fixed-point slots (`km_accumulate`: order-independent sums), held
     /// in an fp32 matrix of twice the width.
     func makeLloydSums(k: Int, dim: Int) throws -> CUDAMatrix {
@@ -110,10 +105,6 @@ extension CUDABackend: KMeansAccelerating {
         ])
     }
 
-    func lloydChunkBytes(dim: Int) -> Int {
-        holdsRowsResident(dim: dim) ? min(uploadChunkBytes, 8 << 20) : uploadChunkBytes
-    }
-
     /// Host floats (centroids, group tables: megabytes) to a new fp32 device matrix, copied on the compute
     /// stream straight from pageable memory: the driver stages it before the call returns, so the array may go
     /// at once, and the pinned staging buffers are not grown to a centroid table's size (page-locking costs
@@ -131,16 +122,23 @@ extension CUDABackend: KMeansAccelerating {
         try context.check(context.driver.cuMemcpyHtoDAsync(destination, base, bytes.count, context.computeStream), "cuMemcpyHtoDAsync")
     }
 
-    /// Copies `count` host rows (`dim` floats each) to the device chunk by chunk (`RowUploadPlan`) through
-    /// the two pinned upload buffers: the host copy into one buffer (split over the cores) overlaps the
-    /// DMA from the other and the compute stream's work on earlier chunks. Each chunk lands at
-    /// `destination` + its offset (kept), or, without a destination, in one of two scratch buffers reused
-    /// once `body` has consumed them; `body(chunk, rows)` queues work on the compute stream after the
-    /// chunk has landed.
-    func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?, chunkBytes: Int? = nil,
+    /// Copies `count` host rows (`dim` floats each) to the device chunk by chunk (`RowUploadPlan`): each chunk
+    /// lands at `destination` + its offset (kept), or, without a destination, in one of two scratch buffers reused
+    /// once `body` has consumed them; `body(chunk, rows)` queues work on the compute stream after the chunk has
+    /// landed. A chunk crosses in pieces of at most `uploadStagingBytes` through the two pinned upload buffers,
+    /// alternating: the host copy of one piece into its buffer (split over the cores) overlaps the DMA from the
+    /// other and the compute stream's work on earlier chunks.
+    ///
+    /// Why pieces smaller than chunks: the kernels want large chunks (bulk assignment runs once per chunk; 8 MiB
+    /// chunks measured slower, session 10), but a 64 MiB piece grew both pinned buffers to 80 MiB on a process's
+    /// first k-means, ~88 ms of page-locking (~0.55 ms per MiB) paid inside Lloyd's first run (session 27: 128-d Lloyd
+    /// 0.22–0.28 s on the first run, 0.156 s later). 8 MiB pieces still copy at the link's speed (pinned 8 MiB copies:
+    /// 50.5 GB/s against 54.9 GB/s at 2 GiB on the H100 host).
+    func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?,
                     _ body: (UInt64, Range<Int>) throws -> Void) throws {
         guard count > 0, dim > 0 else { return }
-        let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: chunkBytes ?? uploadChunkBytes)
+        let rowBytes = dim * 4
+        let plan = RowUploadPlan(count: count, rowBytes: rowBytes, chunkBytes: uploadChunkBytes)
         var scratch: [CUDAMatrix] = []
         if destination == nil {
             for _ in 0..<min(2, plan.chunks.count) { scratch.append(try makeMatrix(rows: plan.rowsPerChunk, cols: dim, type: .float32)) }
@@ -148,27 +146,26 @@ extension CUDABackend: KMeansAccelerating {
         let landed = [try context.makeEvent(), try context.makeEvent()]
         let consumed = [try context.makeEvent(), try context.makeEvent()]
         defer { for event in landed + consumed { _ = context.driver.cuEventDestroy(event) } }
-        let workers = UsableCores.count
+        var piecesSent = 0
         for (index, rows) in plan.chunks.enumerated() {
             let slot = index % 2
-            let bytes = rows.count * dim * 4
-            let staging = uploadStaging[slot]
-            let host = try staging.acquire(bytes: bytes)  // waits for this buffer's previous DMA
-            let from = UnsafeSendableRawPointer(pointer: UnsafeRawPointer(points + rows.lowerBound * dim))
-            let to = UnsafeSendableMutableRawPointer(pointer: host)
-            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 1 << 20)
-            DispatchQueue.concurrentPerform(iterations: pieces.count) { p in
-                (to.pointer + pieces[p].lowerBound).copyMemory(from: from.pointer + pieces[p].lowerBound, byteCount: pieces[p].count)
-            }
             let target: UInt64
             if let destination {
-                target = destination + UInt64(rows.lowerBound * dim * 4)
+                target = destination + UInt64(rows.lowerBound * rowBytes)
             } else {
                 target = scratch[slot].pointer
                 if index >= 2 { try context.check(context.driver.cuStreamWaitEvent(context.copyStream, consumed[slot], 0), "cuStreamWaitEvent") }
             }
-            try context.check(context.driver.cuMemcpyHtoDAsync(target, host, bytes, context.copyStream), "cuMemcpyHtoDAsync")
-            try staging.markUsed(on: context.copyStream)
+            for piece in RowUploadPlan(count: rows.count, rowBytes: rowBytes, chunkBytes: uploadStagingBytes).chunks {
+                let staging = uploadStaging[piecesSent % 2]
+                piecesSent += 1
+                let bytes = piece.count * rowBytes
+                let host = try staging.acquire(bytes: bytes)  // waits for this buffer's previous DMA
+                Self.copyInParallel(to: host, from: UnsafeRawPointer(points + (rows.lowerBound + piece.lowerBound) * dim), bytes: bytes)
+                try context.check(context.driver.cuMemcpyHtoDAsync(target + UInt64(piece.lowerBound * rowBytes), host, bytes, context.copyStream),
+                                  "cuMemcpyHtoDAsync")
+                try staging.markUsed(on: context.copyStream)
+            }
             try context.order(context.computeStream, after: context.copyStream, event: landed[slot])
             try body(target, rows)
             try context.check(context.driver.cuEventRecord(consumed[slot], context.computeStream), "cuEventRecord")
@@ -176,9 +173,16 @@ extension CUDABackend: KMeansAccelerating {
         // Scratch goes back to the pool, where only compute-stream order protects it.
         if !scratch.isEmpty { try context.synchronize() }
     }
-}
 
-/// Host memory read by the copy threads of `streamRows` (disjoint pieces).
-private struct UnsafeSendableRawPointer: @unchecked Sendable { let pointer: UnsafeRawPointer }
-/// Pinned memory written by the copy threads of `streamRows` (disjoint pieces).
-private struct UnsafeSendableMutableRawPointer: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }
+    /// Seconds to stream `count` host rows up through `streamRows` with nothing computed on them, and the bytes moved:
+    /// the host feed's own speed, for `colgrep bench gpu-kmeans` (its `row_feed_gbps`).
+    public func measureRowFeed(_ points: UnsafePointer<Float>, count: Int, dim: Int) throws -> (seconds: Double, bytes: Int) {
+        try context.makeCurrent()
+        try context.synchronize()
+        let start = ContinuousClock.now
+        try streamRows(points, count: count, dim: dim, destination: nil) { _, _ in }
+        try context.synchronize()
+        let elapsed = ContinuousClock.now - start
+        return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18, count * dim * 4)
+    }
+}

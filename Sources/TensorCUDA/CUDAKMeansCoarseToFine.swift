@@ -67,7 +67,7 @@ extension CUDABackend: CoarseToFineAssigning {
                                 exhaustiveIterations: Int, probes: Int,
                                 grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float] {
         let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
-        try streamRows(points, count: count, dim: dim, destination: x32.pointer, chunkBytes: lloydChunkBytes(dim: dim)) { _, _ in }
+        try streamRows(points, count: count, dim: dim, destination: x32.pointer) { _, _ in }
         return try lloydOnDevice(kernels, x32: x32, count: count, dim: dim, k: k, centroids: centroids, iterations: iterations,
                                  exhaustiveIterations: exhaustiveIterations, probes: probes, grouping: grouping)
     }

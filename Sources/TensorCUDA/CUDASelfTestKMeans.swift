@@ -12,8 +12,8 @@ extension CUDASelfTest {
         func attempt(_ name: String, tolerance: Double, _ error: () throws -> Double) {
             checks.append(attempted(precision, name, tolerance: tolerance, error))
         }
-        let saved = (backend.nearestCentroidKernel, backend.uploadChunkBytes)
-        defer { (backend.nearestCentroidKernel, backend.uploadChunkBytes) = saved }
+        let saved = (backend.nearestCentroidKernel, backend.uploadChunkBytes, backend.uploadStagingBytes)
+        defer { (backend.nearestCentroidKernel, backend.uploadChunkBytes, backend.uploadStagingBytes) = saved }
         // n and K off every tile size (64, 128, 256 vectors; 64, 128 centroids).
         let n = 301, k = 203
         for dim in [48, 128, 384] {
@@ -29,9 +29,11 @@ extension CUDASelfTest {
                     }
                 }
             }
-            // Host vectors streamed up in chunks of 7 rows or so (many chunks, both staging slots reused).
+            // Host vectors streamed up in chunks of 7 rows or so (many chunks, both staging slots reused), each
+            // crossing in pieces of 3, 3 and 1 rows.
             backend.nearestCentroidKernel = .automatic
             backend.uploadChunkBytes = 7 * dim * 4 + 12
+            backend.uploadStagingBytes = 3 * dim * 4 + 5
             attempt("assignNearest (chunked upload) d=\(dim) n=\(n) k=\(k)", tolerance: scoreTolerance) {
                 var codes = [Int32](repeating: -1, count: n)
                 try vectors.values.withUnsafeBufferPointer { v in
@@ -41,7 +43,7 @@ extension CUDASelfTest {
                 }
                 return worstScoreGap(codes, vectors, centroids, euclidean: true)
             }
-            backend.uploadChunkBytes = saved.1
+            (backend.uploadChunkBytes, backend.uploadStagingBytes) = (saved.1, saved.2)
         }
 
         // Lloyd: well-separated clusters, initial centroids near the cluster centres plus one far away
@@ -60,13 +62,14 @@ extension CUDASelfTest {
             }
             for j in 0..<dim { initial[clusters * dim + j] = 50 }
             backend.uploadChunkBytes = 100 * dim * 4
+            backend.uploadStagingBytes = 33 * dim * 4  // each chunk in pieces of 33, 33, 33 and 1 rows
             attempt("lloydIterations d=\(dim) k=\(clusters + 1) (one empty)", tolerance: precision == .fp32 ? 1e-5 : 1e-2) {
                 let trained = try points.withUnsafeBufferPointer {
                     try backend.lloydIterations(points: $0.baseAddress!, count: count, dim: dim, centroids: initial, iterations: iterations)
                 }
                 return relativeError(trained, referenceLloyd(points: points, dim: dim, centroids: initial, iterations: iterations))
             }
-            backend.uploadChunkBytes = saved.1
+            (backend.uploadChunkBytes, backend.uploadStagingBytes) = (saved.1, saved.2)
         }
         return checks
     }

@@ -52,6 +52,9 @@ struct BenchGPUKMeans: ParsableCommand {
         }
         let onGPU = firstGPU!
         let gpuSeconds = gpuRunsSeconds[0]
+        // The host feed alone (every row streamed up through the pinned buffers, nothing computed): what the
+        // assignment's copy costs where its kernels are faster than the link.
+        let feed = try (gpu as? CUDABackend).map { cuda in try points.withUnsafeBufferPointer { try cuda.measureRowFeed($0.baseAddress!, count: n, dim: dim) } }
 
         // The same training and assignment with assignment split over several GPUs (training stays on GPU 0).
         var split: [String: Any] = [:]
@@ -138,6 +141,7 @@ struct BenchGPUKMeans: ParsableCommand {
             "cpu_steps_s": onCPU.steps.map { "\($0.step) \(String(format: "%.4f", $0.seconds))" },
             "nearest_kernel": (gpu as? CUDABackend)?.nearestCentroidKernel.rawValue ?? "none",
         ]
+        if let feed { report["row_feed_s"] = feed.seconds; report["row_feed_gbps"] = Double(feed.bytes) / feed.seconds / 1e9 }
         report.merge(split) { $1 }
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
         print(String(decoding: data, as: UTF8.self))

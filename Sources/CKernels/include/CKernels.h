@@ -14,6 +14,10 @@
 /// cluster living in the slot of its member earliest in the reference's order. 0, or -1 when out of memory.
 int ck_ward_merges(const float *d, long m, long merges, int64_t *parent);
 
+/// The swaps of a partial Fisher–Yates shuffle (shuffle.c): for i in 0..<n, order[i] and order[draws[i]] exchanged, in
+/// order (draws[i] >= i), prefetching the slots of later draws. The first n entries of `order` are then the sample.
+void ck_partial_shuffle_u32(uint32_t *order, const uint32_t *draws, size_t n);
+
 /// CPUs in the calling thread's affinity mask (`taskset`, cpusets); -1 where unknown.
 int ck_affinity_cpu_count(void);
 // glibc's M_TOP_PAD, M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (bytes); 1 when every one was accepted, 0 where
