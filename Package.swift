@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Tokenizers"),
         .target(name: "Encoder", dependencies: ["Tensor", "Tokenizers", "CCurl"]),
         .target(name: "Tensor", dependencies: ["CBLAS", "CKernels"]),
-        .target(name: "TensorCUDA", dependencies: ["Tensor", "CCUDA"]),
+        .target(name: "TensorCUDA", dependencies: ["Tensor", "CCUDA", "CKernels"]),
         .target(name: "Plaid", dependencies: ["Tensor", "CBLAS", "CKernels", "CXXHash"], swiftSettings: [.unsafeFlags(["-O"])]),  // numeric kernels: optimised in debug builds too
         .target(name: "Store", dependencies: ["CSQLite"]),
 

@@ -1,4 +1,5 @@
 import CCUDA
+import CKernels
 import Dispatch
 import Foundation
 import Tensor
@@ -52,11 +53,19 @@ extension CUDABackend: KMeansAccelerating {
         let kernels = try kmeansKernels(dim: dim)
         let (table, bias) = try cachedCentroidTable(kernels, centroids: centroids, dim: dim).search
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
-        let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
-        let act = try makeMatrix(rows: plan.rowsPerChunk, cols: kernels.paddedDim)
-        try streamRows(points, count: count, dim: dim, destination: nil) { chunk, rows in
-            try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer)
-            try fusedAssign(kernels, vectors: act.pointer, rows: rows.count, table: table, bias: bias, out: labels.pointer + UInt64(rows.lowerBound * 4))
+        let out = { (rows: Range<Int>) in labels.pointer + UInt64(rows.lowerBound * 4) }
+        if precision == .bf16 {
+            // Rows rounded to bf16 on the host as they are staged (the kernel's input, bit for bit): half the bytes up.
+            try streamRows(points, count: count, dim: dim, destination: nil, format: .bf16(paddedDim: kernels.paddedDim)) { chunk, rows in
+                try fusedAssign(kernels, vectors: chunk, rows: rows.count, table: table, bias: bias, out: out(rows))
+            }
+        } else {
+            let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
+            let act = try makeMatrix(rows: plan.rowsPerChunk, cols: kernels.paddedDim)
+            try streamRows(points, count: count, dim: dim, destination: nil) { chunk, rows in
+                try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer)
+                try fusedAssign(kernels, vectors: act.pointer, rows: rows.count, table: table, bias: bias, out: out(rows))
+            }
         }
         try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes), labels.pointer, count * 4, context.computeStream), "cuMemcpyDtoHAsync")
         try context.synchronize()
@@ -134,14 +143,19 @@ extension CUDABackend: KMeansAccelerating {
     /// first k-means, ~88 ms of page-locking (~0.55 ms per MiB) paid inside Lloyd's first run (session 27: 128-d Lloyd
     /// 0.22–0.28 s on the first run, 0.156 s later). 8 MiB pieces still copy at the link's speed (pinned 8 MiB copies:
     /// 50.5 GB/s against 54.9 GB/s at 2 GiB on the H100 host).
-    func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?,
+    func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?, format: StreamedRowFormat = .float32,
                     _ body: (UInt64, Range<Int>) throws -> Void) throws {
         guard count > 0, dim > 0 else { return }
-        let rowBytes = dim * 4
-        let plan = RowUploadPlan(count: count, rowBytes: rowBytes, chunkBytes: uploadChunkBytes)
+        let rowBytes = format.deviceRowBytes(dim: dim)
+        let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
         var scratch: [CUDAMatrix] = []
         if destination == nil {
-            for _ in 0..<min(2, plan.chunks.count) { scratch.append(try makeMatrix(rows: plan.rowsPerChunk, cols: dim, type: .float32)) }
+            for _ in 0..<min(2, plan.chunks.count) {
+                switch format {
+                case .float32: scratch.append(try makeMatrix(rows: plan.rowsPerChunk, cols: dim, type: .float32))
+                case .bf16(let paddedDim): scratch.append(try makeMatrix(rows: plan.rowsPerChunk, cols: paddedDim, type: .bfloat16))
+                }
+            }
         }
         let landed = [try context.makeEvent(), try context.makeEvent()]
         let consumed = [try context.makeEvent(), try context.makeEvent()]
@@ -161,7 +175,7 @@ extension CUDABackend: KMeansAccelerating {
                 piecesSent += 1
                 let bytes = piece.count * rowBytes
                 let host = try staging.acquire(bytes: bytes)  // waits for this buffer's previous DMA
-                Self.copyInParallel(to: host, from: UnsafeRawPointer(points + (rows.lowerBound + piece.lowerBound) * dim), bytes: bytes)
+                format.copy(points + (rows.lowerBound + piece.lowerBound) * dim, rows: piece.count, dim: dim, into: host)
                 try context.check(context.driver.cuMemcpyHtoDAsync(target + UInt64(piece.lowerBound * rowBytes), host, bytes, context.copyStream),
                                   "cuMemcpyHtoDAsync")
                 try staging.markUsed(on: context.copyStream)
@@ -174,15 +188,51 @@ extension CUDABackend: KMeansAccelerating {
         if !scratch.isEmpty { try context.synchronize() }
     }
 
-    /// Seconds to stream `count` host rows up through `streamRows` with nothing computed on them, and the bytes moved:
-    /// the host feed's own speed, for `colgrep bench gpu-kmeans` (its `row_feed_gbps`).
-    public func measureRowFeed(_ points: UnsafePointer<Float>, count: Int, dim: Int) throws -> (seconds: Double, bytes: Int) {
+    /// Seconds to stream `count` host rows up through `streamRows` with nothing computed on them (as fp32, or rounded to
+    /// bf16 while staged), and the rows' fp32 bytes: the host feed's own speed, for `colgrep bench gpu-kmeans`.
+    public func measureRowFeed(_ points: UnsafePointer<Float>, count: Int, dim: Int, bf16: Bool = false) throws -> (seconds: Double, bytes: Int) {
         try context.makeCurrent()
         try context.synchronize()
         let start = ContinuousClock.now
-        try streamRows(points, count: count, dim: dim, destination: nil) { _, _ in }
+        let format: StreamedRowFormat = bf16 ? .bf16(paddedDim: KMeansKernels.paddedDim(dim)) : .float32
+        try streamRows(points, count: count, dim: dim, destination: nil, format: format) { _, _ in }
         try context.synchronize()
         let elapsed = ContinuousClock.now - start
         return (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18, count * dim * 4)
+    }
+}
+
+/// How `streamRows` sends host fp32 rows: as they are, or as bf16 rows zero-padded to `paddedDim` (what the k-means
+/// module's `km_convert_rows` would make of them on the device, rounded the same way on the host while they are
+/// copied into pinned memory: half the bytes over PCIe and into the staging buffer). Measured on the H100 host
+/// (session 27): fp32 rows streamed at 20.5–23 GB/s against the link's 55 GB/s for pinned copies, the host copy
+/// (a read and a write of every byte beside the DMA's read) being the bound.
+enum StreamedRowFormat {
+    case float32
+    case bf16(paddedDim: Int)
+
+    func deviceRowBytes(dim: Int) -> Int {
+        switch self {
+        case .float32: return dim * 4
+        case .bf16(let paddedDim): return paddedDim * 2
+        }
+    }
+
+    /// `rows` host rows into pinned memory at `host` in this format, split over the cores.
+    func copy(_ source: UnsafePointer<Float>, rows: Int, dim: Int, into host: UnsafeMutableRawPointer) {
+        switch self {
+        case .float32:
+            CUDABackend.copyInParallel(to: host, from: UnsafeRawPointer(source), bytes: rows * dim * 4)
+        case .bf16(let paddedDim):
+            let slices = min(8, max(1, rows * dim * 4 >> 20))  // ~1 MiB of input a slice, as copyInParallel
+            let per = (rows + slices - 1) / slices
+            let from = UInt(bitPattern: source), to = UInt(bitPattern: host)
+            DispatchQueue.concurrentPerform(iterations: slices) { slice in
+                let first = slice * per
+                guard first < rows else { return }
+                ck_rows_to_bf16(UnsafePointer<Float>(bitPattern: from)! + first * dim, min(per, rows - first), dim, paddedDim,
+                                UnsafeMutablePointer<UInt16>(bitPattern: to)! + first * paddedDim)
+            }
+        }
     }
 }

@@ -46,6 +46,32 @@ extension CUDASelfTest {
             (backend.uploadChunkBytes, backend.uploadStagingBytes) = (saved.1, saved.2)
         }
 
+        // Rows rounded to bf16 on the host while staged (streamRows' bf16 format, the exhaustive bulk assignment's input)
+        // equal the device's own conversion (km_convert_rows) bit for bit, padding included; chunks in several pieces.
+        if precision == .bf16 {
+            for dim in [48, 130] {
+                let rows = 1_003
+                var values = randomMatrix(rows: rows, cols: dim, &random).values
+                values[5] = 0; values[6] = -0.0; values[7] = 1e-40; values[8] = -3.4e38; values[9] = 1.00390625  // a tie at bf16
+                backend.uploadChunkBytes = 400 * dim * 4
+                backend.uploadStagingBytes = 150 * KMeansKernels.paddedDim(dim) * 2
+                attempt("rows staged as bf16 on the host = km_convert_rows d=\(dim) n=\(rows)", tolerance: 0) {
+                    let kernels = try backend.kmeansKernels(dim: dim)
+                    let staged = try backend.makeMatrix(rows: rows, cols: kernels.paddedDim, type: .bfloat16)
+                    try values.withUnsafeBufferPointer {
+                        try backend.streamRows($0.baseAddress!, count: rows, dim: dim, destination: staged.pointer,
+                                               format: .bf16(paddedDim: kernels.paddedDim)) { _, _ in }
+                    }
+                    let fp32 = try backend.uploadFloat32(values, rows: rows, cols: dim)
+                    let converted = try backend.makeMatrix(rows: rows, cols: kernels.paddedDim, type: .bfloat16)
+                    try backend.convertRows(kernels, source: fp32.pointer, rows: rows, dim: dim, destination: converted.pointer)
+                    let (a, b) = (try backend.downloadFloats(staged), try backend.downloadFloats(converted))
+                    return zip(a, b).contains { $0.bitPattern != $1.bitPattern } ? 1 : 0
+                }
+                (backend.uploadChunkBytes, backend.uploadStagingBytes) = (saved.1, saved.2)
+            }
+        }
+
         // Lloyd: well-separated clusters, initial centroids near the cluster centres plus one far away
         // that never gets a point (it must not move).
         for dim in [48, 130] {

@@ -55,6 +55,9 @@ struct BenchGPUKMeans: ParsableCommand {
         // The host feed alone (every row streamed up through the pinned buffers, nothing computed): what the
         // assignment's copy costs where its kernels are faster than the link.
         let feed = try (gpu as? CUDABackend).map { cuda in try points.withUnsafeBufferPointer { try cuda.measureRowFeed($0.baseAddress!, count: n, dim: dim) } }
+        let feedBF16 = try (gpu as? CUDABackend).map { cuda in
+            try points.withUnsafeBufferPointer { try cuda.measureRowFeed($0.baseAddress!, count: n, dim: dim, bf16: true) }
+        }
 
         // The same training and assignment with assignment split over several GPUs (training stays on GPU 0).
         var split: [String: Any] = [:]
@@ -142,6 +145,8 @@ struct BenchGPUKMeans: ParsableCommand {
             "nearest_kernel": (gpu as? CUDABackend)?.nearestCentroidKernel.rawValue ?? "none",
         ]
         if let feed { report["row_feed_s"] = feed.seconds; report["row_feed_gbps"] = Double(feed.bytes) / feed.seconds / 1e9 }
+        // Rows rounded to bf16 while staged (the exhaustive assignment's feed), in fp32 bytes a second.
+        if let feedBF16 { report["row_feed_bf16_s"] = feedBF16.seconds; report["row_feed_bf16_gbps_as_fp32"] = Double(feedBF16.bytes) / feedBF16.seconds / 1e9 }
         report.merge(split) { $1 }
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys, .prettyPrinted])
         print(String(decoding: data, as: UTF8.self))

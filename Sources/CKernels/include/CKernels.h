@@ -18,6 +18,10 @@ int ck_ward_merges(const float *d, long m, long merges, int64_t *parent);
 /// order (draws[i] >= i), prefetching the slots of later draws. The first n entries of `order` are then the sample.
 void ck_partial_shuffle_u32(uint32_t *order, const uint32_t *draws, size_t n);
 
+/// `rows` fp32 rows of `dim` values to bf16 rows of `padded` values (bf16_rows.c): rounded to nearest even as the GPU
+/// kernels' float_to_bf16 rounds, NaN kept a quiet NaN, columns dim..<padded zero.
+void ck_rows_to_bf16(const float *src, size_t rows, size_t dim, size_t padded, uint16_t *dst);
+
 /// CPUs in the calling thread's affinity mask (`taskset`, cpusets); -1 where unknown.
 int ck_affinity_cpu_count(void);
 // glibc's M_TOP_PAD, M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (bytes); 1 when every one was accepted, 0 where

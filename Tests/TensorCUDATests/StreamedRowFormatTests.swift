@@ -1,0 +1,60 @@
+import Testing
+@testable import TensorCUDA
+
+/// `streamRows`' bf16 format: the host rounding (ck_rows_to_bf16, split over threads) against a reference that
+/// picks the nearer of the two bf16 neighbours in double precision, ties to the even one — a different route to the
+/// same rounding, so a wrong bit in the C formula, a wrong padding or a slice written at the wrong offset fails.
+struct StreamedRowFormatTests {
+    static func reference(_ f: Float) -> UInt16 {
+        if f.isNaN { return 0x7fc0 }
+        let bits = f.bitPattern
+        let down = UInt16(bits >> 16)  // truncated towards zero in magnitude
+        let up = down &+ 1
+        if bits & 0xFFFF == 0 || f.isInfinite { return down }
+        let lowValue = Double(Float(bitPattern: UInt32(down) << 16))
+        // Past the largest finite bf16 the upper neighbour is where 2^128 would be (IEEE rounding overflows to ∞ there).
+        let upper = Float(bitPattern: UInt32(up) << 16)
+        let highValue = upper.isInfinite ? (f < 0 ? -0x1p128 : 0x1p128) : Double(upper)
+        let distanceDown = abs(Double(f) - lowValue), distanceUp = abs(highValue - Double(f))
+        if distanceDown < distanceUp { return down }
+        if distanceUp < distanceDown { return up }
+        return down & 1 == 0 ? down : up
+    }
+
+    @Test(arguments: [(1, 48, 48), (3, 130, 144), (60_000, 48, 48), (70_001, 7, 16)])
+    func bf16RowsMatchTheReference(rows: Int, dim: Int, padded: Int) {
+        var generator = SystemRandomNumberGenerator()
+        var values = (0..<(rows * dim)).map { _ in Float.random(in: -4...4, using: &generator) }
+        let specials: [Float] = [0, -0.0, 1e-40, -1e-45, .greatestFiniteMagnitude, -.infinity, .infinity, .nan,
+                                 1.00390625, 1.01171875, 3.3895314e38, Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000)]
+        for (i, s) in specials.enumerated() where i < values.count { values[i] = s }
+        var out = [UInt16](repeating: 0xFFFF, count: rows * padded)
+        values.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBytes { StreamedRowFormat.bf16(paddedDim: padded).copy(v.baseAddress!, rows: rows, dim: dim, into: $0.baseAddress!) }
+        }
+        var wrong = 0
+        for r in 0..<rows {
+            for c in 0..<padded {
+                let expected: UInt16 = c < dim ? Self.reference(values[r * dim + c]) : 0
+                if out[r * padded + c] != expected { wrong += 1 }
+            }
+        }
+        #expect(wrong == 0)
+        #expect(StreamedRowFormat.bf16(paddedDim: padded).deviceRowBytes(dim: dim) == padded * 2)
+    }
+
+    @Test func theReferenceRoundsTiesToEven() {
+        #expect(Self.reference(Float(bitPattern: 0x3F80_8000)) == 0x3F80)  // tie, even below
+        #expect(Self.reference(Float(bitPattern: 0x3F81_8000)) == 0x3F82)  // tie, even above
+        #expect(Self.reference(Float(bitPattern: 0x3F80_8001)) == 0x3F81)
+    }
+
+    @Test func float32RowsAreCopiedAsTheyAre() {
+        let values = (0..<(5_000 * 3)).map { Float($0) * 0.5 }
+        var out = [Float](repeating: -1, count: values.count)
+        values.withUnsafeBufferPointer { v in
+            out.withUnsafeMutableBytes { StreamedRowFormat.float32.copy(v.baseAddress!, rows: 5_000, dim: 3, into: $0.baseAddress!) }
+        }
+        #expect(out == values)
+    }
+}
