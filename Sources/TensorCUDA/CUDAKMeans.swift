@@ -22,22 +22,27 @@ extension CUDABackend: KMeansAccelerating {
     }
 
     public func lloydIterations(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
+        var trace = KMeansStepTrace(context: context, dim: dim, count: count)
         let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
         let act = try makeMatrix(rows: count, cols: kernels.paddedDim)
-        let rowBytes = kernels.paddedDim * precision.elementType.size
-        try streamRows(points, count: count, dim: dim, destination: x32.pointer) { chunk, rows in
-            try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer + UInt64(rows.lowerBound * rowBytes))
-        }
         let current = try uploadFloat32(centroids, rows: k, cols: dim)
         let (table, bias) = try makeCentroidTable(kernels, count: k)
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
         let sums = try makeLloydSums(k: k, dim: dim)
         let counts = try makeMatrix(rows: 1, cols: k, type: .float32)  // 4-byte slots holding Int32
-        for _ in 0..<max(0, iterations) {
+        try trace.mark("allocate")
+        let rowBytes = kernels.paddedDim * precision.elementType.size
+        try streamRows(points, count: count, dim: dim, destination: x32.pointer) { chunk, rows in
+            try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer + UInt64(rows.lowerBound * rowBytes))
+        }
+        try trace.mark("upload")
+        for iteration in 0..<max(0, iterations) {
             try prepareCentroids(kernels, source: current.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true, table: table, bias: bias)
             try fusedAssign(kernels, vectors: act.pointer, rows: count, table: table, bias: bias, out: labels.pointer)
+            try trace.mark("iteration \(iteration) assign")
             try moveCentroidsToMeans(kernels, x32: x32, count: count, dim: dim, labels: labels, sums: sums, counts: counts,
                                      centroids: current, k: k)
+            try trace.mark("iteration \(iteration) accumulate and update")
         }
         return try downloadFloats(current)
     }
@@ -50,9 +55,11 @@ extension CUDABackend: KMeansAccelerating {
             throw CUDAError.invalidArgument("assignNearest: \(centroids.count) centroid values of dimension \(dim)")
         }
         guard count > 0 else { return }
+        var trace = KMeansStepTrace(context: context, dim: dim, count: count)
         let kernels = try kmeansKernels(dim: dim)
         let (table, bias) = try cachedCentroidTable(kernels, centroids: centroids, dim: dim).search
         let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
+        try trace.mark("assign: table and codes allocated")
         let out = { (rows: Range<Int>) in labels.pointer + UInt64(rows.lowerBound * 4) }
         if precision == .bf16 {
             // Rows rounded to bf16 on the host as they are staged (the kernel's input, bit for bit): half the bytes up.
@@ -67,8 +74,10 @@ extension CUDABackend: KMeansAccelerating {
                 try fusedAssign(kernels, vectors: act.pointer, rows: rows.count, table: table, bias: bias, out: out(rows))
             }
         }
+        try trace.mark("assign: rows streamed and assigned")
         try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes), labels.pointer, count * 4, context.computeStream), "cuMemcpyDtoHAsync")
         try context.synchronize()
+        try trace.mark("assign: codes back")
     }
 
     /// `centroids` (`k × dim`) as the exhaustive search reads them (padded activation rows and −½‖c‖² biases) and as

@@ -85,16 +85,8 @@ extension CUDABackend: CoarseToFineAssigning {
         var exhaustive: (act: CUDAMatrix, table: CUDAMatrix, bias: CUDAMatrix)? = nil
         var scratch: CoarseToFineScratch? = nil
         var host = centroids
-        // `COLGREP_KM_TRACE=1`: each iteration's steps on stderr, the device synchronized between them.
-        var clock = ContinuousClock.now
-        func mark(_ step: String) throws {
-            guard Self.traceSteps else { return }
-            try context.synchronize()
-            let elapsed = ContinuousClock.now - clock
-            FileHandle.standardError.write(Data(String(format: "km-trace d=%d n=%d %@ %.4f s\n", dim, count, step,
-                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18).utf8))
-            clock = ContinuousClock.now
-        }
+        var trace = KMeansStepTrace(context: context, dim: dim, count: count)
+        func mark(_ step: String) throws { try trace.mark(step) }
         try mark("upload")
         for iteration in 0..<max(0, iterations) {
             var grouped: CentroidGroupTable? = nil
@@ -132,8 +124,6 @@ extension CUDABackend: CoarseToFineAssigning {
         }
         return try downloadFloats(current)
     }
-
-    static let traceSteps = ProcessInfo.processInfo.environment["COLGREP_KM_TRACE"] == "1"
 
     /// `uploadGroupTables`, reused while the same centroids and groups come back: an index build assigns batch
     /// after batch against one codec (a 10M-vector build: ~40 batches, each rebuilding and uploading 32,768 rows

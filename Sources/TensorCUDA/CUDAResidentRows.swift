@@ -269,7 +269,7 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         var clock = ContinuousClock.now
         var traced: [(step: String, seconds: Double)] = []
         func mark(_ step: String) throws {
-            guard CUDABackend.traceSteps else { return }
+            guard KMeansStepTrace.enabled else { return }
             try context.synchronize()
             let elapsed = ContinuousClock.now - clock
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
@@ -277,7 +277,7 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
             clock = ContinuousClock.now
         }
         defer {
-            if CUDABackend.traceSteps {
+            if KMeansStepTrace.enabled {
                 for (step, seconds) in traced {
                     FileHandle.standardError.write(Data(String(format: "km-trace resident assign d=%d n=%d %@ %.4f s\n", dim, count, step, seconds).utf8))
                 }
@@ -296,7 +296,7 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
                 try mark("rows landed")
                 try backend.coarseToFine(kernels, tables: tables, vectors: rows.pointer + UInt64(pass.lowerBound) * rowBytes, rows: pass.count,
                                          dim: dim, probes: p, scratch: scratch, out: labels.pointer + UInt64(pass.lowerBound * 4),
-                                         traced: CUDABackend.traceSteps ? { try mark("km_c2f_\($0)") } : nil)
+                                         traced: KMeansStepTrace.enabled ? { try mark("km_c2f_\($0)") } : nil)
             }
         } else {
             let source = try backend.uploadFloat32(centroids, rows: k, cols: dim)
