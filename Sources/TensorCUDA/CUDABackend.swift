@@ -54,6 +54,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     public var usesWarpgroupGemm = WarpgroupGemmSetting.environment
     /// GEMMs that ran on the warpgroup-MMA kernel so far.
     public internal(set) var warpgroupGemmCount = 0
+    /// Nearest-centroid launches of the warpgroup-MMA kernel (`km_assign_wgmma`) so far.
+    public internal(set) var warpgroupAssignCount = 0
     /// Gather the embedding rows, add the positions and layer-norm them in one kernel where it applies
     /// (`CUDAEmbedding.swift`); `COLGREP_FUSED_EMBED=0` sets the initial value to false (the ops one by one).
     public var fusesEmbedding = ProcessInfo.processInfo.environment["COLGREP_FUSED_EMBED"] != "0"

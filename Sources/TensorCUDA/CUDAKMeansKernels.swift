@@ -3,9 +3,13 @@ import Foundation
 
 /// Which kernel `CUDABackend` assigns vectors to centroids with.
 public enum NearestCentroidKernel: String, Sendable, CaseIterable {
-    /// The fused tensor-core kernel (bf16) where its tile fits in shared memory, else the portable one.
+    /// The warpgroup-MMA kernel (bf16, compute capability 9.0, up to 128 dimensions) where it loaded, else the fused
+    /// tensor-core kernel where its tile fits in shared memory, else the portable one.
     case automatic
-    /// The tensor-core kernel (bf16, `km_assign_mma`); falls back to `plain` where it does not apply.
+    /// The warpgroup-MMA kernel (`km_assign_wgmma`, Hopper); falls back as `automatic` does where it does not apply.
+    case warpgroup
+    /// The tensor-core kernel (bf16, `km_assign_mma`), even where the warpgroup kernel applies (for A/B); falls back to
+    /// `plain` where it does not apply.
     case tensorCore = "tensor-core"
     /// The portable fused kernel (`km_assign_plain`, fp32 arithmetic), the fallback of a HIP port.
     case plain
@@ -26,6 +30,8 @@ struct KMeansKernels {
     let functions: [String: CUfunction]
     /// The tensor-core kernel, its warps along the vector tile (32 vectors each) and dynamic shared bytes.
     let tensorCore: (function: CUfunction, warpsM: Int, sharedBytes: Int)?
+    /// The warpgroup-MMA kernel of its own sm_90a module (`CUDAKMeansWarpgroup.swift`), where it loaded.
+    var warpgroup: (function: CUfunction, plan: KMeansWarpgroupPlan)? = nil
 
     func callAsFunction(_ name: String) -> CUfunction { functions[name]! }
 
@@ -89,7 +95,8 @@ extension CUDABackend {
                               "cuFuncSetAttribute(km_assign_mma, \(shared) shared bytes)")
             tensorCore = (function, warpsM, shared)
         }
-        let kernels = KMeansKernels(paddedDim: paddedDim, functions: functions, tensorCore: tensorCore)
+        let kernels = KMeansKernels(paddedDim: paddedDim, functions: functions, tensorCore: tensorCore,
+                                    warpgroup: loadWarpgroupAssign(paddedDim: paddedDim, maxSharedBytes: Int(optIn)))
         kmeansModules[paddedDim] = kernels
         let elapsed = ContinuousClock.now - start
         startupSteps.append(StartupStep(step: "kmeans-\(paddedDim) kernels (\(origin.rawValue))",
@@ -115,17 +122,31 @@ extension CUDABackend {
     }
 
     /// The index of the best centroid for each of `rows` padded vectors at `vectors`, written as Int32 at
-    /// `out`: the fused kernel (tensor cores where they apply and `nearestCentroidKernel` allows).
+    /// `out`: the fused kernel (warpgroup MMA or tensor cores where they apply and `nearestCentroidKernel` allows;
+    /// `AssignKernel.chosen`).
     func fusedAssign(_ kernels: KMeansKernels, vectors: UInt64, rows: Int, table: CUDAMatrix, bias: CUDAMatrix, out: UInt64) throws {
         guard rows > 0 else { return }
         let arguments: [KernelArgument] = [.pointer(vectors), .int64(Int64(rows)), .pointer(table.pointer), .pointer(bias.pointer),
                                            .int32(Int32(table.rows)), .pointer(out)]
-        if nearestCentroidKernel != .plain, let mma = kernels.tensorCore {
+        switch AssignKernel.chosen(nearestCentroidKernel, warpgroupLoaded: kernels.warpgroup != nil, tensorCoreLoaded: kernels.tensorCore != nil) {
+        case .warpgroup:
+            let (function, plan) = kernels.warpgroup!
+            try profiled(KernelSource.kmeansWarpgroupKernel) {
+                try context.launch(function, grid: ((rows + plan.rows - 1) / plan.rows, 1, 1), block: (plan.threads, 1, 1),
+                                   sharedBytes: plan.sharedBytes, arguments)
+            }
+            warpgroupAssignCount += 1
+        case .tensorCore:
+            let mma = kernels.tensorCore!
             let tile = 32 * mma.warpsM
-            try context.launch(mma.function, grid: ((rows + tile - 1) / tile, 1, 1), block: (64 * mma.warpsM, 1, 1),
-                               sharedBytes: mma.sharedBytes, arguments)
-        } else {
-            try context.launch(kernels("km_assign_plain"), grid: ((rows + 63) / 64, 1, 1), block: (256, 1, 1), arguments)
+            try profiled(KernelSource.kmeansMMAKernel) {
+                try context.launch(mma.function, grid: ((rows + tile - 1) / tile, 1, 1), block: (64 * mma.warpsM, 1, 1),
+                                   sharedBytes: mma.sharedBytes, arguments)
+            }
+        case .plain:
+            try profiled("km_assign_plain") {
+                try context.launch(kernels("km_assign_plain"), grid: ((rows + 63) / 64, 1, 1), block: (256, 1, 1), arguments)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 import Tensor
 
-/// Self-test checks of the k-means module: the fused nearest-centroid kernels (tensor-core, portable,
-/// and the GEMM path for comparison) at sizes that are not multiples of any tile, bulk assignment of
+/// Self-test checks of the k-means module: the fused nearest-centroid kernels (warpgroup MMA on Hopper, tensor-core,
+/// portable, and the GEMM path for comparison) at sizes that are not multiples of any tile, bulk assignment of
 /// host vectors streamed in many small chunks, and device-resident Lloyd iterations against a
 /// double-precision host Lloyd (an empty centroid must stay put).
 extension CUDASelfTest {
@@ -14,18 +14,28 @@ extension CUDASelfTest {
         }
         let saved = (backend.nearestCentroidKernel, backend.uploadChunkBytes, backend.uploadStagingBytes)
         defer { (backend.nearestCentroidKernel, backend.uploadChunkBytes, backend.uploadStagingBytes) = saved }
-        // n and K off every tile size (64, 128, 256 vectors; 64, 128 centroids).
+        // The warpgroup-MMA kernel runs where it loads (compute capability 9.0, bf16) up to 128 dimensions; elsewhere
+        // `.warpgroup` falls back to km_assign_mma, and a check says which ran.
+        let hopper = precision == .bf16 && backend.context.architecture == WarpgroupGemmSetting.deviceArchitecture
+        // n and K off every tile size (64, 128, 192, 256 vectors; 64, 128 centroids).
         let n = 301, k = 203
         for dim in [48, 128, 384] {
             let vectors = randomMatrix(rows: n, cols: dim, &random)
             let centroids = randomMatrix(rows: k, cols: dim, &random)
-            let kernels: [NearestCentroidKernel] = (precision == .bf16 ? [.tensorCore] : []) + [.plain, .gemm]
+            let kernels: [NearestCentroidKernel] = (precision == .bf16 ? [.warpgroup, .tensorCore] : []) + [.plain, .gemm]
             for kernel in kernels {
                 backend.nearestCentroidKernel = kernel
+                let launched = backend.warpgroupAssignCount
                 for metric in [CentroidMetric.euclidean, .innerProduct] {
                     attempt("nearestCentroids \(kernel.rawValue) d=\(dim) n=\(n) k=\(k) \(metric)", tolerance: scoreTolerance) {
                         let codes = try backend.nearestCentroids(backend.upload(vectors), centroids: backend.upload(centroids), metric: metric)
                         return worstScoreGap(codes, vectors, centroids, euclidean: metric == .euclidean)
+                    }
+                }
+                if kernel == .warpgroup {
+                    let expected = hopper && KMeansKernels.paddedDim(dim) <= KMeansWarpgroupPlan.maxPaddedDim
+                    attempt("km_assign_wgmma \(expected ? "ran" : "did not run") d=\(dim)", tolerance: 0.5) {
+                        (backend.warpgroupAssignCount > launched) == expected ? 0 : 1
                     }
                 }
             }
@@ -69,6 +79,22 @@ extension CUDASelfTest {
                     return zip(a, b).contains { $0.bitPattern != $1.bitPattern } ? 1 : 0
                 }
                 (backend.uploadChunkBytes, backend.uploadStagingBytes) = (saved.1, saved.2)
+            }
+        }
+        // The warpgroup kernel's ring of four centroid stages wrapping, an odd tile count (its two accumulator sets
+        // alternating, the sweep ending on either), ties between identical centroids (the smallest index must win).
+        if precision == .bf16 {
+            backend.nearestCentroidKernel = .warpgroup
+            for (dim, n, k) in [(48, 1_000, 600), (128, 777, 1_100)] {
+                let vectors = randomMatrix(rows: n, cols: dim, &random)
+                var centroids = randomMatrix(rows: k, cols: dim, &random)
+                for c in 50..<k { for j in 0..<dim { centroids.values[c * dim + j] = centroids.values[(c % 50) * dim + j] } }
+                attempt("nearestCentroids warpgroup d=\(dim) n=\(n) k=\(k) (ties: smallest index)", tolerance: 0.5) {
+                    let codes = try backend.nearestCentroids(backend.upload(vectors), centroids: backend.upload(centroids), metric: .euclidean)
+                    // Copies of a centroid score alike, so the code must be below 50; and within tolerance of the best.
+                    let gap = worstScoreGap(codes, vectors, centroids, euclidean: true)
+                    return codes.allSatisfy { $0 >= 0 && $0 < 50 } && gap <= scoreTolerance ? 0 : 1
+                }
             }
         }
 

@@ -36,12 +36,16 @@ struct BenchGPUAssign: ParsableCommand {
         // Three timed runs (vectors already on the device); the median is the result.
         var codes: [Int32] = []
         var runs: [Double] = []
+        // Device time of the assignment kernel itself (events around each launch), apart from conversions and the download.
+        gpu.profiling = true
         for _ in 0..<3 {
             start = ContinuousClock.now
             codes = try gpu.nearestCentroids(deviceVectors, centroids: deviceCentroids)
             runs.append(seconds(ContinuousClock.now - start))
         }
         let gpuSeconds = runs.sorted()[1]
+        let kernelMilliseconds = try gpu.profileReport().filter { $0.op.hasPrefix("km_assign") }
+        gpu.profiling = false
         let cpu = CPUBackend()
         let sample = min(cpuSample, n)
         let cpuCentroids = try cpu.upload(centroids)
@@ -59,6 +63,7 @@ struct BenchGPUAssign: ParsableCommand {
         let cpuSeconds = cpuSampleSeconds * Double(n) / Double(sample)
         let report: [String: Any] = ["n": n, "dim": dim, "k": k, "gpu": gpu.name, "cpu": cpu.name,
                                      "gpu_assign_s": gpuSeconds, "gpu_assign_runs_s": runs, "nearest_kernel": gpu.nearestCentroidKernel.rawValue, "gpu_upload_s": uploadSeconds,
+                                     "kernel_ms_per_run": Dictionary(uniqueKeysWithValues: kernelMilliseconds.map { ($0.op, $0.milliseconds / Double($0.calls)) }),
                                      "cpu_sample": sample, "cpu_sample_s": cpuSampleSeconds, "cpu_extrapolated_s": cpuSeconds,
                                      "speedup_assign": cpuSeconds / gpuSeconds, "speedup_with_upload": cpuSeconds / (gpuSeconds + uploadSeconds),
                                      "code_agreement": Double(agree) / Double(sample)]

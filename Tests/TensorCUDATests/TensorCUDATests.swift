@@ -220,7 +220,8 @@ private final class FakeAllocator: DeviceAllocator {
     }
 
     @Test func inlinePTXOnlyInMarkedSpots() {
-        for (name, source) in [("core", KernelSource.core), ("attention", KernelSource.attentionTensorCore), ("attention-scalar", KernelSource.attentionScalar), ("kmeans", KernelSource.kmeans), ("gemm", KernelSource.gemm)] {
+        for (name, source) in [("core", KernelSource.core), ("attention", KernelSource.attentionTensorCore), ("attention-scalar", KernelSource.attentionScalar), ("kmeans", KernelSource.kmeans), ("gemm", KernelSource.gemm),
+                              ("gemm-wgmma", KernelSource.gemmWarpgroup), ("kmeans-wgmma", KernelSource.kmeansWarpgroup)] {
             #expect(Self.unmarkedInlineAssembly(source).isEmpty, "\(name): \(Self.unmarkedInlineAssembly(source))")
         }
         // The check itself finds an unmarked statement.

@@ -21,6 +21,12 @@ for name, path, lit in [('core', K, 'core'), ('attention', K, 'attentionTensorCo
     # The gemm module's source is gemm + gemmResident (GemmKernelSource.swift appends it).
     extra = literal(root + '/Sources/TensorCUDA/GemmResidentKernelSource.swift', 'gemmResident') if name == 'gemm' else ''
     open(f'{out}/{name}.cu', 'w').write(common + literal(path, lit) + extra)
+# The sm_90a modules: common + the warpgroup-MMA spot + the module (checked with __CUDA_ARCH_FEAT_SM90_ALL defined, as
+# NVRTC defines it for sm_90a, so that the spot's inline assembly is checked too).
+wg = literal(root + '/Sources/TensorCUDA/WarpgroupMMAKernelSource.swift', 'warpgroupMMA')
+for name, path, lit in [('gemm-wgmma', root + '/Sources/TensorCUDA/GemmWarpgroupKernelSource.swift', 'gemmWarpgroup'),
+                        ('kmeans-wgmma', root + '/Sources/TensorCUDA/KMeansWarpgroupKernelSource.swift', 'kmeansWarpgroup')]:
+    open(f'{out}/{name}.cu', 'w').write(common + wg + literal(path, lit))
 PY
 cat > "$WORK/prelude.h" <<'H'
 #include <__clang_cuda_builtin_vars.h>
@@ -40,6 +46,7 @@ __device__ float __int_as_float(int); __device__ int __float_as_int(float);
 __device__ float erff(float); __device__ float tanhf(float); __device__ float sqrtf(float); __device__ float exp2f(float);
 __device__ float fmaxf(float, float); __device__ float fminf(float, float); __device__ float expf(float); __device__ float rsqrtf(float);
 __device__ float fmaf(float, float, float); __device__ float fabsf(float);
+__device__ float __fdividef(float, float); __device__ float __expf(float); __device__ float copysignf(float, float);
 __device__ float __shfl_xor_sync(unsigned, float, int); __device__ int __shfl_xor_sync(unsigned, int, int);
 __device__ float __shfl_sync(unsigned, float, int); __device__ int __shfl_sync(unsigned, int, int);
 __device__ void __syncthreads(); __device__ void __syncwarp();
@@ -64,4 +71,6 @@ for hd in 32 64; do for mt in 1 2; do check attention -DCG_BF16=1 -DCG_HEAD_DIM=
 for bf in 0 1; do check attention-scalar -DCG_BF16=$bf -DCG_HEAD_DIM=64; done
 for bf in 0 1; do check kmeans -DCG_BF16=$bf -DCG_KM_DP=48 -DCG_KM_WM=8 -DCG_KM_NB=2; done
 for bn in 64 128; do check gemm -DCG_BF16=1 -DGM_BN=$bn; done
+check gemm-wgmma -DCG_BF16=1 -D__CUDA_ARCH_FEAT_SM90_ALL=1
+for dp in 48 128; do check kmeans-wgmma -DCG_BF16=1 -D__CUDA_ARCH_FEAT_SM90_ALL=1 -DCG_KW_DP=$dp -DCG_KW_WG=2 -DCG_KW_STAGES=4; done
 exit $status

@@ -7,6 +7,7 @@ from kernel_literals import literal, without_ptx_spots, strip_async_copies
 ROOT = sys.argv[1]; OUT = sys.argv[2]
 src = (literal(ROOT + '/Sources/TensorCUDA/KernelSource.swift', 'common') + literal(ROOT + '/Sources/TensorCUDA/GemmKernelSource.swift', 'gemm')
        + literal(ROOT + '/Sources/TensorCUDA/GemmResidentKernelSource.swift', 'gemmResident')
+       + literal(ROOT + '/Sources/TensorCUDA/WarpgroupMMAKernelSource.swift', 'warpgroupMMA')
        + literal(ROOT + '/Sources/TensorCUDA/GemmWarpgroupKernelSource.swift', 'gemmWarpgroup'))
 src = strip_async_copies(without_ptx_spots(src))
 open(OUT + '/kernels.inc', 'w').write(src)

@@ -5,7 +5,7 @@ import re
 def literal(path, name):
     """The body of `static let <name> = [common +] #\"\"\" … \"\"\"#` in `path`, its indentation removed."""
     s = open(path).read()
-    m = re.search(r'static let ' + name + r' = (?:common \+ )?#"""\n(.*?)\n(\s*)"""#', s, re.S)
+    m = re.search(r'static let ' + name + r' = (?:\w+ \+ )*#"""\n(.*?)\n(\s*)"""#', s, re.S)
     body, indent = m.group(1), m.group(2)
     return '\n'.join(l[len(indent):] if l.startswith(indent) else l.lstrip() for l in body.split('\n'))
 

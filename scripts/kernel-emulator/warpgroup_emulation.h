@@ -1,6 +1,6 @@
-// Hopper's warpgroup MMA (wgmma) emulated for the gemm_wgmma emulator (warpgroup_gemm_emulator.cpp): the kernel's
-// marked inline-PTX spot "WARPGROUP MMA" is compiled only for sm_90a, so here are its functions as this emulator
-// understands the PTX ISA: shared-memory matrix descriptors (start address, leading and stride byte offsets, the
+// Hopper's warpgroup MMA (wgmma) emulated for the gemm_wgmma and km_assign_wgmma emulators (warpgroup_gemm_emulator.cpp,
+// kmeans_wgmma_emulator.cpp): the kernels' marked inline-PTX spot "WARPGROUP MMA" is compiled only for sm_90a, so here
+// are its functions as this emulator understands the PTX ISA: shared-memory matrix descriptors (start address, leading and stride byte offsets, the
 // 128-byte swizzle: address bits 4–6 XORed with bits 7–9), operands K-major, the m64nNk16 accumulator layout
 // (register 4j + e of lane l in warp v: row 16v + l / 4 + 8·(e ≥ 2), column 8j + 2·(l % 4) + e % 2). The 128
 // threads of a warpgroup meet at a barrier, as wgmma's .sync.aligned needs them all.
@@ -10,15 +10,21 @@
 #define WG_SHARED_ARRAY 1
 // Dynamic shared memory: the block's window starts at emu_shared; the kernel's array starts 48 bytes in, so the
 // kernel's own alignment to 1,024 bytes is exercised.
-alignas(1024) static unsigned char emu_shared[3 * 2 * 128 * 64 * 2 + 2048];
+// EMU_SHARED_BYTES: the largest window an emulator's kernel needs (default: gemm_wgmma's).
+#ifndef EMU_SHARED_BYTES
+#define EMU_SHARED_BYTES (3 * 2 * 128 * 64 * 2 + 2048)
+#endif
+alignas(1024) static unsigned char emu_shared[EMU_SHARED_BYTES];
 static unsigned short* const wg_smem = (unsigned short*)(emu_shared + 48);
+#define KW_SHARED_ARRAY 1
+static unsigned short* const kw_smem = (unsigned short*)(emu_shared + 48);
 // The fast-math intrinsics of the kernel's epilogue, at full precision here.
 inline float __fdividef(float a, float b) { return a / b; }
 inline float __expf(float x) { return expf(x); }
 inline size_t __cvta_generic_to_shared(const void* p) { return (size_t)((const unsigned char*)p - emu_shared); }
 
 struct WarpGroupState { std::barrier<>* bar; };
-static WarpGroupState warpgroups[2];
+static WarpGroupState warpgroups[4];
 static void warpgroups_init() { for (auto& g : warpgroups) g.bar = new std::barrier<>(128); }
 
 // wgmma runs asynchronously until waited for: the emulation queues each MMA at issue and performs it at the
@@ -74,3 +80,4 @@ static void wg_wait(size_t keep) {
     warpgroups[threadIdx.x / 128].bar->arrive_and_wait();
 }
 inline void wg_wait_all() { wg_wait(0); }
+inline void wg_wait_one() { wg_wait(1); }
