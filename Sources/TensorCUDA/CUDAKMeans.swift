@@ -233,7 +233,9 @@ enum StreamedRowFormat {
         case .float32:
             CUDABackend.copyInParallel(to: host, from: UnsafeRawPointer(source), bytes: rows * dim * 4)
         case .bf16(let paddedDim):
-            let slices = min(8, max(1, rows * dim * 4 >> 20))  // ~1 MiB of input a slice, as copyInParallel
+            // ~1 MiB of input a slice, over every core (the rounding is more work a byte than a copy). Parenthesised:
+            // Swift's shifts bind tighter than its products (`rows * dim * 4 >> 20` was one slice, one thread).
+            let slices = min(UsableCores.count, max(1, (rows * dim * 4) >> 20))
             let per = (rows + slices - 1) / slices
             let from = UInt(bitPattern: source), to = UInt(bitPattern: host)
             DispatchQueue.concurrentPerform(iterations: slices) { slice in
