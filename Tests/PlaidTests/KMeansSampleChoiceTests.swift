@@ -24,6 +24,16 @@ struct KMeansSampleChoiceTests {
         #expect(KMeans.randomlyChosenFirst32InParallel(1_000, of: 1_000_000, seed: 1) == nil)  // small: sequential
     }
 
+    /// The sample's rows (gathered in parallel blocks with prefetching) are the chosen rows, in the draw's order.
+    @Test func subsampleGathersTheChosenRowsInOrder() {
+        let count = 300_000, dim = 5, limit = 70_000
+        let points = (0..<(count * dim)).map { Float($0 % 9_973) + Float($0 / dim) * 0.001 }
+        let sample = KMeans.subsample(points, count: count, dim: dim, limit: limit, seed: 21)
+        let chosen = KMeans.randomlyChosenFirst(limit, of: count, seed: 21)
+        #expect(sample == chosen.flatMap { points[($0 * dim)..<(($0 + 1) * dim)] })
+        #expect(KMeans.subsample(points, count: count, dim: dim, limit: count, seed: 21) == points)
+    }
+
     /// `SplitMix64.output(seed:index:)` is the generator's output at that index.
     @Test func outputAtAnIndexEqualsTheSequence() {
         var generator = SplitMix64(seed: 99)

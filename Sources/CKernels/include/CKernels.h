@@ -22,6 +22,10 @@ void ck_partial_shuffle_u32(uint32_t *order, const uint32_t *draws, size_t n);
 /// kernels' float_to_bf16 rounds, NaN kept a quiet NaN, columns dim..<padded zero.
 void ck_rows_to_bf16(const float *src, size_t rows, size_t dim, size_t padded, uint16_t *dst);
 
+/// Row `rows[i]` of `src` (rows of `dim` floats) into row i of `dst`, for i in 0..<n (gather_rows.c), prefetching the
+/// rows of later indices.
+void ck_gather_rows_f32(const float *src, size_t dim, const int32_t *rows, size_t n, float *dst);
+
 /// CPUs in the calling thread's affinity mask (`taskset`, cpusets); -1 where unknown.
 int ck_affinity_cpu_count(void);
 // glibc's M_TOP_PAD, M_TRIM_THRESHOLD and M_MMAP_THRESHOLD (bytes); 1 when every one was accepted, 0 where
