@@ -6,7 +6,7 @@
 
 enum { CK_GATHER_AHEAD = 8 };
 
-void ck_gather_rows_f32(const float *src, size_t dim, const int32_t *rows, size_t n, float *dst) {
+void ck_gather_rows_f32(const float *src, size_t dim, const int64_t *rows, size_t n, float *dst) {
     const size_t bytes = dim * sizeof(float);
     for (size_t i = 0; i < n; i++) {
         if (i + CK_GATHER_AHEAD < n) {

@@ -265,37 +265,20 @@ public enum KMeans {
     /// At most `limit` rows of `points`, chosen at random without replacement (all when fewer).
     static func subsample(_ points: [Float], count: Int, dim: Int, limit: Int, seed: UInt64) -> [Float] {
         guard count > limit else { return points }
-        // Rows gathered in parallel blocks (random reads of a large array; the same result as one loop), each block
-        // prefetching the rows ahead of the one it copies (`ck_gather_rows_f32`; 4-byte indices).
-        if count <= Int(Int32.max) {
-            let order = randomlyChosenFirst32(limit, of: count, seed: seed)
-            return [Float](unsafeUninitializedCapacity: limit * dim) { buffer, initialized in
-                let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
-                points.withUnsafeBufferPointer { p in
-                    let input = UnsafeSendablePointer(p.baseAddress!)
-                    order.withUnsafeBufferPointer { o in
-                        let rows = UnsafeSendablePointer(o.baseAddress!)
-                        let block = 16_384
-                        DispatchQueue.concurrentPerform(iterations: (limit + block - 1) / block) { b in
-                            let first = b * block
-                            ck_gather_rows_f32(input.pointer, dim, rows.pointer + first, min(block, limit - first), output.pointer + first * dim)
-                        }
-                    }
-                }
-                initialized = limit * dim
-            }
-        }
         let order = randomlyChosenFirst(limit, of: count, seed: seed)
+        // Rows gathered in parallel blocks (random reads of a large array; the same result as one loop), each block
+        // prefetching the rows ahead of the one it copies (`ck_gather_rows_f32`).
         return [Float](unsafeUninitializedCapacity: limit * dim) { buffer, initialized in
             let output = UnsafeMutableSendablePointer(buffer.baseAddress!)
             points.withUnsafeBufferPointer { p in
                 let input = UnsafeSendablePointer(p.baseAddress!)
                 order.withUnsafeBufferPointer { o in
-                    let rows = UnsafeSendablePointer(o.baseAddress!)
-                    let block = 16_384
-                    DispatchQueue.concurrentPerform(iterations: (limit + block - 1) / block) { b in
-                        for i in (b * block)..<min(limit, (b + 1) * block) {
-                            (output.pointer + i * dim).initialize(from: input.pointer + rows.pointer[i] * dim, count: dim)
+                    o.withMemoryRebound(to: Int64.self) { wide in
+                        let rows = UnsafeSendablePointer(wide.baseAddress!)
+                        let block = 16_384
+                        DispatchQueue.concurrentPerform(iterations: (limit + block - 1) / block) { b in
+                            let first = b * block
+                            ck_gather_rows_f32(input.pointer, dim, rows.pointer + first, min(block, limit - first), output.pointer + first * dim)
                         }
                     }
                 }

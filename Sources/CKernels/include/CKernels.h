@@ -24,7 +24,7 @@ void ck_rows_to_bf16(const float *src, size_t rows, size_t dim, size_t padded, u
 
 /// Row `rows[i]` of `src` (rows of `dim` floats) into row i of `dst`, for i in 0..<n (gather_rows.c), prefetching the
 /// rows of later indices.
-void ck_gather_rows_f32(const float *src, size_t dim, const int32_t *rows, size_t n, float *dst);
+void ck_gather_rows_f32(const float *src, size_t dim, const int64_t *rows, size_t n, float *dst);
 
 /// CPUs in the calling thread's affinity mask (`taskset`, cpusets); -1 where unknown.
 int ck_affinity_cpu_count(void);
