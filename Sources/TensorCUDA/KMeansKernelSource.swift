@@ -74,11 +74,6 @@ extension KernelSource {
         km_prepare(c, k, kp, d, euclidean, out, bias);
     }
 
-    // Keeps the better of two (score, index) candidates: higher score, then the smaller index.
-    __device__ __forceinline__ void km_better(float& v, int& i, float ov, int oi) {
-        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
-    }
-
     // Portable fused assignment: 256 threads, 64 vectors x 64 centroids a tile, 4 x 4 scores a thread
     // (fp32 FMA), d in chunks of 16 through shared memory; running (best, index) per row in registers.
     extern "C" __global__ void __launch_bounds__(256) km_assign_plain(const act_t* x, long long n, const act_t* c,
@@ -135,11 +130,7 @@ extension KernelSource {
         }
     #pragma unroll
         for (int r = 0; r < 4; r++) {
-            for (int o = 1; o < 16; o <<= 1) {
-                const float ov = __shfl_xor_sync(0xffffffffu, best[r], o);
-                const int oi = __shfl_xor_sync(0xffffffffu, index[r], o);
-                km_better(best[r], index[r], ov, oi);
-            }
+            cg_best_across_lanes(best[r], index[r], 16);
             const long long row = row0 + ty + 16 * r;
             if (tx == 0 && row < n) out[row] = index[r];
         }
@@ -304,14 +295,7 @@ extension KernelSource {
         }
         // The four lanes of a row (t = 0..3), then the two column warps through shared memory.
     #pragma unroll
-        for (int r = 0; r < 4; r++) {
-    #pragma unroll
-            for (int o = 1; o < 4; o <<= 1) {
-                const float ov = __shfl_xor_sync(0xffffffffu, best[r], o);
-                const int oi = __shfl_xor_sync(0xffffffffu, index[r], o);
-                km_better(best[r], index[r], ov, oi);
-            }
-        }
+        for (int r = 0; r < 4; r++) cg_best_across_lanes(best[r], index[r], 4);
         __syncthreads();
         float* rv = (float*)Bbase;
         int* ri = (int*)(rv + 2 * KM_BM);
@@ -327,7 +311,7 @@ extension KernelSource {
         for (int local = tid; local < KM_BM; local += KM_THREADS) {
             float v = rv[local * 2];
             int i = ri[local * 2];
-            km_better(v, i, rv[local * 2 + 1], ri[local * 2 + 1]);
+            cg_better(v, i, rv[local * 2 + 1], ri[local * 2 + 1]);
             const long long row = row0 + local;
             if (row < n) out[row] = i;
         }

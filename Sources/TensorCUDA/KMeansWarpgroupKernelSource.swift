@@ -114,11 +114,6 @@ extension KernelSource {
         }
     }
 
-    // Keeps the better of two (score, index) candidates: higher score, then the smaller index.
-    __device__ __forceinline__ void kw_better(float& v, int& i, float ov, int oi) {
-        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
-    }
-
     // The top of a step of the sweep: tile j + 1 landed and visible to every warpgroup, tile j + CG_KW_AHEAD (if any)
     // sent for into the stage tile j − 1 used.
     __device__ __forceinline__ void kw_refill(int j, int tiles, unsigned short* Bs, float* Cb, const unsigned short* c, const float* bias) {
@@ -197,12 +192,7 @@ extension KernelSource {
         // The four lanes of a row; each row belongs to one warp.
     #pragma unroll
         for (int h = 0; h < 2; h++) {
-    #pragma unroll
-            for (int o = 1; o < 4; o <<= 1) {
-                const float ov = __shfl_xor_sync(0xffffffffu, best[h], o);
-                const int oi = __shfl_xor_sync(0xffffffffu, index[h], o);
-                kw_better(best[h], index[h], ov, oi);
-            }
+            cg_best_across_lanes(best[h], index[h], 4);
             const long long row = row0 + (threadIdx.x >> 5) * 16 + ((threadIdx.x & 31) >> 2) + 8 * h;
             if ((threadIdx.x & 3) == 0 && row < n) out[row] = index[h];
         }

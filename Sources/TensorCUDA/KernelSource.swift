@@ -108,6 +108,21 @@ enum KernelSource {
         for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
         return v;
     }
+    // The better of two (score, index) candidates: the higher score, then the smaller index (the nearest-centroid
+    // kernels' tie rule, in both k-means modules).
+    __device__ __forceinline__ void cg_better(float& v, int& i, float ov, int oi) {
+        if (ov > v || (ov == v && oi < i)) { v = ov; i = oi; }
+    }
+    // The best (score, index) of a group of `lanes` consecutive lanes (a power of two, a constant at the call), left in
+    // every lane of the group.
+    __device__ __forceinline__ void cg_best_across_lanes(float& v, int& i, int lanes) {
+    #pragma unroll
+        for (int o = 1; o < lanes; o <<= 1) {
+            const float ov = __shfl_xor_sync(0xffffffffu, v, o);
+            const int oi = __shfl_xor_sync(0xffffffffu, i, o);
+            cg_better(v, i, ov, oi);
+        }
+    }
     // Rotary embedding (NeoX half rotation) of the pair (i, i + half) at position pos; the table
     // holds (cos, sin) for every position and frequency, computed once on the host.
     __device__ __forceinline__ void rope_rotate(const float* table, int half, int pos, int i, float& x1, float& x2) {
