@@ -149,9 +149,9 @@ extension CUDABackend: KMeansAccelerating {
     ///
     /// Why pieces smaller than chunks: the kernels want large chunks (bulk assignment runs once per chunk; 8 MiB
     /// chunks measured slower, session 10), but a 64 MiB piece grew both pinned buffers to 80 MiB on a process's
-    /// first k-means, ~88 ms of page-locking (~0.55 ms per MiB) paid inside Lloyd's first run (session 27: 128-d Lloyd
-    /// 0.22–0.28 s on the first run, 0.156 s later). 8 MiB pieces still copy at the link's speed (pinned 8 MiB copies:
-    /// 50.5 GB/s against 54.9 GB/s at 2 GiB on the H100 host).
+    /// first k-means, ~88 ms of page-locking (~0.55 ms per MiB; session 10) paid inside Lloyd's first run at widths
+    /// over 64. The link moves 8 MiB pinned copies about as fast as large ones (50.5 against 54.9 GB/s at 2 GiB on the
+    /// H100 host, session 27). At 128-d Lloyd's first run still takes 0.155–0.198 s against 0.146–0.154 later (session 27).
     func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?, format: StreamedRowFormat = .float32,
                     _ body: (UInt64, Range<Int>) throws -> Void) throws {
         guard count > 0, dim > 0 else { return }
