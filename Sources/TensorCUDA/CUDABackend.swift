@@ -441,21 +441,27 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// A host copy split over the cores for large blocks (weights out of a memory-mapped checkpoint:
     /// page faults and memory bandwidth, both faster from several threads).
     static func copyInParallel(to destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, bytes: Int) {
-        // Up to one slice per core, of at least 512 KiB: at 8 slices of 1 MiB (an 8 MiB staging piece) the k-means row
-        // feed copied 17-21 GB/s on the 16-core H100 host, where 16 slices rounding the same rows to bf16 read them at
-        // 44 GB/s (session 27).
-        let slice = 1 << 19
-        let slices = min(max(8, UsableCores.count), (bytes + slice - 1) / slice)
-        guard slices > 1 else {
-            destination.copyMemory(from: source, byteCount: bytes)
-            return
-        }
-        let per = (bytes / slices + 63) & ~63
         let to = UInt(bitPattern: destination), from = UInt(bitPattern: source)
+        inParallelSlices(units: bytes, unitBytes: 1, alignment: 64) { range in
+            UnsafeMutableRawPointer(bitPattern: to + UInt(range.lowerBound))!
+                .copyMemory(from: UnsafeRawPointer(bitPattern: from + UInt(range.lowerBound))!, byteCount: range.count)
+        }
+    }
+
+    /// `body` over consecutive slices of `0..<units` (each a multiple of `alignment` units but the last), on up to one
+    /// thread per core, none under 512 KiB of `unitBytes`-sized units; on the calling thread when one slice does.
+    /// Why so many: at 8 slices of 1 MiB (an 8 MiB staging piece) the k-means row feed copied 17-21 GB/s on the 16-core
+    /// H100 host, where 16 slices rounding the same rows to bf16 read them at 44 GB/s (session 27).
+    static func inParallelSlices(units: Int, unitBytes: Int, alignment: Int = 1, _ body: @Sendable (Range<Int>) -> Void) {
+        guard units > 0 else { return }
+        let minimumBytes = 1 << 19
+        let slices = min(max(8, UsableCores.count), (units * unitBytes + minimumBytes - 1) / minimumBytes, units)
+        guard slices > 1 else { return body(0..<units) }
+        let per = ((units + slices - 1) / slices + alignment - 1) / alignment * alignment
         DispatchQueue.concurrentPerform(iterations: slices) { index in
             let start = index * per
-            guard start < bytes else { return }
-            UnsafeMutableRawPointer(bitPattern: to + UInt(start))!.copyMemory(from: UnsafeRawPointer(bitPattern: from + UInt(start))!, byteCount: min(per, bytes - start))
+            guard start < units else { return }
+            body(start..<min(units, start + per))
         }
     }
 

@@ -233,16 +233,10 @@ enum StreamedRowFormat {
         case .float32:
             CUDABackend.copyInParallel(to: host, from: UnsafeRawPointer(source), bytes: rows * dim * 4)
         case .bf16(let paddedDim):
-            // ~1 MiB of input a slice, over every core (the rounding is more work a byte than a copy). Parenthesised:
-            // Swift's shifts bind tighter than its products (`rows * dim * 4 >> 20` was one slice, one thread).
-            let slices = min(UsableCores.count, max(1, (rows * dim * 4) >> 20))
-            let per = (rows + slices - 1) / slices
             let from = UInt(bitPattern: source), to = UInt(bitPattern: host)
-            DispatchQueue.concurrentPerform(iterations: slices) { slice in
-                let first = slice * per
-                guard first < rows else { return }
-                ck_rows_to_bf16(UnsafePointer<Float>(bitPattern: from)! + first * dim, min(per, rows - first), dim, paddedDim,
-                                UnsafeMutablePointer<UInt16>(bitPattern: to)! + first * paddedDim)
+            CUDABackend.inParallelSlices(units: rows, unitBytes: dim * 4) { slice in
+                ck_rows_to_bf16(UnsafePointer<Float>(bitPattern: from)! + slice.lowerBound * dim, slice.count, dim, paddedDim,
+                                UnsafeMutablePointer<UInt16>(bitPattern: to)! + slice.lowerBound * paddedDim)
             }
         }
     }

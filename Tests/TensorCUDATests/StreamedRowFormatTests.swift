@@ -49,6 +49,25 @@ struct StreamedRowFormatTests {
         #expect(Self.reference(Float(bitPattern: 0x3F80_8001)) == 0x3F81)
     }
 
+    /// The slices cover every unit exactly once, in aligned pieces, whatever the sizes.
+    @Test(arguments: [(0, 1, 1), (1, 1, 64), (10_000_000, 1, 64), (70_001, 28, 1), (3, 1 << 20, 1)])
+    func slicesCoverEveryUnitOnce(units: Int, unitBytes: Int, alignment: Int) {
+        let seen = UnsafeMutablePointer<UInt8>.allocate(capacity: max(units, 1))
+        seen.initialize(repeating: 0, count: max(units, 1))
+        defer { seen.deallocate() }
+        let address = UInt(bitPattern: seen)
+        let misaligned = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        misaligned.initialize(to: 0)
+        defer { misaligned.deallocate() }
+        let flag = UInt(bitPattern: misaligned)
+        CUDABackend.inParallelSlices(units: units, unitBytes: unitBytes, alignment: alignment) { range in
+            if range.lowerBound % alignment != 0 { UnsafeMutablePointer<Int>(bitPattern: flag)!.pointee = 1 }
+            for u in range { UnsafeMutablePointer<UInt8>(bitPattern: address)![u] += 1 }
+        }
+        #expect((0..<units).allSatisfy { seen[$0] == 1 })
+        #expect(misaligned.pointee == 0)
+    }
+
     @Test func float32RowsAreCopiedAsTheyAre() {
         let values = (0..<(5_000 * 3)).map { Float($0) * 0.5 }
         var out = [Float](repeating: -1, count: values.count)
