@@ -184,9 +184,9 @@ public enum KMeans {
         let limit = k * max(1, perCentroid)
         let iterations = max(0, config.kmeansIterations)
         let groupCount = Self.groupCount(centroids: k)
+        let twoLevel = groupCount > 1 && min(count, limit) >= 4 * groupCount && training == .twoLevel
         // With a backend that holds the rows on the device: the sample gathered there (same rows as below).
-        if !(groupCount > 1 && min(count, limit) >= 4 * groupCount && training == .twoLevel),
-           sampleOnDevice || count <= limit, let residentBackend = backend as? any ResidentKMeansBackend {
+        if !twoLevel, sampleOnDevice || count <= limit, let residentBackend = backend as? any ResidentKMeansBackend {
             let trained: Trained? = points.withUnsafeBufferPointer { p in
                 let run = ResidentRun(points: p.baseAddress!, count: count, dim: dim, k: k, limit: limit, iterations: iterations,
                                       training: training, seed: seed, groupCount: groupCount, backend: backend)
@@ -197,33 +197,70 @@ public enum KMeans {
             }
             if let trained { return trained }
         }
+        var exhaustive = iterations
+        if case .coarseToFine(let n) = training,
+           backend == nil || ((backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: true) ?? 0) >= lloydProbes {
+            exhaustive = n
+        }
+        // A backend that runs every Lloyd iteration gathers the sample itself (`subsample`'s rows, in its order) straight
+        // into its upload staging; if it fails, the host path below runs.
+        var wholeLloydFailed = false
+        if !twoLevel, count > limit, k < limit, exhaustive >= iterations, !hostGatheredSample, let accelerated = backend as? any KMeansAccelerating {
+            let sample = randomlyChosenFirst(limit, of: count, seed: sampleSeed(seed))
+            var steps = [(step: "sample", seconds: seconds(since: clock))]
+            clock = ContinuousClock.now
+            // `lloyd`'s initial centroids: the first k rows of its shuffle of the sample.
+            let order = randomlyChosenFirst(k, of: limit, seed: seed)
+            var centroids = [Float](repeating: 0, count: k * dim)
+            let trained: [Float]? = points.withUnsafeBufferPointer { p in
+                centroids.withUnsafeMutableBufferPointer { c in
+                    for i in 0..<k { (c.baseAddress! + i * dim).update(from: p.baseAddress! + sample[order[i]] * dim, count: dim) }
+                }
+                do {
+                    return try accelerated.lloydIterations(points: p.baseAddress!, sample: sample, dim: dim, centroids: centroids, iterations: iterations)
+                } catch {
+                    reportFallback("k-means", error)
+                    return nil
+                }
+            }
+            if let trained {
+                steps.append(("lloyd", seconds(since: clock)))
+                return normalisedAndGrouped(trained, dim: dim, groupCount: groupCount, seed: seed, backend: backend, steps: steps)
+            }
+            wholeLloydFailed = true
+            clock = ContinuousClock.now
+        }
         let sample = subsample(points, count: count, dim: dim, limit: limit, seed: sampleSeed(seed))
-        var steps = [(step: "sample", seconds: seconds(since: clock))]
+        let steps = [(step: "sample", seconds: seconds(since: clock))]
         let sampleCount = sample.count / dim
-        guard groupCount > 1, sampleCount >= 4 * groupCount, training == .twoLevel else {
-            var exhaustive = iterations
-            if case .coarseToFine(let n) = training,
-               backend == nil || ((backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: true) ?? 0) >= lloydProbes {
-                exhaustive = n
-            }
+        guard twoLevel else {
             clock = ContinuousClock.now
-            var centroids = sample.withUnsafeBufferPointer {
+            let centroids = sample.withUnsafeBufferPointer {
                 lloyd(points: $0.baseAddress!, count: sampleCount, dim: dim, k: k, iterations: iterations, seed: seed, parallel: true,
-                      exhaustiveIterations: exhaustive, backend: backend)
+                      exhaustiveIterations: exhaustive, backend: backend, wholeIterationsOnBackend: !wholeLloydFailed)
             }
-            steps.append(("lloyd", seconds(since: clock)))
-            clock = ContinuousClock.now
-            LinearAlgebra.normalizeRows(&centroids, cols: dim)
-            // A backend that runs whole Lloyd iterations also groups the centroids (the same Lloyd, on the device).
-            let groupBackend = backend is any KMeansAccelerating ? backend : nil
-            let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed, backend: groupBackend) : nil
-            steps.append(("normalise and group", seconds(since: clock)))
-            return Trained(centroids: centroids, groups: groups, steps: steps)
+            return normalisedAndGrouped(centroids, dim: dim, groupCount: groupCount, seed: seed, backend: backend,
+                                        steps: steps + [("lloyd", seconds(since: clock))])
         }
         return sample.withUnsafeBufferPointer { s in
             trainTwoLevel(points: s.baseAddress!, count: sampleCount, dim: dim, k: k, groupCount: groupCount, iterations: iterations,
                      seed: seed)
         }
+    }
+
+    /// `COLGREP_KM_HOST_SAMPLE=1`: the sample is gathered on the host even for a backend that would gather it (for measuring).
+    static let hostGatheredSample = ProcessInfo.processInfo.environment["COLGREP_KM_HOST_SAMPLE"] == "1"
+
+    /// The end of a flat training: the centroids normalised and, with enough of them, grouped (on the backend too
+    /// where it runs whole Lloyd iterations: the same Lloyd, on the device).
+    private static func normalisedAndGrouped(_ trained: [Float], dim: Int, groupCount: Int, seed: UInt64, backend: (any Backend)?,
+                                             steps: [(step: String, seconds: Double)]) -> Trained {
+        let clock = ContinuousClock.now
+        var centroids = trained
+        LinearAlgebra.normalizeRows(&centroids, cols: dim)
+        let groupBackend = backend is any KMeansAccelerating ? backend : nil
+        let groups = groupCount > 1 ? group(centroids: centroids, dim: dim, groupCount: groupCount, seed: seed, backend: groupBackend) : nil
+        return Trained(centroids: centroids, groups: groups, steps: steps + [("normalise and group", seconds(since: clock))])
     }
 
     /// The first `min(prefix, count)` entries of a partial Fisher–Yates shuffle of `0..<count`: a uniform
@@ -380,9 +417,11 @@ public enum KMeans {
 
     /// Plain Lloyd iterations from `k` distinct random points; empty clusters keep their centroid.
     /// Iterations from `exhaustiveIterations` on (when K has groups) assign coarse-to-fine over groups
-    /// of the current centroids.
+    /// of the current centroids. `wholeIterationsOnBackend: false` skips handing the whole run to the backend (it
+    /// already failed it); its assignments are still tried there.
     static func lloyd(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, iterations: Int, seed: UInt64,
-                      parallel: Bool, exhaustiveIterations: Int = .max, backend: (any Backend)? = nil) -> [Float] {
+                      parallel: Bool, exhaustiveIterations: Int = .max, backend: (any Backend)? = nil,
+                      wholeIterationsOnBackend: Bool = true) -> [Float] {
         let order = randomlyChosenFirst(k, of: count, seed: seed)
         var centroids = [Float](repeating: 0, count: k * dim)
         centroids.withUnsafeMutableBufferPointer { c in
@@ -406,7 +445,7 @@ public enum KMeans {
         }
         // A backend with device-resident Lloyd runs every (exhaustive) iteration there; if it fails, the
         // iterations below run as without it.
-        if let accelerated = backend as? any KMeansAccelerating, exhaustiveIterations >= iterations {
+        if wholeIterationsOnBackend, let accelerated = backend as? any KMeansAccelerating, exhaustiveIterations >= iterations {
             do {
                 return try accelerated.lloydIterations(points: points, count: count, dim: dim, centroids: centroids, iterations: iterations)
             } catch {

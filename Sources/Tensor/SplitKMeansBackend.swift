@@ -26,6 +26,10 @@ public final class SplitKMeansBackend: ForwardingBackend, KMeansAccelerating, @u
         try members[0].lloydIterations(points: points, count: count, dim: dim, centroids: centroids, iterations: iterations)
     }
 
+    public func lloydIterations(points: UnsafePointer<Float>, sample: [Int], dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
+        try members[0].lloydIterations(points: points, sample: sample, dim: dim, centroids: centroids, iterations: iterations)
+    }
+
     public func assignNearest(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float],
                               into codes: UnsafeMutablePointer<Int32>) throws {
         try SplitAssignment.assign(members: members, points: points, count: count, dim: dim, centroids: centroids, into: codes,

@@ -22,6 +22,19 @@ extension CUDABackend: KMeansAccelerating {
     }
 
     public func lloydIterations(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
+        try lloydIterations(points, count: count, gathering: nil, dim: dim, centroids: centroids, iterations: iterations)
+    }
+
+    public func lloydIterations(points: UnsafePointer<Float>, sample: [Int], dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
+        try sample.withUnsafeBufferPointer {
+            try lloydIterations(points, count: sample.count, gathering: $0.baseAddress!, dim: dim, centroids: centroids, iterations: iterations)
+        }
+    }
+
+    /// Lloyd on `count` rows streamed up from `points`: its first rows, or the rows `gathering` names (copied straight
+    /// into the pinned staging pieces, so the gather overlaps the DMA of the piece before).
+    private func lloydIterations(_ points: UnsafePointer<Float>, count: Int, gathering: UnsafePointer<Int>?, dim: Int, centroids: [Float],
+                                 iterations: Int) throws -> [Float] {
         var trace = KMeansStepTrace(context: context, dim: dim, count: count)
         let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
         let act = try makeMatrix(rows: count, cols: kernels.paddedDim)
@@ -32,7 +45,7 @@ extension CUDABackend: KMeansAccelerating {
         let counts = try makeMatrix(rows: 1, cols: k, type: .float32)  // 4-byte slots holding Int32
         try trace.mark("allocate")
         let rowBytes = kernels.paddedDim * precision.elementType.size
-        try streamRows(points, count: count, dim: dim, destination: x32.pointer) { chunk, rows in
+        try streamRows(points, count: count, dim: dim, destination: x32.pointer, gathering: gathering) { chunk, rows in
             try convertRows(kernels, source: chunk, rows: rows.count, dim: dim, destination: act.pointer + UInt64(rows.lowerBound * rowBytes))
         }
         try trace.mark("upload")
@@ -140,7 +153,8 @@ extension CUDABackend: KMeansAccelerating {
         try context.check(context.driver.cuMemcpyHtoDAsync(destination, base, bytes.count, context.computeStream), "cuMemcpyHtoDAsync")
     }
 
-    /// Copies `count` host rows (`dim` floats each) to the device chunk by chunk (`RowUploadPlan`): each chunk
+    /// Copies `count` host rows (`dim` floats each; the rows `gathering` names, in its order, when given) to the device
+    /// chunk by chunk (`RowUploadPlan`): each chunk
     /// lands at `destination` + its offset (kept), or, without a destination, in one of two scratch buffers reused
     /// once `body` has consumed them; `body(chunk, rows)` queues work on the compute stream after the chunk has
     /// landed. A chunk crosses in pieces of at most `uploadStagingBytes` through the two pinned upload buffers,
@@ -153,7 +167,7 @@ extension CUDABackend: KMeansAccelerating {
     /// over 64. The link moves 8 MiB pinned copies about as fast as large ones (50.5 against 54.9 GB/s at 2 GiB on the
     /// H100 host, session 27). At 128-d Lloyd's first run still takes 0.155–0.198 s against 0.146–0.154 later (session 27).
     func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?, format: StreamedRowFormat = .float32,
-                    _ body: (UInt64, Range<Int>) throws -> Void) throws {
+                    gathering: UnsafePointer<Int>? = nil, _ body: (UInt64, Range<Int>) throws -> Void) throws {
         guard count > 0, dim > 0 else { return }
         let rowBytes = format.deviceRowBytes(dim: dim)
         let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
@@ -184,7 +198,12 @@ extension CUDABackend: KMeansAccelerating {
                 piecesSent += 1
                 let bytes = piece.count * rowBytes
                 let host = try staging.acquire(bytes: bytes)  // waits for this buffer's previous DMA
-                format.copy(points + (rows.lowerBound + piece.lowerBound) * dim, rows: piece.count, dim: dim, into: host)
+                let first = rows.lowerBound + piece.lowerBound
+                if let gathering {
+                    format.copy(points, rows: gathering + first, count: piece.count, dim: dim, into: host)
+                } else {
+                    format.copy(points + first * dim, rows: piece.count, dim: dim, into: host)
+                }
                 try context.check(context.driver.cuMemcpyHtoDAsync(target + UInt64(piece.lowerBound * rowBytes), host, bytes, context.copyStream),
                                   "cuMemcpyHtoDAsync")
                 try staging.markUsed(on: context.copyStream)
@@ -237,6 +256,25 @@ enum StreamedRowFormat {
             CUDABackend.inParallelSlices(units: rows, unitBytes: dim * 4) { slice in
                 ck_rows_to_bf16(UnsafePointer<Float>(bitPattern: from)! + slice.lowerBound * dim, slice.count, dim, paddedDim,
                                 UnsafeMutablePointer<UInt16>(bitPattern: to)! + slice.lowerBound * paddedDim)
+            }
+        }
+    }
+
+    /// The rows `rows[0..<count]` of `points` (in that order) into pinned memory at `host` in this format, split over the
+    /// cores; fp32 rows are gathered with prefetching (`ck_gather_rows_f32`).
+    func copy(_ points: UnsafePointer<Float>, rows: UnsafePointer<Int>, count: Int, dim: Int, into host: UnsafeMutableRawPointer) {
+        let from = UInt(bitPattern: points), to = UInt(bitPattern: host), indices = UInt(bitPattern: rows)
+        switch self {
+        case .float32:
+            CUDABackend.inParallelSlices(units: count, unitBytes: dim * 4) { slice in
+                ck_gather_rows_f32(UnsafePointer<Float>(bitPattern: from)!, dim, UnsafePointer<Int64>(bitPattern: indices)! + slice.lowerBound,
+                                   slice.count, UnsafeMutablePointer<Float>(bitPattern: to)! + slice.lowerBound * dim)
+            }
+        case .bf16(let paddedDim):
+            CUDABackend.inParallelSlices(units: count, unitBytes: dim * 4) { slice in
+                let source = UnsafePointer<Float>(bitPattern: from)!, index = UnsafePointer<Int>(bitPattern: indices)!
+                let out = UnsafeMutablePointer<UInt16>(bitPattern: to)!
+                for r in slice { ck_rows_to_bf16(source + index[r] * dim, 1, dim, paddedDim, out + r * paddedDim) }
             }
         }
     }

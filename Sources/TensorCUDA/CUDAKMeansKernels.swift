@@ -22,6 +22,14 @@ public enum NearestCentroidKernel: String, Sendable, CaseIterable {
     }
 }
 
+/// The grouped search's tensor-core kernels (`km_c2f_top_mma`, `km_c2f_fine_mma`) with their dynamic shared bytes.
+struct CoarseToFineTensorCoreKernels {
+    let top: CUfunction
+    let topSharedBytes: Int
+    let fine: CUfunction
+    let fineSharedBytes: Int
+}
+
 /// The k-means module built for one padded dimension: its functions and, in bf16, the tensor-core
 /// assignment kernel with its launch shape.
 struct KMeansKernels {
@@ -32,6 +40,8 @@ struct KMeansKernels {
     let tensorCore: (function: CUfunction, warpsM: Int, sharedBytes: Int)?
     /// The warpgroup-MMA kernel of its own sm_90a module (`CUDAKMeansWarpgroup.swift`), where it loaded.
     var warpgroup: (function: CUfunction, plan: KMeansWarpgroupPlan)? = nil
+    /// The coarse-to-fine search on tensor cores, in bf16 builds up to 128 padded dimensions where its tiles fit.
+    var coarseToFineTensorCore: CoarseToFineTensorCoreKernels? = nil
 
     func callAsFunction(_ name: String) -> CUfunction { functions[name]! }
 
@@ -43,6 +53,16 @@ struct KMeansKernels {
     /// by 16 bytes.
     static func tensorCoreSharedBytes(paddedDim: Int, warpsM: Int, centroidBuffers: Int = 1) -> Int {
         (32 * warpsM + centroidBuffers * KernelSource.kmeansCentroidTile) * (paddedDim + 8) * 2
+    }
+
+    /// Dynamic shared memory of `km_c2f_fine_mma`: a tile of entry vectors and one of centroids, rows padded by 16 bytes.
+    static func coarseToFineTensorCoreSharedBytes(paddedDim: Int) -> Int {
+        (CUDABackend.coarseToFineTileRows + KernelSource.kmeansCoarseToFineMMAColumns) * (paddedDim + 8) * 2
+    }
+
+    /// Dynamic shared memory of `km_c2f_top_mma`: `km_c2f_fine_mma`'s tiles and the tile's fp32 scores (rows of 64 + 1).
+    static func coarseToFineTopSharedBytes(paddedDim: Int) -> Int {
+        coarseToFineTensorCoreSharedBytes(paddedDim: paddedDim) + CUDABackend.coarseToFineTileRows * (KernelSource.kmeansCoarseToFineMMAColumns + 1) * 4
     }
 
     /// Warps along the vector tile for the tensor-core kernel: `COLGREP_KM_WM` (4 or 8) when it fits,
@@ -95,8 +115,24 @@ extension CUDABackend {
                               "cuFuncSetAttribute(km_assign_mma, \(shared) shared bytes)")
             tensorCore = (function, warpsM, shared)
         }
+        var coarseToFine: CoarseToFineTensorCoreKernels? = nil
+        let fineShared = KMeansKernels.coarseToFineTensorCoreSharedBytes(paddedDim: paddedDim)
+        let topShared = KMeansKernels.coarseToFineTopSharedBytes(paddedDim: paddedDim)
+        // The top kernel also holds a 2,048-entry histogram and a tile of biases statically.
+        if precision == .bf16, paddedDim <= 128, topShared + 9 * 1024 <= Int(optIn) {
+            let names = KernelSource.kmeansCoarseToFineMMAKernels
+            func function(_ name: String, sharedBytes: Int) throws -> CUfunction {
+                let loaded = try context.function(module, name)
+                try context.check(context.driver.cuFuncSetAttribute(loaded, Int32(CCUDA_FUNC_ATTR_MAX_DYNAMIC_SHARED_SIZE_BYTES), Int32(sharedBytes)),
+                                  "cuFuncSetAttribute(\(name), \(sharedBytes) shared bytes)")
+                return loaded
+            }
+            coarseToFine = CoarseToFineTensorCoreKernels(top: try function(names.top, sharedBytes: topShared), topSharedBytes: topShared,
+                                                         fine: try function(names.fine, sharedBytes: fineShared), fineSharedBytes: fineShared)
+        }
         let kernels = KMeansKernels(paddedDim: paddedDim, functions: functions, tensorCore: tensorCore,
-                                    warpgroup: loadWarpgroupAssign(paddedDim: paddedDim, maxSharedBytes: Int(optIn)))
+                                    warpgroup: loadWarpgroupAssign(paddedDim: paddedDim, maxSharedBytes: Int(optIn)),
+                                    coarseToFineTensorCore: coarseToFine)
         kmeansModules[paddedDim] = kernels
         let elapsed = ContinuousClock.now - start
         startupSteps.append(StartupStep(step: "kmeans-\(paddedDim) kernels (\(origin.rawValue))",

@@ -6,7 +6,9 @@ import Tensor
 /// k-means with every vector in device memory (issue #7): the rows are copied up once on a stream and thread
 /// of their own, starting before the host has drawn the training sample; the sample is gathered from them on
 /// the device (`km_gather_rows`), Lloyd trains on it (`lloydOnDevice`), and the final assignment reads them
-/// where they are, in passes that bound its scratch. Only centroids and one code per vector come back.
+/// where they are, in passes that bound its scratch. Only centroids and one code per vector come back. Where the
+/// assignment reads bf16 rows anyway (`residentRowFormat`), the rows are held as those: rounded on the host while
+/// staged, half the bytes over the link and in device memory.
 extension CUDABackend: ResidentKMeansBackend {
     /// `COLGREP_GPU_RESIDENT`: `0` keeps the chunked path everywhere (vectors streamed up for Lloyd's sample and again
     /// for the assignment), `all` holds rows of any width; by default rows up to `defaultResidentMaximumDim` wide.
@@ -14,8 +16,14 @@ extension CUDABackend: ResidentKMeansBackend {
     /// Measured (docs/PERFORMANCE.md, session 10; one H200, 10M vectors, K = 32,768): at 48-d the resident path's first
     /// run is 0.293–0.318 s against main's 0.318–0.383; at 128-d its bulk assignment is bound by the tensor-core search
     /// (0.27 s of kernels), the copy of 5.12 GB did not finish behind Lloyd (0.07–0.11 s waited) and the first run was
-    /// 0.695–0.750 s against main's 0.651–0.659, so wide rows keep main's chunked path.
+    /// 0.695–0.750 s against main's 0.651–0.659, so wide fp32 rows keep main's chunked path.
     static let defaultResidentMaximumDim = 64
+    /// Rows held as bf16 are held up to this width by default: the grouped search on tensor cores made the 128-d
+    /// assignment's kernels short enough that streaming its rows bounded it, and bf16 rows (2.56 GB for 10M) can cross
+    /// behind the sample and Lloyd.
+    static let defaultBF16ResidentMaximumDim = 128
+    /// `COLGREP_GPU_RESIDENT_BF16=0`: resident rows stay fp32 (for measuring).
+    static let residentBF16Setting = ProcessInfo.processInfo.environment["COLGREP_GPU_RESIDENT_BF16"] != "0"
     static var initialResidentMaximumDim: Int {
         switch residentSetting {
         case "0": return 0
@@ -25,7 +33,19 @@ extension CUDABackend: ResidentKMeansBackend {
     }
 
     /// Whether `dim`-wide rows are held on the device for their k-means run (when they fit).
-    func holdsRowsResident(dim: Int) -> Bool { dim <= residentMaximumDim }
+    func holdsRowsResident(dim: Int) -> Bool {
+        if dim <= residentMaximumDim { return true }
+        guard Self.residentSetting.isEmpty, dim <= Self.defaultBF16ResidentMaximumDim, case .bf16 = residentRowFormat(dim: dim) else { return false }
+        return true
+    }
+
+    /// How resident rows are held: as the assignment's padded bf16 rows where it reads those (a bf16 build searching
+    /// exhaustively, or grouped on tensor cores), else fp32.
+    func residentRowFormat(dim: Int) -> StreamedRowFormat {
+        guard Self.residentBF16Setting, precision == .bf16,
+              maximumProbes(dim: dim, lloyd: false) == 0 || coarseToFineOnTensorCores(dim: dim) else { return .float32 }
+        return .bf16(paddedDim: KMeansKernels.paddedDim(dim))
+    }
 
     public func beginResidentRows(points: UnsafePointer<Float>, count: Int, dim: Int) throws -> (any ResidentKMeansRows)? {
         guard holdsRowsResident(dim: dim) else { return nil }
@@ -33,7 +53,7 @@ extension CUDABackend: ResidentKMeansBackend {
         let info = context.memoryInfo()
         guard ResidentRowsPlan(count: count, dim: dim, freeBytes: info.free, cachedBytes: pool.cachedBytes).fits,
               let staging = takeResidentStaging() else { return nil }
-        return try CUDAResidentRows(backend: self, points: points, count: count, dim: dim, staging: staging)
+        return try CUDAResidentRows(backend: self, points: points, count: count, dim: dim, format: residentRowFormat(dim: dim), staging: staging)
     }
 
     /// The background copy's two pinned buffers (made on first use, kept for later runs), or nil while another
@@ -63,8 +83,12 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
     let backend: CUDABackend
     let count: Int
     let dim: Int
-    /// `count × dim` fp32, filled by the copy stream; the compute stream waits for `uploaded` in `finishUpload`.
+    /// `count` rows in `format` (fp32 of `dim`, or bf16 of the padded width), filled by the copy stream; the compute
+    /// stream waits for `uploaded` in `finishUpload`.
     let rows: CUDAMatrix
+    let format: StreamedRowFormat
+    /// Bytes of one row on the device.
+    let rowBytes: Int
     private let stream: CUstream
     private let uploaded: CUevent
     private let done = DispatchSemaphore(value: 0)
@@ -84,15 +108,20 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
     private var copyEnded = false
     private let progress = NSCondition()
 
-    init(backend: CUDABackend, points: UnsafePointer<Float>, count: Int, dim: Int, staging: [PinnedBuffer]) throws {
+    init(backend: CUDABackend, points: UnsafePointer<Float>, count: Int, dim: Int, format: StreamedRowFormat, staging: [PinnedBuffer]) throws {
         self.backend = backend
         self.count = count
         self.dim = dim
+        self.format = format
+        rowBytes = format.deviceRowBytes(dim: dim)
         chunkBytes = backend.residentChunkBytes
         passes = ResidentRowsPlan.passes(count: count, rowsPerPass: backend.residentRowsPerPass)
         let context = backend.context
         do {
-            rows = try backend.makeMatrix(rows: count, cols: dim, type: .float32)
+            switch format {
+            case .float32: rows = try backend.makeMatrix(rows: count, cols: dim, type: .float32)
+            case .bf16(let paddedDim): rows = try backend.makeMatrix(rows: count, cols: paddedDim, type: .bfloat16)
+            }
             var created: CUstream? = nil
             try context.check(context.driver.cuStreamCreate(&created, UInt32(CCUDA_STREAM_NON_BLOCKING)), "cuStreamCreate")
             stream = created!
@@ -145,16 +174,12 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         let context = backend.context
         try context.makeCurrent()
         let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: chunkBytes)
-        let workers = UsableCores.count
+        let points = source.assumingMemoryBound(to: Float.self)
         for (index, chunk) in plan.chunks.enumerated() {
             let buffer = staging![index % 2]
-            let offset = chunk.lowerBound * dim * 4, bytes = chunk.count * dim * 4
+            let offset = chunk.lowerBound * rowBytes, bytes = chunk.count * rowBytes
             let host = try buffer.acquire(bytes: bytes)  // waits for this buffer's previous DMA
-            let from = SendableRawPointer(pointer: source + offset), to = SendableMutableRawPointer(pointer: host)
-            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 1 << 20)
-            DispatchQueue.concurrentPerform(iterations: pieces.count) { p in
-                (to.pointer + pieces[p].lowerBound).copyMemory(from: from.pointer + pieces[p].lowerBound, byteCount: pieces[p].count)
-            }
+            format.copy(points + chunk.lowerBound * dim, rows: chunk.count, dim: dim, into: host)
             try context.check(context.driver.cuMemcpyHtoDAsync(destination + UInt64(offset), host, bytes, stream), "cuMemcpyHtoDAsync")
             try buffer.markUsed(on: stream)
             // Every pass whose last row is now queued gets its event.
@@ -243,13 +268,22 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         }
         let kernels = try backend.kmeansKernels(dim: dim)
         var points = rows, n = count
+        var indices: CUDAMatrix? = nil
         if let sample {
             guard !sample.isEmpty, sample.allSatisfy({ $0 >= 0 && Int($0) < count }) else {
                 throw CUDAError.invalidArgument("resident lloydIterations: a sample index outside 0..<\(count)")
             }
-            let indices = try backend.makeMatrix(rows: 1, cols: sample.count, type: .float32)  // 4-byte slots holding Int32
-            try sample.withUnsafeBytes { try backend.copyPageable($0, to: indices.pointer) }
+            indices = try backend.makeMatrix(rows: 1, cols: sample.count, type: .float32)  // 4-byte slots holding Int32
+            try sample.withUnsafeBytes { try backend.copyPageable($0, to: indices!.pointer) }
             n = sample.count
+        }
+        // Lloyd's sums want fp32 rows: gathered from fp32 rows, or widened from the bf16 ones (every row when no sample).
+        if case .bf16 = format {
+            points = try backend.makeMatrix(rows: n, cols: dim, type: .float32)
+            try backend.launchElementwise("km_gather_rows_act", kernels: kernels, count: n * dim, [
+                .pointer(rows.pointer), .pointer(indices?.pointer ?? 0), .int64(Int64(n)), .int32(Int32(dim)), .pointer(points.pointer),
+            ])
+        } else if let indices {
             points = try backend.makeMatrix(rows: n, cols: dim, type: .float32)
             try backend.launchElementwise("km_gather_rows", kernels: kernels, count: n * dim, [
                 .pointer(rows.pointer), .pointer(indices.pointer), .int64(Int64(n)), .int32(Int32(dim)), .pointer(points.pointer),
@@ -285,17 +319,33 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         }
         let kernels = try backend.kmeansKernels(dim: dim)
         let labels = try backend.makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
-        let rowBytes = UInt64(dim * 4)
+        let rowBytes = UInt64(rowBytes)
+        let heldAsBF16: Bool
+        if case .bf16 = format { heldAsBF16 = true } else { heldAsBF16 = false }
         if let groups, probes > 0 {
             let tables = try backend.uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
             let p = min(probes, tables.groups)
-            let scratch = try backend.makeCoarseToFineScratch(capacity: passes[0].count, probes: p, groups: tables.groups)
+            let scratch = try backend.makeCoarseToFineScratch(capacity: passes[0].count, probes: p, groups: tables.groups, convertingFor: kernels)
+            // bf16 rows the tensor cores cannot take (rows over 128 wide, or `COLGREP_GPU_COARSE_MMA=0` set after the
+            // copy began) are widened to fp32 a pass at a time.
+            let onTensorCores = backend.coarseToFineTensorCore(kernels) != nil && tables.rowsAct != nil
+            let widened = heldAsBF16 && !onTensorCores ? try backend.makeMatrix(rows: passes[0].count, cols: dim, type: .float32) : nil
             try mark("tables and scratch")
             for (index, pass) in passes.enumerated() {
                 try waitForPass(index)
                 try mark("rows landed")
-                try backend.coarseToFine(kernels, tables: tables, vectors: rows.pointer + UInt64(pass.lowerBound) * rowBytes, rows: pass.count,
-                                         dim: dim, probes: p, scratch: scratch, out: labels.pointer + UInt64(pass.lowerBound * 4),
+                let at = rows.pointer + UInt64(pass.lowerBound) * rowBytes
+                let vectors: CUDABackend.CoarseToFineVectors
+                if let widened {
+                    try backend.launchElementwise("km_gather_rows_act", kernels: kernels, count: pass.count * dim, [
+                        .pointer(at), .pointer(0), .int64(Int64(pass.count)), .int32(Int32(dim)), .pointer(widened.pointer),
+                    ])
+                    vectors = .float32(widened.pointer)
+                } else {
+                    vectors = heldAsBF16 ? .act(at) : .float32(at)
+                }
+                try backend.coarseToFine(kernels, tables: tables, vectors: vectors, rows: pass.count, dim: dim, probes: p, scratch: scratch,
+                                         out: labels.pointer + UInt64(pass.lowerBound * 4),
                                          traced: KMeansStepTrace.enabled ? { try mark("km_c2f_\($0)") } : nil)
             }
         } else {
@@ -303,15 +353,19 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
             let (table, bias) = try backend.makeCentroidTable(kernels, count: k)
             try backend.prepareCentroids(kernels, source: source.pointer, sourceIsFloat32: true, count: k, dim: dim, euclidean: true,
                                          table: table, bias: bias)
-            let act = try backend.makeMatrix(rows: passes[0].count, cols: kernels.paddedDim)
+            // fp32 rows are converted to the kernels' padded rows a pass at a time; bf16 rows are those already.
+            let act = heldAsBF16 ? nil : try backend.makeMatrix(rows: passes[0].count, cols: kernels.paddedDim)
             try mark("centroid table")
             for (index, pass) in passes.enumerated() {
                 try waitForPass(index)
                 try mark("rows landed")
-                try backend.convertRows(kernels, source: rows.pointer + UInt64(pass.lowerBound) * rowBytes, rows: pass.count, dim: dim,
-                                        destination: act.pointer)
-                try mark("convert")
-                try backend.fusedAssign(kernels, vectors: act.pointer, rows: pass.count, table: table, bias: bias,
+                var vectors = rows.pointer + UInt64(pass.lowerBound) * rowBytes
+                if let act {
+                    try backend.convertRows(kernels, source: vectors, rows: pass.count, dim: dim, destination: act.pointer)
+                    try mark("convert")
+                    vectors = act.pointer
+                }
+                try backend.fusedAssign(kernels, vectors: vectors, rows: pass.count, table: table, bias: bias,
                                         out: labels.pointer + UInt64(pass.lowerBound * 4))
                 try mark("fused assign")
             }
@@ -323,8 +377,3 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         try finishUpload()
     }
 }
-
-/// Host rows read by the copy threads (disjoint pieces).
-private struct SendableRawPointer: @unchecked Sendable { let pointer: UnsafeRawPointer }
-/// Pinned memory written by the copy threads (disjoint pieces).
-private struct SendableMutableRawPointer: @unchecked Sendable { let pointer: UnsafeMutableRawPointer }

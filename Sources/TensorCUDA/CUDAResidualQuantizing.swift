@@ -30,9 +30,9 @@ extension CUDABackend: ResidualQuantizing {
             let tables = try cachedGroupTables(centroids: centroids, dim: dim, groups: groups)
             fp32Centroids = tables.byIndex
             let p = min(probes, tables.groups)
-            let scratch = try makeCoarseToFineScratch(capacity: plan.rowsPerChunk, probes: p, groups: tables.groups)
+            let scratch = try makeCoarseToFineScratch(capacity: plan.rowsPerChunk, probes: p, groups: tables.groups, convertingFor: kernels)
             search = { chunk, rows, out in
-                try self.coarseToFine(kernels, tables: tables, vectors: chunk, rows: rows, dim: dim, probes: p, scratch: scratch, out: out)
+                try self.coarseToFine(kernels, tables: tables, vectors: .float32(chunk), rows: rows, dim: dim, probes: p, scratch: scratch, out: out)
             }
         } else {
             let prepared = try cachedCentroidTable(kernels, centroids: centroids, dim: dim)

@@ -13,8 +13,15 @@ extension CUDASelfTest {
         let savedChunk = backend.uploadChunkBytes
         defer { backend.uploadChunkBytes = savedChunk }
         let (n, k, groupCount, probes) = groupedShape
-        for dim in [48, 130] {
+        // 48 and 128: on tensor cores in bf16 (rows streamed as bf16; the inputs are bf16 values, so the scores are the
+        // double-precision ones up to fp32 sums); 130: fp32 FMA in both precisions.
+        for dim in [48, 128, 130] {
             let (vectors, centroids, groups) = groupedInputs(dim: dim, &random)
+            if backend.coarseToFineOnTensorCores(dim: dim) {
+                attempt("km_c2f_fine_mma loaded d=\(dim)", tolerance: 0.5) {
+                    try backend.kmeansKernels(dim: dim).coarseToFineTensorCore == nil ? 1 : 0
+                }
+            }
             backend.uploadChunkBytes = streamedChunkBytes(dim: dim)
             attempt("assignNearest coarse-to-fine (chunked upload) d=\(dim) n=\(n) k=\(k) groups=\(groupCount) probes=\(probes)",
                     tolerance: 1e-5) {

@@ -11,9 +11,14 @@ extension KernelSource {
     /// Kernels of the k-means module in every precision.
     static let kmeansKernels = ["km_convert_rows", "km_pad_rows", "km_prepare_f32", "km_prepare_act", "km_assign_plain",
                                 "km_accumulate", "km_update", "km_c2f_top", "km_c2f_scan", "km_c2f_scatter", "km_c2f_fine", "km_c2f_reduce",
-                                "km_gather_rows", "km_residual_pack"]
+                                "km_gather_rows", "km_gather_rows_act", "km_half_sq_norms", "km_residual_pack"]
     /// The tensor-core assignment kernel (bf16 builds only).
     static let kmeansMMAKernel = "km_assign_mma"
+    /// The coarse-to-fine search's tensor-core kernels (bf16 builds up to 128 padded dimensions): the top and the fine
+    /// search by MMA on act_t rows.
+    static let kmeansCoarseToFineMMAKernels = (top: "km_c2f_top_mma", fine: "km_c2f_fine_mma")
+    /// Centroids per tile of `km_c2f_fine_mma` (`KM_FN`).
+    static let kmeansCoarseToFineMMAColumns = 64
     /// Centroids per tile of both assignment kernels (the padded centroid count is a multiple of it).
     static let kmeansCentroidTile = 128
 
@@ -346,6 +351,30 @@ extension KernelSource {
         }
     }
 
+    // -0.5 |c|^2 of each fp32 row (stride d), summed in double in index order: the host's own sum, bit for bit (each
+    // square of a float is exact in double, so a fused multiply-add rounds as the separate add would).
+    extern "C" __global__ void km_half_sq_norms(const float* c, long long rows, int d, float* out) {
+        for (long long r = blockIdx.x * (long long)blockDim.x + threadIdx.x; r < rows; r += (long long)gridDim.x * blockDim.x) {
+            double s = 0.0;
+            for (int j = 0; j < d; j++) {
+                const double v = c[r * d + j];
+                s += v * v;
+            }
+            out[r] = (float)(-0.5 * s);
+        }
+    }
+
+    // km_gather_rows from act_t rows of KM_DP elements (the rows a device holds as bf16 for the assignment) to fp32
+    // rows of stride d: row i of dst is row idx[i] of src, or row i where idx is null (every row, in order).
+    extern "C" __global__ void km_gather_rows_act(const act_t* src, const int* idx, long long n, int d, float* dst) {
+        const long long total = n * d;
+        for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < total; i += (long long)gridDim.x * blockDim.x) {
+            const long long r = i / d;
+            const int j = (int)(i - r * d);
+            dst[i] = ld(src, (idx ? (long long)idx[r] : r) * KM_DP + j);
+        }
+    }
+
     // The residual codec's bytes of rows on the device, so that only codes and packed buckets come back: row r's
     // residual x − c[code r] in fp32 (the CPU's ck_residual_encode computes the same difference, so the same bits),
     // each value's bucket the number of the 2^nbits − 1 ascending cutoffs strictly below it (a binary search, as the
@@ -470,6 +499,25 @@ extension KernelSource {
     #endif
     }
 
+    // Writes a vector's p best groups to top[v * p + r] and counts each in the block's histogram, then adds the
+    // block's histogram to the global counts (one atomic per group and block).
+    __device__ __forceinline__ void km_c2f_count_top(const float* ts, const int* ti, bool live, long long v, int groups, int p,
+            int* top, int* counts, int* hist) {
+        if (live) {
+    #pragma unroll
+            for (int r = 0; r < KM_PMAX; r++) {
+                if (r < p) {
+                    top[v * p + r] = ti[r];
+                    atomicAdd(&hist[ti[r]], 1);
+                }
+            }
+        }
+        __syncthreads();
+        for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+            if (hist[g] > 0) atomicAdd(&counts[g], hist[g]);
+        }
+    }
+
     // One thread a vector: the p best of `groups` centres, written to top[v * p + r], and each chosen
     // group counted (a block histogram in shared memory, one global atomic per group and block).
     extern "C" __global__ void __launch_bounds__(128) km_c2f_top(const float* x, long long n, int d, const float* centers,
@@ -498,19 +546,7 @@ extension KernelSource {
                 if (c0 + j < groups) km_top_insert(ts, ti, acc[j] + cbias[c0 + j], c0 + j);
             }
         }
-        if (live) {
-    #pragma unroll
-            for (int r = 0; r < KM_PMAX; r++) {
-                if (r < p) {
-                    top[v * p + r] = ti[r];
-                    atomicAdd(&hist[ti[r]], 1);
-                }
-            }
-        }
-        __syncthreads();
-        for (int g = tid; g < groups; g += blockDim.x) {
-            if (hist[g] > 0) atomicAdd(&counts[g], hist[g]);
-        }
+        km_c2f_count_top(ts, ti, live, v, groups, p, top, counts, hist);
     }
 
     // One block of 256 threads: exclusive sums of the group counts (entry starts, copied to the
@@ -624,6 +660,188 @@ extension KernelSource {
         }
         if (live) { score[entry] = best; label[entry] = bi; }
     }
+
+    #if CG_BF16 && KM_XREG
+    // Tensor-core form of km_c2f_fine (bf16 builds, up to 128 dimensions): one block of four warps per 128-entry
+    // tile of a group's entries. The entries' vectors (act_t rows of KM_DP, row list[e] / p) are gathered into
+    // shared memory; the group's centroids (rows goff[g] .. goff[g + 1] of the group-ordered act_t table `gc`)
+    // arrive in tiles of KM_FN; warp w scores its 32 entries x KM_FN centroids with m16n8k16 MMAs whose
+    // accumulators start at the centroid's bias (-inf past the group's end) and keeps a running (best,
+    // position) per entry, as km_assign_mma does. A group's members are stored in increasing index order
+    // (uploadGroupTables sorts them), so the smallest position among equal scores is the smallest index.
+    // Scores are fp32 sums of exact bf16 products: what the exhaustive bf16 search computes for the same pair.
+    #define KM_FN 64
+    // Tensor-core form of km_c2f_top: one block of four warps per 128 vectors (act_t rows of KM_DP), the group centres
+    // (act_t rows, zero past `groups`) in tiles of KM_FN; warp w scores its 32 vectors x KM_FN centres with m16n8k16
+    // MMAs into shared memory, then each thread keeps its vector's KM_PMAX best (score + bias, group) as km_c2f_top
+    // does, the tiles offered in increasing group order (so among equal scores the smaller group stays ahead).
+    extern "C" __global__ void __launch_bounds__(KM_FINE_ROWS) km_c2f_top_mma(const unsigned short* x, long long n, const unsigned short* centers,
+            const float* cbias, int groups, int p, int* top, int* counts) {
+        extern __shared__ __align__(16) unsigned short km_smem[];
+        unsigned short* As = km_smem;
+        unsigned short* Bs = km_smem + KM_FINE_ROWS * KM_SP;
+        float* S = (float*)(Bs + KM_FN * KM_SP);  // KM_FINE_ROWS rows of KM_FN + 1 scores (the 1: no bank conflicts row-wise)
+        __shared__ float Bb[KM_FN];
+        __shared__ int hist[KM_GMAX];
+        const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, t = lane & 3;
+        for (int g = tid; g < groups; g += KM_FINE_ROWS) hist[g] = 0;
+        const long long v0 = (long long)blockIdx.x * KM_FINE_ROWS;
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
+        for (int i = tid; i < KM_FINE_ROWS * KM_CH; i += KM_FINE_ROWS) {
+            const int r = i / KM_CH, ch = i - r * KM_CH;
+            *(uint4*)&As[r * KM_SP + ch * 8] = v0 + r < n ? *(const uint4*)(x + (v0 + r) * KM_DP + ch * 8) : zero;
+        }
+        float ts[KM_PMAX];
+        int ti[KM_PMAX];
+    #pragma unroll
+        for (int r = 0; r < KM_PMAX; r++) { ts[r] = -CG_INF; ti[r] = 0; }
+        for (int c0 = 0; c0 < groups; c0 += KM_FN) {
+            __syncthreads();
+            for (int i = tid; i < KM_FN * KM_CH; i += KM_FINE_ROWS) {
+                const int r = i / KM_CH, ch = i - r * KM_CH;
+                *(uint4*)&Bs[r * KM_SP + ch * 8] = c0 + r < groups ? *(const uint4*)(centers + (long long)(c0 + r) * KM_DP + ch * 8) : zero;
+            }
+            for (int j = tid; j < KM_FN; j += KM_FINE_ROWS) Bb[j] = c0 + j < groups ? cbias[c0 + j] : -CG_INF;
+            __syncthreads();
+            float acc[2][8][4];
+    #pragma unroll
+            for (int i = 0; i < 2; i++) {
+    #pragma unroll
+                for (int j = 0; j < 8; j++) { acc[i][j][0] = 0.0f; acc[i][j][1] = 0.0f; acc[i][j][2] = 0.0f; acc[i][j][3] = 0.0f; }
+            }
+    #pragma unroll
+            for (int ks = 0; ks < KM_KS; ks++) {
+                unsigned a[2][4];
+                km_a_frag(As, ks, warp, gq, t, a);
+    #pragma unroll
+                for (int jp = 0; jp < 4; jp++) {
+                    unsigned bf[4];
+                    ldsm_x4(bf, &Bs[((2 * jp + (lane >> 4)) * 8 + (lane & 7)) * KM_SP + ks * 16 + ((lane >> 3) & 1) * 8]);
+    #pragma unroll
+                    for (int u = 0; u < 2; u++) {
+                        mma_bf16_16816(acc[0][2 * jp + u], a[0][0], a[0][1], a[0][2], a[0][3], bf[2 * u], bf[2 * u + 1]);
+                        mma_bf16_16816(acc[1][2 * jp + u], a[1][0], a[1][1], a[1][2], a[1][3], bf[2 * u], bf[2 * u + 1]);
+                    }
+                }
+            }
+    #pragma unroll
+            for (int i = 0; i < 2; i++) {
+                const int r0 = warp * 32 + i * 16 + gq;
+    #pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    S[r0 * (KM_FN + 1) + j * 8 + 2 * t] = acc[i][j][0];
+                    S[r0 * (KM_FN + 1) + j * 8 + 2 * t + 1] = acc[i][j][1];
+                    S[(r0 + 8) * (KM_FN + 1) + j * 8 + 2 * t] = acc[i][j][2];
+                    S[(r0 + 8) * (KM_FN + 1) + j * 8 + 2 * t + 1] = acc[i][j][3];
+                }
+            }
+            __syncthreads();
+            const int columns = min(KM_FN, groups - c0);
+            for (int j = 0; j < columns; j++) km_top_insert(ts, ti, S[tid * (KM_FN + 1) + j] + Bb[j], c0 + j);
+        }
+        km_c2f_count_top(ts, ti, v0 + tid < n, v0 + tid, groups, p, top, counts, hist);
+    }
+
+    extern "C" __global__ void __launch_bounds__(KM_FINE_ROWS) km_c2f_fine_mma(const unsigned short* x, int p, const unsigned short* gc,
+            const float* gbias, const int* gidx, const int* goff, const int* starts, const int* tile_start, int groups, const int* list,
+            float* score, int* label) {
+        extern __shared__ __align__(16) unsigned short km_smem[];
+        unsigned short* As = km_smem;
+        unsigned short* Bs = km_smem + KM_FINE_ROWS * KM_SP;
+        __shared__ float Bb[KM_FN];
+        const int b = blockIdx.x;
+        if (b >= tile_start[groups]) return;
+        int lo = 0, hi = groups - 1;  // the last group whose first tile is at or before b
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) >> 1;
+            if (tile_start[mid] <= b) lo = mid; else hi = mid - 1;
+        }
+        const int g = lo;
+        const int e0 = starts[g] + (b - tile_start[g]) * KM_FINE_ROWS, e1 = starts[g + 1];
+        const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, t = lane & 3;
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
+        for (int i = tid; i < KM_FINE_ROWS * KM_CH; i += KM_FINE_ROWS) {
+            const int r = i / KM_CH, ch = i - r * KM_CH;
+            *(uint4*)&As[r * KM_SP + ch * 8] = e0 + r < e1 ? *(const uint4*)(x + (long long)(list[e0 + r] / p) * KM_DP + ch * 8) : zero;
+        }
+        float best[4];
+        int index[4];
+    #pragma unroll
+        for (int r = 0; r < 4; r++) { best[r] = -CG_INF; index[r] = 0x7fffffff; }
+        const int m0 = goff[g], m1 = goff[g + 1];
+        for (int c0 = m0; c0 < m1; c0 += KM_FN) {
+            __syncthreads();
+            for (int i = tid; i < KM_FN * KM_CH; i += KM_FINE_ROWS) {
+                const int r = i / KM_CH, ch = i - r * KM_CH;
+                *(uint4*)&Bs[r * KM_SP + ch * 8] = c0 + r < m1 ? *(const uint4*)(gc + (long long)(c0 + r) * KM_DP + ch * 8) : zero;
+            }
+            for (int j = tid; j < KM_FN; j += KM_FINE_ROWS) Bb[j] = c0 + j < m1 ? gbias[c0 + j] : -CG_INF;
+            __syncthreads();
+            float acc[2][8][4];
+    #pragma unroll
+            for (int j = 0; j < 8; j++) {
+                const float b0 = Bb[j * 8 + 2 * t], b1 = Bb[j * 8 + 2 * t + 1];
+    #pragma unroll
+                for (int i = 0; i < 2; i++) { acc[i][j][0] = b0; acc[i][j][1] = b1; acc[i][j][2] = b0; acc[i][j][3] = b1; }
+            }
+    #pragma unroll
+            for (int ks = 0; ks < KM_KS; ks++) {
+                unsigned a[2][4];
+                km_a_frag(As, ks, warp, gq, t, a);
+    #pragma unroll
+                for (int jp = 0; jp < 4; jp++) {
+                    unsigned bf[4];
+                    ldsm_x4(bf, &Bs[((2 * jp + (lane >> 4)) * 8 + (lane & 7)) * KM_SP + ks * 16 + ((lane >> 3) & 1) * 8]);
+    #pragma unroll
+                    for (int u = 0; u < 2; u++) {
+                        mma_bf16_16816(acc[0][2 * jp + u], a[0][0], a[0][1], a[0][2], a[0][3], bf[2 * u], bf[2 * u + 1]);
+                        mma_bf16_16816(acc[1][2 * jp + u], a[1][0], a[1][1], a[1][2], a[1][3], bf[2 * u], bf[2 * u + 1]);
+                    }
+                }
+            }
+            // The tile's maximum per row; its smallest column only when it beats the running best (tiles come in
+            // increasing position, so with the strict > the smallest position wins among equal scores).
+    #pragma unroll
+            for (int i = 0; i < 2; i++) {
+    #pragma unroll
+                for (int h = 0; h < 2; h++) {
+                    float m = acc[i][0][2 * h];
+    #pragma unroll
+                    for (int j = 0; j < 8; j++) {
+                        m = fmaxf(m, acc[i][j][2 * h]);
+                        m = fmaxf(m, acc[i][j][2 * h + 1]);
+                    }
+                    if (m > best[2 * i + h]) {
+                        int found = 0;
+    #pragma unroll
+                        for (int j = 7; j >= 0; j--) {
+                            if (acc[i][j][2 * h + 1] == m) found = j * 8 + 1;
+                            if (acc[i][j][2 * h] == m) found = j * 8;
+                        }
+                        best[2 * i + h] = m;
+                        index[2 * i + h] = c0 + 2 * t + found;
+                    }
+                }
+            }
+        }
+        // The four lanes of a row; lane t = 0 writes the entry's best score and centroid index.
+    #pragma unroll
+        for (int r = 0; r < 4; r++) cg_best_across_lanes(best[r], index[r], 4);
+        if (t == 0) {
+    #pragma unroll
+            for (int r = 0; r < 4; r++) {
+                const int e = e0 + warp * 32 + (r >> 1) * 16 + (r & 1) * 8 + gq;
+                if (e < e1) {
+                    const int entry = list[e];
+                    score[entry] = best[r];
+                    label[entry] = gidx[index[r]];
+                }
+            }
+        }
+    }
+    #endif
 
     // Each vector's code: the best of its p probes' results (higher score, then the smaller index).
     extern "C" __global__ void km_c2f_reduce(const float* score, const int* label, long long n, int p, int* out) {

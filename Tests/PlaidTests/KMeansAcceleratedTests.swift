@@ -9,6 +9,8 @@ private final class RecordingKMeansBackend: KMeansAccelerating {
     let inner = CPUBackend(threads: 1, precision: .fp32)
     let failing: Bool
     var lloydCalls = 0, assignCalls = 0, assignedRows = 0
+    /// The samples handed over as row indices (`lloydIterations(points:sample:...)`), gathered here as a device would.
+    var gatheredSamples: [[Int]] = []
     init(failing: Bool) { self.failing = failing }
 
     struct Failure: Error {}
@@ -33,6 +35,14 @@ private final class RecordingKMeansBackend: KMeansAccelerating {
             }
         }
         return current
+    }
+
+    func lloydIterations(points: UnsafePointer<Float>, sample: [Int], dim: Int, centroids: [Float], iterations: Int) throws -> [Float] {
+        gatheredSamples.append(sample)
+        let rows = sample.flatMap { row in (0..<dim).map { points[row * dim + $0] } }
+        return try rows.withUnsafeBufferPointer {
+            try lloydIterations(points: $0.baseAddress!, count: sample.count, dim: dim, centroids: centroids, iterations: iterations)
+        }
     }
 
     func assignNearest(points: UnsafePointer<Float>, count: Int, dim: Int, centroids: [Float], into codes: UnsafeMutablePointer<Int32>) throws {
@@ -101,6 +111,30 @@ struct KMeansAcceleratedTests {
         let difference = zip(accelerated.centroids.values, cpu.centroids.values).map { abs($0 - $1) }.max() ?? .infinity
         #expect(difference < 1e-4, "centroids differ from the CPU path's by \(difference)")
         #expect(accelerated.codes == cpu.codes)
+    }
+
+    /// With more points than the sample holds, the backend is handed the sample's row indices and gathers them itself:
+    /// the same rows in the same order as the host's sample, so the same centroids and codes as the CPU path; a failing
+    /// backend's sample falls back to the host path.
+    @Test func theSampleIsGatheredByTheBackend() throws {
+        let dim = 8, n = 2_000, k = 16
+        let points = Self.clusteredPoints(dim: dim, n: n, centres: k)
+        var config = PlaidConfig()
+        config.maxPointsPerCentroid = 40  // a sample of 640 of the 2,000 rows
+        let backend = RecordingKMeansBackend(failing: false)
+        let accelerated = KMeans.trainAndAssign(points: points, dim: dim, k: k, config: config, backend: backend, assignCount: 700)
+        let cpu = KMeans.trainAndAssign(points: points, dim: dim, k: k, config: config, backend: nil, assignCount: 700)
+        #expect(backend.gatheredSamples.count == 1 && backend.lloydCalls == 1)
+        let sample = backend.gatheredSamples.first ?? []
+        #expect(sample.count == 640 && Set(sample).count == 640 && sample.allSatisfy { (0..<n).contains($0) })
+        let difference = zip(accelerated.centroids.values, cpu.centroids.values).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(difference == 0, "centroids differ from the CPU path's by \(difference)")
+        #expect(accelerated.codes == cpu.codes)
+
+        let failing = RecordingKMeansBackend(failing: true)
+        let fallback = KMeans.trainAndAssign(points: points, dim: dim, k: k, config: config, backend: failing, assignCount: 700)
+        #expect(failing.gatheredSamples.count == 1)
+        #expect(fallback.centroids.values == cpu.centroids.values && fallback.codes == cpu.codes)
     }
 
     @Test func aFailingBackendFallsBackToTheCPU() throws {

@@ -15,17 +15,6 @@ struct KMeansPlanningTests {
         #expect(plan.chunks.allSatisfy { $0.count == 1 || $0.count * rowBytes <= chunkBytes })
     }
 
-    @Test func copyPiecesSplitTheBytesExactly() {
-        for (bytes, workers) in [(0, 4), (1, 4), (5 << 20, 16), (64 << 20, 16), ((64 << 20) + 3, 7), (3 << 20, 1)] {
-            let pieces = RowUploadPlan.pieces(bytes: bytes, workers: workers, minimumPiece: 1 << 20)
-            // Consecutive, non-empty, from 0 to `bytes` (checked on the bounds: the sizes are large).
-            #expect(pieces.first?.lowerBound ?? 0 == 0 && pieces.last?.upperBound ?? 0 == bytes)
-            #expect(zip(pieces, pieces.dropFirst()).allSatisfy { $0.upperBound == $1.lowerBound } && pieces.allSatisfy { !$0.isEmpty })
-            #expect(pieces.count <= max(1, workers))
-            #expect(pieces.dropLast().allSatisfy { $0.count >= 1 << 20 } || pieces.count == 1)
-        }
-    }
-
     @Test func tensorCoreTileFitsSharedMemoryOrIsDropped() {
         let hopper = 232_448  // sm_90 opt-in shared memory per block
         #expect(KMeansKernels.paddedDim(48) == 48 && KMeansKernels.paddedDim(130) == 144 && KMeansKernels.paddedDim(1) == 16)
@@ -35,6 +24,10 @@ struct KMeansPlanningTests {
         #expect(KMeansKernels.warpsM(paddedDim: 1024, maxSharedBytes: hopper, requested: nil) == nil)
         #expect(KMeansKernels.warpsM(paddedDim: 128, maxSharedBytes: 48 << 10, requested: nil) == nil)
         #expect(KMeansKernels.warpsM(paddedDim: 128, maxSharedBytes: hopper, requested: 4) == 4)
+        // The grouped search's tensor-core kernel (128 entries and 64 centroids, rows padded by 16 bytes) up to 128 wide.
+        #expect(KMeansKernels.coarseToFineTensorCoreSharedBytes(paddedDim: 128) == 192 * 136 * 2)
+        #expect(KMeansKernels.coarseToFineTopSharedBytes(paddedDim: 128) == 192 * 136 * 2 + 128 * 65 * 4)
+        #expect(KMeansKernels.coarseToFineTopSharedBytes(paddedDim: 128) + 9 * 1024 <= hopper)
         for dim in [48, 128, 384] {
             if let wm = KMeansKernels.warpsM(paddedDim: dim, maxSharedBytes: hopper, requested: nil) {
                 #expect(KMeansKernels.tensorCoreSharedBytes(paddedDim: dim, warpsM: wm) <= hopper)

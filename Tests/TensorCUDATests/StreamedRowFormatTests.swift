@@ -76,4 +76,33 @@ struct StreamedRowFormatTests {
         }
         #expect(out == values)
     }
+
+    /// Rows gathered by index (Lloyd's sample streamed straight from the full rows): row i of the copy is row
+    /// rows[i] of the source, repeats and the last row included, in both formats (bf16 as the contiguous copy rounds it).
+    @Test(arguments: [(1, 48), (70_001, 7), (20_000, 130)])
+    func gatheredRowsAreTheNamedRowsInOrder(count: Int, dim: Int) {
+        let source = 3_001
+        let values = (0..<(source * dim)).map { Float($0 % 9_973) * 0.25 - 17 }
+        var rows = (0..<count).map { ($0 * 7_919 + 13) % source }
+        rows[0] = source - 1
+        if count > 2 { rows[count - 1] = rows[1] }
+        var fp32 = [Float](repeating: -1, count: count * dim)
+        values.withUnsafeBufferPointer { v in
+            rows.withUnsafeBufferPointer { r in
+                fp32.withUnsafeMutableBytes { StreamedRowFormat.float32.copy(v.baseAddress!, rows: r.baseAddress!, count: count, dim: dim, into: $0.baseAddress!) }
+            }
+        }
+        #expect(fp32 == rows.flatMap { values[($0 * dim)..<(($0 + 1) * dim)] })
+        let padded = KMeansKernels.paddedDim(dim), format = StreamedRowFormat.bf16(paddedDim: padded)
+        var gathered = [UInt16](repeating: 0xFFFF, count: count * padded), contiguous = gathered
+        values.withUnsafeBufferPointer { v in
+            rows.withUnsafeBufferPointer { r in
+                gathered.withUnsafeMutableBytes { format.copy(v.baseAddress!, rows: r.baseAddress!, count: count, dim: dim, into: $0.baseAddress!) }
+            }
+        }
+        fp32.withUnsafeBufferPointer { g in
+            contiguous.withUnsafeMutableBytes { format.copy(g.baseAddress!, rows: count, dim: dim, into: $0.baseAddress!) }
+        }
+        #expect(gathered == contiguous)
+    }
 }

@@ -70,6 +70,8 @@ for hd in 32 64; do for pipe in 0 1; do for mt in 1 2; do for bf in 0 1; do chec
 for hd in 32 64; do for mt in 1 2; do check attention -DCG_BF16=1 -DCG_HEAD_DIM=$hd -DCG_ATT_PIPE=0 -DCG_ATT_ASYNC=1 -DCG_ATT_MT=$mt -DCG_ATT_BRANCHFREE=0 -DCG_ATT_MINB=4; done; done
 for bf in 0 1; do check attention-scalar -DCG_BF16=$bf -DCG_HEAD_DIM=64; done
 for bf in 0 1; do check kmeans -DCG_BF16=$bf -DCG_KM_DP=48 -DCG_KM_WM=8 -DCG_KM_NB=2; done
+# 128: the widest the tensor-core grouped search (km_c2f_top_mma, km_c2f_fine_mma) is built for; 144: past it.
+for dp in 128 144; do check kmeans -DCG_BF16=1 -DCG_KM_DP=$dp -DCG_KM_WM=4 -DCG_KM_NB=1; done
 for bn in 64 128; do check gemm -DCG_BF16=1 -DGM_BN=$bn; done
 check gemm-wgmma -DCG_BF16=1 -D__CUDA_ARCH_FEAT_SM90_ALL=1
 for dp in 48 128; do check kmeans-wgmma -DCG_BF16=1 -D__CUDA_ARCH_FEAT_SM90_ALL=1 -DCG_KW_DP=$dp -DCG_KW_WG=2 -DCG_KW_STAGES=4; done

@@ -50,35 +50,69 @@ static void coarse_to_fine(const std::vector<float>& x, const std::vector<float>
         goff.push_back(gidx.size());
     }
     const int pp = std::min(p, U);
-    std::vector<int> top(n * pp, -1), counts(U, 0), starts(U + 1, -1), cursor(U, -1), tile_start(U + 1, -1), list(n * pp, -1), label(n * pp, -1), out(n, -1);
-    std::vector<float> sc(n * pp, NAN);
-    launch((n + 127) / 128, 128, [&] { km_c2f_top(x.data(), n, d, ucenters.data(), cbias.data(), U, pp, top.data(), counts.data()); });
-    launch(1, 256, [&] { km_c2f_scan(counts.data(), U, starts.data(), cursor.data(), tile_start.data()); });
-    launch((n + 255) / 256, 256, [&] { km_c2f_scatter(top.data(), n, pp, U, cursor.data(), list.data()); });
-    const int tiles = (n * pp + 127) / 128 + U;
-    launch(tiles, 128, [&] { km_c2f_fine(x.data(), d, pp, gc.data(), gbias.data(), gidx.data(), goff.data(), starts.data(), tile_start.data(), U, list.data(), sc.data(), label.data()); });
-    launch(2, 64, [&] { km_c2f_reduce(sc.data(), label.data(), n, pp, out.data()); });
+    // One run of the grouped search: top (vectors' p best centres), list (entries bucketed by group), out (codes).
+    struct Run { std::vector<int> top, list, out; };
+    auto search = [&](bool tensorCore) {
+        Run r{std::vector<int>(n * pp, -1), std::vector<int>(n * pp, -1), std::vector<int>(n, -1)};
+        std::vector<int> counts(U, 0), starts(U + 1, -1), cursor(U, -1), tile_start(U + 1, -1), label(n * pp, -1);
+        std::vector<float> sc(n * pp, NAN);
+        const int tiles = (n * pp + 127) / 128 + U;
+    #if CG_BF16 && KM_XREG
+        if (tensorCore) {
+            // The tensor-core path reads act_t rows (the vectors and the group-ordered centroids, KM_DP wide).
+            std::vector<act_t> xa(n * CG_KM_DP), gca(k * CG_KM_DP), ca(U * CG_KM_DP);
+            launch(3, 256, [&] { km_convert_rows(x.data(), xa.data(), n, d); });
+            launch(3, 256, [&] { km_convert_rows(gc.data(), gca.data(), k, d); });
+            launch(3, 256, [&] { km_convert_rows(ucenters.data(), ca.data(), U, d); });
+            launch((n + 127) / 128, 128, [&] { km_c2f_top_mma(xa.data(), n, ca.data(), cbias.data(), U, pp, r.top.data(), counts.data()); });
+            launch(1, 256, [&] { km_c2f_scan(counts.data(), U, starts.data(), cursor.data(), tile_start.data()); });
+            launch((n + 255) / 256, 256, [&] { km_c2f_scatter(r.top.data(), n, pp, U, cursor.data(), r.list.data()); });
+            launch(tiles, 128, [&] { km_c2f_fine_mma(xa.data(), pp, gca.data(), gbias.data(), gidx.data(), goff.data(), starts.data(), tile_start.data(), U, r.list.data(), sc.data(), label.data()); });
+            launch(2, 64, [&] { km_c2f_reduce(sc.data(), label.data(), n, pp, r.out.data()); });
+            return r;
+        }
+    #endif
+        launch((n + 127) / 128, 128, [&] { km_c2f_top(x.data(), n, d, ucenters.data(), cbias.data(), U, pp, r.top.data(), counts.data()); });
+        launch(1, 256, [&] { km_c2f_scan(counts.data(), U, starts.data(), cursor.data(), tile_start.data()); });
+        launch((n + 255) / 256, 256, [&] { km_c2f_scatter(r.top.data(), n, pp, U, cursor.data(), r.list.data()); });
+        launch(tiles, 128, [&] { km_c2f_fine(x.data(), d, pp, gc.data(), gbias.data(), gidx.data(), goff.data(), starts.data(), tile_start.data(), U, r.list.data(), sc.data(), label.data()); });
+        launch(2, 64, [&] { km_c2f_reduce(sc.data(), label.data(), n, pp, r.out.data()); });
+        return r;
+    };
     // reference in double
-    int wrong = 0, exact = 0, topWrong = 0;
+    std::vector<int> want(n), exactWant(n);
+    std::vector<std::vector<int>> wantTop(n);
     for (int i = 0; i < n; i++) {
         std::vector<std::pair<double, int>> cs;
         for (int u = 0; u < U; u++) cs.push_back({score(&x[i * d], &ucenters[u * d]) , u});
         std::stable_sort(cs.begin(), cs.end(), [](auto& a, auto& b) { return a.first > b.first; });
-        for (int r = 0; r < pp; r++) if (top[i * pp + r] != cs[r].second) topWrong++;
+        for (int r = 0; r < pp; r++) wantTop[i].push_back(cs[r].second);
         double bs = -1e300; int bi = -1;
         for (int r = 0; r < pp; r++) for (int j : members[used[cs[r].second]]) { double s = score(&x[i * d], &c[j * d]); if (s > bs || (s == bs && j < bi)) { bs = s; bi = j; } }
-        if (out[i] != bi) { if (wrong < 5) printf("  c2f row %d: got %d want %d\n", i, out[i], bi); wrong++; }
+        want[i] = bi;
         double es = -1e300; int ei = 0;
         for (int j = 0; j < k; j++) { double s = score(&x[i * d], &c[j * d]); if (s > es) { es = s; ei = j; } }
-        exact += out[i] == ei;
+        exactWant[i] = ei;
     }
-    int listBad = 0;
-    std::vector<int> seen(n * pp, 0);
-    for (int e : list) { if (e < 0 || e >= n * pp) listBad++; else seen[e]++; }
-    for (int s2 : seen) if (s2 != 1) listBad++;
-    printf("c2f d=%d n=%d k=%d groups=%d probes=%d: %d / %d differ from the double-precision coarse-to-fine search, %d probe slots differ, %d list errors; %d / %d equal the exhaustive argmax\n",
-           d, n, k, U, pp, wrong, n, topWrong, listBad, exact, n);
-    failures += wrong > 0 || topWrong > 0 || listBad > 0;
+    for (int tensorCore = 0; tensorCore < 2; tensorCore++) {
+    #if !(CG_BF16 && KM_XREG)
+        if (tensorCore) break;
+    #endif
+        const Run r = search(tensorCore);
+        int wrong = 0, exact = 0, topWrong = 0;
+        for (int i = 0; i < n; i++) {
+            for (int q = 0; q < pp; q++) if (r.top[i * pp + q] != wantTop[i][q]) topWrong++;
+            if (r.out[i] != want[i]) { if (wrong < 5) printf("  c2f%s row %d: got %d want %d\n", tensorCore ? " (tensor cores)" : "", i, r.out[i], want[i]); wrong++; }
+            exact += r.out[i] == exactWant[i];
+        }
+        int listBad = 0;
+        std::vector<int> seen(n * pp, 0);
+        for (int e : r.list) { if (e < 0 || e >= n * pp) listBad++; else seen[e]++; }
+        for (int s2 : seen) if (s2 != 1) listBad++;
+        printf("c2f%s d=%d n=%d k=%d groups=%d probes=%d: %d / %d differ from the double-precision coarse-to-fine search, %d probe slots differ, %d list errors; %d / %d equal the exhaustive argmax\n",
+               tensorCore ? " (tensor cores: km_c2f_top_mma, km_c2f_fine_mma)" : "", d, n, k, U, pp, wrong, n, topWrong, listBad, exact, n);
+        failures += wrong > 0 || topWrong > 0 || listBad > 0;
+    }
 }
 
 int main(int argc, char** argv) {
@@ -93,6 +127,8 @@ int main(int argc, char** argv) {
     // tiles: the smallest index must win).
     // "c2f": only the coarse-to-fine kernels, with groups of ~70 centroids (several tiles per group).
     if (argc > 4 && !strcmp(argv[4], "c2f")) { coarse_to_fine(x, c, n, d, k, 70); return failures ? 1 : 0; }
+    // "c2fmany": groups of ~16 centroids, so over 64 groups (several centre tiles of the tensor-core top, the last partial).
+    if (argc > 4 && !strcmp(argv[4], "c2fmany")) { coarse_to_fine(x, c, n, d, k, 16); return failures ? 1 : 0; }
     if (argc > 4) for (int j = 50; j < k; j++) for (int q = 0; q < d; q++) c[j * d + q] = c[(j % 50) * d + q];
     std::vector<act_t> xa(n * DP), ca(KP * DP);
     std::vector<float> bias(KP);
@@ -151,6 +187,26 @@ int main(int argc, char** argv) {
         int bad = 0;
         for (int i = 0; i < m; i++) for (int q = 0; q < d; q++) if (g[i * d + q] != x[idx[i] * d + q]) bad++;
         printf("gather d=%d rows=%d: %d / %d values differ\n", d, m, bad, m * d);
+        failures += bad > 0;
+        // The same rows from the act_t copy (x holds bf16 values, so exact), by index and all in order (no index).
+        std::vector<float> ga(m * d, NAN), all(n * d, NAN);
+        launch(3, 256, [&] { km_gather_rows_act(xa.data(), idx.data(), m, d, ga.data()); });
+        launch(3, 256, [&] { km_gather_rows_act(xa.data(), nullptr, n, d, all.data()); });
+        bad = 0;
+        for (int i = 0; i < m; i++) for (int q = 0; q < d; q++) if (ga[i * d + q] != x[idx[i] * d + q]) bad++;
+        for (int i = 0; i < n * d; i++) if (all[i] != x[i]) bad++;
+        printf("gather from act_t rows d=%d rows=%d and %d in order: %d values differ\n", d, m, n, bad);
+        failures += bad > 0;
+        // The grouped search's biases: -0.5 |c|^2 summed in double, as the host computed them.
+        std::vector<float> norms(k, NAN);
+        launch(2, 64, [&] { km_half_sq_norms(c.data(), k, d, norms.data()); });
+        bad = 0;
+        for (int j = 0; j < k; j++) {
+            double sum = 0;
+            for (int q = 0; q < d; q++) sum += (double)c[j * d + q] * (double)c[j * d + q];
+            if (norms[j] != (float)(-0.5 * sum)) bad++;
+        }
+        printf("half squared norms d=%d rows=%d: %d differ from the host's\n", d, k, bad);
         failures += bad > 0;
     }
     // Residual packing (km_residual_pack): every bit width with whole bytes a row, against the codec's definition

@@ -10,7 +10,7 @@
 # Usage: bash scripts/kernel-emulator/run.sh   (g++ with C++20; ~1 min)
 source "$(dirname "$0")/emulator_setup.sh" extract_kmeans_source.py kmeans_emulator.cpp
 # bf16 padded-dim warps-M centroid-buffers | d n k [ties]
-for cfg in "1 48 8 2 48 301 203" "1 128 8 2 128 600 300" "1 144 8 2 130 301 203" "1 384 4 1 384 200 150" "1 128 4 1 128 301 203" "1 16 8 2 16 301 203" "0 48 4 1 48 301 203" "1 48 8 2 48 301 203 ties" "1 48 8 1 48 301 203 ties" "1 128 8 2 128 300 300 ties" "0 48 4 1 48 301 203 ties" "1 48 8 2 48 2000 2100 c2f" "1 144 8 2 130 1500 1400 c2f"; do
+for cfg in "1 48 8 2 48 301 203" "1 128 8 2 128 600 300" "1 144 8 2 130 301 203" "1 384 4 1 384 200 150" "1 128 4 1 128 301 203" "1 16 8 2 16 301 203" "0 48 4 1 48 301 203" "1 48 8 2 48 301 203 ties" "1 48 8 1 48 301 203 ties" "1 128 8 2 128 300 300 ties" "0 48 4 1 48 301 203 ties" "1 48 8 2 48 2000 2100 c2f" "1 144 8 2 130 1500 1400 c2f" "1 128 4 1 128 1200 1500 c2f" "1 64 4 1 61 700 900 c2f" "1 128 4 1 128 700 2100 c2fmany"; do
   set -- $cfg
   g++ -std=c++20 -O1 -pthread -fno-strict-aliasing -w -DCG_BF16=$1 -DCG_KM_DP=$2 -DCG_KM_WM=$3 -DCG_KM_NB=$4 "$WORK/kmeans_emulator.cpp" -o "$WORK/emu"
   "$WORK/emu" $5 $6 $7 ${8:-}
