@@ -173,6 +173,51 @@ extension KernelSource {
         }
     }
 
+    // One k-step of a warp's 32 x 64 tile of scores: the A fragments `a` (two 16-row blocks) against centroid rows
+    // nBase .. nBase + 63 of `Bs`. One ldmatrix gives two 8-centroid blocks' fragments: registers 0, 1 are block 2jp's
+    // (b0, b1), 2, 3 block 2jp + 1's.
+    __device__ __forceinline__ void km_mma_step(float (*acc)[8][4], unsigned (*a)[4], const unsigned short* Bs, int nBase, int ks, int lane) {
+    #pragma unroll
+        for (int jp = 0; jp < 4; jp++) {
+            unsigned b[4];
+            ldsm_x4(b, &Bs[(nBase + (2 * jp + (lane >> 4)) * 8 + (lane & 7)) * KM_SP + ks * 16 + ((lane >> 3) & 1) * 8]);
+    #pragma unroll
+            for (int u = 0; u < 2; u++) {
+                mma_bf16_16816(acc[0][2 * jp + u], a[0][0], a[0][1], a[0][2], a[0][3], b[2 * u], b[2 * u + 1]);
+                mma_bf16_16816(acc[1][2 * jp + u], a[1][0], a[1][1], a[1][2], a[1][3], b[2 * u], b[2 * u + 1]);
+            }
+        }
+    }
+
+    // A warp's 32 x 64 tile of scores folded into the running (best, index) of its four rows (best[2i + h]: row block i,
+    // half h). Per row the tile's maximum (one fmax a score); only when it beats the running best (a few times in all
+    // the tiles) is its column looked up: the smallest column holding it, so with the strict > the smallest index wins
+    // among equal scores, as tiles come in increasing order. `column0` is the index of the thread's first column.
+    __device__ __forceinline__ void km_fold_best(float (*acc)[8][4], float* best, int* index, int column0) {
+    #pragma unroll
+        for (int i = 0; i < 2; i++) {
+    #pragma unroll
+            for (int h = 0; h < 2; h++) {
+                float m = acc[i][0][2 * h];
+    #pragma unroll
+                for (int j = 0; j < 8; j++) {
+                    m = fmaxf(m, acc[i][j][2 * h]);
+                    m = fmaxf(m, acc[i][j][2 * h + 1]);
+                }
+                if (m > best[2 * i + h]) {
+                    int found = 0;
+    #pragma unroll
+                    for (int j = 7; j >= 0; j--) {
+                        if (acc[i][j][2 * h + 1] == m) found = j * 8 + 1;
+                        if (acc[i][j][2 * h] == m) found = j * 8;
+                    }
+                    best[2 * i + h] = m;
+                    index[2 * i + h] = column0 + found;
+                }
+            }
+        }
+    }
+
     // Centroid tile `col0` into `dst`: from the prefetch registers (which then take tile `next`, when
     // next >= 0) or, without prefetching, straight from global memory.
     __device__ __forceinline__ void km_stage(unsigned short* dst, const unsigned short* c, int col0, int next, uint4* pf) {
@@ -251,52 +296,17 @@ extension KernelSource {
     #pragma unroll
                 for (int i = 0; i < 2; i++) { acc[i][j][0] = b.x; acc[i][j][1] = b.y; acc[i][j][2] = b.x; acc[i][j][3] = b.y; }
             }
-            // One ldmatrix gives two 8-centroid blocks' fragments: registers 0, 1 are block 2jp's (b0, b1),
-            // 2, 3 block 2jp + 1's.
     #pragma unroll
             for (int ks = 0; ks < KM_KS; ks++) {
     #if KM_AREG
-                unsigned (*a)[4] = af[ks];
+                km_mma_step(acc, af[ks], Bs, wn * 64, ks, lane);
     #else
                 unsigned a[2][4];
                 km_a_frag(As, ks, wm, g, t, a);
+                km_mma_step(acc, a, Bs, wn * 64, ks, lane);
     #endif
-    #pragma unroll
-                for (int jp = 0; jp < 4; jp++) {
-                    unsigned b[4];
-                    ldsm_x4(b, &Bs[(wn * 64 + (2 * jp + (lane >> 4)) * 8 + (lane & 7)) * KM_SP + ks * 16 + ((lane >> 3) & 1) * 8]);
-    #pragma unroll
-                    for (int u = 0; u < 2; u++) {
-                        mma_bf16_16816(acc[0][2 * jp + u], a[0][0], a[0][1], a[0][2], a[0][3], b[2 * u], b[2 * u + 1]);
-                        mma_bf16_16816(acc[1][2 * jp + u], a[1][0], a[1][1], a[1][2], a[1][3], b[2 * u], b[2 * u + 1]);
-                    }
-                }
             }
-            // Per row, the tile's maximum (one fmax a score); only when it beats the running best (a few
-            // times in all the tiles) is its column looked up: the smallest column holding it, so with the
-            // strict > the smallest index wins among equal scores, as tiles come in increasing order.
-    #pragma unroll
-            for (int i = 0; i < 2; i++) {
-    #pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    float m = acc[i][0][2 * h];
-    #pragma unroll
-                    for (int j = 0; j < 8; j++) {
-                        m = fmaxf(m, acc[i][j][2 * h]);
-                        m = fmaxf(m, acc[i][j][2 * h + 1]);
-                    }
-                    if (m > best[2 * i + h]) {
-                        int found = 0;
-    #pragma unroll
-                        for (int j = 7; j >= 0; j--) {
-                            if (acc[i][j][2 * h + 1] == m) found = j * 8 + 1;
-                            if (acc[i][j][2 * h] == m) found = j * 8;
-                        }
-                        best[2 * i + h] = m;
-                        index[2 * i + h] = col0 + wn * 64 + 2 * t + found;
-                    }
-                }
-            }
+            km_fold_best(acc, best, index, col0 + wn * 64 + 2 * t);
         }
         // The four lanes of a row (t = 0..3), then the two column warps through shared memory.
     #pragma unroll
@@ -615,6 +625,16 @@ extension KernelSource {
         }
     }
 
+    // The group whose entries fine-search block b scores: the last whose first tile is at or before b.
+    __device__ __forceinline__ int km_tile_group(int b, const int* tile_start, int groups) {
+        int lo = 0, hi = groups - 1;
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) >> 1;
+            if (tile_start[mid] <= b) lo = mid; else hi = mid - 1;
+        }
+        return lo;
+    }
+
     // One block of KM_FINE_ROWS threads per 128-entry tile of a group's entries: the group's centroids
     // (rows goff[g] .. goff[g + 1] of the group-ordered table `gc`, original indices `gidx`) in tiles
     // through shared memory, one entry a thread; its best (score, centroid index) goes to the entry's slot.
@@ -626,12 +646,7 @@ extension KernelSource {
         __shared__ int Is[KM_CT];
         const int b = blockIdx.x;
         if (b >= tile_start[groups]) return;
-        int lo = 0, hi = groups - 1;  // the last group whose first tile is at or before b
-        while (lo < hi) {
-            const int mid = (lo + hi + 1) >> 1;
-            if (tile_start[mid] <= b) lo = mid; else hi = mid - 1;
-        }
-        const int g = lo;
+        const int g = km_tile_group(b, tile_start, groups);
         const int e = starts[g] + (b - tile_start[g]) * KM_FINE_ROWS + threadIdx.x;
         const bool live = e < starts[g + 1];
         const int entry = live ? list[e] : 0;
@@ -671,6 +686,18 @@ extension KernelSource {
     // (uploadGroupTables sorts them), so the smallest position among equal scores is the smallest index.
     // Scores are fp32 sums of exact bf16 products: what the exhaustive bf16 search computes for the same pair.
     #define KM_FN 64
+    // Rows c0 .. c0 + KM_FN - 1 of the act_t table `c` into `Bs` (zero from row `end` on) and their biases into `Bb`
+    // (-inf from `end` on), by a block of KM_FINE_ROWS threads.
+    __device__ __forceinline__ void km_stage_rows(unsigned short* Bs, float* Bb, const unsigned short* c, const float* bias, int c0, int end) {
+        uint4 zero;
+        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
+        for (int i = threadIdx.x; i < KM_FN * KM_CH; i += KM_FINE_ROWS) {
+            const int r = i / KM_CH, ch = i - r * KM_CH;
+            *(uint4*)&Bs[r * KM_SP + ch * 8] = c0 + r < end ? *(const uint4*)(c + (long long)(c0 + r) * KM_DP + ch * 8) : zero;
+        }
+        for (int j = threadIdx.x; j < KM_FN; j += KM_FINE_ROWS) Bb[j] = c0 + j < end ? bias[c0 + j] : -CG_INF;
+    }
+
     // Tensor-core form of km_c2f_top: one block of four warps per 128 vectors (act_t rows of KM_DP), the group centres
     // (act_t rows, zero past `groups`) in tiles of KM_FN; warp w scores its 32 vectors x KM_FN centres with m16n8k16
     // MMAs into shared memory, then each thread keeps its vector's KM_PMAX best (score + bias, group) as km_c2f_top
@@ -698,11 +725,7 @@ extension KernelSource {
         for (int r = 0; r < KM_PMAX; r++) { ts[r] = -CG_INF; ti[r] = 0; }
         for (int c0 = 0; c0 < groups; c0 += KM_FN) {
             __syncthreads();
-            for (int i = tid; i < KM_FN * KM_CH; i += KM_FINE_ROWS) {
-                const int r = i / KM_CH, ch = i - r * KM_CH;
-                *(uint4*)&Bs[r * KM_SP + ch * 8] = c0 + r < groups ? *(const uint4*)(centers + (long long)(c0 + r) * KM_DP + ch * 8) : zero;
-            }
-            for (int j = tid; j < KM_FN; j += KM_FINE_ROWS) Bb[j] = c0 + j < groups ? cbias[c0 + j] : -CG_INF;
+            km_stage_rows(Bs, Bb, centers, cbias, c0, groups);
             __syncthreads();
             float acc[2][8][4];
     #pragma unroll
@@ -714,16 +737,7 @@ extension KernelSource {
             for (int ks = 0; ks < KM_KS; ks++) {
                 unsigned a[2][4];
                 km_a_frag(As, ks, warp, gq, t, a);
-    #pragma unroll
-                for (int jp = 0; jp < 4; jp++) {
-                    unsigned bf[4];
-                    ldsm_x4(bf, &Bs[((2 * jp + (lane >> 4)) * 8 + (lane & 7)) * KM_SP + ks * 16 + ((lane >> 3) & 1) * 8]);
-    #pragma unroll
-                    for (int u = 0; u < 2; u++) {
-                        mma_bf16_16816(acc[0][2 * jp + u], a[0][0], a[0][1], a[0][2], a[0][3], bf[2 * u], bf[2 * u + 1]);
-                        mma_bf16_16816(acc[1][2 * jp + u], a[1][0], a[1][1], a[1][2], a[1][3], bf[2 * u], bf[2 * u + 1]);
-                    }
-                }
+                km_mma_step(acc, a, Bs, 0, ks, lane);
             }
     #pragma unroll
             for (int i = 0; i < 2; i++) {
@@ -752,12 +766,7 @@ extension KernelSource {
         __shared__ float Bb[KM_FN];
         const int b = blockIdx.x;
         if (b >= tile_start[groups]) return;
-        int lo = 0, hi = groups - 1;  // the last group whose first tile is at or before b
-        while (lo < hi) {
-            const int mid = (lo + hi + 1) >> 1;
-            if (tile_start[mid] <= b) lo = mid; else hi = mid - 1;
-        }
-        const int g = lo;
+        const int g = km_tile_group(b, tile_start, groups);
         const int e0 = starts[g] + (b - tile_start[g]) * KM_FINE_ROWS, e1 = starts[g + 1];
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, t = lane & 3;
         uint4 zero;
@@ -773,11 +782,7 @@ extension KernelSource {
         const int m0 = goff[g], m1 = goff[g + 1];
         for (int c0 = m0; c0 < m1; c0 += KM_FN) {
             __syncthreads();
-            for (int i = tid; i < KM_FN * KM_CH; i += KM_FINE_ROWS) {
-                const int r = i / KM_CH, ch = i - r * KM_CH;
-                *(uint4*)&Bs[r * KM_SP + ch * 8] = c0 + r < m1 ? *(const uint4*)(gc + (long long)(c0 + r) * KM_DP + ch * 8) : zero;
-            }
-            for (int j = tid; j < KM_FN; j += KM_FINE_ROWS) Bb[j] = c0 + j < m1 ? gbias[c0 + j] : -CG_INF;
+            km_stage_rows(Bs, Bb, gc, gbias, c0, m1);
             __syncthreads();
             float acc[2][8][4];
     #pragma unroll
@@ -790,41 +795,10 @@ extension KernelSource {
             for (int ks = 0; ks < KM_KS; ks++) {
                 unsigned a[2][4];
                 km_a_frag(As, ks, warp, gq, t, a);
-    #pragma unroll
-                for (int jp = 0; jp < 4; jp++) {
-                    unsigned bf[4];
-                    ldsm_x4(bf, &Bs[((2 * jp + (lane >> 4)) * 8 + (lane & 7)) * KM_SP + ks * 16 + ((lane >> 3) & 1) * 8]);
-    #pragma unroll
-                    for (int u = 0; u < 2; u++) {
-                        mma_bf16_16816(acc[0][2 * jp + u], a[0][0], a[0][1], a[0][2], a[0][3], bf[2 * u], bf[2 * u + 1]);
-                        mma_bf16_16816(acc[1][2 * jp + u], a[1][0], a[1][1], a[1][2], a[1][3], bf[2 * u], bf[2 * u + 1]);
-                    }
-                }
+                km_mma_step(acc, a, Bs, 0, ks, lane);
             }
-            // The tile's maximum per row; its smallest column only when it beats the running best (tiles come in
-            // increasing position, so with the strict > the smallest position wins among equal scores).
-    #pragma unroll
-            for (int i = 0; i < 2; i++) {
-    #pragma unroll
-                for (int h = 0; h < 2; h++) {
-                    float m = acc[i][0][2 * h];
-    #pragma unroll
-                    for (int j = 0; j < 8; j++) {
-                        m = fmaxf(m, acc[i][j][2 * h]);
-                        m = fmaxf(m, acc[i][j][2 * h + 1]);
-                    }
-                    if (m > best[2 * i + h]) {
-                        int found = 0;
-    #pragma unroll
-                        for (int j = 7; j >= 0; j--) {
-                            if (acc[i][j][2 * h + 1] == m) found = j * 8 + 1;
-                            if (acc[i][j][2 * h] == m) found = j * 8;
-                        }
-                        best[2 * i + h] = m;
-                        index[2 * i + h] = c0 + 2 * t + found;
-                    }
-                }
-            }
+            // Positions, not indices: tiles come in increasing position, so the smallest position wins among equal scores.
+            km_fold_best(acc, best, index, c0 + 2 * t);
         }
         // The four lanes of a row; lane t = 0 writes the entry's best score and centroid index.
     #pragma unroll
