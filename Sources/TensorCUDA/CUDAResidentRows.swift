@@ -11,7 +11,8 @@ import Tensor
 /// staged, half the bytes over the link and in device memory.
 extension CUDABackend: ResidentKMeansBackend {
     /// `COLGREP_GPU_RESIDENT`: `0` keeps the chunked path everywhere (vectors streamed up for Lloyd's sample and again
-    /// for the assignment), `all` holds rows of any width; by default rows up to `defaultResidentMaximumDim` wide.
+    /// for the assignment), `all` holds rows of any width; by default rows up to `defaultResidentMaximumDim` wide, and
+    /// rows held as bf16 up to `defaultBF16ResidentMaximumDim`.
     static let residentSetting = ProcessInfo.processInfo.environment["COLGREP_GPU_RESIDENT"] ?? ""
     /// Measured (docs/PERFORMANCE.md, session 10; one H200, 10M vectors, K = 32,768): at 48-d the resident path's first
     /// run is 0.293–0.318 s against main's 0.318–0.383; at 128-d its bulk assignment is bound by the tensor-core search
