@@ -239,6 +239,11 @@ enum StreamedRowFormat {
     case float32
     case bf16(paddedDim: Int)
 
+    var isBF16: Bool {
+        if case .bf16 = self { return true }
+        return false
+    }
+
     func deviceRowBytes(dim: Int) -> Int {
         switch self {
         case .float32: return dim * 4

@@ -36,8 +36,7 @@ extension CUDABackend: ResidentKMeansBackend {
     /// Whether `dim`-wide rows are held on the device for their k-means run (when they fit).
     func holdsRowsResident(dim: Int) -> Bool {
         if dim <= residentMaximumDim { return true }
-        guard Self.residentSetting.isEmpty, dim <= Self.defaultBF16ResidentMaximumDim, case .bf16 = residentRowFormat(dim: dim) else { return false }
-        return true
+        return Self.residentSetting.isEmpty && dim <= Self.defaultBF16ResidentMaximumDim && residentRowFormat(dim: dim).isBF16
     }
 
     /// How resident rows are held: as the assignment's padded bf16 rows where it reads those (a bf16 build searching
@@ -279,7 +278,7 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
             n = sample.count
         }
         // Lloyd's sums want fp32 rows: gathered from fp32 rows, or widened from the bf16 ones (every row when no sample).
-        if case .bf16 = format {
+        if format.isBF16 {
             points = try backend.makeMatrix(rows: n, cols: dim, type: .float32)
             try backend.launchElementwise("km_gather_rows_act", kernels: kernels, count: n * dim, [
                 .pointer(rows.pointer), .pointer(indices?.pointer ?? 0), .int64(Int64(n)), .int32(Int32(dim)), .pointer(points.pointer),
@@ -321,8 +320,7 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         let kernels = try backend.kmeansKernels(dim: dim)
         let labels = try backend.makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
         let rowBytes = UInt64(rowBytes)
-        let heldAsBF16: Bool
-        if case .bf16 = format { heldAsBF16 = true } else { heldAsBF16 = false }
+        let heldAsBF16 = format.isBF16
         if let groups, probes > 0 {
             let tables = try backend.uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
             let p = min(probes, tables.groups)

@@ -43,8 +43,7 @@ extension CUDASelfTest {
             // A bf16 build holds the rows as the kernels' bf16 rows: the grouped search is then checked against the
             // double-precision grouped search of those rounded rows (rounding alone can change a row's probed groups,
             // and with them its code, by more than any tolerance of the search itself).
-            let heldAsBF16: Bool
-            if case .bf16 = backend.residentRowFormat(dim: dim) { heldAsBF16 = true } else { heldAsBF16 = false }
+            let heldAsBF16 = backend.residentRowFormat(dim: dim).isBF16
             let searched = heldAsBF16 ? points.map(roundToBF16) : points
             points.withUnsafeBufferPointer { p in
                 var rows: (any ResidentKMeansRows)? = nil
@@ -60,8 +59,7 @@ extension CUDASelfTest {
                 // 130 they are widened to fp32 a pass at a time).
                 attempt("resident rows held as \(precision == .bf16 ? "bf16" : "fp32") d=\(dim)", tolerance: 0.5) {
                     guard let held = rows as? CUDAResidentRows else { return 1 }
-                    if case .bf16 = held.format { return heldAsBF16 && precision == .bf16 ? 0 : 1 }
-                    return !heldAsBF16 && precision == .fp32 ? 0 : 1
+                    return held.format.isBF16 == heldAsBF16 && heldAsBF16 == (precision == .bf16) ? 0 : 1
                 }
                 attempt("resident lloydIterations on a device-gathered sample d=\(dim) k=\(clusters + 1) (one empty)",
                         tolerance: precision == .fp32 ? 1e-5 : 1e-2) {

@@ -41,6 +41,7 @@ struct StreamedRowFormatTests {
         }
         #expect(wrong == 0)
         #expect(StreamedRowFormat.bf16(paddedDim: padded).deviceRowBytes(dim: dim) == padded * 2)
+        #expect(StreamedRowFormat.bf16(paddedDim: padded).isBF16 && !StreamedRowFormat.float32.isBF16)
     }
 
     @Test func theReferenceRoundsTiesToEven() {
