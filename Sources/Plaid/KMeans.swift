@@ -135,8 +135,17 @@ public enum KMeans {
     static func group(centroids: [Float], dim: Int, groupCount: Int, seed: UInt64, backend: (any Backend)? = nil) -> CentroidGroups? {
         let k = centroids.count / dim
         guard k >= 4 * groupCount else { return nil }
+        return group(centroids: centroids, dim: dim, initialCenters: randomlyChosenFirst(groupCount, of: k, seed: groupingSeed(seed)), backend: backend)
+    }
+
+    /// `group` from the centroids `initialCenters` as the group centres' starting points (what a backend grouping on its
+    /// own side is handed: `groupingPlan`).
+    static func group(centroids: [Float], dim: Int, initialCenters: [Int], backend: (any Backend)? = nil) -> CentroidGroups? {
+        let k = centroids.count / dim, groupCount = initialCenters.count
+        guard groupCount > 0, k >= 4 * groupCount else { return nil }
         let centers = centroids.withUnsafeBufferPointer {
-            lloyd(points: $0.baseAddress!, count: k, dim: dim, k: groupCount, iterations: 8, seed: seed ^ 0xC0A7, parallel: true, backend: backend)
+            lloyd(points: $0.baseAddress!, count: k, dim: dim, k: groupCount, iterations: groupIterations, seed: 0, parallel: true,
+                  backend: backend, startingFrom: initialCenters)
         }
         var labels = [Int32](repeating: 0, count: k)
         let packed = centers.withUnsafeBufferPointer { PackedCentroids($0.baseAddress!, dim: dim, count: groupCount) }
@@ -162,6 +171,20 @@ public enum KMeans {
             next[Int(label)] += 1
         }
         return CentroidGroups(centers: usedCenters, offsets: offsets, members: members)
+    }
+
+    /// Lloyd iterations of the centroids into their group centres (`group`).
+    static let groupIterations = 8
+
+    /// The seed of `group`'s own Lloyd (its initial centres) for a grouping drawn with `seed`.
+    static func groupingSeed(_ seed: UInt64) -> UInt64 { seed ^ 0xC0A7 }
+
+    /// What a backend that groups on its own side needs to group Lloyd iteration i's centroids as
+    /// `group(centroids:…, seed: seed &+ i)` does here: the initial centres `lloyd` draws there.
+    static func groupingPlan(k: Int, groupCount: Int, iterations: Int, seed: UInt64) -> CentroidGroupingPlan {
+        CentroidGroupingPlan(groups: groupCount, iterations: groupIterations, initialCenters: (0..<max(0, iterations)).map { iteration in
+            randomlyChosenFirst(groupCount, of: k, seed: groupingSeed(seed &+ UInt64(iteration))).map { Int32($0) }
+        })
     }
 
     /// Coarse groups for `k` centroids: none below 1,024 (exhaustive assignment is cheap there), else
@@ -202,10 +225,14 @@ public enum KMeans {
            backend == nil || ((backend as? any CoarseToFineAssigning)?.maximumProbes(dim: dim, lloyd: true) ?? 0) >= lloydProbes {
             exhaustive = n
         }
+        // A backend that groups the centroids itself runs the grouped iterations whole, as the CPU does them below.
+        let groupsOnDevice = training == .coarseToFine(exhaustiveIterations: 0) && groupCount > 1 && k >= 4 * groupCount
+            ? (backend as? any DeviceGroupedLloyd).flatMap { $0.groupsLloydOnDevice(dim: dim) ? $0 : nil } : nil
         // A backend that runs every Lloyd iteration gathers the sample itself (`subsample`'s rows, in its order) straight
         // into its upload staging; if it fails, the host path below runs.
         var wholeLloydFailed = false
-        if !twoLevel, count > limit, k < limit, exhaustive >= iterations, !hostGatheredSample, let accelerated = backend as? any KMeansAccelerating {
+        if !twoLevel, count > limit, k < limit, exhaustive >= iterations || groupsOnDevice != nil, !hostGatheredSample,
+           let accelerated = backend as? any KMeansAccelerating {
             let sample = randomlyChosenFirst(limit, of: count, seed: sampleSeed(seed))
             var steps = [(step: "sample", seconds: seconds(since: clock))]
             clock = ContinuousClock.now
@@ -217,6 +244,11 @@ public enum KMeans {
                     for i in 0..<k { (c.baseAddress! + i * dim).update(from: p.baseAddress! + sample[order[i]] * dim, count: dim) }
                 }
                 do {
+                    if let groupsOnDevice {
+                        return try groupsOnDevice.groupedLloydIterations(
+                            points: p.baseAddress!, sample: sample, dim: dim, centroids: centroids, iterations: iterations, probes: lloydProbes,
+                            grouping: groupingPlan(k: k, groupCount: groupCount, iterations: iterations, seed: seed))
+                    }
                     return try accelerated.lloydIterations(points: p.baseAddress!, sample: sample, dim: dim, centroids: centroids, iterations: iterations)
                 } catch {
                     reportFallback("k-means", error)
@@ -421,8 +453,9 @@ public enum KMeans {
     /// already failed it); its assignments are still tried there.
     static func lloyd(points: UnsafePointer<Float>, count: Int, dim: Int, k: Int, iterations: Int, seed: UInt64,
                       parallel: Bool, exhaustiveIterations: Int = .max, backend: (any Backend)? = nil,
-                      wholeIterationsOnBackend: Bool = true) -> [Float] {
-        let order = randomlyChosenFirst(k, of: count, seed: seed)
+                      wholeIterationsOnBackend: Bool = true, startingFrom initial: [Int]? = nil) -> [Float] {
+        // The initial centroids: the points `initial` names, else the first k of a shuffle drawn with `seed`.
+        let order = initial ?? randomlyChosenFirst(k, of: count, seed: seed)
         var centroids = [Float](repeating: 0, count: k * dim)
         centroids.withUnsafeMutableBufferPointer { c in
             for i in 0..<k { (c.baseAddress! + i * dim).update(from: points + order[i] * dim, count: dim) }

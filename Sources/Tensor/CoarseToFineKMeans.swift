@@ -38,3 +38,33 @@ public protocol CoarseToFineAssigning: AnyObject {
                          exhaustiveIterations: Int, probes: Int,
                          grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float]
 }
+
+/// How a backend groups the current centroids on its own side in each grouped Lloyd iteration, the way `KMeans.group`
+/// does on the host: `iterations` Lloyd iterations of the K centroids into `groups` coarse centres, starting in Lloyd
+/// iteration i from the centroids `initialCenters[i]`; then each centroid in its nearest centre's group (members in
+/// increasing index order), and a group left empty never probed.
+public struct CentroidGroupingPlan: Sendable, Equatable {
+    public let groups: Int
+    public let iterations: Int
+    public let initialCenters: [[Int32]]
+
+    public init(groups: Int, iterations: Int, initialCenters: [[Int32]]) {
+        self.groups = groups
+        self.iterations = iterations
+        self.initialCenters = initialCenters
+    }
+}
+
+/// A backend that runs grouped Lloyd iterations whole, grouping the centroids itself in each one, so no centroids
+/// cross between iterations (the host's grouping of 32,768 centroids and the tables' upload cost more than a grouped
+/// assignment of a million rows on a GPU).
+public protocol DeviceGroupedLloyd: CoarseToFineAssigning, KMeansAccelerating {
+    /// Whether it runs them for `dim`-wide rows.
+    func groupsLloydOnDevice(dim: Int) -> Bool
+
+    /// `iterations` Lloyd iterations over the rows `sample` of `points` (gathered by the backend, in this order) from
+    /// `centroids`, every assignment coarse-to-fine over `probes` groups of the current centroids grouped as
+    /// `grouping` says; the update as in `KMeansAccelerating.lloydIterations`. Returns the final centroids.
+    func groupedLloydIterations(points: UnsafePointer<Float>, sample: [Int], dim: Int, centroids: [Float], iterations: Int,
+                                probes: Int, grouping: CentroidGroupingPlan) throws -> [Float]
+}

@@ -218,9 +218,7 @@ extension CUDABackend: CoarseToFineAssigning {
         let deviceCenters = try uploadFloat32(centers, rows: used.count, cols: dim)
         func halfSquaredNorms(_ matrix: CUDAMatrix, count: Int) throws -> CUDAMatrix {
             let out = try makeMatrix(rows: 1, cols: count, type: .float32)
-            try launchElementwise("km_half_sq_norms", kernels: kernels, count: count, [
-                .pointer(matrix.pointer), .int64(Int64(count)), .int32(Int32(dim)), .pointer(out.pointer),
-            ])
+            try self.halfSquaredNorms(kernels, of: matrix, count: count, dim: dim, into: out)
             return out
         }
         var rowsAct: CUDAMatrix? = nil, centersAct: CUDAMatrix? = nil

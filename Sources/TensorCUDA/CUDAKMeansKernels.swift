@@ -193,6 +193,13 @@ extension CUDABackend {
         ])
     }
 
+    /// −½‖c‖² of `count` fp32 rows (`dim` wide) at `matrix` into `out` (`km_half_sq_norms`: the host's double sum, bit for bit).
+    func halfSquaredNorms(_ kernels: KMeansKernels, of matrix: CUDAMatrix, count: Int, dim: Int, into out: CUDAMatrix) throws {
+        try launchElementwise("km_half_sq_norms", kernels: kernels, count: count, [
+            .pointer(matrix.pointer), .int64(Int64(count)), .int32(Int32(dim)), .pointer(out.pointer),
+        ])
+    }
+
     /// A grid-stride kernel of the k-means module over `count` elements.
     func launchElementwise(_ name: String, kernels: KMeansKernels, count: Int, _ arguments: [KernelArgument]) throws {
         guard count > 0 else { return }

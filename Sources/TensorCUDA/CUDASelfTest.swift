@@ -195,6 +195,7 @@ public enum CUDASelfTest {
 
         checks += kmeansChecks(backend, &random)
         checks += coarseToFineChecks(backend, &random)
+        checks += deviceGroupingChecks(backend, &random)
         checks += residualQuantizingChecks(backend, &random)
         checks += residentChecks(backend, &random)
         checks += tunedAlgorithmChecks(backend, &random)

@@ -11,7 +11,7 @@ extension KernelSource {
     /// Kernels of the k-means module in every precision.
     static let kmeansKernels = ["km_convert_rows", "km_pad_rows", "km_prepare_f32", "km_prepare_act", "km_assign_plain",
                                 "km_accumulate", "km_update", "km_c2f_top", "km_c2f_scan", "km_c2f_scatter", "km_c2f_fine", "km_c2f_reduce",
-                                "km_gather_rows", "km_gather_rows_act", "km_half_sq_norms", "km_residual_pack"]
+                                "km_gather_rows", "km_gather_rows_act", "km_half_sq_norms", "km_group_members", "km_residual_pack"]
     /// The tensor-core assignment kernel (bf16 builds only).
     static let kmeansMMAKernel = "km_assign_mma"
     /// The coarse-to-fine search's tensor-core kernels (bf16 builds up to 128 padded dimensions): the top and the fine
@@ -431,6 +431,35 @@ extension KernelSource {
     #define KM_GMAX 2048
     #define KM_CT (KM_DP <= 128 ? 32 : 8)
     #define KM_FINE_ROWS 128
+
+    // A grouping's member table made on the device, as the host makes it (`KMeans.group`): one block, thread g taking
+    // groups g, g + blockDim, ...; group g's centroids (labels[j] == g) listed from offsets[g] in increasing index order,
+    // offsets[groups] = k. Every thread reads the same label at a time (one broadcast load a warp), so the scan of K
+    // labels is cheap beside the assignments around it, and the order needs no sort. An empty group's centre bias
+    // becomes -inf: the grouped search never probes it, as if the host had dropped it.
+    extern "C" __global__ void __launch_bounds__(256) km_group_members(const int* labels, int k, int groups, int* offsets, int* members,
+                                                                       float* center_bias) {
+        __shared__ int start[KM_GMAX + 1];
+        for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+            int count = 0;
+            for (int j = 0; j < k; j++) count += labels[j] == g;
+            start[g + 1] = count;
+            if (count == 0) center_bias[g] = -CG_INF;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            start[0] = 0;
+            for (int g = 0; g < groups; g++) start[g + 1] += start[g];
+        }
+        __syncthreads();
+        for (int g = threadIdx.x; g <= groups; g += blockDim.x) offsets[g] = start[g];
+        for (int g = threadIdx.x; g < groups; g += blockDim.x) {
+            int at = start[g];
+            for (int j = 0; j < k; j++) {
+                if (labels[j] == g) members[at++] = j;
+            }
+        }
+    }
 
     // Keeps the KM_PMAX best (score, group) pairs sorted, best first; among equal scores the one
     // offered first (the smaller group) stays ahead.

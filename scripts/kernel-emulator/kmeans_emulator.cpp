@@ -208,6 +208,30 @@ int main(int argc, char** argv) {
         }
         printf("half squared norms d=%d rows=%d: %d differ from the host's\n", d, k, bad);
         failures += bad > 0;
+        // A grouping's member table (km_group_members): labels of k centroids in G groups, two of them empty (one the
+        // last); members listed group by group in increasing index order, offsets 0..k, empty groups' bias -inf.
+        {
+            const int G = std::max(3, k / 7);
+            std::vector<int> glabel(k), offsets(G + 1, -1), gmembers(k, -1);
+            for (int j = 0; j < k; j++) {
+                int g = (int)((j * 2654435761u) % (unsigned)G);
+                if (g == 1 || g == G - 1) g = 0;
+                glabel[j] = g;
+            }
+            std::vector<float> gbias(G, 0.25f);
+            launch(1, 256, [&] { km_group_members(glabel.data(), k, G, offsets.data(), gmembers.data(), gbias.data()); });
+            std::vector<int> want_off(1, 0), want_members;
+            for (int g = 0; g < G; g++) {
+                for (int j = 0; j < k; j++) if (glabel[j] == g) want_members.push_back(j);
+                want_off.push_back((int)want_members.size());
+            }
+            bad = 0;
+            for (int g = 0; g <= G; g++) bad += offsets[g] != want_off[g];
+            for (int j = 0; j < k; j++) bad += gmembers[j] != want_members[j];
+            for (int g = 0; g < G; g++) bad += (want_off[g + 1] == want_off[g]) ? !(gbias[g] < -1e38f) : gbias[g] != 0.25f;
+            printf("group members k=%d groups=%d: %d offsets, members or biases wrong\n", k, G, bad);
+            failures += bad > 0;
+        }
     }
     // Residual packing (km_residual_pack): every bit width with whole bytes a row, against the codec's definition
     // (bucket = cutoffs strictly below x − c[code], 8 / nbits a byte from the lowest bits); cutoffs include residuals
