@@ -51,6 +51,11 @@ extension CUDABackend: DeviceGroupedLloyd {
             try trace.mark("iteration \(iteration) grouping")
             try coarseToFine(kernels, tables: tables, vectors: vectors, rows: count, dim: dim, probes: p, scratch: scratch, out: labels.pointer)
             try trace.mark("iteration \(iteration) assign")
+            if KMeansStepTrace.enabled {
+                func ints(_ m: CUDAMatrix, _ n: Int) throws -> [Int32] { try downloadFloats(m).prefix(n).map { Int32(bitPattern: $0.bitPattern) } }
+                trace.describeGroups("iteration \(iteration)", offsets: try ints(tables.offsets, plan.groups + 1), entries: try ints(scratch.counts, plan.groups))
+                try trace.mark("iteration \(iteration) described")
+            }
             try moveCentroidsToMeans(kernels, x32: x32, count: count, dim: dim, labels: labels, sums: sums, counts: counts,
                                      centroids: current, k: k)
             try trace.mark("iteration \(iteration) accumulate and update")

@@ -369,6 +369,12 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
                 try mark("fused assign")
             }
         }
+        // The host's code pages faulted in on the cores while the queued kernels run (the caller hands fresh memory: 40 MB
+        // for 10M rows, whose faults the driver's pageable copy would otherwise take one page at a time, on one thread).
+        let address = UInt(bitPattern: codes)
+        CUDABackend.inParallelSlices(units: count, unitBytes: 4, alignment: 1024) { range in
+            UnsafeMutablePointer<Int32>(bitPattern: address)!.advanced(by: range.lowerBound).initialize(repeating: -1, count: range.count)
+        }
         try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes), labels.pointer, count * 4, context.computeStream),
                           "cuMemcpyDtoHAsync")
         try context.synchronize()
