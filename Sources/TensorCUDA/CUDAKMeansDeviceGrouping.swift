@@ -47,7 +47,8 @@ extension CUDABackend: DeviceGroupedLloyd {
         let grouping = try DeviceCentroidGrouping(self, kernels: kernels, k: k, dim: dim, groups: plan.groups, tensorCore: tensorCore)
         let vectors: CoarseToFineVectors = act.map { .act($0.pointer) } ?? .float32(x32.pointer)
         for iteration in 0..<max(0, iterations) {
-            let tables = try grouping.tables(of: current, initialCenters: plan.initialCenters[iteration], iterations: plan.iterations)
+            let tables = try grouping.tables(of: current, initialCenters: plan.initialCenters[iteration], iterations: plan.iterations,
+                                             traced: KMeansStepTrace.enabled ? { try trace.mark("iteration \(iteration) \($0)") } : nil)
             try trace.mark("iteration \(iteration) grouping")
             try coarseToFine(kernels, tables: tables, vectors: vectors, rows: count, dim: dim, probes: p, scratch: scratch, out: labels.pointer)
             try trace.mark("iteration \(iteration) assign")
@@ -99,13 +100,16 @@ extension CUDABackend: DeviceGroupedLloyd {
         }
 
         /// `KMeans.group` of the fp32 centroids at `centroids` (`k × dim`), queued on the compute stream.
-        func tables(of centroids: CUDAMatrix, initialCenters: [Int32], iterations: Int) throws -> CoarseToFineTables {
+        /// `traced(step)`, when given, runs after each step (the trace synchronizes and times them).
+        func tables(of centroids: CUDAMatrix, initialCenters: [Int32], iterations: Int,
+                    traced: ((String) throws -> Void)? = nil) throws -> CoarseToFineTables {
             let context = backend.context
             try backend.convertRows(kernels, source: centroids.pointer, rows: k, dim: dim, destination: centroidsAct.pointer)
             let seeds = try backend.uploadInt32(initialCenters)
             try backend.launchElementwise("km_gather_rows", kernels: kernels, count: groups * dim, [
                 .pointer(centroids.pointer), .pointer(seeds.pointer), .int64(Int64(groups)), .int32(Int32(dim)), .pointer(centers.pointer),
             ])
+            try traced?("grouping: initial centres")
             // Lloyd of the centroids into the group centres, then each centroid's nearest centre (the host: `lloyd` on the
             // backend, then `nearestInParallel`).
             for _ in 0..<max(0, iterations) {
@@ -114,11 +118,13 @@ extension CUDABackend: DeviceGroupedLloyd {
                                                  centroids: centers, k: groups)
             }
             try nearestCenters()
+            try traced?("grouping: Lloyd of the centres")
             try backend.halfSquaredNorms(kernels, of: centers, count: groups, dim: dim, into: centerBias)
             try context.launch(kernels("km_group_members"), grid: (1, 1, 1), block: (256, 1, 1), [
                 .pointer(labels.pointer), .int32(Int32(k)), .int32(Int32(groups)), .pointer(offsets.pointer), .pointer(members.pointer),
                 .pointer(centerBias.pointer),
             ])
+            try traced?("grouping: members")
             try backend.launchElementwise("km_gather_rows", kernels: kernels, count: k * dim, [
                 .pointer(centroids.pointer), .pointer(members.pointer), .int64(Int64(k)), .int32(Int32(dim)), .pointer(rows.pointer),
             ])
@@ -127,6 +133,7 @@ extension CUDABackend: DeviceGroupedLloyd {
                 try backend.convertRows(kernels, source: rows.pointer, rows: k, dim: dim, destination: rowsAct.pointer)
                 try backend.convertRows(kernels, source: centers.pointer, rows: groups, dim: dim, destination: centersAct.pointer)
             }
+            try traced?("grouping: tables")
             return CoarseToFineTables(groups: groups, centers: centers, centerBias: centerBias, rows: rows, rowBias: rowBias, rowIndex: members,
                                       offsets: offsets, byIndex: centroids, centersAct: centersAct, rowsAct: rowsAct)
         }
