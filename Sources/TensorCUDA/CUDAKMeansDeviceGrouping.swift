@@ -7,7 +7,7 @@ import Tensor
 /// (48-d) to 20 ms (128-d); grouping the centroids on the host each iteration cost more than that saved (download,
 /// `KMeans.group`, tables: 10–20 ms an iteration, session 29), so the grouping runs here, from the same initial
 /// centres the host would draw: Lloyd of the centroids into the group centres (the exhaustive kernels, K = 256 is
-/// small), each centroid's nearest centre, the member table (`km_group_members`) and the tables the search reads.
+/// small), each centroid's nearest centre, the member table (`km_group_offsets`, `km_group_members`) and the tables the search reads.
 extension CUDABackend: DeviceGroupedLloyd {
     /// `COLGREP_GPU_LLOYD_GROUPED=0`: Lloyd searches exhaustively again (for measuring).
     static let deviceGroupedLloydSetting = ProcessInfo.processInfo.environment["COLGREP_GPU_LLOYD_GROUPED"] != "0"
@@ -120,9 +120,11 @@ extension CUDABackend: DeviceGroupedLloyd {
             try nearestCenters()
             try traced?("grouping: Lloyd of the centres")
             try backend.halfSquaredNorms(kernels, of: centers, count: groups, dim: dim, into: centerBias)
-            try context.launch(kernels("km_group_members"), grid: (1, 1, 1), block: (256, 1, 1), [
-                .pointer(labels.pointer), .int32(Int32(k)), .int32(Int32(groups)), .pointer(offsets.pointer), .pointer(members.pointer),
-                .pointer(centerBias.pointer),
+            try context.launch(kernels("km_group_offsets"), grid: (1, 1, 1), block: (1024, 1, 1), [
+                .pointer(labels.pointer), .int32(Int32(k)), .int32(Int32(groups)), .pointer(offsets.pointer), .pointer(centerBias.pointer),
+            ])
+            try context.launch(kernels("km_group_members"), grid: (groups, 1, 1), block: (256, 1, 1), [
+                .pointer(labels.pointer), .int32(Int32(k)), .pointer(offsets.pointer), .pointer(members.pointer),
             ])
             try traced?("grouping: members")
             try backend.launchElementwise("km_gather_rows", kernels: kernels, count: k * dim, [

@@ -208,10 +208,11 @@ int main(int argc, char** argv) {
         }
         printf("half squared norms d=%d rows=%d: %d differ from the host's\n", d, k, bad);
         failures += bad > 0;
-        // A grouping's member table (km_group_members): labels of k centroids in G groups, two of them empty (one the
-        // last); members listed group by group in increasing index order, offsets 0..k, empty groups' bias -inf.
-        {
-            const int G = std::max(3, k / 7);
+        // A grouping's member table (km_group_offsets, km_group_members): labels of k centroids in G groups, two of them empty (one the
+        // last); members listed group by group in increasing index order, offsets 0..k, empty groups' bias -inf. Also
+        // 2,500 centroids: three 1,024-label chunks, the last partial, so each group's run carries over chunks.
+        for (const int K : {k, 2500}) {
+            const int k = K, G = std::max(3, k / 7 > 60 ? 37 : k / 7);
             std::vector<int> glabel(k), offsets(G + 1, -1), gmembers(k, -1);
             for (int j = 0; j < k; j++) {
                 int g = (int)((j * 2654435761u) % (unsigned)G);
@@ -219,7 +220,8 @@ int main(int argc, char** argv) {
                 glabel[j] = g;
             }
             std::vector<float> gbias(G, 0.25f);
-            launch(1, 256, [&] { km_group_members(glabel.data(), k, G, offsets.data(), gmembers.data(), gbias.data()); });
+            launch(1, 1024, [&] { km_group_offsets(glabel.data(), k, G, offsets.data(), gbias.data()); });
+            launch(G, 256, [&] { km_group_members(glabel.data(), k, offsets.data(), gmembers.data()); });
             std::vector<int> want_off(1, 0), want_members;
             for (int g = 0; g < G; g++) {
                 for (int j = 0; j < k; j++) if (glabel[j] == g) want_members.push_back(j);
