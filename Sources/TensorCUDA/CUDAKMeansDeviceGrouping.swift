@@ -11,9 +11,6 @@ import Tensor
 extension CUDABackend: DeviceGroupedLloyd {
     /// `COLGREP_GPU_LLOYD_GROUPED=0`: Lloyd searches exhaustively again (for measuring).
     static let deviceGroupedLloydSetting = ProcessInfo.processInfo.environment["COLGREP_GPU_LLOYD_GROUPED"] != "0"
-    /// `COLGREP_KM_SAMPLE_FP32=1`: the grouped Lloyd's sample crosses as fp32 rows even where the search reads bf16 ones
-    /// (for measuring).
-    static let fp32LloydSample = ProcessInfo.processInfo.environment["COLGREP_KM_SAMPLE_FP32"] == "1"
 
     /// Where the grouped search runs on tensor cores (bf16 builds up to 128 padded dimensions).
     public func groupsLloydOnDevice(dim: Int) -> Bool {
@@ -34,17 +31,6 @@ extension CUDABackend: DeviceGroupedLloyd {
         let act = tensorCore ? try makeMatrix(rows: count, cols: kernels.paddedDim) : nil
         let rowBytes = kernels.paddedDim * precision.elementType.size
         try sample.withUnsafeBufferPointer { rows in
-            if let act, !Self.fp32LloydSample {
-                // The bf16 rows the search reads cross (half the bytes), and Lloyd's sums read them widened to fp32: the
-                // means of bf16-rounded rows, as `COLGREP_GPU_SAMPLE=device` computes them (its assigned distances matched
-                // the fp32 sample's, session 28).
-                try streamRows(points, count: count, dim: dim, destination: act.pointer, format: .bf16(paddedDim: kernels.paddedDim),
-                               gathering: rows.baseAddress!) { _, _ in }
-                try launchElementwise("km_gather_rows_act", kernels: kernels, count: count * dim, [
-                    .pointer(act.pointer), .pointer(0), .int64(Int64(count)), .int32(Int32(dim)), .pointer(x32.pointer),
-                ])
-                return
-            }
             try streamRows(points, count: count, dim: dim, destination: x32.pointer, gathering: rows.baseAddress!) { chunk, range in
                 if let act {
                     try convertRows(kernels, source: chunk, rows: range.count, dim: dim, destination: act.pointer + UInt64(range.lowerBound * rowBytes))

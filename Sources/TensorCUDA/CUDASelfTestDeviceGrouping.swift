@@ -37,8 +37,7 @@ extension CUDASelfTest {
             let centres = randomMatrix(rows: clusters, cols: dim, &random)
             var points = [Float](repeating: 0, count: count * dim)
             for i in 0..<count {
-                // bf16 values: the sample may cross as bf16 rows, and the means are then these rows' exactly.
-                for j in 0..<dim { points[i * dim + j] = roundToBF16(centres.values[(i % clusters) * dim + j] + Float.random(in: -0.05...0.05, using: &random)) }
+                for j in 0..<dim { points[i * dim + j] = centres.values[(i % clusters) * dim + j] + Float.random(in: -0.05...0.05, using: &random) }
             }
             var start = [Float](repeating: 0, count: (clusters + 1) * dim)
             for c in 0..<clusters {
