@@ -110,7 +110,7 @@ for s in $STAGES; do case $s in
 env)
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv | tee $OUT/env.txt ;;
 selftest)
-  log selftest; timeout 180 $C debug gpu-selftest > $OUT/selftest.txt 2>&1; echo "rc=$?"; grep -c PASS $OUT/selftest.txt; grep FAIL $OUT/selftest.txt; tail -3 $OUT/selftest.txt ;;
+  log selftest; timeout 300 $C debug gpu-selftest > $OUT/selftest.txt 2>&1; echo "rc=$?"; grep -c PASS $OUT/selftest.txt; grep FAIL $OUT/selftest.txt; tail -3 $OUT/selftest.txt ;;
 selftest-pipe)
   log selftest-pipe  # the self-test's attention checks with the pipelined attention kernel
   COLGREP_ATTENTION_PIPELINE=1 XDG_CACHE_HOME=/tmp/xdg-pipe timeout 180 $C debug gpu-selftest > $OUT/selftest-pipe.txt 2>&1; echo "rc=$?"; grep -c PASS $OUT/selftest-pipe.txt; grep FAIL $OUT/selftest-pipe.txt; grep "attention.*tensor-core" $OUT/selftest-pipe.txt | head -16 ;;
