@@ -135,7 +135,7 @@ public enum KMeans {
     static func group(centroids: [Float], dim: Int, groupCount: Int, seed: UInt64, backend: (any Backend)? = nil) -> CentroidGroups? {
         let k = centroids.count / dim
         guard k >= 4 * groupCount else { return nil }
-        return group(centroids: centroids, dim: dim, initialCenters: randomlyChosenFirst(groupCount, of: k, seed: groupingSeed(seed)), backend: backend)
+        return group(centroids: centroids, dim: dim, initialCenters: initialGroupCenters(groupCount, of: k, seed: seed), backend: backend)
     }
 
     /// `group` from the centroids `initialCenters` as the group centres' starting points (what a backend grouping on its
@@ -176,14 +176,16 @@ public enum KMeans {
     /// Lloyd iterations of the centroids into their group centres (`group`).
     static let groupIterations = 8
 
-    /// The seed of `group`'s own Lloyd (its initial centres) for a grouping drawn with `seed`.
-    static func groupingSeed(_ seed: UInt64) -> UInt64 { seed ^ 0xC0A7 }
+    /// The centroids `group(centroids:…, seed:)` starts its `groupCount` centres from.
+    static func initialGroupCenters(_ groupCount: Int, of k: Int, seed: UInt64) -> [Int] {
+        randomlyChosenFirst(groupCount, of: k, seed: seed ^ 0xC0A7)
+    }
 
     /// What a backend that groups on its own side needs to group Lloyd iteration i's centroids as
     /// `group(centroids:…, seed: seed &+ i)` does here: the initial centres `lloyd` draws there.
     static func groupingPlan(k: Int, groupCount: Int, iterations: Int, seed: UInt64) -> CentroidGroupingPlan {
         CentroidGroupingPlan(groups: groupCount, iterations: groupIterations, initialCenters: (0..<max(0, iterations)).map { iteration in
-            randomlyChosenFirst(groupCount, of: k, seed: groupingSeed(seed &+ UInt64(iteration))).map { Int32($0) }
+            initialGroupCenters(groupCount, of: k, seed: seed &+ UInt64(iteration)).map { Int32($0) }
         })
     }
 
