@@ -481,21 +481,19 @@ extension KernelSource {
     }
 
     // Keeps the KM_PMAX best (score, group) pairs sorted, best first; among equal scores the one
-    // offered first (the smaller group) stays ahead. Branch-free: s goes below every entry it does not
-    // beat, the entries it beats move down one, the last drops out (nothing moves when s beats none, or is
-    // NaN). A branch to skip that ran for a whole warp whenever one of its lanes inserted, which over 256
-    // centres is nearly every one (ncu: ~100 instructions per vector and centre in km_c2f_top_mma, session 29).
+    // offered first (the smaller group) stays ahead.
     __device__ __forceinline__ void km_top_insert(float* ts, int* ti, float s, int id) {
-        bool stays[KM_PMAX];
+        if (s > ts[KM_PMAX - 1]) {
+            ts[KM_PMAX - 1] = s;
+            ti[KM_PMAX - 1] = id;
     #pragma unroll
-        for (int j = 0; j < KM_PMAX; j++) stays[j] = !(s > ts[j]);
-    #pragma unroll
-        for (int j = KM_PMAX - 1; j > 0; j--) {
-            ts[j] = stays[j] ? ts[j] : (stays[j - 1] ? s : ts[j - 1]);
-            ti[j] = stays[j] ? ti[j] : (stays[j - 1] ? id : ti[j - 1]);
+            for (int j = KM_PMAX - 1; j > 0; j--) {
+                if (ts[j] > ts[j - 1]) {
+                    const float fs = ts[j]; ts[j] = ts[j - 1]; ts[j - 1] = fs;
+                    const int fi = ti[j]; ti[j] = ti[j - 1]; ti[j - 1] = fi;
+                }
+            }
         }
-        ts[0] = stays[0] ? ts[0] : s;
-        ti[0] = stays[0] ? ti[0] : id;
     }
 
     // Rows c0 .. c0 + KM_CT - 1 (of `rows`) of a stride-d fp32 table into a zero-padded shared tile.
