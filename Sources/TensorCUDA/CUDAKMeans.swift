@@ -38,11 +38,8 @@ extension CUDABackend: KMeansAccelerating {
         var trace = KMeansStepTrace(context: context, dim: dim, count: count)
         let (k, kernels, x32) = try lloydInputs(count: count, dim: dim, centroids: centroids)
         let act = try makeMatrix(rows: count, cols: kernels.paddedDim)
-        let current = try uploadFloat32(centroids, rows: k, cols: dim)
         let (table, bias) = try makeCentroidTable(kernels, count: k)
-        let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
-        let sums = try makeLloydSums(k: k, dim: dim)
-        let counts = try makeMatrix(rows: 1, cols: k, type: .float32)  // 4-byte slots holding Int32
+        let (current, labels, sums, counts) = try lloydBuffers(centroids: centroids, k: k, dim: dim, rows: count)
         try trace.mark("allocate")
         let rowBytes = kernels.paddedDim * precision.elementType.size
         try streamRows(points, count: count, dim: dim, destination: x32.pointer, gathering: gathering) { chunk, rows in
@@ -114,6 +111,13 @@ extension CUDABackend: KMeansAccelerating {
         let dim: Int
         let fp32: CUDAMatrix
         let search: (table: CUDAMatrix, bias: CUDAMatrix)
+    }
+
+    /// What every Lloyd run on the device updates: the current centroids (uploaded from `centroids`), a label a row, and
+    /// the per-centroid sums and counts (4-byte slots holding Int32 for labels and counts).
+    func lloydBuffers(centroids: [Float], k: Int, dim: Int, rows: Int) throws -> (current: CUDAMatrix, labels: CUDAMatrix, sums: CUDAMatrix, counts: CUDAMatrix) {
+        (try uploadFloat32(centroids, rows: k, cols: dim), try makeMatrix(rows: 1, cols: rows, type: .float32), try makeLloydSums(k: k, dim: dim),
+         try makeMatrix(rows: 1, cols: k, type: .float32))
     }
 
     /// Lloyd's per-centroid sums, `k × dim` 64-bit fixed-point slots (`km_accumulate`: order-independent sums), held

@@ -114,10 +114,7 @@ extension CUDABackend: CoarseToFineAssigning {
     func lloydOnDevice(_ kernels: KMeansKernels, x32: CUDAMatrix, count: Int, dim: Int, k: Int, centroids: [Float], iterations: Int,
                        exhaustiveIterations: Int, probes: Int,
                        grouping: (_ centroids: [Float], _ iteration: Int) -> CentroidGroupTable?) throws -> [Float] {
-        let current = try uploadFloat32(centroids, rows: k, cols: dim)
-        let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
-        let sums = try makeLloydSums(k: k, dim: dim)
-        let counts = try makeMatrix(rows: 1, cols: k, type: .float32)  // 4-byte slots holding Int32
+        let (current, labels, sums, counts) = try lloydBuffers(centroids: centroids, k: k, dim: dim, rows: count)
         // The exhaustive path's padded activations and centroid table, made when an iteration needs them.
         var exhaustive: (act: CUDAMatrix, table: CUDAMatrix, bias: CUDAMatrix)? = nil
         var scratch: CoarseToFineScratch? = nil

@@ -38,10 +38,7 @@ extension CUDABackend: DeviceGroupedLloyd {
             }
         }
         try trace.mark("upload")
-        let current = try uploadFloat32(centroids, rows: k, cols: dim)
-        let labels = try makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
-        let sums = try makeLloydSums(k: k, dim: dim)
-        let counts = try makeMatrix(rows: 1, cols: k, type: .float32)  // 4-byte slots holding Int32
+        let (current, labels, sums, counts) = try lloydBuffers(centroids: centroids, k: k, dim: dim, rows: count)
         let p = min(probes, plan.groups)
         let scratch = try makeCoarseToFineScratch(capacity: count, probes: p, groups: plan.groups)
         let grouping = try DeviceCentroidGrouping(self, kernels: kernels, k: k, dim: dim, groups: plan.groups, tensorCore: tensorCore)

@@ -55,18 +55,8 @@ extension CUDASelfTest {
         // Lloyd: clusters as in `kmeansChecks`, one far centroid that never gets a point; iteration 0
         // exhaustive, later ones grouped around the current centroids.
         for dim in [48, 130] {
-            let clusters = 47, count = 1_500, iterations = 3, lloydProbes = 3
-            let centres = randomMatrix(rows: clusters, cols: dim, &random)
-            var points = [Float](repeating: 0, count: count * dim)
-            for i in 0..<count {
-                let c = i % clusters
-                for j in 0..<dim { points[i * dim + j] = centres.values[c * dim + j] + Float.random(in: -0.05...0.05, using: &random) }
-            }
-            var initial = [Float](repeating: 0, count: (clusters + 1) * dim)
-            for c in 0..<clusters {
-                for j in 0..<dim { initial[c * dim + j] = centres.values[c * dim + j] + Float.random(in: -0.2...0.2, using: &random) }
-            }
-            for j in 0..<dim { initial[clusters * dim + j] = 50 }
+            let (clusters, count, iterations, lloydProbes) = (separatedClusters.clusters, separatedClusters.count, 3, 3)
+            let (points, initial) = separatedClusterInputs(dim: dim, &random)
             let grouping: ([Float], Int) -> CentroidGroupTable? = { current, _ in
                 nearestCentreGroups(current, dim: dim, groupCount: 7, emptyGroup: false)
             }
@@ -80,6 +70,26 @@ extension CUDASelfTest {
             }
         }
         return checks
+    }
+
+    /// The grouped Lloyd checks' rows: `count` rows around `clusters` random centres (±0.05), far apart.
+    static let separatedClusters = (clusters: 47, count: 1_500)
+
+    /// `separatedClusters`' rows at `dim`, and Lloyd's start: a centroid near each centre (±0.2) and one far centroid
+    /// (every value 50) that never gets a row.
+    static func separatedClusterInputs(dim: Int, _ random: inout SeededGenerator) -> (points: [Float], start: [Float]) {
+        let (clusters, count) = separatedClusters
+        let centres = randomMatrix(rows: clusters, cols: dim, &random)
+        var points = [Float](repeating: 0, count: count * dim)
+        for i in 0..<count {
+            for j in 0..<dim { points[i * dim + j] = centres.values[(i % clusters) * dim + j] + Float.random(in: -0.05...0.05, using: &random) }
+        }
+        var start = [Float](repeating: 0, count: (clusters + 1) * dim)
+        for c in 0..<clusters {
+            for j in 0..<dim { start[c * dim + j] = centres.values[c * dim + j] + Float.random(in: -0.2...0.2, using: &random) }
+        }
+        for j in 0..<dim { start[clusters * dim + j] = 50 }
+        return (points, start)
     }
 
     /// Rows, centroids, groups and probes of the grouped-search checks: n, K and the group sizes off every tile size

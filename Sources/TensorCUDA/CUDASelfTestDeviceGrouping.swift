@@ -33,17 +33,8 @@ extension CUDASelfTest {
             // Grouped Lloyd on a gathered sample (rows taken backwards, every third skipped) of 48 well-separated clusters, one
             // far centroid that never gets a point: every grouping finds each row's cluster, so the means are a double-precision
             // Lloyd's.
-            let clusters = 47, count = 1_500, iterations = 3, probes = 3
-            let centres = randomMatrix(rows: clusters, cols: dim, &random)
-            var points = [Float](repeating: 0, count: count * dim)
-            for i in 0..<count {
-                for j in 0..<dim { points[i * dim + j] = centres.values[(i % clusters) * dim + j] + Float.random(in: -0.05...0.05, using: &random) }
-            }
-            var start = [Float](repeating: 0, count: (clusters + 1) * dim)
-            for c in 0..<clusters {
-                for j in 0..<dim { start[c * dim + j] = centres.values[c * dim + j] + Float.random(in: -0.2...0.2, using: &random) }
-            }
-            for j in 0..<dim { start[clusters * dim + j] = 50 }
+            let (clusters, count, iterations, probes) = (separatedClusters.clusters, separatedClusters.count, 3, 3)
+            let (points, start) = separatedClusterInputs(dim: dim, &random)
             let sample = (0..<count).reversed().filter { $0 % 3 != 1 }
             let plan = CentroidGroupingPlan(groups: 7, iterations: 8, initialCenters: (0..<iterations).map { i in (0..<7).map { Int32(($0 * 7 + i) % (clusters + 1)) } })
             attempt("groupedLloydIterations (grouped on the device, gathered sample) d=\(dim) k=\(clusters + 1) (one empty)", tolerance: 1e-5) {
