@@ -85,6 +85,8 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
     /// Rows up to this wide are held on the device for a k-means run (`COLGREP_GPU_RESIDENT`; the self-test widens it).
     var residentMaximumDim = CUDABackend.initialResidentMaximumDim
     let residentStagingLock = NSLock()
+    /// Left while `growUploadStagingInBackground` is growing `uploadStaging`; its users wait for it first.
+    let uploadStagingGrowth = DispatchGroup()
     /// When set, every op is bracketed by device events; `profileReport()` sums their times per op.
     public var profiling = false
     private var profileEvents: [(name: String, start: CUevent, end: CUevent)] = []
@@ -413,6 +415,7 @@ public final class CUDABackend: Backend, HostBorrowingBackend {
         var slot = 0
         while offset < total {
             let count = min(chunk, total - offset)
+            uploadStagingGrowth.wait()
             let staging = uploadStaging[slot]
             let destination = precision == .bf16 ? temporaries[slot].pointer : out.pointer + UInt64(offset * 4)
             if Self.pageableUploads {

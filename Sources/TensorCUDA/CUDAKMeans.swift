@@ -173,6 +173,7 @@ extension CUDABackend: KMeansAccelerating {
     func streamRows(_ points: UnsafePointer<Float>, count: Int, dim: Int, destination: UInt64?, format: StreamedRowFormat = .float32,
                     gathering: UnsafePointer<Int>? = nil, _ body: (UInt64, Range<Int>) throws -> Void) throws {
         guard count > 0, dim > 0 else { return }
+        uploadStagingGrowth.wait()
         let rowBytes = format.deviceRowBytes(dim: dim)
         let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: uploadChunkBytes)
         var scratch: [CUDAMatrix] = []

@@ -65,6 +65,8 @@ extension CUDABackend: CoarseToFineAssigning {
         let capacity: Int
         let top: CUDAMatrix, list: CUDAMatrix, score: CUDAMatrix, label: CUDAMatrix
         let counts: CUDAMatrix, starts: CUDAMatrix, cursor: CUDAMatrix, tileStart: CUDAMatrix
+        /// Each fine tile's group (`km_c2f_tile_groups` writes it): room for every full tile and one partial tile a group.
+        let tileGroup: CUDAMatrix
         let act: CUDAMatrix?
     }
 
@@ -230,6 +232,12 @@ extension CUDABackend: CoarseToFineAssigning {
                                   offsets: try uploadInt32(offsets), byIndex: byIndex, centersAct: centersAct, rowsAct: rowsAct)
     }
 
+    /// Fine blocks for `entries` (vector, probe) entries over `groups` groups: at most one partial tile per group beyond
+    /// the full ones (blocks past the last tile return at once).
+    static func fineTiles(entries: Int, groups: Int) -> Int {
+        (entries + coarseToFineTileRows - 1) / coarseToFineTileRows + groups
+    }
+
     /// Host Int32 values to a new device matrix of 4-byte slots.
     func uploadInt32(_ values: [Int32]) throws -> CUDAMatrix {
         let out = try makeMatrix(rows: 1, cols: max(1, values.count), type: .float32)
@@ -248,6 +256,7 @@ extension CUDABackend: CoarseToFineAssigning {
         return CoarseToFineScratch(capacity: capacity, top: try slots(entries), list: try slots(entries), score: try slots(entries),
                                    label: try slots(entries), counts: try slots(groups + 1), starts: try slots(groups + 1),
                                    cursor: try slots(groups + 1), tileStart: try slots(groups + 1),
+                                   tileGroup: try slots(Self.fineTiles(entries: entries, groups: groups)),
                                    act: try kernels.flatMap { coarseToFineTensorCore($0) == nil ? nil : try makeMatrix(rows: capacity, cols: $0.paddedDim) })
     }
 
@@ -291,16 +300,18 @@ extension CUDABackend: CoarseToFineAssigning {
             .pointer(scratch.counts.pointer), .int32(g), .pointer(scratch.starts.pointer), .pointer(scratch.cursor.pointer),
             .pointer(scratch.tileStart.pointer),
         ])
+        try context.launch(kernels("km_c2f_tile_groups"), grid: (tables.groups, 1, 1), block: (128, 1, 1), [
+            .pointer(scratch.tileStart.pointer), .pointer(scratch.tileGroup.pointer),
+        ])
         try traced?("scan")
         try context.launch(kernels("km_c2f_scatter"), grid: ((rows + 255) / 256, 1, 1), block: (256, 1, 1), [
             .pointer(scratch.top.pointer), .int64(n), .int32(probes), .int32(g), .pointer(scratch.cursor.pointer), .pointer(scratch.list.pointer),
         ])
         try traced?("scatter")
-        // At most one partial tile per group beyond the full ones; blocks past the last tile return at once.
-        let tiles = (rows * p + Self.coarseToFineTileRows - 1) / Self.coarseToFineTileRows + tables.groups
+        let tiles = Self.fineTiles(entries: rows * p, groups: tables.groups)
         let tail: [KernelArgument] = [
             .pointer(tables.rowBias.pointer), .pointer(tables.rowIndex.pointer), .pointer(tables.offsets.pointer), .pointer(scratch.starts.pointer),
-            .pointer(scratch.tileStart.pointer), .int32(g), .pointer(scratch.list.pointer), .pointer(scratch.score.pointer),
+            .pointer(scratch.tileStart.pointer), .pointer(scratch.tileGroup.pointer), .int32(g), .pointer(scratch.list.pointer), .pointer(scratch.score.pointer),
             .pointer(scratch.label.pointer),
         ]
         if let tensorCore, let rowsAct = tables.rowsAct {

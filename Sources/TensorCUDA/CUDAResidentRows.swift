@@ -53,7 +53,19 @@ extension CUDABackend: ResidentKMeansBackend {
         let info = context.memoryInfo()
         guard ResidentRowsPlan(count: count, dim: dim, freeBytes: info.free, cachedBytes: pool.cachedBytes).fits,
               let staging = takeResidentStaging() else { return nil }
-        return try CUDAResidentRows(backend: self, points: points, count: count, dim: dim, format: residentRowFormat(dim: dim), staging: staging)
+        let rows = try CUDAResidentRows(backend: self, points: points, count: count, dim: dim, format: residentRowFormat(dim: dim), staging: staging)
+        growUploadStagingInBackground()
+        return rows
+    }
+
+    /// Lloyd's sample crosses next, in pieces of `uploadStagingBytes` through the two upload buffers: they are grown to
+    /// that size now, page-locked on another thread while the host draws the sample, instead of inside the sample's
+    /// upload (~0.55 ms a MiB, ~11 ms for the two buffers the first time; session 30). `streamRows` waits for it.
+    func growUploadStagingInBackground() {
+        guard uploadStaging.contains(where: { $0.capacity < uploadStagingBytes }) else { return }
+        uploadStagingGrowth.enter()
+        let job = StagingGrowth(buffers: uploadStaging, bytes: uploadStagingBytes, context: context, group: uploadStagingGrowth)
+        DispatchQueue.global(qos: .userInitiated).async { job.run() }
     }
 
     /// The background copy's two pinned buffers (made on first use, kept for later runs), or nil while another
@@ -173,6 +185,14 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
     private func copy(from source: UnsafeRawPointer, to destination: UInt64) throws {
         let context = backend.context
         try context.makeCurrent()
+        // `COLGREP_KM_TRACE=1`: when the copy's last chunk was queued (whether it finishes behind Lloyd).
+        let began = ContinuousClock.now
+        defer {
+            if KMeansStepTrace.enabled {
+                FileHandle.standardError.write(Data(String(format: "km-trace resident copy n=%d queued in %.4f s\n", count,
+                                                           KMeansStepTrace.seconds(ContinuousClock.now - began)).utf8))
+            }
+        }
         let plan = RowUploadPlan(count: count, rowBytes: dim * 4, chunkBytes: chunkBytes)
         let points = source.assumingMemoryBound(to: Float.self)
         for (index, chunk) in plan.chunks.enumerated() {
@@ -321,6 +341,13 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         let labels = try backend.makeMatrix(rows: 1, cols: count, type: .float32)  // 4-byte slots holding Int32
         let rowBytes = UInt64(rowBytes)
         let heldAsBF16 = format.isBF16
+        // An event after each pass's kernels: its codes come down while later passes run.
+        var passDone: [CUevent] = []
+        defer { for event in passDone { _ = context.driver.cuEventDestroy(event) } }
+        func passQueued() throws {
+            passDone.append(try context.makeEvent())
+            try context.check(context.driver.cuEventRecord(passDone.last!, context.computeStream), "cuEventRecord")
+        }
         if let groups, probes > 0 {
             let tables = try backend.uploadGroupTables(centroids: centroids, dim: dim, groups: groups)
             let p = min(probes, tables.groups)
@@ -346,6 +373,7 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
                 try backend.coarseToFine(kernels, tables: tables, vectors: vectors, rows: pass.count, dim: dim, probes: p, scratch: scratch,
                                          out: labels.pointer + UInt64(pass.lowerBound * 4),
                                          traced: KMeansStepTrace.enabled ? { try mark("km_c2f_\($0)") } : nil)
+                try passQueued()
             }
         } else {
             let source = try backend.uploadFloat32(centroids, rows: k, cols: dim)
@@ -366,6 +394,7 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
                 }
                 try backend.fusedAssign(kernels, vectors: vectors, rows: pass.count, table: table, bias: bias,
                                         out: labels.pointer + UInt64(pass.lowerBound * 4))
+                try passQueued()
                 try mark("fused assign")
             }
         }
@@ -375,10 +404,31 @@ final class CUDAResidentRows: ResidentKMeansRows, @unchecked Sendable {
         CUDABackend.inParallelSlices(units: count, unitBytes: 4, alignment: 1024) { range in
             UnsafeMutablePointer<Int32>(bitPattern: address)!.advanced(by: range.lowerBound).initialize(repeating: -1, count: range.count)
         }
-        try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes), labels.pointer, count * 4, context.computeStream),
-                          "cuMemcpyDtoHAsync")
+        // Pass by pass on the copy stream, each after its own kernels (a copy to pageable memory returns once done): all
+        // but the last pass's 4 MB cross while later passes run, where one copy after the last pass took 6–8 ms at 10M
+        // rows (session 30).
+        for (index, pass) in passes.enumerated() {
+            try context.check(context.driver.cuStreamWaitEvent(context.copyStream, passDone[index], 0), "cuStreamWaitEvent")
+            try context.check(context.driver.cuMemcpyDtoHAsync(UnsafeMutableRawPointer(codes + pass.lowerBound), labels.pointer + UInt64(pass.lowerBound * 4),
+                                                               pass.count * 4, context.copyStream), "cuMemcpyDtoHAsync")
+        }
+        try context.check(context.driver.cuStreamSynchronize(context.copyStream), "cuStreamSynchronize")
         try context.synchronize()
         try mark("codes download")
         try finishUpload()
+    }
+}
+
+/// What the growing thread holds: nothing else touches the buffers until `group` is left.
+private struct StagingGrowth: @unchecked Sendable {
+    let buffers: [PinnedBuffer]
+    let bytes: Int
+    let context: CUDAContext
+    let group: DispatchGroup
+
+    func run() {
+        defer { group.leave() }
+        guard (try? context.makeCurrent()) != nil else { return }
+        for buffer in buffers { _ = try? buffer.acquire(bytes: bytes) }
     }
 }

@@ -10,7 +10,7 @@
 extension KernelSource {
     /// Kernels of the k-means module in every precision.
     static let kmeansKernels = ["km_convert_rows", "km_pad_rows", "km_prepare_f32", "km_prepare_act", "km_assign_plain",
-                                "km_accumulate", "km_update", "km_c2f_top", "km_c2f_scan", "km_c2f_scatter", "km_c2f_fine", "km_c2f_reduce",
+                                "km_accumulate", "km_update", "km_c2f_top", "km_c2f_scan", "km_c2f_tile_groups", "km_c2f_scatter", "km_c2f_fine", "km_c2f_reduce",
                                 "km_gather_rows", "km_gather_rows_act", "km_half_sq_norms", "km_group_offsets", "km_group_members", "km_residual_pack"]
     /// The tensor-core assignment kernel (bf16 builds only).
     static let kmeansMMAKernel = "km_assign_mma"
@@ -642,6 +642,13 @@ extension KernelSource {
         }
     }
 
+    // One block a group: each of its fine tiles' group into tile_group[tile], so a fine block finds its group in one load
+    // (a binary search of tile_start was eight dependent loads at the head of every block; session 30).
+    extern "C" __global__ void __launch_bounds__(128) km_c2f_tile_groups(const int* tile_start, int* tile_group) {
+        const int g = blockIdx.x;
+        for (int t = tile_start[g] + threadIdx.x; t < tile_start[g + 1]; t += blockDim.x) tile_group[t] = g;
+    }
+
     // 256 vectors' entries a block into their groups' ranges of `list`: ranks within the block from a
     // shared histogram, one global atomic per group and block for the block's range.
     extern "C" __global__ void __launch_bounds__(256) km_c2f_scatter(const int* top, long long n, int p, int groups, int* cursor, int* list) {
@@ -673,28 +680,18 @@ extension KernelSource {
         }
     }
 
-    // The group whose entries fine-search block b scores: the last whose first tile is at or before b.
-    __device__ __forceinline__ int km_tile_group(int b, const int* tile_start, int groups) {
-        int lo = 0, hi = groups - 1;
-        while (lo < hi) {
-            const int mid = (lo + hi + 1) >> 1;
-            if (tile_start[mid] <= b) lo = mid; else hi = mid - 1;
-        }
-        return lo;
-    }
-
     // One block of KM_FINE_ROWS threads per 128-entry tile of a group's entries: the group's centroids
     // (rows goff[g] .. goff[g + 1] of the group-ordered table `gc`, original indices `gidx`) in tiles
     // through shared memory, one entry a thread; its best (score, centroid index) goes to the entry's slot.
     extern "C" __global__ void __launch_bounds__(KM_FINE_ROWS) km_c2f_fine(const float* x, int d, int p, const float* gc, const float* gbias,
-            const int* gidx, const int* goff, const int* starts, const int* tile_start, int groups, const int* list,
+            const int* gidx, const int* goff, const int* starts, const int* tile_start, const int* tile_group, int groups, const int* list,
             float* score, int* label) {
         __shared__ __align__(16) float Cs[KM_CT][KM_DP];
         __shared__ float Bs[KM_CT];
         __shared__ int Is[KM_CT];
         const int b = blockIdx.x;
         if (b >= tile_start[groups]) return;
-        const int g = km_tile_group(b, tile_start, groups);
+        const int g = tile_group[b];
         const int e = starts[g] + (b - tile_start[g]) * KM_FINE_ROWS + threadIdx.x;
         const bool live = e < starts[g + 1];
         const int entry = live ? list[e] : 0;
@@ -734,22 +731,67 @@ extension KernelSource {
     // (uploadGroupTables sorts them), so the smallest position among equal scores is the smallest index.
     // Scores are fp32 sums of exact bf16 products: what the exhaustive bf16 search computes for the same pair.
     #define KM_FN 64
-    // Rows c0 .. c0 + KM_FN - 1 of the act_t table `c` into `Bs` (zero from row `end` on) and their biases into `Bb`
-    // (-inf from `end` on), by a block of KM_FINE_ROWS threads.
-    __device__ __forceinline__ void km_stage_rows(unsigned short* Bs, float* Bb, const unsigned short* c, const float* bias, int c0, int end) {
-        uint4 zero;
-        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
-        for (int i = threadIdx.x; i < KM_FN * KM_CH; i += KM_FINE_ROWS) {
-            const int r = i / KM_CH, ch = i - r * KM_CH;
-            *(uint4*)&Bs[r * KM_SP + ch * 8] = c0 + r < end ? *(const uint4*)(c + (long long)(c0 + r) * KM_DP + ch * 8) : zero;
+    // The p-th best score a thread keeps (ts[p - 1], its list sorted best first): a new score enters only above it.
+    __device__ __forceinline__ float km_top_floor(const float* ts, int p) {
+        float f = ts[0];
+    #pragma unroll
+        for (int r = 1; r < KM_PMAX; r++) {
+            if (r < p) f = ts[r];
         }
-        for (int j = threadIdx.x; j < KM_FN; j += KM_FINE_ROWS) Bb[j] = c0 + j < end ? bias[c0 + j] : -CG_INF;
+        return f;
+    }
+
+    // km_top_insert for a caller that needs only the first p of the list: a score enters when it beats the p-th best
+    // (the slots past p hold no larger scores, since the list stays sorted, so it bubbles past them). The first p
+    // slots are what km_top_insert leaves there, ties included.
+    __device__ __forceinline__ void km_top_offer(float* ts, int* ti, float s, int id, int p) {
+        if (s > km_top_floor(ts, p)) {
+            ts[KM_PMAX - 1] = s;
+            ti[KM_PMAX - 1] = id;
+    #pragma unroll
+            for (int j = KM_PMAX - 1; j > 0; j--) {
+                if (ts[j] > ts[j - 1]) {
+                    const float fs = ts[j]; ts[j] = ts[j - 1]; ts[j - 1] = fs;
+                    const int fi = ti[j]; ti[j] = ti[j - 1]; ti[j - 1] = fi;
+                }
+            }
+        }
+    }
+
+    // KM_FN rows of a group-ordered act_t table (rows c0 .. end - 1, zero past `end`) and their biases (-inf past `end`)
+    // fetched into registers by a block of KM_FINE_ROWS threads (KM_CH / 2 16-byte pieces each, the bias in the first
+    // KM_FN threads), then stored into a shared tile: the fetch of the next tile overlaps the MMAs on this one.
+    #define KM_TPF (KM_FN * KM_CH / KM_FINE_ROWS)
+    // Whether the next tile's fetch is held in registers across this tile's MMAs: up to 64 dimensions (4 pieces a
+    // thread). Wider rows fetch each tile just before storing it (8 pieces and the MMAs' registers would spill).
+    #define KM_PIPE (KM_TPF <= 4)
+    __device__ __forceinline__ void km_fetch_rows(uint4* pf, float* pb, const unsigned short* c, const float* bias, int c0, int end) {
+    #pragma unroll
+        for (int u = 0; u < KM_TPF; u++) {
+            const int i = threadIdx.x + u * KM_FINE_ROWS, r = i / KM_CH, ch = i - r * KM_CH;
+            uint4 v;
+            v.x = 0u; v.y = 0u; v.z = 0u; v.w = 0u;
+            if (c0 + r < end) v = *(const uint4*)(c + (long long)(c0 + r) * KM_DP + ch * 8);
+            pf[u] = v;
+        }
+        *pb = (int)threadIdx.x < KM_FN && c0 + (int)threadIdx.x < end ? bias[c0 + threadIdx.x] : -CG_INF;
+    }
+    __device__ __forceinline__ void km_put_rows(unsigned short* Bs, float* Bb, const uint4* pf, float pb) {
+    #pragma unroll
+        for (int u = 0; u < KM_TPF; u++) {
+            const int i = threadIdx.x + u * KM_FINE_ROWS, r = i / KM_CH, ch = i - r * KM_CH;
+            *(uint4*)&Bs[r * KM_SP + ch * 8] = pf[u];
+        }
+        if ((int)threadIdx.x < KM_FN) Bb[threadIdx.x] = pb;
     }
 
     // Tensor-core form of km_c2f_top: one block of four warps per 128 vectors (act_t rows of KM_DP), the group centres
-    // (act_t rows, zero past `groups`) in tiles of KM_FN; warp w scores its 32 vectors x KM_FN centres with m16n8k16
-    // MMAs into shared memory, then each thread keeps its vector's KM_PMAX best (score + bias, group) as km_c2f_top
-    // does, the tiles offered in increasing group order (so among equal scores the smaller group stays ahead).
+    // (act_t rows, zero past `groups`) in tiles of KM_FN, the next fetched while this one is scored (KM_PIPE); warp w scores
+    // its 32 vectors x KM_FN centres with m16n8k16 MMAs into shared memory, then each thread offers its vector's scores
+    // (score + bias, group) to its p best, in increasing group order (so among equal scores the smaller group stays
+    // ahead), as km_c2f_top does. Only the scores above the p-th best at the tile's start are offered, found first
+    // with one compare each into a bit mask: most are below it, and offering each one was ~100 instructions per
+    // vector and centre (the warp runs an offer whenever any lane's score enters; ncu, session 29).
     extern "C" __global__ void __launch_bounds__(KM_FINE_ROWS) km_c2f_top_mma(const unsigned short* x, long long n, const unsigned short* centers,
             const float* cbias, int groups, int p, int* top, int* counts) {
         extern __shared__ __align__(16) unsigned short km_smem[];
@@ -761,11 +803,23 @@ extension KernelSource {
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, t = lane & 3;
         for (int g = tid; g < groups; g += KM_FINE_ROWS) hist[g] = 0;
         const long long v0 = (long long)blockIdx.x * KM_FINE_ROWS;
-        uint4 zero;
-        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
-        for (int i = tid; i < KM_FINE_ROWS * KM_CH; i += KM_FINE_ROWS) {
-            const int r = i / KM_CH, ch = i - r * KM_CH;
-            *(uint4*)&As[r * KM_SP + ch * 8] = v0 + r < n ? *(const uint4*)(x + (v0 + r) * KM_DP + ch * 8) : zero;
+        uint4 pf[KM_TPF];
+        float pb;
+        km_fetch_rows(pf, &pb, centers, cbias, 0, groups);
+        {
+            // The block's 128 consecutive rows: every load issued before any store.
+            uint4 rows[KM_CH];
+    #pragma unroll
+            for (int u = 0; u < KM_CH; u++) {
+                const int i = tid + u * KM_FINE_ROWS, r = i / KM_CH, ch = i - r * KM_CH;
+                rows[u].x = 0u; rows[u].y = 0u; rows[u].z = 0u; rows[u].w = 0u;
+                if (v0 + r < n) rows[u] = *(const uint4*)(x + (v0 + r) * KM_DP + ch * 8);
+            }
+    #pragma unroll
+            for (int u = 0; u < KM_CH; u++) {
+                const int i = tid + u * KM_FINE_ROWS, r = i / KM_CH, ch = i - r * KM_CH;
+                *(uint4*)&As[r * KM_SP + ch * 8] = rows[u];
+            }
         }
         float ts[KM_PMAX];
         int ti[KM_PMAX];
@@ -773,7 +827,13 @@ extension KernelSource {
         for (int r = 0; r < KM_PMAX; r++) { ts[r] = -CG_INF; ti[r] = 0; }
         for (int c0 = 0; c0 < groups; c0 += KM_FN) {
             __syncthreads();
-            km_stage_rows(Bs, Bb, centers, cbias, c0, groups);
+    #if !KM_PIPE
+            if (c0 > 0) km_fetch_rows(pf, &pb, centers, cbias, c0, groups);
+    #endif
+            km_put_rows(Bs, Bb, pf, pb);
+    #if KM_PIPE
+            if (c0 + KM_FN < groups) km_fetch_rows(pf, &pb, centers, cbias, c0 + KM_FN, groups);
+    #endif
             __syncthreads();
             float acc[2][8][4];
     #pragma unroll
@@ -799,38 +859,73 @@ extension KernelSource {
                 }
             }
             __syncthreads();
-            const int columns = min(KM_FN, groups - c0);
-            for (int j = 0; j < columns; j++) km_top_insert(ts, ti, S[tid * (KM_FN + 1) + j] + Bb[j], c0 + j);
+            // Columns past `groups` have bias -inf (km_fetch_rows), so they never pass the floor.
+            const float* row = S + tid * (KM_FN + 1);
+            const float floor = km_top_floor(ts, p);
+            unsigned want[KM_FN / 32];
+    #pragma unroll
+            for (int h = 0; h < KM_FN / 32; h++) {
+                want[h] = 0u;
+    #pragma unroll
+                for (int j = 0; j < 32; j++) {
+                    if (row[h * 32 + j] + Bb[h * 32 + j] > floor) want[h] |= 1u << j;
+                }
+            }
+    #pragma unroll
+            for (int h = 0; h < KM_FN / 32; h++) {
+                while (want[h] != 0u) {
+                    const int j = h * 32 + __ffs(want[h]) - 1;
+                    want[h] &= want[h] - 1u;
+                    km_top_offer(ts, ti, row[j] + Bb[j], c0 + j, p);
+                }
+            }
         }
         km_c2f_count_top(ts, ti, v0 + tid < n, v0 + tid, groups, p, top, counts, hist);
     }
 
     extern "C" __global__ void __launch_bounds__(KM_FINE_ROWS) km_c2f_fine_mma(const unsigned short* x, int p, const unsigned short* gc,
-            const float* gbias, const int* gidx, const int* goff, const int* starts, const int* tile_start, int groups, const int* list,
-            float* score, int* label) {
+            const float* gbias, const int* gidx, const int* goff, const int* starts, const int* tile_start, const int* tile_group, int groups,
+            const int* list, float* score, int* label) {
         extern __shared__ __align__(16) unsigned short km_smem[];
         unsigned short* As = km_smem;
         unsigned short* Bs = km_smem + KM_FINE_ROWS * KM_SP;
         __shared__ float Bb[KM_FN];
         const int b = blockIdx.x;
         if (b >= tile_start[groups]) return;
-        const int g = km_tile_group(b, tile_start, groups);
+        const int g = tile_group[b];
         const int e0 = starts[g] + (b - tile_start[g]) * KM_FINE_ROWS, e1 = starts[g + 1];
         const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, gq = lane >> 2, t = lane & 3;
-        uint4 zero;
-        zero.x = 0u; zero.y = 0u; zero.z = 0u; zero.w = 0u;
-        for (int i = tid; i < KM_FINE_ROWS * KM_CH; i += KM_FINE_ROWS) {
-            const int r = i / KM_CH, ch = i - r * KM_CH;
-            *(uint4*)&As[r * KM_SP + ch * 8] = e0 + r < e1 ? *(const uint4*)(x + (long long)(list[e0 + r] / p) * KM_DP + ch * 8) : zero;
+        const int m0 = goff[g], m1 = goff[g + 1];
+        // The group's first centroid tile is fetched while the entries' rows are gathered (a thread a row, all its loads
+        // issued before any store): the block's loads wait on memory once, not once per loop step.
+        uint4 pf[KM_TPF];
+        float pb;
+        km_fetch_rows(pf, &pb, gc, gbias, m0, m1);
+        {
+            const bool live = e0 + tid < e1;
+            const long long v = live ? list[e0 + tid] / p : 0;
+            uint4 rows[KM_CH];
+    #pragma unroll
+            for (int ch = 0; ch < KM_CH; ch++) {
+                rows[ch].x = 0u; rows[ch].y = 0u; rows[ch].z = 0u; rows[ch].w = 0u;
+                if (live) rows[ch] = *(const uint4*)(x + v * KM_DP + ch * 8);
+            }
+    #pragma unroll
+            for (int ch = 0; ch < KM_CH; ch++) *(uint4*)&As[tid * KM_SP + ch * 8] = rows[ch];
         }
         float best[4];
         int index[4];
     #pragma unroll
         for (int r = 0; r < 4; r++) { best[r] = -CG_INF; index[r] = 0x7fffffff; }
-        const int m0 = goff[g], m1 = goff[g + 1];
         for (int c0 = m0; c0 < m1; c0 += KM_FN) {
             __syncthreads();
-            km_stage_rows(Bs, Bb, gc, gbias, c0, m1);
+    #if !KM_PIPE
+            if (c0 > m0) km_fetch_rows(pf, &pb, gc, gbias, c0, m1);
+    #endif
+            km_put_rows(Bs, Bb, pf, pb);
+    #if KM_PIPE
+            if (c0 + KM_FN < m1) km_fetch_rows(pf, &pb, gc, gbias, c0 + KM_FN, m1);
+    #endif
             __syncthreads();
             float acc[2][8][4];
     #pragma unroll

@@ -18,9 +18,12 @@ struct KMeansStepTrace {
         guard Self.enabled else { return }
         try context.synchronize()
         let elapsed = ContinuousClock.now - clock
-        FileHandle.standardError.write(Data(String(format: "km-trace d=%d n=%d %@ %.4f s\n", dim, count, step(),
-            Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18).utf8))
+        FileHandle.standardError.write(Data(String(format: "km-trace d=%d n=%d %@ %.4f s\n", dim, count, step(), Self.seconds(elapsed)).utf8))
         clock = ContinuousClock.now
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     /// A line of what the grouped search just searched (traced runs only): the groups' sizes and the fine step's work,

@@ -49,7 +49,7 @@ __device__ float fmaf(float, float, float); __device__ float fabsf(float);
 __device__ float __fdividef(float, float); __device__ float __expf(float); __device__ float copysignf(float, float);
 __device__ float __shfl_xor_sync(unsigned, float, int); __device__ int __shfl_xor_sync(unsigned, int, int);
 __device__ float __shfl_sync(unsigned, float, int); __device__ int __shfl_sync(unsigned, int, int);
-__device__ void __syncthreads(); __device__ void __syncwarp();
+__device__ void __syncthreads(); __device__ void __syncwarp(); __device__ int __ffs(unsigned);
 __device__ size_t __cvta_generic_to_shared(const void*);
 __device__ int max(int, int); __device__ int min(int, int); __device__ int abs(int);
 __device__ float atomicAdd(float*, float); __device__ int atomicAdd(int*, int);

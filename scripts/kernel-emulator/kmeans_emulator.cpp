@@ -57,6 +57,7 @@ static void coarse_to_fine(const std::vector<float>& x, const std::vector<float>
         std::vector<int> counts(U, 0), starts(U + 1, -1), cursor(U, -1), tile_start(U + 1, -1), label(n * pp, -1);
         std::vector<float> sc(n * pp, NAN);
         const int tiles = (n * pp + 127) / 128 + U;
+        std::vector<int> tile_group(tiles, -1);
     #if CG_BF16 && KM_XREG
         if (tensorCore) {
             // The tensor-core path reads act_t rows (the vectors and the group-ordered centroids, KM_DP wide).
@@ -66,16 +67,18 @@ static void coarse_to_fine(const std::vector<float>& x, const std::vector<float>
             launch(3, 256, [&] { km_convert_rows(ucenters.data(), ca.data(), U, d); });
             launch((n + 127) / 128, 128, [&] { km_c2f_top_mma(xa.data(), n, ca.data(), cbias.data(), U, pp, r.top.data(), counts.data()); });
             launch(1, 256, [&] { km_c2f_scan(counts.data(), U, starts.data(), cursor.data(), tile_start.data()); });
+            launch(U, 128, [&] { km_c2f_tile_groups(tile_start.data(), tile_group.data()); });
             launch((n + 255) / 256, 256, [&] { km_c2f_scatter(r.top.data(), n, pp, U, cursor.data(), r.list.data()); });
-            launch(tiles, 128, [&] { km_c2f_fine_mma(xa.data(), pp, gca.data(), gbias.data(), gidx.data(), goff.data(), starts.data(), tile_start.data(), U, r.list.data(), sc.data(), label.data()); });
+            launch(tiles, 128, [&] { km_c2f_fine_mma(xa.data(), pp, gca.data(), gbias.data(), gidx.data(), goff.data(), starts.data(), tile_start.data(), tile_group.data(), U, r.list.data(), sc.data(), label.data()); });
             launch(2, 64, [&] { km_c2f_reduce(sc.data(), label.data(), n, pp, r.out.data()); });
             return r;
         }
     #endif
         launch((n + 127) / 128, 128, [&] { km_c2f_top(x.data(), n, d, ucenters.data(), cbias.data(), U, pp, r.top.data(), counts.data()); });
         launch(1, 256, [&] { km_c2f_scan(counts.data(), U, starts.data(), cursor.data(), tile_start.data()); });
+            launch(U, 128, [&] { km_c2f_tile_groups(tile_start.data(), tile_group.data()); });
         launch((n + 255) / 256, 256, [&] { km_c2f_scatter(r.top.data(), n, pp, U, cursor.data(), r.list.data()); });
-        launch(tiles, 128, [&] { km_c2f_fine(x.data(), d, pp, gc.data(), gbias.data(), gidx.data(), goff.data(), starts.data(), tile_start.data(), U, r.list.data(), sc.data(), label.data()); });
+        launch(tiles, 128, [&] { km_c2f_fine(x.data(), d, pp, gc.data(), gbias.data(), gidx.data(), goff.data(), starts.data(), tile_start.data(), tile_group.data(), U, r.list.data(), sc.data(), label.data()); });
         launch(2, 64, [&] { km_c2f_reduce(sc.data(), label.data(), n, pp, r.out.data()); });
         return r;
     };

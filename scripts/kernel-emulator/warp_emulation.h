@@ -28,6 +28,7 @@ inline void __syncwarp() { warps[threadIdx.x / 32].bar->arrive_and_wait(); }
 inline float __int_as_float(int i) { float f; memcpy(&f, &i, 4); return f; }
 inline float __uint_as_float(unsigned i) { float f; memcpy(&f, &i, 4); return f; }
 inline unsigned __float_as_uint(float f) { unsigned i; memcpy(&i, &f, 4); return i; }
+inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
 template <class T> T __shfl_xor_sync(unsigned, T v, int o) {
     Warp& w = warps[threadIdx.x / 32];
     unsigned lane = threadIdx.x % 32, bits;
