@@ -306,7 +306,10 @@ public enum KMeans {
             for i in 0..<min(prefix, count) { order.swapAt(i, Int.random(in: i..<count, using: &generator)) }
             return Array(order.prefix(min(prefix, count)))
         }
-        return randomlyChosenFirst32(prefix, of: count, seed: seed).map { Int($0) }
+        let chosen = randomlyChosenFirst32(prefix, of: count, seed: seed)
+        var trace = DrawTrace()
+        defer { trace.mark("as Int") }
+        return chosen.map { Int($0) }
     }
 
     /// `randomlyChosenFirst` as 4-byte indices (`count` at most `Int32.max`): the same draws, the same result.

@@ -1,5 +1,6 @@
 import CKernels
 import Dispatch
+import Foundation
 
 extension KMeans {
     /// Below this many draws the sequential shuffle is as fast (no threads to start, nothing to prefetch).
@@ -19,6 +20,7 @@ extension KMeans {
     static func randomlyChosenFirst32InParallel(_ prefix: Int, of count: Int, seed: UInt64) -> [Int32]? {
         let chosen = min(prefix, count)
         guard chosen >= parallelDrawMinimum, count <= Int(Int32.max) else { return nil }
+        var trace = DrawTrace()
         let block = 65_536
         var draws = [UInt32](repeating: 0, count: chosen)
         let mayReject = draws.withUnsafeMutableBufferPointer { d -> Bool in
@@ -35,6 +37,7 @@ extension KMeans {
             return flags.any
         }
         guard !mayReject else { return nil }
+        trace.mark("draws")
         var order = [UInt32](unsafeUninitializedCapacity: count) { buffer, initialized in
             let out = UnsafeMutableSendablePointer(buffer.baseAddress!)
             let initBlock = 1 << 20
@@ -43,9 +46,12 @@ extension KMeans {
             }
             initialized = count
         }
+        trace.mark("index array")
         order.withUnsafeMutableBufferPointer { o in
             draws.withUnsafeBufferPointer { d in ck_partial_shuffle_u32(o.baseAddress!, d.baseAddress!, chosen) }
         }
+        trace.mark("swaps")
+        defer { trace.mark("copy out") }
         return [Int32](unsafeUninitializedCapacity: chosen) { buffer, initialized in
             order.withUnsafeBufferPointer { o in
                 UnsafeMutableRawPointer(buffer.baseAddress!).copyMemory(from: o.baseAddress!, byteCount: chosen * 4)
@@ -67,4 +73,17 @@ private final class FlagSet: @unchecked Sendable {
     deinit { flags.deallocate() }
     func set(_ index: Int) { flags[index] = true }
     var any: Bool { (0..<count).contains { flags[$0] } }
+}
+
+/// `COLGREP_KM_TRACE=1`: the sample draw's steps on stderr (`km-trace draw <step> <seconds>`), for the GPU k-means'
+/// time split (the draw was 20–25 ms of a 10M-vector run on the H100 host, session 30, where its parts estimate ~12).
+struct DrawTrace {
+    static let enabled = ProcessInfo.processInfo.environment["COLGREP_KM_TRACE"] == "1"
+    private var clock = ContinuousClock.now
+
+    mutating func mark(_ step: String) {
+        guard Self.enabled else { return }
+        FileHandle.standardError.write(Data(String(format: "km-trace draw %@ %.4f s\n", step, KMeans.seconds(since: clock)).utf8))
+        clock = ContinuousClock.now
+    }
 }
