@@ -480,10 +480,22 @@ extension KernelSource {
         }
     }
 
-    // Keeps the KM_PMAX best (score, group) pairs sorted, best first; among equal scores the one
-    // offered first (the smaller group) stays ahead.
-    __device__ __forceinline__ void km_top_insert(float* ts, int* ti, float s, int id) {
-        if (s > ts[KM_PMAX - 1]) {
+    // The p-th best score a thread keeps (ts[p - 1], its list sorted best first): a new score enters only above it.
+    __device__ __forceinline__ float km_top_floor(const float* ts, int p) {
+        float f = ts[0];
+    #pragma unroll
+        for (int r = 1; r < KM_PMAX; r++) {
+            if (r < p) f = ts[r];
+        }
+        return f;
+    }
+
+    // Keeps a thread's best (score, group) pairs in KM_PMAX slots sorted best first, of which the caller reads the first p:
+    // a score enters when it beats the p-th best, written to the last slot and bubbled up past every smaller one (the
+    // slots past p hold no larger scores, since the list stays sorted); among equal scores the one offered first (the
+    // smaller group) stays ahead. The first p slots are what keeping all KM_PMAX best would leave there, ties included.
+    __device__ __forceinline__ void km_top_offer(float* ts, int* ti, float s, int id, int p) {
+        if (s > km_top_floor(ts, p)) {
             ts[KM_PMAX - 1] = s;
             ti[KM_PMAX - 1] = id;
     #pragma unroll
@@ -601,7 +613,7 @@ extension KernelSource {
             km_tile_dots(xv, live, d, xr, Cs, acc);
     #pragma unroll
             for (int j = 0; j < KM_CT; j++) {
-                if (c0 + j < groups) km_top_insert(ts, ti, acc[j] + cbias[c0 + j], c0 + j);
+                if (c0 + j < groups) km_top_offer(ts, ti, acc[j] + cbias[c0 + j], c0 + j, p);
             }
         }
         km_c2f_count_top(ts, ti, live, v, groups, p, top, counts, hist);
@@ -731,33 +743,6 @@ extension KernelSource {
     // (uploadGroupTables sorts them), so the smallest position among equal scores is the smallest index.
     // Scores are fp32 sums of exact bf16 products: what the exhaustive bf16 search computes for the same pair.
     #define KM_FN 64
-    // The p-th best score a thread keeps (ts[p - 1], its list sorted best first): a new score enters only above it.
-    __device__ __forceinline__ float km_top_floor(const float* ts, int p) {
-        float f = ts[0];
-    #pragma unroll
-        for (int r = 1; r < KM_PMAX; r++) {
-            if (r < p) f = ts[r];
-        }
-        return f;
-    }
-
-    // km_top_insert for a caller that needs only the first p of the list: a score enters when it beats the p-th best
-    // (the slots past p hold no larger scores, since the list stays sorted, so it bubbles past them). The first p
-    // slots are what km_top_insert leaves there, ties included.
-    __device__ __forceinline__ void km_top_offer(float* ts, int* ti, float s, int id, int p) {
-        if (s > km_top_floor(ts, p)) {
-            ts[KM_PMAX - 1] = s;
-            ti[KM_PMAX - 1] = id;
-    #pragma unroll
-            for (int j = KM_PMAX - 1; j > 0; j--) {
-                if (ts[j] > ts[j - 1]) {
-                    const float fs = ts[j]; ts[j] = ts[j - 1]; ts[j - 1] = fs;
-                    const int fi = ti[j]; ti[j] = ti[j - 1]; ti[j - 1] = fi;
-                }
-            }
-        }
-    }
-
     // KM_FN rows of a group-ordered act_t table (rows c0 .. end - 1, zero past `end`) and their biases (-inf past `end`)
     // fetched into registers by a block of KM_FINE_ROWS threads (KM_CH / 2 16-byte pieces each, the bias in the first
     // KM_FN threads), then stored into a shared tile: the fetch of the next tile overlaps the MMAs on this one.
