@@ -60,7 +60,8 @@ extension CUDABackend: ResidentKMeansBackend {
 
     /// Lloyd's sample crosses next, in pieces of `uploadStagingBytes` through the two upload buffers: they are grown to
     /// that size now, page-locked on another thread while the host draws the sample, instead of inside the sample's
-    /// upload (~0.55 ms a MiB, ~11 ms for the two buffers the first time; session 30). `streamRows` waits for it.
+    /// upload (~0.55 ms a MiB, ~11 ms for the two buffers the first time; session 30). `streamRows` and `uploadMatrix`
+    /// wait for it; as before, the buffers have one user at a time (here the k-means run that is starting).
     func growUploadStagingInBackground() {
         guard uploadStaging.contains(where: { $0.capacity < uploadStagingBytes }) else { return }
         uploadStagingGrowth.enter()
